@@ -1,0 +1,41 @@
+"""manygrad: deep learning on NVIDIA GPUs (CuPy) and CPUs (NumPy), with PyTorch's API.
+
+Example:
+    >>> import manygrad as mg
+    >>> x = mg.randn(3, 4, requires_grad=True)
+    >>> (x.exp() * 2).sum().backward()
+"""
+
+from . import tensor  # noqa: F401  (first: ops and autograd build on Tensor)
+from . import autograd, backend, cuda, dtypes, ops  # noqa: F401, I001
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .backend import Device, device
+from .creation import *  # noqa: F403
+from .dtypes import (  # noqa: F401
+    bfloat16,
+    double,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    set_default_dtype,
+    short,
+    uint8,
+)
+from .dtypes import bool_ as bool  # noqa: A004
+from .dtypes import dtype  # noqa: F401
+from .dtypes import float_ as float  # noqa: A004
+from .dtypes import int_ as int  # noqa: A004
+from .errors import ManygradError  # noqa: F401
+from .ops import *  # noqa: F403
+from .ops import abs, all, any, max, min, pow, sum  # noqa: F401, A004
+from . import nn  # noqa: F401, E402
+from .tensor import Size, Tensor  # noqa: F401
+
+__version__ = "0.1.0"

@@ -1,0 +1,317 @@
+"""Reverse-mode autograd: the ``Function`` base that every op derives from, and the
+iterative graph walk behind ``Tensor.backward`` and ``mg.autograd.grad``."""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as _np
+
+from . import backend
+from .errors import AutogradError, DeviceError
+from .tensor import Tensor
+
+_grad_enabled = True
+_np_generic = _np.generic
+# device type -> dtype that matmul-like ops compute in (set by mg.autocast)
+autocast_dtypes: dict = {}
+
+
+def autocast_args(*tensors):
+    """Cast floating tensors to the autocast dtype of their device, when one is active."""
+    if not autocast_dtypes:
+        return tensors
+    out = []
+    for t in tensors:
+        dt = autocast_dtypes.get(t._device.type) if isinstance(t, Tensor) else None
+        if dt is not None and t.is_floating_point() and t.dtype is not dt:
+            t = t.to(dt)
+        out.append(t)
+    return tuple(out)
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+class set_grad_enabled:  # noqa: N801 - PyTorch's name
+    """Context manager (and decorator) that turns gradient recording on or off."""
+
+    def __init__(self, mode: bool = True):
+        self.mode = mode
+
+    def __enter__(self):
+        global _grad_enabled
+        self.prev, _grad_enabled = _grad_enabled, self.mode
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.prev
+        return False
+
+    def __call__(self, fn):
+        def wrapped(*args, **kwargs):
+            with self.__class__(self.mode):
+                return fn(*args, **kwargs)
+
+        wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
+        return wrapped
+
+
+class no_grad(set_grad_enabled):  # noqa: N801
+    """``with mg.no_grad():`` records no graph (inference, optimizer updates)."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):  # noqa: N801
+    def __init__(self):
+        super().__init__(True)
+
+
+class inference_mode(no_grad):  # noqa: N801
+    pass
+
+
+class Function:
+    """One differentiable op.
+
+    Subclasses define ``forward(ctx, *args, **kwargs)`` on raw arrays (tensor arguments
+    arrive as arrays, others as they are) and ``backward(ctx, grad)`` returning one
+    gradient per positional argument (None where there is none). ``ctx`` is the node
+    itself: store what backward needs as attributes. Gradients whose shape differs from
+    the input's (broadcasting) are summed back by the engine.
+    """
+
+    __slots__ = ("_edges", "needs_input_grad", "_out", "__dict__", "__weakref__")
+    differentiable = True
+    moves_device = False  # True for ops whose output lives on another device
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        raw = list(args)
+        dev = None
+        needs = False
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                raw[i] = a._data
+                if dev is None:
+                    dev = a._device
+                elif a._device is not dev and a._device != dev:
+                    raise DeviceError(
+                        f"{cls.__name__.lower()}: expected all tensors on one device, got "
+                        f"{dev} and {a._device}; move them with .to(device) first, e.g. "
+                        f"x = x.to('{dev}')"
+                    )
+                needs = needs or a.requires_grad
+        ctx = cls()
+        out = ctx.forward(*raw, **kwargs)
+        if isinstance(out, _np_generic):  # NOTE: NumPy gives scalars for 0-d results
+            out = _np.asarray(out)
+        if cls.moves_device:
+            dev = None
+        if not (needs and _grad_enabled and cls.differentiable):
+            return Tensor._wrap(out, dev)
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        ctx._edges = tuple(
+            (a.grad_fn, a if a.grad_fn is None else None, a.shape, a.dtype)
+            if isinstance(a, Tensor) and a.requires_grad
+            else None
+            for a in args
+        )
+        t = Tensor._wrap(out, dev)
+        t.requires_grad = True
+        t.grad_fn = ctx
+        return t
+
+    def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def name(self) -> str:
+        return f"{type(self).__name__}Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+    @property
+    def next_functions(self):
+        return tuple((e[0], 0) if e is not None else (None, 0) for e in (self._edges or ()))
+
+
+def _reduce_to(g, shape):
+    """Sum a broadcast gradient back to ``shape``."""
+    if g.shape == shape:
+        return g
+    xp = backend.array_module(g)
+    extra = g.ndim - len(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if g.shape != shape:
+        g = xp.broadcast_to(g, shape)
+    return g
+
+
+def _topo(roots):
+    """Nodes reachable from ``roots`` in an order where each node precedes its inputs."""
+    order, seen = [], set()
+    stack = [(r, False) for r in roots]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        if node._edges is None:
+            raise AutogradError(
+                "trying to backward through the graph a second time (its saved values were "
+                "freed); pass retain_graph=True to the first backward() if you need to"
+            )
+        for e in node._edges:
+            if e is not None and e[0] is not None and id(e[0]) not in seen:
+                stack.append((e[0], False))
+    order.reverse()
+    return order
+
+
+def _run(roots, root_grads, retain_graph, capture=None):
+    """Propagate ``root_grads`` from ``roots`` (tensors). With ``capture`` (a dict id->None
+    of input tensors), return their gradients instead of accumulating into ``.grad``."""
+    grads = {}
+    leaves = []
+    for t, g in zip(roots, root_grads):
+        if t.grad_fn is None:
+            leaves.append((t, g))
+        else:
+            k = id(t.grad_fn)
+            grads[k] = g if k not in grads else grads[k] + g
+    captured = {}
+    nodes = _topo([t.grad_fn for t in roots if t.grad_fn is not None])
+    with set_grad_enabled(False):
+        for node in nodes:
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            out = node._out() if node.__dict__.get("_retain") else None
+            if out is not None:
+                out.grad = _accumulate(out.grad, g, out)
+            if capture is not None and id(node) in capture:
+                captured[id(node)] = g
+            in_grads = node.backward(g)
+            if not isinstance(in_grads, tuple):
+                in_grads = (in_grads,)
+            edges = node._edges
+            if not retain_graph:
+                node._edges = None
+                node.__dict__.clear()
+            for e, ig in zip(edges, in_grads):
+                if e is None or ig is None:
+                    continue
+                fn, leaf, shape, dt = e
+                if ig.shape != shape:
+                    ig = _reduce_to(ig, shape)
+                if ig.dtype != dt.np:
+                    ig = ig.astype(dt.np)
+                if fn is not None:
+                    k = id(fn)
+                    grads[k] = ig if k not in grads else grads[k] + ig
+                else:
+                    leaves.append((leaf, ig))
+    if capture is not None:
+        for t, g in leaves:
+            if id(t) in capture:
+                prev = captured.get(id(t))
+                captured[id(t)] = g if prev is None else prev + g
+        return captured
+    for t, g in leaves:
+        t.grad = _accumulate(t.grad, g, t)
+    return None
+
+
+def _accumulate(prev, g, t):
+    if prev is None:
+        # NOTE: copy: one array may flow to several leaves (x + y gives both the same
+        # gradient), and optimizers update .grad in place.
+        return Tensor._wrap(backend.array_module(t._data).array(g), t._device)
+    prev._data += g
+    return prev
+
+
+def _root_grads(outputs, grad_outputs):
+    out = []
+    for t, g in zip(outputs, grad_outputs):
+        if not t.requires_grad:
+            raise AutogradError(
+                "element 0 of tensors does not require grad and does not have a grad_fn: "
+                "call .requires_grad_() on the inputs (or create them with requires_grad=True) "
+                "before the ops whose gradient you want"
+            )
+        if g is None:
+            if t.numel() != 1:
+                raise AutogradError(
+                    f"grad can be implicitly created only for scalar outputs, got shape "
+                    f"{tuple(t.shape)}; reduce it first (loss.sum() / loss.mean()) or pass "
+                    "gradient=a tensor of that shape"
+                )
+            g = backend.array_module(t._data).ones_like(t._data)
+        else:
+            g = g._data if isinstance(g, Tensor) else backend.array_module(t._data).asarray(g)
+            if g.shape != t._data.shape:
+                raise AutogradError(
+                    f"gradient has shape {tuple(g.shape)} but the output has shape "
+                    f"{tuple(t.shape)}; they must match"
+                )
+        out.append(g.astype(t._data.dtype, copy=False))
+    return out
+
+
+def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
+    """Accumulate d(tensors)/d(leaf) into each leaf's ``.grad``."""
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+        grad_tensors = [grad_tensors]
+    grad_tensors = grad_tensors or [None] * len(tensors)
+    _run(tensors, _root_grads(tensors, grad_tensors), retain_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned (``.grad`` untouched).
+
+    Example: ``(dx,) = mg.autograd.grad(y.sum(), [x])``.
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs)
+    capture = {}
+    for t in inputs:
+        capture[id(t.grad_fn) if t.grad_fn is not None else id(t)] = None
+    res = _run(outputs, _root_grads(outputs, grad_outputs), bool(retain_graph), capture)
+    result = []
+    for t in inputs:
+        g = res.get(id(t.grad_fn) if t.grad_fn is not None else id(t))
+        if g is None and not allow_unused:
+            raise AutogradError(
+                "one of the inputs was not used to compute the outputs; pass allow_unused=True"
+                " to get None for it"
+            )
+        result.append(None if g is None else Tensor._wrap(g, t._device))
+    return tuple(result)
+
+
+def retain(t: Tensor) -> None:
+    """Make backward keep ``t.grad`` for the non-leaf tensor ``t``."""
+    if t.grad_fn is not None:
+        t.grad_fn._retain = True
+        t.grad_fn._out = weakref.ref(t)

@@ -1,0 +1,580 @@
+"""Devices and array modules: the only module of manygrad that imports CuPy.
+
+Every op receives raw arrays and asks ``array_module(a)`` (``xp``) for the functions it
+needs, so one implementation serves NumPy (``cpu``), CuPy (``cuda:N``) and the fake GPU
+(``fakegpu``), a NumPy-backed stand-in that behaves like CuPy where it matters for
+testing: it refuses implicit conversion to NumPy and counts host syncs and transfers.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+
+import numpy as np
+
+from .errors import DeviceError
+
+try:  # NOTE: CuPy is optional; a missing or broken install only disables the cuda device.
+    import cupy as _cupy
+    import cupyx as _cupyx
+
+    _CUPY_IMPORT_ERROR: BaseException | None = None
+except Exception as _e:  # ImportError, or a CUDA library missing at import
+    _cupy = None
+    _cupyx = None
+    _CUPY_IMPORT_ERROR = _e
+
+# ---------------------------------------------------------------------------- devices
+
+
+class Device:
+    """A place where tensors live: ``cpu``, ``cuda:N`` or ``fakegpu`` (tests).
+
+    Example: ``mg.device("cuda:1")``.
+    """
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type: str, index: int | None = None):
+        self.type = type
+        self.index = index
+
+    def __repr__(self) -> str:
+        return f"device(type='{self.type}'" + (
+            f", index={self.index})" if self.index is not None else ")"
+        )
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            other = device(other)
+        return (
+            isinstance(other, Device) and self.type == other.type and self.index == other.index
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index))
+
+
+DEVICE_TYPES = ("cpu", "cuda", "fakegpu")
+CPU = Device("cpu")
+FAKEGPU = Device("fakegpu")
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(spec: str) -> Device:
+    name, _, idx = spec.strip().partition(":")
+    if name not in DEVICE_TYPES:
+        raise DeviceError(
+            f"unknown device {spec!r}: expected one of 'cpu', 'cuda', 'cuda:N' (N a GPU "
+            "index) or 'fakegpu'"
+        )
+    if name == "cpu":
+        return CPU
+    if name == "fakegpu":
+        return FAKEGPU
+    if idx and not idx.isdigit():
+        raise DeviceError(f"bad device index in {spec!r}: write 'cuda:0', 'cuda:1', ...")
+    return Device("cuda", int(idx) if idx else 0)
+
+
+def device(spec: str | Device | int | None = None, index: int | None = None) -> Device:
+    """Canonical Device for ``"cpu"``, ``"cuda"``, ``"cuda:1"``, an int GPU index or a Device."""
+    if spec is None:
+        return CPU
+    if isinstance(spec, Device):
+        return spec
+    if isinstance(spec, int):
+        return Device("cuda", spec)
+    if not isinstance(spec, str):
+        raise DeviceError(f"expected a device name or Device, got {type(spec).__name__}")
+    d = _parse(spec)
+    if index is not None:
+        d = Device(d.type, index)
+    return d
+
+
+# ---------------------------------------------------------------------------- CUDA status
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_status() -> tuple[bool, str]:
+    """(True, summary) when CuPy can run kernels on a GPU, else (False, why and fix)."""
+    if _cupy is None:
+        if isinstance(_CUPY_IMPORT_ERROR, ImportError) and "cupy" in str(_CUPY_IMPORT_ERROR):
+            return False, (
+                "CuPy is not installed. Install the build matching your CUDA driver: "
+                "pip install 'manygrad[cuda12]' (or 'manygrad[cuda13]')"
+            )
+        return False, (
+            f"CuPy failed to import ({_CUPY_IMPORT_ERROR}). Reinstall the CuPy wheel that "
+            "matches your CUDA driver: pip install 'manygrad[cuda12]' or 'manygrad[cuda13]'"
+        )
+    try:
+        n = _cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # CUDARuntimeError: no driver, or driver too old
+        msg = str(e)
+        if "insufficient" in msg.lower():
+            why = "the NVIDIA driver is older than the CUDA runtime CuPy was built for"
+            fix = "update the NVIDIA driver, or install manygrad[cuda12] for older drivers"
+        else:
+            why = "no NVIDIA driver was found"
+            fix = "install the NVIDIA driver (check with `nvidia-smi`)"
+        return False, f"CuPy is installed but {why} ({msg}); {fix}. See `manygrad doctor`."
+    if n == 0:
+        return False, "CuPy and the driver work, but no GPU is visible (check CUDA_VISIBLE_DEVICES)."
+    try:  # a real kernel launch: catches missing NVRTC or a broken toolkit early
+        _cupy.arange(4, dtype=_cupy.float32).sum().item()
+    except Exception as e:
+        return False, f"a GPU was found but a test kernel failed to run: {e}"
+    return True, f"{n} GPU(s)"
+
+
+def cuda_available() -> bool:
+    return cuda_status()[0]
+
+
+def cuda_device_count() -> int:
+    return _cupy.cuda.runtime.getDeviceCount() if cuda_available() else 0
+
+
+def check_device(d: Device) -> Device:
+    """Raise a clear error when ``d`` cannot hold tensors on this machine."""
+    if d.type == "cuda":
+        ok, why = cuda_status()
+        if not ok:
+            raise DeviceError(f"CUDA was requested ({d}) but is not usable: {why}")
+        n = cuda_device_count()
+        if d.index >= n:
+            raise DeviceError(f"{d} does not exist: this machine has {n} GPU(s), cuda:0..cuda:{n - 1}")
+    return d
+
+
+# ---------------------------------------------------------------------------- fake GPU
+
+
+class FakeStats:
+    """Counters of the fake GPU; tests read and reset them."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.syncs = 0  # device->host reads that would make a real GPU wait
+        self.h2d = 0
+        self.d2h = 0
+
+
+fake_stats = FakeStats()
+
+_NO_IMPLICIT = (
+    "Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a "
+    "NumPy array explicitly."
+)
+
+
+def _unwrap(x):
+    t = type(x)
+    if t is FakeArray:
+        return x._a
+    if t is np.ndarray:
+        raise TypeError(f"Unsupported type {t}: fakegpu arrays do not mix with NumPy arrays")
+    if t is list or t is tuple:
+        return t(_unwrap(v) for v in x)
+    return x
+
+
+def _wrap(x):
+    t = type(x)
+    if t is np.ndarray:
+        return FakeArray(x)
+    if isinstance(x, np.generic):
+        return FakeArray(np.asarray(x))  # CuPy reductions give 0-d arrays, not scalars
+    if t is tuple or t is list:
+        return t(_wrap(v) for v in x)
+    return x
+
+
+class FakeArray:
+    """A NumPy array posing as a CuPy array on the ``fakegpu`` device."""
+
+    __slots__ = ("_a",)
+    __array_priority__ = 100
+
+    def __init__(self, a: np.ndarray):
+        self._a = a
+
+    # -- what CuPy refuses, and the counted syncs
+    def __array__(self, *args, **kwargs):
+        raise TypeError(_NO_IMPLICIT)
+
+    def get(self, stream=None, out=None):
+        fake_stats.d2h += 1
+        fake_stats.syncs += 1
+        return self._a.copy()
+
+    def item(self):
+        fake_stats.syncs += 1
+        return self._a.item()
+
+    def tolist(self):
+        fake_stats.syncs += 1
+        return self._a.tolist()
+
+    def __float__(self):
+        fake_stats.syncs += 1
+        return float(self._a)
+
+    def __int__(self):
+        fake_stats.syncs += 1
+        return int(self._a)
+
+    def __index__(self):
+        fake_stats.syncs += 1
+        return self._a.__index__()
+
+    def __bool__(self):
+        fake_stats.syncs += 1
+        return bool(self._a)
+
+    def __repr__(self):
+        fake_stats.syncs += 1
+        return "fakegpu " + repr(self._a)
+
+    # -- NumPy protocols: compute on the wrapped arrays, refuse plain NumPy operands
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if "out" in kwargs:
+            kwargs["out"] = _unwrap(kwargs["out"])
+        return _wrap(getattr(ufunc, method)(*_unwrap(inputs), **kwargs))
+
+    def __array_function__(self, func, types_, args, kwargs):
+        return _wrap(func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
+
+    # -- array attributes and methods
+    shape = property(lambda self: self._a.shape)
+    dtype = property(lambda self: self._a.dtype)
+    ndim = property(lambda self: self._a.ndim)
+    size = property(lambda self: self._a.size)
+    strides = property(lambda self: self._a.strides)
+    itemsize = property(lambda self: self._a.itemsize)
+    nbytes = property(lambda self: self._a.nbytes)
+    flags = property(lambda self: self._a.flags)
+    T = property(lambda self: FakeArray(self._a.T))
+    device = property(lambda self: FAKEGPU)
+
+    def __len__(self):
+        return len(self._a)
+
+    def __iter__(self):
+        return (_wrap(v) for v in self._a)
+
+    def __getitem__(self, idx):
+        return _wrap(self._a[_unwrap(idx)])
+
+    def __setitem__(self, idx, value):
+        self._a[_unwrap(idx)] = _unwrap(value)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):  # NOTE: never forward __array_interface__ and friends
+            raise AttributeError(name)
+        attr = getattr(self._a, name)
+        if not callable(attr):
+            return _wrap(attr)
+
+        def method(*args, **kwargs):
+            return _wrap(attr(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
+
+        return method
+
+
+def _binop(ufunc, reflected=False):
+    if reflected:
+        return lambda self, other: ufunc(other, self)
+    return lambda self, other: ufunc(self, other)
+
+
+def _inplace(ufunc):
+    def op(self, other):
+        ufunc(self._a, _unwrap(other), out=self._a)
+        return self
+
+    return op
+
+
+for _name, _uf in [
+    ("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("truediv", np.true_divide),
+    ("floordiv", np.floor_divide), ("mod", np.remainder), ("pow", np.power),
+    ("matmul", np.matmul), ("and", np.bitwise_and), ("or", np.bitwise_or),
+    ("xor", np.bitwise_xor),
+]:  # fmt: skip
+    setattr(FakeArray, f"__{_name}__", _binop(_uf))
+    setattr(FakeArray, f"__r{_name}__", _binop(_uf, reflected=True))
+    setattr(FakeArray, f"__i{_name}__", _inplace(_uf))
+for _name, _uf in [
+    ("lt", np.less), ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal),
+    ("eq", np.equal), ("ne", np.not_equal),
+]:  # fmt: skip
+    setattr(FakeArray, f"__{_name}__", _binop(_uf))
+FakeArray.__neg__ = lambda self: np.negative(self)
+FakeArray.__abs__ = lambda self: np.absolute(self)
+FakeArray.__invert__ = lambda self: np.invert(self)
+FakeArray.__hash__ = None
+
+_TRANSFER_IN = {"asarray", "array", "asanyarray", "ascontiguousarray"}
+
+
+class _FakeModule:
+    """``xp`` of the fake GPU: NumPy's namespace with arrays kept wrapped."""
+
+    def __init__(self, mod):
+        self._mod = mod
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019 - module-lifetime objects
+    def __getattr__(self, name):
+        attr = getattr(self._mod, name)
+        if isinstance(attr, types.ModuleType):
+            return _FakeModule(attr)
+        if isinstance(attr, type) or not callable(attr) or isinstance(attr, np.ufunc):
+            return attr  # dtypes, constants; ufuncs dispatch through __array_ufunc__
+        transfer = name in _TRANSFER_IN
+
+        def fn(*args, **kwargs):
+            if transfer and args and type(args[0]) is not FakeArray and not np.isscalar(args[0]):
+                fake_stats.h2d += 1
+                args = (np.array(args[0]),) + args[1:]
+                return _wrap(attr(*args, **kwargs))
+            return _wrap(attr(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
+
+        return fn
+
+
+fake_xp = _FakeModule(np)
+
+# ---------------------------------------------------------------------------- array modules
+
+
+def array_module(a):
+    """``xp`` for an array: numpy, cupy or the fake GPU's namespace."""
+    t = type(a)
+    if t is np.ndarray:
+        return np
+    if t is FakeArray:
+        return fake_xp
+    if _cupy is not None and isinstance(a, _cupy.ndarray):
+        return _cupy
+    return np
+
+
+def xp_of(d: Device):
+    if d.type == "cpu":
+        return np
+    if d.type == "fakegpu":
+        return fake_xp
+    check_device(d)
+    return _cupy
+
+
+def device_of(a) -> Device:
+    t = type(a)
+    if t is np.ndarray:
+        return CPU
+    if t is FakeArray:
+        return FAKEGPU
+    if _cupy is not None and isinstance(a, _cupy.ndarray):
+        return _cuda_device(a.device.id)
+    return CPU
+
+
+@functools.lru_cache(maxsize=None)
+def _cuda_device(i: int) -> Device:
+    return Device("cuda", i)
+
+
+def is_array(a) -> bool:
+    t = type(a)
+    return t is np.ndarray or t is FakeArray or (_cupy is not None and isinstance(a, _cupy.ndarray))
+
+
+def to_numpy(a) -> np.ndarray:
+    """Copy device data to a host NumPy array (a sync on GPUs)."""
+    t = type(a)
+    if t is np.ndarray:
+        return a
+    if t is FakeArray:
+        return a.get()
+    return _cupy.asnumpy(a)
+
+
+def to_device(a, d: Device):
+    """Move an array to device ``d`` (no copy when it is already there)."""
+    src = device_of(a)
+    if src == d:
+        return a
+    host = to_numpy(a)
+    if d.type == "cpu":
+        return host
+    if d.type == "fakegpu":
+        fake_stats.h2d += 1
+        return FakeArray(np.array(host))
+    check_device(d)
+    with _cupy.cuda.Device(d.index):
+        return _cupy.asarray(host)
+
+
+def synchronize(d: Device | None = None) -> None:
+    """Wait for queued GPU work on ``d`` (all GPUs when None); no-op on the CPU."""
+    if d is not None and d.type != "cuda":
+        return
+    if d is None and not cuda_available():
+        return
+    if d is None:
+        _cupy.cuda.Device().synchronize()
+    else:
+        with _cupy.cuda.Device(d.index):
+            _cupy.cuda.Device(d.index).synchronize()
+
+
+def device_scope(d: Device):
+    """Context manager making ``d`` current for CuPy allocations (no-op off CUDA)."""
+    if d.type == "cuda":
+        return _cupy.cuda.Device(d.index)
+    return _NullScope()
+
+
+class _NullScope:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def index_add(target, indices, values) -> None:
+    """``target[indices] += values`` with repeated indices accumulated (scatter-add)."""
+    t = type(target)
+    if t is np.ndarray:
+        np.add.at(target, indices, values)
+    elif t is FakeArray:
+        np.add.at(target._a, _unwrap(indices), _unwrap(values))
+    else:
+        _cupyx.scatter_add(target, indices, values)
+
+
+def erf(x):
+    """The error function elementwise (for exact GELU)."""
+    t = type(x)
+    if t is np.ndarray or t is FakeArray:
+        a = _unwrap(x) if t is FakeArray else x
+        r = _np_erf(a).astype(a.dtype, copy=False)
+        return FakeArray(r) if t is FakeArray else r
+    import cupyx.scipy.special
+
+    return cupyx.scipy.special.erf(x)
+
+
+def _np_erf(a):
+    try:
+        from scipy.special import erf as sp_erf
+    except ImportError:
+        sp_erf = None
+    if sp_erf is not None:
+        return sp_erf(a)
+    # NOTE: without SciPy: erf from erfc's Chebyshev fit (Numerical Recipes' erfcc),
+    # fractional error below 1.2e-7 everywhere, computed in float64.
+    z = np.abs(a.astype(np.float64))
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+    r = 1.0 - t * np.exp(poly)
+    return np.where(a >= 0, r, -r)
+
+
+def pinned_empty(shape, dtype) -> np.ndarray:
+    """A host array in page-locked memory (plain NumPy off CUDA) for fast async copies."""
+    if not cuda_available():
+        return np.empty(shape, dtype)
+    count = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    mem = _cupy.cuda.alloc_pinned_memory(count)
+    return np.frombuffer(mem, dtype, int(np.prod(shape))).reshape(shape)
+
+
+def cuda_module():
+    """The cupy module itself, for the few subsystems (NCCL, streams) that need it."""
+    check_device(Device("cuda", 0))
+    return _cupy
+
+
+# ---------------------------------------------------------------------------- random numbers
+
+
+class Generator:
+    """Per-device random stream; ``mg.manual_seed`` reseeds them all."""
+
+    def __init__(self, d: Device, seed: int | None = None):
+        self.device = d
+        self.seed(seed)
+
+    def seed(self, seed: int | None):
+        self.initial_seed = seed
+        if self.device.type == "cuda":
+            with _cupy.cuda.Device(self.device.index):
+                self._g = _cupy.random.default_rng(seed)
+        else:
+            self._g = np.random.default_rng(seed)
+
+    def _out(self, a):
+        return FakeArray(a) if self.device.type == "fakegpu" else a
+
+    def random(self, shape, dtype):
+        """Uniform [0, 1)."""
+        dt = np.dtype(dtype)
+        if dt in (np.float32, np.float64):
+            return self._out(self._g.random(shape, dtype=dt))
+        return self._out(self._g.random(shape, dtype=np.float32).astype(dt))
+
+    def normal(self, shape, dtype):
+        dt = np.dtype(dtype)
+        if dt in (np.float32, np.float64):
+            return self._out(self._g.standard_normal(shape, dtype=dt))
+        return self._out(self._g.standard_normal(shape, dtype=np.float32).astype(dt))
+
+    def integers(self, low, high, shape, dtype):
+        return self._out(self._g.integers(low, high, size=shape).astype(dtype, copy=False))
+
+    def permutation(self, n: int):
+        return self._out(self._g.permutation(n))
+
+    def get_state(self) -> dict:
+        if self.device.type == "cuda":
+            return {"seed": self.initial_seed}
+        return self._g.bit_generator.state
+
+    def set_state(self, state: dict):
+        if self.device.type == "cuda" or "bit_generator" not in state:
+            self.seed(state.get("seed"))
+        else:
+            self._g.bit_generator.state = state
+
+
+_generators: dict[Device, Generator] = {}
+_base_seed: int | None = None
+
+
+def generator(d: Device) -> Generator:
+    g = _generators.get(d)
+    if g is None:
+        offset = 0 if d.index is None else d.index + 1
+        g = _generators[d] = Generator(d, None if _base_seed is None else _base_seed + offset)
+    return g
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every device's generator (``mg.manual_seed``)."""
+    global _base_seed
+    _base_seed = int(seed)
+    for d, g in _generators.items():
+        g.seed(_base_seed + (0 if d.index is None else d.index + 1))

@@ -1,0 +1,224 @@
+"""Tensor creation, named as in PyTorch: ``mg.tensor``, ``zeros``, ``randn``, ..."""
+
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+from . import backend
+from . import dtypes as D
+from .errors import DTypeError
+from .tensor import Tensor
+
+
+def _shape(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    return tuple(int(s) for s in size)
+
+
+def _infer_np_dtype(data):
+    """PyTorch's inference for Python data: floats -> default float, ints -> int64."""
+    flat = data
+    while isinstance(flat, (list, tuple)) and flat:
+        flat = flat[0]
+    a = np.asarray(data)
+    if a.dtype.kind == "f" or isinstance(flat, float):
+        return D.get_default_dtype().np
+    if a.dtype.kind in "iu":
+        return np.int64
+    if a.dtype.kind == "b":
+        return np.bool_
+    if a.size == 0:
+        return D.get_default_dtype().np
+    raise DTypeError(f"can't build a tensor from data of type {a.dtype}; supported: {D.supported()}")
+
+
+def _array_from(data, dtype=None, device=None):
+    dev = backend.check_device(backend.device(device)) if device is not None else None
+    dt = D.from_any(dtype).np if dtype is not None else None
+    if isinstance(data, Tensor):
+        arr = data._data
+        src = data._device
+        if dt is not None and arr.dtype != dt:
+            arr = arr.astype(dt)
+        else:
+            arr = arr.copy()
+        return backend.to_device(arr, dev) if dev is not None and dev != src else arr
+    if backend.is_array(data):
+        arr = data if dt is None else data.astype(dt)
+        D.from_np(arr.dtype)  # raises for unsupported dtypes
+        arr = arr.copy() if arr is data else arr
+        return backend.to_device(arr, dev) if dev is not None else arr
+    if dt is None:
+        dt = _infer_np_dtype(data)
+    arr = np.array(data, dtype=dt)
+    D.from_np(arr.dtype)
+    return backend.to_device(arr, dev) if dev is not None else arr
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (list, scalar, NumPy/CuPy array, Tensor).
+
+    Example: ``mg.tensor([[1., 2.], [3., 4.]], requires_grad=True)``.
+    """
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like ``tensor`` but shares memory with an array of the right dtype and device."""
+    if isinstance(data, Tensor) and dtype is None and device is None:
+        return data
+    if backend.is_array(data) and dtype is None and device is None:
+        D.from_np(data.dtype)
+        return Tensor._wrap(data)
+    return Tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(a: np.ndarray) -> Tensor:
+    """A CPU tensor sharing memory with the NumPy array ``a``."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(a).__name__}")
+    D.from_np(a.dtype)
+    return Tensor._wrap(a, backend.CPU)
+
+
+def _make(fill, size, dtype, device, requires_grad, default=None):
+    dev = backend.device(device)
+    xp = backend.xp_of(dev)
+    d = D.from_any(dtype) if dtype is not None else (default or D.get_default_dtype())
+    with backend.device_scope(dev):
+        arr = fill(xp, _shape(size), d.np)
+    t = Tensor._wrap(arr, dev)
+    return t.requires_grad_() if requires_grad else t
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _make(lambda xp, s, dt: xp.zeros(s, dt), size, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _make(lambda xp, s, dt: xp.ones(s, dt), size, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _make(lambda xp, s, dt: xp.empty(s, dt), size, dtype, device, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    default = D.scalar_dtype(fill_value) if dtype is None else None
+    return _make(
+        lambda xp, s, dt: xp.full(s, fill_value, dt), (size,), dtype, device, requires_grad,
+        default,
+    )  # fmt: skip
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _make(
+        lambda xp, s, dt: xp.eye(n, m, dtype=dt), (), dtype, device, requires_grad
+    )
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive); int64 unless an argument is a float."""
+    if end is None:
+        start, end = 0, start
+    is_float = any(isinstance(v, float) for v in (start, end, step))
+    default = D.get_default_dtype() if is_float else D.int64
+    return _make(
+        lambda xp, s, dt: xp.arange(start, end, step).astype(dt), (), dtype, device,
+        requires_grad, default,
+    )  # fmt: skip
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _make(
+        lambda xp, s, dt: xp.linspace(start, end, int(steps)).astype(dt), (), dtype, device,
+        requires_grad,
+    )  # fmt: skip
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    dev = backend.device(device)
+    g = generator or backend.generator(dev)
+    return _make(lambda xp, s, dt: g.random(s, dt), size, dtype, dev, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+    """Standard normal samples."""
+    dev = backend.device(device)
+    g = generator or backend.generator(dev)
+    return _make(lambda xp, s, dt: g.normal(s, dt), size, dtype, dev, requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None, generator=None) -> Tensor:
+    """Integers in [low, high); ``randint(10, (3,))`` means low=0, high=10."""
+    if high is None:
+        low, high = 0, low
+    dev = backend.device(device)
+    g = generator or backend.generator(dev)
+    return _make(lambda xp, s, dt: g.integers(low, high, s, dt), (size,), dtype, dev, False,
+                 D.int64)  # fmt: skip
+
+
+def randperm(n, dtype=None, device=None) -> Tensor:
+    dev = backend.device(device)
+    g = backend.generator(dev)
+    return _make(lambda xp, s, dt: g.permutation(n).astype(dt), (), dtype, dev, False, D.int64)
+
+
+def _like(fn, x: Tensor, dtype, device, requires_grad, *args):
+    return fn(
+        *args,
+        dtype=dtype if dtype is not None else x.dtype,
+        device=device if device is not None else x.device,
+        requires_grad=requires_grad,
+    )
+
+
+def zeros_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(zeros, x, dtype, device, requires_grad, x.shape)
+
+
+def ones_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(ones, x, dtype, device, requires_grad, x.shape)
+
+
+def empty_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(empty, x, dtype, device, requires_grad, x.shape)
+
+
+def full_like(x, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(full, x, dtype, device, requires_grad, x.shape, fill_value)
+
+
+def rand_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(rand, x, dtype, device, requires_grad, x.shape)
+
+
+def randn_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(randn, x, dtype, device, requires_grad, x.shape)
+
+
+def randint_like(x, low, high=None, dtype=None, device=None) -> Tensor:
+    return randint(low, high, x.shape, dtype=dtype or x.dtype, device=device or x.device)
+
+
+def manual_seed(seed: int):
+    """Seed the random streams of every device (CPU and GPUs)."""
+    backend.manual_seed(seed)
+
+
+def numel(x: Tensor) -> int:
+    return x.numel()
+
+
+def is_tensor(x) -> bool:
+    return isinstance(x, Tensor)
+
+
+__all__ = [n for n in dir() if not n.startswith("_") and n not in ("builtins", "math", "np")]
+_ = builtins, math

@@ -1,0 +1,161 @@
+"""dtypes, named as in PyTorch, and PyTorch's type-promotion rules."""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+
+from .errors import DTypeError
+
+
+class dtype:  # noqa: N801 - PyTorch's name
+    """A tensor element type; ``mg.float32`` etc. Wraps a NumPy dtype (``.np``)."""
+
+    __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "_cat")
+
+    def __init__(self, name: str, npdt):
+        self.name = name
+        self.np = np.dtype(npdt)
+        self.is_floating_point = name.startswith(("float", "bfloat", "half"))
+        self.is_signed = name not in ("uint8", "bool")
+        self.itemsize = self.np.itemsize
+        # promotion category: bool < integer < floating
+        self._cat = 0 if name == "bool" else (2 if self.is_floating_point else 1)
+
+    def __repr__(self) -> str:
+        return f"manygrad.{self.name}"
+
+    def __reduce__(self):
+        return (from_any, (self.name,))
+
+
+float32 = dtype("float32", np.float32)
+float64 = dtype("float64", np.float64)
+float16 = dtype("float16", np.float16)
+bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16)
+int8 = dtype("int8", np.int8)
+int16 = dtype("int16", np.int16)
+int32 = dtype("int32", np.int32)
+int64 = dtype("int64", np.int64)
+uint8 = dtype("uint8", np.uint8)
+bool_ = dtype("bool", np.bool_)
+# PyTorch's aliases
+float_ = float32
+double = float64
+half = float16
+long = int64
+int_ = int32
+short = int16
+
+ALL = (float32, float64, float16, bfloat16, int8, int16, int32, int64, uint8, bool_)
+_BY_NP = {d.np: d for d in ALL}
+_BY_NAME = {d.name: d for d in ALL}
+_BY_NAME.update(float=float32, double=float64, half=float16, long=int64, int=int32, short=int16)
+
+_default_float = float32
+
+
+def supported() -> str:
+    return ", ".join(d.name for d in ALL)
+
+
+def from_np(npdt) -> dtype:
+    """The manygrad dtype of a NumPy dtype (raises for unsupported ones)."""
+    d = _BY_NP.get(npdt)
+    if d is None:
+        d = _BY_NP.get(np.dtype(npdt))
+        if d is None:
+            raise DTypeError(f"unsupported dtype {np.dtype(npdt)}; supported: {supported()}")
+    return d
+
+
+def from_any(x) -> dtype:
+    """Accept a manygrad dtype, NumPy dtype, name string or Python type."""
+    if isinstance(x, dtype):
+        return x
+    if isinstance(x, str):
+        d = _BY_NAME.get(x.replace("torch.", "").replace("manygrad.", ""))
+        if d is None:
+            raise DTypeError(f"unknown dtype {x!r}; supported: {supported()}")
+        return d
+    if x is builtins_float:
+        return float64
+    if x is builtins_int:
+        return int64
+    if x is builtins_bool:
+        return bool_
+    try:
+        return from_np(np.dtype(x))
+    except TypeError:
+        raise DTypeError(f"not a dtype: {x!r}; supported: {supported()}") from None
+
+
+import builtins as _b  # noqa: E402
+
+builtins_float, builtins_int, builtins_bool = _b.float, _b.int, _b.bool
+
+
+def get_default_dtype() -> dtype:
+    return _default_float
+
+
+def set_default_dtype(d) -> None:
+    global _default_float
+    d = from_any(d)
+    if not d.is_floating_point:
+        raise DTypeError(f"default dtype must be floating point, got {d}")
+    _default_float = d
+
+
+def promote_types(a: dtype, b: dtype) -> dtype:
+    """PyTorch's promotion of two tensor dtypes."""
+    if a is b:
+        return a
+    if a._cat != b._cat:
+        return a if a._cat > b._cat else b
+    if a._cat == 2 and {a.name, b.name} == {"float16", "bfloat16"}:
+        return float32
+    if a is bfloat16 or b is bfloat16:
+        return b if a is bfloat16 else a  # bf16 with f32/f64: the wider one
+    return from_np(np.promote_types(a.np, b.np))
+
+
+def scalar_dtype(v) -> dtype:
+    """The category a Python scalar promotes with (as a 'wrapped number')."""
+    if isinstance(v, _b.bool):
+        return bool_
+    if isinstance(v, _b.int):
+        return int64
+    if isinstance(v, _b.float):
+        return _default_float
+    if isinstance(v, complex):
+        raise DTypeError("complex numbers are not supported")
+    raise DTypeError(f"expected a number, got {type(v).__name__}")
+
+
+def result_type(*operands) -> dtype:
+    """Result dtype of an op over tensors and Python scalars, as PyTorch computes it.
+
+    Dimensioned tensors decide within a category; 0-d tensors and then Python scalars only
+    matter when they bring a higher category (int -> float, bool -> int).
+    """
+    dim = zero = wrapped = None
+    for o in operands:
+        d = getattr(o, "dtype", None)
+        if isinstance(d, dtype):
+            if o.ndim:
+                dim = d if dim is None else promote_types(dim, d)
+            else:
+                zero = d if zero is None else promote_types(zero, d)
+        else:
+            s = scalar_dtype(o)
+            wrapped = s if wrapped is None else promote_types(wrapped, s)
+    res = dim
+    if zero is not None:
+        res = zero if res is None else (promote_types(res, zero) if zero._cat > res._cat else res)
+    if wrapped is not None:
+        if res is None:
+            res = wrapped
+        elif wrapped._cat > res._cat:
+            res = _default_float if wrapped._cat == 2 else promote_types(res, wrapped)
+    return res

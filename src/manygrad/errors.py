@@ -1,0 +1,25 @@
+"""Exceptions raised by manygrad; each also derives from the matching builtin."""
+
+
+class ManygradError(Exception):
+    """Base of every error manygrad raises on purpose."""
+
+
+class DeviceError(ManygradError, RuntimeError):
+    """A device is unknown, unusable, or operands sit on different devices."""
+
+
+class ShapeError(ManygradError, ValueError):
+    """Operand shapes do not fit the op."""
+
+
+class DTypeError(ManygradError, TypeError):
+    """A dtype is unsupported or cannot take part in the op."""
+
+
+class AutogradError(ManygradError, RuntimeError):
+    """Backward cannot run as asked."""
+
+
+class CheckpointError(ManygradError, ValueError):
+    """A saved file is missing, corrupt or does not fit the model."""

@@ -1,0 +1,520 @@
+"""Elementwise ops: arithmetic, math functions, activations, comparisons, where, casts."""
+
+from __future__ import annotations
+
+import math
+
+from .. import backend
+from .. import dtypes as D
+from ..autograd import Function
+from ..tensor import Tensor
+
+# ---------------------------------------------------------------------------- promotion
+
+
+def _promote(a, b):
+    """Cast tensor operands to PyTorch's result dtype; Python scalars stay as they are."""
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if ta and tb:
+        if a._data.dtype == b._data.dtype:
+            return a, b
+        dt = D.result_type(a, b)
+        return (a if a.dtype is dt else cast(a, dt)), (b if b.dtype is dt else cast(b, dt))
+    if not ta and not tb:
+        raise TypeError(f"expected at least one Tensor operand, got {type(a)} and {type(b)}")
+    t, s = (a, b) if ta else (b, a)
+    if not isinstance(s, (int, float, bool)):
+        if backend.is_array(s):
+            s = Tensor._wrap(s)
+            return _promote(a if ta else s, s if ta else b)
+        raise TypeError(f"unsupported operand type {type(s).__name__} for a tensor op")
+    dt = D.result_type(t, s)
+    if dt is not t.dtype:
+        t = cast(t, dt)
+    return (t, s) if ta else (s, t)
+
+
+def _float_input(x: Tensor) -> Tensor:
+    """Integer tensors become the default float for math functions (as in PyTorch)."""
+    return x if x.is_floating_point() else cast(x, D.get_default_dtype())
+
+
+# ---------------------------------------------------------------------------- casts, moves
+
+
+class Cast(Function):
+    def forward(self, a, dt):
+        return a.astype(dt.np)
+
+    def backward(self, g):
+        return g  # the engine casts back to the input's dtype
+
+
+class ToDevice(Function):
+    moves_device = True
+
+    def forward(self, a, d):
+        self.src = backend.device_of(a)
+        return backend.to_device(a, backend.check_device(d))
+
+    def backward(self, g):
+        return backend.to_device(g, self.src)
+
+
+class Clone(Function):
+    def forward(self, a):
+        return a.copy()
+
+    def backward(self, g):
+        return g
+
+
+def cast(x: Tensor, dtype) -> Tensor:
+    dt = D.from_any(dtype)
+    if x.requires_grad and not dt.is_floating_point:
+        return Tensor._wrap(x._data.astype(dt.np), x._device)
+    return Cast.apply(x, dt)
+
+
+def to_device(x: Tensor, d) -> Tensor:
+    return ToDevice.apply(x, backend.device(d))
+
+
+def clone(x: Tensor) -> Tensor:
+    return Clone.apply(x)
+
+
+# ---------------------------------------------------------------------------- arithmetic
+
+
+class Add(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        return g, g
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, g):
+        return g, -g
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, g):
+        na, nb = self.needs_input_grad
+        return (g * self.b if na else None), (g * self.a if nb else None)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, g):
+        na, nb = self.needs_input_grad
+        ga = g / self.b if na else None
+        gb = -g * self.a / (self.b * self.b) if nb else None
+        return ga, gb
+
+
+class Pow(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        self.out = a**b
+        return self.out
+
+    def backward(self, g):
+        na, nb = self.needs_input_grad
+        a, b = self.a, self.b
+        ga = g * b * a ** (b - 1) if na else None
+        if nb:
+            xp = backend.array_module(self.out)
+            # NOTE: d(a**b)/db = a**b * log(a); defined as 0 where a == 0 (as PyTorch)
+            gb = g * xp.where(a == 0, 0, self.out * xp.log(xp.where(a == 0, 1, a)))
+        else:
+            gb = None
+        return ga, gb
+
+
+class Remainder(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a % b
+
+    def backward(self, g):
+        na, nb = self.needs_input_grad
+        xp = backend.array_module(g)
+        return (g if na else None), (-g * xp.floor_divide(self.a, self.b) if nb else None)
+
+
+class FloorDivide(Function):
+    differentiable = False
+
+    def forward(self, a, b):
+        return a // b
+
+
+def _binary(fn, a, b):
+    a, b = _promote(a, b)
+    return fn.apply(a, b)
+
+
+def add(a, b, alpha=1) -> Tensor:
+    """``a + alpha * b`` with broadcasting."""
+    return _binary(Add, a, b if alpha == 1 else b * alpha)
+
+
+def sub(a, b, alpha=1) -> Tensor:
+    return _binary(Sub, a, b if alpha == 1 else b * alpha)
+
+
+def mul(a, b) -> Tensor:
+    return _binary(Mul, a, b)
+
+
+def div(a, b, rounding_mode=None) -> Tensor:
+    """True division; integers divide to the default float (PyTorch's rule)."""
+    if rounding_mode == "floor":
+        return floor_divide(a, b)
+    a, b = _promote(a, b)
+    if rounding_mode == "trunc":
+        q = _binary(Div, _as_float(a), _as_float(b))
+        return Tensor._wrap(backend.array_module(q._data).trunc(q._data).astype(
+            _dtype_of(a, b)), q._device)  # fmt: skip
+    if rounding_mode is not None:
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    return _binary(Div, _as_float(a), _as_float(b))
+
+
+def _as_float(v):
+    if isinstance(v, Tensor):
+        return _float_input(v)
+    return v
+
+
+def _dtype_of(a, b):
+    return (a if isinstance(a, Tensor) else b)._data.dtype
+
+
+def true_divide(a, b) -> Tensor:
+    return div(a, b)
+
+
+def floor_divide(a, b) -> Tensor:
+    return _binary(FloorDivide, a, b)
+
+
+def remainder(a, b) -> Tensor:
+    return _binary(Remainder, a, b)
+
+
+fmod = remainder
+
+
+def pow(a, b) -> Tensor:  # noqa: A001
+    if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        if isinstance(b, float) and not a.is_floating_point():
+            a = cast(a, D.get_default_dtype())
+        return Pow.apply(a, b)
+    return _binary(Pow, a, b)
+
+
+# ---------------------------------------------------------------------------- unary maths
+
+
+def _unary(name, fwd, bwd, save_out=True, float_only=True):
+    """Build a unary Function: ``fwd(xp, x)``; ``bwd(xp, g, x, y)`` with y the output."""
+
+    class Unary(Function):
+        def forward(self, x):
+            xp = backend.array_module(x)
+            y = fwd(xp, x)
+            self.x, self.y = x, (y if save_out else None)
+            return y
+
+        def backward(self, g):
+            return bwd(backend.array_module(g), g, self.x, self.y)
+
+    Unary.__name__ = Unary.__qualname__ = name
+
+    def op(x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name.lower()}: expected a Tensor, got {type(x).__name__}")
+        return Unary.apply(_float_input(x) if float_only else x)
+
+    op.__name__ = name.lower()
+    return op
+
+
+neg = _unary("Neg", lambda xp, x: -x, lambda xp, g, x, y: -g, False, False)
+abs = _unary("Abs", lambda xp, x: xp.abs(x), lambda xp, g, x, y: g * xp.sign(x), False, False)  # noqa: A001
+exp = _unary("Exp", lambda xp, x: xp.exp(x), lambda xp, g, x, y: g * y)
+log = _unary("Log", lambda xp, x: xp.log(x), lambda xp, g, x, y: g / x)
+log1p = _unary("Log1p", lambda xp, x: xp.log1p(x), lambda xp, g, x, y: g / (1 + x))
+expm1 = _unary("Expm1", lambda xp, x: xp.expm1(x), lambda xp, g, x, y: g * (y + 1))
+sqrt = _unary("Sqrt", lambda xp, x: xp.sqrt(x), lambda xp, g, x, y: g / (2 * y))
+rsqrt = _unary("Rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda xp, g, x, y: -0.5 * g * y * y * y)
+sin = _unary("Sin", lambda xp, x: xp.sin(x), lambda xp, g, x, y: g * xp.cos(x))
+cos = _unary("Cos", lambda xp, x: xp.cos(x), lambda xp, g, x, y: -g * xp.sin(x))
+tanh = _unary("Tanh", lambda xp, x: xp.tanh(x), lambda xp, g, x, y: g * (1 - y * y))
+square = _unary("Square", lambda xp, x: x * x, lambda xp, g, x, y: 2 * g * x, False, False)
+reciprocal = _unary("Reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, y: -g * y * y)
+relu = _unary(
+    "Relu", lambda xp, x: xp.maximum(x, 0), lambda xp, g, x, y: g * (y > 0), True, False
+)
+
+
+def _sigmoid(xp, x):
+    # NOTE: written with exp(-|x|) so that large |x| never overflows
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+sigmoid = _unary("Sigmoid", _sigmoid, lambda xp, g, x, y: g * y * (1 - y))
+silu = _unary(
+    "Silu",
+    lambda xp, x: x * _sigmoid(xp, x),
+    lambda xp, g, x, y: g * (s := _sigmoid(xp, x)) * (1 + x * (1 - s)),
+    False,
+)
+
+
+def sign(x: Tensor) -> Tensor:
+    return Tensor._wrap(backend.array_module(x._data).sign(x._data), x._device)
+
+
+class LeakyRelu(Function):
+    def forward(self, x, slope):
+        self.mask, self.slope = x > 0, slope
+        xp = backend.array_module(x)
+        return xp.where(self.mask, x, x * slope)
+
+    def backward(self, g):
+        return backend.array_module(g).where(self.mask, g, g * self.slope)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return LeakyRelu.apply(x, negative_slope)
+
+
+class Elu(Function):
+    def forward(self, x, alpha):
+        xp = backend.array_module(x)
+        self.mask, self.alpha = x > 0, alpha
+        self.y = xp.where(self.mask, x, alpha * xp.expm1(xp.minimum(x, 0)))
+        return self.y
+
+    def backward(self, g):
+        return backend.array_module(g).where(self.mask, g, g * (self.y + self.alpha))
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    return Elu.apply(_float_input(x), alpha)
+
+
+_SQRT_2_PI = math.sqrt(2 / math.pi)
+
+
+class Gelu(Function):
+    def forward(self, x, approximate):
+        xp = backend.array_module(x)
+        self.x, self.approx = x, approximate
+        if approximate == "tanh":
+            self.t = xp.tanh(_SQRT_2_PI * (x + 0.044715 * x * x * x))
+            return 0.5 * x * (1 + self.t)
+        return 0.5 * x * (1 + backend.erf(x * (1 / math.sqrt(2))))
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        x = self.x
+        if self.approx == "tanh":
+            t = self.t
+            dt = (1 - t * t) * _SQRT_2_PI * (1 + 3 * 0.044715 * x * x)
+            return g * (0.5 * (1 + t) + 0.5 * x * dt)
+        cdf = 0.5 * (1 + backend.erf(x * (1 / math.sqrt(2))))
+        pdf = xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+        return g * (cdf + x * pdf)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit; ``approximate="tanh"`` for the tanh form."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Gelu.apply(_float_input(x), approximate)
+
+
+class Softplus(Function):
+    def forward(self, x, beta, threshold):
+        xp = backend.array_module(x)
+        self.bx, self.threshold = x * beta, threshold
+        soft = xp.log1p(xp.exp(xp.minimum(self.bx, threshold))) / beta
+        return xp.where(self.bx > threshold, x, soft)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        return xp.where(self.bx > self.threshold, g, g * _sigmoid(xp, self.bx))
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return Softplus.apply(_float_input(x), beta, threshold)
+
+
+# ---------------------------------------------------------------------------- min / max / where
+
+
+class Where(Function):
+    def forward(self, c, a, b):
+        self.c = c
+        return backend.array_module(c).where(c, a, b)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        _, na, nb = self.needs_input_grad
+        zero = xp.zeros((), g.dtype)
+        return None, (xp.where(self.c, g, zero) if na else None), (
+            xp.where(self.c, zero, g) if nb else None)  # fmt: skip
+
+
+def where(condition, input, other) -> Tensor:  # noqa: A002
+    """Elements of ``input`` where ``condition`` holds, else of ``other``."""
+    if not isinstance(condition, Tensor):
+        condition = Tensor(condition)
+    if condition._data.dtype != bool:
+        condition = Tensor._wrap(condition._data.astype(bool), condition._device)
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        xp = backend.array_module(condition._data)
+        dt = D.result_type(input, other)
+        input = Tensor._wrap(xp.asarray(input, dt.np), condition._device)
+    a, b = _promote(input, other)
+    return Where.apply(condition, a, b)
+
+
+class _MinMax(Function):
+    def forward(self, a, b):
+        xp = backend.array_module(a)
+        self.a, self.b = a, b
+        return self.pick(xp, a, b)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        a, b = self.a, self.b
+        # NOTE: ties split the gradient evenly, as PyTorch does
+        wa = xp.where(a == b, 0.5, self.win(a, b) * 1.0).astype(g.dtype)
+        na, nb = self.needs_input_grad
+        return (g * wa if na else None), (g * (1 - wa) if nb else None)
+
+
+class Maximum(_MinMax):
+    pick = staticmethod(lambda xp, a, b: xp.maximum(a, b))
+    win = staticmethod(lambda a, b: a > b)
+
+
+class Minimum(_MinMax):
+    pick = staticmethod(lambda xp, a, b: xp.minimum(a, b))
+    win = staticmethod(lambda a, b: a < b)
+
+
+def maximum(a, b) -> Tensor:
+    return _binary(Maximum, a, b)
+
+
+def minimum(a, b) -> Tensor:
+    return _binary(Minimum, a, b)
+
+
+class Clamp(Function):
+    def forward(self, x, lo, hi):
+        xp = backend.array_module(x)
+        self.mask = None
+        if lo is not None:
+            self.mask = x >= lo
+        if hi is not None:
+            self.mask = (x <= hi) if self.mask is None else self.mask & (x <= hi)
+        return xp.clip(x, lo, hi)
+
+    def backward(self, g):
+        return g * self.mask if self.mask is not None else g
+
+
+def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
+    """Limit values to [min, max]; either bound may be None or a tensor."""
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        if min is not None:
+            x = maximum(x, min)
+        return minimum(x, max) if max is not None else x
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, float) or isinstance(max, float):
+        x = _float_input(x)
+    return Clamp.apply(x, min, max)
+
+
+clip = clamp
+
+# ---------------------------------------------------------------------------- comparisons
+
+
+def _compare(name, ufunc_name):
+    class Compare(Function):
+        differentiable = False
+
+        def forward(self, a, b):
+            return getattr(backend.array_module(a if backend.is_array(a) else b), ufunc_name)(a, b)
+
+    Compare.__name__ = name
+
+    def op(a, b) -> Tensor:
+        a, b = _promote(a, b)
+        return Compare.apply(a, b)
+
+    op.__name__ = name.lower()
+    return op
+
+
+eq = _compare("Eq", "equal")
+ne = _compare("Ne", "not_equal")
+lt = _compare("Lt", "less")
+le = _compare("Le", "less_equal")
+gt = _compare("Gt", "greater")
+ge = _compare("Ge", "greater_equal")
+logical_and = _compare("LogicalAnd", "logical_and")
+logical_or = _compare("LogicalOr", "logical_or")
+logical_xor = _compare("LogicalXor", "logical_xor")
+greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
+
+
+def _test(name):
+    def op(x: Tensor) -> Tensor:
+        return Tensor._wrap(getattr(backend.array_module(x._data), name)(x._data), x._device)
+
+    op.__name__ = name
+    return op
+
+
+logical_not = _test("logical_not")
+isnan = _test("isnan")
+isinf = _test("isinf")
+isfinite = _test("isfinite")
+
+
+def equal(a: Tensor, b: Tensor) -> bool:
+    """True when both tensors have the same shape and elements (a host sync)."""
+    return a.shape == b.shape and bool(eq(a, b).all())
+
+
+def allclose(a: Tensor, b: Tensor, rtol=1e-5, atol=1e-8) -> bool:
+    xp = backend.array_module(a._data)
+    return bool(xp.allclose(a._data, b._data, rtol=rtol, atol=atol))
+
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals())

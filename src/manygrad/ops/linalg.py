@@ -1,0 +1,114 @@
+"""Matrix products: matmul (batched, broadcast), mm, bmm, linear."""
+
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function, autocast_args
+from ..errors import ShapeError
+from ..tensor import Tensor
+from .elementwise import _promote
+
+
+def _swap(a):
+    return a.swapaxes(-1, -2)
+
+
+class Matmul(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return backend.array_module(a).matmul(a, b)
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        na, nb = self.needs_input_grad
+        xp = backend.array_module(g)
+        # NOTE: 1-d operands are matmul'd as (1, k) rows / (k, 1) columns; undo that here
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = xp.expand_dims(g2, -2 if b.ndim > 1 else 0)
+        if b.ndim == 1:
+            g2 = xp.expand_dims(g2, -1)
+        ga = gb = None
+        if na:
+            ga = xp.matmul(g2, _swap(b2))
+            ga = ga[..., 0, :] if a.ndim == 1 else ga
+        if nb:
+            gb = xp.matmul(_swap(a2), g2)
+            gb = gb[..., 0] if b.ndim == 1 else gb
+        return ga, gb
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product with NumPy's rules: batched, broadcast, 1-d as vectors."""
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError("matmul: both operands must be tensors")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"matmul: both operands need at least 1 dim, got shapes "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")  # fmt: skip
+    ka = a.shape[-1]
+    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if ka != kb:
+        raise ShapeError(
+            f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} don't fit: the last dim "
+            f"of the first ({ka}) must equal the {'second-to-last' if b.ndim > 1 else 'only'} "
+            f"dim of the second ({kb})"
+        )
+    a, b = autocast_args(a, b)
+    a, b = _promote(a, b)
+    return Matmul.apply(a, b)
+
+
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    if a.ndim != 2 or b.ndim != 2:
+        raise ShapeError(f"mm: expected 2-d tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    return matmul(a, b)
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    if a.ndim != 3 or b.ndim != 3:
+        raise ShapeError(f"bmm: expected 3-d tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    return matmul(a, b)
+
+
+class Linear(Function):
+    def forward(self, x, w, b):
+        xp = backend.array_module(x)
+        self.x, self.w = x, w
+        out = xp.matmul(x, w.T)
+        if b is not None:
+            out += b
+        return out
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        nx, nw, nb = self.needs_input_grad
+        x, w = self.x, self.w
+        gx = xp.matmul(g, w) if nx else None
+        g2 = g.reshape(-1, g.shape[-1])
+        gw = xp.matmul(g2.T, x.reshape(-1, x.shape[-1])) if nw else None
+        gb = g2.sum(axis=0) if nb else None
+        return gx, gw, gb
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias``; weight is (out_features, in_features)."""
+    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ShapeError(
+            f"linear: input of shape {tuple(x.shape)} needs last dim == weight.shape[1]; "
+            f"weight has shape {tuple(weight.shape)} (out_features, in_features)"
+        )
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ShapeError(f"linear: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
+    x, weight, bias = autocast_args(x, weight, bias)
+    if x.dtype is not weight.dtype:
+        x, weight = _promote(x, weight)
+    if bias is not None and bias.dtype is not weight.dtype:
+        bias = bias.to(weight.dtype)
+    return Linear.apply(x, weight, bias)
+
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals())

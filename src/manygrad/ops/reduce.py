@@ -1,0 +1,340 @@
+"""Reductions: sum, mean, var/std, max/min, argmax, prod, logsumexp, cumsum, all/any."""
+
+from __future__ import annotations
+
+import builtins as _b
+from collections import namedtuple
+
+from .. import backend
+from .. import dtypes as D
+from ..autograd import Function
+from ..errors import ShapeError
+from ..tensor import Tensor
+from .elementwise import _float_input, cast
+
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+def _axes(x, dim, op):
+    """Normalise ``dim`` (None, int or tuple) to a tuple of non-negative axes or None."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    nd = _b.max(x.ndim, 1)
+    out = []
+    for d in dims:
+        if not -nd <= d < nd:
+            raise ShapeError(
+                f"{op}: dim {d} is out of range for a tensor of shape {tuple(x.shape)} "
+                f"(expected -{nd} <= dim < {nd})"
+            )
+        out.append(d % nd)
+    return tuple(out) if x.ndim else None
+
+
+def _expand(g, shape, axes, keepdim):
+    """Broadcast a reduced gradient back over the reduced axes."""
+    xp = backend.array_module(g)
+    if axes is not None and not keepdim:
+        g = xp.expand_dims(g, axes)
+    return xp.broadcast_to(g, shape)
+
+
+class Sum(Function):
+    def forward(self, x, axes, keepdim, dt):
+        self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        return x.sum(axis=axes, keepdims=keepdim, dtype=dt)
+
+    def backward(self, g):
+        return _expand(g, self.shape, self.axes, self.keepdim)
+
+
+class Mean(Function):
+    def forward(self, x, axes, keepdim):
+        self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        self.n = _count(x.shape, axes)
+        return x.mean(axis=axes, keepdims=keepdim)
+
+    def backward(self, g):
+        return _expand(g * (1.0 / _b.max(self.n, 1)), self.shape, self.axes, self.keepdim)
+
+
+def _count(shape, axes, reduced=True):
+    """Elements per reduced slice (``reduced``) or number of slices."""
+    if axes is None:
+        n = 1
+        for s in shape:
+            n *= s
+        return n if reduced else 1
+    r = 1
+    for a in axes:
+        r *= shape[a]
+    if reduced:
+        return r
+    total = 1
+    for s in shape:
+        total *= s
+    return total // r if r else 0
+
+
+def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
+    """Sum over ``dim`` (all when None). Integers and bools sum to int64."""
+    dt = D.from_any(dtype).np if dtype is not None else None
+    if dt is None and not x.is_floating_point():
+        dt = D.int64.np
+    return Sum.apply(x, _axes(x, dim, "sum"), keepdim, dt)
+
+
+def mean(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    if dtype is not None:
+        x = cast(x, dtype)
+    if not x.is_floating_point():
+        raise TypeError(
+            f"mean: needs a floating point tensor, got {x.dtype}; use x.float().mean()"
+        )
+    return Mean.apply(x, _axes(x, dim, "mean"), keepdim)
+
+
+class Var(Function):
+    def forward(self, x, axes, correction, keepdim):
+        xp = backend.array_module(x)
+        self.centered = x - x.mean(axis=axes, keepdims=True)
+        n = _count(x.shape, axes)
+        self.denom = _b.max(n - correction, 0)
+        self.axes, self.keepdim = axes, keepdim
+        sq = xp.square(self.centered).sum(axis=axes, keepdims=keepdim)
+        return sq / self.denom if self.denom else sq * float("nan")
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        g = g if self.keepdim or self.axes is None else xp.expand_dims(g, self.axes)
+        return g * (2.0 / self.denom) * self.centered if self.denom else g * self.centered * 0
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    return 1 if unbiased in (None, True) else 0
+
+
+def var(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
+    """Variance with Bessel's correction by default (``correction=1``)."""
+    x = _float_input(x)
+    return Var.apply(x, _axes(x, dim, "var"), _correction(unbiased, correction), keepdim)
+
+
+def std(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
+    from .elementwise import sqrt
+
+    return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+
+
+class AMax(Function):
+    """Max/min over axes; the gradient is shared evenly among tied elements."""
+
+    def forward(self, x, axes, keepdim, is_max):
+        y = x.max(axis=axes, keepdims=True) if is_max else x.min(axis=axes, keepdims=True)
+        self.mask = x == y
+        self.axes, self.keepdim, self.shape = axes, keepdim, x.shape
+        if keepdim:
+            return y
+        xp = backend.array_module(x)
+        return y.reshape(()) if axes is None else xp.squeeze(y, axis=axes)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        if not self.keepdim and self.axes is not None:
+            g = xp.expand_dims(g, self.axes)
+        m = self.mask.astype(g.dtype)
+        return m * (g / m.sum(axis=self.axes, keepdims=True))
+
+
+class MaxDim(Function):
+    """``max(dim)``: the gradient goes to the selected index only."""
+
+    def forward(self, x, axis, keepdim, idx):
+        xp = backend.array_module(x)
+        self.idx, self.axis, self.keepdim, self.shape = idx, axis, keepdim, x.shape
+        return xp.take_along_axis(x, xp.expand_dims(idx, axis), axis).squeeze(axis) if (
+            not keepdim) else xp.take_along_axis(x, idx, axis)  # fmt: skip
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        idx = self.idx if self.keepdim else xp.expand_dims(self.idx, self.axis)
+        gk = g if self.keepdim else xp.expand_dims(g, self.axis)
+        out = xp.zeros(self.shape, g.dtype)
+        xp.put_along_axis(out, idx, gk, self.axis)
+        return out
+
+
+def _arg(x: Tensor, dim, keepdim, is_max, op):
+    xp = backend.array_module(x._data)
+    if x.numel() == 0:
+        raise ShapeError(f"{op}: can't reduce an empty tensor of shape {tuple(x.shape)}")
+    f = xp.argmax if is_max else xp.argmin
+    if dim is None:
+        r = f(x._data.reshape(-1))
+        return Tensor._wrap(xp.asarray(r).reshape((1,) * x.ndim if keepdim else ()), x._device)
+    (axis,) = _axes(x, dim, op) or (0,)
+    return Tensor._wrap(f(x._data, axis=axis, keepdims=keepdim).astype(D.int64.np), x._device)
+
+
+def _maxmin(x, dim, keepdim, is_max, op):
+    if not isinstance(dim, (int, type(None))) and not (isinstance(dim, Tensor)):
+        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
+    if isinstance(dim, Tensor):  # torch.max(a, b) is maximum
+        from .elementwise import maximum, minimum
+
+        return (maximum if is_max else minimum)(x, dim)
+    if x.numel() == 0:
+        raise ShapeError(f"{op}: can't reduce an empty tensor of shape {tuple(x.shape)}")
+    if dim is None:
+        return AMax.apply(x, None, False, is_max)
+    axes = _axes(x, dim, op)
+    axis = axes[0] if axes else 0
+    idx = _arg(x, dim, True, is_max, op)._data
+    if x.ndim == 0:
+        return values_indices(x.clone(), Tensor._wrap(idx.reshape(()), x._device))
+    vals = MaxDim.apply(x, axis, keepdim, idx)
+    ind = idx if keepdim else backend.array_module(idx).squeeze(idx, axis=axis)
+    return values_indices(vals, Tensor._wrap(ind, x._device))
+
+
+def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    """Largest element, or ``(values, indices)`` along ``dim``."""
+    return _maxmin(x, dim, keepdim, True, "max")
+
+
+def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    return _maxmin(x, dim, keepdim, False, "min")
+
+
+def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return AMax.apply(x, _axes(x, dim, "amax") if dim != () else None, keepdim, True)
+
+
+def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return AMax.apply(x, _axes(x, dim, "amin") if dim != () else None, keepdim, False)
+
+
+def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg(x, dim, keepdim, True, "argmax")
+
+
+def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg(x, dim, keepdim, False, "argmin")
+
+
+class Prod(Function):
+    def forward(self, x, axis, keepdim):
+        self.x, self.axis, self.keepdim = x, axis, keepdim
+        if axis is None:
+            return x.prod()
+        return x.prod(axis=axis, keepdims=keepdim)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        x, axis = self.x, self.axis
+        if axis is None:
+            flat = x.reshape(-1)
+            return (g * _prod_others(xp, flat, 0)).reshape(x.shape)
+        if not self.keepdim:
+            g = xp.expand_dims(g, axis)
+        return g * _prod_others(xp, x, axis)
+
+
+def _prod_others(xp, x, axis):
+    """Product of all other elements along ``axis`` (exact with zeros): exclusive cumprods."""
+    head = [slice(None)] * x.ndim
+    head[axis] = slice(0, x.shape[axis] - 1)
+    head = tuple(head)
+    shape = list(x.shape)
+    shape[axis] = 1
+    ones = xp.ones(tuple(shape), x.dtype)
+    left = xp.cumprod(xp.concatenate([ones, x[head]], axis), axis)
+    rx = xp.flip(x, axis)
+    right = xp.cumprod(xp.concatenate([ones, rx[head]], axis), axis)
+    return left * xp.flip(right, axis)
+
+
+def prod(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    if dtype is not None:
+        x = cast(x, dtype)
+    axes = _axes(x, dim, "prod")
+    return Prod.apply(x, axes[0] if axes else None, keepdim)
+
+
+class LogSumExp(Function):
+    def forward(self, x, axes, keepdim):
+        xp = backend.array_module(x)
+        m = x.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        out = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        self.x, self.out, self.axes, self.keepdim = x, out, axes, keepdim
+        return out if keepdim else xp.squeeze(out, axis=axes)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        if not self.keepdim:
+            g = xp.expand_dims(g, self.axes)
+        return g * xp.exp(self.x - self.out)
+
+
+def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
+    """``log(sum(exp(x), dim))`` computed without overflow."""
+    x = _float_input(x)
+    axes = _axes(x, dim, "logsumexp")
+    if axes is None:
+        axes = tuple(range(x.ndim))
+    return LogSumExp.apply(x, axes, keepdim)
+
+
+class Cumsum(Function):
+    def forward(self, x, axis):
+        self.axis = axis
+        return backend.array_module(x).cumsum(x, axis=axis)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        return xp.flip(xp.cumsum(xp.flip(g, self.axis), axis=self.axis), self.axis)
+
+
+def cumsum(x: Tensor, dim: int, dtype=None) -> Tensor:
+    if dtype is not None:
+        x = cast(x, dtype)
+    if x.ndim == 0:
+        return x.clone()
+    (axis,) = _axes(x, dim, "cumsum")
+    return Cumsum.apply(x, axis)
+
+
+def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    xp = backend.array_module(x._data)
+    return Tensor._wrap(xp.asarray(x._data.all(axis=_axes(x, dim, "all"), keepdims=keepdim)),
+                        x._device)  # fmt: skip
+
+
+def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    xp = backend.array_module(x._data)
+    return Tensor._wrap(xp.asarray(x._data.any(axis=_axes(x, dim, "any"), keepdims=keepdim)),
+                        x._device)  # fmt: skip
+
+
+def norm(x: Tensor, p=2, dim=None, keepdim: bool = False) -> Tensor:
+    """Vector p-norm over ``dim`` (all elements when None)."""
+    from .elementwise import abs as _abs
+    from .elementwise import pow as _pow
+    from .elementwise import sqrt
+
+    if p == 2 or p == "fro":
+        return sqrt(sum(x * x, dim, keepdim))
+    if p == 1:
+        return sum(_abs(x), dim, keepdim)
+    if p == float("inf"):
+        return amax(_abs(x), dim, keepdim)
+    return _pow(sum(_pow(_abs(x), p), dim, keepdim), 1.0 / p)
+
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals())

@@ -1,0 +1,497 @@
+"""``Tensor``: an array on a device, plus what autograd needs (``grad``, ``grad_fn``).
+
+The maths lives in ``manygrad.ops``; methods here forward to it so that
+``x.exp()`` and ``mg.exp(x)`` are the same code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from . import dtypes as D
+from .errors import AutogradError, DTypeError
+
+
+class Tensor:
+    """A multi-dimensional array on ``cpu`` or ``cuda`` with reverse-mode autograd.
+
+    Create tensors with ``mg.tensor(data)``, ``mg.zeros(...)``, ``mg.randn(...)``.
+    """
+
+    __slots__ = ("_data", "_device", "requires_grad", "grad", "grad_fn", "__weakref__")
+    __array_priority__ = 1000  # NOTE: makes ndarray + Tensor defer to Tensor.__radd__
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        from .creation import _array_from
+
+        arr = _array_from(data, dtype, device)
+        self._data = arr
+        self._device = backend.device_of(arr)
+        self.grad = None
+        self.grad_fn = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @staticmethod
+    def _wrap(arr, dev=None) -> Tensor:
+        """Fast path: wrap a raw array of a supported dtype (no copy, no checks)."""
+        t = Tensor.__new__(Tensor)
+        t._data = arr
+        t._device = dev if dev is not None else backend.device_of(arr)
+        t.requires_grad = False
+        t.grad = None
+        t.grad_fn = None
+        return t
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def shape(self) -> tuple:
+        return Size(self._data.shape)
+
+    def size(self, dim: int | None = None):
+        return Size(self._data.shape) if dim is None else self._data.shape[dim]
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return self._data.size
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    @property
+    def dtype(self) -> D.dtype:
+        return D.from_np(self._data.dtype)
+
+    @property
+    def device(self) -> backend.Device:
+        return self._device
+
+    @property
+    def is_cuda(self) -> bool:
+        return self._device.type == "cuda"
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f" or self._data.dtype == D.bfloat16.np
+
+    @property
+    def data(self) -> Tensor:
+        return Tensor._wrap(self._data, self._device)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._data = value._data if isinstance(value, Tensor) else value
+        self._device = backend.device_of(self._data)
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802
+        return self.permute(*range(self.ndim - 1, -1, -1))
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802
+        return self.transpose(-2, -1)
+
+    # ------------------------------------------------------------------ host access
+    def numpy(self) -> np.ndarray:
+        if self.requires_grad:
+            raise AutogradError(
+                "can't call numpy() on a tensor that requires grad; use t.detach().numpy()"
+            )
+        if self._device.type != "cpu":
+            raise TypeError(
+                f"can't convert a {self._device} tensor to numpy: copy it to the host first "
+                "with t.cpu().numpy()"
+            )
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.detach().numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def item(self):
+        if self._data.size != 1:
+            raise ValueError(
+                f"item() needs a tensor with one element, got shape {tuple(self.shape)}"
+            )
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return backend.to_numpy(self._data).tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iu":
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"the truth value of a tensor with {self._data.size} elements is ambiguous; "
+                "use .any() or .all()"
+            )
+        return bool(self.item())
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        body = np.array2string(
+            backend.to_numpy(self._data).astype(np.float32)
+            if self._data.dtype == D.bfloat16.np
+            else backend.to_numpy(self._data),
+            separator=", ",
+            prefix="tensor(",
+        )
+        extra = ""
+        if self._device.type != "cpu":
+            extra += f", device='{self._device}'"
+        if self.dtype not in (D.float32, D.int64, D.bool_):
+            extra += f", dtype={self.dtype}"
+        if self.grad_fn is not None:
+            extra += f", grad_fn=<{self.grad_fn.name()}>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------------ conversion
+    def to(self, *args, **kwargs) -> Tensor:
+        """``t.to("cuda")``, ``t.to(mg.float16)``, ``t.to("cuda", mg.float16)``, ``t.to(other)``."""
+        dev = kwargs.pop("device", None)
+        dt = kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("copy", None)
+        for a in args:
+            if isinstance(a, Tensor):
+                dev, dt = a._device, a.dtype
+            elif isinstance(a, (D.dtype, np.dtype)) or (isinstance(a, type) and a is not str):
+                dt = a
+            elif a is not None:
+                dev = a
+        out = self
+        if dt is not None and D.from_any(dt).np != self._data.dtype:
+            out = F.cast(out, D.from_any(dt))
+        if dev is not None:
+            d = backend.device(dev)
+            if d != out._device:
+                out = F.to_device(out, d)
+        return out
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> Tensor:
+        return self.to(backend.device("cuda" if device is None else device))
+
+    def float(self) -> Tensor:
+        return self.to(D.float32)
+
+    def double(self) -> Tensor:
+        return self.to(D.float64)
+
+    def half(self) -> Tensor:
+        return self.to(D.float16)
+
+    def bfloat16(self) -> Tensor:
+        return self.to(D.bfloat16)
+
+    def long(self) -> Tensor:
+        return self.to(D.int64)
+
+    def int(self) -> Tensor:
+        return self.to(D.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(D.bool_)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    def detach(self) -> Tensor:
+        return Tensor._wrap(self._data, self._device)
+
+    def detach_(self) -> Tensor:
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def clone(self) -> Tensor:
+        return F.clone(self)
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    # ------------------------------------------------------------------ autograd
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and not (self._data.dtype.kind == "f" or self.dtype is D.bfloat16):
+            raise DTypeError(
+                f"only floating point tensors can require gradients, got {self.dtype}; "
+                "convert first, e.g. x = x.float().requires_grad_()"
+            )
+        if not requires_grad and self.grad_fn is not None:
+            raise AutogradError(
+                "you can only change requires_grad of leaf tensors; use t.detach() instead"
+            )
+        self.requires_grad = requires_grad
+        return self
+
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Accumulate the gradient of this tensor into ``.grad`` of every leaf it uses."""
+        from . import autograd
+
+        autograd.backward([self], [gradient], retain_graph=retain_graph)
+
+    def retain_grad(self) -> None:
+        from . import autograd
+
+        if not self.requires_grad:
+            raise AutogradError("can't retain_grad on a tensor that doesn't require grad")
+        autograd.retain(self)
+
+    # ------------------------------------------------------------------ in-place (no graph)
+    def _inplace_check(self, name):
+        from .autograd import is_grad_enabled
+
+        if self.requires_grad and is_grad_enabled():
+            raise AutogradError(
+                f"{name}: a tensor that requires grad can't be modified in place while "
+                "gradients are recorded; wrap the update in `with mg.no_grad():`"
+            )
+
+    def _set(self, name, arr) -> Tensor:
+        self._inplace_check(name)
+        xp = backend.array_module(self._data)
+        if arr is not self._data:
+            xp.copyto(self._data, arr, casting="unsafe")
+        return self
+
+    def _raw(self, other):
+        if isinstance(other, Tensor):
+            if other._device != self._device:
+                other = other.to(self._device)
+            return other._data
+        return other
+
+    def zero_(self) -> Tensor:
+        self._inplace_check("zero_")
+        self._data[...] = 0
+        return self
+
+    def fill_(self, value) -> Tensor:
+        self._inplace_check("fill_")
+        self._data[...] = self._raw(value)
+        return self
+
+    def copy_(self, src) -> Tensor:
+        self._inplace_check("copy_")
+        src = src if isinstance(src, Tensor) else Tensor(src)
+        self._data[...] = src.to(self._device)._data.astype(self._data.dtype, copy=False)
+        return self
+
+    def add_(self, other, alpha=1) -> Tensor:
+        o = self._raw(other)
+        return self._set("add_", self._data + (o if alpha == 1 else o * alpha))
+
+    def sub_(self, other, alpha=1) -> Tensor:
+        return self.add_(other, alpha=-alpha)
+
+    def mul_(self, other) -> Tensor:
+        return self._set("mul_", self._data * self._raw(other))
+
+    def div_(self, other) -> Tensor:
+        return self._set("div_", self._data / self._raw(other))
+
+    def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002
+        xp = backend.array_module(self._data)
+        return self._set("clamp_", xp.clip(self._data, min, max))
+
+    def uniform_(self, a=0.0, b=1.0) -> Tensor:
+        g = backend.generator(self._device)
+        return self._set("uniform_", g.random(self._data.shape, self._data.dtype) * (b - a) + a)
+
+    def normal_(self, mean=0.0, std=1.0) -> Tensor:
+        g = backend.generator(self._device)
+        return self._set("normal_", g.normal(self._data.shape, self._data.dtype) * std + mean)
+
+    # ------------------------------------------------------------------ operators
+    def __add__(self, o):
+        return F.add(self, o)
+
+    def __radd__(self, o):
+        return F.add(o, self)
+
+    def __sub__(self, o):
+        return F.sub(self, o)
+
+    def __rsub__(self, o):
+        return F.sub(o, self)
+
+    def __mul__(self, o):
+        return F.mul(self, o)
+
+    def __rmul__(self, o):
+        return F.mul(o, self)
+
+    def __truediv__(self, o):
+        return F.div(self, o)
+
+    def __rtruediv__(self, o):
+        return F.div(o, self)
+
+    def __floordiv__(self, o):
+        return F.floor_divide(self, o)
+
+    def __rfloordiv__(self, o):
+        return F.floor_divide(o, self)
+
+    def __mod__(self, o):
+        return F.remainder(self, o)
+
+    def __rmod__(self, o):
+        return F.remainder(o, self)
+
+    def __pow__(self, o):
+        return F.pow(self, o)
+
+    def __rpow__(self, o):
+        return F.pow(o, self)
+
+    def __matmul__(self, o):
+        return F.matmul(self, o)
+
+    def __rmatmul__(self, o):
+        return F.matmul(o, self)
+
+    def __neg__(self):
+        return F.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return F.abs(self)
+
+    def __invert__(self):
+        return F.logical_not(self)
+
+    def __and__(self, o):
+        return F.logical_and(self, o)
+
+    def __or__(self, o):
+        return F.logical_or(self, o)
+
+    def __xor__(self, o):
+        return F.logical_xor(self, o)
+
+    def __eq__(self, o):
+        return F.eq(self, o)
+
+    def __ne__(self, o):
+        return F.ne(self, o)
+
+    def __lt__(self, o):
+        return F.lt(self, o)
+
+    def __le__(self, o):
+        return F.le(self, o)
+
+    def __gt__(self, o):
+        return F.gt(self, o)
+
+    def __ge__(self, o):
+        return F.ge(self, o)
+
+    def __getitem__(self, idx):
+        return F.getitem(self, idx)
+
+    def __setitem__(self, idx, value):
+        F.setitem(self, idx, value)
+
+    def __iadd__(self, o):
+        return self.add_(o) if self.grad_fn is None and not self.requires_grad else self + o
+
+    def __isub__(self, o):
+        return self.sub_(o) if self.grad_fn is None and not self.requires_grad else self - o
+
+    def __imul__(self, o):
+        return self.mul_(o) if self.grad_fn is None and not self.requires_grad else self * o
+
+    def __itruediv__(self, o):
+        return self.div_(o) if self.grad_fn is None and not self.requires_grad else self / o
+
+
+class Size(tuple):
+    """Shape of a tensor (a tuple, as ``torch.Size``)."""
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __repr__(self) -> str:
+        return f"manygrad.Size({list(self)})"
+
+
+# Methods that are the functional op of the same name applied to self.
+_METHODS = """
+add sub mul div floor_divide remainder pow neg abs exp log log1p expm1 sqrt rsqrt sin cos
+tanh sigmoid relu square reciprocal sign clamp clip maximum minimum eq ne lt le gt ge
+logical_not logical_and logical_or isnan isinf isfinite
+sum mean var std max min amax amin argmax argmin prod logsumexp cumsum all any norm
+reshape view view_as reshape_as transpose t permute expand expand_as squeeze unsqueeze
+flatten unflatten split chunk flip tril triu gather scatter_add index_select masked_fill
+repeat narrow roll
+matmul mm bmm softmax log_softmax
+""".split()
+
+from . import ops as F  # noqa: E402  (ops need Tensor defined first)
+
+
+def _method(name):
+    def m(self, *args, **kwargs):
+        return getattr(F, name)(self, *args, **kwargs)
+
+    m.__name__ = name
+    m.__qualname__ = f"Tensor.{name}"
+    return m
+
+
+for _n in _METHODS:
+    setattr(Tensor, _n, _method(_n))
+
+
+def where_method(self, condition, other):
+    return F.where(condition, self, other)
+
+
+Tensor.where = where_method
+Tensor.masked_fill_ = lambda self, mask, value: self._set(
+    "masked_fill_", F.masked_fill(self.detach(), mask, value)._data
+)
