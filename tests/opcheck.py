@@ -30,13 +30,14 @@ def _resolve(name, lib):
     return getattr(lib.Tensor, name)
 
 
-def _strided(a: np.ndarray) -> np.ndarray:
-    """The same values in a non-contiguous array (every other element of a wider one)."""
+def _strided(a: np.ndarray, device: str):
+    """The same values as a non-contiguous tensor: every other element of a wider array."""
     if a.ndim == 0 or a.size == 0:
-        return a
+        return mg.tensor(a, device=device)
     wide = np.zeros(a.shape[:-1] + (a.shape[-1] * 2,), a.dtype)
     wide[..., ::2] = a
-    return wide[..., ::2]
+    w = mg.tensor(wide, device=device)
+    return mg.Tensor._wrap(w._data[..., ::2], w.device)
 
 
 def _flat_outputs(out):
@@ -74,19 +75,14 @@ def _build(arrays, lib, dtype, device, strided):
             out.append(a)
             continue
         arr = np.asarray(a, dtype=dtype) if kind == "grad" else a
-        if strided:
-            arr = _strided(arr)
         if lib == "torch":
-            t = torch.from_numpy(np.ascontiguousarray(arr) if arr.ndim == 0 else arr.copy())
-            t = torch.as_strided(t, t.shape, t.stride()) if not strided else t
-            if kind == "grad":
-                t.requires_grad_(True)
+            t = torch.from_numpy(np.array(arr))
+        elif strided and kind == "grad":
+            t = _strided(arr, device)
         else:
             t = mg.tensor(arr, device=device)
-            if strided and device in ("cpu", "fakegpu"):
-                t = mg.tensor(arr, device=device)
-            if kind == "grad":
-                t.requires_grad_(True)
+        if kind == "grad":
+            t.requires_grad_(True)
         out.append(t)
     return out
 

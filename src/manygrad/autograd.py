@@ -52,7 +52,7 @@ class set_grad_enabled:  # noqa: N801 - PyTorch's name
 
     def __call__(self, fn):
         def wrapped(*args, **kwargs):
-            with self.__class__(self.mode):
+            with set_grad_enabled(self.mode):
                 return fn(*args, **kwargs)
 
         wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__

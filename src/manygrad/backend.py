@@ -113,6 +113,12 @@ def cuda_status() -> tuple[bool, str]:
             f"CuPy failed to import ({_CUPY_IMPORT_ERROR}). Reinstall the CuPy wheel that "
             "matches your CUDA driver: pip install 'manygrad[cuda12]' or 'manygrad[cuda13]'"
         )
+    if not _driver_present():
+        return False, (
+            "CuPy is installed but no NVIDIA driver was found (libcuda is missing): this "
+            "machine has no usable NVIDIA GPU, or the driver is not installed (check "
+            "`nvidia-smi`). See `manygrad doctor`."
+        )
     try:
         n = _cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # CUDARuntimeError: no driver, or driver too old
@@ -131,6 +137,18 @@ def cuda_status() -> tuple[bool, str]:
     except Exception as e:
         return False, f"a GPU was found but a test kernel failed to run: {e}"
     return True, f"{n} GPU(s)"
+
+
+def _driver_present() -> bool:
+    import ctypes
+
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
 
 
 def cuda_available() -> bool:

@@ -189,6 +189,8 @@ class Tensor:
                 dev, dt = a._device, a.dtype
             elif isinstance(a, (D.dtype, np.dtype)) or (isinstance(a, type) and a is not str):
                 dt = a
+            elif isinstance(a, str) and a.replace("torch.", "") in D._BY_NAME:
+                dt = a
             elif a is not None:
                 dev = a
         out = self

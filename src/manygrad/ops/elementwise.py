@@ -31,6 +31,8 @@ def _promote(a, b):
     dt = D.result_type(t, s)
     if dt is not t.dtype:
         t = cast(t, dt)
+    if dt is D.bfloat16:  # NOTE: ml_dtypes' loops would promote a Python float to float32
+        s = backend.array_module(t._data).asarray(s, dtype=dt.np)
     return (t, s) if ta else (s, t)
 
 

@@ -152,19 +152,19 @@ class AMax(Function):
 class MaxDim(Function):
     """``max(dim)``: the gradient goes to the selected index only."""
 
-    def forward(self, x, axis, keepdim, idx):
+    def forward(self, x, axis, keepdim, idx):  # idx has keepdim shape
         xp = backend.array_module(x)
         self.idx, self.axis, self.keepdim, self.shape = idx, axis, keepdim, x.shape
-        return xp.take_along_axis(x, xp.expand_dims(idx, axis), axis).squeeze(axis) if (
-            not keepdim) else xp.take_along_axis(x, idx, axis)  # fmt: skip
+        v = xp.take_along_axis(x, idx, axis)
+        return v if keepdim else v.squeeze(axis)
 
     def backward(self, g):
         xp = backend.array_module(g)
-        idx = self.idx if self.keepdim else xp.expand_dims(self.idx, self.axis)
         gk = g if self.keepdim else xp.expand_dims(g, self.axis)
-        out = xp.zeros(self.shape, g.dtype)
-        xp.put_along_axis(out, idx, gk, self.axis)
-        return out
+        pos = [1] * len(self.shape)
+        pos[self.axis] = self.shape[self.axis]
+        hit = xp.arange(self.shape[self.axis]).reshape(pos) == self.idx
+        return xp.where(hit, gk, xp.zeros((), g.dtype))
 
 
 def _arg(x: Tensor, dim, keepdim, is_max, op):

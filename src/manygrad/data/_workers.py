@@ -1,0 +1,312 @@
+"""Loader workers: threads or processes running one loop, fed through queues.
+
+Every worker has its own request queue, so task ``t`` always goes to worker ``t % n``;
+all answer on one result queue and the main side puts answers back in task order. The
+same loop serves both kinds (``queue.Queue`` + threads, ``multiprocessing`` queues +
+processes), so determinism and error handling are the same for both.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import signal
+import threading
+import time
+import traceback
+
+import numpy as np
+
+from .collate import default_convert
+from .dataset import IterableDataset, WorkerInfo, _clear_sample, _local, _set_sample
+
+EXHAUSTED = "__exhausted__"  # an iterable worker's stream ended
+
+
+class RemoteError:
+    """An exception raised in a worker, sent back as text (always picklable)."""
+
+    def __init__(self, exc: BaseException, where: str, worker: int | None, tb: str):
+        self.type = type(exc)
+        self.message = str(exc)
+        self.where = where
+        self.worker = worker
+        self.tb = tb
+
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        try:  # NOTE: exception classes defined in odd places may not pickle by reference
+            import pickle
+
+            pickle.dumps(self.type)
+        except Exception:
+            d["type"] = RuntimeError
+        return d
+
+    def reraise(self):
+        who = "the main process" if self.worker is None else f"DataLoader worker {self.worker}"
+        msg = (
+            f"{self.message}\n[{who}, {self.where}]\nOriginal traceback in {who}:\n{self.tb}"
+        )
+        try:
+            err = self.type(msg)
+        except Exception:
+            err = RuntimeError(f"{self.type.__name__}: {msg}")
+        raise err
+
+
+class SampleError(Exception):
+    """Carries the index of the sample whose loading failed."""
+
+    def __init__(self, index, exc: BaseException, tb: str):
+        super().__init__(str(exc))
+        self.index = index
+        self.exc = exc
+        self.tb = tb
+
+
+def fetch(dataset, indices, collate_fn, auto, seed, epoch, skip, use_get_batch):
+    """Load and collate one batch: returns (batch or None, [(index, error text), ...])."""
+    if use_get_batch:
+        get_batch = getattr(dataset, "get_batch", None)
+        if get_batch is not None:
+            out = get_batch(indices)
+            if out is not None:
+                return out, []
+    samples, skipped = [], []
+    try:
+        for i in indices:
+            _set_sample(seed, epoch, i)
+            try:
+                samples.append(dataset[i])
+            except Exception as e:
+                if not skip:
+                    raise SampleError(i, e, traceback.format_exc()) from e
+                skipped.append((i, f"{type(e).__name__}: {e}"))
+    finally:
+        _clear_sample()
+    if not samples:
+        return None, skipped
+    return (collate_fn(samples) if auto else default_convert(samples[0])), skipped
+
+
+def fetch_stream(it, batch_size, collate_fn, auto):
+    """The next batch of an IterableDataset's iterator, or EXHAUSTED."""
+    if not auto:
+        try:
+            return default_convert(next(it)), []
+        except StopIteration:
+            return EXHAUSTED, []
+    samples = []
+    for s in it:
+        samples.append(s)
+        if len(samples) == batch_size:
+            break
+    if not samples:
+        return EXHAUSTED, []
+    return collate_fn(samples), []
+
+
+class LoopConfig:
+    """What a worker needs to load batches (pickled once per process worker)."""
+
+    def __init__(self, dataset, collate_fn, auto, batch_size, drop_last, seed, skip,
+                 use_get_batch, worker_init_fn, num_workers):  # fmt: skip
+        self.dataset = dataset
+        self.collate_fn = collate_fn
+        self.auto = auto
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.seed = seed
+        self.skip = skip
+        self.use_get_batch = use_get_batch
+        self.worker_init_fn = worker_init_fn
+        self.num_workers = num_workers
+
+
+def worker_loop(wid, cfg: LoopConfig, requests, results, done, is_process):
+    """Serve requests ``(task_id, indices or None, epoch)`` until told to stop."""
+    if is_process:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # NOTE: the main process handles Ctrl-C
+        import multiprocessing as mp
+
+        parent = mp.parent_process()
+        wseed = (cfg.seed + wid) % 2**32
+        random.seed(wseed)
+        np.random.seed(wseed)
+    else:
+        parent = None
+    _local.worker = WorkerInfo(wid, cfg.num_workers, cfg.seed + wid, cfg.dataset)
+    init_error = None
+    if cfg.worker_init_fn is not None:
+        try:
+            cfg.worker_init_fn(wid)
+        except Exception as e:
+            init_error = RemoteError(e, "in worker_init_fn", wid, traceback.format_exc())
+    stream, stream_epoch = None, None
+    while True:
+        try:
+            task = requests.get(timeout=0.5)
+        except queue.Empty:
+            if done.is_set() or (parent is not None and not parent.is_alive()):
+                break
+            continue
+        if task is None or done.is_set():
+            break
+        tid, indices, epoch = task
+        if init_error is not None:
+            results.put((tid, None, init_error))
+            continue
+        try:
+            if indices is None:  # the next batch of this worker's share of a stream
+                if stream_epoch != epoch:
+                    stream, stream_epoch = iter(cfg.dataset), epoch
+                out = fetch_stream(stream, cfg.batch_size, cfg.collate_fn, cfg.auto)
+                if out[0] is not EXHAUSTED and cfg.drop_last and cfg.auto:
+                    out = _drop_short(out, cfg.batch_size)
+            else:
+                out = fetch(cfg.dataset, indices, cfg.collate_fn, cfg.auto, cfg.seed, epoch,
+                            cfg.skip, cfg.use_get_batch)  # fmt: skip
+            results.put((tid, out, None))
+        except SampleError as e:
+            err = RemoteError(e.exc, f"loading sample index {e.index}", wid, e.tb)
+            results.put((tid, None, err))
+        except Exception as e:
+            where = "collating a batch" if indices is None else f"the batch of indices {indices}"
+            results.put((tid, None, RemoteError(e, where, wid, traceback.format_exc())))
+    if is_process:
+        results.cancel_join_thread()
+
+
+def _drop_short(out, batch_size):
+    from .collate import map_arrays
+
+    sizes = []
+    map_arrays(lambda a: sizes.append(len(a)), out[0])
+    if sizes and sizes[0] < batch_size:
+        return EXHAUSTED, []
+    return out
+
+
+class WorkerPool:
+    """``n`` workers (threads or processes) and the queues between them and the loader."""
+
+    def __init__(self, cfg: LoopConfig, n: int, kind: str, mp_context=None):
+        self.n, self.kind = n, kind
+        self.next_tid = 0
+        self.buffer: dict = {}
+        self.closed = False
+        if kind == "process":
+            import multiprocessing as mp
+
+            ctx = mp.get_context(mp_context or "spawn") if isinstance(mp_context, (str, type(None))) \
+                else mp_context  # fmt: skip
+            self.results = ctx.Queue()
+            self.requests = [ctx.Queue() for _ in range(n)]
+            self.done = ctx.Event()
+            self.workers = [
+                ctx.Process(target=worker_loop, args=(w, cfg, self.requests[w], self.results,
+                            self.done, True), daemon=True, name=f"manygrad-data-{w}")  # fmt: skip
+                for w in range(n)
+            ]
+        else:
+            self.results = queue.Queue()
+            self.requests = [queue.Queue() for _ in range(n)]
+            self.done = threading.Event()
+            self.workers = [
+                threading.Thread(target=worker_loop, args=(w, cfg, self.requests[w], self.results,
+                                 self.done, False), daemon=True, name=f"manygrad-data-{w}")  # fmt: skip
+                for w in range(n)
+            ]
+        for w in self.workers:
+            w.start()
+
+    def submit(self, indices, epoch: int, worker: int | None = None) -> int:
+        tid = self.next_tid
+        self.next_tid += 1
+        self.requests[tid % self.n if worker is None else worker].put((tid, indices, epoch))
+        return tid
+
+    def _drain(self, block: bool, timeout: float) -> bool:
+        try:
+            tid, out, err = self.results.get(block, timeout)
+        except queue.Empty:
+            return False
+        self.buffer[tid] = (out, err)
+        return True
+
+    def poll(self, tid: int) -> bool:
+        """Whether the answer to ``tid`` has arrived (never blocks)."""
+        while tid not in self.buffer and self._drain(False, 0):
+            pass
+        return tid in self.buffer
+
+    def get(self, tid: int, timeout: float = 0):
+        """Wait for the answer to task ``tid``: ``(output, RemoteError or None)``."""
+        start = time.monotonic()
+        while tid not in self.buffer:
+            if self._drain(True, 1.0):
+                continue
+            self._check_alive()
+            if timeout and time.monotonic() - start > timeout:
+                raise RuntimeError(
+                    f"DataLoader timed out after {timeout} s waiting for a batch from "
+                    f"worker {tid % self.n}; raise timeout= or look for a stuck sample"
+                )
+        return self.buffer.pop(tid)
+
+    def forget_before(self, tid: int) -> None:
+        """Drop answers to tasks older than ``tid`` (an abandoned epoch)."""
+        for k in [k for k in self.buffer if k < tid]:
+            del self.buffer[k]
+
+    def _check_alive(self):
+        for w in self.workers:
+            if not w.is_alive() and not self.closed:
+                code = getattr(w, "exitcode", None)
+                pid = getattr(w, "pid", None)
+                self.shutdown()
+                raise RuntimeError(
+                    f"DataLoader worker {w.name} (pid {pid}) exited unexpectedly with exit code "
+                    f"{code}; it may have run out of memory or been killed. Try fewer workers, "
+                    "a smaller batch_size, or worker_type='thread'"
+                )
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every worker; processes still alive after ``timeout`` are terminated."""
+        if self.closed:
+            return
+        self.closed = True
+        self.done.set()
+        for q in self.requests:
+            try:
+                q.put(None)
+            except Exception:  # a queue already closed at interpreter exit
+                pass
+        deadline = time.monotonic() + timeout
+        for w in self.workers:
+            while w.is_alive() and time.monotonic() < deadline:
+                if self.kind == "process":
+                    while self._drain(False, 0):  # let a worker blocked on a full pipe finish
+                        pass
+                w.join(0.05)
+        if self.kind == "process":
+            for w in self.workers:
+                if w.is_alive():
+                    w.terminate()
+                    w.join(1.0)
+                if w.is_alive() and hasattr(w, "kill"):
+                    w.kill()
+                    w.join(1.0)
+            for q in [*self.requests, self.results]:
+                q.cancel_join_thread()
+                q.close()
+        self.buffer.clear()
+
+    def pids(self) -> list[int]:
+        return [w.pid for w in self.workers] if self.kind == "process" else [os.getpid()]
+
+
+def is_iterable(dataset) -> bool:
+    return isinstance(dataset, IterableDataset)

@@ -1,0 +1,231 @@
+"""Collectives on host (NumPy) buffers through mpi4py, with a deadline on every wait.
+
+Every collective is started non-blocking (``Iallreduce``, ``Ibcast``, ...) and polled until
+it completes or the process group's timeout passes. On timeout this rank asks every other
+rank, over a separate control communicator, which collective it is waiting in; ranks that
+do not answer are named as dead or stalled, the error is printed, and ``MPI_Abort`` tears
+the whole job down so that no rank hangs silently.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from .. import dtypes as D
+from ..errors import ManygradError
+
+_TAG_QUERY, _TAG_REPLY = 7101, 7102
+# NOTE: 2-byte floats have no standard MPI type: they move as uint16 and reduce in float32.
+_HALF = (D.float16.np, D.bfloat16.np)
+_BASE_SECONDS = 0.01  # spin this long before sleeping between polls
+
+
+class DistributedError(ManygradError, RuntimeError):
+    """A collective was called wrongly, or ranks disagree about it."""
+
+
+class DistributedTimeoutError(DistributedError):
+    """A collective did not complete on every rank within the timeout."""
+
+
+def _mpi():
+    from mpi4py import MPI  # noqa: PLC0415 - MPI initialises on import; only when asked
+
+    return MPI
+
+
+class MPIComm:
+    """The world communicator plus a control channel for fault reports.
+
+    Args:
+        timeout: seconds any single collective may wait before the job is aborted.
+        abort_on_timeout: call ``MPI_Abort`` after printing the error (default True);
+            False raises ``DistributedTimeoutError`` instead (single-rank tests).
+    """
+
+    def __init__(self, timeout: float, abort_on_timeout: bool = True):
+        MPI = _mpi()
+        self.MPI = MPI
+        self.world = MPI.COMM_WORLD
+        self.comm = self.world.Dup()
+        self.ctrl = self.world.Dup()
+        self.ctrl.Set_errhandler(MPI.ERRORS_RETURN)
+        self.rank = self.comm.Get_rank()
+        self.size = self.comm.Get_size()
+        self.timeout = float(timeout)
+        self.abort_on_timeout = abort_on_timeout
+        self.current = (0, "init")  # (sequence number, collective) this rank waits in
+        self._replies: list = []
+        self._types = {
+            np.dtype(np.float32): MPI.FLOAT,
+            np.dtype(np.float64): MPI.DOUBLE,
+            np.dtype(np.int8): MPI.INT8_T,
+            np.dtype(np.int16): MPI.INT16_T,
+            np.dtype(np.int32): MPI.INT32_T,
+            np.dtype(np.int64): MPI.INT64_T,
+            np.dtype(np.uint8): MPI.UINT8_T,
+            np.dtype(np.uint16): MPI.UINT16_T,
+        }
+        self._ops = {"sum": MPI.SUM, "product": MPI.PROD, "min": MPI.MIN, "max": MPI.MAX}
+
+    # ------------------------------------------------------------------ buffers
+    def _spec(self, a: np.ndarray):
+        if a.dtype in _HALF:
+            a = a.view(np.uint16)
+        elif a.dtype == np.bool_:
+            a = a.view(np.uint8)
+        return [a, self._types[a.dtype]]
+
+    # ------------------------------------------------------------------ waiting
+    def wait(self, req, what: str, seq: int) -> None:
+        """Poll ``req`` until done; past the deadline, report and abort."""
+        if req.Test():
+            return
+        self.current = (seq, what)
+        start = time.perf_counter()
+        deadline = start + self.timeout
+        nap, next_serve = 0.0, start + 0.05
+        while not req.Test():
+            now = time.perf_counter()
+            if now > next_serve:
+                self._serve()
+                next_serve = now + 0.05
+                if now > deadline:
+                    self._timed_out(what, seq)
+            if now - start > _BASE_SECONDS:
+                nap = min(0.005, nap * 1.5 + 1e-5)
+                time.sleep(nap)
+
+    def _serve(self) -> None:
+        """Answer other ranks asking which collective this rank waits in."""
+        MPI = self.MPI
+        st = MPI.Status()
+        while self.ctrl.Iprobe(source=MPI.ANY_SOURCE, tag=_TAG_QUERY, status=st):
+            q = np.empty(1, np.int64)
+            self.ctrl.Recv([q, MPI.INT64_T], source=st.Get_source(), tag=_TAG_QUERY)
+            seq, what = self.current
+            msg = np.frombuffer(f"{seq}|{what}".encode()[:120].ljust(120), np.uint8).copy()
+            self._replies.append(
+                (self.ctrl.Isend([msg, MPI.UINT8_T], dest=st.Get_source(), tag=_TAG_REPLY), msg)
+            )
+        self._replies = [r for r in self._replies if not r[0].Test()]
+
+    def _timed_out(self, what: str, seq: int) -> None:
+        MPI = self.MPI
+        others = [r for r in range(self.size) if r != self.rank]
+        q = np.array([seq], np.int64)
+        pending = []
+        for r in others:
+            try:
+                pending.append(self.ctrl.Isend([q, MPI.INT64_T], dest=r, tag=_TAG_QUERY))
+            except Exception:  # noqa: BLE001 - an unreachable rank is what we report
+                pass
+        answers: dict[int, str] = {}
+        grace = time.perf_counter() + min(5.0, max(1.0, 0.2 * self.timeout))
+        st = MPI.Status()
+        while len(answers) < len(others) and time.perf_counter() < grace:
+            self._serve()
+            try:
+                while self.ctrl.Iprobe(source=MPI.ANY_SOURCE, tag=_TAG_REPLY, status=st):
+                    buf = np.empty(120, np.uint8)
+                    src = st.Get_source()
+                    self.ctrl.Recv([buf, MPI.UINT8_T], source=src, tag=_TAG_REPLY)
+                    answers[src] = buf.tobytes().decode(errors="replace").strip()
+            except Exception:  # noqa: BLE001
+                break
+            time.sleep(0.01)
+        err = DistributedTimeoutError(self._timeout_message(what, seq, others, answers))
+        if not self.abort_on_timeout:
+            raise err
+        print(f"[rank {self.rank}] {err}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        self.world.Abort(1)
+
+    def _timeout_message(self, what, seq, others, answers) -> str:
+        silent = [r for r in others if r not in answers]
+        same, elsewhere = [], []
+        for r, a in sorted(answers.items()):
+            s, _, w = a.partition("|")
+            if s == str(seq) and w == what:
+                same.append(r)
+            else:
+                elsewhere.append(f"rank {r} is waiting in {w} (call #{s})")
+        parts = [
+            f"manygrad.distributed: {what} (call #{seq}) timed out after {self.timeout:g} s "
+            f"on rank {self.rank} of {self.size}."
+        ]
+        if silent:
+            parts.append(
+                f"Rank(s) {silent} never reached it and do not answer: they died, stalled "
+                "outside a collective (data loading, a deadlock, a debugger) or are unreachable."
+            )
+        if elsewhere:
+            parts.append(
+                "Ranks disagree on the order of collectives: " + "; ".join(elsewhere) + "."
+            )
+        if same:
+            parts.append(f"Rank(s) {same} are waiting in the same collective.")
+        parts.append(
+            "Aborting the whole job (MPI_Abort) so that no rank hangs. If the ranks are only "
+            "slow, raise the limit: init_process_group(timeout=...) or MANYGRAD_DIST_TIMEOUT="
+            "<seconds>."
+        )
+        return " ".join(parts)
+
+    # ------------------------------------------------------------------ collectives
+    def start_allreduce(self, a: np.ndarray, op: str):
+        """Begin an in-place all-reduce of the contiguous array ``a``; returns (req, finish)."""
+        if a.dtype in _HALF:
+            # NOTE: MPI has no 2-byte float type; reduce a float32 copy, then round once.
+            tmp = a.astype(np.float32)
+            req = self.comm.Iallreduce(self.MPI.IN_PLACE, [tmp, self.MPI.FLOAT], self._ops[op])
+
+            def finish():
+                a[...] = tmp
+
+            return req, finish
+        if a.dtype == np.bool_:  # sum = or, product = and, as PyTorch does for bool
+            op = {"sum": "max", "product": "min"}.get(op, op)
+        return self.comm.Iallreduce(self.MPI.IN_PLACE, self._spec(a), self._ops[op]), None
+
+    def allreduce(self, a: np.ndarray, op: str, what: str, seq: int) -> None:
+        req, finish = self.start_allreduce(a, op)
+        self.wait(req, what, seq)
+        if finish is not None:
+            finish()
+
+    def bcast(self, a: np.ndarray, src: int, what: str, seq: int) -> None:
+        self.wait(self.comm.Ibcast(self._spec(a), root=src), what, seq)
+
+    def allgather(self, send: np.ndarray, recv: np.ndarray, what: str, seq: int) -> None:
+        self.wait(self.comm.Iallgather(self._spec(send), self._spec(recv)), what, seq)
+
+    def reduce_scatter(self, send: np.ndarray, recv: np.ndarray, op: str, what, seq) -> None:
+        if send.dtype in _HALF or send.dtype == np.bool_:
+            tmp_s = send.astype(np.float32)
+            tmp_r = np.empty(recv.shape, np.float32)
+            op = {"sum": "max", "product": "min"}.get(op, op) if send.dtype == np.bool_ else op
+            req = self.comm.Ireduce_scatter_block(
+                [tmp_s, self.MPI.FLOAT], [tmp_r, self.MPI.FLOAT], self._ops[op]
+            )
+            self.wait(req, what, seq)
+            recv[...] = tmp_r.astype(recv.dtype)
+            return
+        req = self.comm.Ireduce_scatter_block(self._spec(send), self._spec(recv), self._ops[op])
+        self.wait(req, what, seq)
+
+    def barrier(self, what: str, seq: int) -> None:
+        self.wait(self.comm.Ibarrier(), what, seq)
+
+    def free(self) -> None:
+        for r in self._replies:
+            r[0].Cancel()
+        self._replies = []
+        for c in (self.comm, self.ctrl):
+            try:
+                c.Free()
+            except Exception:  # noqa: BLE001 - MPI may already be finalised at exit
+                pass

@@ -1,0 +1,124 @@
+"""Character-level GPT (Radford et al., "Language Models are Unsupervised Multitask
+Learners", 2019), laid out like a minimal nanoGPT so that weight names match it:
+``transformer.wte``, ``transformer.wpe``, ``transformer.h.0.ln_1``,
+``transformer.h.0.attn.c_attn``, ``transformer.h.0.attn.c_proj``, ``transformer.h.0.ln_2``,
+``transformer.h.0.mlp.c_fc``, ``transformer.h.0.mlp.c_proj``, ``transformer.ln_f``,
+``lm_head``.
+"""
+
+from __future__ import annotations
+
+from .. import nn
+from ..nn import functional as F
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention where each position sees only itself and the past."""
+
+    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0, bias: bool = True):
+        super().__init__()
+        if n_embd % n_head:
+            raise ValueError(f"GPT: n_embd ({n_embd}) must be divisible by n_head ({n_head})")
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)
+        self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
+        self.resid_dropout = nn.Dropout(dropout)
+        self.n_head = n_head
+        self.dropout = dropout
+
+    def forward(self, x):
+        b, t, c = x.shape
+        q, k, v = self.c_attn(x).split(c, dim=2)
+        h = self.n_head
+        q = q.reshape(b, t, h, c // h).transpose(1, 2)
+        k = k.reshape(b, t, h, c // h).transpose(1, 2)
+        v = v.reshape(b, t, h, c // h).transpose(1, 2)
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        y = y.transpose(1, 2).reshape(b, t, c)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward: Linear(4x) - GELU - Linear."""
+
+    def __init__(self, n_embd: int, dropout: float = 0.0, bias: bool = True):
+        super().__init__()
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
+
+    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0, bias: bool = True):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(n_embd)
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout, bias)
+        self.ln_2 = nn.LayerNorm(n_embd)
+        self.mlp = MLP(n_embd, dropout, bias)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    """Decoder-only transformer over characters; returns logits ``(B, T, vocab_size)``.
+
+    Args:
+        vocab_size: number of distinct tokens (default 65, tiny-Shakespeare's characters).
+        block_size: longest context in tokens (default 64).
+        n_layer: transformer blocks (default 2).
+        n_head: attention heads (default 4).
+        n_embd: embedding width (default 128).
+        dropout: dropout probability (default 0.0).
+        bias: biases in Linear layers (default True).
+
+    Example:
+        >>> model = GPT(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=16)
+        >>> model(mg.randint(0, 10, (2, 8))).shape
+        manygrad.Size([2, 8, 10])
+    """
+
+    def __init__(
+        self,
+        vocab_size: int = 65,
+        block_size: int = 64,
+        n_layer: int = 2,
+        n_head: int = 4,
+        n_embd: int = 128,
+        dropout: float = 0.0,
+        bias: bool = True,
+    ):
+        super().__init__()
+        self.block_size = block_size
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(vocab_size, n_embd),
+                wpe=nn.Embedding(block_size, n_embd),
+                drop=nn.Dropout(dropout),
+                h=nn.ModuleList([Block(n_embd, n_head, dropout, bias) for _ in range(n_layer)]),
+                ln_f=nn.LayerNorm(n_embd),
+            )
+        )
+        self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
+
+    def forward(self, idx):
+        from .. import arange
+
+        b, t = idx.shape
+        if t > self.block_size:
+            raise ValueError(
+                f"GPT: sequence of length {t} is longer than block_size {self.block_size}; "
+                "crop the input or build the model with a larger block_size"
+            )
+        pos = arange(t, device=idx.device)
+        x = self.transformer["drop"](self.transformer["wte"](idx) + self.transformer["wpe"](pos))
+        for block in self.transformer["h"]:
+            x = block(x)
+        return self.lm_head(self.transformer["ln_f"](x))

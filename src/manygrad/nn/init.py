@@ -1,0 +1,241 @@
+"""Weight initialisation, as ``torch.nn.init``: every function fills a tensor in place.
+
+Random values come from the generator of the tensor's own device, so initialising a GPU
+model draws on the GPU and copies nothing from the host.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+from .. import backend
+from .. import dtypes as D
+from ..autograd import no_grad
+from ..tensor import Tensor
+
+_LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose3d", "sigmoid")  # fmt: skip
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended gain for a nonlinearity (PyTorch's table).
+
+    Args:
+        nonlinearity: "linear", "conv2d", "sigmoid", "tanh", "relu", "leaky_relu", "selu".
+        param: the negative slope of leaky_relu (default 0.01).
+
+    Example:
+        >>> mg.nn.init.calculate_gain("relu")  # sqrt(2)
+    """
+    if nonlinearity in _LINEAR:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif not isinstance(param, bool) and isinstance(param, (int, float)):
+            slope = param
+        else:
+            raise ValueError(f"negative_slope {param} not a valid number")
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
+    """(fan_in, fan_out): dim 1 and dim 0 times the receptive field (dims 2..)."""
+    if tensor.dim() < 2:
+        raise ValueError(
+            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
+        )
+    receptive = 1
+    for s in tensor.shape[2:]:
+        receptive *= s
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
+def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _draw_dtype(t: Tensor):
+    dt = t._data.dtype
+    return dt if dt.kind == "f" and dt.itemsize >= 4 else D.float32.np
+
+
+def _gen(t: Tensor, generator):
+    return generator if generator is not None else backend.generator(t._device)
+
+
+def _write(t: Tensor, values) -> Tensor:
+    with no_grad():
+        xp = backend.array_module(t._data)
+        xp.copyto(t._data, values, casting="unsafe")
+    return t
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
+    """Fill with samples of U(a, b).
+
+    Example:
+        >>> mg.nn.init.uniform_(w, -0.1, 0.1)
+    """
+    r = _gen(tensor, generator).random(tensor._data.shape, _draw_dtype(tensor))
+    return _write(tensor, r * (b - a) + a)
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
+    """Fill with samples of N(mean, std^2)."""
+    r = _gen(tensor, generator).normal(tensor._data.shape, _draw_dtype(tensor))
+    return _write(tensor, r * std + mean)
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill with ``val``."""
+    with no_grad():
+        tensor._data[...] = val
+    return tensor
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 1.0)
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 0.0)
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """Fill a 2-D tensor with the identity matrix."""
+    if tensor.dim() != 2:
+        raise ValueError(f"eye_: only 2-D tensors are supported, got shape {tuple(tensor.shape)}")
+    xp = backend.array_module(tensor._data)
+    return _write(tensor, xp.eye(*tensor.shape, dtype=tensor._data.dtype))
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    """Glorot & Bengio (2010): U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    a = math.sqrt(3.0) * std
+    return uniform_(tensor, -a, a, generator)
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    """Glorot & Bengio (2010): N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return normal_(tensor, 0.0, std, generator)
+
+
+def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
+                     nonlinearity: str = "leaky_relu", generator=None) -> Tensor:  # fmt: skip
+    """He et al. (2015): U(-bound, bound), bound = gain * sqrt(3 / fan).
+
+    Args:
+        a: negative slope of the rectifier after this layer (leaky_relu).
+        mode: "fan_in" (default) keeps forward variance, "fan_out" backward variance.
+        nonlinearity: name for ``calculate_gain`` (default "leaky_relu").
+
+    Example:
+        >>> mg.nn.init.kaiming_uniform_(w, a=math.sqrt(5))  # Linear's default
+    """
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    bound = math.sqrt(3.0) * std
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu", generator=None) -> Tensor:  # fmt: skip
+    """He et al. (2015): N(0, std^2), std = gain / sqrt(fan)."""
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    return normal_(tensor, 0.0, std, generator)
+
+
+def _erfinv(xp, x):
+    # NOTE: Giles (2010), "Approximating the erfinv function": |relative error| < 4e-7,
+    # plenty for initial weights; written with xp so that it runs on any device.
+    w = -xp.log((1.0 - x) * (1.0 + x))
+    small = w < 5.0
+    ws = w - 2.5
+    p1 = 2.81022636e-08
+    for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+              -0.00125372503, -0.00417768164, 0.246640727, 1.50140941):  # fmt: skip
+        p1 = c + p1 * ws
+    wl = xp.sqrt(xp.maximum(w, 5.0)) - 3.0
+    p2 = -0.000200214257
+    for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+              -0.0076224613, 0.00943887047, 1.00167406, 2.83297682):  # fmt: skip
+        p2 = c + p2 * wl
+    return xp.where(small, p1, p2) * x
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0, generator=None) -> Tensor:  # fmt: skip
+    """Fill with N(mean, std^2) truncated to [a, b] (inverse-CDF sampling).
+
+    Example:
+        >>> mg.nn.init.trunc_normal_(w, std=0.02)
+    """
+
+    def norm_cdf(x):
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn(
+            "mean is more than 2 std from [a, b] in nn.init.trunc_normal_; the distribution "
+            "of values may be incorrect",
+            stacklevel=2,
+        )
+    lo, hi = norm_cdf((a - mean) / std), norm_cdf((b - mean) / std)
+    xp = backend.array_module(tensor._data)
+    u = _gen(tensor, generator).random(tensor._data.shape, D.float64.np)
+    u = u * (2 * hi - 2 * lo) + (2 * lo - 1)
+    u = xp.clip(u, -1 + 1e-12, 1 - 1e-12)
+    v = _erfinv(xp, u) * (std * math.sqrt(2.0)) + mean
+    return _write(tensor, xp.clip(v, a, b))
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    """Saxe et al. (2013): a (semi-)orthogonal matrix from the QR of a Gaussian one."""
+    if tensor.dim() < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    xp = backend.array_module(tensor._data)
+    flat = _gen(tensor, generator).normal((rows, cols), D.float64.np)
+    if rows < cols:
+        flat = flat.T
+    res = xp.linalg.qr(flat)
+    # NOTE: asarray re-wraps results that a namespace returns as a named tuple of raw arrays
+    q, r = xp.asarray(res[0]), xp.asarray(res[1])
+    q = q * xp.sign(xp.diagonal(r))
+    if rows < cols:
+        q = q.T
+    return _write(tensor, (q * gain).reshape(tensor._data.shape))
+
+
+__all__ = [
+    "calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "eye_",
+    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+    "trunc_normal_", "orthogonal_",
+]  # fmt: skip

@@ -1,0 +1,88 @@
+"""Reductions: one row per case against PyTorch and finite differences."""
+
+import numpy as np
+import pytest
+from opcheck import check_op
+
+import manygrad as mg
+
+ROWS = [
+    ("sum", [(3, 4)], {}),
+    ("sum", [(3, 4)], {"dim": 1}),
+    ("sum", [(2, 3, 4)], {"dim": (0, 2), "keepdim": True}),
+    ("sum", [(0, 3)], {"dim": 0}),
+    ("sum", [()], {}),
+    ("mean", [(3, 4)], {}),
+    ("mean", [(2, 3, 4)], {"dim": -1, "keepdim": True}),
+    ("mean", [(2, 3, 4)], {"dim": (0, 1)}),
+    ("var", [(3, 5)], {"dim": 1}),
+    ("var", [(3, 5)], {"dim": 0, "correction": 0, "keepdim": True}),
+    ("var", [(4, 5)], {}),
+    ("std", [(3, 5)], {"dim": 1}),
+    ("std", [(3, 5)], {"unbiased": False}),
+    ("amax", [(3, 5)], {"dim": 1}),
+    ("amin", [(3, 5)], {"dim": (0, 1), "keepdim": True}),
+    ("max", [(3, 5)], {}),
+    ("min", [(3, 5)], {}),
+    ("max", [(3, 5)], {"dim": 1}),
+    ("min", [(3, 5)], {"dim": 0, "keepdim": True}),
+    ("prod", [(3, 4)], {"dim": 1}),
+    ("prod", [(5,)], {}),
+    ("logsumexp", [(3, 5)], {"dim": 1}),
+    ("logsumexp", [(3, 5)], {"dim": (0, 1), "keepdim": True}),
+    ("cumsum", [(3, 5)], {"dim": 1}),
+    ("cumsum", [(3, 5)], {"dim": 0}),
+    ("norm", [(3, 5)], {}),
+    ("norm", [(3, 5)], {"dim": 1}),
+]
+
+
+@pytest.mark.parametrize("name,specs,opts", ROWS, ids=[f"{r[0]}-{i}" for i, r in enumerate(ROWS)])
+def test_reduce(name, specs, opts):
+    check_op(name, specs, **opts)
+
+
+def test_max_ties_and_zero_prod():
+    # amax shares the gradient among ties; max(dim) gives it to the chosen index
+    x = mg.tensor([[1.0, 3.0, 3.0]], requires_grad=True)
+    mg.amax(x, dim=1).sum().backward()
+    assert x.grad.tolist() == [[0.0, 0.5, 0.5]]
+    # prod's gradient is exact with zeros present (no division)
+    check_op("prod", [np.array([[2.0, 0.0, 3.0], [0.0, 0.0, 1.0]])], dim=1, grad=False)
+    x = mg.tensor([[2.0, 0.0, 3.0]], requires_grad=True)
+    x.prod(dim=1).sum().backward()
+    assert x.grad.tolist() == [[0.0, 6.0, 0.0]]
+
+
+@pytest.mark.parametrize("fn", ["argmax", "argmin"])
+def test_argmax(fn, device):
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(0).standard_normal((4, 6))
+    for kw in [{}, {"dim": 1}, {"dim": 0, "keepdim": True}]:
+        got = getattr(mg, fn)(mg.tensor(a, device=device), **kw)
+        want = getattr(torch, fn)(torch.tensor(a), **kw)
+        assert got.dtype is mg.int64 and tuple(got.shape) == tuple(want.shape)
+        np.testing.assert_array_equal(got.cpu().numpy(), want.numpy())
+
+
+def test_max_dim_returns_values_and_indices(device):
+    x = mg.tensor([[1.0, 5.0, 2.0], [7.0, 0.0, 7.5]], device=device)
+    values, indices = x.max(dim=1)
+    assert values.tolist() == [5.0, 7.5] and indices.tolist() == [1, 2]
+    assert x.max().item() == 7.5
+
+
+def test_int_sum_and_all_any():
+    assert mg.tensor([1, 2, 3], dtype=mg.int32).sum().dtype is mg.int64
+    assert mg.tensor([True, True, False]).sum().item() == 2
+    assert mg.tensor([True, False]).any().item() is True
+    assert mg.tensor([[True, False]]).all(dim=1).tolist() == [False]
+
+
+def test_bad_dims():
+    with pytest.raises(ValueError, match=r"sum: dim 2 is out of range .*\(3, 4\)"):
+        mg.randn(3, 4).sum(dim=2)
+    with pytest.raises(TypeError, match="mean: needs a floating point"):
+        mg.tensor([1, 2]).mean()
+    with pytest.raises(ValueError, match="empty"):
+        mg.zeros(0).max()

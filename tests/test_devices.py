@@ -1,0 +1,50 @@
+"""Devices: naming, moves, mixed-device errors, CUDA availability messages."""
+
+import numpy as np
+import pytest
+
+import manygrad as mg
+from manygrad.errors import DeviceError
+
+
+def test_device_names():
+    assert str(mg.device("cuda:1")) == "cuda:1" and mg.device("cuda").index == 0
+    assert mg.device("cpu") == "cpu" and mg.device("cuda:0") == mg.device("cuda")
+    with pytest.raises(DeviceError, match="unknown device 'tpu'"):
+        mg.device("tpu")
+    with pytest.raises(DeviceError, match="bad device index"):
+        mg.device("cuda:x")
+
+
+def test_move_round_trip(device):
+    x = mg.tensor([[1.0, 2.0]], requires_grad=True)
+    y = x.to(device)
+    assert y.device == mg.device(device) and y.requires_grad
+    (y * 2).sum().backward()
+    assert x.grad.device == mg.device("cpu") and x.grad.tolist() == [[2.0, 2.0]]
+    assert y.cpu().tolist() == [[1.0, 2.0]]
+
+
+def test_mixed_devices_name_op_devices_and_fix():
+    a = mg.ones(2)
+    b = mg.ones(2, device="fakegpu")
+    with pytest.raises(DeviceError, match=r"mul: .*cpu and fakegpu.*\.to\("):
+        a * b
+
+
+@pytest.mark.skipif(mg.cuda.is_available(), reason="this machine has a working GPU")
+def test_cuda_request_without_gpu_says_why():
+    assert mg.cuda.device_count() == 0
+    why = mg.cuda.why_unavailable()
+    assert "CuPy" in why or "driver" in why or "GPU" in why
+    with pytest.raises(DeviceError, match="CUDA was requested"):
+        mg.zeros(2, device="cuda")
+    with pytest.raises(DeviceError, match="pip install|driver|GPU"):
+        mg.ones(2).cuda()
+
+
+def test_numpy_only_on_cpu():
+    x = mg.ones(2, device="fakegpu")
+    with pytest.raises(TypeError, match=r"\.cpu\(\)"):
+        x.numpy()
+    assert isinstance(x.cpu().numpy(), np.ndarray)

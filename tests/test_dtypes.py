@@ -1,0 +1,64 @@
+"""dtypes and PyTorch's type promotion, checked against PyTorch itself."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import manygrad as mg
+
+NAMES = ["float32", "float64", "float16", "bfloat16", "int8", "int16", "int32", "int64",
+         "uint8", "bool"]  # fmt: skip
+
+
+def _mk(lib, name, zero_dim=False):
+    dt = getattr(lib, name)
+    shape = () if zero_dim else (2,)
+    return lib.ones(shape, dtype=dt)
+
+
+@pytest.mark.parametrize("zero_dim", [False, True])
+def test_tensor_tensor_promotion_matches_torch(zero_dim):
+    torch = pytest.importorskip("torch")
+    for a, b in itertools.product(NAMES, NAMES):
+        want = (_mk(torch, a) + _mk(torch, b, zero_dim)).dtype
+        got = (_mk(mg, a) + _mk(mg, b, zero_dim)).dtype
+        assert str(want).replace("torch.", "") == got.name, (a, b, zero_dim)
+
+
+@pytest.mark.parametrize("scalar", [2, 2.5, True])
+def test_tensor_scalar_promotion_matches_torch(scalar):
+    torch = pytest.importorskip("torch")
+    for a in NAMES:
+        want = (_mk(torch, a) * scalar).dtype
+        got = (_mk(mg, a) * scalar).dtype
+        assert str(want).replace("torch.", "") == got.name, (a, scalar)
+
+
+def test_defaults_and_inference():
+    assert mg.tensor([1.0, 2.0]).dtype is mg.float32
+    assert mg.tensor([1, 2]).dtype is mg.int64
+    assert mg.tensor([True]).dtype is mg.bool
+    assert mg.tensor(np.zeros(3)).dtype is mg.float64  # arrays keep their dtype
+    assert mg.zeros(2).dtype is mg.float32 and mg.arange(3).dtype is mg.int64
+    assert mg.arange(0.0, 1.0, 0.5).dtype is mg.float32
+    assert mg.full((2,), 7).dtype is mg.int64
+    assert repr(mg.float16) == "manygrad.float16"
+
+
+def test_conversions_and_bfloat16():
+    x = mg.tensor([1.5, -2.25, 3.0])
+    assert x.half().dtype is mg.float16 and x.bfloat16().dtype is mg.bfloat16
+    assert x.double().dtype is mg.float64 and x.long().tolist() == [1, -2, 3]
+    assert x.bfloat16().float().tolist() == [1.5, -2.25, 3.0]
+    assert x.to(mg.int32).dtype is mg.int32 and x.to("float16").dtype is mg.float16
+    y = x.bfloat16().requires_grad_()
+    (y * y).sum().backward()
+    assert y.grad.dtype is mg.bfloat16
+
+
+def test_unsupported_dtype_lists_supported():
+    with pytest.raises(TypeError, match="supported: float32"):
+        mg.tensor(np.zeros(2, dtype=np.complex64))
+    with pytest.raises(TypeError, match="unknown dtype 'float8'"):
+        mg.zeros(2, dtype="float8")

@@ -1,0 +1,52 @@
+"""The fake GPU behaves like CuPy where it matters, and training makes no host sync."""
+
+import numpy as np
+import pytest
+
+import manygrad as mg
+from manygrad import backend
+
+
+def test_refuses_implicit_numpy_conversion():
+    a = backend.fake_xp.ones(3)
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        np.asarray(a)
+    with pytest.raises(TypeError):
+        np.exp(np.ones(3)) + a  # a NumPy operand is refused, as CuPy does
+    assert not hasattr(a, "__array_interface__")
+    assert type(a.sum()) is backend.FakeArray and a.sum().ndim == 0
+
+
+def test_counts_syncs_and_transfers():
+    backend.fake_stats.reset()
+    x = mg.tensor([1.0, 2.0], device="fakegpu")
+    assert backend.fake_stats.h2d == 1
+    s = x.sum()
+    assert backend.fake_stats.syncs == 0
+    s.item()
+    float(s)
+    assert backend.fake_stats.syncs == 2
+    x.cpu()
+    assert backend.fake_stats.d2h == 1
+
+
+def test_mlp_forward_backward_makes_no_host_sync():
+    d = "fakegpu"
+    w1 = mg.randn(32, 16, device=d).mul_(0.1).requires_grad_()
+    b1 = mg.zeros(32, device=d, requires_grad=True)
+    w2 = mg.randn(4, 32, device=d).mul_(0.1).requires_grad_()
+    b2 = mg.zeros(4, device=d, requires_grad=True)
+    x = mg.randn(8, 16, device=d)
+    y = mg.randn(8, 4, device=d)
+    backend.fake_stats.reset()
+    for _ in range(3):
+        h = mg.gelu(mg.linear(x, w1, b1))
+        out = mg.linear(h, w2, b2)
+        loss = ((out - y) ** 2).mean() + 1e-4 * (w1 * w1).sum()
+        loss.backward()
+        with mg.no_grad():
+            for p in (w1, b1, w2, b2):
+                p.sub_(p.grad * 0.1)
+                p.grad = None
+    assert backend.fake_stats.syncs == 0
+    assert backend.fake_stats.h2d == 0 and backend.fake_stats.d2h == 0
