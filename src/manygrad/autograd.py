@@ -13,6 +13,7 @@ from .tensor import Tensor
 
 _grad_enabled = True
 _np_generic = _np.generic
+_ndarray = _np.ndarray
 # device type -> dtype that matmul-like ops compute in (set by mg.autocast)
 autocast_dtypes: dict = {}
 
@@ -91,12 +92,17 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        # NOTE: the hot path of every op; one pass over the arguments builds the raw
+        # arrays and, when a gradient is needed, the graph edges.
         raw = list(args)
         dev = None
-        needs = False
+        needs = []
+        edges = []
+        record = _grad_enabled and cls.differentiable
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
-                raw[i] = a._data
+                d = a._data
+                raw[i] = d
                 if dev is None:
                     dev = a._device
                 elif a._device is not dev and a._device != dev:
@@ -105,26 +111,28 @@ class Function:
                         f"{dev} and {a._device}; move them with .to(device) first, e.g. "
                         f"x = x.to('{dev}')"
                     )
-                needs = needs or a.requires_grad
+                if record and a.requires_grad:
+                    fn = a.grad_fn
+                    needs.append(True)
+                    edges.append((fn, a if fn is None else None, d.shape, d.dtype))
+                    continue
+            needs.append(False)
+            edges.append(None)
         ctx = cls()
+        ctx.needs_input_grad = needs
+        if record and True in needs:
+            out = ctx.forward(*raw, **kwargs)
+            if out.__class__ is not _ndarray and isinstance(out, _np_generic):
+                out = _np.asarray(out)  # NOTE: NumPy gives scalars for 0-d results
+            t = Tensor._wrap(out, None if cls.moves_device else dev)
+            ctx._edges = edges
+            t.requires_grad = True
+            t.grad_fn = ctx
+            return t
         out = ctx.forward(*raw, **kwargs)
-        if isinstance(out, _np_generic):  # NOTE: NumPy gives scalars for 0-d results
+        if out.__class__ is not _ndarray and isinstance(out, _np_generic):
             out = _np.asarray(out)
-        if cls.moves_device:
-            dev = None
-        if not (needs and _grad_enabled and cls.differentiable):
-            return Tensor._wrap(out, dev)
-        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        ctx._edges = tuple(
-            (a.grad_fn, a if a.grad_fn is None else None, a.shape, a.dtype)
-            if isinstance(a, Tensor) and a.requires_grad
-            else None
-            for a in args
-        )
-        t = Tensor._wrap(out, dev)
-        t.requires_grad = True
-        t.grad_fn = ctx
-        return t
+        return Tensor._wrap(out, None if cls.moves_device else dev)
 
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -220,8 +228,8 @@ def _run(roots, root_grads, retain_graph, capture=None):
                 fn, leaf, shape, dt = e
                 if ig.shape != shape:
                     ig = _reduce_to(ig, shape)
-                if ig.dtype != dt.np:
-                    ig = ig.astype(dt.np)
+                if ig.dtype != dt:
+                    ig = ig.astype(dt)
                 if fn is not None:
                     k = id(fn)
                     grads[k] = ig if k not in grads else grads[k] + ig
