@@ -35,8 +35,7 @@ def _check_reduction(reduction, op, extra=()):
 def _no_grad_for(t, arg, op):
     if isinstance(t, Tensor) and t.requires_grad and is_grad_enabled():
         raise AutogradError(
-            f"{op}: not differentiable with respect to {arg} (as in PyTorch); pass "
-            f"{arg}.detach()"
+            f"{op}: not differentiable with respect to {arg} (as in PyTorch); pass {arg}.detach()"
         )
 
 
@@ -236,7 +235,7 @@ class SoftTargetCE(Function):
             a = g.reshape(n, 1, s)
         else:
             a = g / (n * s) if self.reduction == "mean" else g
-        nx, nt, _ = self.needs_input_grad
+        nx, nt = self.needs_input_grad[:2]
         gx = gt = None
         if nx:
             q = self.q
@@ -255,26 +254,26 @@ def _class_loss(input, target, weight, ignore_index, reduction, eps, logits, op)
         raise ShapeError(f"{op}: input needs a class dim, got a 0-d tensor")
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {eps}")
-    input = _float_input(input)
-    c = input.shape[0 if input.ndim == 1 else 1]
+    x = _float_input(input)
+    c = x.shape[0 if x.ndim == 1 else 1]
     if weight is not None:
         _no_grad_for(weight, "weight", op)
         if tuple(weight.shape) != (c,):
             raise ShapeError(f"{op}: weight must have shape ({c},) (one per class) for "
-                             f"input of shape {tuple(input.shape)}, got {tuple(weight.shape)}")  # fmt: skip
-    if logits and tuple(target.shape) == tuple(input.shape):
+                             f"input of shape {tuple(x.shape)}, got {tuple(weight.shape)}")  # fmt: skip
+    if logits and tuple(target.shape) == tuple(x.shape):
         if not target.is_floating_point():
             raise DTypeError(
-                f"{op}: a target of the input's shape {tuple(input.shape)} holds class "
+                f"{op}: a target of the input's shape {tuple(x.shape)} holds class "
                 f"probabilities and must be floating point, got {target.dtype}; for class "
-                f"indices pass a target of shape {tuple(input.shape[:1] + input.shape[2:])}"
+                f"indices pass a target of shape {tuple(x.shape[:1] + x.shape[2:])}"
             )
-        return SoftTargetCE.apply(input, target, weight, reduction, eps)
-    want = () if input.ndim == 1 else tuple(input.shape[:1] + input.shape[2:])
+        return SoftTargetCE.apply(x, target, weight, reduction, eps)
+    want = () if x.ndim == 1 else tuple(x.shape[:1] + x.shape[2:])
     if tuple(target.shape) != want:
-        extra = f" or {tuple(input.shape)} (class probabilities)" if logits else ""
+        extra = f" or {tuple(x.shape)} (class probabilities)" if logits else ""
         raise ShapeError(
-            f"{op}: for input of shape {tuple(input.shape)} (N, C, ...) the target must have "
+            f"{op}: for input of shape {tuple(x.shape)} (N, C, ...) the target must have "
             f"shape {want} (class indices){extra}, got {tuple(target.shape)}"
         )
     if target.dtype.is_floating_point or target.dtype is D.bool_:
@@ -282,7 +281,7 @@ def _class_loss(input, target, weight, ignore_index, reduction, eps, logits, op)
             f"{op}: class-index targets must be an integer dtype (int64), got {target.dtype}; "
             "convert with target.long()"
         )
-    return ClassNLL.apply(input, target, weight, ignore_index, reduction, eps, logits)
+    return ClassNLL.apply(x, target, weight, ignore_index, reduction, eps, logits)
 
 
 def cross_entropy(
@@ -331,3 +330,392 @@ def nll_loss(
     Example: ``loss = F.nll_loss(F.log_softmax(logits, 1), labels)``.
     """
     return _class_loss(input, target, weight, ignore_index, reduction, 0.0, False, "nll_loss")
+
+
+# ---------------------------------------------------------------------------- regression losses
+
+
+class Regression(Function):
+    """Elementwise loss of ``d = input - target``: mse, l1, smooth_l1 (beta) or huber (delta)."""
+
+    def forward(self, a, b, kind, beta):
+        xp = backend.array_module(a)
+        d = a - b
+        self.d, self.kind, self.beta = d, kind, beta
+        if kind == "mse":
+            return d * d
+        ad = xp.abs(d)
+        if kind == "l1":
+            return ad
+        if kind == "smooth_l1":
+            return xp.where(ad < beta, (0.5 / beta) * d * d, ad - 0.5 * beta)
+        return xp.where(ad < beta, 0.5 * d * d, beta * (ad - 0.5 * beta))
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        d, kind, beta = self.d, self.kind, self.beta
+        if kind == "mse":
+            gd = g * (2 * d)
+        elif kind == "l1":
+            gd = g * xp.sign(d)
+        elif kind == "smooth_l1":
+            gd = g * xp.clip(d * (1.0 / beta), -1, 1)
+        else:
+            gd = g * xp.clip(d, -beta, beta)
+        na, nb = self.needs_input_grad[:2]
+        return (gd if na else None), (-gd if nb else None)
+
+
+def _regression(input, target, reduction, kind, beta, op):  # noqa: A002
+    _check_reduction(reduction, op)
+    a, b = _promote(input, target)
+    a, b = _float_input(a), _float_input(b)
+    return _reduce(Regression.apply(a, b, kind, beta), reduction)
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Squared error ``(input - target) ** 2``, reduced.
+
+    Args:
+        input, target: tensors of broadcastable shapes.
+        reduction: "none", "mean" (default) or "sum".
+
+    Example: ``loss = F.mse_loss(pred, y)``.
+    """
+    return _regression(input, target, reduction, "mse", 0.0, "mse_loss")
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Absolute error ``|input - target|``, reduced.
+
+    Args:
+        input, target: tensors of broadcastable shapes.
+        reduction: "none", "mean" (default) or "sum".
+
+    Example: ``loss = F.l1_loss(pred, y)``.
+    """
+    return _regression(input, target, reduction, "l1", 0.0, "l1_loss")
+
+
+def smooth_l1_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
+    """Squared error / (2 beta) below ``beta``, absolute error minus beta / 2 above.
+
+    Args:
+        input, target: tensors of broadcastable shapes.
+        reduction: "none", "mean" (default) or "sum".
+        beta: where the loss turns from quadratic to linear (default 1.0; 0 gives l1).
+
+    Example: ``loss = F.smooth_l1_loss(pred, y, beta=0.5)``.
+    """
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    kind = "smooth_l1" if beta > 0 else "l1"
+    return _regression(input, target, reduction, kind, beta, "smooth_l1_loss")
+
+
+def huber_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    reduction: str = "mean",
+    delta: float = 1.0,
+) -> Tensor:
+    """Half squared error below ``delta``, ``delta * (|d| - delta / 2)`` above.
+
+    Args:
+        input, target: tensors of broadcastable shapes.
+        reduction: "none", "mean" (default) or "sum".
+        delta: where the loss turns from quadratic to linear (default 1.0, > 0).
+
+    Example: ``loss = F.huber_loss(pred, y, delta=2.0)``.
+    """
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    return _regression(input, target, reduction, "huber", delta, "huber_loss")
+
+
+# ---------------------------------------------------------------------------- binary losses
+
+
+class BCE(Function):
+    def forward(self, x, y, w):
+        xp = backend.array_module(x)
+        # NOTE: logs clamped at -100 as PyTorch does, so that x = 0 or 1 gives a finite loss
+        lx = xp.maximum(xp.log(x), -100.0)
+        l1x = xp.maximum(xp.log1p(-x), -100.0)
+        self.x, self.y, self.w, self.dl = x, y, w, lx - l1x
+        loss = -(y * self.dl + l1x)
+        return loss if w is None else loss * w
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        x, y, w = self.x, self.y, self.w
+        gw = g if w is None else g * w
+        nx, ny, _ = self.needs_input_grad
+        gx = gw * (x - y) / xp.maximum(x * (1 - x), 1e-12) if nx else None
+        return gx, (-gw * self.dl if ny else None), None
+
+
+class BCEWithLogits(Function):
+    def forward(self, x, y, w, pw):
+        xp = backend.array_module(x)
+        # NOTE: softplus(-x) = max(-x, 0) + log1p(exp(-|x|)) never overflows
+        sp = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        lw = 1 if pw is None else 1 + (pw - 1) * y
+        self.x, self.y, self.w, self.pw, self.sp, self.lw = x, y, w, pw, sp, lw
+        loss = (1 - y) * x + lw * sp
+        return loss if w is None else loss * w
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        x, y = self.x, self.y
+        gw = g if self.w is None else g * self.w
+        nx, ny, _, _ = self.needs_input_grad
+        gx = gy = None
+        if nx:
+            e = xp.exp(-xp.abs(x))  # sigmoid(-x) without overflow
+            sig_neg = xp.where(x >= 0, e / (1 + e), 1 / (1 + e))
+            gx = gw * ((1 - y) - self.lw * sig_neg)
+        if ny:
+            gy = gw * (-x if self.pw is None else (self.pw - 1) * self.sp - x)
+        return gx, gy, None, None
+
+
+def _binary_args(input, target, weight, op, pos_weight=None):  # noqa: A002
+    if tuple(target.shape) != tuple(input.shape):
+        raise ShapeError(
+            f"{op}: target shape {tuple(target.shape)} must be the same as input shape "
+            f"{tuple(input.shape)}"
+        )
+    _no_grad_for(weight, "weight", op)
+    _no_grad_for(pos_weight, "pos_weight", op)
+    x = _float_input(input)
+    dt = x.dtype
+    return [None if t is None else (t if t.dtype is dt else cast(t, dt))
+            for t in (x, target, weight, pos_weight)]  # fmt: skip
+
+
+def binary_cross_entropy(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Binary cross entropy between probabilities ``input`` and ``target``.
+
+    Args:
+        input: probabilities in [0, 1].
+        target: targets in [0, 1] of the input's shape.
+        weight: rescales each element's loss, broadcast to the input (default None).
+        reduction: "none", "mean" (default) or "sum".
+
+    Example: ``loss = F.binary_cross_entropy(mg.sigmoid(z), y)``.
+    """
+    _check_reduction(reduction, "binary_cross_entropy")
+    x, y, w, _ = _binary_args(input, target, weight, "binary_cross_entropy")
+    return _reduce(BCE.apply(x, y, w), reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    pos_weight: Tensor | None = None,
+) -> Tensor:
+    """Binary cross entropy on logits, ``sigmoid`` fused in for numerical stability.
+
+    Args:
+        input: logits.
+        target: targets in [0, 1] of the input's shape.
+        weight: rescales each element's loss, broadcast to the input (default None).
+        reduction: "none", "mean" (default) or "sum".
+        pos_weight: weight of the positive term, broadcast along the last dim (default None).
+
+    Example: ``loss = F.binary_cross_entropy_with_logits(z, y, pos_weight=mg.tensor([3.0]))``.
+    """
+    op = "binary_cross_entropy_with_logits"
+    _check_reduction(reduction, op)
+    x, y, w, pw = _binary_args(input, target, weight, op, pos_weight)
+    return _reduce(BCEWithLogits.apply(x, y, w, pw), reduction)
+
+
+class KLDiv(Function):
+    def forward(self, x, t, log_target):
+        xp = backend.array_module(x)
+        self.x, self.t, self.log_target = x, t, log_target
+        if log_target:
+            self.et = xp.exp(t)
+            return self.et * (t - x)
+        # NOTE: xlogy: 0 * log(0) is 0
+        return xp.where(t == 0, 0, t * xp.log(xp.where(t == 0, 1, t))) - t * x
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        nx, nt = self.needs_input_grad[:2]
+        x, t = self.x, self.t
+        w = self.et if self.log_target else t
+        gx = -g * w if nx else None
+        gt = None
+        if nt:
+            gt = g * (w * (t - x + 1)) if self.log_target else g * (xp.log(t) + 1 - x)
+        return gx, gt, None
+
+
+def kl_div(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """Kullback-Leibler divergence ``target * (log(target) - input)``, ``input`` in log space.
+
+    Args:
+        input: log-probabilities.
+        target: probabilities (log-probabilities with ``log_target=True``).
+        reduction: "none", "mean" (over elements, default), "batchmean" (the
+            mathematically correct KL: sum / batch size) or "sum".
+        log_target: whether ``target`` is given as log-probabilities (default False).
+
+    Example: ``loss = F.kl_div(F.log_softmax(z, 1), p, reduction="batchmean")``.
+    """
+    _check_reduction(reduction, "kl_div", ("batchmean",))
+    x, t = _promote(_float_input(input), target)
+    loss = KLDiv.apply(x, t, log_target)
+    if reduction == "batchmean":
+        total = _sum(loss)
+        return total / x.shape[0] if x.ndim else total
+    return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------------------- embedding, dropout
+
+
+class Embedding(Function):
+    def forward(self, w, idx, padding_idx):
+        xp = backend.array_module(w)
+        self.idx, self.shape, self.pad = idx, w.shape, padding_idx
+        return xp.take(w, idx, axis=0)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        gw = xp.zeros(self.shape, g.dtype)
+        backend.index_add(gw, self.idx.reshape(-1), g.reshape(-1, self.shape[1]))
+        if self.pad is not None:
+            gw[self.pad] = 0
+        return gw, None, None
+
+
+def embedding(
+    input: Tensor,  # noqa: A002
+    weight: Tensor,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Tensor:
+    """Rows of ``weight`` picked by the integer indices ``input``.
+
+    Indices must lie in [0, num_embeddings); they are not checked on the GPU.
+
+    Args:
+        input: integer indices of any shape.
+        weight: the table, shape (num_embeddings, embedding_dim).
+        padding_idx: the row at this index gets no gradient (default None).
+        max_norm, norm_type, scale_grad_by_freq, sparse: not supported (must be left as is).
+
+    Example: ``vecs = F.embedding(token_ids, table)``.
+    """
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError(
+            "embedding: max_norm, scale_grad_by_freq and sparse are not supported"
+        )
+    if weight.ndim != 2:
+        raise ShapeError(
+            f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape "
+            f"{tuple(weight.shape)}"
+        )
+    if input.is_floating_point() or input.dtype is D.bool_:
+        raise DTypeError(
+            f"embedding: indices must be an integer dtype (int64), got {input.dtype}; "
+            "convert with idx.long()"
+        )
+    n = weight.shape[0]
+    if padding_idx is not None:
+        if not -n <= padding_idx < n:
+            raise ValueError(f"embedding: padding_idx {padding_idx} must be within [-{n}, {n})")
+        padding_idx %= n
+    return Embedding.apply(weight, input, padding_idx)
+
+
+class Dropout(Function):
+    def forward(self, x, mask):
+        self.mask = mask
+        return x * mask
+
+    def backward(self, g):
+        return g * self.mask
+
+
+def dropout(
+    input: Tensor,  # noqa: A002
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
+
+    The mask comes from the device's generator (``mg.manual_seed`` makes it repeatable).
+
+    Args:
+        input: a float tensor.
+        p: probability of zeroing an element (default 0.5).
+        training: apply dropout; when False the input is returned as is (default True).
+        inplace: accepted for compatibility; the result is always a new tensor.
+
+    Example: ``h = F.dropout(h, p=0.1, training=model.training)``.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    x = _float_input(input)
+    r = backend.generator(x._device).random(tuple(x.shape), D.float32.np)
+    scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0
+    mask = (r >= p).astype(x._data.dtype) * scale
+    return Dropout.apply(x, mask.astype(x._data.dtype, copy=False))
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot encoding: a new last dim of size ``num_classes``.
+
+    ``num_classes=-1`` reads ``tensor.max() + 1`` back to the host (a sync on GPUs);
+    pass the number of classes in training loops. Indices outside [0, num_classes)
+    give all-zero rows (they are not checked on the GPU).
+
+    Args:
+        tensor: integer class indices of any shape.
+        num_classes: size of the new dim (default -1: one more than the largest index).
+
+    Example: ``F.one_hot(mg.tensor([0, 2]), 3)`` is ``[[1, 0, 0], [0, 0, 1]]``.
+    """
+    if tensor.is_floating_point() or tensor.dtype is D.bool_:
+        raise DTypeError(f"one_hot: expects an integer (int64) tensor, got {tensor.dtype}")
+    xp = backend.array_module(tensor._data)
+    if num_classes == -1:
+        if tensor.numel() == 0:
+            raise ShapeError("one_hot: can't infer num_classes from an empty tensor; pass it")
+        num_classes = int(tensor._data.max()) + 1  # NOTE: the one host sync, asked for
+    classes = xp.arange(num_classes, dtype=D.int64.np)
+    out = (tensor._data[..., None] == classes).astype(D.int64.np)
+    return Tensor._wrap(out, tensor._device)
+
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals())
