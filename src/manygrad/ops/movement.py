@@ -1,2 +1,379 @@
-"""(being written)"""
-__all__: list = []
+"""Shape ops: reshape/view, squeeze/flatten, permute/transpose, expand, cat/stack/split.
+
+Indexing ops live in ``indexing`` and pad/flip/roll/repeat/tril in ``arrange``; both are
+re-exported here."""
+
+from __future__ import annotations
+
+import math
+
+from .. import backend
+from .. import dtypes as D
+from ..autograd import Function
+from ..errors import ShapeError
+from ..tensor import Tensor
+from . import indexing
+from .elementwise import cast
+from .indexing import *  # noqa: F403
+from .indexing import DimError, Slice, _dim, _dims, _sizes
+
+# ---------------------------------------------------------------------------- reshape
+
+
+class Reshape(Function):
+    def forward(self, x, shape):
+        self.shape = x.shape
+        return x.reshape(shape)
+
+    def backward(self, g):
+        return g.reshape(self.shape)
+
+
+def _infer(shape: tuple, numel: int, op: str) -> tuple:
+    """Resolve one -1 in ``shape`` and check the element count."""
+    known = math.prod(s for s in shape if s != -1)
+    holes = shape.count(-1)
+    if holes > 1 or any(s < -1 for s in shape):
+        raise ShapeError(f"{op}: invalid shape {list(shape)}: only one dim may be -1, none < -1")
+    if holes:
+        if known == 0:
+            raise ShapeError(
+                f"{op}: can't reshape a tensor of {numel} elements into {list(shape)}: "
+                "the -1 dim could be any size"
+            )
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    if math.prod(shape) != numel:
+        raise ShapeError(f"{op}: shape {list(shape)} is invalid for input of size {numel}")
+    return shape
+
+
+def reshape(x: Tensor, *shape) -> Tensor:
+    """The elements of ``x`` in a new shape; one size may be -1 (inferred).
+
+    Args:
+        x: input tensor.
+        shape: the new shape, as ints or one tuple.
+
+    Example: ``mg.arange(6).reshape(2, -1)``
+    """
+    return Reshape.apply(x, _infer(_sizes(shape, "reshape"), x.numel(), "reshape"))
+
+
+def view(x: Tensor, *shape) -> Tensor:
+    """``reshape`` under PyTorch's name for views; the element count must match.
+
+    Example: ``x.view(x.size(0), -1)``
+    """
+    return Reshape.apply(x, _infer(_sizes(shape, "view"), x.numel(), "view"))
+
+
+def view_as(x: Tensor, other: Tensor) -> Tensor:
+    """``x.view(other.shape)``."""
+    return view(x, tuple(other.shape))
+
+
+def reshape_as(x: Tensor, other: Tensor) -> Tensor:
+    """``x.reshape(other.shape)``."""
+    return reshape(x, tuple(other.shape))
+
+
+def squeeze(x: Tensor, dim=None) -> Tensor:
+    """``x`` without its size-1 dims (all of them, or those in ``dim``: int or tuple).
+
+    Example: ``mg.zeros(2, 1, 3).squeeze(1).shape == (2, 3)``
+    """
+    dims = range(x.ndim) if dim is None else _dims(dim, x.ndim, "squeeze")
+    shape = tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1))
+    return Reshape.apply(x, shape)
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    """``x`` with a new size-1 dim at ``dim`` (-1 appends).
+
+    Example: ``mg.zeros(3).unsqueeze(0).shape == (1, 3)``
+    """
+    d = _dim(dim, x.ndim + 1, "unsqueeze")
+    return Reshape.apply(x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """``x`` with dims ``start_dim..end_dim`` merged into one.
+
+    Example: ``images.flatten(1)`` gives (N, C*H*W).
+    """
+    if x.ndim == 0:
+        return Reshape.apply(x, (1,))
+    s, e = _dim(start_dim, x.ndim, "flatten"), _dim(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise ShapeError(
+            f"flatten: start_dim ({start_dim}) must not come after end_dim ({end_dim})"
+        )
+    sh = x.shape
+    return Reshape.apply(x, sh[:s] + (math.prod(sh[s : e + 1]),) + sh[e + 1 :])
+
+
+def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
+    """``x`` with dim ``dim`` split into ``sizes`` (one may be -1).
+
+    Example: ``mg.zeros(2, 12).unflatten(1, (3, 4)).shape == (2, 3, 4)``
+    """
+    d = _dim(dim, x.ndim, "unflatten")
+    sizes = _infer(_sizes((sizes,), "unflatten"), x.shape[d], "unflatten")
+    return Reshape.apply(x, x.shape[:d] + sizes + x.shape[d + 1 :])
+
+
+# ---------------------------------------------------------------------------- permute, expand
+
+
+class Permute(Function):
+    def forward(self, x, dims):
+        self.inv = tuple(sorted(range(len(dims)), key=dims.__getitem__))
+        return x.transpose(dims)
+
+    def backward(self, g):
+        return g.transpose(self.inv)
+
+
+def permute(x: Tensor, *dims) -> Tensor:
+    """``x`` with its dims reordered: output dim i is input dim ``dims[i]``.
+
+    Example: ``images.permute(0, 2, 3, 1)`` turns NCHW into NHWC.
+    """
+    dims = _sizes(dims, "permute")
+    if len(dims) != x.ndim:
+        raise ShapeError(
+            f"permute: got {len(dims)} dims {dims} for a tensor of shape {tuple(x.shape)}"
+        )
+    return Permute.apply(x, _dims(dims, x.ndim, "permute") if x.ndim else ())
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """``x`` with dims ``dim0`` and ``dim1`` swapped.
+
+    Example: ``q.transpose(-2, -1)``
+    """
+    a, b = _dim(dim0, x.ndim, "transpose"), _dim(dim1, x.ndim, "transpose")
+    order = list(range(x.ndim))
+    if x.ndim:
+        order[a], order[b] = order[b], order[a]
+    return Permute.apply(x, tuple(order))
+
+
+def t(x: Tensor) -> Tensor:
+    """Transpose of a matrix (0-d and 1-d tensors come back as they are).
+
+    Example: ``w.t()``
+    """
+    if x.ndim > 2:
+        raise ShapeError(
+            f"t: expects a tensor of at most 2 dims, got shape {tuple(x.shape)}; use "
+            "x.transpose(dim0, dim1) or x.mT"
+        )
+    return Permute.apply(x, tuple(range(x.ndim))[::-1])
+
+
+def movedim(x: Tensor, source, destination) -> Tensor:
+    """``x`` with dims ``source`` moved to positions ``destination`` (ints or tuples).
+
+    Example: ``mg.zeros(2, 3, 4).movedim(0, -1).shape == (3, 4, 2)``
+    """
+    src, dst = _dims(source, x.ndim, "movedim"), _dims(destination, x.ndim, "movedim")
+    if len(src) != len(dst):
+        raise ShapeError(f"movedim: got {len(src)} source dims but {len(dst)} destinations")
+    order = [d for d in range(x.ndim) if d not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return Permute.apply(x, tuple(order))
+
+
+class Expand(Function):
+    def forward(self, x, shape):
+        return backend.array_module(x).broadcast_to(x, shape)
+
+    def backward(self, g):
+        return g  # NOTE: the engine sums broadcast gradients back to the input's shape
+
+
+def expand(x: Tensor, *sizes) -> Tensor:
+    """``x`` broadcast to ``sizes`` without copying; -1 keeps a size.
+
+    Example: ``mg.zeros(3, 1).expand(3, 4)``
+    """
+    sizes = _sizes(sizes, "expand")
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ShapeError(
+            f"expand: got {len(sizes)} sizes {list(sizes)} for a tensor of shape "
+            f"{tuple(x.shape)}; give at least {x.ndim}"
+        )
+    shape = []
+    for i, s in enumerate(sizes):
+        have = x.shape[i - lead] if i >= lead else None
+        if s == -1 and have is not None:
+            s = have
+        if s < 0 or (have is not None and have != 1 and have != s):
+            raise ShapeError(
+                f"expand: can't expand shape {tuple(x.shape)} to {list(sizes)}: size {s} at "
+                f"dim {i} must match {have} (only size-1 dims expand; -1 keeps a size; new "
+                "leading dims need a size)"
+            )
+        shape.append(s)
+    return Expand.apply(x, tuple(shape))
+
+
+def expand_as(x: Tensor, other: Tensor) -> Tensor:
+    """``x.expand(other.shape)``."""
+    return expand(x, tuple(other.shape))
+
+
+# ---------------------------------------------------------------------------- cat, split
+
+
+class Cat(Function):
+    def forward(self, *arrays, dim, skip):
+        self.dim, self.skip = dim, skip
+        self.sizes = [a.shape[dim] for a, s in zip(arrays, skip) if not s]
+        kept = [a for a, s in zip(arrays, skip) if not s]
+        return backend.array_module(kept[0]).concatenate(kept, axis=dim)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        out, start, lead = [], 0, (slice(None),) * self.dim
+        sizes = iter(self.sizes)
+        for s in self.skip:
+            if s:
+                out.append(xp.zeros((0,), g.dtype))
+                continue
+            n = next(sizes)
+            out.append(g[lead + (slice(start, start + n),)])
+            start += n
+        return tuple(out)
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    """The tensors joined along ``dim``; all other sizes must match.
+
+    Args:
+        tensors: a sequence of tensors (dtypes promote as in PyTorch).
+        dim: the dim to join along.
+
+    Example: ``mg.cat([a, b], dim=1)``
+    """
+    tensors = list(tensors)
+    if not tensors or not all(isinstance(v, Tensor) for v in tensors):
+        raise TypeError("cat: expected a non-empty sequence of tensors")
+    for i, v in enumerate(tensors):
+        if v.ndim == 0:
+            raise ShapeError(
+                f"cat: zero-dimensional tensor (at position {i}) can't be concatenated; "
+                "use mg.stack or unsqueeze it first"
+            )
+    # NOTE: PyTorch skips 1-d empty tensors (shape (0,)) whatever the other shapes are
+    skip = [v.shape == (0,) for v in tensors]
+    if all(skip):
+        skip[0] = False
+    kept = [v for v, s in zip(tensors, skip) if not s]
+    ref = kept[0].shape
+    d = _dim(dim, len(ref), "cat")
+    for v in kept:
+        if v.ndim != len(ref) or any(
+            a != b for i, (a, b) in enumerate(zip(v.shape, ref)) if i != d
+        ):
+            raise ShapeError(
+                f"cat: tensors must have the same shape except in dim {d}, got shapes "
+                f"{[tuple(u.shape) for u in tensors]}"
+            )
+    dt = tensors[0].dtype
+    for v in tensors[1:]:
+        dt = D.promote_types(dt, v.dtype)
+    tensors = [v if v.dtype is dt else cast(v, dt) for v in tensors]
+    return Cat.apply(*tensors, dim=d, skip=tuple(skip))
+
+
+concat = cat
+concatenate = cat
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    """Equal-shaped tensors joined along a new dim ``dim``.
+
+    Example: ``mg.stack([a, b]).shape == (2,) + a.shape``
+    """
+    tensors = list(tensors)
+    if not tensors or not all(isinstance(v, Tensor) for v in tensors):
+        raise TypeError("stack: expected a non-empty sequence of tensors")
+    for i, v in enumerate(tensors):
+        if v.shape != tensors[0].shape:
+            raise ShapeError(
+                f"stack: expects tensors of equal shape, got {tuple(tensors[0].shape)} at "
+                f"entry 0 and {tuple(v.shape)} at entry {i}"
+            )
+    d = _dim(dim, tensors[0].ndim + 1, "stack")
+    return cat([unsqueeze(v, d) for v in tensors], d)
+
+
+def _part(x: Tensor, d: int, start: int, stop: int) -> Tensor:
+    return Slice.apply(x, (slice(None),) * d + (slice(start, stop),))
+
+
+def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    """``x`` cut along ``dim`` into pieces of one size (the last may be smaller) or of
+    the listed sizes.
+
+    Example: ``a, b = mg.arange(5).split([2, 3])``
+    """
+    d = _dim(dim, x.ndim, "split")
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, int):
+        k = split_size_or_sections
+        if k <= 0 and not (k == 0 and n == 0):
+            raise ValueError(f"split: split_size must be positive, got {k}")
+        sizes = [min(k, n - s) for s in range(0, n, k)] if n else [0]
+    else:
+        sizes = list(_sizes((split_size_or_sections,), "split"))
+        if sum(sizes) != n or any(s < 0 for s in sizes):
+            raise ShapeError(
+                f"split: sizes {sizes} must be non-negative and sum to the size of dim {d} "
+                f"({n}) of the tensor of shape {tuple(x.shape)}"
+            )
+    out, start = [], 0
+    for s in sizes:
+        out.append(_part(x, d, start, start + s))
+        start += s
+    return tuple(out)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
+    """``x`` cut along ``dim`` into at most ``chunks`` pieces of equal size (last smaller).
+
+    Example: ``q, k, v = qkv.chunk(3, dim=-1)``
+    """
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    n = x.shape[_dim(dim, x.ndim, "chunk")]
+    if n == 0:
+        return split(x, [0] * chunks, dim)
+    return split(x, -(-n // chunks), dim)
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """The ``length`` entries of ``x`` from ``start`` along ``dim`` (a view).
+
+    Example: ``x.narrow(1, 2, 3)`` is ``x[:, 2:5]``
+    """
+    d = _dim(dim, x.ndim, "narrow")
+    n = x.shape[d]
+    if not -n <= start <= n:
+        raise DimError(f"narrow: start {start} is out of range for dim {d} of size {n}")
+    start %= max(n, 1)
+    if length < 0 or start + length > n:
+        raise ShapeError(f"narrow: start ({start}) + length ({length}) exceeds dim {d} of size {n}")
+    return _part(x, d, start, start + length)
+
+
+from . import arrange  # noqa: E402
+from ._common import public  # noqa: E402
+from .arrange import *  # noqa: E402, F403
+
+# NOTE: indexing and arrange ops are re-exported so that importing movement gives them all
+__all__ = sorted(set(public(globals()) + indexing.__all__ + arrange.__all__))

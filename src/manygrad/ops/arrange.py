@@ -1,0 +1,211 @@
+"""Ops that rearrange or fill values without changing the rank: pad, flip, roll, repeat,
+tril and triu."""
+
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..errors import ShapeError
+from ..tensor import Tensor
+from .indexing import _dims, _sizes
+
+# ---------------------------------------------------------------------------- pad
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _source_index(xp, n: int, before: int, after: int, mode: str):
+    """For each output position along a padded dim, the input position it copies."""
+    i = xp.arange(-before, n + after)
+    if mode == "replicate":
+        return xp.clip(i, 0, n - 1)
+    if mode == "circular":
+        return i % n
+    i = xp.abs(i)  # reflect: mirror at 0 and at n - 1, without repeating the edge
+    return xp.where(i > n - 1, 2 * (n - 1) - i, i)
+
+
+class Pad(Function):
+    def forward(self, x, pairs, mode, value):
+        xp = backend.array_module(x)
+        self.shape, self.pairs, self.mode = x.shape, pairs, mode
+        if mode == "constant":
+            # NOTE: negative padding crops, as in PyTorch
+            crop = tuple(slice(max(-b, 0), n - max(-a, 0)) for (b, a), n in zip(pairs, x.shape))
+            pos = [(max(b, 0), max(a, 0)) for b, a in pairs]
+            return xp.pad(x[crop], pos, mode="constant", constant_values=value)
+        self.maps = []
+        for d, ((b, a), n) in enumerate(zip(pairs, x.shape)):
+            if b or a:
+                idx = _source_index(xp, n, b, a, mode)
+                self.maps.append((d, idx))
+                x = xp.take(x, idx, axis=d)
+        return x
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        if self.mode == "constant":
+            inner = tuple(slice(max(b, 0), n - max(a, 0)) for (b, a), n in zip(self.pairs, g.shape))
+            return xp.pad(g[inner], [(max(-b, 0), max(-a, 0)) for b, a in self.pairs])
+        for d, idx in reversed(self.maps):  # sum the copies back onto their sources
+            shape = list(g.shape)
+            shape[d] = self.shape[d]
+            gx = xp.zeros(shape, g.dtype)
+            backend.index_add(gx, (slice(None),) * d + (idx,), g)
+            g = gx
+        return g
+
+
+def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
+    """``x`` padded as ``torch.nn.functional.pad``: ``pad`` lists (before, after) pairs
+    starting from the last dim.
+
+    Args:
+        x: input tensor.
+        pad: ``(left, right)`` pads the last dim, ``(left, right, top, bottom)`` the last
+            two, and so on; negative values crop (constant mode only).
+        mode: ``"constant"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
+        value: the fill value of constant mode (default 0).
+
+    Example: ``mg.nn.functional.pad(images, (1, 1, 1, 1), mode="reflect")``
+    """
+    pad = _sizes((pad,), "pad")
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ShapeError(
+            f"pad: padding {list(pad)} must have an even length of at most {2 * x.ndim} "
+            f"(two values per dim) for a tensor of shape {tuple(x.shape)}"
+        )
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}")
+    k = len(pad) // 2
+    pairs = [(0, 0)] * (x.ndim - k) + [(pad[2 * i], pad[2 * i + 1]) for i in reversed(range(k))]
+    for (b, a), n, d in zip(pairs, x.shape, range(x.ndim)):
+        if mode == "constant":
+            if n + b + a < 0:
+                raise ShapeError(f"pad: padding {(b, a)} crops dim {d} of size {n} below 0")
+            continue
+        limit = {"reflect": n - 1, "circular": n}.get(mode, b + a)  # replicate: any size
+        if (b or a) and (min(b, a) < 0 or max(b, a) > limit or n == 0):
+            raise ShapeError(
+                f"pad: {mode} padding {(b, a)} of dim {d} (size {n}) must be non-negative "
+                f"and at most {limit}"
+            )
+    return Pad.apply(x, tuple(pairs), mode, 0 if value is None else value)
+
+
+# ---------------------------------------------------------------------------- flip, roll
+
+
+class Flip(Function):
+    def forward(self, x, dims):
+        self.dims = dims
+        return backend.array_module(x).flip(x, axis=dims)
+
+    def backward(self, g):
+        return backend.array_module(g).flip(g, axis=self.dims)
+
+
+def flip(x: Tensor, dims) -> Tensor:
+    """``x`` with the order of entries reversed along ``dims`` (int or tuple).
+
+    Example: ``mg.arange(3).flip(0)`` is ``[2, 1, 0]``
+    """
+    d = _dims(dims, x.ndim, "flip")
+    return Flip.apply(x, d if x.ndim else ())
+
+
+class Roll(Function):
+    def forward(self, x, shifts, dims):
+        self.shifts, self.dims = shifts, dims
+        return backend.array_module(x).roll(x, shifts, axis=dims)
+
+    def backward(self, g):
+        back = tuple(-s for s in self.shifts) if isinstance(self.shifts, tuple) else -self.shifts
+        return backend.array_module(g).roll(g, back, axis=self.dims)
+
+
+def roll(x: Tensor, shifts, dims=None) -> Tensor:
+    """``x`` shifted cyclically by ``shifts`` along ``dims`` (flattened when None).
+
+    Example: ``mg.arange(4).roll(1)`` is ``[3, 0, 1, 2]``
+    """
+    s = _sizes((shifts,) if isinstance(shifts, int) else (tuple(shifts),), "roll")
+    if dims is None:
+        if len(s) != 1:
+            raise ShapeError(f"roll: without dims, shifts must be one int, got {list(s)}")
+        return Roll.apply(x, s[0], None)
+    d = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(d) != len(s):
+        raise ShapeError(f"roll: shifts {list(s)} and dims {list(d)} must have the same length")
+    d = _dims(d, x.ndim, "roll")
+    return Roll.apply(x, s, d if x.ndim else None)
+
+
+# ---------------------------------------------------------------------------- repeat
+
+
+class Repeat(Function):
+    def forward(self, x, reps):
+        self.shape, self.reps = x.shape, reps
+        return backend.array_module(x).tile(x, reps)
+
+    def backward(self, g):
+        shape = (1,) * (len(self.reps) - len(self.shape)) + tuple(self.shape)
+        pairs = [v for r, s in zip(self.reps, shape) for v in (r, s)]
+        return g.reshape(pairs).sum(axis=tuple(range(0, len(pairs), 2))).reshape(self.shape)
+
+
+def repeat(x: Tensor, *sizes) -> Tensor:
+    """``x`` tiled ``sizes[i]`` times along each dim (extra sizes add leading dims).
+
+    Example: ``mg.tensor([1, 2]).repeat(2, 2).shape == (2, 4)``
+    """
+    reps = _sizes(sizes, "repeat")
+    if len(reps) < x.ndim or any(r < 0 for r in reps):
+        raise ShapeError(
+            f"repeat: got repeats {list(reps)} for a tensor of shape {tuple(x.shape)}; give "
+            f"at least {x.ndim} non-negative counts"
+        )
+    return Repeat.apply(x, reps)
+
+
+# ---------------------------------------------------------------------------- tril, triu
+
+
+class Tri(Function):
+    def forward(self, x, k, upper):
+        self.k, self.upper = k, upper
+        xp = backend.array_module(x)
+        return xp.triu(x, k) if upper else xp.tril(x, k)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        return xp.triu(g, self.k) if self.upper else xp.tril(g, self.k)
+
+
+def _tri(x: Tensor, diagonal: int, upper: bool) -> Tensor:
+    if x.ndim < 2:
+        op = "triu" if upper else "tril"
+        raise ShapeError(f"{op}: needs a tensor of at least 2 dims, got shape {tuple(x.shape)}")
+    return Tri.apply(x, diagonal, upper)
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    """``x`` with the entries above diagonal ``diagonal`` of its last two dims zeroed.
+
+    Example: ``mg.ones(3, 3).tril()``
+    """
+    return _tri(x, diagonal, False)
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    """``x`` with the entries below diagonal ``diagonal`` of its last two dims zeroed.
+
+    Example: ``mg.ones(3, 3).triu(1)``
+    """
+    return _tri(x, diagonal, True)
+
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals())

@@ -1,0 +1,439 @@
+"""Indexing ops: ``x[idx]`` (basic, integer-array and boolean-mask indexing), in-place
+``x[idx] = value``, gather, scatter_add, index_select and masked_fill."""
+
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function, is_grad_enabled
+from ..errors import AutogradError, DeviceError, DTypeError, ShapeError
+from ..tensor import Tensor
+
+
+class DimError(ShapeError, IndexError):
+    """A dim or an index is out of range (also an ``IndexError``, as in PyTorch)."""
+
+
+def _dim(d: int, ndim: int, op: str) -> int:
+    """``d`` as a non-negative dim of a tensor with ``ndim`` dims (0-d tensors take -1, 0)."""
+    n = max(ndim, 1)
+    if not isinstance(d, int) or isinstance(d, bool):
+        raise TypeError(f"{op}: dim must be an int, got {type(d).__name__}")
+    if not -n <= d < n:
+        raise DimError(
+            f"{op}: dim {d} is out of range for a tensor of {ndim} dims "
+            f"(expected -{n} <= dim <= {n - 1})"
+        )
+    return d % n
+
+
+def _sizes(args, op: str) -> tuple:
+    """Sizes given as ints or as one tuple/list/Size."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = args[0]
+    try:
+        return tuple(s.__index__() for s in args)
+    except AttributeError:
+        raise TypeError(f"{op}: sizes must be ints, got {args!r}") from None
+
+
+def _dims(dims, ndim: int, op: str) -> tuple:
+    """Distinct non-negative dims from an int or a sequence of them."""
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    out = tuple(_dim(d, ndim, op) for d in dims)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{op}: dims {dims} repeat a dim")
+    return out
+
+
+def _index_array(x: Tensor, idx, op: str):
+    """An index (Tensor, list, NumPy array) as a raw integer or bool array on x's device."""
+    xp = backend.array_module(x._data)
+    if isinstance(idx, Tensor):
+        if idx._device != x._device:
+            raise DeviceError(
+                f"{op}: the index is on {idx._device} but the tensor is on {x._device}; "
+                f"move it with index.to('{x._device}')"
+            )
+        a = idx._data
+    elif backend.is_array(idx) and backend.device_of(idx) == x._device:
+        a = idx
+    else:
+        a = xp.asarray(idx)  # NOTE: host lists/arrays are copied to the device here
+        if a.size == 0 and a.dtype.kind == "f":
+            a = a.astype("int64")
+    if a.dtype.kind not in "iub":
+        raise DTypeError(f"{op}: indices must be an integer or bool tensor, got dtype {a.dtype}")
+    return a
+
+
+def _is_index_array(it) -> bool:
+    return isinstance(it, (Tensor, list)) or backend.is_array(it)
+
+
+# ---------------------------------------------------------------------------- x[idx]
+
+
+def _parse(x: Tensor, idx):
+    """Split ``idx`` into a basic index (ints, slices, None) and per-dim array indices.
+
+    PyTorch applies ints and slices first, then the array indices to what is left, and a
+    0-d integer tensor selects like an int. Returns ``(basic, post)``: ``post`` has one
+    entry per dim of ``x[basic]``: None (whole dim), ``("take", a)`` for a 0-d index or
+    ``("arr", a)`` for an integer array.
+    """
+    xp = backend.array_module(x._data)
+    items = idx if isinstance(idx, tuple) else (idx,)
+    parsed, used, ellipsis = [], 0, False
+    for it in items:
+        if it is None or it is Ellipsis:
+            if it is Ellipsis and ellipsis:
+                raise IndexError("getitem: an index can only have a single ellipsis ('...')")
+            ellipsis = ellipsis or it is Ellipsis
+            parsed.append(("none" if it is None else "ell", it))
+        elif isinstance(it, bool):
+            parsed.append(("arr", xp.asarray(it)))
+        elif isinstance(it, slice):
+            if it.step is not None and it.step <= 0:
+                raise ValueError(
+                    f"getitem: slice step must be greater than zero, got {it.step}; negative "
+                    "steps are not supported (as in PyTorch): use x.flip(dim) instead"
+                )
+            parsed.append(("slice", it))
+            used += 1
+        elif _is_index_array(it):
+            a = _index_array(x, it, "getitem")
+            parsed.append(("arr", a))
+            used += a.ndim if a.dtype.kind == "b" else 1
+        elif hasattr(it, "__index__"):
+            parsed.append(("int", it.__index__()))
+            used += 1
+        else:
+            raise TypeError(
+                f"getitem: unsupported index of type {type(it).__name__}; use ints, slices, "
+                "None, ..., or integer/bool tensors"
+            )
+    if used > x.ndim:
+        raise IndexError(
+            f"getitem: too many indices for a tensor of {x.ndim} dims (shape {tuple(x.shape)})"
+        )
+    basic, post, d = [], [], 0
+    for kind, it in parsed:
+        if kind == "ell":
+            basic += [slice(None)] * (x.ndim - used)
+            post += [None] * (x.ndim - used)
+            d += x.ndim - used
+        elif kind == "none":
+            basic.append(None)
+            post.append(None)
+        elif kind == "int":
+            n = x.shape[d]
+            if not -n <= it < n:
+                raise DimError(
+                    f"getitem: index {it} is out of range for dim {d} of size {n} "
+                    f"(shape {tuple(x.shape)})"
+                )
+            basic.append(it)
+            d += 1
+        elif kind == "slice":
+            basic.append(it)
+            post.append(None)
+            d += 1
+        elif it.dtype.kind != "b":
+            basic.append(slice(None))
+            post.append(("take" if it.ndim == 0 else "arr", it))
+            d += 1
+        elif it.ndim == 0:  # x[True] adds a dim of size 1, x[False] one of size 0
+            basic.append(None)
+            post.append(("arr", xp.nonzero(it.reshape(1))[0]))
+        else:
+            k = it.ndim
+            if tuple(it.shape) != tuple(x.shape[d : d + k]):
+                raise DimError(
+                    f"getitem: the mask of shape {tuple(it.shape)} does not match dims "
+                    f"{d}..{d + k - 1} of the tensor of shape {tuple(x.shape)}"
+                )
+            basic += [slice(None)] * k
+            post += [("arr", a) for a in xp.nonzero(it)]
+            d += k
+    return tuple(basic), post
+
+
+class Slice(Function):
+    """Basic indexing (ints, slices, None): a view; backward writes g into zeros."""
+
+    def forward(self, x, idx):
+        self.shape, self.idx = x.shape, idx
+        return x[idx]
+
+    def backward(self, g):
+        gx = backend.array_module(g).zeros(self.shape, g.dtype)
+        gx[self.idx] = g
+        return gx
+
+
+class Index(Function):
+    """Integer-array indexing; backward scatter-adds, so repeated indices accumulate."""
+
+    def forward(self, x, idx):
+        self.shape, self.idx = x.shape, idx
+        return x[idx]
+
+    def backward(self, g):
+        gx = backend.array_module(g).zeros(self.shape, g.dtype)
+        backend.index_add(gx, self.idx, g)
+        return gx
+
+
+def getitem(x: Tensor, idx) -> Tensor:
+    """``x[idx]`` with PyTorch's rules: ints, slices, None, ..., integer and bool tensors.
+
+    Args:
+        x: the tensor to index.
+        idx: an index or a tuple of them; lists and NumPy arrays act as integer tensors.
+
+    Example: ``x[1:, None, mg.tensor([0, 0, 2])]``
+    """
+    basic, post = _parse(x, idx)
+    if any(not (isinstance(b, slice) and b == slice(None)) for b in basic):
+        x = Slice.apply(x, basic)
+    for pos in reversed(range(len(post))):  # 0-d integer tensors select, as ints do
+        if post[pos] is not None and post[pos][0] == "take":
+            x = Index.apply(x, (slice(None),) * pos + (post.pop(pos)[1],))
+    while post and post[-1] is None:
+        post.pop()
+    if post:
+        x = Index.apply(x, tuple(slice(None) if e is None else e[1] for e in post))
+    return x
+
+
+def setitem(x: Tensor, idx, value) -> None:
+    """``x[idx] = value`` in place (records no graph).
+
+    Args:
+        x: the tensor to write into.
+        idx: any index ``getitem`` takes.
+        value: a Tensor, array or number broadcastable to ``x[idx]``.
+
+    Example: ``with mg.no_grad(): w[0] = 0.0``
+    """
+    grad_on = is_grad_enabled()
+    if x.requires_grad and grad_on:
+        raise AutogradError(
+            f"setitem: can't assign into a tensor that requires grad (shape {tuple(x.shape)}) "
+            "while gradients are recorded; wrap it in `with mg.no_grad():` or build the "
+            "result out of place (mg.where, mg.cat, masked_fill)"
+        )
+    xp = backend.array_module(x._data)
+    if isinstance(value, Tensor):
+        if value.requires_grad and grad_on:
+            raise AutogradError(
+                "setitem: the value requires grad, but in-place assignment records no graph "
+                "and its gradient would be lost; build the result out of place (mg.where, "
+                "mg.cat, mg.stack) or pass value.detach()"
+            )
+        if value._device != x._device:
+            raise DeviceError(
+                f"setitem: the value is on {value._device} but the tensor is on {x._device}; "
+                f"move it with value.to('{x._device}')"
+            )
+        value = value._data
+    elif not isinstance(value, (int, float, bool)):
+        value = xp.asarray(value)
+    basic, post = _parse(x, idx)
+    post = [None if e is None else e[1] for e in post]
+    # NOTE: a 0-d index tensor next to other array indices follows NumPy's placement rule
+    # here, which PyTorch only differs from when array indices are not adjacent.
+    try:
+        if not any(e is not None for e in post):
+            x._data[basic] = value
+        else:
+            view = x._data[basic]
+            view[tuple(slice(None) if e is None else e for e in post)] = value
+    except ValueError as e:
+        raise ShapeError(f"setitem: the value does not fit x[idx]: {e}") from e
+
+
+# ---------------------------------------------------------------------------- gather & co
+
+
+def _mesh(xp, index, dim):
+    """Advanced index picking ``x[i0, .., index[i], .., in]`` for every position i."""
+    nd = index.ndim
+    return tuple(
+        index
+        if d == dim
+        else xp.arange(index.shape[d]).reshape([-1 if k == d else 1 for k in range(nd)])
+        for d in range(nd)
+    )
+
+
+def _check_index(x: Tensor, index, dim: int, op: str, src: Tensor | None = None) -> None:
+    if index.dtype.kind not in "iu":
+        raise DTypeError(f"{op}: index must be an integer tensor, got dtype {index.dtype}")
+    if index.ndim != x.ndim:
+        raise ShapeError(
+            f"{op}: index must have as many dims as the input, got index shape "
+            f"{tuple(index.shape)} for input shape {tuple(x.shape)}"
+        )
+    for d in range(index.ndim):
+        if (d != dim and index.shape[d] > x.shape[d]) or (
+            src is not None and index.shape[d] > src.shape[d]
+        ):
+            raise ShapeError(
+                f"{op}: index shape {tuple(index.shape)} must not exceed the input shape "
+                f"{tuple(x.shape)} outside dim {dim}"
+                + ("" if src is None else f", nor the src shape {tuple(src.shape)}")
+            )
+
+
+class Gather(Function):
+    def forward(self, x, dim, index):
+        self.shape = x.shape
+        self.mesh = _mesh(backend.array_module(x), index, dim)
+        return x[self.mesh]
+
+    def backward(self, g):
+        gx = backend.array_module(g).zeros(self.shape, g.dtype)
+        backend.index_add(gx, self.mesh, g)
+        return gx
+
+
+def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """``out[i][j] = x[index[i][j]][j]`` for ``dim=0`` (and so on for other dims).
+
+    Args:
+        x: the source tensor.
+        dim: the dim to gather along.
+        index: integer tensor with as many dims as ``x``.
+
+    Example: ``mg.gather(scores, 1, labels.unsqueeze(1))``
+    """
+    idx = _index_array(x, index, "gather")
+    d = _dim(dim, x.ndim, "gather")
+    _check_index(x, idx, d, "gather")
+    return Gather.apply(x, d, idx)
+
+
+class ScatterAdd(Function):
+    def forward(self, x, dim, index, src):
+        xp = backend.array_module(x)
+        self.mesh, self.src_shape = _mesh(xp, index, dim), src.shape
+        self.part = tuple(slice(0, n) for n in index.shape)
+        out = x.copy()
+        backend.index_add(out, self.mesh, src[self.part])
+        return out
+
+    def backward(self, g):
+        nx, _, _, ns = self.needs_input_grad
+        gs = None
+        if ns:
+            gs = backend.array_module(g).zeros(self.src_shape, g.dtype)
+            gs[self.part] = g[self.mesh]
+        return (g if nx else None), None, None, gs
+
+
+def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """A copy of ``x`` with ``src`` added at ``index`` along ``dim`` (repeats accumulate).
+
+    Args:
+        x: the tensor to add into (not modified).
+        dim: the dim along which to index.
+        index: integer tensor; ``out[index[i][j]][j] += src[i][j]`` for ``dim=0``.
+        src: values to add, at least as large as ``index``; same dtype as ``x``.
+
+    Example: ``mg.zeros(3).scatter_add(0, mg.tensor([0, 0, 2]), mg.ones(3))``
+    """
+    idx = _index_array(x, index, "scatter_add")
+    if x.ndim == 0 or src.ndim == 0:
+        raise ShapeError("scatter_add: 0-d tensors are not supported; unsqueeze them first")
+    d = _dim(dim, x.ndim, "scatter_add")
+    if src.dtype is not x.dtype:
+        raise DTypeError(
+            f"scatter_add: src has dtype {src.dtype} but the input has {x.dtype}; cast one, "
+            "e.g. src.to(x.dtype)"
+        )
+    if src.ndim != x.ndim:
+        raise ShapeError(
+            f"scatter_add: src must have as many dims as the input, got src shape "
+            f"{tuple(src.shape)} for input shape {tuple(x.shape)}"
+        )
+    _check_index(x, idx, d, "scatter_add", src)
+    return ScatterAdd.apply(x, d, idx, src)
+
+
+class IndexSelect(Function):
+    def forward(self, x, dim, index):
+        self.shape, self.idx = x.shape, (slice(None),) * dim + (index,)
+        return x[self.idx]
+
+    def backward(self, g):
+        gx = backend.array_module(g).zeros(self.shape, g.dtype)
+        backend.index_add(gx, self.idx, g)
+        return gx
+
+
+def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """The entries of ``x`` at positions ``index`` (1-d integer tensor) along ``dim``.
+
+    Args:
+        x: the source tensor (at least 1-d).
+        dim: the dim to select along.
+        index: 1-d (or 0-d) integer tensor; repeats are allowed.
+
+    Example: ``mg.index_select(x, 0, mg.tensor([2, 0]))``
+    """
+    idx = _index_array(x, index, "index_select")
+    if idx.dtype.kind not in "iu" or idx.ndim > 1:
+        raise ShapeError(
+            f"index_select: index must be a 1-d integer tensor, got shape "
+            f"{tuple(idx.shape)} and dtype {idx.dtype}"
+        )
+    if x.ndim == 0:
+        raise ShapeError("index_select: the input is 0-d; unsqueeze it first")
+    return IndexSelect.apply(x, _dim(dim, x.ndim, "index_select"), idx.reshape(-1))
+
+
+class MaskedFill(Function):
+    def forward(self, x, mask, value):
+        xp = backend.array_module(x)
+        self.mask = mask
+        v = value.astype(x.dtype) if backend.is_array(value) else xp.asarray(value, x.dtype)
+        return xp.where(mask, v, x)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        nx, _, nv = self.needs_input_grad
+        zero = xp.zeros((), g.dtype)
+        gx = xp.where(self.mask, zero, g) if nx else None
+        return gx, None, (xp.where(self.mask, g, zero).sum() if nv else None)
+
+
+def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
+    """``x`` with ``value`` where the bool ``mask`` (broadcast against ``x``) is True.
+
+    Args:
+        x: the input tensor.
+        mask: bool tensor broadcastable with ``x``.
+        value: a number or a 0-d tensor (which then gets a gradient).
+
+    Example: ``scores.masked_fill(~causal, float("-inf"))``
+    """
+    m = _index_array(x, mask, "masked_fill")
+    if m.dtype.kind != "b":
+        raise DTypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ShapeError(
+                f"masked_fill: value must be a number or a 0-d tensor, got shape "
+                f"{tuple(value.shape)}"
+            )
+        if value._device != x._device:
+            raise DeviceError(
+                f"masked_fill: value is on {value._device} but the tensor is on {x._device}"
+            )
+    return MaskedFill.apply(x, m, value)
+
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals())
