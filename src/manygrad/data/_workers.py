@@ -46,9 +46,7 @@ class RemoteError:
 
     def reraise(self):
         who = "the main process" if self.worker is None else f"DataLoader worker {self.worker}"
-        msg = (
-            f"{self.message}\n[{who}, {self.where}]\nOriginal traceback in {who}:\n{self.tb}"
-        )
+        msg = f"{self.message}\n[{who}, {self.where}]\nOriginal traceback in {who}:\n{self.tb}"
         try:
             err = self.type(msg)
         except Exception:
@@ -206,8 +204,12 @@ class WorkerPool:
             self.requests = [ctx.Queue() for _ in range(n)]
             self.done = ctx.Event()
             self.workers = [
-                ctx.Process(target=worker_loop, args=(w, cfg, self.requests[w], self.results,
-                            self.done, True), daemon=True, name=f"manygrad-data-{w}")  # fmt: skip
+                ctx.Process(
+                    target=worker_loop,
+                    args=(w, cfg, self.requests[w], self.results, self.done, True),
+                    daemon=True,
+                    name=f"manygrad-data-{w}",
+                )  # fmt: skip
                 for w in range(n)
             ]
         else:
@@ -215,8 +217,12 @@ class WorkerPool:
             self.requests = [queue.Queue() for _ in range(n)]
             self.done = threading.Event()
             self.workers = [
-                threading.Thread(target=worker_loop, args=(w, cfg, self.requests[w], self.results,
-                                 self.done, False), daemon=True, name=f"manygrad-data-{w}")  # fmt: skip
+                threading.Thread(
+                    target=worker_loop,
+                    args=(w, cfg, self.requests[w], self.results, self.done, False),
+                    daemon=True,
+                    name=f"manygrad-data-{w}",
+                )  # fmt: skip
                 for w in range(n)
             ]
         for w in self.workers:

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
-from .. import dtypes as D
-from ..errors import DTypeError, ShapeError
+from manygrad import backend
+from manygrad import dtypes as D
+from manygrad.errors import DTypeError, ShapeError
 
 __all__ = ["default_collate", "default_convert"]
 
@@ -64,7 +64,7 @@ def default_collate(batch: list, _where: str = "the sample") -> Any:
         >>> default_collate([(np.zeros(3), 1), (np.ones(3), 0)])[1]
         array([1, 0])
     """
-    from ..tensor import Tensor
+    from manygrad.tensor import Tensor
 
     elem = batch[0]
     if isinstance(elem, Tensor):
@@ -108,7 +108,7 @@ def default_convert(data: Any) -> Any:
 
     Used when ``batch_size=None``. Example: ``default_convert((np.zeros(2), 1))``.
     """
-    from ..tensor import Tensor
+    from manygrad.tensor import Tensor
 
     if isinstance(data, Tensor):
         return data._data
@@ -126,7 +126,7 @@ def default_convert(data: Any) -> Any:
 
 def map_arrays(fn, tree):
     """Apply ``fn`` to every array leaf of a batch structure, Tensors included."""
-    from ..tensor import Tensor
+    from manygrad.tensor import Tensor
 
     if isinstance(tree, Tensor):
         return fn(tree._data)

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
-from ..errors import ShapeError
+from manygrad import backend
+from manygrad.errors import ShapeError
 
 __all__ = [
     "ConcatDataset",
@@ -91,7 +91,7 @@ class TensorDataset(Dataset):
 
     def get_batch(self, indices: Sequence[int]):
         """The collated batch for ``indices`` (one fancy-indexing read per tensor)."""
-        from ..tensor import Tensor
+        from manygrad.tensor import Tensor
 
         idx = np.asarray(indices, dtype=np.int64)
         out = []
@@ -198,7 +198,9 @@ def _rng(generator) -> np.random.Generator:
     if isinstance(generator, np.random.Generator):
         return generator
     if generator is None:
-        seed = int(backend.to_numpy(backend.generator(backend.CPU).integers(0, 2**62, (), np.int64)))
+        seed = int(
+            backend.to_numpy(backend.generator(backend.CPU).integers(0, 2**62, (), np.int64))
+        )
         return np.random.default_rng(seed)
     return np.random.default_rng(int(generator))
 

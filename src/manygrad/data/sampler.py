@@ -72,7 +72,9 @@ class RandomSampler(Sampler):
         self.generator = generator
         self.epoch = 0
         if num_samples is not None and (not isinstance(num_samples, int) or num_samples <= 0):
-            raise ValueError(f"RandomSampler: num_samples should be a positive int, got {num_samples}")
+            raise ValueError(
+                f"RandomSampler: num_samples should be a positive int, got {num_samples}"
+            )
 
     @property
     def num_samples(self) -> int:
@@ -167,7 +169,7 @@ class BatchSampler(Sampler):
 def _process_group() -> tuple[int, int] | None:
     """(rank, world size) from manygrad.distributed when it is initialised, else None."""
     try:
-        from .. import distributed as dist
+        from manygrad import distributed as dist
 
         if dist.is_initialized():
             return dist.get_rank(), dist.get_world_size()

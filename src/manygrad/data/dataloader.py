@@ -1,0 +1,333 @@
+"""``DataLoader``: batches from a dataset, loaded by workers, copied ahead to the device."""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from manygrad import backend
+
+from ._workers import (
+    EXHAUSTED,
+    LoopConfig,
+    SampleError,
+    WorkerPool,
+    fetch,
+    fetch_stream,
+    is_iterable,
+)
+from .collate import default_collate, default_convert
+from .sampler import BatchSampler, RandomSampler, SequentialSampler
+from .staging import make_stager
+
+__all__ = ["DataLoader", "SkippedSamplesWarning"]
+
+
+class SkippedSamplesWarning(UserWarning):
+    """Samples that failed to load were skipped (``on_error="skip"``)."""
+
+
+class DataLoader:
+    """Iterate over a dataset in batches, optionally with workers and on a device.
+
+    Args:
+        dataset: a map-style ``Dataset`` or an ``IterableDataset``.
+        batch_size: samples per batch (default 1); None yields single samples.
+        shuffle: visit samples in a new random order each epoch (default False).
+        sampler: the order of indices (excludes ``shuffle``).
+        batch_sampler: yields lists of indices (excludes batch_size/shuffle/sampler).
+        num_workers: worker threads or processes; 0 loads in the main thread (default 0).
+        collate_fn: turns a list of samples into a batch (default: ``default_collate``).
+        pin_memory: stage batches in page-locked host memory (CUDA only; default False).
+        drop_last: drop the last incomplete batch (default False).
+        timeout: seconds to wait for a worker's batch before failing (0: forever).
+        worker_init_fn: called with the worker id in each worker at start.
+        multiprocessing_context: start method for process workers (default ``"spawn"``).
+        generator: seed (int) or ``numpy.random.Generator`` for the shuffle.
+        prefetch_factor: batches queued ahead per worker (default 2).
+        persistent_workers: keep workers alive between epochs (default False).
+        device: put batches on this device (``"cuda"``: pinned staging + copy stream).
+        worker_type: ``"thread"`` (I/O-bound decoding, default) or ``"process"``.
+        seed: makes the shuffle and per-sample randomness (``mg.data.sample_rng()``)
+            reproducible for any ``num_workers``; the epoch is mixed in.
+        on_error: ``"raise"`` (default) or ``"skip"`` samples that fail to load; skipped
+            ones are reported with a ``SkippedSamplesWarning`` at the end of the epoch.
+
+    Example:
+        >>> loader = mg.data.DataLoader(ds, batch_size=64, shuffle=True, num_workers=2,
+        ...                             device="cuda", seed=0)
+        >>> for x, y in loader: ...
+    """
+
+    def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = None,
+                 sampler=None, batch_sampler=None, num_workers: int = 0,
+                 collate_fn: Callable | None = None, pin_memory: bool = False,
+                 drop_last: bool = False, timeout: float = 0,
+                 worker_init_fn: Callable | None = None, multiprocessing_context=None,
+                 generator=None, *, prefetch_factor: int | None = None,
+                 persistent_workers: bool = False, device=None, worker_type: str = "thread",
+                 seed: int | None = None, on_error: str = "raise"):  # fmt: skip
+        if num_workers < 0:
+            raise ValueError("DataLoader: num_workers option should be non-negative")
+        if prefetch_factor is not None and num_workers == 0:
+            raise ValueError("DataLoader: prefetch_factor needs num_workers > 0")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+        if worker_type not in ("thread", "process"):
+            raise ValueError(
+                f"DataLoader: worker_type must be 'thread' or 'process', got {worker_type!r}"
+            )
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"DataLoader: on_error must be 'raise' or 'skip', got {on_error!r}")
+        if timeout < 0:
+            raise ValueError("DataLoader: timeout option should be non-negative")
+        self.dataset = dataset
+        self.num_workers = num_workers
+        self.prefetch_factor = 2 if prefetch_factor is None else prefetch_factor
+        self.pin_memory = pin_memory
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
+        self.persistent_workers = persistent_workers
+        self.worker_type = worker_type
+        self.on_error = on_error
+        self.device = backend.device(device) if device is not None else None
+        if self.device is not None:
+            backend.check_device(self.device)
+        if seed is None and isinstance(generator, int):
+            seed = generator
+        if seed is None:
+            g = backend.generator(backend.CPU)
+            seed = int(backend.to_numpy(g.integers(0, 2**31, (), np.int64)))
+        self.seed = int(seed)
+        self.epoch = 0
+        self.skipped: list[tuple[int, str]] = []
+        self._iterable = is_iterable(dataset)
+        if self._iterable:
+            if shuffle or sampler is not None or batch_sampler is not None:
+                raise ValueError(
+                    "DataLoader with IterableDataset: expected unspecified shuffle, sampler "
+                    "and batch_sampler (the dataset decides the order)"
+                )
+        elif batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError(
+                    "DataLoader: batch_sampler option is mutually exclusive with batch_size, "
+                    "shuffle, sampler, and drop_last"
+                )
+            batch_size, drop_last = None, False
+        elif sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        self._own_sampler = sampler is None and batch_sampler is None and not self._iterable
+        if not self._iterable and sampler is None:
+            if shuffle:
+                g = generator if generator is not None else self.seed
+                sampler = RandomSampler(dataset, generator=g)
+            else:
+                sampler = SequentialSampler(dataset)
+        if not self._iterable and batch_size is not None and batch_sampler is None:
+            batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
+        self._auto = batch_size is not None or batch_sampler is not None
+        self.collate_fn = collate_fn or (default_collate if self._auto else default_convert)
+        self._use_get_batch = collate_fn is None and self._auto and on_error == "raise"
+        self._pool = None
+        self._finalizer = None
+        self.stager = None
+
+    def _index_sampler(self):
+        if self.batch_sampler is not None:
+            return self.batch_sampler
+        return ([i] for i in self.sampler)  # batch_size=None: one sample at a time
+
+    def __len__(self) -> int:
+        if self._iterable:
+            n = len(self.dataset)  # TypeError if the stream has no length, as in PyTorch
+            if self.batch_size is None:
+                return n
+            return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return len(self.batch_sampler) if self.batch_sampler is not None else len(self.sampler)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch number that the next ``iter(loader)`` uses (e.g. when resuming)."""
+        self.epoch = epoch
+
+    def _config(self) -> LoopConfig:
+        return LoopConfig(self.dataset, self.collate_fn, self._auto, self.batch_size,
+                          self.drop_last, self.seed, self.on_error == "skip",
+                          self._use_get_batch, self.worker_init_fn, self.num_workers)  # fmt: skip
+
+    def _get_pool(self) -> WorkerPool:
+        if self._pool is not None and not self._pool.closed:
+            return self._pool
+        pool = WorkerPool(self._config(), self.num_workers, self.worker_type,
+                          self.multiprocessing_context)  # fmt: skip
+        if self.persistent_workers:
+            self._pool = pool
+            self._finalizer = weakref.finalize(self, pool.shutdown)
+        return pool
+
+    def shutdown(self) -> None:
+        """Stop persistent workers now (they also stop when the loader is collected)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __iter__(self) -> Iterator:
+        epoch = self.epoch
+        self.epoch += 1
+        if self._own_sampler and hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+        if self.stager is None:
+            self.stager = make_stager(self.device, self.pin_memory)
+        return _LoaderIter(self, epoch)
+
+
+class _LoaderIter:
+    """One epoch: host batches from workers (or inline), staged one batch ahead."""
+
+    def __init__(self, loader: DataLoader, epoch: int):
+        self.loader = loader
+        self.epoch = epoch
+        self.stager = loader.stager
+        self.skipped: list[tuple[int, str]] = []
+        self.staged = None
+        self.finished = False
+        self.pool = None
+        self._finalizer = None
+        self.ahead = loader.device is not None and loader.device.type != "cpu"
+        if loader.num_workers == 0:
+            if loader._iterable:
+                self.stream = iter(loader.dataset)
+            else:
+                self.indices = iter(loader._index_sampler())
+            return
+        self.pool = loader._get_pool()
+        if not loader.persistent_workers:
+            self._finalizer = weakref.finalize(self, self.pool.shutdown)
+        self.first_tid = self.pool.next_tid
+        self.pool.forget_before(self.first_tid)
+        self.pending: list[int] = []
+        self.active = list(range(loader.num_workers))
+        self.rr = 0
+        self.routes: dict[int, int] = {}
+        self.indices = None if loader._iterable else iter(loader._index_sampler())
+        for _ in range(loader.num_workers * loader.prefetch_factor):
+            self._submit()
+
+    def __iter__(self):
+        return self
+
+    # ---------------------------------------------------------------- host batches
+    def _submit(self) -> None:
+        if self.loader._iterable:
+            if not self.active:
+                return
+            w = self.active[self.rr % len(self.active)]
+            self.rr += 1
+            tid = self.pool.submit(None, self.epoch, worker=w)
+            self.routes[tid] = w
+            self.pending.append(tid)
+            return
+        idx = next(self.indices, None)
+        if idx is not None:
+            self.pending.append(self.pool.submit(idx, self.epoch))
+
+    def _host_batch(self, block: bool = True):
+        """The next host batch; None when not ready (block=False); raises StopIteration."""
+        ld = self.loader
+        if self.pool is None:
+            if not block:
+                return None
+            return self._inline()
+        while True:
+            if not self.pending:
+                raise StopIteration
+            tid = self.pending[0]
+            if not block and not self.pool.poll(tid):
+                return None
+            out, err = self.pool.get(tid, ld.timeout)
+            self.pending.pop(0)
+            if err is not None:
+                self.close()
+                err.reraise()
+            batch, skipped = out
+            w = self.routes.pop(tid, None)
+            if batch is EXHAUSTED:
+                if w in self.active:
+                    self.active.remove(w)
+                continue
+            self._submit()
+            self.skipped += skipped
+            if batch is not None:
+                return batch
+
+    def _inline(self):
+        ld = self.loader
+        while True:
+            if ld._iterable:
+                batch, _ = fetch_stream(self.stream, ld.batch_size, ld.collate_fn, ld._auto)
+                if batch is EXHAUSTED:
+                    raise StopIteration
+                return batch
+            idx = next(self.indices)
+            try:
+                batch, skipped = fetch(ld.dataset, idx, ld.collate_fn, ld._auto, ld.seed,
+                                       self.epoch, ld.on_error == "skip", ld._use_get_batch)  # fmt: skip
+            except SampleError as e:
+                e.exc.add_note(f"(DataLoader: while loading sample index {e.index})")
+                raise e.exc from None
+            self.skipped += skipped
+            if batch is not None:
+                return batch
+
+    # ---------------------------------------------------------------- device staging
+    def __next__(self):
+        if self.finished:
+            raise StopIteration
+        try:
+            if not self.ahead:
+                return self.stager.ready(self.stager.stage(self._host_batch()))
+            if self.staged is None:
+                self.staged = self.stager.stage(self._host_batch())
+            current, self.staged = self.staged, None
+            try:  # start copying the next batch now if a worker has it ready
+                nxt = self._host_batch(block=False)
+            except StopIteration:
+                nxt = None
+            if nxt is not None:
+                self.staged = self.stager.stage(nxt)
+            return self.stager.ready(current)
+        except StopIteration:
+            self._end_epoch()
+            raise
+        except BaseException:  # errors and KeyboardInterrupt: stop the workers first
+            self.close()
+            raise
+
+    def _end_epoch(self) -> None:
+        self.finished = True
+        self.loader.skipped = list(self.skipped)
+        self.close()
+        if self.skipped:
+            shown = "; ".join(f"index {i}: {msg}" for i, msg in self.skipped[:10])
+            more = f"; ... and {len(self.skipped) - 10} more" if len(self.skipped) > 10 else ""
+            warnings.warn(
+                f"DataLoader skipped {len(self.skipped)} sample(s) that failed to load in epoch "
+                f"{self.epoch} (on_error='skip'): {shown}{more}. The full list is in "
+                "loader.skipped",
+                SkippedSamplesWarning,
+                stacklevel=3,
+            )
+
+    def close(self) -> None:
+        """Stop this epoch's workers (persistent workers stay up for the next epoch)."""
+        self.finished = True
+        if self.pool is not None and not self.loader.persistent_workers:
+            self.pool.shutdown()
