@@ -7,8 +7,8 @@ import json
 import os
 
 from manygrad.data.dataset import Dataset
-from manygrad.errors import ShapeError
 from manygrad.data.transforms import ToTensor, fixes_size, require_pillow
+from manygrad.errors import ShapeError
 
 __all__ = ["IMG_EXTENSIONS", "ImageFolder", "ImageList", "load_image"]
 
