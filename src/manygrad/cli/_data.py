@@ -1,0 +1,118 @@
+"""Data for ``manygrad train --data NAME|PATH``: embedded sets by name, files by path."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..datasets import ArrayData
+
+_NPZ_PAIRS = [
+    ("train_images", "train_labels", "test_images", "test_labels"),
+    ("x_train", "y_train", "x_test", "y_test"),
+    ("images", "labels", None, None),
+    ("x", "y", None, None),
+]
+
+
+def load(spec: str, say=print) -> tuple[ArrayData, ArrayData | None]:
+    """``(train, test)`` for a dataset name or a path; unknown names list what exists."""
+    from .. import datasets
+
+    if spec.lower() in datasets.available():
+        return datasets.load(spec)
+    if not os.path.exists(spec):
+        raise SystemExit(
+            f"error: unknown dataset {spec!r}: not one of the embedded datasets "
+            f"({', '.join(datasets.available())}) and no such file or directory"
+        )
+    path = os.path.abspath(spec)
+    if path.endswith(".npz"):
+        return _npz(path, say)
+    return _detected(path, say)
+
+
+def _labelled(name, x, y, input_range=None) -> ArrayData:
+    x = np.asarray(x)
+    y = np.asarray(y).astype(np.int64)
+    if len(x) != len(y):
+        raise SystemExit(f"error: {name}: {len(x)} samples but {len(y)} labels")
+    if x.ndim == 3:  # (N, H, W) grayscale
+        x = x[:, None]
+    if input_range is None:
+        hi = float(x.max()) if x.size else 1.0
+        input_range = (0.0, 255.0) if x.dtype == np.uint8 else (float(x.min()), hi)
+    classes = [str(i) for i in range(int(y.max()) + 1)] if y.size else []
+    return ArrayData(name, x, y, classes, input_range)
+
+
+def _split(data: ArrayData, frac: float = 0.2, seed: int = 0) -> tuple[ArrayData, ArrayData]:
+    order = np.random.default_rng(seed).permutation(len(data))
+    k = max(1, int(len(data) * frac))
+    te, tr = order[:k], order[k:]
+
+    def part(i):
+        return ArrayData(data.name, data.images[i], data.labels[i], data.classes, data.input_range)
+
+    return part(tr), part(te)
+
+
+def _npz(path: str, say) -> tuple[ArrayData, ArrayData | None]:
+    with np.load(path) as z:
+        keys = set(z.files)
+        for xk, yk, xtk, ytk in _NPZ_PAIRS:
+            if xk in keys and yk in keys:
+                train = _labelled(path, z[xk], z[yk])
+                if xtk and xtk in keys and ytk in keys:
+                    test = _labelled(path, z[xtk], z[ytk], train.input_range)
+                    test.classes = train.classes = _union(train.classes, test.classes)
+                else:
+                    say(f"{path}: no test arrays; holding out 20% of the samples for testing")
+                    train, test = _split(train)
+                say(
+                    f"{path}: {len(train)} train / {len(test)} test samples of shape "
+                    f"{train.images.shape[1:]} ({train.images.dtype}), "
+                    f"{len(train.classes)} classes"
+                )
+                return train, test
+    raise SystemExit(
+        f"error: {path} holds arrays {sorted(keys)}; expected one of the pairs "
+        + ", ".join(f"{x}/{y}" for x, y, _, _ in _NPZ_PAIRS)
+    )
+
+
+def _union(a: list[str], b: list[str]) -> list[str]:
+    return a if len(a) >= len(b) else b
+
+
+def _detected(path: str, say) -> tuple[ArrayData, ArrayData | None]:
+    """Folders and files that ``mg.data.detect`` recognises, read into memory."""
+    try:
+        from ..data import detect
+    except ImportError:
+        raise SystemExit(
+            f"error: can't read {path}: only embedded datasets and .npz files are supported "
+            "in this installation"
+        ) from None
+    found = detect.describe(path)
+    say(str(found))
+    ds = _dataset_of(found, path)
+    xs, ys = [], []
+    for i in range(len(ds)):
+        x, y = ds[i]
+        xs.append(np.asarray(x))
+        ys.append(int(np.asarray(y)))
+    names = getattr(ds, "classes", None) or getattr(found, "classes", None)
+    data = _labelled(path, np.stack(xs), np.asarray(ys))
+    if names:
+        data.classes = [str(c) for c in names]
+    return _split(data)
+
+
+def _dataset_of(found, path):
+    for attr in ("dataset", "open", "build"):
+        v = getattr(found, attr, None)
+        if v is not None:
+            return v() if callable(v) else v
+    raise SystemExit(f"error: {path}: detected {found}, but manygrad train can't read it yet")

@@ -1,0 +1,263 @@
+"""``manygrad doctor``: what works, what is missing for the GPU, and the exact fix.
+
+Each check gives a line ``ok`` / ``warn`` / ``fail`` with what was found and, when it is
+not ok, what to install or set. The exit code is non-zero when a check that the user
+asked for (``--require cuda,mpi,...``) or a core requirement fails.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+    group: str = "core"
+    extra: dict = field(default_factory=dict)
+
+
+def _import(name: str):
+    """Import a module by name (tests monkeypatch this to make a dependency disappear)."""
+    return importlib.import_module(name)
+
+
+def _version(mod) -> str:
+    return str(getattr(mod, "__version__", getattr(mod, "VERSION", "?")))
+
+
+def check_python() -> Check:
+    v = sys.version_info
+    detail = f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})"
+    if v < (3, 10):
+        return Check("python", FAIL, detail, "manygrad needs Python >= 3.10")
+    return Check("python", OK, detail)
+
+
+def check_numpy() -> list[Check]:
+    try:
+        np = _import("numpy")
+    except ImportError:
+        return [Check("numpy", FAIL, "not installed", "pip install numpy")]
+    out = [Check("numpy", OK, f"{np.__version__}")]
+    blas = "unknown"
+    try:
+        cfg = np.show_config(mode="dicts")
+        b = cfg.get("Build Dependencies", {}).get("blas", {})
+        blas = f"{b.get('name', '?')} {b.get('version', '')}".strip()
+    except Exception:
+        pass
+    threads = _blas_threads()
+    env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                      "MKL_NUM_THREADS") if k in os.environ}  # fmt: skip
+    detail = f"BLAS {blas}, {threads} thread(s), {os.cpu_count()} CPU(s)"
+    if env:
+        detail += f"; set: {', '.join(f'{k}={v}' for k, v in env.items())}"
+    status, fix = OK, ""
+    if isinstance(threads, int) and threads < (os.cpu_count() or 1) and env:
+        status, fix = WARN, "BLAS uses fewer threads than CPUs: unset the *_NUM_THREADS variables"
+    for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if k in os.environ:
+            status = WARN
+            fix = f"{k} is set: it may force a slower OpenBLAS kernel; unset it for benchmarks"
+    out.append(Check("blas", status, detail, fix))
+    return out
+
+
+def _blas_threads():
+    try:
+        tp = _import("threadpoolctl")
+        info = tp.threadpool_info()
+        blas = [i for i in info if i.get("user_api") == "blas"]
+        return blas[0]["num_threads"] if blas else "?"
+    except ImportError:
+        return "?"
+
+
+def check_ml_dtypes() -> Check:
+    try:
+        m = _import("ml_dtypes")
+        return Check("ml_dtypes", OK, f"{_version(m)} (bfloat16)")
+    except ImportError:
+        return Check("ml_dtypes", FAIL, "not installed", "pip install ml_dtypes")
+
+
+def _cuda_extra() -> str:
+    return "pip install 'manygrad[cuda12]' (CUDA 12 drivers) or 'manygrad[cuda13]' (CUDA 13)"
+
+
+def check_cuda(report: dict | None = None) -> list[Check]:
+    """CuPy package, CUDA driver and runtime, each GPU, NVRTC and NCCL."""
+    from .. import backend
+
+    r = backend.cuda_report() if report is None else report
+    g = "cuda"
+    if r.get("cupy") is None:
+        err = r.get("import_error") or "not installed"
+        missing = "No module named 'cupy'" in err or err == "not installed"
+        return [Check("cupy", FAIL if not missing else WARN,
+                      "not installed" if missing else f"fails to import: {err}",
+                      _cuda_extra() if missing else "reinstall the CuPy wheel for your CUDA "
+                      "version: " + _cuda_extra(), g)]  # fmt: skip
+    out = [Check("cupy", OK, f"{r['cupy']}", group=g)]
+    if not r.get("driver_present", True):
+        out.append(Check("driver", FAIL, "no NVIDIA driver found (libcuda missing)",
+                         "install the NVIDIA driver; `nvidia-smi` must work", g))  # fmt: skip
+        return out
+    rt, drv = r.get("runtime"), r.get("driver")
+    if rt is not None and drv is not None:
+        detail = f"driver supports CUDA {_cuda_ver(drv)}, CuPy built for CUDA {_cuda_ver(rt)}"
+        if drv < rt:
+            out.append(Check("driver", FAIL, detail, "update the NVIDIA driver, or install "
+                             "the CuPy build for the older CUDA: " + _cuda_extra(), g))  # fmt: skip
+        else:
+            out.append(Check("driver", OK, detail, group=g))
+    elif "device_error" in r or "driver_error" in r:
+        out.append(Check("driver", FAIL, r.get("device_error") or r.get("driver_error"),
+                         "check `nvidia-smi`; reinstall the driver", g))  # fmt: skip
+    gpus = r.get("gpus", [])
+    if not gpus:
+        out.append(Check("gpu", FAIL, "no GPU visible", "check CUDA_VISIBLE_DEVICES and "
+                         "`nvidia-smi`", g))  # fmt: skip
+    for d in gpus:
+        if "error" in d:
+            out.append(Check(f"cuda:{d['index']}", FAIL, d["error"], "see `nvidia-smi`", g))
+            continue
+        out.append(Check(
+            f"cuda:{d['index']}", OK,
+            f"{d['name']}, {d['memory_gb']:.1f} GiB, compute capability "
+            f"{d['compute_capability']}, {d['clock_mhz']:.0f} MHz core, "
+            f"{d['memory_clock_mhz']:.0f} MHz memory", group=g))  # fmt: skip
+    if gpus:
+        if "nvrtc_error" in r:
+            out.append(Check("nvrtc", FAIL, r["nvrtc_error"], "CuPy compiles kernels with "
+                             "NVRTC: reinstall the CuPy wheel (it ships NVRTC) or install the "
+                             "CUDA toolkit", g))  # fmt: skip
+        else:
+            out.append(Check("nvrtc", OK, "kernels compile and run", group=g))
+    if r.get("nccl"):
+        out.append(Check("nccl", OK, f"version {r['nccl']}", group="nccl"))
+    else:
+        out.append(Check("nccl", WARN, r.get("nccl_error") or "not available",
+                         "for multi-GPU training: pip install nvidia-nccl-cu12 (or -cu13), "
+                         "included in the manygrad[cuda12]/[cuda13] extras", "nccl"))  # fmt: skip
+    return out
+
+
+def _cuda_ver(v: int) -> str:
+    return f"{v // 1000}.{(v % 1000) // 10}"
+
+
+def check_mpi() -> Check:
+    try:
+        mpi4py = _import("mpi4py")
+    except ImportError:
+        return Check("mpi", WARN, "mpi4py not installed",
+                     "for multi-process training: pip install 'manygrad[mpi]' (mpi4py + "
+                     "MPICH), or mpi4py alone to use your cluster's MPI", "mpi")  # fmt: skip
+    try:
+        MPI = _import("mpi4py.MPI")  # noqa: N806
+        lib = MPI.Get_library_version().strip().splitlines()[0]
+        return Check("mpi", OK, f"mpi4py {_version(mpi4py)}, {lib}", group="mpi")
+    except Exception as e:
+        return Check("mpi", FAIL, f"mpi4py {_version(mpi4py)} cannot load MPI: {e}",
+                     "install an MPI library (pip install mpich) or point mpi4py at the "
+                     "cluster's MPI (module load mpi; pip install --no-binary mpi4py mpi4py)",
+                     "mpi")  # fmt: skip
+
+
+OPTIONAL = [
+    # module, what for, extra
+    ("PIL", "image folders, predict on images", "images"),
+    ("av", "video datasets", "video"),
+    ("h5py", "HDF5 datasets", "science"),
+    ("zarr", "Zarr datasets", "science"),
+    ("tqdm", "progress bars", "progress"),
+    ("tensorboardX", "TensorBoard logs", "logging"),
+    ("matplotlib", "bench charts", "bench"),
+    ("onnx", "ONNX export", "onnx"),
+]
+
+
+def check_optional() -> list[Check]:
+    out = []
+    for mod, what, extra in OPTIONAL:
+        try:
+            m = _import(mod)
+            out.append(Check(mod, OK, f"{_version(m)} ({what})", group=mod))
+        except ImportError:
+            out.append(Check(mod, WARN, f"not installed ({what})",
+                             f"pip install 'manygrad[{extra}]'", mod))  # fmt: skip
+    return out
+
+
+def run_checks() -> list[Check]:
+    checks = [check_python(), *check_numpy(), check_ml_dtypes(), *check_cuda(), check_mpi()]
+    return checks + check_optional()
+
+
+REQUIRABLE = {"cuda", "nccl", "mpi", "PIL", "av", "h5py", "zarr", "tqdm", "tensorboardX",
+              "matplotlib", "onnx"}  # fmt: skip
+
+
+def exit_code(checks: list[Check], required: set[str]) -> int:
+    for c in checks:
+        if c.status == FAIL and (c.group == "core" or c.group in required):
+            return 1
+        if c.status != OK and c.group in required:
+            return 1
+    return 0
+
+
+def format_checks(checks: list[Check], color: bool = False) -> str:
+    marks = {OK: "ok  ", WARN: "warn", FAIL: "FAIL"}
+    colors = {OK: "\033[32m", WARN: "\033[33m", FAIL: "\033[31m"}
+    lines = []
+    for c in checks:
+        mark = marks[c.status]
+        if color:
+            mark = f"{colors[c.status]}{mark}\033[0m"
+        lines.append(f"{mark}  {c.name:<12} {c.detail}")
+        if c.fix:
+            lines.append(f"      {'':<12} fix: {c.fix}")
+    return "\n".join(lines)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("doctor", help="check the installation: GPU, CUDA, packages",
+                              description=__doc__)  # fmt: skip
+    p.add_argument("--require", default="", help="comma-separated checks that must pass "
+                   f"(exit 1 otherwise): {', '.join(sorted(REQUIRABLE))}")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args) -> int:
+    required = {r.strip() for r in args.require.split(",") if r.strip()}
+    unknown = required - REQUIRABLE
+    if unknown:
+        print(f"manygrad doctor: unknown --require {', '.join(sorted(unknown))}; choose from "
+              f"{', '.join(sorted(REQUIRABLE))}", file=sys.stderr)  # fmt: skip
+        return 2
+    checks = run_checks()
+    if args.json:
+        import json
+
+        print(json.dumps([c.__dict__ for c in checks], indent=2))
+    else:
+        print(format_checks(checks, color=sys.stdout.isatty()))
+        from .. import cuda
+
+        if not cuda.is_available():
+            print(f"\nGPU: not usable — {cuda.why_unavailable()}")
+        else:
+            print(f"\nGPU: {cuda.device_count()} usable; manygrad will use cuda:0 by default")
+    return exit_code(checks, required)

@@ -1,0 +1,67 @@
+"""``manygrad launch -n N [--hosts FILE] -- <command...>``: start N ranks through mpiexec."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``launch`` subcommand on an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "launch",
+        help="run a command on N ranks through mpiexec (data-parallel training)",
+        description=(
+            "Start N copies of a command through mpiexec, e.g. "
+            "`manygrad launch -n 4 -- manygrad train --model mlp`. Each rank finds its rank, "
+            "world size and GPU through MPI; only rank 0 prints."
+        ),
+    )
+    p.add_argument("-n", "--nproc", type=int, required=True, help="number of ranks")
+    p.add_argument("--hosts", metavar="FILE", help="hostfile listing the machines (host[:slots])")
+    p.add_argument(
+        "--device", default=None,
+        help="training device; with cuda, -n is checked against the GPUs of this machine",
+    )  # fmt: skip
+    p.add_argument(
+        "--mpi-arg", action="append", default=[], metavar="ARG",
+        help="extra argument for mpiexec (repeatable), e.g. --mpi-arg=-bind-to --mpi-arg=core",
+    )  # fmt: skip
+    p.add_argument("--dry-run", action="store_true", help="print the mpiexec command and exit")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``manygrad launch``; returns the exit code of mpiexec."""
+    from ..distributed import launch
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        print("manygrad launch: give the command after --, e.g. "
+              "manygrad launch -n 2 -- python train.py", file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        if args.dry_run:
+            print(" ".join(launch.build_command(args.nproc, command, args.hosts,
+                                                mpi_args=tuple(args.mpi_arg))))  # fmt: skip
+            return 0
+        if not args.hosts:
+            launch.check_nproc(args.nproc, args.device)
+        return launch.run_command(args.nproc, command, args.hosts, mpi_args=tuple(args.mpi_arg))
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"manygrad launch: {e}", file=sys.stderr)
+        return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``launch`` on its own: ``python -m manygrad.cli.launch -n 2 -- python x.py``."""
+    parser = argparse.ArgumentParser(prog="manygrad")
+    add_parser(parser.add_subparsers(dest="cmd", required=True))
+    return run(parser.parse_args(["launch", *(sys.argv[1:] if argv is None else argv)]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

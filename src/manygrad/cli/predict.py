@@ -1,0 +1,156 @@
+"""``manygrad predict RUN INPUT...``: top-k classes for images or .npy arrays."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+_IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm"}
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "predict",
+        help="classify images or .npy arrays with a trained run",
+        description="Print the top-k classes for each input. Images are converted to the "
+        "run's channels, resized to its input size and scaled to its input range; .npy "
+        "arrays must already be in the training data's range (one sample or a batch).",
+    )
+    p.add_argument("run", metavar="RUN", help="run directory (from manygrad train)")
+    p.add_argument("inputs", metavar="INPUT", nargs="+", help="image files or .npy arrays")
+    p.add_argument("--top-k", type=int, default=3, help="classes to show (default 3)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument(
+        "--invert", action="store_true", help="invert images (dark digits on a light page)"
+    )
+    return p
+
+
+def _image(path: str, shape: tuple, lo: float, hi: float, invert: bool) -> np.ndarray:
+    try:
+        from PIL import Image
+    except ImportError:
+        raise SystemExit("error: reading images needs Pillow: pip install Pillow") from None
+    c, h, w = shape
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
+            a = np.asarray(im, dtype=np.float32)
+    except OSError as e:
+        raise SystemExit(f"error: {path}: not a readable image ({e})") from None
+    if invert:
+        a = 255.0 - a
+    a = a / 255.0 * (hi - lo) + lo
+    return a[None] if c == 1 else a.transpose(2, 0, 1)
+
+
+def _npy(path: str, shape: tuple) -> np.ndarray:
+    try:
+        a = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"error: {path}: not a readable .npy array ({e})") from None
+    n = math.prod(shape)
+    if a.size == n:
+        return a.reshape((1,) + shape)
+    if (
+        a.size % n == 0
+        and tuple(a.shape[-len(shape) :]) in (shape, shape[1:])
+        or (a.ndim >= 2 and math.prod(a.shape[1:]) == n)
+    ):
+        return a.reshape((-1,) + shape)
+    raise SystemExit(
+        f"error: {path}: array of shape {a.shape} doesn't match the model's input shape "
+        f"{shape} (one sample) or (N, *{shape}) (a batch)"
+    )
+
+
+def _inputs(paths: list[str], recipe: dict, invert: bool) -> list[tuple[str, int, np.ndarray]]:
+    inp = recipe.get("input", {})
+    shape = tuple(inp.get("shape") or ())
+    lo, hi = inp.get("range") or (0.0, 1.0)
+    out = []
+    for p in paths:
+        if not os.path.isfile(p):
+            raise SystemExit(f"error: {p}: no such file")
+        ext = os.path.splitext(p)[1].lower()
+        if ext == ".npy":
+            batch = _npy(p, shape)
+        elif ext in _IMAGE_EXT:
+            if len(shape) != 3:
+                raise SystemExit(f"error: {p}: the model takes arrays of shape {shape}, not images")
+            batch = _image(p, shape, lo, hi, invert)[None]
+        else:
+            raise SystemExit(
+                f"error: {p}: expected an image ({', '.join(sorted(_IMAGE_EXT))}) or a .npy array"
+            )
+        for i, x in enumerate(batch):
+            out.append((p, i if len(batch) > 1 else None, x))
+    return out
+
+
+def _preprocess(x: np.ndarray, recipe: dict) -> np.ndarray:
+    from ..train.data import normalise
+
+    pre = recipe.get("input", {}).get("preprocessing")
+    if not pre:
+        return x.astype(np.float32)
+    return normalise(x, pre["mean"], pre["std"])
+
+
+def predict(run_dir: str, paths: list[str], top_k: int = 3, device="cpu", invert=False):
+    """Top-k predictions for each input: a list of ``{"input", "index", "top": [...]}``."""
+    import manygrad as mg
+
+    from .. import models
+
+    recipe = models.read_recipe(run_dir)
+    model = models.load(run_dir, device=device)
+    items = _inputs(paths, recipe, invert)
+    classes = recipe.get("classes")
+    x = np.stack([_preprocess(x[None], recipe)[0] for _, _, x in items])
+    with mg.no_grad():
+        logits = model(mg.tensor(x, device=device))
+        probs = mg.nn.functional.softmax(logits.float(), dim=-1).cpu().numpy()
+    k = max(1, min(top_k, probs.shape[-1]))
+    results = []
+    for (path, idx, _), p in zip(items, probs):
+        top = np.argsort(-p, kind="stable")[:k]
+        results.append(
+            {
+                "input": path,
+                "index": idx,
+                "top": [
+                    {
+                        "class": classes[int(c)] if classes else str(int(c)),
+                        "index": int(c),
+                        "probability": float(p[c]),
+                    }
+                    for c in top
+                ],
+            }
+        )
+    return results
+
+
+def run(args) -> int:
+    from ..errors import ManygradError
+
+    try:
+        res = predict(args.run, args.inputs, args.top_k, args.device, args.invert)
+    except ManygradError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    for r in res:
+        name = r["input"] + (f"[{r['index']}]" if r["index"] is not None else "")
+        tops = ", ".join(f"{t['class']} ({100 * t['probability']:.1f}%)" for t in r["top"])
+        print(f"{name}: {tops}")
+    return 0

@@ -1,0 +1,200 @@
+"""``manygrad train``: train a built-in model and save a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+
+# Settings used when neither the command line nor a resumed recipe gives one.
+DEFAULTS = {
+    "data": "digits",
+    "model": "mlp",
+    "epochs": 20,
+    "batch_size": 64,
+    "lr": 3e-3,
+    "optimizer": "adamw",
+    "scheduler": "cosine",
+    "weight_decay": 1e-4,
+    "precision": "fp32",
+    "seed": 0,
+}
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "train",
+        help="train a model (default: an MLP on the embedded 8x8 digits)",
+        description="Train a built-in model and save it as a run directory "
+        "(weights, recipe.json, checkpoint, metrics.csv, TensorBoard events).",
+    )
+    a = p.add_argument
+    a("--data", help="embedded dataset name (digits) or a path to your data (default digits)")
+    a("--model", help="architecture: mlp, cnn, resnet (default mlp)")
+    a("--epochs", type=int, help=f"passes over the training data (default {DEFAULTS['epochs']})")
+    a("--batch-size", type=int, help=f"samples per step (default {DEFAULTS['batch_size']})")
+    a("--lr", type=float, help=f"peak learning rate (default {DEFAULTS['lr']:g})")
+    a("--optimizer", choices=["adamw", "adam", "sgd"], help="(default adamw)")
+    a("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    a("--precision", choices=["fp32", "fp16", "bf16"], help="(default fp32)")
+    a("--seed", type=int, help="random seed (default 0)")
+    a("--out", help="run directory to create (default runs/<time>-<model>)")
+    a("--resume", metavar="DIR", help="continue the interrupted run in DIR")
+    a("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def resolve_device(spec: str, say=print) -> str:
+    """``auto`` -> the GPU when one works (and say so), else cpu (and say why)."""
+    import manygrad as mg
+
+    spec = (spec or "auto").lower()
+    if spec == "auto":
+        if mg.cuda.is_available():
+            try:
+                name = mg.cuda.get_device_name(0)
+            except Exception:  # noqa: BLE001  (the name is cosmetic)
+                name = "GPU"
+            say(f"device: cuda:0 ({name}), picked by --device auto")
+            return "cuda:0"
+        say(f"device: cpu (no usable GPU: {mg.cuda.why_unavailable()})")
+        return "cpu"
+    if spec.startswith("cuda") and not mg.cuda.is_available():
+        raise SystemExit(
+            f"error: --device {spec} asked for a GPU but CUDA is unusable here: "
+            f"{mg.cuda.why_unavailable()}. Use --device cpu (or auto)."
+        )
+    try:
+        mg.backend.check_device(mg.device(spec))
+    except Exception as e:  # noqa: BLE001
+        raise SystemExit(f"error: --device {spec}: {e}") from None
+    return spec
+
+
+def _settings(args) -> tuple[dict, dict | None]:
+    """Merge command line, resumed recipe and defaults."""
+    from ..models import read_recipe
+
+    recipe = read_recipe(args.resume) if args.resume else None
+    s = dict(DEFAULTS)
+    if recipe is not None:
+        tr = recipe.get("training", {})
+        s.update({k: tr[k] for k in DEFAULTS if k in tr})
+        s["data"] = recipe.get("data", {}).get("name")
+        s["model"] = recipe["model"]["name"]
+    for k in DEFAULTS:
+        v = getattr(args, k, None)
+        if v is not None:
+            if recipe is not None and k not in ("epochs",) and v != s[k]:
+                raise SystemExit(
+                    f"error: --{k.replace('_', '-')} {v} differs from the run being resumed "
+                    f"({s[k]}); only --epochs can change on --resume"
+                )
+            s[k] = v
+    return s, recipe
+
+
+def model_kwargs(name: str, shape: tuple, num_classes: int) -> dict:
+    """Arguments that fit a built-in architecture to samples of ``shape``."""
+    name = name.lower()
+    if name == "mlp":
+        return {"in_features": int(math.prod(shape)), "num_classes": num_classes}
+    if len(shape) != 3:
+        raise SystemExit(
+            f"error: --model {name} needs image samples (C, H, W), but the data's samples "
+            f"have shape {tuple(shape)}; use --model mlp"
+        )
+    if name == "cnn":
+        if shape[1] != shape[2]:
+            raise SystemExit(f"error: --model cnn needs square images, got {shape[1:]}")
+        return {"in_channels": shape[0], "image_size": shape[1], "num_classes": num_classes}
+    if name == "resnet":
+        return {"in_channels": shape[0], "num_classes": num_classes}
+    raise SystemExit(
+        f"error: --model {name} does not train on labelled images from the command line; "
+        "use mg.train.fit from Python (available here: mlp, cnn, resnet)"
+    )
+
+
+def run(args) -> int:
+    t_start = time.perf_counter()
+    import manygrad as mg
+
+    from .. import models
+    from ..errors import ManygradError
+    from ..train import DivergedError, Trainer
+    from ..train import run as R
+    from . import _data
+
+    say = (lambda *a: None) if args.quiet else print
+    try:
+        s, recipe = _settings(args)
+        if s["model"].lower() not in models.available():
+            raise SystemExit(
+                f"error: unknown model {s['model']!r}; available models: "
+                f"{', '.join(models.available())}"
+            )
+        device = resolve_device(args.device, say)
+        train, test = _data.load(s["data"], say)
+        if recipe is not None:
+            spec = recipe["model"]
+        else:
+            kw = model_kwargs(s["model"], train.images.shape[1:], len(train.classes))
+            spec = {"name": s["model"].lower(), "kwargs": kw}
+        mg.manual_seed(s["seed"])
+        model = models.get(spec["name"], **spec.get("kwargs", {}))
+        out = args.resume or args.out or R.default_run_dir(spec["name"])
+        trainer = Trainer(
+            model,
+            train,
+            test,
+            epochs=s["epochs"],
+            batch_size=s["batch_size"],
+            lr=s["lr"],
+            optimizer=s["optimizer"],
+            scheduler=s["scheduler"],
+            weight_decay=s["weight_decay"],
+            device=device,
+            precision=s["precision"],
+            seed=s["seed"],
+            out=out,
+            progress=not args.quiet,
+        )
+        if args.resume:
+            trainer.resume(args.resume)
+            say(f"resuming {args.resume} at step {trainer.step} of {trainer.total_steps}")
+        elif os.path.exists(os.path.join(out, R.CHECKPOINT)):
+            raise SystemExit(
+                f"error: {out} already holds a run; pass --resume {out} to continue it or "
+                "choose another --out"
+            )
+        n_params = sum(p.numel() for p in model.parameters())
+        say(
+            f"training {spec['name']} ({n_params:,} parameters) on {train.name}: "
+            f"{len(train)} train / {len(test) if test else 0} test samples, "
+            f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']:g}, {s['precision']}"
+        )
+        result = trainer.fit()
+    except DivergedError as e:
+        print(f"error: training stopped: {e}", file=sys.stderr)
+        return 1
+    except (ManygradError, ValueError, TypeError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    wall = time.perf_counter() - t_start
+    if result.interrupted:
+        print(
+            f"\ninterrupted at step {result.step} of {trainer.total_steps}; checkpoint saved in "
+            f"{out}\nresume with: manygrad train --resume {out}",
+            file=sys.stderr,
+        )
+        return 130
+    m = result.metrics
+    acc = m.get("test_accuracy")
+    print(
+        (f"test accuracy {100 * acc:.2f}%, " if acc is not None else "")
+        + f"wall time {wall:.1f} s; run saved in {out}"
+    )
+    return 0

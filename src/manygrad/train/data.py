@@ -1,0 +1,106 @@
+"""What the trainer feeds on: in-memory arrays on the device, batched in a seeded order.
+
+An epoch's order is ``numpy.random.default_rng([seed, epoch]).permutation(n)``: it depends
+only on the seed and the epoch number, so a resumed run sees the same batches as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import backend
+from ..datasets import ArrayData
+from ..tensor import Tensor
+
+
+@dataclass
+class Prepared:
+    """A split moved to the device: float inputs (already normalised) and labels."""
+
+    x: Tensor
+    y: Tensor
+    n: int
+    sample_shape: tuple
+    mean: list = field(default_factory=list)
+    std: list = field(default_factory=list)
+
+    def batch(self, idx) -> tuple[Tensor, Tensor]:
+        """The samples at ``idx`` (a device index array)."""
+        return Tensor._wrap(self.x._data[idx], self.x._device), Tensor._wrap(
+            self.y._data[idx], self.y._device
+        )
+
+
+def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of ``(N, C, ...)`` samples (one value for ``(N, D)``)."""
+    x = x.astype(np.float64)
+    if x.ndim >= 3:
+        axes = (0,) + tuple(range(2, x.ndim))
+        m, s = x.mean(axis=axes), x.std(axis=axes)
+        return [float(v) for v in m], [float(max(v, 1e-8)) for v in s]
+    return [float(x.mean())], [float(max(x.std(), 1e-8))]
+
+
+def normalise(x: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:
+    """``(x - mean) / std`` per channel, as float32."""
+    x = x.astype(np.float32)
+    if len(mean) <= 1:
+        return (x - np.float32(mean[0] if mean else 0.0)) / np.float32(std[0] if std else 1.0)
+    shape = (1, len(mean)) + (1,) * (x.ndim - 2)
+    m = np.asarray(mean, np.float32).reshape(shape)
+    s = np.asarray(std, np.float32).reshape(shape)
+    return (x - m) / s
+
+
+def to_arrays(data) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` NumPy arrays from an ArrayData, a pair of arrays/tensors, or a
+    TensorDataset."""
+    if isinstance(data, ArrayData):
+        return data.images, data.labels
+    tensors = getattr(data, "tensors", None)
+    pair = tensors if tensors is not None else data
+    if isinstance(pair, (tuple, list)) and len(pair) == 2:
+        return tuple(_host(a) for a in pair)  # type: ignore[return-value]
+    raise TypeError(
+        "fit: data must be a dataset name (e.g. 'digits'), an (inputs, targets) pair of "
+        "arrays or tensors, a TensorDataset of two tensors, or an ArrayData; got "
+        f"{type(data).__name__}"
+    )
+
+
+def _host(a) -> np.ndarray:
+    if isinstance(a, Tensor):
+        return backend.to_numpy(a.detach()._data)
+    return np.asarray(a)
+
+
+def prepare(x: np.ndarray, y: np.ndarray, device, mean=None, std=None) -> Prepared:
+    """Normalise ``x`` (floats only if ``mean`` is given) and move both arrays to ``device``."""
+    dev = backend.device(device)
+    if mean is not None:
+        xf = normalise(x, mean, std)
+    elif x.dtype.kind in "iu":
+        xf = x.astype(np.int64)
+    else:
+        xf = x.astype(np.float32)
+    yd = y.astype(np.int64) if y.dtype.kind in "iub" else y.astype(np.float32)
+    xt = Tensor._wrap(backend.to_device(np.ascontiguousarray(xf), dev), dev)
+    yt = Tensor._wrap(backend.to_device(np.ascontiguousarray(yd), dev), dev)
+    return Prepared(xt, yt, len(y), tuple(x.shape[1:]), list(mean or []), list(std or []))
+
+
+def epoch_order(seed: int, epoch: int, n: int, shuffle: bool = True) -> np.ndarray:
+    """The sample order of ``epoch``: a permutation fixed by ``(seed, epoch)``."""
+    if not shuffle:
+        return np.arange(n)
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
+
+
+def batches(order: np.ndarray, batch_size: int, device) -> list:
+    """Index arrays on ``device`` for each batch of ``order`` (last one may be short)."""
+    dev = backend.device(device)
+    whole = backend.to_device(order.astype(np.int64), dev)
+    return [whole[i : i + batch_size] for i in range(0, len(order), batch_size)]

@@ -1,0 +1,501 @@
+"""``Trainer`` and ``fit``: the training loop behind ``manygrad train``.
+
+The loop never forces a host sync inside a step: losses and correct counts stay on the
+device and are read together every ``log_every`` steps (one transfer), which is also when a
+non-finite loss is noticed; the exact step is then found in the values read back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import ManygradError
+from . import data as D
+from . import run as R
+from .progress import Progress
+
+
+class DivergedError(ManygradError, RuntimeError):
+    """The loss became NaN or infinite."""
+
+    def __init__(self, msg: str, step: int):
+        super().__init__(msg)
+        self.step = step
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns."""
+
+    model: Any
+    metrics: dict
+    history: list = field(default_factory=list)
+    run_dir: str | None = None
+    step: int = 0
+    interrupted: bool = False
+
+
+def _loss(out, y):
+    from ..nn import functional as F
+
+    if out.ndim > 2:  # sequence models: (B, T, V) logits, (B, T) targets
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+    return F.cross_entropy(out, y)
+
+
+def _correct(out, y):
+    """Number of correct predictions as a device scalar (classification only)."""
+    return (out.argmax(-1) == y).sum()
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
+    """``sgd`` (momentum 0.9), ``adam`` or ``adamw`` from ``mg.optim``."""
+    from .. import optim
+
+    name = name.lower()
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; available: sgd, adam, adamw")
+
+
+def make_scheduler(name: str | None, optimizer, total_steps: int):
+    """``cosine`` (per step, to 0), ``onecycle`` or ``None``/``"none"``."""
+    if name in (None, "none", "constant"):
+        return None
+    from ..optim import lr_scheduler
+
+    if name == "cosine":
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
+    if name == "onecycle":
+        lr = optimizer.param_groups[0]["lr"]
+        return lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(total_steps, 1))
+    raise ValueError(f"unknown scheduler {name!r}; available: cosine, onecycle, none")
+
+
+class _SigintDeferred:
+    """Turns the first Ctrl-C into a flag checked between steps (a step is never cut in half);
+    a second Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+class Trainer:
+    """Trains a classifier (or a next-token model) on in-memory data, saving a run directory.
+
+    Args:
+        model: a ``mg.nn.Module`` (built with ``mg.models.get`` to get a rebuildable recipe).
+        train_data: ``"digits"``, an ``(inputs, targets)`` pair, a TensorDataset or ArrayData.
+        test_data: held-out data of the same kind (default: the test split of a named set).
+        epochs: passes over the training data (default 10).
+        batch_size: samples per step (default 64).
+        lr: peak learning rate (default 1e-3).
+        optimizer: ``"adamw"`` (default), ``"adam"``, ``"sgd"`` or an optimizer instance.
+        scheduler: ``"cosine"`` (default), ``"onecycle"``, ``"none"``; stepped every step.
+        weight_decay: (default 0.0).
+        device: ``"cpu"`` (default), ``"cuda"``, ``"cuda:1"``...
+        precision: ``"fp32"`` (default), ``"fp16"`` (autocast + GradScaler) or ``"bf16"``.
+        seed: seeds initialisation-independent randomness: order and dropout (default 0).
+        out: run directory to write (default: none, nothing is saved).
+        normalize: standardise inputs per channel with the training set's statistics
+            (default True for image data, ignored for integer token inputs).
+        log_every: steps between reads of the loss from the device (default 20).
+        progress: show a progress bar (default True).
+        callbacks: functions called as ``cb(trainer)`` after every step.
+        recipe: extra fields for ``recipe.json`` (e.g. the data's name).
+
+    Example:
+        >>> model = mg.models.get("mlp")
+        >>> result = Trainer(model, "digits", epochs=5).fit()
+    """
+
+    def __init__(
+        self,
+        model,
+        train_data,
+        test_data=None,
+        *,
+        epochs: int = 10,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        optimizer: Any = "adamw",
+        scheduler: str | None = "cosine",
+        weight_decay: float = 0.0,
+        device: Any = "cpu",
+        precision: str = "fp32",
+        seed: int = 0,
+        out: str | None = None,
+        normalize: bool = True,
+        log_every: int = 20,
+        progress: bool = True,
+        callbacks: list[Callable] | tuple = (),
+        recipe: dict | None = None,
+        loss_fn: Callable | None = None,
+    ):
+        from .. import datasets
+
+        if precision not in ("fp32", "fp16", "bf16"):
+            raise ValueError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
+        self.device = backend.check_device(backend.device(device))
+        classes = None
+        input_range = None
+        if isinstance(train_data, str):
+            name = train_data
+            train_data, default_test = datasets.load(name)
+            test_data = default_test if test_data is None else test_data
+            self.data_name = name
+        else:
+            self.data_name = getattr(train_data, "name", "arrays")
+        if isinstance(train_data, datasets.ArrayData):
+            classes, input_range = train_data.classes, train_data.input_range
+        xtr, ytr = D.to_arrays(train_data)
+        self.fingerprint = R.fingerprint(xtr, ytr)
+        mean = std = None
+        if normalize and (xtr.dtype.kind == "f" or isinstance(train_data, datasets.ArrayData)):
+            mean, std = D.channel_stats(xtr)
+        self.train = D.prepare(xtr, ytr, self.device, mean, std)
+        self.test = None
+        if test_data is not None:
+            xte, yte = D.to_arrays(test_data)
+            self.test = D.prepare(xte, yte, self.device, mean, std)
+            self.fingerprint = R.fingerprint(xtr, ytr, xte, yte)
+        self.classification = ytr.dtype.kind in "iu"
+        if classes is None and self.classification and ytr.ndim == 1:
+            classes = [str(i) for i in range(int(ytr.max()) + 1)]
+        self.classes = classes
+        self.input_range = input_range
+        self.model = model.to(self.device)
+        self.epochs, self.batch_size, self.lr = int(epochs), int(batch_size), float(lr)
+        self.seed, self.precision, self.out = int(seed), precision, out
+        self.log_every, self.progress, self.callbacks = max(1, log_every), progress, callbacks
+        self.loss_fn = loss_fn or _loss
+        self.steps_per_epoch = -(-self.train.n // self.batch_size)
+        self.total_steps = self.epochs * self.steps_per_epoch
+        params = list(model.parameters())
+        if isinstance(optimizer, str):
+            self.optimizer_name = optimizer.lower()
+            self.optimizer = make_optimizer(optimizer, params, self.lr, weight_decay)
+        else:
+            self.optimizer_name, self.optimizer = type(optimizer).__name__.lower(), optimizer
+        self.scheduler_name = scheduler
+        self.scheduler = make_scheduler(scheduler, self.optimizer, self.total_steps)
+        self.scaler = None
+        if precision == "fp16":
+            from .. import amp
+
+            self.scaler = amp.GradScaler(self.device.type)
+        self.weight_decay = weight_decay
+        self.extra_recipe = dict(recipe or {})
+        self.step = 0
+        self.history: list[dict] = []
+        self.wall_s = 0.0
+        self.stop_requested = False
+        self._at_boundary = True
+        backend.manual_seed(self.seed)
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict:
+        """Everything needed to continue exactly where training stands."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "step": self.step,
+            "wall_s": self.wall_s,
+            "rng": backend.generator(self.device).get_state(),
+            "history": self.history,
+        }
+
+    def load_state(self, state: dict) -> None:
+        """Restore what :meth:`state` returned (model, optimizer, ..., step, RNG)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state.get("scaler") is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.wall_s = float(state.get("wall_s", 0.0))
+        self.history = list(state.get("history") or [])
+        backend.generator(self.device).set_state(state["rng"])
+
+    def resume(self, run_dir: str) -> None:
+        """Load ``run_dir/checkpoint.safetensors``; nothing is written if it doesn't fit."""
+        self.load_state(R.load_checkpoint(os.path.join(run_dir, R.CHECKPOINT), self.device))
+
+    def recipe(self) -> dict:
+        """The ``recipe.json`` contents for the current state of training."""
+        from .. import __version__
+
+        spec = getattr(self.model, "recipe", None) or {
+            "name": type(self.model).__name__.lower(),
+            "kwargs": {},
+        }
+        rec = {
+            "format": "manygrad-recipe/1",
+            "manygrad_version": __version__,
+            "model": spec,
+            "task": "classification" if self.classification else "regression",
+            "input": {
+                "shape": list(self.train.sample_shape),
+                "dtype": str(np.dtype(self.train.x._data.dtype)),
+                "range": list(self.input_range) if self.input_range else None,
+                "preprocessing": {"mean": self.train.mean, "std": self.train.std}
+                if self.train.mean
+                else None,
+            },
+            "classes": self.classes,
+            "data": {
+                "name": self.data_name,
+                "fingerprint": self.fingerprint,
+                "train_samples": self.train.n,
+                "test_samples": self.test.n if self.test else 0,
+            },
+            "training": {
+                "epochs": self.epochs,
+                "batch_size": self.batch_size,
+                "lr": self.lr,
+                "optimizer": self.optimizer_name,
+                "scheduler": self.scheduler_name,
+                "weight_decay": self.weight_decay,
+                "precision": self.precision,
+                "seed": self.seed,
+                "device": str(self.device),
+                "steps": self.step,
+            },
+            "metrics": self.history[-1] if self.history else {},
+        }
+        rec.update(self.extra_recipe)
+        return rec
+
+    def save(self, weights: bool = True) -> None:
+        """Write recipe, weights and checkpoint into ``out`` (no-op without ``out``)."""
+        if not self.out:
+            return
+        from .. import io
+
+        os.makedirs(self.out, exist_ok=True)
+        R.save_checkpoint(os.path.join(self.out, R.CHECKPOINT), self.state())
+        if weights:
+            io.save(self.model.state_dict(), os.path.join(self.out, R.WEIGHTS))
+        R.write_recipe(self.out, self.recipe())
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, split=None, batch_size: int = 512) -> dict:
+        """Mean loss and accuracy on ``split`` (default: the test data)."""
+        from .. import autograd
+
+        split = split or self.test
+        if split is None:
+            return {}
+        was = self.model.training
+        self.model.eval()
+        loss_sum = correct = None
+        order = backend.to_device(np.arange(split.n), self.device)
+        with autograd.no_grad(), self._autocast():
+            for i in range(0, split.n, batch_size):
+                xb, yb = split.batch(order[i : i + batch_size])
+                out = self.model(xb)
+                lo = self.loss_fn(out, yb).float() * xb.shape[0]
+                loss_sum = lo if loss_sum is None else loss_sum + lo
+                if self.classification:
+                    c = _correct(out, yb)
+                    correct = c if correct is None else correct + c
+        self.model.train(was)
+        res = {"loss": float(loss_sum.item()) / split.n}
+        if correct is not None:
+            per = split.y.numel() / split.n  # tokens per sample for sequence targets
+            res["accuracy"] = float(correct.item()) / (split.n * per)
+        return res
+
+    def _autocast(self):
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        import manygrad as mg
+
+        dt = mg.float16 if self.precision == "fp16" else mg.bfloat16
+        return mg.autocast(self.device.type, dtype=dt)
+
+    # ------------------------------------------------------------------ the loop
+    def _train_step(self, xb, yb):
+        with self._autocast():
+            out = self.model(xb)
+            loss = self.loss_fn(out, yb)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return out, loss
+
+    def fit(self) -> FitResult:
+        """Train until ``epochs`` are done (or Ctrl-C); returns a :class:`FitResult`."""
+        if self.out:
+            os.makedirs(self.out, exist_ok=True)
+            R.truncate_metrics(self.out, self.step)
+            R.write_recipe(self.out, self.recipe())
+        writer = R.event_writer(self.out) if self.out else None
+        bar = Progress(self.progress, str(self.device))
+        interrupted = False
+        try:
+            with _SigintDeferred() as sigint:
+                start_epoch = self.step // self.steps_per_epoch
+                for epoch in range(start_epoch, self.epochs):
+                    self._run_epoch(epoch, bar, writer, sigint)
+                    if self.stop_requested:
+                        raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            interrupted = True
+            bar.close()
+            # NOTE: a step cut in half (second Ctrl-C) leaves no consistent state to save;
+            # the checkpoint of the last epoch end stays.
+            if self.out and self._at_boundary:
+                self.save()
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.close()
+        metrics = self.history[-1] if self.history else {}
+        return FitResult(self.model, metrics, self.history, self.out, self.step, interrupted)
+
+    def _run_epoch(self, epoch: int, bar: Progress, writer, sigint) -> None:
+        order = D.epoch_order(self.seed, epoch, self.train.n)
+        idxs = D.batches(order, self.batch_size, self.device)
+        skip = self.step - epoch * self.steps_per_epoch
+        bar.start_epoch(epoch + 1, self.epochs, len(idxs), skip)
+        pending: list = []
+        loss_sum = seen = correct_sum = 0.0
+        t0 = time.perf_counter()
+        samples = 0
+        self._at_boundary = True
+        for b in range(skip, len(idxs)):
+            xb, yb = self.train.batch(idxs[b])
+            self._at_boundary = False
+            out, loss = self._train_step(xb, yb)
+            self.step += 1
+            self._at_boundary = True
+            n = xb.shape[0]
+            samples += n
+            c = _correct(out.detach(), yb) if self.classification else None
+            pending.append((loss.detach(), c, n))
+            if len(pending) >= self.log_every or b == len(idxs) - 1:
+                ls, cs, ns = self._flush(pending)
+                loss_sum += ls
+                correct_sum += cs
+                seen += ns
+                pending = []
+                rate = samples / max(time.perf_counter() - t0, 1e-9)
+                acc = correct_sum / self._units(seen) if self.classification else None
+                bar.update(b + 1, loss_sum / max(seen, 1), acc, rate)
+                if writer is not None:
+                    writer.add_scalars({"loss/train_step": ls / max(ns, 1)}, self.step)
+            for cb in self.callbacks:
+                cb(self)
+            if sigint.requested:
+                raise KeyboardInterrupt
+        dt = time.perf_counter() - t0
+        self.wall_s += dt
+        row = {
+            "epoch": epoch + 1,
+            "step": self.step,
+            "lr": float(self.optimizer.param_groups[0]["lr"]),
+            "train_loss": loss_sum / max(seen, 1),
+            "train_accuracy": correct_sum / self._units(seen) if self.classification else None,
+            "samples_per_s": samples / max(dt, 1e-9),
+            "wall_s": self.wall_s,
+        }
+        ev = self.evaluate()
+        row["test_loss"], row["test_accuracy"] = ev.get("loss"), ev.get("accuracy")
+        self.history.append(row)
+        bar.end_epoch(row)
+        if self.out:
+            R.append_metrics(self.out, row)
+            if writer is not None:
+                writer.add_scalars(
+                    {f"epoch/{k}": v for k, v in row.items() if isinstance(v, float)}, self.step
+                )
+                writer.flush()
+            self.save(weights=True)
+
+    def _units(self, samples: float) -> float:
+        per = self.train.y.numel() / self.train.n
+        return max(samples * per, 1)
+
+    def _flush(self, pending: list) -> tuple[float, float, int]:
+        """Read the pending losses (one transfer); stop on the first non-finite one."""
+        xp = backend.array_module(pending[0][0]._data)
+        losses = backend.to_numpy(xp.stack([p[0]._data.astype(xp.float32) for p in pending]))
+        bad = np.flatnonzero(~np.isfinite(losses))
+        if bad.size:
+            step = self.step - len(pending) + int(bad[0]) + 1
+            raise DivergedError(
+                f"the loss became {losses[bad[0]]} at step {step} (epoch "
+                f"{(step - 1) // self.steps_per_epoch + 1}); try a lower learning rate "
+                f"(--lr, now {self.lr:g}), use a GradScaler for fp16, or train in "
+                "full precision (--precision fp32)",
+                step,
+            )
+        ns = [p[2] for p in pending]
+        correct = 0.0
+        if self.classification:
+            correct = float(backend.to_numpy(xp.stack([p[1]._data for p in pending])).sum())
+        return float((losses * np.asarray(ns)).sum()), correct, int(sum(ns))
+
+
+def fit(model, data, test=None, **kwargs) -> FitResult:
+    """Train ``model`` on ``data``; the Python API of ``manygrad train``.
+
+    Args:
+        model: a ``mg.nn.Module``.
+        data: ``"digits"``, an ``(inputs, targets)`` pair, a TensorDataset or ArrayData.
+        test: held-out data (default: the named data set's test split).
+        **kwargs: see :class:`Trainer` (``epochs``, ``batch_size``, ``lr``, ``device``,
+            ``precision``, ``seed``, ``out``, ``resume``...).
+
+    Example:
+        >>> result = mg.train.fit(mg.models.get("mlp"), "digits", epochs=5)
+        >>> result.metrics["test_accuracy"]
+    """
+    resume = kwargs.pop("resume", None)
+    if resume and not kwargs.get("out"):
+        kwargs["out"] = resume
+    trainer = Trainer(model, data, test, **kwargs)
+    if resume:
+        trainer.resume(resume)
+    return trainer.fit()
