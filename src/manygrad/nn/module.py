@@ -576,9 +576,7 @@ class Module:
     def __repr__(self) -> str:
         extra = self.extra_repr()
         extra_lines = extra.split("\n") if extra else []
-        child_lines = [
-            f"({k}): " + _addindent(repr(m), 2) for k, m in self._modules.items()
-        ]
+        child_lines = [f"({k}): " + _addindent(repr(m), 2) for k, m in self._modules.items()]
         lines = extra_lines + child_lines
         s = self._get_name() + "("
         if lines:

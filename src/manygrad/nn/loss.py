@@ -1,0 +1,135 @@
+"""Loss modules: thin wrappers over the loss functions of ``mg.nn.functional``."""
+
+from __future__ import annotations
+
+from .. import ops as F
+from ..tensor import Tensor
+from .module import Module
+
+
+def _legacy_reduction(size_average, reduce) -> str:
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if size_average and reduce:
+        return "mean"
+    return "sum" if reduce else "none"
+
+
+class _Loss(Module):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
+        super().__init__()
+        if size_average is not None or reduce is not None:
+            reduction = _legacy_reduction(size_average, reduce)
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.reduction = reduction
+
+
+class _WeightedLoss(_Loss):
+    def __init__(self, weight: Tensor | None = None, size_average=None, reduce=None,
+                 reduction: str = "mean") -> None:  # fmt: skip
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", weight)
+
+
+class L1Loss(_Loss):
+    """Mean (or sum) absolute error ``|input - target|``.
+
+    Args:
+        reduction: "mean" (default), "sum" or "none".
+
+    Example:
+        >>> mg.nn.L1Loss()(pred, target)
+    """
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+
+class MSELoss(_Loss):
+    """Mean (or sum) squared error ``(input - target)^2``.
+
+    Args:
+        reduction: "mean" (default), "sum" or "none".
+
+    Example:
+        >>> loss = mg.nn.MSELoss()(pred, target); loss.backward()
+    """
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+
+class NLLLoss(_WeightedLoss):
+    """Negative log-likelihood of class indices, given log-probabilities (N, C, ...).
+
+    Args:
+        weight: per-class weights (C,) (default None).
+        ignore_index: target value that contributes nothing (default -100).
+        reduction: "mean" (weighted mean, default), "sum" or "none".
+
+    Example:
+        >>> mg.nn.NLLLoss()(logits.log_softmax(-1), labels)
+    """
+
+    def __init__(self, weight: Tensor | None = None, size_average=None,
+                 ignore_index: int = -100, reduce=None, reduction: str = "mean") -> None:  # fmt: skip
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                          reduction=self.reduction)  # fmt: skip
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """Cross entropy between logits (N, C, ...) and class indices or class probabilities.
+
+    Args:
+        weight: per-class weights (C,) (default None).
+        ignore_index: target value that contributes nothing (default -100).
+        reduction: "mean" (default), "sum" or "none".
+        label_smoothing: mix the targets with the uniform distribution (default 0.0).
+
+    Example:
+        >>> loss = mg.nn.CrossEntropyLoss()(logits, labels)
+    """
+
+    def __init__(self, weight: Tensor | None = None, size_average=None,
+                 ignore_index: int = -100, reduce=None, reduction: str = "mean",
+                 label_smoothing: float = 0.0) -> None:  # fmt: skip
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        kw = {}
+        if self.label_smoothing:
+            kw["label_smoothing"] = self.label_smoothing
+        return F.cross_entropy(input, target, weight=self.weight,
+                               ignore_index=self.ignore_index, reduction=self.reduction,
+                               **kw)  # fmt: skip
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross entropy of ``sigmoid(input)`` against targets in [0, 1], computed stably.
+
+    Args:
+        weight: rescaling weight broadcast to the input (default None).
+        reduction: "mean" (default), "sum" or "none".
+        pos_weight: weight of positive examples per class (default None).
+
+    Example:
+        >>> mg.nn.BCEWithLogitsLoss()(logits, targets.float())
+    """
+
+    def __init__(self, weight: Tensor | None = None, size_average=None, reduce=None,
+                 reduction: str = "mean", pos_weight: Tensor | None = None) -> None:  # fmt: skip
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(input, target, weight=self.weight,
+                                                  reduction=self.reduction,
+                                                  pos_weight=self.pos_weight)  # fmt: skip

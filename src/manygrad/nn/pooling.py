@@ -1,0 +1,101 @@
+"""Pooling layers: ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``."""
+
+from __future__ import annotations
+
+from .. import ops as F
+from ..tensor import Tensor
+from .module import Module
+
+
+class MaxPool2d(Module):
+    """The maximum over each ``kernel_size`` window of (N, C, H, W) inputs.
+
+    Args:
+        kernel_size: window size (int or pair).
+        stride: step between windows (default: kernel_size).
+        padding: implicit -inf padding on each side (default 0).
+        dilation: spacing of window elements (default 1).
+        return_indices: also return the argmax positions (default False).
+        ceil_mode: round the output size up (default False).
+
+    Example:
+        >>> mg.nn.MaxPool2d(2)(mg.randn(1, 3, 8, 8)).shape
+        manygrad.Size([1, 3, 4, 4])
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 return_indices: bool = False, ceil_mode: bool = False) -> None:  # fmt: skip
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+
+    def forward(self, input: Tensor):
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode,
+                            return_indices=self.return_indices)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class AvgPool2d(Module):
+    """The mean over each ``kernel_size`` window of (N, C, H, W) inputs.
+
+    Args:
+        kernel_size: window size (int or pair).
+        stride: step between windows (default: kernel_size).
+        padding: implicit zero padding on each side (default 0).
+        ceil_mode: round the output size up (default False).
+        count_include_pad: count padded zeros in the mean (default True).
+        divisor_override: divide by this instead of the window size (default None).
+
+    Example:
+        >>> mg.nn.AvgPool2d(2)(mg.randn(1, 3, 8, 8)).shape
+        manygrad.Size([1, 3, 4, 4])
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override=None) -> None:  # fmt: skip
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size, whatever the input's H and W.
+
+    Args:
+        output_size: (H_out, W_out), or one int for both; None keeps that input dim.
+
+    Example:
+        >>> mg.nn.AdaptiveAvgPool2d(1)(mg.randn(2, 8, 5, 7)).shape
+        manygrad.Size([2, 8, 1, 1])
+    """
+
+    def __init__(self, output_size) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
