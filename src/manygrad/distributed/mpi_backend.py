@@ -47,7 +47,7 @@ class MPIComm:
     """
 
     def __init__(self, timeout: float, abort_on_timeout: bool = True):
-        MPI = _mpi()
+        MPI = _mpi()  # noqa: N806 - mpi4py's name
         self.MPI = MPI
         self.world = MPI.COMM_WORLD
         self.comm = self.world.Dup()
@@ -101,7 +101,7 @@ class MPIComm:
 
     def _serve(self) -> None:
         """Answer other ranks asking which collective this rank waits in."""
-        MPI = self.MPI
+        MPI = self.MPI  # noqa: N806
         st = MPI.Status()
         while self.ctrl.Iprobe(source=MPI.ANY_SOURCE, tag=_TAG_QUERY, status=st):
             q = np.empty(1, np.int64)
@@ -114,7 +114,7 @@ class MPIComm:
         self._replies = [r for r in self._replies if not r[0].Test()]
 
     def _timed_out(self, what: str, seq: int) -> None:
-        MPI = self.MPI
+        MPI = self.MPI  # noqa: N806
         others = [r for r in range(self.size) if r != self.rank]
         q = np.array([seq], np.int64)
         pending = []

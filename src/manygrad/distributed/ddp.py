@@ -1,0 +1,252 @@
+"""``DistributedDataParallel``: one model replica per rank, gradients averaged after backward.
+
+How the averaging is triggered: ``forward`` returns its outputs wrapped in one extra graph
+node. When backward reaches that node (first, since it sits at the root side of the
+model), the node runs the backward pass of the model itself, which accumulates every
+parameter's ``.grad``, and then all-reduces the gradients in buckets of about
+``bucket_cap_mb``: each bucket is flattened into one persistent buffer and its
+(non-blocking) all-reduce is started before the next bucket is packed, so on NCCL the
+transfers overlap with the packing of later buckets. The engine has no per-parameter
+hooks yet, so transfers cannot start while the model's own backward is still running.
+``finish_gradient_synchronization()`` does the same explicitly, for losses that do not
+flow through the wrapped outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+
+from .. import autograd, backend
+from ..autograd import Function
+from ..nn.module import Module
+from ..tensor import Tensor
+from .mpi_backend import DistributedError
+from .process_group import _meta, _pg, check_same
+
+
+class _SyncNode(Function):
+    """Graph node over a DDP output: runs the model's backward, then averages gradients."""
+
+    def backward(self, g):
+        out, ddp = self.out, self.ddp
+        # NOTE: retain_graph=True here costs nothing: once the outer pass finishes, this
+        # node's attributes are cleared and the model's graph is freed with them.
+        autograd._run([out], [g], retain_graph=True)
+        ddp._hook_fired = True
+        ddp._reduce_gradients()
+        return None
+
+
+def _wrap_outputs(obj, ddp):
+    if isinstance(obj, Tensor):
+        if not obj.requires_grad:
+            return obj
+        t = Tensor._wrap(obj._data, obj._device)
+        node = _SyncNode()
+        node.out, node.ddp = obj, ddp
+        node.needs_input_grad = ()
+        node._edges = ()
+        t.requires_grad = True
+        t.grad_fn = node
+        return t
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
+        return type(obj)(*(_wrap_outputs(v, ddp) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_wrap_outputs(v, ddp) for v in obj)
+    if isinstance(obj, dict):
+        return type(obj)((k, _wrap_outputs(v, ddp)) for k, v in obj.items())
+    return obj
+
+
+class DistributedDataParallel(Module):
+    """Train one replica of ``module`` per rank; gradients are averaged across ranks.
+
+    Rank 0's parameters and buffers are broadcast at construction; each backward through
+    the wrapped outputs averages the gradients, so ``optimizer.step()`` then makes the same
+    update on every rank. Give each rank a different part of the data (DistributedSampler).
+
+    Args:
+        module: the model, already on this rank's device (``dist.get_device()``).
+        device_ids: None, or ``[local GPU index]`` (checked against the module's device).
+        bucket_cap_mb: size of a gradient all-reduce bucket in MB (default 25).
+        broadcast_buffers: copy rank 0's buffers (batch-norm statistics) at every forward.
+
+    Example:
+        >>> model = mg.nn.parallel.DistributedDataParallel(model)
+        >>> loss_fn(model(x), y).backward()      # gradients are now averaged
+        >>> opt.step()
+    """
+
+    def __init__(self, module: Module, device_ids=None, output_device=None, dim: int = 0,
+                 broadcast_buffers: bool = True, process_group=None, bucket_cap_mb: float = 25,
+                 find_unused_parameters: bool = False, **kwargs):  # fmt: skip
+        super().__init__()
+        g = _pg("DistributedDataParallel")
+        if not isinstance(module, Module):
+            raise TypeError(
+                f"DistributedDataParallel: expected an nn.Module, got {type(module).__name__}"
+            )
+        self.module = module
+        d = self.__dict__
+        d["broadcast_buffers"] = broadcast_buffers
+        d["require_backward_grad_sync"] = True
+        d["_hook_fired"] = False
+        d["_group"] = g
+        params = [p for p in module.parameters() if p.requires_grad]
+        devices = {p._device for p in module.parameters()}
+        if len(devices) > 1:
+            raise DistributedError(
+                f"DistributedDataParallel: the module's parameters are on {sorted(map(str, devices))}; "
+                "move the whole model to this rank's device first: model.to(dist.get_device())"
+            )
+        if device_ids and devices:
+            want = backend.device(device_ids[0])
+            if want not in devices:
+                raise DistributedError(
+                    f"DistributedDataParallel: device_ids={device_ids} but the module is on "
+                    f"{devices.pop()}; call model.to('{want}') first"
+                )
+        d["_buckets"] = self._make_buckets(params, bucket_cap_mb * 1024 * 1024)
+        self._sync_module_states()
+
+    # ------------------------------------------------------------------ set-up
+    @staticmethod
+    def _make_buckets(params, cap_bytes):
+        """Buckets in reverse parameter order (about the order backward finishes them)."""
+        buckets, current, size, key = [], [], 0, None
+        for p in reversed(params):
+            k = (p._device, p._data.dtype)
+            if current and (k != key or size + p._data.nbytes > cap_bytes):
+                buckets.append(_Bucket(current))
+                current, size = [], 0
+            current.append(p)
+            size += p._data.nbytes
+            key = k
+        if current:
+            buckets.append(_Bucket(current))
+        return buckets
+
+    def _sync_module_states(self) -> None:
+        """Check every rank holds the same architecture, then broadcast rank 0's state."""
+        g = self._group
+        tensors = list(self.module.parameters()) + list(self.module.buffers())
+        shapes = [tuple(t.shape) for t in tensors]
+        sig = zlib.crc32(repr([(s, t.dtype.name) for s, t in zip(shapes, tensors)]).encode())
+        seq = g.next_seq()
+        meta = _meta("ddp", seq, None, src=sig, extra=len(tensors))
+        try:
+            check_same(g, "ddp", seq, meta)
+        except DistributedError as e:
+            raise DistributedError(
+                "DistributedDataParallel: the models differ across ranks (number, shapes or "
+                f"dtypes of parameters and buffers; this rank has {len(tensors)} tensors). Build "
+                f"the same model on every rank. ({e})"
+            ) from None
+        if g.size > 1:
+            self._broadcast(tensors)
+
+    def _broadcast(self, tensors) -> None:
+        g = self._group
+        for t in tensors:
+            g.engine(t._device).broadcast(t._data, 0, "DistributedDataParallel broadcast", g.seq)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, *inputs, **kwargs):
+        g = self._group
+        if self.broadcast_buffers and self.training and g.size > 1:
+            bufs = list(self.module.buffers())
+            if bufs:
+                g.next_seq()
+                self._broadcast(bufs)
+        out = self.module(*inputs, **kwargs)
+        if autograd.is_grad_enabled() and self.require_backward_grad_sync and g.size > 1:
+            self.__dict__["_hook_fired"] = False
+            out = _wrap_outputs(out, self)
+        return out
+
+    @contextlib.contextmanager
+    def no_sync(self):
+        """Skip the all-reduce for backward passes of forwards run inside this block.
+
+        Gradients accumulate locally; the first backward outside the block averages the sum.
+
+        Example:
+            >>> with ddp.no_sync():
+            ...     loss_fn(ddp(x1), y1).backward()
+            >>> loss_fn(ddp(x2), y2).backward()  # averages both micro-batches' gradients
+        """
+        old = self.require_backward_grad_sync
+        self.__dict__["require_backward_grad_sync"] = False
+        try:
+            yield
+        finally:
+            self.__dict__["require_backward_grad_sync"] = old
+
+    # ------------------------------------------------------------------ gradients
+    def finish_gradient_synchronization(self) -> None:
+        """Average the gradients now (for a loss that did not come from this module's outputs)."""
+        self._reduce_gradients()
+
+    def _reduce_gradients(self) -> None:
+        g = self._group
+        if g.size == 1:
+            return
+        seq = g.next_seq()
+        if g.check:
+            total = sum(b.numel for b in self._buckets)
+            check_same(g, "ddp", seq, _meta("ddp", seq, None, extra=total))
+        waits = []
+        for b in self._buckets:
+            flat = b.pack()
+            eng = g.engine(b.device)
+            waits.append((b, eng.start_all_reduce(flat, "sum", "DDP gradient all_reduce", seq)))
+        scale = 1.0 / g.size
+        for b, wait in waits:
+            wait()
+            b.unpack(scale)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
+        """The wrapped module's state dict (no ``module.`` prefix), so checkpoints load anywhere."""
+        return self.module.state_dict(destination=destination, prefix=prefix, keep_vars=keep_vars)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load into the wrapped module; keys with a ``module.`` prefix are accepted too."""
+        if state_dict and all(k.startswith("module.") for k in state_dict):
+            state_dict = {k[len("module.") :]: v for k, v in state_dict.items()}
+        return self.module.load_state_dict(state_dict, strict=strict, assign=assign)
+
+
+class _Bucket:
+    """Parameters of one device and dtype whose gradients travel in one flat buffer."""
+
+    def __init__(self, params):
+        self.params = params
+        self.device = params[0]._device
+        self.numel = sum(p._data.size for p in params)
+        xp = backend.array_module(params[0]._data)
+        self.flat = xp.empty(self.numel, params[0]._data.dtype)
+
+    def pack(self):
+        o, flat = 0, self.flat
+        for p in self.params:
+            n = p._data.size
+            if p.grad is None:
+                flat[o : o + n] = 0
+            else:
+                flat[o : o + n] = p.grad._data.reshape(-1)
+            o += n
+        return flat
+
+    def unpack(self, scale: float) -> None:
+        o, flat = 0, self.flat
+        flat *= scale
+        for p in self.params:
+            n = p._data.size
+            piece = flat[o : o + n].reshape(p._data.shape)
+            if p.grad is None:
+                p.grad = Tensor._wrap(piece.copy(), p._device)
+            else:
+                p.grad._data[...] = piece
+            o += n

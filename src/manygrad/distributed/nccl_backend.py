@@ -1,0 +1,229 @@
+"""GPU collectives: NCCL through CuPy, a fake NCCL for ``fakegpu``, or staging through host.
+
+``NcclEngine`` holds one NCCL communicator per process (the GPU of its local rank). Rank 0
+creates the unique id and MPI broadcasts it; each collective is queued on the current
+stream and then polled (a CUDA event) with the process group's deadline, so a stalled peer
+aborts the job with a named error instead of hanging. On the ``fakegpu`` test device the
+same engine drives ``FakeNcclCommunicator``, which has NCCL's call signatures but moves
+the arrays through MPI, so the id exchange, dtype/op mapping, staging and in-place
+write-back are tested on machines without a GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from .. import backend
+from .. import dtypes as D
+
+# NCCL's enums (nccl.h); CuPy passes these integers straight through.
+_NCCL_DTYPE = {
+    np.dtype(np.int8): 0, np.dtype(np.uint8): 1, np.dtype(np.int32): 2, np.dtype(np.int64): 4,
+    np.dtype(np.float16): 6, np.dtype(np.float32): 7, np.dtype(np.float64): 8, D.bfloat16.np: 9,
+}  # fmt: skip
+_NCCL_OP = {"sum": 0, "product": 1, "max": 2, "min": 3, "avg": 4}
+_NP_OF_NCCL = {v: k for k, v in _NCCL_DTYPE.items()}
+_OP_OF_NCCL = {v: k for k, v in _NCCL_OP.items()}
+
+
+class HostStagingEngine:
+    """CUDA tensors through host memory and MPI (backend 'mpi' on GPUs, no NCCL needed)."""
+
+    def __init__(self, host):
+        self.host = host
+
+    def _round(self, arr, fn):
+        h = backend.to_numpy(arr).copy()
+        fn(h)
+        arr[...] = backend.array_module(arr).asarray(h)
+
+    def start_all_reduce(self, arr, op, what, seq):
+        def wait():
+            self._round(arr, lambda h: self.host.all_reduce(h, op, what, seq))
+
+        return wait
+
+    def all_reduce(self, arr, op, what, seq) -> None:
+        self.start_all_reduce(arr, op, what, seq)()
+
+    def broadcast(self, arr, src, what, seq) -> None:
+        self._round(arr, lambda h: self.host.broadcast(h, src, what, seq))
+
+    def all_gather(self, send, recv, what, seq) -> None:
+        self._round(recv, lambda h: self.host.all_gather(backend.to_numpy(send), h, what, seq))
+
+    def reduce_scatter(self, send, recv, op, what, seq) -> None:
+        self._round(
+            recv, lambda h: self.host.reduce_scatter(backend.to_numpy(send), h, op, what, seq)
+        )
+
+
+class FakeNcclCommunicator:
+    """NCCL's communicator API on ``fakegpu`` arrays, carried out with MPI on the host.
+
+    Buffers are the FakeArrays themselves where NCCL takes device pointers.
+    """
+
+    def __init__(self, ndev: int, comm_id: bytes, rank: int, mpi):
+        self.mpi, self._rank, self._ndev = mpi, rank, ndev
+        ids = np.empty((mpi.size, len(comm_id)), np.uint8)
+        mpi.allgather(np.frombuffer(comm_id, np.uint8).copy(), ids, "nccl init", 0)
+        if not (ids == ids[0]).all():
+            raise RuntimeError("FakeNcclCommunicator: ranks received different unique ids")
+
+    def rank_id(self) -> int:
+        return self._rank
+
+    def size(self) -> int:
+        return self._ndev
+
+    @staticmethod
+    def _host(buf, count, datatype):
+        a = buf._a.reshape(-1)
+        assert a.size == count and a.dtype == _NP_OF_NCCL[datatype], (a.size, count, a.dtype)
+        return a
+
+    def allReduce(self, sendbuf, recvbuf, count, datatype, op, stream):  # noqa: N802
+        a = self._host(sendbuf, count, datatype).copy()
+        self.mpi.allreduce(a, "sum" if op == 4 else _OP_OF_NCCL[op], "nccl allReduce", -1)
+        if op == 4:
+            a /= self._ndev
+        self._host(recvbuf, count, datatype)[...] = a
+
+    def bcast(self, buff, count, datatype, root, stream):
+        self.mpi.bcast(self._host(buff, count, datatype), root, "nccl bcast", -1)
+
+    def allGather(self, sendbuf, recvbuf, count, datatype, stream):  # noqa: N802
+        s = self._host(sendbuf, count, datatype)
+        self.mpi.allgather(
+            s, self._host(recvbuf, count * self._ndev, datatype), "nccl allGather", -1
+        )
+
+    def reduceScatter(self, sendbuf, recvbuf, recvcount, datatype, op, stream):  # noqa: N802
+        s = self._host(sendbuf, recvcount * self._ndev, datatype)
+        r = self._host(recvbuf, recvcount, datatype)
+        out = np.empty_like(r)
+        self.mpi.reduce_scatter(
+            s, out, "sum" if op == 4 else _OP_OF_NCCL[op], "nccl reduceScatter", -1
+        )
+        r[...] = out / self._ndev if op == 4 else out
+
+    def abort(self):
+        pass
+
+    def destroy(self):
+        pass
+
+
+class NcclEngine:
+    """Collectives on device arrays through one NCCL communicator (or the fake one)."""
+
+    def __init__(self, mpi, dev: backend.Device, seq: int):
+        self.mpi, self.dev = mpi, dev
+        self.fake = dev.type == "fakegpu"
+        if self.fake:
+            uid = os.urandom(128) if mpi.rank == 0 else bytes(128)
+        else:
+            self.nccl = backend.cuda_module().cuda.nccl
+            uid = bytes(b % 256 for b in self.nccl.get_unique_id()) if mpi.rank == 0 else bytes(128)
+        buf = np.frombuffer(uid, np.uint8).copy()
+        mpi.bcast(buf, 0, "nccl unique id broadcast", seq)
+        if self.fake:
+            self.comm = FakeNcclCommunicator(mpi.size, buf.tobytes(), mpi.rank, mpi)
+        else:
+            uid_t = tuple(int(b) - 256 if b > 127 else int(b) for b in buf)
+            self.comm = self.nccl.NcclCommunicator(mpi.size, uid_t, mpi.rank)
+        self.has_avg = True
+
+    # -- staging: NCCL lacks int16 and bool; reduce those through int32 / uint8
+    @staticmethod
+    def _stage(arr, reduce: bool):
+        """(contiguous NCCL-typed buffer, write-back function or None)."""
+        xp = backend.array_module(arr)
+        c = xp.ascontiguousarray(arr)
+        if arr.dtype == np.int16 and reduce:
+            c = arr.astype(np.int32)
+        elif arr.dtype == np.bool_ or arr.dtype == np.int16:
+            c = c.view(np.uint8)
+        if c is arr:
+            return c, None
+
+        def back():
+            if c.dtype.itemsize == arr.dtype.itemsize or c.dtype == np.uint8:
+                arr[...] = c.view(arr.dtype).reshape(arr.shape)
+            else:
+                arr[...] = c.astype(arr.dtype)
+
+        return c, back
+
+    def _ptr(self, a):
+        return a if self.fake else a.data.ptr
+
+    def _stream(self):
+        return 0 if self.fake else backend.cuda_module().cuda.get_current_stream().ptr
+
+    def _wait(self, what: str, seq: int) -> None:
+        """Poll the stream's progress against the deadline (NCCL kernels never time out)."""
+        if self.fake:
+            return
+        cp = backend.cuda_module()
+        ev = cp.cuda.Event(disable_timing=True)
+        ev.record()
+        deadline = time.perf_counter() + self.mpi.timeout
+        while not ev.done:
+            if time.perf_counter() > deadline:
+                self.comm.abort()
+                self.mpi._timed_out(what, seq)
+            time.sleep(0.0005)
+
+    def start_all_reduce(self, arr, op: str, what: str, seq: int):
+        buf, back = self._stage(arr, reduce=True)
+        nop = op
+        if arr.dtype == np.bool_:
+            nop = {"sum": "max", "product": "min"}.get(op, op)
+        self.comm.allReduce(self._ptr(buf), self._ptr(buf), buf.size, _NCCL_DTYPE[buf.dtype],
+                            _NCCL_OP[nop], self._stream())  # fmt: skip
+
+        def wait():
+            self._wait(what, seq)
+            if back is not None:
+                back()
+
+        return wait
+
+    def all_reduce(self, arr, op, what, seq) -> None:
+        self.start_all_reduce(arr, op, what, seq)()
+
+    def broadcast(self, arr, src, what, seq) -> None:
+        buf, back = self._stage(arr, reduce=False)
+        self.comm.bcast(self._ptr(buf), buf.size, _NCCL_DTYPE[buf.dtype], src, self._stream())
+        self._wait(what, seq)
+        if back is not None:
+            back()
+
+    def all_gather(self, send, recv, what, seq) -> None:
+        s, _ = self._stage(send, reduce=False)
+        r, back = self._stage(recv, reduce=False)
+        self.comm.allGather(
+            self._ptr(s), self._ptr(r), s.size, _NCCL_DTYPE[s.dtype], self._stream()
+        )
+        self._wait(what, seq)
+        if back is not None:
+            back()
+
+    def reduce_scatter(self, send, recv, op, what, seq) -> None:
+        s, _ = self._stage(send, reduce=True)
+        r, back = self._stage(recv, reduce=True)
+        if recv.dtype == np.bool_:
+            op = {"sum": "max", "product": "min"}.get(op, op)
+        self.comm.reduceScatter(self._ptr(s), self._ptr(r), r.size, _NCCL_DTYPE[r.dtype],
+                                _NCCL_OP[op], self._stream())  # fmt: skip
+        self._wait(what, seq)
+        if back is not None:
+            back()
+
+    def free(self) -> None:
+        self.comm.destroy()

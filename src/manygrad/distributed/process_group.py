@@ -1,0 +1,394 @@
+"""The default process group: start-up over MPI, rank queries and the collectives.
+
+CPU tensors go through mpi4py on their NumPy buffers; CUDA tensors through NCCL (or through
+host memory and MPI when NCCL is missing); ``fakegpu`` tensors through a stand-in NCCL
+communicator that exercises the same staging code. Every collective first exchanges a
+small record of what each rank is calling (collective, shape, dtype, device), so a
+mismatch raises on every rank instead of corrupting data or hanging.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import sys
+import time
+import traceback
+from datetime import timedelta
+
+import numpy as np
+
+from .. import backend
+from .. import dtypes as D
+from ..tensor import Tensor
+from .mpi_backend import DistributedError, MPIComm
+
+_START_HINT = (
+    "call mg.distributed.init_process_group() first, and start the ranks with "
+    "`manygrad launch -n 2 -- python your_script.py` (or mpiexec -n 2 / srun)"
+)
+_COLLECTIVES = ("all_reduce", "broadcast", "all_gather", "reduce_scatter", "barrier", "ddp")
+_META_LEN = 14
+
+
+class ReduceOp(enum.Enum):
+    """How ``all_reduce`` and ``reduce_scatter`` combine values across ranks."""
+
+    SUM = "sum"
+    PRODUCT = "product"
+    MIN = "min"
+    MAX = "max"
+    AVG = "avg"
+
+
+class _Group:
+    def __init__(self, backend_name: str, mpi: MPIComm, local_rank: int, local_size: int):
+        self.backend = backend_name
+        self.mpi = mpi
+        self.rank, self.size = mpi.rank, mpi.size
+        self.local_rank, self.local_size = local_rank, local_size
+        self.seq = 0
+        self.check = os.environ.get("MANYGRAD_DIST_CHECK", "1") != "0"
+        self.engines: dict = {}
+        self.device = backend.CPU
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def engine(self, dev: backend.Device):
+        """The object that moves arrays of device type ``dev.type``."""
+        eng = self.engines.get(dev.type)
+        if eng is None:
+            from . import nccl_backend  # noqa: PLC0415
+
+            if dev.type == "cpu":
+                eng = HostEngine(self.mpi)
+            elif dev.type == "cuda" and self.backend != "nccl":
+                eng = nccl_backend.HostStagingEngine(HostEngine(self.mpi))
+            else:  # NOTE: creating a communicator is collective: every rank gets here together
+                eng = nccl_backend.NcclEngine(self.mpi, dev, self.next_seq())
+            self.engines[dev.type] = eng
+        return eng
+
+
+_group: _Group | None = None
+
+
+def _pg(what: str) -> _Group:
+    if _group is None:
+        raise DistributedError(
+            f"{what}: the default process group is not initialised; {_START_HINT}"
+        )
+    return _group
+
+
+class HostEngine:
+    """Collectives on NumPy arrays through MPI (any layout; copies when not contiguous)."""
+
+    def __init__(self, mpi: MPIComm):
+        self.mpi = mpi
+
+    def start_all_reduce(self, arr, op: str, what: str, seq: int):
+        buf = np.ascontiguousarray(arr)
+        req, finish = self.mpi.start_allreduce(buf, "sum" if op == "avg" else op)
+
+        def wait():
+            self.mpi.wait(req, what, seq)
+            if finish is not None:
+                finish()
+            if op == "avg":
+                np.divide(buf, self.mpi.size, out=buf, casting="unsafe")
+            if buf is not arr:
+                arr[...] = buf
+
+        return wait
+
+    def all_reduce(self, arr, op, what, seq) -> None:
+        self.start_all_reduce(arr, op, what, seq)()
+
+    def broadcast(self, arr, src, what, seq) -> None:
+        buf = np.ascontiguousarray(arr)
+        self.mpi.bcast(buf, src, what, seq)
+        if buf is not arr:
+            arr[...] = buf
+
+    def all_gather(self, send, recv, what, seq) -> None:
+        self.mpi.allgather(np.ascontiguousarray(send), recv, what, seq)
+
+    def reduce_scatter(self, send, recv, op, what, seq) -> None:
+        out = np.empty(recv.shape, recv.dtype)
+        self.mpi.reduce_scatter(send, out, "sum" if op == "avg" else op, what, seq)
+        if op == "avg":
+            np.divide(out, self.mpi.size, out=out, casting="unsafe")
+        recv[...] = out
+
+
+# ---------------------------------------------------------------------------- start-up
+
+
+def _timeout_seconds(timeout) -> float:
+    if timeout is None:
+        timeout = float(os.environ.get("MANYGRAD_DIST_TIMEOUT", "300"))
+    if isinstance(timeout, timedelta):
+        timeout = timeout.total_seconds()
+    if timeout <= 0:
+        raise ValueError(f"init_process_group: timeout must be positive, got {timeout}")
+    return float(timeout)
+
+
+def _local_rank(mpi: MPIComm) -> tuple[int, int]:
+    node = mpi.world.Split_type(mpi.MPI.COMM_TYPE_SHARED)
+    local, local_size = node.Get_rank(), node.Get_size()
+    node.Free()
+    env = os.environ
+    # NOTE: under srun, Slurm's own numbering is authoritative when it agrees with MPI's.
+    if env.get("SLURM_LOCALID") and env.get("SLURM_PROCID") == str(mpi.rank):
+        local = int(env["SLURM_LOCALID"])
+        local_size = int(env.get("SLURM_NTASKS_PER_NODE", local_size).split("(")[0] or local_size)
+    return local, local_size
+
+
+def _install_excepthook(mpi: MPIComm) -> None:
+    """An uncaught error on one rank aborts the job instead of leaving the others waiting."""
+    previous = sys.excepthook
+
+    def hook(tp, value, tb):
+        if _group is None or _group.size == 1:
+            return previous(tp, value, tb)
+        msg = "".join(traceback.format_exception(tp, value, tb))
+        sys.stderr.write(f"[rank {mpi.rank}] uncaught error, aborting all ranks:\n{msg}")
+        sys.stderr.flush()
+        mpi.world.Abort(1)
+
+    sys.excepthook = hook
+
+
+def init_process_group(
+    backend: str = "auto",
+    init_method: str | None = None,
+    timeout: timedelta | float | None = None,
+    world_size: int = -1,
+    rank: int = -1,
+    verbose: bool = False,
+) -> None:
+    """Join the ranks started by ``mpiexec``/``srun`` into the default process group.
+
+    Args:
+        backend: "mpi" (CPU tensors; CUDA tensors through host memory), "nccl" (CUDA tensors
+            through NCCL, CPU tensors through MPI) or "auto" (default: nccl when a GPU is usable).
+        init_method: accepted for PyTorch compatibility; MPI needs none.
+        timeout: longest wait of any collective (seconds or timedelta; default 300 or
+            MANYGRAD_DIST_TIMEOUT); past it the job is aborted with an error naming the ranks.
+        world_size: optional check against the number of MPI ranks.
+        rank: optional check against this process's MPI rank.
+        verbose: rank 0 prints the preflight result and the all-reduce bandwidth.
+
+    Example:
+        >>> mg.distributed.init_process_group()   # under `manygrad launch -n 2 -- ...`
+    """
+    global _group
+    if _group is not None:
+        raise DistributedError(
+            "init_process_group: the default process group is already initialised; call "
+            "destroy_process_group() first to start a new one"
+        )
+    if backend not in ("auto", "mpi", "nccl", "gloo"):
+        raise ValueError(
+            f"init_process_group: unknown backend {backend!r}; use 'auto', 'mpi' or 'nccl'"
+        )
+    try:
+        mpi = MPIComm(_timeout_seconds(timeout))
+    except ImportError as e:
+        raise DistributedError(
+            f"init_process_group: mpi4py is not importable ({e}); install it with an MPI: "
+            "pip install 'manygrad[mpi]' (MPICH wheel), or build mpi4py against your cluster's "
+            "MPI (see docs/distributed.md)"
+        ) from e
+    if world_size not in (-1, mpi.size) or rank not in (-1, mpi.rank):
+        raise DistributedError(
+            f"init_process_group: asked for world_size={world_size}, rank={rank} but MPI "
+            f"started this process as rank {mpi.rank} of {mpi.size}; start the job with "
+            f"mpiexec -n {world_size} (or drop the arguments)"
+        )
+    if backend == "auto":
+        backend = "nccl" if backend_cuda_ready() else "mpi"
+    elif backend == "gloo":
+        backend = "mpi"
+    local, local_size = _local_rank(mpi)
+    group = _Group(backend, mpi, local, local_size)
+    if backend == "nccl":
+        group.device = _claim_gpu(local, mpi.rank)
+    _group = group
+    _install_excepthook(mpi)
+    _preflight(group, verbose)
+
+
+def backend_cuda_ready() -> bool:
+    return backend.cuda_available()
+
+
+def _claim_gpu(local: int, rank: int) -> backend.Device:
+    if not backend.cuda_available():
+        raise DistributedError(
+            f"init_process_group(backend='nccl'): {backend.cuda_status()[1]}; use backend='mpi' "
+            "for CPU training"
+        )
+    n = backend.cuda_device_count()
+    if local >= n:
+        raise DistributedError(
+            f"rank {rank} has local rank {local} but its node has only {n} GPU(s): start at "
+            f"most {n} ranks per node (manygrad launch -n {n}), or train with --device cpu"
+        )
+    backend.cuda_module().cuda.Device(local).use()
+    return backend.Device("cuda", local)
+
+
+def _preflight(group: _Group, verbose: bool) -> None:
+    """Check that every rank can talk: an all-reduce of ones must give the world size."""
+    seq = group.next_seq()
+    one = np.ones(1, np.int64)
+    group.mpi.allreduce(one, "sum", "preflight all_reduce", seq)
+    if int(one[0]) != group.size:
+        raise DistributedError(
+            f"preflight: an all-reduce of ones gave {int(one[0])}, expected {group.size}; the "
+            "MPI library of mpi4py and the one of mpiexec probably differ (see docs/distributed.md)"
+        )
+    if verbose:
+        buf = np.ones(4 << 20, np.float32)  # 16 MB
+        group.mpi.allreduce(buf, "sum", "preflight bandwidth", group.next_seq())
+        t0 = time.perf_counter()
+        for _ in range(5):
+            group.mpi.allreduce(buf, "sum", "preflight bandwidth", group.next_seq())
+        dt = (time.perf_counter() - t0) / 5
+        busbw = 2 * (group.size - 1) / group.size * buf.nbytes / dt / 1e9
+        if group.rank == 0:
+            print(
+                f"manygrad.distributed: {group.size} rank(s) on backend '{group.backend}' ok; "
+                f"host all-reduce 16 MB: {dt * 1e3:.2f} ms, bus bandwidth {busbw:.2f} GB/s",
+                flush=True,
+            )
+
+
+def destroy_process_group() -> None:
+    """Leave the default process group (frees its communicators)."""
+    global _group
+    if _group is None:
+        return
+    for eng in _group.engines.values():
+        if hasattr(eng, "free"):
+            eng.free()
+    _group.mpi.free()
+    _group = None
+
+
+def is_initialized() -> bool:
+    """True between ``init_process_group`` and ``destroy_process_group``."""
+    return _group is not None
+
+
+def is_available() -> bool:
+    """True when mpi4py can be imported (distributed training is possible)."""
+    try:
+        import mpi4py  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
+
+
+def get_rank() -> int:
+    """This process's rank, 0 .. world size - 1."""
+    return _pg("get_rank").rank
+
+
+def get_world_size() -> int:
+    """The number of ranks in the default process group."""
+    return _pg("get_world_size").size
+
+
+def get_local_rank() -> int:
+    """This process's rank among the ranks on its node (its GPU index)."""
+    return _pg("get_local_rank").local_rank
+
+
+def get_local_world_size() -> int:
+    return _pg("get_local_world_size").local_size
+
+
+def get_backend() -> str:
+    return _pg("get_backend").backend
+
+
+def get_device() -> backend.Device:
+    """The device this rank trains on: ``cuda:<local rank>`` with NCCL, else ``cpu``."""
+    return _pg("get_device").device
+
+
+def is_main_process() -> bool:
+    """True on rank 0, or when no process group runs: the rank that prints and saves."""
+    return _group is None or _group.rank == 0
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def _meta(coll: str, seq: int, t: Tensor | None, op=None, src=-1, extra=0) -> np.ndarray:
+    m = np.full(_META_LEN, -1, np.int64)
+    m[0], m[1] = seq, _COLLECTIVES.index(coll)
+    m[2] = list(ReduceOp).index(op) if op is not None else -1
+    m[3], m[4] = src, extra
+    if t is not None:
+        m[5] = backend.DEVICE_TYPES.index(t._device.type)
+        m[6] = D.ALL.index(t.dtype)
+        m[7], m[8] = t.ndim, t.numel()
+        shape = t.shape[:5]
+        m[9 : 9 + len(shape)] = shape
+    return m
+
+
+def _describe(m: np.ndarray) -> str:
+    coll = _COLLECTIVES[m[1]]
+    s = f"{coll}"
+    if m[5] >= 0:
+        shape = tuple(int(v) for v in m[9 : 9 + min(int(m[7]), 5)])
+        s += f" {shape}{'...' if m[7] > 5 else ''} {D.ALL[m[6]].name} on {backend.DEVICE_TYPES[m[5]]}"
+    if m[2] >= 0:
+        s += f" op={list(ReduceOp)[m[2]].name}"
+    if m[3] >= 0:
+        s += f" src={m[3]}"
+    if m[4] > 0:
+        s += f" list of {m[4]}"
+    return s
+
+
+def check_same(group: _Group, coll: str, seq: int, meta: np.ndarray) -> None:
+    """All ranks compare what they are calling; any difference raises on every rank."""
+    table = np.empty((group.size, _META_LEN), np.int64)
+    group.mpi.allgather(meta, table, coll, seq)
+    if (table == table[0]).all():
+        return
+    rows = "; ".join(f"rank {r}: {_describe(table[r])}" for r in range(group.size))
+    raise DistributedError(
+        f"{coll}: ranks disagree about collective #{seq}: {rows}. Every rank must call the "
+        "same collectives in the same order, with tensors of the same shape, dtype and device "
+        "type (pad or split uneven data with DistributedSampler)"
+    )
+
+
+def _check_tensor(what: str, t) -> None:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{what}: expected a manygrad Tensor, got {type(t).__name__}")
+
+
+class _Work:
+    """Handle returned with ``async_op=True``; the collective has already completed."""
+
+    def wait(self, timeout=None) -> bool:
+        return True
+
+    def is_completed(self) -> bool:
+        return True
+
+
+def _done(async_op: bool):
+    return _Work() if async_op else None

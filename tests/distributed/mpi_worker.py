@@ -1,0 +1,179 @@
+"""Scenarios run under ``mpiexec -n 2`` by the distributed tests: ``python mpi_worker.py NAME``.
+
+Each scenario checks its own results and prints ``OK <name> rank <r>`` when they hold.
+"""
+
+import os
+import sys
+import time
+
+import numpy as np
+
+import manygrad as mg
+import manygrad.distributed as dist
+from manygrad.nn.module import Module
+from manygrad.nn.parameter import Parameter
+
+DTYPES = [mg.float32, mg.float64, mg.float16, mg.bfloat16, mg.int8, mg.int16, mg.int32,
+          mg.int64, mg.uint8, mg.bool]  # fmt: skip
+
+
+def host(t):
+    return t.cpu().float().numpy().astype(np.float64) if t.dtype is mg.bfloat16 else t.cpu().numpy()
+
+
+def collectives(device):
+    r, w = dist.get_rank(), dist.get_world_size()
+    base = np.arange(6, dtype=np.int64).reshape(2, 3)
+    for dt in DTYPES:
+        npdt = np.float32 if dt is mg.bfloat16 else dt.np
+
+        def make(a, dt=dt):
+            return mg.tensor(a).to(dt).to(device)
+
+        def want(a, npdt=npdt):
+            return np.asarray(a).astype(npdt)
+
+        t = make(base + r)
+        dist.all_reduce(t)
+        expect = sum(base + k for k in range(w)) if dt is not mg.bool else (base + 0 > -1)
+        assert np.array_equal(host(t), want(expect)), (dt, host(t))
+        t = make(base + r)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        assert np.array_equal(host(t), want(base + w - 1)), (dt, "max")
+        b = make(base * (r + 1))
+        dist.broadcast(b, src=w - 1)
+        assert np.array_equal(host(b), want(base * w)), (dt, "broadcast")
+        out = [make(np.zeros((2, 3), np.int64)) for _ in range(w)]
+        dist.all_gather(out, make(np.full((2, 3), r)))
+        for k in range(w):
+            assert np.array_equal(host(out[k]), want(np.full((2, 3), k))), (dt, "all_gather")
+        if dt is not mg.bool:
+            o = make(np.zeros(3, np.int64))
+            dist.reduce_scatter(o, [make(np.arange(3) + i + r) for i in range(w)])
+            expect = sum(np.arange(3) + r + k for k in range(w))
+            assert np.array_equal(host(o), want(expect)), (dt, "reduce_scatter", host(o))
+    # a strided (non-contiguous) tensor is reduced in place through its view
+    m = mg.tensor(np.arange(12.0).reshape(3, 4) * (r + 1)).to(device)
+    col = m.T
+    dist.all_reduce(col, op=dist.ReduceOp.AVG)
+    expect = np.arange(12.0).reshape(3, 4).T * sum(k + 1 for k in range(w)) / w
+    assert np.allclose(host(col), expect)
+    print(f"OK collectives-{device} rank {r}", flush=True)
+
+
+def mismatch():
+    r = dist.get_rank()
+    t = mg.zeros(3 + r)
+    try:
+        dist.all_reduce(t)
+    except dist.DistributedError as e:
+        msg = str(e)
+        assert (
+            "rank 0: all_reduce (3,) float32" in msg and "rank 1: all_reduce (4,) float32" in msg
+        ), msg
+        print(f"OK mismatch rank {r}: {msg}", flush=True)
+    else:
+        raise AssertionError("no error for mismatched shapes")
+    t = mg.zeros(3, dtype=mg.float32 if r == 0 else mg.float64)
+    try:
+        dist.broadcast(t, 0)
+    except dist.DistributedError as e:
+        assert "float64" in str(e) and "float32" in str(e), str(e)
+        print(f"OK dtype-mismatch rank {r}", flush=True)
+
+
+class MLP(Module):
+    def __init__(self):
+        super().__init__()
+        self.w1 = Parameter(mg.randn(4, 8, dtype=mg.float64) * 0.5)
+        self.b1 = Parameter(mg.zeros(8, dtype=mg.float64))
+        self.w2 = Parameter(mg.randn(8, 3, dtype=mg.float64) * 0.5)
+        self.register_buffer("scale", mg.ones(3, dtype=mg.float64) * (1 + dist.get_rank()))
+
+    def forward(self, x):
+        return ((x @ self.w1 + self.b1).tanh() @ self.w2) * self.scale
+
+
+def sgd(model, lr=0.1):
+    with mg.no_grad():
+        for p in model.parameters():
+            p._data -= lr * p.grad._data
+            p.grad = None
+
+
+def ddp_equivalence(accumulate):
+    from manygrad.nn.parallel import DistributedDataParallel
+
+    r = dist.get_rank()
+    mg.manual_seed(0)
+    ref = MLP()  # what rank 0 builds: the single-process reference
+    ref.scale._data[...] = 1.0
+    mg.manual_seed(
+        0 if r == 0 else 100 + r
+    )  # different start on each rank: DDP must broadcast rank 0's
+    model = DistributedDataParallel(MLP())
+    for (_, a), (_, b) in zip(ref.state_dict().items(), model.state_dict().items()):
+        assert np.array_equal(a.numpy(), b.numpy())
+    rng = np.random.default_rng(5)
+    for _step in range(4):
+        x = mg.tensor(rng.standard_normal((8, 4)))
+        y = mg.tensor(rng.standard_normal((8, 3)))
+        ((ref(x) - y) ** 2).mean().backward()
+        sgd(ref)
+        xs, ys = x[r * 4 : (r + 1) * 4], y[r * 4 : (r + 1) * 4]
+        if accumulate:  # two micro-batches of 2, the first without synchronisation
+            with model.no_sync():
+                (((model(xs[:2]) - ys[:2]) ** 2).mean() / 2).backward()
+            (((model(xs[2:]) - ys[2:]) ** 2).mean() / 2).backward()
+        else:
+            ((model(xs) - ys) ** 2).mean().backward()
+        sgd(model)
+    worst = max(
+        float(np.abs(a.numpy() - b.numpy()).max())
+        for a, b in zip(ref.state_dict().values(), model.state_dict().values())
+    )
+    assert worst < 1e-6, worst
+    print(f"OK ddp accumulate={accumulate} rank {r} max diff {worst:.2e}", flush=True)
+
+
+def stall():
+    r = dist.get_rank()
+    if r == 1:
+        time.sleep(60)
+    dist.all_reduce(mg.ones(4))
+    print("UNREACHABLE", flush=True)
+
+
+def die():
+    r = dist.get_rank()
+    dist.all_reduce(mg.ones(4))
+    if r == 1:
+        os._exit(1)
+    dist.all_reduce(mg.ones(4))
+    print("UNREACHABLE", flush=True)
+
+
+if __name__ == "__main__":
+    name = sys.argv[1]
+    timeout = float(os.environ.get("WORKER_TIMEOUT", "60"))
+    dist.init_process_group(backend="mpi", timeout=timeout)
+    if name == "collectives":
+        collectives("cpu")
+        collectives("fakegpu")
+    elif name == "mismatch":
+        mismatch()
+    elif name == "ddp":
+        ddp_equivalence(accumulate=False)
+    elif name == "ddp_no_sync":
+        ddp_equivalence(accumulate=True)
+    elif name == "logging":
+        from manygrad.distributed.launch import setup_rank_logging
+
+        setup_rank_logging(os.environ["RUN_DIR"])
+        print(f"OK logging rank {dist.get_rank()}", flush=True)
+    elif name == "hello":
+        print(f"OK hello rank {dist.get_rank()} of {dist.get_world_size()}", flush=True)
+    else:
+        {"stall": stall, "die": die}[name]()
+    dist.destroy_process_group()

@@ -1,0 +1,43 @@
+"""Collectives across 2 MPI ranks, for every dtype, on cpu and the fake GPU (fake NCCL)."""
+
+import pytest
+from mpirun import run_worker
+
+from manygrad import distributed as dist
+
+pytestmark = pytest.mark.mpi
+
+
+def _ok(res, tag):
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    for r in (0, 1):
+        assert f"OK {tag} rank {r}" in out, out
+
+
+def test_all_collectives_every_dtype_cpu_and_fakegpu():
+    res = run_worker("collectives")
+    _ok(res, "collectives-cpu")
+    _ok(res, "collectives-fakegpu")
+
+
+def test_mismatched_shapes_and_dtypes_raise_on_every_rank():
+    res = run_worker("mismatch")
+    _ok(res, "mismatch")
+    _ok(res, "dtype-mismatch")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: dist.all_reduce(None),
+        lambda: dist.broadcast(None, 0),
+        lambda: dist.get_rank(),
+        lambda: dist.barrier(),
+    ],
+)
+def test_collective_before_init_says_how_to_start(call):
+    assert not dist.is_initialized()
+    assert dist.is_main_process()
+    with pytest.raises(dist.DistributedError, match="init_process_group.*manygrad launch"):
+        call()

@@ -1,0 +1,61 @@
+"""``manygrad launch`` end to end, the mpiexec command line, and per-rank log files."""
+
+import sys
+
+import pytest
+from mpirun import WORKER, env, mpiexec_or_skip, run_worker
+
+from manygrad.cli import launch as cli_launch
+from manygrad.distributed import DistributedError, launch
+
+
+def test_cli_launch_runs_two_ranks(capfd, monkeypatch):
+    mpiexec_or_skip()
+    for k, v in env().items():
+        monkeypatch.setenv(k, v)
+    rc = cli_launch.main(["-n", "2", "--", "python", str(WORKER), "hello"])
+    out = capfd.readouterr().out
+    assert rc == 0, out
+    assert "OK hello rank 0 of 2" in out and "OK hello rank 1 of 2" in out
+
+
+def test_launch_returns_nonzero_when_a_rank_fails(monkeypatch):
+    mpiexec_or_skip()
+    for k, v in env().items():
+        monkeypatch.setenv(k, v)
+    rc = launch.run_command(2, ["python", "-c", "import sys; sys.exit(3)"], timeout=60)
+    assert rc != 0
+
+
+def test_build_command_resolves_manygrad_and_hostfile(tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("node1:4\nnode2:4\n")
+    cmd = launch.build_command(8, ["manygrad", "train", "--epochs", "1"], str(hosts),
+                               mpiexec="/opt/mpi/bin/mpiexec")  # fmt: skip
+    assert cmd[:3] == ["/opt/mpi/bin/mpiexec", "-n", "8"]
+    assert str(hosts) in cmd
+    i = cmd.index(sys.executable)
+    assert cmd[i + 1] == "-c" and "manygrad.cli.main" in cmd[i + 2]
+    assert cmd[-3:] == ["train", "--epochs", "1"]
+    with pytest.raises(FileNotFoundError, match="hostfile"):
+        launch.build_command(2, ["x"], str(tmp_path / "missing"), mpiexec="mpiexec")
+    with pytest.raises(ValueError, match="-n must be at least 1"):
+        launch.build_command(0, ["x"], mpiexec="mpiexec")
+
+
+def test_nproc_beyond_gpus_suggests_cpu_or_fewer(monkeypatch):
+    monkeypatch.setattr(launch.backend, "cuda_device_count", lambda: 2)
+    with pytest.raises(DistributedError, match=r"--nproc 4 needs 4 GPUs.*2 are available.*"
+                       r"--nproc 2 or fewer.*--device cpu"):  # fmt: skip
+        launch.check_nproc(4, "cuda")
+    launch.check_nproc(2, "cuda")
+    launch.check_nproc(16, "cpu")
+
+
+def test_only_rank_zero_prints_others_log_to_files(tmp_path):
+    res = run_worker("logging", RUN_DIR=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "OK logging rank 0" in res.stdout
+    assert "rank 1" not in res.stdout
+    assert "OK logging rank 1" in (tmp_path / "rank1.log").read_text()
+    assert not (tmp_path / "rank0.log").exists()
