@@ -520,6 +520,65 @@ def pinned_empty(shape, dtype) -> np.ndarray:
     return np.frombuffer(mem, dtype, int(np.prod(shape))).reshape(shape)
 
 
+def cuda_report() -> dict:
+    """What CuPy, CUDA and the GPUs report, for ``manygrad doctor`` (never raises)."""
+    info: dict = {"cupy": None, "import_error": None, "gpus": []}
+    if _cupy is None:
+        info["import_error"] = None if _CUPY_IMPORT_ERROR is None else str(_CUPY_IMPORT_ERROR)
+        return info
+    info["cupy"] = _cupy.__version__
+    info["driver_present"] = _driver_present()
+    rt = _cupy.cuda.runtime
+    for key, fn in (("runtime", rt.runtimeGetVersion), ("driver", rt.driverGetVersion)):
+        try:
+            info[key] = fn()
+        except Exception as e:
+            info[key + "_error"] = str(e)
+    if not info["driver_present"]:
+        return info
+    try:
+        n = rt.getDeviceCount()
+    except Exception as e:
+        info["device_error"] = str(e)
+        return info
+    for i in range(n):
+        try:
+            p = rt.getDeviceProperties(i)
+            info["gpus"].append({
+                "index": i,
+                "name": p["name"].decode() if isinstance(p["name"], bytes) else p["name"],
+                "memory_gb": p["totalGlobalMem"] / 2**30,
+                "compute_capability": f"{p['major']}.{p['minor']}",
+                "clock_mhz": p.get("clockRate", 0) / 1000,
+                "memory_clock_mhz": p.get("memoryClockRate", 0) / 1000,
+                "multiprocessors": p.get("multiProcessorCount"),
+            })  # fmt: skip
+        except Exception as e:
+            info["gpus"].append({"index": i, "error": str(e)})
+    try:  # NVRTC: compile and run a tiny kernel
+        k = _cupy.ElementwiseKernel("float32 x", "float32 y", "y = x * 2", "mg_doctor_probe")
+        ok = float(k(_cupy.ones(2, _cupy.float32)).sum()) == 4.0
+        info["nvrtc"] = "ok" if ok else "wrong result"
+    except Exception as e:
+        info["nvrtc_error"] = str(e)
+    try:
+        from cupy.cuda import nccl
+
+        info["nccl"] = nccl.get_version() if nccl.available else None
+        if not nccl.available:
+            info["nccl_error"] = "cupy.cuda.nccl is not available"
+    except Exception as e:
+        info["nccl_error"] = str(e)
+    return info
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """True for host or device out-of-memory errors (NumPy's MemoryError, CuPy's)."""
+    if isinstance(e, MemoryError):
+        return True
+    return _cupy is not None and isinstance(e, _cupy.cuda.memory.OutOfMemoryError)
+
+
 def cuda_module():
     """The cupy module itself, for the few subsystems (NCCL, streams) that need it."""
     check_device(Device("cuda", 0))
