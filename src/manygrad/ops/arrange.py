@@ -1,13 +1,12 @@
-"""Ops that rearrange or fill values without changing the rank: pad, flip, roll, repeat,
-tril and triu."""
+"""Ops that rearrange or fill values: pad, flip, roll, repeat, tril/triu, masked_fill."""
 
 from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function
-from ..errors import ShapeError
+from ..errors import DeviceError, DTypeError, ShapeError
 from ..tensor import Tensor
-from .indexing import _dims, _sizes
+from .indexing import _dims, _index_array, _sizes
 
 # ---------------------------------------------------------------------------- pad
 
@@ -204,6 +203,50 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
     Example: ``mg.ones(3, 3).triu(1)``
     """
     return _tri(x, diagonal, True)
+
+
+# ---------------------------------------------------------------------------- masked_fill
+
+
+class MaskedFill(Function):
+    def forward(self, x, mask, value):
+        xp = backend.array_module(x)
+        self.mask = mask
+        v = value.astype(x.dtype) if backend.is_array(value) else xp.asarray(value, x.dtype)
+        return xp.where(mask, v, x)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        nx, _, nv = self.needs_input_grad
+        zero = xp.zeros((), g.dtype)
+        gx = xp.where(self.mask, zero, g) if nx else None
+        return gx, None, (xp.where(self.mask, g, zero).sum() if nv else None)
+
+
+def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
+    """``x`` with ``value`` where the bool ``mask`` (broadcast against ``x``) is True.
+
+    Args:
+        x: the input tensor.
+        mask: bool tensor broadcastable with ``x``.
+        value: a number or a 0-d tensor (which then gets a gradient).
+
+    Example: ``scores.masked_fill(~causal, float("-inf"))``
+    """
+    m = _index_array(x, mask, "masked_fill")
+    if m.dtype.kind != "b":
+        raise DTypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ShapeError(
+                f"masked_fill: value must be a number or a 0-d tensor, got shape "
+                f"{tuple(value.shape)}"
+            )
+        if value._device != x._device:
+            raise DeviceError(
+                f"masked_fill: value is on {value._device} but the tensor is on {x._device}"
+            )
+    return MaskedFill.apply(x, m, value)
 
 
 from ._common import public  # noqa: E402

@@ -1,5 +1,5 @@
 """Indexing ops: ``x[idx]`` (basic, integer-array and boolean-mask indexing), in-place
-``x[idx] = value``, gather, scatter_add, index_select and masked_fill."""
+``x[idx] = value``, gather, scatter_add and index_select."""
 
 from __future__ import annotations
 
@@ -57,6 +57,10 @@ def _index_array(x: Tensor, idx, op: str):
         a = idx._data
     elif backend.is_array(idx) and backend.device_of(idx) == x._device:
         a = idx
+    elif backend.is_array(idx) and backend.device_of(idx) != backend.CPU:
+        raise DeviceError(
+            f"{op}: the index is on {backend.device_of(idx)} but the tensor is on {x._device}"
+        )
     else:
         a = xp.asarray(idx)  # NOTE: host lists/arrays are copied to the device here
         if a.size == 0 and a.dtype.kind == "f":
@@ -391,47 +395,6 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     if x.ndim == 0:
         raise ShapeError("index_select: the input is 0-d; unsqueeze it first")
     return IndexSelect.apply(x, _dim(dim, x.ndim, "index_select"), idx.reshape(-1))
-
-
-class MaskedFill(Function):
-    def forward(self, x, mask, value):
-        xp = backend.array_module(x)
-        self.mask = mask
-        v = value.astype(x.dtype) if backend.is_array(value) else xp.asarray(value, x.dtype)
-        return xp.where(mask, v, x)
-
-    def backward(self, g):
-        xp = backend.array_module(g)
-        nx, _, nv = self.needs_input_grad
-        zero = xp.zeros((), g.dtype)
-        gx = xp.where(self.mask, zero, g) if nx else None
-        return gx, None, (xp.where(self.mask, g, zero).sum() if nv else None)
-
-
-def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
-    """``x`` with ``value`` where the bool ``mask`` (broadcast against ``x``) is True.
-
-    Args:
-        x: the input tensor.
-        mask: bool tensor broadcastable with ``x``.
-        value: a number or a 0-d tensor (which then gets a gradient).
-
-    Example: ``scores.masked_fill(~causal, float("-inf"))``
-    """
-    m = _index_array(x, mask, "masked_fill")
-    if m.dtype.kind != "b":
-        raise DTypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
-    if isinstance(value, Tensor):
-        if value.ndim != 0:
-            raise ShapeError(
-                f"masked_fill: value must be a number or a 0-d tensor, got shape "
-                f"{tuple(value.shape)}"
-            )
-        if value._device != x._device:
-            raise DeviceError(
-                f"masked_fill: value is on {value._device} but the tensor is on {x._device}"
-            )
-    return MaskedFill.apply(x, m, value)
 
 
 from ._common import public  # noqa: E402
