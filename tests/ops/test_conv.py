@@ -1,0 +1,162 @@
+"""Convolution and pooling ops against PyTorch (forward, gradients, finite differences)."""
+
+import numpy as np
+import pytest
+from opcheck import check_op
+
+import manygrad as mg
+from manygrad.errors import ShapeError
+
+torch = pytest.importorskip("torch", reason="PyTorch (CPU build) is the test oracle")
+
+# name, input specs, kwargs: one row per case
+CONV = [
+    ("conv2d", [(2, 3, 7, 6), (4, 3, 3, 3), (4,)], dict(padding=1)),
+    ("conv2d", [(2, 3, 7, 6), (4, 3, 3, 3)], dict()),
+    ("conv2d", [(2, 3, 9, 8), (4, 3, 3, 2), (4,)], dict(stride=2, padding=(1, 2))),
+    ("conv2d", [(1, 2, 9, 10), (3, 2, 3, 3), None], dict(dilation=(2, 3), padding=2)),
+    ("conv2d", [(2, 4, 6, 7), (6, 2, 3, 3), (6,)], dict(groups=2, padding=1)),
+    ("conv2d", [(2, 4, 6, 7), (8, 1, 3, 3), (8,)], dict(groups=4, padding=1)),  # depthwise
+    ("conv2d", [(2, 3, 7, 6), (5, 3, 1, 1), (5,)], dict()),
+    ("conv2d", [(2, 3, 7, 6), (4, 3, 2, 4), (4,)], dict(padding="same")),
+    ("conv2d", [(2, 3, 7, 6), (4, 3, 3, 3), (4,)], dict(padding="same", dilation=2)),
+    ("conv2d", [(2, 3, 7, 6), (4, 3, 3, 2), None], dict(padding="valid", stride=(1, 2))),
+    ("conv2d", [(3, 7, 6), (4, 3, 3, 3), (4,)], dict(padding=1)),  # unbatched
+    ("conv2d", [(1, 2, 20, 20), (3, 2, 3, 3), (3,)], dict(padding=1)),  # grid path
+    ("conv2d", [(1, 2, 20, 19), (3, 2, 5, 3), None], dict(padding=(2, 1), dilation=(1, 2))),
+    ("conv2d", [(2, 3, 5, 5), (4, 3, 5, 5), (4,)], dict(stride=3, padding=2)),
+    ("conv1d", [(2, 3, 11), (4, 3, 3), (4,)], dict(padding=1)),
+    ("conv1d", [(2, 4, 12), (6, 2, 4), None], dict(stride=3, groups=2, dilation=2)),
+    ("conv1d", [(3, 30), (2, 3, 5), (2,)], dict(padding="same")),
+    ("conv_transpose2d", [(2, 3, 4, 5), (3, 4, 3, 3), (4,)], dict()),
+    (
+        "conv_transpose2d",
+        [(2, 3, 4, 5), (3, 4, 3, 3), (4,)],
+        dict(stride=2, padding=1, output_padding=1),
+    ),  # fmt: skip
+    (
+        "conv_transpose2d",
+        [(2, 4, 4, 5), (4, 3, 3, 2), None],
+        dict(stride=(2, 3), padding=(0, 1), output_padding=(1, 2), groups=2),
+    ),  # fmt: skip
+    (
+        "conv_transpose2d",
+        [(1, 2, 4, 5), (2, 3, 3, 3), (3,)],
+        dict(dilation=2, output_padding=1),
+    ),  # fmt: skip
+    ("conv_transpose2d", [(2, 4, 5), (2, 3, 4, 4), (3,)], dict(stride=2, padding=1)),
+    ("conv_transpose1d", [(2, 4, 7), (4, 3, 3), (3,)], dict(stride=2, output_padding=1)),
+]
+
+POOL = [
+    ("max_pool2d", [(2, 3, 8, 8)], dict(kernel_size=2)),
+    ("max_pool2d", [(2, 3, 7, 9)], dict(kernel_size=3, stride=2, padding=1)),
+    ("max_pool2d", [(2, 3, 7, 9)], dict(kernel_size=(2, 3), stride=(2, 1), ceil_mode=True)),
+    ("max_pool2d", [(1, 2, 9, 9)], dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    ("max_pool2d", [(1, 2, 9, 10)], dict(kernel_size=2, dilation=2, padding=1)),
+    ("max_pool2d", [(3, 7, 7)], dict(kernel_size=3, stride=1)),
+    ("max_pool1d", [(2, 3, 11)], dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    ("avg_pool2d", [(2, 3, 8, 8)], dict(kernel_size=2)),
+    ("avg_pool2d", [(2, 3, 7, 9)], dict(kernel_size=3, stride=2, padding=1)),
+    (
+        "avg_pool2d",
+        [(2, 3, 7, 9)],
+        dict(kernel_size=3, stride=2, padding=1, count_include_pad=False),
+    ),  # fmt: skip
+    ("avg_pool2d", [(1, 2, 8, 9)], dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    (
+        "avg_pool2d",
+        [(1, 2, 8, 9)],
+        dict(kernel_size=(2, 3), stride=2, padding=(1, 1), ceil_mode=True, count_include_pad=False),
+    ),  # fmt: skip
+    ("avg_pool2d", [(1, 2, 6, 6)], dict(kernel_size=3, divisor_override=4)),
+    ("avg_pool1d", [(2, 3, 11)], dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    ("adaptive_avg_pool2d", [(2, 3, 7, 9)], dict(output_size=(3, 4))),
+    ("adaptive_avg_pool2d", [(2, 3, 7, 9)], dict(output_size=1)),
+    ("adaptive_avg_pool2d", [(2, 3, 5, 6)], dict(output_size=(7, None))),
+    ("adaptive_avg_pool2d", [(3, 8, 8)], dict(output_size=(2, 2))),
+    ("adaptive_avg_pool1d", [(2, 3, 10)], dict(output_size=4)),
+]
+
+
+@pytest.mark.parametrize("name,specs,kwargs", CONV, ids=lambda v: str(v)[:40])
+def test_conv(name, specs, kwargs):
+    check_op(name, specs, **kwargs)
+
+
+@pytest.mark.parametrize("name,specs,kwargs", POOL, ids=lambda v: str(v)[:40])
+def test_pool(name, specs, kwargs):
+    check_op(name, specs, **kwargs)
+
+
+def test_conv_empty_batch():
+    check_op("conv2d", [(0, 3, 5, 5), (4, 3, 3, 3), (4,)], padding=1, fd=False)
+    check_op("max_pool2d", [(0, 3, 4, 4)], kernel_size=2, fd=False)
+
+
+def test_max_pool_ties_and_indices(device):
+    # all-equal windows (as after a ReLU): the gradient goes to the first position only
+    x = mg.zeros(1, 1, 4, 4, device=device, requires_grad=True)
+    y, idx = mg.max_pool2d(x, 2, return_indices=True)
+    y.sum().backward()
+    tx = torch.zeros(1, 1, 4, 4, requires_grad=True)
+    ty, tidx = torch.nn.functional.max_pool2d(tx, 2, return_indices=True)
+    ty.sum().backward()
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), tx.grad.numpy())
+    np.testing.assert_array_equal(idx.cpu().numpy(), tidx.numpy())
+
+
+def test_max_pool_indices_with_padding(device):
+    a = np.random.default_rng(0).standard_normal((2, 3, 7, 9))
+    kw = dict(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=True, return_indices=True)
+    _, idx = mg.max_pool2d(mg.tensor(a, device=device), **kw)
+    _, tidx = torch.nn.functional.max_pool2d(torch.tensor(a), **kw)
+    np.testing.assert_array_equal(idx.cpu().numpy(), tidx.numpy())
+
+
+def test_conv_float32_and_no_host_syncs(device):
+    x = mg.randn(2, 3, 8, 8, device=device, requires_grad=True)
+    w = mg.randn(4, 3, 3, 3, device=device, requires_grad=True)
+    mg.backend.fake_stats.reset()
+    y = mg.max_pool2d(mg.conv2d(x, w, padding=1), 2)
+    y = mg.adaptive_avg_pool2d(mg.avg_pool2d(y, 2, ceil_mode=True), 1)
+    y.backward(mg.ones_like(y))
+    assert y.dtype == mg.float32 and x.grad.dtype == mg.float32
+    assert mg.backend.fake_stats.syncs == 0
+
+
+ERRORS = [
+    (
+        lambda: mg.conv2d(mg.zeros(1, 3, 5, 5), mg.zeros(4, 2, 3, 3)),
+        r"conv2d.*3 channels.*\(4, 2, 3, 3\)",
+    ),
+    (lambda: mg.conv2d(mg.zeros(5, 5), mg.zeros(4, 3, 3, 3)), r"conv2d: expected input.*\(5, 5\)"),
+    (
+        lambda: mg.conv2d(mg.zeros(1, 4, 5, 5), mg.zeros(6, 2, 3, 3), groups=3),
+        r"conv2d.*\(1, 4, 5, 5\).*groups=3",
+    ),  # fmt: skip
+    (
+        lambda: mg.conv2d(mg.zeros(1, 3, 5, 5), mg.zeros(4, 3, 3)),
+        r"conv2d: expected weight.*\(4, 3, 3\)",
+    ),
+    (lambda: mg.conv2d(mg.zeros(1, 3, 2, 2), mg.zeros(4, 3, 3, 3)), "conv2d: kernel"),
+    (lambda: mg.conv2d(mg.zeros(1, 3, 5, 5), mg.zeros(4, 3, 3, 3), mg.zeros(3)), r"bias.*\(4,\)"),
+    (lambda: mg.conv1d(mg.zeros(1, 3, 5, 5), mg.zeros(4, 3, 3)), r"conv1d: expected input"),
+    (
+        lambda: mg.conv_transpose2d(mg.zeros(1, 3, 5, 5), mg.zeros(4, 2, 3, 3)),
+        r"conv_transpose2d.*3 channels.*\(4, 2, 3, 3\)",
+    ),  # fmt: skip
+    (lambda: mg.max_pool2d(mg.zeros(1, 3, 5, 5), 2, padding=2), "max_pool2d: padding"),
+    (lambda: mg.avg_pool2d(mg.zeros(5), 2), r"avg_pool2d: expected input.*\(5,\)"),
+]
+
+
+@pytest.mark.parametrize("fn,match", ERRORS)
+def test_errors(fn, match):
+    with pytest.raises((ValueError, ShapeError), match=match):
+        fn()
+
+
+def test_same_padding_rejects_stride():
+    with pytest.raises(ValueError, match="conv2d: padding='same'"):
+        mg.conv2d(mg.zeros(1, 3, 5, 5), mg.zeros(4, 3, 3, 3), padding="same", stride=2)
