@@ -1,0 +1,136 @@
+"""Adam (Kingma & Ba, 2015) and AdamW (Loshchilov & Hutter, 2019)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from .. import backend
+from .optimizer import Optimizer, zeros_state
+
+
+class Adam(Optimizer):
+    """Adam: "Adam: A Method for Stochastic Optimization" (Kingma & Ba, ICLR 2015).
+
+    Keeps running averages of the gradient (``exp_avg``) and of its square
+    (``exp_avg_sq``), bias-corrected by the step count. ``amsgrad=True`` uses the running
+    maximum of ``exp_avg_sq`` ("On the Convergence of Adam and Beyond", Reddi et al.,
+    2018). ``weight_decay`` adds an L2 term to the gradient, or with
+    ``decoupled_weight_decay=True`` shrinks the weights directly as AdamW does.
+
+    Args:
+        params: tensors or param groups to optimize.
+        lr: learning rate (default 1e-3).
+        betas: decay rates of the two averages (default (0.9, 0.999)).
+        eps: added to the denominator for stability (default 1e-8).
+        weight_decay: weight decay factor (default 0).
+        amsgrad: use the AMSGrad variant (default False).
+        maximize: maximize the objective instead of minimizing it (default False).
+        decoupled_weight_decay: decay weights as AdamW (default False).
+
+    Example:
+        >>> opt = mg.optim.Adam(model.parameters(), lr=3e-4)
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+    ):
+        name = type(self).__name__
+        if lr < 0.0:
+            raise ValueError(f"{name}: invalid learning rate {lr}; it must be >= 0")
+        if eps < 0.0:
+            raise ValueError(f"{name}: invalid eps {eps}; it must be >= 0")
+        for i, b in enumerate(betas):
+            if not 0.0 <= b < 1.0:
+                raise ValueError(f"{name}: invalid beta parameter at index {i}: {b}; 0 <= beta < 1")
+        if weight_decay < 0.0:
+            raise ValueError(f"{name}: invalid weight_decay {weight_decay}; it must be >= 0")
+        defaults = dict(
+            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            maximize=maximize, decoupled_weight_decay=decoupled_weight_decay,
+        )  # fmt: skip
+        super().__init__(params, defaults)
+
+    def init_state(self, p, group):
+        state = {"step": 0, "exp_avg": zeros_state(p), "exp_avg_sq": zeros_state(p)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = zeros_state(p)
+        return state
+
+    def update(self, p, g, state, group):
+        xp = backend.array_module(p)
+        lr, wd = group["lr"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        state["step"] = step = state["step"] + 1
+        decoupled = group["decoupled_weight_decay"]
+        if wd != 0 and decoupled:
+            p *= 1 - lr * wd
+        g = self._grad(p, g, group["maximize"], 0 if decoupled else wd)
+        m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
+        # NOTE: m = beta1 * m + (1 - beta1) * g, written as g + beta1 * (m - g): in place,
+        # no temporary.
+        m -= g
+        m *= beta1
+        m += g
+        t = self._tmp(p)
+        xp.multiply(g, 1 - beta2, out=t)
+        t *= g
+        v *= beta2
+        v += t
+        if group["amsgrad"]:
+            vmax = state["max_exp_avg_sq"]._data
+            xp.maximum(vmax, v, out=vmax)
+            v = vmax
+        step_size = lr / (1 - beta1**step)
+        xp.sqrt(v, out=t)
+        t /= math.sqrt(1 - beta2**step)
+        t += group["eps"]
+        xp.divide(m, t, out=t)
+        t *= -step_size
+        p += t
+
+
+class AdamW(Adam):
+    """AdamW: Adam with decoupled weight decay.
+
+    From "Decoupled Weight Decay Regularization" (Loshchilov & Hutter, ICLR 2019): the
+    weights shrink by ``lr * weight_decay`` each step instead of the decay entering the
+    gradient averages.
+
+    Args:
+        params: tensors or param groups to optimize.
+        lr: learning rate (default 1e-3).
+        betas: decay rates of the two averages (default (0.9, 0.999)).
+        eps: added to the denominator for stability (default 1e-8).
+        weight_decay: decoupled weight decay (default 1e-2).
+        amsgrad: use the AMSGrad variant (default False).
+        maximize: maximize the objective instead of minimizing it (default False).
+
+    Example:
+        >>> opt = mg.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+            decoupled_weight_decay=True,
+        )  # fmt: skip

@@ -1,0 +1,272 @@
+"""``Optimizer``: PyTorch's optimizer interface over small per-parameter update rules.
+
+A subclass only says how to start a parameter's state (``init_state``) and how to update
+one parameter from its gradient (``update``), both on raw arrays and in place, in the
+style of MLX's optimizers. The base class owns the rest: ``param_groups``, ``state``,
+``zero_grad``, ``step`` and ``state_dict`` / ``load_state_dict`` in PyTorch's format.
+
+The update rules never record a graph and never read device values on the host: the step
+count is a Python int and every hyperparameter a Python float, so a step queues only
+array work on the GPU (no host syncs).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .. import backend
+from ..autograd import enable_grad
+from ..tensor import Tensor
+
+
+class _RequiredParameter:
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+
+class Optimizer:
+    """Base of all optimizers.
+
+    Args:
+        params: an iterable of tensors to optimize, of ``(name, tensor)`` pairs, or of
+            dicts (param groups) with a ``"params"`` entry and per-group options.
+        defaults: the options every group gets unless it sets its own.
+
+    Example:
+        >>> opt = mg.optim.SGD([{"params": [w]}, {"params": [b], "lr": 0.1}], lr=0.01)
+    """
+
+    def __init__(self, params: Iterable, defaults: dict[str, Any]):
+        self.defaults = defaults
+        self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        self.param_groups: list[dict[str, Any]] = []
+        self._scratch: dict = {}
+        self._opt_called = False
+        if isinstance(params, Tensor):
+            raise TypeError(
+                f"{type(self).__name__}: params should be an iterable of tensors or dicts, "
+                "got a single Tensor; wrap it in a list: [t]"
+            )
+        groups = list(params)
+        if not groups:
+            raise ValueError(
+                f"{type(self).__name__} got an empty parameter list; pass "
+                "model.parameters() or a list of tensors created with requires_grad=True"
+            )
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
+
+    # ------------------------------------------------------------------ to override
+    def init_state(self, p, group: dict) -> dict[str, Any]:
+        """The state of a parameter (raw array ``p``) before its first update."""
+        return {}
+
+    def update(self, p, g, state: dict, group: dict) -> None:  # pragma: no cover
+        """Update the raw array ``p`` in place from its gradient ``g``."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ public API
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params"]
+        return "\n".join(lines) + "\n)"
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own options (e.g. a layer to fine-tune).
+
+        Example:
+            >>> opt.add_param_group({"params": head_params, "lr": 1e-2})
+        """
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters must be an ordered collection (the order of a set "
+                "changes between runs); use a list instead"
+            )
+        params = list(params)
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        params = [p[1] if isinstance(p, tuple) else p for p in params]
+        if names:
+            if len(names) != len(params):
+                raise ValueError("give either all parameters with names or none")
+            param_group["param_names"] = names
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(
+                    f"optimizers can only optimize Tensors, but one of the params is "
+                    f"{type(p).__name__}"
+                )
+            if p.grad_fn is not None:
+                raise ValueError(
+                    "can't optimize a non-leaf Tensor (it is the result of an op); "
+                    "optimize the leaf it came from, or use t.detach().requires_grad_()"
+                )
+        param_group["params"] = params
+        for name, default in self.defaults.items():
+            if default is required and name not in param_group:
+                raise ValueError(f"parameter group didn't specify a value of required {name}")
+            param_group.setdefault(name, default)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients: drop them (default) or fill them with zeros in place."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad.grad_fn = None
+                    p.grad.requires_grad = False
+                    p.grad._data[...] = 0
+
+    def step(self, closure: Callable[[], Any] | None = None):
+        """Update every parameter that has a gradient; returns ``closure()`` if given.
+
+        Args:
+            closure: re-evaluates the model and returns the loss (needed by some
+                optimizers, optional here).
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        self._opt_called = True
+        state, update, init = self.state, self.update, self.init_state
+        for group in self.param_groups:
+            for p in group["params"]:
+                grad = p.grad
+                if grad is None:
+                    continue
+                st = state.get(p)
+                if st is not None:
+                    update(p._data, grad._data, st, group)
+                    continue
+                st = init(p._data, group)
+                update(p._data, grad._data, st, group)
+                if st:  # NOTE: as PyTorch, no entry for stateless updates (plain SGD)
+                    state[p] = st
+        return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        """The optimizer's state as PyTorch lays it out.
+
+        ``{"state": {index: {name: value}}, "param_groups": [{..., "params": [index]}]}``,
+        where index numbers the parameters across groups in order. The tensors are the
+        optimizer's own (not copies); ``mg.save`` writes it to a file.
+        """
+        index: dict[int, int] = {}
+        groups = []
+        for g in self.param_groups:
+            packed = {k: v for k, v in g.items() if k != "params"}
+            for p in g["params"]:
+                index.setdefault(id(p), len(index))
+            packed["params"] = [index[id(p)] for p in g["params"]]
+            groups.append(packed)
+        packed_state = {
+            (index[id(k)] if isinstance(k, Tensor) else k): dict(v) for k, v in self.state.items()
+        }
+        return {"state": packed_state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore state saved by ``state_dict`` (of an optimizer built the same way).
+
+        Tensors move to their parameter's device (and floating ones to its dtype).
+        """
+        saved_groups = copy.deepcopy(state_dict["param_groups"])
+        groups = self.param_groups
+        if len(groups) != len(saved_groups):
+            raise ValueError(
+                f"loaded state dict has {len(saved_groups)} parameter groups but the "
+                f"optimizer has {len(groups)}; build the optimizer as it was when saved"
+            )
+        for i, (g, s) in enumerate(zip(groups, saved_groups)):
+            if len(g["params"]) != len(s["params"]):
+                raise ValueError(
+                    f"loaded state dict's parameter group {i} has {len(s['params'])} "
+                    f"parameters but the optimizer's has {len(g['params'])}"
+                )
+        id_map = {
+            int(k): p
+            for s, g in zip(saved_groups, groups)
+            for k, p in zip(s["params"], g["params"])
+        }
+        state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        for k, v in state_dict["state"].items():
+            key = int(k) if isinstance(k, str) and k.isdigit() else k
+            p = id_map.get(key)
+            if p is None:
+                state[k] = v
+            else:
+                state[p] = {name: _cast(p, name, val) for name, val in v.items()}
+        for g, s in zip(groups, saved_groups):
+            s["params"] = g["params"]
+            if "param_names" in g and "param_names" not in s:
+                s["param_names"] = g["param_names"]
+            if isinstance(s.get("betas"), list):
+                s["betas"] = tuple(s["betas"])
+        self.state = state
+        self.param_groups = saved_groups
+
+    # ------------------------------------------------------------------ helpers
+    def _tmp(self, a, k: int = 0):
+        """Scratch array shaped like ``a`` (k-th of a few), reused across parameters."""
+        dev = backend.device_of(a)
+        key = (k, a.dtype, dev)
+        buf = self._scratch.get(key)
+        n = a.size
+        if buf is None or buf.size < n:
+            with backend.device_scope(dev):
+                buf = self._scratch[key] = backend.array_module(a).empty((n,), a.dtype)
+        return buf[:n].reshape(a.shape)
+
+    def _grad(self, p, g, maximize: bool, weight_decay: float):
+        """``g`` negated when maximizing, plus the L2 term ``weight_decay * p``."""
+        if not maximize and weight_decay == 0:
+            return g
+        xp = backend.array_module(g)
+        out = self._tmp(g, 1)
+        if weight_decay == 0:
+            return xp.negative(g, out=out)
+        xp.multiply(p, weight_decay, out=out)
+        if maximize:
+            out -= g
+        else:
+            out += g
+        return out
+
+
+def _cast(p: Tensor, name: str, value):
+    if name == "step":  # NOTE: PyTorch keeps the step as a tensor; here it is a Python int
+        return int(value.item()) if isinstance(value, Tensor) else value
+    if not isinstance(value, Tensor):
+        return value
+    arr = backend.to_device(value._data, p._device)
+    if value.is_floating_point() and arr.dtype != p._data.dtype:
+        arr = arr.astype(p._data.dtype)
+    elif arr is value._data:
+        arr = arr.copy()
+    return Tensor._wrap(arr, p._device)
+
+
+def zeros_state(p) -> Tensor:
+    """A zero tensor like the raw array ``p``, on its device (for optimizer state)."""
+    return Tensor._wrap(backend.array_module(p).zeros_like(p), backend.device_of(p))

@@ -1,0 +1,87 @@
+"""Stochastic gradient descent with momentum (Polyak 1964; Sutskever et al. 2013)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .. import backend
+from ..tensor import Tensor
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum.
+
+    Momentum as in "On the importance of initialization and momentum in deep learning"
+    (Sutskever et al., 2013), in PyTorch's form: ``buf = momentum * buf + (1 - dampening)
+    * g`` (``buf = g`` on the first step), then ``p -= lr * buf`` (or ``lr * (g +
+    momentum * buf)`` with ``nesterov=True``).
+
+    Args:
+        params: tensors or param groups to optimize.
+        lr: learning rate (default 1e-3).
+        momentum: momentum factor (default 0).
+        dampening: dampening of the momentum (default 0).
+        weight_decay: L2 penalty added to the gradient (default 0).
+        nesterov: use Nesterov momentum (default False).
+        maximize: maximize the objective instead of minimizing it (default False).
+
+    Example:
+        >>> opt = mg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        >>> loss.backward(); opt.step(); opt.zero_grad()
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ):
+        if lr < 0.0:
+            raise ValueError(f"SGD: invalid learning rate {lr}; it must be >= 0")
+        if momentum < 0.0:
+            raise ValueError(f"SGD: invalid momentum {momentum}; it must be >= 0")
+        if weight_decay < 0.0:
+            raise ValueError(f"SGD: invalid weight_decay {weight_decay}; it must be >= 0")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: Nesterov momentum requires a momentum > 0 and zero dampening")
+        defaults = dict(
+            lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+            nesterov=nesterov, maximize=maximize,
+        )  # fmt: skip
+        super().__init__(params, defaults)
+
+    def update(self, p, g, state, group):
+        xp = backend.array_module(p)
+        g = self._grad(p, g, group["maximize"], group["weight_decay"])
+        momentum = group["momentum"]
+        if momentum != 0:
+            buf_t = state.get("momentum_buffer")
+            if buf_t is None:
+                buf = g.copy()
+                state["momentum_buffer"] = Tensor._wrap(buf, backend.device_of(buf))
+            else:
+                buf = buf_t._data
+                buf *= momentum
+                dampening = group["dampening"]
+                if dampening == 0:
+                    buf += g
+                else:
+                    t = self._tmp(p)
+                    xp.multiply(g, 1 - dampening, out=t)
+                    buf += t
+            if group["nesterov"]:
+                t = self._tmp(p)
+                xp.multiply(buf, momentum, out=t)
+                t += g
+                g = t
+            else:
+                g = buf
+        t = self._tmp(p)
+        xp.multiply(g, -group["lr"], out=t)
+        p += t
