@@ -1,2 +1,436 @@
-"""(being written)"""
-__all__: list = []
+"""Normalisation and attention: layer_norm, batch_norm, group_norm, rms_norm and
+scaled_dot_product_attention.
+
+Each is one fused Function with an analytic backward pass; none reads tensor values on
+the host. float16/bfloat16 inputs are computed in float32 and returned in their dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import backend
+from .. import dtypes as D
+from ..autograd import Function
+from ..errors import DeviceError, DTypeError, ShapeError
+from ..tensor import Tensor
+from .elementwise import _float_input
+
+
+def _cdt(a):
+    """NumPy dtype to compute in: float32 for 16-bit floats."""
+    return D.float32.np if a.dtype.itemsize < 4 else a.dtype
+
+
+def _as(a, dt):
+    return None if a is None else a.astype(dt, copy=False)
+
+
+def _normalize(xp, x, axes, eps):
+    """``(x - mean) / sqrt(var + eps)`` over ``axes``; returns it, 1 / std, mean, var."""
+    mu = x.mean(axis=axes, keepdims=True)
+    xc = x - mu
+    var = (xc * xc).mean(axis=axes, keepdims=True)
+    rstd = 1.0 / xp.sqrt(var + eps)
+    xc *= rstd
+    return xc, rstd, mu, var
+
+
+def _normalize_grad(gxh, xhat, rstd, axes):
+    """Gradient through ``xhat = (x - mean) * rstd``, given the gradient ``gxh`` of xhat."""
+    m1 = gxh.mean(axis=axes, keepdims=True)
+    m2 = (gxh * xhat).mean(axis=axes, keepdims=True)
+    return rstd * (gxh - m1 - xhat * m2)
+
+
+def _affine(xhat, w, b):
+    y = xhat * w if w is not None else xhat.copy()
+    if b is not None:
+        y += b
+    return y
+
+
+def _affine_grads(self, g, gx, axes, shape):
+    """(gx, gw, gb) with ``gw``/``gb`` summed over ``axes`` and reshaped to ``shape``."""
+    _, nw, nb = self.needs_input_grad[:3]
+    gw = (g * self.xhat).sum(axis=axes).reshape(shape) if nw else None
+    gb = g.sum(axis=axes).reshape(shape) if nb else None
+    return gx, gw, gb
+
+
+def _check_param(p, shape, name, op):
+    if p is not None and tuple(p.shape) != tuple(shape):
+        raise ShapeError(f"{op}: {name} must have shape {tuple(shape)}, got {tuple(p.shape)}")
+
+
+# ---------------------------------------------------------------------------- layer norm
+
+
+class LayerNorm(Function):
+    def forward(self, x, w, b, axes, eps):
+        xp = backend.array_module(x)
+        out_dt, cdt = x.dtype, _cdt(x)
+        self.xhat, self.rstd, _, _ = _normalize(xp, x.astype(cdt, copy=False), axes, eps)
+        self.w, self.axes = _as(w, cdt), axes
+        return _affine(self.xhat, self.w, _as(b, cdt)).astype(out_dt, copy=False)
+
+    def backward(self, g):
+        g = g.astype(self.xhat.dtype, copy=False)
+        gxh = g * self.w if self.w is not None else g
+        gx = _normalize_grad(gxh, self.xhat, self.rstd, self.axes)
+        lead = tuple(range(g.ndim - len(self.axes)))
+        return _affine_grads(self, g, gx, lead, self.xhat.shape[g.ndim - len(self.axes) :])
+
+
+def _trailing(x, normalized_shape, op):
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k :]) != shape:
+        raise ShapeError(
+            f"{op}: normalized_shape {shape} must match the last dims of the input, got input "
+            f"of shape {tuple(x.shape)}"
+        )
+    return shape, tuple(range(x.ndim - k, x.ndim))
+
+
+def layer_norm(
+    input: Tensor,  # noqa: A002
+    normalized_shape,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise over the trailing ``normalized_shape`` dims, then scale and shift.
+
+    Ba, Kiros and Hinton, "Layer Normalization" (2016).
+
+    Args:
+        input: a float tensor whose last dims equal ``normalized_shape``.
+        normalized_shape: an int or tuple: the trailing dims to normalise over.
+        weight, bias: elementwise affine parameters of ``normalized_shape`` (default None).
+        eps: added to the variance (default 1e-5).
+
+    Example: ``y = F.layer_norm(x, (512,), gamma, beta)``.
+    """
+    x = _float_input(input)
+    shape, axes = _trailing(x, normalized_shape, "layer_norm")
+    _check_param(weight, shape, "weight", "layer_norm")
+    _check_param(bias, shape, "bias", "layer_norm")
+    return LayerNorm.apply(x, weight, bias, axes, eps)
+
+
+# ---------------------------------------------------------------------------- rms norm
+
+
+class RMSNorm(Function):
+    def forward(self, x, w, axes, eps):
+        xp = backend.array_module(x)
+        out_dt, cdt = x.dtype, _cdt(x)
+        x = x.astype(cdt, copy=False)
+        self.r = 1.0 / xp.sqrt((x * x).mean(axis=axes, keepdims=True) + eps)
+        self.xhat, self.w, self.axes = x * self.r, _as(w, cdt), axes
+        return _affine(self.xhat, self.w, None).astype(out_dt, copy=False)
+
+    def backward(self, g):
+        g = g.astype(self.xhat.dtype, copy=False)
+        gxh = g * self.w if self.w is not None else g
+        m = (gxh * self.xhat).mean(axis=self.axes, keepdims=True)
+        gx = self.r * (gxh - self.xhat * m)
+        lead = tuple(range(g.ndim - len(self.axes)))
+        gw = (g * self.xhat).sum(axis=lead) if self.needs_input_grad[1] else None
+        return gx, gw
+
+
+def rms_norm(
+    input: Tensor,  # noqa: A002
+    normalized_shape,
+    weight: Tensor | None = None,
+    eps: float | None = None,
+) -> Tensor:
+    """Divide by the root mean square over the trailing dims, then scale.
+
+    Zhang and Sennrich, "Root Mean Square Layer Normalization" (2019).
+
+    Args:
+        input: a float tensor whose last dims equal ``normalized_shape``.
+        normalized_shape: an int or tuple: the trailing dims to normalise over.
+        weight: elementwise scale of ``normalized_shape`` (default None).
+        eps: added to the mean square (default None: the machine epsilon of the dtype the
+            op computes in, float32 for 16-bit inputs, as PyTorch).
+
+    Example: ``y = F.rms_norm(x, (512,), gamma)``.
+    """
+    x = _float_input(input)
+    shape, axes = _trailing(x, normalized_shape, "rms_norm")
+    _check_param(weight, shape, "weight", "rms_norm")
+    if eps is None:
+        eps = 2.0**-52 if _cdt(x._data) == D.float64.np else 2.0**-23  # finfo(...).eps
+    return RMSNorm.apply(x, weight, axes, eps)
+
+
+# ---------------------------------------------------------------------------- batch norm
+
+
+class BatchNorm(Function):
+    def forward(self, x, w, b, running, training, momentum, eps):
+        xp = backend.array_module(x)
+        out_dt, cdt = x.dtype, _cdt(x)
+        x = x.astype(cdt, copy=False)
+        c = x.shape[1]
+        self.axes = axes = (0,) + tuple(range(2, x.ndim))
+        self.pshape = pshape = (1, c) + (1,) * (x.ndim - 2)
+        self.training = training
+        if training:
+            self.xhat, self.rstd, mu, var = _normalize(xp, x, axes, eps)
+            if running is not None:
+                rm, rv = running
+                n = x.size // c
+                # NOTE: in place and on the device; running_var takes the unbiased variance
+                rm *= 1.0 - momentum
+                rm += (mu.reshape(c) * momentum).astype(rm.dtype, copy=False)
+                rv *= 1.0 - momentum
+                rv += (var.reshape(c) * (momentum * n / (n - 1))).astype(rv.dtype, copy=False)
+        else:
+            rm, rv = running
+            self.rstd = 1.0 / xp.sqrt(rv.astype(cdt).reshape(pshape) + eps)
+            self.xhat = (x - rm.astype(cdt).reshape(pshape)) * self.rstd
+        self.w = None if w is None else w.astype(cdt).reshape(pshape)
+        b = None if b is None else b.astype(cdt).reshape(pshape)
+        return _affine(self.xhat, self.w, b).astype(out_dt, copy=False)
+
+    def backward(self, g):
+        g = g.astype(self.xhat.dtype, copy=False)
+        gxh = g * self.w if self.w is not None else g
+        if self.training:
+            gx = _normalize_grad(gxh, self.xhat, self.rstd, self.axes)
+        else:
+            gx = gxh * self.rstd
+        return _affine_grads(self, g, gx, self.axes, (self.pshape[1],))
+
+
+def batch_norm(
+    input: Tensor,  # noqa: A002
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each channel (dim 1) over the batch and spatial dims, then scale and shift.
+
+    Ioffe and Szegedy, "Batch Normalization" (2015). In training the batch statistics are
+    used and, when given, ``running_mean``/``running_var`` are updated in place (the
+    variance unbiased); in evaluation the running statistics are used.
+
+    Args:
+        input: shape (N, C) or (N, C, ...).
+        running_mean, running_var: per-channel statistics of shape (C,), or None.
+        weight, bias: per-channel affine parameters of shape (C,) (default None).
+        training: use batch statistics and update the running ones (default False).
+        momentum: weight of the new batch statistics in the running ones (default 0.1).
+        eps: added to the variance (default 1e-5).
+
+    Example: ``y = F.batch_norm(x, rm, rv, gamma, beta, training=True)``.
+    """
+    x = _float_input(input)
+    if x.ndim < 2:
+        raise ShapeError(f"batch_norm: expected input of shape (N, C, ...), got {tuple(x.shape)}")
+    c = x.shape[1]
+    for name, p in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):  # fmt: skip
+        _check_param(p, (c,), name, "batch_norm")
+        if p is not None and p.device != x.device:
+            raise DeviceError(f"batch_norm: {name} is on {p.device} but the input on {x.device}; "
+                              "move it with .to(device)")  # fmt: skip
+    running = None
+    if running_mean is not None and running_var is not None:
+        running = (running_mean._data, running_var._data)
+    if training:
+        if x.numel() // max(c, 1) <= 1:
+            raise ValueError(
+                f"batch_norm: expected more than 1 value per channel when training, got input "
+                f"of shape {tuple(x.shape)}"
+            )
+    elif running is None:
+        raise ValueError(
+            "batch_norm: running_mean and running_var are needed when training=False; "
+            "pass them, or training=True to use the batch statistics"
+        )
+    return BatchNorm.apply(x, weight, bias, running, training, momentum, eps)
+
+
+# ---------------------------------------------------------------------------- group norm
+
+
+class GroupNorm(Function):
+    def forward(self, x, w, b, groups, eps):
+        xp = backend.array_module(x)
+        out_dt, cdt = x.dtype, _cdt(x)
+        n, c = x.shape[:2]
+        xg = x.astype(cdt, copy=False).reshape(n, groups, -1)
+        self.xhat_g, self.rstd, _, _ = _normalize(xp, xg, (2,), eps)
+        self.xhat = self.xhat_g.reshape(x.shape)
+        self.pshape = pshape = (1, c) + (1,) * (x.ndim - 2)
+        self.axes = (0,) + tuple(range(2, x.ndim))
+        self.w = None if w is None else w.astype(cdt).reshape(pshape)
+        b = None if b is None else b.astype(cdt).reshape(pshape)
+        return _affine(self.xhat, self.w, b).astype(out_dt, copy=False)
+
+    def backward(self, g):
+        g = g.astype(self.xhat.dtype, copy=False)
+        gxh = g * self.w if self.w is not None else g
+        gx = _normalize_grad(gxh.reshape(self.xhat_g.shape), self.xhat_g, self.rstd, (2,))
+        return _affine_grads(self, g, gx.reshape(g.shape), self.axes, (self.pshape[1],))
+
+
+def group_norm(
+    input: Tensor,  # noqa: A002
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise over groups of channels (and all spatial dims), then scale and shift.
+
+    Wu and He, "Group Normalization" (2018).
+
+    Args:
+        input: shape (N, C, ...), C divisible by ``num_groups``.
+        num_groups: number of channel groups.
+        weight, bias: per-channel affine parameters of shape (C,) (default None).
+        eps: added to the variance (default 1e-5).
+
+    Example: ``y = F.group_norm(x, 8, gamma, beta)``.
+    """
+    x = _float_input(input)
+    if x.ndim < 2 or num_groups <= 0 or x.shape[1] % num_groups:
+        raise ShapeError(
+            f"group_norm: expected input of shape (N, C, ...) with C divisible by "
+            f"num_groups={num_groups}, got {tuple(x.shape)}"
+        )
+    _check_param(weight, (x.shape[1],), "weight", "group_norm")
+    _check_param(bias, (x.shape[1],), "bias", "group_norm")
+    return GroupNorm.apply(x, weight, bias, num_groups, eps)
+
+
+# ---------------------------------------------------------------------------- attention
+
+
+class Attention(Function):
+    """softmax(q k^T * scale + mask) v, with the probabilities saved for backward."""
+
+    def forward(self, q, k, v, mask, scale, causal, groups, dropout_p, gen):
+        xp = backend.array_module(q)
+        out_dt, cdt = q.dtype, _cdt(q)
+        q, k, v = (a.astype(cdt, copy=False) for a in (q, k, v))
+        if groups > 1:
+            k, v = xp.repeat(k, groups, axis=-3), xp.repeat(v, groups, axis=-3)
+        s = xp.matmul(q, k.swapaxes(-1, -2))
+        s *= scale
+        seq_q, seq_k = s.shape[-2:]
+        if causal:
+            keep = xp.tril(xp.ones((seq_q, seq_k), dtype=bool))
+            s = xp.where(keep, s, -math.inf)
+        if mask is not None:
+            s = xp.where(mask, s, -math.inf) if mask.dtype == bool else s + mask.astype(cdt)
+        # NOTE: "safe" softmax, as PyTorch's: a row with every key masked gives zeros
+        m = s.max(axis=-1, keepdims=True)
+        p = xp.exp(s - xp.where(xp.isfinite(m), m, 0))
+        den = p.sum(axis=-1, keepdims=True)
+        p /= xp.where(den == 0, 1, den)
+        self.drop = None
+        if dropout_p > 0:
+            keep = gen.random(p.shape, D.float32.np) >= dropout_p
+            scale_d = 1.0 / (1.0 - dropout_p) if dropout_p < 1 else 0.0
+            self.drop = keep.astype(cdt) * scale_d
+        pd = p if self.drop is None else p * self.drop
+        self.q, self.k, self.v, self.p, self.pd = q, k, v, p, pd
+        self.scale, self.groups = scale, groups
+        return xp.matmul(pd, v).astype(out_dt, copy=False)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        g = g.astype(self.p.dtype, copy=False)
+        nq, nk, nv, nm = self.needs_input_grad[:4]
+        p = self.p
+        gv = xp.matmul(self.pd.swapaxes(-1, -2), g) if nv else None
+        gp = xp.matmul(g, self.v.swapaxes(-1, -2))
+        if self.drop is not None:
+            gp *= self.drop
+        gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))
+        gq = xp.matmul(gs, self.k) * self.scale if nq else None
+        gk = xp.matmul(gs.swapaxes(-1, -2), self.q) * self.scale if nk else None
+        if self.groups > 1:
+            gk, gv = (None if a is None else _sum_groups(a, self.groups) for a in (gk, gv))
+        return gq, gk, gv, (gs if nm else None)
+
+
+def _sum_groups(a, groups):
+    """Undo ``repeat(..., groups, axis=-3)``: sum each head's repeats."""
+    shape = a.shape[:-3] + (a.shape[-3] // groups, groups) + a.shape[-2:]
+    return a.reshape(shape).sum(axis=-3)
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> Tensor:
+    """Attention ``softmax(q k^T * scale + mask) v`` over the last two dims.
+
+    Vaswani et al., "Attention Is All You Need" (2017). Rows whose keys are all masked
+    give zeros, as in PyTorch.
+
+    Args:
+        query: shape (..., L, E); key: (..., S, E); value: (..., S, Ev).
+        attn_mask: bool (True = attend) or float (added to the scores), broadcastable to
+            (..., L, S) (default None).
+        dropout_p: dropout probability on the attention weights (default 0.0).
+        is_causal: mask keys after each query (top-left aligned) (default False).
+        scale: score scale (default None: 1 / sqrt(E)).
+        enable_gqa: let query have a multiple of key/value's heads (dim -3) (default False).
+
+    Example: ``out = F.scaled_dot_product_attention(q, k, v, is_causal=True)``.
+    """
+    op = "scaled_dot_product_attention"
+    q, k, v = (_float_input(a) for a in (query, key, value))
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ShapeError(f"{op}: query, key and value need at least 2 dims (..., L, E), got "
+                         f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")  # fmt: skip
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ShapeError(
+            f"{op}: query (..., L, E) {tuple(q.shape)}, key (..., S, E) {tuple(k.shape)} and "
+            f"value (..., S, Ev) {tuple(v.shape)} don't fit"
+        )
+    if is_causal and attn_mask is not None:
+        raise ValueError(f"{op}: pass either attn_mask or is_causal=True, not both")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"{op}: dropout_p must be in [0, 1], got {dropout_p}")
+    if (
+        attn_mask is not None
+        and attn_mask.dtype is not D.bool_
+        and not attn_mask.is_floating_point()
+    ):
+        raise DTypeError(f"{op}: attn_mask must be bool or float, got {attn_mask.dtype}")
+    groups = 1
+    if enable_gqa and q.ndim >= 3 and k.ndim >= 3 and q.shape[-3] != k.shape[-3]:
+        hq, hk = q.shape[-3], k.shape[-3]
+        if hq % hk or v.shape[-3] != hk:
+            raise ShapeError(f"{op}: with enable_gqa the query heads ({hq}) must be a multiple "
+                             f"of the key/value heads ({hk}, {v.shape[-3]})")  # fmt: skip
+        groups = hq // hk
+    sc = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    gen = backend.generator(q._device) if dropout_p > 0 else None
+    return Attention.apply(q, k, v, attn_mask, sc, is_causal, groups, dropout_p, gen)
+
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals())
