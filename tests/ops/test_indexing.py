@@ -137,6 +137,14 @@ def test_getitem_function_and_repeated_index_grad(device):
     np.testing.assert_array_equal(x.grad.cpu().numpy(), [[3, 3], [0, 0], [1, 1]])
 
 
+def test_full_slice_is_a_new_view(device):
+    x = mg.zeros(2, 3, device=device)
+    for y in (x[:], x[...], x[()]):
+        assert y is not x and y.shape == x.shape
+        y[0, 0] = 1.0
+    assert x.cpu().numpy()[0, 0] == 1.0
+
+
 def test_int_and_mask_indexing_make_no_host_syncs():
     x = mg.randn(5, 4, device="fakegpu", requires_grad=True)
     i = mg.tensor([0, 3, 3], device="fakegpu")
@@ -259,6 +267,8 @@ def test_index_op_errors():
         mg.index_select(x, 0, i)
     with pytest.raises(DTypeError, match="masked_fill.*bool"):
         mg.masked_fill(x, mg.ones(3, 4), 1.0)
+    with pytest.raises(ShapeError, match=r"masked_fill.*\(2,\).*\(3, 4\)"):
+        mg.masked_fill(x, mg.ones(2).bool(), 1.0)
     with pytest.raises(ShapeError, match=r"masked_fill.*0-d.*\(2,\)"):
         mg.masked_fill(x, mg.ones(3, 4).bool(), mg.ones(2))
 

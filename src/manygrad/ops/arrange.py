@@ -83,11 +83,17 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> T
             if n + b + a < 0:
                 raise ShapeError(f"pad: padding {(b, a)} crops dim {d} of size {n} below 0")
             continue
-        limit = {"reflect": n - 1, "circular": n}.get(mode, b + a)  # replicate: any size
-        if (b or a) and (min(b, a) < 0 or max(b, a) > limit or n == 0):
+        if not (b or a):
+            continue
+        if n == 0 or min(b, a) < 0:
             raise ShapeError(
-                f"pad: {mode} padding {(b, a)} of dim {d} (size {n}) must be non-negative "
-                f"and at most {limit}"
+                f"pad: {mode} padding {(b, a)} of dim {d} (size {n}) needs a non-empty dim "
+                "and non-negative pads (only constant mode crops)"
+            )
+        limit = n - 1 if mode == "reflect" else n
+        if mode != "replicate" and max(b, a) > limit:
+            raise ShapeError(
+                f"pad: {mode} padding {(b, a)} of dim {d} (size {n}) must be at most {limit}"
             )
     return Pad.apply(x, tuple(pairs), mode, 0 if value is None else value)
 
@@ -236,6 +242,12 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
     m = _index_array(x, mask, "masked_fill")
     if m.dtype.kind != "b":
         raise DTypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+    for a, b in zip(reversed(x.shape), reversed(m.shape)):
+        if a != b and a != 1 and b != 1:
+            raise ShapeError(
+                f"masked_fill: mask of shape {tuple(m.shape)} does not broadcast with the "
+                f"input of shape {tuple(x.shape)}"
+            )
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise ShapeError(

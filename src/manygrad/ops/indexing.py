@@ -198,8 +198,8 @@ def getitem(x: Tensor, idx) -> Tensor:
     Example: ``x[1:, None, mg.tensor([0, 0, 2])]``
     """
     basic, post = _parse(x, idx)
-    if any(not (isinstance(b, slice) and b == slice(None)) for b in basic):
-        x = Slice.apply(x, basic)
+    if any(not (isinstance(b, slice) and b == slice(None)) for b in basic) or not any(post):
+        x = Slice.apply(x, basic)  # NOTE: also for x[:] and x[...]: a new view, as in PyTorch
     for pos in reversed(range(len(post))):  # 0-d integer tensors select, as ints do
         if post[pos] is not None and post[pos][0] == "take":
             x = Index.apply(x, (slice(None),) * pos + (post.pop(pos)[1],))
