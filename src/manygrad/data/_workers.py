@@ -24,6 +24,10 @@ from .dataset import IterableDataset, WorkerInfo, _clear_sample, _local, _set_sa
 EXHAUSTED = "__exhausted__"  # an iterable worker's stream ended
 
 
+def is_exhausted(batch) -> bool:
+    return isinstance(batch, str) and batch == EXHAUSTED  # NOTE: == : it crossed a pipe
+
+
 class RemoteError:
     """An exception raised in a worker, sent back as text (always picklable)."""
 
@@ -161,7 +165,7 @@ def worker_loop(wid, cfg: LoopConfig, requests, results, done, is_process):
                 if stream_epoch != epoch:
                     stream, stream_epoch = iter(cfg.dataset), epoch
                 out = fetch_stream(stream, cfg.batch_size, cfg.collate_fn, cfg.auto)
-                if out[0] is not EXHAUSTED and cfg.drop_last and cfg.auto:
+                if not is_exhausted(out[0]) and cfg.drop_last and cfg.auto:
                     out = _drop_short(out, cfg.batch_size)
             else:
                 out = fetch(cfg.dataset, indices, cfg.collate_fn, cfg.auto, cfg.seed, epoch,
@@ -187,6 +191,23 @@ def _drop_short(out, batch_size):
     return out
 
 
+def _context(name: str | None):
+    """``name``'s multiprocessing context; by default forkserver (spawn where missing).
+
+    Both start workers from a clean interpreter, so datasets must be picklable and scripts
+    need ``if __name__ == "__main__":``; forkserver then forks each worker from a server
+    that has already imported manygrad and NumPy, which makes worker start-up fast.
+    """
+    import multiprocessing as mp
+
+    if name is None:
+        name = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(name)
+    if name == "forkserver":
+        ctx.set_forkserver_preload(["numpy", "manygrad", "manygrad.data"])
+    return ctx
+
+
 class WorkerPool:
     """``n`` workers (threads or processes) and the queues between them and the loader."""
 
@@ -196,10 +217,8 @@ class WorkerPool:
         self.buffer: dict = {}
         self.closed = False
         if kind == "process":
-            import multiprocessing as mp
-
-            ctx = mp.get_context(mp_context or "spawn") if isinstance(mp_context, (str, type(None))) \
-                else mp_context  # fmt: skip
+            ctx = mp_context if mp_context is not None and not isinstance(mp_context, str) \
+                else _context(mp_context)  # fmt: skip
             self.results = ctx.Queue()
             self.requests = [ctx.Queue() for _ in range(n)]
             self.done = ctx.Event()
@@ -252,10 +271,11 @@ class WorkerPool:
         """Wait for the answer to task ``tid``: ``(output, RemoteError or None)``."""
         start = time.monotonic()
         while tid not in self.buffer:
-            if self._drain(True, 1.0):
+            wait = min(1.0, max(0.0, start + timeout - time.monotonic())) if timeout else 1.0
+            if self._drain(True, wait):
                 continue
             self._check_alive()
-            if timeout and time.monotonic() - start > timeout:
+            if timeout and time.monotonic() - start >= timeout:
                 raise RuntimeError(
                     f"DataLoader timed out after {timeout} s waiting for a batch from "
                     f"worker {tid % self.n}; raise timeout= or look for a stuck sample"

@@ -11,12 +11,12 @@ import numpy as np
 from manygrad import backend
 
 from ._workers import (
-    EXHAUSTED,
     LoopConfig,
     SampleError,
     WorkerPool,
     fetch,
     fetch_stream,
+    is_exhausted,
     is_iterable,
 )
 from .collate import default_collate, default_convert
@@ -45,7 +45,8 @@ class DataLoader:
         drop_last: drop the last incomplete batch (default False).
         timeout: seconds to wait for a worker's batch before failing (0: forever).
         worker_init_fn: called with the worker id in each worker at start.
-        multiprocessing_context: start method for process workers (default ``"spawn"``).
+        multiprocessing_context: start method for process workers (default
+            ``"forkserver"``, or ``"spawn"`` where that is missing).
         generator: seed (int) or ``numpy.random.Generator`` for the shuffle.
         prefetch_factor: batches queued ahead per worker (default 2).
         persistent_workers: keep workers alive between epochs (default False).
@@ -259,7 +260,7 @@ class _LoaderIter:
                 err.reraise()
             batch, skipped = out
             w = self.routes.pop(tid, None)
-            if batch is EXHAUSTED:
+            if is_exhausted(batch):
                 if w in self.active:
                     self.active.remove(w)
                 continue
@@ -273,7 +274,7 @@ class _LoaderIter:
         while True:
             if ld._iterable:
                 batch, _ = fetch_stream(self.stream, ld.batch_size, ld.collate_fn, ld._auto)
-                if batch is EXHAUSTED:
+                if is_exhausted(batch):
                     raise StopIteration
                 return batch
             idx = next(self.indices)

@@ -84,7 +84,15 @@ class TensorDataset(Dataset):
         self.tensors = tensors
 
     def __getitem__(self, index):
-        return tuple(t[index] for t in self.tensors)
+        from manygrad.tensor import Tensor
+
+        # NOTE: data tensors need no graph; index the raw array (any device) directly
+        return tuple(
+            Tensor._wrap(_row(t._data, index), t._device)
+            if isinstance(t, Tensor) and not t.requires_grad
+            else t[index]
+            for t in self.tensors
+        )
 
     def __len__(self) -> int:
         return len(self.tensors[0])
@@ -103,6 +111,11 @@ class TensorDataset(Dataset):
             else:
                 out.append(np.asarray(t)[idx])
         return tuple(out)
+
+
+def _row(a, index):
+    r = a[index]
+    return np.asarray(r) if isinstance(r, np.generic) else r  # 0-d arrays, as CuPy gives
 
 
 class Subset(Dataset):
