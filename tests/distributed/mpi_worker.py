@@ -137,6 +137,82 @@ def ddp_equivalence(accumulate):
     print(f"OK ddp accumulate={accumulate} rank {r} max diff {worst:.2e}", flush=True)
 
 
+def training_stack():
+    """Linear layers + SGD + GradScaler + DistributedSampler + rank-0 checkpoint, vs 1 process."""
+    from manygrad import nn, optim
+    from manygrad.amp import GradScaler
+    from manygrad.data import DataLoader, DistributedSampler, TensorDataset
+    from manygrad.nn.parallel import DistributedDataParallel
+
+    r, w = dist.get_rank(), dist.get_world_size()
+    rng = np.random.default_rng(1)
+    xs = rng.standard_normal((48, 5)).astype(np.float32)
+    xs[19] = 3e38  # an overflowing sample: that step must be skipped on every rank alike
+    ds = TensorDataset(mg.tensor(xs), mg.tensor(rng.integers(0, 3, 48)))
+
+    def build():
+        mg.manual_seed(3)
+        return nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3))
+
+    def train(model, loader):
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        scaler = GradScaler("cpu", init_scale=2.0**10)
+        loss_fn = nn.CrossEntropyLoss()
+        for x, y in loader:
+            opt.zero_grad()
+            scaler.scale(loss_fn(model(x), y)).backward()
+            scaler.step(opt)
+            scaler.update()
+        return scaler.get_scale()
+
+    ref = build()
+    ref_scale = train(ref, DataLoader(ds, batch_size=8 * w,
+                                      sampler=DistributedSampler(ds, 1, 0, seed=4)))  # fmt: skip
+    model = DistributedDataParallel(build())
+    scale = train(model, DataLoader(ds, batch_size=8, sampler=DistributedSampler(ds, seed=4)))
+    assert scale == ref_scale < 2.0**10, (scale, ref_scale)
+    worst = max(
+        float(np.abs(a.numpy() - b.numpy()).max())
+        for a, b in zip(ref.state_dict().values(), model.state_dict().values())
+    )
+    assert worst < 1e-6, worst
+    path = os.path.join(os.environ["RUN_DIR"], "ckpt.npz")
+    if dist.is_main_process():
+        np.savez(path, **{k: v.numpy() for k, v in model.state_dict().items()})
+    dist.barrier()
+    fresh = DistributedDataParallel(build())
+    fresh.load_state_dict({"module." + k: mg.tensor(v) for k, v in np.load(path).items()})
+    for a, b in zip(fresh.state_dict().values(), model.state_dict().values()):
+        assert np.array_equal(a.numpy(), b.numpy())
+    print(f"OK stack rank {r} max diff {worst:.2e} scale {scale}", flush=True)
+
+
+def single():
+    """World of one (no mpiexec): collectives are identities, DDP passes through."""
+    from manygrad.nn.parallel import DistributedDataParallel
+
+    assert (dist.get_rank(), dist.get_world_size(), dist.get_local_rank()) == (0, 1, 0)
+    assert dist.is_main_process() and dist.get_backend() == "mpi"
+    t = mg.arange(4.0)
+    dist.all_reduce(t, op=dist.ReduceOp.AVG)
+    dist.broadcast(t, 0)
+    out = [mg.zeros(4)]
+    dist.all_gather(out, t)
+    assert np.array_equal(out[0].numpy(), np.arange(4.0)) and np.array_equal(
+        t.numpy(), out[0].numpy()
+    )
+    mg.manual_seed(0)
+    model = DistributedDataParallel(MLP())
+    x = mg.randn(3, 4, dtype=mg.float64)
+    model(x).sum().backward()
+    assert model.module.w1.grad is not None
+    try:
+        dist.init_process_group()
+    except dist.DistributedError as e:
+        assert "already initialised" in str(e)
+    print("OK single rank 0", flush=True)
+
+
 def stall():
     r = dist.get_rank()
     if r == 1:
@@ -172,6 +248,10 @@ if __name__ == "__main__":
 
         setup_rank_logging(os.environ["RUN_DIR"])
         print(f"OK logging rank {dist.get_rank()}", flush=True)
+    elif name == "single":
+        single()
+    elif name == "stack":
+        training_stack()
     elif name == "hello":
         print(f"OK hello rank {dist.get_rank()} of {dist.get_world_size()}", flush=True)
     else:

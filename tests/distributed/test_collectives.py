@@ -1,7 +1,10 @@
 """Collectives across 2 MPI ranks, for every dtype, on cpu and the fake GPU (fake NCCL)."""
 
+import subprocess
+import sys
+
 import pytest
-from mpirun import run_worker
+from mpirun import WORKER, env, mpiexec_or_skip, run_worker
 
 from manygrad import distributed as dist
 
@@ -41,3 +44,21 @@ def test_collective_before_init_says_how_to_start(call):
     assert dist.is_main_process()
     with pytest.raises(dist.DistributedError, match="init_process_group.*manygrad launch"):
         call()
+
+
+def _run_alone(scenario, **extra):
+    mpiexec_or_skip()
+    cmd = [sys.executable, str(WORKER), scenario]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env(**extra))
+
+
+def test_single_process_is_a_world_of_one():
+    res = _run_alone("single")
+    assert res.returncode == 0 and "OK single rank 0" in res.stdout, res.stdout + res.stderr
+
+
+def test_launcher_and_mpi_library_mismatch_is_detected():
+    # what a rank sees when mpiexec belongs to another MPI than mpi4py: a world of 1
+    res = _run_alone("hello", PMI_SIZE=3)
+    assert res.returncode != 0
+    assert "the launcher started 3 ranks but MPI sees a world of 1" in res.stderr, res.stderr

@@ -16,3 +16,13 @@ def test_two_ranks_match_one_process(scenario, tag):
     assert res.returncode == 0, out
     for r in (0, 1):
         assert f"OK {tag} rank {r}" in out, out
+
+
+def test_training_stack_sampler_gradscaler_checkpoint(tmp_path):
+    # nn layers, SGD with momentum, GradScaler with an overflowing step, DistributedSampler,
+    # a checkpoint written by rank 0 and loaded by all: equal to one process on 2x the batch
+    res = run_worker("stack", RUN_DIR=tmp_path)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    for r in (0, 1):
+        assert f"OK stack rank {r}" in out, out

@@ -9,6 +9,7 @@ the whole job down so that no rank hangs silently.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -20,7 +21,8 @@ from ..errors import ManygradError
 _TAG_QUERY, _TAG_REPLY = 7101, 7102
 # NOTE: 2-byte floats have no standard MPI type: they move as uint16 and reduce in float32.
 _HALF = (D.float16.np, D.bfloat16.np)
-_BASE_SECONDS = 0.01  # spin this long before sleeping between polls
+_SPIN_SECONDS = 0.001  # spin this long, then yield the core between polls
+_SLEEP_AFTER = 0.1  # and sleep between polls after this long
 
 
 class DistributedError(ManygradError, RuntimeError):
@@ -88,6 +90,8 @@ class MPIComm:
         start = time.perf_counter()
         deadline = start + self.timeout
         nap, next_serve = 0.0, start + 0.05
+        # NOTE: spin first (lowest latency), then yield the core (ranks often share cores
+        # with each other), and only sleep once the wait is clearly long.
         while not req.Test():
             now = time.perf_counter()
             if now > next_serve:
@@ -95,9 +99,12 @@ class MPIComm:
                 next_serve = now + 0.05
                 if now > deadline:
                     self._timed_out(what, seq)
-            if now - start > _BASE_SECONDS:
-                nap = min(0.005, nap * 1.5 + 1e-5)
+            waited = now - start
+            if waited > _SLEEP_AFTER:
+                nap = min(0.002, nap * 1.5 + 1e-5)
                 time.sleep(nap)
+            elif waited > _SPIN_SECONDS:
+                os.sched_yield()
 
     def _serve(self) -> None:
         """Answer other ranks asking which collective this rank waits in."""

@@ -205,6 +205,13 @@ def init_process_group(
             "pip install 'manygrad[mpi]' (MPICH wheel), or build mpi4py against your cluster's "
             "MPI (see docs/distributed.md)"
         ) from e
+    launched = _launcher_size()
+    if launched is not None and launched != mpi.size:
+        raise DistributedError(
+            f"init_process_group: the launcher started {launched} ranks but MPI sees a world "
+            f"of {mpi.size}: mpiexec and the MPI library of mpi4py differ ({_mpi_library(mpi)}). "
+            "Use the mpiexec of the same MPI (set MANYGRAD_MPIEXEC), see docs/distributed.md"
+        )
     if world_size not in (-1, mpi.size) or rank not in (-1, mpi.rank):
         raise DistributedError(
             f"init_process_group: asked for world_size={world_size}, rank={rank} but MPI "
@@ -222,6 +229,21 @@ def init_process_group(
     _group = group
     _install_excepthook(mpi)
     _preflight(group, verbose)
+
+
+def _launcher_size() -> int | None:
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):
+        v = os.environ.get(var, "")
+        if v.isdigit():
+            return int(v)
+    return None
+
+
+def _mpi_library(mpi: MPIComm) -> str:
+    try:
+        return mpi.MPI.Get_library_version().splitlines()[0].strip()
+    except Exception:  # noqa: BLE001
+        return "unknown MPI"
 
 
 def backend_cuda_ready() -> bool:
