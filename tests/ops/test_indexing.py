@@ -102,6 +102,7 @@ ROWS_OPS = [
     ("index_select", "index_select", [(4, 3), 0, I([3, 0, 3])], {}),
     ("index_select-dim1", "index_select", [(2, 4, 3), -2, I([1, 1, 2, 0])], {}),
     ("index_select-0d-index", "index_select", [(4, 3), 1, I(2)], {}),
+    ("index_select-0d", "index_select", [(), 0, I([0])], {}),
     ("index_select-empty", "index_select", [(4, 3), 0, I([], dtype=np.int64)], {}),
     ("masked_fill", "masked_fill", [(3, 4), MASK_2D, 1.5], {}),
     ("masked_fill-bcast", "masked_fill", [(3, 4), I([True, False, False, True])], {"value": -2.0}),

@@ -52,6 +52,7 @@ ROWS = [
     ("permute-tuple", lambda x: x.permute((1, -1, 0)), [(2, 3, 4)], {}),
     ("permute-empty", "permute", [(2, 0, 3), 1, 2, 0], {"torch_fn": meth("permute")}),
     ("movedim", "movedim", [(2, 3, 4), 0, -1], {}),
+    ("movedim-0d", "movedim", [()], {"source": 0, "destination": -1}),
     ("movedim-tuple", "movedim", [(2, 3, 4, 5)], {"source": (0, 1), "destination": (3, 0)}),
     ("expand", "expand", [(3, 1), 2, 3, 4], {"torch_fn": meth("expand")}),
     ("expand-keep", "expand", [(3, 1), -1, 5], {"torch_fn": meth("expand")}),
@@ -99,6 +100,7 @@ ROWS = [
     ("pad", "pad", [(2, 3)], {"pad": (1, 2)}),
     ("pad-2d", "pad", [(2, 3, 4)], {"pad": (1, 1, 2, 0), "value": 1.5}),
     ("pad-crop", "pad", [(3, 4)], {"pad": (-1, 2, 1, -2)}),
+    ("pad-0d", "pad", [()], {"pad": ()}),
     ("pad-empty", "pad", [(0, 3)], {"pad": (1, 1)}),
     ("pad-reflect", "pad", [(2, 3, 5)], {"pad": (2, 1), "mode": "reflect"}),
     ("pad-reflect-2d", "pad", [(1, 2, 4, 5)], {"pad": (1, 2, 3, 1), "mode": "reflect"}),
@@ -113,6 +115,7 @@ ROWS = [
     ("pad-circular-2d", "pad", [(1, 2, 3, 4)], {"pad": (1, 1, 3, 0), "mode": "circular"}),
     ("flip", "flip", [(2, 3, 4)], {"dims": (0, 2)}),
     ("flip-neg", "flip", [(2, 3)], {"dims": (-1,)}),
+    ("flip-0d", "flip", [()], {"dims": (0,)}),
     ("flip-empty", "flip", [(0, 3)], {"dims": (0, 1)}),
     ("tril", "tril", [(4, 5)], {}),
     ("tril-k", "tril", [(2, 4, 3)], {"diagonal": -1}),
@@ -126,6 +129,7 @@ ROWS = [
     ("roll", "roll", [(3, 4)], {"shifts": 5}),
     ("roll-dims", "roll", [(3, 4)], {"shifts": (1, -2), "dims": (0, 1)}),
     ("roll-dim", "roll", [(3, 4)], {"shifts": 2, "dims": 1}),
+    ("roll-0d", "roll", [()], {"shifts": 2}),
     ("roll-empty", "roll", [(0, 4)], {"shifts": 1, "dims": 1}),
 ]
 
@@ -205,6 +209,8 @@ def test_shape_errors_name_op_and_shapes():
         x.repeat(2)
     with _raises(ShapeError, "tril", r"\(3,\)"):
         mg.zeros(3).tril()
+    with _raises(ShapeError, "split", "0-d"):
+        mg.zeros(()).split(1)
     with _raises(ShapeError, "roll", "same length"):
         x.roll((1, 2), dims=0)
 

@@ -28,6 +28,8 @@ class Pad(Function):
     def forward(self, x, pairs, mode, value):
         xp = backend.array_module(x)
         self.shape, self.pairs, self.mode = x.shape, pairs, mode
+        if not pairs:  # a 0-d tensor
+            return x.copy()
         if mode == "constant":
             # NOTE: negative padding crops, as in PyTorch
             crop = tuple(slice(max(-b, 0), n - max(-a, 0)) for (b, a), n in zip(pairs, x.shape))
@@ -43,6 +45,8 @@ class Pad(Function):
 
     def backward(self, g):
         xp = backend.array_module(g)
+        if not self.pairs:
+            return g
         if self.mode == "constant":
             inner = tuple(slice(max(b, 0), n - max(a, 0)) for (b, a), n in zip(self.pairs, g.shape))
             return xp.pad(g[inner], [(max(-b, 0), max(-a, 0)) for b, a in self.pairs])

@@ -266,7 +266,7 @@ def _mesh(xp, index, dim):
     return tuple(
         index
         if d == dim
-        else xp.arange(index.shape[d]).reshape([-1 if k == d else 1 for k in range(nd)])
+        else xp.arange(index.shape[d]).reshape(tuple(-1 if k == d else 1 for k in range(nd)))
         for d in range(nd)
     )
 
@@ -392,9 +392,15 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
             f"index_select: index must be a 1-d integer tensor, got shape "
             f"{tuple(idx.shape)} and dtype {idx.dtype}"
         )
+    d = _dim(dim, x.ndim, "index_select")
     if x.ndim == 0:
-        raise ShapeError("index_select: the input is 0-d; unsqueeze it first")
-    return IndexSelect.apply(x, _dim(dim, x.ndim, "index_select"), idx.reshape(-1))
+        if idx.size != 1:
+            raise ShapeError(
+                f"index_select: a 0-d input takes an index of one element, got shape "
+                f"{tuple(idx.shape)}"
+            )
+        return IndexSelect.apply(x.reshape(1), 0, idx.reshape(1)).reshape(())
+    return IndexSelect.apply(x, d, idx.reshape(-1))
 
 
 from ._common import public  # noqa: E402

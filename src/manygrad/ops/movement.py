@@ -178,6 +178,8 @@ def movedim(x: Tensor, source, destination) -> Tensor:
     Example: ``mg.zeros(2, 3, 4).movedim(0, -1).shape == (3, 4, 2)``
     """
     src, dst = _dims(source, x.ndim, "movedim"), _dims(destination, x.ndim, "movedim")
+    if x.ndim == 0:
+        return Permute.apply(x, ())
     if len(src) != len(dst):
         raise ShapeError(f"movedim: got {len(src)} source dims but {len(dst)} destinations")
     order = [d for d in range(x.ndim) if d not in src]
@@ -312,6 +314,12 @@ def stack(tensors, dim: int = 0) -> Tensor:
     return cat([unsqueeze(v, d) for v in tensors], d)
 
 
+def _dim_1d(x: Tensor, dim: int, op: str) -> int:
+    if x.ndim == 0:
+        raise ShapeError(f"{op}: expects a tensor of at least 1 dim, got a 0-d tensor")
+    return _dim(dim, x.ndim, op)
+
+
 def _part(x: Tensor, d: int, start: int, stop: int) -> Tensor:
     return Slice.apply(x, (slice(None),) * d + (slice(start, stop),))
 
@@ -322,7 +330,7 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
 
     Example: ``a, b = mg.arange(5).split([2, 3])``
     """
-    d = _dim(dim, x.ndim, "split")
+    d = _dim_1d(x, dim, "split")
     n = x.shape[d]
     if isinstance(split_size_or_sections, int):
         k = split_size_or_sections
@@ -350,7 +358,7 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
     """
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
-    n = x.shape[_dim(dim, x.ndim, "chunk")]
+    n = x.shape[_dim_1d(x, dim, "chunk")]
     if n == 0:
         return split(x, [0] * chunks, dim)
     return split(x, -(-n // chunks), dim)
@@ -361,7 +369,7 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
 
     Example: ``x.narrow(1, 2, 3)`` is ``x[:, 2:5]``
     """
-    d = _dim(dim, x.ndim, "narrow")
+    d = _dim_1d(x, dim, "narrow")
     n = x.shape[d]
     if not -n <= start <= n:
         raise DimError(f"narrow: start {start} is out of range for dim {d} of size {n}")
