@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from opcheck import check_op
 
 import manygrad as mg
 from manygrad.errors import ShapeError
+from opcheck import check_op
 
 torch = pytest.importorskip("torch", reason="PyTorch (CPU build) is the test oracle")
 

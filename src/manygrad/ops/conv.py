@@ -4,6 +4,7 @@ Convolutions are matrix products (BLAS on the CPU, cuBLAS on the GPU): the input
 channels-first, unfolded into columns (im2col) and multiplied by the weight, per group.
 """
 
+# ruff: noqa: A002  (`input` is PyTorch's argument name)
 from __future__ import annotations
 
 from .. import backend
@@ -280,25 +281,25 @@ def _convnd(op, nd, x, weight, bias, stride, padding, dilation, groups):
     return Conv.apply(x, weight, bias, geom=geom, shape4=(xs, ws, yshape), keep_cols=keep)
 
 
-def _conv_transposend(op, nd, x, weight, bias, stride, padding, output_padding, groups,
-                      dilation):  # fmt: skip
+def _conv_transposend(op, nd, x, weight, bias, stride, padding, out_pad, groups, dilation):
     x, weight, bias, batched, xs, ws = _prep(op, x, weight, bias, nd, True, groups)
     stride, dilation = _spatial(op, nd, stride, dilation)
-    pads = _padding(op, padding, nd, ws[2:], dilation, stride) if not isinstance(
-        padding, str) else None  # fmt: skip
-    if pads is None:
+    if isinstance(padding, str):
         raise ValueError(f"{op}: padding must be an int or a tuple, got {padding!r}")
-    op_ = (0,) + _tuple(output_padding, nd, op, "output_padding") if nd == 1 else _tuple(
-        output_padding, nd, op, "output_padding")  # fmt: skip
-    if any(o >= max(s, d) or o < 0 for o, s, d in zip(op_, stride, dilation)):
-        raise ValueError(f"{op}: output_padding {output_padding} must be smaller than "
-                         f"stride or dilation ({stride[2 - nd:]}, {dilation[2 - nd:]})")  # fmt: skip
-    cout = ws[1] * groups
-    size = [(n - 1) * s - pa - pb + d * (k - 1) + o + 1 for n, s, pa, pb, d, k, o in zip(
-        xs[2:], stride, pads[::2], pads[1::2], dilation, ws[2:], op_)]  # fmt: skip
+    pads = _padding(op, padding, nd, ws[2:], dilation, stride)
+    extra = (0,) * (2 - nd) + _tuple(out_pad, nd, op, "output_padding")
+    if any(o >= max(s, d) or o < 0 for o, s, d in zip(extra, stride, dilation)):
+        raise ValueError(f"{op}: output_padding {out_pad} must be smaller than stride or "
+                         f"dilation ({stride[2 - nd:]}, {dilation[2 - nd:]})")  # fmt: skip
+    size = [
+        (n - 1) * s - pa - pb + d * (k - 1) + o + 1
+        for n, s, pa, pb, d, k, o in zip(
+            xs[2:], stride, pads[::2], pads[1::2], dilation, ws[2:], extra
+        )  # fmt: skip
+    ]
     if min(size) < 1:
         raise ShapeError(f"{op}: output size {size} is too small for input {tuple(x.shape)}")
-    ys = (xs[0], cout, size[0], size[1])
+    ys = (xs[0], ws[1] * groups, size[0], size[1])
     geom = _Geom(ys, ws, stride, pads, dilation, groups, out_hw=xs[2:])
     yshape = ys if nd == 2 else (ys[0], ys[1], ys[3])
     yshape = yshape if batched else yshape[1:]
@@ -337,8 +338,10 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     return _convnd("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
-def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
-                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:  # fmt: skip
+def conv_transpose1d(
+    input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+    output_padding=0, groups: int = 1, dilation=1,
+) -> Tensor:  # fmt: skip
     """1-d transposed convolution (the gradient of conv1d w.r.t. its input).
 
     Args:
@@ -351,8 +354,10 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                              output_padding, groups, dilation)  # fmt: skip
 
 
-def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
-                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:  # fmt: skip
+def conv_transpose2d(
+    input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+    output_padding=0, groups: int = 1, dilation=1,
+) -> Tensor:  # fmt: skip
     """2-d transposed convolution (the gradient of conv2d w.r.t. its input), for upsampling.
 
     Args:
@@ -377,8 +382,8 @@ class _PoolGeom:
         self.shape, self.k, self.s, self.p, self.d = shape, k, s, p, d
         self.out = tuple(_pool_len(n, *a, ceil_mode) for n, *a in zip(shape[2:], k, s, p, d))
         # rows/cols the windows reach, incl. the padding and the ceil_mode overhang
-        self.padded = tuple(max((o - 1) * s_ + d_ * (k_ - 1) + 1, n + p_)
-                            for o, s_, d_, k_, n, p_ in zip(self.out, s, d, k, shape[2:], p))  # fmt: skip
+        reach = [(o - 1) * s_ + d_ * (k_ - 1) + 1 for o, s_, d_, k_ in zip(self.out, s, d, k)]
+        self.padded = tuple(max(r, n + p_) for r, n, p_ in zip(reach, shape[2:], p))
 
     def pad(self, x, value):
         """x inside a buffer filled with ``value``; x itself when no padding is needed."""
@@ -508,7 +513,7 @@ class AdaptiveAvgPool(Function):
 
     def backward(self, g):
         xp = backend.array_module(g)
-        (n, c, h, w), ho, wo = self.shape4, self.ph.shape[0], self.pw.shape[0]
+        (n, c, h, _), ho, wo = self.shape4, self.ph.shape[0], self.pw.shape[0]
         g = xp.ascontiguousarray(g.reshape(n * c, ho, wo).swapaxes(1, 2))
         t = xp.matmul(g.reshape(-1, ho), self.ph).reshape(n * c, wo, h)
         t = xp.matmul(xp.ascontiguousarray(t.swapaxes(1, 2)).reshape(-1, wo), self.pw)
@@ -599,8 +604,10 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
                      count_include_pad, None)  # fmt: skip
 
 
-def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:  # fmt: skip
+def avg_pool2d(
+    input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+    count_include_pad: bool = True, divisor_override: int | None = None,
+) -> Tensor:  # fmt: skip
     """Mean over sliding windows of an (N, C, H, W) input.
 
     Args: kernel_size; stride (default kernel_size); padding (zeros, default 0); ceil_mode;

@@ -1,0 +1,197 @@
+"""Op benchmark: manygrad vs PyTorch on the CPU, side by side in one process.
+
+Each case runs forward + backward (unless marked fwd) in both libraries, interleaved, and
+reports the median time of repeats after a warm-up. ``ratio`` is manygrad's throughput
+over PyTorch's (PyTorch ms / manygrad ms): above 1 manygrad is faster.
+
+Usage: ``PYTHONPATH=src python benchmarks/ops.py [--quick] [--only conv]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import functools
+import glob
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+import manygrad as mg
+
+
+def _blas_info() -> str:
+    """NumPy's BLAS library, kernel and thread count (OpenBLAS only; else what is known)."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        for d in threadpool_info():
+            if d.get("user_api") == "blas":
+                return (
+                    f"{d['internal_api']} {d.get('architecture', '')}, {d['num_threads']} threads"
+                )
+    except ImportError:
+        pass
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs", "*openblas*"))
+    for path in libs:
+        lib = ctypes.CDLL(path)
+        for prefix in ("scipy_openblas_", "openblas_"):
+            for suffix in ("64_", ""):
+                try:
+                    core = getattr(lib, f"{prefix}get_corename{suffix}")
+                    nthreads = getattr(lib, f"{prefix}get_num_threads{suffix}")
+                except AttributeError:
+                    continue
+                core.restype = ctypes.c_char_p
+                return f"OpenBLAS {core().decode()}, {nthreads()} threads"
+    return f"unknown BLAS, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"
+
+
+def _timeit(fn, budget_s: float, min_reps: int) -> list[float]:
+    """Per-call times (ms) of ``fn``: calls are batched so one sample lasts >= ~2 ms."""
+    t0 = time.perf_counter()
+    fn()
+    one = time.perf_counter() - t0
+    inner = max(1, int(0.002 / max(one, 1e-7)))
+    reps = max(min_reps, int(budget_s / max(one * inner, 1e-6)))
+    out = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        out.append((time.perf_counter() - t0) * 1e3 / inner)
+    return out
+
+
+def _pair(name, make_mg, make_torch, budget_s, rounds, min_reps):
+    """Warm up both, then alternate rounds of each; medians over all samples."""
+    f_mg, f_t = make_mg(), make_torch()
+    for _ in range(3):
+        f_mg()
+        f_t()
+    t_mg, t_t = [], []
+    for _ in range(rounds):
+        t_mg += _timeit(f_mg, budget_s / rounds, min_reps)
+        t_t += _timeit(f_t, budget_s / rounds, min_reps)
+    m, t = statistics.median(t_mg), statistics.median(t_t)
+    return name, m, t
+
+
+def _fwd_bwd(lib, fn, shapes, grads, seed=0):
+    """Closure running ``fn(*inputs)`` forward and backward with a fixed upstream gradient."""
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    if lib == "mg":
+        ins = [mg.tensor(a, requires_grad=g) for a, g in zip(arrays, grads)]
+        up = mg.tensor(rng.standard_normal(tuple(fn(*ins).shape)).astype(np.float32))
+
+        def run():
+            for t in ins:
+                t.grad = None
+            fn(*ins).backward(up)
+    else:
+        ins = [torch.tensor(a, requires_grad=g) for a, g in zip(arrays, grads)]
+        up = torch.tensor(rng.standard_normal(tuple(fn(*ins).shape)).astype(np.float32))
+
+        def run():
+            for t in ins:
+                t.grad = None
+            fn(*ins).backward(up)
+
+    return run
+
+
+def _fwd(lib, fn, shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    if lib == "mg":
+        ins = [mg.tensor(a) for a in arrays]
+        return lambda: fn(*ins)
+    ins = [torch.tensor(a) for a in arrays]
+
+    def run():
+        with torch.no_grad():
+            fn(*ins)
+
+    return run
+
+
+def _cases():
+    """(group, name, manygrad fn, torch fn, shapes, requires_grad flags or None for fwd only)."""
+    tf = torch.nn.functional
+    sm = getattr(mg, "softmax", None)
+    cases = [
+        ("add", "add 32x32 fwd+bwd", lambda a, b: a + b, lambda a, b: a + b,
+         [(32, 32), (32, 32)], [True, True]),
+        ("add", "add 2048x2048 fwd+bwd", lambda a, b: a + b, lambda a, b: a + b,
+         [(2048, 2048), (2048, 2048)], [True, True]),
+        ("matmul", "matmul 64x64 fwd+bwd", mg.matmul, torch.matmul,
+         [(64, 64), (64, 64)], [True, True]),
+        ("matmul", "matmul 1024x1024 fwd+bwd", mg.matmul, torch.matmul,
+         [(1024, 1024), (1024, 1024)], [True, True]),
+    ]  # fmt: skip
+    if sm is not None:
+        cases += [
+            ("softmax", "softmax 32x10 fwd+bwd", lambda x: sm(x, dim=-1),
+             lambda x: torch.softmax(x, dim=-1), [(32, 10)], [True]),
+            ("softmax", "softmax 512x1000 fwd+bwd", lambda x: sm(x, dim=-1),
+             lambda x: torch.softmax(x, dim=-1), [(512, 1000)], [True]),
+        ]  # fmt: skip
+    else:
+        print("note: mg.softmax is not available in this checkout; softmax cases skipped")
+    c1 = [(64, 1, 28, 28), (32, 1, 3, 3), (32,)]
+    c2 = [(64, 32, 14, 14), (64, 32, 3, 3), (64,)]
+    conv = lambda f: lambda x, w, b: f(x, w, b, padding=1)  # noqa: E731
+    cases += [
+        ("conv", "conv2d 1->32 28x28 fwd", conv(mg.conv2d), conv(tf.conv2d), c1, None),
+        ("conv", "conv2d 1->32 28x28 fwd+bwd", conv(mg.conv2d), conv(tf.conv2d), c1,
+         [False, True, True]),
+        ("conv", "conv2d 32->64 14x14 fwd", conv(mg.conv2d), conv(tf.conv2d), c2, None),
+        ("conv", "conv2d 32->64 14x14 fwd+bwd", conv(mg.conv2d), conv(tf.conv2d), c2,
+         [True, True, True]),
+        ("conv", "max_pool2d 2x2 64x32x28x28 fwd+bwd", lambda x: mg.max_pool2d(x, 2),
+         lambda x: tf.max_pool2d(x, 2), [(64, 32, 28, 28)], [True]),
+    ]  # fmt: skip
+    return cases
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="short runs (about 10 s in all)")
+    ap.add_argument("--only", default=None, help="run one group: add, matmul, softmax, conv")
+    ap.add_argument("--budget", type=float, default=None, help="seconds per library per case")
+    args = ap.parse_args(argv)
+    budget = args.budget or (0.3 if args.quick else 2.0)
+    rounds, min_reps = (2, 3) if args.quick else (4, 5)
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+    print(f"numpy {np.__version__} ({_blas_info()}); torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads); manygrad {mg.__version__}")  # fmt: skip
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    print(f"env: {env or 'no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE'}; float32; median of repeats")
+    rows = []
+    for group, name, f_mg, f_t, shapes, grads in _cases():
+        if args.only and group != args.only:
+            continue
+        if grads is None:
+            mk_mg = functools.partial(_fwd, "mg", f_mg, shapes)
+            mk_t = functools.partial(_fwd, "torch", f_t, shapes)
+        else:
+            mk_mg = functools.partial(_fwd_bwd, "mg", f_mg, shapes, grads)
+            mk_t = functools.partial(_fwd_bwd, "torch", f_t, shapes, grads)
+        rows.append(_pair(name, mk_mg, mk_t, budget, rounds, min_reps))
+        n, m, t = rows[-1]
+        print(f"  {n:<38} {m:9.3f} {t:9.3f} {t / m:6.2f}", flush=True)
+    print()
+    print("| case | manygrad ms | PyTorch ms | ratio |")
+    print("|---|---:|---:|---:|")
+    for n, m, t in rows:
+        print(f"| {n} | {m:.3f} | {t:.3f} | {t / m:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
