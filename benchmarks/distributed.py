@@ -48,9 +48,9 @@ def worker_allreduce():
             comm.Allreduce(MPI.IN_PLACE, a)
             dist.all_reduce(t)
         fns = {
-            "mpi4py": lambda: comm.Allreduce(MPI.IN_PLACE, a),
-            "manygrad": lambda: dist.all_reduce(t),
-            "manygrad_nocheck": lambda: dist.all_reduce(t),
+            "mpi4py": lambda a=a: comm.Allreduce(MPI.IN_PLACE, a),
+            "manygrad": lambda t=t: dist.all_reduce(t),
+            "manygrad_nocheck": lambda t=t: dist.all_reduce(t),
         }
         times = {k: [] for k in fns}
         for _ in range(reps):  # interleaved, each call after a barrier: same load, no skew

@@ -102,7 +102,7 @@ def sgd(model, lr=0.1):
             p.grad = None
 
 
-def ddp_equivalence(accumulate):
+def ddp_equivalence(accumulate, device="cpu"):
     from manygrad.nn.parallel import DistributedDataParallel
 
     r = dist.get_rank()
@@ -112,16 +112,17 @@ def ddp_equivalence(accumulate):
     mg.manual_seed(
         0 if r == 0 else 100 + r
     )  # different start on each rank: DDP must broadcast rank 0's
-    model = DistributedDataParallel(MLP())
+    model = DistributedDataParallel(MLP().to(device))
     for (_, a), (_, b) in zip(ref.state_dict().items(), model.state_dict().items()):
-        assert np.array_equal(a.numpy(), b.numpy())
+        assert np.array_equal(a.numpy(), b.cpu().numpy())
     rng = np.random.default_rng(5)
+    syncs = mg.backend.fake_stats.syncs
     for _step in range(4):
         x = mg.tensor(rng.standard_normal((8, 4)))
         y = mg.tensor(rng.standard_normal((8, 3)))
         ((ref(x) - y) ** 2).mean().backward()
         sgd(ref)
-        xs, ys = x[r * 4 : (r + 1) * 4], y[r * 4 : (r + 1) * 4]
+        xs, ys = x[r * 4 : (r + 1) * 4].to(device), y[r * 4 : (r + 1) * 4].to(device)
         if accumulate:  # two micro-batches of 2, the first without synchronisation
             with model.no_sync():
                 (((model(xs[:2]) - ys[:2]) ** 2).mean() / 2).backward()
@@ -129,12 +130,16 @@ def ddp_equivalence(accumulate):
         else:
             ((model(xs) - ys) ** 2).mean().backward()
         sgd(model)
+    assert mg.backend.fake_stats.syncs == syncs, "DDP read device data on the host"
     worst = max(
-        float(np.abs(a.numpy() - b.numpy()).max())
+        float(np.abs(a.numpy() - b.cpu().numpy()).max())
         for a, b in zip(ref.state_dict().values(), model.state_dict().values())
     )
     assert worst < 1e-6, worst
-    print(f"OK ddp accumulate={accumulate} rank {r} max diff {worst:.2e}", flush=True)
+    print(
+        f"OK ddp{'-' + device if device != 'cpu' else ''} accumulate={accumulate} rank {r} max diff {worst:.2e}",
+        flush=True,
+    )
 
 
 def training_stack():
@@ -241,6 +246,8 @@ if __name__ == "__main__":
         mismatch()
     elif name == "ddp":
         ddp_equivalence(accumulate=False)
+    elif name == "ddp_fakegpu":
+        ddp_equivalence(accumulate=False, device="fakegpu")
     elif name == "ddp_no_sync":
         ddp_equivalence(accumulate=True)
     elif name == "logging":

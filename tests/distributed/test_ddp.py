@@ -9,6 +9,7 @@ pytestmark = pytest.mark.mpi
 @pytest.mark.parametrize("scenario, tag", [
     ("ddp", "ddp accumulate=False"),
     ("ddp_no_sync", "ddp accumulate=True"),
+    ("ddp_fakegpu", "ddp-fakegpu accumulate=False"),  # NCCL engine with the fake communicator
 ])  # fmt: skip
 def test_two_ranks_match_one_process(scenario, tag):
     res = run_worker(scenario)

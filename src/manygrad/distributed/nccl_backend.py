@@ -11,6 +11,7 @@ write-back are tested on machines without a GPU.
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
 
@@ -27,6 +28,34 @@ _NCCL_DTYPE = {
 _NCCL_OP = {"sum": 0, "product": 1, "max": 2, "min": 3, "avg": 4}
 _NP_OF_NCCL = {v: k for k, v in _NCCL_DTYPE.items()}
 _OP_OF_NCCL = {v: k for k, v in _NCCL_OP.items()}
+
+
+def nccl_module():
+    """CuPy's NCCL bindings, or a DistributedError saying how to get them."""
+    from .mpi_backend import DistributedError  # noqa: PLC0415
+
+    cp = backend.cuda_module()
+    mod = getattr(cp.cuda, "nccl", None)
+    if mod is None:
+        try:
+            mod = importlib.import_module(cp.__name__ + ".cuda.nccl")
+        except ImportError:
+            mod = None
+    if mod is None or not getattr(mod, "available", False):
+        raise DistributedError(
+            "NCCL is not available to CuPy: install it with pip install nvidia-nccl-cu12 (or "
+            "-cu13, matching CuPy), or use init_process_group(backend='mpi') to move CUDA "
+            "tensors through host memory"
+        )
+    return mod
+
+
+def nccl_available() -> bool:
+    try:
+        nccl_module()
+    except Exception:  # noqa: BLE001 - no GPU, no CuPy or no NCCL
+        return False
+    return True
 
 
 class HostStagingEngine:
@@ -127,7 +156,7 @@ class NcclEngine:
         if self.fake:
             uid = os.urandom(128) if mpi.rank == 0 else bytes(128)
         else:
-            self.nccl = backend.cuda_module().cuda.nccl
+            self.nccl = nccl_module()
             uid = bytes(b % 256 for b in self.nccl.get_unique_id()) if mpi.rank == 0 else bytes(128)
         buf = np.frombuffer(uid, np.uint8).copy()
         mpi.bcast(buf, 0, "nccl unique id broadcast", seq)

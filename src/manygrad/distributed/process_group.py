@@ -247,7 +247,12 @@ def _mpi_library(mpi: MPIComm) -> str:
 
 
 def backend_cuda_ready() -> bool:
-    return backend.cuda_available()
+    """True when a GPU and CuPy's NCCL are usable (what backend="auto" picks nccl for)."""
+    if not backend.cuda_available():
+        return False
+    from .nccl_backend import nccl_available  # noqa: PLC0415
+
+    return nccl_available()
 
 
 def _claim_gpu(local: int, rank: int) -> backend.Device:
