@@ -36,6 +36,20 @@ from .errors import ManygradError  # noqa: F401
 from .ops import *  # noqa: F403
 from .ops import abs, all, any, max, min, pow, sum  # noqa: F401, A004
 from . import nn  # noqa: F401, E402
+from . import amp, io, optim  # noqa: F401, E402
+from .amp import autocast  # noqa: F401, E402
+from .io import load, save  # noqa: F401, E402
+
+# Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
+_LAZY = {"data", "models", "datasets", "distributed", "train", "bench"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'manygrad' has no attribute {name!r}")
 from .tensor import Size, Tensor  # noqa: F401
 
 __version__ = "0.1.0"

@@ -197,6 +197,9 @@ def _run(roots, root_grads, retain_graph, capture=None):
     of input tensors), return their gradients instead of accumulating into ``.grad``."""
     grads = {}
     leaves = []
+    # ids of arrays already handed to a .grad (or owned by the caller): those are copied
+    # before another .grad may take them, since optimizers update .grad in place
+    handed = {id(g) for g in root_grads}
     for t, g in zip(roots, root_grads):
         if t.grad_fn is None:
             leaves.append((t, g))
@@ -212,7 +215,7 @@ def _run(roots, root_grads, retain_graph, capture=None):
                 continue
             out = node._out() if node.__dict__.get("_retain") else None
             if out is not None:
-                out.grad = _accumulate(out.grad, g, out)
+                out.grad = _accumulate(out.grad, g, out, handed)
             if capture is not None and id(node) in capture:
                 captured[id(node)] = g
             in_grads = node.backward(g)
@@ -242,16 +245,25 @@ def _run(roots, root_grads, retain_graph, capture=None):
                 captured[id(t)] = g if prev is None else prev + g
         return captured
     for t, g in leaves:
-        t.grad = _accumulate(t.grad, g, t)
+        t.grad = _accumulate(t.grad, g, t, handed)
     return None
 
 
-def _accumulate(prev, g, t):
+def _accumulate(prev, g, t, handed):
     if prev is None:
-        # NOTE: copy: one array may flow to several leaves (x + y gives both the same
-        # gradient), and optimizers update .grad in place.
-        return Tensor._wrap(backend.array_module(t._data).array(g), t._device)
-    prev._data += g
+        # NOTE: one array may flow to several tensors (x + y gives both the same gradient)
+        # and broadcast gradients are read-only views: copy those; own the rest.
+        if g.__class__ is _ndarray or backend.is_array(g):
+            if id(g) in handed or g.base is not None:
+                g = g.copy()
+        else:
+            g = backend.array_module(t._data).asarray(g)
+        handed.add(id(g))
+        return Tensor._wrap(g, t._device)
+    if prev._data.base is not None:
+        prev._data = prev._data + g
+    else:
+        prev._data += g
     return prev
 
 
