@@ -1,0 +1,356 @@
+"""Mixed precision, as ``torch.amp``: ``autocast`` and ``GradScaler``.
+
+Inside ``mg.autocast("cuda")`` the matmul-like ops (``matmul``, ``linear``, convolutions)
+compute in float16 (bfloat16 on the CPU) while parameters stay float32. ``GradScaler``
+scales the loss so that small float16 gradients do not flush to zero, unscales them before
+the optimizer step, and skips steps whose gradients overflowed.
+
+Example:
+    >>> scaler = mg.amp.GradScaler("cuda")
+    >>> with mg.autocast("cuda"):
+    ...     loss = loss_fn(model(x), y)
+    >>> scaler.scale(loss).backward()
+    >>> scaler.step(opt); scaler.update(); opt.zero_grad()
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import autograd, backend
+from . import dtypes as D
+from .errors import DTypeError
+from .tensor import Tensor
+
+_DEFAULT_DTYPES = {"cuda": D.float16, "cpu": D.bfloat16, "fakegpu": D.float16}
+
+
+class autocast:  # noqa: N801 - PyTorch's name
+    """Run matmul-like ops of ``device_type`` in a lower precision (context or decorator).
+
+    Args:
+        device_type: "cuda", "cpu" (or "fakegpu" in tests).
+        dtype: float16 or bfloat16; default float16 on cuda, bfloat16 on cpu.
+        enabled: False turns autocast off inside the block (default True).
+        cache_enabled: accepted for PyTorch compatibility; ignored.
+
+    Example:
+        >>> with mg.autocast("cpu"):
+        ...     y = mg.nn.functional.linear(x, w)   # y.dtype is mg.bfloat16
+    """
+
+    def __init__(self, device_type: str, dtype=None, enabled: bool = True,
+                 cache_enabled: bool | None = None):  # fmt: skip
+        if not isinstance(device_type, str) or device_type not in _DEFAULT_DTYPES:
+            raise ValueError(
+                f"autocast: device_type must be 'cuda' or 'cpu' (or 'fakegpu'), got "
+                f"{device_type!r}; write e.g. mg.autocast('cuda')"
+            )
+        dt = _DEFAULT_DTYPES[device_type] if dtype is None else D.from_any(dtype)
+        if dt not in (D.float16, D.bfloat16):
+            raise DTypeError(
+                f"autocast: dtype must be mg.float16 or mg.bfloat16, got {dt}; for full "
+                "precision leave the code outside autocast (or pass enabled=False)"
+            )
+        self.device_type = device_type
+        self.fast_dtype = dt
+        self.enabled = bool(enabled)
+        self._saved: list = []
+
+    def __enter__(self) -> autocast:
+        table = autograd.autocast_dtypes
+        self._saved.append(table.get(self.device_type))
+        if self.enabled:
+            table[self.device_type] = self.fast_dtype
+        else:
+            table.pop(self.device_type, None)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        prev = self._saved.pop()
+        if prev is None:
+            autograd.autocast_dtypes.pop(self.device_type, None)
+        else:
+            autograd.autocast_dtypes[self.device_type] = prev
+        return False
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            with self:
+                return fn(*args, **kwargs)
+
+        return wrapped
+
+
+def is_autocast_enabled(device_type: str = "cuda") -> bool:
+    """True inside an enabled ``autocast`` block for ``device_type``."""
+    return device_type in autograd.autocast_dtypes
+
+
+def get_autocast_dtype(device_type: str):
+    """The dtype ``autocast`` uses on ``device_type`` (its default when none is active)."""
+    return autograd.autocast_dtypes.get(device_type, _DEFAULT_DTYPES.get(device_type))
+
+
+_READY, _UNSCALED, _STEPPED = 0, 1, 2
+
+
+class GradScaler:
+    """Dynamic loss scaling for float16 training.
+
+    ``scale(loss)`` multiplies the loss by the scale; ``step(opt)`` unscales the
+    gradients (unless ``unscale_`` already did), then runs ``opt.step()`` only if they are
+    all finite; ``update()`` halves the scale after an overflow and doubles it after
+    ``growth_interval`` clean steps. Checking the gradients costs one host read of a
+    single flag per ``step`` (as in PyTorch); everything else stays on the device.
+
+    Args:
+        device: device type of the training ("cuda", "cpu", or "fakegpu"); on "cuda"
+            without a GPU the scaler disables itself with a warning.
+        init_scale: starting scale (default 2**16).
+        growth_factor: scale multiplier after ``growth_interval`` clean steps (default 2).
+        backoff_factor: scale multiplier after an overflow (default 0.5).
+        growth_interval: clean steps between growths (default 2000).
+        enabled: False makes every method a pass-through (default True).
+
+    Example:
+        >>> scaler = mg.amp.GradScaler("cuda")
+        >>> scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
+    """
+
+    def __init__(
+        self,
+        device: str = "cuda",
+        init_scale: float = 2.0**16,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        growth_interval: int = 2000,
+        enabled: bool = True,
+    ):
+        self._device = str(device)
+        self._enabled = enabled
+        if enabled and self._device.startswith("cuda") and not backend.cuda_available():
+            warnings.warn(
+                "GradScaler is enabled, but CUDA is not available; disabling it. Pass "
+                "enabled=False, or device='cpu' to scale on the CPU",
+                UserWarning,
+                stacklevel=2,
+            )
+            self._enabled = False
+        if growth_factor <= 1.0:
+            raise ValueError(f"GradScaler: growth_factor must be > 1, got {growth_factor}")
+        if not 0.0 < backoff_factor < 1.0:
+            raise ValueError(f"GradScaler: backoff_factor must be in (0, 1), got {backoff_factor}")
+        if not isinstance(growth_interval, int) or growth_interval <= 0:
+            raise ValueError(
+                f"GradScaler: growth_interval must be a positive int, got {growth_interval}"
+            )
+        self._init_scale = float(init_scale)
+        self._growth_factor = float(growth_factor)
+        self._backoff_factor = float(backoff_factor)
+        self._growth_interval = growth_interval
+        self._init_growth_tracker = 0
+        self._scale: Tensor | None = None  # 0-d float32 on the training device
+        self._growth_tracker = None  # 0-d int32 array beside it
+        self._per_optimizer: dict[int, dict[str, Any]] = {}
+
+    def is_enabled(self) -> bool:
+        return self._enabled
+
+    def _lazy_init(self, dev: backend.Device) -> None:
+        xp = backend.xp_of(dev)
+        with backend.device_scope(dev):
+            self._scale = Tensor._wrap(xp.full((), self._init_scale, np.float32), dev)
+            self._growth_tracker = xp.full((), self._init_growth_tracker, np.int32)
+
+    def _opt_state(self, optimizer) -> dict[str, Any]:
+        return self._per_optimizer.setdefault(id(optimizer), {"stage": _READY, "found_inf": {}})
+
+    def scale(self, outputs):
+        """``outputs * scale`` (a tensor, or lists/tuples of them)."""
+        if not self._enabled:
+            return outputs
+        if isinstance(outputs, Tensor):
+            if self._scale is None:
+                self._lazy_init(outputs._device)
+            s = self._scale
+            if s._device != outputs._device:
+                s = s.to(outputs._device)
+            return outputs * s
+        if isinstance(outputs, (list, tuple)):
+            return type(outputs)(self.scale(o) for o in outputs)
+        raise TypeError(
+            f"GradScaler.scale: expected a Tensor or a list/tuple of them, got "
+            f"{type(outputs).__name__}"
+        )
+
+    def unscale_(self, optimizer) -> None:
+        """Divide the gradients of ``optimizer``'s parameters by the scale, in place.
+
+        Call it before clipping gradients; ``step`` then won't unscale again.
+        """
+        if not self._enabled:
+            return
+        st = self._opt_state(optimizer)
+        if st["stage"] == _UNSCALED:
+            raise RuntimeError(
+                "unscale_() has already been called on this optimizer since the last update()"
+            )
+        if st["stage"] == _STEPPED:
+            raise RuntimeError("unscale_() is being called after step(); call update() first")
+        if self._scale is None:
+            raise RuntimeError("GradScaler: call scale(loss) before unscale_() or step()")
+        inv = {}
+        found = st["found_inf"]
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad._data
+                if g.dtype == np.float16:
+                    raise ValueError(
+                        "GradScaler: attempting to unscale float16 gradients; keep the "
+                        "parameters in float32 and let mg.autocast run the ops in float16"
+                    )
+                dev = p.grad._device
+                xp = backend.array_module(g)
+                if dev not in inv:
+                    s = backend.to_device(self._scale._data, dev)
+                    inv[dev] = (1.0 / s.astype(np.float64)).astype(np.float32)
+                    with backend.device_scope(dev):
+                        found[dev] = xp.zeros((), np.float32)
+                g *= inv[dev]
+                # NOTE: device-side flag, no host read here
+                bad = xp.logical_not(xp.isfinite(g).all())
+                xp.maximum(found[dev], bad, out=found[dev])
+        st["stage"] = _UNSCALED
+
+    def step(self, optimizer, *args, **kwargs):
+        """Unscale if needed, then ``optimizer.step()`` unless a gradient is inf/nan.
+
+        Returns what ``optimizer.step`` returned, or None when the step was skipped.
+        This reads one flag from the device (the only host sync of the scaler).
+        """
+        if not self._enabled:
+            return optimizer.step(*args, **kwargs)
+        if "closure" in kwargs:
+            raise RuntimeError("closures are not supported with GradScaler.step")
+        st = self._opt_state(optimizer)
+        if st["stage"] == _STEPPED:
+            raise RuntimeError("step() has already been called since the last update()")
+        if st["stage"] == _READY:
+            self.unscale_(optimizer)
+        if not st["found_inf"]:
+            raise RuntimeError("GradScaler.step: the optimizer's parameters have no gradients")
+        skipped = sum(f.item() for f in st["found_inf"].values())  # the one host sync
+        result = None if skipped else optimizer.step(*args, **kwargs)
+        st["stage"] = _STEPPED
+        return result
+
+    def update(self, new_scale: float | Tensor | None = None) -> None:
+        """Adjust the scale for the next iteration (call once per iteration, after step).
+
+        Args:
+            new_scale: set this scale instead of the automatic adjustment.
+        """
+        if not self._enabled or self._scale is None:
+            return
+        scale = self._scale._data
+        xp = backend.array_module(scale)
+        dev = self._scale._device
+        if new_scale is not None:
+            if isinstance(new_scale, Tensor):
+                v = backend.to_device(new_scale._data, dev).astype(np.float32).reshape(())
+            else:
+                v = float(new_scale)
+            xp.copyto(scale, v)
+        else:
+            flags = [
+                backend.to_device(f, dev)
+                for st in self._per_optimizer.values()
+                for f in st["found_inf"].values()
+            ]
+            if not flags:
+                raise RuntimeError(
+                    "GradScaler.update: no inf checks were recorded; call step() first"
+                )
+            found = flags[0]
+            for f in flags[1:]:
+                found = found + f
+            found = found > 0
+            tracker = self._growth_tracker
+            grown = tracker + 1
+            grow = xp.logical_and(xp.logical_not(found), grown == self._growth_interval)
+            bigger = scale * self._growth_factor
+            grow_ok = xp.logical_and(grow, xp.isfinite(bigger))
+            new = xp.where(found, scale * self._backoff_factor, xp.where(grow_ok, bigger, scale))
+            new_tracker = xp.where(xp.logical_or(found, grow), 0, grown)
+            xp.copyto(scale, new.astype(np.float32))
+            xp.copyto(tracker, new_tracker.astype(np.int32))
+        self._per_optimizer = {}
+
+    # ------------------------------------------------------------------ accessors
+    def get_scale(self) -> float:
+        """The current scale as a Python float (a host read); 1.0 when disabled."""
+        if not self._enabled:
+            return 1.0
+        return self._init_scale if self._scale is None else float(self._scale._data.item())
+
+    def get_growth_factor(self) -> float:
+        return self._growth_factor
+
+    def set_growth_factor(self, new_factor: float) -> None:
+        self._growth_factor = float(new_factor)
+
+    def get_backoff_factor(self) -> float:
+        return self._backoff_factor
+
+    def set_backoff_factor(self, new_factor: float) -> None:
+        self._backoff_factor = float(new_factor)
+
+    def get_growth_interval(self) -> int:
+        return self._growth_interval
+
+    def set_growth_interval(self, new_interval: int) -> None:
+        self._growth_interval = int(new_interval)
+
+    def _get_growth_tracker(self) -> int:
+        if self._growth_tracker is None:
+            return self._init_growth_tracker
+        return int(self._growth_tracker.item())
+
+    def state_dict(self) -> dict[str, Any]:
+        """The scaler's state as PyTorch lays it out ({} when disabled)."""
+        if not self._enabled:
+            return {}
+        return {
+            "scale": self.get_scale(),
+            "growth_factor": self._growth_factor,
+            "backoff_factor": self._backoff_factor,
+            "growth_interval": self._growth_interval,
+            "_growth_tracker": self._get_growth_tracker(),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a state from ``state_dict()``."""
+        if not self._enabled:
+            return
+        if not state_dict:
+            raise RuntimeError(
+                "the GradScaler state dict is empty: it was saved from a disabled GradScaler"
+            )
+        self._init_scale = float(state_dict["scale"])
+        self._growth_factor = float(state_dict["growth_factor"])
+        self._backoff_factor = float(state_dict["backoff_factor"])
+        self._growth_interval = int(state_dict["growth_interval"])
+        self._init_growth_tracker = int(state_dict["_growth_tracker"])
+        if self._scale is not None:
+            xp = backend.array_module(self._scale._data)
+            xp.copyto(self._scale._data, self._init_scale)
+            xp.copyto(self._growth_tracker, self._init_growth_tracker)
