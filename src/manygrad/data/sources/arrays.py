@@ -190,9 +190,9 @@ class ArrayDataset(Dataset):
             self._check_dtype(ya.dtype, y)
             k = len(self.window)
             self.dense_y = window != (None,) and tuple(ya.shape[:k]) == shape[:k]
-            if not self.dense_y and len(ya) != self.n:
+            if not self.dense_y and ya.shape[0] != self.n:
                 raise ShapeError(
-                    f"{name}: {self.n} samples in {_where(x)} (shape {shape}) but {len(ya)} "
+                    f"{name}: {self.n} samples in {_where(x)} (shape {shape}) but {ya.shape[0]} "
                     f"targets in {_where(y)} (shape {tuple(ya.shape)}); they must match"
                 )
 
