@@ -24,7 +24,7 @@ TOL = {"float64": (1e-6, 1e-8), "float32": (2e-4, 2e-5)}
 def _resolve(name, lib):
     if callable(name):
         return name
-    for ns in (lib, getattr(lib, "nn").functional):
+    for ns in (lib, lib.nn.functional):
         if hasattr(ns, name):
             return getattr(ns, name)
     return getattr(lib.Tensor, name)

@@ -6,14 +6,26 @@ Example:
     >>> (x.exp() * 2).sum().backward()
 """
 
-from . import tensor  # noqa: F401  (first: ops and autograd build on Tensor)
-from . import autograd, backend, cuda, dtypes, ops  # noqa: F401, I001
+from . import (  # noqa: F401, I001  # noqa: F401, E402
+    amp,
+    autograd,
+    backend,
+    cuda,
+    dtypes,
+    io,
+    nn,  # noqa: F401, E402
+    ops,
+    optim,
+    tensor,  # noqa: F401  (first: ops and autograd build on Tensor)
+)
+from .amp import autocast  # noqa: F401, E402
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import Device, device
 from .creation import *  # noqa: F403
 from .dtypes import (  # noqa: F401
     bfloat16,
     double,
+    dtype,  # noqa: F401
     float16,
     float32,
     float64,
@@ -29,16 +41,12 @@ from .dtypes import (  # noqa: F401
     uint8,
 )
 from .dtypes import bool_ as bool  # noqa: A004
-from .dtypes import dtype  # noqa: F401
 from .dtypes import float_ as float  # noqa: A004
 from .dtypes import int_ as int  # noqa: A004
 from .errors import ManygradError  # noqa: F401
+from .io import load, save  # noqa: F401, E402
 from .ops import *  # noqa: F403
 from .ops import abs, all, any, max, min, pow, sum  # noqa: F401, A004
-from . import nn  # noqa: F401, E402
-from . import amp, io, optim  # noqa: F401, E402
-from .amp import autocast  # noqa: F401, E402
-from .io import load, save  # noqa: F401, E402
 
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
 _LAZY = {"data", "models", "datasets", "distributed", "train", "bench"}

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from opcheck import check_op
 
 import manygrad as mg
+from opcheck import check_op
 
 POS = (0.2, 2.0)
 

@@ -1,9 +1,9 @@
 """Matrix products against PyTorch and finite differences."""
 
 import pytest
-from opcheck import check_op
 
 import manygrad as mg
+from opcheck import check_op
 
 ROWS = [
     ("matmul", [(3, 4), (4, 5)]),

@@ -3,8 +3,8 @@ that enqueues one unit of work, and says how much work that is (FLOPs, bytes, sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
