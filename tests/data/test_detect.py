@@ -4,9 +4,9 @@ import os
 
 import numpy as np
 import pytest
-from conftest import gray_frames, image_array, write_idx, write_video
 
 import manygrad.data  # noqa: F401
+from conftest import gray_frames, image_array, write_idx, write_video
 from manygrad.data import describe
 
 

@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import image_array, write_idx
 
 import manygrad as mg
 import manygrad.data  # noqa: F401
+from conftest import image_array, write_idx
 from manygrad.data import IDX, DataLoader, ImageFolder, ImageList, SkippedSamplesWarning
 from manygrad.data import transforms as T
 from manygrad.errors import ShapeError
