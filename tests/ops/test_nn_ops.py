@@ -204,6 +204,7 @@ def test_bce_with_logits_large_logits_stay_finite():
     "kw", [{}, dict(reduction="batchmean"), dict(reduction="sum"), dict(reduction="none"),
            dict(log_target=True)],
 )  # fmt: skip
+@pytest.mark.filterwarnings("ignore:reduction. .mean. divides")
 def test_kl_div(kw):
     check_op("kl_div", [(3, 4), (3, 4)], torch_fn=TF.kl_div, domain=(0.1, 1.0), **kw)
 

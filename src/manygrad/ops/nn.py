@@ -719,3 +719,11 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 from ._common import public  # noqa: E402
 
 __all__ = public(globals())
+
+# NOTE: ops/__init__.py reads each module's __all__ after `from .reduce import *` has
+# rebound the name `norm` to the vector-norm function, which hides the norm module's list;
+# re-exporting its ops here keeps layer_norm & co. in mg and mg.nn.functional.
+from .norm import *  # noqa: E402, F403
+from .norm import __all__ as _norm_all  # noqa: E402
+
+__all__ += _norm_all
