@@ -1,0 +1,178 @@
+"""``mg.save`` / ``mg.load``: state dicts and checkpoints as safetensors files, no pickle.
+
+A flat ``{str: Tensor}`` state dict is written as a plain safetensors file with exactly
+those names, so that any safetensors reader (PyTorch's included) loads it. Anything else
+(an optimizer's state dict, a checkpoint ``{"model": ..., "optim": ..., "epoch": 3}``) is
+flattened: its tensors are stored under dotted names (``optim.state.0.exp_avg``), and the
+nested structure with the non-tensor values (ints, floats, strings, bools, None, lists,
+tuples, dicts with str or int keys) goes as JSON into the header's ``__metadata__``, so
+``load`` returns the same nested object. Nothing is ever unpickled: loading a file cannot
+run code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import CheckpointError
+from ..tensor import Tensor
+from . import safetensors as st
+
+STRUCTURE_KEY = "manygrad.structure"
+
+
+def _is_state_dict(obj) -> bool:
+    return isinstance(obj, Mapping) and all(
+        type(k) is str and isinstance(v, Tensor) for k, v in obj.items()
+    )
+
+
+class _Flattener:
+    def __init__(self):
+        self.arrays: dict[str, Any] = {}
+        self.seen: dict[int, str] = {}  # id of a tensor/array -> its name (tied weights)
+
+    def _store(self, path: str, obj, arr) -> str:
+        name = self.seen.get(id(obj))
+        if name is None:
+            name = self.seen[id(obj)] = self._name(path)
+            self.arrays[name] = arr
+        return name
+
+    def _name(self, path: str) -> str:
+        name, i = path or "tensor", 1
+        while name in self.arrays or name == "__metadata__":
+            name, i = f"{path}#{i}", i + 1
+        return name
+
+    def encode(self, obj, path: str):
+        if obj is None or isinstance(obj, (bool, str)):
+            return obj
+        if isinstance(obj, int):
+            return int(obj)
+        if isinstance(obj, float):
+            return float(obj) if math.isfinite(obj) else {"float": repr(float(obj))}
+        if isinstance(obj, Tensor):
+            return {"tensor": self._store(path, obj, obj._data)}
+        if isinstance(obj, np.ndarray):
+            return {"ndarray": self._store(path, obj, obj)}
+        if isinstance(obj, np.generic):
+            return self.encode(obj.item(), path)
+        join = (path + ".") if path else ""
+        if isinstance(obj, list):
+            return [self.encode(v, f"{join}{i}") for i, v in enumerate(obj)]
+        if isinstance(obj, tuple):
+            return {"tuple": [self.encode(v, f"{join}{i}") for i, v in enumerate(obj)]}
+        if isinstance(obj, Mapping):
+            items = []
+            for k, v in obj.items():
+                if isinstance(k, bool) or not isinstance(k, (str, int)):
+                    raise TypeError(
+                        f"save: dict keys must be str or int, got {k!r} at {path or 'the top'}"
+                    )
+                items.append([k if isinstance(k, str) else int(k), self.encode(v, f"{join}{k}")])
+            return {"dict": items}
+        raise TypeError(
+            f"save: can't store a {type(obj).__name__} at {path or 'the top level'}: "
+            "checkpoints hold tensors, NumPy arrays, numbers, strings, None, lists, tuples and "
+            "dicts (nothing is pickled); convert it first, e.g. to a tensor or a string"
+        )
+
+
+class _Builder:
+    def __init__(self, arrays: dict, dev, path: str):
+        self.arrays, self.dev, self.path = arrays, dev, path
+        self.made: dict[str, Tensor] = {}
+
+    def decode(self, node):
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        if isinstance(node, list):
+            return [self.decode(v) for v in node]
+        if isinstance(node, dict) and len(node) == 1:
+            ((tag, val),) = node.items()
+            if tag in ("tensor", "ndarray"):
+                return self._tensor(val) if tag == "tensor" else self._array(val)
+            if tag == "tuple":
+                return tuple(self.decode(v) for v in val)
+            if tag == "dict":
+                return {k: self.decode(v) for k, v in val}
+            if tag == "float":
+                return float(val)
+        raise CheckpointError(f"{self.path}: corrupt structure metadata near {str(node)[:80]!r}")
+
+    def _array(self, name):
+        if name not in self.arrays:
+            raise CheckpointError(
+                f"{self.path}: the structure metadata names tensor {name!r}, which the file lacks"
+            )
+        return self.arrays[name]
+
+    def _tensor(self, name) -> Tensor:
+        t = self.made.get(name)
+        if t is None:
+            arr = backend.to_device(self._array(name), self.dev)
+            t = self.made[name] = Tensor._wrap(arr, self.dev)
+        return t
+
+
+def save(obj, path, metadata: Mapping[str, str] | None = None) -> None:
+    """Save a state dict, optimizer state or nested checkpoint to a safetensors file.
+
+    The write is atomic: on any error (or a crash) an existing file at ``path`` stays as
+    it was. Tensors on a GPU are copied to the host one at a time.
+
+    Args:
+        obj: ``{str: Tensor}``, or nested dicts/lists/tuples of tensors, NumPy arrays,
+            numbers, strings, bools and None.
+        path: the file to write (conventionally ``*.safetensors``).
+        metadata: extra ``{str: str}`` to store in the header.
+
+    Example:
+        >>> mg.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 3},
+        ...         "ckpt.safetensors")
+    """
+    meta = dict(metadata or {})
+    if STRUCTURE_KEY in meta:
+        raise ValueError(f"save: the metadata key {STRUCTURE_KEY!r} is reserved")
+    if _is_state_dict(obj):
+        arrays = {k: v._data for k, v in obj.items()}
+    else:
+        fl = _Flattener()
+        structure = fl.encode(obj, "")
+        arrays = fl.arrays
+        meta[STRUCTURE_KEY] = json.dumps(structure, separators=(",", ":"), allow_nan=False)
+    st.save_file(arrays, path, meta or None)
+
+
+def load(path, map_location=None):
+    """Load what ``save`` wrote (or any safetensors file) with tensors on ``map_location``.
+
+    Args:
+        path: the file.
+        map_location: device for the tensors ("cpu" when None, "cuda", "cuda:1", ...).
+
+    Returns:
+        The saved object: ``{name: Tensor}`` for a plain safetensors file.
+
+    Example:
+        >>> ckpt = mg.load("ckpt.safetensors", map_location="cuda")
+    """
+    dev = backend.device(map_location if map_location is not None else "cpu")
+    backend.check_device(dev)
+    arrays, meta = st.read_arrays(path)
+    structure = meta.get(STRUCTURE_KEY)
+    if structure is None:
+        return {k: Tensor._wrap(backend.to_device(a, dev), dev) for k, a in arrays.items()}
+    try:
+        node = json.loads(structure)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{os.fspath(path)}: corrupt structure metadata ({e})") from None
+    return _Builder(arrays, dev, os.fspath(path)).decode(node)
