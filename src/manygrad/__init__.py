@@ -5,27 +5,20 @@ Example:
     >>> x = mg.randn(3, 4, requires_grad=True)
     >>> (x.exp() * 2).sum().backward()
 """
+# isort: skip_file
+# NOTE: the order matters: tensor first (ops and autograd build on Tensor), then the rest.
 
-from . import (  # noqa: F401, I001  # noqa: F401, E402
-    amp,
-    autograd,
-    backend,
-    cuda,
-    dtypes,
-    io,
-    nn,  # noqa: F401, E402
-    ops,
-    optim,
-    tensor,  # noqa: F401  (first: ops and autograd build on Tensor)
-)
-from .amp import autocast  # noqa: F401, E402
+__version__ = "0.1.0"
+
+from . import tensor
+from . import autograd, backend, cuda, dtypes, ops
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import Device, device
-from .creation import *  # noqa: F403
-from .dtypes import (  # noqa: F401
+from .creation import *
+from .dtypes import (
     bfloat16,
     double,
-    dtype,  # noqa: F401
+    dtype,
     float16,
     float32,
     float64,
@@ -40,13 +33,17 @@ from .dtypes import (  # noqa: F401
     short,
     uint8,
 )
-from .dtypes import bool_ as bool  # noqa: A004
-from .dtypes import float_ as float  # noqa: A004
-from .dtypes import int_ as int  # noqa: A004
-from .errors import ManygradError  # noqa: F401
-from .io import load, save  # noqa: F401, E402
-from .ops import *  # noqa: F403
-from .ops import abs, all, any, max, min, pow, sum  # noqa: F401, A004
+from .dtypes import bool_ as bool
+from .dtypes import float_ as float
+from .dtypes import int_ as int
+from .errors import ManygradError
+from .ops import *
+from .ops import abs, all, any, max, min, pow, sum
+from .tensor import Size, Tensor
+from . import nn
+from . import amp, io, optim
+from .amp import autocast
+from .io import load, save
 
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
 _LAZY = {"data", "models", "datasets", "distributed", "train", "bench"}
@@ -58,6 +55,3 @@ def __getattr__(name):
 
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'manygrad' has no attribute {name!r}")
-from .tensor import Size, Tensor  # noqa: F401
-
-__version__ = "0.1.0"
