@@ -30,6 +30,8 @@ def _sizes(args, op: str) -> tuple:
     """Sizes given as ints or as one tuple/list/Size."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = args[0]
+    if all(type(s) is int for s in args):  # the common case, without the conversions
+        return tuple(args)
     try:
         return tuple(s.__index__() for s in args)
     except AttributeError:
@@ -188,6 +190,9 @@ class Index(Function):
         return gx
 
 
+_BASIC = {int, slice, type(None), type(Ellipsis)}
+
+
 def getitem(x: Tensor, idx) -> Tensor:
     """``x[idx]`` with PyTorch's rules: ints, slices, None, ..., integer and bool tensors.
 
@@ -197,6 +202,14 @@ def getitem(x: Tensor, idx) -> Tensor:
 
     Example: ``x[1:, None, mg.tensor([0, 0, 2])]``
     """
+    items = idx if type(idx) is tuple else (idx,)
+    if all(type(i) in _BASIC for i in items) and not any(
+        type(i) is slice and i.step is not None and i.step <= 0 for i in items
+    ):
+        try:  # NOTE: fast path for ints, slices, None and ...; _parse explains any error
+            return Slice.apply(x, items)
+        except IndexError:
+            pass
     basic, post = _parse(x, idx)
     if any(not (isinstance(b, slice) and b == slice(None)) for b in basic) or not any(post):
         x = Slice.apply(x, basic)  # NOTE: also for x[:] and x[...]: a new view, as in PyTorch

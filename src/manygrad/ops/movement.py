@@ -31,6 +31,8 @@ class Reshape(Function):
 
 def _infer(shape: tuple, numel: int, op: str) -> tuple:
     """Resolve one -1 in ``shape`` and check the element count."""
+    if min(shape, default=0) >= 0 and math.prod(shape) == numel:
+        return shape
     known = math.prod(s for s in shape if s != -1)
     holes = shape.count(-1)
     if holes > 1 or any(s < -1 for s in shape):
