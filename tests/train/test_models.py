@@ -11,7 +11,12 @@ CASES = [
     ("mlp", {"in_features": 64, "hidden": [32, 16]}, (3, 1, 8, 8), (3, 10)),
     ("cnn", {"image_size": 8}, (2, 1, 8, 8), (2, 10)),
     ("resnet", {"in_channels": 1, "widths": [4, 8, 8]}, (2, 1, 8, 8), (2, 10)),
-    ("gpt", {"vocab_size": 11, "block_size": 8, "n_layer": 1, "n_head": 2, "n_embd": 16}, (2, 6), (2, 6, 11)),
+    (
+        "gpt",
+        {"vocab_size": 11, "block_size": 8, "n_layer": 1, "n_head": 2, "n_embd": 16},
+        (2, 6),
+        (2, 6, 11),
+    ),
 ]
 
 
@@ -29,7 +34,10 @@ def test_registry_lists_and_rejects():
 
 def test_get_records_recipe():
     m = models.get("mlp", in_features=4, hidden=(3,), num_classes=2)
-    assert m.recipe == {"name": "mlp", "kwargs": {"in_features": 4, "hidden": [3], "num_classes": 2}}
+    assert m.recipe == {
+        "name": "mlp",
+        "kwargs": {"in_features": 4, "hidden": [3], "num_classes": 2},
+    }
     assert "recipe" not in m.state_dict()
 
 

@@ -15,14 +15,27 @@ def add_parser(subparsers) -> None:
         epilog=f"workloads: {', '.join(WORKLOADS)}",
     )  # fmt: skip
     p.add_argument("--quick", action="store_true", help="small sizes; under a minute on a CPU")
-    p.add_argument("--device", default=None,
-                   help="comma-separated devices (cpu, cuda, cuda:N); default: all here")
-    p.add_argument("--workloads", default=None,
-                   help="comma-separated workload names or prefixes (e.g. gemm,train)")
-    p.add_argument("--compare", choices=["torch"], default=None,
-                   help="also run the same workloads in PyTorch and add a ratio column")
-    p.add_argument("--baseline", default=None,
-                   help="results.json of an earlier run (e.g. a GPU machine) to show beside")
+    p.add_argument(
+        "--device",
+        default=None,
+        help="comma-separated devices (cpu, cuda, cuda:N); default: all here",
+    )
+    p.add_argument(
+        "--workloads",
+        default=None,
+        help="comma-separated workload names or prefixes (e.g. gemm,train)",
+    )
+    p.add_argument(
+        "--compare",
+        choices=["torch"],
+        default=None,
+        help="also run the same workloads in PyTorch and add a ratio column",
+    )
+    p.add_argument(
+        "--baseline",
+        default=None,
+        help="results.json of an earlier run (e.g. a GPU machine) to show beside",
+    )
     p.add_argument("--out", default="bench-results", help="folder for JSON, Markdown, PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 

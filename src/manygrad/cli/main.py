@@ -95,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
+    except SystemExit as e:
+        if isinstance(e.code, str):  # a command's "error: ..." message
+            print(e.code, file=sys.stderr)
+            return 2
+        raise
     except BrokenPipeError:
         return 0
 

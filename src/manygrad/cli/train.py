@@ -18,6 +18,7 @@ DEFAULTS = {
     "optimizer": "adamw",
     "scheduler": "cosine",
     "weight_decay": 1e-4,
+    "label_smoothing": 0.1,
     "precision": "fp32",
     "seed": 0,
 }
@@ -42,6 +43,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     a("--seed", type=int, help="random seed (default 0)")
     a("--out", help="run directory to create (default runs/<time>-<model>)")
     a("--resume", metavar="DIR", help="continue the interrupted run in DIR")
+    a(
+        "--threads",
+        default="auto",
+        help="CPU threads for matrix products (default auto: 1 for models under 1M "
+        "parameters, whose matrices are too small to share out)",
+    )
     a("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -118,6 +125,20 @@ def model_kwargs(name: str, shape: tuple, num_classes: int) -> dict:
     )
 
 
+def _cpu_threads(spec: str, n_params: int) -> None:
+    from ..train.threads import set_blas_threads
+
+    if spec == "auto":
+        if n_params < 1_000_000:
+            set_blas_threads(1)
+        return
+    try:
+        n = int(spec)
+    except ValueError:
+        raise SystemExit(f"error: --threads must be a number or auto, got {spec!r}") from None
+    set_blas_threads(n)
+
+
 def run(args) -> int:
     t_start = time.perf_counter()
     import manygrad as mg
@@ -156,6 +177,7 @@ def run(args) -> int:
             optimizer=s["optimizer"],
             scheduler=s["scheduler"],
             weight_decay=s["weight_decay"],
+            label_smoothing=s["label_smoothing"],
             device=device,
             precision=s["precision"],
             seed=s["seed"],
@@ -171,6 +193,8 @@ def run(args) -> int:
                 "choose another --out"
             )
         n_params = sum(p.numel() for p in model.parameters())
+        if trainer.device.type == "cpu":
+            _cpu_threads(args.threads, n_params)
         say(
             f"training {spec['name']} ({n_params:,} parameters) on {train.name}: "
             f"{len(train)} train / {len(test) if test else 0} test samples, "

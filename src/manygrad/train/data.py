@@ -104,3 +104,24 @@ def batches(order: np.ndarray, batch_size: int, device) -> list:
     dev = backend.device(device)
     whole = backend.to_device(order.astype(np.int64), dev)
     return [whole[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def shift_offsets(seed: int, epoch: int, n: int, max_shift: int) -> np.ndarray:
+    """Per-sample ``(dy, dx)`` in ``[0, 2 * max_shift]`` for ``epoch``, fixed by the seed."""
+    rng = np.random.default_rng([int(seed), int(epoch), 1])
+    return rng.integers(0, 2 * max_shift + 1, size=(n, 2))
+
+
+def random_shift(x: Tensor, offsets, max_shift: int) -> Tensor:
+    """Translate each image of ``(N, C, H, W)`` by its ``offsets`` row minus ``max_shift``
+    pixels, repeating the border (augmentation; no gradient needed)."""
+    a = x._data
+    xp = backend.array_module(a)
+    n, c, h, w = a.shape
+    s = max_shift
+    p = xp.pad(a, ((0, 0), (0, 0), (s, s), (s, s)), mode="edge")
+    rows = (offsets[:, 0:1] + xp.arange(h)[None, :])[:, None, :, None]
+    p = xp.take_along_axis(p, xp.broadcast_to(rows, (n, c, h, w + 2 * s)), axis=2)
+    cols = (offsets[:, 1:2] + xp.arange(w)[None, :])[:, None, None, :]
+    p = xp.take_along_axis(p, xp.broadcast_to(cols, (n, c, h, w)), axis=3)
+    return Tensor._wrap(p, x._device)

@@ -37,7 +37,6 @@ METRIC_FIELDS = [
     "samples_per_s",
     "wall_s",
 ]
-_META_KEY = "__manygrad_checkpoint__"
 
 
 def default_run_dir(model_name: str, root: str = "runs") -> str:
@@ -66,6 +65,9 @@ def _atomic_write_text(path: str, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0600)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -125,80 +127,47 @@ def truncate_metrics(run_dir: str, max_step: int) -> None:
             append_metrics(run_dir, r)
 
 
-# ------------------------------------------------------------------ checkpoint (de)flattening
-def flatten_state(state: Any, prefix: str, tensors: dict) -> Any:
-    """Move every tensor of a nested state into ``tensors`` under a dotted key.
-
-    Returns the JSON skeleton: tensors become ``{"__tensor__": key}``, dicts keep key types
-    as ``{"__dict__": [[key, value], ...]}``.
-    """
-    from ..tensor import Tensor
-
-    if isinstance(state, Tensor):
-        tensors[prefix] = state.detach()
-        return {"__tensor__": prefix}
-    if isinstance(state, np.ndarray):
-        from ..creation import tensor
-
-        tensors[prefix] = tensor(state)
-        return {"__tensor__": prefix, "numpy": True}
-    if isinstance(state, dict):
-        return {
-            "__dict__": [[k, flatten_state(v, f"{prefix}.{k}", tensors)] for k, v in state.items()]
-        }
-    if isinstance(state, (list, tuple)):
-        items = [flatten_state(v, f"{prefix}.{i}", tensors) for i, v in enumerate(state)]
-        return {"__tuple__": items} if isinstance(state, tuple) else items
-    if isinstance(state, np.generic):
-        return state.item()
-    return state
-
-
-def unflatten_state(skel: Any, tensors: dict, device=None) -> Any:
-    """Inverse of :func:`flatten_state`; tensors are moved to ``device`` if given."""
-    if isinstance(skel, dict):
-        if "__tensor__" in skel:
-            t = tensors[skel["__tensor__"]]
-            if skel.get("numpy"):
-                return t.numpy()
-            return t if device is None else t.to(device)
-        if "__dict__" in skel:
-            return {k: unflatten_state(v, tensors, device) for k, v in skel["__dict__"]}
-        if "__tuple__" in skel:
-            return tuple(unflatten_state(v, tensors, device) for v in skel["__tuple__"])
-        return {k: unflatten_state(v, tensors, device) for k, v in skel.items()}
-    if isinstance(skel, list):
-        return [unflatten_state(v, tensors, device) for v in skel]
-    return skel
+# ------------------------------------------------------------------ checkpoints
+_FORMAT = "manygrad-checkpoint/1"
 
 
 def save_checkpoint(path: str, state: dict) -> None:
-    """Save a nested training state (tensors + JSON-able values) as one safetensors file."""
-    from .. import io
-    from ..creation import tensor
+    """Save a nested training state (tensors + JSON-able values) as one safetensors file.
 
-    tensors: dict = {}
-    skel = flatten_state(state, "s", tensors)
-    meta = json.dumps({"format": 1, "state": skel}).encode()
-    tensors[_META_KEY] = tensor(np.frombuffer(meta, dtype=np.uint8).copy())
-    io.save(tensors, path)
+    Args:
+        path: the file to write (atomically).
+        state: e.g. ``{"model": ..., "optimizer": ..., "step": 120, "rng": {...}}``.
+
+    Example:
+        >>> save_checkpoint("run/checkpoint.safetensors", trainer.state())
+    """
+    from .. import io
+
+    io.save({"format": _FORMAT, "state": state}, path)
 
 
 def load_checkpoint(path: str, device=None) -> dict:
-    """Load what :func:`save_checkpoint` wrote; clear errors for missing or foreign files."""
+    """Load what :func:`save_checkpoint` wrote; clear errors for missing or foreign files.
+
+    Args:
+        path: a ``checkpoint.safetensors``.
+        device: where to put the tensors (default cpu).
+
+    Example:
+        >>> state = load_checkpoint("run/checkpoint.safetensors")
+    """
     from .. import io
     from ..errors import CheckpointError
 
     if not os.path.isfile(path):
         raise CheckpointError(f"{path} does not exist: nothing to resume from")
-    tensors = io.load(path)
-    if _META_KEY not in tensors:
+    obj = io.load(path, map_location=device)
+    if not isinstance(obj, dict) or obj.get("format") != _FORMAT:
         raise CheckpointError(
-            f"{path} is a safetensors file but not a manygrad training checkpoint "
-            f"(no {_META_KEY!r} entry); pass a run directory written by `manygrad train`"
+            f"{path} is a safetensors file but not a manygrad training checkpoint; "
+            "pass a run directory written by `manygrad train`"
         )
-    meta = json.loads(bytes(tensors.pop(_META_KEY).numpy().tobytes()).decode())
-    return unflatten_state(meta["state"], tensors, device)
+    return obj["state"]
 
 
 def event_writer(run_dir: str):

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import ManygradError
+from ..nn import functional as F
 from . import data as D
 from . import run as R
 from .progress import Progress
@@ -45,11 +46,11 @@ class FitResult:
     interrupted: bool = False
 
 
-def _loss(out, y):
-    from ..nn import functional as F
-
+def _loss(out, y, label_smoothing: float = 0.0):
     if out.ndim > 2:  # sequence models: (B, T, V) logits, (B, T) targets
-        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+        out, y = out.reshape(-1, out.shape[-1]), y.reshape(-1)
+    if label_smoothing:
+        return F.cross_entropy(out, y, label_smoothing=label_smoothing)
     return F.cross_entropy(out, y)
 
 
@@ -133,6 +134,9 @@ class Trainer:
         progress: show a progress bar (default True).
         callbacks: functions called as ``cb(trainer)`` after every step.
         recipe: extra fields for ``recipe.json`` (e.g. the data's name).
+        loss_fn: ``loss_fn(output, target)`` (default cross entropy).
+        augment: shift each training image by up to this many pixels (default 0: off).
+        label_smoothing: for the default cross-entropy loss (default 0.0).
 
     Example:
         >>> model = mg.models.get("mlp")
@@ -161,6 +165,8 @@ class Trainer:
         callbacks: list[Callable] | tuple = (),
         recipe: dict | None = None,
         loss_fn: Callable | None = None,
+        augment: int = 0,
+        label_smoothing: float = 0.0,
     ):
         from .. import datasets
 
@@ -198,7 +204,8 @@ class Trainer:
         self.epochs, self.batch_size, self.lr = int(epochs), int(batch_size), float(lr)
         self.seed, self.precision, self.out = int(seed), precision, out
         self.log_every, self.progress, self.callbacks = max(1, log_every), progress, callbacks
-        self.loss_fn = loss_fn or _loss
+        self.label_smoothing = float(label_smoothing)
+        self.loss_fn = loss_fn or (lambda out, y: _loss(out, y, self.label_smoothing))
         self.steps_per_epoch = -(-self.train.n // self.batch_size)
         self.total_steps = self.epochs * self.steps_per_epoch
         params = list(model.parameters())
@@ -215,6 +222,12 @@ class Trainer:
 
             self.scaler = amp.GradScaler(self.device.type)
         self.weight_decay = weight_decay
+        self.augment = int(augment)
+        if self.augment and len(self.train.sample_shape) != 3:
+            raise ValueError(
+                f"augment shifts images (C, H, W); samples here have shape "
+                f"{self.train.sample_shape}"
+            )
         self.extra_recipe = dict(recipe or {})
         self.step = 0
         self.history: list[dict] = []
@@ -290,6 +303,8 @@ class Trainer:
                 "scheduler": self.scheduler_name,
                 "weight_decay": self.weight_decay,
                 "precision": self.precision,
+                "augment": self.augment,
+                "label_smoothing": self.label_smoothing,
                 "seed": self.seed,
                 "device": str(self.device),
                 "steps": self.step,
@@ -398,6 +413,10 @@ class Trainer:
         order = D.epoch_order(self.seed, epoch, self.train.n)
         idxs = D.batches(order, self.batch_size, self.device)
         skip = self.step - epoch * self.steps_per_epoch
+        shifts = None
+        if self.augment:
+            off = D.shift_offsets(self.seed, epoch, self.train.n, self.augment)
+            shifts = backend.to_device(off, self.device)
         bar.start_epoch(epoch + 1, self.epochs, len(idxs), skip)
         pending: list = []
         loss_sum = seen = correct_sum = 0.0
@@ -406,6 +425,9 @@ class Trainer:
         self._at_boundary = True
         for b in range(skip, len(idxs)):
             xb, yb = self.train.batch(idxs[b])
+            if shifts is not None:
+                lo = b * self.batch_size
+                xb = D.random_shift(xb, shifts[lo : lo + xb.shape[0]], self.augment)
             self._at_boundary = False
             out, loss = self._train_step(xb, yb)
             self.step += 1

@@ -1,0 +1,206 @@
+"""The training loop: learning, run directories, recipes, resume and divergence."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import manygrad as mg
+from manygrad import models
+from manygrad.train import DivergedError, Trainer, fit
+from manygrad.train import run as R
+from manygrad.train.events import read_scalars
+
+
+def _digits(n_train=256, n_test=64):
+    from manygrad.datasets import ArrayData, load_digits
+
+    x, y = load_digits("train")
+    xt, yt = load_digits("test")
+    cls = [str(i) for i in range(10)]
+    return (
+        ArrayData("digits", x[:n_train, None], y[:n_train], cls, (0.0, 16.0)),
+        ArrayData("digits", xt[:n_test, None], yt[:n_test], cls, (0.0, 16.0)),
+    )
+
+
+def _model(seed=0, **kw):
+    mg.manual_seed(seed)
+    return models.get("mlp", in_features=64, hidden=kw.pop("hidden", [32]), **kw)
+
+
+def _weights(model):
+    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+
+def test_digits_shipped():
+    from manygrad.datasets import load, load_digits
+
+    x, y = load_digits("train")
+    xt, yt = load_digits("test")
+    assert x.shape == (1437, 8, 8) and x.dtype == np.uint8 and x.max() == 16
+    assert xt.shape == (360, 8, 8) and yt.shape == (360,)
+    assert np.bincount(yt).tolist() == [36] * 10
+    assert y.dtype == np.int64 and set(np.unique(y)) == set(range(10))
+    with pytest.raises(ValueError, match="available datasets: digits"):
+        load("mnist-fashion")
+
+
+def test_loss_falls_and_accuracy_rises():
+    train, test = _digits()
+    res = fit(_model(), train, test, epochs=4, batch_size=32, lr=1e-2, progress=False)
+    losses = [r["train_loss"] for r in res.history]
+    assert losses[-1] < 0.5 * losses[0]
+    assert res.metrics["test_accuracy"] > 0.8
+    assert res.step == 4 * 8
+
+
+def test_fit_accepts_arrays_and_names():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    mg.manual_seed(0)
+    res = fit(
+        models.get("mlp", in_features=4, hidden=[8], num_classes=2),
+        (x, y),
+        (x, y),
+        epochs=20,
+        batch_size=16,
+        lr=3e-2,
+        progress=False,
+    )
+    assert res.metrics["test_accuracy"] > 0.7
+    with pytest.raises(ValueError, match="available datasets"):
+        fit(_model(), "cifar-1000", progress=False)
+
+
+def test_run_directory_and_recipe_round_trip(tmp_path):
+    train, test = _digits()
+    out = str(tmp_path / "run")
+    res = fit(_model(), train, test, epochs=2, batch_size=64, out=out, progress=False)
+    for f in (R.RECIPE, R.WEIGHTS, R.CHECKPOINT, R.METRICS):
+        assert os.path.isfile(os.path.join(out, f)), f
+    rec = json.load(open(os.path.join(out, R.RECIPE)))
+    assert rec["model"] == {"name": "mlp", "kwargs": {"in_features": 64, "hidden": [32]}}
+    assert rec["input"]["shape"] == [1, 8, 8] and rec["input"]["range"] == [0.0, 16.0]
+    assert rec["input"]["preprocessing"]["mean"][0] == pytest.approx(train.images.mean())
+    assert rec["classes"] == [str(i) for i in range(10)]
+    assert rec["data"]["fingerprint"] == R.fingerprint(
+        train.images, train.labels, test.images, test.labels
+    )
+    assert rec["manygrad_version"] == mg.__version__
+    assert rec["metrics"]["test_accuracy"] == pytest.approx(res.metrics["test_accuracy"])
+    rows = R.read_metrics(out)
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[-1]["step"] == 8
+    tags = {t for _, t, _ in read_scalars(_events(out))}
+    assert {"loss/train_step", "epoch/test_accuracy"} <= tags
+    # the model comes back from the recipe alone, with the same outputs
+    again = models.load(out)
+    x = mg.randn(5, 1, 8, 8)
+    res.model.eval()
+    with mg.no_grad():
+        np.testing.assert_array_equal(again(x).numpy(), res.model(x).numpy())
+
+
+def _events(out):
+    return next(os.path.join(out, f) for f in os.listdir(out) if f.startswith("events.out"))
+
+
+def _interrupt_at(k):
+    def cb(trainer):
+        if trainer.step == k:
+            raise KeyboardInterrupt
+
+    return cb
+
+
+@pytest.mark.parametrize("optimizer,extra", [("adamw", {}), ("sgd", {"model": {"dropout": 0.3}})])
+def test_resume_reaches_the_same_weights(tmp_path, optimizer, extra):
+    """Interrupt at step k (shuffled batches, dropout), resume, compare with a full run."""
+    train, test = _digits(200, 40)
+    kw = dict(epochs=3, batch_size=32, lr=1e-2, optimizer=optimizer, progress=False, seed=5)
+    mkw = extra.get("model", {})
+    full = fit(_model(**mkw), train, test, out=str(tmp_path / "full"), **kw)
+    out = str(tmp_path / "cut")
+    cut = fit(_model(**mkw), train, test, out=out, callbacks=[_interrupt_at(10)], **kw)
+    assert cut.interrupted and cut.step == 10
+    model = _model(seed=123, **mkw)  # different init: everything must come from the checkpoint
+    resumed = fit(model, train, test, resume=out, **kw)
+    assert not resumed.interrupted and resumed.step == full.step
+    a, b = _weights(full.model), _weights(resumed.model)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert [r["epoch"] for r in R.read_metrics(out)] == [1, 2, 3]
+
+
+def test_checkpoint_of_other_architecture_overwrites_nothing(tmp_path):
+    train, test = _digits(64, 16)
+    out = str(tmp_path / "run")
+    fit(_model(), train, test, epochs=1, out=out, progress=False)
+    before = {f: open(os.path.join(out, f), "rb").read() for f in os.listdir(out)}
+    other = Trainer(_model(hidden=[16, 8]), train, test, out=out, progress=False)
+    with pytest.raises(Exception, match=r"(?s)(missing|unexpected|shape).*layers"):
+        other.resume(out)
+    after = {f: open(os.path.join(out, f), "rb").read() for f in os.listdir(out)}
+    assert before == after
+
+
+def test_nan_loss_stops_with_step_and_hint():
+    train, test = _digits(128, 16)
+    calls = {"n": 0}
+
+    def loss_fn(out, y):
+        calls["n"] += 1
+        loss = mg.nn.functional.cross_entropy(out, y)
+        return loss * float("nan") if calls["n"] == 7 else loss
+
+    with pytest.raises(DivergedError, match=r"step 7 .*lower learning rate") as e:
+        fit(
+            _model(),
+            train,
+            test,
+            epochs=2,
+            batch_size=16,
+            loss_fn=loss_fn,
+            progress=False,
+            log_every=5,
+        )
+    assert e.value.step == 7
+
+
+def test_checkpoint_round_trip_and_foreign_files(tmp_path):
+    p = str(tmp_path / "ck.safetensors")
+    state = {"model": {"w": mg.ones(2, 3)}, "step": 7, "rng": {"state": 2**100 + 3}, "x": None}
+    R.save_checkpoint(p, state)
+    back = R.load_checkpoint(p)
+    assert back["step"] == 7 and back["rng"]["state"] == 2**100 + 3 and back["x"] is None
+    np.testing.assert_array_equal(back["model"]["w"].numpy(), np.ones((2, 3), np.float32))
+    plain = str(tmp_path / "plain.safetensors")
+    mg.save({"w": mg.ones(2)}, plain)
+    with pytest.raises(mg.errors.CheckpointError, match="not a manygrad training checkpoint"):
+        R.load_checkpoint(plain)
+    bad = str(tmp_path / "bad.safetensors")
+    with open(bad, "wb") as f:
+        f.write(open(p, "rb").read()[:40])
+    with pytest.raises(mg.errors.CheckpointError):
+        R.load_checkpoint(bad)
+
+
+def test_fakegpu_training_reads_loss_only_every_log_every_steps():
+    train, test = _digits(128, 16)
+    t = Trainer(
+        _model(),
+        train,
+        None,
+        epochs=1,
+        batch_size=16,
+        device="fakegpu",
+        progress=False,
+        log_every=4,
+    )
+    mg.backend.fake_stats.reset()
+    t.fit()
+    # 8 steps, read twice (each read: losses + correct counts), never once per step
+    assert 0 < mg.backend.fake_stats.syncs <= 4
