@@ -1,5 +1,6 @@
 """``manygrad launch`` end to end, the mpiexec command line, and per-rank log files."""
 
+import subprocess
 import sys
 
 import pytest
@@ -59,3 +60,13 @@ def test_only_rank_zero_prints_others_log_to_files(tmp_path):
     assert "rank 1" not in res.stdout
     assert "OK logging rank 1" in (tmp_path / "rank1.log").read_text()
     assert not (tmp_path / "rank0.log").exists()
+
+
+def test_manygrad_launch_manygrad_command_end_to_end():
+    # `manygrad launch -n 2 -- manygrad --version`: ranks run manygrad with this interpreter
+    mpiexec_or_skip()
+    cmd = [sys.executable, "-m", "manygrad.cli.main", "launch", "-n", "2", "--", "manygrad",
+           "--version"]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env())
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.count("manygrad ") == 2, res.stdout

@@ -146,10 +146,29 @@ class DistributedDataParallel(Module):
         if g.size > 1:
             self._broadcast(tensors)
 
-    def _broadcast(self, tensors) -> None:
+    def _broadcast(self, tensors, cap_bytes: int = 32 << 20) -> None:
+        """Copy rank 0's ``tensors`` to every rank, packed into a few flat messages."""
         g = self._group
+        groups: dict = {}
         for t in tensors:
-            g.engine(t._device).broadcast(t._data, 0, "DistributedDataParallel broadcast", g.seq)
+            chunks = groups.setdefault((t._device, t._data.dtype), [[]])
+            if sum(c._data.nbytes for c in chunks[-1]) + t._data.nbytes > cap_bytes:
+                chunks.append([])
+            chunks[-1].append(t)
+        for (dev, _), chunks in groups.items():
+            for ts in chunks:
+                if not ts:
+                    continue
+                xp = backend.array_module(ts[0]._data)
+                flat = xp.concatenate([t._data.reshape(-1) for t in ts])
+                g.engine(dev).broadcast(flat, 0, "DistributedDataParallel broadcast", g.seq)
+                if g.rank == 0:
+                    continue
+                o = 0
+                for t in ts:
+                    n = t._data.size
+                    t._data[...] = flat[o : o + n].reshape(t._data.shape)
+                    o += n
 
     # ------------------------------------------------------------------ forward
     def forward(self, *inputs, **kwargs):
