@@ -138,6 +138,13 @@ def test_getitem_function_and_repeated_index_grad(device):
     np.testing.assert_array_equal(x.grad.cpu().numpy(), [[3, 3], [0, 0], [1, 1]])
 
 
+def test_element_is_a_view(device):
+    x = mg.zeros(2, 3, device=device)
+    with mg.no_grad():
+        x[1, 2].fill_(4.0)
+    assert x.cpu().numpy()[1, 2] == 4.0
+
+
 def test_full_slice_is_a_new_view(device):
     x = mg.zeros(2, 3, device=device)
     for y in (x[:], x[...], x[()]):

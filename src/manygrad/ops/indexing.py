@@ -168,6 +168,8 @@ class Slice(Function):
     """Basic indexing (ints, slices, None): a view; backward writes g into zeros."""
 
     def forward(self, x, idx):
+        if Ellipsis not in idx:  # NOTE: x[0, 0, ...] is a 0-d view where x[0, 0] a copy
+            idx += (Ellipsis,)
         self.shape, self.idx = x.shape, idx
         return x[idx]
 
