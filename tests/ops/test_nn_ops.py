@@ -367,3 +367,20 @@ def test_tensor_methods():
     x = mg.randn(2, 3)
     np.testing.assert_allclose(x.softmax(-1).numpy().sum(-1), [1, 1], rtol=1e-6)
     np.testing.assert_allclose(np.exp(x.log_softmax(1).numpy()).sum(-1), [1, 1], rtol=1e-6)
+
+
+def test_embedding_scale_grad_by_freq():
+    # the scaled gradient is not the true derivative, so no finite-difference check
+    check_op("embedding", [IDX, (5, 3)], torch_fn=TF.embedding, fd=False, scale_grad_by_freq=True)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0])
+def test_embedding_max_norm_renormalises_like_torch(device, norm_type):
+    w = rng.standard_normal((5, 3)) * 2
+    wt, wm = torch.tensor(w), mg.tensor(w, device=device)
+    out_t = TF.embedding(torch.tensor(IDX), wt, max_norm=1.5, norm_type=norm_type)
+    out_m = mg.nn.functional.embedding(mg.tensor(IDX, device=device), wm, max_norm=1.5,
+                                       norm_type=norm_type)  # fmt: skip
+    np.testing.assert_allclose(out_m.cpu().numpy(), out_t.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(wm.cpu().numpy(), wt.numpy(), rtol=1e-12)
+    assert not np.allclose(wm.cpu().numpy(), w)  # rows 0, 1 and 3 were rescaled

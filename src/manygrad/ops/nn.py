@@ -73,7 +73,9 @@ class Softmax(Function):
         g = g.astype(y.dtype, copy=False)
         if self.log:
             return g - xp.exp(y) * g.sum(axis=axis, keepdims=True)
-        return y * (g - (g * y).sum(axis=axis, keepdims=True))
+        gx = g - (g * y).sum(axis=axis, keepdims=True)
+        gx *= y
+        return gx
 
 
 def _softmax(x, dim, dtype, log, op):
@@ -596,18 +598,33 @@ def kl_div(
 
 
 class Embedding(Function):
-    def forward(self, w, idx, padding_idx):
+    def forward(self, w, idx, padding_idx, by_freq):
         xp = backend.array_module(w)
-        self.idx, self.shape, self.pad = idx, w.shape, padding_idx
+        self.idx, self.shape, self.pad, self.by_freq = idx, w.shape, padding_idx, by_freq
         return xp.take(w, idx, axis=0)
 
     def backward(self, g):
         xp = backend.array_module(g)
+        idx = self.idx.reshape(-1)
         gw = xp.zeros(self.shape, g.dtype)
-        backend.index_add(gw, self.idx.reshape(-1), g.reshape(-1, self.shape[1]))
+        backend.index_add(gw, idx, g.reshape(-1, self.shape[1]))
+        if self.by_freq:
+            count = xp.zeros(self.shape[0], g.dtype)
+            backend.index_add(count, idx, xp.ones(idx.shape, g.dtype))
+            gw /= xp.maximum(count, 1)[:, None]
         if self.pad is not None:
             gw[self.pad] = 0
-        return gw, None, None
+        return gw, None, None, None
+
+
+def _renorm_rows(w, idx, max_norm, norm_type):
+    """Scale the rows of ``w`` picked by ``idx`` in place to a norm of at most ``max_norm``."""
+    xp = backend.array_module(w)
+    flat = idx.reshape(-1)
+    rows = w[flat]
+    norm = (xp.abs(rows) ** norm_type).sum(axis=1, keepdims=True) ** (1.0 / norm_type)
+    # NOTE: repeated indices write the same scaled row, so plain assignment is correct
+    w[flat] = rows * xp.where(norm > max_norm, max_norm / (norm + 1e-7), 1.0).astype(w.dtype)
 
 
 def embedding(
@@ -627,14 +644,17 @@ def embedding(
         input: integer indices of any shape.
         weight: the table, shape (num_embeddings, embedding_dim).
         padding_idx: the row at this index gets no gradient (default None).
-        max_norm, norm_type, scale_grad_by_freq, sparse: not supported (must be left as is).
+        max_norm: rows looked up are first rescaled in place to this norm at most
+            (default None).
+        norm_type: the p of the p-norm for ``max_norm`` (default 2.0).
+        scale_grad_by_freq: divide each row's gradient by its count in ``input`` (default
+            False).
+        sparse: sparse gradients are not supported (default False).
 
     Example: ``vecs = F.embedding(token_ids, table)``.
     """
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError(
-            "embedding: max_norm, scale_grad_by_freq and sparse are not supported"
-        )
+    if sparse:
+        raise NotImplementedError("embedding: sparse gradients are not supported; use sparse=False")
     if weight.ndim != 2:
         raise ShapeError(
             f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape "
@@ -650,7 +670,9 @@ def embedding(
         if not -n <= padding_idx < n:
             raise ValueError(f"embedding: padding_idx {padding_idx} must be within [-{n}, {n})")
         padding_idx %= n
-    return Embedding.apply(weight, input, padding_idx)
+    if max_norm is not None:
+        _renorm_rows(weight._data, input._data, max_norm, norm_type)
+    return Embedding.apply(weight, input, padding_idx, scale_grad_by_freq)
 
 
 class Dropout(Function):

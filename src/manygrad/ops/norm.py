@@ -38,9 +38,14 @@ def _normalize(xp, x, axes, eps):
 
 def _normalize_grad(gxh, xhat, rstd, axes):
     """Gradient through ``xhat = (x - mean) * rstd``, given the gradient ``gxh`` of xhat."""
-    m1 = gxh.mean(axis=axes, keepdims=True)
-    m2 = (gxh * xhat).mean(axis=axes, keepdims=True)
-    return rstd * (gxh - m1 - xhat * m2)
+    xp = backend.array_module(gxh)
+    t = gxh * xhat
+    m2 = t.mean(axis=axes, keepdims=True)
+    xp.multiply(xhat, m2, out=t)
+    gx = gxh - gxh.mean(axis=axes, keepdims=True)
+    gx -= t
+    gx *= rstd
+    return gx
 
 
 def _affine(xhat, w, b):
