@@ -238,7 +238,9 @@ def die():
 if __name__ == "__main__":
     name = sys.argv[1]
     timeout = float(os.environ.get("WORKER_TIMEOUT", "60"))
-    dist.init_process_group(backend="mpi", timeout=timeout)
+    dist.init_process_group(backend=os.environ.get("WORKER_BACKEND", "mpi"), timeout=timeout)
+    if dist.get_backend() == "nccl":
+        assert dist.get_device() == mg.device(os.environ.get("WORKER_DEVICE", "cuda"))
     if name == "collectives":
         collectives("cpu")
         collectives("fakegpu")

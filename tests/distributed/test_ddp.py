@@ -27,3 +27,14 @@ def test_training_stack_sampler_gradscaler_checkpoint(tmp_path):
     assert res.returncode == 0, out
     for r in (0, 1):
         assert f"OK stack rank {r}" in out, out
+
+
+def test_nccl_backend_on_fakegpu():
+    # backend="nccl" with the fake GPU standing in for cuda:<local rank>: unique-id
+    # broadcast, preflight all-reduce and DDP through the fake communicator
+    res = run_worker("ddp_fakegpu", WORKER_BACKEND="nccl", MANYGRAD_DIST_FAKEGPU=1,
+                     WORKER_DEVICE="fakegpu")  # fmt: skip
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    for r in (0, 1):
+        assert f"OK ddp-fakegpu accumulate=False rank {r}" in out, out

@@ -256,6 +256,8 @@ def backend_cuda_ready() -> bool:
 
 
 def _claim_gpu(local: int, rank: int) -> backend.Device:
+    if os.environ.get("MANYGRAD_DIST_FAKEGPU") == "1":  # tests: the nccl path on fakegpu
+        return backend.FAKEGPU
     if not backend.cuda_available():
         raise DistributedError(
             f"init_process_group(backend='nccl'): {backend.cuda_status()[1]}; use backend='mpi' "
@@ -281,6 +283,16 @@ def _preflight(group: _Group, verbose: bool) -> None:
             f"preflight: an all-reduce of ones gave {int(one[0])}, expected {group.size}; the "
             "MPI library of mpi4py and the one of mpiexec probably differ (see docs/distributed.md)"
         )
+    if group.backend == "nccl":  # creates the NCCL communicator now, where errors are clear
+        xp = backend.xp_of(group.device)
+        with backend.device_scope(group.device):
+            ones = xp.ones(1, np.float32)
+            group.engine(group.device).all_reduce(ones, "sum", "preflight NCCL all_reduce", seq)
+            if float(ones[0]) != group.size:
+                raise DistributedError(
+                    f"preflight: an NCCL all-reduce of ones gave {float(ones[0])}, expected "
+                    f"{group.size}; run with NCCL_DEBUG=INFO to see what NCCL chose"
+                )
     if verbose:
         buf = np.ones(4 << 20, np.float32)  # 16 MB
         group.mpi.allreduce(buf, "sum", "preflight bandwidth", group.next_seq())
