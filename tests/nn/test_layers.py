@@ -121,6 +121,8 @@ LAYERS = [
         [(2, 3, 4, 5)],
     ),  # fmt: skip
     ("ConvTranspose2d", (4, 2, 2), {"stride": 2, "groups": 2}, [(1, 4, 3, 3)]),
+    ("Conv1d", (2, 3, 3), {"padding": 2, "padding_mode": "circular"}, [(2, 2, 6)]),
+    ("Conv2d", (2, 3, 3), {"padding": (1, 2), "padding_mode": "replicate"}, [(1, 2, 4, 5)]),
     ("LayerNorm", (6,), {}, [(3, 4, 6)]),
     ("LayerNorm", ((4, 6),), {"elementwise_affine": False}, [(3, 4, 6)]),
     ("LayerNorm", (6,), {"bias": False, "eps": 1e-3}, [(5, 6)]),
@@ -230,6 +232,8 @@ def _mha_call(need_weights=True, average=True, masks=None, same=True, causal=Fal
 
 KPM = np.array([[False, False, True, False, True], [False] * 5, [False, True, False, False, False]])
 ATTN_BOOL = np.triu(np.ones((5, 5), bool), 1)
+ATTN_3D = np.random.default_rng(4).random((6, 5, 5)) < 0.3  # (N * heads, L, S)
+ATTN_3D[..., 0] = False  # every query keeps one key
 ATTN_FLOAT = np.random.default_rng(3).standard_normal((5, 5))
 
 MHA_CASES = [
@@ -244,6 +248,7 @@ MHA_CASES = [
     ({"add_bias_kv": True}, [(5, 3, 8), KPM], _mha_call(masks="kpm")),
     ({"add_zero_attn": True}, [(5, 3, 8), ATTN_BOOL], _mha_call(masks="attn")),
     ({}, [(5, 8)], _mha_call()),  # unbatched
+    ({"batch_first": True}, [(3, 5, 8), ATTN_3D], _mha_call(masks="attn", average=False)),
     ({}, [(5, 3, 8)], _mha_call(causal=True, need_weights=False)),
 ]
 
@@ -363,3 +368,14 @@ def test_layers_default_to_float32():
     assert all(p.dtype == mg.float32 for p in net.parameters())
     y = net(mg.randn(1, 1, 5, 5))
     assert y.dtype == mg.float32 and tuple(y.shape) == (1, 3)
+
+
+def test_conv_transpose_output_size(device):
+    t_layer, m_layer = _pair("ConvTranspose2d", 3, 2, 3, stride=2, padding=1)
+
+    def call(layer, x):
+        return layer(x, output_size=[8, 9])
+
+    parity(t_layer, m_layer, [(1, 3, 4, 5)], device, call=call)
+    with pytest.raises(ValueError, match="not reachable"):
+        m_layer(mg.zeros(1, 3, 4, 5, device=device), output_size=[12, 12])

@@ -377,3 +377,23 @@ def test_clip_grad_value_and_vectors():
     np.testing.assert_array_equal(vec.detach().numpy()[:6], lin.weight.detach().numpy().ravel())
     nn.utils.vector_to_parameters(vec * 0 + 1, lin.parameters())
     assert np.all(lin.weight.detach().numpy() == 1) and np.all(lin.bias.detach().numpy() == 1)
+
+
+def test_training_step_on_fakegpu_makes_no_host_syncs():
+    net = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.GELU(), nn.MaxPool2d(2),
+        nn.Flatten(2), nn.Unflatten(2, (4, 4)), nn.Flatten(), nn.Linear(64, 8), nn.Dropout(0.2),
+    ).to("fakegpu")  # fmt: skip
+    enc = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True).to("fakegpu")
+    emb = nn.Embedding(10, 8).to("fakegpu")
+    x = mg.randn(3, 2, 8, 8, device="fakegpu")
+    ids = mg.randint(0, 10, (3, 5), device="fakegpu")
+    kpm = mg.zeros(3, 5, dtype=mg.bool, device="fakegpu")
+    mg.backend.fake_stats.reset()
+    h = net(x).unsqueeze(1) + emb(ids)
+    out = enc(h, src_key_padding_mask=kpm, is_causal=True)
+    loss = nn.CrossEntropyLoss()(out.reshape(15, 8), ids.reshape(15) % 8)
+    loss.backward()
+    nn.utils.clip_grad_norm_(list(net.parameters()) + list(enc.parameters()), 1.0)
+    assert mg.backend.fake_stats.syncs == 0
+    assert all(p.grad is not None for p in enc.parameters())

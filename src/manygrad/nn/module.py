@@ -22,7 +22,13 @@ class StateDictError(ManygradError, RuntimeError):
     """A state dict does not fit the module: missing, unexpected or mis-shaped entries."""
 
 
-_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
 
 
 class RemovableHandle:
@@ -112,7 +118,11 @@ class Module:
         d["_forward_hooks"] = OrderedDict()
         d["_forward_pre_hooks"] = OrderedDict()
 
-    forward: Callable
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(
+            f'Module [{type(self).__name__}] is missing the required "forward" function; '
+            "define forward(self, ...) in the subclass"
+        )
 
     # ------------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
