@@ -98,3 +98,15 @@ def test_distributed_sampler_epochs_and_errors():
         DistributedSampler(range(4), 2, 2)
     with pytest.raises(RuntimeError, match="num_replicas and rank"):
         DistributedSampler(range(4))
+
+
+def test_distributed_sampler_reads_the_process_group(monkeypatch):
+    import sys
+    import types
+
+    fake = types.SimpleNamespace(is_initialized=lambda: True, get_rank=lambda: 2,
+                                 get_world_size=lambda: 3)  # fmt: skip
+    monkeypatch.setitem(sys.modules, "manygrad.distributed", fake)
+    monkeypatch.setattr(mg, "distributed", fake, raising=False)
+    s = DistributedSampler(range(9), shuffle=False)
+    assert (s.rank, s.num_replicas) == (2, 3) and list(s) == [2, 5, 8]

@@ -224,7 +224,10 @@ class ArrayDataset(Dataset):
 
     def _read(self, src, sl, index):
         try:
-            a = np.asarray(_arr(src)[sl])
+            a = _arr(src)[sl]
+            # NOTE: a memmap slice is a view that reads nothing yet; copy it into memory here
+            # (in the worker) so batches are real, writable arrays
+            a = np.array(a) if isinstance(a, np.memmap) or not isinstance(a, np.ndarray) else a
         except (KeyError, ImportError, CorruptFileError):
             raise
         except Exception as e:
