@@ -13,6 +13,10 @@ class ShapeError(ManygradError, ValueError):
     """Operand shapes do not fit the op."""
 
 
+class DimError(ShapeError, IndexError):
+    """A dim or an index is out of range (also an ``IndexError``, as in PyTorch)."""
+
+
 class DTypeError(ManygradError, TypeError):
     """A dtype is unsupported or cannot take part in the op."""
 

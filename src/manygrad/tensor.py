@@ -660,8 +660,11 @@ class Tensor:
     def chunk(self, chunks, dim=0):
         return F.chunk(self, chunks, dim)
 
-    def flip(self, dims):
-        return F.flip(self, dims)
+    def flip(self, *dims):
+        return F.flip(self, dims[0] if len(dims) == 1 else dims)
+
+    def movedim(self, source, destination):
+        return F.movedim(self, source, destination)
 
     def tril(self, diagonal=0):
         return F.tril(self, diagonal)

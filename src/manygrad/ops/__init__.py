@@ -4,7 +4,7 @@
 them too, as PyTorch does.
 """
 
-from . import conv, elementwise, linalg, movement, nn, norm, reduce
+from . import arrange, conv, elementwise, indexing, linalg, movement, nn, norm, reduce
 from .conv import *  # noqa: F403
 from .elementwise import *  # noqa: F403
 from .linalg import *  # noqa: F403
@@ -14,5 +14,5 @@ from .norm import *  # noqa: F403
 from .reduce import *  # noqa: F403
 
 __all__ = sorted(
-    {n for m in (conv, elementwise, linalg, movement, nn, norm, reduce) for n in getattr(m, "__all__", [])}
+    {n for m in (arrange, conv, elementwise, indexing, linalg, movement, nn, norm, reduce) for n in getattr(m, "__all__", [])}
 )

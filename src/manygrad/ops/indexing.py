@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function, is_grad_enabled
-from ..errors import AutogradError, DeviceError, DTypeError, ShapeError
+from ..errors import AutogradError, DeviceError, DimError, DTypeError, ShapeError
 from ..tensor import Tensor
-
-
-class DimError(ShapeError, IndexError):
-    """A dim or an index is out of range (also an ``IndexError``, as in PyTorch)."""
 
 
 def _dim(d: int, ndim: int, op: str) -> int:
