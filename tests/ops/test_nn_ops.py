@@ -384,3 +384,23 @@ def test_embedding_max_norm_renormalises_like_torch(device, norm_type):
     np.testing.assert_allclose(out_m.cpu().numpy(), out_t.numpy(), rtol=1e-12)
     np.testing.assert_allclose(wm.cpu().numpy(), wt.numpy(), rtol=1e-12)
     assert not np.allclose(wm.cpu().numpy(), w)  # rows 0, 1 and 3 were rescaled
+
+
+def test_one_hot_syncs_only_to_infer_num_classes():
+    t = mg.tensor([1, 2], device="fakegpu")
+    mg.backend.fake_stats.reset()
+    mg.nn.functional.one_hot(t, 3)
+    assert mg.backend.fake_stats.syncs == 0
+    mg.nn.functional.one_hot(t)
+    assert mg.backend.fake_stats.syncs == 1
+
+
+def test_empty_batch_losses_match_torch():
+    F = mg.nn.functional
+    x = mg.randn(0, 5, requires_grad=True)
+    t = mg.zeros(0, dtype=mg.int64)
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(F.cross_entropy(x, t).item())
+    loss = F.cross_entropy(x, t, reduction="sum")
+    loss.backward()
+    assert loss.item() == 0 and x.grad.shape == (0, 5)
