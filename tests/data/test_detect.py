@@ -67,3 +67,12 @@ def test_video_folder_and_unknown(tmp_path):
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(ValueError, match="unknown data format"):
         describe(tmp_path / "notes.txt")
+
+
+def test_idx_file_finds_its_own_labels(tmp_path):
+    write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((3, 2, 2), np.uint8))
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(3, np.uint8))
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((2, 2, 2), np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.ones(2, np.uint8))
+    ds, text = describe(tmp_path / "t10k-images-idx3-ubyte")
+    assert len(ds) == 2 and "1: 2" in text

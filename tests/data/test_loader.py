@@ -244,3 +244,12 @@ def test_no_warning_on_clean_epoch():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         list(DataLoader(Squares(4), batch_size=2, on_error="skip"))
+
+
+def test_persistent_workers_drop_an_abandoned_epoch():
+    ld = DataLoader(Squares(40), batch_size=2, num_workers=2, persistent_workers=True)
+    it = iter(ld)
+    next(it)  # abandon the epoch with batches still in flight
+    assert _ids(ld) == [[i * i for i in range(k, k + 2)] for k in range(0, 40, 2)]
+    assert all(k >= ld._pool.min_tid for k in ld._pool.buffer)
+    ld.shutdown()

@@ -6,6 +6,10 @@ Sources of real data live in ``mg.data.sources`` and are re-exported here: ``IDX
 arrays, with windows). ``transforms`` run per sample on the host; ``device_transforms``
 run on whole batches with the device's array module after the copy.
 
+With ``device="cuda"`` the loader packs each batch into page-locked host buffers and copies
+it on a separate CuPy stream while the previous step computes (``staging.py``). That CUDA
+path has not yet run on a GPU; the same protocol is tested on the ``fakegpu`` device.
+
 Example:
     >>> ds = mg.data.ImageFolder("train/", transform=transforms.ToTensor())
     >>> for x, y in mg.data.DataLoader(ds, batch_size=64, shuffle=True, num_workers=2):

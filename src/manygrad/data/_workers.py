@@ -214,6 +214,7 @@ class WorkerPool:
     def __init__(self, cfg: LoopConfig, n: int, kind: str, mp_context=None):
         self.n, self.kind = n, kind
         self.next_tid = 0
+        self.min_tid = 0
         self.buffer: dict = {}
         self.closed = False
         if kind == "process":
@@ -258,7 +259,8 @@ class WorkerPool:
             tid, out, err = self.results.get(block, timeout)
         except queue.Empty:
             return False
-        self.buffer[tid] = (out, err)
+        if tid >= self.min_tid:  # answers to an abandoned epoch's tasks are dropped
+            self.buffer[tid] = (out, err)
         return True
 
     def poll(self, tid: int) -> bool:
@@ -283,7 +285,8 @@ class WorkerPool:
         return self.buffer.pop(tid)
 
     def forget_before(self, tid: int) -> None:
-        """Drop answers to tasks older than ``tid`` (an abandoned epoch)."""
+        """Drop answers to tasks older than ``tid`` (an abandoned epoch), now and later."""
+        self.min_tid = tid
         for k in [k for k in self.buffer if k < tid]:
             del self.buffer[k]
 

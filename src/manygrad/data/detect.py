@@ -102,9 +102,10 @@ def detect(path, x_key: str | None = None, y_key: str | None = None):
             "IDX pair, nor a .zarr store"
         )
     if "idx" in low and ("idx3" in low or "images" in low):
-        folder = os.path.dirname(path) or "."
-        pair = _idx_pair(folder)
-        labels = pair[1] if pair else None
+        name = os.path.basename(path)
+        guess = name.replace("images", "labels").replace("idx3", "idx1")
+        labels = os.path.join(os.path.dirname(path), guess)
+        labels = labels if guess != name and os.path.exists(labels) else None
         return S.IDX(path, labels), "IDX pair" if labels else "IDX images"
     if low.endswith(".npy"):
         return S.Npy(path, y_key), "npy"

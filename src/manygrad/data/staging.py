@@ -6,6 +6,10 @@ The DataLoader stages batch ``i + 1`` while the step on batch ``i`` runs, so the
 overlaps compute. On CUDA the copy runs on its own CuPy stream from page-locked buffers;
 ``FakeStreamOps`` plays the same protocol on the ``fakegpu`` device and counts each step,
 so tests cover the code path without a GPU.
+
+NOTE: the CUDA half (``CudaStreamOps``: ``cupy.cuda.Stream``, events, ``ndarray.set`` from
+page-locked buffers) is written against CuPy's documented API but has not yet run on a
+GPU: the development machine has none. Only the fake-GPU half is exercised by the tests.
 """
 
 from __future__ import annotations

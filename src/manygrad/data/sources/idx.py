@@ -113,8 +113,6 @@ class IDX(Dataset):
                     f"IDX: {len(self.images)} images in {self.images_path} but "
                     f"{len(self.labels)} labels in {self.labels_path}; use matching files"
                 )
-        if self.images.dtype == np.int8 and transform is None:
-            pass  # int8 is a tensor dtype; kept as is after scaling below
         self.transform = transform
         self.target_transform = target_transform
         self.classes = sorted(np.unique(self.labels).tolist()) if self.labels is not None else []
