@@ -266,31 +266,33 @@ def cat(tensors, dim: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors or not all(isinstance(v, Tensor) for v in tensors):
         raise TypeError("cat: expected a non-empty sequence of tensors")
-    for i, v in enumerate(tensors):
-        if v.ndim == 0:
+    arrs = [v._data for v in tensors]  # NOTE: raw shapes/dtypes: this runs per step
+    for i, a in enumerate(arrs):
+        if a.ndim == 0:
             raise ShapeError(
                 f"cat: zero-dimensional tensor (at position {i}) can't be concatenated; "
                 "use mg.stack or unsqueeze it first"
             )
     # NOTE: PyTorch skips 1-d empty tensors (shape (0,)) whatever the other shapes are
-    skip = [v.shape == (0,) for v in tensors]
+    skip = [a.shape == (0,) for a in arrs]
     if all(skip):
         skip[0] = False
-    kept = [v for v, s in zip(tensors, skip) if not s]
+    kept = [a for a, s in zip(arrs, skip) if not s]
     ref = kept[0].shape
     d = _dim(dim, len(ref), "cat")
-    for v in kept:
-        if v.ndim != len(ref) or any(
-            a != b for i, (a, b) in enumerate(zip(v.shape, ref)) if i != d
-        ):
+    head, tail = ref[:d], ref[d + 1 :]
+    for a in kept:
+        if a.ndim != len(ref) or a.shape[:d] != head or a.shape[d + 1 :] != tail:
             raise ShapeError(
                 f"cat: tensors must have the same shape except in dim {d}, got shapes "
                 f"{[tuple(u.shape) for u in tensors]}"
             )
-    dt = tensors[0].dtype
-    for v in tensors[1:]:
-        dt = D.promote_types(dt, v.dtype)
-    tensors = [v if v.dtype is dt else cast(v, dt) for v in tensors]
+    dt0 = arrs[0].dtype
+    if any(a.dtype != dt0 for a in arrs):
+        dt = tensors[0].dtype
+        for v in tensors[1:]:
+            dt = D.promote_types(dt, v.dtype)
+        tensors = [v if v.dtype is dt else cast(v, dt) for v in tensors]
     return Cat.apply(*tensors, dim=d, skip=tuple(skip))
 
 
