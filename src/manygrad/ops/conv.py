@@ -66,8 +66,8 @@ def _im2col(x, g: _Geom):
     return xp.ascontiguousarray(view).reshape(g.G, g.K, g.N * g.Ho * g.Wg)
 
 
-def _col2im(cols, g: _Geom):
-    """Adjoint of ``_im2col``: sum columns (G, K, M) back into an (N, C, H, W) array."""
+def _col2im(cols, g: _Geom, b=None):
+    """Adjoint of ``_im2col``: sum columns (G, K, M) back into (N, C, H, W), plus bias ``b``."""
     xp = backend.array_module(cols)
     pt, _, pl, _ = g.pads
     out = xp.zeros((g.C, g.N, g.Hb, g.Wp), cols.dtype)
@@ -86,15 +86,17 @@ def _col2im(cols, g: _Geom):
             for j in range(g.kw):
                 h0, w0 = i * g.dh, j * g.dw
                 out[:, :, h0 : h0 + hs : g.sh, w0 : w0 + ws : g.sw] += cols[:, i, j]
-    out = out[:, :, pt : pt + g.H, pl : pl + g.W].transpose(1, 0, 2, 3)
-    return xp.ascontiguousarray(out)
+    return _nchw(out[:, :, pt : pt + g.H, pl : pl + g.W], b)
 
 
-def _from_grid(y, g: _Geom):
-    """(G, O/G, N * Ho * Wg) -> contiguous (N, O, Ho, Wo)."""
+def _nchw(y, b):
+    """Contiguous (N, C, H, W) copy of a channels-first (C, N, H, W) view, plus bias ``b``."""
     xp = backend.array_module(y)
-    y = y.reshape(g.O, g.N, g.Ho, g.Wg)[..., : g.Wo].transpose(1, 0, 2, 3)
-    return xp.ascontiguousarray(y)
+    y = y.transpose(1, 0, 2, 3)
+    if b is None:
+        return xp.ascontiguousarray(y)
+    out = xp.empty(y.shape, y.dtype)
+    return xp.add(y, b.reshape(1, -1, 1, 1), out=out)  # NOTE: bias fused into the copy
 
 
 def _to_grid(y, g: _Geom):
@@ -103,30 +105,31 @@ def _to_grid(y, g: _Geom):
     if g.Wg == g.Wo:
         out = xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
     else:
-        out = xp.zeros((g.O, g.N, g.Ho, g.Wg), y.dtype)
+        out = xp.empty((g.O, g.N, g.Ho, g.Wg), y.dtype)
         out[..., : g.Wo] = y.transpose(1, 0, 2, 3)
+        out[..., g.Wo :] = 0
     return out.reshape(g.G, g.O // g.G, g.N * g.Ho * g.Wg)
 
 
-def _conv(x, w, g: _Geom):
-    """Forward convolution (N, C, H, W) -> (N, O, Ho, Wo); also returns the columns."""
+def _conv(x, w, b, g: _Geom):
+    """Forward convolution (N, C, H, W) -> (N, O, Ho, Wo) plus bias; also returns the columns."""
     xp = backend.array_module(x)
     cols = _im2col(x, g)
-    y = xp.matmul(w.reshape(g.G, g.O // g.G, -1), cols)
-    return _from_grid(y, g), cols
+    y = xp.matmul(w.reshape(g.G, g.O // g.G, g.K), cols)
+    return _nchw(y.reshape(g.O, g.N, g.Ho, g.Wg)[..., : g.Wo], b), cols
 
 
-def _conv_grad_input(gy, w, g: _Geom):
-    """Gradient of the convolution w.r.t. its input, from gy (N, O, Ho, Wo)."""
-    xp = backend.array_module(gy)
-    wt = w.reshape(g.G, g.O // g.G, -1).swapaxes(-1, -2)
-    return _col2im(xp.matmul(wt, _to_grid(gy, g)), g)
+def _conv_grad_input(gy2, w, g: _Geom, b=None):
+    """Gradient w.r.t. the input (N, C, H, W) from the output gradient in grid form."""
+    xp = backend.array_module(gy2)
+    wt = w.reshape(g.G, g.O // g.G, g.K).swapaxes(-1, -2)
+    return _col2im(xp.matmul(wt, gy2), g, b)
 
 
-def _conv_grad_weight(cols, gy, g: _Geom, wshape):
-    """Gradient w.r.t. the weight from the input's columns and gy (N, O, Ho, Wo)."""
-    xp = backend.array_module(gy)
-    gw = xp.matmul(cols, _to_grid(gy, g).swapaxes(-1, -2))  # (G, K, O/G)
+def _conv_grad_weight(cols, gy2, wshape):
+    """Gradient w.r.t. the weight from the input's columns and the grid-form gradient."""
+    xp = backend.array_module(gy2)
+    gw = xp.matmul(cols, gy2.swapaxes(-1, -2))  # (G, K, O/G)
     return xp.ascontiguousarray(gw.swapaxes(-1, -2)).reshape(wshape)
 
 
@@ -136,25 +139,17 @@ def _conv_grad_weight(cols, gy, g: _Geom, wshape):
 class Conv(Function):
     def forward(self, x, w, b, geom, shape4, keep_cols):
         self.w, self.geom, self.xshape = w, geom, x.shape
-        y, cols = _conv(x.reshape(shape4[0]), w.reshape(shape4[1]), geom)
+        y, cols = _conv(x.reshape(shape4[0]), w.reshape(shape4[1]), b, geom)
         self.cols = cols if keep_cols else None
-        if b is not None:
-            y += b.reshape(1, -1, 1, 1)
         return y.reshape(shape4[2])
 
     def backward(self, gy):
         nx, nw, nb = self.needs_input_grad
         g, w = self.geom, self.w
-        gy = gy.reshape(g.N, g.O, g.Ho, g.Wo)
-        gx = _conv_grad_input(gy, w.reshape(g.O, -1, g.kh, g.kw), g) if nx else None
-        if nw:
-            cols = self.cols
-            if cols is None:  # recorded when the weight did not need a gradient yet
-                raise RuntimeError("conv: weight gradient needs the input columns")
-            gw = _conv_grad_weight(cols, gy, g, w.shape)
-        else:
-            gw = None
-        gb = gy.sum(axis=(0, 2, 3)) if nb else None
+        gy2 = _to_grid(gy.reshape(g.N, g.O, g.Ho, g.Wo), g)
+        gx = _conv_grad_input(gy2, w.reshape(g.O, -1, g.kh, g.kw), g) if nx else None
+        gw = _conv_grad_weight(self.cols, gy2, w.shape) if nw else None
+        gb = gy2.sum(axis=-1).reshape(g.O) if nb else None  # zeros in the grid's extra columns
         return (None if gx is None else gx.reshape(self.xshape)), gw, gb
 
 
@@ -163,12 +158,9 @@ class ConvTranspose(Function):
 
     def forward(self, x, w, b, geom, shape4, keep_x):
         self.w, self.geom, self.xshape = w, geom, x.shape
-        x4 = x.reshape(geom.N, geom.O, geom.Ho, geom.Wo)
-        self.x4 = x4 if keep_x else None
-        y = _conv_grad_input(x4, w.reshape(shape4[1]), geom)
-        if b is not None:
-            y += b.reshape(1, -1, 1, 1)
-        return y.reshape(shape4[2])
+        x2 = _to_grid(x.reshape(geom.N, geom.O, geom.Ho, geom.Wo), geom)
+        self.x2 = x2 if keep_x else None
+        return _conv_grad_input(x2, w.reshape(shape4[1]), geom, b).reshape(shape4[2])
 
     def backward(self, gy):
         nx, nw, nb = self.needs_input_grad
@@ -176,9 +168,9 @@ class ConvTranspose(Function):
         gy = gy.reshape(g.N, g.C, g.H, g.W)
         gx = gw = None
         if nx or nw:
-            gx, cols = _conv(gy, w.reshape(g.O, -1, g.kh, g.kw), g)
+            gx, cols = _conv(gy, w.reshape(g.O, -1, g.kh, g.kw), None, g)
             gx = gx.reshape(self.xshape) if nx else None
-            gw = _conv_grad_weight(cols, self.x4, g, w.shape) if nw else None
+            gw = _conv_grad_weight(cols, self.x2, w.shape) if nw else None
         gb = gy.sum(axis=(0, 2, 3)) if nb else None
         return gx, gw, gb
 
