@@ -144,10 +144,15 @@ class ClassNLL(Function):
         n, c, s = _ncs(x.shape)
         x3 = x.astype(cdt, copy=False).reshape(n, c, s)
         if logits:
-            logp = x3 - x3.max(axis=1, keepdims=True)
-            logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))
+            # NOTE: log p = z - lse with z = x - max; p itself is kept for backward, and
+            # log p is never materialised (one exp over the logits in all)
+            z = x3 - x3.max(axis=1, keepdims=True)
+            p = xp.exp(z)
+            se = p.sum(axis=1, keepdims=True)
+            p /= se
+            lse = xp.log(se)[:, 0, :]
         else:
-            logp = x3
+            z, p, lse = x3, None, 0.0
         t2 = t.reshape(n, s)
         valid = t2 != ignore_index
         in_range = (t2 >= 0) & (t2 < c)
@@ -156,16 +161,17 @@ class ClassNLL(Function):
         # (n, s), so plain fancy assignment is a correct scatter in backward.
         flat = xp.arange(n, dtype=D.int64.np)[:, None] * (c * s) + xp.arange(
             s, dtype=D.int64.np)[None, :] + ts * s  # fmt: skip
-        picked = logp.reshape(-1)[flat]
+        picked = z.reshape(-1)[flat] - lse
         vw = valid.astype(cdt) if w is None else xp.where(valid, w.astype(cdt)[ts], 0)
         loss = picked * vw * -(1.0 - eps)
         if eps:
-            wl = logp if w is None else logp * w.astype(cdt).reshape(1, c, 1)
-            loss -= (eps / c) * xp.where(valid, wl.sum(axis=1), 0)
+            wz = z if w is None else z * w.astype(cdt).reshape(1, c, 1)
+            wsum = c if w is None else w.astype(cdt).sum()
+            loss -= (eps / c) * xp.where(valid, wz.sum(axis=1) - lse * wsum, 0)
         # NOTE: a class index outside [0, C) gives a NaN loss instead of an error:
         # checking the indices would need a host sync.
         loss = xp.where(valid & ~in_range, _NAN, loss)
-        self.p = xp.exp(logp) if logits else None
+        self.p = p
         self.flat, self.vw, self.valid, self.w = flat, vw, valid, w
         self.shape, self.ncs, self.cdt = x.shape, (n, c, s), cdt
         self.reduction, self.eps = reduction, eps
