@@ -75,11 +75,11 @@ class MPIComm:
 
     # ------------------------------------------------------------------ buffers
     def _spec(self, a: np.ndarray):
-        if a.dtype in _HALF:
-            a = a.view(np.uint16)
-        elif a.dtype == np.bool_:
-            a = a.view(np.uint8)
-        return [a, self._types[a.dtype]]
+        t = self._types.get(a.dtype)
+        if t is None:  # 2-byte floats and bool travel as raw words
+            a = a.view(np.uint8 if a.dtype == np.bool_ else np.uint16)
+            t = self._types[a.dtype]
+        return [a, t]
 
     # ------------------------------------------------------------------ waiting
     def wait(self, req, what: str, seq: int) -> None:

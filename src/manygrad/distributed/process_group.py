@@ -371,18 +371,23 @@ def is_main_process() -> bool:
 # ---------------------------------------------------------------------------- checks
 
 
+_COLL_IDX = {c: i for i, c in enumerate(_COLLECTIVES)}
+_OP_LIST = list(ReduceOp)
+_OP_IDX = {op: i for i, op in enumerate(_OP_LIST)}
+_DEV_IDX = {d: i for i, d in enumerate(backend.DEVICE_TYPES)}
+_DT_IDX = {d.np: i for i, d in enumerate(D.ALL)}
+_PAD = (-1,) * 5
+
+
 def _meta(coll: str, seq: int, t: Tensor | None, op=None, src=-1, extra=0) -> np.ndarray:
-    m = np.full(_META_LEN, -1, np.int64)
-    m[0], m[1] = seq, _COLLECTIVES.index(coll)
-    m[2] = list(ReduceOp).index(op) if op is not None else -1
-    m[3], m[4] = src, extra
-    if t is not None:
-        m[5] = backend.DEVICE_TYPES.index(t._device.type)
-        m[6] = D.ALL.index(t.dtype)
-        m[7], m[8] = t.ndim, t.numel()
-        shape = t.shape[:5]
-        m[9 : 9 + len(shape)] = shape
-    return m
+    """The record compared across ranks: collective, op, src, device, dtype, shape."""
+    head = [seq, _COLL_IDX[coll], _OP_IDX.get(op, -1), src, extra]
+    if t is None:
+        return np.array(head + [-1] * 9, np.int64)
+    a = t._data
+    shape = a.shape
+    tail = [_DEV_IDX[t._device.type], _DT_IDX[a.dtype], len(shape), a.size]
+    return np.array(head + tail + list((shape + _PAD)[:5]), np.int64)
 
 
 def _describe(m: np.ndarray) -> str:
@@ -392,7 +397,7 @@ def _describe(m: np.ndarray) -> str:
         shape = tuple(int(v) for v in m[9 : 9 + min(int(m[7]), 5)])
         s += f" {shape}{'...' if m[7] > 5 else ''} {D.ALL[m[6]].name} on {backend.DEVICE_TYPES[m[5]]}"
     if m[2] >= 0:
-        s += f" op={list(ReduceOp)[m[2]].name}"
+        s += f" op={_OP_LIST[m[2]].name}"
     if m[3] >= 0:
         s += f" src={m[3]}"
     if m[4] > 0:
@@ -404,7 +409,8 @@ def check_same(group: _Group, coll: str, seq: int, meta: np.ndarray) -> None:
     """All ranks compare what they are calling; any difference raises on every rank."""
     table = np.empty((group.size, _META_LEN), np.int64)
     group.mpi.allgather(meta, table, coll, seq)
-    if (table == table[0]).all():
+    raw, n = table.tobytes(), meta.nbytes
+    if raw == raw[:n] * group.size:
         return
     rows = "; ".join(f"rank {r}: {_describe(table[r])}" for r in range(group.size))
     raise DistributedError(
