@@ -12,6 +12,11 @@ torch = pytest.importorskip("torch", reason="PyTorch (CPU build) is the test ora
 tnn = torch.nn
 torch.set_num_threads(1)  # tiny tensors: threads only add overhead on a busy machine
 
+# PyTorch's own advice about its internals, not about manygrad
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*(even kernel lengths|mismatched key_padding_mask).*:UserWarning"
+)
+
 TOL = {"float64": (1e-7, 1e-9), "float32": (2e-4, 2e-5)}
 TDT = {"float64": torch.float64, "float32": torch.float32}
 

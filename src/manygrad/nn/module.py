@@ -487,8 +487,9 @@ class Module:
         """Set training mode (dropout active, batch norm updating its statistics)."""
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
-        for m in self.modules():
-            m.__dict__["training"] = mode
+        self.__dict__["training"] = mode
+        for m in self.children():
+            m.train(mode)  # NOTE: through train(), so that subclasses can override it
         return self
 
     def eval(self) -> Module:
