@@ -62,3 +62,41 @@ def test_launcher_and_mpi_library_mismatch_is_detected():
     res = _run_alone("hello", PMI_SIZE=3)
     assert res.returncode != 0
     assert "the launcher started 3 ranks but MPI sees a world of 1" in res.stderr, res.stderr
+
+
+class _FakeNodeComm:
+    def Get_rank(self):
+        return 1
+
+    def Get_size(self):
+        return 2
+
+    def Free(self):
+        pass
+
+
+class _FakeMPI:
+    rank = 5
+
+    class MPI:
+        COMM_TYPE_SHARED = 0
+
+    class world:  # noqa: N801
+        @staticmethod
+        def Split_type(kind):
+            return _FakeNodeComm()
+
+
+@pytest.mark.parametrize("env_vars, expect", [
+    ({}, (1, 2)),  # MPI's shared-memory split
+    ({"SLURM_PROCID": "5", "SLURM_LOCALID": "3", "SLURM_NTASKS_PER_NODE": "4(x2)"}, (3, 4)),
+    ({"SLURM_PROCID": "0", "SLURM_LOCALID": "3"}, (1, 2)),  # Slurm disagrees with MPI: ignored
+])  # fmt: skip
+def test_local_rank_from_mpi_or_slurm(monkeypatch, env_vars, expect):
+    from manygrad.distributed import process_group as pg
+
+    for var in ("SLURM_PROCID", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE"):
+        monkeypatch.delenv(var, raising=False)
+    for k, v in env_vars.items():
+        monkeypatch.setenv(k, v)
+    assert pg._local_rank(_FakeMPI) == expect

@@ -70,3 +70,19 @@ def test_manygrad_launch_manygrad_command_end_to_end():
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env())
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.count("manygrad ") == 2, res.stdout
+
+
+@pytest.mark.parametrize("env_vars, size", [
+    ({}, 1),
+    ({"PMI_SIZE": "4"}, 4),
+    ({"OMPI_COMM_WORLD_SIZE": "3"}, 3),
+    ({"SLURM_STEP_ID": "0", "SLURM_NTASKS": "8"}, 8),
+    ({"SLURM_NTASKS": "8"}, 1),  # an allocation, but not inside srun
+])  # fmt: skip
+def test_launched_world_size_from_launcher_environment(monkeypatch, env_vars, size):
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_STEP_ID",
+                "SLURM_NTASKS"):  # fmt: skip
+        monkeypatch.delenv(var, raising=False)
+    for k, v in env_vars.items():
+        monkeypatch.setenv(k, v)
+    assert launch.launched_world_size() == size

@@ -156,6 +156,24 @@ def run_command(n: int, argv: list[str], hosts: str | None = None, device: str |
         return 124
 
 
+def launched_world_size() -> int:
+    """Number of ranks the launcher (mpiexec, mpirun, srun) started; 1 when run directly.
+
+    Lets a script decide to call ``init_process_group`` only when it runs as a job.
+
+    Example:
+        >>> if launched_world_size() > 1:
+        ...     dist.init_process_group()
+    """
+    env = os.environ
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
+        if env.get(var, "").isdigit():
+            return int(env[var])
+    if "SLURM_STEP_ID" in env and env.get("SLURM_NTASKS", "").isdigit():  # inside srun
+        return int(env["SLURM_NTASKS"])
+    return 1
+
+
 def env_rank() -> int:
     """This process's rank from the launcher's environment (0 when not launched)."""
     from . import process_group as pg  # noqa: PLC0415

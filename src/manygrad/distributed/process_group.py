@@ -145,7 +145,8 @@ def _local_rank(mpi: MPIComm) -> tuple[int, int]:
     # NOTE: under srun, Slurm's own numbering is authoritative when it agrees with MPI's.
     if env.get("SLURM_LOCALID") and env.get("SLURM_PROCID") == str(mpi.rank):
         local = int(env["SLURM_LOCALID"])
-        local_size = int(env.get("SLURM_NTASKS_PER_NODE", local_size).split("(")[0] or local_size)
+        per_node = env.get("SLURM_NTASKS_PER_NODE", "").split("(")[0].split(",")[0]
+        local_size = int(per_node) if per_node.isdigit() else local_size
     return local, local_size
 
 
