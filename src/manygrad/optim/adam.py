@@ -90,12 +90,13 @@ class Adam(Optimizer):
             vmax = state["max_exp_avg_sq"]._data
             xp.maximum(vmax, v, out=vmax)
             v = vmax
-        step_size = lr / (1 - beta1**step)
+        # NOTE: p -= lr / c1 * m / (sqrt(v) / c2 + eps), with c1, c2 the bias corrections,
+        # regrouped as (lr * c2 / c1) * m / (sqrt(v) + eps * c2) to save a pass.
+        c2 = math.sqrt(1 - beta2**step)
         xp.sqrt(v, out=t)
-        t /= math.sqrt(1 - beta2**step)
-        t += group["eps"]
+        t += group["eps"] * c2
         xp.divide(m, t, out=t)
-        t *= -step_size
+        t *= -lr * c2 / (1 - beta1**step)
         p += t
 
 
