@@ -115,11 +115,15 @@ def _interrupt_at(k):
     return cb
 
 
-@pytest.mark.parametrize("optimizer,extra", [("adamw", {}), ("sgd", {"model": {"dropout": 0.3}})])
+RESUME_CASES = [("adamw", {}), ("sgd", {"model": {"dropout": 0.3}, "augment": 1})]
+
+
+@pytest.mark.parametrize("optimizer,extra", RESUME_CASES, ids=["adamw", "sgd-dropout-augment"])
 def test_resume_reaches_the_same_weights(tmp_path, optimizer, extra):
     """Interrupt at step k (shuffled batches, dropout), resume, compare with a full run."""
     train, test = _digits(200, 40)
     kw = dict(epochs=3, batch_size=32, lr=1e-2, optimizer=optimizer, progress=False, seed=5)
+    kw["augment"] = extra.get("augment", 0)
     mkw = extra.get("model", {})
     full = fit(_model(**mkw), train, test, out=str(tmp_path / "full"), **kw)
     out = str(tmp_path / "cut")
@@ -204,3 +208,27 @@ def test_fakegpu_training_reads_loss_only_every_log_every_steps():
     t.fit()
     # 8 steps, read twice (each read: losses + correct counts), never once per step
     assert 0 < mg.backend.fake_stats.syncs <= 4
+
+
+def test_char_gpt_learns_next_characters():
+    text = "manygrad trains tiny language models. " * 12
+    chars = sorted(set(text))
+    idx = np.array([chars.index(c) for c in text])
+    t = 12
+    starts = np.arange(0, len(idx) - t - 1, 3)
+    x = np.stack([idx[s : s + t] for s in starts])
+    y = np.stack([idx[s + 1 : s + t + 1] for s in starts])
+    mg.manual_seed(0)
+    kw = dict(vocab_size=len(chars), block_size=t, n_layer=1, n_head=2, n_embd=16)
+    res = fit(
+        models.get("gpt", **kw),
+        (x, y),
+        (x[:16], y[:16]),
+        epochs=8,
+        batch_size=32,
+        lr=1e-2,
+        progress=False,
+    )
+    losses = [r["train_loss"] for r in res.history]
+    assert losses[-1] < 0.6 * losses[0]
+    assert 0 < res.metrics["test_accuracy"] <= 1

@@ -87,32 +87,31 @@ def _union(a: list[str], b: list[str]) -> list[str]:
 
 
 def _detected(path: str, say) -> tuple[ArrayData, ArrayData | None]:
-    """Folders and files that ``mg.data.detect`` recognises, read into memory."""
+    """Folders and files that ``mg.data.describe`` recognises, read into memory."""
+    from .. import backend
+    from ..data import describe
+
     try:
-        from ..data import detect
-    except ImportError:
-        raise SystemExit(
-            f"error: can't read {path}: only embedded datasets and .npz files are supported "
-            "in this installation"
-        ) from None
-    found = detect.describe(path)
-    say(str(found))
-    ds = _dataset_of(found, path)
+        ds, text = describe(path)
+    except (ValueError, OSError) as e:
+        raise SystemExit(f"error: {e}") from None
+    say(text)
     xs, ys = [], []
     for i in range(len(ds)):
-        x, y = ds[i]
-        xs.append(np.asarray(x))
-        ys.append(int(np.asarray(y)))
-    names = getattr(ds, "classes", None) or getattr(found, "classes", None)
+        sample = ds[i]
+        if not isinstance(sample, tuple) or len(sample) != 2:
+            raise SystemExit(
+                f"error: {path}: samples have no labels; manygrad train needs (input, label) "
+                "pairs (for arrays, give the labels array too)"
+            )
+        x, y = (backend.to_numpy(v._data) if hasattr(v, "_data") else np.asarray(v) for v in sample)
+        if y.size != 1:
+            raise SystemExit(f"error: {path}: labels must be one class index per sample")
+        xs.append(x)
+        ys.append(int(y.reshape(())))
     data = _labelled(path, np.stack(xs), np.asarray(ys))
-    if names:
+    names = getattr(ds, "classes", None)
+    if names and len(names) >= len(data.classes):
         data.classes = [str(c) for c in names]
+    say(f"{path}: holding out 20% of the {len(data)} samples for testing")
     return _split(data)
-
-
-def _dataset_of(found, path):
-    for attr in ("dataset", "open", "build"):
-        v = getattr(found, attr, None)
-        if v is not None:
-            return v() if callable(v) else v
-    raise SystemExit(f"error: {path}: detected {found}, but manygrad train can't read it yet")
