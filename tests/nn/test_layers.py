@@ -140,6 +140,10 @@ LAYERS = [
     ("AvgPool2d", (2,), {}, [(2, 3, 6, 6)]),
     ("AvgPool2d", (3, 2, 1), {"count_include_pad": False}, [(1, 2, 7, 7)]),
     ("AdaptiveAvgPool2d", ((2, 3),), {}, [(2, 3, 7, 8)]),
+    ("ConvTranspose1d", (3, 4, 3), {"stride": 2, "padding": 1}, [(2, 3, 5)]),
+    ("MaxPool1d", (3,), {"stride": 2, "padding": 1}, [(2, 3, 9)]),
+    ("AvgPool1d", (3, 2, 1), {}, [(2, 3, 9)]),
+    ("AdaptiveAvgPool1d", (4,), {}, [(2, 3, 9)]),
     ("Flatten", (), {}, [(2, 3, 4)]),
     ("Unflatten", (1, (3, 4)), {}, [(2, 12)]),
     ("Identity", (), {}, [(3, 4)]),
@@ -311,6 +315,10 @@ LOSSES = [
     ("MSELoss", {"reduction": "none"}, [(4, 3), (4, 3)]),
     ("L1Loss", {"reduction": "sum"}, [(4, 3), (4, 3)]),
     ("BCEWithLogitsLoss", {}, [(4, 3), np.random.default_rng(1).random((4, 3))]),
+    ("BCELoss", {"reduction": "sum"}, [(4, 3), np.random.default_rng(1).random((4, 3))]),
+    ("SmoothL1Loss", {"beta": 0.5}, [(4, 3), (4, 3)]),
+    ("HuberLoss", {"delta": 0.7, "reduction": "none"}, [(4, 3), (4, 3)]),
+    ("KLDivLoss", {"reduction": "batchmean"}, [(4, 3), (4, 3)]),
 ]
 
 
@@ -324,6 +332,10 @@ def test_loss_parity(name, kwargs, specs, device):
             y = y.to(x.dtype)
         elif isinstance(y, mg.Tensor) and y.is_floating_point() and y.dtype != x.dtype:
             y = y.to(x.dtype)
+        if name == "BCELoss":
+            x = x.sigmoid()  # probabilities
+        elif name == "KLDivLoss":
+            x, y = x.log_softmax(-1), y.softmax(-1)
         return layer(x, y)
 
     parity(t_layer, m_layer, specs, device, call=call)

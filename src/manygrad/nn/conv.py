@@ -1,4 +1,4 @@
-"""Convolutions: ``Conv1d``, ``Conv2d``, ``ConvTranspose2d`` (PyTorch's arguments)."""
+"""Convolutions: ``Conv1d``, ``Conv2d``, ``ConvTranspose1d/2d`` (PyTorch's arguments)."""
 
 from __future__ import annotations
 
@@ -172,21 +172,7 @@ class Conv2d(_ConvNd):
         return F.conv2d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
 
 
-class ConvTranspose2d(_ConvNd):
-    """2-D transposed convolution (the gradient of Conv2d with respect to its input).
-
-    Args:
-        in_channels, out_channels, kernel_size, stride (1), padding (0),
-        output_padding (0), groups (1), bias (True), dilation (1), padding_mode ("zeros").
-
-    Weight shape is (in_channels, out_channels / groups, kH, kW).
-
-    Example:
-        >>> mg.nn.ConvTranspose2d(8, 3, 2, stride=2)(mg.randn(1, 8, 4, 4)).shape
-        manygrad.Size([1, 3, 8, 8])
-    """
-
-    _n = 2
+class _ConvTransposeNd(_ConvNd):
     transposed = True
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
@@ -202,22 +188,57 @@ class ConvTranspose2d(_ConvNd):
         out_pad = self.output_padding
         if output_size is not None:
             out_pad = self._output_padding(input, output_size)
-        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
-                                  out_pad, self.groups, self.dilation)  # fmt: skip
+        fn = F.conv_transpose1d if self._n == 1 else F.conv_transpose2d
+        return fn(input, self.weight, self.bias, self.stride, self.padding, out_pad,
+                  self.groups, self.dilation)  # fmt: skip
 
     def _output_padding(self, input: Tensor, output_size) -> tuple:
-        size = tuple(output_size)[-2:]
+        n = self._n
+        size = tuple(output_size)[-n:]
         res = []
-        for d in range(2):
-            n_in = input.shape[d - 2]
+        for d in range(n):
+            n_in = input.shape[d - n]
             least = ((n_in - 1) * self.stride[d] - 2 * self.padding[d]
                      + self.dilation[d] * (self.kernel_size[d] - 1) + 1)  # fmt: skip
             extra = size[d] - least
             if not 0 <= extra < max(self.stride[d], self.dilation[d]):
                 raise ValueError(
-                    f"ConvTranspose2d: requested output size {size} is not reachable from "
-                    f"input {tuple(input.shape)}; sizes between the minimum and minimum + "
-                    "stride - 1 are possible"
+                    f"{type(self).__name__}: requested output size {size} is not reachable "
+                    f"from input {tuple(input.shape)}; sizes between the minimum and minimum "
+                    "+ stride - 1 are possible"
                 )
             res.append(extra)
         return tuple(res)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-D transposed convolution over (N, C_in, L) inputs.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride (1), padding (0),
+        output_padding (0), groups (1), bias (True), dilation (1), padding_mode ("zeros").
+
+    Example:
+        >>> mg.nn.ConvTranspose1d(8, 3, 2, stride=2)(mg.randn(1, 8, 5)).shape
+        manygrad.Size([1, 3, 10])
+    """
+
+    _n = 1
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-D transposed convolution (the gradient of Conv2d with respect to its input).
+
+    Args:
+        in_channels, out_channels, kernel_size, stride (1), padding (0),
+        output_padding (0), groups (1), bias (True), dilation (1), padding_mode ("zeros").
+
+    Weight shape is (in_channels, out_channels / groups, kH, kW); ``forward(input,
+    output_size=None)`` picks output_padding to reach ``output_size``.
+
+    Example:
+        >>> mg.nn.ConvTranspose2d(8, 3, 2, stride=2)(mg.randn(1, 8, 4, 4)).shape
+        manygrad.Size([1, 3, 8, 8])
+    """
+
+    _n = 2

@@ -133,3 +133,73 @@ class BCEWithLogitsLoss(_Loss):
         return F.binary_cross_entropy_with_logits(input, target, weight=self.weight,
                                                   reduction=self.reduction,
                                                   pos_weight=self.pos_weight)  # fmt: skip
+
+
+class BCELoss(_WeightedLoss):
+    """Binary cross entropy between probabilities in (0, 1) and targets in [0, 1].
+
+    Args:
+        weight: rescaling weight broadcast to the input (default None).
+        reduction: "mean" (default), "sum" or "none".
+
+    Example:
+        >>> mg.nn.BCELoss()(probs, targets)
+    """
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy(input, target, weight=self.weight,
+                                      reduction=self.reduction)  # fmt: skip
+
+
+class SmoothL1Loss(_Loss):
+    """Squared error below ``beta``, absolute error (minus beta/2) above it.
+
+    Args:
+        reduction: "mean" (default), "sum" or "none".
+        beta: where the loss switches from quadratic to linear (default 1.0).
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+                 beta: float = 1.0) -> None:  # fmt: skip
+        super().__init__(size_average, reduce, reduction)
+        self.beta = beta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class HuberLoss(_Loss):
+    """Huber (1964): squared error below ``delta``, linear (slope delta) above it.
+
+    Args:
+        reduction: "mean" (default), "sum" or "none".
+        delta: where the loss switches from quadratic to linear (default 1.0).
+    """
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction=reduction)
+        self.delta = delta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class KLDivLoss(_Loss):
+    """Kullback-Leibler divergence of ``target`` from the log-probabilities ``input``.
+
+    Args:
+        reduction: "mean" (default, PyTorch's elementwise mean), "batchmean", "sum" or
+            "none".
+        log_target: the target is given as log-probabilities (default False).
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+                 log_target: bool = False) -> None:  # fmt: skip
+        batchmean = reduction == "batchmean"
+        super().__init__(size_average, reduce, "mean" if batchmean else reduction)
+        if batchmean:
+            self.reduction = "batchmean"
+        self.log_target = log_target
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)

@@ -1,4 +1,4 @@
-"""Pooling layers: ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``."""
+"""Pooling layers: ``MaxPool1d/2d``, ``AvgPool1d/2d``, ``AdaptiveAvgPool1d/2d``."""
 
 from __future__ import annotations
 
@@ -99,3 +99,67 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class MaxPool1d(MaxPool2d):
+    """The maximum over each ``kernel_size`` window of (N, C, L) inputs.
+
+    Args: as ``MaxPool2d`` (ints).
+
+    Example:
+        >>> mg.nn.MaxPool1d(2)(mg.randn(1, 3, 8)).shape
+        manygrad.Size([1, 3, 4])
+    """
+
+    def forward(self, input: Tensor):
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode,
+                            return_indices=self.return_indices)  # fmt: skip
+
+
+class AvgPool1d(Module):
+    """The mean over each ``kernel_size`` window of (N, C, L) inputs.
+
+    Args:
+        kernel_size, stride (default kernel_size), padding (0), ceil_mode (False),
+        count_include_pad (True).
+
+    Example:
+        >>> mg.nn.AvgPool1d(2)(mg.randn(1, 3, 8)).shape
+        manygrad.Size([1, 3, 4])
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True) -> None:  # fmt: skip
+        super().__init__()
+        self.kernel_size = _single(kernel_size)
+        self.stride = _single(stride if stride is not None else kernel_size)
+        self.padding = _single(padding)
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    """Average pooling of (N, C, L) inputs to a fixed output length.
+
+    Args:
+        output_size: L_out.
+
+    Example:
+        >>> mg.nn.AdaptiveAvgPool1d(1)(mg.randn(2, 8, 5)).shape
+        manygrad.Size([2, 8, 1])
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.adaptive_avg_pool1d(input, self.output_size)
+
+
+def _single(v) -> tuple:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,)
