@@ -142,8 +142,8 @@ def test_half_precision_losses_compute_in_float32(dt):
         yt.backward(torch.tensor(up, dtype=tdt))
         ym.backward(mg.tensor(up, dtype=dt))
         tol = 1e-2 if dt == "bfloat16" else 2e-3
-        np.testing.assert_allclose(ym.detach().float().numpy(), yt.float().detach().numpy(), rtol=tol,
-                                   atol=tol, err_msg=fn)  # fmt: skip
+        got, want = ym.detach().float().numpy(), yt.float().detach().numpy()
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol, err_msg=fn)
         np.testing.assert_allclose(xm.grad.float().numpy(), xt.grad.float().numpy(), rtol=tol,
                                    atol=tol, err_msg=fn)  # fmt: skip
 

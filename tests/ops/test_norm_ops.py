@@ -144,9 +144,13 @@ def test_norms_make_no_host_sync():
     kv = mg.randn(2, 2, 6, 8, device=dev, requires_grad=True)
     mask = mg.rand(5, 6, device=dev) > 0.3
     mg.backend.fake_stats.reset()
-    outs = [F.batch_norm(x, rm, rv, w, b, training=True), F.group_norm(x, 3, w, b),
-            F.layer_norm(x, (3,)), F.rms_norm(x, (6, 3)),
-            F.scaled_dot_product_attention(q, kv, kv, mask, dropout_p=0.1, enable_gqa=True)]  # fmt: skip
+    outs = [
+        F.batch_norm(x, rm, rv, w, b, training=True),
+        F.group_norm(x, 3, w, b),
+        F.layer_norm(x, (3,)),
+        F.rms_norm(x, (6, 3)),
+        F.scaled_dot_product_attention(q, kv, kv, mask, dropout_p=0.1, enable_gqa=True),
+    ]
     for o in outs:
         o.sum().backward()
     assert mg.backend.fake_stats.syncs == 0

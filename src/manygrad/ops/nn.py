@@ -267,8 +267,10 @@ def _class_loss(input, target, weight, ignore_index, reduction, eps, logits, op)
     if weight is not None:
         _no_grad_for(weight, "weight", op)
         if tuple(weight.shape) != (c,):
-            raise ShapeError(f"{op}: weight must have shape ({c},) (one per class) for "
-                             f"input of shape {tuple(x.shape)}, got {tuple(weight.shape)}")  # fmt: skip
+            raise ShapeError(
+                f"{op}: weight must have shape ({c},) (one per class) for input of shape "
+                f"{tuple(x.shape)}, got {tuple(weight.shape)}"
+            )
     if logits and tuple(target.shape) == tuple(x.shape):
         if not target.is_floating_point():
             raise DTypeError(
