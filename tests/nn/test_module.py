@@ -397,3 +397,19 @@ def test_training_step_on_fakegpu_makes_no_host_syncs():
     nn.utils.clip_grad_norm_(list(net.parameters()) + list(enc.parameters()), 1.0)
     assert mg.backend.fake_stats.syncs == 0
     assert all(p.grad is not None for p in enc.parameters())
+
+
+def test_parameter_list_and_dict_register_like_torch():
+    pl = nn.ParameterList([mg.ones(3), nn.Parameter(mg.zeros(2, 2))])
+    tl = tnn.ParameterList([torch.ones(3), tnn.Parameter(torch.zeros(2, 2))])
+    assert _keys_shapes(pl.state_dict()) == _keys_shapes(tl.state_dict())
+    assert all(isinstance(p, nn.Parameter) for p in pl) and len(pl) == 2
+    assert repr(pl).replace("manygrad", "torch") == str(tl)
+    pl.append(mg.zeros(1))
+    assert len(list(pl.parameters())) == 3 and tuple(pl[-1].shape) == (1,)
+    pd = nn.ParameterDict({"a": mg.ones(2)})
+    pd["b"] = mg.zeros(3)
+    assert list(pd.state_dict()) == ["a", "b"] and "b" in pd and len(pd) == 2
+    assert isinstance(pd["b"], nn.Parameter)
+    del pd["a"]
+    assert list(pd.keys()) == ["b"] and len(list(pd.parameters())) == 1
