@@ -160,3 +160,24 @@ def test_errors(fn, match):
 def test_same_padding_rejects_stride():
     with pytest.raises(ValueError, match="conv2d: padding='same'"):
         mg.conv2d(mg.zeros(1, 3, 5, 5), mg.zeros(4, 3, 3, 3), padding="same", stride=2)
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
+def test_conv_partial_grads(device, op):
+    # first-layer case: only the weight and bias need gradients; then no graph at all
+    rng = np.random.default_rng(1)
+    a, w, b = (
+        rng.standard_normal((2, 3, 6, 6)),
+        rng.standard_normal((3, 3, 3, 3)),
+        rng.standard_normal(3),
+    )
+    mw, mb = (mg.tensor(v, device=device, requires_grad=True) for v in (w, b))
+    tw, tb = (torch.tensor(v, requires_grad=True) for v in (w, b))
+    kw = dict(stride=2, padding=1)
+    getattr(mg, op)(mg.tensor(a, device=device), mw, mb, **kw).sum().backward()
+    getattr(torch.nn.functional, op)(torch.tensor(a), tw, tb, **kw).sum().backward()
+    np.testing.assert_allclose(mw.grad.cpu().numpy(), tw.grad.numpy(), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(mb.grad.cpu().numpy(), tb.grad.numpy(), rtol=1e-6, atol=1e-8)
+    with mg.no_grad():
+        y = getattr(mg, op)(mg.tensor(a, device=device), mw, mb, **kw)
+    assert y.grad_fn is None and not y.requires_grad
