@@ -65,7 +65,7 @@ def get_total_norm(tensors: _tensor_or_tensors, norm_type: float = 2.0,
         out_dt = D.promote_types(out_dt, D.from_np(t._data.dtype))
     norms = []
     for t in tensors:
-        n = _norm_array(t._data, norm_type)
+        n = backend.array_module(t._data).asarray(_norm_array(t._data, norm_type))
         norms.append(backend.to_device(n, dev) if t._device != dev else n)
     xp = backend.array_module(norms[0])
     acc = norms[0].dtype
