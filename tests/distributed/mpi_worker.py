@@ -112,7 +112,9 @@ def ddp_equivalence(accumulate, device="cpu"):
     mg.manual_seed(
         0 if r == 0 else 100 + r
     )  # different start on each rank: DDP must broadcast rank 0's
-    model = DistributedDataParallel(MLP().to(device))
+    # a tiny bucket cap: one bucket per parameter, to see them start during backward
+    model = DistributedDataParallel(MLP().to(device), bucket_cap_mb=0.0002)
+    assert len(model._reducer.buckets) == 3
     for (_, a), (_, b) in zip(ref.state_dict().items(), model.state_dict().items()):
         assert np.array_equal(a.numpy(), b.cpu().numpy())
     rng = np.random.default_rng(5)
@@ -129,6 +131,7 @@ def ddp_equivalence(accumulate, device="cpu"):
             (((model(xs[2:]) - ys[2:]) ** 2).mean() / 2).backward()
         else:
             ((model(xs) - ys) ** 2).mean().backward()
+        assert model._reducer.launched_in_backward == 3, model._reducer.launched_in_backward
         sgd(model)
     assert mg.backend.fake_stats.syncs == syncs, "DDP read device data on the host"
     worst = max(

@@ -1,15 +1,11 @@
-"""``DistributedDataParallel``: one model replica per rank, gradients averaged after backward.
+"""``DistributedDataParallel``: one model replica per rank, gradients averaged in backward.
 
-How the averaging is triggered: ``forward`` returns its outputs wrapped in one extra graph
-node. When backward reaches that node (first, since it sits at the root side of the
-model), the node runs the backward pass of the model itself, which accumulates every
-parameter's ``.grad``, and then all-reduces the gradients in buckets of about
-``bucket_cap_mb``: each bucket is flattened into one persistent buffer and its
-(non-blocking) all-reduce is started before the next bucket is packed, so on NCCL the
-transfers overlap with the packing of later buckets. The engine has no per-parameter
-hooks yet, so transfers cannot start while the model's own backward is still running.
-``finish_gradient_synchronization()`` does the same explicitly, for losses that do not
-flow through the wrapped outputs.
+How it hooks into autograd (which has no per-parameter hooks): during a synchronised
+forward the model sees each parameter through an identity node (see ``reducer.py``), whose
+backward starts the bucket all-reduces while backward still runs, and the outputs are
+wrapped in one more node, ``_SyncNode``. Backward reaches ``_SyncNode`` first; it runs the
+model's backward itself and then waits for the buckets and writes the averaged ``.grad``,
+so when ``loss.backward()`` returns the gradients are synchronised.
 """
 
 from __future__ import annotations
@@ -23,18 +19,23 @@ from ..nn.module import Module
 from ..tensor import Tensor
 from .mpi_backend import DistributedError
 from .process_group import _meta, _pg, check_same
+from .reducer import Reducer
 
 
 class _SyncNode(Function):
     """Graph node over a DDP output: runs the model's backward, then averages gradients."""
 
     def backward(self, g):
-        out, ddp = self.out, self.ddp
-        # NOTE: retain_graph=True here costs nothing: once the outer pass finishes, this
-        # node's attributes are cleared and the model's graph is freed with them.
-        autograd._run([out], [g], retain_graph=True)
-        ddp._hook_fired = True
-        ddp._reduce_gradients()
+        reducer = self.ddp._reducer
+        reducer.begin()
+        try:
+            # NOTE: retain_graph=True costs nothing here: once the outer pass is done, this
+            # node's attributes are cleared and the model's graph is freed with them.
+            autograd._run([self.out], [g], retain_graph=True)
+        except BaseException:
+            reducer.active = False
+            raise
+        reducer.finish()
         return None
 
 
@@ -91,7 +92,6 @@ class DistributedDataParallel(Module):
         d = self.__dict__
         d["broadcast_buffers"] = broadcast_buffers
         d["require_backward_grad_sync"] = True
-        d["_hook_fired"] = False
         d["_group"] = g
         params = [p for p in module.parameters() if p.requires_grad]
         devices = {p._device for p in module.parameters()}
@@ -107,26 +107,17 @@ class DistributedDataParallel(Module):
                     f"DistributedDataParallel: device_ids={device_ids} but the module is on "
                     f"{devices.pop()}; call model.to('{want}') first"
                 )
-        d["_buckets"] = self._make_buckets(params, bucket_cap_mb * 1024 * 1024)
+        d["_reducer"] = Reducer(g, params, bucket_cap_mb * 1024 * 1024)
+        index = {id(p): i for i, p in enumerate(params)}
+        d["_param_slots"] = [
+            (m, name, index[id(p)])
+            for m in module.modules()
+            for name, p in m._parameters.items()
+            if p is not None and id(p) in index
+        ]
         self._sync_module_states()
 
     # ------------------------------------------------------------------ set-up
-    @staticmethod
-    def _make_buckets(params, cap_bytes):
-        """Buckets in reverse parameter order (about the order backward finishes them)."""
-        buckets, current, size, key = [], [], 0, None
-        for p in reversed(params):
-            k = (p._device, p._data.dtype)
-            if current and (k != key or size + p._data.nbytes > cap_bytes):
-                buckets.append(_Bucket(current))
-                current, size = [], 0
-            current.append(p)
-            size += p._data.nbytes
-            key = k
-        if current:
-            buckets.append(_Bucket(current))
-        return buckets
-
     def _sync_module_states(self) -> None:
         """Check every rank holds the same architecture, then broadcast rank 0's state."""
         g = self._group
@@ -178,11 +169,21 @@ class DistributedDataParallel(Module):
             if bufs:
                 g.next_seq()
                 self._broadcast(bufs)
-        out = self.module(*inputs, **kwargs)
-        if autograd.is_grad_enabled() and self.require_backward_grad_sync and g.size > 1:
-            self.__dict__["_hook_fired"] = False
-            out = _wrap_outputs(out, self)
-        return out
+        if not (autograd.is_grad_enabled() and self.require_backward_grad_sync and g.size > 1):
+            return self.module(*inputs, **kwargs)
+        # the model reads each parameter through an identity node that reports its gradient
+        r, views = self._reducer, {}
+        slots = self._param_slots
+        try:
+            for m, name, i in slots:
+                if i not in views:
+                    views[i] = r.ready_view(i, m._parameters[name])
+                m._parameters[name] = views[i]
+            out = self.module(*inputs, **kwargs)
+        finally:
+            for m, name, i in slots:
+                m._parameters[name] = r.params[i]
+        return _wrap_outputs(out, self)
 
     @contextlib.contextmanager
     def no_sync(self):
@@ -205,25 +206,8 @@ class DistributedDataParallel(Module):
     # ------------------------------------------------------------------ gradients
     def finish_gradient_synchronization(self) -> None:
         """Average the gradients now (for a loss that did not come from this module's outputs)."""
-        self._reduce_gradients()
-
-    def _reduce_gradients(self) -> None:
-        g = self._group
-        if g.size == 1:
-            return
-        seq = g.next_seq()
-        if g.check:
-            total = sum(b.numel for b in self._buckets)
-            check_same(g, "ddp", seq, _meta("ddp", seq, None, extra=total))
-        waits = []
-        for b in self._buckets:
-            flat = b.pack()
-            eng = g.engine(b.device)
-            waits.append((b, eng.start_all_reduce(flat, "sum", "DDP gradient all_reduce", seq)))
-        scale = 1.0 / g.size
-        for b, wait in waits:
-            wait()
-            b.unpack(scale)
+        if self._group.size > 1:
+            self._reducer.reduce_now()
 
     # ------------------------------------------------------------------ state
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
@@ -235,37 +219,3 @@ class DistributedDataParallel(Module):
         if state_dict and all(k.startswith("module.") for k in state_dict):
             state_dict = {k[len("module.") :]: v for k, v in state_dict.items()}
         return self.module.load_state_dict(state_dict, strict=strict, assign=assign)
-
-
-class _Bucket:
-    """Parameters of one device and dtype whose gradients travel in one flat buffer."""
-
-    def __init__(self, params):
-        self.params = params
-        self.device = params[0]._device
-        self.numel = sum(p._data.size for p in params)
-        xp = backend.array_module(params[0]._data)
-        self.flat = xp.empty(self.numel, params[0]._data.dtype)
-
-    def pack(self):
-        o, flat = 0, self.flat
-        for p in self.params:
-            n = p._data.size
-            if p.grad is None:
-                flat[o : o + n] = 0
-            else:
-                flat[o : o + n] = p.grad._data.reshape(-1)
-            o += n
-        return flat
-
-    def unpack(self, scale: float) -> None:
-        o, flat = 0, self.flat
-        flat *= scale
-        for p in self.params:
-            n = p._data.size
-            piece = flat[o : o + n].reshape(p._data.shape)
-            if p.grad is None:
-                p.grad = Tensor._wrap(piece.copy(), p._device)
-            else:
-                p.grad._data[...] = piece
-            o += n
