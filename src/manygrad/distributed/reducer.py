@@ -122,6 +122,13 @@ class Reducer:
 
     def begin(self) -> None:
         """Start a synchronised backward (all ranks compare what they are about to reduce)."""
+        if self.active:
+            self.active = False
+            raise RuntimeError(
+                "DistributedDataParallel: a backward pass reached the module's outputs twice "
+                "(an output was fed back into the same module); call the module once per "
+                "backward, or run the extra calls under no_sync()"
+            )
         g = self.group
         self._seq = g.next_seq()
         if g.check:
