@@ -203,3 +203,26 @@ def test_python_dash_m(tmp_path):
         timeout=120,
     )
     assert r.returncode == 0 and "no runs" in r.stderr
+
+
+def test_real_ctrl_c_saves_a_resumable_checkpoint(tmp_path):
+    import signal
+    import time
+
+    out = str(tmp_path / "sig")
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
+    cmd = [sys.executable, "-m", "manygrad", "train", "--epochs", "500", "--quiet", "--out", out]
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 90
+        while not os.path.exists(os.path.join(out, R.METRICS)) and time.time() < deadline:
+            time.sleep(0.1)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    assert f"manygrad train --resume {out}" in err
+    state = R.load_checkpoint(os.path.join(out, R.CHECKPOINT))
+    assert 0 < state["step"] < 500 * 23

@@ -232,3 +232,14 @@ def test_char_gpt_learns_next_characters():
     losses = [r["train_loss"] for r in res.history]
     assert losses[-1] < 0.6 * losses[0]
     assert 0 < res.metrics["test_accuracy"] <= 1
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # fp16 overflow while the scale settles
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_mixed_precision_trains(precision):
+    train, test = _digits(256, 64)
+    res = fit(
+        _model(), train, test, epochs=3, batch_size=32, lr=1e-2, precision=precision, progress=False
+    )
+    assert res.metrics["test_accuracy"] > 0.6
+    assert all(p.dtype == mg.float32 for p in res.model.parameters())

@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -389,7 +390,9 @@ class Trainer:
         bar = Progress(self.progress, str(self.device))
         interrupted = False
         try:
-            with _SigintDeferred() as sigint:
+            with _SigintDeferred() as sigint, warnings.catch_warnings():
+                if self.scaler is not None:  # a step skipped for inf grads is expected here
+                    warnings.filterwarnings("ignore", r"lr_scheduler\.step\(\) was called")
                 start_epoch = self.step // self.steps_per_epoch
                 for epoch in range(start_epoch, self.epochs):
                     self._run_epoch(epoch, bar, writer, sigint)
