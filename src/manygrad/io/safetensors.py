@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import mmap
 import os
 import struct
@@ -211,10 +212,10 @@ def read_header(path) -> tuple[dict, dict[str, str], int]:
         shape, offs = info["shape"], info["data_offsets"]
         if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape):
             _fail(path, f"corrupt header: tensor {name!r} has shape {shape!r}")
-        if (not isinstance(offs, list) or len(offs) != 2
-                or not all(type(o) is int for o in offs) or not 0 <= offs[0] <= offs[1]):  # fmt: skip
+        ok = isinstance(offs, list) and len(offs) == 2 and all(type(o) is int for o in offs)
+        if not ok or not 0 <= offs[0] <= offs[1]:
             _fail(path, f"corrupt header: tensor {name!r} has data_offsets {offs!r}")
-        need = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+        need = math.prod(shape) * dt.itemsize
         if offs[1] - offs[0] != need:
             _fail(path, f"corrupt header: tensor {name!r} of shape {shape} and dtype "
                         f"{info['dtype']} needs {need} bytes but data_offsets {offs} hold "
