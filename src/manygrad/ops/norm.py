@@ -72,19 +72,57 @@ def _check_param(p, shape, name, op):
 
 
 class LayerNorm(Function):
-    def forward(self, x, w, b, axes, eps):
+    """Layer norm on the input seen as (rows, D), D the size of the normalised dims."""
+
+    def forward(self, x, w, b, nshape, eps):
         xp = backend.array_module(x)
         out_dt, cdt = x.dtype, _cdt(x)
-        self.xhat, self.rstd, _, _ = _normalize(xp, x.astype(cdt, copy=False), axes, eps)
-        self.w, self.axes = _as(w, cdt), axes
-        return _affine(self.xhat, self.w, _as(b, cdt)).astype(out_dt, copy=False)
+        self.shape, self.nshape = x.shape, nshape
+        x2 = _rows(x, nshape, cdt)
+        xc = x2 - x2.mean(axis=1, keepdims=True)
+        var = xp.einsum("ij,ij->i", xc, xc)[:, None] * (1.0 / max(xc.shape[1], 1))
+        self.rstd = 1.0 / xp.sqrt(var + eps)
+        xc *= self.rstd
+        self.xhat, self.w = xc, _flat(w, cdt)
+        y = _affine(xc, self.w, _flat(b, cdt))
+        return y.reshape(x.shape).astype(out_dt, copy=False)
 
     def backward(self, g):
-        g = g.astype(self.xhat.dtype, copy=False)
-        gxh = g * self.w if self.w is not None else g
-        gx = _normalize_grad(gxh, self.xhat, self.rstd, self.axes)
-        lead = tuple(range(g.ndim - len(self.axes)))
-        return _affine_grads(self, g, gx, lead, self.xhat.shape[g.ndim - len(self.axes) :])
+        xp = backend.array_module(g)
+        xhat, w = self.xhat, self.w
+        g2 = _rows(g, self.nshape, xhat.dtype)
+        _, nw, nb = self.needs_input_grad[:3]
+        gxhat = g2 * xhat
+        gw = gxhat.sum(axis=0).reshape(self.nshape) if nw else None
+        gb = g2.sum(axis=0).reshape(self.nshape) if nb else None
+        # NOTE: dx = rstd * (g w - mean(g w) - xhat * mean(g w xhat)), the row means of
+        # weighted products as GEMVs, so that no further full-size temporaries appear
+        m1, m2 = _row_mean(xp, g2, w), _row_mean(xp, gxhat, w)
+        gx = g2 * w if w is not None else g2.copy()
+        gx -= m1
+        xp.multiply(xhat, m2, out=gxhat)
+        gx -= gxhat
+        gx *= self.rstd
+        return gx.reshape(self.shape), gw, gb
+
+
+def _rows(a, nshape, cdt):
+    """``a`` as (rows, prod(nshape)) in the compute dtype."""
+    d = 1
+    for n in nshape:
+        d *= n
+    return a.reshape(-1, d).astype(cdt, copy=False)
+
+
+def _flat(p, cdt):
+    return None if p is None else p.reshape(-1).astype(cdt, copy=False)
+
+
+def _row_mean(xp, a, w):
+    """Mean of each row of ``a`` (rows, D), weighted elementwise by ``w`` (D,) if given."""
+    if w is None:
+        return a.mean(axis=1, keepdims=True)
+    return xp.matmul(a, w)[:, None] * (1.0 / max(a.shape[1], 1))
 
 
 def _trailing(x, normalized_shape, op):
@@ -95,7 +133,7 @@ def _trailing(x, normalized_shape, op):
             f"{op}: normalized_shape {shape} must match the last dims of the input, got input "
             f"of shape {tuple(x.shape)}"
         )
-    return shape, tuple(range(x.ndim - k, x.ndim))
+    return shape
 
 
 def layer_norm(
@@ -118,32 +156,38 @@ def layer_norm(
     Example: ``y = F.layer_norm(x, (512,), gamma, beta)``.
     """
     x = _float_input(input)
-    shape, axes = _trailing(x, normalized_shape, "layer_norm")
+    shape = _trailing(x, normalized_shape, "layer_norm")
     _check_param(weight, shape, "weight", "layer_norm")
     _check_param(bias, shape, "bias", "layer_norm")
-    return LayerNorm.apply(x, weight, bias, axes, eps)
+    return LayerNorm.apply(x, weight, bias, shape, eps)
 
 
 # ---------------------------------------------------------------------------- rms norm
 
 
 class RMSNorm(Function):
-    def forward(self, x, w, axes, eps):
+    def forward(self, x, w, nshape, eps):
         xp = backend.array_module(x)
         out_dt, cdt = x.dtype, _cdt(x)
-        x = x.astype(cdt, copy=False)
-        self.r = 1.0 / xp.sqrt((x * x).mean(axis=axes, keepdims=True) + eps)
-        self.xhat, self.w, self.axes = x * self.r, _as(w, cdt), axes
-        return _affine(self.xhat, self.w, None).astype(out_dt, copy=False)
+        self.shape, self.nshape = x.shape, nshape
+        x2 = _rows(x, nshape, cdt)
+        ms = xp.einsum("ij,ij->i", x2, x2)[:, None] * (1.0 / max(x2.shape[1], 1))
+        self.r = 1.0 / xp.sqrt(ms + eps)
+        self.xhat, self.w = x2 * self.r, _flat(w, cdt)
+        return _affine(self.xhat, self.w, None).reshape(x.shape).astype(out_dt, copy=False)
 
     def backward(self, g):
-        g = g.astype(self.xhat.dtype, copy=False)
-        gxh = g * self.w if self.w is not None else g
-        m = (gxh * self.xhat).mean(axis=self.axes, keepdims=True)
-        gx = self.r * (gxh - self.xhat * m)
-        lead = tuple(range(g.ndim - len(self.axes)))
-        gw = (g * self.xhat).sum(axis=lead) if self.needs_input_grad[1] else None
-        return gx, gw
+        xp = backend.array_module(g)
+        xhat, w = self.xhat, self.w
+        g2 = _rows(g, self.nshape, xhat.dtype)
+        gxhat = g2 * xhat
+        gw = gxhat.sum(axis=0).reshape(self.nshape) if self.needs_input_grad[1] else None
+        m = _row_mean(xp, gxhat, w)  # mean(g w xhat) per row
+        gx = g2 * w if w is not None else g2.copy()
+        xp.multiply(xhat, m, out=gxhat)
+        gx -= gxhat
+        gx *= self.r
+        return gx.reshape(self.shape), gw
 
 
 def rms_norm(
@@ -166,11 +210,11 @@ def rms_norm(
     Example: ``y = F.rms_norm(x, (512,), gamma)``.
     """
     x = _float_input(input)
-    shape, axes = _trailing(x, normalized_shape, "rms_norm")
+    shape = _trailing(x, normalized_shape, "rms_norm")
     _check_param(weight, shape, "weight", "rms_norm")
     if eps is None:
         eps = 2.0**-52 if _cdt(x._data) == D.float64.np else 2.0**-23  # finfo(...).eps
-    return RMSNorm.apply(x, weight, axes, eps)
+    return RMSNorm.apply(x, weight, shape, eps)
 
 
 # ---------------------------------------------------------------------------- batch norm
