@@ -243,3 +243,28 @@ def test_mixed_precision_trains(precision):
     )
     assert res.metrics["test_accuracy"] > 0.6
     assert all(p.dtype == mg.float32 for p in res.model.parameters())
+
+
+def test_fit_reads_datasets_and_loaders():
+    from manygrad.data import DataLoader, Dataset, TensorDataset
+
+    train, test = _digits(128, 32)
+
+    class Pairs(Dataset):
+        def __len__(self):
+            return len(train.labels)
+
+        def __getitem__(self, i):
+            return mg.tensor(train.images[i].astype(np.float32)), int(train.labels[i])
+
+    x = mg.tensor(train.images.astype(np.float32))
+    y = mg.tensor(train.labels)
+    results = []
+    for data in (Pairs(), TensorDataset(x, y), DataLoader(TensorDataset(x, y), batch_size=8)):
+        r = fit(_model(), data, test, epochs=1, batch_size=32, progress=False, normalize=True)
+        results.append(_weights(r.model))
+    for k in results[0]:
+        np.testing.assert_allclose(results[0][k], results[1][k], rtol=1e-6, err_msg=k)
+        np.testing.assert_allclose(results[0][k], results[2][k], rtol=1e-6, err_msg=k)
+    with pytest.raises(TypeError, match="Dataset of"):
+        fit(_model(), 42, progress=False)

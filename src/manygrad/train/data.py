@@ -56,18 +56,32 @@ def normalise(x: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:
 
 
 def to_arrays(data) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` NumPy arrays from an ArrayData, a pair of arrays/tensors, or a
-    TensorDataset."""
+    """``(x, y)`` NumPy arrays from an ArrayData, a pair of arrays/tensors, a TensorDataset,
+    or any map-style Dataset (or the DataLoader over one) of ``(input, target)`` samples,
+    which is read into memory once."""
     if isinstance(data, ArrayData):
         return data.images, data.labels
+    if hasattr(data, "dataset") and hasattr(data, "batch_size"):  # a DataLoader
+        data = data.dataset
     tensors = getattr(data, "tensors", None)
     pair = tensors if tensors is not None else data
     if isinstance(pair, (tuple, list)) and len(pair) == 2:
         return tuple(_host(a) for a in pair)  # type: ignore[return-value]
+    if hasattr(data, "__len__") and hasattr(data, "__getitem__"):
+        xs, ys = [], []
+        for i in range(len(data)):
+            sample = data[i]
+            if not isinstance(sample, (tuple, list)) or len(sample) != 2:
+                raise TypeError(
+                    f"fit: sample {i} of {type(data).__name__} is not an (input, target) pair"
+                )
+            xs.append(_host(sample[0]))
+            ys.append(_host(sample[1]))
+        return np.stack(xs), np.stack(ys)
     raise TypeError(
         "fit: data must be a dataset name (e.g. 'digits'), an (inputs, targets) pair of "
-        "arrays or tensors, a TensorDataset of two tensors, or an ArrayData; got "
-        f"{type(data).__name__}"
+        "arrays or tensors, a Dataset of (input, target) samples or a DataLoader over one; "
+        f"got {type(data).__name__}"
     )
 
 
