@@ -248,3 +248,13 @@ def test_low_precision_params_stay_in_their_dtype(device):
     assert opt.state[p]["exp_avg"].dtype is mg.bfloat16
     got = p.detach().cpu().to(mg.float32).numpy()
     np.testing.assert_allclose(got, tp.detach().float().numpy(), atol=0.02)
+
+
+def test_reading_state_before_the_first_step():
+    p = mg.tensor([1.0, 2.0], requires_grad=True)
+    opt = optim.Adam([p], lr=0.1)
+    assert opt.state[p] == {}  # PyTorch's state is a defaultdict too
+    p.grad = mg.tensor([1.0, 1.0])
+    opt.step()
+    assert opt.state[p]["step"] == 1
+    np.testing.assert_allclose(p.detach().numpy(), [0.9, 1.9], rtol=1e-6)

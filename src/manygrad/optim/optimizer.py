@@ -157,7 +157,7 @@ class Optimizer:
                 if grad is None:
                     continue
                 st = state.get(p)
-                if st is not None:
+                if st:
                     update(p._data, grad._data, st, group)
                     continue
                 st = init(p._data, group)
