@@ -22,10 +22,6 @@ def _cdt(a):
     return D.float32.np if a.dtype.itemsize < 4 else a.dtype
 
 
-def _as(a, dt):
-    return None if a is None else a.astype(dt, copy=False)
-
-
 def _normalize(xp, x, axes, eps):
     """``(x - mean) / sqrt(var + eps)`` over ``axes``; returns it, 1 / std, mean, var."""
     mu = x.mean(axis=axes, keepdims=True)
