@@ -153,10 +153,10 @@ class ClassNLL(Function):
             lse = xp.log(se)[:, 0, :]
         else:
             z, p, lse = x3, None, 0.0
-        t2 = t.reshape(n, s)
+        t2 = t.reshape(n, s).astype(D.int64.np, copy=False)
         valid = t2 != ignore_index
         in_range = (t2 >= 0) & (t2 < c)
-        ts = xp.where(valid & in_range, t2, 0).astype(D.int64.np)
+        ts = xp.where(valid & in_range, t2, 0)
         # NOTE: flat positions of the target logits in the (N, C, S) layout; unique per
         # (n, s), so plain fancy assignment is a correct scatter in backward.
         flat = xp.arange(n, dtype=D.int64.np)[:, None] * (c * s) + xp.arange(
