@@ -127,6 +127,52 @@ def truncate_metrics(run_dir: str, max_step: int) -> None:
             append_metrics(run_dir, r)
 
 
+def build_recipe(t) -> dict:
+    """``recipe.json`` for a :class:`~manygrad.train.Trainer` in its current state."""
+    from .. import __version__
+
+    spec = getattr(t.model, "recipe", None) or {
+        "name": type(t.model).__name__.lower(),
+        "kwargs": {},
+    }
+    rec = {
+        "format": "manygrad-recipe/1",
+        "manygrad_version": __version__,
+        "model": spec,
+        "task": "classification" if t.classification else "regression",
+        "input": {
+            "shape": list(t.train.sample_shape),
+            "dtype": str(np.dtype(t.train.x._data.dtype)),
+            "range": list(t.input_range) if t.input_range else None,
+            "preprocessing": {"mean": t.train.mean, "std": t.train.std} if t.train.mean else None,
+        },
+        "classes": t.classes,
+        "data": {
+            "name": t.data_name,
+            "fingerprint": t.fingerprint,
+            "train_samples": t.train.n,
+            "test_samples": t.test.n if t.test else 0,
+        },
+        "training": {
+            "epochs": t.epochs,
+            "batch_size": t.batch_size,
+            "lr": t.lr,
+            "optimizer": t.optimizer_name,
+            "scheduler": t.scheduler_name,
+            "weight_decay": t.weight_decay,
+            "precision": t.precision,
+            "augment": t.augment,
+            "label_smoothing": t.label_smoothing,
+            "seed": t.seed,
+            "device": str(t.device),
+            "steps": t.step,
+        },
+        "metrics": t.history[-1] if t.history else {},
+    }
+    rec.update(t.extra_recipe)
+    return rec
+
+
 # ------------------------------------------------------------------ checkpoints
 _FORMAT = "manygrad-checkpoint/1"
 

@@ -9,107 +9,28 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .. import backend
-from ..errors import ManygradError
-from ..nn import functional as F
 from . import data as D
 from . import run as R
+from .parts import (
+    DivergedError,
+    FitResult,
+    SigintDeferred,
+    correct_count,
+    default_loss,
+    make_optimizer,
+    make_scheduler,
+)
 from .progress import Progress
 
-
-class DivergedError(ManygradError, RuntimeError):
-    """The loss became NaN or infinite."""
-
-    def __init__(self, msg: str, step: int):
-        super().__init__(msg)
-        self.step = step
-
-
-@dataclass
-class FitResult:
-    """What :func:`fit` returns."""
-
-    model: Any
-    metrics: dict
-    history: list = field(default_factory=list)
-    run_dir: str | None = None
-    step: int = 0
-    interrupted: bool = False
-
-
-def _loss(out, y, label_smoothing: float = 0.0):
-    if out.ndim > 2:  # sequence models: (B, T, V) logits, (B, T) targets
-        out, y = out.reshape(-1, out.shape[-1]), y.reshape(-1)
-    if label_smoothing:
-        return F.cross_entropy(out, y, label_smoothing=label_smoothing)
-    return F.cross_entropy(out, y)
-
-
-def _correct(out, y):
-    """Number of correct predictions as a device scalar (classification only)."""
-    return (out.argmax(-1) == y).sum()
-
-
-def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
-    """``sgd`` (momentum 0.9), ``adam`` or ``adamw`` from ``mg.optim``."""
-    from .. import optim
-
-    name = name.lower()
-    if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-    if name == "adam":
-        return optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; available: sgd, adam, adamw")
-
-
-def make_scheduler(name: str | None, optimizer, total_steps: int):
-    """``cosine`` (per step, to 0), ``onecycle`` or ``None``/``"none"``."""
-    if name in (None, "none", "constant"):
-        return None
-    from ..optim import lr_scheduler
-
-    if name == "cosine":
-        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
-    if name == "onecycle":
-        lr = optimizer.param_groups[0]["lr"]
-        return lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(total_steps, 1))
-    raise ValueError(f"unknown scheduler {name!r}; available: cosine, onecycle, none")
-
-
-class _SigintDeferred:
-    """Turns the first Ctrl-C into a flag checked between steps (a step is never cut in half);
-    a second Ctrl-C interrupts at once."""
-
-    def __init__(self):
-        self.requested = False
-        self._old = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+__all__ = ["DivergedError", "FitResult", "Trainer", "fit"]
 
 
 class Trainer:
@@ -206,7 +127,7 @@ class Trainer:
         self.seed, self.precision, self.out = int(seed), precision, out
         self.log_every, self.progress, self.callbacks = max(1, log_every), progress, callbacks
         self.label_smoothing = float(label_smoothing)
-        self.loss_fn = loss_fn or (lambda out, y: _loss(out, y, self.label_smoothing))
+        self.loss_fn = loss_fn or (lambda out, y: default_loss(out, y, self.label_smoothing))
         self.steps_per_epoch = -(-self.train.n // self.batch_size)
         self.total_steps = self.epochs * self.steps_per_epoch
         params = list(model.parameters())
@@ -270,50 +191,7 @@ class Trainer:
 
     def recipe(self) -> dict:
         """The ``recipe.json`` contents for the current state of training."""
-        from .. import __version__
-
-        spec = getattr(self.model, "recipe", None) or {
-            "name": type(self.model).__name__.lower(),
-            "kwargs": {},
-        }
-        rec = {
-            "format": "manygrad-recipe/1",
-            "manygrad_version": __version__,
-            "model": spec,
-            "task": "classification" if self.classification else "regression",
-            "input": {
-                "shape": list(self.train.sample_shape),
-                "dtype": str(np.dtype(self.train.x._data.dtype)),
-                "range": list(self.input_range) if self.input_range else None,
-                "preprocessing": {"mean": self.train.mean, "std": self.train.std}
-                if self.train.mean
-                else None,
-            },
-            "classes": self.classes,
-            "data": {
-                "name": self.data_name,
-                "fingerprint": self.fingerprint,
-                "train_samples": self.train.n,
-                "test_samples": self.test.n if self.test else 0,
-            },
-            "training": {
-                "epochs": self.epochs,
-                "batch_size": self.batch_size,
-                "lr": self.lr,
-                "optimizer": self.optimizer_name,
-                "scheduler": self.scheduler_name,
-                "weight_decay": self.weight_decay,
-                "precision": self.precision,
-                "augment": self.augment,
-                "label_smoothing": self.label_smoothing,
-                "seed": self.seed,
-                "device": str(self.device),
-                "steps": self.step,
-            },
-            "metrics": self.history[-1] if self.history else {},
-        }
-        rec.update(self.extra_recipe)
-        return rec
+        return R.build_recipe(self)
 
     def save(self, weights: bool = True) -> None:
         """Write recipe, weights and checkpoint into ``out`` (no-op without ``out``)."""
@@ -346,7 +224,7 @@ class Trainer:
                 lo = self.loss_fn(out, yb).float() * xb.shape[0]
                 loss_sum = lo if loss_sum is None else loss_sum + lo
                 if self.classification:
-                    c = _correct(out, yb)
+                    c = correct_count(out, yb)
                     correct = c if correct is None else correct + c
         self.model.train(was)
         res = {"loss": float(loss_sum.item()) / split.n}
@@ -390,7 +268,7 @@ class Trainer:
         bar = Progress(self.progress, str(self.device))
         interrupted = False
         try:
-            with _SigintDeferred() as sigint, warnings.catch_warnings():
+            with SigintDeferred() as sigint, warnings.catch_warnings():
                 if self.scaler is not None:  # a step skipped for inf grads is expected here
                     warnings.filterwarnings("ignore", r"lr_scheduler\.step\(\) was called")
                 start_epoch = self.step // self.steps_per_epoch
@@ -437,7 +315,7 @@ class Trainer:
             self._at_boundary = True
             n = xb.shape[0]
             samples += n
-            c = _correct(out.detach(), yb) if self.classification else None
+            c = correct_count(out.detach(), yb) if self.classification else None
             pending.append((loss.detach(), c, n))
             if len(pending) >= self.log_every or b == len(idxs) - 1:
                 ls, cs, ns = self._flush(pending)
