@@ -152,12 +152,14 @@ def save(obj, path, metadata: Mapping[str, str] | None = None) -> None:
     st.save_file(arrays, path, meta or None)
 
 
-def load(path, map_location=None):
+def load(path, map_location=None, weights_only: bool = True):
     """Load what ``save`` wrote (or any safetensors file) with tensors on ``map_location``.
 
     Args:
         path: the file.
         map_location: device for the tensors ("cpu" when None, "cuda", "cuda:1", ...).
+        weights_only: accepted for PyTorch compatibility; a manygrad file never holds
+            code, so loading is always as safe as PyTorch's ``weights_only=True``.
 
     Returns:
         The saved object: ``{name: Tensor}`` for a plain safetensors file.
