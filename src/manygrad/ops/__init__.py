@@ -4,15 +4,20 @@
 them too, as PyTorch does.
 """
 
-from . import arrange, conv, elementwise, indexing, linalg, movement, nn, norm, reduce
-from .conv import *  # noqa: F403
-from .elementwise import *  # noqa: F403
-from .linalg import *  # noqa: F403
-from .movement import *  # noqa: F403
-from .nn import *  # noqa: F403
-from .norm import *  # noqa: F403
-from .reduce import *  # noqa: F403
+from . import arrange, conv, elementwise, indexing, linalg, loss, movement, nn, norm, reduce
 
-__all__ = sorted(
-    {n for m in (arrange, conv, elementwise, indexing, linalg, movement, nn, norm, reduce) for n in getattr(m, "__all__", [])}
-)
+# NOTE: taken before the star imports: `from .reduce import *` rebinds the name `norm`
+_MODULES = (arrange, conv, elementwise, indexing, linalg, loss, movement, nn, norm, reduce)
+
+from .arrange import *  # noqa: E402, F403
+from .conv import *  # noqa: E402, F403
+from .elementwise import *  # noqa: E402, F403
+from .indexing import *  # noqa: E402, F403
+from .linalg import *  # noqa: E402, F403
+from .loss import *  # noqa: E402, F403
+from .movement import *  # noqa: E402, F403
+from .nn import *  # noqa: E402, F403
+from .norm import *  # noqa: E402, F403
+from .reduce import *  # noqa: E402, F403
+
+__all__ = sorted({n for m in _MODULES for n in getattr(m, "__all__", [])})

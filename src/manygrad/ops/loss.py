@@ -1,0 +1,500 @@
+"""Losses: cross entropy and NLL (class indices or probabilities), regression losses,
+binary cross entropy, KL divergence. Each is one Function with an analytic backward."""
+
+from __future__ import annotations
+
+from .. import backend
+from .. import dtypes as D
+from ..autograd import Function
+from ..errors import DTypeError, ShapeError
+from ..tensor import Tensor
+from .elementwise import _float_input, _promote, cast
+from .nn import _NAN, _cdt, _check_reduction, _no_grad_for, _reduce
+from .reduce import sum as _sum
+
+# ---------------------------------------------------------------------------- class losses
+
+
+def _ncs(shape):
+    """(N, C, S) view of an input of shape (C,), (N, C) or (N, C, d1, ...)."""
+    if len(shape) == 1:
+        return 1, shape[0], 1
+    s = 1
+    for d in shape[2:]:
+        s *= d
+    return shape[0], shape[1], s
+
+
+class ClassNLL(Function):
+    """Negative log-likelihood of class indices, on log-probabilities or (``logits``) scores.
+
+    With label smoothing ``eps`` the target is ``(1 - eps) * one_hot + eps / C``.
+    """
+
+    def forward(self, x, t, w, ignore_index, reduction, eps, logits):
+        xp = backend.array_module(x)
+        out_dt, cdt = x.dtype, _cdt(x)
+        n, c, s = _ncs(x.shape)
+        x3 = x.astype(cdt, copy=False).reshape(n, c, s)
+        if logits:
+            # NOTE: log p = z - lse with z = x - max; p itself is kept for backward, and
+            # log p is never materialised (one exp over the logits in all)
+            z = x3 - x3.max(axis=1, keepdims=True)
+            p = xp.exp(z)
+            se = p.sum(axis=1, keepdims=True)
+            p /= se
+            lse = xp.log(se)[:, 0, :]
+        else:
+            z, p, lse = x3, None, 0.0
+        t2 = t.reshape(n, s).astype(D.int64.np, copy=False)
+        valid = t2 != ignore_index
+        in_range = (t2 >= 0) & (t2 < c)
+        ts = xp.where(valid & in_range, t2, 0)
+        # NOTE: flat positions of the target logits in the (N, C, S) layout; unique per
+        # (n, s), so plain fancy assignment is a correct scatter in backward.
+        flat = xp.arange(n, dtype=D.int64.np)[:, None] * (c * s) + xp.arange(
+            s, dtype=D.int64.np)[None, :] + ts * s  # fmt: skip
+        picked = z.reshape(-1)[flat] - lse
+        vw = valid.astype(cdt) if w is None else xp.where(valid, w.astype(cdt)[ts], 0)
+        loss = picked * vw * -(1.0 - eps)
+        if eps:
+            wz = z if w is None else z * w.astype(cdt).reshape(1, c, 1)
+            wsum = c if w is None else w.astype(cdt).sum()
+            loss -= (eps / c) * xp.where(valid, wz.sum(axis=1) - lse * wsum, 0)
+        # NOTE: a class index outside [0, C) gives a NaN loss instead of an error:
+        # checking the indices would need a host sync.
+        loss = xp.where(valid & ~in_range, _NAN, loss)
+        self.p = p
+        self.flat, self.vw, self.valid, self.w = flat, vw, valid, w
+        self.shape, self.ncs, self.cdt = x.shape, (n, c, s), cdt
+        self.reduction, self.eps = reduction, eps
+        if reduction == "none":
+            return loss.reshape(t.shape).astype(out_dt, copy=False)
+        total = loss.sum()
+        if reduction == "mean":
+            self.denom = vw.sum()
+            total = total / self.denom
+        return total.astype(out_dt, copy=False)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        n, c, s = self.ncs
+        eps, vw = self.eps, self.vw
+        g = g.astype(self.cdt, copy=False)
+        if self.reduction == "none":
+            a = g.reshape(n, s)
+        else:
+            a = g / self.denom if self.reduction == "mean" else g
+        coef = a * vw
+        if self.p is not None:
+            tot = coef * (1.0 - eps)
+            if eps:
+                wsum = c if self.w is None else self.w.astype(self.cdt).sum()
+                tot = tot + (a * self.valid) * ((eps / c) * wsum)
+            gx = self.p * tot[:, None, :]
+        else:
+            gx = xp.zeros((n, c, s), self.cdt)
+        if eps:
+            av = (a * self.valid)[:, None, :] * (eps / c)
+            gx -= av if self.w is None else av * self.w.astype(self.cdt).reshape(1, c, 1)
+        gflat = gx.reshape(-1)
+        gflat[self.flat] = gflat[self.flat] - coef * (1.0 - eps)
+        return gx.reshape(self.shape), None, None
+
+
+class SoftTargetCE(Function):
+    """Cross entropy with class-probability targets of the input's shape."""
+
+    def forward(self, x, t, w, reduction, eps):
+        xp = backend.array_module(x)
+        out_dt, cdt = x.dtype, _cdt(x)
+        n, c, s = _ncs(x.shape)
+        x3 = x.astype(cdt, copy=False).reshape(n, c, s)
+        logp = x3 - x3.max(axis=1, keepdims=True)
+        logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))
+        q = t.astype(cdt, copy=False).reshape(n, c, s)
+        if eps:
+            q = q * (1.0 - eps) + eps / c
+        self.wc = None if w is None else w.astype(cdt).reshape(1, c, 1)
+        if self.wc is not None:
+            q = q * self.wc
+        loss = -(q * logp).sum(axis=1)
+        self.logp, self.q, self.eps, self.reduction = logp, q, eps, reduction
+        self.shape, self.ncs, self.cdt = x.shape, (n, c, s), cdt
+        if reduction == "none":
+            return loss.reshape(x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()).astype(out_dt)
+        total = loss.sum()
+        if reduction == "mean":
+            total = total / (n * s) if n * s else total * _NAN
+        return total.astype(out_dt, copy=False)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        n, c, s = self.ncs
+        g = g.astype(self.cdt, copy=False)
+        if self.reduction == "none":
+            a = g.reshape(n, 1, s)
+        else:
+            a = g / (n * s) if self.reduction == "mean" else g
+        nx, nt = self.needs_input_grad[:2]
+        gx = gt = None
+        if nx:
+            q = self.q
+            gx = (a * (xp.exp(self.logp) * q.sum(axis=1, keepdims=True) - q)).reshape(self.shape)
+        if nt:
+            gt = self.logp * (a * -(1.0 - self.eps))
+            gt = (gt if self.wc is None else gt * self.wc).reshape(self.shape)
+        return gx, gt, None
+
+
+def _class_loss(input, target, weight, ignore_index, reduction, eps, logits, op):  # noqa: A002
+    _check_reduction(reduction, op)
+    if not isinstance(input, Tensor) or not isinstance(target, Tensor):
+        raise TypeError(f"{op}: input and target must be tensors")
+    if input.ndim == 0:
+        raise ShapeError(f"{op}: input needs a class dim, got a 0-d tensor")
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {eps}")
+    x = _float_input(input)
+    c = x.shape[0 if x.ndim == 1 else 1]
+    if weight is not None:
+        _no_grad_for(weight, "weight", op)
+        if tuple(weight.shape) != (c,):
+            raise ShapeError(
+                f"{op}: weight must have shape ({c},) (one per class) for input of shape "
+                f"{tuple(x.shape)}, got {tuple(weight.shape)}"
+            )
+    if logits and tuple(target.shape) == tuple(x.shape):
+        if not target.is_floating_point():
+            raise DTypeError(
+                f"{op}: a target of the input's shape {tuple(x.shape)} holds class "
+                f"probabilities and must be floating point, got {target.dtype}; for class "
+                f"indices pass a target of shape {tuple(x.shape[:1] + x.shape[2:])}"
+            )
+        return SoftTargetCE.apply(x, target, weight, reduction, eps)
+    want = () if x.ndim == 1 else tuple(x.shape[:1] + x.shape[2:])
+    if tuple(target.shape) != want:
+        extra = f" or {tuple(x.shape)} (class probabilities)" if logits else ""
+        raise ShapeError(
+            f"{op}: for input of shape {tuple(x.shape)} (N, C, ...) the target must have "
+            f"shape {want} (class indices){extra}, got {tuple(target.shape)}"
+        )
+    if target.dtype.is_floating_point or target.dtype is D.bool_:
+        raise DTypeError(
+            f"{op}: class-index targets must be an integer dtype (int64), got {target.dtype}; "
+            "convert with target.long()"
+        )
+    return ClassNLL.apply(x, target, weight, ignore_index, reduction, eps, logits)
+
+
+def cross_entropy(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross entropy between scores ``input`` (N, C, ...) and class indices or probabilities.
+
+    Out-of-range class indices give a NaN loss (checking them would stall the GPU).
+
+    Args:
+        input: unnormalised scores, shape (C,), (N, C) or (N, C, d1, ...).
+        target: class indices of shape (), (N,) or (N, d1, ...), or class probabilities
+            of the input's shape.
+        weight: per-class weights of shape (C,) (default None).
+        ignore_index: index targets equal to this add nothing (default -100).
+        reduction: "none", "mean" (default) or "sum".
+        label_smoothing: mix the target with the uniform distribution (default 0.0).
+
+    Example: ``loss = mg.nn.functional.cross_entropy(logits, labels)``.
+    """
+    return _class_loss(input, target, weight, ignore_index, reduction, label_smoothing, True,
+                       "cross_entropy")  # fmt: skip
+
+
+def nll_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of class indices, given log-probabilities ``input``.
+
+    Args:
+        input: log-probabilities, shape (C,), (N, C) or (N, C, d1, ...).
+        target: class indices of shape (), (N,) or (N, d1, ...).
+        weight: per-class weights of shape (C,) (default None).
+        ignore_index: targets equal to this add nothing (default -100).
+        reduction: "none", "mean" (default) or "sum".
+
+    Example: ``loss = F.nll_loss(F.log_softmax(logits, 1), labels)``.
+    """
+    return _class_loss(input, target, weight, ignore_index, reduction, 0.0, False, "nll_loss")
+
+
+# ---------------------------------------------------------------------------- regression losses
+
+
+class Regression(Function):
+    """Elementwise loss of ``d = input - target``: mse, l1, smooth_l1 (beta) or huber (delta)."""
+
+    def forward(self, a, b, kind, beta):
+        xp = backend.array_module(a)
+        d = a - b
+        self.d, self.kind, self.beta = d, kind, beta
+        if kind == "mse":
+            return d * d
+        ad = xp.abs(d)
+        if kind == "l1":
+            return ad
+        if kind == "smooth_l1":
+            return xp.where(ad < beta, (0.5 / beta) * d * d, ad - 0.5 * beta)
+        return xp.where(ad < beta, 0.5 * d * d, beta * (ad - 0.5 * beta))
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        d, kind, beta = self.d, self.kind, self.beta
+        if kind == "mse":
+            gd = g * (2 * d)
+        elif kind == "l1":
+            gd = g * xp.sign(d)
+        elif kind == "smooth_l1":
+            gd = g * xp.clip(d * (1.0 / beta), -1, 1)
+        else:
+            gd = g * xp.clip(d, -beta, beta)
+        na, nb = self.needs_input_grad[:2]
+        return (gd if na else None), (-gd if nb else None)
+
+
+def _regression(input, target, reduction, kind, beta, op):  # noqa: A002
+    _check_reduction(reduction, op)
+    a, b = _promote(input, target)
+    a, b = _float_input(a), _float_input(b)
+    return _reduce(Regression.apply(a, b, kind, beta), reduction)
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Squared error ``(input - target) ** 2``, reduced.
+
+    Args:
+        input, target: tensors of broadcastable shapes.
+        reduction: "none", "mean" (default) or "sum".
+
+    Example: ``loss = F.mse_loss(pred, y)``.
+    """
+    return _regression(input, target, reduction, "mse", 0.0, "mse_loss")
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Absolute error ``|input - target|``, reduced.
+
+    Args:
+        input, target: tensors of broadcastable shapes.
+        reduction: "none", "mean" (default) or "sum".
+
+    Example: ``loss = F.l1_loss(pred, y)``.
+    """
+    return _regression(input, target, reduction, "l1", 0.0, "l1_loss")
+
+
+def smooth_l1_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
+    """Squared error / (2 beta) below ``beta``, absolute error minus beta / 2 above.
+
+    Args:
+        input, target: tensors of broadcastable shapes.
+        reduction: "none", "mean" (default) or "sum".
+        beta: where the loss turns from quadratic to linear (default 1.0; 0 gives l1).
+
+    Example: ``loss = F.smooth_l1_loss(pred, y, beta=0.5)``.
+    """
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    kind = "smooth_l1" if beta > 0 else "l1"
+    return _regression(input, target, reduction, kind, beta, "smooth_l1_loss")
+
+
+def huber_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    reduction: str = "mean",
+    delta: float = 1.0,
+) -> Tensor:
+    """Half squared error below ``delta``, ``delta * (|d| - delta / 2)`` above.
+
+    Args:
+        input, target: tensors of broadcastable shapes.
+        reduction: "none", "mean" (default) or "sum".
+        delta: where the loss turns from quadratic to linear (default 1.0, > 0).
+
+    Example: ``loss = F.huber_loss(pred, y, delta=2.0)``.
+    """
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    return _regression(input, target, reduction, "huber", delta, "huber_loss")
+
+
+# ---------------------------------------------------------------------------- binary losses
+
+
+class BCE(Function):
+    def forward(self, x, y, w):
+        xp = backend.array_module(x)
+        # NOTE: logs clamped at -100 as PyTorch does, so that x = 0 or 1 gives a finite loss
+        lx = xp.maximum(xp.log(x), -100.0)
+        l1x = xp.maximum(xp.log1p(-x), -100.0)
+        self.x, self.y, self.w, self.dl = x, y, w, lx - l1x
+        loss = -(y * self.dl + l1x)
+        return loss if w is None else loss * w
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        x, y, w = self.x, self.y, self.w
+        gw = g if w is None else g * w
+        nx, ny, _ = self.needs_input_grad
+        gx = gw * (x - y) / xp.maximum(x * (1 - x), 1e-12) if nx else None
+        return gx, (-gw * self.dl if ny else None), None
+
+
+class BCEWithLogits(Function):
+    def forward(self, x, y, w, pw):
+        xp = backend.array_module(x)
+        # NOTE: softplus(-x) = max(-x, 0) + log1p(exp(-|x|)) never overflows
+        sp = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        lw = 1 if pw is None else 1 + (pw - 1) * y
+        self.x, self.y, self.w, self.pw, self.sp, self.lw = x, y, w, pw, sp, lw
+        loss = (1 - y) * x + lw * sp
+        return loss if w is None else loss * w
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        x, y = self.x, self.y
+        gw = g if self.w is None else g * self.w
+        nx, ny, _, _ = self.needs_input_grad
+        gx = gy = None
+        if nx:
+            e = xp.exp(-xp.abs(x))  # sigmoid(-x) without overflow
+            sig_neg = xp.where(x >= 0, e / (1 + e), 1 / (1 + e))
+            gx = gw * ((1 - y) - self.lw * sig_neg)
+        if ny:
+            gy = gw * (-x if self.pw is None else (self.pw - 1) * self.sp - x)
+        return gx, gy, None, None
+
+
+def _binary_args(input, target, weight, op, pos_weight=None):  # noqa: A002
+    if tuple(target.shape) != tuple(input.shape):
+        raise ShapeError(
+            f"{op}: target shape {tuple(target.shape)} must be the same as input shape "
+            f"{tuple(input.shape)}"
+        )
+    _no_grad_for(weight, "weight", op)
+    _no_grad_for(pos_weight, "pos_weight", op)
+    x = _float_input(input)
+    dt = x.dtype
+    return [None if t is None else (t if t.dtype is dt else cast(t, dt))
+            for t in (x, target, weight, pos_weight)]  # fmt: skip
+
+
+def binary_cross_entropy(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Binary cross entropy between probabilities ``input`` and ``target``.
+
+    Args:
+        input: probabilities in [0, 1].
+        target: targets in [0, 1] of the input's shape.
+        weight: rescales each element's loss, broadcast to the input (default None).
+        reduction: "none", "mean" (default) or "sum".
+
+    Example: ``loss = F.binary_cross_entropy(mg.sigmoid(z), y)``.
+    """
+    _check_reduction(reduction, "binary_cross_entropy")
+    x, y, w, _ = _binary_args(input, target, weight, "binary_cross_entropy")
+    return _reduce(BCE.apply(x, y, w), reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    pos_weight: Tensor | None = None,
+) -> Tensor:
+    """Binary cross entropy on logits, ``sigmoid`` fused in for numerical stability.
+
+    Args:
+        input: logits.
+        target: targets in [0, 1] of the input's shape.
+        weight: rescales each element's loss, broadcast to the input (default None).
+        reduction: "none", "mean" (default) or "sum".
+        pos_weight: weight of the positive term, broadcast along the last dim (default None).
+
+    Example: ``loss = F.binary_cross_entropy_with_logits(z, y, pos_weight=mg.tensor([3.0]))``.
+    """
+    op = "binary_cross_entropy_with_logits"
+    _check_reduction(reduction, op)
+    x, y, w, pw = _binary_args(input, target, weight, op, pos_weight)
+    return _reduce(BCEWithLogits.apply(x, y, w, pw), reduction)
+
+
+class KLDiv(Function):
+    def forward(self, x, t, log_target):
+        xp = backend.array_module(x)
+        self.x, self.t, self.log_target = x, t, log_target
+        if log_target:
+            self.et = xp.exp(t)
+            return self.et * (t - x)
+        # NOTE: xlogy: 0 * log(0) is 0
+        return xp.where(t == 0, 0, t * xp.log(xp.where(t == 0, 1, t))) - t * x
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        nx, nt = self.needs_input_grad[:2]
+        x, t = self.x, self.t
+        w = self.et if self.log_target else t
+        gx = -g * w if nx else None
+        gt = None
+        if nt:
+            gt = g * (w * (t - x + 1)) if self.log_target else g * (xp.log(t) + 1 - x)
+        return gx, gt, None
+
+
+def kl_div(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """Kullback-Leibler divergence ``target * (log(target) - input)``, ``input`` in log space.
+
+    Args:
+        input: log-probabilities.
+        target: probabilities (log-probabilities with ``log_target=True``).
+        reduction: "none", "mean" (over elements, default), "batchmean" (the
+            mathematically correct KL: sum / batch size) or "sum".
+        log_target: whether ``target`` is given as log-probabilities (default False).
+
+    Example: ``loss = F.kl_div(F.log_softmax(z, 1), p, reduction="batchmean")``.
+    """
+    _check_reduction(reduction, "kl_div", ("batchmean",))
+    x, t = _promote(_float_input(input), target)
+    loss = KLDiv.apply(x, t, log_target)
+    if reduction == "batchmean":
+        total = _sum(loss)
+        return total / x.shape[0] if x.ndim else total
+    return _reduce(loss, reduction)
+
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals())
