@@ -25,6 +25,15 @@ CONV = [
     ("conv2d", [(1, 2, 20, 20), (3, 2, 3, 3), (3,)], dict(padding=1)),  # grid path
     ("conv2d", [(1, 2, 20, 19), (3, 2, 5, 3), None], dict(padding=(2, 1), dilation=(1, 2))),
     ("conv2d", [(2, 3, 5, 5), (4, 3, 5, 5), (4,)], dict(stride=3, padding=2)),
+    # more than 96 rows per column: channels-first products (grid path when stride is 1)
+    ("conv2d", [(2, 12, 9, 8), (5, 12, 3, 3), (5,)], dict(padding=1)),
+    ("conv2d", [(2, 12, 9, 8), (5, 12, 3, 3), None], dict(stride=2, padding=(0, 1))),
+    ("conv2d", [(2, 24, 6, 7), (4, 12, 3, 3), (4,)], dict(groups=2, dilation=(1, 2), padding=2)),
+    (
+        "conv_transpose2d",
+        [(2, 6, 4, 5), (6, 12, 3, 3), (12,)],
+        dict(stride=2, padding=1, output_padding=1),
+    ),
     ("conv1d", [(2, 3, 11), (4, 3, 3), (4,)], dict(padding=1)),
     ("conv1d", [(2, 4, 12), (6, 2, 4), None], dict(stride=3, groups=2, dilation=2)),
     ("conv1d", [(3, 30), (2, 3, 5), (2,)], dict(padding="same")),

@@ -20,7 +20,7 @@ class _Geom:
     """Shapes of one 2-d convolution: input (N, C, H, W), weight (O, C/G, kh, kw)."""
 
     __slots__ = ("N", "C", "H", "W", "O", "G", "kh", "kw", "sh", "sw", "dh", "dw", "pads",
-                 "Ho", "Wo", "Wp", "Hb", "grid", "Wg", "K")  # fmt: skip
+                 "Ho", "Wo", "Wp", "Hb", "grid", "Wg", "K", "per_image")  # fmt: skip
 
     def __init__(self, xshape, wshape, stride, pads, dilation, groups, out_hw=None):
         self.N, self.C, self.H, self.W = xshape
@@ -36,26 +36,38 @@ class _Geom:
         # NOTE: with stride 1 each kernel offset reads whole padded rows, so the columns are
         # built from long contiguous runs over an (Ho, Wp) grid; the Wp - Wo extra columns
         # per row are computed and dropped, which pays off unless the image is very narrow.
-        self.grid = self.sh == self.sw == 1 and 4 * (self.Wp - self.Wo) <= self.Wo
+        # NOTE: with few rows per column (K), per-image products keep NCHW and skip the
+        # channels-first transposes, which then cost more than the small matrix products.
+        self.per_image = self.K <= 96
+        self.grid = (
+            not self.per_image and self.sh == self.sw == 1 and 4 * (self.Wp - self.Wo) <= self.Wo
+        )
         self.Wg = self.Wp if self.grid else self.Wo
         extra = -(-(self.kw - 1) * self.dw // self.Wp) if self.grid else 0
         self.Hb = hp + extra  # rows per padded image, incl. slack read by the last windows
 
 
-def _pad_channels_first(x, g: _Geom):
-    """(N, C, H, W) -> zero-padded (C, N, Hb, Wp), contiguous."""
+def _pad(x, g: _Geom):
+    """(N, C, H, W) -> zero-padded (N, C, Hb, Wp), channels-first (C, N, ...) unless per_image."""
     xp = backend.array_module(x)
     pt, _, pl, _ = g.pads
-    out = xp.zeros((g.C, g.N, g.Hb, g.Wp), x.dtype)
-    out[:, :, pt : pt + g.H, pl : pl + g.W] = x.transpose(1, 0, 2, 3)
+    lead = (g.N, g.C) if g.per_image else (g.C, g.N)
+    out = xp.zeros(lead + (g.Hb, g.Wp), x.dtype)
+    out[:, :, pt : pt + g.H, pl : pl + g.W] = x if g.per_image else x.transpose(1, 0, 2, 3)
     return out
 
 
 def _im2col(x, g: _Geom):
-    """Columns (G, C/G * kh * kw, N * Ho * Wg) of the padded input."""
+    """Columns (G, K, N * Ho * Wg) of the padded input, or (N, G, K, Ho * Wo) per image."""
     xp = backend.array_module(x)
-    xpt = _pad_channels_first(x, g)
+    xpt = _pad(x, g)
     sc, sn, sh, sw = xpt.strides
+    if g.per_image:
+        sn, sc = sc, sn
+        shape = (g.N, g.C, g.kh, g.kw, g.Ho, g.Wo)
+        strides = (sn, sc, g.dh * sh, g.dw * sw, g.sh * sh, g.sw * sw)
+        view = xp.lib.stride_tricks.as_strided(xpt, shape, strides)
+        return xp.ascontiguousarray(view).reshape(g.N, g.G, g.K, g.Ho * g.Wo)
     if g.grid:
         shape = (g.C, g.kh, g.kw, g.N, g.Ho * g.Wp)
         strides = (sc, g.dh * sh, g.dw * sw, sn, sw)
@@ -70,7 +82,7 @@ def _col2im(cols, g: _Geom, b=None):
     """Adjoint of ``_im2col``: sum columns (G, K, M) back into (N, C, H, W), plus bias ``b``."""
     xp = backend.array_module(cols)
     pt, _, pl, _ = g.pads
-    out = xp.zeros((g.C, g.N, g.Hb, g.Wp), cols.dtype)
+    out = xp.zeros(((g.N, g.C) if g.per_image else (g.C, g.N)) + (g.Hb, g.Wp), cols.dtype)
     if g.grid:
         cols = cols.reshape(g.C, g.kh, g.kw, g.N, g.Ho * g.Wp)
         flat = out.reshape(g.C, g.N, g.Hb * g.Wp)
@@ -80,19 +92,23 @@ def _col2im(cols, g: _Geom, b=None):
                 off = i * g.dh * g.Wp + j * g.dw
                 flat[:, :, off : off + n] += cols[:, i, j]
     else:
-        cols = cols.reshape(g.C, g.kh, g.kw, g.N, g.Ho, g.Wo)
+        lead = (g.N, g.C) if g.per_image else (g.C,)
+        cols = cols.reshape(
+            lead + (g.kh, g.kw) + ((g.Ho, g.Wo) if g.per_image else (g.N, g.Ho, g.Wo))
+        )
         hs, ws = g.sh * (g.Ho - 1) + 1, g.sw * (g.Wo - 1) + 1
         for i in range(g.kh):
             for j in range(g.kw):
                 h0, w0 = i * g.dh, j * g.dw
-                out[:, :, h0 : h0 + hs : g.sh, w0 : w0 + ws : g.sw] += cols[:, i, j]
-    return _nchw(out[:, :, pt : pt + g.H, pl : pl + g.W], b)
+                piece = cols[:, :, i, j] if g.per_image else cols[:, i, j]
+                out[:, :, h0 : h0 + hs : g.sh, w0 : w0 + ws : g.sw] += piece
+    return _nchw(out[:, :, pt : pt + g.H, pl : pl + g.W], b, not g.per_image)
 
 
-def _nchw(y, b):
-    """Contiguous (N, C, H, W) copy of a channels-first (C, N, H, W) view, plus bias ``b``."""
+def _nchw(y, b, channels_first=True):
+    """Contiguous (N, C, H, W) copy of a (C, N, H, W) (or NCHW) view, plus bias ``b``."""
     xp = backend.array_module(y)
-    y = y.transpose(1, 0, 2, 3)
+    y = y.transpose(1, 0, 2, 3) if channels_first else y
     if b is None:
         return xp.ascontiguousarray(y)
     out = xp.empty(y.shape, y.dtype)
@@ -102,6 +118,8 @@ def _nchw(y, b):
 def _to_grid(y, g: _Geom):
     """(N, O, Ho, Wo) -> (G, O/G, N * Ho * Wg), zero in the dropped grid columns."""
     xp = backend.array_module(y)
+    if g.per_image:
+        return y.reshape(g.N, g.G, g.O // g.G, g.Ho * g.Wo)
     if g.Wg == g.Wo:
         out = xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
     else:
@@ -116,6 +134,11 @@ def _conv(x, w, b, g: _Geom):
     xp = backend.array_module(x)
     cols = _im2col(x, g)
     y = xp.matmul(w.reshape(g.G, g.O // g.G, g.K), cols)
+    if g.per_image:
+        y = y.reshape(g.N, g.O, g.Ho, g.Wo)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y, cols
     return _nchw(y.reshape(g.O, g.N, g.Ho, g.Wg)[..., : g.Wo], b), cols
 
 
@@ -129,8 +152,15 @@ def _conv_grad_input(gy2, w, g: _Geom, b=None):
 def _conv_grad_weight(cols, gy2, wshape):
     """Gradient w.r.t. the weight from the input's columns and the grid-form gradient."""
     xp = backend.array_module(gy2)
+    if gy2.ndim == 4:  # per image: (N, G, O/G, Ho*Wo) x (N, G, K, Ho*Wo), summed over N
+        return xp.matmul(gy2, cols.swapaxes(-1, -2)).sum(axis=0).reshape(wshape)
     gw = xp.matmul(cols, gy2.swapaxes(-1, -2))  # (G, K, O/G)
     return xp.ascontiguousarray(gw.swapaxes(-1, -2)).reshape(wshape)
+
+
+def _bias_grad(gy2, g: _Geom):
+    gb = gy2.sum(axis=-1)  # NOTE: zeros in the grid's extra columns
+    return (gb.sum(axis=0) if g.per_image else gb).reshape(g.O)
 
 
 # ---------------------------------------------------------------------------- Functions
@@ -149,7 +179,7 @@ class Conv(Function):
         gy2 = _to_grid(gy.reshape(g.N, g.O, g.Ho, g.Wo), g)
         gx = _conv_grad_input(gy2, w.reshape(g.O, -1, g.kh, g.kw), g) if nx else None
         gw = _conv_grad_weight(self.cols, gy2, w.shape) if nw else None
-        gb = gy2.sum(axis=-1).reshape(g.O) if nb else None  # zeros in the grid's extra columns
+        gb = _bias_grad(gy2, g) if nb else None
         return (None if gx is None else gx.reshape(self.xshape)), gw, gb
 
 
