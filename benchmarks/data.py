@@ -66,42 +66,52 @@ class _Decode(mgd.Dataset):
         return decode(self.files[i][0]), self.files[i][1]
 
 
+class _TorchDecode:
+    """The same decode as a PyTorch map-style dataset (duck-typed: no torch import here)."""
+
+    def __init__(self, files):
+        self.files = files
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        return decode(self.files[i][0]), self.files[i][1]
+
+
 def bench_decode(n_images: int, repeat: int, rows: list) -> str:
     tmp = tempfile.mkdtemp(prefix="mg-bench-jpeg-")
     try:
         make_jpegs(tmp, n_images)
         files = mgd.ImageFolder(tmp, transform=T.ToTensor()).samples
         ds = _Decode(files)
-        res = {}
-        [decode(p) for p, _ in files[:100]]  # warm up Pillow's plugins
-        res["Pillow loop (no batching)"] = _median_time(
-            lambda: [decode(p) for p, _ in files], repeat
-        )
+        runs = {"Pillow loop (no batching)": lambda: [decode(p) for p, _ in files]}
+        loaders = []
         for nw, kind in ((0, "thread"), (1, "thread"), (2, "thread"), (2, "process")):
             ld = mgd.DataLoader(ds, batch_size=64, num_workers=nw, worker_type=kind,
-                                persistent_workers=kind == "process")  # fmt: skip
-            list(ld)  # warm up (process start)
-            name = f"mg DataLoader, {nw} {kind} worker{'s' if nw != 1 else ''}"
-            res[name] = _median_time(lambda ld=ld: list(ld), repeat)
-            ld.shutdown() if kind == "process" else None
+                                persistent_workers=nw > 0)  # fmt: skip
+            loaders.append(ld)
+            runs[f"mg DataLoader, {nw} {kind} worker{'s' if nw != 1 else ''}"] = (
+                lambda ld=ld: list(ld))  # fmt: skip
         try:
             import torch.utils.data as tud
 
-            class TorchDecode(tud.Dataset):
-                def __len__(self):
-                    return len(files)
-
-                def __getitem__(self, i):
-                    return decode(files[i][0]), files[i][1]
-
             for nw in (0, 1, 2):
-                ld = tud.DataLoader(TorchDecode(), batch_size=64, num_workers=nw,
+                ld = tud.DataLoader(_TorchDecode(files), batch_size=64, num_workers=nw,
                                     persistent_workers=nw > 0)  # fmt: skip
-                list(ld)
-                res[f"PyTorch DataLoader, {nw} worker process{'es' if nw != 1 else ''}"] = (
-                    _median_time(lambda ld=ld: list(ld), repeat))  # fmt: skip
+                runs[f"PyTorch DataLoader, {nw} worker process{'es' if nw != 1 else ''}"] = (
+                    lambda ld=ld: list(ld))  # fmt: skip
         except ImportError:
             pass
+        for fn in runs.values():  # warm up: worker start, Pillow plugins, page cache
+            fn()
+        times = {name: [] for name in runs}
+        for _ in range(repeat):  # NOTE: interleaved rounds, so that machine load hits all alike
+            for name, fn in runs.items():
+                times[name].append(_median_time(fn, 1))
+        res = {name: statistics.median(ts) for name, ts in times.items()}
+        for ld in loaders:
+            ld.shutdown()
         base = res["Pillow loop (no batching)"]
         for name, t in res.items():
             rows.append(("a", name, f"{n_images / t:,.0f} img/s", f"{base / t:.2f}x Pillow loop"))

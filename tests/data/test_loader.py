@@ -253,3 +253,12 @@ def test_persistent_workers_drop_an_abandoned_epoch():
     assert _ids(ld) == [[i * i for i in range(k, k + 2)] for k in range(0, 40, 2)]
     assert all(k >= ld._pool.min_tid for k in ld._pool.buffer)
     ld.shutdown()
+
+
+def test_gc_of_an_iterator_stops_process_workers():
+    it = iter(DataLoader(Slow(delay=0.005), batch_size=2, num_workers=2, worker_type="process"))
+    next(it)
+    procs = list(it.pool.workers)
+    del it
+    gc.collect()
+    assert _wait_gone(lambda: any(p.is_alive() for p in procs))
