@@ -38,9 +38,6 @@ def test_autocast_gradients_reach_float32_params():
     assert w.grad.dtype is mg.float32
 
 
-@pytest.mark.xfail(
-    reason="np.matmul of bfloat16 arrays gives float32; ops/linalg.py must cast back"
-)
 def test_autocast_cpu_default_bfloat16():
     assert _linear_out("cpu", device_type="cpu").dtype is mg.bfloat16
 

@@ -16,7 +16,9 @@ def _swap(a):
 class Matmul(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
-        return backend.array_module(a).matmul(a, b)
+        out = backend.array_module(a).matmul(a, b)
+        # NOTE: NumPy's matmul of bfloat16 arrays gives float32; keep the operands' dtype
+        return out if out.dtype == a.dtype else out.astype(a.dtype)
 
     def backward(self, g):
         a, b = self.a, self.b
@@ -77,6 +79,8 @@ class Linear(Function):
         xp = backend.array_module(x)
         self.x, self.w = x, w
         out = xp.matmul(x, w.T)
+        if out.dtype != x.dtype:  # bfloat16 on NumPy computes in float32
+            out = out.astype(x.dtype)
         if b is not None:
             out += b
         return out
