@@ -268,3 +268,15 @@ def test_fit_reads_datasets_and_loaders():
         np.testing.assert_allclose(results[0][k], results[2][k], rtol=1e-6, err_msg=k)
     with pytest.raises(TypeError, match="Dataset of"):
         fit(_model(), 42, progress=False)
+
+
+def test_resume_refuses_other_data_and_extends_epochs(tmp_path):
+    train, test = _digits(96, 16)
+    out = str(tmp_path / "run")
+    fit(_model(), train, test, epochs=1, batch_size=32, out=out, progress=False)
+    other, _ = _digits(64, 16)
+    with pytest.raises(mg.errors.CheckpointError, match="different data"):
+        fit(_model(), other, test, epochs=2, batch_size=32, resume=out, progress=False)
+    res = fit(_model(), train, test, epochs=2, batch_size=32, resume=out, progress=False)
+    assert res.step == 6 and [r["epoch"] for r in R.read_metrics(out)] == [1, 2]
+    assert res.history[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine reaches 0 at the new end

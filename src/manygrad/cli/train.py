@@ -209,9 +209,14 @@ def run(args) -> int:
         return 2
     wall = time.perf_counter() - t_start
     if result.interrupted:
+        if result.checkpoint_step is None:
+            print(
+                f"\ninterrupted at step {result.step}; no checkpoint was written", file=sys.stderr
+            )
+            return 130
         print(
-            f"\ninterrupted at step {result.step} of {trainer.total_steps}; checkpoint saved in "
-            f"{out}\nresume with: manygrad train --resume {out}",
+            f"\ninterrupted at step {result.step} of {trainer.total_steps}; checkpoint of step "
+            f"{result.checkpoint_step} saved in {out}\nresume with: manygrad train --resume {out}",
             file=sys.stderr,
         )
         return 130

@@ -29,6 +29,7 @@ class FitResult:
     run_dir: str | None = None
     step: int = 0
     interrupted: bool = False
+    checkpoint_step: int | None = None  # step of the last checkpoint written
 
 
 def default_loss(out, y, label_smoothing: float = 0.0):

@@ -8,6 +8,7 @@ non-finite loss is noticed; the exact step is then found in the values read back
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 import warnings
@@ -156,6 +157,7 @@ class Trainer:
         self.wall_s = 0.0
         self.stop_requested = False
         self._at_boundary = True
+        self.saved_step: int | None = None
         backend.manual_seed(self.seed)
 
     # ------------------------------------------------------------------ state
@@ -178,6 +180,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
+            if hasattr(self.scheduler, "T_max"):  # --epochs may have grown on resume
+                self.scheduler.T_max = max(self.total_steps, 1)
         if self.scaler is not None and state.get("scaler") is not None:
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
@@ -187,6 +191,17 @@ class Trainer:
 
     def resume(self, run_dir: str) -> None:
         """Load ``run_dir/checkpoint.safetensors``; nothing is written if it doesn't fit."""
+        from ..errors import CheckpointError
+
+        path = os.path.join(run_dir, R.RECIPE)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                was = (json.load(f).get("data") or {}).get("fingerprint")
+            if was and was != self.fingerprint:
+                raise CheckpointError(
+                    f"{run_dir} was trained on different data (fingerprint {was[:19]}..., now "
+                    f"{self.fingerprint[:19]}...): resume with the same data, or start a new run"
+                )
         self.load_state(R.load_checkpoint(os.path.join(run_dir, R.CHECKPOINT), self.device))
 
     def recipe(self) -> dict:
@@ -204,6 +219,7 @@ class Trainer:
         if weights:
             io.save(self.model.state_dict(), os.path.join(self.out, R.WEIGHTS))
         R.write_recipe(self.out, self.recipe())
+        self.saved_step = self.step
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, split=None, batch_size: int = 512) -> dict:
@@ -288,7 +304,9 @@ class Trainer:
             if writer is not None:
                 writer.close()
         metrics = self.history[-1] if self.history else {}
-        return FitResult(self.model, metrics, self.history, self.out, self.step, interrupted)
+        return FitResult(
+            self.model, metrics, self.history, self.out, self.step, interrupted, self.saved_step
+        )
 
     def _run_epoch(self, epoch: int, bar: Progress, writer, sigint) -> None:
         order = D.epoch_order(self.seed, epoch, self.train.n)
