@@ -40,7 +40,7 @@ def worker_allreduce():
     dist.init_process_group(backend="mpi")
     comm, rows = MPI.COMM_WORLD, []
     for nbytes in SIZES:
-        reps = max(5, min(200, (64 << 20) // nbytes))
+        reps = max(15, min(300, (256 << 20) // nbytes))
         a = np.ones(nbytes // 4, np.float32)
         t = mg.from_numpy(np.ones(nbytes // 4, np.float32))
         res = {"bytes": nbytes}
@@ -100,11 +100,15 @@ def worker_ddp(global_batch: int, steps: int):
     dist.destroy_process_group()
 
 
-def _spawn(n, *args):
+def _spawn(n, *args, threads=None):
     from manygrad.distributed.launch import find_mpiexec
 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE.parents[1] / "src"), env.get("PYTHONPATH", "")])
+    # NOTE: the cores are split between the ranks, so BLAS threads do not oversubscribe them
+    threads = str(threads or max(1, (os.cpu_count() or 1) // n))
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = threads
     cmd = [find_mpiexec(), "-n", str(n), sys.executable, str(HERE), "--worker", *map(str, args)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     for line in out.stdout.splitlines():
@@ -117,21 +121,24 @@ def _fmt_bytes(n):
     return f"{n >> 20} MB" if n >= 1 << 20 else f"{n >> 10} KB"
 
 
-def report(ar, ddp1, ddp2, batch) -> str:
+def report(ar, ddp1, ddp1t, ddp2, batch) -> str:
     busbw = lambda nbytes, t: nbytes / t / 1e9  # noqa: E731 - for 2 ranks 2(n-1)/n = 1
     lines = [
         "## Distributed",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), "
         f"Python {platform.python_version()}, NumPy {np.__version__}, MPICH (wheel) through "
-        "mpi4py; 2 ranks on one host (shared memory). Medians; `python benchmarks/distributed.py`.",
+        f"mpi4py; 2 ranks on one host (shared memory); load average {os.getloadavg()[0]:.1f} "
+        "while measuring. Medians over repeated, alternating runs; "
+        "`python benchmarks/distributed.py --write`.",
         "",
         "All-reduce (float32, in place, 2 ranks): manygrad's CPU path against raw mpi4py "
         "`Allreduce` on the same buffers. 'checked' is the default (a 112-byte metadata "
         "all-gather before each call, catching shape/dtype mismatches); MANYGRAD_DIST_CHECK=0 "
         "turns it off.",
         "",
-        "| size | mpi4py | manygrad (checked) | ratio | manygrad (unchecked) | ratio | bus GB/s (mpi4py) |",
+        "| size | mpi4py | manygrad (checked) | ratio | manygrad (unchecked) | ratio "
+        "| bus GB/s (mpi4py) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in ar:
@@ -144,17 +151,20 @@ def report(ar, ddp1, ddp2, batch) -> str:
     lines += [
         "",
         f"DDP throughput, MLP 784-512-512-10 (0.67 M parameters, one 2.7 MB bucket), SGD, "
-        f"global batch {batch}:",
+        f"global batch {batch} (each of 2 ranks computes {batch // 2}):",
         "",
-        "| ranks | step | samples/s |",
-        "|---|---|---|",
-        f"| 1 | {ddp1['step_s'] * 1e3:.1f} ms | {ddp1['samples_s']:.0f} |",
-        f"| 2 | {ddp2['step_s'] * 1e3:.1f} ms | {ddp2['samples_s']:.0f} |",
+        "| run | BLAS threads per rank | step | samples/s |",
+        "|---|---|---|---|",
+        f"| 1 rank | 1 | {ddp1['step_s'] * 1e3:.1f} ms | {ddp1['samples_s']:.0f} |",
+        f"| 1 rank | 2 | {ddp1t['step_s'] * 1e3:.1f} ms | {ddp1t['samples_s']:.0f} |",
+        f"| 2 ranks (DDP) | 1 | {ddp2['step_s'] * 1e3:.1f} ms | {ddp2['samples_s']:.0f} |",
         "",
-        f"Speed-up {ddp2['samples_s'] / ddp1['samples_s']:.2f}x, scaling efficiency {eff:.0%}. "
-        "Honest reading: this machine has 2 cores, so 1 rank already uses both through "
-        "multithreaded BLAS, and 2 ranks split the same 2 cores; the all-reduce only adds "
-        "work. Data parallelism pays off when every rank has its own GPU (or node).",
+        f"2 ranks against 1 rank with one core each: speed-up "
+        f"{ddp2['samples_s'] / ddp1['samples_s']:.2f}x, scaling efficiency {eff:.0%}. "
+        "Reading: this machine has 2 cores, and other jobs were running on them, so these "
+        "numbers are noisy and a 2-rank run competes with them for the second core; a "
+        "multithreaded BLAS in one rank suffers most from such contention. Data parallelism "
+        "pays off when every rank has its own GPU (or node).",
         "",
     ]
     return "\n".join(lines)
@@ -177,6 +187,7 @@ def main():
     ap.add_argument("--worker", nargs="*")
     ap.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--repeat", type=int, default=3, help="alternating repeats (median)")
     args = ap.parse_args()
     if args.worker:
         kind = args.worker[0]
@@ -185,10 +196,26 @@ def main():
         else:
             worker_ddp(int(args.worker[1]), int(args.worker[2]))
         return
-    ar = _spawn(2, "allreduce")
-    ddp1 = _spawn(1, "ddp", args.batch, 30)
-    ddp2 = _spawn(2, "ddp", args.batch, 30)
-    text = report(ar, ddp1, ddp2, args.batch)
+    # NOTE: the machine is shared; every measurement is repeated in alternation and the
+    # median over the repeats is reported
+    runs = [_spawn(2, "allreduce") for _ in range(args.repeat)]
+    ar = [
+        {k: (r0[k] if k == "bytes" else float(np.median([run[i][k] for run in runs])))
+         for k in r0}
+        for i, r0 in enumerate(runs[0])
+    ]  # fmt: skip
+    d1, d1t, d2 = [], [], []
+    for _ in range(args.repeat):
+        d1.append(_spawn(1, "ddp", args.batch, 30, threads=1))
+        d1t.append(_spawn(1, "ddp", args.batch, 30))
+        d2.append(_spawn(2, "ddp", args.batch, 30))
+
+    def med(ds):
+        t = float(np.median([d["step_s"] for d in ds]))
+        return {"ranks": ds[0]["ranks"], "step_s": t, "samples_s": args.batch / t}
+
+    ddp1, ddp1t, ddp2 = med(d1), med(d1t), med(d2)
+    text = report(ar, ddp1, ddp1t, ddp2, args.batch)
     print(text)
     if args.write:
         write_section(text)
