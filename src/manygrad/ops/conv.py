@@ -442,40 +442,49 @@ class MaxPool(Function):
     def forward(self, x, geom, yshape):
         xp = backend.array_module(x)
         self.geom, self.xshape = geom, x.shape
-        x4 = x.reshape(geom.shape)
-        floating = xp.issubdtype(x.dtype, xp.floating)
-        low = float("-inf") if floating else xp.iinfo(x.dtype).min
-        best = arg = None
-        for k, s in enumerate(geom.windows(geom.pad(x4, low))):
-            if best is None:
-                best = s.copy()
-                arg = xp.zeros(best.shape, xp.uint8 if geom.k[0] * geom.k[1] < 256 else xp.int32)
-                continue
-            m = s > best
-            if floating:  # NOTE: NaN wins, as in PyTorch
-                m |= xp.isnan(s)
-            xp.copyto(best, s, where=m)
-            xp.copyto(arg, k, where=m)
-        self.arg = arg
+        low = float("-inf") if xp.issubdtype(x.dtype, xp.floating) else xp.iinfo(x.dtype).min
+        self.buf = geom.pad(x.reshape(geom.shape), low)
+        best = None
+        for s in geom.windows(self.buf):  # NOTE: maximum propagates NaN, as PyTorch does
+            best = s.copy() if best is None else xp.maximum(best, s, out=best)
+        self.best = best
         return best.reshape(yshape)
+
+    def _firsts(self):
+        """Per kernel offset, where that offset holds its window's first maximum."""
+        xp, taken = backend.array_module(self.best), None
+        for s in self.geom.windows(self.buf):
+            m = xp.greater_equal(s, self.best)  # NOTE: a NaN window gets no gradient
+            if taken is None:
+                taken = m.copy()
+            else:
+                xp.greater(m, taken, out=m)  # m and not taken: ties go to the first
+                taken |= m
+            yield m
 
     def backward(self, g):
         xp = backend.array_module(g)
-        geom, arg = self.geom, self.arg
-        g = g.reshape(arg.shape)
+        geom = self.geom
+        g = g.reshape(self.best.shape)
         buf = xp.zeros(tuple(geom.shape[:2]) + geom.padded, g.dtype)
-        for k, view in enumerate(geom.windows(buf)):
-            view += xp.where(arg == k, g, 0)
+        disjoint = all(s >= d * (k - 1) + 1 for s, d, k in zip(geom.s, geom.d, geom.k))
+        for m, view in zip(self._firsts(), geom.windows(buf)):
+            if disjoint:
+                xp.multiply(g, m, out=view)
+            else:
+                view += g * m
         return xp.ascontiguousarray(geom.crop(buf)).reshape(self.xshape)
 
     def indices(self):
         """Flat index into each (H, W) plane of the maximum, as PyTorch's return_indices."""
-        xp = backend.array_module(self.arg)
-        geom, arg = self.geom, self.arg.astype(xp.int64)
-        (ho, wo), (sh, sw), (ph, pw), (dh, dw) = geom.out, geom.s, geom.p, geom.d
-        rows = xp.arange(ho).reshape(-1, 1) * sh - ph + (arg // geom.k[1]) * dh
-        cols = xp.arange(wo) * sw - pw + (arg % geom.k[1]) * dw
-        return rows * geom.shape[3] + cols
+        xp, geom = backend.array_module(self.best), self.geom
+        (ho, wo), (_, kw), (sh, sw), (ph, pw), (dh, dw) = geom.out, geom.k, geom.s, geom.p, geom.d
+        rows = xp.arange(ho).reshape(-1, 1) * sh - ph
+        cols = xp.arange(wo) * sw - pw
+        idx = xp.zeros(self.best.shape, xp.int64)
+        for k, m in enumerate(self._firsts()):
+            idx += m * ((rows + (k // kw) * dh) * geom.shape[3] + cols + (k % kw) * dw)
+        return idx
 
 
 class AvgPool(Function):
