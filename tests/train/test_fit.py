@@ -45,6 +45,24 @@ def test_digits_shipped():
     assert y.dtype == np.int64 and set(np.unique(y)) == set(range(10))
     with pytest.raises(ValueError, match="available datasets: digits"):
         load("mnist-fashion")
+    ds = load_digits("test", as_dataset=True)
+    assert len(ds) == 360
+    img, label = ds[5]
+    assert tuple(img.shape) == (1, 8, 8) and img.dtype == mg.float32
+    np.testing.assert_array_equal(img.numpy()[0], xt[5])
+    assert int(label) == yt[5]
+
+
+def test_channel_statistics():
+    from manygrad.train.data import channel_stats, normalise
+
+    x = np.random.default_rng(0).normal(size=(50, 3, 4, 4)) * [[[[1.0]], [[2.0]], [[3.0]]]]
+    mean, std = channel_stats(x)
+    assert len(mean) == 3 and std[2] > std[1] > std[0]
+    z = normalise(x, mean, std)
+    np.testing.assert_allclose(z.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(z.std(axis=(0, 2, 3)), 1, atol=1e-4)
+    assert len(channel_stats(x[:, 0])[0]) == 1  # (N, H, W): one value, not one per row
 
 
 def test_loss_falls_and_accuracy_rises():

@@ -35,9 +35,9 @@ class Prepared:
 
 
 def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of ``(N, C, ...)`` samples (one value for ``(N, D)``)."""
+    """Per-channel mean and std of images ``(N, C, H, W)``; one value for other shapes."""
     x = x.astype(np.float64)
-    if x.ndim >= 3:
+    if x.ndim == 4:
         axes = (0,) + tuple(range(2, x.ndim))
         m, s = x.mean(axis=axes), x.std(axis=axes)
         return [float(v) for v in m], [float(max(v, 1e-8)) for v in s]
