@@ -146,7 +146,9 @@ def _conv_grad_input(gy2, w, g: _Geom, b=None):
     """Gradient w.r.t. the input (N, C, H, W) from the output gradient in grid form."""
     xp = backend.array_module(gy2)
     wt = w.reshape(g.G, g.O // g.G, g.K).swapaxes(-1, -2)
-    return _col2im(xp.matmul(wt, gy2), g, b)
+    # NOTE: one output channel per group (depthwise): an outer product, cheaper broadcast
+    cols = wt * gy2 if g.O == g.G else xp.matmul(wt, gy2)
+    return _col2im(cols, g, b)
 
 
 def _conv_grad_weight(cols, gy2, wshape):
