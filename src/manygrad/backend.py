@@ -13,7 +13,14 @@ import functools
 import numpy as np
 
 from .errors import DeviceError
-from .fakegpu import FakeArray, _unwrap, fake_stats, fake_xp  # noqa: F401  (re-exported)
+from .fakegpu import (  # noqa: F401  (re-exported)
+    ATOMIC_ADD_DTYPES,
+    FakeArray,
+    _unwrap,
+    fake_scatter_add,
+    fake_stats,
+    fake_xp,
+)
 
 try:  # NOTE: CuPy is optional; a missing or broken install only disables the cuda device.
     import cupy as _cupy
@@ -275,13 +282,23 @@ class _NullScope:
 
 def index_add(target, indices, values) -> None:
     """``target[indices] += values`` with repeated indices accumulated (scatter-add)."""
-    t = type(target)
-    if t is np.ndarray:
+    if type(target) is np.ndarray:
         np.add.at(target, indices, values)
-    elif t is FakeArray:
-        np.add.at(target._a, _unwrap(indices), _unwrap(values))
-    else:
-        _cupyx.scatter_add(target, indices, values)
+        return
+    # NOTE: on the GPU, scatter-add is CUDA's atomicAdd, which exists for a few dtypes
+    # only (ATOMIC_ADD_DTYPES); the others go through a type that has it.
+    scatter = fake_scatter_add if type(target) is FakeArray else _cupyx.scatter_add
+    dt = target.dtype
+    if dt in ATOMIC_ADD_DTYPES:
+        scatter(target, indices, values.astype(dt, copy=False) if is_array(values) else values)
+    elif dt == np.int64:  # two's-complement sums have the same bits as uint64 sums
+        v = array_module(target).asarray(values, dtype=dt)
+        scatter(target.view(np.uint64), indices, v.view(np.uint64))
+    else:  # bool, 8/16-bit ints, bfloat16: accumulate in a wider type, then write back
+        wide = np.int32 if dt.kind in "biu" else np.float32
+        acc = target.astype(wide)
+        scatter(acc, indices, values.astype(wide) if is_array(values) else values)
+        target[...] = acc.astype(dt)
 
 
 def erf(x):
@@ -339,9 +356,9 @@ def _np_erf(a):
 
 def pinned_empty(shape, dtype) -> np.ndarray:
     """A host array in page-locked memory (plain NumPy off CUDA) for fast async copies."""
-    if not cuda_available():
-        return np.empty(shape, dtype)
     count = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if count == 0 or not cuda_available():
+        return np.empty(shape, dtype)
     mem = _cupy.cuda.alloc_pinned_memory(count)
     return np.frombuffer(mem, dtype, int(np.prod(shape))).reshape(shape)
 
@@ -449,7 +466,13 @@ class Generator:
         return self._out(self._g.integers(low, high, size=shape).astype(dtype, copy=False))
 
     def permutation(self, n: int):
-        return self._out(self._g.permutation(n))
+        """A random ordering of ``0..n-1`` (int64)."""
+        if self.device.type == "cpu":
+            return self._g.permutation(n)
+        # NOTE: CuPy's Generator has no permutation(): order uniform float64 keys instead
+        # (ties have probability ~n**2 / 2**54). The fake GPU takes the same path.
+        keys = self._out(self._g.random(n, dtype=np.float64))
+        return array_module(keys).argsort(keys)
 
     def get_state(self) -> dict:
         if self.device.type == "cuda":

@@ -42,6 +42,59 @@ _NO_IMPLICIT = (
 )
 
 
+# ---------------------------------------------------------------- what CuPy 14 lacks
+# NOTE: code that uses these runs on cpu but fails on a real GPU, so the fake GPU refuses
+# them too. Lists taken from CuPy 14.2 (names NumPy 2.4 has and CuPy does not).
+_CUPY_LACKS = {
+    "numpy": frozenset(
+        "asmatrix block bmat busday_count busday_offset datetime_as_string datetime_data "
+        "einsum_path errstate frompyfunc fromregex geomspace get_include getbufsize geterr "
+        "geterrcall histogram_bin_edges info insert is_busday isnat matrix matvec memmap "
+        "nanpercentile nanquantile ndenumerate nditer nested_iters polyder polydiv polyint "
+        "recarray setbufsize seterr seterrcall show_runtime spacing unstack vecdot "
+        "vecmat".split()
+    ),
+    "numpy.linalg": frozenset(
+        "diagonal matrix_norm multi_dot outer svdvals tensordot trace vecdot vector_norm".split()
+    ),
+    "numpy.lib.stride_tricks": frozenset(),
+}
+_CUPY_LACKS_METHOD = frozenset(["ctypes", "getfield", "resize", "setfield", "setflags"])
+# keyword arguments CuPy's ndarray methods accept where NumPy's accept more
+_CUPY_METHOD_KWARGS = {
+    **dict.fromkeys(["sum", "prod", "mean"], frozenset(["axis", "dtype", "out", "keepdims"])),
+    **dict.fromkeys(["var", "std"], frozenset(["axis", "dtype", "out", "ddof", "keepdims"])),
+    **dict.fromkeys(["max", "min", "all", "any"], frozenset(["axis", "out", "keepdims"])),
+    **dict.fromkeys(["argmax", "argmin"], frozenset(["axis", "out", "dtype", "keepdims"])),
+    **dict.fromkeys(["cumsum", "cumprod"], frozenset(["axis", "dtype", "out"])),
+    "astype": frozenset(["dtype", "order", "casting", "subok", "copy"]),
+    "copy": frozenset(["order"]),
+    "clip": frozenset(["min", "max", "out"]),
+}
+_CUPY_UFUNC_KWARGS = frozenset(["out", "dtype", "casting"])
+# dtypes of CUDA's atomicAdd, the only ones cupyx.scatter_add accepts
+ATOMIC_ADD_DTYPES = frozenset(
+    np.dtype(t) for t in (np.float16, np.float32, np.float64, np.int32, np.uint32, np.uint64)
+)
+
+
+def _lacks(what: str, name: str):
+    return AttributeError(
+        f"{what} {name!r} does not exist in CuPy, so this code would fail on a CUDA device; "
+        "use a construct that NumPy and CuPy both have (see manygrad.fakegpu)"
+    )
+
+
+def fake_scatter_add(a, slices, value) -> None:
+    """``cupyx.scatter_add`` on the fake GPU, with its dtype limits."""
+    if a.dtype not in ATOMIC_ADD_DTYPES:
+        raise TypeError(
+            f"scatter_add: dtype {a.dtype} is not supported by CUDA's atomicAdd (only "
+            "float16/32/64, int32, uint32, uint64); use manygrad.backend.index_add"
+        )
+    np.add.at(a._a, _unwrap(slices), _unwrap(value))
+
+
 def _unwrap(x):
     t = type(x)
     if t is FakeArray:
@@ -98,10 +151,6 @@ class FakeArray:
         fake_stats.syncs += 1
         return int(self._a)
 
-    def __index__(self):
-        fake_stats.syncs += 1
-        return self._a.__index__()
-
     def __bool__(self):
         fake_stats.syncs += 1
         return bool(self._a)
@@ -112,11 +161,21 @@ class FakeArray:
 
     # -- NumPy protocols: compute on the wrapped arrays, refuse plain NumPy operands
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        extra = kwargs.keys() - _CUPY_UFUNC_KWARGS
+        if extra:
+            raise TypeError(f"{ufunc.__name__}: CuPy's ufuncs take no {sorted(extra)} argument")
+        if method == "at":
+            raise TypeError(
+                f"{ufunc.__name__}.at: CuPy supports it for few ufuncs and dtypes; use "
+                "manygrad.backend.index_add for scatter-add"
+            )
         if "out" in kwargs:
             kwargs["out"] = _unwrap(kwargs["out"])
         return _wrap(getattr(ufunc, method)(*_unwrap(inputs), **kwargs))
 
     def __array_function__(self, func, types_, args, kwargs):
+        if func.__name__ in _CUPY_LACKS.get(func.__module__, ()):
+            return NotImplemented  # as CuPy: NumPy then raises "no implementation found"
         return _wrap(func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
 
     # -- array attributes and methods
@@ -146,11 +205,17 @@ class FakeArray:
     def __getattr__(self, name):
         if name.startswith("__"):  # NOTE: never forward __array_interface__ and friends
             raise AttributeError(name)
+        if name in _CUPY_LACKS_METHOD:
+            raise _lacks("cupy.ndarray attribute", name)
         attr = getattr(self._a, name)
         if not callable(attr):
             return _wrap(attr)
+        allowed = _CUPY_METHOD_KWARGS.get(name)
 
         def method(*args, **kwargs):
+            if allowed is not None and not allowed.issuperset(kwargs):
+                bad = sorted(set(kwargs) - allowed)
+                raise TypeError(f"cupy.ndarray.{name}() takes no {bad} argument")
             return _wrap(attr(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
 
         return method
@@ -178,7 +243,8 @@ for _name, _uf in [
 ]:  # fmt: skip
     setattr(FakeArray, f"__{_name}__", _binop(_uf))
     setattr(FakeArray, f"__r{_name}__", _binop(_uf, reflected=True))
-    setattr(FakeArray, f"__i{_name}__", _inplace(_uf))
+    if _name != "matmul":  # NOTE: CuPy has no in-place @=
+        setattr(FakeArray, f"__i{_name}__", _inplace(_uf))
 for _name, _uf in [
     ("lt", np.less), ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal),
     ("eq", np.equal), ("ne", np.not_equal),
@@ -200,6 +266,8 @@ class _FakeModule:
 
     @functools.cache  # noqa: B019 - module-lifetime objects
     def __getattr__(self, name):
+        if name in _CUPY_LACKS.get(self._mod.__name__, ()):
+            raise _lacks(f"{self._mod.__name__.replace('numpy', 'cupy')} function", name)
         attr = getattr(self._mod, name)
         if isinstance(attr, types.ModuleType):
             return _FakeModule(attr)

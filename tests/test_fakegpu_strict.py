@@ -1,0 +1,89 @@
+"""The fake GPU refuses what CuPy 14 lacks, so GPU-only failures show up on CPU machines."""
+
+from contextlib import nullcontext
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import manygrad as mg
+from manygrad import backend
+
+fx = backend.fake_xp
+
+
+@pytest.mark.parametrize(
+    "path", ["insert", "geomspace", "errstate", "linalg.vector_norm", "linalg.multi_dot"]
+)
+def test_module_functions_cupy_lacks_are_refused(path):
+    mod = fx
+    *parents, name = path.split(".")
+    for p in parents:
+        mod = getattr(mod, p)
+    with pytest.raises(AttributeError, match="does not exist in CuPy"):
+        getattr(mod, name)
+    assert hasattr(np if not parents else np.linalg, name)  # NumPy has it: the fake refuses
+
+
+def test_numpy_functions_cupy_lacks_refuse_device_arrays():
+    a = fx.arange(4.0)
+    with pytest.raises(TypeError, match="no implementation found"):
+        np.insert(a, 1, 0.0)
+    assert type(np.concatenate([a, a])) is backend.FakeArray  # ones CuPy has still work
+
+
+def test_array_methods_and_keywords_cupy_lacks_are_refused():
+    a = fx.ones((2, 3))
+    with pytest.raises(AttributeError, match="does not exist in CuPy"):
+        a.resize((3, 2))
+    with pytest.raises(TypeError, match="correction"):
+        a.var(axis=0, correction=1)
+    with pytest.raises(TypeError, match="where"):
+        a.sum(where=a > 0)
+    assert float(a.var(axis=0, ddof=1).sum()) == 0.0
+    b = a
+    b @= fx.ones((3, 3))  # CuPy has no in-place matmul: Python rebinds b to a new array
+    assert b is not a and float(a.sum()) == 6.0
+
+
+def test_ufunc_keywords_and_at_cupy_lacks_are_refused():
+    a = fx.ones(3)
+    with pytest.raises(TypeError, match="where"):
+        np.add(a, a, where=a > 0)
+    with pytest.raises(TypeError, match="index_add"):
+        np.add.at(a, fx.asarray(np.array([0, 0])), 1.0)
+    out = fx.empty(3)
+    np.add(a, a, out=out)  # out= and dtype= CuPy's ufuncs have
+    assert float(out.sum()) == 6.0
+
+
+def test_device_scalars_are_not_python_indices():
+    n = fx.asarray(np.array(3)).sum()
+    with pytest.raises(TypeError):
+        range(n)  # cupy.ndarray has no __index__: use int(n), a counted sync
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.float32, np.float64, np.float16, np.int32, np.int64, np.int8, np.uint8,
+              np.bool_, ml_dtypes.bfloat16],
+)  # fmt: skip
+def test_index_add_covers_dtypes_without_atomic_add(dtype):
+    idx = np.array([0, 2, 2, 4, 2])
+    vals = np.array([1, 2, 3, 4, 100]).astype(dtype)
+    want = np.zeros(5, dtype)
+    np.add.at(want, idx, vals)
+    got = fx.zeros(5, dtype)
+    backend.index_add(got, fx.asarray(idx), fx.asarray(vals))
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got.get().astype(np.float64), want.astype(np.float64))
+    atomic = np.dtype(dtype) in backend.ATOMIC_ADD_DTYPES
+    with nullcontext() if atomic else pytest.raises(TypeError, match="atomicAdd"):
+        backend.fake_scatter_add(fx.zeros(5, dtype), fx.asarray(idx), fx.asarray(vals))
+
+
+@pytest.mark.parametrize("device", ["cpu", "fakegpu"])
+def test_randperm_is_a_permutation_on_each_device(device):
+    p = mg.randperm(50, device=device)
+    assert p.dtype == mg.int64 and str(p.device) == device
+    assert sorted(p.tolist()) == list(range(50))
+    assert p.tolist() != list(range(50))
