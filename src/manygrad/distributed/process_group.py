@@ -21,7 +21,7 @@ import numpy as np
 from .. import backend
 from .. import dtypes as D
 from ..tensor import Tensor
-from .mpi_backend import DistributedError, MPIComm
+from .mpi_backend import DistributedError, HostEngine, MPIComm
 
 _START_HINT = (
     "call mg.distributed.init_process_group() first, and start the ranks with "
@@ -81,47 +81,6 @@ def _pg(what: str) -> _Group:
             f"{what}: the default process group is not initialised; {_START_HINT}"
         )
     return _group
-
-
-class HostEngine:
-    """Collectives on NumPy arrays through MPI (any layout; copies when not contiguous)."""
-
-    def __init__(self, mpi: MPIComm):
-        self.mpi = mpi
-
-    def start_all_reduce(self, arr, op: str, what: str, seq: int):
-        buf = np.ascontiguousarray(arr)
-        req, finish = self.mpi.start_allreduce(buf, "sum" if op == "avg" else op)
-
-        def wait():
-            self.mpi.wait(req, what, seq)
-            if finish is not None:
-                finish()
-            if op == "avg":
-                np.divide(buf, self.mpi.size, out=buf, casting="unsafe")
-            if buf is not arr:
-                arr[...] = buf
-
-        return wait
-
-    def all_reduce(self, arr, op, what, seq) -> None:
-        self.start_all_reduce(arr, op, what, seq)()
-
-    def broadcast(self, arr, src, what, seq) -> None:
-        buf = np.ascontiguousarray(arr)
-        self.mpi.bcast(buf, src, what, seq)
-        if buf is not arr:
-            arr[...] = buf
-
-    def all_gather(self, send, recv, what, seq) -> None:
-        self.mpi.allgather(np.ascontiguousarray(send), recv, what, seq)
-
-    def reduce_scatter(self, send, recv, op, what, seq) -> None:
-        out = np.empty(recv.shape, recv.dtype)
-        self.mpi.reduce_scatter(send, out, "sum" if op == "avg" else op, what, seq)
-        if op == "avg":
-            np.divide(out, self.mpi.size, out=out, casting="unsafe")
-        recv[...] = out
 
 
 # ---------------------------------------------------------------------------- start-up
