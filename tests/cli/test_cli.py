@@ -226,3 +226,19 @@ def test_real_ctrl_c_saves_a_resumable_checkpoint(tmp_path):
     assert f"manygrad train --resume {out}" in err
     state = R.load_checkpoint(os.path.join(out, R.CHECKPOINT))
     assert 0 < state["step"] < 500 * 23
+
+
+def test_text_file_trains_a_char_gpt_and_predict_continues_a_prompt(tmp_path, capsys):
+    txt = tmp_path / "tiny.txt"
+    txt.write_text("to be or not to be, that is the question. " * 25)
+    out = str(tmp_path / "gpt")
+    assert main(["train", "--data", str(txt), "--epochs", "1", "--quiet", "--out", out]) == 0
+    rec = json.load(open(os.path.join(out, R.RECIPE)))
+    assert rec["model"]["name"] == "gpt" and rec["task"] == "language-model"
+    assert rec["model"]["kwargs"]["vocab_size"] == len(set(txt.read_text()))
+    capsys.readouterr()
+    assert main(["predict", out, "--prompt", "to be", "--tokens", "12", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["text"].startswith("to be") and len(res["text"]) == 5 + 12
+    assert main(["predict", out, "--prompt", "XYZ"]) == 2
+    assert "never saw" in capsys.readouterr().err

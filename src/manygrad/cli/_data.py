@@ -28,6 +28,8 @@ def load(spec: str, say=print) -> tuple[ArrayData, ArrayData | None]:
             f"({', '.join(datasets.available())}) and no such file or directory"
         )
     path = os.path.abspath(spec)
+    if path.endswith(".txt"):
+        return _text(path, say)
     if path.endswith(".npz"):
         return _npz(path, say)
     return _detected(path, say)
@@ -80,6 +82,32 @@ def _npz(path: str, say) -> tuple[ArrayData, ArrayData | None]:
         f"error: {path} holds arrays {sorted(keys)}; expected one of the pairs "
         + ", ".join(f"{x}/{y}" for x, y, _, _ in _NPZ_PAIRS)
     )
+
+
+def _text(path: str, say, block_size: int = 64) -> tuple[ArrayData, ArrayData]:
+    """Character-level language modelling: windows of ``block_size`` characters, each target
+    the window shifted by one; the last 10% of the text is held out."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    if len(text) < 4 * (block_size + 1):
+        raise SystemExit(f"error: {path}: {len(text)} characters is too little text to train on")
+    chars = sorted(set(text))
+    lut = {c: i for i, c in enumerate(chars)}
+    ids = np.fromiter((lut[c] for c in text), dtype=np.int64, count=len(text))
+    cut = int(len(ids) * 0.9)
+
+    def windows(a, stride):
+        starts = np.arange(0, len(a) - block_size - 1, stride)
+        x = np.stack([a[s : s + block_size] for s in starts])
+        return x, np.stack([a[s + 1 : s + block_size + 1] for s in starts])
+
+    (x, y), (xt, yt) = windows(ids[:cut], block_size // 2), windows(ids[cut:], block_size)
+    say(
+        f"text: {path}: {len(text):,} characters, {len(chars)} distinct; {len(x)} training "
+        f"windows of {block_size}, {len(xt)} held out"
+    )
+    extra = {"kind": "text"}
+    return (ArrayData(path, x, y, chars, None, extra), ArrayData(path, xt, yt, chars, None, extra))
 
 
 def _union(a: list[str], b: list[str]) -> list[str]:

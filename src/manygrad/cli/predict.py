@@ -22,13 +22,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "arrays must already be in the training data's range (one sample or a batch).",
     )
     p.add_argument("run", metavar="RUN", help="run directory (from manygrad train)")
-    p.add_argument("inputs", metavar="INPUT", nargs="+", help="image files or .npy arrays")
+    p.add_argument("inputs", metavar="INPUT", nargs="*", help="image files or .npy arrays")
     p.add_argument("--top-k", type=int, default=3, help="classes to show (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument(
         "--invert", action="store_true", help="invert images (dark digits on a light page)"
     )
+    g = p.add_argument_group("text models (a run trained on a .txt file)")
+    g.add_argument("--prompt", help="text to continue")
+    g.add_argument("--tokens", type=int, default=200, help="characters to add (default 200)")
+    g.add_argument("--temperature", type=float, default=0.8, help="(default 0.8)")
+    g.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     return p
 
 
@@ -138,10 +143,42 @@ def predict(run_dir: str, paths: list[str], top_k: int = 3, device="cpu", invert
     return results
 
 
+def generate_text(run_dir: str, prompt: str, tokens: int, temperature: float, seed: int, device):
+    """Continue ``prompt`` with a character-level GPT run."""
+    import manygrad as mg
+
+    from .. import models
+    from ..models.gpt import generate
+
+    recipe = models.read_recipe(run_dir)
+    chars = recipe.get("classes") or []
+    lut = {c: i for i, c in enumerate(chars)}
+    unknown = sorted({c for c in prompt if c not in lut})
+    if unknown:
+        raise SystemExit(f"error: the prompt has characters the model never saw: {unknown}")
+    if not prompt:
+        raise SystemExit("error: --prompt must not be empty")
+    model = models.load(run_dir, device=device)
+    idx = mg.tensor([[lut[c] for c in prompt]], device=device)
+    out = generate(model, idx, tokens, temperature=temperature, seed=seed)
+    return "".join(chars[i] for i in out.cpu().numpy()[0])
+
+
 def run(args) -> int:
+    from .. import models
     from ..errors import ManygradError
 
     try:
+        if (models.read_recipe(args.run).get("model") or {}).get("name") == "gpt":
+            if args.prompt is None:
+                raise SystemExit("error: this run is a text model: pass --prompt TEXT")
+            text = generate_text(
+                args.run, args.prompt, args.tokens, args.temperature, args.seed, args.device
+            )
+            print(json.dumps({"prompt": args.prompt, "text": text}) if args.json else text)
+            return 0
+        if not args.inputs:
+            raise SystemExit("error: give at least one INPUT (image file or .npy array)")
         res = predict(args.run, args.inputs, args.top_k, args.device, args.invert)
     except ManygradError as e:
         print(f"error: {e}", file=sys.stderr)

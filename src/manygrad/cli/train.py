@@ -106,12 +106,18 @@ def _settings(args) -> tuple[dict, dict | None]:
 def model_kwargs(name: str, shape: tuple, num_classes: int) -> dict:
     """Arguments that fit a built-in architecture to samples of ``shape``."""
     name = name.lower()
+    if name == "gpt":
+        if len(shape) != 1:
+            raise SystemExit(
+                "error: --model gpt trains on text: pass --data FILE.txt (characters become tokens)"
+            )
+        return {"vocab_size": num_classes, "block_size": int(shape[0])}
     if name == "mlp":
         return {"in_features": int(math.prod(shape)), "num_classes": num_classes}
     if len(shape) != 3:
         raise SystemExit(
             f"error: --model {name} needs image samples (C, H, W), but the data's samples "
-            f"have shape {tuple(shape)}; use --model mlp"
+            f"have shape {tuple(shape)}; use --model mlp (or gpt for text)"
         )
     if name == "cnn":
         if shape[1] != shape[2]:
@@ -120,8 +126,8 @@ def model_kwargs(name: str, shape: tuple, num_classes: int) -> dict:
     if name == "resnet":
         return {"in_channels": shape[0], "num_classes": num_classes}
     raise SystemExit(
-        f"error: --model {name} does not train on labelled images from the command line; "
-        "use mg.train.fit from Python (available here: mlp, cnn, resnet)"
+        f"error: --model {name} can't be fitted to this data from the command line; "
+        "use mg.train.fit from Python"
     )
 
 
@@ -159,6 +165,12 @@ def run(args) -> int:
             )
         device = resolve_device(args.device, say)
         train, test = _data.load(s["data"], say)
+        if train.extra.get("kind") == "text" and s["model"] != "gpt":
+            if args.model not in (None, "gpt"):
+                raise SystemExit(f"error: text data trains --model gpt, not {args.model}")
+            s["model"] = "gpt"
+        if train.extra.get("kind") == "text" and recipe is None:
+            s["label_smoothing"] = 0.0  # next-character targets are exact
         if recipe is not None:
             spec = recipe["model"]
         else:

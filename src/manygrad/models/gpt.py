@@ -122,3 +122,38 @@ class GPT(nn.Module):
         for block in self.transformer["h"]:
             x = block(x)
         return self.lm_head(self.transformer["ln_f"](x))
+
+
+def generate(model: GPT, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None, seed=0):
+    """Extend token sequences ``idx`` ``(B, T)`` by sampling ``max_new_tokens`` more.
+
+    Args:
+        model: a :class:`GPT` (put in eval mode by the caller).
+        idx: int64 tensor of token ids, ``(B, T)``.
+        max_new_tokens: tokens to add.
+        temperature: divides the logits (default 1.0; lower is greedier).
+        top_k: sample only among the k most likely tokens (default: all).
+        seed: seed of the sampling (default 0).
+
+    Example:
+        >>> out = generate(model, mg.tensor([[0, 1, 2]]), 20, temperature=0.8)
+    """
+    import numpy as np
+
+    from .. import no_grad, tensor
+
+    rng = np.random.default_rng(seed)
+    toks = np.array(idx.cpu().numpy(), dtype=np.int64)
+    with no_grad():
+        for _ in range(max_new_tokens):
+            ctx = tensor(toks[:, -model.block_size :], device=idx.device)
+            logits = model(ctx)[:, -1, :].float().cpu().numpy().astype(np.float64)
+            logits = logits / max(temperature, 1e-6)
+            if top_k is not None and top_k < logits.shape[-1]:
+                kth = np.sort(logits, axis=-1)[:, -top_k][:, None]
+                logits = np.where(logits < kth, -np.inf, logits)
+            p = np.exp(logits - logits.max(axis=-1, keepdims=True))
+            p /= p.sum(axis=-1, keepdims=True)
+            nxt = np.array([rng.choice(p.shape[-1], p=row) for row in p])
+            toks = np.concatenate([toks, nxt[:, None]], axis=1)
+    return tensor(toks, device=idx.device)

@@ -139,7 +139,9 @@ def build_recipe(t) -> dict:
         "format": "manygrad-recipe/1",
         "manygrad_version": __version__,
         "model": spec,
-        "task": "classification" if t.classification else "regression",
+        "task": ("language-model" if t.data_extra.get("kind") == "text" else "classification")
+        if t.classification
+        else "regression",
         "input": {
             "shape": list(t.train.sample_shape),
             "dtype": str(np.dtype(t.train.x._data.dtype)),
@@ -152,6 +154,7 @@ def build_recipe(t) -> dict:
             "fingerprint": t.fingerprint,
             "train_samples": t.train.n,
             "test_samples": t.test.n if t.test else 0,
+            **t.data_extra,
         },
         "training": {
             "epochs": t.epochs,

@@ -98,6 +98,7 @@ class Trainer:
         self.device = backend.check_device(backend.device(device))
         classes = None
         input_range = None
+        self.data_extra: dict = {}
         if isinstance(train_data, str):
             name = train_data
             train_data, default_test = datasets.load(name)
@@ -107,10 +108,12 @@ class Trainer:
             self.data_name = getattr(train_data, "name", "arrays")
         if isinstance(train_data, datasets.ArrayData):
             classes, input_range = train_data.classes, train_data.input_range
+            self.data_extra = dict(train_data.extra)
         xtr, ytr = D.to_arrays(train_data)
         self.fingerprint = R.fingerprint(xtr, ytr)
         mean = std = None
-        if normalize and (xtr.dtype.kind == "f" or isinstance(train_data, datasets.ArrayData)):
+        images = isinstance(train_data, datasets.ArrayData) and input_range is not None
+        if normalize and (xtr.dtype.kind == "f" or images):
             mean, std = D.channel_stats(xtr)
         self.train = D.prepare(xtr, ytr, self.device, mean, std)
         self.test = None
