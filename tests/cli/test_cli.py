@@ -242,3 +242,32 @@ def test_text_file_trains_a_char_gpt_and_predict_continues_a_prompt(tmp_path, ca
     assert res["text"].startswith("to be") and len(res["text"]) == 5 + 12
     assert main(["predict", out, "--prompt", "XYZ"]) == 2
     assert "never saw" in capsys.readouterr().err
+
+
+def test_data_paths_image_folder_and_npz(tmp_path, capsys):
+    Image = pytest.importorskip("PIL.Image")
+    from manygrad.datasets import load_digits
+
+    x, y = load_digits("train")
+    root = tmp_path / "folder"
+    for i in range(60):
+        d = root / ("odd" if y[i] % 2 else "even")
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((x[i] * 15).astype(np.uint8)).save(d / f"{i}.png")
+    out = str(tmp_path / "img-run")
+    assert (
+        main(["train", "--data", str(root), "--epochs", "1", "--out", out, "--device", "cpu"]) == 0
+    )
+    text = capsys.readouterr().out
+    assert "image folder" in text and "even" in text
+    assert json.load(open(os.path.join(out, R.RECIPE)))["classes"] == ["even", "odd"]
+    npz = str(tmp_path / "d.npz")
+    np.savez(npz, x_train=x[:80], y_train=y[:80], x_test=x[80:100], y_test=y[80:100])
+    out2 = str(tmp_path / "npz-run")
+    assert main(["train", "--data", npz, "--epochs", "1", "--quiet", "--out", out2]) == 0
+    rec = json.load(open(os.path.join(out2, R.RECIPE)))
+    assert rec["data"]["train_samples"] == 80 and rec["data"]["test_samples"] == 20
+    bad = str(tmp_path / "bad.npz")
+    np.savez(bad, a=x[:5])
+    assert main(["train", "--data", bad, "--quiet", "--out", str(tmp_path / "no")]) == 2
+    assert "expected one of the pairs" in capsys.readouterr().err

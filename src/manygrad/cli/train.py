@@ -32,8 +32,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "(weights, recipe.json, checkpoint, metrics.csv, TensorBoard events).",
     )
     a = p.add_argument
-    a("--data", help="embedded dataset name (digits) or a path to your data (default digits)")
-    a("--model", help="architecture: mlp, cnn, resnet (default mlp)")
+    a(
+        "--data",
+        help="embedded dataset name (digits) or a path: a folder of class folders, IDX files, "
+        ".npz/.npy/.h5/.zarr arrays, or a .txt file for a character-level GPT (default digits)",
+    )
+    a("--model", help="architecture: mlp, cnn, resnet, or gpt for text (default mlp)")
     a("--epochs", type=int, help=f"passes over the training data (default {DEFAULTS['epochs']})")
     a("--batch-size", type=int, help=f"samples per step (default {DEFAULTS['batch_size']})")
     a("--lr", type=float, help=f"peak learning rate (default {DEFAULTS['lr']:g})")
