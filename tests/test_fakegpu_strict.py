@@ -87,3 +87,17 @@ def test_randperm_is_a_permutation_on_each_device(device):
     assert p.dtype == mg.int64 and str(p.device) == device
     assert sorted(p.tolist()) == list(range(50))
     assert p.tolist() != list(range(50))
+
+
+def test_batched_bfloat16_matmul_goes_through_float32():
+    a = fx.ones((2, 3, 4), ml_dtypes.bfloat16)
+    b = fx.ones((2, 4, 5), ml_dtypes.bfloat16)
+    with pytest.raises(TypeError, match="bfloat16"):
+        fx.matmul(a, b)  # CuPy 14 fails here
+    assert backend.matmul(a, b).dtype == np.float32
+    x = mg.ones(2, 3, 4, device="fakegpu", dtype=mg.bfloat16, requires_grad=True)
+    w = mg.ones(2, 4, 5, device="fakegpu", dtype=mg.bfloat16, requires_grad=True)
+    y = mg.matmul(x, w)
+    y.sum().backward()
+    assert y.dtype == mg.bfloat16 and float(y[0, 0, 0]) == 4.0
+    assert x.grad.dtype == mg.bfloat16 and float(x.grad[0, 0, 0]) == 5.0

@@ -12,6 +12,7 @@ import functools
 
 import numpy as np
 
+from .dtypes import bfloat16 as _bfloat16
 from .errors import DeviceError
 from .fakegpu import (  # noqa: F401  (re-exported)
     ATOMIC_ADD_DTYPES,
@@ -299,6 +300,24 @@ def index_add(target, indices, values) -> None:
         acc = target.astype(wide)
         scatter(acc, indices, values.astype(wide) if is_array(values) else values)
         target[...] = acc.astype(dt)
+
+
+_BF16 = _bfloat16.np
+
+
+def matmul(a, b):
+    """``xp.matmul(a, b)``, with bfloat16 on the GPU computed in float32.
+
+    NOTE: CuPy 14 multiplies 2-d bfloat16 matrices but fails on batched (>2-d) ones, so
+    device bfloat16 products go through float32, as NumPy's do; the result is float32
+    then (callers cast back). NumPy arrays take ``np.matmul`` unchanged.
+    """
+    t = type(a)
+    if t is np.ndarray:
+        return np.matmul(a, b)
+    if a.dtype == _BF16 or b.dtype == _BF16:
+        a, b = a.astype(np.float32), b.astype(np.float32)
+    return (fake_xp if t is FakeArray else _cupy).matmul(a, b)
 
 
 def erf(x):

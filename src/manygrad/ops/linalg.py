@@ -16,14 +16,15 @@ def _swap(a):
 class Matmul(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
-        out = backend.array_module(a).matmul(a, b)
-        # NOTE: NumPy's matmul of bfloat16 arrays gives float32; keep the operands' dtype
+        out = backend.matmul(a, b)
+        # NOTE: bfloat16 products come back float32 (NumPy, and CuPy through float32)
         return out if out.dtype == a.dtype else out.astype(a.dtype)
 
     def backward(self, g):
         a, b = self.a, self.b
         na, nb = self.needs_input_grad
         xp = backend.array_module(g)
+        mm = backend.matmul
         # NOTE: 1-d operands are matmul'd as (1, k) rows / (k, 1) columns; undo that here
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
@@ -34,10 +35,10 @@ class Matmul(Function):
             g2 = xp.expand_dims(g2, -1)
         ga = gb = None
         if na:
-            ga = xp.matmul(g2, _swap(b2))
+            ga = mm(g2, _swap(b2))
             ga = ga[..., 0, :] if a.ndim == 1 else ga
         if nb:
-            gb = xp.matmul(_swap(a2), g2)
+            gb = mm(_swap(a2), g2)
             gb = gb[..., 0] if b.ndim == 1 else gb
         return ga, gb
 
@@ -64,34 +65,36 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 def mm(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 2 or b.ndim != 2:
-        raise ShapeError(f"mm: expected 2-d tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ShapeError(
+            f"mm: expected 2-d tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}"
+        )
     return matmul(a, b)
 
 
 def bmm(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 3 or b.ndim != 3:
-        raise ShapeError(f"bmm: expected 3-d tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ShapeError(
+            f"bmm: expected 3-d tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}"
+        )
     return matmul(a, b)
 
 
 class Linear(Function):
     def forward(self, x, w, b):
-        xp = backend.array_module(x)
         self.x, self.w = x, w
-        out = xp.matmul(x, w.T)
-        if out.dtype != x.dtype:  # bfloat16 on NumPy computes in float32
+        out = backend.matmul(x, w.T)
+        if out.dtype != x.dtype:  # bfloat16 computes in float32
             out = out.astype(x.dtype)
         if b is not None:
             out += b
         return out
 
     def backward(self, g):
-        xp = backend.array_module(g)
         nx, nw, nb = self.needs_input_grad
         x, w = self.x, self.w
-        gx = xp.matmul(g, w) if nx else None
+        gx = backend.matmul(g, w) if nx else None
         g2 = g.reshape(-1, g.shape[-1])
-        gw = xp.matmul(g2.T, x.reshape(-1, x.shape[-1])) if nw else None
+        gw = backend.matmul(g2.T, x.reshape(-1, x.shape[-1])) if nw else None
         gb = g2.sum(axis=0) if nb else None
         return gx, gw, gb
 
@@ -104,7 +107,9 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"weight has shape {tuple(weight.shape)} (out_features, in_features)"
         )
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise ShapeError(f"linear: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
+        raise ShapeError(
+            f"linear: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}"
+        )
     x, weight, bias = autocast_args(x, weight, bias)
     if x.dtype is not weight.dtype:
         x, weight = _promote(x, weight)
