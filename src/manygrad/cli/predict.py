@@ -63,11 +63,7 @@ def _npy(path: str, shape: tuple) -> np.ndarray:
     n = math.prod(shape)
     if a.size == n:
         return a.reshape((1,) + shape)
-    if (
-        a.size % n == 0
-        and tuple(a.shape[-len(shape) :]) in (shape, shape[1:])
-        or (a.ndim >= 2 and math.prod(a.shape[1:]) == n)
-    ):
+    if a.ndim >= 2 and math.prod(a.shape[1:]) == n:  # a batch of samples
         return a.reshape((-1,) + shape)
     raise SystemExit(
         f"error: {path}: array of shape {a.shape} doesn't match the model's input shape "
