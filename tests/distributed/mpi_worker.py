@@ -36,7 +36,9 @@ def collectives(device):
 
         t = make(base + r)
         dist.all_reduce(t)
-        expect = sum(base + k for k in range(w)) if dt is not mg.bool else (base + 0 > -1)
+        expect = sum(base + k for k in range(w))
+        if dt is mg.bool:  # sum of bools is their logical or
+            expect = np.logical_or.reduce([(base + k) != 0 for k in range(w)])
         assert np.array_equal(host(t), want(expect)), (dt, host(t))
         t = make(base + r)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
@@ -105,13 +107,11 @@ def sgd(model, lr=0.1):
 def ddp_equivalence(accumulate, device="cpu"):
     from manygrad.nn.parallel import DistributedDataParallel
 
-    r = dist.get_rank()
+    r, w = dist.get_rank(), dist.get_world_size()
     mg.manual_seed(0)
     ref = MLP()  # what rank 0 builds: the single-process reference
     ref.scale._data[...] = 1.0
-    mg.manual_seed(
-        0 if r == 0 else 100 + r
-    )  # different start on each rank: DDP must broadcast rank 0's
+    mg.manual_seed(0 if r == 0 else 100 + r)  # each rank starts elsewhere: DDP copies rank 0's
     # a tiny bucket cap: one bucket per parameter, to see them start during backward
     model = DistributedDataParallel(MLP().to(device), bucket_cap_mb=0.0002)
     assert len(model._reducer.buckets) == 3
@@ -119,19 +119,22 @@ def ddp_equivalence(accumulate, device="cpu"):
         assert np.array_equal(a.numpy(), b.cpu().numpy())
     rng = np.random.default_rng(5)
     syncs = mg.backend.fake_stats.syncs
+    per = 8 // w
     for _step in range(4):
         x = mg.tensor(rng.standard_normal((8, 4)))
         y = mg.tensor(rng.standard_normal((8, 3)))
         ((ref(x) - y) ** 2).mean().backward()
         sgd(ref)
-        xs, ys = x[r * 4 : (r + 1) * 4].to(device), y[r * 4 : (r + 1) * 4].to(device)
-        if accumulate:  # two micro-batches of 2, the first without synchronisation
+        xs, ys = x[r * per : (r + 1) * per].to(device), y[r * per : (r + 1) * per].to(device)
+        if accumulate:  # two micro-batches, the first without synchronisation
+            h = per // 2
             with model.no_sync():
-                (((model(xs[:2]) - ys[:2]) ** 2).mean() / 2).backward()
-            (((model(xs[2:]) - ys[2:]) ** 2).mean() / 2).backward()
+                (((model(xs[:h]) - ys[:h]) ** 2).mean() / 2).backward()
+            (((model(xs[h:]) - ys[h:]) ** 2).mean() / 2).backward()
         else:
             ((model(xs) - ys) ** 2).mean().backward()
-        assert model._reducer.launched_in_backward == 3, model._reducer.launched_in_backward
+        if w > 1:
+            assert model._reducer.launched_in_backward == 3, model._reducer.launched_in_backward
         sgd(model)
     assert mg.backend.fake_stats.syncs == syncs, "DDP read device data on the host"
     worst = max(
@@ -139,10 +142,22 @@ def ddp_equivalence(accumulate, device="cpu"):
         for a, b in zip(ref.state_dict().values(), model.state_dict().values())
     )
     assert worst < 1e-6, worst
-    print(
-        f"OK ddp{'-' + device if device != 'cpu' else ''} accumulate={accumulate} rank {r} max diff {worst:.2e}",
-        flush=True,
-    )
+    # a loss computed without the DDP wrapper: local gradients, averaged on request
+    ((ref(x) - y) ** 2).mean().backward()
+    ((model.module(xs) - ys) ** 2).mean().backward()
+    model.finish_gradient_synchronization()
+    for a, b in zip(ref.parameters(), model.module.parameters()):
+        assert np.abs(a.grad.numpy() - b.grad.cpu().numpy()).max() < 1e-12
+    if w > 1:  # an output fed back into the module within one backward: a clear error
+        inner = model(xs)
+        try:
+            model(mg.cat([inner, inner[:, :1]], 1)).sum().backward()
+        except RuntimeError as e:
+            assert "reached the module's outputs twice" in str(e), e
+        else:
+            raise AssertionError("no error for an output fed back into the module")
+    tag = "ddp" if device == "cpu" else f"ddp-{device}"
+    print(f"OK {tag} accumulate={accumulate} rank {r} max diff {worst:.2e}", flush=True)
 
 
 def training_stack():
@@ -243,7 +258,9 @@ if __name__ == "__main__":
     timeout = float(os.environ.get("WORKER_TIMEOUT", "60"))
     dist.init_process_group(backend=os.environ.get("WORKER_BACKEND", "mpi"), timeout=timeout)
     if dist.get_backend() == "nccl":
-        assert dist.get_device() == mg.device(os.environ.get("WORKER_DEVICE", "cuda"))
+        want = os.environ.get("WORKER_DEVICE", "cuda")
+        local = mg.device("cuda", dist.get_local_rank())
+        assert dist.get_device() == (mg.device(want) if want == "fakegpu" else local)
     if name == "collectives":
         collectives("cpu")
         collectives("fakegpu")
@@ -260,6 +277,10 @@ if __name__ == "__main__":
 
         setup_rank_logging(os.environ["RUN_DIR"])
         print(f"OK logging rank {dist.get_rank()}", flush=True)
+    elif name == "gpu":  # backend nccl on real GPUs: cuda:<local rank>
+        dev = str(dist.get_device())
+        collectives(dev)
+        ddp_equivalence(accumulate=False, device=dev)
     elif name == "single":
         single()
     elif name == "stack":

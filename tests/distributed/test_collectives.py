@@ -100,3 +100,22 @@ def test_local_rank_from_mpi_or_slurm(monkeypatch, env_vars, expect):
     for k, v in env_vars.items():
         monkeypatch.setenv(k, v)
     assert pg._local_rank(_FakeMPI) == expect
+
+
+def test_gpu_watchdog_reports_an_overdue_collective_and_ignores_finished_ones():
+    import threading
+
+    from manygrad.distributed.nccl_backend import Watchdog
+
+    fired, event = [], threading.Event()
+
+    def on_timeout(what, seq):
+        fired.append((what, seq))
+        event.set()
+
+    dog = Watchdog(timeout=0.2, on_timeout=on_timeout, interval=0.01)
+    dog.watch(lambda: True, "all_reduce", 1)  # completes: never reported
+    dog.watch(lambda: False, "broadcast", 2)  # stuck
+    assert event.wait(10), "the watchdog never fired"
+    dog.stop()
+    assert fired == [("broadcast", 2)]

@@ -2,8 +2,9 @@
 
 ``NcclEngine`` holds one NCCL communicator per process (the GPU of its local rank). Rank 0
 creates the unique id and MPI broadcasts it; each collective is queued on the current
-stream and then polled (a CUDA event) with the process group's deadline, so a stalled peer
-aborts the job with a named error instead of hanging. On the ``fakegpu`` test device the
+stream without a host wait, and a watchdog thread polls a CUDA event recorded after it
+against the process group's deadline, so a stalled peer aborts the job with a named error
+instead of hanging. On the ``fakegpu`` test device the
 same engine drives ``FakeNcclCommunicator``, which has NCCL's call signatures but moves
 the arrays through MPI, so the id exchange, dtype/op mapping, staging and in-place
 write-back are tested on machines without a GPU.
@@ -11,8 +12,11 @@ write-back are tested on machines without a GPU.
 
 from __future__ import annotations
 
+import collections
 import importlib
 import os
+import sys
+import threading
 import time
 
 import numpy as np
@@ -165,7 +169,7 @@ class NcclEngine:
         else:
             uid_t = tuple(int(b) - 256 if b > 127 else int(b) for b in buf)
             self.comm = self.nccl.NcclCommunicator(mpi.size, uid_t, mpi.rank)
-        self.has_avg = True
+        self.watchdog = None
 
     # -- staging: NCCL lacks int16 and bool; reduce those through int32 / uint8
     @staticmethod
@@ -195,18 +199,28 @@ class NcclEngine:
         return 0 if self.fake else backend.cuda_module().cuda.get_current_stream().ptr
 
     def _wait(self, what: str, seq: int) -> None:
-        """Poll the stream's progress against the deadline (NCCL kernels never time out)."""
+        """Hand the just-queued collective to the watchdog; the host does not wait for it."""
         if self.fake:
             return
-        cp = backend.cuda_module()
-        ev = cp.cuda.Event(disable_timing=True)
+        if self.watchdog is None:
+            self.watchdog = Watchdog(self.mpi.timeout, self._on_timeout)
+        ev = backend.cuda_module().cuda.Event(disable_timing=True)
         ev.record()
-        deadline = time.perf_counter() + self.mpi.timeout
-        while not ev.done:
-            if time.perf_counter() > deadline:
-                self.comm.abort()
-                self.mpi._timed_out(what, seq)
-            time.sleep(0.0005)
+        self.watchdog.watch(lambda: ev.done, what, seq)
+
+    def _on_timeout(self, what: str, seq: int) -> None:
+        try:
+            self.comm.abort()
+        finally:
+            print(
+                f"[rank {self.mpi.rank}] manygrad.distributed: NCCL {what} (call #{seq}) did "
+                f"not complete within {self.mpi.timeout:g} s: a peer rank died or stalled, or "
+                "NCCL cannot reach it (run with NCCL_DEBUG=INFO). Aborting the whole job "
+                "(MPI_Abort) so that no rank hangs.",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.mpi.world.Abort(1)
 
     def start_all_reduce(self, arr, op: str, what: str, seq: int):
         buf, back = self._stage(arr, reduce=True)
@@ -255,4 +269,49 @@ class NcclEngine:
             back()
 
     def free(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
         self.comm.destroy()
+
+
+class Watchdog:
+    """A daemon thread that checks queued GPU collectives against their deadlines.
+
+    NCCL kernels wait forever for a missing peer; rather than make the host wait for each
+    collective (a sync per call), the host queues work and moves on while this thread
+    polls the oldest unfinished collective and calls ``on_timeout(what, seq)`` when it is
+    overdue.
+
+    Args:
+        timeout: seconds a collective may take once queued.
+        on_timeout: called (from the thread) with the overdue collective's name and number.
+        interval: polling period in seconds.
+    """
+
+    def __init__(self, timeout: float, on_timeout, interval: float = 0.05):
+        self.timeout, self.on_timeout, self.interval = timeout, on_timeout, interval
+        self._pending: collections.deque = collections.deque()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="manygrad-nccl-watchdog",
+                                        daemon=True)  # fmt: skip
+        self._thread.start()
+
+    def watch(self, done, what: str, seq: int) -> None:
+        """Track a collective; ``done()`` says whether it has completed."""
+        self._pending.append((done, what, seq, time.monotonic() + self.timeout))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            while self._pending:
+                done, what, seq, deadline = self._pending[0]
+                if done():
+                    self._pending.popleft()
+                elif time.monotonic() > deadline:
+                    self._pending.clear()
+                    self.on_timeout(what, seq)
+                    return
+                else:
+                    break
+
+    def stop(self) -> None:
+        self._stop.set()
