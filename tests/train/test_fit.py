@@ -147,7 +147,8 @@ def test_resume_reaches_the_same_weights(tmp_path, optimizer, extra):
     out = str(tmp_path / "cut")
     cut = fit(_model(**mkw), train, test, out=out, callbacks=[_interrupt_at(10)], **kw)
     assert cut.interrupted and cut.step == 10
-    model = _model(seed=123, **mkw)  # different init: everything must come from the checkpoint
+    # a different init, in eval mode: weights and mode must come from the checkpoint and fit
+    model = _model(seed=123, **mkw).eval()
     resumed = fit(model, train, test, resume=out, **kw)
     assert not resumed.interrupted and resumed.step == full.step
     a, b = _weights(full.model), _weights(resumed.model)

@@ -284,6 +284,7 @@ class Trainer:
             R.truncate_metrics(self.out, self.step)
             R.write_recipe(self.out, self.recipe())
         writer = R.event_writer(self.out) if self.out else None
+        self.model.train()
         bar = Progress(self.progress, str(self.device))
         interrupted = False
         try:
