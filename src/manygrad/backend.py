@@ -260,7 +260,8 @@ def synchronize(d: Device | None = None) -> None:
     if d is None and not cuda_available():
         return
     if d is None:
-        _cupy.cuda.Device().synchronize()
+        for i in range(cuda_device_count()):
+            _cupy.cuda.Device(i).synchronize()
     else:
         with _cupy.cuda.Device(d.index):
             _cupy.cuda.Device(d.index).synchronize()
@@ -329,7 +330,10 @@ def erf(x):
         return FakeArray(r) if t is FakeArray else r
     import cupyx.scipy.special
 
-    return cupyx.scipy.special.erf(x)
+    # NOTE: CuPy's erf maps float16 to float64 and has no bfloat16 loop: compute 16-bit
+    # floats in float32 and return the input's dtype, as the NumPy path does.
+    a = x if x.dtype.itemsize >= 4 else x.astype(np.float32)
+    return cupyx.scipy.special.erf(a).astype(x.dtype, copy=False)
 
 
 def _np_erf(a):
