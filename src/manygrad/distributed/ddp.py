@@ -174,10 +174,17 @@ class DistributedDataParallel(Module):
         # the model reads each parameter through an identity node that reports its gradient
         r, views = self._reducer, {}
         slots = self._param_slots
+        for m, name, i in slots:
+            if m._parameters[name] is not r.params[i]:
+                raise DistributedError(
+                    f"DistributedDataParallel: parameter '{name}' of {type(m).__name__} was "
+                    "replaced after the model was wrapped; load weights in place "
+                    "(load_state_dict without assign=True) or wrap the model afterwards"
+                )
         try:
             for m, name, i in slots:
                 if i not in views:
-                    views[i] = r.ready_view(i, m._parameters[name])
+                    views[i] = r.ready_view(i, r.params[i])
                 m._parameters[name] = views[i]
             out = self.module(*inputs, **kwargs)
         finally:

@@ -52,6 +52,10 @@ class Bucket:
     def reset(self) -> None:
         self.filled = [False] * len(self.params)
         self.count = 0
+        p = self.params[0]
+        if p._device != self.device or p._data.dtype != self.flat.dtype:  # model moved/cast
+            self.device = p._device
+            self.flat = backend.array_module(p._data).empty(self.numel, p._data.dtype)
 
     @property
     def full(self) -> bool:
