@@ -101,3 +101,56 @@ def test_batched_bfloat16_matmul_goes_through_float32():
     y.sum().backward()
     assert y.dtype == mg.bfloat16 and float(y[0, 0, 0]) == 4.0
     assert x.grad.dtype == mg.bfloat16 and float(x.grad[0, 0, 0]) == 5.0
+
+
+def _xp_calls():
+    """(file:line, name, keyword names) of every ``xp.<name>(...)`` call in the package."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(mg.__file__).parent
+    makers = {"array_module", "xp_of", "cuda_module"}
+    for path in sorted(root.rglob("*.py")):
+        if path.name in ("backend.py", "fakegpu.py"):
+            continue
+        tree = ast.parse(path.read_text())
+        names = {"xp"}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                f = node.value.func
+                if getattr(f, "attr", getattr(f, "id", None)) in makers:
+                    names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            parts, v = [], node.func
+            while isinstance(v, ast.Attribute):
+                parts.append(v.attr)
+                v = v.value
+            is_xp = isinstance(v, ast.Name) and v.id in names
+            is_xp = is_xp or (isinstance(v, ast.Call) and getattr(v.func, "attr", None) in makers)
+            if is_xp:
+                where = f"{path.relative_to(root)}:{node.lineno}"
+                yield where, ".".join(reversed(parts)), [k.arg for k in node.keywords if k.arg]
+
+
+def test_every_xp_call_exists_in_cupy_with_its_keywords():
+    import inspect
+
+    cupy = pytest.importorskip("cupy")  # imports without a GPU
+    bad = []
+    for where, name, kws in _xp_calls():
+        obj = cupy
+        for part in name.split("."):
+            obj = getattr(obj, part, None)
+        if obj is None:
+            bad.append(f"{where}: cupy has no {name}")
+            continue
+        try:
+            params = inspect.signature(obj).parameters
+        except (TypeError, ValueError):
+            continue  # ufuncs and compiled functions: keywords checked by the fake GPU
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            continue
+        bad += [f"{where}: cupy.{name} takes no {k}=" for k in kws if k not in params]
+    assert not bad, "\n".join(bad)
