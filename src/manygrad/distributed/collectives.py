@@ -39,7 +39,7 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group=None, async_op
         >>> t = mg.ones(3) * (dist.get_rank() + 1)
         >>> dist.all_reduce(t)          # on 2 ranks t is now [3., 3., 3.]
     """
-    g = _pg("all_reduce")
+    g = _pg("all_reduce", group)
     _check_tensor("all_reduce", tensor)
     op = _op("all_reduce", op)
     seq = g.next_seq()
@@ -60,7 +60,7 @@ def broadcast(tensor: Tensor, src: int, group=None, async_op: bool = False):
     Example:
         >>> dist.broadcast(weights, src=0)
     """
-    g = _pg("broadcast")
+    g = _pg("broadcast", group)
     _check_tensor("broadcast", tensor)
     if not 0 <= src < g.size:
         raise ValueError(f"broadcast: src={src} is not a rank (world size {g.size})")
@@ -95,7 +95,7 @@ def all_gather(tensor_list: list, tensor: Tensor, group=None, async_op: bool = F
         >>> out = [mg.zeros(2) for _ in range(dist.get_world_size())]
         >>> dist.all_gather(out, mg.full((2,), dist.get_rank()))
     """
-    g = _pg("all_gather")
+    g = _pg("all_gather", group)
     _check_tensor("all_gather", tensor)
     _check_list("all_gather", tensor_list, tensor, g.size)
     seq = g.next_seq()
@@ -113,7 +113,7 @@ def all_gather(tensor_list: list, tensor: Tensor, group=None, async_op: bool = F
 def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor, group=None,
                            async_op: bool = False):  # fmt: skip
     """Gather ``input_tensor`` from every rank, stacked along dim 0 of ``output_tensor``."""
-    g = _pg("all_gather_into_tensor")
+    g = _pg("all_gather_into_tensor", group)
     chunks = [Tensor._wrap(c, output_tensor._device) for c in _split0(output_tensor, g.size)]
     return all_gather(chunks, input_tensor, group, async_op)
 
@@ -130,7 +130,7 @@ def reduce_scatter(output: Tensor, input_list: list, op: ReduceOp = ReduceOp.SUM
     Example:
         >>> dist.reduce_scatter(out, [mg.ones(2) for _ in range(dist.get_world_size())])
     """
-    g = _pg("reduce_scatter")
+    g = _pg("reduce_scatter", group)
     _check_tensor("reduce_scatter", output)
     _check_list("reduce_scatter", input_list, output, g.size)
     op = _op("reduce_scatter", op)
@@ -148,7 +148,7 @@ def reduce_scatter(output: Tensor, input_list: list, op: ReduceOp = ReduceOp.SUM
 def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp.SUM,  # noqa: A002
                           group=None, async_op: bool = False):  # fmt: skip
     """``reduce_scatter`` with the inputs stacked along dim 0 of one tensor."""
-    g = _pg("reduce_scatter_tensor")
+    g = _pg("reduce_scatter_tensor", group)
     chunks = [Tensor._wrap(c, input._device) for c in _split0(input, g.size)]
     return reduce_scatter(output, chunks, op, group, async_op)
 
@@ -164,7 +164,7 @@ def _split0(t: Tensor, n: int):
 
 def barrier(group=None, async_op: bool = False, device_ids=None):
     """Wait until every rank reaches this call (bounded by the process group's timeout)."""
-    g = _pg("barrier")
+    g = _pg("barrier", group)
     seq = g.next_seq()
     if g.check:
         check_same(g, "barrier", seq, _meta("barrier", seq, None))

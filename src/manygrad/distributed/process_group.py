@@ -75,7 +75,11 @@ class _Group:
 _group: _Group | None = None
 
 
-def _pg(what: str) -> _Group:
+def _pg(what: str, group=None) -> _Group:
+    if group is not None and group is not _group:
+        raise DistributedError(
+            f"{what}: only the default process group is supported; pass group=None"
+        )
     if _group is None:
         raise DistributedError(
             f"{what}: the default process group is not initialised; {_START_HINT}"
