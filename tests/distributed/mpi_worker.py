@@ -61,6 +61,13 @@ def collectives(device):
     dist.all_reduce(col, op=dist.ReduceOp.AVG)
     expect = np.arange(12.0).reshape(3, 4).T * sum(k + 1 for k in range(w)) / w
     assert np.allclose(host(col), expect)
+    if device == "cpu":  # picklable objects, of different sizes on each rank
+        objs = [f"run-{r}", {"rank": r}] if r == 0 else [None, None]
+        dist.broadcast_object_list(objs, src=0)
+        assert objs == ["run-0", {"rank": 0}], objs
+        got = [None] * w
+        dist.all_gather_object(got, {"rank": r, "pad": "x" * (10 * r)})
+        assert got == [{"rank": k, "pad": "x" * (10 * k)} for k in range(w)], got
     print(f"OK collectives-{device} rank {r}", flush=True)
 
 

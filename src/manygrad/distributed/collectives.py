@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pickle
+
+import numpy as np
+
 from .. import backend
 from ..tensor import Tensor
 from .mpi_backend import DistributedError
@@ -171,3 +175,51 @@ def barrier(group=None, async_op: bool = False, device_ids=None):
     else:
         g.mpi.barrier("barrier", seq)
     return _done(async_op)
+
+
+def broadcast_object_list(object_list: list, src: int = 0, group=None, device=None) -> None:
+    """Replace ``object_list``'s entries on every rank with rank ``src``'s (pickled).
+
+    Args:
+        object_list: picklable objects on ``src``; a list of the same length elsewhere.
+        src: the rank that sends.
+
+    Example:
+        >>> names = [run_dir if dist.get_rank() == 0 else None]
+        >>> dist.broadcast_object_list(names, src=0)
+    """
+    g = _pg("broadcast_object_list", group)
+    seq = g.next_seq()
+    data = pickle.dumps(list(object_list)) if g.rank == src else b""
+    size = np.array([len(data)], np.int64)
+    g.mpi.bcast(size, src, "broadcast_object_list", seq)
+    buf = np.frombuffer(data, np.uint8).copy() if g.rank == src else np.empty(size[0], np.uint8)
+    g.mpi.bcast(buf, src, "broadcast_object_list", seq)
+    if g.rank != src:
+        object_list[:] = pickle.loads(buf.tobytes())
+
+
+def all_gather_object(object_list: list, obj, group=None) -> None:
+    """Fill ``object_list`` (world-size long) with ``obj`` from every rank (pickled).
+
+    Example:
+        >>> out = [None] * dist.get_world_size()
+        >>> dist.all_gather_object(out, {"rank": dist.get_rank(), "loss": 0.5})
+    """
+    g = _pg("all_gather_object", group)
+    if len(object_list) != g.size:
+        raise ValueError(
+            f"all_gather_object: object_list has {len(object_list)} entries, expected the "
+            f"world size {g.size}"
+        )
+    seq = g.next_seq()
+    data = pickle.dumps(obj)
+    sizes = np.empty(g.size, np.int64)
+    g.mpi.allgather(np.array([len(data)], np.int64), sizes, "all_gather_object", seq)
+    width = int(sizes.max())
+    send = np.zeros(width, np.uint8)
+    send[: len(data)] = np.frombuffer(data, np.uint8)
+    recv = np.empty((g.size, width), np.uint8)
+    g.mpi.allgather(send, recv, "all_gather_object", seq)
+    for r in range(g.size):
+        object_list[r] = pickle.loads(recv[r, : sizes[r]].tobytes())
