@@ -382,8 +382,7 @@ def pinned_empty(shape, dtype) -> np.ndarray:
     count = int(np.prod(shape)) * np.dtype(dtype).itemsize
     if count == 0 or not cuda_available():
         return np.empty(shape, dtype)
-    mem = _cupy.cuda.alloc_pinned_memory(count)
-    return np.frombuffer(mem, dtype, int(np.prod(shape))).reshape(shape)
+    return _cupyx.empty_pinned(shape, dtype)
 
 
 def cuda_report() -> dict:
