@@ -271,3 +271,20 @@ def test_data_paths_image_folder_and_npz(tmp_path, capsys):
     np.savez(bad, a=x[:5])
     assert main(["train", "--data", bad, "--quiet", "--out", str(tmp_path / "no")]) == 2
     assert "expected one of the pairs" in capsys.readouterr().err
+
+
+def test_runs_marks_unfinished_and_resume_of_finished_run_is_a_no_op(trained, tmp_path, capsys):
+    import shutil
+
+    run = str(tmp_path / "done")
+    shutil.copytree(trained, run)
+    before = open(os.path.join(run, R.WEIGHTS), "rb").read()
+    capsys.readouterr()
+    assert main(["train", "--resume", run, "--quiet"]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert open(os.path.join(run, R.WEIGHTS), "rb").read() == before
+    rec = json.load(open(os.path.join(run, R.RECIPE)))
+    rec["training"]["epochs"] = 5  # as if stopped early
+    R.write_recipe(run, rec)
+    assert main(["runs", str(tmp_path)]) == 0
+    assert "2/5 (unfinished)" in capsys.readouterr().out

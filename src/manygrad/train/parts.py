@@ -31,6 +31,11 @@ class FitResult:
     interrupted: bool = False
     checkpoint_step: int | None = None  # step of the last checkpoint written
 
+    def __repr__(self) -> str:
+        shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.metrics.items()}
+        state = ", interrupted" if self.interrupted else ""
+        return f"FitResult(step={self.step}{state}, run_dir={self.run_dir!r}, metrics={shown})"
+
 
 def default_loss(out, y, label_smoothing: float = 0.0):
     if out.ndim > 2:  # sequence models: (B, T, V) logits, (B, T) targets
