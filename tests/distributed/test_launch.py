@@ -86,3 +86,20 @@ def test_launched_world_size_from_launcher_environment(monkeypatch, env_vars, si
     for k, v in env_vars.items():
         monkeypatch.setenv(k, v)
     assert launch.launched_world_size() == size
+
+
+def test_find_mpiexec_order_and_install_hint(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("MANYGRAD_MPIEXEC", raising=False)
+    with pytest.raises(FileNotFoundError, match=r"pip install 'manygrad\[mpi\]'"):
+        launch.find_mpiexec()
+    fake = tmp_path / "bin" / "mpiexec"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert launch.find_mpiexec() == str(fake)  # the one installed with this Python
+    monkeypatch.setenv("MANYGRAD_MPIEXEC", "/nonexistent/mpiexec")
+    with pytest.raises(FileNotFoundError, match="MANYGRAD_MPIEXEC"):
+        launch.find_mpiexec()
