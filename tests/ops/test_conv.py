@@ -16,7 +16,10 @@ CONV = [
     ("conv2d", [(2, 3, 9, 8), (4, 3, 3, 2), (4,)], dict(stride=2, padding=(1, 2))),
     ("conv2d", [(1, 2, 9, 10), (3, 2, 3, 3), None], dict(dilation=(2, 3), padding=2)),
     ("conv2d", [(2, 4, 6, 7), (6, 2, 3, 3), (6,)], dict(groups=2, padding=1)),
-    ("conv2d", [(2, 4, 6, 7), (8, 1, 3, 3), (8,)], dict(groups=4, padding=1)),  # depthwise
+    ("conv2d", [(2, 4, 6, 7), (8, 1, 3, 3), (8,)], dict(groups=4, padding=1)),  # multiplier 2
+    ("conv2d", [(2, 4, 6, 7), (4, 1, 3, 3), (4,)], dict(groups=4, padding=1)),  # depthwise
+    ("conv2d", [(2, 4, 7, 7), (4, 1, 3, 2), None], dict(groups=4, padding=(2, 1), dilation=2)),
+    ("conv2d", [(2, 4, 7, 8), (4, 1, 3, 3), (4,)], dict(groups=4, stride=2, padding=1)),
     ("conv2d", [(2, 3, 7, 6), (5, 3, 1, 1), (5,)], dict()),
     ("conv2d", [(2, 3, 7, 6), (4, 3, 2, 4), (4,)], dict(padding="same")),
     ("conv2d", [(2, 3, 7, 6), (4, 3, 3, 3), (4,)], dict(padding="same", dilation=2)),
