@@ -496,14 +496,29 @@ class Generator:
         keys = self._out(self._g.random(n, dtype=np.float64))
         return array_module(keys).argsort(keys)
 
+    def _curand_state(self):
+        # NOTE: CuPy's Generator has no public state: its cuRAND bit generator keeps the
+        # per-thread states in a device int8 array, ``_state`` (None if that ever changes).
+        return getattr(self._g.bit_generator, "_state", None)
+
     def get_state(self) -> dict:
+        """The generator's position, to continue exactly from it (a host copy on GPUs)."""
         if self.device.type == "cuda":
-            return {"seed": self.initial_seed}
+            st = self._curand_state()
+            out = {"seed": self.initial_seed}
+            if st is not None:
+                out["curand"] = _cupy.asnumpy(st)
+            return out
         return self._g.bit_generator.state
 
     def set_state(self, state: dict):
         if self.device.type == "cuda" or "bit_generator" not in state:
             self.seed(state.get("seed"))
+            saved = state.get("curand")
+            st = self._curand_state() if self.device.type == "cuda" else None
+            if saved is not None and st is not None and st.nbytes == saved.nbytes:
+                with _cupy.cuda.Device(self.device.index):
+                    st[...] = _cupy.asarray(np.ascontiguousarray(saved).view(st.dtype))
         else:
             self._g.bit_generator.state = state
 
