@@ -262,3 +262,10 @@ def test_gc_of_an_iterator_stops_process_workers():
     del it
     gc.collect()
     assert _wait_gone(lambda: any(p.is_alive() for p in procs))
+
+
+def test_unpicklable_collate_with_processes_is_explained():
+    ld = DataLoader(Squares(4), batch_size=2, num_workers=1, worker_type="process",
+                    collate_fn=lambda s: s)  # fmt: skip
+    with pytest.raises(TypeError, match="picklable.*no lambdas"):
+        list(ld)

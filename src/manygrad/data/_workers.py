@@ -245,8 +245,18 @@ class WorkerPool:
                 )  # fmt: skip
                 for w in range(n)
             ]
-        for w in self.workers:
-            w.start()
+        try:
+            for w in self.workers:
+                w.start()
+        except Exception as e:
+            self.shutdown(timeout=1.0)
+            if kind == "process" and ("pickle" in str(e).lower() or "pickl" in type(e).__name__.lower()):
+                raise TypeError(
+                    f"DataLoader: process workers need a picklable dataset, collate_fn and "
+                    f"worker_init_fn (module-level classes and functions, no lambdas): {e}; or "
+                    "use worker_type='thread'"
+                ) from e
+            raise
 
     def submit(self, indices, epoch: int, worker: int | None = None) -> int:
         tid = self.next_tid
