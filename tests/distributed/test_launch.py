@@ -103,3 +103,14 @@ def test_find_mpiexec_order_and_install_hint(monkeypatch, tmp_path):
     monkeypatch.setenv("MANYGRAD_MPIEXEC", "/nonexistent/mpiexec")
     with pytest.raises(FileNotFoundError, match="MANYGRAD_MPIEXEC"):
         launch.find_mpiexec()
+
+
+def test_launch_log_dir_keeps_rank_zero_on_the_terminal(capfd, monkeypatch, tmp_path):
+    mpiexec_or_skip()
+    for k, v in env().items():
+        monkeypatch.setenv(k, v)
+    args = ["-n", "2", "--log-dir", str(tmp_path), "--", "python", str(WORKER), "hello"]
+    assert cli_launch.main(args) == 0
+    out = capfd.readouterr().out
+    assert "OK hello rank 0 of 2" in out and "rank 1" not in out, out
+    assert "OK hello rank 1 of 2" in (tmp_path / "rank1.log").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 
@@ -27,6 +28,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--mpi-arg", action="append", default=[], metavar="ARG",
         help="extra argument for mpiexec (repeatable), e.g. --mpi-arg=-bind-to --mpi-arg=core",
     )  # fmt: skip
+    p.add_argument(
+        "--log-dir", metavar="DIR",
+        help="write the output of every rank but 0 to DIR/rank<r>.log (rank 0 prints)",
+    )  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="print the mpiexec command and exit")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
     return p
@@ -45,12 +50,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.dry_run:
-            print(" ".join(launch.build_command(args.nproc, command, args.hosts,
-                                                mpi_args=tuple(args.mpi_arg))))  # fmt: skip
+            print(shlex.join(launch.build_command(args.nproc, command, args.hosts,
+                                                mpi_args=tuple(args.mpi_arg),
+                                                log_dir=args.log_dir)))  # fmt: skip
             return 0
         if not args.hosts:
             launch.check_nproc(args.nproc, args.device)
-        return launch.run_command(args.nproc, command, args.hosts, mpi_args=tuple(args.mpi_arg))
+        return launch.run_command(args.nproc, command, args.hosts, mpi_args=tuple(args.mpi_arg),
+                                  log_dir=args.log_dir)  # fmt: skip
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"manygrad launch: {e}", file=sys.stderr)
         return 2

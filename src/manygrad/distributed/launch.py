@@ -30,6 +30,22 @@ _RANK_VARS = (
 )
 
 
+# Run by each rank before its command when launched with a log directory: what
+# setup_rank_logging does, without importing manygrad (the command may import it itself).
+_SHIM = (
+    "import os, sys\n"
+    f"vars = {_RANK_VARS!r}\n"
+    "rank = next((int(os.environ[v]) for v in vars if os.environ.get(v, '').isdigit()), 0)\n"
+    "if rank:\n"
+    "    os.makedirs(sys.argv[1], exist_ok=True)\n"
+    "    fd = os.open(os.path.join(sys.argv[1], f'rank{rank}.log'),\n"
+    "                 os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)\n"
+    "    os.dup2(fd, 1)\n"
+    "    os.dup2(fd, 2)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
 def find_mpiexec() -> str:
     """Path of the mpiexec to use: $MANYGRAD_MPIEXEC, the one beside this Python, or PATH.
 
@@ -80,7 +96,7 @@ def resolve_command(argv: list[str]) -> list[str]:
 
 
 def build_command(n: int, argv: list[str], hosts: str | None = None, mpiexec: str | None = None,
-                  mpi_args: tuple = ()) -> list[str]:  # fmt: skip
+                  mpi_args: tuple = (), log_dir: str | None = None) -> list[str]:  # fmt: skip
     """The full ``mpiexec`` command line that starts ``n`` copies of ``argv``.
 
     Args:
@@ -89,6 +105,7 @@ def build_command(n: int, argv: list[str], hosts: str | None = None, mpiexec: st
         hosts: a hostfile (one host per line, optionally ``host:slots``) for several machines.
         mpiexec: the launcher (default: ``find_mpiexec()``).
         mpi_args: extra launcher arguments, passed before the command.
+        log_dir: send the output of every rank but 0 to ``log_dir/rank<r>.log``.
 
     Example:
         >>> build_command(2, ["python", "train.py"])[:3]
@@ -105,7 +122,10 @@ def build_command(n: int, argv: list[str], hosts: str | None = None, mpiexec: st
         cmd += ["--hostfile", hosts] if flavour == "openmpi" else ["-f", hosts]
     if flavour == "openmpi" and not hosts:
         cmd += ["--oversubscribe"]  # NOTE: Open MPI refuses more ranks than cores otherwise
-    return cmd + list(mpi_args) + resolve_command(argv)
+    command = resolve_command(argv)
+    if log_dir:  # each rank first redirects its output, then becomes the command
+        command = [sys.executable, "-c", _SHIM, log_dir, *command]
+    return cmd + list(mpi_args) + command
 
 
 def check_nproc(n: int, device: str | None) -> None:
@@ -125,7 +145,8 @@ def check_nproc(n: int, device: str | None) -> None:
 
 
 def run_command(n: int, argv: list[str], hosts: str | None = None, device: str | None = None,
-                mpi_args: tuple = (), timeout: float | None = None) -> int:  # fmt: skip
+                mpi_args: tuple = (), timeout: float | None = None,
+                log_dir: str | None = None) -> int:  # fmt: skip
     """Start ``n`` ranks of ``argv`` through mpiexec, wait, and return the exit code.
 
     Args:
@@ -136,6 +157,7 @@ def run_command(n: int, argv: list[str], hosts: str | None = None, device: str |
         device: the training device; with "cuda", ``n`` is checked against the GPUs here.
         mpi_args: extra launcher arguments.
         timeout: seconds before the whole launch is killed (default: none).
+        log_dir: send the output of every rank but 0 to ``log_dir/rank<r>.log``.
 
     Example:
         >>> run_command(2, ["manygrad", "train", "--model", "mlp"])
@@ -143,7 +165,7 @@ def run_command(n: int, argv: list[str], hosts: str | None = None, device: str |
     """
     if not hosts:
         check_nproc(n, device)
-    cmd = build_command(n, argv, hosts, mpi_args=mpi_args)
+    cmd = build_command(n, argv, hosts, mpi_args=mpi_args, log_dir=log_dir)
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["MANYGRAD_LAUNCHED"] = "1"
