@@ -250,7 +250,9 @@ class WorkerPool:
                 w.start()
         except Exception as e:
             self.shutdown(timeout=1.0)
-            if kind == "process" and ("pickle" in str(e).lower() or "pickl" in type(e).__name__.lower()):
+            if kind == "process" and (
+                "pickle" in str(e).lower() or "pickl" in type(e).__name__.lower()
+            ):
                 raise TypeError(
                     f"DataLoader: process workers need a picklable dataset, collate_fn and "
                     f"worker_init_fn (module-level classes and functions, no lambdas): {e}; or "
