@@ -61,6 +61,18 @@ def collectives(device):
     dist.all_reduce(col, op=dist.ReduceOp.AVG)
     expect = np.arange(12.0).reshape(3, 4).T * sum(k + 1 for k in range(w)) / w
     assert np.allclose(host(col), expect)
+    if device == "fakegpu":  # GPU arrays through host memory (backend "mpi" on a GPU)
+        from manygrad.distributed import nccl_backend, process_group
+
+        g = process_group._group
+        eng = nccl_backend.HostStagingEngine(process_group.HostEngine(g.mpi))
+        a = mg.tensor(base + r).float().to(device)._data
+        eng.all_reduce(a, "sum", "test", 0)
+        assert np.array_equal(host(mg.Tensor._wrap(a)), sum(base + k for k in range(w)))
+        eng.broadcast(a, 0, "test", 0)
+        recv = mg.zeros(w, 2, 3, device=device)._data
+        eng.all_gather(mg.full((2, 3), float(r), device=device)._data, recv, "test", 0)
+        assert np.array_equal(host(mg.Tensor._wrap(recv))[:, 0, 0], np.arange(w))
     if device == "cpu":  # picklable objects, of different sizes on each rank
         objs = [f"run-{r}", {"rank": r}] if r == 0 else [None, None]
         dist.broadcast_object_list(objs, src=0)
