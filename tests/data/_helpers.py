@@ -7,7 +7,6 @@ import time
 import numpy as np
 
 import manygrad as mg
-import manygrad.data  # noqa: F401  (until manygrad/__init__ imports it)
 
 
 class Squares(mg.data.Dataset):
