@@ -80,6 +80,7 @@ def _fake_cupy(rec):
     cp = Cupy()
     cp.cuda = cuda
     cp.empty = lambda shape, dtype: DevArray(shape, dtype)
+    cp.ndarray = DevArray
     return cp
 
 
@@ -94,6 +95,10 @@ def test_cuda_stream_protocol(monkeypatch):
 
     monkeypatch.setattr(staging.backend, "cuda_module", lambda: cp)
     monkeypatch.setattr(staging.backend, "pinned_empty", pinned_empty)
+    is_array = staging.backend.is_array
+    monkeypatch.setattr(
+        staging.backend, "is_array", lambda a: isinstance(a, cp.ndarray) or is_array(a)
+    )
     dev = mg.device("cuda:0")
     st = staging.StreamStager(dev, staging.CudaStreamOps(dev), depth=2)
     copy_stream = st.ops.stream.name
