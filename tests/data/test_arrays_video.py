@@ -204,3 +204,13 @@ def test_truncated_video_names_file_and_index(video_folder):
     p.write_bytes(raw[: len(raw) // 3])
     with pytest.raises(ValueError, match=r"walk/a.mp4 \(sample index 5\)"):
         ds[5]
+
+
+def test_shuffled_batches_from_memmap_match_per_sample_reads(tmp_path):
+    np.save(tmp_path / "x.npy", X)
+    ds = Npy(tmp_path / "x.npy", Y)
+    idx = [7, 2, 9, 0]
+    x, y = ds.get_batch(idx)
+    np.testing.assert_array_equal(x, X[idx])
+    assert y.dtype == np.int64 and y.tolist() == Y[idx].tolist()
+    assert ArrayDataset(X, window=(1,)).get_batch([0, 1]) is None  # keeps its axis: no fast path

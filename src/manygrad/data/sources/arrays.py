@@ -256,17 +256,21 @@ class ArrayDataset(Dataset):
         return x if y is None and self.target is None else (x, y)
 
     def get_batch(self, indices):
-        """A contiguous run of plain samples in one slice read (None: use per-sample reads)."""
-        if self.window != (1,) or self.transform is not None or self.target is not None:
+        """Plain samples in one read: a slice for a contiguous run, or fancy indexing of
+        in-memory and memory-mapped arrays (None: use per-sample reads)."""
+        if self.squeeze != (0,) or self.transform is not None or self.target is not None:
             return None
-        idx = np.asarray(indices)
-        if (
-            idx.size == 0
-            or idx[0] < 0
-            or not np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size))
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size == 0 or idx.min() < 0:
+            return None
+        if np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size)):
+            sl = slice(int(idx[0]), int(idx[0]) + idx.size)
+        elif isinstance(_arr(self.x), np.ndarray) and (
+            self.y is None or isinstance(_arr(self.y), np.ndarray)
         ):
+            sl = idx  # NOTE: h5py and zarr need sorted or orthogonal selections: per sample
+        else:
             return None
-        sl = slice(int(idx[0]), int(idx[0]) + idx.size)
         x = self._read(self.x, sl, int(idx[0]))
         if self.y is None:
             return x
