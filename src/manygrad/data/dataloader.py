@@ -51,7 +51,9 @@ class DataLoader:
         prefetch_factor: batches queued ahead per worker (default 2).
         persistent_workers: keep workers alive between epochs (default False).
         device: put batches on this device (``"cuda"``: pinned staging + copy stream).
-        worker_type: ``"thread"`` (I/O-bound decoding, default) or ``"process"``.
+        worker_type: ``"thread"`` (I/O-bound decoding, default) or ``"process"`` (decoding
+            that holds the GIL; the dataset must be picklable, and scripts need
+            ``if __name__ == "__main__":``, as with PyTorch's spawn workers).
         seed: makes the shuffle and per-sample randomness (``mg.data.sample_rng()``)
             reproducible for any ``num_workers``; the epoch is mixed in.
         on_error: ``"raise"`` (default) or ``"skip"`` samples that fail to load; skipped
