@@ -1,10 +1,16 @@
 """Op benchmark: manygrad vs PyTorch on the CPU, side by side in one process.
 
-Each case runs forward + backward (unless marked fwd) in both libraries, interleaved, and
-reports the median time of repeats after a warm-up. ``ratio`` is manygrad's throughput
-over PyTorch's (PyTorch ms / manygrad ms): above 1 manygrad is faster.
+Each case runs forward + backward (unless marked fwd) in both libraries, alternating one
+sample of each after a warm-up, and reports the median times. ``ratio`` is manygrad's
+throughput over PyTorch's (PyTorch ms / manygrad ms, the median over alternated pairs):
+above 1 manygrad is faster.
 
-Usage: ``PYTHONPATH=src python benchmarks/ops.py [--quick] [--only conv]``
+Usage: ``PYTHONPATH=src python benchmarks/ops.py [--quick] [--only conv] [--single-thread]``
+
+``--single-thread`` runs both libraries on one thread (OPENBLAS_NUM_THREADS=1,
+torch.set_num_threads(1)) and times process CPU time instead of wall time: on a machine
+shared with other busy processes this measures the work each library does, unaffected by
+time slices lost to the other processes.
 """
 
 from __future__ import annotations
@@ -16,7 +22,11 @@ import glob
 import os
 import platform
 import statistics
+import sys
 import time
+
+if "--single-thread" in sys.argv:  # NOTE: must be set before NumPy loads OpenBLAS
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 import numpy as np
 import torch
@@ -51,34 +61,32 @@ def _blas_info() -> str:
     return f"unknown BLAS, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"
 
 
-def _timeit(fn, budget_s: float, min_reps: int) -> list[float]:
-    """Per-call times (ms) of ``fn``: calls are batched so one sample lasts >= ~2 ms."""
-    t0 = time.perf_counter()
-    fn()
-    one = time.perf_counter() - t0
-    inner = max(1, int(0.002 / max(one, 1e-7)))
-    reps = max(min_reps, int(budget_s / max(one * inner, 1e-6)))
-    out = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        out.append((time.perf_counter() - t0) * 1e3 / inner)
-    return out
+_clock = time.perf_counter
 
 
-def _pair(name, make_mg, make_torch, budget_s, rounds, min_reps):
-    """Warm up both, then alternate rounds of each; medians over all samples."""
+def _sample(fn, inner: int) -> float:
+    """Mean time (ms) of ``inner`` back-to-back calls."""
+    t0 = _clock()
+    for _ in range(inner):
+        fn()
+    return (_clock() - t0) * 1e3 / inner
+
+
+def _pair(name, make_mg, make_torch, budget_s, min_reps):
+    """Warm up both, then alternate one sample of each (>= ~2 ms of calls) until the budget
+    is spent. Returns the median times and the median of the per-pair ratios: a pair runs
+    under the same load, so the ratio stays meaningful when other processes come and go."""
     f_mg, f_t = make_mg(), make_torch()
     for _ in range(3):
         f_mg()
         f_t()
-    t_mg, t_t = [], []
-    for _ in range(rounds):
-        t_mg += _timeit(f_mg, budget_s / rounds, min_reps)
-        t_t += _timeit(f_t, budget_s / rounds, min_reps)
-    m, t = statistics.median(t_mg), statistics.median(t_t)
-    return name, m, t
+    inner = [max(1, int(0.002 / max(_sample(f, 1) * 1e-3, 1e-7))) for f in (f_mg, f_t)]
+    t_mg, t_t, start = [], [], time.perf_counter()
+    while len(t_mg) < min_reps or time.perf_counter() - start < 2 * budget_s:
+        t_mg.append(_sample(f_mg, inner[0]))
+        t_t.append(_sample(f_t, inner[1]))
+    ratio = statistics.median(t / m for m, t in zip(t_mg, t_t))
+    return name, statistics.median(t_mg), statistics.median(t_t), ratio
 
 
 def _fwd_bwd(lib, fn, shapes, grads, seed=0):
@@ -164,15 +172,23 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help="short runs (about 10 s in all)")
     ap.add_argument("--only", default=None, help="run one group: add, matmul, softmax, conv")
     ap.add_argument("--budget", type=float, default=None, help="seconds per library per case")
+    ap.add_argument("--single-thread", action="store_true", help="1 thread each, CPU time")
     args = ap.parse_args(argv)
+    if args.single_thread:
+        global _clock
+        torch.set_num_threads(1)
+        _clock = time.process_time
     budget = args.budget or (0.3 if args.quick else 2.0)
-    rounds, min_reps = (2, 3) if args.quick else (4, 5)
+    min_reps = 5 if args.quick else 15
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
     print(f"numpy {np.__version__} ({_blas_info()}); torch {torch.__version__} "
           f"({torch.get_num_threads()} threads); manygrad {mg.__version__}")  # fmt: skip
     env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
-    print(f"env: {env or 'no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE'}; float32; median of repeats")
+    print(f"env: {env or 'no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE'}; float32; median of repeats; "
+          f"{'process CPU time' if args.single_thread else 'wall time'}")  # fmt: skip
+    if hasattr(os, "getloadavg"):
+        print(f"load average before: {os.getloadavg()[0]:.2f} (other processes share the CPUs)")
     rows = []
     for group, name, f_mg, f_t, shapes, grads in _cases():
         if args.only and group != args.only:
@@ -183,14 +199,16 @@ def main(argv=None) -> None:
         else:
             mk_mg = functools.partial(_fwd_bwd, "mg", f_mg, shapes, grads)
             mk_t = functools.partial(_fwd_bwd, "torch", f_t, shapes, grads)
-        rows.append(_pair(name, mk_mg, mk_t, budget, rounds, min_reps))
-        n, m, t = rows[-1]
-        print(f"  {n:<38} {m:9.3f} {t:9.3f} {t / m:6.2f}", flush=True)
+        rows.append(_pair(name, mk_mg, mk_t, budget, min_reps))
+        n, m, t, r = rows[-1]
+        print(f"  {n:<38} {m:9.3f} {t:9.3f} {r:6.2f}", flush=True)
+    if hasattr(os, "getloadavg"):
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
     print()
     print("| case | manygrad ms | PyTorch ms | ratio |")
     print("|---|---:|---:|---:|")
-    for n, m, t in rows:
-        print(f"| {n} | {m:.3f} | {t:.3f} | {t / m:.2f} |")
+    for n, m, t, r in rows:
+        print(f"| {n} | {m:.3f} | {t:.3f} | {r:.2f} |")
 
 
 if __name__ == "__main__":

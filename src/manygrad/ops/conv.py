@@ -1,7 +1,10 @@
 """Convolutions and pooling on NCHW tensors: conv1d/2d, conv_transpose1d/2d, max/avg pooling.
 
-Convolutions are matrix products (BLAS on the CPU, cuBLAS on the GPU): the input is padded
-channels-first, unfolded into columns (im2col) and multiplied by the weight, per group.
+Convolutions are matrix products (BLAS on the CPU, cuBLAS on the GPU): the input is padded,
+unfolded into columns (im2col, from strided views) and multiplied by the weight, per group;
+the input gradient folds the product of the transposed weight back (col2im). The same code
+serves NumPy, CuPy and the fake GPU through ``xp``. Pooling works on strided views, one per
+kernel offset.
 """
 
 # ruff: noqa: A002  (`input` is PyTorch's argument name)
@@ -34,8 +37,8 @@ class _Geom:
         if out_hw is not None:  # conv_transpose: output_padding may leave rows unused
             self.Ho, self.Wo = out_hw
         # NOTE: with stride 1 each kernel offset reads whole padded rows, so the columns are
-        # built from long contiguous runs over an (Ho, Wp) grid; the Wp - Wo extra columns
-        # per row are computed and dropped, which pays off unless the image is very narrow.
+        # built from long contiguous runs over an (Ho, Wp) grid (cheap copies); the Wp - Wo
+        # extra columns per row are computed and dropped, so narrow images use exact columns.
         # NOTE: with few rows per column (K), per-image products keep NCHW and skip the
         # channels-first transposes, which then cost more than the small matrix products.
         self.per_image = self.K <= 96
