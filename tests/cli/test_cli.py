@@ -288,3 +288,55 @@ def test_runs_marks_unfinished_and_resume_of_finished_run_is_a_no_op(trained, tm
     R.write_recipe(run, rec)
     assert main(["runs", str(tmp_path)]) == 0
     assert "2/5 (unfinished)" in capsys.readouterr().out
+
+
+def test_stream_reads_an_image_folder_batch_by_batch_and_resumes(tmp_path, monkeypatch, capsys):
+    Image = pytest.importorskip("PIL.Image")
+    from manygrad.datasets import load_digits
+    from manygrad.train import trainer as T
+
+    x, y = load_digits("train")
+    root = tmp_path / "folder"
+    for i in range(80):
+        d = root / f"c{y[i] % 3}"
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((x[i] * 15).astype(np.uint8)).save(d / f"{i}.png")
+    args = [
+        "train",
+        "--data",
+        str(root),
+        "--stream",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--workers",
+        "2",
+        "--quiet",
+    ]
+    full = str(tmp_path / "full")
+    assert main(args + ["--out", full]) == 0
+    rec = json.load(open(os.path.join(full, R.RECIPE)))
+    assert rec["training"]["stream"] is True and rec["classes"] == ["c0", "c1", "c2"]
+    cut = str(tmp_path / "cut")
+    orig = T.Trainer.__init__
+
+    def init(self, *a, **kw):
+        orig(self, *a, **kw)
+        self.callbacks = [_stop_at(3)]
+
+    monkeypatch.setattr(T.Trainer, "__init__", init)
+    assert main(args + ["--out", cut]) == 130
+    monkeypatch.setattr(T.Trainer, "__init__", orig)
+    assert main(["train", "--resume", cut, "--workers", "2", "--quiet"]) == 0
+    a, b = mg.load(os.path.join(full, R.WEIGHTS)), mg.load(os.path.join(cut, R.WEIGHTS))
+    for k in a:
+        np.testing.assert_array_equal(a[k].numpy(), b[k].numpy(), err_msg=k)
+
+
+def _stop_at(k):
+    def stop(tr):
+        if tr.step == k:
+            raise KeyboardInterrupt
+
+    return stop

@@ -299,3 +299,37 @@ def test_resume_refuses_other_data_and_extends_epochs(tmp_path):
     res = fit(_model(), train, test, epochs=2, batch_size=32, resume=out, progress=False)
     assert res.step == 6 and [r["epoch"] for r in R.read_metrics(out)] == [1, 2]
     assert res.history[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine reaches 0 at the new end
+
+
+def _pairs_dataset(train):
+    from manygrad.data import Dataset
+
+    class Pairs(Dataset):
+        def __len__(self):
+            return len(train.labels)
+
+        def __getitem__(self, i):
+            return mg.tensor(train.images[i].astype(np.float32)), int(train.labels[i])
+
+    return Pairs()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_streaming_through_dataloader_matches_in_memory(tmp_path, workers):
+    train, test = _digits(160, 32)
+    ds, tds = _pairs_dataset(train), _pairs_dataset(test)
+    kw = dict(epochs=2, batch_size=32, lr=1e-2, progress=False, seed=2)
+    mem = fit(_model(), ds, tds, **kw)
+    out = str(tmp_path / "s")
+    st = fit(_model(), ds, tds, stream=True, num_workers=workers, out=out, **kw)
+    a, b = _weights(mem.model), _weights(st.model)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    assert st.metrics["test_accuracy"] == pytest.approx(mem.metrics["test_accuracy"])
+    # interrupted and resumed while streaming: the same weights again
+    cut = str(tmp_path / "cut")
+    fit(_model(), ds, tds, stream=True, out=cut, callbacks=[_interrupt_at(7)], **kw)
+    res = fit(_model(seed=9), ds, tds, stream=True, resume=cut, **kw)
+    c = _weights(res.model)
+    for k in b:
+        np.testing.assert_array_equal(b[k], c[k], err_msg=k)

@@ -16,8 +16,12 @@ _NPZ_PAIRS = [
 ]
 
 
-def load(spec: str, say=print) -> tuple[ArrayData, ArrayData | None]:
-    """``(train, test)`` for a dataset name or a path; unknown names list what exists."""
+def load(spec: str, say=print, stream: bool = False):
+    """``(train, test)`` for a dataset name or a path; unknown names list what exists.
+
+    With ``stream``, a detected dataset is returned as two ``Subset`` views (80/20) to be
+    read batch by batch instead of being loaded into memory.
+    """
     from .. import datasets
 
     if spec.lower() in datasets.available():
@@ -30,9 +34,9 @@ def load(spec: str, say=print) -> tuple[ArrayData, ArrayData | None]:
     path = os.path.abspath(spec)
     if path.endswith(".txt"):
         return _text(path, say)
-    if path.endswith(".npz"):
+    if path.endswith(".npz") and not stream:
         return _npz(path, say)
-    return _detected(path, say)
+    return _detected(path, say, stream)
 
 
 def _labelled(name, x, y, input_range=None) -> ArrayData:
@@ -114,16 +118,24 @@ def _union(a: list[str], b: list[str]) -> list[str]:
     return a if len(a) >= len(b) else b
 
 
-def _detected(path: str, say) -> tuple[ArrayData, ArrayData | None]:
-    """Folders and files that ``mg.data.describe`` recognises, read into memory."""
+def _detected(path: str, say, stream: bool = False):
+    """Folders and files that ``mg.data.describe`` recognises, read into memory (or, with
+    ``stream``, split into two Subsets read during training)."""
     from .. import backend
-    from ..data import describe
+    from ..data import Subset, describe
 
     try:
         ds, text = describe(path)
     except (ValueError, OSError) as e:
         raise SystemExit(f"error: {e}") from None
     say(text)
+    if stream:
+        order = np.random.default_rng(0).permutation(len(ds))
+        k = max(1, len(ds) // 5)
+        train, test = Subset(ds, order[k:].tolist()), Subset(ds, order[:k].tolist())
+        train.name = test.name = path
+        say(f"{path}: streaming; holding out {k} of the {len(ds)} samples for testing")
+        return train, test
     xs, ys = [], []
     for i in range(len(ds)):
         sample = ds[i]

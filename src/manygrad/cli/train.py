@@ -21,6 +21,7 @@ DEFAULTS = {
     "label_smoothing": 0.1,
     "precision": "fp32",
     "seed": 0,
+    "stream": False,
 }
 
 
@@ -53,6 +54,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="CPU threads for matrix products (default auto: 1 for models under 1M "
         "parameters, whose matrices are too small to share out)",
     )
+    a(
+        "--stream",
+        action="store_true",
+        default=None,
+        help="read --data PATH batch by batch with mg.data.DataLoader instead of loading it "
+        "into memory first",
+    )
+    a("--workers", type=int, default=0, help="DataLoader workers with --stream (default 0)")
     a("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -156,6 +165,7 @@ def run(args) -> int:
     from .. import models
     from ..errors import ManygradError
     from ..train import DivergedError, Trainer
+    from ..train import data as D
     from ..train import run as R
     from . import _data
 
@@ -168,25 +178,28 @@ def run(args) -> int:
                 f"{', '.join(models.available())}"
             )
         device = resolve_device(args.device, say)
-        train, test = _data.load(s["data"], say)
-        if train.extra.get("kind") == "text" and s["model"] != "gpt":
+        train, test = _data.load(s["data"], say, stream=s["stream"])
+        text = getattr(train, "extra", {}).get("kind") == "text"
+        if text and s["model"] != "gpt":
             if args.model not in (None, "gpt"):
                 raise SystemExit(f"error: text data trains --model gpt, not {args.model}")
             s["model"] = "gpt"
-        if train.extra.get("kind") == "text" and recipe is None:
+        if text and recipe is None:
             s["label_smoothing"] = 0.0  # next-character targets are exact
+        data = D.setup(train, test, device, stream=s["stream"], num_workers=args.workers)
         if recipe is not None:
             spec = recipe["model"]
         else:
-            kw = model_kwargs(s["model"], train.images.shape[1:], len(train.classes))
+            classes = data.classes or []
+            kw = model_kwargs(s["model"], data.train.sample_shape, len(classes))
             spec = {"name": s["model"].lower(), "kwargs": kw}
         mg.manual_seed(s["seed"])
         model = models.get(spec["name"], **spec.get("kwargs", {}))
         out = args.resume or args.out or R.default_run_dir(spec["name"])
         trainer = Trainer(
             model,
-            train,
-            test,
+            data,
+            None,
             epochs=s["epochs"],
             batch_size=s["batch_size"],
             lr=s["lr"],
@@ -212,8 +225,8 @@ def run(args) -> int:
         if trainer.device.type == "cpu":
             _cpu_threads(args.threads, n_params)
         say(
-            f"training {spec['name']} ({n_params:,} parameters) on {train.name}: "
-            f"{len(train)} train / {len(test) if test else 0} test samples, "
+            f"training {spec['name']} ({n_params:,} parameters) on {data.name}: "
+            f"{data.train.n} train / {data.test.n if data.test else 0} test samples, "
             f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']:g}, {s['precision']}"
         )
         result = trainer.fit()

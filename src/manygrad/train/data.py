@@ -8,12 +8,14 @@ uninterrupted one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from .. import backend
 from ..datasets import ArrayData
 from ..tensor import Tensor
+from .run import fingerprint
 
 
 @dataclass
@@ -27,11 +29,86 @@ class Prepared:
     mean: list = field(default_factory=list)
     std: list = field(default_factory=list)
 
+    @property
+    def dtype(self):
+        return self.x._data.dtype
+
+    @property
+    def targets_per_sample(self) -> int:
+        return max(1, self.y.numel() // max(self.n, 1))
+
     def batch(self, idx) -> tuple[Tensor, Tensor]:
         """The samples at ``idx`` (a device index array)."""
         return Tensor._wrap(self.x._data[idx], self.x._device), Tensor._wrap(
             self.y._data[idx], self.y._device
         )
+
+    def iterate(self, order: np.ndarray, batch_size: int, skip: int = 0):
+        """``(xb, yb)`` for the batches of ``order``, starting at batch ``skip``."""
+        idxs = batches(order, batch_size, self.x._device)
+        for b in range(skip, len(idxs)):
+            yield self.batch(idxs[b])
+
+
+class Streamed:
+    """A Dataset read batch by batch through ``mg.data.DataLoader`` (data too big to hold in
+    memory); inputs are normalised on the device after the copy.
+
+    Statistics and the fingerprint come from up to ``probe`` evenly spaced samples.
+    """
+
+    def __init__(self, dataset, device, normalize=True, num_workers=0, stats=None, probe=512):
+        self.dataset, self.n = dataset, len(dataset)
+        self.device = backend.device(device)
+        self.num_workers = num_workers
+        pick = np.unique(np.linspace(0, self.n - 1, min(self.n, probe)).astype(np.int64))
+        xs, ys = zip(*(tuple(_host(v) for v in dataset[int(i)]) for i in pick))
+        x, y = np.stack(xs), np.stack(ys)
+        self.sample_shape, self.y_dtype = tuple(x.shape[1:]), y.dtype
+        self.dtype = np.dtype(np.float32) if x.dtype.kind == "f" or normalize else x.dtype
+        self.targets_per_sample = max(1, int(np.prod(y.shape[1:])))
+        self.probe = (x, y)
+        if stats is not None:
+            self.mean, self.std = stats
+        elif normalize and x.dtype.kind in "fu":
+            self.mean, self.std = channel_stats(x)
+        else:
+            self.mean, self.std = [], []
+        self._m = self._s = None
+
+    def _normalise(self, xb: Tensor) -> Tensor:
+        a = xb._data
+        if not self.mean:
+            return xb
+        xp = backend.array_module(a)
+        if self._m is None:
+            k = len(self.mean)
+            shape = (1, k) + (1,) * (a.ndim - 2) if k > 1 else ()
+            self._m = backend.to_device(
+                np.asarray(self.mean, np.float32).reshape(shape), self.device
+            )
+            self._s = backend.to_device(
+                np.asarray(self.std, np.float32).reshape(shape), self.device
+            )
+        out = (a.astype(xp.float32) - self._m) / self._s
+        return Tensor._wrap(out, xb._device)
+
+    def iterate(self, order: np.ndarray, batch_size: int, skip: int = 0):
+        """``(xb, yb)`` on the device for the batches of ``order`` from batch ``skip``."""
+        from ..data import DataLoader
+
+        rest = [int(i) for i in order[skip * batch_size :]]
+        loader = DataLoader(
+            self.dataset,
+            batch_size=batch_size,
+            sampler=rest,
+            num_workers=self.num_workers,
+            device=self.device,
+        )
+        for xb, yb in loader:
+            xb = xb if isinstance(xb, Tensor) else Tensor(xb)
+            yb = yb if isinstance(yb, Tensor) else Tensor(yb)
+            yield self._normalise(xb.to(self.device)), yb.to(self.device)
 
 
 def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
@@ -139,3 +216,68 @@ def random_shift(x: Tensor, offsets, max_shift: int) -> Tensor:
     cols = (offsets[:, 1:2] + xp.arange(w)[None, :])[:, None, None, :]
     p = xp.take_along_axis(p, xp.broadcast_to(cols, (n, c, h, w)), axis=3)
     return Tensor._wrap(p, x._device)
+
+
+@dataclass
+class Setup:
+    """The data side of a Trainer: prepared splits and what the recipe records about them."""
+
+    train: Any
+    test: Any
+    name: str
+    fingerprint: str
+    classes: list | None
+    input_range: tuple | None
+    classification: bool
+    extra: dict = field(default_factory=dict)
+
+
+def setup(train_data, test_data, device, normalize=True, stream=False, num_workers=0) -> Setup:
+    """Load, normalise and place ``train_data``/``test_data`` as the trainer consumes them."""
+    from .. import datasets
+
+    if isinstance(train_data, Setup):
+        return train_data
+    name = getattr(train_data, "name", "arrays")
+    if isinstance(train_data, str):
+        name = train_data
+        train_data, default_test = datasets.load(train_data)
+        test_data = default_test if test_data is None else test_data
+    classes = input_range = None
+    extra: dict = {}
+    if isinstance(train_data, datasets.ArrayData):
+        classes, input_range, extra = train_data.classes, train_data.input_range, train_data.extra
+    if stream and not isinstance(train_data, (datasets.ArrayData, tuple, list)):
+        if hasattr(train_data, "dataset") and hasattr(train_data, "batch_size"):
+            train_data = train_data.dataset
+        train = Streamed(train_data, device, normalize, num_workers)
+        test = None
+        if test_data is not None:
+            test = Streamed(test_data, device, normalize, num_workers, (train.mean, train.std))
+        px, py = train.probe
+        fp = fingerprint(px, py, np.asarray([train.n, test.n if test else 0]))
+        names = getattr(train_data, "classes", None) or getattr(
+            getattr(train_data, "dataset", None), "classes", None
+        )  # a Subset's classes are its dataset's
+        classes = [str(c) for c in names] if names else None
+        if classes is None and py.dtype.kind in "iu" and py.ndim == 1:
+            classes = [str(i) for i in range(int(py.max()) + 1)]  # from the probed labels
+        if train.mean and px.dtype.kind in "fu":
+            input_range = (float(min(px.min(), 0)), float(px.max()))
+        name = getattr(train_data, "name", name)
+        return Setup(train, test, name, fp, classes, input_range, train.y_dtype.kind in "iu")
+    xtr, ytr = to_arrays(train_data)
+    mean = std = None
+    images = isinstance(train_data, datasets.ArrayData) and input_range is not None
+    if normalize and (xtr.dtype.kind == "f" or images):
+        mean, std = channel_stats(xtr)
+    train = prepare(xtr, ytr, device, mean, std)
+    test, fp = None, fingerprint(xtr, ytr)
+    if test_data is not None:
+        xte, yte = to_arrays(test_data)
+        test = prepare(xte, yte, device, mean, std)
+        fp = fingerprint(xtr, ytr, xte, yte)
+    classification = ytr.dtype.kind in "iu"
+    if classes is None and classification and ytr.ndim == 1:
+        classes = [str(i) for i in range(int(ytr.max()) + 1)]
+    return Setup(train, test, name, fp, classes, input_range, classification, dict(extra))

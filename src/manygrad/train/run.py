@@ -144,7 +144,7 @@ def build_recipe(t) -> dict:
         else "regression",
         "input": {
             "shape": list(t.train.sample_shape),
-            "dtype": str(np.dtype(t.train.x._data.dtype)),
+            "dtype": str(np.dtype(t.train.dtype)),
             "range": list(t.input_range) if t.input_range else None,
             "preprocessing": {"mean": t.train.mean, "std": t.train.std} if t.train.mean else None,
         },
@@ -167,6 +167,7 @@ def build_recipe(t) -> dict:
             "augment": t.augment,
             "label_smoothing": t.label_smoothing,
             "seed": t.seed,
+            "stream": not hasattr(t.train, "x"),
             "device": str(t.device),
             "steps": t.step,
         },

@@ -60,6 +60,9 @@ class Trainer:
         loss_fn: ``loss_fn(output, target)`` (default cross entropy).
         augment: shift each training image by up to this many pixels (default 0: off).
         label_smoothing: for the default cross-entropy loss (default 0.0).
+        stream: read a Dataset batch by batch through ``mg.data.DataLoader`` instead of
+            holding it on the device (default False).
+        num_workers: DataLoader workers when streaming (default 0).
 
     Example:
         >>> model = mg.models.get("mlp")
@@ -90,42 +93,17 @@ class Trainer:
         loss_fn: Callable | None = None,
         augment: int = 0,
         label_smoothing: float = 0.0,
+        stream: bool = False,
+        num_workers: int = 0,
     ):
-        from .. import datasets
-
         if precision not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
         self.device = backend.check_device(backend.device(device))
-        classes = None
-        input_range = None
-        self.data_extra: dict = {}
-        if isinstance(train_data, str):
-            name = train_data
-            train_data, default_test = datasets.load(name)
-            test_data = default_test if test_data is None else test_data
-            self.data_name = name
-        else:
-            self.data_name = getattr(train_data, "name", "arrays")
-        if isinstance(train_data, datasets.ArrayData):
-            classes, input_range = train_data.classes, train_data.input_range
-            self.data_extra = dict(train_data.extra)
-        xtr, ytr = D.to_arrays(train_data)
-        self.fingerprint = R.fingerprint(xtr, ytr)
-        mean = std = None
-        images = isinstance(train_data, datasets.ArrayData) and input_range is not None
-        if normalize and (xtr.dtype.kind == "f" or images):
-            mean, std = D.channel_stats(xtr)
-        self.train = D.prepare(xtr, ytr, self.device, mean, std)
-        self.test = None
-        if test_data is not None:
-            xte, yte = D.to_arrays(test_data)
-            self.test = D.prepare(xte, yte, self.device, mean, std)
-            self.fingerprint = R.fingerprint(xtr, ytr, xte, yte)
-        self.classification = ytr.dtype.kind in "iu"
-        if classes is None and self.classification and ytr.ndim == 1:
-            classes = [str(i) for i in range(int(ytr.max()) + 1)]
-        self.classes = classes
-        self.input_range = input_range
+        d = D.setup(train_data, test_data, self.device, normalize, stream, num_workers)
+        self.train, self.test, self.fingerprint = d.train, d.test, d.fingerprint
+        self.data_name, self.data_extra = d.name, d.extra
+        self.classes, self.input_range = d.classes, d.input_range
+        self.classification = d.classification
         self.model = model.to(self.device)
         self.epochs, self.batch_size, self.lr = int(epochs), int(batch_size), float(lr)
         self.seed, self.precision, self.out = int(seed), precision, out
@@ -235,10 +213,8 @@ class Trainer:
         was = self.model.training
         self.model.eval()
         loss_sum = correct = None
-        order = backend.to_device(np.arange(split.n), self.device)
         with autograd.no_grad(), self._autocast():
-            for i in range(0, split.n, batch_size):
-                xb, yb = split.batch(order[i : i + batch_size])
+            for xb, yb in split.iterate(np.arange(split.n), batch_size):
                 out = self.model(xb)
                 lo = self.loss_fn(out, yb).float() * xb.shape[0]
                 loss_sum = lo if loss_sum is None else loss_sum + lo
@@ -248,7 +224,7 @@ class Trainer:
         self.model.train(was)
         res = {"loss": float(loss_sum.item()) / split.n}
         if correct is not None:
-            per = split.y.numel() / split.n  # tokens per sample for sequence targets
+            per = split.targets_per_sample  # tokens per sample for sequence targets
             res["accuracy"] = float(correct.item()) / (split.n * per)
         return res
 
@@ -314,20 +290,19 @@ class Trainer:
 
     def _run_epoch(self, epoch: int, bar: Progress, writer, sigint) -> None:
         order = D.epoch_order(self.seed, epoch, self.train.n)
-        idxs = D.batches(order, self.batch_size, self.device)
-        skip = self.step - epoch * self.steps_per_epoch
+        nb = self.steps_per_epoch
+        skip = self.step - epoch * nb
         shifts = None
         if self.augment:
             off = D.shift_offsets(self.seed, epoch, self.train.n, self.augment)
             shifts = backend.to_device(off, self.device)
-        bar.start_epoch(epoch + 1, self.epochs, len(idxs), skip)
+        bar.start_epoch(epoch + 1, self.epochs, nb, skip)
         pending: list = []
         loss_sum = seen = correct_sum = 0.0
         t0 = time.perf_counter()
         samples = 0
         self._at_boundary = True
-        for b in range(skip, len(idxs)):
-            xb, yb = self.train.batch(idxs[b])
+        for b, (xb, yb) in enumerate(self.train.iterate(order, self.batch_size, skip), skip):
             if shifts is not None:
                 lo = b * self.batch_size
                 xb = D.random_shift(xb, shifts[lo : lo + xb.shape[0]], self.augment)
@@ -339,7 +314,7 @@ class Trainer:
             samples += n
             c = correct_count(out.detach(), yb) if self.classification else None
             pending.append((loss.detach(), c, n))
-            if len(pending) >= self.log_every or b == len(idxs) - 1:
+            if len(pending) >= self.log_every or b == nb - 1:
                 ls, cs, ns = self._flush(pending)
                 loss_sum += ls
                 correct_sum += cs
@@ -379,8 +354,7 @@ class Trainer:
             self.save(weights=True)
 
     def _units(self, samples: float) -> float:
-        per = self.train.y.numel() / self.train.n
-        return max(samples * per, 1)
+        return max(samples * self.train.targets_per_sample, 1)
 
     def _flush(self, pending: list) -> tuple[float, float, int]:
         """Read the pending losses (one transfer); stop on the first non-finite one."""
