@@ -1,10 +1,4 @@
-"""Test set-up: the device matrix every op test runs on.
-
-``cpu`` always; ``fakegpu`` (NumPy arrays that behave like CuPy's: no implicit host
-conversion, counted syncs) always; ``cuda`` when CuPy sees a working GPU. Set
-``MANYGRAD_TEST_DEVICES=cuda`` (comma-separated) to choose devices, as
-``scripts/gpu-check.sh`` does.
-"""
+"""Test set-up: the ``device`` fixture over the device matrix (see devicematrix.py)."""
 
 import os
 import sys
@@ -14,19 +8,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 import manygrad as mg  # noqa: E402
-
-
-def _devices():
-    chosen = os.environ.get("MANYGRAD_TEST_DEVICES")
-    if chosen:
-        return [d.strip() for d in chosen.split(",") if d.strip()]
-    devs = ["cpu", "fakegpu"]
-    if mg.cuda.is_available():
-        devs.append("cuda")
-    return devs
-
-
-DEVICES = _devices()
+from devicematrix import DEVICES  # noqa: E402
 
 
 def pytest_report_header(config):

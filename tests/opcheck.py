@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import manygrad as mg
-from conftest import DEVICES
+from devicematrix import DEVICES
 
 torch = pytest.importorskip("torch", reason="PyTorch (CPU build) is the test oracle: pip install torch==2.13.0")
 

@@ -7,7 +7,7 @@ import pytest
 
 import manygrad as mg
 import manygrad.data  # noqa: F401
-from conftest import gray_frames, write_video
+from datafiles import gray_frames, write_video
 from manygrad.data import HDF5, DataLoader, Npy, Npz, VideoFolder, VideoList, Zarr
 from manygrad.data import device_transforms as DT
 from manygrad.data.sources import ArrayDataset

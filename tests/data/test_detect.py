@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import manygrad.data  # noqa: F401
-from conftest import gray_frames, image_array, write_idx, write_video
+from datafiles import gray_frames, image_array, write_idx, write_video
 from manygrad.data import describe
 
 

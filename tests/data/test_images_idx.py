@@ -9,7 +9,7 @@ import pytest
 
 import manygrad as mg
 import manygrad.data  # noqa: F401
-from conftest import image_array, write_idx
+from datafiles import image_array, write_idx
 from manygrad.data import IDX, DataLoader, ImageFolder, ImageList, SkippedSamplesWarning
 from manygrad.data import transforms as T
 from manygrad.errors import ShapeError
