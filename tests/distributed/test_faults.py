@@ -32,3 +32,11 @@ def test_dead_rank_with_launcher_cleanup_ends_the_job_nonzero():
     out = res.stdout + res.stderr
     assert res.returncode != 0, out
     assert "UNREACHABLE" not in out
+
+
+def test_three_ranks_report_who_is_missing_and_who_waits():
+    res = run_worker("stall", n=3, timeout=60, WORKER_TIMEOUT=2)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out
+    assert "Rank(s) [1] never reached it" in out, out
+    assert "Rank(s) [2] are waiting in the same collective" in out or "Rank(s) [0] are" in out, out
