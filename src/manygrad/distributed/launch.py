@@ -57,7 +57,7 @@ def find_mpiexec() -> str:
         if not (Path(env).is_file() or shutil.which(env)):
             raise FileNotFoundError(f"MANYGRAD_MPIEXEC={env!r} does not exist")
         return shutil.which(env) or env
-    for base in {Path(sys.executable).parent, Path(sys.prefix) / "bin"}:
+    for base in dict.fromkeys([Path(sys.executable).parent, Path(sys.prefix) / "bin"]):
         cand = base / "mpiexec"
         if cand.is_file() and os.access(cand, os.X_OK):
             return str(cand)
