@@ -333,3 +333,15 @@ def test_streaming_through_dataloader_matches_in_memory(tmp_path, workers):
     c = _weights(res.model)
     for k in b:
         np.testing.assert_array_equal(b[k], c[k], err_msg=k)
+
+
+def test_own_optimizer_and_scheduler():
+    train, test = _digits(128, 32)
+    model = _model()
+    opt = mg.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    sched = mg.optim.lr_scheduler.StepLR(opt, step_size=4, gamma=0.5)
+    res = fit(
+        model, train, test, epochs=2, batch_size=32, optimizer=opt, scheduler=sched, progress=False
+    )
+    assert res.step == 8 and opt.param_groups[0]["lr"] == pytest.approx(0.05 * 0.25)
+    assert res.history[0]["train_loss"] > res.history[1]["train_loss"]

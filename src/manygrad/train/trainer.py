@@ -45,7 +45,8 @@ class Trainer:
         batch_size: samples per step (default 64).
         lr: peak learning rate (default 1e-3).
         optimizer: ``"adamw"`` (default), ``"adam"``, ``"sgd"`` or an optimizer instance.
-        scheduler: ``"cosine"`` (default), ``"onecycle"``, ``"none"``; stepped every step.
+        scheduler: ``"cosine"`` (default), ``"onecycle"``, ``"none"`` or a scheduler built on
+            ``optimizer``; stepped after every step.
         weight_decay: (default 0.0).
         device: ``"cpu"`` (default), ``"cuda"``, ``"cuda:1"``...
         precision: ``"fp32"`` (default), ``"fp16"`` (autocast + GradScaler) or ``"bf16"``.
@@ -79,7 +80,7 @@ class Trainer:
         batch_size: int = 64,
         lr: float = 1e-3,
         optimizer: Any = "adamw",
-        scheduler: str | None = "cosine",
+        scheduler: Any = "cosine",
         weight_decay: float = 0.0,
         device: Any = "cpu",
         precision: str = "fp32",
@@ -118,8 +119,11 @@ class Trainer:
             self.optimizer = make_optimizer(optimizer, params, self.lr, weight_decay)
         else:
             self.optimizer_name, self.optimizer = type(optimizer).__name__.lower(), optimizer
-        self.scheduler_name = scheduler
-        self.scheduler = make_scheduler(scheduler, self.optimizer, self.total_steps)
+        if scheduler is None or isinstance(scheduler, str):
+            self.scheduler_name = scheduler
+            self.scheduler = make_scheduler(scheduler, self.optimizer, self.total_steps)
+        else:  # a scheduler built by the caller on this optimizer, stepped every step
+            self.scheduler_name, self.scheduler = type(scheduler).__name__, scheduler
         self.scaler = None
         if precision == "fp16":
             from .. import amp
