@@ -154,3 +154,45 @@ def test_every_xp_call_exists_in_cupy_with_its_keywords():
             continue
         bad += [f"{where}: cupy.{name} takes no {k}=" for k in kws if k not in params]
     assert not bad, "\n".join(bad)
+
+
+def test_ops_on_a_second_gpu_run_with_that_gpu_current(monkeypatch):
+    # CuPy launches kernels on the current GPU and refuses arrays of another: every op,
+    # backward step, in-place update and random draw enters its tensors' GPU first.
+    cuda1 = backend.Device("cuda", 1)
+    depth, entered = [0], []
+
+    class Scope:
+        def __init__(self, d):
+            self.d = d
+
+        def __enter__(self):
+            depth[0] += 1
+            entered.append(str(self.d))
+
+        def __exit__(self, *exc):
+            depth[0] -= 1
+
+    real_scope, real_of = backend.device_scope, backend.device_of
+    monkeypatch.setattr(
+        backend, "device_scope", lambda d: Scope(d) if d.type == "cuda" else real_scope(d)
+    )
+    monkeypatch.setattr(
+        backend, "device_of", lambda a: cuda1 if type(a) is backend.FakeArray else real_of(a)
+    )
+
+    def on_gpu1(t):
+        t._device = cuda1  # a fakegpu array posing as one on cuda:1
+        return t
+
+    x = on_gpu1(mg.randn(3, 4, device="fakegpu")).requires_grad_()
+    w = on_gpu1(mg.randn(4, 2, device="fakegpu")).requires_grad_()
+    y = mg.matmul(x, w).tanh()[:, 0].sum()
+    assert entered and set(entered) == {"cuda:1"} and depth[0] == 0
+    entered.clear()
+    y.backward()
+    assert entered and depth[0] == 0 and x.grad is not None
+    for update in (lambda: x.grad.mul_(0.5), lambda: x.grad.__setitem__(0, 0.0)):
+        entered.clear()
+        update()
+        assert entered == ["cuda:1"] and depth[0] == 0

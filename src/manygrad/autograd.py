@@ -120,19 +120,22 @@ class Function:
             edges.append(None)
         ctx = cls()
         ctx.needs_input_grad = needs
-        if record and True in needs:
+        # NOTE: CuPy runs kernels on the current GPU and refuses (or corrupts) arrays of
+        # another one: the inputs' GPU is made current for the op
+        scope = backend.device_scope(dev) if dev is not None and dev.type == "cuda" else None
+        if scope is None:
             out = ctx.forward(*raw, **kwargs)
-            if out.__class__ is not _ndarray and isinstance(out, _np_generic):
-                out = _np.asarray(out)  # NOTE: NumPy gives scalars for 0-d results
-            t = Tensor._wrap(out, None if cls.moves_device else dev)
+        else:
+            with scope:
+                out = ctx.forward(*raw, **kwargs)
+        if out.__class__ is not _ndarray and isinstance(out, _np_generic):
+            out = _np.asarray(out)  # NOTE: NumPy gives scalars for 0-d results
+        t = Tensor._wrap(out, None if cls.moves_device else dev)
+        if record and True in needs:
             ctx._edges = edges
             t.requires_grad = True
             t.grad_fn = ctx
-            return t
-        out = ctx.forward(*raw, **kwargs)
-        if out.__class__ is not _ndarray and isinstance(out, _np_generic):
-            out = _np.asarray(out)
-        return Tensor._wrap(out, None if cls.moves_device else dev)
+        return t
 
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -208,11 +211,14 @@ def _run(roots, root_grads, retain_graph, capture=None):
             grads[k] = g if k not in grads else grads[k] + g
     captured = {}
     nodes = _topo([t.grad_fn for t in roots if t.grad_fn is not None])
-    with set_grad_enabled(False):
+    gpu = _GpuScope()
+    with set_grad_enabled(False), gpu:
         for node in nodes:
             g = grads.pop(id(node), None)
             if g is None:
                 continue
+            if g.__class__ is not _ndarray:
+                gpu.use(backend.device_of(g))
             out = node._out() if node.__dict__.get("_retain") else None
             if out is not None:
                 out.grad = _accumulate(out.grad, g, out, handed)
@@ -238,15 +244,49 @@ def _run(roots, root_grads, retain_graph, capture=None):
                     grads[k] = ig if k not in grads else grads[k] + ig
                 else:
                     leaves.append((leaf, ig))
-    if capture is not None:
+    with gpu:
+        if capture is not None:
+            for t, g in leaves:
+                if id(t) in capture:
+                    gpu.use(t._device)
+                    prev = captured.get(id(t))
+                    captured[id(t)] = g if prev is None else prev + g
+            return captured
         for t, g in leaves:
-            if id(t) in capture:
-                prev = captured.get(id(t))
-                captured[id(t)] = g if prev is None else prev + g
-        return captured
-    for t, g in leaves:
-        t.grad = _accumulate(t.grad, g, t, handed)
+            gpu.use(t._device)
+            t.grad = _accumulate(t.grad, g, t, handed)
     return None
+
+
+class _GpuScope:
+    """Keeps the GPU of the arrays at hand current while the engine works on them.
+
+    NOTE: CuPy runs kernels on the current GPU and refuses (or corrupts) arrays of another
+    one; ``use(device)`` switches only when the device changes, ``with`` restores at exit.
+    """
+
+    __slots__ = ("dev", "scope")
+
+    def __init__(self):
+        self.dev = self.scope = None
+
+    def use(self, dev) -> None:
+        if dev is self.dev:
+            return
+        self.__exit__()
+        self.dev = dev
+        if dev.type == "cuda":
+            self.scope = backend.device_scope(dev)
+            self.scope.__enter__()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.scope is not None:
+            self.scope.__exit__(None, None, None)
+        self.dev = self.scope = None
+        return False
 
 
 def _accumulate(prev, g, t, handed):

@@ -282,6 +282,9 @@ class _NullScope:
         return False
 
 
+_NULL_SCOPE = _NullScope()
+
+
 def index_add(target, indices, values) -> None:
     """``target[indices] += values`` with repeated indices accumulated (scatter-add)."""
     if type(target) is np.ndarray:
@@ -471,21 +474,28 @@ class Generator:
     def _out(self, a):
         return FakeArray(a) if self.device.type == "fakegpu" else a
 
+    def _scope(self):
+        # NOTE: a CuPy generator only draws with its own GPU current (it raises otherwise)
+        return device_scope(self.device) if self.device.type == "cuda" else _NULL_SCOPE
+
     def random(self, shape, dtype):
         """Uniform [0, 1)."""
         dt = np.dtype(dtype)
-        if dt in (np.float32, np.float64):
-            return self._out(self._g.random(shape, dtype=dt))
-        return self._out(self._g.random(shape, dtype=np.float32).astype(dt))
+        with self._scope():
+            if dt in (np.float32, np.float64):
+                return self._out(self._g.random(shape, dtype=dt))
+            return self._out(self._g.random(shape, dtype=np.float32).astype(dt))
 
     def normal(self, shape, dtype):
         dt = np.dtype(dtype)
-        if dt in (np.float32, np.float64):
-            return self._out(self._g.standard_normal(shape, dtype=dt))
-        return self._out(self._g.standard_normal(shape, dtype=np.float32).astype(dt))
+        with self._scope():
+            if dt in (np.float32, np.float64):
+                return self._out(self._g.standard_normal(shape, dtype=dt))
+            return self._out(self._g.standard_normal(shape, dtype=np.float32).astype(dt))
 
     def integers(self, low, high, shape, dtype):
-        return self._out(self._g.integers(low, high, size=shape).astype(dtype, copy=False))
+        with self._scope():
+            return self._out(self._g.integers(low, high, size=shape).astype(dtype, copy=False))
 
     def permutation(self, n: int):
         """A random ordering of ``0..n-1`` (int64)."""
@@ -493,8 +503,9 @@ class Generator:
             return self._g.permutation(n)
         # NOTE: CuPy's Generator has no permutation(): order uniform float64 keys instead
         # (ties have probability ~n**2 / 2**54). The fake GPU takes the same path.
-        keys = self._out(self._g.random(n, dtype=np.float64))
-        return array_module(keys).argsort(keys)
+        with self._scope():
+            keys = self._out(self._g.random(n, dtype=np.float64))
+            return array_module(keys).argsort(keys)
 
     def _curand_state(self):
         # NOTE: CuPy's Generator has no public state: its cuRAND bit generator keeps the

@@ -478,7 +478,7 @@ class Module:
                 target._device = backend.device_of(arr)
             else:
                 xp = backend.array_module(target._data)
-                with no_grad():
+                with no_grad(), backend.device_scope(target._device):
                     xp.copyto(target._data, arr.astype(target._data.dtype, copy=False),
                               casting="unsafe")  # fmt: skip
 

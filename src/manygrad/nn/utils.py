@@ -65,8 +65,16 @@ def get_total_norm(tensors: _tensor_or_tensors, norm_type: float = 2.0,
         out_dt = D.promote_types(out_dt, D.from_np(t._data.dtype))
     norms = []
     for t in tensors:
-        n = backend.array_module(t._data).asarray(_norm_array(t._data, norm_type))
+        with backend.device_scope(t._device):  # NOTE: CuPy works on the current GPU
+            n = backend.array_module(t._data).asarray(_norm_array(t._data, norm_type))
         norms.append(backend.to_device(n, dev) if t._device != dev else n)
+    with backend.device_scope(dev):
+        total = _combine(norms, norm_type, out_dt, error_if_nonfinite)
+    return Tensor._wrap(total, dev)
+
+
+def _combine(norms, norm_type: float, out_dt, error_if_nonfinite: bool):
+    """The norm of the per-tensor norms (0-d arrays on one device)."""
     xp = backend.array_module(norms[0])
     acc = norms[0].dtype
     for n in norms[1:]:
@@ -85,7 +93,7 @@ def get_total_norm(tensors: _tensor_or_tensors, norm_type: float = 2.0,
             "non-finite, so it cannot be clipped. To disable this error and scale the "
             "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
         )
-    return Tensor._wrap(total, dev)
+    return total
 
 
 def clip_grads_with_norm_(parameters: _tensor_or_tensors, max_norm: float, total_norm: Tensor,
@@ -95,12 +103,14 @@ def clip_grads_with_norm_(parameters: _tensor_or_tensors, max_norm: float, total
     if not grads:
         return
     xp = backend.array_module(total_norm._data)
-    coef = xp.minimum(float(max_norm) / (total_norm._data + 1e-6), 1.0)
+    with backend.device_scope(total_norm._device):  # NOTE: CuPy works on the current GPU
+        coef = xp.minimum(float(max_norm) / (total_norm._data + 1e-6), 1.0)
     with no_grad():
         for g in grads:
             c = coef if g._device == total_norm._device else backend.to_device(coef, g._device)
             gx = backend.array_module(g._data)
-            gx.multiply(g._data, c.astype(g._data.dtype), out=g._data)
+            with backend.device_scope(g._device):
+                gx.multiply(g._data, c.astype(g._data.dtype), out=g._data)
 
 
 def clip_grad_norm_(parameters: _tensor_or_tensors, max_norm: float, norm_type: float = 2.0,
@@ -139,7 +149,8 @@ def clip_grad_value_(parameters: _tensor_or_tensors, clip_value: float, foreach=
     with no_grad():
         for g in _grads(parameters):
             xp = backend.array_module(g._data)
-            xp.clip(g._data, -clip_value, clip_value, out=g._data)
+            with backend.device_scope(g._device):
+                xp.clip(g._data, -clip_value, clip_value, out=g._data)
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
@@ -177,7 +188,8 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
             if vec._device != p._device:
                 chunk = backend.to_device(chunk, p._device)
             xp = backend.array_module(p._data)
-            xp.copyto(p._data, chunk.astype(p._data.dtype, copy=False))
+            with backend.device_scope(p._device):
+                xp.copyto(p._data, chunk.astype(p._data.dtype, copy=False))
             offset += n
     if offset != vec.numel():
         raise ValueError(

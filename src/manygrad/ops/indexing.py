@@ -208,6 +208,13 @@ def getitem(x: Tensor, idx) -> Tensor:
             return Slice.apply(x, items)
         except IndexError:
             pass
+    if x._device.type == "cuda":  # NOTE: index arrays go to the current GPU: make it x's
+        with backend.device_scope(x._device):
+            return _getitem(x, idx)
+    return _getitem(x, idx)
+
+
+def _getitem(x: Tensor, idx) -> Tensor:
     basic, post = _parse(x, idx)
     if any(not (isinstance(b, slice) and b == slice(None)) for b in basic) or not any(post):
         x = Slice.apply(x, basic)  # NOTE: also for x[:] and x[...]: a new view, as in PyTorch
@@ -231,6 +238,13 @@ def setitem(x: Tensor, idx, value) -> None:
 
     Example: ``with mg.no_grad(): w[0] = 0.0``
     """
+    if x._device.type == "cuda":  # NOTE: CuPy works on the current GPU: make it x's
+        with backend.device_scope(x._device):
+            return _setitem(x, idx, value)
+    return _setitem(x, idx, value)
+
+
+def _setitem(x: Tensor, idx, value) -> None:
     grad_on = is_grad_enabled()
     if x.requires_grad and grad_on:
         raise AutogradError(
