@@ -447,7 +447,7 @@ class MaxPool(Function):
     def forward(self, x, geom, yshape):
         xp = backend.array_module(x)
         self.geom, self.xshape = geom, x.shape
-        low = float("-inf") if xp.issubdtype(x.dtype, xp.floating) else xp.iinfo(x.dtype).min
+        low = xp.iinfo(x.dtype).min if xp.issubdtype(x.dtype, xp.integer) else float("-inf")
         self.buf = geom.pad(x.reshape(geom.shape), low)
         best = None
         for s in geom.windows(self.buf):  # NOTE: maximum propagates NaN, as PyTorch does
