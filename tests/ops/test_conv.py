@@ -26,7 +26,7 @@ CONV = [
         [(2, 3, 7, 6), (4, 3, 2, 4), (4,)],
         dict(padding="same"),
         marks=pytest.mark.filterwarnings("ignore:Using padding='same'"),  # PyTorch's note
-    ),  # fmt: skip
+    ),
     ("conv2d", [(2, 3, 7, 6), (4, 3, 3, 3), (4,)], dict(padding="same", dilation=2)),
     ("conv2d", [(2, 3, 7, 6), (4, 3, 3, 2), None], dict(padding="valid", stride=(1, 2))),
     ("conv2d", [(3, 7, 6), (4, 3, 3, 3), (4,)], dict(padding=1)),  # unbatched
@@ -50,17 +50,17 @@ CONV = [
         "conv_transpose2d",
         [(2, 3, 4, 5), (3, 4, 3, 3), (4,)],
         dict(stride=2, padding=1, output_padding=1),
-    ),  # fmt: skip
+    ),
     (
         "conv_transpose2d",
         [(2, 4, 4, 5), (4, 3, 3, 2), None],
         dict(stride=(2, 3), padding=(0, 1), output_padding=(1, 2), groups=2),
-    ),  # fmt: skip
+    ),
     (
         "conv_transpose2d",
         [(1, 2, 4, 5), (2, 3, 3, 3), (3,)],
         dict(dilation=2, output_padding=1),
-    ),  # fmt: skip
+    ),
     ("conv_transpose2d", [(2, 4, 5), (2, 3, 4, 4), (3,)], dict(stride=2, padding=1)),
     ("conv_transpose1d", [(2, 4, 7), (4, 3, 3), (3,)], dict(stride=2, output_padding=1)),
 ]
@@ -79,13 +79,13 @@ POOL = [
         "avg_pool2d",
         [(2, 3, 7, 9)],
         dict(kernel_size=3, stride=2, padding=1, count_include_pad=False),
-    ),  # fmt: skip
+    ),
     ("avg_pool2d", [(1, 2, 8, 9)], dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
     (
         "avg_pool2d",
         [(1, 2, 8, 9)],
         dict(kernel_size=(2, 3), stride=2, padding=(1, 1), ceil_mode=True, count_include_pad=False),
-    ),  # fmt: skip
+    ),
     ("avg_pool2d", [(1, 2, 6, 6)], dict(kernel_size=3, divisor_override=4)),
     ("avg_pool1d", [(2, 3, 11)], dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
     ("adaptive_avg_pool2d", [(2, 3, 7, 9)], dict(output_size=(3, 4))),
@@ -151,7 +151,7 @@ ERRORS = [
     (
         lambda: mg.conv2d(mg.zeros(1, 4, 5, 5), mg.zeros(6, 2, 3, 3), groups=3),
         r"conv2d.*\(1, 4, 5, 5\).*groups=3",
-    ),  # fmt: skip
+    ),
     (
         lambda: mg.conv2d(mg.zeros(1, 3, 5, 5), mg.zeros(4, 3, 3)),
         r"conv2d: expected weight.*\(4, 3, 3\)",
@@ -162,7 +162,7 @@ ERRORS = [
     (
         lambda: mg.conv_transpose2d(mg.zeros(1, 3, 5, 5), mg.zeros(4, 2, 3, 3)),
         r"conv_transpose2d.*3 channels.*\(4, 2, 3, 3\)",
-    ),  # fmt: skip
+    ),
     (lambda: mg.max_pool2d(mg.zeros(1, 3, 5, 5), 2, padding=2), "max_pool2d: padding"),
     (lambda: mg.avg_pool2d(mg.zeros(5), 2), r"avg_pool2d: expected input.*\(5,\)"),
 ]
