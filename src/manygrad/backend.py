@@ -339,45 +339,38 @@ def erf(x):
     return cupyx.scipy.special.erf(a).astype(x.dtype, copy=False)
 
 
+# x * P(x^2) / Q(x^2) on [-4, 4] (the rational fit Eigen uses for float erf): absolute
+# error below 1e-7 in float64 arithmetic, a few float32 ulps in float32.
+_ERF_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+          -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+          -1.60960333262415e-02)  # fmt: skip
+_ERF_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+          -7.37332916720468e-03, -1.42647390514189e-02)  # fmt: skip
+
+
 def _np_erf(a):
-    try:
-        from scipy.special import erf as sp_erf
-    except ImportError:
-        sp_erf = None
-    if sp_erf is not None:
-        return sp_erf(a)
-    # NOTE: without SciPy: erf from erfc's Chebyshev fit (Numerical Recipes' erfcc),
-    # fractional error below 1.2e-7 everywhere, computed in float64.
-    z = np.abs(a.astype(np.float64))
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = (
-        -z * z
-        - 1.26551223
-        + t
-        * (
-            1.00002368
-            + t
-            * (
-                0.37409196
-                + t
-                * (
-                    0.09678418
-                    + t
-                    * (
-                        -0.18628806
-                        + t
-                        * (
-                            0.27886807
-                            + t
-                            * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))
-                        )
-                    )
-                )
-            )
-        )
-    )
-    r = 1.0 - t * np.exp(poly)
-    return np.where(a >= 0, r, -r)
+    if a.dtype == np.float64:
+        try:  # exact where SciPy is installed (float64 checks compare with PyTorch)
+            from scipy.special import erf as sp_erf
+
+            return sp_erf(a)
+        except ImportError:
+            pass
+    # NOTE: faster than SciPy for float32, computed in place (Horner) to spare temporaries
+    dt = np.float64 if a.dtype == np.float64 else np.float32
+    x = np.clip(a, -4.0, 4.0, dtype=dt)
+    x2 = x * x
+    p = np.full_like(x2, _ERF_P[0])
+    for c in _ERF_P[1:]:
+        p *= x2
+        p += c
+    p *= x
+    q = np.full_like(x2, _ERF_Q[0])
+    for c in _ERF_Q[1:]:
+        q *= x2
+        q += c
+    p /= q
+    return p
 
 
 def pinned_empty(shape, dtype) -> np.ndarray:

@@ -192,7 +192,9 @@ def div(a, b, rounding_mode=None) -> Tensor:
         return Tensor._wrap(backend.array_module(q._data).trunc(q._data).astype(
             _dtype_of(a, b)), q._device)  # fmt: skip
     if rounding_mode is not None:
-        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+        raise ValueError(
+            f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}"
+        )
     return _binary(Div, _as_float(a), _as_float(b))
 
 
@@ -269,9 +271,7 @@ cos = _unary("Cos", lambda xp, x: xp.cos(x), lambda xp, g, x, y: -g * xp.sin(x))
 tanh = _unary("Tanh", lambda xp, x: xp.tanh(x), lambda xp, g, x, y: g * (1 - y * y))
 square = _unary("Square", lambda xp, x: x * x, lambda xp, g, x, y: 2 * g * x, False, False)
 reciprocal = _unary("Reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, y: -g * y * y)
-relu = _unary(
-    "Relu", lambda xp, x: xp.maximum(x, 0), lambda xp, g, x, y: g * (y > 0), True, False
-)
+relu = _unary("Relu", lambda xp, x: xp.maximum(x, 0), lambda xp, g, x, y: g * (y > 0), True, False)
 
 
 def _sigmoid(xp, x):
@@ -332,7 +332,11 @@ class Gelu(Function):
         if approximate == "tanh":
             self.t = xp.tanh(_SQRT_2_PI * (x + 0.044715 * x * x * x))
             return 0.5 * x * (1 + self.t)
-        return 0.5 * x * (1 + backend.erf(x * (1 / math.sqrt(2))))
+        # NOTE: the CDF is kept for backward: erf is the costly part on CPUs
+        self.cdf = backend.erf(x * (1 / math.sqrt(2)))
+        self.cdf += 1
+        self.cdf *= 0.5
+        return x * self.cdf
 
     def backward(self, g):
         xp = backend.array_module(g)
@@ -341,9 +345,10 @@ class Gelu(Function):
             t = self.t
             dt = (1 - t * t) * _SQRT_2_PI * (1 + 3 * 0.044715 * x * x)
             return g * (0.5 * (1 + t) + 0.5 * x * dt)
-        cdf = 0.5 * (1 + backend.erf(x * (1 / math.sqrt(2))))
-        pdf = xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
-        return g * (cdf + x * pdf)
+        pdf = xp.exp(-0.5 * x * x)
+        pdf *= x * (1 / math.sqrt(2 * math.pi))
+        pdf += self.cdf
+        return g * pdf
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
