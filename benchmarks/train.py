@@ -5,11 +5,13 @@ Workloads (one optimizer step on random data each):
   cnn  two 3x3 convs (32, 64) + 2x2 max pools + 2 linear, 28x28x1 input, batch 64, Adam
   gpt  char-level GPT, 2 layers, d=128, 4 heads, T=64, vocab 65, batch 16, AdamW
 
-Rounds alternate manygrad and PyTorch so that load on a shared machine hits both alike;
-the median round is reported. Both libraries get the same number of CPU threads.
+Steps alternate one manygrad step, one PyTorch step, so that load on a shared machine hits
+both alike; each library's median step time is reported (robust to the spikes other
+processes cause). Both libraries get the same number of CPU threads.
 
 Usage:
     PYTHONPATH=src python benchmarks/train.py [--threads 1] [--rounds 5] [--steps 20]
+    (rounds x steps steps of each library are timed)
     PYTHONPATH=src python benchmarks/train.py --profile gpt   # cProfile of manygrad's step
 """
 
@@ -152,11 +154,17 @@ def torch_step_fn(name, batch):
     return step
 
 
-def timed(step, steps):
-    t = time.perf_counter()
+def interleaved(fm, ft, steps):
+    """Per-step times of ``fm`` and ``ft``, called alternately."""
+    tm, tt = [], []
     for _ in range(steps):
-        step()
-    return (time.perf_counter() - t) / steps
+        t = time.perf_counter()
+        fm()
+        tm.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ft()
+        tt.append(time.perf_counter() - t)
+    return tm, tt
 
 
 def main():
@@ -198,10 +206,7 @@ def main():
         fm, ft = mg_step_fn(name, batch), torch_step_fn(name, batch)
         for _ in range(3):
             fm(), ft()
-        tm, tt = [], []
-        for _ in range(args.rounds):
-            tm.append(timed(fm, args.steps))
-            tt.append(timed(ft, args.steps))
+        tm, tt = interleaved(fm, ft, args.rounds * args.steps)
         sm, st = batch / statistics.median(tm), batch / statistics.median(tt)
         print(f"| {name} | {batch} | {sm:,.0f} | {st:,.0f} | {sm / st:.2f}x |", flush=True)
 
