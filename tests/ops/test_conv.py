@@ -198,3 +198,17 @@ def test_conv_partial_grads(device, op):
     with mg.no_grad():
         y = getattr(mg, op)(mg.tensor(a, device=device), mw, mb, **kw)
     assert y.grad_fn is None and not y.requires_grad
+
+
+def test_conv_autocast_bfloat16():
+    x, w, b = mg.randn(2, 12, 6, 6), mg.randn(5, 12, 3, 3, requires_grad=True), mg.randn(5)
+    ref = mg.conv2d(x, w, b, padding=1)
+    with mg.autocast("cpu", dtype=mg.bfloat16):
+        y = mg.conv2d(x, w, b, padding=1)
+        p = mg.adaptive_avg_pool2d(y, (2, 4))
+    assert y.dtype == mg.bfloat16 and p.dtype == mg.bfloat16
+    np.testing.assert_allclose(
+        y.float().detach().numpy(), ref.detach().numpy(), rtol=0.05, atol=0.3
+    )
+    y.float().sum().backward()
+    assert w.grad.dtype == mg.float32

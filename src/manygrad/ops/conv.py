@@ -134,9 +134,8 @@ def _to_grid(y, g: _Geom):
 
 def _conv(x, w, b, g: _Geom):
     """Forward convolution (N, C, H, W) -> (N, O, Ho, Wo) plus bias; also returns the columns."""
-    xp = backend.array_module(x)
     cols = _im2col(x, g)
-    y = xp.matmul(w.reshape(g.G, g.O // g.G, g.K), cols)
+    y = backend.matmul(w.reshape(g.G, g.O // g.G, g.K), cols)
     if g.per_image:
         y = y.reshape(g.N, g.O, g.Ho, g.Wo)
         if b is not None:
@@ -147,10 +146,9 @@ def _conv(x, w, b, g: _Geom):
 
 def _conv_grad_input(gy2, w, g: _Geom, b=None):
     """Gradient w.r.t. the input (N, C, H, W) from the output gradient in grid form."""
-    xp = backend.array_module(gy2)
     wt = w.reshape(g.G, g.O // g.G, g.K).swapaxes(-1, -2)
     # NOTE: one output channel per group (depthwise): an outer product, cheaper broadcast
-    cols = wt * gy2 if g.O == g.G else xp.matmul(wt, gy2)
+    cols = wt * gy2 if g.O == g.G else backend.matmul(wt, gy2)
     return _col2im(cols, g, b)
 
 
@@ -158,9 +156,14 @@ def _conv_grad_weight(cols, gy2, wshape):
     """Gradient w.r.t. the weight from the input's columns and the grid-form gradient."""
     xp = backend.array_module(gy2)
     if gy2.ndim == 4:  # per image: (N, G, O/G, Ho*Wo) x (N, G, K, Ho*Wo), summed over N
-        return xp.matmul(gy2, cols.swapaxes(-1, -2)).sum(axis=0).reshape(wshape)
-    gw = xp.matmul(cols, gy2.swapaxes(-1, -2))  # (G, K, O/G)
+        return backend.matmul(gy2, cols.swapaxes(-1, -2)).sum(axis=0).reshape(wshape)
+    gw = backend.matmul(cols, gy2.swapaxes(-1, -2))  # (G, K, O/G)
     return xp.ascontiguousarray(gw.swapaxes(-1, -2)).reshape(wshape)
+
+
+def _same_dtype(y, x):
+    """NOTE: bfloat16 products come back float32 (backend.matmul); outputs keep x's dtype."""
+    return y if y.dtype == x.dtype else y.astype(x.dtype)
 
 
 def _bias_grad(gy2, g: _Geom):
@@ -176,7 +179,7 @@ class Conv(Function):
         self.w, self.geom, self.xshape = w, geom, x.shape
         y, cols = _conv(x.reshape(shape4[0]), w.reshape(shape4[1]), b, geom)
         self.cols = cols if keep_cols else None
-        return y.reshape(shape4[2])
+        return _same_dtype(y, x).reshape(shape4[2])
 
     def backward(self, gy):
         nx, nw, nb = self.needs_input_grad
@@ -195,7 +198,8 @@ class ConvTranspose(Function):
         self.w, self.geom, self.xshape = w, geom, x.shape
         x2 = _to_grid(x.reshape(geom.N, geom.O, geom.Ho, geom.Wo), geom)
         self.x2 = x2 if keep_x else None
-        return _conv_grad_input(x2, w.reshape(shape4[1]), geom, b).reshape(shape4[2])
+        y = _conv_grad_input(x2, w.reshape(shape4[1]), geom, b)
+        return _same_dtype(y, x).reshape(shape4[2])
 
     def backward(self, gy):
         nx, nw, nb = self.needs_input_grad
@@ -545,9 +549,10 @@ class AdaptiveAvgPool(Function):
             _adaptive_matrix(xp, h, ho, x.dtype),
             _adaptive_matrix(xp, w, wo, x.dtype),
         )
-        t = xp.matmul(x.reshape(-1, w), self.pw.T).reshape(n * c, h, wo)  # (NC, H, Wo)
-        t = xp.matmul(xp.ascontiguousarray(t.swapaxes(1, 2)).reshape(-1, h), self.ph.T)
-        return xp.ascontiguousarray(t.reshape(n, c, wo, ho).swapaxes(2, 3)).reshape(yshape)
+        t = backend.matmul(x.reshape(-1, w), self.pw.T).reshape(n * c, h, wo)  # (NC, H, Wo)
+        t = backend.matmul(xp.ascontiguousarray(t.swapaxes(1, 2)).reshape(-1, h), self.ph.T)
+        y = xp.ascontiguousarray(t.reshape(n, c, wo, ho).swapaxes(2, 3))
+        return _same_dtype(y, x).reshape(yshape)
 
     def backward(self, g):
         xp = backend.array_module(g)
@@ -556,8 +561,8 @@ class AdaptiveAvgPool(Function):
             g = g.reshape(n, c, ho, 1, wo, 1) / ((h // ho) * (w // wo))
             return xp.broadcast_to(g, (n, c, ho, h // ho, wo, w // wo)).reshape(self.xshape)
         g = xp.ascontiguousarray(g.reshape(n * c, ho, wo).swapaxes(1, 2))
-        t = xp.matmul(g.reshape(-1, ho), self.ph).reshape(n * c, wo, h)
-        t = xp.matmul(xp.ascontiguousarray(t.swapaxes(1, 2)).reshape(-1, wo), self.pw)
+        t = backend.matmul(g.reshape(-1, ho), self.ph).reshape(n * c, wo, h)
+        t = backend.matmul(xp.ascontiguousarray(t.swapaxes(1, 2)).reshape(-1, wo), self.pw)
         return t.reshape(self.xshape)
 
 
