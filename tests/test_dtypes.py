@@ -62,3 +62,14 @@ def test_unsupported_dtype_lists_supported():
         mg.tensor(np.zeros(2, dtype=np.complex64))
     with pytest.raises(TypeError, match="unknown dtype 'float8'"):
         mg.zeros(2, dtype="float8")
+
+
+def test_bfloat16_ops_stay_bfloat16():
+    """NumPy's bfloat16 loops promote with Python floats to float32; ops must not."""
+    x = mg.randn(4, 3).bfloat16().requires_grad_()
+    for y in [x * 0.5, mg.gelu(x), mg.sigmoid(x), mg.softmax(x, dim=1), 2.0 - x, x / 3.0]:
+        assert y.dtype is mg.bfloat16
+    mg.gelu(x).sum().backward()
+    assert x.grad.dtype is mg.bfloat16
+    assert x.float().dtype is mg.float32
+    assert x.sum(dtype=mg.float32).dtype is mg.float32

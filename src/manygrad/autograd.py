@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import weakref
 
+import ml_dtypes
 import numpy as _np
 
 from . import backend
@@ -13,6 +14,8 @@ from .tensor import Tensor
 
 _grad_enabled = True
 _np_generic = _np.generic
+_BF16 = _np.dtype(ml_dtypes.bfloat16)
+_F32 = _np.dtype(_np.float32)
 _ndarray = _np.ndarray
 # device type -> dtype that matmul-like ops compute in (set by mg.autocast)
 autocast_dtypes: dict = {}
@@ -89,6 +92,7 @@ class Function:
     __slots__ = ("_edges", "needs_input_grad", "_out", "__dict__", "__weakref__")
     differentiable = True
     moves_device = False  # True for ops whose output lives on another device
+    changes_dtype = False  # True for casts: their output dtype is meant to differ
 
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -96,6 +100,7 @@ class Function:
         # arrays and, when a gradient is needed, the graph edges.
         raw = list(args)
         dev = None
+        dt0 = None
         needs = []
         edges = []
         record = _grad_enabled and cls.differentiable
@@ -105,6 +110,7 @@ class Function:
                 raw[i] = d
                 if dev is None:
                     dev = a._device
+                    dt0 = d.dtype
                 elif a._device is not dev and a._device != dev:
                     raise DeviceError(
                         f"{cls.__name__.lower()}: expected all tensors on one device, got "
@@ -130,6 +136,10 @@ class Function:
                 out = ctx.forward(*raw, **kwargs)
         if out.__class__ is not _ndarray and isinstance(out, _np_generic):
             out = _np.asarray(out)  # NOTE: NumPy gives scalars for 0-d results
+        if dt0 is _BF16 and out.dtype is _F32 and not cls.changes_dtype:
+            # NOTE: ml_dtypes promotes bfloat16 with a Python float to float32; an op on
+            # bfloat16 tensors gives bfloat16, as in PyTorch
+            out = out.astype(_BF16)
         t = Tensor._wrap(out, None if cls.moves_device else dev)
         if record and True in needs:
             ctx._edges = edges

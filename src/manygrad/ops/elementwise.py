@@ -45,6 +45,8 @@ def _float_input(x: Tensor) -> Tensor:
 
 
 class Cast(Function):
+    changes_dtype = True
+
     def forward(self, a, dt):
         return a.astype(dt.np)
 

@@ -41,6 +41,8 @@ def _expand(g, shape, axes, keepdim):
 
 
 class Sum(Function):
+    changes_dtype = True  # sum(dtype=...) accumulates in the dtype asked for
+
     def forward(self, x, axes, keepdim, dt):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
         return x.sum(axis=axes, keepdims=keepdim, dtype=dt)
