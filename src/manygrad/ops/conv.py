@@ -566,7 +566,7 @@ class AdaptiveAvgPool(Function):
         return t.reshape(self.xshape)
 
 
-def _pool_args(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, max_pad):
+def _pool_args(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode):
     batched = _check_input(op, input, nd)
     k = _tuple(kernel_size, nd, op, "kernel_size")
     s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _tuple(
@@ -575,7 +575,7 @@ def _pool_args(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode,
     if min(k + s + d) < 1 or min(p) < 0:
         raise ValueError(f"{op}: kernel_size, stride and dilation must be positive and padding "
                          f"non-negative, got {k}, {s}, {d}, {p}")  # fmt: skip
-    if any(p_ > max_pad(k_, d_) for p_, k_, d_ in zip(p, k, d)):
+    if any(2 * p_ > k_ for p_, k_ in zip(p, k)):  # NOTE: PyTorch's rule, with or without dilation
         raise ValueError(f"{op}: padding {p} must be at most half of the kernel size {k}")
     xs = tuple(input.shape) if batched else (1,) + tuple(input.shape)
     if nd == 1:
@@ -589,8 +589,7 @@ def _pool_args(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode,
 
 
 def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
-    geom, yshape = _pool_args(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode,
-                              lambda k, d: (d * (k - 1) + 1) // 2)  # fmt: skip
+    geom, yshape = _pool_args(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode)
     y = MaxPool.apply(input, geom=geom, yshape=yshape)
     if not return_indices:
         return y
@@ -603,8 +602,7 @@ def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
 
 def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):  # fmt: skip
-    geom, yshape = _pool_args(op, nd, input, kernel_size, stride, padding, 1, ceil_mode,
-                              lambda k, d: k // 2)  # fmt: skip
+    geom, yshape = _pool_args(op, nd, input, kernel_size, stride, padding, 1, ceil_mode)
     if not input.is_floating_point():
         raise TypeError(f"{op}: expected a floating point input, got {input.dtype}")
     return AvgPool.apply(input, geom=geom, yshape=yshape, count_include_pad=count_include_pad,
