@@ -349,13 +349,15 @@ _ERF_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
 
 
 def _np_erf(a):
-    if a.dtype == np.float64:
-        try:  # exact where SciPy is installed (float64 checks compare with PyTorch)
+    if a.dtype == np.float64:  # exact in float64: SciPy's, else the math module's
+        try:
             from scipy.special import erf as sp_erf
 
             return sp_erf(a)
         except ImportError:
-            pass
+            import math
+
+            return np.frompyfunc(math.erf, 1, 1)(a).astype(np.float64)
     # NOTE: faster than SciPy for float32, computed in place (Horner) to spare temporaries
     dt = np.float64 if a.dtype == np.float64 else np.float32
     x = np.clip(a, -4.0, 4.0, dtype=dt)
