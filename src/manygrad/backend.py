@@ -23,15 +23,35 @@ from .fakegpu import (  # noqa: F401  (re-exported)
     fake_xp,
 )
 
-try:  # NOTE: CuPy is optional; a missing or broken install only disables the cuda device.
-    import cupy as _cupy
-    import cupyx as _cupyx
+# NOTE: CuPy is optional and imported on first need (asking about CUDA, or meeting a CuPy
+# array): importing it costs ~0.7 s that CPU-only runs should not pay. A missing or broken
+# install only disables the cuda device.
+_cupy = None
+_cupyx = None
+_CUPY_IMPORT_ERROR: BaseException | None = None
+_cupy_tried = False
 
-    _CUPY_IMPORT_ERROR: BaseException | None = None
-except Exception as _e:  # ImportError, or a CUDA library missing at import
-    _cupy = None
-    _cupyx = None
-    _CUPY_IMPORT_ERROR = _e
+
+def _load_cupy():
+    global _cupy, _cupyx, _CUPY_IMPORT_ERROR, _cupy_tried
+    if not _cupy_tried:
+        _cupy_tried = True
+        try:
+            import cupy
+            import cupyx
+
+            _cupy, _cupyx = cupy, cupyx
+        except Exception as e:  # ImportError, or a CUDA library missing at import
+            _CUPY_IMPORT_ERROR = e
+    return _cupy
+
+
+def _is_cupy_array(a) -> bool:
+    """True for a CuPy array (loads CuPy if such an array shows up before it was needed)."""
+    if _cupy is None:
+        if not type(a).__module__.startswith("cupy") or _load_cupy() is None:
+            return False
+    return isinstance(a, _cupy.ndarray)
 
 # ---------------------------------------------------------------------------- devices
 
@@ -109,7 +129,7 @@ def device(spec: str | Device | int | None = None, index: int | None = None) -> 
 @functools.lru_cache(maxsize=1)
 def cuda_status() -> tuple[bool, str]:
     """(True, summary) when CuPy can run kernels on a GPU, else (False, why and fix)."""
-    if _cupy is None:
+    if _load_cupy() is None:
         if isinstance(_CUPY_IMPORT_ERROR, ImportError) and "cupy" in str(_CUPY_IMPORT_ERROR):
             return False, (
                 "CuPy is not installed. Install the build matching your CUDA driver: "
@@ -192,7 +212,7 @@ def array_module(a):
         return np
     if t is FakeArray:
         return fake_xp
-    if _cupy is not None and isinstance(a, _cupy.ndarray):
+    if _is_cupy_array(a):
         return _cupy
     return np
 
@@ -212,7 +232,7 @@ def device_of(a) -> Device:
         return CPU
     if t is FakeArray:
         return FAKEGPU
-    if _cupy is not None and isinstance(a, _cupy.ndarray):
+    if _is_cupy_array(a):
         return _cuda_device(a.device.id)
     return CPU
 
@@ -224,7 +244,7 @@ def _cuda_device(i: int) -> Device:
 
 def is_array(a) -> bool:
     t = type(a)
-    return t is np.ndarray or t is FakeArray or (_cupy is not None and isinstance(a, _cupy.ndarray))
+    return t is np.ndarray or t is FakeArray or _is_cupy_array(a)
 
 
 def to_numpy(a) -> np.ndarray:
@@ -386,7 +406,7 @@ def pinned_empty(shape, dtype) -> np.ndarray:
 def cuda_report() -> dict:
     """What CuPy, CUDA and the GPUs report, for ``manygrad doctor`` (never raises)."""
     info: dict = {"cupy": None, "import_error": None, "gpus": []}
-    if _cupy is None:
+    if _load_cupy() is None:
         info["import_error"] = None if _CUPY_IMPORT_ERROR is None else str(_CUPY_IMPORT_ERROR)
         return info
     info["cupy"] = _cupy.__version__
