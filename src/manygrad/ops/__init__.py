@@ -4,10 +4,22 @@
 them too, as PyTorch does.
 """
 
-from . import arrange, conv, elementwise, indexing, linalg, loss, movement, nn, norm, reduce
+from . import (
+    arrange,
+    conv,
+    elementwise,
+    indexing,
+    linalg,
+    loss,
+    movement,
+    nn,
+    norm,
+    pool,
+    reduce,
+)  # fmt: skip
 
 # NOTE: taken before the star imports: `from .reduce import *` rebinds the name `norm`
-_MODULES = (arrange, conv, elementwise, indexing, linalg, loss, movement, nn, norm, reduce)
+_MODULES = (arrange, conv, elementwise, indexing, linalg, loss, movement, nn, norm, pool, reduce)
 
 from .arrange import *  # noqa: E402, F403
 from .conv import *  # noqa: E402, F403
@@ -18,6 +30,7 @@ from .loss import *  # noqa: E402, F403
 from .movement import *  # noqa: E402, F403
 from .nn import *  # noqa: E402, F403
 from .norm import *  # noqa: E402, F403
+from .pool import *  # noqa: E402, F403
 from .reduce import *  # noqa: E402, F403
 
 __all__ = sorted({n for m in _MODULES for n in getattr(m, "__all__", [])})
