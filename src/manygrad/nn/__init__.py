@@ -68,3 +68,4 @@ __all__ = [
     "CrossEntropyLoss", "MSELoss", "L1Loss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss",
     "SmoothL1Loss", "HuberLoss", "KLDivLoss",
 ]  # fmt: skip
+from . import parallel  # noqa: F401, E402
