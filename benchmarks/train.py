@@ -26,7 +26,7 @@ import numpy as np
 
 import manygrad as mg
 from manygrad import models
-from manygrad.train.threads import set_blas_threads
+from manygrad.threads import set_blas_threads
 
 WORKLOADS = {
     "mlp": dict(batch=128, opt="sgd"),

@@ -44,6 +44,7 @@ from . import nn
 from . import amp, io, optim
 from .amp import autocast
 from .io import load, save
+from .threads import get_num_threads, set_num_threads
 
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
 _LAZY = {"data", "models", "datasets", "distributed", "train", "bench"}

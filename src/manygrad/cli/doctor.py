@@ -74,13 +74,10 @@ def check_numpy() -> list[Check]:
 
 
 def _blas_threads():
-    try:
-        tp = _import("threadpoolctl")
-        info = tp.threadpool_info()
-        blas = [i for i in info if i.get("user_api") == "blas"]
-        return blas[0]["num_threads"] if blas else "?"
-    except ImportError:
-        return "?"
+    from ..threads import get_blas_threads
+
+    n = get_blas_threads()
+    return "?" if n is None else n
 
 
 def check_ml_dtypes() -> Check:
@@ -257,7 +254,8 @@ def run(args) -> int:
         from .. import cuda
 
         if not cuda.is_available():
-            print(f"\nGPU: not usable — {cuda.why_unavailable()}")
+            why = cuda.why_unavailable().replace(" See `manygrad doctor`.", "")
+            print(f"\nGPU: not usable — {why}")
         else:
             print(f"\nGPU: {cuda.device_count()} usable; manygrad will use cuda:0 by default")
     return exit_code(checks, required)

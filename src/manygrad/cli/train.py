@@ -147,7 +147,7 @@ def model_kwargs(name: str, shape: tuple, num_classes: int) -> dict:
 
 
 def _cpu_threads(spec: str, n_params: int) -> None:
-    from ..train.threads import set_blas_threads
+    from ..threads import set_blas_threads
 
     if spec == "auto":
         if n_params < 1_000_000:

@@ -67,3 +67,17 @@ def set_blas_threads(n: int) -> bool:
     n = max(1, int(n))
     _call(_SETTERS, ctypes.c_int(n))
     return get_blas_threads() == n
+
+
+def set_num_threads(n: int) -> None:
+    """CPU threads for manygrad's ops (the BLAS behind matmul and conv), as PyTorch's
+    ``torch.set_num_threads``.
+
+    Example: ``mg.set_num_threads(1)``
+    """
+    set_blas_threads(n)
+
+
+def get_num_threads() -> int:
+    """CPU threads the BLAS uses (the CPU count when it can't be asked)."""
+    return get_blas_threads() or os.cpu_count() or 1
