@@ -36,12 +36,13 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def explain(row: dict, peaks: Peaks) -> str:
+def explain(row: dict, peaks: Peaks | None) -> str:
     """One sentence: what bounds this result (launch overhead, memory bandwidth, compute,
     transfers), with the numbers that show it."""
     t = row.get("seconds")
     if t is None:
         return row.get("error", "not measured")
+    peaks = peaks or Peaks()
     kind = row["kind"]
     if kind == "latency":
         return (f"fixed cost of one op: {t * 1e6:.1f} µs (Python dispatch"
@@ -52,6 +53,9 @@ def explain(row: dict, peaks: Peaks) -> str:
                 + ("; pinned host memory allows DMA without a staging copy"
                    if "pinned" in row["workload"] else
                    "; pageable memory is staged through a pinned buffer first"))  # fmt: skip
+    if not peaks.flops and not peaks.bandwidth:
+        return ("no peak measured on this device to compare with: include the gemm and "
+                "elementwise workloads (the default set does)")  # fmt: skip
     flops_util = row["flops"] / t / peaks.flops if peaks.flops and row["flops"] else 0.0
     bw_util = row["bytes"] / t / peaks.bandwidth if peaks.bandwidth and row["bytes"] else 0.0
     ops = max(1, row.get("ops", 1))

@@ -115,44 +115,22 @@ def _conv2d(device, batch, lib):
 
 
 def _train(model_name):
-    """One optimizer step of a built-in model (the architectures of benchmarks/train.py)."""
+    """One optimizer step of a built-in model: the workloads of benchmarks/train.py, in
+    manygrad or in PyTorch (same architecture, optimizer and data)."""
 
     def build(device, batch, lib):
-        if lib == "torch":
-            raise NotImplementedError("torch twins of the models live in benchmarks/train.py")
-        F = mg.nn.functional  # noqa: N806
-        if model_name == "mlp":
-            model = mg.models.get("mlp", in_features=784, hidden=(512, 512), num_classes=10)
-            x = mg.randn(batch, 784, device=device)
-            y = mg.randint(0, 10, (batch,), device=device)
-            opt_cls, lr = mg.optim.SGD, 0.01
-        elif model_name == "cnn":
-            model = mg.models.get("cnn", in_channels=1, image_size=28)
-            x = mg.randn(batch, 1, 28, 28, device=device)
-            y = mg.randint(0, 10, (batch,), device=device)
-            opt_cls, lr = mg.optim.Adam, 1e-3
-        else:
-            model = mg.models.get("gpt", vocab_size=65, block_size=64, n_layer=2, n_head=4,
-                                  n_embd=128)  # fmt: skip
-            x = mg.randint(0, 65, (batch, 64), device=device)
-            y = mg.randint(0, 65, (batch, 64), device=device)
-            opt_cls, lr = mg.optim.AdamW, 1e-3
-        model.to(device)
-        opt = opt_cls(model.parameters(), lr=lr)
-        n_params = sum(p.numel() for p in model.parameters())
+        from . import twins
+
+        spec = dict(twins.WORKLOADS[model_name], batch=batch)
+        fn = (twins.mg_step_fn if lib == "manygrad" else twins.torch_step_fn)(
+            model_name, spec["batch"], device
+        )
+        n_params = sum(p.numel() for p in twins.mg_model(model_name).parameters())
         tokens = batch * (64 if model_name == "gpt" else 1)
-
-        def step():
-            opt.zero_grad()
-            out = model(x)
-            loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
-            loss.backward()
-            opt.step()
-
         flops = 6.0 * n_params * tokens  # NOTE: ~2 (forward) + 4 (backward) FLOPs/param/token
         if model_name == "cnn":
             flops += 3 * 2.0 * batch * 28 * 28 * (32 * 1 * 9 + 64 * 32 * 9 / 4)
-        return Case(step, flops=flops, bytes=4.0 * n_params * 4, samples=batch, ops=40)
+        return Case(fn, flops=flops, bytes=4.0 * n_params * 4, samples=batch, ops=40)
 
     return build
 
@@ -185,11 +163,11 @@ WORKLOADS = {
         Workload("reduction", "memory", [4 * M], [M, 16 * M, 64 * M], _reduction, unit="GB/s"),
         Workload("conv2d", "conv", [8], [8, 32, 128], _conv2d, size_label="batch"),
         Workload("train_mlp", "train", [1, 32, 128], [1, 8, 32, 128, 512, 2048], _train("mlp"),
-                 size_label="batch", unit="samples/s", torch_ok=False),  # fmt: skip
+                 size_label="batch", unit="samples/s"),  # fmt: skip
         Workload("train_cnn", "train", [1, 32], [1, 8, 32, 128, 512], _train("cnn"),
-                 size_label="batch", unit="samples/s", torch_ok=False),  # fmt: skip
+                 size_label="batch", unit="samples/s"),  # fmt: skip
         Workload("train_gpt", "train", [1, 8], [1, 4, 16, 64], _train("gpt"),
-                 size_label="batch", unit="samples/s", torch_ok=False),  # fmt: skip
+                 size_label="batch", unit="samples/s"),  # fmt: skip
         Workload("h2d_pageable", "transfer", [16 * M], [64 * M, 256 * M],
                  _transfer("h2d", False), size_label="bytes", unit="GB/s", gpu_only=True),  # fmt: skip
         Workload("h2d_pinned", "transfer", [16 * M], [64 * M, 256 * M], _transfer("h2d", True),

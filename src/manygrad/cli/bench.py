@@ -60,8 +60,8 @@ def run(args) -> int:
     if not any(d.startswith("cuda") for d in devices):
         from .. import cuda
 
-        print(f"No GPU in this run: {cuda.why_unavailable() or 'not selected'} "
-              "(`manygrad doctor` has details).")  # fmt: skip
+        why = cuda.why_unavailable() or "not selected with --device."
+        print(f"No GPU in this run: {why}")
     t0 = time.perf_counter()
 
     def progress(msg):
