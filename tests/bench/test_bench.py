@@ -121,3 +121,17 @@ def test_out_of_memory_is_reported_and_the_suite_goes_on():
     ok, oom = result["rows"]
     assert ok["seconds"] is not None
     assert oom["seconds"] is None and "out of memory at n 2" in oom["error"]
+
+
+def test_without_peaks_the_explanation_says_what_to_add():
+    assert "include the gemm" in bench.explain(_row("train_mlp", "train", "cpu", 1e-3), None)
+
+
+@pytest.mark.parametrize("lib", ["manygrad", "torch"])
+def test_training_workloads_build_in_both_libraries(lib):
+    if lib == "torch":
+        pytest.importorskip("torch", reason="the PyTorch twin needs PyTorch")
+    case = bench.WORKLOADS["train_mlp"].build("cpu", 4, lib)
+    assert case.samples == 4 and case.flops > 0
+    loss = case.fn()
+    assert float(loss) > 0
