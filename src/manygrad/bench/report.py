@@ -113,7 +113,7 @@ def charts(result: dict, out_dir: str) -> list[str]:
             ax.set_yscale("log")
             ax.set_title(w)
             ax.set_xlabel("batch size")
-            ax.set_ylabel("samples/s")
+            ax.set_ylabel(next(r["unit"] for r in rows if r["workload"] == w))
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize=8)
         fig.tight_layout()
@@ -145,10 +145,10 @@ def charts(result: dict, out_dir: str) -> list[str]:
 def _speedups(rows):
     gpu = [(f"{r['workload']} {r['size']}", r["vs_cpu"]) for r in rows if "vs_cpu" in r]
     if gpu:
-        return "GPU over CPU (same workload and size)", gpu
+        return "GPU speed / CPU speed, same workload", gpu
     torch = [(f"{r['workload']} {r['size']}", r["vs_torch"]) for r in rows if "vs_torch" in r]
     if torch:
-        return "manygrad over PyTorch, same device (>1: manygrad faster)", torch
+        return "manygrad speed / PyTorch speed (>1: faster)", torch
     return None
 
 
