@@ -46,6 +46,14 @@ def interleaved(fm, ft, steps):
     return tm, tt
 
 
+def _synced(fn, sync):
+    def step():
+        fn()
+        sync()
+
+    return step
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
@@ -53,7 +61,11 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--only", nargs="*", default=list(WORKLOADS))
     ap.add_argument("--profile", metavar="WORKLOAD", help="cProfile manygrad's step instead")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (both libraries)")
+    ap.add_argument("--quick", action="store_true", help="2 rounds of 5 steps")
     args = ap.parse_args()
+    if args.quick:
+        args.rounds, args.steps = 2, 5
     import torch
 
     torch.set_num_threads(args.threads)
@@ -76,13 +88,17 @@ def main():
         return
     print(
         f"# {platform.processor() or platform.machine()}, {args.threads} thread(s), "
-        f"numpy {np.__version__}, torch {torch.__version__}, manygrad {mg.__version__}"
+        f"numpy {np.__version__}, torch {torch.__version__}, manygrad {mg.__version__}, "
+        f"device {args.device}"
     )
     print("| workload | batch | manygrad samples/s | PyTorch samples/s | ratio |")
     print("|---|---|---|---|---|")
     for name in args.only:
         batch = WORKLOADS[name]["batch"]
-        fm, ft = mg_step_fn(name, batch), torch_step_fn(name, batch)
+        fm = mg_step_fn(name, batch, args.device)
+        ft = torch_step_fn(name, batch, args.device)
+        if args.device.startswith("cuda"):  # time whole steps: wait for the GPU each time
+            fm, ft = _synced(fm, mg.cuda.synchronize), _synced(ft, torch.cuda.synchronize)
         for _ in range(3):
             fm(), ft()
         tm, tt = interleaved(fm, ft, args.rounds * args.steps)

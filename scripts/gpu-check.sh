@@ -21,12 +21,10 @@ fi
 status=0
 MANYGRAD_TEST_DEVICES=cuda timeout 420 python -m pytest -q -x tests \
   -p no:cacheprovider 2>&1 | tail -n 60 | tee "$out/pytest-cuda.txt" || status=1
-for b in ops train; do
-  if [ -f "benchmarks/$b.py" ]; then
-    timeout 120 python "benchmarks/$b.py" --device cuda --quick 2>&1 | tee "$out/bench-$b.txt" || status=1
-  fi
-done
-if python -c "import manygrad.cli.bench" 2>/dev/null; then
-  timeout 180 python -m manygrad bench --quick --out "$out/bench" 2>&1 | tee "$out/manygrad-bench.txt" || status=1
-fi
+# training steps against PyTorch on the GPU (same models, interleaved steps)
+timeout 150 python benchmarks/train.py --device cuda --quick 2>&1 | tee "$out/bench-train.txt" || status=1
+# CPU against GPU, with PyTorch beside: GEMM fp32/fp16/bf16, bandwidth, conv2d, training
+# steps over batch sizes, host<->device copies; JSON, Markdown and charts in $out/bench
+timeout 240 python -m manygrad bench --quick --compare torch --out "$out/bench" 2>&1 \
+  | tee "$out/manygrad-bench.txt" || status=1
 exit $status
