@@ -9,7 +9,7 @@ Learners", 2019), laid out like a minimal nanoGPT so that weight names match it:
 from __future__ import annotations
 
 from .. import nn
-from ..nn import functional as F
+from ..ops.norm import _packed_causal_attention
 
 
 class CausalSelfAttention(nn.Module):
@@ -27,15 +27,13 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x):
         b, t, c = x.shape
-        q, k, v = self.c_attn(x).split(c, dim=2)
-        h = self.n_head
-        q = q.reshape(b, t, h, c // h).transpose(1, 2)
-        k = k.reshape(b, t, h, c // h).transpose(1, 2)
-        v = v.reshape(b, t, h, c // h).transpose(1, 2)
+        # NOTE: (B * T, C) rows make each projection one large GEMM; the packed attention
+        # splits q, k, v and the heads itself, as scaled_dot_product_attention(q, k, v,
+        # is_causal=True) on (B, H, T, C / H) views would
+        qkv = self.c_attn(x.reshape(b * t, c))
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
-        y = y.transpose(1, 2).reshape(b, t, c)
-        return self.resid_dropout(self.c_proj(y))
+        y = _packed_causal_attention(qkv, b, self.n_head, dropout_p=p)
+        return self.resid_dropout(self.c_proj(y)).reshape(b, t, c)
 
 
 class MLP(nn.Module):
@@ -49,7 +47,8 @@ class MLP(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x):
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+        rows = x.reshape(-1, x.shape[-1])  # one GEMM per projection
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(rows)))).reshape(x.shape)
 
 
 class Block(nn.Module):
@@ -121,7 +120,8 @@ class GPT(nn.Module):
         x = self.transformer["drop"](self.transformer["wte"](idx) + self.transformer["wpe"](pos))
         for block in self.transformer["h"]:
             x = block(x)
-        return self.lm_head(self.transformer["ln_f"](x))
+        x = self.transformer["ln_f"](x).reshape(b * t, x.shape[-1])
+        return self.lm_head(x).reshape(b, t, -1)
 
 
 def generate(model: GPT, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None, seed=0):

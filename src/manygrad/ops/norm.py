@@ -376,8 +376,7 @@ class Attention(Function):
         s *= scale
         seq_q, seq_k = s.shape[-2:]
         if causal:
-            keep = xp.tril(xp.ones((seq_q, seq_k), dtype=bool))
-            s = xp.where(keep, s, -math.inf)
+            s += _causal_bias(s, seq_q, seq_k)
         if mask is not None:
             s = xp.where(mask, s, -math.inf) if mask.dtype == bool else s + mask.astype(cdt)
         # NOTE: "safe" softmax, as PyTorch's: a row with every key masked gives zeros
@@ -410,6 +409,97 @@ class Attention(Function):
         if self.groups > 1:
             gk, gv = (None if a is None else _sum_groups(a, self.groups) for a in (gk, gv))
         return gq, gk, gv, (gs if nm else None)
+
+
+_CAUSAL: dict = {}
+
+
+def _causal_bias(like, seq_q, seq_k):
+    """(seq_q, seq_k) additive mask in ``like``'s dtype and device: 0 on and below the
+    diagonal, -inf above; built once per (sizes, dtype, device) and reused."""
+    dev = backend.device_of(like)
+    key = (seq_q, seq_k, like.dtype.str, dev)
+    bias = _CAUSAL.get(key)
+    if bias is None:
+        xp = backend.array_module(like)
+        with backend.device_scope(dev):
+            keep = xp.tril(xp.ones((seq_q, seq_k), dtype=bool))
+            bias = _CAUSAL[key] = xp.where(keep, 0.0, -math.inf).astype(like.dtype)
+    return bias
+
+
+class PackedCausalAttention(Function):
+    """Causal multi-head self-attention on packed projections ``qkv`` (B * T, 3 * C),
+    laid out as [q | k | v] with the heads side by side; gives (B * T, C) in that layout.
+
+    NOTE: one copy splits the heads into contiguous (B * H, T, E) blocks for batched GEMMs;
+    the output and the gradient of ``qkv`` are written by the GEMMs through strided views,
+    so no further layout copies happen.
+    """
+
+    def forward(self, qkv, batch, n_head, dropout_p, gen):
+        xp = backend.array_module(qkv)
+        out_dt, cdt = qkv.dtype, _cdt(qkv)
+        rows, c3 = qkv.shape
+        t, e = rows // batch, c3 // (3 * n_head)
+        bh = batch * n_head
+        # (3, B, H, T, E) contiguous; q, k, v are (B * H, T, E) views of it
+        heads = xp.empty((3, batch, n_head, t, e), dtype=cdt)
+        heads[...] = qkv.reshape(batch, t, 3, n_head, e).transpose(2, 0, 3, 1, 4)
+        q, k, v = (a.reshape(bh, t, e) for a in heads)
+        s = xp.matmul(q, k.swapaxes(1, 2))
+        s *= 1.0 / math.sqrt(e)
+        s += _causal_bias(s, t, t)
+        # NOTE: every row keeps its diagonal, so the row max is finite: plain softmax
+        s -= s.max(axis=-1, keepdims=True)
+        p = xp.exp(s, out=s)
+        p /= p.sum(axis=-1, keepdims=True)
+        self.drop = None
+        if dropout_p > 0:
+            keep = gen.random(p.shape, D.float32.np) >= dropout_p
+            self.drop = keep.astype(cdt) * (1.0 / (1.0 - dropout_p) if dropout_p < 1 else 0.0)
+        pd = p if self.drop is None else p * self.drop
+        self.heads, self.p, self.pd, self.shape = heads, p, pd, (batch, t, n_head, e)
+        y = xp.empty((batch, t, n_head, e), dtype=cdt)
+        xp.matmul(pd.reshape(batch, n_head, t, t), v.reshape(batch, n_head, t, e),
+                  out=y.transpose(0, 2, 1, 3))  # fmt: skip
+        return y.reshape(rows, c3 // 3).astype(out_dt, copy=False)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        b, t, h, e = self.shape
+        q, k, v = self.heads
+        p = self.p
+        cdt = p.dtype
+        g4 = g.astype(cdt, copy=False).reshape(b, t, h, e).transpose(0, 2, 1, 3)
+        gqkv = xp.empty((b, t, 3, h, e), dtype=cdt)
+        gview = gqkv.transpose(2, 0, 3, 1, 4)  # (3, B, H, T, E)
+        p4, pd4 = p.reshape(b, h, t, t), self.pd.reshape(b, h, t, t)
+        xp.matmul(pd4.swapaxes(-1, -2), g4, out=gview[2])
+        gp = xp.matmul(g4, v.reshape(b, h, t, e).swapaxes(-1, -2))
+        if self.drop is not None:
+            gp *= self.drop.reshape(b, h, t, t)
+        # softmax backward in place: gs = p * (gp - sum(gp * p)), scaled by 1 / sqrt(E)
+        rs = xp.einsum("...ij,...ij->...i", gp, p4)[..., None]
+        gp -= rs
+        gp *= p4
+        gp *= 1.0 / math.sqrt(e)
+        xp.matmul(gp, k.reshape(b, h, t, e), out=gview[0])
+        xp.matmul(gp.swapaxes(-1, -2), q.reshape(b, h, t, e), out=gview[1])
+        return gqkv.reshape(b * t, 3 * h * e), None, None, None, None
+
+
+def _packed_causal_attention(qkv: Tensor, batch: int, n_head: int, dropout_p: float = 0.0):
+    """Causal self-attention of packed ``qkv`` (B * T, 3 * C) -> (B * T, C), as
+    ``scaled_dot_product_attention(q, k, v, is_causal=True)`` on the heads split out."""
+    rows, c3 = qkv.shape
+    if c3 % (3 * n_head) or rows % batch:
+        raise ShapeError(
+            f"causal attention: packed qkv of shape {tuple(qkv.shape)} does not split into "
+            f"batch {batch} x T rows and 3 x {n_head} heads"
+        )
+    gen = backend.generator(qkv._device) if dropout_p > 0 else None
+    return PackedCausalAttention.apply(qkv, batch, n_head, dropout_p, gen)
 
 
 def _sum_groups(a, groups):
