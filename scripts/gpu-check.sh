@@ -19,7 +19,7 @@ if ! python -c "import manygrad as mg, sys; sys.exit(0 if mg.cuda.is_available()
   exit 1
 fi
 status=0
-MANYGRAD_TEST_DEVICES=cuda timeout 420 python -m pytest -q -x tests \
+MANYGRAD_TEST_DEVICES=cuda timeout 420 python -m pytest -q tests \
   -p no:cacheprovider 2>&1 | tail -n 60 | tee "$out/pytest-cuda.txt" || status=1
 # training steps against PyTorch on the GPU (same models, interleaved steps)
 timeout 150 python benchmarks/train.py --device cuda --quick 2>&1 | tee "$out/bench-train.txt" || status=1
