@@ -75,10 +75,12 @@ class LayerNorm(Function):
         out_dt, cdt = x.dtype, _cdt(x)
         self.shape, self.nshape = x.shape, nshape
         x2 = _rows(x, nshape, cdt)
-        xc = x2 - x2.mean(axis=1, keepdims=True)
+        xc = x2 - _row_mean(xp, x2, xp.ones(x2.shape[1], dtype=cdt))
         var = xp.einsum("ij,ij->i", xc, xc)[:, None] * (1.0 / max(xc.shape[1], 1))
-        self.rstd = 1.0 / xp.sqrt(var + eps)
-        xc *= self.rstd
+        var += eps
+        self.rstd = rstd = xp.sqrt(var, out=var)
+        xp.divide(1.0, rstd, out=rstd)
+        xc *= rstd
         self.xhat, self.w = xc, _flat(w, cdt)
         y = _affine(xc, self.w, _flat(b, cdt))
         return y.reshape(x.shape).astype(out_dt, copy=False)
@@ -89,8 +91,10 @@ class LayerNorm(Function):
         g2 = _rows(g, self.nshape, xhat.dtype)
         _, nw, nb = self.needs_input_grad[:3]
         gxhat = g2 * xhat
-        gw = gxhat.sum(axis=0).reshape(self.nshape) if nw else None
-        gb = g2.sum(axis=0).reshape(self.nshape) if nb else None
+        # NOTE: column sums as GEMVs with a ones vector: several times faster than .sum(0)
+        ones = xp.ones(g2.shape[0], dtype=g2.dtype) if nw or nb else None
+        gw = xp.matmul(ones, gxhat).reshape(self.nshape) if nw else None
+        gb = xp.matmul(ones, g2).reshape(self.nshape) if nb else None
         # NOTE: dx = rstd * (g w - mean(g w) - xhat * mean(g w xhat)), the row means of
         # weighted products as GEMVs, so that no further full-size temporaries appear
         m1, m2 = _row_mean(xp, g2, w), _row_mean(xp, gxhat, w)
@@ -432,9 +436,11 @@ class PackedCausalAttention(Function):
     """Causal multi-head self-attention on packed projections ``qkv`` (B * T, 3 * C),
     laid out as [q | k | v] with the heads side by side; gives (B * T, C) in that layout.
 
-    NOTE: one copy splits the heads into contiguous (B * H, T, E) blocks for batched GEMMs;
-    the output and the gradient of ``qkv`` are written by the GEMMs through strided views,
-    so no further layout copies happen.
+    NOTE: the scores are kept transposed, (B * H, key, query): the softmax then reduces
+    over a middle axis, which NumPy vectorises across the contiguous query axis (3x faster
+    than reducing rows of 64). One copy splits the heads into contiguous GEMM operands (q
+    stored transposed); the output and the gradient of ``qkv`` are written by the GEMMs
+    through strided views, so no other layout copies happen.
     """
 
     def forward(self, qkv, batch, n_head, dropout_p, gen):
@@ -442,50 +448,49 @@ class PackedCausalAttention(Function):
         out_dt, cdt = qkv.dtype, _cdt(qkv)
         rows, c3 = qkv.shape
         t, e = rows // batch, c3 // (3 * n_head)
-        bh = batch * n_head
-        # (3, B, H, T, E) contiguous; q, k, v are (B * H, T, E) views of it
-        heads = xp.empty((3, batch, n_head, t, e), dtype=cdt)
-        heads[...] = qkv.reshape(batch, t, 3, n_head, e).transpose(2, 0, 3, 1, 4)
-        q, k, v = (a.reshape(bh, t, e) for a in heads)
-        s = xp.matmul(q, k.swapaxes(1, 2))
-        s *= 1.0 / math.sqrt(e)
-        s += _causal_bias(s, t, t)
-        # NOTE: every row keeps its diagonal, so the row max is finite: plain softmax
-        s -= s.max(axis=-1, keepdims=True)
-        p = xp.exp(s, out=s)
-        p /= p.sum(axis=-1, keepdims=True)
+        b, h = batch, n_head
+        src = qkv.reshape(b, t, 3, h, e).transpose(2, 0, 3, 1, 4)  # (3, B, H, T, E) view
+        qt = xp.empty((b, h, e, t), dtype=cdt)
+        qt[...] = src[0].swapaxes(-1, -2)
+        kv = xp.empty((2, b, h, t, e), dtype=cdt)
+        kv[...] = src[1:]
+        k, v = kv
+        st = xp.matmul(k, qt).reshape(b * h, t, t)  # st[., j, i] = k_j . q_i
+        st *= 1.0 / math.sqrt(e)
+        st += _causal_bias(st, t, t).T
+        # NOTE: every query keeps its own key, so the max is finite: plain softmax
+        st -= st.max(axis=1, keepdims=True)
+        pt = xp.exp(st, out=st)
+        pt /= pt.sum(axis=1, keepdims=True)
         self.drop = None
         if dropout_p > 0:
-            keep = gen.random(p.shape, D.float32.np) >= dropout_p
+            keep = gen.random(pt.shape, D.float32.np) >= dropout_p
             self.drop = keep.astype(cdt) * (1.0 / (1.0 - dropout_p) if dropout_p < 1 else 0.0)
-        pd = p if self.drop is None else p * self.drop
-        self.heads, self.p, self.pd, self.shape = heads, p, pd, (batch, t, n_head, e)
-        y = xp.empty((batch, t, n_head, e), dtype=cdt)
-        xp.matmul(pd.reshape(batch, n_head, t, t), v.reshape(batch, n_head, t, e),
-                  out=y.transpose(0, 2, 1, 3))  # fmt: skip
+        pdt = (pt if self.drop is None else pt * self.drop).reshape(b, h, t, t)
+        self.qt, self.kv, self.pt, self.pdt = qt, kv, pt.reshape(b, h, t, t), pdt
+        y = xp.empty((b, t, h, e), dtype=cdt)
+        xp.matmul(pdt.swapaxes(-1, -2), v, out=y.transpose(0, 2, 1, 3))
         return y.reshape(rows, c3 // 3).astype(out_dt, copy=False)
 
     def backward(self, g):
         xp = backend.array_module(g)
-        b, t, h, e = self.shape
-        q, k, v = self.heads
-        p = self.p
-        cdt = p.dtype
+        qt, (k, v), pt = self.qt, self.kv, self.pt
+        b, h, e, t = qt.shape
+        cdt = pt.dtype
         g4 = g.astype(cdt, copy=False).reshape(b, t, h, e).transpose(0, 2, 1, 3)
         gqkv = xp.empty((b, t, 3, h, e), dtype=cdt)
         gview = gqkv.transpose(2, 0, 3, 1, 4)  # (3, B, H, T, E)
-        p4, pd4 = p.reshape(b, h, t, t), self.pd.reshape(b, h, t, t)
-        xp.matmul(pd4.swapaxes(-1, -2), g4, out=gview[2])
-        gp = xp.matmul(g4, v.reshape(b, h, t, e).swapaxes(-1, -2))
+        xp.matmul(self.pdt, g4, out=gview[2])
+        gst = xp.matmul(v, g4.swapaxes(-1, -2))  # gradient of the transposed probabilities
         if self.drop is not None:
-            gp *= self.drop.reshape(b, h, t, t)
-        # softmax backward in place: gs = p * (gp - sum(gp * p)), scaled by 1 / sqrt(E)
-        rs = xp.einsum("...ij,...ij->...i", gp, p4)[..., None]
-        gp -= rs
-        gp *= p4
-        gp *= 1.0 / math.sqrt(e)
-        xp.matmul(gp, k.reshape(b, h, t, e), out=gview[0])
-        xp.matmul(gp.swapaxes(-1, -2), q.reshape(b, h, t, e), out=gview[1])
+            gst *= self.drop.reshape(gst.shape)
+        # softmax backward in place: gs = p * (gp - sum_keys(gp * p)), times 1 / sqrt(E)
+        rs = xp.einsum("...ji,...ji->...i", gst, pt)[..., None, :]
+        gst -= rs
+        gst *= pt
+        gst *= 1.0 / math.sqrt(e)
+        xp.matmul(gst.swapaxes(-1, -2), k, out=gview[0])
+        xp.matmul(gst, qt.swapaxes(-1, -2), out=gview[1])
         return gqkv.reshape(b * t, 3 * h * e), None, None, None, None
 
 
