@@ -1,0 +1,105 @@
+"""``manygrad export RUN [--out model.onnx] [--opset 17]``: a trained run as an ONNX file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "export",
+        help="export a trained run (e.g. to ONNX)",
+        description="Rebuild the run's model from its recipe and weights and write it as an "
+        "ONNX file whose batch size (and, for text models, sequence length) is free. Inputs "
+        "must be preprocessed as in training; the command prints how.",
+    )
+    p.add_argument("run", metavar="RUN", help="run directory (from manygrad train)")
+    p.add_argument("--out", help="ONNX file to write (default RUN/model.onnx)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
+    return p
+
+
+def _example(recipe: dict, spec: dict):
+    """A one-sample example input and the dynamic axes, from the run's recipe."""
+    import manygrad as mg
+
+    shape = list((recipe.get("input") or {}).get("shape") or [])
+    if spec.get("name") == "gpt":
+        t = shape[0] if shape else int(spec.get("kwargs", {}).get("block_size", 64))
+        return mg.zeros(1, t, dtype=mg.int64), {0: "batch", 1: "sequence"}
+    if not shape:
+        raise SystemExit("error: the run's recipe.json has no input shape; can't export it")
+    return mg.zeros(1, *shape), {0: "batch"}
+
+
+def _dims(value_info) -> str:
+    dims = value_info.type.tensor_type.shape.dim
+    return "[" + ", ".join(d.dim_param or str(d.dim_value) for d in dims) + "]"
+
+
+def _elem(value_info) -> str:
+    import onnx
+
+    return onnx.helper.tensor_dtype_to_np_dtype(value_info.type.tensor_type.elem_type).name
+
+
+def export_run(run_dir: str, out: str | None = None, opset: int = 17):
+    """Write ``run_dir``'s model as ONNX; returns ``(path, onnx.ModelProto)``."""
+    import onnx
+
+    from .. import models
+    from ..io import onnx as ox
+
+    recipe = models.read_recipe(run_dir)
+    spec = recipe.get("model") or {}
+    model = models.load(run_dir)
+    x, axes = _example(recipe, spec)
+    out_axes = {0: "batch", 1: "sequence"} if spec.get("name") == "gpt" else {0: "batch"}
+    proto = ox.to_model(
+        model, x, dynamic_axes={"input": axes, "output": out_axes}, opset_version=opset
+    )
+    props = {
+        "manygrad.recipe": json.dumps(
+            {k: recipe.get(k) for k in ("model", "task", "input", "classes")}
+        )
+    }
+    for p in proto.metadata_props:
+        props.setdefault(p.key, p.value)
+    onnx.helper.set_model_props(proto, props)
+    path = out or os.path.join(run_dir, "model.onnx")
+    ox.save_model(proto, path)
+    return path, proto
+
+
+def run(args) -> int:
+    from ..errors import ManygradError
+
+    try:
+        path, proto = export_run(args.run, args.out, args.opset)
+    except ManygradError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, ImportError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    size = os.path.getsize(path)
+    print(f"wrote {path} (ONNX opset {args.opset}, {size / 1024:.1f} KiB)")
+    for kind, vi in (("input ", proto.graph.input[0]), ("output", proto.graph.output[0])):
+        print(f"  {kind} {vi.name!r}: {_elem(vi)} {_dims(vi)}")
+    from .. import models
+
+    recipe = models.read_recipe(args.run)
+    pre = (recipe.get("input") or {}).get("preprocessing")
+    if pre:
+        print(f"  preprocess inputs as in training: (x - mean) / std per channel, with "
+              f"mean={pre['mean']}, std={pre['std']}")  # fmt: skip
+    if recipe.get("task") == "language-model":
+        print("  input: token ids (int64); output: next-token logits per position")
+    elif recipe.get("classes"):
+        classes = [str(c) for c in recipe["classes"]]
+        shown = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
+        print(f"  output: logits over {len(classes)} classes ({shown})")
+    return 0
