@@ -19,9 +19,13 @@ from manygrad.train import run as R  # noqa: E402
 
 
 def _randomise_batch_norms(model):
-    """Non-trivial running statistics, so that eval-mode batch norm really is tested."""
+    """Non-trivial running statistics and affine parameters, so that norms really are tested."""
     rng = np.random.default_rng(1)
     for m in model.modules():
+        if isinstance(m, (nn.GroupNorm, nn.RMSNorm, nn.LayerNorm)):
+            for t in (m.weight, getattr(m, "bias", None)):
+                if t is not None:
+                    t._data[...] = rng.normal(size=t.shape).astype(np.float32)
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             c = m.num_features
             m.running_mean._data[...] = rng.normal(size=c).astype(np.float32)
@@ -118,6 +122,7 @@ LAYER_CASES = [
             nn.GELU(approximate="tanh"),
             nn.Dropout(0.5),
             nn.LayerNorm(6),
+            nn.RMSNorm(6),
             nn.Tanh(),
             nn.Linear(6, 4),
             nn.Softmax(dim=1),
@@ -129,6 +134,7 @@ LAYER_CASES = [
         lambda: nn.Sequential(
             nn.Conv1d(3, 4, 3, padding=1, dilation=1),
             nn.BatchNorm1d(4),
+            nn.GroupNorm(2, 4),
             nn.ReLU(),
             nn.MaxPool1d(2),
             nn.AvgPool1d(2),
@@ -154,6 +160,29 @@ def test_layer_converters(name, make, shape):
     mg.manual_seed(0)
     model = _randomise_batch_norms(make()).eval()
     _roundtrip(model, shape, BATCH, ints=7 if name == "embedding" else None)
+
+
+@pytest.mark.parametrize("opset", [13, 18, 20])
+def test_opset_versions(opset):
+    # 13: the oldest; 18: ReduceMean takes axes as an input; 20: GELU is one op
+    mg.manual_seed(0)
+    layers = [nn.Conv2d(2, 4, 3), nn.GroupNorm(2, 4), nn.GELU(), nn.Flatten(), nn.RMSNorm(36)]
+    model = _randomise_batch_norms(nn.Sequential(*layers, nn.Linear(36, 3))).eval()
+    proto = _roundtrip(model, (2, 2, 5, 5), BATCH, opset_version=opset)
+    assert proto.opset_import[0].version == opset
+    assert any(n.op_type == "Gelu" for n in proto.graph.node) == (opset >= 20)
+
+
+def test_export_from_any_device(device):
+    mg.manual_seed(0)
+    model = mg.models.get("cnn", image_size=4, channels=[2, 2], hidden=3).eval()
+    x = np.random.default_rng(0).normal(size=(2, 1, 4, 4)).astype(np.float32)
+    with mg.no_grad():
+        want = model(mg.tensor(x)).numpy()
+    model.to(device)
+    proto = export(model, mg.tensor(x, device=device), io.BytesIO())
+    got = ReferenceEvaluator(proto).run(None, {"input": x})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_unsupported_custom_module_names_what_is_supported():

@@ -94,10 +94,14 @@ def run(args) -> int:
     recipe = models.read_recipe(args.run)
     pre = (recipe.get("input") or {}).get("preprocessing")
     if pre:
+        mean = ", ".join(f"{v:.6g}" for v in pre["mean"])
+        std = ", ".join(f"{v:.6g}" for v in pre["std"])
         print(f"  preprocess inputs as in training: (x - mean) / std per channel, with "
-              f"mean={pre['mean']}, std={pre['std']}")  # fmt: skip
+              f"mean=[{mean}], std=[{std}]")  # fmt: skip
     if recipe.get("task") == "language-model":
-        print("  input: token ids (int64); output: next-token logits per position")
+        vocab = len(recipe.get("classes") or [])
+        print(f"  input: token ids (int64) of the run's {vocab} characters (listed in the "
+              "file's metadata, manygrad.recipe); output: next-token logits per position")  # fmt: skip
     elif recipe.get("classes"):
         classes = [str(c) for c in recipe["classes"]]
         shown = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")

@@ -255,6 +255,49 @@ def _layer_norm(g: Graph, m, x: Value, p: str) -> Value:
     return Value(name, y)
 
 
+def reduce_mean(g: Graph, x: str, axes: list[int], hint: str) -> str:
+    """``x.mean(axes, keepdim=True)``; opset 18 moved ``axes`` from attribute to input."""
+    if g.opset >= 18:
+        return g.op("ReduceMean", [x, g.ints(axes, f"{hint}.axes")], hint, keepdims=1)
+    return g.op("ReduceMean", [x], hint, axes=axes, keepdims=1)
+
+
+def _normalise(g: Graph, x: str, axes: list[int], eps: float, p: str, center: bool) -> str:
+    """``(x - mean) / sqrt(var + eps)`` over ``axes`` (or ``x / sqrt(mean(x^2) + eps)``)."""
+    if center:
+        x = g.op("Sub", [x, reduce_mean(g, x, axes, f"{p}.mean")], f"{p}.centered")
+    ms = reduce_mean(g, g.op("Mul", [x, x], f"{p}.square"), axes, f"{p}.var")
+    std = g.op("Sqrt", [g.op("Add", [ms, g.scalar(eps)], f"{p}.var_eps")], f"{p}.std")
+    return g.op("Div", [x, std], f"{p}.normed")
+
+
+@converts(nn.RMSNorm)
+def _rms_norm(g: Graph, m, x: Value, p: str) -> Value:
+    y = m(x.t)
+    k = len(m.normalized_shape)
+    eps = m.eps if m.eps is not None else 2.0**-23  # float32's machine epsilon
+    out = _normalise(g, x.name, list(range(-k, 0)), eps, p, center=False)
+    if m.weight is not None:
+        out = g.op("Mul", [out, g.param(m.weight, f"{p}.weight")], p)
+    return Value(out, y)
+
+
+@converts(nn.GroupNorm)
+def _group_norm(g: Graph, m, x: Value, p: str) -> Value:
+    y = m(x.t)
+    grouped = g.op("Reshape", [x.name, g.ints([0, m.num_groups, -1])], f"{p}.groups")
+    out = _normalise(g, grouped, [2], m.eps, p, center=True)
+    out = g.op("Reshape", [out, g.op("Shape", [x.name], f"{p}.shape")], f"{p}.ungroup")
+    per_channel = (m.num_channels,) + (1,) * (x.ndim - 2)
+    if m.weight is not None:
+        w = to_numpy(m.weight).reshape(per_channel)
+        out = g.op("Mul", [out, g.const(w, f"{p}.weight")], f"{p}.scale")
+    if m.bias is not None:
+        b = to_numpy(m.bias).reshape(per_channel)
+        out = g.op("Add", [out, g.const(b, f"{p}.bias")], p)
+    return Value(out, y)
+
+
 @converts(nn.Embedding)
 def _embedding(g: Graph, m, x: Value, p: str) -> Value:
     if m.max_norm is not None:
