@@ -217,6 +217,8 @@ def test_bad_arguments():
         export(model, mg.randn(1, 3), io.BytesIO(), opset_version=9)
     with pytest.raises(UnsupportedModuleError, match="opset_version >= 17"):
         export(nn.LayerNorm(3), mg.randn(1, 3), io.BytesIO(), opset_version=16)
+    with pytest.raises(ValueError, match="'x'"):
+        export(model, mg.randn(1, 3), io.BytesIO(), dynamic_axes={"x": [0]})
     with pytest.raises(ValueError, match="one example input"):
         export(model, (mg.randn(1, 3), mg.randn(1, 3)), io.BytesIO())
 

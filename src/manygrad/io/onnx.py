@@ -243,6 +243,12 @@ def to_model(
     in_name = (input_names or ["input"])[0]
     out_name = (output_names or ["output"])[0]
     dynamic_axes = dynamic_axes or {}
+    unknown = sorted(set(dynamic_axes) - {in_name, out_name})
+    if unknown:
+        raise ValueError(
+            f"onnx.export: dynamic_axes names {unknown}, but the graph's input is {in_name!r} "
+            f"and its output {out_name!r}"
+        )
     half = sorted({str(p.dtype) for p in model.parameters() if p.dtype.name in _HALF})
     if half:
         warnings.warn(
