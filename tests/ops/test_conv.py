@@ -37,6 +37,15 @@ CONV = [
     ("conv2d", [(2, 12, 9, 8), (5, 12, 3, 3), (5,)], dict(padding=1)),
     ("conv2d", [(2, 12, 9, 8), (5, 12, 3, 3), None], dict(stride=2, padding=(0, 1))),
     ("conv2d", [(2, 24, 6, 7), (4, 12, 3, 3), (4,)], dict(groups=2, dilation=(1, 2), padding=2)),
+    # one group and more than 96 rows: channels-last columns (_conv_kernels)
+    ("conv2d", [(12, 9, 8), (5, 12, 3, 3), (5,)], dict(stride=(2, 1), dilation=(1, 2), padding=2)),
+    pytest.param(
+        "conv2d",
+        [(3, 20, 7, 6), (5, 20, 2, 3), None],
+        dict(padding="same"),
+        marks=pytest.mark.filterwarnings("ignore:Using padding='same'"),  # asymmetric pads
+    ),
+    ("conv1d", [(2, 40, 9), (6, 40, 3), (6,)], dict(padding=1, stride=2)),
     (
         "conv_transpose2d",
         [(2, 6, 4, 5), (6, 12, 3, 3), (12,)],
@@ -198,6 +207,39 @@ def test_conv_partial_grads(device, op):
     with mg.no_grad():
         y = getattr(mg, op)(mg.tensor(a, device=device), mw, mb, **kw)
     assert y.grad_fn is None and not y.requires_grad
+
+
+def test_conv_channels_last_path_taken():
+    geom = mg.ops.conv._Geom
+    args = ((1, 1), (1, 1, 1, 1), (1, 1))
+    assert geom((2, 12, 9, 8), (5, 12, 3, 3), *args, 1, nhwc=True).nhwc
+    assert not geom((2, 24, 9, 8), (4, 12, 3, 3), *args, 2, nhwc=True).nhwc  # groups
+    assert not geom((2, 3, 9, 8), (5, 3, 3, 3), *args, 1, nhwc=True).nhwc  # few rows: per image
+    assert not geom((2, 12, 9, 8), (5, 12, 3, 3), *args, 1).nhwc  # conv_transpose
+
+
+@pytest.mark.parametrize("block", [1, 2])
+def test_conv_channels_last_blocks(monkeypatch, block):
+    # the input gradient is folded back in blocks of images; 5 images leave a partial block
+    monkeypatch.setattr(mg.ops._conv_kernels, "BLOCK_ELEMS", block * 4 * 5 * 108)
+    check_op("conv2d", [(5, 12, 4, 5), (3, 12, 3, 3), (3,)], padding=1, dtypes=("float64",))
+
+
+@pytest.mark.parametrize("needs", ["input", "weight"])
+def test_conv_channels_last_partial_grads(device, needs):
+    rng = np.random.default_rng(2)
+    a, w, b = (rng.standard_normal(s) for s in ((3, 12, 5, 6), (4, 12, 3, 3), (4,)))
+    m_in = [mg.tensor(v, device=device) for v in (a, w, b)]
+    t_in = [torch.tensor(v) for v in (a, w, b)]
+    k = 0 if needs == "input" else 1
+    for t in (m_in[k], t_in[k], m_in[2], t_in[2]):
+        t.requires_grad_(True)
+    up = rng.standard_normal((3, 4, 3, 6))
+    mg.conv2d(*m_in, stride=(2, 1), padding=1).backward(mg.tensor(up, device=device))
+    torch.nn.functional.conv2d(*t_in, stride=(2, 1), padding=1).backward(torch.tensor(up))
+    for m, t in ((m_in[k], t_in[k]), (m_in[2], t_in[2])):
+        np.testing.assert_allclose(m.grad.cpu().numpy(), t.grad.numpy(), rtol=1e-6, atol=1e-8)
+    assert m_in[1 - k].grad is None
 
 
 def test_conv_autocast_bfloat16():

@@ -14,6 +14,7 @@ from .. import backend
 from ..autograd import Function, autocast_args, is_grad_enabled
 from ..errors import ShapeError
 from ..tensor import Tensor
+from . import _conv_kernels as _ck
 from .elementwise import _promote
 
 # ---------------------------------------------------------------------------- geometry
@@ -23,9 +24,9 @@ class _Geom:
     """Shapes of one 2-d convolution: input (N, C, H, W), weight (O, C/G, kh, kw)."""
 
     __slots__ = ("N", "C", "H", "W", "O", "G", "kh", "kw", "sh", "sw", "dh", "dw", "pads",
-                 "Ho", "Wo", "Wp", "Hb", "grid", "Wg", "K", "per_image")  # fmt: skip
+                 "Ho", "Wo", "Wp", "Hb", "grid", "Wg", "K", "per_image", "nhwc")  # fmt: skip
 
-    def __init__(self, xshape, wshape, stride, pads, dilation, groups, out_hw=None):
+    def __init__(self, xshape, wshape, stride, pads, dilation, groups, out_hw=None, nhwc=False):
         self.N, self.C, self.H, self.W = xshape
         self.O, _, self.kh, self.kw = wshape
         self.K = self.C // groups * self.kh * self.kw  # rows of the columns, per group
@@ -41,9 +42,15 @@ class _Geom:
         # extra columns per row are computed and dropped, so narrow images use exact columns.
         # NOTE: with few rows per column (K), per-image products keep NCHW and skip the
         # channels-first transposes, which then cost more than the small matrix products.
+        # NOTE: with more rows and one group, conv2d uses channels-last columns
+        # (_conv_kernels): faster products, no grid.
         self.per_image = self.K <= 96
+        self.nhwc = nhwc and groups == 1 and not self.per_image
         self.grid = (
-            not self.per_image and self.sh == self.sw == 1 and 4 * (self.Wp - self.Wo) <= self.Wo
+            not self.per_image
+            and not self.nhwc
+            and self.sh == self.sw == 1
+            and 4 * (self.Wp - self.Wo) <= self.Wo
         )
         self.Wg = self.Wp if self.grid else self.Wo
         extra = -(-(self.kw - 1) * self.dw // self.Wp) if self.grid else 0
@@ -177,13 +184,26 @@ def _bias_grad(gy2, g: _Geom):
 class Conv(Function):
     def forward(self, x, w, b, geom, shape4, keep_cols):
         self.w, self.geom, self.xshape = w, geom, x.shape
-        y, cols = _conv(x.reshape(shape4[0]), w.reshape(shape4[1]), b, geom)
+        x4, w4 = x.reshape(shape4[0]), w.reshape(shape4[1])
+        if geom.nhwc:
+            self.w2 = _ck.weight_rows(w4)
+            cols = _ck.cols_nhwc(_ck.pad_nhwc(x4, geom), geom)
+            y = _ck.forward(cols, self.w2, b, geom)
+        else:
+            y, cols = _conv(x4, w4, b, geom)
         self.cols = cols if keep_cols else None
         return _same_dtype(y, x).reshape(shape4[2])
 
     def backward(self, gy):
         nx, nw, nb = self.needs_input_grad
         g, w = self.geom, self.w
+        if g.nhwc:
+            gy4 = gy.reshape(g.N, g.O, g.Ho, g.Wo)
+            gx = _ck.grad_input(gy4, self.w2, g).reshape(self.xshape) if nx else None
+            w4 = (g.O, g.C, g.kh, g.kw)
+            gw = _ck.grad_weight(self.cols, gy4, w4).reshape(w.shape) if nw else None
+            gb = gy4.sum(axis=(0, 2, 3)) if nb else None
+            return gx, gw, gb
         gy2 = _to_grid(gy.reshape(g.N, g.O, g.Ho, g.Wo), g)
         gx = _conv_grad_input(gy2, w.reshape(g.O, -1, g.kh, g.kw), g) if nx else None
         gw = _conv_grad_weight(self.cols, gy2, w.shape) if nw else None
@@ -301,7 +321,7 @@ def _convnd(op, nd, x, weight, bias, stride, padding, dilation, groups):
     x, weight, bias, batched, xs, ws = _prep(op, x, weight, bias, nd, False, groups)
     stride, dilation = _spatial(op, nd, stride, dilation)
     pads = _padding(op, padding, nd, ws[2:], dilation, stride)
-    geom = _Geom(xs, ws, stride, pads, dilation, groups)
+    geom = _Geom(xs, ws, stride, pads, dilation, groups, nhwc=True)
     if geom.Ho < 1 or geom.Wo < 1:
         raise ShapeError(f"{op}: kernel {tuple(weight.shape[2:])} with dilation "
                          f"{dilation[2 - nd:]} is larger than the padded input of shape "
