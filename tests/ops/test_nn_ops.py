@@ -228,6 +228,13 @@ def test_embedding(specs, kw):
     check_op("embedding", specs, torch_fn=TF.embedding, fd=fd, **kw)
 
 
+@pytest.mark.parametrize("vocab", [7, 3000])  # one-hot GEMM / scatter-add backward
+def test_embedding_backward_paths(vocab):
+    idx = np.random.default_rng(1).integers(0, vocab, (40, 9))
+    idx[0, :3] = 5  # repeated indices accumulate
+    check_op("embedding", [idx, (vocab, 3)], torch_fn=TF.embedding, fd=False)
+
+
 def test_embedding_padding_row_gets_no_grad(device):
     w = mg.randn(4, 2, device=device, requires_grad=True)
     out = mg.nn.functional.embedding(mg.tensor([0, 2, 2], device=device), w, padding_idx=2)

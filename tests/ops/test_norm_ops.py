@@ -211,6 +211,57 @@ def test_sdpa_dropout(device):
     assert q.grad is not None and np.isfinite(q.grad.cpu().numpy()).all()
 
 
+def _split_heads_sdpa(lib, batch, n_head):
+    """Causal attention of packed (B * T, 3 * C) projections through ``lib``'s SDPA."""
+
+    def f(qkv):
+        rows, c3 = qkv.shape
+        t, c = rows // batch, c3 // 3
+        q, k, v = (z.reshape(batch, t, n_head, c // n_head).transpose(1, 2)
+                   for z in qkv.reshape(batch, t, c3).split(c, dim=2))  # fmt: skip
+        y = lib.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return y.transpose(1, 2).reshape(rows, c)
+
+    return f
+
+
+@pytest.mark.parametrize("batch, t, n_head, e", [(2, 5, 3, 4), (1, 7, 1, 6), (3, 1, 2, 2)])
+def test_packed_causal_attention(batch, t, n_head, e):
+    from manygrad.ops.norm import _packed_causal_attention
+
+    check_op(lambda qkv: _packed_causal_attention(qkv, batch, n_head),
+             [(batch * t, 3 * n_head * e)], torch_fn=_split_heads_sdpa(torch, batch, n_head))  # fmt: skip
+
+
+def test_packed_causal_attention_dropout(device):
+    from manygrad.ops.norm import _packed_causal_attention
+
+    qkv = mg.randn(8 * 48, 3 * 8, device=device)
+    qkv[:, 16:] = 1.0  # values of ones: every output is the sum of the kept weights
+    qkv.requires_grad_()
+    mg.manual_seed(3)
+    a = _packed_causal_attention(qkv, 8, 2, dropout_p=0.5)
+    mg.manual_seed(3)
+    b = _packed_causal_attention(qkv, 8, 2, dropout_p=0.5)
+    np.testing.assert_array_equal(a.detach().cpu().numpy(), b.detach().cpu().numpy())
+    out = a.detach().cpu().numpy()
+    assert abs(out.mean() - 1) < 0.1 and out.std() > 0.05
+    a.sum().backward()
+    assert np.isfinite(qkv.grad.cpu().numpy()).all()
+    with pytest.raises(ShapeError, match=r"causal attention.*\(384, 24\)"):
+        _packed_causal_attention(qkv, 7, 2)
+
+
+def test_causal_mask_is_cached_per_dtype():
+    from manygrad.ops.norm import _causal_bias
+
+    a = np.zeros((2, 3), np.float32)
+    assert _causal_bias(a, 2, 3) is _causal_bias(a, 2, 3)
+    np.testing.assert_array_equal(_causal_bias(a, 2, 3), [[0, -np.inf, -np.inf], [0, 0, -np.inf]])
+    np.testing.assert_array_equal(_causal_bias(a, 2, 3, transposed=True), _causal_bias(a, 2, 3).T)
+    assert _causal_bias(a.astype(np.float64), 2, 3).dtype == np.float64
+
+
 def test_errors_name_the_op_and_shapes():
     x = mg.randn(2, 3, 4)
     with pytest.raises(ShapeError, match=r"layer_norm.*\(5,\).*\(2, 3, 4\)"):
