@@ -38,14 +38,14 @@ CONV = [
     ("conv2d", [(2, 12, 9, 8), (5, 12, 3, 3), None], dict(stride=2, padding=(0, 1))),
     ("conv2d", [(2, 24, 6, 7), (4, 12, 3, 3), (4,)], dict(groups=2, dilation=(1, 2), padding=2)),
     # one group and more than 96 rows: channels-last columns (_conv_kernels)
-    ("conv2d", [(12, 9, 8), (5, 12, 3, 3), (5,)], dict(stride=(2, 1), dilation=(1, 2), padding=2)),
+    ("conv2d", [(32, 6, 5), (3, 32, 3, 3), (3,)], dict(stride=(2, 1), dilation=(1, 2), padding=2)),
     pytest.param(
         "conv2d",
-        [(3, 20, 7, 6), (5, 20, 2, 3), None],
+        [(2, 32, 5, 4), (3, 32, 2, 3), None],
         dict(padding="same"),
         marks=pytest.mark.filterwarnings("ignore:Using padding='same'"),  # asymmetric pads
     ),
-    ("conv1d", [(2, 40, 9), (6, 40, 3), (6,)], dict(padding=1, stride=2)),
+    ("conv1d", [(2, 40, 7), (3, 40, 3), (3,)], dict(padding=1, stride=2)),
     (
         "conv_transpose2d",
         [(2, 6, 4, 5), (6, 12, 3, 3), (12,)],
@@ -212,23 +212,25 @@ def test_conv_partial_grads(device, op):
 def test_conv_channels_last_path_taken():
     geom = mg.ops.conv._Geom
     args = ((1, 1), (1, 1, 1, 1), (1, 1))
-    assert geom((2, 12, 9, 8), (5, 12, 3, 3), *args, 1, nhwc=True).nhwc
-    assert not geom((2, 24, 9, 8), (4, 12, 3, 3), *args, 2, nhwc=True).nhwc  # groups
+    assert geom((2, 32, 9, 8), (5, 32, 3, 3), *args, 1, nhwc=True).nhwc
+    assert not geom((2, 64, 9, 8), (4, 32, 3, 3), *args, 2, nhwc=True).nhwc  # groups
     assert not geom((2, 3, 9, 8), (5, 3, 3, 3), *args, 1, nhwc=True).nhwc  # few rows: per image
-    assert not geom((2, 12, 9, 8), (5, 12, 3, 3), *args, 1).nhwc  # conv_transpose
+    assert not geom((2, 16, 9, 8), (5, 16, 3, 3), *args, 1, nhwc=True).nhwc  # few channels
+    assert not geom((2, 128, 9, 8), (5, 128, 1, 1), *args, 1, nhwc=True).nhwc  # 1x1
+    assert not geom((2, 32, 9, 8), (5, 32, 3, 3), *args, 1).nhwc  # conv_transpose
 
 
 @pytest.mark.parametrize("block", [1, 2])
 def test_conv_channels_last_blocks(monkeypatch, block):
     # the input gradient is folded back in blocks of images; 5 images leave a partial block
-    monkeypatch.setattr(mg.ops._conv_kernels, "BLOCK_ELEMS", block * 4 * 5 * 108)
-    check_op("conv2d", [(5, 12, 4, 5), (3, 12, 3, 3), (3,)], padding=1, dtypes=("float64",))
+    monkeypatch.setattr(mg.ops._conv_kernels, "BLOCK_ELEMS", block * 3 * 4 * 288)
+    check_op("conv2d", [(5, 32, 3, 4), (2, 32, 3, 3), (2,)], padding=1, dtypes=("float64",))
 
 
 @pytest.mark.parametrize("needs", ["input", "weight"])
 def test_conv_channels_last_partial_grads(device, needs):
     rng = np.random.default_rng(2)
-    a, w, b = (rng.standard_normal(s) for s in ((3, 12, 5, 6), (4, 12, 3, 3), (4,)))
+    a, w, b = (rng.standard_normal(s) for s in ((3, 32, 5, 6), (4, 32, 3, 3), (4,)))
     m_in = [mg.tensor(v, device=device) for v in (a, w, b)]
     t_in = [torch.tensor(v) for v in (a, w, b)]
     k = 0 if needs == "input" else 1
@@ -242,8 +244,9 @@ def test_conv_channels_last_partial_grads(device, needs):
     assert m_in[1 - k].grad is None
 
 
-def test_conv_autocast_bfloat16():
-    x, w, b = mg.randn(2, 12, 6, 6), mg.randn(5, 12, 3, 3, requires_grad=True), mg.randn(5)
+@pytest.mark.parametrize("c", [12, 32])  # channels-first and channels-last columns
+def test_conv_autocast_bfloat16(c):
+    x, w, b = mg.randn(2, c, 6, 6), mg.randn(5, c, 3, 3, requires_grad=True), mg.randn(5)
     ref = mg.conv2d(x, w, b, padding=1)
     with mg.autocast("cpu", dtype=mg.bfloat16):
         y = mg.conv2d(x, w, b, padding=1)
