@@ -23,6 +23,7 @@ DEFAULTS = {
     "seed": 0,
     "stream": False,
 }
+_PARSER: argparse.ArgumentParser | None = None  # the last parser built, to forward --nproc runs
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -63,7 +64,66 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     a("--workers", type=int, default=0, help="DataLoader workers with --stream (default 0)")
     a("--quiet", action="store_true", help="no progress bar")
+    a(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train data-parallel on N processes of this machine, started through mpiexec "
+        "(one per GPU with --device cuda); --batch-size stays the global batch, so the "
+        "result matches one process. On several machines use `manygrad launch`",
+    )
+    global _PARSER
+    _PARSER = p
     return p
+
+
+def _forwarded_args(args) -> list[str]:
+    """The command line of ``args`` without ``--nproc``: what each rank runs."""
+    out: list[str] = []
+    for act in _PARSER._actions if _PARSER else ():
+        if not act.option_strings or act.dest in ("help", "nproc"):
+            continue
+        v = getattr(args, act.dest, None)
+        if v is None or v is False or v == act.default:
+            continue
+        opt = max(act.option_strings, key=len)
+        out += [opt] if act.nargs == 0 else [opt, str(v)]
+    return out
+
+
+def _launch(args) -> int:
+    """``--nproc N``: start N ranks of this command through mpiexec and wait for them."""
+    import manygrad as mg
+
+    from ..distributed import launch
+
+    if args.nproc < 1:
+        print(f"error: --nproc must be at least 1, got {args.nproc}", file=sys.stderr)
+        return 2
+    check = args.device
+    if (check or "auto").lower() == "auto":  # auto trains on GPUs when there are any
+        check = "cuda" if mg.cuda.is_available() else "cpu"
+    try:
+        argv = ["manygrad", "train", *_forwarded_args(args)]
+        return launch.run_command(args.nproc, argv, device=check)
+    except (mg.distributed.DistributedError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _join_group(device: str, say) -> str:
+    """In a rank started by a launcher: join the process group; returns this rank's device."""
+    import manygrad.distributed as dist
+
+    dist.init_process_group(backend="mpi" if device == "cpu" else "auto")
+    if device.startswith("cuda"):  # each rank takes the GPU of its local rank
+        d = dist.get_device()
+        device = str(d) if d.type == "cuda" else f"cuda:{dist.get_local_rank()}"
+    say(
+        f"data-parallel: rank {dist.get_rank()} of {dist.get_world_size()} "
+        f"(backend {dist.get_backend()}) on {device}"
+    )
+    return device
 
 
 def resolve_device(spec: str, say=print) -> str:
@@ -146,12 +206,14 @@ def model_kwargs(name: str, shape: tuple, num_classes: int) -> dict:
     )
 
 
-def _cpu_threads(spec: str, n_params: int) -> None:
+def _cpu_threads(spec: str, n_params: int, ranks: int = 1) -> None:
     from ..threads import set_blas_threads
 
     if spec == "auto":
         if n_params < 1_000_000:
             set_blas_threads(1)
+        elif ranks > 1:  # ranks on one machine share its cores
+            set_blas_threads(max(1, (os.cpu_count() or 1) // ranks))
         return
     try:
         n = int(spec)
@@ -165,13 +227,21 @@ def run(args) -> int:
     import manygrad as mg
 
     from .. import models
+    from ..distributed.launch import env_rank, launched_world_size, setup_rank_logging
     from ..errors import ManygradError
     from ..train import DivergedError, Trainer
     from ..train import data as D
     from ..train import run as R
     from . import _data
 
+    if args.nproc is not None and args.nproc != 1:
+        return _launch(args)
+    world = launched_world_size()
+    rank = env_rank() if world > 1 else 0
+    held: list[str] = []  # what ranks other than 0 say before their log file is open
     say = (lambda *a: None) if args.quiet else print
+    if rank and not args.quiet:
+        say = lambda *a: held.append(" ".join(map(str, a)))  # noqa: E731
     try:
         s, recipe = _settings(args)
         if s["model"].lower() not in models.available():
@@ -180,6 +250,8 @@ def run(args) -> int:
                 f"{', '.join(models.available())}"
             )
         device = resolve_device(args.device, say)
+        if world > 1:
+            device = _join_group(device, say)
         train, test = _data.load(s["data"], say, stream=s["stream"])
         text = getattr(train, "extra", {}).get("kind") == "text"
         if text and s["model"] != "gpt":
@@ -198,6 +270,14 @@ def run(args) -> int:
         mg.manual_seed(s["seed"])
         model = models.get(spec["name"], **spec.get("kwargs", {}))
         out = args.resume or args.out or R.default_run_dir(spec["name"])
+        if world > 1:  # rank 0's run directory, for every rank's log file and the checkpoint
+            box = [out]
+            mg.distributed.broadcast_object_list(box, 0)
+            out = box[0]
+            if setup_rank_logging(out, rank) is not None:
+                say = print
+                for line in held:
+                    print(line)
         trainer = Trainer(
             model,
             data,
@@ -225,7 +305,7 @@ def run(args) -> int:
             )
         n_params = sum(p.numel() for p in model.parameters())
         if trainer.device.type == "cpu":
-            _cpu_threads(args.threads, n_params)
+            _cpu_threads(args.threads, n_params, world)
         say(
             f"training {spec['name']} ({n_params:,} parameters) on {data.name}: "
             f"{data.train.n} train / {data.test.n if data.test else 0} test samples, "

@@ -43,11 +43,15 @@ class Prepared:
             self.y._data[idx], self.y._device
         )
 
-    def iterate(self, order: np.ndarray, batch_size: int, skip: int = 0):
-        """``(xb, yb)`` for the batches of ``order``, starting at batch ``skip``."""
+    def iterate(self, order: np.ndarray, batch_size: int, skip: int = 0, shard=None):
+        """``(xb, yb)`` for the batches of ``order``, starting at batch ``skip``; with a
+        ``shard`` (data-parallel training) only this rank's slice of each batch."""
         idxs = batches(order, batch_size, self.x._device)
         for b in range(skip, len(idxs)):
-            yield self.batch(idxs[b])
+            idx = idxs[b]
+            if shard is not None:
+                idx = shard.take(idx, len(idx))
+            yield self.batch(idx)
 
 
 class Streamed:
@@ -93,15 +97,18 @@ class Streamed:
         out = (a.astype(xp.float32) - self._m) / self._s
         return Tensor._wrap(out, xb._device)
 
-    def iterate(self, order: np.ndarray, batch_size: int, skip: int = 0):
-        """``(xb, yb)`` on the device for the batches of ``order`` from batch ``skip``."""
+    def iterate(self, order: np.ndarray, batch_size: int, skip: int = 0, shard=None):
+        """``(xb, yb)`` on the device for the batches of ``order`` from batch ``skip``; with
+        a ``shard`` (data-parallel training) only this rank's slice of each batch is read."""
         from ..data import DataLoader
 
         rest = [int(i) for i in order[skip * batch_size :]]
+        groups = [rest[i : i + batch_size] for i in range(0, len(rest), batch_size)]
+        if shard is not None:
+            groups = [shard.take(g, len(g)) for g in groups]
         loader = DataLoader(
             self.dataset,
-            batch_size=batch_size,
-            sampler=rest,
+            batch_sampler=groups,
             num_workers=self.num_workers,
             device=self.device,
         )

@@ -11,15 +11,20 @@ def _fmt_rate(r: float) -> str:
 
 
 class Progress:
-    """One bar per epoch showing loss, accuracy, samples/s and the device."""
+    """One bar per epoch showing loss, accuracy, samples/s and the device.
 
-    def __init__(self, enabled: bool, device: str, stream=None):
+    With ``bar=False`` only the line at the end of each epoch is printed (ranks other than 0
+    of a data-parallel run, whose output goes to a log file).
+    """
+
+    def __init__(self, enabled: bool, device: str, stream=None, bar: bool = True):
         self.enabled = enabled
         self.device = device
         self.stream = stream or sys.stderr
+        self.live = bar
         self._bar = None
         self._tqdm = None
-        if enabled:
+        if enabled and bar:
             try:
                 from tqdm.auto import tqdm
 
@@ -57,7 +62,7 @@ class Progress:
         if self._bar is not None:
             self._bar.n = done
             self._bar.set_postfix(parts, refresh=True)
-        elif time.perf_counter() - self._last > 0.5 and self.stream.isatty():
+        elif self.live and time.perf_counter() - self._last > 0.5 and self.stream.isatty():
             self._last = time.perf_counter()
             body = " ".join(f"{k} {v}" for k, v in parts.items())
             self.stream.write(f"\r{self._desc} [{done}/{self._total}] {body}   ")
@@ -77,7 +82,7 @@ class Progress:
         elif row.get("test_loss") is not None:
             msg += f", test loss {row['test_loss']:.4f}"
         msg += f", {_fmt_rate(row['samples_per_s'])} on {self.device}"
-        if self._tqdm is None and self.stream.isatty():
+        if self._tqdm is None and self.live and self.stream.isatty():
             self.stream.write("\r")
         print(msg, file=self.stream, flush=True)
 

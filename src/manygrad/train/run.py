@@ -169,6 +169,7 @@ def build_recipe(t) -> dict:
             "seed": t.seed,
             "stream": not hasattr(t.train, "x"),
             "device": str(t.device),
+            "world_size": getattr(t, "world_size", 1),
             "steps": t.step,
         },
         "metrics": t.history[-1] if t.history else {},

@@ -3,6 +3,11 @@
 The loop never forces a host sync inside a step: losses and correct counts stay on the
 device and are read together every ``log_every`` steps (one transfer), which is also when a
 non-finite loss is noticed; the exact step is then found in the values read back.
+
+Inside a process group of several ranks (``mpiexec``, ``manygrad train --nproc N``) the
+trainer trains data-parallel (see ``parallel.py``): each rank takes its slice of every global
+batch, rank 0 alone prints and writes the run directory, and the logged sums are all-reduced
+in the same single read.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 
 from .. import backend
 from . import data as D
+from . import parallel as P
 from . import run as R
 from .parts import (
     DivergedError,
@@ -64,6 +70,9 @@ class Trainer:
         stream: read a Dataset batch by batch through ``mg.data.DataLoader`` instead of
             holding it on the device (default False).
         num_workers: DataLoader workers when streaming (default 0).
+        distributed: train data-parallel on the ranks of the process group, with
+            ``batch_size`` as the global batch (default None: when one of several ranks is
+            initialised). Every rank must call ``fit``; rank 0 saves.
 
     Example:
         >>> model = mg.models.get("mlp")
@@ -96,6 +105,7 @@ class Trainer:
         label_smoothing: float = 0.0,
         stream: bool = False,
         num_workers: int = 0,
+        distributed: bool | None = None,
     ):
         if precision not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
@@ -106,6 +116,12 @@ class Trainer:
         self.classes, self.input_range = d.classes, d.input_range
         self.classification = d.classification
         self.model = model.to(self.device)
+        self.shard = (
+            P.Shard() if (P.active_group() if distributed is None else distributed) else None
+        )
+        self.world_size = self.shard.world if self.shard else 1
+        self.is_main = self.shard is None or self.shard.rank == 0
+        self.net = self.shard.wrap(self.model) if self.shard else self.model  # what trains
         self.epochs, self.batch_size, self.lr = int(epochs), int(batch_size), float(lr)
         self.seed, self.precision, self.out = int(seed), precision, out
         self.log_every, self.progress, self.callbacks = max(1, log_every), progress, callbacks
@@ -195,7 +211,8 @@ class Trainer:
 
     def save(self, weights: bool = True) -> None:
         """Write recipe, weights and checkpoint into ``out`` (no-op without ``out``)."""
-        if not self.out:
+        if not self.out or not self.is_main:
+            self.saved_step = self.step if self.out else None
             return
         from .. import io
 
@@ -208,7 +225,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, split=None, batch_size: int = 512) -> dict:
-        """Mean loss and accuracy on ``split`` (default: the test data)."""
+        """Mean loss and accuracy on ``split`` (default: the test data); with several ranks
+        each evaluates its share and the sums are all-reduced (every rank must call it)."""
         from .. import autograd
 
         split = split or self.test
@@ -217,8 +235,9 @@ class Trainer:
         was = self.model.training
         self.model.eval()
         loss_sum = correct = None
+        order = self.shard.eval_order(split.n) if self.shard else np.arange(split.n)
         with autograd.no_grad(), self._autocast():
-            for xb, yb in split.iterate(np.arange(split.n), batch_size):
+            for xb, yb in split.iterate(order, batch_size):
                 out = self.model(xb)
                 lo = self.loss_fn(out, yb).float() * xb.shape[0]
                 loss_sum = lo if loss_sum is None else loss_sum + lo
@@ -226,11 +245,24 @@ class Trainer:
                     c = correct_count(out, yb)
                     correct = c if correct is None else correct + c
         self.model.train(was)
+        if self.shard is not None:
+            loss_sum, correct = self._all_sum(loss_sum, correct)
         res = {"loss": float(loss_sum.item()) / split.n}
         if correct is not None:
             per = split.targets_per_sample  # tokens per sample for sequence targets
             res["accuracy"] = float(correct.item()) / (split.n * per)
         return res
+
+    def _all_sum(self, loss_sum, correct):
+        """Sum this rank's evaluation sums over the ranks (a rank may have none)."""
+        from ..tensor import Tensor
+
+        xp = backend.xp_of(self.device)
+        vals = [t._data.astype(xp.float64) if t is not None else xp.zeros((), xp.float64)
+                for t in (loss_sum, correct)]  # fmt: skip
+        total = self.shard.sum(xp.stack(vals), self.device)
+        c = Tensor._wrap(total[1], self.device) if self.classification else None
+        return Tensor._wrap(total[0], self.device), c
 
     def _autocast(self):
         if self.precision == "fp32":
@@ -241,17 +273,20 @@ class Trainer:
         return mg.autocast(self.device.type, dtype=dt)
 
     # ------------------------------------------------------------------ the loop
-    def _train_step(self, xb, yb):
+    def _train_step(self, xb, yb, weight: float = 1.0):
         with self._autocast():
-            out = self.model(xb)
+            out = self.net(xb)
             loss = self.loss_fn(out, yb)
         self.optimizer.zero_grad(set_to_none=True)
+        # NOTE: DDP averages the ranks' gradients; weighting a rank's mean loss by its share
+        # of the global batch makes that average the gradient of the whole batch's mean.
+        scaled = loss * weight if weight != 1.0 else loss
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
+            self.scaler.scale(scaled).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
-            loss.backward()
+            scaled.backward()
             self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
@@ -259,13 +294,14 @@ class Trainer:
 
     def fit(self) -> FitResult:
         """Train until ``epochs`` are done (or Ctrl-C); returns a :class:`FitResult`."""
-        if self.out:
+        if self.out and self.is_main:
             os.makedirs(self.out, exist_ok=True)
             R.truncate_metrics(self.out, self.step)
             R.write_recipe(self.out, self.recipe())
-        writer = R.event_writer(self.out) if self.out else None
-        self.model.train()
-        bar = Progress(self.progress, str(self.device))
+        writer = R.event_writer(self.out) if self.out and self.is_main else None
+        self.net.train()
+        where = str(self.device) + (f" x {self.world_size} ranks" if self.shard else "")
+        bar = Progress(self.progress, where, bar=self.is_main)
         interrupted = False
         try:
             with SigintDeferred() as sigint, warnings.catch_warnings():
@@ -287,6 +323,8 @@ class Trainer:
             bar.close()
             if writer is not None:
                 writer.close()
+        if self.shard is not None:
+            self.shard.barrier()  # the run directory is complete when any rank returns
         metrics = self.history[-1] if self.history else {}
         return FitResult(
             self.model, metrics, self.history, self.out, self.step, interrupted, self.saved_step
@@ -306,20 +344,28 @@ class Trainer:
         t0 = time.perf_counter()
         samples = 0
         self._at_boundary = True
-        for b, (xb, yb) in enumerate(self.train.iterate(order, self.batch_size, skip), skip):
+        batches = self.train.iterate(order, self.batch_size, skip, self.shard)
+        for b, (xb, yb) in enumerate(batches, skip):
+            n = gn = min(self.batch_size, self.train.n - b * self.batch_size)  # global batch
+            lo, weight = 0, 1.0
+            if self.shard is not None:
+                lo, hi = self.shard.bounds(gn)
+                n, weight = hi - lo, self.shard.weight(gn)
             if shifts is not None:
-                lo = b * self.batch_size
-                xb = D.random_shift(xb, shifts[lo : lo + xb.shape[0]], self.augment)
+                at = b * self.batch_size + lo
+                xb = D.random_shift(xb, shifts[at : at + xb.shape[0]], self.augment)
             self._at_boundary = False
-            out, loss = self._train_step(xb, yb)
+            out, loss = self._train_step(xb, yb, weight)
             self.step += 1
             self._at_boundary = True
-            n = xb.shape[0]
-            samples += n
+            samples += gn
             c = correct_count(out.detach(), yb) if self.classification else None
-            pending.append((loss.detach(), c, n))
-            if len(pending) >= self.log_every or b == nb - 1:
-                ls, cs, ns = self._flush(pending)
+            if n == 0:  # this rank ran a stand-in sample (see Shard.take)
+                loss, c = loss * 0, (c * 0 if c is not None else None)
+            pending.append((loss.detach(), c, n, gn))
+            flush = len(pending) >= self.log_every or b == nb - 1
+            if flush:
+                ls, cs, ns, stop = self._flush(pending, sigint.requested)
                 loss_sum += ls
                 correct_sum += cs
                 seen += ns
@@ -331,7 +377,8 @@ class Trainer:
                     writer.add_scalars({"loss/train_step": ls / max(ns, 1)}, self.step)
             for cb in self.callbacks:
                 cb(self)
-            if sigint.requested:
+            # with several ranks, all stop together at a flush (a stop is all-reduced there)
+            if (flush and stop) if self.shard else sigint.requested:
                 raise KeyboardInterrupt
         dt = time.perf_counter() - t0
         self.wall_s += dt
@@ -349,7 +396,8 @@ class Trainer:
         self.history.append(row)
         bar.end_epoch(row)
         if self.out:
-            R.append_metrics(self.out, row)
+            if self.is_main:
+                R.append_metrics(self.out, row)
             if writer is not None:
                 writer.add_scalars(
                     {f"epoch/{k}": v for k, v in row.items() if isinstance(v, float)}, self.step
@@ -360,13 +408,36 @@ class Trainer:
     def _units(self, samples: float) -> float:
         return max(samples * self.train.targets_per_sample, 1)
 
-    def _flush(self, pending: list) -> tuple[float, float, int]:
-        """Read the pending losses (one transfer); stop on the first non-finite one."""
+    def _flush(self, pending: list, stop: bool = False) -> tuple[float, float, int, bool]:
+        """Read the pending losses (one transfer; with several ranks, one all-reduce of the
+        sums and of ``stop`` first); raise on the first non-finite loss."""
         xp = backend.array_module(pending[0][0]._data)
+        if self.shard is not None:
+            return self._flush_global(pending, stop, xp)
         losses = backend.to_numpy(xp.stack([p[0]._data.astype(xp.float32) for p in pending]))
+        self._check_finite(losses, len(pending))
+        ns = [p[2] for p in pending]
+        correct = 0.0
+        if self.classification:
+            correct = float(backend.to_numpy(xp.stack([p[1]._data for p in pending])).sum())
+        return float((losses * np.asarray(ns)).sum()), correct, int(sum(ns)), stop
+
+    def _flush_global(self, pending: list, stop: bool, xp) -> tuple[float, float, int, bool]:
+        f8 = xp.float64
+        vals = [p[0]._data.astype(f8) * p[2] for p in pending]  # loss sums of this rank
+        if self.classification:
+            vals.append(xp.stack([p[1]._data.astype(f8) for p in pending]).sum())
+        vals.append(backend.to_device(np.asarray(float(stop)), self.device))
+        total = backend.to_numpy(self.shard.sum(xp.stack(vals), self.device))
+        gns = np.asarray([p[3] for p in pending], np.float64)
+        self._check_finite(total[: len(pending)] / gns, len(pending))
+        correct = float(total[len(pending)]) if self.classification else 0.0
+        return float(total[: len(pending)].sum()), correct, int(gns.sum()), bool(total[-1] > 0)
+
+    def _check_finite(self, losses: np.ndarray, k: int) -> None:
         bad = np.flatnonzero(~np.isfinite(losses))
         if bad.size:
-            step = self.step - len(pending) + int(bad[0]) + 1
+            step = self.step - k + int(bad[0]) + 1
             raise DivergedError(
                 f"the loss became {losses[bad[0]]} at step {step} (epoch "
                 f"{(step - 1) // self.steps_per_epoch + 1}); try a lower learning rate "
@@ -374,11 +445,6 @@ class Trainer:
                 "full precision (--precision fp32)",
                 step,
             )
-        ns = [p[2] for p in pending]
-        correct = 0.0
-        if self.classification:
-            correct = float(backend.to_numpy(xp.stack([p[1]._data for p in pending])).sum())
-        return float((losses * np.asarray(ns)).sum()), correct, int(sum(ns))
 
 
 def fit(model, data, test=None, **kwargs) -> FitResult:

@@ -1,0 +1,193 @@
+"""Data-parallel training: ``manygrad train --nproc N``, ``manygrad launch``, ``fit`` under mpiexec.
+
+Each test starts its ranks in subprocesses with a timeout; the ones that need MPI are skipped,
+with the reason, when mpi4py or mpiexec is missing.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from manygrad.cli import train as cli_train
+from manygrad.cli.main import build_parser, main
+from manygrad.train import parallel as P
+from manygrad.train import run as R
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+# 1437 digits = 4 batches of 359 + 1: every batch splits unevenly, and the last one leaves
+# ranks without a sample; plain SGD keeps float32 rounding differences near 1e-8
+SGD = ["--batch-size", "359", "--optimizer", "sgd", "--lr", "0.05", "--device", "cpu"]
+
+
+def _env() -> dict:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join([str(SRC), e.get("PYTHONPATH", "")])
+    e["MANYGRAD_DIST_TIMEOUT"] = "60"
+    return e
+
+
+def _mpi_or_skip() -> str:
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        pytest.skip("mpi4py is not installed (pip install 'manygrad[mpi]')")
+    from manygrad.distributed.launch import find_mpiexec
+
+    try:
+        return find_mpiexec()
+    except FileNotFoundError as e:
+        pytest.skip(f"no mpiexec: {e}")
+
+
+def _manygrad(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "manygrad.cli.main", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env())
+
+
+def _weights(run_dir) -> dict:
+    from safetensors.numpy import load_file
+
+    return load_file(os.path.join(run_dir, R.WEIGHTS))
+
+
+def _max_diff(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max(float(np.abs(a[k].astype(np.float64) - b[k]).max()) for k in a)
+
+
+@pytest.mark.parametrize("n, world", [(10, 4), (5, 2), (1, 3), (359, 2), (7, 1)])
+def test_slices_cover_the_batch_in_order(n, world):
+    parts = [P.slice_bounds(n, r, world) for r in range(world)]
+    assert parts[0][0] == 0 and parts[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+    sizes = [hi - lo for lo, hi in parts]
+    assert max(sizes) - min(sizes) <= 1
+    # the loss weights make the average of the ranks' mean losses the batch's mean loss
+    assert sum(s * world / n for s in sizes) / world == pytest.approx(1.0)
+
+
+def test_nproc_is_not_forwarded_to_the_ranks():
+    args = build_parser("train").parse_args(
+        ["train", "--nproc", "2", "--epochs", "3", "--quiet", "--device", "cpu", "--lr", "0.1"]
+    )
+    fwd = cli_train._forwarded_args(args)
+    assert "--nproc" not in fwd
+    assert fwd[fwd.index("--epochs") + 1] == "3" and "--quiet" in fwd
+    assert fwd[fwd.index("--device") + 1] == "cpu" and fwd[fwd.index("--lr") + 1] == "0.1"
+
+
+def test_nproc_beyond_the_gpus_says_so(capsys):
+    import manygrad as mg
+
+    if mg.cuda.is_available() and mg.cuda.device_count() >= 4:
+        pytest.skip("this machine has 4 GPUs: --nproc 4 --device cuda is valid here")
+    rc = main(["train", "--nproc", "4", "--device", "cuda", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "--nproc 4 needs 4 GPUs" in err and "--device cpu" in err, err
+
+
+def test_nproc_2_trains_end_to_end(tmp_path):
+    _mpi_or_skip()
+    out = tmp_path / "run"
+    res = _manygrad("train", "--nproc", "2", "--epochs", "1", "--device", "cpu", "--out", str(out))
+    assert res.returncode == 0, res.stdout + res.stderr
+    # rank 0 prints the progress and the result, once
+    assert res.stdout.count("test accuracy") == 1, res.stdout
+    assert "epoch 1/1" in res.stderr and "x 2 ranks" in res.stderr, res.stderr
+    log = (out / "rank1.log").read_text()
+    assert "data-parallel: rank 1 of 2" in log and "epoch 1/1: loss" in log, log
+    assert not (out / "rank0.log").exists()
+    for f in (R.WEIGHTS, R.CHECKPOINT, R.RECIPE):
+        assert (out / f).is_file()
+    rows = R.read_metrics(str(out))
+    assert len(rows) == 1 and rows[0]["test_accuracy"] > 0.5, rows  # one writer
+    rec = json.loads((out / R.RECIPE).read_text())
+    assert rec["training"]["world_size"] == 2 and rec["training"]["batch_size"] == 64
+
+
+@pytest.fixture(scope="module")
+def one_process_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "run"
+    assert main(["train", "--epochs", "2", "--quiet", "--out", str(out), *SGD]) == 0
+    return out
+
+
+@pytest.mark.parametrize("nproc", [2, 3])
+def test_ranks_give_the_weights_of_one_process(one_process_run, tmp_path, nproc):
+    _mpi_or_skip()
+    out = tmp_path / "run"
+    res = _manygrad("train", "--nproc", str(nproc), "--epochs", "2", "--quiet", "--out", str(out),
+                    *SGD)  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert _max_diff(_weights(one_process_run), _weights(out)) < 1e-6
+    ref, got = R.read_metrics(str(one_process_run)), R.read_metrics(str(out))
+    for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
+        assert got[-1][k] == pytest.approx(ref[-1][k], rel=1e-4), k  # global, not rank 0's
+
+
+def test_manygrad_launch_runs_manygrad_train(tmp_path):
+    _mpi_or_skip()
+    out = tmp_path / "run"
+    res = _manygrad("launch", "-n", "2", "--", "manygrad", "train", "--epochs", "1", "--quiet",
+                    "--device", "cpu", "--out", str(out))  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (out / R.WEIGHTS).is_file() and (out / "rank1.log").is_file()
+    assert res.stdout.count("run saved in") == 1, res.stdout
+
+
+FIT_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import manygrad as mg
+    import manygrad.distributed as dist
+    from manygrad.distributed.launch import launched_world_size
+
+    if launched_world_size() > 1:
+        dist.init_process_group()
+    mode, out = sys.argv[1], sys.argv[2]
+
+    def stop_after_first_epoch(t):
+        if t.step == 5:
+            t.stop_requested = True
+
+    mg.manual_seed(0)
+    model = mg.models.get("mlp", hidden=[32])
+    kw = dict(epochs=2, batch_size=359, optimizer="sgd", lr=0.05, progress=False, out=out)
+    if mode == "stop":
+        r = mg.train.fit(model, "digits", callbacks=[stop_after_first_epoch], **kw)
+        assert r.interrupted and r.step == 5, r
+    else:
+        r = mg.train.fit(model, "digits", resume=out if mode == "resume" else None, **kw)
+        assert not r.interrupted and r.step == 10, r
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    sys.stdout.write(f"OK {mode} {rank}\\n")  # one write: ranks share the pipe
+    """
+)
+
+
+def test_fit_under_mpiexec_resumes_a_stopped_run_like_one_process(tmp_path):
+    mpiexec = _mpi_or_skip()
+    script = tmp_path / "fit_script.py"
+    script.write_text(FIT_SCRIPT)
+
+    def run(mode, out, n):
+        cmd = [sys.executable, str(script), mode, str(out)]
+        if n > 1:
+            cmd = [mpiexec, "-n", str(n), *cmd]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=_env())
+        assert res.returncode == 0, res.stdout + res.stderr
+        return res.stdout
+
+    run("full", tmp_path / "one", 1)
+    assert "OK stop 0" in run("stop", tmp_path / "two", 2)
+    assert R.read_metrics(str(tmp_path / "two"))[-1]["step"] == 5
+    out = run("resume", tmp_path / "two", 2)
+    assert "OK resume 0" in out and "OK resume 1" in out
+    assert _max_diff(_weights(tmp_path / "one"), _weights(tmp_path / "two")) < 1e-6
