@@ -167,8 +167,14 @@ class NcclEngine:
         if self.fake:
             self.comm = FakeNcclCommunicator(mpi.size, buf.tobytes(), mpi.rank, mpi)
         else:
+            # NOTE: CuPy converts the id's bytes to C char, signed on x86-64 but unsigned on
+            # aarch64 (Grace Hopper): try signed values first, unsigned if they overflow.
             uid_t = tuple(int(b) - 256 if b > 127 else int(b) for b in buf)
-            self.comm = self.nccl.NcclCommunicator(mpi.size, uid_t, mpi.rank)
+            try:
+                self.comm = self.nccl.NcclCommunicator(mpi.size, uid_t, mpi.rank)
+            except OverflowError:
+                uid_u = tuple(int(b) for b in buf)
+                self.comm = self.nccl.NcclCommunicator(mpi.size, uid_u, mpi.rank)
         self.watchdog = None
 
     # -- staging: NCCL lacks int16 and bool; reduce those through int32 / uint8
