@@ -169,11 +169,21 @@ def run_command(n: int, argv: list[str], hosts: str | None = None, device: str |
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["MANYGRAD_LAUNCHED"] = "1"
+    proc = subprocess.Popen(cmd, env=env)
     try:
-        return subprocess.run(cmd, env=env, timeout=timeout).returncode
+        return proc.wait(timeout=timeout)
     except KeyboardInterrupt:
-        return 130
+        # NOTE: mpiexec passes the Ctrl-C on to the ranks, which may still be saving a
+        # checkpoint: wait for them; a second Ctrl-C stops the job at once.
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.kill()
+            proc.wait()
+            return 130
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
         print(f"manygrad launch: stopped after {timeout} s", file=sys.stderr)
         return 124
 

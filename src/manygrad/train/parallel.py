@@ -81,11 +81,31 @@ class Shard:
         self.dist.all_reduce(t)
         return t._data
 
-    def broadcast_flag(self, flag: bool, device) -> bool:
-        """True on every rank if ``flag`` is true on any (one small all-reduce)."""
+    def sum_tensors(self, tensors: list, device) -> list:
+        """Device scalars (or None: nothing on this rank) summed over the ranks, in float64;
+        a None stays None."""
         xp = backend.xp_of(device)
-        arr = backend.to_device(np.asarray([1.0 if flag else 0.0]), device)
-        return bool(backend.to_numpy(self.sum(arr.astype(xp.float64), device))[0] > 0)
+        vals = [t._data.astype(xp.float64) if t is not None else xp.zeros((), xp.float64)
+                for t in tensors]  # fmt: skip
+        total = self.sum(xp.stack(vals), device)
+        return [
+            None if t is None else Tensor._wrap(total[i], device) for i, t in enumerate(tensors)
+        ]
+
+    def sum_logged(self, pending: list, stop: bool, device) -> tuple[np.ndarray, float, bool]:
+        """One all-reduce of what the trainer logs: per-step loss sums, correct predictions
+        and the stop request. ``pending`` holds ``(loss, correct or None, n_rank, n_batch)``;
+        returns (global loss sum per step, global correct count, stop on any rank)."""
+        xp = backend.xp_of(device)
+        f8 = xp.float64
+        vals = [p[0]._data.astype(f8) * p[2] for p in pending]
+        counted = pending[0][1] is not None
+        if counted:
+            vals.append(xp.stack([p[1]._data.astype(f8) for p in pending]).sum())
+        vals.append(backend.to_device(np.asarray(float(stop)), device))
+        total = backend.to_numpy(self.sum(xp.stack(vals), device))
+        k = len(pending)
+        return total[:k], float(total[k]) if counted else 0.0, bool(total[-1] > 0)
 
     def barrier(self) -> None:
         self.dist.barrier()

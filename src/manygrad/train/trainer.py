@@ -246,23 +246,12 @@ class Trainer:
                     correct = c if correct is None else correct + c
         self.model.train(was)
         if self.shard is not None:
-            loss_sum, correct = self._all_sum(loss_sum, correct)
+            loss_sum, correct = self.shard.sum_tensors([loss_sum, correct], self.device)
         res = {"loss": float(loss_sum.item()) / split.n}
         if correct is not None:
             per = split.targets_per_sample  # tokens per sample for sequence targets
             res["accuracy"] = float(correct.item()) / (split.n * per)
         return res
-
-    def _all_sum(self, loss_sum, correct):
-        """Sum this rank's evaluation sums over the ranks (a rank may have none)."""
-        from ..tensor import Tensor
-
-        xp = backend.xp_of(self.device)
-        vals = [t._data.astype(xp.float64) if t is not None else xp.zeros((), xp.float64)
-                for t in (loss_sum, correct)]  # fmt: skip
-        total = self.shard.sum(xp.stack(vals), self.device)
-        c = Tensor._wrap(total[1], self.device) if self.classification else None
-        return Tensor._wrap(total[0], self.device), c
 
     def _autocast(self):
         if self.precision == "fp32":
@@ -413,7 +402,10 @@ class Trainer:
         sums and of ``stop`` first); raise on the first non-finite loss."""
         xp = backend.array_module(pending[0][0]._data)
         if self.shard is not None:
-            return self._flush_global(pending, stop, xp)
+            sums, correct, stop = self.shard.sum_logged(pending, stop, self.device)
+            gns = np.asarray([p[3] for p in pending], np.float64)
+            self._check_finite(sums / gns, len(pending))
+            return float(sums.sum()), correct, int(gns.sum()), stop
         losses = backend.to_numpy(xp.stack([p[0]._data.astype(xp.float32) for p in pending]))
         self._check_finite(losses, len(pending))
         ns = [p[2] for p in pending]
@@ -421,18 +413,6 @@ class Trainer:
         if self.classification:
             correct = float(backend.to_numpy(xp.stack([p[1]._data for p in pending])).sum())
         return float((losses * np.asarray(ns)).sum()), correct, int(sum(ns)), stop
-
-    def _flush_global(self, pending: list, stop: bool, xp) -> tuple[float, float, int, bool]:
-        f8 = xp.float64
-        vals = [p[0]._data.astype(f8) * p[2] for p in pending]  # loss sums of this rank
-        if self.classification:
-            vals.append(xp.stack([p[1]._data.astype(f8) for p in pending]).sum())
-        vals.append(backend.to_device(np.asarray(float(stop)), self.device))
-        total = backend.to_numpy(self.shard.sum(xp.stack(vals), self.device))
-        gns = np.asarray([p[3] for p in pending], np.float64)
-        self._check_finite(total[: len(pending)] / gns, len(pending))
-        correct = float(total[len(pending)]) if self.classification else 0.0
-        return float(total[: len(pending)].sum()), correct, int(gns.sum()), bool(total[-1] > 0)
 
     def _check_finite(self, losses: np.ndarray, k: int) -> None:
         bad = np.flatnonzero(~np.isfinite(losses))
