@@ -191,3 +191,44 @@ def test_fit_under_mpiexec_resumes_a_stopped_run_like_one_process(tmp_path):
     out = run("resume", tmp_path / "two", 2)
     assert "OK resume 0" in out and "OK resume 1" in out
     assert _max_diff(_weights(tmp_path / "one"), _weights(tmp_path / "two")) < 1e-6
+
+
+STREAM_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import manygrad as mg
+    import manygrad.distributed as dist
+    from manygrad.datasets import load_digits
+    from manygrad.distributed.launch import launched_world_size
+
+    if launched_world_size() > 1:
+        dist.init_process_group()
+
+    def dataset(split):
+        x, y = load_digits(split)
+        x = mg.tensor(x.astype(np.float32).reshape(len(x), -1))
+        return mg.data.TensorDataset(x, mg.tensor(y.astype(np.int64)))
+
+    mg.manual_seed(0)
+    r = mg.train.fit(mg.models.get("mlp", hidden=[32]), dataset("train"), dataset("test"),
+                     stream=True, epochs=2, batch_size=359, optimizer="sgd", lr=0.05,
+                     progress=False, out=sys.argv[1])
+    sys.stdout.write(f"OK {r.metrics['test_accuracy']!r}\\n")
+    """
+)
+
+
+def test_streamed_dataset_under_mpiexec_matches_one_process(tmp_path):
+    mpiexec = _mpi_or_skip()
+    script = tmp_path / "stream_script.py"
+    script.write_text(STREAM_SCRIPT)
+    outs = []
+    for n, out in ((1, tmp_path / "one"), (2, tmp_path / "two")):
+        cmd = [sys.executable, str(script), str(out)]
+        cmd = [mpiexec, "-n", str(n), *cmd] if n > 1 else cmd
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=_env())
+        assert res.returncode == 0, res.stdout + res.stderr
+        outs.append(sorted(line for line in res.stdout.splitlines() if line.startswith("OK")))
+    assert len(outs[1]) == 2 and outs[1][0] == outs[1][1] == outs[0][0]  # same global accuracy
+    assert _max_diff(_weights(tmp_path / "one"), _weights(tmp_path / "two")) < 1e-6
