@@ -22,11 +22,11 @@ from manygrad.train import run as R
 SRC = Path(__file__).resolve().parents[2] / "src"
 # 1437 digits = 4 batches of 359 + 1: every batch splits unevenly, and the last one leaves
 # ranks without a sample; plain SGD keeps float32 rounding differences near 1e-8
-SGD = ["--batch-size", "359", "--optimizer", "sgd", "--lr", "0.05", "--device", "cpu"]
+SGD = ["--batch-size", "359", "--optimizer", "sgd", "--lr", "0.05"]
 
 
-def _env() -> dict:
-    e = dict(os.environ)
+def _env(**extra) -> dict:
+    e = dict(os.environ, **extra)
     e["PYTHONPATH"] = os.pathsep.join([str(SRC), e.get("PYTHONPATH", "")])
     e["MANYGRAD_DIST_TIMEOUT"] = "60"
     return e
@@ -45,9 +45,9 @@ def _mpi_or_skip() -> str:
         pytest.skip(f"no mpiexec: {e}")
 
 
-def _manygrad(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+def _manygrad(*args: str, timeout: float = 180, **env) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "manygrad.cli.main", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env())
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(**env))
 
 
 def _weights(run_dir) -> dict:
@@ -115,17 +115,25 @@ def test_nproc_2_trains_end_to_end(tmp_path):
 @pytest.fixture(scope="module")
 def one_process_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "run"
-    assert main(["train", "--epochs", "2", "--quiet", "--out", str(out), *SGD]) == 0
+    assert (
+        main(["train", "--epochs", "2", "--quiet", "--out", str(out), "--device", "cpu", *SGD]) == 0
+    )
     return out
 
 
-@pytest.mark.parametrize("nproc", [2, 3])
-def test_ranks_give_the_weights_of_one_process(one_process_run, tmp_path, nproc):
+@pytest.mark.parametrize("nproc, device", [
+    (2, "cpu"),
+    (3, "cpu"),
+    (2, "fakegpu"),  # through the NCCL code path, with a stand-in communicator
+])  # fmt: skip
+def test_ranks_give_the_weights_of_one_process(one_process_run, tmp_path, nproc, device):
     _mpi_or_skip()
     out = tmp_path / "run"
-    res = _manygrad("train", "--nproc", str(nproc), "--epochs", "2", "--quiet", "--out", str(out),
-                    *SGD)  # fmt: skip
+    res = _manygrad("train", "--nproc", str(nproc), "--epochs", "2", "--out", str(out),
+                    "--device", device, *SGD, MANYGRAD_DIST_FAKEGPU="1")  # fmt: skip
     assert res.returncode == 0, res.stdout + res.stderr
+    backend = "nccl" if device == "fakegpu" else "mpi"
+    assert f"rank 0 of {nproc} (backend {backend}) on {device}" in res.stdout, res.stdout
     assert _max_diff(_weights(one_process_run), _weights(out)) < 1e-6
     ref, got = R.read_metrics(str(one_process_run)), R.read_metrics(str(out))
     for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):

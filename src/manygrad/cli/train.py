@@ -115,7 +115,10 @@ def _join_group(device: str, say) -> str:
     """In a rank started by a launcher: join the process group; returns this rank's device."""
     import manygrad.distributed as dist
 
-    dist.init_process_group(backend="mpi" if device == "cpu" else "auto")
+    name = "mpi" if device == "cpu" else "auto"
+    if device == "fakegpu" and os.environ.get("MANYGRAD_DIST_FAKEGPU") == "1":
+        name = "nccl"  # tests: the NCCL code path, on the fake GPU
+    dist.init_process_group(backend=name)
     if device.startswith("cuda"):  # each rank takes the GPU of its local rank
         d = dist.get_device()
         device = str(d) if d.type == "cuda" else f"cuda:{dist.get_local_rank()}"
