@@ -224,6 +224,7 @@ def test_conv_channels_last_path_taken():
 def test_conv_channels_last_blocks(monkeypatch, block):
     # the input gradient is folded back in blocks of images; 5 images leave a partial block
     monkeypatch.setattr(mg.ops._conv_kernels, "BLOCK_ELEMS", block * 3 * 4 * 288)
+    monkeypatch.setattr(mg.ops._conv_kernels, "get_num_threads", lambda: 1)
     check_op("conv2d", [(5, 32, 3, 4), (2, 32, 3, 3), (2,)], padding=1, dtypes=("float64",))
 
 

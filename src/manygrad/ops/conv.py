@@ -202,9 +202,10 @@ class Conv(Function):
         g, w = self.geom, self.w
         if g.nhwc:
             gy4 = gy.reshape(g.N, g.O, g.Ho, g.Wo)
-            gx = _ck.grad_input(gy4, self.w2, g).reshape(self.xshape) if nx else None
+            gyr = _ck.grad_out_rows(gy4, g)
+            gx = _ck.grad_input(gyr, self.w2, g).reshape(self.xshape) if nx else None
             w4 = (g.O, g.C, g.kh, g.kw)
-            gw = _ck.grad_weight(self.cols, gy4, w4).reshape(w.shape) if nw else None
+            gw = _ck.grad_weight(self.cols, gyr, w4).reshape(w.shape) if nw else None
             gb = gy4.sum(axis=(0, 2, 3)) if nb else None
             return gx, gw, gb
         gy2 = _to_grid(gy.reshape(g.N, g.O, g.Ho, g.Wo), g)
