@@ -37,6 +37,40 @@ class FitResult:
         return f"FitResult(step={self.step}{state}, run_dir={self.run_dir!r}, metrics={shown})"
 
 
+def diverged(loss: float, step: int, steps_per_epoch: int, lr: float) -> DivergedError:
+    """The error for a non-finite ``loss`` at ``step``, with what to try."""
+    return DivergedError(
+        f"the loss became {loss} at step {step} (epoch {(step - 1) // steps_per_epoch + 1}); "
+        f"try a lower learning rate (--lr, now {lr:g}), use a GradScaler for fp16, or train "
+        "in full precision (--precision fp32)",
+        step,
+    )
+
+
+def read_pending(pending: list, classification: bool, shard=None, device=None, stop=False):
+    """The losses logged since the last read, brought to the host in one transfer.
+
+    ``pending`` holds ``(loss, correct or None, n_rank, n_batch)`` per step. With a
+    ``shard`` the sums are all-reduced first (with ``stop``), so the values are global.
+    Returns (mean loss per step, samples per step, correct predictions, stop on any rank).
+    """
+    import numpy as np
+
+    from .. import backend
+
+    if shard is not None:
+        sums, correct, stop = shard.sum_logged(pending, stop, device)
+        ns = np.asarray([p[3] for p in pending], np.float64)
+        return sums / ns, ns, correct, stop
+    xp = backend.array_module(pending[0][0]._data)
+    losses = backend.to_numpy(xp.stack([p[0]._data.astype(xp.float32) for p in pending]))
+    ns = np.asarray([p[2] for p in pending], np.float64)
+    correct = 0.0
+    if classification:
+        correct = float(backend.to_numpy(xp.stack([p[1]._data for p in pending])).sum())
+    return losses, ns, correct, stop
+
+
 def default_loss(out, y, label_smoothing: float = 0.0):
     if out.ndim > 2:  # sequence models: (B, T, V) logits, (B, T) targets
         out, y = out.reshape(-1, out.shape[-1]), y.reshape(-1)

@@ -32,8 +32,10 @@ from .parts import (
     SigintDeferred,
     correct_count,
     default_loss,
+    diverged,
     make_optimizer,
     make_scheduler,
+    read_pending,
 )
 from .progress import Progress
 
@@ -400,31 +402,14 @@ class Trainer:
     def _flush(self, pending: list, stop: bool = False) -> tuple[float, float, int, bool]:
         """Read the pending losses (one transfer; with several ranks, one all-reduce of the
         sums and of ``stop`` first); raise on the first non-finite loss."""
-        xp = backend.array_module(pending[0][0]._data)
-        if self.shard is not None:
-            sums, correct, stop = self.shard.sum_logged(pending, stop, self.device)
-            gns = np.asarray([p[3] for p in pending], np.float64)
-            self._check_finite(sums / gns, len(pending))
-            return float(sums.sum()), correct, int(gns.sum()), stop
-        losses = backend.to_numpy(xp.stack([p[0]._data.astype(xp.float32) for p in pending]))
-        self._check_finite(losses, len(pending))
-        ns = [p[2] for p in pending]
-        correct = 0.0
-        if self.classification:
-            correct = float(backend.to_numpy(xp.stack([p[1]._data for p in pending])).sum())
-        return float((losses * np.asarray(ns)).sum()), correct, int(sum(ns)), stop
-
-    def _check_finite(self, losses: np.ndarray, k: int) -> None:
+        losses, ns, correct, stop = read_pending(
+            pending, self.classification, self.shard, self.device, stop
+        )
         bad = np.flatnonzero(~np.isfinite(losses))
         if bad.size:
-            step = self.step - k + int(bad[0]) + 1
-            raise DivergedError(
-                f"the loss became {losses[bad[0]]} at step {step} (epoch "
-                f"{(step - 1) // self.steps_per_epoch + 1}); try a lower learning rate "
-                f"(--lr, now {self.lr:g}), use a GradScaler for fp16, or train in "
-                "full precision (--precision fp32)",
-                step,
-            )
+            step = self.step - len(pending) + int(bad[0]) + 1
+            raise diverged(float(losses[bad[0]]), step, self.steps_per_epoch, self.lr)
+        return float((losses * ns).sum()), correct, int(ns.sum()), stop
 
 
 def fit(model, data, test=None, **kwargs) -> FitResult:
