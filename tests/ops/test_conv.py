@@ -38,14 +38,14 @@ CONV = [
     ("conv2d", [(2, 12, 9, 8), (5, 12, 3, 3), None], dict(stride=2, padding=(0, 1))),
     ("conv2d", [(2, 24, 6, 7), (4, 12, 3, 3), (4,)], dict(groups=2, dilation=(1, 2), padding=2)),
     # one group and more than 96 rows: channels-last columns (_conv_kernels)
-    ("conv2d", [(32, 6, 5), (3, 32, 3, 3), (3,)], dict(stride=(2, 1), dilation=(1, 2), padding=2)),
+    ("conv2d", [(32, 4, 3), (2, 32, 3, 3), (2,)], dict(stride=(2, 1), dilation=(1, 2), padding=2)),
     pytest.param(
         "conv2d",
-        [(2, 32, 5, 4), (3, 32, 2, 3), None],
+        [(1, 32, 3, 4), (2, 32, 2, 3), None],
         dict(padding="same"),
         marks=pytest.mark.filterwarnings("ignore:Using padding='same'"),  # asymmetric pads
     ),
-    ("conv1d", [(2, 40, 7), (3, 40, 3), (3,)], dict(padding=1, stride=2)),
+    ("conv1d", [(1, 40, 5), (2, 40, 3), (2,)], dict(padding=1, stride=2)),
     (
         "conv_transpose2d",
         [(2, 6, 4, 5), (6, 12, 3, 3), (12,)],
@@ -209,9 +209,12 @@ def test_conv_partial_grads(device, op):
     assert y.grad_fn is None and not y.requires_grad
 
 
+GEOM_ARGS = ((1, 1), (1, 1, 1, 1), (1, 1))  # stride, padding, dilation
+
+
 def test_conv_channels_last_path_taken():
     geom = mg.ops.conv._Geom
-    args = ((1, 1), (1, 1, 1, 1), (1, 1))
+    args = GEOM_ARGS
     assert geom((2, 32, 9, 8), (5, 32, 3, 3), *args, 1, nhwc=True).nhwc
     assert not geom((2, 64, 9, 8), (4, 32, 3, 3), *args, 2, nhwc=True).nhwc  # groups
     assert not geom((2, 3, 9, 8), (5, 3, 3, 3), *args, 1, nhwc=True).nhwc  # few rows: per image
@@ -220,16 +223,22 @@ def test_conv_channels_last_path_taken():
     assert not geom((2, 32, 9, 8), (5, 32, 3, 3), *args, 1).nhwc  # conv_transpose
 
 
-@pytest.mark.parametrize("block", [1, 2])
+@pytest.mark.parametrize("block", [1, 2, None])
 def test_conv_channels_last_blocks(monkeypatch, block):
-    # the input gradient is folded back in blocks of images; 5 images leave a partial block
-    monkeypatch.setattr(mg.ops._conv_kernels, "BLOCK_ELEMS", block * 3 * 4 * 288)
-    monkeypatch.setattr(mg.ops._conv_kernels, "get_num_threads", lambda: 1)
+    # one BLAS thread: blocks of images (5 images leave a partial block); else one block
+    kernels = mg.ops._conv_kernels
+    monkeypatch.setattr(kernels, "BLOCK_ELEMS", (block or 1) * 3 * 4 * 288)
+    monkeypatch.setattr(kernels, "_blas_threads", lambda: 1 if block else 2)
+    geom = mg.ops.conv._Geom((5, 32, 3, 4), (2, 32, 3, 3), *GEOM_ARGS, 1, nhwc=True)
+    assert kernels.block_images(mg.zeros(1).numpy(), geom) == (block or 5)
     check_op("conv2d", [(5, 32, 3, 4), (2, 32, 3, 3), (2,)], padding=1, dtypes=("float64",))
 
 
+@pytest.mark.parametrize("blocked", [False, True])
 @pytest.mark.parametrize("needs", ["input", "weight"])
-def test_conv_channels_last_partial_grads(device, needs):
+def test_conv_channels_last_partial_grads(device, needs, blocked, monkeypatch):
+    monkeypatch.setattr(mg.ops._conv_kernels, "BLOCK_ELEMS", 1)  # one image per block
+    monkeypatch.setattr(mg.ops._conv_kernels, "_blas_threads", lambda: 2 - blocked)
     rng = np.random.default_rng(2)
     a, w, b = (rng.standard_normal(s) for s in ((3, 32, 5, 6), (4, 32, 3, 3), (4,)))
     m_in = [mg.tensor(v, device=device) for v in (a, w, b)]

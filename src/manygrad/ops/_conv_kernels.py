@@ -3,29 +3,58 @@
 The columns are (N * Ho * Wo, kh * kw * C), one row per output pixel, built from a padded
 NHWC copy of the input with runs of C (often kw * C) contiguous values. With this layout the
 forward product ``cols @ w2.T`` has its summed dimension contiguous in both operands, the
-form BLAS runs fastest (about 1.5x the channels-first ``w @ cols`` on the CPU), and the
-weight gradient reuses the forward's columns. The input gradient is folded back per block
-of images, so that its columns stay in the CPU cache while they are summed.
+form BLAS runs fastest (about 1.5x the channels-first ``w @ cols`` on the CPU).
+
+With a single-threaded BLAS the work goes in blocks of images whose columns stay in the CPU
+cache: the forward builds and multiplies them block by block, and the backward rebuilds
+them from the padded input for the weight gradient instead of keeping all of them (9x the
+input's memory). On a GPU or with a threaded BLAS each product covers the whole batch.
 """
 
 from __future__ import annotations
 
-from .. import backend
-from ..threads import get_num_threads
+import ctypes
 
-# NOTE: elements of input-gradient columns per block of images (~1 MB of float32): small
-# enough to stay in a CPU core's L2 cache between the product and the fold (about 10% of a
+from .. import backend, threads
+
+# NOTE: elements of columns per block of images (~1 MB of float32): small enough to stay in
+# a CPU core's L2 cache between building, multiplying and folding them (about 15% of a
 # 64x32x14x14 conv2d's forward + backward on one thread). Only with a single-threaded BLAS:
 # a multi-threaded one on a busy CPU loses more waiting for its threads in each of the
 # smaller products (measured 0.85x instead of 1.45x PyTorch's 2-thread throughput).
 BLOCK_ELEMS = 1 << 18
 
 
-def _block_images(xp, g, ncols: int) -> int:
-    """Images per block of the input gradient: the whole batch on a GPU or threaded BLAS."""
-    if xp.__name__ != "numpy" or get_num_threads() != 1:
+_GETTER: list = []  # OpenBLAS's thread-count function, looked up once
+
+
+def _blas_threads() -> int:
+    """OpenBLAS's thread count now; 0 if unknown.
+
+    NOTE: ``threads.get_blas_threads`` looks the library up in /proc/self/maps on every
+    call (milliseconds with PyTorch loaded); a convolution asks on every forward.
+    """
+    if not _GETTER:
+        fns = (
+            getattr(ctypes.CDLL(path), name, None)
+            for path in threads._openblas_libs()
+            for name in threads._GETTERS
+        )
+        _GETTER.append(next((f for f in fns if f is not None), None))
+    return _GETTER[0]() if _GETTER[0] is not None else 0
+
+
+def block_images(x, g) -> int:
+    """Images per block: the whole batch on a GPU or with a multi-threaded BLAS."""
+    xp = backend.array_module(x)
+    if xp.__name__ != "numpy" or _blas_threads() != 1:
         return max(1, g.N)
-    return max(1, BLOCK_ELEMS // (g.Ho * g.Wo * ncols))
+    return max(1, BLOCK_ELEMS // (g.Ho * g.Wo * g.K))
+
+
+def _blocks(g, step: int):
+    """(first image, images) of each block."""
+    return [(n0, min(step, g.N - n0)) for n0 in range(0, g.N, step)]
 
 
 def pad_nhwc(x, g):
@@ -37,14 +66,15 @@ def pad_nhwc(x, g):
     return out
 
 
-def cols_nhwc(xpad, g):
-    """Columns (N * Ho * Wo, kh * kw * C) of a padded NHWC input, (i, j, c) along a row."""
+def cols_nhwc(xpad, g, n0: int = 0, m: int | None = None):
+    """Columns (m * Ho * Wo, kh * kw * C) of images n0..n0+m of a padded NHWC input."""
     xp = backend.array_module(xpad)
+    m = g.N - n0 if m is None else m
     sn, sh, sw, sc = xpad.strides
-    shape = (g.N, g.Ho, g.Wo, g.kh, g.kw, g.C)
+    shape = (m, g.Ho, g.Wo, g.kh, g.kw, g.C)
     strides = (sn, g.sh * sh, g.sw * sw, g.dh * sh, g.dw * sw, sc)
-    view = xp.lib.stride_tricks.as_strided(xpad, shape, strides)
-    return xp.ascontiguousarray(view).reshape(g.N * g.Ho * g.Wo, g.kh * g.kw * g.C)
+    view = xp.lib.stride_tricks.as_strided(xpad[n0:], shape, strides)
+    return xp.ascontiguousarray(view).reshape(m * g.Ho * g.Wo, g.K)
 
 
 def weight_rows(w):
@@ -53,14 +83,23 @@ def weight_rows(w):
     return xp.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(w.shape[0], -1)
 
 
-def forward(cols, w2, b, g):
-    """(N, O, Ho, Wo) output (plus bias ``b``) from the columns and the weight rows."""
-    xp = backend.array_module(cols)
-    y = backend.matmul(cols, w2.T).reshape(g.N, g.Ho, g.Wo, g.O).transpose(0, 3, 1, 2)
+def forward(xpad, w2, b, g, step: int):
+    """Output (N, O, Ho, Wo) plus bias ``b``; also the columns when one block has them all."""
+    xp = backend.array_module(xpad)
+    cols = None
+    if step >= g.N:
+        cols = cols_nhwc(xpad, g)
+        y = backend.matmul(cols, w2.T)
+    else:  # NOTE: CPU only (block_images), where products keep the input's dtype
+        hw = g.Ho * g.Wo
+        y = xp.empty((g.N * hw, g.O), xpad.dtype)
+        for n0, m in _blocks(g, step):
+            y[n0 * hw : (n0 + m) * hw] = backend.matmul(cols_nhwc(xpad, g, n0, m), w2.T)
+    y = y.reshape(g.N, g.Ho, g.Wo, g.O).transpose(0, 3, 1, 2)
     if b is None:
-        return xp.ascontiguousarray(y)
+        return xp.ascontiguousarray(y), cols
     out = xp.empty(y.shape, y.dtype)
-    return xp.add(y, b.reshape(1, -1, 1, 1), out=out)  # NOTE: bias fused into the copy
+    return xp.add(y, b.reshape(1, -1, 1, 1), out=out), cols  # NOTE: bias fused into the copy
 
 
 def grad_out_rows(gy, g):
@@ -69,24 +108,29 @@ def grad_out_rows(gy, g):
     return xp.ascontiguousarray(gy.transpose(0, 2, 3, 1)).reshape(-1, g.O)
 
 
-def grad_weight(cols, gyr, wshape):
-    """Weight gradient (O, C, kh, kw): one product over the whole batch, ``cols.T @ gyr``."""
+def grad_weight(cols, xpad, gyr, g, step: int):
+    """Weight gradient (O, C, kh, kw): ``cols.T @ gyr``, from the kept columns or per block
+    from columns rebuilt from the padded input."""
     xp = backend.array_module(gyr)
-    o, c, kh, kw = wshape
-    gw = backend.matmul(cols.T, gyr).T.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)
+    if cols is not None:
+        gw = backend.matmul(cols.T, gyr)
+    else:
+        hw, gw = g.Ho * g.Wo, None
+        for n0, m in _blocks(g, step):
+            part = backend.matmul(cols_nhwc(xpad, g, n0, m).T, gyr[n0 * hw : (n0 + m) * hw])
+            gw = part if gw is None else gw + part
+    gw = gw.T.reshape(g.O, g.kh, g.kw, g.C).transpose(0, 3, 1, 2)
     return xp.ascontiguousarray(gw)
 
 
-def grad_input(gyr, w2, g):
+def grad_input(gyr, w2, g, step: int):
     """Input gradient (N, C, H, W): per block of images, ``gyr @ w2`` folded back (col2im)."""
     xp = backend.array_module(gyr)
     pt, pb, pl, _ = g.pads
     out = xp.zeros((g.N, g.H + pt + pb, g.Wp, g.C), gyr.dtype)
     hw = g.Ho * g.Wo
-    step = _block_images(xp, g, w2.shape[1])
     hs, ws = g.sh * (g.Ho - 1) + 1, g.sw * (g.Wo - 1) + 1
-    for n0 in range(0, g.N, step):
-        m = min(step, g.N - n0)
+    for n0, m in _blocks(g, step):
         cols = backend.matmul(gyr[n0 * hw : (n0 + m) * hw], w2)
         cols = cols.reshape(m, g.Ho, g.Wo, g.kh, g.kw, g.C)
         dst = out[n0 : n0 + m]

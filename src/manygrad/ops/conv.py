@@ -189,9 +189,10 @@ class Conv(Function):
         self.w, self.geom, self.xshape = w, geom, x.shape
         x4, w4 = x.reshape(shape4[0]), w.reshape(shape4[1])
         if geom.nhwc:
-            self.w2 = _ck.weight_rows(w4)
-            cols = _ck.cols_nhwc(_ck.pad_nhwc(x4, geom), geom)
-            y = _ck.forward(cols, self.w2, b, geom)
+            self.w2, self.step = _ck.weight_rows(w4), _ck.block_images(x4, geom)
+            xpad = _ck.pad_nhwc(x4, geom)
+            y, cols = _ck.forward(xpad, self.w2, b, geom, self.step)
+            self.xpad = xpad if keep_cols and cols is None else None  # columns rebuilt
         else:
             y, cols = _conv(x4, w4, b, geom)
         self.cols = cols if keep_cols else None
@@ -203,9 +204,9 @@ class Conv(Function):
         if g.nhwc:
             gy4 = gy.reshape(g.N, g.O, g.Ho, g.Wo)
             gyr = _ck.grad_out_rows(gy4, g)
-            gx = _ck.grad_input(gyr, self.w2, g).reshape(self.xshape) if nx else None
-            w4 = (g.O, g.C, g.kh, g.kw)
-            gw = _ck.grad_weight(self.cols, gyr, w4).reshape(w.shape) if nw else None
+            gx = _ck.grad_input(gyr, self.w2, g, self.step).reshape(self.xshape) if nx else None
+            gw = _ck.grad_weight(self.cols, self.xpad, gyr, g, self.step) if nw else None
+            gw = None if gw is None else gw.reshape(w.shape)
             gb = gy4.sum(axis=(0, 2, 3)) if nb else None
             return gx, gw, gb
         gy2 = _to_grid(gy.reshape(g.N, g.O, g.Ho, g.Wo), g)
