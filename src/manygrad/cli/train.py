@@ -237,9 +237,16 @@ def run(args) -> int:
     from ..train import run as R
     from . import _data
 
-    if args.nproc is not None and args.nproc != 1:
-        return _launch(args)
     world = launched_world_size()
+    if args.nproc is not None and world > 1 and args.nproc != world:
+        print(
+            f"error: --nproc {args.nproc} in a job that a launcher already started with {world} "
+            "ranks; drop --nproc (the launcher sets the number of ranks)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.nproc is not None and args.nproc != 1 and world == 1:
+        return _launch(args)
     rank = env_rank() if world > 1 else 0
     held: list[str] = []  # what ranks other than 0 say before their log file is open
     say = (lambda *a: None) if args.quiet else print
