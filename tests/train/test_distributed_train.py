@@ -155,18 +155,20 @@ FIT_SCRIPT = textwrap.dedent(
     import sys
     import manygrad as mg
     import manygrad.distributed as dist
+    import manygrad.nn as nn
     from manygrad.distributed.launch import launched_world_size
 
     if launched_world_size() > 1:
         dist.init_process_group()
-    mode, out = sys.argv[1], sys.argv[2]
+    mode, out, dropout = sys.argv[1], sys.argv[2], float(sys.argv[3])
 
     def stop_after_first_epoch(t):
         if t.step == 5:
             t.stop_requested = True
 
     mg.manual_seed(0)
-    model = mg.models.get("mlp", hidden=[32])
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Dropout(dropout),
+                          nn.Linear(32, 10))
     kw = dict(epochs=2, batch_size=359, optimizer="sgd", lr=0.05, progress=False, out=out)
     if mode == "stop":
         r = mg.train.fit(model, "digits", callbacks=[stop_after_first_epoch], **kw)
@@ -180,19 +182,24 @@ FIT_SCRIPT = textwrap.dedent(
 )
 
 
-def test_fit_under_mpiexec_resumes_a_stopped_run_like_one_process(tmp_path):
+def _fit_script(tmp_path, dropout: float):
     mpiexec = _mpi_or_skip()
     script = tmp_path / "fit_script.py"
     script.write_text(FIT_SCRIPT)
 
     def run(mode, out, n):
-        cmd = [sys.executable, str(script), mode, str(out)]
+        cmd = [sys.executable, str(script), mode, str(out), str(dropout)]
         if n > 1:
             cmd = [mpiexec, "-n", str(n), *cmd]
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=_env())
         assert res.returncode == 0, res.stdout + res.stderr
         return res.stdout
 
+    return run
+
+
+def test_fit_under_mpiexec_resumes_a_stopped_run_like_one_process(tmp_path):
+    run = _fit_script(tmp_path, dropout=0.0)
     run("full", tmp_path / "one", 1)
     assert "OK stop 0" in run("stop", tmp_path / "two", 2)
     assert R.read_metrics(str(tmp_path / "two"))[-1]["step"] == 5
@@ -240,3 +247,13 @@ def test_streamed_dataset_under_mpiexec_matches_one_process(tmp_path):
         outs.append(sorted(line for line in res.stdout.splitlines() if line.startswith("OK")))
     assert len(outs[1]) == 2 and outs[1][0] == outs[1][1] == outs[0][0]  # same global accuracy
     assert _max_diff(_weights(tmp_path / "one"), _weights(tmp_path / "two")) < 1e-6
+
+
+def test_ranks_draw_their_own_dropout_and_resume_it(tmp_path):
+    run = _fit_script(tmp_path, dropout=0.5)
+    run("full", tmp_path / "full", 2)
+    run("stop", tmp_path / "two", 2)
+    run("resume", tmp_path / "two", 2)
+    assert _max_diff(_weights(tmp_path / "full"), _weights(tmp_path / "two")) == 0.0
+    rngs = R.load_checkpoint(str(tmp_path / "two" / R.CHECKPOINT))["rng_ranks"]
+    assert len(rngs) == 2 and rngs[0] != rngs[1]  # different masks on each rank

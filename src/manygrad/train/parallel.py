@@ -15,6 +15,8 @@ import numpy as np
 from .. import backend
 from ..tensor import Tensor
 
+RANK_SEED_STRIDE = 1_000_003  # rank r's random stream (dropout) starts at seed + r * this
+
 
 def active_group() -> bool:
     """True when a process group of more than one rank is initialised."""
@@ -106,6 +108,12 @@ class Shard:
         total = backend.to_numpy(self.sum(xp.stack(vals), device))
         k = len(pending)
         return total[:k], float(total[k]) if counted else 0.0, bool(total[-1] > 0)
+
+    def gather(self, obj) -> list:
+        """``obj`` from every rank, in rank order (pickled; small objects only)."""
+        out: list = [None] * self.world
+        self.dist.all_gather_object(out, obj)
+        return out
 
     def barrier(self) -> None:
         self.dist.barrier()

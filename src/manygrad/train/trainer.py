@@ -161,7 +161,8 @@ class Trainer:
         self.stop_requested = False
         self._at_boundary = True
         self.saved_step: int | None = None
-        backend.manual_seed(self.seed)
+        # NOTE: ranks draw different dropout masks, as one process does over the whole batch
+        backend.manual_seed(self.seed + P.RANK_SEED_STRIDE * (self.shard.rank if self.shard else 0))
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict:
@@ -190,7 +191,13 @@ class Trainer:
         self.step = int(state["step"])
         self.wall_s = float(state.get("wall_s", 0.0))
         self.history = list(state.get("history") or [])
-        backend.generator(self.device).set_state(state["rng"])
+        rng, ranks = state["rng"], state.get("rng_ranks") or []
+        if self.shard is not None and self.shard.rank:  # this rank's own random state
+            rng = ranks[self.shard.rank] if self.shard.rank < len(ranks) else None
+        if rng is None:  # resumed with more ranks than saved: a fresh stream
+            backend.manual_seed(self.seed + P.RANK_SEED_STRIDE * self.shard.rank + self.step)
+        else:
+            backend.generator(self.device).set_state(rng)
 
     def resume(self, run_dir: str) -> None:
         """Load ``run_dir/checkpoint.safetensors``; nothing is written if it doesn't fit."""
@@ -213,13 +220,18 @@ class Trainer:
 
     def save(self, weights: bool = True) -> None:
         """Write recipe, weights and checkpoint into ``out`` (no-op without ``out``)."""
-        if not self.out or not self.is_main:
-            self.saved_step = self.step if self.out else None
+        if not self.out:
+            return
+        state = self.state()
+        if self.shard is not None:  # every rank's random state (dropout), gathered on all
+            state["rng_ranks"] = self.shard.gather(state["rng"])
+        if not self.is_main:
+            self.saved_step = self.step
             return
         from .. import io
 
         os.makedirs(self.out, exist_ok=True)
-        R.save_checkpoint(os.path.join(self.out, R.CHECKPOINT), self.state())
+        R.save_checkpoint(os.path.join(self.out, R.CHECKPOINT), state)
         if weights:
             io.save(self.model.state_dict(), os.path.join(self.out, R.WEIGHTS))
         R.write_recipe(self.out, self.recipe())
