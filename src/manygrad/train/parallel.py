@@ -84,15 +84,12 @@ class Shard:
         return t._data
 
     def sum_tensors(self, tensors: list, device) -> list:
-        """Device scalars (or None: nothing on this rank) summed over the ranks, in float64;
-        a None stays None."""
+        """Device scalars (or None: nothing on this rank) summed over the ranks, in float64."""
         xp = backend.xp_of(device)
         vals = [t._data.astype(xp.float64) if t is not None else xp.zeros((), xp.float64)
                 for t in tensors]  # fmt: skip
         total = self.sum(xp.stack(vals), device)
-        return [
-            None if t is None else Tensor._wrap(total[i], device) for i, t in enumerate(tensors)
-        ]
+        return [Tensor._wrap(total[i], device) for i in range(len(tensors))]
 
     def sum_logged(self, pending: list, stop: bool, device) -> tuple[np.ndarray, float, bool]:
         """One all-reduce of what the trainer logs: per-step loss sums, correct predictions

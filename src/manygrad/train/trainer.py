@@ -261,6 +261,7 @@ class Trainer:
         self.model.train(was)
         if self.shard is not None:
             loss_sum, correct = self.shard.sum_tensors([loss_sum, correct], self.device)
+            correct = correct if self.classification else None  # a rank may have had no share
         res = {"loss": float(loss_sum.item()) / split.n}
         if correct is not None:
             per = split.targets_per_sample  # tokens per sample for sequence targets
