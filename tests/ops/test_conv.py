@@ -117,6 +117,7 @@ def test_pool(name, specs, kwargs):
 
 def test_conv_empty_batch():
     check_op("conv2d", [(0, 3, 5, 5), (4, 3, 3, 3), (4,)], padding=1, fd=False)
+    check_op("conv2d", [(0, 32, 3, 3), (2, 32, 3, 3), (2,)], padding=1, fd=False)  # NHWC
     check_op("max_pool2d", [(0, 3, 4, 4)], kernel_size=2, fd=False)
 
 
