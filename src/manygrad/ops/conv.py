@@ -1,10 +1,11 @@
-"""Convolutions and pooling on NCHW tensors: conv1d/2d, conv_transpose1d/2d, max/avg pooling.
+"""Convolutions on NCHW tensors: conv1d/2d, conv_transpose1d/2d (pooling is in pool.py).
 
 Convolutions are matrix products (BLAS on the CPU, cuBLAS on the GPU): the input is padded,
 unfolded into columns (im2col, from strided views) and multiplied by the weight, per group;
-the input gradient folds the product of the transposed weight back (col2im). The same code
-serves NumPy, CuPy and the fake GPU through ``xp``. Pooling works on strided views, one per
-kernel offset.
+the input gradient folds the product of the transposed weight back (col2im). Ungrouped
+2-d convolutions with >= 32 input channels and a kernel larger than 1x1 use channels-last
+columns instead (``_conv_kernels``: faster products, cache-sized blocks of images). The same
+code serves NumPy, CuPy and the fake GPU through ``xp``.
 """
 
 # ruff: noqa: A002  (`input` is PyTorch's argument name)
