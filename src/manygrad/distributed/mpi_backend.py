@@ -149,6 +149,7 @@ class MPIComm:
             raise err
         print(f"[rank {self.rank}] {err}", file=sys.stderr, flush=True)
         sys.stdout.flush()
+        time.sleep(0.5)  # NOTE: lets the launcher forward the message before it tears down
         self.world.Abort(1)
 
     def _timeout_message(self, what, seq, others, answers) -> str:

@@ -123,6 +123,7 @@ def _install_excepthook(mpi: MPIComm) -> None:
         msg = "".join(traceback.format_exception(tp, value, tb))
         sys.stderr.write(f"[rank {mpi.rank}] uncaught error, aborting all ranks:\n{msg}")
         sys.stderr.flush()
+        time.sleep(0.5)  # NOTE: lets the launcher forward the message before it tears down
         mpi.world.Abort(1)
 
     sys.excepthook = hook
