@@ -147,7 +147,7 @@ def resolve_device(spec: str, say=print) -> str:
     if spec.startswith("cuda") and not mg.cuda.is_available():
         raise SystemExit(
             f"error: --device {spec} asked for a GPU but CUDA is unusable here: "
-            f"{mg.cuda.why_unavailable()}. Use --device cpu (or auto)."
+            f"{mg.cuda.why_unavailable().rstrip('.')}. Use --device cpu (or auto)."
         )
     try:
         mg.backend.check_device(mg.device(spec))
