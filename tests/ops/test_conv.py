@@ -255,8 +255,11 @@ def test_conv_channels_last_partial_grads(device, needs, blocked, monkeypatch):
     assert m_in[1 - k].grad is None
 
 
-@pytest.mark.parametrize("c", [12, 32])  # channels-first and channels-last columns
-def test_conv_autocast_bfloat16(c):
+@pytest.mark.parametrize("c,blocked", [(12, False), (32, False), (32, True)])
+def test_conv_autocast_bfloat16(c, blocked, monkeypatch):
+    # 12 channels: channels-first columns; 32: channels-last, in one block or per image
+    monkeypatch.setattr(mg.ops._conv_kernels, "BLOCK_ELEMS", 1)
+    monkeypatch.setattr(mg.ops._conv_kernels, "_blas_threads", lambda: 2 - blocked)
     x, w, b = mg.randn(2, c, 6, 6), mg.randn(5, c, 3, 3, requires_grad=True), mg.randn(5)
     ref = mg.conv2d(x, w, b, padding=1)
     with mg.autocast("cpu", dtype=mg.bfloat16):

@@ -66,14 +66,18 @@ def pad_nhwc(x, g):
     return out
 
 
-def cols_nhwc(xpad, g, n0: int = 0, m: int | None = None):
-    """Columns (m * Ho * Wo, kh * kw * C) of images n0..n0+m of a padded NHWC input."""
+def cols_nhwc(xpad, g, n0: int = 0, m: int | None = None, out=None):
+    """Columns (m * Ho * Wo, kh * kw * C) of images n0..n0+m of a padded NHWC input, written
+    to ``out`` if given (a reused buffer of that shape)."""
     xp = backend.array_module(xpad)
     m = g.N - n0 if m is None else m
     sn, sh, sw, sc = xpad.strides
     shape = (m, g.Ho, g.Wo, g.kh, g.kw, g.C)
     strides = (sn, g.sh * sh, g.sw * sw, g.dh * sh, g.dw * sw, sc)
     view = xp.lib.stride_tricks.as_strided(xpad[n0:], shape, strides)
+    if out is not None:
+        out.reshape(shape)[...] = view
+        return out
     return xp.ascontiguousarray(view).reshape(m * g.Ho * g.Wo, g.K)
 
 
@@ -90,11 +94,13 @@ def forward(xpad, w2, b, g, step: int):
     if step >= g.N:
         cols = cols_nhwc(xpad, g)
         y = backend.matmul(cols, w2.T)
-    else:  # NOTE: CPU only (block_images), where products keep the input's dtype
+    else:  # NOTE: NumPy only (block_images): products written in place, buffers reused
         hw = g.Ho * g.Wo
         y = xp.empty((g.N * hw, g.O), xpad.dtype)
+        buf = xp.empty((step * hw, g.K), xpad.dtype)
         for n0, m in _blocks(g, step):
-            y[n0 * hw : (n0 + m) * hw] = backend.matmul(cols_nhwc(xpad, g, n0, m), w2.T)
+            c = cols_nhwc(xpad, g, n0, m, out=buf[: m * hw])
+            xp.matmul(c, w2.T, out=y[n0 * hw : (n0 + m) * hw])
     y = y.reshape(g.N, g.Ho, g.Wo, g.O).transpose(0, 3, 1, 2)
     if b is None:
         return xp.ascontiguousarray(y), cols
@@ -116,8 +122,10 @@ def grad_weight(cols, xpad, gyr, g, step: int):
         gw = backend.matmul(cols.T, gyr)
     else:
         hw, gw = g.Ho * g.Wo, None
+        buf = xp.empty((step * hw, g.K), xpad.dtype)
         for n0, m in _blocks(g, step):
-            part = backend.matmul(cols_nhwc(xpad, g, n0, m).T, gyr[n0 * hw : (n0 + m) * hw])
+            c = cols_nhwc(xpad, g, n0, m, out=buf[: m * hw])
+            part = backend.matmul(c.T, gyr[n0 * hw : (n0 + m) * hw])
             gw = part if gw is None else gw + part
     gw = gw.T.reshape(g.O, g.kh, g.kw, g.C).transpose(0, 3, 1, 2)
     return xp.ascontiguousarray(gw)
@@ -130,8 +138,13 @@ def grad_input(gyr, w2, g, step: int):
     out = xp.zeros((g.N, g.H + pt + pb, g.Wp, g.C), gyr.dtype)
     hw = g.Ho * g.Wo
     hs, ws = g.sh * (g.Ho - 1) + 1, g.sw * (g.Wo - 1) + 1
+    buf = xp.empty((step * hw, g.K), gyr.dtype) if step < g.N else None
     for n0, m in _blocks(g, step):
-        cols = backend.matmul(gyr[n0 * hw : (n0 + m) * hw], w2)
+        rows = gyr[n0 * hw : (n0 + m) * hw]
+        if buf is None:
+            cols = backend.matmul(rows, w2)
+        else:  # NOTE: NumPy only (block_images): product written to a reused buffer
+            cols = xp.matmul(rows, w2, out=buf[: m * hw])
         cols = cols.reshape(m, g.Ho, g.Wo, g.kh, g.kw, g.C)
         dst = out[n0 : n0 + m]
         for i in range(g.kh):
