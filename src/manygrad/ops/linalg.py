@@ -81,21 +81,30 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
 
 class Linear(Function):
     def forward(self, x, w, b):
-        self.x, self.w = x, w
-        out = backend.matmul(x, w.T)
+        # NOTE: inputs of any rank run as one 2-d GEMM over all rows: NumPy would loop over
+        # the leading dims with many small products instead
+        self.xshape = x.shape
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        self.x2, self.w = x2, w
+        out = backend.matmul(x2, w.T)
         if out.dtype != x.dtype:  # bfloat16 computes in float32
             out = out.astype(x.dtype)
         if b is not None:
             out += b
-        return out
+        return out if x.ndim == 2 else out.reshape(x.shape[:-1] + (w.shape[0],))
 
     def backward(self, g):
+        xp = backend.array_module(g)
         nx, nw, nb = self.needs_input_grad
-        x, w = self.x, self.w
-        gx = backend.matmul(g, w) if nx else None
-        g2 = g.reshape(-1, g.shape[-1])
-        gw = backend.matmul(g2.T, x.reshape(-1, x.shape[-1])) if nw else None
-        gb = g2.sum(axis=0) if nb else None
+        g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
+        gx = backend.matmul(g2, self.w).reshape(self.xshape) if nx else None
+        gw = backend.matmul(g2.T, self.x2) if nw else None
+        gb = None
+        if nb:  # NOTE: a GEMV with a ones vector beats a column sum on BLAS
+            if g2.dtype.kind == "f" and g2.dtype.itemsize >= 4:
+                gb = xp.matmul(xp.ones(g2.shape[0], g2.dtype), g2)
+            else:
+                gb = g2.sum(axis=0)
         return gx, gw, gb
 
 
