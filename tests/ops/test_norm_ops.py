@@ -227,14 +227,14 @@ def _split_heads_sdpa(lib, batch, n_head):
 
 @pytest.mark.parametrize("batch, t, n_head, e", [(2, 5, 3, 4), (1, 7, 1, 6), (3, 1, 2, 2)])
 def test_packed_causal_attention(batch, t, n_head, e):
-    from manygrad.ops.norm import _packed_causal_attention
+    from manygrad.ops.attention import _packed_causal_attention
 
     check_op(lambda qkv: _packed_causal_attention(qkv, batch, n_head),
              [(batch * t, 3 * n_head * e)], torch_fn=_split_heads_sdpa(torch, batch, n_head))  # fmt: skip
 
 
 def test_packed_causal_attention_dropout(device):
-    from manygrad.ops.norm import _packed_causal_attention
+    from manygrad.ops.attention import _packed_causal_attention
 
     qkv = mg.randn(8 * 48, 3 * 8, device=device)
     qkv[:, 16:] = 1.0  # values of ones: every output is the sum of the kept weights
@@ -253,7 +253,7 @@ def test_packed_causal_attention_dropout(device):
 
 
 def test_causal_mask_is_cached_per_dtype():
-    from manygrad.ops.norm import _causal_bias
+    from manygrad.ops.attention import _causal_bias
 
     a = np.zeros((2, 3), np.float32)
     assert _causal_bias(a, 2, 3) is _causal_bias(a, 2, 3)

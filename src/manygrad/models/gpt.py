@@ -9,7 +9,7 @@ Learners", 2019), laid out like a minimal nanoGPT so that weight names match it:
 from __future__ import annotations
 
 from .. import nn
-from ..ops.norm import _packed_causal_attention
+from ..ops.attention import _packed_causal_attention
 
 
 class CausalSelfAttention(nn.Module):

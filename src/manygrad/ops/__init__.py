@@ -6,6 +6,7 @@ them too, as PyTorch does.
 
 from . import (
     arrange,
+    attention,
     conv,
     elementwise,
     indexing,
@@ -19,9 +20,13 @@ from . import (
 )  # fmt: skip
 
 # NOTE: taken before the star imports: `from .reduce import *` rebinds the name `norm`
-_MODULES = (arrange, conv, elementwise, indexing, linalg, loss, movement, nn, norm, pool, reduce)
+_MODULES = (
+    arrange, attention, conv, elementwise, indexing, linalg, loss, movement, nn, norm, pool,
+    reduce,
+)  # fmt: skip
 
 from .arrange import *  # noqa: E402, F403
+from .attention import *  # noqa: E402, F403
 from .conv import *  # noqa: E402, F403
 from .elementwise import *  # noqa: E402, F403
 from .indexing import *  # noqa: E402, F403
