@@ -53,6 +53,37 @@ def _is_cupy_array(a) -> bool:
             return False
     return isinstance(a, _cupy.ndarray)
 
+# ---------------------------------------------------------------------------- host memory
+
+
+def _tune_malloc() -> None:
+    """Keep freed large blocks in glibc's heap instead of unmapping them.
+
+    NOTE: a training step frees and reallocates the same large temporaries every step; by
+    default glibc returns blocks over 128 KiB to the OS and faults them back in, which on
+    the char-GPT step cost ~6,400 page faults and 13-16 ms of kernel time per step (PyTorch,
+    with its own caching allocator: ~340 and 0.9 ms). Up to 256 MiB of freed memory then
+    stays with the process. ``MANYGRAD_MALLOC_TUNE=0`` (or setting glibc's own
+    ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_``) leaves malloc alone.
+    """
+    import ctypes
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux") or os.environ.get("MANYGRAD_MALLOC_TUNE") == "0":
+        return
+    if any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        return
+    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
+    mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD
+
+
+_tune_malloc()
+
 # ---------------------------------------------------------------------------- devices
 
 
