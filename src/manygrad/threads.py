@@ -36,17 +36,25 @@ def _openblas_libs() -> list[str]:
     return paths
 
 
+_FUNCS: dict = {}  # names -> the OpenBLAS function found (or None), looked up once
+
+
 def _call(names: tuple[str, ...], *args):
-    for path in _openblas_libs():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in names:
-            fn = getattr(lib, name, None)
+    # NOTE: cached: reading /proc/self/maps costs milliseconds with large libraries loaded,
+    # and convolutions ask for the thread count on every forward
+    if names not in _FUNCS:
+        _FUNCS[names] = None
+        for path in _openblas_libs():
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            fn = next((f for f in (getattr(lib, n, None) for n in names) if f is not None), None)
             if fn is not None:
-                return fn(*args)
-    return None
+                _FUNCS[names] = fn
+                break
+    fn = _FUNCS[names]
+    return None if fn is None else fn(*args)
 
 
 def get_blas_threads() -> int | None:

@@ -13,8 +13,6 @@ input's memory). On a GPU or with a threaded BLAS each product covers the whole 
 
 from __future__ import annotations
 
-import ctypes
-
 from .. import backend, threads
 
 # NOTE: elements of columns per block of images (~1 MB of float32): small enough to stay in
@@ -25,23 +23,9 @@ from .. import backend, threads
 BLOCK_ELEMS = 1 << 18
 
 
-_GETTER: list = []  # OpenBLAS's thread-count function, looked up once
-
-
 def _blas_threads() -> int:
-    """OpenBLAS's thread count now; 0 if unknown.
-
-    NOTE: ``threads.get_blas_threads`` looks the library up in /proc/self/maps on every
-    call (milliseconds with PyTorch loaded); a convolution asks on every forward.
-    """
-    if not _GETTER:
-        fns = (
-            getattr(ctypes.CDLL(path), name, None)
-            for path in threads._openblas_libs()
-            for name in threads._GETTERS
-        )
-        _GETTER.append(next((f for f in fns if f is not None), None))
-    return _GETTER[0]() if _GETTER[0] is not None else 0
+    """OpenBLAS's thread count now; 0 if unknown."""
+    return threads.get_blas_threads() or 0
 
 
 def block_images(x, g) -> int:
