@@ -153,6 +153,7 @@ def _cases():
         print("note: mg.softmax is not available in this checkout; softmax cases skipped")
     c1 = [(64, 1, 28, 28), (32, 1, 3, 3), (32,)]
     c2 = [(64, 32, 14, 14), (64, 32, 3, 3), (64,)]
+    c3 = [(64, 32, 28, 28), (64, 32, 3, 3), (64,)]
     conv = lambda f: lambda x, w, b: f(x, w, b, padding=1)  # noqa: E731
     cases += [
         ("conv", "conv2d 1->32 28x28 fwd", conv(mg.conv2d), conv(tf.conv2d), c1, None),
@@ -160,6 +161,8 @@ def _cases():
          [False, True, True]),
         ("conv", "conv2d 32->64 14x14 fwd", conv(mg.conv2d), conv(tf.conv2d), c2, None),
         ("conv", "conv2d 32->64 14x14 fwd+bwd", conv(mg.conv2d), conv(tf.conv2d), c2,
+         [True, True, True]),
+        ("conv", "conv2d 32->64 28x28 fwd+bwd", conv(mg.conv2d), conv(tf.conv2d), c3,
          [True, True, True]),
         ("conv", "max_pool2d 2x2 64x32x28x28 fwd+bwd", lambda x: mg.max_pool2d(x, 2),
          lambda x: tf.max_pool2d(x, 2), [(64, 32, 28, 28)], [True]),
