@@ -16,7 +16,9 @@ import pytest
 import manygrad as mg
 from devicematrix import DEVICES
 
-torch = pytest.importorskip("torch", reason="PyTorch (CPU build) is the test oracle: pip install torch==2.13.0")
+torch = pytest.importorskip(
+    "torch", reason="PyTorch (CPU build) is the test oracle: pip install torch==2.13.0"
+)
 
 TOL = {"float64": (1e-6, 1e-8), "float32": (2e-4, 2e-5)}
 
@@ -114,7 +116,9 @@ def check_op(name, specs, *, torch_fn=None, kwargs_torch=None, domain=(-2.0, 2.0
                 where = f"{name} [{dtype}, {device}{', strided' if strided else ''}]"
                 m_in = _build(arrays, "mg", dtype, device, strided)
                 m_out = _flat_outputs(mg_fn(*m_in, **kwargs))
-                assert len(m_out) == len(t_out), f"{where}: {len(m_out)} outputs, torch {len(t_out)}"
+                assert len(m_out) == len(t_out), (
+                    f"{where}: {len(m_out)} outputs, torch {len(t_out)}"
+                )
                 for mo, to in zip(m_out, t_out):
                     assert str(mo.device).split(":")[0] == device.split(":")[0], (
                         f"{where}: output on {mo.device}")  # fmt: skip
@@ -154,7 +158,9 @@ def check_finite_differences(fn, arrays, kwargs, seed=0, eps=1e-6, rtol=1e-5, at
     def f():
         with mg.no_grad():
             os_ = _flat_outputs(fn(*ins, **kwargs))
-            return sum(float((o.detach().numpy() * u).sum()) for o, u in zip(os_, ups) if u is not None)
+            return sum(
+                float((o.detach().numpy() * u).sum()) for o, u in zip(os_, ups) if u is not None
+            )
 
     for i, t in enumerate(ins):
         if not (isinstance(t, mg.Tensor) and t.requires_grad):

@@ -53,6 +53,7 @@ def _is_cupy_array(a) -> bool:
             return False
     return isinstance(a, _cupy.ndarray)
 
+
 # ---------------------------------------------------------------------------- host memory
 
 

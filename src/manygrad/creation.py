@@ -33,7 +33,9 @@ def _infer_np_dtype(data):
         return np.bool_
     if a.size == 0:
         return D.get_default_dtype().np
-    raise DTypeError(f"can't build a tensor from data of type {a.dtype}; supported: {D.supported()}")
+    raise DTypeError(
+        f"can't build a tensor from data of type {a.dtype}; supported: {D.supported()}"
+    )
 
 
 def _array_from(data, dtype=None, device=None):
@@ -116,9 +118,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _make(
-        lambda xp, s, dt: xp.eye(n, m, dtype=dt), (), dtype, device, requires_grad
-    )
+    return _make(lambda xp, s, dt: xp.eye(n, m, dtype=dt), (), dtype, device, requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -46,10 +46,16 @@ def _row(workload, kind, device, seconds, flops=0.0, nbytes=0.0, size=1, ops=1):
     "row,expect",
     [
         (_row("gemm_fp32", "compute", "cuda:0", 1e-3, flops=50e9), "compute: 50.00 TFLOP/s, 83%"),
-        (_row("elementwise", "memory", "cuda:0", 1e-3, nbytes=3e9), "memory bandwidth: 3000.0 GB/s"),
+        (
+            _row("elementwise", "memory", "cuda:0", 1e-3, nbytes=3e9),
+            "memory bandwidth: 3000.0 GB/s",
+        ),
         (_row("train_mlp", "train", "cuda:0", 100e-6, flops=1e6, ops=40), "launch overhead"),
         (_row("train_cnn", "train", "cpu", 1e-2, flops=1e8, nbytes=1e6, ops=4), "overheads"),
-        (_row("h2d_pinned", "transfer", "cuda:0", 1e-2, nbytes=2.5e8), "host-device link: 25.0 GB/s"),
+        (
+            _row("h2d_pinned", "transfer", "cuda:0", 1e-2, nbytes=2.5e8),
+            "host-device link: 25.0 GB/s",
+        ),
         (_row("launch", "latency", "cuda:0", 8e-6), "8.0 µs"),
     ],
 )

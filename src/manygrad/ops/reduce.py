@@ -91,9 +91,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtype)
     if not x.is_floating_point():
-        raise TypeError(
-            f"mean: needs a floating point tensor, got {x.dtype}; use x.float().mean()"
-        )
+        raise TypeError(f"mean: needs a floating point tensor, got {x.dtype}; use x.float().mean()")
     return Mean.apply(x, _axes(x, dim, "mean"), keepdim)
 
 
