@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+import manygrad as mg
 import manygrad.data as mgd
 from manygrad.data import transforms as T
 
@@ -189,29 +190,25 @@ def bench_stream(gb: float, batch_mb: int, rows: list) -> str:
 
 
 def bench_wait(n_images: int, rows: list) -> str:
-    """Step = a CNN-sized matmul workload; measure time blocked in next(loader)."""
+    """Step = the small CNN's training step; measure time blocked in next(loader)."""
     tmp = tempfile.mkdtemp(prefix="mg-bench-wait-")
     try:
         make_jpegs(tmp, n_images)
         tf = T.Compose([T.RandomCrop(56), T.RandomHorizontalFlip(), T.ToTensor()])
         ds = mgd.ImageFolder(tmp, transform=tf)
-        rng = np.random.default_rng(0)
-        w = [rng.random((1024, 1024), dtype=np.float32) * 0.03 for _ in range(2)]
         first = next(iter(mgd.DataLoader(ds, batch_size=64)))[0]
         t_decode = _median_time(lambda: next(iter(mgd.DataLoader(ds, batch_size=64))), 3)
-        rows_h = [64]
+        # the step: the built-in small CNN's training step (forward, backward, Adam)
+        model = mg.models.get("cnn", in_channels=3, image_size=56)
+        opt = mg.optim.Adam(model.parameters(), lr=1e-3)
 
-        def step(x):  # NOTE: BLAS releases the GIL, as a conv step's kernels would
-            h = np.broadcast_to(
-                x._data.reshape(len(x._data), -1)[:, :1024].mean(), (rows_h[0], 1024)
-            )
-            for _ in range(4):
-                h = np.tanh(h @ w[0]) @ w[1]
-            return float(h[0, 0])
+        def step(x):  # NOTE: BLAS releases the GIL, so thread workers decode meanwhile
+            labels = mg.zeros(len(x), dtype=mg.int64)
+            loss = mg.nn.functional.cross_entropy(model(x), labels)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
 
-        for _ in range(5):  # calibrate: a step about twice as long as decoding one batch
-            t_step = _median_time(lambda: step(first), 3)
-            rows_h[0] = max(8, int(rows_h[0] * 2 * t_decode / t_step))
         t_step = _median_time(lambda: step(first), 3)
 
         def gpu_step(x):  # NOTE: a GPU step leaves the host idle while kernels run
@@ -236,7 +233,7 @@ def bench_wait(n_images: int, rows: list) -> str:
                              f"{100 * sum(waits) / total:.1f}% waiting "
                              f"({100 * (sum(waits) - first) / (total - first):.1f}% after batch 1)",
                              f"epoch {total:.2f} s"))  # fmt: skip
-        return (f"{n_images} JPEGs, batch 64, step ~{1000 * t_step:.0f} ms (matmul emulation), "
+        return (f"{n_images} JPEGs, batch 64, step ~{1000 * t_step:.0f} ms (small CNN, Adam), "
                 f"decode ~{1000 * t_decode:.0f} ms per batch in one thread")  # fmt: skip
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
