@@ -141,3 +141,11 @@ def test_training_workloads_build_in_both_libraries(lib):
     assert case.samples == 4 and case.flops > 0
     loss = case.fn()
     assert float(loss.detach()) > 0
+
+
+def test_workload_table_names_and_gpu_only():
+    assert list(bench.WORKLOADS)[:4] == ["launch", "gemm_fp32", "gemm_fp16", "gemm_bf16"]
+    gpu_only = {n for n, w in bench.WORKLOADS.items() if w.gpu_only}
+    assert gpu_only == {"gemm_fp16", "gemm_bf16", "h2d_pageable", "h2d_pinned",
+                        "d2h_pageable", "d2h_pinned"}  # fmt: skip
+    assert [w.name for w in bench.resolve("train")] == ["train_mlp", "train_cnn", "train_gpt"]

@@ -148,92 +148,36 @@ def _transfer(direction, pinned):
     return build
 
 
-K, M = 1 << 10, 1 << 20
-WORKLOADS = {
-    w.name: w
-    for w in [
-        Workload("launch", "latency", [1], [1], _tiny, unit="µs/op", torch_ok=True),
-        Workload("gemm_fp32", "compute", [256, 1024], [512, 1024, 2048, 4096], _gemm("float32")),
-        Workload(
-            "gemm_fp16", "compute", [1024], [1024, 4096, 8192], _gemm("float16"), gpu_only=True
-        ),  # fmt: skip
-        Workload(
-            "gemm_bf16", "compute", [1024], [1024, 4096, 8192], _gemm("bfloat16"), gpu_only=True
-        ),  # fmt: skip
-        Workload(
-            "elementwise", "memory", [4 * M], [M, 16 * M, 64 * M], _elementwise, unit="GB/s"
-        ),  # fmt: skip
-        Workload("reduction", "memory", [4 * M], [M, 16 * M, 64 * M], _reduction, unit="GB/s"),
-        Workload("conv2d", "conv", [8], [8, 32, 128], _conv2d, size_label="batch"),
-        Workload(
-            "train_mlp",
-            "train",
-            [1, 32, 128],
-            [1, 8, 32, 128, 512, 2048],
-            _train("mlp"),
-            size_label="batch",
-            unit="samples/s",
-        ),  # fmt: skip
-        Workload(
-            "train_cnn",
-            "train",
-            [1, 32],
-            [1, 8, 32, 128, 512],
-            _train("cnn"),
-            size_label="batch",
-            unit="samples/s",
-        ),  # fmt: skip
-        Workload(
-            "train_gpt",
-            "train",
-            [1, 8],
-            [1, 4, 16, 64],
-            _train("gpt"),
-            size_label="batch",
-            unit="samples/s",
-        ),  # fmt: skip
-        Workload(
-            "h2d_pageable",
-            "transfer",
-            [16 * M],
-            [64 * M, 256 * M],
-            _transfer("h2d", False),
-            size_label="bytes",
-            unit="GB/s",
-            gpu_only=True,
-        ),  # fmt: skip
-        Workload(
-            "h2d_pinned",
-            "transfer",
-            [16 * M],
-            [64 * M, 256 * M],
-            _transfer("h2d", True),
-            size_label="bytes",
-            unit="GB/s",
-            gpu_only=True,
-        ),  # fmt: skip
-        Workload(
-            "d2h_pageable",
-            "transfer",
-            [16 * M],
-            [64 * M, 256 * M],
-            _transfer("d2h", False),
-            size_label="bytes",
-            unit="GB/s",
-            gpu_only=True,
-        ),  # fmt: skip
-        Workload(
-            "d2h_pinned",
-            "transfer",
-            [16 * M],
-            [64 * M, 256 * M],
-            _transfer("d2h", True),
-            size_label="bytes",
-            unit="GB/s",
-            gpu_only=True,
-        ),  # fmt: skip
-    ]
-}
+M = 1 << 20
+_TABLE = [
+    Workload("launch", "latency", [1], [1], _tiny, unit="µs/op"),
+    Workload("gemm_fp32", "compute", [256, 1024], [512, 1024, 2048, 4096], _gemm("float32")),
+    *(
+        Workload(f"gemm_{short}", "compute", [1024], [1024, 4096, 8192], _gemm(dt),
+                 gpu_only=True)
+        for short, dt in (("fp16", "float16"), ("bf16", "bfloat16"))
+    ),
+    Workload("elementwise", "memory", [4 * M], [M, 16 * M, 64 * M], _elementwise, unit="GB/s"),
+    Workload("reduction", "memory", [4 * M], [M, 16 * M, 64 * M], _reduction, unit="GB/s"),
+    Workload("conv2d", "conv", [8], [8, 32, 128], _conv2d, size_label="batch"),
+    *(
+        Workload(f"train_{m}", "train", quick, full, _train(m), size_label="batch",
+                 unit="samples/s")
+        for m, quick, full in [
+            ("mlp", [1, 32, 128], [1, 8, 32, 128, 512, 2048]),
+            ("cnn", [1, 32], [1, 8, 32, 128, 512]),
+            ("gpt", [1, 8], [1, 4, 16, 64]),
+        ]
+    ),
+    *(
+        Workload(f"{d}_{'pinned' if pinned else 'pageable'}", "transfer", [16 * M],
+                 [64 * M, 256 * M], _transfer(d, pinned), size_label="bytes", unit="GB/s",
+                 gpu_only=True)
+        for d in ("h2d", "d2h")
+        for pinned in (False, True)
+    ),
+]  # fmt: skip
+WORKLOADS = {w.name: w for w in _TABLE}
 
 
 def resolve(names: str | None) -> list[Workload]:
