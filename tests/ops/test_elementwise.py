@@ -132,3 +132,15 @@ def test_bad_operands():
         mg.tensor([1.0]) + "a"
     with pytest.raises(ValueError, match="approximate"):
         mg.gelu(mg.tensor([1.0]), approximate="fast")
+
+
+def test_normal_cdf_float32_is_accurate_everywhere():
+    from math import erf, sqrt
+
+    from manygrad import backend
+
+    x = np.linspace(-12, 12, 4001).astype(np.float32)
+    exact = np.array([0.5 * (1 + erf(v / sqrt(2))) for v in x.astype(np.float64)])
+    got = backend.normal_cdf(x)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, exact, rtol=0, atol=3e-7)

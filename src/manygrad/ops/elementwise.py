@@ -335,9 +335,7 @@ class Gelu(Function):
             self.t = xp.tanh(_SQRT_2_PI * (x + 0.044715 * x * x * x))
             return 0.5 * x * (1 + self.t)
         # NOTE: the CDF is kept for backward: erf is the costly part on CPUs
-        self.cdf = backend.erf(x * (1 / math.sqrt(2)))
-        self.cdf += 1
-        self.cdf *= 0.5
+        self.cdf = backend.normal_cdf(x)
         return x * self.cdf
 
     def backward(self, g):
