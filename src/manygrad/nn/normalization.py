@@ -13,6 +13,21 @@ from .module import Module
 from .parameter import Parameter
 
 
+def _affine_params(m: Module, shape: tuple, affine: bool, bias: bool, kw: dict) -> None:
+    """Register a norm layer's ``weight`` (ones) and ``bias`` (zeros), or None for each."""
+    m.register_parameter("weight", Parameter(creation.ones(*shape, **kw)) if affine else None)
+    m.register_parameter(
+        "bias", Parameter(creation.zeros(*shape, **kw)) if affine and bias else None
+    )
+
+
+def _reset_affine(m: Module) -> None:
+    if m.weight is not None:
+        init.ones_(m.weight)
+    if m.bias is not None:
+        init.zeros_(m.bias)
+
+
 class _BatchNorm(Module):
     _version = 2
     _dims: tuple = ()
@@ -27,15 +42,7 @@ class _BatchNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         kw = {"device": device, "dtype": dtype}
-        if affine:
-            self.weight = Parameter(creation.empty(num_features, **kw))
-            if bias:
-                self.bias = Parameter(creation.empty(num_features, **kw))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_params(self, (num_features,), affine, bias, kw)
         if track_running_stats:
             self.register_buffer("running_mean", creation.zeros(num_features, **kw))
             self.register_buffer("running_var", creation.ones(num_features, **kw))
@@ -55,10 +62,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def _check_input_dim(self, input: Tensor) -> None:
         if input.dim() not in self._dims:
@@ -162,22 +166,11 @@ class LayerNorm(Module):
         self.normalized_shape = _shape_tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        kw = {"device": device, "dtype": dtype}
-        if elementwise_affine:
-            self.weight = Parameter(creation.ones(*self.normalized_shape, **kw))
-            if bias:
-                self.bias = Parameter(creation.zeros(*self.normalized_shape, **kw))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_params(self, self.normalized_shape, elementwise_affine, bias,
+                       {"device": device, "dtype": dtype})  # fmt: skip
 
     def reset_parameters(self) -> None:
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -216,22 +209,10 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        kw = {"device": device, "dtype": dtype}
-        if affine:
-            self.weight = Parameter(creation.ones(num_channels, **kw))
-            if bias:
-                self.bias = Parameter(creation.zeros(num_channels, **kw))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_params(self, (num_channels,), affine, bias, {"device": device, "dtype": dtype})
 
     def reset_parameters(self) -> None:
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
