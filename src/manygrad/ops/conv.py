@@ -205,7 +205,9 @@ class Conv(Function):
         if g.nhwc:
             gy4 = gy.reshape(g.N, g.O, g.Ho, g.Wo)
             gyr = _ck.grad_out_rows(gy4, g)
-            gx = _ck.grad_input(gyr, self.w2, g, self.step).reshape(self.xshape) if nx else None
+            w9 = _ck.offset_weights(w.reshape(g.O, g.C, g.kh, g.kw)) if nx else None
+            gx = _ck.grad_input(gyr, w9, g, self.step) if nx else None
+            gx = None if gx is None else gx.reshape(self.xshape)
             gw = _ck.grad_weight(self.cols, self.xpad, gyr, g, self.step) if nw else None
             gw = None if gw is None else gw.reshape(w.shape)
             gb = gy4.sum(axis=(0, 2, 3)) if nb else None
