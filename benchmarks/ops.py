@@ -16,9 +16,7 @@ time slices lost to the other processes.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import functools
-import glob
 import os
 import platform
 import statistics
@@ -35,30 +33,11 @@ import manygrad as mg
 
 
 def _blas_info() -> str:
-    """NumPy's BLAS library, kernel and thread count (OpenBLAS only; else what is known)."""
-    try:
-        from threadpoolctl import threadpool_info
+    """NumPy's BLAS library, the kernels it picked for this CPU and its thread count."""
+    from manygrad import threads
 
-        for d in threadpool_info():
-            if d.get("user_api") == "blas":
-                return (
-                    f"{d['internal_api']} {d.get('architecture', '')}, {d['num_threads']} threads"
-                )
-    except ImportError:
-        pass
-    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs", "*openblas*"))
-    for path in libs:
-        lib = ctypes.CDLL(path)
-        for prefix in ("scipy_openblas_", "openblas_"):
-            for suffix in ("64_", ""):
-                try:
-                    core = getattr(lib, f"{prefix}get_corename{suffix}")
-                    nthreads = getattr(lib, f"{prefix}get_num_threads{suffix}")
-                except AttributeError:
-                    continue
-                core.restype = ctypes.c_char_p
-                return f"OpenBLAS {core().decode()}, {nthreads()} threads"
-    return f"unknown BLAS, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"
+    kernel = threads.blas_kernel() or "unknown"
+    return f"OpenBLAS {kernel} kernels, {threads.get_num_threads()} thread(s)"
 
 
 _clock = time.perf_counter

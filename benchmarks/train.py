@@ -87,7 +87,8 @@ def main():
         pstats.Stats(pr).sort_stats("tottime").print_stats(25)
         return
     print(
-        f"# {platform.processor() or platform.machine()}, {args.threads} thread(s), "
+        f"# {platform.processor() or platform.machine()}, {args.threads} thread(s) "
+        f"(OpenBLAS {mg.threads.blas_kernel() or 'unknown'} kernels), "
         f"numpy {np.__version__}, torch {torch.__version__}, manygrad {mg.__version__}, "
         f"device {args.device}"
     )

