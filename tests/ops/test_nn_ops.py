@@ -53,6 +53,12 @@ def check_consts(name, specs, **kw):
         ("log_softmax", [(2, 3, 4)], dict(dim=0)),
         ("log_softmax", [()], dict(dim=-1)),
         ("log_softmax", [(7,)], dict(dim=0)),
+        # >= 16k elements over the last axis (or one followed by size-1 axes): on the CPU the
+        # row sums take the BLAS path (ops._common.axis_sum)
+        ("softmax", [(128, 160)], dict(dim=-1, fd=False)),
+        ("softmax", [(4, 160, 40)], dict(dim=-1, fd=False)),
+        ("softmax", [(64, 300, 1)], dict(dim=1, fd=False)),
+        ("log_softmax", [(160, 128)], dict(dim=1, fd=False)),
     ],
 )
 def test_softmax(name, specs, kw):
@@ -411,3 +417,17 @@ def test_empty_batch_losses_match_torch():
     loss = F.cross_entropy(x, t, reduction="sum")
     loss.backward()
     assert loss.item() == 0 and x.grad.shape == (0, 5)
+
+
+def test_cross_entropy_on_many_classes_matches_torch(device):
+    # NOTE: 128 x 200 logits take the BLAS row sums on the CPU (ops._common.axis_sum)
+    x = rng.standard_normal((128, 200)) * 3
+    t = rng.integers(0, 200, size=128)
+    xt = torch.tensor(x, requires_grad=True)
+    lt = TF.cross_entropy(xt, torch.tensor(t), label_smoothing=0.1)
+    lt.backward()
+    xm = mg.tensor(x, device=device, requires_grad=True)
+    lm = mg.nn.functional.cross_entropy(xm, mg.tensor(t, device=device), label_smoothing=0.1)
+    lm.backward()
+    np.testing.assert_allclose(lm.item(), lt.item(), rtol=1e-10)
+    np.testing.assert_allclose(xm.grad.cpu().numpy(), xt.grad.numpy(), rtol=1e-9, atol=1e-12)

@@ -189,6 +189,7 @@ FULLY_MASKED[2] = False
         ([(1, 4, 3, 8), (1, 2, 5, 8), (1, 2, 5, 8)], dict(enable_gqa=True)),
         ([(1, 4, 3, 8), (1, 2, 5, 8), (1, 2, 5, 8)], dict(enable_gqa=True, is_causal=True)),
         ([(4, 8), (6, 8), (6, 3)], {}),
+        ([(2, 2, 96, 8), (2, 2, 96, 8), (2, 2, 96, 8)], dict(fd=False)),  # BLAS row sums
     ],
 )
 def test_sdpa(specs, kw):

@@ -10,6 +10,7 @@ from .. import dtypes as D
 from ..autograd import Function
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
+from ._common import axis_sum
 from .elementwise import _float_input
 from .norm import _cdt
 
@@ -35,7 +36,7 @@ class Attention(Function):
         # NOTE: "safe" softmax, as PyTorch's: a row with every key masked gives zeros
         m = s.max(axis=-1, keepdims=True)
         p = xp.exp(s - xp.where(xp.isfinite(m), m, 0))
-        den = p.sum(axis=-1, keepdims=True)
+        den = axis_sum(p, -1)
         p /= xp.where(den == 0, 1, den)
         self.drop = None
         if dropout_p > 0:
@@ -56,7 +57,7 @@ class Attention(Function):
         gp = xp.matmul(g, self.v.swapaxes(-1, -2))
         if self.drop is not None:
             gp *= self.drop
-        gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))
+        gs = p * (gp - axis_sum(gp, -1, p))
         gq = xp.matmul(gs, self.k) * self.scale if nq else None
         gk = xp.matmul(gs.swapaxes(-1, -2), self.q) * self.scale if nk else None
         if self.groups > 1:

@@ -8,6 +8,7 @@ from .. import dtypes as D
 from ..autograd import Function
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
+from ._common import axis_sum
 from .elementwise import _float_input, _promote, cast
 from .nn import _NAN, _cdt, _check_reduction, _no_grad_for, _reduce
 from .reduce import sum as _sum
@@ -41,7 +42,7 @@ class ClassNLL(Function):
             # log p is never materialised (one exp over the logits in all)
             z = x3 - x3.max(axis=1, keepdims=True)
             p = xp.exp(z)
-            se = p.sum(axis=1, keepdims=True)
+            se = axis_sum(p, 1)
             p /= se
             lse = xp.log(se)[:, 0, :]
         else:

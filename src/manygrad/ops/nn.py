@@ -13,6 +13,7 @@ from .. import dtypes as D
 from ..autograd import Function, is_grad_enabled
 from ..errors import AutogradError, DTypeError, ShapeError
 from ..tensor import Tensor
+from ._common import axis_sum
 from .elementwise import _float_input, cast
 from .reduce import _axes
 from .reduce import mean as _mean
@@ -58,10 +59,10 @@ class Softmax(Function):
         x = x.astype(_cdt(x), copy=False)
         z = x - x.max(axis=axis, keepdims=True)
         if log:
-            z -= xp.log(xp.exp(z).sum(axis=axis, keepdims=True))
+            z -= xp.log(axis_sum(xp.exp(z), axis))
         else:
             xp.exp(z, out=z)
-            z /= z.sum(axis=axis, keepdims=True)
+            z *= 1 / axis_sum(z, axis)
         self.y = z
         return z.astype(out_dt, copy=False)
 
@@ -72,8 +73,8 @@ class Softmax(Function):
             return xp.zeros_like(g)
         g = g.astype(y.dtype, copy=False)
         if self.log:
-            return g - xp.exp(y) * g.sum(axis=axis, keepdims=True)
-        gx = g - (g * y).sum(axis=axis, keepdims=True)
+            return g - xp.exp(y) * axis_sum(g, axis)
+        gx = g - axis_sum(g, axis, y)
         gx *= y
         return gx
 
