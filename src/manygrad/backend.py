@@ -469,6 +469,16 @@ def _np_normal_cdf32(a):
     return p
 
 
+def quiet_float_errors():
+    """A context in which NumPy does not warn about overflow, NaN or division by zero.
+
+    NOTE: PyTorch's kernels (and CuPy's) produce inf/NaN silently; training loops that
+    check the loss themselves run under this so that a diverging run reports once, with
+    a hint, instead of a stream of NumPy RuntimeWarnings.
+    """
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+
+
 def pinned_empty(shape, dtype) -> np.ndarray:
     """A host array in page-locked memory (plain NumPy off CUDA) for fast async copies."""
     count = int(np.prod(shape)) * np.dtype(dtype).itemsize

@@ -2,6 +2,7 @@
 
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -345,3 +346,23 @@ def test_own_optimizer_and_scheduler():
     )
     assert res.step == 8 and opt.param_groups[0]["lr"] == pytest.approx(0.05 * 0.25)
     assert res.history[0]["train_loss"] > res.history[1]["train_loss"]
+
+
+def test_diverging_run_reports_once_without_numpy_warnings():
+    # NOTE: a huge learning rate overflows the weights; NumPy would warn about overflow and
+    # invalid values in every op, PyTorch stays silent: the run ends with one DivergedError
+    train, test = _digits(128, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(DivergedError, match="lower learning rate"):
+            fit(
+                _model(),
+                train,
+                test,
+                epochs=3,
+                batch_size=16,
+                lr=1e20,
+                optimizer="sgd",
+                progress=False,
+                log_every=5,
+            )

@@ -308,7 +308,11 @@ class Trainer:
         bar = Progress(self.progress, where, bar=self.is_main)
         interrupted = False
         try:
-            with SigintDeferred() as sigint, warnings.catch_warnings():
+            with (
+                SigintDeferred() as sigint,
+                warnings.catch_warnings(),
+                backend.quiet_float_errors(),
+            ):
                 if self.scaler is not None:  # a step skipped for inf grads is expected here
                     warnings.filterwarnings("ignore", r"lr_scheduler\.step\(\) was called")
                 start_epoch = self.step // self.steps_per_epoch
