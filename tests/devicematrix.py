@@ -15,7 +15,7 @@ def _devices():
     chosen = os.environ.get("MANYGRAD_TEST_DEVICES")
     if chosen:
         return [d.strip() for d in chosen.split(",") if d.strip()]
-    devs = ["cpu", "fakegpu"]
+    devs = ["cpu", "fakegpu", "fakegpu:1"]
     if mg.cuda.is_available():
         devs.append("cuda")
     return devs

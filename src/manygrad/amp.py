@@ -220,15 +220,15 @@ class GradScaler:
                     )
                 dev = p.grad._device
                 xp = backend.array_module(g)
-                if dev not in inv:
-                    s = backend.to_device(self._scale._data, dev)
-                    inv[dev] = (1.0 / s.astype(np.float64)).astype(np.float32)
-                    with backend.device_scope(dev):
+                with backend.device_scope(dev):  # NOTE: CuPy works on the current GPU
+                    if dev not in inv:
+                        s = backend.to_device(self._scale._data, dev)
+                        inv[dev] = (1.0 / s.astype(np.float64)).astype(np.float32)
                         found[dev] = xp.zeros((), np.float32)
-                g *= inv[dev]
-                # NOTE: device-side flag, no host read here
-                bad = xp.logical_not(xp.isfinite(g).all())
-                xp.maximum(found[dev], bad, out=found[dev])
+                    g *= inv[dev]
+                    # NOTE: device-side flag, no host read here
+                    bad = xp.logical_not(xp.isfinite(g).all())
+                    xp.maximum(found[dev], bad, out=found[dev])
         st["stage"] = _UNSCALED
 
     def step(self, optimizer, *args, **kwargs):
@@ -261,6 +261,11 @@ class GradScaler:
         """
         if not self._enabled or self._scale is None:
             return
+        with backend.device_scope(self._scale._device):  # NOTE: CuPy works on the current GPU
+            self._update(new_scale)
+        self._per_optimizer = {}
+
+    def _update(self, new_scale) -> None:
         scale = self._scale._data
         xp = backend.array_module(scale)
         dev = self._scale._device
@@ -293,7 +298,6 @@ class GradScaler:
             new_tracker = xp.where(xp.logical_or(found, grow), 0, grown)
             xp.copyto(scale, new.astype(np.float32))
             xp.copyto(tracker, new_tracker.astype(np.int32))
-        self._per_optimizer = {}
 
     # ------------------------------------------------------------------ accessors
     def get_scale(self) -> float:

@@ -128,7 +128,7 @@ class Function:
         ctx.needs_input_grad = needs
         # NOTE: CuPy runs kernels on the current GPU and refuses (or corrupts) arrays of
         # another one: the inputs' GPU is made current for the op
-        scope = backend.device_scope(dev) if dev is not None and dev.type == "cuda" else None
+        scope = backend.device_scope(dev) if dev is not None and dev.type != "cpu" else None
         if scope is None:
             out = ctx.forward(*raw, **kwargs)
         else:
@@ -285,7 +285,7 @@ class _GpuScope:
             return
         self.__exit__()
         self.dev = dev
-        if dev.type == "cuda":
+        if dev.type != "cpu":
             self.scope = backend.device_scope(dev)
             self.scope.__enter__()
 
@@ -333,15 +333,24 @@ def _root_grads(outputs, grad_outputs):
                     f"{tuple(t.shape)}; reduce it first (loss.sum() / loss.mean()) or pass "
                     "gradient=a tensor of that shape"
                 )
-            g = backend.array_module(t._data).ones_like(t._data)
-        else:
-            g = g._data if isinstance(g, Tensor) else backend.array_module(t._data).asarray(g)
-            if g.shape != t._data.shape:
-                raise AutogradError(
-                    f"gradient has shape {tuple(g.shape)} but the output has shape "
-                    f"{tuple(t.shape)}; they must match"
-                )
-        out.append(g.astype(t._data.dtype, copy=False))
+        elif isinstance(g, Tensor) and g._device != t._device:
+            raise DeviceError(
+                f"backward: the gradient is on {g._device} but the output is on {t._device}; "
+                f"move it with gradient.to('{t._device}')"
+            )
+        # NOTE: made on the output's GPU (CuPy allocates on the current one)
+        with backend.device_scope(t._device):
+            if g is None:
+                g = backend.array_module(t._data).ones_like(t._data)
+            else:
+                xp = backend.array_module(t._data)
+                g = g._data if isinstance(g, Tensor) else xp.asarray(g)
+                if g.shape != t._data.shape:
+                    raise AutogradError(
+                        f"gradient has shape {tuple(g.shape)} but the output has shape "
+                        f"{tuple(t.shape)}; they must match"
+                    )
+            out.append(g.astype(t._data.dtype, copy=False))
     return out
 
 

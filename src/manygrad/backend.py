@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from . import fakegpu as _fakegpu
 from .dtypes import bfloat16 as _bfloat16
 from .errors import DeviceError
 from .fakegpu import (  # noqa: F401  (re-exported)
@@ -121,6 +122,12 @@ class Device:
 DEVICE_TYPES = ("cpu", "cuda", "fakegpu")
 CPU = Device("cpu")
 FAKEGPU = Device("fakegpu")
+_FAKEGPU1 = Device("fakegpu", 1)
+
+
+def fake_device(index: int) -> Device:
+    """The fake GPU of that index: ``fakegpu`` (0) or ``fakegpu:1`` (tests)."""
+    return FAKEGPU if not index else _FAKEGPU1
 
 
 @functools.lru_cache(maxsize=64)
@@ -134,7 +141,9 @@ def _parse(spec: str) -> Device:
     if name == "cpu":
         return CPU
     if name == "fakegpu":
-        return FAKEGPU
+        if idx and (not idx.isdigit() or int(idx) >= _fakegpu.COUNT):
+            raise DeviceError(f"bad device {spec!r}: the fake GPUs are 'fakegpu' and 'fakegpu:1'")
+        return fake_device(int(idx) if idx else 0)
     if idx and not idx.isdigit():
         raise DeviceError(f"bad device index in {spec!r}: write 'cuda:0', 'cuda:1', ...")
     return Device("cuda", int(idx) if idx else 0)
@@ -264,7 +273,7 @@ def device_of(a) -> Device:
     if t is np.ndarray:
         return CPU
     if t is FakeArray:
-        return FAKEGPU
+        return FAKEGPU if not a._dev else _FAKEGPU1
     if _is_cupy_array(a):
         return _cuda_device(a.device.id)
     return CPU
@@ -300,7 +309,7 @@ def to_device(a, d: Device):
         return host
     if d.type == "fakegpu":
         fake_stats.h2d += 1
-        return FakeArray(np.array(host))
+        return FakeArray(np.array(host), d.index or 0)
     check_device(d)
     with _cupy.cuda.Device(d.index):
         return _cupy.asarray(host)
@@ -324,7 +333,9 @@ def device_scope(d: Device):
     """Context manager making ``d`` current for CuPy allocations (no-op off CUDA)."""
     if d.type == "cuda":
         return _cupy.cuda.Device(d.index)
-    return _NullScope()
+    if d.type == "fakegpu":
+        return _fakegpu.Scope(d.index or 0)
+    return _NULL_SCOPE
 
 
 class _NullScope:
@@ -383,7 +394,7 @@ def erf(x):
     if t is np.ndarray or t is FakeArray:
         a = _unwrap(x) if t is FakeArray else x
         r = _np_erf(a).astype(a.dtype, copy=False)
-        return FakeArray(r) if t is FakeArray else r
+        return FakeArray(r, x._dev) if t is FakeArray else r
     import cupyx.scipy.special
 
     # NOTE: CuPy's erf maps float16 to float64 and has no bfloat16 loop: compute 16-bit
@@ -434,7 +445,7 @@ def normal_cdf(x):
     if (t is np.ndarray or t is FakeArray) and x.dtype == np.float32:
         a = _unwrap(x) if t is FakeArray else x
         r = _np_normal_cdf32(a)
-        return FakeArray(r) if t is FakeArray else r
+        return FakeArray(r, x._dev) if t is FakeArray else r
     c = erf(x * (1 / math.sqrt(2)))
     c += 1
     c *= 0.5
@@ -571,11 +582,11 @@ class Generator:
             self._g = np.random.default_rng(seed)
 
     def _out(self, a):
-        return FakeArray(a) if self.device.type == "fakegpu" else a
+        return FakeArray(a, self.device.index or 0) if self.device.type == "fakegpu" else a
 
     def _scope(self):
         # NOTE: a CuPy generator only draws with its own GPU current (it raises otherwise)
-        return device_scope(self.device) if self.device.type == "cuda" else _NULL_SCOPE
+        return device_scope(self.device) if self.device.type != "cpu" else _NULL_SCOPE
 
     def random(self, shape, dtype):
         """Uniform [0, 1)."""

@@ -44,15 +44,17 @@ def _array_from(data, dtype=None, device=None):
     if isinstance(data, Tensor):
         arr = data._data
         src = data._device
-        if dt is not None and arr.dtype != dt:
-            arr = arr.astype(dt)
-        else:
-            arr = arr.copy()
+        with backend.device_scope(src):  # NOTE: CuPy copies onto the current GPU
+            if dt is not None and arr.dtype != dt:
+                arr = arr.astype(dt)
+            else:
+                arr = arr.copy()
         return backend.to_device(arr, dev) if dev is not None and dev != src else arr
     if backend.is_array(data):
-        arr = data if dt is None else data.astype(dt)
-        D.from_np(arr.dtype)  # raises for unsupported dtypes
-        arr = arr.copy() if arr is data else arr
+        with backend.device_scope(backend.device_of(data)):
+            arr = data if dt is None else data.astype(dt)
+            D.from_np(arr.dtype)  # raises for unsupported dtypes
+            arr = arr.copy() if arr is data else arr
         return backend.to_device(arr, dev) if dev is not None else arr
     if dt is None:
         dt = _infer_np_dtype(data)

@@ -6,6 +6,11 @@ refuse plain NumPy operands; reductions return 0-d arrays; reading a value on th
 (``.item()``, ``float()``, ``bool()``, ``.get()``) is counted in ``fake_stats.syncs``, and
 copies in ``fake_stats.h2d`` / ``d2h``. Tests assert those counters to catch host syncs
 and device leaks. ``fake_xp`` is the array module (``xp``) of the ``fakegpu`` device.
+
+There are two fake GPUs, ``fakegpu`` (index 0) and ``fakegpu:1``, and, as in CuPy, a
+current one (``CURRENT``, switched by ``backend.device_scope``): new arrays are made on the
+current device, and a kernel given an array of the other device fails as CuPy's do
+without peer access. Views (slices, reshapes, transposes) keep their array's device.
 """
 
 from __future__ import annotations
@@ -17,10 +22,10 @@ import ml_dtypes
 import numpy as np
 
 
-def _device():
-    from .backend import FAKEGPU
+def _device(index: int = 0):
+    from .backend import fake_device
 
-    return FAKEGPU
+    return fake_device(index)
 
 
 class FakeStats:
@@ -36,6 +41,39 @@ class FakeStats:
 
 
 fake_stats = FakeStats()
+
+COUNT = 2  # fake GPUs: fakegpu (0) and fakegpu:1
+CURRENT = [0]  # index of the current fake GPU (CuPy's current device)
+
+
+class Scope:
+    """``with Scope(i):`` makes fake GPU ``i`` current, as ``with cupy.cuda.Device(i):``."""
+
+    __slots__ = ("index", "prev")
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __enter__(self):
+        self.prev = CURRENT[0]
+        CURRENT[0] = self.index
+        return self
+
+    def __exit__(self, *exc):
+        CURRENT[0] = self.prev
+        return False
+
+
+def _on_current(a: FakeArray) -> np.ndarray:
+    """The array of ``a`` for a kernel: as CuPy without peer access, refuse another GPU's."""
+    if a._dev != CURRENT[0]:
+        raise ValueError(
+            f"The device where the array resides ({a._dev}) is different from the current "
+            f"device ({CURRENT[0]}). Peer access is unavailable between these devices. "
+            "(fakegpu: run the work under backend.device_scope of the array's device)"
+        )
+    return a._a
+
 
 _NO_IMPLICIT = (
     "Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a "
@@ -94,13 +132,13 @@ def fake_scatter_add(a, slices, value) -> None:
             f"scatter_add: dtype {a.dtype} is not supported by CUDA's atomicAdd (only "
             "float16/32/64, int32, uint32, uint64); use manygrad.backend.index_add"
         )
-    np.add.at(a._a, _unwrap(slices), _unwrap(value))
+    np.add.at(_on_current(a), _unwrap(slices), _unwrap(value))
 
 
 def _unwrap(x):
     t = type(x)
     if t is FakeArray:
-        return x._a
+        return _on_current(x)
     if t is np.ndarray:
         raise TypeError(f"Unsupported type {t}: fakegpu arrays do not mix with NumPy arrays")
     if t is list or t is tuple:
@@ -120,13 +158,17 @@ def _wrap(x):
 
 
 class FakeArray:
-    """A NumPy array posing as a CuPy array on the ``fakegpu`` device."""
+    """A NumPy array posing as a CuPy array on fake GPU ``dev`` (default: the current one)."""
 
-    __slots__ = ("_a",)
+    __slots__ = ("_a", "_dev")
     __array_priority__ = 100
 
-    def __init__(self, a: np.ndarray):
+    def __init__(self, a: np.ndarray, dev: int | None = None):
         self._a = a
+        self._dev = CURRENT[0] if dev is None else dev
+
+    def _view(self, a: np.ndarray) -> FakeArray:
+        return FakeArray(a, self._dev)
 
     # -- what CuPy refuses, and the counted syncs
     def __array__(self, *args, **kwargs):
@@ -180,7 +222,8 @@ class FakeArray:
             )
         if "out" in kwargs:
             kwargs["out"] = _unwrap(kwargs["out"])
-        return _wrap(getattr(ufunc, method)(*_unwrap(inputs), **kwargs))
+        with np.errstate(all="ignore"):  # NOTE: CuPy's kernels give inf/NaN without warnings
+            return _wrap(getattr(ufunc, method)(*_unwrap(inputs), **kwargs))
 
     def __array_function__(self, func, types_, args, kwargs):
         if func.__name__ in _CUPY_LACKS.get(func.__module__, ()):
@@ -196,20 +239,23 @@ class FakeArray:
     itemsize = property(lambda self: self._a.itemsize)
     nbytes = property(lambda self: self._a.nbytes)
     flags = property(lambda self: self._a.flags)
-    T = property(lambda self: FakeArray(self._a.T))
-    device = property(lambda self: _device())
+    T = property(lambda self: self._view(self._a.T))
+    device = property(lambda self: _device(self._dev))
 
     def __len__(self):
         return len(self._a)
 
     def __iter__(self):
-        return (_wrap(v) for v in self._a)
+        return (_wrap(v) for v in _on_current(self))
 
     def __getitem__(self, idx):
-        return _wrap(self._a[_unwrap(idx)])
+        if _is_basic(idx):  # a view: no kernel, stays on its device
+            r = self._a[idx]
+            return self._view(r if type(r) is np.ndarray else np.asarray(r))
+        return _wrap(_on_current(self)[_unwrap(idx)])
 
     def __setitem__(self, idx, value):
-        self._a[_unwrap(idx)] = _unwrap(value)
+        _on_current(self)[_unwrap(idx)] = _unwrap(value)
 
     def __getattr__(self, name):
         if name.startswith("__"):  # NOTE: never forward __array_interface__ and friends
@@ -220,14 +266,30 @@ class FakeArray:
         if not callable(attr):
             return _wrap(attr)
         allowed = _CUPY_METHOD_KWARGS.get(name)
+        view = name in _VIEW_METHODS
 
         def method(*args, **kwargs):
             if allowed is not None and not allowed.issuperset(kwargs):
                 bad = sorted(set(kwargs) - allowed)
                 raise TypeError(f"cupy.ndarray.{name}() takes no {bad} argument")
-            return _wrap(attr(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
+            if not view:
+                _on_current(self)
+            r = attr(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
+            if view and type(r) is np.ndarray and np.may_share_memory(r, self._a):
+                return self._view(r)
+            return _wrap(r)
 
         return method
+
+
+# methods that give views where they can (no kernel: the result stays on the array's device)
+_VIEW_METHODS = frozenset(["reshape", "transpose", "swapaxes", "squeeze", "view", "ravel"])
+
+
+def _is_basic(idx) -> bool:
+    """True for indices that only slice (a view, no kernel): ints, slices, None, Ellipsis."""
+    parts = idx if type(idx) is tuple else (idx,)
+    return all(p is None or p is Ellipsis or type(p) is slice or (type(p) is int) for p in parts)
 
 
 def _binop(ufunc, reflected=False):
@@ -238,7 +300,8 @@ def _binop(ufunc, reflected=False):
 
 def _inplace(ufunc):
     def op(self, other):
-        ufunc(self._a, _unwrap(other), out=self._a)
+        a = _on_current(self)
+        ufunc(a, _unwrap(other), out=a)
         return self
 
     return op

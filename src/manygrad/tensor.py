@@ -15,12 +15,26 @@ from . import dtypes as D
 from .errors import AutogradError, DTypeError
 
 
+def _check_writable(t, name: str) -> None:
+    """Refuse writes into a tensor whose elements share memory (``expand`` views).
+
+    NOTE: NumPy's broadcast views are read-only, but CuPy has no read-only arrays: a write
+    there would race silently on the GPU. PyTorch refuses it too.
+    """
+    a = t._data
+    if 0 in a.strides and any(s == 0 and n > 1 for s, n in zip(a.strides, a.shape)):
+        raise RuntimeError(
+            f"{name}: more than one element of the written-to tensor (shape {tuple(t.shape)}) "
+            "refers to the same memory (an expand() view); write into a copy: t = t.clone()"
+        )
+
+
 def _on_device(method):
     """Run an in-place method with the tensor's GPU current (CuPy works on the current GPU)."""
 
     @functools.wraps(method)
     def run(self, *args, **kwargs):
-        if self._device.type != "cuda":
+        if self._device.type == "cpu":
             return method(self, *args, **kwargs)
         with backend.device_scope(self._device):
             return method(self, *args, **kwargs)
@@ -300,6 +314,7 @@ class Tensor:
                 f"{name}: a tensor that requires grad can't be modified in place while "
                 "gradients are recorded; wrap the update in `with mg.no_grad():`"
             )
+        _check_writable(self, name)
 
     def _set(self, name, arr) -> Tensor:
         self._inplace_check(name)

@@ -113,9 +113,12 @@ def test_gpu_watchdog_reports_an_overdue_collective_and_ignores_finished_ones():
         fired.append((what, seq))
         event.set()
 
-    dog = Watchdog(timeout=0.2, on_timeout=on_timeout, interval=0.01)
+    setup_threads = []  # NOTE: where the rank's GPU is made current (once, in the thread)
+    dog = Watchdog(timeout=0.2, on_timeout=on_timeout, interval=0.01,
+                   setup=lambda: setup_threads.append(threading.current_thread().name))  # fmt: skip
     dog.watch(lambda: True, "all_reduce", 1)  # completes: never reported
     dog.watch(lambda: False, "broadcast", 2)  # stuck
     assert event.wait(10), "the watchdog never fired"
     dog.stop()
     assert fired == [("broadcast", 2)]
+    assert setup_threads == ["manygrad-nccl-watchdog"]

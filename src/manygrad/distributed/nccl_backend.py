@@ -209,7 +209,13 @@ class NcclEngine:
         if self.fake:
             return
         if self.watchdog is None:
-            self.watchdog = Watchdog(self.mpi.timeout, self._on_timeout)
+            cuda = backend.cuda_module().cuda
+            # NOTE: the thread's CUDA calls would otherwise open a context on GPU 0 in every
+            # rank (hundreds of MB each): make the rank's own GPU the thread's current one
+            index = self.dev.index or 0
+            self.watchdog = Watchdog(
+                self.mpi.timeout, self._on_timeout, setup=lambda: cuda.runtime.setDevice(index)
+            )
         ev = backend.cuda_module().cuda.Event(disable_timing=True)
         ev.record()
         self.watchdog.watch(lambda: ev.done, what, seq)
@@ -292,10 +298,12 @@ class Watchdog:
         timeout: seconds a collective may take once queued.
         on_timeout: called (from the thread) with the overdue collective's name and number.
         interval: polling period in seconds.
+        setup: called first in the thread (e.g. to make the rank's GPU current there).
     """
 
-    def __init__(self, timeout: float, on_timeout, interval: float = 0.05):
+    def __init__(self, timeout: float, on_timeout, interval: float = 0.05, setup=None):
         self.timeout, self.on_timeout, self.interval = timeout, on_timeout, interval
+        self.setup = setup
         self._pending: collections.deque = collections.deque()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="manygrad-nccl-watchdog",
@@ -307,6 +315,8 @@ class Watchdog:
         self._pending.append((done, what, seq, time.monotonic() + self.timeout))
 
     def _loop(self) -> None:
+        if self.setup is not None:
+            self.setup()
         while not self._stop.wait(self.interval):
             while self._pending:
                 done, what, seq, deadline = self._pending[0]

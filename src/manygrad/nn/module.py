@@ -132,7 +132,12 @@ class Module:
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
-        out = self.forward(*args, **kwargs)
+        dev = getattr(args[0], "_device", None) if args else None
+        if dev is None or dev.type == "cpu":
+            out = self.forward(*args, **kwargs)
+        else:  # NOTE: CuPy allocates on the current GPU: layers' own arrays go to the input's
+            with backend.device_scope(dev):
+                out = self.forward(*args, **kwargs)
         if d["_forward_hooks"]:
             for hook in list(d["_forward_hooks"].values()):
                 res = hook(self, args, out)
@@ -510,7 +515,8 @@ class Module:
                 p.grad = None
             else:
                 p.grad.detach_()
-                p.grad._data[...] = 0
+                with backend.device_scope(p._device):
+                    p.grad._data[...] = 0
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
         """Call ``fn`` on every submodule (children first) and then on this module."""
@@ -525,12 +531,15 @@ class Module:
             for t in list(m._parameters.values()) + list(m._buffers.values()):
                 if t is None:
                     continue
-                new = fn(t._data)
+                # NOTE: fn may cast on the array's GPU: CuPy works on the current one
+                with backend.device_scope(t._device):
+                    new = fn(t._data)
                 if new is not t._data:
                     t._data = new
                     t._device = backend.device_of(new)
                 if t.grad is not None:
-                    g = fn(t.grad._data)
+                    with backend.device_scope(t.grad._device):
+                        g = fn(t.grad._data)
                     if g is not t.grad._data:
                         t.grad._data = g
                         t.grad._device = backend.device_of(g)

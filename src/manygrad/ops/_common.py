@@ -1,5 +1,7 @@
 """Helpers shared by the op modules."""
 
+import functools
+
 from .. import backend
 
 
@@ -42,3 +44,19 @@ def axis_sum(a, axis: int, b=None):
     if b is None:
         return xp.matmul(a2, xp.ones(n, a.dtype)).reshape(keep)
     return xp.matmul(a2[:, None, :], b.reshape(-1, n)[:, :, None]).reshape(keep)
+
+
+def on_input_device(fn):
+    """Run an op that makes arrays outside ``Function.apply`` (indices, masks, random
+    numbers) with its first argument's GPU current: CuPy allocates and runs kernels on the
+    current GPU, which need not be the input's."""
+
+    @functools.wraps(fn)
+    def run(x, *args, **kwargs):
+        dev = getattr(x, "_device", None)
+        if dev is None or dev.type == "cpu":
+            return fn(x, *args, **kwargs)
+        with backend.device_scope(dev):
+            return fn(x, *args, **kwargs)
+
+    return run

@@ -8,6 +8,7 @@ from .. import backend
 from .. import dtypes as D
 from ..autograd import Function
 from ..tensor import Tensor
+from ._common import on_input_device
 
 # ---------------------------------------------------------------------------- promotion
 
@@ -32,7 +33,8 @@ def _promote(a, b):
     if dt is not t.dtype:
         t = cast(t, dt)
     if dt is D.bfloat16:  # NOTE: ml_dtypes' loops would promote a Python float to float32
-        s = backend.array_module(t._data).asarray(s, dtype=dt.np)
+        with backend.device_scope(t._device):  # NOTE: a 0-d array on t's GPU
+            s = backend.array_module(t._data).asarray(s, dtype=dt.np)
     return (t, s) if ta else (s, t)
 
 
@@ -73,6 +75,7 @@ class Clone(Function):
         return g
 
 
+@on_input_device
 def cast(x: Tensor, dtype) -> Tensor:
     dt = D.from_any(dtype)
     if x.requires_grad and not dt.is_floating_point:
@@ -191,8 +194,9 @@ def div(a, b, rounding_mode=None) -> Tensor:
     a, b = _promote(a, b)
     if rounding_mode == "trunc":
         q = _binary(Div, _as_float(a), _as_float(b))
-        return Tensor._wrap(backend.array_module(q._data).trunc(q._data).astype(
-            _dtype_of(a, b)), q._device)  # fmt: skip
+        with backend.device_scope(q._device):
+            r = backend.array_module(q._data).trunc(q._data).astype(_dtype_of(a, b))
+        return Tensor._wrap(r, q._device)
     if rounding_mode is not None:
         raise ValueError(
             f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}"
@@ -291,6 +295,7 @@ silu = _unary(
 )
 
 
+@on_input_device
 def sign(x: Tensor) -> Tensor:
     return Tensor._wrap(backend.array_module(x._data).sign(x._data), x._device)
 
@@ -390,6 +395,7 @@ class Where(Function):
             xp.where(self.c, zero, g) if nb else None)  # fmt: skip
 
 
+@on_input_device
 def where(condition, input, other) -> Tensor:  # noqa: A002
     """Elements of ``input`` where ``condition`` holds, else of ``other``."""
     if not isinstance(condition, Tensor):
@@ -499,6 +505,7 @@ greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
 
 
 def _test(name):
+    @on_input_device
     def op(x: Tensor) -> Tensor:
         return Tensor._wrap(getattr(backend.array_module(x._data), name)(x._data), x._device)
 

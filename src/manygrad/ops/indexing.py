@@ -6,7 +6,8 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..errors import AutogradError, DeviceError, DimError, DTypeError, ShapeError
-from ..tensor import Tensor
+from ..tensor import Tensor, _check_writable
+from ._common import on_input_device
 
 
 def _dim(d: int, ndim: int, op: str) -> int:
@@ -208,7 +209,7 @@ def getitem(x: Tensor, idx) -> Tensor:
             return Slice.apply(x, items)
         except IndexError:
             pass
-    if x._device.type == "cuda":  # NOTE: index arrays go to the current GPU: make it x's
+    if x._device.type != "cpu":  # NOTE: index arrays go to the current GPU: make it x's
         with backend.device_scope(x._device):
             return _getitem(x, idx)
     return _getitem(x, idx)
@@ -238,7 +239,7 @@ def setitem(x: Tensor, idx, value) -> None:
 
     Example: ``with mg.no_grad(): w[0] = 0.0``
     """
-    if x._device.type == "cuda":  # NOTE: CuPy works on the current GPU: make it x's
+    if x._device.type != "cpu":  # NOTE: CuPy works on the current GPU: make it x's
         with backend.device_scope(x._device):
             return _setitem(x, idx, value)
     return _setitem(x, idx, value)
@@ -252,6 +253,7 @@ def _setitem(x: Tensor, idx, value) -> None:
             "while gradients are recorded; wrap it in `with mg.no_grad():` or build the "
             "result out of place (mg.where, mg.cat, masked_fill)"
         )
+    _check_writable(x, "setitem")
     xp = backend.array_module(x._data)
     if isinstance(value, Tensor):
         if value.requires_grad and grad_on:
@@ -327,6 +329,7 @@ class Gather(Function):
         return gx
 
 
+@on_input_device
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """``out[i][j] = x[index[i][j]][j]`` for ``dim=0`` (and so on for other dims).
 
@@ -361,6 +364,7 @@ class ScatterAdd(Function):
         return (g if nx else None), None, None, gs
 
 
+@on_input_device
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """A copy of ``x`` with ``src`` added at ``index`` along ``dim`` (repeats accumulate).
 
@@ -401,6 +405,7 @@ class IndexSelect(Function):
         return gx
 
 
+@on_input_device
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """The entries of ``x`` at positions ``index`` (1-d integer tensor) along ``dim``.
 

@@ -192,6 +192,8 @@ def movedim(x: Tensor, source, destination) -> Tensor:
 
 class Expand(Function):
     def forward(self, x, shape):
+        if x.size == math.prod(shape):  # NOTE: only size-1 dims added: a writable view
+            return x.reshape(shape)
         return backend.array_module(x).broadcast_to(x, shape)
 
     def backward(self, g):

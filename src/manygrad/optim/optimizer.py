@@ -136,7 +136,8 @@ class Optimizer:
                 else:
                     p.grad.grad_fn = None
                     p.grad.requires_grad = False
-                    p.grad._data[...] = 0
+                    with backend.device_scope(p._device):
+                        p.grad._data[...] = 0
 
     def step(self, closure: Callable[[], Any] | None = None):
         """Update every parameter that has a gradient; returns ``closure()`` if given.
@@ -157,11 +158,14 @@ class Optimizer:
                 if grad is None:
                     continue
                 st = state.get(p)
-                if st:
+                # NOTE: CuPy allocates and runs kernels on the current GPU: make the
+                # parameter's current (a shared no-op object on the CPU)
+                with backend.device_scope(p._device):
+                    if st:
+                        update(p._data, grad._data, st, group)
+                        continue
+                    st = init(p._data, group)
                     update(p._data, grad._data, st, group)
-                    continue
-                st = init(p._data, group)
-                update(p._data, grad._data, st, group)
                 if st:  # NOTE: as PyTorch, no entry for stateless updates (plain SGD)
                     state[p] = st
         return loss
@@ -260,10 +264,11 @@ def _cast(p: Tensor, name: str, value):
     if not isinstance(value, Tensor):
         return value
     arr = backend.to_device(value._data, p._device)
-    if value.is_floating_point() and arr.dtype != p._data.dtype:
-        arr = arr.astype(p._data.dtype)
-    elif arr is value._data:
-        arr = arr.copy()
+    with backend.device_scope(p._device):
+        if value.is_floating_point() and arr.dtype != p._data.dtype:
+            arr = arr.astype(p._data.dtype)
+        elif arr is value._data:
+            arr = arr.copy()
     return Tensor._wrap(arr, p._device)
 
 

@@ -250,7 +250,7 @@ class Trainer:
         self.model.eval()
         loss_sum = correct = None
         order = self.shard.eval_order(split.n) if self.shard else np.arange(split.n)
-        with autograd.no_grad(), self._autocast():
+        with autograd.no_grad(), self._autocast(), backend.device_scope(self.device):
             for xb, yb in split.iterate(order, batch_size):
                 out = self.model(xb)
                 lo = self.loss_fn(out, yb).float() * xb.shape[0]
@@ -312,6 +312,7 @@ class Trainer:
                 SigintDeferred() as sigint,
                 warnings.catch_warnings(),
                 backend.quiet_float_errors(),
+                backend.device_scope(self.device),  # NOTE: CuPy works on the current GPU
             ):
                 if self.scaler is not None:  # a step skipped for inf grads is expected here
                     warnings.filterwarnings("ignore", r"lr_scheduler\.step\(\) was called")
