@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from mpirun import WORKER, env, mpiexec_or_skip, run_worker
 
@@ -122,3 +123,23 @@ def test_gpu_watchdog_reports_an_overdue_collective_and_ignores_finished_ones():
     dog.stop()
     assert fired == [("broadcast", 2)]
     assert setup_threads == ["manygrad-nccl-watchdog"]
+
+
+def test_nccl_broadcast_goes_in_pieces_under_the_int_count_limit(monkeypatch):
+    from manygrad import backend
+    from manygrad.distributed import nccl_backend as nb
+
+    calls = []
+
+    class Comm:
+        def bcast(self, buff, count, datatype, root, stream):
+            calls.append(count)
+            buff[...] = buff + 1  # marks every element it was given
+
+    engine = object.__new__(nb.NcclEngine)
+    engine.fake, engine.comm, engine.watchdog = True, Comm(), None
+    monkeypatch.setattr(nb, "BCAST_MAX", 4)
+    arr = backend.to_device(np.zeros((2, 5), np.float32), backend.FAKEGPU)
+    engine.broadcast(arr, 0, "broadcast", 1)
+    assert calls == [4, 4, 2]
+    assert backend.to_numpy(arr).tolist() == [[1.0] * 5] * 2

@@ -151,6 +151,9 @@ class FakeNcclCommunicator:
         pass
 
 
+BCAST_MAX = (1 << 31) - 1  # elements per NCCL broadcast call
+
+
 class NcclEngine:
     """Collectives on device arrays through one NCCL communicator (or the fake one)."""
 
@@ -254,7 +257,13 @@ class NcclEngine:
 
     def broadcast(self, arr, src, what, seq) -> None:
         buf, back = self._stage(arr, reduce=False)
-        self.comm.bcast(self._ptr(buf), buf.size, _NCCL_DTYPE[buf.dtype], src, self._stream())
+        flat = buf.reshape(-1)
+        # NOTE: CuPy's bcast takes a C int count (the other collectives a size_t): larger
+        # buffers go in pieces
+        for start in range(0, max(flat.size, 1), BCAST_MAX):
+            part = flat[start : start + BCAST_MAX]
+            self.comm.bcast(self._ptr(part), part.size, _NCCL_DTYPE[buf.dtype], src,
+                            self._stream())  # fmt: skip
         self._wait(what, seq)
         if back is not None:
             back()
