@@ -4,8 +4,8 @@
 NOTE: index tensors are not range-checked on the device (that would be a host sync per
 op): on the CPU NumPy raises IndexError for an out-of-range index, while on a GPU CuPy
 wraps it around (as its docs state), so a wrong index gives wrong values there instead of
-an error. Run a failing model on the CPU to locate such an index. Integers and lists are
-checked on the host, on every device.
+an error (lists become index arrays too). Run a failing model on the CPU to locate such
+an index. Python ints are checked on the host, on every device.
 """
 
 from __future__ import annotations
