@@ -224,22 +224,26 @@ def test_conv_channels_last_path_taken():
     assert not geom((2, 32, 9, 8), (5, 32, 3, 3), *args, 1).nhwc  # conv_transpose
 
 
-@pytest.mark.parametrize("block", [1, 2, None])
-def test_conv_channels_last_blocks(monkeypatch, block):
-    # one BLAS thread: blocks of images (5 images leave a partial block); else one block
+@pytest.mark.parametrize("block,threads", [(1, 1), (2, 1), (1, 2), (2, 3)])
+def test_conv_channels_last_blocks(monkeypatch, block, threads):
+    # on the CPU, blocks of images (5 images leave a partial block), run by one thread or
+    # shared by several; on the (fake) GPU one block holds the whole batch
     kernels = mg.ops._conv_kernels
-    monkeypatch.setattr(kernels, "BLOCK_ELEMS", (block or 1) * 3 * 4 * 288)
-    monkeypatch.setattr(kernels, "_blas_threads", lambda: 1 if block else 2)
+    monkeypatch.setattr(kernels, "BLOCK_ELEMS", block * 3 * 4 * 288)
+    monkeypatch.setattr(kernels, "workers", lambda g, step: threads)
     geom = mg.ops.conv._Geom((5, 32, 3, 4), (2, 32, 3, 3), *GEOM_ARGS, 1, nhwc=True)
-    assert kernels.block_images(mg.zeros(1).numpy(), geom) == (block or 5)
+    assert kernels.block_images(mg.zeros(1).numpy(), geom) == block
+    assert kernels.block_images(mg.zeros(1, device="fakegpu")._data, geom) == 5
+    before = mg.get_num_threads()
     check_op("conv2d", [(5, 32, 3, 4), (2, 32, 3, 3), (2,)], padding=1, dtypes=("float64",))
+    assert mg.get_num_threads() == before  # the BLAS threads are given back
 
 
-@pytest.mark.parametrize("blocked", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("needs", ["input", "weight"])
-def test_conv_channels_last_partial_grads(device, needs, blocked, monkeypatch):
+def test_conv_channels_last_partial_grads(device, needs, threads, monkeypatch):
     monkeypatch.setattr(mg.ops._conv_kernels, "BLOCK_ELEMS", 1)  # one image per block
-    monkeypatch.setattr(mg.ops._conv_kernels, "_blas_threads", lambda: 2 - blocked)
+    monkeypatch.setattr(mg.ops._conv_kernels, "workers", lambda g, step: threads)
     rng = np.random.default_rng(2)
     a, w, b = (rng.standard_normal(s) for s in ((3, 32, 5, 6), (4, 32, 3, 3), (4,)))
     m_in = [mg.tensor(v, device=device) for v in (a, w, b)]
@@ -255,11 +259,11 @@ def test_conv_channels_last_partial_grads(device, needs, blocked, monkeypatch):
     assert m_in[1 - k].grad is None
 
 
-@pytest.mark.parametrize("c,blocked", [(12, False), (32, False), (32, True)])
-def test_conv_autocast_bfloat16(c, blocked, monkeypatch):
-    # 12 channels: channels-first columns; 32: channels-last, in one block or per image
+@pytest.mark.parametrize("c,threads", [(12, 1), (32, 1), (32, 2)])
+def test_conv_autocast_bfloat16(c, threads, monkeypatch):
+    # 12 channels: channels-first columns; 32: channels-last, per image, on 1 or 2 threads
     monkeypatch.setattr(mg.ops._conv_kernels, "BLOCK_ELEMS", 1)
-    monkeypatch.setattr(mg.ops._conv_kernels, "_blas_threads", lambda: 2 - blocked)
+    monkeypatch.setattr(mg.ops._conv_kernels, "workers", lambda g, step: threads)
     x, w, b = mg.randn(2, c, 6, 6), mg.randn(5, c, 3, 3, requires_grad=True), mg.randn(5)
     ref = mg.conv2d(x, w, b, padding=1)
     with mg.autocast("cpu", dtype=mg.bfloat16):

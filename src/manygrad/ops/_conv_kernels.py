@@ -5,21 +5,24 @@ NHWC copy of the input with runs of C (often kw * C) contiguous values. With thi
 forward product ``cols @ w2.T`` has its summed dimension contiguous in both operands, the
 form BLAS runs fastest (about 1.5x the channels-first ``w @ cols`` on the CPU).
 
-With a single-threaded BLAS the work goes in blocks of images whose columns stay in the CPU
-cache: the forward builds and multiplies them block by block, and the backward rebuilds
-them from the padded input for the weight gradient instead of keeping all of them (9x the
-input's memory). On a GPU or with a threaded BLAS each product covers the whole batch.
+On the CPU the work goes in blocks of images whose columns stay in the cache: the forward
+pads, builds and multiplies them block by block, and the backward rebuilds them from the
+padded input for the weight gradient instead of keeping all of them (9x the input's
+memory). With several CPU threads the blocks are shared out between them, each block's
+copies and single-threaded products on one thread (``run_blocks``). On a GPU each product
+covers the whole batch.
 """
 
 from __future__ import annotations
+
+import concurrent.futures
+import threading
 
 from .. import backend, threads
 
 # NOTE: elements of columns per block of images (~1 MB of float32): small enough to stay in
 # a CPU core's L2 cache between building, multiplying and folding them (about 15% of a
-# 64x32x14x14 conv2d's forward + backward on one thread). Only with a single-threaded BLAS:
-# a multi-threaded one on a busy CPU loses more waiting for its threads in each of the
-# smaller products (measured 0.85x instead of 1.45x PyTorch's 2-thread throughput).
+# 64x32x14x14 conv2d's forward + backward on one thread).
 BLOCK_ELEMS = 1 << 18
 
 
@@ -29,11 +32,60 @@ def _blas_threads() -> int:
 
 
 def block_images(x, g) -> int:
-    """Images per block: the whole batch on a GPU or with a multi-threaded BLAS."""
-    xp = backend.array_module(x)
-    if xp.__name__ != "numpy" or _blas_threads() != 1:
+    """Images per block: the whole batch on a GPU, cache-sized blocks on the CPU."""
+    if backend.device_of(x).type != "cpu":
         return max(1, g.N)
     return max(1, BLOCK_ELEMS // (g.Ho * g.Wo * g.K))
+
+
+# ---------------------------------------------------------------- blocks over CPU threads
+
+_POOL: list = [None, 0]  # the executor and its size, made on first use
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(n: int):
+    with _POOL_LOCK:
+        if _POOL[1] < n:
+            if _POOL[0] is not None:
+                _POOL[0].shutdown(wait=False)
+            _POOL[0] = concurrent.futures.ThreadPoolExecutor(n, "manygrad-conv")
+            _POOL[1] = n
+        return _POOL[0]
+
+
+def workers(g, step: int) -> int:
+    """Threads that share the blocks: as many as the BLAS would use, at most one a block."""
+    return max(1, min(_blas_threads(), -(-g.N // step)))
+
+
+def run_blocks(g, step: int, n: int, fn) -> None:
+    """``fn(n0, m, slot)`` for every block of images, spread over ``n`` threads (slot is
+    the thread's index, for its scratch buffers).
+
+    NOTE: with several CPU threads each runs whole blocks (columns, products with a
+    single-threaded BLAS, folds and layout copies) instead of sharing every small product:
+    the copies run in parallel too (NumPy releases the GIL in them) and the products keep
+    their cache-sized shape. OpenBLAS is set to one thread meanwhile.
+    """
+    blocks = _blocks(g, step)
+    if n <= 1:
+        for n0, m in blocks:
+            fn(n0, m, 0)
+        return
+    per = -(-len(blocks) // n)
+
+    def chunk(slot):
+        for n0, m in blocks[slot * per : (slot + 1) * per]:
+            fn(n0, m, slot)
+
+    before = _blas_threads()
+    threads.set_blas_threads(1)
+    try:
+        for f in [_pool(n).submit(chunk, k) for k in range(n)]:
+            f.result()
+    finally:
+        threads.set_blas_threads(before)
 
 
 def _blocks(g, step: int):
@@ -151,3 +203,81 @@ def grad_input(gyr, w9, g, step: int):
                 dst[:, h0 : h0 + hs : g.sh, w0 : w0 + ws : g.sw] += piece
     gx = out[:, pt : pt + g.H, pl : pl + g.W].transpose(0, 3, 1, 2)
     return xp.ascontiguousarray(gx)
+
+
+# ---------------------------------------------------------------- NumPy: blocks of images
+
+
+def forward_blocks(x, w2, b, g, step: int):
+    """Output (N, O, Ho, Wo) plus bias, and the padded NHWC input (for the backward), block
+    by block: pad, build the columns, multiply, write NCHW rows while they are in cache."""
+    xp = backend.array_module(x)
+    pt, pb, pl, _ = g.pads
+    hw, n = g.Ho * g.Wo, workers(g, step)
+    xpad = xp.zeros((g.N, g.H + pt + pb, g.Wp, g.C), x.dtype)
+    y = xp.empty((g.N, g.O, g.Ho, g.Wo), x.dtype)
+    cols = [xp.empty((step * hw, g.K), x.dtype) for _ in range(n)]
+    rows = [xp.empty((step * hw, g.O), x.dtype) for _ in range(n)]
+    bias = None if b is None else b.reshape(1, -1, 1, 1)
+
+    def block(n0, m, slot):
+        xpad[n0 : n0 + m, pt : pt + g.H, pl : pl + g.W] = x[n0 : n0 + m].transpose(0, 2, 3, 1)
+        c = cols_nhwc(xpad, g, n0, m, out=cols[slot][: m * hw])
+        r = xp.matmul(c, w2.T, out=rows[slot][: m * hw])
+        r = r.reshape(m, g.Ho, g.Wo, g.O).transpose(0, 3, 1, 2)
+        if bias is None:
+            y[n0 : n0 + m] = r
+        else:
+            xp.add(r, bias, out=y[n0 : n0 + m])
+
+    run_blocks(g, step, n, block)
+    return y, xpad
+
+
+def backward_blocks(gy, w2, w9, xpad, g, step: int, need_x: bool, need_w: bool):
+    """Input gradient (N, C, H, W) and weight gradient (O, C, kh, kw) (either may be None),
+    block by block: the output gradient's rows, one product per kernel offset folded back
+    (see ``grad_input``), the NCHW copy; then the weight gradient from rebuilt columns."""
+    xp = backend.array_module(gy)
+    pt, pb, pl, _ = g.pads
+    hw, n = g.Ho * g.Wo, workers(g, step)
+    gyr = xp.empty((g.N * hw, g.O), gy.dtype)
+    gx = out = None
+    if need_x:
+        out = xp.zeros((g.N, g.H + pt + pb, g.Wp, g.C), gy.dtype)
+        gx = xp.empty((g.N, g.C, g.H, g.W), gy.dtype)
+        prods = [xp.empty((g.kh * g.kw, step * hw, g.C), gy.dtype) for _ in range(n)]
+    hs, ws = g.sh * (g.Ho - 1) + 1, g.sw * (g.Wo - 1) + 1
+
+    def input_block(n0, m, slot):
+        rows = gyr[n0 * hw : (n0 + m) * hw]
+        rows.reshape(m, g.Ho, g.Wo, g.O)[...] = gy[n0 : n0 + m].transpose(0, 2, 3, 1)
+        if not need_x:
+            return
+        p = xp.matmul(rows, w9, out=prods[slot][:, : m * hw])
+        dst = out[n0 : n0 + m]
+        for i in range(g.kh):
+            for j in range(g.kw):
+                h0, w0 = i * g.dh, j * g.dw
+                piece = p[i * g.kw + j].reshape(m, g.Ho, g.Wo, g.C)
+                dst[:, h0 : h0 + hs : g.sh, w0 : w0 + ws : g.sw] += piece
+        gx[n0 : n0 + m] = dst[:, pt : pt + g.H, pl : pl + g.W].transpose(0, 3, 1, 2)
+
+    run_blocks(g, step, n, input_block)
+    if not need_w:
+        return gx, None
+    cols = [xp.empty((step * hw, g.K), xpad.dtype) for _ in range(n)]
+    acc = [None] * n
+
+    def weight_block(n0, m, slot):
+        c = cols_nhwc(xpad, g, n0, m, out=cols[slot][: m * hw])
+        part = xp.matmul(c.T, gyr[n0 * hw : (n0 + m) * hw])
+        acc[slot] = part if acc[slot] is None else acc[slot] + part
+
+    run_blocks(g, step, n, weight_block)
+    gw = acc[0]
+    for a in acc[1:]:
+        if a is not None:
+            gw = gw + a
+    gw = gw.T.reshape(g.O, g.kh, g.kw, g.C).transpose(0, 3, 1, 2)
+    return gx, xp.ascontiguousarray(gw)

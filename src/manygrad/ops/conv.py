@@ -191,8 +191,12 @@ class Conv(Function):
         x4, w4 = x.reshape(shape4[0]), w.reshape(shape4[1])
         if geom.nhwc:
             self.w2, self.step = _ck.weight_rows(w4), _ck.block_images(x4, geom)
-            xpad = _ck.pad_nhwc(x4, geom)
-            y, cols = _ck.forward(xpad, self.w2, b, geom, self.step)
+            if self.step < geom.N:  # NOTE: NumPy: blocks of images, over the CPU threads
+                y, xpad = _ck.forward_blocks(x4, self.w2, b, geom, self.step)
+                cols = None
+            else:
+                xpad = _ck.pad_nhwc(x4, geom)
+                y, cols = _ck.forward(xpad, self.w2, b, geom, self.step)
             self.xpad = xpad if keep_cols and cols is None else None  # columns rebuilt
         else:
             y, cols = _conv(x4, w4, b, geom)
@@ -204,8 +208,13 @@ class Conv(Function):
         g, w = self.geom, self.w
         if g.nhwc:
             gy4 = gy.reshape(g.N, g.O, g.Ho, g.Wo)
-            gyr = _ck.grad_out_rows(gy4, g)
             w9 = _ck.offset_weights(w.reshape(g.O, g.C, g.kh, g.kw)) if nx else None
+            if self.cols is None and self.step < g.N:  # NOTE: NumPy: blocks of images
+                gx, gw = _ck.backward_blocks(gy4, self.w2, w9, self.xpad, g, self.step, nx, nw)
+                gx = None if gx is None else gx.reshape(self.xshape)
+                gw = None if gw is None else gw.reshape(w.shape)
+                return gx, gw, (gy4.sum(axis=(0, 2, 3)) if nb else None)
+            gyr = _ck.grad_out_rows(gy4, g)
             gx = _ck.grad_input(gyr, w9, g, self.step) if nx else None
             gx = None if gx is None else gx.reshape(self.xshape)
             gw = _ck.grad_weight(self.cols, self.xpad, gyr, g, self.step) if nw else None
