@@ -16,6 +16,7 @@ covers the whole batch.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import threading
 
 from .. import backend, threads
@@ -40,17 +41,17 @@ def block_images(x, g) -> int:
 
 # ---------------------------------------------------------------- blocks over CPU threads
 
-_POOL: list = [None, 0]  # the executor and its size, made on first use
+_POOL: list = [None, 0, 0]  # the executor, its size and its process id, made on first use
 _POOL_LOCK = threading.Lock()
 
 
 def _pool(n: int):
     with _POOL_LOCK:
-        if _POOL[1] < n:
-            if _POOL[0] is not None:
+        # NOTE: a forked child (e.g. a data worker) inherits the pool but not its threads
+        if _POOL[1] < n or _POOL[2] != os.getpid():
+            if _POOL[0] is not None and _POOL[2] == os.getpid():
                 _POOL[0].shutdown(wait=False)
-            _POOL[0] = concurrent.futures.ThreadPoolExecutor(n, "manygrad-conv")
-            _POOL[1] = n
+            _POOL[:] = [concurrent.futures.ThreadPoolExecutor(n, "manygrad-conv"), n, os.getpid()]
         return _POOL[0]
 
 
