@@ -1,7 +1,10 @@
 """Op benchmark: manygrad vs PyTorch on the CPU, side by side in one process.
 
 Each case runs forward + backward (unless marked fwd) in both libraries, alternating one
-sample of each after a warm-up, and reports the median times. ``ratio`` is manygrad's
+sample of each after a warm-up, and reports the median times. Each sample follows one
+untimed call of the same library: right after the other library ran, its worker threads
+still hold the CPUs for a moment (PyTorch's OpenMP threads spin-wait; measured +50% on a
+2-thread manygrad convolution timed right after a PyTorch one) and its data the caches. ``ratio`` is manygrad's
 throughput over PyTorch's (PyTorch ms / manygrad ms, the median over alternated pairs):
 above 1 manygrad is faster.
 
@@ -44,7 +47,8 @@ _clock = time.perf_counter
 
 
 def _sample(fn, inner: int) -> float:
-    """Mean time (ms) of ``inner`` back-to-back calls."""
+    """Mean time (ms) of ``inner`` back-to-back calls, after one untimed call."""
+    fn()
     t0 = _clock()
     for _ in range(inner):
         fn()

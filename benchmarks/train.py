@@ -7,7 +7,9 @@ Workloads (one optimizer step on random data each):
 
 Steps alternate one manygrad step, one PyTorch step, so that load on a shared machine hits
 both alike; each library's median step time is reported (robust to the spikes other
-processes cause). Both libraries get the same number of CPU threads.
+processes cause). Both libraries get the same number of CPU threads. Each timed step
+follows one untimed step of the same library, so that neither pays for the other's
+threads still holding the CPUs (PyTorch's OpenMP threads spin-wait after their work).
 
 Usage:
     PYTHONPATH=src python benchmarks/train.py [--threads 1] [--rounds 5] [--steps 20]
@@ -34,12 +36,15 @@ from manygrad.threads import set_blas_threads
 
 
 def interleaved(fm, ft, steps):
-    """Per-step times of ``fm`` and ``ft``, called alternately."""
+    """Per-step times of ``fm`` and ``ft``, called alternately (each timed call after an
+    untimed one of the same function)."""
     tm, tt = [], []
     for _ in range(steps):
+        fm()  # NOTE: untimed: the other library's threads may still hold the CPUs
         t = time.perf_counter()
         fm()
         tm.append(time.perf_counter() - t)
+        ft()
         t = time.perf_counter()
         ft()
         tt.append(time.perf_counter() - t)
