@@ -210,10 +210,12 @@ class Conv(Function):
             gy4 = gy.reshape(g.N, g.O, g.Ho, g.Wo)
             w9 = _ck.offset_weights(w.reshape(g.O, g.C, g.kh, g.kw)) if nx else None
             if self.cols is None and self.step < g.N:  # NOTE: NumPy: blocks of images
-                gx, gw = _ck.backward_blocks(gy4, self.w2, w9, self.xpad, g, self.step, nx, nw)
+                gx, gw, gb = _ck.backward_blocks(
+                    gy4, self.w2, w9, self.xpad, g, self.step, nx, nw, nb
+                )
                 gx = None if gx is None else gx.reshape(self.xshape)
                 gw = None if gw is None else gw.reshape(w.shape)
-                return gx, gw, (gy4.sum(axis=(0, 2, 3)) if nb else None)
+                return gx, gw, gb
             gyr = _ck.grad_out_rows(gy4, g)
             gx = _ck.grad_input(gyr, w9, g, self.step) if nx else None
             gx = None if gx is None else gx.reshape(self.xshape)
