@@ -8,14 +8,15 @@ copies in ``fake_stats.h2d`` / ``d2h``. Tests assert those counters to catch hos
 and device leaks. ``fake_xp`` is the array module (``xp``) of the ``fakegpu`` device.
 
 There are two fake GPUs, ``fakegpu`` (index 0) and ``fakegpu:1``, and, as in CuPy, a
-current one (``CURRENT``, switched by ``backend.device_scope``): new arrays are made on the
-current device, and a kernel given an array of the other device fails as CuPy's do
-without peer access. Views (slices, reshapes, transposes) keep their array's device.
+current one per thread (``current()``, switched by ``backend.device_scope``): new arrays
+are made on the current device, and a kernel given an array of the other device fails as
+CuPy's do without peer access. Views (slices, reshapes, transposes) keep their device.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 import types
 
 import ml_dtypes
@@ -43,7 +44,12 @@ class FakeStats:
 fake_stats = FakeStats()
 
 COUNT = 2  # fake GPUs: fakegpu (0) and fakegpu:1
-CURRENT = [0]  # index of the current fake GPU (CuPy's current device)
+_LOCAL = threading.local()  # NOTE: as CuPy's current device, one per thread (0 at start)
+
+
+def current() -> int:
+    """Index of the current fake GPU in this thread."""
+    return getattr(_LOCAL, "dev", 0)
 
 
 class Scope:
@@ -55,21 +61,22 @@ class Scope:
         self.index = index
 
     def __enter__(self):
-        self.prev = CURRENT[0]
-        CURRENT[0] = self.index
+        self.prev = current()
+        _LOCAL.dev = self.index
         return self
 
     def __exit__(self, *exc):
-        CURRENT[0] = self.prev
+        _LOCAL.dev = self.prev
         return False
 
 
 def _on_current(a: FakeArray) -> np.ndarray:
     """The array of ``a`` for a kernel: as CuPy without peer access, refuse another GPU's."""
-    if a._dev != CURRENT[0]:
+    cur = current()
+    if a._dev != cur:
         raise ValueError(
             f"The device where the array resides ({a._dev}) is different from the current "
-            f"device ({CURRENT[0]}). Peer access is unavailable between these devices. "
+            f"device ({cur}). Peer access is unavailable between these devices. "
             "(fakegpu: run the work under backend.device_scope of the array's device)"
         )
     return a._a
@@ -165,7 +172,7 @@ class FakeArray:
 
     def __init__(self, a: np.ndarray, dev: int | None = None):
         self._a = a
-        self._dev = CURRENT[0] if dev is None else dev
+        self._dev = current() if dev is None else dev
 
     def _view(self, a: np.ndarray) -> FakeArray:
         return FakeArray(a, self._dev)
