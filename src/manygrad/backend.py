@@ -376,9 +376,11 @@ _BF16 = _bfloat16.np
 def matmul(a, b):
     """``xp.matmul(a, b)``, with bfloat16 on the GPU computed in float32.
 
-    NOTE: CuPy 14 multiplies 2-d bfloat16 matrices but fails on batched (>2-d) ones, so
-    device bfloat16 products go through float32, as NumPy's do; the result is float32
-    then (callers cast back). NumPy arrays take ``np.matmul`` unchanged.
+    NOTE: CuPy 14 fails on batched (>2-d) bfloat16 products, and its 2-d path looks up a
+    cuBLAS compute type by dtype code that has no entry for bfloat16 in some versions, so
+    device bfloat16 products go through float32, as NumPy's do (a speed cost on GPUs,
+    unmeasured: no GPU has run this); the result is float32 then (callers cast back).
+    NumPy arrays take ``np.matmul`` unchanged.
     """
     t = type(a)
     if t is np.ndarray:

@@ -149,3 +149,18 @@ def test_workload_table_names_and_gpu_only():
     assert gpu_only == {"gemm_fp16", "gemm_bf16", "h2d_pageable", "h2d_pinned",
                         "d2h_pageable", "d2h_pinned"}  # fmt: skip
     assert [w.name for w in bench.resolve("train")] == ["train_mlp", "train_cnn", "train_gpt"]
+
+
+@pytest.mark.parametrize("name", ["h2d_pageable", "h2d_pinned", "d2h_pageable", "d2h_pinned"])
+def test_transfer_workloads_move_data_in_both_libraries(name):
+    # manygrad on the fake GPU; the PyTorch twin must time PyTorch's own copy (here on cpu)
+    torch = pytest.importorskip("torch")
+    from manygrad.fakegpu import fake_stats
+
+    case = bench.WORKLOADS[name].build("fakegpu", 1 << 12, "manygrad")
+    fake_stats.reset()
+    case.fn()
+    assert (fake_stats.h2d if name.startswith("h2d") else fake_stats.d2h) == 1
+    twin = bench.WORKLOADS[name].build("fakegpu", 1 << 12, "torch")
+    out = twin.fn()
+    assert isinstance(out, torch.Tensor) and out.numel() == 1 << 10

@@ -138,11 +138,23 @@ def _train(model_name):
 def _transfer(direction, pinned):
     def build(device, n, lib):
         count = n // 4
+        if lib == "torch":
+            import torch
+
+            d = _torch_device(device)
+            host = torch.ones(count, pin_memory=pinned and d != "cpu")
+            if direction == "h2d":
+                return Case(lambda: host.to(d, non_blocking=pinned), bytes=float(n))
+            dev = host.to(d)
+            return Case(lambda: host.copy_(dev, non_blocking=pinned), bytes=float(n))
         host = backend.pinned_empty((count,), np.float32) if pinned else np.empty(count, np.float32)
         host[...] = 1.0
         if direction == "h2d":
             return Case(lambda: mg.from_numpy(host).to(device), bytes=float(n))
         dev = mg.from_numpy(host).to(device)
+        if pinned and backend.is_array(dev._data) and hasattr(dev._data, "get"):
+            # NOTE: into the page-locked buffer (to_numpy would allocate a pageable one)
+            return Case(lambda: dev._data.get(out=host), bytes=float(n))
         return Case(lambda: backend.to_numpy(dev._data), bytes=float(n))
 
     return build
