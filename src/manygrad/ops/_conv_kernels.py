@@ -124,21 +124,11 @@ def weight_rows(w):
     return xp.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(w.shape[0], -1)
 
 
-def forward(xpad, w2, b, g, step: int):
-    """Output (N, O, Ho, Wo) plus bias ``b``; also the columns when one block has them all."""
+def forward(xpad, w2, b, g):
+    """Output (N, O, Ho, Wo) plus bias ``b``, and the columns, over the whole batch (GPU)."""
     xp = backend.array_module(xpad)
-    cols = None
-    if step >= g.N:
-        cols = cols_nhwc(xpad, g)
-        y = backend.matmul(cols, w2.T)
-    else:  # NOTE: NumPy only (block_images): products written in place, buffers reused
-        hw = g.Ho * g.Wo
-        y = xp.empty((g.N * hw, g.O), xpad.dtype)
-        buf = xp.empty((step * hw, g.K), xpad.dtype)
-        for n0, m in _blocks(g, step):
-            c = cols_nhwc(xpad, g, n0, m, out=buf[: m * hw])
-            xp.matmul(c, w2.T, out=y[n0 * hw : (n0 + m) * hw])
-    y = y.reshape(g.N, g.Ho, g.Wo, g.O).transpose(0, 3, 1, 2)
+    cols = cols_nhwc(xpad, g)
+    y = backend.matmul(cols, w2.T).reshape(g.N, g.Ho, g.Wo, g.O).transpose(0, 3, 1, 2)
     if b is None:
         return xp.ascontiguousarray(y), cols
     out = xp.empty(y.shape, y.dtype)
@@ -151,20 +141,10 @@ def grad_out_rows(gy, g):
     return xp.ascontiguousarray(gy.transpose(0, 2, 3, 1)).reshape(-1, g.O)
 
 
-def grad_weight(cols, xpad, gyr, g, step: int):
-    """Weight gradient (O, C, kh, kw): ``cols.T @ gyr``, from the kept columns or per block
-    from columns rebuilt from the padded input."""
+def grad_weight(cols, gyr, g):
+    """Weight gradient (O, C, kh, kw): ``cols.T @ gyr`` over the whole batch."""
     xp = backend.array_module(gyr)
-    if cols is not None:
-        gw = backend.matmul(cols.T, gyr)
-    else:
-        hw, gw = g.Ho * g.Wo, None
-        buf = xp.empty((step * hw, g.K), xpad.dtype)
-        for n0, m in _blocks(g, step):
-            c = cols_nhwc(xpad, g, n0, m, out=buf[: m * hw])
-            part = backend.matmul(c.T, gyr[n0 * hw : (n0 + m) * hw])
-            gw = part if gw is None else gw + part
-    gw = gw.T.reshape(g.O, g.kh, g.kw, g.C).transpose(0, 3, 1, 2)
+    gw = backend.matmul(cols.T, gyr).T.reshape(g.O, g.kh, g.kw, g.C).transpose(0, 3, 1, 2)
     return xp.ascontiguousarray(gw)
 
 
@@ -175,33 +155,30 @@ def offset_weights(w):
     return xp.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(kh * kw, o, c)
 
 
-def grad_input(gyr, w9, g, step: int):
-    """Input gradient (N, C, H, W): per block of images, one product ``gyr @ w9[k]`` per
-    kernel offset k, each added back at its offset (col2im).
+def _fold(dst, prods, g, m: int) -> None:
+    """Add each kernel offset's product (kh * kw, m * Ho * Wo, C) into the padded NHWC
+    gradient ``dst`` (m, Hp, Wp, C) at its offset (col2im).
 
     NOTE: a product per offset (C columns each) instead of one ``gyr @ w2`` (kh * kw * C
-    columns) costs ~20% more in BLAS, but each offset's slice is then contiguous, and the
-    fold's adds, which otherwise read runs of only C values, take half the time: 64x32x14x14
-    -> 64 measured 5.7-6.0 against 6.7-6.8 ms on one thread.
+    columns) costs ~20% more in BLAS, but each offset's slice is then contiguous, and these
+    adds, which otherwise read runs of only C values, take half the time: 64x32x14x14 -> 64
+    measured 5.7-6.0 against 6.7-6.8 ms for the input gradient on one thread.
     """
+    hs, ws = g.sh * (g.Ho - 1) + 1, g.sw * (g.Wo - 1) + 1
+    for i in range(g.kh):
+        for j in range(g.kw):
+            h0, w0 = i * g.dh, j * g.dw
+            piece = prods[i * g.kw + j].reshape(m, g.Ho, g.Wo, g.C)
+            dst[:, h0 : h0 + hs : g.sh, w0 : w0 + ws : g.sw] += piece
+
+
+def grad_input(gyr, w9, g):
+    """Input gradient (N, C, H, W) over the whole batch: one product ``gyr @ w9[k]`` per
+    kernel offset k, folded back (``_fold``)."""
     xp = backend.array_module(gyr)
     pt, pb, pl, _ = g.pads
     out = xp.zeros((g.N, g.H + pt + pb, g.Wp, g.C), gyr.dtype)
-    hw = g.Ho * g.Wo
-    hs, ws = g.sh * (g.Ho - 1) + 1, g.sw * (g.Wo - 1) + 1
-    buf = xp.empty((g.kh * g.kw, step * hw, g.C), gyr.dtype) if step < g.N else None
-    for n0, m in _blocks(g, step):
-        rows = gyr[n0 * hw : (n0 + m) * hw]
-        if buf is None:
-            cols = backend.matmul(rows, w9)
-        else:  # NOTE: NumPy only (block_images): products written to a reused buffer
-            cols = xp.matmul(rows, w9, out=buf[:, : m * hw])
-        dst = out[n0 : n0 + m]
-        for i in range(g.kh):
-            for j in range(g.kw):
-                h0, w0 = i * g.dh, j * g.dw
-                piece = cols[i * g.kw + j].reshape(m, g.Ho, g.Wo, g.C)
-                dst[:, h0 : h0 + hs : g.sh, w0 : w0 + ws : g.sw] += piece
+    _fold(out, backend.matmul(gyr, w9), g, g.N)
     gx = out[:, pt : pt + g.H, pl : pl + g.W].transpose(0, 3, 1, 2)
     return xp.ascontiguousarray(gx)
 
@@ -235,10 +212,10 @@ def forward_blocks(x, w2, b, g, step: int):
     return y, xpad
 
 
-def backward_blocks(gy, w2, w9, xpad, g, step: int, need_x: bool, need_w: bool, need_b: bool):
+def backward_blocks(gy, w9, xpad, g, step: int, need_x: bool, need_w: bool, need_b: bool):
     """Input gradient (N, C, H, W), weight gradient (O, C, kh, kw) and bias gradient (O,)
     (each None unless needed), block by block: the output gradient's rows, one product per
-    kernel offset folded back (see ``grad_input``), the NCHW copy; then the weight gradient
+    kernel offset folded back (``_fold``), the NCHW copy; then the weight gradient
     from rebuilt columns."""
     xp = backend.array_module(gy)
     pt, pb, pl, _ = g.pads
@@ -249,20 +226,14 @@ def backward_blocks(gy, w2, w9, xpad, g, step: int, need_x: bool, need_w: bool, 
         out = xp.zeros((g.N, g.H + pt + pb, g.Wp, g.C), gy.dtype)
         gx = xp.empty((g.N, g.C, g.H, g.W), gy.dtype)
         prods = [xp.empty((g.kh * g.kw, step * hw, g.C), gy.dtype) for _ in range(n)]
-    hs, ws = g.sh * (g.Ho - 1) + 1, g.sw * (g.Wo - 1) + 1
 
     def input_block(n0, m, slot):
         rows = gyr[n0 * hw : (n0 + m) * hw]
         rows.reshape(m, g.Ho, g.Wo, g.O)[...] = gy[n0 : n0 + m].transpose(0, 2, 3, 1)
         if not need_x:
             return
-        p = xp.matmul(rows, w9, out=prods[slot][:, : m * hw])
         dst = out[n0 : n0 + m]
-        for i in range(g.kh):
-            for j in range(g.kw):
-                h0, w0 = i * g.dh, j * g.dw
-                piece = p[i * g.kw + j].reshape(m, g.Ho, g.Wo, g.C)
-                dst[:, h0 : h0 + hs : g.sh, w0 : w0 + ws : g.sw] += piece
+        _fold(dst, xp.matmul(rows, w9, out=prods[slot][:, : m * hw]), g, m)
         gx[n0 : n0 + m] = dst[:, pt : pt + g.H, pl : pl + g.W].transpose(0, 3, 1, 2)
 
     run_blocks(g, step, n, input_block)

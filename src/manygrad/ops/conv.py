@@ -196,7 +196,7 @@ class Conv(Function):
                 cols = None
             else:
                 xpad = _ck.pad_nhwc(x4, geom)
-                y, cols = _ck.forward(xpad, self.w2, b, geom, self.step)
+                y, cols = _ck.forward(xpad, self.w2, b, geom)
             self.xpad = xpad if keep_cols and cols is None else None  # columns rebuilt
         else:
             y, cols = _conv(x4, w4, b, geom)
@@ -209,17 +209,15 @@ class Conv(Function):
         if g.nhwc:
             gy4 = gy.reshape(g.N, g.O, g.Ho, g.Wo)
             w9 = _ck.offset_weights(w.reshape(g.O, g.C, g.kh, g.kw)) if nx else None
-            if self.cols is None and self.step < g.N:  # NOTE: NumPy: blocks of images
-                gx, gw, gb = _ck.backward_blocks(
-                    gy4, self.w2, w9, self.xpad, g, self.step, nx, nw, nb
-                )
+            if self.step < g.N:  # NOTE: NumPy: blocks of images
+                gx, gw, gb = _ck.backward_blocks(gy4, w9, self.xpad, g, self.step, nx, nw, nb)
                 gx = None if gx is None else gx.reshape(self.xshape)
                 gw = None if gw is None else gw.reshape(w.shape)
                 return gx, gw, gb
             gyr = _ck.grad_out_rows(gy4, g)
-            gx = _ck.grad_input(gyr, w9, g, self.step) if nx else None
+            gx = _ck.grad_input(gyr, w9, g) if nx else None
             gx = None if gx is None else gx.reshape(self.xshape)
-            gw = _ck.grad_weight(self.cols, self.xpad, gyr, g, self.step) if nw else None
+            gw = _ck.grad_weight(self.cols, gyr, g) if nw else None
             gw = None if gw is None else gw.reshape(w.shape)
             gb = gy4.sum(axis=(0, 2, 3)) if nb else None
             return gx, gw, gb
