@@ -24,7 +24,10 @@ class Progress:
         self.live = bar
         self._bar = None
         self._tqdm = None
-        if enabled and bar:
+        # NOTE: a live bar only on a terminal or in a notebook; logs (CI, nohup, files) get
+        # one line per epoch instead of a carriage-return bar per update
+        interactive = _isatty(self.stream) or "ipykernel" in sys.modules
+        if enabled and bar and interactive:
             try:
                 from tqdm.auto import tqdm
 
@@ -62,7 +65,7 @@ class Progress:
         if self._bar is not None:
             self._bar.n = done
             self._bar.set_postfix(parts, refresh=True)
-        elif self.live and time.perf_counter() - self._last > 0.5 and self.stream.isatty():
+        elif self.live and time.perf_counter() - self._last > 0.5 and _isatty(self.stream):
             self._last = time.perf_counter()
             body = " ".join(f"{k} {v}" for k, v in parts.items())
             self.stream.write(f"\r{self._desc} [{done}/{self._total}] {body}   ")
@@ -82,7 +85,7 @@ class Progress:
         elif row.get("test_loss") is not None:
             msg += f", test loss {row['test_loss']:.4f}"
         msg += f", {_fmt_rate(row['samples_per_s'])} on {self.device}"
-        if self._tqdm is None and self.live and self.stream.isatty():
+        if self._tqdm is None and self.live and _isatty(self.stream):
             self.stream.write("\r")
         print(msg, file=self.stream, flush=True)
 
@@ -90,3 +93,10 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
