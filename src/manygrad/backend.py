@@ -273,7 +273,7 @@ def device_of(a) -> Device:
     if t is np.ndarray:
         return CPU
     if t is FakeArray:
-        return FAKEGPU if not a._dev else _FAKEGPU1
+        return fake_device(a._dev)
     if _is_cupy_array(a):
         return _cuda_device(a.device.id)
     return CPU
@@ -336,6 +336,23 @@ def device_scope(d: Device):
     if d.type == "fakegpu":
         return _fakegpu.Scope(d.index or 0)
     return _NULL_SCOPE
+
+
+def on_tensor_device(fn):
+    """Decorator: run ``fn(x, ...)`` with the GPU of its first argument ``x`` (a Tensor)
+    current, as CuPy allocates and runs kernels on the current GPU, which need not be x's.
+    For work outside ``Function.apply`` (which scopes itself): in-place methods, index and
+    random arrays, initialisers. No scope for CPU tensors or other first arguments."""
+
+    @functools.wraps(fn)
+    def run(x, *args, **kwargs):
+        dev = getattr(x, "_device", None)
+        if dev is None or dev.type == "cpu":
+            return fn(x, *args, **kwargs)
+        with device_scope(dev):
+            return fn(x, *args, **kwargs)
+
+    return run
 
 
 class _NullScope:

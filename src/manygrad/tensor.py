@@ -6,8 +6,6 @@ The maths lives in ``manygrad.ops``; methods here forward to it so that
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from . import backend
@@ -27,19 +25,6 @@ def _check_writable(t, name: str) -> None:
             f"{name}: more than one element of the written-to tensor (shape {tuple(t.shape)}) "
             "refers to the same memory (an expand() view); write into a copy: t = t.clone()"
         )
-
-
-def _on_device(method):
-    """Run an in-place method with the tensor's GPU current (CuPy works on the current GPU)."""
-
-    @functools.wraps(method)
-    def run(self, *args, **kwargs):
-        if self._device.type == "cpu":
-            return method(self, *args, **kwargs)
-        with backend.device_scope(self._device):
-            return method(self, *args, **kwargs)
-
-    return run
 
 
 class Tensor:
@@ -330,26 +315,26 @@ class Tensor:
             return other._data
         return other
 
-    @_on_device
+    @backend.on_tensor_device
     def zero_(self) -> Tensor:
         self._inplace_check("zero_")
         self._data[...] = 0
         return self
 
-    @_on_device
+    @backend.on_tensor_device
     def fill_(self, value) -> Tensor:
         self._inplace_check("fill_")
         self._data[...] = self._raw(value)
         return self
 
-    @_on_device
+    @backend.on_tensor_device
     def copy_(self, src) -> Tensor:
         self._inplace_check("copy_")
         src = src if isinstance(src, Tensor) else Tensor(src)
         self._data[...] = src.to(self._device)._data.astype(self._data.dtype, copy=False)
         return self
 
-    @_on_device
+    @backend.on_tensor_device
     def add_(self, other, alpha=1) -> Tensor:
         o = self._raw(other)
         return self._set("add_", self._data + (o if alpha == 1 else o * alpha))
@@ -357,25 +342,25 @@ class Tensor:
     def sub_(self, other, alpha=1) -> Tensor:
         return self.add_(other, alpha=-alpha)
 
-    @_on_device
+    @backend.on_tensor_device
     def mul_(self, other) -> Tensor:
         return self._set("mul_", self._data * self._raw(other))
 
-    @_on_device
+    @backend.on_tensor_device
     def div_(self, other) -> Tensor:
         return self._set("div_", self._data / self._raw(other))
 
-    @_on_device
+    @backend.on_tensor_device
     def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002
         xp = backend.array_module(self._data)
         return self._set("clamp_", xp.clip(self._data, min, max))
 
-    @_on_device
+    @backend.on_tensor_device
     def uniform_(self, a=0.0, b=1.0) -> Tensor:
         g = backend.generator(self._device)
         return self._set("uniform_", g.random(self._data.shape, self._data.dtype) * (b - a) + a)
 
-    @_on_device
+    @backend.on_tensor_device
     def normal_(self, mean=0.0, std=1.0) -> Tensor:
         g = backend.generator(self._device)
         return self._set("normal_", g.normal(self._data.shape, self._data.dtype) * std + mean)
@@ -750,7 +735,7 @@ class Tensor:
     def where(self, condition, other) -> Tensor:
         return F.where(condition, self, other)
 
-    @_on_device
+    @backend.on_tensor_device
     def masked_fill_(self, mask, value) -> Tensor:
         return self._set("masked_fill_", F.masked_fill(self.detach(), mask, value)._data)
 

@@ -6,7 +6,6 @@ model draws on the GPU and copies nothing from the host.
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 
@@ -84,18 +83,7 @@ def _write(t: Tensor, values) -> Tensor:
     return t
 
 
-def _on_device(fn):
-    """Run an initializer with the tensor's GPU current (CuPy works on the current GPU)."""
-
-    @functools.wraps(fn)
-    def run(tensor, *args, **kwargs):
-        with backend.device_scope(tensor._device):
-            return fn(tensor, *args, **kwargs)
-
-    return run
-
-
-@_on_device
+@backend.on_tensor_device
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
     """Fill with samples of U(a, b).
 
@@ -106,14 +94,14 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> 
     return _write(tensor, r * (b - a) + a)
 
 
-@_on_device
+@backend.on_tensor_device
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     """Fill with samples of N(mean, std^2)."""
     r = _gen(tensor, generator).normal(tensor._data.shape, _draw_dtype(tensor))
     return _write(tensor, r * std + mean)
 
 
-@_on_device
+@backend.on_tensor_device
 def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill with ``val``."""
     with no_grad():
@@ -121,17 +109,17 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
     return tensor
 
 
-@_on_device
+@backend.on_tensor_device
 def ones_(tensor: Tensor) -> Tensor:
     return constant_(tensor, 1.0)
 
 
-@_on_device
+@backend.on_tensor_device
 def zeros_(tensor: Tensor) -> Tensor:
     return constant_(tensor, 0.0)
 
 
-@_on_device
+@backend.on_tensor_device
 def eye_(tensor: Tensor) -> Tensor:
     """Fill a 2-D tensor with the identity matrix."""
     if tensor.dim() != 2:
@@ -140,7 +128,7 @@ def eye_(tensor: Tensor) -> Tensor:
     return _write(tensor, xp.eye(*tensor.shape, dtype=tensor._data.dtype))
 
 
-@_on_device
+@backend.on_tensor_device
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """Glorot & Bengio (2010): U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
@@ -149,7 +137,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor
     return uniform_(tensor, -a, a, generator)
 
 
-@_on_device
+@backend.on_tensor_device
 def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """Glorot & Bengio (2010): N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
@@ -157,7 +145,7 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     return normal_(tensor, 0.0, std, generator)
 
 
-@_on_device
+@backend.on_tensor_device
 def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu", generator=None) -> Tensor:  # fmt: skip
     """He et al. (2015): U(-bound, bound), bound = gain * sqrt(3 / fan).
@@ -179,7 +167,7 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
     return uniform_(tensor, -bound, bound, generator)
 
 
-@_on_device
+@backend.on_tensor_device
 def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu", generator=None) -> Tensor:  # fmt: skip
     """He et al. (2015): N(0, std^2), std = gain / sqrt(fan)."""
@@ -219,7 +207,7 @@ def _erfinv(xp, x):
     return xp.where(small, p1, p2) * x
 
 
-@_on_device
+@backend.on_tensor_device
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
                   b: float = 2.0, generator=None) -> Tensor:  # fmt: skip
     """Fill with N(mean, std^2) truncated to [a, b] (inverse-CDF sampling).
@@ -246,7 +234,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     return _write(tensor, xp.clip(v, a, b))
 
 
-@_on_device
+@backend.on_tensor_device
 def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """Saxe et al. (2013): a (semi-)orthogonal matrix from the QR of a Gaussian one."""
     if tensor.dim() < 2:

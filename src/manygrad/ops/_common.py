@@ -1,7 +1,5 @@
 """Helpers shared by the op modules."""
 
-import functools
-
 from .. import backend
 
 
@@ -21,10 +19,11 @@ def public(ns: dict) -> list[str]:
 def axis_sum(a, axis: int, b=None):
     """``(a * b).sum(axis, keepdims=True)``, or ``a``'s sum without ``b``.
 
-    NOTE: for NumPy floats summed over the last axis (or one followed only by size-1 axes)
-    (16k elements and more) this is a BLAS matrix-vector product, ~1.7x the speed of ``sum`` (512x1000 float32:
-    47 against 82 us), and with ``b`` a batched dot product that spares the ``a * b``
-    temporary (47 against 150 us). Other arrays (GPU ones too) take the plain reduction.
+    NOTE: for CPU floats (16k elements and more) summed over the last axis, or one followed
+    only by size-1 axes, this is a BLAS matrix-vector product, ~1.7x the speed of ``sum``
+    (512x1000 float32: 47 against 82 us), and with ``b`` a batched dot product that spares
+    the ``a * b`` temporary (47 against 150 us). Other arrays (GPU ones too) take the plain
+    reduction.
     """
     xp = backend.array_module(a)
     axis %= a.ndim
@@ -44,19 +43,3 @@ def axis_sum(a, axis: int, b=None):
     if b is None:
         return xp.matmul(a2, xp.ones(n, a.dtype)).reshape(keep)
     return xp.matmul(a2[:, None, :], b.reshape(-1, n)[:, :, None]).reshape(keep)
-
-
-def on_input_device(fn):
-    """Run an op that makes arrays outside ``Function.apply`` (indices, masks, random
-    numbers) with its first argument's GPU current: CuPy allocates and runs kernels on the
-    current GPU, which need not be the input's."""
-
-    @functools.wraps(fn)
-    def run(x, *args, **kwargs):
-        dev = getattr(x, "_device", None)
-        if dev is None or dev.type == "cpu":
-            return fn(x, *args, **kwargs)
-        with backend.device_scope(dev):
-            return fn(x, *args, **kwargs)
-
-    return run

@@ -251,9 +251,6 @@ def backward_blocks(gy, w9, xpad, g, step: int, need_x: bool, need_w: bool, need
         acc[slot] = part if acc[slot] is None else acc[slot] + part
 
     run_blocks(g, step, n, weight_block)
-    gw = acc[0]
-    for a in acc[1:]:
-        if a is not None:
-            gw = gw + a
+    gw = sum(a for a in acc if a is not None)
     gw = gw.T.reshape(g.O, g.kh, g.kw, g.C).transpose(0, 3, 1, 2)
     return gx, xp.ascontiguousarray(gw), gb

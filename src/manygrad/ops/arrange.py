@@ -6,7 +6,6 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DeviceError, DTypeError, ShapeError
 from ..tensor import Tensor
-from ._common import on_input_device
 from .indexing import _dims, _index_array, _sizes
 
 # ---------------------------------------------------------------------------- pad
@@ -234,7 +233,7 @@ class MaskedFill(Function):
         return gx, None, (xp.where(self.mask, g, zero).sum() if nv else None)
 
 
-@on_input_device
+@backend.on_tensor_device
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
     """``x`` with ``value`` where the bool ``mask`` (broadcast against ``x``) is True.
 

@@ -8,7 +8,6 @@ from .. import backend
 from .. import dtypes as D
 from ..autograd import Function
 from ..tensor import Tensor
-from ._common import on_input_device
 
 # ---------------------------------------------------------------------------- promotion
 
@@ -75,7 +74,7 @@ class Clone(Function):
         return g
 
 
-@on_input_device
+@backend.on_tensor_device
 def cast(x: Tensor, dtype) -> Tensor:
     dt = D.from_any(dtype)
     if x.requires_grad and not dt.is_floating_point:
@@ -295,7 +294,7 @@ silu = _unary(
 )
 
 
-@on_input_device
+@backend.on_tensor_device
 def sign(x: Tensor) -> Tensor:
     return Tensor._wrap(backend.array_module(x._data).sign(x._data), x._device)
 
@@ -395,7 +394,7 @@ class Where(Function):
             xp.where(self.c, zero, g) if nb else None)  # fmt: skip
 
 
-@on_input_device
+@backend.on_tensor_device
 def where(condition, input, other) -> Tensor:  # noqa: A002
     """Elements of ``input`` where ``condition`` holds, else of ``other``."""
     if not isinstance(condition, Tensor):
@@ -505,7 +504,7 @@ greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
 
 
 def _test(name):
-    @on_input_device
+    @backend.on_tensor_device
     def op(x: Tensor) -> Tensor:
         return Tensor._wrap(getattr(backend.array_module(x._data), name)(x._data), x._device)
 

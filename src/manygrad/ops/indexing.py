@@ -14,7 +14,6 @@ from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..errors import AutogradError, DeviceError, DimError, DTypeError, ShapeError
 from ..tensor import Tensor, _check_writable
-from ._common import on_input_device
 
 
 def _dim(d: int, ndim: int, op: str) -> int:
@@ -216,12 +215,10 @@ def getitem(x: Tensor, idx) -> Tensor:
             return Slice.apply(x, items)
         except IndexError:
             pass
-    if x._device.type != "cpu":  # NOTE: index arrays go to the current GPU: make it x's
-        with backend.device_scope(x._device):
-            return _getitem(x, idx)
     return _getitem(x, idx)
 
 
+@backend.on_tensor_device  # NOTE: index arrays go to the current GPU: make it x's
 def _getitem(x: Tensor, idx) -> Tensor:
     basic, post = _parse(x, idx)
     if any(not (isinstance(b, slice) and b == slice(None)) for b in basic) or not any(post):
@@ -246,12 +243,10 @@ def setitem(x: Tensor, idx, value) -> None:
 
     Example: ``with mg.no_grad(): w[0] = 0.0``
     """
-    if x._device.type != "cpu":  # NOTE: CuPy works on the current GPU: make it x's
-        with backend.device_scope(x._device):
-            return _setitem(x, idx, value)
     return _setitem(x, idx, value)
 
 
+@backend.on_tensor_device
 def _setitem(x: Tensor, idx, value) -> None:
     grad_on = is_grad_enabled()
     if x.requires_grad and grad_on:
@@ -336,7 +331,7 @@ class Gather(Function):
         return gx
 
 
-@on_input_device
+@backend.on_tensor_device
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """``out[i][j] = x[index[i][j]][j]`` for ``dim=0`` (and so on for other dims).
 
@@ -371,7 +366,7 @@ class ScatterAdd(Function):
         return (g if nx else None), None, None, gs
 
 
-@on_input_device
+@backend.on_tensor_device
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """A copy of ``x`` with ``src`` added at ``index`` along ``dim`` (repeats accumulate).
 
@@ -412,7 +407,7 @@ class IndexSelect(Function):
         return gx
 
 
-@on_input_device
+@backend.on_tensor_device
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """The entries of ``x`` at positions ``index`` (1-d integer tensor) along ``dim``.
 

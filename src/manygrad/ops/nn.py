@@ -13,7 +13,7 @@ from .. import dtypes as D
 from ..autograd import Function, is_grad_enabled
 from ..errors import AutogradError, DTypeError, ShapeError
 from ..tensor import Tensor
-from ._common import axis_sum, on_input_device
+from ._common import axis_sum
 from .elementwise import _float_input, cast
 from .reduce import _axes
 from .reduce import mean as _mean
@@ -163,7 +163,7 @@ def _renorm_rows(w, idx, max_norm, norm_type):
     w[flat] = rows * xp.where(norm > max_norm, max_norm / (norm + 1e-7), 1.0).astype(w.dtype)
 
 
-@on_input_device
+@backend.on_tensor_device
 def embedding(
     input: Tensor,  # noqa: A002
     weight: Tensor,
@@ -221,7 +221,7 @@ class Dropout(Function):
         return g * self.mask
 
 
-@on_input_device
+@backend.on_tensor_device
 def dropout(
     input: Tensor,  # noqa: A002
     p: float = 0.5,
@@ -251,7 +251,7 @@ def dropout(
     return Dropout.apply(x, mask.astype(x._data.dtype, copy=False))
 
 
-@on_input_device
+@backend.on_tensor_device
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding: a new last dim of size ``num_classes``.
 

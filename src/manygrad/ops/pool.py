@@ -6,7 +6,6 @@ from .. import backend
 from ..autograd import Function
 from ..errors import ShapeError
 from ..tensor import Tensor
-from ._common import on_input_device
 from .conv import _check_input, _same_dtype, _tuple
 
 # ---------------------------------------------------------------------------- pooling
@@ -217,7 +216,7 @@ def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_incl
                          divisor_override=divisor_override)  # fmt: skip
 
 
-@on_input_device
+@backend.on_tensor_device
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False):  # fmt: skip
     """Max over sliding windows of an (N, C, L) input; gradient flows to each argmax.
@@ -231,7 +230,7 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                      return_indices)  # fmt: skip
 
 
-@on_input_device
+@backend.on_tensor_device
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False):  # fmt: skip
     """Max over sliding windows of an (N, C, H, W) input; gradient flows to each argmax.

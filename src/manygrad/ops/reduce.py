@@ -10,7 +10,6 @@ from .. import dtypes as D
 from ..autograd import Function
 from ..errors import ShapeError
 from ..tensor import Tensor
-from ._common import on_input_device
 from .elementwise import _float_input, cast
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
@@ -201,13 +200,13 @@ def _maxmin(x, dim, keepdim, is_max, op):
     return values_indices(vals, Tensor._wrap(ind, x._device))
 
 
-@on_input_device
+@backend.on_tensor_device
 def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     """Largest element, or ``(values, indices)`` along ``dim``."""
     return _maxmin(x, dim, keepdim, True, "max")
 
 
-@on_input_device
+@backend.on_tensor_device
 def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     return _maxmin(x, dim, keepdim, False, "min")
 
@@ -220,12 +219,12 @@ def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return AMax.apply(x, _axes(x, dim, "amin") if dim != () else None, keepdim, False)
 
 
-@on_input_device
+@backend.on_tensor_device
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return _arg(x, dim, keepdim, True, "argmax")
 
 
-@on_input_device
+@backend.on_tensor_device
 def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return _arg(x, dim, keepdim, False, "argmin")
 
@@ -313,14 +312,14 @@ def cumsum(x: Tensor, dim: int, dtype=None) -> Tensor:
     return Cumsum.apply(x, axis)
 
 
-@on_input_device
+@backend.on_tensor_device
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     xp = backend.array_module(x._data)
     return Tensor._wrap(xp.asarray(x._data.all(axis=_axes(x, dim, "all"), keepdims=keepdim)),
                         x._device)  # fmt: skip
 
 
-@on_input_device
+@backend.on_tensor_device
 def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     xp = backend.array_module(x._data)
     return Tensor._wrap(xp.asarray(x._data.any(axis=_axes(x, dim, "any"), keepdims=keepdim)),
