@@ -117,3 +117,11 @@ def test_writes_into_expanded_tensors_are_refused_on_every_device(device):
     y = mg.ones(1, 4, device=device).expand(1, 4)  # nothing repeated: writable, as in PyTorch
     y.add_(1)
     assert y.cpu().tolist() == [[2.0, 2.0, 2.0, 2.0]]
+
+
+def test_backward_gradient_on_another_device_names_both_and_the_fix():
+    y = mg.ones(3, device=DEV, requires_grad=True) * 2
+    with pytest.raises(DeviceError, match=r"gradient is on cpu but the output is on fakegpu:1.*"
+                                          r"gradient\.to\('fakegpu:1'\)"):  # fmt: skip
+        y.backward(mg.ones(3))
+    y.backward(mg.ones(3, device=DEV))  # on the output's device: fine
