@@ -275,3 +275,93 @@ def test_conv_autocast_bfloat16(c, threads, monkeypatch):
     )
     y.float().sum().backward()
     assert w.grad.dtype == mg.float32
+
+
+# ---------------------------------------------------------------- Winograd F(2x2, 3x3)
+
+
+def _wino_applies(xshape, wshape, device="cpu", dtype="float32", **kw):
+    kw = dict(dict(stride=(1, 1), pads=(1, 1, 1, 1), dilation=(1, 1), groups=1), **kw)
+    g = mg.ops.conv._Geom(xshape, wshape, kw["stride"], kw["pads"], kw["dilation"],
+                          kw["groups"], nhwc=True)  # fmt: skip
+    return mg.ops._winograd.applies(mg.zeros(1, dtype=getattr(mg, dtype), device=device)._data, g)
+
+
+def test_winograd_path_taken(monkeypatch):
+    monkeypatch.setattr(mg.ops._winograd, "MIN_TILES", 512)
+    big, w = (64, 32, 14, 14), (64, 32, 3, 3)
+    assert _wino_applies(big, w)
+    assert _wino_applies(big, w, dtype="float64")
+    assert not _wino_applies(big, w, dtype="bfloat16")
+    assert not _wino_applies(big, w, dtype="float16")
+    assert not _wino_applies(big, w, device="fakegpu")  # GPUs keep one product per batch
+    assert not _wino_applies(big, w, stride=(2, 2))
+    assert not _wino_applies(big, w, dilation=(1, 2))
+    assert not _wino_applies(big, (64, 32, 5, 5))
+    assert not _wino_applies(big, (64, 16, 3, 3), groups=2)
+    assert not _wino_applies((64, 16, 14, 14), (64, 16, 3, 3))  # few channels: im2col
+    assert not _wino_applies((8, 32, 14, 14), w)  # 392 output tiles < MIN_TILES
+    monkeypatch.setattr(mg.ops._winograd, "ENABLED", False)
+    assert not _wino_applies(big, w)
+
+
+WINO = [  # input, weight, padding: even and odd sizes, padding 0..2 and unequal
+    ((5, 32, 6, 7), (4, 32, 3, 3), 1),
+    ((3, 33, 9, 4), (6, 33, 3, 3), 0),
+    ((2, 32, 5, 5), (3, 32, 3, 3), 2),
+    ((3, 40, 4, 6), (2, 40, 3, 3), (2, 0)),
+    ((4, 32, 1, 1), (5, 32, 3, 3), 1),
+]
+
+
+@pytest.mark.parametrize("xs,ws,pad", WINO)
+def test_winograd_against_torch(monkeypatch, xs, ws, pad):
+    monkeypatch.setattr(mg.ops._winograd, "MIN_TILES", 0)
+    monkeypatch.setattr(mg.ops._winograd, "BLOCK_ELEMS", 1)  # one image per block
+    g = mg.ops.conv._Geom(xs, ws, (1, 1), (0,) * 4, (1, 1), 1, nhwc=True)
+    assert mg.ops._winograd.applies(np.zeros(1), g)
+    check_op("conv2d", [xs, ws, (ws[0],)], padding=pad, devices=("cpu",))
+    check_op("conv2d", [xs, ws, None], padding=pad, devices=("cpu",), dtypes=("float32",))
+
+
+@pytest.mark.parametrize("images,threads", [(1, 1), (2, 1), (2, 2), (3, 3), (100, 1)])
+def test_winograd_blocks_and_threads(monkeypatch, images, threads):
+    # blocks of 1..3 images (5 images leave a partial block; 100 holds them all), run by one
+    # thread or shared by several
+    wg = mg.ops._winograd
+    monkeypatch.setattr(wg, "MIN_TILES", 0)
+    monkeypatch.setattr(wg, "BLOCK_ELEMS", images * 16 * 3 * 4 * 32)
+    monkeypatch.setattr(mg.ops._conv_kernels, "workers", lambda g, step: threads)
+    before = mg.get_num_threads()
+    check_op("conv2d", [(5, 32, 6, 8), (3, 32, 3, 3), (3,)], padding=1, devices=("cpu",))
+    assert mg.get_num_threads() == before
+
+
+@pytest.mark.parametrize("needs", ["input", "weight"])
+def test_winograd_partial_grads(monkeypatch, needs):
+    monkeypatch.setattr(mg.ops._winograd, "MIN_TILES", 0)
+    rng = np.random.default_rng(3)
+    a, w = rng.standard_normal((3, 32, 7, 6)), rng.standard_normal((4, 32, 3, 3))
+    m_in, t_in = [mg.tensor(a), mg.tensor(w)], [torch.tensor(a), torch.tensor(w)]
+    k = 0 if needs == "input" else 1
+    m_in[k].requires_grad_(True)
+    t_in[k].requires_grad_(True)
+    up = rng.standard_normal((3, 4, 7, 6))
+    mg.conv2d(*m_in, padding=1).backward(mg.tensor(up))
+    torch.nn.functional.conv2d(*t_in, padding=1).backward(torch.tensor(up))
+    np.testing.assert_allclose(m_in[k].grad.numpy(), t_in[k].grad.numpy(), rtol=1e-9, atol=1e-9)
+    assert m_in[1 - k].grad is None
+
+
+def test_winograd_matches_im2col(monkeypatch):
+    # the two CPU paths agree at a size where Winograd is the default
+    wg = mg.ops._winograd
+    x, w, b = mg.randn(16, 32, 14, 14), mg.randn(8, 32, 3, 3) / 10, mg.randn(8)
+    outs = []
+    for on in (True, False):
+        monkeypatch.setattr(wg, "ENABLED", on)
+        g = mg.ops.conv._Geom(tuple(x.shape), tuple(w.shape), (1, 1), (1,) * 4, (1, 1), 1,
+                              nhwc=True)  # fmt: skip
+        assert wg.applies(x._data, g) == on
+        outs.append(mg.conv2d(x, w, b, padding=1).numpy())
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-4, atol=1e-5)

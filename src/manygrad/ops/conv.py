@@ -16,6 +16,7 @@ from ..autograd import Function, autocast_args, is_grad_enabled
 from ..errors import ShapeError
 from ..tensor import Tensor
 from . import _conv_kernels as _ck
+from . import _winograd as _wg
 from .elementwise import _promote
 
 # ---------------------------------------------------------------------------- geometry
@@ -189,6 +190,11 @@ class Conv(Function):
     def forward(self, x, w, b, geom, shape4, keep_cols):
         self.w, self.geom, self.xshape = w, geom, x.shape
         x4, w4 = x.reshape(shape4[0]), w.reshape(shape4[1])
+        self.wino = _wg.applies(x4, geom)
+        if self.wino:  # NOTE: 3x3 at stride 1 on the CPU: Winograd, 2.25x fewer products
+            self.u = _wg.filter_transform(w4)
+            self.x4 = x4 if keep_cols else None
+            return _wg.forward(x4, self.u, b, geom).reshape(shape4[2])
         if geom.nhwc:
             self.w2, self.step = _ck.weight_rows(w4), _ck.block_images(x4, geom)
             if self.step < geom.N:  # NOTE: NumPy: blocks of images, over the CPU threads
@@ -206,6 +212,11 @@ class Conv(Function):
     def backward(self, gy):
         nx, nw, nb = self.needs_input_grad
         g, w = self.geom, self.w
+        if self.wino:
+            gy4 = gy.reshape(g.N, g.O, g.Ho, g.Wo)
+            gx, gw, gb = _wg.backward(gy4, self.x4, self.u, g, nx, nw, nb)
+            gx = None if gx is None else gx.reshape(self.xshape)
+            return gx, (None if gw is None else gw.reshape(w.shape)), gb
         if g.nhwc:
             gy4 = gy.reshape(g.N, g.O, g.Ho, g.Wo)
             w9 = _ck.offset_weights(w.reshape(g.O, g.C, g.kh, g.kw)) if nx else None
