@@ -324,12 +324,14 @@ def test_winograd_against_torch(monkeypatch, xs, ws, pad):
     check_op("conv2d", [xs, ws, None], padding=pad, devices=("cpu",), dtypes=("float32",))
 
 
+@pytest.mark.parametrize("keep", [True, False])
 @pytest.mark.parametrize("images,threads", [(1, 1), (2, 1), (2, 2), (3, 3), (100, 1)])
-def test_winograd_blocks_and_threads(monkeypatch, images, threads):
+def test_winograd_blocks_and_threads(monkeypatch, images, threads, keep):
     # blocks of 1..3 images (5 images leave a partial block; 100 holds them all), run by one
-    # thread or shared by several
+    # thread or shared by several; the input's transform kept by the forward or made again
     wg = mg.ops._winograd
     monkeypatch.setattr(wg, "MIN_TILES", 0)
+    monkeypatch.setattr(wg, "KEEP_BYTES", 1 << 30 if keep else 0)
     monkeypatch.setattr(wg, "BLOCK_ELEMS", images * 16 * 3 * 4 * 32)
     monkeypatch.setattr(mg.ops._conv_kernels, "workers", lambda g, step: threads)
     before = mg.get_num_threads()

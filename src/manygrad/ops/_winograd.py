@@ -39,6 +39,10 @@ BLOCK_ELEMS = 1 << 18
 # 16x128x8x8 -> 128 (256 tiles) broke even, 64x32x14x14 -> 64 (3136 tiles) 21.0 against 24.6.
 MIN_TILES = 512
 
+# NOTE: the forward keeps the input's transform (4x the input) for the weight gradient up to
+# this size, instead of making it again in the backward (~10% of forward + backward)
+KEEP_BYTES = 1 << 28
+
 
 def applies(x, g) -> bool:
     """Whether conv2d runs through Winograd: a CPU float32/float64 input, an ungrouped 3x3
@@ -126,10 +130,10 @@ class _Scratch:
     """One thread's buffers for blocks of ``m`` images. The zero borders of ``xin`` and
     ``gin`` are written once: each block fills only the inside."""
 
-    def __init__(self, xp, t: _Tiles, g, m: int, dtype, forward: bool, need_w: bool = True):
+    def __init__(self, xp, t: _Tiles, g, m: int, dtype, forward: bool, redo: bool = True):
         th, tw = t.TH, t.TW
         tiles = (th, tw, m)
-        if forward or need_w:
+        if forward or redo:  # the input's transform, made (again)
             self.xin = xp.zeros((2, th + 1, 2, tw + 1, m, g.C), dtype)
             self.rows = xp.empty((4, th, 2, tw + 1, m, g.C), dtype)
             self.v = xp.empty((4, 4) + tiles + (g.C,), dtype)
@@ -144,7 +148,7 @@ class _Scratch:
         self.prod = xp.empty((16, th * tw * m, g.C), dtype)
         self.fold = xp.empty((2, 4, th + 1, tw, m, g.C), dtype)
         self.dx = xp.empty((2, th + 1, 2, tw + 1, m, g.C), dtype)
-        self.wprod = xp.empty((16, g.C, g.O), dtype) if need_w else None
+        self.wprod = xp.empty((16, g.C, g.O), dtype)
         self.acc = self.bias = None
 
 
@@ -155,30 +159,44 @@ def _scratch(cache: dict, slot: int, m: int, make):
     return cache[key]
 
 
-def _input_tiles(x, g, t: _Tiles, n0: int, m: int, s: _Scratch):
-    """The transform ``B^T d B`` of images n0..n0+m's input tiles, as (16, tiles, C)."""
+def _input_tiles(x, g, t: _Tiles, n0: int, m: int, s: _Scratch, out=None):
+    """The transform ``B^T d B`` of images n0..n0+m's input tiles, as (16, tiles, C), in
+    ``out`` if given (else in the scratch buffers)."""
     xp = backend.array_module(x)
+    out = s.v if out is None else out
     pt, _, pl, _ = g.pads
     for p, h0, i0, ch in _parity(g.H, pt):
         for q, w0, j0, cw in _parity(g.W, pl):
             src = x[n0 : n0 + m, :, h0::2, w0::2]
             s.xin[p, i0 : i0 + ch, q, j0 : j0 + cw] = src.transpose(2, 3, 0, 1)
     _bt(xp, s.xin, 0, t.TH, s.rows)
-    _bt(xp, s.rows, 2, t.TW, [s.v[:, k] for k in range(4)])
-    return s.v.reshape(16, -1, g.C)
+    _bt(xp, s.rows, 2, t.TW, [out[:, k] for k in range(4)])
+    return out.reshape(16, -1, g.C)
 
 
-def forward(x, u, b, g):
-    """Output (N, O, Ho, Wo) plus bias ``b``, from the input and ``filter_transform(w)``."""
+def keeps_tiles(x, g) -> bool:
+    """Whether the forward keeps its transformed input for the weight gradient: when it
+    takes at most ``KEEP_BYTES``."""
+    tiles = g.N * -(-g.Ho // 2) * -(-g.Wo // 2)
+    return 16 * tiles * g.C * x.dtype.itemsize <= KEEP_BYTES
+
+
+def forward(x, u, b, g, keep: bool = False):
+    """Output (N, O, Ho, Wo) plus bias ``b``, from the input and ``filter_transform(w)``;
+    with ``keep``, also the transformed input tiles of each block (for ``backward``)."""
     xp = backend.array_module(x)
     t = _Tiles(g)
     y = xp.empty((g.N, g.O, g.Ho, g.Wo), x.dtype)
     bias = None if b is None else b.reshape(1, -1, 1, 1)
     cache: dict = {}
+    kept = {} if keep else None
 
     def block(n0, m, slot):
         s = _scratch(cache, slot, m, lambda m: _Scratch(xp, t, g, m, x.dtype, True))
-        xp.matmul(_input_tiles(x, g, t, n0, m, s), u, out=s.prod)
+        v = None
+        if keep:
+            v = kept[n0] = xp.empty((4, 4, t.TH, t.TW, m, g.C), x.dtype)
+        xp.matmul(_input_tiles(x, g, t, n0, m, s, v), u, out=s.prod)
         # A^T along the tile rows, then along the tile columns: out[a, b] holds the output
         # pixels (2t + a, 2s + b) of the tiles (t, s)
         mr, h, o = s.prod.reshape((4, 4, t.TH, t.TW, m, g.O)), s.half, s.out
@@ -200,13 +218,14 @@ def forward(x, u, b, g):
                     xp.add(r, bias, out=dst)
 
     _ck.run_blocks(g, t.step, _ck.workers(g, t.step), block)
-    return y
+    return y, kept
 
 
-def backward(gy, x, u, g, need_x: bool, need_w: bool, need_b: bool):
+def backward(gy, x, u, g, need_x: bool, need_w: bool, need_b: bool, kept=None):
     """Input gradient (N, C, H, W), weight gradient (O, C, 3, 3) and bias gradient (O,), each
-    None unless needed, from the output gradient ``gy``, the input ``x`` (for the weight
-    gradient) and ``filter_transform(w)`` (for the input gradient)."""
+    None unless needed, from the output gradient ``gy``, for the weight gradient the input's
+    transformed tiles kept by ``forward`` or else the input ``x``, and for the input
+    gradient ``filter_transform(w)``."""
     xp = backend.array_module(gy)
     t = _Tiles(g)
     pt, _, pl, _ = g.pads
@@ -214,9 +233,10 @@ def backward(gy, x, u, g, need_x: bool, need_w: bool, need_b: bool):
     ut = xp.ascontiguousarray(u.transpose(0, 2, 1)) if need_x else None
     ones = xp.ones(4 * t.TH * t.TW, gy.dtype) if need_b else None
     cache: dict = {}
+    redo = need_w and kept is None
 
     def block(n0, m, slot):
-        s = _scratch(cache, slot, m, lambda m: _Scratch(xp, t, g, m, gy.dtype, False, need_w))
+        s = _scratch(cache, slot, m, lambda m: _Scratch(xp, t, g, m, gy.dtype, False, redo))
         for p, _, _, ch in _parity(g.Ho, 0):
             for q, _, _, cw in _parity(g.Wo, 0):
                 src = gy[n0 : n0 + m, :, p::2, q::2]
@@ -229,7 +249,7 @@ def backward(gy, x, u, g, need_x: bool, need_w: bool, need_b: bool):
         _a(xp, s.grows, 2, [s.gy[:, k] for k in range(4)])
         gyt = s.gy.reshape(16, -1, g.O)
         if need_w:
-            v = _input_tiles(x, g, t, n0, m, s)
+            v = _input_tiles(x, g, t, n0, m, s) if redo else kept[n0].reshape(16, -1, g.C)
             xp.matmul(v.transpose(0, 2, 1), gyt, out=s.wprod)
             s.acc = s.wprod.copy() if s.acc is None else xp.add(s.acc, s.wprod, out=s.acc)
         if need_x:

@@ -193,8 +193,10 @@ class Conv(Function):
         self.wino = _wg.applies(x4, geom)
         if self.wino:  # NOTE: 3x3 at stride 1 on the CPU: Winograd, 2.25x fewer products
             self.u = _wg.filter_transform(w4)
-            self.x4 = x4 if keep_cols else None
-            return _wg.forward(x4, self.u, b, geom).reshape(shape4[2])
+            keep = keep_cols and _wg.keeps_tiles(x4, geom)
+            y, self.tiles = _wg.forward(x4, self.u, b, geom, keep)
+            self.x4 = x4 if keep_cols and not keep else None
+            return y.reshape(shape4[2])
         if geom.nhwc:
             self.w2, self.step = _ck.weight_rows(w4), _ck.block_images(x4, geom)
             if self.step < geom.N:  # NOTE: NumPy: blocks of images, over the CPU threads
@@ -214,7 +216,7 @@ class Conv(Function):
         g, w = self.geom, self.w
         if self.wino:
             gy4 = gy.reshape(g.N, g.O, g.Ho, g.Wo)
-            gx, gw, gb = _wg.backward(gy4, self.x4, self.u, g, nx, nw, nb)
+            gx, gw, gb = _wg.backward(gy4, self.x4, self.u, g, nx, nw, nb, self.tiles)
             gx = None if gx is None else gx.reshape(self.xshape)
             return gx, (None if gw is None else gw.reshape(w.shape)), gb
         if g.nhwc:
