@@ -367,3 +367,19 @@ def test_winograd_matches_im2col(monkeypatch):
         assert wg.applies(x._data, g) == on
         outs.append(mg.conv2d(x, w, b, padding=1).numpy())
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_winograd_input_changed_after_forward(monkeypatch, keep):
+    # the backward must not see an in-place change the caller makes to the input
+    monkeypatch.setattr(mg.ops._winograd, "MIN_TILES", 0)
+    monkeypatch.setattr(mg.ops._winograd, "KEEP_BYTES", 1 << 30 if keep else 0)
+    rng = np.random.default_rng(4)
+    a, w = rng.standard_normal((2, 32, 6, 5)), rng.standard_normal((3, 32, 3, 3))
+    x, mw = mg.tensor(a), mg.tensor(w, requires_grad=True)
+    y = mg.conv2d(x, mw, padding=1)
+    x.numpy()[...] += 1.0  # the caller reuses its buffer
+    y.sum().backward()
+    tw = torch.tensor(w, requires_grad=True)
+    torch.nn.functional.conv2d(torch.tensor(a), tw, padding=1).sum().backward()
+    np.testing.assert_allclose(mw.grad.numpy(), tw.grad.numpy(), rtol=1e-9, atol=1e-9)

@@ -196,7 +196,8 @@ class Conv(Function):
             self.u = _wg.filter_transform(w4)
             keep = keep_cols and _wg.keeps_tiles(x4, geom)
             y, self.tiles = _wg.forward(x4, self.u, b, geom, keep)
-            self.x4 = x4 if keep_cols and not keep else None
+            # NOTE: a copy: the caller may change its input in place before the backward
+            self.x4 = x4.copy() if keep_cols and not keep else None
             return y.reshape(shape4[2])
         if geom.nhwc:
             self.w2, self.step = _ck.weight_rows(w4), _ck.block_images(x4, geom)
