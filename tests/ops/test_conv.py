@@ -230,6 +230,7 @@ def test_conv_channels_last_blocks(monkeypatch, block, threads):
     # shared by several; on the (fake) GPU one block holds the whole batch
     kernels = mg.ops._conv_kernels
     monkeypatch.setattr(kernels, "BLOCK_ELEMS", block * 3 * 4 * 288)
+    monkeypatch.setattr(kernels, "MIN_BLOCK_ROWS", 0)
     monkeypatch.setattr(kernels, "workers", lambda g, step: threads)
     geom = mg.ops.conv._Geom((5, 32, 3, 4), (2, 32, 3, 3), *GEOM_ARGS, 1, nhwc=True)
     assert kernels.block_images(mg.zeros(1).numpy(), geom) == block
@@ -239,10 +240,21 @@ def test_conv_channels_last_blocks(monkeypatch, block, threads):
     assert mg.get_num_threads() == before  # the BLAS threads are given back
 
 
+def test_conv_channels_last_block_rows():
+    # small images with many channels: blocks of at least MIN_BLOCK_ROWS rows
+    kernels = mg.ops._conv_kernels
+    cpu = mg.zeros(1).numpy()
+    small = mg.ops.conv._Geom((64, 256, 4, 4), (256, 256, 3, 3), *GEOM_ARGS, 1, nhwc=True)
+    assert kernels.block_images(cpu, small) * 16 >= kernels.MIN_BLOCK_ROWS
+    big = mg.ops.conv._Geom((64, 32, 28, 28), (64, 32, 3, 3), *GEOM_ARGS, 1, nhwc=True)
+    assert kernels.block_images(cpu, big) == kernels.BLOCK_ELEMS // (28 * 28 * 288)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("needs", ["input", "weight"])
 def test_conv_channels_last_partial_grads(device, needs, threads, monkeypatch):
     monkeypatch.setattr(mg.ops._conv_kernels, "BLOCK_ELEMS", 1)  # one image per block
+    monkeypatch.setattr(mg.ops._conv_kernels, "MIN_BLOCK_ROWS", 0)
     monkeypatch.setattr(mg.ops._conv_kernels, "workers", lambda g, step: threads)
     rng = np.random.default_rng(2)
     a, w, b = (rng.standard_normal(s) for s in ((3, 32, 5, 6), (4, 32, 3, 3), (4,)))
@@ -263,6 +275,7 @@ def test_conv_channels_last_partial_grads(device, needs, threads, monkeypatch):
 def test_conv_autocast_bfloat16(c, threads, monkeypatch):
     # 12 channels: channels-first columns; 32: channels-last, per image, on 1 or 2 threads
     monkeypatch.setattr(mg.ops._conv_kernels, "BLOCK_ELEMS", 1)
+    monkeypatch.setattr(mg.ops._conv_kernels, "MIN_BLOCK_ROWS", 0)
     monkeypatch.setattr(mg.ops._conv_kernels, "workers", lambda g, step: threads)
     x, w, b = mg.randn(2, c, 6, 6), mg.randn(5, c, 3, 3, requires_grad=True), mg.randn(5)
     ref = mg.conv2d(x, w, b, padding=1)

@@ -32,11 +32,19 @@ def _blas_threads() -> int:
     return threads.get_blas_threads() or 0
 
 
+# NOTE: rows of the columns per block at the least: small images with many channels (few
+# rows, long columns) otherwise leave the weight gradient's products a short summed
+# dimension. 8x256x4x4 -> 256, forward + backward: 7.6-7.9 ms in one block against 9.2 in
+# blocks of 7 images (112 rows).
+MIN_BLOCK_ROWS = 256
+
+
 def block_images(x, g) -> int:
     """Images per block: the whole batch on a GPU, cache-sized blocks on the CPU."""
     if backend.device_of(x).type != "cpu":
         return max(1, g.N)
-    return max(1, BLOCK_ELEMS // (g.Ho * g.Wo * g.K))
+    hw = g.Ho * g.Wo
+    return max(1, BLOCK_ELEMS // (hw * g.K), -(-MIN_BLOCK_ROWS // hw))
 
 
 # ---------------------------------------------------------------- blocks over CPU threads
@@ -92,6 +100,22 @@ def run_blocks(g, step: int, n: int, fn) -> None:
 def _blocks(g, step: int):
     """(first image, images) of each block."""
     return [(n0, min(step, g.N - n0)) for n0 in range(0, g.N, step)]
+
+
+def copy_walking_source(src, dst, bias=None) -> None:
+    """``dst[...] = src``, plus ``bias`` along the last axis if given, for a channels-last
+    ``src`` and a ``dst`` view of the same shape into a channels-first array.
+
+    NOTE: a ufunc with ``out=`` walks the source's memory order here (channels innermost)
+    where an assignment walks the destination's, reading every value from another cache
+    line: 47 against 110 us for a block of 5x64x7x7 values, and 145 us with a bias broadcast
+    over the destination's rows.
+    """
+    xp = backend.array_module(src)
+    if bias is None:
+        xp.positive(src, out=dst)
+    else:
+        xp.add(src, bias, out=dst)
 
 
 def pad_nhwc(x, g):
@@ -196,17 +220,12 @@ def forward_blocks(x, w2, b, g, step: int):
     y = xp.empty((g.N, g.O, g.Ho, g.Wo), x.dtype)
     cols = [xp.empty((step * hw, g.K), x.dtype) for _ in range(n)]
     rows = [xp.empty((step * hw, g.O), x.dtype) for _ in range(n)]
-    bias = None if b is None else b.reshape(1, -1, 1, 1)
 
     def block(n0, m, slot):
         xpad[n0 : n0 + m, pt : pt + g.H, pl : pl + g.W] = x[n0 : n0 + m].transpose(0, 2, 3, 1)
         c = cols_nhwc(xpad, g, n0, m, out=cols[slot][: m * hw])
         r = xp.matmul(c, w2.T, out=rows[slot][: m * hw])
-        r = r.reshape(m, g.Ho, g.Wo, g.O).transpose(0, 3, 1, 2)
-        if bias is None:
-            y[n0 : n0 + m] = r
-        else:
-            xp.add(r, bias, out=y[n0 : n0 + m])
+        copy_walking_source(r.reshape(m, g.Ho, g.Wo, g.O), y[n0 : n0 + m].transpose(0, 2, 3, 1), b)
 
     run_blocks(g, step, n, block)
     return y, xpad
@@ -234,7 +253,8 @@ def backward_blocks(gy, w9, xpad, g, step: int, need_x: bool, need_w: bool, need
             return
         dst = out[n0 : n0 + m]
         _fold(dst, xp.matmul(rows, w9, out=prods[slot][:, : m * hw]), g, m)
-        gx[n0 : n0 + m] = dst[:, pt : pt + g.H, pl : pl + g.W].transpose(0, 3, 1, 2)
+        inside = dst[:, pt : pt + g.H, pl : pl + g.W]
+        copy_walking_source(inside, gx[n0 : n0 + m].transpose(0, 2, 3, 1))
 
     run_blocks(g, step, n, input_block)
     # NOTE: the column sums of the rows as a matrix-vector product: ~2.5x the speed of

@@ -189,7 +189,6 @@ def forward(x, u, b, g, keep: bool = False):
     xp = backend.array_module(x)
     t = _Tiles(g)
     y = xp.empty((g.N, g.O, g.Ho, g.Wo), x.dtype)
-    bias = None if b is None else b.reshape(1, -1, 1, 1)
     cache: dict = {}
     kept = {} if keep else None
 
@@ -212,12 +211,8 @@ def forward(x, u, b, g, keep: bool = False):
         o[:, 1] -= h[:, 3]
         for a, _, _, ca in _parity(g.Ho, 0):
             for c, _, _, cb in _parity(g.Wo, 0):
-                r = o[a, c, :ca, :cb].transpose(2, 3, 0, 1)
-                dst = y[n0 : n0 + m, :, a::2, c::2]
-                if bias is None:
-                    dst[...] = r
-                else:
-                    xp.add(r, bias, out=dst)
+                dst = y[n0 : n0 + m, :, a::2, c::2].transpose(2, 3, 0, 1)
+                _ck.copy_walking_source(o[a, c, :ca, :cb], dst, b)
 
     _ck.run_blocks(g, t.step, _ck.workers(g, t.step), block)
     return y, kept
@@ -264,7 +259,8 @@ def backward(gy, x, u, g, need_x: bool, need_w: bool, need_b: bool, kept=None):
             for p, h0, i0, ch in _parity(g.H, pt):
                 for q, w0, j0, cw in _parity(g.W, pl):
                     src = s.dx[p, i0 : i0 + ch, q, j0 : j0 + cw]
-                    gx[n0 : n0 + m, :, h0::2, w0::2] = src.transpose(2, 3, 0, 1)
+                    dst = gx[n0 : n0 + m, :, h0::2, w0::2].transpose(2, 3, 0, 1)
+                    _ck.copy_walking_source(src, dst)
 
     _ck.run_blocks(g, t.step, _ck.workers(g, t.step), block)
     gw = gb = None
