@@ -366,3 +366,32 @@ def test_diverging_run_reports_once_without_numpy_warnings():
                 progress=False,
                 log_every=5,
             )
+
+
+def test_streaming_makes_one_loader_for_all_epochs(monkeypatch):
+    # workers, copy stream and pinned buffers are made once per split, not once per epoch,
+    # and the workers are stopped when fit returns
+    import manygrad.data.dataloader as dl
+    import manygrad.data.staging as staging
+
+    pools, stagers = [], []
+    pool_cls, make_stager = dl.WorkerPool, dl.make_stager
+
+    def count_pool(*a, **k):
+        pools.append(pool_cls(*a, **k))
+        return pools[-1]
+
+    def count_stager(*a, **k):
+        stagers.append(make_stager(*a, **k))
+        return stagers[-1]
+
+    monkeypatch.setattr(dl, "WorkerPool", count_pool)
+    monkeypatch.setattr(dl, "make_stager", count_stager)
+    train, test = _digits(96, 32)
+    ds, tds = _pairs_dataset(train), _pairs_dataset(test)
+    res = fit(_model(), ds, tds, stream=True, num_workers=2, epochs=3, batch_size=32,
+              progress=False, device="fakegpu")  # fmt: skip
+    assert len(res.history) == 3
+    assert len(pools) == 2 and len(stagers) == 2  # the training split and the test split
+    assert all(isinstance(s, staging.StreamStager) for s in stagers)
+    assert all(p.closed for p in pools)

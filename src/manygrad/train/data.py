@@ -79,6 +79,7 @@ class Streamed:
         else:
             self.mean, self.std = [], []
         self._m = self._s = None
+        self._loader = self._batches = None
 
     def _normalise(self, xb: Tensor) -> Tensor:
         a = xb._data
@@ -106,16 +107,48 @@ class Streamed:
         groups = [rest[i : i + batch_size] for i in range(0, len(rest), batch_size)]
         if shard is not None:
             groups = [shard.take(g, len(g)) for g in groups]
-        loader = DataLoader(
-            self.dataset,
-            batch_sampler=groups,
-            num_workers=self.num_workers,
-            device=self.device,
-        )
-        for xb, yb in loader:
-            xb = xb if isinstance(xb, Tensor) else Tensor(xb)
-            yb = yb if isinstance(yb, Tensor) else Tensor(yb)
-            yield self._normalise(xb.to(self.device)), yb.to(self.device)
+        # NOTE: one loader for every epoch: its workers (kept alive between epochs), its
+        # copy stream and pinned buffers are made once; an iteration started while another
+        # is still open (evaluating the training split mid-epoch) gets a loader of its own
+        if self._batches is None or self._batches.active:
+            batches = _EpochBatches()
+            loader = DataLoader(self.dataset, batch_sampler=batches, device=self.device,
+                                num_workers=self.num_workers,
+                                persistent_workers=self.num_workers > 0)  # fmt: skip
+            if self._batches is None:
+                self._loader, self._batches = loader, batches
+        else:
+            loader, batches = self._loader, self._batches
+        batches.groups, batches.active = groups, True
+        try:
+            for xb, yb in loader:
+                xb = xb if isinstance(xb, Tensor) else Tensor(xb)
+                yb = yb if isinstance(yb, Tensor) else Tensor(yb)
+                yield self._normalise(xb.to(self.device)), yb.to(self.device)
+        finally:
+            batches.active = False
+            if loader is not self._loader and self.num_workers > 0:
+                loader.shutdown()
+
+    def close(self) -> None:
+        """Stop the loader's workers (they also stop when this object is collected)."""
+        if self._loader is not None:
+            self._loader.shutdown()
+
+
+class _EpochBatches:
+    """The batches of the epoch being read: a batch sampler whose batches are replaced
+    before each epoch, so that one DataLoader serves them all."""
+
+    def __init__(self):
+        self.groups: list = []
+        self.active = False
+
+    def __iter__(self):
+        return iter(self.groups)
+
+    def __len__(self) -> int:
+        return len(self.groups)
 
 
 def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:

@@ -332,6 +332,8 @@ class Trainer:
             bar.close()
             if writer is not None:
                 writer.close()
+            for split in (self.train, self.test):  # NOTE: streamed data's loader workers
+                getattr(split, "close", lambda: None)()
         if self.shard is not None:
             self.shard.barrier()  # the run directory is complete when any rank returns
         metrics = self.history[-1] if self.history else {}
