@@ -396,3 +396,18 @@ def test_winograd_input_changed_after_forward(monkeypatch, keep):
     tw = torch.tensor(w, requires_grad=True)
     torch.nn.functional.conv2d(torch.tensor(a), tw, padding=1).sum().backward()
     np.testing.assert_allclose(mw.grad.numpy(), tw.grad.numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_run_blocks_gives_blas_threads_back_to_overlapping_callers(monkeypatch):
+    # two callers inside run_blocks at once (from two Python threads): the BLAS keeps one
+    # thread until the last leaves, then gets its count back
+    kernels = mg.ops._conv_kernels
+    count = [4]
+    monkeypatch.setattr(kernels.threads, "get_blas_threads", lambda: count[0])
+    monkeypatch.setattr(kernels.threads, "set_blas_threads", lambda n: count.__setitem__(0, n))
+    kernels._single_blas(True)
+    kernels._single_blas(True)  # the second caller sees 1 thread
+    kernels._single_blas(False)
+    assert count[0] == 1  # the first caller is still running blocks
+    kernels._single_blas(False)
+    assert count[0] == 4

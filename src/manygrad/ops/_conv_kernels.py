@@ -88,13 +88,30 @@ def run_blocks(g, step: int, n: int, fn) -> None:
         for n0, m in blocks[slot * per : (slot + 1) * per]:
             fn(n0, m, slot)
 
-    before = _blas_threads()
-    threads.set_blas_threads(1)
+    _single_blas(True)
     try:
         for f in [_pool(n).submit(chunk, k) for k in range(n)]:
             f.result()
     finally:
-        threads.set_blas_threads(before)
+        _single_blas(False)
+
+
+_SINGLE = [0, 0]  # callers inside run_blocks, and the BLAS thread count to give back
+
+
+def _single_blas(enter: bool) -> None:
+    """One BLAS thread while any caller runs blocks; the count is given back when the last
+    one leaves (callers on several Python threads would otherwise restore each other's 1)."""
+    with _POOL_LOCK:
+        if enter:
+            if _SINGLE[0] == 0:
+                _SINGLE[1] = _blas_threads()
+                threads.set_blas_threads(1)
+            _SINGLE[0] += 1
+        else:
+            _SINGLE[0] -= 1
+            if _SINGLE[0] == 0:
+                threads.set_blas_threads(_SINGLE[1])
 
 
 def _blocks(g, step: int):
