@@ -79,6 +79,9 @@ class inference_mode(no_grad):  # noqa: N801
     pass
 
 
+_NO_NEEDS = tuple((False,) * n for n in range(8))  # needs_input_grad without a graph
+
+
 class Function:
     """One differentiable op.
 
@@ -101,11 +104,9 @@ class Function:
         raw = list(args)
         dev = None
         dt0 = None
-        needs = []
-        edges = []
-        record = _grad_enabled and cls.differentiable
+        record = False
         for i, a in enumerate(args):
-            if isinstance(a, Tensor):
+            if a.__class__ is Tensor or isinstance(a, Tensor):
                 d = a._data
                 raw[i] = d
                 if dev is None:
@@ -117,13 +118,22 @@ class Function:
                         f"{dev} and {a._device}; move them with .to(device) first, e.g. "
                         f"x = x.to('{dev}')"
                     )
-                if record and a.requires_grad:
+                if a.requires_grad:
+                    record = True
+        record = record and _grad_enabled and cls.differentiable
+        if record:
+            needs, edges = [], []
+            for a in args:
+                if isinstance(a, Tensor) and a.requires_grad:
                     fn = a.grad_fn
                     needs.append(True)
-                    edges.append((fn, a if fn is None else None, d.shape, d.dtype))
-                    continue
-            needs.append(False)
-            edges.append(None)
+                    edges.append((fn, a if fn is None else None, a._data.shape, a._data.dtype))
+                else:
+                    needs.append(False)
+                    edges.append(None)
+        else:
+            # NOTE: nothing needs a gradient: no graph, and no per-argument lists to build
+            needs = _NO_NEEDS[len(args)] if len(args) < 8 else [False] * len(args)
         ctx = cls()
         ctx.needs_input_grad = needs
         # NOTE: CuPy runs kernels on the current GPU and refuses (or corrupts) arrays of
@@ -141,7 +151,7 @@ class Function:
             # bfloat16 tensors gives bfloat16, as in PyTorch
             out = out.astype(_BF16)
         t = Tensor._wrap(out, None if cls.moves_device else dev)
-        if record and True in needs:
+        if record:
             ctx._edges = edges
             t.requires_grad = True
             t.grad_fn = ctx
