@@ -86,3 +86,33 @@ def test_bad_dims():
         mg.tensor([1, 2]).mean()
     with pytest.raises(ValueError, match="empty"):
         mg.zeros(0).max()
+
+
+LARGE = [  # 64k values and more on the CPU: sums as matrix-vector products (trailing_sum)
+    ((64, 32, 32), None, False),  # everything, in rows of 4096
+    ((64, 32, 32), None, True),
+    ((64, 32, 32), (1, 2), False),  # trailing axes, rows of 1024
+    ((256, 256), -1, True),
+    ((2, 256, 256), (0, 1, 2), False),
+]
+
+
+@pytest.mark.parametrize("shape,dim,keepdim", LARGE)
+@pytest.mark.parametrize("name", ["sum", "mean"])
+def test_large_sums_through_blas(name, shape, dim, keepdim):
+    axes = None if dim is None else tuple(d % len(shape) for d in np.atleast_1d(dim))
+    a = np.zeros(shape, np.float32)
+    assert mg.ops._common.trailing_sum(a, axes, keepdim) is not None
+    kw = {} if dim is None and not keepdim else {"dim": dim, "keepdim": keepdim}
+    if dim is None and keepdim:
+        kw["dim"] = tuple(range(len(shape)))
+    check_op(name, [shape], fd=False, **kw)
+
+
+def test_large_sums_elsewhere_take_numpy():
+    f = mg.ops._common.trailing_sum
+    assert f(np.zeros((64, 32, 32), np.float32), (0,), False) is None  # a leading axis
+    assert f(np.zeros((64, 32, 32), np.float32)[:, ::2], None, False) is None  # strided
+    assert f(np.zeros((2, 40000), np.float32), (1,), False) is None  # rows over 4096
+    assert f(np.zeros((10, 10), np.float32), None, False) is None  # small
+    assert f(np.zeros((64, 32, 32), np.int32), None, False) is None  # integers

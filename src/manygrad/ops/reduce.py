@@ -10,6 +10,7 @@ from .. import dtypes as D
 from ..autograd import Function
 from ..errors import ShapeError
 from ..tensor import Tensor
+from ._common import trailing_sum
 from .elementwise import _float_input, cast
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
@@ -45,6 +46,10 @@ class Sum(Function):
 
     def forward(self, x, axes, keepdim, dt):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        if dt is None or dt == x.dtype:
+            fast = trailing_sum(x, axes, keepdim)
+            if fast is not None:
+                return fast
         return x.sum(axis=axes, keepdims=keepdim, dtype=dt)
 
     def backward(self, g):
@@ -55,6 +60,9 @@ class Mean(Function):
     def forward(self, x, axes, keepdim):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
         self.n = _count(x.shape, axes)
+        fast = trailing_sum(x, axes, keepdim)
+        if fast is not None:
+            return fast * x.dtype.type(1.0 / _b.max(self.n, 1))
         return x.mean(axis=axes, keepdims=keepdim)
 
     def backward(self, g):
