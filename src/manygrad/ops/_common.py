@@ -85,4 +85,3 @@ def trailing_sum(x, axes, keepdims: bool):
     out = xp.matmul(x.reshape(-1, n), xp.ones(n, x.dtype))
     lead = x.shape[: nd - len(axes)]
     return out.reshape(lead + (1,) * len(axes) if keepdims else lead)
-
