@@ -57,7 +57,7 @@ def applies(x, g) -> bool:
         and g.sh == g.sw == g.dh == g.dw == 1
         and backend.device_of(x).type == "cpu"
         and x.dtype.char in "fd"
-        and g.N * -(-g.Ho // 2) * -(-g.Wo // 2) >= MIN_TILES
+        and _Tiles(g).count >= MIN_TILES
     )
 
 
@@ -66,8 +66,9 @@ class _Tiles:
 
     def __init__(self, g):
         self.TH, self.TW = -(-g.Ho // 2), -(-g.Wo // 2)
+        self.count = g.N * self.TH * self.TW  # over the batch
         per_image = 16 * self.TH * self.TW * max(g.C, g.O)
-        self.step = max(1, min(g.N, BLOCK_ELEMS // per_image))
+        self.step = max(1, min(g.N, BLOCK_ELEMS // max(1, per_image)))
 
 
 def _parity(n: int, pad: int):
@@ -179,8 +180,7 @@ def _input_tiles(x, g, t: _Tiles, n0: int, m: int, s: _Scratch, out=None):
 def keeps_tiles(x, g) -> bool:
     """Whether the forward keeps its transformed input for the weight gradient: when it
     takes at most ``KEEP_BYTES``."""
-    tiles = g.N * -(-g.Ho // 2) * -(-g.Wo // 2)
-    return 16 * tiles * g.C * x.dtype.itemsize <= KEEP_BYTES
+    return 16 * _Tiles(g).count * g.C * x.dtype.itemsize <= KEEP_BYTES
 
 
 def forward(x, u, b, g, keep: bool = False):
@@ -200,15 +200,9 @@ def forward(x, u, b, g, keep: bool = False):
         xp.matmul(_input_tiles(x, g, t, n0, m, s, v), u, out=s.prod)
         # A^T along the tile rows, then along the tile columns: out[a, b] holds the output
         # pixels (2t + a, 2s + b) of the tiles (t, s)
-        mr, h, o = s.prod.reshape((4, 4, t.TH, t.TW, m, g.O)), s.half, s.out
-        xp.add(mr[0], mr[1], out=h[0])
-        h[0] += mr[2]
-        xp.subtract(mr[1], mr[2], out=h[1])
-        h[1] -= mr[3]
-        xp.add(h[:, 0], h[:, 1], out=o[:, 0])
-        o[:, 0] += h[:, 2]
-        xp.subtract(h[:, 1], h[:, 2], out=o[:, 1])
-        o[:, 1] -= h[:, 3]
+        o = s.out
+        _at(xp, s.prod.reshape((4, 4, t.TH, t.TW, m, g.O)), 0, s.half)
+        _at(xp, s.half, 1, [o[:, 0], o[:, 1]])
         for a, _, _, ca in _parity(g.Ho, 0):
             for c, _, _, cb in _parity(g.Wo, 0):
                 dst = y[n0 : n0 + m, :, a::2, c::2].transpose(2, 3, 0, 1)
@@ -274,6 +268,17 @@ def backward(gy, x, u, g, need_x: bool, need_w: bool, need_b: bool, kept=None):
 def _total(parts):
     parts = [p for p in parts if p is not None]
     return sum(parts[1:], parts[0])
+
+
+def _at(xp, s, axis: int, out) -> None:
+    """``A^T`` along ``axis`` (4 -> 2 per tile), into ``out[0..1]``: s0 + s1 + s2 and
+    s1 - s2 - s3."""
+    lead = (slice(None),) * axis
+    s0, s1, s2, s3 = (s[lead + (k,)] for k in range(4))
+    xp.add(s0, s1, out=out[0])
+    out[0] += s2
+    xp.subtract(s1, s2, out=out[1])
+    out[1] -= s3
 
 
 def _a(xp, s, axis: int, out) -> None:
