@@ -181,6 +181,9 @@ class DataLoader:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+        if self._finalizer is not None:  # NOTE: it would keep the closed pool alive
+            self._finalizer.detach()
+            self._finalizer = None
 
     def __iter__(self) -> Iterator:
         epoch = self.epoch

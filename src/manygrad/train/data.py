@@ -134,6 +134,7 @@ class Streamed:
         """Stop the loader's workers (they also stop when this object is collected)."""
         if self._loader is not None:
             self._loader.shutdown()
+            self._batches.active = False  # NOTE: an epoch left open ends with the workers
 
 
 class _EpochBatches:
