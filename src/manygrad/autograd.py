@@ -19,6 +19,9 @@ _F32 = _np.dtype(_np.float32)
 _ndarray = _np.ndarray
 # device type -> dtype that matmul-like ops compute in (set by mg.autocast)
 autocast_dtypes: dict = {}
+# NOTE: while a model is traced (ONNX export), a callable(node, args, kwargs, out) that sees
+# every op that runs; None otherwise (one global read per op)
+_trace = None
 
 
 def autocast_args(*tensors):
@@ -155,6 +158,8 @@ class Function:
             ctx._edges = edges
             t.requires_grad = True
             t.grad_fn = ctx
+        if _trace is not None:
+            _trace(ctx, args, kwargs, t)
         return t
 
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import backend
 from . import dtypes as D
+from ._tensor_methods import TensorMethods
 from .errors import AutogradError, DTypeError
 
 
@@ -27,7 +28,7 @@ def _check_writable(t, name: str) -> None:
         )
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """A multi-dimensional array on ``cpu`` or ``cuda`` with reverse-mode autograd.
 
     Create tensors with ``mg.tensor(data)``, ``mg.zeros(...)``, ``mg.randn(...)``.
