@@ -22,6 +22,7 @@ KNOWN = {
     "doctor": "check the installation: GPU, CUDA, optional packages",
     "launch": "start a distributed training job on several GPUs or hosts",
     "export": "export a trained run (e.g. to ONNX)",
+    "run": "run an unchanged PyTorch script with `torch` resolving to manygrad",
 }
 _NOT_COMMANDS = {"main", "__init__", "__main__"}
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from .. import backend
-from .. import dtypes as D
-from .. import ops as F
-from ..autograd import no_grad
-from ..tensor import Tensor
+from ... import backend
+from ... import dtypes as D
+from ... import ops as F
+from ...autograd import no_grad
+from ...tensor import Tensor
 
 _tensor_or_tensors = Tensor | Iterable[Tensor]
 
@@ -195,3 +195,6 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
         raise ValueError(
             f"vector_to_parameters: vec has {vec.numel()} elements, parameters need {offset}"
         )
+
+
+from . import rnn  # noqa: E402, F401  (torch.nn.utils.rnn)

@@ -1,0 +1,194 @@
+"""The ``torch`` import hook: ``import torch.nn as nn`` gives manygrad's modules.
+
+``install()`` puts a finder first on ``sys.meta_path`` that answers every import of
+``torch`` or ``torch.<sub>`` with a *proxy* module around the matching manygrad module
+(``torch.utils.data`` -> ``manygrad.utils.data``). The proxy forwards attribute reads and
+writes to the manygrad module; a name manygrad lacks raises ``UnsupportedAPIError``, which
+names the PyTorch API (``torch.nn.Foo``) and the manygrad version, so that a ported script
+stops on a clear line instead of a bare ``AttributeError`` about some manygrad module.
+A ``torch.<sub>`` module with no manygrad counterpart raises ``UnsupportedModuleError``
+(a ``ModuleNotFoundError``, so ``try: import torch.foo except ImportError`` still works).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+import types
+
+from ..errors import ManygradError
+
+PORTING = "docs/porting.md"
+
+# torch module -> manygrad module, where the names differ (the rest map by prefix).
+ALIASES = {
+    "torch": "manygrad",
+    "torch.amp": "manygrad.amp",
+    "torch.cuda.amp": "manygrad.amp",
+    "torch.autograd": "manygrad.autograd",
+    "torch.utils.checkpoint": "manygrad.utils.checkpoint",
+    "torch.nn.parallel": "manygrad.nn.parallel",
+    "torch.onnx": "manygrad.onnx",
+}
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+class UnsupportedAPIError(ManygradError, AttributeError):
+    """A PyTorch name that manygrad does not provide (yet)."""
+
+
+class UnsupportedModuleError(ManygradError, ModuleNotFoundError):
+    """A PyTorch module that manygrad does not provide (yet)."""
+
+
+def unsupported_message(torch_name: str) -> str:
+    return (
+        f"{torch_name} is not supported by manygrad {_version()}; see {PORTING} for what is "
+        "supported and how to port around it"
+    )
+
+
+def target_name(torch_name: str) -> str:
+    """The manygrad module that stands for the torch module ``torch_name``."""
+    if torch_name in ALIASES:
+        return ALIASES[torch_name]
+    parts = torch_name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        head = ".".join(parts[:i])
+        if head in ALIASES:
+            return ALIASES[head] + "." + ".".join(parts[i:])
+    return "manygrad" + torch_name[len("torch") :]
+
+
+def torch_name_of(module_name: str) -> str:
+    """The torch name a manygrad module is shown under (inverse of ``target_name``)."""
+    for t, m in ALIASES.items():
+        if m == module_name and t != "torch.cuda.amp":
+            return t
+    return "torch" + module_name[len("manygrad") :]
+
+
+_PROXIES: dict[str, TorchModule] = {}
+
+
+class TorchModule(types.ModuleType):
+    """A module object named ``torch...`` whose attributes are the manygrad module's."""
+
+    def __init__(self, torch_name: str, target: types.ModuleType):
+        super().__init__(torch_name, getattr(target, "__doc__", None))
+        object.__setattr__(self, "_mg_target", target)
+        object.__setattr__(self, "__file__", getattr(target, "__file__", None))
+        if hasattr(target, "__path__"):
+            object.__setattr__(self, "__path__", [])  # a package: submodules go via the finder
+
+    def __getattr__(self, name: str):
+        target = object.__getattribute__(self, "_mg_target")
+        torch_name = object.__getattribute__(self, "__name__")
+        try:
+            value = getattr(target, name)
+        except AttributeError:
+            value = None
+            if not name.startswith("__"):
+                try:
+                    value = importlib.import_module(f"{target.__name__}.{name}")
+                except ModuleNotFoundError as e:
+                    if e.name is None or not f"{target.__name__}.{name}".startswith(e.name):
+                        raise
+            if value is None:
+                raise UnsupportedAPIError(unsupported_message(f"{torch_name}.{name}")) from None
+        if isinstance(value, types.ModuleType) and value.__name__.startswith("manygrad"):
+            return proxy(f"{torch_name}.{name}", value)
+        return value
+
+    def __setattr__(self, name: str, value) -> None:
+        if isinstance(value, TorchModule):
+            return  # the import system binding a submodule: reads make the proxy anyway
+        if name.startswith("__") and name.endswith("__"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(object.__getattribute__(self, "_mg_target"), name, value)
+
+    def __dir__(self):
+        return sorted(set(dir(object.__getattribute__(self, "_mg_target"))))
+
+    def __repr__(self) -> str:
+        target = object.__getattribute__(self, "_mg_target")
+        return f"<module {self.__name__!r} (manygrad: {target.__name__!r})>"
+
+
+def proxy(torch_name: str, target: types.ModuleType) -> TorchModule:
+    """The one proxy module for ``torch_name`` (made on first use)."""
+    p = _PROXIES.get(torch_name)
+    if p is None or object.__getattribute__(p, "_mg_target") is not target:
+        p = _PROXIES[torch_name] = TorchModule(torch_name, target)
+    return p
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, target: types.ModuleType):
+        self.target = target
+
+    def create_module(self, spec):
+        return proxy(spec.name, self.target)
+
+    def exec_module(self, module) -> None:
+        pass
+
+
+class TorchFinder(importlib.abc.MetaPathFinder):
+    """Answers ``import torch[.x.y]`` with manygrad's modules (see the module docstring)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "torch" and not fullname.startswith("torch."):
+            return None
+        name = target_name(fullname)
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name is not None and name.startswith(e.name):
+                raise UnsupportedModuleError(unsupported_message(fullname), name=fullname) from None
+            raise
+        spec = importlib.machinery.ModuleSpec(fullname, _Loader(mod))
+        if hasattr(mod, "__path__"):
+            spec.submodule_search_locations = []
+        return spec
+
+
+_FINDER = TorchFinder()
+_STASHED: dict[str, types.ModuleType] = {}
+
+
+def install() -> None:
+    """Make ``import torch`` (and every ``torch.*``) resolve to manygrad in this process.
+
+    Modules of a real PyTorch that were already imported leave ``sys.modules`` until
+    ``uninstall()`` puts them back.
+
+    Example:
+        >>> import manygrad.compat
+        >>> manygrad.compat.install()
+        >>> import torch.nn as nn  # manygrad.nn
+    """
+    for k in [k for k in sys.modules if k == "torch" or k.startswith("torch.")]:
+        if not isinstance(sys.modules[k], TorchModule):
+            _STASHED[k] = sys.modules.pop(k)
+    if _FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _FINDER)
+
+
+def uninstall() -> None:
+    """Undo ``install``: ``import torch`` finds the real PyTorch (if installed) again."""
+    if _FINDER in sys.meta_path:
+        sys.meta_path.remove(_FINDER)
+    for k in [k for k in sys.modules if k == "torch" or k.startswith("torch.")]:
+        if isinstance(sys.modules[k], TorchModule):
+            del sys.modules[k]
+    sys.modules.update(_STASHED)  # a real PyTorch imported before install() comes back
+    _STASHED.clear()

@@ -1,0 +1,86 @@
+"""Run an unchanged PyTorch script on manygrad: ``manygrad run script.py args...``.
+
+The script runs as ``__main__`` with ``sys.argv = [script, *args]`` and its folder first on
+``sys.path``, exactly as ``python script.py args...`` would run it, except that the
+``torch`` import hook (``compat.importer``) is installed first.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import traceback
+
+from .importer import UnsupportedAPIError, UnsupportedModuleError, install, uninstall
+
+
+def run_script(path: str, args: list[str] | tuple = ()) -> dict:
+    """Run the PyTorch script at ``path`` with manygrad standing in for ``torch``.
+
+    Args:
+        path: the script file.
+        args: its command-line arguments (``sys.argv[1:]`` as the script sees it).
+
+    Returns:
+        The script's globals when it finished.
+
+    Example:
+        >>> run_script("mnist.py", ["--epochs", "1"])
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"manygrad run: no such script: {path}")
+    old_argv, old_path = sys.argv[:], sys.path[:]
+    sys.argv = [path, *args]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    install()
+    try:
+        return runpy.run_path(path, run_name="__main__")
+    finally:
+        uninstall()
+        sys.argv[:] = old_argv
+        sys.path[:] = old_path
+
+
+def _script_line(tb, path: str) -> str:
+    """``file:line: code`` of the deepest frame in the user's script, for error messages."""
+    where = ""
+    real = os.path.abspath(path)
+    for fs in traceback.extract_tb(tb):
+        if os.path.abspath(fs.filename) == real:
+            where = f"{fs.filename}:{fs.lineno}: {fs.line}"
+    return where
+
+
+def main(argv: list[str]) -> int:
+    """Command-line entry: ``argv = [script, *args]``; returns the exit status."""
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: manygrad run SCRIPT [ARGS...]\n\nRun an unchanged PyTorch script with "
+              "`torch` resolving to manygrad.")  # fmt: skip
+        return 0 if argv else 2
+    path, args = argv[0], argv[1:]
+    try:
+        run_script(path, args)
+    except FileNotFoundError as e:
+        if not os.path.isfile(path):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        traceback.print_exc()
+        return 1
+    except (UnsupportedAPIError, UnsupportedModuleError) as e:
+        where = _script_line(e.__traceback__, path)
+        print(f"error: {e}" + (f"\n  at {where}" if where else ""), file=sys.stderr)
+        return 3
+    except SystemExit as e:
+        code = e.code
+        if code is None or isinstance(code, int):
+            return code or 0
+        print(code, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BaseException:
+        traceback.print_exc()  # the user's own program failed: show its traceback as Python does
+        return 1
+    return 0

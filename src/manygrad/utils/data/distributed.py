@@ -1,0 +1,3 @@
+"""``torch.utils.data.distributed``: ``DistributedSampler``."""
+
+from ...data import DistributedSampler  # noqa: F401

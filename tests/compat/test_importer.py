@@ -1,0 +1,112 @@
+"""The torch import hook and `manygrad run`: unchanged scripts get manygrad's modules."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch as real_torch
+
+import manygrad as mg
+from manygrad import compat
+from manygrad.compat import UnsupportedAPIError, UnsupportedModuleError
+
+SRC = os.path.join(os.path.dirname(__file__), "..", "..", "src")
+
+
+def _script(tmp_path, body: str) -> str:
+    p = tmp_path / "script.py"
+    p.write_text(textwrap.dedent(body))
+    return str(p)
+
+
+def test_torch_tree_is_manygrad(tmp_path):
+    path = _script(
+        tmp_path,
+        """
+        import sys
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+        import torch.optim as optim
+        from torch.utils.data import DataLoader, TensorDataset
+        from torch.nn.modules.loss import _Loss
+        from torch.nn.utils.rnn import pad_sequence
+        import torch.backends.cudnn as cudnn
+        cudnn.benchmark = True
+        result = (torch, nn, F, optim, DataLoader, _Loss, pad_sequence, sys.argv[1:])
+    """,
+    )
+    g = compat.run_script(path, ["--epochs", "2"])
+    torch, nn, F, optim, DataLoader, _Loss, pad_sequence, argv = g["result"]
+    assert nn is torch.nn and nn.Linear is mg.nn.Linear and F.relu is mg.nn.functional.relu
+    assert optim.Adam is mg.optim.Adam and DataLoader is mg.data.DataLoader
+    assert _Loss is mg.nn.loss._Loss and pad_sequence is mg.nn.utils.rnn.pad_sequence
+    assert torch.Tensor is mg.Tensor and argv == ["--epochs", "2"]
+    assert mg.backends.cudnn.benchmark is True
+    mg.backends.cudnn.benchmark = False
+    # the real PyTorch imported by this test module is back afterwards
+    import torch as again
+
+    assert again is real_torch and sys.modules["torch.nn"] is real_torch.nn
+
+
+def test_missing_attribute_names_the_torch_api():
+    compat.install()
+    try:
+        import torch
+
+        with pytest.raises(UnsupportedAPIError, match=r"torch\.nn\.NoSuchLayer is not supported "
+                           r"by manygrad 0\.1\.0; see docs/porting\.md"):  # fmt: skip
+            torch.nn.NoSuchLayer(3)
+        with pytest.raises(AttributeError):  # still an AttributeError for hasattr/getattr
+            torch.no_such_function
+        assert not hasattr(torch.nn.functional, "no_such_function")
+        with pytest.raises(UnsupportedModuleError, match=r"torch\.no_such_module is not"):
+            import torch.no_such_module  # noqa: F401
+        with pytest.raises(ImportError):
+            import torch.nn.no_such  # noqa: F401
+    finally:
+        compat.uninstall()
+    assert sys.modules["torch"] is real_torch
+
+
+def _cli(*args, cwd=None):
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=120)  # fmt: skip
+
+
+def test_cli_run_and_python_m(tmp_path):
+    path = _script(
+        tmp_path,
+        """
+        import sys
+        import torch
+        x = torch.ones(2, 3)
+        print("sum", float(x.sum()), torch.__name__, type(x).__module__, sys.argv[1:])
+        sys.exit(int(sys.argv[1]))
+    """,
+    )
+    r = _cli("-m", "manygrad", "run", path, "0", "--flag")
+    assert r.returncode == 0, r.stderr
+    assert "sum 6.0 torch manygrad.tensor ['0', '--flag']" in r.stdout
+    r = _cli("-m", "manygrad.run", path, "4")
+    assert r.returncode == 4 and "sum 6.0" in r.stdout
+
+
+def test_cli_unsupported_is_one_clear_line(tmp_path):
+    path = _script(
+        tmp_path,
+        """
+        import torch
+        torch.nn.NoSuchLayer(3)
+    """,
+    )
+    r = _cli("-m", "manygrad", "run", path)
+    assert r.returncode == 3
+    assert "error: torch.nn.NoSuchLayer is not supported by manygrad" in r.stderr
+    assert "script.py:3" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("-m", "manygrad", "run", str(tmp_path / "missing.py"))
+    assert r.returncode == 2 and "no such script" in r.stderr
