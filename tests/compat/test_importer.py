@@ -61,7 +61,7 @@ def test_missing_attribute_names_the_torch_api():
                            r"by manygrad 0\.1\.0; see docs/porting\.md"):  # fmt: skip
             torch.nn.NoSuchLayer(3)
         with pytest.raises(AttributeError):  # still an AttributeError for hasattr/getattr
-            torch.no_such_function
+            _ = torch.no_such_function
         assert not hasattr(torch.nn.functional, "no_such_function")
         with pytest.raises(UnsupportedModuleError, match=r"torch\.no_such_module is not"):
             import torch.no_such_module  # noqa: F401

@@ -37,7 +37,7 @@ def find(name: str):
 def module_getattr(module_name: str, names: tuple[str, ...]):
     """A PEP 562 ``__getattr__`` for a file that groups ``names``."""
 
-    def __getattr__(name: str):
+    def __getattr__(name: str):  # noqa: N807
         if name in names or name.startswith("_"):
             obj = find(name)
             if obj is not None:
