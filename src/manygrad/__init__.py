@@ -48,6 +48,7 @@ from .threads import get_num_threads, set_num_threads
 
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
 _LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx"}
+_LAZY |= {"distributions", "utils", "accelerator", "backends", "serialization", "compat"}
 
 
 def __getattr__(name):

@@ -1,0 +1,23 @@
+"""Probability distributions with PyTorch's interface (``torch.distributions``).
+
+Every distribution is built from manygrad's differentiable ops: ``log_prob``, ``entropy``,
+``rsample`` and ``kl_divergence`` carry gradients to the parameters.
+
+Example:
+    >>> from manygrad.distributions import Categorical, Normal, kl_divergence
+    >>> d = Categorical(logits=scores); a = d.sample(); lp = d.log_prob(a)
+    >>> kl = kl_divergence(Normal(mu, sigma), Normal(0.0, 1.0))
+"""
+
+from .continuous import Exponential, Laplace, Normal, Uniform
+from .discrete import Bernoulli, Categorical, OneHotCategorical
+from .distribution import Distribution
+from .independent import Independent
+from .kl import kl_divergence, register_kl
+from .multivariate_normal import MultivariateNormal
+
+__all__ = [
+    "Distribution", "Normal", "Uniform", "Laplace", "Exponential", "Categorical",
+    "OneHotCategorical", "Bernoulli", "MultivariateNormal", "Independent", "kl_divergence",
+    "register_kl",
+]  # fmt: skip
