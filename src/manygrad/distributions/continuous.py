@@ -7,7 +7,7 @@ import math
 from .. import creation as C
 from .. import ops as F
 from ..autograd import no_grad
-from ..tensor import Size, Tensor
+from ..tensor import Tensor
 from .distribution import Distribution, as_float, broadcast_all
 
 
@@ -48,7 +48,7 @@ class Normal(Distribution):
     def variance(self) -> Tensor:
         return self.scale**2
 
-    def rsample(self, sample_shape=Size()) -> Tensor:
+    def rsample(self, sample_shape=()) -> Tensor:
         eps = _noise("normal", self._extended_shape(sample_shape), self.loc)
         return self.loc + eps * self.scale
 
@@ -93,7 +93,7 @@ class Uniform(Distribution):
     def stddev(self) -> Tensor:
         return (self.high - self.low) / math.sqrt(12)
 
-    def rsample(self, sample_shape=Size()) -> Tensor:
+    def rsample(self, sample_shape=()) -> Tensor:
         u = _noise("uniform", self._extended_shape(sample_shape), self.low)
         return self.low + u * (self.high - self.low)
 
@@ -131,7 +131,7 @@ class Laplace(Distribution):
     def variance(self) -> Tensor:
         return 2 * self.scale**2
 
-    def rsample(self, sample_shape=Size()) -> Tensor:
+    def rsample(self, sample_shape=()) -> Tensor:
         u = _noise("uniform", self._extended_shape(sample_shape), self.loc) * 2 - 1
         u = u.clamp(-1 + 1e-7, 1 - 1e-7)
         return self.loc - self.scale * u.sign() * (1 - u.abs()).log()
@@ -162,7 +162,7 @@ class Exponential(Distribution):
     def variance(self) -> Tensor:
         return self.rate ** (-2)
 
-    def rsample(self, sample_shape=Size()) -> Tensor:
+    def rsample(self, sample_shape=()) -> Tensor:
         u = _noise("uniform", self._extended_shape(sample_shape), self.rate)
         with no_grad():
             e = -(1 - u).log()  # NOTE: 1 - u lies in (0, 1], so the log is finite

@@ -81,7 +81,7 @@ class Categorical(Distribution):
     def mode(self) -> Tensor:
         return self.probs.argmax(-1)
 
-    def sample(self, sample_shape=Size()) -> Tensor:
+    def sample(self, sample_shape=()) -> Tensor:
         """Category indices (int64) of shape ``sample_shape + batch_shape``."""
         with no_grad():
             p = self.probs
@@ -130,7 +130,7 @@ class OneHotCategorical(Distribution):
         p = self._categorical.probs
         return p * (1 - p)
 
-    def sample(self, sample_shape=Size()) -> Tensor:
+    def sample(self, sample_shape=()) -> Tensor:
         idx = self._categorical.sample(sample_shape)
         return F.one_hot(idx, self.event_shape[0]).to(self.probs.dtype)
 
@@ -183,7 +183,7 @@ class Bernoulli(Distribution):
     def variance(self) -> Tensor:
         return self.probs * (1 - self.probs)
 
-    def sample(self, sample_shape=Size()) -> Tensor:
+    def sample(self, sample_shape=()) -> Tensor:
         with no_grad():
             p = self.probs
             u = C.rand(*self._extended_shape(sample_shape), dtype=p.dtype, device=p.device)

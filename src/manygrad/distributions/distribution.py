@@ -85,12 +85,12 @@ class Distribution:
     def stddev(self) -> Tensor:
         return self.variance.sqrt()
 
-    def sample(self, sample_shape=Size()) -> Tensor:
+    def sample(self, sample_shape=()) -> Tensor:
         """Draw ``sample_shape`` samples (no gradient)."""
         with no_grad():
             return self.rsample(sample_shape)
 
-    def rsample(self, sample_shape=Size()) -> Tensor:
+    def rsample(self, sample_shape=()) -> Tensor:
         raise NotImplementedError(
             f"{type(self).__name__} has no reparameterized sample (has_rsample is False); "
             "use sample() and a score-function estimator (log_prob)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..tensor import Size, Tensor
+from ..tensor import Tensor
 from .distribution import Distribution
 
 
@@ -48,10 +48,10 @@ class Independent(Distribution):
     def variance(self) -> Tensor:
         return self.base_dist.variance
 
-    def sample(self, sample_shape=Size()) -> Tensor:
+    def sample(self, sample_shape=()) -> Tensor:
         return self.base_dist.sample(sample_shape)
 
-    def rsample(self, sample_shape=Size()) -> Tensor:
+    def rsample(self, sample_shape=()) -> Tensor:
         return self.base_dist.rsample(sample_shape)
 
     def log_prob(self, value) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import creation as C
-from ..tensor import Size, Tensor
+from ..tensor import Tensor
 from ._linalg import cholesky, solve
 from .distribution import Distribution, as_float, broadcast_shape
 
@@ -92,7 +92,7 @@ class MultivariateNormal(Distribution):
     def _half_log_det(self) -> Tensor:
         return _diag(self._unbroadcasted_scale_tril).log().sum(-1)
 
-    def rsample(self, sample_shape=Size()) -> Tensor:
+    def rsample(self, sample_shape=()) -> Tensor:
         shape = self._extended_shape(sample_shape)
         eps = C.randn(*shape, dtype=self.loc.dtype, device=self.loc.device)
         return self.loc + (self._unbroadcasted_scale_tril @ eps.unsqueeze(-1)).squeeze(-1)
