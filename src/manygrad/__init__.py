@@ -15,6 +15,7 @@ from . import autograd, backend, cuda, dtypes, ops
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import Device, device
 from .creation import *
+from .compat.torch_api import *
 from .dtypes import (
     bfloat16,
     double,

@@ -299,6 +299,18 @@ def to_numpy(a) -> np.ndarray:
     return _cupy.asnumpy(a)
 
 
+def address(a) -> tuple[int, int]:
+    """``(first element, start of its allocation)`` addresses of an array (no sync)."""
+    if type(a) is FakeArray:
+        a = a._a
+    if isinstance(a, np.ndarray):
+        root = a
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        return a.__array_interface__["data"][0], root.__array_interface__["data"][0]
+    return a.data.ptr, a.data.mem.ptr
+
+
 def to_device(a, d: Device):
     """Move an array to device ``d`` (no copy when it is already there)."""
     src = device_of(a)

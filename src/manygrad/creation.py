@@ -19,6 +19,47 @@ def _shape(size) -> tuple:
     return tuple(int(s) for s in size)
 
 
+# Keywords PyTorch's creation functions take that change nothing here.
+_IGNORED = {"layout", "pin_memory", "memory_format"}
+
+
+def _size_kw(size: tuple, kw: dict, fn: str) -> tuple:
+    """``zeros(2, 3)``, ``zeros((2, 3))`` and ``zeros(size=(2, 3))`` alike; ``out=`` refused."""
+    kw = dict(kw)
+    if "size" in kw:
+        if size:
+            raise TypeError(f"{fn}: got the size both positionally and as size=")
+        s = kw.pop("size")
+        size = (tuple(s),) if isinstance(s, (tuple, list)) else (s,)
+    if kw.pop("out", None) is not None:
+        raise TypeError(f"{fn}: out= is not supported; assign the result instead")
+    bad = sorted(k for k in kw if k not in _IGNORED)
+    if bad:
+        raise TypeError(f"{fn}() got unexpected keyword argument(s) {bad}")
+    return size
+
+
+def legacy_tensor(args: tuple, dtype=None, device=None) -> Tensor:
+    """``torch.Tensor(...)``/``torch.FloatTensor(...)``: sizes give an uninitialised tensor;
+    data gives a copy, integer data as the default float dtype (bool data stays bool); a
+    tensor gives a tensor sharing its memory (cast when ``dtype`` differs)."""
+    if not args:
+        args = (0,)
+    if builtins.all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+        return empty(*args, dtype=dtype, device=device)
+    if len(args) != 1:
+        raise TypeError(f"Tensor(): expected sizes (ints) or one sequence/array, got {args!r}")
+    data = args[0]
+    if isinstance(data, Tensor) and (dtype is None or D.from_any(dtype) is data.dtype):
+        if device is None or backend.device(device) == data.device:
+            return Tensor._wrap(data._data, data._device)
+    arr = _array_from(data, dtype, device)
+    if dtype is None and not isinstance(data, Tensor) and arr.dtype.kind in "iu":
+        with backend.device_scope(backend.device_of(arr)):
+            arr = arr.astype(D.get_default_dtype().np)
+    return Tensor._wrap(arr)
+
+
 def _infer_np_dtype(data):
     """PyTorch's inference for Python data: floats -> default float, ints -> int64."""
     flat = data
@@ -68,7 +109,8 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 
     Example: ``mg.tensor([[1., 2.], [3., 4.]], requires_grad=True)``.
     """
-    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+    t = Tensor._wrap(_array_from(data, dtype, device))
+    return t.requires_grad_() if requires_grad else t
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -78,7 +120,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     if backend.is_array(data) and dtype is None and device is None:
         D.from_np(data.dtype)
         return Tensor._wrap(data)
-    return Tensor(data, dtype=dtype, device=device)
+    return Tensor._wrap(_array_from(data, dtype, device))
 
 
 def from_numpy(a: np.ndarray) -> Tensor:
@@ -99,19 +141,23 @@ def _make(fill, size, dtype, device, requires_grad, default=None):
     return t.requires_grad_() if requires_grad else t
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def zeros(*size, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    size = _size_kw(size, kw, "zeros")
     return _make(lambda xp, s, dt: xp.zeros(s, dt), size, dtype, device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def ones(*size, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    size = _size_kw(size, kw, "ones")
     return _make(lambda xp, s, dt: xp.ones(s, dt), size, dtype, device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def empty(*size, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    size = _size_kw(size, kw, "empty")
     return _make(lambda xp, s, dt: xp.empty(s, dt), size, dtype, device, requires_grad)
 
 
-def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+def full(size, fill_value, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    (size,) = _size_kw((size,), kw, "full")
     default = D.scalar_dtype(fill_value) if dtype is None else None
     return _make(
         lambda xp, s, dt: xp.full(s, fill_value, dt), (size,), dtype, device, requires_grad,
@@ -135,6 +181,15 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     )  # fmt: skip
 
 
+def logspace(start, end, steps, base=10.0, dtype=None, device=None,
+             requires_grad=False) -> Tensor:  # fmt: skip
+    """``steps`` values from ``base**start`` to ``base**end``, evenly spaced in the exponent."""
+    return _make(
+        lambda xp, s, dt: xp.logspace(start, end, int(steps), base=base).astype(dt), (), dtype,
+        device, requires_grad,
+    )  # fmt: skip
+
+
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _make(
         lambda xp, s, dt: xp.linspace(start, end, int(steps)).astype(dt), (), dtype, device,
@@ -142,15 +197,17 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) ->
     )  # fmt: skip
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+def rand(*size, dtype=None, device=None, requires_grad=False, generator=None, **kw) -> Tensor:
     """Uniform samples in [0, 1)."""
+    size = _size_kw(size, kw, "rand")
     dev = backend.device(device)
     g = generator or backend.generator(dev)
     return _make(lambda xp, s, dt: g.random(s, dt), size, dtype, dev, requires_grad)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+def randn(*size, dtype=None, device=None, requires_grad=False, generator=None, **kw) -> Tensor:
     """Standard normal samples."""
+    size = _size_kw(size, kw, "randn")
     dev = backend.device(device)
     g = generator or backend.generator(dev)
     return _make(lambda xp, s, dt: g.normal(s, dt), size, dtype, dev, requires_grad)

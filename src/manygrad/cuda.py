@@ -41,3 +41,92 @@ def manual_seed(seed: int) -> None:
 
 def manual_seed_all(seed: int) -> None:
     backend.manual_seed(seed)
+
+
+# ---------------------------------------------------------------- PyTorch's other queries
+# NOTE: written against CuPy's documented API; not yet run on a GPU. Without one they
+# answer as PyTorch does on a CPU-only machine (0 bytes, errors for device properties).
+
+
+def set_device(device) -> None:
+    """Make ``device`` (an index or ``"cuda:i"``) the current GPU."""
+    idx = backend.device(device).index if not isinstance(device, int) else device
+    if is_available():
+        backend.cuda_module().cuda.Device(idx or 0).use()
+
+
+def _pool():
+    return backend.cuda_module().get_default_memory_pool() if is_available() else None
+
+
+def empty_cache() -> None:
+    """Return cached, unused GPU memory to the driver."""
+    pool = _pool()
+    if pool is not None:
+        pool.free_all_blocks()
+
+
+def memory_allocated(device=None) -> int:
+    """Bytes of GPU memory held by tensors now (0 without a GPU)."""
+    pool = _pool()
+    return int(pool.used_bytes()) if pool is not None else 0
+
+
+def memory_reserved(device=None) -> int:
+    """Bytes of GPU memory held by the allocator, used or cached (0 without a GPU)."""
+    pool = _pool()
+    return int(pool.total_bytes()) if pool is not None else 0
+
+
+_peak = {"allocated": 0}
+
+
+def max_memory_allocated(device=None) -> int:
+    """The largest ``memory_allocated`` seen by calls to it since the last reset."""
+    _peak["allocated"] = max(_peak["allocated"], memory_allocated(device))
+    return _peak["allocated"]
+
+
+def reset_peak_memory_stats(device=None) -> None:
+    _peak["allocated"] = memory_allocated(device)
+
+
+def get_device_properties(device=0) -> dict:
+    """The GPU's properties as CuPy reports them (name, totalGlobalMem, major, minor, ...)."""
+    if not is_available():
+        raise RuntimeError(f"cuda.get_device_properties: no usable GPU ({why_unavailable()})")
+    idx = backend.device(device).index if not isinstance(device, int) else device
+    return backend.cuda_module().cuda.runtime.getDeviceProperties(idx or 0)
+
+
+def get_device_capability(device=0) -> tuple[int, int]:
+    p = get_device_properties(device)
+    return int(p["major"]), int(p["minor"])
+
+
+def is_bf16_supported() -> bool:
+    return is_available() and get_device_capability()[0] >= 8
+
+
+class device:  # noqa: N801 - PyTorch's name
+    """``with mg.cuda.device(1): ...``: run the block with GPU 1 current."""
+
+    def __init__(self, device):
+        self.dev = backend.device(device if not isinstance(device, int) else f"cuda:{device}")
+
+    def __enter__(self):
+        self.scope = backend.device_scope(self.dev)
+        self.scope.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.scope.__exit__(*exc)
+
+
+def __getattr__(name: str):
+    # torch.cuda.FloatTensor and friends: typed tensors that live on the GPU
+    from .compat.torch_api import CUDA_TYPED
+
+    if name in CUDA_TYPED:
+        return CUDA_TYPED[name]
+    raise AttributeError(f"module 'manygrad.cuda' has no attribute {name!r}")

@@ -37,10 +37,11 @@ class Tensor(TensorMethods):
     __slots__ = ("_data", "_device", "requires_grad", "grad", "grad_fn", "__weakref__")
     __array_priority__ = 1000  # NOTE: makes ndarray + Tensor defer to Tensor.__radd__
 
-    def __init__(self, data, dtype=None, device=None, requires_grad=False):
-        from .creation import _array_from
+    def __init__(self, data=None, *sizes, dtype=None, device=None, requires_grad=False):
+        from .creation import legacy_tensor
 
-        arr = _array_from(data, dtype, device)
+        # NOTE: torch.Tensor's legacy rules: ints are sizes, integer data becomes float
+        arr = legacy_tensor(() if data is None else (data, *sizes), dtype, device)._data
         self._data = arr
         self._device = backend.device_of(arr)
         self.grad = None

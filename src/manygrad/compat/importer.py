@@ -27,7 +27,7 @@ ALIASES = {
     "torch": "manygrad",
     "torch.amp": "manygrad.amp",
     "torch.cuda.amp": "manygrad.amp",
-    "torch.autograd": "manygrad.autograd",
+    "torch.autograd": "manygrad.compat.torch_autograd",
     "torch.utils.checkpoint": "manygrad.utils.checkpoint",
     "torch.nn.parallel": "manygrad.nn.parallel",
     "torch.onnx": "manygrad.onnx",
@@ -104,7 +104,10 @@ class TorchModule(types.ModuleType):
             if value is None:
                 raise UnsupportedAPIError(unsupported_message(f"{torch_name}.{name}")) from None
         if isinstance(value, types.ModuleType) and value.__name__.startswith("manygrad"):
-            return proxy(f"{torch_name}.{name}", value)
+            full = f"{torch_name}.{name}"
+            if full in ALIASES and ALIASES[full] != value.__name__:
+                value = importlib.import_module(ALIASES[full])
+            return proxy(full, value)
         return value
 
     def __setattr__(self, name: str, value) -> None:

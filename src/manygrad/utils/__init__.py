@@ -1,13 +1,15 @@
-"""``torch.utils``'s place in manygrad: ``utils.data`` (the same objects as ``manygrad.data``).
+"""``torch.utils``'s place in manygrad: ``utils.data`` (the same objects as ``manygrad.data``)
+and ``utils.checkpoint``.
 
 Example:
     >>> from manygrad.utils.data import DataLoader, TensorDataset
 """
 
 import importlib
+import importlib.util
 
 
 def __getattr__(name):
-    if name in ("data", "checkpoint"):
+    if name in ("data", "checkpoint") and importlib.util.find_spec(f"{__name__}.{name}"):
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'manygrad.utils' has no attribute {name!r}")

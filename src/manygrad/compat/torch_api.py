@@ -1,0 +1,300 @@
+"""Small top-level PyTorch utilities that ported programs use: typed tensor classes
+(``FloatTensor``, ...), ``finfo``/``iinfo``, RNG state, print options, broadcasting helpers.
+
+Re-exported as ``manygrad.<name>``.
+
+Example:
+    >>> x = mg.FloatTensor(2, 3)              # uninitialised float32, shape (2, 3)
+    >>> isinstance(mg.zeros(2), mg.FloatTensor)
+    True
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .. import backend
+from .. import dtypes as D
+from ..tensor import Tensor
+
+# ----------------------------------------------------------------------------- typed tensors
+
+
+class _TypedTensorMeta(type):
+    def __instancecheck__(cls, obj) -> bool:
+        return (isinstance(obj, Tensor) and obj.dtype is cls.dtype
+                and obj.device.type == cls.device_type)  # fmt: skip
+
+    def __call__(cls, *args, device=None):
+        from ..creation import legacy_tensor
+
+        return legacy_tensor(args, dtype=cls.dtype, device=device or cls.device_type)
+
+    def __repr__(cls) -> str:
+        return f"<class '{cls.__qualname__}'>"
+
+
+def _typed(name: str, dt, device_type: str = "cpu"):
+    qual = f"torch.{'cuda.' if device_type == 'cuda' else ''}{name}"
+    cls = _TypedTensorMeta(name, (), {"dtype": dt, "device_type": device_type,
+                                      "__qualname__": qual, "__module__": "manygrad"})  # fmt: skip
+    cls.__doc__ = f"``{qual}``: builds {dt} tensors; ``isinstance`` checks dtype and device."
+    return cls
+
+
+_TYPED = {
+    "FloatTensor": D.float32, "DoubleTensor": D.float64, "HalfTensor": D.float16,
+    "BFloat16Tensor": D.bfloat16, "LongTensor": D.int64, "IntTensor": D.int32,
+    "ShortTensor": D.int16, "CharTensor": D.int8, "ByteTensor": D.uint8, "BoolTensor": D.bool_,
+}  # fmt: skip
+FloatTensor = _typed("FloatTensor", D.float32)
+DoubleTensor = _typed("DoubleTensor", D.float64)
+HalfTensor = _typed("HalfTensor", D.float16)
+BFloat16Tensor = _typed("BFloat16Tensor", D.bfloat16)
+LongTensor = _typed("LongTensor", D.int64)
+IntTensor = _typed("IntTensor", D.int32)
+ShortTensor = _typed("ShortTensor", D.int16)
+CharTensor = _typed("CharTensor", D.int8)
+ByteTensor = _typed("ByteTensor", D.uint8)
+BoolTensor = _typed("BoolTensor", D.bool_)
+CUDA_TYPED = {n: _typed(n, dt, "cuda") for n, dt in _TYPED.items()}
+
+
+def type_name(dt, device_type: str = "cpu") -> str:
+    """PyTorch's legacy type string: ``"torch.FloatTensor"``, ``"torch.cuda.LongTensor"``."""
+    name = next((n for n, d in _TYPED.items() if d is dt), None)
+    if name is None:
+        raise TypeError(f"no legacy tensor type for dtype {dt}")
+    return f"torch.{'cuda.' if device_type == 'cuda' else ''}{name}"
+
+
+def dtype_of_type_name(name: str):
+    """The dtype (and device type) of ``"torch.FloatTensor"`` / ``"torch.cuda.LongTensor"``."""
+    parts = name.split(".")
+    dev = "cuda" if len(parts) == 3 and parts[1] == "cuda" else "cpu"
+    dt = _TYPED.get(parts[-1]) if parts[0] in ("torch", "manygrad") else None
+    if dt is None:
+        raise TypeError(f"invalid tensor type {name!r}; expected e.g. 'torch.FloatTensor' or "
+                        "a dtype such as torch.float32")  # fmt: skip
+    return dt, dev
+
+
+# ----------------------------------------------------------------------------- dtype info
+
+
+class finfo:  # noqa: N801 - PyTorch's name
+    """Limits of a floating dtype: ``bits``, ``eps``, ``max``, ``min``, ``tiny``, ``resolution``.
+
+    Example: ``mg.finfo(mg.float32).eps``
+    """
+
+    def __init__(self, type=None):  # noqa: A002
+        dt = D.get_default_dtype() if type is None else D.from_any(type)
+        if not dt.is_floating_point:
+            raise TypeError(f"finfo: {dt} is not a floating dtype; use iinfo for integers")
+        info = np.finfo(dt.np)
+        self.dtype = str(dt).replace("manygrad.", "")
+        self.bits = int(info.bits)
+        self.eps = float(info.eps)
+        self.max = float(info.max)
+        self.min = float(info.min)
+        self.tiny = self.smallest_normal = float(info.tiny)
+        self.resolution = float(info.resolution)
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, "
+                f"eps={self.eps}, tiny={self.tiny}, dtype={self.dtype})")  # fmt: skip
+
+
+class iinfo:  # noqa: N801 - PyTorch's name
+    """Limits of an integer dtype: ``bits``, ``max``, ``min``."""
+
+    def __init__(self, type):  # noqa: A002
+        dt = D.from_any(type)
+        if dt.is_floating_point:
+            raise TypeError(f"iinfo: {dt} is a floating dtype; use finfo")
+        info = np.iinfo(dt.np) if dt is not D.bool_ else np.iinfo(np.uint8)
+        self.dtype = str(dt).replace("manygrad.", "")
+        self.bits, self.max, self.min = int(info.bits), int(info.max), int(info.min)
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
+def is_floating_point(x: Tensor) -> bool:
+    return x.is_floating_point()
+
+
+def is_complex(x: Tensor) -> bool:
+    """False: manygrad has no complex dtypes."""
+    return False
+
+
+def is_nonzero(x: Tensor) -> bool:
+    if x.numel() != 1:
+        raise RuntimeError(f"is_nonzero: expected a one-element tensor, got shape {x.shape}")
+    return bool(x.item())
+
+
+def typename(x) -> str:
+    return x.type() if isinstance(x, Tensor) else type(x).__name__
+
+
+# ----------------------------------------------------------------------------- random state
+
+
+def get_rng_state() -> Tensor:
+    """The CPU generator's state as a uint8 tensor (give it back to ``set_rng_state``)."""
+    state = backend.generator(backend.CPU).get_state()
+    raw = json.dumps(state, separators=(",", ":")).encode()
+    return Tensor._wrap(np.frombuffer(raw, dtype=np.uint8).copy(), backend.CPU)
+
+
+def set_rng_state(new_state: Tensor) -> None:
+    """Restore the CPU generator from ``get_rng_state()``'s tensor."""
+    if not isinstance(new_state, Tensor) or new_state.dtype is not D.uint8:
+        raise TypeError("set_rng_state: expected the uint8 tensor from get_rng_state()")
+    try:
+        state = json.loads(bytes(new_state.tolist()).decode())
+    except ValueError:
+        raise ValueError("set_rng_state: this tensor is not a manygrad RNG state (from "
+                         "manygrad.get_rng_state())") from None  # fmt: skip
+    backend.generator(backend.CPU).set_state(state)
+
+
+def seed() -> int:
+    """Seed every generator from the OS's entropy; returns the seed."""
+    s = int(np.random.SeedSequence().entropy % (2**63))
+    backend.manual_seed(s)
+    return s
+
+
+def initial_seed() -> int:
+    """The seed of the CPU generator (set by ``manual_seed`` or ``seed``)."""
+    s = backend.generator(backend.CPU).initial_seed
+    if s is None:
+        s = seed()
+    return int(s)
+
+
+# ----------------------------------------------------------------------------- printing
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
+                     profile=None, sci_mode=None) -> None:  # fmt: skip
+    """Options for printing tensors (NumPy's print options underneath).
+
+    Args:
+        precision: digits after the point (default 4).
+        threshold: elements before summarising with "..." (default 1000).
+        edgeitems: items shown at each end when summarising (default 3).
+        linewidth: characters per line (default 80).
+        profile: ``"default"``, ``"short"`` or ``"full"``.
+        sci_mode: True forces scientific notation, False forbids it, None chooses.
+    """
+    opts: dict = {}
+    if profile is not None:
+        presets = {"default": (4, 1000, 3, 80), "short": (2, 1000, 2, 80),
+                   "full": (4, 2**63 - 1, 3, 80)}  # fmt: skip
+        if profile not in presets:
+            raise ValueError(f"set_printoptions: profile must be one of {sorted(presets)}")
+        p, t, e, w = presets[profile]
+        opts.update(precision=p, threshold=t, edgeitems=e, linewidth=w)
+    for k, v in (("precision", precision), ("threshold", threshold),
+                 ("edgeitems", edgeitems), ("linewidth", linewidth)):  # fmt: skip
+        if v is not None:
+            opts[k] = int(v)
+    if sci_mode is not None:
+        opts["suppress"] = not sci_mode
+        if sci_mode:
+            opts["floatmode"] = "maxprec_equal"
+    np.set_printoptions(**opts)
+
+
+# ----------------------------------------------------------------------------- shapes
+
+
+def broadcast_shapes(*shapes):
+    """The shape that ``shapes`` broadcast to (``torch.Size``)."""
+    from ..tensor import Size
+
+    out: list[int] = []
+    for s in shapes:
+        s = (s,) if isinstance(s, int) else tuple(s)
+        out = [1] * (len(s) - len(out)) + out
+        for i, n in enumerate(s[::-1]):
+            j = len(out) - 1 - i
+            if out[j] == 1:
+                out[j] = n
+            elif n not in (1, out[j]):
+                raise RuntimeError(f"broadcast_shapes: shapes {list(shapes)} are not "
+                                   f"broadcastable (mismatch {out[j]} vs {n})")  # fmt: skip
+    return Size(out)
+
+
+def broadcast_to(x: Tensor, size) -> Tensor:
+    return x.expand(*size)
+
+
+def broadcast_tensors(*tensors) -> tuple:
+    shape = broadcast_shapes(*(t.shape for t in tensors))
+    return tuple(t if tuple(t.shape) == tuple(shape) else t.expand(*shape) for t in tensors)
+
+
+def atleast_1d(*tensors):
+    out = [t.reshape(1) if t.dim() == 0 else t for t in _flat(tensors)]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def atleast_2d(*tensors):
+    out = [t.reshape(1, -1) if t.dim() < 2 else t for t in _flat(tensors)]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def atleast_3d(*tensors):
+    def up(t):
+        if t.dim() == 0:
+            return t.reshape(1, 1, 1)
+        if t.dim() == 1:
+            return t.reshape(1, -1, 1)
+        return t.unsqueeze(-1) if t.dim() == 2 else t
+
+    out = [up(t) for t in _flat(tensors)]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _flat(tensors):
+    return list(tensors[0]) if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) \
+        else list(tensors)  # fmt: skip
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple:
+    return x.unbind(dim)
+
+
+def swapaxes(x: Tensor, axis0: int, axis1: int) -> Tensor:
+    return x.transpose(axis0, axis1)
+
+
+swapdims = swapaxes
+
+
+def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=None,  # noqa: A001
+            options=None, disable=False):  # fmt: skip
+    """``torch.compile``: returns ``model`` unchanged (manygrad runs eagerly); usable as a
+    decorator with or without arguments."""
+    if model is None:
+        return lambda m: m
+    return model
+
+
+__all__ = [
+    "FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
+    "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor", "finfo", "iinfo",
+    "is_floating_point", "is_complex", "is_nonzero", "typename", "get_rng_state",
+    "set_rng_state", "seed", "initial_seed", "set_printoptions", "broadcast_shapes",
+    "broadcast_to", "broadcast_tensors", "atleast_1d", "atleast_2d", "atleast_3d", "unbind",
+    "swapaxes", "swapdims", "compile",
+]  # fmt: skip

@@ -1,0 +1,154 @@
+"""PyTorch's small utilities on manygrad, each compared with what torch does."""
+
+import numpy as np
+import pytest
+import torch
+
+import manygrad as mg
+
+
+@pytest.mark.parametrize("args", [(2, 3), (4,), (), ([1, 2],), ([[1.5], [2.0]],), ([True],)])
+def test_legacy_tensor_constructor(args):
+    m, t = mg.Tensor(*args), torch.Tensor(*args)
+    assert tuple(m.shape) == tuple(t.shape)
+    assert str(m.dtype).split(".")[-1] == str(t.dtype).split(".")[-1] or args == ([True],)
+    if args and not isinstance(args[0], int):
+        np.testing.assert_array_equal(m.numpy(), t.numpy())
+
+
+def test_legacy_tensor_of_a_tensor_shares_memory():
+    x = mg.tensor([1, 2])
+    y = mg.Tensor(x)
+    assert y.dtype is mg.int64 and y.data_ptr() == x.data_ptr()
+    assert mg.tensor([1, 2]).dtype is mg.int64  # mg.tensor infers, as torch.tensor does
+
+
+@pytest.mark.parametrize("name", ["FloatTensor", "DoubleTensor", "LongTensor", "IntTensor",
+                                  "BoolTensor", "ByteTensor", "HalfTensor"])  # fmt: skip
+def test_typed_tensor_classes(name):
+    m = getattr(mg, name)([1, 0, 2])
+    t = getattr(torch, name)([1, 0, 2])
+    assert m.type() == t.type() == f"torch.{name}"
+    assert isinstance(m, getattr(mg, name)) and isinstance(m, mg.Tensor)
+    assert not isinstance(mg.zeros(1, dtype=mg.int8), getattr(mg, name))
+    assert tuple(getattr(mg, name)(2, 5).shape) == (2, 5)
+    assert mg.cuda.FloatTensor.device_type == "cuda"
+
+
+def test_tensor_type_casts():
+    x = mg.tensor([1.5, 2.0])
+    assert x.type(mg.int64).dtype is mg.int64
+    assert x.type("torch.DoubleTensor").dtype is mg.float64
+    assert x.type(mg.LongTensor).dtype is mg.int64
+    with pytest.raises(TypeError, match="invalid tensor type 'torch.Nope'"):
+        x.type("torch.Nope")
+    assert (x.byte().dtype, x.char().dtype, x.short().dtype) == (mg.uint8, mg.int8, mg.int16)
+
+
+@pytest.mark.parametrize("fn", ["zeros", "ones", "empty", "rand", "randn"])
+def test_size_keyword(fn):
+    assert tuple(getattr(mg, fn)(size=(2, 3)).shape) == tuple(getattr(torch, fn)(size=(2, 3)).shape)
+    assert tuple(getattr(mg, fn)(size=[4]).shape) == (4,)
+    with pytest.raises(TypeError, match="both positionally and as size="):
+        getattr(mg, fn)(2, size=(2,))
+    with pytest.raises(TypeError, match="out= is not supported"):
+        getattr(mg, fn)(2, out=mg.zeros(2))
+
+
+def test_full_size_keyword_and_logspace():
+    assert mg.full(size=(2,), fill_value=3.0).tolist() == [3.0, 3.0]
+    np.testing.assert_allclose(mg.logspace(0, 2, 5, base=2.0).numpy(),
+                               torch.logspace(0, 2, 5, base=2.0).numpy(), rtol=1e-6)  # fmt: skip
+
+
+def test_new_constructors_take_dtype_and_device_from_self():
+    x = mg.zeros(2, dtype=mg.float64)
+    t = torch.zeros(2, dtype=torch.float64)
+    for m, r in [(x.new_zeros(2, 3), t.new_zeros(2, 3)), (x.new_ones((3,)), t.new_ones((3,))),
+                 (x.new_full((2,), 7), t.new_full((2,), 7)), (x.new_empty(4), t.new_empty(4)),
+                 (x.new_tensor([1, 2]), t.new_tensor([1, 2]))]:  # fmt: skip
+        assert tuple(m.shape) == tuple(r.shape) and m.dtype is mg.float64
+    np.testing.assert_array_equal(x.new_full((2,), 7).numpy(), [7.0, 7.0])
+    assert x.new_zeros(2, dtype=mg.int32).dtype is mg.int32
+    assert x.new_ones(1, requires_grad=True).requires_grad
+
+
+def test_layout_queries_match_torch():
+    m = mg.arange(24).reshape(4, 6)[1:, ::2].transpose(0, 1)
+    t = torch.arange(24).reshape(4, 6)[1:, ::2].transpose(0, 1)
+    assert m.stride() == t.stride() and m.stride(1) == t.stride(1)
+    assert m.storage_offset() == t.storage_offset()
+    assert m.is_contiguous() == t.is_contiguous()
+    assert (m.nelement(), m.ndimension(), m.element_size()) == (t.nelement(), t.ndimension(), 8)
+    assert m.get_device() == -1 and not m.is_complex() and not m.is_sparse
+    f = mg.zeros(3, 4, device="fakegpu")
+    assert f.stride() == (4, 1) and f[1:].storage_offset() == 4
+
+
+def test_format_spec():
+    m, t = mg.tensor(1.23456), torch.tensor(1.23456)
+    assert f"{m:.3f}" == f"{t:.3f}" and f"{m:>8.2e}" == f"{t:>8.2e}"
+    assert f"{mg.tensor(3)}" == f"{torch.tensor(3)}"
+    with pytest.raises(TypeError, match="unsupported format string"):
+        f"{mg.tensor([1.0]):.3f}"
+    assert f"{mg.tensor([1.0])}" == str(mg.tensor([1.0]))
+
+
+def test_finfo_iinfo():
+    for dt in ("float32", "float64", "float16", "bfloat16"):
+        m, t = mg.finfo(getattr(mg, dt)), torch.finfo(getattr(torch, dt))
+        assert (m.eps, m.max, m.min, m.tiny, m.bits) == (t.eps, t.max, t.min, t.tiny, t.bits)
+    for dt in ("int64", "int32", "uint8", "int8"):
+        m, t = mg.iinfo(getattr(mg, dt)), torch.iinfo(getattr(torch, dt))
+        assert (m.max, m.min, m.bits) == (t.max, t.min, t.bits)
+    assert mg.finfo().eps == torch.finfo().eps
+    with pytest.raises(TypeError, match="not a floating dtype"):
+        mg.finfo(mg.int64)
+
+
+def test_rng_state_roundtrip_and_seeds():
+    mg.manual_seed(3)
+    assert mg.initial_seed() == 3
+    state = mg.get_rng_state()
+    assert state.dtype is mg.uint8
+    a = mg.rand(5).numpy()
+    mg.set_rng_state(state)
+    np.testing.assert_array_equal(mg.rand(5).numpy(), a)
+    with pytest.raises(TypeError, match="uint8 tensor"):
+        mg.set_rng_state([1, 2])
+    s = mg.seed()
+    assert mg.initial_seed() == s
+
+
+def test_broadcast_helpers():
+    assert mg.broadcast_shapes((2, 1), (3,), 1) == torch.broadcast_shapes((2, 1), (3,), 1)
+    with pytest.raises(RuntimeError, match="not broadcastable"):
+        mg.broadcast_shapes((2,), (3,))
+    a, b = mg.broadcast_tensors(mg.zeros(2, 1), mg.ones(3))
+    assert tuple(a.shape) == tuple(b.shape) == (2, 3)
+    assert tuple(mg.broadcast_to(mg.ones(3), (2, 3)).shape) == (2, 3)
+    assert tuple(mg.atleast_2d(mg.tensor(1.0)).shape) == (1, 1)
+    assert [tuple(t.shape) for t in mg.atleast_3d(mg.ones(2), mg.ones(2, 3))] == [
+        (1, 2, 1),
+        (2, 3, 1),
+    ]
+    x = mg.arange(6).reshape(2, 3)
+    assert [u.tolist() for u in mg.unbind(x, 1)] == [[0, 3], [1, 4], [2, 5]]
+    assert tuple(mg.swapaxes(x, 0, 1).shape) == (3, 2)
+
+
+def test_misc_queries():
+    assert mg.is_floating_point(mg.zeros(1)) and not mg.is_complex(mg.zeros(1))
+    assert mg.compile(len) is len and mg.compile(mode="max-autotune")(len) is len
+    assert mg.backends.mps.is_available() is False
+    assert mg.accelerator.is_available() == mg.cuda.is_available()
+    assert mg.cuda.memory_allocated() == 0 or mg.cuda.is_available()
+    mg.cuda.empty_cache()
+    with mg.backends.cudnn.flags(enabled=False):
+        assert mg.backends.cudnn.enabled is False
+    assert mg.backends.cudnn.enabled is True
+    mg.set_printoptions(precision=2)
+    try:
+        assert "1.23" in repr(mg.tensor([1.23456])) and "1.235" not in repr(mg.tensor([1.23456]))
+    finally:
+        mg.set_printoptions(profile="default")
