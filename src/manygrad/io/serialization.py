@@ -1,4 +1,4 @@
-"""``mg.save`` / ``mg.load``: state dicts and checkpoints as safetensors files, no pickle.
+"""``mg.save`` / ``mg.load``: state dicts and checkpoints as safetensors files.
 
 A flat ``{str: Tensor}`` state dict is written as a plain safetensors file with exactly
 those names, so that any safetensors reader (PyTorch's included) loads it. Anything else
@@ -6,15 +6,18 @@ those names, so that any safetensors reader (PyTorch's included) loads it. Anyth
 flattened: its tensors are stored under dotted names (``optim.state.0.exp_avg``), and the
 nested structure with the non-tensor values (ints, floats, strings, bools, None, lists,
 tuples, dicts with str or int keys) goes as JSON into the header's ``__metadata__``, so
-``load`` returns the same nested object. Nothing is ever unpickled: loading a file cannot
-run code.
+``load`` returns the same nested object. Other objects (a whole model) are pickled, as
+PyTorch does, and ``load`` unpickles them only when asked with ``weights_only=False``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +29,7 @@ from ..tensor import Tensor
 from . import safetensors as st
 
 STRUCTURE_KEY = "manygrad.structure"
+PICKLE_KEY = "manygrad.pickle"  # the same key as manygrad.serialization.PICKLE_KEY
 
 
 def _is_state_dict(obj) -> bool:
@@ -123,43 +127,95 @@ class _Builder:
         return t
 
 
-def save(obj, path, metadata: Mapping[str, str] | None = None) -> None:
-    """Save a state dict, optimizer state or nested checkpoint to a safetensors file.
+def _is_file(f) -> bool:
+    return hasattr(f, "write") or hasattr(f, "read")
 
-    The write is atomic: on any error (or a crash) an existing file at ``path`` stays as
-    it was. Tensors on a GPU are copied to the host one at a time.
+
+@contextlib.contextmanager
+def _path_for_write(f):
+    """A path to write to: ``f`` itself, or a temporary file copied into the file object."""
+    if not _is_file(f):
+        yield f
+        return
+    with tempfile.TemporaryDirectory(prefix="manygrad-save-") as d:
+        tmp = os.path.join(d, "obj.safetensors")
+        yield tmp
+        with open(tmp, "rb") as src:
+            shutil.copyfileobj(src, f)
+
+
+@contextlib.contextmanager
+def _path_for_read(f):
+    if not _is_file(f):
+        yield f
+        return
+    with tempfile.TemporaryDirectory(prefix="manygrad-load-") as d:
+        tmp = os.path.join(d, "obj.safetensors")
+        with open(tmp, "wb") as dst:
+            shutil.copyfileobj(f, dst)
+        yield tmp
+
+
+def _name_of(f) -> str:
+    return os.fspath(f) if not _is_file(f) else str(getattr(f, "name", "<file object>"))
+
+
+def save(obj, f, metadata: Mapping[str, str] | None = None, pickle_module=None,
+         pickle_protocol: int = 2, _use_new_zipfile_serialization: bool = True) -> None:  # fmt: skip
+    """Save tensors, a checkpoint or (pickled) any other object, to a path or file object.
+
+    State dicts and nested dicts/lists/tuples of tensors, arrays, numbers, strings and None
+    are stored without pickle. Other objects (a whole model, say) are pickled as PyTorch
+    does: ``load`` then needs ``weights_only=False``. Writes to a path are atomic: on any
+    error an existing file stays as it was. Tensors on a GPU are copied to the host.
 
     Args:
-        obj: ``{str: Tensor}``, or nested dicts/lists/tuples of tensors, NumPy arrays,
-            numbers, strings, bools and None.
-        path: the file to write (conventionally ``*.safetensors``).
+        obj: what to save.
+        f: a path (conventionally ``*.safetensors`` or ``*.pt``) or a binary file object.
         metadata: extra ``{str: str}`` to store in the header.
+        pickle_module, pickle_protocol: as in PyTorch (the protocol of pickled objects).
 
     Example:
         >>> mg.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 3},
         ...         "ckpt.safetensors")
     """
     meta = dict(metadata or {})
-    if STRUCTURE_KEY in meta:
-        raise ValueError(f"save: the metadata key {STRUCTURE_KEY!r} is reserved")
+    for key in (STRUCTURE_KEY, PICKLE_KEY):
+        if key in meta:
+            raise ValueError(f"save: the metadata key {key!r} is reserved")
     if _is_state_dict(obj):
         arrays = {k: v._data for k, v in obj.items()}
     else:
         fl = _Flattener()
-        structure = fl.encode(obj, "")
-        arrays = fl.arrays
-        meta[STRUCTURE_KEY] = json.dumps(structure, separators=(",", ":"), allow_nan=False)
-    st.save_file(arrays, path, meta or None)
+        try:
+            structure = fl.encode(obj, "")
+        except TypeError:
+            from ..serialization import dumps
+
+            meta[PICKLE_KEY], arrays = dumps(obj, pickle_protocol)
+        else:
+            arrays = fl.arrays
+            meta[STRUCTURE_KEY] = json.dumps(structure, separators=(",", ":"), allow_nan=False)
+    with _path_for_write(f) as path:
+        st.save_file(arrays, path, meta or None)
 
 
-def load(path, map_location=None, weights_only: bool = True):
+def _map_location(map_location):
+    if map_location is None or callable(map_location) or isinstance(map_location, dict):
+        return "cpu"  # NOTE: files hold no device; PyTorch's remapping forms all mean "here"
+    return map_location
+
+
+def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True, mmap=None,
+         **pickle_load_args):  # fmt: skip
     """Load what ``save`` wrote (or any safetensors file) with tensors on ``map_location``.
 
     Args:
-        path: the file.
+        f: a path or a binary file object.
         map_location: device for the tensors ("cpu" when None, "cuda", "cuda:1", ...).
-        weights_only: accepted for PyTorch compatibility; a manygrad file never holds
-            code, so loading is always as safe as PyTorch's ``weights_only=True``.
+        weights_only: True (default) loads tensors, numbers, strings and containers, and
+            refuses pickled objects (they could run code); pass False only for files you
+            trust that hold whole objects, e.g. ``save(model)``.
 
     Returns:
         The saved object: ``{name: Tensor}`` for a plain safetensors file.
@@ -167,14 +223,20 @@ def load(path, map_location=None, weights_only: bool = True):
     Example:
         >>> ckpt = mg.load("ckpt.safetensors", map_location="cuda")
     """
-    dev = backend.device(map_location if map_location is not None else "cpu")
+    dev = backend.device(_map_location(map_location))
     backend.check_device(dev)
-    arrays, meta = st.read_arrays(path)
+    name = _name_of(f)
+    with _path_for_read(f) as path:
+        arrays, meta = st.read_arrays(path)
+    if PICKLE_KEY in meta:
+        from ..serialization import loads
+
+        return loads(meta[PICKLE_KEY], arrays, dev, name, weights_only)
     structure = meta.get(STRUCTURE_KEY)
     if structure is None:
         return {k: Tensor._wrap(backend.to_device(a, dev), dev) for k, a in arrays.items()}
     try:
         node = json.loads(structure)
     except json.JSONDecodeError as e:
-        raise CheckpointError(f"{os.fspath(path)}: corrupt structure metadata ({e})") from None
-    return _Builder(arrays, dev, os.fspath(path)).decode(node)
+        raise CheckpointError(f"{name}: corrupt structure metadata ({e})") from None
+    return _Builder(arrays, dev, name).decode(node)

@@ -259,7 +259,7 @@ def _unary(name, fwd, bwd, save_out=True, float_only=True):
             raise TypeError(f"{name.lower()}: expected a Tensor, got {type(x).__name__}")
         return Unary.apply(_float_input(x) if float_only else x)
 
-    op.__name__ = name.lower()
+    op.__name__ = op.__qualname__ = name.lower()  # NOTE: picklable by reference
     return op
 
 
@@ -488,6 +488,7 @@ def _compare(name, ufunc_name):
         return Compare.apply(a, b)
 
     op.__name__ = name.lower()
+    op.__qualname__ = "".join("_" + c.lower() if c.isupper() else c for c in name)[1:]
     return op
 
 
@@ -508,7 +509,7 @@ def _test(name):
     def op(x: Tensor) -> Tensor:
         return Tensor._wrap(getattr(backend.array_module(x._data), name)(x._data), x._device)
 
-    op.__name__ = name
+    op.__name__ = op.__qualname__ = name
     return op
 
 
