@@ -91,6 +91,14 @@ class TorchModule(types.ModuleType):
     def __getattr__(self, name: str):
         target = object.__getattribute__(self, "_mg_target")
         torch_name = object.__getattribute__(self, "__name__")
+        full = f"{torch_name}.{name}"
+        if full in ALIASES:  # a submodule that lives elsewhere in manygrad
+            try:
+                return proxy(full, importlib.import_module(ALIASES[full]))
+            except ModuleNotFoundError as e:
+                if e.name is None or not ALIASES[full].startswith(e.name):
+                    raise
+                raise UnsupportedAPIError(unsupported_message(full)) from None
         try:
             value = getattr(target, name)
         except AttributeError:
@@ -102,11 +110,8 @@ class TorchModule(types.ModuleType):
                     if e.name is None or not f"{target.__name__}.{name}".startswith(e.name):
                         raise
             if value is None:
-                raise UnsupportedAPIError(unsupported_message(f"{torch_name}.{name}")) from None
+                raise UnsupportedAPIError(unsupported_message(full)) from None
         if isinstance(value, types.ModuleType) and value.__name__.startswith("manygrad"):
-            full = f"{torch_name}.{name}"
-            if full in ALIASES and ALIASES[full] != value.__name__:
-                value = importlib.import_module(ALIASES[full])
             return proxy(full, value)
         return value
 
