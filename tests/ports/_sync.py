@@ -1,0 +1,139 @@
+"""Run a PyTorch program so that PyTorch and manygrad see the same numbers.
+
+Usage (the port tests do this):
+    python tests/ports/_sync.py SCRIPT ARGS...                  # real PyTorch
+    manygrad run tests/ports/_sync.py SCRIPT ARGS...             # manygrad as torch
+
+This file is itself a plain PyTorch program: under ``manygrad run`` its ``import torch`` is
+manygrad. Before running SCRIPT (unchanged) it makes the two frameworks agree where they
+would otherwise differ only by their random streams:
+- every parameter handed to an optimizer gets the same initial values (a NumPy stream
+  keyed by the parameter's order and shape);
+- ``torch.rand``/``randn``/``*_like``/``randint`` and ``Categorical.sample`` draw from one
+  shared NumPy stream;
+- DataLoaders do not shuffle, and dropout layers drop nothing.
+Everything else (layers, losses, autograd, optimizers) is the framework's own.
+"""
+
+import math
+import runpy
+import sys
+
+import numpy as np
+import torch
+import torch.distributions
+import torch.nn
+import torch.optim
+import torch.utils.data
+
+_RNG = np.random.default_rng(1234)
+_count = [0]
+
+
+def _init_value(shape, index):
+    rng = np.random.default_rng(10_000 + index)
+    fan_in = int(np.prod(shape[1:])) if len(shape) >= 2 else int(shape[0])
+    bound = 1.0 / math.sqrt(max(fan_in, 1))
+    return rng.uniform(-bound, bound, size=shape).astype(np.float32)
+
+
+def _sync_params(params):
+    params = list(params)
+    tensors = []
+    for p in params:
+        tensors.extend(p["params"] if isinstance(p, dict) else [p])
+    with torch.no_grad():
+        for p in tensors:
+            i = _count[0]
+            _count[0] += 1
+            values = p.detach().numpy()
+            if (
+                values.size
+                and np.isin(values, (0.0, 1.0)).all()
+                and (values == values.flat[0]).all()
+            ):
+                continue  # norm weights (ones) and zero biases stay as the framework made them
+            p.copy_(torch.from_numpy(_init_value(tuple(p.shape), i)))
+    return params
+
+
+_optimizer_init = torch.optim.Optimizer.__init__
+
+
+def _patched_optimizer_init(self, params, *args, **kwargs):
+    _optimizer_init(self, _sync_params(params), *args, **kwargs)
+
+
+torch.optim.Optimizer.__init__ = _patched_optimizer_init
+
+
+def _shape(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)):
+        size = tuple(size[0])
+    return tuple(int(s) for s in size)
+
+
+def _from(a, dtype=None, device=None):
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    return t.to(dtype) if dtype is not None else t
+
+
+def _randn(*size, dtype=None, device=None, requires_grad=False, **kw):
+    t = _from(_RNG.standard_normal(_shape(kw.pop("size", None) or size)).astype(np.float32),
+              dtype)  # fmt: skip
+    return t.requires_grad_() if requires_grad else t
+
+
+def _rand(*size, dtype=None, device=None, requires_grad=False, **kw):
+    t = _from(_RNG.random(_shape(kw.pop("size", None) or size)).astype(np.float32), dtype)
+    return t.requires_grad_() if requires_grad else t
+
+
+def _randint(low, high=None, size=None, dtype=None, device=None, **kw):
+    if high is None:
+        low, high = 0, low
+    return _from(_RNG.integers(low, high, _shape((size,))).astype(np.int64), dtype)
+
+
+torch.randn = _randn
+torch.rand = _rand
+torch.randint = _randint
+torch.randn_like = lambda x, **kw: _randn(*x.shape, dtype=kw.get("dtype") or x.dtype)
+torch.rand_like = lambda x, **kw: _rand(*x.shape, dtype=kw.get("dtype") or x.dtype)
+
+
+def _categorical_sample(self, sample_shape=()):
+    probs = self.probs.detach().numpy().astype(np.float64)
+    shape = tuple(sample_shape) + probs.shape[:-1]
+    u = _RNG.random(shape + (1,))
+    cdf = np.cumsum(probs, -1)
+    idx = np.minimum((cdf / cdf[..., -1:] <= u).sum(-1), probs.shape[-1] - 1)
+    return torch.from_numpy(idx.astype(np.int64))
+
+
+torch.distributions.Categorical.sample = _categorical_sample
+
+_loader_init = torch.utils.data.DataLoader.__init__
+
+
+def _patched_loader_init(self, *args, **kwargs):
+    kwargs["shuffle"] = False
+    _loader_init(self, *args, **kwargs)
+
+
+torch.utils.data.DataLoader.__init__ = _patched_loader_init
+
+_dropout_init = torch.nn.Dropout.__init__
+
+
+def _patched_dropout_init(self, *args, **kwargs):
+    _dropout_init(self, *args, **kwargs)
+    self.p = 0.0
+
+
+torch.nn.Dropout.__init__ = _patched_dropout_init
+
+if __name__ == "__main__":
+    script = sys.argv[1]
+    sys.argv = sys.argv[1:]
+    runpy.run_path(script, run_name="__main__")
