@@ -17,13 +17,18 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.normpath(os.path.join(HERE, "..", "..", "src"))
-LOSS = re.compile(r"[Ll]oss:?\s+(-?[\d.]+(?:e[-+]?\d+)?)")
+LOSS = re.compile(r"[Ll]oss\w*:?\s+(-?[\d.]+(?:e[-+]?\d+)?)")
 
 # script, arguments, (rtol, atol) on the printed losses, PyTorch names it may wait for
 PORTS = [
     ("linear_regression.py", [], (1e-3, 1e-4), ()),
     ("mnist_cnn.py", [], (2e-3, 1e-4), ()),
     ("vae.py", [], (2e-3, 1e-3), ()),
+    ("dcgan.py", [], (5e-3, 1e-3), ()),
+    ("mingpt.py", [], (2e-3, 1e-3), ()),
+    ("word_embeddings.py", [], (1e-3, 1e-3), ()),
+    ("reinforce.py", [], (5e-3, 1e-3), ()),
+    ("gcn.py", [], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 
