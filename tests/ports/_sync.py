@@ -113,6 +113,15 @@ def _categorical_sample(self, sample_shape=()):
 
 torch.distributions.Categorical.sample = _categorical_sample
 
+
+def _normal_sample(self, sample_shape=()):
+    with torch.no_grad():
+        shape = tuple(sample_shape) + tuple(self.loc.shape)
+        return self.loc + self.scale * _randn(*shape)
+
+
+torch.distributions.Normal.sample = _normal_sample
+
 _loader_init = torch.utils.data.DataLoader.__init__
 
 

@@ -29,6 +29,14 @@ PORTS = [
     ("word_embeddings.py", [], (1e-3, 1e-3), ()),
     ("reinforce.py", [], (5e-3, 1e-3), ()),
     ("gcn.py", [], (2e-3, 1e-4), ()),
+    ("char_rnn.py", [], (2e-3, 1e-4), ("torch.nn.LSTM",)),
+    ("super_resolution.py", [], (2e-3, 1e-4), ("torch.nn.PixelShuffle", "torch.nn.init.orthogonal_")),
+    ("seq2seq_gru.py", [], (2e-3, 1e-4), ("torch.nn.GRU",)),
+    ("transformer_classifier.py", [], (2e-3, 1e-4), ()),
+    ("mlp_checkpoint.py", [], (2e-3, 1e-4), ("torch.Generator",)),
+    ("conv_autoencoder.py", [], (2e-3, 1e-5), ()),
+    ("timeseries_conv1d.py", [], (2e-3, 1e-5), ()),
+    ("actor_critic.py", [], (5e-3, 1e-3), ()),
 ]  # fmt: skip
 
 

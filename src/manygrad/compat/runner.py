@@ -43,13 +43,20 @@ def run_script(path: str, args: list[str] | tuple = ()) -> dict:
 
 
 def _script_line(tb, path: str) -> str:
-    """``file:line: code`` of the deepest frame in the user's script, for error messages."""
+    """``file:line: code`` of the deepest frame in the user's code (the script or a module
+    of theirs, not manygrad's or Python's), for error messages."""
     where = ""
-    real = os.path.abspath(path)
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for fs in traceback.extract_tb(tb):
-        if os.path.abspath(fs.filename) == real:
-            where = f"{fs.filename}:{fs.lineno}: {fs.line}"
-    return where
+        name = os.path.abspath(fs.filename)
+        if fs.filename.startswith("<") or name.startswith(pkg + os.sep):
+            continue
+        if os.path.basename(os.path.dirname(name)) in ("importlib", "runpy") or name.endswith(
+            os.sep + "runpy.py"
+        ):
+            continue
+        where = f"{fs.filename}:{fs.lineno}: {fs.line}"
+    return where or os.path.abspath(path)
 
 
 def main(argv: list[str]) -> int:

@@ -20,7 +20,7 @@ def weights_init(m):
 
 class Generator(nn.Module):
     def __init__(self):
-        super(Generator, self).__init__()
+        super().__init__()
         self.main = nn.Sequential(
             nn.ConvTranspose2d(nz, ngf * 2, 4, 1, 0, bias=False),
             nn.BatchNorm2d(ngf * 2),
@@ -35,7 +35,7 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     def __init__(self):
-        super(Discriminator, self).__init__()
+        super().__init__()
         self.main = nn.Sequential(
             nn.Conv2d(nc, ndf, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
@@ -91,8 +91,10 @@ def main():
             errG = criterion(output, label)
             errG.backward()
             optimizerG.step()
-            print("[%d/%d][%d/%d] Loss_D: %.4f Loss_G: %.4f D(x): %.4f"
-                  % (epoch, opt.niter, i, len(dataloader), errD.item(), errG.item(), D_x))
+            print(
+                "[%d/%d][%d/%d] Loss_D: %.4f Loss_G: %.4f D(x): %.4f"
+                % (epoch, opt.niter, i, len(dataloader), errD.item(), errG.item(), D_x)
+            )
     with torch.no_grad():
         print("fake mean", f"{netG(fixed_noise).mean().item():.4f}")
 

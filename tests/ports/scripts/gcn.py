@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 class GraphConvolution(nn.Module):
     def __init__(self, in_features, out_features, bias=True):
-        super(GraphConvolution, self).__init__()
+        super().__init__()
         self.weight = nn.Parameter(torch.FloatTensor(in_features, out_features))
         if bias:
             self.bias = nn.Parameter(torch.FloatTensor(out_features))
@@ -32,7 +32,7 @@ class GraphConvolution(nn.Module):
 
 class GCN(nn.Module):
     def __init__(self, nfeat, nhid, nclass, dropout):
-        super(GCN, self).__init__()
+        super().__init__()
         self.gc1 = GraphConvolution(nfeat, nhid)
         self.gc2 = GraphConvolution(nhid, nclass)
         self.dropout = dropout
@@ -61,8 +61,11 @@ def main():
     same = labels_np[:, None] == labels_np[None, :]
     adj_np = (rng.random((n, n)) < np.where(same, 0.3, 0.03)).astype(np.float32)
     adj_np = np.maximum(adj_np, adj_np.T) + np.eye(n, dtype=np.float32)
-    features = torch.FloatTensor(normalize(rng.random((n, nfeat)).astype(np.float32)
-                                           + np.eye(nclass)[labels_np].repeat(4, 1)))
+    features = torch.FloatTensor(
+        normalize(
+            rng.random((n, nfeat)).astype(np.float32) + np.eye(nclass)[labels_np].repeat(4, 1)
+        )
+    )
     adj = torch.FloatTensor(normalize(adj_np))
     labels = torch.LongTensor(labels_np)
     idx_train, idx_val = torch.LongTensor(range(0, 25)), torch.LongTensor(range(25, 40))
@@ -79,8 +82,9 @@ def main():
         model.eval()
         output = model(features, adj)
         loss_val = F.nll_loss(output[idx_val], labels[idx_val])
-        print("Epoch: {:04d} loss_train: {:.4f} acc_train: {:.4f} loss_val: {:.4f}".format(
-            epoch + 1, loss_train.item(), acc.item(), loss_val.item()))
+        print(
+            f"Epoch: {epoch + 1:04d} loss_train: {loss_train.item():.4f} acc_train: {acc.item():.4f} loss_val: {loss_val.item():.4f}"
+        )
 
 
 if __name__ == "__main__":
