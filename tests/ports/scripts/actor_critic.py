@@ -26,7 +26,7 @@ def main():
     for episode in range(10):
         pos, goal = 0.0, 1.0
         log_probs, values, rewards, entropies = [], [], [], []
-        for t in range(8):
+        for _t in range(8):
             state = torch.tensor([[pos, goal - pos]])
             mu, std, value = model(state)
             dist = Normal(mu, std)

@@ -72,7 +72,7 @@ class GPT(nn.Module):
         )
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
         n_params = sum(p.numel() for p in self.transformer.parameters())
-        print("number of parameters: %.2fK" % (n_params / 1e3,))
+        print(f"number of parameters: {n_params / 1e3:.2f}K")
 
     def forward(self, idx, targets=None):
         b, t = idx.size()
