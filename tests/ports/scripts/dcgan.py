@@ -92,8 +92,8 @@ def main():
             errG.backward()
             optimizerG.step()
             print(
-                "[%d/%d][%d/%d] Loss_D: %.4f Loss_G: %.4f D(x): %.4f"
-                % (epoch, opt.niter, i, len(dataloader), errD.item(), errG.item(), D_x)
+                f"[{epoch}/{opt.niter}][{i}/{len(dataloader)}] Loss_D: {errD.item():.4f} "
+                f"Loss_G: {errG.item():.4f} D(x): {D_x:.4f}"
             )
     with torch.no_grad():
         print("fake mean", f"{netG(fixed_noise).mean().item():.4f}")
