@@ -110,3 +110,41 @@ def test_cli_unsupported_is_one_clear_line(tmp_path):
     assert "script.py:3" in r.stderr and "Traceback" not in r.stderr
     r = _cli("-m", "manygrad", "run", str(tmp_path / "missing.py"))
     assert r.returncode == 2 and "no such script" in r.stderr
+
+
+def test_common_import_forms(tmp_path):
+    path = _script(
+        tmp_path,
+        """
+        import torch
+        from torch import nn, optim, Tensor
+        from torch.nn import functional as F
+        from torch.optim.lr_scheduler import StepLR
+        import torch.utils.data as data
+        from torch.utils.data.dataloader import default_collate
+        from torch.utils.data.dataset import Dataset
+        from torch.utils.data.sampler import RandomSampler
+        from torch.utils.data.distributed import DistributedSampler
+        import torch.distributions as dist
+        from torch.distributions.normal import Normal
+        from torch.distributions.categorical import Categorical
+        from torch.distributions.kl import kl_divergence
+        from torch.nn.parameter import Parameter
+        from torch.optim.optimizer import Optimizer
+        from torch.nn.modules.module import Module
+        from torch.nn.utils.rnn import pad_sequence, PackedSequence
+        from torch.cuda.amp import GradScaler, autocast
+        import torch.backends.cudnn as cudnn
+        torch.testing.assert_close(torch.ones(2), torch.ones(2))
+        x = torch.autograd.Variable(torch.ones(2), requires_grad=True)
+        result = (Tensor, F, Dataset, Normal, Parameter, Optimizer, Module, GradScaler,
+                  torch.version.cuda, x.requires_grad, data.DataLoader, default_collate)
+    """,
+    )
+    got = compat.run_script(path)["result"]
+    assert got[0] is mg.Tensor and got[1].relu is mg.nn.functional.relu
+    assert got[2] is mg.data.Dataset and got[3] is mg.distributions.Normal
+    assert got[4] is mg.nn.Parameter and got[5] is mg.optim.Optimizer
+    assert got[6] is mg.nn.Module and got[7] is mg.amp.GradScaler
+    assert got[8] is None and got[9] is True and got[10] is mg.data.DataLoader
+    assert got[11] is mg.data.default_collate

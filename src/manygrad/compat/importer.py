@@ -31,6 +31,8 @@ ALIASES = {
     "torch.utils.checkpoint": "manygrad.utils.checkpoint",
     "torch.nn.parallel": "manygrad.nn.parallel",
     "torch.onnx": "manygrad.onnx",
+    "torch.version": "manygrad.compat.torch_version",
+    "torch.testing": "manygrad.compat.torch_testing",
 }
 
 
@@ -85,8 +87,9 @@ class TorchModule(types.ModuleType):
         super().__init__(torch_name, getattr(target, "__doc__", None))
         object.__setattr__(self, "_mg_target", target)
         object.__setattr__(self, "__file__", getattr(target, "__file__", None))
-        if hasattr(target, "__path__"):
-            object.__setattr__(self, "__path__", [])  # a package: submodules go via the finder
+        # NOTE: every proxy is a package (submodules are found by the finder, by name), as
+        # torch.cuda and friends are packages in PyTorch even where manygrad has one file
+        object.__setattr__(self, "__path__", [])
 
     def __getattr__(self, name: str):
         target = object.__getattribute__(self, "_mg_target")
@@ -164,8 +167,7 @@ class TorchFinder(importlib.abc.MetaPathFinder):
                 raise UnsupportedModuleError(unsupported_message(fullname), name=fullname) from None
             raise
         spec = importlib.machinery.ModuleSpec(fullname, _Loader(mod))
-        if hasattr(mod, "__path__"):
-            spec.submodule_search_locations = []
+        spec.submodule_search_locations = []
         return spec
 
 

@@ -1,0 +1,3 @@
+"""``torch.distributions.bernoulli``: ``Bernoulli``."""
+
+from .discrete import Bernoulli  # noqa: F401

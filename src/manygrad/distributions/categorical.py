@@ -1,0 +1,3 @@
+"""``torch.distributions.categorical``: ``Categorical``."""
+
+from .discrete import Categorical  # noqa: F401

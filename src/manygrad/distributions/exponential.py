@@ -1,0 +1,3 @@
+"""``torch.distributions.exponential``: ``Exponential``."""
+
+from .continuous import Exponential  # noqa: F401

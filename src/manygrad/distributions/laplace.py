@@ -1,0 +1,3 @@
+"""``torch.distributions.laplace``: ``Laplace``."""
+
+from .continuous import Laplace  # noqa: F401

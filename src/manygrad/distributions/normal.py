@@ -1,0 +1,3 @@
+"""``torch.distributions.normal``: ``Normal``."""
+
+from .continuous import Normal  # noqa: F401

@@ -1,0 +1,3 @@
+"""``torch.distributions.one_hot_categorical``: ``OneHotCategorical``."""
+
+from .discrete import OneHotCategorical  # noqa: F401

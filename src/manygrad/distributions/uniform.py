@@ -1,0 +1,3 @@
+"""``torch.distributions.uniform``: ``Uniform``."""
+
+from .continuous import Uniform  # noqa: F401
