@@ -15,6 +15,7 @@ from __future__ import annotations
 from .. import backend
 from ..errors import AutogradError
 from ..tensor import Tensor
+from . import Function
 
 
 def _ag():
@@ -76,75 +77,70 @@ def _put(g, pos, shape):
     return out
 
 
-def _define():
-    Function = _ag().Function
+class _Take(Function):
+    """``flat[pos]`` for a view's positions (unique): a differentiable gather."""
 
-    class _Take(Function):
-        """``flat[pos]`` for a view's positions (unique): a differentiable gather."""
+    def forward(self, flat, pos, shape):
+        self.pos, self.n = pos, flat.shape
+        return flat[pos.reshape(-1)].reshape(pos.shape)
 
-        def forward(self, flat, pos, shape):
-            self.pos, self.n = pos, flat.shape
-            return flat[pos.reshape(-1)].reshape(pos.shape)
+    def backward(self, g):
+        return _put(g, self.pos, self.n)
 
-        def backward(self, g):
-            return _put(g, self.pos, self.n)
-
-        def backward_graph(self, g):
-            return _Put.apply(g, self.pos, self.n)
-
-    class _Put(Function):
-        """Zeros of ``shape`` with ``g`` written at ``pos``: a differentiable scatter."""
-
-        def forward(self, g, pos, shape):
-            self.pos = pos
-            return _put(g, pos, shape)
-
-        def backward(self, g):
-            return g.reshape(-1)[self.pos.reshape(-1)].reshape(self.pos.shape)
-
-        def backward_graph(self, g):
-            return _Take.apply(g.reshape(-1), self.pos, None)
-
-    class ViewOf_(Function):
-        """A view's value taken from its base: the gradient goes to the view's region."""
-
-        def backward(self, g):
-            return _put(g, self.pos, self.shape)
-
-        def backward_graph(self, g):
-            return _Put.apply(g, self.pos, self.shape)
-
-        def name(self) -> str:
-            return "AsStridedBackward"
-
-    class CopySlices(Function):
-        """The base after an in-place op on one of its views."""
-
-        def backward(self, g):
-            xp = backend.array_module(g)
-            gb = xp.array(g, copy=True, order="C")
-            flat = gb.reshape(-1)
-            p = self.pos.reshape(-1)
-            gv = flat[p].reshape(self.pos.shape) if self.needs_input_grad[1] else None
-            flat[p] = 0
-            return gb, gv
-
-        def backward_graph(self, g):
-            xp = backend.array_module(g._data)
-            keep = xp.ones(g._data.size, g._data.dtype)
-            keep[self.pos.reshape(-1)] = 0
-            flat = g.reshape(-1)
-            gb = (flat * Tensor._wrap(keep)).reshape(tuple(g.shape))
-            gv = _Take.apply(flat, self.pos, None) if self.needs_input_grad[1] else None
-            return gb, gv
-
-        def name(self) -> str:
-            return "CopySlices"
-
-    return ViewOf_, CopySlices, _Take, _Put
+    def backward_graph(self, g):
+        return _Put.apply(g, self.pos, self.n)
 
 
-ViewOf, CopySlices, Take, Put = _define()
+class _Put(Function):
+    """Zeros of ``shape`` with ``g`` written at ``pos``: a differentiable scatter."""
+
+    def forward(self, g, pos, shape):
+        self.pos = pos
+        return _put(g, pos, shape)
+
+    def backward(self, g):
+        return g.reshape(-1)[self.pos.reshape(-1)].reshape(self.pos.shape)
+
+    def backward_graph(self, g):
+        return _Take.apply(g.reshape(-1), self.pos, None)
+
+
+class ViewOf(Function):
+    """A view's value taken from its base: the gradient goes to the view's region."""
+
+    def backward(self, g):
+        return _put(g, self.pos, self.shape)
+
+    def backward_graph(self, g):
+        return _Put.apply(g, self.pos, self.shape)
+
+    def name(self) -> str:
+        return "AsStridedBackward"
+
+
+class CopySlices(Function):
+    """The base after an in-place op on one of its views."""
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        gb = xp.array(g, copy=True, order="C")
+        flat = gb.reshape(-1)
+        p = self.pos.reshape(-1)
+        gv = flat[p].reshape(self.pos.shape) if self.needs_input_grad[1] else None
+        flat[p] = 0
+        return gb, gv
+
+    def backward_graph(self, g):
+        xp = backend.array_module(g._data)
+        keep = xp.ones(g._data.size, g._data.dtype)
+        keep[self.pos.reshape(-1)] = 0
+        flat = g.reshape(-1)
+        gb = (flat * Tensor._wrap(keep)).reshape(tuple(g.shape))
+        gv = _Take.apply(flat, self.pos, None) if self.needs_input_grad[1] else None
+        return gb, gv
+
+    def name(self) -> str:
+        return "CopySlices"
 
 
 # ---------------------------------------------------------------------------- in place

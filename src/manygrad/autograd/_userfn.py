@@ -27,6 +27,7 @@ import functools
 from .. import backend
 from ..errors import AutogradError
 from ..tensor import Tensor
+from . import Function
 
 
 def _ag():
@@ -273,19 +274,13 @@ class NotTwiceDifferentiable:
         return t
 
 
-def _define_refuse():
-    class Refuse(_ag().Function):
-        def backward(self, g):
-            raise AutogradError(
-                f"{self.what} is not differentiable twice in manygrad: the gradient it gave "
-                "under create_graph=True can't be differentiated again (use ops that support "
-                "double backward, or create_graph=False)"
-            )
+class _Refuse(Function):
+    def backward(self, g):
+        raise AutogradError(
+            f"{self.what} is not differentiable twice in manygrad: the gradient it gave "
+            "under create_graph=True can't be differentiated again (use ops that support "
+            "double backward, or create_graph=False)"
+        )
 
-        def name(self) -> str:
-            return "NotTwiceDifferentiableBackward"
-
-    return Refuse
-
-
-_Refuse = _define_refuse()
+    def name(self) -> str:
+        return "NotTwiceDifferentiableBackward"
