@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as _np
 
 from .. import backend
-from ..errors import AutogradError, DeviceError
+from ..errors import DeviceError
 from ..tensor import Tensor
 
 _grad_enabled = True
@@ -225,7 +225,7 @@ class Function:
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def backward(self, grad):  # pragma: no cover - abstract
+    def backward(self, g):  # pragma: no cover - abstract
         raise NotImplementedError
 
     # ---------------------------------------------------------------- double backward

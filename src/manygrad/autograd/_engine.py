@@ -91,7 +91,7 @@ def _needed(order, targets):
     """Ids of the nodes from which a target (node output key or leaf id) is reachable."""
     need = set()
     for node in reversed(order):
-        for i, e in enumerate(node._edges):
+        for e in node._edges:
             if e is None:
                 continue
             if e[0] is None:
