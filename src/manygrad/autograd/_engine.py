@@ -247,6 +247,8 @@ def _call(node, gs, create_graph):
         if fn is None:
             return _once(node, gs)
         out = fn(gs[0] if node._nout == 1 else gs)
+        if out is NotImplemented:  # NOTE: a case the op's graph formula doesn't cover
+            return _once(node, gs)
     else:
         out = node.backward(gs[0] if node._nout == 1 else gs)
     return out if isinstance(out, tuple) else (out,)

@@ -189,7 +189,7 @@ def _bias_grad(gy2, g: _Geom):
 
 class Conv(Function):
     def forward(self, x, w, b, geom, shape4, keep_cols):
-        self.w, self.geom, self.xshape = w, geom, x.shape
+        self.w, self.geom, self.xshape, self.x, self.shape4 = w, geom, x.shape, x, shape4
         x4, w4 = x.reshape(shape4[0]), w.reshape(shape4[1])
         self.wino = _wg.applies(x4, geom)
         if self.wino:  # NOTE: 3x3 at stride 1 on the CPU: Winograd, 2.25x fewer products
@@ -242,12 +242,18 @@ class Conv(Function):
         gb = _bias_grad(gy2, g) if nb else None
         return (None if gx is None else gx.reshape(self.xshape)), gw, gb
 
+    def backward_graph(self, gy):
+        g = self.geom
+        x = self.saved_input(0, self.x).reshape(g.N, g.C, g.H, g.W)
+        w = self.saved_input(1, self.w)
+        return _conv_graph(self, x, gy.reshape(g.N, g.O, g.Ho, g.Wo), w, self.xshape, False)
+
 
 class ConvTranspose(Function):
     """The adjoint of Conv: forward is Conv's input gradient, backward its forward."""
 
     def forward(self, x, w, b, geom, shape4, keep_x):
-        self.w, self.geom, self.xshape = w, geom, x.shape
+        self.w, self.geom, self.xshape, self.x, self.shape4 = w, geom, x.shape, x, shape4
         x2 = _to_grid(x.reshape(geom.N, geom.O, geom.Ho, geom.Wo), geom)
         self.x2 = x2 if keep_x else None
         y = _conv_grad_input(x2, w.reshape(shape4[1]), geom, b)
@@ -264,6 +270,42 @@ class ConvTranspose(Function):
             gw = _conv_grad_weight(cols, self.x2, w.shape) if nw else None
         gb = gy.sum(axis=(0, 2, 3)) if nb else None
         return gx, gw, gb
+
+    def backward_graph(self, gy):
+        g = self.geom
+        x = self.saved_input(0, self.x).reshape(g.N, g.O, g.Ho, g.Wo)
+        w = self.saved_input(1, self.w)
+        return _conv_graph(self, gy.reshape(g.N, g.C, g.H, g.W), x, w, self.xshape, True)
+
+
+def _conv_graph(node, xin, gout, w, xshape, transposed):
+    """Conv's gradients as conv ops of the graph (double backward): for ``y = conv(x, w)``
+    ``dx = conv_transpose(dy, w)``, ``dw = conv(x^T, dy^T)`` with stride and dilation
+    swapped; ConvTranspose is the same pair with the roles of x and dy exchanged."""
+    g = node.geom
+    pt, pb, pl, pr = g.pads
+    if g.G != 1 or pt != pb or pl != pr:
+        return NotImplemented
+    nx, nw, nb = node.needs_input_grad[:3]
+    w4 = w.reshape(g.O, g.C // g.G, g.kh, g.kw)
+    s, p, d = (g.sh, g.sw), (pt, pl), (g.dh, g.dw)
+    gx = gw = gb = None
+    # y = conv(x, w): x is (N, C, H, W), dy is (N, O, Ho, Wo)
+    x, dy = xin, gout
+    if nx:
+        if transposed:  # the input of ConvTranspose plays dy: its gradient is conv(dout)
+            gx = conv2d(x, w4, None, s, p, d)
+        else:
+            oh = g.H - ((g.Ho - 1) * g.sh - 2 * pt + g.dh * (g.kh - 1) + 1)
+            ow = g.W - ((g.Wo - 1) * g.sw - 2 * pl + g.dw * (g.kw - 1) + 1)
+            gx = conv_transpose2d(dy, w4, None, s, p, (oh, ow), 1, d)
+        gx = gx.reshape(*xshape)
+    if nw:
+        gw = conv2d(x.transpose(0, 1), dy.transpose(0, 1), None, d, p, s)
+        gw = gw[:, :, : g.kh, : g.kw].transpose(0, 1).reshape(*w.shape)
+    if nb:
+        gb = (x if transposed else dy).sum((0, 2, 3))
+    return gx, gw, gb
 
 
 # ---------------------------------------------------------------------------- argument checks

@@ -34,6 +34,7 @@ class ClassNLL(Function):
 
     def forward(self, x, t, w, ignore_index, reduction, eps, logits):
         xp = backend.array_module(x)
+        self.x = x
         out_dt, cdt = x.dtype, _cdt(x)
         n, c, s = _ncs(x.shape)
         x3 = x.astype(cdt, copy=False).reshape(n, c, s)
@@ -101,6 +102,39 @@ class ClassNLL(Function):
         gflat = gx.reshape(-1)
         gflat[self.flat] = gflat[self.flat] - coef * (1.0 - eps)
         return gx.reshape(self.shape), None, None
+
+    def backward_graph(self, g):
+        from .indexing import AddAt
+        from .nn import softmax
+
+        n, c, s = self.ncs
+        eps, cdt = self.eps, self.cdt
+        if g._data.dtype != cdt:
+            g = g.to(D.from_np(cdt))
+        const = lambda a: Tensor._wrap(a, g._device)  # noqa: E731
+        vw, valid = const(self.vw), const(self.valid.astype(cdt))
+        if self.reduction == "none":
+            a = g.reshape(n, s)
+        else:
+            a = g / const(self.denom) if self.reduction == "mean" else g
+        coef = a * vw
+        w3 = None if self.w is None else const(self.w.astype(cdt).reshape(1, c, 1))
+        if self.p is not None:
+            x3 = self.saved_input(0, self.x).reshape(n, c, s)
+            if x3._data.dtype != cdt:
+                x3 = x3.to(D.from_np(cdt))
+            tot = coef * (1.0 - eps)
+            if eps:
+                wsum = c if self.w is None else float(self.w.astype(cdt).sum())
+                tot = tot + (a * valid) * ((eps / c) * wsum)
+            gx = softmax(x3, 1) * tot.unsqueeze(1)
+        else:
+            gx = const(backend.array_module(g._data).zeros((n, c, s), cdt))
+        if eps:
+            av = (a * valid).unsqueeze(1) * (eps / c)
+            gx = gx - (av if w3 is None else av * w3)
+        hit = AddAt.apply((coef * (1.0 - eps)).reshape(-1), self.flat.reshape(-1), (n * c * s,))
+        return (gx.reshape(-1) - hit).reshape(*self.shape), None, None
 
 
 class SoftTargetCE(Function):
@@ -245,7 +279,7 @@ class Regression(Function):
     def forward(self, a, b, kind, beta):
         xp = backend.array_module(a)
         d = a - b
-        self.d, self.kind, self.beta = d, kind, beta
+        self.d, self.kind, self.beta, self.a, self.b = d, kind, beta, a, b
         if kind == "mse":
             return d * d
         ad = xp.abs(d)
@@ -266,6 +300,27 @@ class Regression(Function):
             gd = g * xp.clip(d * (1.0 / beta), -1, 1)
         else:
             gd = g * xp.clip(d, -beta, beta)
+        na, nb = self.needs_input_grad[:2]
+        return (gd if na else None), (-gd if nb else None)
+
+    def backward_graph(self, g):
+        from .elementwise import where
+
+        xp = backend.array_module(g._data)
+        d = self.saved_input(0, self.a) - self.saved_input(1, self.b)
+        kind, beta = self.kind, self.beta
+        sign = Tensor._wrap(xp.sign(self.d))
+        if kind == "mse":
+            gd = g * (2 * d)
+        elif kind == "l1":
+            gd = g * sign
+        else:
+            inner = Tensor._wrap(xp.abs(self.d) < beta)
+            gd = g * (
+                where(inner, d / beta, sign)
+                if kind == "smooth_l1"
+                else where(inner, d, sign * beta)
+            )
         na, nb = self.needs_input_grad[:2]
         return (gd if na else None), (-gd if nb else None)
 
