@@ -115,7 +115,7 @@ def _edge(a: Tensor) -> tuple:
         fn = _inplace.view_grad_fn(a)
     if fn is None:
         return (None, a, a._data.shape, a._data.dtype, 0)
-    oi = a._meta["oi"] if fn._nout != 1 else 0
+    oi = a._meta.get("oi", 0) if fn._nout != 1 and a._meta else 0
     return (fn, None, a._data.shape, a._data.dtype, oi)
 
 
@@ -298,7 +298,7 @@ class _Leaf:
     next_functions = ()
 
 
-from . import _anomaly_mode, _inplace  # noqa: E402  (they build on Function)
+from . import _anomaly_mode, _inplace, functional, graph  # noqa: E402  (they build on Function)  # noqa: E402,F401
 from ._anomaly_mode import detect_anomaly, set_detect_anomaly  # noqa: E402,F401
 from ._engine import _run, backward, grad, retain  # noqa: E402,F401
 from ._userfn import FunctionCtx, once_differentiable  # noqa: E402,F401
