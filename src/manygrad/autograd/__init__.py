@@ -298,9 +298,13 @@ class _Leaf:
     next_functions = ()
 
 
-from . import _anomaly_mode, _inplace, functional, graph  # noqa: E402  (they build on Function)  # noqa: E402,F401
+# isort: off
+# NOTE: the submodules build on Function, and functional on grad: this order matters
+from . import _anomaly_mode, _inplace  # noqa: E402
 from ._anomaly_mode import detect_anomaly, set_detect_anomaly  # noqa: E402,F401
 from ._engine import _run, backward, grad, retain  # noqa: E402,F401
 from ._userfn import FunctionCtx, once_differentiable  # noqa: E402,F401
+from . import functional, graph  # noqa: E402,F401
+# isort: on
 
 Variable = Tensor  # NOTE: PyTorch's old name; a Variable is a Tensor
