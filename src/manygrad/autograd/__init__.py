@@ -229,6 +229,30 @@ class Function:
         raise NotImplementedError
 
     # ---------------------------------------------------------------- double backward
+    def backward_graph(self, g):
+        """Double backward through ``reference`` (the op written with differentiable ops,
+        on the tensors of ``self.inputs``, the raw arrays of forward's positional
+        arguments); ops without one give gradients that can't be differentiated again."""
+        ref = getattr(type(self), "reference", None)
+        raws = self.__dict__.get("inputs")
+        if ref is None or raws is None:
+            return NotImplemented
+        ins = [self.saved_input(i, r) if backend.is_array(r) else r for i, r in enumerate(raws)]
+        # NOTE: a view per argument: one tensor given twice gets a gradient per position
+        ins = [t.view_as(t) if isinstance(t, Tensor) and t.requires_grad else t for t in ins]
+        with set_grad_enabled(True):
+            out = ref(self, *ins)
+        if out is NotImplemented:
+            return NotImplemented
+        want = [i for i, t in enumerate(ins) if isinstance(t, Tensor) and t.requires_grad
+                and self.needs_input_grad[i]]  # fmt: skip
+        res = [None] * len(self._edges)
+        if want:
+            gs = grad(out, [ins[i] for i in want], g, create_graph=True, allow_unused=True)
+            for i, gi in zip(want, gs):
+                res[i] = gi
+        return tuple(res)
+
     def saved_input(self, i: int, raw) -> Tensor:
         """In ``backward_graph``: the raw array that forward saved for input ``i``, as a
         tensor connected to the graph (a constant when input ``i`` needs no gradient)."""

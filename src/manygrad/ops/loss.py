@@ -140,7 +140,23 @@ class ClassNLL(Function):
 class SoftTargetCE(Function):
     """Cross entropy with class-probability targets of the input's shape."""
 
+    def reference(self, x, t):
+        from .nn import log_softmax
+
+        n, c, s = self.ncs
+        logp = log_softmax(x.reshape(n, c, s), 1)
+        q = t.reshape(n, c, s)
+        if self.eps:
+            q = q * (1.0 - self.eps) + self.eps / c
+        if self.wc is not None:
+            q = q * Tensor._wrap(self.wc)
+        loss = -(q * logp).sum(1)
+        if self.reduction == "none":
+            return loss.reshape(*(self.shape[:1] + self.shape[2:] if len(self.shape) > 1 else ()))
+        return loss.sum() / (n * s) if self.reduction == "mean" else loss.sum()
+
     def forward(self, x, t, w, reduction, eps):
+        self.inputs = (x, t)
         xp = backend.array_module(x)
         out_dt, cdt = x.dtype, _cdt(x)
         n, c, s = _ncs(x.shape)
@@ -401,7 +417,14 @@ def huber_loss(
 
 
 class BCE(Function):
+    def reference(self, x, y):
+        from .elementwise import clamp
+
+        loss = -(y * clamp(x.log(), -100.0) + (1 - y) * clamp((-x).log1p(), -100.0))
+        return loss if self.w is None else loss * Tensor._wrap(self.w)
+
     def forward(self, x, y, w):
+        self.inputs = (x, y)
         xp = backend.array_module(x)
         # NOTE: logs clamped at -100 as PyTorch does, so that x = 0 or 1 gives a finite loss
         lx = xp.maximum(xp.log(x), -100.0)
@@ -420,7 +443,15 @@ class BCE(Function):
 
 
 class BCEWithLogits(Function):
+    def reference(self, x, y):
+        from .elementwise import softplus
+
+        lw = 1 if self.pw is None else 1 + (Tensor._wrap(self.pw) - 1) * y
+        loss = (1 - y) * x + lw * softplus(-x)
+        return loss if self.w is None else loss * Tensor._wrap(self.w)
+
     def forward(self, x, y, w, pw):
+        self.inputs = (x, y)
         xp = backend.array_module(x)
         # NOTE: softplus(-x) = max(-x, 0) + log1p(exp(-|x|)) never overflows
         sp = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
@@ -504,7 +535,16 @@ def binary_cross_entropy_with_logits(
 
 
 class KLDiv(Function):
+    def reference(self, x, t):
+        if self.log_target:
+            return t.exp() * (t - x)
+        from .elementwise import where
+
+        zero = Tensor._wrap(self.t == 0)
+        return where(zero, 0.0, t * where(zero, 1.0, t).log()) - t * x
+
     def forward(self, x, t, log_target):
+        self.inputs = (x, t)
         xp = backend.array_module(x)
         self.x, self.t, self.log_target = x, t, log_target
         if log_target:
