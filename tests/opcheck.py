@@ -51,6 +51,8 @@ def _flat_outputs(out):
 def _to_np(t):
     if isinstance(t, torch.Tensor):
         t = t.detach()
+        if t._is_zerotensor():  # NOTE: PyTorch's symbolic zeros (e.g. d2|x|/dx2)
+            return np.zeros(tuple(t.shape), "float64" if t.dtype == torch.float64 else "float32")
         if t.dtype == torch.bfloat16:
             t = t.float()
         return t.numpy()

@@ -253,6 +253,12 @@ class Function:
                 res[i] = gi
         return tuple(res)
 
+    def backward_of_linear(self, g):
+        """``backward_graph`` of an op linear in its first input (pooling, padding): its
+        gradient is the op's adjoint applied to ``g``, an op whose own gradient is the op
+        again (``self.args`` holds the op's other arguments)."""
+        return (_inplace.Adjoint.apply(g, self),)
+
     def saved_input(self, i: int, raw) -> Tensor:
         """In ``backward_graph``: the raw array that forward saved for input ``i``, as a
         tensor connected to the graph (a constant when input ``i`` needs no gradient)."""

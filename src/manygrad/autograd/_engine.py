@@ -91,6 +91,9 @@ def _needed(order, targets):
     """Ids of the nodes from which a target (node output key or leaf id) is reachable."""
     need = set()
     for node in reversed(order):
+        if getattr(node, "_always", False):
+            need.add(id(node))
+            continue
         for e in node._edges:
             if e is None:
                 continue

@@ -118,6 +118,22 @@ class ViewOf(Function):
         return "AsStridedBackward"
 
 
+class Adjoint(Function):
+    """The gradient of a linear op (``node``) as an op: its gradient is the op again."""
+
+    def forward(self, g, node):
+        self.node = node
+        out = node.backward(g)
+        return out[0] if isinstance(out, tuple) else out
+
+    def backward(self, gg):
+        with _ag().no_grad():
+            return type(self.node).apply(Tensor._wrap(gg), *self.node.args)._data
+
+    def backward_graph(self, gg):
+        return type(self.node).apply(gg, *self.node.args)
+
+
 class CopySlices(Function):
     """The base after an in-place op on one of its views."""
 

@@ -275,6 +275,8 @@ class NotTwiceDifferentiable:
 
 
 class _Refuse(Function):
+    _always = True  # NOTE: reached by a gradient, it raises (never pruned away as unused)
+
     def backward(self, g):
         raise AutogradError(
             f"{self.what} is not differentiable twice in manygrad: the gradient it gave "

@@ -25,8 +25,11 @@ def _source_index(xp, n: int, before: int, after: int, mode: str):
 
 
 class Pad(Function):
+    backward_graph = Function.backward_of_linear
+
     def forward(self, x, pairs, mode, value):
         xp = backend.array_module(x)
+        self.args = (pairs, mode, 0)  # NOTE: the linear part (the fill value is a constant)
         self.shape, self.pairs, self.mode = x.shape, pairs, mode
         if not pairs:  # a 0-d tensor
             return x.copy()

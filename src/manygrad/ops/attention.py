@@ -29,9 +29,15 @@ class Attention(Function):
         s = (q @ k.transpose(-1, -2)) * self.scale
         seq_q, seq_k = s.shape[-2:]
         if self.causal:
-            s = s + Tensor._wrap(_causal_bias(s._data, seq_q, seq_k))
+            keep = Tensor._wrap(_causal_bias(s._data, seq_q, seq_k) == 0)
+            s = where(keep, s, -math.inf)
+        if mask is not None and mask.dtype is D.bool_:
+            # NOTE: "safe" softmax: a row with every key masked gives zeros, as forward
+            rows = Tensor._wrap(mask._data.any(axis=-1, keepdims=True))
+            s = where(rows, where(mask, s, -math.inf), 0.0)
+            return (softmax(s, -1) * rows) @ v
         if mask is not None:
-            s = where(mask, s, -math.inf) if mask.dtype is D.bool_ else s + mask
+            s = s + mask
         return softmax(s, -1) @ v
 
     def forward(self, q, k, v, mask, scale, causal, groups, dropout_p, gen):

@@ -281,28 +281,38 @@ class ConvTranspose(Function):
 def _conv_graph(node, xin, gout, w, xshape, transposed):
     """Conv's gradients as conv ops of the graph (double backward): for ``y = conv(x, w)``
     ``dx = conv_transpose(dy, w)``, ``dw = conv(x^T, dy^T)`` with stride and dilation
-    swapped; ConvTranspose is the same pair with the roles of x and dy exchanged."""
+    swapped (per group); ConvTranspose is the same pair with ``x`` its output gradient and
+    ``dy`` its input. Padding is explicit (pad, then crop), so uneven pads work too."""
+    from .arrange import pad
+    from .movement import cat
+
     g = node.geom
     pt, pb, pl, pr = g.pads
-    if g.G != 1 or pt != pb or pl != pr:
-        return NotImplemented
     nx, nw, nb = node.needs_input_grad[:3]
     w4 = w.reshape(g.O, g.C // g.G, g.kh, g.kw)
-    s, p, d = (g.sh, g.sw), (pt, pl), (g.dh, g.dw)
-    gx = gw = gb = None
-    # y = conv(x, w): x is (N, C, H, W), dy is (N, O, Ho, Wo)
+    s, d = (g.sh, g.sw), (g.dh, g.dw)
     x, dy = xin, gout
+    padded = pad(x, (pl, pr, pt, pb)) if any(g.pads) else x
+    gx = gw = gb = None
     if nx:
-        if transposed:  # the input of ConvTranspose plays dy: its gradient is conv(dout)
-            gx = conv2d(x, w4, None, s, p, d)
+        if transposed:  # the input of ConvTranspose plays dy: its gradient is a conv
+            gx = conv2d(padded, w4, None, s, 0, d, g.G)[:, :, : g.Ho, : g.Wo]
         else:
-            oh = g.H - ((g.Ho - 1) * g.sh - 2 * pt + g.dh * (g.kh - 1) + 1)
-            ow = g.W - ((g.Wo - 1) * g.sw - 2 * pl + g.dw * (g.kw - 1) + 1)
-            gx = conv_transpose2d(dy, w4, None, s, p, (oh, ow), 1, d)
+            hp, wp = g.H + pt + pb, g.W + pl + pr
+            oh = hp - ((g.Ho - 1) * g.sh + g.dh * (g.kh - 1) + 1)
+            ow = wp - ((g.Wo - 1) * g.sw + g.dw * (g.kw - 1) + 1)
+            full = conv_transpose2d(dy, w4, None, s, 0, (oh, ow), g.G, d)
+            gx = full[:, :, pt : pt + g.H, pl : pl + g.W]
         gx = gx.reshape(*xshape)
     if nw:
-        gw = conv2d(x.transpose(0, 1), dy.transpose(0, 1), None, d, p, s)
-        gw = gw[:, :, : g.kh, : g.kw].transpose(0, 1).reshape(*w.shape)
+        ci, co = g.C // g.G, g.O // g.G
+        parts = []
+        for k in range(g.G):
+            xk = padded[:, k * ci : (k + 1) * ci] if g.G > 1 else padded
+            dk = dy[:, k * co : (k + 1) * co] if g.G > 1 else dy
+            part = conv2d(xk.transpose(0, 1), dk.transpose(0, 1), None, d, 0, s)
+            parts.append(part[:, :, : g.kh, : g.kw].transpose(0, 1))
+        gw = (parts[0] if g.G == 1 else cat(parts, 0)).reshape(*w.shape)
     if nb:
         gb = (x if transposed else dy).sum((0, 2, 3))
     return gx, gw, gb

@@ -294,6 +294,30 @@ class Prod(Function):
             g = xp.expand_dims(g, axis)
         return g * _prod_others(xp, x, axis)
 
+    def backward_graph(self, g):
+        from .movement import cat
+
+        x = self.saved_input(0, self.x)
+        xf, ax = (x.reshape(-1), 0) if self.axis is None else (x, self.axis)
+        n = xf.shape[ax]
+        if n == 0:
+            return (x * 0,)
+        # NOTE: the product of the others, exact with zeros: left and right running products
+        parts = [xf.narrow(ax, i, 1) for i in range(n)]
+        ones = parts[0] * 0 + 1
+        left, acc = [], ones
+        for p in parts:
+            left.append(acc)
+            acc = acc * p
+        others, acc = [None] * n, ones
+        for i in range(n - 1, -1, -1):
+            others[i] = left[i] * acc
+            acc = acc * parts[i]
+        others = cat(others, ax)
+        if self.axis is None:
+            return (g * others).reshape(*x.shape)
+        return (g if self.keepdim else g.unsqueeze(ax)) * others
+
 
 def _prod_others(xp, x, axis):
     """Product of all other elements along ``axis`` (exact with zeros): exclusive cumprods."""
