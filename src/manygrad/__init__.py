@@ -48,8 +48,8 @@ from .io import load, save
 from .threads import get_num_threads, set_num_threads
 
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
-_LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx"}
-_LAZY |= {"distributions", "utils", "accelerator", "backends", "serialization", "compat"}
+_LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx", "func", "utils"}
+_LAZY |= {"distributions", "accelerator", "backends", "serialization", "compat"}
 
 
 def __getattr__(name):

@@ -289,6 +289,43 @@ def is_array(a) -> bool:
     return t is np.ndarray or t is FakeArray or _is_cupy_array(a)
 
 
+def data_ptr(a) -> int:
+    """Address of the first element of an array (host or device memory)."""
+    if type(a) is FakeArray:
+        a = a._a
+    if type(a) is np.ndarray:
+        return a.__array_interface__["data"][0]
+    return a.data.ptr
+
+
+def shares_memory(a, b) -> bool:
+    """Whether two arrays may overlap in memory (bounds check, as NumPy's)."""
+    if type(a) is FakeArray:
+        a, b = a._a, b._a
+    if type(a) is np.ndarray:
+        return np.may_share_memory(a, b)
+    return _load_cupy().may_share_memory(a, b)
+
+
+def view_positions(base, view):
+    """Flat (C-order) index in ``base`` of each element of ``view``, an array on the same
+    memory (any chain of views: slices, transposes, reshapes); an int64 array of view's shape.
+    """
+    xp = array_module(base)
+    s = base.itemsize
+    lo = sum(min(0, st * (n - 1)) for st, n in zip(base.strides, base.shape))
+    hi = sum(max(0, st * (n - 1)) for st, n in zip(base.strides, base.shape))
+    buf = xp.full((hi - lo) // s + 1, -1, dtype=np.int64)
+    st = xp.lib.stride_tricks
+
+    def at(offset_bytes, shape, strides):
+        return st.as_strided(buf[offset_bytes // s :], shape, tuple(x // s * 8 for x in strides))
+
+    at(-lo, base.shape, base.strides)[...] = xp.arange(base.size).reshape(base.shape)
+    off = data_ptr(view) - data_ptr(base) - lo
+    return at(off, view.shape, view.strides).copy()
+
+
 def to_numpy(a) -> np.ndarray:
     """Copy device data to a host NumPy array (a sync on GPUs)."""
     t = type(a)

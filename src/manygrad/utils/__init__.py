@@ -1,5 +1,6 @@
-"""``torch.utils``'s place in manygrad: ``utils.data`` (the same objects as ``manygrad.data``)
-and ``utils.checkpoint``.
+"""``mg.utils``: PyTorch's ``torch.utils`` tree (``checkpoint``, ``data``).
+
+``data`` holds the same objects as ``manygrad.data``.
 
 Example:
     >>> from manygrad.utils.data import DataLoader, TensorDataset
