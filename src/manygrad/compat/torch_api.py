@@ -1,5 +1,5 @@
 """Small top-level PyTorch utilities that ported programs use: typed tensor classes
-(``FloatTensor``, ...), ``finfo``/``iinfo``, RNG state, print options, broadcasting helpers.
+(``FloatTensor``, ...), ``finfo``/``iinfo``, print options, broadcasting helpers.
 
 Re-exported as ``manygrad.<name>``.
 
@@ -11,11 +11,8 @@ Example:
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
-from .. import backend
 from .. import dtypes as D
 from ..tensor import Tensor
 
@@ -142,43 +139,6 @@ def typename(x) -> str:
     return x.type() if isinstance(x, Tensor) else type(x).__name__
 
 
-# ----------------------------------------------------------------------------- random state
-
-
-def get_rng_state() -> Tensor:
-    """The CPU generator's state as a uint8 tensor (give it back to ``set_rng_state``)."""
-    state = backend.generator(backend.CPU).get_state()
-    raw = json.dumps(state, separators=(",", ":")).encode()
-    return Tensor._wrap(np.frombuffer(raw, dtype=np.uint8).copy(), backend.CPU)
-
-
-def set_rng_state(new_state: Tensor) -> None:
-    """Restore the CPU generator from ``get_rng_state()``'s tensor."""
-    if not isinstance(new_state, Tensor) or new_state.dtype is not D.uint8:
-        raise TypeError("set_rng_state: expected the uint8 tensor from get_rng_state()")
-    try:
-        state = json.loads(bytes(new_state.tolist()).decode())
-    except ValueError:
-        raise ValueError("set_rng_state: this tensor is not a manygrad RNG state (from "
-                         "manygrad.get_rng_state())") from None  # fmt: skip
-    backend.generator(backend.CPU).set_state(state)
-
-
-def seed() -> int:
-    """Seed every generator from the OS's entropy; returns the seed."""
-    s = int(np.random.SeedSequence().entropy % (2**63))
-    backend.manual_seed(s)
-    return s
-
-
-def initial_seed() -> int:
-    """The seed of the CPU generator (set by ``manual_seed`` or ``seed``)."""
-    s = backend.generator(backend.CPU).initial_seed
-    if s is None:
-        s = seed()
-    return int(s)
-
-
 # ----------------------------------------------------------------------------- printing
 
 
@@ -234,51 +194,9 @@ def broadcast_shapes(*shapes):
     return Size(out)
 
 
-def broadcast_to(x: Tensor, size) -> Tensor:
-    return x.expand(*size)
-
-
 def broadcast_tensors(*tensors) -> tuple:
     shape = broadcast_shapes(*(t.shape for t in tensors))
     return tuple(t if tuple(t.shape) == tuple(shape) else t.expand(*shape) for t in tensors)
-
-
-def atleast_1d(*tensors):
-    out = [t.reshape(1) if t.dim() == 0 else t for t in _flat(tensors)]
-    return out[0] if len(out) == 1 else tuple(out)
-
-
-def atleast_2d(*tensors):
-    out = [t.reshape(1, -1) if t.dim() < 2 else t for t in _flat(tensors)]
-    return out[0] if len(out) == 1 else tuple(out)
-
-
-def atleast_3d(*tensors):
-    def up(t):
-        if t.dim() == 0:
-            return t.reshape(1, 1, 1)
-        if t.dim() == 1:
-            return t.reshape(1, -1, 1)
-        return t.unsqueeze(-1) if t.dim() == 2 else t
-
-    out = [up(t) for t in _flat(tensors)]
-    return out[0] if len(out) == 1 else tuple(out)
-
-
-def _flat(tensors):
-    return list(tensors[0]) if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) \
-        else list(tensors)  # fmt: skip
-
-
-def unbind(x: Tensor, dim: int = 0) -> tuple:
-    return x.unbind(dim)
-
-
-def swapaxes(x: Tensor, axis0: int, axis1: int) -> Tensor:
-    return x.transpose(axis0, axis1)
-
-
-swapdims = swapaxes
 
 
 def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=None,  # noqa: A001
@@ -293,8 +211,6 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=Non
 __all__ = [
     "FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
     "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor", "finfo", "iinfo",
-    "is_floating_point", "is_complex", "is_nonzero", "typename", "get_rng_state",
-    "set_rng_state", "seed", "initial_seed", "set_printoptions", "broadcast_shapes",
-    "broadcast_to", "broadcast_tensors", "atleast_1d", "atleast_2d", "atleast_3d", "unbind",
-    "swapaxes", "swapdims", "compile",
+    "is_floating_point", "is_complex", "is_nonzero", "typename", "set_printoptions",
+    "broadcast_shapes", "broadcast_tensors", "compile",
 ]  # fmt: skip
