@@ -148,3 +148,40 @@ def test_common_import_forms(tmp_path):
     assert got[6] is mg.nn.Module and got[7] is mg.amp.GradScaler
     assert got[8] is None and got[9] is True and got[10] is mg.data.DataLoader
     assert got[11] is mg.data.default_collate
+
+
+def test_worker_processes_get_manygrad_too(tmp_path):
+    """DataLoader workers start a fresh interpreter that re-imports the script."""
+    path = _script(
+        tmp_path,
+        """
+        import torch
+        from torch.utils.data import DataLoader, Dataset, get_worker_info
+
+        class Probe(Dataset):
+            def __len__(self):
+                return 2
+
+            def __getitem__(self, i):
+                return {"who": repr(torch), "worker": get_worker_info() is not None}
+
+        if __name__ == "__main__":
+            for item in DataLoader(Probe(), batch_size=None, num_workers=1):
+                print(item["who"], item["worker"])
+    """,
+    )
+    r = _cli("-m", "manygrad", "run", path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("(manygrad: 'manygrad')> True") == 2, r.stdout
+
+
+def test_star_import(tmp_path):
+    path = _script(
+        tmp_path,
+        """
+        from torch import *
+        result = (zeros(2), Tensor, float32)
+    """,
+    )
+    zeros, tensor_cls, f32 = compat.run_script(path)["result"]
+    assert isinstance(zeros, mg.Tensor) and tensor_cls is mg.Tensor and f32 is mg.float32

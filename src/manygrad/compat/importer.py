@@ -105,13 +105,16 @@ class TorchModule(types.ModuleType):
         try:
             value = getattr(target, name)
         except AttributeError:
+            if name == "__all__":  # `from torch import *`: the public names
+                return [n for n in dir(target) if not n.startswith("_")]
+            if name.startswith("__"):
+                raise
             value = None
-            if not name.startswith("__"):
-                try:
-                    value = importlib.import_module(f"{target.__name__}.{name}")
-                except ModuleNotFoundError as e:
-                    if e.name is None or not f"{target.__name__}.{name}".startswith(e.name):
-                        raise
+            try:
+                value = importlib.import_module(f"{target.__name__}.{name}")
+            except ModuleNotFoundError as e:
+                if e.name is None or not f"{target.__name__}.{name}".startswith(e.name):
+                    raise
             if value is None:
                 raise UnsupportedAPIError(unsupported_message(full)) from None
         if isinstance(value, types.ModuleType) and value.__name__.startswith("manygrad"):

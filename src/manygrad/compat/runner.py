@@ -7,9 +7,11 @@ The script runs as ``__main__`` with ``sys.argv = [script, *args]`` and its fold
 
 from __future__ import annotations
 
+import contextlib
 import os
 import runpy
 import sys
+import tempfile
 import traceback
 
 from .importer import UnsupportedAPIError, UnsupportedModuleError, install, uninstall
@@ -32,14 +34,41 @@ def run_script(path: str, args: list[str] | tuple = ()) -> dict:
         raise FileNotFoundError(f"manygrad run: no such script: {path}")
     old_argv, old_path = sys.argv[:], sys.path[:]
     sys.argv = [path, *args]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-    install()
-    try:
-        return runpy.run_path(path, run_name="__main__")
-    finally:
-        uninstall()
-        sys.argv[:] = old_argv
-        sys.path[:] = old_path
+    with _child_shim() as shim:
+        # NOTE: the shim goes last: in this process the hook answers first anyway, and
+        # worker processes (spawn/forkserver) inherit sys.path and find it there
+        sys.path[:] = [os.path.dirname(os.path.abspath(path)), *sys.path, shim]
+        install()
+        try:
+            return runpy.run_path(path, run_name="__main__")
+        finally:
+            uninstall()
+            sys.argv[:] = old_argv
+            sys.path[:] = old_path
+
+
+_SHIM = """# Written by manygrad run: a worker process started by the script imports torch
+# here first; this installs the hook and hands back manygrad's torch.
+import importlib
+import sys
+
+del sys.modules[__name__]
+from manygrad.compat.importer import install
+
+install()
+sys.modules[__name__] = importlib.import_module(__name__)
+"""
+
+
+@contextlib.contextmanager
+def _child_shim():
+    """A folder holding a ``torch`` package that installs the hook when imported, for
+    DataLoader worker processes, which start a fresh interpreter and re-import the script."""
+    with tempfile.TemporaryDirectory(prefix="manygrad-run-") as d:
+        os.mkdir(os.path.join(d, "torch"))
+        with open(os.path.join(d, "torch", "__init__.py"), "w") as f:
+            f.write(_SHIM)
+        yield d
 
 
 def _script_line(tb, path: str) -> str:
