@@ -11,7 +11,8 @@ would otherwise differ only by their random streams:
   keyed by the parameter's order and shape);
 - ``torch.rand``/``randn``/``*_like``/``randint`` and ``Categorical.sample`` draw from one
   shared NumPy stream;
-- DataLoaders do not shuffle, and dropout layers drop nothing.
+- ``random_split`` draws from that stream too, DataLoaders do not shuffle, and dropout
+  layers drop nothing.
 Everything else (layers, losses, autograd, optimizers) is the framework's own.
 """
 
@@ -131,6 +132,24 @@ def _patched_loader_init(self, *args, **kwargs):
 
 
 torch.utils.data.DataLoader.__init__ = _patched_loader_init
+
+
+def _random_split(dataset, lengths, generator=None):
+    n = len(dataset)
+    if all(isinstance(x, float) for x in lengths) and abs(sum(lengths) - 1) < 1e-6:
+        counts = [int(math.floor(n * f)) for f in lengths]
+        for i in range(n - sum(counts)):
+            counts[i % len(counts)] += 1
+        lengths = counts
+    perm = _RNG.permutation(n).tolist()
+    out, start = [], 0
+    for k in lengths:
+        out.append(torch.utils.data.Subset(dataset, perm[start : start + k]))
+        start += k
+    return out
+
+
+torch.utils.data.random_split = _random_split
 
 _dropout_init = torch.nn.Dropout.__init__
 
