@@ -94,14 +94,6 @@ def test_finfo_iinfo():
         mg.finfo(mg.int64)
 
 
-def test_broadcast_helpers():
-    assert mg.broadcast_shapes((2, 1), (3,), 1) == torch.broadcast_shapes((2, 1), (3,), 1)
-    with pytest.raises(RuntimeError, match="not broadcastable"):
-        mg.broadcast_shapes((2,), (3,))
-    a, b = mg.broadcast_tensors(mg.zeros(2, 1), mg.ones(3))
-    assert tuple(a.shape) == tuple(b.shape) == (2, 3)
-
-
 def test_misc_queries():
     assert mg.is_floating_point(mg.zeros(1)) and not mg.is_complex(mg.zeros(1))
     assert mg.compile(len) is len and mg.compile(mode="max-autotune")(len) is len

@@ -1,5 +1,5 @@
 """Small top-level PyTorch utilities that ported programs use: typed tensor classes
-(``FloatTensor``, ...), ``finfo``/``iinfo``, print options, broadcasting helpers.
+(``FloatTensor``, ...), ``finfo``/``iinfo``, print options, ``compile``.
 
 Re-exported as ``manygrad.<name>``.
 
@@ -173,32 +173,6 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
     np.set_printoptions(**opts)
 
 
-# ----------------------------------------------------------------------------- shapes
-
-
-def broadcast_shapes(*shapes):
-    """The shape that ``shapes`` broadcast to (``torch.Size``)."""
-    from ..tensor import Size
-
-    out: list[int] = []
-    for s in shapes:
-        s = (s,) if isinstance(s, int) else tuple(s)
-        out = [1] * (len(s) - len(out)) + out
-        for i, n in enumerate(s[::-1]):
-            j = len(out) - 1 - i
-            if out[j] == 1:
-                out[j] = n
-            elif n not in (1, out[j]):
-                raise RuntimeError(f"broadcast_shapes: shapes {list(shapes)} are not "
-                                   f"broadcastable (mismatch {out[j]} vs {n})")  # fmt: skip
-    return Size(out)
-
-
-def broadcast_tensors(*tensors) -> tuple:
-    shape = broadcast_shapes(*(t.shape for t in tensors))
-    return tuple(t if tuple(t.shape) == tuple(shape) else t.expand(*shape) for t in tensors)
-
-
 def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=None,  # noqa: A001
             options=None, disable=False):  # fmt: skip
     """``torch.compile``: returns ``model`` unchanged (manygrad runs eagerly); usable as a
@@ -211,6 +185,5 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=Non
 __all__ = [
     "FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
     "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor", "finfo", "iinfo",
-    "is_floating_point", "is_complex", "is_nonzero", "typename", "set_printoptions",
-    "broadcast_shapes", "broadcast_tensors", "compile",
+    "is_floating_point", "is_complex", "is_nonzero", "typename", "set_printoptions", "compile",
 ]  # fmt: skip
