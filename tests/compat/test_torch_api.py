@@ -109,3 +109,20 @@ def test_misc_queries():
         assert "1.23" in repr(mg.tensor([1.23456])) and "1.235" not in repr(mg.tensor([1.23456]))
     finally:
         mg.set_printoptions(profile="default")
+
+
+def test_more_tensor_properties_match_torch():
+    a = np.array([[1.0, 2.0], [3.0, float("nan")]], np.float32)
+    m, t = mg.tensor(a), torch.tensor(a)
+    np.testing.assert_array_equal(m.H.numpy(), t.H.numpy())
+    np.testing.assert_array_equal(m.mH.numpy(), t.mH.numpy())
+    assert m.is_meta == t.is_meta and m.is_quantized == t.is_quantized
+    for other in (a, a + 1e-9, a + 1):
+        for equal_nan in (False, True):
+            assert m.allclose(mg.tensor(other), equal_nan=equal_nan) == t.allclose(
+                torch.tensor(other), equal_nan=equal_nan
+            )
+    b = mg.tensor([1.0, 2.0])
+    assert b.equal(mg.tensor([1.0, 2.0])) and not b.equal(mg.tensor([1.0, 3.0]))
+    with pytest.raises(ValueError, match="use .mH"):
+        _ = mg.zeros(2, 2, 2).H

@@ -32,13 +32,59 @@ def load_names(path: str = NAMES_FILE) -> list[tuple[str, str]]:
     return out
 
 
+def _tensor_class():
+    from ..tensor import Tensor
+
+    return Tensor
+
+
+def _module():
+    from ..nn import Linear
+
+    return Linear(2, 2)
+
+
+def _optimizer():
+    from ..nn import Linear
+    from ..optim import SGD
+
+    return SGD(Linear(2, 2).parameters(), lr=0.1)
+
+
+def _loader():
+    from ..creation import zeros
+    from ..data import DataLoader, TensorDataset
+
+    return DataLoader(TensorDataset(zeros(4, 2)), batch_size=2)
+
+
+def _tensor():
+    from ..creation import ones
+
+    t = ones(2, 2, requires_grad=True)
+    t.sum().backward()
+    return t
+
+
+# "Module.x" and friends are looked up on a small live object, so that instance attributes
+# (``Module.training``, ``Optimizer.param_groups``, ``Tensor.grad.zero_``) count too.
+_CLASSES = {"Tensor": _tensor, "Module": _module, "Optimizer": _optimizer,
+            "DataLoader": _loader}  # fmt: skip
+
+
 def resolve(name: str):
     """The manygrad object standing for the PyTorch ``name`` (``_MISSING`` when absent)."""
     parts = name.split(".")
-    if parts[0] == "Tensor":
-        from ..tensor import Tensor
-
-        return getattr(Tensor, parts[1], _MISSING) if len(parts) == 2 else _MISSING
+    if parts[0] in _CLASSES:
+        obj = _CLASSES[parts[0]]()
+        for p in parts[1:]:
+            try:
+                obj = getattr(obj, p)
+            except AttributeError:
+                return _MISSING
+            except Exception:  # a property that exists but not for this small instance
+                return True
+        return obj
     if parts[0] != "torch":
         return _MISSING
     obj: object = importlib.import_module("manygrad")

@@ -98,6 +98,46 @@ class CompatMethods:
     def is_shared(self) -> bool:
         return False
 
+    @property
+    def H(self):  # noqa: N802 - PyTorch's name
+        """The conjugate transpose of a matrix (the transpose: manygrad's dtypes are real)."""
+        if self.dim() != 2:
+            from ..errors import ShapeError
+
+            raise ShapeError(f"Tensor.H: expected a matrix (2 dims), got {self.dim()} dims; "
+                             "use .mH for batches of matrices")  # fmt: skip
+        return self.T
+
+    @property
+    def mH(self):  # noqa: N802 - PyTorch's name
+        """The conjugate transpose of the last two dims (the transpose for real dtypes)."""
+        return self.mT
+
+    @property
+    def is_meta(self) -> bool:
+        return False
+
+    @property
+    def is_quantized(self) -> bool:
+        return False
+
+    # -------------------------------------------------------------- comparisons
+    def equal(self, other) -> bool:
+        """True when ``other`` has the same shape and the same values."""
+        from .. import ops
+
+        return ops.equal(self, other)
+
+    def allclose(self, other, rtol: float = 1e-05, atol: float = 1e-08,
+                 equal_nan: bool = False) -> bool:  # fmt: skip
+        from .. import ops
+
+        if equal_nan:  # NaNs in the same places count as equal
+            a, b = ops.where(self.isnan(), 0.0, self), ops.where(other.isnan(), 0.0, other)
+            same = bool((self.isnan() == other.isnan()).all())
+            return same and ops.allclose(a, b, rtol=rtol, atol=atol)
+        return ops.allclose(self, other, rtol=rtol, atol=atol)
+
     # -------------------------------------------------------------- printing
     def __format__(self, spec: str) -> str:
         """``f"{loss:.4f}"`` formats a 0-d tensor's value, as PyTorch does."""
