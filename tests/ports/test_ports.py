@@ -37,6 +37,8 @@ PORTS = [
     ("conv_autoencoder.py", [], (2e-3, 1e-5), ()),
     ("timeseries_conv1d.py", [], (2e-3, 1e-5), ()),
     ("actor_critic.py", [], (5e-3, 1e-3), ()),
+    ("time_sequence_prediction.py", [], (2e-3, 1e-6), ("torch.nn.LSTMCell", "torch.optim.LBFGS")),
+    ("gat.py", [], (2e-3, 1e-5), ()),
 ]  # fmt: skip
 
 
