@@ -39,6 +39,7 @@ PORTS = [
     ("actor_critic.py", [], (5e-3, 1e-3), ()),
     ("time_sequence_prediction.py", [], (2e-3, 1e-6), ("torch.nn.LSTMCell", "torch.optim.LBFGS")),
     ("gat.py", [], (2e-3, 1e-5), ()),
+    ("dqn.py", [], (5e-3, 1e-5), ()),
 ]  # fmt: skip
 
 
