@@ -348,6 +348,25 @@ def address(a) -> tuple[int, int]:
     return a.data.ptr, a.data.mem.ptr
 
 
+def shared_host_copy(a: np.ndarray) -> np.ndarray:
+    """A copy of host array ``a`` in anonymous shared memory, which forked processes share."""
+    import mmap
+
+    buf = mmap.mmap(-1, max(a.nbytes, 1))
+    out = np.frombuffer(buf, a.dtype, a.size).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def is_shared_host(a) -> bool:
+    """True for an array made by ``shared_host_copy`` (or a view of one)."""
+    import mmap
+
+    while isinstance(a, np.ndarray):
+        a = a.base
+    return isinstance(a.obj if isinstance(a, memoryview) else a, mmap.mmap)
+
+
 def to_device(a, d: Device):
     """Move an array to device ``d`` (no copy when it is already there)."""
     src = device_of(a)

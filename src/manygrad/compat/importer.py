@@ -33,6 +33,7 @@ ALIASES = {
     "torch.onnx": "manygrad.onnx",
     "torch.version": "manygrad.compat.torch_version",
     "torch.testing": "manygrad.compat.torch_testing",
+    "torch.multiprocessing": "manygrad.compat.torch_multiprocessing",
 }
 
 

@@ -93,10 +93,18 @@ class CompatMethods:
         return self
 
     def share_memory_(self):
+        """Move a CPU tensor's data into shared memory, so that processes forked later
+        (``torch.multiprocessing``, Hogwild) update the same numbers; GPU tensors stay."""
+        from .. import backend
+
+        if self.device.type == "cpu" and not backend.is_shared_host(self._data):
+            self._data = backend.shared_host_copy(self._data)
         return self
 
     def is_shared(self) -> bool:
-        return False
+        from .. import backend
+
+        return self.device.type == "cpu" and backend.is_shared_host(self._data)
 
     @property
     def H(self):  # noqa: N802 - PyTorch's name

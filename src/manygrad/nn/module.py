@@ -596,6 +596,13 @@ class Module:
     def cpu(self) -> Module:
         return self.to("cpu")
 
+    def share_memory(self) -> Module:
+        """Move CPU parameters and buffers into shared memory (for Hogwild training in forked
+        processes, as ``torch.multiprocessing``); GPU tensors stay as they are."""
+        for t in [*self.parameters(), *self.buffers()]:
+            t.share_memory_()
+        return self
+
     def cuda(self, device=None) -> Module:
         return self.to(backend.device("cuda" if device is None else device))
 
