@@ -126,3 +126,17 @@ def test_more_tensor_properties_match_torch():
     assert b.equal(mg.tensor([1.0, 2.0])) and not b.equal(mg.tensor([1.0, 3.0]))
     with pytest.raises(ValueError, match="use .mH"):
         _ = mg.zeros(2, 2, 2).H
+
+
+def test_set_default_tensor_type():
+    try:
+        mg.set_default_tensor_type("torch.DoubleTensor")
+        assert mg.zeros(1).dtype is mg.float64 and mg.get_default_dtype() is mg.float64
+        mg.set_default_tensor_type(mg.FloatTensor)
+        assert mg.zeros(1).dtype is mg.float32
+        with pytest.raises(RuntimeError, match="no default device"):
+            mg.set_default_tensor_type("torch.cuda.FloatTensor")
+        with pytest.raises(TypeError, match="only floating types"):
+            mg.set_default_tensor_type("torch.LongTensor")
+    finally:
+        mg.set_default_dtype(mg.float32)

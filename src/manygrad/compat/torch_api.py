@@ -173,6 +173,31 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
     np.set_printoptions(**opts)
 
 
+def set_default_tensor_type(t) -> None:
+    """``torch.set_default_tensor_type("torch.DoubleTensor")``: sets the default float dtype.
+
+    The CUDA types are refused: manygrad has no default device; create tensors with
+    ``device="cuda"`` or move them with ``.to("cuda")``.
+    """
+    if isinstance(t, str):
+        dt, dev = dtype_of_type_name(t)
+    elif isinstance(t, _TypedTensorMeta):
+        dt, dev = t.dtype, t.device_type
+    else:
+        raise TypeError(f"set_default_tensor_type: expected a type string such as "
+                        f"'torch.FloatTensor' or a typed tensor class, got {t!r}")  # fmt: skip
+    if dev != "cpu":
+        from ..errors import DeviceError
+
+        raise DeviceError(f"set_default_tensor_type({type_name(dt, dev)!r}): manygrad has no "
+                          "default device; create tensors with device='cuda' or move them "
+                          "with .to('cuda')")  # fmt: skip
+    if not dt.is_floating_point:
+        raise TypeError(f"set_default_tensor_type: only floating types can be the default, got "
+                        f"{type_name(dt)}")  # fmt: skip
+    D.set_default_dtype(dt)
+
+
 def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=None,  # noqa: A001
             options=None, disable=False):  # fmt: skip
     """``torch.compile``: returns ``model`` unchanged (manygrad runs eagerly); usable as a
@@ -186,4 +211,5 @@ __all__ = [
     "FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
     "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor", "finfo", "iinfo",
     "is_floating_point", "is_complex", "is_nonzero", "typename", "set_printoptions", "compile",
+    "set_default_tensor_type",
 ]  # fmt: skip
