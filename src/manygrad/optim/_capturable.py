@@ -1,0 +1,83 @@
+"""Device-side hyperparameters for ``capturable=True`` optimizers (CUDA graphs).
+
+A captured step bakes every Python float into the graph, so a learning rate changed by a
+scheduler would never reach a replay. Capturable updates read their hyperparameters from
+0-d device buffers instead: eager steps refresh a buffer with a fill kernel when its host
+value changed, and a step captured into a CUDA graph registers a prologue that refreshes it
+before every replay (outside the graph). The step count lives on the device as well.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..cuda import graphs
+from ..errors import CaptureError
+from ..fakegpu import FakeArray
+
+
+def _dtype(like):
+    return like.dtype if like.dtype == np.float64 else np.dtype(np.float32)
+
+
+def _new(value: float, dt, like):
+    """A 0-d device buffer holding ``value`` (no recorded kernel, no upload)."""
+    if type(like) is FakeArray:  # NOTE: as the prologue's host write; not a graph node
+        return FakeArray(np.full((), value, dt), like._dev)
+    xp = backend.array_module(like)
+    return xp.full((), value, dt) if graphs.current_capture() is None else xp.empty((), dt)
+
+
+def hyper(opt, like, key, get):
+    """The device buffer of hyperparameter ``key`` (its host value is ``get()``)."""
+    store = opt.__dict__.setdefault("_device_hypers", {})
+    dt = _dtype(like)
+    k = (key, backend.device_of(like), dt)
+    e = store.get(k)
+    g = graphs.current_capture()
+    if e is None:
+        v = float(get())
+        e = store[k] = [_new(v, dt, like), v]
+    elif g is None:
+        v = float(get())
+        if v != e[1]:
+            e[0].fill(v)
+            e[1] = v
+    if g is not None:
+        g.register_prologue(lambda e=e: _refresh(e, get), key=id(e))
+    return e[0]
+
+
+def _refresh(e, get) -> None:
+    v = float(get())
+    e[0].fill(v)
+    e[1] = v
+
+
+def device_step(state: dict, like):
+    """``state["step"]`` as a 0-d device array (float32, as PyTorch's capturable step)."""
+    step = state["step"]
+    if getattr(step, "_data", None) is not None:
+        return step._data
+    if graphs.current_capture() is not None:
+        raise CaptureError(
+            "CUDA graph capture: the optimizer's step count is a host int; build the "
+            "optimizer with capturable=True and run warm-up steps before capture"
+        )
+    from ..tensor import Tensor
+
+    xp = backend.array_module(like)
+    arr = xp.full((), float(step), _dtype(like))
+    state["step"] = Tensor._wrap(arr, backend.device_of(like))
+    return arr
+
+
+def check_capturable(opt, group) -> None:
+    """As PyTorch: a step captured into a graph needs ``capturable=True``."""
+    if not group.get("capturable") and graphs.current_capture() is not None:
+        raise CaptureError(
+            f"CUDA graph capture of {type(opt).__name__}.step() needs capturable=True "
+            "(its step count and bias corrections would be baked into the graph); build it "
+            f"as {type(opt).__name__}(..., capturable=True)"
+        )
