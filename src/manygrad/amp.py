@@ -263,6 +263,8 @@ class GradScaler:
         and the optimizer's state are copied first and copied back where the flag is set
         (``p = where(found_inf, p_old, p_new)``). States are created before the copy.
         """
+        from .optim._capturable import device_step
+
         saved = []
         for group in optimizer.param_groups:
             for p in group["params"]:
@@ -275,6 +277,8 @@ class GradScaler:
                         st = optimizer.init_state(p._data, group)
                         if st:
                             optimizer.state[p] = st
+                    if st and "step" in st and group.get("capturable"):
+                        device_step(st, p._data)  # NOTE: a Tensor, so that it is restored
                     flag = None
                     for f in found_inf.values():
                         f = backend.to_device(f, dev)

@@ -16,9 +16,7 @@ from ..cuda import graphs
 from ..errors import CaptureError
 from ..fakegpu import FakeArray
 
-
-def _dtype(like):
-    return like.dtype if like.dtype == np.float64 else np.dtype(np.float32)
+F64 = np.dtype(np.float64)
 
 
 def _new(value: float, dt, like):
@@ -29,10 +27,16 @@ def _new(value: float, dt, like):
     return xp.full((), value, dt) if graphs.current_capture() is None else xp.empty((), dt)
 
 
-def hyper(opt, like, key, get):
-    """The device buffer of hyperparameter ``key`` (its host value is ``get()``)."""
+def hyper(opt, like, key, get, dtype=None):
+    """The device buffer of hyperparameter ``key`` (its host value is ``get()``).
+
+    NOTE: in ``like``'s dtype by default, as a Python float meets an array in an eager
+    update (NumPy and CuPy cast it to the array's dtype), so that the capturable update
+    gives the eager one's bits; scalars that only combine with each other (bias
+    corrections) use ``dtype=F64``, as Python floats do.
+    """
     store = opt.__dict__.setdefault("_device_hypers", {})
-    dt = _dtype(like)
+    dt = like.dtype if dtype is None else np.dtype(dtype)
     k = (key, backend.device_of(like), dt)
     e = store.get(k)
     g = graphs.current_capture()
@@ -56,7 +60,7 @@ def _refresh(e, get) -> None:
 
 
 def device_step(state: dict, like):
-    """``state["step"]`` as a 0-d device array (float32, as PyTorch's capturable step)."""
+    """``state["step"]`` as a 0-d float64 device array (exact counts, as the host int)."""
     step = state["step"]
     if getattr(step, "_data", None) is not None:
         return step._data
@@ -68,7 +72,7 @@ def device_step(state: dict, like):
     from ..tensor import Tensor
 
     xp = backend.array_module(like)
-    arr = xp.full((), float(step), _dtype(like))
+    arr = xp.full((), float(step), F64)
     state["step"] = Tensor._wrap(arr, backend.device_of(like))
     return arr
 

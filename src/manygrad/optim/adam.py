@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable
 
 from .. import backend
-from ._capturable import check_capturable, device_step, hyper
+from ._capturable import F64, check_capturable, device_step, hyper
 from .optimizer import Optimizer, zeros_state
 
 
@@ -109,24 +109,23 @@ class Adam(Optimizer):
         p += t
 
     def _update_on_device(self, p, g, state, group):
-        """The same update with every hyperparameter and the step count on the device."""
+        """The eager update with every hyperparameter and the step count on the device.
+
+        NOTE: the same arithmetic as ``update``, value for value: per-element factors in
+        the parameter's dtype (as Python floats are cast), the bias corrections in float64
+        (as Python computes them), so both give the same bits.
+        """
         xp = backend.array_module(p)
         key, wd = id(group), group["weight_decay"]
         step = device_step(state, p)
         step += 1
-        lr = hyper(self, p, (key, "lr"), lambda: group["lr"])
-        beta1 = hyper(self, p, (key, "beta1"), lambda: group["betas"][0])
-        beta2 = hyper(self, p, (key, "beta2"), lambda: group["betas"][1])
-        eps = hyper(self, p, (key, "eps"), lambda: group["eps"])
         decoupled = group["decoupled_weight_decay"]
-        if wd != 0:
-            wd_d = hyper(self, p, (key, "wd"), lambda: group["weight_decay"])
-            if decoupled:
-                p *= 1 - lr * wd_d
+        if wd != 0 and decoupled:
+            p *= hyper(self, p, (key, "decay"), lambda: 1 - group["lr"] * group["weight_decay"])
         if group["maximize"] or (wd != 0 and not decoupled):
             out = self._tmp(g, 1)
             if wd != 0 and not decoupled:
-                xp.multiply(p, wd_d, out=out)
+                xp.multiply(p, hyper(self, p, (key, "wd"), lambda: group["weight_decay"]), out=out)
                 if group["maximize"]:
                     out -= g
                 else:
@@ -136,22 +135,26 @@ class Adam(Optimizer):
             g = out
         m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
         m -= g
-        m *= beta1
+        m *= hyper(self, p, (key, "beta1"), lambda: group["betas"][0])
         m += g
         t = self._tmp(p)
-        xp.multiply(g, 1 - beta2, out=t)
+        xp.multiply(g, hyper(self, p, (key, "1-beta2"), lambda: 1 - group["betas"][1]), out=t)
         t *= g
-        v *= beta2
+        v *= hyper(self, p, (key, "beta2"), lambda: group["betas"][1])
         v += t
         if group["amsgrad"]:
             vmax = state["max_exp_avg_sq"]._data
             xp.maximum(vmax, v, out=vmax)
             v = vmax
-        c2 = xp.sqrt(1 - beta2**step)
+        b1 = hyper(self, p, (key, "beta1"), lambda: group["betas"][0], F64)
+        b2 = hyper(self, p, (key, "beta2"), lambda: group["betas"][1], F64)
+        lr = hyper(self, p, (key, "lr"), lambda: group["lr"], F64)
+        eps = hyper(self, p, (key, "eps"), lambda: group["eps"], F64)
+        c2 = xp.sqrt(1 - b2**step)
         xp.sqrt(v, out=t)
-        t += eps * c2
+        t += (eps * c2).astype(p.dtype)
         xp.divide(m, t, out=t)
-        t *= lr * c2 / (1 - beta1**step)
+        t *= (lr * c2 / (1 - b1**step)).astype(p.dtype)
         p -= t
 
 
