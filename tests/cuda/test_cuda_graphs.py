@@ -218,3 +218,50 @@ def test_streams_api():
     assert e.query() and s.query()
     s.synchronize()
     torch.cuda.synchronize()
+
+
+def _gpt_run(graph: bool, steps: int = 6):
+    torch.manual_seed(0)
+    model = torch.models.get("gpt", vocab_size=11, block_size=8).to(DEV)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, capturable=True)
+    rng = np.random.default_rng(0)
+    data = [
+        (
+            torch.tensor(rng.integers(0, 11, (4, 8))).to(DEV),
+            torch.tensor(rng.integers(0, 11, (4, 8))).to(DEV),
+        )
+        for _ in range(steps)
+    ]
+    sx = torch.zeros(4, 8, dtype=torch.int64, device=DEV)
+    sy = torch.zeros(4, 8, dtype=torch.int64, device=DEV)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(sx).reshape(-1, 11), sy.reshape(-1))
+        loss.backward()
+        opt.step()
+        return loss
+
+    losses, g = [], None
+    for i, (x, y) in enumerate(data):
+        if graph and i == 3:
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g):
+                static_loss = step()
+        sx.copy_(x)
+        sy.copy_(y)
+        if g is None:
+            losses.append(float(step()))
+        else:
+            g.replay()
+            losses.append(float(static_loss))
+    return losses, _weights(model)
+
+
+def test_char_gpt_step_replays_equal_eager():
+    """Attention, LayerNorm, embeddings and cross-entropy inside one captured step."""
+    le, we = _gpt_run(False)
+    lg, wg = _gpt_run(True)
+    np.testing.assert_allclose(lg, le, atol=1e-5, rtol=0)
+    for a, b in zip(wg, we):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+import numpy as np
+
 from .. import backend, fakegpu
 from ..errors import CaptureError
 from . import _fake_graph, streams
@@ -65,6 +67,15 @@ def current_capture() -> CUDAGraph | None:
 
 def is_current_stream_capturing() -> bool:
     return bool(_OPEN)
+
+
+def device_scalar(value: float, dtype, like):
+    """A 0-d buffer on ``like``'s device holding ``value``, made outside any open capture
+    (no graph node, no upload); a prologue refreshes it before each replay."""
+    if type(like) is fakegpu.FakeArray:  # NOTE: as the prologue's host write, not a node
+        return fakegpu.FakeArray(np.full((), value, dtype), like._dev)
+    xp = backend.array_module(like)
+    return xp.full((), value, dtype) if not _OPEN else xp.empty((), dtype)
 
 
 class CUDAGraph:

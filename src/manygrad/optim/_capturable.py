@@ -9,22 +9,11 @@ before every replay (outside the graph). The step count lives on the device as w
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import backend
 from ..cuda import graphs
 from ..errors import CaptureError
-from ..fakegpu import FakeArray
 
-F64 = np.dtype(np.float64)
-
-
-def _new(value: float, dt, like):
-    """A 0-d device buffer holding ``value`` (no recorded kernel, no upload)."""
-    if type(like) is FakeArray:  # NOTE: as the prologue's host write; not a graph node
-        return FakeArray(np.full((), value, dt), like._dev)
-    xp = backend.array_module(like)
-    return xp.full((), value, dt) if graphs.current_capture() is None else xp.empty((), dt)
+F64 = "float64"
 
 
 def hyper(opt, like, key, get, dtype=None):
@@ -36,13 +25,13 @@ def hyper(opt, like, key, get, dtype=None):
     corrections) use ``dtype=F64``, as Python floats do.
     """
     store = opt.__dict__.setdefault("_device_hypers", {})
-    dt = like.dtype if dtype is None else np.dtype(dtype)
+    dt = like.dtype if dtype is None else dtype
     k = (key, backend.device_of(like), dt)
     e = store.get(k)
     g = graphs.current_capture()
     if e is None:
         v = float(get())
-        e = store[k] = [_new(v, dt, like), v]
+        e = store[k] = [graphs.device_scalar(v, dt, like), v]
     elif g is None:
         v = float(get())
         if v != e[1]:
