@@ -50,10 +50,11 @@ class FakeStats:
 fake_stats = FakeStats()
 
 _CAP = None  # the open CUDA graph capture on the fake GPU (cuda/_fake_graph.py), or None
+_ident = threading.get_ident  # NOTE: a capture sees the work of the thread that opened it
 
 
 def _host_read(what: str) -> None:
-    if _CAP is not None:
+    if _CAP is not None and _CAP.thread == _ident():
         _CAP.refuse(what, "reads the device on the host (a sync)")
 
 
@@ -153,7 +154,7 @@ def fake_scatter_add(a, slices, value) -> None:
             f"scatter_add: dtype {a.dtype} is not supported by CUDA's atomicAdd (only "
             "float16/32/64, int32, uint32, uint64); use manygrad.backend.index_add"
         )
-    if _CAP is not None:
+    if _CAP is not None and _CAP.thread == _ident():
         _CAP.call(_add_at, (a, slices, value), {}, (a,))
         return
     np.add.at(_on_current(a), _unwrap(slices), _unwrap(value))
@@ -258,7 +259,7 @@ class FakeArray:
                 f"{ufunc.__name__}.at: CuPy supports it for few ufuncs and dtypes; use "
                 "manygrad.backend.index_add for scatter-add"
             )
-        if _CAP is not None:
+        if _CAP is not None and _CAP.thread == _ident():
             if ufunc is np.matmul:
                 _CAP.check_gemm("matmul")
             out = kwargs.get("out")
@@ -272,7 +273,7 @@ class FakeArray:
     def __array_function__(self, func, types_, args, kwargs):
         if func.__name__ in _CUPY_LACKS.get(func.__module__, ()):
             return NotImplemented  # as CuPy: NumPy then raises "no implementation found"
-        if _CAP is not None:
+        if _CAP is not None and _CAP.thread == _ident():
             return _captured_call(func.__name__, func, args, kwargs)
         return _wrap(func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
 
@@ -302,14 +303,14 @@ class FakeArray:
                 parts = idx if type(idx) is tuple else (idx,)
                 r = self._a[tuple(p for p in parts if p is not Ellipsis) + (Ellipsis,)]
             return self._view(r)
-        if _CAP is not None:
+        if _CAP is not None and _CAP.thread == _ident():
             if any(_is_mask(p) for p in (idx if type(idx) is tuple else (idx,))):
                 _CAP.refuse("boolean-mask indexing", "has a size that depends on the data")
             return _CAP.call(operator.getitem, (self, idx), {})
         return _wrap(_on_current(self)[_unwrap(idx)])
 
     def __setitem__(self, idx, value):
-        if _CAP is not None:
+        if _CAP is not None and _CAP.thread == _ident():
             _CAP.call(operator.setitem, (self, idx, value), {}, (self,))
             return
         _on_current(self)[_unwrap(idx)] = _unwrap(value)
@@ -331,7 +332,7 @@ class FakeArray:
                 raise TypeError(f"cupy.ndarray.{name}() takes no {bad} argument")
             if not view:
                 _on_current(self)
-            if _CAP is not None:
+            if _CAP is not None and _CAP.thread == _ident():
                 out = kwargs.get("out")
                 writes = (self,) if name in _INPLACE_METHODS else () if out is None else (out,)
                 return _CAP.call(_Method(name), (self, *args), kwargs, writes)
@@ -383,7 +384,7 @@ def _binop(ufunc, reflected=False):
 
 def _inplace(ufunc):
     def op(self, other):
-        if _CAP is not None:
+        if _CAP is not None and _CAP.thread == _ident():
             _CAP.call(ufunc, (self, other), {"out": self}, (self,))
             return self
         a = _on_current(self)
@@ -444,14 +445,14 @@ def kernel(fn, *args, **kwargs):
     For device helpers that compute on the NumPy arrays themselves (``backend.erf``,
     random draws): ``fn`` gets plain arrays and returns new ones.
     """
-    if _CAP is not None:
+    if _CAP is not None and _CAP.thread == _ident():
         return _CAP.call(fn, args, kwargs)
     return _wrap(fn(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
 
 
 def upload(host: np.ndarray, index: int = 0) -> FakeArray:
     """A host-to-device copy onto fake GPU ``index`` (refused while a graph captures)."""
-    if _CAP is not None:
+    if _CAP is not None and _CAP.thread == _ident():
         _CAP.refuse("a host-to-device copy", "cannot be captured")
     fake_stats.h2d += 1
     return FakeArray(np.array(host), index)
@@ -478,7 +479,7 @@ class _FakeModule:
         gemm = name in _GEMMS
 
         def fn(*args, **kwargs):
-            if _CAP is not None:
+            if _CAP is not None and _CAP.thread == _ident():
                 if transfer and args and type(args[0]) is not FakeArray:
                     if not np.isscalar(args[0]):
                         _CAP.refuse(f"xp.{name}() of host data (a host-to-device copy)")
@@ -497,7 +498,7 @@ class _FakeModule:
     @staticmethod
     def _gemm_ufunc(uf):
         def gemm(*args, **kwargs):
-            if _CAP is None:
+            if _CAP is None or _CAP.thread != _ident():
                 return uf(*args, **kwargs)
             with _CAP.safe_gemm():
                 return uf(*args, **kwargs)

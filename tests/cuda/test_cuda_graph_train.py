@@ -123,3 +123,19 @@ def test_data_parallel_all_reduce_outside_the_graph(tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         np.testing.assert_allclose(a[k], b[k], atol=1e-5)
+
+
+def test_resume_an_eager_run_with_cuda_graph(tmp_path):
+    """The optimizer loaded from an eager checkpoint is made capturable again."""
+    import shutil
+
+    out, out2 = str(tmp_path / "run"), str(tmp_path / "run2")
+    _fit(False, epochs=1, out=out)
+    shutil.copytree(out, out2)
+    graphs.stats.reset()
+    graphed = _fit(True, epochs=2, resume=out)
+    assert graphs.stats.captures == 1 and graphed.step == 24
+    eager = _fit(False, epochs=2, resume=out2)
+    assert graphed.metrics["test_accuracy"] == eager.metrics["test_accuracy"]
+    for a, b in zip(graphed.model.parameters(), eager.model.parameters()):
+        np.testing.assert_allclose(a.detach().cpu().numpy(), b.detach().cpu().numpy(), atol=1e-5)

@@ -17,6 +17,7 @@ the call) matrix products raise ``CaptureError`` naming the call and the fix.
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import numpy as np
 
@@ -65,6 +66,7 @@ class FakeCapture:
         self._saved: list = []  # (array, contents before the capture wrote it)
         self._gemm_ok = 0
         self._rng: list = []
+        self.thread = threading.get_ident()
 
     # ------------------------------------------------------------------ refusals
     def refuse(self, what: str, why: str = "cannot be captured") -> None:

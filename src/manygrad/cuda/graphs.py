@@ -262,8 +262,12 @@ def _real_begin(pool: _Pool):
     cp = backend.cuda_module()
     if pool.cupy_pool is None:
         pool.cupy_pool = cp.cuda.MemoryPool()
-    s = cp.cuda.Stream(non_blocking=True)
-    s.wait_event(cp.cuda.get_current_stream().record())
+    cur = streams.current_stream()._s  # NOTE: graph() made its side stream current
+    if cur is None or cur.ptr == 0:  # the legacy default stream cannot capture
+        s = cp.cuda.Stream(non_blocking=True)
+        s.wait_event(cp.cuda.get_current_stream().record())
+    else:
+        s = cur
     alloc = cp.cuda.using_allocator(pool.cupy_pool.malloc)
     alloc.__enter__()
     s.__enter__()

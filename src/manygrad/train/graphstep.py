@@ -67,8 +67,8 @@ class GraphedStep:
         self.captures = self.replays = self.eager_steps = 0
 
     def __call__(self, xb, yb, weight: float = 1.0):
-        if self.full_shape is None:
-            self.full_shape = tuple(xb.shape)
+        if self.full_shape is None or xb.shape[0] > self.full_shape[0]:
+            self.full_shape = tuple(xb.shape)  # NOTE: the largest batch is a full one
         if tuple(xb.shape) != self.full_shape or self.warmup > 0:
             self.warmup -= tuple(xb.shape) == self.full_shape
             return self._eager(xb, yb, weight)

@@ -313,15 +313,19 @@ class Trainer:
         else:
             self.optimizer.step()
 
-    def _graphed_step(self):
-        from . import graphstep
-
-        graphstep.check_device(self.device)
-        for group in self.optimizer.param_groups:  # NOTE: lr and step count on the device
+    def _make_capturable(self) -> None:
+        """lr and step count on the device (again after load_state_dict's new groups)."""
+        for group in self.optimizer.param_groups:
             if "capturable" in group:
                 group["capturable"] = True
         if hasattr(self.optimizer, "capturable"):
             self.optimizer.capturable = True
+
+    def _graphed_step(self):
+        from . import graphstep
+
+        graphstep.check_device(self.device)
+        self._make_capturable()
         ddp = self.net if self.shard is not None else None
         return graphstep.GraphedStep(
             self._forward_backward,
@@ -337,6 +341,8 @@ class Trainer:
             R.truncate_metrics(self.out, self.step)
             R.write_recipe(self.out, self.recipe())
         writer = R.event_writer(self.out) if self.out and self.is_main else None
+        if self.graphed is not None:
+            self._make_capturable()
         self.net.train()
         where = str(self.device) + (f" x {self.world_size} ranks" if self.shard else "")
         bar = Progress(self.progress, where, bar=self.is_main)
