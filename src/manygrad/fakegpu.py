@@ -274,7 +274,7 @@ class FakeArray:
         if func.__name__ in _CUPY_LACKS.get(func.__module__, ()):
             return NotImplemented  # as CuPy: NumPy then raises "no implementation found"
         if _CAP is not None and _CAP.thread == _ident():
-            return _captured_call(func.__name__, func, args, kwargs)
+            return _CAP.call_named(func.__name__, func, args, kwargs)
         return _wrap(func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
 
     # -- array attributes and methods
@@ -304,9 +304,7 @@ class FakeArray:
                 r = self._a[tuple(p for p in parts if p is not Ellipsis) + (Ellipsis,)]
             return self._view(r)
         if _CAP is not None and _CAP.thread == _ident():
-            if any(_is_mask(p) for p in (idx if type(idx) is tuple else (idx,))):
-                _CAP.refuse("boolean-mask indexing", "has a size that depends on the data")
-            return _CAP.call(operator.getitem, (self, idx), {})
+            return _CAP.getitem(self, idx)
         return _wrap(_on_current(self)[_unwrap(idx)])
 
     def __setitem__(self, idx, value):
@@ -333,9 +331,7 @@ class FakeArray:
             if not view:
                 _on_current(self)
             if _CAP is not None and _CAP.thread == _ident():
-                out = kwargs.get("out")
-                writes = (self,) if name in _INPLACE_METHODS else () if out is None else (out,)
-                return _CAP.call(_Method(name), (self, *args), kwargs, writes)
+                return _CAP.call_method(self, name, args, kwargs)
             r = attr(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
             if view and type(r) is np.ndarray and np.may_share_memory(r, self._a):
                 return self._view(r)
@@ -346,28 +342,6 @@ class FakeArray:
 
 # methods that give views where they can (no kernel: the result stays on the array's device)
 _VIEW_METHODS = frozenset(["reshape", "transpose", "swapaxes", "squeeze", "view", "ravel"])
-_INPLACE_METHODS = frozenset(["fill", "sort", "partition", "put", "itemset"])
-
-
-class _Method:
-    """``a.name(*args)`` as a function of ``a``: a recorded method call (graph capture)."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __call__(self, a, *args, **kwargs):
-        return getattr(a, self.name)(*args, **kwargs)
-
-    def __repr__(self):
-        return f".{self.name}()"
-
-
-def _is_mask(p) -> bool:
-    return (type(p) is FakeArray and p.dtype == np.bool_) or (
-        type(p) is list and any(type(v) is bool for v in p)
-    )
 
 
 def _is_basic(idx) -> bool:
@@ -415,28 +389,7 @@ FakeArray.__invert__ = lambda self: np.invert(self)
 FakeArray.__hash__ = None
 
 _TRANSFER_IN = {"asarray", "array", "asanyarray", "ascontiguousarray"}
-# products that run on cuBLAS in CuPy (which refuses stream capture)
-_GEMMS = frozenset(["matmul", "dot", "tensordot", "einsum", "inner", "vdot"])
-# functions whose result size depends on the data (CuPy syncs to size them)
-_DATA_SIZED = frozenset(["nonzero", "flatnonzero", "argwhere", "unique", "compress", "extract"])
-# functions that write into their first argument
-_WRITE_FIRST = frozenset(["copyto", "put", "place", "putmask", "fill_diagonal", "put_along_axis"])
-_NO_KERNEL = frozenset(["empty", "empty_like"])  # allocation only
-
-
-def _captured_call(name, fn, args, kwargs):
-    """Hand a NumPy-namespace call to the open capture (fake GPU)."""
-    cap = _CAP
-    if name in _DATA_SIZED or (name == "where" and len(args) + len(kwargs) == 1):
-        cap.refuse(f"{name}()", "has a result size that depends on the data (CuPy syncs)")
-    if name in _GEMMS:
-        cap.check_gemm(name)
-    out = kwargs.get("out")
-    if name in _WRITE_FIRST:
-        writes = (args[0],)
-    else:
-        writes = () if out is None else out if type(out) is tuple else (out,)
-    return cap.call(fn, args, kwargs, writes, record=name not in _NO_KERNEL)
+_GEMMS = frozenset(["matmul", "dot", "tensordot", "einsum", "inner", "vdot"])  # cuBLAS
 
 
 def kernel(fn, *args, **kwargs):
@@ -485,8 +438,8 @@ class _FakeModule:
                         _CAP.refuse(f"xp.{name}() of host data (a host-to-device copy)")
                 if gemm:  # NOTE: manygrad's own GEMM path: capture-safe unless switched off
                     with _CAP.safe_gemm():
-                        return _captured_call(name, attr, args, kwargs)
-                return _captured_call(name, attr, args, kwargs)
+                        return _CAP.call_named(name, attr, args, kwargs)
+                return _CAP.call_named(name, attr, args, kwargs)
             if transfer and args and type(args[0]) is not FakeArray and not np.isscalar(args[0]):
                 fake_stats.h2d += 1
                 args = (np.array(args[0]),) + args[1:]

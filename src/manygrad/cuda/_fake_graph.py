@@ -17,6 +17,7 @@ the call) matrix products raise ``CaptureError`` naming the call and the fix.
 from __future__ import annotations
 
 import contextlib
+import operator
 import threading
 
 import numpy as np
@@ -29,6 +30,12 @@ from ..errors import CaptureError
 # to emulate CuPy alone, whose cuBLAS calls refuse capture.
 capture_safe_gemm = True
 
+# functions whose result size depends on the data (CuPy syncs to size them)
+_DATA_SIZED = frozenset(["nonzero", "flatnonzero", "argwhere", "unique", "compress", "extract"])
+# functions that write into their first argument
+_WRITE_FIRST = frozenset(["copyto", "put", "place", "putmask", "fill_diagonal", "put_along_axis"])
+_NO_KERNEL = frozenset(["empty", "empty_like"])  # allocation only
+_INPLACE_METHODS = frozenset(["fill", "sort", "partition", "put", "itemset"])
 _FIX = "move it outside the captured region (before capture or after g.replay()) or run eagerly"
 
 
@@ -90,6 +97,30 @@ class FakeCapture:
             self._gemm_ok -= 1
 
     # ------------------------------------------------------------------ recording
+    def call_named(self, name: str, fn, args, kwargs):
+        """A NumPy-namespace function (``xp.name`` or NumPy's dispatch) on fake arrays."""
+        if name in _DATA_SIZED or (name == "where" and len(args) + len(kwargs) == 1):
+            self.refuse(f"{name}()", "has a result size that depends on the data (CuPy syncs)")
+        if name in fakegpu._GEMMS:
+            self.check_gemm(name)
+        out = kwargs.get("out")
+        if name in _WRITE_FIRST:
+            writes = (args[0],)
+        else:
+            writes = () if out is None else out if type(out) is tuple else (out,)
+        return self.call(fn, args, kwargs, writes, record=name not in _NO_KERNEL)
+
+    def call_method(self, a, name: str, args, kwargs):
+        out = kwargs.get("out")
+        writes = (a,) if name in _INPLACE_METHODS else () if out is None else (out,)
+        return self.call(_Method(name), (a, *args), kwargs, writes)
+
+    def getitem(self, a, idx):
+        """Advanced indexing (a gather kernel); boolean masks are refused, as on CuPy."""
+        if any(_is_mask(p) for p in (idx if type(idx) is tuple else (idx,))):
+            self.refuse("boolean-mask indexing", "has a size that depends on the data")
+        return self.call(operator.getitem, (a, idx), {})
+
     def call(self, fn, args, kwargs, writes=(), record: bool = True):
         """Run ``fn`` now (undone at the end) and record it; returns the wrapped result."""
         for w in writes:
@@ -151,6 +182,27 @@ class FakeCapture:
                 for t, v in zip(targets, rs):
                     if t is not None:
                         t._a[...] = v
+
+
+class _Method:
+    """``a.name(*args)`` as a function of ``a``: a recorded method call."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, a, *args, **kwargs):
+        return getattr(a, self.name)(*args, **kwargs)
+
+    def __repr__(self):
+        return f".{self.name}()"
+
+
+def _is_mask(p) -> bool:
+    return (type(p) is fakegpu.FakeArray and p.dtype == np.bool_) or (
+        type(p) is list and any(type(v) is bool for v in p)
+    )
 
 
 def _out_like(r, writes):
