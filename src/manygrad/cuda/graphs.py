@@ -39,6 +39,11 @@ stats = GraphStats()
 _OPEN: list = []  # the graph being captured (at most one)
 
 
+def _cuda_in_use() -> bool:
+    """CuPy loaded and a GPU usable (never imports CuPy: fake-GPU captures need none)."""
+    return backend._cupy is not None and backend.cuda_available()
+
+
 def real_capture_enabled() -> bool:
     """True when captures should use the GPU (CUDA usable and ``MANYGRAD_CUDA_GRAPHS=1``)."""
     return os.environ.get("MANYGRAD_CUDA_GRAPHS") == "1" and backend.cuda_available()
@@ -108,7 +113,7 @@ class CUDAGraph:
         cap.begin([g._g for d, g in backend._generators.items() if d.type == "fakegpu"])
         if real_capture_enabled():
             self._real = _real_begin(self._pool)
-        elif backend.cuda_available():
+        elif _cuda_in_use():
             backend.set_graph_xp(_RefuseCupy())
         _OPEN.append(self)
         fakegpu._CAP = cap
@@ -123,7 +128,7 @@ class CUDAGraph:
         self._pool.arrays.extend(self._fake.pool)
         if self._real is not None:
             self._real = _real_end(self._real)
-        elif backend.cuda_available():
+        elif _cuda_in_use():
             backend.set_graph_xp(None)
         self._captured = True
         stats.captures += 1
@@ -136,7 +141,7 @@ class CUDAGraph:
             self._fake.end()
             if self._real is not None:
                 _real_abort(self._real)
-            elif backend.cuda_available():
+            elif _cuda_in_use():
                 backend.set_graph_xp(None)
         self.reset()
 
@@ -217,7 +222,7 @@ class graph:  # noqa: N801 - PyTorch's name
     def __init__(self, cuda_graph: CUDAGraph, pool=None, stream=None, capture_error_mode="global"):
         self.g = cuda_graph
         self.pool = pool
-        if stream is None:
+        if stream is None and _cuda_in_use():  # NOTE: a side stream, as PyTorch's
             if graph._side is None:
                 graph._side = streams.Stream()
             stream = graph._side
@@ -225,7 +230,8 @@ class graph:  # noqa: N801 - PyTorch's name
         self.mode = capture_error_mode
 
     def __enter__(self):
-        backend.synchronize()
+        if _cuda_in_use():
+            backend.synchronize()
         self.stream_ctx.__enter__()
         try:
             self.g.capture_begin(self.pool, self.mode)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .. import backend
 from ..cuda import graphs
 from ..errors import DeviceError
 
@@ -90,7 +89,6 @@ class GraphedStep:
     def _capture(self, xb, yb, weight, key) -> None:
         self.graphs, self.static = [], None
         sx, sy = xb.detach().clone(), yb.detach().clone()
-        backend.synchronize()
         first = graphs.CUDAGraph()
         pool = graphs.graph_pool_handle()
         with graphs.graph(first, pool=pool):
