@@ -8,7 +8,7 @@ contents into the same output buffers, which is what launching a CUDA graph does
 
 What a real capture does not do is undone when the capture ends: memory that existed before
 and was written during the capture gets its old contents back, and buffers the capture
-allocated hold NaN until the first replay (so code that relies on the capture having run
+allocated hold NaN (integers their minimum) until the first replay (so code that relies on the capture having run
 fails loudly). The fake random generators are rewound too: replays draw what eager steps
 would have drawn. Host reads, uploads and (unless manygrad's capture-safe GEMM path made
 the call) matrix products raise ``CaptureError`` naming the call and the fix.
@@ -165,9 +165,11 @@ class FakeCapture:
         for a, old in reversed(self._saved):
             a[...] = old
         self._saved = []
-        for a in self.pool:
-            if a.dtype.kind in "fc":
+        for a in self.pool:  # NOTE: integers get their most negative value, as loud
+            if a.dtype.kind in "fc" or a.dtype == fakegpu._BF16:
                 a[...] = np.nan
+            elif a.dtype.kind in "iu":
+                a[...] = np.iinfo(a.dtype).min
         for g, st in self._rng:
             g.bit_generator.state = st
         self._rng = []

@@ -159,6 +159,8 @@ class CUDAGraph:
         """Run the captured work again, on the buffers' current contents."""
         if not self._captured:
             raise CaptureError("replay() of a CUDAGraph that was not captured")
+        if _OPEN:
+            raise CaptureError("replay() while a capture is open; end the capture first")
         for fn in self._prologues:
             fn()
         if self._real is not None:
