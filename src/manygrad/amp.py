@@ -108,7 +108,10 @@ class GradScaler:
     gradients (unless ``unscale_`` already did), then runs ``opt.step()`` only if they are
     all finite; ``update()`` halves the scale after an overflow and doubles it after
     ``growth_interval`` clean steps. Checking the gradients costs one host read of a
-    single flag per ``step`` (as in PyTorch); everything else stays on the device.
+    single flag per ``step`` (as in PyTorch); everything else stays on the device. With a
+    ``capturable=True`` optimizer, or inside a CUDA graph capture, there is no host read:
+    the step runs and is undone on the device where the flag is set, so that it can be
+    captured (``step`` then returns the optimizer's result either way).
 
     Args:
         device: device type of the training ("cuda", "cpu", or "fakegpu"); on "cuda"

@@ -449,7 +449,9 @@ def matmul(a, b):
         return np.matmul(a, b)
     if a.dtype == _BF16 or b.dtype == _BF16:
         a, b = a.astype(np.float32), b.astype(np.float32)
-    return (fake_xp if t is FakeArray else _cupy).matmul(a, b)
+    if t is FakeArray:
+        return fake_xp.matmul(a, b)
+    return (_cupy if _graph_xp is None else _graph_xp).matmul(a, b)  # NOTE: capture-safe path
 
 
 def erf(x):

@@ -252,10 +252,12 @@ class graph:  # noqa: N801 - PyTorch's name
                     raise
             else:
                 self.g._abort()
-                if isinstance(ev, NotImplementedError) and "cuBLAS" in str(ev):
+                if isinstance(ev, NotImplementedError) and "capture" in str(ev):
                     raise CaptureError(
-                        "CUDA graph capture: CuPy's cuBLAS refuses stream capture; install "
-                        "nvmath-python for the capture-safe GEMM path, or run eagerly"
+                        f"CUDA graph capture: {ev} (CuPy refuses cuBLAS, cuRAND, cuSOLVER and "
+                        "cuSPARSE calls while a stream captures); manygrad's matmul goes "
+                        "through nvmath-python's cuBLASLt when it is installed, other calls "
+                        "(einsum, dot, linalg) must run eagerly, outside the capture"
                     ) from ev
         finally:
             self.stream_ctx.__exit__(None, None, None)
