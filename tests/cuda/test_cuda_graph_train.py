@@ -58,7 +58,8 @@ def test_cli_cuda_graph_on_fakegpu(tmp_path, capsys):
     args = ["train", "--device", "fakegpu", "--epochs", "1", "--quiet", "--out", out]
     assert main([*args, "--cuda-graph"]) == 0
     assert graphs.stats.captures == 1
-    assert "test accuracy" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "test accuracy" in printed and "cuda graph: 1 capture(s)" in printed
 
 
 def test_shape_change_recaptures_and_short_batches_run_eagerly():
@@ -115,6 +116,8 @@ def test_data_parallel_all_reduce_outside_the_graph(tmp_path):
         cmd += ["--nproc", "2", "--out", out, *flag]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
         assert r.returncode == 0, r.stderr[-2000:]
+        if flag:  # 5 full batches: 3 eager warm-up steps, then captured and replayed twice
+            assert "cuda graph: 1 capture(s), 2 replays, 4 eager steps" in r.stdout, r.stdout
         runs[bool(flag)] = out
     from safetensors.numpy import load_file
 

@@ -361,4 +361,9 @@ def run(args) -> int:
         (f"test accuracy {100 * acc:.2f}%, " if acc is not None else "")
         + f"wall time {wall:.1f} s; run saved in {out}"
     )
+    if trainer.graphed is not None:
+        g = trainer.graphed
+        print(
+            f"cuda graph: {g.captures} capture(s), {g.replays} replays, {g.eager_steps} eager steps"
+        )
     return 0
