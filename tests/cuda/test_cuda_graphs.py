@@ -265,3 +265,13 @@ def test_char_gpt_step_replays_equal_eager():
     np.testing.assert_allclose(lg, le, atol=1e-5, rtol=0)
     for a, b in zip(wg, we):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+def test_debug_dump_lists_the_recorded_kernels(tmp_path):
+    x = torch.ones(3, device=DEV)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        _ = (x * 2).exp()
+    g.debug_dump(str(tmp_path / "g.txt"))
+    text = (tmp_path / "g.txt").read_text()
+    assert g.num_nodes == 2 and "0:" in text and "1:" in text

@@ -196,8 +196,10 @@ class CUDAGraph:
         else:
             nodes = self._fake.nodes if self._fake else []
             text = "\n".join(f"{i}: {getattr(n[0], '__name__', n[0])}" for i, n in enumerate(nodes))
-        with open(path, "w") as f:
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
             f.write(text + "\n")
+        os.replace(tmp, path)  # NOTE: never a half-written file
 
     @property
     def num_nodes(self) -> int:
@@ -282,7 +284,13 @@ def _real_begin(pool: _Pool):
     alloc.__enter__()
     s.__enter__()
     backend.set_graph_xp(_capture_xp())
-    s.begin_capture()
+    try:
+        s.begin_capture()
+    except BaseException:
+        backend.set_graph_xp(None)
+        s.__exit__(None, None, None)
+        alloc.__exit__(None, None, None)
+        raise
     return (s, alloc)
 
 
