@@ -98,20 +98,6 @@ def test_python_scalars_are_baked_but_device_scalars_follow():
     np.testing.assert_allclose(follows.get(), 0.1)
 
 
-def test_integer_index_is_a_zero_d_view():
-    a = backend.fake_xp.arange(6.0).reshape(2, 3)
-    v = a[1, 2]
-    assert v.shape == () and type(v) is fakegpu.FakeArray
-    a[1, 2] = 40.0
-    assert v.get() == 40.0  # a view, as CuPy's
-    w = a[0][...]
-    a[0, 0] = -1.0
-    assert w.get()[0] == -1.0
-    e = a[..., 1, 0]
-    a[1, 0] = 7.0
-    assert e.get() == 7.0
-
-
 def test_grad_scaler_skips_inf_steps_on_the_device_in_a_graph():
     mg.manual_seed(0)
     model = mg.nn.Linear(3, 1).to(DEV)
