@@ -38,5 +38,9 @@ cat "$out/bench-train.txt"
 timeout 120 "$py" -m manygrad bench --quick --device cpu,cuda:0 --compare torch --out "$out/bench" \
   > "$out/manygrad-bench.txt" 2>&1 || status=1
 tail -n 40 "$out/manygrad-bench.txt"
+# CUDA graphs on the GPU: capture, replay, eager vs replayed step times (docs/cuda-graphs.md)
+MANYGRAD_CUDA_GRAPHS=1 timeout 60 "$py" scripts/cuda_graphs_check.py > "$out/cuda-graphs.txt" 2>&1 \
+  || status=1
+cat "$out/cuda-graphs.txt"
 rm -rf "$out/.cache"
 exit $status
