@@ -66,6 +66,18 @@ MG_FN unsigned short mg_f32_to_f16(float f) {
 }
 MG_FN float mg_load(const mg_f16* p) { return mg_f16_to_f32(p->bits); }
 MG_FN void mg_store(mg_f16* p, float v) { p->bits = mg_f32_to_f16(v); }
+#ifndef __CUDACC__
+// host harness: the conversions over arrays, for the tests
+#define MG_HOST_CONVERT(SUF, T)                                                           \
+  MG_EXPORT void mg_host_store_##SUF(const float* x, T* y, long long n) {                \
+    for (long long i = 0; i < n; ++i) mg_store(y + i, x[i]);                             \
+  }                                                                                      \
+  MG_EXPORT void mg_host_load_##SUF(const T* x, float* y, long long n) {                 \
+    for (long long i = 0; i < n; ++i) y[i] = mg_load(x + i);                             \
+  }
+MG_HOST_CONVERT(bf16, mg_bf16)
+MG_HOST_CONVERT(f16, mg_f16)
+#endif
 
 // Reductions over the threads of a block (every thread must call them; blockDim.x a
 // multiple of 32, at most 1024; scratch holds 33 floats). On the host a "block" is one

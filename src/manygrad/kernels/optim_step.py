@@ -221,7 +221,8 @@ def tables(xp, params, grads, s1, s2=None, masters=None, chunk: int = CHUNK):
     def addr(a):
         if a is None:
             return 0
-        return int(a.data.ptr) if hasattr(a.data, "ptr") else int(a.ctypes.data)
+        host = getattr(a, "ctypes", None)  # NumPy; CuPy arrays have .data.ptr
+        return int(host.data) if host is not None else int(a.data.ptr)
 
     ptrs, sizes, bt, bc = [], [], [], []
     for i, p in enumerate(params):

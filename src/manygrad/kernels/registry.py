@@ -1,6 +1,6 @@
 """The registry of fused kernels: what the compile check, the tests and ``doctor`` walk.
 
-Each kernel module (``bias_gelu.py``, ``cross_entropy.py``, ...) holds one CUDA C source
+Each kernel module (``gelu.py``, ``xent.py``, ...) holds one CUDA C source
 (math body + launch skeleton) and, beside it, the NumPy twin that the CPU and ``fakegpu``
 run. It declares a :class:`Kernel` here with the template instantiations a GPU needs.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ._common import PRELUDE
 
 # kernel modules, in the order doctor lists them
-MODULES = ("optim_step", "bias_gelu", "cross_entropy", "norms", "softmax", "dropout")
+MODULES = ("optim_step", "gelu", "xent", "norms", "row_softmax", "rng_dropout")
 
 
 @dataclass(frozen=True)

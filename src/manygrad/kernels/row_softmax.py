@@ -31,8 +31,9 @@ MG_FN void mg_softmax_fwd_row(const T* x, T* y, int n, int limit, float scale, i
   for (int j = tid; j < limit; j += nthr) s += expf(mg_load(x + j) * scale - m);
   s = mg_block_sum(s, scratch);
   float inv = 1.0f / s;
+  // masked columns: 0, or NaN with the rest of a row whose scores are all NaN/-inf (torch)
   for (int j = tid; j < n; j += nthr)
-    mg_store(y + j, j < limit ? expf(mg_load(x + j) * scale - m) * inv : 0.0f);
+    mg_store(y + j, j < limit ? expf(mg_load(x + j) * scale - m) * inv : 0.0f * inv);
 }
 template <typename T>
 MG_FN void mg_softmax_bwd_row(const T* g, const T* y, T* dx, int n, float scale, int tid,
