@@ -7,11 +7,11 @@ import pytest
 from hostlib import Long, build, call
 
 from manygrad.kernels import gelu as bg
-from manygrad.kernels import xent as ce
-from manygrad.kernels import rng_dropout as do
 from manygrad.kernels import norms as nm
 from manygrad.kernels import optim_step as ost
+from manygrad.kernels import rng_dropout as do
 from manygrad.kernels import row_softmax as sm
+from manygrad.kernels import xent as ce
 
 # NOTE: the twins meet inf/NaN/overflow on purpose here, as the kernels do (silently)
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -14,13 +14,13 @@ code of manygrad's ops and optimizers does not use this package.
 
 from __future__ import annotations
 
-from . import gelu as _bg
-from . import xent as _ce
-from . import rng_dropout as _do
 from . import fastpath, registry
+from . import gelu as _bg
 from . import norms as _nm
 from . import optim_step as _os
+from . import rng_dropout as _do
 from . import row_softmax as _sm
+from . import xent as _ce
 from .fastpath import FastPath, FastPathFallback
 
 _ENTRIES = [
