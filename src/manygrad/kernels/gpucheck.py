@@ -23,7 +23,7 @@ import ml_dtypes
 import numpy as np
 
 from .. import backend
-from . import gelu, norms, optim_step, row_softmax, rng_dropout, xent
+from . import gelu, norms, optim_step, rng_dropout, row_softmax, xent
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 
