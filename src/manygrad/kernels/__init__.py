@@ -100,3 +100,24 @@ __all__ = ["FastPath", "FastPathFallback", "fastpath", "registry", "bias_gelu",
            "layer_norm_backward", "rms_norm", "rms_norm_backward", "softmax",
            "softmax_backward", "dropout", "dropout_backward", "adam_step", "sgd_step",
            "reduce_loss", "hyper", "flags"]  # fmt: skip
+
+
+def _lazy(module: str, attr: str):
+    """``manygrad.cuda.<module>.<attr>``, imported on first call (``cuda`` imports us)."""
+
+    def run(*args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(f"manygrad.cuda.{module}"), attr)(*args, **kwargs)
+
+    return run
+
+
+def _register_library_paths() -> None:
+    """The vendor-library fast paths of ``manygrad.cuda`` (cuBLASLt, cuDNN), off by default."""
+    fastpath.register(FastPath("cublaslt.matmul", "GEMMs on cuBLASLt (nvmath), fused epilogues",
+                               _lazy("gemm", "matmul"), _lazy("gemm", "reference"),
+                               requires=_lazy("gemm", "nvmath_missing")))  # fmt: skip
+
+
+_register_library_paths()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import backend
+from .. import backend
 
 
 def is_available() -> bool:
