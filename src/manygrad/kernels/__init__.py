@@ -118,6 +118,13 @@ def _register_library_paths() -> None:
     fastpath.register(FastPath("cublaslt.matmul", "GEMMs on cuBLASLt (nvmath), fused epilogues",
                                _lazy("gemm", "matmul"), _lazy("gemm", "reference"),
                                requires=_lazy("gemm", "nvmath_missing")))  # fmt: skip
+    for name, what, fn in (
+        ("conv2d", "conv2d forward (+ bias, ReLU) as a cuDNN graph", "conv2d"),
+        ("sdpa", "flash attention forward (cuDNN SDPA, bf16/fp16)", "sdpa"),
+    ):
+        fastpath.register(FastPath(f"cudnn.{name}", what, _lazy("cudnn_graphs", fn),
+                                   _lazy("cudnn_graphs", f"{fn}_reference"),
+                                   requires=_lazy("cudnn_graphs", "cudnn_missing")))  # fmt: skip
 
 
 _register_library_paths()
