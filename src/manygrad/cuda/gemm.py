@@ -134,6 +134,11 @@ def _gelu_tanh(xp, v):
     return 0.5 * v * (1.0 + xp.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v * v * v)))
 
 
+def _mm32(xp, a, b):
+    """The product in float32 (fp32 accumulation, as the cuBLASLt plans)."""
+    return backend.matmul(a.astype(xp.float32, copy=False), b.astype(xp.float32, copy=False))
+
+
 def reference(a, b, epilog: str = "DEFAULT", bias=None):
     """The epilogues without aux outputs, in ``xp`` (the reference the fast path matches):
     returns the result, plus the bias gradient for ``BGRADA``/``BGRADB``.
@@ -145,11 +150,11 @@ def reference(a, b, epilog: str = "DEFAULT", bias=None):
         src = a if epilog == "BGRADA" else b
         axis = -1 if epilog == "BGRADA" else -2
         g = src.astype(xp.float32).sum(axis=axis).astype(a.dtype, copy=False)
-        return backend.matmul(a, b), g
+        return _mm32(xp, a, b).astype(a.dtype, copy=False), g
     ins, outs = EPILOGS.get(epilog, (None, None))
     if outs is None or outs or any(i.endswith("_aux") for i in ins):
         raise UnsupportedCallError(f"epilog {epilog} has no reference outside cuBLASLt")
-    d = backend.matmul(a, b).astype(xp.float32)
+    d = _mm32(xp, a, b)
     if "BIAS" in epilog:
         d = d + bias.astype(xp.float32)[:, None]
     if epilog.startswith("RELU"):

@@ -38,6 +38,7 @@ class Case:
     kw: dict
     tol: float = 1e-5
     mutates: bool = False  # optimizer steps update their arguments
+    flops: int = 0  # for TFLOP/s (GEMMs, convolutions, attention)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Row:
     kernel_ms: float = float("nan")
     cupy_ms: float = float("nan")
     gbps: float = float("nan")
+    tflops: float = float("nan")
     error: str = ""
 
 
@@ -124,7 +126,30 @@ def cases() -> list[Case]:
              {"hyper": optim_step.hyper(0.1, weight_decay=1e-4, step=2, momentum=0.9),
               "flags": optim_step.NESTEROV}, mutates=True),
     ]  # fmt: skip
-    return out
+    return out + library_cases()
+
+
+def library_cases() -> list[Case]:
+    """cuBLASLt and cuDNN paths (``manygrad.cuda``), against their references."""
+    from ..cuda import cudnn_graphs as cg
+    from ..cuda import gemm
+
+    n = 4096
+    return [
+        Case("cublaslt.matmul", f"bfloat16 {n}^3 + bias", lambda r: (
+            _r(r, (n, n), BF16, 0.03), _r(r, (n, n), BF16, 0.03), "BIAS", _r(r, (n,), BF16)),
+            gemm.matmul, gemm.reference, {}, tol=2e-2, flops=2 * n**3),
+        Case("cublaslt.matmul", f"float32 {n // 2}^3", lambda r: (
+            _r(r, (n // 2, n // 2), scale=0.03), _r(r, (n // 2, n // 2), scale=0.03)),
+            gemm.matmul, gemm.reference, {}, tol=1e-4, flops=2 * (n // 2) ** 3),
+        Case("cudnn.conv2d", "bfloat16 32x64x56x56 3x3 +bias+relu", lambda r: (
+            _r(r, (32, 64, 56, 56), BF16), _r(r, (64, 64, 3, 3), BF16, 0.05),
+            _r(r, (64,), BF16)), cg.conv2d, cg.conv2d_reference,
+            {"padding": 1, "relu": True}, tol=2e-2, flops=2 * 32 * 64 * 56 * 56 * 64 * 9),
+        Case("cudnn.sdpa", "bfloat16 4x12x1024x64 causal", lambda r: tuple(
+            _r(r, (4, 12, 1024, 64), BF16) for _ in range(3)), cg.sdpa, cg.sdpa_reference,
+            {"causal": True}, tol=2e-2, flops=2 * 2 * 4 * 12 * 1024 * 1024 * 64 // 2),
+    ]  # fmt: skip
 
 
 def _ln_bwd_args(r):
@@ -210,6 +235,8 @@ def run_case(c: Case, device, repeat: int = 20, seed: int = 0) -> Row:
             row.cupy_ms = _time(lambda: c.ref(*dev_args, **c.kw), sync, repeat)
         out_bytes = _nbytes(host) if c.mutates else _nbytes(_flat(want))
         row.gbps = (_nbytes(host) + out_bytes) / (row.kernel_ms * 1e-3) / 1e9
+        if c.flops:
+            row.tflops = c.flops / (row.kernel_ms * 1e-3) / 1e12
     except Exception as e:  # a failing path is a row, not a crash of the whole check
         row.error = f"{type(e).__name__}: {e}"[:500]
     return row
@@ -223,15 +250,15 @@ def _dtype_tol(host) -> float:
 def markdown(rows: list[Row], gpu: str) -> str:
     lines = [f"Fused kernels on {gpu}: the kernel against its NumPy twin, and timed against "
              "the twin run by CuPy (unfused).", "",
-             "| path | case | ok | max rel. err | kernel ms | CuPy ms | speed-up | GB/s |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| path | case | ok | max rel. err | kernel ms | CuPy ms | speed-up | GB/s | TFLOP/s |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         if r.error:
-            lines.append(f"| {r.path} | {r.label} | error | {r.error} | | | | |")
+            lines.append(f"| {r.path} | {r.label} | error | {r.error} | | | | | |")
             continue
         lines.append(f"| {r.path} | {r.label} | {'yes' if r.ok else 'NO'} | {r.max_err:.2e} | "
                      f"{r.kernel_ms:.3f} | {r.cupy_ms:.3f} | {r.cupy_ms / r.kernel_ms:.2f}x | "
-                     f"{r.gbps:.0f} |")  # fmt: skip
+                     f"{r.gbps:.0f} | {r.tflops:.1f} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
