@@ -32,7 +32,7 @@ def test_every_kernel_path_is_registered_and_off_until_verified():
               "adam_step", "sgd_step", "layer_norm_backward", "bias_gelu_backward"):  # fmt: skip
         assert f"kernels.{n}" in names
     for p in fastpath.paths():
-        assert not p.verified_on  # no GPU run has verified any yet
+        assert not fastpath.verified_on(p.name)  # no GPU run has verified any yet
         assert not fastpath.enabled(p.name)
         st, why = fastpath.state(p.name)
         assert st in (fastpath.UNAVAILABLE, fastpath.UNVERIFIED) and why
@@ -50,10 +50,21 @@ def test_the_environment_switches_paths_on_and_off(monkeypatch):
 def test_without_a_gpu_every_path_is_unavailable_with_the_reason(monkeypatch):
     monkeypatch.setattr(backend, "cuda_status", lambda: (False, "no NVIDIA driver"))
     for r in fastpath.report():
-        assert r["state"] == "unavailable" and r["reason"] == "no NVIDIA driver"
-        assert r["enabled"] is False
+        assert r["state"] == "unavailable" and r["enabled"] is False
+        if r["name"].startswith("kernels."):  # library paths name their missing package first
+            assert r["reason"] == "no NVIDIA driver"
     monkeypatch.setattr(backend, "cuda_status", lambda: (True, ""))
-    assert {r["state"] for r in fastpath.report()} == {"unverified"}
+    kernel_rows = [r for r in fastpath.report() if r["name"].startswith("kernels.")]
+    assert {r["state"] for r in kernel_rows} == {"unverified"}
+
+
+def test_a_path_listed_as_verified_is_on_by_default(monkeypatch):
+    monkeypatch.setitem(fastpath.VERIFIED, "kernels.softmax", "NVIDIA H200, 2026-12-04")
+    monkeypatch.setattr(backend, "cuda_status", lambda: (True, ""))
+    assert fastpath.enabled("kernels.softmax")
+    assert fastpath.state("kernels.softmax") == ("verified", "verified on NVIDIA H200, 2026-12-04")
+    monkeypatch.setenv(fastpath.ENV, "none")
+    assert not fastpath.enabled("kernels.softmax")
 
 
 def test_a_verified_path_is_on_by_default(monkeypatch):

@@ -20,7 +20,7 @@ from ..errors import ManygradError
 from ._common import LayoutError
 
 ENV = "MANYGRAD_FAST_PATHS"
-VERIFIED, UNVERIFIED, UNAVAILABLE = "verified", "unverified", "unavailable"
+VERIFIED_STATE, UNVERIFIED, UNAVAILABLE = "verified", "unverified", "unavailable"
 
 
 class FastPathFallback(UserWarning):
@@ -48,6 +48,10 @@ class FastPath:
     verified_on: str = ""
 
 
+# Paths that a run on a real GPU verified: name -> "GPU, date". Add an entry only together
+# with that run's figures in benchmarks/RESULTS.md (scripts/gpu-check.sh writes kernels.json).
+VERIFIED: dict[str, str] = {}
+
 _PATHS: dict[str, FastPath] = {}
 _WARNED: set[str] = set()
 
@@ -66,14 +70,19 @@ def _gpu_missing() -> str:
     return "" if ok else why.replace(" See `manygrad doctor`.", "")
 
 
+def verified_on(name: str) -> str:
+    """The GPU and date that verified path ``name`` ("" while unverified)."""
+    return _PATHS[name].verified_on or VERIFIED.get(name, "")
+
+
 def state(name: str) -> tuple[str, str]:
     """``(state, reason)`` of the path ``name``."""
     p = _PATHS[name]
     why = (p.requires() if p.requires else "") or _gpu_missing()
     if why:
         return UNAVAILABLE, why
-    if p.verified_on:
-        return VERIFIED, f"verified on {p.verified_on}"
+    if verified_on(name):
+        return VERIFIED_STATE, f"verified on {verified_on(name)}"
     return UNVERIFIED, "never run on a GPU; off unless MANYGRAD_FAST_PATHS names it"
 
 
@@ -86,7 +95,7 @@ def enabled(name: str) -> bool:
         return True
     if name in {c.strip() for c in chosen.split(",")}:
         return True
-    return bool(_PATHS[name].verified_on)
+    return bool(verified_on(name))
 
 
 def call(name: str, *args, **kwargs):

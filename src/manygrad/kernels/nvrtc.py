@@ -7,6 +7,7 @@ architecture and so cannot run here.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from .registry import Kernel, kernels
@@ -58,8 +59,10 @@ def _log(nvrtc, prog) -> str:
     return buf.rstrip(b"\x00 ").decode(errors="replace").strip()
 
 
+@functools.lru_cache(maxsize=64)
 def compile_kernel(kernel: Kernel, arch: str) -> Result:
-    """Compile ``kernel`` to a cubin for ``arch`` (``"sm_90"``), instantiating every entry."""
+    """Compile ``kernel`` to a cubin for ``arch`` (``"sm_90"``), instantiating every entry
+    (remembered per kernel source and arch for the life of the process)."""
     nvrtc = _nvrtc()
     ok = nvrtc.nvrtcResult.NVRTC_SUCCESS
     err, prog = nvrtc.nvrtcCreateProgram(
