@@ -91,3 +91,15 @@ def test_cli_doctor_kernels_json_runs_as_a_command():
                        capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert len(json.loads(r.stdout)) == 2 * len(registry.MODULES)
+
+
+def test_sources_compute_in_float32_only():
+    """No double literals or double-precision maths: on a GPU they run at fp64 speed."""
+    import re
+
+    for k in registry.kernels():
+        src = k.full_source()
+        doubles = re.findall(r"(?<![\w.])(\d+\.\d*(?:e[-+]?\d+)?|\.\d+)(?![\w.])", src)
+        assert not doubles, f"{k.name}: float literals without an f suffix: {doubles[:5]}"
+        calls = re.findall(r"\b(exp|log|sqrt|tanh|erf|fmax|fabs|pow)\s*\(", src)
+        assert not calls, f"{k.name}: double-precision maths {calls}; use expf, logf, ..."

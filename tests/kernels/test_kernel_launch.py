@@ -20,7 +20,7 @@ from manygrad.kernels import row_softmax as sm
 from manygrad.kernels import xent as ce
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
-DTYPES = [np.dtype(np.float32), BF16]
+DTYPES = [np.dtype(np.float32), BF16, np.dtype(np.float16)]
 
 
 def _c(a):
@@ -72,6 +72,8 @@ def _r(rng, shape, dt, scale=1.0):
 def _close(a, b, dt, rtol=2e-5, atol=2e-6):
     if dt == BF16:
         rtol, atol = 8e-3, 1e-4
+    elif dt == np.float16:
+        rtol, atol = 1e-3, 1e-5
     for x, y in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
         if x is None or y is None:
             assert x is None and y is None

@@ -141,8 +141,8 @@ def bias_gelu_forward(x, bias=None, approximate: str = "tanh"):
 def bias_gelu_backward(g, x, bias=None, approximate: str = "tanh"):
     """NumPy twin of the backward: ``(dx, dbias)``; ``dbias`` is None without a bias.
 
-    ``dx = g * gelu'(x + bias)`` in ``x``'s dtype; ``dbias`` sums the float32 ``dx`` over
-    all but the last axis and is returned in ``x``'s dtype.
+    ``dx = g * gelu'(x + bias)`` in ``x``'s dtype; ``dbias`` sums that ``dx`` over all but
+    the last axis in float32 and is returned in ``x``'s dtype.
     """
     _check("bias_gelu_backward", approximate, g=g, x=x, bias=bias)
     xp, v = _pre(x, bias)
@@ -153,11 +153,13 @@ def bias_gelu_backward(g, x, bias=None, approximate: str = "tanh"):
     else:
         cdf = 0.5 * (1.0 + backend.erf(v * (1 / math.sqrt(2))))
         d = cdf + v * (xp.exp(-0.5 * v * v) * (1 / math.sqrt(2 * math.pi)))
-    dx = g.astype(xp.float32) * d
+    dx = (g.astype(xp.float32) * d).astype(x.dtype, copy=False)
     db = None
     if bias is not None:
-        db = dx.reshape(-1, x.shape[-1]).sum(axis=0).astype(x.dtype, copy=False)
-    return dx.astype(x.dtype, copy=False), db
+        # NOTE: the sum of dx as stored (rounded to x's dtype), accumulated in float32, as
+        # the GPU path and PyTorch's autograd for 16-bit tensors do
+        db = dx.reshape(-1, x.shape[-1]).sum(axis=0, dtype=xp.float32).astype(x.dtype, copy=False)
+    return dx, db
 
 
 # ---------------------------------------------------------------------------- GPU launch
