@@ -54,7 +54,8 @@ def function(kernel: Kernel, template: str, dtype):
 
 
 def _arg(a):
-    """Kernel argument: arrays as themselves, None as a null pointer, ints as int64."""
+    """Kernel argument: arrays as themselves, None as a null pointer, ``Long`` as long long,
+    other ints as int, floats as float."""
     cp = backend.cuda_module()
     if a is None:
         return cp.uint64(0)
