@@ -4,9 +4,9 @@
 #   bash scripts/gpu-check.sh [OUT_DIR]
 # Results go to OUT_DIR (default: $OUT, else ./gpu-check-out): full pytest log, benchmark
 # tables and JSON; copy the figures into benchmarks/RESULTS.md with the GPU's name.
-# Time limits (pytest 270 s, training bench 60 s, manygrad bench 120 s) keep the whole run
-# under about 8 minutes; every step writes its log as it goes, so a step cut short by its
-# limit still leaves what it had done. PYTHON picks the interpreter (default: python3).
+# Time limits (pytest 270 s, fused kernels 100 s, training bench 60 s, manygrad bench 120 s)
+# keep the whole run under about 9 minutes; every step writes its log as it goes, so a step
+# cut short by its limit still leaves what it had done. PYTHON picks the interpreter (default: python3).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-gpu-check-out}}"
@@ -29,6 +29,13 @@ status=0
 MANYGRAD_TEST_DEVICES=cuda timeout 270 "$py" -m pytest -q -rfEs tests -p no:cacheprovider \
   > "$out/pytest-cuda.txt" 2>&1 || status=1
 tail -n 30 "$out/pytest-cuda.txt"
+# the NVRTC compile check, then every fused kernel (manygrad.kernels) against its NumPy twin,
+# timed against the unfused CuPy path: the log and Markdown table in kernels.txt, kernels.json
+{
+  timeout 30 "$py" -m manygrad doctor --kernels || status=1
+  timeout 100 "$py" -m manygrad.kernels.gpucheck --out "$out" || status=1
+} > "$out/kernels.txt" 2>&1
+cat "$out/kernels.txt"
 # training steps against PyTorch on the GPU (same models, interleaved steps)
 timeout 60 "$py" benchmarks/train.py --device cuda --quick > "$out/bench-train.txt" 2>&1 \
   || status=1
