@@ -94,9 +94,11 @@ def test_references_match_torch(device):
     np.testing.assert_allclose(o, want.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_cudnn_paths_are_registered_off_and_fall_back_on_cpu():
+def test_cudnn_paths_are_registered_on_when_verified_and_fall_back_on_cpu(monkeypatch):
+    monkeypatch.delenv(fastpath.ENV, raising=False)
     for name in ("cudnn.conv2d", "cudnn.sdpa"):
-        assert name in {p.name for p in fastpath.paths()} and not fastpath.enabled(name)
+        assert name in {p.name for p in fastpath.paths()}
+        assert fastpath.enabled(name) == bool(fastpath.verified_on(name))
     q = np.ones((1, 1, 4, 8), np.float32)
     np.testing.assert_allclose(fastpath.call("cudnn.sdpa", q, q, q), q, rtol=1e-6)
     with pytest.raises(UnsupportedCallError, match="GPU"):
