@@ -1,0 +1,365 @@
+"""ONNX export rules for elementwise, movement, indexing, reduction and matmul ops.
+
+A rule gets the tracer, the op's node (its forward kept the op's parameters as attributes),
+the op's arguments as passed to ``Function.apply`` and its output tensor, and returns the
+ONNX value name holding that output. Shapes come from the traced tensors, and size-dependent
+targets are written so that dims that may vary (the batch) are copied from the input at run
+time rather than fixed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .graph import INT64_MAX, UnsupportedOpError, onnx_dtype
+from .trace import host_array, rule
+
+# ---------------------------------------------------------------------------- elementwise
+_BINARY = {"Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "Div", "Pow": "Pow",
+           "Maximum": "Max", "Minimum": "Min", "Eq": "Equal", "Lt": "Less",
+           "Le": "LessOrEqual", "Gt": "Greater", "Ge": "GreaterOrEqual",
+           "LogicalAnd": "And", "LogicalOr": "Or", "LogicalXor": "Xor"}  # fmt: skip
+
+
+def _operands(tr, args, op):
+    """Both operands of a binary op as value names, scalars in the tensor operand's dtype."""
+    like = args[0] if hasattr(args[0], "_data") else args[1]
+    return [tr.value(a, like, op) for a in args[:2]]
+
+
+def _bool(tr, name, t):
+    return name if t._data.dtype == np.bool_ else tr.g.op("Cast", [name], to=onnx_dtype(np.bool_))
+
+
+@rule(*_BINARY)
+def _binary(tr, node, args, kwargs, out):
+    op = type(node).__name__
+    a, b = _operands(tr, args, op)
+    if op.startswith("Logical"):
+        a, b = (_bool(tr, n, t) if hasattr(t, "_data") else n for n, t in zip((a, b), args))
+    return tr.g.op(_BINARY[op], [a, b], op.lower())
+
+
+@rule("Ne")
+def _ne(tr, node, args, kwargs, out):
+    return tr.g.op("Not", [tr.g.op("Equal", _operands(tr, args, "ne"))], "ne")
+
+
+@rule("FloorDivide", "Remainder")
+def _floor_ops(tr, node, args, kwargs, out):
+    g = tr.g
+    a, b = _operands(tr, args, type(node).__name__)
+    dt = out._data.dtype
+    if dt.kind in "iu" and type(node).__name__ == "Remainder":
+        return g.op("Mod", [a, b], "remainder", fmod=0)
+    if dt.kind in "iu":  # NOTE: ONNX's integer Div truncates; floor in float64 instead
+        f64 = onnx_dtype(np.float64)
+        q = g.op("Floor", [g.op("Div", [g.op("Cast", [a], to=f64), g.op("Cast", [b], to=f64)])])
+        return g.op("Cast", [q], "floor_divide", to=onnx_dtype(dt))
+    q = g.op("Floor", [g.op("Div", [a, b])])
+    if type(node).__name__ == "FloorDivide":
+        return q
+    return g.op("Sub", [a, g.op("Mul", [q, b])], "remainder")  # a - floor(a / b) * b
+
+
+_UNARY = {"Neg": "Neg", "Abs": "Abs", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt",
+          "Sin": "Sin", "Cos": "Cos", "Tanh": "Tanh", "Reciprocal": "Reciprocal",
+          "Relu": "Relu", "Sigmoid": "Sigmoid", "Sign": "Sign", "LogicalNot": "Not",
+          "IsNan": "IsNaN", "IsInf": "IsInf", "Clone": "Identity", "ToDevice": "Identity"}  # fmt: skip
+
+
+@rule(*_UNARY)
+def _unary(tr, node, args, kwargs, out):
+    op = type(node).__name__
+    x = tr.name(args[0], op)
+    if op == "LogicalNot":
+        x = _bool(tr, x, args[0])
+    return tr.g.op(_UNARY[op], [x], op.lower())
+
+
+@rule("Log1p", "Expm1", "Rsqrt", "Square", "Silu", "IsFinite")
+def _composite(tr, node, args, kwargs, out):
+    g, op, x = tr.g, type(node).__name__, tr.name(args[0])
+    one = g.scalar(1, out._data.dtype)
+    if op == "Log1p":
+        return g.op("Log", [g.op("Add", [x, one])], "log1p")
+    if op == "Expm1":
+        return g.op("Sub", [g.op("Exp", [x]), one], "expm1")
+    if op == "Rsqrt":
+        return g.op("Reciprocal", [g.op("Sqrt", [x])], "rsqrt")
+    if op == "Square":
+        return g.op("Mul", [x, x], "square")
+    if op == "Silu":
+        return g.op("Mul", [x, g.op("Sigmoid", [x])], "silu")
+    return g.op("Not", [g.op("Or", [g.op("IsNaN", [x]), g.op("IsInf", [x])])], "isfinite")
+
+
+@rule("LeakyRelu", "Elu")
+def _alpha_act(tr, node, args, kwargs, out):
+    return tr.g.op(type(node).__name__, [tr.name(args[0])], alpha=float(args[1]))
+
+
+@rule("Gelu")
+def _gelu(tr, node, args, kwargs, out):
+    g, x, dt = tr.g, tr.name(args[0]), out._data.dtype
+    if g.opset >= 20:
+        return g.op("Gelu", [x], "gelu", approximate=args[1])
+    if args[1] == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        cube = g.op("Mul", [x, g.op("Mul", [x, x])])
+        poly = g.op("Add", [x, g.op("Mul", [cube, g.scalar(0.044715, dt)])])
+        inner = g.op("Tanh", [g.op("Mul", [poly, g.scalar(math.sqrt(2 / math.pi), dt)])])
+    else:  # 0.5 x (1 + erf(x / sqrt 2))
+        inner = g.op("Erf", [g.op("Mul", [x, g.scalar(1 / math.sqrt(2), dt)])])
+    half_x = g.op("Mul", [x, g.scalar(0.5, dt)])
+    return g.op("Mul", [half_x, g.op("Add", [inner, g.scalar(1, dt)])], "gelu")
+
+
+@rule("Softplus")
+def _softplus(tr, node, args, kwargs, out):
+    g, x, (beta, th), dt = tr.g, tr.name(args[0]), args[1:3], out._data.dtype
+    bx = g.op("Mul", [x, g.scalar(beta, dt)])
+    soft = g.op("Div", [g.op("Softplus", [bx]), g.scalar(beta, dt)])
+    return g.op("Where", [g.op("Greater", [bx, g.scalar(th, dt)]), x, soft], "softplus")
+
+
+@rule("Where")
+def _where(tr, node, args, kwargs, out):
+    c, a, b = (tr.value(v, out) for v in args)
+    return tr.g.op("Where", [_bool(tr, c, args[0]), a, b], "where")
+
+
+@rule("Clamp")
+def _clamp(tr, node, args, kwargs, out):
+    x, lo, hi = args
+    bounds = [None if v is None else tr.g.scalar(v, out._data.dtype) for v in (lo, hi)]
+    return tr.g.op("Clip", [tr.name(x)] + bounds, "clamp")
+
+
+@rule("Cast")
+def _cast(tr, node, args, kwargs, out):
+    return tr.g.op("Cast", [tr.name(args[0])], "cast", to=onnx_dtype(out._data.dtype))
+
+
+# ---------------------------------------------------------------------------- movement
+@rule("Reshape")
+def _reshape(tr, node, args, kwargs, out):
+    """Leading dims that keep their size are copied (0) and the next one is inferred (-1),
+    so a reshape like ``x.view(x.shape[0], -1)`` keeps a free batch size."""
+    src, dst = tuple(args[0].shape), tuple(out.shape)
+    target = []
+    for i, n in enumerate(dst):
+        if len(target) == i and i < len(src) and src[i] == n and n != 0:
+            target.append(0)
+        elif -1 not in target and n != 0:
+            target.append(-1)
+        else:
+            target.append(n)
+    return tr.g.op("Reshape", [tr.name(args[0]), tr.g.ints(target, "shape")], "reshape")
+
+
+@rule("Permute")
+def _permute(tr, node, args, kwargs, out):
+    return tr.g.op("Transpose", [tr.name(args[0])], "transpose", perm=list(args[1]))
+
+
+@rule("Expand")
+def _expand(tr, node, args, kwargs, out):
+    """Dims that keep their size are written as 1: Expand broadcasts, so they stay free."""
+    src, dst = tuple(args[0].shape), tuple(out.shape)
+    src = (1,) * (len(dst) - len(src)) + src
+    target = [1 if s == d else d for s, d in zip(src, dst)]
+    return tr.g.op("Expand", [tr.name(args[0]), tr.g.ints(target, "shape")], "expand")
+
+
+@rule("Cat")
+def _cat(tr, node, args, kwargs, out):
+    kept = [tr.name(a) for a, s in zip(args, kwargs["skip"]) if not s]
+    return tr.g.op("Concat", kept, "cat", axis=int(kwargs["dim"]))
+
+
+def slice_axes(g, x: str, starts, ends, axes, steps=None, hint="slice"):
+    ins = [x, g.ints(starts, "starts"), g.ints(ends, "ends"), g.ints(axes, "axes")]
+    if steps is not None:
+        ins.append(g.ints(steps, "steps"))
+    return g.op("Slice", ins, hint)
+
+
+@rule("Slice")
+def _slice(tr, node, args, kwargs, out):
+    """Basic indexing: slices, ints (sliced, then squeezed) and None (unsqueezed)."""
+    g, x = tr.g, args[0]
+    idx = list(args[1])
+    if Ellipsis in idx:
+        i = idx.index(Ellipsis)
+        used = sum(1 for it in idx if it is not None and it is not Ellipsis)
+        idx[i : i + 1] = [slice(None)] * (x.ndim - used)
+    starts, ends, axes, steps, squeeze, unsqueeze = [], [], [], [], [], []
+    d = o = 0  # input dim, output dim
+    for it in idx:
+        if it is None:
+            unsqueeze.append(o)
+            o += 1
+            continue
+        if isinstance(it, slice):
+            if it != slice(None) and it != slice(None, None, 1):
+                st = 1 if it.step is None else int(it.step)
+                starts.append(0 if it.start is None else int(it.start))
+                ends.append(INT64_MAX if it.stop is None else int(it.stop))
+                axes.append(d)
+                steps.append(st)
+            o += 1
+        else:
+            i = int(it)
+            starts.append(i)
+            ends.append(INT64_MAX if i == -1 else i + 1)
+            axes.append(d)
+            steps.append(1)
+            squeeze.append(d)
+        d += 1
+    name = tr.name(x)
+    if axes:
+        name = slice_axes(g, name, starts, ends, axes, steps)
+    if squeeze:
+        name = g.op("Squeeze", [name, g.ints(squeeze, "axes")], "squeeze")
+    if unsqueeze:
+        name = g.op("Unsqueeze", [name, g.ints(unsqueeze, "axes")], "unsqueeze")
+    return name if name != tr.name(x) else g.op("Identity", [name], "getitem")
+
+
+def _indices(tr, a, op):
+    """An index argument as int64 (ONNX gathers take int32/int64 only)."""
+    name = tr.name(a, op)
+    dt = host_array(a).dtype if not hasattr(a, "_data") else a._data.dtype
+    return name if dt == np.int64 else tr.g.op("Cast", [name], to=onnx_dtype(np.int64))
+
+
+@rule("Index")
+def _index(tr, node, args, kwargs, out):
+    x, idx = args
+    arrays = [(d, it) for d, it in enumerate(idx) if not isinstance(it, slice)]
+    if len(arrays) != 1 or any(it != slice(None) for it in idx if isinstance(it, slice)):
+        raise UnsupportedOpError(
+            "onnx.export: the op Index (x[...] with integer-array or mask indices) is exported "
+            "only with one index array; index one dim at a time, or use gather/index_select"
+        )
+    d, a = arrays[0]
+    if a.dtype.kind == "b":
+        raise UnsupportedOpError("onnx.export: the op Index with a bool mask (a shape that "
+                                 "depends on the data) can't be exported; use mg.where")  # fmt: skip
+    return tr.g.op("Gather", [tr.name(x), _indices(tr, a, "index")], "index", axis=d)
+
+
+@rule("IndexSelect")
+def _index_select(tr, node, args, kwargs, out):
+    x, dim, index = args
+    return tr.g.op("Gather", [tr.name(x), _indices(tr, index, "index_select")], axis=int(dim))
+
+
+@rule("Gather")
+def _gather(tr, node, args, kwargs, out):
+    x, dim, index = args
+    return tr.g.op("GatherElements", [tr.name(x), _indices(tr, index, "gather")], axis=int(dim))
+
+
+@rule("ScatterAdd")
+def _scatter_add(tr, node, args, kwargs, out):
+    g, (x, dim, index, src) = tr.g, args
+    s = tr.name(src)
+    if tuple(src.shape) != tuple(index.shape):
+        n = len(index.shape)
+        s = slice_axes(g, s, [0] * n, list(index.shape), list(range(n)))
+    ins = [tr.name(x), _indices(tr, index, "scatter_add"), s]
+    return g.op("ScatterElements", ins, "scatter_add", axis=int(dim), reduction="add")
+
+
+# ---------------------------------------------------------------------------- reductions
+def _keep(keepdim) -> int:
+    return int(bool(keepdim))
+
+
+@rule("Sum")
+def _sum(tr, node, args, kwargs, out):
+    x, axes, keepdim, dt = args
+    name = tr.name(x)
+    if out._data.dtype != x._data.dtype:
+        name = tr.g.op("Cast", [name], to=onnx_dtype(out._data.dtype))
+    return tr.g.axes_op("ReduceSum", name, axes, "sum", keepdims=_keep(keepdim))
+
+
+@rule("Mean", "Prod", "LogSumExp", "AMax")
+def _reduce(tr, node, args, kwargs, out):
+    op = type(node).__name__
+    kind = {"Mean": "ReduceMean", "Prod": "ReduceProd", "LogSumExp": "ReduceLogSumExp"}.get(op)
+    if op == "AMax":
+        kind = "ReduceMax" if args[3] else "ReduceMin"
+    axes = args[1]
+    axes = None if axes is None else ((axes,) if isinstance(axes, int) else axes)
+    return tr.g.axes_op(kind, tr.name(args[0]), axes, op.lower(), 18, keepdims=_keep(args[2]))
+
+
+@rule("MaxDim")
+def _max_dim(tr, node, args, kwargs, out):
+    x, axis, keepdim, idx = args
+    kind = "ReduceMin" if _is_min(x, axis, idx) else "ReduceMax"
+    return tr.g.axes_op(kind, tr.name(x), [axis], "max", 18, keepdims=_keep(keepdim))
+
+
+def _is_min(x, axis, idx) -> bool:
+    """MaxDim serves max and min: tell them apart by what the indices picked (where all
+    picks are maxima, ReduceMax gives the same values whichever it was)."""
+    a, i = host_array(x), host_array(idx)
+    picked = np.take_along_axis(a, i, axis)
+    return bool(np.any(picked < a.max(axis=axis, keepdims=True)))
+
+
+@rule("ArgMax", "ArgMin")
+def _arg(tr, node, args, kwargs, out):
+    x, axis, keepdim = args
+    g, name = tr.g, tr.name(x)
+    if axis is None:
+        name = g.op("Reshape", [name, g.ints([-1])])
+        axis = 0
+    y = g.op(type(node).__name__, [name], type(node).__name__.lower(), axis=int(axis),
+             keepdims=_keep(keepdim))  # fmt: skip
+    if args[1] is None and keepdim:
+        y = g.op("Reshape", [y, g.ints([1] * x.ndim)])
+    return y
+
+
+@rule("Var")
+def _var(tr, node, args, kwargs, out):
+    g, (x, axes, correction, keepdim) = tr.g, args
+    dt = out._data.dtype
+    name = tr.name(x)
+    ax = list(range(x.ndim)) if axes is None else list(axes)
+    mean = g.axes_op("ReduceMean", name, ax, "var.mean", 18, keepdims=1)
+    c = g.op("Sub", [name, mean])
+    sq = g.axes_op("ReduceSum", g.op("Mul", [c, c]), ax, "var.sq", keepdims=_keep(keepdim))
+    n = math.prod(x.shape[a] for a in ax)
+    return g.op("Div", [sq, g.scalar(max(n - correction, 0), dt)], "var")
+
+
+@rule("Cumsum")
+def _cumsum(tr, node, args, kwargs, out):
+    return tr.g.op("CumSum", [tr.name(args[0]), tr.g.ints(int(args[1]), "axis")], "cumsum")
+
+
+# ---------------------------------------------------------------------------- linear algebra
+@rule("Matmul")
+def _matmul(tr, node, args, kwargs, out):
+    return tr.g.op("MatMul", [tr.name(a) for a in args], "matmul")
+
+
+@rule("Linear")
+def _linear(tr, node, args, kwargs, out):
+    g, (x, w, b) = tr.g, args
+    ins = [tr.name(x), tr.name(w)]
+    if x.ndim == 2:
+        return g.op("Gemm", ins + ([tr.name(b)] if b is not None else []), "linear", transB=1)
+    y = g.op("MatMul", [ins[0], g.op("Transpose", [ins[1]], perm=[1, 0])], "linear")
+    return g.op("Add", [y, tr.name(b)], "linear.bias") if b is not None else y
+
+
+__all__: list[str] = []

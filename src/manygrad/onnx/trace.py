@@ -1,0 +1,176 @@
+"""Tracing: run a model's forward once and record every op it executes into an ONNX graph.
+
+The autograd engine calls a hook (``autograd._trace``) for each op that runs; the hook looks
+up the op's export rule (:mod:`.rules`, :mod:`.rules_nn`) by the op's class name, and the rule
+adds ONNX nodes for it. Each traced tensor is remembered with the ONNX value that holds it;
+tensors that no traced op produced become initializers: the model's parameters and buffers
+under their own names, anything else (a tensor built inside ``forward`` from Python values)
+as a constant.
+
+NOTE: Python control flow is fixed at trace time: an ``if`` or a loop runs once, with the
+example input, and the graph holds the ops of the branch that ran. Reading a traced value
+on the host (``.item()``, ``bool(t)``, ``float(t)``, ``.tolist()``, ``.numpy()``) warns,
+since whatever the code decided from it is baked into the graph.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .. import autograd
+from ..tensor import Tensor
+from .graph import Graph, UnsupportedOpError
+
+RULES: dict = {}  # op class name -> rule(tracer, node, args, kwargs, out) -> value name(s)
+
+
+class TracerWarning(UserWarning):
+    """The traced graph may not generalise: a host read or a constant depended on the input."""
+
+
+def rule(*names: str):
+    """Register an export rule for the ops (Function classes) called ``names``."""
+
+    def deco(fn):
+        for n in names:
+            RULES[n] = fn
+        return fn
+
+    return deco
+
+
+def host_array(a) -> np.ndarray:
+    """A tensor's (or raw array's) values on the host, as a contiguous NumPy array."""
+    from .. import backend
+
+    if isinstance(a, Tensor):
+        a = a._data
+    return np.ascontiguousarray(backend.to_numpy(a))
+
+
+class Tracer:
+    """Maps traced tensors to ONNX value names while the model runs."""
+
+    def __init__(self, g: Graph, named: dict, dynamic_sizes: set):
+        self.g = g
+        self._named = named  # id(parameter or buffer) -> its name in the model
+        self._dynamic_sizes = dynamic_sizes
+        self._names: dict[int, str] = {}  # id(tensor or array) -> value name
+        self._keep: list = []  # NOTE: keeps every mapped object alive, so ids stay unique
+        self.traced: set[int] = set()  # ids of tensors that depend on the inputs
+
+    # ------------------------------------------------------------------ values
+    def bind(self, t, name: str, traced: bool = True) -> None:
+        self._keep.append(t)
+        self._names[id(t)] = name
+        if isinstance(t, Tensor):
+            self._keep.append(t._data)
+            self._names.setdefault(id(t._data), name)
+            if traced:
+                self.traced.add(id(t))
+                self.traced.add(id(t._data))
+
+    def name(self, t, op: str = "") -> str:
+        """The value name of a tensor (or raw array) argument; a new initializer if unseen."""
+        n = self._names.get(id(t))
+        if n is None and isinstance(t, Tensor):
+            n = self._names.get(id(t._data))
+        if n is not None:
+            return n
+        pname = self._named.get(id(t))
+        a = host_array(t)
+        if pname is None:
+            if a.size > 1 and self._dynamic_sizes.intersection(a.shape):
+                warnings.warn(
+                    f"onnx.export: {op or 'an op'} uses a tensor of shape {a.shape} that no "
+                    "traced op produced; it is stored as a constant of that size, so the graph "
+                    "won't follow the dynamic axes there. Build it from the input with manygrad "
+                    "ops (e.g. mg.ones_like(x)) to keep it dynamic",
+                    TracerWarning,
+                    stacklevel=4,
+                )
+            hint = "const"
+        else:
+            hint = pname
+        n = self.g.const(a, hint)
+        self.bind(t, n, traced=False)
+        return n
+
+    def value(self, v, like, op: str = "") -> str:
+        """A tensor's name, or a Python scalar as a 0-d constant of ``like``'s dtype."""
+        if isinstance(v, Tensor) or (hasattr(v, "dtype") and not isinstance(v, np.generic)):
+            return self.name(v, op)
+        return self.g.scalar(v, like._data.dtype if isinstance(like, Tensor) else like)
+
+    def is_traced(self, t) -> bool:
+        return id(t) in self.traced or (isinstance(t, Tensor) and id(t._data) in self.traced)
+
+    # ------------------------------------------------------------------ the hook
+    def __call__(self, node, args, kwargs, out) -> None:
+        op = type(node).__name__
+        fn = RULES.get(op)
+        if fn is None:
+            raise UnsupportedOpError(
+                f"onnx.export: the op {op} has no ONNX export rule (supported: "
+                f"{', '.join(sorted(RULES))}); compute it outside the exported model or "
+                "replace it with supported ops"
+            )
+        names = fn(self, node, args, kwargs, out)
+        self.bind(out, names)
+
+
+_HOST_READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__")
+
+
+class _HostReads:
+    """While tracing, warn when Python code reads a traced tensor's value on the host."""
+
+    def __init__(self, tracer: Tracer):
+        self.tracer = tracer
+        self.saved: dict = {}
+
+    def __enter__(self):
+        tracer = self.tracer
+        for name in _HOST_READS:
+            orig = getattr(Tensor, name)
+            self.saved[name] = (orig, name in Tensor.__dict__)
+
+            def read(t, *a, _orig=orig, _name=name, **k):
+                if tracer.is_traced(t):
+                    warnings.warn(
+                        f"onnx.export: {_name}() read a traced tensor of shape "
+                        f"{tuple(t.shape)} on the host during tracing; Python code that "
+                        "branches or loops on it is fixed to what it did for the example "
+                        "input, so the exported graph may not follow other inputs",
+                        TracerWarning,
+                        stacklevel=2,
+                    )
+                return _orig(t, *a, **k)
+
+            setattr(Tensor, name, read)
+        return self
+
+    def __exit__(self, *exc):
+        for name, (orig, own) in self.saved.items():
+            if own:
+                setattr(Tensor, name, orig)
+            else:
+                delattr(Tensor, name)
+        return False
+
+
+def run_traced(tracer: Tracer, fn, *args):
+    """Call ``fn(*args)`` with every op recorded by ``tracer``."""
+    if autograd._trace is not None:
+        raise RuntimeError("onnx.export: another export is tracing already (one at a time)")
+    autograd._trace = tracer
+    try:
+        with _HostReads(tracer):
+            return fn(*args)
+    finally:
+        autograd._trace = None
+
+
+__all__ = ["RULES", "Tracer", "TracerWarning", "UnsupportedOpError", "rule", "run_traced"]
