@@ -213,9 +213,78 @@ def test_op_rule(case):
 
 
 def test_unsupported_op_is_named():
-    with pytest.raises(UnsupportedOpError, match="BCE"):
-        export(Fn(lambda x: F.binary_cross_entropy(x.sigmoid(), x.sigmoid())), mg.randn(2, 3),
-               io.BytesIO())  # fmt: skip
+    with pytest.raises(UnsupportedOpError, match="label_smoothing"):
+        export(Fn(lambda x: F.cross_entropy(x, mg.tensor([0, 1]), label_smoothing=0.1)),
+               mg.randn(2, 3), io.BytesIO())  # fmt: skip
     with pytest.raises(UnsupportedOpError, match="divisor_override"):
         export(Fn(lambda x: F.avg_pool2d(x, 2, divisor_override=3)), mg.randn(1, 1, 4, 4),
                io.BytesIO())  # fmt: skip
+
+
+LOSS_CASES = [
+    (
+        "cross-entropy",
+        lambda x, t: F.cross_entropy(x, t) + F.cross_entropy(x, t, reduction="sum"),
+        [(4, 3), (4,)],
+        ["f", "i3"],
+    ),  # fmt: skip
+    (
+        "cross-entropy-none-ignore",
+        lambda x, t: F.cross_entropy(
+            x, t, reduction="none", ignore_index=1, weight=mg.tensor([1.0, 2.0, 0.5])
+        ),
+        [(4, 3), (4,)],
+        ["f", "i3"],
+    ),  # fmt: skip
+    (
+        "nll-spatial",
+        lambda x, t: F.nll_loss(F.log_softmax(x, 1), t),
+        [(2, 3, 5), (2, 5)],
+        ["f", "i3"],
+    ),  # fmt: skip
+    (
+        "soft-ce",
+        lambda x, t: F.cross_entropy(x, t.softmax(1), label_smoothing=0.1),
+        [(4, 3), (4, 3)],
+    ),  # fmt: skip
+    (
+        "soft-ce-none",
+        lambda x, t: F.cross_entropy(x, t.softmax(1), reduction="none"),
+        [(4, 3), (4, 3)],
+    ),  # fmt: skip
+    (
+        "regression",
+        lambda a, b: (
+            F.mse_loss(a, b)
+            + F.l1_loss(a, b, reduction="sum")
+            + F.smooth_l1_loss(a, b, beta=0.5)
+            + F.huber_loss(a, b, delta=0.7)
+        ),
+        [(2, 5), (2, 5)],
+    ),  # fmt: skip
+    (
+        "bce",
+        lambda x, y: (
+            F.binary_cross_entropy(x.sigmoid(), y.sigmoid())
+            + F.binary_cross_entropy_with_logits(x, y.sigmoid(), pos_weight=mg.tensor([2.0] * 5))
+        ),
+        [(2, 5), (2, 5)],
+    ),  # fmt: skip
+    (
+        "kl-div",
+        lambda x, y: (
+            F.kl_div(F.log_softmax(x, 1), y.softmax(1), reduction="batchmean")
+            + F.kl_div(F.log_softmax(x, 1), F.log_softmax(y, 1), log_target=True, reduction="sum")
+        ),
+        [(2, 5), (2, 5)],
+        None,
+        False,
+    ),  # NOTE: batchmean divides by the traced batch size
+]
+
+
+@pytest.mark.parametrize("case", LOSS_CASES, ids=[c[0] for c in LOSS_CASES])
+def test_loss_rule(case):
+    name, fn, shapes, *rest = case
+    kinds, batch = (rest + [None, True][len(rest) :])[:2]
+    run_case(fn, shapes, kinds, batch=batch)

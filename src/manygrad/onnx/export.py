@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import ManygradError
 from ..tensor import Tensor
-from . import rules, rules_nn  # noqa: F401 - registers the export rules
+from . import rules, rules_loss, rules_nn  # noqa: F401 - registers the export rules
 from .graph import Graph, onnx_dtype
 from .trace import Tracer, run_traced
 
@@ -126,7 +126,7 @@ def to_model(model, args, input_names=None, output_names=None, dynamic_axes=None
         onnx.helper.set_model_props(proto, {"manygrad.model": json.dumps(recipe)})
     try:
         onnx.checker.check_model(proto, full_check=True)
-    except onnx.checker.ValidationError as e:  # pragma: no cover - a rule's bug
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         raise ManygradError(f"onnx.export: the traced graph fails onnx's checker: {e}") from e
     return proto
 

@@ -38,7 +38,8 @@ class Graph:
 
     def const(self, array, hint: str = "const") -> str:
         """An initializer holding ``array`` (small ones are shared); returns its name."""
-        a = np.ascontiguousarray(np.asarray(array))
+        a = np.asarray(array)
+        a = a if a.flags.c_contiguous else a.copy(order="C")  # NOTE: keeps 0-d arrays 0-d
         key = (a.dtype.str, a.shape, a.tobytes()) if a.size <= 16 else None
         if key is not None and key in self._consts:
             return self._consts[key]

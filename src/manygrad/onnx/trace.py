@@ -10,7 +10,11 @@ as a constant.
 NOTE: Python control flow is fixed at trace time: an ``if`` or a loop runs once, with the
 example input, and the graph holds the ops of the branch that ran. Reading a traced value
 on the host (``.item()``, ``bool(t)``, ``float(t)``, ``.tolist()``, ``.numpy()``) warns,
-since whatever the code decided from it is baked into the graph.
+since whatever the code decided from it is baked into the graph. Sizes read from
+``x.shape`` are Python ints, fixed too: reshapes keep dims that keep their size free (so
+``x.view(x.shape[0], -1)`` follows the batch), but ``loss / x.shape[0]`` divides by the
+example's batch size, and ``mg.arange(x.shape[1])`` is a constant (a warning says so when
+its size is that of a dynamic axis).
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ def host_array(a) -> np.ndarray:
 
     if isinstance(a, Tensor):
         a = a._data
-    return np.ascontiguousarray(backend.to_numpy(a))
+    a = np.asarray(backend.to_numpy(a))
+    return a if a.flags.c_contiguous else a.copy(order="C")  # NOTE: keeps 0-d arrays 0-d
 
 
 class Tracer:
