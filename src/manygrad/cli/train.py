@@ -40,6 +40,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ".npz/.npy/.h5/.zarr arrays, or a .txt file for a character-level GPT (default digits)",
     )
     a(
+        "--val-split",
+        type=float,
+        metavar="F",
+        help="fraction of the samples to hold out for testing when the dataset ships no test "
+        "split of its own (IDX t10k-* files, test/ or val/ folders, test arrays) (default 0.2)",
+    )
+    a("--labels", metavar="Y.npy", help="labels of --data X.npy (one class index per sample)")
+    a(
         "--model",
         help="architecture: mlp, cnn, resnet, or gpt for text (default mlp); or your own "
         "Module class as path/to/file.py:ClassName or package.module:ClassName",
@@ -324,7 +332,9 @@ def run(args) -> int:
         device = resolve_device(args.device, say)
         if world > 1:
             device = _join_group(device, say)
-        train, test = _data.load(s["data"], say, stream=s["stream"])
+        train, test = _data.load(
+            s["data"], say, stream=s["stream"], val_split=args.val_split, labels=args.labels
+        )
         text = getattr(train, "extra", {}).get("kind") == "text"
         if text and s["model"] != "gpt":
             if args.model not in (None, "gpt"):
@@ -384,7 +394,9 @@ def run(args) -> int:
             _cpu_threads(args.threads, n_params, world)
         say(
             f"training {spec['name']} ({n_params:,} parameters) on {data.name}: "
-            f"{data.train.n} train / {data.test.n if data.test else 0} test samples, "
+            f"{data.train.n} train / {data.test.n if data.test else 0} test samples"
+            + (f" (test: {train.split})" if getattr(train, "split", None) else "")
+            + ", "
             f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']:g}, {s['precision']}"
         )
         result = trainer.fit()
