@@ -268,3 +268,44 @@ def test_cli_export_errors(tmp_path, capsys):
     _write_run(run, "mlp", dict(in_features=4, hidden=[3]), (4,))
     assert main(["export", run, "--opset", "5"]) == 2
     assert "opset_version" in capsys.readouterr().err
+
+
+def test_in_place_updates_are_recorded():
+    class InPlace(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            out = self.fc(x)
+            out += x  # residual, in place
+            out.mul_(2).clamp_(min=-1.0)
+            out.masked_fill_(out > 0.5, 0.5)
+            y = mg.zeros(out.shape[0], 4)  # a constant, overwritten with a traced value
+            y.copy_(out * 3)
+            return y - out
+
+    mg.manual_seed(0)
+    model = InPlace().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        proto = mg.onnx.to_model(model, mg.randn(2, 4), dynamic_axes=BATCH)
+    _compare(model, _session(proto), [(2, 4), (5, 4)])
+
+
+@pytest.mark.parametrize(
+    "body, match",
+    [
+        (lambda x: x.__setitem__((slice(None), 0), 0.0) or x, r"__setitem__ on a traced tensor"),
+        (lambda x: x[:, :2].add_(1.0) and x, "updates a slice"),
+        (lambda x: x.fill_(1.0), "fill_ on a traced tensor"),
+    ],
+)
+def test_in_place_updates_that_onnx_cannot_express_raise(body, match):
+    class M(nn.Module):
+        def forward(self, x):
+            return body(x * 1)
+
+    with pytest.raises(UnsupportedOpError, match=match):
+        export(M(), mg.randn(2, 4), io.BytesIO())
+    assert mg.Tensor.add_.__qualname__ == "Tensor.add_"  # the tensor methods are restored

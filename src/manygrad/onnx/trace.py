@@ -65,6 +65,7 @@ class Tracer:
         self._names: dict[int, str] = {}  # id(tensor or array) -> value name
         self._keep: list = []  # NOTE: keeps every mapped object alive, so ids stay unique
         self.traced: set[int] = set()  # ids of tensors that depend on the inputs
+        self.made_by: dict[int, str] = {}  # id(tensor) -> the op that produced it
 
     # ------------------------------------------------------------------ values
     def bind(self, t, name: str, traced: bool = True) -> None:
@@ -109,12 +110,26 @@ class Tracer:
             return self.name(v, op)
         return self.g.scalar(v, like._data.dtype if isinstance(like, Tensor) else like)
 
+    def rebind(self, t, name: str) -> None:
+        """``t`` now holds the value ``name`` (after an in-place update)."""
+        self._keep += [t, t._data]
+        for k in (id(t), id(t._data)):
+            self._names[k] = name
+            self.traced.add(k)
+
+    def unbind(self, t) -> None:
+        """Forget ``t``'s value (changed in place by untraced code): a constant next time."""
+        for k in (id(t), id(t._data)):
+            self._names.pop(k, None)
+            self.traced.discard(k)
+
     def is_traced(self, t) -> bool:
         return id(t) in self.traced or (isinstance(t, Tensor) and id(t._data) in self.traced)
 
     # ------------------------------------------------------------------ the hook
     def __call__(self, node, args, kwargs, out) -> None:
         op = type(node).__name__
+        self.made_by[id(out)] = op
         fn = RULES.get(op)
         if fn is None:
             raise UnsupportedOpError(
@@ -166,13 +181,119 @@ class _HostReads:
         return False
 
 
+def _in_place_ops():
+    """In-place Tensor methods -> the traced out-of-place op computing the new value."""
+    from ..ops import arrange as A
+    from ..ops import elementwise as E
+
+    def copy(t, src):
+        src = src if isinstance(src, Tensor) else Tensor(src)
+        src = src if src.dtype is t.dtype else E.cast(src, t.dtype)
+        return src if tuple(src.shape) == tuple(t.shape) else src.expand(*t.shape)
+
+    return {
+        "add_": lambda t, o, alpha=1: E.add(t, o, alpha=alpha),
+        "sub_": lambda t, o, alpha=1: E.sub(t, o, alpha=alpha),
+        "mul_": E.mul,
+        "div_": E.div,
+        "clamp_": lambda t, min=None, max=None: E.clamp(t, min, max),  # noqa: A002
+        "masked_fill_": A.masked_fill,
+        "copy_": copy,
+    }
+
+
+class _InPlace:
+    """While tracing, in-place updates (``x += y``, ``x.add_(y)``, ``x.clamp_(0)``...) of
+    traced tensors are recorded as the out-of-place op; the tensor then stands for the
+    result. Updates that can't be followed (a slice of a traced tensor updated in place,
+    ``x[idx] = v`` on one) raise instead of giving a wrong graph."""
+
+    _UNTRACEABLE = ("__setitem__", "fill_", "zero_", "uniform_", "normal_")
+
+    def __init__(self, tracer: Tracer):
+        self.tracer = tracer
+        self.saved: dict = {}
+
+    def _involves(self, t, args) -> bool:
+        tr = self.tracer
+        return tr.is_traced(t) or any(isinstance(a, Tensor) and tr.is_traced(a) for a in args)
+
+    def __enter__(self):
+        ctx = self
+
+        def patch(name, make):
+            orig = getattr(Tensor, name)
+            self.saved[name] = (orig, name in Tensor.__dict__)
+            setattr(Tensor, name, make(orig, name))
+
+        def recorded(orig, name):
+            fn = ops[name]
+
+            def method(t, *a, **k):
+                if not ctx._involves(t, list(a) + list(k.values())):
+                    out = orig(t, *a, **k)
+                    ctx.tracer.unbind(t)
+                    return out
+                ctx._refuse_views(t, name)
+                before = Tensor._wrap(t._data.copy(), t._device)
+                if ctx.tracer.is_traced(t):  # NOTE: else `before` is a constant if it is used
+                    ctx.tracer.bind(before, ctx.tracer.name(t))
+                r = fn(before, *a, **k)
+                if r.dtype is not t.dtype:
+                    from ..ops.elementwise import cast
+
+                    r = cast(r, t.dtype)
+                orig(t, *a, **k)
+                ctx.tracer.rebind(t, ctx.tracer.name(r))
+                return t
+
+            return method
+
+        def refused(orig, name):
+            def method(t, *a, **k):
+                if ctx._involves(t, list(a) + list(k.values())):
+                    raise UnsupportedOpError(
+                        f"onnx.export: {name} on a traced tensor of shape {tuple(t.shape)} "
+                        "changes it in place, which ONNX can't express; build the new value "
+                        "out of place (mg.where, masked_fill, cat) instead"
+                    )
+                out = orig(t, *a, **k)
+                ctx.tracer.unbind(t)
+                return out
+
+            return method
+
+        ops = _in_place_ops()
+        for name in ops:
+            patch(name, recorded)
+        for name in self._UNTRACEABLE:
+            patch(name, refused)
+        return self
+
+    def _refuse_views(self, t, name: str) -> None:
+        if self.tracer.made_by.get(id(t)) in ("Slice", "Index"):
+            raise UnsupportedOpError(
+                f"onnx.export: {name} updates a slice (x[...]) of a traced tensor in place, "
+                "which changes the tensor it was sliced from; ONNX can't express that: compute "
+                "the new tensor out of place (e.g. with mg.cat or mg.where)"
+            )
+
+    def __exit__(self, *exc):
+        for name, (orig, own) in self.saved.items():
+            if own:
+                setattr(Tensor, name, orig)
+            else:
+                delattr(Tensor, name)
+        return False
+
+
 def run_traced(tracer: Tracer, fn, *args):
     """Call ``fn(*args)`` with every op recorded by ``tracer``."""
     if autograd._trace is not None:
         raise RuntimeError("onnx.export: another export is tracing already (one at a time)")
     autograd._trace = tracer
     try:
-        with _HostReads(tracer):
+        with _HostReads(tracer), _InPlace(tracer):
             return fn(*args)
     finally:
         autograd._trace = None
