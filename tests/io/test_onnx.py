@@ -309,3 +309,23 @@ def test_in_place_updates_that_onnx_cannot_express_raise(body, match):
     with pytest.raises(UnsupportedOpError, match=match):
         export(M(), mg.randn(2, 4), io.BytesIO())
     assert mg.Tensor.add_.__qualname__ == "Tensor.add_"  # the tensor methods are restored
+
+
+def test_free_sequence_axis_through_attention():
+    class SelfAttention(nn.Module):
+        def __init__(self, e=8, h=2):
+            super().__init__()
+            self.h, self.qkv, self.out = h, nn.Linear(e, 3 * e), nn.Linear(e, e)
+
+        def forward(self, x):  # (B, T, E)
+            b, t, e = x.shape
+            q, k, v = self.qkv(x).split(e, dim=-1)
+            q, k, v = (z.view(b, t, self.h, e // self.h).transpose(1, 2) for z in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return self.out(y.transpose(1, 2).reshape(b, t, e)).unsqueeze(1).squeeze(1)
+
+    mg.manual_seed(0)
+    model = SelfAttention().eval()
+    dyn = {"input": {0: "b", 1: "t"}, "output": {0: "b", 1: "t"}}
+    proto = mg.onnx.to_model(model, mg.randn(2, 6, 8), dynamic_axes=dyn)
+    _compare(model, _session(proto), [(1, 6, 8), (3, 4, 8), (2, 9, 8)])

@@ -143,20 +143,64 @@ def _cast(tr, node, args, kwargs, out):
 
 
 # ---------------------------------------------------------------------------- movement
+def _groups(src: tuple, dst: tuple):
+    """Pair runs of ``dst`` dims with the runs of ``src`` dims they reshape (equal products);
+    size-1 dims stand alone. Yields ``(dst_dims, src_dims)`` index lists, or None if the
+    shapes don't pair up (zero sizes)."""
+    if 0 in src or 0 in dst:
+        return None
+    out, i, j = [], 0, 0
+    while i < len(dst) or j < len(src):
+        if i < len(dst) and dst[i] == 1:
+            out.append(([i], []))
+            i += 1
+        elif j < len(src) and src[j] == 1:
+            j += 1
+        elif i < len(dst) and j < len(src):
+            di, sj, a, b = [i], [j], dst[i], src[j]
+            while a != b:
+                if a < b and di[-1] + 1 < len(dst):
+                    di.append(di[-1] + 1)
+                    a *= dst[di[-1]]
+                elif b < a and sj[-1] + 1 < len(src):
+                    sj.append(sj[-1] + 1)
+                    b *= src[sj[-1]]
+                else:
+                    return None
+            out.append((di, sj))
+            i, j = di[-1] + 1, sj[-1] + 1
+        else:
+            return None
+    return out
+
+
 @rule("Reshape")
 def _reshape(tr, node, args, kwargs, out):
-    """Leading dims that keep their size are copied (0) and the next one is inferred (-1),
-    so a reshape like ``x.view(x.shape[0], -1)`` keeps a free batch size."""
-    src, dst = tuple(args[0].shape), tuple(out.shape)
-    target = []
-    for i, n in enumerate(dst):
-        if len(target) == i and i < len(src) and src[i] == n and n != 0:
-            target.append(0)
-        elif -1 not in target and n != 0:
-            target.append(-1)
+    """Dims that pass through unchanged are copied from the input's shape at run time, and
+    the first other dim is inferred (-1), so ``x.view(x.shape[0], -1)`` or an unsqueeze keeps
+    free axes free; the remaining sizes are fixed."""
+    g, src, dst = tr.g, tuple(args[0].shape), tuple(out.shape)
+    x = tr.name(args[0])
+    groups = _groups(src, dst)
+    if groups is None:
+        return g.op("Reshape", [x, g.ints(list(dst), "shape")], "reshape")
+    target: list = [None] * len(dst)  # an int, or ("copy", j)
+    for di, sj in groups:
+        if len(di) == 1 and len(sj) == 1:
+            target[di[0]] = ("copy", sj[0])
         else:
-            target.append(n)
-    return tr.g.op("Reshape", [tr.name(args[0]), tr.g.ints(target, "shape")], "reshape")
+            for d in di:
+                target[d] = dst[d]
+    free = next((d for d, t in enumerate(target) if isinstance(t, int) and t != 1), None)
+    if free is not None:
+        target[free] = -1
+    if all(not isinstance(t, tuple) or t[1] == d for d, t in enumerate(target)):
+        const = [0 if isinstance(t, tuple) else t for t in target]  # 0: the same input dim
+        return g.op("Reshape", [x, g.ints(const, "shape")], "reshape")
+    shape = g.op("Shape", [x], "reshape.shape")
+    parts = [g.op("Gather", [shape, g.ints([t[1]])], axis=0) if isinstance(t, tuple)
+             else g.ints([t]) for t in target]  # fmt: skip
+    return g.op("Reshape", [x, g.op("Concat", parts, "reshape.target", axis=0)], "reshape")
 
 
 @rule("Permute")

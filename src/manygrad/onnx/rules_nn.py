@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .graph import INT64_MIN, UnsupportedOpError, onnx_dtype
+from .graph import INT64_MAX, INT64_MIN, UnsupportedOpError, onnx_dtype
 from .rules import _indices, slice_axes
 from .trace import host_array, rule
 
@@ -183,10 +183,10 @@ def _attend(tr, q, k, v, scale, causal, mask, dt, like_shape):
     kt = g.op("Transpose", [k], perm=list(range(len(like_shape) - 2)) + [len(like_shape) - 1,
                                                                          len(like_shape) - 2])  # fmt: skip
     s = g.op("Mul", [g.op("MatMul", [q, kt]), g.scalar(scale, dt)], "scores")
-    if causal:
-        seq_q, seq_k = like_shape[-2], like_shape[-1]
-        bias = np.triu(np.full((seq_q, seq_k), -np.inf, dt), 1)
-        s = g.op("Add", [s, g.const(bias, "causal_bias")])
+    if causal:  # -inf above the diagonal, sized from the scores so the lengths stay free
+        qk = slice_axes(g, g.op("Shape", [s]), [-2], [INT64_MAX], [0], hint="seq_lengths")
+        full = g.op("Expand", [g.scalar(-np.inf, dt), qk])
+        s = g.op("Add", [s, g.op("Trilu", [full, g.ints(1, "k")], "causal_bias", upper=1)])
     if mask is not None:
         m, m_t = mask
         if host_array(m_t).dtype == np.bool_ if not hasattr(m_t, "_data") else (
