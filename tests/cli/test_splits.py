@@ -51,6 +51,26 @@ def test_idx_folder_uses_its_t10k_files(tmp_path, capsys, gz):
     assert splits(str(root))["kind"] == "IDX"
 
 
+def test_idx_split_detection_layouts(tmp_path):
+    x, y = _digits_u8("test")
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix in ("train", "t10k"):
+        for gz in (False, True):  # both kept, as downloaders leave them
+            write_idx(raw / f"{prefix}-images-idx3-ubyte{'.gz' if gz else ''}", x, gz=gz)
+            write_idx(raw / f"{prefix}-labels-idx1-ubyte{'.gz' if gz else ''}", y, gz=gz)
+    found = splits(str(tmp_path / "FashionMNIST"))
+    assert found["train"] == (str(raw / "train-images-idx3-ubyte"),
+                              str(raw / "train-labels-idx1-ubyte"))  # fmt: skip
+    assert found["test"][0] == str(raw / "t10k-images-idx3-ubyte")
+    assert found["test_name"] == "t10k"
+    only_train = tmp_path / "only"
+    only_train.mkdir()
+    write_idx(only_train / "train-images-idx3-ubyte", x)
+    write_idx(only_train / "train-labels-idx1-ubyte", y)
+    assert splits(str(only_train)) is None
+
+
 def test_image_folder_with_train_and_val(tmp_path, capsys):
     Image = pytest.importorskip("PIL.Image")
     x, y = _digits_u8("train")

@@ -55,6 +55,9 @@ def _split_files(names: list[str], want: str) -> tuple[str, str] | None:
     mine = [n for n in names if n.lower().startswith(words)]
     imgs = [n for n in mine if "idx3" in n or ("images" in n and "idx" in n)]
     labs = [n for n in mine if "idx1" in n or ("labels" in n and "idx" in n)]
+    # NOTE: a file kept both raw and as .gz (as downloaders leave them) counts once: raw
+    imgs, labs = ([n for n in ns if not (n.endswith(".gz") and n[:-3] in ns)]
+                  for ns in (imgs, labs))  # fmt: skip
     return (imgs[0], labs[0]) if len(imgs) == 1 and len(labs) == 1 else None
 
 
@@ -96,6 +99,10 @@ def splits(path) -> dict | None:
     if os.path.isdir(path):
         names = sorted(os.listdir(path))
         tr, te = _split_files(names, "train"), _split_files(names, "test")
+        if not (tr and te) and "raw" in names and os.path.isdir(os.path.join(path, "raw")):
+            found = splits(os.path.join(path, "raw"))  # torchvision's <name>/raw/ layout
+            if found is not None and found["kind"] == "IDX":
+                return found
         if tr and te:
             return {"kind": "IDX", "train": tuple(os.path.join(path, n) for n in tr),
                     "test": tuple(os.path.join(path, n) for n in te),
