@@ -137,9 +137,7 @@ def test_64_concurrent_requests_are_batched_and_identical(server, run_dir, tmp_p
     assert all(s == 200 for s, _ in got)
     for i, (_, doc) in enumerate(got):
         (p,) = doc["predictions"]
-        assert [t["index"] for t in p["top"]] == [t["index"] for t in want[i]]
-        np.testing.assert_allclose([t["probability"] for t in p["top"]],
-                                   [t["probability"] for t in want[i]], rtol=1e-5)  # fmt: skip
+        assert p["top"] == want[i]  # exactly: answers don't depend on what shares a batch
     batches = _request(port, "GET", "/health")[1]["batches"] - before
     assert batches < 64  # some requests shared a model call
 

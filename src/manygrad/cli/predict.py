@@ -124,6 +124,9 @@ def predict(run_dir: str, paths: list[str], top_k: int = 3, device="cpu", invert
     return [{"input": path, "index": idx, "top": top} for (path, idx, _), top in zip(items, tops)]
 
 
+CHUNK = 8  # rows per model call in classify
+
+
 def classify(model, recipe: dict, x: np.ndarray, top_k: int = 3, device="cpu") -> list[list]:
     """The top-k classes (``[{"class", "index", "probability"}, ...]``) of each raw sample in
     the batch ``x`` (in the training data's range; preprocessed here as in training)."""
@@ -131,9 +134,17 @@ def classify(model, recipe: dict, x: np.ndarray, top_k: int = 3, device="cpu") -
 
     classes = recipe.get("classes")
     x = np.stack([_preprocess(s[None], recipe)[0] for s in x])
+    n = len(x)
+    # NOTE: BLAS picks its kernels by the number of rows, so a sample's last bits would depend
+    # on how many others share its call; model calls of CHUNK rows (zero-padded) make every
+    # answer the same alone or in any batch (predict, and serve's batches of requests)
+    x = np.concatenate([x, np.zeros((-n % CHUNK,) + x.shape[1:], x.dtype)])
+    parts = []
     with mg.no_grad():
-        logits = model(mg.tensor(x, device=device))
-        probs = mg.nn.functional.softmax(logits.float(), dim=-1).cpu().numpy()
+        for i in range(0, len(x), CHUNK):
+            logits = model(mg.tensor(x[i : i + CHUNK], device=device))
+            parts.append(mg.nn.functional.softmax(logits.float(), dim=-1).cpu().numpy())
+    probs = np.concatenate(parts)[:n]
     k = max(1, min(top_k, probs.shape[-1]))
     out = []
     for p in probs:
