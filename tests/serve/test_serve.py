@@ -226,3 +226,42 @@ def test_batcher_groups_requests_and_reports_errors():
     outs = asyncio.run(go())
     assert outs == [[float(i)] for i in range(6)]
     assert calls[:2] == [4, 2] and calls[2] == 1
+
+
+def test_text_run_continues_prompts(tmp_path, capsys):
+    import manygrad as mg
+    from manygrad.train import run as R
+
+    run = tmp_path / "gpt"
+    run.mkdir()
+    chars = list("abc ")
+    mg.manual_seed(0)
+    model = mg.models.get("gpt", vocab_size=4, block_size=8, n_layer=1, n_head=2, n_embd=8)
+    mg.save(model.state_dict(), str(run / R.WEIGHTS))
+    R.write_recipe(str(run), {"model": model.recipe, "task": "language-model", "classes": chars,
+                              "input": {"shape": [8], "dtype": "int64"}})  # fmt: skip
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(SRC))
+    cmd = [sys.executable, "-m", "manygrad", "serve", str(run), "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(300):
+            try:
+                if _request(port, "GET", "/health", timeout=1)[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        body = json.dumps({"prompt": "ab", "tokens": 6}).encode()
+        status, doc = _request(port, "POST", "/predict", body, "application/json")
+        capsys.readouterr()
+        assert main(["predict", str(run), "--prompt", "ab", "--tokens", "6", "--json"]) == 0
+        want = json.loads(capsys.readouterr().out)
+        assert status == 200 and doc["predictions"] == [want]
+        bad = json.dumps({"prompt": "xyz"}).encode()
+        status, doc = _request(port, "POST", "/predict", bad, "application/json")
+        assert status == 400 and "never saw" in doc["error"]
+        status, doc = _request(port, "POST", "/predict", b"[1]", "application/json")
+        assert status == 400 and '"prompt"' in doc["error"]
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -162,8 +162,10 @@ def classify(model, recipe: dict, x: np.ndarray, top_k: int = 3, device="cpu") -
     return out
 
 
-def generate_text(run_dir: str, prompt: str, tokens: int, temperature: float, seed: int, device):
-    """Continue ``prompt`` with a character-level GPT run."""
+def generate_text(run_dir: str, prompt: str, tokens: int, temperature: float, seed: int, device,
+                  model=None):  # fmt: skip
+    """Continue ``prompt`` with a character-level GPT run (``model``: the run's model, when
+    it is loaded already)."""
     import manygrad as mg
 
     from .. import models
@@ -177,7 +179,7 @@ def generate_text(run_dir: str, prompt: str, tokens: int, temperature: float, se
         raise SystemExit(f"error: the prompt has characters the model never saw: {unknown}")
     if not prompt:
         raise SystemExit("error: --prompt must not be empty")
-    model = models.load(run_dir, device=device)
+    model = model if model is not None else models.load(run_dir, device=device)
     idx = mg.tensor([[lut[c] for c in prompt]], device=device)
     out = generate(model, idx, tokens, temperature=temperature, seed=seed)
     return "".join(chars[i] for i in out.cpu().numpy()[0])

@@ -128,7 +128,7 @@ def create_app(run_dir: str, max_batch: int = 32, max_wait_ms: float = 5.0, top_
         loop = asyncio.get_running_loop()
         try:
             out = await loop.run_in_executor(batcher.pool, generate_text, run_dir, str(prompt),
-                                             tokens, temp, seed, device)  # fmt: skip
+                                             tokens, temp, seed, device, model)  # fmt: skip
         except SystemExit as e:
             raise BadRequestError(str(e.code).removeprefix("error: ")) from None
         return {"prompt": prompt, "text": out}
