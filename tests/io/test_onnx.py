@@ -74,6 +74,17 @@ class ResidualCNN(nn.Module):
         return F.softmax(self.head(h), dim=-1)
 
 
+@pytest.mark.parametrize("opset", [18, 20])
+def test_custom_residual_cnn_at_later_opsets(opset):
+    # 18: reductions take their axes as an input; 20: GELU is one op
+    mg.manual_seed(0)
+    model = _randomise_norms(ResidualCNN()).eval()
+    proto = mg.onnx.to_model(model, mg.randn(2, 3, 8, 8), dynamic_axes=BATCH,
+                             opset_version=opset)  # fmt: skip
+    assert proto.opset_import[0].version == opset
+    _compare(model, _session(proto), [(1, 3, 8, 8), (4, 3, 8, 8)])
+
+
 def test_custom_residual_cnn_at_two_batch_sizes(tmp_path):
     mg.manual_seed(0)
     model = _randomise_norms(ResidualCNN()).eval()
