@@ -47,6 +47,7 @@ def test_idx_folder_uses_its_t10k_files(tmp_path, capsys, gz):
     assert "1437 train / 360 test samples" in text and "own test split (t10k)" in text
     rec = _recipe(out)
     assert rec["data"]["train_samples"] == 1437 and rec["data"]["test_samples"] == 360
+    assert rec["data"]["test_split"] == "the dataset's own test split (t10k)"
     assert rec["metrics"]["test_accuracy"] > 0.5
     assert splits(str(root))["kind"] == "IDX"
 

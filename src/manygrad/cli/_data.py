@@ -70,6 +70,8 @@ def _note(train, test, text: str):
                 part.split = text
             except AttributeError:  # pragma: no cover - a dataset with __slots__
                 pass
+    if isinstance(getattr(train, "extra", None), dict):
+        train.extra = {**train.extra, "test_split": text}  # recorded in recipe.json's "data"
     return train, test
 
 
