@@ -216,6 +216,9 @@ def test_unsupported_op_is_named():
     with pytest.raises(UnsupportedOpError, match="label_smoothing"):
         export(Fn(lambda x: F.cross_entropy(x, mg.tensor([0, 1]), label_smoothing=0.1)),
                mg.randn(2, 3), io.BytesIO())  # fmt: skip
+    with pytest.raises(UnsupportedOpError, match="dropout_p=0.5"):
+        export(Fn(lambda q: F.scaled_dot_product_attention(q, q, q, dropout_p=0.5)),
+               mg.randn(1, 2, 3, 4), io.BytesIO())  # fmt: skip
     with pytest.raises(UnsupportedOpError, match="divisor_override"):
         export(Fn(lambda x: F.avg_pool2d(x, 2, divisor_override=3)), mg.randn(1, 1, 4, 4),
                io.BytesIO())  # fmt: skip

@@ -200,9 +200,18 @@ def _attend(tr, q, k, v, scale, causal, mask, dt, like_shape):
     return g.op("MatMul", [p, v], "attention")
 
 
+def _no_dropout(p: float) -> None:
+    if p:
+        raise UnsupportedOpError(
+            f"onnx.export: the op Attention ran with dropout_p={p}; pass dropout_p=0.0 when "
+            "not training (e.g. dropout_p=self.p if self.training else 0.0)"
+        )
+
+
 @rule("Attention")
 def _attention(tr, node, args, kwargs, out):
     q, k, v, mask, scale, causal, groups, dropout_p, _ = args
+    _no_dropout(dropout_p)
     g, dt = tr.g, out._data.dtype
     kn, vn = tr.name(k), tr.name(v)
     if groups > 1:  # each key/value head serves `groups` query heads, in order
@@ -221,7 +230,8 @@ def _attention(tr, node, args, kwargs, out):
 
 @rule("PackedCausalAttention")
 def _packed(tr, node, args, kwargs, out):
-    qkv, batch, h = args[:3]
+    qkv, batch, h, dropout_p = args[:4]
+    _no_dropout(dropout_p)
     g, dt = tr.g, out._data.dtype
     rows, c3 = qkv.shape
     t, e = rows // batch, c3 // (3 * h)
