@@ -340,3 +340,13 @@ def test_free_sequence_axis_through_attention():
     dyn = {"input": {0: "b", 1: "t"}, "output": {0: "b", 1: "t"}}
     proto = mg.onnx.to_model(model, mg.randn(2, 6, 8), dynamic_axes=dyn)
     _compare(model, _session(proto), [(1, 6, 8), (3, 4, 8), (2, 9, 8)])
+
+
+def test_docs_example_runs(capsys):
+    import pathlib
+    import re
+
+    doc = pathlib.Path(__file__).resolve().parents[2] / "docs" / "applications.md"
+    (block,) = re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+    exec(compile(block, "docs/applications.md", "exec"), {"__name__": "__main__"})
+    assert "exported" in capsys.readouterr().out
