@@ -350,3 +350,17 @@ def test_docs_example_runs(capsys):
     (block,) = re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
     exec(compile(block, "docs/applications.md", "exec"), {"__name__": "__main__"})
     assert "exported" in capsys.readouterr().out
+
+
+def test_torch_style_options_are_accepted(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 2), nn.Softmax(dim=-1))
+    path = str(tmp_path / "m.onnx")
+    export(model, (mg.randn(2, 3), {}), path, export_params=True, verbose=False,
+           do_constant_folding=True, input_names=["x"], output_names=["y"],
+           dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, opset_version=17)  # fmt: skip
+    x = np.ones((4, 3), np.float32)
+    got = _session(onnx.load(path)).run(None, {"x": x})[0]
+    with mg.no_grad():
+        np.testing.assert_allclose(got, model(mg.tensor(x)).numpy(), rtol=1e-5)
+    with pytest.raises(ValueError, match="export_params=False"):
+        export(model, mg.randn(2, 3), io.BytesIO(), export_params=False)

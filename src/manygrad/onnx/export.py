@@ -156,7 +156,9 @@ def save_model(proto, f) -> None:
 
 
 def export(model, args, f, input_names=None, output_names=None, dynamic_axes=None,
-           opset_version: int = 17):  # fmt: skip
+           opset_version: int = 17, *, export_params: bool = True, verbose: bool = False,
+           do_constant_folding: bool = True, training=None,
+           keep_initializers_as_inputs: bool = False, dynamo: bool = False):  # fmt: skip
     """Export ``model`` as an ONNX file by running it once on ``args`` and recording its ops.
 
     Any Module (or function of tensors) works as long as each op it runs has an export rule;
@@ -177,6 +179,10 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
             ``{"input": [0]}``; an output axis follows a dynamic input axis of the same index
             and size unless the output is given too (default: all sizes fixed).
         opset_version: ONNX opset, 17 or later (default 17).
+        export_params, verbose, do_constant_folding, training, keep_initializers_as_inputs,
+            dynamo: ``torch.onnx.export``'s options, accepted so that calls written for it
+            run; weights are always stored in the file, and the model is traced in eval
+            mode.
 
     Returns:
         The exported ``onnx.ModelProto``.
@@ -185,8 +191,15 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         >>> mg.onnx.export(model, mg.randn(1, 3, 32, 32), "model.onnx",
         ...                dynamic_axes={"input": {0: "batch"}})
     """
+    if not export_params or keep_initializers_as_inputs:
+        raise ValueError(
+            "onnx.export: the weights are always stored in the file as initializers; "
+            "export_params=False and keep_initializers_as_inputs=True are not supported"
+        )
     if isinstance(args, np.ndarray):
         args = Tensor(args)
+    if isinstance(args, tuple) and len(args) > 1 and isinstance(args[-1], dict) and not args[-1]:
+        args = args[:-1]  # NOTE: torch.onnx.export's trailing (empty) keyword-argument dict
     proto = to_model(model, args, input_names, output_names, dynamic_axes, opset_version)
     save_model(proto, f)
     return proto
