@@ -265,3 +265,15 @@ def test_text_run_continues_prompts(tmp_path, capsys):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_default_host_is_local_and_a_taken_port_is_an_error(run_dir, capsys):
+    from manygrad.cli.main import build_parser
+
+    assert build_parser("serve").parse_args(["serve", run_dir]).host == "127.0.0.1"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["serve", run_dir, "--port", str(port), "--log-level", "critical"]) == 2
+    assert f"can't listen on 127.0.0.1:{port}" in capsys.readouterr().err

@@ -65,8 +65,9 @@ def run(args) -> int:
     server = _server_class(uvicorn)(config)
     try:
         server.run()
-    except OSError as e:  # e.g. the port is taken
-        print(f"error: can't listen on {args.host}:{args.port}: {e}", file=sys.stderr)
+    except (OSError, SystemExit) as e:  # NOTE: uvicorn exits when it can't bind the port
+        why = e if isinstance(e, OSError) else "is the port taken, or the address not local?"
+        print(f"error: can't listen on {args.host}:{args.port}: {why}", file=sys.stderr)
         return 2
     if not server.started:
         print(f"error: the server did not start on {args.host}:{args.port} (is the port "
