@@ -137,6 +137,20 @@ CASES = [
         lambda x: x[:, mg.tensor([2, 0, 2])] + x.index_select(1, mg.tensor([1, 1, 0])),
         [(2, 4)],
     ),  # fmt: skip
+    (
+        "index-arrays",
+        lambda x, i: x[:, i[0], i[1]] + x[:, mg.tensor([1, 0]), 2],
+        [(4, 3, 4, 5), (4, 2)],
+        ["f", "i3"],
+    ),  # fmt: skip
+    (
+        "index-arrays-lead",
+        lambda x, i: x[i[:, 0], i[:, 1]],
+        [(4, 4, 3), (4, 2)],
+        ["f", "i4"],
+        (),
+        False,
+    ),  # fmt: skip
     ("gather", lambda x, i: x.gather(1, i), [(2, 4), (2, 3)], ["f", "i4"]),
     (
         "scatter-add",
@@ -219,6 +233,11 @@ def test_unsupported_op_is_named():
     with pytest.raises(UnsupportedOpError, match="dropout_p=0.5"):
         export(Fn(lambda q: F.scaled_dot_product_attention(q, q, q, dropout_p=0.5)),
                mg.randn(1, 2, 3, 4), io.BytesIO())  # fmt: skip
+    with pytest.raises(UnsupportedOpError, match=r"x\[mask\]"):
+        export(Fn(lambda x: x[x > 0].sum()), mg.randn(2, 3), io.BytesIO())
+    with pytest.raises(UnsupportedOpError, match="not adjacent"):
+        export(Fn(lambda x: x[mg.tensor([0]), :, mg.tensor([1])]), mg.randn(2, 3, 4),
+               io.BytesIO())  # fmt: skip
     with pytest.raises(UnsupportedOpError, match="divisor_override"):
         export(Fn(lambda x: F.avg_pool2d(x, 2, divisor_override=3)), mg.randn(1, 1, 4, 4),
                io.BytesIO())  # fmt: skip

@@ -281,18 +281,41 @@ def _indices(tr, a, op):
 
 @rule("Index")
 def _index(tr, node, args, kwargs, out):
-    x, idx = args
+    """Integer-array indexing: one array is a Gather; several on adjacent dims a GatherND
+    (their dims move to where the first one was, as NumPy and PyTorch place them)."""
+    g, (x, idx) = tr.g, args
     arrays = [(d, it) for d, it in enumerate(idx) if not isinstance(it, slice)]
-    if len(arrays) != 1 or any(it != slice(None) for it in idx if isinstance(it, slice)):
-        raise UnsupportedOpError(
-            "onnx.export: the op Index (x[...] with integer-array or mask indices) is exported "
-            "only with one index array; index one dim at a time, or use gather/index_select"
-        )
-    d, a = arrays[0]
-    if a.dtype.kind == "b":
-        raise UnsupportedOpError("onnx.export: the op Index with a bool mask (a shape that "
-                                 "depends on the data) can't be exported; use mg.where")  # fmt: skip
-    return tr.g.op("Gather", [tr.name(x), _indices(tr, a, "index")], "index", axis=d)
+    if any(it != slice(None) for it in idx if isinstance(it, slice)) or any(
+        a.dtype.kind == "b" for _, a in arrays
+    ):  # fmt: skip
+        raise UnsupportedOpError("onnx.export: the op Index (x[...] with index arrays) with "
+                                 "slices or masks mixed in can't be exported; index in steps")  # fmt: skip
+    dims = [d for d, _ in arrays]
+    if len(arrays) == 1:
+        d, a = arrays[0]
+        return g.op("Gather", [tr.name(x), _indices(tr, a, "index")], "index", axis=d)
+    if dims != list(range(dims[0], dims[0] + len(dims))):
+        raise UnsupportedOpError("onnx.export: the op Index with index arrays on dims that are "
+                                 "not adjacent can't be exported; index in steps")  # fmt: skip
+    shape = np.broadcast_shapes(*(tuple(a.shape) for _, a in arrays))
+    parts = []
+    for _, a in arrays:
+        n = g.op("Expand", [_indices(tr, a, "index"), g.ints(list(shape) or [1])])
+        parts.append(g.op("Unsqueeze", [n, g.ints([-1])]))
+    ind = g.op("Concat", parts, "index.nd", axis=-1)
+    if not shape:
+        ind = g.op("Reshape", [ind, g.ints([len(arrays)])])
+    lead = dims[0]
+    rest = [d for d in range(x.ndim) if d not in dims]
+    xt = tr.name(x)
+    if lead:
+        xt = g.op("Transpose", [xt], perm=dims + rest)
+    y = g.op("GatherND", [xt, ind], "index")
+    if lead:  # (B..., before..., after...) -> (before..., B..., after...)
+        nb = len(shape)
+        perm = list(range(nb, nb + lead)) + list(range(nb)) + list(range(nb + lead, out.ndim))
+        y = g.op("Transpose", [y], "index", perm=perm)
+    return y
 
 
 @rule("IndexSelect")

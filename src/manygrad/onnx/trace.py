@@ -263,11 +263,28 @@ class _InPlace:
 
             return method
 
+        def getitem(orig, name):
+            def method(t, idx):
+                items = idx if isinstance(idx, tuple) else (idx,)
+                for it in items:
+                    if isinstance(it, Tensor) and it.dtype.name == "bool" and it.ndim > 0 and (
+                        ctx.tracer.is_traced(it)
+                    ):  # fmt: skip
+                        raise UnsupportedOpError(
+                            "onnx.export: x[mask] with a traced boolean mask has a shape that "
+                            "depends on the data, which the traced graph can't follow; use "
+                            "mg.where(mask, x, other) or masked_fill instead"
+                        )
+                return orig(t, idx)
+
+            return method
+
         ops = _in_place_ops()
         for name in ops:
             patch(name, recorded)
         for name in self._UNTRACEABLE:
             patch(name, refused)
+        patch("__getitem__", getitem)
         return self
 
     def _refuse_views(self, t, name: str) -> None:
