@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import ManygradError
 from ..tensor import Tensor
-from . import rules, rules_loss, rules_nn  # noqa: F401 - registers the export rules
+from . import rules, rules_index, rules_loss, rules_nn  # noqa: F401 - registers the rules
 from .graph import Graph, onnx_dtype
 from .trace import Tracer, run_traced
 
