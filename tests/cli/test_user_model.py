@@ -118,3 +118,15 @@ def test_bad_model_specs(tmp_path, capsys, model, args, want):
     assert _train(*argv, *(["--model-args", args] if args else [])) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and want in err and "Traceback" not in err
+
+
+def test_model_args_for_builtins_and_on_resume(tmp_path, capsys):
+    run = str(tmp_path / "run")
+    assert _train("--model", "mlp", "--model-args", '{"hidden": [32]}', "--out", run) == 0
+    spec = json.load(open(os.path.join(run, R.RECIPE)))["model"]
+    assert spec["name"] == "mlp" and spec["kwargs"]["hidden"] == [32]
+    argv = ["train", "--resume", run, "--epochs", "2", "--quiet", "--model-args"]
+    assert main([*argv, '{"hidden": [64]}']) == 2
+    err = capsys.readouterr().err
+    assert "--model-args" in err and "differs from the run being resumed" in err
+    assert main([*argv, '{"hidden": [32]}']) == 0

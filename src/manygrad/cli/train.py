@@ -228,55 +228,6 @@ def model_kwargs(name: str, shape: tuple, num_classes: int) -> dict:
     )
 
 
-def _parse_model_args(text: str | None) -> dict:
-    import json
-
-    if not text:
-        return {}
-    try:
-        v = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SystemExit(f"error: --model-args is not valid JSON ({e}): {text!r}") from None
-    if not isinstance(v, dict):
-        raise SystemExit(f"error: --model-args must be a JSON object like '{{\"width\": 64}}', "
-                         f"got {text!r}")  # fmt: skip
-    return v
-
-
-def _user_spec(target: str, model_args: str | None, data) -> dict:
-    """The recipe entry of a user model, with data-dependent arguments filled in."""
-    import math
-
-    from ..models import user
-
-    kw = _parse_model_args(model_args)
-    spec = user.spec(target, kw)
-    names = user.signature_names(spec)
-    shape = tuple(data.train.sample_shape)
-    known = {"num_classes": len(data.classes or []) or None,
-             "in_channels": shape[0] if len(shape) == 3 else None,
-             "in_features": int(math.prod(shape)) if shape else None}  # fmt: skip
-    for k, v in known.items():
-        if k in names and k not in kw and v is not None:
-            spec["kwargs"][k] = v
-    return spec
-
-
-def _check_model_args(args, spec: dict) -> None:
-    if args.model_args is not None and _parse_model_args(args.model_args) != {
-        k: v for k, v in spec.get("kwargs", {}).items() if k in _parse_model_args(args.model_args)
-    }:
-        raise SystemExit(
-            f"error: --model-args {args.model_args} differs from the run being resumed "
-            f"({spec.get('kwargs')}); only --epochs can change on --resume"
-        )
-
-
-def _run_name(spec: dict) -> str:
-    """A short name for the default run directory: the class of a user model."""
-    return (spec.get("import") or {}).get("class") or spec["name"]
-
-
 def _cpu_threads(spec: str, n_params: int, ranks: int = 1) -> None:
     from ..threads import set_blas_threads
 
@@ -304,7 +255,7 @@ def run(args) -> int:
     from ..train import DivergedError, Trainer
     from ..train import data as D
     from ..train import run as R
-    from . import _data
+    from . import _data, _model_args
 
     world = launched_world_size()
     if args.nproc is not None and world > 1 and args.nproc != world:
@@ -345,17 +296,17 @@ def run(args) -> int:
         data = D.setup(train, test, device, stream=s["stream"], num_workers=args.workers)
         if recipe is not None:
             spec = recipe["model"]
-            _check_model_args(args, spec)
+            _model_args.check_resumed(args.model_args, spec)
         elif user_model:
-            spec = _user_spec(s["model"], args.model_args, data)
+            spec = _model_args.user_spec(s["model"], args.model_args, data)
         else:
             classes = data.classes or []
             kw = model_kwargs(s["model"], data.train.sample_shape, len(classes))
-            kw.update(_parse_model_args(args.model_args))
+            kw.update(_model_args.parse(args.model_args))
             spec = {"name": s["model"].lower(), "kwargs": kw}
         mg.manual_seed(s["seed"])
         model = models.from_spec(spec)
-        out = args.resume or args.out or R.default_run_dir(_run_name(spec))
+        out = args.resume or args.out or R.default_run_dir(_model_args.run_name(spec))
         if world > 1:  # rank 0's run directory, for every rank's log file and the checkpoint
             box = [out]
             mg.distributed.broadcast_object_list(box, 0)
