@@ -144,3 +144,17 @@ def test_bad_split_arguments(tmp_path, capsys):
 )
 def test_split_keys(keys, want):
     assert split_keys(keys) == want
+
+
+def test_stream_reads_the_own_split(tmp_path, capsys):
+    root = tmp_path / "idx"
+    root.mkdir()
+    for split, prefix, n in (("train", "train", 200), ("test", "t10k", 50)):
+        x, y = _digits_u8(split)
+        write_idx(root / f"{prefix}-images-idx3-ubyte", x[:n])
+        write_idx(root / f"{prefix}-labels-idx1-ubyte", y[:n])
+    out = str(tmp_path / "run")
+    assert _train(str(root), out, "--stream", "--epochs", "1") == 0
+    assert "200 train / 50 test samples, using its own test split (t10k)" in capsys.readouterr().out
+    rec = _recipe(out)
+    assert rec["data"]["train_samples"] == 200 and rec["data"]["test_samples"] == 50
