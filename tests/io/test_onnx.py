@@ -364,3 +364,12 @@ def test_torch_style_options_are_accepted(tmp_path):
         np.testing.assert_allclose(got, model(mg.tensor(x)).numpy(), rtol=1e-5)
     with pytest.raises(ValueError, match="export_params=False"):
         export(model, mg.randn(2, 3), io.BytesIO(), export_params=False)
+
+
+def test_looping_over_a_traced_tensor_warns():
+    class Rows(nn.Module):
+        def forward(self, x):
+            return mg.stack([r * 2 for r in x])  # unrolled for the example's batch size
+
+    with pytest.warns(TracerWarning, match=r"__iter__\(\) read a traced tensor"):
+        mg.onnx.to_model(Rows(), mg.randn(3, 2))

@@ -141,7 +141,16 @@ class Tracer:
         self.bind(out, names)
 
 
-_HOST_READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__")
+_HOST_READS = (
+    "item",
+    "tolist",
+    "numpy",
+    "__bool__",
+    "__float__",
+    "__int__",
+    "__index__",
+    "__iter__",
+)
 
 
 class _HostReads:
