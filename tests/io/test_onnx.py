@@ -122,6 +122,17 @@ def test_builtin_image_models(name, kwargs, shape):
     _compare(model, _session(proto), [(1,) + shape[1:], (3,) + shape[1:]])
 
 
+def test_gpt_with_free_batch_and_sequence():
+    mg.manual_seed(0)
+    model = mg.models.get("gpt", vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16)
+    model.eval()
+    dyn = {"input": {0: "batch", 1: "seq"}, "output": {0: "batch", 1: "seq"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the positions follow the sequence: no warning
+        proto = mg.onnx.to_model(model, mg.zeros(3, 7, dtype=mg.int64), dynamic_axes=dyn)
+    _compare(model, _session(proto), [(1, 8), (2, 3), (4, 7)], ints=11)
+
+
 def test_gpt_with_free_batch():
     mg.manual_seed(0)
     model = mg.models.get("gpt", vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16)
@@ -145,16 +156,26 @@ def test_python_control_flow_is_fixed_and_host_reads_warn():
     assert mg.Tensor.item.__qualname__ == "Tensor.item"  # the host read hooks are gone again
 
 
-def test_constant_of_a_dynamic_size_warns():
+def test_positions_follow_a_dynamic_axis_and_other_constants_warn():
     class Positions(nn.Module):
         def forward(self, x):
-            return x + mg.arange(x.shape[1]).float()
+            return x + mg.arange(x.shape[1]).float()  # becomes a Range of the input's length
 
-    with pytest.warns(TracerWarning, match="stored as a constant"):
-        mg.onnx.to_model(Positions(), mg.zeros(2, 5), dynamic_axes={"input": {1: "t"}})
+    dyn = {"input": {0: "b", 1: "t"}, "output": {0: "b", 1: "t"}}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        mg.onnx.to_model(Positions(), mg.zeros(2, 5), dynamic_axes=BATCH)  # 5 is not dynamic
+        proto = mg.onnx.to_model(Positions(), mg.zeros(2, 5), dynamic_axes=dyn)
+    _compare(Positions(), _session(proto), [(2, 5), (3, 9)])
+
+    class Ones(nn.Module):
+        def forward(self, x):
+            return x + mg.ones(x.shape[1])
+
+    with pytest.warns(TracerWarning, match="stored as a constant"):
+        mg.onnx.to_model(Ones(), mg.zeros(2, 5), dynamic_axes={"input": {1: "t"}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mg.onnx.to_model(Ones(), mg.zeros(2, 5), dynamic_axes=BATCH)  # 5 is not dynamic
 
 
 def test_export_from_any_device(device):
@@ -254,10 +275,10 @@ def test_cli_export_text_run_default_path(tmp_path, capsys):
     model = _write_run(run, "gpt", kw, (4,), task="language-model")
     assert main(["export", run, "--opset", "18"]) == 0
     text = capsys.readouterr().out
-    assert "[batch, 4]" in text and "[batch, 4, 6]" in text
+    assert "[batch, sequence]" in text and "[batch, sequence, 6]" in text
     proto = onnx.load(os.path.join(run, "model.onnx"))
     assert proto.opset_import[0].version == 18
-    _compare(model, _session(proto), [(3, 4)], ints=6)
+    _compare(model, _session(proto), [(3, 4), (1, 2), (2, 3)], ints=6)
 
 
 def test_cli_export_trained_run(tmp_path, capsys):

@@ -13,7 +13,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "export",
         help="export a trained run (e.g. to ONNX)",
         description="Rebuild the run's model from its recipe and weights and write it as an "
-        "ONNX file whose batch size is free (text models take the run's context length). "
+        "ONNX file whose batch size (and, for text models, sequence length up to the run's "
+        "context) is free. "
         "The model is traced: any model whose ops have ONNX rules exports. Inputs must be "
         "preprocessed as in training; the command prints how.",
     )
@@ -23,19 +24,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _example(recipe: dict, spec: dict):
+def _example(recipe: dict, spec: dict, model):
     """An example batch (of two samples, so that the batch size is told apart from size-1
-    dims while tracing) from the run's recipe."""
+    dims while tracing) from the run's recipe, and the dynamic axes."""
     import manygrad as mg
 
     shape = list((recipe.get("input") or {}).get("shape") or [])
     if spec.get("name") == "gpt" or recipe.get("task") == "language-model":
         t = shape[0] if shape else int(spec.get("kwargs", {}).get("block_size", 64))
-        return mg.zeros(2, t, dtype=mg.int64)
+        # NOTE: an example length that no weight's size equals, so that the tracer tells
+        # the sequence length apart from the model's own sizes
+        taken = {int(n) for p in model.parameters() for n in p.shape} | {1, 2}
+        free = [n for n in range(t, 2, -1) if n not in taken]
+        if free:
+            axes = {0: "batch", 1: "sequence"}
+            return mg.zeros(2, free[0], dtype=mg.int64), {"input": axes, "output": axes}
+        return mg.zeros(2, t, dtype=mg.int64), {"input": {0: "batch"}, "output": {0: "batch"}}
     if not shape:
         raise SystemExit("error: the run's recipe.json has no input shape; can't export it")
     mg.manual_seed(0)
-    return mg.randn(2, *shape)
+    return mg.randn(2, *shape), {"input": {0: "batch"}, "output": {0: "batch"}}
 
 
 def _dims(value_info) -> str:
@@ -59,8 +67,7 @@ def export_run(run_dir: str, out: str | None = None, opset: int = 17):
     recipe = models.read_recipe(run_dir)
     spec = recipe.get("model") or {}
     model = models.load(run_dir)
-    x = _example(recipe, spec)
-    axes = {"input": {0: "batch"}, "output": {0: "batch"}}
+    x, axes = _example(recipe, spec, model)
     proto = ox.to_model(model, x, dynamic_axes=axes, opset_version=opset)
     props = {
         "manygrad.recipe": json.dumps(

@@ -83,7 +83,12 @@ def to_model(model, args, input_names=None, output_names=None, dynamic_axes=None
         for n, t in list(model.named_parameters()) + list(model.named_buffers()):
             named.setdefault(id(t), n)
             named.setdefault(id(t._data), n)
-    tracer = Tracer(g, named, sizes)
+    seq = {}  # NOTE: the batch (first) axis is left out: its size may be any small number
+    for n, x, d in zip(in_names, xs, in_dyn):
+        for a in sorted(d):
+            if a > 0 and x.shape[a] > 1:
+                seq.setdefault(int(x.shape[a]), (n, a))
+    tracer = Tracer(g, named, sizes, seq)
     for n, x in zip(in_names, xs):
         g.unique(n)
         tracer.bind(x, n)

@@ -194,12 +194,15 @@ def _reshape(tr, node, args, kwargs, out):
     free = next((d for d, t in enumerate(target) if isinstance(t, int) and t != 1), None)
     if free is not None:
         target[free] = -1
-    if all(not isinstance(t, tuple) or t[1] == d for d, t in enumerate(target)):
+    for d, t in enumerate(target):  # a size that is a dynamic axis' length: read at run time
+        if isinstance(t, int) and t > 1 and tr.sym_dim(t) is not None:
+            target[d] = ("sym", tr.sym_dim(t))
+    if all(t[0] == "copy" and t[1] == d for d, t in enumerate(target) if isinstance(t, tuple)):
         const = [0 if isinstance(t, tuple) else t for t in target]  # 0: the same input dim
         return g.op("Reshape", [x, g.ints(const, "shape")], "reshape")
     shape = g.op("Shape", [x], "reshape.shape")
-    parts = [g.op("Gather", [shape, g.ints([t[1]])], axis=0) if isinstance(t, tuple)
-             else g.ints([t]) for t in target]  # fmt: skip
+    parts = [(g.op("Gather", [shape, g.ints([t[1]])], axis=0) if t[0] == "copy" else t[1])
+             if isinstance(t, tuple) else g.ints([t]) for t in target]  # fmt: skip
     return g.op("Reshape", [x, g.op("Concat", parts, "reshape.target", axis=0)], "reshape")
 
 

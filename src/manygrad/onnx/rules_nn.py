@@ -235,7 +235,10 @@ def _packed(tr, node, args, kwargs, out):
     g, dt = tr.g, out._data.dtype
     rows, c3 = qkv.shape
     t, e = rows // batch, c3 // (3 * h)
-    x = g.op("Reshape", [tr.name(qkv), g.ints([-1, t, 3, h, e])])
+    sym = tr.sym_dim(t)  # a dynamic sequence length: read from the input at run time
+    target = g.ints([-1, t, 3, h, e]) if sym is None else g.op(
+        "Concat", [g.ints([-1]), sym, g.ints([3, h, e])], axis=0)  # fmt: skip
+    x = g.op("Reshape", [tr.name(qkv), target])
     x = g.op("Transpose", [x], perm=[2, 0, 3, 1, 4])  # (3, B, H, T, E)
     q, k, v = (g.op("Squeeze", [p, g.ints([0])]) for p in g.op(
         "Split", [x, g.ints([1, 1, 1])], n_out=3, axis=0))  # fmt: skip

@@ -12,9 +12,11 @@ example input, and the graph holds the ops of the branch that ran. Reading a tra
 on the host (``.item()``, ``bool(t)``, ``float(t)``, ``.tolist()``, ``.numpy()``) warns,
 since whatever the code decided from it is baked into the graph. Sizes read from
 ``x.shape`` are Python ints, fixed too: reshapes keep dims that keep their size free (so
-``x.view(x.shape[0], -1)`` follows the batch), but ``loss / x.shape[0]`` divides by the
-example's batch size, and ``mg.arange(x.shape[1])`` is a constant (a warning says so when
-its size is that of a dynamic axis).
+``x.view(x.shape[0], -1)`` follows the batch), and a reshape size or an ``mg.arange(n)``
+whose ``n`` equals the example's length of a dynamic axis other than the first (a sequence
+length) is read from the input at run time; so give such axes example lengths that no
+other size of the model has. Other uses stay fixed: ``loss / x.shape[0]`` divides by the
+example's batch size, and other constants of a dynamic axis' size warn.
 """
 
 from __future__ import annotations
@@ -58,10 +60,15 @@ def host_array(a) -> np.ndarray:
 class Tracer:
     """Maps traced tensors to ONNX value names while the model runs."""
 
-    def __init__(self, g: Graph, named: dict, dynamic_sizes: set):
+    def __init__(self, g: Graph, named: dict, dynamic_sizes: set, seq_axes: dict | None = None):
         self.g = g
         self._named = named  # id(parameter or buffer) -> its name in the model
         self._dynamic_sizes = dynamic_sizes
+        # NOTE: trace-time size -> (input name, axis) of the dynamic axes after the first
+        # (sequence lengths, image sizes): sizes fixed in the code that equal one of them
+        # are read from that input's shape at run time (the batch has the prefix rules)
+        self._seq_axes = dict(seq_axes or {})
+        self._sym: dict[int, str] = {}
         self._names: dict[int, str] = {}  # id(tensor or array) -> value name
         self._keep: list = []  # NOTE: keeps every mapped object alive, so ids stay unique
         self.traced: set[int] = set()  # ids of tensors that depend on the inputs
@@ -87,6 +94,16 @@ class Tracer:
             return n
         pname = self._named.get(id(t))
         a = host_array(t)
+        if pname is None and self._is_positions(a):  # arange(T) of a dynamic length T
+            g = self.g
+            limit = g.op("Squeeze", [self.sym_dim(a.size), g.ints([0])])
+            n = g.op("Range", [g.scalar(0, np.int64), limit, g.scalar(1, np.int64)], "positions")
+            if a.dtype != np.int64:
+                from .graph import onnx_dtype
+
+                n = g.op("Cast", [n], "positions", to=onnx_dtype(a.dtype))
+            self.bind(t, n, traced=False)
+            return n
         if pname is None:
             if a.size > 1 and self._dynamic_sizes.intersection(a.shape):
                 warnings.warn(
@@ -103,6 +120,21 @@ class Tracer:
         n = self.g.const(a, hint)
         self.bind(t, n, traced=False)
         return n
+
+    def sym_dim(self, size: int) -> str | None:
+        """A 1-element int64 value holding, at run time, the length of the dynamic axis (not
+        the first) whose example size is ``size``; None if there is none."""
+        if size == 1 or size not in self._seq_axes:
+            return None
+        if size not in self._sym:
+            inp, axis = self._seq_axes[size]
+            shape = self.g.op("Shape", [inp], f"{inp}.shape")
+            self._sym[size] = self.g.op("Gather", [shape, self.g.ints([axis])], f"{inp}.dim{axis}")
+        return self._sym[size]
+
+    def _is_positions(self, a: np.ndarray) -> bool:
+        return (a.ndim == 1 and a.dtype.kind in "iu" and a.size in self._seq_axes
+                and a.size > 1 and bool((a == np.arange(a.size)).all()))  # fmt: skip
 
     def value(self, v, like, op: str = "") -> str:
         """A tensor's name, or a Python scalar as a 0-d constant of ``like``'s dtype."""
