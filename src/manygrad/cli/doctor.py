@@ -216,6 +216,9 @@ OPTIONAL = [
     ("tensorboardX", "TensorBoard logs", "logging"),
     ("matplotlib", "bench charts", "bench"),
     ("onnx", "ONNX export", "onnx"),
+    ("onnxruntime", "running exported ONNX files", "onnx"),
+    ("uvicorn", "manygrad serve", "serve"),
+    ("starlette", "manygrad serve", "serve"),
 ]
 
 
