@@ -290,3 +290,15 @@ def test_in_place_graph_and_double_backward_on_every_device(device):
     (th,) = torch.autograd.grad(tg.sum(), tx)
     np.testing.assert_allclose(g.detach().cpu().numpy(), tg.detach().numpy())
     np.testing.assert_allclose(h.cpu().numpy(), th.numpy())
+
+
+@pytest.mark.parametrize("device", ["cpu", "fakegpu"])
+def test_in_place_on_a_view_of_a_view_rewrites_the_base_history(device):
+    w = np.arange(6.0).reshape(2, 3)
+    x = mg.tensor(w, device=device, requires_grad=True)
+    y = x * 1
+    v = y.t()[1:]  # columns 1 and 2 of y, through a transpose and a slice
+    v.mul_(10)
+    assert y._version == v._version == 1
+    (y * mg.tensor(w, device=device)).sum().backward()
+    np.testing.assert_allclose(x.grad.cpu().numpy(), [[0, 10, 20], [3, 40, 50]])

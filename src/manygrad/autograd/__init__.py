@@ -302,13 +302,13 @@ class Function:
         """``hook(grad_inputs, grad_outputs)`` after this node's backward (PyTorch's Node hook)."""
         from .graph import add_hook
 
-        return add_hook(self, "_post", hook)
+        return add_hook(self, "post", hook)
 
     def register_prehook(self, hook):
         """``hook(grad_outputs)`` before this node's backward; may return new grad_outputs."""
         from .graph import add_hook
 
-        return add_hook(self, "_prenode", hook)
+        return add_hook(self, "prenode", hook)
 
 
 class _Leaf:

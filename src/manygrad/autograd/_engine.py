@@ -16,13 +16,18 @@ from . import _anomaly_mode
 
 _ndarray = _np.ndarray
 # node attributes that outlive a backward pass (hooks, retain_grad, the graph's shape)
-_KEEP = frozenset(["_pre", "_retain", "_prenode", "_post", "_edges_kept", "_nout", "_released"])
+
+
+_AG = None
 
 
 def _ag_mod():
-    from .. import autograd
+    global _AG
+    if _AG is None:
+        from .. import autograd
 
-    return autograd
+        _AG = autograd
+    return _AG
 
 
 def _reduce_to(g, shape):
@@ -152,6 +157,7 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
     targets = capture if capture is not None else inputs
     need = _needed(nodes, targets) if targets is not None else None
     gpu = _GpuScope()
+    anomaly = ag._anomaly
     with ag.set_grad_enabled(create_graph), gpu:
         for node in nodes:
             nid = id(node)
@@ -171,8 +177,9 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
             if not isinstance(g0, (_ndarray, Tensor)):
                 gpu.use(backend.device_of(g0))
             d = node.__dict__
-            if d.get("_pre") or d.get("_retain") or d.get("_prenode"):
-                gs = _node_hooks(node, gs, handed, create_graph)
+            hooks = d.get("_h")
+            if hooks:
+                gs = _node_hooks(hooks, gs, handed, create_graph)
             if capture is not None:
                 for i, g in enumerate(gs):
                     if (nid, i) in capture and g is not None:
@@ -181,19 +188,21 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
                     continue
             _check_versions(node)
             in_grads = _call(node, gs, create_graph)
-            if ag._anomaly:
+            if anomaly:
                 _anomaly_mode.check(node, in_grads)
-            if d.get("_post"):
-                for h in list(d["_post"].values()):
+            if hooks and hooks.get("post"):
+                for h in list(hooks["post"].values()):
                     h(tuple(in_grads), tuple(gs))
             edges = node._edges
             if not retain_graph:
                 if node._user:
                     node._release()
-                d["_edges_kept"] = edges
+                else:  # NOTE: the saved values go; the hooks and the graph's shape stay
+                    d.clear()
+                    d["_edges_kept"] = edges
+                    if hooks:
+                        d["_h"] = hooks
                 node._edges = None
-                for k in [k for k in d if k not in _KEEP]:
-                    del d[k]
             if len(in_grads) < len(edges):
                 in_grads = tuple(in_grads) + (None,) * (len(edges) - len(in_grads))
             for e, ig in zip(edges, in_grads):
@@ -269,9 +278,8 @@ def _once(node, gs):
     return tuple(None if o is None else NotTwiceDifferentiable.wrap(o, node.name()) for o in out)
 
 
-def _node_hooks(node, gs, handed, create_graph):
-    d = node.__dict__
-    pre = d.get("_pre")
+def _node_hooks(d, gs, handed, create_graph):
+    pre = d.get("pre")
     if pre:  # Tensor.register_hook on a non-leaf: may replace the gradient
         for i, hooks in pre.items():
             if gs[i] is None:
@@ -281,7 +289,7 @@ def _node_hooks(node, gs, handed, create_graph):
                 r = h(g)
                 if r is not None:
                     gs[i] = r if create_graph else r._data
-    retain = d.get("_retain")
+    retain = d.get("retain")
     if retain:
         for i, ref in retain.items():
             t = ref()
@@ -291,7 +299,7 @@ def _node_hooks(node, gs, handed, create_graph):
                     t.grad = g if t.grad is None else t.grad + g
                 else:
                     t.grad = _accumulate(t.grad, g, t, handed)
-    prenode = d.get("_prenode")
+    prenode = d.get("prenode")
     if prenode:
         for h in list(prenode.values()):
             r = h(tuple(gs))
@@ -526,4 +534,4 @@ def retain(t: Tensor) -> None:
     """Make backward keep ``t.grad`` for the non-leaf tensor ``t``."""
     e = _ag_mod()._edge(t)
     if e[0] is not None:
-        e[0].__dict__.setdefault("_retain", {})[e[4]] = weakref.ref(t)
+        e[0].__dict__.setdefault("_h", {}).setdefault("retain", {})[e[4]] = weakref.ref(t)

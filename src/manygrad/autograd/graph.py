@@ -33,15 +33,20 @@ class RemovableHandle:
         return False
 
 
+def node_hooks(node) -> dict:
+    """The hooks of a graph node (one dict, so that backward checks one key per node)."""
+    return node.__dict__.setdefault("_h", {})
+
+
 def add_hook(node, key: str, hook) -> RemovableHandle:
-    hooks = node.__dict__.setdefault(key, {})
+    hooks = node_hooks(node).setdefault(key, {})
     h = RemovableHandle(hooks)
     hooks[h.id] = hook
     return h
 
 
 def add_tensor_hook(node, oi: int, hook) -> RemovableHandle:
-    per = node.__dict__.setdefault("_pre", {})
+    per = node_hooks(node).setdefault("pre", {})
     hooks = per.setdefault(oi, {})
     h = RemovableHandle(hooks)
     hooks[h.id] = hook

@@ -16,27 +16,63 @@ _NPZ_PAIRS = [
 ]
 
 
-def load(spec: str, say=print, stream: bool = False):
+def load(spec: str, say=print, stream: bool = False, val_split: float | None = None,
+         labels: str | None = None):  # fmt: skip
     """``(train, test)`` for a dataset name or a path; unknown names list what exists.
 
-    With ``stream``, a detected dataset is returned as two ``Subset`` views (80/20) to be
-    read batch by batch instead of being loaded into memory.
+    A dataset that ships a test split (IDX ``train-*``/``t10k-*`` files, ``train/`` and
+    ``test/`` or ``val/`` folders, train and test arrays in one file) is tested on it;
+    otherwise ``val_split`` (default 0.2) of the samples is held out. ``train.split`` says
+    which. With ``stream``, the parts are datasets read batch by batch instead of arrays.
+    ``labels`` is the labels ``.npy`` of a ``.npy`` of samples.
     """
     from .. import datasets
+    from ..data import detect
 
+    if val_split is not None and not 0.0 < val_split < 1.0:
+        raise SystemExit(f"error: --val-split must be between 0 and 1, got {val_split}")
     if spec.lower() in datasets.available():
-        return datasets.load(spec)
+        train, test = datasets.load(spec)
+        return _note(train, test, f"the {spec} dataset's own test split")
     if not os.path.exists(spec):
         raise SystemExit(
             f"error: unknown dataset {spec!r}: not one of the embedded datasets "
             f"({', '.join(datasets.available())}) and no such file or directory"
         )
     path = os.path.abspath(spec)
+    if labels is not None and not os.path.isfile(labels):
+        raise SystemExit(f"error: --labels {labels}: no such file")
     if path.endswith(".txt"):
-        return _text(path, say)
-    if path.endswith(".npz") and not stream:
-        return _npz(path, say)
-    return _detected(path, say, stream)
+        return _note(*_text(path, say), "the last 10% of the text")
+    try:
+        own = detect.splits(path) if labels is None else None
+    except (ValueError, OSError) as e:
+        raise SystemExit(f"error: {e}") from None
+    if own is not None:
+        if val_split is not None:
+            say(f"{path} ships its own test split ({own['test_name']}); --val-split is not used")
+        from . import _splits
+
+        train, test = _splits.load(path, own, say, stream)
+        return _note(train, test, f"the dataset's own test split ({own['test_name']})")
+    frac = 0.2 if val_split is None else val_split
+    how = f"{frac:.0%} of the samples held out (--val-split {frac:g})"
+    if path.endswith(".npz") and not stream and labels is None:
+        return _note(*_npz(path, say, frac), how)
+    return _note(*_detected(path, say, stream, frac, labels), how)
+
+
+def _note(train, test, text: str):
+    """Remember which split the test part is, for the training summary."""
+    for part in (train, test):
+        if part is not None:
+            try:
+                part.split = text
+            except AttributeError:  # pragma: no cover - a dataset with __slots__
+                pass
+    if isinstance(getattr(train, "extra", None), dict):
+        train.extra = {**train.extra, "test_split": text}  # recorded in recipe.json's "data"
+    return train, test
 
 
 def _labelled(name, x, y, input_range=None) -> ArrayData:
@@ -64,7 +100,7 @@ def _split(data: ArrayData, frac: float = 0.2, seed: int = 0) -> tuple[ArrayData
     return part(tr), part(te)
 
 
-def _npz(path: str, say) -> tuple[ArrayData, ArrayData | None]:
+def _npz(path: str, say, frac: float = 0.2) -> tuple[ArrayData, ArrayData | None]:
     with np.load(path) as z:
         keys = set(z.files)
         for xk, yk, xtk, ytk in _NPZ_PAIRS:
@@ -74,8 +110,9 @@ def _npz(path: str, say) -> tuple[ArrayData, ArrayData | None]:
                     test = _labelled(path, z[xtk], z[ytk], train.input_range)
                     test.classes = train.classes = _union(train.classes, test.classes)
                 else:
-                    say(f"{path}: no test arrays; holding out 20% of the samples for testing")
-                    train, test = _split(train)
+                    say(f"{path}: no test arrays; holding out {frac:.0%} of the samples for "
+                        "testing")  # fmt: skip
+                    train, test = _split(train, frac)
                 say(
                     f"{path}: {len(train)} train / {len(test)} test samples of shape "
                     f"{train.images.shape[1:]} ({train.images.dtype}), "
@@ -118,31 +155,23 @@ def _union(a: list[str], b: list[str]) -> list[str]:
     return a if len(a) >= len(b) else b
 
 
-def _detected(path: str, say, stream: bool = False):
-    """Folders and files that ``mg.data.describe`` recognises, read into memory (or, with
-    ``stream``, split into two Subsets read during training)."""
+def read_all(path: str, say, labels: str | None = None) -> tuple:
+    """Everything ``mg.data.describe`` recognises at ``path``: ``(dataset, ArrayData)``."""
     from .. import backend
-    from ..data import Subset, describe
+    from ..data import describe
 
     try:
-        ds, text = describe(path)
+        ds, text = describe(path, y_key=labels)
     except (ValueError, OSError) as e:
         raise SystemExit(f"error: {e}") from None
     say(text)
-    if stream:
-        order = np.random.default_rng(0).permutation(len(ds))
-        k = max(1, len(ds) // 5)
-        train, test = Subset(ds, order[k:].tolist()), Subset(ds, order[:k].tolist())
-        train.name = test.name = path
-        say(f"{path}: streaming; holding out {k} of the {len(ds)} samples for testing")
-        return train, test
     xs, ys = [], []
     for i in range(len(ds)):
         sample = ds[i]
         if not isinstance(sample, tuple) or len(sample) != 2:
             raise SystemExit(
                 f"error: {path}: samples have no labels; manygrad train needs (input, label) "
-                "pairs (for arrays, give the labels array too)"
+                "pairs (for a .npy of samples, give the labels with --labels y.npy)"
             )
         x, y = (backend.to_numpy(v._data) if hasattr(v, "_data") else np.asarray(v) for v in sample)
         if y.size != 1:
@@ -153,5 +182,26 @@ def _detected(path: str, say, stream: bool = False):
     names = getattr(ds, "classes", None)
     if names and len(names) >= len(data.classes):
         data.classes = [str(c) for c in names]
-    say(f"{path}: holding out 20% of the {len(data)} samples for testing")
-    return _split(data)
+    return ds, data
+
+
+def _detected(path: str, say, stream: bool = False, frac: float = 0.2, labels=None):
+    """Folders and files that ``mg.data.describe`` recognises, read into memory (or, with
+    ``stream``, split into two Subsets read during training)."""
+    from ..data import Subset, describe
+
+    if stream:
+        try:
+            ds, text = describe(path, y_key=labels)
+        except (ValueError, OSError) as e:
+            raise SystemExit(f"error: {e}") from None
+        say(text)
+        order = np.random.default_rng(0).permutation(len(ds))
+        k = max(1, int(len(ds) * frac))
+        train, test = Subset(ds, order[k:].tolist()), Subset(ds, order[:k].tolist())
+        train.name = test.name = path
+        say(f"{path}: streaming; holding out {k} of the {len(ds)} samples for testing")
+        return train, test
+    _, data = read_all(path, say, labels)
+    say(f"{path}: holding out {frac:.0%} of the {len(data)} samples for testing")
+    return _split(data, frac)

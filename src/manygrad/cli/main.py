@@ -23,6 +23,7 @@ KNOWN = {
     "launch": "start a distributed training job on several GPUs or hosts",
     "export": "export a trained run (e.g. to ONNX)",
     "run": "run an unchanged PyTorch script with `torch` resolving to manygrad",
+    "serve": "serve a trained run over HTTP (POST /predict)",
 }
 _NOT_COMMANDS = {"main", "__init__", "__main__"}
 

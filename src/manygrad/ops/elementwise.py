@@ -358,9 +358,25 @@ silu = _unary(
 )
 
 
-@backend.on_tensor_device
+def _unary_test(name, fn):
+    """A unary op without a gradient (sign, logical_not, isnan, ...), as a Function so that
+    tracing (ONNX export) sees it."""
+
+    class Test(Function):
+        differentiable = False
+
+        def forward(self, x):
+            return fn(backend.array_module(x), x)
+
+    Test.__name__ = Test.__qualname__ = name
+    return Test
+
+
+_Sign = _unary_test("Sign", lambda xp, x: xp.sign(x))
+
+
 def sign(x: Tensor) -> Tensor:
-    return Tensor._wrap(backend.array_module(x._data).sign(x._data), x._device)
+    return _Sign.apply(x)
 
 
 class LeakyRelu(Function):
@@ -619,19 +635,20 @@ logical_xor = _compare("LogicalXor", "logical_xor")
 greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
 
 
-def _test(name):
-    @backend.on_tensor_device
+def _test(name, cls_name):
+    fn = _unary_test(cls_name, lambda xp, x: getattr(xp, name)(x))
+
     def op(x: Tensor) -> Tensor:
-        return Tensor._wrap(getattr(backend.array_module(x._data), name)(x._data), x._device)
+        return fn.apply(x)
 
     op.__name__ = op.__qualname__ = name
     return op
 
 
-logical_not = _test("logical_not")
-isnan = _test("isnan")
-isinf = _test("isinf")
-isfinite = _test("isfinite")
+logical_not = _test("logical_not", "LogicalNot")
+isnan = _test("isnan", "IsNan")
+isinf = _test("isinf", "IsInf")
+isfinite = _test("isfinite", "IsFinite")
 
 
 def equal(a: Tensor, b: Tensor) -> bool:

@@ -215,16 +215,31 @@ class MaxDim(Function):
         return where(Tensor._wrap(hit), gk, 0.0)
 
 
+class ArgMax(Function):
+    """Index of the largest entry along ``axis`` (None: of the flattened tensor)."""
+
+    differentiable = False
+    pick = "argmax"
+
+    def forward(self, x, axis, keepdim):
+        f = getattr(backend.array_module(x), self.pick)
+        if axis is None:
+            r = f(x.reshape(-1), keepdims=True).astype(D.int64.np)
+            return r.reshape((1,) * x.ndim if keepdim else ())
+        return f(x, axis=axis, keepdims=keepdim).astype(D.int64.np)
+
+
+class ArgMin(ArgMax):
+    pick = "argmin"
+
+
 def _arg(x: Tensor, dim, keepdim, is_max, op):
-    xp = backend.array_module(x._data)
     if x.numel() == 0:
         raise ShapeError(f"{op}: can't reduce an empty tensor of shape {tuple(x.shape)}")
-    f = xp.argmax if is_max else xp.argmin
     if dim is None:
-        r = f(x._data.reshape(-1))
-        return Tensor._wrap(xp.asarray(r).reshape((1,) * x.ndim if keepdim else ()), x._device)
+        return (ArgMax if is_max else ArgMin).apply(x, None, keepdim)
     (axis,) = _axes(x, dim, op) or (0,)
-    return Tensor._wrap(f(x._data, axis=axis, keepdims=keepdim).astype(D.int64.np), x._device)
+    return (ArgMax if is_max else ArgMin).apply(x, axis, keepdim)
 
 
 def _maxmin(x, dim, keepdim, is_max, op):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import backend
+from .. import backend
 
 
 def is_available() -> bool:
@@ -22,6 +22,15 @@ def device_count() -> int:
 
 def synchronize(device=None) -> None:
     """Wait until queued kernels on ``device`` (default: all GPUs) have finished."""
+    from .graphs import current_capture
+
+    if current_capture() is not None:
+        from ..errors import CaptureError
+
+        raise CaptureError(
+            "CUDA graph capture: synchronize() waits for the GPU, which capture forbids; "
+            "move it outside the captured region"
+        )
     backend.synchronize(None if device is None else backend.device(device))
 
 
@@ -41,6 +50,27 @@ def manual_seed(seed: int) -> None:
 
 def manual_seed_all(seed: int) -> None:
     backend.manual_seed(seed)
+
+
+# streams and CUDA graphs (PyTorch's torch.cuda API)
+from .graphs import (  # noqa: E402
+    CUDAGraph,
+    current_capture,
+    graph,
+    graph_pool_handle,
+    is_current_stream_capturing,
+    make_graphed_callables,
+)
+from .streams import Event, Stream, current_stream, default_stream, stream  # noqa: E402
+
+__all__ = [
+    "CUDAGraph", "Event", "Stream", "current_capture", "current_device", "current_stream",
+    "default_stream", "device_count", "get_device_name", "graph", "graph_pool_handle",
+    "is_available", "is_current_stream_capturing", "make_graphed_callables", "manual_seed",
+    "manual_seed_all", "stream", "synchronize", "why_unavailable", "set_device", "empty_cache",
+    "memory_allocated", "memory_reserved", "max_memory_allocated", "reset_peak_memory_stats",
+    "get_device_properties", "get_device_capability", "is_bf16_supported", "device",
+]  # fmt: skip
 
 
 # ---------------------------------------------------------------- PyTorch's other queries
@@ -125,7 +155,7 @@ class device:  # noqa: N801 - PyTorch's name
 
 def __getattr__(name: str):
     # torch.cuda.FloatTensor and friends: typed tensors that live on the GPU
-    from .compat.torch_api import CUDA_TYPED
+    from ..compat.torch_api import CUDA_TYPED
 
     if name in CUDA_TYPED:
         return CUDA_TYPED[name]
