@@ -10,7 +10,7 @@ import numpy as np
 from . import backend
 from . import dtypes as D
 from .errors import DTypeError
-from .tensor import Tensor
+from .tensor import Size, Tensor
 
 
 def _shape(size) -> tuple:
@@ -39,12 +39,14 @@ def _size_kw(size: tuple, kw: dict, fn: str) -> tuple:
     return size
 
 
-def legacy_tensor(args: tuple, dtype=None, device=None) -> Tensor:
+def _legacy_tensor(args: tuple, dtype=None, device=None) -> Tensor:
     """``torch.Tensor(...)``/``torch.FloatTensor(...)``: sizes give an uninitialised tensor;
     data gives a copy, integer data as the default float dtype (bool data stays bool); a
     tensor gives a tensor sharing its memory (cast when ``dtype`` differs)."""
     if not args:
         args = (0,)
+    if len(args) == 1 and isinstance(args[0], Size):  # torch.Tensor(x.shape)
+        args = tuple(args[0])
     if builtins.all(isinstance(a, int) and not isinstance(a, bool) for a in args):
         return empty(*args, dtype=dtype, device=device)
     if len(args) != 1:

@@ -42,10 +42,10 @@ class Tensor(TensorMethods):
     __array_priority__ = 1000  # NOTE: makes ndarray + Tensor defer to Tensor.__radd__
 
     def __init__(self, data=None, *sizes, dtype=None, device=None, requires_grad=False):
-        from .creation import legacy_tensor
+        from .creation import _legacy_tensor
 
         # NOTE: torch.Tensor's legacy rules: ints are sizes, integer data becomes float
-        arr = legacy_tensor(() if data is None else (data, *sizes), dtype, device)._data
+        arr = _legacy_tensor(() if data is None else (data, *sizes), dtype, device)._data
         self._data = arr
         self._device = backend.device_of(arr)
         self.grad = None

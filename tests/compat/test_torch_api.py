@@ -7,8 +7,14 @@ import torch
 import manygrad as mg
 
 
-@pytest.mark.parametrize("args", [(2, 3), (4,), (), ([1, 2],), ([[1.5], [2.0]],), ([True],)])
+@pytest.mark.parametrize(
+    "args", [(2, 3), (4,), (), ([1, 2],), ([[1.5], [2.0]],), ([True],), "size"]
+)
 def test_legacy_tensor_constructor(args):
+    if args == "size":
+        m, t = mg.Tensor(mg.Size([2, 3])), torch.Tensor(torch.Size([2, 3]))
+        assert tuple(m.shape) == tuple(t.shape) == (2, 3)
+        return
     m, t = mg.Tensor(*args), torch.Tensor(*args)
     assert tuple(m.shape) == tuple(t.shape)
     assert str(m.dtype).split(".")[-1] == str(t.dtype).split(".")[-1] or args == ([True],)

@@ -25,9 +25,9 @@ class _TypedTensorMeta(type):
                 and obj.device.type == cls.device_type)  # fmt: skip
 
     def __call__(cls, *args, device=None):
-        from ..creation import legacy_tensor
+        from ..creation import _legacy_tensor
 
-        return legacy_tensor(args, dtype=cls.dtype, device=device or cls.device_type)
+        return _legacy_tensor(args, dtype=cls.dtype, device=device or cls.device_type)
 
     def __repr__(cls) -> str:
         return f"<class '{cls.__qualname__}'>"
