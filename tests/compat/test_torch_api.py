@@ -146,3 +146,23 @@ def test_set_default_tensor_type():
             mg.set_default_tensor_type("torch.LongTensor")
     finally:
         mg.set_default_dtype(mg.float32)
+
+
+def test_global_switches_read_back_as_in_torch():
+    try:
+        for mode in (True, False):
+            mg.use_deterministic_algorithms(mode, warn_only=mode)
+            assert mg.are_deterministic_algorithms_enabled() is mode
+            assert mg.is_deterministic_algorithms_warn_only_enabled() is mode
+        mg.set_float32_matmul_precision("high")
+        assert mg.get_float32_matmul_precision() == "high"
+        with pytest.raises(ValueError, match="'highest', 'high' or 'medium'"):
+            mg.set_float32_matmul_precision("low")
+        mg.set_num_interop_threads(2)
+        assert mg.get_num_interop_threads() == 2
+        with pytest.raises(ValueError, match="positive"):
+            mg.set_num_interop_threads(0)
+    finally:
+        mg.set_float32_matmul_precision("highest")
+        mg.set_num_interop_threads(1)
+    assert torch.get_float32_matmul_precision() == mg.get_float32_matmul_precision()

@@ -173,6 +173,59 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
     np.set_printoptions(**opts)
 
 
+# ----------------------------------------------------------------------------- global switches
+# NOTE: manygrad's kernels are deterministic and its float32 matmuls use full float32 on the
+# CPU; these switches record what a script asks for (and validate it) so that it runs and
+# reads back the same values, as documented in docs/porting.md.
+_switches = {"deterministic": False, "warn_only": False, "matmul_precision": "highest",
+             "interop_threads": 1, "warn_always": False}  # fmt: skip
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """Accepted as in PyTorch; manygrad's ops are deterministic either way."""
+    _switches["deterministic"], _switches["warn_only"] = bool(mode), bool(warn_only)
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    return _switches["deterministic"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> bool:
+    return _switches["warn_only"]
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """``"highest"``, ``"high"`` or ``"medium"``; recorded (manygrad's CPU matmuls are full
+    float32)."""
+    if precision not in ("highest", "high", "medium"):
+        raise ValueError(f"set_float32_matmul_precision: expected 'highest', 'high' or "
+                         f"'medium', got {precision!r}")  # fmt: skip
+    _switches["matmul_precision"] = precision
+
+
+def get_float32_matmul_precision() -> str:
+    return _switches["matmul_precision"]
+
+
+def set_num_interop_threads(n: int) -> None:
+    """Accepted as in PyTorch (manygrad runs one op at a time; see ``set_num_threads``)."""
+    if int(n) < 1:
+        raise ValueError(f"set_num_interop_threads: expected a positive number, got {n}")
+    _switches["interop_threads"] = int(n)
+
+
+def get_num_interop_threads() -> int:
+    return _switches["interop_threads"]
+
+
+def set_warn_always(b: bool) -> None:
+    _switches["warn_always"] = bool(b)
+
+
+def is_warn_always_enabled() -> bool:
+    return _switches["warn_always"]
+
+
 def set_default_tensor_type(t) -> None:
     """``torch.set_default_tensor_type("torch.DoubleTensor")``: sets the default float dtype.
 
@@ -211,5 +264,8 @@ __all__ = [
     "FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
     "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor", "finfo", "iinfo",
     "is_floating_point", "is_complex", "is_nonzero", "typename", "set_printoptions", "compile",
-    "set_default_tensor_type",
+    "set_default_tensor_type", "use_deterministic_algorithms",
+    "are_deterministic_algorithms_enabled", "is_deterministic_algorithms_warn_only_enabled",
+    "set_float32_matmul_precision", "get_float32_matmul_precision", "set_num_interop_threads",
+    "get_num_interop_threads", "set_warn_always", "is_warn_always_enabled",
 ]  # fmt: skip
