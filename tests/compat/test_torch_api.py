@@ -166,3 +166,19 @@ def test_global_switches_read_back_as_in_torch():
         mg.set_float32_matmul_precision("highest")
         mg.set_num_interop_threads(1)
     assert torch.get_float32_matmul_precision() == mg.get_float32_matmul_precision()
+
+
+def test_range_indexes_like_a_list():
+    a = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    m, t = mg.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    lab = [1, 4, 0, 2]
+    out_m = m[range(4), mg.tensor(lab)]
+    out_t = t[range(4), torch.tensor(lab)]
+    np.testing.assert_array_equal(out_m.detach().numpy(), out_t.detach().numpy())
+    out_m.sum().backward()
+    out_t.sum().backward()
+    np.testing.assert_array_equal(m.grad.numpy(), t.grad.numpy())
+    np.testing.assert_array_equal(m[range(1, 3)].detach().numpy(), a[1:3])
+    x = mg.zeros(3)
+    x[range(2)] = 1.0
+    assert x.tolist() == [1.0, 1.0, 0.0]

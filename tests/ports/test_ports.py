@@ -40,6 +40,8 @@ PORTS = [
     ("time_sequence_prediction.py", [], (2e-3, 1e-6), ("torch.nn.LSTMCell", "torch.optim.LBFGS")),
     ("gat.py", [], (2e-3, 1e-5), ()),
     ("dqn.py", [], (5e-3, 1e-5), ()),
+    ("polynomial_custom_function.py", [], (1e-3, 1e-3), ()),
+    ("mnist_from_scratch.py", [], (1e-3, 1e-5), ()),
 ]  # fmt: skip
 
 

@@ -53,6 +53,8 @@ def _dims(dims, ndim: int, op: str) -> tuple:
 def _index_array(x: Tensor, idx, op: str):
     """An index (Tensor, list, NumPy array) as a raw integer or bool array on x's device."""
     xp = backend.array_module(x._data)
+    if isinstance(idx, range):  # x[range(n), labels], as in PyTorch
+        idx = list(idx)
     if isinstance(idx, Tensor):
         if idx._device != x._device:
             raise DeviceError(
@@ -76,7 +78,7 @@ def _index_array(x: Tensor, idx, op: str):
 
 
 def _is_index_array(it) -> bool:
-    return isinstance(it, (Tensor, list)) or backend.is_array(it)
+    return isinstance(it, (Tensor, list, range)) or backend.is_array(it)
 
 
 # ---------------------------------------------------------------------------- x[idx]
