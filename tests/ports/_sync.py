@@ -7,8 +7,8 @@ Usage (the port tests do this):
 This file is itself a plain PyTorch program: under ``manygrad run`` its ``import torch`` is
 manygrad. Before running SCRIPT (unchanged) it makes the two frameworks agree where they
 would otherwise differ only by their random streams:
-- every parameter handed to an optimizer gets the same initial values (a NumPy stream
-  keyed by the parameter's order and shape);
+- every parameter gets the same initial values (a NumPy stream keyed by the parameter's
+  order and shape) when it is handed to an optimizer or its model is first called;
 - ``torch.rand``/``randn``/``*_like``/``randint`` and ``Categorical.sample`` draw from one
   shared NumPy stream;
 - ``random_split`` draws from that stream too, DataLoaders do not shuffle, and dropout
@@ -38,6 +38,9 @@ def _init_value(shape, index):
     return rng.uniform(-bound, bound, size=shape).astype(np.float32)
 
 
+_synced = set()
+
+
 def _sync_params(params):
     params = list(params)
     tensors = []
@@ -45,6 +48,9 @@ def _sync_params(params):
         tensors.extend(p["params"] if isinstance(p, dict) else [p])
     with torch.no_grad():
         for p in tensors:
+            if id(p) in _synced:
+                continue
+            _synced.add(id(p))
             i = _count[0]
             _count[0] += 1
             values = p.detach().numpy()
@@ -66,6 +72,23 @@ def _patched_optimizer_init(self, params, *args, **kwargs):
 
 
 torch.optim.Optimizer.__init__ = _patched_optimizer_init
+
+# programs that update weights by hand have no optimizer: sync at a model's first call
+_module_call = torch.nn.Module.__call__
+_depth = [0]
+
+
+def _patched_module_call(self, *args, **kwargs):
+    if _depth[0] == 0:
+        _sync_params(self.parameters())
+    _depth[0] += 1
+    try:
+        return _module_call(self, *args, **kwargs)
+    finally:
+        _depth[0] -= 1
+
+
+torch.nn.Module.__call__ = _patched_module_call
 
 
 def _shape(size):

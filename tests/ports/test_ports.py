@@ -42,6 +42,8 @@ PORTS = [
     ("dqn.py", [], (5e-3, 1e-5), ()),
     ("polynomial_custom_function.py", [], (1e-3, 1e-3), ()),
     ("mnist_from_scratch.py", [], (1e-3, 1e-5), ()),
+    ("fgsm.py", [], (2e-3, 1e-4), ()),
+    ("char_rnn_classification.py", [], (1e-3, 1e-5), ()),
 ]  # fmt: skip
 
 
