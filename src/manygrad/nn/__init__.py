@@ -69,3 +69,28 @@ __all__ = [
     "SmoothL1Loss", "HuberLoss", "KLDivLoss",
 ]  # fmt: skip
 from . import parallel  # noqa: F401, E402
+
+# layer families added beside the first set (PyTorch's names)
+from .activation import (  # noqa: E402
+    CELU,
+    GLU,
+    SELU,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LogSigmoid,
+    Mish,
+    PReLU,
+    ReLU6,
+    Softmin,
+    Softshrink,
+    Softsign,
+    Tanhshrink,
+    Threshold,
+)
+
+__all__ += [
+    "CELU", "GLU", "SELU", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh", "LogSigmoid",
+    "Mish", "PReLU", "ReLU6", "Softmin", "Softshrink", "Softsign", "Tanhshrink", "Threshold",
+]  # fmt: skip
