@@ -5,6 +5,11 @@ from ..ops import __all__ as _ops_all
 
 # layer families whose functions live only here (as in torch.nn.functional)
 from ..ops import activation as _activation
+from ..ops import distance as _distance
+from ..ops import margin_loss as _margin_loss
 from ..ops.activation import *  # noqa: F403
+from ..ops.distance import *  # noqa: F403
+from ..ops.margin_loss import *  # noqa: F403
 
-__all__ = sorted(set(_ops_all) | {n for m in (_activation,) for n in m.__all__})
+_FAMILIES = (_activation, _distance, _margin_loss)
+__all__ = sorted(set(_ops_all) | {n for m in _FAMILIES for n in m.__all__})
