@@ -6,10 +6,14 @@ from ..ops import __all__ as _ops_all
 # layer families whose functions live only here (as in torch.nn.functional)
 from ..ops import activation as _activation
 from ..ops import distance as _distance
+from ..ops import fold as _fold
 from ..ops import margin_loss as _margin_loss
+from ..ops import sampling as _sampling
 from ..ops.activation import *  # noqa: F403
 from ..ops.distance import *  # noqa: F403
+from ..ops.fold import *  # noqa: F403
 from ..ops.margin_loss import *  # noqa: F403
+from ..ops.sampling import *  # noqa: F403
 
-_FAMILIES = (_activation, _distance, _margin_loss)
+_FAMILIES = (_activation, _distance, _fold, _margin_loss, _sampling)
 __all__ = sorted(set(_ops_all) | {n for m in _FAMILIES for n in m.__all__})
