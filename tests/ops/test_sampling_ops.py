@@ -30,6 +30,7 @@ torch = pytest.importorskip("torch")
         ((1, 2, 3, 4, 5), dict(scale_factor=2, mode="trilinear")),
         ((1, 2, 3, 4, 5), dict(size=(4, 3, 6), mode="trilinear", align_corners=True)),
         ((1, 2, 3, 4, 5), dict(scale_factor=2)),
+        ((1, 2, 4, 6, 5), dict(size=(2, 3, 4), mode="area")),
     ],
 )
 def test_interpolate(shape, kw):

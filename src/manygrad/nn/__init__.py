@@ -149,3 +149,17 @@ __all__ += [
     "Fold", "PixelShuffle", "PixelUnshuffle", "Unfold", "Upsample", "UpsamplingBilinear2d",
     "UpsamplingNearest2d",
 ]  # fmt: skip
+from .conv3d import Conv3d, ConvTranspose3d  # noqa: E402
+from .instancenorm import (  # noqa: E402
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LocalResponseNorm,
+)
+from .normalization import BatchNorm3d  # noqa: E402
+from .pooling import AdaptiveAvgPool3d, AvgPool3d, MaxPool3d  # noqa: E402
+
+__all__ += [
+    "Conv3d", "ConvTranspose3d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
+    "InstanceNorm3d", "LocalResponseNorm", "AdaptiveAvgPool3d", "AvgPool3d", "MaxPool3d",
+]  # fmt: skip

@@ -163,3 +163,40 @@ class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
 
 def _single(v) -> tuple:
     return tuple(v) if isinstance(v, (tuple, list)) else (v,)
+
+
+# ---------------------------------------------------------------------------- 3-d pooling
+from ..ops import pool3d as _P3  # noqa: E402
+
+
+class MaxPool3d(MaxPool2d):
+    """The maximum over each ``kernel_size`` window of (N, C, D, H, W) inputs.
+
+    Args: as ``MaxPool2d`` (return_indices is not supported).
+
+    Example:
+        >>> mg.nn.MaxPool3d(2)(mg.randn(1, 3, 4, 8, 8)).shape
+        manygrad.Size([1, 3, 2, 4, 4])
+    """
+
+    def forward(self, input: Tensor):
+        return _P3.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                              self.ceil_mode, self.return_indices)  # fmt: skip
+
+
+class AvgPool3d(AvgPool2d):
+    """The mean over each ``kernel_size`` window of (N, C, D, H, W) inputs.
+
+    Args: as ``AvgPool2d``.
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _P3.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                              self.count_include_pad, self.divisor_override)  # fmt: skip
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    """Average pooling of (N, C, D, H, W) inputs to a fixed (Do, Ho, Wo)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _P3.adaptive_avg_pool3d(input, self.output_size)
