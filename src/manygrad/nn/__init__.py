@@ -163,3 +163,6 @@ __all__ += [
     "Conv3d", "ConvTranspose3d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
     "InstanceNorm3d", "LocalResponseNorm", "AdaptiveAvgPool3d", "AvgPool3d", "MaxPool3d",
 ]  # fmt: skip
+from .transformer import Transformer, TransformerDecoder, TransformerDecoderLayer  # noqa: E402
+
+__all__ += ["Transformer", "TransformerDecoder", "TransformerDecoderLayer"]
