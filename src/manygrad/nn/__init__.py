@@ -166,3 +166,17 @@ __all__ += [
 from .transformer import Transformer, TransformerDecoder, TransformerDecoderLayer  # noqa: E402
 
 __all__ += ["Transformer", "TransformerDecoder", "TransformerDecoderLayer"]
+from .bilinear import Bilinear  # noqa: E402
+from .embedding_bag import EmbeddingBag  # noqa: E402
+from .feature_dropout import (  # noqa: E402
+    AlphaDropout,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    FeatureAlphaDropout,
+)
+
+__all__ += [
+    "Bilinear", "EmbeddingBag", "AlphaDropout", "Dropout1d", "Dropout2d", "Dropout3d",
+    "FeatureAlphaDropout",
+]  # fmt: skip

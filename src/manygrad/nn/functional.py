@@ -7,6 +7,7 @@ from ..ops import __all__ as _ops_all
 from ..ops import activation as _activation
 from ..ops import conv3d as _conv3d
 from ..ops import distance as _distance
+from ..ops import dropout_ext as _dropout_ext
 from ..ops import fold as _fold
 from ..ops import instance_norm as _instance_norm
 from ..ops import margin_loss as _margin_loss
@@ -15,12 +16,13 @@ from ..ops import sampling as _sampling
 from ..ops.activation import *  # noqa: F403
 from ..ops.conv3d import *  # noqa: F403
 from ..ops.distance import *  # noqa: F403
+from ..ops.dropout_ext import *  # noqa: F403
 from ..ops.fold import *  # noqa: F403
 from ..ops.instance_norm import *  # noqa: F403
 from ..ops.margin_loss import *  # noqa: F403
 from ..ops.pool3d import *  # noqa: F403
 from ..ops.sampling import *  # noqa: F403
 
-_FAMILIES = (_activation, _conv3d, _distance, _fold, _instance_norm, _margin_loss, _pool3d,
+_FAMILIES = (_activation, _conv3d, _distance, _dropout_ext, _fold, _instance_norm, _margin_loss, _pool3d,
              _sampling)  # fmt: skip
 __all__ = sorted(set(_ops_all) | {n for m in _FAMILIES for n in m.__all__})
