@@ -180,3 +180,6 @@ __all__ += [
     "Bilinear", "EmbeddingBag", "AlphaDropout", "Dropout1d", "Dropout2d", "Dropout3d",
     "FeatureAlphaDropout",
 ]  # fmt: skip
+from .loss import CTCLoss  # noqa: E402
+
+__all__ += ["CTCLoss"]

@@ -314,3 +314,24 @@ class GaussianNLLLoss(_Loss):
     def forward(self, input: Tensor, target: Tensor, var) -> Tensor:
         return _F.gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps,
                                     reduction=self.reduction)  # fmt: skip
+
+
+class CTCLoss(_Loss):
+    """Connectionist temporal classification (Graves et al., 2006).
+
+    Args: blank (0), reduction ("mean": per-target-length mean), zero_infinity (False).
+
+    ``forward(log_probs, targets, input_lengths, target_lengths)``.
+
+    Example:
+        >>> loss = mg.nn.CTCLoss()(log_probs, targets, input_lengths, target_lengths)
+    """
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False):
+        super().__init__(None, None, reduction)
+        self.blank, self.zero_infinity = blank, zero_infinity
+
+    def forward(self, log_probs: Tensor, targets: Tensor, input_lengths,
+                target_lengths) -> Tensor:  # fmt: skip
+        return _F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank,
+                           self.reduction, self.zero_infinity)  # fmt: skip
