@@ -185,7 +185,7 @@ def test_bad_input_is_refused():
         mg.nn.LSTM(4, 3, proj_size=2)
 
 
-def _lstm_layer(lib):
+def _lstm_layer(lib, fused=True):
     """The functional form of a one-layer LSTM: (x, h0, c0, w_ih, w_hh, b_ih, b_hh) -> out."""
 
     def f(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
@@ -194,13 +194,14 @@ def _lstm_layer(lib):
             params = dict(weight_ih_l0=w_ih, weight_hh_l0=w_hh, bias_ih_l0=b_ih, bias_hh_l0=b_hh)
             out, (h, c) = torch.func.functional_call(m, params, (x, (h0, c0)))
             return out, h, c
-        out, (h, c) = mg.ops.rnn.rnn_layer("LSTM", x, (h0[0], c0[0]), w_ih, w_hh, b_ih, b_hh)
+        out, (h, c) = mg.ops.rnn.rnn_layer("LSTM", x, (h0[0], c0[0]), w_ih, w_hh, b_ih, b_hh,
+                                           fused=fused)  # fmt: skip
         return out, h[None], c[None]
 
     return f
 
 
-def _gru_layer(lib, reverse):
+def _gru_layer(lib, reverse, fused=True):
     def f(x, h0, w_ih, w_hh, b_ih, b_hh):
         if lib is torch:
             m = torch.nn.GRU(4, 3, bidirectional=True).to(x.dtype)
@@ -210,18 +211,45 @@ def _gru_layer(lib, reverse):
                       "bias_ih_l0" + sfx: b_ih, "bias_hh_l0" + sfx: b_hh})  # fmt: skip
             out, hn = torch.func.functional_call(m, p, (x, torch.cat([h0, h0])))
             return out[..., 3:] if reverse else out[..., :3], hn[1 if reverse else 0]
-        return mg.ops.rnn.rnn_layer("GRU", x, h0[0], w_ih, w_hh, b_ih, b_hh, reverse=reverse)
+        return mg.ops.rnn.rnn_layer("GRU", x, h0[0], w_ih, w_hh, b_ih, b_hh, reverse=reverse,
+                                    fused=fused)  # fmt: skip
 
     return f
 
 
-def test_lstm_layer_op():
+# the fused layer op (one node per layer, ops.rnn_fused) and the reference composition
+@pytest.mark.parametrize("fused", [True, False])
+def test_lstm_layer_op(fused):
     specs = [(5, 2, 4), (1, 2, 3), (1, 2, 3), (12, 4), (12, 3), (12,), (12,)]
-    check_op(_lstm_layer(mg), specs, torch_fn=_lstm_layer(torch), domain=(-1, 1))
+    check_op(_lstm_layer(mg, fused), specs, torch_fn=_lstm_layer(torch), domain=(-1, 1))
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_gru_layer_op(reverse):
+def test_gru_layer_op(reverse, fused):
     specs = [(4, 2, 4), (1, 2, 3), (9, 4), (9, 3), (9,), (9,)]
-    check_op(_gru_layer(mg, reverse), specs, torch_fn=_gru_layer(torch, reverse),
+    check_op(_gru_layer(mg, reverse, fused), specs, torch_fn=_gru_layer(torch, reverse),
              domain=(-1, 1))  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_fused_packed_layer_matches_reference(mode, reverse):
+    """Packed steps (batch sizes 3, 3, 2, 1): the fused op against the composition."""
+    rng = np.random.default_rng(7)
+    g = 4 if mode == "LSTM" else 3
+    sizes = [3, 3, 2, 1]
+    arrays = [rng.standard_normal(s) for s in [(9, 4), (3, 2), (3, 2), (2 * g, 4),
+                                                 (2 * g, 2), (2 * g,), (2 * g,)]]  # fmt: skip
+    results = []
+    for fused in (True, False):
+        x, h0, c0, *w = [mg.tensor(a, requires_grad=True) for a in arrays]
+        state = (h0, c0) if mode == "LSTM" else h0
+        out, fin = mg.ops.rnn.rnn_layer(mode, x, state, *w, reverse=reverse, batch_sizes=sizes,
+                                        fused=fused)  # fmt: skip
+        outs = [out] + (list(fin) if mode == "LSTM" else [fin])
+        mg.autograd.backward(outs, [mg.ones(*o.shape, dtype=mg.float64) for o in outs])
+        grads = [t.grad for t in [x, h0, c0, *w] if t.grad is not None]
+        results.append([o.detach().numpy() for o in outs] + [t.numpy() for t in grads])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -286,7 +286,7 @@ class RNNCellBase(Module):
         elif not batched:
             hx = tuple(F.unsqueeze(h, 0) for h in hx) if mode == "LSTM" else F.unsqueeze(hx, 0)
         gi = F.linear(x, self.weight_ih, self.bias_ih)
-        out = R.CELLS[mode](gi, hx, self.weight_hh, self.bias_hh)
+        out = R.FUSED[mode](gi, hx, self.weight_hh, self.bias_hh)
         if not batched:
             out = tuple(F.squeeze(o, 0) for o in out) if mode == "LSTM" else F.squeeze(out, 0)
         return out
