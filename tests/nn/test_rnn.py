@@ -253,3 +253,25 @@ def test_fused_packed_layer_matches_reference(mode, reverse):
         results.append([o.detach().numpy() for o in outs] + [t.numpy() for t in grads])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_with_manygrad_packing_utilities():
+    """pack_padded_sequence -> LSTM -> pad_packed_sequence, as a PyTorch script does it."""
+    rnn_utils = pytest.importorskip("manygrad.nn.utils.rnn")
+    tm = torch.nn.LSTM(4, 3, num_layers=2, bidirectional=True).double()
+    mm = mg.nn.LSTM(4, 3, num_layers=2, bidirectional=True).double()
+    _copy(tm, mm)
+    x = np.random.default_rng(9).standard_normal((6, 3, 4))
+    lengths = [4, 6, 2]
+    tx, mx = torch.tensor(x, requires_grad=True), mg.tensor(x, requires_grad=True)
+    tp = torch.nn.utils.rnn.pack_padded_sequence(tx, lengths, enforce_sorted=False)
+    mp = rnn_utils.pack_padded_sequence(mx, lengths, enforce_sorted=False)
+    (t_out, t_len), (t_h, t_c) = (lambda o: (torch.nn.utils.rnn.pad_packed_sequence(o[0]),
+                                             o[1]))(tm(tp))  # fmt: skip
+    (m_out, m_len), (m_h, m_c) = (lambda o: (rnn_utils.pad_packed_sequence(o[0]), o[1]))(mm(mp))
+    for m, t, what in [(m_out, t_out, "output"), (m_h, t_h, "h_n"), (m_c, t_c, "c_n")]:
+        _close(m, t, what)
+    assert list(m_len.tolist()) == list(t_len.tolist())
+    (t_out.sum() + t_h.sum() + t_c.sum()).backward()
+    (m_out.sum() + m_h.sum() + m_c.sum()).backward()
+    _close(mx.grad, tx.grad, "grad of the padded input")
