@@ -183,3 +183,9 @@ __all__ += [
 from .loss import CTCLoss  # noqa: E402
 
 __all__ += ["CTCLoss"]
+from .activation import RReLU, Softmax2d  # noqa: E402
+from .pooling import AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d  # noqa: E402
+from .upsampling import ChannelShuffle  # noqa: E402
+
+__all__ += ["RReLU", "Softmax2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
+            "ChannelShuffle"]  # fmt: skip

@@ -342,3 +342,30 @@ class Hardshrink(Softshrink):
     """``x`` where ``|x| > lambd`` (default 0.5), else 0."""
 
     fn = "hardshrink"
+
+
+class RReLU(Module):
+    """Xu et al. (2015): randomized leaky ReLU (slopes from U(lower, upper) in training)."""
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+                 inplace: bool = False) -> None:  # fmt: skip
+        super().__init__()
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _F.rrelu(input, self.lower, self.upper, self.training)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}"
+
+
+class Softmax2d(Module):
+    """Softmax over the channels (dim -3) of (N, C, H, W) or (C, H, W) inputs."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim not in (3, 4):
+            from ..errors import ShapeError
+
+            raise ShapeError(f"Softmax2d: expected an input of 3 or 4 dims, got shape "
+                             f"{tuple(input.shape)}")  # fmt: skip
+        return F.softmax(input, -3)

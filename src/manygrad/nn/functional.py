@@ -5,6 +5,7 @@ from ..ops import __all__ as _ops_all
 
 # layer families whose functions live only here (as in torch.nn.functional)
 from ..ops import activation as _activation
+from ..ops import adaptive_max as _adaptive_max
 from ..ops import conv3d as _conv3d
 from ..ops import ctc as _ctc
 from ..ops import distance as _distance
@@ -15,6 +16,7 @@ from ..ops import margin_loss as _margin_loss
 from ..ops import pool3d as _pool3d
 from ..ops import sampling as _sampling
 from ..ops.activation import *  # noqa: F403
+from ..ops.adaptive_max import *  # noqa: F403
 from ..ops.conv3d import *  # noqa: F403
 from ..ops.ctc import *  # noqa: F403
 from ..ops.distance import *  # noqa: F403
@@ -25,6 +27,6 @@ from ..ops.margin_loss import *  # noqa: F403
 from ..ops.pool3d import *  # noqa: F403
 from ..ops.sampling import *  # noqa: F403
 
-_FAMILIES = (_activation, _conv3d, _ctc, _distance, _dropout_ext, _fold, _instance_norm, _margin_loss, _pool3d,
+_FAMILIES = (_activation, _adaptive_max, _conv3d, _ctc, _distance, _dropout_ext, _fold, _instance_norm, _margin_loss, _pool3d,
              _sampling)  # fmt: skip
 __all__ = sorted(set(_ops_all) | {n for m in _FAMILIES for n in m.__all__})

@@ -200,3 +200,41 @@ class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
 
     def forward(self, input: Tensor) -> Tensor:
         return _P3.adaptive_avg_pool3d(input, self.output_size)
+
+
+class _AdaptiveMaxPoolNd(Module):
+    fn = ""
+
+    def __init__(self, output_size, return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, input: Tensor) -> Tensor:
+        from ..ops import adaptive_max as _AM
+
+        return getattr(_AM, self.fn)(input, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """Max pooling of (N, C, L) inputs to a fixed length (return_indices unsupported)."""
+
+    fn = "adaptive_max_pool1d"
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """Max pooling of (N, C, H, W) inputs to a fixed (Ho, Wo).
+
+    Example:
+        >>> mg.nn.AdaptiveMaxPool2d((2, 3))(mg.randn(1, 4, 7, 9)).shape
+    """
+
+    fn = "adaptive_max_pool2d"
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """Max pooling of (N, C, D, H, W) inputs to a fixed (Do, Ho, Wo)."""
+
+    fn = "adaptive_max_pool3d"

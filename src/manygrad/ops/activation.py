@@ -9,6 +9,8 @@ gradient, and the gradient of that gradient, come from those ops.
 # ruff: noqa: A002  (`input` is PyTorch's argument name)
 from __future__ import annotations
 
+from .. import backend
+from .. import dtypes as D
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .elementwise import _float_input, abs, elu, exp, sigmoid, softplus, tanh, where
@@ -142,6 +144,42 @@ def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """``x`` where ``|x| > lambd``, else 0."""
     x = _float_input(input)
     return where((x > lambd) | (x < -lambd), x, 0.0)
+
+
+@backend.on_tensor_device
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+          training: bool = False, inplace: bool = False) -> Tensor:  # fmt: skip
+    """Xu et al. (2015): leaky ReLU whose negative slope is drawn from U(lower, upper) per
+    element in training and is ``(lower + upper) / 2`` otherwise."""
+    x = _float_input(input)
+    if not training:
+        return where(x >= 0, x, x * ((lower + upper) / 2))
+    r = backend.generator(x._device).random(tuple(x.shape), D.float32.np)
+    slope = Tensor._wrap((lower + (upper - lower) * r).astype(x._data.dtype), x._device)
+    return where(x >= 0, x, x * slope)
+
+
+@backend.on_tensor_device
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1) -> Tensor:  # fmt: skip
+    """Samples of the Gumbel-softmax (concrete) distribution (Jang et al., 2016; Maddison
+    et al., 2016); ``hard=True`` returns one-hot samples with the soft sample's gradient.
+
+    Example: ``F.gumbel_softmax(logits, tau=0.5, hard=True)``
+    """
+    x = _float_input(logits)
+    xp = backend.array_module(x._data)
+    u = backend.generator(x._device).random(tuple(x.shape), D.float32.np)
+    g = -xp.log(-xp.log(u.astype(x._data.dtype) + eps) + eps)  # Gumbel(0, 1) noise
+    y = softmax((x + Tensor._wrap(g.astype(x._data.dtype), x._device)) / tau, dim)
+    if not hard:
+        return y
+    d = dim % x.ndim
+    idx = xp.expand_dims(y._data.argmax(axis=d), d)
+    pos = xp.arange(x.shape[d]).reshape((-1,) + (1,) * (x.ndim - d - 1))
+    onehot = (pos == idx).astype(y._data.dtype)
+    # NOTE: straight-through: the value of the one-hot sample, the gradient of y
+    return Tensor._wrap(onehot, x._device) - y.detach() + y
 
 
 from ._common import public  # noqa: E402

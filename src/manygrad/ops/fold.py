@@ -115,6 +115,19 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     return x.reshape(*lead, c * r * r, h // r, w // r)
 
 
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """(N, g * k, *) -> channels reordered as k groups of g (Zhang et al., 2017: ShuffleNet).
+
+    Example: ``F.channel_shuffle(mg.randn(1, 6, 2, 2), 3)``
+    """
+    if input.ndim < 3 or input.shape[1] % groups:
+        raise ShapeError(f"channel_shuffle: expected (N, C, *) with C divisible by groups="
+                         f"{groups}, got shape {tuple(input.shape)}")  # fmt: skip
+    n, c, *rest = input.shape
+    x = input.reshape(n, groups, c // groups, *rest).transpose(1, 2)
+    return x.reshape(n, c, *rest)
+
+
 from ._common import public  # noqa: E402
 
 __all__ = public(globals())
