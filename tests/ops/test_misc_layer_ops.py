@@ -85,3 +85,54 @@ def test_bad_input():
         F.adaptive_max_pool2d(mg.randn(1, 1, 4, 4), 2, return_indices=True)
     with pytest.raises(mg.errors.ShapeError, match="groups"):
         F.channel_shuffle(mg.randn(1, 5, 2, 2), 2)
+
+
+@pytest.mark.parametrize(
+    "name, shape, args, kw",
+    [("lp_pool1d", (2, 3, 9), (2.0, 3), {}), ("lp_pool1d", (2, 3, 9), (3.0, 2), dict(stride=1)),
+     ("lp_pool2d", (2, 3, 6, 7), (2.0, 3), dict(stride=2)),
+     ("lp_pool2d", (1, 2, 5, 5), (1.5, [2, 3]), dict(ceil_mode=True, stride=2)),
+     ("lp_pool3d", (1, 2, 4, 5, 4), (2.0, 2), {})],
+)  # fmt: skip
+def test_lp_pool(name, shape, args, kw):
+    check_op(name, [shape, *args], domain=(0.2, 2.0), **kw)
+
+
+MLM_T = np.array([[3, 0, -1, 1, 2], [1, 2, 3, 4, 0], [-1, 0, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_multilabel_margin(reduction):
+    check_op("multilabel_margin_loss", [(3, 5), MLM_T], reduction=reduction)
+    check_op("multilabel_margin_loss", [(5,), MLM_T[0]], reduction=reduction)
+
+
+def _cos_dist(lib):
+    return lambda x, y: 1 - lib.nn.functional.cosine_similarity(x, y)
+
+
+@pytest.mark.parametrize("kw", [{}, dict(margin=0.5, swap=True), dict(reduction="none")])
+@pytest.mark.parametrize("cosine", [False, True])
+def test_triplet_with_distance(kw, cosine):
+    def fn(lib):
+        f = lib.nn.functional.triplet_margin_with_distance_loss
+        dist = _cos_dist(lib) if cosine else None
+        return lambda a, p, n, **k: f(a, p, n, distance_function=dist, **k)
+
+    check_op(fn(mg), [(4, 6), (4, 6), (4, 6)], torch_fn=fn(torch), **kw)
+
+
+def test_loss_and_pool_modules():
+    x = np.random.default_rng(3).uniform(0.1, 2, (2, 3, 6, 6))
+    for cls, args in (("LPPool2d", (2, 2)), ("LPPool1d", (3, 2))):
+        xi = x[..., 0] if cls == "LPPool1d" else x
+        t = getattr(torch.nn, cls)(*args)(torch.tensor(xi)).numpy()
+        m = getattr(mg.nn, cls)(*args)(mg.tensor(xi)).numpy()
+        np.testing.assert_allclose(m, t, rtol=1e-10)
+    a, p, n = (np.random.default_rng(i).standard_normal((4, 6)) for i in range(3))
+    t = torch.nn.TripletMarginWithDistanceLoss(margin=0.7)(*map(torch.tensor, (a, p, n)))
+    m = mg.nn.TripletMarginWithDistanceLoss(margin=0.7)(*map(mg.tensor, (a, p, n)))
+    np.testing.assert_allclose(m.numpy(), t.numpy(), rtol=1e-10)
+    t = torch.nn.MultiLabelMarginLoss()(torch.tensor(a[:3, :5]), torch.tensor(MLM_T))
+    m = mg.nn.MultiLabelMarginLoss()(mg.tensor(a[:3, :5]), mg.tensor(MLM_T))
+    np.testing.assert_allclose(m.numpy(), t.numpy(), rtol=1e-10)

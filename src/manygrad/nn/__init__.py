@@ -189,3 +189,9 @@ from .upsampling import ChannelShuffle  # noqa: E402
 
 __all__ += ["RReLU", "Softmax2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
             "ChannelShuffle"]  # fmt: skip
+from .loss import MultiLabelMarginLoss, TripletMarginWithDistanceLoss  # noqa: E402
+
+__all__ += ["MultiLabelMarginLoss", "TripletMarginWithDistanceLoss"]
+from .pooling import LPPool1d, LPPool2d, LPPool3d  # noqa: E402
+
+__all__ += ["LPPool1d", "LPPool2d", "LPPool3d"]

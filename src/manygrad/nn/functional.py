@@ -12,6 +12,7 @@ from ..ops import distance as _distance
 from ..ops import dropout_ext as _dropout_ext
 from ..ops import fold as _fold
 from ..ops import instance_norm as _instance_norm
+from ..ops import lp_pool as _lp_pool
 from ..ops import margin_loss as _margin_loss
 from ..ops import pool3d as _pool3d
 from ..ops import sampling as _sampling
@@ -23,10 +24,13 @@ from ..ops.distance import *  # noqa: F403
 from ..ops.dropout_ext import *  # noqa: F403
 from ..ops.fold import *  # noqa: F403
 from ..ops.instance_norm import *  # noqa: F403
+from ..ops.lp_pool import *  # noqa: F403
 from ..ops.margin_loss import *  # noqa: F403
 from ..ops.pool3d import *  # noqa: F403
 from ..ops.sampling import *  # noqa: F403
 
-_FAMILIES = (_activation, _adaptive_max, _conv3d, _ctc, _distance, _dropout_ext, _fold, _instance_norm, _margin_loss, _pool3d,
-             _sampling)  # fmt: skip
+_FAMILIES = (
+    _activation, _adaptive_max, _conv3d, _ctc, _distance, _dropout_ext, _fold, _instance_norm,
+    _lp_pool, _margin_loss, _pool3d, _sampling,
+)  # fmt: skip
 __all__ = sorted(set(_ops_all) | {n for m in _FAMILIES for n in m.__all__})

@@ -238,3 +238,40 @@ class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     """Max pooling of (N, C, D, H, W) inputs to a fixed (Do, Ho, Wo)."""
 
     fn = "adaptive_max_pool3d"
+
+
+class _LPPoolNd(Module):
+    fn = ""
+
+    def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
+        super().__init__()
+        self.norm_type, self.kernel_size = norm_type, kernel_size
+        self.stride, self.ceil_mode = stride, ceil_mode
+
+    def forward(self, input: Tensor) -> Tensor:
+        from ..ops import lp_pool as _LP
+
+        return getattr(_LP, self.fn)(input, float(self.norm_type), self.kernel_size,
+                                     self.stride, self.ceil_mode)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")  # fmt: skip
+
+
+class LPPool1d(_LPPoolNd):
+    """Power-average pooling over (N, C, L): ``(sum x^p)^(1/p)`` per window."""
+
+    fn = "lp_pool1d"
+
+
+class LPPool2d(_LPPoolNd):
+    """Power-average pooling over (N, C, H, W)."""
+
+    fn = "lp_pool2d"
+
+
+class LPPool3d(_LPPoolNd):
+    """Power-average pooling over (N, C, D, H, W)."""
+
+    fn = "lp_pool3d"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from .. import backend
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .activation import logsigmoid
@@ -167,6 +168,50 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False,
     loss = 0.5 * (log(var) + (input - target) ** 2 / var)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *,
+                                      distance_function=None, margin: float = 1.0,
+                                      swap: bool = False, reduction: str = "mean") -> Tensor:  # fmt: skip
+    """``max(d(a, p) - d(a, n) + margin, 0)`` with any distance (default: pairwise_distance).
+
+    Example: ``F.triplet_margin_with_distance_loss(a, p, n, distance_function=lambda x, y:
+    1 - F.cosine_similarity(x, y))``
+    """
+    _check_reduction(reduction, "triplet_margin_with_distance_loss")
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_with_distance_loss: margin must be > 0, got {margin}")
+    dist = distance_function if distance_function is not None else pairwise_distance
+    d_pos, d_neg = dist(anchor, positive), dist(anchor, negative)
+    if swap:
+        d_swap = dist(positive, negative)
+        d_neg = where(d_swap < d_neg, d_swap, d_neg)
+    return _reduce(relu(margin + d_pos - d_neg), reduction)
+
+
+@backend.on_tensor_device
+def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                           reduction: str = "mean") -> Tensor:  # fmt: skip
+    """Multi-class multi-label hinge loss: for each target class j (the leading entries of
+    ``target`` up to the first -1) and each non-target class i,
+    ``max(0, 1 - (x[j] - x[i])) / C``."""
+    reduction = _reduction(size_average, reduce, reduction, "multilabel_margin_loss")
+    x = input if input.ndim == 2 else input.reshape(1, -1)
+    t = target._data.reshape(x.shape)
+    xp = backend.array_module(t)
+    n, c = x.shape
+    valid = xp.cumprod(t >= 0, axis=1).astype(bool)  # entries before the first -1
+    tgt = xp.zeros((n, c), bool)  # is class i among the sample's targets?
+    rows = xp.broadcast_to(xp.arange(n).reshape(-1, 1), (n, c))
+    tgt[rows[valid], t[valid]] = True
+    idx = Tensor._wrap(xp.where(valid, t, 0).astype(xp.int64), x._device)
+    xj = gather(x, 1, idx)  # (N, C): the score of the j-th target
+    hinge = relu(1 - (xj.unsqueeze(2) - x.unsqueeze(1)))  # (N, j, i)
+    keep = valid[:, :, None] & ~tgt[:, None, :]
+    loss = sum(where(Tensor._wrap(keep, x._device), hinge, 0.0), (1, 2)) / c
+    if input.ndim < 2:
+        loss = loss.reshape(())
     return _reduce(loss, reduction)
 
 
