@@ -275,3 +275,40 @@ def test_with_manygrad_packing_utilities():
     (t_out.sum() + t_h.sum() + t_c.sum()).backward()
     (m_out.sum() + m_h.sum() + m_c.sum()).backward()
     _close(mx.grad, tx.grad, "grad of the padded input")
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU"])
+def test_word_language_model_steps(cls):
+    """Embedding -> 2-layer RNN -> Linear trained by SGD over consecutive batches with the
+    hidden state carried (detached) between them, as pytorch/examples' word model does."""
+    vocab, emb, hid, steps, bsz = 20, 6, 5, 7, 3
+
+    def build(lib):
+        lib.manual_seed(0)
+        enc, rnn = lib.nn.Embedding(vocab, emb), getattr(lib.nn, cls)(emb, hid, 2)
+        dec = lib.nn.Linear(hid, vocab)
+        return [m.double() for m in (enc, rnn, dec)]
+
+    t_mods, m_mods = build(torch), build(mg)
+    for tm, mm in zip(t_mods, m_mods):
+        _copy(tm, mm)
+    data = np.random.default_rng(0).integers(0, vocab, size=(4, steps + 1, bsz))
+    losses = {"torch": [], "mg": []}
+    for lib, mods, key in ((torch, t_mods, "torch"), (mg, m_mods, "mg")):
+        enc, rnn, dec = mods
+        params = [p for m in mods for p in m.parameters()]
+        hidden = None
+        for batch in data:
+            x, y = lib.tensor(batch[:-1]), lib.tensor(batch[1:])
+            if hidden is not None:  # repackage_hidden
+                hidden = tuple(h.detach() for h in hidden) if cls == "LSTM" else hidden.detach()
+            out, hidden = rnn(enc(x), hidden)
+            loss = lib.nn.functional.cross_entropy(dec(out).reshape(-1, vocab), y.reshape(-1))
+            for p in params:
+                p.grad = None
+            loss.backward()
+            with lib.no_grad():
+                for p in params:
+                    p.sub_(p.grad * 0.5)
+            losses[key].append(float(loss.detach()))
+    np.testing.assert_allclose(losses["mg"], losses["torch"], rtol=1e-9)
