@@ -312,3 +312,21 @@ def test_word_language_model_steps(cls):
                     p.sub_(p.grad * 0.5)
             losses[key].append(float(loss.detach()))
     np.testing.assert_allclose(losses["mg"], losses["torch"], rtol=1e-9)
+
+
+@pytest.mark.parametrize("cls", ["LSTMCell", "GRUCell", "LSTM", "GRU"])
+def test_double_backward(cls):
+    """Gradients of gradients through the fused ops (recomputed as compositions)."""
+    tm, mm = getattr(torch.nn, cls)(3, 2).double(), getattr(mg.nn, cls)(3, 2).double()
+    _copy(tm, mm)
+    x = np.random.default_rng(11).standard_normal((4, 2, 3) if cls in ("LSTM", "GRU") else (2, 3))
+    tx, mx = torch.tensor(x, requires_grad=True), mg.tensor(x, requires_grad=True)
+    results = []
+    for lib, m, xx in ((torch, tm, tx), (mg, mm, mx)):
+        out = _flat(m(xx))
+        y = sum((o * o).sum() for o in out)
+        (g,) = lib.autograd.grad(y, [xx], create_graph=True)
+        w = dict(m.named_parameters())["weight_hh" if "Cell" in cls else "weight_hh_l0"]
+        (gg,) = lib.autograd.grad((g * g).sum(), [w])
+        results.append(gg.detach().numpy())
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-8, atol=1e-11)

@@ -74,6 +74,7 @@ class LSTMPointwise(Function):
 
     def forward(self, pre, c):
         xp = backend.array_module(pre)
+        self.inputs = (pre, c)
         i, f, g, o = xp.split(pre, 4, axis=-1)
         si, sf, so, tg = _sigmoid(xp, i), _sigmoid(xp, f), _sigmoid(xp, o), xp.tanh(g)
         c2 = sf * c + si * tg
@@ -90,6 +91,16 @@ class LSTMPointwise(Function):
                                gc * si * (1 - tg * tg), gh * tc * so * (1 - so)], axis=-1)  # fmt: skip
         return gpre, gc * sf
 
+    def backward_graph(self, grad):
+        from .rnn_fused import recompute_grads
+
+        def ref(pre, c):
+            i, f, g, o = chunk(pre, 4, -1)
+            c2 = sigmoid(f) * c + sigmoid(i) * tanh(g)
+            return cat([sigmoid(o) * tanh(c2), c2], -1)
+
+        return recompute_grads(self, grad, ref)
+
 
 class GRUPointwise(Function):
     """h' (B, H) from the input's and the state's gate projections (B, 3H) and h (B, H).
@@ -99,6 +110,7 @@ class GRUPointwise(Function):
 
     def forward(self, gi, gh, h):
         xp = backend.array_module(gi)
+        self.inputs = (gi, gh, h)
         ir, iz, in_ = xp.split(gi, 3, axis=-1)
         hr, hz, hn = xp.split(gh, 3, axis=-1)
         r, z = _sigmoid(xp, ir + hr), _sigmoid(xp, iz + hz)
@@ -116,6 +128,18 @@ class GRUPointwise(Function):
         gi = xp.concatenate([dr, dz, dn], axis=-1) if na else None
         gh = xp.concatenate([dr, dz, dn * r], axis=-1) if nb else None
         return gi, gh, (g * z if nc else None)
+
+    def backward_graph(self, g):
+        from .rnn_fused import recompute_grads
+
+        def ref(gi, gh, h):
+            ir, iz, in_ = chunk(gi, 3, -1)
+            hr, hz, hn = chunk(gh, 3, -1)
+            r, z = sigmoid(ir + hr), sigmoid(iz + hz)
+            n = tanh(in_ + r * hn)
+            return n + z * (h - n)
+
+        return recompute_grads(self, g, ref)
 
 
 def _lstm_fused(gi: Tensor, state, w_hh: Tensor, b_hh: Tensor | None):

@@ -7,8 +7,10 @@ gradient as ONE product over all steps at the end (instead of one per step). The
 projection of all steps (``linear(x, w_ih, b_ih)``) stays outside, a differentiable op.
 
 NOTE: the backward is the derivative of the compositions ``lstm_cell``/``gru_cell`` in
-``ops.rnn`` (linear, sigmoid, tanh, mul, add per step); ``rnn_layer(..., fused=False)``
-runs those, with gradients of gradients.
+``ops.rnn`` (linear, sigmoid, tanh, mul, add per step). Under ``create_graph=True``
+(``backward_graph``) the ops recompute their forward with those compositions and
+differentiate them with a graph, so gradients of gradients are exact (and as slow as the
+compositions); ``rnn_layer(..., fused=False)`` runs the compositions throughout.
 
 Packed sequences arrive padded to (T, B, ...) with ``batch_sizes``: at step t only the
 first ``batch_sizes[t]`` rows advance, the others carry their state (and its gradient).
@@ -18,7 +20,44 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function
+from ..tensor import Tensor
 from .elementwise import _sigmoid
+from .movement import cat, stack
+
+
+def recompute_grads(node, grads, reference):
+    """``backward_graph`` of a fused op: run ``reference`` (the same maths in differentiable
+    ops) on the op's inputs as graph tensors and differentiate it with a graph."""
+    from .. import autograd
+
+    ins = [node.saved_input(i, raw) for i, raw in enumerate(node.inputs)]
+    with autograd.enable_grad():
+        out = reference(*ins)
+    wrt = [i for i, t in enumerate(ins) if isinstance(t, Tensor) and t.requires_grad]
+    if not wrt:
+        return (None,) * len(ins)
+    got = autograd.grad([out], [ins[i] for i in wrt], grad_outputs=[grads], create_graph=True,
+                        allow_unused=True)  # fmt: skip
+    res = [None] * len(ins)
+    for i, g in zip(wrt, got):
+        res[i] = g
+    return tuple(res)
+
+
+def _reference(mode, gi, h0, c0, w_hh, b_hh, sizes, reverse):
+    """The fused layers' outputs from the per-step compositions of ``ops.rnn``."""
+    from .rnn import _merge, _rows, gru_cell, lstm_cell
+
+    t_len, b = gi.shape[0], gi.shape[1]
+    sizes = sizes or [b] * t_len
+    state = (h0, c0) if mode == "LSTM" else h0
+    ys = [None] * t_len
+    for t in _order(t_len, reverse):
+        n = sizes[t]
+        cell = lstm_cell if mode == "LSTM" else gru_cell
+        state = _merge(cell(gi[t, :n], _rows(state, n), w_hh, b_hh), state, n)
+        ys[t] = cat(list(state), -1) if mode == "LSTM" else state
+    return stack(ys, 0)
 
 
 def _order(steps: int, reverse: bool):
@@ -40,6 +79,7 @@ class LSTMLayer(Function):
         self.order = _order(t_len, reverse)
         self.w = w_hh
         self.has_b = b_hh is not None
+        self.inputs, self.reverse = (gi, h0, c0, w_hh, b_hh), reverse
         dt = gi.dtype
         self.gates = xp.empty((t_len, b, 4 * hid), dt)  # si, sf, tg, so per step
         self.tc = xp.empty((t_len, b, hid), dt)
@@ -95,6 +135,11 @@ class LSTMLayer(Function):
         db = _bias_grad(dgi) if self.has_b else None
         return dgi, dh, dc, dw, db
 
+    def backward_graph(self, gy):
+        sizes, rev = self.sizes, self.reverse
+        return recompute_grads(self, gy, lambda gi, h0, c0, w, b: _reference(
+            "LSTM", gi, h0, c0, w, b, sizes, rev))  # fmt: skip
+
 
 class GRULayer(Function):
     """(T, B, H) states from gi (T, B, 3H), h0 (B, H), w_hh (3H, H), b_hh (3H,)."""
@@ -107,6 +152,7 @@ class GRULayer(Function):
         self.order = _order(t_len, reverse)
         self.w = w_hh
         self.has_b = b_hh is not None
+        self.inputs, self.reverse = (gi, h0, w_hh, b_hh), reverse
         dt = gi.dtype
         self.saved = xp.zeros((t_len, b, 4 * hid), dt)  # r, z, n, hn per step
         self.hprev = xp.zeros((t_len, b, hid), dt)
@@ -153,3 +199,8 @@ class GRULayer(Function):
         dw = backend.matmul(dgh.reshape(-1, 3 * hid).T, self.hprev.reshape(-1, hid))
         db = _bias_grad(dgh) if self.has_b else None
         return dgi, dh, dw, db
+
+    def backward_graph(self, gy):
+        sizes, rev = self.sizes, self.reverse
+        return recompute_grads(self, gy, lambda gi, h0, w, b: _reference(
+            "GRU", gi, h0, None, w, b, sizes, rev))  # fmt: skip
