@@ -124,3 +124,13 @@ def test_dropout_modules_follow_training_flag():
         m.eval()
         assert m(x) is x
         assert repr(m) == repr(getattr(torch.nn, cls)(0.5))
+
+
+def test_embedding_bag_from_pretrained():
+    w = np.random.default_rng(4).standard_normal((6, 3))
+    t = torch.nn.EmbeddingBag.from_pretrained(torch.tensor(w), mode="sum")
+    m = mg.nn.EmbeddingBag.from_pretrained(mg.tensor(w), mode="sum")
+    assert not m.weight.requires_grad
+    ids, offs = np.array([1, 2, 5, 0]), np.array([0, 1])
+    np.testing.assert_allclose(m(mg.tensor(ids), mg.tensor(offs)).numpy(),
+                               t(torch.tensor(ids), torch.tensor(offs)).numpy())  # fmt: skip

@@ -57,6 +57,22 @@ class EmbeddingBag(Module):
                                  f"expected {(num_embeddings, embedding_dim)}")  # fmt: skip
             self.weight = Parameter(_weight)
 
+    @classmethod
+    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, max_norm=None,
+                        norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                        mode: str = "mean", sparse: bool = False,
+                        include_last_offset: bool = False,
+                        padding_idx: int | None = None) -> EmbeddingBag:  # fmt: skip
+        """An EmbeddingBag holding ``embeddings`` (2-d); ``freeze`` stops its training."""
+        if embeddings.ndim != 2:
+            raise ShapeError(f"EmbeddingBag.from_pretrained: embeddings must be 2-d, got shape "
+                             f"{tuple(embeddings.shape)}")  # fmt: skip
+        bag = cls(embeddings.shape[0], embeddings.shape[1], max_norm, norm_type,
+                  scale_grad_by_freq, mode, sparse, embeddings, include_last_offset,
+                  padding_idx)  # fmt: skip
+        bag.weight.requires_grad = not freeze
+        return bag
+
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
         if self.padding_idx is not None:
