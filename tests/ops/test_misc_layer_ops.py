@@ -136,3 +136,39 @@ def test_loss_and_pool_modules():
     t = torch.nn.MultiLabelMarginLoss()(torch.tensor(a[:3, :5]), torch.tensor(MLM_T))
     m = mg.nn.MultiLabelMarginLoss()(mg.tensor(a[:3, :5]), mg.tensor(MLM_T))
     np.testing.assert_allclose(m.numpy(), t.numpy(), rtol=1e-10)
+
+
+def _pool_indices(shape, k, nd):
+    x = torch.tensor(np.random.default_rng(5).standard_normal(shape))
+    pool = (torch.nn.functional.max_pool1d, torch.nn.functional.max_pool2d,
+            torch.nn.functional.max_pool3d)[nd - 1]  # fmt: skip
+    y, i = pool(x, k, return_indices=True)
+    return tuple(y.shape), i.numpy()
+
+
+@pytest.mark.parametrize(
+    "name, shape, k, kw",
+    [("max_unpool1d", (2, 3, 8), 2, {}), ("max_unpool2d", (2, 3, 6, 8), 2, {}),
+     ("max_unpool2d", (2, 3, 6, 7), 2, dict(output_size=(6, 7))),
+     ("max_unpool3d", (1, 2, 4, 4, 6), 2, {})],
+)  # fmt: skip
+def test_max_unpool(name, shape, k, kw):
+    nd = int(name[-2])
+    yshape, idx = _pool_indices(shape, k, nd)
+    check_op(name, [yshape, idx, k], torch_fn=getattr(torch.nn.functional, name), **kw)
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0])
+def test_pdist(p):
+    check_op("pdist", [(5, 3)], p=p)
+
+
+def test_unpool_module_and_with_indices():
+    x = np.random.default_rng(6).standard_normal((1, 2, 4, 6))
+    ty, ti = torch.nn.functional.max_pool2d_with_indices(torch.tensor(x), 2)
+    my, mi = F.max_pool2d_with_indices(mg.tensor(x), 2)
+    np.testing.assert_array_equal(mi.numpy(), ti.numpy())
+    t = torch.nn.MaxUnpool2d(2)(ty, ti)
+    m = mg.nn.MaxUnpool2d(2)(my, mi)
+    np.testing.assert_array_equal(m.numpy(), t.numpy())
+    assert repr(mg.nn.MaxUnpool2d(2)) == repr(torch.nn.MaxUnpool2d(2))

@@ -195,3 +195,7 @@ __all__ += ["MultiLabelMarginLoss", "TripletMarginWithDistanceLoss"]
 from .pooling import LPPool1d, LPPool2d, LPPool3d  # noqa: E402
 
 __all__ += ["LPPool1d", "LPPool2d", "LPPool3d"]
+from .loss import NLLLoss2d  # noqa: E402
+from .pooling import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d  # noqa: E402
+
+__all__ += ["NLLLoss2d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"]

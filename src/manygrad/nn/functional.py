@@ -16,6 +16,7 @@ from ..ops import lp_pool as _lp_pool
 from ..ops import margin_loss as _margin_loss
 from ..ops import pool3d as _pool3d
 from ..ops import sampling as _sampling
+from ..ops import unpool as _unpool
 from ..ops.activation import *  # noqa: F403
 from ..ops.adaptive_max import *  # noqa: F403
 from ..ops.conv3d import *  # noqa: F403
@@ -28,9 +29,10 @@ from ..ops.lp_pool import *  # noqa: F403
 from ..ops.margin_loss import *  # noqa: F403
 from ..ops.pool3d import *  # noqa: F403
 from ..ops.sampling import *  # noqa: F403
+from ..ops.unpool import *  # noqa: F403
 
 _FAMILIES = (
     _activation, _adaptive_max, _conv3d, _ctc, _distance, _dropout_ext, _fold, _instance_norm,
-    _lp_pool, _margin_loss, _pool3d, _sampling,
+    _lp_pool, _margin_loss, _pool3d, _sampling, _unpool,
 )  # fmt: skip
 __all__ = sorted(set(_ops_all) | {n for m in _FAMILIES for n in m.__all__})

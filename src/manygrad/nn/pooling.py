@@ -275,3 +275,47 @@ class LPPool3d(_LPPoolNd):
     """Power-average pooling over (N, C, D, H, W)."""
 
     fn = "lp_pool3d"
+
+
+class _MaxUnpoolNd(Module):
+    fn = ""
+    nd = 1
+
+    def __init__(self, kernel_size, stride=None, padding=0) -> None:
+        super().__init__()
+
+        def tup(v):
+            return (v,) * self.nd if isinstance(v, int) else tuple(v)
+
+        self.kernel_size = tup(kernel_size)
+        self.stride = tup(stride if stride is not None else kernel_size)
+        self.padding = tup(padding)
+
+    def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
+        from ..ops import unpool as _U
+
+        return getattr(_U, self.fn)(input, indices, self.kernel_size, self.stride,
+                                    self.padding, output_size)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """The partial inverse of ``MaxPool1d``: ``forward(input, indices, output_size=None)``."""
+
+    fn = "max_unpool1d"
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """The partial inverse of ``MaxPool2d`` (values back at their argmax, zeros elsewhere)."""
+
+    fn = "max_unpool2d"
+    nd = 2
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """The partial inverse of 3-d max pooling."""
+
+    fn = "max_unpool3d"
+    nd = 3
