@@ -45,6 +45,9 @@ def test_conv_transpose3d(specs, kw):
         ("max_pool3d", (1, 2, 5, 6, 7), dict(kernel_size=(3, 2, 3), stride=(2, 1, 2),
                                              padding=1, ceil_mode=True)),
         ("max_pool3d", (2, 5, 6, 7), dict(kernel_size=2, dilation=(2, 1, 2))),
+        ("max_pool3d", (2, 3, 4, 6, 6), dict(kernel_size=2, return_indices=True)),
+        ("max_pool3d", (1, 2, 5, 6, 7), dict(kernel_size=(3, 2, 3), stride=(2, 1, 2),
+                                             padding=1, ceil_mode=True, return_indices=True)),
         ("avg_pool3d", (2, 3, 4, 6, 6), dict(kernel_size=2)),
         ("avg_pool3d", (1, 2, 5, 6, 7), dict(kernel_size=3, stride=2, padding=1)),
         ("avg_pool3d", (1, 2, 5, 6, 7), dict(kernel_size=3, stride=2, padding=1,
@@ -56,7 +59,7 @@ def test_conv_transpose3d(specs, kw):
     ],
 )  # fmt: skip
 def test_pool3d(name, shape, kw):
-    check_op(name, [shape], **kw)
+    check_op(name, [shape], torch_fn=getattr(torch.nn.functional, name), **kw)
 
 
 @pytest.mark.parametrize(
@@ -142,7 +145,5 @@ def test_bad_input():
     F = mg.nn.functional
     with pytest.raises(mg.errors.ShapeError, match="conv3d"):
         F.conv3d(mg.randn(1, 3, 4, 4), mg.randn(2, 3, 2, 2))
-    with pytest.raises(NotImplementedError, match="return_indices"):
-        F.max_pool3d(mg.randn(1, 1, 2, 2, 2), 2, return_indices=True)
     with pytest.raises(mg.errors.ShapeError, match="InstanceNorm2d"):
         mg.nn.InstanceNorm2d(3)(mg.randn(2, 3))

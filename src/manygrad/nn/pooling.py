@@ -172,7 +172,7 @@ from ..ops import pool3d as _P3  # noqa: E402
 class MaxPool3d(MaxPool2d):
     """The maximum over each ``kernel_size`` window of (N, C, D, H, W) inputs.
 
-    Args: as ``MaxPool2d`` (return_indices is not supported).
+    Args: as ``MaxPool2d`` (indices are flat positions in D * H * W).
 
     Example:
         >>> mg.nn.MaxPool3d(2)(mg.randn(1, 3, 4, 8, 8)).shape

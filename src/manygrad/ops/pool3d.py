@@ -10,6 +10,7 @@ computes it. Gradients (and theirs) come from the 2-d ops and reshapes.
 # ruff: noqa: A002  (`input` is PyTorch's argument name)
 from __future__ import annotations
 
+from .. import backend
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .pool import adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool2d, max_pool1d, max_pool2d
@@ -47,20 +48,40 @@ def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     """Max over sliding windows of an (N, C, D, H, W) input.
 
     Args: kernel_size; stride (default kernel_size); padding (implicit -inf); dilation;
-    ceil_mode. return_indices is not supported.
+    ceil_mode; return_indices (also return flat indices into D * H * W).
 
     Example: ``F.max_pool3d(mg.randn(1, 2, 8, 8, 8), 2)``
     """
     op = "max_pool3d"
-    if return_indices:
-        raise NotImplementedError(f"{op}: return_indices=True is not supported; use False")
     x, batched = _batched(op, input)
     k = _triple(kernel_size, op, "kernel_size")
     s = k if stride is None or stride == () else _triple(stride, op, "stride")
     p, d = _triple(padding, op, "padding"), _triple(dilation, op, "dilation")
-    y = _over_planes(x, lambda t: max_pool2d(t, k[1:], s[1:], p[1:], d[1:], ceil_mode))
-    y = _over_depth(y, lambda t: max_pool1d(t, k[0], s[0], p[0], d[0], ceil_mode))
-    return y if batched else y.squeeze(0)
+    if not return_indices:
+        y = _over_planes(x, lambda t: max_pool2d(t, k[1:], s[1:], p[1:], d[1:], ceil_mode))
+        y = _over_depth(y, lambda t: max_pool1d(t, k[0], s[0], p[0], d[0], ceil_mode))
+        return y if batched else y.squeeze(0)
+    n, c, dd, h, w = x.shape
+    y1, i1 = max_pool2d(x.reshape(n, c * dd, h, w), k[1:], s[1:], p[1:], d[1:], ceil_mode, True)
+    ho, wo = y1.shape[-2:]
+    y1 = y1.reshape(n, c, dd, ho, wo)
+    y2, i2 = max_pool1d(y1.permute(0, 1, 3, 4, 2).reshape(n, c * ho * wo, dd), k[0], s[0],
+                        p[0], d[0], ceil_mode, True)  # fmt: skip
+    do = y2.shape[-1]
+    y = y2.reshape(n, c, ho, wo, do).permute(0, 1, 4, 2, 3)
+    xp = backend.array_module(i1._data)
+    with backend.device_scope(x._device):
+        depth = i2._data.reshape(n, c, ho, wo, do).transpose(0, 1, 4, 2, 3)  # chosen planes
+        plane = xp.take_along_axis(i1._data.reshape(n, c, dd, ho, wo), depth, axis=2)
+        idx = xp.ascontiguousarray(depth * (h * w) + plane)
+    idx = Tensor._wrap(idx, x._device)
+    return (y, idx) if batched else (y.squeeze(0), idx.squeeze(0))
+
+
+def max_pool3d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode: bool = False, return_indices: bool = True):  # fmt: skip
+    """``max_pool3d(..., return_indices=True)``: (values, indices)."""
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
 
 
 def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
