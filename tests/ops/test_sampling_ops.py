@@ -56,6 +56,21 @@ def test_grid_sample(mode, padding_mode, align_corners):
     check_op(fn(mg), [(2, 2, 4, 5), G], torch_fn=fn(torch), **kw)
 
 
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+def test_grid_sample_volume(mode, padding_mode):
+    kw = dict(mode=mode, padding_mode=padding_mode, align_corners=mode == "nearest")
+    if mode == "bilinear":
+        check_op("grid_sample", [(2, 2, 3, 4, 5), (2, 2, 3, 2, 3)], domain=(-1.2, 1.2), **kw)
+        return
+
+    def fn(lib):
+        return lambda x, g, **k: lib.nn.functional.grid_sample(x, g.to(x.dtype), **k)
+
+    g3 = np.random.default_rng(1).uniform(-1.2, 1.2, size=(2, 2, 3, 2, 3))
+    check_op(fn(mg), [(2, 2, 3, 4, 5), g3], torch_fn=fn(torch), **kw)
+
+
 @pytest.mark.parametrize(
     "theta, size, ac",
     [((2, 2, 3), (2, 3, 4, 5), False), ((2, 2, 3), (2, 3, 4, 5), True),

@@ -12,6 +12,7 @@ each sampling point; its weights are differentiable functions of the grid.
 # ruff: noqa: A002  (`input` is PyTorch's argument name)
 from __future__ import annotations
 
+import itertools
 import math
 
 from .. import backend
@@ -213,11 +214,12 @@ def _source(c, n: int, padding_mode: str, align_corners: bool):
 @backend.on_tensor_device
 def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
                 padding_mode: str = "zeros", align_corners: bool | None = None) -> Tensor:  # fmt: skip
-    """Sample (N, C, H, W) ``input`` at the (x, y) points of ``grid`` (N, Ho, Wo, 2), with
-    coordinates in [-1, 1] (Jaderberg et al., 2015).
+    """Sample (N, C, H, W) ``input`` at the (x, y) points of ``grid`` (N, Ho, Wo, 2), or
+    (N, C, D, H, W) at the (x, y, z) points of (N, Do, Ho, Wo, 3), with coordinates in
+    [-1, 1] (Jaderberg et al., 2015).
 
     Args:
-        mode: "bilinear" (default) or "nearest".
+        mode: "bilinear" (default; trilinear for volumes) or "nearest".
         padding_mode: "zeros" (default), "border" or "reflection".
         align_corners: -1 and 1 are the centres (True) or the outer edges (False, default)
             of the corner pixels.
@@ -229,36 +231,57 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
     if padding_mode not in ("zeros", "border", "reflection"):
         raise ValueError("grid_sample: padding_mode must be 'zeros', 'border' or 'reflection', "
                          f"got {padding_mode!r}")  # fmt: skip
-    if input.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
+    nd = input.ndim - 2
+    if nd not in (2, 3) or grid.ndim != input.ndim or grid.shape[-1] != nd or (
+            grid.shape[0] != input.shape[0]):  # fmt: skip
         raise ShapeError(
-            f"grid_sample: expected input (N, C, H, W) and grid (N, Ho, Wo, 2), got "
-            f"{tuple(input.shape)} and {tuple(grid.shape)} (5-d volumes are not supported)"
+            f"grid_sample: expected input (N, C, H, W) with grid (N, Ho, Wo, 2), or input "
+            f"(N, C, D, H, W) with grid (N, Do, Ho, Wo, 3), got {tuple(input.shape)} and "
+            f"{tuple(grid.shape)}"
         )
-    n, c, h, w = input.shape
-    ho, wo = grid.shape[1], grid.shape[2]
+    n, c = input.shape[:2]
+    sizes = tuple(input.shape[2:])  # (H, W) or (D, H, W)
+    out_shape = tuple(grid.shape[1:-1])
+    m = 1
+    for v in out_shape:
+        m *= v
     ac = bool(align_corners)
-    ix = _source(grid[..., 0].reshape(n, 1, ho * wo), w, padding_mode, ac)
-    iy = _source(grid[..., 1].reshape(n, 1, ho * wo), h, padding_mode, ac)
-    flat = input.reshape(n, c, h * w)
-    xp = backend.array_module(ix._data)
+    # grid's last dim lists x (width) first: spatial dim k reads component nd - 1 - k
+    pos = [_source(grid[..., nd - 1 - k].reshape(n, 1, m), sizes[k], padding_mode, ac)
+           for k in range(nd)]  # fmt: skip
+    total = 1
+    for v in sizes:
+        total *= v
+    flat = input.reshape(n, c, total)
+    xp = backend.array_module(pos[0]._data)
+    strides = [1] * nd
+    for k in range(nd - 2, -1, -1):
+        strides[k] = strides[k + 1] * sizes[k + 1]
 
-    def corner(xi, yi):
-        """Values at integer points (arrays); zero outside the image."""
-        valid = (xi >= 0) & (xi <= w - 1) & (yi >= 0) & (yi <= h - 1)
-        idx = (xp.clip(yi, 0, h - 1) * w + xp.clip(xi, 0, w - 1)).astype(xp.int64)
-        v = gather(flat, 2, expand(_const(flat, idx), n, c, ho * wo))
+    def corner(points):
+        """Values at integer points (one array per spatial dim); zero outside the input."""
+        valid, idx = True, 0
+        for p, size, st in zip(points, sizes, strides):
+            valid = valid & (p >= 0) & (p <= size - 1)
+            idx = idx + xp.clip(p, 0, size - 1) * st
+        v = gather(flat, 2, expand(_const(flat, idx.astype(xp.int64)), n, c, m))
         return v * _const(flat, valid.astype(flat._data.dtype))
 
     with backend.device_scope(input._device):
         if mode == "nearest":
-            out = corner(xp.rint(ix._data), xp.rint(iy._data))
+            out = corner([xp.rint(p._data) for p in pos])
         else:
-            x0, y0 = xp.floor(ix._data), xp.floor(iy._data)
-            wx1, wy1 = ix - _const(ix, x0), iy - _const(iy, y0)
-            wx0, wy0 = 1 - wx1, 1 - wy1
-            out = (corner(x0, y0) * (wx0 * wy0) + corner(x0 + 1, y0) * (wx1 * wy0)
-                   + corner(x0, y0 + 1) * (wx0 * wy1) + corner(x0 + 1, y0 + 1) * (wx1 * wy1))  # fmt: skip
-    return out.reshape(n, c, ho, wo)
+            lo = [xp.floor(p._data) for p in pos]
+            w1 = [p - _const(p, f) for p, f in zip(pos, lo)]
+            out = None
+            for bits in itertools.product((0, 1), repeat=nd):
+                wt = None
+                for b, w in zip(bits, w1):
+                    f = w if b else 1 - w
+                    wt = f if wt is None else wt * f
+                term = corner([f + b for f, b in zip(lo, bits)]) * wt
+                out = term if out is None else out + term
+    return out.reshape(n, c, *out_shape)
 
 
 def _base(n: int, align_corners: bool, xp, dt):
