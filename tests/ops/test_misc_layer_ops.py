@@ -17,8 +17,10 @@ F = mg.nn.functional
      ("adaptive_max_pool2d", (1, 2, 6, 5), (None, 3)),
      ("adaptive_max_pool3d", (1, 2, 5, 6, 7), (2, 3, 4)), ("adaptive_max_pool3d", (2, 4, 4, 4), 3)],
 )  # fmt: skip
-def test_adaptive_max_pool(name, shape, size):
-    check_op(name, [shape], output_size=size, torch_fn=getattr(torch.nn.functional, name))
+@pytest.mark.parametrize("return_indices", [False, True])
+def test_adaptive_max_pool(name, shape, size, return_indices):
+    check_op(name, [shape], output_size=size, return_indices=return_indices,
+             torch_fn=getattr(torch.nn.functional, name))  # fmt: skip
 
 
 @pytest.mark.parametrize("shape, groups", [((2, 6, 3, 3), 3), ((1, 8, 5), 2), ((2, 4, 2, 2, 2), 4)])
@@ -81,8 +83,6 @@ def test_modules(cls, args, shape):
 
 
 def test_bad_input():
-    with pytest.raises(NotImplementedError, match="return_indices"):
-        F.adaptive_max_pool2d(mg.randn(1, 1, 4, 4), 2, return_indices=True)
     with pytest.raises(mg.errors.ShapeError, match="groups"):
         F.channel_shuffle(mg.randn(1, 5, 2, 2), 2)
 

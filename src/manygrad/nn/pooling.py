@@ -219,7 +219,7 @@ class _AdaptiveMaxPoolNd(Module):
 
 
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
-    """Max pooling of (N, C, L) inputs to a fixed length (return_indices unsupported)."""
+    """Max pooling of (N, C, L) inputs to a fixed length."""
 
     fn = "adaptive_max_pool1d"
 
