@@ -211,6 +211,34 @@ def _source(c, n: int, padding_mode: str, align_corners: bool):
     return c
 
 
+def _pad_taps(xp, p, n: int, padding_mode: str, align_corners: bool):
+    """Integer tap positions of bicubic sampling moved inside by the padding mode."""
+    if padding_mode == "border":
+        return xp.clip(p, 0, n - 1)
+    if padding_mode == "reflection":
+        lo2, hi2 = (0, 2 * (n - 1)) if align_corners else (-1, 2 * n - 1)
+        if lo2 == hi2:
+            return xp.zeros_like(p)
+        lo, span = lo2 / 2, (hi2 - lo2) / 2
+        c = xp.abs(p - lo)
+        extra, flips = xp.fmod(c, span), xp.floor(c / span)
+        p = xp.where(xp.fmod(flips, 2) == 0, extra + lo, span - extra + lo)
+        return xp.clip(p, 0, n - 1)
+    return p
+
+
+def _cubic_weights(t):
+    """Keys' cubic convolution weights (a = -0.75) of the 4 taps around offset t."""
+
+    def cc1(v):
+        return ((_A + 2) * v - (_A + 3)) * v * v + 1
+
+    def cc2(v):
+        return ((_A * v - 5 * _A) * v + 8 * _A) * v - 4 * _A
+
+    return [cc2(t + 1), cc1(t), cc1(1 - t), cc2(2 - t)]
+
+
 @backend.on_tensor_device
 def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
                 padding_mode: str = "zeros", align_corners: bool | None = None) -> Tensor:  # fmt: skip
@@ -219,15 +247,16 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
     [-1, 1] (Jaderberg et al., 2015).
 
     Args:
-        mode: "bilinear" (default; trilinear for volumes) or "nearest".
+        mode: "bilinear" (default; trilinear for volumes), "nearest" or "bicubic" (images).
         padding_mode: "zeros" (default), "border" or "reflection".
         align_corners: -1 and 1 are the centres (True) or the outer edges (False, default)
             of the corner pixels.
 
     Example: ``F.grid_sample(images, F.affine_grid(theta, images.shape))``
     """
-    if mode not in ("bilinear", "nearest"):
-        raise ValueError(f"grid_sample: mode must be 'bilinear' or 'nearest', got {mode!r}")
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"grid_sample: mode must be 'bilinear', 'nearest' or 'bicubic', got "
+                         f"{mode!r}")  # fmt: skip
     if padding_mode not in ("zeros", "border", "reflection"):
         raise ValueError("grid_sample: padding_mode must be 'zeros', 'border' or 'reflection', "
                          f"got {padding_mode!r}")  # fmt: skip
@@ -246,9 +275,15 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
     for v in out_shape:
         m *= v
     ac = bool(align_corners)
+    if mode == "bicubic" and nd != 2:
+        raise ShapeError("grid_sample: mode 'bicubic' supports 4-d inputs (images) only")
     # grid's last dim lists x (width) first: spatial dim k reads component nd - 1 - k
-    pos = [_source(grid[..., nd - 1 - k].reshape(n, 1, m), sizes[k], padding_mode, ac)
-           for k in range(nd)]  # fmt: skip
+    if mode == "bicubic":  # NOTE: PyTorch pads each tap, not the sampling point
+        pos = [_unnormalize(grid[..., nd - 1 - k].reshape(n, 1, m), sizes[k], ac)
+               for k in range(nd)]  # fmt: skip
+    else:
+        pos = [_source(grid[..., nd - 1 - k].reshape(n, 1, m), sizes[k], padding_mode, ac)
+               for k in range(nd)]  # fmt: skip
     total = 1
     for v in sizes:
         total *= v
@@ -270,6 +305,16 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
     with backend.device_scope(input._device):
         if mode == "nearest":
             out = corner([xp.rint(p._data) for p in pos])
+        elif mode == "bicubic":
+            lo = [xp.floor(p._data) for p in pos]
+            ws = [_cubic_weights(p - _const(p, f)) for p, f in zip(pos, lo)]
+            out = None
+            for i in range(4):
+                for j in range(4):
+                    taps = [_pad_taps(xp, lo[0] + i - 1, sizes[0], padding_mode, ac),
+                            _pad_taps(xp, lo[1] + j - 1, sizes[1], padding_mode, ac)]  # fmt: skip
+                    term = corner(taps) * (ws[0][i] * ws[1][j])
+                    out = term if out is None else out + term
         else:
             lo = [xp.floor(p._data) for p in pos]
             w1 = [p - _const(p, f) for p, f in zip(pos, lo)]
