@@ -41,10 +41,11 @@ from .reduce import *  # noqa: E402, F403
 __all__ = sorted({n for m in _MODULES for n in getattr(m, "__all__", [])})
 
 # PyTorch's wider op set (sorting, scatter, products, linalg, random, more maths)
-from . import mathfns, sorting  # noqa: E402
+from . import mathfns, scatter, sorting  # noqa: E402
 
-_MORE = (mathfns, sorting)
+_MORE = (mathfns, scatter, sorting)
 from .mathfns import *  # noqa: E402, F403
+from .scatter import *  # noqa: E402, F403
 from .sorting import *  # noqa: E402, F403
 
 __all__ = sorted(set(__all__) | {n for m in _MORE for n in getattr(m, "__all__", [])})
