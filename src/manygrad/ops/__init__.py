@@ -41,10 +41,12 @@ from .reduce import *  # noqa: E402, F403
 __all__ = sorted({n for m in _MODULES for n in getattr(m, "__all__", [])})
 
 # PyTorch's wider op set (sorting, scatter, products, linalg, random, more maths)
-from . import mathfns, scatter, shaping, sorting  # noqa: E402
+from . import mathfns, products, scans, scatter, shaping, sorting  # noqa: E402
 
-_MORE = (mathfns, scatter, shaping, sorting)
+_MORE = (mathfns, products, scans, scatter, shaping, sorting)
 from .mathfns import *  # noqa: E402, F403
+from .products import *  # noqa: E402, F403
+from .scans import *  # noqa: E402, F403
 from .scatter import *  # noqa: E402, F403
 from .shaping import *  # noqa: E402, F403
 from .sorting import *  # noqa: E402, F403
