@@ -39,6 +39,7 @@ from .dtypes import int_ as int
 from .errors import ManygradError
 from .ops import *
 from .ops import abs, all, any, max, min, pow, sum
+from .ops.linalg_extra import svd_legacy as svd
 from .tensor import Size, Tensor
 from . import nn
 from . import amp, io, optim
@@ -47,7 +48,7 @@ from .io import load, save
 from .threads import get_num_threads, set_num_threads
 
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
-_LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx"}
+_LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx", "linalg"}
 
 
 def __getattr__(name):
