@@ -626,6 +626,13 @@ class Generator:
         with self._scope():
             return self._out(self._g.integers(low, high, size=shape).astype(dtype, copy=False))
 
+    def poisson(self, lam):
+        """Poisson counts with rates ``lam`` (an array of this generator's device)."""
+        with self._scope():
+            if self.device.type == "fakegpu":
+                return self._out(self._g.poisson(_unwrap(lam)).astype(lam.dtype))
+            return self._g.poisson(lam).astype(lam.dtype)
+
     def permutation(self, n: int):
         """A random ordering of ``0..n-1`` (int64)."""
         if self.device.type == "cpu":
