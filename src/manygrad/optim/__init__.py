@@ -6,9 +6,16 @@ Example:
 """
 
 from . import lr_scheduler
+
+# more of torch.optim
+from .adagrad import Adadelta, Adagrad  # noqa: E402
 from .adam import Adam, AdamW
+from .adamax import Adamax, NAdam, RAdam  # noqa: E402
+from .lbfgs import LBFGS  # noqa: E402
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
+from .rprop import ASGD, Rprop  # noqa: E402
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler"]
+__all__ += ["Adadelta", "Adagrad", "Adamax", "ASGD", "LBFGS", "NAdam", "RAdam", "Rprop"]
