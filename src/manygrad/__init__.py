@@ -42,6 +42,8 @@ from .ops import abs, all, any, max, min, pow, sum
 from .ops.linalg_extra import svd_legacy as svd
 from .tensor import Size, Tensor
 from . import nn
+from . import sparse
+from .sparse import sparse_coo, sparse_coo_tensor, spmm, strided
 from . import amp, io, optim
 from .amp import autocast
 from .io import load, save

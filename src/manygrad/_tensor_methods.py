@@ -64,6 +64,18 @@ class TensorMethods:
         return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
                       requires_grad=requires_grad)  # fmt: skip
 
+    # ------------------------------------------------------------ sparse
+    is_sparse = False
+
+    def to_sparse(self, sparse_dim=None):
+        """The non-zero entries as a sparse COO tensor (``mg.sparse``)."""
+        from .sparse import to_sparse
+
+        return to_sparse(self)
+
+    def to_dense(self):
+        return self
+
     # ------------------------------------------------------------ forwarding to ops
     def sort(self, *args, **kwargs):
         return _ops().sort(self, *args, **kwargs)
