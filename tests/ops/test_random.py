@@ -88,3 +88,13 @@ def test_poisson(device):
     x = mg.poisson(lam)
     assert x.dtype == mg.float32 and abs(x.mean().item() - 4) < 0.1
     assert (x.cpu().numpy() == np.round(x.cpu().numpy())).all()
+
+
+def test_generator_drives_randperm_randint_randn():
+    g = mg.Generator()
+    outs = []
+    for _ in range(2):
+        g.manual_seed(11)
+        outs.append((mg.randperm(6, generator=g).tolist(), mg.randint(0, 9, (4,), generator=g)
+                     .tolist(), mg.randn(3, generator=g).tolist()))  # fmt: skip
+    assert outs[0] == outs[1] and sorted(outs[0][0]) == list(range(6))

@@ -281,9 +281,8 @@ def pinv(A: Tensor, *, rtol=None, hermitian: bool = False) -> Tensor:  # noqa: N
     ``rtol * max(S)`` count as zero; rtol defaults to ``eps * max(m, n)``)."""
     U, S, Vh = svd(A, full_matrices=False)  # noqa: N806
     if rtol is None:
-        import numpy as _finfo_np  # NOTE: dtype constants only, no tensor data
-
-        rtol = float(_finfo_np.finfo(A._data.dtype).eps) * max(A.shape[-2], A.shape[-1])
+        eps = backend.array_module(A._data).finfo(A._data.dtype).eps
+        rtol = float(eps) * max(A.shape[-2], A.shape[-1])
     cut = amax(S, -1, keepdim=True).detach() * rtol
     keep = S > cut
     sinv = (1 / (S * keep + (~keep).to(S.dtype))) * keep.to(S.dtype)
@@ -297,9 +296,8 @@ def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> 
     """The number of singular values above the tolerance (int64)."""
     S = svdvals(A.detach())  # noqa: N806
     if rtol is None:
-        import numpy as _finfo_np  # NOTE: dtype constants only, no tensor data
-
-        rtol = 0.0 if atol else float(_finfo_np.finfo(A._data.dtype).eps) * max(A.shape[-2:])
+        eps = backend.array_module(A._data).finfo(A._data.dtype).eps
+        rtol = 0.0 if atol else float(eps) * max(A.shape[-2:])
     tol = amax(S, -1, keepdim=True) * rtol
     if atol:
         tol = tol.clamp(min=atol)
