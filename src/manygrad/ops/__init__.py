@@ -41,11 +41,12 @@ from .reduce import *  # noqa: E402, F403
 __all__ = sorted({n for m in _MODULES for n in getattr(m, "__all__", [])})
 
 # PyTorch's wider op set (sorting, scatter, products, linalg, random, more maths)
-from . import linalg_extra, mathfns, products, random, scans, scatter, shaping, sorting  # noqa: E402
+from . import linalg_extra, mathfns, misc, products, random, scans, scatter, shaping, sorting  # noqa: E402
 
-_MORE = (linalg_extra, mathfns, products, random, scans, scatter, shaping, sorting)
+_MORE = (linalg_extra, mathfns, misc, products, random, scans, scatter, shaping, sorting)
 from .linalg_extra import *  # noqa: E402, F403
 from .mathfns import *  # noqa: E402, F403
+from .misc import *  # noqa: E402, F403
 from .products import *  # noqa: E402, F403
 from .random import *  # noqa: E402, F403
 from .scans import *  # noqa: E402, F403
