@@ -50,7 +50,7 @@ from .io import load, save
 from .threads import get_num_threads, set_num_threads
 
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
-_LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx", "linalg"}
+_LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx", "linalg", "special", "random"}
 
 
 def __getattr__(name):
