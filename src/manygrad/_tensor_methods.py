@@ -451,3 +451,129 @@ class TensorMethods:
 
     def multinomial(self, *args, **kwargs):
         return _ops().multinomial(self, *args, **kwargs)
+
+    def sgn(self, *args, **kwargs):
+        return _ops().sgn(self, *args, **kwargs)
+
+    def signbit(self, *args, **kwargs):
+        return _ops().signbit(self, *args, **kwargs)
+
+    def copysign(self, *args, **kwargs):
+        return _ops().copysign(self, *args, **kwargs)
+
+    def fmax(self, *args, **kwargs):
+        return _ops().fmax(self, *args, **kwargs)
+
+    def fmin(self, *args, **kwargs):
+        return _ops().fmin(self, *args, **kwargs)
+
+    def logit(self, *args, **kwargs):
+        return _ops().logit(self, *args, **kwargs)
+
+    def gcd(self, *args, **kwargs):
+        return _ops().gcd(self, *args, **kwargs)
+
+    def lcm(self, *args, **kwargs):
+        return _ops().lcm(self, *args, **kwargs)
+
+    def rad2deg(self, *args, **kwargs):
+        return _ops().rad2deg(self, *args, **kwargs)
+
+    def deg2rad(self, *args, **kwargs):
+        return _ops().deg2rad(self, *args, **kwargs)
+
+    def ldexp(self, *args, **kwargs):
+        return _ops().ldexp(self, *args, **kwargs)
+
+    def frexp(self, *args, **kwargs):
+        return _ops().frexp(self, *args, **kwargs)
+
+    def mvlgamma(self, *args, **kwargs):
+        return _ops().mvlgamma(self, *args, **kwargs)
+
+    def isposinf(self, *args, **kwargs):
+        return _ops().isposinf(self, *args, **kwargs)
+
+    def isneginf(self, *args, **kwargs):
+        return _ops().isneginf(self, *args, **kwargs)
+
+    def isreal(self, *args, **kwargs):
+        return _ops().isreal(self, *args, **kwargs)
+
+    def positive(self, *args, **kwargs):
+        return _ops().positive(self, *args, **kwargs)
+
+    def select(self, *args, **kwargs):
+        return _ops().select(self, *args, **kwargs)
+
+    def tensor_split(self, *args, **kwargs):
+        return _ops().tensor_split(self, *args, **kwargs)
+
+    def hsplit(self, *args, **kwargs):
+        return _ops().hsplit(self, *args, **kwargs)
+
+    def vsplit(self, *args, **kwargs):
+        return _ops().vsplit(self, *args, **kwargs)
+
+    def dsplit(self, *args, **kwargs):
+        return _ops().dsplit(self, *args, **kwargs)
+
+    def ravel(self, *args, **kwargs):
+        return _ops().ravel(self, *args, **kwargs)
+
+    def adjoint(self, *args, **kwargs):
+        return _ops().adjoint(self, *args, **kwargs)
+
+    def narrow_copy(self, *args, **kwargs):
+        return _ops().narrow_copy(self, *args, **kwargs)
+
+    def index_put(self, *args, **kwargs):
+        return _ops().index_put(self, *args, **kwargs)
+
+    def select_scatter(self, *args, **kwargs):
+        return _ops().select_scatter(self, *args, **kwargs)
+
+    def slice_scatter(self, *args, **kwargs):
+        return _ops().slice_scatter(self, *args, **kwargs)
+
+    def diagonal_scatter(self, *args, **kwargs):
+        return _ops().diagonal_scatter(self, *args, **kwargs)
+
+    def matrix_exp(self, *args, **kwargs):
+        return _ops().matrix_exp(self, *args, **kwargs)
+
+    def renorm(self, *args, **kwargs):
+        return _ops().renorm(self, *args, **kwargs)
+
+    def histogram(self, *args, **kwargs):
+        return _ops().histogram(self, *args, **kwargs)
+
+    def cov(self, *args, **kwargs):
+        return _ops().cov(self, *args, **kwargs)
+
+    def corrcoef(self, *args, **kwargs):
+        return _ops().corrcoef(self, *args, **kwargs)
+
+    def is_nonzero(self, *args, **kwargs):
+        return _ops().is_nonzero(self, *args, **kwargs)
+
+    def is_same_size(self, *args, **kwargs):
+        return _ops().is_same_size(self, *args, **kwargs)
+
+    def is_complex(self, *args, **kwargs):
+        return _ops().is_complex(self, *args, **kwargs)
+
+    def multiply(self, *args, **kwargs):
+        return _ops().multiply(self, *args, **kwargs)
+
+    def subtract(self, *args, **kwargs):
+        return _ops().subtract(self, *args, **kwargs)
+
+    def divide(self, *args, **kwargs):
+        return _ops().divide(self, *args, **kwargs)
+
+    def cumulative_trapezoid(self, *args, **kwargs):
+        return _ops().cumulative_trapezoid(self, *args, **kwargs)
+
+    def polygamma(self, n):
+        return _ops().polygamma(n, self)
