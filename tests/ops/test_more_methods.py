@@ -104,5 +104,5 @@ def test_method_matches_function_and_torch(name, args):
     fn = fn if isinstance(fn, tuple) else (fn,)
     want = want if isinstance(want, tuple) else (want,)
     for g, f, w in zip(got, fn, want):
-        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-10)
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-8)  # NOTE: torch trigamma ~1e-9
         np.testing.assert_array_equal(g.numpy(), f.numpy())
