@@ -92,3 +92,29 @@ def test_rank_cross_vecdot_and_top_level_names():
     assert mg.inverse(mg.eye(2) * 2).tolist() == [[0.5, 0.0], [0.0, 0.5]]
     with pytest.raises(mg.ManygradError, match="square"):
         ML.inv(mg.ones(2, 3))
+
+
+def test_triangular_lstsq_and_more():
+    for upper in (True, False):
+        for left in (True, False):
+            for unit in (False, True):
+                kw = {"upper": upper, "left": left, "unitriangular": unit}
+
+                def mgf(a, b, kw=kw):
+                    eye = mg.eye(3, dtype=a.dtype, device=a.device)
+                    return ML.solve_triangular(a + 3 * eye, b, **kw)
+
+                def tf(a, b, kw=kw):
+                    return TL.solve_triangular(a + 3 * torch.eye(3, dtype=a.dtype), b, **kw)
+
+                check_op(mgf, [(3, 3), (3, 3)], torch_fn=tf)
+    check_op(lambda a, b: ML.lstsq(a, b).solution, [(5, 3), (5, 2)],
+             torch_fn=lambda a, b: TL.lstsq(a, b).solution)  # fmt: skip
+    a = np.random.default_rng(0).standard_normal((5, 3))
+    assert ML.lstsq(mg.tensor(a), mg.ones(5, 1, dtype=mg.float64)).rank.item() == 3
+    check_op(ML.matrix_exp, [(3, 3)], torch_fn=TL.matrix_exp)
+    check_op(
+        lambda x: ML.vander(x, N=4), [(2, 3)], torch_fn=lambda x: TL.vander(x, N=4), grad=False
+    )
+    check_op(lambda x: ML.diagonal(x, offset=1), [(2, 3, 4)],
+             torch_fn=lambda x: TL.diagonal(x, offset=1))  # fmt: skip
