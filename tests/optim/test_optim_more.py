@@ -163,3 +163,28 @@ def test_bad_arguments():
         optim.LBFGS(p, line_search_fn="wolfe")
     with pytest.raises(RuntimeError, match="closure"):
         optim.LBFGS(p).step()
+
+
+def test_lbfgs_state_dict_round_trip(tmp_path, device):
+    x0 = np.array([-1.2, 1.0, 0.5, -0.3])
+    xs = [mg.tensor(x0, device=device, requires_grad=True) for _ in range(2)]
+    opts = [optim.LBFGS([x], max_iter=3) for x in xs]
+
+    def closure(i):
+        def run():
+            opts[i].zero_grad()
+            loss = _rosen(mg, xs[i])
+            loss.backward()
+            return loss
+
+        return run
+
+    opts[0].step(closure(0))
+    path = tmp_path / "lbfgs.safetensors"
+    mg.io.save(opts[0].state_dict(), path)
+    with mg.no_grad():
+        xs[1].copy_(xs[0])
+    opts[1].load_state_dict(mg.io.load(path))
+    opts[0].step(closure(0))
+    opts[1].step(closure(1))
+    np.testing.assert_array_equal(_host(xs[0]), _host(xs[1]))

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from .. import backend
 from ..autograd import enable_grad
+from ..tensor import Tensor
 from .optimizer import Optimizer
 
 
@@ -150,10 +151,15 @@ class LBFGS(Optimizer):
             p._data[...] = saved
         return loss, g
 
-    def step(self, closure: Callable | None = None):  # noqa: C901 - one algorithm
+    def step(self, closure: Callable | None = None):
         """One L-BFGS step (up to ``max_iter`` iterations); returns the first loss."""
         if closure is None:
             raise RuntimeError("LBFGS.step needs a closure that returns the loss")
+        # NOTE: CuPy runs kernels on the current GPU: make the parameters' current
+        with backend.device_scope(self._params[0]._device):
+            return self._step(closure)
+
+    def _step(self, closure):  # noqa: C901 - one algorithm
         self._opt_called = True
         grp = self.param_groups[0]
         lr, max_iter, max_eval = grp["lr"], grp["max_iter"], grp["max_eval"]
@@ -170,9 +176,23 @@ class LBFGS(Optimizer):
         xp = backend.array_module(g)
         if float(xp.abs(g).max()) <= tol_grad:
             return orig_loss
-        d, t = st.get("d"), st.get("t")
-        dirs, stps, ro = st.get("old_dirs"), st.get("old_stps"), st.get("ro")
-        h_diag, prev_g, prev_loss = st.get("H_diag"), st.get("prev_flat_grad"), st.get("prev_loss")
+        dev = self._params[0]._device
+
+        def here(a):  # NOTE: a state loaded from a file holds host arrays (or tensors)
+            if a is None:
+                return None
+            if isinstance(a, list):
+                return [here(v) for v in a]
+            a = getattr(a, "_data", a)
+            return a if backend.device_of(a) == dev else backend.to_device(a, dev)
+
+        d, t = here(st.get("d")), st.get("t")
+        dirs, stps, ro = here(st.get("old_dirs")), here(st.get("old_stps")), st.get("ro")
+        h_diag, prev_g, prev_loss = (
+            st.get("H_diag"),
+            here(st.get("prev_flat_grad")),
+            st.get("prev_loss"),
+        )
         n_iter = 0
         while n_iter < max_iter:
             n_iter += 1
@@ -231,6 +251,12 @@ class LBFGS(Optimizer):
                 break
             if float(xp.abs(d * t).max()) <= tol_change or abs(loss - prev_loss) < tol_change:
                 break
-        st.update(d=d, t=t, old_dirs=dirs, old_stps=stps, ro=ro, H_diag=h_diag,
-                  prev_flat_grad=prev_g, prev_loss=prev_loss)  # fmt: skip
+
+        def keep(a):  # NOTE: tensors in the state, so that state_dict saves and moves them
+            if isinstance(a, list):
+                return [keep(v) for v in a]
+            return None if a is None else Tensor._wrap(a, dev)
+
+        st.update(d=keep(d), t=t, old_dirs=keep(dirs), old_stps=keep(stps), ro=ro, H_diag=h_diag,
+                  prev_flat_grad=keep(prev_g), prev_loss=prev_loss)  # fmt: skip
         return orig_loss
