@@ -98,3 +98,15 @@ def test_generator_drives_randperm_randint_randn():
         outs.append((mg.randperm(6, generator=g).tolist(), mg.randint(0, 9, (4,), generator=g)
                      .tolist(), mg.randn(3, generator=g).tolist()))  # fmt: skip
     assert outs[0] == outs[1] and sorted(outs[0][0]) == list(range(6))
+
+
+def test_default_generator_is_the_global_cpu_stream():
+    g = mg.default_generator
+    assert isinstance(g, mg.Generator)
+    mg.manual_seed(21)
+    a = mg.rand(3)
+    g.manual_seed(21)
+    assert mg.rand(3).tolist() == a.tolist()
+    assert g.initial_seed() == 21
+    parts = mg.data.random_split(range(6), [3, 3], generator=g)
+    assert sorted(list(parts[0]) + list(parts[1])) == list(range(6))

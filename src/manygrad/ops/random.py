@@ -53,6 +53,22 @@ class Generator(backend.Generator):
         return f"<manygrad.Generator device={self.device}>"
 
 
+def _default_generator() -> Generator:
+    """The CPU's global stream as a ``Generator`` (PyTorch's ``default_generator``): the
+    object ``mg.manual_seed`` reseeds and ``rand`` draws from."""
+    old = backend._generators.get(backend.CPU)
+    g = Generator("cpu")
+    if old is not None:
+        g._g, g._initial = old._g, old.initial_seed
+    elif backend._base_seed is not None:
+        backend.Generator.seed(g, backend._base_seed)
+    backend._generators[backend.CPU] = g
+    return g
+
+
+default_generator = _default_generator()
+
+
 def _gen(x: Tensor, generator):
     return generator if generator is not None else backend.generator(x._device)
 
@@ -169,4 +185,4 @@ def initial_seed() -> int:
 
 from ._common import public  # noqa: E402
 
-__all__ = public(globals()) + ["Generator"]
+__all__ = public(globals()) + ["Generator", "default_generator"]
