@@ -5,7 +5,7 @@ Example:
     >>> sched = mg.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=100)
 """
 
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
 
 # more of torch.optim
 from .adagrad import Adadelta, Adagrad  # noqa: E402
@@ -18,4 +18,14 @@ from .rprop import ASGD, Rprop  # noqa: E402
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler"]
-__all__ += ["Adadelta", "Adagrad", "Adamax", "ASGD", "LBFGS", "NAdam", "RAdam", "Rprop"]
+__all__ += [
+    "swa_utils",
+    "Adadelta",
+    "Adagrad",
+    "Adamax",
+    "ASGD",
+    "LBFGS",
+    "NAdam",
+    "RAdam",
+    "Rprop",
+]
