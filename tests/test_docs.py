@@ -9,7 +9,7 @@ import pytest
 import manygrad as mg
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
-RUNNABLE = ["performance.md"]
+RUNNABLE = ["performance.md", "autograd.md", "cuda-graphs.md"]
 BLOCKS = [
     (name, i, block)
     for name in RUNNABLE

@@ -50,7 +50,8 @@ from .io import load, save
 from .threads import get_num_threads, set_num_threads
 
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
-_LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx", "linalg", "special", "random"}
+_LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx", "func", "utils"}
+_LAZY |= {"linalg", "special", "random"}
 
 
 def __getattr__(name):

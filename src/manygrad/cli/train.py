@@ -63,6 +63,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "into memory first",
     )
     a("--workers", type=int, default=0, help="DataLoader workers with --stream (default 0)")
+    a(
+        "--cuda-graph",
+        action="store_true",
+        help="capture the training step into a CUDA graph after warm-up and replay it "
+        "(needs --device cuda or fakegpu; on a real GPU also MANYGRAD_CUDA_GRAPHS=1)",
+    )
     a("--quiet", action="store_true", help="no progress bar")
     a(
         "--nproc",
@@ -260,6 +266,13 @@ def run(args) -> int:
                 f"{', '.join(models.available())}"
             )
         device = resolve_device(args.device, say)
+        if getattr(args, "cuda_graph", False) and mg.device(device).type == "cpu":
+            print(
+                "error: --cuda-graph needs a GPU (--device cuda) or the fake GPU (--device "
+                "fakegpu); this run is on the CPU",
+                file=sys.stderr,
+            )
+            return 2
         if world > 1:
             device = _join_group(device, say)
         train, test = _data.load(s["data"], say, stream=s["stream"])
@@ -304,6 +317,7 @@ def run(args) -> int:
             seed=s["seed"],
             out=out,
             progress=not args.quiet,
+            cuda_graph=bool(getattr(args, "cuda_graph", False)),
         )
         if args.resume:
             trainer.resume(args.resume)
@@ -347,4 +361,9 @@ def run(args) -> int:
         (f"test accuracy {100 * acc:.2f}%, " if acc is not None else "")
         + f"wall time {wall:.1f} s; run saved in {out}"
     )
+    if trainer.graphed is not None:
+        g = trainer.graphed
+        print(
+            f"cuda graph: {g.captures} capture(s), {g.replays} replays, {g.eager_steps} eager steps"
+        )
     return 0
