@@ -684,7 +684,7 @@ class Generator:
         """Poisson counts with rates ``lam`` (an array of this generator's device)."""
         with self._scope():
             if self.device.type == "fakegpu":
-                return self._out(self._g.poisson(_unwrap(lam)).astype(lam.dtype))
+                return _fakegpu.kernel(lambda a: self._g.poisson(a).astype(a.dtype), lam)
             return self._g.poisson(lam).astype(lam.dtype)
 
     def permutation(self, n: int):

@@ -8,8 +8,9 @@ from opcheck import check_op
 
 torch = pytest.importorskip("torch")
 ROWS = [
-    ("copysign", [(3, 4), np.array([1.0, -2.0, -0.0, 3.0])], {}),
-    ("copysign", [(3, 4)], {"other": -1.0}),
+    # NOTE: copysign is piecewise linear: PyTorch's second derivative is rounding noise
+    ("copysign", [(3, 4), np.array([1.0, -2.0, -0.0, 3.0])], {"double": False}),
+    ("copysign", [(3, 4)], {"other": -1.0, "double": False}),
     ("fmax", [(3, 4), (3, 4)], {}),
     ("fmin", [(3, 4), (4,)], {}),
     ("logit", [(3, 4)], {"domain": (0.1, 0.9)}),

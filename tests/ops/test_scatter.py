@@ -18,8 +18,10 @@ ROWS = [
 ]
 for red in ("sum", "prod", "mean", "amax", "amin"):
     for inc in (True, False):
-        ROWS.append(("scatter_reduce", [(3, 4), 0, IDX, (2, 4), red], {"include_self": inc}))
-        ROWS.append(("scatter_reduce", [(2, 5), 1, IDX1, (2, 3), red], {"include_self": inc}))
+        # NOTE: prod's second derivative is not implemented (its first one is exact)
+        kw = {"include_self": inc, **({"double": False} if red == "prod" else {})}
+        ROWS.append(("scatter_reduce", [(3, 4), 0, IDX, (2, 4), red], kw))
+        ROWS.append(("scatter_reduce", [(2, 5), 1, IDX1, (2, 3), red], kw))
 ROWS += [
     ("index_add", [(4, 3), 0, np.array([0, 2, 0]), (3, 3)], {}),
     ("index_add", [(4, 3), 1, np.array([2, 2]), (4, 2)], {"alpha": 2.0}),

@@ -43,6 +43,10 @@ class Inv(Function):
         yt = _T(self.y)
         return -(yt @ g @ yt)
 
+    def backward_graph(self, g):
+        yt = self.saved_output(self.y).mT
+        return -matmul(matmul(yt, g), yt)
+
 
 def inv(A: Tensor) -> Tensor:  # noqa: N803
     """The inverse of square matrices."""
@@ -63,6 +67,10 @@ class Det(Function):
         xp = backend.array_module(g)
         return (g * self.d)[..., None, None] * _T(xp.linalg.inv(self.a))
 
+    def backward_graph(self, g):
+        a, d = self.saved_input(0, self.a), self.saved_output(self.d)
+        return (g * d)[..., None, None] * inv(a).mT
+
 
 def det(A: Tensor) -> Tensor:  # noqa: N803
     """The determinant of square matrices."""
@@ -81,6 +89,9 @@ class LogAbsDet(Function):
     def backward(self, g):
         xp = backend.array_module(g)
         return g[..., None, None] * _T(xp.linalg.inv(self.a))
+
+    def backward_graph(self, g):
+        return g[..., None, None] * inv(self.saved_input(0, self.a)).mT
 
 
 def slogdet(A: Tensor):  # noqa: N803
@@ -104,7 +115,8 @@ class Solve(Function):
         xp = backend.array_module(a)
         self.a, self.vec = a, vec
         self.x = xp.linalg.solve(a, b[..., None] if vec else b)
-        return self.x[..., 0] if vec else self.x
+        self.out = self.x[..., 0] if vec else self.x
+        return self.out
 
     def backward(self, g):
         xp = backend.array_module(g)
@@ -112,6 +124,13 @@ class Solve(Function):
         gb = xp.linalg.solve(_T(self.a), g2)
         ga = -gb @ _T(self.x)
         return ga, (gb[..., 0] if self.vec else gb), None
+
+    def backward_graph(self, g):
+        a, x = self.saved_input(0, self.a), self.saved_output(self.out)
+        gb = solve(a.mT, g)
+        if self.vec:
+            return -(gb.unsqueeze(-1) * x.unsqueeze(-2)), gb, None
+        return -matmul(gb, x.mT), gb, None
 
 
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803

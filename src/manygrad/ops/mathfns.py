@@ -36,10 +36,16 @@ def _zero(xp, g, x, y):
     return xp.zeros_like(g)
 
 
-_floor = _unary("Floor", lambda xp, x: xp.floor(x), _zero, False, False)
-_ceil = _unary("Ceil", lambda xp, x: xp.ceil(x), _zero, False, False)
-_trunc = _unary("Trunc", lambda xp, x: xp.trunc(x), _zero, False, False)
-frac = _unary("Frac", lambda xp, x: x - xp.trunc(x), lambda xp, g, x, y: g, False)
+def _gzero(g, x, y):
+    return g * 0
+
+
+_floor = _unary("Floor", lambda xp, x: xp.floor(x), _zero, False, False, graph=_gzero)
+_ceil = _unary("Ceil", lambda xp, x: xp.ceil(x), _zero, False, False, graph=_gzero)
+_trunc = _unary("Trunc", lambda xp, x: xp.trunc(x), _zero, False, False, graph=_gzero)
+frac = _unary(
+    "Frac", lambda xp, x: x - xp.trunc(x), lambda xp, g, x, y: g, False, graph=lambda g, x, y: g
+)
 
 
 def _int_passthrough(fn):
@@ -69,6 +75,9 @@ class Round(Function):
     def backward(self, g):
         return backend.array_module(g).zeros_like(g)
 
+    def backward_graph(self, g):
+        return g * 0
+
 
 def round(x: Tensor, decimals: int = 0) -> Tensor:  # noqa: A001
     """Round half to even; with ``decimals``, to that many decimal places.
@@ -82,19 +91,79 @@ def round(x: Tensor, decimals: int = 0) -> Tensor:  # noqa: A001
 
 # ---------------------------------------------------------------------------- trig & co
 
-tan = _unary("Tan", lambda xp, x: xp.tan(x), lambda xp, g, x, y: g * (1 + y * y))
-asin = _unary("Asin", lambda xp, x: xp.arcsin(x), lambda xp, g, x, y: g / xp.sqrt(1 - x * x))
-acos = _unary("Acos", lambda xp, x: xp.arccos(x), lambda xp, g, x, y: -g / xp.sqrt(1 - x * x))
-atan = _unary("Atan", lambda xp, x: xp.arctan(x), lambda xp, g, x, y: g / (1 + x * x))
-sinh = _unary("Sinh", lambda xp, x: xp.sinh(x), lambda xp, g, x, y: g * xp.cosh(x))
-cosh = _unary("Cosh", lambda xp, x: xp.cosh(x), lambda xp, g, x, y: g * xp.sinh(x))
-asinh = _unary("Asinh", lambda xp, x: xp.arcsinh(x), lambda xp, g, x, y: g / xp.sqrt(x * x + 1))
-acosh = _unary("Acosh", lambda xp, x: xp.arccosh(x), lambda xp, g, x, y: g / xp.sqrt(x * x - 1))
-atanh = _unary("Atanh", lambda xp, x: xp.arctanh(x), lambda xp, g, x, y: g / (1 - x * x))
+tan = _unary(
+    "Tan",
+    lambda xp, x: xp.tan(x),
+    lambda xp, g, x, y: g * (1 + y * y),
+    graph=lambda g, x, y: g * (1 + y * y),
+)
+asin = _unary(
+    "Asin",
+    lambda xp, x: xp.arcsin(x),
+    lambda xp, g, x, y: g / xp.sqrt(1 - x * x),
+    graph=lambda g, x, y: g / sqrt(1 - x * x),
+)
+acos = _unary(
+    "Acos",
+    lambda xp, x: xp.arccos(x),
+    lambda xp, g, x, y: -g / xp.sqrt(1 - x * x),
+    graph=lambda g, x, y: -g / sqrt(1 - x * x),
+)
+atan = _unary(
+    "Atan",
+    lambda xp, x: xp.arctan(x),
+    lambda xp, g, x, y: g / (1 + x * x),
+    graph=lambda g, x, y: g / (1 + x * x),
+)
+sinh = _unary(
+    "Sinh",
+    lambda xp, x: xp.sinh(x),
+    lambda xp, g, x, y: g * xp.cosh(x),
+    graph=lambda g, x, y: g * cosh(x),
+)
+cosh = _unary(
+    "Cosh",
+    lambda xp, x: xp.cosh(x),
+    lambda xp, g, x, y: g * xp.sinh(x),
+    graph=lambda g, x, y: g * sinh(x),
+)
+asinh = _unary(
+    "Asinh",
+    lambda xp, x: xp.arcsinh(x),
+    lambda xp, g, x, y: g / xp.sqrt(x * x + 1),
+    graph=lambda g, x, y: g / sqrt(x * x + 1),
+)
+acosh = _unary(
+    "Acosh",
+    lambda xp, x: xp.arccosh(x),
+    lambda xp, g, x, y: g / xp.sqrt(x * x - 1),
+    graph=lambda g, x, y: g / sqrt(x * x - 1),
+)
+atanh = _unary(
+    "Atanh",
+    lambda xp, x: xp.arctanh(x),
+    lambda xp, g, x, y: g / (1 - x * x),
+    graph=lambda g, x, y: g / (1 - x * x),
+)
 arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
-log2 = _unary("Log2", lambda xp, x: xp.log2(x), lambda xp, g, x, y: g / (x * math.log(2)))
-log10 = _unary("Log10", lambda xp, x: xp.log10(x), lambda xp, g, x, y: g / (x * math.log(10)))
-exp2 = _unary("Exp2", lambda xp, x: xp.exp2(x), lambda xp, g, x, y: g * y * math.log(2))
+log2 = _unary(
+    "Log2",
+    lambda xp, x: xp.log2(x),
+    lambda xp, g, x, y: g / (x * math.log(2)),
+    graph=lambda g, x, y: g / (x * math.log(2)),
+)
+log10 = _unary(
+    "Log10",
+    lambda xp, x: xp.log10(x),
+    lambda xp, g, x, y: g / (x * math.log(10)),
+    graph=lambda g, x, y: g / (x * math.log(10)),
+)
+exp2 = _unary(
+    "Exp2",
+    lambda xp, x: xp.exp2(x),
+    lambda xp, g, x, y: g * y * math.log(2),
+    graph=lambda g, x, y: g * y * math.log(2),
+)
 
 
 def _sinc(xp, x):
@@ -110,7 +179,15 @@ def _dsinc(xp, g, x, y):
     return g * xp.where(x == 0, 0, d)
 
 
-sinc = _unary("Sinc", _sinc, _dsinc)
+def _gsinc(g, x, y):
+    px = x * math.pi
+    safe = where(x == 0, 1.0, px)
+    from .elementwise import cos
+
+    return g * where(x == 0, 0.0, (cos(safe) * math.pi - y * math.pi) / safe)
+
+
+sinc = _unary("Sinc", _sinc, _dsinc, graph=_gsinc)
 
 
 class Atan2(Function):
@@ -120,6 +197,11 @@ class Atan2(Function):
 
     def backward(self, g):
         a, b = self.a, self.b
+        r = a * a + b * b
+        return g * b / r, -g * a / r
+
+    def backward_graph(self, g):
+        a, b = self.saved_input(0, self.a), self.saved_input(1, self.b)
         r = a * a + b * b
         return g * b / r, -g * a / r
 
@@ -193,6 +275,9 @@ class NanToNum(Function):
     def backward(self, g):
         return g * self.keep
 
+    def backward_graph(self, g):
+        return g * Tensor._wrap(self.keep)
+
 
 def nan_to_num(x: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
     """NaN, +inf, -inf replaced by ``nan``, ``posinf`` (default the dtype's largest value)
@@ -231,8 +316,20 @@ def _erfc(xp, x):
 
 
 _SQRT_PI = math.sqrt(math.pi)
-erf = _unary("Erf", _erf, lambda xp, g, x, y: g * (2 / _SQRT_PI) * xp.exp(-x * x), False)
-erfc = _unary("Erfc", _erfc, lambda xp, g, x, y: -g * (2 / _SQRT_PI) * xp.exp(-x * x), False)
+erf = _unary(
+    "Erf",
+    _erf,
+    lambda xp, g, x, y: g * (2 / _SQRT_PI) * xp.exp(-x * x),
+    False,
+    graph=lambda g, x, y: g * (2 / _SQRT_PI) * exp(-x * x),
+)
+erfc = _unary(
+    "Erfc",
+    _erfc,
+    lambda xp, g, x, y: -g * (2 / _SQRT_PI) * xp.exp(-x * x),
+    False,
+    graph=lambda g, x, y: -g * (2 / _SQRT_PI) * exp(-x * x),
+)
 
 # Giles' single-precision erfinv approximation, refined by Newton steps in float64
 _GILES_LO = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
@@ -261,7 +358,12 @@ def _erfinv(xp, x):
     return xp.where(fin, ys, y).astype(x.dtype, copy=False)
 
 
-erfinv = _unary("Erfinv", _erfinv, lambda xp, g, x, y: g * (_SQRT_PI / 2) * xp.exp(y * y))
+erfinv = _unary(
+    "Erfinv",
+    _erfinv,
+    lambda xp, g, x, y: g * (_SQRT_PI / 2) * xp.exp(y * y),
+    graph=lambda g, x, y: g * (_SQRT_PI / 2) * exp(y * y),
+)
 
 _LANCZOS = (0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
             -176.61502916214059, 12.507343278686905, -0.13857109526572012,
@@ -315,8 +417,27 @@ def _digamma(xp, x):
     return _polygamma01(xp, x, 0)
 
 
-lgamma = _unary("Lgamma", _lgamma, lambda xp, g, x, y: g * _digamma(xp, x), False)
-digamma = _unary("Digamma", _digamma, lambda xp, g, x, y: g * _polygamma01(xp, x, 1), False)
+lgamma = _unary(
+    "Lgamma",
+    _lgamma,
+    lambda xp, g, x, y: g * _digamma(xp, x),
+    False,
+    graph=lambda g, x, y: g * digamma(x),
+)
+# NOTE: digamma's own derivative (trigamma) is not differentiable again here
+digamma = _unary(
+    "Digamma",
+    _digamma,
+    lambda xp, g, x, y: g * _polygamma01(xp, x, 1),
+    False,
+    graph=lambda g, x, y: g * _trigamma_const(x),
+)
+
+
+def _trigamma_const(x: Tensor) -> Tensor:
+    return Tensor._wrap(_polygamma01(backend.array_module(x._data), x._data, 1), x._device)
+
+
 psi = digamma
 
 # ---------------------------------------------------------------------------- bitwise

@@ -350,6 +350,14 @@ class Put(Function):
         gx[self.key] = 0
         return gx, gs, None, None
 
+    def backward_graph(self, g):
+        gs = getitem(g, self.key)
+        if self.accumulate:
+            return g, gs, None, None
+        keep = backend.array_module(g._data).ones(g.shape, bool)
+        keep[self.key] = False
+        return g * Tensor._wrap(keep), gs, None, None
+
 
 def _put(x: Tensor, src, key, accumulate=False) -> Tensor:
     if not isinstance(src, Tensor):

@@ -38,6 +38,12 @@ class Cumprod(Function):
         gk = (others * upper * gm[..., None, :]).sum(-1)
         return xp.moveaxis(gk, -1, ax).astype(g.dtype, copy=False), None
 
+    def backward_graph(self, g):
+        if bool((self.x == 0).any()):
+            return NotImplemented  # NOTE: with zeros, the first derivative only
+        x, y, ax = self.saved_input(0, self.x), self.saved_output(self.y), self.axis
+        return cumsum((g * y).flip(ax), ax).flip(ax) / x, None
+
 
 def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     """Running products along ``dim``."""

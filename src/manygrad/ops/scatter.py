@@ -34,6 +34,16 @@ class Scatter(Function):
             gs[self.part] = g[self.mesh]
         return gx, None, None, gs
 
+    def backward_graph(self, g):
+        keep = backend.array_module(g._data).ones(g.shape, bool)
+        keep[self.mesh] = False
+        gs = None
+        if self.src_shape is not None:
+            if tuple(self.src_shape) != tuple(self.mesh[0].shape):
+                return NotImplemented  # NOTE: src larger than index: first derivative only
+            gs = getitem(g, self.mesh)
+        return g * Tensor._wrap(keep), None, None, gs
+
 
 def _prep(x: Tensor, dim, index, op: str, src=None):
     if x.ndim == 0:
@@ -134,6 +144,25 @@ class ScatterReduce(Function):
         gs[self.part] = gsp
         return gx.astype(g.dtype, copy=False), None, None, gs.astype(g.dtype, copy=False)
 
+    def backward_graph(self, g):
+        r, mesh = self.reduce, self.mesh
+        if r == "prod" or tuple(self.src_shape) != tuple(mesh[0].shape):
+            return NotImplemented  # NOTE: first derivative only
+        xp = backend.array_module(g._data)
+        keep = (self.hit == 0) | self.inc
+        dt = g._data.dtype
+        if r == "sum":
+            return g * Tensor._wrap(keep), None, None, getitem(g, mesh)
+        if r == "mean":
+            inv = Tensor._wrap((1 / self.cnt).astype(dt))
+            return g * Tensor._wrap(keep / self.cnt), None, None, getitem(g * inv, mesh)
+        own = (self.x == self.out) & keep
+        ties = own.astype(dt)
+        backend.index_add(ties, mesh, (self.s == self.out[mesh]).astype(dt))
+        share = Tensor._wrap((1 / xp.maximum(ties, 1)).astype(dt))
+        hit = Tensor._wrap((self.s == self.out[mesh]).astype(dt))
+        return g * share * Tensor._wrap(own), None, None, getitem(g * share, mesh) * hit
+
 
 def _scatter_ext(xp, x, mesh, s, include_self, hit, is_max):
     """Max (or min) of the values scattered to each position, without ``ufunc.at`` (which
@@ -201,6 +230,7 @@ class IndexPut(Function):
     """``index_add`` (accumulate) or ``index_copy`` (write) along one dim."""
 
     def forward(self, x, dim, index, src, alpha, accumulate):
+        self.dim, self.index = dim, index
         self.idx = (slice(None),) * dim + (index,)
         self.accumulate, self.alpha = accumulate, alpha
         out = x.copy()
@@ -217,6 +247,14 @@ class IndexPut(Function):
         gx = g.copy()
         gx[self.idx] = 0
         return gx, None, None, g[self.idx]
+
+    def backward_graph(self, g):
+        gs = index_select(g, self.dim, Tensor._wrap(self.index))
+        if self.accumulate:
+            return g, None, None, (gs if self.alpha == 1 else gs * self.alpha)
+        keep = backend.array_module(g._data).ones(g.shape, bool)
+        keep[self.idx] = False
+        return g * Tensor._wrap(keep), None, None, gs
 
 
 def _index1(x: Tensor, dim, index, op: str):
@@ -271,6 +309,11 @@ class IndexFill(Function):
         gx = g.copy()
         gx[self.idx] = 0
         return gx, None, None, None
+
+    def backward_graph(self, g):
+        keep = backend.array_module(g._data).ones(g.shape, bool)
+        keep[self.idx] = False
+        return g * Tensor._wrap(keep), None, None, None
 
 
 @backend.on_tensor_device
@@ -329,6 +372,15 @@ class MaskedScatter(Function):
         gs = xp.zeros(self.src_shape, g.dtype).reshape(-1)
         gs[: self.n] = g[self.mask]
         return g * ~self.mask, None, gs.reshape(self.src_shape)
+
+    def backward_graph(self, g):
+        n = 1
+        for d in self.src_shape:
+            n *= d
+        if n != self.n:
+            return NotImplemented  # NOTE: a source longer than the mask: first derivative only
+        gs = getitem(g, self.mask).reshape(self.src_shape)
+        return g * Tensor._wrap(~self.mask), None, gs
 
 
 @backend.on_tensor_device

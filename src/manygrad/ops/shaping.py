@@ -52,6 +52,9 @@ class DiagEmbed(Function):
     def backward(self, g):
         return g[..., self.r, self.c], None
 
+    def backward_graph(self, g):
+        return getitem(g, (Ellipsis, self.r, self.c)), None
+
 
 def diag_embed(x: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """Square matrices whose ``offset`` diagonal is ``x``'s last dim (placed at dims
