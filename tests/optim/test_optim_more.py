@@ -188,3 +188,9 @@ def test_lbfgs_state_dict_round_trip(tmp_path, device):
     opts[0].step(closure(0))
     opts[1].step(closure(1))
     np.testing.assert_array_equal(_host(xs[0]), _host(xs[1]))
+
+
+@pytest.mark.parametrize("name", ["Adadelta", "Adamax", "NAdam", "RAdam", "Rprop", "ASGD"])
+def test_capturable_is_refused_clearly(name):
+    with pytest.raises(NotImplementedError, match="capturable"):
+        getattr(optim, name)([mg.zeros(2, requires_grad=True)], capturable=True)

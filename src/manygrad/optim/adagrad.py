@@ -88,6 +88,11 @@ class Adadelta(Optimizer):
         _check("Adadelta", lr=lr, eps=eps, weight_decay=weight_decay)
         if not 0.0 <= rho <= 1.0:
             raise ValueError(f"Adadelta: invalid rho {rho}; 0 <= rho <= 1")
+        if capturable:
+            raise NotImplementedError(
+                "Adadelta: capturable=True (CUDA graph capture of step) is not supported yet; "
+                "SGD, Adam and AdamW support it"
+            )
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, foreach=foreach,
                         capturable=capturable, maximize=maximize,
                         differentiable=differentiable)  # fmt: skip

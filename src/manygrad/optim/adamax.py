@@ -48,6 +48,11 @@ class Adamax(Optimizer):
                  weight_decay: float = 0, foreach=None, *, maximize: bool = False,
                  differentiable: bool = False, capturable: bool = False):  # fmt: skip
         _check("Adamax", lr, eps, weight_decay, betas)
+        if capturable:
+            raise NotImplementedError(
+                "Adamax: capturable=True (CUDA graph capture of step) is not supported yet; "
+                "SGD, Adam and AdamW support it"
+            )
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         foreach=foreach, maximize=maximize, differentiable=differentiable,
                         capturable=capturable)  # fmt: skip
@@ -94,6 +99,11 @@ class NAdam(Optimizer):
         _check("NAdam", lr, eps, weight_decay, betas)
         if momentum_decay < 0.0:
             raise ValueError(f"NAdam: invalid momentum_decay {momentum_decay}; it must be >= 0")
+        if capturable:
+            raise NotImplementedError(
+                "NAdam: capturable=True (CUDA graph capture of step) is not supported yet; "
+                "SGD, Adam and AdamW support it"
+            )
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
                         maximize=maximize, foreach=foreach, capturable=capturable,
@@ -145,6 +155,11 @@ class RAdam(Optimizer):
                  maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False):  # fmt: skip
         _check("RAdam", lr, eps, weight_decay, betas)
+        if capturable:
+            raise NotImplementedError(
+                "RAdam: capturable=True (CUDA graph capture of step) is not supported yet; "
+                "SGD, Adam and AdamW support it"
+            )
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
                         foreach=foreach, capturable=capturable,

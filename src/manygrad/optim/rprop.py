@@ -34,6 +34,11 @@ class Rprop(Optimizer):
             raise ValueError(f"Rprop: invalid learning rate {lr}; it must be >= 0")
         if not 0.0 < etas[0] < 1.0 < etas[1]:
             raise ValueError(f"Rprop: invalid etas {etas}; need 0 < etaminus < 1 < etaplus")
+        if capturable:
+            raise NotImplementedError(
+                "Rprop: capturable=True (CUDA graph capture of step) is not supported yet; "
+                "SGD, Adam and AdamW support it"
+            )
         defaults = dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes), foreach=foreach,
                         maximize=maximize, differentiable=differentiable,
                         capturable=capturable)  # fmt: skip
@@ -87,6 +92,11 @@ class ASGD(Optimizer):
         for k, v in (("learning rate", lr), ("weight_decay", weight_decay)):
             if v < 0.0:
                 raise ValueError(f"ASGD: invalid {k} {v}; it must be >= 0")
+        if capturable:
+            raise NotImplementedError(
+                "ASGD: capturable=True (CUDA graph capture of step) is not supported yet; "
+                "SGD, Adam and AdamW support it"
+            )
         defaults = dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay,
                         foreach=foreach, maximize=maximize, differentiable=differentiable,
                         capturable=capturable)  # fmt: skip
