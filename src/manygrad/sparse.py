@@ -259,6 +259,20 @@ def mm(mat1, mat2) -> Tensor:
 spmm = mm
 
 
+def FloatTensor(indices, values, size=None) -> SparseCooTensor:  # noqa: N802 - PyTorch's name
+    """The legacy constructor ``torch.sparse.FloatTensor(indices, values, size)``."""
+    from . import dtypes as _D
+
+    return sparse_coo_tensor(indices, values, size, dtype=_D.float32)
+
+
+def DoubleTensor(indices, values, size=None) -> SparseCooTensor:  # noqa: N802 - PyTorch's name
+    """The legacy constructor ``torch.sparse.DoubleTensor(indices, values, size)``."""
+    from . import dtypes as _D
+
+    return sparse_coo_tensor(indices, values, size, dtype=_D.float64)
+
+
 def sum(input: SparseCooTensor, dim=None):  # noqa: A001, A002
     """The sum of a sparse tensor's entries (over ``dim`` of its dense form)."""
     if dim is None:
@@ -271,4 +285,14 @@ def addmm(mat: Tensor, mat1, mat2, *, beta=1, alpha=1) -> Tensor:
     return mat * beta + mm(mat1, mat2) * alpha
 
 
-__all__ = ["SparseCooTensor", "addmm", "mm", "sparse_coo_tensor", "spmm", "sum", "to_sparse"]
+__all__ = [
+    "DoubleTensor",
+    "FloatTensor",
+    "SparseCooTensor",
+    "addmm",
+    "mm",
+    "sparse_coo_tensor",
+    "spmm",
+    "sum",
+    "to_sparse",
+]

@@ -112,3 +112,16 @@ def test_bad_input():
         mg.sparse_coo_tensor([[0, 1]], [1.0], (2,))
     with pytest.raises(mg.ManygradError, match="don't fit"):
         mg.sparse.mm(mg.sparse_coo_tensor(IDX, VALS, (3, 4)), mg.ones(3, 2, dtype=mg.float64))
+
+
+def test_mm_matmul_and_legacy_constructors():
+    d = np.random.default_rng(2).standard_normal((4, 2))
+    s = mg.sparse.FloatTensor(mg.tensor(IDX), mg.tensor(VALS, dtype=mg.float32), (3, 4))
+    assert s.dtype == mg.float32 and mg.sparse.DoubleTensor(IDX, VALS, (3, 4)).dtype == mg.float64
+    t = torch.sparse_coo_tensor(torch.tensor(IDX), torch.tensor(VALS), (3, 4))
+    want = torch.sparse.mm(t, torch.tensor(d)).numpy()
+    dd = mg.tensor(d, dtype=mg.float32)
+    for got in (mg.mm(s, dd), mg.matmul(s, dd), s @ dd, mg.spmm(s, dd)):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5)
+    e = mg.ones(5, 3)
+    np.testing.assert_allclose((e @ s.to_dense()).numpy(), (e @ s).numpy(), rtol=1e-6)
