@@ -20,7 +20,7 @@ def _pair(mgf, tf, **kw):
     return (mgf, {"torch_fn": tf, **kw})
 
 
-# NOTE: cholesky, qr, eigh and svd (so pinv, lstsq and the spectral norms) are
+# NOTE: qr and svd (so pinv, lstsq and the spectral norms) are
 # differentiable once here; their second derivatives are not implemented yet
 ONCE = {"double": False}
 
@@ -31,19 +31,17 @@ ROWS = [
     _pair(ML.det, TL.det),
     _pair(lambda a: ML.slogdet(a).logabsdet, lambda a: TL.slogdet(a).logabsdet),
     _pair(lambda a: mg.logdet(S_mg(a)), lambda a: torch.logdet(S_t(a))),
-    _pair(lambda a: ML.cholesky(S_mg(a)), lambda a: TL.cholesky(S_t(a)), **ONCE),
+    _pair(lambda a: ML.cholesky(S_mg(a)), lambda a: TL.cholesky(S_t(a))),
     _pair(
         lambda a: ML.cholesky(S_mg(a), upper=True),
         lambda a: TL.cholesky(S_t(a), upper=True),
-        **ONCE,
     ),
     _pair(lambda a: [t * t for t in ML.qr(a)], lambda a: [t * t for t in TL.qr(a)], **ONCE),
     _pair(lambda a: [ML.qr(a).Q @ ML.qr(a).R], lambda a: [TL.qr(a).Q @ TL.qr(a).R], **ONCE),
-    _pair(lambda a: ML.eigh(S_mg(a)).eigenvalues, lambda a: TL.eigh(S_t(a)).eigenvalues, **ONCE),
+    _pair(lambda a: ML.eigh(S_mg(a)).eigenvalues, lambda a: TL.eigh(S_t(a)).eigenvalues),
     _pair(
         lambda a: [t * t for t in ML.eigh(S_mg(a))],
         lambda a: [t * t for t in TL.eigh(S_t(a))],
-        **ONCE,
     ),
     _pair(ML.svdvals, TL.svdvals, **ONCE),
     _pair(

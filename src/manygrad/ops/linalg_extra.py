@@ -148,6 +148,23 @@ def _phi(xp, a):
     return xp.tril(a) - 0.5 * (xp.eye(a.shape[-1], dtype=a.dtype) * a)
 
 
+def _phi_t(a: Tensor) -> Tensor:
+    """``_phi`` with Tensor ops (for double backward)."""
+    from .arrange import tril
+    from .shaping import diag_embed, diagonal
+
+    return tril(a) - 0.5 * diag_embed(diagonal(a, 0, -2, -1))
+
+
+def _off_inverse(d: Tensor) -> Tensor:
+    """``1 / d`` off the diagonal of the last two dims, 0 on it (Tensor ops)."""
+    xp = backend.array_module(d._data)
+    n = d.shape[-1]
+    with backend.device_scope(d._device):
+        eye = Tensor._wrap(xp.eye(n, dtype=bool), d._device)
+    return where(eye, 0.0, 1 / where(eye, 1.0, d))
+
+
 class Cholesky(Function):
     def forward(self, a):
         self.L = backend.array_module(a).linalg.cholesky(a)
@@ -159,6 +176,12 @@ class Cholesky(Function):
         linv = xp.linalg.inv(L)
         s = _T(linv) @ _phi(xp, _T(L) @ g) @ linv
         return 0.5 * (s + _T(s))
+
+    def backward_graph(self, g):
+        L = self.saved_output(self.L)  # noqa: N806
+        linv = inv(L)
+        s = matmul(matmul(linv.mT, _phi_t(matmul(L.mT, g))), linv)
+        return 0.5 * (s + s.mT)
 
 
 def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
@@ -269,7 +292,8 @@ class Eigh(Function):
         xp = backend.array_module(a)
         w, V = xp.linalg.eigh(a, UPLO=uplo)  # noqa: N806
         self.w, self.V = w, V
-        return xp.concatenate([w[..., None, :], V], -2)
+        self.out = xp.concatenate([w[..., None, :], V], -2)
+        return self.out
 
     def backward(self, g):
         xp = backend.array_module(g)
@@ -282,6 +306,16 @@ class Eigh(Function):
             F = xp.where(eye, 0, 1 / xp.where(eye, 1, d))  # noqa: N806
         inner = F * (_T(V) @ gV) + xp.eye(n, dtype=g.dtype) * gw[..., None, :]
         return V @ inner @ _T(V), None
+
+    def backward_graph(self, g):
+        from .shaping import diag_embed
+
+        out = self.saved_output(self.out)
+        w, V = out[..., 0, :], out[..., 1:, :]  # noqa: N806
+        gw, gV = g[..., 0, :], g[..., 1:, :]  # noqa: N806
+        F = _off_inverse(w.unsqueeze(-2) - w.unsqueeze(-1))  # noqa: N806
+        inner = F * matmul(V.mT, gV) + diag_embed(gw)
+        return matmul(matmul(V, inner), V.mT), None
 
 
 def eigh(A: Tensor, UPLO: str = "L"):  # noqa: N803
