@@ -20,11 +20,6 @@ def _pair(mgf, tf, **kw):
     return (mgf, {"torch_fn": tf, **kw})
 
 
-# NOTE: qr and svd (so pinv, lstsq and the spectral norms) are
-# differentiable once here; their second derivatives are not implemented yet
-ONCE = {"double": False}
-
-
 S_mg, S_t = _spd(mg), _spd(torch)
 ROWS = [
     _pair(ML.inv, TL.inv),
@@ -36,20 +31,19 @@ ROWS = [
         lambda a: ML.cholesky(S_mg(a), upper=True),
         lambda a: TL.cholesky(S_t(a), upper=True),
     ),
-    _pair(lambda a: [t * t for t in ML.qr(a)], lambda a: [t * t for t in TL.qr(a)], **ONCE),
-    _pair(lambda a: [ML.qr(a).Q @ ML.qr(a).R], lambda a: [TL.qr(a).Q @ TL.qr(a).R], **ONCE),
+    _pair(lambda a: [t * t for t in ML.qr(a)], lambda a: [t * t for t in TL.qr(a)]),
+    _pair(lambda a: [ML.qr(a).Q @ ML.qr(a).R], lambda a: [TL.qr(a).Q @ TL.qr(a).R]),
     _pair(lambda a: ML.eigh(S_mg(a)).eigenvalues, lambda a: TL.eigh(S_t(a)).eigenvalues),
     _pair(
         lambda a: [t * t for t in ML.eigh(S_mg(a))],
         lambda a: [t * t for t in TL.eigh(S_t(a))],
     ),
-    _pair(ML.svdvals, TL.svdvals, **ONCE),
+    _pair(ML.svdvals, TL.svdvals),
     _pair(
         lambda a: [t * t for t in ML.svd(a, full_matrices=False)],
         lambda a: [t * t for t in TL.svd(a, full_matrices=False)],
-        **ONCE,
     ),  # fmt: skip
-    _pair(ML.pinv, TL.pinv, **ONCE),
+    _pair(ML.pinv, TL.pinv),
     _pair(lambda a: ML.matrix_power(a, 3), lambda a: TL.matrix_power(a, 3)),
     _pair(lambda a: ML.matrix_power(a, -2), lambda a: TL.matrix_power(a, -2)),
     _pair(lambda a: ML.norm(a), lambda a: TL.norm(a)),
@@ -61,10 +55,7 @@ ROWS = [
     _pair(lambda a: ML.vector_norm(a, float("inf")), lambda a: TL.vector_norm(a, float("inf"))),
 ]
 for _o in ("fro", "nuc", 2, -2, 1, -1, float("inf"), -float("inf")):
-    _kw = ONCE if _o in ("nuc", 2, -2) else {}
-    ROWS.append(
-        _pair(lambda a, o=_o: ML.matrix_norm(a, o), lambda a, o=_o: TL.matrix_norm(a, o), **_kw)
-    )
+    ROWS.append(_pair(lambda a, o=_o: ML.matrix_norm(a, o), lambda a, o=_o: TL.matrix_norm(a, o)))
 SHAPES = [(4, 4), (2, 3, 3)]
 
 
@@ -76,13 +67,13 @@ def test_linalg_square(fn, opts):
 
 @pytest.mark.parametrize("shape", [(5, 3), (3, 5), (2, 4, 3)])
 def test_linalg_rectangular(shape):
-    check_op(ML.svdvals, [shape], torch_fn=TL.svdvals, **ONCE)
-    check_op(ML.pinv, [shape], torch_fn=TL.pinv, **ONCE)
+    check_op(ML.svdvals, [shape], torch_fn=TL.svdvals)
+    check_op(ML.pinv, [shape], torch_fn=TL.pinv)
     check_op(lambda a: [t * t for t in ML.svd(a, full_matrices=False)], [shape],
-             torch_fn=lambda a: [t * t for t in TL.svd(a, full_matrices=False)], **ONCE)  # fmt: skip
+             torch_fn=lambda a: [t * t for t in TL.svd(a, full_matrices=False)])  # fmt: skip
     if shape[-2] >= shape[-1]:
         check_op(lambda a: [t * t for t in ML.qr(a)], [shape],
-                 torch_fn=lambda a: [t * t for t in TL.qr(a)], **ONCE)  # fmt: skip
+                 torch_fn=lambda a: [t * t for t in TL.qr(a)])  # fmt: skip
 
 
 def test_solve():
@@ -124,7 +115,7 @@ def test_triangular_lstsq_and_more():
 
                 check_op(mgf, [(3, 3), (3, 3)], torch_fn=tf)
     check_op(lambda a, b: ML.lstsq(a, b).solution, [(5, 3), (5, 2)],
-             torch_fn=lambda a, b: TL.lstsq(a, b).solution, **ONCE)  # fmt: skip
+             torch_fn=lambda a, b: TL.lstsq(a, b).solution)  # fmt: skip
     a = np.random.default_rng(0).standard_normal((5, 3))
     assert ML.lstsq(mg.tensor(a), mg.ones(5, 1, dtype=mg.float64)).rank.item() == 3
     check_op(ML.matrix_exp, [(3, 3)], torch_fn=TL.matrix_exp)

@@ -195,7 +195,8 @@ class QR(Function):
     def forward(self, a):
         xp = backend.array_module(a)
         self.Q, self.R = xp.linalg.qr(a, mode="reduced")
-        return xp.concatenate([self.Q, _T(self.R)], -2)  # NOTE: split again by qr()
+        self.out = xp.concatenate([self.Q, _T(self.R)], -2)  # NOTE: split again by qr()
+        return self.out
 
     def backward(self, g):
         xp = backend.array_module(g)
@@ -207,6 +208,20 @@ class QR(Function):
         copyltu = low + _T(low) + xp.eye(k, dtype=m.dtype) * m
         b = gQ + Q @ copyltu
         return _T(xp.linalg.solve(R, _T(b)))
+
+    def backward_graph(self, g):
+        from .arrange import tril
+        from .shaping import diag_embed, diagonal
+
+        m = self.Q.shape[-2]
+        out = self.saved_output(self.out)
+        Q, R = out[..., :m, :], out[..., m:, :].mT  # noqa: N806
+        gQ, gR = g[..., :m, :], g[..., m:, :].mT  # noqa: N806
+        mm_ = matmul(R, gR.mT) - matmul(gQ.mT, Q)
+        low = tril(mm_, -1)
+        copyltu = low + low.mT + diag_embed(diagonal(mm_, 0, -2, -1))
+        b = gQ + matmul(Q, copyltu)
+        return solve(R, b.mT).mT
 
 
 def qr(A: Tensor, mode: str = "reduced"):  # noqa: N803
@@ -237,6 +252,7 @@ class SVD(Function):
         out[..., :m, :] = U
         out[..., m, :] = S
         out[..., m + 1 :, :] = self.V
+        self.out = out
         return out
 
     def backward(self, g):
@@ -258,6 +274,24 @@ class SVD(Function):
             ga = ga + (gU - U @ ut_gu) / Sm @ _T(V)
         if V.shape[-2] > self.k:
             ga = ga + U @ _T((gV - V @ vt_gv) / Sm)
+        return ga
+
+    def backward_graph(self, g):
+        from .shaping import diag_embed
+
+        m = self.U.shape[-2]
+        out = self.saved_output(self.out)
+        U, S, V = out[..., :m, :], out[..., m, :], out[..., m + 1 :, :]  # noqa: N806
+        gU, gS, gV = g[..., :m, :], g[..., m, :], g[..., m + 1 :, :]  # noqa: N806
+        F = _off_inverse(S.unsqueeze(-2) ** 2 - S.unsqueeze(-1) ** 2)  # noqa: N806
+        Sm = S.unsqueeze(-2)  # noqa: N806
+        ut_gu, vt_gv = matmul(U.mT, gU), matmul(V.mT, gV)
+        inner = (F * (ut_gu - ut_gu.mT)) * Sm + Sm.mT * (F * (vt_gv - vt_gv.mT)) + diag_embed(gS)
+        ga = matmul(matmul(U, inner), V.mT)
+        if m > self.k:
+            ga = ga + matmul((gU - matmul(U, ut_gu)) / Sm, V.mT)
+        if V.shape[-2] > self.k:
+            ga = ga + matmul(U, ((gV - matmul(V, vt_gv)) / Sm).mT)
         return ga
 
 
