@@ -33,9 +33,8 @@ ROWS = [
     ("erfinv", [(3, 4)], U),
     ("lgamma", [(3, 4)], {"domain": (0.1, 6.0)}),
     ("lgamma", [(3, 4)], {"domain": (-2.9, -2.1)}),
-    # NOTE: trigamma (digamma's derivative) is not differentiable again
-    ("digamma", [(3, 4)], {"domain": (0.1, 6.0), "double": False}),
-    ("digamma", [(3, 4)], {"domain": (-0.9, -0.1), "double": False}),
+    ("digamma", [(3, 4)], {"domain": (0.1, 6.0)}),
+    ("digamma", [(3, 4)], {"domain": (-0.9, -0.1)}),
     ("atan2", [(3, 4), (3, 4)], {}),
     ("hypot", [(3, 4), (4,)], P),
     ("logaddexp", [(3, 4), (3, 4)], {}),

@@ -41,9 +41,22 @@ from .reduce import *  # noqa: E402, F403
 __all__ = sorted({n for m in _MODULES for n in getattr(m, "__all__", [])})
 
 # PyTorch's wider op set (sorting, scatter, products, linalg, random, more maths)
-from . import linalg_extra, mathfns, misc, products, random, scans, scatter, shaping, sorting  # noqa: E402
+from . import (  # noqa: E402
+    linalg_extra,
+    mathfns,
+    misc,
+    products,
+    random,
+    scans,
+    scatter,
+    shaping,
+    sorting,
+    special_fns,  # noqa: E402
+)
 
-_MORE = (linalg_extra, mathfns, misc, products, random, scans, scatter, shaping, sorting)
+_MORE = (
+    linalg_extra, mathfns, misc, products, random, scans, scatter, shaping, sorting, special_fns,
+)  # fmt: skip
 from .linalg_extra import *  # noqa: E402, F403
 from .mathfns import *  # noqa: E402, F403
 from .misc import *  # noqa: E402, F403
@@ -53,5 +66,6 @@ from .scans import *  # noqa: E402, F403
 from .scatter import *  # noqa: E402, F403
 from .shaping import *  # noqa: E402, F403
 from .sorting import *  # noqa: E402, F403
+from .special_fns import *  # noqa: E402, F403
 
 __all__ = sorted(set(__all__) | {n for m in _MORE for n in getattr(m, "__all__", [])})

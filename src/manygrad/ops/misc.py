@@ -14,7 +14,6 @@ from ..tensor import Size, Tensor
 from .elementwise import _float_input, abs, cast, div, isnan, log, mul, sub, where
 from .indexing import _dim, getitem
 from .linalg import matmul
-from .mathfns import _polygamma01, lgamma
 from .movement import movedim, narrow, reshape, transpose
 from .reduce import amax, cumsum, mean, sum
 
@@ -100,32 +99,6 @@ def frexp(x: Tensor):
     """``(mantissa, exponent)`` with ``x = mantissa * 2 ** exponent``, |mantissa| in [0.5, 1)."""
     m, e = backend.array_module(x._data).frexp(x._data)
     return Tensor._wrap(m, x._device), Tensor._wrap(e.astype("int32"), x._device)
-
-
-def polygamma(n: int, input: Tensor) -> Tensor:  # noqa: A002
-    """The ``n``-th derivative of digamma; n = 0 (digamma) and 1 (trigamma)."""
-    from .mathfns import digamma
-
-    if n == 0:
-        return digamma(input)
-    if n == 1:
-        return _Trigamma.apply(_float_input(input))
-    raise NotImplementedError(f"polygamma: order n={n} is not supported (only 0 and 1)")
-
-
-class _Trigamma(Function):
-    differentiable = False  # NOTE: its derivative (tetragamma) is not implemented
-
-    def forward(self, x):
-        return _polygamma01(backend.array_module(x), x, 1)
-
-
-def mvlgamma(input: Tensor, p: int) -> Tensor:  # noqa: A002
-    """The multivariate log-gamma of dimension ``p``."""
-    out = lgamma(input) * 0 + p * (p - 1) / 4 * math.log(math.pi)
-    for i in range(p):
-        out = out + lgamma(input - i / 2)
-    return out
 
 
 def isposinf(x: Tensor) -> Tensor:
