@@ -39,7 +39,7 @@ from .dtypes import int_ as int
 from .errors import ManygradError
 from .ops import *
 from .ops import abs, all, any, max, min, pow, sum
-from .ops.linalg_extra import svd_legacy as svd
+from .ops.decompositions import svd_legacy as svd
 from .tensor import Size, Tensor
 from . import nn
 from . import sparse

@@ -7,23 +7,19 @@ Example:
 
 from collections import namedtuple
 
+from .ops.decompositions import eigh, eigvalsh, qr, svd, svdvals
 from .ops.linalg import matmul
 from .ops.linalg_extra import (
     cholesky,
     det,
-    eigh,
-    eigvalsh,
     inv,
     matrix_norm,
     matrix_power,
     matrix_rank,
     multi_dot,
     pinv,
-    qr,
     slogdet,
     solve,
-    svd,
-    svdvals,
     vector_norm,
 )
 from .ops.linalg_extra import linalg_norm as norm

@@ -400,7 +400,7 @@ def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
 
 def qr(input: Tensor, some: bool = True):  # noqa: A002
     """``torch.qr``: the reduced QR factorisation (``some=True`` only)."""
-    from .linalg_extra import qr as linalg_qr
+    from .decompositions import qr as linalg_qr
 
     if not some:
         raise NotImplementedError("qr: some=False (complete mode) is not supported")
