@@ -51,11 +51,13 @@ from . import (  # noqa: E402
     scatter,
     shaping,
     sorting,
-    special_fns,  # noqa: E402
+    special_fns,
+    stats,
 )
 
 _MORE = (
     linalg_extra, mathfns, misc, products, random, scans, scatter, shaping, sorting, special_fns,
+    stats,
 )  # fmt: skip
 from .linalg_extra import *  # noqa: E402, F403
 from .mathfns import *  # noqa: E402, F403
@@ -67,5 +69,6 @@ from .scatter import *  # noqa: E402, F403
 from .shaping import *  # noqa: E402, F403
 from .sorting import *  # noqa: E402, F403
 from .special_fns import *  # noqa: E402, F403
+from .stats import *  # noqa: E402, F403
 
 __all__ = sorted(set(__all__) | {n for m in _MORE for n in getattr(m, "__all__", [])})
