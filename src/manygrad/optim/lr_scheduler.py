@@ -568,3 +568,4 @@ from .lr_scheduler_more import *  # noqa: E402, F403
 from .lr_scheduler_more import __all__ as _more  # noqa: E402
 
 __all__ += _more
+_LRScheduler = LRScheduler  # NOTE: the name older PyTorch code subclasses
