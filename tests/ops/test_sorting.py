@@ -113,3 +113,16 @@ def test_bincount_weights_dtype():
 def test_topk_bad_k():
     with pytest.raises(mg.ManygradError, match="topk"):
         mg.topk(mg.randn(3), 5)
+
+
+@pytest.mark.parametrize("device", ["cpu", "fakegpu"])
+def test_batched_searchsorted_with_ties(device):
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        seq = np.sort(rng.integers(0, 6, (3, 2, 7)).astype(float), -1)
+        v = rng.integers(-1, 8, (3, 2, 5)).astype(float)
+        for right in (False, True):
+            got = mg.searchsorted(mg.tensor(seq, device=device), mg.tensor(v, device=device),
+                                  right=right)  # fmt: skip
+            want = torch.searchsorted(torch.tensor(seq), torch.tensor(v), right=right)
+            np.testing.assert_array_equal(got.cpu().numpy(), want.numpy())

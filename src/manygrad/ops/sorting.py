@@ -267,6 +267,23 @@ def unique_consecutive(x: Tensor, return_inverse=False, return_counts=False, dim
     return out[0] if len(out) == 1 else tuple(out)
 
 
+def _batched_searchsorted(xp, sd, v, right: bool):
+    """Row-wise searchsorted: each row's queries sorted in with its sequence (one stable
+    batched argsort), counting the sequence entries before each query."""
+    n, m = sd.shape[-1], v.shape[-1]
+    rows = sd.reshape(-1, n)
+    q = v.reshape(-1, m).astype(rows.dtype)
+    # NOTE: a stable sort keeps the first block ahead on ties: queries first for side
+    # "left" (they go before equal entries), the sequence first for "right"
+    both = xp.concatenate([rows, q] if right else [q, rows], -1)
+    order = xp.argsort(both, axis=-1, kind="stable")
+    is_seq = (order < n) if right else (order >= m)
+    before = xp.cumsum(is_seq, -1)
+    where = xp.argsort(order, axis=-1, kind="stable")  # sorted position of each slot
+    slots = where[:, n:] if right else where[:, :m]
+    return xp.take_along_axis(before, slots, -1).reshape(v.shape)
+
+
 @backend.on_tensor_device
 def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False,  # noqa: A002
                  right: bool = False, side=None, sorter=None) -> Tensor:  # fmt: skip
@@ -289,10 +306,7 @@ def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False,  # 
                 f"searchsorted: leading dims of sorted_sequence {tuple(s.shape)} and input "
                 f"{tuple(v.shape)} must match"
             )
-        cmp = (
-            (sd[..., None, :] <= v[..., :, None]) if right else (sd[..., None, :] < v[..., :, None])
-        )
-        out = cmp.sum(-1)
+        out = _batched_searchsorted(xp, sd, v, right)
     return _wrap(xp.asarray(out).astype("int32" if out_int32 else "int64"), s)
 
 
