@@ -680,6 +680,13 @@ class Generator:
                 lambda: self._g.integers(low, high, size=shape).astype(dtype, copy=False)
             )
 
+    def poisson(self, lam):
+        """Poisson counts with rates ``lam`` (an array of this generator's device)."""
+        with self._scope():
+            if self.device.type == "fakegpu":
+                return _fakegpu.kernel(lambda a: self._g.poisson(a).astype(a.dtype), lam)
+            return self._g.poisson(lam).astype(lam.dtype)
+
     def permutation(self, n: int):
         """A random ordering of ``0..n-1`` (int64)."""
         if self.device.type == "cpu":

@@ -183,6 +183,8 @@ def _wrap(x):
         return FakeArray(np.asarray(x))  # CuPy reductions give 0-d arrays, not scalars
     if t is tuple or t is list:
         return t(_wrap(v) for v in x)
+    if isinstance(x, tuple):  # NOTE: NumPy's named results (linalg.qr, svd, eigh, slogdet)
+        return tuple(_wrap(v) for v in x)
     return x
 
 
