@@ -302,3 +302,23 @@ def test_in_place_on_a_view_of_a_view_rewrites_the_base_history(device):
     assert y._version == v._version == 1
     (y * mg.tensor(w, device=device)).sum().backward()
     np.testing.assert_allclose(x.grad.cpu().numpy(), [[0, 10, 20], [3, 40, 50]])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda L, t: t.floor_(),
+        lambda L, t: t.round_(),
+        lambda L, t: t.sin_(),
+        lambda L, t: t.scatter_(1, L.tensor([[0, 1], [1, 0]]), L.ones(2, 2, dtype=L.float64)),
+        lambda L, t: t.index_add_(0, L.tensor([1, 1]), L.ones(2, 3, dtype=L.float64)),
+        lambda L, t: t.index_fill_(1, L.tensor([2]), -1.0),
+        lambda L, t: t.masked_scatter_(t > 0.3, L.zeros(6, dtype=L.float64)),
+        lambda L, t: t.nan_to_num_(),
+        lambda L, t: t.clamp_min_(0.2),
+    ],
+)
+def test_more_in_place_ops_match_pytorch(call):
+    a = np.linspace(-1, 1, 6).reshape(2, 3)
+    got, want = call(mg, mg.tensor(a)), call(torch, torch.tensor(a))
+    np.testing.assert_allclose(got.numpy(), want.numpy())
