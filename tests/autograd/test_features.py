@@ -307,15 +307,17 @@ def test_in_place_on_a_view_of_a_view_rewrites_the_base_history(device):
 @pytest.mark.parametrize(
     "call",
     [
-        lambda L, t: t.floor_(),
-        lambda L, t: t.round_(),
-        lambda L, t: t.sin_(),
-        lambda L, t: t.scatter_(1, L.tensor([[0, 1], [1, 0]]), L.ones(2, 2, dtype=L.float64)),
-        lambda L, t: t.index_add_(0, L.tensor([1, 1]), L.ones(2, 3, dtype=L.float64)),
-        lambda L, t: t.index_fill_(1, L.tensor([2]), -1.0),
-        lambda L, t: t.masked_scatter_(t > 0.3, L.zeros(6, dtype=L.float64)),
-        lambda L, t: t.nan_to_num_(),
-        lambda L, t: t.clamp_min_(0.2),
+        lambda lib, t: t.floor_(),
+        lambda lib, t: t.round_(),
+        lambda lib, t: t.sin_(),
+        lambda lib, t: t.scatter_(
+            1, lib.tensor([[0, 1], [1, 0]]), lib.ones(2, 2, dtype=lib.float64)
+        ),
+        lambda lib, t: t.index_add_(0, lib.tensor([1, 1]), lib.ones(2, 3, dtype=lib.float64)),
+        lambda lib, t: t.index_fill_(1, lib.tensor([2]), -1.0),
+        lambda lib, t: t.masked_scatter_(t > 0.3, lib.zeros(6, dtype=lib.float64)),
+        lambda lib, t: t.nan_to_num_(),
+        lambda lib, t: t.clamp_min_(0.2),
     ],
 )
 def test_more_in_place_ops_match_pytorch(call):
