@@ -16,7 +16,7 @@ _NPZ_PAIRS = [
 ]
 
 
-def load(spec: str, say=print, stream: bool = False):
+def load(spec: str, say=print, stream: bool = False, image_size=None):
     """``(train, test)`` for a dataset name or a path; unknown names list what exists.
 
     With ``stream``, a detected dataset is returned as two ``Subset`` views (80/20) to be
@@ -36,14 +36,26 @@ def load(spec: str, say=print, stream: bool = False):
         return _text(path, say)
     if path.endswith(".npz") and not stream:
         return _npz(path, say)
-    return _detected(path, say, stream)
+    return _detected(path, say, stream, image_size)
 
 
-def _labelled(name, x, y, input_range=None) -> ArrayData:
-    x = np.asarray(x)
-    y = np.asarray(y).astype(np.int64)
-    if len(x) != len(y):
-        raise SystemExit(f"error: {name}: {len(x)} samples but {len(y)} labels")
+def _labelled(name, x, y, input_range=None, part="training") -> ArrayData:
+    from ..train import guard
+
+    x, y = np.asarray(x), np.asarray(y)
+    if x.dtype.kind not in "biuf":
+        raise SystemExit(f"error: {name}: the samples have dtype {x.dtype}; training needs numbers")
+    if y.ndim != 1 or y.dtype.kind not in "biuf":
+        raise SystemExit(
+            f"error: {name}: labels must be one class index per sample (a 1-D array of "
+            f"whole numbers), got shape {y.shape} and dtype {y.dtype}"
+        )
+    if x.ndim == 0 or len(x) != len(y):
+        raise SystemExit(f"error: {name}: {len(x) if x.ndim else 0} samples but {len(y)} labels")
+    guard.check_samples(len(x), name, part)
+    guard.check_finite(x, name, f"{part} data")
+    guard.check_labels(y, name, part)
+    y = y.astype(np.int64)
     if x.ndim == 3:  # (N, H, W) grayscale
         x = x[:, None]
     if input_range is None:
@@ -54,6 +66,11 @@ def _labelled(name, x, y, input_range=None) -> ArrayData:
 
 
 def _split(data: ArrayData, frac: float = 0.2, seed: int = 0) -> tuple[ArrayData, ArrayData]:
+    if len(data) < 2:
+        raise SystemExit(
+            f"error: {data.name}: {len(data)} sample; training needs at least 2 (one to train "
+            "on, one to test)"
+        )
     order = np.random.default_rng(seed).permutation(len(data))
     k = max(1, int(len(data) * frac))
     te, tr = order[:k], order[k:]
@@ -65,23 +82,35 @@ def _split(data: ArrayData, frac: float = 0.2, seed: int = 0) -> tuple[ArrayData
 
 
 def _npz(path: str, say) -> tuple[ArrayData, ArrayData | None]:
-    with np.load(path) as z:
-        keys = set(z.files)
-        for xk, yk, xtk, ytk in _NPZ_PAIRS:
-            if xk in keys and yk in keys:
-                train = _labelled(path, z[xk], z[yk])
-                if xtk and xtk in keys and ytk in keys:
-                    test = _labelled(path, z[xtk], z[ytk], train.input_range)
-                    test.classes = train.classes = _union(train.classes, test.classes)
-                else:
-                    say(f"{path}: no test arrays; holding out 20% of the samples for testing")
-                    train, test = _split(train)
-                say(
-                    f"{path}: {len(train)} train / {len(test)} test samples of shape "
-                    f"{train.images.shape[1:]} ({train.images.dtype}), "
-                    f"{len(train.classes)} classes"
-                )
-                return train, test
+    import zipfile
+
+    from ..data.sources.limits import check_npz
+
+    check_npz(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not hasattr(z, "files"):
+            raise ValueError("a .npy array, not a .npz archive")
+        arrays = {k: z[k] for k in z.files}
+        z.close()
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise SystemExit(f"error: {path}: not a readable .npz archive ({e})") from None
+    z, keys = arrays, set(arrays)
+    for xk, yk, xtk, ytk in _NPZ_PAIRS:
+        if xk in keys and yk in keys:
+            train = _labelled(path, z[xk], z[yk])
+            if xtk and xtk in keys and ytk in keys:
+                test = _labelled(path, z[xtk], z[ytk], train.input_range, "held-out")
+                test.classes = train.classes = _union(train.classes, test.classes)
+            else:
+                say(f"{path}: no test arrays; holding out 20% of the samples for testing")
+                train, test = _split(train)
+            say(
+                f"{path}: {len(train)} train / {len(test)} test samples of shape "
+                f"{train.images.shape[1:]} ({train.images.dtype}), "
+                f"{len(train.classes)} classes"
+            )
+            return train, test
     raise SystemExit(
         f"error: {path} holds arrays {sorted(keys)}; expected one of the pairs "
         + ", ".join(f"{x}/{y}" for x, y, _, _ in _NPZ_PAIRS)
@@ -118,15 +147,16 @@ def _union(a: list[str], b: list[str]) -> list[str]:
     return a if len(a) >= len(b) else b
 
 
-def _detected(path: str, say, stream: bool = False):
+def _detected(path: str, say, stream: bool = False, image_size=None):
     """Folders and files that ``mg.data.describe`` recognises, read into memory (or, with
     ``stream``, split into two Subsets read during training)."""
     from .. import backend
     from ..data import Subset, describe
+    from ..data.sources.limits import check_fits
 
     try:
-        ds, text = describe(path)
-    except (ValueError, OSError) as e:
+        ds, text = describe(path, image_size=image_size)
+    except (ValueError, OSError, ImportError, MemoryError) as e:
         raise SystemExit(f"error: {e}") from None
     say(text)
     if stream:
@@ -136,6 +166,12 @@ def _detected(path: str, say, stream: bool = False):
         train.name = test.name = path
         say(f"{path}: streaming; holding out {k} of the {len(ds)} samples for testing")
         return train, test
+    first = ds[0][0] if isinstance(ds[0], tuple) else ds[0]
+    one = first._data.nbytes if hasattr(first, "_data") else np.asarray(first).nbytes
+    try:
+        check_fits(2 * one * len(ds), f"{path} ({len(ds)} samples)")  # samples + their stack
+    except MemoryError as e:
+        raise SystemExit(f"error: {e}") from None
     xs, ys = [], []
     for i in range(len(ds)):
         sample = ds[i]

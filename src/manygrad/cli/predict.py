@@ -10,6 +10,8 @@ import sys
 
 import numpy as np
 
+from . import _args as A
+
 _IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm"}
 
 
@@ -23,7 +25,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("run", metavar="RUN", help="run directory (from manygrad train)")
     p.add_argument("inputs", metavar="INPUT", nargs="*", help="image files or .npy arrays")
-    p.add_argument("--top-k", type=int, default=3, help="classes to show (default 3)")
+    p.add_argument("--top-k", type=A.positive_int, default=3, help="classes to show (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument(
@@ -31,9 +33,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("text models (a run trained on a .txt file)")
     g.add_argument("--prompt", help="text to continue")
-    g.add_argument("--tokens", type=int, default=200, help="characters to add (default 200)")
-    g.add_argument("--temperature", type=float, default=0.8, help="(default 0.8)")
-    g.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    g.add_argument(
+        "--tokens", type=A.count_int, default=200, help="characters to add (default 200)"
+    )
+    g.add_argument("--temperature", type=A.positive_float, default=0.8, help="(default 0.8)")
+    g.add_argument("--seed", type=A.seed_int, default=0, help="sampling seed (default 0)")
     return p
 
 

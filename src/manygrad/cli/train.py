@@ -8,6 +8,8 @@ import os
 import sys
 import time
 
+from . import _args as A
+
 # Settings used when neither the command line nor a resumed recipe gives one.
 DEFAULTS = {
     "data": "digits",
@@ -40,14 +42,33 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ".npz/.npy/.h5/.zarr arrays, or a .txt file for a character-level GPT (default digits)",
     )
     a("--model", help="architecture: mlp, cnn, resnet, or gpt for text (default mlp)")
-    a("--epochs", type=int, help=f"passes over the training data (default {DEFAULTS['epochs']})")
-    a("--batch-size", type=int, help=f"samples per step (default {DEFAULTS['batch_size']})")
-    a("--lr", type=float, help=f"peak learning rate (default {DEFAULTS['lr']:g})")
+    a(
+        "--epochs",
+        type=A.positive_int,
+        help=f"passes over the training data (default {DEFAULTS['epochs']})",
+    )
+    a(
+        "--batch-size",
+        type=A.positive_int,
+        help=f"samples per step (default {DEFAULTS['batch_size']})",
+    )
+    a("--lr", type=A.positive_float, help=f"peak learning rate (default {DEFAULTS['lr']:g})")
     a("--optimizer", choices=["adamw", "adam", "sgd"], help="(default adamw)")
     a("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     a("--precision", choices=["fp32", "fp16", "bf16"], help="(default fp32)")
-    a("--seed", type=int, help="random seed (default 0)")
+    a("--seed", type=A.seed_int, help="random seed (default 0)")
     a("--out", help="run directory to create (default runs/<time>-<model>)")
+    a(
+        "--overwrite",
+        action="store_true",
+        help="write the run into --out even if that folder already holds files",
+    )
+    a(
+        "--image-size",
+        type=A.image_size,
+        metavar="N|HxW",
+        help="resize images of a folder to this size (default: the most common size)",
+    )
     a("--resume", metavar="DIR", help="continue the interrupted run in DIR")
     a(
         "--threads",
@@ -62,7 +83,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="read --data PATH batch by batch with mg.data.DataLoader instead of loading it "
         "into memory first",
     )
-    a("--workers", type=int, default=0, help="DataLoader workers with --stream (default 0)")
+    a("--workers", type=A.count_int, default=0, help="DataLoader workers with --stream (default 0)")
     a("--quiet", action="store_true", help="no progress bar")
     a(
         "--nproc",
@@ -232,7 +253,7 @@ def run(args) -> int:
     from .. import models
     from ..distributed.launch import env_rank, launched_world_size, setup_rank_logging
     from ..errors import ManygradError
-    from ..train import DivergedError, Trainer
+    from ..train import DivergedError, Trainer, guard
     from ..train import data as D
     from ..train import run as R
     from . import _data
@@ -259,10 +280,14 @@ def run(args) -> int:
                 f"error: unknown model {s['model']!r}; available models: "
                 f"{', '.join(models.available())}"
             )
+        if args.out and not args.resume and rank == 0:  # before any data is read
+            guard.check_out(args.out, overwrite=args.overwrite)
         device = resolve_device(args.device, say)
         if world > 1:
             device = _join_group(device, say)
-        train, test = _data.load(s["data"], say, stream=s["stream"])
+        train, test = _data.load(
+            s["data"], say, stream=s["stream"], image_size=A.parse_size(args.image_size)
+        )
         text = getattr(train, "extra", {}).get("kind") == "text"
         if text and s["model"] != "gpt":
             if args.model not in (None, "gpt"):
@@ -304,15 +329,11 @@ def run(args) -> int:
             seed=s["seed"],
             out=out,
             progress=not args.quiet,
+            overwrite=args.overwrite,
         )
         if args.resume:
             trainer.resume(args.resume)
             say(f"resuming {args.resume} at step {trainer.step} of {trainer.total_steps}")
-        elif os.path.exists(os.path.join(out, R.CHECKPOINT)):
-            raise SystemExit(
-                f"error: {out} already holds a run; pass --resume {out} to continue it or "
-                "choose another --out"
-            )
         n_params = sum(p.numel() for p in model.parameters())
         if trainer.device.type == "cpu":
             _cpu_threads(args.threads, n_params, world)

@@ -15,6 +15,7 @@ import numpy as np
 from .. import backend
 from ..datasets import ArrayData
 from ..tensor import Tensor
+from . import guard
 from .run import fingerprint
 
 
@@ -259,6 +260,28 @@ def random_shift(x: Tensor, offsets, max_shift: int) -> Tensor:
     return Tensor._wrap(p, x._device)
 
 
+def _check_split(x, y, name: str, part: str, classes=None, least: int = 1) -> None:
+    """Refuse what would train on garbage: no samples, NaN/Inf, labels that aren't classes."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.dtype.kind not in "biufc" or y.dtype.kind not in "biufc":
+        bad = x if x.dtype.kind not in "biufc" else y
+        raise guard.DataError(
+            f"{name}: the {part} {'inputs' if bad is x else 'targets'} have dtype {bad.dtype}; "
+            "training needs numbers (convert strings or objects to numbers first)"
+        )
+    if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
+        raise guard.DataError(
+            f"{name}: {x.shape[0] if x.ndim else 0} {part} inputs (shape {x.shape}) but "
+            f"{y.shape[0] if y.ndim else 0} targets (shape {y.shape}); they must match"
+        )
+    guard.check_samples(len(x), name, part, least)
+    guard.check_finite(x, name, f"{part} data")
+    if y.dtype.kind in "iu":
+        guard.check_labels(y, name, part, classes)
+    else:
+        guard.check_finite(y, name, f"{part} targets")
+
+
 @dataclass
 class Setup:
     """The data side of a Trainer: prepared splits and what the recipe records about them."""
@@ -296,6 +319,7 @@ def setup(train_data, test_data, device, normalize=True, stream=False, num_worke
         if test_data is not None:
             test = Streamed(test_data, device, normalize, num_workers, (train.mean, train.std))
         px, py = train.probe
+        guard.check_finite(px, name, "training data")
         fp = fingerprint(px, py, np.asarray([train.n, test.n if test else 0]))
         names = getattr(train_data, "classes", None) or getattr(
             getattr(train_data, "dataset", None), "classes", None
@@ -308,6 +332,8 @@ def setup(train_data, test_data, device, normalize=True, stream=False, num_worke
         name = getattr(train_data, "name", name)
         return Setup(train, test, name, fp, classes, input_range, train.y_dtype.kind in "iu")
     xtr, ytr = to_arrays(train_data)
+    nclass = len(classes) if classes and extra.get("kind") != "text" else None
+    _check_split(xtr, ytr, name, "training", nclass)
     mean = std = None
     images = isinstance(train_data, datasets.ArrayData) and input_range is not None
     if normalize and (xtr.dtype.kind == "f" or images):
@@ -316,6 +342,7 @@ def setup(train_data, test_data, device, normalize=True, stream=False, num_worke
     test, fp = None, fingerprint(xtr, ytr)
     if test_data is not None:
         xte, yte = to_arrays(test_data)
+        _check_split(xte, yte, name, "held-out", nclass, least=0)
         test = prepare(xte, yte, device, mean, std)
         fp = fingerprint(xtr, ytr, xte, yte)
     classification = ytr.dtype.kind in "iu"

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import backend
 from . import data as D
+from . import guard
 from . import parallel as P
 from . import run as R
 from .parts import (
@@ -75,6 +76,8 @@ class Trainer:
         distributed: train data-parallel on the ranks of the process group, with
             ``batch_size`` as the global batch (default None: when one of several ranks is
             initialised). Every rank must call ``fit``; rank 0 saves.
+        overwrite: write into ``out`` even if it already holds files that are not this
+            run's (default False: such a folder is refused).
 
     Example:
         >>> model = mg.models.get("mlp")
@@ -108,6 +111,7 @@ class Trainer:
         stream: bool = False,
         num_workers: int = 0,
         distributed: bool | None = None,
+        overwrite: bool = False,
     ):
         if precision not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
@@ -126,6 +130,7 @@ class Trainer:
         self.net = self.shard.wrap(self.model) if self.shard else self.model  # what trains
         self.epochs, self.batch_size, self.lr = int(epochs), int(batch_size), float(lr)
         self.seed, self.precision, self.out = int(seed), precision, out
+        self.overwrite, self.claimed = bool(overwrite), False  # see guard.claim
         self.log_every, self.progress, self.callbacks = max(1, log_every), progress, callbacks
         self.label_smoothing = float(label_smoothing)
         self.loss_fn = loss_fn or (lambda out, y: default_loss(out, y, self.label_smoothing))
@@ -213,6 +218,8 @@ class Trainer:
                     f"{self.fingerprint[:19]}...): resume with the same data, or start a new run"
                 )
         self.load_state(R.load_checkpoint(os.path.join(run_dir, R.CHECKPOINT), self.device))
+        if self.out and os.path.abspath(self.out) == os.path.abspath(run_dir):
+            self.claimed = True  # the run's own folder
 
     def recipe(self) -> dict:
         """The ``recipe.json`` contents for the current state of training."""
@@ -298,6 +305,14 @@ class Trainer:
 
     def fit(self) -> FitResult:
         """Train until ``epochs`` are done (or Ctrl-C); returns a :class:`FitResult`."""
+        lock = guard.claim(self)
+        try:
+            return self._fit()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _fit(self) -> FitResult:
         if self.out and self.is_main:
             os.makedirs(self.out, exist_ok=True)
             R.truncate_metrics(self.out, self.step)
