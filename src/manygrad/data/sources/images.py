@@ -161,9 +161,12 @@ class ImageFolder(_ImageDataset):
         self.classes = classes
         self.class_to_idx = {c: i for i, c in enumerate(classes)}
         self.samples = []
-        empty = []
+        empty: list[str] = []
+        seen: set = set()  # files already taken: a file linked into two classes counts once
         for c in classes:
-            files = find_files(os.path.join(self.root, c), exts, "ImageFolder")
+            files = find_files(
+                os.path.join(self.root, c), exts, "ImageFolder", inside=self.root, seen=seen
+            )
             if not files:
                 empty.append(c)
             self.samples += [(f, self.class_to_idx[c]) for f in files]

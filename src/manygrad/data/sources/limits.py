@@ -86,8 +86,10 @@ def check_npz(path: str) -> None:
                 continue
             try:
                 with zf.open(info) as f:
-                    version = np.lib.format.read_magic(f)
-                    shape, _, dtype = np.lib.format._read_array_header(f, version)
+                    fmt = np.lib.format
+                    major, _ = fmt.read_magic(f)
+                    read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+                    shape, _, dtype = read(f)
             except Exception:  # noqa: BLE001  (a damaged member is reported when read)
                 continue
             size = declared_bytes(shape, dtype.itemsize)

@@ -47,19 +47,27 @@ def _shown(paths: list[str]) -> str:
 
 
 def find_files(
-    root: str, extensions: tuple[str, ...], what: str = "data", recursive: bool = True
+    root: str,
+    extensions: tuple[str, ...],
+    what: str = "data",
+    recursive: bool = True,
+    inside: str | None = None,
+    seen: set | None = None,
 ) -> list[str]:
     """Sorted regular files under ``root`` whose names end with ``extensions`` (lower case).
 
     Folder links are followed, each folder entered once; a file reached twice (through
     links) counts once. FIFOs, sockets and devices, unreadable files and folders are
-    skipped with one warning naming them.
+    skipped with one warning naming them. With ``inside`` (the dataset's folder), a link to a
+    folder within it is not followed (its files are found where they are); ``seen`` shares
+    the files already taken between walks (a file linked into two class folders counts once).
 
     Example:
         >>> find_files("data/train/cat", (".png", ".jpg"))
     """
     seen_dirs: set[tuple[int, int]] = set()
-    seen_files: set[tuple[int, int]] = set()
+    seen_files: set[tuple[int, int]] = seen if seen is not None else set()
+    fence = os.path.realpath(inside) + os.sep if inside else None
     loops, dups, special, unreadable = [], [], [], []
     out: list[str] = []
     stack = [root]
@@ -85,7 +93,13 @@ def find_files(
                     unreadable.append(e.path)
                 continue
             if stat.S_ISDIR(st.st_mode):
-                if recursive:
+                if (
+                    fence
+                    and e.is_symlink()
+                    and (os.path.realpath(e.path) + os.sep).startswith(fence)
+                ):
+                    loops.append(e.path)
+                elif recursive:
                     subdirs.append(e.path)
                 continue
             if not e.name.lower().endswith(extensions):
@@ -105,7 +119,7 @@ def find_files(
         stack.extend(reversed(subdirs))
     notes = []
     if loops:
-        notes.append(f"folder links that loop back (entered once): {_shown(loops)}")
+        notes.append(f"folder links that loop back (not followed again): {_shown(loops)}")
     if dups:
         notes.append(f"files reached twice through links (kept once): {_shown(dups)}")
     if special:
