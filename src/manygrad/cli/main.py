@@ -24,6 +24,32 @@ KNOWN = {
     "export": "export a trained run (e.g. to ONNX)",
 }
 _NOT_COMMANDS = {"main", "__init__", "__main__"}
+# optional package (import name) -> the extra of manygrad that installs it
+EXTRAS = {
+    "PIL": ("Pillow", "images"),
+    "av": ("PyAV", "video"),
+    "h5py": ("h5py", "science"),
+    "zarr": ("zarr", "science"),
+    "onnx": ("onnx", "onnx"),
+    "mpi4py": ("mpi4py", "mpi"),
+    "tqdm": ("tqdm", "progress"),
+    "tensorboardX": ("tensorboardX", "logging"),
+    "matplotlib": ("matplotlib", "bench"),
+    "cupy": ("CuPy", "cuda12"),
+}
+
+
+def missing_package(e: ImportError) -> str:
+    """One line for an optional package that is not installed, naming the extra."""
+    top = (getattr(e, "name", None) or "").split(".")[0]
+    if top in EXTRAS:
+        pkg, extra = EXTRAS[top]
+        return (
+            f"error: this needs {pkg}, which is not installed: pip install 'manygrad[{extra}]' "
+            f"(or pip install {pkg})"
+        )
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return f"error: {msg}"
 
 
 def commands() -> dict[str, str]:
@@ -103,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except ImportError as e:  # an optional package the command needs is missing
+        print(missing_package(e), file=sys.stderr)
+        return 2
     except BrokenPipeError:
         return 0
 

@@ -42,17 +42,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _image(path: str, shape: tuple, lo: float, hi: float, invert: bool) -> np.ndarray:
-    try:
-        from PIL import Image
-    except ImportError:
-        raise SystemExit("error: reading images needs Pillow: pip install Pillow") from None
+    from ..data.sources.images import load_image
+
     c, h, w = shape
     try:
-        with Image.open(path) as im:
-            im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
-            a = np.asarray(im, dtype=np.float32)
-    except OSError as e:
+        im = load_image(path, "L" if c == 1 else "RGB")
+    except ImportError as e:
+        raise SystemExit(f"error: {e}") from None
+    except (OSError, ValueError) as e:
         raise SystemExit(f"error: {path}: not a readable image ({e})") from None
+    from PIL import Image
+
+    a = np.asarray(im.resize((w, h), Image.BILINEAR), dtype=np.float32)
     if invert:
         a = 255.0 - a
     a = a / 255.0 * (hi - lo) + lo
@@ -62,8 +63,13 @@ def _image(path: str, shape: tuple, lo: float, hi: float, invert: bool) -> np.nd
 def _npy(path: str, shape: tuple) -> np.ndarray:
     try:
         a = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         raise SystemExit(f"error: {path}: not a readable .npy array ({e})") from None
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf" or a.size == 0:
+        what = f"dtype {a.dtype}" if isinstance(a, np.ndarray) and a.size else "no numbers"
+        raise SystemExit(f"error: {path}: the array holds {what}; the model takes numbers")
+    if not np.isfinite(a).all():
+        raise SystemExit(f"error: {path}: the array holds NaN or Inf; repair it first")
     n = math.prod(shape)
     if a.size == n:
         return a.reshape((1,) + shape)
@@ -80,7 +86,13 @@ def _inputs(paths: list[str], recipe: dict, invert: bool) -> list[tuple[str, int
     shape = tuple(inp.get("shape") or ())
     lo, hi = inp.get("range") or (0.0, 1.0)
     out = []
+    from ..data.sources.walk import check_regular
+
     for p in paths:
+        try:
+            check_regular(p, "predict")
+        except OSError as e:
+            raise SystemExit(f"error: {e}") from None
         if not os.path.isfile(p):
             raise SystemExit(f"error: {p}: no such file")
         ext = os.path.splitext(p)[1].lower()
@@ -122,6 +134,14 @@ def predict(run_dir: str, paths: list[str], top_k: int = 3, device="cpu", invert
     with mg.no_grad():
         logits = model(mg.tensor(x, device=device))
         probs = mg.nn.functional.softmax(logits.float(), dim=-1).cpu().numpy()
+    bad = [items[i] for i in np.flatnonzero(~np.isfinite(probs).all(axis=-1))]
+    if bad:
+        path, idx, _ = bad[0]
+        at = f"{path}[{idx}]" if idx is not None else path
+        raise ValueError(
+            f"the model's output for {at} is NaN or Inf ({len(bad)} of {len(items)} inputs); "
+            f"the run's weights or the input are damaged"
+        )
     k = max(1, min(top_k, probs.shape[-1]))
     results = []
     for (path, idx, _), p in zip(items, probs):
@@ -132,7 +152,7 @@ def predict(run_dir: str, paths: list[str], top_k: int = 3, device="cpu", invert
                 "index": idx,
                 "top": [
                     {
-                        "class": classes[int(c)] if classes else str(int(c)),
+                        "class": classes[int(c)] if int(c) < len(classes or []) else str(int(c)),
                         "index": int(c),
                         "probability": float(p[c]),
                     }
@@ -167,6 +187,7 @@ def generate_text(run_dir: str, prompt: str, tokens: int, temperature: float, se
 def run(args) -> int:
     from .. import models
     from ..errors import ManygradError
+    from ..io.recipes import printable
 
     try:
         if (models.read_recipe(args.run).get("model") or {}).get("name") == "gpt":
@@ -175,19 +196,23 @@ def run(args) -> int:
             text = generate_text(
                 args.run, args.prompt, args.tokens, args.temperature, args.seed, args.device
             )
+            if not args.json:  # NOTE: no terminal escapes from the model's characters
+                text = "\n".join(printable(line, len(line)) for line in text.split("\n"))
             print(json.dumps({"prompt": args.prompt, "text": text}) if args.json else text)
             return 0
         if not args.inputs:
             raise SystemExit("error: give at least one INPUT (image file or .npy array)")
         res = predict(args.run, args.inputs, args.top_k, args.device, args.invert)
-    except ManygradError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ManygradError, ValueError, TypeError, OSError, ImportError) as e:
+        print(f"error: {printable(str(e), 2000)}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
     for r in res:
         name = r["input"] + (f"[{r['index']}]" if r["index"] is not None else "")
-        tops = ", ".join(f"{t['class']} ({100 * t['probability']:.1f}%)" for t in r["top"])
-        print(f"{name}: {tops}")
+        tops = ", ".join(
+            f"{printable(t['class'])} ({100 * t['probability']:.1f}%)" for t in r["top"]
+        )
+        print(f"{printable(name, 1000)}: {tops}")
     return 0

@@ -182,6 +182,10 @@ def _settings(args) -> tuple[dict, dict | None]:
     from ..models import read_recipe
 
     recipe = read_recipe(args.resume) if args.resume else None
+    if recipe is not None and os.path.isfile(os.path.join(args.resume, "model.safetensors")):
+        from ..io.recipes import check_weights  # sizes checked before the model is built
+
+        check_weights(recipe, os.path.join(args.resume, "model.safetensors"))
     s = dict(DEFAULTS)
     if recipe is not None:
         tr = recipe.get("training", {})
@@ -331,6 +335,7 @@ def run(args) -> int:
             progress=not args.quiet,
             overwrite=args.overwrite,
         )
+        trainer.claimed = True  # --out was checked above, before the ranks' logs went there
         if args.resume:
             trainer.resume(args.resume)
             say(f"resuming {args.resume} at step {trainer.step} of {trainer.total_steps}")

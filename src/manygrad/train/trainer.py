@@ -13,7 +13,6 @@ in the same single read.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 import warnings
@@ -207,11 +206,10 @@ class Trainer:
     def resume(self, run_dir: str) -> None:
         """Load ``run_dir/checkpoint.safetensors``; nothing is written if it doesn't fit."""
         from ..errors import CheckpointError
+        from ..io.recipes import read_recipe
 
-        path = os.path.join(run_dir, R.RECIPE)
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                was = (json.load(f).get("data") or {}).get("fingerprint")
+        if os.path.isfile(os.path.join(run_dir, R.RECIPE)):
+            was = (read_recipe(run_dir).get("data") or {}).get("fingerprint")
             if was and was != self.fingerprint:
                 raise CheckpointError(
                     f"{run_dir} was trained on different data (fingerprint {was[:19]}..., now "
