@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import backend
 from .. import dtypes as D
 from ..autograd import Function
-from ..errors import DTypeError, ShapeError
+from ..errors import DimError, DTypeError, ShapeError
 from ..tensor import Tensor
 from ._common import axis_sum
 from .elementwise import _float_input, _promote, cast
@@ -148,6 +148,20 @@ class SoftTargetCE(Function):
         return gx, gt, None
 
 
+def _check_targets(target: Tensor, c: int, ignore_index: int, op: str) -> None:
+    """Class indices outside [0, C) raise, as in PyTorch. NOTE: only on the CPU, where the
+    check costs no sync; on a GPU such a target gives a NaN loss instead."""
+    t = target._data
+    if target.numel() == 0 or backend.device_of(t).type != "cpu":
+        return
+    bad = ((t < 0) | (t >= c)) & (t != ignore_index)
+    if bad.any():
+        raise DimError(
+            f"{op}: target {int(t[bad].reshape(-1)[0])} is out of bounds for {c} classes "
+            f"(class indices are 0..{c - 1}; ignore_index is {ignore_index})"
+        )
+
+
 def _class_loss(input, target, weight, ignore_index, reduction, eps, logits, op):  # noqa: A002
     _check_reduction(reduction, op)
     if not isinstance(input, Tensor) or not isinstance(target, Tensor):
@@ -185,6 +199,7 @@ def _class_loss(input, target, weight, ignore_index, reduction, eps, logits, op)
             f"{op}: class-index targets must be an integer dtype (int64), got {target.dtype}; "
             "convert with target.long()"
         )
+    _check_targets(target, c, ignore_index, op)
     return ClassNLL.apply(x, target, weight, ignore_index, reduction, eps, logits)
 
 
@@ -198,7 +213,8 @@ def cross_entropy(
 ) -> Tensor:
     """Cross entropy between scores ``input`` (N, C, ...) and class indices or probabilities.
 
-    Out-of-range class indices give a NaN loss (checking them would stall the GPU).
+    Out-of-range class indices raise an IndexError on the CPU; on a GPU they give a NaN loss
+    (checking them there would stall the GPU).
 
     Args:
         input: unnormalised scores, shape (C,), (N, C) or (N, C, d1, ...).
