@@ -19,6 +19,7 @@ import json
 import math
 import mmap
 import os
+import stat
 import struct
 import tempfile
 from collections.abc import Callable, Mapping
@@ -67,13 +68,19 @@ def atomic_write(path, write: Callable) -> None:
     over ``path``; on any error the temporary file is removed and ``path`` is untouched."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    prefix = f".{os.path.basename(path)}."
+    _clean_stale(folder, prefix)
+    try:  # NOTE: a rewrite keeps the file's permissions; a new file gets the umask's
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -85,6 +92,31 @@ def atomic_write(path, write: Callable) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _clean_stale(folder: str, prefix: str) -> None:
+    """Remove temporary files that a save killed midway left beside its target: those
+    named ``<prefix><pid>-*.tmp`` whose process no longer runs."""
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(".tmp")]
+    except OSError:
+        return
+    for n in names:
+        pid = n[len(prefix) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, n))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process, or unknown: leave its file alone
+    return True
 
 
 def _umask() -> int:

@@ -16,7 +16,6 @@ import csv
 import hashlib
 import json
 import os
-import tempfile
 import time
 from io import StringIO
 from typing import Any
@@ -61,19 +60,9 @@ def fingerprint(*arrays: np.ndarray) -> str:
 
 
 def _atomic_write_text(path: str, text: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from ..io.safetensors import atomic_write  # temp file + fsync + rename, mode kept
+
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def write_recipe(run_dir: str, recipe: dict) -> None:
