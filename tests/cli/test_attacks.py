@@ -257,3 +257,53 @@ def test_predict_temperature_is_checked(capsys):
         with pytest.raises(SystemExit):
             main(["predict", "run", "--temperature", v])
         assert "argument --temperature" in _err(capsys)
+
+
+# ------------------------------------------------------------------ resume, launch
+
+
+def test_resume_with_more_epochs_extends_the_schedule(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert _train("--out", out) == 0
+    assert main(["train", "--quiet", "--resume", str(out), "--epochs", "3"]) == 0
+    rows = R.read_metrics(str(out))
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[1]["lr"] > 0  # the cosine schedule was stretched, not stuck at its end
+    assert rows[2]["train_loss"] < rows[0]["train_loss"]
+    capsys.readouterr()
+    assert main(["train", "--quiet", "--resume", str(out), "--epochs", "2"]) == 2
+    assert "nothing to do" in _err(capsys)
+    assert main(["train", "--quiet", "--resume", str(out)]) == 0
+    assert "nothing to do" in _err(capsys)
+    assert len(R.read_metrics(str(out))) == 3
+
+
+def test_a_onecycle_schedule_says_it_cannot_stretch(tmp_path):
+    import manygrad as mg
+    from manygrad.train.guard import RunDirError
+
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    y = np.arange(32) % 2
+
+    def model():
+        return mg.models.get("mlp", in_features=4, num_classes=2)
+
+    out = str(tmp_path / "oc")
+    mg.train.fit(model(), (x, y), epochs=1, out=out, scheduler="onecycle", progress=False)
+    with pytest.raises(RunDirError, match="can't be stretched"):
+        mg.train.fit(model(), (x, y), epochs=2, resume=out, scheduler="onecycle", progress=False)
+
+
+def test_damaged_checkpoint_on_resume_is_one_line(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert _train("--out", out) == 0
+    (out / R.CHECKPOINT).write_bytes(b"\x00" * 7)
+    assert main(["train", "--quiet", "--resume", str(out), "--epochs", "2"]) == 2
+    err = _err(capsys)
+    assert R.CHECKPOINT in err and err.count("\n") == 1
+
+
+def test_launch_without_a_command(capsys):
+    assert main(["launch", "-n", "2"]) == 2
+    assert "give the command after --" in _err(capsys)
+    assert main(["launch", "-n", "2", "--"]) == 2

@@ -33,7 +33,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="write the output of every rank but 0 to DIR/rank<r>.log (rank 0 prints)",
     )  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="print the mpiexec command and exit")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
+    # NOTE: not named "command": that is the top-level parser's name for the subcommand
+    p.add_argument(
+        "argv", nargs=argparse.REMAINDER, metavar="COMMAND", help="-- then the command to run"
+    )
     return p
 
 
@@ -41,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``manygrad launch``; returns the exit code of mpiexec."""
     from ..distributed import launch
 
-    command = list(args.command)
+    command = list(args.argv)
     if command and command[0] == "--":
         command = command[1:]
     if not command:
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run ``launch`` on its own: ``python -m manygrad.cli.launch -n 2 -- python x.py``."""
     parser = argparse.ArgumentParser(prog="manygrad")
-    add_parser(parser.add_subparsers(dest="cmd", required=True))
+    add_parser(parser.add_subparsers(dest="command", required=True))
     return run(parser.parse_args(["launch", *(sys.argv[1:] if argv is None else argv)]))
 
 

@@ -338,6 +338,15 @@ def run(args) -> int:
         trainer.claimed = True  # --out was checked above, before the ranks' logs went there
         if args.resume:
             trainer.resume(args.resume)
+            if trainer.step >= trainer.total_steps:
+                done = trainer.step // max(trainer.steps_per_epoch, 1)
+                print(
+                    f"{'error: ' if trainer.step > trainer.total_steps else ''}{args.resume} "
+                    f"has trained {done} epochs already, so --epochs {s['epochs']} leaves "
+                    f"nothing to do; pass --epochs N with N > {done} to train further",
+                    file=sys.stderr,
+                )
+                return 2 if trainer.step > trainer.total_steps else 0
             say(f"resuming {args.resume} at step {trainer.step} of {trainer.total_steps}")
         n_params = sum(p.numel() for p in model.parameters())
         if trainer.device.type == "cpu":

@@ -124,6 +124,25 @@ def claim(t) -> RunLock | None:
     return lock
 
 
+def extend_schedule(scheduler, optimizer, total_steps: int) -> None:
+    """Fit a resumed learning-rate schedule to ``total_steps`` (``--epochs`` grew): a cosine
+    schedule is stretched and the learning rate set to its value at the current step; a
+    one-cycle schedule can't be stretched and says so."""
+    total = max(total_steps, 1)
+    if hasattr(scheduler, "T_max") and scheduler.T_max != total:
+        scheduler.T_max = total
+        lrs = scheduler._get_closed_form_lr()
+        for g, lr in zip(optimizer.param_groups, lrs):
+            g["lr"] = lr
+        scheduler._last_lr = list(lrs)
+    elif getattr(scheduler, "total_steps", total) != total:
+        raise RunDirError(
+            f"the run's {type(scheduler).__name__} schedule was made for "
+            f"{scheduler.total_steps} steps and can't be stretched to {total}; resume with "
+            "the run's --epochs, or start a new run"
+        )
+
+
 # ------------------------------------------------------------------ data checks
 
 

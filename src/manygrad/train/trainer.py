@@ -188,8 +188,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-            if hasattr(self.scheduler, "T_max"):  # --epochs may have grown on resume
-                self.scheduler.T_max = max(self.total_steps, 1)
+            guard.extend_schedule(self.scheduler, self.optimizer, self.total_steps)
         if self.scaler is not None and state.get("scaler") is not None:
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
