@@ -470,19 +470,22 @@ class KLDiv(Function):
         self.x, self.t, self.log_target = x, t, log_target
         if log_target:
             self.et = xp.exp(t)
-            return self.et * (t - x)
-        # NOTE: xlogy: 0 * log(0) is 0
-        return xp.where(t == 0, 0, t * xp.log(xp.where(t == 0, 1, t))) - t * x
+            return (self.et * (t - x)).astype(x.dtype, copy=False)
+        # NOTE: xlogy: 0 * log(0) is 0; the cast keeps float32 float32 on NumPy < 2, whose
+        # scalar promotion makes 0-d float32 operands with Python numbers float64
+        out = xp.where(t == 0, 0, t * xp.log(xp.where(t == 0, 1, t))) - t * x
+        return out.astype(x.dtype, copy=False)
 
     def backward(self, g):
         xp = backend.array_module(g)
         nx, nt = self.needs_input_grad[:2]
         x, t = self.x, self.t
         w = self.et if self.log_target else t
-        gx = -g * w if nx else None
+        gx = (-g * w).astype(x.dtype, copy=False) if nx else None
         gt = None
         if nt:
             gt = g * (w * (t - x + 1)) if self.log_target else g * (xp.log(t) + 1 - x)
+            gt = gt.astype(t.dtype, copy=False)
         return gx, gt, None
 
 
@@ -507,8 +510,8 @@ def kl_div(
     x, t = _promote(_float_input(input), target)
     loss = KLDiv.apply(x, t, log_target)
     if reduction == "batchmean":
-        total = _sum(loss)
-        return total / x.shape[0] if x.ndim else total
+        # NOTE: divided before the sum: a 0-d sum / a Python int is float64 on NumPy < 2
+        return _sum(loss / x.shape[0]) if x.ndim else _sum(loss)
     return _reduce(loss, reduction)
 
 
