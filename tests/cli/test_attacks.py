@@ -307,3 +307,14 @@ def test_launch_without_a_command(capsys):
     assert main(["launch", "-n", "2"]) == 2
     assert "give the command after --" in _err(capsys)
     assert main(["launch", "-n", "2", "--"]) == 2
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_half_precision_on_the_cpu_warns(tmp_path, capsys, precision):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        assert _train("--precision", precision, "--out", tmp_path / "r") == 0
+    msgs = [str(w.message) for w in rec if "slower than fp32" in str(w.message)]
+    assert msgs and precision in msgs[0]

@@ -12,6 +12,7 @@ import importlib
 import os
 import pkgutil
 import sys
+import warnings
 
 # One-line help for the commands manygrad knows about (shown without importing them).
 KNOWN = {
@@ -33,7 +34,7 @@ EXTRAS = {
     "onnx": ("onnx", "onnx"),
     "mpi4py": ("mpi4py", "mpi"),
     "tqdm": ("tqdm", "progress"),
-    "tensorboardX": ("tensorboardX", "logging"),
+    "tensorboard": ("TensorBoard", "logging"),
     "matplotlib": ("matplotlib", "bench"),
     "cupy": ("CuPy", "cuda12"),
 }
@@ -104,9 +105,22 @@ def _command_of(argv: list[str]) -> str | None:
     return None
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings on the command line read ``warning: ...``, without a source line."""
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``manygrad`` command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    fmt, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+    try:
+        return _main(argv)
+    finally:
+        warnings.formatwarning = fmt
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     if not args.command:

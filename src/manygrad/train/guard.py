@@ -16,7 +16,11 @@ import numpy as np
 from ..errors import ManygradError
 
 LOCK = ".manygrad.lock"
-MAX_CLASSES = 100_000  # above this, integer targets are more likely ids or values than classes
+MAX_CLASSES = 100_000
+CPU_HALF = (
+    "precision {} on the CPU is slower than fp32, not faster (NumPy has no fast half-precision "
+    "maths: fp16 was measured 50x slower); train in fp32 on the CPU and use fp16/bf16 on a GPU"
+)  # above this, integer targets are more likely ids or values than classes
 
 
 class RunDirError(ManygradError, ValueError):

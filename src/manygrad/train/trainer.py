@@ -115,6 +115,8 @@ class Trainer:
         if precision not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
         self.device = backend.check_device(backend.device(device))
+        if precision != "fp32" and self.device.type == "cpu":
+            warnings.warn(guard.CPU_HALF.format(precision), UserWarning, stacklevel=2)
         d = D.setup(train_data, test_data, self.device, normalize, stream, num_workers)
         self.train, self.test, self.fingerprint = d.train, d.test, d.fingerprint
         self.data_name, self.data_extra = d.name, d.extra
