@@ -63,3 +63,34 @@ def test_import_is_light():
                          env=_env(), timeout=120)  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == ""
+
+
+def test_ml_dtypes_is_imported_on_first_use_only():
+    """It takes most of ``import manygrad``'s time. NOTE: autograd.py still imports it at
+    the top until its rewrite lands; no other module may."""
+    code = (
+        "import builtins, sys, traceback\n"
+        "real = builtins.__import__\n"
+        "who = []\n"
+        "def imp(name, globals=None, *a, **k):\n"
+        "    if name == 'ml_dtypes' and 'ml_dtypes' not in sys.modules:\n"
+        "        who.append((globals or {}).get('__name__'))\n"
+        "    return real(name, globals, *a, **k)\n"
+        "builtins.__import__ = imp\n"
+        "import manygrad\n"
+        "builtins.__import__ = real\n"
+        "print(','.join(w for w in who if w))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=_env(), timeout=120)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() in ("", "manygrad.autograd")
+    code = (
+        "import manygrad as mg, numpy as np\n"
+        "x = mg.tensor(np.arange(3, dtype=np.float32)).to(mg.bfloat16)\n"
+        "assert x.dtype is mg.bfloat16 and x.is_floating_point()\n"
+        "assert mg.dtypes.from_np(x._data.dtype) is mg.bfloat16 and mg.bfloat16.itemsize == 2\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=_env(), timeout=120)  # fmt: skip
+    assert res.returncode == 0, res.stderr
