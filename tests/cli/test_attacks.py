@@ -318,3 +318,40 @@ def test_half_precision_on_the_cpu_warns(tmp_path, capsys, precision):
         assert _train("--precision", precision, "--out", tmp_path / "r") == 0
     msgs = [str(w.message) for w in rec if "slower than fp32" in str(w.message)]
     assert msgs and precision in msgs[0]
+
+
+def test_nan_in_streamed_data_is_refused_when_met(tmp_path, capsys):
+    p = tmp_path / "x.npy"
+    x = np.random.default_rng(0).normal(size=(600, 5)).astype(np.float32)
+    probed = set(np.linspace(0, 599, 512).astype(np.int64).tolist())
+    hidden = next(i for i in range(600) if i not in probed)  # met while training
+    x[hidden, 1] = np.nan
+    np.save(p, x)
+    np.save(tmp_path / "y.npy", np.arange(600) % 3)
+    import manygrad as mg
+    from manygrad.train.guard import DataError
+
+    ds = mg.data.Npy(str(p), str(tmp_path / "y.npy"))
+    ds.name = str(p)
+    with pytest.raises(DataError, match=f"sample {hidden} holds NaN or Inf"):
+        mg.train.fit(mg.models.get("mlp", in_features=5, num_classes=3), ds, epochs=1,
+                     stream=True, progress=False)  # fmt: skip
+
+    x[hidden, 1] = 0
+    x[probed.pop(), 2] = np.inf  # a probed sample: refused before training, same naming
+    np.save(p, x)
+    with pytest.raises(DataError, match="holds NaN or Inf"):
+        mg.train.fit(mg.models.get("mlp", in_features=5, num_classes=3), ds, epochs=1,
+                     stream=True, progress=False)  # fmt: skip
+
+
+def test_a_checkpoint_that_does_not_fit_is_one_line(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert _train("--out", out) == 0
+    state = R.load_checkpoint(str(out / R.CHECKPOINT))
+    state["model"].pop("layers.0.bias")
+    del state["rng"]
+    R.save_checkpoint(str(out / R.CHECKPOINT), state)
+    assert main(["train", "--quiet", "--resume", str(out), "--epochs", "2"]) == 2
+    err = _err(capsys)
+    assert "does not fit this run" in err and err.count("\n") == 1

@@ -69,6 +69,8 @@ class Streamed:
         pick = np.unique(np.linspace(0, self.n - 1, min(self.n, probe)).astype(np.int64))
         xs, ys = zip(*(tuple(_host(v) for v in dataset[int(i)]) for i in pick))
         x, y = np.stack(xs), np.stack(ys)
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            self._check_batch(Tensor._wrap(x), [int(i) for i in pick])
         self.sample_shape, self.y_dtype = tuple(x.shape[1:]), y.dtype
         self.dtype = np.dtype(np.float32) if x.dtype.kind == "f" or normalize else x.dtype
         self.targets_per_sample = max(1, int(np.prod(y.shape[1:])))
@@ -122,14 +124,29 @@ class Streamed:
             loader, batches = self._loader, self._batches
         batches.groups, batches.active = groups, True
         try:
-            for xb, yb in loader:
+            for k, (xb, yb) in enumerate(loader):
                 xb = xb if isinstance(xb, Tensor) else Tensor(xb)
                 yb = yb if isinstance(yb, Tensor) else Tensor(yb)
+                if self.device.type == "cpu":  # NOTE: free on the host; a GPU would sync
+                    self._check_batch(xb, groups[k])
                 yield self._normalise(xb.to(self.device)), yb.to(self.device)
         finally:
             batches.active = False
             if loader is not self._loader and self.num_workers > 0:
                 loader.shutdown()
+
+    def _check_batch(self, xb: Tensor, indices: list) -> None:
+        """NaN or Inf in a streamed batch: refused when met, naming the dataset sample."""
+        a = backend.to_numpy(xb._data)
+        if a.dtype.kind != "f" or np.isfinite(a).all():
+            return
+        rows = ~np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+        i = int(np.flatnonzero(rows)[0])
+        name = getattr(self.dataset, "name", None) or type(self.dataset).__name__
+        raise guard.DataError(
+            f"{name}: sample {indices[i]} holds NaN or Inf; remove or repair it before "
+            "training (streamed data is checked as it is read)"
+        )
 
     def close(self) -> None:
         """Stop the loader's workers (they also stop when this object is collected)."""
@@ -319,7 +336,6 @@ def setup(train_data, test_data, device, normalize=True, stream=False, num_worke
         if test_data is not None:
             test = Streamed(test_data, device, normalize, num_workers, (train.mean, train.std))
         px, py = train.probe
-        guard.check_finite(px, name, "training data")
         fp = fingerprint(px, py, np.asarray([train.n, test.n if test else 0]))
         names = getattr(train_data, "classes", None) or getattr(
             getattr(train_data, "dataset", None), "classes", None

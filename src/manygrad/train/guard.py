@@ -147,6 +147,18 @@ def extend_schedule(scheduler, optimizer, total_steps: int) -> None:
         )
 
 
+def damaged_checkpoint(path: str, e: Exception) -> Exception:
+    """One line for a checkpoint whose contents don't fit the run (missing entries, another
+    model's weights, wrong types)."""
+    from ..errors import CheckpointError
+
+    what = f"it lacks the entry {e}" if isinstance(e, KeyError) else " ".join(str(e).split())
+    return CheckpointError(
+        f"{path} does not fit this run: {what}; the checkpoint is damaged or from another "
+        "model (start a new run, or resume the run it came from)"
+    )
+
+
 # ------------------------------------------------------------------ data checks
 
 

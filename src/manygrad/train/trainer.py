@@ -216,7 +216,13 @@ class Trainer:
                     f"{run_dir} was trained on different data (fingerprint {was[:19]}..., now "
                     f"{self.fingerprint[:19]}...): resume with the same data, or start a new run"
                 )
-        self.load_state(R.load_checkpoint(os.path.join(run_dir, R.CHECKPOINT), self.device))
+        path = os.path.join(run_dir, R.CHECKPOINT)
+        try:
+            self.load_state(R.load_checkpoint(path, self.device))
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
+            raise guard.damaged_checkpoint(path, e) from None
         if self.out and os.path.abspath(self.out) == os.path.abspath(run_dir):
             self.claimed = True  # the run's own folder
 
