@@ -355,3 +355,33 @@ def test_a_checkpoint_that_does_not_fit_is_one_line(tmp_path, capsys):
     assert main(["train", "--quiet", "--resume", str(out), "--epochs", "2"]) == 2
     err = _err(capsys)
     assert "does not fit this run" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("n", ["0", "-1"])
+def test_threads_below_one_is_an_error(tmp_path, capsys, n):
+    assert _train("--threads", n, "--out", tmp_path / "r") == 2
+    assert "--threads must be at least 1" in _err(capsys)
+
+
+def test_a_run_written_while_waiting_for_the_lock_is_not_overwritten(tmp_path, monkeypatch):
+    """Two processes that both saw an empty --out: the second gets the lock after the first
+    wrote its run, and then refuses."""
+    import manygrad as mg
+    from manygrad.train import guard
+
+    out = tmp_path / "race"
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    y = np.arange(16) % 2
+    t = mg.train.Trainer(mg.models.get("mlp", in_features=4, num_classes=2), (x, y),
+                         epochs=1, out=str(out), progress=False)  # fmt: skip
+    real = guard.RunLock.acquire
+
+    def meanwhile(self):  # the other process finished its run just before this lock
+        out.mkdir(exist_ok=True)
+        (out / R.CHECKPOINT).write_bytes(b"the other run")
+        return real(self)
+
+    monkeypatch.setattr(guard.RunLock, "acquire", meanwhile)
+    with pytest.raises(guard.RunDirError, match="already holds a run"):
+        t.fit()
+    assert (out / R.CHECKPOINT).read_bytes() == b"the other run"

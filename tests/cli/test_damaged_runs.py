@@ -202,3 +202,47 @@ def test_missing_optional_package_names_the_extra(monkeypatch, capsys):
     monkeypatch.setattr("manygrad.cli.runs.run", boom)
     assert main(["runs", "nowhere"]) == 2
     _one_line_error(capsys, "manygrad[images]")
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (lambda r: r["training"].update(epochs="many"), "training.epochs"),
+        (lambda r: r["training"].update(lr=-1), "training.lr"),
+        (lambda r: r["training"].update(batch_size=0), "training.batch_size"),
+        (lambda r: r["training"].update(precision="fp8"), "training.precision"),
+        (lambda r: r["input"].update(range="abc"), "input.range"),
+    ],
+)
+def test_resume_with_damaged_training_fields(run, capsys, change, field):
+    _edit(run, change)
+    assert main(["train", "--quiet", "--resume", run, "--epochs", "3"]) == 2
+    _one_line_error(capsys, "recipe.json", f"field {field}")
+
+
+def test_export_without_onnx_names_the_extra(good, tmp_path, monkeypatch, capsys):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_onnx(name, *a, **k):
+        if name == "onnx" or name.startswith("onnx."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    assert main(["export", good, "--out", str(tmp_path / "m.onnx")]) == 2
+    _one_line_error(capsys, "pip install 'manygrad[onnx]'")
+
+
+def test_class_names_in_data_are_escaped(tmp_path, capsys):
+    from PIL import Image
+
+    for c in ("\x1b[31mred", "blue"):
+        (tmp_path / c).mkdir()
+        for i in range(3):
+            Image.new("RGB", (8, 8), (i, i, i)).save(tmp_path / c / f"{i}.png")
+    assert main(["train", "--data", str(tmp_path), "--epochs", "1", "--out",
+                 str(tmp_path / "run"), "--device", "cpu"]) == 0  # fmt: skip
+    cap = capsys.readouterr()
+    assert "\x1b" not in cap.out + cap.err and "\\x1b[31mred" in cap.out

@@ -120,6 +120,12 @@ def _npz(path: str, say) -> tuple[ArrayData, ArrayData | None]:
 def _text(path: str, say, block_size: int = 64) -> tuple[ArrayData, ArrayData]:
     """Character-level language modelling: windows of ``block_size`` characters, each target
     the window shifted by one; the last 10% of the text is held out."""
+    from ..data.sources.limits import check_fits
+
+    try:  # NOTE: ids and windows take ~40 bytes per character
+        check_fits(40 * os.path.getsize(path), f"{path} (text)", stream_hint=False)
+    except MemoryError as e:
+        raise SystemExit(f"error: {e}") from None
     with open(path, encoding="utf-8", errors="replace") as f:
         text = f.read()
     if len(text) < 4 * (block_size + 1):
@@ -158,7 +164,9 @@ def _detected(path: str, say, stream: bool = False, image_size=None):
         ds, text = describe(path, image_size=image_size)
     except (ValueError, OSError, ImportError, MemoryError) as e:
         raise SystemExit(f"error: {e}") from None
-    say(text)
+    from ..io.recipes import printable
+
+    say("\n".join(printable(line, 2000) for line in text.splitlines()))  # file names as data
     if stream:
         order = np.random.default_rng(0).permutation(len(ds))
         k = max(1, len(ds) // 5)

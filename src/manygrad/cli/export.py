@@ -97,7 +97,12 @@ def run(args) -> int:
     except ManygradError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, ImportError, OSError, TypeError) as e:
+    except ImportError as e:
+        from .main import missing_package
+
+        print(missing_package(e), file=sys.stderr)
+        return 2
+    except (ValueError, OSError, TypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     size = os.path.getsize(path)

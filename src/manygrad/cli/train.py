@@ -247,6 +247,8 @@ def _cpu_threads(spec: str, n_params: int, ranks: int = 1) -> None:
         n = int(spec)
     except ValueError:
         raise SystemExit(f"error: --threads must be a number or auto, got {spec!r}") from None
+    if n < 1:
+        raise SystemExit(f"error: --threads must be at least 1 (or auto), got {n}")
     set_blas_threads(n)
 
 
@@ -335,7 +337,6 @@ def run(args) -> int:
             progress=not args.quiet,
             overwrite=args.overwrite,
         )
-        trainer.claimed = True  # --out was checked above, before the ranks' logs went there
         if args.resume:
             trainer.resume(args.resume)
             if trainer.step >= trainer.total_steps:

@@ -125,6 +125,15 @@ def check_fields(recipe, path: str = "recipe.json") -> None:
         )
         if not ok:
             _fail(path, "input.shape", f"must be a list of positive sizes, got {printable(shape)}")
+    rng = (recipe.get("input") or {}).get("range")
+    if rng is not None and not (
+        isinstance(rng, list) and len(rng) == 2 and all(_num(v) for v in rng)
+    ):
+        _fail(path, "input.range", f"must be [low, high], got {printable(rng)}")
+    tr = recipe.get("training") or {}
+    for key, ok, what in _TRAINING:
+        if key in tr and tr[key] is not None and not ok(tr[key]):
+            _fail(path, f"training.{key}", f"must be {what}, got {printable(tr[key])}")
     classes = recipe.get("classes")
     if classes is not None and (
         not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)
@@ -140,6 +149,29 @@ def check_fields(recipe, path: str = "recipe.json") -> None:
         )
         if not ok:
             _fail(path, "input.preprocessing", "must hold lists of numbers mean and std")
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 < v < MAX_DIM
+
+
+# what ``manygrad train --resume`` reads back from ``training``
+_TRAINING = [
+    ("epochs", _count, "a whole number of at least 1"),
+    ("batch_size", _count, "a whole number of at least 1"),
+    ("lr", lambda v: _num(v) and v > 0, "a positive number"),
+    ("weight_decay", lambda v: _num(v) and v >= 0, "a number of at least 0"),
+    ("label_smoothing", lambda v: _num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    ("seed", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a seed"),
+    ("optimizer", lambda v: isinstance(v, str), "an optimizer's name"),
+    ("scheduler", lambda v: isinstance(v, str), "a schedule's name"),
+    ("precision", lambda v: v in ("fp32", "fp16", "bf16"), "fp32, fp16 or bf16"),
+    ("stream", lambda v: isinstance(v, bool), "true or false"),
+]
 
 
 # ------------------------------------------------------------------ sizes vs weights

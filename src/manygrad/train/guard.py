@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 import numpy as np
 
 from ..errors import ManygradError
 
 LOCK = ".manygrad.lock"
+_RANK_LOG = re.compile(r"rank\d+\.log$")  # what this run's ranks write before training
 MAX_CLASSES = 100_000
 CPU_HALF = (
     "precision {} on the CPU is slower than fp32, not faster (NumPy has no fast half-precision "
@@ -46,7 +48,7 @@ def check_out(out: str, *, overwrite: bool = False, resume: bool = False) -> Non
     if resume or overwrite:
         return
     try:
-        names = sorted(n for n in os.listdir(out) if n != LOCK)
+        names = sorted(n for n in os.listdir(out) if n != LOCK and not _RANK_LOG.match(n))
     except OSError as e:
         raise RunDirError(f"--out {out} can't be read ({e.strerror}); choose another --out") from e
     if names:
@@ -116,7 +118,12 @@ def claim(t) -> RunLock | None:
             if not t.claimed:
                 check_out(t.out, overwrite=t.overwrite)
             lock = RunLock(t.out).acquire()
+            if not t.claimed:  # NOTE: again under the lock: another process may have
+                check_out(t.out, overwrite=t.overwrite)  # written its run meanwhile
         except (RunDirError, OSError) as e:
+            if lock is not None:
+                lock.release()
+                lock = None
             err = str(e)
     if t.shard is not None:
         err = next((e for e in t.shard.gather(err) if e), None)
