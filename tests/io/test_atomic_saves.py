@@ -71,3 +71,26 @@ def test_truncating_metrics_on_resume_is_atomic(tmp_path, monkeypatch):
     assert [r["epoch"] for r in R.read_metrics(d)] == [1, 2, 3]
     R.truncate_metrics(d, 10)
     assert [r["epoch"] for r in R.read_metrics(d)] == [1]
+
+
+def _raw_safetensors(path, header: bytes, data: bytes = b""):
+    import struct
+
+    path.write_bytes(struct.pack("<Q", len(header)) + header + data)
+
+
+def test_deeply_nested_headers_are_one_error(tmp_path):
+    from manygrad.errors import CheckpointError
+
+    p = tmp_path / "deep.safetensors"
+    _raw_safetensors(p, b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(CheckpointError, match="nests too deeply"):
+        mg.load(str(p))
+    deep = '{"dict": [["a", ' * 5000 + "1" + "]]}" * 5000
+    meta = '{"__metadata__": {"manygrad.structure": %s}}' % __import__("json").dumps(deep)
+    _raw_safetensors(p, meta.encode())
+    with pytest.raises(CheckpointError, match="nested too deeply"):
+        mg.load(str(p))
+    _raw_safetensors(p, b'{"__metadata__": {"manygrad.structure": "{\\"dict\\": 5}"}}')
+    with pytest.raises(CheckpointError, match="corrupt structure"):
+        mg.load(str(p))

@@ -242,6 +242,8 @@ def read_header(path) -> tuple[dict, dict[str, str], int]:
                     "file, or truncated")  # fmt: skip
     try:
         header = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        _fail(path, "not a safetensors file (or a corrupt one): its header nests too deeply")
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         _fail(path, f"not a safetensors file (or a corrupt one): its header is not JSON ({e})")
     if not isinstance(header, dict):

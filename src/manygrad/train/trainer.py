@@ -219,7 +219,7 @@ class Trainer:
         path = os.path.join(run_dir, R.CHECKPOINT)
         try:
             self.load_state(R.load_checkpoint(path, self.device))
-        except CheckpointError:
+        except (CheckpointError, guard.RunDirError):
             raise
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
             raise guard.damaged_checkpoint(path, e) from None
