@@ -1,6 +1,7 @@
 """Saves keep the file's permissions, clean what a killed save left, and never lose history
 when interrupted (metrics.csv, recipe.json, checkpoints)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -87,7 +88,7 @@ def test_deeply_nested_headers_are_one_error(tmp_path):
     with pytest.raises(CheckpointError, match="nests too deeply"):
         mg.load(str(p))
     deep = '{"dict": [["a", ' * 5000 + "1" + "]]}" * 5000
-    meta = '{"__metadata__": {"manygrad.structure": %s}}' % __import__("json").dumps(deep)
+    meta = json.dumps({"__metadata__": {"manygrad.structure": deep}})
     _raw_safetensors(p, meta.encode())
     with pytest.raises(CheckpointError, match="nested too deeply"):
         mg.load(str(p))
