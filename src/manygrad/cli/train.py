@@ -347,7 +347,8 @@ def run(args) -> int:
                     f"nothing to do; pass --epochs N with N > {done} to train further",
                     file=sys.stderr,
                 )
-                return 2 if trainer.step > trainer.total_steps else 0
+                if trainer.step > trainer.total_steps:
+                    return 2
             say(f"resuming {args.resume} at step {trainer.step} of {trainer.total_steps}")
         n_params = sum(p.numel() for p in model.parameters())
         if trainer.device.type == "cpu":
