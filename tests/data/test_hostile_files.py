@@ -194,3 +194,14 @@ def test_decompression_bomb_is_refused_naming_the_file(tmp_path, monkeypatch):
         ds[0]
     with pytest.raises(ValueError, match="decompression bomb"):
         mg.data.ImageFolder(str(tmp_path))
+
+
+def test_fifos_named_like_data_files_do_not_block(tmp_path):
+    imgs = tmp_path / "train-images-idx3-ubyte"
+    os.mkfifo(imgs)
+    with pytest.raises(NotRegularFileError, match="FIFO"):
+        mg.data.sources.read_idx(str(imgs))
+    np.save(tmp_path / "x.npy", np.zeros((4, 2), np.float32))
+    os.mkfifo(tmp_path / "y.npy")
+    with pytest.raises(NotRegularFileError, match="FIFO"):
+        mg.data.Npy(str(tmp_path / "x.npy"), str(tmp_path / "y.npy"))

@@ -27,6 +27,9 @@ class CorruptFileError(ValueError):
 
 
 def _open_npy(path: str, key, mmap: bool):
+    from .walk import check_regular
+
+    check_regular(path, "Npy")  # NOTE: a FIFO would block np.load forever
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except Exception as e:

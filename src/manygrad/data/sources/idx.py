@@ -12,6 +12,7 @@ from manygrad.data.dataset import Dataset
 from manygrad.errors import DTypeError, ShapeError
 
 from . import limits
+from .walk import check_regular
 
 __all__ = ["IDX", "read_idx"]
 
@@ -59,6 +60,7 @@ def read_idx(path: str | os.PathLike, mmap: bool = True) -> np.ndarray:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"IDX: no such file {path}")
+    check_regular(path, "IDX")  # NOTE: a FIFO would block the read below forever
     gz = path.endswith(".gz")
     try:
         with gzip.open(path, "rb") if gz else open(path, "rb") as f:
