@@ -385,3 +385,16 @@ def test_a_run_written_while_waiting_for_the_lock_is_not_overwritten(tmp_path, m
     with pytest.raises(guard.RunDirError, match="already holds a run"):
         t.fit()
     assert (out / R.CHECKPOINT).read_bytes() == b"the other run"
+
+
+@pytest.mark.parametrize("name", ["e.h5", "e.zarr", "train-images-idx3-ubyte", "t.txt"])
+def test_empty_files_and_stores_name_the_file(tmp_path, capsys, name):
+    p = tmp_path / name
+    if name.endswith(".zarr"):
+        pytest.importorskip("zarr")
+        p.mkdir()
+    else:
+        p.write_bytes(b"")
+    assert _train("--data", p, "--out", tmp_path / "r") == 2
+    err = _err(capsys)
+    assert str(p) in err and err.count("\n") == 1

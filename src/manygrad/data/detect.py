@@ -108,7 +108,10 @@ def detect(path, x_key: str | None = None, y_key: str | None = None, image_size=
     if is_zarr:
         zarr = _need("zarr", "Zarr stores", "science")
 
-        node = zarr.open(path, mode="r")
+        try:
+            node = zarr.open(path, mode="r")
+        except Exception as e:  # noqa: BLE001  (zarr's errors have no common base)
+            raise ValueError(f"describe: cannot open {path} as a Zarr store: {e}") from None
         if hasattr(node, "shape"):
             return S.Zarr(path), "zarr array"
         keys = S.arrays._zarr_keys(node)
@@ -144,8 +147,11 @@ def detect(path, x_key: str | None = None, y_key: str | None = None, image_size=
         return S.Npz(path, x=x, y=y), "npz"
     if low.endswith((".h5", ".hdf5", ".hdf", ".he5")):
         h5py = _need("h5py", "HDF5 files", "science")
-        with h5py.File(path, "r") as f:
-            keys = S.arrays._h5_keys(f)
+        try:
+            with h5py.File(path, "r") as f:
+                keys = S.arrays._h5_keys(f)
+        except OSError as e:
+            raise ValueError(f"describe: cannot open {path} as HDF5: {e}") from None
         x = _pick(keys, x_key, _X_NAMES, "x", path, True)
         y = _pick([k for k in keys if k != x], y_key, _Y_NAMES, "y", path, False)
         return S.HDF5(path, x=x, y=y), "hdf5"
