@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 
@@ -40,6 +41,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def abort_on_error(command: list[str]) -> list[str]:
+    """``python SCRIPT ...`` -> ``python -m mpi4py SCRIPT ...``: a rank that fails (an
+    uncaught exception, or a non-zero exit) then aborts the whole job, instead of leaving
+    the other ranks waiting for it in a collective."""
+    if len(command) < 2 or not os.path.basename(command[0]).startswith("python"):
+        return command
+    if command[1].startswith("-"):  # -m, -c, options: run as given
+        return command
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return command
+    return [command[0], "-m", "mpi4py", *command[1:]]
+
+
 def run(args: argparse.Namespace) -> int:
     """Execute ``manygrad launch``; returns the exit code of mpiexec."""
     from ..distributed import launch
@@ -47,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     command = list(args.argv)
     if command and command[0] == "--":
         command = command[1:]
+    command = abort_on_error(command)
     if not command:
         print("manygrad launch: give the command after --, e.g. "
               "manygrad launch -n 2 -- python train.py", file=sys.stderr)  # fmt: skip

@@ -121,6 +121,14 @@ def _launch(args) -> int:
     if args.nproc < 1:
         print(f"error: --nproc must be at least 1, got {args.nproc}", file=sys.stderr)
         return 2
+    if args.out and not args.resume:  # before any rank starts
+        from ..train import guard
+
+        try:
+            guard.check_out(args.out, overwrite=args.overwrite)
+        except guard.RunDirError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     check = args.device
     if (check or "auto").lower() == "auto":  # auto trains on GPUs when there are any
         check = "cuda" if mg.cuda.is_available() else "cpu"
@@ -253,6 +261,31 @@ def _cpu_threads(spec: str, n_params: int, ranks: int = 1) -> None:
 
 
 def run(args) -> int:
+    """``manygrad train``; a rank of a launched job that fails aborts the whole job (the
+    other ranks would otherwise wait for it in a collective)."""
+    from ..distributed.launch import launched_world_size
+
+    if launched_world_size() == 1:
+        return _run(args)
+    try:
+        rc = _run(args)
+    except SystemExit as e:
+        if not isinstance(e.code, str):
+            raise
+        print(e.code, file=sys.stderr)
+        rc = 2
+    if rc not in (0, 130):
+        try:
+            from mpi4py import MPI  # NOTE: also when this rank failed before joining
+        except ImportError:
+            return rc
+        sys.stdout.flush()
+        sys.stderr.flush()
+        MPI.COMM_WORLD.Abort(rc)
+    return rc
+
+
+def _run(args) -> int:
     t_start = time.perf_counter()
     import manygrad as mg
 
