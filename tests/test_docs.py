@@ -54,3 +54,27 @@ def test_distributed_quick_start_on_two_ranks(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.count("epoch 3: loss") == 1  # rank 0 alone prints
     assert (tmp_path / "ckpt.safetensors").is_file()
+
+
+def _command_lines():
+    out = []
+    for path in [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]:
+        for block in re.findall(r"```bash\n(.*?)```", path.read_text(), re.S):
+            for line in block.splitlines():
+                line = line.split("#", 1)[0].strip()
+                if line.startswith("manygrad "):
+                    out.append((path.name, line))
+    return out
+
+
+@pytest.mark.parametrize("where,line", _command_lines())
+def test_guide_commands_parse(where, line):
+    """Every ``manygrad ...`` line of the guides' shell blocks names options that exist."""
+    import shlex
+
+    from manygrad.cli.main import _command_of, build_parser
+
+    argv = [a for a in shlex.split(line)[1:] if a != "..."]
+    argv = [a.replace("<run>", "run") for a in argv]
+    args = build_parser(_command_of(argv)).parse_args(argv)  # SystemExit(2) on a bad option
+    assert args.command == argv[0] and args._run is not None, (where, line)
