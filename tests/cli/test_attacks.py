@@ -398,3 +398,18 @@ def test_empty_files_and_stores_name_the_file(tmp_path, capsys, name):
     assert _train("--data", p, "--out", tmp_path / "r") == 2
     err = _err(capsys)
     assert str(p) in err and err.count("\n") == 1
+
+
+def test_a_file_system_without_locks_trains_unlocked_with_a_warning(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    from manygrad.train.guard import RunLock
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.warns(UserWarning, match="can't lock the run"):
+        lock = RunLock(str(tmp_path / "nfs")).acquire()
+    lock.release()

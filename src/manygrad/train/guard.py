@@ -8,9 +8,11 @@ even by ``kill -9``) keeps a second process out of a run that is training.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
+import warnings
 
 import numpy as np
 
@@ -82,7 +84,12 @@ class RunLock:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                os.close(fd)  # NOTE: no locks on this file system (some NFS): run unlocked
+                warnings.warn(f"{self.run_dir}: can't lock the run ({e.strerror}); make "
+                              "sure no other process trains into it", stacklevel=3)  # fmt: skip
+                return self
             try:
                 pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
             except OSError:
