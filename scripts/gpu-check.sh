@@ -4,9 +4,11 @@
 #   bash scripts/gpu-check.sh [OUT_DIR]
 # Results go to OUT_DIR (default: $OUT, else ./gpu-check-out): full pytest log, benchmark
 # tables and JSON; copy the figures into benchmarks/RESULTS.md with the GPU's name.
-# Time limits (pytest 270 s, training bench 60 s, manygrad bench 120 s) keep the whole run
-# under about 8 minutes; every step writes its log as it goes, so a step cut short by its
-# limit still leaves what it had done. PYTHON picks the interpreter (default: python3).
+# Time limits (op tables 190 s, fused kernels 100 s, training bench 60 s, manygrad bench
+# 90 s, CUDA graphs 40 s) keep the whole run under about 8 minutes; every step writes its
+# log as it goes, so a step cut short by its limit still leaves what it had done. PYTHON picks
+# the interpreter (default: python3). Wheels in .whl/ (nvmath-python, cudnn-frontend) are
+# installed into /tmp/site first when present (a machine with no package index).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-gpu-check-out}}"
@@ -14,6 +16,10 @@ mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 py="${PYTHON:-$(command -v python3 || command -v python)}"
 export PYTHONPATH=src PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+if ls .whl/*.whl >/dev/null 2>&1; then
+  "${PYTHON:-python3}" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+    --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=src:/tmp/site
+fi
 export MPLCONFIGDIR="$out/.cache/matplotlib" CUPY_CACHE_DIR="$out/.cache/cupy"
 {
   echo "# gpu-check $(date -u +%FT%TZ) with $py"
@@ -26,17 +32,29 @@ if ! "$py" -c "import manygrad as mg, sys; sys.exit(0 if mg.cuda.is_available() 
 fi
 status=0
 # the op tables compare the GPU with PyTorch and finite differences; -x stops nothing
-MANYGRAD_TEST_DEVICES=cuda timeout 270 "$py" -m pytest -q -rfEs tests -p no:cacheprovider \
+MANYGRAD_TEST_DEVICES=cuda timeout 190 "$py" -m pytest -q -rfEs -p no:cacheprovider \
+  tests/ops tests/autograd tests/kernels tests/cuda tests/nn tests/test_devices.py \
   > "$out/pytest-cuda.txt" 2>&1 || status=1
 tail -n 30 "$out/pytest-cuda.txt"
+# the NVRTC compile check, then every fused kernel (manygrad.kernels) against its NumPy twin,
+# timed against the unfused CuPy path: the log and Markdown table in kernels.txt, kernels.json
+{
+  timeout 30 "$py" -m manygrad doctor --kernels || status=1
+  timeout 100 "$py" -m manygrad.kernels.gpucheck --out "$out" || status=1
+} > "$out/kernels.txt" 2>&1
+cat "$out/kernels.txt"
 # training steps against PyTorch on the GPU (same models, interleaved steps)
 timeout 60 "$py" benchmarks/train.py --device cuda --quick > "$out/bench-train.txt" 2>&1 \
   || status=1
 cat "$out/bench-train.txt"
 # CPU against GPU, with PyTorch beside: GEMM fp32/fp16/bf16, bandwidth, conv2d, training
 # steps over batch sizes, host<->device copies; JSON, Markdown and charts in $out/bench
-timeout 120 "$py" -m manygrad bench --quick --device cpu,cuda:0 --compare torch --out "$out/bench" \
+timeout 90 "$py" -m manygrad bench --quick --device cpu,cuda:0 --compare torch --out "$out/bench" \
   > "$out/manygrad-bench.txt" 2>&1 || status=1
 tail -n 40 "$out/manygrad-bench.txt"
+# CUDA graphs on the GPU: capture, replay, eager vs replayed step times (docs/cuda-graphs.md)
+MANYGRAD_CUDA_GRAPHS=1 timeout 40 "$py" scripts/cuda_graphs_check.py > "$out/cuda-graphs.txt" 2>&1 \
+  || status=1
+cat "$out/cuda-graphs.txt"
 rm -rf "$out/.cache"
 exit $status

@@ -51,6 +51,8 @@ def _flat_outputs(out):
 def _to_np(t):
     if isinstance(t, torch.Tensor):
         t = t.detach()
+        if t._is_zerotensor():  # NOTE: PyTorch's symbolic zeros (e.g. d2|x|/dx2)
+            return np.zeros(tuple(t.shape), "float64" if t.dtype == torch.float64 else "float32")
         if t.dtype == torch.bfloat16:
             t = t.float()
         return t.numpy()
@@ -91,8 +93,10 @@ def _build(arrays, lib, dtype, device, strided):
 
 def check_op(name, specs, *, torch_fn=None, kwargs_torch=None, domain=(-2.0, 2.0),
              dtypes=("float64", "float32"), grad=True, fd=True, rtol=None, atol=None,
-             seed=0, devices=None, **kwargs):  # fmt: skip
-    """Compare manygrad's ``name`` with PyTorch's on every device; see the module docstring."""
+             seed=0, devices=None, double=True, **kwargs):  # fmt: skip
+    """Compare manygrad's ``name`` with PyTorch's on every device; see the module docstring.
+
+    ``double``: also compare second derivatives (float64) where PyTorch has them."""
     mg_fn = _resolve(name, mg)
     t_fn = torch_fn or _resolve(name, torch)
     kwargs_torch = kwargs if kwargs_torch is None else kwargs_torch
@@ -142,6 +146,59 @@ def check_op(name, specs, *, torch_fn=None, kwargs_torch=None, domain=(-2.0, 2.0
                                                    err_msg=f"{where}: grad of input {i}")  # fmt: skip
     if grad and fd:
         check_finite_differences(mg_fn, arrays, kwargs, seed)
+    if grad and double:
+        check_double_backward(name, mg_fn, t_fn, arrays, kwargs, kwargs_torch, seed, devices)
+
+
+def _second(lib, fn, ins, kwargs, ups, ws):
+    """First gradients with create_graph, then the gradient of sum(first * w)."""
+    outs = _flat_outputs(fn(*ins, **kwargs))
+    req = [t for t in ins if isinstance(t, lib.Tensor) and t.requires_grad]
+    pairs = [(o, u) for o, u in zip(outs, ups) if u is not None and o.requires_grad]
+    if not pairs:
+        return None
+    first = lib.autograd.grad([o for o, _ in pairs], req, [u for _, u in pairs],
+                              create_graph=True, allow_unused=True)  # fmt: skip
+    terms = [(f * w).sum() for f, w in zip(first, ws) if f is not None and f.requires_grad]
+    if not terms:
+        return None
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return lib.autograd.grad(total, req, allow_unused=True)
+
+
+def check_double_backward(name, mg_fn, t_fn, arrays, kwargs, kwargs_torch, seed, devices):
+    """Second derivatives against PyTorch's (float64), where PyTorch gives them."""
+    rng = np.random.default_rng(seed + 2)
+    t_in = _build(arrays, "torch", "float64", "cpu", False)
+    t_out = _flat_outputs(t_fn(*t_in, **kwargs_torch))
+    ups = [rng.standard_normal(tuple(o.shape)) if o.is_floating_point() and o.requires_grad
+           else None for o in t_out]  # fmt: skip
+    req = [t for t in t_in if isinstance(t, torch.Tensor) and t.requires_grad]
+    ws = [rng.standard_normal(tuple(t.shape)) for t in req]
+    try:
+        want = _second(torch, t_fn, t_in, kwargs_torch,
+                       [None if u is None else torch.from_numpy(u) for u in ups],
+                       [torch.from_numpy(w) for w in ws])  # fmt: skip
+    except RuntimeError:
+        return  # PyTorch does not differentiate this op twice
+    if want is None:
+        return
+    for device in [d for d in (devices or DEVICES) if d != "fakegpu:1"]:
+        m_in = _build(arrays, "mg", "float64", device, False)
+        got = _second(mg, mg_fn, m_in, kwargs,
+                      [None if u is None else mg.tensor(u, device=device) for u in ups],
+                      [mg.tensor(w, device=device) for w in ws])  # fmt: skip
+        got = got or [None] * len(want)
+        for i, (g, w) in enumerate(zip(got, want)):
+            where = f"{name} [double backward, {device}]: second derivative of input {i}"
+            wn = np.zeros(1) if w is None else _to_np(w)
+            gn = np.zeros(1) if g is None else _to_np(g)
+            if w is None or g is None:
+                assert not np.any(gn) and not np.any(wn), where
+                continue
+            np.testing.assert_allclose(gn, wn, rtol=1e-6, atol=1e-8, err_msg=where)
 
 
 def check_finite_differences(fn, arrays, kwargs, seed=0, eps=1e-6, rtol=1e-5, atol=1e-6):

@@ -50,3 +50,17 @@ def test_mlp_forward_backward_makes_no_host_sync():
                 p.grad = None
     assert backend.fake_stats.syncs == 0
     assert backend.fake_stats.h2d == 0 and backend.fake_stats.d2h == 0
+
+
+def test_integer_index_is_a_zero_d_view():
+    a = mg.backend.fake_xp.arange(6.0).reshape(2, 3)
+    v = a[1, 2]
+    assert v.shape == () and type(v) is mg.backend.FakeArray
+    a[1, 2] = 40.0
+    assert v.get() == 40.0  # a view, as CuPy's
+    w = a[0][...]
+    a[0, 0] = -1.0
+    assert w.get()[0] == -1.0
+    e = a[..., 1, 0]
+    a[1, 0] = 7.0
+    assert e.get() == 7.0

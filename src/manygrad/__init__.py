@@ -47,7 +47,7 @@ from .io import load, save
 from .threads import get_num_threads, set_num_threads
 
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
-_LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx"}
+_LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx", "func", "utils"}
 
 
 def __getattr__(name):

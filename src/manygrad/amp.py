@@ -108,7 +108,10 @@ class GradScaler:
     gradients (unless ``unscale_`` already did), then runs ``opt.step()`` only if they are
     all finite; ``update()`` halves the scale after an overflow and doubles it after
     ``growth_interval`` clean steps. Checking the gradients costs one host read of a
-    single flag per ``step`` (as in PyTorch); everything else stays on the device.
+    single flag per ``step`` (as in PyTorch); everything else stays on the device. With a
+    ``capturable=True`` optimizer, or inside a CUDA graph capture, there is no host read:
+    the step runs and is undone on the device where the flag is set, so that it can be
+    captured (``step`` then returns the optimizer's result either way).
 
     Args:
         device: device type of the training ("cuda", "cpu", or "fakegpu"); on "cuda"
@@ -248,9 +251,50 @@ class GradScaler:
             self.unscale_(optimizer)
         if not st["found_inf"]:
             raise RuntimeError("GradScaler.step: the optimizer's parameters have no gradients")
-        skipped = sum(f.item() for f in st["found_inf"].values())  # the one host sync
-        result = None if skipped else optimizer.step(*args, **kwargs)
+        if _on_device(optimizer):
+            result = self._step_on_device(optimizer, st["found_inf"], args, kwargs)
+        else:
+            skipped = sum(f.item() for f in st["found_inf"].values())  # the one host sync
+            result = None if skipped else optimizer.step(*args, **kwargs)
         st["stage"] = _STEPPED
+        return result
+
+    def _step_on_device(self, optimizer, found_inf: dict, args, kwargs):
+        """``optimizer.step()`` undone on the device where a gradient was inf/NaN.
+
+        NOTE: no host read, so the step can be captured into a CUDA graph: the parameters
+        and the optimizer's state are copied first and copied back where the flag is set
+        (``p = where(found_inf, p_old, p_new)``). States are created before the copy.
+        """
+        from .optim._capturable import device_step
+
+        saved = []
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                dev = p._device
+                with backend.device_scope(dev):
+                    st = optimizer.state.get(p)
+                    if not st:
+                        st = optimizer.init_state(p._data, group)
+                        if st:
+                            optimizer.state[p] = st
+                    if st and "step" in st and group.get("capturable"):
+                        device_step(st, p._data)  # NOTE: a Tensor, so that it is restored
+                    flag = None
+                    for f in found_inf.values():
+                        f = backend.to_device(f, dev)
+                        flag = f if flag is None else flag + f
+                    bad = flag > 0
+                    arrays = [p._data] + [
+                        v._data for v in (st or {}).values() if isinstance(v, Tensor)
+                    ]
+                    saved += [(dev, a, a.copy(), bad) for a in arrays]
+        result = optimizer.step(*args, **kwargs)
+        for dev, a, old, bad in saved:
+            with backend.device_scope(dev):
+                backend.array_module(a).copyto(a, old, where=bad)
         return result
 
     def update(self, new_scale: float | Tensor | None = None) -> None:
@@ -358,3 +402,14 @@ class GradScaler:
             xp = backend.array_module(self._scale._data)
             xp.copyto(self._scale._data, self._init_scale)
             xp.copyto(self._growth_tracker, self._init_growth_tracker)
+
+
+def _on_device(optimizer) -> bool:
+    """Skip a step on the device (no host read): inside a CUDA graph capture, or for an
+    optimizer built with ``capturable=True``."""
+    from .cuda import graphs
+
+    if graphs.current_capture() is not None or getattr(optimizer, "capturable", False):
+        return True
+    groups = optimizer.param_groups
+    return bool(groups) and all(g.get("capturable") for g in groups)

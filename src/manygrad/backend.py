@@ -246,6 +246,15 @@ def check_device(d: Device) -> Device:
 # ---------------------------------------------------------------------------- array modules
 
 
+_graph_xp = None  # CuPy's namespace as a CUDA graph capture needs it (cuda/graphs.py)
+
+
+def set_graph_xp(xp) -> None:
+    """While a CUDA graph captures on a GPU, ops on CuPy arrays get ``xp`` (None: CuPy)."""
+    global _graph_xp
+    _graph_xp = xp
+
+
 def array_module(a):
     """``xp`` for an array: numpy, cupy or the fake GPU's namespace."""
     t = type(a)
@@ -254,7 +263,7 @@ def array_module(a):
     if t is FakeArray:
         return fake_xp
     if _is_cupy_array(a):
-        return _cupy
+        return _cupy if _graph_xp is None else _graph_xp
     return np
 
 
@@ -288,6 +297,43 @@ def is_array(a) -> bool:
     return t is np.ndarray or t is FakeArray or _is_cupy_array(a)
 
 
+def data_ptr(a) -> int:
+    """Address of the first element of an array (host or device memory)."""
+    if type(a) is FakeArray:
+        a = a._a
+    if type(a) is np.ndarray:
+        return a.__array_interface__["data"][0]
+    return a.data.ptr
+
+
+def shares_memory(a, b) -> bool:
+    """Whether two arrays may overlap in memory (bounds check, as NumPy's)."""
+    if type(a) is FakeArray:
+        a, b = a._a, b._a
+    if type(a) is np.ndarray:
+        return np.may_share_memory(a, b)
+    return _load_cupy().may_share_memory(a, b)
+
+
+def view_positions(base, view):
+    """Flat (C-order) index in ``base`` of each element of ``view``, an array on the same
+    memory (any chain of views: slices, transposes, reshapes); an int64 array of view's shape.
+    """
+    xp = array_module(base)
+    s = base.itemsize
+    lo = sum(min(0, st * (n - 1)) for st, n in zip(base.strides, base.shape))
+    hi = sum(max(0, st * (n - 1)) for st, n in zip(base.strides, base.shape))
+    buf = xp.full((hi - lo) // s + 1, -1, dtype=np.int64)
+    st = xp.lib.stride_tricks
+
+    def at(offset_bytes, shape, strides):
+        return st.as_strided(buf[offset_bytes // s :], shape, tuple(x // s * 8 for x in strides))
+
+    at(-lo, base.shape, base.strides)[...] = xp.arange(base.size).reshape(base.shape)
+    off = data_ptr(view) - data_ptr(base) - lo
+    return at(off, view.shape, view.strides).copy()
+
+
 def to_numpy(a) -> np.ndarray:
     """Copy device data to a host NumPy array (a sync on GPUs)."""
     t = type(a)
@@ -307,8 +353,7 @@ def to_device(a, d: Device):
     if d.type == "cpu":
         return host
     if d.type == "fakegpu":
-        fake_stats.h2d += 1
-        return FakeArray(np.array(host), d.index or 0)
+        return _fakegpu.upload(host, d.index or 0)
     check_device(d)
     with _cupy.cuda.Device(d.index):
         return _cupy.asarray(host)
@@ -400,16 +445,18 @@ def matmul(a, b):
         return np.matmul(a, b)
     if a.dtype.name == "bfloat16" or b.dtype.name == "bfloat16":
         a, b = a.astype(np.float32), b.astype(np.float32)
-    return (fake_xp if t is FakeArray else _cupy).matmul(a, b)
+    if t is FakeArray:
+        return fake_xp.matmul(a, b)
+    return (_cupy if _graph_xp is None else _graph_xp).matmul(a, b)  # NOTE: capture-safe path
 
 
 def erf(x):
     """The error function elementwise (for exact GELU)."""
     t = type(x)
-    if t is np.ndarray or t is FakeArray:
-        a = _unwrap(x) if t is FakeArray else x
-        r = _np_erf(a).astype(a.dtype, copy=False)
-        return FakeArray(r, x._dev) if t is FakeArray else r
+    if t is FakeArray:
+        return _fakegpu.kernel(_np_erf_same, x)
+    if t is np.ndarray:
+        return _np_erf_same(x)
     import cupyx.scipy.special
 
     # NOTE: CuPy's erf maps float16 to float64 and has no bfloat16 loop: compute 16-bit
@@ -425,6 +472,10 @@ _ERF_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
           -1.60960333262415e-02)  # fmt: skip
 _ERF_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
           -7.37332916720468e-03, -1.42647390514189e-02)  # fmt: skip
+
+
+def _np_erf_same(a):
+    return _np_erf(a).astype(a.dtype, copy=False)
 
 
 def _np_erf(a):
@@ -458,9 +509,7 @@ def normal_cdf(x):
     """The standard normal CDF ``(1 + erf(x / sqrt(2))) / 2`` elementwise (exact GELU)."""
     t = type(x)
     if (t is np.ndarray or t is FakeArray) and x.dtype == np.float32:
-        a = _unwrap(x) if t is FakeArray else x
-        r = _np_normal_cdf32(a)
-        return FakeArray(r, x._dev) if t is FakeArray else r
+        return _fakegpu.kernel(_np_normal_cdf32, x) if t is FakeArray else _np_normal_cdf32(x)
     c = erf(x * (1 / math.sqrt(2)))
     c += 1
     c *= 0.5
@@ -596,8 +645,11 @@ class Generator:
         else:
             self._g = np.random.default_rng(seed)
 
-    def _out(self, a):
-        return FakeArray(a, self.device.index or 0) if self.device.type == "fakegpu" else a
+    def _draw(self, fn):
+        """``fn()`` of the NumPy generator; a recorded kernel on the fake GPU."""
+        if self.device.type == "fakegpu":
+            return _fakegpu.kernel(fn)
+        return fn()
 
     def _scope(self):
         # NOTE: a CuPy generator only draws with its own GPU current (it raises otherwise)
@@ -608,19 +660,21 @@ class Generator:
         dt = np.dtype(dtype)
         with self._scope():
             if dt in (np.float32, np.float64):
-                return self._out(self._g.random(shape, dtype=dt))
-            return self._out(self._g.random(shape, dtype=np.float32).astype(dt))
+                return self._draw(lambda: self._g.random(shape, dtype=dt))
+            return self._draw(lambda: self._g.random(shape, dtype=np.float32).astype(dt))
 
     def normal(self, shape, dtype):
         dt = np.dtype(dtype)
         with self._scope():
             if dt in (np.float32, np.float64):
-                return self._out(self._g.standard_normal(shape, dtype=dt))
-            return self._out(self._g.standard_normal(shape, dtype=np.float32).astype(dt))
+                return self._draw(lambda: self._g.standard_normal(shape, dtype=dt))
+            return self._draw(lambda: self._g.standard_normal(shape, dtype=np.float32).astype(dt))
 
     def integers(self, low, high, shape, dtype):
         with self._scope():
-            return self._out(self._g.integers(low, high, size=shape).astype(dtype, copy=False))
+            return self._draw(
+                lambda: self._g.integers(low, high, size=shape).astype(dtype, copy=False)
+            )
 
     def permutation(self, n: int):
         """A random ordering of ``0..n-1`` (int64)."""
@@ -629,7 +683,7 @@ class Generator:
         # NOTE: CuPy's Generator has no permutation(): order uniform float64 keys instead
         # (ties have probability ~n**2 / 2**54). The fake GPU takes the same path.
         with self._scope():
-            keys = self._out(self._g.random(n, dtype=np.float64))
+            keys = self._draw(lambda: self._g.random(n, dtype=np.float64))
             return array_module(keys).argsort(keys)
 
     def _curand_state(self):

@@ -27,3 +27,7 @@ class AutogradError(ManygradError, RuntimeError):
 
 class CheckpointError(ManygradError, ValueError):
     """A saved file is missing, corrupt or does not fit the model."""
+
+
+class CaptureError(ManygradError, RuntimeError):
+    """A call cannot run while a CUDA graph captures (a host read, an upload, cuBLAS...)."""

@@ -11,11 +11,17 @@ There are two fake GPUs, ``fakegpu`` (index 0) and ``fakegpu:1``, and, as in CuP
 current one per thread (``current()``, switched by ``backend.device_scope``): new arrays
 are made on the current device, and a kernel given an array of the other device fails as
 CuPy's do without peer access. Views (slices, reshapes, transposes) keep their device.
+
+CUDA graphs are emulated (``mg.cuda.graph``): while a capture is open, every kernel-like
+call (ufunc, array function, method or index that writes an output) is handed to the open
+capture (``_CAP``, see ``manygrad/cuda/_fake_graph.py``), which records it for replay;
+host reads, uploads and cuBLAS-style products are refused there as on a real GPU.
 """
 
 from __future__ import annotations
 
 import functools
+import operator
 import threading
 import types
 
@@ -41,6 +47,15 @@ class FakeStats:
 
 
 fake_stats = FakeStats()
+
+_CAP = None  # the open CUDA graph capture on the fake GPU (cuda/_fake_graph.py), or None
+_ident = threading.get_ident  # NOTE: a capture sees the work of the thread that opened it
+
+
+def _host_read(what: str) -> None:
+    if _CAP is not None and _CAP.thread == _ident():
+        _CAP.refuse(what, "reads the device on the host (a sync)")
+
 
 COUNT = 2  # fake GPUs: fakegpu (0) and fakegpu:1
 _LOCAL = threading.local()  # NOTE: as CuPy's current device, one per thread (0 at start)
@@ -137,7 +152,14 @@ def fake_scatter_add(a, slices, value) -> None:
             f"scatter_add: dtype {a.dtype} is not supported by CUDA's atomicAdd (only "
             "float16/32/64, int32, uint32, uint64); use manygrad.backend.index_add"
         )
+    if _CAP is not None and _CAP.thread == _ident():
+        _CAP.call(_add_at, (a, slices, value), {}, (a,))
+        return
     np.add.at(_on_current(a), _unwrap(slices), _unwrap(value))
+
+
+def _add_at(a, slices, value):
+    np.add.at(a, slices, value)
 
 
 def _unwrap(x):
@@ -180,6 +202,7 @@ class FakeArray:
         raise TypeError(_NO_IMPLICIT)
 
     def get(self, stream=None, out=None):
+        _host_read(".get()")
         fake_stats.d2h += 1
         fake_stats.syncs += 1
         if out is None:
@@ -188,26 +211,32 @@ class FakeArray:
         return out
 
     def item(self):
+        _host_read(".item()")
         fake_stats.syncs += 1
         return self._a.item()
 
     def tolist(self):
+        _host_read(".tolist()")
         fake_stats.syncs += 1
         return self._a.tolist()
 
     def __float__(self):
+        _host_read("float()")
         fake_stats.syncs += 1
         return float(self._a)
 
     def __int__(self):
+        _host_read("int()")
         fake_stats.syncs += 1
         return int(self._a)
 
     def __bool__(self):
+        _host_read("bool()")
         fake_stats.syncs += 1
         return bool(self._a)
 
     def __repr__(self):
+        _host_read("repr() / print()")
         fake_stats.syncs += 1
         return "fakegpu " + repr(self._a)
 
@@ -228,6 +257,12 @@ class FakeArray:
                 f"{ufunc.__name__}.at: CuPy supports it for few ufuncs and dtypes; use "
                 "manygrad.backend.index_add for scatter-add"
             )
+        if _CAP is not None and _CAP.thread == _ident():
+            if ufunc is np.matmul:
+                _CAP.check_gemm("matmul")
+            out = kwargs.get("out")
+            writes = () if out is None else out if type(out) is tuple else (out,)
+            return _CAP.call(getattr(ufunc, method), inputs, kwargs, writes)
         if "out" in kwargs:
             kwargs["out"] = _unwrap(kwargs["out"])
         with np.errstate(all="ignore"):  # NOTE: CuPy's kernels give inf/NaN without warnings
@@ -236,6 +271,8 @@ class FakeArray:
     def __array_function__(self, func, types_, args, kwargs):
         if func.__name__ in _CUPY_LACKS.get(func.__module__, ()):
             return NotImplemented  # as CuPy: NumPy then raises "no implementation found"
+        if _CAP is not None and _CAP.thread == _ident():
+            return _CAP.call_named(func.__name__, func, args, kwargs)
         return _wrap(func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
 
     # -- array attributes and methods
@@ -254,15 +291,24 @@ class FakeArray:
         return len(self._a)
 
     def __iter__(self):
-        return (_wrap(v) for v in _on_current(self))
+        _on_current(self)
+        return (self[i] for i in range(len(self)))
 
     def __getitem__(self, idx):
         if _is_basic(idx):  # a view: no kernel, stays on its device
             r = self._a[idx]
-            return self._view(r if type(r) is np.ndarray else np.asarray(r))
+            if type(r) is not np.ndarray:  # NOTE: as CuPy, a 0-d view, not a copy
+                parts = idx if type(idx) is tuple else (idx,)
+                r = self._a[tuple(p for p in parts if p is not Ellipsis) + (Ellipsis,)]
+            return self._view(r)
+        if _CAP is not None and _CAP.thread == _ident():
+            return _CAP.getitem(self, idx)
         return _wrap(_on_current(self)[_unwrap(idx)])
 
     def __setitem__(self, idx, value):
+        if _CAP is not None and _CAP.thread == _ident():
+            _CAP.call(operator.setitem, (self, idx, value), {}, (self,))
+            return
         _on_current(self)[_unwrap(idx)] = _unwrap(value)
 
     def __getattr__(self, name):
@@ -282,6 +328,8 @@ class FakeArray:
                 raise TypeError(f"cupy.ndarray.{name}() takes no {bad} argument")
             if not view:
                 _on_current(self)
+            if _CAP is not None and _CAP.thread == _ident():
+                return _CAP.call_method(self, name, args, kwargs)
             r = attr(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
             if view and type(r) is np.ndarray and np.may_share_memory(r, self._a):
                 return self._view(r)
@@ -308,6 +356,9 @@ def _binop(ufunc, reflected=False):
 
 def _inplace(ufunc):
     def op(self, other):
+        if _CAP is not None and _CAP.thread == _ident():
+            _CAP.call(ufunc, (self, other), {"out": self}, (self,))
+            return self
         a = _on_current(self)
         ufunc(a, _unwrap(other), out=a)
         return self
@@ -336,6 +387,26 @@ FakeArray.__invert__ = lambda self: np.invert(self)
 FakeArray.__hash__ = None
 
 _TRANSFER_IN = {"asarray", "array", "asanyarray", "ascontiguousarray"}
+_GEMMS = frozenset(["matmul", "dot", "tensordot", "einsum", "inner", "vdot"])  # cuBLAS
+
+
+def kernel(fn, *args, **kwargs):
+    """``fn(*args)`` on the wrapped arrays as one fake-GPU kernel (recorded by a capture).
+
+    For device helpers that compute on the NumPy arrays themselves (``backend.erf``,
+    random draws): ``fn`` gets plain arrays and returns new ones.
+    """
+    if _CAP is not None and _CAP.thread == _ident():
+        return _CAP.call(fn, args, kwargs)
+    return _wrap(fn(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
+
+
+def upload(host: np.ndarray, index: int = 0) -> FakeArray:
+    """A host-to-device copy onto fake GPU ``index`` (refused while a graph captures)."""
+    if _CAP is not None and _CAP.thread == _ident():
+        _CAP.refuse("a host-to-device copy", "cannot be captured")
+    fake_stats.h2d += 1
+    return FakeArray(np.array(host), index)
 
 
 class _FakeModule:
@@ -351,11 +422,22 @@ class _FakeModule:
         attr = getattr(self._mod, name)
         if isinstance(attr, types.ModuleType):
             return _FakeModule(attr)
+        if name in _GEMMS and isinstance(attr, np.ufunc):  # matmul: marked as manygrad's GEMM
+            return self._gemm_ufunc(attr)
         if isinstance(attr, type) or not callable(attr) or isinstance(attr, np.ufunc):
             return attr  # dtypes, constants; ufuncs dispatch through __array_ufunc__
         transfer = name in _TRANSFER_IN
+        gemm = name in _GEMMS
 
         def fn(*args, **kwargs):
+            if _CAP is not None and _CAP.thread == _ident():
+                if transfer and args and type(args[0]) is not FakeArray:
+                    if not np.isscalar(args[0]):
+                        _CAP.refuse(f"xp.{name}() of host data (a host-to-device copy)")
+                if gemm:  # NOTE: manygrad's own GEMM path: capture-safe unless switched off
+                    with _CAP.safe_gemm():
+                        return _CAP.call_named(name, attr, args, kwargs)
+                return _CAP.call_named(name, attr, args, kwargs)
             if transfer and args and type(args[0]) is not FakeArray and not np.isscalar(args[0]):
                 fake_stats.h2d += 1
                 args = (np.array(args[0]),) + args[1:]
@@ -363,6 +445,17 @@ class _FakeModule:
             return _wrap(attr(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
 
         return fn
+
+    @staticmethod
+    def _gemm_ufunc(uf):
+        def gemm(*args, **kwargs):
+            if _CAP is None or _CAP.thread != _ident():
+                return uf(*args, **kwargs)
+            with _CAP.safe_gemm():
+                return uf(*args, **kwargs)
+
+        gemm.__name__ = uf.__name__
+        return gemm
 
 
 fake_xp = _FakeModule(np)

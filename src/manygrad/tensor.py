@@ -34,7 +34,11 @@ class Tensor(TensorMethods):
     Create tensors with ``mg.tensor(data)``, ``mg.zeros(...)``, ``mg.randn(...)``.
     """
 
-    __slots__ = ("_data", "_device", "requires_grad", "grad", "grad_fn", "__weakref__")
+    # NOTE: _vc is the version counter [version, last in-place op] (shared with views, made
+    # on first need); _base the tensor a view shares memory with; _meta rarely used state
+    # (hooks, output index of a multi-output node, the version a view's grad_fn is from)
+    __slots__ = ("_data", "_device", "requires_grad", "grad", "grad_fn", "_vc", "_base", "_meta",
+                 "__weakref__")  # fmt: skip
     __array_priority__ = 1000  # NOTE: makes ndarray + Tensor defer to Tensor.__radd__
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
@@ -46,6 +50,7 @@ class Tensor(TensorMethods):
         self.grad = None
         self.grad_fn = None
         self.requires_grad = False
+        self._vc = self._base = self._meta = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -58,6 +63,7 @@ class Tensor(TensorMethods):
         t.requires_grad = False
         t.grad = None
         t.grad_fn = None
+        t._vc = t._base = t._meta = None
         return t
 
     # ------------------------------------------------------------------ properties
@@ -248,7 +254,10 @@ class Tensor(TensorMethods):
         return self.to(other.dtype)
 
     def detach(self) -> Tensor:
-        return Tensor._wrap(self._data, self._device)
+        """The same memory and version counter, outside the graph."""
+        t = Tensor._wrap(self._data, self._device)
+        t._vc = self._vc or _version_counter(self)
+        return t
 
     def detach_(self) -> Tensor:
         self.grad_fn = None
@@ -266,7 +275,7 @@ class Tensor(TensorMethods):
 
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and not (self._data.dtype.kind == "f" or self.dtype is D.bfloat16):
+        if requires_grad and not (self._data.dtype.kind in "fc" or self.dtype is D.bfloat16):
             raise DTypeError(
                 f"only floating point tensors can require gradients, got {self.dtype}; "
                 "convert first, e.g. x = x.float().requires_grad_()"
@@ -278,35 +287,107 @@ class Tensor(TensorMethods):
         self.requires_grad = requires_grad
         return self
 
-    def backward(self, gradient=None, retain_graph: bool = False) -> None:
-        """Accumulate the gradient of this tensor into ``.grad`` of every leaf it uses."""
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate the gradient of this tensor into ``.grad`` of every leaf it uses.
+
+        Args:
+            gradient: d(out)/d(self) for a non-scalar tensor (None for a scalar).
+            retain_graph: keep the graph for another backward (default: create_graph).
+            create_graph: record the backward pass, for gradients of gradients.
+            inputs: accumulate only into these tensors.
+        """
         from . import autograd
 
-        autograd.backward([self], [gradient], retain_graph=retain_graph)
+        autograd.backward([self], [gradient], retain_graph=retain_graph,
+                          create_graph=create_graph, inputs=inputs)  # fmt: skip
 
     def retain_grad(self) -> None:
+        """Keep ``.grad`` of this non-leaf tensor in backward (leaves keep it anyway)."""
         from . import autograd
 
         if not self.requires_grad:
             raise AutogradError("can't retain_grad on a tensor that doesn't require grad")
-        autograd.retain(self)
+        if self.grad_fn is not None:
+            autograd.retain(self)
+            self._meta = dict(self._meta or {}, retains=True)
 
-    # ------------------------------------------------------------------ in-place (no graph)
-    def _inplace_check(self, name):
-        from .autograd import is_grad_enabled
+    @property
+    def retains_grad(self) -> bool:
+        return bool(self._meta and self._meta.get("retains"))
 
-        if self.requires_grad and is_grad_enabled():
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a tensor it returns
+        replaces the gradient. Returns a handle with ``remove()``.
+
+        Example: ``h = x.register_hook(lambda g: g.clamp(-1, 1))``
+        """
+        from .autograd import _edge
+        from .autograd.graph import RemovableHandle, add_tensor_hook
+
+        if not self.requires_grad:
+            raise AutogradError("cannot register a hook on a tensor that doesn't require gradient")
+        fn, _, _, _, oi = _edge(self)
+        if fn is not None:
+            return add_tensor_hook(fn, oi, hook)
+        hooks = (self._meta or {}).get("hooks")
+        if hooks is None:
+            hooks = {}
+            self._meta = dict(self._meta or {}, hooks=hooks)
+        h = RemovableHandle(hooks)
+        hooks[h.id] = hook
+        return h
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` after the gradient is accumulated into this leaf's ``.grad``."""
+        from .autograd.graph import RemovableHandle
+
+        if self.grad_fn is not None:
             raise AutogradError(
-                f"{name}: a tensor that requires grad can't be modified in place while "
-                "gradients are recorded; wrap the update in `with mg.no_grad():`"
+                "post accumulate grad hooks cannot be registered on non-leaf tensors"
             )
-        _check_writable(self, name)
+        post = (self._meta or {}).get("post")
+        if post is None:
+            post = {}
+            self._meta = dict(self._meta or {}, post=post)
+        h = RemovableHandle(post)
+        post[h.id] = hook
+        return h
 
-    def _set(self, name, arr) -> Tensor:
-        self._inplace_check(name)
-        xp = backend.array_module(self._data)
-        if arr is not self._data:
-            xp.copyto(self._data, arr, casting="unsafe")
+    @property
+    def _version(self) -> int:
+        return self._vc[0] if self._vc is not None else 0
+
+    def _is_view(self) -> bool:
+        return self._base is not None
+
+    # ------------------------------------------------------------------ in place
+    # NOTE: as in PyTorch: the tensor's memory changes (aliases and views see it), its
+    # version counter is bumped, and in a graph its history moves to the op (see
+    # autograd._inplace). Without a graph the update is a plain array write.
+    def _inplace(self, name, fn, *args, **kwargs) -> Tensor:
+        from .autograd import _inplace
+
+        _check_writable(self, name)
+        return _inplace.inplace(self, name, fn, *args, **kwargs)
+
+    def _plain(self, name: str, other=None) -> bool:
+        """True when an in-place update needs no graph (the fast path)."""
+        from . import autograd
+
+        if not autograd._grad_enabled:
+            _check_writable(self, name)
+            return True
+        if self.requires_grad or (self._base is not None and self._base.requires_grad):
+            return False
+        if isinstance(other, Tensor) and other.requires_grad:
+            return False
+        _check_writable(self, name)
+        return True
+
+    def _done(self, name: str) -> Tensor:
+        vc = self._vc or _version_counter(self)
+        vc[0] += 1
+        vc[1] = name
         return self
 
     def _raw(self, other):
@@ -318,25 +399,30 @@ class Tensor(TensorMethods):
 
     @backend.on_tensor_device
     def zero_(self) -> Tensor:
-        self._inplace_check("zero_")
+        if not self._plain("zero_"):
+            return self._inplace("zero_", lambda s: s * 0)
         self._data[...] = 0
-        return self
+        return self._done("zero_")
 
     @backend.on_tensor_device
     def fill_(self, value) -> Tensor:
-        self._inplace_check("fill_")
+        if not self._plain("fill_", value):
+            return self._inplace("fill_", lambda s, v: s * 0 + v, value)
         self._data[...] = self._raw(value)
-        return self
+        return self._done("fill_")
 
     @backend.on_tensor_device
-    def copy_(self, src) -> Tensor:
-        self._inplace_check("copy_")
+    def copy_(self, src, non_blocking: bool = False) -> Tensor:
         src = src if isinstance(src, Tensor) else Tensor(src)
+        if not self._plain("copy_", src):
+            return self._inplace("copy_", _copy_of, src)
         self._data[...] = src.to(self._device)._data.astype(self._data.dtype, copy=False)
-        return self
+        return self._done("copy_")
 
     @backend.on_tensor_device
     def add_(self, other, alpha=1) -> Tensor:
+        if not self._plain("add_", other):
+            return self._inplace("add_", F.add, other, alpha=alpha)
         o = self._raw(other)
         return self._set("add_", self._data + (o if alpha == 1 else o * alpha))
 
@@ -345,26 +431,137 @@ class Tensor(TensorMethods):
 
     @backend.on_tensor_device
     def mul_(self, other) -> Tensor:
+        if not self._plain("mul_", other):
+            return self._inplace("mul_", F.mul, other)
         return self._set("mul_", self._data * self._raw(other))
 
     @backend.on_tensor_device
-    def div_(self, other) -> Tensor:
+    def div_(self, other, rounding_mode=None) -> Tensor:
+        if not self._plain("div_", other) or rounding_mode is not None:
+            return self._inplace("div_", F.div, other, rounding_mode=rounding_mode)
         return self._set("div_", self._data / self._raw(other))
 
     @backend.on_tensor_device
     def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002
+        if not self._plain("clamp_", min) or isinstance(max, Tensor) and max.requires_grad:
+            return self._inplace("clamp_", F.clamp, min, max)
         xp = backend.array_module(self._data)
-        return self._set("clamp_", xp.clip(self._data, min, max))
+        return self._set("clamp_", xp.clip(self._data, self._raw(min), self._raw(max)))
+
+    clip_ = clamp_
 
     @backend.on_tensor_device
     def uniform_(self, a=0.0, b=1.0) -> Tensor:
         g = backend.generator(self._device)
-        return self._set("uniform_", g.random(self._data.shape, self._data.dtype) * (b - a) + a)
+        v = g.random(self._data.shape, self._data.dtype) * (b - a) + a
+        if not self._plain("uniform_"):
+            return self._inplace("uniform_", lambda s: s * 0 + Tensor._wrap(v, s._device))
+        return self._set("uniform_", v)
 
     @backend.on_tensor_device
     def normal_(self, mean=0.0, std=1.0) -> Tensor:
         g = backend.generator(self._device)
-        return self._set("normal_", g.normal(self._data.shape, self._data.dtype) * std + mean)
+        v = g.normal(self._data.shape, self._data.dtype) * std + mean
+        if not self._plain("normal_"):
+            return self._inplace("normal_", lambda s: s * 0 + Tensor._wrap(v, s._device))
+        return self._set("normal_", v)
+
+    def _set(self, name, arr) -> Tensor:
+        xp = backend.array_module(self._data)
+        if arr is not self._data:
+            if (
+                self._data.dtype.kind in "biu"
+                and getattr(arr, "dtype", None) is not None
+                and (arr.dtype.kind not in "biu")
+            ):
+                raise TypeError(
+                    f"{name}: result type {arr.dtype} can't be cast to the desired output type "
+                    f"{self._data.dtype}; use the out-of-place op instead"
+                )
+            xp.copyto(self._data, arr, casting="unsafe")
+        return self._done(name)
+
+    # ops that change a tensor in place: the out-of-place op, written back
+    def neg_(self) -> Tensor:
+        return self._inplace("neg_", F.neg)
+
+    def abs_(self) -> Tensor:
+        return self._inplace("abs_", F.abs)
+
+    def exp_(self) -> Tensor:
+        return self._inplace("exp_", F.exp)
+
+    def log_(self) -> Tensor:
+        return self._inplace("log_", F.log)
+
+    def sqrt_(self) -> Tensor:
+        return self._inplace("sqrt_", F.sqrt)
+
+    def rsqrt_(self) -> Tensor:
+        return self._inplace("rsqrt_", F.rsqrt)
+
+    def sin_(self) -> Tensor:
+        return self._inplace("sin_", F.sin)
+
+    def cos_(self) -> Tensor:
+        return self._inplace("cos_", F.cos)
+
+    def tanh_(self) -> Tensor:
+        return self._inplace("tanh_", F.tanh)
+
+    def sigmoid_(self) -> Tensor:
+        return self._inplace("sigmoid_", F.sigmoid)
+
+    def relu_(self) -> Tensor:
+        return self._inplace("relu_", F.relu)
+
+    def square_(self) -> Tensor:
+        return self._inplace("square_", F.square)
+
+    def reciprocal_(self) -> Tensor:
+        return self._inplace("reciprocal_", F.reciprocal)
+
+    def pow_(self, exponent) -> Tensor:
+        return self._inplace("pow_", F.pow, exponent)
+
+    def remainder_(self, other) -> Tensor:
+        return self._inplace("remainder_", F.remainder, other)
+
+    def floor_divide_(self, other) -> Tensor:
+        return self._inplace("floor_divide_", F.floor_divide, other)
+
+    def clamp_min_(self, min) -> Tensor:  # noqa: A002
+        return self._inplace("clamp_min_", F.clamp, min, None)
+
+    def clamp_max_(self, max) -> Tensor:  # noqa: A002
+        return self._inplace("clamp_max_", F.clamp, None, max)
+
+    def lerp_(self, end, weight) -> Tensor:
+        return self._inplace("lerp_", lambda s, e, w: s + (e - s) * w, end, weight)
+
+    def addcmul_(self, t1, t2, value=1) -> Tensor:
+        return self._inplace("addcmul_", lambda s, a, b: s + a * b * value, t1, t2)
+
+    def addcdiv_(self, t1, t2, value=1) -> Tensor:
+        return self._inplace("addcdiv_", lambda s, a, b: s + a / b * value, t1, t2)
+
+    def masked_fill_(self, mask, value) -> Tensor:
+        return self._inplace("masked_fill_", F.masked_fill, mask, value)
+
+    def leaky_relu_(self, negative_slope: float = 0.01) -> Tensor:
+        return self._inplace("leaky_relu_", F.leaky_relu, negative_slope)
+
+    def t_(self) -> Tensor:
+        self._data = self._data.T
+        return self._done("t_")
+
+    def squeeze_(self, dim=None) -> Tensor:
+        self._data = F.squeeze(self.detach(), dim)._data
+        return self._done("squeeze_")
+
+    def unsqueeze_(self, dim) -> Tensor:
+        self._data = F.unsqueeze(self.detach(), dim)._data
+        return self._done("unsqueeze_")
 
     # ------------------------------------------------------------------ operators
     def __add__(self, o):
@@ -461,16 +658,25 @@ class Tensor(TensorMethods):
         F.setitem(self, idx, value)
 
     def __iadd__(self, o):
-        return self.add_(o) if self.grad_fn is None and not self.requires_grad else self + o
+        return self.add_(o)
 
     def __isub__(self, o):
-        return self.sub_(o) if self.grad_fn is None and not self.requires_grad else self - o
+        return self.sub_(o)
 
     def __imul__(self, o):
-        return self.mul_(o) if self.grad_fn is None and not self.requires_grad else self * o
+        return self.mul_(o)
 
     def __itruediv__(self, o):
-        return self.div_(o) if self.grad_fn is None and not self.requires_grad else self / o
+        return self.div_(o)
+
+    def __ipow__(self, o):
+        return self.pow_(o)
+
+    def __imod__(self, o):
+        return self.remainder_(o)
+
+    def __ifloordiv__(self, o):
+        return self.floor_divide_(o)
 
     # ------------------------------------------------------------------ ops as methods
     # Each is the functional op of the same name (manygrad.ops) applied to self.
@@ -736,9 +942,22 @@ class Tensor(TensorMethods):
     def where(self, condition, other) -> Tensor:
         return F.where(condition, self, other)
 
-    @backend.on_tensor_device
-    def masked_fill_(self, mask, value) -> Tensor:
-        return self._set("masked_fill_", F.masked_fill(self.detach(), mask, value)._data)
+
+def _version_counter(t: Tensor) -> list:
+    vc = t._vc
+    if vc is None:
+        vc = t._vc = [0, None]
+    return vc
+
+
+def _copy_of(s: Tensor, src: Tensor) -> Tensor:
+    """``copy_``'s value: ``src`` cast and broadcast to ``s`` (its gradient goes to src)."""
+    v = src.to(s._device)
+    if v.dtype is not s.dtype:
+        v = v.to(s.dtype)
+    if tuple(v.shape) != tuple(s.shape):
+        v = v.expand(*s.shape)
+    return F.clone(v)
 
 
 class Size(tuple):

@@ -340,3 +340,15 @@ def _stop_at(k):
             raise KeyboardInterrupt
 
     return stop
+
+
+def test_predictions_do_not_depend_on_the_batch(trained):
+    from manygrad import models
+    from manygrad.cli.predict import classify
+
+    x, _ = _digit_samples(20)
+    rec, model = models.read_recipe(trained), models.load(trained)
+    together = classify(model, rec, x, 10)
+    alone = [classify(model, rec, x[i : i + 1], 10)[0] for i in range(20)]
+    split = classify(model, rec, x[:7], 10) + classify(model, rec, x[7:], 10)
+    assert together == alone == split  # exactly, to the last bit

@@ -16,27 +16,65 @@ _NPZ_PAIRS = [
 ]
 
 
-def load(spec: str, say=print, stream: bool = False, image_size=None):
+def load(spec: str, say=print, stream: bool = False, val_split: float | None = None,
+         labels: str | None = None, image_size=None):  # fmt: skip
     """``(train, test)`` for a dataset name or a path; unknown names list what exists.
 
-    With ``stream``, a detected dataset is returned as two ``Subset`` views (80/20) to be
-    read batch by batch instead of being loaded into memory.
+    A dataset that ships a test split (IDX ``train-*``/``t10k-*`` files, ``train/`` and
+    ``test/`` or ``val/`` folders, train and test arrays in one file) is tested on it;
+    otherwise ``val_split`` (default 0.2) of the samples is held out. ``train.split`` says
+    which. With ``stream``, the parts are datasets read batch by batch instead of arrays.
+    ``labels`` is the labels ``.npy`` of a ``.npy`` of samples.
     """
     from .. import datasets
+    from ..data import detect
 
+    if val_split is not None and not 0.0 < val_split < 1.0:
+        raise SystemExit(f"error: --val-split must be between 0 and 1, got {val_split}")
     if spec.lower() in datasets.available():
-        return datasets.load(spec)
+        train, test = datasets.load(spec)
+        return _note(train, test, f"the {spec} dataset's own test split")
     if not os.path.exists(spec):
         raise SystemExit(
             f"error: unknown dataset {spec!r}: not one of the embedded datasets "
             f"({', '.join(datasets.available())}) and no such file or directory"
         )
     path = os.path.abspath(spec)
+    if labels is not None and not os.path.isfile(labels):
+        raise SystemExit(f"error: --labels {labels}: no such file")
     if path.endswith(".txt"):
-        return _text(path, say)
-    if path.endswith(".npz") and not stream:
-        return _npz(path, say)
-    return _detected(path, say, stream, image_size)
+        return _note(*_text(path, say), "the last 10% of the text")
+    import zipfile
+
+    try:
+        own = detect.splits(path) if labels is None else None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise SystemExit(f"error: {e}" if path in str(e) else f"error: {path}: {e}") from None
+    if own is not None:
+        if val_split is not None:
+            say(f"{path} ships its own test split ({own['test_name']}); --val-split is not used")
+        from . import _splits
+
+        train, test = _splits.load(path, own, say, stream, image_size)
+        return _note(train, test, f"the dataset's own test split ({own['test_name']})")
+    frac = 0.2 if val_split is None else val_split
+    how = f"{frac:.0%} of the samples held out (--val-split {frac:g})"
+    if path.endswith(".npz") and not stream and labels is None:
+        return _note(*_npz(path, say, frac), how)
+    return _note(*_detected(path, say, stream, frac, labels, image_size), how)
+
+
+def _note(train, test, text: str):
+    """Remember which split the test part is, for the training summary."""
+    for part in (train, test):
+        if part is not None:
+            try:
+                part.split = text
+            except AttributeError:  # pragma: no cover - a dataset with __slots__
+                pass
+    if isinstance(getattr(train, "extra", None), dict):
+        train.extra = {**train.extra, "test_split": text}  # recorded in recipe.json's "data"
+    return train, test
 
 
 def _labelled(name, x, y, input_range=None, part="training") -> ArrayData:
@@ -81,7 +119,7 @@ def _split(data: ArrayData, frac: float = 0.2, seed: int = 0) -> tuple[ArrayData
     return part(tr), part(te)
 
 
-def _npz(path: str, say) -> tuple[ArrayData, ArrayData | None]:
+def _npz(path: str, say, frac: float = 0.2) -> tuple[ArrayData, ArrayData | None]:
     import zipfile
 
     from ..data.sources.limits import check_npz
@@ -103,8 +141,8 @@ def _npz(path: str, say) -> tuple[ArrayData, ArrayData | None]:
                 test = _labelled(path, z[xtk], z[ytk], train.input_range, "held-out")
                 test.classes = train.classes = _union(train.classes, test.classes)
             else:
-                say(f"{path}: no test arrays; holding out 20% of the samples for testing")
-                train, test = _split(train)
+                say(f"{path}: no test arrays; holding out {frac:.0%} of the samples for testing")
+                train, test = _split(train, frac)
             say(
                 f"{path}: {len(train)} train / {len(test)} test samples of shape "
                 f"{train.images.shape[1:]} ({train.images.dtype}), "
@@ -153,27 +191,25 @@ def _union(a: list[str], b: list[str]) -> list[str]:
     return a if len(a) >= len(b) else b
 
 
-def _detected(path: str, say, stream: bool = False, image_size=None):
-    """Folders and files that ``mg.data.describe`` recognises, read into memory (or, with
-    ``stream``, split into two Subsets read during training)."""
-    from .. import backend
-    from ..data import Subset, describe
-    from ..data.sources.limits import check_fits
-
-    try:
-        ds, text = describe(path, image_size=image_size)
-    except (ValueError, OSError, ImportError, MemoryError) as e:
-        raise SystemExit(f"error: {e}") from None
+def _describe(path: str, say, labels: str | None = None, image_size=None):
+    """``mg.data.describe(path)``, its summary said with file names escaped; one-line errors."""
+    from ..data import describe
     from ..io.recipes import printable
 
+    try:
+        ds, text = describe(path, y_key=labels, image_size=image_size)
+    except (ValueError, OSError, ImportError, MemoryError) as e:
+        raise SystemExit(f"error: {e}") from None
     say("\n".join(printable(line, 2000) for line in text.splitlines()))  # file names as data
-    if stream:
-        order = np.random.default_rng(0).permutation(len(ds))
-        k = max(1, len(ds) // 5)
-        train, test = Subset(ds, order[k:].tolist()), Subset(ds, order[:k].tolist())
-        train.name = test.name = path
-        say(f"{path}: streaming; holding out {k} of the {len(ds)} samples for testing")
-        return train, test
+    return ds
+
+
+def read_all(path: str, say, labels: str | None = None, image_size=None) -> tuple:
+    """Everything ``mg.data.describe`` recognises at ``path``: ``(dataset, ArrayData)``."""
+    from .. import backend
+    from ..data.sources.limits import check_fits
+
+    ds = _describe(path, say, labels, image_size)
     first = ds[0][0] if isinstance(ds[0], tuple) else ds[0]
     one = first._data.nbytes if hasattr(first, "_data") else np.asarray(first).nbytes
     try:
@@ -186,7 +222,7 @@ def _detected(path: str, say, stream: bool = False, image_size=None):
         if not isinstance(sample, tuple) or len(sample) != 2:
             raise SystemExit(
                 f"error: {path}: samples have no labels; manygrad train needs (input, label) "
-                "pairs (for arrays, give the labels array too)"
+                "pairs (for a .npy of samples, give the labels with --labels y.npy)"
             )
         x, y = (backend.to_numpy(v._data) if hasattr(v, "_data") else np.asarray(v) for v in sample)
         if y.size != 1:
@@ -197,5 +233,23 @@ def _detected(path: str, say, stream: bool = False, image_size=None):
     names = getattr(ds, "classes", None)
     if names and len(names) >= len(data.classes):
         data.classes = [str(c) for c in names]
-    say(f"{path}: holding out 20% of the {len(data)} samples for testing")
-    return _split(data)
+    return ds, data
+
+
+def _detected(path: str, say, stream: bool = False, frac: float = 0.2, labels=None,
+              image_size=None):  # fmt: skip
+    """Folders and files that ``mg.data.describe`` recognises, read into memory (or, with
+    ``stream``, split into two Subsets read during training)."""
+    from ..data import Subset
+
+    if stream:
+        ds = _describe(path, say, labels, image_size)
+        order = np.random.default_rng(0).permutation(len(ds))
+        k = max(1, int(len(ds) * frac))
+        train, test = Subset(ds, order[k:].tolist()), Subset(ds, order[:k].tolist())
+        train.name = test.name = path
+        say(f"{path}: streaming; holding out {k} of the {len(ds)} samples for testing")
+        return train, test
+    _, data = read_all(path, say, labels, image_size)
+    say(f"{path}: holding out {frac:.0%} of the {len(data)} samples for testing")
+    return _split(data, frac)

@@ -216,6 +216,9 @@ OPTIONAL = [
     ("tensorboard", "viewing the TensorBoard logs that every run writes", "logging"),
     ("matplotlib", "bench charts", "bench"),
     ("onnx", "ONNX export", "onnx"),
+    ("onnxruntime", "running exported ONNX files", "onnx"),
+    ("uvicorn", "manygrad serve", "serve"),
+    ("starlette", "manygrad serve", "serve"),
 ]
 
 
@@ -280,9 +283,54 @@ def add_parser(subparsers) -> None:
     p.add_argument("--require", default="", help="comma-separated checks that must pass "
                    f"(exit 1 otherwise): {', '.join(sorted(REQUIRABLE))}")  # fmt: skip
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--kernels", action="store_true", help="compile every fused kernel with "
+                   "NVRTC for sm_80 and sm_90 (no GPU needed; the gpu-compile extra)")  # fmt: skip
+
+
+def fast_path_lines() -> list[str]:
+    """One line per GPU fast path: its state (verified / unverified / unavailable)."""
+    from .. import kernels
+
+    rows = kernels.fastpath.report()
+    reasons = {r["reason"] for r in rows if r["state"] == "unavailable"}
+    lines = []
+    for r in rows:
+        on = "on " if r["enabled"] else "off"
+        why = "" if r["state"] == "unavailable" and len(reasons) == 1 else f" ({r['reason']})"
+        lines.append(f"  {r['state']:<11} {on}  {r['name']:<34} {r['what']}{why}")
+    if len(reasons) == 1:
+        lines.append(f"  unavailable: {reasons.pop()}")
+    return lines
+
+
+def run_kernels(as_json: bool) -> int:
+    """``doctor --kernels``: compile every kernel for each arch; 1 if any fails."""
+    from ..kernels import nvrtc
+
+    try:
+        ver = nvrtc.version()
+    except nvrtc.CompilerMissingError as e:
+        print(f"manygrad doctor --kernels: {e}", file=sys.stderr)
+        return 1
+    results = nvrtc.check_all()
+    if as_json:
+        import json
+
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        print(f"NVRTC {ver}: {len({r.kernel for r in results})} fused kernels")
+        for r in results:
+            mark = "ok  " if r.ok else "FAIL"
+            detail = f"cubin {r.cubin_bytes} bytes" if r.ok else r.error.splitlines()[0]
+            print(f"{mark}  {r.kernel:<14} {r.arch}  {detail}")
+            if not r.ok:
+                print("\n".join("      " + line for line in r.error.splitlines()[1:20]))
+    return 0 if all(r.ok for r in results) else 1
 
 
 def run(args) -> int:
+    if getattr(args, "kernels", False):
+        return run_kernels(args.json)
     required = {r.strip() for r in args.require.split(",") if r.strip()}
     unknown = required - REQUIRABLE
     if unknown:
@@ -293,9 +341,17 @@ def run(args) -> int:
     if args.json:
         import json
 
+        from .. import kernels
+
+        for r in kernels.fastpath.report():
+            status = OK if r["state"] == "verified" else WARN
+            checks.append(Check(r["name"], status, f"{r['state']}: {r['reason']}",
+                                group="fastpath", extra={"enabled": r["enabled"]}))  # fmt: skip
         print(json.dumps([c.__dict__ for c in checks], indent=2))
     else:
         print(format_checks(checks, color=sys.stdout.isatty()))
+        print("\nGPU fast paths (state, on/off, name):")
+        print("\n".join(fast_path_lines()))
         from .. import cuda
 
         if not cuda.is_available():

@@ -13,8 +13,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "export",
         help="export a trained run (e.g. to ONNX)",
         description="Rebuild the run's model from its recipe and weights and write it as an "
-        "ONNX file whose batch size (and, for text models, sequence length) is free. Inputs "
-        "must be preprocessed as in training; the command prints how.",
+        "ONNX file whose batch size (and, for text models, sequence length up to the run's "
+        "context) is free. "
+        "The model is traced: any model whose ops have ONNX rules exports. Inputs must be "
+        "preprocessed as in training; the command prints how.",
     )
     p.add_argument("run", metavar="RUN", help="run directory (from manygrad train)")
     p.add_argument("--out", help="ONNX file to write (default RUN/model.onnx)")
@@ -22,17 +24,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _example(recipe: dict, spec: dict):
-    """A one-sample example input and the dynamic axes, from the run's recipe."""
+def _example(recipe: dict, spec: dict, model):
+    """An example batch (of two samples, so that the batch size is told apart from size-1
+    dims while tracing) from the run's recipe, and the dynamic axes."""
     import manygrad as mg
 
     shape = list((recipe.get("input") or {}).get("shape") or [])
-    if spec.get("name") == "gpt":
+    if spec.get("name") == "gpt" or recipe.get("task") == "language-model":
         t = shape[0] if shape else int(spec.get("kwargs", {}).get("block_size", 64))
-        return mg.zeros(1, t, dtype=mg.int64), {0: "batch", 1: "sequence"}
+        # NOTE: an example length that no weight's size equals, so that the tracer tells
+        # the sequence length apart from the model's own sizes
+        taken = {int(n) for p in model.parameters() for n in p.shape} | {1, 2}
+        free = [n for n in range(t, 2, -1) if n not in taken]
+        if free:
+            axes = {0: "batch", 1: "sequence"}
+            return mg.zeros(2, free[0], dtype=mg.int64), {"input": axes, "output": axes}
+        return mg.zeros(2, t, dtype=mg.int64), {"input": {0: "batch"}, "output": {0: "batch"}}
     if not shape:
         raise SystemExit("error: the run's recipe.json has no input shape; can't export it")
-    return mg.zeros(1, *shape), {0: "batch"}
+    mg.manual_seed(0)
+    return mg.randn(2, *shape), {"input": {0: "batch"}, "output": {0: "batch"}}
 
 
 def _dims(value_info) -> str:
@@ -65,18 +76,15 @@ def export_run(run_dir: str, out: str | None = None, opset: int = 17):
     import onnx
 
     from .. import models
-    from ..io import onnx as ox
+    from .. import onnx as ox
 
     path = out or os.path.join(run_dir, "model.onnx")
     _check_out(path)
     recipe = models.read_recipe(run_dir)
     spec = recipe.get("model") or {}
     model = models.load(run_dir)
-    x, axes = _example(recipe, spec)
-    out_axes = {0: "batch", 1: "sequence"} if spec.get("name") == "gpt" else {0: "batch"}
-    proto = ox.to_model(
-        model, x, dynamic_axes={"input": axes, "output": out_axes}, opset_version=opset
-    )
+    x, axes = _example(recipe, spec, model)
+    proto = ox.to_model(model, x, dynamic_axes=axes, opset_version=opset)
     props = {
         "manygrad.recipe": json.dumps(
             {k: recipe.get(k) for k in ("model", "task", "input", "classes")}

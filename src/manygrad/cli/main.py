@@ -23,6 +23,7 @@ KNOWN = {
     "doctor": "check the installation: GPU, CUDA, optional packages",
     "launch": "start a distributed training job on several GPUs or hosts",
     "export": "export a trained run (e.g. to ONNX)",
+    "serve": "serve a trained run over HTTP (POST /predict)",
 }
 _NOT_COMMANDS = {"main", "__init__", "__main__"}
 # optional package (import name) -> the extra of manygrad that installs it

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 
+from ..errors import ManygradError
 from . import _args as A
 
 _IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm"}
@@ -41,23 +42,40 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _image(path: str, shape: tuple, lo: float, hi: float, invert: bool) -> np.ndarray:
-    from ..data.sources.images import load_image
+def image_sample(src, shape: tuple, lo: float, hi: float, invert: bool = False) -> np.ndarray:
+    """An image (a path or a binary file object) as one sample of the run's input shape
+    (C, H, W): converted to its channels, resized, scaled to its input range [lo, hi].
+    Raises OSError for data that is not a readable image (a decompression bomb included)."""
+    from PIL import Image
+
+    from ..data.sources.images import _no_bombs, _why
 
     c, h, w = shape
     try:
-        im = load_image(path, "L" if c == 1 else "RGB")
-    except ImportError as e:
-        raise SystemExit(f"error: {e}") from None
-    except (OSError, ValueError) as e:
-        raise SystemExit(f"error: {path}: not a readable image ({e})") from None
-    from PIL import Image
-
-    a = np.asarray(im.resize((w, h), Image.BILINEAR), dtype=np.float32)
+        with _no_bombs(Image), Image.open(src) as im:
+            im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
+            a = np.asarray(im, dtype=np.float32)
+    except OSError:
+        raise
+    except Exception as e:  # noqa: BLE001  (a decompression bomb, a decoder's own error)
+        raise OSError(_why(e, Image)) from None
     if invert:
         a = 255.0 - a
     a = a / 255.0 * (hi - lo) + lo
     return a[None] if c == 1 else a.transpose(2, 0, 1)
+
+
+def _image(path: str, shape: tuple, lo: float, hi: float, invert: bool) -> np.ndarray:
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        raise SystemExit(
+            "error: reading images needs Pillow: pip install 'manygrad[images]'"
+        ) from None
+    try:
+        return image_sample(path, shape, lo, hi, invert)
+    except OSError as e:
+        raise SystemExit(f"error: {path}: not a readable image ({e})") from None
 
 
 def _npy(path: str, shape: tuple) -> np.ndarray:
@@ -122,49 +140,76 @@ def _preprocess(x: np.ndarray, recipe: dict) -> np.ndarray:
 
 def predict(run_dir: str, paths: list[str], top_k: int = 3, device="cpu", invert=False):
     """Top-k predictions for each input: a list of ``{"input", "index", "top": [...]}``."""
-    import manygrad as mg
-
     from .. import models
 
     recipe = models.read_recipe(run_dir)
     model = models.load(run_dir, device=device)
     items = _inputs(paths, recipe, invert)
-    classes = recipe.get("classes")
-    x = np.stack([_preprocess(x[None], recipe)[0] for _, _, x in items])
-    with mg.no_grad():
-        logits = model(mg.tensor(x, device=device))
-        probs = mg.nn.functional.softmax(logits.float(), dim=-1).cpu().numpy()
-    bad = [items[i] for i in np.flatnonzero(~np.isfinite(probs).all(axis=-1))]
-    if bad:
-        path, idx, _ = bad[0]
+    try:
+        tops = classify(model, recipe, np.stack([x for _, _, x in items]), top_k, device)
+    except NonFiniteOutputError as e:
+        path, idx, _ = items[e.index]
         at = f"{path}[{idx}]" if idx is not None else path
-        raise ValueError(
-            f"the model's output for {at} is NaN or Inf ({len(bad)} of {len(items)} inputs); "
-            f"the run's weights or the input are damaged"
+        raise NonFiniteOutputError(e.index, e.count, e.n, at) from None
+    return [{"input": path, "index": idx, "top": top} for (path, idx, _), top in zip(items, tops)]
+
+
+class NonFiniteOutputError(ManygradError, ValueError):
+    """The model's output for an input is NaN or Inf (damaged weights or input)."""
+
+    def __init__(self, index: int, count: int, n: int, name: str | None = None):
+        self.index, self.count, self.n = index, count, n
+        super().__init__(
+            f"the model's output for {name or f'sample {index}'} is NaN or Inf ({count} of {n} "
+            "inputs); the run's weights or the input are damaged"
         )
+
+
+CHUNK = 8  # rows per model call in classify
+
+
+def classify(model, recipe: dict, x: np.ndarray, top_k: int = 3, device="cpu") -> list[list]:
+    """The top-k classes (``[{"class", "index", "probability"}, ...]``) of each raw sample in
+    the batch ``x`` (in the training data's range; preprocessed here as in training)."""
+    import manygrad as mg
+
+    classes = recipe.get("classes")
+    x = np.stack([_preprocess(s[None], recipe)[0] for s in x])
+    n = len(x)
+    # NOTE: BLAS picks its kernels by the number of rows, so a sample's last bits would depend
+    # on how many others share its call; model calls of CHUNK rows (zero-padded) make every
+    # answer the same alone or in any batch (predict, and serve's batches of requests)
+    x = np.concatenate([x, np.zeros((-n % CHUNK,) + x.shape[1:], x.dtype)])
+    parts = []
+    with mg.no_grad():
+        for i in range(0, len(x), CHUNK):
+            logits = model(mg.tensor(x[i : i + CHUNK], device=device))
+            parts.append(mg.nn.functional.softmax(logits.float(), dim=-1).cpu().numpy())
+    probs = np.concatenate(parts)[:n]
+    bad = np.flatnonzero(~np.isfinite(probs).all(axis=-1))
+    if bad.size:
+        raise NonFiniteOutputError(int(bad[0]), int(bad.size), n)
     k = max(1, min(top_k, probs.shape[-1]))
-    results = []
-    for (path, idx, _), p in zip(items, probs):
+    out = []
+    for p in probs:
         top = np.argsort(-p, kind="stable")[:k]
-        results.append(
-            {
-                "input": path,
-                "index": idx,
-                "top": [
-                    {
-                        "class": classes[int(c)] if int(c) < len(classes or []) else str(int(c)),
-                        "index": int(c),
-                        "probability": float(p[c]),
-                    }
-                    for c in top
-                ],
-            }
+        out.append(
+            [
+                {
+                    "class": classes[int(c)] if int(c) < len(classes or []) else str(int(c)),
+                    "index": int(c),
+                    "probability": float(p[c]),
+                }
+                for c in top
+            ]
         )
-    return results
+    return out
 
 
-def generate_text(run_dir: str, prompt: str, tokens: int, temperature: float, seed: int, device):
-    """Continue ``prompt`` with a character-level GPT run."""
+def generate_text(run_dir: str, prompt: str, tokens: int, temperature: float, seed: int, device,
+                  model=None):  # fmt: skip
+    """Continue ``prompt`` with a character-level GPT run (``model``: the run's model, when
+    it is loaded already)."""
     import manygrad as mg
 
     from .. import models
@@ -178,7 +223,7 @@ def generate_text(run_dir: str, prompt: str, tokens: int, temperature: float, se
         raise SystemExit(f"error: the prompt has characters the model never saw: {unknown}")
     if not prompt:
         raise SystemExit("error: --prompt must not be empty")
-    model = models.load(run_dir, device=device)
+    model = model if model is not None else models.load(run_dir, device=device)
     idx = mg.tensor([[lut[c] for c in prompt]], device=device)
     out = generate(model, idx, tokens, temperature=temperature, seed=seed)
     return "".join(chars[i] for i in out.cpu().numpy()[0])

@@ -41,7 +41,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="embedded dataset name (digits) or a path: a folder of class folders, IDX files, "
         ".npz/.npy/.h5/.zarr arrays, or a .txt file for a character-level GPT (default digits)",
     )
-    a("--model", help="architecture: mlp, cnn, resnet, or gpt for text (default mlp)")
+    a(
+        "--val-split",
+        type=float,
+        metavar="F",
+        help="fraction of the samples to hold out for testing when the dataset ships no test "
+        "split of its own (IDX t10k-* files, test/ or val/ folders, test arrays) (default 0.2)",
+    )
+    a("--labels", metavar="Y.npy", help="labels of --data X.npy (one class index per sample)")
+    a(
+        "--model",
+        help="architecture: mlp, cnn, resnet, or gpt for text (default mlp); or your own "
+        "Module class as path/to/file.py:ClassName or package.module:ClassName",
+    )
+    a(
+        "--model-args",
+        metavar="JSON",
+        help="constructor arguments of --model as a JSON object, e.g. '{\"width\": 64}'; a "
+        "user class also gets num_classes / in_channels / in_features from the data when its "
+        "constructor takes them and they are not given",
+    )
     a(
         "--epochs",
         type=A.positive_int,
@@ -84,6 +103,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "into memory first",
     )
     a("--workers", type=A.count_int, default=0, help="DataLoader workers with --stream (default 0)")
+    a(
+        "--cuda-graph",
+        action="store_true",
+        help="capture the training step into a CUDA graph after warm-up and replay it "
+        "(needs --device cuda or fakegpu; on a real GPU also MANYGRAD_CUDA_GRAPHS=1)",
+    )
     a("--quiet", action="store_true", help="no progress bar")
     a(
         "--nproc",
@@ -190,10 +215,11 @@ def _settings(args) -> tuple[dict, dict | None]:
     from ..models import read_recipe
 
     recipe = read_recipe(args.resume) if args.resume else None
-    if recipe is not None and os.path.isfile(os.path.join(args.resume, "model.safetensors")):
+    weights = os.path.join(args.resume, "model.safetensors") if args.resume else ""
+    if recipe is not None and "import" not in recipe["model"] and os.path.isfile(weights):
         from ..io.recipes import check_weights  # sizes checked before the model is built
 
-        check_weights(recipe, os.path.join(args.resume, "model.safetensors"))
+        check_weights(recipe, weights)
     s = dict(DEFAULTS)
     if recipe is not None:
         tr = recipe.get("training", {})
@@ -292,10 +318,11 @@ def _run(args) -> int:
     from .. import models
     from ..distributed.launch import env_rank, launched_world_size, setup_rank_logging
     from ..errors import ManygradError
+    from ..models import user as _user
     from ..train import DivergedError, Trainer, guard
     from ..train import data as D
     from ..train import run as R
-    from . import _data
+    from . import _data, _model_args
 
     world = launched_world_size()
     if args.nproc is not None and world > 1 and args.nproc != world:
@@ -314,7 +341,8 @@ def _run(args) -> int:
         say = lambda *a: held.append(" ".join(map(str, a)))  # noqa: E731
     try:
         s, recipe = _settings(args)
-        if s["model"].lower() not in models.available():
+        user_model = _user.is_user_model(s["model"])
+        if not user_model and s["model"].lower() not in models.available():
             raise SystemExit(
                 f"error: unknown model {s['model']!r}; available models: "
                 f"{', '.join(models.available())}"
@@ -322,10 +350,22 @@ def _run(args) -> int:
         if args.out and not args.resume and rank == 0:  # before any data is read
             guard.check_out(args.out, overwrite=args.overwrite)
         device = resolve_device(args.device, say)
+        if getattr(args, "cuda_graph", False) and mg.device(device).type == "cpu":
+            print(
+                "error: --cuda-graph needs a GPU (--device cuda) or the fake GPU (--device "
+                "fakegpu); this run is on the CPU",
+                file=sys.stderr,
+            )
+            return 2
         if world > 1:
             device = _join_group(device, say)
         train, test = _data.load(
-            s["data"], say, stream=s["stream"], image_size=A.parse_size(args.image_size)
+            s["data"],
+            say,
+            stream=s["stream"],
+            val_split=args.val_split,
+            labels=args.labels,
+            image_size=A.parse_size(args.image_size),
         )
         text = getattr(train, "extra", {}).get("kind") == "text"
         if text and s["model"] != "gpt":
@@ -337,13 +377,17 @@ def _run(args) -> int:
         data = D.setup(train, test, device, stream=s["stream"], num_workers=args.workers)
         if recipe is not None:
             spec = recipe["model"]
+            _model_args.check_resumed(args.model_args, spec)
+        elif user_model:
+            spec = _model_args.user_spec(s["model"], args.model_args, data)
         else:
             classes = data.classes or []
             kw = model_kwargs(s["model"], data.train.sample_shape, len(classes))
+            kw.update(_model_args.parse(args.model_args))
             spec = {"name": s["model"].lower(), "kwargs": kw}
         mg.manual_seed(s["seed"])
-        model = models.get(spec["name"], **spec.get("kwargs", {}))
-        out = args.resume or args.out or R.default_run_dir(spec["name"])
+        model = models.from_spec(spec)
+        out = args.resume or args.out or R.default_run_dir(_model_args.run_name(spec))
         if world > 1:  # rank 0's run directory, for every rank's log file and the checkpoint
             box = [out]
             mg.distributed.broadcast_object_list(box, 0)
@@ -369,6 +413,7 @@ def _run(args) -> int:
             out=out,
             progress=not args.quiet,
             overwrite=args.overwrite,
+            cuda_graph=bool(getattr(args, "cuda_graph", False)),
         )
         if args.resume:
             trainer.resume(args.resume)
@@ -388,7 +433,9 @@ def _run(args) -> int:
             _cpu_threads(args.threads, n_params, world)
         say(
             f"training {spec['name']} ({n_params:,} parameters) on {data.name}: "
-            f"{data.train.n} train / {data.test.n if data.test else 0} test samples, "
+            f"{data.train.n} train / {data.test.n if data.test else 0} test samples"
+            + (f" (test: {train.split})" if getattr(train, "split", None) else "")
+            + ", "
             f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']:g}, {s['precision']}"
         )
         result = trainer.fit()
@@ -417,4 +464,9 @@ def _run(args) -> int:
         (f"test accuracy {100 * acc:.2f}%, " if acc is not None else "")
         + f"wall time {wall:.1f} s; run saved in {out}"
     )
+    if trainer.graphed is not None:
+        g = trainer.graphed
+        print(
+            f"cuda graph: {g.captures} capture(s), {g.replays} replays, {g.eager_steps} eager steps"
+        )
     return 0

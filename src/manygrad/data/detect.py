@@ -13,7 +13,7 @@ from .sources.images import IMG_EXTENSIONS
 from .sources.video import VIDEO_EXTENSIONS
 from .sources.walk import check_regular, find_files
 
-__all__ = ["describe", "detect"]
+__all__ = ["describe", "detect", "split_keys", "splits"]
 
 _X_NAMES = ("x", "X", "images", "image", "data", "inputs", "features", "x_train")
 _Y_NAMES = ("y", "Y", "labels", "label", "targets", "target", "y_train")
@@ -42,6 +42,94 @@ def _idx_pair(path: str) -> tuple[str, str] | None:
         if i and lab:
             return os.path.join(path, i[0]), os.path.join(path, lab[0])
     return None
+
+
+_TEST_WORDS = ("test", "t10k", "val", "valid", "validation")
+_XY_WORDS = {"x": ("x", "images", "image", "data", "inputs", "features", "samples"),
+             "y": ("y", "labels", "label", "targets", "target", "classes")}  # fmt: skip
+
+
+def _split_files(names: list[str], want: str) -> tuple[str, str] | None:
+    """(images, labels) IDX file names of one split (``train`` or test) in a folder listing."""
+    words = ("train",) if want == "train" else _TEST_WORDS
+    mine = [n for n in names if n.lower().startswith(words)]
+    imgs = [n for n in mine if "idx3" in n or ("images" in n and "idx" in n)]
+    labs = [n for n in mine if "idx1" in n or ("labels" in n and "idx" in n)]
+    # NOTE: a file kept both raw and as .gz (as downloaders leave them) counts once: raw
+    imgs, labs = ([n for n in ns if not (n.endswith(".gz") and n[:-3] in ns)]
+                  for ns in (imgs, labs))  # fmt: skip
+    return (imgs[0], labs[0]) if len(imgs) == 1 and len(labs) == 1 else None
+
+
+def split_keys(keys: list[str]) -> dict | None:
+    """``{"train": (x, y), "test": (x, y)}`` array keys of a file that ships both splits
+    (``x_train``/``y_train``/``x_test``/``y_test``, ``train_images``/..., ``train/x``/...)."""
+    out = {}
+    for split, words in (("train", ("train",)), ("test", _TEST_WORDS)):
+        found = {}
+        for k in keys:
+            low = k.lower()
+            for w in words:
+                if w in low.replace("/", "_").split("_") or low.startswith(w + "/"):
+                    rest = "_".join(p for p in low.replace("/", "_").split("_") if p != w)
+                    for axis, names in _XY_WORDS.items():
+                        if rest in names:
+                            found.setdefault(axis, k)
+        if "x" not in found or "y" not in found:
+            return None
+        out[split] = (found["x"], found["y"])
+    return out
+
+
+def splits(path) -> dict | None:
+    """The train and test parts a dataset ships with, or None when it has no test part.
+
+    Recognises an IDX folder with ``train-*`` and ``t10k-*`` (or ``test-*``) files, an image
+    folder with ``train/`` and ``test/`` (or ``val/``) subfolders of class folders, and
+    ``.npz`` / ``.h5`` files holding train and test arrays. Returns ``{"kind": ...,
+    "train": ..., "test": ..., "test_name": ...}``: IDX ``(images, labels)`` path pairs,
+    folders, or ``(x_key, y_key)`` pairs.
+
+    Example:
+        >>> mg.data.detect.splits("fashion-mnist")["kind"]
+        'IDX'
+    """
+    path = os.fspath(path)
+    low = path.lower()
+    if os.path.isdir(path):
+        names = sorted(os.listdir(path))
+        tr, te = _split_files(names, "train"), _split_files(names, "test")
+        if not (tr and te) and "raw" in names and os.path.isdir(os.path.join(path, "raw")):
+            found = splits(os.path.join(path, "raw"))  # torchvision's <name>/raw/ layout
+            if found is not None and found["kind"] == "IDX":
+                return found
+        if tr and te:
+            return {"kind": "IDX", "train": tuple(os.path.join(path, n) for n in tr),
+                    "test": tuple(os.path.join(path, n) for n in te),
+                    "test_name": te[0].split("-")[0]}  # fmt: skip
+        dirs = {n.lower(): n for n in names if os.path.isdir(os.path.join(path, n))}
+        test = next((dirs[w] for w in _TEST_WORDS if w in dirs), None)
+        if "train" in dirs and test is not None:
+            tr, te = (os.path.join(path, d) for d in (dirs["train"], test))
+            if _class_folder_kind(tr) and _class_folder_kind(te):
+                return {"kind": "folder", "train": tr, "test": te, "test_name": test}
+        return None
+    if low.endswith(".npz") and os.path.isfile(path):
+        with np.load(path) as z:
+            keys = list(z.files)
+    elif low.endswith((".h5", ".hdf5", ".hdf", ".he5")) and os.path.isfile(path):
+        import h5py
+
+        from .sources.arrays import _h5_keys
+
+        with h5py.File(path, "r") as f:
+            keys = _h5_keys(f)
+    else:
+        return None
+    found = split_keys(keys)
+    if found is None:
+        return None
+    return {"kind": "arrays", **found, "test_name": found["test"][0]}
 
 
 def _pick(keys: list[str], given: str | None, names, what: str, path: str, required: bool):

@@ -111,10 +111,11 @@ def check_fields(recipe, path: str = "recipe.json") -> None:
         _fail(path, "model.name", f"must be an architecture name, got {_type(model.get('name'))}")
     if not isinstance(model.get("kwargs", {}), dict):
         _fail(path, "model.kwargs", f"must be an object, got {_type(model.get('kwargs'))}")
+    builtin = "import" not in model and model["name"].lower() in SHAPES
     for k, v in (model.get("kwargs") or {}).items():
         vals = v if isinstance(v, list) else [v]
         for x in vals:
-            if isinstance(x, (dict, list)):
+            if builtin and isinstance(x, (dict, list)):  # NOTE: user models take any JSON
                 _fail(path, f"model.kwargs.{printable(k)}", "must be a number, string or list")
             if isinstance(x, int) and not isinstance(x, bool) and not -MAX_DIM < x < MAX_DIM:
                 _fail(path, f"model.kwargs.{printable(k)}", f"holds {x}, far beyond any size")

@@ -74,6 +74,16 @@ def get(name: str, **kwargs: Any):
     return model
 
 
+def from_spec(spec: dict):
+    """The model a recipe's ``"model"`` entry describes: a built-in or registered name with
+    its kwargs, or a user class recorded by ``manygrad train --model file.py:Class``."""
+    if "import" in spec:
+        from . import user
+
+        return user.build(spec)
+    return get(spec["name"], **spec.get("kwargs", {}))
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, dict):
         return {str(k): _jsonable(x) for k, x in v.items()}
@@ -112,14 +122,22 @@ def load(run_dir: str | os.PathLike, device=None, weights: str = "model.safetens
     path = os.path.join(os.fspath(run_dir), weights)
     if not os.path.isfile(path):
         raise CheckpointError(f"{path} is missing: the run has no saved weights yet")
-    from ..io.recipes import check_weights  # NOTE: sizes checked before anything is built
+    if "import" not in spec:  # NOTE: a built-in's sizes are checked before it is built
+        from ..io.recipes import check_weights
 
-    check_weights(recipe, path, os.path.join(os.fspath(run_dir), "recipe.json"))
-    model = get(spec["name"], **spec.get("kwargs", {}))
-    model.load_state_dict(io.load(path))
+        check_weights(recipe, path, os.path.join(os.fspath(run_dir), "recipe.json"))
+    model = from_spec(spec)
+    try:
+        model.load_state_dict(io.load(path))
+    except (KeyError, ValueError, RuntimeError) as e:
+        if "import" not in spec:
+            raise
+        from . import user
+
+        raise user.load_error(os.fspath(run_dir), spec, e) from e
     if device is not None:
         model.to(device)
     return model.eval()
 
 
-__all__ = ["available", "get", "load", "read_recipe", "register"]
+__all__ = ["available", "from_spec", "get", "load", "read_recipe", "register"]

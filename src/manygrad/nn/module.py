@@ -15,6 +15,7 @@ from .. import dtypes as D
 from ..autograd import no_grad
 from ..errors import ManygradError
 from ..tensor import Tensor
+from . import hooks as _hooks
 from .parameter import Buffer, Parameter
 
 
@@ -32,7 +33,8 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
 
 
 class RemovableHandle:
-    """Returned by ``register_*_hook``; ``handle.remove()`` unregisters the hook."""
+    """Returned by ``register_*_hook``; ``handle.remove()`` unregisters the hook (also a
+    context manager that removes it at the end of the block)."""
 
     _next_id = 0
 
@@ -127,35 +129,62 @@ class Module:
     # ------------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
         d = self.__dict__
-        if d["_forward_pre_hooks"]:
-            for hook in list(d["_forward_pre_hooks"].values()):
-                res = hook(self, args)
-                if res is not None:
-                    args = res if isinstance(res, tuple) else (res,)
+        if (
+            d["_forward_pre_hooks"]
+            or d["_forward_hooks"]
+            or d.get("_backward_hooks")
+            or (d.get("_backward_pre_hooks") or _hooks.any_global())
+        ):
+            return _hooks.call(self, args, kwargs)
+        return self._call_forward(args, kwargs)
+
+    def _call_forward(self, args, kwargs):
         dev = getattr(args[0], "_device", None) if args else None
         if dev is None or dev.type == "cpu":
-            out = self.forward(*args, **kwargs)
-        else:  # NOTE: CuPy allocates on the current GPU: layers' own arrays go to the input's
-            with backend.device_scope(dev):
-                out = self.forward(*args, **kwargs)
-        if d["_forward_hooks"]:
-            for hook in list(d["_forward_hooks"].values()):
-                res = hook(self, args, out)
-                if res is not None:
-                    out = res
-        return out
+            return self.forward(*args, **kwargs)
+        # NOTE: CuPy allocates on the current GPU: layers' own arrays go to the input's
+        with backend.device_scope(dev):
+            return self.forward(*args, **kwargs)
 
-    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
-        """Call ``hook(module, args)`` before ``forward``; a non-None result replaces args."""
-        h = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[h.id] = hook
+    def _add_hook(self, key: str, value, prepend: bool = False) -> RemovableHandle:
+        hooks = self.__dict__.setdefault(key, OrderedDict())
+        h = RemovableHandle(hooks)
+        hooks[h.id] = value
+        if prepend:
+            hooks.move_to_end(h.id, last=False)
         return h
 
-    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
-        """Call ``hook(module, args, output)`` after ``forward``; non-None replaces output."""
-        h = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[h.id] = hook
-        return h
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:  # fmt: skip
+        """Call ``hook(module, args)`` (or ``hook(module, args, kwargs)`` with
+        ``with_kwargs``) before ``forward``; a non-None result replaces the arguments."""
+        return self._add_hook("_forward_pre_hooks", (hook, with_kwargs), prepend)
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False,
+                              with_kwargs: bool = False, always_call: bool = False
+                              ) -> RemovableHandle:  # fmt: skip
+        """Call ``hook(module, args, output)`` (``hook(module, args, kwargs, output)`` with
+        ``with_kwargs``) after ``forward``; a non-None result replaces the output."""
+        return self._add_hook("_forward_hooks", (hook, with_kwargs), prepend)
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False
+                                    ) -> RemovableHandle:  # fmt: skip
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients of the module's
+        inputs are computed; a tuple it returns replaces ``grad_input``.
+
+        Example: ``model.fc.register_full_backward_hook(lambda m, gi, go: print(go[0].shape))``
+        """
+        return self._add_hook("_backward_hooks", hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False
+                                        ) -> RemovableHandle:  # fmt: skip
+        """Call ``hook(module, grad_output)`` when the gradients of the module's outputs are
+        computed; a tuple it returns replaces ``grad_output``."""
+        return self._add_hook("_backward_pre_hooks", hook, prepend)
+
+    def register_backward_hook(self, hook: Callable) -> RemovableHandle:
+        """PyTorch's deprecated name: the same as ``register_full_backward_hook``."""
+        return self.register_full_backward_hook(hook)
 
     # ------------------------------------------------------------------ registration
     def __getattr__(self, name: str):
@@ -616,3 +645,30 @@ class Module:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+
+
+def _global(hooks: dict, value) -> RemovableHandle:
+    h = RemovableHandle(hooks)
+    hooks[h.id] = value
+    return h
+
+
+def register_module_forward_pre_hook(hook: Callable) -> RemovableHandle:
+    """A forward pre-hook for every module (``hook(module, args)``)."""
+    return _global(_hooks.forward_pre, (hook, False))
+
+
+def register_module_forward_hook(hook: Callable, *, with_kwargs: bool = False,
+                                 always_call: bool = False) -> RemovableHandle:  # fmt: skip
+    """A forward hook for every module (``hook(module, args, output)``)."""
+    return _global(_hooks.forward, (hook, with_kwargs))
+
+
+def register_module_full_backward_hook(hook: Callable) -> RemovableHandle:
+    """A full backward hook for every module (``hook(module, grad_input, grad_output)``)."""
+    return _global(_hooks.backward, hook)
+
+
+def register_module_full_backward_pre_hook(hook: Callable) -> RemovableHandle:
+    """A backward pre-hook for every module (``hook(module, grad_output)``)."""
+    return _global(_hooks.backward_pre, hook)

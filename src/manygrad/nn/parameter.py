@@ -37,6 +37,7 @@ class Parameter(Tensor):
         self.grad = None
         self.grad_fn = None
         self.requires_grad = False
+        self._vc = self._base = self._meta = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -78,4 +79,5 @@ class Buffer(Tensor):
         self.grad = None
         self.grad_fn = None
         self.requires_grad = False
+        self._vc = self._base = self._meta = None
         self.persistent = persistent

@@ -25,8 +25,11 @@ def _source_index(xp, n: int, before: int, after: int, mode: str):
 
 
 class Pad(Function):
+    backward_graph = Function.backward_of_linear
+
     def forward(self, x, pairs, mode, value):
         xp = backend.array_module(x)
+        self.args = (pairs, mode, 0)  # NOTE: the linear part (the fill value is a constant)
         self.shape, self.pairs, self.mode = x.shape, pairs, mode
         if not pairs:  # a 0-d tensor
             return x.copy()
@@ -108,10 +111,14 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> T
 class Flip(Function):
     def forward(self, x, dims):
         self.dims = dims
-        return backend.array_module(x).flip(x, axis=dims)
+        # NOTE: a copy, as PyTorch's flip (NumPy's flip is a view of x)
+        return backend.array_module(x).flip(x, axis=dims).copy()
 
     def backward(self, g):
         return backend.array_module(g).flip(g, axis=self.dims)
+
+    def backward_graph(self, g):
+        return Flip.apply(g, self.dims)
 
 
 def flip(x: Tensor, dims) -> Tensor:
@@ -131,6 +138,10 @@ class Roll(Function):
     def backward(self, g):
         back = tuple(-s for s in self.shifts) if isinstance(self.shifts, tuple) else -self.shifts
         return backend.array_module(g).roll(g, back, axis=self.dims)
+
+    def backward_graph(self, g):
+        back = tuple(-s for s in self.shifts) if isinstance(self.shifts, tuple) else -self.shifts
+        return Roll.apply(g, back, self.dims)
 
 
 def roll(x: Tensor, shifts, dims=None) -> Tensor:
@@ -163,6 +174,11 @@ class Repeat(Function):
         pairs = [v for r, s in zip(self.reps, shape) for v in (r, s)]
         return g.reshape(pairs).sum(axis=tuple(range(0, len(pairs), 2))).reshape(self.shape)
 
+    def backward_graph(self, g):
+        shape = (1,) * (len(self.reps) - len(self.shape)) + tuple(self.shape)
+        pairs = [v for r, s in zip(self.reps, shape) for v in (r, s)]
+        return g.reshape(*pairs).sum(tuple(range(0, len(pairs), 2))).reshape(*self.shape)
+
 
 def repeat(x: Tensor, *sizes) -> Tensor:
     """``x`` tiled ``sizes[i]`` times along each dim (extra sizes add leading dims).
@@ -190,6 +206,9 @@ class Tri(Function):
     def backward(self, g):
         xp = backend.array_module(g)
         return xp.triu(g, self.k) if self.upper else xp.tril(g, self.k)
+
+    def backward_graph(self, g):
+        return Tri.apply(g, self.k, self.upper)
 
 
 def _tri(x: Tensor, diagonal: int, upper: bool) -> Tensor:
@@ -231,6 +250,14 @@ class MaskedFill(Function):
         zero = xp.zeros((), g.dtype)
         gx = xp.where(self.mask, zero, g) if nx else None
         return gx, None, (xp.where(self.mask, g, zero).sum() if nv else None)
+
+    def backward_graph(self, g):
+        from .elementwise import where
+
+        nx, _, nv = self.needs_input_grad
+        m = Tensor._wrap(self.mask)
+        gx = where(m, 0.0, g) if nx else None
+        return gx, None, (where(m, g, 0.0).sum() if nv else None)
 
 
 @backend.on_tensor_device

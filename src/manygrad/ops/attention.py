@@ -20,8 +20,29 @@ from .norm import _cdt
 class Attention(Function):
     """softmax(q k^T * scale + mask) v, with the probabilities saved for backward."""
 
+    def reference(self, q, k, v, mask):
+        from .elementwise import where
+        from .nn import softmax
+
+        if self.drop is not None or self.groups > 1:
+            return NotImplemented
+        s = (q @ k.transpose(-1, -2)) * self.scale
+        seq_q, seq_k = s.shape[-2:]
+        if self.causal:
+            keep = Tensor._wrap(_causal_bias(s._data, seq_q, seq_k) == 0)
+            s = where(keep, s, -math.inf)
+        if mask is not None and mask.dtype is D.bool_:
+            # NOTE: "safe" softmax: a row with every key masked gives zeros, as forward
+            rows = Tensor._wrap(mask._data.any(axis=-1, keepdims=True))
+            s = where(rows, where(mask, s, -math.inf), 0.0)
+            return (softmax(s, -1) * rows) @ v
+        if mask is not None:
+            s = s + mask
+        return softmax(s, -1) @ v
+
     def forward(self, q, k, v, mask, scale, causal, groups, dropout_p, gen):
         xp = backend.array_module(q)
+        self.inputs, self.causal = (q, k, v, mask), causal
         out_dt, cdt = q.dtype, _cdt(q)
         q, k, v = (a.astype(cdt, copy=False) for a in (q, k, v))
         if groups > 1:

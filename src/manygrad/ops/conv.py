@@ -189,7 +189,7 @@ def _bias_grad(gy2, g: _Geom):
 
 class Conv(Function):
     def forward(self, x, w, b, geom, shape4, keep_cols):
-        self.w, self.geom, self.xshape = w, geom, x.shape
+        self.w, self.geom, self.xshape, self.x, self.shape4 = w, geom, x.shape, x, shape4
         x4, w4 = x.reshape(shape4[0]), w.reshape(shape4[1])
         self.wino = _wg.applies(x4, geom)
         if self.wino:  # NOTE: 3x3 at stride 1 on the CPU: Winograd, 2.25x fewer products
@@ -242,12 +242,18 @@ class Conv(Function):
         gb = _bias_grad(gy2, g) if nb else None
         return (None if gx is None else gx.reshape(self.xshape)), gw, gb
 
+    def backward_graph(self, gy):
+        g = self.geom
+        x = self.saved_input(0, self.x).reshape(g.N, g.C, g.H, g.W)
+        w = self.saved_input(1, self.w)
+        return _conv_graph(self, x, gy.reshape(g.N, g.O, g.Ho, g.Wo), w, self.xshape, False)
+
 
 class ConvTranspose(Function):
     """The adjoint of Conv: forward is Conv's input gradient, backward its forward."""
 
     def forward(self, x, w, b, geom, shape4, keep_x):
-        self.w, self.geom, self.xshape = w, geom, x.shape
+        self.w, self.geom, self.xshape, self.x, self.shape4 = w, geom, x.shape, x, shape4
         x2 = _to_grid(x.reshape(geom.N, geom.O, geom.Ho, geom.Wo), geom)
         self.x2 = x2 if keep_x else None
         y = _conv_grad_input(x2, w.reshape(shape4[1]), geom, b)
@@ -264,6 +270,52 @@ class ConvTranspose(Function):
             gw = _conv_grad_weight(cols, self.x2, w.shape) if nw else None
         gb = gy.sum(axis=(0, 2, 3)) if nb else None
         return gx, gw, gb
+
+    def backward_graph(self, gy):
+        g = self.geom
+        x = self.saved_input(0, self.x).reshape(g.N, g.O, g.Ho, g.Wo)
+        w = self.saved_input(1, self.w)
+        return _conv_graph(self, gy.reshape(g.N, g.C, g.H, g.W), x, w, self.xshape, True)
+
+
+def _conv_graph(node, xin, gout, w, xshape, transposed):
+    """Conv's gradients as conv ops of the graph (double backward): for ``y = conv(x, w)``
+    ``dx = conv_transpose(dy, w)``, ``dw = conv(x^T, dy^T)`` with stride and dilation
+    swapped (per group); ConvTranspose is the same pair with ``x`` its output gradient and
+    ``dy`` its input. Padding is explicit (pad, then crop), so uneven pads work too."""
+    from .arrange import pad
+    from .movement import cat
+
+    g = node.geom
+    pt, pb, pl, pr = g.pads
+    nx, nw, nb = node.needs_input_grad[:3]
+    w4 = w.reshape(g.O, g.C // g.G, g.kh, g.kw)
+    s, d = (g.sh, g.sw), (g.dh, g.dw)
+    x, dy = xin, gout
+    padded = pad(x, (pl, pr, pt, pb)) if any(g.pads) else x
+    gx = gw = gb = None
+    if nx:
+        if transposed:  # the input of ConvTranspose plays dy: its gradient is a conv
+            gx = conv2d(padded, w4, None, s, 0, d, g.G)[:, :, : g.Ho, : g.Wo]
+        else:
+            hp, wp = g.H + pt + pb, g.W + pl + pr
+            oh = hp - ((g.Ho - 1) * g.sh + g.dh * (g.kh - 1) + 1)
+            ow = wp - ((g.Wo - 1) * g.sw + g.dw * (g.kw - 1) + 1)
+            full = conv_transpose2d(dy, w4, None, s, 0, (oh, ow), g.G, d)
+            gx = full[:, :, pt : pt + g.H, pl : pl + g.W]
+        gx = gx.reshape(*xshape)
+    if nw:
+        ci, co = g.C // g.G, g.O // g.G
+        parts = []
+        for k in range(g.G):
+            xk = padded[:, k * ci : (k + 1) * ci] if g.G > 1 else padded
+            dk = dy[:, k * co : (k + 1) * co] if g.G > 1 else dy
+            part = conv2d(xk.transpose(0, 1), dk.transpose(0, 1), None, d, 0, s)
+            parts.append(part[:, :, : g.kh, : g.kw].transpose(0, 1))
+        gw = (parts[0] if g.G == 1 else cat(parts, 0)).reshape(*w.shape)
+    if nb:
+        gb = (x if transposed else dy).sum((0, 2, 3))
+    return gx, gw, gb
 
 
 # ---------------------------------------------------------------------------- argument checks

@@ -54,6 +54,8 @@ class Cast(Function):
     def backward(self, g):
         return g  # the engine casts back to the input's dtype
 
+    backward_graph = backward
+
 
 class ToDevice(Function):
     moves_device = True
@@ -65,6 +67,9 @@ class ToDevice(Function):
     def backward(self, g):
         return backend.to_device(g, self.src)
 
+    def backward_graph(self, g):
+        return g.to(self.src)
+
 
 class Clone(Function):
     def forward(self, a):
@@ -72,6 +77,8 @@ class Clone(Function):
 
     def backward(self, g):
         return g
+
+    backward_graph = backward
 
 
 @backend.on_tensor_device
@@ -100,6 +107,8 @@ class Add(Function):
     def backward(self, g):
         return g, g
 
+    backward_graph = backward
+
 
 class Sub(Function):
     def forward(self, a, b):
@@ -107,6 +116,8 @@ class Sub(Function):
 
     def backward(self, g):
         return g, -g
+
+    backward_graph = backward
 
 
 class Mul(Function):
@@ -117,6 +128,11 @@ class Mul(Function):
     def backward(self, g):
         na, nb = self.needs_input_grad
         return (g * self.b if na else None), (g * self.a if nb else None)
+
+    def backward_graph(self, g):
+        na, nb = self.needs_input_grad
+        a, b = self.saved_input(0, self.a), self.saved_input(1, self.b)
+        return (g * b if na else None), (g * a if nb else None)
 
 
 class Div(Function):
@@ -129,6 +145,11 @@ class Div(Function):
         ga = g / self.b if na else None
         gb = -g * self.a / (self.b * self.b) if nb else None
         return ga, gb
+
+    def backward_graph(self, g):
+        na, nb = self.needs_input_grad
+        a, b = self.saved_input(0, self.a), self.saved_input(1, self.b)
+        return (g / b if na else None), (-g * a / (b * b) if nb else None)
 
 
 class Pow(Function):
@@ -149,6 +170,17 @@ class Pow(Function):
             gb = None
         return ga, gb
 
+    def backward_graph(self, g):
+        na, nb = self.needs_input_grad
+        a, b = self.saved_input(0, self.a), self.saved_input(1, self.b)
+        ga = g * b * a ** (b - 1) if na else None
+        gb = None
+        if nb:
+            y = self.saved_output(self.out)
+            zero = a == 0
+            gb = g * where(zero, 0.0, y * log(where(zero, 1.0, a)))
+        return ga, gb
+
 
 class Remainder(Function):
     def forward(self, a, b):
@@ -159,6 +191,11 @@ class Remainder(Function):
         na, nb = self.needs_input_grad
         xp = backend.array_module(g)
         return (g if na else None), (-g * xp.floor_divide(self.a, self.b) if nb else None)
+
+    def backward_graph(self, g):
+        na, nb = self.needs_input_grad
+        q = Tensor._wrap(backend.array_module(g._data).floor_divide(self.a, self.b))
+        return (g if na else None), (-g * q if nb else None)
 
 
 class FloorDivide(Function):
@@ -239,8 +276,9 @@ def pow(a, b) -> Tensor:  # noqa: A001
 # ---------------------------------------------------------------------------- unary maths
 
 
-def _unary(name, fwd, bwd, save_out=True, float_only=True):
-    """Build a unary Function: ``fwd(xp, x)``; ``bwd(xp, g, x, y)`` with y the output."""
+def _unary(name, fwd, bwd, save_out=True, float_only=True, graph=None):
+    """Build a unary Function: ``fwd(xp, x)``; ``bwd(xp, g, x, y)`` with y the output;
+    ``graph(g, x, y)`` the same derivative on Tensors (for double backward)."""
 
     class Unary(Function):
         def forward(self, x):
@@ -251,6 +289,10 @@ def _unary(name, fwd, bwd, save_out=True, float_only=True):
 
         def backward(self, g):
             return bwd(backend.array_module(g), g, self.x, self.y)
+
+        def backward_graph(self, g):
+            y = None if self.y is None else self.saved_output(self.y)
+            return graph(g, self.saved_input(0, self.x), y)
 
     Unary.__name__ = Unary.__qualname__ = name
 
@@ -263,20 +305,40 @@ def _unary(name, fwd, bwd, save_out=True, float_only=True):
     return op
 
 
-neg = _unary("Neg", lambda xp, x: -x, lambda xp, g, x, y: -g, False, False)
-abs = _unary("Abs", lambda xp, x: xp.abs(x), lambda xp, g, x, y: g * xp.sign(x), False, False)  # noqa: A001
-exp = _unary("Exp", lambda xp, x: xp.exp(x), lambda xp, g, x, y: g * y)
-log = _unary("Log", lambda xp, x: xp.log(x), lambda xp, g, x, y: g / x)
-log1p = _unary("Log1p", lambda xp, x: xp.log1p(x), lambda xp, g, x, y: g / (1 + x))
-expm1 = _unary("Expm1", lambda xp, x: xp.expm1(x), lambda xp, g, x, y: g * (y + 1))
-sqrt = _unary("Sqrt", lambda xp, x: xp.sqrt(x), lambda xp, g, x, y: g / (2 * y))
-rsqrt = _unary("Rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda xp, g, x, y: -0.5 * g * y * y * y)
-sin = _unary("Sin", lambda xp, x: xp.sin(x), lambda xp, g, x, y: g * xp.cos(x))
-cos = _unary("Cos", lambda xp, x: xp.cos(x), lambda xp, g, x, y: -g * xp.sin(x))
-tanh = _unary("Tanh", lambda xp, x: xp.tanh(x), lambda xp, g, x, y: g * (1 - y * y))
-square = _unary("Square", lambda xp, x: x * x, lambda xp, g, x, y: 2 * g * x, False, False)
-reciprocal = _unary("Reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, y: -g * y * y)
-relu = _unary("Relu", lambda xp, x: xp.maximum(x, 0), lambda xp, g, x, y: g * (y > 0), True, False)
+def _const(f):
+    """A derivative factor that is piecewise constant (sign, masks): no gradient of its own."""
+    return lambda t: Tensor._wrap(f(backend.array_module(t._data), t._data), t._device)
+
+
+_sgn = _const(lambda xp, a: xp.sign(a))
+_pos = _const(lambda xp, a: a > 0)
+
+neg = _unary("Neg", lambda xp, x: -x, lambda xp, g, x, y: -g, False, False,
+             lambda g, x, y: -g)  # fmt: skip
+abs = _unary("Abs", lambda xp, x: xp.abs(x), lambda xp, g, x, y: g * xp.sign(x), False, False,  # noqa: A001
+             lambda g, x, y: g * _sgn(x))  # fmt: skip
+exp = _unary("Exp", lambda xp, x: xp.exp(x), lambda xp, g, x, y: g * y, graph=lambda g, x, y: g * y)
+log = _unary("Log", lambda xp, x: xp.log(x), lambda xp, g, x, y: g / x, graph=lambda g, x, y: g / x)
+log1p = _unary("Log1p", lambda xp, x: xp.log1p(x), lambda xp, g, x, y: g / (1 + x),
+               graph=lambda g, x, y: g / (1 + x))  # fmt: skip
+expm1 = _unary("Expm1", lambda xp, x: xp.expm1(x), lambda xp, g, x, y: g * (y + 1),
+               graph=lambda g, x, y: g * (y + 1))  # fmt: skip
+sqrt = _unary("Sqrt", lambda xp, x: xp.sqrt(x), lambda xp, g, x, y: g / (2 * y),
+              graph=lambda g, x, y: g / (2 * y))  # fmt: skip
+rsqrt = _unary("Rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda xp, g, x, y: -0.5 * g * y * y * y,
+               graph=lambda g, x, y: -0.5 * g * y * y * y)  # fmt: skip
+sin = _unary("Sin", lambda xp, x: xp.sin(x), lambda xp, g, x, y: g * xp.cos(x),
+             graph=lambda g, x, y: g * cos(x))  # fmt: skip
+cos = _unary("Cos", lambda xp, x: xp.cos(x), lambda xp, g, x, y: -g * xp.sin(x),
+             graph=lambda g, x, y: -g * sin(x))  # fmt: skip
+tanh = _unary("Tanh", lambda xp, x: xp.tanh(x), lambda xp, g, x, y: g * (1 - y * y),
+              graph=lambda g, x, y: g * (1 - y * y))  # fmt: skip
+square = _unary("Square", lambda xp, x: x * x, lambda xp, g, x, y: 2 * g * x, False, False,
+                lambda g, x, y: 2 * g * x)  # fmt: skip
+reciprocal = _unary("Reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, y: -g * y * y,
+                    graph=lambda g, x, y: -g * y * y)  # fmt: skip
+relu = _unary("Relu", lambda xp, x: xp.maximum(x, 0), lambda xp, g, x, y: g * (y > 0), True,
+              False, lambda g, x, y: g * _pos(y))  # fmt: skip
 
 
 def _sigmoid(xp, x):
@@ -285,18 +347,36 @@ def _sigmoid(xp, x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-sigmoid = _unary("Sigmoid", _sigmoid, lambda xp, g, x, y: g * y * (1 - y))
+sigmoid = _unary("Sigmoid", _sigmoid, lambda xp, g, x, y: g * y * (1 - y),
+                 graph=lambda g, x, y: g * y * (1 - y))  # fmt: skip
 silu = _unary(
     "Silu",
     lambda xp, x: x * _sigmoid(xp, x),
     lambda xp, g, x, y: g * (s := _sigmoid(xp, x)) * (1 + x * (1 - s)),
     False,
+    graph=lambda g, x, y: g * (s := sigmoid(x)) * (1 + x * (1 - s)),
 )
 
 
-@backend.on_tensor_device
+def _unary_test(name, fn):
+    """A unary op without a gradient (sign, logical_not, isnan, ...), as a Function so that
+    tracing (ONNX export) sees it."""
+
+    class Test(Function):
+        differentiable = False
+
+        def forward(self, x):
+            return fn(backend.array_module(x), x)
+
+    Test.__name__ = Test.__qualname__ = name
+    return Test
+
+
+_Sign = _unary_test("Sign", lambda xp, x: xp.sign(x))
+
+
 def sign(x: Tensor) -> Tensor:
-    return Tensor._wrap(backend.array_module(x._data).sign(x._data), x._device)
+    return _Sign.apply(x)
 
 
 class LeakyRelu(Function):
@@ -307,6 +387,9 @@ class LeakyRelu(Function):
 
     def backward(self, g):
         return backend.array_module(g).where(self.mask, g, g * self.slope)
+
+    def backward_graph(self, g):
+        return where(Tensor._wrap(self.mask), g, g * self.slope)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -322,6 +405,9 @@ class Elu(Function):
 
     def backward(self, g):
         return backend.array_module(g).where(self.mask, g, g * (self.y + self.alpha))
+
+    def backward_graph(self, g):
+        return where(Tensor._wrap(self.mask), g, g * (self.saved_output(self.y) + self.alpha))
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
@@ -354,6 +440,33 @@ class Gelu(Function):
         pdf += self.cdf
         return g * pdf
 
+    def backward_graph(self, g):
+        x = self.saved_input(0, self.x)
+        if self.approx == "tanh":
+            t = tanh(_SQRT_2_PI * (x + 0.044715 * x * x * x))
+            dt = (1 - t * t) * _SQRT_2_PI * (1 + 3 * 0.044715 * x * x)
+            return g * (0.5 * (1 + t) + 0.5 * x * dt)
+        return g * (x * _pdf(x) + NormalCdf.apply(x))
+
+
+def _pdf(x: Tensor) -> Tensor:
+    return exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+
+
+class NormalCdf(Function):
+    """The standard normal CDF (GELU's derivative needs it as an op of the graph)."""
+
+    def forward(self, x):
+        self.x = x
+        return backend.normal_cdf(x)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        return g * xp.exp(-0.5 * self.x * self.x) * (1 / math.sqrt(2 * math.pi))
+
+    def backward_graph(self, g):
+        return g * _pdf(self.saved_input(0, self.x))
+
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit; ``approximate="tanh"`` for the tanh form."""
@@ -365,13 +478,17 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 class Softplus(Function):
     def forward(self, x, beta, threshold):
         xp = backend.array_module(x)
-        self.bx, self.threshold = x * beta, threshold
+        self.bx, self.threshold, self.x, self.beta = x * beta, threshold, x, beta
         soft = xp.log1p(xp.exp(xp.minimum(self.bx, threshold))) / beta
         return xp.where(self.bx > threshold, x, soft)
 
     def backward(self, g):
         xp = backend.array_module(g)
         return xp.where(self.bx > self.threshold, g, g * _sigmoid(xp, self.bx))
+
+    def backward_graph(self, g):
+        over = Tensor._wrap(self.bx > self.threshold)
+        return where(over, g, g * sigmoid(self.saved_input(0, self.x) * self.beta))
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -392,6 +509,11 @@ class Where(Function):
         zero = xp.zeros((), g.dtype)
         return None, (xp.where(self.c, g, zero) if na else None), (
             xp.where(self.c, zero, g) if nb else None)  # fmt: skip
+
+    def backward_graph(self, g):
+        _, na, nb = self.needs_input_grad
+        c = Tensor._wrap(self.c)
+        return None, (where(c, g, 0.0) if na else None), (where(c, 0.0, g) if nb else None)
 
 
 @backend.on_tensor_device
@@ -420,6 +542,12 @@ class _MinMax(Function):
         a, b = self.a, self.b
         # NOTE: ties split the gradient evenly, as PyTorch does
         wa = xp.where(a == b, 0.5, self.win(a, b) * 1.0).astype(g.dtype)
+        na, nb = self.needs_input_grad
+        return (g * wa if na else None), (g * (1 - wa) if nb else None)
+
+    def backward_graph(self, g):
+        xp, a, b = backend.array_module(g._data), self.a, self.b
+        wa = Tensor._wrap(xp.where(a == b, 0.5, self.win(a, b) * 1.0).astype(g._data.dtype))
         na, nb = self.needs_input_grad
         return (g * wa if na else None), (g * (1 - wa) if nb else None)
 
@@ -454,6 +582,9 @@ class Clamp(Function):
 
     def backward(self, g):
         return g * self.mask if self.mask is not None else g
+
+    def backward_graph(self, g):
+        return g * Tensor._wrap(self.mask) if self.mask is not None else g
 
 
 def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
@@ -503,19 +634,20 @@ logical_xor = _compare("LogicalXor", "logical_xor")
 greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
 
 
-def _test(name):
-    @backend.on_tensor_device
+def _test(name, cls_name):
+    fn = _unary_test(cls_name, lambda xp, x: getattr(xp, name)(x))
+
     def op(x: Tensor) -> Tensor:
-        return Tensor._wrap(getattr(backend.array_module(x._data), name)(x._data), x._device)
+        return fn.apply(x)
 
     op.__name__ = name
     return op
 
 
-logical_not = _test("logical_not")
-isnan = _test("isnan")
-isinf = _test("isinf")
-isfinite = _test("isfinite")
+logical_not = _test("logical_not", "LogicalNot")
+isnan = _test("isnan", "IsNan")
+isinf = _test("isinf", "IsInf")
+isfinite = _test("isfinite", "IsFinite")
 
 
 def equal(a: Tensor, b: Tensor) -> bool:

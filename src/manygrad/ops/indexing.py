@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function, is_grad_enabled
-from ..errors import AutogradError, DeviceError, DimError, DTypeError, ShapeError
+from ..errors import DeviceError, DimError, DTypeError, ShapeError
 from ..tensor import Tensor, _check_writable
 
 
@@ -170,6 +170,8 @@ def _parse(x: Tensor, idx):
 class Slice(Function):
     """Basic indexing (ints, slices, None): a view; backward writes g into zeros."""
 
+    view = True
+
     def forward(self, x, idx):
         if Ellipsis not in idx:  # NOTE: x[0, 0, ...] is a 0-d view where x[0, 0] a copy
             idx += (Ellipsis,)
@@ -180,6 +182,9 @@ class Slice(Function):
         gx = backend.array_module(g).zeros(self.shape, g.dtype)
         gx[self.idx] = g
         return gx
+
+    def backward_graph(self, g):
+        return AddAt.apply(g, self.idx, self.shape)
 
 
 class Index(Function):
@@ -193,6 +198,26 @@ class Index(Function):
         gx = backend.array_module(g).zeros(self.shape, g.dtype)
         backend.index_add(gx, self.idx, g)
         return gx
+
+    def backward_graph(self, g):
+        return AddAt.apply(g, self.idx, self.shape)
+
+
+class AddAt(Function):
+    """Zeros of ``shape`` with ``g`` added at ``idx`` (repeats accumulate): the gradient of
+    indexing, as an op of its own so that it can be differentiated again."""
+
+    def forward(self, g, idx, shape):
+        self.idx = idx
+        out = backend.array_module(g).zeros(shape, g.dtype)
+        backend.index_add(out, idx, g)
+        return out
+
+    def backward(self, gg):
+        return gg[self.idx]
+
+    def backward_graph(self, gg):
+        return Index.apply(gg, self.idx)
 
 
 _BASIC = {int, slice, type(None), type(Ellipsis)}
@@ -234,56 +259,101 @@ def _getitem(x: Tensor, idx) -> Tensor:
 
 
 def setitem(x: Tensor, idx, value) -> None:
-    """``x[idx] = value`` in place (records no graph).
+    """``x[idx] = value`` in place; in a graph, as PyTorch's ``index_put_``: the gradient
+    of ``x`` skips the written region, and ``value`` gets the gradient of that region.
 
     Args:
         x: the tensor to write into.
         idx: any index ``getitem`` takes.
         value: a Tensor, array or number broadcastable to ``x[idx]``.
 
-    Example: ``with mg.no_grad(): w[0] = 0.0``
+    Example: ``out[:, t] = h``
     """
     return _setitem(x, idx, value)
 
 
+def _assign(a, basic, post, value) -> None:
+    if not any(e is not None for e in post):
+        a[basic] = value
+    else:
+        view = a[basic]
+        view[tuple(slice(None) if e is None else e for e in post)] = value
+
+
+def _read(a, basic, post):
+    v = a[basic]
+    if any(e is not None for e in post):
+        v = v[tuple(slice(None) if e is None else e for e in post)]
+    return v
+
+
+class IndexPut(Function):
+    """``x[idx] = value`` in place; the output is ``x``'s own memory (see autograd._inplace)."""
+
+    def forward(self, x, value, basic, post, idx):
+        self.basic, self.post, self.idx = basic, post, idx
+        _assign(x, basic, post, value)
+        return x
+
+    def backward(self, g):
+        nx, nv = self.needs_input_grad[:2]
+        gx = gv = None
+        if nx:
+            gx = g.copy()
+            _assign(gx, self.basic, self.post, 0)
+        if nv:
+            gv = _read(g, self.basic, self.post)
+        return gx, gv
+
+    def backward_graph(self, g):
+        nx, nv = self.needs_input_grad[:2]
+        gx = gv = None
+        if nx:
+            gx = g.clone()
+            gx[self.idx] = 0
+        if nv:
+            gv = g[self.idx]
+        return gx, gv
+
+
 @backend.on_tensor_device
 def _setitem(x: Tensor, idx, value) -> None:
-    grad_on = is_grad_enabled()
-    if x.requires_grad and grad_on:
-        raise AutogradError(
-            f"setitem: can't assign into a tensor that requires grad (shape {tuple(x.shape)}) "
-            "while gradients are recorded; wrap it in `with mg.no_grad():` or build the "
-            "result out of place (mg.where, mg.cat, masked_fill)"
-        )
-    _check_writable(x, "setitem")
+    from ..autograd import _inplace
+
     xp = backend.array_module(x._data)
-    if isinstance(value, Tensor):
-        if value.requires_grad and grad_on:
-            raise AutogradError(
-                "setitem: the value requires grad, but in-place assignment records no graph "
-                "and its gradient would be lost; build the result out of place (mg.where, "
-                "mg.cat, mg.stack) or pass value.detach()"
-            )
-        if value._device != x._device:
-            raise DeviceError(
-                f"setitem: the value is on {value._device} but the tensor is on {x._device}; "
-                f"move it with value.to('{x._device}')"
-            )
-        value = value._data
-    elif not isinstance(value, (int, float, bool)):
+    vt = value if isinstance(value, Tensor) else None
+    if vt is not None and vt._device != x._device:
+        raise DeviceError(
+            f"setitem: the value is on {vt._device} but the tensor is on {x._device}; "
+            f"move it with value.to('{x._device}')"
+        )
+    rec = is_grad_enabled() and (
+        x.requires_grad
+        or (x._base is not None and x._base.requires_grad)
+        or (vt is not None and vt.requires_grad)
+    )
+    if rec:
+        _inplace.check_target(x, "setitem")
+    _check_writable(x, "setitem")
+    if vt is None and not isinstance(value, (int, float, bool)):
         value = xp.asarray(value)
     basic, post = _parse(x, idx)
     post = [None if e is None else e[1] for e in post]
     # NOTE: a 0-d index tensor next to other array indices follows NumPy's placement rule
     # here, which PyTorch only differs from when array indices are not adjacent.
     try:
-        if not any(e is not None for e in post):
-            x._data[basic] = value
-        else:
-            view = x._data[basic]
-            view[tuple(slice(None) if e is None else e for e in post)] = value
+        if not rec:
+            _assign(x._data, basic, post, vt._data if vt is not None else value)
+            _inplace.bump(x, "setitem")
+            return
+        if vt is not None and vt.dtype is not x.dtype:
+            from .elementwise import cast
+
+            vt = cast(vt, x.dtype)
+        r = IndexPut.apply(x, vt if vt is not None else value, basic, post, idx)
     except ValueError as e:
         raise ShapeError(f"setitem: the value does not fit x[idx]: {e}") from e
+    _inplace.rebase(x, r, "setitem")
 
 
 # ---------------------------------------------------------------------------- gather & co
@@ -330,6 +400,9 @@ class Gather(Function):
         backend.index_add(gx, self.mesh, g)
         return gx
 
+    def backward_graph(self, g):
+        return AddAt.apply(g, self.mesh, self.shape)
+
 
 @backend.on_tensor_device
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
@@ -363,6 +436,15 @@ class ScatterAdd(Function):
         if ns:
             gs = backend.array_module(g).zeros(self.src_shape, g.dtype)
             gs[self.part] = g[self.mesh]
+        return (g if nx else None), None, None, gs
+
+    def backward_graph(self, g):
+        nx, _, _, ns = self.needs_input_grad
+        gs = None
+        if ns:
+            gs = Index.apply(g, self.mesh)
+            if tuple(gs.shape) != tuple(self.src_shape):
+                gs = AddAt.apply(gs, self.part, self.src_shape)
         return (g if nx else None), None, None, gs
 
 
@@ -405,6 +487,9 @@ class IndexSelect(Function):
         gx = backend.array_module(g).zeros(self.shape, g.dtype)
         backend.index_add(gx, self.idx, g)
         return gx
+
+    def backward_graph(self, g):
+        return AddAt.apply(g, self.idx, self.shape)
 
 
 @backend.on_tensor_device

@@ -42,6 +42,25 @@ class Matmul(Function):
             gb = gb[..., 0] if b.ndim == 1 else gb
         return ga, gb
 
+    def backward_graph(self, g):
+        na, nb = self.needs_input_grad
+        a, b = self.saved_input(0, self.a), self.saved_input(1, self.b)
+        a2 = a.unsqueeze(0) if a.ndim == 1 else a
+        b2 = b.unsqueeze(-1) if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = g2.unsqueeze(-2 if b.ndim > 1 else 0)
+        if b.ndim == 1:
+            g2 = g2.unsqueeze(-1)
+        ga = gb = None
+        if na:
+            ga = matmul(g2, b2.transpose(-1, -2))
+            ga = ga[..., 0, :] if a.ndim == 1 else ga
+        if nb:
+            gb = matmul(a2.transpose(-1, -2), g2)
+            gb = gb[..., 0] if b.ndim == 1 else gb
+        return ga, gb
+
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product with NumPy's rules: batched, broadcast, 1-d as vectors."""
@@ -83,7 +102,7 @@ class Linear(Function):
     def forward(self, x, w, b):
         # NOTE: inputs of any rank run as one 2-d GEMM over all rows: NumPy would loop over
         # the leading dims with many small products instead
-        self.xshape = x.shape
+        self.xshape, self.x = x.shape, x
         x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
         self.x2, self.w = x2, w
         out = backend.matmul(x2, w.T)
@@ -106,6 +125,14 @@ class Linear(Function):
             else:
                 gb = g2.sum(axis=0)
         return gx, gw, gb
+
+    def backward_graph(self, g):
+        nx, nw, nb = self.needs_input_grad
+        x, w = self.saved_input(0, self.x), self.saved_input(1, self.w)
+        g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
+        gx = matmul(g2, w).reshape(*self.xshape) if nx else None
+        gw = matmul(g2.t(), x.reshape(-1, x.shape[-1])) if nw else None
+        return gx, gw, (g2.sum(0) if nb else None)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

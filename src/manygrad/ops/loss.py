@@ -34,6 +34,7 @@ class ClassNLL(Function):
 
     def forward(self, x, t, w, ignore_index, reduction, eps, logits):
         xp = backend.array_module(x)
+        self.x = x
         out_dt, cdt = x.dtype, _cdt(x)
         n, c, s = _ncs(x.shape)
         x3 = x.astype(cdt, copy=False).reshape(n, c, s)
@@ -102,11 +103,60 @@ class ClassNLL(Function):
         gflat[self.flat] = gflat[self.flat] - coef * (1.0 - eps)
         return gx.reshape(self.shape), None, None
 
+    def backward_graph(self, g):
+        from .indexing import AddAt
+        from .nn import softmax
+
+        n, c, s = self.ncs
+        eps, cdt = self.eps, self.cdt
+        if g._data.dtype != cdt:
+            g = g.to(D.from_np(cdt))
+        const = lambda a: Tensor._wrap(a, g._device)  # noqa: E731
+        vw, valid = const(self.vw), const(self.valid.astype(cdt))
+        if self.reduction == "none":
+            a = g.reshape(n, s)
+        else:
+            a = g / const(self.denom) if self.reduction == "mean" else g
+        coef = a * vw
+        w3 = None if self.w is None else const(self.w.astype(cdt).reshape(1, c, 1))
+        if self.p is not None:
+            x3 = self.saved_input(0, self.x).reshape(n, c, s)
+            if x3._data.dtype != cdt:
+                x3 = x3.to(D.from_np(cdt))
+            tot = coef * (1.0 - eps)
+            if eps:
+                wsum = c if self.w is None else float(self.w.astype(cdt).sum())
+                tot = tot + (a * valid) * ((eps / c) * wsum)
+            gx = softmax(x3, 1) * tot.unsqueeze(1)
+        else:
+            gx = const(backend.array_module(g._data).zeros((n, c, s), cdt))
+        if eps:
+            av = (a * valid).unsqueeze(1) * (eps / c)
+            gx = gx - (av if w3 is None else av * w3)
+        hit = AddAt.apply((coef * (1.0 - eps)).reshape(-1), self.flat.reshape(-1), (n * c * s,))
+        return (gx.reshape(-1) - hit).reshape(*self.shape), None, None
+
 
 class SoftTargetCE(Function):
     """Cross entropy with class-probability targets of the input's shape."""
 
+    def reference(self, x, t):
+        from .nn import log_softmax
+
+        n, c, s = self.ncs
+        logp = log_softmax(x.reshape(n, c, s), 1)
+        q = t.reshape(n, c, s)
+        if self.eps:
+            q = q * (1.0 - self.eps) + self.eps / c
+        if self.wc is not None:
+            q = q * Tensor._wrap(self.wc)
+        loss = -(q * logp).sum(1)
+        if self.reduction == "none":
+            return loss.reshape(*(self.shape[:1] + self.shape[2:] if len(self.shape) > 1 else ()))
+        return loss.sum() / (n * s) if self.reduction == "mean" else loss.sum()
+
     def forward(self, x, t, w, reduction, eps):
+        self.inputs = (x, t)
         xp = backend.array_module(x)
         out_dt, cdt = x.dtype, _cdt(x)
         n, c, s = _ncs(x.shape)
@@ -261,7 +311,7 @@ class Regression(Function):
     def forward(self, a, b, kind, beta):
         xp = backend.array_module(a)
         d = a - b
-        self.d, self.kind, self.beta = d, kind, beta
+        self.d, self.kind, self.beta, self.a, self.b = d, kind, beta, a, b
         if kind == "mse":
             return d * d
         ad = xp.abs(d)
@@ -282,6 +332,27 @@ class Regression(Function):
             gd = g * xp.clip(d * (1.0 / beta), -1, 1)
         else:
             gd = g * xp.clip(d, -beta, beta)
+        na, nb = self.needs_input_grad[:2]
+        return (gd if na else None), (-gd if nb else None)
+
+    def backward_graph(self, g):
+        from .elementwise import where
+
+        xp = backend.array_module(g._data)
+        d = self.saved_input(0, self.a) - self.saved_input(1, self.b)
+        kind, beta = self.kind, self.beta
+        sign = Tensor._wrap(xp.sign(self.d))
+        if kind == "mse":
+            gd = g * (2 * d)
+        elif kind == "l1":
+            gd = g * sign
+        else:
+            inner = Tensor._wrap(xp.abs(self.d) < beta)
+            gd = g * (
+                where(inner, d / beta, sign)
+                if kind == "smooth_l1"
+                else where(inner, d, sign * beta)
+            )
         na, nb = self.needs_input_grad[:2]
         return (gd if na else None), (-gd if nb else None)
 
@@ -362,7 +433,14 @@ def huber_loss(
 
 
 class BCE(Function):
+    def reference(self, x, y):
+        from .elementwise import clamp
+
+        loss = -(y * clamp(x.log(), -100.0) + (1 - y) * clamp((-x).log1p(), -100.0))
+        return loss if self.w is None else loss * Tensor._wrap(self.w)
+
     def forward(self, x, y, w):
+        self.inputs = (x, y)
         xp = backend.array_module(x)
         # NOTE: logs clamped at -100 as PyTorch does, so that x = 0 or 1 gives a finite loss
         lx = xp.maximum(xp.log(x), -100.0)
@@ -381,7 +459,15 @@ class BCE(Function):
 
 
 class BCEWithLogits(Function):
+    def reference(self, x, y):
+        from .elementwise import softplus
+
+        lw = 1 if self.pw is None else 1 + (Tensor._wrap(self.pw) - 1) * y
+        loss = (1 - y) * x + lw * softplus(-x)
+        return loss if self.w is None else loss * Tensor._wrap(self.w)
+
     def forward(self, x, y, w, pw):
+        self.inputs = (x, y)
         xp = backend.array_module(x)
         # NOTE: softplus(-x) = max(-x, 0) + log1p(exp(-|x|)) never overflows
         sp = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
@@ -465,7 +551,16 @@ def binary_cross_entropy_with_logits(
 
 
 class KLDiv(Function):
+    def reference(self, x, t):
+        if self.log_target:
+            return t.exp() * (t - x)
+        from .elementwise import where
+
+        zero = Tensor._wrap(self.t == 0)
+        return where(zero, 0.0, t * where(zero, 1.0, t).log()) - t * x
+
     def forward(self, x, t, log_target):
+        self.inputs = (x, t)
         xp = backend.array_module(x)
         self.x, self.t, self.log_target = x, t, log_target
         if log_target:

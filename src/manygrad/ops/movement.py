@@ -21,12 +21,20 @@ from .indexing import DimError, Slice, _dim, _dims, _sizes
 
 
 class Reshape(Function):
+    view = True
+
     def forward(self, x, shape):
         self.shape = x.shape
-        return x.reshape(shape)
+        out = x.reshape(shape)
+        if not x.flags.c_contiguous and not backend.shares_memory(out, x):
+            self.copied = True  # NOTE: a copy, as PyTorch's reshape of such a tensor
+        return out
 
     def backward(self, g):
         return g.reshape(self.shape)
+
+    def backward_graph(self, g):
+        return g.reshape(*self.shape)
 
 
 def _infer(shape: tuple, numel: int, op: str) -> tuple:
@@ -128,12 +136,17 @@ def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
 
 
 class Permute(Function):
+    view = True
+
     def forward(self, x, dims):
         self.inv = tuple(sorted(range(len(dims)), key=dims.__getitem__))
         return x.transpose(dims)
 
     def backward(self, g):
         return g.transpose(self.inv)
+
+    def backward_graph(self, g):
+        return g.permute(*self.inv)
 
 
 def permute(x: Tensor, *dims) -> Tensor:
@@ -191,6 +204,8 @@ def movedim(x: Tensor, source, destination) -> Tensor:
 
 
 class Expand(Function):
+    view = True
+
     def forward(self, x, shape):
         if x.size == math.prod(shape):  # NOTE: only size-1 dims added: a writable view
             return x.reshape(shape)
@@ -198,6 +213,8 @@ class Expand(Function):
 
     def backward(self, g):
         return g  # NOTE: the engine sums broadcast gradients back to the input's shape
+
+    backward_graph = backward
 
 
 def expand(x: Tensor, *sizes) -> Tensor:
@@ -249,6 +266,18 @@ class Cat(Function):
         for s in self.skip:
             if s:
                 out.append(xp.zeros((0,), g.dtype))
+                continue
+            n = next(sizes)
+            out.append(g[lead + (slice(start, start + n),)])
+            start += n
+        return tuple(out)
+
+    def backward_graph(self, g):
+        out, start, lead = [], 0, (slice(None),) * self.dim
+        sizes = iter(self.sizes)
+        for s in self.skip:
+            if s:
+                out.append(None)
                 continue
             n = next(sizes)
             out.append(g[lead + (slice(start, start + n),)])

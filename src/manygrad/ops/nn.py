@@ -78,6 +78,17 @@ class Softmax(Function):
         gx *= y
         return gx
 
+    def backward_graph(self, g):
+        if self.y is None:
+            return g * 0
+        y = self.saved_output(self.y)
+        if y.dtype is not g.dtype:
+            g = g.to(y.dtype)
+        ax = self.axis if self.axis is not None else tuple(range(y.ndim))
+        if self.log:
+            return g - y.exp() * g.sum(ax, keepdim=True)
+        return y * (g - (g * y).sum(ax, keepdim=True))
+
 
 def _softmax(x, dim, dtype, log, op):
     if not isinstance(x, Tensor):
@@ -219,6 +230,9 @@ class Dropout(Function):
 
     def backward(self, g):
         return g * self.mask
+
+    def backward_graph(self, g):
+        return g * Tensor._wrap(self.mask)
 
 
 @backend.on_tensor_device

@@ -68,8 +68,16 @@ def _check_param(p, shape, name, op):
 class LayerNorm(Function):
     """Layer norm on the input seen as (rows, D), D the size of the normalised dims."""
 
+    def reference(self, x, w, b):
+        dims = tuple(range(-len(self.nshape), 0))
+        xc = x - x.mean(dims, keepdim=True)
+        y = xc * ((xc * xc).mean(dims, keepdim=True) + self.eps).rsqrt()
+        y = y if w is None else y * w
+        return y if b is None else y + b
+
     def forward(self, x, w, b, nshape, eps):
         xp = backend.array_module(x)
+        self.inputs, self.eps = (x, w, b), eps
         out_dt, cdt = x.dtype, _cdt(x)
         self.shape, self.nshape = x.shape, nshape
         x2 = _rows(x, nshape, cdt)
@@ -164,7 +172,13 @@ def layer_norm(
 
 
 class RMSNorm(Function):
+    def reference(self, x, w):
+        dims = tuple(range(-len(self.nshape), 0))
+        y = x * ((x * x).mean(dims, keepdim=True) + self.eps).rsqrt()
+        return y if w is None else y * w
+
     def forward(self, x, w, nshape, eps):
+        self.inputs, self.eps = (x, w), eps
         xp = backend.array_module(x)
         out_dt, cdt = x.dtype, _cdt(x)
         self.shape, self.nshape = x.shape, nshape
@@ -219,7 +233,18 @@ def rms_norm(
 
 
 class BatchNorm(Function):
+    def reference(self, x, w, b):
+        ps = self.pshape
+        if self.training:
+            xc = x - x.mean(self.axes, keepdim=True)
+            y = xc * ((xc * xc).mean(self.axes, keepdim=True) + self.eps).rsqrt()
+        else:
+            y = (x - Tensor._wrap(self.rm)) * Tensor._wrap(self.rstd)
+        y = y if w is None else y * w.reshape(*ps)
+        return y if b is None else y + b.reshape(*ps)
+
     def forward(self, x, w, b, running, training, momentum, eps):
+        self.inputs, self.eps = (x, w, b), eps
         xp = backend.array_module(x)
         out_dt, cdt = x.dtype, _cdt(x)
         x = x.astype(cdt, copy=False)
@@ -240,6 +265,7 @@ class BatchNorm(Function):
         else:
             rm, rv = running
             self.rstd = 1.0 / xp.sqrt(rv.astype(cdt).reshape(pshape) + eps)
+            self.rm = rm.astype(cdt).reshape(pshape)
             self.xhat = (x - rm.astype(cdt).reshape(pshape)) * self.rstd
         self.w = None if w is None else w.astype(cdt).reshape(pshape)
         b = None if b is None else b.astype(cdt).reshape(pshape)
@@ -312,7 +338,15 @@ def batch_norm(
 
 
 class GroupNorm(Function):
+    def reference(self, x, w, b):
+        xg = x.reshape(x.shape[0], self.groups, -1)
+        xc = xg - xg.mean(2, keepdim=True)
+        y = (xc * ((xc * xc).mean(2, keepdim=True) + self.eps).rsqrt()).reshape(*x.shape)
+        y = y if w is None else y * w.reshape(*self.pshape)
+        return y if b is None else y + b.reshape(*self.pshape)
+
     def forward(self, x, w, b, groups, eps):
+        self.inputs, self.eps, self.groups = (x, w, b), eps, groups
         xp = backend.array_module(x)
         out_dt, cdt = x.dtype, _cdt(x)
         n, c = x.shape[:2]

@@ -91,6 +91,17 @@ class MaxPool(Function):
                 view += g * m
         return xp.ascontiguousarray(geom.crop(buf)).reshape(self.xshape)
 
+    def backward_graph(self, g):
+        from .indexing import AddAt
+
+        xp = backend.array_module(g._data)
+        n, c, h, w = self.geom.shape
+        k = self.best.shape[2] * self.best.shape[3]
+        idx = self.indices().reshape(n * c, k)
+        rows = xp.arange(n * c).reshape(n * c, 1)
+        gx = AddAt.apply(g.reshape(n * c, k), (rows, idx), (n * c, h * w))
+        return gx.reshape(*self.xshape)
+
     def indices(self):
         """Flat index into each (H, W) plane of the maximum, as PyTorch's return_indices."""
         xp, geom = backend.array_module(self.best), self.geom
@@ -104,8 +115,11 @@ class MaxPool(Function):
 
 
 class AvgPool(Function):
+    backward_graph = Function.backward_of_linear
+
     def forward(self, x, geom, yshape, count_include_pad, divisor_override):
         xp = backend.array_module(x)
+        self.args = (geom, yshape, count_include_pad, divisor_override)
         self.geom, self.xshape = geom, x.shape
         acc = None
         for s in geom.windows(geom.pad(x.reshape(geom.shape), 0)):
@@ -146,7 +160,10 @@ def _adaptive_matrix(xp, n: int, o: int, dtype):
 
 
 class AdaptiveAvgPool(Function):
+    backward_graph = Function.backward_of_linear
+
     def forward(self, x, shape4, out, yshape):
+        self.args = (shape4, out, yshape)
         xp = backend.array_module(x)
         (n, c, h, w), (ho, wo) = shape4, out
         self.shape4, self.out, self.xshape = shape4, out, x.shape

@@ -33,6 +33,14 @@ def _axes(x, dim, op):
     return tuple(out) if x.ndim else None
 
 
+def _expand_t(g, shape, axes, keepdim):
+    """``_expand`` on graph tensors (double backward)."""
+    if axes is not None and not keepdim:
+        for a in sorted(axes):
+            g = g.unsqueeze(a)
+    return g.expand(*shape)
+
+
 def _expand(g, shape, axes, keepdim):
     """Broadcast a reduced gradient back over the reduced axes."""
     xp = backend.array_module(g)
@@ -55,6 +63,9 @@ class Sum(Function):
     def backward(self, g):
         return _expand(g, self.shape, self.axes, self.keepdim)
 
+    def backward_graph(self, g):
+        return _expand_t(g, self.shape, self.axes, self.keepdim)
+
 
 class Mean(Function):
     def forward(self, x, axes, keepdim):
@@ -68,6 +79,9 @@ class Mean(Function):
     def backward(self, g):
         g = (g * (1.0 / _b.max(self.n, 1))).astype(g.dtype, copy=False)  # NOTE: see Var
         return _expand(g, self.shape, self.axes, self.keepdim)
+
+    def backward_graph(self, g):
+        return _expand_t(g * (1.0 / _b.max(self.n, 1)), self.shape, self.axes, self.keepdim)
 
 
 def _count(shape, axes, reduced=True):
@@ -107,7 +121,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
 class Var(Function):
     def forward(self, x, axes, correction, keepdim):
         xp = backend.array_module(x)
-        self.centered = x - x.mean(axis=axes, keepdims=True)
+        self.x, self.centered = x, x - x.mean(axis=axes, keepdims=True)
         n = _count(x.shape, axes)
         self.denom = _b.max(n - correction, 0)
         self.axes, self.keepdim = axes, keepdim
@@ -120,6 +134,15 @@ class Var(Function):
         xp = backend.array_module(g)
         g = g if self.keepdim or self.axes is None else xp.expand_dims(g, self.axes)
         return g * self.centered * (2.0 / self.denom) if self.denom else g * self.centered * 0
+
+    def backward_graph(self, g):
+        x = self.saved_input(0, self.x)
+        axes = self.axes if self.axes is not None else tuple(range(x.ndim))
+        c = x - x.mean(axes, keepdim=True)
+        if not self.keepdim and self.axes is not None:
+            for a in sorted(self.axes):
+                g = g.unsqueeze(a)
+        return g * (2.0 / self.denom) * c if self.denom else g * c * 0
 
 
 def _correction(unbiased, correction):
@@ -159,6 +182,13 @@ class AMax(Function):
         m = self.mask.astype(g.dtype)
         return m * (g / m.sum(axis=self.axes, keepdims=True))
 
+    def backward_graph(self, g):
+        if not self.keepdim and self.axes is not None:
+            for a in sorted(self.axes):
+                g = g.unsqueeze(a)
+        m = self.mask.astype(g._data.dtype)
+        return Tensor._wrap(m / m.sum(axis=self.axes, keepdims=True)) * g
+
 
 class MaxDim(Function):
     """``max(dim)``: the gradient goes to the selected index only."""
@@ -177,17 +207,42 @@ class MaxDim(Function):
         hit = xp.arange(self.shape[self.axis]).reshape(pos) == self.idx
         return xp.where(hit, gk, xp.zeros((), g.dtype))
 
+    def backward_graph(self, g):
+        from .elementwise import where
+
+        xp = backend.array_module(g._data)
+        gk = g if self.keepdim else g.unsqueeze(self.axis)
+        pos = [1] * len(self.shape)
+        pos[self.axis] = self.shape[self.axis]
+        hit = xp.arange(self.shape[self.axis]).reshape(pos) == self.idx
+        return where(Tensor._wrap(hit), gk, 0.0)
+
+
+class ArgMax(Function):
+    """Index of the largest entry along ``axis`` (None: of the flattened tensor)."""
+
+    differentiable = False
+    pick = "argmax"
+
+    def forward(self, x, axis, keepdim):
+        f = getattr(backend.array_module(x), self.pick)
+        if axis is None:
+            r = f(x.reshape(-1), keepdims=True).astype(D.int64.np)
+            return r.reshape((1,) * x.ndim if keepdim else ())
+        return f(x, axis=axis, keepdims=keepdim).astype(D.int64.np)
+
+
+class ArgMin(ArgMax):
+    pick = "argmin"
+
 
 def _arg(x: Tensor, dim, keepdim, is_max, op):
-    xp = backend.array_module(x._data)
     if x.numel() == 0:
         raise ShapeError(f"{op}: can't reduce an empty tensor of shape {tuple(x.shape)}")
-    f = xp.argmax if is_max else xp.argmin
     if dim is None:
-        r = f(x._data.reshape(-1))
-        return Tensor._wrap(xp.asarray(r).reshape((1,) * x.ndim if keepdim else ()), x._device)
+        return (ArgMax if is_max else ArgMin).apply(x, None, keepdim)
     (axis,) = _axes(x, dim, op) or (0,)
-    return Tensor._wrap(f(x._data, axis=axis, keepdims=keepdim).astype(D.int64.np), x._device)
+    return (ArgMax if is_max else ArgMin).apply(x, axis, keepdim)
 
 
 def _maxmin(x, dim, keepdim, is_max, op):
@@ -257,6 +312,30 @@ class Prod(Function):
             g = xp.expand_dims(g, axis)
         return g * _prod_others(xp, x, axis)
 
+    def backward_graph(self, g):
+        from .movement import cat
+
+        x = self.saved_input(0, self.x)
+        xf, ax = (x.reshape(-1), 0) if self.axis is None else (x, self.axis)
+        n = xf.shape[ax]
+        if n == 0:
+            return (x * 0,)
+        # NOTE: the product of the others, exact with zeros: left and right running products
+        parts = [xf.narrow(ax, i, 1) for i in range(n)]
+        ones = parts[0] * 0 + 1
+        left, acc = [], ones
+        for p in parts:
+            left.append(acc)
+            acc = acc * p
+        others, acc = [None] * n, ones
+        for i in range(n - 1, -1, -1):
+            others[i] = left[i] * acc
+            acc = acc * parts[i]
+        others = cat(others, ax)
+        if self.axis is None:
+            return (g * others).reshape(*x.shape)
+        return (g if self.keepdim else g.unsqueeze(ax)) * others
+
 
 def _prod_others(xp, x, axis):
     """Product of all other elements along ``axis`` (exact with zeros): exclusive cumprods."""
@@ -286,13 +365,21 @@ class LogSumExp(Function):
         m = xp.where(xp.isfinite(m), m, 0)
         out = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
         self.x, self.out, self.axes, self.keepdim = x, out, axes, keepdim
-        return out if keepdim else xp.squeeze(out, axis=axes)
+        self.y = out if keepdim else xp.squeeze(out, axis=axes)
+        return self.y
 
     def backward(self, g):
         xp = backend.array_module(g)
         if not self.keepdim:
             g = xp.expand_dims(g, self.axes)
         return g * xp.exp(self.x - self.out)
+
+    def backward_graph(self, g):
+        y = self.saved_output(self.y)
+        if not self.keepdim:
+            for a in sorted(self.axes):
+                g, y = g.unsqueeze(a), y.unsqueeze(a)
+        return g * (self.saved_input(0, self.x) - y).exp()
 
 
 def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
@@ -312,6 +399,9 @@ class Cumsum(Function):
     def backward(self, g):
         xp = backend.array_module(g)
         return xp.flip(xp.cumsum(xp.flip(g, self.axis), axis=self.axis), self.axis)
+
+    def backward_graph(self, g):
+        return g.flip(self.axis).cumsum(self.axis).flip(self.axis)
 
 
 def cumsum(x: Tensor, dim: int, dtype=None) -> Tensor:

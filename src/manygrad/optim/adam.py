@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable
 
 from .. import backend
+from ._capturable import F64, check_capturable, device_step, hyper
 from .optimizer import Optimizer, zeros_state
 
 
@@ -27,6 +28,9 @@ class Adam(Optimizer):
         amsgrad: use the AMSGrad variant (default False).
         maximize: maximize the objective instead of minimizing it (default False).
         decoupled_weight_decay: decay weights as AdamW (default False).
+        capturable: keep the step count, lr, betas, eps, weight decay and the bias
+            corrections on the device, so the step can be captured into a CUDA graph and a
+            scheduler's changes reach every replay (default False).
 
     Example:
         >>> opt = mg.optim.Adam(model.parameters(), lr=3e-4)
@@ -43,6 +47,7 @@ class Adam(Optimizer):
         *,
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
+        capturable: bool = False,
     ):
         name = type(self).__name__
         if lr < 0.0:
@@ -57,6 +62,7 @@ class Adam(Optimizer):
         defaults = dict(
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             maximize=maximize, decoupled_weight_decay=decoupled_weight_decay,
+            capturable=capturable,
         )  # fmt: skip
         super().__init__(params, defaults)
 
@@ -67,6 +73,9 @@ class Adam(Optimizer):
         return state
 
     def update(self, p, g, state, group):
+        check_capturable(self, group)
+        if group.get("capturable"):
+            return self._update_on_device(p, g, state, group)
         xp = backend.array_module(p)
         lr, wd = group["lr"], group["weight_decay"]
         beta1, beta2 = group["betas"]
@@ -99,6 +108,55 @@ class Adam(Optimizer):
         t *= -lr * c2 / (1 - beta1**step)
         p += t
 
+    def _update_on_device(self, p, g, state, group):
+        """The eager update with every hyperparameter and the step count on the device.
+
+        NOTE: the same arithmetic as ``update``, value for value: per-element factors in
+        the parameter's dtype (as Python floats are cast), the bias corrections in float64
+        (as Python computes them), so both give the same bits.
+        """
+        xp = backend.array_module(p)
+        key, wd = id(group), group["weight_decay"]
+        step = device_step(state, p)
+        step += 1
+        decoupled = group["decoupled_weight_decay"]
+        if wd != 0 and decoupled:
+            p *= hyper(self, p, (key, "decay"), lambda: 1 - group["lr"] * group["weight_decay"])
+        if group["maximize"] or (wd != 0 and not decoupled):
+            out = self._tmp(g, 1)
+            if wd != 0 and not decoupled:
+                xp.multiply(p, hyper(self, p, (key, "wd"), lambda: group["weight_decay"]), out=out)
+                if group["maximize"]:
+                    out -= g
+                else:
+                    out += g
+            else:
+                xp.negative(g, out=out)
+            g = out
+        m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
+        m -= g
+        m *= hyper(self, p, (key, "beta1"), lambda: group["betas"][0])
+        m += g
+        t = self._tmp(p)
+        xp.multiply(g, hyper(self, p, (key, "1-beta2"), lambda: 1 - group["betas"][1]), out=t)
+        t *= g
+        v *= hyper(self, p, (key, "beta2"), lambda: group["betas"][1])
+        v += t
+        if group["amsgrad"]:
+            vmax = state["max_exp_avg_sq"]._data
+            xp.maximum(vmax, v, out=vmax)
+            v = vmax
+        b1 = hyper(self, p, (key, "beta1"), lambda: group["betas"][0], F64)
+        b2 = hyper(self, p, (key, "beta2"), lambda: group["betas"][1], F64)
+        lr = hyper(self, p, (key, "lr"), lambda: group["lr"], F64)
+        eps = hyper(self, p, (key, "eps"), lambda: group["eps"], F64)
+        c2 = xp.sqrt(1 - b2**step)
+        xp.sqrt(v, out=t)
+        t += (eps * c2).astype(p.dtype)
+        xp.divide(m, t, out=t)
+        t *= (lr * c2 / (1 - b1**step)).astype(p.dtype)
+        p -= t
+
 
 class AdamW(Adam):
     """AdamW: Adam with decoupled weight decay.
@@ -115,6 +173,8 @@ class AdamW(Adam):
         weight_decay: decoupled weight decay (default 1e-2).
         amsgrad: use the AMSGrad variant (default False).
         maximize: maximize the objective instead of minimizing it (default False).
+        capturable: keep the step count and hyperparameters on the device (CUDA graphs;
+            default False).
 
     Example:
         >>> opt = mg.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
@@ -130,8 +190,9 @@ class AdamW(Adam):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        capturable: bool = False,
     ):
         super().__init__(
             params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-            decoupled_weight_decay=True,
+            decoupled_weight_decay=True, capturable=capturable,
         )  # fmt: skip

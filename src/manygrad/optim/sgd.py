@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .. import backend
+from ..cuda import graphs
 from ..tensor import Tensor
+from ._capturable import hyper
 from .optimizer import Optimizer
 
 
@@ -25,6 +27,9 @@ class SGD(Optimizer):
         weight_decay: L2 penalty added to the gradient (default 0).
         nesterov: use Nesterov momentum (default False).
         maximize: maximize the objective instead of minimizing it (default False).
+        capturable: read lr, momentum and dampening from device buffers, so that a step
+            captured into a CUDA graph follows a scheduler's changes (default False; a
+            step captured without it does the same: SGD has no step count to bake).
 
     Example:
         >>> opt = mg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -41,6 +46,7 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        capturable: bool = False,
     ):
         if lr < 0.0:
             raise ValueError(f"SGD: invalid learning rate {lr}; it must be >= 0")
@@ -55,8 +61,12 @@ class SGD(Optimizer):
             nesterov=nesterov, maximize=maximize,
         )  # fmt: skip
         super().__init__(params, defaults)
+        # NOTE: not a group option: PyTorch's SGD has none (its state dicts stay alike)
+        self.capturable = capturable
 
     def update(self, p, g, state, group):
+        if self.capturable or graphs.current_capture() is not None:
+            return self._update_on_device(p, g, state, group)
         xp = backend.array_module(p)
         g = self._grad(p, g, group["maximize"], group["weight_decay"])
         momentum = group["momentum"]
@@ -85,3 +95,35 @@ class SGD(Optimizer):
         t = self._tmp(p)
         xp.multiply(g, -group["lr"], out=t)
         p += t
+
+    def _update_on_device(self, p, g, state, group):
+        """The same update with lr, momentum and dampening read from device buffers."""
+        xp = backend.array_module(p)
+        key = id(group)
+        g = self._grad(p, g, group["maximize"], group["weight_decay"])
+        if group["momentum"] != 0:
+            mom = hyper(self, p, (key, "momentum"), lambda: group["momentum"])
+            buf_t = state.get("momentum_buffer")
+            if buf_t is None:
+                buf = g.copy()
+                state["momentum_buffer"] = Tensor._wrap(buf, backend.device_of(buf))
+            else:
+                buf = buf_t._data
+                buf *= mom
+                if group["dampening"] == 0:
+                    buf += g
+                else:
+                    damp = hyper(self, p, (key, "dampening"), lambda: 1 - group["dampening"])
+                    t = self._tmp(p)
+                    xp.multiply(g, damp, out=t)
+                    buf += t
+            if group["nesterov"]:
+                t = self._tmp(p)
+                xp.multiply(buf, mom, out=t)
+                t += g
+                g = t
+            else:
+                g = buf
+        t = self._tmp(p)
+        xp.multiply(g, hyper(self, p, (key, "lr"), lambda: group["lr"]), out=t)
+        p -= t

@@ -77,6 +77,9 @@ class Trainer:
             initialised). Every rank must call ``fit``; rank 0 saves.
         overwrite: write into ``out`` even if it already holds files that are not this
             run's (default False: such a folder is refused).
+        cuda_graph: after 3 warm-up steps, capture the training step into a CUDA graph and
+            replay it for every full batch (GPU or ``fakegpu``; see ``graphstep.py``);
+            the optimizer is made capturable (default False).
 
     Example:
         >>> model = mg.models.get("mlp")
@@ -111,6 +114,7 @@ class Trainer:
         num_workers: int = 0,
         distributed: bool | None = None,
         overwrite: bool = False,
+        cuda_graph: bool = False,
     ):
         if precision not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
@@ -161,6 +165,7 @@ class Trainer:
                 f"{self.train.sample_shape}"
             )
         self.extra_recipe = dict(recipe or {})
+        self.graphed = self._graphed_step() if cuda_graph else None
         self.step = 0
         self.history: list[dict] = []
         self.wall_s = 0.0
@@ -290,6 +295,16 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def _train_step(self, xb, yb, weight: float = 1.0):
+        if self.graphed is not None:
+            out, loss = self.graphed(xb, yb, weight)
+        else:
+            out, loss = self._forward_backward(xb, yb, weight)
+            self._optimizer_step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return out, loss
+
+    def _forward_backward(self, xb, yb, weight: float = 1.0):
         with self._autocast():
             out = self.net(xb)
             loss = self.loss_fn(out, yb)
@@ -299,14 +314,37 @@ class Trainer:
         scaled = loss * weight if weight != 1.0 else loss
         if self.scaler is not None:
             self.scaler.scale(scaled).backward()
+        else:
+            scaled.backward()
+        return out, loss
+
+    def _optimizer_step(self) -> None:
+        if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
-            scaled.backward()
             self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
-        return out, loss
+
+    def _make_capturable(self) -> None:
+        """lr and step count on the device (again after load_state_dict's new groups)."""
+        for group in self.optimizer.param_groups:
+            if "capturable" in group:
+                group["capturable"] = True
+        if hasattr(self.optimizer, "capturable"):
+            self.optimizer.capturable = True
+
+    def _graphed_step(self):
+        from . import graphstep
+
+        graphstep.check_device(self.device)
+        self._make_capturable()
+        ddp = self.net if self.shard is not None else None
+        return graphstep.GraphedStep(
+            self._forward_backward,
+            self._optimizer_step,
+            reduce=ddp.finish_gradient_synchronization if ddp is not None else None,
+            no_sync=ddp.no_sync if ddp is not None else None,
+        )
 
     def fit(self) -> FitResult:
         """Train until ``epochs`` are done (or Ctrl-C); returns a :class:`FitResult`."""
@@ -323,6 +361,8 @@ class Trainer:
             R.truncate_metrics(self.out, self.step)
             R.write_recipe(self.out, self.recipe())
         writer = R.event_writer(self.out) if self.out and self.is_main else None
+        if self.graphed is not None:
+            self._make_capturable()
         self.net.train()
         where = str(self.device) + (f" x {self.world_size} ranks" if self.shard else "")
         bar = Progress(self.progress, where, bar=self.is_main)

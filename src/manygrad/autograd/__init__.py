@@ -1,0 +1,340 @@
+"""Reverse-mode autograd: the ``Function`` base that every op derives from, and the
+iterative graph walk behind ``Tensor.backward`` and ``mg.autograd.grad``.
+
+Two kinds of ``Function``:
+
+- manygrad's own ops (``forward(self, *arrays)`` / ``backward(self, grad)`` on raw arrays,
+  plus ``backward_graph(self, grad)`` on Tensors where the op is differentiable twice);
+- user Functions with PyTorch's contract (``@staticmethod forward(ctx, ...)``,
+  ``@staticmethod backward(ctx, *grads)``, ``F.apply(...)``), see ``_userfn``.
+
+Every tensor has a version counter (``t._version``), shared with its views; an in-place
+op bumps it, and backward refuses values that were overwritten after an op saved them.
+"""
+
+from __future__ import annotations
+
+import numpy as _np
+
+from .. import backend
+from ..errors import DeviceError
+from ..tensor import Tensor
+
+_grad_enabled = True
+_anomaly = False
+_np_generic = _np.generic
+_BF16 = None  # NOTE: ml_dtypes' bfloat16, looked up on first use (keeps imports fast)
+_F32 = _np.dtype(_np.float32)
+_ndarray = _np.ndarray
+# device type -> dtype that matmul-like ops compute in (set by mg.autocast)
+autocast_dtypes: dict = {}
+# NOTE: while a model is traced (ONNX export), a callable(node, args, kwargs, out) that sees
+# every op that runs; None otherwise (one global read per op)
+_trace = None
+# NOTE: lists that collect every node made while they are open (checkpoint); None when none
+_recorders = None
+
+
+def autocast_args(*tensors):
+    """Cast floating tensors to the autocast dtype of their device, when one is active."""
+    if not autocast_dtypes:
+        return tensors
+    out = []
+    for t in tensors:
+        dt = autocast_dtypes.get(t._device.type) if isinstance(t, Tensor) else None
+        if dt is not None and t.is_floating_point() and t.dtype is not dt:
+            t = t.to(dt)
+        out.append(t)
+    return tuple(out)
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+class set_grad_enabled:  # noqa: N801 - PyTorch's name
+    """Context manager (and decorator) that turns gradient recording on or off."""
+
+    def __init__(self, mode: bool = True):
+        self.mode = mode
+
+    def __enter__(self):
+        global _grad_enabled
+        self.prev, _grad_enabled = _grad_enabled, self.mode
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.prev
+        return False
+
+    def __call__(self, fn):
+        mode = self.mode
+
+        def wrapped(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
+        wrapped.__wrapped__ = fn
+        return wrapped
+
+
+class no_grad(set_grad_enabled):  # noqa: N801
+    """``with mg.no_grad():`` records no graph (inference, optimizer updates)."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):  # noqa: N801
+    def __init__(self):
+        super().__init__(True)
+
+
+class inference_mode(set_grad_enabled):  # noqa: N801
+    def __init__(self, mode: bool = True):
+        super().__init__(not mode)
+
+
+_NO_NEEDS = tuple((False,) * n for n in range(8))  # needs_input_grad without a graph
+
+
+def _vc(t: Tensor) -> list:
+    """The version counter of ``t``: ``[version, name of the last in-place op]``."""
+    vc = t._vc
+    if vc is None:
+        vc = t._vc = [0, None]
+    return vc
+
+
+def _edge(a: Tensor) -> tuple:
+    """Where the gradient of ``a`` goes: ``(node, leaf, shape, dtype, output index)``."""
+    fn = a.grad_fn
+    if a._base is not None:
+        fn = _inplace.view_grad_fn(a)
+    if fn is None:
+        return (None, a, a._data.shape, a._data.dtype, 0)
+    oi = a._meta.get("oi", 0) if fn._nout != 1 and a._meta else 0
+    return (fn, None, a._data.shape, a._data.dtype, oi)
+
+
+class Function:
+    """One differentiable op.
+
+    manygrad's ops define ``forward(self, *args, **kwargs)`` on raw arrays (tensor arguments
+    arrive as arrays, others as they are) and ``backward(self, grad)`` returning one gradient
+    per positional argument (None where there is none); ``self`` is the graph node: store
+    what backward needs as attributes. Gradients whose shape differs from the input's
+    (broadcasting) are summed back by the engine. ``backward_graph(self, grad)`` is the same
+    formula on Tensors (``self.saved_input(i, raw)`` / ``self.saved_output(raw)`` give the
+    saved values as graph tensors); it runs under ``create_graph=True``, so gradients of
+    gradients work. Subclasses with PyTorch's contract (a ``@staticmethod forward(ctx, ...)``)
+    are user Functions: see ``manygrad.autograd._userfn``.
+    """
+
+    __slots__ = ("_edges", "needs_input_grad", "_saved", "__dict__", "__weakref__")
+    differentiable = True
+    moves_device = False  # True for ops whose output lives on another device
+    changes_dtype = False  # True for casts: their output dtype is meant to differ
+    view = False  # True: the output is a view of input 0 (shares its memory and version)
+    _nout = 1  # number of outputs (user Functions may have several)
+    _user = False  # PyTorch's contract (staticmethod forward/backward)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if isinstance(cls.__dict__.get("forward"), staticmethod) or "setup_context" in vars(cls):
+            from . import _userfn
+
+            _userfn.install(cls)
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        # NOTE: the hot path of every op; one pass over the arguments builds the raw
+        # arrays and, when a gradient is needed, the graph edges.
+        raw = list(args)
+        dev = None
+        dt0 = None
+        record = False
+        for i, a in enumerate(args):
+            if a.__class__ is Tensor or isinstance(a, Tensor):
+                d = a._data
+                raw[i] = d
+                if dev is None:
+                    dev = a._device
+                    dt0 = d.dtype
+                elif a._device is not dev and a._device != dev:
+                    raise DeviceError(
+                        f"{cls.__name__.lower()}: expected all tensors on one device, got "
+                        f"{dev} and {a._device}; move them with .to(device) first, e.g. "
+                        f"x = x.to('{dev}')"
+                    )
+                if a.requires_grad:
+                    record = True
+        record = record and _grad_enabled and cls.differentiable
+        ctx = cls()
+        if record:
+            needs, edges, saved = [], [], []
+            for i, a in enumerate(args):
+                if isinstance(a, Tensor):
+                    vc = a._vc or _vc(a)
+                    saved.append((id(raw[i]), vc, vc[0], i))
+                    if a.requires_grad:
+                        needs.append(True)
+                        edges.append(_edge(a))
+                        continue
+                needs.append(False)
+                edges.append(None)
+            ctx._edges = edges
+        else:
+            # NOTE: nothing needs a gradient: no graph, and no per-argument lists to build
+            needs = _NO_NEEDS[len(args)] if len(args) < 8 else [False] * len(args)
+        ctx.needs_input_grad = needs
+        # NOTE: CuPy runs kernels on the current GPU and refuses (or corrupts) arrays of
+        # another one: the inputs' GPU is made current for the op
+        scope = backend.device_scope(dev) if dev is not None and dev.type != "cpu" else None
+        if scope is None:
+            out = ctx.forward(*raw, **kwargs)
+        else:
+            with scope:
+                out = ctx.forward(*raw, **kwargs)
+        if out.__class__ is not _ndarray and isinstance(out, _np_generic):
+            out = _np.asarray(out)  # NOTE: NumPy gives scalars for 0-d results
+        if dt0 is not None and dt0.kind == "V" and out.dtype is _F32 and not cls.changes_dtype:
+            # NOTE: ml_dtypes promotes bfloat16 with a Python float to float32; an op on
+            # bfloat16 tensors gives bfloat16, as in PyTorch
+            out = out.astype(dt0)
+        t = Tensor._wrap(out, None if cls.moves_device else dev)
+        if cls.view and not ctx.__dict__.get("copied"):
+            _inplace.make_view(t, args[0], record)
+        if record:
+            vc = t._vc or _vc(t)
+            saved.append((id(out), vc, vc[0], -1))
+            ctx._saved = saved
+            t.requires_grad = True
+            t.grad_fn = ctx
+            if _anomaly:
+                _anomaly_mode.remember(ctx)
+            if _recorders is not None:
+                for r in _recorders:
+                    r.append(ctx)
+        if _trace is not None:
+            _trace(ctx, args, kwargs, t)
+        return t
+
+    def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, g):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- double backward
+    def backward_graph(self, g):
+        """Double backward through ``reference`` (the op written with differentiable ops,
+        on the tensors of ``self.inputs``, the raw arrays of forward's positional
+        arguments); ops without one give gradients that can't be differentiated again."""
+        ref = getattr(type(self), "reference", None)
+        raws = self.__dict__.get("inputs")
+        if ref is None or raws is None:
+            return NotImplemented
+        ins = [self.saved_input(i, r) if backend.is_array(r) else r for i, r in enumerate(raws)]
+        # NOTE: a view per argument: one tensor given twice gets a gradient per position
+        ins = [t.view_as(t) if isinstance(t, Tensor) and t.requires_grad else t for t in ins]
+        with set_grad_enabled(True):
+            out = ref(self, *ins)
+        if out is NotImplemented:
+            return NotImplemented
+        want = [i for i, t in enumerate(ins) if isinstance(t, Tensor) and t.requires_grad
+                and self.needs_input_grad[i]]  # fmt: skip
+        res = [None] * len(self._edges)
+        if want:
+            gs = grad(out, [ins[i] for i in want], g, create_graph=True, allow_unused=True)
+            for i, gi in zip(want, gs):
+                res[i] = gi
+        return tuple(res)
+
+    def backward_of_linear(self, g):
+        """``backward_graph`` of an op linear in its first input (pooling, padding): its
+        gradient is the op's adjoint applied to ``g``, an op whose own gradient is the op
+        again (``self.args`` holds the op's other arguments)."""
+        return (_inplace.Adjoint.apply(g, self),)
+
+    def saved_input(self, i: int, raw) -> Tensor:
+        """In ``backward_graph``: the raw array that forward saved for input ``i``, as a
+        tensor connected to the graph (a constant when input ``i`` needs no gradient)."""
+        if not backend.is_array(raw):
+            return raw  # a Python number argument
+        e = self._edges[i] if i < len(self._edges) else None
+        if e is None:
+            return Tensor._wrap(raw)
+        if e[1] is not None:
+            return e[1]
+        t = Tensor._wrap(raw)
+        t.requires_grad = True
+        t.grad_fn = e[0]
+        if e[4]:
+            t._meta = {"oi": e[4]}
+        return t
+
+    def saved_output(self, raw, i: int = 0) -> Tensor:
+        """In ``backward_graph``: the op's output ``raw`` as a tensor of the graph."""
+        t = Tensor._wrap(raw)
+        t.requires_grad = True
+        t.grad_fn = self
+        if i:
+            t._meta = {"oi": i}
+        return t
+
+    def name(self) -> str:
+        return f"{type(self).__name__}Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+    @property
+    def next_functions(self):
+        return tuple(
+            (None, 0) if e is None else ((e[0], e[4]) if e[0] is not None else (_Leaf(e[1]), 0))
+            for e in (self.__dict__.get("_edges_kept") or getattr(self, "_edges", None) or ())
+        )
+
+    def register_hook(self, hook):
+        """``hook(grad_inputs, grad_outputs)`` after this node's backward (PyTorch's Node hook)."""
+        from .graph import add_hook
+
+        return add_hook(self, "post", hook)
+
+    def register_prehook(self, hook):
+        """``hook(grad_outputs)`` before this node's backward; may return new grad_outputs."""
+        from .graph import add_hook
+
+        return add_hook(self, "prenode", hook)
+
+
+class _Leaf:
+    """``AccumulateGrad`` in ``next_functions``: the leaf tensor a gradient lands in."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, t):
+        self.variable = t
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"
+
+    next_functions = ()
+
+
+# isort: off
+# NOTE: the submodules build on Function, and functional on grad: this order matters
+from . import _anomaly_mode, _inplace  # noqa: E402
+from ._anomaly_mode import detect_anomaly, set_detect_anomaly  # noqa: E402,F401
+from ._engine import _run, backward, grad, retain  # noqa: E402,F401
+from ._userfn import FunctionCtx, once_differentiable  # noqa: E402,F401
+from . import functional, graph  # noqa: E402,F401
+# isort: on
+
+Variable = Tensor  # NOTE: PyTorch's old name; a Variable is a Tensor

@@ -1,0 +1,1 @@
+"""``mg.utils``: PyTorch's ``torch.utils`` tree (``checkpoint``, ``data``)."""
