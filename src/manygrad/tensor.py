@@ -104,7 +104,7 @@ class Tensor(TensorMethods):
         return self.grad_fn is None
 
     def is_floating_point(self) -> bool:
-        return self._data.dtype.kind == "f" or self._data.dtype == D.bfloat16.np
+        return self._data.dtype.kind == "f" or self._data.dtype.name == "bfloat16"
 
     @property
     def data(self) -> Tensor:
@@ -180,7 +180,7 @@ class Tensor(TensorMethods):
     def __repr__(self) -> str:
         body = np.array2string(
             backend.to_numpy(self._data).astype(np.float32)
-            if self._data.dtype == D.bfloat16.np
+            if self._data.dtype.name == "bfloat16"
             else backend.to_numpy(self._data),
             separator=", ",
             prefix="tensor(",
