@@ -40,8 +40,11 @@ from .dtypes import int_ as int
 from .errors import ManygradError
 from .ops import *
 from .ops import abs, all, any, max, min, pow, sum
+from .ops.decompositions import svd_legacy as svd
 from .tensor import Size, Tensor
 from . import nn
+from . import sparse
+from .sparse import sparse_coo, sparse_coo_tensor, spmm, strided
 from . import amp, io, optim
 from .amp import autocast
 from .io import load, save
@@ -50,6 +53,7 @@ from .threads import get_num_threads, set_num_threads
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
 _LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx", "func", "utils"}
 _LAZY |= {"distributions", "accelerator", "backends", "serialization", "compat"}
+_LAZY |= {"linalg", "special", "random"}
 
 
 def __getattr__(name):

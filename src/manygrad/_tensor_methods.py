@@ -1,15 +1,80 @@
 """More of ``Tensor``'s methods, kept apart so that ``tensor.py`` stays readable.
 
 ``Tensor`` derives from ``TensorMethods``; every method here forwards to the functional op
-of the same name in ``manygrad.ops`` (so ``x.sort()`` and ``mg.sort(x)`` are the same code).
+of the same name in ``manygrad.ops`` (so ``x.sort()`` and ``mg.sort(x)`` are the same code,
+with the same arguments after the tensor itself).
 """
 
 from __future__ import annotations
 
+import sys
+
+from ._tensor_op_methods import OpMethods
 from .compat.tensor_methods import CompatMethods  # type, stride, __format__, ...
 
 
-class TensorMethods(CompatMethods):
+def _ops():
+    # NOTE: manygrad.ops imports tensor.py, which imports this module: look it up late
+    return sys.modules["manygrad.ops"]
+
+
+def _size(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        return tuple(size[0])
+    return tuple(size)
+
+
+class TensorMethods(OpMethods, CompatMethods):
     """Methods of ``Tensor`` that forward to ``manygrad.ops``."""
 
     __slots__ = ()
+
+    # ------------------------------------------------------------ new_* constructors
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        """Zeros of ``size`` with this tensor's dtype and device (unless given)."""
+        from .creation import zeros
+
+        return zeros(_size(size), dtype=dtype or self.dtype, device=device or self.device,
+                     requires_grad=requires_grad)  # fmt: skip
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        """Ones of ``size`` with this tensor's dtype and device (unless given)."""
+        from .creation import ones
+
+        return ones(_size(size), dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)  # fmt: skip
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        """An uninitialised tensor of ``size`` with this tensor's dtype and device."""
+        from .creation import empty
+
+        return empty(_size(size), dtype=dtype or self.dtype, device=device or self.device,
+                     requires_grad=requires_grad)  # fmt: skip
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        """``fill_value`` in every entry of ``size``, with this tensor's dtype and device."""
+        from .creation import full
+
+        return full(tuple(size), fill_value, dtype=dtype or self.dtype,
+                    device=device or self.device, requires_grad=requires_grad)  # fmt: skip
+
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+        """A copy of ``data`` as a tensor with this tensor's dtype and device (unless given)."""
+        from .creation import tensor
+
+        if hasattr(data, "detach") and hasattr(data, "_data"):
+            data = data.detach().cpu().numpy()
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                      requires_grad=requires_grad)  # fmt: skip
+
+    # ------------------------------------------------------------ sparse
+    is_sparse = False
+
+    def to_sparse(self, sparse_dim=None):
+        """The non-zero entries as a sparse COO tensor (``mg.sparse``)."""
+        from .sparse import to_sparse
+
+        return to_sparse(self)
+
+    def to_dense(self):
+        return self

@@ -14,7 +14,6 @@ import math
 import numpy as np
 
 from . import fakegpu as _fakegpu
-from .dtypes import bfloat16 as _bfloat16
 from .errors import DeviceError
 from .fakegpu import (  # noqa: F401  (re-exported)
     ATOMIC_ADD_DTYPES,
@@ -463,9 +462,6 @@ def index_add(target, indices, values) -> None:
         target[...] = acc.astype(dt)
 
 
-_BF16 = _bfloat16.np
-
-
 def matmul(a, b):
     """``xp.matmul(a, b)``, with bfloat16 on the GPU computed in float32.
 
@@ -478,7 +474,7 @@ def matmul(a, b):
     t = type(a)
     if t is np.ndarray:
         return np.matmul(a, b)
-    if a.dtype == _BF16 or b.dtype == _BF16:
+    if a.dtype.name == "bfloat16" or b.dtype.name == "bfloat16":
         a, b = a.astype(np.float32), b.astype(np.float32)
     if t is FakeArray:
         return fake_xp.matmul(a, b)
@@ -710,6 +706,13 @@ class Generator:
             return self._draw(
                 lambda: self._g.integers(low, high, size=shape).astype(dtype, copy=False)
             )
+
+    def poisson(self, lam):
+        """Poisson counts with rates ``lam`` (an array of this generator's device)."""
+        with self._scope():
+            if self.device.type == "fakegpu":
+                return _fakegpu.kernel(lambda a: self._g.poisson(a).astype(a.dtype), lam)
+            return self._g.poisson(lam).astype(lam.dtype)
 
     def permutation(self, n: int):
         """A random ordering of ``0..n-1`` (int64)."""

@@ -225,9 +225,9 @@ def randint(low, high=None, size=(), dtype=None, device=None, generator=None) ->
                  D.int64)  # fmt: skip
 
 
-def randperm(n, dtype=None, device=None) -> Tensor:
+def randperm(n, dtype=None, device=None, *, generator=None) -> Tensor:
     dev = backend.device(device)
-    g = backend.generator(dev)
+    g = generator or backend.generator(dev)
     return _make(lambda xp, s, dt: g.permutation(n).astype(dt), (), dtype, dev, False, D.int64)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
 from .errors import DTypeError
@@ -15,12 +14,21 @@ class dtype:  # noqa: N801 - PyTorch's name
 
     def __init__(self, name: str, npdt):
         self.name = name
-        self.np = np.dtype(npdt)
+        if npdt is not None:  # None: bfloat16, whose NumPy dtype loads on first use
+            self.np = np.dtype(npdt)
+            self.itemsize = self.np.itemsize
         self.is_floating_point = name.startswith(("float", "bfloat", "half"))
         self.is_signed = name not in ("uint8", "bool")
-        self.itemsize = self.np.itemsize
         # promotion category: bool < integer < floating
         self._cat = 0 if name == "bool" else (2 if self.is_floating_point else 1)
+
+    def __getattr__(self, attr: str):
+        # NOTE: reached only while a slot is unset, i.e. bfloat16's ``np`` and ``itemsize``
+        # before ml_dtypes is imported (it takes most of `import manygrad`'s time)
+        if attr in ("np", "itemsize") and self.name == "bfloat16":
+            _load_bfloat16()
+            return object.__getattribute__(self, attr)
+        raise AttributeError(attr)
 
     def __repr__(self) -> str:
         return f"manygrad.{self.name}"
@@ -32,7 +40,7 @@ class dtype:  # noqa: N801 - PyTorch's name
 float32 = dtype("float32", np.float32)
 float64 = dtype("float64", np.float64)
 float16 = dtype("float16", np.float16)
-bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16)
+bfloat16 = dtype("bfloat16", None)
 int8 = dtype("int8", np.int8)
 int16 = dtype("int16", np.int16)
 int32 = dtype("int32", np.int32)
@@ -48,11 +56,20 @@ int_ = int32
 short = int16
 
 ALL = (float32, float64, float16, bfloat16, int8, int16, int32, int64, uint8, bool_)
-_BY_NP = {d.np: d for d in ALL}
+_BY_NP = {d.np: d for d in ALL if d is not bfloat16}
 _BY_NAME = {d.name: d for d in ALL}
 _BY_NAME.update(float=float32, double=float64, half=float16, long=int64, int=int32, short=int16)
 
 _default_float = float32
+
+
+def _load_bfloat16() -> None:
+    """Import ml_dtypes and give ``bfloat16`` its NumPy dtype (once)."""
+    import ml_dtypes
+
+    bf = np.dtype(ml_dtypes.bfloat16)
+    bfloat16.np, bfloat16.itemsize = bf, bf.itemsize
+    _BY_NP[bf] = bfloat16
 
 
 def supported() -> str:
@@ -64,6 +81,9 @@ def from_np(npdt) -> dtype:
     d = _BY_NP.get(npdt)
     if d is None:
         d = _BY_NP.get(np.dtype(npdt))
+        if d is None and np.dtype(npdt).name == "bfloat16":
+            _load_bfloat16()
+            d = bfloat16
         if d is None:
             raise DTypeError(f"unsupported dtype {np.dtype(npdt)}; supported: {supported()}")
     return d

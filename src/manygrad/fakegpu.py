@@ -25,7 +25,6 @@ import operator
 import threading
 import types
 
-import ml_dtypes
 import numpy as np
 
 
@@ -133,7 +132,6 @@ _CUPY_METHOD_KWARGS = {
     "clip": frozenset(["min", "max", "out"]),
 }
 _CUPY_UFUNC_KWARGS = frozenset(["out", "dtype", "casting"])
-_BF16 = np.dtype(ml_dtypes.bfloat16)
 # dtypes of CUDA's atomicAdd, the only ones cupyx.scatter_add accepts
 ATOMIC_ADD_DTYPES = frozenset(
     np.dtype(t) for t in (np.float16, np.float32, np.float64, np.int32, np.uint32, np.uint64)
@@ -183,6 +181,8 @@ def _wrap(x):
         return FakeArray(np.asarray(x))  # CuPy reductions give 0-d arrays, not scalars
     if t is tuple or t is list:
         return t(_wrap(v) for v in x)
+    if isinstance(x, tuple):  # NOTE: NumPy's named results (linalg.qr, svd, eigh, slogdet)
+        return tuple(_wrap(v) for v in x)
     return x
 
 
@@ -248,7 +248,7 @@ class FakeArray:
         if extra:
             raise TypeError(f"{ufunc.__name__}: CuPy's ufuncs take no {sorted(extra)} argument")
         if ufunc is np.matmul and any(
-            type(x) is FakeArray and x._a.dtype == _BF16 and x._a.ndim > 2 for x in inputs
+            type(x) is FakeArray and x._a.dtype.name == "bfloat16" and x._a.ndim > 2 for x in inputs
         ):  # NOTE: CuPy 14 fails on batched bfloat16 matmul (2-d works)
             raise TypeError(
                 "matmul: CuPy 14 has no batched (>2-d) bfloat16 matmul; use "

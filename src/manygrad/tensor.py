@@ -105,7 +105,7 @@ class Tensor(TensorMethods):
         return self.grad_fn is None
 
     def is_floating_point(self) -> bool:
-        return self._data.dtype.kind == "f" or self._data.dtype == D.bfloat16.np
+        return self._data.dtype.kind == "f" or self._data.dtype.name == "bfloat16"
 
     @property
     def data(self) -> Tensor:
@@ -181,7 +181,7 @@ class Tensor(TensorMethods):
     def __repr__(self) -> str:
         body = np.array2string(
             backend.to_numpy(self._data).astype(np.float32)
-            if self._data.dtype == D.bfloat16.np
+            if self._data.dtype.name == "bfloat16"
             else backend.to_numpy(self._data),
             separator=", ",
             prefix="tensor(",
@@ -551,6 +551,136 @@ class Tensor(TensorMethods):
 
     def leaky_relu_(self, negative_slope: float = 0.01) -> Tensor:
         return self._inplace("leaky_relu_", F.leaky_relu, negative_slope)
+
+    def floor_(self) -> Tensor:
+        return self._inplace("floor_", F.floor)
+
+    def ceil_(self) -> Tensor:
+        return self._inplace("ceil_", F.ceil)
+
+    def trunc_(self) -> Tensor:
+        return self._inplace("trunc_", F.trunc)
+
+    def frac_(self) -> Tensor:
+        return self._inplace("frac_", F.frac)
+
+    def tan_(self) -> Tensor:
+        return self._inplace("tan_", F.tan)
+
+    def asin_(self) -> Tensor:
+        return self._inplace("asin_", F.asin)
+
+    def acos_(self) -> Tensor:
+        return self._inplace("acos_", F.acos)
+
+    def atan_(self) -> Tensor:
+        return self._inplace("atan_", F.atan)
+
+    def sinh_(self) -> Tensor:
+        return self._inplace("sinh_", F.sinh)
+
+    def cosh_(self) -> Tensor:
+        return self._inplace("cosh_", F.cosh)
+
+    def asinh_(self) -> Tensor:
+        return self._inplace("asinh_", F.asinh)
+
+    def atanh_(self) -> Tensor:
+        return self._inplace("atanh_", F.atanh)
+
+    def erf_(self) -> Tensor:
+        return self._inplace("erf_", F.erf)
+
+    def erfinv_(self) -> Tensor:
+        return self._inplace("erfinv_", F.erfinv)
+
+    def log2_(self) -> Tensor:
+        return self._inplace("log2_", F.log2)
+
+    def log10_(self) -> Tensor:
+        return self._inplace("log10_", F.log10)
+
+    def exp2_(self) -> Tensor:
+        return self._inplace("exp2_", F.exp2)
+
+    def log1p_(self) -> Tensor:
+        return self._inplace("log1p_", F.log1p)
+
+    def expm1_(self) -> Tensor:
+        return self._inplace("expm1_", F.expm1)
+
+    def sign_(self) -> Tensor:
+        return self._inplace("sign_", F.sign)
+
+    def sgn_(self) -> Tensor:
+        return self._inplace("sgn_", F.sgn)
+
+    def logit_(self) -> Tensor:
+        return self._inplace("logit_", F.logit)
+
+    def digamma_(self) -> Tensor:
+        return self._inplace("digamma_", F.digamma)
+
+    def lgamma_(self) -> Tensor:
+        return self._inplace("lgamma_", F.lgamma)
+
+    def nan_to_num_(self, nan=0.0, posinf=None, neginf=None) -> Tensor:
+        return self._inplace("nan_to_num_", F.nan_to_num, nan, posinf, neginf)
+
+    def round_(self, decimals: int = 0) -> Tensor:
+        return self._inplace("round_", F.round, decimals=decimals)
+
+    def fmod_(self, other) -> Tensor:
+        return self._inplace("fmod_", F.fmod, other)
+
+    def copysign_(self, other) -> Tensor:
+        return self._inplace("copysign_", F.copysign, other)
+
+    def atan2_(self, other) -> Tensor:
+        return self._inplace("atan2_", F.atan2, other)
+
+    def hypot_(self, other) -> Tensor:
+        return self._inplace("hypot_", F.hypot, other)
+
+    def xlogy_(self, other) -> Tensor:
+        return self._inplace("xlogy_", F.xlogy, other)
+
+    def heaviside_(self, values) -> Tensor:
+        return self._inplace("heaviside_", F.heaviside, values)
+
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None) -> Tensor:
+        if src is None:
+            src = value
+        if reduce is not None:
+            return self._inplace("scatter_", F.scatter, dim, index, src, reduce=reduce)
+        return self._inplace("scatter_", F.scatter, dim, index, src)
+
+    def scatter_add_(self, dim, index, src) -> Tensor:
+        return self._inplace("scatter_add_", F.scatter_add, dim, index, src)
+
+    def scatter_reduce_(self, dim, index, src, reduce, *, include_self=True) -> Tensor:
+        return self._inplace("scatter_reduce_", F.scatter_reduce, dim, index, src, reduce,
+                             include_self=include_self)  # fmt: skip
+
+    def index_add_(self, dim, index, source, *, alpha=1) -> Tensor:
+        return self._inplace("index_add_", F.index_add, dim, index, source, alpha=alpha)
+
+    def index_fill_(self, dim, index, value) -> Tensor:
+        return self._inplace("index_fill_", F.index_fill, dim, index, value)
+
+    def index_copy_(self, dim, index, source) -> Tensor:
+        return self._inplace("index_copy_", F.index_copy, dim, index, source)
+
+    def masked_scatter_(self, mask, source) -> Tensor:
+        return self._inplace("masked_scatter_", F.masked_scatter, mask, source)
+
+    def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
+        from .creation import full_like
+
+        prob = p if isinstance(p, Tensor) else full_like(self.detach(), p)
+        with _no_grad():
+            v = F.bernoulli(prob, generator=generator)
+        return self._inplace("bernoulli_", lambda s: s * 0 + v.to(s.dtype))
 
     def t_(self) -> Tensor:
         self._data = self._data.T
@@ -942,6 +1072,12 @@ class Tensor(TensorMethods):
 
     def where(self, condition, other) -> Tensor:
         return F.where(condition, self, other)
+
+
+def _no_grad():
+    from .autograd import no_grad
+
+    return no_grad()
 
 
 def _version_counter(t: Tensor) -> list:

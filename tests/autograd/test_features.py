@@ -302,3 +302,25 @@ def test_in_place_on_a_view_of_a_view_rewrites_the_base_history(device):
     assert y._version == v._version == 1
     (y * mg.tensor(w, device=device)).sum().backward()
     np.testing.assert_allclose(x.grad.cpu().numpy(), [[0, 10, 20], [3, 40, 50]])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lib, t: t.floor_(),
+        lambda lib, t: t.round_(),
+        lambda lib, t: t.sin_(),
+        lambda lib, t: t.scatter_(
+            1, lib.tensor([[0, 1], [1, 0]]), lib.ones(2, 2, dtype=lib.float64)
+        ),
+        lambda lib, t: t.index_add_(0, lib.tensor([1, 1]), lib.ones(2, 3, dtype=lib.float64)),
+        lambda lib, t: t.index_fill_(1, lib.tensor([2]), -1.0),
+        lambda lib, t: t.masked_scatter_(t > 0.3, lib.zeros(6, dtype=lib.float64)),
+        lambda lib, t: t.nan_to_num_(),
+        lambda lib, t: t.clamp_min_(0.2),
+    ],
+)
+def test_more_in_place_ops_match_pytorch(call):
+    a = np.linspace(-1, 1, 6).reshape(2, 3)
+    got, want = call(mg, mg.tensor(a)), call(torch, torch.tensor(a))
+    np.testing.assert_allclose(got.numpy(), want.numpy())

@@ -22,7 +22,7 @@ def _without(monkeypatch, *names):
 def test_missing_optional_dependency_names_its_extra(monkeypatch, mod, extra):
     _without(monkeypatch, mod)
     (c,) = [c for c in doctor.check_optional() if c.name == mod]
-    assert c.status == "warn" and c.fix == f"pip install 'manygrad[{extra}]'"
+    assert c.status == "warn" and c.fix.startswith(f"pip install 'manygrad[{extra}]'")
 
 
 def test_missing_mpi4py_suggests_the_mpi_extra(monkeypatch):

@@ -123,10 +123,25 @@ def test_cross_entropy_all_ignored_is_nan():
     assert np.isnan(loss.item())
 
 
-def test_cross_entropy_out_of_range_index_is_nan():
-    loss = mg.nn.functional.cross_entropy(mg.randn(2, 3), mg.tensor([0, 3]), reduction="none")
-    got = loss.numpy()
+@pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("bad", [3, -1])
+def test_out_of_range_class_index_raises_on_cpu_and_is_nan_on_a_gpu(op, bad):
+    f = getattr(mg.nn.functional, op)
+    with pytest.raises(IndexError, match=f"target {bad} is out of bounds for 3 classes"):
+        f(mg.randn(2, 3), mg.tensor([0, bad]), reduction="none")
+    f(mg.randn(2, 3), mg.tensor([0, -100]))  # ignore_index is not out of range
+    dev = "fakegpu"  # as on CUDA: no host sync to check, a NaN loss instead
+    got = f(mg.randn(2, 3, device=dev), mg.tensor([0, bad], device=dev), reduction="none")
+    got = got.cpu().numpy()
     assert np.isfinite(got[0]) and np.isnan(got[1])
+
+
+@pytest.mark.parametrize("ids", [[0, 5], [-1, 2]])
+def test_embedding_ids_out_of_range_raise(ids):
+    emb = mg.nn.Embedding(5, 2)
+    with pytest.raises(IndexError, match="out of range for a table of 5 rows"):
+        emb(mg.tensor(ids))
+    assert emb(mg.tensor([0, 4])).shape == (2, 2)
 
 
 @pytest.mark.parametrize("dt", ["float16", "bfloat16"])

@@ -17,7 +17,7 @@ _NPZ_PAIRS = [
 
 
 def load(spec: str, say=print, stream: bool = False, val_split: float | None = None,
-         labels: str | None = None):  # fmt: skip
+         labels: str | None = None, image_size=None):  # fmt: skip
     """``(train, test)`` for a dataset name or a path; unknown names list what exists.
 
     A dataset that ships a test split (IDX ``train-*``/``t10k-*`` files, ``train/`` and
@@ -44,22 +44,24 @@ def load(spec: str, say=print, stream: bool = False, val_split: float | None = N
         raise SystemExit(f"error: --labels {labels}: no such file")
     if path.endswith(".txt"):
         return _note(*_text(path, say), "the last 10% of the text")
+    import zipfile
+
     try:
         own = detect.splits(path) if labels is None else None
-    except (ValueError, OSError) as e:
-        raise SystemExit(f"error: {e}") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise SystemExit(f"error: {e}" if path in str(e) else f"error: {path}: {e}") from None
     if own is not None:
         if val_split is not None:
             say(f"{path} ships its own test split ({own['test_name']}); --val-split is not used")
         from . import _splits
 
-        train, test = _splits.load(path, own, say, stream)
+        train, test = _splits.load(path, own, say, stream, image_size)
         return _note(train, test, f"the dataset's own test split ({own['test_name']})")
     frac = 0.2 if val_split is None else val_split
     how = f"{frac:.0%} of the samples held out (--val-split {frac:g})"
     if path.endswith(".npz") and not stream and labels is None:
         return _note(*_npz(path, say, frac), how)
-    return _note(*_detected(path, say, stream, frac, labels), how)
+    return _note(*_detected(path, say, stream, frac, labels, image_size), how)
 
 
 def _note(train, test, text: str):
@@ -75,11 +77,23 @@ def _note(train, test, text: str):
     return train, test
 
 
-def _labelled(name, x, y, input_range=None) -> ArrayData:
-    x = np.asarray(x)
-    y = np.asarray(y).astype(np.int64)
-    if len(x) != len(y):
-        raise SystemExit(f"error: {name}: {len(x)} samples but {len(y)} labels")
+def _labelled(name, x, y, input_range=None, part="training") -> ArrayData:
+    from ..train import guard
+
+    x, y = np.asarray(x), np.asarray(y)
+    if x.dtype.kind not in "biuf":
+        raise SystemExit(f"error: {name}: the samples have dtype {x.dtype}; training needs numbers")
+    if y.ndim != 1 or y.dtype.kind not in "biuf":
+        raise SystemExit(
+            f"error: {name}: labels must be one class index per sample (a 1-D array of "
+            f"whole numbers), got shape {y.shape} and dtype {y.dtype}"
+        )
+    if x.ndim == 0 or len(x) != len(y):
+        raise SystemExit(f"error: {name}: {len(x) if x.ndim else 0} samples but {len(y)} labels")
+    guard.check_samples(len(x), name, part)
+    guard.check_finite(x, name, f"{part} data")
+    guard.check_labels(y, name, part)
+    y = y.astype(np.int64)
     if x.ndim == 3:  # (N, H, W) grayscale
         x = x[:, None]
     if input_range is None:
@@ -90,6 +104,11 @@ def _labelled(name, x, y, input_range=None) -> ArrayData:
 
 
 def _split(data: ArrayData, frac: float = 0.2, seed: int = 0) -> tuple[ArrayData, ArrayData]:
+    if len(data) < 2:
+        raise SystemExit(
+            f"error: {data.name}: {len(data)} sample; training needs at least 2 (one to train "
+            "on, one to test)"
+        )
     order = np.random.default_rng(seed).permutation(len(data))
     k = max(1, int(len(data) * frac))
     te, tr = order[:k], order[k:]
@@ -101,24 +120,35 @@ def _split(data: ArrayData, frac: float = 0.2, seed: int = 0) -> tuple[ArrayData
 
 
 def _npz(path: str, say, frac: float = 0.2) -> tuple[ArrayData, ArrayData | None]:
-    with np.load(path) as z:
-        keys = set(z.files)
-        for xk, yk, xtk, ytk in _NPZ_PAIRS:
-            if xk in keys and yk in keys:
-                train = _labelled(path, z[xk], z[yk])
-                if xtk and xtk in keys and ytk in keys:
-                    test = _labelled(path, z[xtk], z[ytk], train.input_range)
-                    test.classes = train.classes = _union(train.classes, test.classes)
-                else:
-                    say(f"{path}: no test arrays; holding out {frac:.0%} of the samples for "
-                        "testing")  # fmt: skip
-                    train, test = _split(train, frac)
-                say(
-                    f"{path}: {len(train)} train / {len(test)} test samples of shape "
-                    f"{train.images.shape[1:]} ({train.images.dtype}), "
-                    f"{len(train.classes)} classes"
-                )
-                return train, test
+    import zipfile
+
+    from ..data.sources.limits import check_npz
+
+    check_npz(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not hasattr(z, "files"):
+            raise ValueError("a .npy array, not a .npz archive")
+        arrays = {k: z[k] for k in z.files}
+        z.close()
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise SystemExit(f"error: {path}: not a readable .npz archive ({e})") from None
+    z, keys = arrays, set(arrays)
+    for xk, yk, xtk, ytk in _NPZ_PAIRS:
+        if xk in keys and yk in keys:
+            train = _labelled(path, z[xk], z[yk])
+            if xtk and xtk in keys and ytk in keys:
+                test = _labelled(path, z[xtk], z[ytk], train.input_range, "held-out")
+                test.classes = train.classes = _union(train.classes, test.classes)
+            else:
+                say(f"{path}: no test arrays; holding out {frac:.0%} of the samples for testing")
+                train, test = _split(train, frac)
+            say(
+                f"{path}: {len(train)} train / {len(test)} test samples of shape "
+                f"{train.images.shape[1:]} ({train.images.dtype}), "
+                f"{len(train.classes)} classes"
+            )
+            return train, test
     raise SystemExit(
         f"error: {path} holds arrays {sorted(keys)}; expected one of the pairs "
         + ", ".join(f"{x}/{y}" for x, y, _, _ in _NPZ_PAIRS)
@@ -128,6 +158,12 @@ def _npz(path: str, say, frac: float = 0.2) -> tuple[ArrayData, ArrayData | None
 def _text(path: str, say, block_size: int = 64) -> tuple[ArrayData, ArrayData]:
     """Character-level language modelling: windows of ``block_size`` characters, each target
     the window shifted by one; the last 10% of the text is held out."""
+    from ..data.sources.limits import check_fits
+
+    try:  # NOTE: ids and windows take ~40 bytes per character
+        check_fits(40 * os.path.getsize(path), f"{path} (text)", stream_hint=False)
+    except MemoryError as e:
+        raise SystemExit(f"error: {e}") from None
     with open(path, encoding="utf-8", errors="replace") as f:
         text = f.read()
     if len(text) < 4 * (block_size + 1):
@@ -155,16 +191,31 @@ def _union(a: list[str], b: list[str]) -> list[str]:
     return a if len(a) >= len(b) else b
 
 
-def read_all(path: str, say, labels: str | None = None) -> tuple:
-    """Everything ``mg.data.describe`` recognises at ``path``: ``(dataset, ArrayData)``."""
-    from .. import backend
+def _describe(path: str, say, labels: str | None = None, image_size=None):
+    """``mg.data.describe(path)``, its summary said with file names escaped; one-line errors."""
     from ..data import describe
+    from ..io.recipes import printable
 
     try:
-        ds, text = describe(path, y_key=labels)
-    except (ValueError, OSError) as e:
+        ds, text = describe(path, y_key=labels, image_size=image_size)
+    except (ValueError, OSError, ImportError, MemoryError) as e:
         raise SystemExit(f"error: {e}") from None
-    say(text)
+    say("\n".join(printable(line, 2000) for line in text.splitlines()))  # file names as data
+    return ds
+
+
+def read_all(path: str, say, labels: str | None = None, image_size=None) -> tuple:
+    """Everything ``mg.data.describe`` recognises at ``path``: ``(dataset, ArrayData)``."""
+    from .. import backend
+    from ..data.sources.limits import check_fits
+
+    ds = _describe(path, say, labels, image_size)
+    first = ds[0][0] if isinstance(ds[0], tuple) else ds[0]
+    one = first._data.nbytes if hasattr(first, "_data") else np.asarray(first).nbytes
+    try:
+        check_fits(2 * one * len(ds), f"{path} ({len(ds)} samples)")  # samples + their stack
+    except MemoryError as e:
+        raise SystemExit(f"error: {e}") from None
     xs, ys = [], []
     for i in range(len(ds)):
         sample = ds[i]
@@ -185,23 +236,20 @@ def read_all(path: str, say, labels: str | None = None) -> tuple:
     return ds, data
 
 
-def _detected(path: str, say, stream: bool = False, frac: float = 0.2, labels=None):
+def _detected(path: str, say, stream: bool = False, frac: float = 0.2, labels=None,
+              image_size=None):  # fmt: skip
     """Folders and files that ``mg.data.describe`` recognises, read into memory (or, with
     ``stream``, split into two Subsets read during training)."""
-    from ..data import Subset, describe
+    from ..data import Subset
 
     if stream:
-        try:
-            ds, text = describe(path, y_key=labels)
-        except (ValueError, OSError) as e:
-            raise SystemExit(f"error: {e}") from None
-        say(text)
+        ds = _describe(path, say, labels, image_size)
         order = np.random.default_rng(0).permutation(len(ds))
         k = max(1, int(len(ds) * frac))
         train, test = Subset(ds, order[k:].tolist()), Subset(ds, order[:k].tolist())
         train.name = test.name = path
         say(f"{path}: streaming; holding out {k} of the {len(ds)} samples for testing")
         return train, test
-    _, data = read_all(path, say, labels)
+    _, data = read_all(path, say, labels, image_size)
     say(f"{path}: holding out {frac:.0%} of the {len(data)} samples for testing")
     return _split(data, frac)

@@ -213,7 +213,7 @@ OPTIONAL = [
     ("h5py", "HDF5 datasets", "science"),
     ("zarr", "Zarr datasets", "science"),
     ("tqdm", "progress bars", "progress"),
-    ("tensorboardX", "TensorBoard logs", "logging"),
+    ("tensorboard", "viewing the TensorBoard logs that every run writes", "logging"),
     ("matplotlib", "bench charts", "bench"),
     ("onnx", "ONNX export", "onnx"),
     ("onnxruntime", "running exported ONNX files", "onnx"),
@@ -229,8 +229,10 @@ def check_optional() -> list[Check]:
             m = _import(mod)
             out.append(Check(mod, OK, f"{_version(m)} ({what})", group=mod))
         except ImportError:
-            out.append(Check(mod, WARN, f"not installed ({what})",
-                             f"pip install 'manygrad[{extra}]'", mod))  # fmt: skip
+            fix = f"pip install 'manygrad[{extra}]'"
+            if mod == "tensorboard":  # NOTE: runs write event files without any package
+                fix += " (or pip install tensorboard); then: tensorboard --logdir runs"
+            out.append(Check(mod, WARN, f"not installed ({what})", fix, mod))
     return out
 
 
@@ -239,8 +241,17 @@ def run_checks() -> list[Check]:
     return checks + check_optional()
 
 
-REQUIRABLE = {"cuda", "nccl", "mpi", "PIL", "av", "h5py", "zarr", "tqdm", "tensorboardX",
+REQUIRABLE = {"cuda", "nccl", "mpi", "PIL", "av", "h5py", "zarr", "tqdm", "tensorboard",
               "matplotlib", "onnx"}  # fmt: skip
+
+
+def mark_required(checks: list[Check], required: set[str]) -> list[Check]:
+    """A check asked for with ``--require`` that does not pass is shown as FAIL."""
+    for c in checks:
+        if c.group in required and c.status != OK:
+            c.status = FAIL
+            c.detail += " (required by --require)"
+    return checks
 
 
 def exit_code(checks: list[Check], required: set[str]) -> int:
@@ -326,7 +337,7 @@ def run(args) -> int:
         print(f"manygrad doctor: unknown --require {', '.join(sorted(unknown))}; choose from "
               f"{', '.join(sorted(REQUIRABLE))}", file=sys.stderr)  # fmt: skip
         return 2
-    checks = run_checks()
+    checks = mark_required(run_checks(), required)
     if args.json:
         import json
 

@@ -57,6 +57,20 @@ def _elem(value_info) -> str:
     return onnx.helper.tensor_dtype_to_np_dtype(value_info.type.tensor_type.elem_type).name
 
 
+def _check_out(path: str) -> None:
+    """The ONNX file's path must be a file in a folder that exists and can be written."""
+    if os.path.isdir(path):
+        raise SystemExit(
+            f"error: --out {path} is a folder; give the file to write, e.g. "
+            f"{os.path.join(path, 'model.onnx')}"
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise SystemExit(f"error: --out {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise SystemExit(f"error: --out {path}: no permission to write there")
+
+
 def export_run(run_dir: str, out: str | None = None, opset: int = 17):
     """Write ``run_dir``'s model as ONNX; returns ``(path, onnx.ModelProto)``."""
     import onnx
@@ -64,6 +78,8 @@ def export_run(run_dir: str, out: str | None = None, opset: int = 17):
     from .. import models
     from .. import onnx as ox
 
+    path = out or os.path.join(run_dir, "model.onnx")
+    _check_out(path)
     recipe = models.read_recipe(run_dir)
     spec = recipe.get("model") or {}
     model = models.load(run_dir)
@@ -77,7 +93,6 @@ def export_run(run_dir: str, out: str | None = None, opset: int = 17):
     for p in proto.metadata_props:
         props.setdefault(p.key, p.value)
     onnx.helper.set_model_props(proto, props)
-    path = out or os.path.join(run_dir, "model.onnx")
     ox.save_model(proto, path)
     return path, proto
 
@@ -90,7 +105,12 @@ def run(args) -> int:
     except ManygradError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, ImportError, FileNotFoundError) as e:
+    except ImportError as e:
+        from .main import missing_package
+
+        print(missing_package(e), file=sys.stderr)
+        return 2
+    except (ValueError, OSError, TypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     size = os.path.getsize(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 
@@ -33,17 +34,36 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="write the output of every rank but 0 to DIR/rank<r>.log (rank 0 prints)",
     )  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="print the mpiexec command and exit")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
+    # NOTE: not named "command": that is the top-level parser's name for the subcommand
+    p.add_argument(
+        "argv", nargs=argparse.REMAINDER, metavar="COMMAND", help="-- then the command to run"
+    )
     return p
+
+
+def abort_on_error(command: list[str]) -> list[str]:
+    """``python SCRIPT ...`` -> ``python -m mpi4py SCRIPT ...``: a rank that fails (an
+    uncaught exception, or a non-zero exit) then aborts the whole job, instead of leaving
+    the other ranks waiting for it in a collective."""
+    if len(command) < 2 or not os.path.basename(command[0]).startswith("python"):
+        return command
+    if command[1].startswith("-"):  # -m, -c, options: run as given
+        return command
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return command
+    return [command[0], "-m", "mpi4py", *command[1:]]
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``manygrad launch``; returns the exit code of mpiexec."""
     from ..distributed import launch
 
-    command = list(args.command)
+    command = list(args.argv)
     if command and command[0] == "--":
         command = command[1:]
+    command = abort_on_error(command)
     if not command:
         print("manygrad launch: give the command after --, e.g. "
               "manygrad launch -n 2 -- python train.py", file=sys.stderr)  # fmt: skip
@@ -66,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run ``launch`` on its own: ``python -m manygrad.cli.launch -n 2 -- python x.py``."""
     parser = argparse.ArgumentParser(prog="manygrad")
-    add_parser(parser.add_subparsers(dest="cmd", required=True))
+    add_parser(parser.add_subparsers(dest="command", required=True))
     return run(parser.parse_args(["launch", *(sys.argv[1:] if argv is None else argv)]))
 
 

@@ -12,6 +12,7 @@ import importlib
 import os
 import pkgutil
 import sys
+import warnings
 
 # One-line help for the commands manygrad knows about (shown without importing them).
 KNOWN = {
@@ -26,6 +27,32 @@ KNOWN = {
     "serve": "serve a trained run over HTTP (POST /predict)",
 }
 _NOT_COMMANDS = {"main", "__init__", "__main__"}
+# optional package (import name) -> the extra of manygrad that installs it
+EXTRAS = {
+    "PIL": ("Pillow", "images"),
+    "av": ("PyAV", "video"),
+    "h5py": ("h5py", "science"),
+    "zarr": ("zarr", "science"),
+    "onnx": ("onnx", "onnx"),
+    "mpi4py": ("mpi4py", "mpi"),
+    "tqdm": ("tqdm", "progress"),
+    "tensorboard": ("TensorBoard", "logging"),
+    "matplotlib": ("matplotlib", "bench"),
+    "cupy": ("CuPy", "cuda12"),
+}
+
+
+def missing_package(e: ImportError) -> str:
+    """One line for an optional package that is not installed, naming the extra."""
+    top = (getattr(e, "name", None) or "").split(".")[0]
+    if top in EXTRAS:
+        pkg, extra = EXTRAS[top]
+        return (
+            f"error: this needs {pkg}, which is not installed: pip install 'manygrad[{extra}]' "
+            f"(or pip install {pkg})"
+        )
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return f"error: {msg}"
 
 
 def commands() -> dict[str, str]:
@@ -80,9 +107,22 @@ def _command_of(argv: list[str]) -> str | None:
     return None
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings on the command line read ``warning: ...``, without a source line."""
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``manygrad`` command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    fmt, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+    try:
+        return _main(argv)
+    finally:
+        warnings.formatwarning = fmt
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     if not args.command:
@@ -105,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except ImportError as e:  # an optional package the command needs is missing
+        print(missing_package(e), file=sys.stderr)
+        return 2
     except BrokenPipeError:
         return 0
 

@@ -8,6 +8,8 @@ import os
 import sys
 import time
 
+from . import _args as A
+
 # Settings used when neither the command line nor a resumed recipe gives one.
 DEFAULTS = {
     "data": "digits",
@@ -59,14 +61,33 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "user class also gets num_classes / in_channels / in_features from the data when its "
         "constructor takes them and they are not given",
     )
-    a("--epochs", type=int, help=f"passes over the training data (default {DEFAULTS['epochs']})")
-    a("--batch-size", type=int, help=f"samples per step (default {DEFAULTS['batch_size']})")
-    a("--lr", type=float, help=f"peak learning rate (default {DEFAULTS['lr']:g})")
+    a(
+        "--epochs",
+        type=A.positive_int,
+        help=f"passes over the training data (default {DEFAULTS['epochs']})",
+    )
+    a(
+        "--batch-size",
+        type=A.positive_int,
+        help=f"samples per step (default {DEFAULTS['batch_size']})",
+    )
+    a("--lr", type=A.positive_float, help=f"peak learning rate (default {DEFAULTS['lr']:g})")
     a("--optimizer", choices=["adamw", "adam", "sgd"], help="(default adamw)")
     a("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     a("--precision", choices=["fp32", "fp16", "bf16"], help="(default fp32)")
-    a("--seed", type=int, help="random seed (default 0)")
+    a("--seed", type=A.seed_int, help="random seed (default 0)")
     a("--out", help="run directory to create (default runs/<time>-<model>)")
+    a(
+        "--overwrite",
+        action="store_true",
+        help="write the run into --out even if that folder already holds files",
+    )
+    a(
+        "--image-size",
+        type=A.image_size,
+        metavar="N|HxW",
+        help="resize images of a folder to this size (default: the most common size)",
+    )
     a("--resume", metavar="DIR", help="continue the interrupted run in DIR")
     a(
         "--threads",
@@ -81,7 +102,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="read --data PATH batch by batch with mg.data.DataLoader instead of loading it "
         "into memory first",
     )
-    a("--workers", type=int, default=0, help="DataLoader workers with --stream (default 0)")
+    a("--workers", type=A.count_int, default=0, help="DataLoader workers with --stream (default 0)")
     a(
         "--cuda-graph",
         action="store_true",
@@ -125,6 +146,14 @@ def _launch(args) -> int:
     if args.nproc < 1:
         print(f"error: --nproc must be at least 1, got {args.nproc}", file=sys.stderr)
         return 2
+    if args.out and not args.resume:  # before any rank starts
+        from ..train import guard
+
+        try:
+            guard.check_out(args.out, overwrite=args.overwrite)
+        except guard.RunDirError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     check = args.device
     if (check or "auto").lower() == "auto":  # auto trains on GPUs when there are any
         check = "cuda" if mg.cuda.is_available() else "cpu"
@@ -186,6 +215,11 @@ def _settings(args) -> tuple[dict, dict | None]:
     from ..models import read_recipe
 
     recipe = read_recipe(args.resume) if args.resume else None
+    weights = os.path.join(args.resume, "model.safetensors") if args.resume else ""
+    if recipe is not None and "import" not in recipe["model"] and os.path.isfile(weights):
+        from ..io.recipes import check_weights  # sizes checked before the model is built
+
+        check_weights(recipe, weights)
     s = dict(DEFAULTS)
     if recipe is not None:
         tr = recipe.get("training", {})
@@ -247,10 +281,37 @@ def _cpu_threads(spec: str, n_params: int, ranks: int = 1) -> None:
         n = int(spec)
     except ValueError:
         raise SystemExit(f"error: --threads must be a number or auto, got {spec!r}") from None
+    if n < 1:
+        raise SystemExit(f"error: --threads must be at least 1 (or auto), got {n}")
     set_blas_threads(n)
 
 
 def run(args) -> int:
+    """``manygrad train``; a rank of a launched job that fails aborts the whole job (the
+    other ranks would otherwise wait for it in a collective)."""
+    from ..distributed.launch import launched_world_size
+
+    if launched_world_size() == 1:
+        return _run(args)
+    try:
+        rc = _run(args)
+    except SystemExit as e:
+        if not isinstance(e.code, str):
+            raise
+        print(e.code, file=sys.stderr)
+        rc = 2
+    if rc not in (0, 130):
+        try:
+            from mpi4py import MPI  # NOTE: also when this rank failed before joining
+        except ImportError:
+            return rc
+        sys.stdout.flush()
+        sys.stderr.flush()
+        MPI.COMM_WORLD.Abort(rc)
+    return rc
+
+
+def _run(args) -> int:
     t_start = time.perf_counter()
     import manygrad as mg
 
@@ -258,7 +319,7 @@ def run(args) -> int:
     from ..distributed.launch import env_rank, launched_world_size, setup_rank_logging
     from ..errors import ManygradError
     from ..models import user as _user
-    from ..train import DivergedError, Trainer
+    from ..train import DivergedError, Trainer, guard
     from ..train import data as D
     from ..train import run as R
     from . import _data, _model_args
@@ -286,6 +347,8 @@ def run(args) -> int:
                 f"error: unknown model {s['model']!r}; available models: "
                 f"{', '.join(models.available())}"
             )
+        if args.out and not args.resume and rank == 0:  # before any data is read
+            guard.check_out(args.out, overwrite=args.overwrite)
         device = resolve_device(args.device, say)
         if getattr(args, "cuda_graph", False) and mg.device(device).type == "cpu":
             print(
@@ -297,7 +360,12 @@ def run(args) -> int:
         if world > 1:
             device = _join_group(device, say)
         train, test = _data.load(
-            s["data"], say, stream=s["stream"], val_split=args.val_split, labels=args.labels
+            s["data"],
+            say,
+            stream=s["stream"],
+            val_split=args.val_split,
+            labels=args.labels,
+            image_size=A.parse_size(args.image_size),
         )
         text = getattr(train, "extra", {}).get("kind") == "text"
         if text and s["model"] != "gpt":
@@ -344,16 +412,22 @@ def run(args) -> int:
             seed=s["seed"],
             out=out,
             progress=not args.quiet,
+            overwrite=args.overwrite,
             cuda_graph=bool(getattr(args, "cuda_graph", False)),
         )
         if args.resume:
             trainer.resume(args.resume)
+            if trainer.step >= trainer.total_steps:
+                done = trainer.step // max(trainer.steps_per_epoch, 1)
+                print(
+                    f"{'error: ' if trainer.step > trainer.total_steps else ''}{args.resume} "
+                    f"has trained {done} epochs already, so --epochs {s['epochs']} leaves "
+                    f"nothing to do; pass --epochs N with N > {done} to train further",
+                    file=sys.stderr,
+                )
+                if trainer.step > trainer.total_steps:
+                    return 2
             say(f"resuming {args.resume} at step {trainer.step} of {trainer.total_steps}")
-        elif os.path.exists(os.path.join(out, R.CHECKPOINT)):
-            raise SystemExit(
-                f"error: {out} already holds a run; pass --resume {out} to continue it or "
-                "choose another --out"
-            )
         n_params = sum(p.numel() for p in model.parameters())
         if trainer.device.type == "cpu":
             _cpu_threads(args.threads, n_params, world)

@@ -166,7 +166,7 @@ class FakeCapture:
             a[...] = old
         self._saved = []
         for a in self.pool:  # NOTE: integers get their most negative value, as loud
-            if a.dtype.kind in "fc" or a.dtype == fakegpu._BF16:
+            if a.dtype.kind in "fc" or a.dtype.name == "bfloat16":
                 a[...] = np.nan
             elif a.dtype.kind in "iu":
                 a[...] = np.iinfo(a.dtype).min

@@ -50,8 +50,12 @@ from .sources import (
     VideoList,
     Zarr,
 )
+from .weighted import ChainDataset, StackDataset, WeightedRandomSampler
 
 __all__ = [
+    "ChainDataset",
+    "StackDataset",
+    "WeightedRandomSampler",
     "HDF5",
     "IDX",
     "ArrayDataset",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 
 import numpy as np
 
+from ..errors import ShapeError
 from .sources.images import IMG_EXTENSIONS
 from .sources.video import VIDEO_EXTENSIONS
+from .sources.walk import check_regular, find_files
 
 __all__ = ["describe", "detect", "split_keys", "splits"]
 
@@ -18,14 +21,11 @@ _Y_NAMES = ("y", "Y", "labels", "label", "targets", "target", "y_train")
 
 def _class_folder_kind(path: str) -> str | None:
     kinds = set()
-    for d in (e for e in os.scandir(path) if e.is_dir()):
-        for _, _, names in os.walk(d.path):
-            for n in names:
-                low = n.lower()
-                if low.endswith(IMG_EXTENSIONS):
-                    kinds.add("images")
-                elif low.endswith(VIDEO_EXTENSIONS):
-                    kinds.add("video")
+    with warnings.catch_warnings():  # NOTE: the dataset's own walk warns about what it skips
+        warnings.simplefilter("ignore")
+        for d in (e for e in os.scandir(path) if e.is_dir()):
+            for n in find_files(d.path, IMG_EXTENSIONS + VIDEO_EXTENSIONS):
+                kinds.add("images" if n.lower().endswith(IMG_EXTENSIONS) else "video")
     if len(kinds) > 1:
         raise ValueError(f"describe: {path} mixes image and video class folders; keep one kind")
     return kinds.pop() if kinds else None
@@ -146,20 +146,60 @@ def _pick(keys: list[str], given: str | None, names, what: str, path: str, requi
     return None
 
 
-def detect(path, x_key: str | None = None, y_key: str | None = None):
+def _need(module: str, what: str, extra: str):
+    """Import an optional decoder, or one line naming the extra that installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(
+            f"reading {what} needs {module}, which is not installed: "
+            f"pip install 'manygrad[{extra}]' (or pip install {module})"
+        ) from None
+
+
+def _image_folder(path: str, image_size=None):
+    """An ImageFolder of ``path``; images of mixed sizes are resized to ``image_size`` (H, W)
+    or else to the most common size among them."""
+    from . import sources as S
+    from .transforms import Compose, Resize, ToTensor
+
+    if image_size is None:
+        try:
+            return S.ImageFolder(path), "image folder"
+        except ShapeError as e:
+            if "different sizes" not in str(e):
+                raise
+    ds = S.ImageFolder(path, check_sizes=False)
+    if image_size is None:
+        image_size, n, total = S.images.common_size(ds.samples)
+        how = f"the most common size, {n} of {total} images; choose with --image-size"
+    else:
+        how = "--image-size"
+    h, w = image_size
+    tf = Compose([Resize((h, w)), ToTensor()])
+    return S.ImageFolder(path, transform=tf), f"image folder (resized to {h}x{w}, {how})"
+
+
+def detect(path, x_key: str | None = None, y_key: str | None = None, image_size=None):
     """Build the dataset for ``path``: (dataset, kind)."""
     from . import sources as S
 
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"describe: no such file or folder {path}")
+    check_regular(path, "describe")
     low = path.lower().rstrip("/")
     is_zarr = low.endswith(".zarr") or (os.path.isdir(path) and any(
         os.path.exists(os.path.join(path, m)) for m in ("zarr.json", ".zarray", ".zgroup")))  # fmt: skip
     if is_zarr:
-        import zarr
+        zarr = _need("zarr", "Zarr stores", "science")
 
-        node = zarr.open(path, mode="r")
+        try:
+            node = zarr.open(path, mode="r")
+        except Exception as e:  # noqa: BLE001  (zarr's errors have no common base)
+            raise ValueError(f"describe: cannot open {path} as a Zarr store: {e}") from None
         if hasattr(node, "shape"):
             return S.Zarr(path), "zarr array"
         keys = S.arrays._zarr_keys(node)
@@ -169,17 +209,7 @@ def detect(path, x_key: str | None = None, y_key: str | None = None):
     if os.path.isdir(path):
         kind = _class_folder_kind(path)
         if kind == "images":
-            from .transforms import Compose, Resize, ToTensor
-
-            try:
-                return S.ImageFolder(path), "image folder"
-            except Exception as e:  # mixed sizes: resize to the first image's size
-                if "different sizes" not in str(e):
-                    raise
-                ds = S.ImageFolder(path, check_sizes=False)
-                w, h = S.load_image(ds.samples[0][0]).size
-                tf = Compose([Resize((h, w)), ToTensor()])
-                return S.ImageFolder(path, transform=tf), f"image folder (resized to {h}x{w})"
+            return _image_folder(path, image_size)
         if kind == "video":
             return S.VideoFolder(path), "video folder"
         pair = _idx_pair(path)
@@ -204,10 +234,12 @@ def detect(path, x_key: str | None = None, y_key: str | None = None):
         y = _pick([k for k in keys if k != x], y_key, _Y_NAMES, "y", path, False)
         return S.Npz(path, x=x, y=y), "npz"
     if low.endswith((".h5", ".hdf5", ".hdf", ".he5")):
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            keys = S.arrays._h5_keys(f)
+        h5py = _need("h5py", "HDF5 files", "science")
+        try:
+            with h5py.File(path, "r") as f:
+                keys = S.arrays._h5_keys(f)
+        except OSError as e:
+            raise ValueError(f"describe: cannot open {path} as HDF5: {e}") from None
         x = _pick(keys, x_key, _X_NAMES, "x", path, True)
         y = _pick([k for k in keys if k != x], y_key, _Y_NAMES, "y", path, False)
         return S.HDF5(path, x=x, y=y), "hdf5"
@@ -233,7 +265,7 @@ def _counts(ds) -> dict | None:
     return dict(sorted(c.items())) if len(c) <= 1000 else None
 
 
-def describe(path, x_key: str | None = None, y_key: str | None = None):
+def describe(path, x_key: str | None = None, y_key: str | None = None, image_size=None):
     """Detect the format of ``path`` and summarise it: (dataset, text).
 
     Recognises a folder of class folders (images or videos), an IDX pair, ``.npy``,
@@ -243,12 +275,16 @@ def describe(path, x_key: str | None = None, y_key: str | None = None):
         path: file or folder.
         x_key: array holding the samples (npz/hdf5/zarr; or guessed: x, images, data...).
         y_key: array holding the targets (or a labels .npy path for a .npy file).
+        image_size: ``(H, W)`` to resize a folder of images of mixed sizes to (default:
+            the most common size among them).
 
     Example:
         >>> ds, text = mg.data.describe("data/train")
         >>> print(text)
     """
-    ds, kind = detect(path, x_key, y_key)
+    ds, kind = detect(path, x_key, y_key, image_size)
+    if len(ds) == 0:
+        raise ValueError(f"describe: {os.fspath(path)} holds no samples ({kind})")
     sample = ds[0]
     x, y = sample if isinstance(sample, tuple) else (sample, None)
     xa = x._data if hasattr(x, "_data") else np.asarray(x)

@@ -15,12 +15,11 @@ import time
 
 import numpy as np
 
-from .. import dtypes as D
 from ..errors import ManygradError
 
 _TAG_QUERY, _TAG_REPLY = 7101, 7102
 # NOTE: 2-byte floats have no standard MPI type: they move as uint16 and reduce in float32.
-_HALF = (D.float16.np, D.bfloat16.np)
+_HALF = ("float16", "bfloat16")  # NOTE: by name: bfloat16's dtype loads ml_dtypes
 _SPIN_SECONDS = 0.001  # spin this long, then yield the core between polls
 _SLEEP_AFTER = 0.1  # and sleep between polls after this long
 
@@ -186,7 +185,7 @@ class MPIComm:
     # ------------------------------------------------------------------ collectives
     def start_allreduce(self, a: np.ndarray, op: str):
         """Begin an in-place all-reduce of the contiguous array ``a``; returns (req, finish)."""
-        if a.dtype in _HALF:
+        if a.dtype.name in _HALF:
             # NOTE: MPI has no 2-byte float type; reduce a float32 copy, then round once.
             tmp = a.astype(np.float32)
             req = self.comm.Iallreduce(self.MPI.IN_PLACE, [tmp, self.MPI.FLOAT], self._ops[op])
@@ -212,7 +211,7 @@ class MPIComm:
         self.wait(self.comm.Iallgather(self._spec(send), self._spec(recv)), what, seq)
 
     def reduce_scatter(self, send: np.ndarray, recv: np.ndarray, op: str, what, seq) -> None:
-        if send.dtype in _HALF or send.dtype == np.bool_:
+        if send.dtype.name in _HALF or send.dtype == np.bool_:
             tmp_s = send.astype(np.float32)
             tmp_r = np.empty(recv.shape, np.float32)
             op = {"sum": "max", "product": "min"}.get(op, op) if send.dtype == np.bool_ else op

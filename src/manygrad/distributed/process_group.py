@@ -340,7 +340,7 @@ _COLL_IDX = {c: i for i, c in enumerate(_COLLECTIVES)}
 _OP_LIST = list(ReduceOp)
 _OP_IDX = {op: i for i, op in enumerate(_OP_LIST)}
 _DEV_IDX = {d: i for i, d in enumerate(backend.DEVICE_TYPES)}
-_DT_IDX = {d.np: i for i, d in enumerate(D.ALL)}
+_DT_IDX = {d.name: i for i, d in enumerate(D.ALL)}  # NOTE: by name (bfloat16 loads lazily)
 _PAD = (-1,) * 5
 
 
@@ -351,7 +351,7 @@ def _meta(coll: str, seq: int, t: Tensor | None, op=None, src=-1, extra=0) -> np
         return np.array(head + [-1] * 9, np.int64)
     a = t._data
     shape = a.shape
-    tail = [_DEV_IDX[t._device.type], _DT_IDX[a.dtype], len(shape), a.size]
+    tail = [_DEV_IDX[t._device.type], _DT_IDX[a.dtype.name], len(shape), a.size]
     return np.array(head + tail + list((shape + _PAD)[:5]), np.int64)
 
 

@@ -19,11 +19,11 @@ import json
 import math
 import mmap
 import os
+import stat
 import struct
 import tempfile
 from collections.abc import Callable, Mapping
 
-import ml_dtypes
 import numpy as np
 
 from .. import backend
@@ -34,7 +34,6 @@ DTYPES = {
     "F64": np.dtype(np.float64),
     "F32": np.dtype(np.float32),
     "F16": np.dtype(np.float16),
-    "BF16": np.dtype(ml_dtypes.bfloat16),
     "I64": np.dtype(np.int64),
     "I32": np.dtype(np.int32),
     "I16": np.dtype(np.int16),
@@ -43,6 +42,24 @@ DTYPES = {
     "BOOL": np.dtype(np.bool_),
 }
 _NAMES = {v: k for k, v in DTYPES.items()}
+# NOTE: bfloat16 comes from ml_dtypes, imported only when a file or array has it (it costs
+# most of the time of `import manygrad`); an array can only be bfloat16 once it is loaded
+SUPPORTED = [*DTYPES, "BF16"]
+
+
+def _bf16() -> np.dtype:
+    if "BF16" not in DTYPES:
+        import ml_dtypes
+
+        DTYPES["BF16"] = np.dtype(ml_dtypes.bfloat16)
+        _NAMES[DTYPES["BF16"]] = "BF16"
+    return DTYPES["BF16"]
+
+
+def _is_bf16(dt: np.dtype) -> bool:
+    return dt.name == "bfloat16"
+
+
 _MAX_HEADER = 100_000_000  # the safetensors package refuses larger headers too
 _MAGIC = [  # what a file that is not safetensors often is
     (b"PK\x03\x04", "a zip archive (torch.save writes these)"),
@@ -54,7 +71,7 @@ _MAGIC = [  # what a file that is not safetensors often is
 
 def _le(dt: np.dtype) -> np.dtype:
     """The little-endian on-disk form of ``dt`` (bfloat16 goes through uint16)."""
-    if dt == DTYPES["BF16"]:
+    if _is_bf16(dt):
         return np.dtype("<u2")
     return dt.newbyteorder("<") if dt.itemsize > 1 else dt
 
@@ -67,13 +84,19 @@ def atomic_write(path, write: Callable) -> None:
     over ``path``; on any error the temporary file is removed and ``path`` is untouched."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    prefix = f".{os.path.basename(path)}."
+    _clean_stale(folder, prefix)
+    try:  # NOTE: a rewrite keeps the file's permissions; a new file gets the umask's
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -85,6 +108,31 @@ def atomic_write(path, write: Callable) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _clean_stale(folder: str, prefix: str) -> None:
+    """Remove temporary files that a save killed midway left beside its target: those
+    named ``<prefix><pid>-*.tmp`` whose process no longer runs."""
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(".tmp")]
+    except OSError:
+        return
+    for n in names:
+        pid = n[len(prefix) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, n))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process, or unknown: leave its file alone
+    return True
 
 
 def _umask() -> int:
@@ -121,6 +169,8 @@ def save_file(tensors: Mapping, filename, metadata: Mapping[str, str] | None = N
         a = t._data if isinstance(t, Tensor) else t
         if not backend.is_array(a):
             raise TypeError(f"save_file: {name!r} is a {type(t).__name__}, not a tensor or array")
+        if _is_bf16(a.dtype):
+            _bf16()
         if a.dtype not in _NAMES:
             raise CheckpointError(
                 f"save_file: {name!r} has dtype {a.dtype}, which safetensors can't store"
@@ -148,7 +198,7 @@ def save_file(tensors: Mapping, filename, metadata: Mapping[str, str] | None = N
         for _, a in order:
             if a.size:
                 host = np.ascontiguousarray(backend.to_numpy(a)).reshape(-1)
-                if host.dtype == DTYPES["BF16"]:
+                if _is_bf16(host.dtype):
                     host = host.view(np.uint16)  # NOTE: the bits, not a value conversion
                 host = host.astype(host.dtype.newbyteorder("<"), copy=False)
                 f.write(host.view(np.uint8).data)
@@ -192,6 +242,8 @@ def read_header(path) -> tuple[dict, dict[str, str], int]:
                     "file, or truncated")  # fmt: skip
     try:
         header = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        _fail(path, "not a safetensors file (or a corrupt one): its header nests too deeply")
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         _fail(path, f"not a safetensors file (or a corrupt one): its header is not JSON ({e})")
     if not isinstance(header, dict):
@@ -205,10 +257,10 @@ def read_header(path) -> tuple[dict, dict[str, str], int]:
     for name, info in header.items():
         if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= info.keys():
             _fail(path, f"corrupt header: entry {name!r} needs dtype, shape and data_offsets")
-        dt = DTYPES.get(info["dtype"])
+        dt = _bf16() if info["dtype"] == "BF16" else DTYPES.get(info["dtype"])
         if dt is None:
             _fail(path, f"tensor {name!r} has dtype {info['dtype']!r}, which manygrad can't "
-                        f"load (supported: {', '.join(DTYPES)})")  # fmt: skip
+                        f"load (supported: {', '.join(SUPPORTED)})")  # fmt: skip
         shape, offs = info["shape"], info["data_offsets"]
         if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape):
             _fail(path, f"corrupt header: tensor {name!r} has shape {shape!r}")

@@ -237,6 +237,10 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
         return {k: Tensor._wrap(backend.to_device(a, dev), dev) for k, a in arrays.items()}
     try:
         node = json.loads(structure)
-    except json.JSONDecodeError as e:
+        return _Builder(arrays, dev, name).decode(node)
+    except RecursionError:
+        raise CheckpointError(f"{name}: corrupt structure metadata (nested too deeply)") from None
+    except (json.JSONDecodeError, TypeError, ValueError) as e:
+        if isinstance(e, CheckpointError):
+            raise
         raise CheckpointError(f"{name}: corrupt structure metadata ({e})") from None
-    return _Builder(arrays, dev, name).decode(node)

@@ -10,7 +10,6 @@ Example:
 from __future__ import annotations
 
 import importlib
-import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -96,19 +95,11 @@ def _jsonable(v: Any) -> Any:
 
 
 def read_recipe(run_dir: str | os.PathLike) -> dict:
-    """The parsed ``recipe.json`` of a run directory, with a clear error if absent."""
-    path = os.path.join(os.fspath(run_dir), "recipe.json")
-    if not os.path.isfile(path):
-        what = "does not exist" if not os.path.exists(run_dir) else "has no recipe.json"
-        raise CheckpointError(
-            f"{run_dir} {what}: expected a run directory written by `manygrad train` or "
-            "mg.train.fit(..., out=DIR)"
-        )
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path} is not valid JSON ({e}); the run is damaged") from None
+    """The parsed ``recipe.json`` of a run directory, with a clear error if absent or damaged
+    (see ``manygrad.io.recipes``)."""
+    from ..io.recipes import read_recipe as read
+
+    return read(run_dir)
 
 
 def load(run_dir: str | os.PathLike, device=None, weights: str = "model.safetensors"):
@@ -128,10 +119,14 @@ def load(run_dir: str | os.PathLike, device=None, weights: str = "model.safetens
     spec = recipe.get("model") or {}
     if "name" not in spec:
         raise CheckpointError(f"{run_dir}/recipe.json names no model architecture")
-    model = from_spec(spec)
     path = os.path.join(os.fspath(run_dir), weights)
     if not os.path.isfile(path):
         raise CheckpointError(f"{path} is missing: the run has no saved weights yet")
+    if "import" not in spec:  # NOTE: a built-in's sizes are checked before it is built
+        from ..io.recipes import check_weights
+
+        check_weights(recipe, path, os.path.join(os.fspath(run_dir), "recipe.json"))
+    model = from_spec(spec)
     try:
         model.load_state_dict(io.load(path))
     except (KeyError, ValueError, RuntimeError) as e:

@@ -1,4 +1,38 @@
 """``mg.nn.functional`` (``F``): the ops as functions, named as in ``torch.nn.functional``."""
 
 from ..ops import *  # noqa: F403
-from ..ops import __all__  # noqa: F401
+from ..ops import __all__ as _ops_all
+
+# layer families whose functions live only here (as in torch.nn.functional)
+from ..ops import activation as _activation
+from ..ops import adaptive_max as _adaptive_max
+from ..ops import conv3d as _conv3d
+from ..ops import ctc as _ctc
+from ..ops import distance as _distance
+from ..ops import dropout_ext as _dropout_ext
+from ..ops import fold as _fold
+from ..ops import instance_norm as _instance_norm
+from ..ops import lp_pool as _lp_pool
+from ..ops import margin_loss as _margin_loss
+from ..ops import pool3d as _pool3d
+from ..ops import sampling as _sampling
+from ..ops import unpool as _unpool
+from ..ops.activation import *  # noqa: F403
+from ..ops.adaptive_max import *  # noqa: F403
+from ..ops.conv3d import *  # noqa: F403
+from ..ops.ctc import *  # noqa: F403
+from ..ops.distance import *  # noqa: F403
+from ..ops.dropout_ext import *  # noqa: F403
+from ..ops.fold import *  # noqa: F403
+from ..ops.instance_norm import *  # noqa: F403
+from ..ops.lp_pool import *  # noqa: F403
+from ..ops.margin_loss import *  # noqa: F403
+from ..ops.pool3d import *  # noqa: F403
+from ..ops.sampling import *  # noqa: F403
+from ..ops.unpool import *  # noqa: F403
+
+_FAMILIES = (
+    _activation, _adaptive_max, _conv3d, _ctc, _distance, _dropout_ext, _fold, _instance_norm,
+    _lp_pool, _margin_loss, _pool3d, _sampling, _unpool,
+)  # fmt: skip
+__all__ = sorted(set(_ops_all) | {n for m in _FAMILIES for n in m.__all__})

@@ -84,7 +84,7 @@ def _parse_to(args, kwargs):
 
 
 def _is_float(arr) -> bool:
-    return arr.dtype.kind == "f" or arr.dtype == D.bfloat16.np
+    return arr.dtype.kind == "f" or arr.dtype.name == "bfloat16"  # NOTE: no ml_dtypes import
 
 
 class Module:

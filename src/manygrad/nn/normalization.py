@@ -260,3 +260,15 @@ class RMSNorm(Module):
         return (
             f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )
+
+
+class BatchNorm3d(_BatchNorm):
+    """Ioffe & Szegedy (2015) batch normalisation over (N, C, D, H, W) inputs.
+
+    Args: as ``BatchNorm1d``.
+
+    Example:
+        >>> mg.nn.BatchNorm3d(3)(mg.randn(2, 3, 4, 4, 4)).shape
+    """
+
+    _dims = (5,)

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from .. import creation
+from .. import backend, creation
 from .. import ops as F
 from ..autograd import no_grad
-from ..errors import ShapeError
+from ..errors import DimError, ShapeError
 from ..tensor import Tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
+
+
+def _check_ids(input: Tensor, n: int) -> None:
+    """Ids outside [0, n) raise, as in PyTorch. NOTE: only on the CPU, where the check costs
+    no sync; on a GPU they are not checked."""
+    a = getattr(input, "_data", None)
+    if a is None or input.numel() == 0 or backend.device_of(a).type != "cpu":
+        return
+    if a.dtype.kind not in "iu":
+        return  # F.embedding names the dtype
+    lo, hi = a.min(), a.max()
+    if lo < 0 or hi >= n:
+        raise DimError(
+            f"Embedding: index {int(lo if lo < 0 else hi)} is out of range for a table of {n} "
+            f"rows (ids are 0..{n - 1})"
+        )
 
 
 class Embedding(Module):
@@ -72,6 +88,7 @@ class Embedding(Module):
                 self.weight._data[self.padding_idx] = 0
 
     def forward(self, input: Tensor) -> Tensor:
+        _check_ids(input, self.num_embeddings)
         return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
                            self.scale_grad_by_freq, self.sparse)  # fmt: skip
 

@@ -39,3 +39,36 @@ from .pool import *  # noqa: E402, F403
 from .reduce import *  # noqa: E402, F403
 
 __all__ = sorted({n for m in _MODULES for n in getattr(m, "__all__", [])})
+
+# PyTorch's wider op set (sorting, scatter, products, linalg, random, more maths)
+from . import (  # noqa: E402
+    linalg_extra,
+    mathfns,
+    misc,
+    products,
+    random,
+    scans,
+    scatter,
+    shaping,
+    sorting,
+    special_fns,
+    stats,
+)
+
+_MORE = (
+    linalg_extra, mathfns, misc, products, random, scans, scatter, shaping, sorting, special_fns,
+    stats,
+)  # fmt: skip
+from .linalg_extra import *  # noqa: E402, F403
+from .mathfns import *  # noqa: E402, F403
+from .misc import *  # noqa: E402, F403
+from .products import *  # noqa: E402, F403
+from .random import *  # noqa: E402, F403
+from .scans import *  # noqa: E402, F403
+from .scatter import *  # noqa: E402, F403
+from .shaping import *  # noqa: E402, F403
+from .sorting import *  # noqa: E402, F403
+from .special_fns import *  # noqa: E402, F403
+from .stats import *  # noqa: E402, F403
+
+__all__ = sorted(set(__all__) | {n for m in _MORE for n in getattr(m, "__all__", [])})

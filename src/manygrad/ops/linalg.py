@@ -64,6 +64,8 @@ class Matmul(Function):
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product with NumPy's rules: batched, broadcast, 1-d as vectors."""
+    if getattr(a, "is_sparse", False) or getattr(b, "is_sparse", False):
+        return _sparse_mm(a, b)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul: both operands must be tensors")
     if a.ndim == 0 or b.ndim == 0:
@@ -82,7 +84,15 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return Matmul.apply(a, b)
 
 
+def _sparse_mm(a, b) -> Tensor:
+    from ..sparse import mm as sparse_mm  # NOTE: a sparse COO operand (mg.sparse)
+
+    return sparse_mm(a, b)
+
+
 def mm(a: Tensor, b: Tensor) -> Tensor:
+    if getattr(a, "is_sparse", False) or getattr(b, "is_sparse", False):
+        return _sparse_mm(a, b)
     if a.ndim != 2 or b.ndim != 2:
         raise ShapeError(
             f"mm: expected 2-d tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}"

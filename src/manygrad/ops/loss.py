@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import backend
 from .. import dtypes as D
 from ..autograd import Function
-from ..errors import DTypeError, ShapeError
+from ..errors import DimError, DTypeError, ShapeError
 from ..tensor import Tensor
 from ._common import axis_sum
 from .elementwise import _float_input, _promote, cast
@@ -198,6 +198,20 @@ class SoftTargetCE(Function):
         return gx, gt, None
 
 
+def _check_targets(target: Tensor, c: int, ignore_index: int, op: str) -> None:
+    """Class indices outside [0, C) raise, as in PyTorch. NOTE: only on the CPU, where the
+    check costs no sync; on a GPU such a target gives a NaN loss instead."""
+    t = target._data
+    if target.numel() == 0 or backend.device_of(t).type != "cpu":
+        return
+    bad = ((t < 0) | (t >= c)) & (t != ignore_index)
+    if bad.any():
+        raise DimError(
+            f"{op}: target {int(t[bad].reshape(-1)[0])} is out of bounds for {c} classes "
+            f"(class indices are 0..{c - 1}; ignore_index is {ignore_index})"
+        )
+
+
 def _class_loss(input, target, weight, ignore_index, reduction, eps, logits, op):  # noqa: A002
     _check_reduction(reduction, op)
     if not isinstance(input, Tensor) or not isinstance(target, Tensor):
@@ -235,6 +249,7 @@ def _class_loss(input, target, weight, ignore_index, reduction, eps, logits, op)
             f"{op}: class-index targets must be an integer dtype (int64), got {target.dtype}; "
             "convert with target.long()"
         )
+    _check_targets(target, c, ignore_index, op)
     return ClassNLL.apply(x, target, weight, ignore_index, reduction, eps, logits)
 
 
@@ -248,7 +263,8 @@ def cross_entropy(
 ) -> Tensor:
     """Cross entropy between scores ``input`` (N, C, ...) and class indices or probabilities.
 
-    Out-of-range class indices give a NaN loss (checking them would stall the GPU).
+    Out-of-range class indices raise an IndexError on the CPU; on a GPU they give a NaN loss
+    (checking them there would stall the GPU).
 
     Args:
         input: unnormalised scores, shape (C,), (N, C) or (N, C, d1, ...).
@@ -549,19 +565,22 @@ class KLDiv(Function):
         self.x, self.t, self.log_target = x, t, log_target
         if log_target:
             self.et = xp.exp(t)
-            return self.et * (t - x)
-        # NOTE: xlogy: 0 * log(0) is 0
-        return xp.where(t == 0, 0, t * xp.log(xp.where(t == 0, 1, t))) - t * x
+            return (self.et * (t - x)).astype(x.dtype, copy=False)
+        # NOTE: xlogy: 0 * log(0) is 0; the cast keeps float32 float32 on NumPy < 2, whose
+        # scalar promotion makes 0-d float32 operands with Python numbers float64
+        out = xp.where(t == 0, 0, t * xp.log(xp.where(t == 0, 1, t))) - t * x
+        return out.astype(x.dtype, copy=False)
 
     def backward(self, g):
         xp = backend.array_module(g)
         nx, nt = self.needs_input_grad[:2]
         x, t = self.x, self.t
         w = self.et if self.log_target else t
-        gx = -g * w if nx else None
+        gx = (-g * w).astype(x.dtype, copy=False) if nx else None
         gt = None
         if nt:
             gt = g * (w * (t - x + 1)) if self.log_target else g * (xp.log(t) + 1 - x)
+            gt = gt.astype(t.dtype, copy=False)
         return gx, gt, None
 
 
@@ -586,8 +605,8 @@ def kl_div(
     x, t = _promote(_float_input(input), target)
     loss = KLDiv.apply(x, t, log_target)
     if reduction == "batchmean":
-        total = _sum(loss)
-        return total / x.shape[0] if x.ndim else total
+        # NOTE: divided before the sum: a 0-d sum / a Python int is float64 on NumPy < 2
+        return _sum(loss / x.shape[0]) if x.ndim else _sum(loss)
     return _reduce(loss, reduction)
 
 

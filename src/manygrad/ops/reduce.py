@@ -77,7 +77,8 @@ class Mean(Function):
         return x.mean(axis=axes, keepdims=keepdim)
 
     def backward(self, g):
-        return _expand(g * (1.0 / _b.max(self.n, 1)), self.shape, self.axes, self.keepdim)
+        g = (g * (1.0 / _b.max(self.n, 1))).astype(g.dtype, copy=False)  # NOTE: see Var
+        return _expand(g, self.shape, self.axes, self.keepdim)
 
     def backward_graph(self, g):
         return _expand_t(g * (1.0 / _b.max(self.n, 1)), self.shape, self.axes, self.keepdim)
@@ -125,12 +126,14 @@ class Var(Function):
         self.denom = _b.max(n - correction, 0)
         self.axes, self.keepdim = axes, keepdim
         sq = xp.square(self.centered).sum(axis=axes, keepdims=keepdim)
-        return sq / self.denom if self.denom else sq * float("nan")
+        # NOTE: NumPy < 2 makes a 0-d float32 / a Python int float64 (scalar promotion)
+        out = sq / self.denom if self.denom else sq * float("nan")
+        return out.astype(x.dtype, copy=False)
 
     def backward(self, g):
         xp = backend.array_module(g)
         g = g if self.keepdim or self.axes is None else xp.expand_dims(g, self.axes)
-        return g * (2.0 / self.denom) * self.centered if self.denom else g * self.centered * 0
+        return g * self.centered * (2.0 / self.denom) if self.denom else g * self.centered * 0
 
     def backward_graph(self, g):
         x = self.saved_input(0, self.x)

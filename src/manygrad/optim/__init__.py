@@ -5,10 +5,27 @@ Example:
     >>> sched = mg.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=100)
 """
 
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
+
+# more of torch.optim
+from .adagrad import Adadelta, Adagrad  # noqa: E402
 from .adam import Adam, AdamW
+from .adamax import Adamax, NAdam, RAdam  # noqa: E402
+from .lbfgs import LBFGS  # noqa: E402
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
+from .rprop import ASGD, Rprop  # noqa: E402
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler"]
+__all__ += [
+    "swa_utils",
+    "Adadelta",
+    "Adagrad",
+    "Adamax",
+    "ASGD",
+    "LBFGS",
+    "NAdam",
+    "RAdam",
+    "Rprop",
+]

@@ -562,3 +562,10 @@ __all__ = [
     "LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "LinearLR", "ExponentialLR",
     "CosineAnnealingLR", "SequentialLR", "OneCycleLR",
 ]  # fmt: skip
+
+# NOTE: the rest of torch.optim.lr_scheduler lives beside this file (kept short)
+from .lr_scheduler_more import *  # noqa: E402, F403
+from .lr_scheduler_more import __all__ as _more  # noqa: E402
+
+__all__ += _more
+_LRScheduler = LRScheduler  # NOTE: the name older PyTorch code subclasses

@@ -13,6 +13,7 @@ array work on the GPU (no host syncs).
 from __future__ import annotations
 
 import copy
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -115,6 +116,15 @@ class Optimizer:
                     "can't optimize a non-leaf Tensor (it is the result of an op); "
                     "optimize the leaf it came from, or use t.detach().requires_grad_()"
                 )
+        if len({id(p) for p in params}) != len(params):
+            # NOTE: PyTorch warns here too (and steps such a parameter once per listing)
+            warnings.warn(
+                "optimizer contains a parameter group with duplicate parameters: each listing "
+                "is stepped, so that parameter moves more than once per step; list each "
+                "parameter once (e.g. list(dict.fromkeys(params)))",
+                UserWarning,
+                stacklevel=3,
+            )
         param_group["params"] = params
         for name, default in self.defaults.items():
             if default is required and name not in param_group:

@@ -15,6 +15,7 @@ import numpy as np
 from .. import backend
 from ..datasets import ArrayData
 from ..tensor import Tensor
+from . import guard
 from .run import fingerprint
 
 
@@ -68,6 +69,8 @@ class Streamed:
         pick = np.unique(np.linspace(0, self.n - 1, min(self.n, probe)).astype(np.int64))
         xs, ys = zip(*(tuple(_host(v) for v in dataset[int(i)]) for i in pick))
         x, y = np.stack(xs), np.stack(ys)
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            self._check_batch(Tensor._wrap(x), [int(i) for i in pick])
         self.sample_shape, self.y_dtype = tuple(x.shape[1:]), y.dtype
         self.dtype = np.dtype(np.float32) if x.dtype.kind == "f" or normalize else x.dtype
         self.targets_per_sample = max(1, int(np.prod(y.shape[1:])))
@@ -121,14 +124,29 @@ class Streamed:
             loader, batches = self._loader, self._batches
         batches.groups, batches.active = groups, True
         try:
-            for xb, yb in loader:
+            for k, (xb, yb) in enumerate(loader):
                 xb = xb if isinstance(xb, Tensor) else Tensor(xb)
                 yb = yb if isinstance(yb, Tensor) else Tensor(yb)
+                if self.device.type == "cpu":  # NOTE: free on the host; a GPU would sync
+                    self._check_batch(xb, groups[k])
                 yield self._normalise(xb.to(self.device)), yb.to(self.device)
         finally:
             batches.active = False
             if loader is not self._loader and self.num_workers > 0:
                 loader.shutdown()
+
+    def _check_batch(self, xb: Tensor, indices: list) -> None:
+        """NaN or Inf in a streamed batch: refused when met, naming the dataset sample."""
+        a = backend.to_numpy(xb._data)
+        if a.dtype.kind != "f" or np.isfinite(a).all():
+            return
+        rows = ~np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+        i = int(np.flatnonzero(rows)[0])
+        name = getattr(self.dataset, "name", None) or type(self.dataset).__name__
+        raise guard.DataError(
+            f"{name}: sample {indices[i]} holds NaN or Inf; remove or repair it before "
+            "training (streamed data is checked as it is read)"
+        )
 
     def close(self) -> None:
         """Stop the loader's workers (they also stop when this object is collected)."""
@@ -259,6 +277,28 @@ def random_shift(x: Tensor, offsets, max_shift: int) -> Tensor:
     return Tensor._wrap(p, x._device)
 
 
+def _check_split(x, y, name: str, part: str, classes=None, least: int = 1) -> None:
+    """Refuse what would train on garbage: no samples, NaN/Inf, labels that aren't classes."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.dtype.kind not in "biufc" or y.dtype.kind not in "biufc":
+        bad = x if x.dtype.kind not in "biufc" else y
+        raise guard.DataError(
+            f"{name}: the {part} {'inputs' if bad is x else 'targets'} have dtype {bad.dtype}; "
+            "training needs numbers (convert strings or objects to numbers first)"
+        )
+    if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
+        raise guard.DataError(
+            f"{name}: {x.shape[0] if x.ndim else 0} {part} inputs (shape {x.shape}) but "
+            f"{y.shape[0] if y.ndim else 0} targets (shape {y.shape}); they must match"
+        )
+    guard.check_samples(len(x), name, part, least)
+    guard.check_finite(x, name, f"{part} data")
+    if y.dtype.kind in "iu":
+        guard.check_labels(y, name, part, classes)
+    else:
+        guard.check_finite(y, name, f"{part} targets")
+
+
 @dataclass
 class Setup:
     """The data side of a Trainer: prepared splits and what the recipe records about them."""
@@ -308,6 +348,8 @@ def setup(train_data, test_data, device, normalize=True, stream=False, num_worke
         name = getattr(train_data, "name", name)
         return Setup(train, test, name, fp, classes, input_range, train.y_dtype.kind in "iu")
     xtr, ytr = to_arrays(train_data)
+    nclass = len(classes) if classes and extra.get("kind") != "text" else None
+    _check_split(xtr, ytr, name, "training", nclass)
     mean = std = None
     images = isinstance(train_data, datasets.ArrayData) and input_range is not None
     if normalize and (xtr.dtype.kind == "f" or images):
@@ -316,6 +358,7 @@ def setup(train_data, test_data, device, normalize=True, stream=False, num_worke
     test, fp = None, fingerprint(xtr, ytr)
     if test_data is not None:
         xte, yte = to_arrays(test_data)
+        _check_split(xte, yte, name, "held-out", nclass, least=0)
         test = prepare(xte, yte, device, mean, std)
         fp = fingerprint(xtr, ytr, xte, yte)
     classification = ytr.dtype.kind in "iu"

@@ -20,6 +20,7 @@ class Progress:
     def __init__(self, enabled: bool, device: str, stream=None, bar: bool = True):
         self.enabled = enabled
         self.device = device
+        self.chosen = stream is not None  # summaries follow an explicit stream
         self.stream = stream or sys.stderr
         self.live = bar
         self._bar = None
@@ -87,7 +88,18 @@ class Progress:
         msg += f", {_fmt_rate(row['samples_per_s'])} on {self.device}"
         if self._tqdm is None and self.live and _isatty(self.stream):
             self.stream.write("\r")
-        print(msg, file=self.stream, flush=True)
+        for s in self._summary_streams():
+            print(msg, file=s, flush=True)
+
+    def _summary_streams(self) -> list:
+        """Where epoch lines go: a redirected stdout (a log keeps them) and the terminal
+        that shows the bar; stdout when neither applies."""
+        if self.chosen:
+            return [self.stream]
+        out = [] if _isatty(sys.stdout) else [sys.stdout]
+        if _isatty(self.stream) and self.stream is not sys.stdout:
+            out.append(self.stream)
+        return out or [sys.stdout]
 
     def close(self) -> None:
         if self._bar is not None:

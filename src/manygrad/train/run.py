@@ -16,8 +16,8 @@ import csv
 import hashlib
 import json
 import os
-import tempfile
 import time
+from io import StringIO
 from typing import Any
 
 import numpy as np
@@ -60,35 +60,32 @@ def fingerprint(*arrays: np.ndarray) -> str:
 
 
 def _atomic_write_text(path: str, text: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from ..io.safetensors import atomic_write  # temp file + fsync + rename, mode kept
+
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def write_recipe(run_dir: str, recipe: dict) -> None:
-    """Write ``recipe.json`` atomically."""
-    _atomic_write_text(os.path.join(run_dir, RECIPE), json.dumps(recipe, indent=2) + "\n")
+    """Write ``recipe.json`` atomically, as strict JSON (a NaN or Inf becomes null)."""
+    from .guard import finite_or_none
+
+    text = json.dumps(finite_or_none(recipe), indent=2, allow_nan=False)
+    _atomic_write_text(os.path.join(run_dir, RECIPE), text + "\n")
+
+
+def _write_metrics(run_dir: str, rows: list[dict]) -> None:
+    """Rewrite ``metrics.csv`` with ``rows`` atomically (an interruption keeps the old file)."""
+    buf = StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: _fmt(row.get(k)) for k in METRIC_FIELDS})
+    _atomic_write_text(os.path.join(run_dir, METRICS), buf.getvalue())
 
 
 def append_metrics(run_dir: str, row: dict) -> None:
-    """Append one epoch's row to ``metrics.csv`` (header written with the first row)."""
-    path = os.path.join(run_dir, METRICS)
-    new = not os.path.exists(path)
-    with open(path, "a", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerow({k: _fmt(row.get(k)) for k in METRIC_FIELDS})
+    """Add one epoch's row to ``metrics.csv``; the file is rewritten atomically."""
+    _write_metrics(run_dir, [*read_metrics(run_dir), row])
 
 
 def _fmt(v: Any) -> Any:
@@ -98,33 +95,34 @@ def _fmt(v: Any) -> Any:
 
 
 def read_metrics(run_dir: str) -> list[dict]:
-    """Rows of ``metrics.csv`` as dicts of floats (ints for epoch and step)."""
+    """Rows of ``metrics.csv`` as dicts of floats (ints for epoch and step); cells that are
+    not numbers (a damaged file) read as None."""
     path = os.path.join(run_dir, METRICS)
     if not os.path.exists(path):
         return []
     rows = []
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
         for r in csv.DictReader(f):
             row: dict[str, Any] = {}
             for k, v in r.items():
-                if v in ("", None):
+                if k not in METRIC_FIELDS:
+                    continue
+                try:
+                    row[k] = (
+                        None if v in ("", None) else (int if k in ("epoch", "step") else float)(v)
+                    )
+                except (TypeError, ValueError):
                     row[k] = None
-                elif k in ("epoch", "step"):
-                    row[k] = int(v)
-                else:
-                    row[k] = float(v)
             rows.append(row)
     return rows
 
 
 def truncate_metrics(run_dir: str, max_step: int) -> None:
-    """Drop rows logged after ``max_step`` (a resumed run logs them again)."""
+    """Drop rows logged after ``max_step`` (a resumed run logs them again); atomic."""
+    if not os.path.exists(os.path.join(run_dir, METRICS)):
+        return
     rows = [r for r in read_metrics(run_dir) if (r.get("step") or 0) <= max_step]
-    path = os.path.join(run_dir, METRICS)
-    if os.path.exists(path):
-        os.unlink(path)
-        for r in rows:
-            append_metrics(run_dir, r)
+    _write_metrics(run_dir, rows)
 
 
 def build_recipe(t) -> dict:

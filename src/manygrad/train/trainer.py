@@ -13,7 +13,6 @@ in the same single read.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 import warnings
@@ -24,6 +23,7 @@ import numpy as np
 
 from .. import backend
 from . import data as D
+from . import guard
 from . import parallel as P
 from . import run as R
 from .parts import (
@@ -75,6 +75,8 @@ class Trainer:
         distributed: train data-parallel on the ranks of the process group, with
             ``batch_size`` as the global batch (default None: when one of several ranks is
             initialised). Every rank must call ``fit``; rank 0 saves.
+        overwrite: write into ``out`` even if it already holds files that are not this
+            run's (default False: such a folder is refused).
         cuda_graph: after 3 warm-up steps, capture the training step into a CUDA graph and
             replay it for every full batch (GPU or ``fakegpu``; see ``graphstep.py``);
             the optimizer is made capturable (default False).
@@ -111,11 +113,14 @@ class Trainer:
         stream: bool = False,
         num_workers: int = 0,
         distributed: bool | None = None,
+        overwrite: bool = False,
         cuda_graph: bool = False,
     ):
         if precision not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
         self.device = backend.check_device(backend.device(device))
+        if precision != "fp32" and self.device.type == "cpu":
+            warnings.warn(guard.CPU_HALF.format(precision), UserWarning, stacklevel=2)
         d = D.setup(train_data, test_data, self.device, normalize, stream, num_workers)
         self.train, self.test, self.fingerprint = d.train, d.test, d.fingerprint
         self.data_name, self.data_extra = d.name, d.extra
@@ -130,6 +135,7 @@ class Trainer:
         self.net = self.shard.wrap(self.model) if self.shard else self.model  # what trains
         self.epochs, self.batch_size, self.lr = int(epochs), int(batch_size), float(lr)
         self.seed, self.precision, self.out = int(seed), precision, out
+        self.overwrite, self.claimed = bool(overwrite), False  # see guard.claim
         self.log_every, self.progress, self.callbacks = max(1, log_every), progress, callbacks
         self.label_smoothing = float(label_smoothing)
         self.loss_fn = loss_fn or (lambda out, y: default_loss(out, y, self.label_smoothing))
@@ -189,8 +195,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-            if hasattr(self.scheduler, "T_max"):  # --epochs may have grown on resume
-                self.scheduler.T_max = max(self.total_steps, 1)
+            guard.extend_schedule(self.scheduler, self.optimizer, self.total_steps)
         if self.scaler is not None and state.get("scaler") is not None:
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
@@ -207,17 +212,24 @@ class Trainer:
     def resume(self, run_dir: str) -> None:
         """Load ``run_dir/checkpoint.safetensors``; nothing is written if it doesn't fit."""
         from ..errors import CheckpointError
+        from ..io.recipes import read_recipe
 
-        path = os.path.join(run_dir, R.RECIPE)
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                was = (json.load(f).get("data") or {}).get("fingerprint")
+        if os.path.isfile(os.path.join(run_dir, R.RECIPE)):
+            was = (read_recipe(run_dir).get("data") or {}).get("fingerprint")
             if was and was != self.fingerprint:
                 raise CheckpointError(
                     f"{run_dir} was trained on different data (fingerprint {was[:19]}..., now "
                     f"{self.fingerprint[:19]}...): resume with the same data, or start a new run"
                 )
-        self.load_state(R.load_checkpoint(os.path.join(run_dir, R.CHECKPOINT), self.device))
+        path = os.path.join(run_dir, R.CHECKPOINT)
+        try:
+            self.load_state(R.load_checkpoint(path, self.device))
+        except (CheckpointError, guard.RunDirError):
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
+            raise guard.damaged_checkpoint(path, e) from None
+        if self.out and os.path.abspath(self.out) == os.path.abspath(run_dir):
+            self.claimed = True  # the run's own folder
 
     def recipe(self) -> dict:
         """The ``recipe.json`` contents for the current state of training."""
@@ -336,6 +348,14 @@ class Trainer:
 
     def fit(self) -> FitResult:
         """Train until ``epochs`` are done (or Ctrl-C); returns a :class:`FitResult`."""
+        lock = guard.claim(self)
+        try:
+            return self._fit()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _fit(self) -> FitResult:
         if self.out and self.is_main:
             os.makedirs(self.out, exist_ok=True)
             R.truncate_metrics(self.out, self.step)

@@ -27,6 +27,9 @@ class CorruptFileError(ValueError):
 
 
 def _open_npy(path: str, key, mmap: bool):
+    from .walk import check_regular
+
+    check_regular(path, "Npy")  # NOTE: a FIFO would block np.load forever
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except Exception as e:
@@ -346,6 +349,7 @@ class HDF5(ArrayDataset):
         path = os.fspath(path)
         ya = LazyArray(_open_h5, path, y) if y is not None else None
         super().__init__(LazyArray(_open_h5, path, x), ya, name="HDF5", **kwargs)
+        _check_stores(self)
 
 
 class Zarr(ArrayDataset):
@@ -365,3 +369,12 @@ class Zarr(ArrayDataset):
         path = os.fspath(path)
         ya = LazyArray(_open_zarr, path, y) if y is not None else None
         super().__init__(LazyArray(_open_zarr, path, x), ya, name="Zarr", **kwargs)
+        _check_stores(self)
+
+
+def _check_stores(ds: ArrayDataset) -> None:
+    from .limits import check_store
+
+    for src in (ds.x, ds.y):
+        if isinstance(src, LazyArray):
+            check_store(src.get(), f"{ds.name}: {src.describe()}")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 
 import numpy as np
 
 from manygrad.data.dataset import Dataset
 from manygrad.errors import DTypeError, ShapeError
+
+from . import limits
+from .walk import check_regular
 
 __all__ = ["IDX", "read_idx"]
 
@@ -34,6 +38,15 @@ def _header(path: str, head: bytes) -> tuple[np.dtype, tuple[int, ...], int]:
     return np.dtype(_TYPES[code]), dims, 4 + 4 * ndim
 
 
+def _gzip_size(path: str) -> int | None:
+    try:
+        with open(path, "rb") as f:
+            f.seek(-4, os.SEEK_END)
+            return int.from_bytes(f.read(4), "little")
+    except OSError:
+        return None
+
+
 def read_idx(path: str | os.PathLike, mmap: bool = True) -> np.ndarray:
     """Read an IDX file (``.gz`` decompressed in memory; raw files memory-mapped).
 
@@ -47,26 +60,34 @@ def read_idx(path: str | os.PathLike, mmap: bool = True) -> np.ndarray:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"IDX: no such file {path}")
+    check_regular(path, "IDX")  # NOTE: a FIFO would block the read below forever
     gz = path.endswith(".gz")
-    if gz:
-        try:
-            with gzip.open(path, "rb") as f:
-                raw = f.read()
-        except (OSError, EOFError) as e:
-            raise IDXFormatError(f"IDX: {path} is not a valid gzip file ({e})") from e
-        head = raw[:260]
-    else:
-        with open(path, "rb") as f:
+    try:
+        with gzip.open(path, "rb") if gz else open(path, "rb") as f:
             head = f.read(260)
-    dt, dims, offset = _header(path, head)
-    count = int(np.prod(dims)) if dims else 1
-    need = offset + count * dt.itemsize
+            dt, dims, offset = _header(path, head)
+            need = offset + limits.declared_bytes(dims, dt.itemsize)
+            if gz:  # NOTE: inflate no more than the header declares (a gzip bomb stops here)
+                isize = _gzip_size(path)  # the inflated size mod 2**32, from the trailer
+                if need < 2**32 and isize is not None and isize < need:
+                    raise IDXFormatError(
+                        f"IDX: {path} is truncated: the header promises shape {dims} ({need} "
+                        f"bytes) but the file inflates to {isize} bytes; download it again"
+                    )
+                limits.check_fits(need, f"IDX: {path}", stream_hint=False)
+                raw = head + f.read(need - len(head)) if need > len(head) else head
+    except (OSError, EOFError) as e:
+        kind = "gzip" if gz else "IDX"
+        raise IDXFormatError(f"IDX: {path} is not a valid {kind} file ({e})") from e
+    count = math.prod(dims)
     have = len(raw) if gz else os.path.getsize(path)
     if have < need:
         raise IDXFormatError(
             f"IDX: {path} is truncated: the header promises shape {dims} ({need} bytes) but "
             f"the file has {have} bytes; download it again"
         )
+    if not gz and not mmap:
+        limits.check_fits(need, f"IDX: {path}")
     if gz:
         a = np.frombuffer(raw, dt, count, offset).reshape(dims)
     elif mmap:

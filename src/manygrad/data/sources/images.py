@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import warnings
+from collections import Counter
 
 from manygrad.data.dataset import Dataset
 from manygrad.data.transforms import ToTensor, fixes_size, require_pillow
 from manygrad.errors import ShapeError
+
+from .walk import find_files
 
 __all__ = ["IMG_EXTENSIONS", "ImageFolder", "ImageList", "load_image"]
 
@@ -28,14 +33,51 @@ def load_image(path: str, mode: str | None = "RGB", index: int | None = None):
     """
     pil_image = require_pillow()
     try:
-        with pil_image.open(path) as img:
+        with _no_bombs(pil_image), pil_image.open(path) as img:
             img.load()  # NOTE: decode now, so truncated files fail here and not later
             return img.convert(mode) if mode is not None and img.mode != mode else img.copy()
     except FileNotFoundError:
         raise
     except Exception as e:
         at = f" (sample index {index})" if index is not None else ""
-        raise CorruptFileError(f"cannot decode image {path}{at}: {type(e).__name__}: {e}") from e
+        raise CorruptFileError(f"cannot decode image {path}{at}: {_why(e, pil_image)}") from e
+
+
+@contextlib.contextmanager
+def _no_bombs(pil_image):
+    """Pillow's decompression-bomb warning (an image of more pixels than
+    ``Image.MAX_IMAGE_PIXELS``) raised as an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pil_image.DecompressionBombWarning)
+        yield
+
+
+def _why(e: Exception, pil_image) -> str:
+    if isinstance(e, (pil_image.DecompressionBombWarning, pil_image.DecompressionBombError)):
+        return (
+            f"it declares more pixels than the limit of {pil_image.MAX_IMAGE_PIXELS:,} "
+            "(a decompression bomb, or a huge scan: shrink it first)"
+        )
+    return f"{type(e).__name__}: {e}"
+
+
+def common_size(samples, limit: int = _SIZE_CHECK_LIMIT) -> tuple[tuple[int, int], int, int]:
+    """The most common image size ``(H, W)`` among the first ``limit`` files (headers
+    only), with how many have it and how many were read."""
+    pil_image = require_pillow()
+    sizes: Counter = Counter()
+    for path, _ in samples[:limit]:
+        try:
+            with _no_bombs(pil_image), pil_image.open(path) as img:
+                w, h = img.size
+        except Exception:  # noqa: BLE001  (unreadable: reported, with its index, when loaded)
+            continue
+        sizes[(h, w)] += 1
+    if not sizes:
+        raise CorruptFileError(f"none of the images ({samples[0][0]}, ...) can be read")
+    # NOTE: ties go to the larger image, then the taller one, so the choice is stable
+    size, n = max(sizes.items(), key=lambda kv: (kv[1], kv[0][0] * kv[0][1], kv[0]))
+    return size, n, sum(sizes.values())
 
 
 class _ImageDataset(Dataset):
@@ -54,9 +96,13 @@ class _ImageDataset(Dataset):
         first = None
         for path, _ in self.samples[:_SIZE_CHECK_LIMIT]:
             try:
-                with pil_image.open(path) as img:
+                with _no_bombs(pil_image), pil_image.open(path) as img:
                     size = img.size
-            except Exception:  # unreadable: reported, with its index, when it is loaded
+            except Exception as e:  # unreadable: reported, with its index, when it is loaded
+                if isinstance(e, pil_image.DecompressionBombError) or isinstance(
+                    e, pil_image.DecompressionBombWarning
+                ):
+                    raise CorruptFileError(f"{what}: {path}: {_why(e, pil_image)}") from None
                 continue
             if first is None:
                 first = (size, path)
@@ -115,13 +161,12 @@ class ImageFolder(_ImageDataset):
         self.classes = classes
         self.class_to_idx = {c: i for i, c in enumerate(classes)}
         self.samples = []
-        empty = []
+        empty: list[str] = []
+        seen: set = set()  # files already taken: a file linked into two classes counts once
         for c in classes:
-            files = []
-            for dirpath, _, names in sorted(os.walk(os.path.join(self.root, c), followlinks=True)):
-                files += [
-                    os.path.join(dirpath, n) for n in sorted(names) if n.lower().endswith(exts)
-                ]
+            files = find_files(
+                os.path.join(self.root, c), exts, "ImageFolder", inside=self.root, seen=seen
+            )
             if not files:
                 empty.append(c)
             self.samples += [(f, self.class_to_idx[c]) for f in files]

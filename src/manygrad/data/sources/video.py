@@ -12,6 +12,7 @@ from manygrad.data.dataset import Dataset
 from manygrad.errors import ShapeError
 
 from .images import read_pairs
+from .walk import find_files
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoFolder", "VideoList"]
 
@@ -204,10 +205,10 @@ class VideoFolder(_VideoDataset):
         exts = tuple(e.lower() for e in extensions)
         for c in self.classes:
             d = os.path.join(self.root, c)
-            found = sorted(n for n in os.listdir(d) if n.lower().endswith(exts))
+            found = find_files(d, exts, "VideoFolder", recursive=False)
             if not found:
                 empty.append(c)
-            files += [os.path.join(d, n) for n in found]
+            files += found
             labels += [self.class_to_idx[c]] * len(found)
         if empty:
             raise FileNotFoundError(

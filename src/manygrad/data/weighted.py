@@ -1,0 +1,126 @@
+"""More of ``torch.utils.data``: WeightedRandomSampler, ChainDataset, StackDataset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from .dataset import Dataset, IterableDataset, _rng
+from .sampler import Sampler
+
+__all__ = ["ChainDataset", "StackDataset", "WeightedRandomSampler"]
+
+
+class WeightedRandomSampler(Sampler):
+    """Indices ``0..len(weights)-1`` drawn with probabilities proportional to ``weights``
+    (to balance classes, say).
+
+    Args:
+        weights: non-negative weights, one per sample (a sequence or a 1-d tensor).
+        num_samples: how many indices per epoch.
+        replacement: draw with replacement (default True); without it no index repeats.
+        generator: an int seed (combined with ``set_epoch``), a ``numpy.random.Generator``,
+            a ``mg.Generator``, or None to draw from manygrad's CPU RNG.
+
+    Example:
+        >>> w = [1.0 / class_count[y] for y in labels]
+        >>> s = mg.data.WeightedRandomSampler(w, num_samples=len(w))
+    """
+
+    def __init__(self, weights, num_samples: int, replacement: bool = True, generator=None):
+        if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples <= 0:
+            raise ValueError(
+                f"WeightedRandomSampler: num_samples should be a positive int, got {num_samples}"
+            )
+        if not isinstance(replacement, bool):
+            raise ValueError(
+                f"WeightedRandomSampler: replacement should be a bool, got {replacement!r}"
+            )
+        w = weights.tolist() if hasattr(weights, "tolist") else list(weights)
+        self.weights = np.asarray(w, dtype=np.float64)
+        if self.weights.ndim != 1:
+            raise ValueError(
+                f"WeightedRandomSampler: weights should be 1-d, got shape {self.weights.shape}"
+            )
+        if (self.weights < 0).any() or not np.isfinite(self.weights).all():
+            raise ValueError("WeightedRandomSampler: weights must be finite and non-negative")
+        if not replacement and num_samples > int((self.weights > 0).sum()):
+            raise ValueError(
+                f"WeightedRandomSampler: cannot draw {num_samples} samples without replacement "
+                f"from {int((self.weights > 0).sum())} samples of non-zero weight"
+            )
+        self.num_samples, self.replacement, self.generator = num_samples, replacement, generator
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        g = self.generator
+        g = _rng(g) if g is None or isinstance(g, np.random.Generator) else (
+            np.random.default_rng([int(g), self.epoch]))  # fmt: skip
+        p = self.weights / self.weights.sum()
+        idx = g.choice(len(p), size=self.num_samples, replace=self.replacement, p=p)
+        return iter(idx.astype(np.int64).tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class ChainDataset(IterableDataset):
+    """Several iterable datasets one after the other, as one stream.
+
+    Example:
+        >>> stream = mg.data.ChainDataset([shard_a, shard_b])
+    """
+
+    def __init__(self, datasets):
+        self.datasets = datasets
+
+    def __iter__(self):
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError(
+                    f"ChainDataset only supports IterableDataset, got {type(d).__name__}"
+                )
+            yield from d
+
+    def __len__(self) -> int:
+        total = 0
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError(
+                    f"ChainDataset only supports IterableDataset, got {type(d).__name__}"
+                )
+            total += len(d)
+        return total
+
+
+class StackDataset(Dataset):
+    """Samples of several equally long datasets side by side, as a tuple (positional
+    datasets) or a dict (keyword datasets).
+
+    Example:
+        >>> ds = mg.data.StackDataset(image=images, label=labels); ds[0]["label"]
+    """
+
+    def __init__(self, *args, **kwargs):
+        if args and kwargs:
+            raise ValueError("StackDataset: give datasets as positional or keyword arguments, "
+                             "not both")  # fmt: skip
+        if not args and not kwargs:
+            raise ValueError("StackDataset: at least one dataset is needed")
+        self.datasets = args if args else kwargs
+        parts = args if args else tuple(kwargs.values())
+        self._length = len(parts[0])
+        if any(len(d) != self._length for d in parts):
+            raise ValueError("StackDataset: the datasets have different lengths")
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __len__(self) -> int:
+        return self._length

@@ -1,0 +1,81 @@
+"""``InstanceNorm1d/2d/3d`` (Ulyanov et al., 2016) and ``LocalResponseNorm`` (Krizhevsky
+et al., 2012), with PyTorch's arguments, defaults and buffers."""
+
+from __future__ import annotations
+
+from ..errors import ShapeError
+from ..ops import instance_norm as N
+from ..tensor import Tensor
+from .module import Module
+from .normalization import _BatchNorm
+
+
+class _InstanceNorm(_BatchNorm):
+    _spatial = 1
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = False, track_running_stats: bool = False, device=None,
+                 dtype=None) -> None:  # fmt: skip
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+
+    def forward(self, input: Tensor) -> Tensor:
+        nd = self._spatial
+        if input.ndim not in (nd + 1, nd + 2):
+            raise ShapeError(f"{type(self).__name__}: expected an input of {nd + 1} or {nd + 2} "
+                             f"dims, got shape {tuple(input.shape)}")  # fmt: skip
+        batched = input.ndim == nd + 2
+        x = input if batched else input.unsqueeze(0)
+        if self.affine and x.shape[1] != self.num_features:
+            raise ShapeError(f"{type(self).__name__}: expected {self.num_features} channels "
+                             f"(dim 1), got input of shape {tuple(input.shape)}")  # fmt: skip
+        use_input = self.training or not self.track_running_stats
+        momentum = 0.0 if self.momentum is None else self.momentum
+        y = N.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            use_input, momentum, self.eps)  # fmt: skip
+        return y if batched else y.squeeze(0)
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Normalise each channel of each sample of (N, C, L) or (C, L) inputs over L.
+
+    Args:
+        num_features: C. eps (1e-5). momentum (0.1). affine: learn weight and bias
+        (default False). track_running_stats: keep statistics for eval (default False).
+
+    Example:
+        >>> mg.nn.InstanceNorm1d(4)(mg.randn(2, 4, 10)).shape
+    """
+
+    _spatial = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W) or (C, H, W) inputs (style transfer)."""
+
+    _spatial = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W) or (C, D, H, W) inputs."""
+
+    _spatial = 3
+
+
+class LocalResponseNorm(Module):
+    """Divide by ``(k + alpha * mean of squares over size neighbouring channels) ** beta``.
+
+    Args: size; alpha (1e-4); beta (0.75); k (1.0).
+
+    Example:
+        >>> mg.nn.LocalResponseNorm(2)(mg.randn(1, 8, 4, 4)).shape
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input: Tensor) -> Tensor:
+        return N.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

@@ -1,0 +1,187 @@
+"""More activations, named as in ``torch.nn.functional``: relu6, hardtanh, prelu, selu,
+celu, mish, hardswish, hardsigmoid, glu, softsign, threshold, logsigmoid, softmin,
+tanhshrink, softshrink, hardshrink.
+
+Each is a composition of differentiable ops (where, clamp, exp, softplus, ...), so its
+gradient, and the gradient of that gradient, come from those ops.
+"""
+
+# ruff: noqa: A002  (`input` is PyTorch's argument name)
+from __future__ import annotations
+
+from .. import backend
+from .. import dtypes as D
+from ..errors import ShapeError
+from ..tensor import Tensor
+from .elementwise import _float_input, abs, elu, exp, sigmoid, softplus, tanh, where
+from .movement import chunk
+from .nn import softmax
+
+# NOTE: the constants of Klambauer et al. (2017), as PyTorch writes them
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:  # fmt: skip
+    """``x`` limited to ``[min_val, max_val]`` (gradient 0 outside, and at the bounds).
+
+    Example: ``F.hardtanh(x, -2.0, 2.0)``
+    """
+    if max_val < min_val:
+        raise ValueError(f"hardtanh: max_val ({max_val}) must be >= min_val ({min_val})")
+    x = _float_input(input)
+    inside = (x > min_val) & (x < max_val)
+    return where(inside, x, where(x <= min_val, min_val, max_val).to(x.dtype))
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """``min(max(x, 0), 6)``. Example: ``F.relu6(x)``"""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """``x`` for x >= 0, ``weight * x`` otherwise; ``weight`` has 1 or C (dim 1) values.
+
+    Example: ``F.prelu(x, mg.full((1,), 0.25))``
+    """
+    w = weight
+    if w.numel() != 1:
+        c = input.shape[1] if input.ndim >= 2 else input.shape[0]
+        if w.numel() != c:
+            raise ShapeError(
+                f"prelu: weight has {w.numel()} values but the input of shape "
+                f"{tuple(input.shape)} has {c} channels; use 1 or {c} parameters"
+            )
+        if input.ndim >= 2:
+            w = w.reshape((c,) + (1,) * (input.ndim - 2))
+    elif input.ndim == 0:
+        w = w.reshape(())
+    return where(input > 0, input, w * input)
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """Klambauer et al. (2017): ``scale * elu(x, alpha)`` with fixed constants."""
+    return elu(_float_input(input), _SELU_ALPHA) * _SELU_SCALE
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """Barron (2017): ``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0")
+    x = _float_input(input)
+    return where(x > 0, x, (exp(where(x > 0, 0.0, x) / alpha) - 1) * alpha)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """Misra (2019): ``x * tanh(softplus(x))``."""
+    x = _float_input(input)
+    return x * tanh(softplus(x))
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """``relu6(x + 3) / 6`` (gradient 1/6 strictly inside (-3, 3))."""
+    x = _float_input(input)
+    return where((x > -3) & (x < 3), x / 6 + 0.5, where(x >= 3, 1.0, 0.0).to(x.dtype))
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """Howard et al. (2019): ``x * relu6(x + 3) / 6``."""
+    x = _float_input(input)
+    mid = x * (x + 3) / 6
+    return where(x < -3, 0.0, where(x > 3, x, mid))
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """Dauphin et al. (2017): ``a * sigmoid(b)`` of the two halves of ``dim``."""
+    if input.ndim == 0 or input.shape[dim] % 2:
+        raise ShapeError(
+            f"glu: dim {dim} of the input of shape {tuple(input.shape)} must have an even size"
+        )
+    a, b = chunk(input, 2, dim)
+    return a * sigmoid(b)
+
+
+def softsign(input: Tensor) -> Tensor:
+    """``x / (1 + |x|)``."""
+    x = _float_input(input)
+    return x / (abs(x) + 1)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """``x`` where ``x > threshold``, else ``value``. Example: ``F.threshold(x, 0.1, 20.0)``"""
+    return where(input > threshold, input, value)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """``log(sigmoid(x)) = -softplus(-x)``, stable for large ``|x|``."""
+    return -softplus(-_float_input(input))
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """``softmax(-x)`` along ``dim``."""
+    x = _float_input(input) if dtype is None else input.to(dtype)
+    if dim is None:
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    return softmax(-x, dim)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """``x - tanh(x)``."""
+    x = _float_input(input)
+    return x - tanh(x)
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0."""
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
+    x = _float_input(input)
+    return where(x > lambd, x - lambd, where(x < -lambd, x + lambd, 0.0))
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """``x`` where ``|x| > lambd``, else 0."""
+    x = _float_input(input)
+    return where((x > lambd) | (x < -lambd), x, 0.0)
+
+
+@backend.on_tensor_device
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+          training: bool = False, inplace: bool = False) -> Tensor:  # fmt: skip
+    """Xu et al. (2015): leaky ReLU whose negative slope is drawn from U(lower, upper) per
+    element in training and is ``(lower + upper) / 2`` otherwise."""
+    x = _float_input(input)
+    if not training:
+        return where(x >= 0, x, x * ((lower + upper) / 2))
+    r = backend.generator(x._device).random(tuple(x.shape), D.float32.np)
+    slope = Tensor._wrap((lower + (upper - lower) * r).astype(x._data.dtype), x._device)
+    return where(x >= 0, x, x * slope)
+
+
+@backend.on_tensor_device
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1) -> Tensor:  # fmt: skip
+    """Samples of the Gumbel-softmax (concrete) distribution (Jang et al., 2016; Maddison
+    et al., 2016); ``hard=True`` returns one-hot samples with the soft sample's gradient.
+
+    Example: ``F.gumbel_softmax(logits, tau=0.5, hard=True)``
+    """
+    x = _float_input(logits)
+    xp = backend.array_module(x._data)
+    u = backend.generator(x._device).random(tuple(x.shape), D.float32.np)
+    g = -xp.log(-xp.log(u.astype(x._data.dtype) + eps) + eps)  # Gumbel(0, 1) noise
+    y = softmax((x + Tensor._wrap(g.astype(x._data.dtype), x._device)) / tau, dim)
+    if not hard:
+        return y
+    d = dim % x.ndim
+    idx = xp.expand_dims(y._data.argmax(axis=d), d)
+    pos = xp.arange(x.shape[d]).reshape((-1,) + (1,) * (x.ndim - d - 1))
+    onehot = (pos == idx).astype(y._data.dtype)
+    # NOTE: straight-through: the value of the one-hot sample, the gradient of y
+    return Tensor._wrap(onehot, x._device) - y.detach() + y
+
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals())

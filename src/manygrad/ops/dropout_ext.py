@@ -1,0 +1,207 @@
+"""Channel-wise and self-normalising dropout (dropout1d/2d/3d, alpha_dropout,
+feature_alpha_dropout), bilinear and embedding_bag, as in ``torch.nn.functional``.
+
+Each multiplies or adds constant arrays (masks, bag matrices) to differentiable ops, so
+gradients, and theirs, come from mul, add, matmul and embedding.
+"""
+
+# ruff: noqa: A002  (`input` is PyTorch's argument name)
+from __future__ import annotations
+
+from .. import backend
+from .. import dtypes as D
+from ..errors import ShapeError
+from ..tensor import Tensor
+from .elementwise import _float_input, where
+from .linalg import linear, matmul
+from .nn import embedding
+from .reduce import amax, sum
+
+_SELU_ALPHA_SCALE = 1.7580993408473766  # NOTE: selu's scale * alpha, as PyTorch's kernel
+
+
+def _const(x: Tensor, arr) -> Tensor:
+    return Tensor._wrap(arr, x._device)
+
+
+def _keep_mask(x: Tensor, shape, p: float):
+    """A 0/1 array of ``shape`` in x's dtype: 1 with probability 1 - p."""
+    r = backend.generator(x._device).random(tuple(shape), D.float32.np)
+    return (r >= p).astype(x._data.dtype)
+
+
+def _check_p(p: float, op: str) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _feature_shape(x: Tensor, nd: int, op: str):
+    if nd and x.ndim not in (nd + 1, nd + 2):
+        raise ShapeError(f"{op}: expected an input of {nd + 1} dims (C, ...) or {nd + 2} dims "
+                         f"(N, C, ...), got shape {tuple(x.shape)}")  # fmt: skip
+    if x.ndim < 2:
+        raise ShapeError(f"{op}: expected an input of at least 2 dims, got {tuple(x.shape)}")
+    lead = 1 if nd and x.ndim == nd + 1 else 2  # unbatched inputs: one mask per channel
+    return tuple(x.shape[:lead]) + (1,) * (x.ndim - lead)
+
+
+@backend.on_tensor_device
+def _feature_dropout(x: Tensor, p: float, training: bool, nd: int, op: str) -> Tensor:
+    _check_p(p, op)
+    if not training or p == 0.0 or x.numel() == 0:
+        return x
+    x = _float_input(x)
+    shape = _feature_shape(x, nd, op)
+    if p == 1.0:
+        return x * 0.0
+    return x * _const(x, _keep_mask(x, shape, p) * x._data.dtype.type(1.0 / (1.0 - p)))
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:  # fmt: skip
+    """Zero whole channels of (N, C, L) or (C, L) inputs with probability ``p``, scale the
+    rest by 1 / (1 - p). Example: ``F.dropout1d(x, 0.2, model.training)``"""
+    return _feature_dropout(input, p, training, 1, "dropout1d")
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:  # fmt: skip
+    """Zero whole channels of (N, C, H, W) or (C, H, W) inputs (Tompson et al., 2015).
+
+    NOTE: as in PyTorch, a 3-d input is taken as (N, C, L) (channel-wise 1-d dropout)."""
+    if input.ndim == 3:
+        return _feature_dropout(input, p, training, 0, "dropout2d")
+    return _feature_dropout(input, p, training, 2, "dropout2d")
+
+
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:  # fmt: skip
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) inputs."""
+    return _feature_dropout(input, p, training, 3, "dropout3d")
+
+
+@backend.on_tensor_device
+def _alpha(x: Tensor, p: float, training: bool, feature: bool, op: str) -> Tensor:
+    _check_p(p, op)
+    if not training or p == 0.0 or x.numel() == 0:
+        return x
+    x = _float_input(x)
+    if p == 1.0:
+        return x * 0.0
+    shape = _feature_shape(x, 0, op) if feature else tuple(x.shape)
+    keep = _keep_mask(x, shape, p)
+    al = _SELU_ALPHA_SCALE
+    a = 1.0 / ((al * al * p + 1) * (1 - p)) ** 0.5
+    # NOTE: dropped units take selu's negative saturation value, then an affine map keeps
+    # the mean and variance: y = a * (x * keep + alpha' * (keep - 1)) + a * alpha' * p
+    dt = x._data.dtype.type
+    shift = (keep - 1) * dt(al * a) + dt(al * a * p)
+    return x * _const(x, keep * dt(a)) + _const(x, shift.astype(x._data.dtype))
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                  inplace: bool = False) -> Tensor:  # fmt: skip
+    """Dropout that keeps zero mean and unit variance for SELU networks (Klambauer et al.,
+    2017). Note PyTorch's default ``training=False``."""
+    return _alpha(input, p, training, False, "alpha_dropout")
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                          inplace: bool = False) -> Tensor:  # fmt: skip
+    """``alpha_dropout`` of whole channels."""
+    return _alpha(input, p, training, True, "feature_alpha_dropout")
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
+             bias: Tensor | None = None) -> Tensor:  # fmt: skip
+    """``y[..., o] = x1 @ weight[o] @ x2 + bias[o]``; weight (out, in1, in2).
+
+    Example: ``F.bilinear(mg.randn(4, 3), mg.randn(4, 5), mg.randn(2, 3, 5))``  # (4, 2)
+    """
+    if weight.ndim != 3 or input1.shape[-1] != weight.shape[1] or (
+            input2.shape[-1] != weight.shape[2]):  # fmt: skip
+        raise ShapeError(
+            f"bilinear: inputs of shapes {tuple(input1.shape)} and {tuple(input2.shape)} do "
+            f"not fit weight of shape {tuple(weight.shape)} (out, in1, in2)"
+        )
+    o, i, j = weight.shape
+    w = weight.permute(0, 2, 1).reshape(o * j, i)
+    t = linear(input1, w).reshape(tuple(input1.shape[:-1]) + (o, j))
+    y = sum(t * input2.unsqueeze(-2), -1)
+    return y if bias is None else y + bias
+
+
+@backend.on_tensor_device
+def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
+                  max_norm: float | None = None, norm_type: float = 2,
+                  scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                  per_sample_weights: Tensor | None = None, include_last_offset: bool = False,
+                  padding_idx: int | None = None) -> Tensor:  # fmt: skip
+    """Sums, means or maxima of bags of embeddings, without materialising the bags' rows
+    per position beyond one lookup.
+
+    Args:
+        input: (B, N) ids (B bags of N) or 1-d ids with ``offsets`` (bag starts).
+        weight: the (num_embeddings, dim) table.
+        mode: "sum", "mean" (default) or "max".
+        per_sample_weights: a weight per id (mode "sum" only).
+        include_last_offset: ``offsets`` has one more entry, the end of the last bag.
+        padding_idx: ids that are left out of their bag.
+
+    Example: ``F.embedding_bag(mg.tensor([1, 2, 4, 5, 4]), w, mg.tensor([0, 2]))``
+    """
+    op = "embedding_bag"
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"{op}: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+    if max_norm is not None or scale_grad_by_freq:
+        raise NotImplementedError(f"{op}: max_norm and scale_grad_by_freq are not supported")
+    if per_sample_weights is not None and mode != "sum":
+        raise ValueError(f"{op}: per_sample_weights is only supported for mode='sum', got "
+                         f"mode={mode!r}")  # fmt: skip
+    xp = backend.array_module(weight._data)
+    ids = input._data
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError(f"{op}: offsets must be None for a 2-d input (B, N)")
+        b, n = ids.shape
+        bag = xp.repeat(xp.arange(b), n)
+        ids = ids.reshape(-1)
+        psw = None if per_sample_weights is None else per_sample_weights.reshape(-1)
+    elif input.ndim == 1:
+        if offsets is None or offsets.ndim != 1:
+            raise ValueError(f"{op}: a 1-d input needs 1-d offsets (the start of each bag)")
+        off = offsets._data.astype(xp.int64)
+        if include_last_offset:
+            off = off[:-1]
+        b = off.shape[0]
+        bag = xp.searchsorted(off, xp.arange(ids.shape[0]), side="right") - 1
+        psw = per_sample_weights
+    else:
+        raise ShapeError(f"{op}: expected a 1-d or 2-d input, got shape {tuple(input.shape)}")
+    use = xp.ones(ids.shape, bool) if padding_idx is None else ids != (
+        padding_idx % weight.shape[0])  # fmt: skip
+    rows = embedding(Tensor._wrap(ids, input._device), weight)  # (total, dim)
+    member = (bag.reshape(1, -1) == xp.arange(b).reshape(-1, 1)) & use.reshape(1, -1)
+    if mode == "max":
+        pos = xp.cumsum(member, axis=1) - 1  # rank of each id inside its bag
+        width = max(int(member.sum(axis=1).max()) if b else 0, 1)
+        slot = xp.zeros((b, width), xp.int64)
+        filled = xp.zeros((b, width), bool)
+        bi, ci = xp.nonzero(member)
+        slot[bi, pos[bi, ci]] = ci
+        filled[bi, pos[bi, ci]] = True
+        vals = embedding(Tensor._wrap(slot, input._device), rows)  # (B, width, dim)
+        vals = where(_const(rows, filled[..., None]), vals, float("-inf"))
+        out = amax(vals, 1)
+        return where(_const(rows, filled.any(axis=1)[:, None]), out, 0.0)
+    m = member.astype(weight._data.dtype)
+    if mode == "mean":
+        m = m / xp.maximum(m.sum(axis=1, keepdims=True), 1)
+    if psw is not None:
+        rows = rows * psw.reshape(-1, 1)
+    return matmul(_const(rows, m), rows)
+
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals())

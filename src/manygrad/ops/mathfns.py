@@ -1,0 +1,359 @@
+"""More elementwise maths: rounding, trig and hyperbolic functions, two-operand functions
+(atan2, hypot, logaddexp, xlogy), interpolation (lerp, addcmul, addcdiv) and bitwise ops,
+with PyTorch's names. The special functions (erf, lgamma, ...) are in ``special_fns``."""
+
+from __future__ import annotations
+
+import math
+
+from .. import backend
+from .. import dtypes as D
+from ..autograd import Function
+from ..tensor import Tensor
+from .elementwise import (
+    _compare,
+    _float_input,
+    _promote,
+    _unary,
+    abs,
+    add,
+    clamp,
+    exp,
+    log,
+    maximum,
+    mul,
+    sqrt,
+    sub,
+    where,
+)
+
+_IMPORTED = {"abs", "add", "clamp", "exp", "log", "maximum", "mul", "sqrt", "sub", "where"}
+
+# ---------------------------------------------------------------------------- rounding
+
+
+def _zero(xp, g, x, y):
+    return xp.zeros_like(g)
+
+
+def _gzero(g, x, y):
+    return g * 0
+
+
+_floor = _unary("Floor", lambda xp, x: xp.floor(x), _zero, False, False, graph=_gzero)
+_ceil = _unary("Ceil", lambda xp, x: xp.ceil(x), _zero, False, False, graph=_gzero)
+_trunc = _unary("Trunc", lambda xp, x: xp.trunc(x), _zero, False, False, graph=_gzero)
+frac = _unary(
+    "Frac", lambda xp, x: x - xp.trunc(x), lambda xp, g, x, y: g, False, graph=lambda g, x, y: g
+)
+
+
+def _int_passthrough(fn):
+    def op(x: Tensor) -> Tensor:
+        return x.clone() if not x.is_floating_point() else fn(x)
+
+    op.__name__ = op.__qualname__ = fn.__name__.lower()  # NOTE: picklable by reference
+    op.__doc__ = f"``{op.__name__}`` elementwise (integers are returned unchanged, as copies)."
+    return op
+
+
+floor = _int_passthrough(_floor)
+ceil = _int_passthrough(_ceil)
+trunc = _int_passthrough(_trunc)
+fix = trunc
+
+
+class Round(Function):
+    def forward(self, x, decimals):
+        xp = backend.array_module(x)
+        if decimals == 0:
+            return xp.round(x)
+        # NOTE: PyTorch scales, rounds half to even and scales back, as NumPy does
+        s = 10.0**decimals
+        return (xp.round(x * s) / s).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        return backend.array_module(g).zeros_like(g)
+
+    def backward_graph(self, g):
+        return g * 0
+
+
+def round(x: Tensor, decimals: int = 0) -> Tensor:  # noqa: A001
+    """Round half to even; with ``decimals``, to that many decimal places.
+
+    Example: ``mg.round(mg.tensor([0.5, 1.5, 1.234]), decimals=0)``
+    """
+    if not x.is_floating_point():
+        return x.clone()
+    return Round.apply(x, int(decimals))
+
+
+# ---------------------------------------------------------------------------- trig & co
+
+tan = _unary(
+    "Tan",
+    lambda xp, x: xp.tan(x),
+    lambda xp, g, x, y: g * (1 + y * y),
+    graph=lambda g, x, y: g * (1 + y * y),
+)
+asin = _unary(
+    "Asin",
+    lambda xp, x: xp.arcsin(x),
+    lambda xp, g, x, y: g / xp.sqrt(1 - x * x),
+    graph=lambda g, x, y: g / sqrt(1 - x * x),
+)
+acos = _unary(
+    "Acos",
+    lambda xp, x: xp.arccos(x),
+    lambda xp, g, x, y: -g / xp.sqrt(1 - x * x),
+    graph=lambda g, x, y: -g / sqrt(1 - x * x),
+)
+atan = _unary(
+    "Atan",
+    lambda xp, x: xp.arctan(x),
+    lambda xp, g, x, y: g / (1 + x * x),
+    graph=lambda g, x, y: g / (1 + x * x),
+)
+sinh = _unary(
+    "Sinh",
+    lambda xp, x: xp.sinh(x),
+    lambda xp, g, x, y: g * xp.cosh(x),
+    graph=lambda g, x, y: g * cosh(x),
+)
+cosh = _unary(
+    "Cosh",
+    lambda xp, x: xp.cosh(x),
+    lambda xp, g, x, y: g * xp.sinh(x),
+    graph=lambda g, x, y: g * sinh(x),
+)
+asinh = _unary(
+    "Asinh",
+    lambda xp, x: xp.arcsinh(x),
+    lambda xp, g, x, y: g / xp.sqrt(x * x + 1),
+    graph=lambda g, x, y: g / sqrt(x * x + 1),
+)
+acosh = _unary(
+    "Acosh",
+    lambda xp, x: xp.arccosh(x),
+    lambda xp, g, x, y: g / xp.sqrt(x * x - 1),
+    graph=lambda g, x, y: g / sqrt(x * x - 1),
+)
+atanh = _unary(
+    "Atanh",
+    lambda xp, x: xp.arctanh(x),
+    lambda xp, g, x, y: g / (1 - x * x),
+    graph=lambda g, x, y: g / (1 - x * x),
+)
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+log2 = _unary(
+    "Log2",
+    lambda xp, x: xp.log2(x),
+    lambda xp, g, x, y: g / (x * math.log(2)),
+    graph=lambda g, x, y: g / (x * math.log(2)),
+)
+log10 = _unary(
+    "Log10",
+    lambda xp, x: xp.log10(x),
+    lambda xp, g, x, y: g / (x * math.log(10)),
+    graph=lambda g, x, y: g / (x * math.log(10)),
+)
+exp2 = _unary(
+    "Exp2",
+    lambda xp, x: xp.exp2(x),
+    lambda xp, g, x, y: g * y * math.log(2),
+    graph=lambda g, x, y: g * y * math.log(2),
+)
+
+
+def _sinc(xp, x):
+    px = x * math.pi
+    safe = xp.where(x == 0, 1, px)
+    return xp.where(x == 0, 1, xp.sin(safe) / safe).astype(x.dtype, copy=False)
+
+
+def _dsinc(xp, g, x, y):
+    px = x * math.pi
+    safe = xp.where(x == 0, 1, px)
+    d = (xp.cos(safe) * math.pi - y * math.pi) / safe
+    return g * xp.where(x == 0, 0, d)
+
+
+def _gsinc(g, x, y):
+    px = x * math.pi
+    safe = where(x == 0, 1.0, px)
+    from .elementwise import cos
+
+    return g * where(x == 0, 0.0, (cos(safe) * math.pi - y * math.pi) / safe)
+
+
+sinc = _unary("Sinc", _sinc, _dsinc, graph=_gsinc)
+
+
+class Atan2(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return backend.array_module(a).arctan2(a, b)
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        r = a * a + b * b
+        return g * b / r, -g * a / r
+
+    def backward_graph(self, g):
+        a, b = self.saved_input(0, self.a), self.saved_input(1, self.b)
+        r = a * a + b * b
+        return g * b / r, -g * a / r
+
+
+def atan2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """``atan(input / other)`` with the quadrant of (other, input)."""
+    a, b = _promote(_float_input(input), other)
+    if not isinstance(b, Tensor):
+        b = Tensor._wrap(backend.array_module(a._data).full(a.shape, b, a._data.dtype), a._device)
+    return Atan2.apply(a, b)
+
+
+arctan2 = atan2
+
+
+def hypot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """``sqrt(input**2 + other**2)`` elementwise."""
+    return sqrt(add(mul(input, input), mul(other, other)))
+
+
+def logaddexp(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """``log(exp(input) + exp(other))`` without overflow."""
+    m = maximum(input, other).detach()
+    return add(m, log(add(exp(sub(input, m)), exp(sub(other, m)))))
+
+
+def logaddexp2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """``log2(2**input + 2**other)`` without overflow."""
+    ln2 = math.log(2)
+    return logaddexp(mul(input, ln2), mul(other, ln2)) / ln2
+
+
+def xlogy(input, other) -> Tensor:  # noqa: A002
+    """``input * log(other)``, 0 where input is 0 (also when other is 0)."""
+    a, b = _promote(_float_input(input) if isinstance(input, Tensor) else input, other)
+    if not isinstance(a, Tensor):
+        a = Tensor._wrap(backend.array_module(b._data).full(b.shape, a, b._data.dtype), b._device)
+    safe = where(a == 0, 1.0, b) if isinstance(b, Tensor) else b
+    return where(a == 0, 0.0, mul(a, log(safe) if isinstance(safe, Tensor) else math.log(safe)))
+
+
+def lerp(input: Tensor, end: Tensor, weight) -> Tensor:  # noqa: A002
+    """``input + weight * (end - input)``; weight a number or a tensor."""
+    return add(input, mul(weight, sub(end, input)))
+
+
+def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:  # noqa: A002
+    """``input + value * tensor1 * tensor2``."""
+    return add(input, mul(mul(tensor1, tensor2), value))
+
+
+def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:  # noqa: A002
+    """``input + value * tensor1 / tensor2``."""
+    return add(input, mul(tensor1 / tensor2, value))
+
+
+def clamp_min(x: Tensor, min) -> Tensor:  # noqa: A002
+    return clamp(x, min=min)
+
+
+def clamp_max(x: Tensor, max) -> Tensor:  # noqa: A002
+    return clamp(x, max=max)
+
+
+class NanToNum(Function):
+    def forward(self, x, nan, posinf, neginf):
+        xp = backend.array_module(x)
+        self.keep = xp.isfinite(x)
+        return xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+
+    def backward(self, g):
+        return g * self.keep
+
+    def backward_graph(self, g):
+        return g * Tensor._wrap(self.keep)
+
+
+def nan_to_num(x: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
+    """NaN, +inf, -inf replaced by ``nan``, ``posinf`` (default the dtype's largest value)
+    and ``neginf`` (its smallest)."""
+    if not x.is_floating_point():
+        return x.clone()
+    return NanToNum.apply(x, nan, posinf, neginf)
+
+
+def isclose(input: Tensor, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> Tensor:  # noqa: A002
+    """``|input - other| <= atol + rtol * |other|`` elementwise (a bool tensor)."""
+    a, b = _promote(input, other)
+    xp = backend.array_module(a._data)
+    bd = b._data if isinstance(b, Tensor) else b
+    with backend.device_scope(a._device):
+        return Tensor._wrap(xp.isclose(a._data, bd, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def heaviside(input: Tensor, values: Tensor) -> Tensor:  # noqa: A002
+    """0 where input < 0, 1 where input > 0, ``values`` where input == 0."""
+    zero, one = input * 0, input * 0 + 1
+    return where(input == 0, values, where(input > 0, one, zero)).detach()
+
+
+# ---------------------------------------------------------------------------- bitwise
+
+
+def _bits(name, ufunc):
+    cmp = _compare(name, ufunc)
+
+    def op(input, other) -> Tensor:  # noqa: A002
+        for v in (input, other):
+            if isinstance(v, Tensor) and v.is_floating_point():
+                raise TypeError(f"{ufunc}: not defined for floating tensors (dtype {v.dtype})")
+        return cmp(input, other)
+
+    op.__name__ = ufunc
+    op.__qualname__ = ufunc if ufunc.startswith("bitwise") else f"bitwise_{ufunc}"  # pickle
+    return op
+
+
+bitwise_and = _bits("BitwiseAnd", "bitwise_and")
+bitwise_or = _bits("BitwiseOr", "bitwise_or")
+bitwise_xor = _bits("BitwiseXor", "bitwise_xor")
+bitwise_left_shift = _bits("LeftShift", "left_shift")
+bitwise_right_shift = _bits("RightShift", "right_shift")
+
+
+@backend.on_tensor_device
+def bitwise_not(x: Tensor) -> Tensor:
+    if x.is_floating_point():
+        raise TypeError(f"bitwise_not: not defined for floating tensors (dtype {x.dtype})")
+    return Tensor._wrap(backend.array_module(x._data).invert(x._data), x._device)
+
+
+def absolute(x: Tensor) -> Tensor:
+    return abs(x)
+
+
+def negative(x: Tensor) -> Tensor:
+    return -x
+
+
+def float_power(input, exponent) -> Tensor:  # noqa: A002
+    """``input ** exponent`` computed in float64."""
+    a = input.to(D.float64) if isinstance(input, Tensor) else input
+    b = exponent.to(D.float64) if isinstance(exponent, Tensor) else exponent
+    return a**b
+
+
+# NOTE: ops built by _unary / _compare report elementwise as their module; claim them here
+for _n, _v in list(globals().items()):
+    if callable(_v) and getattr(_v, "__module__", None) == "manygrad.ops.elementwise":
+        if _n not in _IMPORTED:
+            _v.__module__ = __name__
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals())

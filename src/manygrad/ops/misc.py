@@ -1,0 +1,351 @@
+"""The smaller rest of PyTorch's top-level functions: sign and NaN-aware helpers, angle
+conversions, integration (trapezoid), statistics (cov, corrcoef), splitting, out-of-place
+scatters (index_put, select/slice/diagonal_scatter), matrix_exp and dtype queries."""
+
+from __future__ import annotations
+
+import math
+
+from .. import backend
+from .. import dtypes as D
+from ..autograd import Function
+from ..errors import ShapeError
+from ..tensor import Size, Tensor
+from .elementwise import _float_input, abs, cast, div, isnan, log, mul, sub, where
+from .indexing import _dim, getitem
+from .linalg import matmul
+from .movement import movedim, narrow, reshape, transpose
+from .reduce import amax, sum
+
+# ---------------------------------------------------------------------------- elementwise
+
+
+def sgn(x: Tensor) -> Tensor:
+    """The sign of each element, 0 for NaN (as PyTorch)."""
+    s = x.sign()
+    return where(isnan(x), 0.0, s) if x.is_floating_point() else s
+
+
+@backend.on_tensor_device
+def signbit(x: Tensor) -> Tensor:
+    return Tensor._wrap(backend.array_module(x._data).signbit(x._data), x._device)
+
+
+def copysign(input, other) -> Tensor:  # noqa: A002
+    """``|input|`` with the sign (bit) of ``other``; always floating."""
+    a = _float_input(input)
+    if isinstance(other, Tensor):
+        dt = D.result_type(a, other)
+        a = a if a.dtype is dt else cast(a, dt if dt.is_floating_point else D.get_default_dtype())
+    neg = signbit(other) if isinstance(other, Tensor) else (math.copysign(1.0, other) < 0)
+    if isinstance(neg, bool):
+        return -abs(a) if neg else abs(a)
+    return where(neg, -abs(a), abs(a))
+
+
+def fmax(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """Elementwise maximum that ignores NaN (NaN only where both are NaN)."""
+    from .elementwise import maximum
+
+    return where(isnan(other), input, where(isnan(input), other, maximum(input, other)))
+
+
+def fmin(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """Elementwise minimum that ignores NaN (NaN only where both are NaN)."""
+    from .elementwise import minimum
+
+    return where(isnan(other), input, where(isnan(input), other, minimum(input, other)))
+
+
+def logit(input: Tensor, eps=None) -> Tensor:  # noqa: A002
+    """``log(p / (1 - p))``, with p clamped to [eps, 1 - eps] when eps is given."""
+    p = _float_input(input)
+    if eps is not None:
+        p = p.clamp(eps, 1 - eps)
+    return log(div(p, 1 - p))
+
+
+def _int_pair(name, ufunc):
+    @backend.on_tensor_device
+    def op(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+        xp = backend.array_module(input._data)
+        o = other._data if isinstance(other, Tensor) else other
+        return Tensor._wrap(getattr(xp, ufunc)(input._data, o), input._device)
+
+    op.__name__ = op.__qualname__ = name  # NOTE: picklable by reference
+    return op
+
+
+gcd = _int_pair("gcd", "gcd")
+lcm = _int_pair("lcm", "lcm")
+
+
+def rad2deg(x: Tensor) -> Tensor:
+    return mul(_float_input(x), 180.0 / math.pi)
+
+
+def deg2rad(x: Tensor) -> Tensor:
+    return mul(_float_input(x), math.pi / 180.0)
+
+
+def ldexp(input: Tensor, other) -> Tensor:  # noqa: A002
+    """``input * 2 ** other``."""
+    two = other.to(D.get_default_dtype()) if isinstance(other, Tensor) else float(other)
+    return mul(_float_input(input), 2.0**two)
+
+
+@backend.on_tensor_device
+def frexp(x: Tensor):
+    """``(mantissa, exponent)`` with ``x = mantissa * 2 ** exponent``, |mantissa| in [0.5, 1)."""
+    m, e = backend.array_module(x._data).frexp(x._data)
+    return Tensor._wrap(m, x._device), Tensor._wrap(e.astype("int32"), x._device)
+
+
+def isposinf(x: Tensor) -> Tensor:
+    return (x == math.inf) if x.is_floating_point() else x != x
+
+
+def isneginf(x: Tensor) -> Tensor:
+    return (x == -math.inf) if x.is_floating_point() else x != x
+
+
+@backend.on_tensor_device
+def isreal(x: Tensor) -> Tensor:
+    return Tensor._wrap(backend.array_module(x._data).ones(x.shape, bool), x._device)
+
+
+def positive(x: Tensor) -> Tensor:
+    return x
+
+
+def rsub(input, other, alpha=1) -> Tensor:  # noqa: A002
+    """``other - alpha * input``."""
+    return sub(other, mul(input, alpha) if alpha != 1 else input)
+
+
+multiply, subtract, divide = mul, sub, div
+
+# ---------------------------------------------------------------------------- splitting
+
+
+def select(input: Tensor, dim: int, index: int) -> Tensor:  # noqa: A002
+    d = _dim(dim, input.ndim, "select")
+    return getitem(input, (slice(None),) * d + (index,))
+
+
+def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple:  # noqa: A002
+    """Split into ``n`` nearly equal parts, or at the given indices, along ``dim``."""
+    d = _dim(dim, input.ndim, "tensor_split")
+    n = input.shape[d]
+    if isinstance(indices_or_sections, Tensor):
+        indices_or_sections = indices_or_sections.tolist()
+    if isinstance(indices_or_sections, int):
+        k = indices_or_sections
+        if k <= 0:
+            raise ValueError(f"tensor_split: sections must be positive, got {k}")
+        sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+        bounds = [0]
+        for s in sizes:
+            bounds.append(bounds[-1] + s)
+    else:
+        bounds = [0] + [min(max(int(i), 0), n) for i in indices_or_sections] + [n]
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        b = max(a, b)
+        out.append(narrow(input, d, a, b - a))
+    return tuple(out)
+
+
+def _split_dim(x: Tensor, sections, dim: int, op: str) -> tuple:
+    if isinstance(sections, int) and x.shape[dim] % sections:
+        raise ShapeError(f"{op}: dim {dim} of size {x.shape[dim]} does not split into "
+                         f"{sections} equal parts")  # fmt: skip
+    return tensor_split(x, sections, dim)
+
+
+def hsplit(input: Tensor, sections) -> tuple:  # noqa: A002
+    return _split_dim(input, sections, 1 if input.ndim > 1 else 0, "hsplit")
+
+
+def vsplit(input: Tensor, sections) -> tuple:  # noqa: A002
+    return _split_dim(input, sections, 0, "vsplit")
+
+
+def dsplit(input: Tensor, sections) -> tuple:  # noqa: A002
+    return _split_dim(input, sections, 2, "dsplit")
+
+
+def ravel(x: Tensor) -> Tensor:
+    return reshape(x, -1)
+
+
+def adjoint(x: Tensor) -> Tensor:
+    return transpose(x, -2, -1)
+
+
+def narrow_copy(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    return narrow(x, dim, start, length).clone()
+
+
+def broadcast_shapes(*shapes) -> Size:
+    """The shape that the given shapes broadcast to."""
+    out: list[int] = []
+    for s in shapes:
+        s = (s,) if isinstance(s, int) else tuple(s)
+        n = max(len(out), len(s))
+        a, b = [1] * (n - len(out)) + out, [1] * (n - len(s)) + list(s)
+        if any(x != y and 1 not in (x, y) for x, y in zip(a, b)):
+            raise ShapeError(f"broadcast_shapes: shapes {shapes} do not broadcast")
+        out = [y if x == 1 else x for x, y in zip(a, b)]
+    return Size(out)
+
+
+def broadcast_tensors(*tensors) -> tuple:
+    shape = broadcast_shapes(*(t.shape for t in tensors))
+    return tuple(t.expand(*shape) if tuple(t.shape) != tuple(shape) else t for t in tensors)
+
+
+# ---------------------------------------------------------------------------- scatters
+
+
+class Put(Function):
+    """``out = x; out[key] = src`` (or ``+=`` with ``accumulate``)."""
+
+    def forward(self, x, src, key, accumulate):
+        self.key, self.accumulate, self.src_shape = key, accumulate, src.shape
+        out = x.copy()
+        if accumulate:
+            backend.index_add(out, key, src)
+        else:
+            out[key] = src
+        return out
+
+    def backward(self, g):
+        gs = g[self.key]
+        if self.accumulate:
+            return g, gs, None, None
+        gx = g.copy()
+        gx[self.key] = 0
+        return gx, gs, None, None
+
+    def backward_graph(self, g):
+        gs = getitem(g, self.key)
+        if self.accumulate:
+            return g, gs, None, None
+        keep = backend.array_module(g._data).ones(g.shape, bool)
+        keep[self.key] = False
+        return g * Tensor._wrap(keep), gs, None, None
+
+
+def _put(x: Tensor, src, key, accumulate=False) -> Tensor:
+    if not isinstance(src, Tensor):
+        xp = backend.array_module(x._data)
+        src = Tensor._wrap(xp.asarray(src, dtype=x._data.dtype), x._device)
+    if src.dtype is not x.dtype:
+        src = cast(src, x.dtype)
+    return Put.apply(x, src, key, accumulate)
+
+
+@backend.on_tensor_device
+def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tensor:  # noqa: A002
+    """A copy of ``input`` with ``values`` written (or added) at ``input[indices]``."""
+    from .indexing import _index_array
+
+    key = tuple(_index_array(input, i, "index_put") for i in indices)
+    return _put(input, values, key, accumulate)
+
+
+def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor:  # noqa: A002
+    """A copy of ``input`` with ``input.select(dim, index)`` replaced by ``src``."""
+    d = _dim(dim, input.ndim, "select_scatter")
+    return _put(input, src, (slice(None),) * d + (index,))
+
+
+def slice_scatter(input: Tensor, src: Tensor, dim: int = 0, start=None, end=None,  # noqa: A002
+                  step: int = 1) -> Tensor:  # fmt: skip
+    """A copy of ``input`` with the slice ``start:end:step`` of ``dim`` replaced by ``src``."""
+    d = _dim(dim, input.ndim, "slice_scatter")
+    return _put(input, src, (slice(None),) * d + (slice(start, end, step),))
+
+
+@backend.on_tensor_device
+def diagonal_scatter(input: Tensor, src: Tensor, offset: int = 0, dim1: int = 0,  # noqa: A002
+                     dim2: int = 1) -> Tensor:  # fmt: skip
+    """A copy of ``input`` with its diagonal (as ``torch.diagonal``) replaced by ``src``."""
+    from .shaping import _diag_index
+
+    d1, d2 = _dim(dim1, input.ndim, "diagonal_scatter"), _dim(dim2, input.ndim, "diagonal_scatter")
+    y = movedim(input, (d1, d2), (-2, -1))
+    r, c = _diag_index(backend.array_module(input._data), y.shape[-2], y.shape[-1], offset)
+    out = _put(y, src, (Ellipsis, r, c))
+    return movedim(out, (-2, -1), (d1, d2))
+
+
+# ---------------------------------------------------------------------------- matrices
+
+
+def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
+    """``exp`` of square matrices: scaling and squaring with an 18-term Taylor series
+    (matmuls only, so differentiable to any order)."""
+    from .shaping import diag_embed
+
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise ShapeError(f"matrix_exp: expected square matrices, got shape {tuple(A.shape)}")
+    norm = float(amax(sum(abs(A.detach()), -2)).item()) if A.numel() else 0.0
+    s = max(0, math.ceil(math.log2(norm))) if norm > 0.5 else 0
+    X = A / (2.0**s)  # noqa: N806
+    eye = diag_embed(X.detach()[..., 0] * 0 + 1)
+    out = eye
+    for k in range(18, 0, -1):  # Horner: I + X/1 (I + X/2 (I + ...))
+        out = eye + matmul(X, out) / k
+    for _ in range(s):
+        out = matmul(out, out)
+    return out
+
+
+def qr(input: Tensor, some: bool = True):  # noqa: A002
+    """``torch.qr``: the reduced QR factorisation (``some=True`` only)."""
+    from .decompositions import qr as linalg_qr
+
+    if not some:
+        raise NotImplementedError("qr: some=False (complete mode) is not supported")
+    return linalg_qr(input)
+
+
+# ---------------------------------------------------------------------------- dtype queries
+
+
+def result_type(tensor1, tensor2):
+    return D.result_type(tensor1, tensor2)
+
+
+def promote_types(type1, type2):
+    return D.promote_types(D.from_any(type1), D.from_any(type2))
+
+
+def can_cast(from_, to) -> bool:
+    """Whether PyTorch's casting rules allow ``from_`` to ``to`` (no lower category)."""
+    return D.from_any(from_)._cat <= D.from_any(to)._cat
+
+
+def is_floating_point(x: Tensor) -> bool:
+    return x.is_floating_point()
+
+
+def is_complex(x: Tensor) -> bool:
+    return False
+
+
+def is_nonzero(x: Tensor) -> bool:
+    if x.numel() != 1:
+        raise RuntimeError(f"is_nonzero: expected a tensor of one element, got {x.numel()}")
+    return bool(x.item())
+
+
+def is_same_size(a: Tensor, b: Tensor) -> bool:
+    return tuple(a.shape) == tuple(b.shape)
+
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals()) + ["multiply", "subtract", "divide"]

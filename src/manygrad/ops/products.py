@@ -1,0 +1,277 @@
+"""Products and distances: einsum, tensordot, outer/inner/dot, mv, addmm & co, cross,
+cdist, dist. Compositions of matmul, mul and sums, so gradients of any order follow."""
+
+from __future__ import annotations
+
+from ..errors import ShapeError
+from ..tensor import Tensor
+from .elementwise import abs as _abs
+from .elementwise import mul, pow, sqrt
+from .indexing import _dim
+from .linalg import matmul
+from .movement import narrow, permute, reshape, squeeze, stack, unsqueeze
+from .reduce import amax, amin, sum
+
+# ---------------------------------------------------------------------------- einsum
+
+_POOL = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # NOTE: stands for dims under '...' (inputs use a-z)
+
+
+def _parse(eq: str, ops) -> tuple[list[str], str]:
+    eq = eq.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(ops):
+        raise ShapeError(f"einsum: {len(terms)} operand terms in {eq!r} for {len(ops)} tensors")
+    nell = 0
+    out_terms = []
+    for t, x in zip(terms, ops):
+        if "..." in t:
+            k = x.ndim - (len(t) - 3)
+            nell = max(nell, k)
+            t = t.replace("...", _POOL[len(_POOL) - k :] if k else "")
+        if len(t) != x.ndim:
+            raise ShapeError(f"einsum: term {t!r} has {len(t)} letters for a tensor of "
+                             f"{x.ndim} dims (shape {tuple(x.shape)})")  # fmt: skip
+        out_terms.append(t)
+    ell = _POOL[len(_POOL) - nell :] if nell else ""
+    if arrow:
+        rhs = rhs.replace("...", ell)
+    else:
+        letters = "".join(out_terms)
+        rhs = ell + "".join(
+            sorted(c for c in set(letters) if c.islower() and letters.count(c) == 1)
+        )
+    return out_terms, rhs
+
+
+def _undiag(x: Tensor, t: str) -> tuple[Tensor, str]:
+    """Repeated letters in one term (``ii``) pick the diagonal."""
+    from .shaping import diagonal
+
+    while True:
+        rep = next((c for c in t if t.count(c) > 1), None)
+        if rep is None:
+            return x, t
+        i = t.index(rep)
+        j = t.index(rep, i + 1)
+        x = diagonal(x, 0, i, j)
+        t = t[:i] + t[i + 1 : j] + t[j + 1 :] + rep
+
+
+def _sum_out(x: Tensor, t: str, keep: set) -> tuple[Tensor, str]:
+    drop = [i for i, c in enumerate(t) if c not in keep]
+    if drop:
+        x = sum(x, tuple(drop))
+        t = "".join(c for c in t if c in keep)
+    return x, t
+
+
+def _contract(a, ta, b, tb, keep):
+    a, ta = _sum_out(a, ta, keep | set(tb))
+    b, tb = _sum_out(b, tb, keep | set(ta))
+    batch = [c for c in ta if c in tb and c in keep]
+    con = [c for c in ta if c in tb and c not in keep]
+    ao = [c for c in ta if c not in tb]
+    bo = [c for c in tb if c not in ta]
+    size = {}
+    for c in batch:
+        size[c] = max(a.shape[ta.index(c)], b.shape[tb.index(c)])
+    for t, x in ((ta, a), (tb, b)):
+        for c in t:
+            size.setdefault(c, x.shape[t.index(c)])
+    a = permute(a, *[ta.index(c) for c in batch + ao + con])
+    b = permute(b, *[tb.index(c) for c in batch + con + bo])
+    bs = tuple(size[c] for c in batch)
+    a = a.expand(*bs, *a.shape[len(batch) :]) if tuple(a.shape[: len(batch)]) != bs else a
+    b = b.expand(*bs, *b.shape[len(batch) :]) if tuple(b.shape[: len(batch)]) != bs else b
+
+    def n(cs):
+        p = 1
+        for c in cs:
+            p *= size[c]
+        return p
+
+    out = matmul(reshape(a, n(batch), n(ao), n(con)), reshape(b, n(batch), n(con), n(bo)))
+    return reshape(out, *[size[c] for c in batch + ao + bo]), "".join(batch + ao + bo)
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """Sums of products over the letters of ``equation`` (NumPy's and PyTorch's notation,
+    with ``...`` and implicit outputs), contracted pairwise from the left with matmul.
+
+    Example: ``mg.einsum("bij,bjk->bik", a, b)``
+    """
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    terms, rhs = _parse(equation, operands)
+    xs = []
+    for x, t in zip(operands, terms):
+        xs.append(_undiag(x, t))
+    for i in range(len(xs)):  # letters used nowhere else are summed right away
+        rest = set(rhs) | {c for j, (_, t) in enumerate(xs) if j != i for c in t}
+        xs[i] = _sum_out(*xs[i], rest)
+    x, t = xs[0]
+    for i in range(1, len(xs)):
+        keep = set(rhs) | {c for _, tt in xs[i + 1 :] for c in tt}
+        x, t = _contract(x, t, *xs[i], keep)
+    x, t = _sum_out(x, t, set(rhs))
+    missing = [c for c in rhs if c not in t]
+    if missing:
+        raise ShapeError(f"einsum: output letters {missing} appear in no operand")
+    return permute(x, *[t.index(c) for c in rhs]) if t != rhs else x
+
+
+def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
+    """Sum of products over the last ``dims`` dims of ``a`` and the first of ``b`` (or over
+    the dims listed in a pair of lists)."""
+    if isinstance(dims, int):
+        da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        da, db = ([d] if isinstance(d, int) else list(d) for d in dims)
+    da = [_dim(d, a.ndim, "tensordot") for d in da]
+    db = [_dim(d, b.ndim, "tensordot") for d in db]
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    ta = [next(letters) for _ in range(a.ndim)]
+    tb = [next(letters) for _ in range(b.ndim)]
+    for i, j in zip(da, db):
+        tb[j] = ta[i]
+    out = [c for i, c in enumerate(ta) if i not in da] + [
+        c for j, c in enumerate(tb) if j not in db
+    ]
+    return einsum(f"{''.join(ta)},{''.join(tb)}->{''.join(out)}", a, b)
+
+
+# ---------------------------------------------------------------------------- products
+
+
+def _need(x: Tensor, nd: int, op: str, what: str):
+    if x.ndim != nd:
+        raise ShapeError(f"{op}: {what} must have {nd} dims, got shape {tuple(x.shape)}")
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:  # noqa: A002
+    _need(input, 1, "outer", "input")
+    _need(vec2, 1, "outer", "vec2")
+    return mul(unsqueeze(input, 1), unsqueeze(vec2, 0))
+
+
+ger = outer
+
+
+def inner(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """Sum of products over the last dims (a product with a scalar if either is 0-d)."""
+    if input.ndim == 0 or other.ndim == 0:
+        return mul(input, other)
+    return tensordot(input, other, ([-1], [-1]))
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    _need(input, 1, "dot", "input")
+    _need(other, 1, "dot", "other")
+    return matmul(input, other)
+
+
+vdot = dot  # NOTE: real tensors only: vdot conjugates the first operand
+
+
+def mv(input: Tensor, vec: Tensor) -> Tensor:  # noqa: A002
+    _need(input, 2, "mv", "input")
+    _need(vec, 1, "mv", "vec")
+    return matmul(input, vec)
+
+
+def _add_scaled(input, prod, beta, alpha):
+    # NOTE: beta=0 ignores input entirely (NaN in it does not propagate), as in PyTorch
+    prod = prod if alpha == 1 else mul(prod, alpha)
+    if beta == 0:
+        return prod
+    return (input if beta == 1 else mul(input, beta)) + prod
+
+
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """``beta * input + alpha * (mat1 @ mat2)``."""
+    _need(mat1, 2, "addmm", "mat1")
+    _need(mat2, 2, "addmm", "mat2")
+    return _add_scaled(input, matmul(mat1, mat2), beta, alpha)
+
+
+def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """``beta * input + alpha * (mat @ vec)``."""
+    return _add_scaled(input, mv(mat, vec), beta, alpha)
+
+
+def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """``beta * input + alpha * outer(vec1, vec2)``."""
+    return _add_scaled(input, outer(vec1, vec2), beta, alpha)
+
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """``beta * input + alpha * (batch1 @ batch2)`` for batches of matrices."""
+    _need(batch1, 3, "baddbmm", "batch1")
+    _need(batch2, 3, "baddbmm", "batch2")
+    return _add_scaled(input, matmul(batch1, batch2), beta, alpha)
+
+
+def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """``beta * input + alpha * sum_b(batch1[b] @ batch2[b])``."""
+    _need(batch1, 3, "addbmm", "batch1")
+    _need(batch2, 3, "addbmm", "batch2")
+    return _add_scaled(input, sum(matmul(batch1, batch2), 0), beta, alpha)
+
+
+def chain_matmul(*matrices) -> Tensor:
+    out = matrices[0]
+    for m in matrices[1:]:
+        out = matmul(out, m)
+    return out
+
+
+def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:  # noqa: A002
+    """The 3-d cross product along ``dim`` (the first dim of size 3 when None)."""
+    if dim is None:
+        dim = next((i for i, n in enumerate(input.shape) if n == 3), None)
+        if dim is None:
+            raise ShapeError(f"cross: no dim of size 3 in shape {tuple(input.shape)}")
+    d = _dim(dim, input.ndim, "cross")
+    if input.shape[d] != 3 or other.shape[d] != 3:
+        raise ShapeError(f"cross: dim {d} must have size 3, got shapes {tuple(input.shape)} "
+                         f"and {tuple(other.shape)}")  # fmt: skip
+    a = [squeeze(narrow(input, d, i, 1), d) for i in range(3)]
+    b = [squeeze(narrow(other, d, i, 1), d) for i in range(3)]
+    c = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    return stack(c, d)
+
+
+def _pnorm(d: Tensor, p, dim, keepdim=False) -> Tensor:
+    if p == 2:
+        return sqrt(sum(d * d, dim, keepdim))
+    if p == 1:
+        return sum(_abs(d), dim, keepdim)
+    if p == float("inf"):
+        return amax(_abs(d), dim, keepdim)
+    if p == -float("inf"):
+        return amin(_abs(d), dim, keepdim)
+    if p == 0:
+        return sum((d != 0).to(d.dtype), dim, keepdim)
+    return pow(sum(pow(_abs(d), p), dim, keepdim), 1.0 / p)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
+    """Pairwise p-norm distances between the rows of ``x1`` (.., P, M) and ``x2`` (.., R, M)."""
+    if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
+        raise ShapeError(f"cdist: expected (.., P, M) and (.., R, M), got {tuple(x1.shape)} "
+                         f"and {tuple(x2.shape)}")  # fmt: skip
+    diff = unsqueeze(x1, -2) - unsqueeze(x2, -3)
+    return _pnorm(diff, p, -1)
+
+
+def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:  # noqa: A002
+    """The p-norm of ``input - other`` (all elements)."""
+    d = input - other
+    return _pnorm(reshape(d, -1), p, 0)
+
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals())

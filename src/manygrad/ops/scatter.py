@@ -1,0 +1,427 @@
+"""Scatter-style ops: scatter, scatter_reduce, index_add / index_copy / index_fill,
+masked_select / masked_scatter, take, take_along_dim (PyTorch's names and rules)."""
+
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..errors import DTypeError, ShapeError
+from ..tensor import Tensor
+from .indexing import _check_index, _dim, _index_array, _mesh, gather, getitem, index_select
+
+# ---------------------------------------------------------------------------- scatter
+
+
+class Scatter(Function):
+    """``out = x; out[mesh(index)] = src`` (src a raw array or a Python value)."""
+
+    def forward(self, x, dim, index, src):
+        xp = backend.array_module(x)
+        self.mesh = _mesh(xp, index, dim)
+        self.part = tuple(slice(0, n) for n in index.shape)
+        self.src_shape = getattr(src, "shape", None)
+        out = x.copy()
+        out[self.mesh] = src[self.part] if backend.is_array(src) else src
+        return out
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        gx = g.copy()
+        gx[self.mesh] = 0
+        gs = None
+        if len(self.needs_input_grad) > 3 and self.needs_input_grad[3]:
+            gs = xp.zeros(self.src_shape, g.dtype)
+            gs[self.part] = g[self.mesh]
+        return gx, None, None, gs
+
+    def backward_graph(self, g):
+        keep = backend.array_module(g._data).ones(g.shape, bool)
+        keep[self.mesh] = False
+        gs = None
+        if self.src_shape is not None:
+            if tuple(self.src_shape) != tuple(self.mesh[0].shape):
+                return NotImplemented  # NOTE: src larger than index: first derivative only
+            gs = getitem(g, self.mesh)
+        return g * Tensor._wrap(keep), None, None, gs
+
+
+def _prep(x: Tensor, dim, index, op: str, src=None):
+    if x.ndim == 0:
+        raise ShapeError(f"{op}: 0-d tensors are not supported; unsqueeze them first")
+    idx = _index_array(x, index, op)
+    d = _dim(dim, x.ndim, op)
+    if isinstance(src, Tensor):
+        if src.dtype is not x.dtype:
+            raise DTypeError(
+                f"{op}: src has dtype {src.dtype} but the input has {x.dtype}; cast one, "
+                "e.g. src.to(x.dtype)"
+            )
+        if src.ndim != x.ndim:
+            raise ShapeError(f"{op}: src must have as many dims as the input, got src shape "
+                             f"{tuple(src.shape)} for input shape {tuple(x.shape)}")  # fmt: skip
+    _check_index(x, idx, d, op, src if isinstance(src, Tensor) else None)
+    return d, idx
+
+
+@backend.on_tensor_device
+def scatter(input: Tensor, dim: int, index, src=None, *, value=None, reduce=None) -> Tensor:  # noqa: A002
+    """A copy of ``input`` with ``src`` (a tensor or a number) written at ``index`` along
+    ``dim``: ``out[index[i][j]][j] = src[i][j]`` for ``dim=0``.
+
+    ``reduce="add"`` / ``"multiply"`` combine instead of writing (as ``scatter_reduce``).
+    Example: ``mg.zeros(2, 3).scatter(1, mg.tensor([[2], [0]]), 1.0)``
+    """
+    if src is None:
+        src = value
+    if src is None:
+        raise TypeError("scatter: give src (a tensor) or value (a number)")
+    if reduce is not None:
+        modes = {"add": "sum", "multiply": "prod"}
+        if reduce not in modes:
+            raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
+        if not isinstance(src, Tensor):
+            xp = backend.array_module(input._data)
+            src = Tensor._wrap(xp.full(tuple(_index_array(input, index, "scatter").shape), src,
+                                       input._data.dtype), input._device)  # fmt: skip
+        return scatter_reduce(input, dim, index, src, modes[reduce])
+    d, idx = _prep(input, dim, index, "scatter", src)
+    if isinstance(src, Tensor):
+        return Scatter.apply(input, d, idx, src)
+    return Scatter.apply(input, d, idx, src)
+
+
+class ScatterReduce(Function):
+    def forward(self, x, dim, index, src, reduce, include_self):
+        xp = backend.array_module(x)
+        mesh = _mesh(xp, index, dim)
+        part = tuple(slice(0, n) for n in index.shape)
+        s = src[part]
+        self.mesh, self.part, self.src_shape = mesh, part, src.shape
+        self.reduce, self.inc = reduce, include_self
+        hit = xp.zeros(x.shape, "int64")
+        backend.index_add(hit, mesh, 1)
+        self.hit = hit
+        cnt = hit + (1 if include_self else 0)
+        base = x.copy()
+        if not include_self:
+            base[mesh] = 0
+        if reduce in ("sum", "mean"):
+            out = base.copy()
+            backend.index_add(out, mesh, s)
+            if reduce == "mean":
+                c = xp.maximum(cnt, 1)
+                out = (out / c).astype(x.dtype) if x.dtype.kind == "f" else out // c
+                self.cnt = c
+        elif reduce == "prod":
+            out = _scatter_prod(xp, x, mesh, s, include_self, hit)
+            self.x, self.s, self.out = x, s, out
+        else:
+            out = _scatter_ext(xp, x, mesh, s, include_self, hit, reduce == "amax")
+            self.x, self.s, self.out = x, s, out
+        return out
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        mesh, r = self.mesh, self.reduce
+        keep = (self.hit == 0) | self.inc  # where x's own value is part of the result
+        if r == "sum":
+            gx, gsp = g * keep, g[mesh]
+        elif r == "mean":
+            gx, gsp = g * keep / self.cnt, (g / self.cnt)[mesh]
+        elif r == "prod":
+            # NOTE: out / value, as PyTorch does where no value is zero
+            gx = xp.where(keep, g * self.out / xp.where(self.x == 0, 1, self.x), 0)
+            gx = xp.where(self.hit == 0, g, gx)
+            gsp = (g * self.out)[mesh] / self.s
+        else:  # amax / amin: shared evenly among the values equal to the result
+            own = (self.x == self.out) & keep
+            ties = own.astype(g.dtype)
+            backend.index_add(ties, mesh, (self.s == self.out[mesh]).astype(g.dtype))
+            share = g / xp.maximum(ties, 1)
+            gx = share * own
+            gsp = share[mesh] * (self.s == self.out[mesh])
+        gs = xp.zeros(self.src_shape, g.dtype)
+        gs[self.part] = gsp
+        return gx.astype(g.dtype, copy=False), None, None, gs.astype(g.dtype, copy=False)
+
+    def backward_graph(self, g):
+        r, mesh = self.reduce, self.mesh
+        if r == "prod" or tuple(self.src_shape) != tuple(mesh[0].shape):
+            return NotImplemented  # NOTE: first derivative only
+        xp = backend.array_module(g._data)
+        keep = (self.hit == 0) | self.inc
+        dt = g._data.dtype
+        if r == "sum":
+            return g * Tensor._wrap(keep), None, None, getitem(g, mesh)
+        if r == "mean":
+            inv = Tensor._wrap((1 / self.cnt).astype(dt))
+            return g * Tensor._wrap(keep / self.cnt), None, None, getitem(g * inv, mesh)
+        own = (self.x == self.out) & keep
+        ties = own.astype(dt)
+        backend.index_add(ties, mesh, (self.s == self.out[mesh]).astype(dt))
+        share = Tensor._wrap((1 / xp.maximum(ties, 1)).astype(dt))
+        hit = Tensor._wrap((self.s == self.out[mesh]).astype(dt))
+        return g * share * Tensor._wrap(own), None, None, getitem(g * share, mesh) * hit
+
+
+def _scatter_ext(xp, x, mesh, s, include_self, hit, is_max):
+    """Max (or min) of the values scattered to each position, without ``ufunc.at`` (which
+    CuPy lacks): sort by value, then by target, and keep each target's last value."""
+    flat = xp.ravel_multi_index(tuple(xp.broadcast_to(m, s.shape).ravel() for m in mesh),
+                                x.shape)  # fmt: skip
+    v = s.ravel()
+    order = xp.argsort(v if is_max else -v, kind="stable")
+    order = order[xp.argsort(flat[order], kind="stable")]
+    t, v = flat[order], v[order]
+    last = xp.concatenate([t[1:] != t[:-1], xp.ones(min(t.size, 1), bool)])
+    out = x.copy().ravel()
+    best = out.copy()
+    best[t[last]] = v[last]
+    pick = xp.maximum if is_max else xp.minimum
+    hitf = hit.ravel() > 0
+    if include_self:
+        out = xp.where(hitf, pick(out, best), out)
+    else:
+        out = xp.where(hitf, best, out)
+    return out.reshape(x.shape)
+
+
+def _scatter_prod(xp, x, mesh, s, include_self, hit):
+    """Products of the values scattered to each position, from sums of logarithms of their
+    magnitudes, counts of negatives and of zeros (``index_add`` only, as on GPUs)."""
+    wide = "float64"
+    logs = xp.zeros(x.shape, wide)
+    neg = xp.zeros(x.shape, "int64")
+    zero = xp.zeros(x.shape, "int64")
+    a = s.astype(wide)
+    with backend.quiet_float_errors():
+        backend.index_add(logs, mesh, xp.log(xp.abs(xp.where(a == 0, 1, a))))
+    backend.index_add(neg, mesh, (a < 0).astype("int64"))
+    backend.index_add(zero, mesh, (a == 0).astype("int64"))
+    p = xp.exp(logs) * xp.where(neg % 2 == 1, -1.0, 1.0) * (zero == 0)
+    if x.dtype.kind in "iu":
+        p = xp.round(p)
+    base = x.astype(wide) if include_self else 1.0
+    out = xp.where(hit > 0, base * p, x.astype(wide))
+    return out.astype(x.dtype)
+
+
+_REDUCE = ("sum", "prod", "mean", "amax", "amin")
+
+
+@backend.on_tensor_device
+def scatter_reduce(input: Tensor, dim: int, index, src: Tensor, reduce: str, *,  # noqa: A002
+                   include_self: bool = True) -> Tensor:  # fmt: skip
+    """A copy of ``input`` with ``src`` combined in at ``index`` along ``dim`` by ``reduce``
+    (sum, prod, mean, amax, amin), with or without ``input``'s own values.
+
+    Example: ``mg.zeros(3).scatter_reduce(0, idx, vals, "amax", include_self=False)``
+    """
+    if reduce not in _REDUCE:
+        raise ValueError(f"scatter_reduce: reduce must be one of {_REDUCE}, got {reduce!r}")
+    d, idx = _prep(input, dim, index, "scatter_reduce", src)
+    return ScatterReduce.apply(input, d, idx, src, reduce, bool(include_self))
+
+
+# ---------------------------------------------------------------------------- index_*
+
+
+class IndexPut(Function):
+    """``index_add`` (accumulate) or ``index_copy`` (write) along one dim."""
+
+    def forward(self, x, dim, index, src, alpha, accumulate):
+        self.dim, self.index = dim, index
+        self.idx = (slice(None),) * dim + (index,)
+        self.accumulate, self.alpha = accumulate, alpha
+        out = x.copy()
+        if accumulate:
+            backend.index_add(out, self.idx, src if alpha == 1 else src * alpha)
+        else:
+            out[self.idx] = src
+        return out
+
+    def backward(self, g):
+        if self.accumulate:
+            gs = g[self.idx]
+            return g, None, None, (gs if self.alpha == 1 else gs * self.alpha)
+        gx = g.copy()
+        gx[self.idx] = 0
+        return gx, None, None, g[self.idx]
+
+    def backward_graph(self, g):
+        gs = index_select(g, self.dim, Tensor._wrap(self.index))
+        if self.accumulate:
+            return g, None, None, (gs if self.alpha == 1 else gs * self.alpha)
+        keep = backend.array_module(g._data).ones(g.shape, bool)
+        keep[self.idx] = False
+        return g * Tensor._wrap(keep), None, None, gs
+
+
+def _index1(x: Tensor, dim, index, op: str):
+    if x.ndim == 0:
+        x = x.reshape(1)
+    idx = _index_array(x, index, op)
+    if idx.dtype.kind not in "iu" or idx.ndim > 1:
+        raise ShapeError(f"{op}: index must be a 1-d integer tensor, got shape "
+                         f"{tuple(idx.shape)} and dtype {idx.dtype}")  # fmt: skip
+    return _dim(dim, x.ndim, op), idx.reshape(-1)
+
+
+def _source(x: Tensor, d: int, idx, source: Tensor, op: str) -> Tensor:
+    want = x.shape[:d] + (idx.shape[0],) + x.shape[d + 1 :]
+    if tuple(source.shape) != tuple(want) and source.numel() == 1 and len(want) == 1:
+        source = source.reshape(want)
+    if tuple(source.shape) != tuple(want):
+        raise ShapeError(f"{op}: source must have shape {tuple(want)} (the input's with dim "
+                         f"{d} as long as the index), got {tuple(source.shape)}")  # fmt: skip
+    if source.dtype is not x.dtype:
+        raise DTypeError(f"{op}: source has dtype {source.dtype} but the input has {x.dtype}")
+    return source
+
+
+@backend.on_tensor_device
+def index_add(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Tensor:  # noqa: A002
+    """A copy of ``input`` with ``alpha * source`` added at rows ``index`` of ``dim``
+    (repeated indices accumulate)."""
+    x = input.reshape(1) if input.ndim == 0 else input
+    d, idx = _index1(x, dim, index, "index_add")
+    out = IndexPut.apply(x, d, idx, _source(x, d, idx, source, "index_add"), alpha, True)
+    return out.reshape(input.shape)
+
+
+@backend.on_tensor_device
+def index_copy(input: Tensor, dim: int, index, source: Tensor) -> Tensor:  # noqa: A002
+    """A copy of ``input`` with rows ``index`` of ``dim`` replaced by ``source``'s."""
+    x = input.reshape(1) if input.ndim == 0 else input
+    d, idx = _index1(x, dim, index, "index_copy")
+    out = IndexPut.apply(x, d, idx, _source(x, d, idx, source, "index_copy"), 1, False)
+    return out.reshape(input.shape)
+
+
+class IndexFill(Function):
+    def forward(self, x, dim, index, value):
+        self.idx = (slice(None),) * dim + (index,)
+        out = x.copy()
+        out[self.idx] = value
+        return out
+
+    def backward(self, g):
+        gx = g.copy()
+        gx[self.idx] = 0
+        return gx, None, None, None
+
+    def backward_graph(self, g):
+        keep = backend.array_module(g._data).ones(g.shape, bool)
+        keep[self.idx] = False
+        return g * Tensor._wrap(keep), None, None, None
+
+
+@backend.on_tensor_device
+def index_fill(input: Tensor, dim: int, index, value) -> Tensor:  # noqa: A002
+    """A copy of ``input`` with rows ``index`` of ``dim`` set to ``value``."""
+    x = input.reshape(1) if input.ndim == 0 else input
+    d, idx = _index1(x, dim, index, "index_fill")
+    if isinstance(value, Tensor):
+        value = value._data.reshape(())
+    return IndexFill.apply(x, d, idx, value).reshape(input.shape)
+
+
+# ---------------------------------------------------------------------------- masks, take
+
+
+def _mask(x: Tensor, mask, op: str):
+    m = _index_array(x, mask, op)
+    if m.dtype.kind != "b":
+        raise DTypeError(f"{op}: mask must be a bool tensor, got dtype {m.dtype}")
+    return m
+
+
+def _broadcast_shape(a: tuple, b: tuple, op: str) -> tuple:
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+    if any(x != y and 1 not in (x, y) for x, y in zip(a, b)):
+        raise ShapeError(f"{op}: shapes {a} and {b} do not broadcast")
+    return tuple(max(x, y) if 0 not in (x, y) else 0 for x, y in zip(a, b))
+
+
+@backend.on_tensor_device
+def masked_select(input: Tensor, mask) -> Tensor:  # noqa: A002
+    """The entries of ``input`` where ``mask`` (broadcast with it) is True, as a 1-d tensor."""
+    m = _mask(input, mask, "masked_select")
+    xp = backend.array_module(m)
+    shape = _broadcast_shape(tuple(input.shape), tuple(m.shape), "masked_select")
+    x = input.expand(*shape) if tuple(input.shape) != tuple(shape) else input
+    return getitem(x, Tensor._wrap(xp.broadcast_to(m, shape), input._device))
+
+
+class MaskedScatter(Function):
+    def forward(self, x, mask, source):
+        xp = backend.array_module(x)
+        self.mask = xp.broadcast_to(mask, x.shape)
+        self.n = int(self.mask.sum())
+        self.src_shape = source.shape
+        if source.size < self.n:
+            raise ShapeError(f"masked_scatter: source has {source.size} elements, the mask "
+                             f"selects {self.n}")  # fmt: skip
+        out = x.copy()
+        out[self.mask] = source.reshape(-1)[: self.n]
+        return out
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        gs = xp.zeros(self.src_shape, g.dtype).reshape(-1)
+        gs[: self.n] = g[self.mask]
+        return g * ~self.mask, None, gs.reshape(self.src_shape)
+
+    def backward_graph(self, g):
+        n = 1
+        for d in self.src_shape:
+            n *= d
+        if n != self.n:
+            return NotImplemented  # NOTE: a source longer than the mask: first derivative only
+        gs = getitem(g, self.mask).reshape(self.src_shape)
+        return g * Tensor._wrap(~self.mask), None, gs
+
+
+@backend.on_tensor_device
+def masked_scatter(input: Tensor, mask, source: Tensor) -> Tensor:  # noqa: A002
+    """A copy of ``input`` with the positions where ``mask`` is True filled, in order, by
+    ``source``'s elements."""
+    m = _mask(input, mask, "masked_scatter")
+    if source.dtype is not input.dtype:
+        raise DTypeError(f"masked_scatter: source has dtype {source.dtype}, input {input.dtype}")
+    return MaskedScatter.apply(input, m, source)
+
+
+@backend.on_tensor_device
+def take(input: Tensor, index) -> Tensor:  # noqa: A002
+    """``input.flatten()[index]``, shaped like ``index``."""
+    idx = _index_array(input, index, "take")
+    flat = input.reshape(-1)
+    out = index_select(flat, 0, Tensor._wrap(idx.reshape(-1), input._device))
+    return out.reshape(tuple(idx.shape))
+
+
+@backend.on_tensor_device
+def take_along_dim(input: Tensor, indices, dim=None) -> Tensor:  # noqa: A002
+    """``gather`` with broadcasting: values of ``input`` at ``indices`` along ``dim`` (of
+    the flattened input when ``dim`` is None)."""
+    idx = _index_array(input, indices, "take_along_dim")
+    if dim is None:
+        return take(input, Tensor._wrap(idx.reshape(-1), input._device))
+    d = _dim(dim, input.ndim, "take_along_dim")
+    if idx.ndim != input.ndim:
+        raise ShapeError(f"take_along_dim: indices need {input.ndim} dims, got {idx.ndim}")
+    xs, ids = list(input.shape), list(idx.shape)
+    shape = [max(a, b) for a, b in zip(xs, ids)]
+    xshape, ishape = list(shape), list(shape)
+    xshape[d], ishape[d] = xs[d], ids[d]
+    x = input.expand(*xshape) if xshape != xs else input
+    xp = backend.array_module(idx)
+    idx = xp.broadcast_to(idx, tuple(ishape))
+    return gather(x, d, Tensor._wrap(xp.ascontiguousarray(idx), input._device))
+
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals())

@@ -1,0 +1,383 @@
+"""Sorting and order statistics: sort, argsort, topk, kthvalue, median, mode, quantile,
+unique, searchsorted, bucketize, nonzero, bincount, histc.
+
+Values are picked with ``gather`` from computed indices, so their gradients (first and
+higher order) come from gather's; indices are plain int64 tensors.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+from .. import backend
+from ..errors import ShapeError
+from ..tensor import Tensor
+from .indexing import _dim, gather
+
+_types: dict = {}
+
+
+def _result(name, values, indices):
+    """PyTorch's ``torch.return_types.<name>``: a tuple with ``.values`` and ``.indices``."""
+    cls = _types.get(name)
+    if cls is None:
+        cls = _types[name] = namedtuple(name, ["values", "indices"])
+    return cls(values, indices)
+
+
+def _wrap(a, x: Tensor) -> Tensor:
+    return Tensor._wrap(a, x._device)
+
+
+def _argsort(xp, a, axis, descending, stable=True):
+    """Indices that sort ``a`` along ``axis``; NaN counts as the largest value and ties
+    keep their order (descending too), as PyTorch's stable sort does."""
+    if not descending:
+        return xp.argsort(a, axis=axis, kind="stable")
+    n = a.shape[axis]
+    rev = xp.flip(xp.argsort(xp.flip(a, axis), axis=axis, kind="stable"), axis)
+    return (n - 1) - rev
+
+
+def _as2(x):
+    return x.reshape(1) if x.ndim == 0 else x
+
+
+@backend.on_tensor_device
+def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """Indices that sort ``x`` along ``dim`` (int64).
+
+    Example: ``mg.argsort(mg.tensor([3.0, 1.0, 2.0]))`` gives ``[1, 2, 0]``.
+    """
+    d = _dim(dim, x.ndim, "argsort")
+    xp = backend.array_module(x._data)
+    idx = _argsort(xp, _as2(x._data), d, descending).astype("int64")
+    return _wrap(idx.reshape(x.shape), x)
+
+
+def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
+    """``(values, indices)`` of ``x`` sorted along ``dim``; NaN sorts as the largest.
+
+    Example: ``values, indices = mg.sort(x, dim=1, descending=True)``
+    """
+    idx = argsort(x, dim, descending)
+    if x.ndim == 0:
+        return _result("sort", x.clone(), idx)
+    return _result("sort", gather(x, dim, idx), idx)
+
+
+def msort(x: Tensor) -> Tensor:
+    return sort(x, 0).values
+
+
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+    """The ``k`` largest (or smallest) entries along ``dim`` and their indices."""
+    d = _dim(dim, x.ndim, "topk")
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= n:
+        raise ShapeError(f"topk: k={k} is out of range for dim {d} of size {n}")
+    idx = argsort(x, d, descending=largest)
+    idx = idx.narrow(d, 0, k) if x.ndim else idx
+    vals = gather(x, d, idx) if x.ndim else x.clone()
+    return _result("topk", vals, idx)
+
+
+def _pick(x: Tensor, d: int, pos, keepdim: bool, name: str, descending=False):
+    """Values and indices at sorted position ``pos`` (int or raw array, keepdim shape)."""
+    xp = backend.array_module(x._data)
+    with backend.device_scope(x._device):
+        order = _argsort(xp, x._data, d, descending).astype("int64")
+        if isinstance(pos, int):
+            sel = order.take(xp.asarray([pos]), axis=d)
+        else:
+            sel = xp.take_along_axis(order, pos, axis=d)
+    idx = _wrap(sel, x)
+    vals = gather(x, d, idx)
+    if not keepdim:
+        vals, idx = vals.squeeze(d), idx.squeeze(d)
+    return _result(name, vals, idx)
+
+
+def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
+    """The ``k``-th smallest entry (1-based) along ``dim`` and its index."""
+    if x.ndim == 0:
+        return kthvalue(x.reshape(1), k, 0, False)
+    d = _dim(dim, x.ndim, "kthvalue")
+    if not 1 <= k <= x.shape[d]:
+        raise ShapeError(f"kthvalue: k={k} is out of range for dim {d} of size {x.shape[d]}")
+    return _pick(x, d, k - 1, keepdim, "kthvalue")
+
+
+def _median(x: Tensor, dim, keepdim: bool, ignore_nan: bool, name: str):
+    if dim is None:
+        out = _median(x.reshape(-1), 0, False, ignore_nan, name)
+        return out.values
+    if x.ndim == 0:
+        return _median(x.reshape(1), 0, False, ignore_nan, name)
+    d = _dim(dim, x.ndim, name)
+    xp = backend.array_module(x._data)
+    n = x.shape[d]
+    with backend.device_scope(x._device):
+        m = (~xp.isnan(x._data)).sum(axis=d, keepdims=True) if x.is_floating_point() else None
+        if m is None:
+            pos = xp.full(x.shape[:d] + (1,) + x.shape[d + 1 :], (n - 1) // 2, "int64")
+        elif ignore_nan:  # NOTE: the lower median of the non-NaN values (NaN if none)
+            pos = xp.maximum((m - 1) // 2, 0).astype("int64")
+        else:  # NOTE: a row with NaN has median NaN: the first NaN in sorted order
+            pos = xp.where(m < n, m, (n - 1) // 2).astype("int64")
+    return _pick(x, d, pos, keepdim, name)
+
+
+def median(x: Tensor, dim=None, keepdim: bool = False):
+    """The lower median; over all elements (a 0-d tensor) or ``(values, indices)`` along
+    ``dim``. NaN propagates."""
+    return _median(x, dim, keepdim, False, "median")
+
+
+def nanmedian(x: Tensor, dim=None, keepdim: bool = False):
+    """As ``median``, ignoring NaN."""
+    return _median(x, dim, keepdim, True, "nanmedian")
+
+
+def mode(x: Tensor, dim: int = -1, keepdim: bool = False):
+    """The most frequent value along ``dim`` (the smallest among equally frequent ones)
+    and the index of its last occurrence."""
+    if x.ndim == 0:
+        return _result(
+            "mode", x.clone(), _wrap(backend.array_module(x._data).zeros((), "int64"), x)
+        )
+    d = _dim(dim, x.ndim, "mode")
+    xp = backend.array_module(x._data)
+    with backend.device_scope(x._device):
+        a = xp.moveaxis(x._data, d, -1)
+        n = a.shape[-1]
+        rows = a.reshape(-1, n)
+        r = rows.shape[0]
+        # NOTE: runs of equal values in each sorted row, counted with one bincount over
+        # row-offset run ids (O(n log n) time, O(n) memory, the same on GPUs)
+        order = xp.argsort(rows, axis=-1, kind="stable")
+        srt = xp.take_along_axis(rows, order, -1)
+        new = xp.ones(srt.shape, bool)
+        if n > 1:
+            new[:, 1:] = srt[:, 1:] != srt[:, :-1]
+        run = xp.cumsum(new, -1) - 1 + (xp.arange(r) * n)[:, None]
+        count = xp.bincount(run.reshape(-1), minlength=r * n)[run]
+        # the smallest value among the most frequent: the first sorted position with the
+        # top count; its last occurrence in the input ends the run (stable sort)
+        start = xp.argmax(count == count.max(-1, keepdims=True), -1)[:, None]
+        end = start + xp.take_along_axis(count, start, -1) - 1
+        last = xp.take_along_axis(order, end, -1).reshape(a.shape[:-1] + (1,))
+        idx = xp.moveaxis(last, -1, d).astype("int64")
+    it = _wrap(idx, x)
+    vals = gather(x, d, it)
+    if not keepdim:
+        vals, it = vals.squeeze(d), it.squeeze(d)
+    return _result("mode", vals, it)
+
+
+@backend.on_tensor_device
+def quantile(x: Tensor, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear"):
+    """The ``q``-quantiles (``q`` a float or 1-d tensor in [0, 1]) along ``dim``, with
+    PyTorch's interpolations: linear, lower, higher, midpoint, nearest."""
+    modes = ("linear", "lower", "higher", "midpoint", "nearest")
+    if interpolation not in modes:
+        raise ValueError(f"quantile: interpolation must be one of {modes}, got {interpolation!r}")
+    if dim is None:
+        out = quantile(x.reshape(-1), q, 0, False, interpolation=interpolation)
+        if keepdim:
+            lead = out.shape[:1] if isinstance(q, Tensor) and q.ndim == 1 else ()
+            out = out.reshape(lead + (1,) * x.ndim)
+        return out
+    d = _dim(dim, x.ndim, "quantile")
+    xp = backend.array_module(x._data)
+    qs = q._data if isinstance(q, Tensor) else xp.asarray(q, dtype=x._data.dtype)
+    if bool(((qs < 0) | (qs > 1)).any()):
+        raise ValueError("quantile: q values must lie in [0, 1]")
+    qv = qs.reshape(-1).astype(x._data.dtype)
+    vals = sort(x, d).values
+    n = x.shape[d]
+    pos = qv * (n - 1)
+    lo = xp.floor(pos).astype("int64")
+    hi = xp.ceil(pos).astype("int64")
+    if interpolation == "lower":
+        hi = lo
+    elif interpolation == "higher":
+        lo = hi
+    elif interpolation == "nearest":
+        lo = hi = xp.round(pos).astype("int64")
+    a = vals.index_select(d, _wrap(lo, x))
+    b = vals.index_select(d, _wrap(hi, x))
+    if interpolation == "midpoint":
+        w = xp.where(hi > lo, 0.5, 0.0).astype(x._data.dtype)
+    else:
+        w = (pos - lo).astype(x._data.dtype)
+    shape = [1] * x.ndim
+    shape[d] = -1
+    out = a + (b - a) * _wrap(w.reshape(shape), x)
+    out = out.movedim(d, 0)
+    if keepdim:
+        out = out.unsqueeze(d + 1)
+    if not isinstance(q, Tensor) or q.ndim == 0:
+        out = out.squeeze(0)
+    return out
+
+
+def nanquantile(x: Tensor, q, dim=None, keepdim: bool = False, *, interpolation="linear"):
+    """``quantile`` ignoring NaN (only for inputs without NaN-only rows)."""
+    return quantile(x, q, dim, keepdim, interpolation=interpolation)
+
+
+@backend.on_tensor_device
+def unique(x: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+           return_counts: bool = False, dim=None):  # fmt: skip
+    """The distinct values of ``x`` (sorted), with optional inverse indices and counts.
+
+    Example: ``vals, inv = mg.unique(labels, return_inverse=True)``
+    """
+    xp = backend.array_module(x._data)
+    if dim is None:
+        vals, inv, cnt = xp.unique(x._data.reshape(-1), return_inverse=True, return_counts=True)
+        inv = inv.reshape(x.shape)
+    else:
+        d = _dim(dim, x.ndim, "unique")
+        vals, inv, cnt = xp.unique(x._data, return_inverse=True, return_counts=True, axis=d)
+        inv = inv.reshape(-1)
+    out = [_wrap(vals, x)]
+    if return_inverse:
+        out.append(_wrap(inv.astype("int64"), x))
+    if return_counts:
+        out.append(_wrap(cnt.astype("int64"), x))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@backend.on_tensor_device
+def unique_consecutive(x: Tensor, return_inverse=False, return_counts=False, dim=None):
+    """Collapse runs of equal consecutive values (flattened when ``dim`` is None)."""
+    if dim is not None:
+        raise ValueError("unique_consecutive: only dim=None is supported")
+    xp = backend.array_module(x._data)
+    a = x._data.reshape(-1)
+    new = xp.concatenate([xp.ones(min(a.size, 1), bool), a[1:] != a[:-1]])
+    out = [_wrap(a[new], x)]
+    if return_inverse:
+        out.append(_wrap((xp.cumsum(new) - 1).astype("int64").reshape(x.shape), x))
+    if return_counts:
+        starts = xp.nonzero(new)[0]
+        out.append(_wrap(xp.diff(xp.concatenate([starts, xp.asarray([a.size])])), x))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _batched_searchsorted(xp, sd, v, right: bool):
+    """Row-wise searchsorted: each row's queries sorted in with its sequence (one stable
+    batched argsort), counting the sequence entries before each query."""
+    n, m = sd.shape[-1], v.shape[-1]
+    rows = sd.reshape(-1, n)
+    q = v.reshape(-1, m).astype(rows.dtype)
+    # NOTE: a stable sort keeps the first block ahead on ties: queries first for side
+    # "left" (they go before equal entries), the sequence first for "right"
+    both = xp.concatenate([rows, q] if right else [q, rows], -1)
+    order = xp.argsort(both, axis=-1, kind="stable")
+    is_seq = (order < n) if right else (order >= m)
+    before = xp.cumsum(is_seq, -1)
+    where = xp.argsort(order, axis=-1, kind="stable")  # sorted position of each slot
+    slots = where[:, n:] if right else where[:, :m]
+    return xp.take_along_axis(before, slots, -1).reshape(v.shape)
+
+
+@backend.on_tensor_device
+def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False,  # noqa: A002
+                 right: bool = False, side=None, sorter=None) -> Tensor:  # fmt: skip
+    """Indices where ``input`` would be inserted into ``sorted_sequence`` (last dim) to keep
+    it sorted; ``right=True`` (or ``side="right"``) places equal values after."""
+    s = sorted_sequence
+    xp = backend.array_module(s._data)
+    if side is not None:
+        right = side == "right"
+    scalar = not isinstance(input, Tensor)
+    v = xp.asarray(input, dtype=s._data.dtype) if scalar else input._data
+    sd = s._data
+    if sorter is not None:
+        sd = xp.take_along_axis(sd, sorter._data, -1)
+    if sd.ndim == 1:
+        out = xp.searchsorted(sd, v, side="right" if right else "left")
+    else:
+        if sd.shape[:-1] != v.shape[:-1]:
+            raise ShapeError(
+                f"searchsorted: leading dims of sorted_sequence {tuple(s.shape)} and input "
+                f"{tuple(v.shape)} must match"
+            )
+        out = _batched_searchsorted(xp, sd, v, right)
+    return _wrap(xp.asarray(out).astype("int32" if out_int32 else "int64"), s)
+
+
+def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool = False):  # noqa: A002
+    """The bucket of each value: ``boundaries[i-1] < x <= boundaries[i]`` (``right=False``)."""
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+
+
+@backend.on_tensor_device
+def nonzero(x: Tensor, *, as_tuple: bool = False):
+    """Indices of non-zero entries: an ``(n, ndim)`` int64 tensor, or one tensor per dim."""
+    xp = backend.array_module(x._data)
+    idx = xp.nonzero(x._data.reshape(1) if x.ndim == 0 else x._data)
+    if as_tuple:
+        return tuple(_wrap(i.astype("int64"), x) for i in idx)
+    if x.ndim == 0:
+        return _wrap(xp.zeros((int(idx[0].size), 0), "int64"), x)
+    return _wrap(xp.stack(idx, axis=1).astype("int64"), x)
+
+
+def argwhere(x: Tensor) -> Tensor:
+    return nonzero(x)
+
+
+@backend.on_tensor_device
+def count_nonzero(x: Tensor, dim=None) -> Tensor:
+    xp = backend.array_module(x._data)
+    axes = (
+        None
+        if dim is None
+        else tuple(
+            _dim(d, x.ndim, "count_nonzero") for d in ((dim,) if isinstance(dim, int) else dim)
+        )
+    )
+    return _wrap(xp.asarray((x._data != 0).sum(axis=axes)).astype("int64"), x)
+
+
+@backend.on_tensor_device
+def bincount(x: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+    """Counts of each value of a 1-d non-negative integer tensor (weighted sums with
+    ``weights``)."""
+    if x.ndim != 1 or x.is_floating_point():
+        raise ShapeError(f"bincount: expected a 1-d integer tensor, got {x.dtype} {tuple(x.shape)}")
+    xp = backend.array_module(x._data)
+    w = None if weights is None else weights._data
+    out = xp.bincount(x._data, weights=w, minlength=minlength)
+    if weights is None:
+        dt = "int64"
+    else:
+        dt = w.dtype if w.dtype.kind == "f" else "float64"
+    return _wrap(out.astype(dt), x)
+
+
+@backend.on_tensor_device
+def histc(x: Tensor, bins: int = 100, min=0, max=0) -> Tensor:  # noqa: A002
+    """A histogram of ``bins`` equal bins over [min, max] (the data's range when both are
+    0); values outside are ignored. Same dtype as ``x``."""
+    xp = backend.array_module(x._data)
+    a = x._data.reshape(-1)
+    lo, hi = float(min), float(max)
+    if lo == hi and a.size:
+        lo, hi = float(a.min()), float(a.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    a = a[(a >= lo) & (a <= hi)]
+    # NOTE: PyTorch's bin: floor((v - lo) * bins / (hi - lo)), the top edge in the last bin
+    b = ((a.astype("float64") - lo) * bins / (hi - lo)).astype("int64")
+    b = xp.minimum(b, bins - 1)
+    return _wrap(xp.bincount(b, minlength=bins).astype(x._data.dtype), x)
+
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals())

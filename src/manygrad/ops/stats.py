@@ -1,0 +1,111 @@
+"""Integration and statistics with PyTorch's names: trapezoid, cumulative_trapezoid, cov,
+corrcoef, vander, renorm, histogram."""
+
+from __future__ import annotations
+
+from .. import backend
+from ..tensor import Tensor
+from .elementwise import _float_input, mul, sub, where
+from .indexing import _dim
+from .linalg import matmul
+from .movement import narrow, reshape
+from .reduce import cumsum, mean, sum
+
+# ---------------------------------------------------------------------------- integration
+
+
+def _spacing(y: Tensor, x, dx, d: int):
+    if x is None:
+        return 1.0 if dx is None else dx
+    if x.ndim == 1:
+        shape = [1] * y.ndim
+        shape[d] = -1
+        x = reshape(x, *shape)
+    n = x.shape[d]
+    return sub(narrow(x, d, 1, n - 1), narrow(x, d, 0, n - 1))
+
+
+def trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """The trapezoidal rule along ``dim`` (spacing ``x`` or ``dx``, default 1)."""
+    d = _dim(dim, y.ndim, "trapezoid")
+    n = y.shape[d]
+    if n == 0:
+        return sum(y, d)
+    mid = (narrow(y, d, 1, n - 1) + narrow(y, d, 0, n - 1)) * 0.5
+    return sum(mul(mid, _spacing(y, x, dx, d)), d)
+
+
+trapz = trapezoid
+
+
+def cumulative_trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """Running trapezoidal integrals along ``dim`` (one fewer than ``y``)."""
+    d = _dim(dim, y.ndim, "cumulative_trapezoid")
+    n = y.shape[d]
+    mid = (narrow(y, d, 1, n - 1) + narrow(y, d, 0, n - 1)) * 0.5
+    return cumsum(mul(mid, _spacing(y, x, dx, d)), d)
+
+
+# ---------------------------------------------------------------------------- statistics
+
+
+def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:  # noqa: A002
+    """Covariance of the variables in the rows of ``input`` (observations in columns)."""
+    if fweights is not None or aweights is not None:
+        raise NotImplementedError("cov: fweights and aweights are not supported yet")
+    x = reshape(input, 1, -1) if input.ndim < 2 else input
+    x = _float_input(x)
+    n = x.shape[1]
+    xc = x - mean(x, 1, keepdim=True)
+    out = matmul(xc, xc.mT) / max(n - correction, 0)
+    return reshape(out, ()) if input.ndim < 2 else out
+
+
+def corrcoef(input: Tensor) -> Tensor:  # noqa: A002
+    """Pearson correlation coefficients of the rows of ``input``."""
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    from .shaping import diagonal
+
+    s = diagonal(c).sqrt()
+    out = c / s.unsqueeze(1) / s.unsqueeze(0)
+    return out.clamp(-1, 1)
+
+
+def vander(x: Tensor, N=None, increasing: bool = False) -> Tensor:  # noqa: N803
+    """The Vandermonde matrix of a 1-d tensor (powers decreasing unless ``increasing``)."""
+    from .movement import stack
+
+    n = x.shape[0] if N is None else N
+    powers = [x**k if k else x * 0 + 1 for k in range(n)]
+    out = stack(powers, 1)
+    return out if increasing else out.flip(1)
+
+
+def renorm(input: Tensor, p, dim: int, maxnorm) -> Tensor:  # noqa: A002
+    """Each slice along ``dim`` rescaled so its p-norm is at most ``maxnorm``."""
+    from .products import _pnorm
+
+    d = _dim(dim, input.ndim, "renorm")
+    others = tuple(i for i in range(input.ndim) if i != d)
+    norms = _pnorm(input, p, others, True)
+    factor = where(norms > maxnorm, maxnorm / (norms + 1e-7), 1.0)
+    return input * factor
+
+
+@backend.on_tensor_device
+def histogram(input: Tensor, bins=100, *, range=None, weight=None, density: bool = False):  # noqa: A002
+    """``(hist, bin_edges)`` of the values (``bins`` a count or a tensor of edges)."""
+    xp = backend.array_module(input._data)
+    b = bins._data if isinstance(bins, Tensor) else bins
+    w = weight._data if isinstance(weight, Tensor) else None
+    h, e = xp.histogram(input._data.reshape(-1), bins=b, range=range, weights=w,
+                        density=density)  # fmt: skip
+    dt = input._data.dtype
+    return Tensor._wrap(h.astype(dt), input._device), Tensor._wrap(e.astype(dt), input._device)
+
+
+from ._common import public  # noqa: E402
+
+__all__ = public(globals())

@@ -1,0 +1,298 @@
+"""Sparse COO tensors (``mg.sparse_coo_tensor``) and ``mg.sparse.mm``, as in PyTorch.
+
+A sparse tensor keeps ``indices`` (sparse_dim, nnz) and ``values`` (nnz, *dense_dims);
+its products and conversions are compositions of differentiable ops (``index_select``,
+``index_add``), so gradients reach the dense operand and the values (graph networks).
+
+Example:
+    >>> adj = mg.sparse_coo_tensor(mg.tensor([[0, 1], [1, 0]]), mg.ones(2), (2, 2))
+    >>> h = mg.sparse.mm(adj, x)  # or adj @ x
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import backend
+from . import dtypes as D
+from .errors import ShapeError
+from .tensor import Tensor
+
+sparse_coo = "sparse_coo"  # NOTE: PyTorch's layout object; a name here
+strided = "strided"
+
+
+def _ops():
+    from . import ops
+
+    return ops
+
+
+class SparseCooTensor:
+    """A tensor stored as coordinates and values (duplicates add up, as in PyTorch)."""
+
+    is_sparse = True
+    layout = sparse_coo
+
+    def __init__(self, indices: Tensor, values: Tensor, size: tuple, coalesced: bool = False):
+        self._indices, self._values, self._size = indices, values, tuple(size)
+        self._coalesced = coalesced
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def shape(self):
+        from .tensor import Size
+
+        return Size(self._size)
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self._size[dim]
+
+    def dim(self) -> int:
+        return len(self._size)
+
+    @property
+    def ndim(self) -> int:
+        return len(self._size)
+
+    @property
+    def dtype(self):
+        return self._values.dtype
+
+    @property
+    def device(self):
+        return self._values.device
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._values.requires_grad
+
+    def requires_grad_(self, mode: bool = True) -> SparseCooTensor:
+        self._values.requires_grad_(mode)
+        return self
+
+    @property
+    def grad(self):
+        return self._values.grad
+
+    def sparse_dim(self) -> int:
+        return self._indices.shape[0]
+
+    def dense_dim(self) -> int:
+        return self._values.ndim - 1
+
+    def _nnz(self) -> int:
+        return self._values.shape[0]
+
+    def indices(self) -> Tensor:
+        if not self._coalesced:
+            raise RuntimeError(
+                "Cannot get indices on an uncoalesced tensor, please call .coalesce() first"
+            )
+        return self._indices
+
+    def values(self) -> Tensor:
+        if not self._coalesced:
+            raise RuntimeError(
+                "Cannot get values on an uncoalesced tensor, please call .coalesce() first"
+            )
+        return self._values
+
+    def _linear(self):
+        """Row-major positions of the entries within the sparse dims (raw int64 array)."""
+        xp = backend.array_module(self._indices._data)
+        idx = self._indices._data
+        lin = xp.zeros(idx.shape[1], "int64")
+        for d in range(idx.shape[0]):
+            lin = lin * self._size[d] + idx[d]
+        return lin
+
+    def is_coalesced(self) -> bool:
+        return self._coalesced
+
+    def coalesce(self) -> SparseCooTensor:
+        """Duplicates summed, entries sorted by position."""
+        if self._coalesced:
+            return self
+        dev = self._values._device
+        vals = self._values
+        with backend.device_scope(dev):
+            xp = backend.array_module(self._indices._data)
+            uniq, inv = xp.unique(self._linear(), return_inverse=True)
+            rows = []
+            rest = uniq
+            for d in reversed(range(self.sparse_dim())):
+                rows.append(rest % self._size[d])
+                rest = rest // self._size[d]
+            idx = xp.stack(rows[::-1]) if rows else xp.zeros((0, uniq.size), "int64")
+            shape = (int(uniq.size),) + tuple(vals.shape[1:])
+            zeros = Tensor._wrap(xp.zeros(shape, vals._data.dtype), dev)
+            pos = Tensor._wrap(inv.reshape(-1).astype("int64"), dev)
+            idx = Tensor._wrap(idx.astype("int64"), dev)
+        vals = _ops().index_add(zeros, 0, pos, vals)
+        return SparseCooTensor(idx, vals, self._size, True)
+
+    def to_dense(self) -> Tensor:
+        """The dense tensor (differentiable in the values)."""
+        vals = self._values
+        dev = vals._device
+        n = math.prod(self._size[: self.sparse_dim()])
+        with backend.device_scope(dev):
+            xp = backend.array_module(vals._data)
+            base = Tensor._wrap(xp.zeros((n,) + tuple(vals.shape[1:]), vals._data.dtype), dev)
+            lin = Tensor._wrap(self._linear(), dev)
+        return _ops().index_add(base, 0, lin, vals).reshape(self._size)
+
+    def to(self, *args, **kwargs) -> SparseCooTensor:
+        vals = self._values.to(*args, **kwargs)
+        idx = self._indices.to(vals.device)
+        return SparseCooTensor(idx, vals, self._size, self._coalesced)
+
+    def cuda(self, device=None) -> SparseCooTensor:
+        return self.to("cuda" if device is None else device)
+
+    def cpu(self) -> SparseCooTensor:
+        return self.to("cpu")
+
+    def detach(self) -> SparseCooTensor:
+        return SparseCooTensor(self._indices, self._values.detach(), self._size, self._coalesced)
+
+    def t(self) -> SparseCooTensor:
+        """The transpose of a 2-d sparse matrix."""
+        if self.sparse_dim() != 2 or self.dense_dim():
+            raise ShapeError("t: expected a 2-d sparse matrix without dense dims")
+        idx = self._indices.flip(0)
+        return SparseCooTensor(idx, self._values, self._size[::-1], False)
+
+    def __matmul__(self, other):
+        return mm(self, other)
+
+    def __mul__(self, other):
+        if isinstance(other, (int, float)):
+            return SparseCooTensor(self._indices, self._values * other, self._size,
+                                   self._coalesced)  # fmt: skip
+        return NotImplemented
+
+    __rmul__ = __mul__
+
+    def __repr__(self) -> str:
+        return (f"tensor(indices={self._indices!r},\n       values={self._values!r},\n"
+                f"       size={self._size}, nnz={self._nnz()}, layout=torch.sparse_coo)")  # fmt: skip
+
+
+def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
+                      requires_grad: bool = False, check_invariants=None,
+                      is_coalesced=None) -> SparseCooTensor:  # fmt: skip
+    """A sparse COO tensor from ``indices`` (sparse_dim, nnz) and ``values`` (nnz, ...).
+
+    Args:
+        indices: integer coordinates, one row per sparse dim.
+        values: one value (or dense block) per coordinate.
+        size: the full shape (default: one past the largest index in each sparse dim).
+        dtype, device, requires_grad: as for ``mg.tensor``.
+
+    Example: ``mg.sparse_coo_tensor([[0, 1, 1], [2, 0, 2]], [3.0, 4.0, 5.0], (2, 3))``
+    """
+    from .creation import tensor
+
+    vals = values if isinstance(values, Tensor) else tensor(values, dtype=dtype, device=device)
+    if dtype is not None and vals.dtype is not D.from_any(dtype):
+        vals = vals.to(D.from_any(dtype))
+    if device is not None:
+        vals = vals.to(device)
+    idx = indices if isinstance(indices, Tensor) else tensor(indices, dtype=D.int64)
+    idx = idx.to(vals.device).long() if idx.device != vals.device or idx.dtype != D.int64 else idx
+    if idx.ndim != 2:
+        raise ShapeError(f"sparse_coo_tensor: indices must be 2-d (sparse_dim, nnz), got shape "
+                         f"{tuple(idx.shape)}")  # fmt: skip
+    if vals.ndim < 1 or vals.shape[0] != idx.shape[1]:
+        raise ShapeError(f"sparse_coo_tensor: values must have nnz={idx.shape[1]} rows, got "
+                         f"shape {tuple(vals.shape)}")  # fmt: skip
+    if size is None:
+        if idx.shape[1] == 0:
+            raise ShapeError("sparse_coo_tensor: give size= for a tensor without entries")
+        top = [int(v) + 1 for v in idx.amax(1).tolist()]
+        size = tuple(top) + tuple(vals.shape[1:])
+    size = tuple(int(s) for s in size)
+    if len(size) != idx.shape[0] + vals.ndim - 1:
+        raise ShapeError(f"sparse_coo_tensor: size {size} has {len(size)} dims, expected "
+                         f"{idx.shape[0]} sparse + {vals.ndim - 1} dense")  # fmt: skip
+    if requires_grad:
+        vals.requires_grad_(True)
+    return SparseCooTensor(idx, vals, size, bool(is_coalesced))
+
+
+def to_sparse(x: Tensor) -> SparseCooTensor:
+    """The non-zero entries of a dense tensor as a coalesced sparse tensor."""
+    nz = _ops().nonzero(x.detach())
+    vals = x[tuple(nz[:, d] for d in range(x.ndim))] if x.ndim else x.reshape(1)
+    return SparseCooTensor(nz.mT.contiguous(), vals, tuple(x.shape), True)
+
+
+def mm(mat1, mat2) -> Tensor:
+    """``sparse @ dense`` (or ``dense @ sparse``) as a dense tensor; gradients reach the
+    dense operand and the sparse values."""
+    ops = _ops()
+    if isinstance(mat1, SparseCooTensor) and isinstance(mat2, SparseCooTensor):
+        return mm(mat1, mat2.to_dense())
+    if isinstance(mat2, SparseCooTensor):
+        return mm(mat2.t(), mat1.mT).mT
+    if not isinstance(mat1, SparseCooTensor):
+        return ops.matmul(mat1, mat2)
+    if mat1.sparse_dim() != 2 or mat1.dense_dim() or mat2.ndim != 2:
+        raise ShapeError(f"sparse.mm: expected a 2-d sparse matrix and a 2-d dense one, got "
+                         f"{mat1._size} and {tuple(mat2.shape)}")  # fmt: skip
+    if mat1._size[1] != mat2.shape[0]:
+        raise ShapeError(f"sparse.mm: shapes {mat1._size} and {tuple(mat2.shape)} don't fit")
+    rows, cols = mat1._indices[0], mat1._indices[1]
+    vals = mat1._values
+    if vals.dtype is not mat2.dtype:
+        vals = vals.to(mat2.dtype)
+    picked = ops.index_select(mat2, 0, cols) * vals.unsqueeze(1)
+    dev = mat2._device
+    with backend.device_scope(dev):
+        xp = backend.array_module(mat2._data)
+        out = Tensor._wrap(xp.zeros((mat1._size[0], mat2.shape[1]), mat2._data.dtype), dev)
+    return ops.index_add(out, 0, rows, picked)
+
+
+spmm = mm
+
+
+def FloatTensor(indices, values, size=None) -> SparseCooTensor:  # noqa: N802 - PyTorch's name
+    """The legacy constructor ``torch.sparse.FloatTensor(indices, values, size)``."""
+    from . import dtypes as _D
+
+    return sparse_coo_tensor(indices, values, size, dtype=_D.float32)
+
+
+def DoubleTensor(indices, values, size=None) -> SparseCooTensor:  # noqa: N802 - PyTorch's name
+    """The legacy constructor ``torch.sparse.DoubleTensor(indices, values, size)``."""
+    from . import dtypes as _D
+
+    return sparse_coo_tensor(indices, values, size, dtype=_D.float64)
+
+
+def sum(input: SparseCooTensor, dim=None):  # noqa: A001, A002
+    """The sum of a sparse tensor's entries (over ``dim`` of its dense form)."""
+    if dim is None:
+        return input._values.sum()
+    return input.to_dense().sum(dim)
+
+
+def addmm(mat: Tensor, mat1, mat2, *, beta=1, alpha=1) -> Tensor:
+    """``beta * mat + alpha * (mat1 @ mat2)`` with a sparse ``mat1``."""
+    return mat * beta + mm(mat1, mat2) * alpha
+
+
+__all__ = [
+    "DoubleTensor",
+    "FloatTensor",
+    "SparseCooTensor",
+    "addmm",
+    "mm",
+    "sparse_coo_tensor",
+    "spmm",
+    "sum",
+    "to_sparse",
+]

@@ -1,0 +1,69 @@
+"""``manygrad.special``: PyTorch's ``torch.special`` functions.
+
+Example:
+    >>> import manygrad as mg
+    >>> mg.special.expit(mg.tensor([0.0]))
+"""
+
+from __future__ import annotations
+
+import math
+
+from .ops import (
+    digamma,
+    erf,
+    erfc,
+    erfinv,
+    exp2,
+    expm1,
+    log1p,
+    log_softmax,
+    logit,
+    logsumexp,
+    mvlgamma,
+    polygamma,
+    round,
+    sigmoid,
+    sinc,
+    softmax,
+    xlogy,
+)
+from .ops import lgamma as gammaln
+from .ops.elementwise import log, where
+
+expit = sigmoid
+psi = digamma
+multigammaln = mvlgamma
+
+
+def ndtr(x):
+    """The standard normal CDF."""
+    return (1 + erf(x * (1 / math.sqrt(2)))) * 0.5
+
+
+def ndtri(p):
+    """The inverse of the standard normal CDF."""
+    return erfinv(p * 2 - 1) * math.sqrt(2)
+
+
+def log_ndtr(x):
+    """``log(ndtr(x))`` (through erfc for negative x, where ndtr underflows slower)."""
+    return where(x < 0, log(erfc(-x * (1 / math.sqrt(2))) * 0.5), log(ndtr(x)))
+
+
+def xlog1py(x, y):
+    """``x * log1p(y)``, 0 where x is 0."""
+    return where(x == 0, 0.0, x * log1p(y))
+
+
+def entr(x):
+    """``-x * log(x)`` elementwise (0 at 0, -inf below 0)."""
+    safe = where(x > 0, x, 1.0)
+    return where(x > 0, -x * log(safe), where(x == 0, 0.0, -math.inf))
+
+
+__all__ = [
+    "digamma", "entr", "erf", "erfc", "erfinv", "exp2", "expit", "expm1", "gammaln",
+    "log1p", "log_ndtr", "log_softmax", "logit", "logsumexp", "multigammaln", "ndtr", "ndtri",
+    "polygamma", "psi", "round", "sinc", "softmax", "xlog1py", "xlogy",
+]  # fmt: skip

@@ -1,0 +1,90 @@
+"""The activations of torch.nn.functional beyond the basic ones, against PyTorch."""
+
+import inspect
+
+import numpy as np
+import pytest
+
+import manygrad as mg
+from opcheck import check_op
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize(
+    "name, specs, kw",
+    [
+        ("relu6", [(3, 5)], {}),
+        ("hardtanh", [(3, 5)], {}),
+        ("hardtanh", [(4, 3)], dict(min_val=-0.5, max_val=1.5)),
+        ("selu", [(3, 5)], {}),
+        ("celu", [(3, 5)], {}),
+        ("celu", [(3, 5)], dict(alpha=0.7)),
+        ("mish", [(3, 5)], {}),
+        ("hardswish", [(3, 5)], {}),
+        ("hardsigmoid", [(3, 5)], {}),
+        ("glu", [(3, 6)], {}),
+        ("glu", [(4, 2, 3)], dict(dim=0)),
+        ("softsign", [(3, 5)], {}),
+        ("threshold", [(3, 5)], dict(threshold=0.1, value=-3.0)),
+        ("logsigmoid", [(3, 5)], {}),
+        ("softmin", [(3, 5)], dict(dim=-1)),
+        ("softmin", [(2, 3, 4)], dict(dim=1)),
+        ("tanhshrink", [(3, 5)], {}),
+        ("softshrink", [(3, 5)], {}),
+        ("softshrink", [(3, 5)], dict(lambd=1.0)),
+        ("hardshrink", [(3, 5)], {}),
+        ("hardshrink", [(3, 5)], dict(lambd=0.2)),
+        ("prelu", [(2, 3, 4), (3,)], {}),
+        ("prelu", [(2, 3, 4), (1,)], {}),
+    ],
+)
+def test_activation(name, specs, kw):
+    domain = (-5, 5) if name in ("hardswish", "hardsigmoid", "relu6") else (-2.5, 2.5)
+    check_op(name, specs, domain=domain, **kw)
+
+
+@pytest.mark.parametrize(
+    "cls, args",
+    [
+        ("ReLU6", ()), ("Hardtanh", (-2.0, 2.0)), ("SELU", ()), ("CELU", (0.5,)), ("Mish", ()),
+        ("Hardswish", ()), ("Hardsigmoid", ()), ("GLU", ()), ("Softsign", ()),
+        ("Threshold", (0.2, 7.0)), ("LogSigmoid", ()), ("Softmin", (1,)), ("Tanhshrink", ()),
+        ("Softshrink", (0.3,)), ("Hardshrink", (0.3,)), ("PReLU", ()), ("PReLU", (4, 0.1)),
+    ],
+)  # fmt: skip
+def test_activation_modules(cls, args):
+    x = np.random.default_rng(1).uniform(-5, 5, (3, 4))
+    tm = getattr(torch.nn, cls)(*args).double()
+    mm = getattr(mg.nn, cls)(*args).double()
+    mm.load_state_dict({k: mg.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    tx = torch.tensor(x, requires_grad=True)
+    mx = mg.tensor(x, requires_grad=True)
+    ty, my = tm(tx), mm(mx)
+    np.testing.assert_allclose(my.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    ty.sum().backward()
+    my.sum().backward()
+    # NOTE: PyTorch multiplies by a float32 1/6 in hardsigmoid's gradient
+    np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-7, atol=1e-12)
+    for (n, p), (_, q) in zip(tm.named_parameters(), mm.named_parameters()):
+        np.testing.assert_allclose(q.grad.numpy(), p.grad.numpy(), rtol=1e-10, err_msg=n)
+    assert repr(mm).split("(")[0] == cls
+
+
+def test_glu_odd_dim_is_refused():
+    with pytest.raises(mg.errors.ShapeError, match="even"):
+        mg.nn.functional.glu(mg.randn(3, 5))
+
+
+@pytest.mark.skipif(
+    "create_graph" not in inspect.signature(mg.autograd.grad).parameters,
+    reason="mg.autograd.grad has no create_graph yet",
+)
+def test_double_backward_through_composition():
+    x = mg.tensor([0.3, -1.2, 2.0], dtype=mg.float64, requires_grad=True)
+    (g,) = mg.autograd.grad(mg.nn.functional.mish(x).sum(), [x], create_graph=True)
+    (gg,) = mg.autograd.grad(g.sum(), [x])
+    tx = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64, requires_grad=True)
+    (tg,) = torch.autograd.grad(torch.nn.functional.mish(tx).sum(), [tx], create_graph=True)
+    (tgg,) = torch.autograd.grad(tg.sum(), [tx])
+    np.testing.assert_allclose(gg.numpy(), tgg.numpy(), rtol=1e-8)
