@@ -182,3 +182,9 @@ def test_range_indexes_like_a_list():
     x = mg.zeros(3)
     x[range(2)] = 1.0
     assert x.tolist() == [1.0, 1.0, 0.0]
+
+
+def test_layout_and_fmod():
+    assert mg.zeros(2).layout == mg.strided
+    a = np.array([-5.0, 5.5, 7.0], np.float32)
+    np.testing.assert_array_equal(mg.tensor(a).fmod(3.0).numpy(), torch.tensor(a).fmod(3.0).numpy())

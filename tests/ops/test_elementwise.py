@@ -26,6 +26,7 @@ ROWS = [
     ("pow", [(3, 4), (3, 4)], {"domain": POS}),
     ("pow", [(4,), 0.5], {"domain": POS}),
     ("remainder", [(3, 4), (3, 4)], {"domain": POS}),
+    ("fmod", [(3, 4), (3, 4)], {"domain": POS}),
     ("floor_divide", [(3, 4), (3, 4)], {"domain": POS, "grad": False}),  # as PyTorch: no grad
     ("floor_divide", [(2, 3), 0.7], {"grad": False}),
     ("neg", [(3, 4)], {}),

@@ -122,6 +122,19 @@ class CompatMethods:
         return self.mT
 
     @property
+    def layout(self):
+        """``strided`` for dense tensors (sparse tensors report ``sparse_coo``)."""
+        from ..sparse import strided
+
+        return strided
+
+    def fmod(self, other):
+        """The remainder of division with the sign of ``self`` (C's fmod); see ``mg.fmod``."""
+        from .. import ops
+
+        return ops.fmod(self, other)
+
+    @property
     def is_meta(self) -> bool:
         return False
 

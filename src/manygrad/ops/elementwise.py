@@ -198,6 +198,24 @@ class Remainder(Function):
         return (g if na else None), (-g * q if nb else None)
 
 
+class Fmod(Function):
+    """C's fmod: the remainder of truncated division (the sign of ``a``), unlike ``%``."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return backend.array_module(a).fmod(a, b)
+
+    def backward(self, g):
+        na, nb = self.needs_input_grad
+        xp = backend.array_module(g)
+        return (g if na else None), (-g * xp.trunc(self.a / self.b) if nb else None)
+
+    def backward_graph(self, g):
+        na, nb = self.needs_input_grad
+        q = Tensor._wrap(backend.array_module(g._data).trunc(self.a / self.b))
+        return (g if na else None), (-g * q if nb else None)
+
+
 class FloorDivide(Function):
     differentiable = False
 
@@ -262,7 +280,10 @@ def remainder(a, b) -> Tensor:
     return _binary(Remainder, a, b)
 
 
-fmod = remainder
+def fmod(a, b) -> Tensor:
+    """The remainder of ``a / b`` rounded toward zero, with the sign of ``a`` (PyTorch's
+    ``torch.fmod``); ``remainder`` follows the sign of ``b``."""
+    return _binary(Fmod, a, b)
 
 
 def pow(a, b) -> Tensor:  # noqa: A001
