@@ -682,6 +682,72 @@ class Tensor(TensorMethods):
             v = F.bernoulli(prob, generator=generator)
         return self._inplace("bernoulli_", lambda s: s * 0 + v.to(s.dtype))
 
+    def index_put_(self, indices, values, accumulate: bool = False) -> Tensor:
+        return self._inplace("index_put_", F.index_put, indices, values, accumulate=accumulate)
+
+    def put_(self, index, source, accumulate: bool = False) -> Tensor:
+        def put(s, i, v):
+            flat = s.reshape(-1)
+            return F.index_put(flat, (i.reshape(-1),), v.reshape(-1), accumulate).reshape(*s.shape)
+
+        return self._inplace("put_", put, index, source)
+
+    def exponential_(self, lambd: float = 1.0) -> Tensor:
+        u = Tensor._wrap(backend.generator(self._device).random(self._data.shape, self._data.dtype))
+        return self._inplace("exponential_", lambda s: s * 0 + (-(1 - u).log() / lambd))
+
+    def random_(self, from_=0, to=None) -> Tensor:  # noqa: D417 - PyTorch's names
+        if to is None:
+            from_, to = 0, from_ if from_ else (1 << 24 if self.is_floating_point() else 1 << 31)
+        g = backend.generator(self._device)
+        v = Tensor._wrap(g.integers(from_, to, self._data.shape, self._data.dtype))
+        return self._inplace("random_", lambda s: s * 0 + v)
+
+    def apply_(self, fn) -> Tensor:
+        """Apply a Python function to every element (CPU tensors only, as in PyTorch)."""
+        if self._device.type != "cpu":
+            raise TypeError("apply_ is only implemented on CPU tensors, as in PyTorch")
+        out = np.vectorize(fn, otypes=[self._data.dtype])(self._data)
+        return self._set("apply_", out)
+
+    def resize_(self, *sizes) -> Tensor:
+        """Change the shape in place: elements kept in order, new ones zero (the memory is
+        new when the element count changes)."""
+        shape = tuple(sizes[0]) if len(sizes) == 1 and not isinstance(sizes[0], int) else sizes
+        n = int(np.prod(shape)) if shape else 1
+        xp = backend.array_module(self._data)
+        if n == self._data.size:
+            self._data = self._data.reshape(shape)
+        else:
+            with backend.device_scope(self._device):
+                new = xp.zeros(n, self._data.dtype)
+                k = min(n, self._data.size)
+                new[:k] = self._data.reshape(-1)[:k]
+                self._data = new.reshape(shape)
+        return self._done("resize_")
+
+    def transpose_(self, dim0: int, dim1: int) -> Tensor:
+        self._data = self._data.swapaxes(dim0, dim1)
+        return self._done("transpose_")
+
+    def unfold(self, dimension: int, size: int, step: int) -> Tensor:
+        """Windows of ``size`` elements every ``step`` along ``dimension``, as a new last dim."""
+        from .creation import arange
+
+        d = dimension % max(self.ndim, 1)
+        n = self.shape[d] if self.ndim else 1
+        count = (n - size) // step + 1
+        if size > n or step <= 0 or count <= 0:
+            raise ValueError(
+                f"unfold: size {size} and step {step} don't fit dim {d} of size {n}; need "
+                "1 <= size <= the dim's size and step >= 1"
+            )
+        starts = arange(0, count * step, step, device=self._device).reshape(-1, 1)
+        idx = (starts + arange(size, device=self._device).reshape(1, -1)).reshape(-1)
+        win = F.index_select(self, d, idx)
+        win = win.reshape(*self.shape[:d], count, size, *self.shape[d + 1 :])
+        return win.movedim(d + 1, -1)
+
     def t_(self) -> Tensor:
         self._data = self._data.T
         return self._done("t_")

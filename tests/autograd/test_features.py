@@ -324,3 +324,27 @@ def test_more_in_place_ops_match_pytorch(call):
     a = np.linspace(-1, 1, 6).reshape(2, 3)
     got, want = call(mg, mg.tensor(a)), call(torch, torch.tensor(a))
     np.testing.assert_allclose(got.numpy(), want.numpy())
+
+
+def test_remaining_in_place_and_window_methods_match_pytorch():
+    a = np.arange(12.0).reshape(3, 4)
+    for dim, size, step in [(1, 2, 1), (0, 2, 1), (1, 3, 2)]:
+        np.testing.assert_allclose(mg.tensor(a).unfold(dim, size, step).numpy(),
+                                   torch.tensor(a).unfold(dim, size, step).numpy())  # fmt: skip
+    idx = (mg.tensor([0, 1]), mg.tensor([1, 2]))
+    got = mg.zeros(2, 3).index_put_(idx, mg.tensor([5.0, 6.0]), accumulate=True)
+    want = torch.zeros(2, 3).index_put_((torch.tensor([0, 1]), torch.tensor([1, 2])),
+                                        torch.tensor([5.0, 6.0]), accumulate=True)  # fmt: skip
+    np.testing.assert_allclose(got.numpy(), want.numpy())
+    got = mg.zeros(2, 3).put_(mg.tensor([0, 5]), mg.tensor([1.0, 2.0]))
+    want = torch.zeros(2, 3).put_(torch.tensor([0, 5]), torch.tensor([1.0, 2.0]))
+    np.testing.assert_allclose(got.numpy(), want.numpy())
+    assert mg.ones(2, 3).transpose_(0, 1).shape == (3, 2)
+    assert mg.tensor([1.0, 2.0]).apply_(lambda v: v * 3).tolist() == [3.0, 6.0]
+    assert (mg.zeros(1000).exponential_(2.0).numpy() > 0).all()
+    r = mg.zeros(1000, dtype=mg.int64).random_(3, 7).numpy()
+    assert r.min() >= 3 and r.max() <= 6
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = x.unfold(0, 2, 1).sum()
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 1.0])
