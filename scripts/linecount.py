@@ -4,8 +4,15 @@ package folder, so that growth stays visible."""
 import pathlib
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "manygrad"
-CORE = ["tensor.py", "autograd/__init__.py", "autograd/_engine.py", "autograd/_inplace.py",
-        "backend.py", "dtypes.py", "creation.py"]
+CORE = [
+    "tensor.py",
+    "autograd/__init__.py",
+    "autograd/_engine.py",
+    "autograd/_inplace.py",
+    "backend.py",
+    "dtypes.py",
+    "creation.py",
+]
 
 
 def count(p: pathlib.Path) -> int:
