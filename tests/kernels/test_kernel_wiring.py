@@ -1,0 +1,119 @@
+"""The ops and optimizers that take a fused kernel on a GPU: on the fake GPU the path is
+forced (its device added to the op's fused devices, its ``gpu`` function replaced by a spy
+that runs the reference), and the results and gradients must equal the plain path's;
+``MANYGRAD_FAST_PATHS=none`` gives the plain path back."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import manygrad as mg
+import manygrad.nn.functional as F
+from manygrad.kernels import fastpath
+from manygrad.ops import loss as loss_ops
+
+
+@pytest.fixture(autouse=True)
+def _fresh(monkeypatch):
+    monkeypatch.delenv(fastpath.ENV, raising=False)
+    fastpath.reset_warnings()
+    yield
+    fastpath.reset_warnings()
+
+
+def spy(monkeypatch, name):
+    """Replace path ``name``'s GPU function by its reference, recording each call."""
+    calls = []
+    p = fastpath._PATHS[name]
+
+    def gpu(*args, **kwargs):
+        calls.append((args, kwargs))
+        return p.ref(*args, **kwargs)
+
+    monkeypatch.setitem(fastpath._PATHS, name, dataclasses.replace(p, gpu=gpu))
+    return calls
+
+
+def _t(a, dev="fakegpu", grad=False):
+    return mg.tensor(a, device=dev, requires_grad=grad)
+
+
+def _close(a, b, rtol=1e-5, atol=1e-6):
+    np.testing.assert_allclose(np.asarray(a.detach().cpu().numpy(), np.float32),
+                               np.asarray(b.detach().cpu().numpy(), np.float32),
+                               rtol=rtol, atol=atol)  # fmt: skip
+
+
+def _ce_run(x, t, **kw):
+    xt = _t(x, grad=True)
+    out = F.cross_entropy(xt, _t(t), **kw)
+    g = np.random.default_rng(5).random(out.shape).astype(np.float32) + 0.5
+    out.backward(_t(g))
+    return out, xt.grad
+
+
+@pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.1, "ignore_index": 2},
+                                {"reduction": "sum"}, {"reduction": "none", "ignore_index": 0},
+                                {"reduction": "none", "label_smoothing": 0.2}])  # fmt: skip
+def test_cross_entropy_takes_the_fused_kernel(monkeypatch, kw):
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((9, 13)) * 3).astype(np.float32)
+    t = rng.integers(0, 13, 9)
+    t[4] = kw.get("ignore_index", -100)
+    want, gwant = _ce_run(x, t, **kw)  # fakegpu is not a fused device: the plain path
+    calls, bwd = (
+        spy(monkeypatch, "kernels.cross_entropy"),
+        spy(monkeypatch, "kernels.cross_entropy_backward"),
+    )
+    monkeypatch.setattr(loss_ops, "FUSED_DEVICES", ("cuda", "fakegpu"))
+    got, ggot = _ce_run(x, t, **kw)
+    assert len(calls) == 1
+    (args, kwargs) = calls[0]
+    assert args[0].shape == (9, 13) and args[1].dtype == np.int64
+    assert args[2:] == (kw.get("ignore_index", -100), kw.get("label_smoothing", 0.0))
+    # a reduced loss gets dlogits from the forward pass; per-row losses from the backward
+    assert (kwargs["dloss"] is None) == (kw.get("reduction") == "none")
+    assert len(bwd) == (1 if kw.get("reduction") == "none" else 0)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    _close(got, want)
+    _close(ggot, gwant)
+
+
+def test_cross_entropy_keeps_the_plain_path_where_the_kernel_cannot_serve(monkeypatch):
+    calls = spy(monkeypatch, "kernels.cross_entropy")
+    monkeypatch.setattr(loss_ops, "FUSED_DEVICES", ("cuda", "fakegpu"))
+    rng = np.random.default_rng(1)
+    x, t = rng.standard_normal((4, 5)).astype(np.float32), rng.integers(0, 5, 4)
+    F.cross_entropy(_t(x), _t(t), weight=_t(np.ones(5, np.float32)))  # class weights
+    F.cross_entropy(_t(x.astype(np.float64)), _t(t))  # float64
+    F.cross_entropy(_t(x.reshape(4, 5, 1)), _t(t.reshape(4, 1)))  # (N, C, d)
+    F.nll_loss(_t(x), _t(t))  # log-probabilities
+    assert calls == []
+    monkeypatch.setenv(fastpath.ENV, "none")
+    F.cross_entropy(_t(x), _t(t))
+    assert calls == []
+    monkeypatch.delenv(fastpath.ENV)
+    F.cross_entropy(_t(x, "cpu"), _t(t, "cpu"))
+    assert calls == []
+    F.cross_entropy(_t(x), _t(t))
+    assert len(calls) == 1
+
+
+def test_cross_entropy_fused_is_twice_differentiable(monkeypatch):
+    rng = np.random.default_rng(2)
+    x, t = rng.standard_normal((5, 4)).astype(np.float32), rng.integers(0, 4, 5)
+
+    def hess():
+        xt = _t(x, grad=True)
+        (g,) = mg.autograd.grad(F.cross_entropy(xt, _t(t), label_smoothing=0.1), xt,
+                                create_graph=True)  # fmt: skip
+        (g * g).sum().backward()
+        return g, xt.grad
+
+    g0, h0 = hess()
+    spy(monkeypatch, "kernels.cross_entropy")
+    monkeypatch.setattr(loss_ops, "FUSED_DEVICES", ("cuda", "fakegpu"))
+    g1, h1 = hess()
+    _close(g1, g0)
+    _close(h1, h0)
