@@ -11,7 +11,6 @@ import pytest
 import manygrad as mg
 import manygrad.nn.functional as F
 from manygrad.kernels import fastpath
-from manygrad.ops import loss as loss_ops
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +65,7 @@ def test_cross_entropy_takes_the_fused_kernel(monkeypatch, kw):
         spy(monkeypatch, "kernels.cross_entropy"),
         spy(monkeypatch, "kernels.cross_entropy_backward"),
     )
-    monkeypatch.setattr(loss_ops, "FUSED_DEVICES", ("cuda", "fakegpu"))
+    monkeypatch.setattr(fastpath, "FUSED_DEVICES", ("cuda", "fakegpu"))
     got, ggot = _ce_run(x, t, **kw)
     assert len(calls) == 1
     (args, kwargs) = calls[0]
@@ -82,7 +81,7 @@ def test_cross_entropy_takes_the_fused_kernel(monkeypatch, kw):
 
 def test_cross_entropy_keeps_the_plain_path_where_the_kernel_cannot_serve(monkeypatch):
     calls = spy(monkeypatch, "kernels.cross_entropy")
-    monkeypatch.setattr(loss_ops, "FUSED_DEVICES", ("cuda", "fakegpu"))
+    monkeypatch.setattr(fastpath, "FUSED_DEVICES", ("cuda", "fakegpu"))
     rng = np.random.default_rng(1)
     x, t = rng.standard_normal((4, 5)).astype(np.float32), rng.integers(0, 5, 4)
     F.cross_entropy(_t(x), _t(t), weight=_t(np.ones(5, np.float32)))  # class weights
@@ -113,7 +112,77 @@ def test_cross_entropy_fused_is_twice_differentiable(monkeypatch):
 
     g0, h0 = hess()
     spy(monkeypatch, "kernels.cross_entropy")
-    monkeypatch.setattr(loss_ops, "FUSED_DEVICES", ("cuda", "fakegpu"))
+    monkeypatch.setattr(fastpath, "FUSED_DEVICES", ("cuda", "fakegpu"))
+    g1, h1 = hess()
+    _close(g1, g0)
+    _close(h1, h0)
+
+
+def _force(monkeypatch):
+    monkeypatch.setattr(fastpath, "FUSED_DEVICES", ("cuda", "fakegpu"))
+
+
+def _sm_run(x, dim, log=False, dt=None):
+    xt = _t(x, grad=True)
+    xin = xt if dt is None else xt.to(dt)
+    y = (F.log_softmax if log else F.softmax)(xin, dim=dim)
+    g = np.random.default_rng(6).standard_normal(y.shape).astype(np.float32)
+    y.backward(_t(g).to(y.dtype))
+    return y, xt.grad
+
+
+@pytest.mark.parametrize("dt", [None, mg.bfloat16], ids=["float32", "bfloat16"])
+def test_softmax_over_the_last_dim_takes_the_row_kernel(monkeypatch, dt):
+    x = np.random.default_rng(3).standard_normal((2, 3, 7)).astype(np.float32) * 2
+    want, gwant = _sm_run(x, -1, dt=dt)
+    fwd, bwd = spy(monkeypatch, "kernels.softmax"), spy(monkeypatch, "kernels.softmax_backward")
+    _force(monkeypatch)
+    got, ggot = _sm_run(x, -1, dt=dt)
+    assert len(fwd) == 1 and len(bwd) == 1
+    assert fwd[0][0][0].shape == (2, 3, 7) and fwd[0][1] == {}
+    g_arg, y_arg = bwd[0][0]
+    assert g_arg.shape == y_arg.shape == (2, 3, 7) and g_arg.dtype == y_arg.dtype
+    assert got.dtype == want.dtype
+    tol = {} if dt is None else {"rtol": 1e-2, "atol": 1e-2}
+    _close(got, want, **tol)
+    _close(ggot, gwant, **tol)
+    # with only the forward switched on, backward runs the plain formula on the kernel's y
+    monkeypatch.setenv(fastpath.ENV, "kernels.softmax")
+    monkeypatch.setitem(fastpath.VERIFIED, "kernels.softmax_backward", "")
+    got2, ggot2 = _sm_run(x, -1, dt=dt)
+    assert len(fwd) == 2 and len(bwd) == 1
+    _close(ggot2, gwant, **tol)
+
+
+def test_softmax_keeps_the_plain_path_elsewhere(monkeypatch):
+    fwd = spy(monkeypatch, "kernels.softmax")
+    spy(monkeypatch, "kernels.softmax_backward")
+    _force(monkeypatch)
+    x = np.random.default_rng(4).standard_normal((3, 5)).astype(np.float32)
+    _sm_run(x, 0)  # not the last dim
+    _sm_run(x, -1, log=True)  # log_softmax has no kernel
+    _sm_run(x.astype(np.float64), -1)
+    monkeypatch.setenv(fastpath.ENV, "none")
+    _sm_run(x, -1)
+    assert fwd == []
+    monkeypatch.delenv(fastpath.ENV)
+    _sm_run(x, 1)
+    assert len(fwd) == 1
+
+
+def test_softmax_fused_is_twice_differentiable(monkeypatch):
+    x = np.random.default_rng(5).standard_normal((4, 6)).astype(np.float32)
+
+    def hess():
+        xt = _t(x, grad=True)
+        (g,) = mg.autograd.grad((F.softmax(xt, -1) ** 3).sum(), xt, create_graph=True)
+        (g * g).sum().backward()
+        return g, xt.grad
+
+    g0, h0 = hess()
+    spy(monkeypatch, "kernels.softmax")
+    spy(monkeypatch, "kernels.softmax_backward")
+    _force(monkeypatch)
     g1, h1 = hess()
     _close(g1, g0)
     _close(h1, h0)

@@ -117,6 +117,20 @@ def enabled(name: str) -> bool:
     return bool(verified_on(name))
 
 
+# device types on which manygrad's ops and optimizers take the fused kernels (``wired``);
+# the tests add ``fakegpu`` to run that wiring on the CPU
+FUSED_DEVICES = ("cuda",)
+FUSED_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def wired(name: str, a) -> bool:
+    """Whether an op on array ``a`` takes path ``name``: ``a`` on a GPU (``FUSED_DEVICES``),
+    of a dtype the kernels take, and the path switched on. CPU and fakegpu never do."""
+    if str(a.dtype) not in FUSED_DTYPES or backend.device_of(a).type not in FUSED_DEVICES:
+        return False
+    return enabled(name)
+
+
 def call(name: str, *args, **kwargs):
     """Run path ``name`` on a GPU when enabled, else (or when it refuses) its reference.
 

@@ -49,13 +49,31 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 # ---------------------------------------------------------------------------- softmax
 
 
+def kernels():
+    """``manygrad.kernels`` (imported on first use: it imports the backend's CUDA parts)."""
+    from .. import kernels as k
+
+    return k
+
+
+def _fused(name, a):
+    """Whether ``a`` (on a GPU) takes the fused kernel ``name`` (``fastpath.wired``)."""
+    return kernels().fastpath.wired(name, a)
+
+
 class Softmax(Function):
+    fused = False  # the forward ran the row-softmax kernel (on a GPU)
+
     def forward(self, x, axis, log):
         xp = backend.array_module(x)
         self.axis, self.log, out_dt = axis, log, x.dtype
         if x.ndim == 0 or x.size == 0:
             self.y = None
             return (xp.zeros_like if log else xp.ones_like)(x)
+        if not log and axis == x.ndim - 1 and _fused("kernels.softmax", x):
+            # NOTE: the row-softmax kernel keeps y in x's dtype (float32 math inside)
+            self.y, self.fused = kernels().softmax(xp.ascontiguousarray(x)), True
+            return self.y
         x = x.astype(_cdt(x), copy=False)
         z = x - x.max(axis=axis, keepdims=True)
         if log:
@@ -71,6 +89,11 @@ class Softmax(Function):
         y, axis = self.y, self.axis
         if y is None:
             return xp.zeros_like(g)
+        if self.fused:
+            if _fused("kernels.softmax_backward", y):
+                g = xp.ascontiguousarray(g.astype(y.dtype, copy=False))
+                return kernels().softmax_backward(g, y)
+            y = y.astype(_cdt(y))
         g = g.astype(y.dtype, copy=False)
         if self.log:
             return g - xp.exp(y) * axis_sum(g, axis)
@@ -82,6 +105,8 @@ class Softmax(Function):
         if self.y is None:
             return g * 0
         y = self.saved_output(self.y)
+        if self.fused and y.dtype is not D.from_np(_cdt(self.y)):
+            y = y.to(D.from_np(_cdt(self.y)))
         if y.dtype is not g.dtype:
             g = g.to(y.dtype)
         ax = self.axis if self.axis is not None else tuple(range(y.ndim))
