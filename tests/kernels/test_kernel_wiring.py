@@ -186,3 +186,73 @@ def test_softmax_fused_is_twice_differentiable(monkeypatch):
     g1, h1 = hess()
     _close(g1, g0)
     _close(h1, h0)
+
+
+def _train(make, steps=3, dt=None):
+    rng = np.random.default_rng(7)
+    ps = [_t(rng.standard_normal(s).astype(np.float32), grad=True) for s in ((4, 3), (5,))]
+    if dt is not None:
+        ps = [mg.tensor(p.detach().to(dt), requires_grad=True) for p in ps]
+    opt = make(ps)
+    for k in range(steps):
+        for p in ps:
+            p.grad = _t(rng.standard_normal(p.shape).astype(np.float32)).to(p.dtype)
+        if k == 1:
+            ps[1].grad = None  # a param without a gradient this step: its step count lags
+        opt.step()
+    return ps, opt
+
+
+OPTIMIZERS = {
+    "adam": lambda ps: mg.optim.Adam(ps, lr=0.1),
+    "adam-wd-max": lambda ps: mg.optim.Adam(ps, lr=0.1, weight_decay=0.1, maximize=True),
+    "adamw": lambda ps: mg.optim.AdamW(ps, lr=0.1, betas=(0.8, 0.9), weight_decay=0.05),
+    "sgd": lambda ps: mg.optim.SGD(ps, lr=0.1),
+    "sgd-momentum": lambda ps: mg.optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1,
+                                            weight_decay=0.01),
+    "sgd-nesterov": lambda ps: mg.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True,
+                                            maximize=True),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optimizer_steps_take_one_multi_tensor_launch(monkeypatch, name):
+    path = "kernels.adam_step" if name.startswith("adam") else "kernels.sgd_step"
+    want, opt0 = _train(OPTIMIZERS[name])
+    calls = spy(monkeypatch, path)
+    _force(monkeypatch)
+    got, opt1 = _train(OPTIMIZERS[name])
+    # step 1: one launch for both params; step 2: for the param with a gradient; step 3:
+    # Adam launches per step count (the second param lags one), SGD once
+    launches = [2, 1, 1, 1] if path == "kernels.adam_step" else [2, 1, 2]
+    assert [len(c[0][0]) for c in calls] == launches
+    assert all(len(c[1]["hyper"]) == 10 and "flags" in c[1] for c in calls)
+    for a, b in zip(got, want):  # float32 math grouped otherwise: a few ulps apart
+        _close(a, b, 1e-5, 1e-5)
+    s0, s1 = opt0.state_dict()["state"], opt1.state_dict()["state"]
+    assert s0.keys() == s1.keys()
+    for k in s0:
+        for key, v in s0[k].items():
+            if isinstance(v, int):
+                assert s1[k][key] == v
+            else:
+                _close(s1[k][key], v, 1e-5, 1e-5)
+    # the same with the paths off: the old one-by-one update
+    monkeypatch.setenv(fastpath.ENV, "none")
+    off, _ = _train(OPTIMIZERS[name])
+    assert len(calls) == len(launches)
+    for a, b in zip(off, want):
+        _close(a, b, 0, 0)
+
+
+def test_optimizer_options_the_kernel_lacks_keep_the_old_update(monkeypatch):
+    adam, sgd = spy(monkeypatch, "kernels.adam_step"), spy(monkeypatch, "kernels.sgd_step")
+    _force(monkeypatch)
+    _train(lambda ps: mg.optim.Adam(ps, amsgrad=True))
+    _train(lambda ps: mg.optim.AdamW(ps, capturable=True))
+    _train(lambda ps: mg.optim.SGD(ps, lr=0.1, momentum=0.9, capturable=True))
+    _train(lambda ps: mg.optim.Adam(ps), dt=mg.bfloat16)  # 16-bit params: no float32 state
+    assert adam == [] and sgd == []
+    monkeypatch.setattr(fastpath, "FUSED_DEVICES", ("cuda",))
+    _train(lambda ps: mg.optim.Adam(ps))  # fakegpu is no GPU
+    assert adam == []
