@@ -256,3 +256,49 @@ def test_optimizer_options_the_kernel_lacks_keep_the_old_update(monkeypatch):
     monkeypatch.setattr(fastpath, "FUSED_DEVICES", ("cuda",))
     _train(lambda ps: mg.optim.Adam(ps))  # fakegpu is no GPU
     assert adam == []
+
+
+def test_dropout_takes_the_counter_based_kernel(monkeypatch):
+    x = np.random.default_rng(8).standard_normal((64, 33)).astype(np.float32) + 3
+    mg.manual_seed(0)
+    old = F.dropout(_t(x), 0.25)
+    fwd, bwd = spy(monkeypatch, "kernels.dropout"), spy(monkeypatch, "kernels.dropout_backward")
+    _force(monkeypatch)
+
+    def run():
+        xt = _t(x, grad=True)
+        y = F.dropout(xt, 0.25)
+        y.backward(_t(np.ones_like(x)))
+        return y.detach().cpu().numpy(), xt.grad.cpu().numpy()
+
+    mg.manual_seed(0)
+    y1, g1 = run()
+    y2, _ = run()
+    mg.manual_seed(0)
+    y3, _ = run()
+    (a1, _), (a2, _) = fwd[0], fwd[1]
+    assert a1[1:] == (0.25, a1[2], 0) and a2[1:] == (0.25, a1[2], x.size)  # offsets advance
+    assert bwd[0][0][1:] == a1[1:]  # backward regenerates the forward's mask
+    keep = y1 != 0
+    np.testing.assert_allclose(y1[keep], x[keep] / 0.75, rtol=1e-6)
+    np.testing.assert_allclose(g1, keep / 0.75, rtol=1e-6)  # gradient: the same mask
+    assert 0.65 < keep.mean() < 0.85
+    assert (y3 == y1).all() and not (y2 == y1).all()  # manual_seed repeats the masks
+    monkeypatch.setenv(fastpath.ENV, "none")
+    mg.manual_seed(0)
+    np.testing.assert_array_equal(F.dropout(_t(x), 0.25).cpu().numpy(), old.cpu().numpy())
+    assert len(fwd) == 3
+
+
+def test_dropout_fused_is_twice_differentiable(monkeypatch):
+    spy(monkeypatch, "kernels.dropout")
+    spy(monkeypatch, "kernels.dropout_backward")
+    _force(monkeypatch)
+    x = _t(np.random.default_rng(9).standard_normal((8, 9)).astype(np.float32), grad=True)
+    y = F.dropout(x, 0.5)
+    (g,) = mg.autograd.grad((y * y).sum(), x, create_graph=True)
+    g.sum().backward()
+    keep = (y.detach().cpu().numpy() != 0).astype(np.float32)
+    np.testing.assert_allclose(g.detach().cpu().numpy(), 2 * keep * 4 * x.detach().cpu().numpy(),
+                               rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(x.grad.cpu().numpy(), 2 * keep * 4, rtol=1e-5)

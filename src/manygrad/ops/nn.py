@@ -260,6 +260,33 @@ class Dropout(Function):
         return g * Tensor._wrap(self.mask)
 
 
+class FusedDropout(Function):
+    """Dropout on a GPU by the counter-based kernel: the mask is regenerated from
+    ``(seed, offset)`` in backward instead of being kept."""
+
+    def forward(self, x, p, seed, offset):
+        self.p, self.seed, self.offset = p, seed, offset
+        return kernels().dropout(backend.array_module(x).ascontiguousarray(x), p, seed, offset)
+
+    def backward(self, g):
+        g = backend.array_module(g).ascontiguousarray(g)
+        return kernels().dropout_backward(g, self.p, self.seed, self.offset), None, None, None
+
+    def backward_graph(self, g):
+        from ..kernels import rng_dropout
+
+        xp = backend.array_module(g._data)
+        u = rng_dropout.uniform(xp, g.numel(), self.seed, self.offset).reshape(g._data.shape)
+        mask = (u >= xp.float32(self.p)).astype(g._data.dtype) * (1.0 / (1.0 - self.p))
+        return g * Tensor._wrap(mask.astype(g._data.dtype, copy=False)), None, None, None
+
+
+def _capturing():
+    from ..cuda import graphs
+
+    return graphs.current_capture()
+
+
 @backend.on_tensor_device
 def dropout(
     input: Tensor,  # noqa: A002
@@ -284,6 +311,9 @@ def dropout(
     if not training or p == 0.0:
         return input
     x = _float_input(input)
+    if 0.0 < p < 1.0 and _fused("kernels.dropout", x._data) and _capturing() is None:
+        seed, offset = backend.generator(x._device).counter(x.numel())
+        return FusedDropout.apply(x, p, seed, offset)
     r = backend.generator(x._device).random(tuple(x.shape), D.float32.np)
     scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0
     mask = (r >= p).astype(x._data.dtype) * scale
