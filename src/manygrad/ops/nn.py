@@ -49,7 +49,7 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 # ---------------------------------------------------------------------------- softmax
 
 
-def kernels():
+def _kernels():
     """``manygrad.kernels`` (imported on first use: it imports the backend's CUDA parts)."""
     from .. import kernels as k
 
@@ -58,7 +58,7 @@ def kernels():
 
 def _fused(name, a):
     """Whether ``a`` (on a GPU) takes the fused kernel ``name`` (``fastpath.wired``)."""
-    return kernels().fastpath.wired(name, a)
+    return _kernels().fastpath.wired(name, a)
 
 
 class Softmax(Function):
@@ -72,7 +72,7 @@ class Softmax(Function):
             return (xp.zeros_like if log else xp.ones_like)(x)
         if not log and axis == x.ndim - 1 and _fused("kernels.softmax", x):
             # NOTE: the row-softmax kernel keeps y in x's dtype (float32 math inside)
-            self.y, self.fused = kernels().softmax(xp.ascontiguousarray(x)), True
+            self.y, self.fused = _kernels().softmax(xp.ascontiguousarray(x)), True
             return self.y
         x = x.astype(_cdt(x), copy=False)
         z = x - x.max(axis=axis, keepdims=True)
@@ -92,7 +92,7 @@ class Softmax(Function):
         if self.fused:
             if _fused("kernels.softmax_backward", y):
                 g = xp.ascontiguousarray(g.astype(y.dtype, copy=False))
-                return kernels().softmax_backward(g, y)
+                return _kernels().softmax_backward(g, y)
             y = y.astype(_cdt(y))
         g = g.astype(y.dtype, copy=False)
         if self.log:
@@ -266,11 +266,11 @@ class FusedDropout(Function):
 
     def forward(self, x, p, seed, offset):
         self.p, self.seed, self.offset = p, seed, offset
-        return kernels().dropout(backend.array_module(x).ascontiguousarray(x), p, seed, offset)
+        return _kernels().dropout(backend.array_module(x).ascontiguousarray(x), p, seed, offset)
 
     def backward(self, g):
         g = backend.array_module(g).ascontiguousarray(g)
-        return kernels().dropout_backward(g, self.p, self.seed, self.offset), None, None, None
+        return _kernels().dropout_backward(g, self.p, self.seed, self.offset), None, None, None
 
     def backward_graph(self, g):
         from ..kernels import rng_dropout
