@@ -302,3 +302,49 @@ def test_dropout_fused_is_twice_differentiable(monkeypatch):
     np.testing.assert_allclose(g.detach().cpu().numpy(), 2 * keep * 4 * x.detach().cpu().numpy(),
                                rtol=1e-5)  # fmt: skip
     np.testing.assert_allclose(x.grad.cpu().numpy(), 2 * keep * 4, rtol=1e-5)
+
+
+def _ln_run(x, nshape, affine, dt=None):
+    rng = np.random.default_rng(10)
+    xt = _t(x, grad=True)
+    w = _t(rng.standard_normal(nshape).astype(np.float32), grad=True) if affine else None
+    b = _t(rng.standard_normal(nshape).astype(np.float32), grad=True) if affine else None
+    cast = (lambda a: a) if dt is None else (lambda a: None if a is None else a.to(dt))  # noqa: E731
+    y = F.layer_norm(cast(xt), nshape, cast(w), cast(b))
+    y.backward(_t(rng.standard_normal(y.shape).astype(np.float32)).to(y.dtype))
+    return [y, xt.grad] + ([w.grad, b.grad] if affine else [])
+
+
+@pytest.mark.parametrize("nshape,affine,dt", [((7,), True, None), ((2, 5), False, None),
+                                              ((2, 5), True, None), ((7,), True, mg.bfloat16)])  # fmt: skip
+def test_layer_norm_forward_takes_the_kernel(monkeypatch, nshape, affine, dt):
+    x = np.random.default_rng(11).standard_normal((3, 4) + nshape).astype(np.float32) * 2 + 1
+    want = _ln_run(x, nshape, affine, dt)
+    calls = spy(monkeypatch, "kernels.layer_norm")
+    bwd = spy(monkeypatch, "kernels.layer_norm_backward")
+    _force(monkeypatch)
+    got = _ln_run(x, nshape, affine, dt)
+    assert len(calls) == 1 and bwd == []  # the backward kernel is not verified: reference
+    (xa, wa, ba, eps), _ = calls[0]
+    d = int(np.prod(nshape))
+    assert xa.shape == (12, d) and eps == 1e-5
+    assert (wa is None) == (not affine) and (wa is None or wa.shape == ba.shape == (d,))
+    tol = {} if dt is None else {"rtol": 2e-2, "atol": 2e-2}
+    for a, b in zip(got, want):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        _close(a, b, **(tol or {"rtol": 1e-5, "atol": 1e-5}))
+
+
+def test_layer_norm_keeps_the_plain_path_elsewhere(monkeypatch):
+    calls = spy(monkeypatch, "kernels.layer_norm")
+    _force(monkeypatch)
+    x = np.random.default_rng(12).standard_normal((3, 6)).astype(np.float32)
+    _ln_run(x.astype(np.float64), (6,), True)  # float64
+    xt = _t(x).to(mg.bfloat16)
+    F.layer_norm(xt, (6,), _t(np.ones(6, np.float32)))  # float32 weight on bfloat16 input
+    monkeypatch.setenv(fastpath.ENV, "none")
+    _ln_run(x, (6,), True)
+    assert calls == []
+    monkeypatch.delenv(fastpath.ENV)
+    _ln_run(x, (6,), True)
+    assert len(calls) == 1
