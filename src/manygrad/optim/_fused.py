@@ -12,6 +12,11 @@ from ..cuda import graphs
 from .optimizer import zeros_state
 
 
+def _contig(a):
+    """A gradient as the launch needs it (C-contiguous; a copy only when it is not)."""
+    return backend.array_module(a).ascontiguousarray(a)
+
+
 def _candidates(group, path):
     """Params of ``group`` with a gradient that the fused path takes, by (device, step)."""
     from ..kernels import fastpath
@@ -48,7 +53,8 @@ def adam(opt, group) -> set[int]:
         h = kernels.hyper(group["lr"], group["betas"], group["eps"], group["weight_decay"],
                           step + 1)  # fmt: skip
         with backend.device_scope(dev):
-            kernels.adam_step([p._data for p, _ in items], [p.grad._data for p, _ in items],
+            ps_, gs_ = [p._data for p, _ in items], [_contig(p.grad._data) for p, _ in items]
+            kernels.adam_step(ps_, gs_,
                               [st["exp_avg"]._data for _, st in items],
                               [st["exp_avg_sq"]._data for _, st in items],
                               hyper=h, flags=flags)  # fmt: skip
@@ -82,8 +88,8 @@ def sgd(opt, group) -> set[int]:
                           dampening=group["dampening"], first_step=first)  # fmt: skip
         bufs = [st["momentum_buffer"]._data if mom != 0 else None for _, st in items]
         with backend.device_scope(dev):
-            kernels.sgd_step([p._data for p, _ in items], [p.grad._data for p, _ in items],
-                             bufs, hyper=h, flags=flags)  # fmt: skip
+            ps_, gs_ = [p._data for p, _ in items], [_contig(p.grad._data) for p, _ in items]
+            kernels.sgd_step(ps_, gs_, bufs, hyper=h, flags=flags)
     return {id(p) for p in ps}
 
 
