@@ -348,3 +348,29 @@ def test_layer_norm_keeps_the_plain_path_elsewhere(monkeypatch):
     monkeypatch.delenv(fastpath.ENV)
     _ln_run(x, (6,), True)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("nshape,affine", [((7,), True), ((2, 5), False)])
+def test_rms_norm_forward_takes_the_kernel(monkeypatch, nshape, affine):
+    x = np.random.default_rng(13).standard_normal((3, 4) + nshape).astype(np.float32)
+    w = np.random.default_rng(14).standard_normal(nshape).astype(np.float32)
+
+    def run():
+        xt, wt = _t(x, grad=True), (_t(w, grad=True) if affine else None)
+        y = F.rms_norm(xt, nshape, wt)
+        y.backward(_t(np.cos(x)))
+        return [y, xt.grad] + ([wt.grad] if affine else [])
+
+    want = run()
+    calls = spy(monkeypatch, "kernels.rms_norm")
+    bwd = spy(monkeypatch, "kernels.rms_norm_backward")
+    _force(monkeypatch)
+    got = run()
+    assert len(calls) == 1 and bwd == []
+    (xa, wa, eps), _ = calls[0]
+    assert xa.shape == (12, int(np.prod(nshape))) and eps == 2.0**-23 and (wa is None) != affine
+    for a, b in zip(got, want):
+        _close(a, b, 1e-5, 1e-5)
+    monkeypatch.setenv(fastpath.ENV, "none")
+    run()
+    assert len(calls) == 1

@@ -132,13 +132,13 @@ class LayerNorm(Function):
         return gx.reshape(self.shape), gw, gb
 
 
-def _ln_fusable(x, w, b):
-    """LayerNorm takes ``kernels.layer_norm``: x on a GPU and affine params of its dtype."""
+def _ln_fusable(x, w, b, path="kernels.layer_norm"):
+    """A norm takes its kernel ``path``: x on a GPU and affine params of its dtype."""
     if x.ndim == 0 or x.size == 0 or any(p is not None and p.dtype != x.dtype for p in (w, b)):
         return False
     from ..kernels import fastpath
 
-    return fastpath.wired("kernels.layer_norm", x)
+    return fastpath.wired(path, x)
 
 
 def _size(nshape):
@@ -218,14 +218,32 @@ class RMSNorm(Function):
         xp = backend.array_module(x)
         out_dt, cdt = x.dtype, _cdt(x)
         self.shape, self.nshape = x.shape, nshape
+        if _ln_fusable(x, w, None, "kernels.rms_norm"):
+            return self._fused_forward(xp, x, w, cdt)
         x2 = _rows(x, nshape, cdt)
         ms = xp.einsum("ij,ij->i", x2, x2)[:, None] * (1.0 / max(x2.shape[1], 1))
         self.r = 1.0 / xp.sqrt(ms + eps)
         self.xhat, self.w = x2 * self.r, _flat(w, cdt)
         return _affine(self.xhat, self.w, None).reshape(x.shape).astype(out_dt, copy=False)
 
+    fused = False  # the forward ran the RMSNorm kernel (on a GPU): xhat made in backward
+
+    def _fused_forward(self, xp, x, w, cdt):
+        """``kernels.rms_norm`` (one pass a row); backward keeps the reference formula,
+        rebuilding xhat from the kernel's per-row rstd."""
+        from ..kernels import rms_norm
+
+        d = _size(self.nshape)
+        x2 = xp.ascontiguousarray(x.reshape(-1, d))
+        wf = None if w is None else xp.ascontiguousarray(w.reshape(d))
+        y, r = rms_norm(x2, wf, self.eps)
+        self.fused, self.x2, self.r, self.w = True, x2, r[:, None], _flat(w, cdt)
+        return y.reshape(x.shape)
+
     def backward(self, g):
         xp = backend.array_module(g)
+        if self.fused and "xhat" not in self.__dict__:
+            self.xhat, self.x2 = self.x2.astype(self.r.dtype) * self.r, None
         xhat, w = self.xhat, self.w
         g2 = _rows(g, self.nshape, xhat.dtype)
         gxhat = g2 * xhat
