@@ -374,3 +374,15 @@ def test_rms_norm_forward_takes_the_kernel(monkeypatch, nshape, affine):
     monkeypatch.setenv(fastpath.ENV, "none")
     run()
     assert len(calls) == 1
+
+
+def test_adam_after_a_capturable_phase_keeps_the_device_step(monkeypatch):
+    calls = spy(monkeypatch, "kernels.adam_step")
+    _force(monkeypatch)
+    ps, opt = _train(lambda ps: mg.optim.Adam(ps, capturable=True), steps=1)
+    opt.param_groups[0]["capturable"] = False  # its step counts are device tensors now
+    for p in ps:
+        p.grad = _t(np.ones(p.shape, np.float32))
+    from manygrad.optim import _fused
+
+    assert _fused.adam(opt, opt.param_groups[0]) == set() and calls == []

@@ -43,10 +43,14 @@ def adam(opt, group) -> set[int]:
     from .. import kernels
 
     sets: dict[tuple, list] = {}
+    done = set()
     for p in ps:
         st = opt.state.get(p)
         if not st:
             st = opt.state[p] = opt.init_state(p._data, group)
+        if type(st["step"]) is not int:  # a device step count (capturable earlier): one by one
+            continue
+        done.add(id(p))
         sets.setdefault((p._device, st["step"]), []).append((p, st))
     flags = kernels.flags(group["decoupled_weight_decay"], group["maximize"])
     for (dev, step), items in sets.items():
@@ -60,7 +64,7 @@ def adam(opt, group) -> set[int]:
                               hyper=h, flags=flags)  # fmt: skip
         for _, st in items:
             st["step"] = step + 1
-    return {id(p) for p in ps}
+    return done
 
 
 def sgd(opt, group) -> set[int]:
