@@ -19,7 +19,7 @@ from .reduce import sum as _sum
 def _fusable(x, w, logits):
     """Whether ``F.cross_entropy`` on ``x`` goes through ``kernels.cross_entropy``: (N, C)
     logits on a GPU, no class weights, a dtype the kernel takes, the path switched on."""
-    if not logits or w is not None or x.ndim != 2:
+    if not logits or w is not None or x.ndim != 2 or backend.device_of(x).type == "cpu":
         return False
     from ..kernels import fastpath
 

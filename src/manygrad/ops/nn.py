@@ -49,15 +49,23 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 # ---------------------------------------------------------------------------- softmax
 
 
+_KERNELS = None
+
+
 def _kernels():
     """``manygrad.kernels`` (imported on first use: it imports the backend's CUDA parts)."""
-    from .. import kernels as k
+    global _KERNELS
+    if _KERNELS is None:
+        from .. import kernels as k
 
-    return k
+        _KERNELS = k
+    return _KERNELS
 
 
 def _fused(name, a):
     """Whether ``a`` (on a GPU) takes the fused kernel ``name`` (``fastpath.wired``)."""
+    if backend.device_of(a).type == "cpu":
+        return False
     return _kernels().fastpath.wired(name, a)
 
 

@@ -134,7 +134,9 @@ class LayerNorm(Function):
 
 def _ln_fusable(x, w, b, path="kernels.layer_norm"):
     """A norm takes its kernel ``path``: x on a GPU and affine params of its dtype."""
-    if x.ndim == 0 or x.size == 0 or any(p is not None and p.dtype != x.dtype for p in (w, b)):
+    if backend.device_of(x).type == "cpu" or x.ndim == 0 or x.size == 0:
+        return False
+    if any(p is not None and p.dtype != x.dtype for p in (w, b)):
         return False
     from ..kernels import fastpath
 

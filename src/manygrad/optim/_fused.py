@@ -21,6 +21,9 @@ def _candidates(group, path):
     """Params of ``group`` with a gradient that the fused path takes, by (device, step)."""
     from ..kernels import fastpath
 
+    ps = group["params"]
+    if not ps or ps[0]._device.type not in fastpath.FUSED_DEVICES:
+        return []  # NOTE: a group on the CPU (or fakegpu) pays only this check
     out = []
     for p in group["params"]:
         g = p.grad
@@ -35,9 +38,11 @@ def adam(opt, group) -> set[int]:
     """One ``kernels.adam_step`` launch per GPU (and step count) for ``group``'s float32
     params; returns the ids of the params it updated (none where an option is missing
     from the kernel: amsgrad, capturable, a step being captured)."""
-    if group.get("amsgrad") or group.get("capturable") or graphs.current_capture() is not None:
+    if group.get("amsgrad") or group.get("capturable"):
         return set()
     ps = _candidates(group, "kernels.adam_step")
+    if ps and graphs.current_capture() is not None:
+        return set()
     if not ps:
         return set()
     from .. import kernels
@@ -70,9 +75,11 @@ def adam(opt, group) -> set[int]:
 def sgd(opt, group) -> set[int]:
     """One ``kernels.sgd_step`` launch per GPU for ``group``'s float32 params (a first
     step, which sets the momentum buffers to the gradients, launches apart)."""
-    if opt.capturable or graphs.current_capture() is not None:
+    if opt.capturable:
         return set()
     ps = _candidates(group, "kernels.sgd_step")
+    if ps and graphs.current_capture() is not None:
+        return set()
     if not ps:
         return set()
     from .. import kernels
