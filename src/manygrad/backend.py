@@ -670,11 +670,21 @@ class Generator:
 
     def seed(self, seed: int | None):
         self.initial_seed = seed
+        # NOTE: the (seed, offset) counter of counter-based kernels (the fused dropout):
+        # kept on the host, so drawing it never waits for the GPU
+        self._counter = [np.random.SeedSequence(seed).generate_state(1, np.uint64)[0].item(), 0]
         if self.device.type == "cuda":
             with _cupy.cuda.Device(self.device.index):
                 self._g = _cupy.random.default_rng(seed)
         else:
             self._g = np.random.default_rng(seed)
+
+    def counter(self, n: int) -> tuple[int, int]:
+        """``(seed, offset)`` for a counter-based kernel drawing ``n`` numbers; the next
+        call's offset starts after them (``mg.manual_seed`` makes the sequence repeat)."""
+        seed, offset = self._counter
+        self._counter[1] = offset + n
+        return seed, offset
 
     def _draw(self, fn):
         """``fn()`` of the NumPy generator; a recorded kernel on the fake GPU."""
@@ -733,7 +743,7 @@ class Generator:
         """The generator's position, to continue exactly from it (a host copy on GPUs)."""
         if self.device.type == "cuda":
             st = self._curand_state()
-            out = {"seed": self.initial_seed}
+            out = {"seed": self.initial_seed, "counter": list(self._counter)}
             if st is not None:
                 out["curand"] = _cupy.asnumpy(st)
             return out
@@ -742,6 +752,8 @@ class Generator:
     def set_state(self, state: dict):
         if self.device.type == "cuda" or "bit_generator" not in state:
             self.seed(state.get("seed"))
+            if "counter" in state:
+                self._counter = list(state["counter"])
             saved = state.get("curand")
             st = self._curand_state() if self.device.type == "cuda" else None
             if saved is not None and st is not None and st.nbytes == saved.nbytes:

@@ -117,6 +117,21 @@ def enabled(name: str) -> bool:
     return bool(verified_on(name))
 
 
+# device types on which manygrad's ops and optimizers take the fused kernels (``wired``);
+# the tests add ``fakegpu`` to run that wiring on the CPU
+FUSED_DEVICES = ("cuda",)
+FUSED_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def wired(name: str, a) -> bool:
+    """Whether an op on array ``a`` takes path ``name``: ``a`` on a GPU (``FUSED_DEVICES``),
+    of a dtype the kernels take, and the path switched on. CPU and fakegpu never do."""
+    # NOTE: the device first: on the CPU this is the whole cost an op pays (well under 1 us)
+    if backend.device_of(a).type not in FUSED_DEVICES or a.dtype.name not in FUSED_DTYPES:
+        return False
+    return enabled(name)
+
+
 def call(name: str, *args, **kwargs):
     """Run path ``name`` on a GPU when enabled, else (or when it refuses) its reference.
 

@@ -16,6 +16,30 @@ from .reduce import sum as _sum
 # ---------------------------------------------------------------------------- class losses
 
 
+def _fusable(x, w, logits):
+    """Whether ``F.cross_entropy`` on ``x`` goes through ``kernels.cross_entropy``: (N, C)
+    logits on a GPU, no class weights, a dtype the kernel takes, the path switched on."""
+    if not logits or w is not None or x.ndim != 2 or backend.device_of(x).type == "cpu":
+        return False
+    from ..kernels import fastpath
+
+    return fastpath.wired("kernels.cross_entropy", x)
+
+
+def _targets(xp, t, n, c, s, ignore_index, w, cdt):
+    """Index state of class targets: flat target positions, per-row weights, validity."""
+    t2 = t.reshape(n, s).astype(D.int64.np, copy=False)
+    valid = t2 != ignore_index
+    in_range = (t2 >= 0) & (t2 < c)
+    ts = xp.where(valid & in_range, t2, 0)
+    # NOTE: flat positions of the target logits in the (N, C, S) layout; unique per
+    # (n, s), so plain fancy assignment is a correct scatter in backward.
+    flat = xp.arange(n, dtype=D.int64.np)[:, None] * (c * s) + xp.arange(
+        s, dtype=D.int64.np)[None, :] + ts * s  # fmt: skip
+    vw = valid.astype(cdt) if w is None else xp.where(valid, w.astype(cdt)[ts], 0)
+    return flat, vw, valid, in_range, ts
+
+
 def _ncs(shape):
     """(N, C, S) view of an input of shape (C,), (N, C) or (N, C, d1, ...)."""
     if len(shape) == 1:
@@ -32,7 +56,11 @@ class ClassNLL(Function):
     With label smoothing ``eps`` the target is ``(1 - eps) * one_hot + eps / C``.
     """
 
+    fused = False
+
     def forward(self, x, t, w, ignore_index, reduction, eps, logits):
+        if _fusable(x, w, logits):
+            return self._fused_forward(x, t, ignore_index, reduction, eps)
         xp = backend.array_module(x)
         self.x = x
         out_dt, cdt = x.dtype, _cdt(x)
@@ -48,16 +76,8 @@ class ClassNLL(Function):
             lse = xp.log(se)[:, 0, :]
         else:
             z, p, lse = x3, None, 0.0
-        t2 = t.reshape(n, s).astype(D.int64.np, copy=False)
-        valid = t2 != ignore_index
-        in_range = (t2 >= 0) & (t2 < c)
-        ts = xp.where(valid & in_range, t2, 0)
-        # NOTE: flat positions of the target logits in the (N, C, S) layout; unique per
-        # (n, s), so plain fancy assignment is a correct scatter in backward.
-        flat = xp.arange(n, dtype=D.int64.np)[:, None] * (c * s) + xp.arange(
-            s, dtype=D.int64.np)[None, :] + ts * s  # fmt: skip
+        flat, vw, valid, in_range, ts = _targets(xp, t, n, c, s, ignore_index, w, cdt)
         picked = z.reshape(-1)[flat] - lse
-        vw = valid.astype(cdt) if w is None else xp.where(valid, w.astype(cdt)[ts], 0)
         loss = picked * vw * -(1.0 - eps)
         if eps:
             wz = z if w is None else z * w.astype(cdt).reshape(1, c, 1)
@@ -78,7 +98,54 @@ class ClassNLL(Function):
             total = total / self.denom
         return total.astype(out_dt, copy=False)
 
+    def _fused_forward(self, x, t, ignore_index, reduction, eps):
+        """Softmax + cross entropy in one kernel pass a row (``kernels.cross_entropy``);
+        with a reduced loss that needs a gradient, the same pass writes dlogits for an
+        upstream gradient of 1, and backward only scales them."""
+        from .. import kernels
+
+        xp = backend.array_module(x)
+        x = xp.ascontiguousarray(x)
+        t1 = xp.ascontiguousarray(t.astype(D.int64.np, copy=False))
+        n, c = x.shape
+        scale = None
+        if reduction == "mean":
+            nvalid = (t1 != ignore_index).sum().astype(D.float32.np)
+            scale = (1 / nvalid).astype(D.float32.np)
+        elif reduction == "sum":
+            scale = xp.ones((), D.float32.np)
+        want = scale if reduction != "none" and self.needs_input_grad[0] else None
+        rows, lse, dx = kernels.cross_entropy(x, t1, ignore_index, eps, dloss=want)
+        self.fused, self.x, self.t, self.lse, self.dx, self.scale = True, x, t1, lse, dx, scale
+        self.ii, self.w, self.shape, self.ncs, self.cdt = (
+            ignore_index,
+            None,
+            x.shape,
+            (n, c, 1),
+            _cdt(x),
+        )
+        self.reduction, self.eps, self.p = reduction, eps, True
+        if reduction == "none":
+            return rows.astype(x.dtype, copy=False)
+        total = rows.sum()
+        if reduction == "mean":
+            total = total * scale
+        return total.astype(x.dtype, copy=False)
+
+    def _fused_backward(self, g):
+        from .. import kernels
+
+        xp = backend.array_module(g)
+        if self.dx is not None:
+            return self.dx * g.astype(self.dx.dtype, copy=False), None, None
+        g = g.astype(D.float32.np, copy=False)
+        dloss = xp.ascontiguousarray(g) if self.reduction == "none" else g * self.scale
+        dx = kernels.cross_entropy_backward(self.x, self.t, self.lse, dloss, self.ii, self.eps)
+        return dx, None, None
+
     def backward(self, g):
+        if self.fused:
+            return self._fused_backward(g)
         xp = backend.array_module(g)
         n, c, s = self.ncs
         eps, vw = self.eps, self.vw
@@ -109,6 +176,11 @@ class ClassNLL(Function):
 
         n, c, s = self.ncs
         eps, cdt = self.eps, self.cdt
+        if self.fused and "flat" not in self.__dict__:  # index state the fused pass skipped
+            xp = backend.array_module(self.t)
+            self.flat, self.vw, self.valid, _, _ = _targets(xp, self.t, n, c, s, self.ii,
+                                                            None, cdt)  # fmt: skip
+            self.denom = self.vw.sum()
         if g._data.dtype != cdt:
             g = g.to(D.from_np(cdt))
         const = lambda a: Tensor._wrap(a, g._device)  # noqa: E731

@@ -49,13 +49,39 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 # ---------------------------------------------------------------------------- softmax
 
 
+_KERNELS = None
+
+
+def _kernels():
+    """``manygrad.kernels`` (imported on first use: it imports the backend's CUDA parts)."""
+    global _KERNELS
+    if _KERNELS is None:
+        from .. import kernels as k
+
+        _KERNELS = k
+    return _KERNELS
+
+
+def _fused(name, a):
+    """Whether ``a`` (on a GPU) takes the fused kernel ``name`` (``fastpath.wired``)."""
+    if backend.device_of(a).type == "cpu":
+        return False
+    return _kernels().fastpath.wired(name, a)
+
+
 class Softmax(Function):
+    fused = False  # the forward ran the row-softmax kernel (on a GPU)
+
     def forward(self, x, axis, log):
         xp = backend.array_module(x)
         self.axis, self.log, out_dt = axis, log, x.dtype
         if x.ndim == 0 or x.size == 0:
             self.y = None
             return (xp.zeros_like if log else xp.ones_like)(x)
+        if not log and axis == x.ndim - 1 and _fused("kernels.softmax", x):
+            # NOTE: the row-softmax kernel keeps y in x's dtype (float32 math inside)
+            self.y, self.fused = _kernels().softmax(xp.ascontiguousarray(x)), True
+            return self.y
         x = x.astype(_cdt(x), copy=False)
         z = x - x.max(axis=axis, keepdims=True)
         if log:
@@ -71,6 +97,11 @@ class Softmax(Function):
         y, axis = self.y, self.axis
         if y is None:
             return xp.zeros_like(g)
+        if self.fused:
+            if _fused("kernels.softmax_backward", y):
+                g = xp.ascontiguousarray(g.astype(y.dtype, copy=False))
+                return _kernels().softmax_backward(g, y)
+            y = y.astype(_cdt(y))
         g = g.astype(y.dtype, copy=False)
         if self.log:
             return g - xp.exp(y) * axis_sum(g, axis)
@@ -82,6 +113,8 @@ class Softmax(Function):
         if self.y is None:
             return g * 0
         y = self.saved_output(self.y)
+        if self.fused and y.dtype is not D.from_np(_cdt(self.y)):
+            y = y.to(D.from_np(_cdt(self.y)))
         if y.dtype is not g.dtype:
             g = g.to(y.dtype)
         ax = self.axis if self.axis is not None else tuple(range(y.ndim))
@@ -235,6 +268,33 @@ class Dropout(Function):
         return g * Tensor._wrap(self.mask)
 
 
+class FusedDropout(Function):
+    """Dropout on a GPU by the counter-based kernel: the mask is regenerated from
+    ``(seed, offset)`` in backward instead of being kept."""
+
+    def forward(self, x, p, seed, offset):
+        self.p, self.seed, self.offset = p, seed, offset
+        return _kernels().dropout(backend.array_module(x).ascontiguousarray(x), p, seed, offset)
+
+    def backward(self, g):
+        g = backend.array_module(g).ascontiguousarray(g)
+        return _kernels().dropout_backward(g, self.p, self.seed, self.offset), None, None, None
+
+    def backward_graph(self, g):
+        from ..kernels import rng_dropout
+
+        xp = backend.array_module(g._data)
+        u = rng_dropout.uniform(xp, g.numel(), self.seed, self.offset).reshape(g._data.shape)
+        mask = (u >= xp.float32(self.p)).astype(g._data.dtype) * (1.0 / (1.0 - self.p))
+        return g * Tensor._wrap(mask.astype(g._data.dtype, copy=False)), None, None, None
+
+
+def _capturing():
+    from ..cuda import graphs
+
+    return graphs.current_capture()
+
+
 @backend.on_tensor_device
 def dropout(
     input: Tensor,  # noqa: A002
@@ -259,6 +319,9 @@ def dropout(
     if not training or p == 0.0:
         return input
     x = _float_input(input)
+    if 0.0 < p < 1.0 and _fused("kernels.dropout", x._data) and _capturing() is None:
+        seed, offset = backend.generator(x._device).counter(x.numel())
+        return FusedDropout.apply(x, p, seed, offset)
     r = backend.generator(x._device).random(tuple(x.shape), D.float32.np)
     scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0
     mask = (r >= p).astype(x._data.dtype) * scale

@@ -75,11 +75,15 @@ class LayerNorm(Function):
         y = y if w is None else y * w
         return y if b is None else y + b
 
+    fused = False  # the forward ran the LayerNorm kernel (on a GPU): xhat made in backward
+
     def forward(self, x, w, b, nshape, eps):
         xp = backend.array_module(x)
         self.inputs, self.eps = (x, w, b), eps
         out_dt, cdt = x.dtype, _cdt(x)
         self.shape, self.nshape = x.shape, nshape
+        if _ln_fusable(x, w, b):
+            return self._fused_forward(xp, x, w, b, cdt)
         x2 = _rows(x, nshape, cdt)
         xc = x2 - _row_mean(xp, x2, xp.ones(x2.shape[1], dtype=cdt))
         var = xp.einsum("ij,ij->i", xc, xc)[:, None] * (1.0 / max(xc.shape[1], 1))
@@ -91,8 +95,24 @@ class LayerNorm(Function):
         y = _affine(xc, self.w, _flat(b, cdt))
         return y.reshape(x.shape).astype(out_dt, copy=False)
 
+    def _fused_forward(self, xp, x, w, b, cdt):
+        """``kernels.layer_norm`` (one pass a row); backward keeps the reference formula,
+        rebuilding xhat from the kernel's per-row mean and rstd."""
+        from ..kernels import layer_norm
+
+        d = _size(self.nshape)
+        flat = lambda p: None if p is None else xp.ascontiguousarray(p.reshape(d))  # noqa: E731
+        x2 = xp.ascontiguousarray(x.reshape(-1, d))
+        y, mean, rstd = layer_norm(x2, flat(w), flat(b), self.eps)
+        self.fused, self.x2, self.mean, self.rstd = True, x2, mean, rstd[:, None]
+        self.w = _flat(w, cdt)
+        return y.reshape(x.shape)
+
     def backward(self, g):
         xp = backend.array_module(g)
+        if self.fused and "xhat" not in self.__dict__:
+            self.xhat = (self.x2.astype(self.rstd.dtype) - self.mean[:, None]) * self.rstd
+            self.x2 = None
         xhat, w = self.xhat, self.w
         g2 = _rows(g, self.nshape, xhat.dtype)
         _, nw, nb = self.needs_input_grad[:3]
@@ -110,6 +130,24 @@ class LayerNorm(Function):
         gx -= gxhat
         gx *= self.rstd
         return gx.reshape(self.shape), gw, gb
+
+
+def _ln_fusable(x, w, b, path="kernels.layer_norm"):
+    """A norm takes its kernel ``path``: x on a GPU and affine params of its dtype."""
+    if backend.device_of(x).type == "cpu" or x.ndim == 0 or x.size == 0:
+        return False
+    if any(p is not None and p.dtype != x.dtype for p in (w, b)):
+        return False
+    from ..kernels import fastpath
+
+    return fastpath.wired(path, x)
+
+
+def _size(nshape):
+    d = 1
+    for n in nshape:
+        d *= n
+    return d
 
 
 def _rows(a, nshape, cdt):
@@ -182,14 +220,32 @@ class RMSNorm(Function):
         xp = backend.array_module(x)
         out_dt, cdt = x.dtype, _cdt(x)
         self.shape, self.nshape = x.shape, nshape
+        if _ln_fusable(x, w, None, "kernels.rms_norm"):
+            return self._fused_forward(xp, x, w, cdt)
         x2 = _rows(x, nshape, cdt)
         ms = xp.einsum("ij,ij->i", x2, x2)[:, None] * (1.0 / max(x2.shape[1], 1))
         self.r = 1.0 / xp.sqrt(ms + eps)
         self.xhat, self.w = x2 * self.r, _flat(w, cdt)
         return _affine(self.xhat, self.w, None).reshape(x.shape).astype(out_dt, copy=False)
 
+    fused = False  # the forward ran the RMSNorm kernel (on a GPU): xhat made in backward
+
+    def _fused_forward(self, xp, x, w, cdt):
+        """``kernels.rms_norm`` (one pass a row); backward keeps the reference formula,
+        rebuilding xhat from the kernel's per-row rstd."""
+        from ..kernels import rms_norm
+
+        d = _size(self.nshape)
+        x2 = xp.ascontiguousarray(x.reshape(-1, d))
+        wf = None if w is None else xp.ascontiguousarray(w.reshape(d))
+        y, r = rms_norm(x2, wf, self.eps)
+        self.fused, self.x2, self.r, self.w = True, x2, r[:, None], _flat(w, cdt)
+        return y.reshape(x.shape)
+
     def backward(self, g):
         xp = backend.array_module(g)
+        if self.fused and "xhat" not in self.__dict__:
+            self.xhat, self.x2 = self.x2.astype(self.r.dtype) * self.r, None
         xhat, w = self.xhat, self.w
         g2 = _rows(g, self.nshape, xhat.dtype)
         gxhat = g2 * xhat

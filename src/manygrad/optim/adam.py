@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable
 
 from .. import backend
+from . import _fused
 from ._capturable import F64, check_capturable, device_step, hyper
 from .optimizer import Optimizer, zeros_state
 
@@ -35,6 +36,8 @@ class Adam(Optimizer):
     Example:
         >>> opt = mg.optim.Adam(model.parameters(), lr=3e-4)
     """
+
+    fused_step = staticmethod(_fused.adam)  # float32 params on a GPU: one launch
 
     def __init__(
         self,

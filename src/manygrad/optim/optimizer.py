@@ -43,6 +43,10 @@ class Optimizer:
         >>> opt = mg.optim.SGD([{"params": [w]}, {"params": [b], "lr": 0.1}], lr=0.01)
     """
 
+    # NOTE: ``fused_step(opt, group)`` updates what it can of a group in one launch on a GPU
+    # and returns the ids of those params (``_fused.py``); None: one by one only
+    fused_step: Callable | None = None
+
     def __init__(self, params: Iterable, defaults: dict[str, Any]):
         self.defaults = defaults
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
@@ -162,10 +166,12 @@ class Optimizer:
                 loss = closure()
         self._opt_called = True
         state, update, init = self.state, self.update, self.init_state
+        fused = self.fused_step
         for group in self.param_groups:
+            done = fused(self, group) if fused is not None else None
             for p in group["params"]:
                 grad = p.grad
-                if grad is None:
+                if grad is None or (done and id(p) in done):
                     continue
                 st = state.get(p)
                 # NOTE: CuPy allocates and runs kernels on the current GPU: make the

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from .. import backend
 from ..cuda import graphs
 from ..tensor import Tensor
+from . import _fused
 from ._capturable import hyper
 from .optimizer import Optimizer
 
@@ -35,6 +36,8 @@ class SGD(Optimizer):
         >>> opt = mg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         >>> loss.backward(); opt.step(); opt.zero_grad()
     """
+
+    fused_step = staticmethod(_fused.sgd)  # float32 params on a GPU: one launch
 
     def __init__(
         self,

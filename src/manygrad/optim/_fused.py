@@ -1,0 +1,107 @@
+"""Multi-tensor optimizer steps on a GPU: Adam/AdamW and SGD update every float32
+parameter of a group that sits on one GPU in one launch of ``kernels.adam_step`` /
+``kernels.sgd_step`` (``manygrad.kernels.optim_step``) instead of a few eager kernels a
+parameter. ``Optimizer.step`` asks ``fused_step(group)`` first and updates the rest (CPU,
+fakegpu, 16-bit params, options the kernel lacks) one by one as before.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..cuda import graphs
+from .optimizer import zeros_state
+
+
+def _contig(a):
+    """A gradient as the launch needs it (C-contiguous; a copy only when it is not)."""
+    return backend.array_module(a).ascontiguousarray(a)
+
+
+def _candidates(group, path):
+    """Params of ``group`` with a gradient that the fused path takes, by (device, step)."""
+    from ..kernels import fastpath
+
+    ps = group["params"]
+    if not ps or ps[0]._device.type not in fastpath.FUSED_DEVICES:
+        return []  # NOTE: a group on the CPU (or fakegpu) pays only this check
+    out = []
+    for p in group["params"]:
+        g = p.grad
+        if g is None or p._data.dtype.name != "float32" or g._data.dtype != p._data.dtype:
+            continue
+        if fastpath.wired(path, p._data):
+            out.append(p)
+    return out
+
+
+def adam(opt, group) -> set[int]:
+    """One ``kernels.adam_step`` launch per GPU (and step count) for ``group``'s float32
+    params; returns the ids of the params it updated (none where an option is missing
+    from the kernel: amsgrad, capturable, a step being captured)."""
+    if group.get("amsgrad") or group.get("capturable"):
+        return set()
+    ps = _candidates(group, "kernels.adam_step")
+    if ps and graphs.current_capture() is not None:
+        return set()
+    if not ps:
+        return set()
+    from .. import kernels
+
+    sets: dict[tuple, list] = {}
+    done = set()
+    for p in ps:
+        st = opt.state.get(p)
+        if not st:
+            st = opt.state[p] = opt.init_state(p._data, group)
+        if type(st["step"]) is not int:  # a device step count (capturable earlier): one by one
+            continue
+        done.add(id(p))
+        sets.setdefault((p._device, st["step"]), []).append((p, st))
+    flags = kernels.flags(group["decoupled_weight_decay"], group["maximize"])
+    for (dev, step), items in sets.items():
+        h = kernels.hyper(group["lr"], group["betas"], group["eps"], group["weight_decay"],
+                          step + 1)  # fmt: skip
+        with backend.device_scope(dev):
+            ps_, gs_ = [p._data for p, _ in items], [_contig(p.grad._data) for p, _ in items]
+            kernels.adam_step(ps_, gs_,
+                              [st["exp_avg"]._data for _, st in items],
+                              [st["exp_avg_sq"]._data for _, st in items],
+                              hyper=h, flags=flags)  # fmt: skip
+        for _, st in items:
+            st["step"] = step + 1
+    return done
+
+
+def sgd(opt, group) -> set[int]:
+    """One ``kernels.sgd_step`` launch per GPU for ``group``'s float32 params (a first
+    step, which sets the momentum buffers to the gradients, launches apart)."""
+    if opt.capturable:
+        return set()
+    ps = _candidates(group, "kernels.sgd_step")
+    if ps and graphs.current_capture() is not None:
+        return set()
+    if not ps:
+        return set()
+    from .. import kernels
+
+    mom = group["momentum"]
+    sets: dict[tuple, list] = {}
+    for p in ps:
+        st = opt.state.get(p)
+        first = mom != 0 and (not st or st.get("momentum_buffer") is None)
+        if first:
+            st = opt.state.setdefault(p, {})
+            st["momentum_buffer"] = zeros_state(p._data)
+        sets.setdefault((p._device, first), []).append((p, st))
+    flags = kernels.flags(False, group["maximize"], group["nesterov"])
+    for (dev, first), items in sets.items():
+        h = kernels.hyper(group["lr"], weight_decay=group["weight_decay"], momentum=mom,
+                          dampening=group["dampening"], first_step=first)  # fmt: skip
+        bufs = [st["momentum_buffer"]._data if mom != 0 else None for _, st in items]
+        with backend.device_scope(dev):
+            ps_, gs_ = [p._data for p, _ in items], [_contig(p.grad._data) for p, _ in items]
+            kernels.sgd_step(ps_, gs_, bufs, hyper=h, flags=flags)
+    return {id(p) for p in ps}
+
+
+__all__ = ["adam", "sgd"]
