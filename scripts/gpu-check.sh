@@ -32,13 +32,13 @@ if ! "$py" -c "import manygrad as mg, sys; sys.exit(0 if mg.cuda.is_available() 
 fi
 status=0
 # STEPS picks the steps (default: all of tests kernels train bench graphs)
-steps=" ${STEPS:-tests kernels train bench graphs} "
+steps=" ${STEPS:-tests kernels wiring train bench graphs} "
 has() { [[ "$steps" == *" $1 "* ]]; }
 # the op tables compare the GPU with PyTorch and finite differences (pytest-xdist's workers
 # share the GPU when it is installed); -x stops nothing
 xdist=$("$py" -c "import xdist" 2>/dev/null && echo "-n 8" || true)
 if has tests; then
-  MANYGRAD_TEST_DEVICES=cuda timeout 190 "$py" -m pytest -q -rfEs -p no:cacheprovider $xdist \
+  MANYGRAD_TEST_DEVICES=cuda timeout 170 "$py" -m pytest -q -rfEs -p no:cacheprovider $xdist \
     tests/ops tests/autograd tests/kernels tests/cuda tests/nn tests/test_devices.py \
     > "$out/pytest-cuda.txt" 2>&1 || status=1
   tail -n 30 "$out/pytest-cuda.txt"
@@ -51,6 +51,11 @@ if has kernels; then
     timeout 100 "$py" -m manygrad.kernels.gpucheck --out "$out" || status=1
   } > "$out/kernels.txt" 2>&1
   cat "$out/kernels.txt"
+fi
+# each op and optimizer wired to a fused kernel against the plain CuPy code (fused-wiring.txt)
+if has wiring; then
+  timeout 60 "$py" scripts/fused_wiring_check.py > "$out/fused-wiring.txt" 2>&1 || status=1
+  cat "$out/fused-wiring.txt"
 fi
 # training steps against PyTorch on the GPU (same models, interleaved steps)
 if has train; then
