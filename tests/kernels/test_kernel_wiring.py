@@ -10,15 +10,29 @@ import pytest
 
 import manygrad as mg
 import manygrad.nn.functional as F
+from manygrad import backend
 from manygrad.kernels import fastpath
 
 
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch):
     monkeypatch.delenv(fastpath.ENV, raising=False)
+    # NOTE: these tests check the wiring as it will run once a GPU run has verified it
+    monkeypatch.setattr(fastpath, "WIRING_VERIFIED", "a GPU run (simulated)")
     fastpath.reset_warnings()
     yield
     fastpath.reset_warnings()
+
+
+def test_unverified_wiring_is_off_unless_the_environment_names_it(monkeypatch):
+    monkeypatch.setattr(fastpath, "WIRING_VERIFIED", "")
+    monkeypatch.setattr(fastpath, "FUSED_DEVICES", ("cuda", "fakegpu"))
+    a = backend.xp_of(backend.device("fakegpu")).ones((4, 8), "float32")
+    assert fastpath.enabled("kernels.softmax") and not fastpath.wired("kernels.softmax", a)
+    monkeypatch.setenv(fastpath.ENV, "kernels.softmax")
+    assert fastpath.wired("kernels.softmax", a)
+    monkeypatch.setenv(fastpath.ENV, "all")
+    assert fastpath.wired("kernels.cross_entropy", a)
 
 
 def spy(monkeypatch, name):
