@@ -177,11 +177,18 @@ class Function:
             needs, edges, saved = [], [], []
             for i, a in enumerate(args):
                 if isinstance(a, Tensor):
-                    vc = a._vc or _vc(a)
-                    saved.append((id(raw[i]), vc, vc[0], i))
+                    d = raw[i]
+                    vc = a._vc
+                    if vc is None:
+                        vc = a._vc = [0, None]
+                    saved.append((id(d), vc, vc[0], i))
                     if a.requires_grad:
                         needs.append(True)
-                        edges.append(_edge(a))
+                        fn = a.grad_fn
+                        if a._base is None and (fn is None or fn._nout == 1):  # NOTE: inlined _edge
+                            edges.append((fn, a if fn is None else None, d.shape, d.dtype, 0))
+                        else:
+                            edges.append(_edge(a))
                         continue
                 needs.append(False)
                 edges.append(None)
@@ -208,7 +215,9 @@ class Function:
         if cls.view and not ctx.__dict__.get("copied"):
             _inplace.make_view(t, args[0], record)
         if record:
-            vc = t._vc or _vc(t)
+            vc = t._vc
+            if vc is None:
+                vc = t._vc = [0, None]
             saved.append((id(out), vc, vc[0], -1))
             ctx._saved = saved
             t.requires_grad = True

@@ -173,8 +173,8 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
                 gs = [grads.pop((nid, i), None) for i in range(n)]
                 if all(g is None for g in gs):
                     continue
-            g0 = next(g for g in gs if g is not None)
-            if not isinstance(g0, (_ndarray, Tensor)):
+            g0 = gs[0] if gs[0] is not None else next(g for g in gs if g is not None)
+            if g0.__class__ is not _ndarray and not isinstance(g0, Tensor):
                 gpu.use(backend.device_of(g0))
             d = node.__dict__
             hooks = d.get("_h")
@@ -186,8 +186,16 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
                         captured[(nid, i)] = g
                 if need is not None and nid not in need:
                     continue
-            _check_versions(node)
-            in_grads = _call(node, gs, create_graph)
+            for s in getattr(node, "_saved", ()):
+                if s[1][0] != s[2]:
+                    _check_versions(node)
+                    break
+            if create_graph or node._user:
+                in_grads = _call(node, gs, create_graph)
+            else:
+                in_grads = node.backward(gs[0] if n == 1 else gs)
+                if in_grads.__class__ is not tuple:
+                    in_grads = (in_grads,)
             if anomaly:
                 _anomaly_mode.check(node, in_grads)
             if hooks and hooks.get("post"):
@@ -211,10 +219,12 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
                 fn, leaf, shape, dt, oi = e
                 if ig.shape != shape:
                     ig = _reduce_to(ig, shape)
-                if ig.dtype != dt:
+                if ig.dtype is not dt and ig.dtype != dt:
                     ig = _cast(ig, dt)
                 if fn is not None:
-                    _add(grads, (id(fn), oi), ig)
+                    k = (id(fn), oi)
+                    prev = grads.get(k)
+                    grads[k] = ig if prev is None else prev + ig
                 else:
                     leaves.append((leaf, ig))
     with gpu:
