@@ -34,12 +34,16 @@ class _State:
         self.n_in = 0
 
 
-class _Outputs(autograd.Function):
+class _Identity(autograd.Function):
+    """The module's tensors as they are; backward calls the module's hooks."""
+
     @staticmethod
     def forward(ctx, state, *ts):
         ctx.state = state
         return ts
 
+
+class _Outputs(_Identity):
     @staticmethod
     def backward(ctx, *grads):
         st = ctx.state
@@ -54,12 +58,7 @@ class _Outputs(autograd.Function):
         return (None,) + tuple(grads)
 
 
-class _Inputs(autograd.Function):
-    @staticmethod
-    def forward(ctx, state, *ts):
-        ctx.state = state
-        return ts
-
+class _Inputs(_Identity):
     @staticmethod
     def backward(ctx, *grads):
         st = ctx.state
