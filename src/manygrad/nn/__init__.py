@@ -220,3 +220,12 @@ __all__ += [
     "LazyConv3d", "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyConvTranspose3d",
     "LazyInstanceNorm1d", "LazyInstanceNorm2d", "LazyInstanceNorm3d", "LazyLinear",
 ]  # fmt: skip
+
+
+def __getattr__(name: str):
+    # NOTE: PyTorch's module tree (torch.nn.modules, torch.nn.parallel) loads on first use
+    if name in ("modules", "parallel"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'manygrad.nn' has no attribute {name!r}")
