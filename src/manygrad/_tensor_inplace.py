@@ -1,0 +1,323 @@
+"""``Tensor``'s in-place methods that are their out-of-place op written back (``exp_``,
+``scatter_``, ``index_put_``, ...), through ``Tensor._inplace`` (see ``autograd._inplace``), and
+the methods that change a tensor's shape in place. The hot in-place updates (``add_``,
+``mul_``, ``copy_``, ``zero_``...) keep a fast path of their own in ``tensor.py``."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import backend
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+
+class _Ops:
+    """``manygrad.ops``, looked up on use (ops import tensor.py, which imports this)."""
+
+    def __getattr__(self, name):
+        return getattr(sys.modules["manygrad.ops"], name)
+
+
+F = _Ops()
+
+
+def _tensor():
+    return sys.modules["manygrad.tensor"].Tensor
+
+
+def _wrap(arr, dev=None):
+    return _tensor()._wrap(arr, dev)
+
+
+def _no_grad():
+    from .autograd import no_grad
+
+    return no_grad()
+
+
+class InplaceMethods:
+    """In-place methods of ``Tensor`` (a base of it)."""
+
+    __slots__ = ()
+
+    def neg_(self) -> Tensor:
+        return self._inplace("neg_", F.neg)
+
+    def abs_(self) -> Tensor:
+        return self._inplace("abs_", F.abs)
+
+    def exp_(self) -> Tensor:
+        return self._inplace("exp_", F.exp)
+
+    def log_(self) -> Tensor:
+        return self._inplace("log_", F.log)
+
+    def sqrt_(self) -> Tensor:
+        return self._inplace("sqrt_", F.sqrt)
+
+    def rsqrt_(self) -> Tensor:
+        return self._inplace("rsqrt_", F.rsqrt)
+
+    def sin_(self) -> Tensor:
+        return self._inplace("sin_", F.sin)
+
+    def cos_(self) -> Tensor:
+        return self._inplace("cos_", F.cos)
+
+    def tanh_(self) -> Tensor:
+        return self._inplace("tanh_", F.tanh)
+
+    def sigmoid_(self) -> Tensor:
+        return self._inplace("sigmoid_", F.sigmoid)
+
+    def relu_(self) -> Tensor:
+        return self._inplace("relu_", F.relu)
+
+    def square_(self) -> Tensor:
+        return self._inplace("square_", F.square)
+
+    def reciprocal_(self) -> Tensor:
+        return self._inplace("reciprocal_", F.reciprocal)
+
+    def pow_(self, exponent) -> Tensor:
+        return self._inplace("pow_", F.pow, exponent)
+
+    def remainder_(self, other) -> Tensor:
+        return self._inplace("remainder_", F.remainder, other)
+
+    def floor_divide_(self, other) -> Tensor:
+        return self._inplace("floor_divide_", F.floor_divide, other)
+
+    def clamp_min_(self, min) -> Tensor:  # noqa: A002
+        return self._inplace("clamp_min_", F.clamp, min, None)
+
+    def clamp_max_(self, max) -> Tensor:  # noqa: A002
+        return self._inplace("clamp_max_", F.clamp, None, max)
+
+    def lerp_(self, end, weight) -> Tensor:
+        return self._inplace("lerp_", lambda s, e, w: s + (e - s) * w, end, weight)
+
+    def addcmul_(self, t1, t2, value=1) -> Tensor:
+        return self._inplace("addcmul_", lambda s, a, b: s + a * b * value, t1, t2)
+
+    def addcdiv_(self, t1, t2, value=1) -> Tensor:
+        return self._inplace("addcdiv_", lambda s, a, b: s + a / b * value, t1, t2)
+
+    def masked_fill_(self, mask, value) -> Tensor:
+        return self._inplace("masked_fill_", F.masked_fill, mask, value)
+
+    def leaky_relu_(self, negative_slope: float = 0.01) -> Tensor:
+        return self._inplace("leaky_relu_", F.leaky_relu, negative_slope)
+
+    def floor_(self) -> Tensor:
+        return self._inplace("floor_", F.floor)
+
+    def ceil_(self) -> Tensor:
+        return self._inplace("ceil_", F.ceil)
+
+    def trunc_(self) -> Tensor:
+        return self._inplace("trunc_", F.trunc)
+
+    def frac_(self) -> Tensor:
+        return self._inplace("frac_", F.frac)
+
+    def tan_(self) -> Tensor:
+        return self._inplace("tan_", F.tan)
+
+    def asin_(self) -> Tensor:
+        return self._inplace("asin_", F.asin)
+
+    def acos_(self) -> Tensor:
+        return self._inplace("acos_", F.acos)
+
+    def atan_(self) -> Tensor:
+        return self._inplace("atan_", F.atan)
+
+    def sinh_(self) -> Tensor:
+        return self._inplace("sinh_", F.sinh)
+
+    def cosh_(self) -> Tensor:
+        return self._inplace("cosh_", F.cosh)
+
+    def asinh_(self) -> Tensor:
+        return self._inplace("asinh_", F.asinh)
+
+    def atanh_(self) -> Tensor:
+        return self._inplace("atanh_", F.atanh)
+
+    def erf_(self) -> Tensor:
+        return self._inplace("erf_", F.erf)
+
+    def erfinv_(self) -> Tensor:
+        return self._inplace("erfinv_", F.erfinv)
+
+    def log2_(self) -> Tensor:
+        return self._inplace("log2_", F.log2)
+
+    def log10_(self) -> Tensor:
+        return self._inplace("log10_", F.log10)
+
+    def exp2_(self) -> Tensor:
+        return self._inplace("exp2_", F.exp2)
+
+    def log1p_(self) -> Tensor:
+        return self._inplace("log1p_", F.log1p)
+
+    def expm1_(self) -> Tensor:
+        return self._inplace("expm1_", F.expm1)
+
+    def sign_(self) -> Tensor:
+        return self._inplace("sign_", F.sign)
+
+    def sgn_(self) -> Tensor:
+        return self._inplace("sgn_", F.sgn)
+
+    def logit_(self) -> Tensor:
+        return self._inplace("logit_", F.logit)
+
+    def digamma_(self) -> Tensor:
+        return self._inplace("digamma_", F.digamma)
+
+    def lgamma_(self) -> Tensor:
+        return self._inplace("lgamma_", F.lgamma)
+
+    def nan_to_num_(self, nan=0.0, posinf=None, neginf=None) -> Tensor:
+        return self._inplace("nan_to_num_", F.nan_to_num, nan, posinf, neginf)
+
+    def round_(self, decimals: int = 0) -> Tensor:
+        return self._inplace("round_", F.round, decimals=decimals)
+
+    def fmod_(self, other) -> Tensor:
+        return self._inplace("fmod_", F.fmod, other)
+
+    def copysign_(self, other) -> Tensor:
+        return self._inplace("copysign_", F.copysign, other)
+
+    def atan2_(self, other) -> Tensor:
+        return self._inplace("atan2_", F.atan2, other)
+
+    def hypot_(self, other) -> Tensor:
+        return self._inplace("hypot_", F.hypot, other)
+
+    def xlogy_(self, other) -> Tensor:
+        return self._inplace("xlogy_", F.xlogy, other)
+
+    def heaviside_(self, values) -> Tensor:
+        return self._inplace("heaviside_", F.heaviside, values)
+
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None) -> Tensor:
+        if src is None:
+            src = value
+        if reduce is not None:
+            return self._inplace("scatter_", F.scatter, dim, index, src, reduce=reduce)
+        return self._inplace("scatter_", F.scatter, dim, index, src)
+
+    def scatter_add_(self, dim, index, src) -> Tensor:
+        return self._inplace("scatter_add_", F.scatter_add, dim, index, src)
+
+    def scatter_reduce_(self, dim, index, src, reduce, *, include_self=True) -> Tensor:
+        return self._inplace("scatter_reduce_", F.scatter_reduce, dim, index, src, reduce,
+                             include_self=include_self)  # fmt: skip
+
+    def index_add_(self, dim, index, source, *, alpha=1) -> Tensor:
+        return self._inplace("index_add_", F.index_add, dim, index, source, alpha=alpha)
+
+    def index_fill_(self, dim, index, value) -> Tensor:
+        return self._inplace("index_fill_", F.index_fill, dim, index, value)
+
+    def index_copy_(self, dim, index, source) -> Tensor:
+        return self._inplace("index_copy_", F.index_copy, dim, index, source)
+
+    def masked_scatter_(self, mask, source) -> Tensor:
+        return self._inplace("masked_scatter_", F.masked_scatter, mask, source)
+
+    def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
+        from .creation import full_like
+
+        prob = p if isinstance(p, _tensor()) else full_like(self.detach(), p)
+        with _no_grad():
+            v = F.bernoulli(prob, generator=generator)
+        return self._inplace("bernoulli_", lambda s: s * 0 + v.to(s.dtype))
+
+    def index_put_(self, indices, values, accumulate: bool = False) -> Tensor:
+        return self._inplace("index_put_", F.index_put, indices, values, accumulate=accumulate)
+
+    def put_(self, index, source, accumulate: bool = False) -> Tensor:
+        def put(s, i, v):
+            flat = s.reshape(-1)
+            return F.index_put(flat, (i.reshape(-1),), v.reshape(-1), accumulate).reshape(*s.shape)
+
+        return self._inplace("put_", put, index, source)
+
+    def exponential_(self, lambd: float = 1.0) -> Tensor:
+        u = _wrap(backend.generator(self._device).random(self._data.shape, self._data.dtype))
+        return self._inplace("exponential_", lambda s: s * 0 + (-(1 - u).log() / lambd))
+
+    def random_(self, from_=0, to=None) -> Tensor:  # noqa: D417 - PyTorch's names
+        if to is None:
+            from_, to = 0, from_ if from_ else (1 << 24 if self.is_floating_point() else 1 << 31)
+        g = backend.generator(self._device)
+        v = _wrap(g.integers(from_, to, self._data.shape, self._data.dtype))
+        return self._inplace("random_", lambda s: s * 0 + v)
+
+    def apply_(self, fn) -> Tensor:
+        """Apply a Python function to every element (CPU tensors only, as in PyTorch)."""
+        if self._device.type != "cpu":
+            raise TypeError("apply_ is only implemented on CPU tensors, as in PyTorch")
+        out = np.vectorize(fn, otypes=[self._data.dtype])(self._data)
+        return self._set("apply_", out)
+
+    def resize_(self, *sizes) -> Tensor:
+        """Change the shape in place: elements kept in order, new ones zero (the memory is
+        new when the element count changes)."""
+        shape = tuple(sizes[0]) if len(sizes) == 1 and not isinstance(sizes[0], int) else sizes
+        n = int(np.prod(shape)) if shape else 1
+        xp = backend.array_module(self._data)
+        if n == self._data.size:
+            self._data = self._data.reshape(shape)
+        else:
+            with backend.device_scope(self._device):
+                new = xp.zeros(n, self._data.dtype)
+                k = min(n, self._data.size)
+                new[:k] = self._data.reshape(-1)[:k]
+                self._data = new.reshape(shape)
+        return self._done("resize_")
+
+    def transpose_(self, dim0: int, dim1: int) -> Tensor:
+        self._data = self._data.swapaxes(dim0, dim1)
+        return self._done("transpose_")
+
+    def unfold(self, dimension: int, size: int, step: int) -> Tensor:
+        """Windows of ``size`` elements every ``step`` along ``dimension``, as a new last dim."""
+        from .creation import arange
+
+        d = dimension % max(self.ndim, 1)
+        n = self.shape[d] if self.ndim else 1
+        count = (n - size) // step + 1
+        if size > n or step <= 0 or count <= 0:
+            raise ValueError(
+                f"unfold: size {size} and step {step} don't fit dim {d} of size {n}; need "
+                "1 <= size <= the dim's size and step >= 1"
+            )
+        starts = arange(0, count * step, step, device=self._device).reshape(-1, 1)
+        idx = (starts + arange(size, device=self._device).reshape(1, -1)).reshape(-1)
+        win = F.index_select(self, d, idx)
+        win = win.reshape(*self.shape[:d], count, size, *self.shape[d + 1 :])
+        return win.movedim(d + 1, -1)
+
+    def t_(self) -> Tensor:
+        self._data = self._data.T
+        return self._done("t_")
+
+    def squeeze_(self, dim=None) -> Tensor:
+        self._data = F.squeeze(self.detach(), dim)._data
+        return self._done("squeeze_")
+
+    def unsqueeze_(self, dim) -> Tensor:
+        self._data = F.unsqueeze(self.detach(), dim)._data
+        return self._done("unsqueeze_")
