@@ -7,6 +7,8 @@ Example:
     >>> from manygrad.nn.modules.loss import _Loss
 """
 
+from types import ModuleType
+
 from . import (  # noqa: F401
     activation,
     batchnorm,
@@ -32,28 +34,9 @@ from . import (  # noqa: F401
 )
 from ._reexport import find
 
-_GROUPS = (
-    activation,
-    batchnorm,
-    channelshuffle,
-    container,
-    conv,
-    distance,
-    dropout,
-    flatten,
-    fold,
-    instancenorm,
-    linear,
-    loss,
-    module,
-    normalization,
-    padding,
-    pixelshuffle,
-    pooling,
-    rnn,
-    sparse,
-    transformer,
-    upsampling,
+# the files above, each listing its PyTorch names in NAMES
+_GROUPS = tuple(
+    m for m in list(globals().values()) if isinstance(m, ModuleType) and hasattr(m, "NAMES")
 )
 
 
