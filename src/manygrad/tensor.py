@@ -469,18 +469,10 @@ class Tensor(TensorMethods, InplaceMethods):
         return self._set("normal_", v)
 
     def _set(self, name, arr) -> Tensor:
-        xp = backend.array_module(self._data)
         if arr is not self._data:
-            if (
-                self._data.dtype.kind in "biu"
-                and getattr(arr, "dtype", None) is not None
-                and (arr.dtype.kind not in "biu")
-            ):
-                raise TypeError(
-                    f"{name}: result type {arr.dtype} can't be cast to the desired output type "
-                    f"{self._data.dtype}; use the out-of-place op instead"
-                )
-            xp.copyto(self._data, arr, casting="unsafe")
+            from .autograd import _inplace
+
+            _inplace._write(self, arr, name)  # NOTE: the shape and dtype checks of every write
         return self._done(name)
 
     # ------------------------------------------------------------------ operators
