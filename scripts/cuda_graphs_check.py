@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+import traceback
 
 import numpy as np
 
@@ -23,6 +24,9 @@ def check(name, fn):
         print(f"{name}: {fn()}", flush=True)
     except Exception as e:  # noqa: BLE001 - report every check, keep going
         print(f"{name}: FAILED {type(e).__name__}: {e}", flush=True)
+        # the innermost frames say which call broke the capture (for the next fix)
+        for line in traceback.format_tb(e.__traceback__)[-6:]:
+            print("    " + line.rstrip().replace("\n", "\n    "), flush=True)
 
 
 def elementwise():
@@ -34,6 +38,57 @@ def elementwise():
     g.replay()
     err = float(np.abs(y.cpu().numpy() - np.exp(2.0)).max())
     return f"ok, max error {err:.2e}"
+
+
+def lt_layouts():
+    """The direct cuBLASLt product (the capture path) eagerly, on the layouts ops produce."""
+    from manygrad import backend
+
+    cp = backend.cuda_module()
+
+    from manygrad.cuda import ltgemm
+
+    rng = np.random.default_rng(0)
+
+    def r(*shape):
+        return cp.asarray(rng.standard_normal(shape).astype(np.float32))
+
+    cases = {
+        "contiguous": (r(64, 48), r(48, 32)),
+        "b.T (Linear)": (r(64, 48), r(32, 48).T),
+        "a.T": (r(48, 64).T, r(48, 32)),
+        "row slice": (r(64, 80)[:, 8:56], r(48, 40)[:, :32]),
+        "batched": (r(4, 64, 48), r(4, 48, 32)),
+        "heads, b.T": (r(2, 3, 64, 16), r(2, 3, 64, 16).swapaxes(-1, -2)),
+        "folded": (r(4, 64, 48), r(48, 32)),
+        "broadcast": (r(64, 48), r(4, 48, 32)),
+    }
+    worst = 0.0
+    for name, (a, b) in cases.items():
+        for dt, tol in ((np.float32, 1e-4), (np.float16, 2e-2)):
+            a2, b2 = a.astype(dt), b.astype(dt)
+            got = ltgemm.matmul(a2, b2).astype(np.float32)
+            want = cp.matmul(a2.astype(np.float32), b2.astype(np.float32))
+            err = float(cp.abs(got - want).max() / (cp.abs(want).max() + 1e-6))
+            worst = max(worst, err)
+            if err > tol:
+                raise AssertionError(f"{name} {np.dtype(dt).name}: relative error {err:.2e}")
+    bias = r(32)
+    got = ltgemm.matmul(cases["b.T (Linear)"][0], cases["b.T (Linear)"][1], bias)
+    want = cp.matmul(*cases["b.T (Linear)"]) + bias
+    err = float(cp.abs(got - want).max())
+    if err > 1e-4:
+        raise AssertionError(f"bias epilogue: max error {err:.2e}")
+    n = 4096
+    a = cp.asarray(rng.standard_normal((n, n)), dtype=cp.float16)
+    ltgemm.matmul(a, a)
+    cp.cuda.get_current_stream().synchronize()
+    t = time.perf_counter()
+    for _ in range(10):
+        ltgemm.matmul(a, a)
+    cp.cuda.get_current_stream().synchronize()
+    tflops = 2 * n**3 * 10 / (time.perf_counter() - t) / 1e12
+    return f"ok, {len(cases)} layouts x 2 dtypes + bias, worst rel. error {worst:.1e}; fp16 {n}^3 {tflops:.0f} TFLOP/s"
 
 
 def product():
@@ -107,6 +162,7 @@ def main() -> int:
         return 1
     print(f"GPU: {mg.cuda.get_device_name(0)}")
     check("elementwise capture", elementwise)
+    check("cuBLASLt direct (capture path) layouts", lt_layouts)
     check("matmul capture", product)
     check(f"MLP training step ({args.steps} steps)", lambda: mlp_step(args.steps))
     return 0

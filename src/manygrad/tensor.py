@@ -472,7 +472,8 @@ class Tensor(TensorMethods, InplaceMethods):
         if arr is not self._data:
             from .autograd import _inplace
 
-            _inplace._write(self, arr, name)  # NOTE: the shape and dtype checks of every write
+            # NOTE: the shape and dtype checks of every write; callers run on the device
+            _inplace._write(self, arr, name, scoped=False)
         return self._done(name)
 
     # ------------------------------------------------------------------ operators

@@ -187,7 +187,9 @@ def bump(t: Tensor, name: str) -> int:
     return vc[0]
 
 
-def _write(t: Tensor, arr, name: str) -> None:
+def _write(t: Tensor, arr, name: str, scoped: bool = True) -> None:
+    """Copy ``arr`` into ``t``'s memory after the checks (``scoped=False``: the caller made
+    ``t``'s device current already)."""
     d = t._data
     if arr.shape != d.shape:
         raise AutogradError(
@@ -199,6 +201,9 @@ def _write(t: Tensor, arr, name: str) -> None:
             f"{name}: result type {arr.dtype} can't be cast to the desired output type "
             f"{d.dtype}; use the out-of-place op: x = x.{name.rstrip('_')}(...)"
         )
+    if not scoped:
+        backend.array_module(d).copyto(d, arr, casting="unsafe")
+        return
     with backend.device_scope(t._device):
         backend.array_module(d).copyto(d, arr, casting="unsafe")
 

@@ -436,7 +436,7 @@ def _run(args) -> int:
             f"{data.train.n} train / {data.test.n if data.test else 0} test samples"
             + (f" (test: {train.split})" if getattr(train, "split", None) else "")
             + ", "
-            f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']:g}, {s['precision']}"
+            f"{s['epochs']} epoch{'s' if s['epochs'] != 1 else ''}, batch {s['batch_size']}, lr {s['lr']:g}, {s['precision']}"
         )
         result = trainer.fit()
     except DivergedError as e:

@@ -258,8 +258,8 @@ class graph:  # noqa: N801 - PyTorch's name
                     raise CaptureError(
                         f"CUDA graph capture: {ev} (CuPy refuses cuBLAS, cuRAND, cuSOLVER and "
                         "cuSPARSE calls while a stream captures); manygrad's matmul goes "
-                        "through nvmath-python's cuBLASLt when it is installed, other calls "
-                        "(einsum, dot, linalg) must run eagerly, outside the capture"
+                        "through cuBLASLt (nvmath-python) when it is installed, other calls "
+                        "(dot, tensordot, linalg) must run eagerly, outside the capture"
                     ) from ev
         finally:
             self.stream_ctx.__exit__(None, None, None)
@@ -329,7 +329,8 @@ class _RefuseCupy:
 
 
 def _capture_xp():
-    """CuPy's namespace with products routed to nvmath's cuBLASLt (capture-safe)."""
+    """CuPy's namespace with products routed to cuBLASLt called directly (``ltgemm``: no
+    events, no syncs, so capture-safe) and row-wise ``einsum`` as multiply-and-sum."""
     cp = backend.cuda_module()
 
     class _XP:
@@ -338,21 +339,65 @@ def _capture_xp():
 
         @staticmethod
         def matmul(a, b, out=None):
-            try:
-                from nvmath.linalg.advanced import matmul as lt_matmul
-            except ImportError as e:
-                raise CaptureError(
-                    "CUDA graph capture: CuPy's cuBLAS refuses stream capture and "
-                    "nvmath-python (the capture-safe cuBLASLt path) is not installed: "
-                    "pip install nvmath-python, or run this step eagerly"
-                ) from e
-            r = lt_matmul(a, b, stream=cp.cuda.get_current_stream())
+            r = capture_matmul(a, b)
             if out is None:
                 return r
             out[...] = r
             return out
 
+        @staticmethod
+        def einsum(subscripts, *operands, **kwargs):
+            return capture_einsum(cp, subscripts, *operands)
+
     return _XP()
+
+
+def capture_matmul(a, b):
+    """``a @ b`` inside a capture (vectors as NumPy's matmul treats them); errors name the
+    product and the way out."""
+    from ..kernels.launch import UnsupportedCallError
+    from . import ltgemm
+
+    why = ltgemm.nvmath_missing()
+    if why:
+        raise CaptureError(
+            "CUDA graph capture: CuPy's cuBLAS refuses stream capture and the capture-safe "
+            f"product needs nvmath-python's cuBLASLt bindings: {why}; or run this step eagerly"
+        )
+    va, vb = a.ndim == 1, b.ndim == 1
+    try:
+        r = ltgemm.matmul(a[None] if va else a, b[:, None] if vb else b)
+    except UnsupportedCallError as e:
+        raise CaptureError(
+            f"CUDA graph capture: the product {tuple(a.shape)} @ {tuple(b.shape)} ({a.dtype}) "
+            f"cannot run on cuBLASLt ({e}); run this step eagerly"
+        ) from e
+    if vb:
+        r = r[..., 0]
+    if va:
+        r = r[..., 0, :] if not vb else r[..., 0]
+    return r
+
+
+def capture_einsum(xp, subscripts: str, *operands):
+    """``einsum`` inside a capture for the row-wise products manygrad's kernels use
+    (``"ij,ij->i"``, ``"...ji,...ji->...i"``): multiply, then sum the letters the output
+    drops. CuPy's own einsum contracts through cuBLAS, which refuses capture."""
+    eq = subscripts.replace(" ", "")
+    lhs, _, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if "->" in eq and len(terms) == 2 and terms[0] == terms[1] and len(operands) == 2:
+        letters = terms[0].replace("...", "")
+        prod = operands[0] * operands[1]
+        lead = prod.ndim - len(letters)
+        kept = [c for c in letters if c in rhs]
+        if "".join(kept) == rhs.replace("...", ""):
+            drop = tuple(lead + i for i, c in enumerate(letters) if c not in rhs)
+            return prod.sum(axis=drop) if drop else prod
+    raise CaptureError(
+        f"CUDA graph capture: einsum({subscripts!r}) contracts through cuBLAS, which refuses "
+        "stream capture; use mg.einsum (built on the capture-safe matmul) or run eagerly"
+    )
 
 
 # ---------------------------------------------------------------------------- graphed callables
