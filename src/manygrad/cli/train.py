@@ -74,7 +74,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     a("--lr", type=A.positive_float, help=f"peak learning rate (default {DEFAULTS['lr']:g})")
     a("--optimizer", choices=["adamw", "adam", "sgd"], help="(default adamw)")
     a("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    a("--precision", choices=["fp32", "fp16", "bf16"], help="(default fp32)")
+    a(
+        "--precision",
+        choices=["fp32", "fp16", "bf16"],
+        help="fp16: autocast + loss scaling; bf16 on a GPU: bf16 parameters and activations "
+        "with float32 copies in the optimizer (saved weights are float32), on the CPU: "
+        "autocast (default fp32)",
+    )
     a("--seed", type=A.seed_int, help="random seed (default 0)")
     a("--out", help="run directory to create (default runs/<time>-<model>)")
     a(

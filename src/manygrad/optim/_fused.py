@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..cuda import graphs
-from .optimizer import zeros_state
+from .optimizer import HALF, zeros_state
 
 
 def _contig(a):
@@ -17,17 +17,19 @@ def _contig(a):
     return backend.array_module(a).ascontiguousarray(a)
 
 
-def _candidates(group, path):
-    """Params of ``group`` with a gradient that the fused path takes, by (device, step)."""
+def _candidates(opt, group, path):
+    """Params of ``group`` with a gradient that the fused path takes: float32 ones, and
+    16-bit ones under ``opt.master_weights`` (the kernel updates their float32 copies)."""
     from ..kernels import fastpath
 
     ps = group["params"]
     if not ps or ps[0]._device.type not in fastpath.FUSED_DEVICES:
         return []  # NOTE: a group on the CPU (or fakegpu) pays only this check
     out = []
+    dtypes = ("float32", *HALF) if opt.master_weights else ("float32",)
     for p in group["params"]:
         g = p.grad
-        if g is None or p._data.dtype.name != "float32" or g._data.dtype != p._data.dtype:
+        if g is None or p._data.dtype.name not in dtypes or g._data.dtype != p._data.dtype:
             continue
         if fastpath.wired(path, p._data):
             out.append(p)
@@ -40,7 +42,7 @@ def adam(opt, group) -> set[int]:
     from the kernel: amsgrad, capturable, a step being captured)."""
     if group.get("amsgrad") or group.get("capturable"):
         return set()
-    ps = _candidates(group, "kernels.adam_step")
+    ps = _candidates(opt, group, "kernels.adam_step")
     if ps and graphs.current_capture() is not None:
         return set()
     if not ps:
@@ -50,15 +52,16 @@ def adam(opt, group) -> set[int]:
     sets: dict[tuple, list] = {}
     done = set()
     for p in ps:
-        st = opt.state.get(p)
+        half = p._data.dtype.name in HALF
+        st = opt.master_state(p, group) if half else opt.state.get(p)
         if not st:
             st = opt.state[p] = opt.init_state(p._data, group)
         if type(st["step"]) is not int:  # a device step count (capturable earlier): one by one
             continue
         done.add(id(p))
-        sets.setdefault((p._device, st["step"]), []).append((p, st))
+        sets.setdefault((p._device, st["step"], half), []).append((p, st))
     flags = kernels.flags(group["decoupled_weight_decay"], group["maximize"])
-    for (dev, step), items in sets.items():
+    for (dev, step, half), items in sets.items():
         h = kernels.hyper(group["lr"], group["betas"], group["eps"], group["weight_decay"],
                           step + 1)  # fmt: skip
         with backend.device_scope(dev):
@@ -66,6 +69,7 @@ def adam(opt, group) -> set[int]:
             kernels.adam_step(ps_, gs_,
                               [st["exp_avg"]._data for _, st in items],
                               [st["exp_avg_sq"]._data for _, st in items],
+                              _masters(items) if half else None,
                               hyper=h, flags=flags)  # fmt: skip
         for _, st in items:
             st["step"] = step + 1
@@ -77,7 +81,7 @@ def sgd(opt, group) -> set[int]:
     step, which sets the momentum buffers to the gradients, launches apart)."""
     if opt.capturable:
         return set()
-    ps = _candidates(group, "kernels.sgd_step")
+    ps = _candidates(opt, group, "kernels.sgd_step")
     if ps and graphs.current_capture() is not None:
         return set()
     if not ps:
@@ -87,21 +91,27 @@ def sgd(opt, group) -> set[int]:
     mom = group["momentum"]
     sets: dict[tuple, list] = {}
     for p in ps:
-        st = opt.state.get(p)
+        half = p._data.dtype.name in HALF
+        st = opt.master_state(p, group) if half else opt.state.get(p)
         first = mom != 0 and (not st or st.get("momentum_buffer") is None)
         if first:
-            st = opt.state.setdefault(p, {})
-            st["momentum_buffer"] = zeros_state(p._data)
-        sets.setdefault((p._device, first), []).append((p, st))
+            st = st if half else opt.state.setdefault(p, {})
+            st["momentum_buffer"] = zeros_state(st["master_param"]._data if half else p._data)
+        sets.setdefault((p._device, first, half), []).append((p, st))
     flags = kernels.flags(False, group["maximize"], group["nesterov"])
-    for (dev, first), items in sets.items():
+    for (dev, first, half), items in sets.items():
         h = kernels.hyper(group["lr"], weight_decay=group["weight_decay"], momentum=mom,
                           dampening=group["dampening"], first_step=first)  # fmt: skip
         bufs = [st["momentum_buffer"]._data if mom != 0 else None for _, st in items]
         with backend.device_scope(dev):
             ps_, gs_ = [p._data for p, _ in items], [_contig(p.grad._data) for p, _ in items]
-            kernels.sgd_step(ps_, gs_, bufs, hyper=h, flags=flags)
+            kernels.sgd_step(ps_, gs_, bufs, _masters(items) if half else None,
+                             hyper=h, flags=flags)  # fmt: skip
     return {id(p) for p in ps}
+
+
+def _masters(items) -> list:
+    return [st["master_param"]._data for _, st in items]
 
 
 __all__ = ["adam", "sgd"]

@@ -18,9 +18,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from .. import backend
 from ..autograd import enable_grad
 from ..tensor import Tensor
+
+HALF = ("bfloat16", "float16")  # dtypes that ``master_weights`` updates through float32
 
 
 class _RequiredParameter:
@@ -39,6 +43,10 @@ class Optimizer:
             dicts (param groups) with a ``"params"`` entry and per-group options.
         defaults: the options every group gets unless it sets its own.
 
+    ``opt.master_weights = True`` (manygrad's option) updates bf16/fp16 parameters through
+    float32 copies kept in their state as ``"master_param"`` (moments in float32 too), then
+    rounds the copy into the parameter: bf16 training that loses no small updates.
+
     Example:
         >>> opt = mg.optim.SGD([{"params": [w]}, {"params": [b], "lr": 0.1}], lr=0.01)
     """
@@ -46,6 +54,9 @@ class Optimizer:
     # NOTE: ``fused_step(opt, group)`` updates what it can of a group in one launch on a GPU
     # and returns the ids of those params (``_fused.py``); None: one by one only
     fused_step: Callable | None = None
+    # NOTE: manygrad's option (PyTorch has none): 16-bit params update through float32
+    # copies kept in their state as "master_param" (bf16 training end to end on a GPU)
+    master_weights: bool = False
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]):
         self.defaults = defaults
@@ -177,6 +188,9 @@ class Optimizer:
                 # NOTE: CuPy allocates and runs kernels on the current GPU: make the
                 # parameter's current (a shared no-op object on the CPU)
                 with backend.device_scope(p._device):
+                    if self.master_weights and p._data.dtype.name in HALF:
+                        self._master_update(p, grad, group)
+                        continue
                     if st:
                         update(p._data, grad._data, st, group)
                         continue
@@ -185,6 +199,23 @@ class Optimizer:
                 if st:  # NOTE: as PyTorch, no entry for stateless updates (plain SGD)
                     state[p] = st
         return loss
+
+    def master_state(self, p: Tensor, group: dict) -> dict[str, Any]:
+        """The state of 16-bit ``p`` under ``master_weights``: float32 moments and its
+        float32 copy ``master_param``, made on first use from the parameter's values."""
+        st = self.state.get(p)
+        if not st or "master_param" not in st:
+            m = p._data.astype(np.float32)
+            st = self.init_state(m, group)
+            st["master_param"] = Tensor._wrap(m, p._device)
+            self.state[p] = st
+        return st
+
+    def _master_update(self, p: Tensor, grad: Tensor, group: dict) -> None:
+        st = self.master_state(p, group)
+        m = st["master_param"]._data
+        self.update(m, grad._data.astype(np.float32), st, group)
+        backend.array_module(m).copyto(p._data, m, casting="unsafe")  # rounded to 16 bits
 
     def state_dict(self) -> dict[str, Any]:
         """The optimizer's state as PyTorch lays it out.
@@ -236,7 +267,8 @@ class Optimizer:
             if p is None:
                 state[k] = v
             else:
-                state[p] = {name: _cast(p, name, val) for name, val in v.items()}
+                keep32 = "master_param" in v  # NOTE: the float32 copy and moments stay float32
+                state[p] = {name: _cast(p, name, val, keep32) for name, val in v.items()}
         for g, s in zip(groups, saved_groups):
             s["params"] = g["params"]
             if "param_names" in g and "param_names" not in s:
@@ -274,14 +306,14 @@ class Optimizer:
         return out
 
 
-def _cast(p: Tensor, name: str, value):
+def _cast(p: Tensor, name: str, value, keep_dtype: bool = False):
     if name == "step":  # NOTE: PyTorch keeps the step as a tensor; here it is a Python int
         return int(value.item()) if isinstance(value, Tensor) else value
     if not isinstance(value, Tensor):
         return value
     arr = backend.to_device(value._data, p._device)
     with backend.device_scope(p._device):
-        if value.is_floating_point() and arr.dtype != p._data.dtype:
+        if value.is_floating_point() and arr.dtype != p._data.dtype and not keep_dtype:
             arr = arr.astype(p._data.dtype)
         elif arr is value._data:
             arr = arr.copy()

@@ -25,6 +25,7 @@ from .. import backend
 from . import data as D
 from . import guard
 from . import parallel as P
+from . import precision as precision_mod
 from . import run as R
 from .parts import (
     DivergedError,
@@ -57,7 +58,9 @@ class Trainer:
             ``optimizer``; stepped after every step.
         weight_decay: (default 0.0).
         device: ``"cpu"`` (default), ``"cuda"``, ``"cuda:1"``...
-        precision: ``"fp32"`` (default), ``"fp16"`` (autocast + GradScaler) or ``"bf16"``.
+        precision: ``"fp32"`` (default), ``"fp16"`` (autocast + GradScaler) or ``"bf16"``
+            (on a GPU: bf16 parameters and activations with float32 copies in the
+            optimizer, see ``train.precision``; on the CPU: autocast).
         seed: seeds initialisation-independent randomness: order and dropout (default 0).
         out: run directory to write (default: none, nothing is saved).
         normalize: standardise inputs per channel with the training set's statistics
@@ -152,6 +155,9 @@ class Trainer:
             self.scheduler = make_scheduler(scheduler, self.optimizer, self.total_steps)
         else:  # a scheduler built by the caller on this optimizer, stepped every step
             self.scheduler_name, self.scheduler = type(scheduler).__name__, scheduler
+        self.bf16_params = precision_mod.end_to_end(precision, self.device)
+        if self.bf16_params:  # NOTE: bf16 parameters and activations, float32 copies
+            precision_mod.convert(self.model, self.optimizer)
         self.scaler = None
         if precision == "fp16":
             from .. import amp
@@ -179,7 +185,7 @@ class Trainer:
     def state(self) -> dict:
         """Everything needed to continue exactly where training stands."""
         return {
-            "model": self.model.state_dict(),
+            "model": self._model_state(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "scaler": self.scaler.state_dict() if self.scaler else None,
@@ -250,7 +256,7 @@ class Trainer:
         os.makedirs(self.out, exist_ok=True)
         R.save_checkpoint(os.path.join(self.out, R.CHECKPOINT), state)
         if weights:
-            io.save(self.model.state_dict(), os.path.join(self.out, R.WEIGHTS))
+            io.save(self._model_state(), os.path.join(self.out, R.WEIGHTS))
         R.write_recipe(self.out, self.recipe())
         self.saved_step = self.step
 
@@ -269,7 +275,7 @@ class Trainer:
         order = self.shard.eval_order(split.n) if self.shard else np.arange(split.n)
         with autograd.no_grad(), self._autocast(), backend.device_scope(self.device):
             for xb, yb in split.iterate(order, batch_size):
-                out = self.model(xb)
+                out = self.model(precision_mod.cast_input(xb) if self.bf16_params else xb)
                 lo = self.loss_fn(out, yb).float() * xb.shape[0]
                 loss_sum = lo if loss_sum is None else loss_sum + lo
                 if self.classification:
@@ -285,8 +291,14 @@ class Trainer:
             res["accuracy"] = float(correct.item()) / (split.n * per)
         return res
 
+    def _model_state(self) -> dict:
+        """The model's state dict, in float32 when its parameters train in bf16."""
+        if self.bf16_params:
+            return precision_mod.float32_state_dict(self.model, self.optimizer)
+        return self.model.state_dict()
+
     def _autocast(self):
-        if self.precision == "fp32":
+        if self.precision == "fp32" or self.bf16_params:
             return contextlib.nullcontext()
         import manygrad as mg
 
@@ -305,6 +317,8 @@ class Trainer:
         return out, loss
 
     def _forward_backward(self, xb, yb, weight: float = 1.0):
+        if self.bf16_params:
+            xb = precision_mod.cast_input(xb)
         with self._autocast():
             out = self.net(xb)
             loss = self.loss_fn(out, yb)
