@@ -555,9 +555,15 @@ _NCDF_Q = tuple(c * 0.5 ** (len(_ERF_Q) - 1 - i) for i, c in enumerate(_ERF_Q))
 _NCDF_LIM = 4.0 * math.sqrt(2)
 
 
+# NOTE: below -5.5 the fit's float32 rounding (1/2 + r, r near -1/2: steps of 6e-8) would
+# leave a constant +-6e-8 that x * Phi(x) in GELU scales up (5.96e-4 at x = -1e4, where
+# PyTorch gives -0): the lower clip sits where the fit gives exactly 0, and Phi >= 0
+_NCDF_LOW = -5.5
+
+
 def _np_normal_cdf32(a):
     x = np.minimum(a, _NCDF_LIM)
-    np.maximum(x, -_NCDF_LIM, out=x)
+    np.maximum(x, _NCDF_LOW, out=x)
     x2 = x * x
     p = x2 * np.float32(_NCDF_P[0])  # Horner, in place
     p += np.float32(_NCDF_P[1])
@@ -572,6 +578,7 @@ def _np_normal_cdf32(a):
         q += np.float32(c)
     p /= q
     p += np.float32(0.5)
+    np.maximum(p, 0, out=p)
     return p
 
 

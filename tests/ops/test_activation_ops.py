@@ -88,3 +88,21 @@ def test_double_backward_through_composition():
     (tg,) = torch.autograd.grad(torch.nn.functional.mish(tx).sum(), [tx], create_graph=True)
     (tgg,) = torch.autograd.grad(tg.sum(), [tx])
     np.testing.assert_allclose(gg.numpy(), tgg.numpy(), rtol=1e-8)
+
+
+@pytest.mark.parametrize("dev", ["cpu", "fakegpu"])
+def test_exact_gelu_far_tail_is_zero_as_pytorch(dev):
+    x = np.array([-1e4, -100.0, -10.0, -5.6, -5.0, -3.0, 0.0, 3.0], np.float32)
+    want = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
+    got = mg.nn.functional.gelu(mg.tensor(x, device=dev)).cpu().numpy()
+    np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-6)
+    assert (got[:4] == 0).all()  # no constant error scaled up by x
+
+
+@pytest.mark.parametrize("dev", ["cpu", "fakegpu"])
+@pytest.mark.parametrize("dt", ["float32", "float64", "bfloat16"])
+def test_sign_of_nan_is_zero_as_pytorch(dev, dt):
+    x = torch.tensor([float("nan"), -2.0, 0.0, 3.0])
+    want = torch.sign(x).numpy()
+    got = mg.sign(mg.tensor(x.numpy(), device=dev).to(getattr(mg, dt))).float().cpu().numpy()
+    np.testing.assert_array_equal(got, want)

@@ -393,7 +393,14 @@ def _unary_test(name, fn):
     return Test
 
 
-_Sign = _unary_test("Sign", lambda xp, x: xp.sign(x))
+def _sign(xp, x):
+    s = xp.sign(x)
+    if s.dtype.kind not in "biuc":  # NOTE: PyTorch's sign is (0 < x) - (x < 0): 0 for NaN
+        s = xp.where(s == s, s, xp.zeros((), s.dtype))
+    return s
+
+
+_Sign = _unary_test("Sign", _sign)
 
 
 def sign(x: Tensor) -> Tensor:
