@@ -434,8 +434,8 @@ class _FakeModule:
         def fn(*args, **kwargs):
             if _CAP is not None and _CAP.thread == _ident():
                 if transfer and args and type(args[0]) is not FakeArray:
-                    if not np.isscalar(args[0]):
-                        _CAP.refuse(f"xp.{name}() of host data (a host-to-device copy)")
+                    # NOTE: scalars too: CuPy copies them from (pinned) host memory
+                    _CAP.refuse(f"xp.{name}() of host data (a host-to-device copy)")
                 if gemm:  # NOTE: manygrad's own GEMM path: capture-safe unless switched off
                     with _CAP.safe_gemm():
                         return _CAP.call_named(name, attr, args, kwargs)
