@@ -129,12 +129,29 @@ FUSED_DTYPES = ("float32", "bfloat16", "float16")
 WIRING_VERIFIED = ""
 
 
+_PLAIN = [0]  # > 0 inside ``plain()``: ops take their plain paths
+
+
+class plain:  # noqa: N801 - a context, used as ``with fastpath.plain():``
+    """Ops inside take their plain paths (a path's reference that calls ops runs in it, so
+    that it never re-enters the fast path it stands in for)."""
+
+    def __enter__(self):
+        _PLAIN[0] += 1
+
+    def __exit__(self, *exc):
+        _PLAIN[0] -= 1
+        return False
+
+
 def wired(name: str, a) -> bool:
     """Whether an op on array ``a`` takes path ``name``: ``a`` on a GPU (``FUSED_DEVICES``),
     of a dtype the kernels take, and the path switched on (by the environment while the
     wiring is unverified). CPU and fakegpu never do."""
     # NOTE: the device first: on the CPU this is the whole cost an op pays (well under 1 us)
     if backend.device_of(a).type not in FUSED_DEVICES or a.dtype.name not in FUSED_DTYPES:
+        return False
+    if _PLAIN[0]:
         return False
     if not WIRING_VERIFIED:
         chosen = os.environ.get(ENV, "").strip()

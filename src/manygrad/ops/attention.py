@@ -239,8 +239,56 @@ def scaled_dot_product_attention(
                              f"of the key/value heads ({hk}, {v.shape[-3]})")  # fmt: skip
         groups = hq // hk
     sc = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    if attn_mask is None and dropout_p == 0 and groups == 1 and _cudnn_takes(q, k, v, is_causal):
+        return CudnnAttention.apply(q, k, v, sc, is_causal)
     gen = backend.generator(q._device) if dropout_p > 0 else None
     return Attention.apply(q, k, v, attn_mask, sc, is_causal, groups, dropout_p, gen)
+
+
+def _cudnn_takes(q, k, v, causal) -> bool:
+    """Flash attention through cuDNN: (B, H, S, D) bf16/fp16 of one shape family, head dim
+    a multiple of 8 up to 256, causal only with as many queries as keys (top-left aligned
+    as PyTorch's), forward and backward switched on (off until a GPU run verified them)."""
+    if q.ndim != 4 or q.dtype not in (D.bfloat16, D.float16) or not (q.dtype == k.dtype == v.dtype):
+        return False
+    d = q.shape[-1]
+    if d % 8 or d > 256 or v.shape[-1] != d or k.shape[:2] != q.shape[:2] or v.shape != k.shape:
+        return False
+    if causal and q.shape[-2] != k.shape[-2]:
+        return False
+    from ..kernels import fastpath
+
+    return (fastpath.wired("cudnn.sdpa_train", q._data)
+            and fastpath.enabled("cudnn.sdpa_grad"))  # fmt: skip
+
+
+class CudnnAttention(Function):
+    """``softmax(q kᵀ scale (+ causal mask)) v`` through cuDNN's flash attention: the
+    forward keeps the output and the row log-sum-exp, the backward rebuilds the rest."""
+
+    def reference(self, q, k, v):
+        from .elementwise import where
+        from .nn import softmax
+
+        s = (q @ k.transpose(-1, -2)) * self.scale
+        if self.causal:
+            keep = Tensor._wrap(_causal_bias(s._data, *s.shape[-2:]) == 0)
+            s = where(keep, s, -math.inf)
+        return softmax(s, -1) @ v
+
+    def forward(self, q, k, v, scale, causal):
+        from ..kernels import fastpath
+
+        self.scale, self.causal, self.inputs = scale, causal, (q, k, v)
+        o, stats = fastpath.call("cudnn.sdpa_train", q, k, v, scale, causal)
+        self.saved = (q, k, v, o, stats)
+        return o
+
+    def backward(self, g):
+        from ..kernels import fastpath
+
+        q, k, v, o, stats = self.saved
+        return fastpath.call("cudnn.sdpa_grad", q, k, v, o, g, stats, self.scale, self.causal)
 
 
 from ._common import public  # noqa: E402
