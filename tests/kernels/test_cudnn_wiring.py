@@ -14,7 +14,7 @@ import pytest
 
 import manygrad as mg
 import manygrad.nn.functional as F
-from manygrad.cuda import cudnn_graphs as cg
+from manygrad.cuda import cudnn_train as cg
 from manygrad.kernels import fastpath
 from manygrad.kernels.launch import UnsupportedCallError
 

@@ -118,16 +118,20 @@ def _register_library_paths() -> None:
     fastpath.register(FastPath("cublaslt.matmul", "GEMMs on cuBLASLt (nvmath), fused epilogues",
                                _lazy("gemm", "matmul"), _lazy("gemm", "reference"),
                                requires=_lazy("gemm", "nvmath_missing")))  # fmt: skip
-    for name, what, fn in (
-        ("conv2d", "conv2d forward (+ bias, ReLU) as a cuDNN graph", "conv2d"),
-        ("conv2d_dgrad", "conv2d input gradient as a cuDNN graph", "conv2d_backward_data"),
-        ("conv2d_wgrad", "conv2d weight gradient as a cuDNN graph", "conv2d_backward_weight"),
-        ("sdpa", "flash attention forward (cuDNN SDPA, bf16/fp16)", "sdpa"),
-        ("sdpa_train", "flash attention forward with softmax stats (training)", "sdpa_train"),
-        ("sdpa_grad", "flash attention backward (cuDNN SDPA, bf16/fp16)", "sdpa_grad"),
-    ):
-        fastpath.register(FastPath(f"cudnn.{name}", what, _lazy("cudnn_graphs", fn),
-                                   _lazy("cudnn_graphs", f"{fn}_reference"),
+    for name, what, mod, fn in (
+        ("conv2d", "conv2d forward (+ bias, ReLU) as a cuDNN graph", "cudnn_graphs", "conv2d"),
+        ("conv2d_dgrad", "conv2d input gradient as a cuDNN graph", "cudnn_train",
+         "conv2d_backward_data"),
+        ("conv2d_wgrad", "conv2d weight gradient as a cuDNN graph", "cudnn_train",
+         "conv2d_backward_weight"),
+        ("sdpa", "flash attention forward (cuDNN SDPA, bf16/fp16)", "cudnn_graphs", "sdpa"),
+        ("sdpa_train", "flash attention forward with softmax stats (training)", "cudnn_train",
+         "sdpa_train"),
+        ("sdpa_grad", "flash attention backward (cuDNN SDPA, bf16/fp16)", "cudnn_train",
+         "sdpa_grad"),
+    ):  # fmt: skip
+        fastpath.register(FastPath(f"cudnn.{name}", what, _lazy(mod, fn),
+                                   _lazy(mod, f"{fn}_reference"),
                                    requires=_lazy("cudnn_graphs", "cudnn_missing")))  # fmt: skip
 
 

@@ -132,6 +132,7 @@ def cases() -> list[Case]:
 def library_cases() -> list[Case]:
     """cuBLASLt and cuDNN paths (``manygrad.cuda``), against their references."""
     from ..cuda import cudnn_graphs as cg
+    from ..cuda import cudnn_train as ct
     from ..cuda import gemm
 
     n = 4096
@@ -148,18 +149,18 @@ def library_cases() -> list[Case]:
             {"padding": 1, "relu": True}, tol=2e-2, flops=2 * 32 * 64 * 56 * 56 * 64 * 9),
         Case("cudnn.conv2d_dgrad", "bfloat16 16x64x28x28 3x3 pad 1", lambda r: (
             _r(r, (16, 64, 28, 28), BF16), _r(r, (64, 64, 3, 3), BF16, 0.05), (16, 64, 28, 28)),
-            cg.conv2d_backward_data, cg.conv2d_backward_data_reference,
+            ct.conv2d_backward_data, ct.conv2d_backward_data_reference,
             {"padding": 1}, tol=2e-2, flops=2 * 16 * 64 * 28 * 28 * 64 * 9),
         Case("cudnn.conv2d_wgrad", "bfloat16 16x64x28x28 3x3 pad 1", lambda r: (
             _r(r, (16, 64, 28, 28), BF16), _r(r, (16, 64, 28, 28), BF16, 0.05), (64, 64, 3, 3)),
-            cg.conv2d_backward_weight, cg.conv2d_backward_weight_reference,
+            ct.conv2d_backward_weight, ct.conv2d_backward_weight_reference,
             {"padding": 1}, tol=2e-2, flops=2 * 16 * 64 * 28 * 28 * 64 * 9),
         Case("cudnn.sdpa_train", "bfloat16 4x12x1024x64 causal, stats", lambda r: tuple(
-            _r(r, (4, 12, 1024, 64), BF16) for _ in range(3)), cg.sdpa_train,
-            cg.sdpa_train_reference, {"causal": True}, tol=2e-2,
+            _r(r, (4, 12, 1024, 64), BF16) for _ in range(3)), ct.sdpa_train,
+            ct.sdpa_train_reference, {"causal": True}, tol=2e-2,
             flops=2 * 2 * 4 * 12 * 1024 * 1024 * 64 // 2),
-        Case("cudnn.sdpa_grad", "bfloat16 4x12x1024x64 causal", _sdpa_grad_args, cg.sdpa_grad,
-             cg.sdpa_grad_reference, {"causal": True}, tol=3e-2,
+        Case("cudnn.sdpa_grad", "bfloat16 4x12x1024x64 causal", _sdpa_grad_args, ct.sdpa_grad,
+             ct.sdpa_grad_reference, {"causal": True}, tol=3e-2,
              flops=5 * 2 * 4 * 12 * 1024 * 1024 * 64 // 2),
         Case("cudnn.sdpa", "bfloat16 4x12x1024x64 causal", lambda r: tuple(
             _r(r, (4, 12, 1024, 64), BF16) for _ in range(3)), cg.sdpa, cg.sdpa_reference,
@@ -168,10 +169,10 @@ def library_cases() -> list[Case]:
 
 
 def _sdpa_grad_args(r):
-    from ..cuda import cudnn_graphs as cg
+    from ..cuda import cudnn_train as ct
 
     q, k, v = (_r(r, (4, 12, 1024, 64), BF16) for _ in range(3))
-    o, stats = cg.sdpa_train_reference(q, k, v, None, True)
+    o, stats = ct.sdpa_train_reference(q, k, v, None, True)
     return q, k, v, o, _r(r, (4, 12, 1024, 64), BF16), stats
 
 
