@@ -37,7 +37,7 @@ def _count(name, p):
 
 
 for _name, _p in list(fastpath._PATHS.items()):
-    if _name.startswith("kernels."):
+    if _name.startswith(("kernels.", "cudnn.")):
         fastpath._PATHS[_name] = dataclasses.replace(_p, gpu=_count(_name, _p))
 
 
@@ -140,9 +140,58 @@ def main() -> int:
             return ps
 
         compare(f"{name}: 3 steps", both(steps), 1e-5)
+    for name, make in (("AdamW bf16 params, float32 copies", lambda ps: mg.optim.AdamW(ps, lr=1e-2)),
+                       ("SGD bf16 params, float32 copies",
+                        lambda ps: mg.optim.SGD(ps, lr=1e-2, momentum=0.9))):  # fmt: skip
+
+        def steps16(make=make):
+            r = np.random.default_rng(2)
+            ps = [dev(r.standard_normal(s).astype(np.float32), mg.bfloat16, True)
+                  for s in ((256, 256), (256,))]  # fmt: skip
+            opt = make(ps)
+            opt.master_weights = True
+            for _ in range(3):
+                for p in ps:
+                    p.grad = dev(r.standard_normal(p.shape).astype(np.float32), mg.bfloat16)
+                opt.step()
+            return [opt.state[p]["master_param"] for p in ps] + ps
+
+        compare(f"{name}: 3 steps", both(steps16), 1e-5)
+    cudnn_cases(rng)
     print("calls served by kernels:", dict(sorted(SERVED.items())))
     print("FAILED:", FAILED if FAILED else "none")
     return 1 if FAILED else 0
+
+
+def cudnn_cases(rng):
+    """F.conv2d and F.scaled_dot_product_attention through cuDNN (where it is installed)."""
+    state, why = fastpath.state("cudnn.conv2d")
+    if state == fastpath.UNAVAILABLE:
+        print(f"{'cuDNN conv2d / attention':50s} skipped: {why}")
+        return
+    x = rng.standard_normal((16, 32, 28, 28)).astype(np.float32)
+    w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32) * 0.1
+    b = rng.standard_normal(64).astype(np.float32)
+    for dt, tol in ((None, 1e-4), (mg.bfloat16, 3e-2)):
+        for kw in ({"padding": 1}, {"stride": 2, "padding": 1}):
+
+            def conv(dt=dt, kw=kw):
+                xt, wt, bt = dev(x, dt, True), dev(w, dt, True), dev(b, dt, True)
+                y = F.conv2d(xt, wt, bt, **kw)
+                y.backward(dev(np.cos(np.arange(y.numel())).reshape(y.shape)).to(y.dtype))
+                return y, xt.grad, wt.grad, bt.grad
+
+            compare(f"conv2d {dt or 'float32'} {kw}", both(conv), tol)
+    q, k, v = (rng.standard_normal((4, 8, 256, 64)).astype(np.float32) for _ in range(3))
+    for causal in (False, True):
+
+        def attn(causal=causal):
+            ts = [dev(a, mg.bfloat16, True) for a in (q, k, v)]
+            o = F.scaled_dot_product_attention(*ts, is_causal=causal)
+            o.backward(dev(np.cos(q)).to(o.dtype))
+            return [o] + [t.grad for t in ts]
+
+        compare(f"scaled_dot_product_attention bf16 causal={causal}", both(attn), 3e-2)
 
 
 if __name__ == "__main__":
