@@ -467,18 +467,34 @@ def matmul(a, b):
 
     NOTE: CuPy 14 fails on batched (>2-d) bfloat16 products, and its 2-d path looks up a
     cuBLAS compute type by dtype code that has no entry for bfloat16 in some versions, so
-    device bfloat16 products go through float32, as NumPy's do (a speed cost on GPUs,
-    unmeasured: no GPU has run this); the result is float32 then (callers cast back).
-    NumPy arrays take ``np.matmul`` unchanged.
+    device bfloat16 products go through float32, as NumPy's do; the result is float32 then
+    (callers cast back). With the fast path ``cublaslt.direct`` switched on, 16-bit matrix
+    products on a GPU run on cuBLASLt instead (fp32 accumulation, 16-bit result). NumPy
+    arrays take ``np.matmul`` unchanged.
     """
     t = type(a)
     if t is np.ndarray:
         return np.matmul(a, b)
+    if (t is not FakeArray and a.dtype.itemsize == 2 and a.dtype == b.dtype and a.ndim > 1
+            and b.ndim > 1 and _lt16()):  # fmt: skip
+        from .kernels import fastpath
+
+        return fastpath.call("cublaslt.direct", a, b)  # NOTE: 16-bit in, 16-bit out
     if a.dtype.name == "bfloat16" or b.dtype.name == "bfloat16":
         a, b = a.astype(np.float32), b.astype(np.float32)
     if t is FakeArray:
         return fake_xp.matmul(a, b)
     return (_cupy if _graph_xp is None else _graph_xp).matmul(a, b)  # NOTE: capture-safe path
+
+
+def _lt16() -> bool:
+    """Whether 16-bit products on a GPU take cuBLASLt directly (``cublaslt.direct``; off
+    until a GPU run verified it); inside a capture the capture's own product serves them."""
+    if _graph_xp is not None:
+        return False
+    from .kernels import fastpath
+
+    return fastpath.enabled("cublaslt.direct") and not fastpath._PLAIN[0]
 
 
 def erf(x):

@@ -276,3 +276,26 @@ def test_capture_einsum_row_products():
     )
     with pytest.raises(CaptureError, match="einsum.*mg.einsum"):
         graphs.capture_einsum(np, "ij,jk->ik", x, y.T)
+
+
+def test_the_eager_16_bit_path_is_off_until_verified_and_never_in_plain_or_capture(monkeypatch):
+    from manygrad import backend
+    from manygrad.kernels import fastpath
+
+    monkeypatch.delenv(fastpath.ENV, raising=False)
+    assert "cublaslt.direct" in {p.name for p in fastpath.paths()}
+    assert backend._lt16() == bool(fastpath.verified_on("cublaslt.direct"))
+    monkeypatch.setenv(fastpath.ENV, "cublaslt.direct")
+    assert backend._lt16()
+    with fastpath.plain():
+        assert not backend._lt16()
+    monkeypatch.setattr(backend, "_graph_xp", object())  # a capture's namespace
+    assert not backend._lt16()
+
+
+def test_reference_is_the_float32_product_in_the_operands_dtype():
+    a, b, bias = (_r(s, i, ml_dtypes.bfloat16) for i, s in enumerate(((3, 4, 5), (5, 2), (2,))))
+    got = ltgemm.reference(a, b, bias)
+    want = a.astype(np.float32) @ b.astype(np.float32) + bias.astype(np.float32)
+    assert got.dtype == a.dtype
+    np.testing.assert_array_equal(got, want.astype(ml_dtypes.bfloat16))

@@ -20,8 +20,10 @@ NumPy memory against a stand-in for the library that computes what ``cublasLtMat
 defines (column-major reads, ``op``, leading dimensions, strided batches, the bias
 epilogue), for every layout an array can have. The library itself runs only on a GPU.
 
-UNVERIFIED: not run on a GPU yet. It is used only inside real captures, which are off unless
-``MANYGRAD_CUDA_GRAPHS=1`` (``scripts/cuda_graphs_check.py`` checks it).
+UNVERIFIED: not run on a GPU yet. It serves every product inside real captures, which are
+off unless ``MANYGRAD_CUDA_GRAPHS=1`` (``scripts/cuda_graphs_check.py`` checks it), and,
+as the fast path ``cublaslt.direct`` (off until a GPU run verified it), eager bf16/fp16
+products, which CuPy computes through float32 copies.
 """
 
 from __future__ import annotations
@@ -368,4 +370,15 @@ def matmul(a, b, bias=None, *, ctx: LtContext | None = None, stream_ptr: int | N
     return out
 
 
-__all__ = ["Operand", "Problem", "describe", "plan_arrays", "matmul", "LtContext"]
+def reference(a, b, bias=None):
+    """The reference of :func:`matmul`: the product in float32 (CuPy's or NumPy's), cast
+    back to the operands' dtype (what ``backend.matmul`` gives 16-bit operands)."""
+    xp = backend.array_module(a)
+    f32 = xp.float32
+    r = xp.matmul(a.astype(f32, copy=False), b.astype(f32, copy=False))
+    if bias is not None:
+        r += bias.astype(f32, copy=False)
+    return r.astype(a.dtype, copy=False)
+
+
+__all__ = ["Operand", "Problem", "describe", "plan_arrays", "matmul", "reference", "LtContext"]

@@ -118,6 +118,10 @@ def _register_library_paths() -> None:
     fastpath.register(FastPath("cublaslt.matmul", "GEMMs on cuBLASLt (nvmath), fused epilogues",
                                _lazy("gemm", "matmul"), _lazy("gemm", "reference"),
                                requires=_lazy("gemm", "nvmath_missing")))  # fmt: skip
+    fastpath.register(FastPath("cublaslt.direct", "bf16/fp16 products on cuBLASLt, no float32 "
+                               "copies (the capture-safe path)", _lazy("ltgemm", "matmul"),
+                               _lazy("ltgemm", "reference"),
+                               requires=_lazy("ltgemm", "nvmath_missing")))  # fmt: skip
     for name, what, mod, fn in (
         ("conv2d", "conv2d forward (+ bias, ReLU) as a cuDNN graph", "cudnn_graphs", "conv2d"),
         ("conv2d_dgrad", "conv2d input gradient as a cuDNN graph", "cudnn_train",

@@ -134,6 +134,7 @@ def library_cases() -> list[Case]:
     from ..cuda import cudnn_graphs as cg
     from ..cuda import cudnn_train as ct
     from ..cuda import gemm
+    from ..cuda import ltgemm as lt
 
     n = 4096
     return [
@@ -143,6 +144,19 @@ def library_cases() -> list[Case]:
         Case("cublaslt.matmul", f"float32 {n // 2}^3", lambda r: (
             _r(r, (n // 2, n // 2), scale=0.03), _r(r, (n // 2, n // 2), scale=0.03)),
             gemm.matmul, gemm.reference, {}, tol=1e-4, flops=2 * (n // 2) ** 3),
+        Case("cublaslt.direct", f"bfloat16 {n}^3", lambda r: (
+            _r(r, (n, n), BF16, 0.03), _r(r, (n, n), BF16, 0.03)),
+            lt.matmul, lt.reference, {}, tol=2e-2, flops=2 * n**3),
+        Case("cublaslt.direct", "bfloat16 48x512x64 @ (48x512x64)^T (heads)", lambda r: (
+            _r(r, (48, 512, 64), BF16), _r(r, (48, 512, 64), BF16).transpose(0, 2, 1)),
+            lt.matmul, lt.reference, {}, tol=2e-2, flops=2 * 48 * 512 * 512 * 64),
+        Case("cublaslt.direct", "float16 8192x768 @ (3072x768)^T + bias (Linear)", lambda r: (
+            _r(r, (8192, 768), np.float16, 0.1), _r(r, (3072, 768), np.float16, 0.1).T,
+            _r(r, (3072,), np.float16)),
+            lt.matmul, lt.reference, {}, tol=2e-2, flops=2 * 8192 * 768 * 3072),
+        Case("cublaslt.direct", f"float32 {n // 2}^3 (capture path)", lambda r: (
+            _r(r, (n // 2, n // 2), scale=0.03), _r(r, (n // 2, n // 2), scale=0.03)),
+            lt.matmul, lt.reference, {}, tol=1e-4, flops=2 * (n // 2) ** 3),
         Case("cudnn.conv2d", "bfloat16 32x64x56x56 3x3 +bias+relu", lambda r: (
             _r(r, (32, 64, 56, 56), BF16), _r(r, (64, 64, 3, 3), BF16, 0.05),
             _r(r, (64,), BF16)), cg.conv2d, cg.conv2d_reference,
