@@ -26,8 +26,13 @@ def _fit(cuda_graph, **kw):
 
 @pytest.mark.parametrize(
     "kw",
-    [{}, {"optimizer": "sgd", "scheduler": "onecycle"}, {"precision": "fp16", "lr": 3e-3}],
-    ids=["adamw-cosine", "sgd-onecycle", "fp16-scaler"],
+    [
+        {},
+        {"optimizer": "sgd", "scheduler": "onecycle"},
+        {"precision": "fp16", "lr": 3e-3},
+        {"precision": "bf16"},
+    ],
+    ids=["adamw-cosine", "sgd-onecycle", "fp16-scaler", "bf16-float32-copies"],
 )
 def test_fit_with_cuda_graph_equals_eager(kw):
     graphs.stats.reset()
@@ -39,7 +44,8 @@ def test_fit_with_cuda_graph_equals_eager(kw):
     assert graphed.metrics["test_accuracy"] == eager.metrics["test_accuracy"]
     assert abs(graphed.metrics["train_loss"] - eager.metrics["train_loss"]) < 1e-5
     for a, b in zip(graphed.model.parameters(), eager.model.parameters()):
-        np.testing.assert_allclose(a.detach().cpu().numpy(), b.detach().cpu().numpy(), atol=1e-5)
+        a, b = a.detach().float().cpu().numpy(), b.detach().float().cpu().numpy()
+        np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 def test_cuda_graph_on_cpu_is_refused():

@@ -18,8 +18,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
-
 from .. import backend
 from ..autograd import enable_grad
 from ..tensor import Tensor
@@ -205,7 +203,7 @@ class Optimizer:
         float32 copy ``master_param``, made on first use from the parameter's values."""
         st = self.state.get(p)
         if not st or "master_param" not in st:
-            m = p._data.astype(np.float32)
+            m = p._data.astype("float32")
             st = self.init_state(m, group)
             st["master_param"] = Tensor._wrap(m, p._device)
             self.state[p] = st
@@ -214,7 +212,7 @@ class Optimizer:
     def _master_update(self, p: Tensor, grad: Tensor, group: dict) -> None:
         st = self.master_state(p, group)
         m = st["master_param"]._data
-        self.update(m, grad._data.astype(np.float32), st, group)
+        self.update(m, grad._data.astype("float32"), st, group)
         backend.array_module(m).copyto(p._data, m, casting="unsafe")  # rounded to 16 bits
 
     def state_dict(self) -> dict[str, Any]:
