@@ -7,7 +7,7 @@ dtypes, and the ops between them) that tests check without cuDNN; :func:`constru
 one into a ``cudnn.pygraph`` (which works without a GPU when the frontend is installed);
 :func:`execute` builds the plans (cached per description) and runs them (GPU only).
 
-Install: ``pip install nvidia-cudnn-frontend nvidia-cudnn-cu12`` (cuDNN itself, ~1 GB).
+Install: ``pip install 'manygrad[cuda12]'`` (or ``[cuda13]``; cuDNN itself is ~1 GB).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from .. import backend
 from ..kernels.launch import UnsupportedCallError
 
-INSTALL = "pip install nvidia-cudnn-frontend nvidia-cudnn-cu12"
+INSTALL = "pip install 'manygrad[cuda12]' (or [cuda13]: nvidia-cudnn-frontend and cuDNN)"
 IO_DTYPES = ("float32", "float16", "bfloat16")
 _CUDNN_TYPE = {"float32": "FLOAT", "float16": "HALF", "bfloat16": "BFLOAT16", "int32": "INT32"}
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from .. import backend
 from ..kernels.launch import UnsupportedCallError
 
-INSTALL = "pip install nvmath-python (with a CuPy build for your CUDA: manygrad[cuda12])"
+INSTALL = "pip install 'manygrad[cuda12]' (or [cuda13]: CuPy, nvmath-python, cuDNN)"
 TF32_ENV = "MANYGRAD_TF32"
 DTYPES = ("float32", "float16", "bfloat16")
 

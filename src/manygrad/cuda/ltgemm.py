@@ -38,7 +38,7 @@ import numpy as np
 from .. import backend
 from ..kernels.launch import UnsupportedCallError
 
-INSTALL = "pip install nvmath-python (with a CuPy build for your CUDA: manygrad[cuda12])"
+INSTALL = "pip install 'manygrad[cuda12]' (or [cuda13]: CuPy, nvmath-python, cuDNN)"
 WORKSPACE_BYTES = 32 << 20  # cuBLAS's advice for Hopper; smaller GPUs need less
 OP_N, OP_T = 0, 1
 
