@@ -209,3 +209,38 @@ def test_the_conv_gradient_references_match_autograd():
     np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-10)
     np.testing.assert_allclose(gw, wt.grad.numpy(), rtol=1e-10)
     assert gx.dtype == np.float64  # float64 in, float64 out
+
+
+def test_the_gpt_attention_takes_cudnn_on_its_packed_heads(monkeypatch):
+    from manygrad.ops.attention import _packed_causal_attention
+
+    rng = np.random.default_rng(6)
+    qkv = rng.standard_normal((2 * 6, 3 * 2 * 8)).astype(np.float32)
+
+    def run():
+        t = mg.tensor(qkv, device="fakegpu").to(mg.bfloat16).requires_grad_()
+        y = _packed_causal_attention(t, 2, 2)
+        y.backward(mg.tensor(np.cos(np.arange(y.numel())).reshape(y.shape), device="fakegpu")
+                   .to(mg.bfloat16))  # fmt: skip
+        return y.detach().float().cpu().numpy(), t.grad.float().cpu().numpy()
+
+    want = run()
+    calls = _force(monkeypatch, SDPA)
+    got = run()
+    assert len(calls["cudnn.sdpa_train"]) == 1 and len(calls["cudnn.sdpa_grad"]) == 1
+    q = calls["cudnn.sdpa_train"][0][0]
+    assert q.shape == (2, 2, 6, 8) and calls["cudnn.sdpa_train"][0][4] is True
+    for g, w_ in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w_, rtol=5e-2, atol=5e-2)
+
+
+def test_multihead_attention_takes_cudnn_without_weights(monkeypatch):
+    mg.manual_seed(0)
+    mha = mg.nn.MultiheadAttention(16, 2, batch_first=True).to("fakegpu").to(mg.bfloat16)
+    x = mg.randn(2, 5, 16, device="fakegpu").to(mg.bfloat16)
+    want = mha(x, x, x, need_weights=False)[0].float().detach().cpu().numpy()
+    calls = _force(monkeypatch, SDPA)
+    got = mha(x, x, x, need_weights=False)[0]
+    got.float().sum().backward()
+    assert len(calls["cudnn.sdpa_train"]) == 1 and len(calls["cudnn.sdpa_grad"]) == 1
+    np.testing.assert_allclose(got.float().detach().cpu().numpy(), want, rtol=5e-2, atol=5e-2)

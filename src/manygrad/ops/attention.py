@@ -175,6 +175,13 @@ def _packed_causal_attention(qkv: Tensor, batch: int, n_head: int, dropout_p: fl
             f"causal attention: packed qkv of shape {tuple(qkv.shape)} does not split into "
             f"batch {batch} x T rows and 3 x {n_head} heads"
         )
+    if dropout_p == 0 and qkv.dtype in (D.bfloat16, D.float16):
+        t, e = rows // batch, c3 // (3 * n_head)
+        heads = qkv.reshape(batch, t, 3, n_head, e).permute(2, 0, 3, 1, 4)  # (3, B, H, T, E)
+        q, k, v = heads[0], heads[1], heads[2]
+        if _cudnn_takes(q, k, v, True):  # NOTE: views; their gradients flow back into qkv
+            y = CudnnAttention.apply(q, k, v, 1.0 / math.sqrt(e), True)
+            return y.permute(0, 2, 1, 3).reshape(rows, c3 // 3)
     gen = backend.generator(qkv._device) if dropout_p > 0 else None
     return PackedCausalAttention.apply(qkv, batch, n_head, dropout_p, gen)
 
