@@ -487,6 +487,23 @@ def matmul(a, b):
     return (_cupy if _graph_xp is None else _graph_xp).matmul(a, b)  # NOTE: capture-safe path
 
 
+def matmul_bias(a, b, bias):
+    """``a @ b + bias`` (bias over the last dim) in ``a``'s dtype; where 16-bit products on a
+    GPU take cuBLASLt (``cublaslt.direct``), the bias is its epilogue, one kernel."""
+    t = type(a)
+    if (t is not np.ndarray and t is not FakeArray and a.dtype.itemsize == 2
+            and a.dtype == b.dtype == bias.dtype and a.ndim > 1 and b.ndim > 1
+            and _lt16()):  # fmt: skip
+        from .kernels import fastpath
+
+        return fastpath.call("cublaslt.direct", a, b, bias)
+    out = matmul(a, b)
+    if out.dtype != a.dtype:  # bfloat16 computes in float32
+        out = out.astype(a.dtype)
+    out += bias
+    return out
+
+
 def _lt16() -> bool:
     """Whether 16-bit products on a GPU take cuBLASLt directly (``cublaslt.direct``; off
     until a GPU run verified it); inside a capture the capture's own product serves them."""

@@ -115,11 +115,12 @@ class Linear(Function):
         self.xshape, self.x = x.shape, x
         x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
         self.x2, self.w = x2, w
-        out = backend.matmul(x2, w.T)
-        if out.dtype != x.dtype:  # bfloat16 computes in float32
-            out = out.astype(x.dtype)
         if b is not None:
-            out += b
+            out = backend.matmul_bias(x2, w.T, b)
+        else:
+            out = backend.matmul(x2, w.T)
+            if out.dtype != x.dtype:  # bfloat16 computes in float32
+                out = out.astype(x.dtype)
         return out if x.ndim == 2 else out.reshape(x.shape[:-1] + (w.shape[0],))
 
     def backward(self, g):
