@@ -42,6 +42,7 @@ class FakeLt:
         MAX_WORKSPACE_BYTES = 1
         MIN_ALIGNMENT_A_BYTES = 5
         MIN_ALIGNMENT_B_BYTES = 6
+        MIN_ALIGNMENT_C_BYTES = 7
         MIN_ALIGNMENT_D_BYTES = 8
 
     class Epilogue(enum.IntEnum):
@@ -60,6 +61,7 @@ class FakeLt:
         self.objs: dict[int, dict] = {}
         self.next = 100
         self.calls: list[str] = []
+        self.prefs: list[dict] = []
         self.algorithms = algorithms
 
     def _new(self, **kw) -> int:
@@ -92,7 +94,7 @@ class FakeLt:
         return self._new(kind="pref")
 
     def matmul_preference_destroy(self, p):
-        self.objs.pop(p)
+        self.prefs.append(self.objs.pop(p))
 
     def matrix_layout_destroy(self, lay):
         self.objs.pop(lay)
@@ -224,6 +226,15 @@ def test_empty_and_k0_products():
     assert out.shape == (0, 3) and "matmul" not in lib.calls
     out, _, _ = _run(_r((2, 0)), _r((0, 3)), _r((3,)))
     np.testing.assert_array_equal(out, np.broadcast_to(_r((3,)), (2, 3)))
+
+
+def test_the_preference_carries_workspace_and_alignments():
+    a = _r((8, 16))[:, 1:]  # starts 4 bytes into its buffer
+    _, lib, _ = _run(a, _r((15, 8), 1))
+    (pref,) = lib.prefs
+    assert pref[1] == ltgemm.WORKSPACE_BYTES
+    assert pref[6] == 4  # the library's B is the caller's a
+    assert pref[5] >= 16 and pref[7] == pref[8] >= 16  # b and the fresh output
 
 
 def test_alignment_of_addresses_and_offsets():

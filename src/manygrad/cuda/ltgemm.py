@@ -231,8 +231,10 @@ class _Plan:
             pa = lib.MatmulPreferenceAttribute
             self._set(lib.matmul_preference_set_attribute, pref, pa.MAX_WORKSPACE_BYTES,
                       np.uint64(ws_bytes))  # fmt: skip
+            # NOTE: C is D (beta 0): both get D's alignment
             for attr, al in zip((pa.MIN_ALIGNMENT_A_BYTES, pa.MIN_ALIGNMENT_B_BYTES,
-                                 pa.MIN_ALIGNMENT_D_BYTES), align, strict=True):  # fmt: skip
+                                 pa.MIN_ALIGNMENT_C_BYTES, pa.MIN_ALIGNMENT_D_BYTES),
+                                (*align, align[2]), strict=True):  # fmt: skip
                 self._set(lib.matmul_preference_set_attribute, pref, attr, np.uint32(al))
             self.result = np.zeros(1, lib.matmul_heuristic_result_dtype)
             count = np.zeros(1, np.int32)
