@@ -258,3 +258,18 @@ def test_ranks_draw_their_own_dropout_and_resume_it(tmp_path):
     assert _max_diff(_weights(tmp_path / "full"), _weights(tmp_path / "two")) == 0.0
     rngs = R.load_checkpoint(str(tmp_path / "two" / R.CHECKPOINT))["rng_ranks"]
     assert len(rngs) == 2 and rngs[0] != rngs[1]  # different masks on each rank
+
+
+def test_bf16_ranks_keep_float32_copies_like_one_process(tmp_path):
+    """bf16 end to end under DDP (the model turns bf16 before DDP builds its buckets): the
+    saved float32 copies follow one process's, up to bf16 rounding of the averaged
+    gradients (two half-batch gradients rounded to bf16, then averaged)."""
+    _mpi_or_skip()
+    args = ("--epochs", "1", "--device", "fakegpu", "--precision", "bf16", *SGD)
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["train", "--quiet", "--out", str(one), *args]) == 0
+    res = _manygrad("train", "--nproc", "2", "--out", str(two), *args, MANYGRAD_DIST_FAKEGPU="1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    w1, w2 = _weights(one), _weights(two)
+    assert all(v.dtype == np.float32 for v in w2.values())
+    assert _max_diff(w1, w2) < 5e-3

@@ -17,13 +17,13 @@ def end_to_end(precision: str, device) -> bool:
     return precision == "bf16" and device.type != "cpu"
 
 
-def convert(model, optimizer) -> None:
-    """Make ``model`` bf16 in place (the same Parameter objects, so ``optimizer`` keeps
-    them) and have ``optimizer`` update float32 copies."""
+def to_bf16(model) -> None:
+    """Make ``model``'s floating parameters and buffers bf16 in place (the same Parameter
+    objects, so an optimizer made on them keeps them); the trainer then sets the
+    optimizer's ``master_weights``."""
     import manygrad as mg
 
     model.to(mg.bfloat16)
-    optimizer.master_weights = True
 
 
 def cast_input(x):

@@ -130,6 +130,9 @@ class Trainer:
         self.classes, self.input_range = d.classes, d.input_range
         self.classification = d.classification
         self.model = model.to(self.device)
+        self.bf16_params = precision_mod.end_to_end(precision, self.device)
+        if self.bf16_params:  # NOTE: before DDP wraps it: its buckets follow the dtypes
+            precision_mod.to_bf16(self.model)
         self.shard = (
             P.Shard() if (P.active_group() if distributed is None else distributed) else None
         )
@@ -155,9 +158,8 @@ class Trainer:
             self.scheduler = make_scheduler(scheduler, self.optimizer, self.total_steps)
         else:  # a scheduler built by the caller on this optimizer, stepped every step
             self.scheduler_name, self.scheduler = type(scheduler).__name__, scheduler
-        self.bf16_params = precision_mod.end_to_end(precision, self.device)
-        if self.bf16_params:  # NOTE: bf16 parameters and activations, float32 copies
-            precision_mod.convert(self.model, self.optimizer)
+        if self.bf16_params:  # NOTE: bf16 parameters, float32 copies in the optimizer
+            self.optimizer.master_weights = True
         self.scaler = None
         if precision == "fp16":
             from .. import amp
