@@ -261,8 +261,8 @@ def test_ranks_draw_their_own_dropout_and_resume_it(tmp_path):
 
 
 def test_bf16_ranks_keep_float32_copies_like_one_process(tmp_path):
-    """bf16 end to end under DDP (the model turns bf16 before DDP builds its buckets): the
-    saved float32 copies follow one process's, up to bf16 rounding of the averaged
+    """bf16 end to end under DDP (the model turns bf16 before DDP wraps it): the saved
+    float32 copies follow one process's, up to bf16 rounding of the averaged
     gradients (two half-batch gradients rounded to bf16, then averaged)."""
     _mpi_or_skip()
     args = ("--epochs", "1", "--device", "fakegpu", "--precision", "bf16", *SGD)

@@ -131,7 +131,7 @@ class Trainer:
         self.classification = d.classification
         self.model = model.to(self.device)
         self.bf16_params = precision_mod.end_to_end(precision, self.device)
-        if self.bf16_params:  # NOTE: before DDP wraps it: its buckets follow the dtypes
+        if self.bf16_params:  # NOTE: before DDP wraps it, which then sees the bf16 params
             precision_mod.to_bf16(self.model)
         self.shard = (
             P.Shard() if (P.active_group() if distributed is None else distributed) else None
