@@ -14,7 +14,8 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from manygrad.bench.twins import torch_model
 
 
 def read_idx(path):
@@ -22,20 +23,6 @@ def read_idx(path):
     nd = struct.unpack(">I", data[:4])[0] & 0xFF
     dims = struct.unpack(">" + "I" * nd, data[4 : 4 + 4 * nd])
     return np.frombuffer(data[4 + 4 * nd :], np.uint8).reshape(dims)
-
-
-class CNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-        self.fc1 = nn.Linear(64 * 7 * 7, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return self.fc2(F.relu(self.fc1(x.flatten(1))))
 
 
 def main(folder: str) -> None:
@@ -49,7 +36,7 @@ def main(folder: str) -> None:
     (x, y), (xt, yt) = load("train"), load("t10k")
     mean, std = x.mean(), x.std()
     x, xt = (torch.from_numpy((a - mean) / std)[:, None] for a in (x, xt))
-    net, bs = CNN(), 64
+    net, bs = torch_model("cnn"), 64  # the CNN manygrad's benchmarks compare with
     steps = -(-len(y) // bs)
     opt = torch.optim.AdamW(net.parameters(), lr=0.002, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
@@ -67,4 +54,16 @@ def main(folder: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    need = [
+        f"{s}-{k}-idx{n}-ubyte"
+        for s in ("train", "t10k")
+        for k, n in (("images", 3), ("labels", 1))
+    ]
+    folder = sys.argv[1] if len(sys.argv) == 2 else ""
+    missing = [f for f in need if not os.path.isfile(os.path.join(folder, f))]
+    if not folder or missing:
+        sys.exit(
+            f"usage: python benchmarks/fashion_mnist_torch.py DIR, DIR holding {', '.join(need)}"
+            + (f" ({folder} lacks {', '.join(missing)})" if folder else "")
+        )
+    main(folder)

@@ -322,17 +322,27 @@ def sdpa(q, k, v, scale=None, causal=False):
     return o
 
 
-def sdpa_reference(q, k, v, scale=None, causal=False):
-    """The reference: ``softmax(scale Q Kᵀ) V`` in float32 (masked after the diagonal,
-    aligned to the end, when ``causal``)."""
+def scores(q, k, scale=None, causal=False, end_aligned=False):
+    """float32 ``scale Q Kᵀ`` (scale default ``1/sqrt(D)``), masked after the diagonal when
+    ``causal``: top-left aligned, as PyTorch's, or aligned to the end. Returns
+    ``(scores, scale)``."""
     xp = backend.array_module(q)
     f32 = xp.float32
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     s = backend.matmul(q.astype(f32), xp.swapaxes(k.astype(f32), -1, -2)) * f32(scale)
     if causal:
         sq, sk = s.shape[-2], s.shape[-1]
-        mask = xp.arange(sk)[None, :] > xp.arange(sq)[:, None] + (sk - sq)
-        s = xp.where(mask, -xp.inf, s)
+        shift = sk - sq if end_aligned else 0
+        s = xp.where(xp.arange(sk)[None, :] > xp.arange(sq)[:, None] + shift, -xp.inf, s)
+    return s, scale
+
+
+def sdpa_reference(q, k, v, scale=None, causal=False):
+    """The reference: ``softmax(scale Q Kᵀ) V`` in float32 (masked after the diagonal,
+    aligned to the end, when ``causal``)."""
+    xp = backend.array_module(q)
+    f32 = xp.float32
+    s, _ = scores(q, k, scale, causal, end_aligned=True)
     s = xp.exp(s - s.max(axis=-1, keepdims=True))
     s /= s.sum(axis=-1, keepdims=True)
     return backend.matmul(s, v.astype(f32)).astype(q.dtype, copy=False)

@@ -11,7 +11,14 @@ UNVERIFIED on a GPU, as ``cudnn_graphs.execute``: the ops (``F.conv2d``,
 from __future__ import annotations
 
 from .. import backend
-from .cudnn_graphs import conv2d_dgrad, conv2d_wgrad, execute, sdpa_backward, sdpa_forward
+from .cudnn_graphs import (
+    conv2d_dgrad,
+    conv2d_wgrad,
+    execute,
+    scores,
+    sdpa_backward,
+    sdpa_forward,
+)
 
 
 def _c(a):
@@ -85,22 +92,10 @@ def sdpa_grad(q, k, v, o, do, stats, scale=None, causal=False):
     return dq, dk, dv
 
 
-def _scores(q, k, scale, causal):
-    """float32 ``scale q kᵀ`` with the causal mask (top-left aligned, as PyTorch's)."""
-    xp = backend.array_module(q)
-    f32 = xp.float32
-    scale = q.shape[-1] ** -0.5 if scale is None else scale
-    s = backend.matmul(q.astype(f32), xp.swapaxes(k.astype(f32), -1, -2)) * f32(scale)
-    if causal:
-        sq, sk = s.shape[-2], s.shape[-1]
-        s = xp.where(xp.arange(sk)[None, :] > xp.arange(sq)[:, None], -xp.inf, s)
-    return s, scale
-
-
 def sdpa_train_reference(q, k, v, scale=None, causal=False):
     """The reference of ``sdpa_train``: softmax in float32, stats its row log-sum-exp."""
     xp = backend.array_module(q)
-    s, _ = _scores(q, k, scale, causal)
+    s, _ = scores(q, k, scale, causal)
     m = s.max(axis=-1, keepdims=True)
     e = xp.exp(s - m)
     den = e.sum(axis=-1, keepdims=True)
@@ -112,7 +107,7 @@ def sdpa_grad_reference(q, k, v, o, do, stats, scale=None, causal=False):
     """The reference of ``sdpa_grad``: probabilities rebuilt from the stats, in float32."""
     xp = backend.array_module(q)
     f32 = xp.float32
-    s, scale = _scores(q, k, scale, causal)
+    s, scale = scores(q, k, scale, causal)
     p = xp.exp(s - stats)
     do32 = do.astype(f32)
     dv = backend.matmul(xp.swapaxes(p, -1, -2), do32)

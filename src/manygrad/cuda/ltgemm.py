@@ -130,8 +130,8 @@ def describe(a_shape, a_strides, b_shape, b_strides, dtype, itemsize, bias=False
     """The ``Problem`` of ``a @ b`` for arrays of these shapes and byte strides, or
     ``(None, which)`` naming the operands ("a", "b") that need a contiguous copy first.
 
-    Batch dims must be equal (the caller broadcasts); b may be 2-D under a batched a (then
-    the product runs with b's batch stride 0, or folded, see :func:`plan_arrays`).
+    Batch dims must be equal (:func:`plan_arrays` broadcasts them, and folds a batched a
+    over a 2-D b into one product).
     """
     dtype = str(dtype)
     if dtype not in _TYPES:
@@ -150,7 +150,7 @@ def describe(a_shape, a_strides, b_shape, b_strides, dtype, itemsize, bias=False
 
 
 def plan_arrays(xp, a, b):
-    """``(problem_inputs, a, b, out_shape)``: the arrays the product reads (a contiguous
+    """``(a, b, out_shape)``: the arrays the product reads (a contiguous
     copy only of an operand no stride describes; broadcast batch dims materialised), with a
     batched a over a 2-D b folded into one product when a's rows are contiguous."""
     out_shape = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2])) + (a.shape[-2], b.shape[-1])

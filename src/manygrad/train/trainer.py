@@ -277,7 +277,7 @@ class Trainer:
         order = self.shard.eval_order(split.n) if self.shard else np.arange(split.n)
         with autograd.no_grad(), self._autocast(), backend.device_scope(self.device):
             for xb, yb in split.iterate(order, batch_size):
-                out = self.model(precision_mod.cast_input(xb) if self.bf16_params else xb)
+                out = self.model(self._input(xb))
                 lo = self.loss_fn(out, yb).float() * xb.shape[0]
                 loss_sum = lo if loss_sum is None else loss_sum + lo
                 if self.classification:
@@ -318,11 +318,13 @@ class Trainer:
             self.scheduler.step()
         return out, loss
 
+    def _input(self, xb):
+        """A batch as the model takes it (bf16 when its parameters train in bf16)."""
+        return precision_mod.cast_input(xb) if self.bf16_params else xb
+
     def _forward_backward(self, xb, yb, weight: float = 1.0):
-        if self.bf16_params:
-            xb = precision_mod.cast_input(xb)
         with self._autocast():
-            out = self.net(xb)
+            out = self.net(self._input(xb))
             loss = self.loss_fn(out, yb)
         self.optimizer.zero_grad(set_to_none=True)
         # NOTE: DDP averages the ranks' gradients; weighting a rank's mean loss by its share
