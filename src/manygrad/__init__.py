@@ -16,6 +16,7 @@ from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set
 from .backend import Device, device
 from .creation import *
 from .compat.torch_api import *
+from .compat.torch_functions import *
 from .dtypes import (
     bfloat16,
     double,

@@ -34,6 +34,12 @@ def _wrap(arr, dev=None):
     return _tensor()._wrap(arr, dev)
 
 
+def _overwrite(s, v):
+    from .autograd._inplace import overwrite
+
+    return overwrite(s, v)
+
+
 def _no_grad():
     from .autograd import no_grad
 
@@ -242,7 +248,7 @@ class InplaceMethods:
         prob = p if isinstance(p, _tensor()) else full_like(self.detach(), p)
         with _no_grad():
             v = F.bernoulli(prob, generator=generator)
-        return self._inplace("bernoulli_", lambda s: s * 0 + v.to(s.dtype))
+        return self._inplace("bernoulli_", _overwrite, v)
 
     def index_put_(self, indices, values, accumulate: bool = False) -> Tensor:
         return self._inplace("index_put_", F.index_put, indices, values, accumulate=accumulate)
@@ -256,14 +262,14 @@ class InplaceMethods:
 
     def exponential_(self, lambd: float = 1.0) -> Tensor:
         u = _wrap(backend.generator(self._device).random(self._data.shape, self._data.dtype))
-        return self._inplace("exponential_", lambda s: s * 0 + (-(1 - u).log() / lambd))
+        return self._inplace("exponential_", _overwrite, -(1 - u).log() / lambd)
 
     def random_(self, from_=0, to=None) -> Tensor:  # noqa: D417 - PyTorch's names
         if to is None:
             from_, to = 0, from_ if from_ else (1 << 24 if self.is_floating_point() else 1 << 31)
         g = backend.generator(self._device)
         v = _wrap(g.integers(from_, to, self._data.shape, self._data.dtype))
-        return self._inplace("random_", lambda s: s * 0 + v)
+        return self._inplace("random_", _overwrite, v)
 
     def apply_(self, fn) -> Tensor:
         """Apply a Python function to every element (CPU tensors only, as in PyTorch)."""

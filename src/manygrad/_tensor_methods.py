@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from ._tensor_aliases import AliasMethods
 from ._tensor_op_methods import OpMethods
 from .compat.tensor_methods import CompatMethods  # type, stride, __format__, ...
 
@@ -24,7 +25,7 @@ def _size(size) -> tuple:
     return tuple(size)
 
 
-class TensorMethods(OpMethods, CompatMethods):
+class TensorMethods(OpMethods, CompatMethods, AliasMethods):
     """Methods of ``Tensor`` that forward to ``manygrad.ops``."""
 
     __slots__ = ()

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from . import _erf
 from . import fakegpu as _fakegpu
 from .errors import DeviceError
 from .fakegpu import (  # noqa: F401  (re-exported)
@@ -146,6 +147,20 @@ def _parse(spec: str) -> Device:
     if idx and not idx.isdigit():
         raise DeviceError(f"bad device index in {spec!r}: write 'cuda:0', 'cuda:1', ...")
     return Device("cuda", int(idx) if idx else 0)
+
+
+_DEFAULT_DEVICE = [CPU]
+
+
+def default_device() -> Device:
+    """Where factory functions put tensors when no device is given (``cpu`` unless
+    ``mg.set_default_device`` changed it)."""
+    return _DEFAULT_DEVICE[0]
+
+
+def set_default_device(spec) -> None:
+    """``mg.set_default_device("cuda")``: factory functions without ``device=`` use it."""
+    _DEFAULT_DEVICE[0] = CPU if spec is None else check_device(device(spec))
 
 
 def device(spec: str | Device | int | None = None, index: int | None = None) -> Device:
@@ -518,9 +533,9 @@ def erf(x):
     """The error function elementwise (for exact GELU)."""
     t = type(x)
     if t is FakeArray:
-        return _fakegpu.kernel(_np_erf_same, x)
+        return _fakegpu.kernel(_erf.np_erf_same, x)
     if t is np.ndarray:
-        return _np_erf_same(x)
+        return _erf.np_erf_same(x)
     import cupyx.scipy.special
 
     # NOTE: CuPy's erf maps float16 to float64 and has no bfloat16 loop: compute 16-bit
@@ -529,90 +544,17 @@ def erf(x):
     return cupyx.scipy.special.erf(a).astype(x.dtype, copy=False)
 
 
-# x * P(x^2) / Q(x^2) on [-4, 4] (the rational fit Eigen uses for float erf): absolute
-# error below 1e-7 in float64 arithmetic, a few float32 ulps in float32.
-_ERF_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
-          -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
-          -1.60960333262415e-02)  # fmt: skip
-_ERF_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
-          -7.37332916720468e-03, -1.42647390514189e-02)  # fmt: skip
-
-
-def _np_erf_same(a):
-    return _np_erf(a).astype(a.dtype, copy=False)
-
-
-def _np_erf(a):
-    if a.dtype == np.float64:  # exact in float64: SciPy's, else the math module's
-        try:
-            from scipy.special import erf as sp_erf
-
-            return sp_erf(a)
-        except ImportError:
-            import math
-
-            return np.frompyfunc(math.erf, 1, 1)(a).astype(np.float64)
-    # NOTE: faster than SciPy for float32, computed in place (Horner) to spare temporaries
-    dt = np.float64 if a.dtype == np.float64 else np.float32
-    x = np.clip(a, -4.0, 4.0, dtype=dt)
-    x2 = x * x
-    p = np.full_like(x2, _ERF_P[0])
-    for c in _ERF_P[1:]:
-        p *= x2
-        p += c
-    p *= x
-    q = np.full_like(x2, _ERF_Q[0])
-    for c in _ERF_Q[1:]:
-        q *= x2
-        q += c
-    p /= q
-    return p
-
-
 def normal_cdf(x):
     """The standard normal CDF ``(1 + erf(x / sqrt(2))) / 2`` elementwise (exact GELU)."""
     t = type(x)
     if (t is np.ndarray or t is FakeArray) and x.dtype == np.float32:
-        return _fakegpu.kernel(_np_normal_cdf32, x) if t is FakeArray else _np_normal_cdf32(x)
+        return (
+            _fakegpu.kernel(_erf.np_normal_cdf32, x) if t is FakeArray else _erf.np_normal_cdf32(x)
+        )
     c = erf(x * (1 / math.sqrt(2)))
     c += 1
     c *= 0.5
     return c
-
-
-# NOTE: Phi(x) = 1/2 + u P(u^2) / (2 Q(u^2)) with u = x / sqrt(2) on |u| <= 4 (the erf fit
-# above): the 1 / sqrt(2), the halving and u^2 = x^2 / 2 are folded into the coefficients,
-# which spares three full passes over the data
-_NCDF_P = tuple(c * 0.5 ** (len(_ERF_P) - i) / math.sqrt(2) for i, c in enumerate(_ERF_P))
-_NCDF_Q = tuple(c * 0.5 ** (len(_ERF_Q) - 1 - i) for i, c in enumerate(_ERF_Q))
-_NCDF_LIM = 4.0 * math.sqrt(2)
-
-
-# NOTE: below -5.5 the fit's float32 rounding (1/2 + r, r near -1/2: steps of 6e-8) would
-# leave a constant +-6e-8 that x * Phi(x) in GELU scales up (5.96e-4 at x = -1e4, where
-# PyTorch gives -0): the lower clip sits where the fit gives exactly 0, and Phi >= 0
-_NCDF_LOW = -5.5
-
-
-def _np_normal_cdf32(a):
-    x = np.minimum(a, _NCDF_LIM)
-    np.maximum(x, _NCDF_LOW, out=x)
-    x2 = x * x
-    p = x2 * np.float32(_NCDF_P[0])  # Horner, in place
-    p += np.float32(_NCDF_P[1])
-    for c in _NCDF_P[2:]:
-        p *= x2
-        p += np.float32(c)
-    p *= x
-    q = x2 * np.float32(_NCDF_Q[0])
-    q += np.float32(_NCDF_Q[1])
-    for c in _NCDF_Q[2:]:
-        q *= x2
-        q += np.float32(c)
-    p /= q
-    p += np.float32(0.5)
-    np.maximum(p, 0, out=p)
-    return p
 
 
 def quiet_float_errors():
@@ -631,58 +573,6 @@ def pinned_empty(shape, dtype) -> np.ndarray:
     if count == 0 or not cuda_available():
         return np.empty(shape, dtype)
     return _cupyx.empty_pinned(shape, dtype)
-
-
-def cuda_report() -> dict:
-    """What CuPy, CUDA and the GPUs report, for ``manygrad doctor`` (never raises)."""
-    info: dict = {"cupy": None, "import_error": None, "gpus": []}
-    if _load_cupy() is None:
-        info["import_error"] = None if _CUPY_IMPORT_ERROR is None else str(_CUPY_IMPORT_ERROR)
-        return info
-    info["cupy"] = _cupy.__version__
-    info["driver_present"] = _driver_present()
-    rt = _cupy.cuda.runtime
-    for key, fn in (("runtime", rt.runtimeGetVersion), ("driver", rt.driverGetVersion)):
-        try:
-            info[key] = fn()
-        except Exception as e:
-            info[key + "_error"] = str(e)
-    if not info["driver_present"]:
-        return info
-    try:
-        n = rt.getDeviceCount()
-    except Exception as e:
-        info["device_error"] = str(e)
-        return info
-    for i in range(n):
-        try:
-            p = rt.getDeviceProperties(i)
-            info["gpus"].append({
-                "index": i,
-                "name": p["name"].decode() if isinstance(p["name"], bytes) else p["name"],
-                "memory_gb": p["totalGlobalMem"] / 2**30,
-                "compute_capability": f"{p['major']}.{p['minor']}",
-                "clock_mhz": p.get("clockRate", 0) / 1000,
-                "memory_clock_mhz": p.get("memoryClockRate", 0) / 1000,
-                "multiprocessors": p.get("multiProcessorCount"),
-            })  # fmt: skip
-        except Exception as e:
-            info["gpus"].append({"index": i, "error": str(e)})
-    try:  # NVRTC: compile and run a tiny kernel
-        k = _cupy.ElementwiseKernel("float32 x", "float32 y", "y = x * 2", "mg_doctor_probe")
-        ok = float(k(_cupy.ones(2, _cupy.float32)).sum()) == 4.0
-        info["nvrtc"] = "ok" if ok else "wrong result"
-    except Exception as e:
-        info["nvrtc_error"] = str(e)
-    try:
-        from cupy.cuda import nccl
-
-        info["nccl"] = nccl.get_version() if nccl.available else None
-        if not nccl.available:
-            info["nccl_error"] = "cupy.cuda.nccl is not available"
-    except Exception as e:
-        info["nccl_error"] = str(e)
-    return info
 
 
 def is_out_of_memory(e: BaseException) -> bool:

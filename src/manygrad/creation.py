@@ -81,7 +81,13 @@ def _infer_np_dtype(data):
     )
 
 
+def _device(device) -> backend.Device:
+    return backend.device(device) if device is not None else backend.default_device()
+
+
 def _array_from(data, dtype=None, device=None):
+    if device is None and not isinstance(data, Tensor) and backend.default_device().type != "cpu":
+        device = backend.default_device()  # NOTE: mg.set_default_device
     dev = backend.check_device(backend.device(device)) if device is not None else None
     dt = D.from_any(dtype).np if dtype is not None else None
     if isinstance(data, Tensor):
@@ -134,7 +140,7 @@ def from_numpy(a: np.ndarray) -> Tensor:
 
 
 def _make(fill, size, dtype, device, requires_grad, default=None):
-    dev = backend.device(device)
+    dev = _device(device)
     xp = backend.xp_of(dev)
     d = D.from_any(dtype) if dtype is not None else (default or D.get_default_dtype())
     with backend.device_scope(dev):
@@ -202,7 +208,7 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) ->
 def rand(*size, dtype=None, device=None, requires_grad=False, generator=None, **kw) -> Tensor:
     """Uniform samples in [0, 1)."""
     size = _size_kw(size, kw, "rand")
-    dev = backend.device(device)
+    dev = _device(device)
     g = generator or backend.generator(dev)
     return _make(lambda xp, s, dt: g.random(s, dt), size, dtype, dev, requires_grad)
 
@@ -210,7 +216,7 @@ def rand(*size, dtype=None, device=None, requires_grad=False, generator=None, **
 def randn(*size, dtype=None, device=None, requires_grad=False, generator=None, **kw) -> Tensor:
     """Standard normal samples."""
     size = _size_kw(size, kw, "randn")
-    dev = backend.device(device)
+    dev = _device(device)
     g = generator or backend.generator(dev)
     return _make(lambda xp, s, dt: g.normal(s, dt), size, dtype, dev, requires_grad)
 
@@ -219,14 +225,14 @@ def randint(low, high=None, size=(), dtype=None, device=None, generator=None) ->
     """Integers in [low, high); ``randint(10, (3,))`` means low=0, high=10."""
     if high is None:
         low, high = 0, low
-    dev = backend.device(device)
+    dev = _device(device)
     g = generator or backend.generator(dev)
     return _make(lambda xp, s, dt: g.integers(low, high, s, dt), (size,), dtype, dev, False,
                  D.int64)  # fmt: skip
 
 
 def randperm(n, dtype=None, device=None, *, generator=None) -> Tensor:
-    dev = backend.device(device)
+    dev = _device(device)
     g = generator or backend.generator(dev)
     return _make(lambda xp, s, dt: g.permutation(n).astype(dt), (), dtype, dev, False, D.int64)
 

@@ -29,6 +29,12 @@ def _check_writable(t, name: str) -> None:
         )
 
 
+def _overwrite(s, v):
+    from .autograd._inplace import overwrite
+
+    return overwrite(s, v)
+
+
 class Tensor(TensorMethods, InplaceMethods):
     """A multi-dimensional array on ``cpu`` or ``cuda`` with reverse-mode autograd.
 
@@ -402,14 +408,14 @@ class Tensor(TensorMethods, InplaceMethods):
     @backend.on_tensor_device
     def zero_(self) -> Tensor:
         if not self._plain("zero_"):
-            return self._inplace("zero_", lambda s: s * 0)
+            return self._inplace("zero_", _overwrite, 0)
         self._data[...] = 0
         return self._done("zero_")
 
     @backend.on_tensor_device
     def fill_(self, value) -> Tensor:
         if not self._plain("fill_", value):
-            return self._inplace("fill_", lambda s, v: s * 0 + v, value)
+            return self._inplace("fill_", _overwrite, value)
         self._data[...] = self._raw(value)
         return self._done("fill_")
 
@@ -457,7 +463,7 @@ class Tensor(TensorMethods, InplaceMethods):
         g = backend.generator(self._device)
         v = g.random(self._data.shape, self._data.dtype) * (b - a) + a
         if not self._plain("uniform_"):
-            return self._inplace("uniform_", lambda s: s * 0 + Tensor._wrap(v, s._device))
+            return self._inplace("uniform_", _overwrite, Tensor._wrap(v, self._device))
         return self._set("uniform_", v)
 
     @backend.on_tensor_device
@@ -465,7 +471,7 @@ class Tensor(TensorMethods, InplaceMethods):
         g = backend.generator(self._device)
         v = g.normal(self._data.shape, self._data.dtype) * std + mean
         if not self._plain("normal_"):
-            return self._inplace("normal_", lambda s: s * 0 + Tensor._wrap(v, s._device))
+            return self._inplace("normal_", _overwrite, Tensor._wrap(v, self._device))
         return self._set("normal_", v)
 
     def _set(self, name, arr) -> Tensor:

@@ -93,8 +93,37 @@ class enable_grad(set_grad_enabled):  # noqa: N801
 
 
 class inference_mode(set_grad_enabled):  # noqa: N801
+    """``with mg.inference_mode():`` records no graph, as ``no_grad``."""
+
     def __init__(self, mode: bool = True):
         super().__init__(not mode)
+
+    def __enter__(self):
+        _INFERENCE.append(not self.mode)
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        _INFERENCE.pop()
+        return super().__exit__(*exc)
+
+    def __call__(self, fn):
+        mode = not self.mode
+
+        def wrapped(*args, **kwargs):
+            with inference_mode(mode):
+                return fn(*args, **kwargs)
+
+        wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
+        wrapped.__wrapped__ = fn
+        return wrapped
+
+
+_INFERENCE: list[bool] = []  # the modes of the open inference_mode blocks
+
+
+def is_inference_mode_enabled() -> bool:
+    """True inside ``mg.inference_mode()`` (and not inside ``inference_mode(False)``)."""
+    return bool(_INFERENCE) and _INFERENCE[-1]
 
 
 _NO_NEEDS = tuple((False,) * n for n in range(8))  # needs_input_grad without a graph

@@ -34,6 +34,29 @@ def _node(cls, edges, **attrs):
     return n
 
 
+class Overwrite(Function):
+    """``s``'s shape and dtype holding ``v`` (broadcast): what ``fill_``, ``zero_`` and the
+    random fills write. The old values get a zero gradient (not ``0 * s``, which is NaN
+    where ``s`` held inf or NaN); a tensor ``v`` gets the gradient summed to its shape."""
+
+    def forward(self, s, v):
+        xp = backend.array_module(s)
+        self.vdt = getattr(v, "dtype", None)
+        if self.vdt is None:
+            return xp.full(s.shape, v, dtype=s.dtype)
+        return xp.broadcast_to(v.astype(s.dtype, copy=False), s.shape).copy()
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        gv = g.astype(self.vdt, copy=False) if self.vdt is not None else None
+        return xp.zeros_like(g), gv
+
+
+def overwrite(s: Tensor, v) -> Tensor:
+    """``Overwrite``: ``v`` in place of ``s``'s values, as an out-of-place op."""
+    return Overwrite.apply(s, v)
+
+
 # ---------------------------------------------------------------------------- views
 
 

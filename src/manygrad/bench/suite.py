@@ -50,8 +50,9 @@ def machine_info() -> dict:
     except OSError:
         pass
     from .. import __version__
+    from ..cuda.report import cuda_report
 
-    rep = backend.cuda_report()
+    rep = cuda_report()
     return {
         "host": platform.node(),
         "cpu": cpu,

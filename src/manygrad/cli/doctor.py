@@ -128,9 +128,9 @@ def _cuda_extra() -> str:
 
 def check_cuda(report: dict | None = None) -> list[Check]:
     """CuPy package, CUDA driver and runtime, each GPU, NVRTC and NCCL."""
-    from .. import backend
+    from ..cuda.report import cuda_report
 
-    r = backend.cuda_report() if report is None else report
+    r = cuda_report() if report is None else report
     g = "cuda"
     if r.get("cupy") is None:
         err = r.get("import_error") or "not installed"

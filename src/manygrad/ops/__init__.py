@@ -42,6 +42,7 @@ __all__ = sorted({n for m in _MODULES for n in getattr(m, "__all__", [])})
 
 # PyTorch's wider op set (sorting, scatter, products, linalg, random, more maths)
 from . import (  # noqa: E402
+    compat_ops,
     linalg_extra,
     mathfns,
     misc,
@@ -53,12 +54,14 @@ from . import (  # noqa: E402
     sorting,
     special_fns,
     stats,
+    strided,
 )
 
 _MORE = (
-    linalg_extra, mathfns, misc, products, random, scans, scatter, shaping, sorting, special_fns,
-    stats,
+    compat_ops, linalg_extra, mathfns, misc, products, random, scans, scatter, shaping, sorting,
+    special_fns, stats, strided,
 )  # fmt: skip
+from .compat_ops import *  # noqa: E402, F403
 from .linalg_extra import *  # noqa: E402, F403
 from .mathfns import *  # noqa: E402, F403
 from .misc import *  # noqa: E402, F403
@@ -70,5 +73,6 @@ from .shaping import *  # noqa: E402, F403
 from .sorting import *  # noqa: E402, F403
 from .special_fns import *  # noqa: E402, F403
 from .stats import *  # noqa: E402, F403
+from .strided import *  # noqa: E402, F403
 
 __all__ = sorted(set(__all__) | {n for m in _MORE for n in getattr(m, "__all__", [])})

@@ -137,13 +137,14 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
     x = _float_input(input)
-    return where(x > lambd, x - lambd, where(x < -lambd, x + lambd, 0.0))
+    # NOTE: written so that NaN fails the test and stays NaN, as in PyTorch
+    return where((x >= -lambd) & (x <= lambd), 0.0, x - x.sign() * lambd)
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """``x`` where ``|x| > lambd``, else 0."""
     x = _float_input(input)
-    return where((x > lambd) | (x < -lambd), x, 0.0)
+    return where((x >= -lambd) & (x <= lambd), 0.0, x)  # NOTE: NaN stays NaN
 
 
 @backend.on_tensor_device

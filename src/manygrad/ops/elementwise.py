@@ -122,7 +122,10 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        # NOTE: each factor is kept only for the other's gradient: ``x * 2`` keeps no ``x``,
+        # so an in-place change of ``x`` later does not invalidate this node
+        na, nb = self.needs_input_grad
+        self.a, self.b = a if nb else None, b if na else None
         return a * b
 
     def backward(self, g):
@@ -137,7 +140,7 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.a, self.b = a if self.needs_input_grad[1] else None, b
         return a / b
 
     def backward(self, g):

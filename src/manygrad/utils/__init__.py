@@ -1,4 +1,4 @@
-"""``mg.utils``: PyTorch's ``torch.utils`` tree (``checkpoint``, ``data``).
+"""``mg.utils``: PyTorch's ``torch.utils`` tree (``checkpoint``, ``data``, ``dlpack``).
 
 ``data`` holds the same objects as ``manygrad.data``.
 
@@ -11,6 +11,6 @@ import importlib.util
 
 
 def __getattr__(name):
-    if name in ("data", "checkpoint") and importlib.util.find_spec(f"{__name__}.{name}"):
+    if name in ("data", "checkpoint", "dlpack") and importlib.util.find_spec(f"{__name__}.{name}"):
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'manygrad.utils' has no attribute {name!r}")
