@@ -1,0 +1,283 @@
+"""The most used of ``Tensor``'s methods, each the functional op of the same name in
+``manygrad.ops`` applied to the tensor (``x.exp()`` is ``mg.exp(x)``).
+
+``Tensor`` derives from ``CoreMethods``. ``F`` is ``manygrad.ops``, bound by ``tensor.py``
+once the ops are imported (they import ``Tensor``): a plain global keeps these calls as
+cheap as methods defined on ``Tensor`` itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+F = None  # manygrad.ops, set by tensor.py
+
+
+class CoreMethods:
+    """Forwarding methods for the common ops (a base of ``Tensor``)."""
+
+    __slots__ = ()
+
+    def neg(self) -> Tensor:
+        return F.neg(self)
+
+    def abs(self) -> Tensor:
+        return F.abs(self)
+
+    def exp(self) -> Tensor:
+        return F.exp(self)
+
+    def log(self) -> Tensor:
+        return F.log(self)
+
+    def log1p(self) -> Tensor:
+        return F.log1p(self)
+
+    def expm1(self) -> Tensor:
+        return F.expm1(self)
+
+    def sqrt(self) -> Tensor:
+        return F.sqrt(self)
+
+    def rsqrt(self) -> Tensor:
+        return F.rsqrt(self)
+
+    def sin(self) -> Tensor:
+        return F.sin(self)
+
+    def cos(self) -> Tensor:
+        return F.cos(self)
+
+    def tanh(self) -> Tensor:
+        return F.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return F.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return F.relu(self)
+
+    def square(self) -> Tensor:
+        return F.square(self)
+
+    def reciprocal(self) -> Tensor:
+        return F.reciprocal(self)
+
+    def sign(self) -> Tensor:
+        return F.sign(self)
+
+    def logical_not(self) -> Tensor:
+        return F.logical_not(self)
+
+    def isnan(self) -> Tensor:
+        return F.isnan(self)
+
+    def isinf(self) -> Tensor:
+        return F.isinf(self)
+
+    def isfinite(self) -> Tensor:
+        return F.isfinite(self)
+
+    def add(self, other, alpha=1):
+        return F.add(self, other, alpha=alpha)
+
+    def sub(self, other, alpha=1):
+        return F.sub(self, other, alpha=alpha)
+
+    def mul(self, other):
+        return F.mul(self, other)
+
+    def div(self, other, rounding_mode=None):
+        return F.div(self, other, rounding_mode=rounding_mode)
+
+    def floor_divide(self, other):
+        return F.floor_divide(self, other)
+
+    def remainder(self, other):
+        return F.remainder(self, other)
+
+    def pow(self, exponent):
+        return F.pow(self, exponent)
+
+    def clamp(self, min=None, max=None):  # noqa: A002
+        return F.clamp(self, min, max)
+
+    def clip(self, min=None, max=None):  # noqa: A002
+        return F.clip(self, min, max)
+
+    def maximum(self, other):
+        return F.maximum(self, other)
+
+    def minimum(self, other):
+        return F.minimum(self, other)
+
+    def eq(self, other):
+        return F.eq(self, other)
+
+    def ne(self, other):
+        return F.ne(self, other)
+
+    def lt(self, other):
+        return F.lt(self, other)
+
+    def le(self, other):
+        return F.le(self, other)
+
+    def gt(self, other):
+        return F.gt(self, other)
+
+    def ge(self, other):
+        return F.ge(self, other)
+
+    def logical_and(self, other):
+        return F.logical_and(self, other)
+
+    def logical_or(self, other):
+        return F.logical_or(self, other)
+
+    def sum(self, dim=None, keepdim=False, dtype=None):
+        return F.sum(self, dim, keepdim, dtype=dtype)
+
+    def mean(self, dim=None, keepdim=False, dtype=None):
+        return F.mean(self, dim, keepdim, dtype=dtype)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return F.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return F.std(self, dim, unbiased, keepdim, correction=correction)
+
+    def max(self, dim=None, keepdim=False):
+        return F.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return F.min(self, dim, keepdim)
+
+    def amax(self, dim=None, keepdim=False):
+        return F.amax(self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return F.amin(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        return F.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return F.argmin(self, dim, keepdim)
+
+    def prod(self, dim=None, keepdim=False, dtype=None):
+        return F.prod(self, dim, keepdim, dtype=dtype)
+
+    def logsumexp(self, dim, keepdim=False):
+        return F.logsumexp(self, dim, keepdim)
+
+    def cumsum(self, dim, dtype=None):
+        return F.cumsum(self, dim, dtype=dtype)
+
+    def all(self, dim=None, keepdim=False):
+        return F.all(self, dim, keepdim)
+
+    def any(self, dim=None, keepdim=False):
+        return F.any(self, dim, keepdim)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        return F.norm(self, p, dim, keepdim)
+
+    def reshape(self, *shape):
+        return F.reshape(self, *shape)
+
+    def view(self, *shape):
+        return F.view(self, *shape)
+
+    def view_as(self, other):
+        return F.view_as(self, other)
+
+    def reshape_as(self, other):
+        return F.reshape_as(self, other)
+
+    def transpose(self, dim0, dim1):
+        return F.transpose(self, dim0, dim1)
+
+    def t(self):
+        return F.t(self)
+
+    def permute(self, *dims):
+        return F.permute(self, *dims)
+
+    def expand(self, *sizes):
+        return F.expand(self, *sizes)
+
+    def expand_as(self, other):
+        return F.expand_as(self, other)
+
+    def squeeze(self, dim=None):
+        return F.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        return F.unsqueeze(self, dim)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return F.flatten(self, start_dim, end_dim)
+
+    def unflatten(self, dim, sizes):
+        return F.unflatten(self, dim, sizes)
+
+    def split(self, split_size_or_sections, dim=0):
+        return F.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks, dim=0):
+        return F.chunk(self, chunks, dim)
+
+    def flip(self, *dims):
+        return F.flip(self, dims[0] if len(dims) == 1 else dims)
+
+    def movedim(self, source, destination):
+        return F.movedim(self, source, destination)
+
+    def tril(self, diagonal=0):
+        return F.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return F.triu(self, diagonal)
+
+    def gather(self, dim, index):
+        return F.gather(self, dim, index)
+
+    def scatter_add(self, dim, index, src):
+        return F.scatter_add(self, dim, index, src)
+
+    def index_select(self, dim, index):
+        return F.index_select(self, dim, index)
+
+    def masked_fill(self, mask, value):
+        return F.masked_fill(self, mask, value)
+
+    def repeat(self, *sizes):
+        return F.repeat(self, *sizes)
+
+    def narrow(self, dim, start, length):
+        return F.narrow(self, dim, start, length)
+
+    def roll(self, shifts, dims=None):
+        return F.roll(self, shifts, dims)
+
+    def matmul(self, other):
+        return F.matmul(self, other)
+
+    def mm(self, mat2):
+        return F.mm(self, mat2)
+
+    def bmm(self, mat2):
+        return F.bmm(self, mat2)
+
+    def softmax(self, dim):
+        return F.softmax(self, dim)
+
+    def log_softmax(self, dim):
+        return F.log_softmax(self, dim)
+
+    def where(self, condition, other) -> Tensor:
+        return F.where(condition, self, other)
