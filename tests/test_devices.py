@@ -48,3 +48,21 @@ def test_numpy_only_on_cpu():
     with pytest.raises(TypeError, match=r"\.cpu\(\)"):
         x.numpy()
     assert isinstance(x.cpu().numpy(), np.ndarray)
+
+
+def test_one_gpu_needs_no_device_switch(monkeypatch):
+    """With one visible GPU, that GPU is always current: ops enter no CuPy device context."""
+    from manygrad import backend
+
+    class _NoDevice:
+        class cuda:  # noqa: N801
+            @staticmethod
+            def Device(i):  # noqa: N802
+                raise AssertionError("entered a CuPy device context")
+
+    monkeypatch.setattr(backend, "_cupy", _NoDevice)
+    monkeypatch.setattr(backend, "_ONE_GPU", [True])
+    assert backend.device_scope(backend.Device("cuda", 0)) is backend._NULL_SCOPE
+    monkeypatch.setattr(backend, "_ONE_GPU", [False])
+    with pytest.raises(AssertionError, match="device context"):
+        backend.device_scope(backend.Device("cuda", 1))

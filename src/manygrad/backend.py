@@ -419,10 +419,18 @@ def synchronize(d: Device | None = None) -> None:
             _cupy.cuda.Device(d.index).synchronize()
 
 
+_ONE_GPU: list[bool] = []  # [True] once CuPy reported exactly one visible GPU
+
+
 def device_scope(d: Device):
-    """Context manager making ``d`` current for CuPy allocations (no-op off CUDA)."""
+    """Context manager making ``d`` current for CuPy allocations (no-op off CUDA, and on a
+    machine with one GPU, which is always the current one)."""
     if d.type == "cuda":
-        return _cupy.cuda.Device(d.index)
+        if not _ONE_GPU:
+            _ONE_GPU.append(cuda_device_count() == 1)
+        # NOTE: entering a cupy Device costs host time on every op; with one GPU it
+        # changes nothing
+        return _NULL_SCOPE if _ONE_GPU[0] else _cupy.cuda.Device(d.index)
     if d.type == "fakegpu":
         return _fakegpu.Scope(d.index or 0)
     return _NULL_SCOPE

@@ -26,6 +26,7 @@ _np_generic = _np.generic
 _BF16 = None  # NOTE: ml_dtypes' bfloat16, looked up on first use (keeps imports fast)
 _F32 = _np.dtype(_np.float32)
 _ndarray = _np.ndarray
+_NULL_SCOPE = backend._NULL_SCOPE
 # device type -> dtype that matmul-like ops compute in (set by mg.autocast)
 autocast_dtypes: dict = {}
 # NOTE: while a model is traced (ONNX export), a callable(node, args, kwargs, out) that sees
@@ -229,7 +230,7 @@ class Function:
         # NOTE: CuPy runs kernels on the current GPU and refuses (or corrupts) arrays of
         # another one: the inputs' GPU is made current for the op
         scope = backend.device_scope(dev) if dev is not None and dev.type != "cpu" else None
-        if scope is None:
+        if scope is None or scope is _NULL_SCOPE:
             out = ctx.forward(*raw, **kwargs)
         else:
             with scope:
