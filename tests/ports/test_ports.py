@@ -44,6 +44,10 @@ PORTS = [
     ("mnist_from_scratch.py", [], (1e-3, 1e-5), ()),
     ("fgsm.py", [], (2e-3, 1e-4), ()),
     ("char_rnn_classification.py", [], (1e-3, 1e-5), ()),
+    ("wgan_gp.py", [], (2e-3, 1e-4), ()),
+    ("spatial_transformer.py", [], (2e-3, 1e-4), ()),
+    ("resnet_schedules.py", [], (2e-3, 1e-4), ()),
+    ("normalizing_flow.py", [], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 
