@@ -69,11 +69,13 @@ class set_grad_enabled:  # noqa: N801 - PyTorch's name
         _grad_enabled = self.prev
         return False
 
-    def __call__(self, fn):
-        mode = self.mode
+    def _fresh(self):
+        """A new context of the same setting (one per call of a decorated function)."""
+        return set_grad_enabled(self.mode)
 
+    def __call__(self, fn):
         def wrapped(*args, **kwargs):
-            with set_grad_enabled(mode):
+            with self._fresh():
                 return fn(*args, **kwargs)
 
         wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
@@ -107,16 +109,8 @@ class inference_mode(set_grad_enabled):  # noqa: N801
         _INFERENCE.pop()
         return super().__exit__(*exc)
 
-    def __call__(self, fn):
-        mode = not self.mode
-
-        def wrapped(*args, **kwargs):
-            with inference_mode(mode):
-                return fn(*args, **kwargs)
-
-        wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
-        wrapped.__wrapped__ = fn
-        return wrapped
+    def _fresh(self):
+        return inference_mode(not self.mode)
 
 
 _INFERENCE: list[bool] = []  # the modes of the open inference_mode blocks
