@@ -19,6 +19,10 @@ from .compat.torch_api import *
 from .compat.torch_functions import *
 from .dtypes import (
     bfloat16,
+    cdouble,
+    cfloat,
+    complex64,
+    complex128,
     double,
     dtype,
     float16,
@@ -54,7 +58,7 @@ from .threads import get_num_threads, set_num_threads
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
 _LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx", "func", "utils"}
 _LAZY |= {"distributions", "accelerator", "backends", "serialization", "compat"}
-_LAZY |= {"linalg", "special", "random"}
+_LAZY |= {"linalg", "special", "random", "fft"}
 
 
 def __getattr__(name):

@@ -294,14 +294,14 @@ class AliasMethods:
 
     # ------------------------------------------------------------ real numbers
     def conj(self):
-        """This tensor: the conjugate of a real number is itself."""
-        return self
+        """The complex conjugate (this tensor itself for real dtypes)."""
+        return _ops().conj(self)
 
     def conj_physical(self):
-        return self.clone()
+        return _ops().conj_physical(self)
 
     def conj_physical_(self):
-        return self
+        return self._inplace("conj_physical_", _ops().conj) if self.is_complex() else self
 
     def resolve_conj(self):
         return self
@@ -316,16 +316,16 @@ class AliasMethods:
         return False
 
     def angle(self):
-        """0 for values >= 0, pi for negative ones (NaN stays NaN): the argument of a real."""
+        """The argument: 0 or pi for reals (NaN stays NaN), in (-pi, pi] for complex values."""
         return _ops().angle(self)
 
     @property
     def real(self):
-        return self
+        return _ops().real(self)
 
     @property
     def imag(self):
-        raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+        return _ops().imag(self)
 
     # ------------------------------------------------------------ devices and layout
     @property

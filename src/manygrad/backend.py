@@ -635,15 +635,23 @@ class Generator:
         return device_scope(self.device) if self.device.type != "cpu" else _NULL_SCOPE
 
     def random(self, shape, dtype):
-        """Uniform [0, 1)."""
+        """Uniform [0, 1) (complex: real and imaginary parts each)."""
         dt = np.dtype(dtype)
+        if dt.kind == "c":
+            part = np.float32 if dt == np.complex64 else np.float64
+            return self.random(shape, part) + 1j * self.random(shape, part)
         with self._scope():
             if dt in (np.float32, np.float64):
                 return self._draw(lambda: self._g.random(shape, dtype=dt))
             return self._draw(lambda: self._g.random(shape, dtype=np.float32).astype(dt))
 
     def normal(self, shape, dtype):
+        """Standard normal (complex: variance 1 split evenly between the two parts)."""
         dt = np.dtype(dtype)
+        if dt.kind == "c":
+            part = np.float32 if dt == np.complex64 else np.float64
+            z = self.normal(shape, part) + 1j * self.normal(shape, part)
+            return (z * np.sqrt(0.5)).astype(dt)
         with self._scope():
             if dt in (np.float32, np.float64):
                 return self._draw(lambda: self._g.standard_normal(shape, dtype=dt))

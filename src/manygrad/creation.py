@@ -74,6 +74,8 @@ def _infer_np_dtype(data):
         return np.int64
     if a.dtype.kind == "b":
         return np.bool_
+    if a.dtype.kind == "c":  # NOTE: Python complex numbers give the default complex dtype
+        return np.complex128 if D.get_default_dtype() is D.float64 else np.complex64
     if a.size == 0:
         return D.get_default_dtype().np
     raise DTypeError(

@@ -10,7 +10,8 @@ from .errors import DTypeError
 class dtype:  # noqa: N801 - PyTorch's name
     """A tensor element type; ``mg.float32`` etc. Wraps a NumPy dtype (``.np``)."""
 
-    __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "_cat")
+    __slots__ = ("name", "np", "is_floating_point", "is_complex", "is_signed", "itemsize",
+                 "_cat")  # fmt: skip
 
     def __init__(self, name: str, npdt):
         self.name = name
@@ -18,9 +19,11 @@ class dtype:  # noqa: N801 - PyTorch's name
             self.np = np.dtype(npdt)
             self.itemsize = self.np.itemsize
         self.is_floating_point = name.startswith(("float", "bfloat", "half"))
+        self.is_complex = name.startswith("complex")
         self.is_signed = name not in ("uint8", "bool")
-        # promotion category: bool < integer < floating
-        self._cat = 0 if name == "bool" else (2 if self.is_floating_point else 1)
+        # promotion category: bool < integer < floating < complex
+        self._cat = 0 if name == "bool" else 3 if self.is_complex else (
+            2 if self.is_floating_point else 1)  # fmt: skip
 
     def __getattr__(self, attr: str):
         # NOTE: reached only while a slot is unset, i.e. bfloat16's ``np`` and ``itemsize``
@@ -47,6 +50,8 @@ int32 = dtype("int32", np.int32)
 int64 = dtype("int64", np.int64)
 uint8 = dtype("uint8", np.uint8)
 bool_ = dtype("bool", np.bool_)
+complex64 = dtype("complex64", np.complex64)
+complex128 = dtype("complex128", np.complex128)
 # PyTorch's aliases
 float_ = float32
 double = float64
@@ -54,11 +59,15 @@ half = float16
 long = int64
 int_ = int32
 short = int16
+cfloat = complex64
+cdouble = complex128
 
 ALL = (float32, float64, float16, bfloat16, int8, int16, int32, int64, uint8, bool_)
-_BY_NP = {d.np: d for d in ALL if d is not bfloat16}
-_BY_NAME = {d.name: d for d in ALL}
-_BY_NAME.update(float=float32, double=float64, half=float16, long=int64, int=int32, short=int16)
+COMPLEX = (complex64, complex128)
+_BY_NP = {d.np: d for d in ALL + COMPLEX if d is not bfloat16}
+_BY_NAME = {d.name: d for d in ALL + COMPLEX}
+_BY_NAME.update(float=float32, double=float64, half=float16, long=int64, int=int32, short=int16,
+                cfloat=complex64, cdouble=complex128)  # fmt: skip
 
 _default_float = float32
 
@@ -73,7 +82,7 @@ def _load_bfloat16() -> None:
 
 
 def supported() -> str:
-    return ", ".join(d.name for d in ALL)
+    return ", ".join(d.name for d in ALL + COMPLEX)
 
 
 def from_np(npdt) -> dtype:
@@ -131,6 +140,11 @@ def promote_types(a: dtype, b: dtype) -> dtype:
     """PyTorch's promotion of two tensor dtypes."""
     if a is b:
         return a
+    if a._cat == 3 or b._cat == 3:
+        # NOTE: complex with a float keeps the wider precision (float64 + complex64 gives
+        # complex128), as PyTorch does
+        wide = complex128 in (a, b) or float64 in (a, b)
+        return complex128 if wide else complex64
     if a._cat != b._cat:
         return a if a._cat > b._cat else b
     if a._cat == 2 and {a.name, b.name} == {"float16", "bfloat16"}:
@@ -149,7 +163,7 @@ def scalar_dtype(v) -> dtype:
     if isinstance(v, _b.float):
         return _default_float
     if isinstance(v, complex):
-        raise DTypeError("complex numbers are not supported")
+        return complex128 if _default_float is float64 else complex64
     raise DTypeError(f"expected a number, got {type(v).__name__}")
 
 

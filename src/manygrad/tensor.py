@@ -115,6 +115,9 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
     def is_floating_point(self) -> bool:
         return self._data.dtype.kind == "f" or self._data.dtype.name == "bfloat16"
 
+    def is_complex(self) -> bool:
+        return self._data.dtype.kind == "c"
+
     @property
     def data(self) -> Tensor:
         return Tensor._wrap(self._data, self._device)
@@ -197,7 +200,7 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         extra = ""
         if self._device.type != "cpu":
             extra += f", device='{self._device}'"
-        if self.dtype not in (D.float32, D.int64, D.bool_):
+        if self.dtype not in (D.float32, D.int64, D.bool_, D.complex64):
             extra += f", dtype={self.dtype}"
         if self.grad_fn is not None:
             extra += f", grad_fn=<{self.grad_fn.name()}>"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as _np
 
 from .. import backend
-from ..errors import DeviceError
+from ..errors import DeviceError, DTypeError
 from ..tensor import Tensor
 
 _grad_enabled = True
@@ -162,6 +162,7 @@ class Function:
     moves_device = False  # True for ops whose output lives on another device
     changes_dtype = False  # True for casts: their output dtype is meant to differ
     view = False  # True: the output is a view of input 0 (shares its memory and version)
+    complex_ok = False  # True: forward and backward are right for complex tensors too
     _nout = 1  # number of outputs (user Functions may have several)
     _user = False  # PyTorch's contract (staticmethod forward/backward)
 
@@ -196,6 +197,11 @@ class Function:
                 if a.requires_grad:
                     record = True
         record = record and _grad_enabled and cls.differentiable
+        if dt0 is not None and dt0.kind == "c" and not (cls.complex_ok or cls.view):
+            raise DTypeError(
+                f"{cls.__name__.lower()}: complex tensors are not supported by this op yet; "
+                "take .real / .imag (or mg.view_as_real(x)) and apply it to those"
+            )
         ctx = cls()
         if record:
             needs, edges, saved = [], [], []

@@ -55,9 +55,15 @@ def _reduce_to(g, shape):
 
 
 def _cast(g, dt):
+    """``g`` in the dtype ``dt`` of its input: a complex gradient of a real input keeps its
+    real part (the input moved along the real axis only)."""
     if isinstance(g, Tensor):
-        return g if g._data.dtype == dt else g.to(dt)
-    return g.astype(dt) if g.dtype != dt else g
+        if g._data.dtype == dt:
+            return g
+        return (g.real if g.is_complex() and dt.kind != "c" else g).to(dt)
+    if g.dtype == dt:
+        return g
+    return (g.real if g.dtype.kind == "c" and dt.kind != "c" else g).astype(dt)
 
 
 def _key(t: Tensor):

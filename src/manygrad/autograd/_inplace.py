@@ -39,6 +39,8 @@ class Overwrite(Function):
     random fills write. The old values get a zero gradient (not ``0 * s``, which is NaN
     where ``s`` held inf or NaN); a tensor ``v`` gets the gradient summed to its shape."""
 
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, s, v):
         xp = backend.array_module(s)
         self.vdt = getattr(v, "dtype", None)
@@ -103,6 +105,8 @@ def _put(g, pos, shape):
 class _Take(Function):
     """``flat[pos]`` for a view's positions (unique): a differentiable gather."""
 
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, flat, pos, shape):
         self.pos, self.n = pos, flat.shape
         return flat[pos.reshape(-1)].reshape(pos.shape)
@@ -116,6 +120,8 @@ class _Take(Function):
 
 class _Put(Function):
     """Zeros of ``shape`` with ``g`` written at ``pos``: a differentiable scatter."""
+
+    complex_ok = True  # moves or picks values: right for complex ones too
 
     def forward(self, g, pos, shape):
         self.pos = pos
@@ -131,6 +137,8 @@ class _Put(Function):
 class ViewOf(Function):
     """A view's value taken from its base: the gradient goes to the view's region."""
 
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def backward(self, g):
         return _put(g, self.pos, self.shape)
 
@@ -143,6 +151,8 @@ class ViewOf(Function):
 
 class Adjoint(Function):
     """The gradient of a linear op (``node``) as an op: its gradient is the op again."""
+
+    complex_ok = True  # moves or picks values: right for complex ones too
 
     def forward(self, g, node):
         self.node = node
@@ -159,6 +169,8 @@ class Adjoint(Function):
 
 class CopySlices(Function):
     """The base after an in-place op on one of its views."""
+
+    complex_ok = True  # moves or picks values: right for complex ones too
 
     def backward(self, g):
         xp = backend.array_module(g)

@@ -385,14 +385,6 @@ def detach_(input):  # noqa: A002
     return input.detach_()
 
 
-def conj(input):  # noqa: A002
-    return input.conj()
-
-
-def conj_physical(input):  # noqa: A002
-    return input.conj_physical()
-
-
 def resolve_conj(input):  # noqa: A002
     return input
 
@@ -411,14 +403,6 @@ def is_neg(input) -> bool:  # noqa: A002
 
 def is_inference(input) -> bool:  # noqa: A002
     return input.is_inference()
-
-
-def real(input):  # noqa: A002
-    return input.real
-
-
-def imag(input):  # noqa: A002
-    return input.imag
 
 
 def native_channel_shuffle(input, groups: int):  # noqa: A002

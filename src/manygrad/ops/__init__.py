@@ -43,6 +43,7 @@ __all__ = sorted({n for m in _MODULES for n in getattr(m, "__all__", [])})
 # PyTorch's wider op set (sorting, scatter, products, linalg, random, more maths)
 from . import (  # noqa: E402
     compat_ops,
+    complex_ops,
     linalg_extra,
     mathfns,
     misc,
@@ -58,10 +59,11 @@ from . import (  # noqa: E402
 )
 
 _MORE = (
-    compat_ops, linalg_extra, mathfns, misc, products, random, scans, scatter, shaping, sorting,
+    compat_ops, complex_ops, linalg_extra, mathfns, misc, products, random, scans, scatter, shaping, sorting,
     special_fns, stats, strided,
 )  # fmt: skip
 from .compat_ops import *  # noqa: E402, F403
+from .complex_ops import *  # noqa: E402, F403
 from .linalg_extra import *  # noqa: E402, F403
 from .mathfns import *  # noqa: E402, F403
 from .misc import *  # noqa: E402, F403

@@ -25,6 +25,8 @@ def _source_index(xp, n: int, before: int, after: int, mode: str):
 
 
 class Pad(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     backward_graph = Function.backward_of_linear
 
     def forward(self, x, pairs, mode, value):
@@ -109,6 +111,8 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> T
 
 
 class Flip(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, x, dims):
         self.dims = dims
         # NOTE: a copy, as PyTorch's flip (NumPy's flip is a view of x)
@@ -131,6 +135,8 @@ def flip(x: Tensor, dims) -> Tensor:
 
 
 class Roll(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, x, shifts, dims):
         self.shifts, self.dims = shifts, dims
         return backend.array_module(x).roll(x, shifts, axis=dims)
@@ -165,6 +171,8 @@ def roll(x: Tensor, shifts, dims=None) -> Tensor:
 
 
 class Repeat(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, x, reps):
         self.shape, self.reps = x.shape, reps
         return backend.array_module(x).tile(x, reps)
@@ -198,6 +206,8 @@ def repeat(x: Tensor, *sizes) -> Tensor:
 
 
 class Tri(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, x, k, upper):
         self.k, self.upper = k, upper
         xp = backend.array_module(x)
@@ -238,6 +248,8 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
 
 
 class MaskedFill(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, x, mask, value):
         xp = backend.array_module(x)
         self.mask = mask

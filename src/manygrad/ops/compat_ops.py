@@ -41,7 +41,11 @@ class Angle(Function):
 
 def angle(input: Tensor) -> Tensor:  # noqa: A002
     """The argument of each (real) element: 0 for values >= 0, pi for negative ones, NaN for
-    NaN; integers give float32. Its gradient is 0."""
+    NaN; integers give float32. Its gradient is 0. Complex elements give their argument."""
+    if input.is_complex():
+        from .complex_ops import complex_angle
+
+        return complex_angle(input)
     return Angle.apply(input)
 
 

@@ -23,7 +23,7 @@ def _promote(a, b):
     if not ta and not tb:
         raise TypeError(f"expected at least one Tensor operand, got {type(a)} and {type(b)}")
     t, s = (a, b) if ta else (b, a)
-    if not isinstance(s, (int, float, bool)):
+    if not isinstance(s, (int, float, bool, complex)):
         if backend.is_array(s):
             s = Tensor._wrap(s)
             return _promote(a if ta else s, s if ta else b)
@@ -39,7 +39,13 @@ def _promote(a, b):
 
 def _float_input(x: Tensor) -> Tensor:
     """Integer tensors become the default float for math functions (as in PyTorch)."""
-    return x if x.is_floating_point() else cast(x, D.get_default_dtype())
+    return x if x.is_floating_point() or x.is_complex() else cast(x, D.get_default_dtype())
+
+
+def _conj(xp, a):
+    """The complex conjugate of an array or number, and real values as they are (no copy)."""
+    return xp.conj(a) if getattr(a, "dtype", None) is not None and a.dtype.kind == "c" else (
+        a.conjugate() if isinstance(a, complex) else a)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- casts, moves
@@ -47,6 +53,7 @@ def _float_input(x: Tensor) -> Tensor:
 
 class Cast(Function):
     changes_dtype = True
+    complex_ok = True
 
     def forward(self, a, dt):
         return a.astype(dt.np)
@@ -59,6 +66,7 @@ class Cast(Function):
 
 class ToDevice(Function):
     moves_device = True
+    complex_ok = True
 
     def forward(self, a, d):
         self.src = backend.device_of(a)
@@ -72,6 +80,8 @@ class ToDevice(Function):
 
 
 class Clone(Function):
+    complex_ok = True
+
     def forward(self, a):
         return a.copy()
 
@@ -84,7 +94,7 @@ class Clone(Function):
 @backend.on_tensor_device
 def cast(x: Tensor, dtype) -> Tensor:
     dt = D.from_any(dtype)
-    if x.requires_grad and not dt.is_floating_point:
+    if x.requires_grad and not (dt.is_floating_point or dt.is_complex):
         return Tensor._wrap(x._data.astype(dt.np), x._device)
     return Cast.apply(x, dt)
 
@@ -101,6 +111,8 @@ def clone(x: Tensor) -> Tensor:
 
 
 class Add(Function):
+    complex_ok = True
+
     def forward(self, a, b):
         return a + b
 
@@ -111,6 +123,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    complex_ok = True
+
     def forward(self, a, b):
         return a - b
 
@@ -128,8 +142,13 @@ class Mul(Function):
         self.a, self.b = a if nb else None, b if na else None
         return a * b
 
+    complex_ok = True  # NOTE: gradients take the other factor's conjugate, as PyTorch's
+
     def backward(self, g):
         na, nb = self.needs_input_grad
+        if g.dtype.kind == "c":
+            xp = backend.array_module(g)
+            return (g * _conj(xp, self.b) if na else None), (g * _conj(xp, self.a) if nb else None)
         return (g * self.b if na else None), (g * self.a if nb else None)
 
     def backward_graph(self, g):
@@ -143,10 +162,16 @@ class Div(Function):
         self.a, self.b = a if self.needs_input_grad[1] else None, b
         return a / b
 
+    complex_ok = True
+
     def backward(self, g):
         na, nb = self.needs_input_grad
-        ga = g / self.b if na else None
-        gb = -g * self.a / (self.b * self.b) if nb else None
+        a, b = self.a, self.b
+        if g.dtype.kind == "c":
+            xp = backend.array_module(g)
+            a, b = _conj(xp, a), _conj(xp, b)
+        ga = g / b if na else None
+        gb = -g * a / (b * b) if nb else None
         return ga, gb
 
     def backward_graph(self, g):
@@ -300,7 +325,7 @@ def pow(a, b) -> Tensor:  # noqa: A001
 # ---------------------------------------------------------------------------- unary maths
 
 
-def _unary(name, fwd, bwd, save_out=True, float_only=True, graph=None):
+def _unary(name, fwd, bwd, save_out=True, float_only=True, graph=None, complex_ok=False):
     """Build a unary Function: ``fwd(xp, x)``; ``bwd(xp, g, x, y)`` with y the output;
     ``graph(g, x, y)`` the same derivative on Tensors (for double backward)."""
 
@@ -319,6 +344,7 @@ def _unary(name, fwd, bwd, save_out=True, float_only=True, graph=None):
             return graph(g, self.saved_input(0, self.x), y)
 
     Unary.__name__ = Unary.__qualname__ = name
+    Unary.complex_ok = complex_ok
 
     def op(x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
@@ -337,11 +363,20 @@ def _const(f):
 _sgn = _const(lambda xp, a: xp.sign(a))
 _pos = _const(lambda xp, a: a > 0)
 
+
+def _abs_grad(xp, g, x, y):
+    if x.dtype.kind != "c":
+        return g * xp.sign(x)
+    r = xp.abs(x)  # NOTE: d|z| is z / |z| (0 at 0), in PyTorch's conjugate convention
+    return g * xp.where(r == 0, 0, x / xp.where(r == 0, 1, r))
+
+
 neg = _unary("Neg", lambda xp, x: -x, lambda xp, g, x, y: -g, False, False,
-             lambda g, x, y: -g)  # fmt: skip
-abs = _unary("Abs", lambda xp, x: xp.abs(x), lambda xp, g, x, y: g * xp.sign(x), False, False,  # noqa: A001
-             lambda g, x, y: g * _sgn(x))  # fmt: skip
-exp = _unary("Exp", lambda xp, x: xp.exp(x), lambda xp, g, x, y: g * y, graph=lambda g, x, y: g * y)
+             lambda g, x, y: -g, complex_ok=True)  # fmt: skip
+abs = _unary("Abs", lambda xp, x: xp.abs(x), _abs_grad, False, False,  # noqa: A001
+             lambda g, x, y: g * _sgn(x), complex_ok=True)  # fmt: skip
+exp = _unary("Exp", lambda xp, x: xp.exp(x), lambda xp, g, x, y: g * _conj(xp, y),
+             graph=lambda g, x, y: g * y, complex_ok=True)  # fmt: skip
 log = _unary("Log", lambda xp, x: xp.log(x), lambda xp, g, x, y: g / x, graph=lambda g, x, y: g / x)
 log1p = _unary("Log1p", lambda xp, x: xp.log1p(x), lambda xp, g, x, y: g / (1 + x),
                graph=lambda g, x, y: g / (1 + x))  # fmt: skip
@@ -530,6 +565,8 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 
 
 class Where(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, c, a, b):
         self.c = c
         return backend.array_module(c).where(c, a, b)

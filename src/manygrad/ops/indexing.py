@@ -172,6 +172,7 @@ def _parse(x: Tensor, idx):
 class Slice(Function):
     """Basic indexing (ints, slices, None): a view; backward writes g into zeros."""
 
+    complex_ok = True  # moves or picks values: right for complex ones too
     view = True
 
     def forward(self, x, idx):
@@ -192,6 +193,8 @@ class Slice(Function):
 class Index(Function):
     """Integer-array indexing; backward scatter-adds, so repeated indices accumulate."""
 
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, x, idx):
         self.shape, self.idx = x.shape, idx
         return x[idx]
@@ -208,6 +211,8 @@ class Index(Function):
 class AddAt(Function):
     """Zeros of ``shape`` with ``g`` added at ``idx`` (repeats accumulate): the gradient of
     indexing, as an op of its own so that it can be differentiated again."""
+
+    complex_ok = True  # moves or picks values: right for complex ones too
 
     def forward(self, g, idx, shape):
         self.idx = idx
@@ -291,6 +296,8 @@ def _read(a, basic, post):
 
 class IndexPut(Function):
     """``x[idx] = value`` in place; the output is ``x``'s own memory (see autograd._inplace)."""
+
+    complex_ok = True  # moves or picks values: right for complex ones too
 
     def forward(self, x, value, basic, post, idx):
         self.basic, self.post, self.idx = basic, post, idx
@@ -392,6 +399,8 @@ def _check_index(x: Tensor, index, dim: int, op: str, src: Tensor | None = None)
 
 
 class Gather(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, x, dim, index):
         self.shape = x.shape
         self.mesh = _mesh(backend.array_module(x), index, dim)
@@ -424,6 +433,8 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 class ScatterAdd(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, x, dim, index, src):
         xp = backend.array_module(x)
         self.mesh, self.src_shape = _mesh(xp, index, dim), src.shape
@@ -481,6 +492,8 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
 
 
 class IndexSelect(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, x, dim, index):
         self.shape, self.idx = x.shape, (slice(None),) * dim + (index,)
         return x[self.idx]

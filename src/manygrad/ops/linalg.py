@@ -14,6 +14,8 @@ def _swap(a):
 
 
 class Matmul(Function):
+    complex_ok = True
+
     def forward(self, a, b):
         self.a, self.b = a, b
         out = backend.matmul(a, b)
@@ -34,6 +36,8 @@ class Matmul(Function):
         if b.ndim == 1:
             g2 = xp.expand_dims(g2, -1)
         ga = gb = None
+        if g.dtype.kind == "c":  # NOTE: the conjugate transposes, as PyTorch's gradients
+            a2, b2 = xp.conj(a2), xp.conj(b2)
         if na:
             ga = mm(g2, _swap(b2))
             ga = ga[..., 0, :] if a.ndim == 1 else ga

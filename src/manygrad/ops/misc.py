@@ -211,6 +211,8 @@ def broadcast_tensors(*tensors) -> tuple:
 class Put(Function):
     """``out = x; out[key] = src`` (or ``+=`` with ``accumulate``)."""
 
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, x, src, key, accumulate):
         self.key, self.accumulate, self.src_shape = key, accumulate, src.shape
         out = x.copy()
@@ -333,7 +335,8 @@ def is_floating_point(x: Tensor) -> bool:
 
 
 def is_complex(x: Tensor) -> bool:
-    return False
+    """True for complex64 and complex128 tensors."""
+    return x.is_complex()
 
 
 def is_nonzero(x: Tensor) -> bool:

@@ -21,6 +21,7 @@ from .indexing import DimError, Slice, _dim, _dims, _sizes
 
 
 class Reshape(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
     view = True
 
     def forward(self, x, shape):
@@ -136,6 +137,7 @@ def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
 
 
 class Permute(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
     view = True
 
     def forward(self, x, dims):
@@ -204,6 +206,7 @@ def movedim(x: Tensor, source, destination) -> Tensor:
 
 
 class Expand(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
     view = True
 
     def forward(self, x, shape):
@@ -253,6 +256,8 @@ def expand_as(x: Tensor, other: Tensor) -> Tensor:
 
 
 class Cat(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, *arrays, dim, skip):
         self.dim, self.skip = dim, skip
         self.sizes = [a.shape[dim] for a, s in zip(arrays, skip) if not s]

@@ -51,6 +51,7 @@ def _expand(g, shape, axes, keepdim):
 
 class Sum(Function):
     changes_dtype = True  # sum(dtype=...) accumulates in the dtype asked for
+    complex_ok = True
 
     def forward(self, x, axes, keepdim, dt):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
@@ -68,6 +69,8 @@ class Sum(Function):
 
 
 class Mean(Function):
+    complex_ok = True
+
     def forward(self, x, axes, keepdim):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
         self.n = _count(x.shape, axes)
@@ -105,7 +108,7 @@ def _count(shape, axes, reduced=True):
 def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
     """Sum over ``dim`` (all when None). Integers and bools sum to int64."""
     dt = D.from_any(dtype).np if dtype is not None else None
-    if dt is None and not x.is_floating_point():
+    if dt is None and not (x.is_floating_point() or x.is_complex()):
         dt = D.int64.np
     return Sum.apply(x, _axes(x, dim, "sum"), keepdim, dt)
 
@@ -113,7 +116,7 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # no
 def mean(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtype)
-    if not x.is_floating_point():
+    if not (x.is_floating_point() or x.is_complex()):
         raise TypeError(f"mean: needs a floating point tensor, got {x.dtype}; use x.float().mean()")
     return Mean.apply(x, _axes(x, dim, "mean"), keepdim)
 

@@ -15,6 +15,8 @@ from .indexing import _check_index, _dim, _index_array, _mesh, gather, getitem, 
 class Scatter(Function):
     """``out = x; out[mesh(index)] = src`` (src a raw array or a Python value)."""
 
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, x, dim, index, src):
         xp = backend.array_module(x)
         self.mesh = _mesh(xp, index, dim)
@@ -229,6 +231,8 @@ def scatter_reduce(input: Tensor, dim: int, index, src: Tensor, reduce: str, *, 
 class IndexPut(Function):
     """``index_add`` (accumulate) or ``index_copy`` (write) along one dim."""
 
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, x, dim, index, src, alpha, accumulate):
         self.dim, self.index = dim, index
         self.idx = (slice(None),) * dim + (index,)
@@ -299,6 +303,8 @@ def index_copy(input: Tensor, dim: int, index, source: Tensor) -> Tensor:  # noq
 
 
 class IndexFill(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, x, dim, index, value):
         self.idx = (slice(None),) * dim + (index,)
         out = x.copy()
@@ -355,6 +361,8 @@ def masked_select(input: Tensor, mask) -> Tensor:  # noqa: A002
 
 
 class MaskedScatter(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, x, mask, source):
         xp = backend.array_module(x)
         self.mask = xp.broadcast_to(mask, x.shape)

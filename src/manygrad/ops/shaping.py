@@ -41,6 +41,8 @@ def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor
 
 
 class DiagEmbed(Function):
+    complex_ok = True  # moves or picks values: right for complex ones too
+
     def forward(self, x, offset):
         xp = backend.array_module(x)
         n = x.shape[-1] + abs(offset)

@@ -1,0 +1,160 @@
+"""Complex tensors: their parts (``real``, ``imag``, ``view_as_real``), ``conj``, ``angle``
+and ``abs`` of complex values, and building them (``complex``, ``polar``,
+``view_as_complex``).
+
+Gradients follow PyTorch's convention for complex inputs: the gradient of a real loss
+``L`` with respect to ``z = x + iy`` is ``dL/dx + i dL/dy``.
+
+Example:
+    >>> z = mg.complex(mg.tensor([1.0]), mg.tensor([2.0]))    # 1+2j
+    >>> mg.view_as_real(z.conj())                               # [[1., -2.]]
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from .. import dtypes as D
+from ..autograd import Function
+from ..errors import DTypeError, ShapeError
+from ..tensor import Tensor
+from ._common import public
+
+
+def _complex_of(dt) -> D.dtype:
+    return D.complex128 if dt in (D.float64, D.complex128) else D.complex64
+
+
+class Real(Function):
+    complex_ok = changes_dtype = True
+
+    def forward(self, z):
+        return z.real.copy()
+
+    def backward(self, g):
+        return g  # NOTE: the engine makes it complex: the real axis only
+
+
+class Imag(Function):
+    complex_ok = changes_dtype = True
+
+    def forward(self, z):
+        return z.imag.copy()
+
+    def backward(self, g):
+        return g * 1j
+
+
+class Conj(Function):
+    complex_ok = True
+
+    def forward(self, z):
+        return backend.array_module(z).conj(z)
+
+    def backward(self, g):
+        return backend.array_module(g).conj(g)
+
+
+class ComplexAngle(Function):
+    complex_ok = changes_dtype = True
+
+    def forward(self, z):
+        self.z = z
+        return backend.array_module(z).angle(z)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        r2 = (self.z * xp.conj(self.z)).real  # NOTE: d(angle) is i z / |z|^2, 0 at 0
+        return g * xp.where(r2 == 0, 0, 1j * self.z / xp.where(r2 == 0, 1, r2))
+
+
+class ViewAsReal(Function):
+    complex_ok = changes_dtype = True
+
+    def forward(self, z):
+        return backend.array_module(z).stack([z.real, z.imag], axis=-1)
+
+    def backward(self, g):
+        return g[..., 0] + 1j * g[..., 1]
+
+
+class MakeComplex(Function):
+    complex_ok = changes_dtype = True
+
+    def forward(self, re, im):
+        return (re + 1j * im).astype(_complex_of(D.from_np(re.dtype)).np, copy=False)
+
+    def backward(self, g):
+        return g.real, g.imag
+
+
+def _check_complex(op: str, z: Tensor) -> None:
+    if not z.is_complex():
+        raise DTypeError(f"{op}: expected a complex tensor, got {z.dtype.name}")
+
+
+def real(input: Tensor) -> Tensor:  # noqa: A002
+    """The real part (the tensor itself for real dtypes)."""
+    return Real.apply(input) if input.is_complex() else input
+
+
+def imag(input: Tensor) -> Tensor:  # noqa: A002
+    """The imaginary part of a complex tensor."""
+    if not input.is_complex():
+        raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+    return Imag.apply(input)
+
+
+def conj(input: Tensor) -> Tensor:  # noqa: A002
+    """The complex conjugate (the tensor itself for real dtypes)."""
+    return Conj.apply(input) if input.is_complex() else input
+
+
+def conj_physical(input: Tensor) -> Tensor:  # noqa: A002
+    return Conj.apply(input) if input.is_complex() else input.clone()
+
+
+def view_as_real(input: Tensor) -> Tensor:  # noqa: A002
+    """A complex tensor as real numbers with a last dim of 2 (real, imaginary)."""
+    _check_complex("view_as_real", input)
+    return ViewAsReal.apply(input)
+
+
+def view_as_complex(input: Tensor) -> Tensor:  # noqa: A002
+    """A float tensor whose last dim has size 2 (real, imaginary) as complex numbers."""
+    if input.dtype not in (D.float32, D.float64):
+        raise DTypeError(
+            f"view_as_complex: expected a float32 or float64 tensor, got {input.dtype.name}"
+        )
+    if input.ndim == 0 or input.shape[-1] != 2:
+        raise ShapeError(
+            f"view_as_complex: the last dim must have size 2 (real, imaginary), got shape "
+            f"{tuple(input.shape)}"
+        )
+    return MakeComplex.apply(input[..., 0], input[..., 1])
+
+
+def complex(real: Tensor, imag: Tensor) -> Tensor:  # noqa: A001
+    """``real + i * imag`` from two float tensors of the same dtype (broadcast)."""
+    if real.dtype is not imag.dtype or real.dtype not in (D.float32, D.float64):
+        raise DTypeError(
+            f"complex: expected real and imag of one dtype, float32 or float64, got "
+            f"{real.dtype.name} and {imag.dtype.name}"
+        )
+    if tuple(real.shape) != tuple(imag.shape):
+        from .misc import broadcast_tensors
+
+        real, imag = broadcast_tensors(real, imag)
+    return MakeComplex.apply(real, imag)
+
+
+def polar(abs: Tensor, angle: Tensor) -> Tensor:  # noqa: A002
+    """``abs * (cos(angle) + i sin(angle))``."""
+    return complex(abs * angle.cos(), abs * angle.sin())
+
+
+def complex_angle(input: Tensor) -> Tensor:  # noqa: A002
+    """The argument of each complex element, in (-pi, pi]."""
+    return ComplexAngle.apply(input)
+
+
+__all__ = [n for n in public(globals()) if n != "complex_angle"]
