@@ -53,6 +53,7 @@ from .sparse import sparse_coo, sparse_coo_tensor, spmm, strided
 from . import amp, io, optim
 from .amp import autocast
 from .io import load, save
+from .spectral import istft, stft
 from .threads import get_num_threads, set_num_threads
 
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...

@@ -262,6 +262,16 @@ class AliasMethods:
     def unsafe_chunk(self, chunks: int, dim: int = 0):
         return _ops().chunk(self, chunks, dim)
 
+    def stft(self, n_fft: int, *args, **kwargs):
+        from .spectral import stft
+
+        return stft(self, n_fft, *args, **kwargs)
+
+    def istft(self, n_fft: int, *args, **kwargs):
+        from .spectral import istft
+
+        return istft(self, n_fft, *args, **kwargs)
+
     # ------------------------------------------------------------ random fills
     def cauchy_(self, median: float = 0.0, sigma: float = 1.0, *, generator=None):
         """Samples of the Cauchy distribution, in place."""

@@ -9,6 +9,7 @@ import manygrad as mg
 from devicematrix import DEVICES
 
 R = np.random.default_rng(0)
+pytestmark = pytest.mark.filterwarnings("ignore:A window was not provided")
 
 
 def _data(shape, cplx):
@@ -141,3 +142,43 @@ def test_ops_without_complex_support_say_so(device):
         mg.view_as_real(mg.ones(2, device=device))
     with pytest.raises(RuntimeError, match="non-complex"):
         _ = mg.ones(2, device=device).imag
+
+
+STFTS = [
+    {"n_fft": 64},
+    {"n_fft": 64, "hop_length": 16, "win_length": 48, "window": True, "normalized": True},
+    {"n_fft": 32, "center": False},
+    {"n_fft": 32, "pad_mode": "constant", "onesided": False, "window": True},
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kw", STFTS, ids=[str(i) for i in range(len(STFTS))])
+def test_stft_and_istft_match_torch(device, kw):
+    kw = dict(kw)
+    win = kw.pop("window", False)
+    wl = kw.get("win_length", kw["n_fft"])
+    wm = mg.hann_window(wl, dtype=mg.float64, device=device) if win else None
+    wt = torch.hann_window(wl, dtype=torch.float64) if win else None
+    sig = _data((2, 300), False)
+    _check(lambda x: mg.stft(x, window=wm, return_complex=True, **kw),
+           lambda x: torch.stft(x, window=wt, return_complex=True, **kw), [sig], device)  # fmt: skip
+    ikw = {k: v for k, v in kw.items() if k != "pad_mode"}
+    n = 300 if kw.get("center", True) else None
+    spec = torch.stft(torch.tensor(sig), window=wt, return_complex=True, **kw).numpy()
+    _check(lambda s: mg.istft(s, window=wm, length=n, **ikw),
+           lambda s: torch.istft(s, window=wt, length=n, **ikw), [spec], device)  # fmt: skip
+    if n:  # the round trip gives the signal back
+        back = mg.istft(mg.tensor(spec, device=device), window=wm, length=n, **ikw)
+        np.testing.assert_allclose(_np(back), sig, atol=1e-9)
+
+
+def test_stft_errors():
+    with pytest.raises(RuntimeError, match="return_complex"):
+        mg.stft(mg.randn(100), 16)
+    with pytest.raises(mg.ManygradError, match="window"):
+        mg.stft(mg.randn(100), 16, window=mg.ones(8), return_complex=True)
+    with pytest.raises(RuntimeError, match="NOLA"):
+        mg.istft(mg.stft(mg.randn(100), 16, hop_length=16, window=mg.hann_window(16),
+                         return_complex=True), 16, hop_length=16, window=mg.hann_window(16))  # fmt: skip
+    assert mg.randn(100).stft(16, return_complex=True).shape == (9, 26)
