@@ -182,3 +182,24 @@ def test_stft_errors():
         mg.istft(mg.stft(mg.randn(100), 16, hop_length=16, window=mg.hann_window(16),
                          return_complex=True), 16, hop_length=16, window=mg.hann_window(16))  # fmt: skip
     assert mg.randn(100).stft(16, return_complex=True).shape == (9, 26)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("opt", ["SGD", "Adam", "AdamW", "RMSprop"])
+def test_optimizers_and_clipping_on_complex_parameters(device, opt):
+    """Complex parameters update as pairs of reals; norms use the moduli, as in PyTorch."""
+    w0, x = _data((3, 4), True), _data((5, 3), False)
+    wm = mg.nn.Parameter(mg.tensor(w0, device=device))
+    wt = torch.nn.Parameter(torch.tensor(w0))
+    om = getattr(mg.optim, opt)([wm], lr=0.01, weight_decay=0.01)
+    ot = getattr(torch.optim, opt)([wt], lr=0.01, weight_decay=0.01)
+    xm, xt = mg.tensor(x, device=device), torch.tensor(x)
+    for _ in range(3):
+        norms = []
+        for w, o, lib, xx in [(wm, om, mg, xm), (wt, ot, torch, xt)]:
+            o.zero_grad()
+            ((xx.to(w.dtype) @ w).abs() ** 2).sum().backward()
+            norms.append(_np(lib.nn.utils.clip_grad_norm_([w], 5.0)))
+            o.step()
+        np.testing.assert_allclose(norms[0], norms[1], rtol=1e-6)
+    np.testing.assert_allclose(_np(wm), _np(wt), rtol=1e-7, atol=1e-9)

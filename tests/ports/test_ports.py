@@ -48,6 +48,7 @@ PORTS = [
     ("spatial_transformer.py", [], (2e-3, 1e-4), ()),
     ("resnet_schedules.py", [], (2e-3, 1e-4), ()),
     ("normalizing_flow.py", [], (2e-3, 1e-4), ()),
+    ("fno_1d.py", [], (2e-3, 1e-5), ()),
 ]  # fmt: skip
 
 

@@ -252,6 +252,8 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
 
     if dtype is not None:
         x = x.to(dtype)
+    if x.is_complex():  # NOTE: the norm of complex values is that of their moduli
+        x = x.abs()
     if dim is None and not keepdim:
         x, dim = x.reshape(-1), 0
     elif dim is None:

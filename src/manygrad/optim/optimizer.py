@@ -33,6 +33,13 @@ class _RequiredParameter:
 required = _RequiredParameter()
 
 
+def _as_real(a):
+    """A complex array's memory as real numbers (the last dim doubled), for updates."""
+    if not a.flags.c_contiguous:
+        raise ValueError("optimizer: complex parameters and gradients must be contiguous")
+    return a.view(a.real.dtype)
+
+
 class Optimizer:
     """Base of all optimizers.
 
@@ -189,11 +196,14 @@ class Optimizer:
                     if self.master_weights and p._data.dtype.name in HALF:
                         self._master_update(p, grad, group)
                         continue
+                    pd, gd = p._data, grad._data
+                    if pd.dtype.kind == "c":  # NOTE: as PyTorch, complex values update as
+                        pd, gd = _as_real(pd), _as_real(gd)  # pairs of reals
                     if st:
-                        update(p._data, grad._data, st, group)
+                        update(pd, gd, st, group)
                         continue
-                    st = init(p._data, group)
-                    update(p._data, grad._data, st, group)
+                    st = init(pd, group)
+                    update(pd, gd, st, group)
                 if st:  # NOTE: as PyTorch, no entry for stateless updates (plain SGD)
                     state[p] = st
         return loss

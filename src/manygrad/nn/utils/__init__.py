@@ -27,6 +27,8 @@ def _grads(parameters) -> list:
 def _norm_array(g, norm_type: float):
     """The ``norm_type``-norm of one gradient array, as a 0-d array (float32 or wider)."""
     xp = backend.array_module(g)
+    if g.dtype.kind == "c":  # NOTE: a complex value's size is its modulus
+        g = xp.abs(g)
     if g.dtype.kind != "f" or g.dtype.itemsize < 4:
         g = g.astype(D.float32.np)
     a = xp.abs(g)
