@@ -203,3 +203,16 @@ def test_optimizers_and_clipping_on_complex_parameters(device, opt):
             o.step()
         np.testing.assert_allclose(norms[0], norms[1], rtol=1e-6)
     np.testing.assert_allclose(_np(wm), _np(wt), rtol=1e-7, atol=1e-9)
+
+
+def test_complex64_state_dicts_round_trip_through_safetensors(tmp_path):
+    from safetensors.numpy import load_file
+
+    w = mg.randn(3, 2, dtype=mg.complex64)
+    path = str(tmp_path / "w.safetensors")
+    mg.save({"w": w}, path)
+    back = mg.load(path)["w"]
+    assert back.dtype is mg.complex64 and bool((back == w).all())
+    np.testing.assert_array_equal(load_file(path)["w"], w.numpy())
+    with pytest.raises(mg.ManygradError, match="complex128"):
+        mg.save({"w": w.to(mg.complex128)}, path)

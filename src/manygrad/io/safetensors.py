@@ -40,6 +40,7 @@ DTYPES = {
     "I8": np.dtype(np.int8),
     "U8": np.dtype(np.uint8),
     "BOOL": np.dtype(np.bool_),
+    "C64": np.dtype(np.complex64),  # NOTE: the format has no complex128
 }
 _NAMES = {v: k for k, v in DTYPES.items()}
 # NOTE: bfloat16 comes from ml_dtypes, imported only when a file or array has it (it costs
