@@ -92,7 +92,8 @@ def test_frequencies_and_shifts(device):
 COMPLEX_OPS = [
     ("mul", lambda lib, a, b: a * b), ("div", lambda lib, a, b: a / (b + 3)),
     ("add_sub", lambda lib, a, b: a + b - 2 * a), ("abs", lambda lib, a, b: (a * b).abs()),
-    ("exp", lambda lib, a, b: (a * 0.3).exp()), ("conj", lambda lib, a, b: a.conj() * b),
+    ("exp", lambda lib, a, b: (a * 0.3).exp()), ("pow", lambda lib, a, b: a**2 + a**0.5 * b**3),
+    ("pow_tensor", lambda lib, a, b: (a * 0.2) ** (b * 0.3) + 2 ** (a * 0.1)), ("conj", lambda lib, a, b: a.conj() * b),
     ("real_imag", lambda lib, a, b: a.real * 2 + a.imag * b.real),
     ("angle", lambda lib, a, b: a.angle() + b.angle()), ("sum", lambda lib, a, b: (a * b).sum(0)),
     ("mean", lambda lib, a, b: (a - b).mean(1)), ("matmul", lambda lib, a, b: a @ b.T),

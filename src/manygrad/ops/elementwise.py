@@ -186,9 +186,16 @@ class Pow(Function):
         self.out = a**b
         return self.out
 
+    complex_ok = True  # NOTE: complex powers take conjugate derivatives, as PyTorch's
+
     def backward(self, g):
         na, nb = self.needs_input_grad
         a, b = self.a, self.b
+        if g.dtype.kind == "c":
+            xp = backend.array_module(g)
+            ga = g * _conj(xp, b * a ** (b - 1)) if na else None
+            gb = g * _conj(xp, self.out * xp.log(a)) if nb else None
+            return ga, gb
         ga = g * b * a ** (b - 1) if na else None
         if nb:
             xp = backend.array_module(self.out)
@@ -316,7 +323,7 @@ def fmod(a, b) -> Tensor:
 
 def pow(a, b) -> Tensor:  # noqa: A001
     if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
-        if isinstance(b, float) and not a.is_floating_point():
+        if isinstance(b, float) and not (a.is_floating_point() or a.is_complex()):
             a = cast(a, D.get_default_dtype())
         return Pow.apply(a, b)
     return _binary(Pow, a, b)
