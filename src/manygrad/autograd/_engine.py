@@ -272,7 +272,9 @@ def _call(node, gs, create_graph):
     if create_graph:
         gs = [g if g is None or isinstance(g, Tensor) else Tensor._wrap(g) for g in gs]
         fn = getattr(node, "backward_graph", None)
-        if fn is None:
+        # NOTE: the graph formulas are written for reals: complex gradients get their
+        # values, and a second derivative through them is refused by name
+        if fn is None or any(g is not None and g.is_complex() for g in gs):
             return _once(node, gs)
         out = fn(gs[0] if node._nout == 1 else gs)
         if out is NotImplemented:  # NOTE: a case the op's graph formula doesn't cover

@@ -332,9 +332,12 @@ def pow(a, b) -> Tensor:  # noqa: A001
 # ---------------------------------------------------------------------------- unary maths
 
 
-def _unary(name, fwd, bwd, save_out=True, float_only=True, graph=None, complex_ok=False):
+def _unary(name, fwd, bwd, save_out=True, float_only=True, graph=None, complex_ok=False,
+           holomorphic=False):  # fmt: skip
     """Build a unary Function: ``fwd(xp, x)``; ``bwd(xp, g, x, y)`` with y the output;
-    ``graph(g, x, y)`` the same derivative on Tensors (for double backward)."""
+    ``graph(g, x, y)`` the same derivative on Tensors (for double backward).
+    ``holomorphic``: ``fwd`` is complex-differentiable, so complex gradients are
+    ``conj(bwd(conj(g)))`` (``g`` times the conjugate derivative, PyTorch's convention)."""
 
     class Unary(Function):
         def forward(self, x):
@@ -344,14 +347,17 @@ def _unary(name, fwd, bwd, save_out=True, float_only=True, graph=None, complex_o
             return y
 
         def backward(self, g):
-            return bwd(backend.array_module(g), g, self.x, self.y)
+            xp = backend.array_module(g)
+            if holomorphic and g.dtype.kind == "c":
+                return xp.conj(bwd(xp, xp.conj(g), self.x, self.y))
+            return bwd(xp, g, self.x, self.y)
 
         def backward_graph(self, g):
             y = None if self.y is None else self.saved_output(self.y)
             return graph(g, self.saved_input(0, self.x), y)
 
     Unary.__name__ = Unary.__qualname__ = name
-    Unary.complex_ok = complex_ok
+    Unary.complex_ok = complex_ok or holomorphic
 
     def op(x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
@@ -384,25 +390,31 @@ abs = _unary("Abs", lambda xp, x: xp.abs(x), _abs_grad, False, False,  # noqa: A
              lambda g, x, y: g * _sgn(x), complex_ok=True)  # fmt: skip
 exp = _unary("Exp", lambda xp, x: xp.exp(x), lambda xp, g, x, y: g * _conj(xp, y),
              graph=lambda g, x, y: g * y, complex_ok=True)  # fmt: skip
-log = _unary("Log", lambda xp, x: xp.log(x), lambda xp, g, x, y: g / x, graph=lambda g, x, y: g / x)
+log = _unary(
+    "Log",
+    lambda xp, x: xp.log(x),
+    lambda xp, g, x, y: g / x,
+    graph=lambda g, x, y: g / x,
+    holomorphic=True,
+)
 log1p = _unary("Log1p", lambda xp, x: xp.log1p(x), lambda xp, g, x, y: g / (1 + x),
-               graph=lambda g, x, y: g / (1 + x))  # fmt: skip
+               graph=lambda g, x, y: g / (1 + x), holomorphic=True)  # fmt: skip
 expm1 = _unary("Expm1", lambda xp, x: xp.expm1(x), lambda xp, g, x, y: g * (y + 1),
-               graph=lambda g, x, y: g * (y + 1))  # fmt: skip
+               graph=lambda g, x, y: g * (y + 1), holomorphic=True)  # fmt: skip
 sqrt = _unary("Sqrt", lambda xp, x: xp.sqrt(x), lambda xp, g, x, y: g / (2 * y),
-              graph=lambda g, x, y: g / (2 * y))  # fmt: skip
+              graph=lambda g, x, y: g / (2 * y), holomorphic=True)  # fmt: skip
 rsqrt = _unary("Rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda xp, g, x, y: -0.5 * g * y * y * y,
-               graph=lambda g, x, y: -0.5 * g * y * y * y)  # fmt: skip
+               graph=lambda g, x, y: -0.5 * g * y * y * y, holomorphic=True)  # fmt: skip
 sin = _unary("Sin", lambda xp, x: xp.sin(x), lambda xp, g, x, y: g * xp.cos(x),
-             graph=lambda g, x, y: g * cos(x))  # fmt: skip
+             graph=lambda g, x, y: g * cos(x), holomorphic=True)  # fmt: skip
 cos = _unary("Cos", lambda xp, x: xp.cos(x), lambda xp, g, x, y: -g * xp.sin(x),
-             graph=lambda g, x, y: -g * sin(x))  # fmt: skip
+             graph=lambda g, x, y: -g * sin(x), holomorphic=True)  # fmt: skip
 tanh = _unary("Tanh", lambda xp, x: xp.tanh(x), lambda xp, g, x, y: g * (1 - y * y),
-              graph=lambda g, x, y: g * (1 - y * y))  # fmt: skip
+              graph=lambda g, x, y: g * (1 - y * y), holomorphic=True)  # fmt: skip
 square = _unary("Square", lambda xp, x: x * x, lambda xp, g, x, y: 2 * g * x, False, False,
-                lambda g, x, y: 2 * g * x)  # fmt: skip
+                lambda g, x, y: 2 * g * x, holomorphic=True)  # fmt: skip
 reciprocal = _unary("Reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, y: -g * y * y,
-                    graph=lambda g, x, y: -g * y * y)  # fmt: skip
+                    graph=lambda g, x, y: -g * y * y, holomorphic=True)  # fmt: skip
 relu = _unary("Relu", lambda xp, x: xp.maximum(x, 0), lambda xp, g, x, y: g * (y > 0), True,
               False, lambda g, x, y: g * _pos(y))  # fmt: skip
 
