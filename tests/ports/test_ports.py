@@ -49,6 +49,7 @@ PORTS = [
     ("resnet_schedules.py", [], (2e-3, 1e-4), ()),
     ("normalizing_flow.py", [], (2e-3, 1e-4), ()),
     ("fno_1d.py", [], (2e-3, 1e-5), ()),
+    ("spectrogram_classifier.py", [], (2e-3, 1e-5), ()),
 ]  # fmt: skip
 
 
