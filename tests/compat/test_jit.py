@@ -1,0 +1,57 @@
+"""torch.jit under manygrad: script and trace give back what they are given; saving refuses
+with the way to save weights instead."""
+
+import pytest
+
+import manygrad as mg
+
+
+def test_script_and_trace_return_the_callable():
+    def f(x):
+        return x * 2
+
+    assert mg.jit.script(f) is f
+    assert mg.jit.script()(f) is f
+    m = mg.nn.Linear(2, 3)
+    x = mg.randn(4, 2)
+    traced = mg.jit.trace(m, x)
+    assert traced is m and bool((traced(x) == m(x)).all())
+
+    @mg.jit.ignore
+    def g(x):
+        return x + 1
+
+    @mg.jit.unused()
+    def h(x):
+        return x - 1
+
+    assert float(g(mg.tensor(1.0))) == 2.0 and float(h(mg.tensor(1.0))) == 0.0
+    assert not mg.jit.is_scripting() and not mg.jit.is_tracing()
+    assert mg.jit.wait(mg.jit.fork(f, mg.tensor(3.0))).item() == 6.0
+    assert isinstance(m, mg.jit.ScriptModule)
+
+
+def test_save_and_load_say_how_to_save_weights(tmp_path):
+    with pytest.raises(RuntimeError, match="state_dict"):
+        mg.jit.save(mg.nn.Linear(2, 2), str(tmp_path / "m.pt"))
+    with pytest.raises(RuntimeError, match="load_state_dict"):
+        mg.jit.load(str(tmp_path / "m.pt"))
+
+
+def test_a_scripted_pytorch_program_runs(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "p.py"
+    script.write_text(
+        "import torch\n"
+        "@torch.jit.script\n"
+        "def gelu(x: torch.Tensor) -> torch.Tensor:\n"
+        "    return x * 0.5 * (1.0 + torch.erf(x / 1.41421356237))\n"
+        "net = torch.jit.trace(torch.nn.Linear(3, 1), torch.randn(2, 3))\n"
+        "print(float(gelu(torch.tensor([1.0])).sum()), net(torch.ones(1, 3)).shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-m", "manygrad", "run", str(script)],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("0.841")
