@@ -55,3 +55,16 @@ def test_a_scripted_pytorch_program_runs(tmp_path):
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("0.841")
+
+
+def test_sdpa_kernel_records_the_choice_and_restores_it():
+    from manygrad.nn.attention import SDPBackend, sdpa_kernel
+
+    q = mg.randn(1, 2, 4, 8)
+    want = mg.nn.functional.scaled_dot_product_attention(q, q, q)
+    with sdpa_kernel([SDPBackend.MATH]):
+        assert mg.backends.cuda.math_sdp_enabled()
+        assert not mg.backends.cuda.flash_sdp_enabled()
+        got = mg.nn.functional.scaled_dot_product_attention(q, q, q)
+    assert mg.backends.cuda.flash_sdp_enabled()
+    assert bool((got == want).all())

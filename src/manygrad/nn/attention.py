@@ -316,3 +316,41 @@ class TransformerEncoder(Module):
         if self.norm is not None:
             x = self.norm(x)
         return x
+
+
+# ---------------------------------------------------------------------------- torch.nn.attention
+
+
+class SDPBackend:
+    """The attention implementations ``sdpa_kernel`` can name (PyTorch's enum values)."""
+
+    ERROR, MATH, FLASH_ATTENTION, EFFICIENT_ATTENTION, CUDNN_ATTENTION, OVERRIDEABLE = (
+        -1, 0, 1, 2, 3, 4)  # fmt: skip
+
+
+_SDP_FLAG = {SDPBackend.MATH: "math", SDPBackend.FLASH_ATTENTION: "flash",
+             SDPBackend.EFFICIENT_ATTENTION: "mem_efficient",
+             SDPBackend.CUDNN_ATTENTION: "cudnn"}  # fmt: skip
+
+
+class sdpa_kernel:  # noqa: N801 - PyTorch's name
+    """``with sdpa_kernel(SDPBackend.MATH):`` allows only the named implementations inside
+    the block, as ``torch.backends.cuda.sdp_kernel`` flags record them. manygrad picks its
+    own kernels (docs/kernels.md), so the choice is recorded and read back, not enforced."""
+
+    def __init__(self, backends, set_priority: bool = False):
+        self.backends = backends if isinstance(backends, (list, tuple)) else [backends]
+
+    def __enter__(self):
+        from ..backends import cuda
+
+        self.prev = dict(cuda._sdp)
+        for b, flag in _SDP_FLAG.items():
+            cuda._sdp[flag] = b in self.backends
+        return self
+
+    def __exit__(self, *exc):
+        from ..backends import cuda
+
+        cuda._sdp.update(self.prev)
+        return False
