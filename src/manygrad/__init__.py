@@ -59,7 +59,7 @@ from .threads import get_num_threads, set_num_threads
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
 _LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx", "func", "utils"}
 _LAZY |= {"distributions", "accelerator", "backends", "serialization", "compat"}
-_LAZY |= {"linalg", "special", "random", "fft", "jit"}
+_LAZY |= {"linalg", "special", "random", "fft", "jit", "profiler"}
 
 
 def __getattr__(name):

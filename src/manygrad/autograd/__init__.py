@@ -32,6 +32,7 @@ autocast_dtypes: dict = {}
 # NOTE: while a model is traced (ONNX export), a callable(node, args, kwargs, out) that sees
 # every op that runs; None otherwise (one global read per op)
 _trace = None
+_profile = None  # a profiler's recorder (manygrad.profiler), None when none is open
 # NOTE: lists that collect every node made while they are open (checkpoint); None when none
 _recorders = None
 
@@ -230,11 +231,16 @@ class Function:
         # NOTE: CuPy runs kernels on the current GPU and refuses (or corrupts) arrays of
         # another one: the inputs' GPU is made current for the op
         scope = backend.device_scope(dev) if dev is not None and dev.type != "cpu" else None
+        prof = _profile
+        if prof is not None:
+            t0 = prof.clock()
         if scope is None or scope is _NULL_SCOPE:
             out = ctx.forward(*raw, **kwargs)
         else:
             with scope:
                 out = ctx.forward(*raw, **kwargs)
+        if prof is not None:
+            prof.op(cls.__name__, t0, raw)
         if out.__class__ is not _ndarray and isinstance(out, _np_generic):
             out = _np.asarray(out)  # NOTE: NumPy gives scalars for 0-d results
         if dt0 is not None and dt0.kind == "V" and out.dtype is _F32 and not cls.changes_dtype:

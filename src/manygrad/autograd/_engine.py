@@ -196,7 +196,7 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
                 if s[1][0] != s[2]:
                     _check_versions(node)
                     break
-            if create_graph or node._user:
+            if create_graph or node._user or ag._profile is not None:
                 in_grads = _call(node, gs, create_graph)
             else:
                 in_grads = node.backward(gs[0] if n == 1 else gs)
@@ -280,7 +280,13 @@ def _call(node, gs, create_graph):
         if out is NotImplemented:  # NOTE: a case the op's graph formula doesn't cover
             return _once(node, gs)
     else:
-        out = node.backward(gs[0] if node._nout == 1 else gs)
+        prof = _ag_mod()._profile
+        if prof is None:
+            out = node.backward(gs[0] if node._nout == 1 else gs)
+        else:
+            t0 = prof.clock()
+            out = node.backward(gs[0] if node._nout == 1 else gs)
+            prof.op(node.name(), t0, gs)
     return out if isinstance(out, tuple) else (out,)
 
 

@@ -32,6 +32,7 @@ ALIASES = {
     "torch.autograd.graph": "manygrad.autograd.graph",
     "torch.autograd.function": "manygrad.compat.torch_autograd",
     "torch.autograd.anomaly_mode": "manygrad.compat.torch_autograd",
+    "torch.autograd.profiler": "manygrad.profiler",
     "torch.utils.checkpoint": "manygrad.utils.checkpoint",
     "torch.nn.parallel": "manygrad.nn.parallel",
     "torch.onnx": "manygrad.onnx",
