@@ -229,6 +229,36 @@ def training_stack():
     print(f"OK stack rank {r} max diff {worst:.2e} scale {scale}", flush=True)
 
 
+def syncbn():
+    """SyncBatchNorm on half batches equals BatchNorm2d on the whole batch: outputs, input
+    gradients, summed weight gradients and running statistics."""
+    r, w = dist.get_rank(), dist.get_world_size()
+    rng = np.random.default_rng(0)
+    full = rng.standard_normal((4 * w, 3, 5, 5))
+    up = rng.standard_normal(full.shape)
+    ref = mg.nn.BatchNorm2d(3).double()
+    sync = mg.nn.SyncBatchNorm(3).double()
+    for bn in (ref, sync):
+        bn.weight.data.copy_(mg.tensor([1.0, 2.0, 0.5], dtype=mg.float64))
+        bn.bias.data.copy_(mg.tensor([0.1, -0.2, 0.3], dtype=mg.float64))
+    xf = mg.tensor(full, requires_grad=True)
+    ref_out = ref(xf)
+    (ref_out * mg.tensor(up)).sum().backward()
+    part = slice(4 * r, 4 * (r + 1))
+    xs = mg.tensor(full[part], requires_grad=True)
+    out = sync(xs)
+    (out * mg.tensor(up[part])).sum().backward()
+    np.testing.assert_allclose(out.detach().numpy(), ref_out.detach().numpy()[part], atol=1e-10)
+    np.testing.assert_allclose(xs.grad.numpy(), xf.grad.numpy()[part], atol=1e-10)
+    for p_s, p_r in ((sync.weight, ref.weight), (sync.bias, ref.bias)):
+        g = p_s.grad.clone()
+        dist.all_reduce(g)
+        np.testing.assert_allclose(g.numpy(), p_r.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(sync.running_mean.numpy(), ref.running_mean.numpy(), atol=1e-12)
+    np.testing.assert_allclose(sync.running_var.numpy(), ref.running_var.numpy(), atol=1e-12)
+    print(f"OK syncbn rank {r}", flush=True)
+
+
 def single():
     """World of one (no mpiexec): collectives are identities, DDP passes through."""
     from manygrad.nn.parallel import DistributedDataParallel
@@ -302,6 +332,8 @@ if __name__ == "__main__":
         ddp_equivalence(accumulate=False, device=dev)
     elif name == "single":
         single()
+    elif name == "syncbn":
+        syncbn()
     elif name == "stack":
         training_stack()
     elif name == "hello":

@@ -222,6 +222,11 @@ __all__ += [
 ]  # fmt: skip
 
 
+from .syncbn import DataParallel, SyncBatchNorm  # noqa: E402
+
+__all__ += ["DataParallel", "SyncBatchNorm"]
+
+
 def __getattr__(name: str):
     # NOTE: PyTorch's module tree (torch.nn.modules, torch.nn.parallel) loads on first use
     if name in ("modules", "parallel"):
