@@ -200,3 +200,9 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
 
 
 from . import rnn  # noqa: E402, F401  (torch.nn.utils.rnn)
+from ._legacy_norms import (  # noqa: E402, F401
+    remove_spectral_norm,
+    remove_weight_norm,
+    spectral_norm,
+    weight_norm,
+)
