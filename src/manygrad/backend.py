@@ -670,6 +670,14 @@ class Generator:
                 return _fakegpu.kernel(lambda a: self._g.poisson(a).astype(a.dtype), lam)
             return self._g.poisson(lam).astype(lam.dtype)
 
+    def gamma(self, shape_param):
+        """Standard gamma samples of shape parameters ``shape_param`` (an array of this
+        generator's device)."""
+        with self._scope():
+            if self.device.type == "fakegpu":
+                return _fakegpu.kernel(lambda a: self._g.standard_gamma(a), shape_param)
+            return self._g.standard_gamma(shape_param)
+
     def permutation(self, n: int):
         """A random ordering of ``0..n-1`` (int64)."""
         if self.device.type == "cpu":

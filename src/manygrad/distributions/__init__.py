@@ -14,10 +14,23 @@ from .discrete import Bernoulli, Categorical, OneHotCategorical
 from .distribution import Distribution
 from .independent import Independent
 from .kl import kl_divergence, register_kl
+from .more_continuous import (
+    Beta,
+    Cauchy,
+    Chi2,
+    Gamma,
+    Gumbel,
+    HalfCauchy,
+    HalfNormal,
+    LogNormal,
+    Pareto,
+    Weibull,
+)
 from .multivariate_normal import MultivariateNormal
 
 __all__ = [
     "Distribution", "Normal", "Uniform", "Laplace", "Exponential", "Categorical",
     "OneHotCategorical", "Bernoulli", "MultivariateNormal", "Independent", "kl_divergence",
-    "register_kl",
+    "register_kl", "LogNormal", "Gumbel", "Cauchy", "HalfNormal", "HalfCauchy", "Weibull",
+    "Pareto", "Gamma", "Chi2", "Beta",
 ]  # fmt: skip
