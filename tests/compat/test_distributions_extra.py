@@ -74,3 +74,59 @@ def test_samples_follow_the_law(device, name, params, value, extra):
         p = [mg.tensor(q, device=device, requires_grad=True) for q in params]
         getattr(MD, name)(*p).rsample((10,)).sum().backward()
         assert all(np.isfinite(_np(q.grad)).all() for q in p)
+
+
+DISCRETE = [
+    ("Poisson", lambda lib, p: lib.Poisson(p[0]), [POS], np.array([0.0, 2.0, 5.0])),
+    ("Geometric", lambda lib, p: lib.Geometric(p[0]), [np.array([0.2, 0.5, 0.9])],
+     np.array([0.0, 2.0, 5.0])),
+    ("Geometric_logits", lambda lib, p: lib.Geometric(logits=p[0]), [np.array([-1.0, 0.3, 2.0])],
+     np.array([1.0, 0.0, 3.0])),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name,make,params,value", DISCRETE, ids=[c[0] for c in DISCRETE])
+def test_discrete_match_torch(device, name, make, params, value):
+    mp = [mg.tensor(p, device=device, requires_grad=True) for p in params]
+    tp = [torch.tensor(p, requires_grad=True) for p in params]
+    md, td = make(MD, mp), make(TD, tp)
+    pairs = [(md.log_prob(mg.tensor(value, device=device)), td.log_prob(torch.tensor(value))),
+             (md.mean, td.mean), (md.variance, td.variance)]  # fmt: skip
+    if name.startswith("Geometric"):
+        pairs.append((md.entropy(), td.entropy()))
+    for a, b in pairs:
+        np.testing.assert_allclose(_np(a), _np(b), rtol=1e-6, atol=1e-9)
+    sum(a.sum() for a, _ in pairs).backward()
+    sum(b.sum() for _, b in pairs).backward()
+    np.testing.assert_allclose(_np(mp[0].grad), _np(tp[0].grad), rtol=1e-6, atol=1e-9)
+    s = _np(md.sample((40000,)))
+    assert (s >= 0).all() and (s == np.round(s)).all()
+    np.testing.assert_allclose(s.mean(0), _np(td.mean), rtol=0.05)
+
+
+KLS = [
+    ("Gamma", [POS, np.array([0.5, 1.0, 2.0])], [POS[::-1].copy(), np.array([1.0, 2.0, 0.7])]),
+    ("Beta", [POS, np.array([2.0, 0.8, 1.5])], [np.array([1.0, 2.0, 0.7]), POS]),
+    ("Chi2", [POS], [POS * 2]),
+    ("LogNormal", [np.array([0.1, 0.2, -0.5]), POS], [np.zeros(3), POS[::-1].copy()]),
+    ("HalfNormal", [POS], [POS[::-1].copy()]),
+    ("Gumbel", [np.array([0.1, 0.2, -0.5]), POS], [np.zeros(3), POS[::-1].copy()]),
+    ("Poisson", [POS], [POS[::-1].copy()]),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name,pp,qp", KLS, ids=[c[0] for c in KLS])
+def test_kl_divergence_matches_torch(device, name, pp, qp):
+    mp = [mg.tensor(p, device=device, requires_grad=True) for p in pp]
+    tp = [torch.tensor(p, requires_grad=True) for p in pp]
+    mq = [mg.tensor(q, device=device) for q in qp]
+    tq = [torch.tensor(q) for q in qp]
+    a = MD.kl_divergence(getattr(MD, name)(*mp), getattr(MD, name)(*mq))
+    b = TD.kl_divergence(getattr(TD, name)(*tp), getattr(TD, name)(*tq))
+    np.testing.assert_allclose(_np(a), _np(b), rtol=1e-6, atol=1e-9)
+    a.sum().backward()
+    b.sum().backward()
+    for m, t in zip(mp, tp):
+        np.testing.assert_allclose(_np(m.grad), _np(t.grad), rtol=1e-6, atol=1e-9)

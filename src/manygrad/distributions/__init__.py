@@ -9,8 +9,10 @@ Example:
     >>> kl = kl_divergence(Normal(mu, sigma), Normal(0.0, 1.0))
 """
 
+from . import kl_more  # noqa: F401  (registers the closed forms of the distributions below)
 from .continuous import Exponential, Laplace, Normal, Uniform
 from .discrete import Bernoulli, Categorical, OneHotCategorical
+from .discrete_more import Geometric, Poisson
 from .distribution import Distribution
 from .independent import Independent
 from .kl import kl_divergence, register_kl
@@ -32,5 +34,5 @@ __all__ = [
     "Distribution", "Normal", "Uniform", "Laplace", "Exponential", "Categorical",
     "OneHotCategorical", "Bernoulli", "MultivariateNormal", "Independent", "kl_divergence",
     "register_kl", "LogNormal", "Gumbel", "Cauchy", "HalfNormal", "HalfCauchy", "Weibull",
-    "Pareto", "Gamma", "Chi2", "Beta",
+    "Pareto", "Gamma", "Chi2", "Beta", "Poisson", "Geometric",
 ]  # fmt: skip
