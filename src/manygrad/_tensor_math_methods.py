@@ -296,6 +296,18 @@ class MathMethods:
     def matrix_exp(self, *args, **kwargs):
         return _ops().matrix_exp(self, *args, **kwargs)
 
+    def cholesky_solve(self, *args, **kwargs):
+        return _ops().cholesky_solve(self, *args, **kwargs)
+
+    def cholesky_inverse(self, *args, **kwargs):
+        return _ops().cholesky_inverse(self, *args, **kwargs)
+
+    def geqrf(self):
+        return _ops().geqrf(self)
+
+    def orgqr(self, *args, **kwargs):
+        return _ops().orgqr(self, *args, **kwargs)
+
     def renorm(self, *args, **kwargs):
         return _ops().renorm(self, *args, **kwargs)
 

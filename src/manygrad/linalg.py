@@ -23,6 +23,17 @@ from .ops.linalg_extra import (
     vector_norm,
 )
 from .ops.linalg_extra import linalg_norm as norm
+from .ops.linalg_lu import (
+    cond,
+    householder_product,
+    lu,
+    lu_factor,
+    lu_factor_ex,
+    lu_solve,
+    solve_ex,
+    tensorinv,
+    tensorsolve,
+)
 from .ops.misc import matrix_exp
 from .ops.products import cross as _cross
 from .ops.reduce import sum as _sum
@@ -90,5 +101,6 @@ __all__ = [
     "cholesky", "cholesky_ex", "cross", "det", "eigh", "eigvalsh", "inv", "inv_ex", "matmul",
     "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet",
     "solve", "svd", "svdvals", "vecdot", "vector_norm", "solve_triangular", "lstsq",
-    "matrix_exp", "vander", "diagonal",
+    "matrix_exp", "vander", "diagonal", "cond", "householder_product", "lu", "lu_factor",
+    "lu_factor_ex", "lu_solve", "solve_ex", "tensorinv", "tensorsolve",
 ]  # fmt: skip

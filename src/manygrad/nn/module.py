@@ -16,6 +16,7 @@ from ..autograd import no_grad
 from ..errors import ManygradError
 from ..tensor import Tensor
 from . import hooks as _hooks
+from ._state_hooks import StateDictHooks
 from .parameter import Buffer, Parameter
 
 
@@ -87,7 +88,7 @@ def _is_float(arr) -> bool:
     return arr.dtype.kind == "f" or arr.dtype.name == "bfloat16"  # NOTE: no ml_dtypes import
 
 
-class Module:
+class Module(StateDictHooks):
     """Base class of all layers and models (PyTorch's ``nn.Module``).
 
     Subclasses call ``super().__init__()`` first, assign parameters and submodules as
@@ -403,11 +404,13 @@ class Module:
         """
         if destination is None:
             destination = OrderedDict()
+        self._run_state_dict_pre_hooks(prefix, keep_vars)
         self._save_to_state_dict(destination, prefix, keep_vars)
         for name, m in self._modules.items():
             if m is not None:
                 m.state_dict(destination=destination, prefix=prefix + name + ".",
                              keep_vars=keep_vars)  # fmt: skip
+        self._run_state_dict_post_hooks(destination, prefix)
         return destination
 
     def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
@@ -440,6 +443,7 @@ class Module:
         missing, unexpected, errors = [], [], []
 
         def load(module, prefix):
+            module._run_load_pre_hooks(state_dict, prefix, strict, missing, unexpected, errors)
             module._load_from_state_dict(state_dict, prefix, strict, missing, unexpected,
                                          errors, assign)  # fmt: skip
             for name, child in module._modules.items():
@@ -449,6 +453,9 @@ class Module:
         load(self, "")
         known = {k for k, _ in self._all_state_keys()}
         unexpected.extend(k for k in state_dict if k not in known)
+        keys = _IncompatibleKeys(missing, unexpected)
+        for _, m in self.named_modules():
+            m._run_load_post_hooks(keys)
         msgs = []
         if strict:
             if missing:

@@ -45,6 +45,7 @@ from . import (  # noqa: E402
     compat_ops,
     complex_ops,
     linalg_extra,
+    linalg_lu,
     mathfns,
     misc,
     products,
@@ -59,12 +60,13 @@ from . import (  # noqa: E402
 )
 
 _MORE = (
-    compat_ops, complex_ops, linalg_extra, mathfns, misc, products, random, scans, scatter, shaping, sorting,
+    compat_ops, complex_ops, linalg_extra, linalg_lu, mathfns, misc, products, random, scans, scatter, shaping, sorting,
     special_fns, stats, strided,
 )  # fmt: skip
 from .compat_ops import *  # noqa: E402, F403
 from .complex_ops import *  # noqa: E402, F403
 from .linalg_extra import *  # noqa: E402, F403
+from .linalg_lu import *  # noqa: E402, F403
 from .mathfns import *  # noqa: E402, F403
 from .misc import *  # noqa: E402, F403
 from .products import *  # noqa: E402, F403

@@ -199,7 +199,8 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
         )
 
 
-from . import rnn  # noqa: E402, F401  (torch.nn.utils.rnn)
+# torch.nn.utils.rnn, .parametrize, .parametrizations
+from . import parametrizations, parametrize, rnn  # noqa: E402, F401
 from ._legacy_norms import (  # noqa: E402, F401
     remove_spectral_norm,
     remove_weight_norm,
