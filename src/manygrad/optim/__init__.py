@@ -8,6 +8,7 @@ Example:
 from . import lr_scheduler, swa_utils
 
 # more of torch.optim
+from .adafactor import Adafactor, Muon  # noqa: E402
 from .adagrad import Adadelta, Adagrad  # noqa: E402
 from .adam import Adam, AdamW
 from .adamax import Adamax, NAdam, RAdam  # noqa: E402
@@ -21,6 +22,8 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler"]
 __all__ += [
     "swa_utils",
     "Adadelta",
+    "Adafactor",
+    "Muon",
     "Adagrad",
     "Adamax",
     "ASGD",
