@@ -380,6 +380,7 @@ from ._anomaly_mode import detect_anomaly, set_detect_anomaly  # noqa: E402,F401
 from ._engine import _run, backward, grad, retain  # noqa: E402,F401
 from ._userfn import FunctionCtx, once_differentiable  # noqa: E402,F401
 from . import functional, graph  # noqa: E402,F401
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402,F401
 # isort: on
 
 Variable = Tensor  # NOTE: PyTorch's old name; a Variable is a Tensor

@@ -31,6 +31,7 @@ from . import (  # noqa: F401
     sparse,
     transformer,
     upsampling,
+    utils,
 )
 from ._reexport import find
 

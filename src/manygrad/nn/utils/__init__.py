@@ -199,11 +199,12 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
         )
 
 
-# torch.nn.utils.rnn, .parametrize, .parametrizations
-from . import parametrizations, parametrize, rnn  # noqa: E402, F401
+# torch.nn.utils.rnn, .parametrize, .parametrizations, .fusion, .stateless
+from . import fusion, parametrizations, parametrize, rnn, stateless  # noqa: E402, F401
 from ._legacy_norms import (  # noqa: E402, F401
     remove_spectral_norm,
     remove_weight_norm,
     spectral_norm,
     weight_norm,
 )
+from .init import skip_init  # noqa: E402, F401
