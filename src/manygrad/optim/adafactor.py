@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-import ml_dtypes
 import numpy as np
 
 from .. import backend
@@ -88,6 +87,8 @@ class Adafactor(Optimizer):
         state["step"] = t = state["step"] + 1
         lr, (eps1, eps2), d = group["lr"], group["eps"], group["d"]
         if eps1 is None:
+            import ml_dtypes  # NOTE: not at import time: manygrad's import stays light
+
             eps1 = float(ml_dtypes.finfo(p.dtype).eps)
         if group["maximize"]:
             g = -g

@@ -199,8 +199,8 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
         )
 
 
-# torch.nn.utils.rnn, .parametrize, .parametrizations, .fusion, .stateless
-from . import fusion, parametrizations, parametrize, rnn, stateless  # noqa: E402, F401
+# torch.nn.utils.rnn, .parametrize, .parametrizations, .prune, .fusion, .stateless
+from . import fusion, parametrizations, parametrize, prune, rnn, stateless  # noqa: E402, F401
 from ._legacy_norms import (  # noqa: E402, F401
     remove_spectral_norm,
     remove_weight_norm,
