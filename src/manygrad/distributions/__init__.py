@@ -9,7 +9,8 @@ Example:
     >>> kl = kl_divergence(Normal(mu, sigma), Normal(0.0, 1.0))
 """
 
-from . import kl_more  # noqa: F401  (registers the closed forms of the distributions below)
+from . import constraints, kl_more, transforms  # noqa: F401  (kl_more registers closed forms)
+from .constraint_registry import biject_to, transform_to
 from .continuous import Exponential, Laplace, Normal, Uniform
 from .discrete import Bernoulli, Categorical, OneHotCategorical
 from .discrete_more import Geometric, Poisson
@@ -29,10 +30,33 @@ from .more_continuous import (
     Weibull,
 )
 from .multivariate_normal import MultivariateNormal
+from .transformed_distribution import TransformedDistribution
+from .transforms import (
+    AbsTransform,
+    AffineTransform,
+    ComposeTransform,
+    CumulativeDistributionTransform,
+    ExpTransform,
+    IndependentTransform,
+    LowerCholeskyTransform,
+    PowerTransform,
+    ReshapeTransform,
+    SigmoidTransform,
+    SoftmaxTransform,
+    SoftplusTransform,
+    StickBreakingTransform,
+    TanhTransform,
+    Transform,
+)
 
 __all__ = [
     "Distribution", "Normal", "Uniform", "Laplace", "Exponential", "Categorical",
     "OneHotCategorical", "Bernoulli", "MultivariateNormal", "Independent", "kl_divergence",
     "register_kl", "LogNormal", "Gumbel", "Cauchy", "HalfNormal", "HalfCauchy", "Weibull",
-    "Pareto", "Gamma", "Chi2", "Beta", "Poisson", "Geometric",
+    "Pareto", "Gamma", "Chi2", "Beta", "Poisson", "Geometric", "TransformedDistribution",
+    "constraints", "transforms", "biject_to", "transform_to", "Transform", "AbsTransform",
+    "AffineTransform", "ComposeTransform", "CumulativeDistributionTransform", "ExpTransform",
+    "IndependentTransform", "LowerCholeskyTransform", "PowerTransform", "ReshapeTransform",
+    "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform", "StickBreakingTransform",
+    "TanhTransform",
 ]  # fmt: skip

@@ -8,6 +8,7 @@ from .. import creation as C
 from .. import ops as F
 from ..autograd import no_grad
 from ..tensor import Tensor
+from . import constraints
 from .distribution import Distribution, as_float, broadcast_all
 
 
@@ -22,8 +23,8 @@ class Normal(Distribution):
     Example: ``Normal(mu, sigma).rsample()`` (differentiable in ``mu`` and ``sigma``).
     """
 
-    arg_constraints = {"loc": "real", "scale": "positive"}
-    support = "real"
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
     has_rsample = True
 
     def __init__(self, loc, scale, validate_args=None):
@@ -61,9 +62,11 @@ class Normal(Distribution):
 
     def cdf(self, value) -> Tensor:
         value = as_float(value, self.loc)
-        if not hasattr(F, "erf"):
-            raise NotImplementedError("Normal.cdf needs the erf op, which this build lacks")
         return 0.5 * (1 + F.erf((value - self.loc) / (self.scale * math.sqrt(2))))
+
+    def icdf(self, value) -> Tensor:
+        value = as_float(value, self.loc)
+        return self.loc + self.scale * F.erfinv(2 * value - 1) * math.sqrt(2)
 
     def entropy(self) -> Tensor:
         return 0.5 + 0.5 * math.log(2 * math.pi) + self.scale.log()
@@ -72,7 +75,12 @@ class Normal(Distribution):
 class Uniform(Distribution):
     """Uniform on ``[low, high)`` (both broadcast)."""
 
-    arg_constraints = {"low": "real", "high": "real"}
+    arg_constraints = {"low": constraints.real, "high": constraints.real}
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return constraints.interval(self.low, self.high)
+
     has_rsample = True
 
     def __init__(self, low, high, validate_args=None):
@@ -116,7 +124,8 @@ class Uniform(Distribution):
 class Laplace(Distribution):
     """Laplace (double-exponential) with location ``loc`` and scale ``scale``."""
 
-    arg_constraints = {"loc": "real", "scale": "positive"}
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
     has_rsample = True
 
     def __init__(self, loc, scale, validate_args=None):
@@ -147,7 +156,8 @@ class Laplace(Distribution):
 class Exponential(Distribution):
     """Exponential with rate ``rate``."""
 
-    arg_constraints = {"rate": "positive"}
+    arg_constraints = {"rate": constraints.positive}
+    support = constraints.nonnegative
     has_rsample = True
 
     def __init__(self, rate, validate_args=None):

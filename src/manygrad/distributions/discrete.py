@@ -9,6 +9,7 @@ from .. import dtypes as D
 from .. import ops as F
 from ..autograd import no_grad
 from ..tensor import Size, Tensor
+from . import constraints
 from .distribution import Distribution, as_float, broadcast_shape
 
 
@@ -30,8 +31,12 @@ class Categorical(Distribution):
         >>> a = d.sample(); loss = -d.log_prob(a) * reward
     """
 
-    arg_constraints = {"probs": "simplex", "logits": "real_vector"}
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
     has_enumerate_support = True
+
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
+    def support(self):
+        return constraints.integer_interval(0, self._num_events - 1)
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         probs, logits = _probs_and_logits(probs, logits, "Categorical")
@@ -116,6 +121,7 @@ class OneHotCategorical(Distribution):
     """``Categorical`` whose samples are one-hot vectors."""
 
     arg_constraints = Categorical.arg_constraints
+    support = constraints.one_hot
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         self._categorical = Categorical(probs, logits)
@@ -147,7 +153,8 @@ class Bernoulli(Distribution):
     Example: ``Bernoulli(logits=x).log_prob(target)``.
     """
 
-    arg_constraints = {"probs": "unit_interval", "logits": "real"}
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.boolean
     has_enumerate_support = True
 
     def __init__(self, probs=None, logits=None, validate_args=None):

@@ -10,6 +10,7 @@ from .. import backend
 from .. import ops as F
 from ..autograd import no_grad
 from ..tensor import Tensor
+from . import constraints
 from .discrete import Bernoulli
 from .distribution import Distribution, as_float, broadcast_all
 
@@ -17,8 +18,8 @@ from .distribution import Distribution, as_float, broadcast_all
 class Poisson(Distribution):
     """Counts of events at ``rate`` per interval."""
 
-    arg_constraints = {"rate": "nonnegative"}
-    support = "nonnegative_integer"
+    arg_constraints = {"rate": constraints.nonnegative}
+    support = constraints.nonnegative_integer
 
     def __init__(self, rate, validate_args=None):
         (self.rate,) = broadcast_all(rate)
@@ -51,7 +52,7 @@ class Poisson(Distribution):
 class Geometric(Bernoulli):
     """The number of failures before the first success of Bernoulli(``probs``) trials."""
 
-    support = "nonnegative_integer"
+    support = constraints.nonnegative_integer
     has_enumerate_support = False
 
     @property

@@ -117,6 +117,22 @@ class Distribution:
     def enumerate_support(self, expand: bool = True) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__}.enumerate_support")
 
+    def expand(self, batch_shape, _instance=None):
+        """The same distribution over a larger batch (parameters expanded, not copied)."""
+        import copy
+
+        batch_shape = tuple(batch_shape)
+        new = copy.copy(self)
+        n_old = len(self._batch_shape)
+        for k in list(self.arg_constraints) + ["base_dist"]:
+            v = self.__dict__.get(k)
+            if isinstance(v, Tensor):
+                new.__dict__[k] = v.expand(*(batch_shape + tuple(v.shape[n_old:])))
+            elif isinstance(v, Distribution):
+                new.__dict__[k] = v.expand(batch_shape)
+        new._batch_shape = Size(batch_shape)
+        return new
+
     def __repr__(self) -> str:
         args = ", ".join(
             f"{k}: {tuple(getattr(self, k).shape) if isinstance(getattr(self, k), Tensor) else getattr(self, k)}"  # noqa: E501

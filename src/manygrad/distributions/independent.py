@@ -37,6 +37,14 @@ class Independent(Distribution):
         return self.base_dist.has_rsample
 
     @property
+    def support(self):
+        from . import constraints
+
+        base = self.base_dist.support
+        n = self.reinterpreted_batch_ndims
+        return constraints.independent(base, n) if n else base
+
+    @property
     def mean(self) -> Tensor:
         return self.base_dist.mean
 

@@ -14,6 +14,7 @@ import math
 from .. import backend
 from .. import ops as F
 from ..tensor import Tensor
+from . import constraints
 from .continuous import Normal, _noise
 from .distribution import Distribution, as_float, broadcast_all
 
@@ -36,8 +37,8 @@ def _uniform(shape, like: Tensor) -> Tensor:
 class LogNormal(Distribution):
     """``exp(X)`` for ``X ~ Normal(loc, scale)``."""
 
-    arg_constraints = {"loc": "real", "scale": "positive"}
-    support = "positive"
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.positive
     has_rsample = True
 
     def __init__(self, loc, scale, validate_args=None):
@@ -75,8 +76,8 @@ class LogNormal(Distribution):
 class Gumbel(Distribution):
     """The Gumbel (type-I extreme value) distribution."""
 
-    arg_constraints = {"loc": "real", "scale": "positive"}
-    support = "real"
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
     has_rsample = True
 
     def __init__(self, loc, scale, validate_args=None):
@@ -114,8 +115,8 @@ class Gumbel(Distribution):
 class Cauchy(Distribution):
     """The Cauchy (Lorentz) distribution: no mean or variance (NaN and inf, as PyTorch)."""
 
-    arg_constraints = {"loc": "real", "scale": "positive"}
-    support = "real"
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
     has_rsample = True
 
     def __init__(self, loc, scale, validate_args=None):
@@ -156,8 +157,8 @@ class Cauchy(Distribution):
 class HalfNormal(Distribution):
     """``|X|`` for ``X ~ Normal(0, scale)``."""
 
-    arg_constraints = {"scale": "positive"}
-    support = "nonnegative"
+    arg_constraints = {"scale": constraints.positive}
+    support = constraints.nonnegative
     has_rsample = True
 
     def __init__(self, scale, validate_args=None):
@@ -195,8 +196,8 @@ class HalfNormal(Distribution):
 class HalfCauchy(Distribution):
     """``|X|`` for ``X ~ Cauchy(0, scale)``."""
 
-    arg_constraints = {"scale": "positive"}
-    support = "nonnegative"
+    arg_constraints = {"scale": constraints.positive}
+    support = constraints.nonnegative
     has_rsample = True
 
     def __init__(self, scale, validate_args=None):
@@ -233,8 +234,8 @@ class HalfCauchy(Distribution):
 class Weibull(Distribution):
     """Weibull with ``scale`` and shape ``concentration``."""
 
-    arg_constraints = {"scale": "positive", "concentration": "positive"}
-    support = "positive"
+    arg_constraints = {"scale": constraints.positive, "concentration": constraints.positive}
+    support = constraints.positive
     has_rsample = True
 
     def __init__(self, scale, concentration, validate_args=None):
@@ -271,7 +272,7 @@ class Weibull(Distribution):
 class Pareto(Distribution):
     """Pareto (type I) with minimum ``scale`` and tail index ``alpha``."""
 
-    arg_constraints = {"alpha": "positive", "scale": "positive"}
+    arg_constraints = {"alpha": constraints.positive, "scale": constraints.positive}
     has_rsample = True
 
     def __init__(self, scale, alpha, validate_args=None):
@@ -323,8 +324,8 @@ class Gamma(Distribution):
     """Gamma with shape ``concentration`` and inverse scale ``rate``. Samples come from the
     device's generator and carry no gradient (``has_rsample`` is False)."""
 
-    arg_constraints = {"concentration": "positive", "rate": "positive"}
-    support = "nonnegative"
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
+    support = constraints.nonnegative
     has_rsample = False
 
     def __init__(self, concentration, rate, validate_args=None):
@@ -360,7 +361,7 @@ class Gamma(Distribution):
 class Chi2(Gamma):
     """Chi-squared with ``df`` degrees of freedom: ``Gamma(df / 2, 1 / 2)``."""
 
-    arg_constraints = {"df": "positive"}
+    arg_constraints = {"df": constraints.positive}
 
     def __init__(self, df, validate_args=None):
         (df,) = broadcast_all(df)
@@ -375,8 +376,11 @@ class Beta(Distribution):
     """Beta on (0, 1) with ``concentration1`` (alpha) and ``concentration0`` (beta).
     Samples come from two gamma draws and carry no gradient (``has_rsample`` is False)."""
 
-    arg_constraints = {"concentration1": "positive", "concentration0": "positive"}
-    support = "unit_interval"
+    arg_constraints = {
+        "concentration1": constraints.positive,
+        "concentration0": constraints.positive,
+    }
+    support = constraints.unit_interval
     has_rsample = False
 
     def __init__(self, concentration1, concentration0, validate_args=None):

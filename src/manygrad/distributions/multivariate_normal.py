@@ -6,6 +6,7 @@ import math
 
 from .. import creation as C
 from ..tensor import Tensor
+from . import constraints
 from ._linalg import cholesky, solve
 from .distribution import Distribution, as_float, broadcast_shape
 
@@ -29,8 +30,13 @@ class MultivariateNormal(Distribution):
         >>> d.log_prob(action)
     """
 
-    arg_constraints = {"loc": "real_vector", "covariance_matrix": "positive_definite",
-                       "precision_matrix": "positive_definite", "scale_tril": "lower_cholesky"}  # fmt: skip
+    arg_constraints = {
+        "loc": constraints.real_vector,
+        "covariance_matrix": constraints.positive_definite,
+        "precision_matrix": constraints.positive_definite,
+        "scale_tril": constraints.lower_cholesky,
+    }
+    support = constraints.real_vector
     has_rsample = True
 
     def __init__(self, loc, covariance_matrix=None, precision_matrix=None, scale_tril=None,

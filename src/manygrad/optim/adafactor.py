@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-import numpy as np
+import numpy as np  # host-ok: rounds Python scalars to float32 (no array work)
 
 from .. import backend
 from .optimizer import Optimizer, zeros_state
