@@ -29,6 +29,19 @@ from .more_continuous import (
     Pareto,
     Weibull,
 )
+from .more_families import (
+    Binomial,
+    Dirichlet,
+    ExpRelaxedCategorical,
+    Kumaraswamy,
+    LogitRelaxedBernoulli,
+    LowRankMultivariateNormal,
+    MixtureSameFamily,
+    Multinomial,
+    RelaxedBernoulli,
+    RelaxedOneHotCategorical,
+    StudentT,
+)
 from .multivariate_normal import MultivariateNormal
 from .transformed_distribution import TransformedDistribution
 from .transforms import (
@@ -58,5 +71,7 @@ __all__ = [
     "AffineTransform", "ComposeTransform", "CumulativeDistributionTransform", "ExpTransform",
     "IndependentTransform", "LowerCholeskyTransform", "PowerTransform", "ReshapeTransform",
     "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform", "StickBreakingTransform",
-    "TanhTransform",
+    "TanhTransform", "Binomial", "Dirichlet", "ExpRelaxedCategorical", "Kumaraswamy",
+    "LogitRelaxedBernoulli", "LowRankMultivariateNormal", "MixtureSameFamily", "Multinomial",
+    "RelaxedBernoulli", "RelaxedOneHotCategorical", "StudentT",
 ]  # fmt: skip

@@ -124,7 +124,8 @@ class Distribution:
         batch_shape = tuple(batch_shape)
         new = copy.copy(self)
         n_old = len(self._batch_shape)
-        for k in list(self.arg_constraints) + ["base_dist"]:
+        keys = [n for k in self.arg_constraints for n in (k, "_" + k)] + ["base_dist"]
+        for k in keys:
             v = self.__dict__.get(k)
             if isinstance(v, Tensor):
                 new.__dict__[k] = v.expand(*(batch_shape + tuple(v.shape[n_old:])))
