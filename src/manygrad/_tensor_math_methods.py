@@ -95,6 +95,15 @@ class MathMethods:
     def erfinv(self, *args, **kwargs):
         return _ops().erfinv(self, *args, **kwargs)
 
+    def i0(self):
+        return _ops().i0(self)
+
+    def igamma(self, other):
+        return _ops().igamma(self, other)
+
+    def igammac(self, other):
+        return _ops().igammac(self, other)
+
     def lgamma(self, *args, **kwargs):
         return _ops().lgamma(self, *args, **kwargs)
 

@@ -55,13 +55,14 @@ from . import (  # noqa: E402
     shaping,
     sorting,
     special_fns,
+    special_more,
     stats,
     strided,
 )
 
 _MORE = (
     compat_ops, complex_ops, linalg_extra, linalg_lu, mathfns, misc, products, random, scans, scatter, shaping, sorting,
-    special_fns, stats, strided,
+    special_fns, special_more, stats, strided,
 )  # fmt: skip
 from .compat_ops import *  # noqa: E402, F403
 from .complex_ops import *  # noqa: E402, F403
@@ -76,6 +77,7 @@ from .scatter import *  # noqa: E402, F403
 from .shaping import *  # noqa: E402, F403
 from .sorting import *  # noqa: E402, F403
 from .special_fns import *  # noqa: E402, F403
+from .special_more import *  # noqa: E402, F403
 from .stats import *  # noqa: E402, F403
 from .strided import *  # noqa: E402, F403
 

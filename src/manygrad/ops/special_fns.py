@@ -17,9 +17,11 @@ def _erf(xp, x):
 
 
 def _erfc(xp, x):
-    # NOTE: 1 - erf(x) for x <= 0; for x > 0 the same through float64 (no cancellation
-    # beyond float64's, far below float32's precision)
-    return (1 - backend.erf(x.astype("float64"))).astype(x.dtype, copy=False)
+    # NOTE: 1 - erf(x) below 2; beyond, exp(-x²) erfcx(x) (no cancellation: erfc(6) is
+    # 2e-17, not 0)
+    from .special_more import erfc_accurate
+
+    return erfc_accurate(xp, x)
 
 
 _SQRT_PI = math.sqrt(math.pi)
