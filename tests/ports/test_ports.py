@@ -50,6 +50,8 @@ PORTS = [
     ("normalizing_flow.py", [], (2e-3, 1e-4), ()),
     ("fno_1d.py", [], (2e-3, 1e-5), ()),
     ("spectrogram_classifier.py", [], (2e-3, 1e-5), ()),
+    ("mixture_density.py", [], (2e-3, 1e-4), ()),
+    ("orthogonal_rnn.py", [], (3e-3, 1e-5), ()),
 ]  # fmt: skip
 
 
