@@ -371,6 +371,18 @@ def address(a) -> tuple[int, int]:
     return a.data.ptr, a.data.mem.ptr
 
 
+def allocation_nbytes(a) -> int:
+    """Bytes of the allocation an array views (its root array's, or the device buffer's)."""
+    if type(a) is FakeArray:
+        a = a._a
+    if isinstance(a, np.ndarray):
+        root = a
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        return int(root.nbytes)
+    return int(a.data.mem.size)
+
+
 def shared_host_copy(a: np.ndarray) -> np.ndarray:
     """A copy of host array ``a`` in anonymous shared memory, which forked processes share."""
     import mmap

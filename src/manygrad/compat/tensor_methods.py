@@ -77,6 +77,11 @@ class CompatMethods:
         first, start = backend.address(self._data)
         return (first - start) // self._data.itemsize
 
+    def untyped_storage(self):
+        """The memory this tensor views, as bytes (``data_ptr()``, ``nbytes()``, ``size()``,
+        ``device``): tensors that share it have equal ``data_ptr()``."""
+        return UntypedStorage(self)
+
     def get_device(self) -> int:
         """The GPU index, or -1 on the CPU."""
         return -1 if self.device.type == "cpu" else (self.device.index or 0)
@@ -170,3 +175,43 @@ class CompatMethods:
                 f"of shape {tuple(self.shape)}; format t.item() of a 0-d tensor instead"
             )
         return str(self)
+
+
+class UntypedStorage:
+    """The allocation under a tensor (read-only facts about it: manygrad tensors own their
+    arrays, so a storage cannot be resized or handed to another tensor)."""
+
+    def __init__(self, tensor):
+        from .. import backend
+
+        self._data = tensor._data
+        self.device = tensor.device
+        self._start = backend.address(self._data)[1]
+        self._nbytes = backend.allocation_nbytes(self._data)
+
+    def data_ptr(self) -> int:
+        return self._start
+
+    def nbytes(self) -> int:
+        return self._nbytes
+
+    def size(self) -> int:
+        return self._nbytes
+
+    __len__ = size
+
+    def element_size(self) -> int:
+        return 1
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def resize_(self, size: int):
+        raise NotImplementedError(
+            "UntypedStorage.resize_: manygrad tensors own their memory; drop the tensor (or "
+            "its references) to free it"
+        )
+
+    def __repr__(self) -> str:
+        return f"UntypedStorage(nbytes={self._nbytes}, device={self.device})"

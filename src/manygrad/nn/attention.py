@@ -354,3 +354,59 @@ class sdpa_kernel:  # noqa: N801 - PyTorch's name
 
         cuda._sdp.update(self.prev)
         return False
+
+
+class _Weights:
+    """The attributes ``MultiheadAttention.forward`` reads, from explicit weights (for the
+    functional form)."""
+
+    _project = MultiheadAttention._project
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num_heads: int,
+                                 in_proj_weight, in_proj_bias, bias_k, bias_v,
+                                 add_zero_attn: bool, dropout_p: float, out_proj_weight,
+                                 out_proj_bias, training: bool = True, key_padding_mask=None,
+                                 need_weights: bool = True, attn_mask=None,
+                                 use_separate_proj_weight: bool = False, q_proj_weight=None,
+                                 k_proj_weight=None, v_proj_weight=None, static_k=None,
+                                 static_v=None, average_attn_weights: bool = True,
+                                 is_causal: bool = False):  # fmt: skip
+    """``nn.MultiheadAttention``'s computation with its weights passed in (PyTorch's
+    ``F.multi_head_attention_forward``): inputs ``(L, N, E)`` or unbatched ``(L, E)``;
+    returns ``(output, weights or None)``."""
+    if static_k is not None or static_v is not None:
+        raise NotImplementedError(
+            "multi_head_attention_forward: static_k/static_v are not supported; pass the "
+            "keys and values as key/value"
+        )
+    e = embed_dim_to_check
+    if query.shape[-1] != e:
+        raise ShapeError(
+            f"multi_head_attention_forward: was expecting embedding dimension of {e}, but got "
+            f"{query.shape[-1]}"
+        )
+    if e % num_heads:
+        raise ValueError(f"embed_dim {e} not divisible by num_heads {num_heads}")
+    if use_separate_proj_weight and (q_proj_weight is None or k_proj_weight is None
+                                     or v_proj_weight is None):  # fmt: skip
+        raise ValueError("use_separate_proj_weight is True but q/k/v_proj_weight is None")
+
+    def out_proj(x):
+        return F.linear(x, out_proj_weight, out_proj_bias)
+
+    w = _Weights(
+        embed_dim=e, num_heads=num_heads, head_dim=e // num_heads, dropout=dropout_p,
+        training=training, batch_first=False,
+        _qkv_same_embed_dim=not use_separate_proj_weight, in_proj_weight=in_proj_weight,
+        in_proj_bias=in_proj_bias, q_proj_weight=q_proj_weight, k_proj_weight=k_proj_weight,
+        v_proj_weight=v_proj_weight, bias_k=bias_k, bias_v=bias_v,
+        add_zero_attn=add_zero_attn, out_proj=out_proj,
+    )  # fmt: skip
+    return MultiheadAttention.forward(w, query, key, value, key_padding_mask=key_padding_mask,
+                                      need_weights=need_weights, attn_mask=attn_mask,
+                                      average_attn_weights=average_attn_weights,
+                                      is_causal=is_causal)  # fmt: skip

@@ -36,3 +36,12 @@ _FAMILIES = (
     _lp_pool, _margin_loss, _pool3d, _sampling, _unpool,
 )  # fmt: skip
 __all__ = sorted(set(_ops_all) | {n for m in _FAMILIES for n in m.__all__})
+
+
+def __getattr__(name: str):
+    # NOTE: lazily: nn.attention imports the layers, which import this module's ops
+    if name == "multi_head_attention_forward":
+        from .attention import multi_head_attention_forward
+
+        return multi_head_attention_forward
+    raise AttributeError(f"module 'manygrad.nn.functional' has no attribute {name!r}")

@@ -106,6 +106,39 @@ def histogram(input: Tensor, bins=100, *, range=None, weight=None, density: bool
     return Tensor._wrap(h.astype(dt), input._device), Tensor._wrap(e.astype(dt), input._device)
 
 
+def histogramdd(input: Tensor, bins=10, *, range=None, weight=None, density: bool = False):  # noqa: A002
+    """``(hist, bin_edges)`` of points ``(..., D)`` in ``D`` dimensions: ``bins`` a count, a
+    count per dimension or a list of edge tensors; ``range`` a flat ``[min0, max0, min1,
+    max1, ...]``."""
+    from collections import namedtuple
+
+    xp = backend.array_module(input._data)
+    d = input.shape[-1]
+    pts = input._data.reshape(-1, d)
+    if isinstance(bins, (list, tuple)) and bins and isinstance(bins[0], Tensor):
+        b = [e._data for e in bins]
+    else:
+        b = bins
+    rng = None
+    if range is not None:
+        if len(range) != 2 * d:
+            raise ValueError(f"histogramdd: range needs 2 values per dimension ({2 * d}), "
+                             f"got {len(range)}")  # fmt: skip
+        rng = [(float(range[2 * i]), float(range[2 * i + 1])) for i in _brange(d)]
+    w = weight._data.reshape(-1) if isinstance(weight, Tensor) else None
+    h, edges = xp.histogramdd(pts, bins=b, range=rng, weights=w, density=density)
+    dt = input._data.dtype
+    out = namedtuple("histogramdd", ["hist", "bin_edges"])
+    return out(Tensor._wrap(h.astype(dt), input._device),
+               [Tensor._wrap(e.astype(dt), input._device) for e in edges])  # fmt: skip
+
+
+def _brange(n):
+    import builtins
+
+    return builtins.range(n)
+
+
 from ._common import public  # noqa: E402
 
 __all__ = public(globals())
