@@ -15,6 +15,16 @@ from .continuous import Exponential, Laplace, Normal, Uniform
 from .discrete import Bernoulli, Categorical, OneHotCategorical
 from .discrete_more import Geometric, Poisson
 from .distribution import Distribution
+from .extra_families import (
+    ContinuousBernoulli,
+    FisherSnedecor,
+    GeneralizedPareto,
+    InverseGamma,
+    LogisticNormal,
+    NegativeBinomial,
+    OneHotCategoricalStraightThrough,
+    VonMises,
+)
 from .independent import Independent
 from .kl import kl_divergence, register_kl
 from .more_continuous import (
@@ -60,6 +70,7 @@ from .transforms import (
     StickBreakingTransform,
     TanhTransform,
     Transform,
+    identity_transform,
 )
 
 __all__ = [
@@ -73,5 +84,7 @@ __all__ = [
     "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform", "StickBreakingTransform",
     "TanhTransform", "Binomial", "Dirichlet", "ExpRelaxedCategorical", "Kumaraswamy",
     "LogitRelaxedBernoulli", "LowRankMultivariateNormal", "MixtureSameFamily", "Multinomial",
-    "RelaxedBernoulli", "RelaxedOneHotCategorical", "StudentT",
+    "RelaxedBernoulli", "RelaxedOneHotCategorical", "StudentT", "ContinuousBernoulli",
+    "FisherSnedecor", "GeneralizedPareto", "InverseGamma", "LogisticNormal", "NegativeBinomial",
+    "OneHotCategoricalStraightThrough", "VonMises", "identity_transform",
 ]  # fmt: skip
