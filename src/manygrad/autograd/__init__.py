@@ -379,7 +379,7 @@ from . import _anomaly_mode, _inplace  # noqa: E402
 from ._anomaly_mode import detect_anomaly, set_detect_anomaly  # noqa: E402,F401
 from ._engine import _run, backward, grad, retain  # noqa: E402,F401
 from ._userfn import FunctionCtx, once_differentiable  # noqa: E402,F401
-from . import functional, graph  # noqa: E402,F401
+from . import forward_ad, functional, graph  # noqa: E402,F401
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402,F401
 # isort: on
 
