@@ -55,11 +55,18 @@ from .amp import autocast
 from .io import load, save
 from .spectral import istft, stft
 from .threads import get_num_threads, set_num_threads
+from .memory_format import (  # noqa: E402
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    memory_format,
+    preserve_format,
+)
 
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
 _LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx", "func", "utils"}
 _LAZY |= {"distributions", "accelerator", "backends", "serialization", "compat"}
-_LAZY |= {"linalg", "special", "random", "fft", "jit", "profiler"}
+_LAZY |= {"linalg", "special", "random", "fft", "jit", "profiler", "signal", "cpu", "overrides"}
 
 
 def __getattr__(name):

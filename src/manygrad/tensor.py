@@ -217,6 +217,7 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         dt = kwargs.pop("dtype", None)
         kwargs.pop("non_blocking", None)
         kwargs.pop("copy", None)
+        fmt = kwargs.pop("memory_format", None)
         for a in args:
             if isinstance(a, Tensor):
                 dev, dt = a._device, a.dtype
@@ -233,6 +234,8 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
             d = backend.device(dev)
             if d != out._device:
                 out = F.to_device(out, d)
+        if fmt is not None and fmt.name not in ("preserve_format", "contiguous_format"):
+            out = out.contiguous(memory_format=fmt)
         return out
 
     def cpu(self) -> Tensor:
@@ -276,14 +279,27 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         self.requires_grad = False
         return self
 
-    def clone(self) -> Tensor:
-        return F.clone(self)
+    def clone(self, memory_format=None) -> Tensor:
+        if memory_format is None or memory_format.name == "preserve_format":
+            return F.clone(self)
+        from .memory_format import to_format
 
-    def contiguous(self) -> Tensor:
-        return self
+        return to_format(self, memory_format, "clone", copy=True)
 
-    def is_contiguous(self) -> bool:
-        return bool(self._data.flags.c_contiguous)
+    def contiguous(self, memory_format=None) -> Tensor:
+        # NOTE: ops take any strides, so the default keeps the tensor as it is
+        if memory_format is None or memory_format.name == "contiguous_format":
+            return self
+        from .memory_format import to_format
+
+        return to_format(self, memory_format)
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        if memory_format is None:
+            return bool(self._data.flags.c_contiguous)
+        from .memory_format import is_format
+
+        return is_format(self, memory_format)
 
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:

@@ -43,3 +43,31 @@ def math_sdp_enabled() -> bool:
 
 def enable_math_sdp(enabled: bool) -> None:
     _sdp["math"] = bool(enabled)
+
+
+def cudnn_sdp_enabled() -> bool:
+    return _sdp["cudnn"]
+
+
+def enable_cudnn_sdp(enabled: bool) -> None:
+    _sdp["cudnn"] = bool(enabled)
+
+
+class sdp_kernel:  # noqa: N801 - PyTorch's (deprecated) name
+    """Switch attention kernels inside a block (PyTorch's older form of
+    ``nn.attention.sdpa_kernel``); the previous switches come back at its end."""
+
+    def __init__(self, enable_flash: bool = True, enable_math: bool = True,
+                 enable_mem_efficient: bool = True, enable_cudnn: bool = True):  # fmt: skip
+        self._want = {"flash": enable_flash, "math": enable_math,
+                      "mem_efficient": enable_mem_efficient, "cudnn": enable_cudnn}  # fmt: skip
+        self._saved: dict = {}
+
+    def __enter__(self):
+        self._saved = dict(_sdp)
+        _sdp.update({k: bool(v) for k, v in self._want.items()})
+        return self
+
+    def __exit__(self, *exc):
+        _sdp.update(self._saved)
+        return False

@@ -53,3 +53,46 @@ def assert_close(actual, expected, *, rtol=None, atol=None, equal_nan=False, che
             f"Tensor-likes are not close!\n\nMismatched elements: {bad} / {ok.size}\n"
             f"Greatest absolute difference: {np.nanmax(diff)} (up to {atol} allowed)\n"
             f"rtol={rtol}, atol={atol}"))  # fmt: skip
+
+
+def make_tensor(*shape, dtype, device, low=None, high=None, requires_grad: bool = False,
+                noncontiguous: bool = False, exclude_zero: bool = False,
+                memory_format=None):  # fmt: skip
+    """A random tensor for tests (PyTorch's ``torch.testing.make_tensor``): uniform in
+    ``[low, high)`` (default [-9, 9) for floats, [-9, 10) for ints, {False, True} for bool);
+    ``noncontiguous`` gives a strided view; ``exclude_zero`` replaces zeros."""
+    from .. import creation
+
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    dt = D.from_any(dtype)
+    rng = np.random.default_rng()
+    if dt is D.bool_:
+        vals = rng.integers(0, 2, shape).astype(bool)
+    elif dt.is_floating_point or dt.is_complex:
+        lo = -9.0 if low is None else float(low)
+        hi = 9.0 if high is None else float(high)
+        if lo > hi:
+            raise ValueError(f"make_tensor: low ({lo}) must not exceed high ({hi})")
+        vals = rng.uniform(lo, hi, shape)
+        if dt.is_complex:
+            vals = vals + 1j * rng.uniform(lo, hi, shape)
+        if exclude_zero:
+            tiny = np.finfo(np.float32 if dt.itemsize <= 4 else np.float64).tiny
+            vals = np.where(vals == 0, tiny, vals)
+    else:
+        lo = -9 if low is None else int(np.ceil(low))
+        hi = 10 if high is None else int(np.ceil(high))
+        if np.issubdtype(dt.np, np.unsignedinteger):
+            lo = max(lo, 0)
+        vals = rng.integers(lo, hi, shape)
+        if exclude_zero:
+            vals = np.where(vals == 0, 1, vals)
+    if noncontiguous and vals.size > 1:
+        wide = np.repeat(vals[..., None], 2, -1)
+        t = creation.tensor(wide, dtype=dt, device=device)[..., 0]
+    else:
+        t = creation.tensor(vals, dtype=dt, device=device)
+    if memory_format is not None:
+        t = t.contiguous(memory_format=memory_format)
+    return t.requires_grad_() if requires_grad else t

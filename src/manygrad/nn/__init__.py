@@ -239,3 +239,6 @@ def __getattr__(name: str):
 from .adaptive import AdaptiveLogSoftmaxWithLoss  # noqa: E402
 
 __all__ += ["AdaptiveLogSoftmaxWithLoss"]
+from .instancenorm import CrossMapLRN2d  # noqa: E402
+
+__all__ += ["CrossMapLRN2d"]

@@ -79,3 +79,42 @@ class LocalResponseNorm(Module):
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class CrossMapLRN2d(Module):
+    """Local response normalization across channels of 4-D inputs, with PyTorch's legacy
+    window: channel ``c`` sums the squares of channels ``0 .. c + (size - 1) // 2``, less
+    those from 1 up to ``c - (size - 1) // 2 - 1`` (channel 0 is never dropped), as
+    ``torch.nn.CrossMapLRN2d`` computes it.
+
+    Args: size; alpha (1e-4); beta (0.75); k (1).
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        if input.dim() != 4:
+            raise ValueError(f"CrossMapLRN2d: Expected input to be 4D, got {input.dim()}D instead.")
+        from .. import creation
+        from .. import ops as F
+
+        c = input.shape[1]
+        pre = int((self.size - 1) / 2 + 1)
+        sq = input * input
+        zero = creation.zeros_like(sq[:, :1])
+        prefix = F.cat([zero, sq.cumsum(1)], 1)  # prefix[:, i] = sum of squares below i
+        idx = list(range(c))
+        upper = [min(i + pre - 1, c - 1) + 1 for i in idx]
+        drop = [max(i - pre, 0) + 1 for i in idx]  # NOTE: removes channels 1 .. i - pre
+        dev = input.device
+        hi = prefix.index_select(1, creation.tensor(upper, device=dev))
+        lo = prefix.index_select(1, creation.tensor(drop, device=dev))
+        one = prefix.index_select(1, creation.tensor([1] * c, device=dev))
+        scale = hi - (lo - one)
+        scale = scale * (self.alpha / self.size) + self.k
+        return input * scale.pow(-self.beta)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

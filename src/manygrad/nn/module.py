@@ -332,6 +332,31 @@ class Module(StateDictHooks):
             raise AttributeError(f"{mod._get_name()} has no parameter `{name}`")
         return mod._parameters[name]
 
+    def get_buffer(self, target: str) -> Tensor:
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._buffers:
+            raise AttributeError(f"{mod._get_name()} has no buffer `{name}`")
+        return mod._buffers[name]
+
+    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
+        """Put ``module`` at dotted path ``target`` (its parent must exist; with ``strict``
+        the name must already hold a submodule)."""
+        if not target:
+            raise ValueError("set_submodule: cannot set the module itself (target '')")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if strict and name not in parent._modules:
+            raise AttributeError(f"{parent._get_name()} has no submodule `{name}`")
+        if not isinstance(module, Module):
+            raise TypeError(f"`module` is not an nn.Module, found {type(module).__name__}")
+        setattr(parent, name, module)
+
+    def to_empty(self, *, device=None, recurse: bool = True) -> Module:
+        """Move parameters and buffers to ``device`` (values are kept: PyTorch leaves them
+        uninitialized, any values are allowed)."""
+        return self.to(device) if device is not None else self
+
     # ------------------------------------------------------------------ iteration
     def named_modules(self, memo: set | None = None, prefix: str = "",
                       remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:  # fmt: skip
@@ -589,13 +614,19 @@ class Module(StateDictHooks):
         Example:
             >>> model.to("cuda"); model.to(mg.float64); model.to("cuda", mg.float16)
         """
+        fmt = kwargs.pop("memory_format", None)
         dev, dt = _parse_to(args, kwargs)
+        order = getattr(fmt, "order", None)
 
         def convert(arr):
             if dt is not None and _is_float(arr) and arr.dtype != dt.np:
                 arr = arr.astype(dt.np)
             if dev is not None:
                 arr = backend.to_device(arr, dev)
+            if order is not None and arr.ndim == len(order):  # NOTE: e.g. channels_last
+                inv = sorted(range(len(order)), key=order.__getitem__)
+                xp = backend.array_module(arr)
+                arr = xp.ascontiguousarray(arr.transpose(order)).transpose(inv)
             return arr
 
         return self._apply(convert)

@@ -115,6 +115,20 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     return x.reshape(*lead, c * r * r, h // r, w // r)
 
 
+def conv_tbc(input: Tensor, weight: Tensor, bias: Tensor, pad: int = 0) -> Tensor:  # noqa: A002
+    """A 1-d convolution over time of ``(T, B, C_in)`` inputs with a ``(K, C_in, C_out)``
+    weight (``pad`` steps of zeros at both ends); returns ``(T', B, C_out)``."""
+    from .conv import conv1d
+
+    if input.dim() != 3 or weight.dim() != 3:
+        raise ShapeError(
+            f"conv_tbc: expected a (T, B, C) input and a (K, C_in, C_out) weight, got "
+            f"{tuple(input.shape)} and {tuple(weight.shape)}"
+        )
+    out = conv1d(input.permute(1, 2, 0), weight.permute(2, 1, 0), bias, padding=pad)
+    return out.permute(2, 0, 1)
+
+
 def channel_shuffle(input: Tensor, groups: int) -> Tensor:
     """(N, g * k, *) -> channels reordered as k groups of g (Zhang et al., 2017: ShuffleNet).
 
@@ -129,5 +143,7 @@ def channel_shuffle(input: Tensor, groups: int) -> Tensor:
 
 
 from ._common import public  # noqa: E402
+
+native_channel_shuffle = channel_shuffle
 
 __all__ = public(globals())

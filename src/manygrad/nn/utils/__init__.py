@@ -208,3 +208,26 @@ from ._legacy_norms import (  # noqa: E402, F401
     weight_norm,
 )
 from .init import skip_init  # noqa: E402, F401
+
+
+def convert_conv2d_weight_memory_format(module, memory_format):
+    """Lay out the weights of every ``Conv2d`` / ``ConvTranspose2d`` in ``module`` in
+    ``memory_format`` (e.g. ``mg.channels_last``); returns ``module``."""
+    from ..conv import Conv2d, ConvTranspose2d
+
+    for m in module.modules():
+        if isinstance(m, (Conv2d, ConvTranspose2d)):
+            w = m.weight
+            w._data = w.detach().contiguous(memory_format=memory_format)._data
+    return module
+
+
+def convert_conv3d_weight_memory_format(module, memory_format):
+    """``convert_conv2d_weight_memory_format`` for ``Conv3d`` / ``ConvTranspose3d``."""
+    from ..conv3d import Conv3d, ConvTranspose3d
+
+    for m in module.modules():
+        if isinstance(m, (Conv3d, ConvTranspose3d)):
+            w = m.weight
+            w._data = w.detach().contiguous(memory_format=memory_format)._data
+    return module
