@@ -9,6 +9,7 @@ from collections import namedtuple
 
 from .ops.decompositions import eigh, eigvalsh, qr, svd, svdvals
 from .ops.linalg import matmul
+from .ops.linalg_eig import eig, eigvals
 from .ops.linalg_extra import (
     cholesky,
     det,
@@ -102,5 +103,5 @@ __all__ = [
     "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet",
     "solve", "svd", "svdvals", "vecdot", "vector_norm", "solve_triangular", "lstsq",
     "matrix_exp", "vander", "diagonal", "cond", "householder_product", "lu", "lu_factor",
-    "lu_factor_ex", "lu_solve", "solve_ex", "tensorinv", "tensorsolve",
+    "lu_factor_ex", "lu_solve", "solve_ex", "tensorinv", "tensorsolve", "eig", "eigvals",
 ]  # fmt: skip
