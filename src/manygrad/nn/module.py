@@ -352,6 +352,11 @@ class Module(StateDictHooks):
             raise TypeError(f"`module` is not an nn.Module, found {type(module).__name__}")
         setattr(parent, name, module)
 
+    def compile(self, *args, **kwargs) -> None:
+        """PyTorch compiles the module's forward in place; manygrad runs it as it is (its
+        speed comes from fused kernels and CUDA graphs, see docs/performance.md)."""
+        return None
+
     def to_empty(self, *, device=None, recurse: bool = True) -> Module:
         """Move parameters and buffers to ``device`` (values are kept: PyTorch leaves them
         uninitialized, any values are allowed)."""

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from .. import backend
 from . import _fused
 from ._capturable import F64, check_capturable, device_step, hyper
-from .optimizer import Optimizer, zeros_state
+from .optimizer import Optimizer, impl_options, zeros_state
 
 
 class Adam(Optimizer):
@@ -48,9 +48,12 @@ class Adam(Optimizer):
         weight_decay: float = 0,
         amsgrad: bool = False,
         *,
+        foreach=None,
         maximize: bool = False,
-        decoupled_weight_decay: bool = False,
         capturable: bool = False,
+        differentiable: bool = False,
+        fused=None,
+        decoupled_weight_decay: bool = False,
     ):
         name = type(self).__name__
         if lr < 0.0:
@@ -65,7 +68,7 @@ class Adam(Optimizer):
         defaults = dict(
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             maximize=maximize, decoupled_weight_decay=decoupled_weight_decay,
-            capturable=capturable,
+            capturable=capturable, **impl_options(name, foreach, fused, differentiable),
         )  # fmt: skip
         super().__init__(params, defaults)
 
@@ -192,10 +195,14 @@ class AdamW(Adam):
         weight_decay: float = 1e-2,
         amsgrad: bool = False,
         *,
+        foreach=None,
         maximize: bool = False,
         capturable: bool = False,
+        differentiable: bool = False,
+        fused=None,
     ):
         super().__init__(
             params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-            decoupled_weight_decay=True, capturable=capturable,
+            decoupled_weight_decay=True, capturable=capturable, foreach=foreach,
+            differentiable=differentiable, fused=fused,
         )  # fmt: skip

@@ -314,6 +314,21 @@ class Optimizer:
         return out
 
 
+def impl_options(name: str, foreach=None, fused=None, differentiable: bool = False) -> dict:
+    """PyTorch's implementation switches, kept in the param groups as PyTorch keeps them.
+    ``foreach`` and ``fused`` choose among equal results, so manygrad takes them as given
+    and picks its own step (on a GPU, one fused launch where a verified kernel serves);
+    ``differentiable=True`` (a step that records a graph) is refused."""
+    if differentiable:
+        raise NotImplementedError(
+            f"{name}: differentiable=True (a step that autograd can differentiate through) is "
+            "not supported; use differentiable=False"
+        )
+    if foreach and fused:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    return {"foreach": foreach, "fused": fused, "differentiable": False}
+
+
 def _cast(p: Tensor, name: str, value, keep_dtype: bool = False):
     if name == "step":  # NOTE: PyTorch keeps the step as a tensor; here it is a Python int
         return int(value.item()) if isinstance(value, Tensor) else value

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .. import backend
-from .optimizer import Optimizer, zeros_state
+from .optimizer import Optimizer, impl_options, zeros_state
 
 
 class RMSprop(Optimizer):
@@ -38,16 +38,25 @@ class RMSprop(Optimizer):
         weight_decay: float = 0,
         momentum: float = 0,
         centered: bool = False,
-        *,
+        capturable: bool = False,
+        foreach=None,
         maximize: bool = False,
+        differentiable: bool = False,
     ):
+        if capturable:
+            raise NotImplementedError(
+                "RMSprop: capturable=True (CUDA graph capture of step) is not supported yet; "
+                "SGD, Adam and AdamW support it"
+            )
         for name, v in (("learning rate", lr), ("eps", eps), ("momentum", momentum),
                         ("weight_decay", weight_decay), ("alpha", alpha)):  # fmt: skip
             if v < 0.0:
                 raise ValueError(f"RMSprop: invalid {name} {v}; it must be >= 0")
         defaults = dict(
             lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
-            weight_decay=weight_decay, maximize=maximize,
+            weight_decay=weight_decay, maximize=maximize, capturable=False,
+            **{k: v for k, v in impl_options("RMSprop", foreach, None, differentiable).items()
+               if k != "fused"},  # NOTE: PyTorch's RMSprop has no fused option
         )  # fmt: skip
         super().__init__(params, defaults)
 

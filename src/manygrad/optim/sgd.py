@@ -9,7 +9,7 @@ from ..cuda import graphs
 from ..tensor import Tensor
 from . import _fused
 from ._capturable import hyper
-from .optimizer import Optimizer
+from .optimizer import Optimizer, impl_options
 
 
 class SGD(Optimizer):
@@ -49,6 +49,9 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        foreach=None,
+        differentiable: bool = False,
+        fused=None,
         capturable: bool = False,
     ):
         if lr < 0.0:
@@ -62,6 +65,7 @@ class SGD(Optimizer):
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
             nesterov=nesterov, maximize=maximize,
+            **impl_options("SGD", foreach, fused, differentiable),
         )  # fmt: skip
         super().__init__(params, defaults)
         # NOTE: not a group option: PyTorch's SGD has none (its state dicts stay alike)
