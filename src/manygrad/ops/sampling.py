@@ -114,6 +114,56 @@ def _resample(x, d, n_out, sf, align_corners, cubic):
     return out
 
 
+def _aa_filter(x, cubic: bool):
+    """The antialiasing kernels: a triangle (bilinear) or Keys' cubic with a = -0.5."""
+    import numpy as np  # host-ok: the small weight matrices are built on the host
+
+    ax = np.abs(x)
+    if not cubic:
+        return np.where(ax < 1, 1 - ax, 0.0)
+    a = -0.5
+    near = ((a + 2) * ax - (a + 3)) * ax * ax + 1
+    far = (((ax - 5) * ax + 8) * ax - 4) * a
+    return np.where(ax < 1, near, np.where(ax < 2, far, 0.0))
+
+
+def _aa_weights(n_in: int, n_out: int, sf, align_corners: bool, cubic: bool):
+    """``(n_out, n_in)`` resampling weights that average over the footprint of each output
+    pixel when shrinking (PyTorch's antialias=True; PIL's resampling)."""
+    import numpy as np  # host-ok: the small weight matrices are built on the host
+
+    if align_corners:
+        scale = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    elif sf is not None and sf > 0:
+        scale = 1.0 / sf
+    else:
+        scale = n_in / n_out
+    half = 2.0 if cubic else 1.0  # NOTE: half the kernel's width
+    support = half * scale if scale >= 1.0 else half
+    invscale = 1.0 / scale if scale >= 1.0 else 1.0
+    w = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        center = scale * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), n_in)
+        j = np.arange(lo, hi)
+        k = _aa_filter((j - center + 0.5) * invscale, cubic)
+        total = k.sum()
+        w[i, lo:hi] = k / total if total != 0 else k
+    return w
+
+
+def _antialias(x, sizes, sfs, align_corners, cubic):
+    from .linalg import matmul
+
+    for k in range(2):
+        d = 2 + k
+        w = _aa_weights(x.shape[d], sizes[k], sfs[k], align_corners, cubic)
+        wt = _const(x, backend.to_device(w.astype(x._data.dtype), x._device))
+        x = matmul(wt, x) if d == 2 else matmul(x, wt.mT)
+    return x
+
+
 @backend.on_tensor_device
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
@@ -128,14 +178,18 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         align_corners: for the linear and cubic modes, map corner pixels onto each other
             (default False).
         recompute_scale_factor: compute the coordinate scale from the sizes (default False).
-        antialias: not supported (only False).
+        antialias: average over each output pixel's footprint when shrinking (bilinear
+            and bicubic; PyTorch's and PIL's resampling).
 
     Example: ``F.interpolate(images, scale_factor=2, mode="bilinear")``
     """
     if mode not in _MODES:
         raise ValueError(f"interpolate: mode must be one of {_MODES}, got {mode!r}")
-    if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not supported; use False")
+    if antialias and mode not in ("bilinear", "bicubic"):
+        raise NotImplementedError(
+            f"interpolate: anti-alias option is restricted to bilinear and bicubic modes and "
+            f"requires a 4-D tensor as input, got mode {mode!r}"
+        )
     nd = input.ndim - 2
     if nd not in (1, 2, 3):
         raise ShapeError(f"interpolate: expected an input of 3, 4 or 5 dims (N, C, ...), got "
@@ -152,6 +206,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     if min(sizes) < 1:
         raise ShapeError(f"interpolate: output size {sizes} must be positive")
     x = _float_input(input)
+    if antialias:
+        return _antialias(x, sizes, sfs, bool(align_corners), mode == "bicubic")
     if mode == "area":
         if nd == 1:
             return adaptive_avg_pool1d(x, sizes)
