@@ -181,8 +181,8 @@ def test_bad_input_is_refused():
         mg.nn.RNN(4, 3)(mg.randn(5, 2, 4), mg.randn(1, 3, 3))
     with pytest.raises(ValueError, match="nonlinearity"):
         mg.nn.RNN(4, 3, nonlinearity="sigmoid")
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        mg.nn.LSTM(4, 3, proj_size=2)
+    with pytest.raises(ValueError, match="proj_size"):
+        mg.nn.LSTM(4, 3, proj_size=-1)
 
 
 def _lstm_layer(lib, fused=True):

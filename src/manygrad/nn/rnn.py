@@ -53,11 +53,14 @@ class RNNBase(Module):
                  bidirectional: bool = False, proj_size: int = 0, device=None,
                  dtype=None) -> None:  # fmt: skip
         super().__init__()
-        if proj_size:
-            raise NotImplementedError(
-                "LSTM: proj_size is not supported by manygrad; use proj_size=0 and a Linear "
-                "layer on the output"
+        if proj_size < 0:
+            raise ValueError(
+                "proj_size should be a positive integer or zero to disable projections"
             )
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        if proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
         if not 0 <= dropout <= 1 or isinstance(dropout, bool):
             raise ValueError(f"{mode}: dropout must be a number in [0, 1], got {dropout}")
         if hidden_size <= 0 or num_layers <= 0:
@@ -76,14 +79,17 @@ class RNNBase(Module):
         self.bidirectional, self.proj_size = bidirectional, proj_size
         gates = R.MODES[mode] * hidden_size
         dirs = 2 if bidirectional else 1
+        real = proj_size or hidden_size  # NOTE: the width of h (projected with proj_size)
         self._flat_weights_names = []
         for layer in range(num_layers):
             for d in range(dirs):
                 suffix = f"_l{layer}" + ("_reverse" if d else "")
-                width = input_size if layer == 0 else hidden_size * dirs
-                shapes = {"weight_ih": (gates, width), "weight_hh": (gates, hidden_size)}
+                width = input_size if layer == 0 else real * dirs
+                shapes = {"weight_ih": (gates, width), "weight_hh": (gates, real)}
                 if bias:
                     shapes.update(bias_ih=(gates,), bias_hh=(gates,))
+                if proj_size:
+                    shapes.update(weight_hr=(proj_size, hidden_size))
                 for name, shape in shapes.items():
                     p = Parameter(creation.empty(*shape, device=device, dtype=dtype))
                     self.register_parameter(name + suffix, p)
@@ -104,7 +110,7 @@ class RNNBase(Module):
 
     @property
     def all_weights(self) -> list:
-        per = 4 if self.bias else 2
+        per = (4 if self.bias else 2) + (1 if self.proj_size else 0)
         w = self._flat_weights
         return [w[i : i + per] for i in range(0, len(w), per)]
 
@@ -113,14 +119,14 @@ class RNNBase(Module):
         get = lambda n: getattr(self, n + s, None)  # noqa: E731
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
-    def _zeros(self, batch: int, like: Tensor) -> Tensor:
+    def _zeros(self, batch: int, like: Tensor, width: int | None = None) -> Tensor:
         dirs = 2 if self.bidirectional else 1
-        return creation.zeros(
-            self.num_layers * dirs, batch, self.hidden_size, dtype=like.dtype, device=like.device
-        )
+        return creation.zeros(self.num_layers * dirs, batch, width or self.hidden_size,
+                              dtype=like.dtype, device=like.device)  # fmt: skip
 
     def _check_hx(self, h: Tensor, batch: int, what: str) -> None:
-        want = (self.num_layers * (2 if self.bidirectional else 1), batch, self.hidden_size)
+        width = self.proj_size if (self.proj_size and what == "h_0") else self.hidden_size
+        want = (self.num_layers * (2 if self.bidirectional else 1), batch, width)
         if tuple(h.shape) != want:
             raise ShapeError(f"{self.mode}: expected {what} of shape {want}, got "
                              f"{tuple(h.shape)}")  # fmt: skip
@@ -152,7 +158,7 @@ class RNNBase(Module):
                              f"{self.input_size}, got {x.shape[-1]}")  # fmt: skip
         if hx is None:
             z = self._zeros(batch, x)
-            hx = (z, z) if lstm else z
+            hx = (self._zeros(batch, x, self.proj_size or None), z) if lstm else z
         for i, h in enumerate(hx if lstm else (hx,)):
             self._check_hx(h, batch, ("h_0", "c_0")[i])
         out, finals = self._run(x, hx, sizes)
@@ -179,8 +185,10 @@ class RNNBase(Module):
             for d in range(dirs):
                 k = layer * dirs + d
                 state = (hx[0][k], hx[1][k]) if self.mode == "LSTM" else hx[k]
+                w_hr = getattr(self, f"weight_hr_l{layer}" + ("_reverse" if d else ""), None)
                 out, state = R.rnn_layer(self.mode, x, state, *self._weights(layer, d),
-                                         reverse=bool(d), batch_sizes=sizes)  # fmt: skip
+                                         reverse=bool(d), batch_sizes=sizes,
+                                         w_hr=w_hr)  # fmt: skip
                 outs.append(out)
                 finals.append(state)
             x = outs[0] if dirs == 1 else F.cat(outs, -1)
@@ -200,6 +208,8 @@ class RNNBase(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         return s
 
 

@@ -214,7 +214,7 @@ def _out(state):
 
 
 def rnn_layer(mode: str, x: Tensor, state, w_ih, w_hh, b_ih, b_hh, reverse: bool = False,
-              batch_sizes: list | None = None, fused: bool = True):  # fmt: skip
+              batch_sizes: list | None = None, fused: bool = True, w_hr=None):  # fmt: skip
     """Run one direction of one layer.
 
     Args:
@@ -226,12 +226,20 @@ def rnn_layer(mode: str, x: Tensor, state, w_ih, w_hh, b_ih, b_hh, reverse: bool
         batch_sizes: the packed sequence's rows per step (Python ints), or None.
         fused: run the LSTM/GRU pointwise maths as one op (default True); False uses the
             reference compositions.
+        w_hr: an LSTM's projection ``(P, H)``: ``h = (o * tanh(c)) @ w_hr.T`` (width P).
 
     Returns ``(output, final_state)``: output (T, B, H) or packed (sum(batch_sizes), H).
     """
     cell = (FUSED if fused else CELLS)[mode]
     gi = linear(x, w_ih, b_ih)  # NOTE: all time steps' input projections in one product
-    if fused and mode in ("LSTM", "GRU"):
+    if w_hr is not None:
+        base = CELLS["LSTM"]
+
+        def cell(g, st, w, b):
+            h, c = base(g, st, w, b)
+            return linear(h, w_hr, None), c
+
+    elif fused and mode in ("LSTM", "GRU"):
         return _whole_layer(mode, gi, state, w_hh, b_hh, reverse, batch_sizes)
     if batch_sizes is None:
         steps = range(x.shape[0])
