@@ -33,6 +33,7 @@ autocast_dtypes: dict = {}
 # every op that runs; None otherwise (one global read per op)
 _trace = None
 _profile = None  # a profiler's recorder (manygrad.profiler), None when none is open
+_saved_tensor_hooks = None  # (pack, unpack) of saved_tensors_hooks, None when none is set
 # NOTE: lists that collect every node made while they are open (checkpoint); None when none
 _recorders = None
 
@@ -256,6 +257,10 @@ class Function:
                 vc = t._vc = [0, None]
             saved.append((id(out), vc, vc[0], -1))
             ctx._saved = saved
+            if _saved_tensor_hooks is not None:
+                from ._saved_hooks import pack_node
+
+                pack_node(ctx, _saved_tensor_hooks)
             t.requires_grad = True
             t.grad_fn = ctx
             if _anomaly:

@@ -122,17 +122,18 @@ def _check_versions(node) -> None:
     for rid, vc, ver, i in getattr(node, "_saved", ()):
         if vc[0] == ver:
             continue
-        for v in node.__dict__.values():
-            if id(v) == rid:
-                what = "output 0" if i < 0 else f"input {i}"
-                by = f" by {vc[1]}()" if vc[1] else ""
-                raise AutogradError(
-                    "one of the variables needed for gradient computation has been modified "
-                    f"by an inplace operation{by}: [{v.dtype} {list(v.shape)}], which is "
-                    f"{what} of {node.name()}, is at version {vc[0]}; expected version "
-                    f"{ver} instead. Fix: make the in-place change out of place (x = x * 2 "
-                    "instead of x.mul_(2)) or change a .clone() of the tensor"
-                )
+        kept = [v for v in node.__dict__.values() if id(v) == rid]
+        if not kept and rid not in node.__dict__.get("_packed_ids", ()):
+            continue  # NOTE: the op does not keep this input: changing it is harmless
+        what = "output 0" if i < 0 else f"input {i}"
+        by = f" by {vc[1]}()" if vc[1] else ""
+        desc = f"[{kept[0].dtype} {list(kept[0].shape)}], which is " if kept else ""
+        raise AutogradError(
+            "one of the variables needed for gradient computation has been modified "
+            f"by an inplace operation{by}: {desc}{what} of {node.name()}, is at version "
+            f"{vc[0]}; expected version {ver} instead. Fix: make the in-place change out of "
+            "place (x = x * 2 instead of x.mul_(2)) or change a .clone() of the tensor"
+        )
 
 
 def _add(grads, key, g):
@@ -192,6 +193,10 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
                         captured[(nid, i)] = g
                 if need is not None and nid not in need:
                     continue
+            if "_packed" in d:
+                from ._saved_hooks import unpack_node
+
+                unpack_node(node)
             for s in getattr(node, "_saved", ()):
                 if s[1][0] != s[2]:
                     _check_versions(node)

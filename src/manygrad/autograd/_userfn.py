@@ -46,6 +46,18 @@ class FunctionCtx:
                     f"save_for_backward can only save tensors (or None), got "
                     f"{type(t).__name__}; store other values as ctx attributes"
                 )
+        from ._saved_hooks import current
+
+        hooks = current()
+        if hooks is not None and hooks[0] != "disabled":
+            from ..tensor import _version_counter
+
+            pack, unpack = hooks
+            # NOTE: kept packed; unpacked when backward reads ctx.saved_tensors
+            self._to_save = [None if t is None else
+                             ("hooked", pack(t), unpack, _version_counter(t), t._version)
+                             for t in tensors]  # fmt: skip
+            return
         self._to_save = [(t, t._version) if t is not None else None for t in tensors]
 
     @property
@@ -62,6 +74,24 @@ class FunctionCtx:
         for i, s in enumerate(saved):
             if s is None:
                 out.append(None)
+                continue
+            if len(s) == 5:  # NOTE: packed by saved_tensors_hooks
+                _, payload, unpack, vc, ver = s
+                if vc[0] != ver:
+                    raise AutogradError(
+                        "one of the variables needed for gradient computation has been "
+                        f"modified by an inplace operation: saved tensor {i} of "
+                        f"{type(self).__name__}Backward is at version {vc[0]}; expected "
+                        f"version {ver} instead. Fix: save a .clone() or make the change out "
+                        "of place"
+                    )
+                t = unpack(payload)
+                if not isinstance(t, Tensor):
+                    raise TypeError(
+                        f"saved_tensors_hooks: unpack_hook must return a Tensor, got "
+                        f"{type(t).__name__}"
+                    )
+                out.append(t)
                 continue
             t, ver = s
             if t._version != ver:

@@ -85,3 +85,10 @@ def register_multi_grad_hook(tensors, fn, *, mode: str = "all"):
                 h.remove()
 
     return _Multi()
+
+
+from ._saved_hooks import (  # noqa: E402, F401
+    disable_saved_tensors_hooks,
+    save_on_cpu,
+    saved_tensors_hooks,
+)
