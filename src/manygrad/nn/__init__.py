@@ -242,3 +242,6 @@ __all__ += ["AdaptiveLogSoftmaxWithLoss"]
 from .instancenorm import CrossMapLRN2d  # noqa: E402
 
 __all__ += ["CrossMapLRN2d"]
+from .fractional import FractionalMaxPool2d, FractionalMaxPool3d  # noqa: E402
+
+__all__ += ["FractionalMaxPool2d", "FractionalMaxPool3d"]

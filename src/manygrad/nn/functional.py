@@ -11,6 +11,7 @@ from ..ops import ctc as _ctc
 from ..ops import distance as _distance
 from ..ops import dropout_ext as _dropout_ext
 from ..ops import fold as _fold
+from ..ops import fractional_pool as _fractional_pool
 from ..ops import instance_norm as _instance_norm
 from ..ops import lp_pool as _lp_pool
 from ..ops import margin_loss as _margin_loss
@@ -24,6 +25,7 @@ from ..ops.ctc import *  # noqa: F403
 from ..ops.distance import *  # noqa: F403
 from ..ops.dropout_ext import *  # noqa: F403
 from ..ops.fold import *  # noqa: F403
+from ..ops.fractional_pool import *  # noqa: F403
 from ..ops.instance_norm import *  # noqa: F403
 from ..ops.lp_pool import *  # noqa: F403
 from ..ops.margin_loss import *  # noqa: F403
@@ -32,7 +34,8 @@ from ..ops.sampling import *  # noqa: F403
 from ..ops.unpool import *  # noqa: F403
 
 _FAMILIES = (
-    _activation, _adaptive_max, _conv3d, _ctc, _distance, _dropout_ext, _fold, _instance_norm,
+    _activation, _adaptive_max, _conv3d, _ctc, _distance, _dropout_ext, _fold, _fractional_pool,
+    _instance_norm,
     _lp_pool, _margin_loss, _pool3d, _sampling, _unpool,
 )  # fmt: skip
 __all__ = sorted(set(_ops_all) | {n for m in _FAMILIES for n in m.__all__})
