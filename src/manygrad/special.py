@@ -32,33 +32,35 @@ from .ops import lgamma as gammaln
 from .ops.elementwise import log, where
 from .ops.special_more import SPECIAL as _SPECIAL
 from .ops.special_more import (  # noqa: F401
-    chebyshev_polynomial_t,
-    chebyshev_polynomial_u,
-    chebyshev_polynomial_v,
-    chebyshev_polynomial_w,
     erfcx,
     gammainc,
     gammaincc,
-    hermite_polynomial_h,
-    hermite_polynomial_he,
     i0,
     i0e,
     i1,
     i1e,
-    laguerre_polynomial_l,
-    legendre_polynomial_p,
     modified_bessel_i0,
     modified_bessel_i1,
     modified_bessel_k0,
     modified_bessel_k1,
     scaled_modified_bessel_k0,
     scaled_modified_bessel_k1,
+    spherical_bessel_j0,
+    zeta,
+)
+from .ops.special_poly import (  # noqa: F401
+    chebyshev_polynomial_t,
+    chebyshev_polynomial_u,
+    chebyshev_polynomial_v,
+    chebyshev_polynomial_w,
+    hermite_polynomial_h,
+    hermite_polynomial_he,
+    laguerre_polynomial_l,
+    legendre_polynomial_p,
     shifted_chebyshev_polynomial_t,
     shifted_chebyshev_polynomial_u,
     shifted_chebyshev_polynomial_v,
     shifted_chebyshev_polynomial_w,
-    spherical_bessel_j0,
-    zeta,
 )
 
 expit = sigmoid

@@ -12,21 +12,22 @@ Example:
 from . import constraints, kl_more, transforms  # noqa: F401  (kl_more registers closed forms)
 from .constraint_registry import biject_to, transform_to
 from .continuous import Exponential, Laplace, Normal, Uniform
+from .counts import Binomial, Multinomial
 from .discrete import Bernoulli, Categorical, OneHotCategorical
 from .discrete_more import Geometric, Poisson
 from .distribution import Distribution
-from .extra_families import (
-    ContinuousBernoulli,
+from .extra_continuous import (
     FisherSnedecor,
     GeneralizedPareto,
     InverseGamma,
     LogisticNormal,
-    NegativeBinomial,
     OneHotCategoricalStraightThrough,
-    VonMises,
 )
+from .extra_families import ContinuousBernoulli, NegativeBinomial, VonMises
 from .independent import Independent
 from .kl import kl_divergence, register_kl
+from .lowrank_mvn import LowRankMultivariateNormal
+from .mixture import MixtureSameFamily
 from .more_continuous import (
     Beta,
     Cauchy,
@@ -39,20 +40,14 @@ from .more_continuous import (
     Pareto,
     Weibull,
 )
-from .more_families import (
-    Binomial,
-    Dirichlet,
+from .multivariate_normal import MultivariateNormal
+from .relaxed import (
     ExpRelaxedCategorical,
-    Kumaraswamy,
     LogitRelaxedBernoulli,
-    LowRankMultivariateNormal,
-    MixtureSameFamily,
-    Multinomial,
     RelaxedBernoulli,
     RelaxedOneHotCategorical,
-    StudentT,
 )
-from .multivariate_normal import MultivariateNormal
+from .t_dirichlet import Dirichlet, Kumaraswamy, StudentT
 from .transformed_distribution import TransformedDistribution
 from .transforms import (
     AbsTransform,

@@ -16,6 +16,7 @@ from ..autograd import no_grad
 from ..errors import ManygradError
 from ..tensor import Tensor
 from . import hooks as _hooks
+from ._module_access import ModuleAccess
 from ._state_hooks import StateDictHooks
 from .parameter import Buffer, Parameter
 
@@ -88,7 +89,7 @@ def _is_float(arr) -> bool:
     return arr.dtype.kind == "f" or arr.dtype.name == "bfloat16"  # NOTE: no ml_dtypes import
 
 
-class Module(StateDictHooks):
+class Module(StateDictHooks, ModuleAccess):
     """Base class of all layers and models (PyTorch's ``nn.Module``).
 
     Subclasses call ``super().__init__()`` first, assign parameters and submodules as
@@ -315,52 +316,6 @@ class Module(StateDictHooks):
         self._modules[name] = module
 
     register_module = add_module
-
-    def get_submodule(self, target: str) -> Module:
-        """The submodule at dotted path ``target`` ("" is the module itself)."""
-        mod = self
-        for item in target.split(".") if target else []:
-            if item not in mod._modules:
-                raise AttributeError(f"{mod._get_name()} has no submodule `{item}`")
-            mod = mod._modules[item]
-        return mod
-
-    def get_parameter(self, target: str) -> Parameter:
-        mod_path, _, name = target.rpartition(".")
-        mod = self.get_submodule(mod_path)
-        if name not in mod._parameters:
-            raise AttributeError(f"{mod._get_name()} has no parameter `{name}`")
-        return mod._parameters[name]
-
-    def get_buffer(self, target: str) -> Tensor:
-        mod_path, _, name = target.rpartition(".")
-        mod = self.get_submodule(mod_path)
-        if name not in mod._buffers:
-            raise AttributeError(f"{mod._get_name()} has no buffer `{name}`")
-        return mod._buffers[name]
-
-    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
-        """Put ``module`` at dotted path ``target`` (its parent must exist; with ``strict``
-        the name must already hold a submodule)."""
-        if not target:
-            raise ValueError("set_submodule: cannot set the module itself (target '')")
-        parent_path, _, name = target.rpartition(".")
-        parent = self.get_submodule(parent_path)
-        if strict and name not in parent._modules:
-            raise AttributeError(f"{parent._get_name()} has no submodule `{name}`")
-        if not isinstance(module, Module):
-            raise TypeError(f"`module` is not an nn.Module, found {type(module).__name__}")
-        setattr(parent, name, module)
-
-    def compile(self, *args, **kwargs) -> None:
-        """PyTorch compiles the module's forward in place; manygrad runs it as it is (its
-        speed comes from fused kernels and CUDA graphs, see docs/performance.md)."""
-        return None
-
-    def to_empty(self, *, device=None, recurse: bool = True) -> Module:
-        """Move parameters and buffers to ``device`` (values are kept: PyTorch leaves them
-        uninitialized, any values are allowed)."""
-        return self.to(device) if device is not None else self
 
     # ------------------------------------------------------------------ iteration
     def named_modules(self, memo: set | None = None, prefix: str = "",
