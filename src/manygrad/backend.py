@@ -359,28 +359,31 @@ def to_numpy(a) -> np.ndarray:
     return _cupy.asnumpy(a)
 
 
-def address(a) -> tuple[int, int]:
-    """``(first element, start of its allocation)`` addresses of an array (no sync)."""
+def _host_root(a):
+    """A host array's outermost base (the array that owns the memory), or None for device
+    arrays; fake-GPU arrays are seen through."""
     if type(a) is FakeArray:
         a = a._a
-    if isinstance(a, np.ndarray):
-        root = a
-        while isinstance(root.base, np.ndarray):
-            root = root.base
-        return a.__array_interface__["data"][0], root.__array_interface__["data"][0]
+    if not isinstance(a, np.ndarray):
+        return None
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def address(a) -> tuple[int, int]:
+    """``(first element, start of its allocation)`` addresses of an array (no sync)."""
+    root = _host_root(a)
+    if root is not None:
+        first = (a._a if type(a) is FakeArray else a).__array_interface__["data"][0]
+        return first, root.__array_interface__["data"][0]
     return a.data.ptr, a.data.mem.ptr
 
 
 def allocation_nbytes(a) -> int:
     """Bytes of the allocation an array views (its root array's, or the device buffer's)."""
-    if type(a) is FakeArray:
-        a = a._a
-    if isinstance(a, np.ndarray):
-        root = a
-        while isinstance(root.base, np.ndarray):
-            root = root.base
-        return int(root.nbytes)
-    return int(a.data.mem.size)
+    root = _host_root(a)
+    return int(root.nbytes) if root is not None else int(a.data.mem.size)
 
 
 def shared_host_copy(a: np.ndarray) -> np.ndarray:

@@ -10,14 +10,14 @@ from .. import ops as F
 from ..autograd import no_grad
 from ..tensor import Size
 from . import constraints
-from ._draws import _clamp_probs
-from .discrete import Categorical, _probs_and_logits
-from .distribution import Distribution, as_float, broadcast_all, broadcast_shape
+from ._draws import BinaryProbsLogits
+from .discrete import Categorical
+from .distribution import Distribution, as_float, broadcast_shape
 
 # ---------------------------------------------------------------------------- counts
 
 
-class Binomial(Distribution):
+class Binomial(BinaryProbsLogits, Distribution):
     """Successes in ``total_count`` Bernoulli(``probs``) trials."""
 
     arg_constraints = {"total_count": constraints.nonnegative_integer,
@@ -25,35 +25,12 @@ class Binomial(Distribution):
     has_enumerate_support = True
 
     def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
-        probs, logits = _probs_and_logits(probs, logits, "Binomial")
-        if probs is not None:
-            self.total_count, self._probs = broadcast_all(total_count, probs)
-            self.total_count = self.total_count.to(self._probs.dtype)
-            self._logits = None
-            param = self._probs
-        else:
-            self.total_count, self._logits = broadcast_all(total_count, logits)
-            self.total_count = self.total_count.to(self._logits.dtype)
-            self._probs = None
-            param = self._logits
+        param = self._count_params(total_count, probs, logits, "Binomial")
         super().__init__(param.shape, (), validate_args)
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self):
         return constraints.integer_interval(0, self.total_count)
-
-    @property
-    def probs(self):
-        if self._probs is None:
-            self._probs = self._logits.sigmoid()
-        return self._probs
-
-    @property
-    def logits(self):
-        if self._logits is None:
-            p = _clamp_probs(self._probs)
-            self._logits = p.log() - (-p).log1p()
-        return self._logits
 
     @property
     def mean(self):

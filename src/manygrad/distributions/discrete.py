@@ -10,6 +10,7 @@ from .. import ops as F
 from ..autograd import no_grad
 from ..tensor import Size, Tensor
 from . import constraints
+from ._draws import BinaryProbsLogits
 from .distribution import Distribution, as_float, broadcast_shape
 
 
@@ -147,7 +148,7 @@ class OneHotCategorical(Distribution):
         return self._categorical.entropy()
 
 
-class Bernoulli(Distribution):
+class Bernoulli(BinaryProbsLogits, Distribution):
     """0/1 outcomes with ``probs`` or ``logits`` of 1.
 
     Example: ``Bernoulli(logits=x).log_prob(target)``.
@@ -163,20 +164,6 @@ class Bernoulli(Distribution):
         self._logits = as_float(logits) if logits is not None else None
         param = self._probs if probs is not None else self._logits
         super().__init__(param.shape, (), validate_args)
-
-    @property
-    def probs(self) -> Tensor:
-        if self._probs is None:
-            self._probs = self._logits.sigmoid()
-        return self._probs
-
-    @property
-    def logits(self) -> Tensor:
-        if self._logits is None:
-            eps = 1.1920928955078125e-07 if self._probs.dtype != D.float64 else 2.22e-16
-            p = self._probs.clamp(eps, 1 - eps)
-            self._logits = p.log() - (-p).log1p()
-        return self._logits
 
     @property
     def mean(self) -> Tensor:

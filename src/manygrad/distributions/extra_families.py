@@ -15,7 +15,7 @@ from .. import ops as F
 from ..autograd import no_grad
 from ..tensor import Tensor
 from . import constraints
-from ._draws import _clamp_probs, _gamma_draw
+from ._draws import BinaryProbsLogits, _clamp_probs, _gamma_draw
 from .discrete import _probs_and_logits
 from .discrete_more import Poisson
 from .distribution import Distribution, as_float, broadcast_all
@@ -107,7 +107,7 @@ class VonMises(Distribution):
 # ----------------------------------------------------------------------------- counts
 
 
-class NegativeBinomial(Distribution):
+class NegativeBinomial(BinaryProbsLogits, Distribution):
     """Successes before ``total_count`` failures of Bernoulli(``probs``) trials."""
 
     arg_constraints = {"total_count": constraints.greater_than_eq(0),
@@ -116,31 +116,8 @@ class NegativeBinomial(Distribution):
     support = constraints.nonnegative_integer
 
     def __init__(self, total_count, probs=None, logits=None, validate_args=None):
-        probs, logits = _probs_and_logits(probs, logits, "NegativeBinomial")
-        if probs is not None:
-            self.total_count, self._probs = broadcast_all(total_count, probs)
-            self.total_count = self.total_count.to(self._probs.dtype)
-            self._logits = None
-            param = self._probs
-        else:
-            self.total_count, self._logits = broadcast_all(total_count, logits)
-            self.total_count = self.total_count.to(self._logits.dtype)
-            self._probs = None
-            param = self._logits
+        param = self._count_params(total_count, probs, logits, "NegativeBinomial")
         super().__init__(param.shape, (), validate_args)
-
-    @property
-    def probs(self):
-        if self._probs is None:
-            self._probs = self._logits.sigmoid()
-        return self._probs
-
-    @property
-    def logits(self):
-        if self._logits is None:
-            p = _clamp_probs(self._probs)
-            self._logits = p.log() - (-p).log1p()
-        return self._logits
 
     @property
     def mean(self):

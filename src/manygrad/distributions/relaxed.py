@@ -7,7 +7,7 @@ from __future__ import annotations
 from .. import creation as C
 from .. import ops as F
 from . import constraints
-from ._draws import _clamp_probs
+from ._draws import BinaryProbsLogits, _clamp_probs
 from .discrete import Categorical, _probs_and_logits
 from .distribution import Distribution, as_float, broadcast_all
 from .transformed_distribution import TransformedDistribution
@@ -16,7 +16,23 @@ from .transforms import ExpTransform, SigmoidTransform
 # ---------------------------------------------------------------------------- relaxed
 
 
-class LogitRelaxedBernoulli(Distribution):
+class _RelaxedParams:
+    """``temperature``, ``logits`` and ``probs`` of a relaxed family, from its base."""
+
+    @property
+    def temperature(self):
+        return self.base_dist.temperature
+
+    @property
+    def logits(self):
+        return self.base_dist.logits
+
+    @property
+    def probs(self):
+        return self.base_dist.probs
+
+
+class LogitRelaxedBernoulli(BinaryProbsLogits, Distribution):
     """The logit of a ``RelaxedBernoulli`` sample (Maddison et al., 2017)."""
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
@@ -31,19 +47,6 @@ class LogitRelaxedBernoulli(Distribution):
         self.temperature = as_float(temperature, param)
         super().__init__(param.shape, (), validate_args)
 
-    @property
-    def probs(self):
-        if self._probs is None:
-            self._probs = self._logits.sigmoid()
-        return self._probs
-
-    @property
-    def logits(self):
-        if self._logits is None:
-            p = _clamp_probs(self._probs)
-            self._logits = p.log() - (-p).log1p()
-        return self._logits
-
     def rsample(self, sample_shape=()):
         shape = self._extended_shape(sample_shape)
         probs = _clamp_probs(self.probs.expand(*shape))
@@ -56,7 +59,7 @@ class LogitRelaxedBernoulli(Distribution):
         return self.temperature.log() + diff - 2 * diff.exp().log1p()
 
 
-class RelaxedBernoulli(TransformedDistribution):
+class RelaxedBernoulli(_RelaxedParams, TransformedDistribution):
     """A continuous relaxation of ``Bernoulli`` on (0, 1) (reparameterized): the sigmoid of
     a ``LogitRelaxedBernoulli`` sample. Lower ``temperature``: closer to 0/1."""
 
@@ -67,18 +70,6 @@ class RelaxedBernoulli(TransformedDistribution):
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
         base = LogitRelaxedBernoulli(temperature, probs, logits)
         super().__init__(base, SigmoidTransform(), validate_args)
-
-    @property
-    def temperature(self):
-        return self.base_dist.temperature
-
-    @property
-    def logits(self):
-        return self.base_dist.logits
-
-    @property
-    def probs(self):
-        return self.base_dist.probs
 
 
 class ExpRelaxedCategorical(Distribution):
@@ -124,7 +115,7 @@ class ExpRelaxedCategorical(Distribution):
         return score + log_scale
 
 
-class RelaxedOneHotCategorical(TransformedDistribution):
+class RelaxedOneHotCategorical(_RelaxedParams, TransformedDistribution):
     """The Gumbel-softmax / Concrete relaxation of ``OneHotCategorical`` on the simplex
     (reparameterized; Jang et al., 2017; Maddison et al., 2017)."""
 
@@ -135,15 +126,3 @@ class RelaxedOneHotCategorical(TransformedDistribution):
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
         base = ExpRelaxedCategorical(temperature, probs, logits)
         super().__init__(base, ExpTransform(), validate_args)
-
-    @property
-    def temperature(self):
-        return self.base_dist.temperature
-
-    @property
-    def logits(self):
-        return self.base_dist.logits
-
-    @property
-    def probs(self):
-        return self.base_dist.probs

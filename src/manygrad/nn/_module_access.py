@@ -17,19 +17,21 @@ class ModuleAccess:
             mod = mod._modules[item]
         return mod
 
-    def get_parameter(self, target: str):
+    def _member(self, target: str, store: str, kind: str):
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
-        if name not in mod._parameters:
-            raise AttributeError(f"{mod._get_name()} has no parameter `{name}`")
-        return mod._parameters[name]
+        members = getattr(mod, store)
+        if name not in members:
+            raise AttributeError(f"{mod._get_name()} has no {kind} `{name}`")
+        return members[name]
+
+    def get_parameter(self, target: str):
+        """The parameter at dotted path ``target`` (e.g. ``"encoder.0.weight"``)."""
+        return self._member(target, "_parameters", "parameter")
 
     def get_buffer(self, target: str):
-        mod_path, _, name = target.rpartition(".")
-        mod = self.get_submodule(mod_path)
-        if name not in mod._buffers:
-            raise AttributeError(f"{mod._get_name()} has no buffer `{name}`")
-        return mod._buffers[name]
+        """The buffer at dotted path ``target`` (e.g. ``"bn.running_mean"``)."""
+        return self._member(target, "_buffers", "buffer")
 
     def set_submodule(self, target: str, module, strict: bool = False) -> None:
         """Put ``module`` at dotted path ``target`` (its parent must exist; with ``strict``

@@ -28,8 +28,8 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
-class RandomUnstructured(BasePruningMethod):
-    """Prunes ``amount`` entries (a count, or a fraction of the entries) at random."""
+class _Unstructured(BasePruningMethod):
+    """Prunes the ``amount`` entries that ``_pick(t, n)`` names (flat indices)."""
 
     PRUNING_TYPE = "unstructured"
 
@@ -41,35 +41,28 @@ class RandomUnstructured(BasePruningMethod):
         n = _nparams_toprune(self.amount, t.numel())
         mask = default_mask.clone()
         if n:
-            idx = F.topk(C.rand_like(t, dtype=_float(t)).reshape(-1), n).indices
             flat = mask.reshape(-1).clone()
-            flat[idx] = 0
+            flat[self._pick(t, n)] = 0
             mask = flat.reshape(tuple(t.shape))
         return mask
+
+
+class RandomUnstructured(_Unstructured):
+    """Prunes ``amount`` entries (a count, or a fraction of the entries) at random."""
+
+    def _pick(self, t, n):
+        return F.topk(C.rand_like(t, dtype=_float(t)).reshape(-1), n).indices
 
     @classmethod
     def apply(cls, module, name, amount):  # type: ignore[override]
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_Unstructured):
     """Prunes the ``amount`` entries of smallest magnitude."""
 
-    PRUNING_TYPE = "unstructured"
-
-    def __init__(self, amount):
-        _check_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t, default_mask):
-        n = _nparams_toprune(self.amount, t.numel())
-        mask = default_mask.clone()
-        if n:
-            idx = F.topk(t.abs().reshape(-1), n, largest=False).indices
-            flat = mask.reshape(-1).clone()
-            flat[idx] = 0
-            mask = flat.reshape(tuple(t.shape))
-        return mask
+    def _pick(self, t, n):
+        return F.topk(t.abs().reshape(-1), n, largest=False).indices
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):  # type: ignore[override]
