@@ -27,6 +27,7 @@ from .extra_families import ContinuousBernoulli, NegativeBinomial, VonMises
 from .independent import Independent
 from .kl import kl_divergence, register_kl
 from .lowrank_mvn import LowRankMultivariateNormal
+from .matrix_families import LKJCholesky, Wishart
 from .mixture import MixtureSameFamily
 from .more_continuous import (
     Beta,
@@ -52,16 +53,20 @@ from .transformed_distribution import TransformedDistribution
 from .transforms import (
     AbsTransform,
     AffineTransform,
+    CatTransform,
     ComposeTransform,
+    CorrCholeskyTransform,
     CumulativeDistributionTransform,
     ExpTransform,
     IndependentTransform,
     LowerCholeskyTransform,
+    PositiveDefiniteTransform,
     PowerTransform,
     ReshapeTransform,
     SigmoidTransform,
     SoftmaxTransform,
     SoftplusTransform,
+    StackTransform,
     StickBreakingTransform,
     TanhTransform,
     Transform,
@@ -81,5 +86,7 @@ __all__ = [
     "LogitRelaxedBernoulli", "LowRankMultivariateNormal", "MixtureSameFamily", "Multinomial",
     "RelaxedBernoulli", "RelaxedOneHotCategorical", "StudentT", "ContinuousBernoulli",
     "FisherSnedecor", "GeneralizedPareto", "InverseGamma", "LogisticNormal", "NegativeBinomial",
-    "OneHotCategoricalStraightThrough", "VonMises", "identity_transform",
+    "OneHotCategoricalStraightThrough", "VonMises", "identity_transform", "LKJCholesky",
+    "Wishart", "CatTransform", "CorrCholeskyTransform", "PositiveDefiniteTransform",
+    "StackTransform",
 ]  # fmt: skip

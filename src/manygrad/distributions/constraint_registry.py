@@ -92,3 +92,11 @@ transform_to.register(constraints._IndependentConstraint, _independent_transform
 biject_to.register(constraints._Simplex, lambda c: T.StickBreakingTransform())
 transform_to.register(constraints._Simplex, lambda c: T.SoftmaxTransform())
 transform_to.register(constraints._LowerCholesky, lambda c: T.LowerCholeskyTransform())
+for reg in (biject_to, transform_to):
+    reg.register(constraints._CorrCholesky, lambda c: T.CorrCholeskyTransform())
+    reg.register(constraints._Cat, lambda c, r=reg: T.CatTransform(
+        [r(x) for x in c.cseq], c.dim, c.lengths))  # fmt: skip
+    reg.register(constraints._Stack, lambda c, r=reg: T.StackTransform(
+        [r(x) for x in c.cseq], c.dim))  # fmt: skip
+transform_to.register(constraints._PositiveDefinite, lambda c: T.PositiveDefiniteTransform())
+transform_to.register(constraints._PositiveSemidefinite, lambda c: T.PositiveDefiniteTransform())

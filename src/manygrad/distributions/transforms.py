@@ -20,7 +20,8 @@ from ..tensor import Tensor
 from . import constraints
 
 __all__ = [
-    "AbsTransform", "AffineTransform", "ComposeTransform", "CumulativeDistributionTransform",
+    "AbsTransform", "CatTransform", "CorrCholeskyTransform", "PositiveDefiniteTransform",
+    "StackTransform", "AffineTransform", "ComposeTransform", "CumulativeDistributionTransform",
     "ExpTransform", "IndependentTransform", "LowerCholeskyTransform", "PowerTransform",
     "ReshapeTransform", "SigmoidTransform", "SoftmaxTransform", "SoftplusTransform",
     "StickBreakingTransform", "TanhTransform", "Transform", "identity_transform",
@@ -406,6 +407,12 @@ from ._transforms_elementwise import (  # noqa: E402
     SigmoidTransform,
     SoftplusTransform,
     TanhTransform,
+)
+from ._transforms_matrix import (  # noqa: E402
+    CatTransform,
+    CorrCholeskyTransform,
+    PositiveDefiniteTransform,
+    StackTransform,
 )
 from ._transforms_vector import (  # noqa: E402
     CumulativeDistributionTransform,

@@ -1,0 +1,195 @@
+"""Distributions over matrices: ``LKJCholesky`` (Cholesky factors of correlation
+matrices; Lewandowski, Kurowicka & Joe, 2009) and ``Wishart`` (positive-definite matrices).
+Both sample through the generator's gamma draws without reparameterization here
+(``has_rsample`` False); their ``log_prob`` and moments carry gradients.
+
+Example:
+    >>> prior = LKJCholesky(4, concentration=2.0); lp = prior.log_prob(prior.sample())
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import creation as C
+from .. import ops as F
+from ..autograd import no_grad
+from ..compat.torch_api import finfo
+from ..tensor import Tensor
+from . import constraints
+from ._draws import _gamma_draw
+from .distribution import Distribution, as_float, broadcast_all, broadcast_shape
+
+__all__ = ["LKJCholesky", "Wishart"]
+
+_LOG_2 = math.log(2)
+
+
+def _mvlgamma(x: Tensor, p: int) -> Tensor:
+    from ..ops import mvlgamma
+
+    return mvlgamma(x, p)
+
+
+def _mvdigamma(x: Tensor, p: int) -> Tensor:
+    half = C.arange(p, dtype=x.dtype, device=x.device) / 2
+    return (x.unsqueeze(-1) - half).digamma().sum(-1)
+
+
+class LKJCholesky(Distribution):
+    """Lower Cholesky factors ``L`` of ``dim x dim`` correlation matrices ``L Lᵀ`` with
+    density proportional to ``det(L Lᵀ)^(concentration - 1)``."""
+
+    arg_constraints = {"concentration": constraints.positive}
+    support = constraints.corr_cholesky
+
+    def __init__(self, dim: int, concentration=1.0, validate_args=None):
+        if dim < 2:
+            raise ValueError(
+                f"Expected dim to be an integer greater than or equal to 2. Found dim={dim}."
+            )
+        self.dim = dim
+        (self.concentration,) = broadcast_all(concentration)
+        super().__init__(tuple(self.concentration.shape), (dim, dim), validate_args)
+
+    def sample(self, sample_shape=()):
+        """The onion method (Lewandowski et al., 2009, section 3.2)."""
+        with no_grad():
+            c = self.concentration
+            marginal = c + 0.5 * (self.dim - 2)
+            offset = C.arange(self.dim - 1, dtype=c.dtype, device=c.device)
+            offset = F.cat([C.zeros(1, dtype=c.dtype, device=c.device), offset])
+            a = (offset + 0.5).expand(*sample_shape, *c.shape, self.dim).contiguous()
+            b = (marginal.unsqueeze(-1) - 0.5 * offset).expand(*a.shape).contiguous()
+            ga, gb = _gamma_draw(a), _gamma_draw(b)
+            y = (ga / (ga + gb)).unsqueeze(-1)  # Beta(a, b)
+            shape = self._extended_shape(sample_shape)
+            u = C.randn(*shape, dtype=y.dtype, device=y.device).tril(-1)
+            norm = (u * u).sum(-1, keepdim=True).sqrt()
+            u = u / F.where(norm == 0, C.ones_like(norm), norm)  # NOTE: the first row is 0
+            w = y.sqrt() * u
+            eps = float(finfo(w.dtype).tiny)
+            diag = (1 - (w * w).sum(-1)).clamp(min=eps).sqrt()
+            return w + diag.diag_embed()
+
+    def log_prob(self, value):
+        diag = value.diagonal(0, -2, -1)[..., 1:]
+        order = C.arange(2, self.dim + 1, dtype=diag.dtype, device=diag.device)
+        order = 2 * (self.concentration - 1).unsqueeze(-1) + self.dim - order
+        unnormalized = (order * diag.log()).sum(-1)
+        dm1 = self.dim - 1
+        alpha = self.concentration + 0.5 * dm1
+        denominator = alpha.lgamma() * dm1
+        numerator = _mvlgamma(alpha - 0.5, dm1)
+        normalize = 0.5 * dm1 * math.log(math.pi) + numerator - denominator
+        return unnormalized - normalize
+
+
+class Wishart(Distribution):
+    """Positive-definite ``p x p`` matrices ``Σᵢ xᵢ xᵢᵀ`` of ``df`` Gaussian vectors with
+    ``covariance_matrix`` (or ``precision_matrix``, or ``scale_tril``)."""
+
+    arg_constraints = {
+        "covariance_matrix": constraints.positive_definite,
+        "precision_matrix": constraints.positive_definite,
+        "scale_tril": constraints.lower_cholesky,
+        "df": constraints.greater_than(0),
+    }
+    support = constraints.positive_definite
+    has_rsample = False
+
+    def __init__(self, df, covariance_matrix=None, precision_matrix=None, scale_tril=None,
+                 validate_args=None):  # fmt: skip
+        from .. import linalg
+
+        given = [m is not None for m in (covariance_matrix, precision_matrix, scale_tril)]
+        if sum(given) != 1:
+            raise ValueError(
+                "Exactly one of covariance_matrix or precision_matrix or scale_tril may be "
+                "specified."
+            )
+        param = next(m for m in (scale_tril, covariance_matrix, precision_matrix) if m is not None)
+        if param.ndim < 2:
+            raise ValueError("scale_tril must be at least two-dimensional, with optional "
+                             "leading batch dimensions")  # fmt: skip
+        df = as_float(df, param)
+        p = param.shape[-1]
+        batch = broadcast_shape(tuple(param.shape[:-2]), tuple(df.shape))
+        self.df = df.expand(*batch)
+        if bool((self.df <= p - 1).any()):
+            raise ValueError(f"Value of df={df} expected to be greater than ndim - 1 = {p - 1}.")
+        if scale_tril is not None:
+            tril = scale_tril
+        elif covariance_matrix is not None:
+            tril = linalg.cholesky(covariance_matrix)
+        else:
+            # NOTE: L with L Lᵀ = P⁻¹, from the Cholesky factor of the flipped precision
+            flip = precision_matrix.flip(-2, -1)
+            lf = linalg.cholesky(flip)
+            tril = linalg.inv(lf.flip(-2, -1)).mT
+        self._unbroadcasted_scale_tril = tril
+        self.scale_tril = tril.expand(*batch, p, p)
+        super().__init__(batch, (p, p), validate_args)
+
+    @property
+    def covariance_matrix(self):
+        t = self._unbroadcasted_scale_tril
+        return (t @ t.mT).expand(*self._batch_shape, *self._event_shape)
+
+    @property
+    def precision_matrix(self):
+        from .. import linalg
+
+        return linalg.inv(self.covariance_matrix)
+
+    @property
+    def mean(self):
+        return self.df.reshape(*self._batch_shape, 1, 1) * self.covariance_matrix
+
+    @property
+    def mode(self):
+        p = self._event_shape[-1]
+        factor = self.df - p - 1
+        factor = F.where(factor <= 0, C.full_like(factor, math.nan), factor)
+        return factor.reshape(*self._batch_shape, 1, 1) * self.covariance_matrix
+
+    @property
+    def variance(self):
+        v = self.covariance_matrix
+        d = v.diagonal(0, -2, -1)
+        return self.df.reshape(*self._batch_shape, 1, 1) * (
+            v**2 + d.unsqueeze(-1) * d.unsqueeze(-2)
+        )
+
+    def sample(self, sample_shape=()):
+        """Bartlett's decomposition: chi-squared diagonal, Gaussian below it."""
+        with no_grad():
+            p = self._event_shape[-1]
+            shape = tuple(sample_shape) + tuple(self._batch_shape)
+            k = C.arange(p, dtype=self.df.dtype, device=self.df.device)
+            dof = (self.df.unsqueeze(-1) - k).expand(*shape, p).contiguous()
+            chi2 = _gamma_draw(0.5 * dof) * 2
+            tiny = float(finfo(chi2.dtype).eps)
+            noise = chi2.sqrt().clamp(min=tiny).diag_embed()
+            noise = noise + C.randn(*shape, p, p, dtype=noise.dtype, device=noise.device).tril(-1)
+            chol = self._unbroadcasted_scale_tril @ noise
+            return chol @ chol.mT
+
+    def log_prob(self, value):
+        from .. import linalg
+        from ..ops import cholesky_solve
+
+        nu = self.df
+        p = self._event_shape[-1]
+        tril = self._unbroadcasted_scale_tril
+        log_det_scale = tril.diagonal(0, -2, -1).log().sum(-1)
+        return (-nu * (p * _LOG_2 / 2 + log_det_scale) - _mvlgamma(nu / 2, p)
+                + (nu - p - 1) / 2 * linalg.slogdet(value).logabsdet
+                - cholesky_solve(value, tril).diagonal(0, -2, -1).sum(-1) / 2)  # fmt: skip
+
+    def entropy(self):
+        nu = self.df
+        p = self._event_shape[-1]
+        log_det_scale = self._unbroadcasted_scale_tril.diagonal(0, -2, -1).log().sum(-1)
+        return ((p + 1) * (p * _LOG_2 / 2 + log_det_scale) + _mvlgamma(nu / 2, p)
+                - (nu - p - 1) / 2 * _mvdigamma(nu / 2, p) + nu * p / 2)  # fmt: skip
