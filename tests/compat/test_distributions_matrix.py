@@ -98,3 +98,28 @@ def test_wishart(kw):
         D.Wishart(mg.tensor(3.0))
     with pytest.raises(ValueError, match="greater than ndim - 1"):
         D.Wishart(mg.tensor(1.0), covariance_matrix=mg.tensor(s[0]))
+
+
+def test_exponential_family_entropy_from_the_log_normalizer():
+    class Rate(D.ExponentialFamily):
+        """The exponential law written by its natural parameter -rate."""
+
+        def __init__(self, rate):
+            self.rate = rate
+            super().__init__(rate.shape, ())
+
+        @property
+        def _natural_params(self):
+            return (-self.rate,)
+
+        def _log_normalizer(self, x):
+            return -(-x).log()
+
+        @property
+        def _mean_carrier_measure(self):
+            return 0
+
+    rate = np.array([0.5, 2.0])
+    got = Rate(mg.tensor(rate)).entropy().detach().numpy()
+    want = TD.Exponential(torch.tensor(rate)).entropy().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -15,7 +15,7 @@ from .continuous import Exponential, Laplace, Normal, Uniform
 from .counts import Binomial, Multinomial
 from .discrete import Bernoulli, Categorical, OneHotCategorical
 from .discrete_more import Geometric, Poisson
-from .distribution import Distribution
+from .distribution import Distribution, ExponentialFamily
 from .extra_continuous import (
     FisherSnedecor,
     GeneralizedPareto,
@@ -87,6 +87,6 @@ __all__ = [
     "RelaxedBernoulli", "RelaxedOneHotCategorical", "StudentT", "ContinuousBernoulli",
     "FisherSnedecor", "GeneralizedPareto", "InverseGamma", "LogisticNormal", "NegativeBinomial",
     "OneHotCategoricalStraightThrough", "VonMises", "identity_transform", "LKJCholesky",
-    "Wishart", "CatTransform", "CorrCholeskyTransform", "PositiveDefiniteTransform",
+    "Wishart", "ExponentialFamily", "CatTransform", "CorrCholeskyTransform", "PositiveDefiniteTransform",
     "StackTransform",
 ]  # fmt: skip

@@ -149,3 +149,34 @@ def broadcast_all(*values) -> list[Tensor]:
     ts = [as_float(v, like) for v in values]
     shape = broadcast_shape(*(t.shape for t in ts))
     return [t if tuple(t.shape) == shape else t.expand(*shape) for t in ts]
+
+
+class ExponentialFamily(Distribution):
+    """A family with density ``h(x) exp(<θ, t(x)> - F(θ))``: subclasses give the natural
+    parameters ``_natural_params`` (θ), the log-normalizer ``_log_normalizer(*θ)`` (F) and
+    ``_mean_carrier_measure`` (E[log h(x)]); ``entropy`` follows from them (by the
+    gradient of F, as PyTorch computes it)."""
+
+    @property
+    def _natural_params(self) -> tuple:
+        raise NotImplementedError(f"{type(self).__name__}._natural_params")
+
+    def _log_normalizer(self, *natural_params):
+        raise NotImplementedError(f"{type(self).__name__}._log_normalizer")
+
+    @property
+    def _mean_carrier_measure(self):
+        raise NotImplementedError(f"{type(self).__name__}._mean_carrier_measure")
+
+    def entropy(self):
+        from ..autograd import enable_grad, grad
+
+        result = -self._mean_carrier_measure
+        with enable_grad():
+            params = [p.detach().requires_grad_() for p in self._natural_params]
+            lg = self._log_normalizer(*params)
+            grads = grad(lg.sum(), params, create_graph=True)
+        result = result + lg
+        for p, g in zip(params, grads):
+            result = result - (p * g).reshape(*self._batch_shape, -1).sum(-1)
+        return result
