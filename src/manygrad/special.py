@@ -30,7 +30,7 @@ from .ops import (
 )
 from .ops import lgamma as gammaln
 from .ops.elementwise import log, where
-from .ops.special_jy import bessel_j0, bessel_j1, bessel_y0, bessel_y1  # noqa: F401
+from .ops.special_jy import airy_ai, bessel_j0, bessel_j1, bessel_y0, bessel_y1  # noqa: F401
 from .ops.special_more import SPECIAL as _SPECIAL
 from .ops.special_more import (  # noqa: F401
     erfcx,
@@ -100,4 +100,4 @@ __all__ = [
     "log1p", "log_ndtr", "log_softmax", "logit", "logsumexp", "multigammaln", "ndtr", "ndtri",
     "polygamma", "psi", "round", "sinc", "softmax", "xlog1py", "xlogy",
 ]  # fmt: skip
-__all__ += _SPECIAL + ["bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1"]
+__all__ += _SPECIAL + ["airy_ai", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1"]

@@ -29,3 +29,14 @@ def test_bessel_j_and_y(name, ref, order, device):
     np.testing.assert_allclose(edge, want_edge, rtol=1e-6)  # NaN, -inf where PyTorch has them
     f32 = getattr(mg.special, name)(mg.tensor(XS[:50].astype(np.float32)))
     assert f32.dtype is mg.float32
+
+
+def test_airy_ai(device):
+    mpmath.mp.dps = 30
+    xs = np.concatenate([np.linspace(-60, 60, 601), [-2.1, 2.1, -15.3, 104.0, -1000.0]])
+    want = np.array([float(mpmath.airyai(x)) for x in xs])
+    got = mg.special.airy_ai(mg.tensor(xs, device=device)).cpu().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+    # NOTE: PyTorch's own values are within ~3e-6 of the exact ones on the negative side
+    np.testing.assert_allclose(got, torch.special.airy_ai(torch.tensor(xs)).numpy(),
+                               rtol=1e-6, atol=1e-5)  # fmt: skip

@@ -1,5 +1,6 @@
 """The Bessel functions of the first and second kind of orders 0 and 1 (``special.bessel_j0``,
-``bessel_j1``, ``bessel_y0``, ``bessel_y1``), in float64 on any array module:
+``bessel_j1``, ``bessel_y0``, ``bessel_y1``) and the Airy function ``airy_ai``, in float64
+on any array module. The Bessel functions:
 
 - ``|x| <= 8``: their power series (Abramowitz & Stegun 9.1.10 and 9.1.11);
 - ``8 < |x| <= 25``: Miller's backward recurrence for ``J_k`` (normalized by
@@ -127,3 +128,61 @@ bessel_j0 = _unary_fn("bessel_j0", _j0)
 bessel_j1 = _unary_fn("bessel_j1", _j1)
 bessel_y0 = _unary_fn("bessel_y0", lambda xp, a: _y(xp, a, 2))
 bessel_y1 = _unary_fn("bessel_y1", lambda xp, a: _y(xp, a, 3))
+
+
+# ----------------------------------------------------------------------------- Airy
+
+_AI0, _AIP0 = 0.355028053887817239260, 0.258819403792806798405  # Ai(0), -Ai'(0)
+
+
+def _airy_series(xp, x):
+    """``Ai(x)`` by its Maclaurin series ``Ai(0) f(x) + Ai'(0) g(x)`` (|x| <= 2.1)."""
+    x3 = x**3
+    f, g = xp.ones_like(x), x
+    tf, tg = f, g
+    for k in range(1, 60):
+        tf = tf * x3 / ((3 * k - 1) * (3 * k))
+        tg = tg * x3 / ((3 * k) * (3 * k + 1))
+        f, g = f + tf, g + tg
+    return _AI0 * f - _AIP0 * g
+
+
+def _j_frac_miller(xp, z, nu: float, n: int = 90):
+    """``J_nu(z)`` for a fractional order by Miller's recurrence, normalized with
+    ``(z/2)^nu = Σ_k (nu + 2k) Γ(nu + k) / k! J_{nu+2k}(z)``."""
+    js = [None] * (n + 2)
+    js[n + 1] = xp.zeros_like(z)
+    js[n] = xp.full_like(z, 1e-250)
+    for k in range(n, 0, -1):
+        js[k - 1] = (2 * (nu + k) / z) * js[k] - js[k + 1]
+    total = math.gamma(nu + 1) * js[0]
+    for k in range(1, n // 2 + 1):
+        total = (
+            total + (nu + 2 * k) * math.exp(math.lgamma(nu + k) - math.lgamma(k + 1)) * js[2 * k]
+        )
+    return js[0] * (z / 2) ** nu / total
+
+
+def _airy64(xp, x):
+    """``Ai(x)``: the series near 0; ``sqrt(x/3) K_{1/3}(ζ) / π`` above; on the left
+    ``sqrt(|x|)/3 (J_{1/3}(ζ) + J_{-1/3}(ζ))`` with ``ζ = (2/3) |x|^{3/2}`` (Miller's
+    recurrence up to ζ = 40, Hankel's expansion beyond)."""
+    from .special_more import _ke_large
+
+    with backend.quiet_float_errors():
+        near = _airy_series(xp, xp.clip(x, -2.1, 2.1))
+        right = xp.maximum(x, 2.1)
+        zr = (2.0 / 3.0) * right**1.5
+        pos = xp.sqrt(right / 3) / math.pi * _ke_large(xp, zr, 1.0 / 3.0) * xp.exp(-zr)
+        left = xp.maximum(-x, 2.1)
+        zl = (2.0 / 3.0) * left**1.5
+        zm = xp.minimum(zl, 40.0)
+        j_mid = _j_frac_miller(xp, zm, 1.0 / 3.0) + _j_frac_miller(xp, zm, -1.0 / 3.0)
+        zb = xp.maximum(zl, 40.0)
+        j_big = _hankel(xp, zb, 1.0 / 3.0)[0] + _hankel(xp, zb, -1.0 / 3.0)[0]
+        neg = xp.sqrt(left) / 3 * xp.where(zl <= 40, j_mid, j_big)
+        out = xp.where(xp.abs(x) <= 2.1, near, xp.where(x > 0, pos, neg))
+        return xp.where(xp.isnan(x), math.nan, out)
+
+
+airy_ai = _unary_fn("airy_ai", _airy64)

@@ -130,28 +130,33 @@ def _k_series(xp, x, nu: int):
     return 1 / x + log_half * _bessel_i_series(xp, x, 1) - 0.5 * total
 
 
+def _ke_large(xp, x, nu: float):
+    """``exp(x) K_nu(x)`` for x >= 2 and any real order: the trapezoid rule on
+    ``∫₀^∞ exp(-x (cosh t - 1)) cosh(nu t) dt`` up to 30 (steps of 1/16 up to where the
+    integrand is below e^-60), Hankel's asymptotic expansion beyond."""
+    mid = xp.clip(x, 2.0, 30.0)
+    h = 0.0625
+    total = 0.5 * xp.ones_like(mid)
+    for k in range(1, int(math.acosh(31.0) / h) + 2):
+        t = k * h
+        total = total + xp.exp(-mid * (math.cosh(t) - 1)) * math.cosh(nu * t)
+    big = xp.maximum(x, 30.0)
+    mu = 4.0 * nu * nu
+    term = xp.ones_like(big)
+    asym = term
+    for k in range(1, 40):
+        term = term * (mu - (2 * k - 1) ** 2) / (k * 8 * big)
+        asym = asym + term
+    asym = asym * xp.sqrt(math.pi / (2 * big))
+    return xp.where(x <= 30, total * h, asym)
+
+
 def _ke64(xp, x, nu: int):
-    """``exp(x) K_nu(x)``: the series for x <= 2, the trapezoid rule on
-    ``∫₀^∞ exp(-x (cosh t - 1)) cosh(nu t) dt`` for 2 < x <= 30 (steps of 1/16 up to where
-    the integrand is below e^-60), Hankel's asymptotic expansion beyond."""
+    """``exp(x) K_nu(x)``: the series for x <= 2, ``_ke_large`` beyond."""
     with backend.quiet_float_errors():
         small = xp.clip(x, 1e-300, 2.0)
         ser = _k_series(xp, small, nu) * xp.exp(small)
-        mid = xp.clip(x, 2.0, 30.0)
-        h = 0.0625
-        total = 0.5 * xp.ones_like(mid)
-        for k in range(1, int(math.acosh(31.0) / h) + 2):
-            t = k * h
-            total = total + xp.exp(-mid * (math.cosh(t) - 1)) * math.cosh(nu * t)
-        big = xp.maximum(x, 30.0)
-        mu = 4.0 * nu * nu
-        term = xp.ones_like(big)
-        asym = term
-        for k in range(1, 40):
-            term = term * (mu - (2 * k - 1) ** 2) / (k * 8 * big)
-            asym = asym + term
-        asym = asym * xp.sqrt(math.pi / (2 * big))
-        out = xp.where(x <= 2, ser, xp.where(x <= 30, total * h, asym))
+        out = xp.where(x <= 2, ser, _ke_large(xp, x, nu))
         out = xp.where(x == 0, math.inf, out)
         return xp.where(x < 0, math.nan, out)
 
