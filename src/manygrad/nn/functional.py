@@ -41,10 +41,43 @@ _FAMILIES = (
 __all__ = sorted(set(_ops_all) | {n for m in _FAMILIES for n in m.__all__})
 
 
+def _in_place(fn):
+    """``fn`` writing its result into its input (PyTorch's ``F.relu_`` and kin)."""
+
+    def op(input, *args, **kwargs):  # noqa: A002
+        return input.copy_(fn(input, *args, **kwargs))
+
+    op.__name__ = op.__qualname__ = fn.__name__ + "_"
+    op.__doc__ = f"``{fn.__name__}`` in place: the result is written into ``input``."
+    return op
+
+
+relu_ = _in_place(relu)  # noqa: F405
+elu_ = _in_place(elu)  # noqa: F405
+celu_ = _in_place(celu)  # noqa: F405
+selu_ = _in_place(selu)  # noqa: F405
+leaky_relu_ = _in_place(leaky_relu)  # noqa: F405
+hardtanh_ = _in_place(hardtanh)  # noqa: F405
+rrelu_ = _in_place(rrelu)  # noqa: F405
+threshold_ = _in_place(threshold)  # noqa: F405
+fractional_max_pool2d_with_indices = _fractional_pool.fractional_max_pool2d
+fractional_max_pool3d_with_indices = _fractional_pool.fractional_max_pool3d
+
+
 def __getattr__(name: str):
-    # NOTE: lazily: nn.attention imports the layers, which import this module's ops
+    # NOTE: lazily: nn.attention and nn.linear_xent import the layers, which import this
+    # module's ops
     if name == "multi_head_attention_forward":
         from .attention import multi_head_attention_forward
 
         return multi_head_attention_forward
+    if name == "linear_cross_entropy":
+        from .linear_xent import linear_cross_entropy
+
+        return linear_cross_entropy
+    if name in ("has_torch_function", "has_torch_function_unary",
+                "has_torch_function_variadic", "handle_torch_function"):  # fmt: skip
+        from .. import overrides
+
+        return getattr(overrides, name)
     raise AttributeError(f"module 'manygrad.nn.functional' has no attribute {name!r}")

@@ -120,6 +120,44 @@ def zeros_(tensor: Tensor) -> Tensor:
 
 
 @backend.on_tensor_device
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """Fill a 3-, 4- or 5-d convolution weight so that the convolution passes its input
+    through (channel ``d`` of each group to output ``d``, at the kernel's center)."""
+    nd = tensor.dim()
+    if nd not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    sizes = tuple(tensor.shape)
+    if sizes[0] % groups:
+        raise ValueError("dim 0 must be divisible by groups")
+    per = sizes[0] // groups
+    xp = backend.array_module(tensor._data)
+    arr = xp.zeros(sizes, dtype=tensor._data.dtype)
+    center = tuple(s // 2 for s in sizes[2:])
+    for g in range(groups):
+        for d in range(min(per, sizes[1])):
+            arr[(g * per + d, d) + center] = 1
+    return _write(tensor, arr)
+
+
+@backend.on_tensor_device
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
+    """Fill a 2-d tensor with N(0, std²) values and zero ``ceil(sparsity * rows)`` random
+    rows of each column (Martens, 2010)."""
+    if tensor.dim() != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = tuple(tensor.shape)
+    num_zeros = int(math.ceil(sparsity * rows))
+    normal_(tensor, 0.0, std, generator=generator)
+    xp = backend.array_module(tensor._data)
+    arr = tensor._data.copy()
+    gen = backend.generator(tensor._device)
+    for col in range(cols):
+        zero_rows = gen.permutation(rows)[:num_zeros]
+        arr[zero_rows, col] = 0
+    return _write(tensor, xp.ascontiguousarray(arr))
+
+
+@backend.on_tensor_device
 def eye_(tensor: Tensor) -> Tensor:
     """Fill a 2-D tensor with the identity matrix."""
     if tensor.dim() != 2:
