@@ -1,6 +1,6 @@
 """``FisherSnedecor``, ``GeneralizedPareto``, ``InverseGamma``, ``LogisticNormal`` and
-``OneHotCategoricalStraightThrough``. ``FisherSnedecor`` and ``InverseGamma`` draw through
-gamma samples without reparameterization (as ``Gamma`` here)."""
+``OneHotCategoricalStraightThrough``; ``FisherSnedecor`` and ``InverseGamma`` are
+reparameterized through gamma draws with implicit gradients."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import math
 
 from .. import creation as C
 from .. import ops as F
-from ..autograd import no_grad
 from . import constraints
-from ._draws import _gamma_draw
+from ._draws import gamma_rsample
 from .continuous import Normal
 from .discrete import OneHotCategorical
 from .distribution import Distribution, as_float, broadcast_all
@@ -25,7 +24,7 @@ class FisherSnedecor(Distribution):
 
     arg_constraints = {"df1": constraints.positive, "df2": constraints.positive}
     support = constraints.positive
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, df1, df2, validate_args=None):
         self.df1, self.df2 = broadcast_all(df1, df2)
@@ -47,13 +46,12 @@ class FisherSnedecor(Distribution):
         v = 2 * df2**2 * (df1 + df2 - 2) / (df1 * (df2 - 2) ** 2 * (df2 - 4))
         return _nan_where(df2 > 4, v)
 
-    def sample(self, sample_shape=()):
-        with no_grad():
-            shape = self._extended_shape(sample_shape)
-            x1 = _gamma_draw((0.5 * self.df1).expand(*shape)) / (0.5 * self.df1)
-            x2 = _gamma_draw((0.5 * self.df2).expand(*shape)) / (0.5 * self.df2)
-            tiny = 1e-37 if x2.dtype.itemsize == 4 else 1e-300
-            return x1 / x2.clamp(min=tiny)
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        x1 = gamma_rsample((0.5 * self.df1).expand(*shape)) / (0.5 * self.df1)
+        x2 = gamma_rsample((0.5 * self.df2).expand(*shape)) / (0.5 * self.df2)
+        tiny = 1e-37 if x2.dtype.itemsize == 4 else 1e-300
+        return x1 / x2.clamp(min=tiny)
 
     def log_prob(self, value):
         value = as_float(value, self.df1)

@@ -1,7 +1,7 @@
 """More continuous distributions with PyTorch's interface: ``LogNormal``, ``Gumbel``,
 ``HalfNormal``, ``Cauchy``, ``HalfCauchy``, ``Weibull``, ``Pareto`` (reparameterized
-samples through their inverse CDFs) and ``Gamma``, ``Chi2``, ``Beta`` (samples drawn by the
-device's generator, not reparameterized: ``has_rsample`` is False here, unlike PyTorch).
+samples through their inverse CDFs) and ``Gamma``, ``Chi2``, ``Beta`` (reparameterized
+through the generator's gamma draws with implicit gradients, as PyTorch's).
 
 Example:
     >>> d = LogNormal(mu, sigma); x = d.rsample(); lp = d.log_prob(x)
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-from .. import backend
 from .. import ops as F
 from ..tensor import Tensor
 from . import constraints
@@ -310,23 +309,13 @@ class Pareto(Distribution):
         return (self.scale / self.alpha).log() + 1 / self.alpha + 1
 
 
-def _gamma_samples(conc: Tensor, shape) -> Tensor:
-    """Standard gamma samples of concentration ``conc`` broadcast to ``shape``."""
-    xp = backend.array_module(conc._data)
-    g = backend.generator(conc.device)
-    with backend.device_scope(conc.device):  # NOTE: the draws run on conc's GPU
-        a = xp.broadcast_to(conc.detach()._data, shape).astype("float64")
-        out = g.gamma(a).astype(conc._data.dtype)
-    return Tensor._wrap(out, conc.device)
-
-
 class Gamma(Distribution):
-    """Gamma with shape ``concentration`` and inverse scale ``rate``. Samples come from the
-    device's generator and carry no gradient (``has_rsample`` is False)."""
+    """Gamma with shape ``concentration`` and inverse scale ``rate``; ``rsample`` is
+    reparameterized (implicit gradients to the concentration)."""
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration, rate, validate_args=None):
         self.concentration, self.rate = broadcast_all(concentration, rate)
@@ -344,9 +333,11 @@ class Gamma(Distribution):
     def variance(self):
         return self.concentration / self.rate**2
 
-    def sample(self, sample_shape=()):
+    def rsample(self, sample_shape=()):
+        from ._draws import gamma_rsample
+
         shape = self._extended_shape(sample_shape)
-        return _gamma_samples(self.concentration, shape) / self.rate.detach()
+        return gamma_rsample(self.concentration.expand(*shape)) / self.rate
 
     def log_prob(self, value):
         value = as_float(value, self.rate)
@@ -373,15 +364,15 @@ class Chi2(Gamma):
 
 
 class Beta(Distribution):
-    """Beta on (0, 1) with ``concentration1`` (alpha) and ``concentration0`` (beta).
-    Samples come from two gamma draws and carry no gradient (``has_rsample`` is False)."""
+    """Beta on (0, 1) with ``concentration1`` (alpha) and ``concentration0`` (beta);
+    ``rsample`` is ``x / (x + y)`` of two reparameterized gamma draws."""
 
     arg_constraints = {
         "concentration1": constraints.positive,
         "concentration0": constraints.positive,
     }
     support = constraints.unit_interval
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration1, concentration0, validate_args=None):
         self.concentration1, self.concentration0 = broadcast_all(concentration1, concentration0)
@@ -402,11 +393,14 @@ class Beta(Distribution):
         s = a + b
         return a * b / (s**2 * (s + 1))
 
-    def sample(self, sample_shape=()):
+    def rsample(self, sample_shape=()):
+        from ._draws import gamma_rsample
+
         shape = self._extended_shape(sample_shape)
-        x = _gamma_samples(self.concentration1, shape)
-        y = _gamma_samples(self.concentration0, shape)
-        return x / (x + y)
+        x = gamma_rsample(self.concentration1.expand(*shape))
+        y = gamma_rsample(self.concentration0.expand(*shape))
+        tiny = 1e-37 if x.dtype.itemsize == 4 else 1e-300
+        return x / (x + y).clamp(min=tiny)
 
     def log_prob(self, value):
         value = as_float(value, self.concentration1)

@@ -1,7 +1,5 @@
-"""``StudentT``, ``Dirichlet`` and ``Kumaraswamy``. ``StudentT`` and ``Dirichlet`` draw
-through the generator's gamma samples and are not reparameterized here (``has_rsample``
-False, as ``Gamma``): their ``log_prob`` and ``entropy`` carry gradients, their samples do
-not."""
+"""``StudentT``, ``Dirichlet`` and ``Kumaraswamy``, all reparameterized (``StudentT`` and
+``Dirichlet`` through gamma draws with implicit gradients)."""
 
 from __future__ import annotations
 
@@ -9,10 +7,9 @@ import math
 
 from .. import creation as C
 from .. import ops as F
-from ..autograd import no_grad
 from ..tensor import Tensor
 from . import constraints
-from ._draws import _gamma_draw
+from ._draws import gamma_rsample
 from .continuous import Uniform
 from .distribution import Distribution, as_float, broadcast_all
 from .transformed_distribution import TransformedDistribution
@@ -27,7 +24,7 @@ class StudentT(Distribution):
     arg_constraints = {"df": constraints.positive, "loc": constraints.real,
                        "scale": constraints.positive}  # fmt: skip
     support = constraints.real
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, df, loc=0.0, scale=1.0, validate_args=None):
         self.df, self.loc, self.scale = broadcast_all(df, loc, scale)
@@ -49,13 +46,12 @@ class StudentT(Distribution):
         var = F.where(df <= 2, C.full_like(var, math.inf), var)
         return F.where(df <= 1, C.full_like(var, math.nan), var)
 
-    def sample(self, sample_shape=()):
-        with no_grad():
-            shape = self._extended_shape(sample_shape)
-            df = self.df.expand(*shape)
-            x = C.randn(*shape, dtype=df.dtype, device=df.device)
-            z = _gamma_draw(0.5 * df) * 2  # chi-squared with df degrees of freedom
-            return self.loc + self.scale * x * (z / df).rsqrt()
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        df = self.df.expand(*shape)
+        x = C.randn(*shape, dtype=df.dtype, device=df.device)
+        z = gamma_rsample(0.5 * df) * 2  # chi-squared with df degrees of freedom
+        return self.loc + self.scale * x * (z / df).rsqrt()
 
     def log_prob(self, value):
         y = (as_float(value, self.loc) - self.loc) / self.scale
@@ -75,7 +71,7 @@ class Dirichlet(Distribution):
 
     arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
     support = constraints.simplex
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration, validate_args=None):
         concentration = as_float(concentration)
@@ -104,13 +100,12 @@ class Dirichlet(Distribution):
         c = self.concentration
         return c * (c0 - c) / (c0.pow(2) * (c0 + 1))
 
-    def sample(self, sample_shape=()):
-        with no_grad():
-            shape = self._extended_shape(sample_shape)
-            g = _gamma_draw(self.concentration.expand(*shape))
-            tiny = 1e-37 if g.dtype.itemsize == 4 else 1e-300
-            g = g.clamp(min=tiny)
-            return g / g.sum(-1, keepdim=True)
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        g = gamma_rsample(self.concentration.expand(*shape))
+        tiny = 1e-37 if g.dtype.itemsize == 4 else 1e-300
+        g = g.clamp(min=tiny)
+        return g / g.sum(-1, keepdim=True)
 
     def log_prob(self, value):
         c = self.concentration
