@@ -72,3 +72,22 @@ def test_has_rsample_like_pytorch():
         D.Dirichlet(mg.ones(3)).has_rsample
         == torch.distributions.Dirichlet(torch.ones(3)).has_rsample
     )
+
+
+def test_wishart_rsample_gradients(device):
+    s = np.array([[2.0, 0.5], [0.5, 1.0]])
+    df = mg.tensor(5.0, dtype=mg.float64, device=device, requires_grad=True)
+    tril = mg.tensor(np.linalg.cholesky(s), device=device, requires_grad=True)
+    mg.manual_seed(0)
+    w = D.Wishart(df, scale_tril=tril)
+    assert (
+        w.has_rsample
+        == torch.distributions.Wishart(
+            torch.tensor(5.0), covariance_matrix=torch.tensor(s)
+        ).has_rsample
+    )
+    w.rsample((40000,)).mean(0).sum().backward()
+    # E[W] = df L Lᵀ: d/ddf of its sum is the sum of L Lᵀ, d/dL is 2 df (1 1ᵀ) L
+    np.testing.assert_allclose(df.grad.cpu().numpy(), s.sum(), rtol=0.02)
+    want = 2 * 5.0 * np.ones((2, 2)) @ np.linalg.cholesky(s)
+    np.testing.assert_allclose(tril.grad.cpu().numpy(), want, rtol=0.03, atol=0.1)

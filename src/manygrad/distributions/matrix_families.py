@@ -1,7 +1,8 @@
 """Distributions over matrices: ``LKJCholesky`` (Cholesky factors of correlation
 matrices; Lewandowski, Kurowicka & Joe, 2009) and ``Wishart`` (positive-definite matrices).
-Both sample through the generator's gamma draws without reparameterization here
-(``has_rsample`` False); their ``log_prob`` and moments carry gradients.
+``Wishart.rsample`` is reparameterized (Bartlett's decomposition over reparameterized
+chi-squared draws), as PyTorch's; ``LKJCholesky`` samples carry no gradient (PyTorch's
+neither).
 
 Example:
     >>> prior = LKJCholesky(4, concentration=2.0); lp = prior.log_prob(prior.sample())
@@ -96,7 +97,7 @@ class Wishart(Distribution):
         "df": constraints.greater_than(0),
     }
     support = constraints.positive_definite
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, df, covariance_matrix=None, precision_matrix=None, scale_tril=None,
                  validate_args=None):  # fmt: skip
@@ -161,19 +162,21 @@ class Wishart(Distribution):
             v**2 + d.unsqueeze(-1) * d.unsqueeze(-2)
         )
 
-    def sample(self, sample_shape=()):
-        """Bartlett's decomposition: chi-squared diagonal, Gaussian below it."""
-        with no_grad():
-            p = self._event_shape[-1]
-            shape = tuple(sample_shape) + tuple(self._batch_shape)
-            k = C.arange(p, dtype=self.df.dtype, device=self.df.device)
-            dof = (self.df.unsqueeze(-1) - k).expand(*shape, p).contiguous()
-            chi2 = _gamma_draw(0.5 * dof) * 2
-            tiny = float(finfo(chi2.dtype).eps)
-            noise = chi2.sqrt().clamp(min=tiny).diag_embed()
-            noise = noise + C.randn(*shape, p, p, dtype=noise.dtype, device=noise.device).tril(-1)
-            chol = self._unbroadcasted_scale_tril @ noise
-            return chol @ chol.mT
+    def rsample(self, sample_shape=()):
+        """Bartlett's decomposition: chi-squared diagonal, Gaussian below it (gradients to
+        ``df`` through the chi-squared draws and to the scale)."""
+        from ._draws import gamma_rsample
+
+        p = self._event_shape[-1]
+        shape = tuple(sample_shape) + tuple(self._batch_shape)
+        k = C.arange(p, dtype=self.df.dtype, device=self.df.device)
+        dof = (self.df.unsqueeze(-1) - k).expand(*shape, p)
+        chi2 = gamma_rsample(0.5 * dof) * 2
+        tiny = float(finfo(chi2.dtype).eps)
+        noise = chi2.sqrt().clamp(min=tiny).diag_embed()
+        noise = noise + C.randn(*shape, p, p, dtype=noise.dtype, device=noise.device).tril(-1)
+        chol = self._unbroadcasted_scale_tril @ noise
+        return chol @ chol.mT
 
     def log_prob(self, value):
         from .. import linalg
