@@ -20,7 +20,7 @@ class dtype:  # noqa: N801 - PyTorch's name
             self.itemsize = self.np.itemsize
         self.is_floating_point = name.startswith(("float", "bfloat", "half"))
         self.is_complex = name.startswith("complex")
-        self.is_signed = name not in ("uint8", "bool")
+        self.is_signed = not name.startswith(("uint", "bool"))
         # promotion category: bool < integer < floating < complex
         self._cat = 0 if name == "bool" else 3 if self.is_complex else (
             2 if self.is_floating_point else 1)  # fmt: skip
@@ -49,6 +49,11 @@ int16 = dtype("int16", np.int16)
 int32 = dtype("int32", np.int32)
 int64 = dtype("int64", np.int64)
 uint8 = dtype("uint8", np.uint8)
+# NOTE: PyTorch's "limited support" unsigned types: storage, casts, comparisons, indexing
+# and arithmetic within the type; promotion with another dtype is refused, as in PyTorch
+uint16 = dtype("uint16", np.uint16)
+uint32 = dtype("uint32", np.uint32)
+uint64 = dtype("uint64", np.uint64)
 bool_ = dtype("bool", np.bool_)
 complex64 = dtype("complex64", np.complex64)
 complex128 = dtype("complex128", np.complex128)
@@ -62,7 +67,10 @@ short = int16
 cfloat = complex64
 cdouble = complex128
 
-ALL = (float32, float64, float16, bfloat16, int8, int16, int32, int64, uint8, bool_)
+# NOTE: new dtypes go at the end (distributed messages index this tuple)
+ALL = (float32, float64, float16, bfloat16, int8, int16, int32, int64, uint8, bool_, uint16,
+       uint32, uint64)  # fmt: skip
+_WIDE_UNSIGNED = ("uint16", "uint32", "uint64")
 COMPLEX = (complex64, complex128)
 _BY_NP = {d.np: d for d in ALL + COMPLEX if d is not bfloat16}
 _BY_NAME = {d.name: d for d in ALL + COMPLEX}
@@ -140,6 +148,13 @@ def promote_types(a: dtype, b: dtype) -> dtype:
     """PyTorch's promotion of two tensor dtypes."""
     if a is b:
         return a
+    if (a.name in _WIDE_UNSIGNED or b.name in _WIDE_UNSIGNED) and not (
+        a.is_floating_point or b.is_floating_point
+    ):  # NOTE: with a floating type the float wins, as in PyTorch
+        raise DTypeError(
+            f"Promotion for uint16, uint32, uint64 types is not supported, attempted to "
+            f"promote {a.name} and {b.name}; cast one side first (e.g. x.to(mg.int64))"
+        )
     if a._cat == 3 or b._cat == 3:
         # NOTE: complex with a float keeps the wider precision (float64 + complex64 gives
         # complex128), as PyTorch does

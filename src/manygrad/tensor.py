@@ -560,17 +560,55 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
     def __abs__(self):
         return F.abs(self)
 
+    # NOTE: &, |, ^ and ~ are bitwise, as in PyTorch: integers stay integers and bool
+    # tensors give bools (the logical result); floating tensors are refused
     def __invert__(self):
-        return F.logical_not(self)
+        return F.bitwise_not(self)
 
     def __and__(self, o):
-        return F.logical_and(self, o)
+        return F.bitwise_and(self, o)
+
+    def __rand__(self, o):
+        return F.bitwise_and(o, self)
 
     def __or__(self, o):
-        return F.logical_or(self, o)
+        return F.bitwise_or(self, o)
+
+    def __ror__(self, o):
+        return F.bitwise_or(o, self)
 
     def __xor__(self, o):
-        return F.logical_xor(self, o)
+        return F.bitwise_xor(self, o)
+
+    def __rxor__(self, o):
+        return F.bitwise_xor(o, self)
+
+    def __lshift__(self, o):
+        return F.bitwise_left_shift(self, o)
+
+    def __rlshift__(self, o):
+        return F.bitwise_left_shift(o, self)
+
+    def __rshift__(self, o):
+        return F.bitwise_right_shift(self, o)
+
+    def __rrshift__(self, o):
+        return F.bitwise_right_shift(o, self)
+
+    def __iand__(self, o):
+        return self.bitwise_and_(o)
+
+    def __ior__(self, o):
+        return self.bitwise_or_(o)
+
+    def __ixor__(self, o):
+        return self.bitwise_xor_(o)
+
+    def __ilshift__(self, o):
+        return self.bitwise_left_shift_(o)
+
+    def __irshift__(self, o):
+        return self.bitwise_right_shift_(o)
 
     def __eq__(self, o):
         return F.eq(self, o)

@@ -100,6 +100,15 @@ CASES = [
     ),  # fmt: skip
     ("logical", lambda x, y: ((x > 0) & (y > 0)) | ~(x > 1) ^ (y < 0), [(2, 3), (2, 3)]),
     (
+        "bitwise-int",
+        lambda x, y: ((x & y) | 6) ^ ~y,
+        [(2, 3), (2, 3)],
+        ["i9", "i9"],
+        (),
+        True,
+        18,
+    ),  # fmt: skip
+    (
         "sign-isnan",
         lambda x: mg.sign(x) + x.isnan().float() + mg.isfinite(x).float() + mg.isinf(x).float(),
         [(2, 4)],
@@ -238,6 +247,8 @@ def test_unsupported_op_is_named():
     with pytest.raises(UnsupportedOpError, match="not adjacent"):
         export(Fn(lambda x: x[mg.tensor([0]), :, mg.tensor([1])]), mg.randn(2, 3, 4),
                io.BytesIO())  # fmt: skip
+    with pytest.raises(UnsupportedOpError, match="opset_version=18"):
+        export(Fn(lambda x: x & 3), mg.tensor([[1, 2]]), io.BytesIO())
     with pytest.raises(UnsupportedOpError, match="divisor_override"):
         export(Fn(lambda x: F.avg_pool2d(x, 2, divisor_override=3)), mg.randn(1, 1, 4, 4),
                io.BytesIO())  # fmt: skip

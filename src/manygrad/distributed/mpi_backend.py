@@ -69,6 +69,8 @@ class MPIComm:
             np.dtype(np.int64): MPI.INT64_T,
             np.dtype(np.uint8): MPI.UINT8_T,
             np.dtype(np.uint16): MPI.UINT16_T,
+            np.dtype(np.uint32): MPI.UINT32_T,
+            np.dtype(np.uint64): MPI.UINT64_T,
         }
         self._ops = {"sum": MPI.SUM, "product": MPI.PROD, "min": MPI.MIN, "max": MPI.MAX}
 

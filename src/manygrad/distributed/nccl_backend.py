@@ -26,7 +26,8 @@ from .. import dtypes as D
 
 # NCCL's enums (nccl.h); CuPy passes these integers straight through.
 _NCCL_DTYPE = {
-    np.dtype(np.int8): 0, np.dtype(np.uint8): 1, np.dtype(np.int32): 2, np.dtype(np.int64): 4,
+    np.dtype(np.int8): 0, np.dtype(np.uint8): 1, np.dtype(np.int32): 2,
+    np.dtype(np.uint32): 3, np.dtype(np.int64): 4, np.dtype(np.uint64): 5,
     np.dtype(np.float16): 6, np.dtype(np.float32): 7, np.dtype(np.float64): 8, D.bfloat16.np: 9,
 }  # fmt: skip
 _NCCL_OP = {"sum": 0, "product": 1, "max": 2, "min": 3, "avg": 4}

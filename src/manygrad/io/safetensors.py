@@ -39,6 +39,9 @@ DTYPES = {
     "I16": np.dtype(np.int16),
     "I8": np.dtype(np.int8),
     "U8": np.dtype(np.uint8),
+    "U16": np.dtype(np.uint16),
+    "U32": np.dtype(np.uint32),
+    "U64": np.dtype(np.uint64),
     "BOOL": np.dtype(np.bool_),
     "C64": np.dtype(np.complex64),  # NOTE: the format has no complex128
 }

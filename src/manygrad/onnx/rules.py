@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .graph import onnx_dtype
+from .graph import UnsupportedOpError, onnx_dtype
 from .trace import host_array, rule
 
 # ---------------------------------------------------------------------------- elementwise
@@ -40,6 +40,25 @@ def _binary(tr, node, args, kwargs, out):
     if op.startswith("Logical"):
         a, b = (_bool(tr, n, t) if hasattr(t, "_data") else n for n, t in zip((a, b), args))
     return tr.g.op(_BINARY[op], [a, b], op.lower())
+
+
+_BITWISE = {"BitwiseAnd": "And", "BitwiseOr": "Or", "BitwiseXor": "Xor", "BitwiseNot": "Not"}
+
+
+@rule(*_BITWISE)
+def _bitwise(tr, node, args, kwargs, out):
+    """``&``, ``|``, ``^``, ``~``: ONNX's logical ops on bools, its Bitwise* ops (opset 18)
+    on integers."""
+    op = type(node).__name__
+    xs = _operands(tr, args, op) if op != "BitwiseNot" else [tr.name(args[0], op)]
+    if out._data.dtype == np.bool_:
+        return tr.g.op(_BITWISE[op], xs, op.lower())
+    if tr.g.opset < 18:
+        raise UnsupportedOpError(
+            f"onnx.export: {op} on integer tensors needs ONNX's Bitwise ops; "
+            f"pass opset_version=18 or later (got {tr.g.opset})"
+        )
+    return tr.g.op("Bitwise" + _BITWISE[op], xs, op.lower())
 
 
 @rule("Ne")

@@ -55,6 +55,8 @@ def _index_array(x: Tensor, idx, op: str):
     xp = backend.array_module(x._data)
     if isinstance(idx, range):  # x[range(n), labels], as in PyTorch
         idx = list(idx)
+    if isinstance(idx, Tensor) and idx._device == backend.CPU and x._device != backend.CPU:
+        idx = idx._data  # NOTE: a CPU index into a device tensor is copied over, as PyTorch
     if isinstance(idx, Tensor):
         if idx._device != x._device:
             raise DeviceError(

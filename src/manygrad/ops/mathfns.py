@@ -15,6 +15,7 @@ from .elementwise import (
     _float_input,
     _promote,
     _unary,
+    _unary_test,
     abs,
     add,
     clamp,
@@ -326,11 +327,14 @@ bitwise_left_shift = _bits("LeftShift", "left_shift")
 bitwise_right_shift = _bits("RightShift", "right_shift")
 
 
-@backend.on_tensor_device
+_BitwiseNot = _unary_test("BitwiseNot", lambda xp, x: xp.invert(x))
+
+
 def bitwise_not(x: Tensor) -> Tensor:
-    if x.is_floating_point():
+    """``~x``: every bit flipped for integers, logical not for bools."""
+    if x.is_floating_point() or x.is_complex():
         raise TypeError(f"bitwise_not: not defined for floating tensors (dtype {x.dtype})")
-    return Tensor._wrap(backend.array_module(x._data).invert(x._data), x._device)
+    return _BitwiseNot.apply(x)
 
 
 def absolute(x: Tensor) -> Tensor:

@@ -357,6 +357,8 @@ def _prod_others(xp, x, axis):
 def prod(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtype)
+    elif not (x.is_floating_point() or x.is_complex()):
+        x = cast(x, D.int64)  # NOTE: integers and bools accumulate in int64, as PyTorch
     axes = _axes(x, dim, "prod")
     return Prod.apply(x, axes[0] if axes else None, keepdim)
 
@@ -410,6 +412,8 @@ class Cumsum(Function):
 def cumsum(x: Tensor, dim: int, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtype)
+    elif not (x.is_floating_point() or x.is_complex()):
+        x = cast(x, D.int64)  # NOTE: integers and bools accumulate in int64, as PyTorch
     if x.ndim == 0:
         return x.clone()
     (axis,) = _axes(x, dim, "cumsum")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from .. import backend
+from .. import dtypes as D
 from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import cast, exp, log, where
@@ -49,6 +50,8 @@ def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     """Running products along ``dim``."""
     if dtype is not None:
         x = cast(x, dtype)
+    elif not (x.is_floating_point() or x.is_complex()):
+        x = cast(x, D.int64)  # NOTE: integers and bools accumulate in int64, as PyTorch
     if x.ndim == 0:
         return x.clone()
     return Cumprod.apply(x, _dim(dim, x.ndim, "cumprod"))
