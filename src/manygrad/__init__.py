@@ -10,6 +10,18 @@ Example:
 
 __version__ = "0.1.0"
 
+import warnings as _warnings
+
+# NOTE: inf and NaN results come silently, as from PyTorch's (and CuPy's) kernels: NumPy's
+# floating-point RuntimeWarnings are ignored when raised inside manygrad only, so the
+# user's own NumPy code keeps its warnings
+_warnings.filterwarnings(
+    "ignore",
+    message=r"(divide by zero|invalid value|overflow|underflow) encountered",
+    category=RuntimeWarning,
+    module=r"manygrad(\.|$)",
+)
+
 from . import tensor
 from . import autograd, backend, cuda, dtypes, ops
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled

@@ -190,23 +190,26 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         return (self[i] for i in range(len(self)))
 
     def __repr__(self) -> str:
-        body = np.array2string(
-            backend.to_numpy(self._data).astype(np.float32)
-            if self._data.dtype.name == "bfloat16"
-            else backend.to_numpy(self._data),
-            separator=", ",
-            prefix="tensor(",
-        )
-        extra = ""
+        from ._tensor_str import add_suffixes, tensor_str
+
+        body = tensor_str(self._data, 7)
+        extra = []
         if self._device.type != "cpu":
-            extra += f", device='{self._device}'"
-        if self.dtype not in (D.float32, D.int64, D.bool_, D.complex64):
-            extra += f", dtype={self.dtype}"
+            extra.append(f"device='{self._device}'")
+        dflt = D.get_default_dtype()
+        if self._data.size == 0:
+            if self.ndim != 1:
+                extra.append(f"size={tuple(self.shape)}")
+            if self.dtype is not dflt:
+                extra.append(f"dtype={self.dtype}")
+        elif self.dtype not in (dflt, D.int64, D.bool_,
+                                D.complex128 if dflt is D.float64 else D.complex64):  # fmt: skip
+            extra.append(f"dtype={self.dtype}")
         if self.grad_fn is not None:
-            extra += f", grad_fn=<{self.grad_fn.name()}>"
+            extra.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self.requires_grad:
-            extra += ", requires_grad=True"
-        return f"tensor({body}{extra})"
+            extra.append("requires_grad=True")
+        return add_suffixes("tensor(" + body, extra, 7)
 
     __hash__ = object.__hash__
 

@@ -11,6 +11,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import dtypes as D
@@ -144,33 +146,30 @@ def typename(x) -> str:
 
 def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
                      profile=None, sci_mode=None) -> None:  # fmt: skip
-    """Options for printing tensors (NumPy's print options underneath).
+    """Options for printing tensors, as PyTorch's.
 
     Args:
         precision: digits after the point (default 4).
         threshold: elements before summarising with "..." (default 1000).
-        edgeitems: items shown at each end when summarising (default 3).
+        edgeitems: items shown at each end of each dim when summarising (default 3).
         linewidth: characters per line (default 80).
-        profile: ``"default"``, ``"short"`` or ``"full"``.
+        profile: ``"default"``, ``"short"`` or ``"full"`` (sets the four above).
         sci_mode: True forces scientific notation, False forbids it, None chooses.
     """
-    opts: dict = {}
+    from .._tensor_str import PRINT_OPTS
+
     if profile is not None:
         presets = {"default": (4, 1000, 3, 80), "short": (2, 1000, 2, 80),
-                   "full": (4, 2**63 - 1, 3, 80)}  # fmt: skip
+                   "full": (4, math.inf, 3, 80)}  # fmt: skip
         if profile not in presets:
             raise ValueError(f"set_printoptions: profile must be one of {sorted(presets)}")
-        p, t, e, w = presets[profile]
-        opts.update(precision=p, threshold=t, edgeitems=e, linewidth=w)
+        (PRINT_OPTS.precision, PRINT_OPTS.threshold, PRINT_OPTS.edgeitems,
+         PRINT_OPTS.linewidth) = presets[profile]  # fmt: skip
     for k, v in (("precision", precision), ("threshold", threshold),
                  ("edgeitems", edgeitems), ("linewidth", linewidth)):  # fmt: skip
         if v is not None:
-            opts[k] = int(v)
-    if sci_mode is not None:
-        opts["suppress"] = not sci_mode
-        if sci_mode:
-            opts["floatmode"] = "maxprec_equal"
-    np.set_printoptions(**opts)
+            setattr(PRINT_OPTS, k, v if k == "threshold" and v == math.inf else int(v))
+    PRINT_OPTS.sci_mode = sci_mode
 
 
 # ----------------------------------------------------------------------------- global switches

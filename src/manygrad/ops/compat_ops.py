@@ -51,7 +51,9 @@ def angle(input: Tensor) -> Tensor:  # noqa: A002
 
 def nextafter(input: Tensor, other) -> Tensor:  # noqa: A002
     """The next floating-point value after ``input`` towards ``other`` (no gradient)."""
-    other = _as_tensor(other, input).to(input.dtype)
+    from .elementwise import _float_pair
+
+    input, other = _float_pair(input, _as_tensor(other, input))  # noqa: A001
     xp = backend.array_module(input._data)
     with no_grad(), backend.device_scope(input.device):
         return Tensor._wrap(xp.nextafter(input._data, other._data), input.device)

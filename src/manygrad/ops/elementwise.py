@@ -12,8 +12,10 @@ from ..tensor import Tensor
 # ---------------------------------------------------------------------------- promotion
 
 
-def _promote(a, b):
-    """Cast tensor operands to PyTorch's result dtype; Python scalars stay as they are."""
+def _promote(a, b, wrap: bool = True):
+    """Cast tensor operands to PyTorch's result dtype; Python scalars stay as they are (an
+    int out of an integer result type's range wraps, unless ``wrap`` is False: for ops
+    that compute in floating point)."""
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
         if a._data.dtype == b._data.dtype:
@@ -26,15 +28,38 @@ def _promote(a, b):
     if not isinstance(s, (int, float, bool, complex)):
         if backend.is_array(s):
             s = Tensor._wrap(s)
-            return _promote(a if ta else s, s if ta else b)
+            return _promote(a if ta else s, s if ta else b, wrap)
         raise TypeError(f"unsupported operand type {type(s).__name__} for a tensor op")
     dt = D.result_type(t, s)
     if dt is not t.dtype:
         t = cast(t, dt)
+    if wrap and type(s) is int and dt._cat == 1:
+        s = _wrap_int(s, dt)
     if dt is D.bfloat16:  # NOTE: ml_dtypes' loops would promote a Python float to float32
         with backend.device_scope(t._device):  # NOTE: a 0-d array on t's GPU
             s = backend.array_module(t._data).asarray(s, dtype=dt.np)
     return (t, s) if ta else (s, t)
+
+
+def _wrap_int(s: int, dt) -> int:
+    """A Python int in range of the integer dtype ``dt``, wrapped modulo 2**bits as
+    PyTorch's cast of a scalar operand does (``uint8_tensor - 1`` subtracts 255)."""
+    bits = dt.itemsize * 8
+    lo = -(1 << (bits - 1)) if dt.is_signed else 0
+    if lo <= s < lo + (1 << bits):
+        return s
+    return (s - lo) % (1 << bits) + lo
+
+
+def _float_pair(a, b):
+    """Both operands promoted together, then to the default float when the result is
+    integral (``atan2``, ``hypot``, ... on an int8 and a float16 tensor compute in float16)."""
+    a, b = _promote(a, b, wrap=False)
+    t = a if isinstance(a, Tensor) else b
+    if not (t.is_floating_point() or t.is_complex()):
+        a = _float_input(a) if isinstance(a, Tensor) else a
+        b = _float_input(b) if isinstance(b, Tensor) else b
+    return a, b
 
 
 def _float_input(x: Tensor) -> Tensor:
@@ -180,10 +205,31 @@ class Div(Function):
         return (g / b if na else None), (-g * a / (b * b) if nb else None)
 
 
+def _int_power(xp, a, b):
+    """Integer ``a ** b`` with negative exponents as PyTorch has them: 1 for a == 1,
+    +-1 for a == -1, 0 otherwise (NumPy refuses them)."""
+    if isinstance(a, int):
+        a = xp.asarray(a, dtype=b.dtype)
+    neg = b < 0
+    out = a ** xp.where(neg, 0, b).astype(b.dtype)
+    if a.dtype.kind == "u":
+        return xp.where(neg & (a != 1), 0, out).astype(out.dtype)
+    odd = (b % 2) != 0
+    small = xp.where(a == 1, 1, xp.where(a == -1, xp.where(odd, -1, 1), 0))
+    return xp.where(neg, small, out).astype(out.dtype)
+
+
 class Pow(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
-        self.out = a**b
+        if (
+            backend.is_array(b)
+            and b.dtype.kind in "iu"
+            and (isinstance(a, int) or (backend.is_array(a) and a.dtype.kind in "iu"))
+        ):
+            self.out = _int_power(backend.array_module(b), a, b)
+        else:
+            self.out = a**b
         return self.out
 
     complex_ok = True  # NOTE: complex powers take conjugate derivatives, as PyTorch's
@@ -269,6 +315,12 @@ def add(a, b, alpha=1) -> Tensor:
 
 
 def sub(a, b, alpha=1) -> Tensor:
+    for v in (a, b):
+        if isinstance(v, bool) or (isinstance(v, Tensor) and v.dtype is D.bool_):
+            raise TypeError(
+                "sub: subtraction, the `-` operator, with a bool tensor is not supported; "
+                "to invert a mask use `~` or logical_not(), or convert it first (mask.int())"
+            )
     return _binary(Sub, a, b if alpha == 1 else b * alpha)
 
 
@@ -280,6 +332,8 @@ def div(a, b, rounding_mode=None) -> Tensor:
     """True division; integers divide to the default float (PyTorch's rule)."""
     if rounding_mode == "floor":
         return floor_divide(a, b)
+    if rounding_mode is None:
+        return _binary(Div, *_float_pair(a, b))
     a, b = _promote(a, b)
     if rounding_mode == "trunc":
         q = _binary(Div, _as_float(a), _as_float(b))
@@ -325,8 +379,15 @@ def pow(a, b) -> Tensor:  # noqa: A001
     if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
         if isinstance(b, float) and not (a.is_floating_point() or a.is_complex()):
             a = cast(a, D.get_default_dtype())
+        elif a.dtype is D.bool_:
+            a = cast(a, D.int64)  # NOTE: bool ** int is int64, as PyTorch
         return Pow.apply(a, b)
-    return _binary(Pow, a, b)
+    a, b = _promote(a, b)
+    t = a if isinstance(a, Tensor) else b
+    if t.dtype is D.bool_:  # NOTE: bool ** bool stays bool (x ** False is True)
+        a, b = (cast(v, D.uint8) if isinstance(v, Tensor) else int(v) for v in (a, b))
+        return cast(Pow.apply(a, b), D.bool_)
+    return Pow.apply(a, b)
 
 
 # ---------------------------------------------------------------------------- unary maths

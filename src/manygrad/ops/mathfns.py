@@ -12,12 +12,13 @@ from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import (
     _compare,
-    _float_input,
+    _float_pair,
     _promote,
     _unary,
     _unary_test,
     abs,
     add,
+    cast,
     clamp,
     exp,
     log,
@@ -28,7 +29,7 @@ from .elementwise import (
     where,
 )
 
-_IMPORTED = {"abs", "add", "clamp", "exp", "log", "maximum", "mul", "sqrt", "sub", "where"}
+_IMPORTED = {"abs", "add", "cast", "clamp", "exp", "log", "maximum", "mul", "sqrt", "sub", "where"}
 
 # ---------------------------------------------------------------------------- rounding
 
@@ -207,11 +208,25 @@ class Atan2(Function):
         return g * b / r, -g * a / r
 
 
+def _both_tensors(a, b):
+    """A Python number operand as a tensor like the other one (same device and dtype)."""
+    if not isinstance(a, Tensor):
+        a = _filled(b, a)
+    if not isinstance(b, Tensor):
+        b = _filled(a, b)
+    return a, b
+
+
+def _filled(like: Tensor, value) -> Tensor:
+    with backend.device_scope(like._device):
+        arr = backend.array_module(like._data).full(like.shape, value, like._data.dtype)
+    return Tensor._wrap(arr, like._device)
+
+
 def atan2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     """``atan(input / other)`` with the quadrant of (other, input)."""
-    a, b = _promote(_float_input(input), other)
-    if not isinstance(b, Tensor):
-        b = Tensor._wrap(backend.array_module(a._data).full(a.shape, b, a._data.dtype), a._device)
+    a, b = _float_pair(input, other)
+    a, b = _both_tensors(a, b)
     return Atan2.apply(a, b)
 
 
@@ -219,14 +234,20 @@ arctan2 = atan2
 
 
 def hypot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
-    """``sqrt(input**2 + other**2)`` elementwise."""
-    return sqrt(add(mul(input, input), mul(other, other)))
+    """``sqrt(input**2 + other**2)`` elementwise (in the promoted floating type)."""
+    a, b = _float_pair(input, other)
+    return sqrt(add(mul(a, a), mul(b, b)))
 
 
 def logaddexp(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
-    """``log(exp(input) + exp(other))`` without overflow."""
-    m = maximum(input, other).detach()
-    return add(m, log(add(exp(sub(input, m)), exp(sub(other, m)))))
+    """``log(exp(input) + exp(other))`` without overflow; 16-bit floats compute in float32."""
+    a, b = _float_pair(input, other)
+    t = a if isinstance(a, Tensor) else b
+    if t.dtype in (D.float16, D.bfloat16):
+        up = (cast(v, D.float32) if isinstance(v, Tensor) else v for v in (a, b))
+        return cast(logaddexp(*up), t.dtype)
+    m = maximum(a, b).detach()
+    return add(m, log(add(exp(sub(a, m)), exp(sub(b, m)))))
 
 
 def logaddexp2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
@@ -235,13 +256,36 @@ def logaddexp2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     return logaddexp(mul(input, ln2), mul(other, ln2)) / ln2
 
 
+class Xlogy(Function):
+    def forward(self, a, b):
+        xp = backend.array_module(a)
+        self.a, self.b = a, b
+        zero = (a == 0) & (b == b)  # NOTE: 0 * log(y) is 0, but NaN in y stays NaN
+        return xp.where(zero, 0, a * xp.log(xp.where(zero, 1, b))).astype(a.dtype)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        a, b = self.a, self.b
+        na, nb = self.needs_input_grad
+        ga = None
+        if na:  # NOTE: PyTorch's xlogy(g, other), 0 where input == 0 and other <= 0
+            gz = (g == 0) & (b == b)
+            ga = xp.where(gz | ((a == 0) & (b <= 0)), 0, g * xp.log(xp.where(gz, 1, b)))
+        return ga, (g * a / b if nb else None)
+
+    def backward_graph(self, g):
+        a, b = self.saved_input(0, self.a), self.saved_input(1, self.b)
+        na, nb = self.needs_input_grad
+        ga = where((a == 0) & (b <= 0), 0.0, xlogy(g, b)) if na else None
+        return ga, (g * a / b if nb else None)
+
+
 def xlogy(input, other) -> Tensor:  # noqa: A002
-    """``input * log(other)``, 0 where input is 0 (also when other is 0)."""
-    a, b = _promote(_float_input(input) if isinstance(input, Tensor) else input, other)
-    if not isinstance(a, Tensor):
-        a = Tensor._wrap(backend.array_module(b._data).full(b.shape, a, b._data.dtype), b._device)
-    safe = where(a == 0, 1.0, b) if isinstance(b, Tensor) else b
-    return where(a == 0, 0.0, mul(a, log(safe) if isinstance(safe, Tensor) else math.log(safe)))
+    """``input * log(other)``, 0 where input is 0 (also when other is 0; NaN when other is
+    NaN)."""
+    a, b = _float_pair(input, other)
+    a, b = _both_tensors(a, b)
+    return Xlogy.apply(a, b)
 
 
 def lerp(input: Tensor, end: Tensor, weight) -> Tensor:  # noqa: A002

@@ -11,7 +11,7 @@ from .. import dtypes as D
 from ..autograd import Function
 from ..errors import ShapeError
 from ..tensor import Size, Tensor
-from .elementwise import _float_input, abs, cast, div, isnan, log, mul, sub, where
+from .elementwise import _float_input, _float_pair, abs, cast, div, isnan, log, mul, sub, where
 from .indexing import _dim, getitem
 from .linalg import matmul
 from .movement import movedim, narrow, reshape, transpose
@@ -35,8 +35,7 @@ def copysign(input, other) -> Tensor:  # noqa: A002
     """``|input|`` with the sign (bit) of ``other``; always floating."""
     a = _float_input(input)
     if isinstance(other, Tensor):
-        dt = D.result_type(a, other)
-        a = a if a.dtype is dt else cast(a, dt if dt.is_floating_point else D.get_default_dtype())
+        a, _ = _float_pair(input, other)
     neg = signbit(other) if isinstance(other, Tensor) else (math.copysign(1.0, other) < 0)
     if isinstance(neg, bool):
         return -abs(a) if neg else abs(a)
@@ -90,8 +89,10 @@ def deg2rad(x: Tensor) -> Tensor:
 
 def ldexp(input: Tensor, other) -> Tensor:  # noqa: A002
     """``input * 2 ** other``."""
-    two = other.to(D.get_default_dtype()) if isinstance(other, Tensor) else float(other)
-    return mul(_float_input(input), 2.0**two)
+    if not isinstance(other, Tensor):
+        return mul(_float_input(input), 2.0 ** float(other))
+    a, b = _float_pair(input, other)
+    return mul(a, 2.0**b)
 
 
 @backend.on_tensor_device
