@@ -36,6 +36,7 @@ SCALAR_CASES = {
     "i8+200": ("int8", lambda x: x + 200),
     "i8>200": ("int8", lambda x: x > 200),
     "i64+2**63": ("int64", lambda x: x + 2**63),
+    "u8_clamp_-1": ("uint8", lambda x: x.clamp(min=-1)),
     "u8/-1": ("uint8", lambda x: x / -1),  # true division computes in float: no wrap
     "u8_xlogy_-1": ("uint8", lambda x: torch_or_mg(x).xlogy(x, -1)),
 }
@@ -136,3 +137,42 @@ def test_numpy_float_warnings_stay_inside_manygrad():
         assert mg.log(mg.zeros(1)).item() == -float("inf")
         with pytest.raises(RuntimeWarning):
             np.log(np.zeros(1))
+
+
+EDGE = [1.0, -1.0, 0.0, -0.0, -2.0, 2.0, float("inf"), -float("inf"), float("nan"), -2.5, 1e-30]
+
+
+@pytest.mark.parametrize("fn", [
+    lambda lib, x: lib.lgamma(x), lambda lib, x: lib.digamma(x),
+    lambda lib, x: lib.erfinv(x.clamp(-1, 1)),
+    lambda lib, x: lib.special.polygamma(2, x), lambda lib, x: lib.special.polygamma(3, x),
+])  # fmt: skip
+def test_special_functions_at_poles_and_infinities_match_torch(device, fn):
+    got = fn(mg, mg.tensor(EDGE, dtype=mg.float64, device=device))
+    _same(got, fn(torch, torch.tensor(EDGE, dtype=torch.float64)), atol=1e-12)
+
+
+def test_trigamma_at_zero_and_infinity(device):
+    x = [0.0, float("inf"), 2.5, -2.5, float("nan")]
+    got = mg.special.polygamma(1, mg.tensor(x, dtype=mg.float64, device=device))
+    _same(got, torch.special.polygamma(1, torch.tensor(x, dtype=torch.float64)), atol=1e-9)
+
+
+UNARY_DTYPES = {
+    "sign_bool": (lambda x: x.sign(), "bool"),
+    "sgn_bool": (lambda x: x.sgn(), "bool"),
+    "square_bool": (lambda x: x.square(), "bool"),
+    "nansum_int": (lambda x: x.nansum(), "int8"),
+    "any_uint8": (lambda x: x.any(), "uint8"),
+    "all_uint8_dim": (lambda x: x.reshape(2, 2).all(1), "uint8"),
+    "sinc_half": (lambda x: x.sinc(), "float16"),
+    "sinc_bf16": (lambda x: x.sinc(), "bfloat16"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNARY_DTYPES))
+def test_unary_dtypes_and_half_precision_match_torch(device, case):
+    fn, dt = UNARY_DTYPES[case]
+    vals = [True, False, True, True] if dt == "bool" else [3, 0, 1, 7] if "int" in dt else [
+        1.5, -2.25, 0.0, 3.0]  # fmt: skip
+    _same(fn(_t(mg, vals, dt, device)), fn(_t(torch, vals, dt)), atol=1e-3)

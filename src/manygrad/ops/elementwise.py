@@ -472,8 +472,15 @@ cos = _unary("Cos", lambda xp, x: xp.cos(x), lambda xp, g, x, y: -g * xp.sin(x),
              graph=lambda g, x, y: -g * sin(x), holomorphic=True)  # fmt: skip
 tanh = _unary("Tanh", lambda xp, x: xp.tanh(x), lambda xp, g, x, y: g * (1 - y * y),
               graph=lambda g, x, y: g * (1 - y * y), holomorphic=True)  # fmt: skip
-square = _unary("Square", lambda xp, x: x * x, lambda xp, g, x, y: 2 * g * x, False, False,
+_square = _unary("Square", lambda xp, x: x * x, lambda xp, g, x, y: 2 * g * x, False, False,
                 lambda g, x, y: 2 * g * x, holomorphic=True)  # fmt: skip
+
+
+def square(x: Tensor) -> Tensor:
+    """``x * x``; bools square to int64, as in PyTorch."""
+    return _square(cast(x, D.int64) if x.dtype is D.bool_ else x)
+
+
 reciprocal = _unary("Reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, y: -g * y * y,
                     graph=lambda g, x, y: -g * y * y, holomorphic=True)  # fmt: skip
 relu = _unary("Relu", lambda xp, x: xp.maximum(x, 0), lambda xp, g, x, y: g * (y > 0), True,
@@ -512,6 +519,8 @@ def _unary_test(name, fn):
 
 
 def _sign(xp, x):
+    if x.dtype.kind == "b":
+        return x.copy()  # NOTE: sign(True) is True, as in PyTorch
     s = xp.sign(x)
     if s.dtype.kind not in "biuc":  # NOTE: PyTorch's sign is (0 < x) - (x < 0): 0 for NaN
         s = xp.where(s == s, s, xp.zeros((), s.dtype))
@@ -745,6 +754,8 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, float) or isinstance(max, float):
         x = _float_input(x)
+    elif x.dtype._cat == 1:  # NOTE: int bounds wrap into the integer type, as PyTorch
+        min, max = (_wrap_int(v, x.dtype) if type(v) is int else v for v in (min, max))  # noqa: A001
     return Clamp.apply(x, min, max)
 
 

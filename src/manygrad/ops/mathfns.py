@@ -169,9 +169,10 @@ exp2 = _unary(
 
 
 def _sinc(xp, x):
-    px = x * math.pi
-    safe = xp.where(x == 0, 1, px)
-    return xp.where(x == 0, 1, xp.sin(safe) / safe).astype(x.dtype, copy=False)
+    a = x.astype("float32") if x.dtype.itemsize == 2 else x  # NOTE: 16-bit floats in f32
+    px = a * math.pi
+    safe = xp.where(a == 0, 1, px)
+    return xp.where(a == 0, 1, xp.sin(safe) / safe).astype(x.dtype, copy=False)
 
 
 def _dsinc(xp, g, x, y):

@@ -423,15 +423,19 @@ def cumsum(x: Tensor, dim: int, dtype=None) -> Tensor:
 @backend.on_tensor_device
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     xp = backend.array_module(x._data)
-    return Tensor._wrap(xp.asarray(x._data.all(axis=_axes(x, dim, "all"), keepdims=keepdim)),
-                        x._device)  # fmt: skip
+    out = xp.asarray(x._data.all(axis=_axes(x, dim, "all"), keepdims=keepdim))
+    if x.dtype is D.uint8:  # NOTE: PyTorch keeps uint8 for uint8 inputs
+        out = out.astype(D.uint8.np)
+    return Tensor._wrap(out, x._device)
 
 
 @backend.on_tensor_device
 def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     xp = backend.array_module(x._data)
-    return Tensor._wrap(xp.asarray(x._data.any(axis=_axes(x, dim, "any"), keepdims=keepdim)),
-                        x._device)  # fmt: skip
+    out = xp.asarray(x._data.any(axis=_axes(x, dim, "any"), keepdims=keepdim))
+    if x.dtype is D.uint8:  # NOTE: PyTorch keeps uint8 for uint8 inputs
+        out = out.astype(D.uint8.np)
+    return Tensor._wrap(out, x._device)
 
 
 def norm(x: Tensor, p=2, dim=None, keepdim: bool = False) -> Tensor:

@@ -140,6 +140,8 @@ def aminmax(x: Tensor, *, dim=None, keepdim: bool = False):
 
 def nansum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Sum treating NaN as zero."""
+    if not (x.is_floating_point() or x.is_complex()):
+        return sum(x, dim, keepdim, dtype=dtype)  # NOTE: integers have no NaN (int64 sums)
     return sum(where(x.isnan(), 0.0, x), dim, keepdim, dtype=dtype)
 
 

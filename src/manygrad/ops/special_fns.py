@@ -64,7 +64,9 @@ def _erfinv(xp, x):
     ys = xp.where(fin, y, 0.0)
     for _ in range(3):
         ys = ys - (backend.erf(ys) - a) / ((2 / _SQRT_PI) * xp.exp(-ys * ys))
-    return xp.where(fin, ys, y).astype(x.dtype, copy=False)
+    out = xp.where(fin, ys, y)
+    out = xp.where(xp.abs(a) == 1, a * math.inf, out)  # NOTE: erfinv(+-1) = +-inf
+    return out.astype(x.dtype, copy=False)
 
 
 erfinv = _unary(
@@ -91,7 +93,11 @@ def _lgamma(xp, x):
     with backend.quiet_float_errors():
         sin = xp.abs(xp.sin(math.pi * a))
         out = xp.where(refl, math.log(math.pi) - xp.log(sin) - lg, lg)
-        out = xp.where(refl & (sin == 0), math.inf, out)
+        # NOTE: poles at 0, -1, -2, ... (sin(pi * a) is not exactly 0 there), lgamma(1) =
+        # lgamma(2) = 0 exactly, and lgamma(+-inf) = inf, as PyTorch gives them
+        pole = (a <= 0) & (a == xp.floor(a))
+        out = xp.where(pole | xp.isinf(a), math.inf, out)
+        out = xp.where((a == 1) | (a == 2), 0.0, out)
     return out.astype(x.dtype, copy=False)
 
 
@@ -112,13 +118,20 @@ def _polygamma01(xp, x, n):
         with backend.quiet_float_errors():
             cot = math.pi / xp.tan(math.pi * a)
         out = xp.where(refl, out - cot, out)
-        out = xp.where(a == 0, -math.inf, out)
+        # NOTE: PyTorch's values at the poles and infinities: -inf at +0, inf at -0, NaN at
+        # negative integers and -inf, inf at inf
+        pole = (a < 0) & (a == xp.floor(a))
+        out = xp.where(pole | (a == -math.inf), math.nan, out)
+        out = xp.where(a == 0, xp.where(xp.signbit(a), math.inf, -math.inf), out)
+        out = xp.where(a == math.inf, math.inf, out)
     else:
         out = 1 / z + r / 2 + r / z * (1 / 6 - r * (1 / 30 - r * (1 / 42 - r / 30)))
         out = out + acc
         with backend.quiet_float_errors():
             s = math.pi / xp.sin(math.pi * a)
         out = xp.where(refl, s * s - out, out)
+        out = xp.where((a <= 0) & (a == xp.floor(a)), math.inf, out)  # NOTE: the poles
+        out = xp.where(a == math.inf, 0.0, out)
     return out.astype(x.dtype, copy=False)
 
 
@@ -151,12 +164,20 @@ psi = digamma
 _BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510)
 
 
+_POLYGAMMA_LOW = 4096.0
+
+
 def _polygamma_n(xp, x, n: int):
     """psi^(n)(x) for n >= 1 in float64: the recurrence up to z >= 12, then the asymptotic
     series (Abramowitz & Stegun 6.4.11)."""
     a = x.astype("float64")
-    low = float(a.min()) if a.size else 12.0  # NOTE: a host read, to bound the recurrence
+    # NOTE: a host read, to bound the recurrence; inputs below -_POLYGAMMA_LOW (far from
+    # any practical use) give NaN rather than a recurrence of millions of steps
+    ok = xp.isfinite(a) & (a >= -_POLYGAMMA_LOW)
+    low = float(xp.where(ok, a, 12.0).min()) if a.size else 12.0
     steps = max(0, math.ceil(12 - low))
+    a_in = a
+    a = xp.where(ok, a, 12.0)
     sign = -1.0 if n % 2 == 0 else 1.0  # (-1)**(n + 1)
     fact = math.factorial(n)
     acc = a * 0
@@ -171,7 +192,15 @@ def _polygamma_n(xp, x, n: int):
         s = s + b * math.factorial(2 * k + n - 1) / math.factorial(2 * k) / z ** (2 * k + n)
     out = sign * (s + acc)
     with backend.quiet_float_errors():
-        out = xp.where((a <= 0) & (a == xp.floor(a)), math.nan, out)
+        # NOTE: PyTorch's values: +-inf (the sign of (-1)**(n+1)) at the poles 0, -1, ...;
+        # at +inf 0 for n = 1 and NaN above; at -inf NaN for n = 1 and the pole's inf above
+        a = a_in
+        out = xp.where(xp.isfinite(a) & (a < -_POLYGAMMA_LOW), math.nan, out)
+        out = xp.where(xp.isnan(a), math.nan, out)
+        pole = (a <= 0) & (a == xp.floor(a))
+        out = xp.where(pole, sign * math.inf, out)
+        out = xp.where(a == math.inf, 0.0 if n == 1 else math.nan, out)
+        out = xp.where(a == -math.inf, math.nan if n == 1 else sign * math.inf, out)
     return out.astype(x.dtype, copy=False)
 
 
