@@ -161,3 +161,10 @@ def test_bad_arguments():
         mg.nn.MultiMarginLoss(p=3)
     with pytest.raises(ValueError, match="var"):
         mg.nn.functional.gaussian_nll_loss(mg.randn(3, 4), mg.randn(3, 4), mg.ones(2))
+
+
+@pytest.mark.parametrize("log_input", [True, False])
+def test_poisson_nll_full_differentiates_the_target(log_input):
+    # NOTE: targets above 1 take the Stirling term, whose gradient reaches the target
+    check("poisson_nll_loss", [(3, 4), (3, 4)], domain=(1.2, 3.0), log_input=log_input,
+          full=True)  # fmt: skip

@@ -173,3 +173,19 @@ def test_bad_arguments():
         F.fold(mg.randn(1, 8, 5), (4, 5), 2)
     with pytest.raises(mg.errors.ShapeError, match="pixel_shuffle"):
         F.pixel_shuffle(mg.randn(1, 6, 2, 2), 2)
+
+
+def test_grid_sample_nearest_gives_grid_a_zero_gradient(device):
+    def run(lib, dev):
+        rs = np.random.RandomState(0)
+        x = lib.tensor(rs.randn(1, 2, 4, 4).astype(np.float32))
+        g = lib.tensor(rs.randn(1, 3, 3, 2).astype(np.float32))
+        if dev is not None:
+            x, g = x.to(dev), g.to(dev)
+        g.requires_grad_(True)
+        lib.nn.functional.grid_sample(x, g, mode="nearest", align_corners=False).sum().backward()
+        return g.grad
+
+    got, want = run(mg, device), run(torch, None)
+    assert got is not None and want is not None
+    np.testing.assert_array_equal(got.cpu().numpy(), want.numpy())

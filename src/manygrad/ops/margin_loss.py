@@ -142,10 +142,10 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
     else:
         loss = input - target * log(input + eps)
     if full:
-        t = target.detach()
-        safe = where(t > 1, t, 1.0)
-        stirling = safe * log(safe) - safe + 0.5 * log(2 * math.pi * safe)
-        loss = loss + where(t > 1, stirling, 0.0)
+        # NOTE: differentiable in the target, as PyTorch's (which gives NaN gradients at a
+        # target of 0, through 0 * log(0))
+        stirling = target * log(target) - target + 0.5 * log(2 * math.pi * target)
+        loss = loss + where(target > 1, stirling, 0.0)
     return _reduce(loss, reduction)
 
 

@@ -361,6 +361,8 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
     with backend.device_scope(input._device):
         if mode == "nearest":
             out = corner([xp.rint(p._data) for p in pos])
+            if grid.requires_grad:  # NOTE: grid's gradient is zero (not None), as PyTorch's
+                out = out + grid.sum() * 0
         elif mode == "bicubic":
             lo = [xp.floor(p._data) for p in pos]
             ws = [_cubic_weights(p - _const(p, f)) for p, f in zip(pos, lo)]
