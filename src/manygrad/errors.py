@@ -9,23 +9,24 @@ class DeviceError(ManygradError, RuntimeError):
     """A device is unknown, unusable, or operands sit on different devices."""
 
 
-class ShapeError(ManygradError, ValueError):
-    """Operand shapes do not fit the op."""
+class ShapeError(ManygradError, ValueError, RuntimeError):
+    """Operand shapes do not fit the op (also a ``RuntimeError``, which PyTorch raises)."""
 
 
 class DimError(ShapeError, IndexError):
     """A dim or an index is out of range (also an ``IndexError``, as in PyTorch)."""
 
 
-class DTypeError(ManygradError, TypeError):
-    """A dtype is unsupported or cannot take part in the op."""
+class DTypeError(ManygradError, TypeError, RuntimeError):
+    """A dtype is unsupported or cannot take part in the op (also a ``RuntimeError``, which
+    PyTorch raises)."""
 
 
 class AutogradError(ManygradError, RuntimeError):
     """Backward cannot run as asked."""
 
 
-class CheckpointError(ManygradError, ValueError):
+class CheckpointError(ManygradError, ValueError, RuntimeError):
     """A saved file is missing, corrupt or does not fit the model."""
 
 

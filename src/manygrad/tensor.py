@@ -290,9 +290,10 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         return to_format(self, memory_format, "clone", copy=True)
 
     def contiguous(self, memory_format=None) -> Tensor:
-        # NOTE: ops take any strides, so the default keeps the tensor as it is
+        # NOTE: a copy only when the strides are not row-major, as in PyTorch (the result
+        # must not share memory with a transposed or sliced original)
         if memory_format is None or memory_format.name == "contiguous_format":
-            return self
+            return self if self._data.flags.c_contiguous else F.clone(self)
         from .memory_format import to_format
 
         return to_format(self, memory_format)

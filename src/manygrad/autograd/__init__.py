@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as _np
 
 from .. import backend
-from ..errors import DeviceError, DTypeError
+from ..errors import DeviceError, DTypeError, ShapeError
 from ..tensor import Tensor
 
 _grad_enabled = True
@@ -145,6 +145,23 @@ def _edge(a: Tensor) -> tuple:
     return (fn, None, a._data.shape, a._data.dtype, oi)
 
 
+def _broadcast_error(op: str, raw) -> ShapeError:
+    """PyTorch's message for operands whose shapes do not broadcast, naming the dim."""
+    shapes = [tuple(a.shape) for a in raw if hasattr(a, "shape") and hasattr(a, "dtype")]
+    if len(shapes) >= 2:
+        a, b = shapes[0], shapes[1]
+        n = max(len(a), len(b))
+        pa, pb = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+        for d in range(n - 1, -1, -1):
+            if pa[d] != pb[d] and 1 not in (pa[d], pb[d]):
+                return ShapeError(
+                    f"{op.lower()}: the size of tensor a ({pa[d]}) must match the size of "
+                    f"tensor b ({pb[d]}) at non-singleton dimension {d}; shapes {a} and {b} "
+                    "do not broadcast"
+                )
+    return ShapeError(f"{op.lower()}: operand shapes {shapes} do not broadcast together")
+
+
 class Function:
     """One differentiable op.
 
@@ -235,11 +252,16 @@ class Function:
         prof = _profile
         if prof is not None:
             t0 = prof.clock()
-        if scope is None or scope is _NULL_SCOPE:
-            out = ctx.forward(*raw, **kwargs)
-        else:
-            with scope:
+        try:
+            if scope is None or scope is _NULL_SCOPE:
                 out = ctx.forward(*raw, **kwargs)
+            else:
+                with scope:
+                    out = ctx.forward(*raw, **kwargs)
+        except ValueError as e:
+            if "could not be broadcast" not in str(e):
+                raise
+            raise _broadcast_error(cls.__name__, raw) from None
         if prof is not None:
             prof.op(cls.__name__, t0, raw)
         if out.__class__ is not _ndarray and isinstance(out, _np_generic):

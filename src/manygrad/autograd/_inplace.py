@@ -304,11 +304,12 @@ def _protect(node, old) -> None:
     """``node`` saved ``old``, which is about to be overwritten: it keeps a copy instead."""
     d = node.__dict__
     hit = [k for k, v in d.items() if v is old]
-    if not hit:
-        return
-    c = old.copy()
-    for k in hit:
-        d[k] = c
+    if hit:
+        c = old.copy()
+        for k in hit:
+            d[k] = c
+    # NOTE: also when the node kept no reference (an op that reads only its output): the
+    # old memory becomes the node's output next, and must not be checked as its input
     node._saved = [s for s in node._saved if not (s[0] == id(old) and s[3] >= 0)]
 
 

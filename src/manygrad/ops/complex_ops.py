@@ -26,9 +26,10 @@ def _complex_of(dt) -> D.dtype:
 
 class Real(Function):
     complex_ok = changes_dtype = True
+    view = True  # NOTE: z.real shares z's memory, as in PyTorch
 
     def forward(self, z):
-        return z.real.copy()
+        return z.real
 
     def backward(self, g):
         return g  # NOTE: the engine makes it complex: the real axis only
@@ -36,9 +37,10 @@ class Real(Function):
 
 class Imag(Function):
     complex_ok = changes_dtype = True
+    view = True
 
     def forward(self, z):
-        return z.imag.copy()
+        return z.imag
 
     def backward(self, g):
         return g * 1j
@@ -69,8 +71,13 @@ class ComplexAngle(Function):
 
 class ViewAsReal(Function):
     complex_ok = changes_dtype = True
+    view = True
 
     def forward(self, z):
+        if z.ndim and z.strides[-1] == z.itemsize:  # NOTE: a view of z's memory
+            return z.view(z.real.dtype).reshape(z.shape + (2,))
+        if z.ndim == 0:
+            return z.reshape(1).view(z.real.dtype)
         return backend.array_module(z).stack([z.real, z.imag], axis=-1)
 
     def backward(self, g):
@@ -130,7 +137,26 @@ def view_as_complex(input: Tensor) -> Tensor:  # noqa: A002
             f"view_as_complex: the last dim must have size 2 (real, imaginary), got shape "
             f"{tuple(input.shape)}"
         )
+    if input._data.strides[-1] == input._data.itemsize and (
+        input.ndim == 1
+        or all(st % (2 * input._data.itemsize) == 0 for st in input._data.strides[:-1])  # fmt: skip
+    ):
+        return ViewAsComplex.apply(input)
     return MakeComplex.apply(input[..., 0], input[..., 1])
+
+
+class ViewAsComplex(Function):
+    """Pairs of floats seen as complex numbers: a view of the same memory."""
+
+    complex_ok = changes_dtype = True
+    view = True
+
+    def forward(self, x):
+        return x.view(_complex_of(D.from_np(x.dtype)).np)[..., 0]
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        return xp.stack([g.real, g.imag], axis=-1)
 
 
 def complex(real: Tensor, imag: Tensor) -> Tensor:  # noqa: A001

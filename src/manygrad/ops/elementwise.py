@@ -400,11 +400,16 @@ def _unary(name, fwd, bwd, save_out=True, float_only=True, graph=None, complex_o
     ``holomorphic``: ``fwd`` is complex-differentiable, so complex gradients are
     ``conj(bwd(conj(g)))`` (``g`` times the conjugate derivative, PyTorch's convention)."""
 
+    # NOTE: an op whose derivatives read only the output (exp, tanh, sigmoid, sqrt, ...)
+    # keeps no reference to its input, so changing the input in place afterwards is
+    # harmless, as in PyTorch (the in-place check looks only at what the node kept)
+    keep_x = _reads(bwd, "x") or (graph is not None and _reads(graph, "x")) or not save_out
+
     class Unary(Function):
         def forward(self, x):
             xp = backend.array_module(x)
             y = fwd(xp, x)
-            self.x, self.y = x, (y if save_out else None)
+            self.x, self.y = (x if keep_x else None), (y if save_out else None)
             return y
 
         def backward(self, g):
@@ -415,7 +420,7 @@ def _unary(name, fwd, bwd, save_out=True, float_only=True, graph=None, complex_o
 
         def backward_graph(self, g):
             y = None if self.y is None else self.saved_output(self.y)
-            return graph(g, self.saved_input(0, self.x), y)
+            return graph(g, None if self.x is None else self.saved_input(0, self.x), y)
 
     Unary.__name__ = Unary.__qualname__ = name
     Unary.complex_ok = complex_ok or holomorphic
@@ -427,6 +432,19 @@ def _unary(name, fwd, bwd, save_out=True, float_only=True, graph=None, complex_o
 
     op.__name__ = op.__qualname__ = name.lower()  # NOTE: picklable by reference
     return op
+
+
+def _reads(fn, name: str) -> bool:
+    """Whether the body of ``fn`` reads its argument ``name``."""
+    import dis
+
+    for i in dis.get_instructions(fn):
+        # NOTE: Python 3.13's LOAD_FAST_LOAD_FAST names two arguments at once (a tuple)
+        if i.opname.startswith("LOAD_") and (
+            i.argval == name or (isinstance(i.argval, tuple) and name in i.argval)
+        ):
+            return True
+    return False
 
 
 def _const(f):

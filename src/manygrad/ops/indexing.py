@@ -241,6 +241,8 @@ def getitem(x: Tensor, idx) -> Tensor:
 
     Example: ``x[1:, None, mg.tensor([0, 0, 2])]``
     """
+    if type(idx) is list:
+        idx = _list_index(idx)
     items = idx if type(idx) is tuple else (idx,)
     if all(type(i) in _BASIC for i in items) and not any(
         type(i) is slice and i.step is not None and i.step <= 0 for i in items
@@ -278,7 +280,30 @@ def setitem(x: Tensor, idx, value) -> None:
 
     Example: ``out[:, t] = h``
     """
+    if type(idx) is list:
+        idx = _list_index(idx)
     return _setitem(x, idx, value)
+
+
+def _list_index(idx: list):
+    """A list index as PyTorch reads it: a short list holding a sequence, tensor, slice,
+    None or ... is a tuple of indices (``x[[[0, 1], [2, 2]]]`` is ``x[[0, 1], [2, 2]]``);
+    any other list is one integer (or bool) array."""
+    if len(idx) < 32 and any(
+        i is None or i is Ellipsis or isinstance(i, (list, tuple, slice, Tensor))
+        or backend.is_array(i)
+        for i in idx
+    ):  # fmt: skip
+        import warnings
+
+        warnings.warn(
+            "Using a non-tuple sequence for multidimensional indexing is deprecated (as in "
+            "PyTorch); use x[tuple(seq)] instead of x[seq]",
+            UserWarning,
+            stacklevel=4,
+        )
+        return tuple(idx)
+    return idx
 
 
 def _assign(a, basic, post, value) -> None:

@@ -35,9 +35,40 @@ def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor
     d1, d2 = _dim(dim1, x.ndim, "diagonal"), _dim(dim2, x.ndim, "diagonal")
     if d1 == d2:
         raise ShapeError(f"diagonal: dim1 and dim2 must differ, got {dim1} and {dim2}")
-    y = movedim(x, (d1, d2), (-2, -1))
-    r, c = _diag_index(backend.array_module(x._data), y.shape[-2], y.shape[-1], offset)
-    return getitem(y, (Ellipsis, Tensor._wrap(r, x._device), Tensor._wrap(c, x._device)))
+    return Diagonal.apply(x, offset, d1, d2)
+
+
+def _diag_view(xp, a, offset: int, d1: int, d2: int):
+    """A writable view of ``a``'s diagonal (NumPy's own is read-only): the (d1, d2) planes
+    moved last, cut to start at the offset, then one stride that steps both dims."""
+    order = [d for d in range(a.ndim) if d not in (d1, d2)] + [d1, d2]
+    y = a.transpose(order)
+    y = y[..., :, offset:] if offset >= 0 else y[..., -offset:, :]
+    n = max(0, min(y.shape[-2], y.shape[-1]))
+    st = y.strides
+    return xp.lib.stride_tricks.as_strided(y, y.shape[:-2] + (n,), st[:-2] + (st[-2] + st[-1],))
+
+
+class Diagonal(Function):
+    """``x.diagonal()``: a view, as in PyTorch (writes through it reach ``x``)."""
+
+    complex_ok = True
+    view = True
+
+    def forward(self, x, offset, d1, d2):
+        self.shape, self.args = x.shape, (offset, d1, d2)
+        return _diag_view(backend.array_module(x), x, offset, d1, d2)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        gx = xp.zeros(self.shape, g.dtype)
+        _diag_view(xp, gx, *self.args)[...] = g
+        return gx
+
+    def backward_graph(self, g):
+        from .misc import diagonal_scatter
+
+        return diagonal_scatter(g.new_zeros(self.shape), g, *self.args)
 
 
 class DiagEmbed(Function):
