@@ -40,7 +40,7 @@ def test_default_collate_structures():
     assert out["w"].dtype == np.float64 and out["name"] == ["a", "b"]
     assert out["ok"].dtype == np.bool_
     t = default_collate([(mg.tensor([1.0, 2.0]), 3), (mg.tensor([4.0, 5.0]), 6)])
-    assert isinstance(t, tuple) and t[0].tolist() == [[1, 2], [4, 5]]
+    assert isinstance(t, list) and t[0].tolist() == [[1, 2], [4, 5]]
 
 
 def test_collate_errors_are_clear():
@@ -269,3 +269,16 @@ def test_unpicklable_collate_with_processes_is_explained():
                     collate_fn=lambda s: s)  # fmt: skip
     with pytest.raises(TypeError, match="picklable.*no lambdas"):
         list(ld)
+
+
+def test_compat_default_collate_gives_tensors_and_lists_like_torch():
+    torch = pytest.importorskip("torch")
+    samples = [(1, 2.0, np.ones(2, np.float32)), (3, 4.0, np.zeros(2, np.float32))]
+    got = mg.utils.data.default_collate(samples)
+    want = torch.utils.data.default_collate([(a, b, torch.from_numpy(c)) for a, b, c in samples])
+    assert isinstance(got, list) and isinstance(want, list)
+    for g, w in zip(got, want):
+        assert isinstance(g, mg.Tensor) and g.dtype.name == str(w.dtype)[6:]
+        assert g.tolist() == w.tolist()
+    ds = mg.utils.data.TensorDataset(mg.arange(4.0), mg.arange(4))
+    assert isinstance(next(iter(mg.utils.data.DataLoader(ds, batch_size=2))), list)

@@ -54,7 +54,8 @@ def default_collate(batch: list, _where: str = "the sample") -> Any:
 
     Numbers, NumPy arrays and Tensors become one array with a new leading dim (Python ints
     become int64, floats float64, as in PyTorch); tuples, lists and dicts are collated
-    field by field; strings are kept as lists. The DataLoader turns the arrays into
+    field by field (tuples and lists into lists, as in PyTorch); strings are kept as lists.
+    The DataLoader turns the arrays into
     Tensors on its device, one transfer per array.
 
     Args:
@@ -94,8 +95,8 @@ def default_collate(batch: list, _where: str = "the sample") -> Any:
                 f"default_collate: each element of a batch should be of equal size at {_where}"
                 f", got lengths {[len(s) for s in batch]}"
             )
-        out = [default_collate(list(s), f"{_where}[{k}]") for k, s in enumerate(zip(*batch))]
-        return tuple(out) if isinstance(elem, tuple) else out
+        # NOTE: a list for tuple samples too, as PyTorch's collate gives
+        return [default_collate(list(s), f"{_where}[{k}]") for k, s in enumerate(zip(*batch))]
     raise DTypeError(
         f"default_collate: {_where} is a {type(elem).__name__}; samples must be numbers, "
         "NumPy arrays, Tensors, strings, or tuples/lists/dicts of them (add a transform such "

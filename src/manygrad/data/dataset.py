@@ -110,7 +110,7 @@ class TensorDataset(Dataset):
                 out.append(t._data[idx])
             else:
                 out.append(np.asarray(t)[idx])
-        return tuple(out)
+        return list(out)  # NOTE: a list, as PyTorch's collate gives
 
 
 def _row(a, index):
