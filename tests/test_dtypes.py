@@ -73,3 +73,29 @@ def test_bfloat16_ops_stay_bfloat16():
     assert x.grad.dtype is mg.bfloat16
     assert x.float().dtype is mg.float32
     assert x.sum(dtype=mg.float32).dtype is mg.float32
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.float64(1.5), lambda: [np.float64(1.5)], lambda: [np.float64(1.5), 2.0],
+    lambda: [1.5, np.float64(2)], lambda: [np.int32(1)], lambda: np.int32(1),
+    lambda: np.bool_(True), lambda: [np.float32(1), 2.0], lambda: [np.int32(1), 2],
+    lambda: [[np.uint8(3)]], lambda: np.float16(2), lambda: [1, 2], lambda: [1.5],
+    lambda: [np.complex128(1j)], lambda: [1j],
+])  # fmt: skip
+def test_numpy_scalars_in_data_keep_their_dtype_as_in_torch(make):
+    torch = pytest.importorskip("torch")
+    assert mg.tensor(make()).dtype.name == str(torch.tensor(make()).dtype)[6:]
+
+
+@pytest.mark.parametrize("op", [
+    lambda lib: lib.tensor([True]).add_(1),
+    lambda lib: lib.tensor([1, 2]).add_(1.5),
+    lambda lib: lib.ones(2).mul_(lib.tensor([1j, 1j])),
+    lambda lib: lib.rand(2, dtype=lib.int64),
+])  # fmt: skip
+def test_results_that_cannot_be_cast_back_are_refused_as_in_torch(op):
+    torch = pytest.importorskip("torch")
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        op(torch)
+    with pytest.raises((TypeError, RuntimeError)):
+        op(mg)

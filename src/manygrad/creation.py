@@ -62,12 +62,44 @@ def _legacy_tensor(args: tuple, dtype=None, device=None) -> Tensor:
     return Tensor._wrap(arr)
 
 
+_PY_DTYPES = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.complex128))
+
+
+def _numpy_scalar_of(data, dtype) -> bool:
+    """Whether ``data`` (a scalar or nested lists) holds a NumPy scalar of ``dtype``; lists
+    of more than 4096 elements are judged by their first element."""
+    if isinstance(data, np.generic):
+        return data.dtype == dtype
+    if not isinstance(data, (list, tuple)):
+        return False
+    stack, seen = [data], 0
+    while stack:
+        for v in stack.pop():
+            if isinstance(v, (list, tuple)):
+                stack.append(v)
+            elif isinstance(v, np.generic) and v.dtype == dtype:
+                return True
+            seen += 1
+            if seen > 4096:
+                return False
+    return False
+
+
 def _infer_np_dtype(data):
-    """PyTorch's inference for Python data: floats -> default float, ints -> int64."""
+    """PyTorch's inference for Python data: floats -> default float, ints -> int64, NumPy
+    scalars and arrays inside the data keep their dtype (``[np.int32(1)]`` is int32)."""
     flat = data
     while isinstance(flat, (list, tuple)) and flat:
         flat = flat[0]
     a = np.asarray(data)
+    # NOTE: Python numbers alone give NumPy bool, int64, float64 or complex128; any other
+    # dtype comes from NumPy scalars or arrays in the data, which PyTorch keeps
+    if a.dtype.kind in "fiuc" and a.dtype not in _PY_DTYPES and a.dtype in D._BY_NP:
+        return a.dtype
+    if a.dtype == np.float64 and _numpy_scalar_of(data, a.dtype):
+        return a.dtype
+    if a.dtype == np.complex128 and _numpy_scalar_of(data, a.dtype):
+        return a.dtype
     if a.dtype.kind == "f" or isinstance(flat, float):
         return D.get_default_dtype().np
     if a.dtype.kind in "iu":
@@ -207,9 +239,20 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) ->
     )  # fmt: skip
 
 
+def _float_dtype(dtype, op: str) -> None:
+    if dtype is not None and not (
+        D.from_any(dtype).is_floating_point or D.from_any(dtype).is_complex
+    ):
+        raise DTypeError(
+            f"{op}: samples need a floating dtype, got {D.from_any(dtype).name}; use "
+            "randint for integers"
+        )
+
+
 def rand(*size, dtype=None, device=None, requires_grad=False, generator=None, **kw) -> Tensor:
     """Uniform samples in [0, 1)."""
     size = _size_kw(size, kw, "rand")
+    _float_dtype(dtype, "rand")
     dev = _device(device)
     g = generator or backend.generator(dev)
     return _make(lambda xp, s, dt: g.random(s, dt), size, dtype, dev, requires_grad)
@@ -218,6 +261,7 @@ def rand(*size, dtype=None, device=None, requires_grad=False, generator=None, **
 def randn(*size, dtype=None, device=None, requires_grad=False, generator=None, **kw) -> Tensor:
     """Standard normal samples."""
     size = _size_kw(size, kw, "randn")
+    _float_dtype(dtype, "randn")
     dev = _device(device)
     g = generator or backend.generator(dev)
     return _make(lambda xp, s, dt: g.normal(s, dt), size, dtype, dev, requires_grad)

@@ -231,7 +231,10 @@ def _write(t: Tensor, arr, name: str, scoped: bool = True) -> None:
             f"{name}: the result has shape {tuple(arr.shape)} but the tensor written in place "
             f"has shape {tuple(d.shape)}; an in-place op can't change the shape"
         )
-    if d.dtype.kind in "biu" and arr.dtype.kind not in "biu":
+    if (d.dtype.kind in "biu" and arr.dtype.kind not in "biu") or (
+        d.dtype.kind == "b" and arr.dtype.kind != "b") or (
+        d.dtype.kind != "c" and arr.dtype.kind == "c"
+    ):  # fmt: skip
         raise TypeError(
             f"{name}: result type {arr.dtype} can't be cast to the desired output type "
             f"{d.dtype}; use the out-of-place op: x = x.{name.rstrip('_')}(...)"
