@@ -29,6 +29,7 @@ from .backend import Device, device
 from .creation import *
 from .compat.torch_api import *
 from .compat.torch_functions import *
+from .compat.torch_functions_more import *
 from .dtypes import (
     bfloat16,
     cdouble,

@@ -71,7 +71,9 @@ def test_pool3d(name, shape, kw):
     ],
 )
 def test_instance_norm(specs, kw):
-    check_op("instance_norm", specs, torch_fn=torch.nn.functional.instance_norm, **kw)
+    check_op(
+        mg.nn.functional.instance_norm, specs, torch_fn=torch.nn.functional.instance_norm, **kw
+    )
 
 
 def test_instance_norm_running_stats():

@@ -42,7 +42,69 @@ class CompatMethods:
         return False
 
     def is_signed(self) -> bool:
-        return self.dtype.np.kind in "if"
+        return self.dtype.is_signed
+
+    def cfloat(self):
+        return self.to(dtype="complex64")
+
+    def cdouble(self):
+        return self.to(dtype="complex128")
+
+    # -------------------------------------------------------------- legacy forms
+    def new(self, *args, **kwargs):
+        """Legacy ``x.new(sizes...)`` (uninitialised) or ``x.new(data)``, in ``x``'s dtype
+        and device."""
+        from .. import creation
+
+        dt, dev = kwargs.pop("dtype", self.dtype), kwargs.pop("device", self.device)
+        if not args or all(isinstance(a, int) and not isinstance(a, bool) for a in args) or (
+                len(args) == 1 and type(args[0]).__name__ == "Size"):  # fmt: skip
+            return creation.empty(*args, dtype=dt, device=dev)
+        return creation.tensor(args[0], dtype=dt, device=dev)
+
+    def qr(self, some: bool = True):
+        """Legacy ``torch.qr``: ``(Q, R)``, reduced when ``some``."""
+        from ..ops.decompositions import qr
+
+        if not some and self.shape[-2] > self.shape[-1]:
+            raise NotImplementedError(
+                "qr(some=False) of a tall matrix (the complete Q) is not supported; use "
+                "some=True (the reduced factorisation)"
+            )
+        return qr(self)
+
+    def svd(self, some: bool = True, compute_uv: bool = True):
+        """Legacy ``torch.svd``: ``(U, S, V)`` with V (not its transpose)."""
+        from ..ops.decompositions import svd_legacy
+
+        return svd_legacy(self, some, compute_uv)
+
+    def i0_(self):
+        from .. import ops
+
+        return self._inplace("i0_", ops.i0)
+
+    def igamma_(self, other):
+        from .. import ops
+
+        return self._inplace("igamma_", ops.igamma, other)
+
+    def igammac_(self, other):
+        from .. import ops
+
+        return self._inplace("igammac_", ops.igammac, other)
+
+    def nonzero_static(self, *, size: int, fill_value: int = -1):
+        """The indices of the first ``size`` non-zero elements, padded with ``fill_value``
+        rows to exactly ``size`` rows (a fixed shape, as PyTorch's)."""
+        from .. import creation, ops
+
+        idx = ops.nonzero(self)[:size]
+        if idx.shape[0] < size:
+            pad = creation.full((size - idx.shape[0], self.ndim), fill_value, dtype=idx.dtype,
+                                 device=idx.device)  # fmt: skip
+            idx = ops.cat([idx, pad])
+        return idx
 
     # -------------------------------------------------------------- layout and memory
     def nelement(self) -> int:

@@ -208,7 +208,8 @@ def _map_location(map_location):
 
 def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True, mmap=None,
          **pickle_load_args):  # fmt: skip
-    """Load what ``save`` wrote (or any safetensors file) with tensors on ``map_location``.
+    """Load what ``save`` wrote (or any safetensors file, or a checkpoint PyTorch's
+    ``torch.save`` wrote, read as ``weights_only``) with tensors on ``map_location``.
 
     Args:
         f: a path or a binary file object.
@@ -227,6 +228,10 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
     backend.check_device(dev)
     name = _name_of(f)
     with _path_for_read(f) as path:
+        from . import torch_format
+
+        if torch_format.is_torch_zip(path):  # NOTE: written by PyTorch's torch.save
+            return torch_format.load(path, dev, name)
         arrays, meta = st.read_arrays(path)
     if PICKLE_KEY in meta:
         from ..serialization import loads
