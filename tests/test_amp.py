@@ -237,3 +237,45 @@ def test_scale_lists_of_losses():
     scaler = amp.GradScaler("cpu", init_scale=4.0)
     a, b = scaler.scale([mg.tensor(1.0), mg.tensor(2.0)])
     assert (a.item(), b.item()) == (4.0, 8.0)
+
+
+def test_autocast_op_lists_match_torch_on_the_cpu():
+    torch = pytest.importorskip("torch")
+    rs = np.random.RandomState(0)
+    xa, wa = rs.randn(4, 8).astype(np.float32), rs.randn(8, 8).astype(np.float32)
+
+    def run(lib):
+        x, w = lib.tensor(xa), lib.tensor(wa)
+        h = x @ w
+        with lib.autocast("cpu", dtype=lib.bfloat16):
+            h = x @ w
+            return {
+                "matmul": h, "addmm": lib.addmm(x, x, w),
+                "baddbmm": lib.baddbmm(x[None], x[None], w[None]),
+                "sdpa": lib.nn.functional.scaled_dot_product_attention(
+                    x[None, None], x[None, None], x[None, None]),
+                "cross_entropy": lib.nn.functional.cross_entropy(h, lib.tensor([0, 1, 2, 3])),
+                "nll_loss": lib.nn.functional.nll_loss(h, lib.tensor([0, 1, 2, 3])),
+                "mse_loss": lib.nn.functional.mse_loss(h, h),
+                "kl_div": lib.nn.functional.kl_div(h, h, reduction="batchmean"),
+                "prod": h.prod(), "cdist": lib.cdist(h, h), "softmax": lib.softmax(h, -1),
+            }  # fmt: skip
+
+    got, want = run(mg), run(torch)
+    for k in want:
+        assert got[k].dtype.name == str(want[k].dtype)[6:], k
+
+
+def test_autocast_keeps_gpu_normalisations_in_float32():
+    x = mg.randn(4, 8, device="fakegpu")
+    w = mg.randn(8, 8, device="fakegpu")
+    with mg.autocast("fakegpu"):
+        h = x @ w
+        assert h.dtype is mg.float16
+        assert mg.softmax(h, -1).dtype is mg.float32
+        assert mg.log_softmax(h, -1).dtype is mg.float32
+        assert mg.nn.functional.layer_norm(h, (8,)).dtype is mg.float32
+        assert h.cumsum(0).dtype is mg.float32
+        assert mg.nn.functional.cross_entropy(h, mg.tensor([0, 1, 2, 3], device="fakegpu")).dtype \
+            is mg.float32  # fmt: skip
+    assert mg.softmax(h, -1).dtype is mg.float16  # outside autocast: as given

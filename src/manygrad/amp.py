@@ -1,7 +1,9 @@
 """Mixed precision, as ``torch.amp``: ``autocast`` and ``GradScaler``.
 
-Inside ``mg.autocast("cuda")`` the matmul-like ops (``matmul``, ``linear``, convolutions)
-compute in float16 (bfloat16 on the CPU) while parameters stay float32. ``GradScaler``
+Inside ``mg.autocast("cuda")`` the matmul-like ops (``matmul``, ``linear``, convolutions,
+``addmm``/``baddbmm``, attention) compute in float16 (bfloat16 on the CPU) while parameters
+stay float32; as in PyTorch, losses, ``prod`` and ``cdist`` (and on GPUs softmax,
+log_softmax, layer_norm, group_norm and cumsum) take 16-bit inputs in float32. ``GradScaler``
 scales the loss so that small float16 gradients do not flush to zero, unscales them before
 the optimizer step, and skips steps whose gradients overflowed.
 

@@ -51,6 +51,48 @@ def autocast_args(*tensors):
     return tuple(out)
 
 
+_HALF = ("float16", "bfloat16")
+
+
+def _autocast_wrap(fn, to, devices):
+    """``fn`` with its tensor arguments cast while autocast is on for their device: to the
+    autocast dtype (``to`` None) or to ``to`` (float32 for ops PyTorch runs in full
+    precision under autocast); ``devices``: the device types the rule applies on."""
+    import functools
+
+    def cast(v):
+        if isinstance(v, Tensor) and v._device.type in devices:
+            dt = autocast_dtypes.get(v._device.type)
+            if dt is not None and v.is_floating_point():
+                want = dt if to is None else to
+                if v.dtype is not want and (to is None or v.dtype.name in _HALF):
+                    return v.to(want)
+        return v
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not autocast_dtypes:
+            return fn(*args, **kwargs)
+        return fn(*[cast(a) for a in args], **{k: cast(v) for k, v in kwargs.items()})
+
+    return wrapper
+
+
+def autocast_lower(devices=("cpu", "cuda", "fakegpu")):
+    """Decorator: ``fn``'s floating tensor arguments take the autocast dtype (PyTorch's
+    lower-precision list: ``addmm``, ``baddbmm``, attention, ...)."""
+    return lambda fn: _autocast_wrap(fn, None, devices)
+
+
+def autocast_fp32(devices=("cpu", "cuda", "fakegpu")):
+    """Decorator: ``fn``'s 16-bit float tensor arguments become float32 under autocast
+    (PyTorch's full-precision list: losses, ``prod``, ``cdist``; on GPUs also softmax,
+    normalisations and sums)."""
+    from .. import dtypes
+
+    return lambda fn: _autocast_wrap(fn, dtypes.float32, devices)
+
+
 def is_grad_enabled() -> bool:
     return _grad_enabled
 

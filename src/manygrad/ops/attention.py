@@ -7,7 +7,7 @@ import math
 
 from .. import backend
 from .. import dtypes as D
-from ..autograd import Function
+from ..autograd import Function, autocast_lower
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from ._common import axis_sum
@@ -192,6 +192,7 @@ def _sum_groups(a, groups):
     return a.reshape(shape).sum(axis=-3)
 
 
+@autocast_lower()
 def scaled_dot_product_attention(
     query: Tensor,
     key: Tensor,

@@ -15,6 +15,7 @@ NOTE: unreachable states hold a large negative number instead of -inf, so that n
 from __future__ import annotations
 
 from .. import backend
+from ..autograd import autocast_fp32
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .elementwise import clamp, exp, log, where
@@ -42,6 +43,7 @@ def _lse3(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
 
 
 @backend.on_tensor_device
+@autocast_fp32()
 def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths,
              blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> Tensor:  # fmt: skip
     """The negative log likelihood of the targets summed over all CTC alignments.

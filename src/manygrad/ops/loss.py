@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .. import backend
 from .. import dtypes as D
-from ..autograd import Function
+from ..autograd import Function, autocast_fp32
 from ..errors import DimError, DTypeError, ShapeError
 from ..tensor import Tensor
 from ._common import axis_sum
@@ -325,6 +325,7 @@ def _class_loss(input, target, weight, ignore_index, reduction, eps, logits, op)
     return ClassNLL.apply(x, target, weight, ignore_index, reduction, eps, logits)
 
 
+@autocast_fp32()
 def cross_entropy(
     input: Tensor,  # noqa: A002
     target: Tensor,
@@ -353,6 +354,7 @@ def cross_entropy(
                        "cross_entropy")  # fmt: skip
 
 
+@autocast_fp32()
 def nll_loss(
     input: Tensor,  # noqa: A002
     target: Tensor,
@@ -436,6 +438,7 @@ def _regression(input, target, reduction, kind, beta, op):  # noqa: A002
     return _reduce(Regression.apply(a, b, kind, beta), reduction)
 
 
+@autocast_fp32()
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Squared error ``(input - target) ** 2``, reduced.
 
@@ -448,6 +451,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor: 
     return _regression(input, target, reduction, "mse", 0.0, "mse_loss")
 
 
+@autocast_fp32()
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Absolute error ``|input - target|``, reduced.
 
@@ -460,6 +464,7 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  
     return _regression(input, target, reduction, "l1", 0.0, "l1_loss")
 
 
+@autocast_fp32()
 def smooth_l1_loss(
     input: Tensor,  # noqa: A002
     target: Tensor,
@@ -481,6 +486,7 @@ def smooth_l1_loss(
     return _regression(input, target, reduction, kind, beta, "smooth_l1_loss")
 
 
+@autocast_fp32()
 def huber_loss(
     input: Tensor,  # noqa: A002
     target: Tensor,
@@ -577,6 +583,7 @@ def _binary_args(input, target, weight, op, pos_weight=None):  # noqa: A002
             for t in (x, target, weight, pos_weight)]  # fmt: skip
 
 
+@autocast_fp32()
 def binary_cross_entropy(
     input: Tensor,  # noqa: A002
     target: Tensor,
@@ -598,6 +605,7 @@ def binary_cross_entropy(
     return _reduce(BCE.apply(x, y, w), reduction)
 
 
+@autocast_fp32()
 def binary_cross_entropy_with_logits(
     input: Tensor,  # noqa: A002
     target: Tensor,
@@ -656,6 +664,7 @@ class KLDiv(Function):
         return gx, gt, None
 
 
+@autocast_fp32()
 def kl_div(
     input: Tensor,  # noqa: A002
     target: Tensor,

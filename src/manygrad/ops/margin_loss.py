@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from ..autograd import autocast_fp32
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .activation import logsigmoid
@@ -32,6 +33,7 @@ def _reduction(size_average, reduce, reduction: str, op: str) -> str:
     return reduction
 
 
+@autocast_fp32()
 def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0,
                         size_average=None, reduce=None, reduction: str = "mean") -> Tensor:  # fmt: skip
     """``max(0, -target * (input1 - input2) + margin)``; target is 1 or -1."""
@@ -39,6 +41,7 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: 
     return _reduce(relu(-target * (input1 - input2) + margin), reduction)
 
 
+@autocast_fp32()
 def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
                         margin: float = 1.0, p: float = 2, eps: float = 1e-6,
                         swap: bool = False, size_average=None, reduce=None,
@@ -58,6 +61,7 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
     return _reduce(relu(margin + d_pos - d_neg), reduction)
 
 
+@autocast_fp32()
 def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0,
                           size_average=None, reduce=None, reduction: str = "mean") -> Tensor:  # fmt: skip
     """``1 - cos(x1, x2)`` where target is 1, ``max(0, cos(x1, x2) - margin)`` where -1."""
@@ -72,6 +76,7 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
     return _reduce(loss, reduction)
 
 
+@autocast_fp32()
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None,
                          reduce=None, reduction: str = "mean") -> Tensor:  # fmt: skip
     """``x`` where target is 1, ``max(0, margin - x)`` where target is -1."""
@@ -80,6 +85,7 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, siz
     return _reduce(loss, reduction)
 
 
+@autocast_fp32()
 def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                      reduction: str = "mean") -> Tensor:  # fmt: skip
     """``log(1 + exp(-target * input))`` (two-class logistic loss, target 1 or -1)."""
@@ -87,6 +93,7 @@ def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=No
     return _reduce(softplus(-target * _float_input(input)), reduction)
 
 
+@autocast_fp32()
 def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0,
                       weight: Tensor | None = None, size_average=None, reduce=None,
                       reduction: str = "mean") -> Tensor:  # fmt: skip
@@ -130,6 +137,7 @@ def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | 
     return _reduce(mean(loss, input.ndim - 1), reduction)
 
 
+@autocast_fp32()
 def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
                      size_average=None, eps: float = 1e-8, reduce=None,
                      reduction: str = "mean") -> Tensor:  # fmt: skip
@@ -191,6 +199,7 @@ def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative
 
 
 @backend.on_tensor_device
+@autocast_fp32()
 def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                            reduction: str = "mean") -> Tensor:  # fmt: skip
     """Multi-class multi-label hinge loss: for each target class j (the leading entries of

@@ -3,6 +3,7 @@ cdist, dist. Compositions of matmul, mul and sums, so gradients of any order fol
 
 from __future__ import annotations
 
+from ..autograd import autocast_fp32, autocast_lower
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .elementwise import abs as _abs
@@ -189,6 +190,7 @@ def _add_scaled(input, prod, beta, alpha):
     return (input if beta == 1 else mul(input, beta)) + prod
 
 
+@autocast_lower()
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """``beta * input + alpha * (mat1 @ mat2)``."""
     _need(mat1, 2, "addmm", "mat1")
@@ -196,16 +198,19 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
     return _add_scaled(input, matmul(mat1, mat2), beta, alpha)
 
 
+@autocast_lower()
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """``beta * input + alpha * (mat @ vec)``."""
     return _add_scaled(input, mv(mat, vec), beta, alpha)
 
 
+@autocast_lower()
 def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """``beta * input + alpha * outer(vec1, vec2)``."""
     return _add_scaled(input, outer(vec1, vec2), beta, alpha)
 
 
+@autocast_lower()
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """``beta * input + alpha * (batch1 @ batch2)`` for batches of matrices."""
     _need(batch1, 3, "baddbmm", "batch1")
@@ -213,6 +218,7 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
     return _add_scaled(input, matmul(batch1, batch2), beta, alpha)
 
 
+@autocast_lower()
 def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """``beta * input + alpha * sum_b(batch1[b] @ batch2[b])``."""
     _need(batch1, 3, "addbmm", "batch1")
@@ -257,6 +263,7 @@ def _pnorm(d: Tensor, p, dim, keepdim=False) -> Tensor:
     return pow(sum(pow(_abs(d), p), dim, keepdim), 1.0 / p)
 
 
+@autocast_fp32()
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
     """Pairwise p-norm distances between the rows of ``x1`` (.., P, M) and ``x2`` (.., R, M)."""
     if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:

@@ -7,7 +7,7 @@ from collections import namedtuple
 
 from .. import backend
 from .. import dtypes as D
-from ..autograd import Function
+from ..autograd import Function, autocast_fp32
 from ..errors import ShapeError
 from ..tensor import Tensor
 from ._common import trailing_sum
@@ -354,6 +354,7 @@ def _prod_others(xp, x, axis):
     return left * xp.flip(right, axis)
 
 
+@autocast_fp32()
 def prod(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtype)
@@ -409,6 +410,7 @@ class Cumsum(Function):
         return g.flip(self.axis).cumsum(self.axis).flip(self.axis)
 
 
+@autocast_fp32(("cuda", "fakegpu"))
 def cumsum(x: Tensor, dim: int, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtype)
