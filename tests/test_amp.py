@@ -259,6 +259,11 @@ def test_autocast_op_lists_match_torch_on_the_cpu():
                 "mse_loss": lib.nn.functional.mse_loss(h, h),
                 "kl_div": lib.nn.functional.kl_div(h, h, reduction="batchmean"),
                 "prod": h.prod(), "cdist": lib.cdist(h, h), "softmax": lib.softmax(h, -1),
+                "exp": h.exp(), "sum": h.sum(), "mean": h.mean(), "pow": h ** 2,
+                "rsqrt": h.abs().rsqrt(), "logsumexp": h.logsumexp(1), "cumsum": h.cumsum(0),
+                "norm": lib.linalg.vector_norm(h), "softmin": lib.nn.functional.softmin(h, 1),
+                "layer_norm": lib.nn.functional.layer_norm(h, (8,)),
+                "normalize": lib.nn.functional.normalize(h),
             }  # fmt: skip
 
     got, want = run(mg), run(torch)
@@ -279,3 +284,46 @@ def test_autocast_keeps_gpu_normalisations_in_float32():
         assert mg.nn.functional.cross_entropy(h, mg.tensor([0, 1, 2, 3], device="fakegpu")).dtype \
             is mg.float32  # fmt: skip
     assert mg.softmax(h, -1).dtype is mg.float16  # outside autocast: as given
+
+
+def test_autocast_gpu_float32_list():
+    """PyTorch's CUDA autocast runs these ops in float32; others keep the low precision,
+    and the ops inside a listed op see no autocast (attention's softmax stays 16-bit)."""
+    x = mg.randn(4, 8, device="fakegpu").to(mg.bfloat16)
+    F = mg.nn.functional
+    with mg.autocast("fakegpu", dtype=mg.bfloat16):
+        fp32 = {
+            "exp": x.exp(), "log": x.abs().log(), "pow": x ** 2, "sum": x.sum(1),
+            "rsqrt": mg.rsqrt(x.abs()), "reciprocal": x.reciprocal(), "tan": mg.tan(x),
+            "logsumexp": x.logsumexp(1), "cumprod": x.cumprod(1), "norm": x.norm(),
+            "vector_norm": mg.linalg.vector_norm(x, dim=1), "softplus": F.softplus(x),
+            "softmin": F.softmin(x, 1), "normalize": F.normalize(x),
+            "cosine_similarity": F.cosine_similarity(x, x), "group_norm": F.group_norm(x, 2),
+            "layer_norm": mg.nn.LayerNorm(8, device="fakegpu")(x), "cdist": mg.cdist(x, x),
+        }  # fmt: skip
+        low = {
+            "mean": x.mean(), "relu": F.relu(x), "add": x + x, "matmul": x @ x.T,
+            "sdpa": F.scaled_dot_product_attention(x[None], x[None], x[None]),
+        }  # fmt: skip
+    for name, y in fp32.items():
+        assert y.dtype is mg.float32, name
+    for name, y in low.items():
+        assert y.dtype is mg.bfloat16, name
+    np.testing.assert_allclose(
+        fp32["exp"].cpu().numpy(), np.exp(x.float().cpu().numpy()), rtol=1e-6
+    )
+    assert x.exp().dtype is mg.bfloat16  # outside autocast: as given
+
+
+def test_autocast_inner_ops_see_no_autocast():
+    # an op run in float32 under autocast computes its inner products in float32 too (they
+    # would otherwise take the autocast dtype), as PyTorch excludes autocast inside its ops
+    from manygrad.autograd import autocast_fp32
+
+    gram = autocast_fp32(("fakegpu",))(lambda a: a @ a.T)
+    a = mg.randn(5, 3, device="fakegpu").to(mg.bfloat16)
+    with mg.autocast("fakegpu", dtype=mg.bfloat16):
+        g = gram(a)
+        assert (a @ a.T).dtype is mg.bfloat16
+    assert g.dtype is mg.float32
+    np.testing.assert_allclose(g.cpu().numpy(), (a.float() @ a.float().T).cpu().numpy(), rtol=1e-6)

@@ -58,7 +58,7 @@ from .dtypes import (
 from .dtypes import bool_ as bool
 from .dtypes import float_ as float
 from .dtypes import int_ as int
-from .errors import ManygradError
+from .errors import ManygradError, OutOfMemoryError
 from .ops import *
 from .ops import abs, all, any, max, min, pow, sum
 from .ops.decompositions import svd_legacy as svd
@@ -67,7 +67,11 @@ from . import nn
 from . import sparse
 from .sparse import sparse_coo, sparse_coo_tensor, spmm, strided
 from . import amp, io, optim
-from .amp import autocast
+from .amp import GradScaler, autocast
+import math as _math
+
+inf, nan, pi, e = _math.inf, _math.nan, _math.pi, _math.e
+newaxis = None
 from .io import load, save
 from .spectral import istft, stft
 from .threads import get_num_threads, set_num_threads
@@ -81,7 +85,7 @@ from .memory_format import (  # noqa: E402
 
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
 _LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx", "func", "utils"}
-_LAZY |= {"distributions", "accelerator", "backends", "serialization", "compat"}
+_LAZY |= {"distributions", "accelerator", "backends", "serialization", "compat", "compiler"}
 _LAZY |= {"linalg", "special", "random", "fft", "jit", "profiler", "signal", "cpu", "overrides"}
 
 

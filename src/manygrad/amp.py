@@ -415,3 +415,85 @@ def _on_device(optimizer) -> bool:
         return True
     groups = optimizer.param_groups
     return bool(groups) and all(g.get("capturable") for g in groups)
+
+
+def is_autocast_available(device_type: str) -> bool:
+    """Whether ``autocast`` supports ``device_type`` ("cuda", "cpu", and the fake GPU)."""
+    return device_type in _DEFAULT_DTYPES
+
+
+def _cast_floating(value, device_type: str, dtype):
+    """``value`` with its floating tensors of ``device_type`` (not float64) cast to
+    ``dtype``; lists, tuples and dicts are walked."""
+    if isinstance(value, Tensor):
+        if (
+            value._device.type == device_type
+            and value.is_floating_point()
+            and value.dtype is not D.float64
+        ):
+            return value.to(dtype)
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cast_floating(v, device_type, dtype) for v in value)
+    if isinstance(value, dict):
+        return {k: _cast_floating(v, device_type, dtype) for k, v in value.items()}
+    return value
+
+
+def custom_fwd(fwd: Callable | None = None, *, device_type: str, cast_inputs=None):
+    """Decorator for a custom ``autograd.Function``'s ``forward`` under autocast.
+
+    With ``cast_inputs`` None the forward runs in the autocast state around it, and
+    ``custom_bwd`` runs the backward in that same state. With ``cast_inputs`` (a dtype),
+    inside an autocast region the floating tensors of ``device_type`` among the arguments
+    are cast to it and the forward runs with autocast off.
+
+    Example:
+        >>> class MyMM(mg.autograd.Function):
+        ...     @staticmethod
+        ...     @mg.amp.custom_fwd(device_type="cuda", cast_inputs=mg.float32)
+        ...     def forward(ctx, a, b): ...
+    """
+    if not isinstance(device_type, str):
+        raise TypeError(
+            f"custom_fwd: device_type must be a string such as 'cuda', got {device_type!r}"
+        )
+    if fwd is None:
+        return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
+
+    @functools.wraps(fwd)
+    def decorate_fwd(*args, **kwargs):
+        ctx = args[0]
+        active = autograd.autocast_dtypes.get(device_type)
+        if cast_inputs is None:
+            ctx._fwd_autocast_dtype = active
+            return fwd(*args, **kwargs)
+        ctx._fwd_autocast_dtype = None
+        if active is None:
+            return fwd(*args, **kwargs)
+        want = D.from_any(cast_inputs)
+        args = (ctx, *_cast_floating(args[1:], device_type, want))
+        kwargs = _cast_floating(kwargs, device_type, want)
+        with autocast(device_type, enabled=False):
+            return fwd(*args, **kwargs)
+
+    return decorate_fwd
+
+
+def custom_bwd(bwd: Callable | None = None, *, device_type: str):
+    """Decorator for a custom ``autograd.Function``'s ``backward``: it runs in the autocast
+    state its ``custom_fwd`` forward ran in."""
+    if not isinstance(device_type, str):
+        raise TypeError(
+            f"custom_bwd: device_type must be a string such as 'cuda', got {device_type!r}"
+        )
+    if bwd is None:
+        return functools.partial(custom_bwd, device_type=device_type)
+
+    @functools.wraps(bwd)
+    def decorate_bwd(*args, **kwargs):
+        dt = getattr(args[0], "_fwd_autocast_dtype", None)
+        with autocast(device_type, dtype=dt, enabled=dt is not None):
+            return bwd(*args, **kwargs)
+
+    return decorate_bwd

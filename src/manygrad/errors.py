@@ -32,3 +32,7 @@ class CheckpointError(ManygradError, ValueError, RuntimeError):
 
 class CaptureError(ManygradError, RuntimeError):
     """A call cannot run while a CUDA graph captures (a host read, an upload, cuBLAS...)."""
+
+
+class OutOfMemoryError(ManygradError, RuntimeError, MemoryError):
+    """A device ran out of memory (``torch.OutOfMemoryError``; also a ``MemoryError``)."""

@@ -105,3 +105,8 @@ __all__ = [
     "matrix_exp", "vander", "diagonal", "cond", "householder_product", "lu", "lu_factor",
     "lu_factor_ex", "lu_solve", "solve_ex", "tensorinv", "tensorsolve", "eig", "eigvals",
 ]  # fmt: skip
+
+from .autograd import autocast_fp32_public  # noqa: E402
+
+# float32 under autocast on GPUs, as PyTorch's linalg norms
+autocast_fp32_public(globals(), ("vector_norm", "matrix_norm", "norm"))

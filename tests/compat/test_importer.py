@@ -145,7 +145,11 @@ def test_common_import_forms(tmp_path):
     assert got[0] is mg.Tensor and got[1].relu is mg.nn.functional.relu
     assert got[2] is mg.data.Dataset and got[3] is mg.distributions.Normal
     assert got[4] is mg.nn.Parameter and got[5] is mg.optim.Optimizer
-    assert got[6] is mg.nn.Module and got[7] is mg.amp.GradScaler
+    assert (
+        got[6] is mg.nn.Module
+        and got[7] is mg.cuda.amp.GradScaler
+        and issubclass(got[7], mg.amp.GradScaler)
+    )
     assert got[8] is None and got[9] is True and got[10] is mg.data.DataLoader
     assert got[11] is mg.data.default_collate
 

@@ -116,3 +116,17 @@ def test_anomaly_switches_and_binomial():
     counts = mg.binomial(mg.full((2000,), 10.0), mg.full((2000,), 0.3))
     assert counts.dtype is mg.float32 and 0 <= counts.min().item() and counts.max().item() <= 10
     assert abs(counts.mean().item() - 3.0) < 0.15
+
+
+@pytest.mark.parametrize("device", ["cpu", "fakegpu"])
+def test_where_with_only_a_condition_gives_indices(device):
+    c = np.array([[0, 2], [1, 0], [2, 1]]) == 0
+    got = mg.where(mg.tensor(c, device=device))
+    want = torch.where(torch.tensor(c))
+    assert len(got) == len(want) == 2
+    for g, w in zip(got, want):
+        assert g.dtype is mg.int64
+        np.testing.assert_array_equal(g.cpu().numpy(), w.numpy())
+    assert [t.tolist() for t in mg.where(mg.tensor(True))] == [[0]]
+    with pytest.raises(TypeError, match="give both input and other"):
+        mg.where(mg.tensor(c), mg.tensor(1.0))

@@ -126,3 +126,32 @@ def test_batched_searchsorted_with_ties(device):
                                   right=right)  # fmt: skip
             want = torch.searchsorted(torch.tensor(seq), torch.tensor(v), right=right)
             np.testing.assert_array_equal(got.cpu().numpy(), want.numpy())
+
+
+NAN = float("nan")
+QUANTILE_NAN_CASES = [
+    ([1.0, NAN, 3.0], 0.5, None),
+    ([1.0, NAN, 3.0], 0.0, None),
+    ([[1.0, NAN, 3.0], [NAN] * 3, [4.0, 2.0, 8.0]], 0.5, 1),
+    ([[1.0, NAN, 3.0, 5.0], [2.0, 9.0, 1.0, 0.0]], [0.1, 0.5, 0.9], 1),
+    ([[1.0, 2.0], [NAN, 4.0]], 0.3, 0),
+]
+
+
+@pytest.mark.parametrize("fn", ["quantile", "nanquantile"])
+@pytest.mark.parametrize("interpolation", ["linear", "lower", "higher", "midpoint", "nearest"])
+@pytest.mark.parametrize("case", range(len(QUANTILE_NAN_CASES)))
+def test_quantile_with_nan_matches_torch(fn, interpolation, case, device):
+    data, q, dim = QUANTILE_NAN_CASES[case]
+    res = []
+    for lib in (torch, mg):
+        kw = {"device": device} if lib is mg else {}
+        x = lib.tensor(data, requires_grad=True, **kw)
+        qq = lib.tensor(q, **kw) if isinstance(q, list) else q
+        y = getattr(lib, fn)(x, qq, dim=dim, keepdim=dim is not None, interpolation=interpolation)
+        y.nan_to_num().sum().backward()
+        res.append((y.detach().cpu().numpy(), x.grad.cpu().numpy()))
+    (y_ref, g_ref), (y, g) = res
+    assert y.shape == y_ref.shape
+    np.testing.assert_allclose(y, y_ref, rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-6)

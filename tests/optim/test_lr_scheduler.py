@@ -3,6 +3,7 @@
 import math
 import warnings
 
+import numpy as np
 import pytest
 
 import manygrad as mg
@@ -198,3 +199,29 @@ def test_resume_needs_initial_lr():
 def test_bad_arguments(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
         make(_opt(mg))
+
+
+@pytest.mark.parametrize("name", ["CosineAnnealingWarmRestarts", "LambdaLR", "StepLR",
+                                  "ExponentialLR", "CosineAnnealingLR", "LinearLR"])  # fmt: skip
+def test_param_group_added_after_the_scheduler_as_torch(name):
+    torch = pytest.importorskip("torch")
+    args = {"CosineAnnealingWarmRestarts": (3,), "LambdaLR": (lambda e: 0.5,), "StepLR": (2,),
+            "ExponentialLR": (0.9,), "CosineAnnealingLR": (5,), "LinearLR": ()}[name]  # fmt: skip
+    out = []
+    for lib in (torch, mg):
+        a, b = lib.nn.Parameter(lib.ones(1)), lib.nn.Parameter(lib.ones(1))
+        opt = lib.optim.SGD([a], lr=0.1)
+        sched = getattr(lib.optim.lr_scheduler, name)(opt, *args)
+        opt.add_param_group({"params": [b], "lr": 0.5})
+        opt.step()
+        try:
+            sched.step()
+            out.append([g["lr"] for g in opt.param_groups])
+        except ValueError as e:
+            out.append(type(e))
+            if lib is mg:
+                assert "make the scheduler after add_param_group" in str(e)
+    if isinstance(out[0], list):
+        np.testing.assert_allclose(out[1], out[0])
+    else:
+        assert out[1] is out[0]

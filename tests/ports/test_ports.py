@@ -52,6 +52,18 @@ PORTS = [
     ("spectrogram_classifier.py", [], (2e-3, 1e-5), ()),
     ("mixture_density.py", [], (2e-3, 1e-4), ()),
     ("orthogonal_rnn.py", [], (3e-3, 1e-5), ()),
+    ("vit_patches.py", [], (2e-3, 1e-4), ()),
+    ("unet_diffusion.py", [], (2e-3, 1e-4), ()),
+    ("pointnet.py", [], (2e-3, 1e-4), ()),
+    ("contrastive_simclr.py", [], (2e-3, 1e-4), ()),
+    ("nanogpt_sdpa.py", [], (2e-3, 1e-4), ()),
+    ("lstm_packed_tagger.py", [], (2e-3, 1e-4), ()),
+    ("seq2seq_attention.py", [], (2e-3, 1e-4), ()),
+    ("moe_router.py", [], (2e-3, 1e-4), ()),
+    ("maml_sine.py", [], (2e-3, 1e-4), ()),
+    ("distill_mixup.py", [], (2e-3, 1e-4), ()),
+    ("checkpoint_resume.py", [], (2e-3, 1e-6), ()),
+    ("tabular_embeddings.py", [], (2e-3, 1e-6), ()),
 ]  # fmt: skip
 
 

@@ -38,6 +38,23 @@ _saved_tensor_hooks = None  # (pack, unpack) of saved_tensors_hooks, None when n
 _recorders = None
 
 
+def _out_of_memory(op: str, dev, err: MemoryError):
+    """PyTorch's ``OutOfMemoryError`` (a RuntimeError and a MemoryError) for an op whose
+    arrays did not fit, saying what to try."""
+    from ..errors import OutOfMemoryError
+
+    if isinstance(err, OutOfMemoryError):
+        return err
+    where = "the CPU" if dev is None or dev.type == "cpu" else str(dev)
+    hint = (
+        "free tensors you no longer need and call mg.cuda.empty_cache(), or use a smaller "
+        "batch or mixed precision (mg.autocast)"
+        if where != "the CPU"
+        else "use a smaller batch or free tensors you no longer need"
+    )
+    return OutOfMemoryError(f"{op}: out of memory on {where} ({err}); {hint}")
+
+
 def autocast_args(*tensors):
     """Cast floating tensors to the autocast dtype of their device, when one is active."""
     if not autocast_dtypes:
@@ -73,8 +90,17 @@ def _autocast_wrap(fn, to, devices):
     def wrapper(*args, **kwargs):
         if not autocast_dtypes:
             return fn(*args, **kwargs)
-        return fn(*[cast(a) for a in args], **{k: cast(v) for k, v in kwargs.items()})
+        args, kwargs = [cast(a) for a in args], {k: cast(v) for k, v in kwargs.items()}
+        # NOTE: the ops inside see no autocast, as PyTorch excludes it within an autocast
+        # op (cdist's products stay float32, attention's softmax stays in bf16)
+        saved = dict(autocast_dtypes)
+        autocast_dtypes.clear()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            autocast_dtypes.update(saved)
 
+    wrapper._autocast_policy = to
     return wrapper
 
 
@@ -91,6 +117,31 @@ def autocast_fp32(devices=("cpu", "cuda", "fakegpu")):
     from .. import dtypes
 
     return lambda fn: _autocast_wrap(fn, dtypes.float32, devices)
+
+
+# PyTorch's CUDA autocast list of ops that run in float32 (beyond the losses and products
+# that run in float32 on every device, decorated where they are defined)
+AUTOCAST_FP32_GPU = frozenset({
+    "acos", "asin", "cosh", "sinh", "tan", "erfinv", "exp", "expm1", "log", "log10", "log2",
+    "log1p", "reciprocal", "rsqrt", "pow", "softplus", "sum", "cumsum", "cumprod", "norm",
+    "vector_norm", "matrix_norm", "logsumexp", "cosine_similarity", "dist", "pdist", "renorm",
+    "normalize", "softmin", "softmax", "log_softmax", "layer_norm", "group_norm",
+})  # fmt: skip
+
+
+def autocast_fp32_public(namespace: dict, names=AUTOCAST_FP32_GPU) -> None:
+    """Wrap the public functions ``names`` of ``namespace`` (a module's globals) so that
+    they run in float32 under autocast on GPUs. Only the public names are wrapped: ops
+    that use them internally (``mean`` through ``sum``) keep their own dtype, as PyTorch's
+    native kernels do."""
+    from .. import dtypes
+
+    for name in names:
+        fn = namespace.get(name)
+        if callable(fn) and not hasattr(fn, "_autocast_policy"):
+            wrapped = _autocast_wrap(fn, dtypes.float32, ("cuda", "fakegpu"))
+            wrapped.__module__ = namespace["__name__"]  # NOTE: pickled by reference from here
+            namespace[name] = wrapped
 
 
 def is_grad_enabled() -> bool:
@@ -304,6 +355,8 @@ class Function:
             if "could not be broadcast" not in str(e):
                 raise
             raise _broadcast_error(cls.__name__, raw) from None
+        except MemoryError as e:
+            raise _out_of_memory(cls.__name__, dev, e) from e
         if prof is not None:
             prof.op(cls.__name__, t0, raw)
         if out.__class__ is not _ndarray and isinstance(out, _np_generic):

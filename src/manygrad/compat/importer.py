@@ -26,7 +26,6 @@ PORTING = "docs/porting.md"
 ALIASES = {
     "torch": "manygrad",
     "torch.amp": "manygrad.amp",
-    "torch.cuda.amp": "manygrad.amp",
     "torch.autograd": "manygrad.compat.torch_autograd",
     "torch.autograd.functional": "manygrad.autograd.functional",
     "torch.autograd.graph": "manygrad.autograd.graph",
@@ -78,7 +77,7 @@ def target_name(torch_name: str) -> str:
 def torch_name_of(module_name: str) -> str:
     """The torch name a manygrad module is shown under (inverse of ``target_name``)."""
     for t, m in ALIASES.items():
-        if m == module_name and t != "torch.cuda.amp":
+        if m == module_name:
             return t
     return "torch" + module_name[len("manygrad") :]
 

@@ -53,6 +53,8 @@ def manual_seed_all(seed: int) -> None:
 
 
 # streams and CUDA graphs (PyTorch's torch.cuda API)
+from ..errors import OutOfMemoryError  # noqa: E402
+from . import amp, nvtx  # noqa: E402
 from .graphs import (  # noqa: E402
     CUDAGraph,
     current_capture,
@@ -70,6 +72,12 @@ __all__ = [
     "manual_seed_all", "stream", "synchronize", "why_unavailable", "set_device", "empty_cache",
     "memory_allocated", "memory_reserved", "max_memory_allocated", "reset_peak_memory_stats",
     "get_device_properties", "get_device_capability", "is_bf16_supported", "device",
+    "OutOfMemoryError", "max_memory_reserved", "reset_max_memory_allocated", "memory_stats",
+    "memory_summary", "mem_get_info", "set_per_process_memory_fraction", "get_rng_state",
+    "set_rng_state", "get_rng_state_all", "set_rng_state_all", "seed", "seed_all",
+    "initial_seed", "init", "is_initialized", "get_arch_list", "can_device_access_peer",
+    "ipc_collect", "set_sync_debug_mode", "get_sync_debug_mode", "set_stream",
+    "StreamContext", "device_of", "amp", "nvtx",
 ]  # fmt: skip
 
 
@@ -138,6 +146,153 @@ def is_bf16_supported() -> bool:
     return is_available() and get_device_capability()[0] >= 8
 
 
+def max_memory_reserved(device=None) -> int:
+    """The largest ``memory_reserved`` seen by calls to it since the last reset."""
+    _peak["reserved"] = max(_peak.get("reserved", 0), memory_reserved(device))
+    return _peak["reserved"]
+
+
+def reset_max_memory_allocated(device=None) -> None:
+    _peak["allocated"] = memory_allocated(device)
+
+
+def memory_stats(device=None) -> dict:
+    """The allocator's counters under PyTorch's key names (bytes; 0 without a GPU)."""
+    alloc, res = memory_allocated(device), memory_reserved(device)
+    return {
+        "allocated_bytes.all.current": alloc,
+        "allocated_bytes.all.peak": max_memory_allocated(device),
+        "reserved_bytes.all.current": res,
+        "reserved_bytes.all.peak": max_memory_reserved(device),
+        "inactive_split_bytes.all.current": res - alloc,
+    }
+
+
+def memory_summary(device=None, abbreviated: bool = False) -> str:
+    """A short table of ``memory_stats`` for printing."""
+    rows = [f"{k:<36} {v / 2**20:>12.1f} MiB" for k, v in memory_stats(device).items()]
+    return "\n".join(["manygrad CUDA memory (CuPy pool)", *rows])
+
+
+def mem_get_info(device=None) -> tuple[int, int]:
+    """``(free, total)`` bytes of the GPU, as the driver reports them."""
+    _need_gpu("mem_get_info")
+    free, total = backend.cuda_module().cuda.runtime.memGetInfo()
+    return int(free), int(total)
+
+
+def set_per_process_memory_fraction(fraction: float, device=None) -> None:
+    """Cap the memory pool at ``fraction`` of the GPU's memory (0 < fraction <= 1)."""
+    if not 0.0 < float(fraction) <= 1.0:
+        raise ValueError(
+            f"set_per_process_memory_fraction: fraction must be in (0, 1], got {fraction}"
+        )
+    pool = _pool()
+    if pool is not None:
+        pool.set_limit(fraction=float(fraction))
+
+
+def _need_gpu(what: str) -> None:
+    if not is_available():
+        raise RuntimeError(f"cuda.{what}: no usable GPU ({why_unavailable()})")
+
+
+def _gpu_generator(device):
+    idx = device if isinstance(device, int) else (backend.device(device).index or 0)
+    return backend.generator(backend.device(f"cuda:{idx}"))
+
+
+def get_rng_state(device="cuda"):
+    """The GPU generator's state (``set_rng_state`` restores it)."""
+    _need_gpu("get_rng_state")
+    return _gpu_generator(device).get_state()
+
+
+def set_rng_state(new_state, device="cuda") -> None:
+    _need_gpu("set_rng_state")
+    _gpu_generator(device).set_state(new_state)
+
+
+def get_rng_state_all() -> list:
+    return [get_rng_state(i) for i in range(device_count())]
+
+
+def set_rng_state_all(new_states) -> None:
+    for i, st in enumerate(new_states):
+        set_rng_state(st, i)
+
+
+def seed() -> None:
+    """Seed the generators from the operating system's entropy."""
+    from ..ops.random import seed as _seed
+
+    _seed()
+
+
+seed_all = seed
+
+
+def initial_seed() -> int:
+    _need_gpu("initial_seed")
+    s = _gpu_generator(current_device()).initial_seed
+    return 0 if s is None else int(s)
+
+
+def init() -> None:
+    """Initialise the GPU runtime now (it also starts on first use)."""
+    _need_gpu("init")
+    backend.cuda_module().cuda.runtime.getDeviceCount()
+
+
+def is_initialized() -> bool:
+    return is_available()
+
+
+def get_arch_list() -> list[str]:
+    """The GPU architectures manygrad compiles its kernels for (``sm_80``, ``sm_90``), where
+    a GPU is usable; PyTorch's answer on a machine without one is ``[]``."""
+    return ["sm_80", "sm_90"] if is_available() else []
+
+
+def can_device_access_peer(device: int, peer_device: int) -> bool:
+    if not is_available():
+        return False
+    return bool(backend.cuda_module().cuda.runtime.deviceCanAccessPeer(device, peer_device))
+
+
+def ipc_collect() -> None:
+    """Accepted for PyTorch's API: memory shared between processes is freed by CuPy."""
+
+
+_sync_debug = {"mode": 0}
+
+
+def set_sync_debug_mode(debug_mode) -> None:
+    """Kept for PyTorch's API (0/"default", 1/"warn", 2/"error"); manygrad reports host
+    reads inside CUDA graph captures itself."""
+    modes = {"default": 0, "warn": 1, "error": 2}
+    _sync_debug["mode"] = modes.get(debug_mode, debug_mode)
+
+
+def get_sync_debug_mode() -> int:
+    return _sync_debug["mode"]
+
+
+def set_stream(stream) -> None:
+    """Make ``stream`` the current stream (``torch.cuda.set_stream``)."""
+    from .streams import _stack
+
+    st = _stack()
+    if st:
+        st[-1] = stream
+    else:
+        st.append(stream)
+
+
+class StreamContext(stream):
+    """``torch.cuda.StreamContext``: the class behind ``with mg.cuda.stream(s):``."""
+
+
 class device:  # noqa: N801 - PyTorch's name
     """``with mg.cuda.device(1): ...``: run the block with GPU 1 current."""
 
@@ -151,6 +306,25 @@ class device:  # noqa: N801 - PyTorch's name
 
     def __exit__(self, *exc):
         return self.scope.__exit__(*exc)
+
+
+class device_of(device):  # noqa: N801 - PyTorch's name
+    """``with mg.cuda.device_of(t):``: run the block with ``t``'s GPU current (no change
+    for CPU tensors)."""
+
+    def __init__(self, obj):
+        dev = getattr(obj, "device", None)
+        self.dev = dev if dev is not None and dev.type == "cuda" else None
+
+    def __enter__(self):
+        if self.dev is None:
+            return self
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        if self.dev is None:
+            return False
+        return super().__exit__(*exc)
 
 
 def __getattr__(name: str):

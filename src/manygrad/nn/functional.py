@@ -1,5 +1,6 @@
 """``mg.nn.functional`` (``F``): the ops as functions, named as in ``torch.nn.functional``."""
 
+from ..autograd import autocast_fp32_public
 from ..ops import *  # noqa: F403
 from ..ops import __all__ as _ops_all
 
@@ -39,6 +40,7 @@ _FAMILIES = (
     _lp_pool, _margin_loss, _pool3d, _sampling, _unpool,
 )  # fmt: skip
 __all__ = sorted(set(_ops_all) | {n for m in _FAMILIES for n in m.__all__})
+autocast_fp32_public(globals())  # softmin, normalize, ... (as in manygrad.ops)
 
 
 def _in_place(fn):

@@ -82,3 +82,8 @@ from .stats import *  # noqa: E402, F403
 from .strided import *  # noqa: E402, F403
 
 __all__ = sorted(set(__all__) | {n for m in _MORE for n in getattr(m, "__all__", [])})
+
+# PyTorch runs these in float32 under autocast on GPUs (exp, sum, softmax, layer_norm, ...)
+from ..autograd import autocast_fp32_public  # noqa: E402
+
+autocast_fp32_public(globals())

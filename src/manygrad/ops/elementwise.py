@@ -692,8 +692,22 @@ class Where(Function):
 
 
 @backend.on_tensor_device
-def where(condition, input, other) -> Tensor:  # noqa: A002
-    """Elements of ``input`` where ``condition`` holds, else of ``other``."""
+def where(condition, input=None, other=None) -> Tensor:  # noqa: A002
+    """Elements of ``input`` where ``condition`` holds, else of ``other``.
+
+    ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``: one index tensor
+    per dim, as in PyTorch."""
+    if input is None and other is None:
+        from .sorting import nonzero
+
+        if not isinstance(condition, Tensor):
+            condition = Tensor(condition)
+        return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError(
+            "where: give both input and other (where(condition, input, other)), or neither "
+            "(where(condition) gives the indices where condition holds)"
+        )
     if not isinstance(condition, Tensor):
         condition = Tensor(condition)
     if condition._data.dtype != bool:

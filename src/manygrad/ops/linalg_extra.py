@@ -11,7 +11,7 @@ from ..autograd import Function
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .elementwise import abs as _abs
-from .elementwise import sqrt, where
+from .elementwise import where
 from .linalg import matmul
 from .movement import unsqueeze
 from .reduce import amax, amin, sum
@@ -268,7 +268,9 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     r, c = (d % A.ndim for d in dim)
     inf = float("inf")
     if ord == "fro":
-        return sqrt(sum(A * A, (r, c), keepdim))
+        from .pnorm import pnorm
+
+        return pnorm(A.abs() if A.is_complex() else A, 2, (r, c), keepdim)
     if ord in ("nuc", 2, -2):
         from .decompositions import svdvals
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import backend
 from .. import dtypes as D
-from ..autograd import Function, autocast_fp32, is_grad_enabled
+from ..autograd import Function, is_grad_enabled
 from ..errors import AutogradError, DTypeError, ShapeError
 from ..tensor import Tensor
 from ._common import axis_sum
@@ -138,7 +138,6 @@ def _softmax(x, dim, dtype, log, op):
     return Softmax.apply(x, axes[0] if axes else None, log)
 
 
-@autocast_fp32(("cuda", "fakegpu"))
 def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:  # noqa: A002
     """``exp(x) / sum(exp(x))`` along ``dim``, computed without overflow.
 
@@ -152,7 +151,6 @@ def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:  # noq
     return _softmax(input, dim, dtype, False, "softmax")
 
 
-@autocast_fp32(("cuda", "fakegpu"))
 def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:  # noqa: A002
     """``log(softmax(x, dim))``, computed stably as ``x - logsumexp(x, dim)``.
 

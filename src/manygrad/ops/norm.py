@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import backend
 from .. import dtypes as D
-from ..autograd import Function, autocast_fp32
+from ..autograd import Function
 from ..errors import DeviceError, ShapeError
 from ..tensor import Tensor
 from .elementwise import _float_input
@@ -180,7 +180,6 @@ def _trailing(x, normalized_shape, op):
     return shape
 
 
-@autocast_fp32(("cuda", "fakegpu"))
 def layer_norm(
     input: Tensor,  # noqa: A002
     normalized_shape,
@@ -423,7 +422,6 @@ class GroupNorm(Function):
         return _affine_grads(self, g, gx.reshape(g.shape), self.axes, (self.pshape[1],))
 
 
-@autocast_fp32(("cuda", "fakegpu"))
 def group_norm(
     input: Tensor,  # noqa: A002
     num_groups: int,

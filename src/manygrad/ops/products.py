@@ -7,7 +7,7 @@ from ..autograd import autocast_fp32, autocast_lower
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .elementwise import abs as _abs
-from .elementwise import mul, pow, sqrt
+from .elementwise import mul
 from .indexing import _dim
 from .linalg import matmul
 from .movement import narrow, permute, reshape, squeeze, stack, unsqueeze
@@ -250,8 +250,6 @@ def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:  # noqa: A002
 
 
 def _pnorm(d: Tensor, p, dim, keepdim=False) -> Tensor:
-    if p == 2:
-        return sqrt(sum(d * d, dim, keepdim))
     if p == 1:
         return sum(_abs(d), dim, keepdim)
     if p == float("inf"):
@@ -260,7 +258,9 @@ def _pnorm(d: Tensor, p, dim, keepdim=False) -> Tensor:
         return amin(_abs(d), dim, keepdim)
     if p == 0:
         return sum((d != 0).to(d.dtype), dim, keepdim)
-    return pow(sum(pow(_abs(d), p), dim, keepdim), 1.0 / p)
+    from .pnorm import pnorm
+
+    return pnorm(d, p, dim, keepdim)
 
 
 @autocast_fp32()

@@ -410,7 +410,6 @@ class Cumsum(Function):
         return g.flip(self.axis).cumsum(self.axis).flip(self.axis)
 
 
-@autocast_fp32(("cuda", "fakegpu"))
 def cumsum(x: Tensor, dim: int, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtype)
@@ -443,16 +442,22 @@ def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
 def norm(x: Tensor, p=2, dim=None, keepdim: bool = False) -> Tensor:
     """Vector p-norm over ``dim`` (all elements when None)."""
     from .elementwise import abs as _abs
-    from .elementwise import pow as _pow
-    from .elementwise import sqrt
 
-    if p == 2 or p == "fro":
-        return sqrt(sum(x * x, dim, keepdim))
+    if x.is_complex():  # NOTE: the norm of complex values is that of their moduli
+        x = _abs(x)
+    if p == "fro":
+        p = 2
     if p == 1:
         return sum(_abs(x), dim, keepdim)
     if p == float("inf"):
         return amax(_abs(x), dim, keepdim)
-    return _pow(sum(_pow(_abs(x), p), dim, keepdim), 1.0 / p)
+    if p == -float("inf"):
+        return amin(_abs(x), dim, keepdim)
+    if p == 0:
+        return sum((x != 0).to(x.dtype), dim, keepdim)
+    from .pnorm import pnorm
+
+    return pnorm(_float_input(x), p, dim, keepdim)
 
 
 from ._common import public  # noqa: E402

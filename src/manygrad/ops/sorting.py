@@ -178,25 +178,40 @@ def mode(x: Tensor, dim: int = -1, keepdim: bool = False):
 @backend.on_tensor_device
 def quantile(x: Tensor, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear"):
     """The ``q``-quantiles (``q`` a float or 1-d tensor in [0, 1]) along ``dim``, with
-    PyTorch's interpolations: linear, lower, higher, midpoint, nearest."""
+    PyTorch's interpolations: linear, lower, higher, midpoint, nearest. A row holding NaN
+    gives NaN (``nanquantile`` skips NaN instead)."""
+    return _quantile(x, q, dim, keepdim, interpolation, False, "quantile")
+
+
+@backend.on_tensor_device
+def nanquantile(x: Tensor, q, dim=None, keepdim: bool = False, *, interpolation="linear"):
+    """``quantile`` of the values that are not NaN (NaN for a row of NaN only)."""
+    return _quantile(x, q, dim, keepdim, interpolation, True, "nanquantile")
+
+
+def _quantile(x, q, dim, keepdim, interpolation, skip_nan, op):
     modes = ("linear", "lower", "higher", "midpoint", "nearest")
     if interpolation not in modes:
-        raise ValueError(f"quantile: interpolation must be one of {modes}, got {interpolation!r}")
+        raise ValueError(f"{op}: interpolation must be one of {modes}, got {interpolation!r}")
     if dim is None:
-        out = quantile(x.reshape(-1), q, 0, False, interpolation=interpolation)
+        out = _quantile(x.reshape(-1), q, 0, False, interpolation, skip_nan, op)
         if keepdim:
             lead = out.shape[:1] if isinstance(q, Tensor) and q.ndim == 1 else ()
             out = out.reshape(lead + (1,) * x.ndim)
         return out
-    d = _dim(dim, x.ndim, "quantile")
+    d = _dim(dim, x.ndim, op)
     xp = backend.array_module(x._data)
-    qs = q._data if isinstance(q, Tensor) else xp.asarray(q, dtype=x._data.dtype)
+    dt = x._data.dtype
+    qs = q._data if isinstance(q, Tensor) else xp.asarray(q, dtype=dt)
     if bool(((qs < 0) | (qs > 1)).any()):
-        raise ValueError("quantile: q values must lie in [0, 1]")
-    qv = qs.reshape(-1).astype(x._data.dtype)
-    vals = sort(x, d).values
+        raise ValueError(f"{op}: q values must lie in [0, 1]")
+    qv = qs.reshape(-1).astype(dt)
+    # NOTE: sorting puts NaN last; a row's ranks run over its valid values
+    vals = sort(x, d).values.movedim(d, -1)
     n = x.shape[d]
-    pos = qv * (n - 1)
+    valid = (~xp.isnan(xp.moveaxis(x._data, d, -1))).sum(axis=-1, keepdims=True)
+    count = valid if skip_nan else xp.full_like(valid, n)
+    pos = qv * (xp.maximum(count, 1) - 1).astype(dt)
     lo = xp.floor(pos).astype("int64")
     hi = xp.ceil(pos).astype("int64")
     if interpolation == "lower":
@@ -205,26 +220,24 @@ def quantile(x: Tensor, q, dim=None, keepdim: bool = False, *, interpolation: st
         lo = hi
     elif interpolation == "nearest":
         lo = hi = xp.round(pos).astype("int64")
-    a = vals.index_select(d, _wrap(lo, x))
-    b = vals.index_select(d, _wrap(hi, x))
+    a = vals.gather(-1, _wrap(lo, x))
+    b = vals.gather(-1, _wrap(hi, x))
     if interpolation == "midpoint":
-        w = xp.where(hi > lo, 0.5, 0.0).astype(x._data.dtype)
+        w = xp.where(hi > lo, 0.5, 0.0).astype(dt)
     else:
-        w = (pos - lo).astype(x._data.dtype)
-    shape = [1] * x.ndim
-    shape[d] = -1
-    out = a + (b - a) * _wrap(w.reshape(shape), x)
-    out = out.movedim(d, 0)
+        w = (pos - lo).astype(dt)
+    out = a + (b - a) * _wrap(w, x)
+    undefined = valid == 0 if skip_nan else valid < n
+    if bool(undefined.any()):
+        from .elementwise import where
+
+        out = where(_wrap(xp.broadcast_to(undefined, out.shape), x), float("nan"), out)
+    out = out.movedim(-1, 0)
     if keepdim:
         out = out.unsqueeze(d + 1)
     if not isinstance(q, Tensor) or q.ndim == 0:
         out = out.squeeze(0)
     return out
-
-
-def nanquantile(x: Tensor, q, dim=None, keepdim: bool = False, *, interpolation="linear"):
-    """``quantile`` ignoring NaN (only for inputs without NaN-only rows)."""
-    return quantile(x, q, dim, keepdim, interpolation=interpolation)
 
 
 @backend.on_tensor_device

@@ -98,7 +98,19 @@ class LRScheduler:
             self.last_epoch = epoch
             closed = getattr(self, "_get_closed_form_lr", None)
             values = closed() if closed is not None else self.get_lr()
-        for group, lr in zip(self.optimizer.param_groups, values):
+        self._set_lrs(values)
+
+    def _set_lrs(self, values) -> None:
+        groups = self.optimizer.param_groups
+        values = list(values)
+        if len(values) != len(groups):
+            raise ValueError(
+                f"{type(self).__name__}: the optimizer has {len(groups)} param groups but "
+                f"the scheduler has {len(values)} learning rates (a group was added after "
+                "the scheduler was made); make the scheduler after add_param_group, or "
+                "append the new group's lr to its base_lrs"
+            )
+        for group, lr in zip(groups, values):
             group["lr"] = lr
         self._last_lr = self._lrs()
 

@@ -1,0 +1,88 @@
+"""The vector p-norm as one op, with PyTorch's gradient where the norm is 0.
+
+Built from ``sqrt(sum(x * x))`` the 2-norm's gradient at a zero vector is ``0 * inf``, NaN;
+PyTorch defines it as 0 there (a zero regulariser, ``normalize`` of a zero row, the zero
+diagonal of ``cdist``). ``norm``, ``linalg.vector_norm``, ``matrix_norm("fro")``, ``cdist``,
+``dist`` and ``renorm`` go through this op for every finite ``p`` other than 0 and 1.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+def _cdt(a):
+    """float32 for 16-bit floats (accumulated as PyTorch's kernels do), else a's dtype."""
+    return "float32" if a.dtype.itemsize < 4 else a.dtype
+
+
+class PNorm(Function):
+    def forward(self, x, p, axis, keepdim):
+        xp = backend.array_module(x)
+        self.p, self.axis, self.keepdim = p, axis, keepdim
+        a = x.astype(_cdt(x), copy=False)
+        if p == 2:
+            n = xp.sqrt((a * a).sum(axis=axis, keepdims=True))
+        else:
+            n = (xp.abs(a) ** p).sum(axis=axis, keepdims=True) ** (1.0 / p)
+        self.x, self.n = x, n
+        out = n if keepdim else n.reshape(tuple(s for i, s in enumerate(n.shape)
+                                                if i not in axis))  # fmt: skip
+        self.out = out.astype(x.dtype, copy=False)
+        return self.out
+
+    def _scale(self, xp, g):
+        """``g`` with the reduced dims kept, over ``n ** (p - 1)``, 0 where the norm is 0."""
+        g = g.reshape(self.n.shape).astype(self.n.dtype, copy=False)
+        n, p = self.n, self.p
+        den = n if p == 2 else n ** (p - 1)
+        # NOTE: 0 / 0 where the norm is 0 is replaced (manygrad silences NumPy's warning)
+        return xp.where(n == 0, 0, g / den).astype(n.dtype, copy=False)
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        x = self.x.astype(self.n.dtype, copy=False)
+        p = self.p
+        if p == 2:
+            return (x * self._scale(xp, g)).astype(self.x.dtype, copy=False)
+        ax = xp.abs(x)
+        if p < 1:
+            s = xp.sign(x) * xp.where(x == 0, 0, ax ** (p - 1))
+            gk = g.reshape(self.n.shape).astype(self.n.dtype, copy=False)
+            return (s * gk * self.n ** (1 - p)).astype(self.x.dtype, copy=False)
+        s = xp.sign(x) * ax ** (p - 1) if p < 2 else x * ax ** (p - 2)
+        return (s * self._scale(xp, g)).astype(self.x.dtype, copy=False)
+
+    def backward_graph(self, g):
+        from . import elementwise as E
+
+        x = self.saved_input(0, self.x)
+        n = self.saved_output(self.out).reshape(self.n.shape)
+        g = g.reshape(self.n.shape)
+        p = self.p
+        zero = n == 0
+        if p < 1:
+            ax = x.abs()
+            s = x.sign() * E.where(x == 0, 0.0, ax ** (p - 1))
+            return s * g * n ** (1 - p)
+        den = E.where(zero, 1.0, n if p == 2 else n ** (p - 1))
+        scale = E.where(zero, 0.0, g / den)
+        if p == 2:
+            return x * scale
+        ax = x.abs()
+        s = x.sign() * ax ** (p - 1) if p < 2 else x * ax ** (p - 2)
+        return s * scale
+
+
+def pnorm(x: Tensor, p, dim=None, keepdim: bool = False) -> Tensor:
+    """The ``p``-norm of real ``x`` over ``dim`` (all dims when None) for finite ``p``
+    other than 0 and 1 (the callers handle those)."""
+    nd = x.ndim
+    if dim is None:
+        axis = tuple(range(nd))
+    else:
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        axis = tuple(sorted({d % nd if nd else 0 for d in dims})) if nd else ()
+    return PNorm.apply(x, float(p), axis, keepdim)
