@@ -2,8 +2,9 @@
 
 Inside ``mg.autocast("cuda")`` the matmul-like ops (``matmul``, ``linear``, convolutions,
 ``addmm``/``baddbmm``, attention) compute in float16 (bfloat16 on the CPU) while parameters
-stay float32; as in PyTorch, losses, ``prod`` and ``cdist`` (and on GPUs softmax,
-log_softmax, layer_norm, group_norm and cumsum) take 16-bit inputs in float32. ``GradScaler``
+stay float32; as in PyTorch, losses, ``prod`` and ``cdist`` (and on GPUs the rest of
+PyTorch's CUDA float32 list: ``exp``, ``log``, ``pow``, ``sum``, softmax, layer_norm, the
+norms, ...) take 16-bit inputs in float32. ``GradScaler``
 scales the loss so that small float16 gradients do not flush to zero, unscales them before
 the optimizer step, and skips steps whose gradients overflowed.
 

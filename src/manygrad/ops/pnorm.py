@@ -11,11 +11,7 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-
-
-def _cdt(a):
-    """float32 for 16-bit floats (accumulated as PyTorch's kernels do), else a's dtype."""
-    return "float32" if a.dtype.itemsize < 4 else a.dtype
+from .nn import _cdt
 
 
 class PNorm(Function):
@@ -37,9 +33,9 @@ class PNorm(Function):
         """``g`` with the reduced dims kept, over ``n ** (p - 1)``, 0 where the norm is 0."""
         g = g.reshape(self.n.shape).astype(self.n.dtype, copy=False)
         n, p = self.n, self.p
-        den = n if p == 2 else n ** (p - 1)
-        # NOTE: 0 / 0 where the norm is 0 is replaced (manygrad silences NumPy's warning)
-        return xp.where(n == 0, 0, g / den).astype(n.dtype, copy=False)
+        zero = n == 0
+        den = xp.where(zero, 1, n if p == 2 else n ** (p - 1))  # NOTE: no 0 / 0 computed
+        return xp.where(zero, 0, g / den).astype(n.dtype, copy=False)
 
     def backward(self, g):
         xp = backend.array_module(g)
@@ -49,7 +45,7 @@ class PNorm(Function):
             return (x * self._scale(xp, g)).astype(self.x.dtype, copy=False)
         ax = xp.abs(x)
         if p < 1:
-            s = xp.sign(x) * xp.where(x == 0, 0, ax ** (p - 1))
+            s = xp.sign(x) * xp.where(x == 0, 1, ax) ** (p - 1)  # NOTE: sign(0) = 0
             gk = g.reshape(self.n.shape).astype(self.n.dtype, copy=False)
             return (s * gk * self.n ** (1 - p)).astype(self.x.dtype, copy=False)
         s = xp.sign(x) * ax ** (p - 1) if p < 2 else x * ax ** (p - 2)
@@ -65,7 +61,7 @@ class PNorm(Function):
         zero = n == 0
         if p < 1:
             ax = x.abs()
-            s = x.sign() * E.where(x == 0, 0.0, ax ** (p - 1))
+            s = x.sign() * E.where(x == 0, 1.0, ax) ** (p - 1)
             return s * g * n ** (1 - p)
         den = E.where(zero, 1.0, n if p == 2 else n ** (p - 1))
         scale = E.where(zero, 0.0, g / den)
