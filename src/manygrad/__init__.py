@@ -95,3 +95,8 @@ def __getattr__(name):
 
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'manygrad' has no attribute {name!r}")
+
+# PyTorch's out= keyword on the functions that take it there
+from . import _out  # noqa: E402
+
+_out.add_out(__import__(__name__), _out.TORCH)

@@ -183,8 +183,8 @@ class CoreMethods:
     def any(self, dim=None, keepdim=False):
         return F.any(self, dim, keepdim)
 
-    def norm(self, p=2, dim=None, keepdim=False):
-        return F.norm(self, p, dim, keepdim)
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        return F.norm(self, p, dim, keepdim, dtype)
 
     def reshape(self, *shape):
         return F.reshape(self, *shape)

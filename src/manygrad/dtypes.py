@@ -7,6 +7,11 @@ import numpy as np
 from .errors import DTypeError
 
 
+# the module name dtypes and sizes print under: "torch" while a PyTorch script runs on
+# manygrad (``manygrad run``), so that ``str(x.dtype) == "torch.float32"`` holds there
+display_module = "manygrad"
+
+
 class dtype:  # noqa: N801 - PyTorch's name
     """A tensor element type; ``mg.float32`` etc. Wraps a NumPy dtype (``.np``)."""
 
@@ -34,7 +39,7 @@ class dtype:  # noqa: N801 - PyTorch's name
         raise AttributeError(attr)
 
     def __repr__(self) -> str:
-        return f"manygrad.{self.name}"
+        return f"{display_module}.{self.name}"
 
     def __reduce__(self):
         return (from_any, (self.name,))

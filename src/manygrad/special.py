@@ -101,3 +101,7 @@ __all__ = [
     "polygamma", "psi", "round", "sinc", "softmax", "xlog1py", "xlogy",
 ]  # fmt: skip
 __all__ += _SPECIAL + ["airy_ai", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1"]
+
+from . import _out  # noqa: E402
+
+_out.add_out(__import__(__name__, fromlist=["_"]), _out.SPECIAL, "special")

@@ -687,7 +687,7 @@ class Size(tuple):
         return n
 
     def __repr__(self) -> str:
-        return f"manygrad.Size({list(self)})"
+        return f"{D.display_module}.Size({list(self)})"
 
 
 from . import _tensor_core_methods  # noqa: E402

@@ -189,3 +189,19 @@ def test_star_import(tmp_path):
     )
     zeros, tensor_cls, f32 = compat.run_script(path)["result"]
     assert isinstance(zeros, mg.Tensor) and tensor_cls is mg.Tensor and f32 is mg.float32
+
+
+def test_dtypes_and_sizes_print_as_pytorchs_inside_a_script(tmp_path):
+    path = _script(
+        tmp_path,
+        """
+        import torch
+        x = torch.ones(2, 3, dtype=torch.float64)
+        result = (str(x.dtype), repr(x.shape), repr(x), str(torch.float16).split(".")[-1])
+    """,
+    )
+    dt, shape, text, half = compat.run_script(path)["result"]
+    assert dt == str(real_torch.float64) and shape == repr(real_torch.ones(2, 3).shape)
+    assert text.endswith("dtype=torch.float64)") and half == "float16"
+    assert repr(mg.float64) == "manygrad.float64"  # outside the script: manygrad's names
+    assert repr(mg.ones(2).shape) == "manygrad.Size([2])"

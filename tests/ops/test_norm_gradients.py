@@ -78,3 +78,36 @@ def test_complex_and_bf16_norms_match_torch():
     b = mg.tensor([[1.0, 2.0], [3.0, 4.0]]).to(mg.bfloat16)
     assert b.norm().dtype is mg.bfloat16 and b.norm(p=3, dim=1).dtype is mg.bfloat16
     assert float(b.norm()) == float(torch.tensor([[1.0, 2.0], [3.0, 4.0]]).bfloat16().norm())
+
+
+@pytest.mark.parametrize(
+    "p,dim,keepdim",
+    [("fro", None, False), ("fro", (0, 1), True), ("fro", 1, False), ("nuc", None, False),
+     ("nuc", (1, 2), True), (3, 2, False), (float("inf"), None, False)],
+)  # fmt: skip
+def test_torch_norm_string_orders(p, dim, keepdim, device):
+    import torch
+
+    x = np.random.default_rng(3).standard_normal((2, 3, 4))
+    if p == "nuc" and dim is None:
+        x = x[0]
+    t = torch.tensor(x, requires_grad=True)
+    m = mg.tensor(x, device=device, requires_grad=True)
+    tr, mr = torch.norm(t, p, dim, keepdim), m.norm(p, dim, keepdim)
+    np.testing.assert_allclose(mr.detach().cpu().numpy(), tr.detach().numpy(), rtol=1e-10)
+    tr.sum().backward()
+    mr.sum().backward()
+    np.testing.assert_allclose(m.grad.cpu().numpy(), t.grad.numpy(), rtol=1e-8, atol=1e-12)
+
+
+def test_torch_norm_dtype_and_bad_orders():
+    import torch
+
+    x = np.random.default_rng(4).standard_normal((3, 4)).astype(np.float32)
+    r = mg.norm(mg.tensor(x), dtype=mg.float64)
+    assert r.dtype == mg.float64
+    assert float(r) == pytest.approx(float(torch.norm(torch.tensor(x), dtype=torch.float64)))
+    with pytest.raises(ValueError, match="p='abc' is not supported"):
+        mg.norm(mg.tensor(x), p="abc")
+    with pytest.raises(RuntimeError, match="2 dims"):
+        mg.norm(mg.ones(2, 3, 4), p="nuc")

@@ -199,12 +199,18 @@ def install() -> None:
             _STASHED[k] = sys.modules.pop(k)
     if _FINDER not in sys.meta_path:
         sys.meta_path.insert(0, _FINDER)
+    from .. import dtypes
+
+    dtypes.display_module = "torch"  # NOTE: dtypes and sizes print as PyTorch's
 
 
 def uninstall() -> None:
     """Undo ``install``: ``import torch`` finds the real PyTorch (if installed) again."""
     if _FINDER in sys.meta_path:
         sys.meta_path.remove(_FINDER)
+    from .. import dtypes
+
+    dtypes.display_module = "manygrad"
     for k in [k for k in sys.modules if k == "torch" or k.startswith("torch.")]:
         if isinstance(sys.modules[k], TorchModule):
             del sys.modules[k]

@@ -106,6 +106,73 @@ class CompatMethods:
             idx = ops.cat([idx, pad])
         return idx
 
+    # -------------------------------------------------------------- resizing
+    def resize_(self, *sizes, memory_format=None):
+        """Give the tensor the shape ``sizes`` in place, keeping its first elements (in
+        row-major order); new elements are 0 (PyTorch leaves them uninitialised)."""
+        from .. import backend
+        from ..errors import AutogradError, ShapeError
+
+        shape = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+        shape = tuple(int(s) for s in shape)
+        if any(s < 0 for s in shape):
+            raise ShapeError(f"resize_: sizes must be non-negative, got {list(shape)}")
+        if self.requires_grad:
+            raise AutogradError(
+                "cannot resize variables that require grad; resize a detached copy "
+                "(t.detach().clone().resize_(...)) or use reshape"
+            )
+        if shape == tuple(self.shape):
+            return self
+        n = 1
+        for s in shape:
+            n *= s
+        if self._base is not None:
+            # NOTE: a contiguous view shrinks within its memory, which it keeps sharing
+            if n <= self._data.size and self._data.flags.c_contiguous:
+                self._data = self._data.reshape(-1)[:n].reshape(shape)
+                return self._done("resize_")
+            raise ShapeError(
+                f"resize_: this tensor is a view of another tensor; resizing it from "
+                f"{list(self.shape)} to {list(shape)} would need new memory: call .clone() "
+                "first"
+            )
+        flat = self._data.reshape(-1)
+        with backend.device_scope(self._device):
+            new = backend.xp_of(self._device).zeros(n, flat.dtype)
+            keep = min(n, flat.size)
+            new[:keep] = flat[:keep]
+        self._data = new.reshape(shape)
+        return self._done("resize_")
+
+    def resize_as_(self, other, memory_format=None):
+        """``resize_`` to ``other``'s shape."""
+        return self.resize_(tuple(other.shape))
+
+    def resize(self, *sizes):
+        """Deprecated in PyTorch: a reshaped tensor with the same number of elements."""
+        import warnings
+
+        from ..errors import ShapeError
+
+        warnings.warn("non-inplace resize is deprecated", UserWarning, stacklevel=2)
+        shape = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+        n = 1
+        for s in shape:
+            n *= int(s)
+        if n != self.numel():
+            raise ShapeError(
+                f"requested resize to {'x'.join(map(str, shape))} ({n} elements in total), but "
+                f"the given tensor has a size of {'x'.join(map(str, self.shape))} "
+                f"({self.numel()} elements); resize can only change the shape, use resize_ "
+                "to change the number of elements"
+            )
+        return self.reshape(tuple(int(s) for s in shape))
+
+    def resize_as(self, other):
+        """Deprecated in PyTorch: ``resize`` to ``other``'s shape."""
+        return self.resize(tuple(other.shape))
+
     # -------------------------------------------------------------- layout and memory
     def nelement(self) -> int:
         return self.numel()

@@ -85,3 +85,26 @@ def trailing_sum(x, axes, keepdims: bool):
     out = xp.matmul(x.reshape(-1, n), xp.ones(n, x.dtype))
     lead = x.shape[: nd - len(axes)]
     return out.reshape(lead + (1,) * len(axes) if keepdims else lead)
+
+
+def check_same_dtype(op: str, *named) -> None:
+    """PyTorch's rule for products, convolutions and normalisations: the operands share
+    one dtype (no promotion). ``named``: (what, tensor) pairs, ``None`` tensors skipped.
+    The message names both dtypes and the cast that fixes it (a NumPy array comes as
+    float64, a model's parameters as float32)."""
+    first = None
+    for what, t in named:
+        if t is None:
+            continue
+        if first is None:
+            first = (what, t)
+            continue
+        if t._data.dtype != first[1]._data.dtype:
+            from ..errors import DTypeError
+
+            want = first[1].dtype.name
+            raise DTypeError(
+                f"{op}: {first[0]} has dtype {want} but {what} has dtype {t.dtype.name}; they "
+                f"must be the same dtype: cast one to the other's, e.g. {what}.to(mg.{want}) "
+                "(a NumPy array becomes float64: call .float() on it for a float32 model)"
+            )

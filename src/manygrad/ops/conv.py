@@ -17,6 +17,7 @@ from ..errors import ShapeError
 from ..tensor import Tensor
 from . import _conv_kernels as _ck
 from . import _winograd as _wg
+from ._common import check_same_dtype
 from ._conv_geom import (  # noqa: F401  (tests and pool.py reach them here)
     _bias_grad,
     _col2im,
@@ -30,7 +31,6 @@ from ._conv_geom import (  # noqa: F401  (tests and pool.py reach them here)
     _same_dtype,
     _to_grid,
 )
-from .elementwise import _promote
 
 # ---------------------------------------------------------------------------- Functions
 
@@ -213,10 +213,10 @@ def _prep(op, x, weight, bias, nd, transposed, groups):
     if bias is not None and tuple(bias.shape) != (cout,):
         raise ShapeError(f"{op}: bias must have shape ({cout},), got {tuple(bias.shape)}")
     x, weight, bias = autocast_args(x, weight, bias)
-    if x.dtype is not weight.dtype:
-        x, weight = _promote(x, weight)
-    if bias is not None and bias.dtype is not weight.dtype:
-        bias = bias.to(weight.dtype)
+    if x._data.dtype != weight._data.dtype or (
+        bias is not None and bias._data.dtype != weight._data.dtype
+    ):
+        check_same_dtype(op, ("input", x), ("weight", weight), ("bias", bias))
     if nd == 1:
         xs, ws = xs[:2] + (1,) + xs[2:], ws[:2] + (1,) + ws[2:]
     return x, weight, bias, batched, xs, ws

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from ..errors import ShapeError
 from ..tensor import Tensor
+from ._common import check_same_dtype
 from .arrange import pad
 from .conv import conv2d, conv_transpose2d
-from .elementwise import _promote
 from .movement import cat, stack
 
 
@@ -70,8 +70,7 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
             f"{tuple(weight.shape)} with groups={groups} do not fit: weight must be (C_out, "
             "C_in / groups, kD, kH, kW) with C_out divisible by groups"
         )
-    if x.dtype is not weight.dtype:
-        x, weight = _promote(x, weight)
+    check_same_dtype(op, ("input", x), ("weight", weight), ("bias", bias))
     s, d = _triple(stride, op, "stride"), _triple(dilation, op, "dilation")
     k = tuple(weight.shape[2:])
     (pf, pb), (pt, pbo), (pl, pr) = _pads(op, padding, k, d, s)
@@ -133,8 +132,7 @@ def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
             f"{tuple(weight.shape)} with groups={groups} do not fit: weight must be (C_in, "
             "C_out / groups, kD, kH, kW) with C_in divisible by groups"
         )
-    if x.dtype is not weight.dtype:
-        x, weight = _promote(x, weight)
+    check_same_dtype(op, ("input", x), ("weight", weight), ("bias", bias))
     s, d = _triple(stride, op, "stride"), _triple(dilation, op, "dilation")
     p, op_ = _triple(padding, op, "padding"), _triple(output_padding, op, "output_padding")
     if any(o >= max(a, b) or o < 0 for o, a, b in zip(op_, s, d)):

@@ -6,7 +6,7 @@ from .. import backend
 from ..autograd import Function, autocast_args
 from ..errors import ShapeError
 from ..tensor import Tensor
-from .elementwise import _promote
+from ._common import check_same_dtype
 
 
 def _swap(a):
@@ -84,7 +84,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             f"dim of the second ({kb})"
         )
     a, b = autocast_args(a, b)
-    a, b = _promote(a, b)
+    if a._data.dtype != b._data.dtype:
+        check_same_dtype("matmul", ("input", a), ("other", b))
     return Matmul.apply(a, b)
 
 
@@ -101,6 +102,8 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
         raise ShapeError(
             f"mm: expected 2-d tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}"
         )
+    if a._data.dtype != b._data.dtype:
+        check_same_dtype("mm", ("input", a), ("mat2", b))
     return matmul(a, b)
 
 
@@ -109,6 +112,8 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
         raise ShapeError(
             f"bmm: expected 3-d tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}"
         )
+    if a._data.dtype != b._data.dtype:
+        check_same_dtype("bmm", ("input", a), ("mat2", b))
     return matmul(a, b)
 
 
@@ -162,10 +167,10 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}"
         )
     x, weight, bias = autocast_args(x, weight, bias)
-    if x.dtype is not weight.dtype:
-        x, weight = _promote(x, weight)
-    if bias is not None and bias.dtype is not weight.dtype:
-        bias = bias.to(weight.dtype)
+    if x._data.dtype != weight._data.dtype or (
+        bias is not None and bias._data.dtype != weight._data.dtype
+    ):
+        check_same_dtype("linear", ("input", x), ("weight", weight), ("bias", bias))
     return Linear.apply(x, weight, bias)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..autograd import autocast_fp32, autocast_lower
 from ..errors import ShapeError
 from ..tensor import Tensor
+from ._common import check_same_dtype
 from .elementwise import abs as _abs
 from .elementwise import mul
 from .indexing import _dim
@@ -170,6 +171,8 @@ def inner(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
 def dot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     _need(input, 1, "dot", "input")
     _need(other, 1, "dot", "other")
+    if input._data.dtype != other._data.dtype:
+        check_same_dtype("dot", ("input", input), ("other", other))
     return matmul(input, other)
 
 
@@ -179,11 +182,15 @@ vdot = dot  # NOTE: real tensors only: vdot conjugates the first operand
 def mv(input: Tensor, vec: Tensor) -> Tensor:  # noqa: A002
     _need(input, 2, "mv", "input")
     _need(vec, 1, "mv", "vec")
+    if input._data.dtype != vec._data.dtype:
+        check_same_dtype("mv", ("input", input), ("vec", vec))
     return matmul(input, vec)
 
 
-def _add_scaled(input, prod, beta, alpha):
+def _add_scaled(input, prod, beta, alpha, op):
     # NOTE: beta=0 ignores input entirely (NaN in it does not propagate), as in PyTorch
+    if isinstance(input, Tensor) and input._data.dtype != prod._data.dtype:
+        check_same_dtype(op, ("input", input), ("mat1", prod))
     prod = prod if alpha == 1 else mul(prod, alpha)
     if beta == 0:
         return prod
@@ -195,19 +202,19 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
     """``beta * input + alpha * (mat1 @ mat2)``."""
     _need(mat1, 2, "addmm", "mat1")
     _need(mat2, 2, "addmm", "mat2")
-    return _add_scaled(input, matmul(mat1, mat2), beta, alpha)
+    return _add_scaled(input, matmul(mat1, mat2), beta, alpha, "addmm")
 
 
 @autocast_lower()
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """``beta * input + alpha * (mat @ vec)``."""
-    return _add_scaled(input, mv(mat, vec), beta, alpha)
+    return _add_scaled(input, mv(mat, vec), beta, alpha, "addmv")
 
 
 @autocast_lower()
 def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """``beta * input + alpha * outer(vec1, vec2)``."""
-    return _add_scaled(input, outer(vec1, vec2), beta, alpha)
+    return _add_scaled(input, outer(vec1, vec2), beta, alpha, "addr")
 
 
 @autocast_lower()
@@ -215,7 +222,7 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
     """``beta * input + alpha * (batch1 @ batch2)`` for batches of matrices."""
     _need(batch1, 3, "baddbmm", "batch1")
     _need(batch2, 3, "baddbmm", "batch2")
-    return _add_scaled(input, matmul(batch1, batch2), beta, alpha)
+    return _add_scaled(input, matmul(batch1, batch2), beta, alpha, "baddbmm")
 
 
 @autocast_lower()
@@ -223,7 +230,7 @@ def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) ->
     """``beta * input + alpha * sum_b(batch1[b] @ batch2[b])``."""
     _need(batch1, 3, "addbmm", "batch1")
     _need(batch2, 3, "addbmm", "batch2")
-    return _add_scaled(input, sum(matmul(batch1, batch2), 0), beta, alpha)
+    return _add_scaled(input, sum(matmul(batch1, batch2), 0), beta, alpha, "addbmm")
 
 
 def chain_matmul(*matrices) -> Tensor:

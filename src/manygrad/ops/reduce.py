@@ -439,14 +439,34 @@ def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     return Tensor._wrap(out, x._device)
 
 
-def norm(x: Tensor, p=2, dim=None, keepdim: bool = False) -> Tensor:
-    """Vector p-norm over ``dim`` (all elements when None)."""
+def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """``torch.norm``: the vector p-norm over ``dim`` (all elements when None); ``"fro"``
+    is the 2-norm, ``"nuc"`` the nuclear norm of the matrices over two dims."""
     from .elementwise import abs as _abs
 
+    if isinstance(p, str):
+        dims = None if dim is None else (dim,) if isinstance(dim, int) else tuple(dim)
+        if p == "fro" and (dims is None or len(dims) <= 2):
+            p = 2
+        elif p == "nuc":
+            from .linalg_extra import matrix_norm
+
+            dims = tuple(range(x.ndim)) if dims is None else dims
+            if len(dims) != 2:
+                raise ShapeError(
+                    f"norm: p='nuc' is a matrix norm over 2 dims, got dim={dim} for a "
+                    f"{x.ndim}-dim tensor; pass dim=(-2, -1) for a batch of matrices"
+                )
+            return matrix_norm(x, "nuc", dims, keepdim, dtype=dtype)
+        else:
+            raise ValueError(
+                f"norm: p={p!r} is not supported; use a number (inf and -inf included), "
+                "'fro' (over at most 2 dims) or 'nuc'"
+            )
+    if dtype is not None:
+        x = x.to(dtype)
     if x.is_complex():  # NOTE: the norm of complex values is that of their moduli
         x = _abs(x)
-    if p == "fro":
-        p = 2
     if p == 1:
         return sum(_abs(x), dim, keepdim)
     if p == float("inf"):
