@@ -19,6 +19,7 @@ Everything else (layers, losses, autograd, optimizers) is the framework's own.
 import math
 import runpy
 import sys
+import weakref
 
 import numpy as np
 import torch
@@ -38,7 +39,8 @@ def _init_value(shape, index):
     return rng.uniform(-bound, bound, size=shape).astype(np.float32)
 
 
-_synced = set()
+# NOTE: id -> weak reference: a freed parameter's id can be reused by a new one
+_synced = {}
 
 
 def _sync_params(params):
@@ -48,9 +50,10 @@ def _sync_params(params):
         tensors.extend(p["params"] if isinstance(p, dict) else [p])
     with torch.no_grad():
         for p in tensors:
-            if id(p) in _synced:
+            seen = _synced.get(id(p))
+            if seen is not None and seen() is p:
                 continue
-            _synced.add(id(p))
+            _synced[id(p)] = weakref.ref(p)
             i = _count[0]
             _count[0] += 1
             values = p.detach().numpy()
