@@ -75,3 +75,14 @@ def test_numpy_input_into_float32_model_names_the_fix():
     with pytest.raises(RuntimeError, match=r"call \.float\(\)"):
         model(x)
     assert model(x.float()).dtype == mg.float32
+
+
+def test_attention_operands_share_one_dtype():
+    q, k = mg.ones(1, 2, 3), mg.ones(1, 2, 3, dtype=mg.float64)
+    with pytest.raises(RuntimeError):
+        TF.scaled_dot_product_attention(torch.ones(1, 2, 3), torch.ones(1, 2, 3).double(),
+                                        torch.ones(1, 2, 3))  # fmt: skip
+    with pytest.raises(TypeError, match="query has dtype float32 but key has dtype float64"):
+        MF.scaled_dot_product_attention(q, k, q)
+    with mg.autocast("cpu", dtype=mg.bfloat16):  # autocast casts all three first
+        assert MF.scaled_dot_product_attention(q, k, q).dtype == mg.bfloat16

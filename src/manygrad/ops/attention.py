@@ -10,7 +10,7 @@ from .. import dtypes as D
 from ..autograd import Function, autocast_lower
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
-from ._common import axis_sum
+from ._common import axis_sum, check_same_dtype
 from .elementwise import _float_input
 from .norm import _cdt
 
@@ -221,6 +221,8 @@ def scaled_dot_product_attention(
     """
     op = "scaled_dot_product_attention"
     q, k, v = (_float_input(a) for a in (query, key, value))
+    if not (q._data.dtype == k._data.dtype == v._data.dtype):
+        check_same_dtype(op, ("query", q), ("key", k), ("value", v))
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise ShapeError(f"{op}: query, key and value need at least 2 dims (..., L, E), got "
                          f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")  # fmt: skip
