@@ -247,14 +247,20 @@ def _policy(name: str, namespace: str) -> str:
 
 def add_out(module, names, namespace: str = "torch") -> None:
     """Give the functions ``names`` of ``module`` PyTorch's ``out=`` keyword."""
-    for name in names:
+    done = {}  # NOTE: aliases (arccos, acos) stay one object, which pickles by its name
+    for name in sorted(names):
         fn = getattr(module, name, None)
         if fn is None or isinstance(fn, type) or not callable(fn):
+            continue
+        if id(fn) in done:
+            setattr(module, name, done[id(fn)])
             continue
         if getattr(fn, "_takes_out", False) or _accepts_out(fn):
             continue
         wrapped = with_out(fn, name, _policy(name, namespace), name in _FACTORY)
-        wrapped.__module__ = module.__name__  # NOTE: pickled by reference from here
+        done[id(fn)] = wrapped
+        # NOTE: pickled by reference to this module and name
+        wrapped.__module__, wrapped.__qualname__ = module.__name__, name
         for attr in ("_autocast_policy",):
             if hasattr(fn, attr):
                 setattr(wrapped, attr, getattr(fn, attr))

@@ -153,8 +153,7 @@ def test_custom_fwd_and_bwd_match_torch(tmp_path):
                          capture_output=True, text=True)  # fmt: skip
     assert ref.returncode == 0, ref.stderr
     assert got.returncode == 0, got.stderr
-    want = ref.stdout.replace("torch.", "")
-    assert got.stdout.replace("manygrad.", "") == want
+    assert got.stdout == ref.stdout  # dtypes print as torch.* under manygrad run
 
 
 def test_custom_fwd_requires_a_device_type():

@@ -57,8 +57,8 @@ def test_size_keyword(fn):
     assert tuple(getattr(mg, fn)(size=[4]).shape) == (4,)
     with pytest.raises(TypeError, match="both positionally and as size="):
         getattr(mg, fn)(2, size=(2,))
-    with pytest.raises(TypeError, match="out= is not supported"):
-        getattr(mg, fn)(2, out=mg.zeros(2))
+    out = mg.zeros(0, dtype=mg.float64)
+    assert getattr(mg, fn)(2, out=out) is out and out.shape == (2,) and out.dtype == mg.float64
 
 
 def test_full_size_keyword_and_logspace():

@@ -103,3 +103,22 @@ def test_einsum_errors():
         mg.einsum("ij,jk->ik", mg.ones(2, 3))
     with pytest.raises(mg.ManygradError, match="einsum"):
         mg.einsum("ijk->i", mg.ones(2, 3))
+
+
+@pytest.mark.parametrize("bshape", [(1,), (), (2, 4), (4,)])
+def test_linear_bias_broadcasts_as_pytorch(bshape, device):
+    import torch.nn.functional as TF
+
+    rng = np.random.default_rng(5)
+    arrays = (rng.standard_normal((2, 3)), rng.standard_normal((4, 3)),
+              np.asarray(rng.standard_normal(bshape)))  # fmt: skip
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    ms = [mg.tensor(a, device=device, requires_grad=True) for a in arrays]
+    tr, mr = TF.linear(*ts), mg.nn.functional.linear(*ms)
+    np.testing.assert_allclose(mr.detach().cpu().numpy(), tr.detach().numpy(), rtol=1e-12)
+    tr.sum().backward()
+    mr.sum().backward()
+    for t, m in zip(ts, ms):
+        np.testing.assert_allclose(m.grad.cpu().numpy(), t.grad.numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="does not broadcast"):
+        mg.nn.functional.linear(ms[0], ms[1], mg.ones(3, dtype=mg.float64, device=device))

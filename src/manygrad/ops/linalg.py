@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Function, autocast_args
 from ..errors import ShapeError
@@ -162,15 +164,24 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: input of shape {tuple(x.shape)} needs last dim == weight.shape[1]; "
             f"weight has shape {tuple(weight.shape)} (out_features, in_features)"
         )
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise ShapeError(
-            f"linear: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}"
-        )
     x, weight, bias = autocast_args(x, weight, bias)
     if x._data.dtype != weight._data.dtype or (
         bias is not None and bias._data.dtype != weight._data.dtype
     ):
         check_same_dtype("linear", ("input", x), ("weight", weight), ("bias", bias))
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        # NOTE: any bias that broadcasts to the output is PyTorch's too: (1,), 0-d, (N, out)
+        from .elementwise import add
+
+        out_shape = (*x.shape[:-1], weight.shape[0])
+        try:
+            np.broadcast_shapes(tuple(bias.shape), out_shape)
+        except ValueError:
+            raise ShapeError(
+                f"linear: bias of shape {tuple(bias.shape)} does not broadcast to the output "
+                f"shape {out_shape}; pass a bias of shape ({weight.shape[0]},)"
+            ) from None
+        return add(Linear.apply(x, weight, None), bias)
     return Linear.apply(x, weight, bias)
 
 
