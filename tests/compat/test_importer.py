@@ -205,3 +205,23 @@ def test_dtypes_and_sizes_print_as_pytorchs_inside_a_script(tmp_path):
     assert text.endswith("dtype=torch.float64)") and half == "float16"
     assert repr(mg.float64) == "manygrad.float64"  # outside the script: manygrad's names
     assert repr(mg.ones(2).shape) == "manygrad.Size([2])"
+
+
+def test_nn_utils_submodules(tmp_path):
+    path = _script(
+        tmp_path,
+        """
+        import torch
+        from torch.nn.utils.clip_grad import clip_grad_norm_
+        from torch.nn.utils.convert_parameters import parameters_to_vector
+        from torch.nn.utils.memory_format import convert_conv2d_weight_memory_format
+        m = torch.nn.Linear(3, 2)
+        m(torch.ones(1, 3)).sum().backward()
+        norm = float(clip_grad_norm_(m.parameters(), 0.1))
+        result = (norm, tuple(parameters_to_vector(m.parameters()).shape),
+                  convert_conv2d_weight_memory_format)
+    """,
+    )
+    norm, shape, convert = compat.run_script(path)["result"]
+    assert norm > 0 and shape == (8,)
+    assert convert is mg.nn.utils.convert_conv2d_weight_memory_format
