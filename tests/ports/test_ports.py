@@ -64,6 +64,15 @@ PORTS = [
     ("distill_mixup.py", [], (2e-3, 1e-4), ()),
     ("checkpoint_resume.py", [], (2e-3, 1e-6), ()),
     ("tabular_embeddings.py", [], (2e-3, 1e-6), ()),
+    ("neural_style_lbfgs.py", [], (2e-3, 1e-6), ()),
+    ("neural_ode_rk4.py", [], (2e-3, 1e-4), ()),
+    ("ctc_speech.py", [], (2e-3, 1e-4), ()),
+    ("triplet_siamese.py", [], (2e-3, 1e-4), ()),
+    ("bert_mlm.py", [], (2e-3, 1e-4), ()),
+    ("image_captioning.py", [], (2e-3, 1e-4), ()),
+    ("tcn_weightnorm.py", [], (2e-3, 1e-5), ()),
+    ("tcn_weightnorm.py", ["--pad", "left"], (2e-3, 1e-5), ()),
+    ("deep_sets_scatter.py", [], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 
@@ -75,7 +84,7 @@ def _losses(out: str) -> np.ndarray:
     return np.array([float(m) for m in LOSS.findall(out)])
 
 
-@pytest.mark.parametrize("script,args,tol,pending", PORTS, ids=[p[0] for p in PORTS])
+@pytest.mark.parametrize("script,args,tol,pending", PORTS, ids=["".join([p[0], *p[1]]) for p in PORTS])
 def test_port_matches_pytorch(script, args, tol, pending):
     path = os.path.join(HERE, "scripts", script)
     sync = os.path.join(HERE, "_sync.py")
