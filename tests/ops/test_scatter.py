@@ -74,3 +74,19 @@ def test_bad_input_errors():
         mg.index_add(mg.zeros(3, 2), 0, mg.tensor([0]), mg.ones(2, 2))
     with pytest.raises(mg.ManygradError, match="bool"):
         mg.masked_select(mg.zeros(3), mg.tensor([0, 1, 0]))
+
+
+@pytest.mark.parametrize("src", [[2.0, 2, 0, 3], [2.0, 0, 0, 3], [0.0, 2, 2, 3], [1.5, -2, 0.5, 3]])
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("own", [[1.0, 1], [0.0, 2], [3.0, 0]])
+def test_scatter_reduce_prod_gradient_with_zeros(src, include_self, own, device):
+    got = []
+    for lib, kw in ((torch, {}), (mg, {"device": device})):
+        s = lib.tensor(src, requires_grad=True, **kw)
+        x = lib.tensor(own, requires_grad=True, **kw)
+        idx = lib.tensor([0, 0, 0, 1], **kw)
+        o = x.scatter_reduce(0, idx, s, reduce="prod", include_self=include_self)
+        (o * lib.tensor([1.0, 2.0], **kw)).sum().backward()
+        got.append([t.detach().cpu().numpy() for t in (o, s.grad, x.grad)])
+    for want, have in zip(*got):
+        np.testing.assert_allclose(have, want, rtol=1e-6)

@@ -131,10 +131,18 @@ class ScatterReduce(Function):
         elif r == "mean":
             gx, gsp = g * keep / self.cnt, (g / self.cnt)[mesh]
         elif r == "prod":
-            # NOTE: out / value, as PyTorch does where no value is zero
-            gx = xp.where(keep, g * self.out / xp.where(self.x == 0, 1, self.x), 0)
-            gx = xp.where(self.hit == 0, g, gx)
-            gsp = (g * self.out)[mesh] / self.s
+            # NOTE: the product of the other values, as PyTorch computes it: zeros masked
+            # to 1 and products taken again, so that a single zero gets the product of the
+            # rest (two zeros at one position give 0)
+            x, s, inc, hit = self.x, self.s, self.inc, self.hit
+            mx = xp.where(x == 0, 1, x)
+            gx = xp.where(keep, g * _scatter_prod(xp, mx, mesh, s, inc, hit) / mx, 0)
+            zero = s == 0
+            nz = xp.zeros(x.shape, "int64")
+            backend.index_add(nz, mesh, zero.astype("int64"))
+            single = zero & (nz[mesh] == 1)
+            rest = _scatter_prod(xp, x, mesh, xp.where(single, 1, s), inc, hit)
+            gsp = xp.where(single, (g * rest)[mesh], (g * self.out)[mesh] / xp.where(zero, 1, s))
         else:  # amax / amin: shared evenly among the values equal to the result
             own = (self.x == self.out) & keep
             ties = own.astype(g.dtype)
