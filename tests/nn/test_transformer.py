@@ -127,3 +127,41 @@ def test_init_and_masks():
         m(mg.randn(5, 2, 16), mg.randn(4, 3, 16))
     with pytest.raises(mg.errors.ShapeError, match="d_model"):
         m(mg.randn(5, 2, 16), mg.randn(4, 2, 8))
+
+
+@pytest.mark.parametrize(
+    "nhead,batch_first,norm_first,mask",
+    [(2, True, False, [[False, False, True], [False] * 3]),
+     (1, True, False, [[False, False, True], [False] * 3]),
+     (2, False, False, [[False, False, True], [False] * 3]),
+     (2, True, True, [[False, False, True], [False] * 3]),
+     (2, True, False, [[False, True, False], [False] * 3])],
+)  # fmt: skip
+def test_encoder_eval_padding_matches_pytorchs_nested_path(nhead, batch_first, norm_first,
+                                                           mask):  # fmt: skip
+    import warnings
+
+    outs = []
+    for lib in (torch, mg):
+        layer = lib.nn.TransformerEncoderLayer(4, nhead, 8, dropout=0.0, batch_first=batch_first,
+                                               norm_first=norm_first)  # fmt: skip
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            enc = lib.nn.TransformerEncoder(layer, 2, norm=lib.nn.LayerNorm(4))
+        said = [str(x.message) for x in w if "nested" in str(x.message)]
+        with lib.no_grad():
+            for p in enc.parameters():
+                p.copy_(lib.linspace(-0.5, 0.5, p.numel()).reshape(p.shape))
+        x = lib.linspace(-1, 1, 24).reshape(2, 3, 4)
+        x = x if batch_first else x.transpose(0, 1)
+        enc.eval()
+        with lib.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            y = enc(x, src_key_padding_mask=lib.tensor(mask))
+        enc.train()
+        y2 = enc(x, src_key_padding_mask=lib.tensor(mask))
+        outs.append((said, y.numpy(), y2.detach().numpy()))
+    (ts, ty, ty2), (ms, my, my2) = outs
+    assert ms == ts
+    np.testing.assert_allclose(my, ty, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(my2, ty2, rtol=1e-5, atol=1e-6)

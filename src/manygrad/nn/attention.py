@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable
 
 from .. import backend, creation
+from .. import dtypes as D
 from .. import ops as F
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -264,6 +266,11 @@ class TransformerEncoderLayer(Module):
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.activation = _activation(activation) if isinstance(activation, str) else activation
+        act = self.activation  # NOTE: PyTorch's flag, read by TransformerEncoder
+        self.activation_relu_or_gelu = (
+            1 if act is F.relu or type(act).__name__ == "ReLU"
+            else 2 if act is F.gelu or type(act).__name__ == "GELU" else 0
+        )  # fmt: skip
 
     def forward(self, src: Tensor, src_mask: Tensor | None = None,
                 src_key_padding_mask: Tensor | None = None,
@@ -305,17 +312,78 @@ class TransformerEncoder(Module):
         self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
         self.num_layers = num_layers
         self.norm = norm
+        self.enable_nested_tensor = self.use_nested_tensor = enable_nested_tensor
+        self.mask_check = mask_check
+        why_not = _why_no_nested(encoder_layer)
+        if enable_nested_tensor and why_not:
+            warnings.warn(f"enable_nested_tensor is True, but self.use_nested_tensor is False "
+                          f"because {why_not}", stacklevel=2)  # fmt: skip
+            self.use_nested_tensor = False
 
     def forward(self, src: Tensor, mask: Tensor | None = None,
                 src_key_padding_mask: Tensor | None = None,
                 is_causal: bool | None = None) -> Tensor:  # fmt: skip
+        # NOTE: PyTorch's inference path (eval, no gradients, a left-aligned padding mask)
+        # runs the valid tokens as nested tensors and pads the result with zeros before the
+        # final norm: the same values at valid positions, zeros at padded ones; so here
+        pad = self._nested_padding(src, mask, src_key_padding_mask)
         x = src
         for layer in self.layers:
             x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
                       is_causal=bool(is_causal))  # fmt: skip
+        if pad is not None:
+            x = x.masked_fill(pad.unsqueeze(-1), 0.0)
         if self.norm is not None:
             x = self.norm(x)
         return x
+
+    def _nested_padding(self, src, mask, padding_mask):
+        """The (N, L) bool mask of padded positions when PyTorch would take its nested-tensor
+        inference path, else None."""
+        from ..amp import is_autocast_enabled
+        from ..autograd import is_grad_enabled
+
+        first = self.layers[0] if len(self.layers) else None
+        if (not getattr(self, "use_nested_tensor", False) or first is None or first.training
+                or src.dim() != 3 or padding_mask is None or mask is not None
+                or is_autocast_enabled()):  # fmt: skip
+            return None
+        if is_grad_enabled() and (src.requires_grad or any(
+                p.requires_grad for p in first.parameters())):  # fmt: skip
+            return None
+        pad = padding_mask if padding_mask.dtype is D.bool_ else padding_mask != 0
+        if pad.dim() != 2:
+            return None
+        if getattr(self, "mask_check", True):  # valid tokens first in every row
+            valid = pad.logical_not().to(D.int64)
+            if bool((valid[:, 1:] > valid[:, :-1]).any()):
+                return None
+        return pad
+
+
+def _why_no_nested(layer) -> str:
+    """Why PyTorch's encoder would not run ``layer`` copies on nested tensors ('' if it
+    would)."""
+    name = "encoder_layer"
+    if not isinstance(layer, TransformerEncoderLayer):
+        return f"{name} was not TransformerEncoderLayer"
+    attn = layer.self_attn
+    if layer.norm_first:
+        return f"{name}.norm_first was True"
+    if not attn.batch_first:
+        return (f"{name}.self_attn.batch_first was not True(use batch_first for better "
+                "inference performance)")  # fmt: skip
+    if not getattr(attn, "_qkv_same_embed_dim", True):
+        return f"{name}.self_attn._qkv_same_embed_dim was not True"
+    if getattr(attn, "in_proj_bias", None) is None:
+        return f"{name}.self_attn was passed bias=False"
+    if not getattr(layer, "activation_relu_or_gelu", 0):
+        return f"{name}.activation_relu_or_gelu was not True"
+    if layer.norm1.eps != layer.norm2.eps:
+        return f"{name}.norm1.eps was not equal to {name}.norm2.eps"
+    if attn.num_heads % 2 == 1:
+        return f"{name}.self_attn.num_heads is odd"
+    return ""
 
 
 # ---------------------------------------------------------------------------- torch.nn.attention
