@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import backend
 from ..autograd import Function, autocast_args
 from ..errors import ShapeError
@@ -172,15 +170,18 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         # NOTE: any bias that broadcasts to the output is PyTorch's too: (1,), 0-d, (N, out)
         from .elementwise import add
+        from .misc import broadcast_shapes
 
         out_shape = (*x.shape[:-1], weight.shape[0])
         try:
-            np.broadcast_shapes(tuple(bias.shape), out_shape)
-        except ValueError:
+            fits = tuple(broadcast_shapes(tuple(bias.shape), out_shape)) == out_shape
+        except ShapeError:
+            fits = False
+        if not fits:
             raise ShapeError(
                 f"linear: bias of shape {tuple(bias.shape)} does not broadcast to the output "
                 f"shape {out_shape}; pass a bias of shape ({weight.shape[0]},)"
-            ) from None
+            )
         return add(Linear.apply(x, weight, None), bias)
     return Linear.apply(x, weight, bias)
 
