@@ -58,10 +58,12 @@ from .dtypes import (
 from .dtypes import bool_ as bool
 from .dtypes import float_ as float
 from .dtypes import int_ as int
+from .dtypes import float8_e4m3fn, float8_e4m3fnuz, float8_e5m2, float8_e5m2fnuz, float8_e8m0fnu
 from .errors import ManygradError, OutOfMemoryError
 from .ops import *
 from .ops import abs, all, any, max, min, pow, sum
 from .ops.decompositions import svd_legacy as svd
+from .ops.linalg_legacy import lu, lu_solve, triangular_solve
 from .tensor import Size, Tensor
 from . import nn
 from . import sparse
@@ -82,6 +84,8 @@ from .memory_format import (  # noqa: E402
     memory_format,
     preserve_format,
 )
+from .control_flow import cond, while_loop  # noqa: E402
+from . import _higher_order_ops  # noqa: E402, F401
 
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
 _LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx", "func", "utils"}
@@ -96,7 +100,10 @@ def __getattr__(name):
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'manygrad' has no attribute {name!r}")
 
+
 # PyTorch's out= keyword on the functions that take it there
 from . import _out  # noqa: E402
 
 _out.add_out(__import__(__name__), _out.TORCH)
+_out.add_dim_aliases(__import__(__name__))  # and NumPy's axis= / keepdims= names
+_out.add_dim_aliases(Tensor)

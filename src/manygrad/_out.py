@@ -109,6 +109,65 @@ rfft rfft2 rfftfreq rfftn
 )
 
 
+# functions (and Tensor methods) whose ``dim`` PyTorch also takes as ``axis`` (and
+# ``keepdim`` as ``keepdims``), as NumPy names them
+AXIS = frozenset(
+    """
+sum mean max min argmax argmin std var prod cumsum cumprod any all amax amin logsumexp median
+nansum nanmean softmax log_softmax squeeze unsqueeze cat stack concat count_nonzero sort
+argsort topk var_mean std_mean mode unbind chunk narrow select index_select gather diff
+aminmax nanmedian quantile kthvalue cummax logcumsumexp take_along_dim repeat_interleave
+tensor_split
+""".split()
+)
+
+
+def _numpy_names(name: str, kwargs: dict) -> None:
+    """``axis=`` as ``dim=`` and ``keepdims=`` as ``keepdim=``, in place."""
+    if "axis" in kwargs:
+        if "dim" in kwargs:
+            raise TypeError(f"{name}() got both dim and its alias axis; pass one of them")
+        kwargs["dim"] = kwargs.pop("axis")
+    if "keepdims" in kwargs:
+        if "keepdim" in kwargs:
+            raise TypeError(f"{name}() got both keepdim and its alias keepdims; pass one")
+        kwargs["keepdim"] = kwargs.pop("keepdims")
+
+
+def with_dim_aliases(fn, name: str):
+    """``fn`` that also takes ``axis=`` / ``keepdims=`` (see ``AXIS``)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if kwargs and ("axis" in kwargs or "keepdims" in kwargs):
+            _numpy_names(name, kwargs)
+        return fn(*args, **kwargs)
+
+    wrapper._dim_aliases = True
+    return wrapper
+
+
+def add_dim_aliases(owner, names=AXIS) -> None:
+    """Give the functions (or, for a class, methods) ``names`` of ``owner`` the ``axis=`` /
+    ``keepdims=`` aliases, unless their ``out=`` wrapper already has them."""
+    is_class = isinstance(owner, type)
+    done = {}
+    for name in sorted(names):
+        fn = getattr(owner, name, None)
+        if fn is None or not callable(fn) or isinstance(fn, type):
+            continue
+        if getattr(fn, "_dim_aliases", False):
+            continue
+        if id(fn) in done:
+            setattr(owner, name, done[id(fn)])
+            continue
+        wrapped = with_dim_aliases(fn, name)
+        if not is_class:
+            wrapped.__module__, wrapped.__qualname__ = owner.__name__, name
+        done[id(fn)] = wrapped
+        setattr(owner, name, wrapped)
+
+
 def _tensor():
     from .tensor import Tensor
 
@@ -209,12 +268,15 @@ def _accepts_out(fn) -> bool:
     return "out" in params
 
 
-def with_out(fn, name: str, policy: str = "exact", factory: bool = False):
-    """``fn`` taking PyTorch's ``out=`` keyword (see the module docstring)."""
+def with_out(fn, name: str, policy: str = "exact", factory: bool = False, dims: bool = False):
+    """``fn`` taking PyTorch's ``out=`` keyword (see the module docstring); ``dims``: also
+    ``axis=`` / ``keepdims=`` for ``dim=`` / ``keepdim=``."""
     from . import autograd
 
     @functools.wraps(fn)
     def wrapper(*args, out=None, **kwargs):
+        if dims and kwargs and ("axis" in kwargs or "keepdims" in kwargs):
+            _numpy_names(name, kwargs)
         if out is None:
             return fn(*args, **kwargs)
         if autograd._grad_enabled and (
@@ -234,6 +296,7 @@ def with_out(fn, name: str, policy: str = "exact", factory: bool = False):
         return write(name, res, out, policy)
 
     wrapper._takes_out = True
+    wrapper._dim_aliases = dims
     return wrapper
 
 
@@ -257,7 +320,8 @@ def add_out(module, names, namespace: str = "torch") -> None:
             continue
         if getattr(fn, "_takes_out", False) or _accepts_out(fn):
             continue
-        wrapped = with_out(fn, name, _policy(name, namespace), name in _FACTORY)
+        wrapped = with_out(fn, name, _policy(name, namespace), name in _FACTORY,
+                           namespace == "torch" and name in AXIS)  # fmt: skip
         done[id(fn)] = wrapped
         # NOTE: pickled by reference to this module and name
         wrapped.__module__, wrapped.__qualname__ = module.__name__, name

@@ -68,6 +68,24 @@ class TensorMethods(OpMethods, CompatMethods, AliasMethods):
         return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
                       requires_grad=requires_grad)  # fmt: skip
 
+    # ------------------------------------------------------------ DLPack
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule sharing this tensor's memory (for ``np.from_dlpack``,
+        ``cupy.from_dlpack``, ``torch.from_dlpack``, ...); refused while it requires grad."""
+        from .utils import dlpack
+
+        if self.requires_grad:
+            raise BufferError("__dlpack__: can't export a tensor that requires grad; use "
+                              "t.detach().__dlpack__()")  # fmt: skip
+        return dlpack.export(self, stream, max_version, dl_device, copy)
+
+    def __dlpack_device__(self) -> tuple:
+        """(DLPack device type, index): ``kDLCPU`` on the CPU, ``kDLCUDA`` on GPUs and
+        ``kDLExtDev`` (12) on the fake GPU, whose host memory must not pass for CUDA's."""
+        from .utils import dlpack
+
+        return dlpack.device_of(self)
+
     # ------------------------------------------------------------ sparse
     is_sparse = False
 

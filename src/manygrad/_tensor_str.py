@@ -32,7 +32,7 @@ PRINT_OPTS = PrintOptions()
 class _Formatter:
     """Chooses one layout (integer, fixed or scientific) and one width for all values."""
 
-    def __init__(self, values: np.ndarray):
+    def __init__(self, values: np.ndarray, e8m0: bool = False):
         self.floating = values.dtype.kind == "f"
         self.int_mode, self.sci_mode, self.max_width = True, False, 1
         flat = values.reshape(-1)
@@ -41,7 +41,10 @@ class _Formatter:
                 self.max_width = max(self.max_width, len(str(v)))
             return
         prec = PRINT_OPTS.precision
-        finite = flat[np.isfinite(flat) & (flat != 0)].astype(np.float64)
+        if e8m0:  # NOTE: as PyTorch: its 0 is 2**-127 there, and its isfinite true on NaN
+            finite = flat[flat != 2.0**-127].astype(np.float64)
+        else:
+            finite = flat[np.isfinite(flat) & (flat != 0)].astype(np.float64)
         if finite.size:
             mags = np.abs(finite)
             lo, hi = float(mags.min()), float(mags.max())
@@ -119,7 +122,7 @@ def _nested_str(a: np.ndarray, shape: tuple, indent: int, f1, f2) -> str:
 
 def _host(a) -> np.ndarray:
     a = backend.to_numpy(a)
-    if a.dtype.name in ("bfloat16", "float16"):
+    if a.dtype.name in ("bfloat16", "float16") or a.dtype.name.startswith("float8"):
         a = a.astype(np.float32)
     return a
 
@@ -137,7 +140,7 @@ def tensor_str(data, indent: int) -> str:
     if shown.dtype.kind == "c":
         f1, f2 = _Formatter(shown.real.copy()), _Formatter(shown.imag.copy())
     else:
-        f1, f2 = _Formatter(shown), None
+        f1, f2 = _Formatter(shown, data[0].dtype.name == "float8_e8m0fnu"), None
     return _nested_str(shown, shape, indent, f1, f2)
 
 

@@ -413,6 +413,10 @@ def to_device(a, d: Device):
     host = to_numpy(a)
     if d.type == "cpu":
         return host
+    if host.dtype.itemsize == 1 and host.dtype.kind in "fV":  # NOTE: CuPy has no float8 dtype
+        from ._float8 import device_error
+
+        raise device_error(host.dtype.name, d)
     if d.type == "fakegpu":
         return _fakegpu.upload(host, d.index or 0)
     check_device(d)

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from . import backend
+from . import _float8, _random_args, backend
 from . import dtypes as D
 from .errors import DTypeError
 from .tensor import Size, Tensor
@@ -100,14 +100,14 @@ def _infer_np_dtype(data):
         return a.dtype
     if a.dtype == np.complex128 and _numpy_scalar_of(data, a.dtype):
         return a.dtype
+    if a.dtype.kind == "c":  # NOTE: Python complex numbers give the default complex dtype
+        return np.complex128 if D.get_default_dtype() is D.float64 else np.complex64
     if a.dtype.kind == "f" or isinstance(flat, float):
         return D.get_default_dtype().np
     if a.dtype.kind in "iu":
         return np.int64
     if a.dtype.kind == "b":
         return np.bool_
-    if a.dtype.kind == "c":  # NOTE: Python complex numbers give the default complex dtype
-        return np.complex128 if D.get_default_dtype() is D.float64 else np.complex64
     if a.size == 0:
         return D.get_default_dtype().np
     raise DTypeError(
@@ -124,6 +124,8 @@ def _array_from(data, dtype=None, device=None):
         device = backend.default_device()  # NOTE: mg.set_default_device
     dev = backend.check_device(backend.device(device)) if device is not None else None
     dt = D.from_any(dtype).np if dtype is not None else None
+    if dt is not None and dt.itemsize == 1 and dt.kind in "fV":  # float8: PyTorch's rounding
+        return _float8.array_from(data, dt, dev)
     if isinstance(data, Tensor):
         arr = data._data
         src = data._device
@@ -177,6 +179,8 @@ def _make(fill, size, dtype, device, requires_grad, default=None):
     dev = _device(device)
     xp = backend.xp_of(dev)
     d = D.from_any(dtype) if dtype is not None else (default or D.get_default_dtype())
+    if d._f8 and dev.type != "cpu":
+        raise _float8.device_error(d.name, dev)
     with backend.device_scope(dev):
         arr = fill(xp, _shape(size), d.np)
     t = Tensor._wrap(arr, dev)
@@ -201,6 +205,9 @@ def empty(*size, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
 def full(size, fill_value, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
     (size,) = _size_kw((size,), kw, "full")
     default = D.scalar_dtype(fill_value) if dtype is None else None
+    if dtype is not None and D.from_any(dtype)._f8:  # NOTE: PyTorch's rounding, not ml_dtypes'
+        n = math.prod(_shape((size,)))
+        fill_value = _float8.fill_value(fill_value, D.from_any(dtype).np, n, "full")
     return _make(
         lambda xp, s, dt: xp.full(s, fill_value, dt), (size,), dtype, device, requires_grad,
         default,
@@ -254,7 +261,7 @@ def rand(*size, dtype=None, device=None, requires_grad=False, generator=None, **
     size = _size_kw(size, kw, "rand")
     _float_dtype(dtype, "rand")
     dev = _device(device)
-    g = generator or backend.generator(dev)
+    g = _random_args.generator_for(generator, dev, "rand")
     return _make(lambda xp, s, dt: g.random(s, dt), size, dtype, dev, requires_grad)
 
 
@@ -263,23 +270,38 @@ def randn(*size, dtype=None, device=None, requires_grad=False, generator=None, *
     size = _size_kw(size, kw, "randn")
     _float_dtype(dtype, "randn")
     dev = _device(device)
-    g = generator or backend.generator(dev)
+    g = _random_args.generator_for(generator, dev, "randn")
     return _make(lambda xp, s, dt: g.normal(s, dt), size, dtype, dev, requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None, generator=None) -> Tensor:
-    """Integers in [low, high); ``randint(10, (3,))`` means low=0, high=10."""
-    if high is None:
-        low, high = 0, low
+def randint(*args, low=None, high=None, size=None, generator=None, dtype=None, device=None,
+            requires_grad=False, **kw) -> Tensor:  # fmt: skip
+    """Integers drawn uniformly from [low, high), as ``torch.randint``: ``(high, size)`` or
+    ``(low, high, size)``, positionally or as keywords.
+
+    Args:
+        low: the smallest value (default 0); high: one above the largest.
+        size: the shape, a tuple of ints.
+        generator: the stream to draw from (default: the device's); dtype: default int64.
+
+    Example: ``mg.randint(10, (2, 3))``, ``mg.randint(2, 10, size=(4,), dtype=mg.int32)``
+    """
+    _size_kw((), kw, "randint")
+    a = _random_args.bind(args, {"low": low, "high": high, "size": size},
+                          _random_args.RANDINT, "randint")  # fmt: skip
+    lo = _random_args.int_arg(a.get("low", 0), "low", "randint")
+    hi = _random_args.int_arg(a["high"], "high", "randint")
+    shape = _random_args.size_arg(a["size"], "randint")
+    d = D.from_any(dtype) if dtype is not None else D.int64
+    _random_args.check_bounds(lo, hi, d, "randint")
     dev = _device(device)
-    g = generator or backend.generator(dev)
-    return _make(lambda xp, s, dt: g.integers(low, high, s, dt), (size,), dtype, dev, False,
-                 D.int64)  # fmt: skip
+    g = _random_args.generator_for(generator, dev, "randint")
+    return _make(lambda xp, s, dt: g.integers(lo, hi, s, dt), (shape,), d, dev, requires_grad)
 
 
 def randperm(n, dtype=None, device=None, *, generator=None) -> Tensor:
     dev = _device(device)
-    g = generator or backend.generator(dev)
+    g = _random_args.generator_for(generator, dev, "randperm")
     return _make(lambda xp, s, dt: g.permutation(n).astype(dt), (), dtype, dev, False, D.int64)
 
 
@@ -316,13 +338,17 @@ def randn_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _like(randn, x, dtype, device, requires_grad, x.shape)
 
 
-def randint_like(x, low, high=None, dtype=None, device=None) -> Tensor:
-    return randint(low, high, x.shape, dtype=dtype or x.dtype, device=device or x.device)
-
-
-def manual_seed(seed: int):
-    """Seed the random streams of every device (CPU and GPUs)."""
-    backend.manual_seed(seed)
+def randint_like(x, *args, low=None, high=None, generator=None, dtype=None, device=None,
+                 requires_grad=False, **kw) -> Tensor:  # fmt: skip
+    """``randint`` with ``x``'s shape, dtype and device (unless given): ``(x, high)`` or
+    ``(x, low, high)``. Example: ``mg.randint_like(x, 10)``"""
+    kw.pop("memory_format", None)
+    a = _random_args.bind(args, {"low": low, "high": high}, _random_args.RANDINT_LIKE,
+                          "randint_like")  # fmt: skip
+    return randint(a.get("low", 0), a["high"], tuple(x.shape), generator=generator,
+                   dtype=dtype if dtype is not None else x.dtype,
+                   device=device if device is not None else x.device,
+                   requires_grad=requires_grad, **kw)  # fmt: skip
 
 
 def numel(x: Tensor) -> int:

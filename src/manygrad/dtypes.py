@@ -6,7 +6,6 @@ import numpy as np
 
 from .errors import DTypeError
 
-
 # the module name dtypes and sizes print under: "torch" while a PyTorch script runs on
 # manygrad (``manygrad run``), so that ``str(x.dtype) == "torch.float32"`` holds there
 display_module = "manygrad"
@@ -16,25 +15,27 @@ class dtype:  # noqa: N801 - PyTorch's name
     """A tensor element type; ``mg.float32`` etc. Wraps a NumPy dtype (``.np``)."""
 
     __slots__ = ("name", "np", "is_floating_point", "is_complex", "is_signed", "itemsize",
-                 "_cat")  # fmt: skip
+                 "_cat", "_f8")  # fmt: skip
 
     def __init__(self, name: str, npdt):
         self.name = name
-        if npdt is not None:  # None: bfloat16, whose NumPy dtype loads on first use
+        if npdt is not None:  # None: ml_dtypes' types, whose NumPy dtypes load on first use
             self.np = np.dtype(npdt)
             self.itemsize = self.np.itemsize
         self.is_floating_point = name.startswith(("float", "bfloat", "half"))
         self.is_complex = name.startswith("complex")
-        self.is_signed = not name.startswith(("uint", "bool"))
+        self.is_signed = not name.startswith(("uint", "bool")) and name != "float8_e8m0fnu"
+        self._f8 = name.startswith("float8")
         # promotion category: bool < integer < floating < complex
         self._cat = 0 if name == "bool" else 3 if self.is_complex else (
             2 if self.is_floating_point else 1)  # fmt: skip
 
     def __getattr__(self, attr: str):
-        # NOTE: reached only while a slot is unset, i.e. bfloat16's ``np`` and ``itemsize``
-        # before ml_dtypes is imported (it takes most of `import manygrad`'s time)
-        if attr in ("np", "itemsize") and self.name == "bfloat16":
-            _load_bfloat16()
+        # NOTE: reached only while a slot is unset, i.e. the ``np`` and ``itemsize`` of
+        # bfloat16 and the float8 types before ml_dtypes is imported (it takes most of
+        # `import manygrad`'s time)
+        if attr in ("np", "itemsize") and self.name in _ML_NAMES:
+            _load_ml_dtypes()
             return object.__getattribute__(self, attr)
         raise AttributeError(attr)
 
@@ -62,6 +63,14 @@ uint64 = dtype("uint64", np.uint64)
 bool_ = dtype("bool", np.bool_)
 complex64 = dtype("complex64", np.complex64)
 complex128 = dtype("complex128", np.complex128)
+# NOTE: PyTorch's float8 types are for storage, casts and scaled matmuls: on the CPU it
+# computes few ops on them (manygrad._float8 lists which) and promotes them with no other
+# dtype. They live on the CPU only: CuPy has no float8 dtype.
+float8_e4m3fn = dtype("float8_e4m3fn", None)
+float8_e5m2 = dtype("float8_e5m2", None)
+float8_e4m3fnuz = dtype("float8_e4m3fnuz", None)
+float8_e5m2fnuz = dtype("float8_e5m2fnuz", None)
+float8_e8m0fnu = dtype("float8_e8m0fnu", None)
 # PyTorch's aliases
 float_ = float32
 double = float64
@@ -74,10 +83,13 @@ cdouble = complex128
 
 # NOTE: new dtypes go at the end (distributed messages index this tuple)
 ALL = (float32, float64, float16, bfloat16, int8, int16, int32, int64, uint8, bool_, uint16,
-       uint32, uint64)  # fmt: skip
+       uint32, uint64, float8_e4m3fn, float8_e5m2, float8_e4m3fnuz, float8_e5m2fnuz,
+       float8_e8m0fnu)  # fmt: skip
+FLOAT8 = (float8_e4m3fn, float8_e5m2, float8_e4m3fnuz, float8_e5m2fnuz, float8_e8m0fnu)
+_ML_NAMES = frozenset(["bfloat16", *(d.name for d in FLOAT8)])  # dtypes of ml_dtypes
 _WIDE_UNSIGNED = ("uint16", "uint32", "uint64")
 COMPLEX = (complex64, complex128)
-_BY_NP = {d.np: d for d in ALL + COMPLEX if d is not bfloat16}
+_BY_NP = {d.np: d for d in ALL + COMPLEX if d.name not in _ML_NAMES}
 _BY_NAME = {d.name: d for d in ALL + COMPLEX}
 _BY_NAME.update(float=float32, double=float64, half=float16, long=int64, int=int32, short=int16,
                 cfloat=complex64, cdouble=complex128)  # fmt: skip
@@ -85,13 +97,14 @@ _BY_NAME.update(float=float32, double=float64, half=float16, long=int64, int=int
 _default_float = float32
 
 
-def _load_bfloat16() -> None:
-    """Import ml_dtypes and give ``bfloat16`` its NumPy dtype (once)."""
+def _load_ml_dtypes() -> None:
+    """Import ml_dtypes and give bfloat16 and the float8 types their NumPy dtypes (once)."""
     import ml_dtypes
 
-    bf = np.dtype(ml_dtypes.bfloat16)
-    bfloat16.np, bfloat16.itemsize = bf, bf.itemsize
-    _BY_NP[bf] = bfloat16
+    for d in (bfloat16, *FLOAT8):
+        npdt = np.dtype(getattr(ml_dtypes, d.name))
+        d.np, d.itemsize = npdt, npdt.itemsize
+        _BY_NP[npdt] = d
 
 
 def supported() -> str:
@@ -103,9 +116,9 @@ def from_np(npdt) -> dtype:
     d = _BY_NP.get(npdt)
     if d is None:
         d = _BY_NP.get(np.dtype(npdt))
-        if d is None and np.dtype(npdt).name == "bfloat16":
-            _load_bfloat16()
-            d = bfloat16
+        if d is None and np.dtype(npdt).name in _ML_NAMES:
+            _load_ml_dtypes()
+            d = _BY_NAME[np.dtype(npdt).name]
         if d is None:
             raise DTypeError(f"unsupported dtype {np.dtype(npdt)}; supported: {supported()}")
     return d
@@ -153,6 +166,11 @@ def promote_types(a: dtype, b: dtype) -> dtype:
     """PyTorch's promotion of two tensor dtypes."""
     if a is b:
         return a
+    if a._f8 or b._f8:
+        raise DTypeError(
+            f"Promotion for Float8 Types is not supported, attempted to promote {a.name} and "
+            f"{b.name} (as in PyTorch); cast one side first, e.g. x.to(mg.float32)"
+        )
     if (a.name in _WIDE_UNSIGNED or b.name in _WIDE_UNSIGNED) and not (
         a.is_floating_point or b.is_floating_point
     ):  # NOTE: with a floating type the float wins, as in PyTorch

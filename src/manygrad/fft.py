@@ -16,7 +16,7 @@ from __future__ import annotations
 from . import backend
 from . import dtypes as D
 from .autograd import Function
-from .errors import ShapeError
+from .errors import DimError, DTypeError, ShapeError
 from .tensor import Tensor
 
 _DUAL = {"backward": "forward", "forward": "backward", "ortho": "ortho"}
@@ -89,13 +89,24 @@ def _norm(norm) -> str:
 
 
 def _axes_sizes(x: Tensor, s, dim, default_dims, op: str):
+    if dim is None and s is not None and len(s) > x.ndim:
+        raise ShapeError(
+            f"{op}: got s with {len(s)} sizes but the input has only {x.ndim} dims; give "
+            "at most one size per dim"
+        )
     if dim is None:
         dims = list(range(x.ndim - len(s), x.ndim)) if s is not None else list(default_dims)
     else:
         dims = [dim] if isinstance(dim, int) else list(dim)
+    bad = [d for d in dims if not -x.ndim <= d < x.ndim]
+    if bad:
+        raise DimError(
+            f"{op}: dim {bad[0]} is out of range for a {x.ndim}-d input (expected to be in "
+            f"range of [{-x.ndim}, {x.ndim - 1}])"
+        )
     dims = [d + x.ndim if d < 0 else d for d in dims]
-    if any(d < 0 or d >= x.ndim for d in dims) or len(set(dims)) != len(dims):
-        raise ShapeError(f"{op}: dims {dims} are not distinct dims of a {x.ndim}-d input")
+    if len(set(dims)) != len(dims):
+        raise ShapeError(f"{op}: FFT dims must be unique, got {dims}")
     if s is not None and len(s) != len(dims):
         raise ShapeError(f"{op}: s has {len(s)} sizes for {len(dims)} dims")
     sizes = [x.shape[d] for d in dims] if s is None else [int(n) for n in s]
@@ -109,7 +120,10 @@ def _input(x: Tensor, op: str, real: bool) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
     if real and x.is_complex():
-        raise TypeError(f"{op}: expects a real input tensor, but got {x.dtype.name}")
+        raise DTypeError(
+            f"{op}: expects a real input tensor, but got {x.dtype.name}; take .real (or "
+            "use the complex transform)"
+        )
     if not (x.is_floating_point() or x.is_complex()):
         x = x.to(D.get_default_dtype())
     if x.dtype in (D.float16, D.bfloat16):
@@ -123,15 +137,22 @@ def _c2c(x, s, dim, norm, inverse, op, default):
     return FFT.apply(x, "c2c", inverse, axes, sizes, _norm(norm))
 
 
+def _some_axes(axes, op: str) -> None:
+    if not axes:
+        raise ShapeError(f"{op} must transform at least one axis; pass dim=None or a non-empty dim")
+
+
 def _r2c(x, s, dim, norm, op, default):
     x = _input(x, op, True)
     axes, sizes = _axes_sizes(x, s, dim, default, op)
+    _some_axes(axes, op)
     return FFT.apply(x, "r2c", False, axes, sizes, _norm(norm))
 
 
 def _c2r(x, s, dim, norm, op, default):
     x = _input(x, op, False)
     axes, sizes = _axes_sizes(x, s, dim, default, op)
+    _some_axes(axes, op)
     if s is None or s[-1] == -1:  # NOTE: n defaults to 2 (m - 1) for m half-spectrum bins
         sizes = sizes[:-1] + (2 * (x.shape[axes[-1]] - 1),)
     if sizes[-1] < 1:
@@ -188,6 +209,60 @@ def irfft2(input, s=None, dim=(-2, -1), norm=None):  # noqa: A002
     return irfftn(input, s, dim, norm)
 
 
+def hfft2(input, s=None, dim=(-2, -1), norm=None):  # noqa: A002
+    """``hfftn`` over two dims (default the last two)."""
+    return _hfftn(input, s, dim, norm, "hfft2")
+
+
+def ihfft2(input, s=None, dim=(-2, -1), norm=None):  # noqa: A002
+    """``ihfftn`` over two dims (default the last two)."""
+    return _ihfftn(input, s, dim, norm, "ihfft2")
+
+
+def hfftn(input, s=None, dim=None, norm=None):  # noqa: A002
+    """The real n-d transform of a Hermitian-symmetric signal given by the first half of
+    its last dim (``s[-1]`` samples out there, default ``2 (m - 1)``).
+
+    Args:
+        input: the half signal (complex; real is taken as complex).
+        s: output sizes per dim (-1 keeps a dim's size); default the input's.
+        dim: the dims (default: the last ``len(s)``, or all).
+        norm: "backward" (default: no scaling), "ortho" or "forward" (1/n).
+
+    Example:
+        >>> mg.fft.hfftn(mg.fft.ihfftn(x), s=x.shape)  # x back, for a real x
+    """
+    return _hfftn(input, s, dim, norm, "hfftn")
+
+
+def ihfftn(input, s=None, dim=None, norm=None):  # noqa: A002
+    """The inverse of ``hfftn``: the n-d inverse transform of a real signal, keeping the
+    first half (``s[-1] // 2 + 1`` bins) of the last dim.
+
+    Args:
+        input: a real signal.
+        s, dim: as ``hfftn``.
+        norm: "backward" (default: 1/n), "ortho" or "forward" (no scaling).
+
+    Example:
+        >>> mg.fft.ihfftn(mg.randn(4, 6)).shape  # (4, 4)
+    """
+    return _ihfftn(input, s, dim, norm, "ihfftn")
+
+
+def _hfftn(x, s, dim, norm, op):
+    # NOTE: the transform of a Hermitian signal is real: hfftn(x) = irfftn(conj(x)) with
+    # the dual scaling, exactly as PyTorch computes it (c2c, conj, c2r), gradients included
+    x = _input(x, op, False)
+    x = x.conj() if x.is_complex() else x
+    return _c2r(x, s, dim, _DUAL[_norm(norm)], op, range(x.ndim))
+
+
+def _ihfftn(x, s, dim, norm, op):
+    x = _input(x, op, True)
+    return _r2c(x, s, dim, _DUAL[_norm(norm)], op, range(x.ndim)).conj()
+
+
 def fftn(input, s=None, dim=None, norm=None):  # noqa: A002
     """The n-d transform over ``dim`` (default: the last ``len(s)`` dims, or all)."""
     return _c2c(input, s, dim, norm, False, "fftn", range(input.ndim))
@@ -238,4 +313,10 @@ def ifftshift(input, dim=None):  # noqa: A002
 __all__ = [
     "fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fft2", "ifft2", "rfft2", "irfft2",
     "fftn", "ifftn", "rfftn", "irfftn", "fftfreq", "rfftfreq", "fftshift", "ifftshift",
+    "hfft2", "ihfft2", "hfftn", "ihfftn",
 ]  # fmt: skip
+
+from . import _out  # noqa: E402
+
+# PyTorch's out= keyword on the torch.fft functions that take it
+_out.add_out(__import__(__name__, fromlist=["_"]), _out.FFT, "fft")

@@ -1,14 +1,17 @@
 """``mg.func``: PyTorch's function transforms (``torch.func``) on manygrad's autograd.
 
-``grad``, ``grad_and_value``, ``vjp``, ``jacrev``/``jacfwd``, ``hessian`` compose (a
-gradient of a gradient works); ``functional_call`` runs a module with other parameters.
-``vmap`` runs the function once per batch element and stacks the results: correct for any
-function, but a loop (no batching rules yet), so slower than a batched function.
+``grad``, ``grad_and_value``, ``vjp``, ``jvp``, ``linearize``, ``jacrev``/``jacfwd``,
+``hessian`` compose (a gradient of a gradient works); ``functional_call`` runs a module with
+other parameters and ``stack_module_state`` stacks an ensemble's for it. ``vmap`` runs the
+function once per batch element and stacks the results: correct for any function, but a
+loop (no batching rules yet), so slower than a batched function. ``functionalize`` runs the
+function as it is (eager mode has nothing to rewrite).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 
 from . import autograd
 from .tensor import Tensor
@@ -235,40 +238,150 @@ def _store_of(owner, attr):
     raise KeyError(f"functional_call: {type(owner).__name__} has no parameter or buffer {attr!r}")
 
 
+def stack_module_state(models):
+    """``(params, buffers)``: dicts of every parameter and buffer of ``models`` (modules of
+    one class, all in training or all in eval mode) stacked along a new dim 0, by their
+    ``named_parameters`` names. Stacked parameters are new leaves that require grad (an
+    optimizer can take them); use them with ``functional_call`` under ``vmap``.
+
+    Example:
+        >>> params, buffers = mg.func.stack_module_state(models)
+        >>> run = lambda p, b, x: mg.func.functional_call(models[0], (p, b), (x,))
+        >>> out = mg.func.vmap(run, in_dims=(0, 0, None))(params, buffers, x)
+    """
+    models = list(models)
+    if len(models) == 0:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if not (all(m.training for m in models) or all(not m.training for m in models)):
+        raise RuntimeError(
+            "stack_module_state: Expected all models to have the same training/eval mode."
+        )
+    if not all(type(m) is type(models[0]) for m in models):
+        raise RuntimeError("stack_module_state: Expected all models to be of the same class.")
+    all_params = [dict(m.named_parameters()) for m in models]
+    all_buffers = [dict(m.named_buffers()) for m in models]
+    params = {k: _stacked_leaf([d[k] for d in all_params], k) for k in all_params[0]}
+    buffers = {k: _stacked_leaf([d[k] for d in all_buffers], k) for k in all_buffers[0]}
+    return params, buffers
+
+
+def _stacked_leaf(tensors, name: str) -> Tensor:
+    from .ops import stack
+
+    grads = {t.requires_grad for t in tensors}
+    if len(grads) != 1:
+        raise RuntimeError(f"Expected {name} from each model to have the same .requires_grad")
+    with autograd.no_grad():
+        out = stack([t.detach() for t in tensors])
+    return out.requires_grad_() if grads == {True} else out
+
+
+def functionalize(func, *, remove: str = "mutations"):
+    """``func`` without mutations and aliasing for a tracing backend. In eager mode there is
+    nothing to rewrite: the result runs ``func`` itself, so values, gradients and mutations
+    of the inputs are the same as ``func``'s.
+
+    Args:
+        remove: "mutations" (default) or "mutations_and_views".
+
+    Example:
+        >>> out = mg.func.functionalize(f)(x)  # == f(x), x mutated as f mutates it
+    """
+    if remove not in ("mutations", "mutations_and_views"):
+        raise RuntimeError(
+            f"functionalize(f, remove='mutations'): received invalid argument for "
+            f"remove={remove}. Valid options are:\n"
+            "     remove='mutations': all inplace and out= operators will be removed from the "
+            "program, and replaced with their out-of-place equivalents.\n"
+            "     remove='mutations_and_views': In addition to the above, all aliasing "
+            "operators {view} will be replaced with their non-aliasing counterparts, "
+            "{view}_copy.\n"
+        )
+
+    @functools.wraps(func)
+    def wrapped(*args, **kwargs):
+        return func(*args, **kwargs)
+
+    return wrapped
+
+
+def _take(a, dim, i: int):
+    """Element ``i`` along ``dim`` of every tensor in ``a``; ``dim`` is an int or None for
+    the whole of ``a``, or a structure matching ``a`` (dims per part)."""
+    if dim is None:
+        return a
+    if isinstance(dim, int):
+        if not isinstance(a, Tensor):
+            if isinstance(a, (tuple, list, dict)):
+                return _tree_map(lambda t: _take(t, dim, i), a)
+            raise ValueError(
+                f"vmap: Got in_dim={dim} for an input but the input is of type {type(a)}. "
+                "We cannot vmap over non-Tensor arguments: set its in_dim to None"
+            )
+        return a[(slice(None),) * (dim % a.ndim) + (i,)]
+    if isinstance(a, dict):
+        return {k: _take(v, dim[k], i) for k, v in a.items()}
+    return type(a)(_take(v, d, i) for v, d in zip(a, dim))
+
+
+def _sizes(a, dim, out: set) -> None:
+    if dim is None:
+        return
+    if isinstance(dim, int):
+        for t in _leaves(a):
+            out.add(t.shape[dim])
+    elif isinstance(a, dict):
+        for k, v in a.items():
+            _sizes(v, dim[k], out)
+    else:
+        for v, d in zip(a, dim):
+            _sizes(v, d, out)
+
+
+def _stack_tree(results, dim):
+    from .ops import stack
+
+    first = results[0]
+    if isinstance(first, Tensor):
+        return stack(results, dim=dim if isinstance(dim, int) else dim[0])
+    if isinstance(first, (tuple, list)):
+        dims = dim if isinstance(dim, (tuple, list)) else (dim,) * len(first)
+        return type(first)(_stack_tree([r[k] for r in results], dims[k])
+                           for k in range(len(first)))  # fmt: skip
+    if isinstance(first, dict):
+        return {k: _stack_tree([r[k] for r in results], dim[k] if isinstance(dim, dict) else dim)
+                for k in first}  # fmt: skip
+    raise TypeError(f"vmap: the function must return Tensors, got {type(first).__name__}")
+
+
 def vmap(func, in_dims=0, out_dims=0, randomness: str = "error", *, chunk_size=None):
     """``func`` over a batch dim: called once per batch element (a loop, not batching
-    rules: correct for any function, but as slow as the loop), outputs stacked.
+    rules: correct for any function, but as slow as the loop), outputs stacked. Arguments
+    and results may be nested tuples, lists and dicts of tensors (e.g. a parameter dict).
 
     Example: ``mg.func.vmap(mg.dot)(a, b)`` for a and b of shape (B, n)
     """
 
     def wrapper(*args, **kwargs):
-        from .ops import stack
-
         dims = in_dims if isinstance(in_dims, (tuple, list)) else (in_dims,) * len(args)
         if len(dims) != len(args):
             raise ValueError(
                 f"vmap: in_dims has {len(dims)} entries for {len(args)} positional arguments"
             )
-        sizes = {a.shape[d] for a, d in zip(args, dims) if d is not None and isinstance(a, Tensor)}
+        sizes = set()
+        for a, d in zip(args, dims):
+            _sizes(a, d, sizes)
         if len(sizes) != 1:
             raise ValueError(
                 f"vmap: the mapped dims must have one size, got {sorted(sizes) or 'none'} "
                 "(set in_dims=None for arguments that are not batched)"
             )
         (n,) = sizes
-        results = []
-        for i in range(n):
-            call = [a[(slice(None),) * (d % a.ndim) + (i,)]
-                    if d is not None and isinstance(a, Tensor) else a
-                    for a, d in zip(args, dims)]  # fmt: skip
-            results.append(func(*call, **kwargs))
-        first = results[0]
-        if isinstance(first, Tensor):
-            return stack(results, dim=out_dims if isinstance(out_dims, int) else out_dims[0])
-        if isinstance(first, (tuple, list)):
-            od = out_dims if isinstance(out_dims, (tuple, list)) else (out_dims,) * len(first)
-            return type(first)(stack([r[k] for r in results], dim=od[k]) for k in range(len(first)))
-        raise TypeError(f"vmap: the function must return Tensors, got {type(first).__name__}")
+        results = [func(*(_take(a, d, i) for a, d in zip(args, dims)), **kwargs)
+                   for i in range(n)]  # fmt: skip
+        return _stack_tree(results, out_dims)
 
     return wrapper
+
+
+from ._func_forward import jvp, linearize  # noqa: E402, F401

@@ -2,8 +2,14 @@
 
 from contextlib import contextmanager
 
-from .creation import manual_seed
-from .ops.random import Generator, get_rng_state, initial_seed, seed, set_rng_state
+from .ops.random import (
+    Generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
+)
 
 __all__ = [
     "Generator",

@@ -85,8 +85,12 @@ def log_ndtr(x):
 
 
 def xlog1py(x, y):
-    """``x * log1p(y)``, 0 where x is 0."""
-    return where(x == 0, 0.0, x * log1p(y))
+    """``x * log1p(y)``, 0 where x is 0 (NaN where y is NaN); either may be a number."""
+    from .ops.elementwise import _float_pair
+    from .ops.mathfns import _both_tensors
+
+    x, y = _both_tensors(*_float_pair(x, y))
+    return where((x == 0) & (y == y), 0.0, x * log1p(y))
 
 
 def entr(x):

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import backend
 from . import dtypes as D
+from ._float8 import cast_any
 from ._tensor_core_methods import CoreMethods
 from ._tensor_inplace import InplaceMethods
 from ._tensor_methods import TensorMethods
@@ -113,7 +114,7 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         return self.grad_fn is None
 
     def is_floating_point(self) -> bool:
-        return self._data.dtype.kind == "f" or self._data.dtype.name == "bfloat16"
+        return self._data.dtype.kind == "f" or D.from_np(self._data.dtype).is_floating_point
 
     def is_complex(self) -> bool:
         return self._data.dtype.kind == "c"
@@ -307,7 +308,7 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
 
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and not (self._data.dtype.kind in "fc" or self.dtype is D.bfloat16):
+        if requires_grad and not (self._data.dtype.kind in "fc" or self.dtype.is_floating_point):
             raise DTypeError(
                 f"only floating point tensors can require gradients, got {self.dtype}; "
                 "convert first, e.g. x = x.float().requires_grad_()"
@@ -406,6 +407,8 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         """True when an in-place update needs no graph (the fast path)."""
         from . import autograd
 
+        if self._data.dtype.itemsize == 1 and self._data.dtype.kind in "fV":
+            return False  # NOTE: float8: through the ops, which round or refuse as PyTorch
         if not autograd._grad_enabled:
             _check_writable(self, name)
             return True
@@ -448,7 +451,8 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         src = src if isinstance(src, Tensor) else Tensor(src)
         if not self._plain("copy_", src):
             return self._inplace("copy_", _copy_of, src)
-        self._data[...] = src.to(self._device)._data.astype(self._data.dtype, copy=False)
+        v = src.to(self._device)._data  # NOTE: cast_any: PyTorch's rounding for float8
+        self._data[...] = v if v.dtype == self._data.dtype else cast_any(v, self._data.dtype)
         return self._done("copy_")
 
     @backend.on_tensor_device

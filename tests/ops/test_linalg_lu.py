@@ -138,3 +138,116 @@ def test_bad_input_names_the_problem():
     with pytest.raises(NotImplementedError, match="square"):
         a = mg.ones(4, 3, requires_grad=True)
         ML.lu_factor(a).LU.sum().backward()
+
+
+# ------------------------------------------------ PyTorch's deprecated top-level forms
+pytestmark = pytest.mark.filterwarnings("ignore:torch.*is deprecated:UserWarning")
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (2, 3, 3)])
+def test_legacy_lu_is_lu_factor(shape):
+    check_op(lambda a: list(mg.lu(a)), [shape], torch_fn=lambda a: list(torch.lu(a)))
+    check_op(lambda a: list(a.lu(get_infos=True)), [shape],
+             torch_fn=lambda a: list(a.lu(get_infos=True)))  # fmt: skip
+
+
+def test_legacy_lu_outputs_and_rectangular_values():
+    a = np.random.default_rng(4).standard_normal((2, 5, 3))
+    got, want = mg.lu(mg.tensor(a)), torch.lu(torch.tensor(a))
+    assert type(got) is tuple and len(got) == 2  # a plain pair, as PyTorch's
+    np.testing.assert_allclose(got[0].numpy(), want[0].numpy(), atol=1e-12)
+    np.testing.assert_array_equal(got[1].numpy(), want[1].numpy())
+    z = mg.zeros(2, 3, 3, dtype=mg.float64)
+    LU, piv, info = mg.lu(z, get_infos=True)  # noqa: N806  # singular: no error, as PyTorch
+    assert type(mg.lu(z, get_infos=True)).__name__ == "_lu_with_info"
+    np.testing.assert_array_equal(info.numpy(), torch.lu(torch.zeros(2, 3, 3), get_infos=True)[2])
+    assert info.dtype is mg.int32 and piv.dtype is mg.int32
+    with pytest.raises(NotImplementedError, match="pivot=False"):
+        mg.lu(mg.eye(2), pivot=False)
+
+
+@pytest.mark.parametrize("b_shape", [(2, 3, 2), (4, 1, 3, 1), (3, 2)])
+def test_legacy_lu_solve(b_shape):
+    check_op(lambda a, b: mg.lu_solve(b, *mg.lu(a)), [(2, 3, 3), b_shape],
+             torch_fn=lambda a, b: torch.lu_solve(b, *torch.lu(a)))  # fmt: skip
+    check_op(lambda a, b: b.lu_solve(*a.lu()), [(2, 3, 3), b_shape],
+             torch_fn=lambda a, b: b.lu_solve(*a.lu()), fd=False, double=False)  # fmt: skip
+
+
+TRI = [
+    {}, {"upper": False}, {"transpose": True}, {"upper": False, "transpose": True},
+    {"unitriangular": True}, {"upper": False, "transpose": True, "unitriangular": True},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kw", TRI, ids=[str(i) for i in range(len(TRI))])
+def test_legacy_triangular_solve(kw):
+    # a dominant diagonal keeps the triangular systems well conditioned
+    def mgf(b, a):
+        return list(mg.triangular_solve(b, a + 4 * mg.eye(3, dtype=a.dtype, device=a.device), **kw))
+
+    def tf(b, a):
+        return list(torch.triangular_solve(b, a + 4 * torch.eye(3, dtype=a.dtype), **kw))
+
+    check_op(mgf, [(2, 3, 2), (3, 3)], torch_fn=tf)
+
+    def method(b, a):
+        return list(b.triangular_solve(a + 4 * mg.eye(3, dtype=a.dtype, device=a.device), **kw))
+
+    def torch_method(b, a):
+        return list(b.triangular_solve(a + 4 * torch.eye(3, dtype=a.dtype), **kw))
+
+    check_op(method, [(4, 1, 3, 2), (2, 3, 3)], torch_fn=torch_method)
+
+
+def test_legacy_triangular_solve_singular_gives_nan_as_pytorch(device):
+    z = np.triu(np.ones((3, 3)))
+    z[1, 1] = 0
+    b = np.ones((3, 2))
+    got = mg.triangular_solve(mg.tensor(b, device=device), mg.tensor(z, device=device))
+    want = torch.triangular_solve(torch.tensor(b), torch.tensor(z))
+    np.testing.assert_array_equal(got.solution.cpu().numpy(), want.solution.numpy())
+    np.testing.assert_array_equal(got.cloned_coefficient.cpu().numpy(), z)
+    for upper in (True, False):
+        for left in (True, False):
+            t = z if upper else z.T
+            rhs = np.arange(9.0).reshape(3, 3) + 1
+            g = ML.solve_triangular(mg.tensor(t, device=device), mg.tensor(rhs, device=device),
+                                    upper=upper, left=left).cpu().numpy()  # fmt: skip
+            w = TL.solve_triangular(torch.tensor(t), torch.tensor(rhs), upper=upper, left=left)
+            np.testing.assert_array_equal(g, w.numpy())
+
+
+def test_legacy_forms_warn_once_as_pytorch():
+    from manygrad.ops import linalg_legacy
+
+    linalg_legacy._warned.clear()
+    a = mg.eye(2, dtype=mg.float64)
+    with pytest.warns(UserWarning, match="torch.lu is deprecated"):
+        LU, piv = mg.lu(a)  # noqa: N806
+    with pytest.warns(UserWarning, match="torch.lu_solve is deprecated"):
+        mg.lu_solve(a, LU, piv)
+    with pytest.warns(UserWarning, match="torch.triangular_solve is deprecated"):
+        mg.triangular_solve(a, a)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mg.lu(a)  # once per process
+
+
+def test_legacy_bad_input_names_the_problem():
+    a = mg.eye(3, dtype=mg.float64)
+    LU, piv = mg.lu(a)  # noqa: N806
+    with pytest.raises(RuntimeError, match=r"b of matrices.*unsqueeze\(-1\)"):
+        mg.lu_solve(mg.ones(3, dtype=mg.float64), LU, piv)
+    with pytest.raises(RuntimeError, match=r"B of matrices.*unsqueeze\(-1\)"):
+        ML.lu_solve(LU, piv, mg.ones(3, dtype=mg.float64))
+    with pytest.raises(RuntimeError, match=r"b of matrices.*unsqueeze\(-1\)"):
+        mg.triangular_solve(mg.ones(3, dtype=mg.float64), a)
+    with pytest.raises(RuntimeError, match="A is 3 by 3 but b is 2 by 2"):
+        mg.triangular_solve(mg.ones(2, 2, dtype=mg.float64), a)
+    with pytest.raises(RuntimeError, match="square"):
+        mg.triangular_solve(mg.ones(3, 2, dtype=mg.float64), mg.ones(3, 4, dtype=mg.float64))
+    with pytest.raises(RuntimeError, match="one dtype"):
+        mg.triangular_solve(mg.ones(3, 2), a)

@@ -84,7 +84,9 @@ def _losses(out: str) -> np.ndarray:
     return np.array([float(m) for m in LOSS.findall(out)])
 
 
-@pytest.mark.parametrize("script,args,tol,pending", PORTS, ids=["".join([p[0], *p[1]]) for p in PORTS])
+@pytest.mark.parametrize(
+    "script,args,tol,pending", PORTS, ids=["".join([p[0], *p[1]]) for p in PORTS]
+)
 def test_port_matches_pytorch(script, args, tol, pending):
     path = os.path.join(HERE, "scripts", script)
     sync = os.path.join(HERE, "_sync.py")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as _np
 
-from .. import backend
+from .. import _float8, backend
 from ..errors import DeviceError, DTypeError, ShapeError
 from ..tensor import Tensor
 
@@ -25,6 +25,7 @@ _anomaly = False
 _np_generic = _np.generic
 _BF16 = None  # NOTE: ml_dtypes' bfloat16, looked up on first use (keeps imports fast)
 _F32 = _np.dtype(_np.float32)
+_PLAIN = "?bhilqBHILQefd"  # NOTE: the chars of NumPy's own real dtypes (not ml_dtypes')
 _ndarray = _np.ndarray
 _NULL_SCOPE = backend._NULL_SCOPE
 # device type -> dtype that matmul-like ops compute in (set by mg.autocast)
@@ -149,14 +150,21 @@ def is_grad_enabled() -> bool:
 
 
 class set_grad_enabled:  # noqa: N801 - PyTorch's name
-    """Context manager (and decorator) that turns gradient recording on or off."""
+    """Turns gradient recording on or off: as a context manager, a decorator, or, as in
+    PyTorch, by the call itself (``mg.set_grad_enabled(False)`` as a statement)."""
 
     def __init__(self, mode: bool = True):
-        self.mode = mode
+        global _grad_enabled
+        self.mode = bool(mode)
+        self._eager = type(self) is set_grad_enabled
+        if self._eager:  # NOTE: PyTorch sets the mode here; with/exit restore the previous
+            self.prev, _grad_enabled = _grad_enabled, self.mode
 
     def __enter__(self):
         global _grad_enabled
-        self.prev, _grad_enabled = _grad_enabled, self.mode
+        if not self._eager:
+            self.prev = _grad_enabled
+        _grad_enabled = self.mode
         return self
 
     def __exit__(self, *exc):
@@ -169,6 +177,10 @@ class set_grad_enabled:  # noqa: N801 - PyTorch's name
         return set_grad_enabled(self.mode)
 
     def __call__(self, fn):
+        global _grad_enabled
+        if self._eager:  # NOTE: as a decorator the construction changes nothing
+            _grad_enabled = self.prev
+
         def wrapped(*args, **kwargs):
             with self._fresh():
                 return fn(*args, **kwargs)
@@ -309,11 +321,14 @@ class Function:
                 if a.requires_grad:
                     record = True
         record = record and _grad_enabled and cls.differentiable
-        if dt0 is not None and dt0.kind == "c" and not (cls.complex_ok or cls.view):
-            raise DTypeError(
-                f"{cls.__name__.lower()}: complex tensors are not supported by this op yet; "
-                "take .real / .imag (or mg.view_as_real(x)) and apply it to those"
-            )
+        if dt0 is not None and dt0.char not in _PLAIN and not cls.view:  # complex, bf16, float8
+            if dt0.kind == "c" and not cls.complex_ok:
+                raise DTypeError(
+                    f"{cls.__name__.lower()}: complex tensors are not supported by this op yet; "
+                    "take .real / .imag (or mg.view_as_real(x)) and apply it to those"
+                )
+            if dt0.itemsize == 1:  # float8: PyTorch's few CPU ops, in float32; others refused
+                _float8.gate(cls, args, raw, dt0)
         ctx = cls()
         if record:
             needs, edges, saved = [], [], []
@@ -361,10 +376,10 @@ class Function:
             prof.op(cls.__name__, t0, raw)
         if out.__class__ is not _ndarray and isinstance(out, _np_generic):
             out = _np.asarray(out)  # NOTE: NumPy gives scalars for 0-d results
-        if dt0 is not None and dt0.kind == "V" and out.dtype is _F32 and not cls.changes_dtype:
+        if dt0 is not None and dt0.num >= 256 and out.dtype is _F32 and not cls.changes_dtype:
             # NOTE: ml_dtypes promotes bfloat16 with a Python float to float32; an op on
-            # bfloat16 tensors gives bfloat16, as in PyTorch
-            out = out.astype(dt0)
+            # bfloat16 tensors gives bfloat16, as in PyTorch (float8: rounded as PyTorch)
+            out = out.astype(dt0) if dt0.itemsize != 1 else _float8.to_float8(out, dt0)
         t = Tensor._wrap(out, None if cls.moves_device else dev)
         if cls.view and not ctx.__dict__.get("copied"):
             _inplace.make_view(t, args[0], record)
@@ -453,7 +468,7 @@ class Function:
         return t
 
     def name(self) -> str:
-        return f"{type(self).__name__}Backward"
+        return f"{type(self).__name__}Backward0"  # NOTE: PyTorch's names end in an overload
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"

@@ -10,6 +10,7 @@ import weakref
 import numpy as _np
 
 from .. import backend
+from .._float8 import cast_any
 from ..errors import AutogradError, DeviceError
 from ..tensor import Tensor
 from . import _anomaly_mode
@@ -63,7 +64,8 @@ def _cast(g, dt):
         return (g.real if g.is_complex() and dt.kind != "c" else g).to(dt)
     if g.dtype == dt:
         return g
-    return (g.real if g.dtype.kind == "c" and dt.kind != "c" else g).astype(dt)
+    # NOTE: cast_any: float8 gradients are rounded as PyTorch rounds (e4m3fn saturates)
+    return cast_any(g.real if g.dtype.kind == "c" and dt.kind != "c" else g, dt)
 
 
 def _key(t: Tensor):
@@ -238,7 +240,9 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
                     grads[k] = ig if prev is None else prev + ig
                 else:
                     leaves.append((leaf, ig))
-    with gpu:
+    # NOTE: leaf hooks and post-accumulate hooks run with recording off too, as PyTorch's
+    # engine runs them (an optimizer step inside a post-accumulate hook updates in place)
+    with ag.set_grad_enabled(create_graph), gpu:
         if capture is not None:
             for t, g in leaves:
                 if id(t) in capture:

@@ -146,7 +146,7 @@ class ViewOf(Function):
         return _Put.apply(g, self.pos, self.shape)
 
     def name(self) -> str:
-        return "AsStridedBackward"
+        return "AsStridedBackward0"
 
 
 class Adjoint(Function):

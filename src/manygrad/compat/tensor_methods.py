@@ -63,21 +63,35 @@ class CompatMethods:
         return creation.tensor(args[0], dtype=dt, device=dev)
 
     def qr(self, some: bool = True):
-        """Legacy ``torch.qr``: ``(Q, R)``, reduced when ``some``."""
-        from ..ops.decompositions import qr
+        """Legacy ``torch.qr``: ``(Q, R)``, reduced when ``some``, else complete."""
+        from ..ops.linalg_qr import qr_legacy
 
-        if not some and self.shape[-2] > self.shape[-1]:
-            raise NotImplementedError(
-                "qr(some=False) of a tall matrix (the complete Q) is not supported; use "
-                "some=True (the reduced factorisation)"
-            )
-        return qr(self)
+        return qr_legacy(self, some)
 
     def svd(self, some: bool = True, compute_uv: bool = True):
         """Legacy ``torch.svd``: ``(U, S, V)`` with V (not its transpose)."""
         from ..ops.decompositions import svd_legacy
 
         return svd_legacy(self, some, compute_uv)
+
+    def lu(self, pivot: bool = True, get_infos: bool = False):
+        """Legacy ``torch.lu``: ``(LU, pivots)`` (and ``infos`` with ``get_infos``)."""
+        from ..ops.linalg_legacy import lu
+
+        return lu(self, pivot, get_infos)
+
+    def lu_solve(self, LU_data, LU_pivots):  # noqa: N803
+        """Legacy ``torch.lu_solve``: ``x`` with ``A @ x = self`` from ``self``'s ``mg.lu(A)``."""
+        from ..ops.linalg_legacy import lu_solve
+
+        return lu_solve(self, LU_data, LU_pivots)
+
+    def triangular_solve(self, A, upper: bool = True, transpose: bool = False,  # noqa: N803
+                         unitriangular: bool = False):  # fmt: skip
+        """Legacy ``torch.triangular_solve``: ``(solution, cloned_coefficient)``."""
+        from ..ops.linalg_legacy import triangular_solve
+
+        return triangular_solve(self, A, upper, transpose, unitriangular)
 
     def i0_(self):
         from .. import ops
@@ -242,18 +256,18 @@ class CompatMethods:
 
     @property
     def H(self):  # noqa: N802 - PyTorch's name
-        """The conjugate transpose of a matrix (the transpose: manygrad's dtypes are real)."""
+        """The conjugate transpose of a matrix."""
         if self.dim() != 2:
             from ..errors import ShapeError
 
             raise ShapeError(f"Tensor.H: expected a matrix (2 dims), got {self.dim()} dims; "
                              "use .mH for batches of matrices")  # fmt: skip
-        return self.T
+        return self.T.conj() if self.is_complex() else self.T
 
     @property
     def mH(self):  # noqa: N802 - PyTorch's name
         """The conjugate transpose of the last two dims (the transpose for real dtypes)."""
-        return self.mT
+        return self.mT.conj() if self.is_complex() else self.mT
 
     @property
     def layout(self):
@@ -287,11 +301,7 @@ class CompatMethods:
                  equal_nan: bool = False) -> bool:  # fmt: skip
         from .. import ops
 
-        if equal_nan:  # NaNs in the same places count as equal
-            a, b = ops.where(self.isnan(), 0.0, self), ops.where(other.isnan(), 0.0, other)
-            same = bool((self.isnan() == other.isnan()).all())
-            return same and ops.allclose(a, b, rtol=rtol, atol=atol)
-        return ops.allclose(self, other, rtol=rtol, atol=atol)
+        return ops.allclose(self, other, rtol=rtol, atol=atol, equal_nan=equal_nan)
 
     # -------------------------------------------------------------- printing
     def __format__(self, spec: str) -> str:

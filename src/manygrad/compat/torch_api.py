@@ -64,6 +64,8 @@ CUDA_TYPED = {n: _typed(n, dt, "cuda") for n, dt in _TYPED.items()}
 def type_name(dt, device_type: str = "cpu") -> str:
     """PyTorch's legacy type string: ``"torch.FloatTensor"``, ``"torch.cuda.LongTensor"``."""
     name = next((n for n, d in _TYPED.items() if d is dt), None)
+    if name is None and dt._f8:  # NOTE: PyTorch names these too, with no class behind them
+        name = f"{dt.name.capitalize()}Tensor"
     if name is None:
         raise TypeError(f"no legacy tensor type for dtype {dt}")
     return f"torch.{'cuda.' if device_type == 'cuda' else ''}{name}"
@@ -74,6 +76,8 @@ def dtype_of_type_name(name: str):
     parts = name.split(".")
     dev = "cuda" if len(parts) == 3 and parts[1] == "cuda" else "cpu"
     dt = _TYPED.get(parts[-1]) if parts[0] in ("torch", "manygrad") else None
+    if dt is None and parts[-1].startswith("Float8_") and parts[-1].endswith("Tensor"):
+        dt = D._BY_NAME.get(parts[-1][: -len("Tensor")].lower())
     if dt is None:
         raise TypeError(f"invalid tensor type {name!r}; expected e.g. 'torch.FloatTensor' or "
                         "a dtype such as torch.float32")  # fmt: skip
@@ -101,6 +105,9 @@ class finfo:  # noqa: N801 - PyTorch's name
         self.min = float(info.min)
         self.tiny = self.smallest_normal = float(info.tiny)
         self.resolution = float(info.resolution)
+        if dt._f8:  # NOTE: PyTorch's values: resolution 1 (no decimal digit), e5m2fnuz's eps 1/8
+            self.resolution = 1.0
+            self.eps = 0.125 if dt.name == "float8_e5m2fnuz" else self.eps
 
     def __repr__(self) -> str:
         return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, "
@@ -138,7 +145,18 @@ def is_nonzero(x: Tensor) -> bool:
 
 
 def typename(x) -> str:
-    return x.type() if isinstance(x, Tensor) else type(x).__name__
+    """A tensor's type string (``"torch.FloatTensor"``), else the module-qualified name of a
+    class, function or object's class (builtins unqualified), as PyTorch's."""
+    if isinstance(x, Tensor):
+        return x.type()
+    module = getattr(x, "__module__", "") or ""
+    if hasattr(x, "__qualname__"):
+        name = x.__qualname__
+    elif hasattr(x, "__name__"):
+        name = x.__name__
+    else:
+        module, name = type(x).__module__ or "", type(x).__qualname__
+    return name if module in ("", "builtins") else f"{module}.{name}"
 
 
 # ----------------------------------------------------------------------------- printing

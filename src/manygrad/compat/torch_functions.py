@@ -78,8 +78,10 @@ def get_autocast_cpu_dtype():
 
 
 def is_storage(obj) -> bool:
-    """False: manygrad has no separate storage objects."""
-    return False
+    """True for a storage object (``t.untyped_storage()``)."""
+    from .tensor_methods import UntypedStorage
+
+    return isinstance(obj, UntypedStorage)
 
 
 def is_distributed(input: Tensor) -> bool:  # noqa: A002
@@ -89,10 +91,19 @@ def is_distributed(input: Tensor) -> bool:  # noqa: A002
 # ---------------------------------------------------------------------------- creation
 
 
-def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad: bool = False):
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=None):
     """A tensor of ``obj``, sharing memory when ``obj`` is a tensor or array of the right
-    dtype and device (``copy=True`` always copies, ``copy=False`` refuses to)."""
+    dtype and device (``copy=True`` always copies, ``copy=False`` refuses to).
+
+    ``requires_grad``: None (default) keeps a tensor's own (the same tensor, in its graph),
+    False gives a tensor detached from the graph, True one that requires grad."""
     c = _creation()
+    if isinstance(obj, Tensor) and obj.requires_grad:
+        if requires_grad is None or requires_grad:  # NOTE: stays in the graph
+            out = obj if dtype is None and device is None else obj.to(device=device, dtype=dtype)
+            return out.clone() if copy else out
+        obj = obj.detach()
+    requires_grad = bool(requires_grad)
     if copy:
         out = c.tensor(obj, dtype=dtype, device=device)
     else:
@@ -235,24 +246,8 @@ def kaiser_window(window_length: int, periodic: bool = True, beta: float = 12.0,
 
 
 # ---------------------------------------------------------------------------- DLPack
-
-
-def from_dlpack(ext_tensor) -> Tensor:
-    """A tensor sharing the memory of any object with ``__dlpack__`` (NumPy, CuPy, PyTorch
-    ...): CPU memory gives a CPU tensor, GPU memory a CUDA tensor."""
-    if isinstance(ext_tensor, Tensor):
-        return ext_tensor
-    dev_type, dev_id = ext_tensor.__dlpack_device__()
-    if int(dev_type) == 1:  # kDLCPU
-        return Tensor._wrap(np.from_dlpack(ext_tensor), backend.CPU)
-    cp = backend.cuda_module()
-    return Tensor._wrap(cp.from_dlpack(ext_tensor), backend.device("cuda", int(dev_id)))
-
-
-def to_dlpack(tensor: Tensor):
-    """A DLPack capsule of ``tensor``'s memory."""
-    return tensor._data.__dlpack__()
-
+# NOTE: torch.from_dlpack and torch.to_dlpack are torch.utils.dlpack's functions themselves
+from ..utils.dlpack import from_dlpack, to_dlpack  # noqa: E402, F401
 
 # ---------------------------------------------------------------------------- PyTorch's
 # positional forms of nn.functional
@@ -438,4 +433,5 @@ globals().update({_n: _forward_to_method(_n) for _n in _INPLACE})
 __all__ = sorted(
     [n for n, v in list(globals().items()) if callable(v) and not n.startswith("_")
      and getattr(v, "__module__", None) == __name__ and not isinstance(v, type)] + _INPLACE
+    + ["from_dlpack", "to_dlpack"]
 )  # fmt: skip

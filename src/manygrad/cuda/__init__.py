@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import backend
+from .. import _rng_state, backend
 
 
 def is_available() -> bool:
@@ -45,11 +45,12 @@ def get_device_name(device=0) -> str:
 
 
 def manual_seed(seed: int) -> None:
-    backend.manual_seed(seed)
+    """Seed the generators (as ``mg.manual_seed``; PyTorch's returns None here)."""
+    backend.manual_seed(_rng_state.check_seed(seed, "cuda.manual_seed"))
 
 
 def manual_seed_all(seed: int) -> None:
-    backend.manual_seed(seed)
+    backend.manual_seed(_rng_state.check_seed(seed, "cuda.manual_seed_all"))
 
 
 # streams and CUDA graphs (PyTorch's torch.cuda API)
@@ -197,23 +198,32 @@ def _need_gpu(what: str) -> None:
         raise RuntimeError(f"cuda.{what}: no usable GPU ({why_unavailable()})")
 
 
-def _gpu_generator(device):
-    idx = device if isinstance(device, int) else (backend.device(device).index or 0)
-    return backend.generator(backend.device(f"cuda:{idx}"))
+def _gpu_generator(device, what: str):
+    """The generator of GPU ``device`` (an index, ``"cuda:1"``, or a fake GPU, which tests
+    name as ``"fakegpu"``/``"fakegpu:1"`` and which needs no real GPU)."""
+    d = backend.device(device)
+    if d.type == "fakegpu":
+        return backend.generator(d)
+    _need_gpu(what)
+    return backend.generator(backend.device(f"cuda:{d.index or 0}"))
 
 
 def get_rng_state(device="cuda"):
-    """The GPU generator's state (``set_rng_state`` restores it)."""
-    _need_gpu("get_rng_state")
-    return _gpu_generator(device).get_state()
+    """The GPU generator's state as a 1-d uint8 CPU tensor (``set_rng_state`` restores it).
+
+    Example: ``st = mg.cuda.get_rng_state(); ...; mg.cuda.set_rng_state(st)``
+    """
+    return _rng_state.get(_gpu_generator(device, "get_rng_state"))
 
 
 def set_rng_state(new_state, device="cuda") -> None:
-    _need_gpu("set_rng_state")
-    _gpu_generator(device).set_state(new_state)
+    """Continue the GPU generator from ``new_state``, what ``get_rng_state`` returned (a
+    state dict of an older manygrad is accepted too)."""
+    _rng_state.load(_gpu_generator(device, "set_rng_state"), new_state, "cuda.set_rng_state")
 
 
 def get_rng_state_all() -> list:
+    """Every GPU's generator state, in device order."""
     return [get_rng_state(i) for i in range(device_count())]
 
 
@@ -233,8 +243,7 @@ seed_all = seed
 
 
 def initial_seed() -> int:
-    _need_gpu("initial_seed")
-    s = _gpu_generator(current_device()).initial_seed
+    s = _rng_state.seed_of(_gpu_generator(current_device(), "initial_seed"))
     return 0 if s is None else int(s)
 
 

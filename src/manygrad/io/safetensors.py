@@ -46,22 +46,32 @@ DTYPES = {
     "C64": np.dtype(np.complex64),  # NOTE: the format has no complex128
 }
 _NAMES = {v: k for k, v in DTYPES.items()}
-# NOTE: bfloat16 comes from ml_dtypes, imported only when a file or array has it (it costs
-# most of the time of `import manygrad`); an array can only be bfloat16 once it is loaded
-SUPPORTED = [*DTYPES, "BF16"]
+# NOTE: bfloat16 and the float8 types come from ml_dtypes, imported only when a file or
+# array has one (it costs most of the time of `import manygrad`); an array can only have
+# one of them once it is loaded. The float8 codes are the safetensors package's.
+_ML = {"BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
+       "F8_E4M3FNUZ": "float8_e4m3fnuz", "F8_E5M2FNUZ": "float8_e5m2fnuz",
+       "F8_E8M0": "float8_e8m0fnu"}  # fmt: skip
+SUPPORTED = [*DTYPES, *_ML]
 
 
-def _bf16() -> np.dtype:
+def _load_ml() -> None:
     if "BF16" not in DTYPES:
         import ml_dtypes
 
-        DTYPES["BF16"] = np.dtype(ml_dtypes.bfloat16)
-        _NAMES[DTYPES["BF16"]] = "BF16"
-    return DTYPES["BF16"]
+        for code, name in _ML.items():
+            DTYPES[code] = np.dtype(getattr(ml_dtypes, name))
+            _NAMES[DTYPES[code]] = code
 
 
-def _is_bf16(dt: np.dtype) -> bool:
-    return dt.name == "bfloat16"
+def _dtype_of(code) -> np.dtype | None:
+    if isinstance(code, str) and code in _ML:
+        _load_ml()
+    return DTYPES.get(code)
+
+
+def _is_ml(dt: np.dtype) -> bool:
+    return dt.name in _ML.values()
 
 
 _MAX_HEADER = 100_000_000  # the safetensors package refuses larger headers too
@@ -74,9 +84,10 @@ _MAGIC = [  # what a file that is not safetensors often is
 
 
 def _le(dt: np.dtype) -> np.dtype:
-    """The little-endian on-disk form of ``dt`` (bfloat16 goes through uint16)."""
-    if _is_bf16(dt):
-        return np.dtype("<u2")
+    """The little-endian on-disk form of ``dt`` (bfloat16 goes through uint16, float8
+    through uint8)."""
+    if _is_ml(dt):
+        return np.dtype("<u2") if dt.itemsize == 2 else np.dtype(np.uint8)
     return dt.newbyteorder("<") if dt.itemsize > 1 else dt
 
 
@@ -173,8 +184,8 @@ def save_file(tensors: Mapping, filename, metadata: Mapping[str, str] | None = N
         a = t._data if isinstance(t, Tensor) else t
         if not backend.is_array(a):
             raise TypeError(f"save_file: {name!r} is a {type(t).__name__}, not a tensor or array")
-        if _is_bf16(a.dtype):
-            _bf16()
+        if _is_ml(a.dtype):
+            _load_ml()
         if a.dtype not in _NAMES:
             raise CheckpointError(
                 f"save_file: {name!r} has dtype {a.dtype}, which safetensors can't store"
@@ -202,8 +213,8 @@ def save_file(tensors: Mapping, filename, metadata: Mapping[str, str] | None = N
         for _, a in order:
             if a.size:
                 host = np.ascontiguousarray(backend.to_numpy(a)).reshape(-1)
-                if _is_bf16(host.dtype):
-                    host = host.view(np.uint16)  # NOTE: the bits, not a value conversion
+                if _is_ml(host.dtype):
+                    host = host.view(_le(host.dtype))  # NOTE: the bits, not a conversion
                 host = host.astype(host.dtype.newbyteorder("<"), copy=False)
                 f.write(host.view(np.uint8).data)
 
@@ -261,7 +272,7 @@ def read_header(path) -> tuple[dict, dict[str, str], int]:
     for name, info in header.items():
         if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= info.keys():
             _fail(path, f"corrupt header: entry {name!r} needs dtype, shape and data_offsets")
-        dt = _bf16() if info["dtype"] == "BF16" else DTYPES.get(info["dtype"])
+        dt = _dtype_of(info["dtype"])
         if dt is None:
             _fail(path, f"tensor {name!r} has dtype {info['dtype']!r}, which manygrad can't "
                         f"load (supported: {', '.join(SUPPORTED)})")  # fmt: skip

@@ -39,6 +39,9 @@ _DTYPE_NAMES = {
     "int8": "int8", "uint8": "uint8", "bool": "bool", "complex64": "complex64",
     "cfloat": "complex64", "complex128": "complex128", "cdouble": "complex128",
     "uint16": "uint16", "uint32": "uint32", "uint64": "uint64",
+    "float8_e4m3fn": "float8_e4m3fn", "float8_e5m2": "float8_e5m2",
+    "float8_e4m3fnuz": "float8_e4m3fnuz", "float8_e5m2fnuz": "float8_e5m2fnuz",
+    "float8_e8m0fnu": "float8_e8m0fnu",
 }  # fmt: skip
 
 
@@ -91,8 +94,12 @@ class _Unpickler(pickle.Unpickler):
         if module == "torch._utils":
             if name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
                 return self._rebuild_tensor
+            if name == "_rebuild_tensor_v3":  # NOTE: untyped storage + dtype (float8, uint16..)
+                return self._rebuild_tensor_v3
             if name in ("_rebuild_parameter", "_rebuild_parameter_with_state"):
                 return self._rebuild_parameter
+        if module == "torch.storage" and name == "UntypedStorage":
+            return _StorageType(D.uint8)  # raw bytes, read as a dtype by _rebuild_tensor_v3
         if module == "torch":
             if name in _STORAGES:
                 return _StorageType(D.from_any(_STORAGES[name]))
@@ -153,7 +160,7 @@ class _Unpickler(pickle.Unpickler):
             self.storages[key] = hit
         return hit
 
-    def _rebuild_tensor(self, storage, offset, size, stride, requires_grad=False, *_):
+    def _rebuild_tensor(self, storage, offset, size, stride, requires_grad=False, *_, dt=None):
         a = storage.array
         size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
         if any(s < 0 for s in size) or any(s < 0 for s in stride) or offset < 0:
@@ -171,8 +178,22 @@ class _Unpickler(pickle.Unpickler):
                 a[offset:], size, tuple(s * a.itemsize for s in stride), writeable=False
             )
             arr = np.array(view)  # NOTE: a copy of its own, row-major
+        if dt is not None:  # NOTE: the bits, copied as unsigned ints (as_strided can't
+            arr = arr.view(dt)  # hold ml_dtypes' types)
         t = Tensor._wrap(backend.to_device(arr, self.device), self.device)
         return t.requires_grad_() if requires_grad and t.dtype.is_floating_point else t
+
+    def _rebuild_tensor_v3(self, storage, offset, size, stride, requires_grad, hooks, dtype, *_):
+        if not isinstance(dtype, D.dtype):
+            raise CheckpointError(f"{self.name}: a tensor has an unknown dtype {dtype!r:.40}")
+        a, n = storage.array, dtype.itemsize
+        if a.dtype.itemsize != n:
+            if a.nbytes % n:
+                raise CheckpointError(f"{self.name}: a storage of {a.nbytes} bytes is not a "
+                                      f"whole number of {dtype.name} values")  # fmt: skip
+            bits = np.dtype(f"u{n}")
+            a = a.view(bits.newbyteorder(">")).astype(bits) if self.big else a.view(bits)
+        return self._rebuild_tensor(_Storage(a), offset, size, stride, requires_grad, dt=dtype.np)
 
     def _rebuild_parameter(self, data, requires_grad=True, *_):
         from ..nn import Parameter

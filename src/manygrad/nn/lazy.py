@@ -1,18 +1,20 @@
 """Lazy layers: ``LazyLinear``, ``LazyConv1d/2d/3d``, ``LazyConvTranspose1d/2d/3d``,
-``LazyBatchNorm1d/2d/3d``, ``LazyInstanceNorm1d/2d/3d``. Their input size (in_features,
-in_channels, num_features) is read from the first input; then the parameters get their
-shapes and PyTorch's initialisation, and the module becomes the ordinary layer (as
-PyTorch's ``cls_to_become``).
+``LazyBatchNorm1d/2d/3d``, ``LazyInstanceNorm1d/2d/3d``. Until the first input, their
+weights are ``UninitializedParameter`` and their running statistics ``UninitializedBuffer``
+placeholders (a dtype and a device, no shape); the first call reads the input size
+(in_features, in_channels, num_features), materializes them with PyTorch's initialisation,
+and the module becomes the ordinary layer (as PyTorch's ``cls_to_become``). Loading a state
+dict materializes them too, with the loaded shapes.
 
-The parameters are the same objects before and after (their arrays are replaced), so an
-optimizer built before the first forward updates them, as in PyTorch.
+The parameters are the same objects before and after (materialize changes them in place),
+so an optimizer built before the first forward updates them, as in PyTorch.
 """
 
 from __future__ import annotations
 
-import warnings
+import itertools
 
-from .. import backend
+from ..autograd import no_grad
 from ..tensor import Tensor
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .conv3d import Conv3d, ConvTranspose3d
@@ -20,45 +22,87 @@ from .instancenorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, _Insta
 from .linear import Linear
 from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, _BatchNorm
+from .parameter import UninitializedBuffer, UninitializedParameter, is_lazy
 
 
-def _resize(t: Tensor | None, shape: tuple) -> None:
-    if t is None:
-        return
-    xp = backend.array_module(t._data)
-    with backend.device_scope(t._device):
-        t._data = xp.zeros(shape, t._data.dtype)
+def _make_lazy(module: Module, params=("weight", "bias"), buffers=()) -> None:
+    """Replace the named parameters and buffers (those not None) by placeholders of the same
+    dtype and device."""
+    for name in params:
+        p = module._parameters.get(name)
+        if p is not None:
+            module._parameters[name] = UninitializedParameter(p.requires_grad, p.device, p.dtype)
+    for name in buffers:
+        b = module._buffers.get(name)
+        if b is not None:
+            module._buffers[name] = UninitializedBuffer(False, b.device, b.dtype)
 
 
 class _LazyMixin:
     cls_to_become: type = None
     _spatial = 0  # number of spatial dims after the channels (0: features last)
+    _in_attr = "in_features"  # the size read from the first input
 
     def has_uninitialized_params(self) -> bool:
-        return True
+        """Whether a parameter or buffer is still a placeholder."""
+        return any(is_lazy(t) for t in itertools.chain(self._parameters.values(),
+                                                        self._buffers.values()))  # fmt: skip
+
+    def reset_parameters(self) -> None:
+        # NOTE: as PyTorch's: nothing to reset before the sizes are known
+        if not self.has_uninitialized_params() and getattr(self, self._in_attr) != 0:
+            super().reset_parameters()
 
     def _in_size(self, input: Tensor) -> int:
         if self._spatial == 0:
             return input.shape[-1]
         if self._spatial < 0:  # batch norm: channels are dim 1 ((N, C) and (N, C, ...))
             return input.shape[1]
-        unbatched = input.ndim == self._spatial + 1
-        return input.shape[0 if unbatched else 1]
+        if input.ndim not in (self._spatial + 1, self._spatial + 2):
+            raise ValueError(
+                f"Expected {self._spatial + 1}D (unbatched) or {self._spatial + 2}D (batched) "
+                f"input to {type(self).__name__}, but got input of size: {tuple(input.shape)}"
+            )
+        return input.shape[0 if input.ndim == self._spatial + 1 else 1]
 
-    def initialize_parameters(self, input: Tensor) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def initialize_parameters(self, input: Tensor, *args, **kwargs) -> None:  # pragma: no cover
+        raise NotImplementedError(
+            f"initialize_parameters is not implemented for {type(self).__name__}"
+        )
+
+    def _materialize(self, shapes: dict) -> None:
+        with no_grad():
+            for name, shape in shapes.items():
+                t = getattr(self, name)
+                if t is not None:
+                    t.materialize(shape)
+            self.reset_parameters()
 
     def __call__(self, *args, **kwargs):
-        if type(self).cls_to_become is not None and type(self) is not self.cls_to_become:
-            self.initialize_parameters(args[0])
+        self.initialize_parameters(*args, **kwargs)
+        if self.has_uninitialized_params():
+            raise RuntimeError(f"module {self._get_name()} has not been fully initialized")
+        if self.cls_to_become is not None:
             self.__class__ = self.cls_to_become
         return Module.__call__(self, *args, **kwargs)
 
+    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
+        # NOTE: placeholders go in as they are (they cannot be detached), as in PyTorch
+        for name, p in self._parameters.items():
+            if p is not None:
+                destination[prefix + name] = p if keep_vars or is_lazy(p) else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent_buffers_set:
+                destination[prefix + name] = b if keep_vars or is_lazy(b) else b.detach()
 
-def _quiet(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Initializing zero-element tensors is a no-op")
-        fn(*args, **kwargs)
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # NOTE: PyTorch's lazy load hook: a placeholder takes the shape of the loaded tensor
+        for name, t in itertools.chain(self._parameters.items(), self._buffers.items()):
+            value = state_dict.get(prefix + name)
+            if t is not None and value is not None and is_lazy(t) and not is_lazy(value):
+                with no_grad():
+                    t.materialize(tuple(value.shape))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class LazyLinear(_LazyMixin, Linear):
@@ -71,33 +115,42 @@ class LazyLinear(_LazyMixin, Linear):
     cls_to_become = Linear
 
     def __init__(self, out_features: int, bias: bool = True, device=None, dtype=None) -> None:
-        _quiet(Linear.__init__, self, 0, out_features, bias, device, dtype)
+        Linear.__init__(self, 0, out_features, bias, device, dtype)
+        _make_lazy(self)
 
-    def initialize_parameters(self, input: Tensor) -> None:
-        self.in_features = self._in_size(input)
-        _resize(self.weight, (self.out_features, self.in_features))
-        self.reset_parameters()
+    def initialize_parameters(self, input: Tensor, *args, **kwargs) -> None:
+        if self.has_uninitialized_params():
+            self.in_features = self._in_size(input)
+            self._materialize({"weight": (self.out_features, self.in_features),
+                               "bias": (self.out_features,)})  # fmt: skip
 
 
 def _lazy_conv(base, n: int, transposed: bool):
     class LazyConv(_LazyMixin, base):
         cls_to_become = base
         _spatial = n
+        _in_attr = "in_channels"
 
         def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, *args,
                      **kwargs) -> None:  # fmt: skip
-            _quiet(base.__init__, self, 0, out_channels, kernel_size, stride, padding, *args,
-                   **kwargs)  # fmt: skip
+            base.__init__(self, 0, out_channels, kernel_size, stride, padding, *args, **kwargs)
+            _make_lazy(self)
 
-        def initialize_parameters(self, input: Tensor) -> None:
+        def initialize_parameters(self, input: Tensor, *args, **kwargs) -> None:
+            if not self.has_uninitialized_params():
+                return
             self.in_channels = self._in_size(input)
             g, k = self.groups, self.kernel_size
+            if self.in_channels % g:
+                raise ValueError(
+                    f"{type(self).__name__}: in_channels must be divisible by groups, got "
+                    f"{self.in_channels} input channels and groups={g}"
+                )
             if transposed:
                 shape = (self.in_channels, self.out_channels // g) + k
             else:
                 shape = (self.out_channels, self.in_channels // g) + k
-            _resize(self.weight, shape)
-            self.reset_parameters()
+            self._materialize({"weight": shape, "bias": (self.out_channels,)})
 
     kind = "ConvTranspose" if transposed else "Conv"
     LazyConv.__name__ = LazyConv.__qualname__ = f"Lazy{kind}{n}d"
@@ -118,19 +171,19 @@ def _lazy_norm(base, n: int):
         cls_to_become = base
         _spatial = -1 if issubclass(base, _BatchNorm) and not issubclass(base, _InstanceNorm) \
             else n  # fmt: skip
+        _in_attr = "num_features"
 
         def __init__(self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                      track_running_stats: bool = True, device=None, dtype=None) -> None:  # fmt: skip
             # NOTE: PyTorch's lazy norms default to affine=True, track_running_stats=True
-            _quiet(base.__init__, self, 0, eps, momentum, affine, track_running_stats, device,
-                   dtype)  # fmt: skip
+            base.__init__(self, 0, eps, momentum, affine, track_running_stats, device, dtype)
+            _make_lazy(self, buffers=("running_mean", "running_var"))
 
-        def initialize_parameters(self, input: Tensor) -> None:
-            c = self._in_size(input)
-            self.num_features = c
-            for t in (self.weight, self.bias, self.running_mean, self.running_var):
-                _resize(t, (c,))
-            self.reset_parameters()
+        def initialize_parameters(self, input: Tensor, *args, **kwargs) -> None:
+            if self.has_uninitialized_params():
+                self.num_features = c = self._in_size(input)
+                self._materialize({k: (c,) for k in ("weight", "bias", "running_mean",
+                                                     "running_var")})  # fmt: skip
 
     LazyNorm.__name__ = LazyNorm.__qualname__ = f"Lazy{base.__name__}"
     LazyNorm.__doc__ = f"``{base.__name__}`` whose num_features is read from the first input."

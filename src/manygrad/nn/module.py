@@ -86,7 +86,8 @@ def _parse_to(args, kwargs):
 
 
 def _is_float(arr) -> bool:
-    return arr.dtype.kind == "f" or arr.dtype.name == "bfloat16"  # NOTE: no ml_dtypes import
+    # NOTE: by name, with no ml_dtypes import (float8_e5m2 alone has the kind "f" there)
+    return arr.dtype.kind == "f" or arr.dtype.name.startswith(("bfloat16", "float8"))
 
 
 class Module(StateDictHooks, ModuleAccess):

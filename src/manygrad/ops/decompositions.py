@@ -1,6 +1,10 @@
-"""QR, SVD and symmetric eigendecompositions with first and second derivatives
-(``mg.linalg.qr``, ``svd``, ``svdvals``, ``eigh``, ``eigvalsh``; ``mg.svd`` is
-``torch.svd``'s older form). Batched over leading dims."""
+"""SVD and Hermitian eigendecompositions with first and second derivatives, for real and
+complex matrices (``mg.linalg.svd``, ``svdvals``, ``eigh``, ``eigvalsh``; ``mg.svd`` is
+``torch.svd``'s older form; QR is in ``linalg_qr``). Batched over leading dims.
+
+The gradients are PyTorch's: for complex inputs the conjugate Wirtinger convention, and a
+loss that depends on the singular vectors' or eigenvectors' arbitrary phases is refused
+with PyTorch's error."""
 
 from __future__ import annotations
 
@@ -8,186 +12,195 @@ from collections import namedtuple
 
 from .. import backend
 from ..autograd import Function
-from ..errors import ShapeError
+from ..errors import AutogradError
 from ..tensor import Tensor
+from .elementwise import where
 from .linalg import matmul
-from .linalg_extra import _T, _off_inverse, _square, solve
+from .linalg_extra import _T, _gap_div, _matrices, _raw, _square
+from .linalg_qr import qr  # noqa: F401  (mg.linalg.qr's old home)
+from .shaping import diag_embed, diagonal
 
-_QR = namedtuple("qr", ["Q", "R"])
 _SVD = namedtuple("svd", ["U", "S", "Vh"])
 _SVDold = namedtuple("svd", ["U", "S", "V"])
 _Eigh = namedtuple("eigh", ["eigenvalues", "eigenvectors"])
+_FIX = " Use a loss that does not depend on the phases, e.g. of abs(V) or of U diag(S) Vh."
+_SVD_PHASE = (
+    "svd_backward: The singular vectors in the complex case are specified up to multiplication "
+    "by e^{i phi}. The specified loss function depends on this phase term, making it "
+    "ill-defined." + _FIX
+)
+_EIGH_PHASE = (
+    "linalg_eigh_backward: The eigenvectors in the complex case are specified up to "
+    "multiplication by e^{i phi}. The specified loss function depends on this quantity, so it "
+    "is ill-defined." + _FIX
+)
 
 
-class QR(Function):
-    def forward(self, a):
-        xp = backend.array_module(a)
-        self.Q, self.R = xp.linalg.qr(a, mode="reduced")
-        self.out = xp.concatenate([self.Q, _T(self.R)], -2)  # NOTE: split again by qr()
-        return self.out
-
-    def backward(self, g):
-        xp = backend.array_module(g)
-        Q, R = self.Q, self.R  # noqa: N806
-        k, m = Q.shape[-1], Q.shape[-2]
-        gQ, gR = g[..., :m, :], _T(g[..., m:, :])  # noqa: N806
-        m = R @ _T(gR) - _T(gQ) @ Q
-        low = xp.tril(m, -1)
-        copyltu = low + _T(low) + xp.eye(k, dtype=m.dtype) * m
-        b = gQ + Q @ copyltu
-        return _T(xp.linalg.solve(R, _T(b)))
-
-    def backward_graph(self, g):
-        from .arrange import tril
-        from .shaping import diag_embed, diagonal
-
-        m = self.Q.shape[-2]
-        out = self.saved_output(self.out)
-        Q, R = out[..., :m, :], out[..., m:, :].mT  # noqa: N806
-        gQ, gR = g[..., :m, :], g[..., m:, :].mT  # noqa: N806
-        mm_ = matmul(R, gR.mT) - matmul(gQ.mT, Q)
-        low = tril(mm_, -1)
-        copyltu = low + low.mT + diag_embed(diagonal(mm_, 0, -2, -1))
-        b = gQ + matmul(Q, copyltu)
-        return solve(R, b.mT).mT
+def _safe_div(num: Tensor, den) -> Tensor:
+    """``num / den`` with 0 where ``num`` is 0 (a term PyTorch leaves out when its output
+    is unused)."""
+    zero = num == 0
+    return where(zero, 0.0, num / where(zero, 1.0, den))
 
 
-def qr(A: Tensor, mode: str = "reduced"):  # noqa: N803
-    """``(Q, R)`` with orthonormal columns in Q and upper-triangular R (``mode="reduced"``;
-    gradients for tall or square inputs)."""
-    if mode != "reduced":
-        raise ValueError(f"qr: only mode='reduced' is supported, got {mode!r}")
-    if A.ndim < 2:
-        raise ShapeError(f"qr: expected matrices (.., m, n), got shape {tuple(A.shape)}")
-    if A.shape[-2] < A.shape[-1]:
-        xp = backend.array_module(A._data)
-        with backend.device_scope(A._device):
-            q, r = xp.linalg.qr(A._data, mode="reduced")
-        return _QR(Tensor._wrap(q, A._device), Tensor._wrap(r, A._device))
-    both = QR.apply(A)
-    m = A.shape[-2]
-    return _QR(both[..., :m, :], both[..., m:, :].mT)
+def _svd_grad(U, S, Vh, gU, gS, gVh):  # noqa: N803
+    """PyTorch's ``svd_backward`` for the reduced factors ``U (m, k)``, ``S``, ``Vh (k, n)``:
+    ``U [skew(Uᴴ gU) S + S skew(Vh gVhᴴ)] / E Vh`` plus the diagonal and the parts of
+    ``gU`` (``gVh``) outside the span of ``U`` (``Vhᴴ``)."""
+    m, n = U.shape[-2], Vh.shape[-1]
+    uhgu, vhgv = matmul(U.mH, gU), matmul(Vh, gVh.mH)
+    uhgu, vhgv = uhgu - uhgu.mH, vhgv - vhgv.mH
+    if U.is_complex():
+        du, dv = diagonal(uhgu, 0, -2, -1).imag, diagonal(vhgv, 0, -2, -1).imag
+        if bool(((du + dv).abs() > 1e-2 + 1e-2 * dv.abs()).any()):
+            raise AutogradError(_SVD_PHASE)
+    row, col = S.unsqueeze(-2), S.unsqueeze(-1)
+    s2 = S * S
+    inner = _gap_div(uhgu * row + col * vhgv, s2.unsqueeze(-2) - s2.unsqueeze(-1))
+    inner = inner + diag_embed(gS)
+    if U.is_complex():  # NOTE: the phase that U and V share: i Im(diag(Uᴴ gU)) / S
+        inner = inner + diag_embed(_safe_div(diagonal(uhgu, 0, -2, -1), 2 * S))
+    if m > n:
+        gus = _safe_div(gU, row)
+        return matmul(matmul(U, inner) + gus - matmul(U, matmul(U.mH, gus)), Vh)
+    if m < n:
+        sgv = _safe_div(gVh, col)
+        return matmul(U, matmul(inner, Vh) + sgv - matmul(matmul(sgv, Vh.mH), Vh))
+    return matmul(matmul(U, inner), Vh)
 
 
 class SVD(Function):
-    def forward(self, a):
+    """``U``, ``S`` and ``Vhᵀ`` packed in one array (rows ``[0, m)``, ``m`` and ``m + 1..``),
+    as wide as ``max(m, n)`` for the full factors (zero-padded) or ``k = min(m, n)``. The
+    gradient is that of the reduced factors: the extra columns of full ones get none, as in
+    PyTorch."""
+
+    complex_ok = True
+
+    def forward(self, a, full):
         xp = backend.array_module(a)
-        U, S, Vh = xp.linalg.svd(a, full_matrices=False)  # noqa: N806
-        self.U, self.S, self.V = U, S, _T(Vh)
-        self.k = S.shape[-1]
+        U, S, Vh = xp.linalg.svd(a, full_matrices=full)  # noqa: N806
         m, n = a.shape[-2], a.shape[-1]
-        out = xp.zeros(a.shape[:-2] + (m + n + 1, self.k), a.dtype)
-        out[..., :m, :] = U
-        out[..., m, :] = S
-        out[..., m + 1 :, :] = self.V
-        self.out = out
+        k = S.shape[-1]
+        out = xp.zeros(a.shape[:-2] + (m + n + 1, max(m, n) if full else k), a.dtype)
+        out[..., :m, : U.shape[-1]] = U
+        out[..., m, :k] = S
+        out[..., m + 1 :, : Vh.shape[-2]] = _T(Vh)
+        self.U, self.S, self.Vh, self.out = U[..., :k], S, Vh[..., :k, :], out
         return out
 
     def backward(self, g):
-        xp = backend.array_module(g)
-        U, S, V = self.U, self.S, self.V  # noqa: N806
-        m = U.shape[-2]
-        gU, gS, gV = g[..., :m, :], g[..., m, :], g[..., m + 1 :, :]  # noqa: N806
-        s2 = S[..., None, :] ** 2 - S[..., :, None] ** 2  # s_j^2 - s_i^2
-        eye = xp.eye(self.k, dtype=bool)
-        with backend.quiet_float_errors():
-            F = xp.where(eye, 0, 1 / xp.where(eye, 1, s2))  # noqa: N806
-        Sm = S[..., None, :]  # noqa: N806  scales columns
-        ut_gu = _T(U) @ gU
-        vt_gv = _T(V) @ gV
-        inner = (F * (ut_gu - _T(ut_gu))) * Sm + _T(Sm) * (F * (vt_gv - _T(vt_gv)))
-        inner = inner + xp.eye(self.k, dtype=g.dtype) * gS[..., None, :]
-        ga = U @ inner @ _T(V)
-        if m > self.k:
-            ga = ga + (gU - U @ ut_gu) / Sm @ _T(V)
-        if V.shape[-2] > self.k:
-            ga = ga + U @ _T((gV - V @ vt_gv) / Sm)
-        return ga
+        m, k = self.U.shape[-2], self.S.shape[-1]
+        gU, gS, gVh = g[..., :m, :k], g[..., m, :k].real, _T(g[..., m + 1 :, :k])  # noqa: N806
+        return _raw(_svd_grad, self.U, self.S, self.Vh, gU, gS, gVh), None
 
     def backward_graph(self, g):
-        from .shaping import diag_embed
-
-        m = self.U.shape[-2]
+        m, k = self.U.shape[-2], self.S.shape[-1]
         out = self.saved_output(self.out)
-        U, S, V = out[..., :m, :], out[..., m, :], out[..., m + 1 :, :]  # noqa: N806
-        gU, gS, gV = g[..., :m, :], g[..., m, :], g[..., m + 1 :, :]  # noqa: N806
-        F = _off_inverse(S.unsqueeze(-2) ** 2 - S.unsqueeze(-1) ** 2)  # noqa: N806
-        Sm = S.unsqueeze(-2)  # noqa: N806
-        ut_gu, vt_gv = matmul(U.mT, gU), matmul(V.mT, gV)
-        inner = (F * (ut_gu - ut_gu.mT)) * Sm + Sm.mT * (F * (vt_gv - vt_gv.mT)) + diag_embed(gS)
-        ga = matmul(matmul(U, inner), V.mT)
-        if m > self.k:
-            ga = ga + matmul((gU - matmul(U, ut_gu)) / Sm, V.mT)
-        if V.shape[-2] > self.k:
-            ga = ga + matmul(U, ((gV - matmul(V, vt_gv)) / Sm).mT)
-        return ga
+        U, S, Vh = out[..., :m, :k], out[..., m, :k], out[..., m + 1 :, :k].mT  # noqa: N806
+        return _svd_grad(U, S, Vh, g[..., :m, :k], g[..., m, :k], g[..., m + 1 :, :k].mT), None
 
 
-def svd(A: Tensor, full_matrices: bool = True):  # noqa: N803
-    """``(U, S, Vh)`` with ``A = U diag(S) Vh`` (``linalg.svd``); gradients for the reduced
-    form (``full_matrices=False``, or square inputs)."""
-    if A.ndim < 2:
-        raise ShapeError(f"svd: expected matrices (.., m, n), got shape {tuple(A.shape)}")
+def svd(A: Tensor, full_matrices: bool = True, *, driver=None):  # noqa: N803
+    """``(U, S, Vh)`` with ``A = U diag(S) Vh`` (``linalg.svd``; S real and descending);
+    gradients as PyTorch's (those of the first ``min(m, n)`` columns for full factors).
+
+    Args:
+        A: matrices (..., m, n), real or complex.
+        full_matrices: U (m, m) and Vh (n, n) when True, else (m, k) and (k, n).
+        driver: accepted for PyTorch's signature (its cuSOLVER choice); ignored.
+
+    Example:
+        >>> U, S, Vh = mg.linalg.svd(A, full_matrices=False)
+    """
+    _matrices(A, "linalg.svd")
     m, n = A.shape[-2], A.shape[-1]
-    if full_matrices and m != n:
-        xp = backend.array_module(A._data)
-        with backend.device_scope(A._device):
-            u, s, vh = xp.linalg.svd(A._data, full_matrices=True)
-        return _SVD(*(Tensor._wrap(a, A._device) for a in (u, s, vh)))
-    out = SVD.apply(A)
-    return _SVD(out[..., :m, :], out[..., m, :], out[..., m + 1 :, :].mT)
+    k, full = min(m, n), full_matrices and m != n
+    out = SVD.apply(A, full)
+    wu, wv = (m, n) if full else (k, k)
+    S = out[..., m, :k]  # noqa: N806
+    return _SVD(out[..., :m, :wu], S.real if A.is_complex() else S, out[..., m + 1 :, :wv].mT)
 
 
 def svd_legacy(A: Tensor, some: bool = True, compute_uv: bool = True):  # noqa: N803
-    """``torch.svd``: ``(U, S, V)`` (V, not Vh), reduced when ``some``."""
+    """``torch.svd``: ``(U, S, V)`` (V, not Vh), reduced when ``some``; without
+    ``compute_uv``, U and V are zeros of shape (m, m) and (n, n), as in PyTorch."""
+    if not compute_uv:
+        from ..creation import zeros
+
+        m, n, lead = A.shape[-2], A.shape[-1], tuple(A.shape[:-2])
+        z = [zeros(*lead, d, d, dtype=A.dtype, device=A.device) for d in (m, n)]
+        return _SVDold(z[0], svdvals(A), z[1])
     U, S, Vh = svd(A, full_matrices=not some)  # noqa: N806
-    return _SVDold(U, S, Vh.mT)
+    return _SVDold(U, S, Vh.mH)
 
 
-def svdvals(A: Tensor) -> Tensor:  # noqa: N803
-    """The singular values, in descending order."""
-    return svd(A, full_matrices=False).S
+class SVDVals(Function):
+    """The singular values; gradient ``U diag(gS) Vh``."""
+
+    complex_ok = True
+
+    def forward(self, a):
+        U, S, Vh = backend.array_module(a).linalg.svd(a, full_matrices=False)  # noqa: N806
+        self.a, self.U, self.Vh = a, U, Vh
+        return S
+
+    def backward(self, g):
+        return (self.U * g[..., None, :]) @ self.Vh
+
+    def backward_graph(self, g):
+        U, _, Vh = svd(self.saved_input(0, self.a), full_matrices=False)  # noqa: N806
+        return matmul(U * g.unsqueeze(-2), Vh)
+
+
+def svdvals(A: Tensor, *, driver=None) -> Tensor:  # noqa: N803
+    """The singular values (real, descending) of real or complex matrices."""
+    _matrices(A, "linalg.svdvals")
+    return SVDVals.apply(A)
+
+
+def _eigh_grad(w, V, gw, gV):  # noqa: N803
+    """PyTorch's: ``V (skew(Vᴴ gV) / E + diag(gw)) Vᴴ``, ``E_ij = w_j - w_i``."""
+    vhgv = matmul(V.mH, gV)
+    if V.is_complex() and bool((diagonal(vhgv, 0, -2, -1).imag.abs() > 1e-2).any()):
+        raise AutogradError(_EIGH_PHASE)
+    inner = _gap_div(0.5 * (vhgv - vhgv.mH), w.unsqueeze(-2) - w.unsqueeze(-1))
+    return matmul(matmul(V, inner + diag_embed(gw)), V.mH)
 
 
 class Eigh(Function):
+    """Eigenvalues and eigenvectors packed as ``[w; V]`` (``n + 1`` rows, V's dtype)."""
+
+    complex_ok = True
+
     def forward(self, a, uplo):
         xp = backend.array_module(a)
         w, V = xp.linalg.eigh(a, UPLO=uplo)  # noqa: N806
         self.w, self.V = w, V
-        self.out = xp.concatenate([w[..., None, :], V], -2)
+        self.out = xp.concatenate([w[..., None, :].astype(V.dtype), V], -2)
         return self.out
 
     def backward(self, g):
-        xp = backend.array_module(g)
-        w, V = self.w, self.V  # noqa: N806
-        gw, gV = g[..., 0, :], g[..., 1:, :]  # noqa: N806
-        n = w.shape[-1]
-        eye = xp.eye(n, dtype=bool)
-        d = w[..., None, :] - w[..., :, None]  # w_j - w_i
-        with backend.quiet_float_errors():
-            F = xp.where(eye, 0, 1 / xp.where(eye, 1, d))  # noqa: N806
-        inner = F * (_T(V) @ gV) + xp.eye(n, dtype=g.dtype) * gw[..., None, :]
-        return V @ inner @ _T(V), None
+        return _raw(_eigh_grad, self.w, self.V, g[..., 0, :].real, g[..., 1:, :]), None
 
     def backward_graph(self, g):
-        from .shaping import diag_embed
-
         out = self.saved_output(self.out)
-        w, V = out[..., 0, :], out[..., 1:, :]  # noqa: N806
-        gw, gV = g[..., 0, :], g[..., 1:, :]  # noqa: N806
-        F = _off_inverse(w.unsqueeze(-2) - w.unsqueeze(-1))  # noqa: N806
-        inner = F * matmul(V.mT, gV) + diag_embed(gw)
-        return matmul(matmul(V, inner), V.mT), None
+        return _eigh_grad(out[..., 0, :], out[..., 1:, :], g[..., 0, :], g[..., 1:, :]), None
 
 
 def eigh(A: Tensor, UPLO: str = "L"):  # noqa: N803
-    """Eigenvalues (ascending) and orthonormal eigenvectors of symmetric matrices."""
-    _square(A, "eigh")
+    """Eigenvalues (real, ascending) and orthonormal eigenvectors of real symmetric or
+    complex Hermitian matrices (only the ``UPLO`` triangle is read)."""
+    _square(A, "linalg.eigh")
+    if UPLO not in ("L", "U"):
+        raise ValueError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
     out = Eigh.apply(A, UPLO)
-    return _Eigh(out[..., 0, :], out[..., 1:, :])
+    w = out[..., 0, :]
+    return _Eigh(w.real if A.is_complex() else w, out[..., 1:, :])
 
 
 def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
+    """The eigenvalues (real, ascending) of real symmetric or complex Hermitian matrices."""
     return eigh(A, UPLO).eigenvalues
 
 

@@ -38,6 +38,10 @@ def _promote(a, b, wrap: bool = True):
     if dt is D.bfloat16:  # NOTE: ml_dtypes' loops would promote a Python float to float32
         with backend.device_scope(t._device):  # NOTE: a 0-d array on t's GPU
             s = backend.array_module(t._data).asarray(s, dtype=dt.np)
+    elif dt._f8:  # NOTE: and round a number to float8 otherwise than PyTorch (CPU arrays)
+        from .._float8 import scalar
+
+        s = scalar(s, dt.np)
     return (t, s) if ta else (s, t)
 
 
@@ -81,6 +85,10 @@ class Cast(Function):
     complex_ok = True
 
     def forward(self, a, dt):
+        if dt._f8 or a.dtype.itemsize == 1 and a.dtype.kind in "fV":
+            from .._float8 import astype  # NOTE: PyTorch's float8 rounding, not ml_dtypes'
+
+            return astype(a, dt.np)
         return a.astype(dt.np)
 
     def backward(self, g):
@@ -848,9 +856,16 @@ def equal(a: Tensor, b: Tensor) -> bool:
     return a.shape == b.shape and bool(eq(a, b).all())
 
 
-def allclose(a: Tensor, b: Tensor, rtol=1e-5, atol=1e-8) -> bool:
+@backend.on_tensor_device
+def allclose(a: Tensor, b: Tensor, rtol=1e-5, atol=1e-8, equal_nan: bool = False) -> bool:
+    """True when ``|a - b| <= atol + rtol * |b|`` everywhere (NaNs in the same places count
+    as equal with ``equal_nan``); a host sync."""
+    if a.dtype._f8 or b.dtype._f8:
+        from .._float8 import refused
+
+        raise refused("allclose", (a.dtype if a.dtype._f8 else b.dtype).name)
     xp = backend.array_module(a._data)
-    return bool(xp.allclose(a._data, b._data, rtol=rtol, atol=atol))
+    return bool(xp.allclose(a._data, b._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 from ._common import public  # noqa: E402

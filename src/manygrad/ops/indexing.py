@@ -379,7 +379,12 @@ def _setitem(x: Tensor, idx, value) -> None:
     # here, which PyTorch only differs from when array indices are not adjacent.
     try:
         if not rec:
-            _assign(x._data, basic, post, vt._data if vt is not None else value)
+            v = vt._data if vt is not None else value
+            if x._data.dtype.itemsize == 1 and x._data.dtype.kind in "fV":
+                from .._float8 import value_of  # NOTE: float8: PyTorch's rounding
+
+                v = value_of(v, x._data.dtype)
+            _assign(x._data, basic, post, v)
             _inplace.bump(x, "setitem")
             return
         if vt is not None and vt.dtype is not x.dtype:

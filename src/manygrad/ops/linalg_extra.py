@@ -1,51 +1,170 @@
-"""Linear algebra with gradients: inv, det, slogdet, solve, cholesky, pinv, matrix_rank,
-matrix_power and the norms (``mg.linalg`` re-exports them under ``torch.linalg``'s names;
-qr, svd and eigh are in ``decompositions``). Batched over leading dims."""
+"""Linear algebra with gradients, for real and complex matrices: inv, det, slogdet, solve,
+cholesky and matrix_power (``mg.linalg`` re-exports them under ``torch.linalg``'s names;
+svd and eigh are in ``decompositions``, qr in ``linalg_qr``, pinv, matrix_rank and lstsq in
+``linalg_pinv``, the norms in ``linalg_norms``), and the helpers those files share. Batched
+over leading dims; complex gradients follow PyTorch's conjugate Wirtinger convention."""
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 from .. import backend
 from ..autograd import Function
-from ..errors import ShapeError
+from ..errors import DTypeError, ManygradError, ShapeError
 from ..tensor import Tensor
-from .elementwise import abs as _abs
 from .elementwise import where
 from .linalg import matmul
-from .movement import unsqueeze
-from .reduce import amax, amin, sum
+from .linalg_norms import linalg_norm, matrix_norm, vector_norm  # noqa: F401  (their old home)
 
 _SlogDet = namedtuple("slogdet", ["sign", "logabsdet"])
+
+
+class LinAlgError(ManygradError, RuntimeError, backend.np.linalg.LinAlgError):
+    """A matrix is singular or not positive-definite (``torch.linalg.LinAlgError``, a
+    ``RuntimeError``; also NumPy's ``LinAlgError``, which manygrad raised before)."""
+
+
+def _first_failure(info):
+    """``(batch_prefix, code)`` of the first nonzero ``info``: PyTorch's "(Batch element i): "
+    for batched inputs (an error path: reads ``info`` on the host)."""
+    with backend.device_scope(backend.device_of(info)):
+        flat = info.reshape(-1)
+        i = int((flat != 0).argmax().item())
+        return (f"(Batch element {i}): " if info.ndim else ""), int(flat[i].item())
+
+
+def _singular_error(op: str, a, fix: str) -> LinAlgError:
+    from .linalg_lu import _getrf
+
+    xp = backend.array_module(a)
+    with backend.device_scope(backend.device_of(a)):
+        info = _getrf(xp, a)[2]
+    where, k = _first_failure(info)
+    if "solve" in op:
+        what = "The solver failed because the input matrix is singular."
+    else:
+        what = (f"The diagonal element {k} is zero, the inversion could not be completed "
+                "because the input matrix is singular.")  # fmt: skip
+    return LinAlgError(f"{op}: {where}{what} {fix}")
+
+
+def _potf2(xp, a):
+    """``(L, info)``: LAPACK's unblocked Cholesky (``potf2``, lower) over a batch; where a
+    leading minor of order ``info`` is not positive-definite, L holds the columns done before
+    it and that minor's pivot, the rest of the lower triangle as in ``a`` (as LAPACK)."""
+    shape, n = a.shape, a.shape[-1]
+    low = xp.tril(a.reshape((math.prod(shape[:-2]), n, n)))
+    info = xp.zeros(low.shape[0], xp.int32)
+    for j in range(n):
+        row = low[:, j, :j]
+        d = low[:, j, j] - (row * row.conj()).sum(-1)
+        d = d.real.astype(low.dtype, copy=False) if low.dtype.kind == "c" else d
+        bad = (info == 0) & ~(d.real > 0)
+        info = xp.where(bad, j + 1, info).astype(xp.int32)
+        ok = info == 0
+        root = xp.sqrt(xp.where(ok, d, 1))
+        done = (low[:, j + 1 :, :j] @ row.conj()[..., None])[..., 0]
+        col = (low[:, j + 1 :, j] - done) / root[:, None]
+        low[:, j + 1 :, j] = xp.where(ok[:, None], col, low[:, j + 1 :, j])
+        low[:, j, j] = xp.where(ok, root, xp.where(bad, d, low[:, j, j]))
+    return low.reshape(shape), info.reshape(shape[:-2])
+
+
+def _not_pd_error(op: str, a, fix: str) -> LinAlgError:
+    with backend.device_scope(backend.device_of(a)):
+        info = _potf2(backend.array_module(a), a)[1]
+    where, k = _first_failure(info)
+    return LinAlgError(
+        f"{op}: {where}The factorization could not be completed because the input is not "
+        f"positive-definite (the leading minor of order {k} is not positive-definite). {fix}"
+    )
+
+
+_INV_FIX = "Use linalg.pinv for a singular matrix, or linalg.inv_ex to get info without raising."
+_SOLVE_FIX = "Use linalg.lstsq for a singular system, or linalg.solve_ex to get info."
+_CHOLESKY_FIX = (
+    "Add a small multiple of the identity, or use linalg.cholesky_ex to get info without raising."
+)
 
 
 def _T(a):  # noqa: N802
     return a.swapaxes(-1, -2)
 
 
+def _H(a):  # noqa: N802
+    """The conjugate transpose of a raw array (the transpose of a real one, without a copy)."""
+    t = a.swapaxes(-1, -2)
+    return t.conj() if t.dtype.kind == "c" else t
+
+
+def _raw(formula, *arrays):
+    """Backward's path through a gradient ``formula`` written with Tensor ops: the raw arrays
+    in, the raw result out (so that one formula serves backward and backward_graph)."""
+    ts = [Tensor._wrap(a) if backend.is_array(a) else a for a in arrays]
+    out = formula(*ts)
+    return out._data if isinstance(out, Tensor) else out
+
+
+def _gap_div(num: Tensor, gaps: Tensor) -> Tensor:
+    """``num / gaps`` off the diagonal of the last two dims; 0 on it and where ``num`` is 0
+    (NOTE: PyTorch leaves out the terms of an unused output, so equal eigenvalues or
+    singular values give no NaN there)."""
+    xp = backend.array_module(num._data)
+    n = num.shape[-1]
+    with backend.device_scope(num._device):
+        eye = Tensor._wrap(xp.eye(n, dtype=bool), num._device)
+    skip = eye | (num == 0)
+    return where(skip, 0.0, num / where(skip, 1.0, gaps))
+
+
+class ArgumentError(ManygradError, ValueError, RuntimeError):
+    """An argument outside the values an op accepts (a RuntimeError in PyTorch)."""
+
+
+def _matrices(A, op: str) -> None:  # noqa: N803
+    """Refuse what is not a tensor of real or complex floating matrices (..., m, n)."""
+    if not isinstance(A, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(A).__name__}")
+    if A.ndim < 2:
+        raise ShapeError(
+            f"{op}: The input tensor A must have at least 2 dimensions, got shape "
+            f"{tuple(A.shape)}; for one matrix pass it as (m, n)"
+        )
+    if not (A.is_floating_point() or A.is_complex()):
+        raise DTypeError(
+            f"{op}: Expected a floating point or complex tensor as input, got {A.dtype}; cast "
+            "it first, e.g. A.to(torch.float64)"
+        )
+
+
 def _square(x: Tensor, op: str) -> None:
     if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
         raise ShapeError(f"{op}: expected square matrices (.., n, n), got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{op}: expected a floating tensor, got {x.dtype}")
+    _matrices(x, op)
 
 
 class Inv(Function):
+    complex_ok = True
+
     def forward(self, a):
-        self.y = backend.array_module(a).linalg.inv(a)
+        try:
+            self.y = backend.array_module(a).linalg.inv(a)
+        except backend.np.linalg.LinAlgError:
+            raise _singular_error("linalg.inv", a, _INV_FIX) from None
         return self.y
 
     def backward(self, g):
-        yt = _T(self.y)
-        return -(yt @ g @ yt)
+        yh = _H(self.y)
+        return -(yh @ g @ yh)
 
     def backward_graph(self, g):
-        yt = self.saved_output(self.y).mT
-        return -matmul(matmul(yt, g), yt)
+        yh = self.saved_output(self.y).mH
+        return -matmul(matmul(yh, g), yh)
 
 
 def inv(A: Tensor) -> Tensor:  # noqa: N803
-    """The inverse of square matrices."""
+    """The inverse of square matrices (real or complex)."""
     _square(A, "inv")
     return Inv.apply(A)
 
@@ -54,18 +173,21 @@ inverse = inv
 
 
 class Det(Function):
+    complex_ok = True
+
     def forward(self, a):
         xp = backend.array_module(a)
         self.a, self.d = a, xp.linalg.det(a)
         return self.d
 
     def backward(self, g):
+        # NOTE: det is holomorphic: the gradient is g * conj(det A⁻ᵀ) = g conj(det) A⁻ᴴ
         xp = backend.array_module(g)
-        return (g * self.d)[..., None, None] * _T(xp.linalg.inv(self.a))
+        return (g * xp.conj(self.d))[..., None, None] * _H(xp.linalg.inv(self.a))
 
     def backward_graph(self, g):
         a, d = self.saved_input(0, self.a), self.saved_output(self.d)
-        return (g * d)[..., None, None] * inv(a).mT
+        return (g * d.conj())[..., None, None] * inv(a).mH
 
 
 def det(A: Tensor) -> Tensor:  # noqa: N803
@@ -74,59 +196,78 @@ def det(A: Tensor) -> Tensor:  # noqa: N803
     return Det.apply(A)
 
 
-class LogAbsDet(Function):
+class SlogDet(Function):
+    """``sign`` and ``logabsdet`` packed along a last dim of 2, in the input's dtype."""
+
+    complex_ok = True
+
     def forward(self, a):
         xp = backend.array_module(a)
-        self.a = a
         sign, lad = xp.linalg.slogdet(a)
-        self.sign = sign
-        return lad.astype(a.dtype, copy=False)
+        self.a, self.sign = a, sign
+        return xp.stack([sign.astype(a.dtype, copy=False), lad.astype(a.dtype, copy=False)], -1)
 
     def backward(self, g):
         xp = backend.array_module(g)
-        return g[..., None, None] * _T(xp.linalg.inv(self.a))
+        return _slogdet_grad(self.sign, g) * _H(xp.linalg.inv(self.a))
 
     def backward_graph(self, g):
-        return g[..., None, None] * inv(self.saved_input(0, self.a)).mT
+        return _slogdet_grad(self.sign, g) * inv(self.saved_input(0, self.a)).mH
+
+
+def _slogdet_grad(sign, g):
+    """The gradient of ``log det A = logabsdet + i angle(sign)`` (real inputs: the sign is
+    constant), shaped to scale matrices."""
+    gw = g[..., 1]
+    if sign.dtype.kind == "c":  # NOTE: d sign = i sign d(angle): Im(g_sign conj(sign))
+        gw = gw.real + 1j * (g[..., 0] * sign.conj()).imag
+    return gw[..., None, None]
 
 
 def slogdet(A: Tensor):  # noqa: N803
-    """``(sign, logabsdet)`` of square matrices; the gradient flows through logabsdet."""
+    """``(sign, logabsdet)`` of square matrices: the sign is ±1 (real A) or ``det/|det|``
+    (complex A); logabsdet is real. Gradients flow through both (the sign's only for complex
+    A)."""
     _square(A, "slogdet")
-    lad = LogAbsDet.apply(A)
-    xp = backend.array_module(A._data)
-    with backend.device_scope(A._device):
-        sign = xp.linalg.slogdet(A._data)[0].astype(A._data.dtype, copy=False)
-    return _SlogDet(Tensor._wrap(sign, A._device), lad)
+    out = SlogDet.apply(A)
+    sign, lad = out[..., 0], out[..., 1]
+    return _SlogDet(sign, lad.real if A.is_complex() else lad)
 
 
 def logdet(A: Tensor) -> Tensor:  # noqa: N803
-    """``log(det(A))``: NaN where the determinant is negative."""
+    """``log(det(A))``: NaN where a real determinant is negative; complex for complex A."""
     s, lad = slogdet(A)
+    if A.is_complex():
+        return lad + s.log()  # NOTE: log of the unit sign is i angle
     return where(s < 0, float("nan"), lad)  # NOTE: a negative determinant has no log
 
 
 class Solve(Function):
+    complex_ok = True
+
     def forward(self, a, b, vec):
         xp = backend.array_module(a)
         self.a, self.vec = a, vec
-        self.x = xp.linalg.solve(a, b[..., None] if vec else b)
+        try:
+            self.x = xp.linalg.solve(a, b[..., None] if vec else b)
+        except backend.np.linalg.LinAlgError:
+            raise _singular_error("torch.linalg.solve", a, _SOLVE_FIX) from None
         self.out = self.x[..., 0] if vec else self.x
         return self.out
 
     def backward(self, g):
         xp = backend.array_module(g)
         g2 = g[..., None] if self.vec else g
-        gb = xp.linalg.solve(_T(self.a), g2)
-        ga = -gb @ _T(self.x)
+        gb = xp.linalg.solve(_H(self.a), g2)
+        ga = -gb @ _H(self.x)
         return ga, (gb[..., 0] if self.vec else gb), None
 
     def backward_graph(self, g):
         a, x = self.saved_input(0, self.a), self.saved_output(self.out)
-        gb = solve(a.mT, g)
+        gb = solve(a.mH, g)
         if self.vec:
-            return -(gb.unsqueeze(-1) * x.unsqueeze(-2)), gb, None
-        return -matmul(gb, x.mT), gb, None
+            return -(gb.unsqueeze(-1) * x.conj().unsqueeze(-2)), gb, None
+        return -matmul(gb, x.mH), gb, None
 
 
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
@@ -139,84 +280,46 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
     return Solve.apply(A, B, vec)
 
 
-def _phi(xp, a):
-    """Lower triangle with the diagonal halved."""
-    return xp.tril(a) - 0.5 * (xp.eye(a.shape[-1], dtype=a.dtype) * a)
-
-
-def _phi_t(a: Tensor) -> Tensor:
-    """``_phi`` with Tensor ops (for double backward)."""
+def _cholesky_grad(L: Tensor, gL: Tensor) -> Tensor:  # noqa: N803
+    """PyTorch's: ``L⁻ᴴ P L⁻¹`` with ``P = ½ (tril(X) + tril(X, -1)ᴴ)``, ``X = Lᴴ gL``
+    (Murray, arXiv:1602.07527)."""
     from .arrange import tril
-    from .shaping import diag_embed, diagonal
 
-    return tril(a) - 0.5 * diag_embed(diagonal(a, 0, -2, -1))
-
-
-def _off_inverse(d: Tensor) -> Tensor:
-    """``1 / d`` off the diagonal of the last two dims, 0 on it (Tensor ops)."""
-    xp = backend.array_module(d._data)
-    n = d.shape[-1]
-    with backend.device_scope(d._device):
-        eye = Tensor._wrap(xp.eye(n, dtype=bool), d._device)
-    return where(eye, 0.0, 1 / where(eye, 1.0, d))
+    X = tril(matmul(L.mH, gL))  # noqa: N806
+    linv = inv(L)
+    return matmul(matmul(linv.mH, 0.5 * (X + tril(X, -1).mH)), linv)
 
 
 class Cholesky(Function):
+    complex_ok = True
+
     def forward(self, a):
-        self.L = backend.array_module(a).linalg.cholesky(a)
+        try:
+            self.L = backend.array_module(a).linalg.cholesky(a)
+        except backend.np.linalg.LinAlgError:
+            raise _not_pd_error("linalg.cholesky", a, _CHOLESKY_FIX) from None
         return self.L
 
     def backward(self, g):
-        xp = backend.array_module(g)
-        L = self.L  # noqa: N806
-        linv = xp.linalg.inv(L)
-        s = _T(linv) @ _phi(xp, _T(L) @ g) @ linv
-        return 0.5 * (s + _T(s))
+        return _raw(_cholesky_grad, self.L, g)
 
     def backward_graph(self, g):
-        L = self.saved_output(self.L)  # noqa: N806
-        linv = inv(L)
-        s = matmul(matmul(linv.mT, _phi_t(matmul(L.mT, g))), linv)
-        return 0.5 * (s + s.mT)
+        return _cholesky_grad(self.saved_output(self.L), g)
 
 
 def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
-    """The lower Cholesky factor ``L`` (``A = L L^T``), or the upper ``L^T``."""
+    """The lower Cholesky factor ``L`` (``A = L Lᴴ``), or the upper ``Lᴴ``; A real
+    symmetric or complex Hermitian positive-definite (only its lower triangle is read)."""
     _square(A, "cholesky")
     L = Cholesky.apply(A)  # noqa: N806
-    return L.mT if upper else L
+    return L.mH if upper else L
 
 
-def pinv(A: Tensor, *, rtol=None, hermitian: bool = False) -> Tensor:  # noqa: N803
-    """The Moore-Penrose pseudo-inverse, from the SVD (singular values below
-    ``rtol * max(S)`` count as zero; rtol defaults to ``eps * max(m, n)``)."""
-    from .decompositions import svd
+def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:  # noqa: A002
+    """``torch.pinverse``: ``linalg.pinv`` with ``rtol=rcond``."""
+    from .linalg_pinv import pinv
 
-    U, S, Vh = svd(A, full_matrices=False)  # noqa: N806
-    if rtol is None:
-        eps = backend.array_module(A._data).finfo(A._data.dtype).eps
-        rtol = float(eps) * max(A.shape[-2], A.shape[-1])
-    cut = amax(S, -1, keepdim=True).detach() * rtol
-    keep = S > cut
-    sinv = (1 / (S * keep + (~keep).to(S.dtype))) * keep.to(S.dtype)
-    return matmul(Vh.mT * unsqueeze(sinv, -2), U.mT)
-
-
-pinverse = pinv
-
-
-def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:  # noqa: N803
-    """The number of singular values above the tolerance (int64)."""
-    from .decompositions import svdvals
-
-    S = svdvals(A.detach())  # noqa: N806
-    if rtol is None:
-        eps = backend.array_module(A._data).finfo(A._data.dtype).eps
-        rtol = 0.0 if atol else float(eps) * max(A.shape[-2:])
-    tol = amax(S, -1, keepdim=True) * rtol
-    if atol:
-        tol = tol.clamp(min=atol)
-    return sum(S > tol, -1)
+    return pinv(input, rtol=rcond)
 
 
 def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803
@@ -244,62 +347,6 @@ def multi_dot(tensors) -> Tensor:
     for t in tensors[1:]:
         out = matmul(out, t)
     return out
-
-
-def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002
-    """The vector ``ord``-norm over ``dim`` (all elements when None)."""
-    from .products import _pnorm
-
-    if dtype is not None:
-        x = x.to(dtype)
-    if x.is_complex():  # NOTE: the norm of complex values is that of their moduli
-        x = x.abs()
-    if dim is None and not keepdim:
-        x, dim = x.reshape(-1), 0
-    elif dim is None:
-        dim = tuple(range(x.ndim))
-    return _pnorm(x, ord, dim, keepdim)
-
-
-def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None):  # noqa: A002, N803
-    """Matrix norms: 'fro', 'nuc', 2, -2, 1, -1, inf, -inf over the two ``dim`` dims."""
-    if dtype is not None:
-        A = A.to(dtype)  # noqa: N806
-    r, c = (d % A.ndim for d in dim)
-    inf = float("inf")
-    if ord == "fro":
-        from .pnorm import pnorm
-
-        return pnorm(A.abs() if A.is_complex() else A, 2, (r, c), keepdim)
-    if ord in ("nuc", 2, -2):
-        from .decompositions import svdvals
-
-        M = A.movedim((r, c), (-2, -1))  # noqa: N806
-        S = svdvals(M)  # noqa: N806
-        out = sum(S, -1) if ord == "nuc" else (amax(S, -1) if ord == 2 else amin(S, -1))
-        if keepdim:
-            out = unsqueeze(unsqueeze(out, min(r, c)), max(r, c))
-        return out
-    if ord in (1, -1, inf, -inf):
-        along, across = (r, c) if ord in (1, -1) else (c, r)
-        s = sum(_abs(A), along, True)
-        out = amax(s, across, True) if ord in (1, inf) else amin(s, across, True)
-        return out if keepdim else out.squeeze(max(r, c)).squeeze(min(r, c))
-    raise ValueError(
-        f"matrix_norm: ord must be 'fro', 'nuc', 2, -2, 1, -1, inf or -inf, got {ord!r}"
-    )
-
-
-def linalg_norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None):  # noqa: A002, N803
-    """``torch.linalg.norm``: a vector norm, or a matrix norm for 2 dims and a matrix ord."""
-    if dim is None and ord is None:
-        return vector_norm(A, 2, None, keepdim, dtype=dtype)
-    if dim is None:
-        dim = (-2, -1) if A.ndim == 2 else (-1,)
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    if len(dims) == 2:
-        return matrix_norm(A, "fro" if ord is None else ord, dims, keepdim, dtype=dtype)
-    return vector_norm(A, 2 if ord is None else ord, dims, keepdim, dtype=dtype)
 
 
 # NOTE: the top level has PyTorch's older names; torch.linalg's are in manygrad.linalg

@@ -11,6 +11,7 @@ differentiable ops, so they have first and second derivatives.
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 from .. import backend
@@ -19,7 +20,7 @@ from ..errors import ShapeError
 from ..tensor import Tensor
 from .arrange import tril, triu
 from .linalg import matmul
-from .linalg_extra import _T, inv, solve
+from .linalg_extra import _T, LinAlgError, _singular_error, inv, solve
 
 _LUFactor = namedtuple("lu_factor", ["LU", "pivots"])
 _LUFactorEx = namedtuple("lu_factor_ex", ["LU", "pivots", "info"])
@@ -43,7 +44,7 @@ def _getrf(xp, a):
     shape = a.shape
     m, n = shape[-2], shape[-1]
     k = min(m, n)
-    lu = a.reshape((-1, m, n)).copy()
+    lu = a.reshape((math.prod(shape[:-2]), m, n)).copy()
     batch = lu.shape[0]
     piv = xp.zeros((batch, k), xp.int32)
     info = xp.zeros(batch, xp.int32)
@@ -215,6 +216,11 @@ def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True,  # noq
     n = LU.shape[-1]
     if LU.shape[-2] != n:
         raise ShapeError(f"lu_solve: expected square LU factors, got {tuple(LU.shape)}")
+    if B.ndim < 2:
+        raise ShapeError(
+            f"lu_solve: expected B of matrices (..., n, k), got shape {tuple(B.shape)}; for a "
+            "vector use B.unsqueeze(-1)"
+        )
     P, _, _ = lu_unpack(LU, pivots, unpack_data=False)  # noqa: N806
     if not left:  # X A = B  <=>  Aᴴ Xᴴ = Bᴴ
         return lu_solve(LU, pivots, B.mH, left=True, adjoint=not adjoint).mH
@@ -230,7 +236,9 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
     """``solve`` with ``info`` (0, or where LU found an exact zero pivot)."""
     _, _, info = _lu_factor_tensor(A.detach(), "solve_ex")
     if check_errors and bool((info != 0).any()):
-        raise RuntimeError("solve_ex: the matrix is singular; see `info` for where")
+        raise _singular_error(
+            "torch.linalg.solve_ex", A._data, "Pass check_errors=False to get info."
+        )
     if bool((info != 0).any()):  # NOTE: a singular system has no solution to give
         return _SolveEx(B.detach() * float("nan"), info)
     return _SolveEx(solve(A, B, left=left), info)
@@ -251,7 +259,10 @@ def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:  # noqa
 
 def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
     """``A⁻¹`` for ``A = L Lᴴ`` (``Uᴴ U`` when ``upper``), from the factor."""
-    return inv(_cholesky_product(L, upper))
+    try:
+        return inv(_cholesky_product(L, upper))
+    except LinAlgError as e:  # NOTE: named as PyTorch names it
+        raise LinAlgError(str(e).replace("linalg.inv:", "cholesky_inverse:", 1)) from None
 
 
 def geqrf(A: Tensor) -> tuple:  # noqa: N803
@@ -308,8 +319,6 @@ def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
 def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
     """The inverse of ``A`` read as a linear map from its last dims to its first ``ind``
     dims (``tensordot(tensorinv(A), A, ind)`` is the identity)."""
-    import math
-
     if ind <= 0:
         raise ValueError(f"tensorinv: expected a strictly positive integer for ind, got {ind}")
     out_dims, in_dims = tuple(A.shape[:ind]), tuple(A.shape[ind:])
@@ -324,8 +333,6 @@ def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
 
 def tensorsolve(A: Tensor, B: Tensor, dims=None) -> Tensor:  # noqa: N803
     """``X`` with ``tensordot(A, X, X.ndim) == B``."""
-    import math
-
     if dims is not None:
         dims = [d % A.ndim for d in dims]
         rest = [d for d in range(A.ndim) if d not in dims]

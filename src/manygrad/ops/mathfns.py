@@ -70,8 +70,11 @@ class Round(Function):
         xp = backend.array_module(x)
         if decimals == 0:
             return xp.round(x)
-        # NOTE: PyTorch scales, rounds half to even and scales back, as NumPy does
-        s = 10.0**decimals
+        # NOTE: PyTorch scales, rounds half to even and scales back; for negative decimals
+        # it divides first (x * 10**-3 is inexact: 1200.1 would round to 999.9999)
+        s = 10.0 ** (-decimals if decimals < 0 else decimals)
+        if decimals < 0:
+            return (xp.round(x / s) * s).astype(x.dtype, copy=False)
         return (xp.round(x * s) / s).astype(x.dtype, copy=False)
 
     def backward(self, g):
@@ -336,6 +339,10 @@ def nan_to_num(x: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
 def isclose(input: Tensor, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> Tensor:  # noqa: A002
     """``|input - other| <= atol + rtol * |other|`` elementwise (a bool tensor)."""
     a, b = _promote(input, other)
+    if a.dtype._f8:
+        from .._float8 import refused
+
+        raise refused("isclose", a.dtype.name)
     xp = backend.array_module(a._data)
     bd = b._data if isinstance(b, Tensor) else b
     with backend.device_scope(a._device):
@@ -344,8 +351,8 @@ def isclose(input: Tensor, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> Te
 
 def heaviside(input: Tensor, values: Tensor) -> Tensor:  # noqa: A002
     """0 where input < 0, 1 where input > 0, ``values`` where input == 0."""
-    zero, one = input * 0, input * 0 + 1
-    return where(input == 0, values, where(input > 0, one, zero)).detach()
+    step = (input > 0).to(input.dtype)  # NOTE: +0 below zero (input * 0 would give -0)
+    return where(input == 0, values, step).detach()
 
 
 # ---------------------------------------------------------------------------- bitwise

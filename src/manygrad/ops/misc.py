@@ -112,7 +112,11 @@ def isneginf(x: Tensor) -> Tensor:
 
 @backend.on_tensor_device
 def isreal(x: Tensor) -> Tensor:
-    return Tensor._wrap(backend.array_module(x._data).ones(x.shape, bool), x._device)
+    """True where the value is real (a complex value with imaginary part 0)."""
+    xp = backend.array_module(x._data)
+    if x.is_complex():
+        return Tensor._wrap(xp.imag(x._data) == 0, x._device)
+    return Tensor._wrap(xp.ones(x.shape, bool), x._device)
 
 
 def positive(x: Tensor) -> Tensor:
@@ -181,7 +185,9 @@ def ravel(x: Tensor) -> Tensor:
 
 
 def adjoint(x: Tensor) -> Tensor:
-    return transpose(x, -2, -1)
+    """The conjugate transpose of the last two dims."""
+    t = transpose(x, -2, -1)
+    return t.conj() if x.is_complex() else t
 
 
 def narrow_copy(x: Tensor, dim: int, start: int, length: int) -> Tensor:
@@ -307,12 +313,10 @@ def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
 
 
 def qr(input: Tensor, some: bool = True):  # noqa: A002
-    """``torch.qr``: the reduced QR factorisation (``some=True`` only)."""
-    from .decompositions import qr as linalg_qr
+    """``torch.qr``: ``linalg.qr`` in mode 'reduced' when ``some``, else 'complete'."""
+    from .linalg_qr import qr_legacy
 
-    if not some:
-        raise NotImplementedError("qr: some=False (complete mode) is not supported")
-    return linalg_qr(input)
+    return qr_legacy(input, some)
 
 
 # ---------------------------------------------------------------------------- dtype queries

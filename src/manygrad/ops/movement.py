@@ -75,6 +75,10 @@ def view(x: Tensor, *shape) -> Tensor:
 
     Example: ``x.view(x.size(0), -1)``
     """
+    if len(shape) == 1 and isinstance(shape[0], D.dtype):  # x.view(mg.uint8): a dtype view
+        from .dtype_view import view_dtype
+
+        return view_dtype(x, shape[0])
     return Reshape.apply(x, _infer(_sizes(shape, "view"), x.numel(), "view"))
 
 

@@ -98,12 +98,45 @@ def _contract(a, ta, b, tb, keep):
     return reshape(out, *[size[c] for c in batch + ao + bo]), "".join(batch + ao + bo)
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _from_sublists(args) -> tuple[str, tuple]:
+    """``(a, [0, 1], b, [1, 2], [0, 2])`` as ``("ab,bc->ac", (a, b))``: subscripts are
+    integers in [0, 52) and ``...`` (Ellipsis); the output sublist is optional."""
+
+    def letters(sub) -> str:
+        out = []
+        for s in sub:
+            if s is Ellipsis:
+                out.append("...")
+            elif isinstance(s, int) and 0 <= s < len(_LETTERS):
+                out.append(_LETTERS[s])
+            else:
+                raise ValueError(f"einsum: sublist subscripts must be integers in [0, 52) or "
+                                 f"Ellipsis, got {s!r}")  # fmt: skip
+        return "".join(out)
+
+    ops, terms = [], []
+    rest = list(args)
+    while len(rest) >= 2 and isinstance(rest[0], Tensor):
+        ops.append(rest.pop(0))
+        terms.append(letters(rest.pop(0)))
+    if len(rest) > 1 or (rest and isinstance(rest[0], Tensor)):
+        raise ValueError("einsum: the sublist form is einsum(op1, sublist1, op2, sublist2, ..., "
+                         "[output_sublist])")  # fmt: skip
+    eq = ",".join(terms) + ("->" + letters(rest[0]) if rest else "")
+    return eq, tuple(ops)
+
+
 def einsum(equation: str, *operands) -> Tensor:
     """Sums of products over the letters of ``equation`` (NumPy's and PyTorch's notation,
     with ``...`` and implicit outputs), contracted pairwise from the left with matmul.
 
     Example: ``mg.einsum("bij,bjk->bik", a, b)``
     """
+    if isinstance(equation, Tensor):  # the sublist form: einsum(a, [0, 1], b, [1, 2], [0, 2])
+        equation, operands = _from_sublists((equation, *operands))
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     terms, rhs = _parse(equation, operands)
@@ -176,7 +209,11 @@ def dot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     return matmul(input, other)
 
 
-vdot = dot  # NOTE: real tensors only: vdot conjugates the first operand
+def vdot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """The dot product of 1-d tensors, conjugating the first (for complex values)."""
+    _need(input, 1, "vdot", "input")
+    _need(other, 1, "vdot", "other")
+    return dot(input.conj() if input.is_complex() else input, other)
 
 
 def mv(input: Tensor, vec: Tensor) -> Tensor:  # noqa: A002

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from .. import backend
+from .. import _rng_state, backend
 from .. import dtypes as D
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -34,15 +34,33 @@ class Generator(backend.Generator):
 
     def manual_seed(self, seed: int) -> Generator:
         """Reseed with ``seed``; returns the generator (as PyTorch's does)."""
-        backend.Generator.seed(self, int(seed))
+        backend.Generator.seed(self, _rng_state.check_seed(seed, "Generator.manual_seed", True))
         return self
 
     def seed(self, seed: int | None = None) -> int:  # type: ignore[override]
         """Reseed from the operating system's entropy (or with ``seed``); returns the seed."""
         if seed is None:
             seed = int.from_bytes(os.urandom(8), "little") >> 1
-        backend.Generator.seed(self, int(seed))
-        return int(seed)
+        seed = _rng_state.check_seed(seed, "Generator.seed", True)
+        backend.Generator.seed(self, seed)
+        return seed
+
+    def get_state(self) -> Tensor:  # type: ignore[override]
+        """The stream's position as a 1-d uint8 CPU tensor (``set_state`` returns to it).
+
+        Example: ``st = g.get_state(); a = mg.rand(3, generator=g); g.set_state(st)``
+        """
+        return _rng_state.get(self)
+
+    def set_state(self, new_state) -> Generator:  # type: ignore[override]
+        """Continue from ``new_state`` (what ``get_state`` returned; a state dict of an
+        older manygrad is accepted too); returns the generator."""
+        _rng_state.load(self, new_state, "Generator.set_state")
+        return self
+
+    def clone_state(self) -> Generator:
+        """A new generator of the same device at the same stream position."""
+        return Generator(self.device).set_state(self.get_state())
 
     def __int__(self) -> int:
         """A seed drawn from this stream (for code that takes an int seed, such as the
@@ -162,13 +180,19 @@ def poisson(input: Tensor, generator=None) -> Tensor:  # noqa: A002
     return Tensor._wrap(_on(input, g.poisson(lam)), input._device)
 
 
-def get_rng_state():
-    """The CPU generator's state (``set_rng_state`` restores it)."""
-    return backend.generator(backend.CPU).get_state()
+def get_rng_state() -> Tensor:
+    """The CPU generator's state as a 1-d uint8 tensor (``set_rng_state`` restores it).
+
+    Example: ``st = mg.get_rng_state(); a = mg.rand(3); mg.set_rng_state(st)`` (then
+    ``mg.rand(3)`` equals ``a``)
+    """
+    return _rng_state.get(backend.generator(backend.CPU))
 
 
 def set_rng_state(new_state) -> None:
-    backend.generator(backend.CPU).set_state(new_state)
+    """Continue the CPU generator from ``new_state``, what ``get_rng_state`` returned (a
+    state dict of an older manygrad is accepted too)."""
+    _rng_state.load(backend.generator(backend.CPU), new_state, "set_rng_state")
 
 
 def seed() -> int:
@@ -178,9 +202,17 @@ def seed() -> int:
     return s
 
 
+def manual_seed(seed: int) -> Generator:
+    """Seed every device's generator (CPU and GPUs); returns the CPU's, ``default_generator``
+    (as PyTorch does). Seeds are ints in [-2**63, 2**64); negatives wrap as PyTorch's do."""
+    backend.manual_seed(_rng_state.check_seed(seed, "manual_seed"))
+    return backend.generator(backend.CPU)
+
+
 def initial_seed() -> int:
-    g = backend.generator(backend.CPU)
-    return g.initial_seed if g.initial_seed is not None else 0
+    """The seed of the CPU generator (0 if it was never seeded)."""
+    s = _rng_state.seed_of(backend.generator(backend.CPU))
+    return 0 if s is None else int(s)
 
 
 from ._common import public  # noqa: E402

@@ -406,6 +406,12 @@ def masked_scatter(input: Tensor, mask, source: Tensor) -> Tensor:  # noqa: A002
     m = _mask(input, mask, "masked_scatter")
     if source.dtype is not input.dtype:
         raise DTypeError(f"masked_scatter: source has dtype {source.dtype}, input {input.dtype}")
+    if tuple(m.shape) != tuple(input.shape):  # NOTE: input and mask broadcast together
+        shape = _broadcast_shape(tuple(input.shape), tuple(m.shape), "masked_scatter")
+        if shape != tuple(input.shape):
+            input = input.expand(shape)  # noqa: A001
+        if shape != tuple(m.shape):
+            m = backend.array_module(m).broadcast_to(m, shape)
     return MaskedScatter.apply(input, m, source)
 
 

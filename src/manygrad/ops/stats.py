@@ -4,6 +4,7 @@ corrcoef, vander, renorm, histogram."""
 from __future__ import annotations
 
 from .. import backend
+from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from .elementwise import _float_input, mul, sub, where
 from .indexing import _dim
@@ -50,14 +51,39 @@ def cumulative_trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor
 
 
 def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:  # noqa: A002
-    """Covariance of the variables in the rows of ``input`` (observations in columns)."""
-    if fweights is not None or aweights is not None:
-        raise NotImplementedError("cov: fweights and aweights are not supported yet")
+    """Covariance of the variables in the rows of ``input`` (observations in columns),
+    optionally with integer frequency weights and float observation weights per column."""
     x = reshape(input, 1, -1) if input.ndim < 2 else input
     x = _float_input(x)
     n = x.shape[1]
-    xc = x - mean(x, 1, keepdim=True)
-    out = matmul(xc, xc.mT) / max(n - correction, 0)
+    w = None
+    for name, wt in (("fweights", fweights), ("aweights", aweights)):
+        if wt is None:
+            continue
+        if wt.ndim > 1 or wt.numel() != n:
+            raise ShapeError(f"cov: {name} must be 1-d with one weight per observation ({n}), "
+                             f"got shape {tuple(wt.shape)}")  # fmt: skip
+        if name == "fweights" and wt.is_floating_point():
+            raise DTypeError("cov: fweights must be integral; use aweights for float weights")
+        if name == "aweights" and not wt.is_floating_point():
+            raise DTypeError("cov: aweights must be floating point")
+        w = wt if w is None else w * wt
+    if w is None:
+        xc = x - mean(x, 1, keepdim=True)
+        out = matmul(xc, xc.mT.conj() if xc.is_complex() else xc.mT) / max(n - correction, 0)
+        return reshape(out, ()) if input.ndim < 2 else out
+    w = w.to(x.dtype) if not w.is_floating_point() else w
+    w_sum = w.sum()
+    avg = (x * w).sum(1, keepdim=True) / w_sum
+    if correction == 0:
+        norm = w_sum
+    elif aweights is None:
+        norm = w_sum - correction
+    else:
+        norm = w_sum - correction * (w * aweights).sum() / w_sum
+    norm = norm.clamp(min=0)
+    xc = x - avg
+    out = matmul(xc * w, xc.mT.conj() if xc.is_complex() else xc.mT) / norm
     return reshape(out, ()) if input.ndim < 2 else out
 
 
@@ -130,7 +156,7 @@ def histogramdd(input: Tensor, bins=10, *, range=None, weight=None, density: boo
     dt = input._data.dtype
     out = namedtuple("histogramdd", ["hist", "bin_edges"])
     return out(Tensor._wrap(h.astype(dt), input._device),
-               [Tensor._wrap(e.astype(dt), input._device) for e in edges])  # fmt: skip
+               tuple(Tensor._wrap(e.astype(dt), input._device) for e in edges))  # fmt: skip
 
 
 def _brange(n):

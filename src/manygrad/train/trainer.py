@@ -193,7 +193,9 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler else None,
             "step": self.step,
             "wall_s": self.wall_s,
-            "rng": backend.generator(self.device).get_state(),
+            # NOTE: the generator's own dict (JSON in the checkpoint), not the uint8 tensor
+            # of the public get_state(); load_state takes either
+            "rng": backend.Generator.get_state(backend.generator(self.device)),
             "history": self.history,
         }
 

@@ -7,6 +7,7 @@ Clipping runs entirely on the device: the total norm stays a 0-d tensor and the 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 
 from ... import backend
@@ -141,6 +142,18 @@ def clip_grad_norm_(parameters: _tensor_or_tensors, max_norm: float, norm_type: 
     return total
 
 
+def clip_grad_norm(parameters: _tensor_or_tensors, max_norm: float, norm_type: float = 2.0,
+                   error_if_nonfinite: bool = False, foreach=None) -> Tensor:  # fmt: skip
+    """Deprecated: ``clip_grad_norm_`` (same arguments), after PyTorch's FutureWarning."""
+    warnings.warn(
+        "`torch.nn.utils.clip_grad_norm` is now deprecated in favor of "
+        "`torch.nn.utils.clip_grad_norm_`.",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
+
+
 def clip_grad_value_(parameters: _tensor_or_tensors, clip_value: float, foreach=None) -> None:
     """Clamp every gradient element into ``[-clip_value, clip_value]`` in place.
 
@@ -206,6 +219,12 @@ from ._legacy_norms import (  # noqa: E402, F401
     remove_weight_norm,
     spectral_norm,
     weight_norm,
+)
+from .fusion import (  # noqa: E402, F401
+    fuse_conv_bn_eval,
+    fuse_conv_bn_weights,
+    fuse_linear_bn_eval,
+    fuse_linear_bn_weights,
 )
 from .init import skip_init  # noqa: E402, F401
 
