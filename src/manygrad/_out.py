@@ -134,6 +134,13 @@ def _numpy_names(name: str, kwargs: dict) -> None:
         kwargs["keepdim"] = kwargs.pop("keepdims")
 
 
+def _has_axis(fn) -> bool:
+    try:
+        return "axis" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def with_dim_aliases(fn, name: str):
     """``fn`` that also takes ``axis=`` / ``keepdims=`` (see ``AXIS``)."""
 
@@ -156,7 +163,7 @@ def add_dim_aliases(owner, names=AXIS) -> None:
         fn = getattr(owner, name, None)
         if fn is None or not callable(fn) or isinstance(fn, type):
             continue
-        if getattr(fn, "_dim_aliases", False):
+        if getattr(fn, "_dim_aliases", False) or (is_class and _has_axis(fn)):
             continue
         if id(fn) in done:
             setattr(owner, name, done[id(fn)])
