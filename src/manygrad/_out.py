@@ -122,21 +122,30 @@ tensor_split
 )
 
 
-def _numpy_names(name: str, kwargs: dict) -> None:
-    """``axis=`` as ``dim=`` and ``keepdims=`` as ``keepdim=``, in place."""
-    if "axis" in kwargs:
-        if "dim" in kwargs:
+def numpy_dims(name: str, dim, keepdim, axis, keepdims):
+    """``axis`` / ``keepdims`` (NumPy's names; None when not given) as ``dim`` /
+    ``keepdim``."""
+    if axis is not None:
+        if dim is not None:
             raise TypeError(f"{name}() got both dim and its alias axis; pass one of them")
-        kwargs["dim"] = kwargs.pop("axis")
-    if "keepdims" in kwargs:
-        if "keepdim" in kwargs:
-            raise TypeError(f"{name}() got both keepdim and its alias keepdims; pass one")
-        kwargs["keepdim"] = kwargs.pop("keepdims")
+        dim = axis
+    return dim, (keepdim if keepdims is None else keepdims)
 
 
-def _has_axis(fn) -> bool:
+def _numpy_names(name: str, kwargs: dict) -> None:
+    """``axis=`` / ``keepdims=`` in ``kwargs`` as ``dim=`` / ``keepdim=``, in place."""
+    if "keepdims" in kwargs and "keepdim" in kwargs:
+        raise TypeError(f"{name}() got both keepdim and its alias keepdims; pass one")
+    dim, keepdim = numpy_dims(name, kwargs.get("dim"), kwargs.get("keepdim"),
+                              kwargs.pop("axis", None), kwargs.pop("keepdims", None))  # fmt: skip
+    for key, value in (("dim", dim), ("keepdim", keepdim)):
+        if value is not None:
+            kwargs[key] = value
+
+
+def _has_param(fn, param: str) -> bool:
     try:
-        return "axis" in inspect.signature(fn).parameters
+        return param in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
 
@@ -154,25 +163,34 @@ def with_dim_aliases(fn, name: str):
     return wrapper
 
 
-def add_dim_aliases(owner, names=AXIS) -> None:
-    """Give the functions (or, for a class, methods) ``names`` of ``owner`` the ``axis=`` /
-    ``keepdims=`` aliases, unless their ``out=`` wrapper already has them."""
+def _rewrap(owner, names, skip, make) -> None:
+    """Replace ``owner``'s callables ``names`` by ``make(fn, name)``, except where ``skip(fn)``;
+    aliases (``arccos`` and ``acos``) stay one object. Module functions take the module and
+    the name to be pickled by reference."""
     is_class = isinstance(owner, type)
     done = {}
     for name in sorted(names):
         fn = getattr(owner, name, None)
         if fn is None or not callable(fn) or isinstance(fn, type):
             continue
-        if getattr(fn, "_dim_aliases", False) or (is_class and _has_axis(fn)):
-            continue
         if id(fn) in done:
             setattr(owner, name, done[id(fn)])
             continue
-        wrapped = with_dim_aliases(fn, name)
+        if skip(fn):
+            continue
+        wrapped = done[id(fn)] = make(fn, name)
         if not is_class:
             wrapped.__module__, wrapped.__qualname__ = owner.__name__, name
-        done[id(fn)] = wrapped
         setattr(owner, name, wrapped)
+
+
+def add_dim_aliases(owner, names=AXIS) -> None:
+    """Give the functions (or, for a class, methods) ``names`` of ``owner`` the ``axis=`` /
+    ``keepdims=`` aliases, unless they have them already (an ``out=`` wrapper, or the
+    hot Tensor reductions, whose signatures take them)."""
+    _rewrap(owner, names,
+            lambda fn: getattr(fn, "_dim_aliases", False) or _has_param(fn, "axis"),
+            with_dim_aliases)  # fmt: skip
 
 
 def _tensor():
@@ -267,14 +285,6 @@ def _write_all(name: str, res, out):
     return type(res)(*outs) if hasattr(res, "_fields") else tuple(outs)
 
 
-def _accepts_out(fn) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return "out" in params
-
-
 def with_out(fn, name: str, policy: str = "exact", factory: bool = False, dims: bool = False):
     """``fn`` taking PyTorch's ``out=`` keyword (see the module docstring); ``dims``: also
     ``axis=`` / ``keepdims=`` for ``dim=`` / ``keepdim=``."""
@@ -286,9 +296,7 @@ def with_out(fn, name: str, policy: str = "exact", factory: bool = False, dims: 
             _numpy_names(name, kwargs)
         if out is None:
             return fn(*args, **kwargs)
-        if autograd._grad_enabled and (
-            _requires_grad(args, kwargs) or _requires_grad((), {"out": out})
-        ):
+        if autograd._grad_enabled and (_requires_grad((*args, out), kwargs)):
             raise AutogradError(
                 f"{name}(): functions with out=... arguments don't support automatic "
                 "differentiation, but one of the arguments requires grad; call it without "
@@ -317,22 +325,13 @@ def _policy(name: str, namespace: str) -> str:
 
 def add_out(module, names, namespace: str = "torch") -> None:
     """Give the functions ``names`` of ``module`` PyTorch's ``out=`` keyword."""
-    done = {}  # NOTE: aliases (arccos, acos) stay one object, which pickles by its name
-    for name in sorted(names):
-        fn = getattr(module, name, None)
-        if fn is None or isinstance(fn, type) or not callable(fn):
-            continue
-        if id(fn) in done:
-            setattr(module, name, done[id(fn)])
-            continue
-        if getattr(fn, "_takes_out", False) or _accepts_out(fn):
-            continue
+
+    def make(fn, name):
         wrapped = with_out(fn, name, _policy(name, namespace), name in _FACTORY,
                            namespace == "torch" and name in AXIS)  # fmt: skip
-        done[id(fn)] = wrapped
-        # NOTE: pickled by reference to this module and name
-        wrapped.__module__, wrapped.__qualname__ = module.__name__, name
-        for attr in ("_autocast_policy",):
-            if hasattr(fn, attr):
-                setattr(wrapped, attr, getattr(fn, attr))
-        setattr(module, name, wrapped)
+        if hasattr(fn, "_autocast_policy"):
+            wrapped._autocast_policy = fn._autocast_policy
+        return wrapped
+
+    _rewrap(module, names,
+            lambda fn: getattr(fn, "_takes_out", False) or _has_param(fn, "out"), make)  # fmt: skip

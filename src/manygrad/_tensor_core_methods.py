@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._out import numpy_dims
+
 if TYPE_CHECKING:
     from .tensor import Tensor
 
@@ -140,66 +142,66 @@ class CoreMethods:
 
     def sum(self, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
-            dim, keepdim = _numpy_dims("sum", dim, keepdim, axis, keepdims)
+            dim, keepdim = numpy_dims("sum", dim, keepdim, axis, keepdims)
         return F.sum(self, dim, keepdim, dtype=dtype)
 
     def mean(self, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
-            dim, keepdim = _numpy_dims("mean", dim, keepdim, axis, keepdims)
+            dim, keepdim = numpy_dims("mean", dim, keepdim, axis, keepdims)
         return F.mean(self, dim, keepdim, dtype=dtype)
 
     def var(
         self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None
     ):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
-            dim, keepdim = _numpy_dims("var", dim, keepdim, axis, keepdims)
+            dim, keepdim = numpy_dims("var", dim, keepdim, axis, keepdims)
         return F.var(self, dim, unbiased, keepdim, correction=correction)
 
     def std(
         self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None
     ):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
-            dim, keepdim = _numpy_dims("std", dim, keepdim, axis, keepdims)
+            dim, keepdim = numpy_dims("std", dim, keepdim, axis, keepdims)
         return F.std(self, dim, unbiased, keepdim, correction=correction)
 
     def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
-            dim, keepdim = _numpy_dims("max", dim, keepdim, axis, keepdims)
+            dim, keepdim = numpy_dims("max", dim, keepdim, axis, keepdims)
         return F.max(self, dim, keepdim)
 
     def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
-            dim, keepdim = _numpy_dims("min", dim, keepdim, axis, keepdims)
+            dim, keepdim = numpy_dims("min", dim, keepdim, axis, keepdims)
         return F.min(self, dim, keepdim)
 
     def amax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
-            dim, keepdim = _numpy_dims("amax", dim, keepdim, axis, keepdims)
+            dim, keepdim = numpy_dims("amax", dim, keepdim, axis, keepdims)
         return F.amax(self, dim, keepdim)
 
     def amin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
-            dim, keepdim = _numpy_dims("amin", dim, keepdim, axis, keepdims)
+            dim, keepdim = numpy_dims("amin", dim, keepdim, axis, keepdims)
         return F.amin(self, dim, keepdim)
 
     def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
-            dim, keepdim = _numpy_dims("argmax", dim, keepdim, axis, keepdims)
+            dim, keepdim = numpy_dims("argmax", dim, keepdim, axis, keepdims)
         return F.argmax(self, dim, keepdim)
 
     def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
-            dim, keepdim = _numpy_dims("argmin", dim, keepdim, axis, keepdims)
+            dim, keepdim = numpy_dims("argmin", dim, keepdim, axis, keepdims)
         return F.argmin(self, dim, keepdim)
 
     def prod(self, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
-            dim, keepdim = _numpy_dims("prod", dim, keepdim, axis, keepdims)
+            dim, keepdim = numpy_dims("prod", dim, keepdim, axis, keepdims)
         return F.prod(self, dim, keepdim, dtype=dtype)
 
     def logsumexp(self, dim, keepdim=False, *, axis=None, keepdims=None):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
-            dim, keepdim = _numpy_dims("logsumexp", dim, keepdim, axis, keepdims)
+            dim, keepdim = numpy_dims("logsumexp", dim, keepdim, axis, keepdims)
         return F.logsumexp(self, dim, keepdim)
 
     def cumsum(self, dim, dtype=None):
@@ -207,12 +209,12 @@ class CoreMethods:
 
     def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
-            dim, keepdim = _numpy_dims("all", dim, keepdim, axis, keepdims)
+            dim, keepdim = numpy_dims("all", dim, keepdim, axis, keepdims)
         return F.all(self, dim, keepdim)
 
     def any(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
-            dim, keepdim = _numpy_dims("any", dim, keepdim, axis, keepdims)
+            dim, keepdim = numpy_dims("any", dim, keepdim, axis, keepdims)
         return F.any(self, dim, keepdim)
 
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
@@ -313,12 +315,3 @@ class CoreMethods:
 
     def where(self, condition, other) -> Tensor:
         return F.where(condition, self, other)
-
-
-def _numpy_dims(name, dim, keepdim, axis, keepdims):
-    """``axis`` / ``keepdims`` (NumPy's names) as ``dim`` / ``keepdim``."""
-    if axis is not None:
-        if dim is not None:
-            raise TypeError(f"{name}() got both dim and its alias axis; pass one of them")
-        dim = axis
-    return dim, (keepdim if keepdims is None else keepdims)

@@ -24,15 +24,14 @@ _IGNORED = {"layout", "pin_memory", "memory_format"}
 
 
 def _size_kw(size: tuple, kw: dict, fn: str) -> tuple:
-    """``zeros(2, 3)``, ``zeros((2, 3))`` and ``zeros(size=(2, 3))`` alike; ``out=`` refused."""
+    """``zeros(2, 3)``, ``zeros((2, 3))`` and ``zeros(size=(2, 3))`` alike (``out=`` is
+    taken by the wrapper in ``manygrad._out``)."""
     kw = dict(kw)
     if "size" in kw:
         if size:
             raise TypeError(f"{fn}: got the size both positionally and as size=")
         s = kw.pop("size")
         size = (tuple(s),) if isinstance(s, (tuple, list)) else (s,)
-    if kw.pop("out", None) is not None:
-        raise TypeError(f"{fn}: out= is not supported; assign the result instead")
     bad = sorted(k for k in kw if k not in _IGNORED)
     if bad:
         raise TypeError(f"{fn}() got unexpected keyword argument(s) {bad}")
