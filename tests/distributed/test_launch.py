@@ -44,6 +44,17 @@ def test_build_command_resolves_manygrad_and_hostfile(tmp_path):
         launch.build_command(0, ["x"], mpiexec="mpiexec")
 
 
+@pytest.mark.parametrize("flavour", ["openmpi", "hydra"])
+@pytest.mark.parametrize("root", [True, False])
+def test_open_mpi_as_root_is_allowed(monkeypatch, flavour, root):
+    # GPU containers run as root, which Open MPI refuses unless told; MPICH does not care
+    monkeypatch.setattr(launch, "mpiexec_flavour", lambda m: flavour)
+    monkeypatch.setattr(launch, "_is_root", lambda: root)
+    cmd = launch.build_command(2, ["python", "t.py"], mpiexec="mpiexec")
+    assert ("--allow-run-as-root" in cmd) == (root and flavour == "openmpi")
+    assert cmd.index(sys.executable) > cmd.index("2")
+
+
 def test_nproc_beyond_gpus_suggests_cpu_or_fewer(monkeypatch):
     monkeypatch.setattr(launch.backend, "cuda_device_count", lambda: 2)
     with pytest.raises(DistributedError, match=r"--nproc 4 needs 4 GPUs.*2 are available.*"

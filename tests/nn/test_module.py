@@ -174,6 +174,9 @@ def test_load_state_dict_from_torch_roundtrip_forward():
     ),
 ])  # fmt: skip
 def test_repr_matches_torch(make):
+    if not torch.__version__.startswith("2.13"):
+        # NOTE: module reprs change between PyTorch releases (BatchNorm's bias=, ...)
+        pytest.skip(f"manygrad prints modules as PyTorch 2.13; this is {torch.__version__}")
     assert repr(make(mg)) == str(make(torch))
 
 

@@ -188,7 +188,7 @@ def test_regression_loss_options(name, kw):
 
 
 def test_mse_loss_constant_target():
-    check_op("mse_loss", [(3, 4), rng.standard_normal((3, 4))])
+    check_op("mse_loss", [(3, 4), rng.standard_normal((3, 4)).astype(np.float32)])
 
 
 W34 = rng.uniform(0.5, 2.0, size=(3, 4))

@@ -122,10 +122,17 @@ def build_command(n: int, argv: list[str], hosts: str | None = None, mpiexec: st
         cmd += ["--hostfile", hosts] if flavour == "openmpi" else ["-f", hosts]
     if flavour == "openmpi" and not hosts:
         cmd += ["--oversubscribe"]  # NOTE: Open MPI refuses more ranks than cores otherwise
+    if flavour == "openmpi" and _is_root():
+        # NOTE: Open MPI refuses to start as root unless told; GPU containers run as root
+        cmd += ["--allow-run-as-root"]
     command = resolve_command(argv)
     if log_dir:  # each rank first redirects its output, then becomes the command
         command = [sys.executable, "-c", _SHIM, log_dir, *command]
     return cmd + list(mpi_args) + command
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def check_nproc(n: int, device: str | None) -> None:
