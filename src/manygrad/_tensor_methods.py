@@ -93,7 +93,7 @@ class TensorMethods(OpMethods, CompatMethods, AliasMethods):
         """The non-zero entries as a sparse COO tensor (``mg.sparse``)."""
         from .sparse import to_sparse
 
-        return to_sparse(self)
+        return to_sparse(self, sparse_dim)
 
     def to_dense(self):
         return self

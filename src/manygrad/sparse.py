@@ -176,8 +176,14 @@ class SparseCooTensor:
     __rmul__ = __mul__
 
     def __repr__(self) -> str:
-        return (f"tensor(indices={self._indices!r},\n       values={self._values!r},\n"
-                f"       size={self._size}, nnz={self._nnz()}, layout=torch.sparse_coo)")  # fmt: skip
+        def field(head: str, t: Tensor) -> str:  # continuation lines under the field's text
+            return head + repr(t).replace("\n", "\n" + " " * len(head))
+
+        grad = self._values.grad_fn
+        tail = "" if grad is None else f", grad_fn=<{grad.name()}>"
+        return (field("tensor(indices=", self._indices) + ",\n"
+                + field("       values=", self._values.detach()) + ",\n"
+                + f"       size={self._size}, nnz={self._nnz()}, layout=torch.sparse_coo{tail})")  # fmt: skip
 
 
 def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
@@ -222,10 +228,27 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
     return SparseCooTensor(idx, vals, size, bool(is_coalesced))
 
 
-def to_sparse(x: Tensor) -> SparseCooTensor:
-    """The non-zero entries of a dense tensor as a coalesced sparse tensor."""
-    nz = _ops().nonzero(x.detach())
-    vals = x[tuple(nz[:, d] for d in range(x.ndim))] if x.ndim else x.reshape(1)
+def to_sparse(x: Tensor, sparse_dim: int | None = None) -> SparseCooTensor:
+    """The non-zero entries of a dense tensor as a coalesced sparse tensor.
+
+    Args:
+        x: the dense tensor.
+        sparse_dim: how many leading dims are sparse (default: all); the rest stay dense
+            blocks in ``values``, kept wherever any of their entries is non-zero.
+
+    Example:
+        >>> mg.tensor([[0, 0], [9, 10]]).to_sparse(1).values()
+        tensor([[ 9, 10]])
+    """
+    k = x.ndim if sparse_dim is None else int(sparse_dim)
+    if not 0 <= k <= x.ndim or (k == 0 and x.ndim > 0):
+        raise ShapeError(f"to_sparse: sparse_dim must be in 1..{x.ndim} for a {x.ndim}-d "
+                         f"tensor, got {sparse_dim}")  # fmt: skip
+    mask = x.detach() != 0
+    if k < x.ndim:
+        mask = mask.any(dim=tuple(range(k, x.ndim)))
+    nz = _ops().nonzero(mask)
+    vals = x[tuple(nz[:, d] for d in range(k))] if x.ndim else x.reshape(1)
     return SparseCooTensor(nz.mT.contiguous(), vals, tuple(x.shape), True)
 
 

@@ -125,3 +125,30 @@ def test_mm_matmul_and_legacy_constructors():
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-5)
     e = mg.ones(5, 3)
     np.testing.assert_allclose((e @ s.to_dense()).numpy(), (e @ s).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("sparse_dim", [None, 1, 2, 3])
+def test_to_sparse_with_dense_dims_matches_torch(device, sparse_dim):
+    torch = pytest.importorskip("torch")
+    a = np.zeros((3, 2, 4), np.float32)
+    a[1, 0, 3], a[2, 1, 0], a[2, 1, 2] = 5.0, -1.0, 2.0
+    x = mg.tensor(a, device=device, requires_grad=True)
+    t = torch.tensor(a, requires_grad=True)
+    args = () if sparse_dim is None else (sparse_dim,)
+    s, ts = x.to_sparse(*args), t.to_sparse(*args)
+    assert (s.sparse_dim(), s.dense_dim()) == (ts.sparse_dim(), ts.dense_dim())
+    np.testing.assert_array_equal(s.indices().cpu().numpy(), ts.indices().numpy())
+    np.testing.assert_array_equal(s.values().detach().cpu().numpy(), ts.values().detach().numpy())
+    w = np.arange(24, dtype=np.float32).reshape(3, 2, 4)
+    (s.to_dense() * mg.tensor(w, device=device)).sum().backward()
+    (ts.to_dense() * torch.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), t.grad.numpy())
+    with pytest.raises(mg.errors.ShapeError, match="sparse_dim must be in 1..3"):
+        x.to_sparse(4)
+
+
+def test_sparse_repr_matches_torch():
+    torch = pytest.importorskip("torch")
+    a = [[0, 0, 0], [9, 0, 10], [0, 0, 0]]
+    for args in ((), (1,)):
+        assert repr(mg.tensor(a).to_sparse(*args)) == repr(torch.tensor(a).to_sparse(*args))
