@@ -100,6 +100,7 @@ def test_epilog_names_and_compute_types_exist_in_nvmath():
 @needs_nvmath
 def test_plan_cache_plans_once_per_spec_and_evicts(monkeypatch):
     import nvmath.linalg.advanced as adv
+    from nvmath.linalg.advanced.matmulmod import EPILOG_INPUT_HANDLERS_MAP
 
     log = []
 
@@ -108,7 +109,10 @@ def test_plan_cache_plans_once_per_spec_and_evicts(monkeypatch):
             log.append(("new", a.shape))
 
         def plan(self, epilog=None, epilog_inputs=None, stream=None):
-            log.append(("plan", epilog.name))
+            # nvmath's own rule: an epilog given must be one it has input handlers for
+            if epilog is not None:
+                assert epilog in EPILOG_INPUT_HANDLERS_MAP, "Not supported."
+            log.append(("plan", None if epilog is None else epilog.name))
 
         def reset_operands(self, a=None, b=None, epilog_inputs=None, stream=None):
             log.append(("reset", a.shape))
@@ -126,3 +130,6 @@ def test_plan_cache_plans_once_per_spec_and_evicts(monkeypatch):
     cache.get(gemm.spec((2, 8), b.shape, "float32"), a[:2], b)
     cache.get(gemm.spec((3, 8), b.shape, "float32"), a[:3], b)
     assert len(cache) == 2 and ("free",) in log and cache.plans_built == 3
+    assert ("plan", None) in log and ("plan", "BIAS") in log  # a plain product: no epilog
+    for name in gemm.EPILOGS:  # every epilogue manygrad plans is one nvmath accepts
+        cache.get(gemm.spec(a.shape, b.shape, "float32", name), a, b, None)

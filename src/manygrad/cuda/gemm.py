@@ -203,7 +203,10 @@ class PlanCache:
         mm = self._plans.get(key)
         if mm is None:
             mm = Matmul(a, b, options=options(s), stream=stream)
-            mm.plan(epilog=MatmulEpilog[s.epilog], epilog_inputs=epilog_inputs, stream=stream)
+            # NOTE: a plain product is planned with no epilog: nvmath refuses DEFAULT there
+            # ("Not supported."; seen on the H200), though MatmulEpilog lists it
+            epilog = None if s.epilog == "DEFAULT" else MatmulEpilog[s.epilog]
+            mm.plan(epilog=epilog, epilog_inputs=epilog_inputs, stream=stream)
             self.plans_built += 1
             self._plans[key] = mm
             if len(self._plans) > self.maxsize:
