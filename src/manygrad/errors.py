@@ -22,6 +22,11 @@ class DTypeError(ManygradError, TypeError, RuntimeError):
     PyTorch raises)."""
 
 
+class DTypeNotImplementedError(DTypeError, NotImplementedError):
+    """A dtype an op does not take where PyTorch raises ``NotImplementedError`` (``sign`` of
+    complex values: ``sgn`` is the op for them)."""
+
+
 class AutogradError(ManygradError, RuntimeError):
     """Backward cannot run as asked."""
 

@@ -52,6 +52,8 @@ FFTS = [
     ("rfft2", {"s": (3, 6)}, False), ("irfft2", {"s": (4, 7)}, True),
     ("fftn", {"dim": (0,)}, False), ("ifftn", {"s": (2, 9)}, True), ("rfftn", {"norm": "forward"}, False),
     ("irfftn", {}, True), ("irfftn", {"s": (5, 6), "norm": "ortho"}, True),
+    ("ifft", {}, False), ("ifft", {"n": 7, "norm": "ortho"}, False),
+    ("ifft", {"n": 4, "norm": "forward", "dim": 0}, False), ("ifftn", {"dim": (1,)}, False),
 ]  # fmt: skip
 
 
@@ -60,6 +62,17 @@ FFTS = [
 def test_fft_matches_torch(device, name, kw, cplx):
     _check(lambda x: getattr(mg.fft, name)(x, **kw), lambda x: getattr(torch.fft, name)(x, **kw),
            [_data((3, 8), cplx)], device)  # fmt: skip
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_ifft_of_a_real_signal_has_torchs_signed_zeros(device):
+    # NOTE: the zero imaginary part of the DC bin is -0.0 in PyTorch (0.5000-0.0000j first)
+    for vals in ([0.0, 0.25, 0.5, 0.75, 1.0], [0.0, 1.0, 2.0, 3.0], [1.0, 1.0, 1.0]):
+        for norm in (None, "ortho", "forward"):
+            got = _np(mg.fft.ifft(mg.tensor(vals, device=device), norm=norm))
+            want = _np(torch.fft.ifft(torch.tensor(vals), norm=norm))
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+            assert np.signbit(got.imag[0]) and np.signbit(want.imag[0]), (vals, norm)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -1,5 +1,5 @@
-"""Complex tensors: their parts (``real``, ``imag``, ``view_as_real``), ``conj``, ``angle``
-and ``abs`` of complex values, and building them (``complex``, ``polar``,
+"""Complex tensors: their parts (``real``, ``imag``, ``view_as_real``), ``conj``, ``angle``,
+``sgn`` and ``abs`` of complex values, and building them (``complex``, ``polar``,
 ``view_as_complex``).
 
 Gradients follow PyTorch's convention for complex inputs: the gradient of a real loss
@@ -67,6 +67,38 @@ class ComplexAngle(Function):
         xp = backend.array_module(g)
         r2 = (self.z * xp.conj(self.z)).real  # NOTE: d(angle) is i z / |z|^2, 0 at 0
         return g * xp.where(r2 == 0, 0, 1j * self.z / xp.where(r2 == 0, 1, r2))
+
+
+class Sgn(Function):
+    """``z / |z|`` of complex ``z`` (0 at 0): the unit number with ``z``'s argument."""
+
+    complex_ok = True
+
+    def reference(self, z):
+        from .elementwise import where
+
+        r = z.abs()
+        zero = r == 0
+        return where(zero, 0.0, z / where(zero, 1.0, r))
+
+    def forward(self, z):
+        xp = backend.array_module(z)
+        self.inputs = (z,)
+        with backend.quiet_float_errors():  # NOTE: NaN for NaN or infinite parts, silently
+            r = xp.abs(z)
+            self.r = r
+            self.s = xp.where(r == 0, 0, z / xp.where(r == 0, 1, r)).astype(z.dtype, copy=False)
+        return self.s
+
+    def backward(self, g):
+        # NOTE: |sgn z| is 1, so the part of g along sgn z has no effect: what is left,
+        # over |z|, is the gradient (0 at z = 0, as PyTorch's)
+        xp = backend.array_module(g)
+        s, r = self.s, self.r
+        with backend.quiet_float_errors():
+            along = (xp.conj(s) * g).real
+            out = xp.where(r == 0, 0, (g - s * along) / xp.where(r == 0, 1, r))
+        return out.astype(s.dtype, copy=False)
 
 
 class ViewAsReal(Function):
@@ -183,4 +215,10 @@ def complex_angle(input: Tensor) -> Tensor:  # noqa: A002
     return ComplexAngle.apply(input)
 
 
-__all__ = [n for n in public(globals()) if n != "complex_angle"]
+def complex_sgn(input: Tensor) -> Tensor:  # noqa: A002
+    """``input / |input|`` of a complex tensor, 0 where it is 0 (``mg.sgn`` of complex
+    values)."""
+    return Sgn.apply(input)
+
+
+__all__ = [n for n in public(globals()) if n not in ("complex_angle", "complex_sgn")]

@@ -21,7 +21,18 @@ from .reduce import amax, sum
 
 
 def sgn(x: Tensor) -> Tensor:
-    """The sign of each element, 0 for NaN (as PyTorch)."""
+    """The sign of each element, 0 for NaN (as PyTorch).
+
+    For complex ``x`` it is ``x / |x|`` (0 where ``x`` is 0), with a gradient; ``sign``
+    refuses complex tensors, as PyTorch's.
+
+    Example:
+        >>> mg.sgn(mg.tensor([3 + 4j, 0j]))   # tensor([0.6000+0.8000j, 0.0000+0.0000j])
+    """
+    if x.is_complex():
+        from .complex_ops import complex_sgn
+
+        return complex_sgn(x)
     s = x.sign()
     return where(isnan(x), 0.0, s) if x.is_floating_point() else s
 

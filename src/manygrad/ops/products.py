@@ -4,7 +4,7 @@ cdist, dist. Compositions of matmul, mul and sums, so gradients of any order fol
 from __future__ import annotations
 
 from ..autograd import autocast_fp32, autocast_lower
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from ._common import check_same_dtype
 from .elementwise import abs as _abs
@@ -301,7 +301,8 @@ def _pnorm(d: Tensor, p, dim, keepdim=False) -> Tensor:
     if p == -float("inf"):
         return amin(_abs(d), dim, keepdim)
     if p == 0:
-        return sum((d != 0).to(d.dtype), dim, keepdim)
+        a = _abs(d) if d.is_complex() else d  # NOTE: a complex tensor's norms are real
+        return sum((a != 0).to(a.dtype), dim, keepdim)
     from .pnorm import pnorm
 
     return pnorm(d, p, dim, keepdim)
@@ -313,12 +314,23 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
     if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
         raise ShapeError(f"cdist: expected (.., P, M) and (.., R, M), got {tuple(x1.shape)} "
                          f"and {tuple(x2.shape)}")  # fmt: skip
+    for name, x in (("X1", x1), ("X2", x2)):
+        if x.is_complex():  # NOTE: as PyTorch's (dist takes complex tensors)
+            raise DTypeError(f"cdist only supports floating-point dtypes, {name} got: "
+                             f"{x.dtype.name}; for p=2, view_as_real(x).flatten(-2) gives the "
+                             "same distances")  # fmt: skip
     diff = unsqueeze(x1, -2) - unsqueeze(x2, -3)
     return _pnorm(diff, p, -1)
 
 
 def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:  # noqa: A002
-    """The p-norm of ``input - other`` (all elements)."""
+    """The p-norm of ``input - other`` (all elements).
+
+    Complex inputs give the (real) norm of ``|input - other|``.
+
+    Example:
+        >>> mg.dist(mg.tensor([1 + 1j, 2j]), mg.tensor([1j, 0j]))   # tensor(2.2361)
+    """
     d = input - other
     return _pnorm(reshape(d, -1), p, 0)
 

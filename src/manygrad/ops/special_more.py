@@ -56,11 +56,12 @@ def _erfcx64(xp, x):
 def erfc_accurate(xp, x):
     """``erfc(x)`` in float64 without the cancellation of ``1 - erf(x)`` for large x."""
     a = _f64(xp, x)
+    b = xp.minimum(a, 30.0)  # NOTE: erfc(30) underflows to 0; inf would give inf - inf below
     with backend.quiet_float_errors():
-        # NOTE: exp(-a²) with a split so that the large part's square is exact
-        hi = xp.floor(a * 16) / 16
-        e = xp.exp(-hi * hi) * xp.exp(-(a - hi) * (a + hi))
-        tail = e * _erfcx64(xp, xp.maximum(a, 2.0))
+        # NOTE: exp(-b²) with a split so that the large part's square is exact
+        hi = xp.floor(b * 16) / 16
+        e = xp.exp(-hi * hi) * xp.exp(-(b - hi) * (b + hi))
+        tail = e * _erfcx64(xp, xp.maximum(b, 2.0))
     return _same(xp.where(a < 2, 1 - backend.erf(a), tail), x)
 
 
