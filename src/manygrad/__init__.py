@@ -30,6 +30,7 @@ from .creation import *
 from .compat.torch_api import *
 from .compat.torch_functions import *
 from .compat.torch_functions_more import *
+from .compat.torch_foreach import *
 from .dtypes import (
     bfloat16,
     cdouble,

@@ -8,11 +8,12 @@ This file is itself a plain PyTorch program: under ``manygrad run`` its ``import
 manygrad. Before running SCRIPT (unchanged) it makes the two frameworks agree where they
 would otherwise differ only by their random streams:
 - every parameter gets the same initial values (a NumPy stream keyed by the parameter's
-  order and shape) when it is handed to an optimizer or its model is first called;
+  order and shape) when it is handed to an optimizer or its model is first called, except
+  deep copies of parameters already synced, which keep the values they copied;
 - ``torch.rand``/``randn``/``*_like``/``randint`` and ``Categorical.sample`` draw from one
   shared NumPy stream;
-- ``random_split`` draws from that stream too, DataLoaders do not shuffle, and dropout
-  layers drop nothing.
+- ``random_split`` and ``WeightedRandomSampler`` draw from that stream too, DataLoaders do
+  not shuffle, and dropout layers drop nothing.
 Everything else (layers, losses, autograd, optimizers) is the framework's own.
 """
 
@@ -66,6 +67,20 @@ def _sync_params(params):
             p.copy_(torch.from_numpy(_init_value(tuple(p.shape), i)))
     return params
 
+
+_param_deepcopy = torch.nn.Parameter.__deepcopy__
+
+
+def _patched_param_deepcopy(self, memo):
+    # a copy of a synced parameter (an EMA model, say) keeps the values it copied
+    new = _param_deepcopy(self, memo)
+    seen = _synced.get(id(self))
+    if seen is not None and seen() is self:
+        _synced[id(new)] = weakref.ref(new)
+    return new
+
+
+torch.nn.Parameter.__deepcopy__ = _patched_param_deepcopy
 
 _optimizer_init = torch.optim.Optimizer.__init__
 
@@ -176,6 +191,15 @@ def _random_split(dataset, lengths, generator=None):
 
 
 torch.utils.data.random_split = _random_split
+
+
+def _weighted_sampler_iter(self):
+    w = np.asarray(self.weights.tolist() if hasattr(self.weights, "tolist") else self.weights)
+    p = w.astype(np.float64) / w.sum()
+    return iter(_RNG.choice(len(p), self.num_samples, replace=self.replacement, p=p).tolist())
+
+
+torch.utils.data.WeightedRandomSampler.__iter__ = _weighted_sampler_iter
 
 _dropout_init = torch.nn.Dropout.__init__
 

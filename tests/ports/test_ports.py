@@ -73,6 +73,14 @@ PORTS = [
     ("tcn_weightnorm.py", [], (2e-3, 1e-5), ()),
     ("tcn_weightnorm.py", ["--pad", "left"], (2e-3, 1e-5), ()),
     ("deep_sets_scatter.py", [], (2e-3, 1e-4), ()),
+    ("convnext_droppath.py", [], (2e-3, 1e-4), ()),
+    ("unet_segmentation.py", [], (2e-3, 1e-4), ()),
+    ("wavenet_gated.py", [], (2e-3, 1e-4), ()),
+    ("textcnn_samplers.py", [], (2e-3, 1e-4), ()),
+    ("pinn_burgers.py", [], (2e-3, 1e-6), ()),
+    ("capsule_routing.py", [], (2e-3, 1e-4), ()),
+    ("mae_linear_attention.py", [], (2e-3, 1e-4), ()),
+    ("bpr_recommender.py", [], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 
