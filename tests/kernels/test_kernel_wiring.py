@@ -353,7 +353,7 @@ def test_layer_norm_keeps_the_plain_path_elsewhere(monkeypatch):
     calls = spy(monkeypatch, "kernels.layer_norm")
     _force(monkeypatch)
     x = np.random.default_rng(12).standard_normal((3, 6)).astype(np.float32)
-    _ln_run(x.astype(np.float64), (6,), True)  # float64
+    _ln_run(x.astype(np.float64), (6,), True, mg.float64)  # float64 (input and parameters)
     xt = _t(x).to(mg.bfloat16)
     F.layer_norm(xt, (6,), _t(np.ones(6, np.float32)))  # float32 weight on bfloat16 input
     monkeypatch.setenv(fastpath.ENV, "none")

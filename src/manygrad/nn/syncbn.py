@@ -15,6 +15,7 @@ import warnings
 
 from ..autograd import Function
 from ..errors import ShapeError
+from ..ops._dtype_rules import check_norm_params
 from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, _BatchNorm
 
@@ -73,6 +74,10 @@ class SyncBatchNorm(_BatchNorm):
         c = input.shape[1]
         if c != self.num_features:
             raise ShapeError(f"SyncBatchNorm: expected {self.num_features} channels, got {c}")
+        # NOTE: the parameters' dtypes follow batch_norm's rule, as on one process
+        check_norm_params("SyncBatchNorm", input, (("weight", self.weight), ("bias", self.bias),
+                          ("running_mean", self.running_mean),
+                          ("running_var", self.running_var)))  # fmt: skip
         dims = [0] + list(range(2, input.dim()))
         count = input.numel() // c
         x = input.float() if input.dtype.itemsize < 4 else input

@@ -1,13 +1,16 @@
 """instance_norm (Ulyanov et al., 2016) and local_response_norm (Krizhevsky et al., 2012),
-as compositions of differentiable ops (mean, var, avg_pool2d, pow)."""
+as compositions of differentiable ops (mean, var, avg_pool2d, pow). instance_norm computes
+16-bit inputs in float32 and returns the input's dtype."""
 
 # ruff: noqa: A002  (`input` is PyTorch's argument name)
 from __future__ import annotations
 
 from .. import backend
+from .. import dtypes as D
 from ..autograd import no_grad
 from ..errors import ShapeError
 from ..tensor import Tensor
+from ._dtype_rules import check_norm_params
 from .arrange import pad
 from .elementwise import _float_input, rsqrt
 from .pool import avg_pool2d
@@ -32,7 +35,8 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
         input: (N, C, *spatial).
         running_mean, running_var: (C,) statistics, updated when ``use_input_stats``;
             used instead of the input's when not.
-        weight, bias: per-channel affine parameters (C,) or None.
+        weight, bias: per-channel affine parameters (C,) or None, of the input's dtype (or
+            both float32 for a bfloat16/float16 input).
         use_input_stats: normalise with each instance's statistics (default True).
         momentum: running-statistics update factor (default 0.1). eps: default 1e-5.
 
@@ -42,6 +46,12 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
     if x.ndim < 3:
         raise ShapeError(f"instance_norm: expected an input of shape (N, C, *spatial), got "
                          f"{tuple(x.shape)}")  # fmt: skip
+    # NOTE: weight and bias follow the normalisations' rule (the input's dtype, or float32
+    # for a 16-bit input); the running statistics may have any float dtype, as in PyTorch
+    check_norm_params("instance_norm", x, (("weight", weight), ("bias", bias)))
+    out_dt = x.dtype
+    if x.dtype.itemsize < 4:
+        x = x.to(D.float32)
     c = x.shape[1]
     axes = tuple(range(2, x.ndim))
     view = (1, c) + (1,) * (x.ndim - 2)
@@ -60,13 +70,13 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
         if running_mean is None or running_var is None:
             raise ValueError("instance_norm: use_input_stats=False needs running_mean and "
                              "running_var")  # fmt: skip
-        m, v = running_mean.reshape(view), running_var.reshape(view)
+        m, v = running_mean.to(x.dtype).reshape(view), running_var.to(x.dtype).reshape(view)
     y = (x - m) * rsqrt(v + eps)
     if weight is not None:
-        y = y * weight.reshape(view)
+        y = y * weight.to(x.dtype).reshape(view)
     if bias is not None:
-        y = y + bias.reshape(view)
-    return y
+        y = y + bias.to(x.dtype).reshape(view)
+    return y if y.dtype is out_dt else y.to(out_dt)
 
 
 def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,

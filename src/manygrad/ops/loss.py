@@ -1,5 +1,9 @@
 """Losses: cross entropy and NLL (class indices or probabilities), regression losses,
-binary cross entropy, KL divergence. Each is one Function with an analytic backward."""
+binary cross entropy, KL divergence. Each is one Function with an analytic backward.
+
+The dtypes each loss takes, and the dtype of its result, are PyTorch's: see the NOTEs at
+``_class_loss``, ``SoftTargetCE``, ``_regression``, ``binary_cross_entropy`` and
+``binary_cross_entropy_with_logits``, and ``kl_div``."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from ..autograd import Function, autocast_fp32
 from ..errors import DimError, DTypeError, ShapeError
 from ..tensor import Tensor
 from ._common import axis_sum
+from ._dtype_rules import check_class_targets, check_not_integer, check_same_as_input
 from .elementwise import _float_input, _promote, cast
 from .nn import _NAN, _cdt, _check_reduction, _no_grad_for, _reduce
 from .reduce import sum as _sum
@@ -210,7 +215,16 @@ class ClassNLL(Function):
 
 
 class SoftTargetCE(Function):
-    """Cross entropy with class-probability targets of the input's shape."""
+    """Cross entropy with class-probability targets of the input's shape.
+
+    NOTE: as in PyTorch 2.13, the result has the promoted dtype of the input, the target
+    and the weight (float32 input with a float64 target gives float64; bfloat16 with
+    float32 gives float32): log_softmax runs in the input's compute dtype, the products
+    with the target and the weight in the promoted one; each gradient has its tensor's
+    dtype.
+    """
+
+    changes_dtype = True  # a bfloat16 input with a float32 target gives float32
 
     def reference(self, x, t):
         from .nn import log_softmax
@@ -230,11 +244,14 @@ class SoftTargetCE(Function):
     def forward(self, x, t, w, reduction, eps):
         self.inputs = (x, t)
         xp = backend.array_module(x)
-        out_dt, cdt = x.dtype, _cdt(x)
+        out_dt = _promoted(x, t, w)
+        cdt = D.float32.np if out_dt.itemsize < 4 else out_dt  # the products' dtype
+        xcdt = _cdt(x)
         n, c, s = _ncs(x.shape)
-        x3 = x.astype(cdt, copy=False).reshape(n, c, s)
+        x3 = x.astype(xcdt, copy=False).reshape(n, c, s)
         logp = x3 - x3.max(axis=1, keepdims=True)
         logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))
+        logp = logp.astype(cdt, copy=False)
         q = t.astype(cdt, copy=False).reshape(n, c, s)
         if eps:
             q = q * (1.0 - eps) + eps / c
@@ -270,6 +287,16 @@ class SoftTargetCE(Function):
         return gx, gt, None
 
 
+def _promoted(*arrays):
+    """NumPy dtype that PyTorch promotes the arrays' dtypes to (None entries skipped)."""
+    dt = None
+    for a in arrays:
+        if a is not None:
+            d = D.from_np(a.dtype)
+            dt = d if dt is None else D.promote_types(dt, d)
+    return dt.np
+
+
 def _check_targets(target: Tensor, c: int, ignore_index: int, op: str) -> None:
     """Class indices outside [0, C) raise, as in PyTorch. NOTE: only on the CPU, where the
     check costs no sync; on a GPU such a target gives a NaN loss instead."""
@@ -285,6 +312,10 @@ def _check_targets(target: Tensor, c: int, ignore_index: int, op: str) -> None:
 
 
 def _class_loss(input, target, weight, ignore_index, reduction, eps, logits, op):  # noqa: A002
+    """NOTE: PyTorch 2.13's dtype rules: class-index targets are int64 (or uint8 for an
+    input of shape (C,) or (N, C)) and the class weights have the input's dtype; with
+    class probabilities the target and the weight may have any float dtype and the result
+    has the promoted one (``SoftTargetCE``)."""
     _check_reduction(reduction, op)
     if not isinstance(input, Tensor) or not isinstance(target, Tensor):
         raise TypeError(f"{op}: input and target must be tensors")
@@ -316,11 +347,8 @@ def _class_loss(input, target, weight, ignore_index, reduction, eps, logits, op)
             f"{op}: for input of shape {tuple(x.shape)} (N, C, ...) the target must have "
             f"shape {want} (class indices){extra}, got {tuple(target.shape)}"
         )
-    if target.dtype.is_floating_point or target.dtype is D.bool_:
-        raise DTypeError(
-            f"{op}: class-index targets must be an integer dtype (int64), got {target.dtype}; "
-            "convert with target.long()"
-        )
+    check_class_targets(op, x, target)
+    check_same_as_input(op, x, "weight", weight)
     _check_targets(target, c, ignore_index, op)
     return ClassNLL.apply(x, target, weight, ignore_index, reduction, eps, logits)
 
@@ -432,10 +460,32 @@ class Regression(Function):
 
 
 def _regression(input, target, reduction, kind, beta, op):  # noqa: A002
+    """NOTE: PyTorch 2.13's dtypes: mse_loss, l1_loss and smooth_l1_loss compute in and
+    return the promotion of the input's and the target's dtypes, with no warning (float32
+    input, float64 target: float64, also for a 0-d target, as the two are broadcast
+    first); huber_loss returns the input's dtype (PyTorch's backward then refuses a target
+    of another dtype; manygrad gives the gradient). The input's gradient always has the
+    input's dtype. l1_loss refuses bool tensors, as PyTorch's subtraction does."""
     _check_reduction(reduction, op)
-    a, b = _promote(input, target)
+    if not isinstance(input, Tensor) or not isinstance(target, Tensor):
+        a, b = _promote(input, target)  # a Python number operand
+    else:
+        if op == "l1_loss" and D.bool_ in (input.dtype, target.dtype):
+            raise DTypeError(f"{op}: bool tensors are not supported (bools can't be "
+                             "subtracted); cast with .float()")  # fmt: skip
+        if op == "huber_loss" and target.is_floating_point() and not input.is_floating_point():
+            raise DTypeError(
+                f"{op}: the loss has the input's dtype, {input.dtype.name}, which can't hold "
+                f"the {target.dtype.name} result: cast with input.to(mg.{target.dtype.name})"
+            )
+        dt = D.promote_types(input.dtype, target.dtype)
+        a = input if input.dtype is dt else cast(input, dt)
+        b = target if target.dtype is dt else cast(target, dt)
     a, b = _float_input(a), _float_input(b)
-    return _reduce(Regression.apply(a, b, kind, beta), reduction)
+    loss = Regression.apply(a, b, kind, beta)
+    if op == "huber_loss" and isinstance(input, Tensor) and input.is_floating_point():
+        loss = loss if loss.dtype is input.dtype else cast(loss, input.dtype)
+    return _reduce(loss, reduction)
 
 
 @autocast_fp32()
@@ -569,7 +619,16 @@ class BCEWithLogits(Function):
         return gx, gy, None, None
 
 
-def _binary_args(input, target, weight, op, pos_weight=None):  # noqa: A002
+def _binary_args(input, target, weight, op, pos_weight=None, logits=False):  # noqa: A002
+    """The operands cast to the dtype the loss computes in.
+
+    NOTE: PyTorch 2.13's dtypes: binary_cross_entropy takes a target of the input's dtype
+    only, and a weight of any dtype, and returns the input's dtype;
+    binary_cross_entropy_with_logits takes a float target of any dtype and weights of any
+    dtype, computes in their promotion and returns the target's dtype (float32 logits
+    with a float64 target give float64, float64 logits with a float32 target float32);
+    the input's gradient has the input's dtype.
+    """
     if tuple(target.shape) != tuple(input.shape):
         raise ShapeError(
             f"{op}: target shape {tuple(target.shape)} must be the same as input shape "
@@ -578,7 +637,13 @@ def _binary_args(input, target, weight, op, pos_weight=None):  # noqa: A002
     _no_grad_for(weight, "weight", op)
     _no_grad_for(pos_weight, "pos_weight", op)
     x = _float_input(input)
-    dt = x.dtype
+    if logits:
+        check_not_integer(op, ("target", target))
+        dt = D.from_np(_promoted(*(t._data for t in (x, target, weight, pos_weight)
+                                   if t is not None)))  # fmt: skip
+    else:
+        check_same_as_input(op, x, "target", target)
+        dt = x.dtype
     return [None if t is None else (t if t.dtype is dt else cast(t, dt))
             for t in (x, target, weight, pos_weight)]  # fmt: skip
 
@@ -626,8 +691,10 @@ def binary_cross_entropy_with_logits(
     """
     op = "binary_cross_entropy_with_logits"
     _check_reduction(reduction, op)
-    x, y, w, pw = _binary_args(input, target, weight, op, pos_weight)
-    return _reduce(BCEWithLogits.apply(x, y, w, pw), reduction)
+    x, y, w, pw = _binary_args(input, target, weight, op, pos_weight, logits=True)
+    loss = BCEWithLogits.apply(x, y, w, pw)
+    loss = loss if loss.dtype is target.dtype else cast(loss, target.dtype)
+    return _reduce(loss, reduction)
 
 
 class KLDiv(Function):
@@ -683,6 +750,11 @@ def kl_div(
     Example: ``loss = F.kl_div(F.log_softmax(z, 1), p, reduction="batchmean")``.
     """
     _check_reduction(reduction, "kl_div", ("batchmean",))
+    # NOTE: PyTorch 2.13 refuses integer and bool operands, and promotes the two float
+    # dtypes by its usual rule (float32 input, float64 target: float64; a 0-d target
+    # takes the input's dtype); each gradient has its tensor's dtype
+    if isinstance(input, Tensor) and isinstance(target, Tensor):
+        check_not_integer("kl_div", ("input", input), ("target", target))
     x, t = _promote(_float_input(input), target)
     loss = KLDiv.apply(x, t, log_target)
     if reduction == "batchmean":

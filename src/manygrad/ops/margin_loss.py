@@ -15,6 +15,7 @@ from .. import backend
 from ..autograd import autocast_fp32
 from ..errors import ShapeError
 from ..tensor import Tensor
+from ._dtype_rules import check_int64, check_same_as_input
 from .activation import logsigmoid
 from .distance import pairwise_distance
 from .elementwise import _float_input, clamp, exp, log, relu, softplus, where
@@ -88,17 +89,25 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, siz
 @autocast_fp32()
 def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                      reduction: str = "mean") -> Tensor:  # fmt: skip
-    """``log(1 + exp(-target * input))`` (two-class logistic loss, target 1 or -1)."""
+    """``log(1 + exp(-target * input))`` (two-class logistic loss, target 1 or -1).
+
+    NOTE: the result has the input's dtype whatever the target's, as in PyTorch 2.13."""
     reduction = _reduction(size_average, reduce, reduction, "soft_margin_loss")
-    return _reduce(softplus(-target * _float_input(input)), reduction)
+    x = _float_input(input)
+    t = target if target.dtype is x.dtype else target.to(x.dtype)
+    return _reduce(softplus(-t * x), reduction)
 
 
 @autocast_fp32()
 def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0,
                       weight: Tensor | None = None, size_average=None, reduce=None,
                       reduction: str = "mean") -> Tensor:  # fmt: skip
-    """Multi-class hinge loss: ``sum_{i != y} max(0, margin - x[y] + x[i])^p / C``."""
+    """Multi-class hinge loss: ``sum_{i != y} max(0, margin - x[y] + x[i])^p / C``.
+
+    NOTE: as in PyTorch 2.13, the target is int64 and the weight has the input's dtype."""
     reduction = _reduction(size_average, reduce, reduction, "multi_margin_loss")
+    check_int64("multi_margin_loss", "target", target)
+    check_same_as_input("multi_margin_loss", input, "weight", weight)
     if p not in (1, 2):
         raise ValueError(f"multi_margin_loss: only p == 1 and p == 2 are supported, got {p}")
     x = input if input.ndim == 2 else input.reshape(1, -1)
@@ -204,8 +213,11 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, red
                            reduction: str = "mean") -> Tensor:  # fmt: skip
     """Multi-class multi-label hinge loss: for each target class j (the leading entries of
     ``target`` up to the first -1) and each non-target class i,
-    ``max(0, 1 - (x[j] - x[i])) / C``."""
+    ``max(0, 1 - (x[j] - x[i])) / C``.
+
+    NOTE: the target is int64, as in PyTorch 2.13."""
     reduction = _reduction(size_average, reduce, reduction, "multilabel_margin_loss")
+    check_int64("multilabel_margin_loss", "target", target)
     x = input if input.ndim == 2 else input.reshape(1, -1)
     t = target._data.reshape(x.shape)
     xp = backend.array_module(t)

@@ -3,6 +3,7 @@ scaled_dot_product_attention.
 
 Each is one fused Function with an analytic backward pass; none reads tensor values on
 the host. float16/bfloat16 inputs are computed in float32 and returned in their dtype.
+The dtypes the parameters may have are PyTorch's (``_dtype_rules.check_norm_params``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from .. import dtypes as D
 from ..autograd import Function
 from ..errors import DeviceError, ShapeError
 from ..tensor import Tensor
+from ._dtype_rules import check_norm_params
 from .elementwise import _float_input
 
 
@@ -57,6 +59,12 @@ def _affine_grads(self, g, gx, axes, shape):
     return gx, gw, gb
 
 
+def _in_dtype_of(y, x):
+    """A reference's output ``y`` in the dtype of its input ``x`` (float32 parameters with
+    a 16-bit input promote the reference's products; the op returns the input's dtype)."""
+    return y if y.dtype is x.dtype else y.to(x.dtype)
+
+
 def _check_param(p, shape, name, op):
     if p is not None and tuple(p.shape) != tuple(shape):
         raise ShapeError(f"{op}: {name} must have shape {tuple(shape)}, got {tuple(p.shape)}")
@@ -73,7 +81,7 @@ class LayerNorm(Function):
         xc = x - x.mean(dims, keepdim=True)
         y = xc * ((xc * xc).mean(dims, keepdim=True) + self.eps).rsqrt()
         y = y if w is None else y * w
-        return y if b is None else y + b
+        return _in_dtype_of(y if b is None else y + b, x)
 
     fused = False  # the forward ran the LayerNorm kernel (on a GPU): xhat made in backward
 
@@ -194,7 +202,8 @@ def layer_norm(
     Args:
         input: a float tensor whose last dims equal ``normalized_shape``.
         normalized_shape: an int or tuple: the trailing dims to normalise over.
-        weight, bias: elementwise affine parameters of ``normalized_shape`` (default None).
+        weight, bias: elementwise affine parameters of ``normalized_shape`` (default None),
+            of the input's dtype (or both float32 for a bfloat16/float16 input).
         eps: added to the variance (default 1e-5).
 
     Example: ``y = F.layer_norm(x, (512,), gamma, beta)``.
@@ -203,6 +212,7 @@ def layer_norm(
     shape = _trailing(x, normalized_shape, "layer_norm")
     _check_param(weight, shape, "weight", "layer_norm")
     _check_param(bias, shape, "bias", "layer_norm")
+    check_norm_params("layer_norm", x, (("weight", weight), ("bias", bias)))
     return LayerNorm.apply(x, weight, bias, shape, eps)
 
 
@@ -213,7 +223,7 @@ class RMSNorm(Function):
     def reference(self, x, w):
         dims = tuple(range(-len(self.nshape), 0))
         y = x * ((x * x).mean(dims, keepdim=True) + self.eps).rsqrt()
-        return y if w is None else y * w
+        return _in_dtype_of(y if w is None else y * w, x)
 
     def forward(self, x, w, nshape, eps):
         self.inputs, self.eps = (x, w), eps
@@ -225,7 +235,7 @@ class RMSNorm(Function):
         x2 = _rows(x, nshape, cdt)
         ms = xp.einsum("ij,ij->i", x2, x2)[:, None] * (1.0 / max(x2.shape[1], 1))
         self.r = 1.0 / xp.sqrt(ms + eps)
-        self.xhat, self.w = x2 * self.r, _flat(w, cdt)
+        self.xhat, self.w = x2 * self.r, _flat(w, _rms_weight_dt(cdt, w))
         return _affine(self.xhat, self.w, None).reshape(x.shape).astype(out_dt, copy=False)
 
     fused = False  # the forward ran the RMSNorm kernel (on a GPU): xhat made in backward
@@ -258,6 +268,19 @@ class RMSNorm(Function):
         return gx.reshape(self.shape), gw
 
 
+def _rms_weight_dt(cdt, w):
+    """NumPy dtype of rms_norm's product with the weight.
+
+    NOTE: PyTorch 2.13 takes a weight of any float dtype: the input is normalised in its
+    compute dtype (float32 for 16-bit inputs), multiplied by the weight in the promotion of
+    that and the weight's dtype (float64 for a float64 weight), and the result is returned
+    in the input's dtype; the gradients come in each tensor's own dtype.
+    """
+    if w is None or w.dtype == cdt:
+        return cdt
+    return D.promote_types(D.from_np(cdt), D.from_np(w.dtype)).np
+
+
 def rms_norm(
     input: Tensor,  # noqa: A002
     normalized_shape,
@@ -271,7 +294,8 @@ def rms_norm(
     Args:
         input: a float tensor whose last dims equal ``normalized_shape``.
         normalized_shape: an int or tuple: the trailing dims to normalise over.
-        weight: elementwise scale of ``normalized_shape`` (default None).
+        weight: elementwise scale of ``normalized_shape`` (default None), of any float
+            dtype (the result has the input's dtype).
         eps: added to the mean square (default None: the machine epsilon of the dtype the
             op computes in, float32 for 16-bit inputs, as PyTorch).
 
@@ -297,7 +321,7 @@ class BatchNorm(Function):
         else:
             y = (x - Tensor._wrap(self.rm)) * Tensor._wrap(self.rstd)
         y = y if w is None else y * w.reshape(*ps)
-        return y if b is None else y + b.reshape(*ps)
+        return _in_dtype_of(y if b is None else y + b.reshape(*ps), x)
 
     def forward(self, x, w, b, running, training, momentum, eps):
         self.inputs, self.eps = (x, w, b), eps
@@ -356,7 +380,9 @@ def batch_norm(
     Args:
         input: shape (N, C) or (N, C, ...).
         running_mean, running_var: per-channel statistics of shape (C,), or None.
-        weight, bias: per-channel affine parameters of shape (C,) (default None).
+        weight, bias: per-channel affine parameters of shape (C,) (default None). The
+            statistics and parameters given share one dtype: the input's, or float32 for
+            a bfloat16/float16 input.
         training: use batch statistics and update the running ones (default False).
         momentum: weight of the new batch statistics in the running ones (default 0.1).
         eps: added to the variance (default 1e-5).
@@ -373,6 +399,8 @@ def batch_norm(
         if p is not None and p.device != x.device:
             raise DeviceError(f"batch_norm: {name} is on {p.device} but the input on {x.device}; "
                               "move it with .to(device)")  # fmt: skip
+    check_norm_params("batch_norm", x, (("weight", weight), ("bias", bias),
+                      ("running_mean", running_mean), ("running_var", running_var)))  # fmt: skip
     running = None
     if running_mean is not None and running_var is not None:
         running = (running_mean._data, running_var._data)
@@ -399,7 +427,7 @@ class GroupNorm(Function):
         xc = xg - xg.mean(2, keepdim=True)
         y = (xc * ((xc * xc).mean(2, keepdim=True) + self.eps).rsqrt()).reshape(*x.shape)
         y = y if w is None else y * w.reshape(*self.pshape)
-        return y if b is None else y + b.reshape(*self.pshape)
+        return _in_dtype_of(y if b is None else y + b.reshape(*self.pshape), x)
 
     def forward(self, x, w, b, groups, eps):
         self.inputs, self.eps, self.groups = (x, w, b), eps, groups
@@ -436,7 +464,8 @@ def group_norm(
     Args:
         input: shape (N, C, ...), C divisible by ``num_groups``.
         num_groups: number of channel groups.
-        weight, bias: per-channel affine parameters of shape (C,) (default None).
+        weight, bias: per-channel affine parameters of shape (C,) (default None), of the
+            input's dtype (or both float32 for a bfloat16/float16 input).
         eps: added to the variance (default 1e-5).
 
     Example: ``y = F.group_norm(x, 8, gamma, beta)``.
@@ -449,6 +478,7 @@ def group_norm(
         )
     _check_param(weight, (x.shape[1],), "weight", "group_norm")
     _check_param(bias, (x.shape[1],), "bias", "group_norm")
+    check_norm_params("group_norm", x, (("weight", weight), ("bias", bias)))
     return GroupNorm.apply(x, weight, bias, num_groups, eps)
 
 
