@@ -4,23 +4,25 @@
 #   bash scripts/gpu-check.sh [OUT_DIR]
 # Results go to OUT_DIR (default: $OUT, else ./gpu-check-out): full pytest log, benchmark
 # tables and JSON; copy the figures into benchmarks/RESULTS.md with the GPU's name.
-# Time limits (op tables 190 s, fused kernels 130 s, training bench 60 s, manygrad bench
-# 90 s, CUDA graphs 40 s) keep the whole run under about 8 minutes; every step writes its
-# log as it goes, so a step cut short by its limit still leaves what it had done. PYTHON picks
+# Time limits (op tables 170 s, doctor 30 s, fused kernels 130 s, fused wiring 60 s, training
+# bench 60 s, manygrad bench 90 s, CUDA graphs 40 s: 580 s at most) keep the whole run under
+# about 10 minutes; every step writes its log as it goes, so a step cut short by its limit
+# still leaves what it had done. A relative OUT_DIR is taken from the current folder. PYTHON picks
 # the interpreter (default: python3). Wheels in .whl/ (nvmath-python, cudnn-frontend) are
 # installed into /tmp/site first when present (a machine with no package index).
 set -uo pipefail
-cd "$(dirname "$0")/.."
 out="${1:-${OUT:-gpu-check-out}}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
+cd "$(dirname "$0")/.."
 py="${PYTHON:-$(command -v python3 || command -v python)}"
 export PYTHONPATH=src PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 if ls .whl/*.whl >/dev/null 2>&1; then
-  "${PYTHON:-python3}" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+  "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
     --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=src:/tmp/site
 fi
 export MPLCONFIGDIR="$out/.cache/matplotlib" CUPY_CACHE_DIR="$out/.cache/cupy"
+trap 'rm -rf "$out/.cache"' EXIT  # the caches are no result, also when the run stops early
 {
   echo "# gpu-check $(date -u +%FT%TZ) with $py"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
@@ -31,7 +33,7 @@ if ! "$py" -c "import manygrad as mg, sys; sys.exit(0 if mg.cuda.is_available() 
   exit 1
 fi
 status=0
-# STEPS picks the steps (default: all of tests kernels train bench graphs)
+# STEPS picks the steps (default: all of tests kernels wiring train bench graphs)
 steps=" ${STEPS:-tests kernels wiring train bench graphs} "
 has() { [[ "$steps" == *" $1 "* ]]; }
 # the op tables compare the GPU with PyTorch and finite differences (pytest-xdist's workers
@@ -76,5 +78,4 @@ if has graphs; then
     > "$out/cuda-graphs.txt" 2>&1 || status=1
   cat "$out/cuda-graphs.txt"
 fi
-rm -rf "$out/.cache"
 exit $status

@@ -17,8 +17,9 @@ becomes the operation ``T`` on its memory. The bias epilogue adds one value per 
 
 :func:`describe` (the plan as data) runs without a GPU; the tests run the whole path on
 NumPy memory against a stand-in for the library that computes what ``cublasLtMatmul``
-defines (column-major reads, ``op``, leading dimensions, strided batches, the bias
-epilogue), for every layout an array can have. The library itself runs only on a GPU.
+defines (``_lt_standin.FakeLt``: column-major reads, ``op``, leading dimensions, strided
+batches, the bias epilogue), for every layout an array can have; NumPy and fake-GPU arrays
+go to the stand-in only. The library itself runs only on a GPU.
 
 UNVERIFIED: not run on a GPU yet. It serves every product inside real captures, which are
 off unless ``MANYGRAD_CUDA_GRAPHS=1`` (``scripts/cuda_graphs_check.py`` checks it), and,
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import backend
+from ..fakegpu import FakeArray
 from ..kernels.launch import UnsupportedCallError
 
 INSTALL = "pip install 'manygrad[cuda12]' (or [cuda13]: CuPy, nvmath-python, cuDNN)"
@@ -186,7 +188,12 @@ def _lib():
 
 
 def _ptr(a) -> int:
-    return a.ctypes.data if type(a) is np.ndarray else a.data.ptr
+    t = type(a)
+    if t is np.ndarray:
+        return a.ctypes.data
+    if t is FakeArray:  # NOTE: host memory, for the stand-in library only
+        return a._a.ctypes.data
+    return a.data.ptr
 
 
 def _alignment(*offsets: int) -> int:
@@ -341,6 +348,12 @@ def matmul(a, b, bias=None, *, ctx: LtContext | None = None, stream_ptr: int | N
     algorithm for (the caller runs its reference instead, or reports it in a capture).
     """
     ctx = ctx or _CTX
+    host = type(a) is np.ndarray or type(a) is FakeArray
+    if host and not getattr(ctx._lib, "HOST_MEMORY", False):
+        raise UnsupportedCallError(
+            "cuBLASLt reads GPU memory: NumPy and fake-GPU arrays take a stand-in library, "
+            "LtContext(lib=manygrad.cuda._lt_standin.FakeLt())"
+        )
     if a.dtype != b.dtype or (bias is not None and bias.dtype != a.dtype):
         raise UnsupportedCallError(f"operands of dtypes {a.dtype} and {b.dtype} (cast first)")
     xp = backend.array_module(a)
@@ -357,9 +370,13 @@ def matmul(a, b, bias=None, *, ctx: LtContext | None = None, stream_ptr: int | N
         a2 = xp.ascontiguousarray(a2) if "a" in need else a2
         b2 = xp.ascontiguousarray(b2) if "b" in need else b2
         p, _ = describe(a2.shape, a2.strides, b2.shape, b2.strides, a.dtype, a.itemsize, has_bias)
-    if stream_ptr is None:
-        stream_ptr = 0 if xp is np else backend.cuda_module().cuda.get_current_stream().ptr
-    dev = 0 if xp is np else backend.cuda_module().cuda.Device().id
+    if host:
+        dev, stream_ptr = (a._dev if type(a) is FakeArray else 0), stream_ptr or 0
+    else:
+        cp = backend.cuda_module()
+        dev = cp.cuda.Device().id
+        if stream_ptr is None:
+            stream_ptr = cp.cuda.get_current_stream().ptr
     ws = ctx.workspace(xp, dev, stream_ptr)
     bias_ptr = _ptr(bias) if bias is not None else 0
     align = tuple(
