@@ -131,9 +131,16 @@ def _cases():
              lambda x: torch.softmax(x, dim=-1), [(32, 10)], [True]),
             ("softmax", "softmax 512x1000 fwd+bwd", lambda x: sm(x, dim=-1),
              lambda x: torch.softmax(x, dim=-1), [(512, 1000)], [True]),
+            ("softmax", "log_softmax 512x1000 fwd+bwd", lambda x: mg.log_softmax(x, dim=-1),
+             lambda x: torch.log_softmax(x, dim=-1), [(512, 1000)], [True]),
         ]  # fmt: skip
     else:
         print("note: mg.softmax is not available in this checkout; softmax cases skipped")
+    gelu = mg.nn.functional.gelu
+    cases += [
+        ("gelu", "gelu 256x3072 fwd", gelu, tf.gelu, [(256, 3072)], None),
+        ("gelu", "gelu 256x3072 fwd+bwd", gelu, tf.gelu, [(256, 3072)], [True]),
+    ]
     c1 = [(64, 1, 28, 28), (32, 1, 3, 3), (32,)]
     c2 = [(64, 32, 14, 14), (64, 32, 3, 3), (64,)]
     c3 = [(64, 32, 28, 28), (64, 32, 3, 3), (64,)]
@@ -150,13 +157,23 @@ def _cases():
         ("conv", "max_pool2d 2x2 64x32x28x28 fwd+bwd", lambda x: mg.max_pool2d(x, 2),
          lambda x: tf.max_pool2d(x, 2), [(64, 32, 28, 28)], [True]),
     ]  # fmt: skip
+    ct3 = lambda f: lambda x, w, b: f(x, w, b, stride=2, padding=1, output_padding=1)  # noqa: E731
+    c3d = [(4, 16, 8, 16, 16), (16, 8, 3, 3, 3), (8,)]
+    cases += [
+        ("conv3d", "conv_transpose3d 16->8 8x16x16 k3 s2 fwd", ct3(mg.nn.functional.conv_transpose3d),
+         ct3(tf.conv_transpose3d), c3d, None),
+        ("conv3d", "conv_transpose3d 16->8 8x16x16 k3 s2 fwd+bwd",
+         ct3(mg.nn.functional.conv_transpose3d), ct3(tf.conv_transpose3d), c3d, [True, True, True]),
+    ]  # fmt: skip
     return cases
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="short runs (about 10 s in all)")
-    ap.add_argument("--only", default=None, help="run one group: add, matmul, softmax, conv")
+    ap.add_argument(
+        "--only", default=None, help="run one group: add, matmul, softmax, gelu, conv, conv3d"
+    )
     ap.add_argument("--budget", type=float, default=None, help="seconds per library per case")
     ap.add_argument("--single-thread", action="store_true", help="1 thread each, CPU time")
     args = ap.parse_args(argv)

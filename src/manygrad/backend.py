@@ -584,6 +584,54 @@ def normal_cdf(x):
     return c
 
 
+def gelu_exact(x, slope: bool):
+    """Exact GELU ``x * Phi(x)`` of a float32 CPU array and, with ``slope``, its derivative
+    ``Phi(x) + x phi(x)`` (else None), as a pair, computed in cache-sized blocks; None for
+    other arrays (the caller takes ``normal_cdf``).
+
+    Args:
+        x: the input array. slope: whether to compute the derivative too.
+
+    Example: ``y, d = backend.gelu_exact(np.ones(4, np.float32), True)``
+    """
+    if type(x) is np.ndarray and x.dtype == np.float32:
+        return _erf.np_gelu32(x, slope)
+    return None
+
+
+class _UfuncBuffer:
+    __slots__ = ("size", "old")
+
+    def __init__(self, size):
+        self.size = size
+
+    def __enter__(self):
+        self.old = np.setbufsize(self.size) if self.size else None
+
+    def __exit__(self, *exc):
+        if self.size:
+            np.setbufsize(self.old)
+
+
+def row_loops(n: int):
+    """A ``with`` context for NumPy ops that broadcast one value per row (``z - m[:, None]``,
+    ``z * s[:, None]``) over rows of ``n`` contiguous values: NumPy's ufunc buffer no longer
+    than a row, for rows of 256 to 8191 values (elsewhere it changes nothing).
+
+    NOTE: when whole rows fit in its buffer (8192 values), NumPy's iterator buffers several
+    rows at a time and copies the per-row operand out to the buffer's length; with a buffer
+    no longer than a row it loops over the rows in place: 512x1000 float32 ``x - m``: 45
+    against 87 us (rows of 17 to 100 values are faster buffered, hence the lower bound).
+    The setting is NumPy's per-thread one, restored on exit.
+
+    Args:
+        n: the row length.
+
+    Example: ``with backend.row_loops(1000): z = x - x.max(axis=1, keepdims=True)``
+    """
+    return _UfuncBuffer(n // 16 * 16 if 256 <= n < 8192 else 0)
+
+
 def quiet_float_errors():
     """A context in which NumPy does not warn about overflow, NaN or division by zero.
 
