@@ -14,6 +14,7 @@ from ..autograd import Function, is_grad_enabled
 from ..errors import AutogradError, DTypeError, ShapeError
 from ..tensor import Tensor
 from ._common import axis_sum
+from ._softmax_rows import rows_backward, rows_forward, rows_path
 from .elementwise import _float_input, cast
 from .reduce import _axes
 from .reduce import mean as _mean
@@ -83,6 +84,9 @@ class Softmax(Function):
             self.y, self.fused = _kernels().softmax(xp.ascontiguousarray(x)), True
             return self.y
         x = x.astype(_cdt(x), copy=False)
+        if rows_path(x, axis):  # CPU: block by block of rows
+            self.y = rows_forward(xp, x, log)
+            return self.y.astype(out_dt, copy=False)
         z = x - x.max(axis=axis, keepdims=True)
         if log:
             z -= xp.log(axis_sum(xp.exp(z), axis))
@@ -103,6 +107,8 @@ class Softmax(Function):
                 return _kernels().softmax_backward(g, y)
             y = y.astype(_cdt(y))
         g = g.astype(y.dtype, copy=False)
+        if rows_path(y, axis):
+            return rows_backward(xp, g, y, self.log)
         if self.log:
             return g - xp.exp(y) * axis_sum(g, axis)
         gx = g - axis_sum(g, axis, y)
