@@ -446,3 +446,37 @@ def test_cross_entropy_on_many_classes_matches_torch(device):
     lm.backward()
     np.testing.assert_allclose(lm.item(), lt.item(), rtol=1e-10)
     np.testing.assert_allclose(xm.grad.cpu().numpy(), xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("dt", ["float32", "float64", "bfloat16"])
+@pytest.mark.parametrize("red", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ii", [-100, 2])
+def test_cross_entropy_rows_first_and_second_derivatives_match_torch(dt, red, ii):
+    # (N, C) logits on the CPU take a shorter path: values, gradients, gradients of
+    # gradients (float32/64), ignore_index and a second backward over the same graph
+    torch = pytest.importorskip("torch")
+    g = np.random.default_rng(3)
+    x, y = g.standard_normal((7, 5)), g.integers(0, 5, 7)
+    y[1] = 2
+    double = dt != "bfloat16"
+
+    def run(lib):
+        xt = lib.tensor(x, requires_grad=True)
+        loss = lib.nn.functional.cross_entropy(xt.to(getattr(lib, dt)), lib.tensor(y),
+                                               reduction=red, ignore_index=ii)  # fmt: skip
+        (gx,) = lib.autograd.grad(loss.sum(), xt, create_graph=double)
+        out = [loss.detach().double().numpy(), gx.detach().double().numpy()]
+        if double:
+            (gx * gx).sum().backward()
+            out.append(xt.grad.numpy())
+        return out
+
+    tol = 2e-2 if dt == "bfloat16" else 1e-6
+    for a, b in zip(run(mg), run(torch)):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    x2 = mg.tensor(x, requires_grad=True)
+    loss = mg.nn.functional.cross_entropy(x2, mg.tensor(y), reduction=red, ignore_index=ii).sum()
+    loss.backward(retain_graph=True)
+    first = x2.grad.numpy().copy()
+    loss.backward()
+    np.testing.assert_allclose(x2.grad.numpy(), 2 * first)
