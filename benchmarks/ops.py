@@ -157,6 +157,22 @@ def _cases():
         ("conv", "max_pool2d 2x2 64x32x28x28 fwd+bwd", lambda x: mg.max_pool2d(x, 2),
          lambda x: tf.max_pool2d(x, 2), [(64, 32, 28, 28)], [True]),
     ]  # fmt: skip
+    # DCGAN / U-Net upsampling layers
+    ct = lambda f, **kw: lambda x, w, b: f(x, w, b, **kw)  # noqa: E731
+    k4 = dict(stride=2, padding=1)
+    cases += [
+        ("conv", "conv_transpose2d 64->32 14x14 k4s2 fwd", ct(mg.conv_transpose2d, **k4),
+         ct(tf.conv_transpose2d, **k4), [(64, 64, 14, 14), (64, 32, 4, 4), (32,)], None),
+        ("conv", "conv_transpose2d 64->32 14x14 k4s2 fwd+bwd", ct(mg.conv_transpose2d, **k4),
+         ct(tf.conv_transpose2d, **k4), [(64, 64, 14, 14), (64, 32, 4, 4), (32,)],
+         [True, True, True]),
+        ("conv", "conv_transpose2d 128->64 16x16 k4s2 fwd+bwd", ct(mg.conv_transpose2d, **k4),
+         ct(tf.conv_transpose2d, **k4), [(16, 128, 16, 16), (128, 64, 4, 4), (64,)],
+         [True, True, True]),
+        ("conv", "conv_transpose2d 64->32 16x16 k2s2 fwd+bwd", ct(mg.conv_transpose2d, stride=2),
+         ct(tf.conv_transpose2d, stride=2), [(32, 64, 16, 16), (64, 32, 2, 2), (32,)],
+         [True, True, True]),
+    ]  # fmt: skip
     ct3 = lambda f: lambda x, w, b: f(x, w, b, stride=2, padding=1, output_padding=1)  # noqa: E731
     c3d = [(4, 16, 8, 16, 16), (16, 8, 3, 3, 3), (8,)]
     cases += [
