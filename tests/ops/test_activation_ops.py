@@ -106,3 +106,47 @@ def test_sign_of_nan_is_zero_as_pytorch(dev, dt):
     want = torch.sign(x).numpy()
     got = mg.sign(mg.tensor(x.numpy(), device=dev).to(getattr(mg, dt))).float().cpu().numpy()
     np.testing.assert_array_equal(got, want)
+
+
+def _tails(n=40000):
+    """Random values of both signs (the branch-free select needs 16k+) plus the tails."""
+    x = np.random.default_rng(3).standard_normal(n) * 12
+    edge = [-1e4, -100.0, -90.0, -20.0, -12.0, -0.0, 0.0, 11.5, 13.0, 20.0, 25.0, 100.0]
+    return np.concatenate([x, edge, [np.inf, -np.inf, np.nan]]).astype(np.float32)
+
+
+@pytest.mark.parametrize("dev", ["cpu", "fakegpu"])
+@pytest.mark.parametrize("dt", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("name", ["sigmoid", "silu", "softplus", "elu", "leaky_relu"])
+def test_activation_tails_and_16_bit_floats_match_torch(dev, dt, name):
+    # 16-bit inputs are computed in float32, as PyTorch: softplus(13) in float16 is 13,
+    # not inf (exp(13) overflows float16), and sigmoid(-100) is 0
+    x = _tails()
+    tx = torch.tensor(x).to(getattr(torch, dt)).requires_grad_()
+    mx = mg.tensor(x, device=dev).to(getattr(mg, dt)).requires_grad_()
+    tf = torch.sigmoid if name == "sigmoid" else getattr(torch.nn.functional, name)
+    mf = mg.sigmoid if name == "sigmoid" else getattr(mg.nn.functional, name)
+    ty, my = tf(tx), mf(mx)
+    ty.backward(torch.ones_like(ty))
+    my.backward(mg.ones_like(my))
+    tol = dict(float16=(1e-3, 1e-5), bfloat16=(8e-3, 1e-5), float32=(1e-5, 1e-7))
+    rtol, atol = tol.get(dt, (1e-12, 1e-15))
+    for got, want in [(my, ty), (mx.grad, tx.grad)]:
+        np.testing.assert_allclose(
+            got.detach().double().cpu().numpy(), want.detach().double().numpy(),
+            rtol=rtol, atol=atol, err_msg=name,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("dt", [np.float16, np.float32, np.float64])
+def test_branch_free_select_is_where_bit_for_bit(dt):
+    from manygrad import backend
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((200, 100)).astype(dt)
+    b = np.array([np.nan, -0.0, np.inf, 1.5], dt)[rng.integers(0, 4, (200, 100))]
+    cond = rng.random((200, 100)) < 0.5
+    for x, y in [(a, b), (a, 0.0), (-0.0, b), (a[:, :1], b)]:  # scalars and broadcasting
+        got, want = backend.where(cond, x, y), np.where(cond, x, y)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))

@@ -519,17 +519,39 @@ relu = _unary("Relu", lambda xp, x: xp.maximum(x, 0), lambda xp, g, x, y: g * (y
 
 
 def _sigmoid(xp, x):
-    # NOTE: written with exp(-|x|) so that large |x| never overflows
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    # NOTE: 1 / (1 + exp(-x)) as PyTorch computes it, 16-bit floats in float32: below
+    # about -88 (float32) exp overflows to inf and the result is 0, as PyTorch's (and
+    # SiLU's -0.0). No where(): NumPy's is ~10x slower on random signs
+    dt = x.dtype
+    e = xp.exp(-(x.astype(xp.float32) if dt.itemsize == 2 else x))
+    e += 1
+    xp.reciprocal(e, out=e)
+    return e.astype(dt, copy=False)
 
 
 sigmoid = _unary("Sigmoid", _sigmoid, lambda xp, g, x, y: g * y * (1 - y),
                  graph=lambda g, x, y: g * y * (1 - y))  # fmt: skip
+
+
+def _opmath(f):
+    """``f`` evaluated in float32 for 16-bit float arrays (as PyTorch's kernels do), the
+    result rounded once to the input's dtype."""
+
+    def run(xp, *arrays):
+        dt = arrays[-1].dtype
+        if dt.itemsize != 2 or dt.kind == "c":
+            return f(xp, *arrays)
+        return f(xp, *(a.astype(xp.float32) for a in arrays)).astype(dt, copy=False)
+
+    return run
+
+
 silu = _unary(
     "Silu",
-    lambda xp, x: x * _sigmoid(xp, x),
-    lambda xp, g, x, y: g * (s := _sigmoid(xp, x)) * (1 + x * (1 - s)),
+    _opmath(lambda xp, x: x * _sigmoid(xp, x)),
+    lambda xp, g, x, y: _opmath(lambda xp, g, x: g * (s := _sigmoid(xp, x)) * (1 + x * (1 - s)))(
+        xp, g, x
+    ),
     False,
     graph=lambda g, x, y: g * (s := sigmoid(x)) * (1 + x * (1 - s)),
 )
@@ -577,11 +599,10 @@ def sign(x: Tensor) -> Tensor:
 class LeakyRelu(Function):
     def forward(self, x, slope):
         self.mask, self.slope = x > 0, slope
-        xp = backend.array_module(x)
-        return xp.where(self.mask, x, x * slope)
+        return backend.where(self.mask, x, x * slope)
 
     def backward(self, g):
-        return backend.array_module(g).where(self.mask, g, g * self.slope)
+        return backend.where(self.mask, g, g * self.slope)
 
     def backward_graph(self, g):
         return where(Tensor._wrap(self.mask), g, g * self.slope)
@@ -592,17 +613,23 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 
 
 class Elu(Function):
+    # NOTE: as PyTorch's elu_backward on the input: alpha * exp(x) where x <= 0 (not
+    # y + alpha, which cancels to 0 far left) and 1 elsewhere, NaN included
     def forward(self, x, alpha):
         xp = backend.array_module(x)
-        self.mask, self.alpha = x > 0, alpha
-        self.y = xp.where(self.mask, x, alpha * xp.expm1(xp.minimum(x, 0)))
-        return self.y
+        self.x, self.alpha = x, alpha
+        neg = _opmath(lambda xp, x: alpha * xp.expm1(xp.minimum(x, 0)))(xp, x)
+        return backend.where(x > 0, x, neg)
 
     def backward(self, g):
-        return backend.array_module(g).where(self.mask, g, g * (self.y + self.alpha))
+        xp = backend.array_module(g)
+        x, alpha = self.x, self.alpha
+        neg = _opmath(lambda xp, g, x: g * (alpha * xp.exp(xp.minimum(x, 0))))(xp, g, x)
+        return backend.where(x <= 0, neg, g)
 
     def backward_graph(self, g):
-        return where(Tensor._wrap(self.mask), g, g * (self.saved_output(self.y) + self.alpha))
+        x = self.saved_input(0, self.x)
+        return where(x <= 0, g * (exp(x.clamp(max=0)) * self.alpha), g)
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
@@ -686,12 +713,14 @@ class Softplus(Function):
     def forward(self, x, beta, threshold):
         xp = backend.array_module(x)
         self.bx, self.threshold, self.x, self.beta = x * beta, threshold, x, beta
-        soft = xp.log1p(xp.exp(xp.minimum(self.bx, threshold))) / beta
-        return xp.where(self.bx > threshold, x, soft)
+        # NOTE: 16-bit floats in float32, as PyTorch: exp(bx) overflows float16 from 11
+        bx = self.bx.astype(xp.float32) if x.dtype.itemsize == 2 else self.bx
+        soft = (xp.log1p(xp.exp(xp.minimum(bx, threshold))) / beta).astype(x.dtype, copy=False)
+        return backend.where(self.bx > threshold, x, soft)
 
     def backward(self, g):
         xp = backend.array_module(g)
-        return xp.where(self.bx > self.threshold, g, g * _sigmoid(xp, self.bx))
+        return backend.where(self.bx > self.threshold, g, g * _sigmoid(xp, self.bx))
 
     def backward_graph(self, g):
         over = Tensor._wrap(self.bx > self.threshold)
@@ -710,14 +739,14 @@ class Where(Function):
 
     def forward(self, c, a, b):
         self.c = c
-        return backend.array_module(c).where(c, a, b)
+        return backend.where(c, a, b)
 
     def backward(self, g):
         xp = backend.array_module(g)
         _, na, nb = self.needs_input_grad
         zero = xp.zeros((), g.dtype)
-        return None, (xp.where(self.c, g, zero) if na else None), (
-            xp.where(self.c, zero, g) if nb else None)  # fmt: skip
+        return None, (backend.where(self.c, g, zero) if na else None), (
+            backend.where(self.c, zero, g) if nb else None)  # fmt: skip
 
     def backward_graph(self, g):
         _, na, nb = self.needs_input_grad
