@@ -218,13 +218,15 @@ class GradScaler:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad._data
+                # NOTE: a sparse gradient (nn.Embedding(sparse=True)) unscales its values
+                gt = p.grad._values() if p.grad.is_sparse else p.grad
+                g = gt._data
                 if g.dtype == np.float16:
                     raise ValueError(
                         "GradScaler: attempting to unscale float16 gradients; keep the "
                         "parameters in float32 and let mg.autocast run the ops in float16"
                     )
-                dev = p.grad._device
+                dev = gt._device
                 xp = backend.array_module(g)
                 with backend.device_scope(dev):  # NOTE: CuPy works on the current GPU
                     if dev not in inv:

@@ -41,3 +41,9 @@ class CaptureError(ManygradError, RuntimeError):
 
 class OutOfMemoryError(ManygradError, RuntimeError, MemoryError):
     """A device ran out of memory (``torch.OutOfMemoryError``; also a ``MemoryError``)."""
+
+
+class LayoutError(ManygradError, NotImplementedError):
+    """A sparse tensor where only dense ones are taken, or the reverse (a sparse gradient
+    reaching an optimizer without sparse updates); also a ``RuntimeError``, which PyTorch
+    raises (``NotImplementedError`` derives from it)."""

@@ -35,7 +35,7 @@ class SparseCooTensor:
     layout = sparse_coo
 
     def __init__(self, indices: Tensor, values: Tensor, size: tuple, coalesced: bool = False):
-        self._indices, self._values, self._size = indices, values, tuple(size)
+        self._idx, self._vals, self._size = indices, values, tuple(size)
         self._coalesced = coalesced
 
     # ------------------------------------------------------------------ properties
@@ -57,51 +57,59 @@ class SparseCooTensor:
 
     @property
     def dtype(self):
-        return self._values.dtype
+        return self._vals.dtype
 
     @property
     def device(self):
-        return self._values.device
+        return self._vals.device
 
     @property
     def requires_grad(self) -> bool:
-        return self._values.requires_grad
+        return self._vals.requires_grad
 
     def requires_grad_(self, mode: bool = True) -> SparseCooTensor:
-        self._values.requires_grad_(mode)
+        self._vals.requires_grad_(mode)
         return self
 
     @property
     def grad(self):
-        return self._values.grad
+        return self._vals.grad
 
     def sparse_dim(self) -> int:
-        return self._indices.shape[0]
+        return self._idx.shape[0]
 
     def dense_dim(self) -> int:
-        return self._values.ndim - 1
+        return self._vals.ndim - 1
 
     def _nnz(self) -> int:
-        return self._values.shape[0]
+        return self._vals.shape[0]
 
     def indices(self) -> Tensor:
         if not self._coalesced:
             raise RuntimeError(
                 "Cannot get indices on an uncoalesced tensor, please call .coalesce() first"
             )
-        return self._indices
+        return self._idx
 
     def values(self) -> Tensor:
         if not self._coalesced:
             raise RuntimeError(
                 "Cannot get values on an uncoalesced tensor, please call .coalesce() first"
             )
-        return self._values
+        return self._vals
+
+    def _indices(self) -> Tensor:
+        """The indices as stored, duplicates and all (no coalescing needed)."""
+        return self._idx
+
+    def _values(self) -> Tensor:
+        """The values as stored, one per stored index."""
+        return self._vals
 
     def _linear(self):
         """Row-major positions of the entries within the sparse dims (raw int64 array)."""
-        xp = backend.array_module(self._indices._data)
-        idx = self._indices._data
+        xp = backend.array_module(self._idx._data)
+        idx = self._idx._data
         lin = xp.zeros(idx.shape[1], "int64")
         for d in range(idx.shape[0]):
             lin = lin * self._size[d] + idx[d]
@@ -114,10 +122,10 @@ class SparseCooTensor:
         """Duplicates summed, entries sorted by position."""
         if self._coalesced:
             return self
-        dev = self._values._device
-        vals = self._values
+        dev = self._vals._device
+        vals = self._vals
         with backend.device_scope(dev):
-            xp = backend.array_module(self._indices._data)
+            xp = backend.array_module(self._idx._data)
             uniq, inv = xp.unique(self._linear(), return_inverse=True)
             rows = []
             rest = uniq
@@ -134,7 +142,7 @@ class SparseCooTensor:
 
     def to_dense(self) -> Tensor:
         """The dense tensor (differentiable in the values)."""
-        vals = self._values
+        vals = self._vals
         dev = vals._device
         n = math.prod(self._size[: self.sparse_dim()])
         with backend.device_scope(dev):
@@ -143,9 +151,43 @@ class SparseCooTensor:
             lin = Tensor._wrap(self._linear(), dev)
         return _ops().index_add(base, 0, lin, vals).reshape(self._size)
 
+    def _dense_array(self):
+        """The dense form as a raw array (no graph): gradients and optimizer updates."""
+        vals = self._vals._data
+        xp = backend.array_module(vals)
+        with backend.device_scope(self._vals._device):
+            out = xp.zeros((math.prod(self._size[: self.sparse_dim()]),) + vals.shape[1:],
+                           vals.dtype)  # fmt: skip
+            backend.index_add(out, self._linear(), vals)
+        return out.reshape(self._size)
+
+    def zero_(self) -> SparseCooTensor:
+        """Drop every entry in place (``optimizer.zero_grad(set_to_none=False)``)."""
+        dev, vals = self._vals._device, self._vals._data
+        with backend.device_scope(dev):
+            xp = backend.array_module(vals)
+            self._idx = Tensor._wrap(xp.zeros((self.sparse_dim(), 0), "int64"), dev)
+            self._vals = Tensor._wrap(xp.zeros((0,) + vals.shape[1:], vals.dtype), dev)
+        self._coalesced = True
+        return self
+
+    def clone(self) -> SparseCooTensor:
+        return SparseCooTensor(self._idx.clone(), self._vals.clone(), self._size,
+                               self._coalesced)  # fmt: skip
+
+    def __add__(self, other):
+        """Sparse + sparse of one size: the entries of both, uncoalesced (as in PyTorch)."""
+        if not isinstance(other, SparseCooTensor):
+            return NotImplemented
+        if other._size != self._size:
+            raise ShapeError(f"sparse add: sizes {self._size} and {other._size} differ")
+        ops = _ops()
+        idx = ops.cat([self._idx, other._idx.to(self._idx.device)], 1)
+        return SparseCooTensor(idx, ops.cat([self._vals, other._vals]), self._size, False)
+
     def to(self, *args, **kwargs) -> SparseCooTensor:
-        vals = self._values.to(*args, **kwargs)
-        idx = self._indices.to(vals.device)
+        vals = self._vals.to(*args, **kwargs)
+        idx = self._idx.to(vals.device)
         return SparseCooTensor(idx, vals, self._size, self._coalesced)
 
     def cuda(self, device=None) -> SparseCooTensor:
@@ -155,21 +197,21 @@ class SparseCooTensor:
         return self.to("cpu")
 
     def detach(self) -> SparseCooTensor:
-        return SparseCooTensor(self._indices, self._values.detach(), self._size, self._coalesced)
+        return SparseCooTensor(self._idx, self._vals.detach(), self._size, self._coalesced)
 
     def t(self) -> SparseCooTensor:
         """The transpose of a 2-d sparse matrix."""
         if self.sparse_dim() != 2 or self.dense_dim():
             raise ShapeError("t: expected a 2-d sparse matrix without dense dims")
-        idx = self._indices.flip(0)
-        return SparseCooTensor(idx, self._values, self._size[::-1], False)
+        idx = self._idx.flip(0)
+        return SparseCooTensor(idx, self._vals, self._size[::-1], False)
 
     def __matmul__(self, other):
         return mm(self, other)
 
     def __mul__(self, other):
         if isinstance(other, (int, float)):
-            return SparseCooTensor(self._indices, self._values * other, self._size,
+            return SparseCooTensor(self._idx, self._vals * other, self._size,
                                    self._coalesced)  # fmt: skip
         return NotImplemented
 
@@ -179,10 +221,10 @@ class SparseCooTensor:
         def field(head: str, t: Tensor) -> str:  # continuation lines under the field's text
             return head + repr(t).replace("\n", "\n" + " " * len(head))
 
-        grad = self._values.grad_fn
+        grad = self._vals.grad_fn
         tail = "" if grad is None else f", grad_fn=<{grad.name()}>"
-        return (field("tensor(indices=", self._indices) + ",\n"
-                + field("       values=", self._values.detach()) + ",\n"
+        return (field("tensor(indices=", self._idx) + ",\n"
+                + field("       values=", self._vals.detach()) + ",\n"
                 + f"       size={self._size}, nnz={self._nnz()}, layout=torch.sparse_coo{tail})")  # fmt: skip
 
 
@@ -267,8 +309,8 @@ def mm(mat1, mat2) -> Tensor:
                          f"{mat1._size} and {tuple(mat2.shape)}")  # fmt: skip
     if mat1._size[1] != mat2.shape[0]:
         raise ShapeError(f"sparse.mm: shapes {mat1._size} and {tuple(mat2.shape)} don't fit")
-    rows, cols = mat1._indices[0], mat1._indices[1]
-    vals = mat1._values
+    rows, cols = mat1._idx[0], mat1._idx[1]
+    vals = mat1._vals
     if vals.dtype is not mat2.dtype:
         vals = vals.to(mat2.dtype)
     picked = ops.index_select(mat2, 0, cols) * vals.unsqueeze(1)
@@ -299,7 +341,7 @@ def DoubleTensor(indices, values, size=None) -> SparseCooTensor:  # noqa: N802 -
 def sum(input: SparseCooTensor, dim=None):  # noqa: A001, A002
     """The sum of a sparse tensor's entries (over ``dim`` of its dense form)."""
     if dim is None:
-        return input._values.sum()
+        return input._vals.sum()
     return input.to_dense().sum(dim)
 
 

@@ -81,6 +81,7 @@ PORTS = [
     ("capsule_routing.py", [], (2e-3, 1e-4), ()),
     ("mae_linear_attention.py", [], (2e-3, 1e-4), ()),
     ("bpr_recommender.py", [], (2e-3, 1e-4), ()),
+    ("word2vec_sgns.py", [], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 

@@ -25,6 +25,8 @@ def check(node, grads) -> None:
     for i, g in enumerate(grads):
         if g is None:
             continue
+        if getattr(g, "is_sparse", False):  # a sparse gradient: its values
+            g = g._values()
         a = g._data if hasattr(g, "_data") else g
         if a.dtype.kind not in "fc" and a.dtype.kind != "V":
             continue

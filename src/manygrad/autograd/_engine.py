@@ -12,8 +12,9 @@ import numpy as _np
 from .. import backend
 from .._float8 import cast_any
 from ..errors import AutogradError, DeviceError
+from ..sparse import SparseCooTensor
 from ..tensor import Tensor
-from . import _anomaly_mode
+from . import _anomaly_mode, _sparse_grad
 
 _ndarray = _np.ndarray
 # node attributes that outlive a backward pass (hooks, retain_grad, the graph's shape)
@@ -230,6 +231,11 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
                 if e is None or ig is None:
                     continue
                 fn, leaf, shape, dt, oi = e
+                if ig.__class__ is SparseCooTensor:  # NOTE: a sparse row gradient (embedding)
+                    if fn is None:
+                        leaves.append((leaf, ig))
+                        continue
+                    ig = _sparse_grad.dense(ig)
                 if ig.shape != shape:
                     ig = _reduce_to(ig, shape)
                 if ig.dtype is not dt and ig.dtype != dt:
@@ -249,6 +255,8 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
                     gpu.use(t._device)
                     g = _leaf_hooks(t, g)
                     prev = captured.get(id(t))
+                    if prev is not None and SparseCooTensor in (prev.__class__, g.__class__):
+                        g, prev = _sparse_grad.add(prev, g), None
                     captured[id(t)] = g if prev is None else prev + g
             return captured
         for t, g in leaves:
@@ -256,7 +264,9 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
                 continue
             gpu.use(t._device)
             g = _leaf_hooks(t, g)
-            if create_graph:
+            if SparseCooTensor in (g.__class__, t.grad.__class__):
+                t.grad = _sparse_grad.accumulate(t.grad, g, t)
+            elif create_graph:
                 g = g if isinstance(g, Tensor) else Tensor._wrap(g, t._device)
                 t.grad = g if t.grad is None else t.grad + g
             else:
@@ -308,7 +318,12 @@ def _once(node, gs):
     with _ag_mod().no_grad():
         out = node.backward(raw[0] if node._nout == 1 else raw)
     out = out if isinstance(out, tuple) else (out,)
-    return tuple(None if o is None else NotTwiceDifferentiable.wrap(o, node.name()) for o in out)
+    return tuple(
+        o
+        if o is None or o.__class__ is SparseCooTensor
+        else NotTwiceDifferentiable.wrap(o, node.name())
+        for o in out
+    )
 
 
 def _node_hooks(d, gs, handed, create_graph):
@@ -346,10 +361,10 @@ def _leaf_hooks(t, g):
     if not hooks:
         return g
     for h in list(hooks.values()):
-        gt = g if isinstance(g, Tensor) else Tensor._wrap(g, t._device)
-        r = h(gt)
+        kept = isinstance(g, (Tensor, SparseCooTensor))  # NOTE: hooks see sparse ones as is
+        r = h(g if kept else Tensor._wrap(g, t._device))
         if r is not None:
-            g = r if isinstance(g, Tensor) else r._data
+            g = r if kept or not isinstance(r, Tensor) else r._data
     return g
 
 
@@ -537,7 +552,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 )
             if materialize_grads:
                 g = backend.array_module(t._data).zeros_like(t._data)
-        if g is not None and not isinstance(g, Tensor):
+        if g is not None and not isinstance(g, (Tensor, SparseCooTensor)):
             g = Tensor._wrap(g, t._device)
         result.append(g)
     return tuple(result)

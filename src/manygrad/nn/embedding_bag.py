@@ -19,8 +19,9 @@ class EmbeddingBag(Module):
         mode: "sum", "mean" (default) or "max".
         include_last_offset: offsets end with the end of the last bag (default False).
         padding_idx: an id left out of bags (its row starts at zero).
-        max_norm, norm_type, scale_grad_by_freq, sparse: accepted; max_norm and
-            scale_grad_by_freq are not supported.
+        max_norm, norm_type: rows looked up are first rescaled to this norm at most.
+        sparse: ``weight.grad`` as a sparse COO tensor (modes "sum" and "mean").
+        scale_grad_by_freq: accepted; True is not supported.
 
     ``forward(input, offsets=None, per_sample_weights=None)``.
 

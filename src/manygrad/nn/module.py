@@ -90,6 +90,17 @@ def _is_float(arr) -> bool:
     return arr.dtype.kind == "f" or arr.dtype.name.startswith(("bfloat16", "float8"))
 
 
+def _apply_sparse(grad, fn) -> None:
+    """``Module._apply`` for a sparse gradient: ``fn`` on its values, indices follow them."""
+    vals = grad._values()
+    with backend.device_scope(vals._device):
+        new = fn(vals._data)
+    if new is not vals._data:
+        dev = backend.device_of(new)
+        grad._vals = Tensor._wrap(new, dev)
+        grad._idx = Tensor._wrap(backend.to_device(grad._indices()._data, dev), dev)
+
+
 class Module(StateDictHooks, ModuleAccess):
     """Base class of all layers and models (PyTorch's ``nn.Module``).
 
@@ -535,6 +546,8 @@ class Module(StateDictHooks, ModuleAccess):
                 continue
             if set_to_none:
                 p.grad = None
+            elif p.grad.is_sparse:  # NOTE: a sparse gradient (sparse=True) keeps no entries
+                p.grad.zero_()
             else:
                 p.grad.detach_()
                 with backend.device_scope(p._device):
@@ -559,7 +572,9 @@ class Module(StateDictHooks, ModuleAccess):
                 if new is not t._data:
                     t._data = new
                     t._device = backend.device_of(new)
-                if t.grad is not None:
+                if t.grad is not None and t.grad.is_sparse:  # NOTE: the values take fn
+                    _apply_sparse(t.grad, fn)
+                elif t.grad is not None:
                     with backend.device_scope(t.grad._device):
                         g = fn(t.grad._data)
                     if g is not t.grad._data:

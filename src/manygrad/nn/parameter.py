@@ -55,7 +55,9 @@ class Parameter(Tensor):
         with backend.device_scope(self._device):  # NOTE: CuPy copies on the current GPU
             p = Parameter(Tensor._wrap(xp.array(self._data, copy=True), self._device),
                           self.requires_grad)  # fmt: skip
-            if self.grad is not None:
+            if self.grad is not None and self.grad.is_sparse:
+                p.grad = self.grad.clone()
+            elif self.grad is not None:
                 p.grad = Tensor._wrap(xp.array(self.grad._data, copy=True), self._device)
         memo[id(self)] = p
         return p

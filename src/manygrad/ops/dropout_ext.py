@@ -143,7 +143,11 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
     Args:
         input: (B, N) ids (B bags of N) or 1-d ids with ``offsets`` (bag starts).
         weight: the (num_embeddings, dim) table.
+        max_norm, norm_type: rows looked up are first rescaled in place to a
+            ``norm_type``-norm of at most ``max_norm`` (as ``F.embedding``).
         mode: "sum", "mean" (default) or "max".
+        sparse: make ``weight.grad`` a sparse COO tensor of the ids' rows (modes "sum" and
+            "mean"), for ``optim.SparseAdam``, ``SGD`` or ``Adagrad`` (default False).
         per_sample_weights: a weight per id (mode "sum" only).
         include_last_offset: ``offsets`` has one more entry, the end of the last bag.
         padding_idx: ids that are left out of their bag.
@@ -153,8 +157,11 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
     op = "embedding_bag"
     if mode not in ("sum", "mean", "max"):
         raise ValueError(f"{op}: mode must be 'sum', 'mean' or 'max', got {mode!r}")
-    if max_norm is not None or scale_grad_by_freq:
-        raise NotImplementedError(f"{op}: max_norm and scale_grad_by_freq are not supported")
+    if scale_grad_by_freq:
+        raise NotImplementedError(f"{op}: scale_grad_by_freq is not supported; leave it False")
+    if sparse and mode == "max":
+        raise ValueError("max mode does not support sparse weights; use mode='sum' or 'mean', "
+                         "or sparse=False")  # fmt: skip
     if per_sample_weights is not None and mode != "sum":
         raise ValueError(f"{op}: per_sample_weights is only supported for mode='sum', got "
                          f"mode={mode!r}")  # fmt: skip
@@ -180,7 +187,9 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
         raise ShapeError(f"{op}: expected a 1-d or 2-d input, got shape {tuple(input.shape)}")
     use = xp.ones(ids.shape, bool) if padding_idx is None else ids != (
         padding_idx % weight.shape[0])  # fmt: skip
-    rows = embedding(Tensor._wrap(ids, input._device), weight)  # (total, dim)
+    pad = None if padding_idx is None or not sparse else padding_idx % weight.shape[0]
+    ids_t = Tensor._wrap(ids, input._device)
+    rows = embedding(ids_t, weight, pad, max_norm, norm_type, sparse=sparse)  # (total, dim)
     member = (bag.reshape(1, -1) == xp.arange(b).reshape(-1, 1)) & use.reshape(1, -1)
     if mode == "max":
         pos = xp.cumsum(member, axis=1) - 1  # rank of each id inside its bag

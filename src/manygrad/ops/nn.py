@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import backend
 from .. import dtypes as D
 from ..autograd import Function, is_grad_enabled
-from ..errors import AutogradError, DTypeError, ShapeError
+from ..errors import AutogradError, DTypeError, LayoutError, ShapeError
 from ..tensor import Tensor
 from ._common import axis_sum
 from ._softmax_rows import rows_backward, rows_forward, rows_path
@@ -177,12 +177,22 @@ _ONE_HOT_MAX = 1 << 20  # indices x vocabulary up to which backward uses a one-h
 
 
 class Embedding(Function):
-    def forward(self, w, idx, padding_idx, by_freq):
+    def forward(self, w, idx, padding_idx, by_freq, sparse=False):
         xp = backend.array_module(w)
         self.idx, self.shape, self.pad, self.by_freq = idx, w.shape, padding_idx, by_freq
+        self.sparse = sparse
         return xp.take(w, idx, axis=0)
 
     def backward(self, g):
+        if self.sparse:  # NOTE: a SparseCooTensor; the engine hands it to the table's .grad
+            if self.by_freq:
+                raise LayoutError(
+                    "embedding_backward: scale_grad_by_freq not supported with sparse "
+                    "gradients; pass sparse=False or scale_grad_by_freq=False"
+                )
+            from ..autograd import _sparse_grad
+
+            return _sparse_grad.rows(g, self.idx, self.shape, self.pad), None, None, None, None
         xp = backend.array_module(g)
         idx = self.idx.reshape(-1)
         n, (v, d) = idx.shape[0], self.shape
@@ -200,7 +210,7 @@ class Embedding(Function):
             gw /= xp.maximum(count, 1)[:, None]
         if self.pad is not None:
             gw[self.pad] = 0
-        return gw, None, None, None
+        return gw, None, None, None, None
 
 
 def _renorm_rows(w, idx, max_norm, norm_type):
@@ -236,12 +246,11 @@ def embedding(
         norm_type: the p of the p-norm for ``max_norm`` (default 2.0).
         scale_grad_by_freq: divide each row's gradient by its count in ``input`` (default
             False).
-        sparse: sparse gradients are not supported (default False).
+        sparse: make ``weight.grad`` a sparse COO tensor of the rows looked up, for
+            ``optim.SparseAdam``, ``SGD`` or ``Adagrad`` (default False).
 
     Example: ``vecs = F.embedding(token_ids, table)``.
     """
-    if sparse:
-        raise NotImplementedError("embedding: sparse gradients are not supported; use sparse=False")
     if weight.ndim != 2:
         raise ShapeError(
             f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape "
@@ -259,7 +268,7 @@ def embedding(
         padding_idx %= n
     if max_norm is not None:
         _renorm_rows(weight._data, input._data, max_norm, norm_type)
-    return Embedding.apply(weight, input, padding_idx, scale_grad_by_freq)
+    return Embedding.apply(weight, input, padding_idx, scale_grad_by_freq, bool(sparse))
 
 
 class Dropout(Function):

@@ -17,6 +17,7 @@ from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .rprop import ASGD, Rprop  # noqa: E402
 from .sgd import SGD
+from .sparse_adam import SparseAdam  # noqa: E402
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler"]
 __all__ += [
@@ -31,4 +32,5 @@ __all__ += [
     "NAdam",
     "RAdam",
     "Rprop",
+    "SparseAdam",
 ]

@@ -29,7 +29,8 @@ def _candidates(opt, group, path):
     dtypes = ("float32", *HALF) if opt.master_weights else ("float32",)
     for p in group["params"]:
         g = p.grad
-        if g is None or p._data.dtype.name not in dtypes or g._data.dtype != p._data.dtype:
+        if g is None or g.is_sparse or p._data.dtype.name not in dtypes or (
+                g._data.dtype != p._data.dtype):  # fmt: skip
             continue
         if fastpath.wired(path, p._data):
             out.append(p)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .. import backend
+from ..errors import LayoutError
 from ..tensor import Tensor
-from .optimizer import Optimizer, zeros_state
+from .optimizer import Optimizer, coalesced_rows, zeros_state
 
 
 def _check(name: str, **values) -> None:
@@ -63,6 +64,24 @@ class Adagrad(Optimizer):
         s = state["sum"]._data
         s += g * g
         p -= clr * g / (xp.sqrt(s) + group["eps"])
+
+    def sparse_update(self, p, grad, state, group):
+        """A sparse gradient (``nn.Embedding(sparse=True)``): the sums and values of its
+        rows only, from its coalesced values (as PyTorch)."""
+        if group["weight_decay"] != 0:
+            raise LayoutError(
+                "weight_decay option is not compatible with sparse gradients; put the "
+                "embedding in a parameter group with weight_decay=0"
+            )
+        xp = backend.array_module(p)
+        state["step"] = step = state["step"] + 1
+        rows, g = coalesced_rows(grad)
+        if group["maximize"]:
+            g = -g
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        s = state["sum"]._data
+        s[rows] += g * g
+        p[rows] -= clr * (g / (xp.sqrt(s[rows]) + group["eps"]))
 
 
 class Adadelta(Optimizer):

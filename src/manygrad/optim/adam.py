@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable
 
 from .. import backend
+from ..errors import LayoutError
 from . import _fused
 from ._capturable import F64, check_capturable, device_step, hyper
 from .optimizer import Optimizer, impl_options, zeros_state
@@ -77,6 +78,12 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = zeros_state(p)
         return state
+
+    def sparse_update(self, p, grad, state, group):
+        raise LayoutError(
+            "Adam does not support sparse gradients, please consider SparseAdam instead "
+            "(optim.SparseAdam for the embedding's parameters, Adam or AdamW for the rest)"
+        )
 
     def update(self, p, g, state, group):
         check_capturable(self, group)

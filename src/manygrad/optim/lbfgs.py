@@ -132,8 +132,10 @@ class LBFGS(Optimizer):
 
     def _flat_grad(self):
         xp = backend.array_module(self._params[0]._data)
-        parts = [p.grad._data.reshape(-1) if p.grad is not None else xp.zeros(p.numel(),
-                 p._data.dtype) for p in self._params]  # fmt: skip
+        # NOTE: a sparse gradient (an embedding's) takes part in its dense form, as in PyTorch
+        parts = [(p.grad._dense_array() if p.grad.is_sparse else p.grad._data).reshape(-1)
+                 if p.grad is not None else xp.zeros(p.numel(), p._data.dtype)
+                 for p in self._params]  # fmt: skip
         return xp.concatenate(parts)
 
     def _add(self, t: float, d) -> None:

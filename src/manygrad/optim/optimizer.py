@@ -20,6 +20,8 @@ from typing import Any
 
 from .. import backend
 from ..autograd import enable_grad
+from ..errors import LayoutError
+from ..sparse import SparseCooTensor
 from ..tensor import Tensor
 
 HALF = ("bfloat16", "float16")  # dtypes that ``master_weights`` updates through float32
@@ -94,6 +96,14 @@ class Optimizer:
         """Update the raw array ``p`` in place from its gradient ``g``."""
         raise NotImplementedError
 
+    def sparse_update(self, p, grad: SparseCooTensor, state: dict, group: dict) -> None:
+        """Update the raw array ``p`` in place from a sparse gradient (the rows of an
+        ``nn.Embedding(sparse=True)``); optimizers without a sparse update refuse it."""
+        raise LayoutError(
+            f"{type(self).__name__} does not support sparse gradients; use optim.SparseAdam, "
+            "SGD or Adagrad for them, or make the embedding dense (sparse=False)"
+        )
+
     # ------------------------------------------------------------------ public API
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -163,6 +173,8 @@ class Optimizer:
                     continue
                 if set_to_none:
                     p.grad = None
+                elif p.grad.__class__ is SparseCooTensor:  # NOTE: as PyTorch: no entries left
+                    p.grad.zero_()
                 else:
                     p.grad.grad_fn = None
                     p.grad.requires_grad = False
@@ -189,6 +201,9 @@ class Optimizer:
                 grad = p.grad
                 if grad is None or (done and id(p) in done):
                     continue
+                if grad.__class__ is SparseCooTensor:  # NOTE: an embedding's rows (sparse=True)
+                    self._sparse_step(p, grad, group)
+                    continue
                 st = state.get(p)
                 # NOTE: CuPy allocates and runs kernels on the current GPU: make the
                 # parameter's current (a shared no-op object on the CPU)
@@ -207,6 +222,19 @@ class Optimizer:
                 if st:  # NOTE: as PyTorch, no entry for stateless updates (plain SGD)
                     state[p] = st
         return loss
+
+    def _sparse_step(self, p: Tensor, grad: SparseCooTensor, group: dict) -> None:
+        if self.master_weights and p._data.dtype.name in HALF:
+            raise LayoutError(
+                f"{type(self).__name__}: master_weights does not take sparse gradients; keep "
+                "the embedding in float32 or make it dense (sparse=False)"
+            )
+        st = self.state.get(p)
+        with backend.device_scope(p._device):
+            st = st if st else self.init_state(p._data, group)
+            self.sparse_update(p._data, grad, st, group)
+        if st:
+            self.state[p] = st
 
     def master_state(self, p: Tensor, group: dict) -> dict[str, Any]:
         """The state of 16-bit ``p`` under ``master_weights``: float32 moments and its
@@ -312,6 +340,14 @@ class Optimizer:
         else:
             out += g
         return out
+
+
+def coalesced_rows(grad: SparseCooTensor):
+    """A sparse gradient's distinct positions (a tuple of index arrays, one per sparse dim)
+    and their summed values, as raw arrays: what sparse updates read and write."""
+    c = grad.coalesce()
+    idx = c._indices()._data
+    return tuple(idx[d] for d in range(idx.shape[0])), c._values()._data
 
 
 def impl_options(name: str, foreach=None, fused=None, differentiable: bool = False) -> dict:

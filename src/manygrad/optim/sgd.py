@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from .. import backend
 from ..cuda import graphs
+from ..errors import LayoutError
 from ..tensor import Tensor
 from . import _fused
 from ._capturable import hyper
@@ -102,6 +103,22 @@ class SGD(Optimizer):
         t = self._tmp(p)
         xp.multiply(g, -group["lr"], out=t)
         p += t
+
+    def sparse_update(self, p, grad, state, group):
+        """A sparse gradient (``nn.Embedding(sparse=True)``): without momentum only its rows
+        move; the momentum buffer is dense (its values are PyTorch's sparse buffer's)."""
+        if group["weight_decay"] != 0:
+            raise LayoutError(
+                "SGD: weight_decay does not take sparse gradients (add(sparse, dense) is not "
+                "supported); put the embedding in a parameter group with weight_decay=0"
+            )
+        lr = -group["lr"] if not group["maximize"] else group["lr"]
+        if group["momentum"] == 0:
+            idx = grad._indices()._data
+            vals = grad._values()._data * lr
+            backend.index_add(p, tuple(idx[d] for d in range(idx.shape[0])), vals)
+            return
+        self.update(p, grad._dense_array(), state, group)
 
     def _update_on_device(self, p, g, state, group):
         """The same update with lr, momentum and dampening read from device buffers."""

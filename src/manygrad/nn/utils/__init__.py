@@ -14,15 +14,25 @@ from ... import backend
 from ... import dtypes as D
 from ... import ops as F
 from ...autograd import no_grad
+from ...errors import LayoutError
 from ...tensor import Tensor
 
 _tensor_or_tensors = Tensor | Iterable[Tensor]
 
 
-def _grads(parameters) -> list:
+def _grads(parameters, op: str) -> list:
     if isinstance(parameters, Tensor):
         parameters = [parameters]
-    return [p.grad for p in parameters if p.grad is not None]
+    return _dense_only([p.grad for p in parameters if p.grad is not None], op)
+
+
+def _dense_only(tensors: list, op: str) -> list:
+    if any(t.is_sparse for t in tensors):  # NOTE: as in PyTorch, which has no sparse kernel
+        raise LayoutError(
+            f"{op}: sparse gradients (nn.Embedding(sparse=True)) are not supported; leave "
+            "the embedding's parameters out of the ones passed, or use sparse=False"
+        )
+    return tensors
 
 
 def _norm_array(g, norm_type: float):
@@ -58,7 +68,7 @@ def get_total_norm(tensors: _tensor_or_tensors, norm_type: float = 2.0,
     """
     if isinstance(tensors, Tensor):
         tensors = [tensors]
-    tensors = [t for t in tensors if t is not None]
+    tensors = _dense_only([t for t in tensors if t is not None], "get_total_norm")
     norm_type = float(norm_type)
     if not tensors:
         return Tensor._wrap(backend.xp_of(backend.CPU).zeros((), D.float32.np))
@@ -102,7 +112,7 @@ def _combine(norms, norm_type: float, out_dt, error_if_nonfinite: bool):
 def clip_grads_with_norm_(parameters: _tensor_or_tensors, max_norm: float, total_norm: Tensor,
                           foreach=None) -> None:  # fmt: skip
     """Scale gradients in place by ``min(max_norm / (total_norm + 1e-6), 1)``."""
-    grads = _grads(parameters)
+    grads = _grads(parameters, "clip_grads_with_norm_")
     if not grads:
         return
     xp = backend.array_module(total_norm._data)
@@ -136,7 +146,7 @@ def clip_grad_norm_(parameters: _tensor_or_tensors, max_norm: float, norm_type: 
     if isinstance(parameters, Tensor):
         parameters = [parameters]
     parameters = list(parameters)
-    grads = _grads(parameters)
+    grads = _grads(parameters, "clip_grad_norm_")
     total = get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
     clip_grads_with_norm_(parameters, max_norm, total, foreach)
     return total
@@ -162,7 +172,7 @@ def clip_grad_value_(parameters: _tensor_or_tensors, clip_value: float, foreach=
     """
     clip_value = float(clip_value)
     with no_grad():
-        for g in _grads(parameters):
+        for g in _grads(parameters, "clip_grad_value_"):
             xp = backend.array_module(g._data)
             with backend.device_scope(g._device):
                 xp.clip(g._data, -clip_value, clip_value, out=g._data)
