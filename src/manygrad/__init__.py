@@ -65,6 +65,7 @@ from .ops import *
 from .ops import abs, all, any, max, min, pow, sum
 from .ops.decompositions import svd_legacy as svd
 from .ops.linalg_legacy import lu, lu_solve, triangular_solve
+from .compat.torch_functions import embedding  # torch's (weight, indices) order
 from .tensor import Size, Tensor
 from . import nn
 from . import sparse

@@ -350,8 +350,8 @@ class AliasMethods:
         its tensors carry no mark of their own."""
         return False
 
-    def record_stream(self, stream) -> None:
-        """Mark the memory as used by ``stream``: manygrad frees a tensor's memory only once
+    def record_stream(self, s) -> None:
+        """Mark the memory as used by the stream ``s``: manygrad frees a tensor's memory only once
         no reference to it is left, so this records nothing."""
 
     def dim_order(self, *, ambiguity_check=False) -> tuple:

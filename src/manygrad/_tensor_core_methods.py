@@ -18,6 +18,24 @@ if TYPE_CHECKING:
 F = None  # manygrad.ops, set by tensor.py
 
 
+def _one_form(name: str, sizes: tuple, **kw) -> tuple:
+    """The arguments of ``x.view(size=...)``, ``x.view(dtype=...)``, ``x.expand(size=...)``
+    or ``x.repeat(repeats=...)`` as their positional form; PyTorch takes one form a call."""
+    given = {k: v for k, v in kw.items() if v is not None}
+    if sizes or len(given) > 1:
+        got = ", ".join(["sizes"] * bool(sizes) + list(given))
+        raise TypeError(f"{name}() takes the sizes positionally or one of "
+                        f"{', '.join(kw)} by keyword, got {got}")  # fmt: skip
+    return tuple(given.values())
+
+
+def _no_dim(name: str, dim, keepdim) -> None:
+    """``x.max(other=y)`` is the elementwise maximum: refuse a reduction's arguments with it."""
+    if dim is not None or keepdim:
+        raise TypeError(f"{name}() takes dim/keepdim or other=, not both: other= is the "
+                        f"elementwise {name}imum of two tensors")  # fmt: skip
+
+
 class CoreMethods:
     """Forwarding methods for the common ops (a base of ``Tensor``)."""
 
@@ -164,14 +182,20 @@ class CoreMethods:
             dim, keepdim = numpy_dims("std", dim, keepdim, axis, keepdims)
         return F.std(self, dim, unbiased, keepdim, correction=correction)
 
-    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    def max(self, dim=None, keepdim=False, *, other=None, axis=None, keepdims=None):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
             dim, keepdim = numpy_dims("max", dim, keepdim, axis, keepdims)
+        if other is not None:  # x.max(other=y) is maximum, as x.max(y)
+            _no_dim("max", dim, keepdim)
+            return F.maximum(self, other)
         return F.max(self, dim, keepdim)
 
-    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    def min(self, dim=None, keepdim=False, *, other=None, axis=None, keepdims=None):
         if axis is not None or keepdims is not None:  # NumPy's names, as PyTorch takes
             dim, keepdim = numpy_dims("min", dim, keepdim, axis, keepdims)
+        if other is not None:  # x.min(other=y) is minimum, as x.min(y)
+            _no_dim("min", dim, keepdim)
+            return F.minimum(self, other)
         return F.min(self, dim, keepdim)
 
     def amax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
@@ -223,7 +247,9 @@ class CoreMethods:
     def reshape(self, *shape):
         return F.reshape(self, *shape)
 
-    def view(self, *shape):
+    def view(self, *shape, size=None, dtype=None):
+        if size is not None or dtype is not None:  # PyTorch's keyword forms
+            shape = _one_form("view", shape, size=size, dtype=dtype)
         return F.view(self, *shape)
 
     def view_as(self, other):
@@ -241,7 +267,9 @@ class CoreMethods:
     def permute(self, *dims):
         return F.permute(self, *dims)
 
-    def expand(self, *sizes):
+    def expand(self, *sizes, size=None):
+        if size is not None:
+            sizes = _one_form("expand", sizes, size=size)
         return F.expand(self, *sizes)
 
     def expand_as(self, other):
@@ -259,8 +287,8 @@ class CoreMethods:
     def unflatten(self, dim, sizes):
         return F.unflatten(self, dim, sizes)
 
-    def split(self, split_size_or_sections, dim=0):
-        return F.split(self, split_size_or_sections, dim)
+    def split(self, split_size, dim=0):
+        return F.split(self, split_size, dim)
 
     def chunk(self, chunks, dim=0):
         return F.chunk(self, chunks, dim)
@@ -277,7 +305,9 @@ class CoreMethods:
     def triu(self, diagonal=0):
         return F.triu(self, diagonal)
 
-    def gather(self, dim, index):
+    def gather(self, dim, index, *, sparse_grad=False):
+        if sparse_grad:  # a sparse COO gradient for self
+            return F.gather(self, dim, index, sparse_grad=True)
         return F.gather(self, dim, index)
 
     def scatter_add(self, dim, index, src):
@@ -289,7 +319,9 @@ class CoreMethods:
     def masked_fill(self, mask, value):
         return F.masked_fill(self, mask, value)
 
-    def repeat(self, *sizes):
+    def repeat(self, *sizes, repeats=None):
+        if repeats is not None:
+            sizes = _one_form("repeat", sizes, repeats=repeats)
         return F.repeat(self, *sizes)
 
     def narrow(self, dim, start, length):

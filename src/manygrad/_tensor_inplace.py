@@ -40,6 +40,37 @@ def _overwrite(s, v):
     return overwrite(s, v)
 
 
+def _generator(t: Tensor, generator, name: str):
+    """The stream a random fill draws from: ``generator``, which must draw on ``t``'s device
+    (as PyTorch requires), or the device's own."""
+    if generator is None:
+        return backend.generator(t._device)
+    if not isinstance(generator, backend.Generator):
+        raise TypeError(
+            f"{name}(): argument 'generator' must be a manygrad.Generator, not "
+            f"{type(generator).__name__}"
+        )
+    gd, dev = generator.device, t._device
+    if gd.type != dev.type or (gd.index or 0) != (dev.index or 0):
+        from .errors import DeviceError
+
+        raise DeviceError(
+            f"{name}(): the generator draws on {gd} but the tensor is on {dev}; pass a "
+            f"generator of that device: mg.Generator({str(dev)!r})"
+        )
+    return generator
+
+
+def copy_source(src, other):
+    """The source of ``copy_``, given as ``src`` (PyTorch's documented name) or ``other`` (the
+    name its Python binding takes)."""
+    if src is None and other is None:
+        raise TypeError("copy_() missing 1 required argument: 'src'")
+    if src is not None and other is not None:
+        raise TypeError("copy_() got the source twice, as src and as other; pass one")
+    return other if src is None else src
+
+
 def _no_grad():
     from .autograd import no_grad
 
@@ -108,11 +139,11 @@ class InplaceMethods:
     def lerp_(self, end, weight) -> Tensor:
         return self._inplace("lerp_", lambda s, e, w: s + (e - s) * w, end, weight)
 
-    def addcmul_(self, t1, t2, value=1) -> Tensor:
-        return self._inplace("addcmul_", lambda s, a, b: s + a * b * value, t1, t2)
+    def addcmul_(self, tensor1, tensor2, value=1) -> Tensor:
+        return self._inplace("addcmul_", lambda s, a, b: s + a * b * value, tensor1, tensor2)
 
-    def addcdiv_(self, t1, t2, value=1) -> Tensor:
-        return self._inplace("addcdiv_", lambda s, a, b: s + a / b * value, t1, t2)
+    def addcdiv_(self, tensor1, tensor2, value=1) -> Tensor:
+        return self._inplace("addcdiv_", lambda s, a, b: s + a / b * value, tensor1, tensor2)
 
     def masked_fill_(self, mask, value) -> Tensor:
         return self._inplace("masked_fill_", F.masked_fill, mask, value)
@@ -183,8 +214,8 @@ class InplaceMethods:
     def sgn_(self) -> Tensor:
         return self._inplace("sgn_", F.sgn)
 
-    def logit_(self) -> Tensor:
-        return self._inplace("logit_", F.logit)
+    def logit_(self, eps=None) -> Tensor:
+        return self._inplace("logit_", F.logit, eps)
 
     def digamma_(self) -> Tensor:
         return self._inplace("digamma_", F.digamma)
@@ -260,14 +291,35 @@ class InplaceMethods:
 
         return self._inplace("put_", put, index, source)
 
-    def exponential_(self, lambd: float = 1.0) -> Tensor:
-        u = _wrap(backend.generator(self._device).random(self._data.shape, self._data.dtype))
+    @backend.on_tensor_device
+    def uniform_(self, from_=0.0, to=1.0, *, generator=None) -> Tensor:
+        """Fill with draws from ``[from_, to)`` (PyTorch's ``from``, a Python keyword, is
+        positional only)."""
+        g = _generator(self, generator, "uniform_")
+        v = g.random(self._data.shape, self._data.dtype) * (to - from_) + from_
+        if not self._plain("uniform_"):
+            return self._inplace("uniform_", _overwrite, _wrap(v, self._device))
+        return self._set("uniform_", v)
+
+    @backend.on_tensor_device
+    def normal_(self, mean=0.0, std=1.0, *, generator=None) -> Tensor:
+        g = _generator(self, generator, "normal_")
+        v = g.normal(self._data.shape, self._data.dtype) * std + mean
+        if not self._plain("normal_"):
+            return self._inplace("normal_", _overwrite, _wrap(v, self._device))
+        return self._set("normal_", v)
+
+    def exponential_(self, lambd: float = 1.0, *, generator=None) -> Tensor:
+        g = _generator(self, generator, "exponential_")
+        u = _wrap(g.random(self._data.shape, self._data.dtype))
         return self._inplace("exponential_", _overwrite, -(1 - u).log() / lambd)
 
-    def random_(self, from_=0, to=None) -> Tensor:  # noqa: D417 - PyTorch's names
+    def random_(self, from_=0, to=None, *, generator=None) -> Tensor:
+        """Fill with integers drawn from ``[from_, to)`` (``[0, from_)`` when only one bound
+        is given); PyTorch's ``from``, a Python keyword, is positional only."""
         if to is None:
             from_, to = 0, from_ if from_ else (1 << 24 if self.is_floating_point() else 1 << 31)
-        g = backend.generator(self._device)
+        g = _generator(self, generator, "random_")
         v = _wrap(g.integers(from_, to, self._data.shape, self._data.dtype))
         return self._inplace("random_", _overwrite, v)
 

@@ -89,11 +89,37 @@ class TensorMethods(OpMethods, CompatMethods, AliasMethods):
     # ------------------------------------------------------------ sparse
     is_sparse = False
 
-    def to_sparse(self, sparse_dim=None):
-        """The non-zero entries as a sparse COO tensor (``mg.sparse``)."""
+    def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
+        """The non-zero entries as a sparse COO tensor (``mg.sparse``), its last ``dense_dim``
+        dims (default 0; or all past the first ``sparse_dim``) kept dense; ``layout`` is
+        ``mg.sparse_coo`` (or ``mg.strided``: this tensor), the only sparse layout manygrad
+        has, so ``blocksize`` (for PyTorch's block layouts) is refused."""
         from .sparse import to_sparse
 
+        if blocksize is not None:
+            raise ValueError(
+                "to_sparse: blocksize is for the block layouts (sparse_bsr, sparse_bsc), "
+                "which manygrad lacks; its sparse layout is COO"
+            )
+        if layout is not None and layout != "sparse_coo":
+            if layout == "strided":
+                return self
+            raise NotImplementedError(
+                f"to_sparse: layout {layout} is not supported; manygrad's sparse layout is "
+                "mg.sparse_coo"
+            )
+        if dense_dim is not None:
+            if sparse_dim is not None:
+                raise TypeError("to_sparse: pass sparse_dim or dense_dim, not both")
+            if not 0 <= dense_dim < max(self.ndim, 1):
+                raise ValueError(
+                    f"to_sparse: dense_dim must be in 0..{max(self.ndim - 1, 0)} for a "
+                    f"{self.ndim}-d tensor, got {dense_dim}"
+                )
+            sparse_dim = self.ndim - dense_dim if self.ndim else None
         return to_sparse(self, sparse_dim)
 
-    def to_dense(self):
-        return self
+    def to_dense(self, dtype=None, *, masked_grad=True):
+        """This tensor (it is dense), cast to ``dtype`` when given; ``masked_grad`` concerns
+        sparse tensors' gradients only."""
+        return self if dtype is None else self.to(dtype)

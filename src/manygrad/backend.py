@@ -459,15 +459,19 @@ def on_tensor_device(fn):
     """Decorator: run ``fn(x, ...)`` with the GPU of its first argument ``x`` (a Tensor)
     current, as CuPy allocates and runs kernels on the current GPU, which need not be x's.
     For work outside ``Function.apply`` (which scopes itself): in-place methods, index and
-    random arrays, initialisers. No scope for CPU tensors or other first arguments."""
+    random arrays, initialisers. No scope for CPU tensors or other first arguments, which
+    may come by keyword (``mg.max(input=x, dim=1)``)."""
+    import inspect
+
+    first = next(iter(inspect.signature(fn).parameters), None)
 
     @functools.wraps(fn)
-    def run(x, *args, **kwargs):
-        dev = getattr(x, "_device", None)
+    def run(*args, **kwargs):
+        dev = getattr(args[0] if args else kwargs.get(first), "_device", None)
         if dev is None or dev.type == "cpu":
-            return fn(x, *args, **kwargs)
+            return fn(*args, **kwargs)
         with device_scope(dev):
-            return fn(x, *args, **kwargs)
+            return fn(*args, **kwargs)
 
     return run
 

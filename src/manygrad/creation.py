@@ -304,58 +304,78 @@ def randperm(n, dtype=None, device=None, *, generator=None) -> Tensor:
     return _make(lambda xp, s, dt: g.permutation(n).astype(dt), (), dtype, dev, False, D.int64)
 
 
-def _like(fn, x: Tensor, dtype, device, requires_grad, *args):
-    return fn(
-        *args,
-        dtype=dtype if dtype is not None else x.dtype,
-        device=device if device is not None else x.device,
-        requires_grad=requires_grad,
+def _like(fn, input: Tensor, dtype, device, requires_grad, memory_format, *args, **kw):
+    dtype = dtype if dtype is not None else input.dtype
+    device = device if device is not None else input.device
+    if memory_format is None or memory_format.order is None:
+        # NOTE: row-major for preserve_format too (PyTorch copies input's strides): ops
+        # accept any layout
+        return fn(*args, dtype=dtype, device=device, requires_grad=requires_grad, **kw)
+    from .memory_format import to_format
+
+    out = to_format(
+        fn(*args, dtype=dtype, device=device, **kw), memory_format, fn.__name__ + "_like"
+    )
+    return out.requires_grad_(requires_grad)
+
+
+def zeros_like(
+    input, dtype=None, device=None, requires_grad=False, *, memory_format=None
+) -> Tensor:
+    return _like(zeros, input, dtype, device, requires_grad, memory_format, input.shape)
+
+
+def ones_like(input, dtype=None, device=None, requires_grad=False, *, memory_format=None) -> Tensor:
+    return _like(ones, input, dtype, device, requires_grad, memory_format, input.shape)
+
+
+def empty_like(
+    input, dtype=None, device=None, requires_grad=False, *, memory_format=None
+) -> Tensor:
+    return _like(empty, input, dtype, device, requires_grad, memory_format, input.shape)
+
+
+def full_like(
+    input, fill_value, dtype=None, device=None, requires_grad=False, *, memory_format=None
+) -> Tensor:
+    return _like(full, input, dtype, device, requires_grad, memory_format, input.shape, fill_value)
+
+
+def rand_like(
+    input, dtype=None, device=None, requires_grad=False, *, generator=None, memory_format=None
+) -> Tensor:
+    return _like(
+        rand, input, dtype, device, requires_grad, memory_format, input.shape, generator=generator
     )
 
 
-def zeros_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _like(zeros, x, dtype, device, requires_grad, x.shape)
+def randn_like(
+    input, dtype=None, device=None, requires_grad=False, *, generator=None, memory_format=None
+) -> Tensor:
+    return _like(
+        randn, input, dtype, device, requires_grad, memory_format, input.shape, generator=generator
+    )
 
 
-def ones_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _like(ones, x, dtype, device, requires_grad, x.shape)
-
-
-def empty_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _like(empty, x, dtype, device, requires_grad, x.shape)
-
-
-def full_like(x, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _like(full, x, dtype, device, requires_grad, x.shape, fill_value)
-
-
-def rand_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _like(rand, x, dtype, device, requires_grad, x.shape)
-
-
-def randn_like(x, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _like(randn, x, dtype, device, requires_grad, x.shape)
-
-
-def randint_like(x, *args, low=None, high=None, generator=None, dtype=None, device=None,
+def randint_like(input, *args, low=None, high=None, generator=None, dtype=None, device=None,
                  requires_grad=False, **kw) -> Tensor:  # fmt: skip
-    """``randint`` with ``x``'s shape, dtype and device (unless given): ``(x, high)`` or
-    ``(x, low, high)``. Example: ``mg.randint_like(x, 10)``"""
+    """``randint`` with ``input``'s shape, dtype and device (unless given): ``(input, high)``
+    or ``(input, low, high)``. Example: ``mg.randint_like(x, 10)``"""
     kw.pop("memory_format", None)
     a = _random_args.bind(args, {"low": low, "high": high}, _random_args.RANDINT_LIKE,
                           "randint_like")  # fmt: skip
-    return randint(a.get("low", 0), a["high"], tuple(x.shape), generator=generator,
-                   dtype=dtype if dtype is not None else x.dtype,
-                   device=device if device is not None else x.device,
+    return randint(a.get("low", 0), a["high"], tuple(input.shape), generator=generator,
+                   dtype=dtype if dtype is not None else input.dtype,
+                   device=device if device is not None else input.device,
                    requires_grad=requires_grad, **kw)  # fmt: skip
 
 
-def numel(x: Tensor) -> int:
-    return x.numel()
+def numel(input: Tensor) -> int:
+    return input.numel()
 
 
-def is_tensor(x) -> bool:
-    return isinstance(x, Tensor)
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
 
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("builtins", "math", "np")]

@@ -13,13 +13,13 @@ from .ops.linalg_eig import eig, eigvals
 from .ops.linalg_extra import (
     LinAlgError,
     cholesky,
-    det,
     inv,
     matrix_power,
     multi_dot,
-    slogdet,
     solve,
 )
+from .ops.linalg_extra import linalg_det as det
+from .ops.linalg_extra import linalg_slogdet as slogdet
 from .ops.linalg_ldl import ldl_factor, ldl_factor_ex, ldl_solve
 from .ops.linalg_lu import (
     cond,
@@ -51,13 +51,13 @@ def vecdot(x, y, *, dim: int = -1):
     return _sum(x * y, dim)
 
 
-def solve_triangular(A, B, *, upper: bool, left: bool = True, unitriangular: bool = False):  # noqa: N803
-    """``X`` with ``A @ X = B`` (or ``X @ A = B``) for triangular ``A`` (only its upper or
-    lower triangle is read)."""
+def solve_triangular(input, B, *, upper: bool, left: bool = True, unitriangular: bool = False):  # noqa: N803
+    """``X`` with ``input @ X = B`` (or ``X @ input = B``) for triangular ``input`` (only its
+    upper or lower triangle is read)."""
     from .ops.arrange import tril, triu
     from .ops.shaping import diag_embed, diagonal
 
-    T = triu(A) if upper else tril(A)  # noqa: N806
+    T = triu(input) if upper else tril(input)  # noqa: N806
     if unitriangular:
         T = T - diag_embed(diagonal(T, 0, -2, -1)) + diag_embed(diagonal(T, 0, -2, -1) * 0 + 1)  # noqa: N806
     try:
@@ -135,7 +135,7 @@ def inv_ex(A, *, check_errors: bool = False):  # noqa: N803
         return _InvEx(where(bad, float("nan"), inv(where(bad, eye, A))), info)
 
 
-def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False):  # noqa: N803
+def cholesky_ex(input, *, upper: bool = False, check_errors: bool = False):
     """``(L, info)``: ``info`` 0, or the order of the first leading minor that is not
     positive-definite (``L`` then holds the columns done before it, as LAPACK's); raises
     ``LinAlgError`` only with ``check_errors``."""
@@ -143,21 +143,21 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False):  # noqa:
     from .ops.linalg_extra import _not_pd_error, _potf2, _square
     from .tensor import Tensor
 
-    _square(A, "linalg.cholesky_ex")
-    xp = backend.array_module(A._data)
+    _square(input, "linalg.cholesky_ex")
+    xp = backend.array_module(input._data)
     try:
-        L = cholesky(A)  # noqa: N806
-        with backend.device_scope(A._device):
+        L = cholesky(input)  # noqa: N806
+        with backend.device_scope(input._device):
             bad = ~(xp.diagonal(L._data, 0, -2, -1).real > 0)  # NOTE: CuPy does not raise
-            first = bad.argmax(-1) + 1 if A.shape[-1] else 0
+            first = bad.argmax(-1) + 1 if input.shape[-1] else 0
             info = xp.where(bad.any(-1), first, 0).astype(xp.int32)
     except LinAlgError:
-        with backend.device_scope(A._device):
-            low, info = _potf2(xp, A._data)
-        L = Tensor._wrap(low, A._device)  # noqa: N806
-    info = Tensor._wrap(info, A._device)
+        with backend.device_scope(input._device):
+            low, info = _potf2(xp, input._data)
+        L = Tensor._wrap(low, input._device)  # noqa: N806
+    info = Tensor._wrap(info, input._device)
     if check_errors and bool((info != 0).any()):
-        raise _not_pd_error("linalg.cholesky_ex", A._data, _EX_FIX)
+        raise _not_pd_error("linalg.cholesky_ex", input._data, _EX_FIX)
     return _CholeskyEx(L.mH if upper else L, info)
 
 

@@ -73,14 +73,14 @@ psi = digamma
 multigammaln = mvlgamma
 
 
-def ndtr(x):
+def ndtr(input):  # noqa: A002
     """The standard normal CDF."""
-    return (1 + erf(x * (1 / math.sqrt(2)))) * 0.5
+    return (1 + erf(input * (1 / math.sqrt(2)))) * 0.5
 
 
-def ndtri(p):
-    """The inverse of the standard normal CDF."""
-    return erfinv(p * 2 - 1) * math.sqrt(2)
+def ndtri(input):  # noqa: A002
+    """The inverse of the standard normal CDF (``input`` holds probabilities)."""
+    return erfinv(input * 2 - 1) * math.sqrt(2)
 
 
 class SpecialLogNdtr(Function):
@@ -116,31 +116,32 @@ class SpecialLogNdtr(Function):
         return g * exp(-0.5 * x * x - y) * (1 / math.sqrt(2 * math.pi))
 
 
-def log_ndtr(x):
-    """``log(ndtr(x))``, accurate in both tails (its gradient too).
+def log_ndtr(input):  # noqa: A002
+    """``log(ndtr(input))``, accurate in both tails (its gradient too).
 
     Args:
-        x: a tensor (integers become floats).
+        input: a tensor (integers become floats).
 
     Example:
         >>> mg.special.log_ndtr(mg.tensor([-40.0, 0.0, 3.0]))   # [-804.6084, -0.6931, -0.0014]
     """
-    return SpecialLogNdtr.apply(_float_input(x))
+    return SpecialLogNdtr.apply(_float_input(input))
 
 
-def xlog1py(x, y):
-    """``x * log1p(y)``, 0 where x is 0 (NaN where y is NaN); either may be a number."""
+def xlog1py(input, other):  # noqa: A002
+    """``input * log1p(other)``, 0 where input is 0 (NaN where other is NaN); either may be a
+    number."""
     from .ops.elementwise import _float_pair
     from .ops.mathfns import _both_tensors
 
-    x, y = _both_tensors(*_float_pair(x, y))
+    x, y = _both_tensors(*_float_pair(input, other))
     return where((x == 0) & (y == y), 0.0, x * log1p(y))
 
 
-def entr(x):
-    """``-x * log(x)`` elementwise (0 at 0, -inf below 0)."""
-    safe = where(x > 0, x, 1.0)
-    return where(x > 0, -x * log(safe), where(x == 0, 0.0, -math.inf))
+def entr(input):  # noqa: A002
+    """``-input * log(input)`` elementwise (0 at 0, -inf below 0)."""
+    pos = input > 0
+    return where(pos, -input * log(where(pos, input, 1.0)), where(input == 0, 0.0, -math.inf))
 
 
 __all__ = [

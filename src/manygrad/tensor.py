@@ -12,7 +12,7 @@ from . import backend
 from . import dtypes as D
 from ._float8 import cast_any
 from ._tensor_core_methods import CoreMethods
-from ._tensor_inplace import InplaceMethods
+from ._tensor_inplace import InplaceMethods, copy_source
 from ._tensor_methods import TensorMethods
 from .errors import AutogradError, DTypeError
 
@@ -447,7 +447,11 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         return self._done("fill_")
 
     @backend.on_tensor_device
-    def copy_(self, src, non_blocking: bool = False) -> Tensor:
+    def copy_(self, src=None, non_blocking: bool = False, *, other=None) -> Tensor:
+        # NOTE: PyTorch documents ``src`` and binds ``other``; ``non_blocking`` allows what
+        # manygrad always does, a copy that is done when copy_ returns
+        if src is None or other is not None:
+            src = copy_source(src, other)
         src = src if isinstance(src, Tensor) else Tensor(src)
         if not self._plain("copy_", src):
             return self._inplace("copy_", _copy_of, src)
@@ -485,22 +489,6 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         return self._set("clamp_", xp.clip(self._data, self._raw(min), self._raw(max)))
 
     clip_ = clamp_
-
-    @backend.on_tensor_device
-    def uniform_(self, a=0.0, b=1.0) -> Tensor:
-        g = backend.generator(self._device)
-        v = g.random(self._data.shape, self._data.dtype) * (b - a) + a
-        if not self._plain("uniform_"):
-            return self._inplace("uniform_", _overwrite, Tensor._wrap(v, self._device))
-        return self._set("uniform_", v)
-
-    @backend.on_tensor_device
-    def normal_(self, mean=0.0, std=1.0) -> Tensor:
-        g = backend.generator(self._device)
-        v = g.normal(self._data.shape, self._data.dtype) * std + mean
-        if not self._plain("normal_"):
-            return self._inplace("normal_", _overwrite, Tensor._wrap(v, self._device))
-        return self._set("normal_", v)
 
     def _set(self, name, arr) -> Tensor:
         if arr is not self._data:

@@ -246,14 +246,14 @@ IDX = np.array([[1, 3, 3], [0, 1, 1]])
 )
 def test_embedding(specs, kw):
     fd = kw.pop("fd", True)
-    check_op("embedding", specs, torch_fn=TF.embedding, fd=fd, **kw)
+    check_op(mg.nn.functional.embedding, specs, torch_fn=TF.embedding, fd=fd, **kw)
 
 
 @pytest.mark.parametrize("vocab", [7, 3000])  # one-hot GEMM / scatter-add backward
 def test_embedding_backward_paths(vocab):
     idx = np.random.default_rng(1).integers(0, vocab, (40, 9))
     idx[0, :3] = 5  # repeated indices accumulate
-    check_op("embedding", [idx, (vocab, 3)], torch_fn=TF.embedding, fd=False)
+    check_op(mg.nn.functional.embedding, [idx, (vocab, 3)], torch_fn=TF.embedding, fd=False)
 
 
 def test_embedding_padding_row_gets_no_grad(device):
@@ -399,7 +399,8 @@ def test_tensor_methods():
 
 def test_embedding_scale_grad_by_freq():
     # the scaled gradient is not the true derivative, so no finite-difference check
-    check_op("embedding", [IDX, (5, 3)], torch_fn=TF.embedding, fd=False, scale_grad_by_freq=True)
+    check_op(mg.nn.functional.embedding, [IDX, (5, 3)], torch_fn=TF.embedding, fd=False,
+             scale_grad_by_freq=True)  # fmt: skip
 
 
 @pytest.mark.parametrize("norm_type", [2.0, 1.0])

@@ -45,6 +45,30 @@ def test_layer_norm(specs, shape):
     check_op("layer_norm", [specs[0], _dims(shape)] + specs[1:], torch_fn=TF.layer_norm, eps=1e-5)
 
 
+@pytest.mark.parametrize("dt", ["float32", "float64"])
+@pytest.mark.parametrize("affine", ["both", "weight", "none"])
+@pytest.mark.parametrize(
+    "shape, d", [((70, 40, 24), (24,)), ((300, 130), (130,)), ((9, 8, 8, 64), (8, 64))]
+)
+def test_layer_norm_block_loop_matches_torch(dt, affine, shape, d):
+    # NOTE: 32k values and more take ops/_norm_rows.py's block loop on the CPU (blocks of
+    # rows, the last one short); the gradients of x, weight and bias against PyTorch's
+    r = np.random.default_rng(1)
+    x = (r.standard_normal(shape) * 3 + 1).astype(dt)
+    g = r.standard_normal(shape).astype(dt)
+    w = r.standard_normal(d).astype(dt) if affine != "none" else None
+    b = r.standard_normal(d).astype(dt) if affine == "both" else None
+    outs = []
+    for lib, fn in ((mg, F.layer_norm), (torch, TF.layer_norm)):
+        ts = [None if a is None else lib.tensor(a, requires_grad=True) for a in (x, w, b)]
+        y = fn(ts[0], list(d), ts[1], ts[2], 1e-5)
+        y.backward(lib.tensor(g))
+        outs.append([y.detach().numpy()] + [t.grad.numpy() for t in ts if t is not None])
+    tol = dict(rtol=2e-4, atol=2e-5) if dt == "float32" else dict(rtol=1e-10, atol=1e-11)
+    for got, want in zip(*outs):
+        np.testing.assert_allclose(got, want, **tol)
+
+
 def test_normalized_shape_may_be_an_int():
     x = mg.randn(2, 3, 4)
     np.testing.assert_array_equal(F.layer_norm(x, 4).numpy(), F.layer_norm(x, (4,)).numpy())

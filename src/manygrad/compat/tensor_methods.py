@@ -5,6 +5,25 @@
 from __future__ import annotations
 
 
+def _pin_device(name: str, device) -> None:
+    """PyTorch's checks of the deprecated ``device`` of ``pin_memory`` / ``is_pinned``."""
+    import warnings
+
+    from .. import backend
+
+    warnings.warn(
+        f"The argument 'device' of Tensor.{name}() is deprecated. Please do not pass this "
+        "argument.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if name == "pin_memory" and backend.device(device).type == "cpu":
+        raise RuntimeError(
+            f"{name}: device 'cpu' is not an accelerator; pinned memory is host memory kept "
+            "for copies to a GPU: pass a cuda device or none"
+        )
+
+
 class CompatMethods:
     """PyTorch's tensor utilities: ``type``, memory layout queries, legacy casts and f-string
     formatting (a base of ``TensorMethods``)."""
@@ -121,12 +140,17 @@ class CompatMethods:
         return idx
 
     # -------------------------------------------------------------- resizing
-    def resize_(self, *sizes, memory_format=None):
-        """Give the tensor the shape ``sizes`` in place, keeping its first elements (in
-        row-major order); new elements are 0 (PyTorch leaves them uninitialised)."""
+    def resize_(self, *sizes, size=None, memory_format=None):
+        """Give the tensor the shape ``sizes`` (or ``size``) in place, keeping its first
+        elements (in row-major order); new elements are 0 (PyTorch leaves them
+        uninitialised)."""
         from .. import backend
         from ..errors import AutogradError, ShapeError
 
+        if size is not None:
+            if sizes:
+                raise TypeError("resize_() takes the sizes positionally or as size=, not both")
+            sizes = (size,)
         shape = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
         shape = tuple(int(s) for s in shape)
         if any(s < 0 for s in shape):
@@ -159,9 +183,9 @@ class CompatMethods:
         self._data = new.reshape(shape)
         return self._done("resize_")
 
-    def resize_as_(self, other, memory_format=None):
-        """``resize_`` to ``other``'s shape."""
-        return self.resize_(tuple(other.shape))
+    def resize_as_(self, the_template, memory_format=None):
+        """``resize_`` to ``the_template``'s shape."""
+        return self.resize_(tuple(the_template.shape))
 
     def resize(self, *sizes):
         """Deprecated in PyTorch: a reshaped tensor with the same number of elements."""
@@ -183,9 +207,9 @@ class CompatMethods:
             )
         return self.reshape(tuple(int(s) for s in shape))
 
-    def resize_as(self, other):
-        """Deprecated in PyTorch: ``resize`` to ``other``'s shape."""
-        return self.resize(tuple(other.shape))
+    def resize_as(self, tensor):
+        """Deprecated in PyTorch: ``resize`` to ``tensor``'s shape."""
+        return self.resize(tuple(tensor.shape))
 
     # -------------------------------------------------------------- layout and memory
     def nelement(self) -> int:
@@ -233,11 +257,18 @@ class CompatMethods:
     def is_sparse(self) -> bool:
         return False
 
-    def is_pinned(self) -> bool:
+    def is_pinned(self, device=None) -> bool:
+        """False: manygrad tensors are never in pinned memory (``device``, any device, is
+        deprecated in PyTorch, with a warning, as here)."""
+        if device is not None:
+            _pin_device("is_pinned", device)
         return False
 
-    def pin_memory(self):
-        """This tensor: the DataLoader pins batches itself (``pin_memory=True``)."""
+    def pin_memory(self, device=None):
+        """This tensor: the DataLoader pins batches itself (``pin_memory=True``); ``device``
+        (deprecated in PyTorch, with a warning, as here) must be an accelerator."""
+        if device is not None:
+            _pin_device("pin_memory", device)
         return self
 
     def share_memory_(self):

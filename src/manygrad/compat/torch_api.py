@@ -144,18 +144,18 @@ def is_nonzero(x: Tensor) -> bool:
     return bool(x.item())
 
 
-def typename(x) -> str:
+def typename(obj) -> str:
     """A tensor's type string (``"torch.FloatTensor"``), else the module-qualified name of a
     class, function or object's class (builtins unqualified), as PyTorch's."""
-    if isinstance(x, Tensor):
-        return x.type()
-    module = getattr(x, "__module__", "") or ""
-    if hasattr(x, "__qualname__"):
-        name = x.__qualname__
-    elif hasattr(x, "__name__"):
-        name = x.__name__
+    if isinstance(obj, Tensor):
+        return obj.type()
+    module = getattr(obj, "__module__", "") or ""
+    if hasattr(obj, "__qualname__"):
+        name = obj.__qualname__
+    elif hasattr(obj, "__name__"):
+        name = obj.__name__
     else:
-        module, name = type(x).__module__ or "", type(x).__qualname__
+        module, name = type(obj).__module__ or "", type(obj).__qualname__
     return name if module in ("", "builtins") else f"{module}.{name}"
 
 

@@ -257,6 +257,16 @@ def _reduction(r) -> str:
     return {0: "none", 1: "mean", 2: "sum"}.get(r, r) if isinstance(r, int) else r
 
 
+def embedding(weight, indices, padding_idx: int = -1, scale_grad_by_freq: bool = False,
+              sparse: bool = False):  # fmt: skip
+    """``torch.embedding(weight, indices, ...)``: rows of ``weight`` picked by ``indices``
+    (the table first, unlike ``F.embedding(input, weight)``); a negative ``padding_idx``
+    means none, as in PyTorch's op."""
+    pad = None if padding_idx < 0 else padding_idx
+    return _F().embedding(indices, weight, pad, scale_grad_by_freq=scale_grad_by_freq,
+                          sparse=sparse)  # fmt: skip
+
+
 def alpha_dropout(input, p: float, train: bool):  # noqa: A002
     return _F().alpha_dropout(input, p, train)
 

@@ -267,9 +267,11 @@ class TransformerEncoderLayer(Module):
         self.dropout2 = Dropout(dropout)
         self.activation = _activation(activation) if isinstance(activation, str) else activation
         act = self.activation  # NOTE: PyTorch's flag, read by TransformerEncoder
+        from . import functional as nnf
+
         self.activation_relu_or_gelu = (
-            1 if act is F.relu or type(act).__name__ == "ReLU"
-            else 2 if act is F.gelu or type(act).__name__ == "GELU" else 0
+            1 if act in (F.relu, nnf.relu) or type(act).__name__ == "ReLU"
+            else 2 if act in (F.gelu, nnf.gelu) or type(act).__name__ == "GELU" else 0
         )  # fmt: skip
 
     def forward(self, src: Tensor, src_mask: Tensor | None = None,

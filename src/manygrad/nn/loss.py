@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 from .. import ops as F
+from ..ops.nn import _legacy_reduction
 from ..tensor import Tensor
 from .module import Module
-
-
-def _legacy_reduction(size_average, reduce) -> str:
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    if size_average and reduce:
-        return "mean"
-    return "sum" if reduce else "none"
 
 
 class _Loss(Module):
@@ -195,7 +188,8 @@ class KLDivLoss(_Loss):
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
                  log_target: bool = False) -> None:  # fmt: skip
-        batchmean = reduction == "batchmean"
+        # NOTE: size_average or reduce, when given, override "batchmean" too (as in PyTorch)
+        batchmean = reduction == "batchmean" and size_average is None and reduce is None
         super().__init__(size_average, reduce, "mean" if batchmean else reduction)
         if batchmean:
             self.reduction = "batchmean"

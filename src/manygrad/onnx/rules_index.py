@@ -99,7 +99,7 @@ def _index_select(tr, node, args, kwargs, out):
 
 @rule("Gather")
 def _gather(tr, node, args, kwargs, out):
-    x, dim, index = args
+    x, dim, index = args[:3]  # NOTE: then sparse_grad, which only shapes the gradient
     return tr.g.op("GatherElements", [tr.name(x), _indices(tr, index, "gather")], axis=int(dim))
 
 

@@ -22,6 +22,26 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
+@backend.on_tensor_device
+def _write(input: Tensor, name: str, fn, *args) -> Tensor:
+    """``fn(input, *args)``, a one-node op, written into ``input`` (``inplace=True``) with
+    PyTorch's rules: a leaf that requires grad refuses, the version counter is bumped, the
+    history moves to the op's node (``autograd._inplace``)."""
+    return input._inplace(name, fn, *args)
+
+
+def _in_place(input: Tensor, name: str, fn, *args) -> Tensor:
+    """``_write`` for ``fn`` a composition of ops.
+
+    NOTE: its nodes may save ``input``, which the write changes; when autograd records
+    they get a copy of it instead (``_write`` protects the saved values of one node only)."""
+    return _write(input, name, _of_copy, fn, *args)
+
+
+def _of_copy(x: Tensor, fn, *args) -> Tensor:
+    return fn(x.clone() if x.requires_grad else x, *args)
+
+
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:  # fmt: skip
     """``x`` limited to ``[min_val, max_val]`` (gradient 0 outside, and at the bounds).
@@ -30,6 +50,8 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
     """
     if max_val < min_val:
         raise ValueError(f"hardtanh: max_val ({max_val}) must be >= min_val ({min_val})")
+    if inplace:
+        return _in_place(input, "hardtanh_", hardtanh, min_val, max_val)
     x = _float_input(input)
     inside = (x > min_val) & (x < max_val)
     return where(inside, x, where(x <= min_val, min_val, max_val).to(x.dtype))
@@ -37,7 +59,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     """``min(max(x, 0), 6)``. Example: ``F.relu6(x)``"""
-    return hardtanh(input, 0.0, 6.0)
+    return hardtanh(input, 0.0, 6.0, inplace)
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
@@ -62,6 +84,8 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """Klambauer et al. (2017): ``scale * elu(x, alpha)`` with fixed constants."""
+    if inplace:
+        return _in_place(input, "selu_", selu)
     return elu(_float_input(input), _SELU_ALPHA) * _SELU_SCALE
 
 
@@ -69,24 +93,32 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """Barron (2017): ``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0")
+    if inplace:
+        return _in_place(input, "celu_", celu, alpha)
     x = _float_input(input)
     return where(x > 0, x, (exp(where(x > 0, 0.0, x) / alpha) - 1) * alpha)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """Misra (2019): ``x * tanh(softplus(x))``."""
+    if inplace:
+        return _in_place(input, "mish_", mish)
     x = _float_input(input)
     return x * tanh(softplus(x))
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """``relu6(x + 3) / 6`` (gradient 1/6 strictly inside (-3, 3))."""
+    if inplace:
+        return _in_place(input, "hardsigmoid_", hardsigmoid)
     x = _float_input(input)
     return where((x > -3) & (x < 3), x / 6 + 0.5, where(x >= 3, 1.0, 0.0).to(x.dtype))
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """Howard et al. (2019): ``x * relu6(x + 3) / 6``."""
+    if inplace:
+        return _in_place(input, "hardswish_", hardswish)
     x = _float_input(input)
     mid = x * (x + 3) / 6
     return where(x < -3, 0.0, where(x > 3, x, mid))
@@ -110,6 +142,12 @@ def softsign(input: Tensor) -> Tensor:
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """``x`` where ``x > threshold``, else ``value``. Example: ``F.threshold(x, 0.1, 20.0)``"""
+    if inplace:
+        return _in_place(input, "threshold_", _threshold, threshold, value)
+    return _threshold(input, threshold, value)
+
+
+def _threshold(input: Tensor, threshold: float, value: float) -> Tensor:
     return where(input > threshold, input, value)
 
 
@@ -152,12 +190,15 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
           training: bool = False, inplace: bool = False) -> Tensor:  # fmt: skip
     """Xu et al. (2015): leaky ReLU whose negative slope is drawn from U(lower, upper) per
     element in training and is ``(lower + upper) / 2`` otherwise."""
+    if inplace:
+        return _in_place(input, "rrelu_", rrelu, lower, upper, training)
     x = _float_input(input)
+    # NOTE: x > 0, as PyTorch's kernel: the gradient at 0 is the slope
     if not training:
-        return where(x >= 0, x, x * ((lower + upper) / 2))
+        return where(x > 0, x, x * ((lower + upper) / 2))
     r = backend.generator(x._device).random(tuple(x.shape), D.float32.np)
     slope = Tensor._wrap((lower + (upper - lower) * r).astype(x._data.dtype), x._device)
-    return where(x >= 0, x, x * slope)
+    return where(x > 0, x, x * slope)
 
 
 @backend.on_tensor_device

@@ -64,12 +64,12 @@ class Pad(Function):
         return g
 
 
-def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
-    """``x`` padded as ``torch.nn.functional.pad``: ``pad`` lists (before, after) pairs
+def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
+    """``input`` padded as ``torch.nn.functional.pad``: ``pad`` lists (before, after) pairs
     starting from the last dim.
 
     Args:
-        x: input tensor.
+        input: input tensor.
         pad: ``(left, right)`` pads the last dim, ``(left, right, top, bottom)`` the last
             two, and so on; negative values crop (constant mode only).
         mode: ``"constant"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
@@ -78,16 +78,16 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> T
     Example: ``mg.nn.functional.pad(images, (1, 1, 1, 1), mode="reflect")``
     """
     pad = _sizes((pad,), "pad")
-    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
         raise ShapeError(
-            f"pad: padding {list(pad)} must have an even length of at most {2 * x.ndim} "
-            f"(two values per dim) for a tensor of shape {tuple(x.shape)}"
+            f"pad: padding {list(pad)} must have an even length of at most {2 * input.ndim} "
+            f"(two values per dim) for a tensor of shape {tuple(input.shape)}"
         )
     if mode not in _PAD_MODES:
         raise ValueError(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}")
     k = len(pad) // 2
-    pairs = [(0, 0)] * (x.ndim - k) + [(pad[2 * i], pad[2 * i + 1]) for i in reversed(range(k))]
-    for (b, a), n, d in zip(pairs, x.shape, range(x.ndim)):
+    pairs = [(0, 0)] * (input.ndim - k) + [(pad[2 * i], pad[2 * i + 1]) for i in reversed(range(k))]
+    for (b, a), n, d in zip(pairs, input.shape, range(input.ndim)):
         if mode == "constant":
             if n + b + a < 0:
                 raise ShapeError(f"pad: padding {(b, a)} crops dim {d} of size {n} below 0")
@@ -104,7 +104,7 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> T
             raise ShapeError(
                 f"pad: {mode} padding {(b, a)} of dim {d} (size {n}) must be at most {limit}"
             )
-    return Pad.apply(x, tuple(pairs), mode, 0 if value is None else value)
+    return Pad.apply(input, tuple(pairs), mode, 0 if value is None else value)
 
 
 # ---------------------------------------------------------------------------- flip, roll
@@ -125,13 +125,13 @@ class Flip(Function):
         return Flip.apply(g, self.dims)
 
 
-def flip(x: Tensor, dims) -> Tensor:
-    """``x`` with the order of entries reversed along ``dims`` (int or tuple).
+def flip(input: Tensor, dims) -> Tensor:
+    """``input`` with the order of entries reversed along ``dims`` (int or tuple).
 
     Example: ``mg.arange(3).flip(0)`` is ``[2, 1, 0]``
     """
-    d = _dims(dims, x.ndim, "flip")
-    return Flip.apply(x, d if x.ndim else ())
+    d = _dims(dims, input.ndim, "flip")
+    return Flip.apply(input, d if input.ndim else ())
 
 
 class Roll(Function):
@@ -150,8 +150,8 @@ class Roll(Function):
         return Roll.apply(g, back, self.dims)
 
 
-def roll(x: Tensor, shifts, dims=None) -> Tensor:
-    """``x`` shifted cyclically by ``shifts`` along ``dims`` (flattened when None).
+def roll(input: Tensor, shifts, dims=None) -> Tensor:
+    """``input`` shifted cyclically by ``shifts`` along ``dims`` (flattened when None).
 
     Example: ``mg.arange(4).roll(1)`` is ``[3, 0, 1, 2]``
     """
@@ -159,12 +159,12 @@ def roll(x: Tensor, shifts, dims=None) -> Tensor:
     if dims is None:
         if len(s) != 1:
             raise ShapeError(f"roll: without dims, shifts must be one int, got {list(s)}")
-        return Roll.apply(x, s[0], None)
+        return Roll.apply(input, s[0], None)
     d = (dims,) if isinstance(dims, int) else tuple(dims)
     if len(d) != len(s):
         raise ShapeError(f"roll: shifts {list(s)} and dims {list(d)} must have the same length")
-    d = _dims(d, x.ndim, "roll")
-    return Roll.apply(x, s, d if x.ndim else None)
+    d = _dims(d, input.ndim, "roll")
+    return Roll.apply(input, s, d if input.ndim else None)
 
 
 # ---------------------------------------------------------------------------- repeat
@@ -188,18 +188,18 @@ class Repeat(Function):
         return g.reshape(*pairs).sum(tuple(range(0, len(pairs), 2))).reshape(*self.shape)
 
 
-def repeat(x: Tensor, *sizes) -> Tensor:
-    """``x`` tiled ``sizes[i]`` times along each dim (extra sizes add leading dims).
+def repeat(input: Tensor, *sizes) -> Tensor:
+    """``input`` tiled ``sizes[i]`` times along each dim (extra sizes add leading dims).
 
     Example: ``mg.tensor([1, 2]).repeat(2, 2).shape == (2, 4)``
     """
     reps = _sizes(sizes, "repeat")
-    if len(reps) < x.ndim or any(r < 0 for r in reps):
+    if len(reps) < input.ndim or any(r < 0 for r in reps):
         raise ShapeError(
-            f"repeat: got repeats {list(reps)} for a tensor of shape {tuple(x.shape)}; give "
-            f"at least {x.ndim} non-negative counts"
+            f"repeat: got repeats {list(reps)} for a tensor of shape {tuple(input.shape)}; give "
+            f"at least {input.ndim} non-negative counts"
         )
-    return Repeat.apply(x, reps)
+    return Repeat.apply(input, reps)
 
 
 # ---------------------------------------------------------------------------- tril, triu
@@ -228,20 +228,20 @@ def _tri(x: Tensor, diagonal: int, upper: bool) -> Tensor:
     return Tri.apply(x, diagonal, upper)
 
 
-def tril(x: Tensor, diagonal: int = 0) -> Tensor:
-    """``x`` with the entries above diagonal ``diagonal`` of its last two dims zeroed.
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
+    """``input`` with the entries above diagonal ``diagonal`` of its last two dims zeroed.
 
     Example: ``mg.ones(3, 3).tril()``
     """
-    return _tri(x, diagonal, False)
+    return _tri(input, diagonal, False)
 
 
-def triu(x: Tensor, diagonal: int = 0) -> Tensor:
-    """``x`` with the entries below diagonal ``diagonal`` of its last two dims zeroed.
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
+    """``input`` with the entries below diagonal ``diagonal`` of its last two dims zeroed.
 
     Example: ``mg.ones(3, 3).triu(1)``
     """
-    return _tri(x, diagonal, True)
+    return _tri(input, diagonal, True)
 
 
 # ---------------------------------------------------------------------------- masked_fill
@@ -273,24 +273,24 @@ class MaskedFill(Function):
 
 
 @backend.on_tensor_device
-def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
-    """``x`` with ``value`` where the bool ``mask`` (broadcast against ``x``) is True.
+def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
+    """``input`` with ``value`` where the bool ``mask`` (broadcast against ``input``) is True.
 
     Args:
-        x: the input tensor.
-        mask: bool tensor broadcastable with ``x``.
+        input: the input tensor.
+        mask: bool tensor broadcastable with ``input``.
         value: a number or a 0-d tensor (which then gets a gradient).
 
     Example: ``scores.masked_fill(~causal, float("-inf"))``
     """
-    m = _index_array(x, mask, "masked_fill")
+    m = _index_array(input, mask, "masked_fill")
     if m.dtype.kind != "b":
         raise DTypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
-    for a, b in zip(reversed(x.shape), reversed(m.shape)):
+    for a, b in zip(reversed(input.shape), reversed(m.shape)):
         if a != b and a != 1 and b != 1:
             raise ShapeError(
                 f"masked_fill: mask of shape {tuple(m.shape)} does not broadcast with the "
-                f"input of shape {tuple(x.shape)}"
+                f"input of shape {tuple(input.shape)}"
             )
     if isinstance(value, Tensor):
         if value.ndim != 0:
@@ -298,11 +298,11 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
                 f"masked_fill: value must be a number or a 0-d tensor, got shape "
                 f"{tuple(value.shape)}"
             )
-        if value._device != x._device:
+        if value._device != input._device:
             raise DeviceError(
-                f"masked_fill: value is on {value._device} but the tensor is on {x._device}"
+                f"masked_fill: value is on {value._device} but the tensor is on {input._device}"
             )
-    return MaskedFill.apply(x, m, value)
+    return MaskedFill.apply(input, m, value)
 
 
 from ._common import public  # noqa: E402

@@ -59,9 +59,17 @@ def nextafter(input: Tensor, other) -> Tensor:  # noqa: A002
         return Tensor._wrap(xp.nextafter(input._data, other._data), input.device)
 
 
-def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False):
+def isin(elements, test_elements=None, *, assume_unique: bool = False, invert: bool = False,
+         test_element=None):  # fmt: skip
     """Whether each element of ``elements`` occurs in ``test_elements`` (bool, the shape of
-    ``elements``; either may be a scalar)."""
+    ``elements``; either may be a scalar). A scalar may be named ``test_element``, as in
+    PyTorch's overload for one."""
+    if (test_elements is None) == (test_element is None):
+        raise TypeError(
+            "isin: give test_elements (a tensor or a scalar), or test_element (a scalar)"
+        )
+    if test_elements is None:
+        test_elements = test_element
     like = elements if isinstance(elements, Tensor) else test_elements
     e, t = _as_tensor(elements, like), _as_tensor(test_elements, like)
     xp = backend.array_module(e._data)

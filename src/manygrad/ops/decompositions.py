@@ -122,16 +122,16 @@ def svd(A: Tensor, full_matrices: bool = True, *, driver=None):  # noqa: N803
     return _SVD(out[..., :m, :wu], S.real if A.is_complex() else S, out[..., m + 1 :, :wv].mT)
 
 
-def svd_legacy(A: Tensor, some: bool = True, compute_uv: bool = True):  # noqa: N803
+def svd_legacy(input: Tensor, some: bool = True, compute_uv: bool = True):
     """``torch.svd``: ``(U, S, V)`` (V, not Vh), reduced when ``some``; without
     ``compute_uv``, U and V are zeros of shape (m, m) and (n, n), as in PyTorch."""
     if not compute_uv:
         from ..creation import zeros
 
-        m, n, lead = A.shape[-2], A.shape[-1], tuple(A.shape[:-2])
-        z = [zeros(*lead, d, d, dtype=A.dtype, device=A.device) for d in (m, n)]
-        return _SVDold(z[0], svdvals(A), z[1])
-    U, S, Vh = svd(A, full_matrices=not some)  # noqa: N806
+        m, n, lead = input.shape[-2], input.shape[-1], tuple(input.shape[:-2])
+        z = [zeros(*lead, d, d, dtype=input.dtype, device=input.device) for d in (m, n)]
+        return _SVDold(z[0], svdvals(input), z[1])
+    U, S, Vh = svd(input, full_matrices=not some)  # noqa: N806
     return _SVDold(U, S, Vh.mH)
 
 
@@ -188,20 +188,20 @@ class Eigh(Function):
         return _eigh_grad(out[..., 0, :], out[..., 1:, :], g[..., 0, :], g[..., 1:, :]), None
 
 
-def eigh(A: Tensor, UPLO: str = "L"):  # noqa: N803
+def eigh(input: Tensor, UPLO: str = "L"):  # noqa: N803
     """Eigenvalues (real, ascending) and orthonormal eigenvectors of real symmetric or
     complex Hermitian matrices (only the ``UPLO`` triangle is read)."""
-    _square(A, "linalg.eigh")
+    _square(input, "linalg.eigh")
     if UPLO not in ("L", "U"):
         raise ValueError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
-    out = Eigh.apply(A, UPLO)
+    out = Eigh.apply(input, UPLO)
     w = out[..., 0, :]
-    return _Eigh(w.real if A.is_complex() else w, out[..., 1:, :])
+    return _Eigh(w.real if input.is_complex() else w, out[..., 1:, :])
 
 
-def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
+def eigvalsh(input: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
     """The eigenvalues (real, ascending) of real symmetric or complex Hermitian matrices."""
-    return eigh(A, UPLO).eigenvalues
+    return eigh(input, UPLO).eigenvalues
 
 
 __all__: list[str] = []  # NOTE: reached through mg.linalg (and mg.svd)

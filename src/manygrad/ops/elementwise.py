@@ -1,4 +1,7 @@
-"""Elementwise ops: arithmetic, math functions, activations, comparisons, where, casts."""
+"""Elementwise ops: arithmetic, math functions, activations, comparisons, where, casts.
+
+Arguments take PyTorch's names (``input``, ``other``, ``exponent``), so that
+``mg.add(input=x, other=y, alpha=2)`` works as ``torch.add`` does."""
 
 from __future__ import annotations
 
@@ -136,8 +139,8 @@ def to_device(x: Tensor, d) -> Tensor:
     return ToDevice.apply(x, backend.device(d))
 
 
-def clone(x: Tensor) -> Tensor:
-    return Clone.apply(x)
+def clone(input: Tensor) -> Tensor:
+    return Clone.apply(input)
 
 
 # ---------------------------------------------------------------------------- arithmetic
@@ -321,32 +324,32 @@ def _binary(fn, a, b):
     return fn.apply(a, b)
 
 
-def add(a, b, alpha=1) -> Tensor:
-    """``a + alpha * b`` with broadcasting."""
-    return _binary(Add, a, b if alpha == 1 else b * alpha)
+def add(input, other, alpha=1) -> Tensor:
+    """``input + alpha * other`` with broadcasting."""
+    return _binary(Add, input, other if alpha == 1 else other * alpha)
 
 
-def sub(a, b, alpha=1) -> Tensor:
-    for v in (a, b):
+def sub(input, other, alpha=1) -> Tensor:
+    for v in (input, other):
         if isinstance(v, bool) or (isinstance(v, Tensor) and v.dtype is D.bool_):
             raise TypeError(
                 "sub: subtraction, the `-` operator, with a bool tensor is not supported; "
                 "to invert a mask use `~` or logical_not(), or convert it first (mask.int())"
             )
-    return _binary(Sub, a, b if alpha == 1 else b * alpha)
+    return _binary(Sub, input, other if alpha == 1 else other * alpha)
 
 
-def mul(a, b) -> Tensor:
-    return _binary(Mul, a, b)
+def mul(input, other) -> Tensor:
+    return _binary(Mul, input, other)
 
 
-def div(a, b, rounding_mode=None) -> Tensor:
+def div(input, other, rounding_mode=None) -> Tensor:
     """True division; integers divide to the default float (PyTorch's rule)."""
     if rounding_mode == "floor":
-        return floor_divide(a, b)
+        return floor_divide(input, other)
     if rounding_mode is None:
-        return _binary(Div, *_float_pair(a, b))
-    a, b = _promote(a, b)
+        return _binary(Div, *_float_pair(input, other))
+    a, b = _promote(input, other)
     if rounding_mode == "trunc":
         q = _binary(Div, _as_float(a), _as_float(b))
         with backend.device_scope(q._device):
@@ -369,32 +372,36 @@ def _dtype_of(a, b):
     return (a if isinstance(a, Tensor) else b)._data.dtype
 
 
-def true_divide(a, b) -> Tensor:
-    return div(a, b)
+def true_divide(input, other) -> Tensor:
+    return div(input, other)
 
 
-def floor_divide(a, b) -> Tensor:
-    return _binary(FloorDivide, a, b)
+def floor_divide(input, other) -> Tensor:
+    return _binary(FloorDivide, input, other)
 
 
-def remainder(a, b) -> Tensor:
-    return _binary(Remainder, a, b)
+def remainder(input, other) -> Tensor:
+    return _binary(Remainder, input, other)
 
 
-def fmod(a, b) -> Tensor:
-    """The remainder of ``a / b`` rounded toward zero, with the sign of ``a`` (PyTorch's
-    ``torch.fmod``); ``remainder`` follows the sign of ``b``."""
-    return _binary(Fmod, a, b)
+def fmod(input, other) -> Tensor:
+    """The remainder of ``input / other`` rounded toward zero, with the sign of ``input``
+    (PyTorch's ``torch.fmod``); ``remainder`` follows the sign of ``other``."""
+    return _binary(Fmod, input, other)
 
 
-def pow(a, b) -> Tensor:  # noqa: A001
-    if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
-        if isinstance(b, float) and not (a.is_floating_point() or a.is_complex()):
-            a = cast(a, D.get_default_dtype())
-        elif a.dtype is D.bool_:
-            a = cast(a, D.int64)  # NOTE: bool ** int is int64, as PyTorch
-        return Pow.apply(a, b)
-    a, b = _promote(a, b)
+def pow(input, exponent) -> Tensor:  # noqa: A001
+    if (
+        isinstance(input, Tensor)
+        and isinstance(exponent, (int, float))
+        and not isinstance(exponent, bool)
+    ):
+        if isinstance(exponent, float) and not (input.is_floating_point() or input.is_complex()):
+            input = cast(input, D.get_default_dtype())
+        elif input.dtype is D.bool_:
+            input = cast(input, D.int64)  # NOTE: bool ** int is int64, as PyTorch
+        return Pow.apply(input, exponent)
+    a, b = _promote(input, exponent)
     t = a if isinstance(a, Tensor) else b
     if t.dtype is D.bool_:  # NOTE: bool ** bool stays bool (x ** False is True)
         a, b = (cast(v, D.uint8) if isinstance(v, Tensor) else int(v) for v in (a, b))
@@ -410,7 +417,8 @@ def _unary(name, fwd, bwd, save_out=True, float_only=True, graph=None, complex_o
     """Build a unary Function: ``fwd(xp, x)``; ``bwd(xp, g, x, y)`` with y the output;
     ``graph(g, x, y)`` the same derivative on Tensors (for double backward).
     ``holomorphic``: ``fwd`` is complex-differentiable, so complex gradients are
-    ``conj(bwd(conj(g)))`` (``g`` times the conjugate derivative, PyTorch's convention)."""
+    ``conj(bwd(conj(g)))`` (``g`` times the conjugate derivative, PyTorch's convention).
+    ``nn.functional`` has its own forms with ``inplace`` (nn/functional.py)."""
 
     # NOTE: an op whose derivatives read only the output (exp, tanh, sigmoid, sqrt, ...)
     # keeps no reference to its input, so changing the input in place afterwards is
@@ -437,10 +445,10 @@ def _unary(name, fwd, bwd, save_out=True, float_only=True, graph=None, complex_o
     Unary.__name__ = Unary.__qualname__ = name
     Unary.complex_ok = complex_ok or holomorphic
 
-    def op(x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{name.lower()}: expected a Tensor, got {type(x).__name__}")
-        return Unary.apply(_float_input(x) if float_only else x)
+    def op(input: Tensor) -> Tensor:  # noqa: A002
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name.lower()}: expected a Tensor, got {type(input).__name__}")
+        return Unary.apply(_float_input(input) if float_only else input)
 
     op.__name__ = op.__qualname__ = name.lower()  # NOTE: picklable by reference
     return op
@@ -507,9 +515,9 @@ _square = _unary("Square", lambda xp, x: x * x, lambda xp, g, x, y: 2 * g * x, F
                 lambda g, x, y: 2 * g * x, holomorphic=True)  # fmt: skip
 
 
-def square(x: Tensor) -> Tensor:
-    """``x * x``; bools square to int64, as in PyTorch."""
-    return _square(cast(x, D.int64) if x.dtype is D.bool_ else x)
+def square(input: Tensor) -> Tensor:
+    """``input * input``; bools square to int64, as in PyTorch."""
+    return _square(cast(input, D.int64) if input.dtype is D.bool_ else input)
 
 
 reciprocal = _unary("Reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, y: -g * y * y,
@@ -585,15 +593,15 @@ _Sign = _unary("Sign", _sign, lambda xp, g, x, y: xp.zeros_like(g), True, False,
                graph=lambda g, x, y: g * 0)  # fmt: skip
 
 
-def sign(x: Tensor) -> Tensor:
-    if x.is_complex():
+def sign(input: Tensor) -> Tensor:
+    if input.is_complex():
         from ..errors import DTypeNotImplementedError
 
         raise DTypeNotImplementedError(
             "sign: unlike NumPy's, sign is not meant for complex numbers; use sgn instead "
             "(mg.sgn(x) or x.sgn(): x / |x|, 0 where x is 0)"
         )
-    return _Sign(x)
+    return _Sign(input)
 
 
 class LeakyRelu(Function):
@@ -608,8 +616,10 @@ class LeakyRelu(Function):
         return where(Tensor._wrap(self.mask), g, g * self.slope)
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    return LeakyRelu.apply(x, negative_slope)
+def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
+    """``input`` where positive, else ``negative_slope * input`` (``F.leaky_relu`` also
+    takes ``inplace``)."""
+    return LeakyRelu.apply(input, negative_slope)
 
 
 class Elu(Function):
@@ -632,8 +642,10 @@ class Elu(Function):
         return where(x <= 0, g * (exp(x.clamp(max=0)) * self.alpha), g)
 
 
-def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
-    return Elu.apply(_float_input(x), alpha)
+def elu(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
+    """``input`` where positive, else ``alpha * (exp(input) - 1)`` (``F.elu`` also takes
+    ``inplace``)."""
+    return Elu.apply(_float_input(input), alpha)
 
 
 _SQRT_2_PI = math.sqrt(2 / math.pi)
@@ -702,11 +714,11 @@ class NormalCdf(Function):
         return g * _pdf(self.saved_input(0, self.x))
 
 
-def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit; ``approximate="tanh"`` for the tanh form."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return Gelu.apply(_float_input(x), approximate)
+    return Gelu.apply(_float_input(input), approximate)
 
 
 class Softplus(Function):
@@ -727,8 +739,8 @@ class Softplus(Function):
         return where(over, g, g * sigmoid(self.saved_input(0, self.x) * self.beta))
 
 
-def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    return Softplus.apply(_float_input(x), beta, threshold)
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return Softplus.apply(_float_input(input), beta, threshold)
 
 
 # ---------------------------------------------------------------------------- min / max / where
@@ -814,12 +826,12 @@ class Minimum(_MinMax):
     win = staticmethod(lambda a, b: a < b)
 
 
-def maximum(a, b) -> Tensor:
-    return _binary(Maximum, a, b)
+def maximum(input, other) -> Tensor:
+    return _binary(Maximum, input, other)
 
 
-def minimum(a, b) -> Tensor:
-    return _binary(Minimum, a, b)
+def minimum(input, other) -> Tensor:
+    return _binary(Minimum, input, other)
 
 
 class Clamp(Function):
@@ -839,19 +851,19 @@ class Clamp(Function):
         return g * Tensor._wrap(self.mask) if self.mask is not None else g
 
 
-def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
+def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
     """Limit values to [min, max]; either bound may be None or a tensor."""
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         if min is not None:
-            x = maximum(x, min)
-        return minimum(x, max) if max is not None else x
+            input = maximum(input, min)
+        return minimum(input, max) if max is not None else input
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, float) or isinstance(max, float):
-        x = _float_input(x)
-    elif x.dtype._cat == 1:  # NOTE: int bounds wrap into the integer type, as PyTorch
-        min, max = (_wrap_int(v, x.dtype) if type(v) is int else v for v in (min, max))  # noqa: A001
-    return Clamp.apply(x, min, max)
+        input = _float_input(input)
+    elif input.dtype._cat == 1:  # NOTE: int bounds wrap into the integer type, as PyTorch
+        min, max = (_wrap_int(v, input.dtype) if type(v) is int else v for v in (min, max))  # noqa: A001
+    return Clamp.apply(input, min, max)
 
 
 clip = clamp
@@ -869,8 +881,8 @@ def _compare(name, ufunc_name):
     Compare.__name__ = name
     Compare.complex_ok = name in ("Eq", "Ne")  # NOTE: complex numbers have no order
 
-    def op(a, b) -> Tensor:
-        a, b = _promote(a, b)
+    def op(input, other) -> Tensor:
+        a, b = _promote(input, other)
         return Compare.apply(a, b)
 
     op.__name__ = name.lower()
@@ -893,8 +905,8 @@ greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
 def _test(name, cls_name):
     fn = _unary_test(cls_name, lambda xp, x: getattr(xp, name)(x))
 
-    def op(x: Tensor) -> Tensor:
-        return fn.apply(x)
+    def op(input: Tensor) -> Tensor:
+        return fn.apply(input)
 
     op.__name__ = op.__qualname__ = name
     return op
@@ -906,21 +918,22 @@ isinf = _test("isinf", "IsInf")
 isfinite = _test("isfinite", "IsFinite")
 
 
-def equal(a: Tensor, b: Tensor) -> bool:
+def equal(input: Tensor, other: Tensor) -> bool:
     """True when both tensors have the same shape and elements (a host sync)."""
-    return a.shape == b.shape and bool(eq(a, b).all())
+    return input.shape == other.shape and bool(eq(input, other).all())
 
 
 @backend.on_tensor_device
-def allclose(a: Tensor, b: Tensor, rtol=1e-5, atol=1e-8, equal_nan: bool = False) -> bool:
-    """True when ``|a - b| <= atol + rtol * |b|`` everywhere (NaNs in the same places count
-    as equal with ``equal_nan``); a host sync."""
-    if a.dtype._f8 or b.dtype._f8:
+def allclose(input: Tensor, other: Tensor, rtol=1e-5, atol=1e-8, equal_nan: bool = False) -> bool:
+    """True when ``|input - other| <= atol + rtol * |other|`` everywhere (NaNs in the same
+    places count as equal with ``equal_nan``); a host sync."""
+    a, b = input.dtype, other.dtype
+    if a._f8 or b._f8:
         from .._float8 import refused
 
-        raise refused("allclose", (a.dtype if a.dtype._f8 else b.dtype).name)
-    xp = backend.array_module(a._data)
-    return bool(xp.allclose(a._data, b._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+        raise refused("allclose", (a if a._f8 else b).name)
+    xp = backend.array_module(input._data)
+    return bool(xp.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 from ._common import public  # noqa: E402

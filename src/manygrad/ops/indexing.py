@@ -433,12 +433,14 @@ def _check_index(x: Tensor, index, dim: int, op: str, src: Tensor | None = None)
 class Gather(Function):
     complex_ok = True  # moves or picks values: right for complex ones too
 
-    def forward(self, x, dim, index):
-        self.shape = x.shape
+    def forward(self, x, dim, index, sparse_grad=False):
+        self.shape, self.sparse = x.shape, sparse_grad
         self.mesh = _mesh(backend.array_module(x), index, dim)
         return x[self.mesh]
 
     def backward(self, g):
+        if self.sparse:  # NOTE: a SparseCooTensor; the engine hands it to the leaf's .grad
+            return _coo_grad(g, self.mesh, self.shape)
         gx = backend.array_module(g).zeros(self.shape, g.dtype)
         backend.index_add(gx, self.mesh, g)
         return gx
@@ -447,21 +449,35 @@ class Gather(Function):
         return AddAt.apply(g, self.mesh, self.shape)
 
 
+def _coo_grad(g, mesh, shape):
+    """The gradient of ``x[mesh]`` as an uncoalesced sparse tensor: one entry per picked
+    element (repeats add up), as PyTorch's ``gather(..., sparse_grad=True)`` gives."""
+    from ..sparse import SparseCooTensor
+
+    xp = backend.array_module(g)
+    dev = backend.device_of(g)
+    with backend.device_scope(dev):  # NOTE: also run outside the engine's GPU scope
+        idx = xp.stack([xp.broadcast_to(m, g.shape).reshape(-1) for m in mesh])
+        idx, vals = idx.astype("int64"), g.reshape(-1).copy()
+    return SparseCooTensor(Tensor._wrap(idx, dev), Tensor._wrap(vals, dev), tuple(shape))
+
+
 @backend.on_tensor_device
-def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
+def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
     """``out[i][j] = x[index[i][j]][j]`` for ``dim=0`` (and so on for other dims).
 
     Args:
-        x: the source tensor.
+        input: the source tensor.
         dim: the dim to gather along.
-        index: integer tensor with as many dims as ``x``.
+        index: integer tensor with as many dims as ``input``.
+        sparse_grad: give ``input`` a sparse COO gradient (one entry per gathered element).
 
     Example: ``mg.gather(scores, 1, labels.unsqueeze(1))``
     """
-    idx = _index_array(x, index, "gather")
-    d = _dim(dim, x.ndim, "gather")
-    _check_index(x, idx, d, "gather")
-    return Gather.apply(x, d, idx)
+    idx = _index_array(input, index, "gather")
+    d = _dim(dim, input.ndim, "gather")
+    _check_index(input, idx, d, "gather")
+    return Gather.apply(input, d, idx, sparse_grad)
 
 
 class ScatterAdd(Function):
@@ -494,33 +510,33 @@ class ScatterAdd(Function):
 
 
 @backend.on_tensor_device
-def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
-    """A copy of ``x`` with ``src`` added at ``index`` along ``dim`` (repeats accumulate).
+def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """A copy of ``input`` with ``src`` added at ``index`` along ``dim`` (repeats accumulate).
 
     Args:
-        x: the tensor to add into (not modified).
+        input: the tensor to add into (not modified).
         dim: the dim along which to index.
         index: integer tensor; ``out[index[i][j]][j] += src[i][j]`` for ``dim=0``.
-        src: values to add, at least as large as ``index``; same dtype as ``x``.
+        src: values to add, at least as large as ``index``; same dtype as ``input``.
 
     Example: ``mg.zeros(3).scatter_add(0, mg.tensor([0, 0, 2]), mg.ones(3))``
     """
-    idx = _index_array(x, index, "scatter_add")
-    if x.ndim == 0 or src.ndim == 0:
+    idx = _index_array(input, index, "scatter_add")
+    if input.ndim == 0 or src.ndim == 0:
         raise ShapeError("scatter_add: 0-d tensors are not supported; unsqueeze them first")
-    d = _dim(dim, x.ndim, "scatter_add")
-    if src.dtype is not x.dtype:
+    d = _dim(dim, input.ndim, "scatter_add")
+    if src.dtype is not input.dtype:
         raise DTypeError(
-            f"scatter_add: src has dtype {src.dtype} but the input has {x.dtype}; cast one, "
+            f"scatter_add: src has dtype {src.dtype} but the input has {input.dtype}; cast one, "
             "e.g. src.to(x.dtype)"
         )
-    if src.ndim != x.ndim:
+    if src.ndim != input.ndim:
         raise ShapeError(
             f"scatter_add: src must have as many dims as the input, got src shape "
-            f"{tuple(src.shape)} for input shape {tuple(x.shape)}"
+            f"{tuple(src.shape)} for input shape {tuple(input.shape)}"
         )
-    _check_index(x, idx, d, "scatter_add", src)
-    return ScatterAdd.apply(x, d, idx, src)
+    _check_index(input, idx, d, "scatter_add", src)
+    return ScatterAdd.apply(input, d, idx, src)
 
 
 class IndexSelect(Function):
@@ -540,31 +556,31 @@ class IndexSelect(Function):
 
 
 @backend.on_tensor_device
-def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
-    """The entries of ``x`` at positions ``index`` (1-d integer tensor) along ``dim``.
+def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    """The entries of ``input`` at positions ``index`` (1-d integer tensor) along ``dim``.
 
     Args:
-        x: the source tensor (at least 1-d).
+        input: the source tensor (at least 1-d).
         dim: the dim to select along.
         index: 1-d (or 0-d) integer tensor; repeats are allowed.
 
     Example: ``mg.index_select(x, 0, mg.tensor([2, 0]))``
     """
-    idx = _index_array(x, index, "index_select")
+    idx = _index_array(input, index, "index_select")
     if idx.dtype.kind not in "iu" or idx.ndim > 1:
         raise ShapeError(
             f"index_select: index must be a 1-d integer tensor, got shape "
             f"{tuple(idx.shape)} and dtype {idx.dtype}"
         )
-    d = _dim(dim, x.ndim, "index_select")
-    if x.ndim == 0:
+    d = _dim(dim, input.ndim, "index_select")
+    if input.ndim == 0:
         if idx.size != 1:
             raise ShapeError(
                 f"index_select: a 0-d input takes an index of one element, got shape "
                 f"{tuple(idx.shape)}"
             )
-        return IndexSelect.apply(x.reshape(1), 0, idx.reshape(1)).reshape(())
-    return IndexSelect.apply(x, d, idx.reshape(-1))
+        return IndexSelect.apply(input.reshape(1), 0, idx.reshape(1)).reshape(())
+    return IndexSelect.apply(input, d, idx.reshape(-1))
 
 
 from ._common import public  # noqa: E402

@@ -66,27 +66,27 @@ class Matmul(Function):
         return ga, gb
 
 
-def matmul(a: Tensor, b: Tensor) -> Tensor:
+def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with NumPy's rules: batched, broadcast, 1-d as vectors."""
-    if getattr(a, "is_sparse", False) or getattr(b, "is_sparse", False):
-        return _sparse_mm(a, b)
-    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+    if getattr(input, "is_sparse", False) or getattr(other, "is_sparse", False):
+        return _sparse_mm(input, other)
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
         raise TypeError("matmul: both operands must be tensors")
-    if a.ndim == 0 or b.ndim == 0:
+    if input.ndim == 0 or other.ndim == 0:
         raise ShapeError(f"matmul: both operands need at least 1 dim, got shapes "
-                         f"{tuple(a.shape)} and {tuple(b.shape)}")  # fmt: skip
-    ka = a.shape[-1]
-    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+                         f"{tuple(input.shape)} and {tuple(other.shape)}")  # fmt: skip
+    ka = input.shape[-1]
+    kb = other.shape[-2] if other.ndim > 1 else other.shape[0]
     if ka != kb:
         raise ShapeError(
-            f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} don't fit: the last dim "
-            f"of the first ({ka}) must equal the {'second-to-last' if b.ndim > 1 else 'only'} "
-            f"dim of the second ({kb})"
+            f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} don't fit: the last "
+            f"dim of the first ({ka}) must equal the "
+            f"{'second-to-last' if other.ndim > 1 else 'only'} dim of the second ({kb})"
         )
-    a, b = autocast_args(a, b)
-    if a._data.dtype != b._data.dtype:
-        check_same_dtype("matmul", ("input", a), ("other", b))
-    return Matmul.apply(a, b)
+    input, other = autocast_args(input, other)
+    if input._data.dtype != other._data.dtype:
+        check_same_dtype("matmul", ("input", input), ("other", other))
+    return Matmul.apply(input, other)
 
 
 def _sparse_mm(a, b) -> Tensor:
@@ -95,26 +95,28 @@ def _sparse_mm(a, b) -> Tensor:
     return sparse_mm(a, b)
 
 
-def mm(a: Tensor, b: Tensor) -> Tensor:
-    if getattr(a, "is_sparse", False) or getattr(b, "is_sparse", False):
-        return _sparse_mm(a, b)
-    if a.ndim != 2 or b.ndim != 2:
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    """The product of two 2-d matrices."""
+    if getattr(input, "is_sparse", False) or getattr(mat2, "is_sparse", False):
+        return _sparse_mm(input, mat2)
+    if input.ndim != 2 or mat2.ndim != 2:
         raise ShapeError(
-            f"mm: expected 2-d tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}"
+            f"mm: expected 2-d tensors, got shapes {tuple(input.shape)} and {tuple(mat2.shape)}"
         )
-    if a._data.dtype != b._data.dtype:
-        check_same_dtype("mm", ("input", a), ("mat2", b))
-    return matmul(a, b)
+    if input._data.dtype != mat2._data.dtype:
+        check_same_dtype("mm", ("input", input), ("mat2", mat2))
+    return matmul(input, mat2)
 
 
-def bmm(a: Tensor, b: Tensor) -> Tensor:
-    if a.ndim != 3 or b.ndim != 3:
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    """Batched products of 3-d tensors, ``(b, n, m) @ (b, m, p)``."""
+    if input.ndim != 3 or mat2.ndim != 3:
         raise ShapeError(
-            f"bmm: expected 3-d tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}"
+            f"bmm: expected 3-d tensors, got shapes {tuple(input.shape)} and {tuple(mat2.shape)}"
         )
-    if a._data.dtype != b._data.dtype:
-        check_same_dtype("bmm", ("input", a), ("mat2", b))
-    return matmul(a, b)
+    if input._data.dtype != mat2._data.dtype:
+        check_same_dtype("bmm", ("input", input), ("mat2", mat2))
+    return matmul(input, mat2)
 
 
 class Linear(Function):
@@ -155,24 +157,24 @@ class Linear(Function):
         return gx, gw, (g2.sum(0) if nb else None)
 
 
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x @ weight.T + bias``; weight is (out_features, in_features)."""
-    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias``; weight is (out_features, in_features)."""
+    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1]:
         raise ShapeError(
-            f"linear: input of shape {tuple(x.shape)} needs last dim == weight.shape[1]; "
+            f"linear: input of shape {tuple(input.shape)} needs last dim == weight.shape[1]; "
             f"weight has shape {tuple(weight.shape)} (out_features, in_features)"
         )
-    x, weight, bias = autocast_args(x, weight, bias)
-    if x._data.dtype != weight._data.dtype or (
+    input, weight, bias = autocast_args(input, weight, bias)
+    if input._data.dtype != weight._data.dtype or (
         bias is not None and bias._data.dtype != weight._data.dtype
     ):
-        check_same_dtype("linear", ("input", x), ("weight", weight), ("bias", bias))
+        check_same_dtype("linear", ("input", input), ("weight", weight), ("bias", bias))
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         # NOTE: any bias that broadcasts to the output is PyTorch's too: (1,), 0-d, (N, out)
         from .elementwise import add
         from .misc import broadcast_shapes
 
-        out_shape = (*x.shape[:-1], weight.shape[0])
+        out_shape = (*input.shape[:-1], weight.shape[0])
         try:
             fits = tuple(broadcast_shapes(tuple(bias.shape), out_shape)) == out_shape
         except ShapeError:
@@ -182,8 +184,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                 f"linear: bias of shape {tuple(bias.shape)} does not broadcast to the output "
                 f"shape {out_shape}; pass a bias of shape ({weight.shape[0]},)"
             )
-        return add(Linear.apply(x, weight, None), bias)
-    return Linear.apply(x, weight, bias)
+        return add(Linear.apply(input, weight, None), bias)
+    return Linear.apply(input, weight, bias)
 
 
 from ._common import public  # noqa: E402

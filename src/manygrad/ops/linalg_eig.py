@@ -98,16 +98,16 @@ def _check(A: Tensor, op: str) -> None:  # noqa: N803
         raise TypeError(f"{op}: expected a floating-point or complex tensor, got {A.dtype}")
 
 
-def eigvals(A: Tensor) -> Tensor:  # noqa: N803
+def eigvals(input: Tensor) -> Tensor:
     """The eigenvalues of square matrices (complex), as ``torch.linalg.eigvals``."""
-    _check(A, "linalg.eigvals")
-    return Eig.apply(A, False)
+    _check(input, "linalg.eigvals")
+    return Eig.apply(input, False)
 
 
-def eig(A: Tensor):  # noqa: N803
+def eig(input: Tensor):
     """``(eigenvalues, eigenvectors)`` (complex; unit-norm vectors in the columns) with
     ``A @ V = V @ diag(L)``, as ``torch.linalg.eig``."""
-    _check(A, "linalg.eig")
-    packed = Eig.apply(A, True)
-    n = A.shape[-1]
+    _check(input, "linalg.eig")
+    packed = Eig.apply(input, True)
+    n = input.shape[-1]
     return _Eig(packed[..., n, :], packed[..., :n, :])

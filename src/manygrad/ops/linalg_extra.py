@@ -169,7 +169,10 @@ def inv(A: Tensor) -> Tensor:  # noqa: N803
     return Inv.apply(A)
 
 
-inverse = inv
+def inverse(input: Tensor) -> Tensor:
+    """``torch.inverse``: the inverse of square matrices, as ``linalg.inv``."""
+    _square(input, "inverse")
+    return Inv.apply(input)
 
 
 class Det(Function):
@@ -190,8 +193,14 @@ class Det(Function):
         return (g * d.conj())[..., None, None] * inv(a).mH
 
 
-def det(A: Tensor) -> Tensor:  # noqa: N803
+def det(input: Tensor) -> Tensor:
     """The determinant of square matrices."""
+    _square(input, "det")
+    return Det.apply(input)
+
+
+def linalg_det(A: Tensor) -> Tensor:  # noqa: N803
+    """``torch.linalg.det``: ``det`` under torch.linalg's argument name ``A``."""
     _square(A, "det")
     return Det.apply(A)
 
@@ -224,20 +233,26 @@ def _slogdet_grad(sign, g):
     return gw[..., None, None]
 
 
-def slogdet(A: Tensor):  # noqa: N803
-    """``(sign, logabsdet)`` of square matrices: the sign is ±1 (real A) or ``det/|det|``
-    (complex A); logabsdet is real. Gradients flow through both (the sign's only for complex
-    A)."""
-    _square(A, "slogdet")
-    out = SlogDet.apply(A)
+def slogdet(input: Tensor):
+    """``(sign, logabsdet)`` of square matrices: the sign is ±1 (real input) or ``det/|det|``
+    (complex input); logabsdet is real. Gradients flow through both (the sign's only for
+    complex input)."""
+    _square(input, "slogdet")
+    out = SlogDet.apply(input)
     sign, lad = out[..., 0], out[..., 1]
-    return _SlogDet(sign, lad.real if A.is_complex() else lad)
+    return _SlogDet(sign, lad.real if input.is_complex() else lad)
 
 
-def logdet(A: Tensor) -> Tensor:  # noqa: N803
-    """``log(det(A))``: NaN where a real determinant is negative; complex for complex A."""
-    s, lad = slogdet(A)
-    if A.is_complex():
+def linalg_slogdet(A: Tensor):  # noqa: N803
+    """``torch.linalg.slogdet``: ``slogdet`` under torch.linalg's argument name ``A``."""
+    return slogdet(A)
+
+
+def logdet(input: Tensor) -> Tensor:
+    """``log(det(input))``: NaN where a real determinant is negative; complex for complex
+    input."""
+    s, lad = slogdet(input)
+    if input.is_complex():
         return lad + s.log()  # NOTE: log of the unit sign is i angle
     return where(s < 0, float("nan"), lad)  # NOTE: a negative determinant has no log
 
@@ -307,11 +322,11 @@ class Cholesky(Function):
         return _cholesky_grad(self.saved_output(self.L), g)
 
 
-def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
-    """The lower Cholesky factor ``L`` (``A = L Lᴴ``), or the upper ``Lᴴ``; A real
+def cholesky(input: Tensor, *, upper: bool = False) -> Tensor:
+    """The lower Cholesky factor ``L`` (``input = L Lᴴ``), or the upper ``Lᴴ``; input real
     symmetric or complex Hermitian positive-definite (only its lower triangle is read)."""
-    _square(A, "cholesky")
-    L = Cholesky.apply(A)  # noqa: N806
+    _square(input, "cholesky")
+    L = Cholesky.apply(input)  # noqa: N806
     return L.mH if upper else L
 
 
@@ -322,17 +337,18 @@ def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:  # noqa: A002
     return pinv(input, rtol=rcond)
 
 
-def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803
-    """``A`` multiplied by itself ``n`` times (the inverse's powers for negative n)."""
-    _square(A, "matrix_power")
+def matrix_power(input: Tensor, n: int) -> Tensor:
+    """``input`` multiplied by itself ``n`` times (the inverse's powers for negative n)."""
+    _square(input, "matrix_power")
     if n < 0:
-        return matrix_power(inv(A), -n)
+        return matrix_power(inv(input), -n)
     if n == 0:
-        xp = backend.array_module(A._data)
-        with backend.device_scope(A._device):
-            e = xp.broadcast_to(xp.eye(A.shape[-1], dtype=A._data.dtype), A.shape).copy()
-        return Tensor._wrap(e, A._device)
-    out, base = None, A
+        xp = backend.array_module(input._data)
+        with backend.device_scope(input._device):
+            eye = xp.eye(input.shape[-1], dtype=input._data.dtype)
+            e = xp.broadcast_to(eye, input.shape).copy()
+        return Tensor._wrap(e, input._device)
+    out, base = None, input
     while n:
         if n & 1:
             out = base if out is None else matmul(out, base)

@@ -188,28 +188,29 @@ def _factor(A: Tensor, hermitian: bool, op: str):  # noqa: N803
     return _result(A, ld, op), Tensor._wrap(piv, dev), Tensor._wrap(info, dev)
 
 
-def ldl_factor_ex(A: Tensor, *, hermitian: bool = False, check_errors: bool = False):  # noqa: N803
+def ldl_factor_ex(input: Tensor, *, hermitian: bool = False, check_errors: bool = False):
     """``ldl_factor`` with ``info``: 0, or ``i`` when ``D[i-1, i-1]`` is exactly zero (the
     factorization is complete, but ``D`` is singular)."""
-    LD, piv, info = _factor(A, hermitian, "linalg.ldl_factor_ex")  # noqa: N806
+    LD, piv, info = _factor(input, hermitian, "linalg.ldl_factor_ex")  # noqa: N806
     if check_errors:
         _raise_singular(info, "linalg.ldl_factor_ex")
     return _LDLFactorEx(LD, piv, info)
 
 
-def ldl_factor(A: Tensor, *, hermitian: bool = False) -> tuple:  # noqa: N803
+def ldl_factor(input: Tensor, *, hermitian: bool = False) -> tuple:
     """``(LD, pivots)``: the factors of ``A = P L D Lᴴ Pᵀ`` (``Lᵀ`` when ``hermitian`` is False)
     in LAPACK's compact form, read from the lower triangle of the symmetric (or, with
-    ``hermitian=True``, Hermitian) ``A``; raises ``LinAlgError`` where ``D`` is singular.
+    ``hermitian=True``, Hermitian) ``A = input``; raises ``LinAlgError`` where ``D`` is
+    singular.
 
     Args:
-        A: symmetric or Hermitian matrices (..., n, n).
-        hermitian: take complex ``A`` as Hermitian (default False: complex symmetric).
+        input: symmetric or Hermitian matrices (..., n, n).
+        hermitian: take complex ``input`` as Hermitian (default False: complex symmetric).
 
     Example:
         >>> LD, piv = mg.linalg.ldl_factor(A); x = mg.linalg.ldl_solve(LD, piv, B)
     """
-    LD, piv, info = _factor(A, hermitian, "linalg.ldl_factor")  # noqa: N806
+    LD, piv, info = _factor(input, hermitian, "linalg.ldl_factor")  # noqa: N806
     _raise_singular(info, "linalg.ldl_factor")
     return _LDLFactor(LD, piv)
 

@@ -44,24 +44,24 @@ def lu(A: Tensor, pivot: bool = True, get_infos: bool = False):  # noqa: N803
     return _LUWithInfo(LU, piv, info) if get_infos else (LU, piv)
 
 
-def lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:  # noqa: N803
+def lu_solve(input: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:  # noqa: N803
     """``x`` with ``A @ x = b`` from ``mg.lu(A)``; deprecated in PyTorch in favour of
     ``linalg.lu_solve(LU, pivots, B)`` (note its order of arguments).
 
     Example:
         >>> x = mg.lu_solve(b, *mg.lu(A))  # b: (..., n, k)
     """
-    if not isinstance(b, Tensor) or b.ndim < 2:
-        got = tuple(b.shape) if isinstance(b, Tensor) else type(b).__name__
+    if not isinstance(input, Tensor) or input.ndim < 2:
+        got = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
         raise ShapeError(
             f"lu_solve: expected b of matrices (..., n, k), got {got}; for a vector use "
             "b.unsqueeze(-1)"
         )
     _deprecated("torch.lu_solve", "torch.linalg.lu_solve (note its reversed arguments)")
-    return _lu_solve(LU_data, LU_pivots, b)
+    return _lu_solve(LU_data, LU_pivots, input)
 
 
-def triangular_solve(b: Tensor, A: Tensor, upper: bool = True,  # noqa: N803
+def triangular_solve(input: Tensor, A: Tensor, upper: bool = True,  # noqa: N803
                      transpose: bool = False, unitriangular: bool = False):  # fmt: skip
     """``(solution, cloned_coefficient)``: ``X`` with ``A @ X = b`` (``Aᵀ @ X = b`` when
     ``transpose``) for triangular ``A`` (only its ``upper`` or lower triangle is read; its
@@ -75,8 +75,8 @@ def triangular_solve(b: Tensor, A: Tensor, upper: bool = True,  # noqa: N803
 
     _deprecated("torch.triangular_solve", "torch.linalg.solve_triangular (reversed arguments)")
     _matrices(A, "triangular_solve")
-    if not isinstance(b, Tensor) or b.ndim < 2:
-        got = tuple(b.shape) if isinstance(b, Tensor) else type(b).__name__
+    if not isinstance(input, Tensor) or input.ndim < 2:
+        got = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
         raise ShapeError(
             f"triangular_solve: expected b of matrices (..., n, k), got {got}; for a vector "
             "use b.unsqueeze(-1)"
@@ -84,16 +84,16 @@ def triangular_solve(b: Tensor, A: Tensor, upper: bool = True,  # noqa: N803
     n = A.shape[-1]
     if A.shape[-2] != n:
         raise ShapeError(f"triangular_solve: A must be square (..., n, n), got {tuple(A.shape)}")
-    if b.shape[-2] != n:
+    if input.shape[-2] != n:
         raise ShapeError(
-            f"triangular_solve: A is {n} by {n} but b is {b.shape[-2]} by {b.shape[-1]}; "
+            f"triangular_solve: A is {n} by {n} but b is {input.shape[-2]} by {input.shape[-1]}; "
             "b needs A's number of rows"
         )
-    if b.dtype is not A.dtype:
-        raise DTypeError(f"triangular_solve: expected b and A of one dtype, got {b.dtype} and "
+    if input.dtype is not A.dtype:
+        raise DTypeError(f"triangular_solve: expected b and A of one dtype, got {input.dtype} and "
                          f"{A.dtype}; cast one with .to(other.dtype)")  # fmt: skip
-    lead = tuple(broadcast_shapes(b.shape[:-2], A.shape[:-2]))
-    A_b, b_b = A.expand(*lead, n, n), b.expand(*lead, *b.shape[-2:])  # noqa: N806
+    lead = tuple(broadcast_shapes(input.shape[:-2], A.shape[:-2]))
+    A_b, b_b = A.expand(*lead, n, n), input.expand(*lead, *input.shape[-2:])  # noqa: N806
     T = A_b.mT if transpose else A_b  # noqa: N806
     up = upper != transpose
     X = solve_triangular(T, b_b, upper=up, unitriangular=unitriangular)  # noqa: N806

@@ -252,101 +252,107 @@ def _cholesky_product(L: Tensor, upper: bool) -> Tensor:  # noqa: N803
     return matmul(T.mH, T) if upper else matmul(T, T.mH)
 
 
-def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
-    """``X`` with ``A @ X = B`` for ``A = L Lᴴ`` (``Uᴴ U`` when ``upper``), from the factor."""
-    return solve(_cholesky_product(L, upper), B)
+def cholesky_solve(input: Tensor, input2: Tensor, upper: bool = False) -> Tensor:
+    """``X`` with ``A @ X = input`` for ``A = L Lᴴ`` (``Uᴴ U`` when ``upper``), from the
+    factor ``input2`` (``L``, or ``U`` when ``upper``)."""
+    return solve(_cholesky_product(input2, upper), input)
 
 
-def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
-    """``A⁻¹`` for ``A = L Lᴴ`` (``Uᴴ U`` when ``upper``), from the factor."""
+def cholesky_inverse(input: Tensor, upper: bool = False) -> Tensor:
+    """``A⁻¹`` for ``A = L Lᴴ`` (``Uᴴ U`` when ``upper``), from the factor ``input``."""
     try:
-        return inv(_cholesky_product(L, upper))
+        return inv(_cholesky_product(input, upper))
     except LinAlgError as e:  # NOTE: named as PyTorch names it
         raise LinAlgError(str(e).replace("linalg.inv:", "cholesky_inverse:", 1)) from None
 
 
-def geqrf(A: Tensor) -> tuple:  # noqa: N803
+def geqrf(input: Tensor) -> tuple:
     """LAPACK's QR in Householder form ``(a, tau)``: R on and above the diagonal of ``a``,
     the reflectors' vectors below it (not differentiable, as in PyTorch)."""
-    _matrices(A, "geqrf")
-    xp = backend.array_module(A._data)
-    with backend.device_scope(A._device):
-        h, tau = xp.linalg.qr(A._data, mode="raw")
+    _matrices(input, "geqrf")
+    xp = backend.array_module(input._data)
+    with backend.device_scope(input._device):
+        h, tau = xp.linalg.qr(input._data, mode="raw")
         a = xp.ascontiguousarray(xp.swapaxes(h, -1, -2))
-    return _Geqrf(Tensor._wrap(a, A._device), Tensor._wrap(xp.ascontiguousarray(tau), A._device))
+    dev = input._device
+    return _Geqrf(Tensor._wrap(a, dev), Tensor._wrap(xp.ascontiguousarray(tau), dev))
 
 
-def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
+def householder_product(input: Tensor, tau: Tensor) -> Tensor:
     """The first ``n`` columns of ``H₁ H₂ ⋯ Hₖ``, ``Hᵢ = I - τᵢ vᵢ vᵢᴴ`` with ``vᵢ`` the
-    ``i``-th column of ``A`` below the diagonal and 1 on it (LAPACK's ``orgqr``)."""
+    ``i``-th column of ``input`` below the diagonal and 1 on it (LAPACK's ``orgqr``)."""
     from ..creation import eye
 
-    _matrices(A, "householder_product")
-    m, n = A.shape[-2], A.shape[-1]
+    _matrices(input, "householder_product")
+    m, n = input.shape[-2], input.shape[-1]
     k = tau.shape[-1]
     if not m >= n >= k:
         raise ShapeError(
-            f"householder_product: need m >= n >= k, got A {tuple(A.shape)} and tau "
+            f"householder_product: need m >= n >= k, got input {tuple(input.shape)} and tau "
             f"{tuple(tau.shape)}"
         )
-    if tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
+    if tuple(tau.shape[:-1]) != tuple(input.shape[:-2]):
         raise ShapeError(
-            f"householder_product: tau's batch dims {tuple(tau.shape[:-1])} must equal A's "
-            f"{tuple(A.shape[:-2])}"
+            f"householder_product: tau's batch dims {tuple(tau.shape[:-1])} must equal input's "
+            f"{tuple(input.shape[:-2])}"
         )
-    V = tril(A, -1) + eye(m, n, dtype=A.dtype, device=A.device)  # noqa: N806
-    Q = eye(m, n, dtype=A.dtype, device=A.device).expand(A.shape)  # noqa: N806
+    V = tril(input, -1) + eye(m, n, dtype=input.dtype, device=input.device)  # noqa: N806
+    Q = eye(m, n, dtype=input.dtype, device=input.device).expand(input.shape)  # noqa: N806
     for i in range(k - 1, -1, -1):
         v = V[..., :, i : i + 1]
         Q = Q - tau[..., i : i + 1].unsqueeze(-1) * matmul(v, matmul(v.mH, Q))  # noqa: N806
     return Q
 
 
-def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
-    """The condition number ``‖A‖ ‖A⁻¹‖`` in the norm ``p`` (None or 2: the ratio of the
-    largest to the smallest singular value)."""
+def cond(input: Tensor, p=None) -> Tensor:
+    """The condition number ``‖A‖ ‖A⁻¹‖`` of ``A = input`` in the norm ``p`` (None or 2:
+    the ratio of the largest to the smallest singular value)."""
     from .decompositions import svdvals
     from .linalg_extra import matrix_norm
 
-    _matrices(A, "cond")
+    _matrices(input, "cond")
     if p in (None, 2, -2):
-        s = svdvals(A)
+        s = svdvals(input)
         big, small = s[..., 0], s[..., -1]
         return big / small if p != -2 else small / big
-    return matrix_norm(A, ord=p) * matrix_norm(inv(A), ord=p)
+    return matrix_norm(input, ord=p) * matrix_norm(inv(input), ord=p)
 
 
-def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
-    """The inverse of ``A`` read as a linear map from its last dims to its first ``ind``
+def tensorinv(input: Tensor, ind: int = 2) -> Tensor:
+    """The inverse of ``input`` read as a linear map from its last dims to its first ``ind``
     dims (``tensordot(tensorinv(A), A, ind)`` is the identity)."""
     if ind <= 0:
         raise ValueError(f"tensorinv: expected a strictly positive integer for ind, got {ind}")
-    out_dims, in_dims = tuple(A.shape[:ind]), tuple(A.shape[ind:])
+    out_dims, in_dims = tuple(input.shape[:ind]), tuple(input.shape[ind:])
     rows, cols = math.prod(out_dims), math.prod(in_dims)
     if rows != cols:
         raise ShapeError(
             f"tensorinv: expected prod(shape[:ind]) == prod(shape[ind:]), got {rows} and "
-            f"{cols} for shape {tuple(A.shape)}"
+            f"{cols} for shape {tuple(input.shape)}"
         )
-    return inv(A.reshape(rows, cols)).reshape(in_dims + out_dims)
+    return inv(input.reshape(rows, cols)).reshape(in_dims + out_dims)
 
 
-def tensorsolve(A: Tensor, B: Tensor, dims=None) -> Tensor:  # noqa: N803
-    """``X`` with ``tensordot(A, X, X.ndim) == B``."""
+def tensorsolve(input: Tensor, other: Tensor, dims=None) -> Tensor:
+    """``X`` with ``tensordot(input, X, X.ndim) == other``."""
     if dims is not None:
-        dims = [d % A.ndim for d in dims]
-        rest = [d for d in range(A.ndim) if d not in dims]
-        A = A.permute(*rest, *dims)  # noqa: N806
-    x_shape = tuple(A.shape[B.ndim :])
-    rows, cols = math.prod(tuple(A.shape[: B.ndim])), math.prod(x_shape)
+        dims = [d % input.ndim for d in dims]
+        rest = [d for d in range(input.ndim) if d not in dims]
+        input = input.permute(*rest, *dims)
+    x_shape = tuple(input.shape[other.ndim :])
+    rows, cols = math.prod(tuple(input.shape[: other.ndim])), math.prod(x_shape)
     if rows != cols:
         raise ShapeError(
-            f"tensorsolve: A's leading dims (size {rows}) must match its trailing dims "
-            f"(size {cols}); A {tuple(A.shape)}, B {tuple(B.shape)}"
+            f"tensorsolve: input's leading dims (size {rows}) must match its trailing dims "
+            f"(size {cols}); input {tuple(input.shape)}, other {tuple(other.shape)}"
         )
-    return solve(A.reshape(rows, cols), B.reshape(rows)).reshape(x_shape)
+    return solve(input.reshape(rows, cols), other.reshape(rows)).reshape(x_shape)
 
 
-orgqr = householder_product  # PyTorch's top-level name
+def orgqr(input: Tensor, input2: Tensor) -> Tensor:
+    """``torch.orgqr``: ``linalg.householder_product`` under PyTorch's older name, with the
+    reflectors in ``input`` and their scales ``tau`` in ``input2``."""
+    return householder_product(input, input2)
+
 
 __all__ = ["cholesky_inverse", "cholesky_solve", "geqrf", "lu_unpack", "orgqr"]

@@ -9,35 +9,35 @@ from .movement import unsqueeze
 from .reduce import amax, amin, sum
 
 
-def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002
+def vector_norm(input: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002
     """The vector ``ord``-norm over ``dim`` (all elements when None)."""
     from .products import _pnorm
 
     if dtype is not None:
-        x = x.to(dtype)
-    if x.is_complex():  # NOTE: the norm of complex values is that of their moduli
-        x = x.abs()
+        input = input.to(dtype)
+    if input.is_complex():  # NOTE: the norm of complex values is that of their moduli
+        input = input.abs()
     if dim is None and not keepdim:
-        x, dim = x.reshape(-1), 0
+        input, dim = input.reshape(-1), 0
     elif dim is None:
-        dim = tuple(range(x.ndim))
-    return _pnorm(x, ord, dim, keepdim)
+        dim = tuple(range(input.ndim))
+    return _pnorm(input, ord, dim, keepdim)
 
 
-def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None):  # noqa: A002, N803
+def matrix_norm(input: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None):  # noqa: A002
     """Matrix norms: 'fro', 'nuc', 2, -2, 1, -1, inf, -inf over the two ``dim`` dims."""
     if dtype is not None:
-        A = A.to(dtype)  # noqa: N806
-    r, c = (d % A.ndim for d in dim)
+        input = input.to(dtype)  # noqa: N806
+    r, c = (d % input.ndim for d in dim)
     inf = float("inf")
     if ord == "fro":
         from .pnorm import pnorm
 
-        return pnorm(A.abs() if A.is_complex() else A, 2, (r, c), keepdim)
+        return pnorm(input.abs() if input.is_complex() else input, 2, (r, c), keepdim)
     if ord in ("nuc", 2, -2):
         from .decompositions import svdvals
 
-        M = A.movedim((r, c), (-2, -1))  # noqa: N806
+        M = input.movedim((r, c), (-2, -1))  # noqa: N806
         S = svdvals(M)  # noqa: N806
         out = sum(S, -1) if ord == "nuc" else (amax(S, -1) if ord == 2 else amin(S, -1))
         if keepdim:
@@ -45,7 +45,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
         return out
     if ord in (1, -1, inf, -inf):
         along, across = (r, c) if ord in (1, -1) else (c, r)
-        s = sum(_abs(A), along, True)
+        s = sum(_abs(input), along, True)
         out = amax(s, across, True) if ord in (1, inf) else amin(s, across, True)
         return out if keepdim else out.squeeze(max(r, c)).squeeze(min(r, c))
     raise ValueError(
@@ -53,16 +53,16 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     )
 
 
-def linalg_norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None):  # noqa: A002, N803
+def linalg_norm(input: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None):  # noqa: A002
     """``torch.linalg.norm``: a vector norm, or a matrix norm for 2 dims and a matrix ord."""
     if dim is None and ord is None:
-        return vector_norm(A, 2, None, keepdim, dtype=dtype)
+        return vector_norm(input, 2, None, keepdim, dtype=dtype)
     if dim is None:
-        dim = (-2, -1) if A.ndim == 2 else (-1,)
+        dim = (-2, -1) if input.ndim == 2 else (-1,)
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     if len(dims) == 2:
-        return matrix_norm(A, "fro" if ord is None else ord, dims, keepdim, dtype=dtype)
-    return vector_norm(A, 2 if ord is None else ord, dims, keepdim, dtype=dtype)
+        return matrix_norm(input, "fro" if ord is None else ord, dims, keepdim, dtype=dtype)
+    return vector_norm(input, 2 if ord is None else ord, dims, keepdim, dtype=dtype)
 
 
 __all__: list[str] = []  # NOTE: reached through mg.linalg

@@ -88,51 +88,51 @@ class PInv(Function):
         return _pinv_grad(A, P, g), None, None, None
 
 
-def pinv(A: Tensor, rcond=None, hermitian: bool = False, *, atol=None, rtol=None) -> Tensor:  # noqa: N803
+def pinv(input: Tensor, rcond=None, hermitian: bool = False, *, atol=None, rtol=None) -> Tensor:
     """The Moore-Penrose pseudo-inverse, from the SVD (the eigendecomposition when
     ``hermitian``; then only the lower triangle is read).
 
     Args:
-        A: matrices (..., m, n), real or complex.
+        input: matrices (..., m, n), real or complex.
         rcond: PyTorch's older name for ``rtol``.
-        hermitian: A is Hermitian (real symmetric).
+        hermitian: input is Hermitian (real symmetric).
         atol, rtol: singular values at or below ``max(atol, rtol * largest)`` count as zero;
             ``rtol`` defaults to ``eps * max(m, n)`` (0 when a positive ``atol`` is given).
 
     Example:
         >>> X = mg.linalg.pinv(A)  # (n, m) for A of shape (m, n)
     """
-    _matrices(A, "linalg.pinv")
+    _matrices(input, "linalg.pinv")
     if rcond is not None:
         if rtol is not None:
             raise TypeError("linalg.pinv: pass rtol or its older name rcond, not both")
         rtol = rcond
-    if hermitian and A.shape[-1] != A.shape[-2]:
+    if hermitian and input.shape[-1] != input.shape[-2]:
         raise ShapeError(
-            f"linalg.pinv: hermitian=True needs square matrices, got shape {tuple(A.shape)}"
+            f"linalg.pinv: hermitian=True needs square matrices, got shape {tuple(input.shape)}"
         )
-    return PInv.apply(A, atol, rtol, hermitian)
+    return PInv.apply(input, atol, rtol, hermitian)
 
 
-def matrix_rank(A: Tensor, tol=None, hermitian: bool = False, *, atol=None, rtol=None):  # noqa: N803
+def matrix_rank(input: Tensor, tol=None, hermitian: bool = False, *, atol=None, rtol=None):
     """The number of singular values (eigenvalue moduli when ``hermitian``) above
     ``max(atol, rtol * largest)`` (int64); ``tol`` is PyTorch's older name for ``atol``."""
-    _matrices(A, "linalg.matrix_rank")
+    _matrices(input, "linalg.matrix_rank")
     if tol is not None:
         if atol is not None or rtol is not None:
             raise TypeError("linalg.matrix_rank: pass tol, or atol/rtol, not both")
         atol, rtol = tol, 0.0
-    if hermitian and A.shape[-1] != A.shape[-2]:
+    if hermitian and input.shape[-1] != input.shape[-2]:
         raise ShapeError(
-            f"linalg.matrix_rank: hermitian=True needs square matrices, got {tuple(A.shape)}"
+            f"linalg.matrix_rank: hermitian=True needs square matrices, got {tuple(input.shape)}"
         )
-    xp = backend.array_module(A._data)
-    with backend.device_scope(A._device):
-        s = xp.abs(_spectrum(xp, A._data, hermitian, False))
+    xp = backend.array_module(input._data)
+    with backend.device_scope(input._device):
+        s = xp.abs(_spectrum(xp, input._data, hermitian, False))
         big = s.max(-1, keepdims=True) if s.shape[-1] else s[..., :1]
-        rank = (s > _cutoff(xp, big, A.shape, A._data.dtype, atol, rtol)).sum(-1)
+        rank = (s > _cutoff(xp, big, input.shape, input._data.dtype, atol, rtol)).sum(-1)
         # NOTE: NumPy sums one matrix's flags to a scalar: an array, as CuPy gives
-        return Tensor._wrap(xp.asarray(rank, dtype=xp.int64), A._device)
+        return Tensor._wrap(xp.asarray(rank, dtype=xp.int64), input._device)
 
 
 def _lstsq_shapes(A: Tensor, B: Tensor):  # noqa: N803
@@ -157,12 +157,12 @@ def _lstsq_shapes(A: Tensor, B: Tensor):  # noqa: N803
     return vec, tuple(lead)
 
 
-def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
-    """``(solution, residuals, rank, singular_values)`` of ``min ‖A X - B‖``: the
-    minimum-norm solution on every device.
+def lstsq(input: Tensor, b: Tensor, rcond=None, *, driver=None):
+    """``(solution, residuals, rank, singular_values)`` of ``min ‖A X - B‖`` for
+    ``A = input``, ``B = b``: the minimum-norm solution on every device.
 
     Args:
-        A: matrices (..., m, n); B: (..., m, k), or (..., m) for vectors.
+        input: matrices A (..., m, n); b: B (..., m, k), or (..., m) for vectors.
         rcond: singular values at or below ``rcond * largest`` count as zero (default
             ``eps * max(m, n)``).
         driver: PyTorch's LAPACK driver name, which picks the outputs that are filled in:
@@ -175,13 +175,13 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
     """
     from .reduce import sum as _sum
 
-    _matrices(A, "linalg.lstsq")
-    if not isinstance(B, Tensor):
-        raise TypeError(f"linalg.lstsq: expected B to be a Tensor, got {type(B).__name__}")
-    if B.dtype is not A.dtype:
+    _matrices(input, "linalg.lstsq")
+    if not isinstance(b, Tensor):
+        raise TypeError(f"linalg.lstsq: expected b to be a Tensor, got {type(b).__name__}")
+    if b.dtype is not input.dtype:
         raise DTypeError(
-            f"linalg.lstsq: expected A and B of one dtype, got {A.dtype} and {B.dtype}; cast "
-            "one with .to(other.dtype)"
+            f"linalg.lstsq: expected input and b of one dtype, got {input.dtype} and {b.dtype}; "
+            "cast one with .to(other.dtype)"
         )
     if driver is not None and driver not in _DRIVERS:
         raise ArgumentError(
@@ -189,26 +189,26 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
             f"gelss), got {driver!r}"
         )
     driver = driver or "gelsy"
-    vec, lead = _lstsq_shapes(A, B)
-    m, n = A.shape[-2], A.shape[-1]
-    B2 = B.unsqueeze(-1) if vec else B  # noqa: N806
+    vec, lead = _lstsq_shapes(input, b)
+    m, n = input.shape[-2], input.shape[-1]
+    B2 = b.unsqueeze(-1) if vec else b  # noqa: N806
     B2 = B2.expand(*lead, *B2.shape[-2:])  # noqa: N806
-    X = matmul(pinv(A, rtol=rcond), B2)  # noqa: N806
-    xp = backend.array_module(A._data)
-    with backend.device_scope(A._device):
-        empty = Tensor._wrap(xp.zeros(0, xp.finfo(A._data.dtype).dtype), A._device)
-        rank = Tensor._wrap(xp.zeros(0, xp.int64), A._device)
+    X = matmul(pinv(input, rtol=rcond), B2)  # noqa: N806
+    xp = backend.array_module(input._data)
+    with backend.device_scope(input._device):
+        empty = Tensor._wrap(xp.zeros(0, xp.finfo(input._data.dtype).dtype), input._device)
+        rank = Tensor._wrap(xp.zeros(0, xp.int64), input._device)
     sv = empty
     if driver != "gels":
-        rank = matrix_rank(A, rtol=rcond)
+        rank = matrix_rank(input, rtol=rcond)
     if driver in ("gelsd", "gelss"):
         from .decompositions import svdvals
 
-        sv = svdvals(A.detach())
+        sv = svdvals(input.detach())
     residuals = empty
     # NOTE: gelsd and gelss give residuals only when every matrix has full rank (a sync)
     if m > n and (driver == "gels" or (driver != "gelsy" and bool((rank == n).all()))):
-        r = matmul(A, X) - B2
+        r = matmul(input, X) - B2
         sq = r.real * r.real + r.imag * r.imag if r.is_complex() else r * r
         residuals = _sum(sq, -2)
     return _Lstsq(X.squeeze(-1) if vec else X, residuals, rank, sv)

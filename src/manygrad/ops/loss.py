@@ -15,7 +15,7 @@ from ..tensor import Tensor
 from ._common import axis_sum
 from ._dtype_rules import check_class_targets, check_not_integer, check_same_as_input
 from .elementwise import _float_input, _promote, cast
-from .nn import _NAN, _cdt, _check_reduction, _no_grad_for, _reduce
+from .nn import _NAN, _cdt, _check_reduction, _legacy_reduction, _no_grad_for, _reduce
 from .reduce import sum as _sum
 
 # ---------------------------------------------------------------------------- class losses
@@ -414,7 +414,9 @@ def cross_entropy(
     input: Tensor,  # noqa: A002
     target: Tensor,
     weight: Tensor | None = None,
+    size_average: bool | None = None,
     ignore_index: int = -100,
+    reduce: bool | None = None,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
@@ -428,12 +430,15 @@ def cross_entropy(
         target: class indices of shape (), (N,) or (N, d1, ...), or class probabilities
             of the input's shape.
         weight: per-class weights of shape (C,) (default None).
+        size_average, reduce: deprecated; either one given overrides ``reduction``.
         ignore_index: index targets equal to this add nothing (default -100).
         reduction: "none", "mean" (default) or "sum".
         label_smoothing: mix the target with the uniform distribution (default 0.0).
 
     Example: ``loss = mg.nn.functional.cross_entropy(logits, labels)``.
     """
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
     return _class_loss(input, target, weight, ignore_index, reduction, label_smoothing, True,
                        "cross_entropy")  # fmt: skip
 
@@ -443,7 +448,9 @@ def nll_loss(
     input: Tensor,  # noqa: A002
     target: Tensor,
     weight: Tensor | None = None,
+    size_average: bool | None = None,
     ignore_index: int = -100,
+    reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
     """Negative log-likelihood of class indices, given log-probabilities ``input``.
@@ -452,11 +459,14 @@ def nll_loss(
         input: log-probabilities, shape (C,), (N, C) or (N, C, d1, ...).
         target: class indices of shape (), (N,) or (N, d1, ...).
         weight: per-class weights of shape (C,) (default None).
+        size_average, reduce: deprecated; either one given overrides ``reduction``.
         ignore_index: targets equal to this add nothing (default -100).
         reduction: "none", "mean" (default) or "sum".
 
     Example: ``loss = F.nll_loss(F.log_softmax(logits, 1), labels)``.
     """
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
     return _class_loss(input, target, weight, ignore_index, reduction, 0.0, False, "nll_loss")
 
 
@@ -515,7 +525,7 @@ class Regression(Function):
         return (gd if na else None), (-gd if nb else None)
 
 
-def _regression(input, target, reduction, kind, beta, op):  # noqa: A002
+def _regression(input, target, reduction, kind, beta, op, weight=None):  # noqa: A002
     """NOTE: PyTorch 2.13's dtypes: mse_loss, l1_loss and smooth_l1_loss compute in and
     return the promotion of the input's and the target's dtypes, with no warning (float32
     input, float64 target: float64, also for a 0-d target, as the two are broadcast
@@ -523,6 +533,11 @@ def _regression(input, target, reduction, kind, beta, op):  # noqa: A002
     of another dtype; manygrad gives the gradient). The input's gradient always has the
     input's dtype. l1_loss refuses bool tensors, as PyTorch's subtraction does."""
     _check_reduction(reduction, op)
+    if weight is not None and tuple(weight.shape) != tuple(getattr(input, "shape", ())):
+        raise ValueError(
+            f"{op}: weights and input must have the same size, got weight of shape "
+            f"{tuple(weight.shape)} for input of shape {tuple(getattr(input, 'shape', ()))}"
+        )
     if not isinstance(input, Tensor) or not isinstance(target, Tensor):
         a, b = _promote(input, target)  # a Python number operand
     else:
@@ -541,39 +556,72 @@ def _regression(input, target, reduction, kind, beta, op):  # noqa: A002
     loss = Regression.apply(a, b, kind, beta)
     if op == "huber_loss" and isinstance(input, Tensor) and input.is_floating_point():
         loss = loss if loss.dtype is input.dtype else cast(loss, input.dtype)
+    if weight is None:
+        return _reduce(loss, reduction)
+    loss = loss * weight
+    if reduction == "mean" and op != "huber_loss":
+        # NOTE: PyTorch 2.13: a weighted mean divides by the sum of the weights for
+        # mse_loss and l1_loss, by the number of elements for huber_loss
+        return _sum(loss) / _sum(weight)
     return _reduce(loss, reduction)
 
 
 @autocast_fp32()
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+def mse_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
     """Squared error ``(input - target) ** 2``, reduced.
 
     Args:
         input, target: tensors of broadcastable shapes.
+        size_average, reduce: deprecated; either one given overrides ``reduction``.
         reduction: "none", "mean" (default) or "sum".
+        weight: a weight per element, of the input's shape; "mean" is then the weighted
+            sum over the sum of the weights (default None).
 
     Example: ``loss = F.mse_loss(pred, y)``.
     """
-    return _regression(input, target, reduction, "mse", 0.0, "mse_loss")
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    return _regression(input, target, reduction, "mse", 0.0, "mse_loss", weight)
 
 
 @autocast_fp32()
-def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+def l1_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
     """Absolute error ``|input - target|``, reduced.
 
     Args:
         input, target: tensors of broadcastable shapes.
+        size_average, reduce: deprecated; either one given overrides ``reduction``.
         reduction: "none", "mean" (default) or "sum".
+        weight: a weight per element, of the input's shape; "mean" is then the weighted
+            sum over the sum of the weights (default None).
 
     Example: ``loss = F.l1_loss(pred, y)``.
     """
-    return _regression(input, target, reduction, "l1", 0.0, "l1_loss")
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    return _regression(input, target, reduction, "l1", 0.0, "l1_loss", weight)
 
 
 @autocast_fp32()
 def smooth_l1_loss(
     input: Tensor,  # noqa: A002
     target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
     reduction: str = "mean",
     beta: float = 1.0,
 ) -> Tensor:
@@ -581,6 +629,7 @@ def smooth_l1_loss(
 
     Args:
         input, target: tensors of broadcastable shapes.
+        size_average, reduce: deprecated; either one given overrides ``reduction``.
         reduction: "none", "mean" (default) or "sum".
         beta: where the loss turns from quadratic to linear (default 1.0; 0 gives l1).
 
@@ -588,6 +637,8 @@ def smooth_l1_loss(
     """
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
     kind = "smooth_l1" if beta > 0 else "l1"
     return _regression(input, target, reduction, kind, beta, "smooth_l1_loss")
 
@@ -598,6 +649,7 @@ def huber_loss(
     target: Tensor,
     reduction: str = "mean",
     delta: float = 1.0,
+    weight: Tensor | None = None,
 ) -> Tensor:
     """Half squared error below ``delta``, ``delta * (|d| - delta / 2)`` above.
 
@@ -605,12 +657,14 @@ def huber_loss(
         input, target: tensors of broadcastable shapes.
         reduction: "none", "mean" (default) or "sum".
         delta: where the loss turns from quadratic to linear (default 1.0, > 0).
+        weight: a weight per element, of the input's shape; "mean" stays the mean over
+            the elements, as in PyTorch (default None).
 
     Example: ``loss = F.huber_loss(pred, y, delta=2.0)``.
     """
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
-    return _regression(input, target, reduction, "huber", delta, "huber_loss")
+    return _regression(input, target, reduction, "huber", delta, "huber_loss", weight)
 
 
 # ---------------------------------------------------------------------------- binary losses
@@ -709,6 +763,8 @@ def binary_cross_entropy(
     input: Tensor,  # noqa: A002
     target: Tensor,
     weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
     """Binary cross entropy between probabilities ``input`` and ``target``.
@@ -717,10 +773,13 @@ def binary_cross_entropy(
         input: probabilities in [0, 1].
         target: targets in [0, 1] of the input's shape.
         weight: rescales each element's loss, broadcast to the input (default None).
+        size_average, reduce: deprecated; either one given overrides ``reduction``.
         reduction: "none", "mean" (default) or "sum".
 
     Example: ``loss = F.binary_cross_entropy(mg.sigmoid(z), y)``.
     """
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
     _check_reduction(reduction, "binary_cross_entropy")
     x, y, w, _ = _binary_args(input, target, weight, "binary_cross_entropy")
     return _reduce(BCE.apply(x, y, w), reduction)
@@ -731,6 +790,8 @@ def binary_cross_entropy_with_logits(
     input: Tensor,  # noqa: A002
     target: Tensor,
     weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
     reduction: str = "mean",
     pos_weight: Tensor | None = None,
 ) -> Tensor:
@@ -740,12 +801,15 @@ def binary_cross_entropy_with_logits(
         input: logits.
         target: targets in [0, 1] of the input's shape.
         weight: rescales each element's loss, broadcast to the input (default None).
+        size_average, reduce: deprecated; either one given overrides ``reduction``.
         reduction: "none", "mean" (default) or "sum".
         pos_weight: weight of the positive term, broadcast along the last dim (default None).
 
     Example: ``loss = F.binary_cross_entropy_with_logits(z, y, pos_weight=mg.tensor([3.0]))``.
     """
     op = "binary_cross_entropy_with_logits"
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
     _check_reduction(reduction, op)
     x, y, w, pw = _binary_args(input, target, weight, op, pos_weight, logits=True)
     loss = BCEWithLogits.apply(x, y, w, pw)
@@ -791,6 +855,8 @@ class KLDiv(Function):
 def kl_div(
     input: Tensor,  # noqa: A002
     target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
     reduction: str = "mean",
     log_target: bool = False,
 ) -> Tensor:
@@ -799,12 +865,15 @@ def kl_div(
     Args:
         input: log-probabilities.
         target: probabilities (log-probabilities with ``log_target=True``).
+        size_average, reduce: deprecated; either one given overrides ``reduction``.
         reduction: "none", "mean" (over elements, default), "batchmean" (the
             mathematically correct KL: sum / batch size) or "sum".
         log_target: whether ``target`` is given as log-probabilities (default False).
 
     Example: ``loss = F.kl_div(F.log_softmax(z, 1), p, reduction="batchmean")``.
     """
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
     _check_reduction(reduction, "kl_div", ("batchmean",))
     # NOTE: PyTorch 2.13 refuses integer and bool operands, and promotes the two float
     # dtypes by its usual rule (float32 input, float64 target: float64; a 0-d target

@@ -21,15 +21,14 @@ from .distance import pairwise_distance
 from .elementwise import _float_input, clamp, exp, log, relu, softplus, where
 from .elementwise import pow as _pow
 from .indexing import gather
-from .nn import _check_reduction, _reduce
+from .nn import _check_reduction, _legacy_reduction, _reduce
 from .reduce import mean, sum
 
 
 def _reduction(size_average, reduce, reduction: str, op: str) -> str:
+    """``reduction``, or what the deprecated ``size_average`` / ``reduce`` say instead."""
     if size_average is not None or reduce is not None:
-        sa = True if size_average is None else size_average
-        r = True if reduce is None else reduce
-        reduction = ("mean" if sa else "sum") if r else "none"
+        reduction = _legacy_reduction(size_average, reduce)
     _check_reduction(reduction, op)
     return reduction
 

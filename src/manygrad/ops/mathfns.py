@@ -51,8 +51,8 @@ frac = _unary(
 
 
 def _int_passthrough(fn):
-    def op(x: Tensor) -> Tensor:
-        return x.clone() if not x.is_floating_point() else fn(x)
+    def op(input: Tensor) -> Tensor:
+        return input.clone() if not input.is_floating_point() else fn(input)
 
     op.__name__ = op.__qualname__ = fn.__name__.lower()  # NOTE: picklable by reference
     op.__doc__ = f"``{op.__name__}`` elementwise (integers are returned unchanged, as copies)."
@@ -84,14 +84,14 @@ class Round(Function):
         return g * 0
 
 
-def round(x: Tensor, decimals: int = 0) -> Tensor:  # noqa: A001
+def round(input: Tensor, decimals: int = 0) -> Tensor:  # noqa: A001
     """Round half to even; with ``decimals``, to that many decimal places.
 
     Example: ``mg.round(mg.tensor([0.5, 1.5, 1.234]), decimals=0)``
     """
-    if not x.is_floating_point():
-        return x.clone()
-    return Round.apply(x, int(decimals))
+    if not input.is_floating_point():
+        return input.clone()
+    return Round.apply(input, int(decimals))
 
 
 # ---------------------------------------------------------------------------- trig & co
@@ -307,12 +307,12 @@ def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tens
     return add(input, mul(tensor1 / tensor2, value))
 
 
-def clamp_min(x: Tensor, min) -> Tensor:  # noqa: A002
-    return clamp(x, min=min)
+def clamp_min(input: Tensor, min) -> Tensor:  # noqa: A002
+    return clamp(input, min=min)
 
 
-def clamp_max(x: Tensor, max) -> Tensor:  # noqa: A002
-    return clamp(x, max=max)
+def clamp_max(input: Tensor, max) -> Tensor:  # noqa: A002
+    return clamp(input, max=max)
 
 
 class NanToNum(Function):
@@ -328,12 +328,12 @@ class NanToNum(Function):
         return g * Tensor._wrap(self.keep)
 
 
-def nan_to_num(x: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
+def nan_to_num(input: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:  # noqa: A002
     """NaN, +inf, -inf replaced by ``nan``, ``posinf`` (default the dtype's largest value)
     and ``neginf`` (its smallest)."""
-    if not x.is_floating_point():
-        return x.clone()
-    return NanToNum.apply(x, nan, posinf, neginf)
+    if not input.is_floating_point():
+        return input.clone()
+    return NanToNum.apply(input, nan, posinf, neginf)
 
 
 def isclose(input: Tensor, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> Tensor:  # noqa: A002
@@ -382,19 +382,19 @@ bitwise_right_shift = _bits("RightShift", "right_shift")
 _BitwiseNot = _unary_test("BitwiseNot", lambda xp, x: xp.invert(x))
 
 
-def bitwise_not(x: Tensor) -> Tensor:
-    """``~x``: every bit flipped for integers, logical not for bools."""
-    if x.is_floating_point() or x.is_complex():
-        raise TypeError(f"bitwise_not: not defined for floating tensors (dtype {x.dtype})")
-    return _BitwiseNot.apply(x)
+def bitwise_not(input: Tensor) -> Tensor:  # noqa: A002
+    """``~input``: every bit flipped for integers, logical not for bools."""
+    if input.is_floating_point() or input.is_complex():
+        raise TypeError(f"bitwise_not: not defined for floating tensors (dtype {input.dtype})")
+    return _BitwiseNot.apply(input)
 
 
-def absolute(x: Tensor) -> Tensor:
-    return abs(x)
+def absolute(input: Tensor) -> Tensor:  # noqa: A002
+    return abs(input)
 
 
-def negative(x: Tensor) -> Tensor:
-    return -x
+def negative(input: Tensor) -> Tensor:  # noqa: A002
+    return -input
 
 
 def float_power(input, exponent) -> Tensor:  # noqa: A002

@@ -20,7 +20,7 @@ from .reduce import amax, sum
 # ---------------------------------------------------------------------------- elementwise
 
 
-def sgn(x: Tensor) -> Tensor:
+def sgn(input: Tensor) -> Tensor:  # noqa: A002
     """The sign of each element, 0 for NaN (as PyTorch).
 
     For complex ``x`` it is ``x / |x|`` (0 where ``x`` is 0), with a gradient; ``sign``
@@ -29,17 +29,17 @@ def sgn(x: Tensor) -> Tensor:
     Example:
         >>> mg.sgn(mg.tensor([3 + 4j, 0j]))   # tensor([0.6000+0.8000j, 0.0000+0.0000j])
     """
-    if x.is_complex():
+    if input.is_complex():
         from .complex_ops import complex_sgn
 
-        return complex_sgn(x)
-    s = x.sign()
-    return where(isnan(x), 0.0, s) if x.is_floating_point() else s
+        return complex_sgn(input)
+    s = input.sign()
+    return where(isnan(input), 0.0, s) if input.is_floating_point() else s
 
 
 @backend.on_tensor_device
-def signbit(x: Tensor) -> Tensor:
-    return Tensor._wrap(backend.array_module(x._data).signbit(x._data), x._device)
+def signbit(input: Tensor) -> Tensor:  # noqa: A002
+    return Tensor._wrap(backend.array_module(input._data).signbit(input._data), input._device)
 
 
 def copysign(input, other) -> Tensor:  # noqa: A002
@@ -90,12 +90,12 @@ gcd = _int_pair("gcd", "gcd")
 lcm = _int_pair("lcm", "lcm")
 
 
-def rad2deg(x: Tensor) -> Tensor:
-    return mul(_float_input(x), 180.0 / math.pi)
+def rad2deg(input: Tensor) -> Tensor:  # noqa: A002
+    return mul(_float_input(input), 180.0 / math.pi)
 
 
-def deg2rad(x: Tensor) -> Tensor:
-    return mul(_float_input(x), math.pi / 180.0)
+def deg2rad(input: Tensor) -> Tensor:  # noqa: A002
+    return mul(_float_input(input), math.pi / 180.0)
 
 
 def ldexp(input: Tensor, other) -> Tensor:  # noqa: A002
@@ -107,31 +107,32 @@ def ldexp(input: Tensor, other) -> Tensor:  # noqa: A002
 
 
 @backend.on_tensor_device
-def frexp(x: Tensor):
-    """``(mantissa, exponent)`` with ``x = mantissa * 2 ** exponent``, |mantissa| in [0.5, 1)."""
-    m, e = backend.array_module(x._data).frexp(x._data)
-    return Tensor._wrap(m, x._device), Tensor._wrap(e.astype("int32"), x._device)
+def frexp(input: Tensor):  # noqa: A002
+    """``(mantissa, exponent)`` with ``input = mantissa * 2 ** exponent``, |mantissa| in
+    [0.5, 1)."""
+    m, e = backend.array_module(input._data).frexp(input._data)
+    return Tensor._wrap(m, input._device), Tensor._wrap(e.astype("int32"), input._device)
 
 
-def isposinf(x: Tensor) -> Tensor:
-    return (x == math.inf) if x.is_floating_point() else x != x
+def isposinf(input: Tensor) -> Tensor:  # noqa: A002
+    return (input == math.inf) if input.is_floating_point() else input != input
 
 
-def isneginf(x: Tensor) -> Tensor:
-    return (x == -math.inf) if x.is_floating_point() else x != x
+def isneginf(input: Tensor) -> Tensor:  # noqa: A002
+    return (input == -math.inf) if input.is_floating_point() else input != input
 
 
 @backend.on_tensor_device
-def isreal(x: Tensor) -> Tensor:
+def isreal(input: Tensor) -> Tensor:  # noqa: A002
     """True where the value is real (a complex value with imaginary part 0)."""
-    xp = backend.array_module(x._data)
-    if x.is_complex():
-        return Tensor._wrap(xp.imag(x._data) == 0, x._device)
-    return Tensor._wrap(xp.ones(x.shape, bool), x._device)
+    xp = backend.array_module(input._data)
+    if input.is_complex():
+        return Tensor._wrap(xp.imag(input._data) == 0, input._device)
+    return Tensor._wrap(xp.ones(input.shape, bool), input._device)
 
 
-def positive(x: Tensor) -> Tensor:
-    return x
+def positive(input: Tensor) -> Tensor:  # noqa: A002
+    return input
 
 
 def rsub(input, other, alpha=1) -> Tensor:  # noqa: A002
@@ -149,8 +150,25 @@ def select(input: Tensor, dim: int, index: int) -> Tensor:  # noqa: A002
     return getitem(input, (slice(None),) * d + (index,))
 
 
-def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple:  # noqa: A002
-    """Split into ``n`` nearly equal parts, or at the given indices, along ``dim``."""
+def _split_points(op: str, *given):
+    """The one split argument given (positionally, or by one of PyTorch's overload names)."""
+    points = [v for v in given if v is not None]
+    if len(points) != 1:
+        raise TypeError(
+            f"{op}: give the split points once: positionally, or as sections= (a number of "
+            "parts) or indices= (a list of indices)"
+        )
+    return points[0]
+
+
+def tensor_split(input: Tensor, indices_or_sections=None, dim: int = 0, *,  # noqa: A002
+                 sections=None, indices=None, tensor_indices_or_sections=None) -> tuple:  # fmt: skip
+    """Split into ``n`` nearly equal parts, or at the given indices, along ``dim``.
+
+    As in PyTorch, the second argument may also be named by its overload: ``sections=``
+    (an int), ``indices=`` (a list) or ``tensor_indices_or_sections=`` (a tensor)."""
+    indices_or_sections = _split_points("tensor_split", indices_or_sections, sections, indices,
+                                        tensor_indices_or_sections)  # fmt: skip
     d = _dim(dim, input.ndim, "tensor_split")
     n = input.shape[d]
     if isinstance(indices_or_sections, Tensor):
@@ -179,30 +197,34 @@ def _split_dim(x: Tensor, sections, dim: int, op: str) -> tuple:
     return tensor_split(x, sections, dim)
 
 
-def hsplit(input: Tensor, sections) -> tuple:  # noqa: A002
+def hsplit(input: Tensor, sections=None, *, indices=None) -> tuple:  # noqa: A002
+    """Split along dim 1 (0 for 1-d tensors) into ``sections`` equal parts, or at ``indices``."""
+    sections = _split_points("hsplit", sections, indices)
     return _split_dim(input, sections, 1 if input.ndim > 1 else 0, "hsplit")
 
 
-def vsplit(input: Tensor, sections) -> tuple:  # noqa: A002
-    return _split_dim(input, sections, 0, "vsplit")
+def vsplit(input: Tensor, sections=None, *, indices=None) -> tuple:  # noqa: A002
+    """Split along dim 0 into ``sections`` equal parts, or at ``indices``."""
+    return _split_dim(input, _split_points("vsplit", sections, indices), 0, "vsplit")
 
 
-def dsplit(input: Tensor, sections) -> tuple:  # noqa: A002
-    return _split_dim(input, sections, 2, "dsplit")
+def dsplit(input: Tensor, sections=None, *, indices=None) -> tuple:  # noqa: A002
+    """Split along dim 2 into ``sections`` equal parts, or at ``indices``."""
+    return _split_dim(input, _split_points("dsplit", sections, indices), 2, "dsplit")
 
 
-def ravel(x: Tensor) -> Tensor:
-    return reshape(x, -1)
+def ravel(input: Tensor) -> Tensor:  # noqa: A002
+    return reshape(input, -1)
 
 
-def adjoint(x: Tensor) -> Tensor:
+def adjoint(input: Tensor) -> Tensor:  # noqa: A002
     """The conjugate transpose of the last two dims."""
-    t = transpose(x, -2, -1)
-    return t.conj() if x.is_complex() else t
+    t = transpose(input, -2, -1)
+    return t.conj() if input.is_complex() else t
 
 
-def narrow_copy(x: Tensor, dim: int, start: int, length: int) -> Tensor:
-    return narrow(x, dim, start, length).clone()
+def narrow_copy(input: Tensor, dim: int, start: int, length: int) -> Tensor:  # noqa: A002
+    return narrow(input, dim, start, length).clone()
 
 
 def broadcast_shapes(*shapes) -> Size:
@@ -304,11 +326,12 @@ def diagonal_scatter(input: Tensor, src: Tensor, offset: int = 0, dim1: int = 0,
 # ---------------------------------------------------------------------------- matrices
 
 
-def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
+def matrix_exp(input: Tensor) -> Tensor:  # noqa: A002
     """``exp`` of square matrices: scaling and squaring with an 18-term Taylor series
     (matmuls only, so differentiable to any order)."""
     from .shaping import diag_embed
 
+    A = input  # noqa: N806
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
         raise ShapeError(f"matrix_exp: expected square matrices, got shape {tuple(A.shape)}")
     norm = float(amax(sum(abs(A.detach()), -2)).item()) if A.numel() else 0.0
@@ -333,8 +356,8 @@ def qr(input: Tensor, some: bool = True):  # noqa: A002
 # ---------------------------------------------------------------------------- dtype queries
 
 
-def result_type(tensor1, tensor2):
-    return D.result_type(tensor1, tensor2)
+def result_type(tensor, other):
+    return D.result_type(tensor, other)
 
 
 def promote_types(type1, type2):
@@ -346,23 +369,23 @@ def can_cast(from_, to) -> bool:
     return D.from_any(from_)._cat <= D.from_any(to)._cat
 
 
-def is_floating_point(x: Tensor) -> bool:
-    return x.is_floating_point()
+def is_floating_point(input: Tensor) -> bool:  # noqa: A002
+    return input.is_floating_point()
 
 
-def is_complex(x: Tensor) -> bool:
+def is_complex(input: Tensor) -> bool:  # noqa: A002
     """True for complex64 and complex128 tensors."""
-    return x.is_complex()
+    return input.is_complex()
 
 
-def is_nonzero(x: Tensor) -> bool:
-    if x.numel() != 1:
-        raise RuntimeError(f"is_nonzero: expected a tensor of one element, got {x.numel()}")
-    return bool(x.item())
+def is_nonzero(input: Tensor) -> bool:  # noqa: A002
+    if input.numel() != 1:
+        raise RuntimeError(f"is_nonzero: expected a tensor of one element, got {input.numel()}")
+    return bool(input.item())
 
 
-def is_same_size(a: Tensor, b: Tensor) -> bool:
-    return tuple(a.shape) == tuple(b.shape)
+def is_same_size(input: Tensor, other: Tensor) -> bool:  # noqa: A002
+    return tuple(input.shape) == tuple(other.shape)
 
 
 from ._common import public  # noqa: E402

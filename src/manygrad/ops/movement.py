@@ -58,19 +58,28 @@ def _infer(shape: tuple, numel: int, op: str) -> tuple:
     return shape
 
 
-def reshape(x: Tensor, *shape) -> Tensor:
-    """The elements of ``x`` in a new shape; one size may be -1 (inferred).
+def _keyword_sizes(args: tuple, value, op: str, name: str) -> tuple:
+    """Sizes given by keyword (``torch.reshape(x, shape=(2, 3))``) as the positional ones."""
+    if args:
+        raise TypeError(f"{op}: got the {name} both positionally and as {name}=; pass one")
+    return (value,)
+
+
+def reshape(input: Tensor, *sizes, shape=None) -> Tensor:
+    """The elements of ``input`` in a new shape; one size may be -1 (inferred).
 
     Args:
-        x: input tensor.
-        shape: the new shape, as ints or one tuple.
+        input: input tensor.
+        sizes: the new shape, as ints or one tuple (or as ``shape=``, PyTorch's keyword).
 
     Example: ``mg.arange(6).reshape(2, -1)``
     """
-    return Reshape.apply(x, _infer(_sizes(shape, "reshape"), x.numel(), "reshape"))
+    if shape is not None:
+        sizes = _keyword_sizes(sizes, shape, "reshape", "shape")
+    return Reshape.apply(input, _infer(_sizes(sizes, "reshape"), input.numel(), "reshape"))
 
 
-def view(x: Tensor, *shape) -> Tensor:
+def view(input: Tensor, *shape) -> Tensor:
     """``reshape`` under PyTorch's name for views; the element count must match.
 
     Example: ``x.view(x.size(0), -1)``
@@ -78,63 +87,63 @@ def view(x: Tensor, *shape) -> Tensor:
     if len(shape) == 1 and isinstance(shape[0], D.dtype):  # x.view(mg.uint8): a dtype view
         from .dtype_view import view_dtype
 
-        return view_dtype(x, shape[0])
-    return Reshape.apply(x, _infer(_sizes(shape, "view"), x.numel(), "view"))
+        return view_dtype(input, shape[0])
+    return Reshape.apply(input, _infer(_sizes(shape, "view"), input.numel(), "view"))
 
 
-def view_as(x: Tensor, other: Tensor) -> Tensor:
-    """``x.view(other.shape)``."""
-    return view(x, tuple(other.shape))
+def view_as(input: Tensor, other: Tensor) -> Tensor:
+    """``input.view(other.shape)``."""
+    return view(input, tuple(other.shape))
 
 
-def reshape_as(x: Tensor, other: Tensor) -> Tensor:
-    """``x.reshape(other.shape)``."""
-    return reshape(x, tuple(other.shape))
+def reshape_as(input: Tensor, other: Tensor) -> Tensor:
+    """``input.reshape(other.shape)``."""
+    return reshape(input, tuple(other.shape))
 
 
-def squeeze(x: Tensor, dim=None) -> Tensor:
-    """``x`` without its size-1 dims (all of them, or those in ``dim``: int or tuple).
+def squeeze(input: Tensor, dim=None) -> Tensor:
+    """``input`` without its size-1 dims (all of them, or those in ``dim``: int or tuple).
 
     Example: ``mg.zeros(2, 1, 3).squeeze(1).shape == (2, 3)``
     """
-    dims = range(x.ndim) if dim is None else _dims(dim, x.ndim, "squeeze")
-    shape = tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1))
-    return Reshape.apply(x, shape)
+    dims = range(input.ndim) if dim is None else _dims(dim, input.ndim, "squeeze")
+    shape = tuple(s for i, s in enumerate(input.shape) if not (i in dims and s == 1))
+    return Reshape.apply(input, shape)
 
 
-def unsqueeze(x: Tensor, dim: int) -> Tensor:
-    """``x`` with a new size-1 dim at ``dim`` (-1 appends).
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    """``input`` with a new size-1 dim at ``dim`` (-1 appends).
 
     Example: ``mg.zeros(3).unsqueeze(0).shape == (1, 3)``
     """
-    d = _dim(dim, x.ndim + 1, "unsqueeze")
-    return Reshape.apply(x, x.shape[:d] + (1,) + x.shape[d:])
+    d = _dim(dim, input.ndim + 1, "unsqueeze")
+    return Reshape.apply(input, input.shape[:d] + (1,) + input.shape[d:])
 
 
-def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    """``x`` with dims ``start_dim..end_dim`` merged into one.
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """``input`` with dims ``start_dim..end_dim`` merged into one.
 
     Example: ``images.flatten(1)`` gives (N, C*H*W).
     """
-    if x.ndim == 0:
-        return Reshape.apply(x, (1,))
-    s, e = _dim(start_dim, x.ndim, "flatten"), _dim(end_dim, x.ndim, "flatten")
+    if input.ndim == 0:
+        return Reshape.apply(input, (1,))
+    s, e = _dim(start_dim, input.ndim, "flatten"), _dim(end_dim, input.ndim, "flatten")
     if s > e:
         raise ShapeError(
             f"flatten: start_dim ({start_dim}) must not come after end_dim ({end_dim})"
         )
-    sh = x.shape
-    return Reshape.apply(x, sh[:s] + (math.prod(sh[s : e + 1]),) + sh[e + 1 :])
+    sh = input.shape
+    return Reshape.apply(input, sh[:s] + (math.prod(sh[s : e + 1]),) + sh[e + 1 :])
 
 
-def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
-    """``x`` with dim ``dim`` split into ``sizes`` (one may be -1).
+def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
+    """``input`` with dim ``dim`` split into ``sizes`` (one may be -1).
 
     Example: ``mg.zeros(2, 12).unflatten(1, (3, 4)).shape == (2, 3, 4)``
     """
-    d = _dim(dim, x.ndim, "unflatten")
-    sizes = _infer(_sizes((sizes,), "unflatten"), x.shape[d], "unflatten")
-    return Reshape.apply(x, x.shape[:d] + sizes + x.shape[d + 1 :])
+    d = _dim(dim, input.ndim, "unflatten")
+    sizes = _infer(_sizes((sizes,), "unflatten"), input.shape[d], "unflatten")
+    return Reshape.apply(input, input.shape[:d] + sizes + input.shape[d + 1 :])
 
 
 # ---------------------------------------------------------------------------- permute, expand
@@ -155,58 +164,61 @@ class Permute(Function):
         return g.permute(*self.inv)
 
 
-def permute(x: Tensor, *dims) -> Tensor:
-    """``x`` with its dims reordered: output dim i is input dim ``dims[i]``.
+def permute(input: Tensor, *order, dims=None) -> Tensor:
+    """``input`` with its dims reordered: output dim i is input dim ``order[i]`` (ints or
+    one tuple, or ``dims=``, PyTorch's keyword).
 
     Example: ``images.permute(0, 2, 3, 1)`` turns NCHW into NHWC.
     """
-    dims = _sizes(dims, "permute")
-    if len(dims) != x.ndim:
+    if dims is not None:
+        order = _keyword_sizes(order, dims, "permute", "dims")
+    dims = _sizes(order, "permute")
+    if len(dims) != input.ndim:
         raise ShapeError(
-            f"permute: got {len(dims)} dims {dims} for a tensor of shape {tuple(x.shape)}"
+            f"permute: got {len(dims)} dims {dims} for a tensor of shape {tuple(input.shape)}"
         )
-    return Permute.apply(x, _dims(dims, x.ndim, "permute") if x.ndim else ())
+    return Permute.apply(input, _dims(dims, input.ndim, "permute") if input.ndim else ())
 
 
-def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
-    """``x`` with dims ``dim0`` and ``dim1`` swapped.
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    """``input`` with dims ``dim0`` and ``dim1`` swapped.
 
     Example: ``q.transpose(-2, -1)``
     """
-    a, b = _dim(dim0, x.ndim, "transpose"), _dim(dim1, x.ndim, "transpose")
-    order = list(range(x.ndim))
-    if x.ndim:
+    a, b = _dim(dim0, input.ndim, "transpose"), _dim(dim1, input.ndim, "transpose")
+    order = list(range(input.ndim))
+    if input.ndim:
         order[a], order[b] = order[b], order[a]
-    return Permute.apply(x, tuple(order))
+    return Permute.apply(input, tuple(order))
 
 
-def t(x: Tensor) -> Tensor:
+def t(input: Tensor) -> Tensor:
     """Transpose of a matrix (0-d and 1-d tensors come back as they are).
 
     Example: ``w.t()``
     """
-    if x.ndim > 2:
+    if input.ndim > 2:
         raise ShapeError(
-            f"t: expects a tensor of at most 2 dims, got shape {tuple(x.shape)}; use "
+            f"t: expects a tensor of at most 2 dims, got shape {tuple(input.shape)}; use "
             "x.transpose(dim0, dim1) or x.mT"
         )
-    return Permute.apply(x, tuple(range(x.ndim))[::-1])
+    return Permute.apply(input, tuple(range(input.ndim))[::-1])
 
 
-def movedim(x: Tensor, source, destination) -> Tensor:
-    """``x`` with dims ``source`` moved to positions ``destination`` (ints or tuples).
+def movedim(input: Tensor, source, destination) -> Tensor:
+    """``input`` with dims ``source`` moved to positions ``destination`` (ints or tuples).
 
     Example: ``mg.zeros(2, 3, 4).movedim(0, -1).shape == (3, 4, 2)``
     """
-    src, dst = _dims(source, x.ndim, "movedim"), _dims(destination, x.ndim, "movedim")
-    if x.ndim == 0:
-        return Permute.apply(x, ())
+    src, dst = _dims(source, input.ndim, "movedim"), _dims(destination, input.ndim, "movedim")
+    if input.ndim == 0:
+        return Permute.apply(input, ())
     if len(src) != len(dst):
         raise ShapeError(f"movedim: got {len(src)} source dims but {len(dst)} destinations")
-    order = [d for d in range(x.ndim) if d not in src]
+    order = [d for d in range(input.ndim) if d not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
-    return Permute.apply(x, tuple(order))
+    return Permute.apply(input, tuple(order))
 
 
 class Expand(Function):
@@ -224,36 +236,36 @@ class Expand(Function):
     backward_graph = backward
 
 
-def expand(x: Tensor, *sizes) -> Tensor:
-    """``x`` broadcast to ``sizes`` without copying; -1 keeps a size.
+def expand(input: Tensor, *sizes) -> Tensor:
+    """``input`` broadcast to ``sizes`` without copying; -1 keeps a size.
 
     Example: ``mg.zeros(3, 1).expand(3, 4)``
     """
     sizes = _sizes(sizes, "expand")
-    lead = len(sizes) - x.ndim
+    lead = len(sizes) - input.ndim
     if lead < 0:
         raise ShapeError(
             f"expand: got {len(sizes)} sizes {list(sizes)} for a tensor of shape "
-            f"{tuple(x.shape)}; give at least {x.ndim}"
+            f"{tuple(input.shape)}; give at least {input.ndim}"
         )
     shape = []
     for i, s in enumerate(sizes):
-        have = x.shape[i - lead] if i >= lead else None
+        have = input.shape[i - lead] if i >= lead else None
         if s == -1 and have is not None:
             s = have
         if s < 0 or (have is not None and have != 1 and have != s):
             raise ShapeError(
-                f"expand: can't expand shape {tuple(x.shape)} to {list(sizes)}: size {s} at "
+                f"expand: can't expand shape {tuple(input.shape)} to {list(sizes)}: size {s} at "
                 f"dim {i} must match {have} (only size-1 dims expand; -1 keeps a size; new "
                 "leading dims need a size)"
             )
         shape.append(s)
-    return Expand.apply(x, tuple(shape))
+    return Expand.apply(input, tuple(shape))
 
 
-def expand_as(x: Tensor, other: Tensor) -> Tensor:
-    """``x.expand(other.shape)``."""
-    return expand(x, tuple(other.shape))
+def expand_as(input: Tensor, other: Tensor) -> Tensor:
+    """``input.expand(other.shape)``."""
+    return expand(input, tuple(other.shape))
 
 
 # ---------------------------------------------------------------------------- cat, split
@@ -368,14 +380,14 @@ def _part(x: Tensor, d: int, start: int, stop: int) -> Tensor:
     return Slice.apply(x, (slice(None),) * d + (slice(start, stop),))
 
 
-def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
-    """``x`` cut along ``dim`` into pieces of one size (the last may be smaller) or of
+def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    """``tensor`` cut along ``dim`` into pieces of one size (the last may be smaller) or of
     the listed sizes.
 
     Example: ``a, b = mg.arange(5).split([2, 3])``
     """
-    d = _dim_1d(x, dim, "split")
-    n = x.shape[d]
+    d = _dim_1d(tensor, dim, "split")
+    n = tensor.shape[d]
     if isinstance(split_size_or_sections, int):
         k = split_size_or_sections
         if k <= 0 and not (k == 0 and n == 0):
@@ -386,41 +398,41 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
         if sum(sizes) != n or any(s < 0 for s in sizes):
             raise ShapeError(
                 f"split: sizes {sizes} must be non-negative and sum to the size of dim {d} "
-                f"({n}) of the tensor of shape {tuple(x.shape)}"
+                f"({n}) of the tensor of shape {tuple(tensor.shape)}"
             )
     out, start = [], 0
     for s in sizes:
-        out.append(_part(x, d, start, start + s))
+        out.append(_part(tensor, d, start, start + s))
         start += s
     return tuple(out)
 
 
-def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
-    """``x`` cut along ``dim`` into at most ``chunks`` pieces of equal size (last smaller).
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
+    """``input`` cut along ``dim`` into at most ``chunks`` pieces of equal size (last smaller).
 
     Example: ``q, k, v = qkv.chunk(3, dim=-1)``
     """
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
-    n = x.shape[_dim_1d(x, dim, "chunk")]
+    n = input.shape[_dim_1d(input, dim, "chunk")]
     if n == 0:
-        return split(x, [0] * chunks, dim)
-    return split(x, -(-n // chunks), dim)
+        return split(input, [0] * chunks, dim)
+    return split(input, -(-n // chunks), dim)
 
 
-def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
-    """The ``length`` entries of ``x`` from ``start`` along ``dim`` (a view).
+def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """The ``length`` entries of ``input`` from ``start`` along ``dim`` (a view).
 
     Example: ``x.narrow(1, 2, 3)`` is ``x[:, 2:5]``
     """
-    d = _dim_1d(x, dim, "narrow")
-    n = x.shape[d]
+    d = _dim_1d(input, dim, "narrow")
+    n = input.shape[d]
     if not -n <= start <= n:
         raise DimError(f"narrow: start {start} is out of range for dim {d} of size {n}")
     start %= max(n, 1)
     if length < 0 or start + length > n:
         raise ShapeError(f"narrow: start ({start}) + length ({length}) exceeds dim {d} of size {n}")
-    return _part(x, d, start, start + length)
+    return _part(input, d, start, start + length)
 
 
 from . import arrange  # noqa: E402

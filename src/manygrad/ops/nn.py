@@ -8,6 +8,8 @@ returned in the input's dtype.
 
 from __future__ import annotations
 
+import warnings
+
 from .. import backend
 from .. import dtypes as D
 from ..autograd import Function, is_grad_enabled
@@ -32,6 +34,22 @@ def _check_reduction(reduction, op, extra=()):
     allowed = ("none", "mean", "sum") + extra
     if reduction not in allowed:
         raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
+
+
+def _legacy_reduction(size_average, reduce) -> str:
+    """The ``reduction`` that the deprecated ``size_average`` and ``reduce`` flags mean
+    (either may be None, read as True), with PyTorch's warning
+    (``torch.nn._reduction.legacy_get_string``)."""
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    reduction = ("mean" if size_average else "sum") if reduce else "none"
+    warnings.warn(
+        "size_average and reduce args will be deprecated, please use "
+        f"reduction='{reduction}' instead.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return reduction
 
 
 def _no_grad_for(t, arg, op):
@@ -311,24 +329,8 @@ def _capturing():
 
 
 @backend.on_tensor_device
-def dropout(
-    input: Tensor,  # noqa: A002
-    p: float = 0.5,
-    training: bool = True,
-    inplace: bool = False,
-) -> Tensor:
-    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
-
-    The mask comes from the device's generator (``mg.manual_seed`` makes it repeatable).
-
-    Args:
-        input: a float tensor.
-        p: probability of zeroing an element (default 0.5).
-        training: apply dropout; when False the input is returned as is (default True).
-        inplace: accepted for compatibility; the result is always a new tensor.
-
-    Example: ``h = F.dropout(h, p=0.1, training=model.training)``.
-    """
+def _dropout(input: Tensor, p: float, training: bool) -> Tensor:  # noqa: A002
+    """The dropout of ``F.dropout`` and ``torch.dropout``."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
@@ -343,30 +345,46 @@ def dropout(
     return Dropout.apply(x, mask.astype(x._data.dtype, copy=False))
 
 
+def dropout(input: Tensor, p: float, train: bool) -> Tensor:  # noqa: A002
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``
+    (``torch.dropout``; ``F.dropout`` names the flag ``training`` and has defaults).
+
+    The mask comes from the device's generator (``mg.manual_seed`` makes it repeatable).
+
+    Args:
+        input: a float tensor.
+        p: probability of zeroing an element.
+        train: apply dropout; when False the input is returned as is.
+
+    Example: ``h = mg.dropout(h, 0.1, train=True)``.
+    """
+    return _dropout(input, p, train)
+
+
 @backend.on_tensor_device
-def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:  # noqa: A002
     """int64 one-hot encoding: a new last dim of size ``num_classes``.
 
-    ``num_classes=-1`` reads ``tensor.max() + 1`` back to the host (a sync on GPUs);
+    ``num_classes=-1`` reads ``input.max() + 1`` back to the host (a sync on GPUs);
     pass the number of classes in training loops. Indices outside [0, num_classes)
     give all-zero rows (they are not checked on the GPU).
 
     Args:
-        tensor: integer class indices of any shape.
+        input: integer class indices of any shape.
         num_classes: size of the new dim (default -1: one more than the largest index).
 
     Example: ``F.one_hot(mg.tensor([0, 2]), 3)`` is ``[[1, 0, 0], [0, 0, 1]]``.
     """
-    if tensor.is_floating_point() or tensor.dtype is D.bool_:
-        raise DTypeError(f"one_hot: expects an integer (int64) tensor, got {tensor.dtype}")
-    xp = backend.array_module(tensor._data)
+    if input.is_floating_point() or input.dtype is D.bool_:
+        raise DTypeError(f"one_hot: expects an integer (int64) tensor, got {input.dtype}")
+    xp = backend.array_module(input._data)
     if num_classes == -1:
-        if tensor.numel() == 0:
+        if input.numel() == 0:
             raise ShapeError("one_hot: can't infer num_classes from an empty tensor; pass it")
-        num_classes = int(tensor._data.max()) + 1  # NOTE: the one host sync, asked for
+        num_classes = int(input._data.max()) + 1  # NOTE: the one host sync, asked for
     classes = xp.arange(num_classes, dtype=D.int64.np)
-    out = (tensor._data[..., None] == classes).astype(D.int64.np)
-    return Tensor._wrap(out, tensor._device)
+    out = (input._data[..., None] == classes).astype(D.int64.np)
+    return Tensor._wrap(out, input._device)
 
 
 from ._common import public  # noqa: E402

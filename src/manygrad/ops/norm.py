@@ -13,6 +13,7 @@ from .. import dtypes as D
 from ..autograd import Function
 from ..errors import DeviceError, ShapeError
 from ..tensor import Tensor
+from . import _norm_rows
 from ._dtype_rules import check_norm_params
 from .elementwise import _float_input
 
@@ -84,6 +85,7 @@ class LayerNorm(Function):
         return _in_dtype_of(y if b is None else y + b, x)
 
     fused = False  # the forward ran the LayerNorm kernel (on a GPU): xhat made in backward
+    rows_path = False  # the forward ran ops/_norm_rows.py's block loop (CPU)
 
     def forward(self, x, w, b, nshape, eps):
         xp = backend.array_module(x)
@@ -92,6 +94,14 @@ class LayerNorm(Function):
         self.shape, self.nshape = x.shape, nshape
         if _ln_fusable(x, w, b):
             return self._fused_forward(xp, x, w, b, cdt)
+        if _norm_rows.rows_path(x, w, b):
+            d = _size(nshape)
+            self.w = _flat(w, cdt)
+            y, self.xhat, self.rstd = _norm_rows.forward(
+                xp, x.reshape(-1, d), self.w, _flat(b, cdt), eps
+            )
+            self.rows_path = True
+            return y.reshape(x.shape)
         x2 = _rows(x, nshape, cdt)
         xc = x2 - _row_mean(xp, x2, xp.ones(x2.shape[1], dtype=cdt))
         var = xp.einsum("ij,ij->i", xc, xc)[:, None] * (1.0 / max(xc.shape[1], 1))
@@ -124,6 +134,15 @@ class LayerNorm(Function):
         xhat, w = self.xhat, self.w
         g2 = _rows(g, self.nshape, xhat.dtype)
         _, nw, nb = self.needs_input_grad[:3]
+        if self.rows_path and g2.dtype == xhat.dtype and backend.device_of(g2).type == "cpu":
+            gx, gw, gb = _norm_rows.backward(
+                xp, xp.ascontiguousarray(g2), xhat, self.rstd, w, nw, nb
+            )
+            return (
+                gx.reshape(self.shape),
+                None if gw is None else gw.reshape(self.nshape),
+                None if gb is None else gb.reshape(self.nshape),
+            )
         gxhat = g2 * xhat
         # NOTE: column sums as GEMVs with a ones vector: several times faster than .sum(0)
         ones = xp.ones(g2.shape[0], dtype=g2.dtype) if nw or nb else None

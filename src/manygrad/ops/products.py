@@ -201,12 +201,13 @@ def inner(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     return tensordot(input, other, ([-1], [-1]))
 
 
-def dot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+def dot(input: Tensor, tensor: Tensor) -> Tensor:  # noqa: A002
+    """The dot product of two 1-d tensors."""
     _need(input, 1, "dot", "input")
-    _need(other, 1, "dot", "other")
-    if input._data.dtype != other._data.dtype:
-        check_same_dtype("dot", ("input", input), ("other", other))
-    return matmul(input, other)
+    _need(tensor, 1, "dot", "tensor")
+    if input._data.dtype != tensor._data.dtype:
+        check_same_dtype("dot", ("input", input), ("tensor", tensor))
+    return matmul(input, tensor)
 
 
 def vdot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002

@@ -105,20 +105,22 @@ def _count(shape, axes, reduced=True):
     return total // r if r else 0
 
 
-def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
+def sum(input: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
     """Sum over ``dim`` (all when None). Integers and bools sum to int64."""
     dt = D.from_any(dtype).np if dtype is not None else None
-    if dt is None and not (x.is_floating_point() or x.is_complex()):
+    if dt is None and not (input.is_floating_point() or input.is_complex()):
         dt = D.int64.np
-    return Sum.apply(x, _axes(x, dim, "sum"), keepdim, dt)
+    return Sum.apply(input, _axes(input, dim, "sum"), keepdim, dt)
 
 
-def mean(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+def mean(input: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     if dtype is not None:
-        x = cast(x, dtype)
-    if not (x.is_floating_point() or x.is_complex()):
-        raise TypeError(f"mean: needs a floating point tensor, got {x.dtype}; use x.float().mean()")
-    return Mean.apply(x, _axes(x, dim, "mean"), keepdim)
+        input = cast(input, dtype)
+    if not (input.is_floating_point() or input.is_complex()):
+        raise TypeError(
+            f"mean: needs a floating point tensor, got {input.dtype}; use x.float().mean()"
+        )
+    return Mean.apply(input, _axes(input, dim, "mean"), keepdim)
 
 
 class Var(Function):
@@ -154,16 +156,16 @@ def _correction(unbiased, correction):
     return 1 if unbiased in (None, True) else 0
 
 
-def var(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
+def var(input: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
     """Variance with Bessel's correction by default (``correction=1``)."""
-    x = _float_input(x)
-    return Var.apply(x, _axes(x, dim, "var"), _correction(unbiased, correction), keepdim)
+    input = _float_input(input)
+    return Var.apply(input, _axes(input, dim, "var"), _correction(unbiased, correction), keepdim)
 
 
-def std(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
+def std(input: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
     from .elementwise import sqrt
 
-    return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
 
 
 class AMax(Function):
@@ -252,9 +254,7 @@ def _maxmin(x, dim, keepdim, is_max, op):
     if not isinstance(dim, (int, type(None))) and not (isinstance(dim, Tensor)):
         raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
     if isinstance(dim, Tensor):  # torch.max(a, b) is maximum
-        from .elementwise import maximum, minimum
-
-        return (maximum if is_max else minimum)(x, dim)
+        return _elementwise(x, None, dim, is_max, op)
     if x.numel() == 0:
         raise ShapeError(f"{op}: can't reduce an empty tensor of shape {tuple(x.shape)}")
     if dim is None:
@@ -269,33 +269,55 @@ def _maxmin(x, dim, keepdim, is_max, op):
     return values_indices(vals, Tensor._wrap(ind, x._device))
 
 
-@backend.on_tensor_device
-def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
-    """Largest element, or ``(values, indices)`` along ``dim``."""
-    return _maxmin(x, dim, keepdim, True, "max")
+def _elementwise(input, dim, other, is_max, op):
+    """``max(input, other=t)``: PyTorch's keyword for the elementwise form (which also
+    comes positionally, in the place of ``dim``)."""
+    if dim is not None:
+        raise TypeError(f"{op}: got both dim and other; pass dim to reduce, other to compare")
+    if not isinstance(other, Tensor):
+        raise TypeError(
+            f"{op}: other must be a Tensor, got {type(other).__name__}; for a number use "
+            f"mg.clamp(input, {'min' if is_max else 'max'}=value)"
+        )
+    from .elementwise import maximum, minimum
+
+    return (maximum if is_max else minimum)(input, other)
 
 
 @backend.on_tensor_device
-def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
-    return _maxmin(x, dim, keepdim, False, "min")
-
-
-def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return AMax.apply(x, _axes(x, dim, "amax") if dim != () else None, keepdim, True)
-
-
-def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return AMax.apply(x, _axes(x, dim, "amin") if dim != () else None, keepdim, False)
+def max(input: Tensor, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
+    """Largest element, ``(values, indices)`` along ``dim``, or the elementwise maximum
+    with the tensor ``other`` (also taken in the place of ``dim``)."""
+    if other is not None:
+        return _elementwise(input, dim, other, True, "max")
+    return _maxmin(input, dim, keepdim, True, "max")
 
 
 @backend.on_tensor_device
-def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return _arg(x, dim, keepdim, True, "argmax")
+def min(input: Tensor, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
+    """Smallest element, ``(values, indices)`` along ``dim``, or the elementwise minimum
+    with the tensor ``other`` (also taken in the place of ``dim``)."""
+    if other is not None:
+        return _elementwise(input, dim, other, False, "min")
+    return _maxmin(input, dim, keepdim, False, "min")
+
+
+def amax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return AMax.apply(input, _axes(input, dim, "amax") if dim != () else None, keepdim, True)
+
+
+def amin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return AMax.apply(input, _axes(input, dim, "amin") if dim != () else None, keepdim, False)
 
 
 @backend.on_tensor_device
-def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return _arg(x, dim, keepdim, False, "argmin")
+def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg(input, dim, keepdim, True, "argmax")
+
+
+@backend.on_tensor_device
+def argmin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg(input, dim, keepdim, False, "argmin")
 
 
 class Prod(Function):
@@ -355,13 +377,13 @@ def _prod_others(xp, x, axis):
 
 
 @autocast_fp32()
-def prod(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+def prod(input: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     if dtype is not None:
-        x = cast(x, dtype)
-    elif not (x.is_floating_point() or x.is_complex()):
-        x = cast(x, D.int64)  # NOTE: integers and bools accumulate in int64, as PyTorch
-    axes = _axes(x, dim, "prod")
-    return Prod.apply(x, axes[0] if axes else None, keepdim)
+        input = cast(input, dtype)
+    elif not (input.is_floating_point() or input.is_complex()):
+        input = cast(input, D.int64)  # NOTE: integers and bools accumulate in int64, as PyTorch
+    axes = _axes(input, dim, "prod")
+    return Prod.apply(input, axes[0] if axes else None, keepdim)
 
 
 class LogSumExp(Function):
@@ -388,13 +410,13 @@ class LogSumExp(Function):
         return g * (self.saved_input(0, self.x) - y).exp()
 
 
-def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
+def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(x), dim))`` computed without overflow."""
-    x = _float_input(x)
-    axes = _axes(x, dim, "logsumexp")
+    input = _float_input(input)
+    axes = _axes(input, dim, "logsumexp")
     if axes is None:
-        axes = tuple(range(x.ndim))
-    return LogSumExp.apply(x, axes, keepdim)
+        axes = tuple(range(input.ndim))
+    return LogSumExp.apply(input, axes, keepdim)
 
 
 class Cumsum(Function):
@@ -410,36 +432,36 @@ class Cumsum(Function):
         return g.flip(self.axis).cumsum(self.axis).flip(self.axis)
 
 
-def cumsum(x: Tensor, dim: int, dtype=None) -> Tensor:
+def cumsum(input: Tensor, dim: int, dtype=None) -> Tensor:
     if dtype is not None:
-        x = cast(x, dtype)
-    elif not (x.is_floating_point() or x.is_complex()):
-        x = cast(x, D.int64)  # NOTE: integers and bools accumulate in int64, as PyTorch
-    if x.ndim == 0:
-        return x.clone()
-    (axis,) = _axes(x, dim, "cumsum")
-    return Cumsum.apply(x, axis)
+        input = cast(input, dtype)
+    elif not (input.is_floating_point() or input.is_complex()):
+        input = cast(input, D.int64)  # NOTE: integers and bools accumulate in int64, as PyTorch
+    if input.ndim == 0:
+        return input.clone()
+    (axis,) = _axes(input, dim, "cumsum")
+    return Cumsum.apply(input, axis)
 
 
 @backend.on_tensor_device
-def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    xp = backend.array_module(x._data)
-    out = xp.asarray(x._data.all(axis=_axes(x, dim, "all"), keepdims=keepdim))
-    if x.dtype is D.uint8:  # NOTE: PyTorch keeps uint8 for uint8 inputs
+def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    xp = backend.array_module(input._data)
+    out = xp.asarray(input._data.all(axis=_axes(input, dim, "all"), keepdims=keepdim))
+    if input.dtype is D.uint8:  # NOTE: PyTorch keeps uint8 for uint8 inputs
         out = out.astype(D.uint8.np)
-    return Tensor._wrap(out, x._device)
+    return Tensor._wrap(out, input._device)
 
 
 @backend.on_tensor_device
-def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    xp = backend.array_module(x._data)
-    out = xp.asarray(x._data.any(axis=_axes(x, dim, "any"), keepdims=keepdim))
-    if x.dtype is D.uint8:  # NOTE: PyTorch keeps uint8 for uint8 inputs
+def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    xp = backend.array_module(input._data)
+    out = xp.asarray(input._data.any(axis=_axes(input, dim, "any"), keepdims=keepdim))
+    if input.dtype is D.uint8:  # NOTE: PyTorch keeps uint8 for uint8 inputs
         out = out.astype(D.uint8.np)
-    return Tensor._wrap(out, x._device)
+    return Tensor._wrap(out, input._device)
 
 
-def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """``torch.norm``: the vector p-norm over ``dim`` (all elements when None); ``"fro"``
     is the 2-norm, ``"nuc"`` the nuclear norm of the matrices over two dims."""
     from .elementwise import abs as _abs
@@ -451,33 +473,33 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Ten
         elif p == "nuc":
             from .linalg_extra import matrix_norm
 
-            dims = tuple(range(x.ndim)) if dims is None else dims
+            dims = tuple(range(input.ndim)) if dims is None else dims
             if len(dims) != 2:
                 raise ShapeError(
                     f"norm: p='nuc' is a matrix norm over 2 dims, got dim={dim} for a "
-                    f"{x.ndim}-dim tensor; pass dim=(-2, -1) for a batch of matrices"
+                    f"{input.ndim}-dim tensor; pass dim=(-2, -1) for a batch of matrices"
                 )
-            return matrix_norm(x, "nuc", dims, keepdim, dtype=dtype)
+            return matrix_norm(input, "nuc", dims, keepdim, dtype=dtype)
         else:
             raise ValueError(
                 f"norm: p={p!r} is not supported; use a number (inf and -inf included), "
                 "'fro' (over at most 2 dims) or 'nuc'"
             )
     if dtype is not None:
-        x = x.to(dtype)
-    if x.is_complex():  # NOTE: the norm of complex values is that of their moduli
-        x = _abs(x)
+        input = input.to(dtype)
+    if input.is_complex():  # NOTE: the norm of complex values is that of their moduli
+        input = _abs(input)
     if p == 1:
-        return sum(_abs(x), dim, keepdim)
+        return sum(_abs(input), dim, keepdim)
     if p == float("inf"):
-        return amax(_abs(x), dim, keepdim)
+        return amax(_abs(input), dim, keepdim)
     if p == -float("inf"):
-        return amin(_abs(x), dim, keepdim)
+        return amin(_abs(input), dim, keepdim)
     if p == 0:
-        return sum((x != 0).to(x.dtype), dim, keepdim)
+        return sum((input != 0).to(input.dtype), dim, keepdim)
     from .pnorm import pnorm
 
-    return pnorm(_float_input(x), p, dim, keepdim)
+    return pnorm(_float_input(input), p, dim, keepdim)
 
 
 from ._common import public  # noqa: E402

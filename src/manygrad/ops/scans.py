@@ -46,15 +46,15 @@ class Cumprod(Function):
         return cumsum((g * y).flip(ax), ax).flip(ax) / x, None
 
 
-def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
+def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     """Running products along ``dim``."""
     if dtype is not None:
-        x = cast(x, dtype)
-    elif not (x.is_floating_point() or x.is_complex()):
-        x = cast(x, D.int64)  # NOTE: integers and bools accumulate in int64, as PyTorch
-    if x.ndim == 0:
-        return x.clone()
-    return Cumprod.apply(x, _dim(dim, x.ndim, "cumprod"))
+        input = cast(input, dtype)
+    elif not (input.is_floating_point() or input.is_complex()):
+        input = cast(input, D.int64)  # NOTE: integers and bools accumulate in int64, as PyTorch
+    if input.ndim == 0:
+        return input.clone()
+    return Cumprod.apply(input, _dim(dim, input.ndim, "cumprod"))
 
 
 _CumResult: dict = {}
@@ -100,55 +100,55 @@ def _cum_ext(x: Tensor, dim: int, is_max: bool, name: str):
     return _result(name, gather(x, d, idx), idx)
 
 
-def cummax(x: Tensor, dim: int):
+def cummax(input: Tensor, dim: int):
     """Running maxima along ``dim`` and the index where each was reached."""
-    return _cum_ext(x, dim, True, "cummax")
+    return _cum_ext(input, dim, True, "cummax")
 
 
-def cummin(x: Tensor, dim: int):
+def cummin(input: Tensor, dim: int):
     """Running minima along ``dim`` and the index where each was reached."""
-    return _cum_ext(x, dim, False, "cummin")
+    return _cum_ext(input, dim, False, "cummin")
 
 
-def logcumsumexp(x: Tensor, dim: int) -> Tensor:
+def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     """``log(cumsum(exp(x)))`` along ``dim``, shifted by the maximum to avoid overflow."""
-    if x.ndim == 0:
-        return x.clone()
-    d = _dim(dim, x.ndim, "logcumsumexp")
-    m = amax(x, d, keepdim=True).detach()
+    if input.ndim == 0:
+        return input.clone()
+    d = _dim(dim, input.ndim, "logcumsumexp")
+    m = amax(input, d, keepdim=True).detach()
     m = where(m.isfinite(), m, 0.0)
-    return log(cumsum(exp(x - m), d)) + m
+    return log(cumsum(exp(input - m), d)) + m
 
 
-def var_mean(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var_mean(input: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """``(var, mean)`` over ``dim``."""
-    return (var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim))
+    return (var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim))
 
 
-def std_mean(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def std_mean(input: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """``(std, mean)`` over ``dim``."""
-    return (std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim))
+    return (std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim))
 
 
 _MinMax = namedtuple("aminmax", ["min", "max"])
 
 
-def aminmax(x: Tensor, *, dim=None, keepdim: bool = False):
+def aminmax(input: Tensor, *, dim=None, keepdim: bool = False):
     """``(min, max)`` over ``dim`` (all elements when None)."""
-    return _MinMax(amin(x, dim, keepdim), amax(x, dim, keepdim))
+    return _MinMax(amin(input, dim, keepdim), amax(input, dim, keepdim))
 
 
-def nansum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Sum treating NaN as zero."""
-    if not (x.is_floating_point() or x.is_complex()):
-        return sum(x, dim, keepdim, dtype=dtype)  # NOTE: integers have no NaN (int64 sums)
-    return sum(where(x.isnan(), 0.0, x), dim, keepdim, dtype=dtype)
+    if not (input.is_floating_point() or input.is_complex()):
+        return sum(input, dim, keepdim, dtype=dtype)  # NOTE: integers have no NaN (int64 sums)
+    return sum(where(input.isnan(), 0.0, input), dim, keepdim, dtype=dtype)
 
 
-def nanmean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def nanmean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Mean of the non-NaN entries."""
-    keep = (~x.isnan()).to(x.dtype)
-    return nansum(x, dim, keepdim, dtype=dtype) / sum(keep, dim, keepdim)
+    keep = (~input.isnan()).to(input.dtype)
+    return nansum(input, dim, keepdim, dtype=dtype) / sum(keep, dim, keepdim)
 
 
 from ._common import public  # noqa: E402

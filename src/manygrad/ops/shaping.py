@@ -27,15 +27,15 @@ def _diag_index(xp, rows: int, cols: int, offset: int):
 
 
 @backend.on_tensor_device
-def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     """The diagonal of the (``dim1``, ``dim2``) planes, as the last dim.
 
     Example: ``mg.diagonal(mg.eye(3), offset=1)`` is ``[0., 0.]``
     """
-    d1, d2 = _dim(dim1, x.ndim, "diagonal"), _dim(dim2, x.ndim, "diagonal")
+    d1, d2 = _dim(dim1, input.ndim, "diagonal"), _dim(dim2, input.ndim, "diagonal")
     if d1 == d2:
         raise ShapeError(f"diagonal: dim1 and dim2 must differ, got {dim1} and {dim2}")
-    return Diagonal.apply(x, offset, d1, d2)
+    return Diagonal.apply(input, offset, d1, d2)
 
 
 def _diag_view(xp, a, offset: int, d1: int, d2: int):
@@ -89,33 +89,33 @@ class DiagEmbed(Function):
         return getitem(g, (Ellipsis, self.r, self.c)), None
 
 
-def diag_embed(x: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
-    """Square matrices whose ``offset`` diagonal is ``x``'s last dim (placed at dims
+def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """Square matrices whose ``offset`` diagonal is ``input``'s last dim (placed at dims
     ``dim1``, ``dim2`` of the result)."""
-    out = DiagEmbed.apply(x, int(offset))
-    d1, d2 = _dim(dim1, x.ndim + 1, "diag_embed"), _dim(dim2, x.ndim + 1, "diag_embed")
+    out = DiagEmbed.apply(input, int(offset))
+    d1, d2 = _dim(dim1, input.ndim + 1, "diag_embed"), _dim(dim2, input.ndim + 1, "diag_embed")
     return movedim(out, (out.ndim - 2, out.ndim - 1), (d1, d2))
 
 
-def diag(x: Tensor, diagonal: int = 0) -> Tensor:  # noqa: F811
+def diag(input: Tensor, diagonal: int = 0) -> Tensor:  # noqa: F811
     """A 1-d tensor as a diagonal matrix, or a matrix's diagonal as a 1-d tensor."""
-    if x.ndim == 1:
-        return diag_embed(x, diagonal)
-    if x.ndim == 2:
-        return globals()["diagonal"](x, diagonal)
-    raise ShapeError(f"diag: expected a 1-d or 2-d tensor, got shape {tuple(x.shape)}")
+    if input.ndim == 1:
+        return diag_embed(input, diagonal)
+    if input.ndim == 2:
+        return globals()["diagonal"](input, diagonal)
+    raise ShapeError(f"diag: expected a 1-d or 2-d tensor, got shape {tuple(input.shape)}")
 
 
-def diagflat(x: Tensor, offset: int = 0) -> Tensor:
-    return diag_embed(reshape(x, -1), offset)
+def diagflat(input: Tensor, offset: int = 0) -> Tensor:
+    return diag_embed(reshape(input, -1), offset)
 
 
-def trace(x: Tensor) -> Tensor:
+def trace(input: Tensor) -> Tensor:
     """The sum of a matrix's main diagonal."""
-    if x.ndim != 2:
-        raise ShapeError(f"trace: expected a matrix, got shape {tuple(x.shape)}")
-    s = diagonal(x).sum()
-    return s if x.is_floating_point() else cast(s, D.int64)
+    if input.ndim != 2:
+        raise ShapeError(f"trace: expected a matrix, got shape {tuple(input.shape)}")
+    s = diagonal(input).sum()
+    return s if input.is_floating_point() else cast(s, D.int64)
 
 
 # ---------------------------------------------------------------------------- differences
@@ -293,12 +293,12 @@ def block_diag(*tensors) -> Tensor:
 # ---------------------------------------------------------------------------- tiling
 
 
-def tile(x: Tensor, dims) -> Tensor:
-    """``x`` repeated ``dims[i]`` times along each dim (ones added in front as needed)."""
+def tile(input: Tensor, dims) -> Tensor:
+    """``input`` repeated ``dims[i]`` times along each dim (ones added in front as needed)."""
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
-    if len(dims) < x.ndim:
-        dims = (1,) * (x.ndim - len(dims)) + dims
-    return repeat(x, *dims)
+    if len(dims) < input.ndim:
+        dims = (1,) * (input.ndim - len(dims)) + dims
+    return repeat(input, *dims)
 
 
 def kron(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
@@ -312,28 +312,28 @@ def kron(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     return reshape(out, *[p * q for p, q in zip(a.shape, b.shape)])
 
 
-def rot90(x: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
-    """``x`` rotated by 90 degrees ``k`` times in the plane of ``dims`` (from the first
+def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
+    """``input`` rotated by 90 degrees ``k`` times in the plane of ``dims`` (from the first
     towards the second)."""
-    d0, d1 = (_dim(d, x.ndim, "rot90") for d in dims)
+    d0, d1 = (_dim(d, input.ndim, "rot90") for d in dims)
     if d0 == d1 or len(tuple(dims)) != 2:
         raise ShapeError(f"rot90: dims must be two different dims, got {tuple(dims)}")
     k %= 4
     if k == 0:
-        return x.clone()
+        return input.clone()
     if k == 2:
-        return flip(x, (d0, d1))
+        return flip(input, (d0, d1))
     if k == 1:
-        return transpose(flip(x, (d1,)), d0, d1)
-    return flip(transpose(x, d0, d1), (d1,))
+        return transpose(flip(input, (d1,)), d0, d1)
+    return flip(transpose(input, d0, d1), (d1,))
 
 
-def fliplr(x: Tensor) -> Tensor:
-    return flip(x, (1,))
+def fliplr(input: Tensor) -> Tensor:
+    return flip(input, (1,))
 
 
-def flipud(x: Tensor) -> Tensor:
-    return flip(x, (0,))
+def flipud(input: Tensor) -> Tensor:
+    return flip(input, (0,))
 
 
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None) -> Tensor:  # noqa: A002
@@ -362,25 +362,26 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None) -> Ten
 # ---------------------------------------------------------------------------- aliases
 
 
-def broadcast_to(x: Tensor, size) -> Tensor:
-    return expand(x, tuple(size))
+def broadcast_to(input: Tensor, size) -> Tensor:
+    return expand(input, tuple(size))
 
 
-def swapaxes(x: Tensor, axis0: int, axis1: int) -> Tensor:
-    return transpose(x, axis0, axis1)
+def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor:
+    return transpose(input, axis0, axis1)
 
 
-swapdims = swapaxes
+def swapdims(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    return transpose(input, dim0, dim1)
 
 
-def moveaxis(x: Tensor, source, destination) -> Tensor:
-    return movedim(x, source, destination)
+def moveaxis(input: Tensor, source, destination) -> Tensor:
+    return movedim(input, source, destination)
 
 
-def unbind(x: Tensor, dim: int = 0) -> tuple:
-    """The slices of ``x`` along ``dim``, as a tuple of tensors without that dim."""
-    d = _dim(dim, x.ndim, "unbind")
-    return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
+def unbind(input: Tensor, dim: int = 0) -> tuple:
+    """The slices of ``input`` along ``dim``, as a tuple of tensors without that dim."""
+    d = _dim(dim, input.ndim, "unbind")
+    return tuple(getitem(input, (slice(None),) * d + (i,)) for i in range(input.shape[d]))
 
 
 from ._common import public  # noqa: E402

@@ -44,41 +44,41 @@ def _as2(x):
 
 
 @backend.on_tensor_device
-def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
-    """Indices that sort ``x`` along ``dim`` (int64).
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """Indices that sort ``input`` along ``dim`` (int64).
 
     Example: ``mg.argsort(mg.tensor([3.0, 1.0, 2.0]))`` gives ``[1, 2, 0]``.
     """
-    d = _dim(dim, x.ndim, "argsort")
-    xp = backend.array_module(x._data)
-    idx = _argsort(xp, _as2(x._data), d, descending).astype("int64")
-    return _wrap(idx.reshape(x.shape), x)
+    d = _dim(dim, input.ndim, "argsort")
+    xp = backend.array_module(input._data)
+    idx = _argsort(xp, _as2(input._data), d, descending).astype("int64")
+    return _wrap(idx.reshape(input.shape), input)
 
 
-def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
-    """``(values, indices)`` of ``x`` sorted along ``dim``; NaN sorts as the largest.
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
+    """``(values, indices)`` of ``input`` sorted along ``dim``; NaN sorts as the largest.
 
     Example: ``values, indices = mg.sort(x, dim=1, descending=True)``
     """
-    idx = argsort(x, dim, descending)
-    if x.ndim == 0:
-        return _result("sort", x.clone(), idx)
-    return _result("sort", gather(x, dim, idx), idx)
+    idx = argsort(input, dim, descending)
+    if input.ndim == 0:
+        return _result("sort", input.clone(), idx)
+    return _result("sort", gather(input, dim, idx), idx)
 
 
-def msort(x: Tensor) -> Tensor:
-    return sort(x, 0).values
+def msort(input: Tensor) -> Tensor:
+    return sort(input, 0).values
 
 
-def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
     """The ``k`` largest (or smallest) entries along ``dim`` and their indices."""
-    d = _dim(dim, x.ndim, "topk")
-    n = x.shape[d] if x.ndim else 1
+    d = _dim(dim, input.ndim, "topk")
+    n = input.shape[d] if input.ndim else 1
     if not 0 <= k <= n:
         raise ShapeError(f"topk: k={k} is out of range for dim {d} of size {n}")
-    idx = argsort(x, d, descending=largest)
-    idx = idx.narrow(d, 0, k) if x.ndim else idx
-    vals = gather(x, d, idx) if x.ndim else x.clone()
+    idx = argsort(input, d, descending=largest)
+    idx = idx.narrow(d, 0, k) if input.ndim else idx
+    vals = gather(input, d, idx) if input.ndim else input.clone()
     return _result("topk", vals, idx)
 
 
@@ -98,14 +98,14 @@ def _pick(x: Tensor, d: int, pos, keepdim: bool, name: str, descending=False):
     return _result(name, vals, idx)
 
 
-def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
+def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     """The ``k``-th smallest entry (1-based) along ``dim`` and its index."""
-    if x.ndim == 0:
-        return kthvalue(x.reshape(1), k, 0, False)
-    d = _dim(dim, x.ndim, "kthvalue")
-    if not 1 <= k <= x.shape[d]:
-        raise ShapeError(f"kthvalue: k={k} is out of range for dim {d} of size {x.shape[d]}")
-    return _pick(x, d, k - 1, keepdim, "kthvalue")
+    if input.ndim == 0:
+        return kthvalue(input.reshape(1), k, 0, False)
+    d = _dim(dim, input.ndim, "kthvalue")
+    if not 1 <= k <= input.shape[d]:
+        raise ShapeError(f"kthvalue: k={k} is out of range for dim {d} of size {input.shape[d]}")
+    return _pick(input, d, k - 1, keepdim, "kthvalue")
 
 
 def _median(x: Tensor, dim, keepdim: bool, ignore_nan: bool, name: str):
@@ -128,28 +128,30 @@ def _median(x: Tensor, dim, keepdim: bool, ignore_nan: bool, name: str):
     return _pick(x, d, pos, keepdim, name)
 
 
-def median(x: Tensor, dim=None, keepdim: bool = False):
+def median(input: Tensor, dim=None, keepdim: bool = False):
     """The lower median; over all elements (a 0-d tensor) or ``(values, indices)`` along
     ``dim``. NaN propagates."""
-    return _median(x, dim, keepdim, False, "median")
+    return _median(input, dim, keepdim, False, "median")
 
 
-def nanmedian(x: Tensor, dim=None, keepdim: bool = False):
+def nanmedian(input: Tensor, dim=None, keepdim: bool = False):
     """As ``median``, ignoring NaN."""
-    return _median(x, dim, keepdim, True, "nanmedian")
+    return _median(input, dim, keepdim, True, "nanmedian")
 
 
-def mode(x: Tensor, dim: int = -1, keepdim: bool = False):
+def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
     """The most frequent value along ``dim`` (the smallest among equally frequent ones)
     and the index of its last occurrence."""
-    if x.ndim == 0:
+    if input.ndim == 0:
         return _result(
-            "mode", x.clone(), _wrap(backend.array_module(x._data).zeros((), "int64"), x)
+            "mode",
+            input.clone(),
+            _wrap(backend.array_module(input._data).zeros((), "int64"), input),
         )
-    d = _dim(dim, x.ndim, "mode")
-    xp = backend.array_module(x._data)
-    with backend.device_scope(x._device):
-        a = xp.moveaxis(x._data, d, -1)
+    d = _dim(dim, input.ndim, "mode")
+    xp = backend.array_module(input._data)
+    with backend.device_scope(input._device):
+        a = xp.moveaxis(input._data, d, -1)
         n = a.shape[-1]
         rows = a.reshape(-1, n)
         r = rows.shape[0]
@@ -168,25 +170,25 @@ def mode(x: Tensor, dim: int = -1, keepdim: bool = False):
         end = start + xp.take_along_axis(count, start, -1) - 1
         last = xp.take_along_axis(order, end, -1).reshape(a.shape[:-1] + (1,))
         idx = xp.moveaxis(last, -1, d).astype("int64")
-    it = _wrap(idx, x)
-    vals = gather(x, d, it)
+    it = _wrap(idx, input)
+    vals = gather(input, d, it)
     if not keepdim:
         vals, it = vals.squeeze(d), it.squeeze(d)
     return _result("mode", vals, it)
 
 
 @backend.on_tensor_device
-def quantile(x: Tensor, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear"):
+def quantile(input: Tensor, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear"):
     """The ``q``-quantiles (``q`` a float or 1-d tensor in [0, 1]) along ``dim``, with
     PyTorch's interpolations: linear, lower, higher, midpoint, nearest. A row holding NaN
     gives NaN (``nanquantile`` skips NaN instead)."""
-    return _quantile(x, q, dim, keepdim, interpolation, False, "quantile")
+    return _quantile(input, q, dim, keepdim, interpolation, False, "quantile")
 
 
 @backend.on_tensor_device
-def nanquantile(x: Tensor, q, dim=None, keepdim: bool = False, *, interpolation="linear"):
+def nanquantile(input: Tensor, q, dim=None, keepdim: bool = False, *, interpolation="linear"):
     """``quantile`` of the values that are not NaN (NaN for a row of NaN only)."""
-    return _quantile(x, q, dim, keepdim, interpolation, True, "nanquantile")
+    return _quantile(input, q, dim, keepdim, interpolation, True, "nanquantile")
 
 
 def _quantile(x, q, dim, keepdim, interpolation, skip_nan, op):
@@ -241,42 +243,42 @@ def _quantile(x, q, dim, keepdim, interpolation, skip_nan, op):
 
 
 @backend.on_tensor_device
-def unique(x: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
            return_counts: bool = False, dim=None):  # fmt: skip
-    """The distinct values of ``x`` (sorted), with optional inverse indices and counts.
+    """The distinct values of ``input`` (sorted), with optional inverse indices and counts.
 
     Example: ``vals, inv = mg.unique(labels, return_inverse=True)``
     """
-    xp = backend.array_module(x._data)
+    xp = backend.array_module(input._data)
     if dim is None:
-        vals, inv, cnt = xp.unique(x._data.reshape(-1), return_inverse=True, return_counts=True)
-        inv = inv.reshape(x.shape)
+        vals, inv, cnt = xp.unique(input._data.reshape(-1), return_inverse=True, return_counts=True)
+        inv = inv.reshape(input.shape)
     else:
-        d = _dim(dim, x.ndim, "unique")
-        vals, inv, cnt = xp.unique(x._data, return_inverse=True, return_counts=True, axis=d)
+        d = _dim(dim, input.ndim, "unique")
+        vals, inv, cnt = xp.unique(input._data, return_inverse=True, return_counts=True, axis=d)
         inv = inv.reshape(-1)
-    out = [_wrap(vals, x)]
+    out = [_wrap(vals, input)]
     if return_inverse:
-        out.append(_wrap(inv.astype("int64"), x))
+        out.append(_wrap(inv.astype("int64"), input))
     if return_counts:
-        out.append(_wrap(cnt.astype("int64"), x))
+        out.append(_wrap(cnt.astype("int64"), input))
     return out[0] if len(out) == 1 else tuple(out)
 
 
 @backend.on_tensor_device
-def unique_consecutive(x: Tensor, return_inverse=False, return_counts=False, dim=None):
+def unique_consecutive(input: Tensor, return_inverse=False, return_counts=False, dim=None):
     """Collapse runs of equal consecutive values (flattened when ``dim`` is None)."""
     if dim is not None:
         raise ValueError("unique_consecutive: only dim=None is supported")
-    xp = backend.array_module(x._data)
-    a = x._data.reshape(-1)
+    xp = backend.array_module(input._data)
+    a = input._data.reshape(-1)
     new = xp.concatenate([xp.ones(min(a.size, 1), bool), a[1:] != a[:-1]])
-    out = [_wrap(a[new], x)]
+    out = [_wrap(a[new], input)]
     if return_inverse:
-        out.append(_wrap((xp.cumsum(new) - 1).astype("int64").reshape(x.shape), x))
+        out.append(_wrap((xp.cumsum(new) - 1).astype("int64").reshape(input.shape), input))
     if return_counts:
         starts = xp.nonzero(new)[0]
-        out.append(_wrap(xp.diff(xp.concatenate([starts, xp.asarray([a.size])])), x))
+        out.append(_wrap(xp.diff(xp.concatenate([starts, xp.asarray([a.size])])), input))
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -329,56 +331,58 @@ def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool
 
 
 @backend.on_tensor_device
-def nonzero(x: Tensor, *, as_tuple: bool = False):
+def nonzero(input: Tensor, *, as_tuple: bool = False):
     """Indices of non-zero entries: an ``(n, ndim)`` int64 tensor, or one tensor per dim."""
-    xp = backend.array_module(x._data)
-    idx = xp.nonzero(x._data.reshape(1) if x.ndim == 0 else x._data)
+    xp = backend.array_module(input._data)
+    idx = xp.nonzero(input._data.reshape(1) if input.ndim == 0 else input._data)
     if as_tuple:
-        return tuple(_wrap(i.astype("int64"), x) for i in idx)
-    if x.ndim == 0:
-        return _wrap(xp.zeros((int(idx[0].size), 0), "int64"), x)
-    return _wrap(xp.stack(idx, axis=1).astype("int64"), x)
+        return tuple(_wrap(i.astype("int64"), input) for i in idx)
+    if input.ndim == 0:
+        return _wrap(xp.zeros((int(idx[0].size), 0), "int64"), input)
+    return _wrap(xp.stack(idx, axis=1).astype("int64"), input)
 
 
-def argwhere(x: Tensor) -> Tensor:
-    return nonzero(x)
+def argwhere(input: Tensor) -> Tensor:
+    return nonzero(input)
 
 
 @backend.on_tensor_device
-def count_nonzero(x: Tensor, dim=None) -> Tensor:
-    xp = backend.array_module(x._data)
+def count_nonzero(input: Tensor, dim=None) -> Tensor:
+    xp = backend.array_module(input._data)
     axes = (
         None
         if dim is None
         else tuple(
-            _dim(d, x.ndim, "count_nonzero") for d in ((dim,) if isinstance(dim, int) else dim)
+            _dim(d, input.ndim, "count_nonzero") for d in ((dim,) if isinstance(dim, int) else dim)
         )
     )
-    return _wrap(xp.asarray((x._data != 0).sum(axis=axes)).astype("int64"), x)
+    return _wrap(xp.asarray((input._data != 0).sum(axis=axes)).astype("int64"), input)
 
 
 @backend.on_tensor_device
-def bincount(x: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
     """Counts of each value of a 1-d non-negative integer tensor (weighted sums with
     ``weights``)."""
-    if x.ndim != 1 or x.is_floating_point():
-        raise ShapeError(f"bincount: expected a 1-d integer tensor, got {x.dtype} {tuple(x.shape)}")
-    xp = backend.array_module(x._data)
+    if input.ndim != 1 or input.is_floating_point():
+        raise ShapeError(
+            f"bincount: expected a 1-d integer tensor, got {input.dtype} {tuple(input.shape)}"
+        )
+    xp = backend.array_module(input._data)
     w = None if weights is None else weights._data
-    out = xp.bincount(x._data, weights=w, minlength=minlength)
+    out = xp.bincount(input._data, weights=w, minlength=minlength)
     if weights is None:
         dt = "int64"
     else:
         dt = w.dtype if w.dtype.kind == "f" else "float64"
-    return _wrap(out.astype(dt), x)
+    return _wrap(out.astype(dt), input)
 
 
 @backend.on_tensor_device
-def histc(x: Tensor, bins: int = 100, min=0, max=0) -> Tensor:  # noqa: A002
+def histc(input: Tensor, bins: int = 100, min=0, max=0) -> Tensor:  # noqa: A002
     """A histogram of ``bins`` equal bins over [min, max] (the data's range when both are
-    0); values outside are ignored. Same dtype as ``x``."""
-    xp = backend.array_module(x._data)
-    a = x._data.reshape(-1)
+    0); values outside are ignored. Same dtype as ``input``."""
+    xp = backend.array_module(input._data)
+    a = input._data.reshape(-1)
     lo, hi = float(min), float(max)
     if lo == hi and a.size:
         lo, hi = float(a.min()), float(a.max())
@@ -388,7 +392,7 @@ def histc(x: Tensor, bins: int = 100, min=0, max=0) -> Tensor:  # noqa: A002
     # NOTE: PyTorch's bin: floor((v - lo) * bins / (hi - lo)), the top edge in the last bin
     b = ((a.astype("float64") - lo) * bins / (hi - lo)).astype("int64")
     b = xp.minimum(b, bins - 1)
-    return _wrap(xp.bincount(b, minlength=bins).astype(x._data.dtype), x)
+    return _wrap(xp.bincount(b, minlength=bins).astype(input._data.dtype), input)
 
 
 from ._common import public  # noqa: E402

@@ -280,13 +280,28 @@ def _unary_fn(name, fwd, deriv=None):
 
     Op.__name__ = Op.__qualname__ = name
 
-    def op(input: Tensor) -> Tensor:  # noqa: A002
-        if not isinstance(input, Tensor):
-            raise TypeError(f"{name}: expected a Tensor, got {type(input).__name__}")
-        return Op.apply(_float_input(input))
+    if name in _NAMED_X:
+
+        def op(x: Tensor) -> Tensor:
+            if not isinstance(x, Tensor):
+                raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+            return Op.apply(_float_input(x))
+
+    else:
+
+        def op(input: Tensor) -> Tensor:  # noqa: A002
+            if not isinstance(input, Tensor):
+                raise TypeError(f"{name}: expected a Tensor, got {type(input).__name__}")
+            return Op.apply(_float_input(input))
 
     op.__name__ = op.__qualname__ = name
     return op
+
+
+# NOTE: the functions whose argument PyTorch names ``x`` (its schema's name), not ``input``
+_NAMED_X = frozenset(
+    {"airy_ai", "scaled_modified_bessel_k0", "scaled_modified_bessel_k1", "spherical_bessel_j0"}
+)
 
 
 def _d_i1(xp, a, y):

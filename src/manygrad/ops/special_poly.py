@@ -1,6 +1,7 @@
 """The classical orthogonal polynomials of ``torch.special`` (Chebyshev T, U, V, W and
 their shifted forms, Hermite H and He, Laguerre L, Legendre P) by their three-term
-recurrences, in float64; ``n < 0`` gives 0. Not differentiable, as in PyTorch."""
+recurrences, in float64; ``n < 0`` gives 0. Not differentiable, as in PyTorch. The
+arguments are ``x`` and ``n``, as PyTorch names them (``chebyshev_polynomial_t(x=t, n=3)``)."""
 
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ def _poly(name, first, step, special=None):
 
     Op.__name__ = Op.__qualname__ = name
 
-    def op(input, n) -> Tensor:  # noqa: A002
-        x = _t(input, n)
+    def op(x, n) -> Tensor:
+        x = _t(x, n)
         return Op.apply(_float_input(x), _t(n, x))
 
     op.__name__ = op.__qualname__ = name
@@ -74,8 +75,8 @@ legendre_polynomial_p = _poly("legendre_polynomial_p", lambda xp, x: (_ones(xp, 
 
 
 def _shifted(fn, name):
-    def op(input, n) -> Tensor:  # noqa: A002
-        x = _t(input, n)
+    def op(x, n) -> Tensor:
+        x = _t(x, n)
         return fn(2 * _float_input(x) - 1, n)
 
     op.__name__ = op.__qualname__ = name

@@ -51,14 +51,14 @@ def _numel(shape) -> int:
     return n
 
 
-def as_strided(x: Tensor, size, stride, storage_offset=None) -> Tensor:
-    """A view of ``x``'s memory: ``size`` and ``stride`` in elements, from ``storage_offset``.
+def as_strided(input: Tensor, size, stride, storage_offset=None) -> Tensor:
+    """A view of ``input``'s memory: ``size`` and ``stride`` in elements, from ``storage_offset``.
 
     Args:
         size, stride: sequences of the same length (strides >= 0).
-        storage_offset: elements from the start of ``x``'s memory (default ``x``'s own, 0).
+        storage_offset: elements from the start of ``input``'s memory (default ``input``'s own, 0).
 
-    The input must be contiguous (``x.contiguous()`` first otherwise), and every position
+    The input must be contiguous (``input.contiguous()`` first otherwise), and every position
     must lie inside it.
     """
     size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
@@ -66,32 +66,35 @@ def as_strided(x: Tensor, size, stride, storage_offset=None) -> Tensor:
         raise ShapeError(
             f"as_strided: size {list(size)} and stride {list(stride)} need the same length"
         )
-    if not x.is_contiguous():
+    if not input.is_contiguous():
         raise ShapeError(
             "as_strided: manygrad takes positions in the input's own memory, which needs a "
             "contiguous tensor; call x.contiguous().as_strided(...)"
         )
     off = 0 if storage_offset is None else int(storage_offset)
     last = off + sum((n - 1) * s for n, s in zip(size, stride)) if min(size, default=1) else 0
-    if min(stride, default=0) < 0 or off < 0 or last >= max(x.numel(), 1) and x.numel():
+    if min(stride, default=0) < 0 or off < 0 or last >= max(input.numel(), 1) and input.numel():
         raise ShapeError(
             f"as_strided: size {list(size)}, stride {list(stride)} and offset {off} reach "
-            f"element {last}, outside the input's {x.numel()} elements (strides and offset "
+            f"element {last}, outside the input's {input.numel()} elements (strides and offset "
             "must be >= 0)"
         )
-    return AsStrided.apply(x, size, stride, off)
+    return AsStrided.apply(input, size, stride, off)
 
 
-def as_strided_scatter(x: Tensor, src: Tensor, size, stride, storage_offset=None) -> Tensor:
-    """A copy of ``x`` with ``src`` written where ``x.as_strided(size, stride, offset)`` lies."""
+def as_strided_scatter(input: Tensor, src: Tensor, size, stride, storage_offset=None) -> Tensor:
+    """A copy of ``input`` with ``src`` written where ``input.as_strided(size, stride,
+    offset)`` lies."""
     from .misc import index_put
 
-    xp = backend.array_module(x._data)
+    xp = backend.array_module(input._data)
     off = 0 if storage_offset is None else int(storage_offset)
-    with backend.device_scope(x.device):
-        pos = Tensor._wrap(_positions(xp, tuple(size), tuple(stride), off).reshape(-1), x.device)
-    flat = index_put(x.reshape(-1), (pos,), src.reshape(-1))
-    return flat.reshape(*x.shape)
+    with backend.device_scope(input.device):
+        pos = Tensor._wrap(
+            _positions(xp, tuple(size), tuple(stride), off).reshape(-1), input.device
+        )
+    flat = index_put(input.reshape(-1), (pos,), src.reshape(-1))
+    return flat.reshape(*input.shape)
 
 
 __all__ = ["as_strided", "as_strided_scatter"]
