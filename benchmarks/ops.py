@@ -141,6 +141,22 @@ def _cases():
         ("gelu", "gelu 256x3072 fwd", gelu, tf.gelu, [(256, 3072)], None),
         ("gelu", "gelu 256x3072 fwd+bwd", gelu, tf.gelu, [(256, 3072)], [True]),
     ]
+    mf = mg.nn.functional
+    act = [(256, 3072)]
+    cases += [
+        ("act", "silu 256x3072 fwd+bwd", mf.silu, tf.silu, act, [True]),
+        ("act", "sigmoid 256x3072 fwd+bwd", mg.sigmoid, torch.sigmoid, act, [True]),
+        ("act", "softplus 256x3072 fwd+bwd", mf.softplus, tf.softplus, act, [True]),
+        ("act", "elu 256x3072 fwd+bwd", mf.elu, tf.elu, act, [True]),
+        ("act", "leaky_relu 256x3072 fwd+bwd", lambda x: mf.leaky_relu(x, 0.1),
+         lambda x: tf.leaky_relu(x, 0.1), act, [True]),
+        ("norm", "layer_norm 64x128x256 fwd+bwd", lambda x, w, b: mf.layer_norm(x, [256], w, b),
+         lambda x, w, b: tf.layer_norm(x, [256], w, b), [(64, 128, 256), (256,), (256,)],
+         [True, True, True]),
+        ("norm", "layer_norm 8x128x768 fwd+bwd", lambda x, w, b: mf.layer_norm(x, [768], w, b),
+         lambda x, w, b: tf.layer_norm(x, [768], w, b), [(8, 128, 768), (768,), (768,)],
+         [True, True, True]),
+    ]  # fmt: skip
     c1 = [(64, 1, 28, 28), (32, 1, 3, 3), (32,)]
     c2 = [(64, 32, 14, 14), (64, 32, 3, 3), (64,)]
     c3 = [(64, 32, 28, 28), (64, 32, 3, 3), (64,)]
@@ -188,7 +204,9 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="short runs (about 10 s in all)")
     ap.add_argument(
-        "--only", default=None, help="run one group: add, matmul, softmax, gelu, conv, conv3d"
+        "--only",
+        default=None,
+        help="run one group: add, matmul, softmax, gelu, act, norm, conv, conv3d",
     )
     ap.add_argument("--budget", type=float, default=None, help="seconds per library per case")
     ap.add_argument("--single-thread", action="store_true", help="1 thread each, CPU time")
