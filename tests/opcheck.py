@@ -32,6 +32,21 @@ def _resolve(name, lib):
     return getattr(lib.Tensor, name)
 
 
+def attr_path(lib, space, name):
+    """``lib.<space>.<name>``, ``space`` a dotted path ("" for the top level)."""
+    mod = lib
+    for part in filter(None, space.split(".")):
+        mod = getattr(mod, part)
+    return getattr(mod, name)
+
+
+def as_numpy(r):
+    """A result (a tensor, a number, or a tuple/list of them) as NumPy arrays."""
+    if isinstance(r, (tuple, list)):
+        return [as_numpy(v) for v in r]
+    return np.asarray(r.tolist() if hasattr(r, "tolist") else r)
+
+
 def _strided(a: np.ndarray, device: str):
     """The same values as a non-contiguous tensor: every other element of a wider array."""
     if a.ndim == 0 or a.size == 0:

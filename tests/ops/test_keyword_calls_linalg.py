@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import manygrad as mg
+from opcheck import as_numpy, attr_path
 
 torch = pytest.importorskip("torch")
 
@@ -79,19 +80,6 @@ CASES = [
 ]
 
 
-def _fn(lib, space, name):
-    mod = lib
-    for part in filter(None, space.split(".")):
-        mod = getattr(mod, part)
-    return getattr(mod, name)
-
-
-def _numpy(r):
-    if isinstance(r, (tuple, list)):
-        return [_numpy(v) for v in r]
-    return np.asarray(r.tolist() if hasattr(r, "tolist") else r)
-
-
 @pytest.mark.filterwarnings("ignore:.*deprecated")  # torch.cholesky, lu_solve, ...
 @pytest.mark.parametrize(
     "space, name, arrays, kw",
@@ -99,9 +87,9 @@ def _numpy(r):
     ids=[f"{s or 'torch'}.{n}-{'-'.join(a)}" for s, n, a, _ in CASES],
 )
 def test_keyword_call_matches_pytorch(space, name, arrays, kw):
-    got = _fn(mg, space, name)(**{k: mg.tensor(v) for k, v in arrays.items()}, **kw)
-    want = _fn(torch, space, name)(**{k: torch.tensor(v) for k, v in arrays.items()}, **kw)
-    got, want = _numpy(got), _numpy(want)
+    got = attr_path(mg, space, name)(**{k: mg.tensor(v) for k, v in arrays.items()}, **kw)
+    want = attr_path(torch, space, name)(**{k: torch.tensor(v) for k, v in arrays.items()}, **kw)
+    got, want = as_numpy(got), as_numpy(want)
     assert len(got) == len(want) if isinstance(want, list) else True
     for g, w in zip(got, want) if isinstance(want, list) else [(got, want)]:
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-9, atol=1e-11)

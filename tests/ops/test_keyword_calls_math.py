@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import manygrad as mg
+from opcheck import as_numpy, attr_path
 
 torch = pytest.importorskip("torch")
 
@@ -105,28 +106,15 @@ CASES = [
 ]
 
 
-def _fn(lib, space, name):
-    mod = lib
-    for part in filter(None, space.split(".")):
-        mod = getattr(mod, part)
-    return getattr(mod, name)
-
-
-def _numpy(r):
-    if isinstance(r, (tuple, list)):
-        return [_numpy(v) for v in r]
-    return np.asarray(r.tolist() if hasattr(r, "tolist") else r)
-
-
 @pytest.mark.parametrize(
     "space, name, arrays, kw",
     CASES,
     ids=[f"{s or 'torch'}.{n}-{'-'.join(a)}" for s, n, a, _ in CASES],
 )
 def test_keyword_call_matches_pytorch(space, name, arrays, kw):
-    got = _fn(mg, space, name)(**{k: mg.tensor(v) for k, v in arrays.items()}, **kw)
-    want = _fn(torch, space, name)(**{k: torch.tensor(v) for k, v in arrays.items()}, **kw)
-    np.testing.assert_allclose(_numpy(got), _numpy(want), rtol=1e-10, atol=1e-12)
+    got = attr_path(mg, space, name)(**{k: mg.tensor(v) for k, v in arrays.items()}, **kw)
+    want = attr_path(torch, space, name)(**{k: torch.tensor(v) for k, v in arrays.items()}, **kw)
+    np.testing.assert_allclose(as_numpy(got), as_numpy(want), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -554,12 +554,11 @@ def _opmath(f):
     return run
 
 
+_silu_grad = _opmath(lambda xp, g, x: g * (s := _sigmoid(xp, x)) * (1 + x * (1 - s)))
 silu = _unary(
     "Silu",
     _opmath(lambda xp, x: x * _sigmoid(xp, x)),
-    lambda xp, g, x, y: _opmath(lambda xp, g, x: g * (s := _sigmoid(xp, x)) * (1 + x * (1 - s)))(
-        xp, g, x
-    ),
+    lambda xp, g, x, y: _silu_grad(xp, g, x),
     False,
     graph=lambda g, x, y: g * (s := sigmoid(x)) * (1 + x * (1 - s)),
 )
