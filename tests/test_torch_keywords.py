@@ -79,7 +79,8 @@ def _missing(ours, want):
         return set()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return set()  # takes any keyword; the function checks them itself
-    taken = {n for n, p in params.items() if p.kind is not inspect.Parameter.POSITIONAL_ONLY}
+    by_name = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    taken = {n for n, p in params.items() if p.kind in by_name}  # NOTE: not *shape
     return {n for n in want if n not in taken and n not in _NOT_TAKEN}
 
 
@@ -135,3 +136,15 @@ def test_top_level_embedding_takes_the_table_first():
     got = mg.embedding(weight=w, indices=idx, padding_idx=2)
     assert got.tolist() == torch.embedding(weight=tw, indices=tidx, padding_idx=2).tolist()
     assert mg.nn.functional.embedding(idx, w).tolist() == got.tolist()
+
+
+def test_tensor_methods_take_sizes_by_keyword():
+    x, tx = mg.arange(6.0).reshape(2, 3), torch.arange(6.0).reshape(2, 3)
+    calls = [("reshape", dict(shape=(3, 2))), ("permute", dict(dims=(1, 0))),
+             ("flip", dict(dims=(0,))), ("new_zeros", dict(size=(2, 2))),
+             ("new_ones", dict(size=(1, 2))), ("sum_to_size", dict(size=(1, 3))),
+             ("view", dict(size=(6,))), ("expand", dict(size=(2, 2, 3)))]  # fmt: skip
+    for name, kw in calls:
+        assert getattr(x, name)(**kw).tolist() == getattr(tx, name)(**kw).tolist(), name
+    with pytest.raises(TypeError, match="shape"):
+        x.reshape(6, shape=(6,))  # one form a call, as PyTorch

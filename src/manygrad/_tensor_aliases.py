@@ -249,9 +249,13 @@ class AliasMethods:
     def as_strided_scatter(self, src, size, stride, storage_offset=None):
         return _ops().as_strided_scatter(self, src, size, stride, storage_offset)
 
-    def sum_to_size(self, *size):
+    def sum_to_size(self, *sizes, size=None):
         """The sum of this tensor down to ``size``, a shape it broadcasts from."""
-        return _ops().sum_to_size(self, *size)
+        if size is not None:
+            if sizes:
+                raise TypeError("sum_to_size() takes the size positionally or as size=")
+            sizes = (size,)
+        return _ops().sum_to_size(self, *sizes)
 
     def split_with_sizes(self, split_sizes, dim: int = 0):
         return _ops().split(self, list(split_sizes), dim)

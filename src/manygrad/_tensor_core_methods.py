@@ -19,8 +19,8 @@ F = None  # manygrad.ops, set by tensor.py
 
 
 def _one_form(name: str, sizes: tuple, **kw) -> tuple:
-    """The arguments of ``x.view(size=...)``, ``x.view(dtype=...)``, ``x.expand(size=...)``
-    or ``x.repeat(repeats=...)`` as their positional form; PyTorch takes one form a call."""
+    """The arguments of ``x.view(size=...)``, ``x.view(dtype=...)``, ``x.expand(size=...)``,
+    ``x.new_zeros(size=...)``, ... as their positional form; PyTorch takes one form a call."""
     given = {k: v for k, v in kw.items() if v is not None}
     if sizes or len(given) > 1:
         got = ", ".join(["sizes"] * bool(sizes) + list(given))
@@ -244,8 +244,8 @@ class CoreMethods:
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
         return F.norm(self, p, dim, keepdim, dtype)
 
-    def reshape(self, *shape):
-        return F.reshape(self, *shape)
+    def reshape(self, *sizes, shape=None):
+        return F.reshape(self, *sizes, shape=shape)
 
     def view(self, *shape, size=None, dtype=None):
         if size is not None or dtype is not None:  # PyTorch's keyword forms
@@ -264,8 +264,8 @@ class CoreMethods:
     def t(self):
         return F.t(self)
 
-    def permute(self, *dims):
-        return F.permute(self, *dims)
+    def permute(self, *order, dims=None):
+        return F.permute(self, *order, dims=dims)
 
     def expand(self, *sizes, size=None):
         if size is not None:
@@ -293,8 +293,10 @@ class CoreMethods:
     def chunk(self, chunks, dim=0):
         return F.chunk(self, chunks, dim)
 
-    def flip(self, *dims):
-        return F.flip(self, dims[0] if len(dims) == 1 else dims)
+    def flip(self, *order, dims=None):
+        if dims is not None:
+            order = _one_form("flip", order, dims=dims)
+        return F.flip(self, order[0] if len(order) == 1 else order)
 
     def movedim(self, source, destination):
         return F.movedim(self, source, destination)
@@ -306,9 +308,7 @@ class CoreMethods:
         return F.triu(self, diagonal)
 
     def gather(self, dim, index, *, sparse_grad=False):
-        if sparse_grad:  # a sparse COO gradient for self
-            return F.gather(self, dim, index, sparse_grad=True)
-        return F.gather(self, dim, index)
+        return F.gather(self, dim, index, sparse_grad=sparse_grad)
 
     def scatter_add(self, dim, index, src):
         return F.scatter_add(self, dim, index, src)

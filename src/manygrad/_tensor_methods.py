@@ -19,10 +19,15 @@ def _ops():
     return sys.modules["manygrad.ops"]
 
 
-def _size(size) -> tuple:
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        return tuple(size[0])
-    return tuple(size)
+def _size(sizes: tuple, size=None, name: str = "new_zeros") -> tuple:
+    """The shape given as ints, one tuple, or PyTorch's ``size=`` keyword."""
+    if size is not None:
+        if sizes:
+            raise TypeError(f"{name}() takes the sizes positionally or as size=, not both")
+        sizes = (size,)
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        return tuple(sizes[0])
+    return tuple(sizes)
 
 
 class TensorMethods(OpMethods, CompatMethods, AliasMethods):
@@ -31,25 +36,25 @@ class TensorMethods(OpMethods, CompatMethods, AliasMethods):
     __slots__ = ()
 
     # ------------------------------------------------------------ new_* constructors
-    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+    def new_zeros(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
         """Zeros of ``size`` with this tensor's dtype and device (unless given)."""
         from .creation import zeros
 
-        return zeros(_size(size), dtype=dtype or self.dtype, device=device or self.device,
+        return zeros(_size(sizes, size, "new_zeros"), dtype=dtype or self.dtype, device=device or self.device,
                      requires_grad=requires_grad)  # fmt: skip
 
-    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+    def new_ones(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
         """Ones of ``size`` with this tensor's dtype and device (unless given)."""
         from .creation import ones
 
-        return ones(_size(size), dtype=dtype or self.dtype, device=device or self.device,
+        return ones(_size(sizes, size, "new_ones"), dtype=dtype or self.dtype, device=device or self.device,
                     requires_grad=requires_grad)  # fmt: skip
 
-    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+    def new_empty(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
         """An uninitialised tensor of ``size`` with this tensor's dtype and device."""
         from .creation import empty
 
-        return empty(_size(size), dtype=dtype or self.dtype, device=device or self.device,
+        return empty(_size(sizes, size, "new_empty"), dtype=dtype or self.dtype, device=device or self.device,
                      requires_grad=requires_grad)  # fmt: skip
 
     def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
