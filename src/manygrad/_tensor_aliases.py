@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+from ._size_args import one_form
+
 
 def _ops():
     return sys.modules["manygrad.ops"]
@@ -251,11 +253,7 @@ class AliasMethods:
 
     def sum_to_size(self, *sizes, size=None):
         """The sum of this tensor down to ``size``, a shape it broadcasts from."""
-        if size is not None:
-            if sizes:
-                raise TypeError("sum_to_size() takes the size positionally or as size=")
-            sizes = (size,)
-        return _ops().sum_to_size(self, *sizes)
+        return _ops().sum_to_size(self, *one_form("sum_to_size", sizes, size=size))
 
     def split_with_sizes(self, split_sizes, dim: int = 0):
         return _ops().split(self, list(split_sizes), dim)
@@ -371,9 +369,6 @@ class AliasMethods:
 
         return empty_strided(size, stride, dtype=dtype or self.dtype,
                              device=device or self.device, requires_grad=requires_grad)  # fmt: skip
-
-    def resize_as_(self, other):
-        return self.resize_(other.shape)
 
 
 def _log1m(p: float) -> float:

@@ -11,22 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._out import numpy_dims
+from ._size_args import one_form
 
 if TYPE_CHECKING:
     from .tensor import Tensor
 
 F = None  # manygrad.ops, set by tensor.py
-
-
-def _one_form(name: str, sizes: tuple, **kw) -> tuple:
-    """The arguments of ``x.view(size=...)``, ``x.view(dtype=...)``, ``x.expand(size=...)``,
-    ``x.new_zeros(size=...)``, ... as their positional form; PyTorch takes one form a call."""
-    given = {k: v for k, v in kw.items() if v is not None}
-    if sizes or len(given) > 1:
-        got = ", ".join(["sizes"] * bool(sizes) + list(given))
-        raise TypeError(f"{name}() takes the sizes positionally or one of "
-                        f"{', '.join(kw)} by keyword, got {got}")  # fmt: skip
-    return tuple(given.values())
 
 
 def _no_dim(name: str, dim, keepdim) -> None:
@@ -248,8 +238,7 @@ class CoreMethods:
         return F.reshape(self, *sizes, shape=shape)
 
     def view(self, *shape, size=None, dtype=None):
-        if size is not None or dtype is not None:  # PyTorch's keyword forms
-            shape = _one_form("view", shape, size=size, dtype=dtype)
+        shape = one_form("view", shape, size=size, dtype=dtype)  # PyTorch's keyword forms
         return F.view(self, *shape)
 
     def view_as(self, other):
@@ -268,8 +257,7 @@ class CoreMethods:
         return F.permute(self, *order, dims=dims)
 
     def expand(self, *sizes, size=None):
-        if size is not None:
-            sizes = _one_form("expand", sizes, size=size)
+        sizes = one_form("expand", sizes, size=size)
         return F.expand(self, *sizes)
 
     def expand_as(self, other):
@@ -294,8 +282,7 @@ class CoreMethods:
         return F.chunk(self, chunks, dim)
 
     def flip(self, *order, dims=None):
-        if dims is not None:
-            order = _one_form("flip", order, dims=dims)
+        order = one_form("flip", order, dims=dims)
         return F.flip(self, order[0] if len(order) == 1 else order)
 
     def movedim(self, source, destination):
@@ -320,8 +307,7 @@ class CoreMethods:
         return F.masked_fill(self, mask, value)
 
     def repeat(self, *sizes, repeats=None):
-        if repeats is not None:
-            sizes = _one_form("repeat", sizes, repeats=repeats)
+        sizes = one_form("repeat", sizes, repeats=repeats)
         return F.repeat(self, *sizes)
 
     def narrow(self, dim, start, length):

@@ -330,22 +330,6 @@ class InplaceMethods:
         out = np.vectorize(fn, otypes=[self._data.dtype])(self._data)
         return self._set("apply_", out)
 
-    def resize_(self, *sizes) -> Tensor:
-        """Change the shape in place: elements kept in order, new ones zero (the memory is
-        new when the element count changes)."""
-        shape = tuple(sizes[0]) if len(sizes) == 1 and not isinstance(sizes[0], int) else sizes
-        n = int(np.prod(shape)) if shape else 1
-        xp = backend.array_module(self._data)
-        if n == self._data.size:
-            self._data = self._data.reshape(shape)
-        else:
-            with backend.device_scope(self._device):
-                new = xp.zeros(n, self._data.dtype)
-                k = min(n, self._data.size)
-                new[:k] = self._data.reshape(-1)[:k]
-                self._data = new.reshape(shape)
-        return self._done("resize_")
-
     def transpose_(self, dim0: int, dim1: int) -> Tensor:
         self._data = self._data.swapaxes(dim0, dim1)
         return self._done("transpose_")

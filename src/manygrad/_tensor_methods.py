@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from ._size_args import one_form
 from ._tensor_aliases import AliasMethods
 from ._tensor_op_methods import OpMethods
 from .compat.tensor_methods import CompatMethods  # type, stride, __format__, ...
@@ -21,10 +22,7 @@ def _ops():
 
 def _size(sizes: tuple, size=None, name: str = "new_zeros") -> tuple:
     """The shape given as ints, one tuple, or PyTorch's ``size=`` keyword."""
-    if size is not None:
-        if sizes:
-            raise TypeError(f"{name}() takes the sizes positionally or as size=, not both")
-        sizes = (size,)
+    sizes = one_form(name, sizes, size=size)
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         return tuple(sizes[0])
     return tuple(sizes)

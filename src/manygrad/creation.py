@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _float8, _random_args, backend
 from . import dtypes as D
+from ._size_args import one_form
 from .errors import DTypeError
 from .tensor import Size, Tensor
 
@@ -28,10 +29,8 @@ def _size_kw(size: tuple, kw: dict, fn: str) -> tuple:
     taken by the wrapper in ``manygrad._out``)."""
     kw = dict(kw)
     if "size" in kw:
-        if size:
-            raise TypeError(f"{fn}: got the size both positionally and as size=")
         s = kw.pop("size")
-        size = (tuple(s),) if isinstance(s, (tuple, list)) else (s,)
+        size = one_form(fn, size, size=tuple(s) if isinstance(s, (tuple, list)) else s)
     bad = sorted(k for k in kw if k not in _IGNORED)
     if bad:
         raise TypeError(f"{fn}() got unexpected keyword argument(s) {bad}")

@@ -272,3 +272,37 @@ def test_positional_calls_are_unchanged():
     for got, want in pairs:
         _check(got, want)
     assert mg.reshape(mg.tensor([5.0])).shape == ()  # NOTE: no sizes: a 0-d tensor, as before
+
+
+# (call, positional args, keyword): each size/dims argument goes through one reader
+_ONE_FORM = [
+    ("reshape", (3, 4), "shape"),
+    ("permute", (1, 0), "dims"),
+    ("view", (4, 3), "size"),
+    ("expand", (2, 3, 4), "size"),
+    ("flip", (0, 1), "dims"),
+    ("repeat", (2, 1), "repeats"),
+    ("new_zeros", (2, 5), "size"),
+    ("new_ones", (2, 5), "size"),
+    ("sum_to_size", (1, 4), "size"),
+]
+
+
+@pytest.mark.parametrize("name, args, key", _ONE_FORM, ids=[c[0] for c in _ONE_FORM])
+def test_size_arguments_take_one_form(name, args, key):
+    x, tx = mg.tensor(X), torch.tensor(X)
+    want = getattr(tx, name)(**{key: args})
+    for got in (getattr(x, name)(*args), getattr(x, name)(args), getattr(x, name)(**{key: args})):
+        assert tuple(got.shape) == tuple(want.shape)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    with pytest.raises(TypeError, match=f"both positionally and as {key}="):
+        getattr(x, name)(*args, **{key: args})
+
+
+def test_resize_and_creation_take_one_size_form():
+    t = mg.zeros(2, 3)
+    assert tuple(t.resize_(size=(3, 2)).shape) == (3, 2)
+    with pytest.raises(TypeError, match="both positionally and as size="):
+        t.resize_(6, size=(6,))
+    with pytest.raises(TypeError, match="one of size, dtype"):
+        mg.tensor(X).view(size=(12,), dtype=mg.int32)

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from .._size_args import one_form
+
 
 def _pin_device(name: str, device) -> None:
     """PyTorch's checks of the deprecated ``device`` of ``pin_memory`` / ``is_pinned``."""
@@ -147,10 +149,7 @@ class CompatMethods:
         from .. import backend
         from ..errors import AutogradError, ShapeError
 
-        if size is not None:
-            if sizes:
-                raise TypeError("resize_() takes the sizes positionally or as size=, not both")
-            sizes = (size,)
+        sizes = one_form("resize_", sizes, size=size)
         shape = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
         shape = tuple(int(s) for s in shape)
         if any(s < 0 for s in shape):

@@ -9,6 +9,7 @@ import math
 
 from .. import backend
 from .. import dtypes as D
+from .._size_args import one_form
 from ..autograd import Function
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -58,13 +59,6 @@ def _infer(shape: tuple, numel: int, op: str) -> tuple:
     return shape
 
 
-def _keyword_sizes(args: tuple, value, op: str, name: str) -> tuple:
-    """Sizes given by keyword (``torch.reshape(x, shape=(2, 3))``) as the positional ones."""
-    if args:
-        raise TypeError(f"{op}: got the {name} both positionally and as {name}=; pass one")
-    return (value,)
-
-
 def reshape(input: Tensor, *sizes, shape=None) -> Tensor:
     """The elements of ``input`` in a new shape; one size may be -1 (inferred).
 
@@ -74,8 +68,7 @@ def reshape(input: Tensor, *sizes, shape=None) -> Tensor:
 
     Example: ``mg.arange(6).reshape(2, -1)``
     """
-    if shape is not None:
-        sizes = _keyword_sizes(sizes, shape, "reshape", "shape")
+    sizes = one_form("reshape", sizes, shape=shape)
     return Reshape.apply(input, _infer(_sizes(sizes, "reshape"), input.numel(), "reshape"))
 
 
@@ -170,8 +163,7 @@ def permute(input: Tensor, *order, dims=None) -> Tensor:
 
     Example: ``images.permute(0, 2, 3, 1)`` turns NCHW into NHWC.
     """
-    if dims is not None:
-        order = _keyword_sizes(order, dims, "permute", "dims")
+    order = one_form("permute", order, dims=dims)
     dims = _sizes(order, "permute")
     if len(dims) != input.ndim:
         raise ShapeError(
