@@ -31,7 +31,6 @@ _NOT_TAKEN = {
 _KNOWN = {
     "torch.compile": "manygrad.compile takes the options its eager runner uses",
     "torch.save": "_disable_byteorder_record is a private switch",
-    "torch.stft": "align_to_window is new in PyTorch 2.8 and not yet taken",
     "torch.einsum": "the schema's 'a' is the TorchScript form; Python takes operands",
 }
 _SCALAR_OVERLOADS = ("int", "float", "complex", "bool", "str", "Scalar_Scalar", "Dimname")

@@ -36,11 +36,22 @@ def _window(window, n_fft: int, win_length: int, like: Tensor) -> Tensor:
 
 def stft(input: Tensor, n_fft: int, hop_length=None, win_length=None, window=None,  # noqa: A002
          center: bool = True, pad_mode: str = "reflect", normalized: bool = False,
-         onesided=None, return_complex=None) -> Tensor:  # fmt: skip
+         onesided=None, return_complex=None, align_to_window=None) -> Tensor:  # fmt: skip
     """The short-time Fourier transform of a 1-d signal or a (batch, time) signal:
     ``(batch,) n_freq x n_frames`` complex values (``return_complex=True``) or with a last
-    dim of 2 (real, imaginary)."""
+    dim of 2 (real, imaginary).
+
+    A window shorter than ``n_fft`` sits in the middle of each ``n_fft`` frame. With
+    ``center=False`` and ``align_to_window=True`` frame ``m`` starts where its window
+    does, at sample ``m * hop_length`` (``1 + (L - win_length) // hop_length`` frames);
+    otherwise the ``n_fft`` frame starts there."""
     from .nn.functional import pad
+
+    if center and align_to_window is not None:
+        raise RuntimeError(
+            "stft: align_to_window should only be set when center=False (a centered frame "
+            "is already aligned to its window)"
+        )
 
     if return_complex is None and not input.is_complex():
         raise RuntimeError(
@@ -54,6 +65,14 @@ def stft(input: Tensor, n_fft: int, hop_length=None, win_length=None, window=Non
     x = input.unsqueeze(0) if input.ndim == 1 else input
     if center:
         x = pad(x.unsqueeze(1), (n_fft // 2, n_fft // 2), mode=pad_mode).squeeze(1)
+    elif align_to_window and (win_length or n_fft) < n_fft:
+        short = win_length or n_fft
+        if x.shape[-1] < short:
+            raise ShapeError(
+                f"stft: the signal ({x.shape[-1]} samples) is shorter than win_length={short}"
+            )
+        left = (n_fft - short) // 2  # NOTE: zeros under the window's zero margins only
+        x = pad(x, (left, n_fft - short - left))
     if x.shape[-1] < n_fft:
         raise ShapeError(f"stft: the signal ({x.shape[-1]} samples) is shorter than n_fft")
     frames = x.unfold(-1, n_fft, hop) * win  # (batch, frames, n_fft)

@@ -162,11 +162,14 @@ def test_ops_without_complex_support_say_so(device):
         _ = mg.ones(2, device=device).imag
 
 
+_SHORT_WINDOW = {"n_fft": 32, "hop_length": 5, "win_length": 19, "window": True, "center": False}
 STFTS = [
     {"n_fft": 64},
     {"n_fft": 64, "hop_length": 16, "win_length": 48, "window": True, "normalized": True},
     {"n_fft": 32, "center": False},
     {"n_fft": 32, "pad_mode": "constant", "onesided": False, "window": True},
+    {**_SHORT_WINDOW, "align_to_window": True},
+    {**_SHORT_WINDOW, "align_to_window": False},
 ]
 
 
@@ -181,6 +184,8 @@ def test_stft_and_istft_match_torch(device, kw):
     sig = _data((2, 300), False)
     _check(lambda x: mg.stft(x, window=wm, return_complex=True, **kw),
            lambda x: torch.stft(x, window=wt, return_complex=True, **kw), [sig], device)  # fmt: skip
+    if "align_to_window" in kw:  # istft has no such switch
+        return
     ikw = {k: v for k, v in kw.items() if k != "pad_mode"}
     n = 300 if kw.get("center", True) else None
     spec = torch.stft(torch.tensor(sig), window=wt, return_complex=True, **kw).numpy()
@@ -200,6 +205,11 @@ def test_stft_errors():
         mg.istft(mg.stft(mg.randn(100), 16, hop_length=16, window=mg.hann_window(16),
                          return_complex=True), 16, hop_length=16, window=mg.hann_window(16))  # fmt: skip
     assert mg.randn(100).stft(16, return_complex=True).shape == (9, 26)
+    with pytest.raises(RuntimeError, match="align_to_window should only be set when center"):
+        mg.stft(mg.randn(100), 16, return_complex=True, align_to_window=True)
+    aligned = mg.randn(100).stft(16, 4, 10, mg.ones(10), center=False, return_complex=True,
+                                 align_to_window=True)  # fmt: skip
+    assert aligned.shape == (9, 1 + (100 - 10) // 4)
 
 
 @pytest.mark.parametrize("device", DEVICES)
