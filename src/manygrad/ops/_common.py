@@ -1,6 +1,21 @@
 """Helpers shared by the op modules."""
 
+import os
+import sys
+import warnings
+
 from .. import backend
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """Warn at the first frame outside manygrad: the user's line, however many of
+    manygrad's wrappers (autocast, ``out=``, device checks) sit between."""
+    level, frame = 2, sys._getframe(1)  # NOTE: stacklevel 2 is the caller of this helper
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, category, stacklevel=level)
 
 
 def public(ns: dict) -> list[str]:

@@ -12,7 +12,7 @@ from .. import dtypes as D
 from ..autograd import Function, autocast_fp32
 from ..errors import DimError, DTypeError, ShapeError
 from ..tensor import Tensor
-from ._common import axis_sum
+from ._common import axis_sum, warn_caller
 from ._dtype_rules import check_class_targets, check_not_integer, check_same_as_input
 from .elementwise import _float_input, _promote, cast
 from .nn import _NAN, _cdt, _check_reduction, _legacy_reduction, _no_grad_for, _reduce
@@ -533,6 +533,12 @@ def _regression(input, target, reduction, kind, beta, op, weight=None):  # noqa:
     of another dtype; manygrad gives the gradient). The input's gradient always has the
     input's dtype. l1_loss refuses bool tensors, as PyTorch's subtraction does."""
     _check_reduction(reduction, op)
+    if isinstance(input, Tensor) and isinstance(target, Tensor) and input.shape != target.shape:
+        warn_caller(
+            f"Using a target size ({target.shape!r}) that is different to the input size "
+            f"({input.shape!r}). This will likely lead to incorrect results due to "
+            "broadcasting. Please ensure they have the same size."
+        )
     if weight is not None and tuple(weight.shape) != tuple(getattr(input, "shape", ())):
         raise ValueError(
             f"{op}: weights and input must have the same size, got weight of shape "
@@ -875,6 +881,13 @@ def kl_div(
     if size_average is not None or reduce is not None:
         reduction = _legacy_reduction(size_average, reduce)
     _check_reduction(reduction, "kl_div", ("batchmean",))
+    if reduction == "mean":
+        warn_caller(
+            "reduction: 'mean' divides the total loss by both the batch size and the support "
+            "size. 'batchmean' divides only by the batch size, and aligns with the KL div "
+            "math definition. 'mean' will be changed to behave the same as 'batchmean' in "
+            "the next major release."
+        )
     # NOTE: PyTorch 2.13 refuses integer and bool operands, and promotes the two float
     # dtypes by its usual rule (float32 input, float64 target: float64; a 0-d target
     # takes the input's dtype); each gradient has its tensor's dtype
