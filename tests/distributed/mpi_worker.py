@@ -3,6 +3,7 @@
 Each scenario checks its own results and prints ``OK <name> rank <r>`` when they hold.
 """
 
+import contextlib
 import os
 import sys
 import time
@@ -179,6 +180,94 @@ def ddp_equivalence(accumulate, device="cpu"):
     print(f"OK {tag} accumulate={accumulate} rank {r} max diff {worst:.2e}", flush=True)
 
 
+class Recommender(Module):
+    """Three sparse tables (one looked up on rank 0 only) and, if ``tied``, a dense use of
+    the first table as well (its gradient then comes out dense)."""
+
+    def __init__(self, tied):
+        super().__init__()
+        self.users = mg.nn.Embedding(10, 4, sparse=True, dtype=mg.float64)
+        self.items = mg.nn.EmbeddingBag(12, 4, mode="sum", sparse=True, dtype=mg.float64)
+        self.extra = mg.nn.Embedding(10, 4, padding_idx=0, sparse=True, dtype=mg.float64)
+        self.head = mg.nn.Linear(4, 1, dtype=mg.float64)
+        self.tied = tied
+
+    def forward(self, u, bags, rare=None):
+        h = self.users(u) * self.items(bags)
+        if rare is not None:
+            h = h + self.extra(rare)
+        out = self.head(h).squeeze(1)
+        if self.tied:
+            out = out + (h @ self.users.weight.t()).sum(1) * 0.01
+        return out
+
+
+def ddp_sparse(device="cpu", tied=False, accumulate=False):
+    from manygrad.nn.parallel import DistributedDataParallel
+
+    r, w = dist.get_rank(), dist.get_world_size()
+    mg.manual_seed(0)
+    ref = Recommender(tied)
+    mg.manual_seed(0 if r == 0 else 7 + r)
+    model = DistributedDataParallel(Recommender(tied).to(device))
+    assert sorted(model._reducer.sparse) == [0, 1, 2]  # the tables sit outside the buckets
+    sparse_names = {"items.weight", "extra.weight"} | (set() if tied else {"users.weight"})
+
+    def optimizers(m):
+        named = dict(m.named_parameters())
+        return [
+            mg.optim.SparseAdam([named[k] for k in sorted(sparse_names)], lr=0.05),
+            mg.optim.Adam([p for k, p in named.items() if k not in sparse_names], lr=0.05),
+        ]
+
+    opts = optimizers(ref) + optimizers(model.module)
+    rng = np.random.default_rng(3)
+    per = 8 // w
+    for step in range(4):
+        u, bags = rng.integers(0, 10, 8), rng.integers(0, 12, (8, 3))
+        y = rng.standard_normal(8)
+        rare = None
+        if step % 2:  # the extra table: rank 0's rows only (index 0 is its padding row)
+            rare = np.r_[rng.integers(1, 10, per), np.zeros(8 - per, np.int64)]
+        ref_out = ref(mg.tensor(u), mg.tensor(bags), None if rare is None else mg.tensor(rare))
+        ((ref_out - mg.tensor(y)) ** 2).mean().backward()
+        sl = slice(r * per, (r + 1) * per)
+        mu, mb, my = (mg.tensor(a[sl]).to(device) for a in (u, bags, y))
+        mr = mg.tensor(rare[sl]).to(device) if rare is not None and r == 0 else None
+        if accumulate:  # two micro-batches, the first without synchronisation
+            h = per // 2
+            for part, ctx in (
+                (slice(0, h), model.no_sync()),
+                (slice(h, per), contextlib.nullcontext()),
+            ):
+                with ctx:
+                    out = model(mu[part], mb[part], None if mr is None else mr[part])
+                    (((out - my[part]) ** 2).mean() / 2).backward()
+        else:
+            ((model(mu, mb, mr) - my) ** 2).mean().backward()
+        named = dict(model.module.named_parameters())
+        for k, a in ref.named_parameters():
+            b = named[k]
+            if a.grad is None or b.grad is None:
+                assert a.grad is None and b.grad is None and k == "extra.weight", k
+                continue
+            assert a.grad.is_sparse == b.grad.is_sparse == (k in sparse_names), k
+            ga = a.grad.to_dense() if a.grad.is_sparse else a.grad
+            gb = b.grad.to_dense() if b.grad.is_sparse else b.grad
+            diff = float(np.abs(ga.numpy() - gb.cpu().numpy()).max())
+            assert diff < 1e-12, (k, diff)
+        for o in opts:
+            o.step()
+            o.zero_grad()
+    worst = max(
+        float(np.abs(a.detach().numpy() - b.detach().cpu().numpy()).max())
+        for a, b in zip(ref.parameters(), model.module.parameters())
+    )
+    assert worst < 1e-10, worst
+    print(f"OK ddp-sparse {device} tied={tied} accumulate={accumulate} rank {r} "
+          f"max diff {worst:.2e}", flush=True)  # fmt: skip
+
+
 def training_stack():
     """Linear layers + SGD + GradScaler + DistributedSampler + rank-0 checkpoint, vs 1 process."""
     from manygrad import nn, optim
@@ -321,6 +410,11 @@ if __name__ == "__main__":
         ddp_equivalence(accumulate=False, device="fakegpu")
     elif name == "ddp_no_sync":
         ddp_equivalence(accumulate=True)
+    elif name == "ddp_sparse":
+        ddp_sparse("cpu")
+        ddp_sparse("cpu", accumulate=True)
+        ddp_sparse("fakegpu")
+        ddp_sparse("cpu", tied=True)
     elif name == "logging":
         from manygrad.distributed.launch import setup_rank_logging
 

@@ -289,6 +289,7 @@ class Function:
     complex_ok = False  # True: forward and backward are right for complex tensors too
     _nout = 1  # number of outputs (user Functions may have several)
     _user = False  # PyTorch's contract (staticmethod forward/backward)
+    takes_sparse_grad = False  # True: backward takes a SparseCooTensor gradient as is
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

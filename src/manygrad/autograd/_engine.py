@@ -185,7 +185,9 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
                     continue
             g0 = gs[0] if gs[0] is not None else next(g for g in gs if g is not None)
             if g0.__class__ is not _ndarray and not isinstance(g0, Tensor):
-                gpu.use(backend.device_of(g0))
+                gpu.use(
+                    g0._vals._device if g0.__class__ is SparseCooTensor else backend.device_of(g0)
+                )
             d = node.__dict__
             hooks = d.get("_h")
             if hooks:
@@ -235,6 +237,11 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
                     if fn is None:
                         leaves.append((leaf, ig))
                         continue
+                    if fn.takes_sparse_grad:  # NOTE: DDP's parameter node reduces it sparse
+                        k = (id(fn), oi)
+                        prev = grads.get(k)
+                        grads[k] = ig if prev is None else _sparse_grad.add(prev, ig)
+                        continue
                     ig = _sparse_grad.dense(ig)
                 if ig.shape != shape:
                     ig = _reduce_to(ig, shape)
@@ -243,7 +250,12 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
                 if fn is not None:
                     k = (id(fn), oi)
                     prev = grads.get(k)
-                    grads[k] = ig if prev is None else prev + ig
+                    if prev is None:
+                        grads[k] = ig
+                    elif prev.__class__ is SparseCooTensor:
+                        grads[k] = _sparse_grad.add(prev, ig)
+                    else:
+                        grads[k] = prev + ig
                 else:
                     leaves.append((leaf, ig))
     # NOTE: leaf hooks and post-accumulate hooks run with recording off too, as PyTorch's

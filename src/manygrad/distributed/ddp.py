@@ -107,7 +107,11 @@ class DistributedDataParallel(Module):
                     f"DistributedDataParallel: device_ids={device_ids} but the module is on "
                     f"{devices.pop()}; call model.to('{want}') first"
                 )
-        d["_reducer"] = Reducer(g, params, bucket_cap_mb * 1024 * 1024)
+        # NOTE: as PyTorch's DDP: the tables of Embedding/EmbeddingBag(sparse=True) get
+        # sparse gradients, reduced sparse outside the buckets
+        sparse = [m.weight for m in module.modules()
+                  if getattr(m, "sparse", False) is True and isinstance(getattr(m, "weight", None), Tensor)]  # fmt: skip
+        d["_reducer"] = Reducer(g, params, bucket_cap_mb * 1024 * 1024, sparse)
         index = {id(p): i for i, p in enumerate(params)}
         d["_param_slots"] = [
             (m, name, index[id(p)])
