@@ -30,6 +30,35 @@ def test_counts_syncs_and_transfers():
     assert backend.fake_stats.d2h == 1
 
 
+def test_counts_array_library_calls():
+    from manygrad.fakegpu import fake_xp
+
+    a = mg.ones(4, device="fakegpu")._data
+    b = mg.ones(4, device="fakegpu")._data
+    cases = [
+        (lambda: a + b, 1, "add"),
+        (lambda: fake_xp.exp(a), 1, "exp"),
+        (lambda: a.sum(), 1, "sum"),
+        (lambda: fake_xp.concatenate([a, b]), 1, "concatenate"),
+        (lambda: a[fake_xp.arange(2)], 2, "getitem"),
+        (lambda: a[1:3].reshape(2, 1), 0, None),  # views: no call into the library
+    ]
+    for fn, n, name in cases:
+        backend.fake_stats.reset()
+        backend.fake_stats.by_name = {}
+        try:
+            fn()
+            assert backend.fake_stats.calls == n, (name, backend.fake_stats.calls)
+            if name:
+                assert any(k[0] == name and k[1].startswith("test_fakegpu.py")
+                           for k in backend.fake_stats.by_name), backend.fake_stats.by_name  # fmt: skip
+        finally:
+            backend.fake_stats.by_name = None
+    backend.fake_stats.reset()
+    a += b
+    assert backend.fake_stats.calls == 1
+
+
 def test_mlp_forward_backward_makes_no_host_sync():
     d = "fakegpu"
     w1 = mg.randn(32, 16, device=d).mul_(0.1).requires_grad_()

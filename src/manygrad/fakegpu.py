@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import functools
 import operator
+import os
+import sys
 import threading
 import types
 
@@ -44,12 +46,28 @@ class FakeStats:
         self.syncs = 0  # device->host reads that would make a real GPU wait
         self.h2d = 0
         self.d2h = 0
+        # calls into the array library (ufuncs, functions, methods, fancy indexing): on a
+        # real GPU each is a CuPy call costing host time, most of them a kernel launch
+        self.calls = 0
+        self.by_name = None  # a dict name -> count while counting by name (count_calls)
 
 
 fake_stats = FakeStats()
 
 _CAP = None  # the open CUDA graph capture on the fake GPU (cuda/_fake_graph.py), or None
 _ident = threading.get_ident  # NOTE: a capture sees the work of the thread that opened it
+
+
+def _count(name: str) -> None:
+    """One call into the array library (see ``FakeStats.calls``)."""
+    fake_stats.calls += 1
+    if fake_stats.by_name is not None:
+        f = sys._getframe(2)
+        while f is not None and f.f_code.co_filename == __file__:
+            f = f.f_back
+        where = "?" if f is None else f"{os.path.basename(f.f_code.co_filename)}:{f.f_code.co_name}"
+        key = (name, where)
+        fake_stats.by_name[key] = fake_stats.by_name.get(key, 0) + 1
 
 
 def _host_read(what: str) -> None:
@@ -259,6 +277,7 @@ class FakeArray:
                 f"{ufunc.__name__}.at: CuPy supports it for few ufuncs and dtypes; use "
                 "manygrad.backend.index_add for scatter-add"
             )
+        _count(ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}")
         if _CAP is not None and _CAP.thread == _ident():
             if ufunc is np.matmul:
                 _CAP.check_gemm("matmul")
@@ -273,6 +292,7 @@ class FakeArray:
     def __array_function__(self, func, types_, args, kwargs):
         if func.__name__ in _CUPY_LACKS.get(func.__module__, ()):
             return NotImplemented  # as CuPy: NumPy then raises "no implementation found"
+        _count(func.__name__)
         if _CAP is not None and _CAP.thread == _ident():
             return _CAP.call_named(func.__name__, func, args, kwargs)
         return _wrap(func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
@@ -303,11 +323,13 @@ class FakeArray:
                 parts = idx if type(idx) is tuple else (idx,)
                 r = self._a[tuple(p for p in parts if p is not Ellipsis) + (Ellipsis,)]
             return self._view(r)
+        _count("getitem")
         if _CAP is not None and _CAP.thread == _ident():
             return _CAP.getitem(self, idx)
         return _wrap(_on_current(self)[_unwrap(idx)])
 
     def __setitem__(self, idx, value):
+        _count("setitem")
         if _CAP is not None and _CAP.thread == _ident():
             _CAP.call(operator.setitem, (self, idx, value), {}, (self,))
             return
@@ -330,6 +352,7 @@ class FakeArray:
                 raise TypeError(f"cupy.ndarray.{name}() takes no {bad} argument")
             if not view:
                 _on_current(self)
+                _count(name)
             if _CAP is not None and _CAP.thread == _ident():
                 return _CAP.call_method(self, name, args, kwargs)
             r = attr(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
@@ -358,6 +381,7 @@ def _binop(ufunc, reflected=False):
 
 def _inplace(ufunc):
     def op(self, other):
+        _count(ufunc.__name__)
         if _CAP is not None and _CAP.thread == _ident():
             _CAP.call(ufunc, (self, other), {"out": self}, (self,))
             return self
@@ -398,6 +422,7 @@ def kernel(fn, *args, **kwargs):
     For device helpers that compute on the NumPy arrays themselves (``backend.erf``,
     random draws): ``fn`` gets plain arrays and returns new ones.
     """
+    _count(getattr(fn, "__name__", "kernel"))
     if _CAP is not None and _CAP.thread == _ident():
         return _CAP.call(fn, args, kwargs)
     return _wrap(fn(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
@@ -432,6 +457,7 @@ class _FakeModule:
         gemm = name in _GEMMS
 
         def fn(*args, **kwargs):
+            _count(name)
             if _CAP is not None and _CAP.thread == _ident():
                 if transfer and args and type(args[0]) is not FakeArray:
                     # NOTE: scalars too: CuPy copies them from (pinned) host memory
@@ -451,6 +477,7 @@ class _FakeModule:
     @staticmethod
     def _gemm_ufunc(uf):
         def gemm(*args, **kwargs):
+            _count(uf.__name__)
             if _CAP is None or _CAP.thread != _ident():
                 return uf(*args, **kwargs)
             with _CAP.safe_gemm():
