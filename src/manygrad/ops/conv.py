@@ -6,7 +6,9 @@ the input gradient folds the product of the transposed weight back (col2im). Ung
 2-d convolutions with >= 32 input channels and a kernel larger than 1x1 use channels-last
 columns instead (``_conv_kernels``: faster products, cache-sized blocks of images); among
 them, 3x3 kernels at stride 1 on the CPU use Winograd's F(2x2, 3x3) (``_winograd``: 2.25x
-fewer multiplications). The same code serves NumPy, CuPy and the fake GPU through ``xp``.
+fewer multiplications). Ungrouped 1-d convolutions on the CPU build their columns in the
+input's own NCL layout (``_conv1d_rows``: no channels-last transposes). The same code
+serves NumPy, CuPy and the fake GPU through ``xp``.
 """
 
 # ruff: noqa: A002  (`input` is PyTorch's argument name)
@@ -15,6 +17,7 @@ from __future__ import annotations
 from ..autograd import Function, autocast_args, is_grad_enabled
 from ..errors import ShapeError
 from ..tensor import Tensor
+from . import _conv1d_rows as _c1
 from . import _conv_kernels as _ck
 from . import _winograd as _wg
 from ._common import check_same_dtype
@@ -39,6 +42,13 @@ class Conv(Function):
     def forward(self, x, w, b, geom, shape4, keep_cols):
         self.w, self.geom, self.xshape, self.x, self.shape4 = w, geom, x.shape, x, shape4
         x4, w4 = x.reshape(shape4[0]), w.reshape(shape4[1])
+        self.rows1d = _c1.applies(x4, geom)
+        if self.rows1d:  # NOTE: 1-d on the CPU: columns in the input's own NCL layout
+            self.wino = False
+            self.w2 = w4.reshape(geom.O, -1)
+            y, xpad = _c1.forward(x4.reshape(geom.N, geom.C, geom.W), self.w2, b, geom)
+            self.xpad = xpad if keep_cols else None
+            return y.reshape(shape4[2])
         self.wino = _wg.applies(x4, geom)
         if self.wino:  # NOTE: 3x3 at stride 1 on the CPU: Winograd, 2.25x fewer products
             self.u = _wg.filter_transform(w4)
@@ -64,6 +74,11 @@ class Conv(Function):
     def backward(self, gy):
         nx, nw, nb = self.needs_input_grad
         g, w = self.geom, self.w
+        if self.rows1d:
+            gy3 = gy.reshape(g.N, g.O, g.Wo)
+            gx, gw, gb = _c1.backward(gy3, self.w2, self.xpad, g, nx, nw, nb)
+            gx = None if gx is None else gx.reshape(self.xshape)
+            return gx, (None if gw is None else gw.reshape(w.shape)), gb
         if self.wino:
             gy4 = gy.reshape(g.N, g.O, g.Ho, g.Wo)
             gx, gw, gb = _wg.backward(gy4, self.x4, self.u, g, nx, nw, nb, self.tiles)
