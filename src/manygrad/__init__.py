@@ -31,6 +31,7 @@ from .compat.torch_api import *
 from .compat.torch_functions import *
 from .compat.torch_functions_more import *
 from .compat.torch_foreach import *
+from .compat.torch_low_level import *
 from .dtypes import (
     bfloat16,
     cdouble,
@@ -69,7 +70,19 @@ from .compat.torch_functions import embedding  # torch's (weight, indices) order
 from .tensor import Size, Tensor
 from . import nn
 from . import sparse
-from .sparse import sparse_coo, sparse_coo_tensor, spmm, strided
+from .sparse import (
+    _mkldnn,
+    jagged,
+    layout,
+    sparse_bsc,
+    sparse_bsr,
+    sparse_coo,
+    sparse_coo_tensor,
+    sparse_csc,
+    sparse_csr,
+    spmm,
+    strided,
+)
 from . import amp, io, optim
 from .amp import GradScaler, autocast
 import math as _math

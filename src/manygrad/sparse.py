@@ -18,8 +18,29 @@ from . import dtypes as D
 from .errors import ShapeError
 from .tensor import Tensor
 
-sparse_coo = "sparse_coo"  # NOTE: PyTorch's layout object; a name here
-strided = "strided"
+
+class layout(str):  # noqa: N801 - PyTorch's name
+    """How a tensor's elements are stored, as ``torch.layout``: ``mg.strided`` (dense) or
+    ``mg.sparse_coo``; the compressed and blocked layouts are named for comparisons and
+    refused by the constructors. A ``str`` whose value is the name, so ``t.layout ==
+    "strided"`` holds too."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"manygrad.{str.__str__(self)}"
+
+    __str__ = __repr__
+
+
+strided = layout("strided")
+sparse_coo = layout("sparse_coo")
+sparse_csr = layout("sparse_csr")
+sparse_csc = layout("sparse_csc")
+sparse_bsr = layout("sparse_bsr")
+sparse_bsc = layout("sparse_bsc")
+jagged = layout("jagged")
+_mkldnn = layout("_mkldnn")
 
 
 def _ops():

@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401
     functional,  # noqa: F401
+    grad,
     init,
     utils,
 )

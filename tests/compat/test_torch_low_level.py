@@ -1,0 +1,140 @@
+"""PyTorch's lower-level names (compat/torch_low_level.py, nn/grad.py, layouts) against
+PyTorch itself."""
+
+import numpy as np
+import pytest
+import torch
+
+import manygrad as mg
+
+R = np.random.default_rng(0)
+
+
+def _t(a, grad=False):
+    return mg.tensor(a, requires_grad=grad), torch.tensor(a, requires_grad=grad)
+
+
+def _close(m, t, tol=1e-10):
+    np.testing.assert_allclose(np.asarray(m.detach().numpy()), t.detach().numpy(), rtol=tol,
+                               atol=tol)  # fmt: skip
+
+
+def test_native_layer_norm():
+    x = R.standard_normal((2, 3, 4, 5))
+    w, b = R.standard_normal((4, 5)), R.standard_normal((4, 5))
+    (mx, tx), (mw, tw), (mb, tb) = _t(x, True), _t(w, True), _t(b, True)
+    got = mg.native_layer_norm(mx, [4, 5], mw, mb, 1e-5)
+    want = torch.native_layer_norm(tx, [4, 5], tw, tb, 1e-5)
+    for a, b_ in zip(got, want):
+        assert tuple(a.shape) == tuple(b_.shape)
+        _close(a, b_)
+    got[0].sum().backward()
+    want[0].sum().backward()
+    for a, b_ in ((mx, tx), (mw, tw), (mb, tb)):
+        _close(a.grad, b_.grad, 1e-8)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_native_batch_norm(training):
+    x = R.standard_normal((6, 3, 5))
+    rm, rv = R.standard_normal(3), R.random(3) + 0.5
+    (mx, tx), (mrm, trm), (mrv, trv) = _t(x), _t(rm), _t(rv)
+    w = R.standard_normal(3)
+    got = mg.native_batch_norm(mx, mg.tensor(w), None, mrm, mrv, training, 0.1, 1e-5)
+    want = torch.native_batch_norm(tx, torch.tensor(w), None, trm, trv, training, 0.1, 1e-5)
+    for a, b in zip(got, want):
+        assert tuple(a.shape) == tuple(b.shape)
+        _close(a, b)
+    _close(mrm, trm)
+    _close(mrv, trv)
+
+
+def test_native_group_norm():
+    x = R.standard_normal((4, 6, 5))
+    (mx, tx), (mw, tw) = _t(x), _t(R.standard_normal(6))
+    got = mg.native_group_norm(mx, mw, None, 4, 6, 5, 3, 1e-5)
+    want = torch.native_group_norm(tx, tw, None, 4, 6, 5, 3, 1e-5)
+    for a, b in zip(got, want):
+        assert tuple(a.shape) == tuple(b.shape)
+        _close(a, b)
+
+
+def test_native_dropout():
+    x = mg.tensor(R.standard_normal((50, 40)))
+    out, keep = mg.native_dropout(x, 0.3, True)
+    assert keep.dtype is mg.bool and 0.6 < float(keep.float().mean()) < 0.8
+    np.testing.assert_allclose(out.numpy(), (x * keep).numpy() / 0.7, rtol=1e-12)
+    out, keep = mg.native_dropout(x, 0.3, False)
+    assert bool(keep.all()) and np.array_equal(out.numpy(), x.numpy())
+    out, keep = mg.native_dropout(x, 1.0, True)
+    assert not bool(keep.any()) and not bool(out.any())
+
+
+@pytest.mark.parametrize("cell, gates", [("lstm_cell", 4), ("gru_cell", 3),
+                                         ("rnn_tanh_cell", 1), ("rnn_relu_cell", 1)])  # fmt: skip
+@pytest.mark.parametrize("bias", [True, False])
+def test_recurrent_cells(cell, gates, bias):
+    n, i, h = 3, 5, 4
+    arrays = [R.standard_normal((n, i)), R.standard_normal((n, h)), R.standard_normal((n, h)),
+              R.standard_normal((gates * h, i)), R.standard_normal((gates * h, h)),
+              R.standard_normal(gates * h), R.standard_normal(gates * h)]  # fmt: skip
+    pairs = [_t(a, True) for a in arrays]
+    m, t = [p[0] for p in pairs], [p[1] for p in pairs]
+
+    def call(lib, v):
+        hx = (v[1], v[2]) if cell == "lstm_cell" else v[1]
+        b = (v[5], v[6]) if bias else (None, None)
+        out = getattr(lib, cell)(v[0], hx, v[3], v[4], *b)
+        return out if isinstance(out, tuple) else (out,)
+
+    got, want = call(mg, m), call(torch, t)
+    for a, b in zip(got, want):
+        _close(a, b)
+    sum(o.sum() * (k + 1) for k, o in enumerate(got)).backward()
+    sum(o.sum() * (k + 1) for k, o in enumerate(want)).backward()
+    for k, (a, b) in enumerate(zip(m, t)):
+        if b.grad is None:
+            assert a.grad is None, k
+        else:
+            _close(a.grad, b.grad, 1e-9)
+
+
+def test_sym_helpers_and_switches():
+    for name, args in [("sym_int", (3.7,)), ("sym_int", (-3.7,)), ("sym_float", (2,)),
+                       ("sym_max", (2, 5)), ("sym_min", (2, 5)), ("sym_not", (True,)),
+                       ("sym_ite", (False, 1, 2)), ("sym_sqrt", (9,)), ("sym_sum", ([1, 2, 3],))]:  # fmt: skip
+        assert getattr(mg, name)(*args) == getattr(torch, name)(*args), name
+    assert isinstance(mg.set_flush_denormal(False), bool)
+    assert mg.init_num_threads() is None
+    assert mg.get_device_module("cpu") is mg.cpu
+    assert mg.get_device_module("cuda") is mg.cuda
+
+
+def test_layouts():
+    x = mg.zeros(2, 3)
+    assert isinstance(x.layout, mg.layout) and x.layout is mg.strided
+    assert x.layout == "strided" and repr(x.layout) == "manygrad.strided"
+    assert x.to_sparse().layout == mg.sparse_coo
+    for name in ("sparse_csr", "sparse_csc", "sparse_bsr", "sparse_bsc", "jagged"):
+        assert isinstance(getattr(mg, name), mg.layout)
+        assert str.__str__(getattr(mg, name)) == repr(getattr(torch, name)).split(".")[1]
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_nn_grad_conv_input_and_weight(nd):
+    x = R.standard_normal((2, 4) + (7,) * nd)
+    w = R.standard_normal((6, 2) + (3,) * nd)
+    kw = dict(stride=2, padding=1, dilation=1, groups=2)
+    ty = getattr(torch.nn.functional, f"conv{nd}d")(torch.tensor(x), torch.tensor(w), **kw)
+    gy = R.standard_normal(tuple(ty.shape))
+    (mw, tw), (mg_y, tg_y), (mx, tx) = _t(w, True), _t(gy, True), _t(x, True)
+    a = getattr(mg.nn.grad, f"conv{nd}d_input")(x.shape, mw, mg_y, **kw)
+    b = getattr(torch.nn.grad, f"conv{nd}d_input")(x.shape, tw, tg_y, **kw)
+    _close(a, b)
+    c = getattr(mg.nn.grad, f"conv{nd}d_weight")(mx, w.shape, mg_y, **kw)
+    d = getattr(torch.nn.grad, f"conv{nd}d_weight")(tx, w.shape, tg_y, **kw)
+    _close(c, d)
+    ((a * a).sum() + (c * c).sum()).backward()  # differentiable, as PyTorch's
+    ((b * b).sum() + (d * d).sum()).backward()
+    for m, t in ((mw, tw), (mg_y, tg_y), (mx, tx)):
+        _close(m.grad, t.grad, 1e-8)
