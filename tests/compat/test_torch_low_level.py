@@ -138,3 +138,41 @@ def test_nn_grad_conv_input_and_weight(nd):
     ((b * b).sum() + (d * d).sum()).backward()
     for m, t in ((mw, tw), (mg_y, tg_y), (mx, tx)):
         _close(m.grad, t.grad, 1e-8)
+
+
+def test_tensor_storage_and_identity_methods():
+    a, ta = mg.randn(3, 4), torch.zeros(3, 4)
+    with pytest.warns(UserWarning, match="TypedStorage is deprecated"):
+        st = a.storage()
+    with pytest.warns(UserWarning):
+        tst = ta.storage()
+    assert st.size() == tst.size() == 12 and st.element_size() == tst.element_size() == 4
+    assert st.data_ptr() == a.data_ptr()
+    for m, t in ((a, ta), (a.view(3, 4), ta.view(3, 4)), (a[1:], ta[1:]), (a.t(), ta.t())):
+        assert a.is_set_to(m) == ta.is_set_to(t)
+    assert (a.sparse_dim(), a.dense_dim()) == (ta.sparse_dim(), ta.dense_dim()) == (0, 2)
+    assert a.to_sparse_coo().layout == mg.sparse_coo
+    assert a.output_nr == ta.output_nr == 0
+    x = R.standard_normal((3, 4))
+    mx, tx = mg.tensor(x), torch.tensor(x)
+    mx.map_(mg.tensor([1.0, 2.0, 3.0, 4.0]), lambda u, v: u * v + 1)
+    tx.map_(torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64), lambda u, v: u * v + 1)
+    _close(mx, tx)
+
+
+def test_as_subclass_is_an_alias_with_history():
+    class Tagged(mg.Tensor):
+        def tag(self):
+            return "tagged"
+
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (x * 2).as_subclass(Tagged)
+    assert type(y) is Tagged and y.tag() == "tagged" and y.grad_fn is not None
+    (y * y).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 8 * x.detach().numpy())
+    leaf = x.as_subclass(Tagged)
+    with mg.no_grad():
+        leaf.add_(1)  # shares memory with x
+    np.testing.assert_allclose(x.detach().numpy(), [2.0, 3.0, 4.0])
+    with pytest.raises(TypeError, match="subclass of Tensor"):
+        x.as_subclass(int)

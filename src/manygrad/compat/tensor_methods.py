@@ -243,6 +243,76 @@ class CompatMethods:
         first, start = backend.address(self._data)
         return (first - start) // self._data.itemsize
 
+    def storage(self):
+        """The memory this tensor views, counted in elements of its dtype (PyTorch's
+        deprecated ``TypedStorage``: ``size()``, ``dtype``, ``data_ptr()``, ``nbytes()``)."""
+        import warnings
+
+        warnings.warn(
+            "TypedStorage is deprecated. It will be removed in the future and UntypedStorage "
+            "will be the only storage class. To access UntypedStorage directly, use "
+            "tensor.untyped_storage() instead of tensor.storage()",
+            UserWarning,
+            stacklevel=2,
+        )
+        return TypedStorage(self)
+
+    def is_set_to(self, tensor) -> bool:
+        """Whether ``tensor`` views exactly the same memory: same first element, shape and
+        strides (and so the same values, always)."""
+        from .. import backend
+
+        return (
+            self._device == tensor._device
+            and self._data.dtype == tensor._data.dtype
+            and self._data.shape == tensor._data.shape
+            and self.stride() == tensor.stride()
+            and backend.address(self._data)[0] == backend.address(tensor._data)[0]
+        )
+
+    def sparse_dim(self) -> int:
+        """0: a dense tensor has no sparse dims (sparse tensors count theirs)."""
+        return 0
+
+    def dense_dim(self) -> int:
+        """Every dim of a dense tensor is dense."""
+        return self._data.ndim
+
+    def to_sparse_coo(self):
+        """The COO sparse form (``to_sparse()``)."""
+        return self.to_sparse()
+
+    @property
+    def output_nr(self) -> int:
+        """Which output of its ``grad_fn`` this tensor is (0 for single-output ops and
+        leaves)."""
+        return self._meta.get("oi", 0) if self._meta and self.grad_fn is not None else 0
+
+    def map_(self, tensor, callable):  # noqa: A002 - PyTorch's argument name
+        """``self[i] = callable(self[i], tensor[i])`` for every element, ``tensor``
+        broadcast to this shape (CPU tensors only, as in PyTorch)."""
+        import numpy as np
+
+        if self._device.type != "cpu" or tensor._device.type != "cpu":
+            raise TypeError("map_ is only implemented on CPU tensors, as in PyTorch")
+        other = np.broadcast_to(tensor._data, self._data.shape)
+        fn = np.vectorize(callable, otypes=[self._data.dtype])
+        return self._set("map_", fn(self._data, other))
+
+    def as_subclass(self, cls):
+        """This tensor as an instance of ``cls``, a subclass of Tensor: an alias that shares
+        its memory and its autograd history (gradients flow back through it)."""
+        from ..tensor import Tensor
+
+        if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+            raise TypeError(f"as_subclass: cls must be a subclass of Tensor, got {cls!r}")
+        alias = self.view_as(self)
+        out = cls.__new__(cls)
+        for name in _TENSOR_SLOTS:
+            if hasattr(alias, name):
+                setattr(out, name, getattr(alias, name))
+        return out
+
     def untyped_storage(self):
         """The memory this tensor views, as bytes (``data_ptr()``, ``nbytes()``, ``size()``,
         ``device``): tensors that share it have equal ``data_ptr()``."""
@@ -346,6 +416,9 @@ class CompatMethods:
         return str(self)
 
 
+_TENSOR_SLOTS = ("_data", "_device", "requires_grad", "grad", "grad_fn", "_vc", "_base", "_meta")
+
+
 class UntypedStorage:
     """The allocation under a tensor (read-only facts about it: manygrad tensors own their
     arrays, so a storage cannot be resized or handed to another tensor)."""
@@ -384,3 +457,26 @@ class UntypedStorage:
 
     def __repr__(self) -> str:
         return f"UntypedStorage(nbytes={self._nbytes}, device={self.device})"
+
+
+class TypedStorage(UntypedStorage):
+    """``tensor.storage()``: the allocation counted in elements of the tensor's dtype."""
+
+    def __init__(self, tensor):
+        super().__init__(tensor)
+        self.dtype = tensor.dtype
+        self._itemsize = tensor._data.dtype.itemsize
+
+    def size(self) -> int:
+        return self._nbytes // self._itemsize
+
+    __len__ = size
+
+    def element_size(self) -> int:
+        return self._itemsize
+
+    def untyped(self) -> UntypedStorage:
+        return self
+
+    def __repr__(self) -> str:
+        return f"TypedStorage(size={self.size()}, dtype={self.dtype}, device={self.device})"
