@@ -31,6 +31,7 @@ from .errors import DTypeError
 from .tensor import Tensor
 
 _DEFAULT_DTYPES = {"cuda": D.float16, "cpu": D.bfloat16, "fakegpu": D.float16}
+_DTYPES = dict(_DEFAULT_DTYPES)  # the dtype autocast uses per device (PyTorch's state)
 
 
 class autocast:  # noqa: N801 - PyTorch's name
@@ -54,7 +55,7 @@ class autocast:  # noqa: N801 - PyTorch's name
                 f"autocast: device_type must be 'cuda' or 'cpu' (or 'fakegpu'), got "
                 f"{device_type!r}; write e.g. mg.autocast('cuda')"
             )
-        dt = _DEFAULT_DTYPES[device_type] if dtype is None else D.from_any(dtype)
+        dt = _DTYPES[device_type] if dtype is None else D.from_any(dtype)
         if dt not in (D.float16, D.bfloat16):
             raise DTypeError(
                 f"autocast: dtype must be mg.float16 or mg.bfloat16, got {dt}; for full "
@@ -67,7 +68,8 @@ class autocast:  # noqa: N801 - PyTorch's name
 
     def __enter__(self) -> autocast:
         table = autograd.autocast_dtypes
-        self._saved.append(table.get(self.device_type))
+        self._saved.append((table.get(self.device_type), _DTYPES[self.device_type]))
+        _DTYPES[self.device_type] = self.fast_dtype
         if self.enabled:
             table[self.device_type] = self.fast_dtype
         else:
@@ -75,7 +77,7 @@ class autocast:  # noqa: N801 - PyTorch's name
         return self
 
     def __exit__(self, *exc) -> bool:
-        prev = self._saved.pop()
+        prev, _DTYPES[self.device_type] = self._saved.pop()
         if prev is None:
             autograd.autocast_dtypes.pop(self.device_type, None)
         else:
@@ -97,8 +99,40 @@ def is_autocast_enabled(device_type: str = "cuda") -> bool:
 
 
 def get_autocast_dtype(device_type: str):
-    """The dtype ``autocast`` uses on ``device_type`` (its default when none is active)."""
-    return autograd.autocast_dtypes.get(device_type, _DEFAULT_DTYPES.get(device_type))
+    """The dtype ``autocast`` uses on ``device_type``: the active block's, else the one
+    ``set_autocast_dtype`` set (float16 on cuda, bfloat16 on cpu until then)."""
+    return _DTYPES.get(device_type)
+
+
+def _autocast_device(device_type: str, what: str) -> str:
+    if device_type not in _DEFAULT_DTYPES:
+        raise ValueError(f"{what}: device_type must be 'cuda' or 'cpu', got {device_type!r}")
+    return device_type
+
+
+def set_autocast_enabled(device_type, enabled=None) -> None:
+    """Turn autocast on or off for ``device_type`` outside a ``with autocast`` block (what
+    the block does on entry; ``set_autocast_enabled(True)`` alone means cuda, PyTorch's old
+    form). Prefer ``with mg.autocast(...)``, which restores the state on exit."""
+    if enabled is None:  # NOTE: PyTorch's old signature: set_autocast_enabled(enabled)
+        device_type, enabled = "cuda", device_type
+    dev = _autocast_device(device_type, "set_autocast_enabled")
+    if enabled:
+        autograd.autocast_dtypes[dev] = _DTYPES[dev]
+    else:
+        autograd.autocast_dtypes.pop(dev, None)
+
+
+def set_autocast_dtype(device_type: str, dtype) -> None:
+    """The dtype autocast uses on ``device_type`` (float16 or bfloat16), now and for blocks
+    that name none."""
+    dev = _autocast_device(device_type, "set_autocast_dtype")
+    dt = D.from_any(dtype)
+    if dt not in (D.float16, D.bfloat16):
+        raise DTypeError(f"set_autocast_dtype: dtype must be mg.float16 or mg.bfloat16, got {dt}")
+    _DTYPES[dev] = dt
+    if dev in autograd.autocast_dtypes:
+        autograd.autocast_dtypes[dev] = dt
 
 
 _READY, _UNSCALED, _STEPPED = 0, 1, 2

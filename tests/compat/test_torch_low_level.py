@@ -176,3 +176,31 @@ def test_as_subclass_is_an_alias_with_history():
     np.testing.assert_allclose(x.detach().numpy(), [2.0, 3.0, 4.0])
     with pytest.raises(TypeError, match="subclass of Tensor"):
         x.as_subclass(int)
+
+
+def test_autocast_state_functions_follow_torch():
+    def trace(lib):
+        seen = [lib.get_autocast_dtype("cpu"), lib.is_autocast_enabled("cpu")]
+        try:
+            lib.set_autocast_enabled("cpu", True)
+            seen.append(lib.is_autocast_enabled("cpu"))
+            lib.set_autocast_dtype("cpu", lib.float16)
+            x = lib.ones(2, 2)
+            seen += [lib.get_autocast_dtype("cpu"), (x @ x).dtype]
+            lib.set_autocast_enabled("cpu", False)
+            seen += [lib.is_autocast_enabled("cpu"), (x @ x).dtype]
+            with lib.autocast("cpu"):  # a block naming no dtype takes the one set
+                seen += [lib.get_autocast_dtype("cpu"), (x @ x).dtype]
+            with lib.autocast("cpu", dtype=lib.bfloat16):
+                seen.append(lib.get_autocast_dtype("cpu"))
+            seen.append(lib.get_autocast_dtype("cpu"))  # restored on exit
+            seen += [lib.autocast_increment_nesting(), lib.autocast_decrement_nesting()]
+            with pytest.warns(DeprecationWarning):
+                seen.append(lib.is_autocast_cpu_enabled())
+        finally:
+            lib.set_autocast_enabled("cpu", False)
+            lib.set_autocast_dtype("cpu", lib.bfloat16)
+        return [str(v).split(".")[-1] for v in seen]
+
+    assert trace(mg) == trace(torch)
+    assert not mg.is_autocast_enabled("cpu") and mg.get_autocast_dtype("cpu") is mg.bfloat16

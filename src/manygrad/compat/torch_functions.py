@@ -77,6 +77,81 @@ def get_autocast_cpu_dtype():
     return get_autocast_dtype("cpu")
 
 
+def set_autocast_enabled(device_type, enabled=None) -> None:
+    """Autocast on or off for ``device_type`` (``manygrad.amp.set_autocast_enabled``)."""
+    from ..amp import set_autocast_enabled as put
+
+    put(device_type, enabled)
+
+
+def set_autocast_dtype(device_type: str, dtype) -> None:
+    """The dtype autocast uses on ``device_type`` (``manygrad.amp.set_autocast_dtype``)."""
+    from ..amp import set_autocast_dtype as put
+
+    put(device_type, dtype)
+
+
+def _deprecated_autocast(old: str, new: str) -> None:
+    import warnings
+
+    warnings.warn(f"torch.{old} is deprecated. Please use torch.{new} instead.",
+                  DeprecationWarning, stacklevel=3)  # fmt: skip
+
+
+def is_autocast_cpu_enabled() -> bool:
+    """Deprecated in PyTorch: ``is_autocast_enabled("cpu")``."""
+    _deprecated_autocast("is_autocast_cpu_enabled()", "is_autocast_enabled('cpu')")
+    return is_autocast_enabled("cpu")
+
+
+def set_autocast_cpu_enabled(enabled: bool) -> None:
+    """Deprecated in PyTorch: ``set_autocast_enabled("cpu", enabled)``."""
+    _deprecated_autocast(
+        "set_autocast_cpu_enabled(enabled)", "set_autocast_enabled('cpu', enabled)"
+    )
+    set_autocast_enabled("cpu", enabled)
+
+
+def set_autocast_cpu_dtype(dtype) -> None:
+    """Deprecated in PyTorch: ``set_autocast_dtype("cpu", dtype)``."""
+    _deprecated_autocast("set_autocast_cpu_dtype(dtype)", "set_autocast_dtype('cpu', dtype)")
+    set_autocast_dtype("cpu", dtype)
+
+
+def set_autocast_gpu_dtype(dtype) -> None:
+    """Deprecated in PyTorch: ``set_autocast_dtype("cuda", dtype)``."""
+    _deprecated_autocast("set_autocast_gpu_dtype(dtype)", "set_autocast_dtype('cuda', dtype)")
+    set_autocast_dtype("cuda", dtype)
+
+
+_AUTOCAST_NESTING = [0]
+_AUTOCAST_CACHE = [True]
+
+
+def autocast_increment_nesting() -> int:
+    """PyTorch's count of open autocast blocks (kept for code that manages its own)."""
+    _AUTOCAST_NESTING[0] += 1
+    return _AUTOCAST_NESTING[0]
+
+
+def autocast_decrement_nesting() -> int:
+    _AUTOCAST_NESTING[0] -= 1
+    return _AUTOCAST_NESTING[0]
+
+
+def is_autocast_cache_enabled() -> bool:
+    """Whether autocast may keep cast weights: manygrad casts per use, so a switch only."""
+    return _AUTOCAST_CACHE[0]
+
+
+def set_autocast_cache_enabled(enabled: bool) -> None:
+    _AUTOCAST_CACHE[0] = bool(enabled)
+
+
+def clear_autocast_cache() -> None:
+    """Nothing to clear: manygrad's autocast keeps no cast copies."""
+
+
 def is_storage(obj) -> bool:
     """True for a storage object (``t.untyped_storage()``)."""
     from .tensor_methods import UntypedStorage
