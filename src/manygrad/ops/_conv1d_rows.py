@@ -19,7 +19,7 @@ paths do (``_conv_kernels.run_blocks``).
 
 from __future__ import annotations
 
-import numpy as np
+import numpy as np  # host-ok: this path runs on NumPy inputs only (applies() checks)
 
 from . import _conv_kernels as _ck
 
