@@ -13,7 +13,7 @@ from .. import dtypes as D
 from ..autograd import Function
 from ..errors import DeviceError, ShapeError
 from ..tensor import Tensor
-from . import _norm_rows
+from . import _group_norm_rows, _norm_rows
 from ._dtype_rules import check_norm_params
 from .elementwise import _float_input
 
@@ -441,6 +441,9 @@ def batch_norm(
 
 
 class GroupNorm(Function):
+    """Group norm by ops/_group_norm_rows.py (CPU arrays in cache-sized blocks of groups);
+    backward reads the saved input and a mean and 1/std per group, no full-size xhat."""
+
     def reference(self, x, w, b):
         xg = x.reshape(x.shape[0], self.groups, -1)
         xc = xg - xg.mean(2, keepdim=True)
@@ -452,21 +455,23 @@ class GroupNorm(Function):
         self.inputs, self.eps, self.groups = (x, w, b), eps, groups
         xp = backend.array_module(x)
         out_dt, cdt = x.dtype, _cdt(x)
-        n, c = x.shape[:2]
-        xg = x.astype(cdt, copy=False).reshape(n, groups, -1)
-        self.xhat_g, self.rstd, _, _ = _normalize(xp, xg, (2,), eps)
-        self.xhat = self.xhat_g.reshape(x.shape)
-        self.pshape = pshape = (1, c) + (1,) * (x.ndim - 2)
-        self.axes = (0,) + tuple(range(2, x.ndim))
-        self.w = None if w is None else w.astype(cdt).reshape(pshape)
-        b = None if b is None else b.astype(cdt).reshape(pshape)
-        return _affine(self.xhat, self.w, b).astype(out_dt, copy=False)
+        xc = xp.ascontiguousarray(x.astype(cdt, copy=False))
+        # NOTE: backward reads the input (kept in self.inputs) or, if converted, its copy
+        self.xc, x = (None if xc is x else xc), xc
+        self.w = _flat(w, cdt)
+        self.pshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)  # for reference
+        y, self.mean, self.rstd = _group_norm_rows.forward(
+            xp, x, groups, self.w, _flat(b, cdt), eps
+        )
+        return y.astype(out_dt, copy=False)
 
     def backward(self, g):
-        g = g.astype(self.xhat.dtype, copy=False)
-        gxh = g * self.w if self.w is not None else g
-        gx = _normalize_grad(gxh.reshape(self.xhat_g.shape), self.xhat_g, self.rstd, (2,))
-        return _affine_grads(self, g, gx.reshape(g.shape), self.axes, (self.pshape[1],))
+        xp = backend.array_module(g)
+        nx, nw, nb = self.needs_input_grad[:3]
+        x = self.inputs[0] if self.xc is None else self.xc
+        g = g.astype(x.dtype, copy=False)
+        args = (x, self.mean, self.rstd, self.groups, self.w)
+        return _group_norm_rows.backward(xp, g, *args, nx, nw, nb)
 
 
 def group_norm(
