@@ -1,8 +1,10 @@
 """Recurrent layers: ``RNN``, ``LSTM``, ``GRU`` and their single-step cells, with PyTorch's
 parameter names, shapes and initialisation so that state dicts interchange.
 
-The maths is in ``mg.ops.rnn`` (fused gates: one input projection for the whole sequence,
-one hidden-state product per step). Inputs may be packed sequences: any object with
+The maths is in ``mg.ops.rnn``: LSTM and GRU layers of float32/float64 tensors run as one op
+per layer (``ops.rnn.fused_layers``, all directions at once; dropout between layers); RNN
+layers and other dtypes run the step-by-step compositions (fused gates: one input
+projection for the whole sequence, one hidden-state product per step). Inputs may be packed sequences: any object with
 PyTorch's attributes ``data``, ``batch_sizes``, ``sorted_indices`` and ``unsorted_indices``
 (``mg.nn.utils.rnn.PackedSequence`` when present); the output is packed the same way.
 """
@@ -134,6 +136,7 @@ class RNNBase(Module):
     def forward(self, input, hx=None):
         mode, lstm = self.mode, self.mode == "LSTM"
         packed = _is_packed(input)
+        bf = False  # x (and the output) batch-first
         if packed:
             x, sizes = input.data, _ints(input.batch_sizes)
             batch, batched = sizes[0], True
@@ -150,22 +153,34 @@ class RNNBase(Module):
                 x = F.unsqueeze(x, 1)
                 if hx is not None:
                     hx = tuple(F.unsqueeze(h, 1) for h in hx) if lstm else F.unsqueeze(hx, 1)
-            elif self.batch_first:
-                x = F.transpose(x, 0, 1)
-            batch = x.shape[1]
+            bf = batched and self.batch_first
+            batch = x.shape[0 if bf else 1]
         if x.shape[-1] != self.input_size:
             raise ShapeError(f"{mode}: input.size(-1) must be equal to input_size. Expected "
                              f"{self.input_size}, got {x.shape[-1]}")  # fmt: skip
-        if hx is None:
-            z = self._zeros(batch, x)
-            hx = (self._zeros(batch, x, self.proj_size or None), z) if lstm else z
-        for i, h in enumerate(hx if lstm else (hx,)):
-            self._check_hx(h, batch, ("h_0", "c_0")[i])
-        out, finals = self._run(x, hx, sizes)
-        if lstm:
-            hn = (F.stack([f[0] for f in finals], 0), F.stack([f[1] for f in finals], 0))
+        if hx is not None:
+            for i, h in enumerate(hx if lstm else (hx,)):
+                self._check_hx(h, batch, ("h_0", "c_0")[i])
+        weights = self._flat_weights
+        states = () if hx is None else (hx if lstm else (hx,))
+        if mode in ("LSTM", "GRU") and R.fused_ok(x, *states, *weights):
+            out, hn, cn = R.fused_layers(mode, x, hx, self._layer_weights(weights),
+                                         self._dirs(), sizes, bf,
+                                         self.dropout if self.training else 0.0)  # fmt: skip
+            hn = (hn, cn) if lstm else hn
         else:
-            hn = F.stack(finals, 0)
+            if bf:
+                x = F.transpose(x, 0, 1)
+            if hx is None:
+                z = self._zeros(batch, x)
+                hx = (self._zeros(batch, x, self.proj_size or None), z) if lstm else z
+            out, finals = self._run(x, hx, sizes)
+            if lstm:
+                hn = (F.stack([f[0] for f in finals], 0), F.stack([f[1] for f in finals], 0))
+            else:
+                hn = F.stack(finals, 0)
+            if bf:
+                out = F.transpose(out, 0, 1)
         if packed:
             un = input.unsorted_indices
             hn = tuple(_permute(h, un) for h in hn) if lstm else _permute(hn, un)
@@ -173,9 +188,25 @@ class RNNBase(Module):
         if not batched:
             out = F.squeeze(out, 1)
             hn = tuple(F.squeeze(h, 1) for h in hn) if lstm else F.squeeze(hn, 1)
-        elif self.batch_first:
-            out = F.transpose(out, 0, 1)
         return out, hn
+
+    def _dirs(self) -> tuple:
+        return (False, True) if self.bidirectional else (False,)
+
+    def _layer_weights(self, flat: list) -> list:
+        """Per layer, the weights of each direction: w_ih, w_hh, b_ih, b_hh[, w_hr]."""
+        per = 4 if self.bias else 2
+        n = per + (1 if self.proj_size else 0)
+        dirs, out = len(self._dirs()), []
+        for layer in range(self.num_layers):
+            ws = []
+            for d in range(dirs):
+                got = flat[(layer * dirs + d) * n : (layer * dirs + d + 1) * n]
+                ws += got[:2] + (got[2:4] if self.bias else [None, None])
+                if self.mode == "LSTM":
+                    ws.append(got[-1] if self.proj_size else None)
+            out.append(ws)
+        return out
 
     def _run(self, x, hx, sizes):
         dirs = 2 if self.bidirectional else 1

@@ -4,16 +4,21 @@ over a whole sequence (padded or packed).
 The gates are fused: the input projection of all time steps is one matrix product
 (``linear(x, w_ih, b_ih)`` over (T, B, In)), and each step adds one product of the hidden
 state with all gates' weights (``linear(h, w_hh, b_hh)``), whose result is split into the
-gates. Everything is a composition of differentiable ops (linear, sigmoid, tanh, chunk,
-cat), so gradients, and gradients of gradients, follow from theirs.
+gates. ``lstm_cell``/``gru_cell`` are compositions of differentiable ops (linear, sigmoid,
+tanh, chunk, cat), so gradients, and gradients of gradients, follow from theirs: they are
+the reference that the fused ops are tested against (``rnn_layer(..., fused=False)``).
 
-Single steps (the cells) run the pointwise part of an LSTM or GRU step as one fused op
-(``LSTMPointwise``, ``GRUPointwise``); whole layers run as one op per layer and direction
-(``ops.rnn_fused``: backpropagation through time with one weight-gradient product). NOTE:
-measured on a loaded 2-core machine, a 2-layer LSTM (35 steps, batch 20, width 200),
-forward and backward: the per-step composition took 2.4x PyTorch's CPU time, the fused
-layer 1.4x. ``lstm_cell``/``gru_cell`` are the reference compositions that the tests
-compare the fused ops with (``rnn_layer(..., fused=False)``; gradients of gradients).
+Whole LSTM/GRU layers run as one op per layer (``ops.rnn_fused``: all directions at once,
+the gate maths in place on preallocated arrays, backpropagation through time with one
+product per weight gradient; ``fused_layers`` stacks them); single steps (the cells) run
+the pointwise part of an LSTM or GRU step as one fused op (``LSTMPointwise``,
+``GRUPointwise``). NOTE: measured single-threaded on a 2-core AVX-512 VM
+(``benchmarks/rnn.py --single-thread``, float32, CPU time), a 2-layer LSTM (128 -> 256,
+50 steps, batch 32) forward and backward went from 0.65x to 0.77x PyTorch's speed with
+OpenBLAS's AVX-512 kernels (0.47x to 0.49x with ``OPENBLAS_CORETYPE=Haswell``, where the
+matrix products alone take most of the time), and a small one (32 -> 64, 20 steps, batch
+8) from 0.35x to 0.62x, when the layers replaced one op per layer and direction that
+built per-step temporaries.
 
 Packed sequences (sorted by decreasing length) are walked with their ``batch_sizes``: at
 step t only the first ``batch_sizes[t]`` rows of the state advance; the others keep their
@@ -92,7 +97,7 @@ class LSTMPointwise(Function):
         return gpre, gc * sf
 
     def backward_graph(self, grad):
-        from .rnn_fused import recompute_grads
+        from ._rnn_seq import recompute_grads
 
         def ref(pre, c):
             i, f, g, o = chunk(pre, 4, -1)
@@ -130,7 +135,7 @@ class GRUPointwise(Function):
         return gi, gh, (g * z if nc else None)
 
     def backward_graph(self, g):
-        from .rnn_fused import recompute_grads
+        from ._rnn_seq import recompute_grads
 
         def ref(gi, gh, h):
             ir, iz, in_ = chunk(gi, 3, -1)
@@ -156,48 +161,6 @@ def _gru_fused(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tens
 FUSED = dict(CELLS, LSTM=_lstm_fused, GRU=_gru_fused)
 
 
-def _packed_maps(xp, sizes: list, total: int):
-    """For packed rows: their flat (t * B + b) positions in the padded (T, B) layout, and
-    for each padded position its packed row (``total``, a zero row, where there is none)."""
-    b = sizes[0]
-    t_idx = xp.repeat(xp.arange(len(sizes)), xp.asarray(sizes))
-    starts = xp.cumsum(xp.asarray([0] + sizes[:-1]))
-    b_idx = xp.arange(total) - xp.repeat(starts, xp.asarray(sizes))
-    flat = t_idx * b + b_idx
-    src = xp.full(len(sizes) * b, total, xp.int64)
-    src[flat] = xp.arange(total)
-    return flat, src
-
-
-def _whole_layer(mode, gi, state, w_hh, b_hh, reverse, sizes):
-    """The fused layer ops of ``rnn_fused`` on padded (T, B, G) projections."""
-    from .. import creation
-    from .indexing import index_select
-    from .rnn_fused import GRULayer, LSTMLayer
-
-    h0 = state[0] if mode == "LSTM" else state
-    hid = h0.shape[-1]
-    if sizes is not None:
-        xp = backend.array_module(gi._data)
-        total = gi.shape[0]
-        with backend.device_scope(gi._device):
-            flat, src = _packed_maps(xp, list(sizes), total)
-        zero = creation.zeros(1, gi.shape[1], dtype=gi.dtype, device=gi.device)
-        gi = index_select(cat([gi, zero], 0), 0, Tensor._wrap(src, gi._device))
-        gi = gi.reshape(len(sizes), sizes[0], -1)
-    last = 0 if reverse else gi.shape[0] - 1
-    if mode == "LSTM":
-        y = LSTMLayer.apply(gi, state[0], state[1], w_hh, b_hh, sizes=sizes, reverse=reverse)
-        final = (y[last, :, :hid], y[last, :, hid:])
-        out = y[:, :, :hid]
-    else:
-        y = GRULayer.apply(gi, state, w_hh, b_hh, sizes=sizes, reverse=reverse)
-        final, out = y[last], y
-    if sizes is not None:
-        out = index_select(out.reshape(-1, hid), 0, Tensor._wrap(flat, gi._device))
-    return out, final
-
-
 def _rows(state, n: int):
     return tuple(s[:n] for s in state) if isinstance(state, tuple) else state[:n]
 
@@ -213,6 +176,70 @@ def _out(state):
     return state[0] if isinstance(state, tuple) else state
 
 
+def fused_ok(*tensors) -> bool:
+    """Whether the fused layer ops serve these tensors (None skipped): all float32 or all
+    float64 (other dtypes run the reference compositions)."""
+    chars = {t._data.dtype.char for t in tensors if t is not None}
+    return len(chars) == 1 and chars <= {"f", "d"}
+
+
+def fused_layers(mode: str, x: Tensor, hx, weights: list, dirs: tuple, sizes=None,
+                 batch_first: bool = False, dropout: float = 0.0):  # fmt: skip
+    """Stacked LSTM or GRU layers, each one fused op over the whole sequence.
+
+    Args:
+        mode: "LSTM" or "GRU".
+        x: (T, B, In), (B, T, In) with ``batch_first``, or packed data (N, In) with ``sizes``.
+        hx: None, h0 (L*D, B, P), or for LSTM ``(h0, c0)`` (None parts are zeros).
+        weights: per layer, the weights of each direction in turn: ``w_ih, w_hh, b_ih,
+            b_hh`` and for LSTM ``w_hr`` (biases and ``w_hr`` may be None).
+        dirs: per direction, whether it runs in reverse: ``(False,)`` or ``(False, True)``.
+        sizes: a packed sequence's batch sizes (Python ints), or None.
+        batch_first: x and the output are (B, T, ...) (ignored for packed data).
+        dropout: the probability of dropout on each layer's output but the last (default 0).
+
+    Returns ``(out, h_n, c_n)`` (c_n None for GRU); out as x, with width D*P.
+
+    Example: ``out, h, c = fused_layers("LSTM", x, None, [[w_ih, w_hh, b_ih, b_hh, None]],
+    (False,))``
+    """
+    from . import _rnn_steps as S
+    from .nn import dropout as drop
+    from .rnn_fused import GRUSeq, LSTMSeq
+
+    lstm = mode == "LSTM"
+    h0, c0 = (None, None) if hx is None else (hx if lstm else (hx, None))
+    flat = None
+    if sizes is not None:
+        S.lengths_check(sizes, x.shape[0])
+        with backend.device_scope(x._device):
+            flat = S.packed_maps(backend.array_module(x._data), list(sizes), x.shape[0])
+        x = S.Pad.apply(x, flat=flat, steps=len(sizes), batch=sizes[0])
+        batch_first = False
+    nd, nl = len(dirs), len(weights)
+    hns, cns = [], []
+    for layer, w in enumerate(weights):
+        lo, hi = layer * nd, (layer + 1) * nd
+        h, c = (h0, c0) if nl == 1 else (_part(h0, lo, hi), _part(c0, lo, hi))
+        kw = dict(dirs=dirs, sizes=sizes, batch_first=batch_first)
+        if lstm:
+            x, hn, cn = LSTMSeq.run(x, h, c, *w, **kw)
+            cns.append(cn)
+        else:
+            x, hn = GRUSeq.run(x, h, *w, **kw)
+        hns.append(hn)
+        if dropout and layer < nl - 1:
+            x = drop(x, dropout, True)
+    if flat is not None:
+        x = S.Unpad.apply(x, flat=flat)
+    hn = hns[0] if nl == 1 else cat(hns, 0)
+    return x, hn, ((cns[0] if nl == 1 else cat(cns, 0)) if lstm else None)
+
+
+def _part(s, lo: int, hi: int):
+    return None if s is None else s[lo:hi]
+
+
 def rnn_layer(mode: str, x: Tensor, state, w_ih, w_hh, b_ih, b_hh, reverse: bool = False,
               batch_sizes: list | None = None, fused: bool = True, w_hr=None):  # fmt: skip
     """Run one direction of one layer.
@@ -224,12 +251,20 @@ def rnn_layer(mode: str, x: Tensor, state, w_ih, w_hh, b_ih, b_hh, reverse: bool
         w_ih, w_hh, b_ih, b_hh: the layer's weights (biases may be None).
         reverse: walk the sequence from its end.
         batch_sizes: the packed sequence's rows per step (Python ints), or None.
-        fused: run the LSTM/GRU pointwise maths as one op (default True); False uses the
-            reference compositions.
+        fused: run LSTM/GRU layers as one op (``fused_layers``; default True); False runs
+            the reference compositions step by step.
         w_hr: an LSTM's projection ``(P, H)``: ``h = (o * tanh(c)) @ w_hr.T`` (width P).
 
     Returns ``(output, final_state)``: output (T, B, H) or packed (sum(batch_sizes), H).
     """
+    lstm = mode == "LSTM"
+    ws = (w_ih, w_hh, b_ih, b_hh) + ((w_hr,) if lstm else ())
+    states = state if lstm else (state,)
+    if fused and mode in ("LSTM", "GRU") and fused_ok(x, *states, *ws):
+        hx = tuple(s.unsqueeze(0) for s in states)
+        out, hn, cn = fused_layers(mode, x, hx if lstm else hx[0], [list(ws)], (reverse,),
+                                   batch_sizes)  # fmt: skip
+        return out, ((hn[0], cn[0]) if lstm else hn[0])
     cell = (FUSED if fused else CELLS)[mode]
     gi = linear(x, w_ih, b_ih)  # NOTE: all time steps' input projections in one product
     if w_hr is not None:
@@ -239,8 +274,6 @@ def rnn_layer(mode: str, x: Tensor, state, w_ih, w_hh, b_ih, b_hh, reverse: bool
             h, c = base(g, st, w, b)
             return linear(h, w_hr, None), c
 
-    elif fused and mode in ("LSTM", "GRU"):
-        return _whole_layer(mode, gi, state, w_hh, b_hh, reverse, batch_sizes)
     if batch_sizes is None:
         steps = range(x.shape[0])
         outs = [None] * x.shape[0]

@@ -1,206 +1,333 @@
-"""One LSTM or GRU layer in one direction over a whole sequence as a single op.
+"""One LSTM or GRU layer, all its directions, over a whole sequence as a single op.
 
-Per step the forward does one product of the state with all gates' weights and the fused
-pointwise maths; the backward walks the steps in reverse (backpropagation through time)
-with one product per step for the state's gradient, and gets the recurrent weight's
-gradient as ONE product over all steps at the end (instead of one per step). The input
-projection of all steps (``linear(x, w_ih, b_ih)``) stays outside, a differentiable op.
+The forward computes the input projection of every step and direction up front (one
+batched product), then per step one batched product of the states with the recurrent
+weights and the gate maths in place on preallocated step-indexed arrays (layouts in
+``ops._rnn_steps``). NOTE: the sigmoid gates' rows of the weights and biases are halved
+in the layer's copy of them, so that one ``tanh`` over all gates gives ``tanh(x / 2)``
+for those rows and ``sigmoid(x) = 0.5 + 0.5 * tanh(x / 2)`` costs two in-place ops (the
+halving is exact in binary floating point).
+
+The backward (backpropagation through time) computes the gates' derivative factors of all
+steps at once, then walks the steps in reverse with, per step, a few in-place ops and one
+batched product for the states' gradient; the gradients of the input and of every weight
+and bias are one product each over all steps at the end.
 
 NOTE: the backward is the derivative of the compositions ``lstm_cell``/``gru_cell`` in
-``ops.rnn`` (linear, sigmoid, tanh, mul, add per step). Under ``create_graph=True``
-(``backward_graph``) the ops recompute their forward with those compositions and
-differentiate them with a graph, so gradients of gradients are exact (and as slow as the
-compositions); ``rnn_layer(..., fused=False)`` runs the compositions throughout.
-
-Packed sequences arrive padded to (T, B, ...) with ``batch_sizes``: at step t only the
-first ``batch_sizes[t]`` rows advance, the others carry their state (and its gradient).
+``ops.rnn``; under ``create_graph=True`` (``backward_graph``) the ops recompute their
+forward with those compositions (``_rnn_steps.reference``) and differentiate them with a
+graph, so gradients of gradients are exact (and as slow as the compositions).
 """
 
 from __future__ import annotations
 
 from .. import backend
-from ..autograd import Function
-from ..tensor import Tensor
-from .elementwise import _sigmoid
-from .movement import cat, stack
+from . import _rnn_steps as S
+from ._rnn_seq import SeqOp, bias_sum, recompute_grads
+
+__all__ = ["GRUSeq", "LSTMSeq", "recompute_grads"]
 
 
-def recompute_grads(node, grads, reference):
-    """``backward_graph`` of a fused op: run ``reference`` (the same maths in differentiable
-    ops) on the op's inputs as graph tensors and differentiate it with a graph."""
-    from .. import autograd
+class LSTMSeq(SeqOp):
+    """``(out, h_n, c_n)`` of one LSTM layer from x (T, B, In) (or (B, T, In) with
+    ``batch_first``; padded with ``sizes``, a packed sequence's batch sizes), h0 (D, B, P)
+    and c0 (D, B, H) (None: zeros) and, per direction, ``w_ih, w_hh, b_ih, b_hh, w_hr``
+    (biases and the projection may be None). ``dirs``: per direction, whether it runs in
+    reverse."""
 
-    ins = [node.saved_input(i, raw) for i, raw in enumerate(node.inputs)]
-    with autograd.enable_grad():
-        out = reference(*ins)
-    wrt = [i for i, t in enumerate(ins) if isinstance(t, Tensor) and t.requires_grad]
-    if not wrt:
-        return (None,) * len(ins)
-    got = autograd.grad([out], [ins[i] for i in wrt], grad_outputs=[grads], create_graph=True,
-                        allow_unused=True)  # fmt: skip
-    res = [None] * len(ins)
-    for i, g in zip(wrt, got):
-        res[i] = g
-    return tuple(res)
+    mode = "LSTM"
+    _nout = 3
+
+    def forward(self, x, h0, c0, *w, dirs=(False,), sizes=None, batch_first=False, box=None):
+        xp = backend.array_module(x)
+        xt = self._setup(x, (h0, c0) + w, dirs, sizes, batch_first)
+        nd, steps, batch = len(dirs), self.steps, self.batch
+        h4, p = w[1].shape
+        h, h2, h3 = h4 // 4, h4 // 2, 3 * h4 // 4
+        self.dtype = dt = x.dtype
+        save = any(self.needs_input_grad)
+        wi = xp.empty((nd, h4, x.shape[-1]), dt)
+        wh = xp.empty((nd, h4, p), dt)
+        gi = xp.empty((steps, nd, h4, batch), dt)
+        for d, rev in enumerate(dirs):
+            wi[d] = S.blocks(w[5 * d], S.LSTM_ORDER)
+            wh[d] = S.blocks(w[5 * d + 1], S.LSTM_ORDER)
+            wi[d, :h3] *= 0.5
+            xp.matmul(wi[d], xt[::-1] if rev else xt, out=gi[:, d])
+            b = bias_sum(w[5 * d + 2], w[5 * d + 3])
+            if b is not None:
+                b = S.blocks(b, S.LSTM_ORDER)
+                b[:h3] *= 0.5
+                gi[:, d] += b[:, None]
+        wh[:, :h3] *= 0.5
+        proj = w[4] is not None
+        whr = xp.stack([w[5 * d + 4] for d in range(nd)]) if proj else None
+        hs = xp.empty((steps + 1, nd, p, batch), dt)
+        cs = xp.empty((steps + 1 if save else 2, nd, h, batch), dt)
+        h0t, c0t = self._state0(xp, h0, p), self._state0(xp, c0, h)
+        hs[0], cs[0] = h0t, c0t
+        n = steps if save else 1
+        gs = xp.empty((n, nd, h4, batch), dt)
+        tcs = xp.empty((n, nd, h, batch), dt)
+        ms = xp.empty((n, nd, h, batch), dt) if proj else None
+        hn, cn = xp.empty((nd, p, batch), dt), xp.empty((nd, h, batch), dt)
+        tmp = xp.empty((nd, h, batch), dt)
+        mul, tanh, matmul, starts, ends = xp.multiply, xp.tanh, xp.matmul, self.starts, self.ends
+        for k in range(steps):
+            i, cp, cc = (k, k, k + 1) if save else (0, k & 1, (k + 1) & 1)
+            if k and k in starts:
+                self._inject(k, hs[k], h0t)
+                self._inject(k, cs[cp], c0t)
+            g = gs[i]
+            matmul(wh, hs[k], out=g)
+            g += gi[k]
+            tanh(g, out=g)
+            sg = g[:, :h3]  # sigmoid(o, i, f) from tanh of their halved pre-activations
+            sg *= 0.5
+            sg += 0.5
+            c = cs[cc]
+            mul(g[:, h2:h3], cs[cp], out=c)
+            mul(g[:, h:h2], g[:, h3:], out=tmp)
+            c += tmp
+            tc = tcs[i]
+            tanh(c, out=tc)
+            if proj:
+                mul(g[:, :h], tc, out=ms[i])
+                matmul(whr, ms[i], out=hs[k + 1])
+            else:
+                mul(g[:, :h], tc, out=hs[k + 1])
+            if k in ends:
+                self._final(k, hn, hs[k + 1])
+                self._final(k, cn, c)
+        out = xp.empty((batch, steps, nd * p) if batch_first else (steps, batch, nd * p), dt)
+        S.from_steps(hs[1:], out, dirs, batch_first)
+        box += [xp.ascontiguousarray(hn.transpose(0, 2, 1)),
+                xp.ascontiguousarray(cn.transpose(0, 2, 1))]  # fmt: skip
+        if save:
+            self.hs, self.cs, self.gs, self.tcs, self.ms = hs, cs, gs, tcs, ms
+        return out
+
+    def backward(self, grads):
+        gout, ghn, gcn = grads
+        x, h0, c0, *w = self.inputs
+        xp = backend.array_module(x)
+        dirs, nd, steps, batch = self.dirs, len(self.dirs), self.steps, self.batch
+        gs, tcs, cs, hs, ms = self.gs, self.tcs, self.cs, self.hs, self.ms
+        h4, p = w[1].shape
+        h, h2, h3 = h4 // 4, h4 // 2, 3 * h4 // 4
+        dt = gs.dtype
+        mul, sub = xp.multiply, xp.subtract
+        # the gates' derivative factors of every step at once: (o, i, f, g) rows of
+        # d(gate)/d(pre-activation) times what multiplies the gate, and q = dc/dh
+        p4 = mul(gs, gs)
+        sub(gs[:, :, :h3], p4[:, :, :h3], out=p4[:, :, :h3])
+        sub(1, p4[:, :, h3:], out=p4[:, :, h3:])
+        p4[:, :, :h] *= tcs
+        p4[:, :, h:h2] *= gs[:, :, h3:]
+        p4[:, :, h2:h3] *= cs[:steps]
+        p4[:, :, h3:] *= gs[:, :, h:h2]
+        q = mul(tcs, tcs)
+        sub(1, q, out=q)
+        q *= gs[:, :, :h]
+        gy = self._grad_out(xp, gout, p)
+        ghn = None if ghn is None else ghn.transpose(0, 2, 1)
+        gcn = None if gcn is None else gcn.transpose(0, 2, 1)
+        wht = xp.empty((nd, p, h4), dt)
+        for d in range(nd):
+            wht[d] = S.blocks(w[5 * d + 1], S.LSTM_ORDER).T
+        proj = ms is not None
+        if proj:
+            wrt = xp.ascontiguousarray(
+                xp.stack([w[5 * d + 4] for d in range(nd)]).transpose(0, 2, 1)
+            )
+            dhs, dm = xp.empty((steps, nd, p, batch), dt), xp.empty((nd, h, batch), dt)
+        dh, dc = xp.zeros((nd, p, batch), dt), xp.zeros((nd, h, batch), dt)
+        dh0, dc0 = xp.empty((nd, p, batch), dt), xp.empty((nd, h, batch), dt)
+        dgs = xp.empty((steps, nd, h4, batch), dt)
+        tmp = xp.empty((nd, h, batch), dt)
+        matmul, starts, ends = xp.matmul, self.starts, self.ends
+        need_h0 = self.needs_input_grad[1]
+        for k in range(steps - 1, -1, -1):
+            for d, a, b in ends.get(k, ()):
+                if ghn is not None:
+                    dh[d, :, a:b] = ghn[d, :, a:b]
+                if gcn is not None:
+                    dc[d, :, a:b] = gcn[d, :, a:b]
+            if gy is not None:
+                dh += gy[k]
+            dmk = dh
+            if proj:
+                dhs[k] = dh
+                dmk = matmul(wrt, dh, out=dm)
+            mul(dmk, q[k], out=tmp)
+            dc += tmp
+            dg = dgs[k]
+            mul(dmk, p4[k, :, :h], out=dg[:, :h])
+            mul(dc[:, None], p4[k, :, h:].reshape(nd, 3, h, batch),
+                out=dg[:, h:].reshape(nd, 3, h, batch))  # fmt: skip
+            dc *= gs[k, :, h2:h3]
+            if k or need_h0:  # NOTE: step 0's state gradient is h0's
+                matmul(wht, dg, out=dh)
+            for d, a, b in starts.get(k, ()):
+                dh0[d, :, a:b], dc0[d, :, a:b] = dh[d, :, a:b], dc[d, :, a:b]
+                dh[d, :, a:b], dc[d, :, a:b] = 0, 0
+        res = [None] * len(self.inputs)
+        needs = self.needs_input_grad
+        if needs[1]:
+            res[1] = xp.ascontiguousarray(dh0.transpose(0, 2, 1))
+        if needs[2]:
+            res[2] = xp.ascontiguousarray(dc0.transpose(0, 2, 1))
+        a = xp.empty((nd, h4, steps * batch), dt)
+        for d, rev in enumerate(dirs):
+            S.columns(dgs[:, d], a[d], rev)
+        wi = xp.stack([S.blocks(w[5 * d], S.LSTM_ORDER) for d in range(nd)])
+        dwi = self._input_grads(a, wi, res, 5)
+        dwh = backend.matmul(a, self._state_cols(xp, hs).transpose(0, 2, 1))
+        db = a.sum(axis=2)
+        if proj:
+            dwr = backend.matmul(dhs.transpose(1, 2, 0, 3).reshape(nd, p, -1),
+                                 ms.transpose(1, 0, 3, 2).reshape(nd, -1, h))  # fmt: skip
+        for d in range(nd):
+            k = 3 + 5 * d
+            for j, g in enumerate((dwi[d], dwh[d], db[d], db[d])):
+                if needs[k + j]:
+                    res[k + j] = S.blocks(g, S.LSTM_BACK)
+            if proj and needs[k + 4]:
+                res[k + 4] = dwr[d]
+        return tuple(res)
 
 
-def _reference(mode, gi, h0, c0, w_hh, b_hh, sizes, reverse):
-    """The fused layers' outputs from the per-step compositions of ``ops.rnn``."""
-    from .rnn import _merge, _rows, gru_cell, lstm_cell
+class GRUSeq(SeqOp):
+    """``(out, h_n)`` of one GRU layer from x, h0 (D, B, H) (None: zeros) and, per
+    direction, ``w_ih, w_hh, b_ih, b_hh``; arguments as ``LSTMSeq``."""
 
-    t_len, b = gi.shape[0], gi.shape[1]
-    sizes = sizes or [b] * t_len
-    state = (h0, c0) if mode == "LSTM" else h0
-    ys = [None] * t_len
-    for t in _order(t_len, reverse):
-        n = sizes[t]
-        cell = lstm_cell if mode == "LSTM" else gru_cell
-        state = _merge(cell(gi[t, :n], _rows(state, n), w_hh, b_hh), state, n)
-        ys[t] = cat(list(state), -1) if mode == "LSTM" else state
-    return stack(ys, 0)
+    mode = "GRU"
+    _nout = 2
 
+    def forward(self, x, h0, *w, dirs=(False,), sizes=None, batch_first=False, box=None):
+        xp = backend.array_module(x)
+        xt = self._setup(x, (h0,) + w, dirs, sizes, batch_first)
+        nd, steps, batch = len(dirs), self.steps, self.batch
+        h3, h = w[1].shape
+        h2 = 2 * h
+        self.dtype = dt = x.dtype
+        save = any(self.needs_input_grad)
+        wh = xp.empty((nd, h3, h), dt)
+        # per step and direction: (r, z) input projections, b_hn, the n input projection
+        gi = xp.empty((steps, nd, 4 * h, batch), dt)
+        for d, rev in enumerate(dirs):
+            w_ih, w_hh, b_ih, b_hh = w[4 * d : 4 * d + 4]
+            wh[d] = w_hh
+            xd = xt[::-1] if rev else xt
+            xp.matmul(w_ih[:h2] * 0.5, xd, out=gi[:, d, :h2])
+            xp.matmul(w_ih[h2:], xd, out=gi[:, d, h3:])
+            b = bias_sum(None if b_ih is None else b_ih[:h2], None if b_hh is None else b_hh[:h2])
+            if b is not None:
+                gi[:, d, :h2] += (b * 0.5)[:, None]
+            gi[:, d, h2:h3] = 0 if b_hh is None else b_hh[h2:, None]
+            if b_ih is not None:
+                gi[:, d, h3:] += b_ih[h2:, None]
+        wh[:, :h2] *= 0.5
+        hs = xp.empty((steps + 1, nd, h, batch), dt)
+        h0t = self._state0(xp, h0, h)
+        hs[0] = h0t
+        n_ = steps if save else 1
+        gs = xp.empty((n_, nd, h3, batch), dt)
+        ns = xp.empty((n_, nd, h, batch), dt)
+        hn = xp.empty((nd, h, batch), dt)
+        mul, tanh, matmul, starts, ends = xp.multiply, xp.tanh, xp.matmul, self.starts, self.ends
+        for k in range(steps):
+            i = k if save else 0
+            if k and k in starts:
+                self._inject(k, hs[k], h0t)
+            g = gs[i]
+            matmul(wh, hs[k], out=g)
+            g += gi[k, :, :h3]  # (r, z) pre-activations (halved) and W_hn h + b_hn
+            rz = g[:, :h2]
+            tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            n = ns[i]
+            mul(g[:, :h], g[:, h2:], out=n)
+            n += gi[k, :, h3:]
+            tanh(n, out=n)
+            hk = hs[k + 1]
+            xp.subtract(hs[k], n, out=hk)  # h' = n + z * (h - n)
+            hk *= g[:, h:h2]
+            hk += n
+            if k in ends:
+                self._final(k, hn, hk)
+        out = xp.empty((batch, steps, nd * h) if batch_first else (steps, batch, nd * h), dt)
+        S.from_steps(hs[1:], out, dirs, batch_first)
+        box.append(xp.ascontiguousarray(hn.transpose(0, 2, 1)))
+        if save:
+            self.hs, self.gs, self.ns = hs, gs, ns
+        return out
 
-def _order(steps: int, reverse: bool):
-    return range(steps - 1, -1, -1) if reverse else range(steps)
-
-
-def _bias_grad(g):
-    return g.sum(axis=(0, 1))
-
-
-class LSTMLayer(Function):
-    """(T, B, 2H) states ``[h_t, c_t]`` from gi (T, B, 4H), h0, c0 (B, H), w_hh, b_hh."""
-
-    def forward(self, gi, h0, c0, w_hh, b_hh, sizes=None, reverse=False):
-        xp = backend.array_module(gi)
-        t_len, b, _ = gi.shape
-        hid = h0.shape[-1]
-        self.sizes = sizes or [b] * t_len
-        self.order = _order(t_len, reverse)
-        self.w = w_hh
-        self.has_b = b_hh is not None
-        self.inputs, self.reverse = (gi, h0, c0, w_hh, b_hh), reverse
-        dt = gi.dtype
-        self.gates = xp.empty((t_len, b, 4 * hid), dt)  # si, sf, tg, so per step
-        self.tc = xp.empty((t_len, b, hid), dt)
-        self.hprev = xp.zeros((t_len, b, hid), dt)
-        self.cprev = xp.zeros((t_len, b, hid), dt)
-        y = xp.empty((t_len, b, 2 * hid), dt)
-        h, c = h0.copy(), c0.copy()
-        wt = w_hh.T
-        for t in self.order:
-            n = self.sizes[t]
-            self.hprev[t], self.cprev[t] = h, c
-            pre = gi[t, :n] + backend.matmul(h[:n], wt)
-            if b_hh is not None:
-                pre += b_hh
-            i, f, g, o = (pre[:, k * hid : (k + 1) * hid] for k in range(4))
-            si, sf, tg, so = _sigmoid(xp, i), _sigmoid(xp, f), xp.tanh(g), _sigmoid(xp, o)
-            c2 = sf * c[:n] + si * tg
-            tc = xp.tanh(c2)
-            gates = self.gates[t, :n]
-            gates[:, :hid], gates[:, hid : 2 * hid] = si, sf
-            gates[:, 2 * hid : 3 * hid], gates[:, 3 * hid :] = tg, so
-            self.tc[t, :n] = tc
-            h[:n], c[:n] = so * tc, c2
-            y[t, :, :hid], y[t, :, hid:] = h, c
-        return y
-
-    def backward(self, gy):
-        xp = backend.array_module(gy)
-        t_len, b, two_h = gy.shape
-        hid = two_h // 2
-        dgi = xp.zeros((t_len, b, 4 * hid), gy.dtype)
-        dh = xp.zeros((b, hid), gy.dtype)
-        dc = xp.zeros((b, hid), gy.dtype)
-        for t in reversed(self.order):
-            n = self.sizes[t]
-            gh = gy[t, :, :hid] + dh
-            gc = gy[t, :, hid:] + dc
-            gt = self.gates[t, :n]
-            si, sf = gt[:, :hid], gt[:, hid : 2 * hid]
-            tg, so = gt[:, 2 * hid : 3 * hid], gt[:, 3 * hid :]
-            tc = self.tc[t, :n]
-            gcn = gc[:n] + gh[:n] * so * (1 - tc * tc)
-            d = dgi[t, :n]
-            d[:, :hid] = gcn * tg * si * (1 - si)
-            d[:, hid : 2 * hid] = gcn * self.cprev[t, :n] * sf * (1 - sf)
-            d[:, 2 * hid : 3 * hid] = gcn * si * (1 - tg * tg)
-            d[:, 3 * hid :] = gh[:n] * tc * so * (1 - so)
-            dh, dc = gh, gc  # rows that did not step carry their gradient
-            dh[:n] = backend.matmul(d, self.w)
-            dc[:n] = gcn * sf
-        flat = dgi.reshape(-1, 4 * hid)
-        dw = backend.matmul(flat.T, self.hprev.reshape(-1, hid))
-        db = _bias_grad(dgi) if self.has_b else None
-        return dgi, dh, dc, dw, db
-
-    def backward_graph(self, gy):
-        sizes, rev = self.sizes, self.reverse
-        return recompute_grads(self, gy, lambda gi, h0, c0, w, b: _reference(
-            "LSTM", gi, h0, c0, w, b, sizes, rev))  # fmt: skip
-
-
-class GRULayer(Function):
-    """(T, B, H) states from gi (T, B, 3H), h0 (B, H), w_hh (3H, H), b_hh (3H,)."""
-
-    def forward(self, gi, h0, w_hh, b_hh, sizes=None, reverse=False):
-        xp = backend.array_module(gi)
-        t_len, b, _ = gi.shape
-        hid = h0.shape[-1]
-        self.sizes = sizes or [b] * t_len
-        self.order = _order(t_len, reverse)
-        self.w = w_hh
-        self.has_b = b_hh is not None
-        self.inputs, self.reverse = (gi, h0, w_hh, b_hh), reverse
-        dt = gi.dtype
-        self.saved = xp.zeros((t_len, b, 4 * hid), dt)  # r, z, n, hn per step
-        self.hprev = xp.zeros((t_len, b, hid), dt)
-        y = xp.empty((t_len, b, hid), dt)
-        h = h0.copy()
-        wt = w_hh.T
-        for t in self.order:
-            n = self.sizes[t]
-            self.hprev[t] = h
-            gh = backend.matmul(h[:n], wt)
-            if b_hh is not None:
-                gh += b_hh
-            g = gi[t, :n]
-            r = _sigmoid(xp, g[:, :hid] + gh[:, :hid])
-            z = _sigmoid(xp, g[:, hid : 2 * hid] + gh[:, hid : 2 * hid])
-            hn = gh[:, 2 * hid :]
-            nn = xp.tanh(g[:, 2 * hid :] + r * hn)
-            s = self.saved[t, :n]
-            s[:, :hid], s[:, hid : 2 * hid], s[:, 2 * hid : 3 * hid], s[:, 3 * hid :] = r, z, nn, hn
-            h[:n] = nn + z * (h[:n] - nn)
-            y[t] = h
-        return y
-
-    def backward(self, gy):
-        xp = backend.array_module(gy)
-        t_len, b, hid = gy.shape
-        dgi = xp.zeros((t_len, b, 3 * hid), gy.dtype)
-        dgh = xp.zeros((t_len, b, 3 * hid), gy.dtype)
-        dh = xp.zeros((b, hid), gy.dtype)
-        for t in reversed(self.order):
-            n = self.sizes[t]
-            g = gy[t] + dh
-            s = self.saved[t, :n]
-            r, z, nn, hn = s[:, :hid], s[:, hid : 2 * hid], s[:, 2 * hid : 3 * hid], s[:, 3 * hid :]
-            gn = g[:n]
-            dn = gn * (1 - z) * (1 - nn * nn)
-            dz = gn * (self.hprev[t, :n] - nn) * z * (1 - z)
-            dr = dn * hn * r * (1 - r)
-            di, dg = dgi[t, :n], dgh[t, :n]
-            di[:, :hid], di[:, hid : 2 * hid], di[:, 2 * hid :] = dr, dz, dn
-            dg[:, :hid], dg[:, hid : 2 * hid], dg[:, 2 * hid :] = dr, dz, dn * r
-            dh = g  # rows that did not step carry their gradient
-            dh[:n] = gn * z + backend.matmul(dg, self.w)
-        dw = backend.matmul(dgh.reshape(-1, 3 * hid).T, self.hprev.reshape(-1, hid))
-        db = _bias_grad(dgh) if self.has_b else None
-        return dgi, dh, dw, db
-
-    def backward_graph(self, gy):
-        sizes, rev = self.sizes, self.reverse
-        return recompute_grads(self, gy, lambda gi, h0, w, b: _reference(
-            "GRU", gi, h0, None, w, b, sizes, rev))  # fmt: skip
+    def backward(self, grads):
+        gout, ghn = grads
+        x, h0, *w = self.inputs
+        xp = backend.array_module(x)
+        dirs, nd, steps, batch = self.dirs, len(self.dirs), self.steps, self.batch
+        gs, ns, hs = self.gs, self.ns, self.hs
+        h3, h = w[1].shape
+        h2 = 2 * h
+        dt = gs.dtype
+        mul, sub = xp.multiply, xp.subtract
+        r, z, hn_ = gs[:, :, :h], gs[:, :, h:h2], gs[:, :, h2:]
+        # derivative factors of every step: dh' times (Pn, Pr, Pz, Pn * r) gives the
+        # gradients of (n, r, z) pre-activations and of W_hn h + b_hn
+        pp = xp.empty((steps, nd, 4 * h, batch), dt)
+        pn, pr, pz, pnr = (pp[:, :, j * h : (j + 1) * h] for j in range(4))
+        omz = sub(1, z)
+        mul(ns, ns, out=pn)
+        sub(1, pn, out=pn)
+        pn *= omz
+        sub(hs[:steps], ns, out=pz)
+        pz *= z
+        pz *= omz
+        sub(1, r, out=pr)
+        pr *= r
+        pr *= hn_
+        pr *= pn
+        mul(pn, r, out=pnr)
+        gy = self._grad_out(xp, gout, h)
+        ghn = None if ghn is None else ghn.transpose(0, 2, 1)
+        wht = xp.ascontiguousarray(xp.stack([w[4 * d + 1] for d in range(nd)]).transpose(0, 2, 1))
+        dh, dh0 = xp.zeros((nd, h, batch), dt), xp.empty((nd, h, batch), dt)
+        dgs = xp.empty((steps, nd, 4 * h, batch), dt)
+        tmp = xp.empty((nd, h, batch), dt)
+        matmul, starts, ends = xp.matmul, self.starts, self.ends
+        need_h0 = self.needs_input_grad[1]
+        for k in range(steps - 1, -1, -1):
+            if ghn is not None:
+                for d, a, b in ends.get(k, ()):
+                    dh[d, :, a:b] = ghn[d, :, a:b]
+            if gy is not None:
+                dh += gy[k]
+            dg = dgs[k]
+            mul(dh[:, None], pp[k].reshape(nd, 4, h, batch), out=dg.reshape(nd, 4, h, batch))
+            if k or need_h0:  # NOTE: step 0's state gradient is h0's
+                matmul(wht, dg[:, h:], out=tmp)
+                dh *= gs[k, :, h:h2]
+                dh += tmp
+            for d, a, b in starts.get(k, ()):
+                dh0[d, :, a:b] = dh[d, :, a:b]
+                dh[d, :, a:b] = 0
+        res = [None] * len(self.inputs)
+        needs = self.needs_input_grad
+        if needs[1]:
+            res[1] = xp.ascontiguousarray(dh0.transpose(0, 2, 1))
+        a = xp.empty((nd, 4 * h, steps * batch), dt)
+        for d, rev in enumerate(dirs):
+            S.columns(dgs[:, d], a[d], rev)
+        wi = xp.stack([S.blocks(w[4 * d], S.GRU_IH) for d in range(nd)])
+        dwi = self._input_grads(a[:, :h3], wi, res, 4)
+        dwh = backend.matmul(a[:, h:], self._state_cols(xp, hs).transpose(0, 2, 1))
+        db = a.sum(axis=2)
+        for d in range(nd):
+            k = 2 + 4 * d
+            for j, g in enumerate((dwi[d], dwh[d], db[d, :h3], db[d, h:])):
+                if needs[k + j]:
+                    res[k + j] = S.blocks(g, S.GRU_IH_BACK) if j in (0, 2) else g
+        return tuple(res)
