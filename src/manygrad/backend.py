@@ -508,6 +508,18 @@ def index_add(target, indices, values) -> None:
         target[...] = acc.astype(dt)
 
 
+def _blas_rows(x):
+    """``x`` with unit-stride rows, copied if need be (NumPy arrays).
+
+    NOTE: NumPy's batched (> 2-d) matmul calls BLAS only for matrices whose rows are
+    contiguous; a transposed operand (a ``swapaxes`` view) falls back to its own loop, 8x
+    slower: (1, 990, 16) @ (1, 16, 202000) in float32 took 1.9 s against 0.33 s with the
+    first operand copied (conv_transpose3d's product). 2-d products handle transposes."""
+    if x.ndim > 2 and x.strides[-1] != x.itemsize and x.shape[-1] > 1:
+        return np.ascontiguousarray(x)
+    return x
+
+
 def matmul(a, b):
     """``xp.matmul(a, b)``, with bfloat16 on the GPU computed in float32.
 
@@ -520,6 +532,8 @@ def matmul(a, b):
     """
     t = type(a)
     if t is np.ndarray:
+        if a.ndim > 2 or b.ndim > 2:  # NOTE: batched: see _blas_rows
+            a, b = _blas_rows(a), _blas_rows(b)
         return np.matmul(a, b)
     if (t is not FakeArray and a.dtype.itemsize == 2 and a.dtype == b.dtype and a.ndim > 1
             and b.ndim > 1 and _lt16()):  # fmt: skip
