@@ -39,8 +39,9 @@ def _size_kw(size: tuple, kw: dict, fn: str) -> tuple:
 
 def _legacy_tensor(args: tuple, dtype=None, device=None) -> Tensor:
     """``torch.Tensor(...)``/``torch.FloatTensor(...)``: sizes give an uninitialised tensor;
-    data gives a copy, integer data as the default float dtype (bool data stays bool); a
-    tensor gives a tensor sharing its memory (cast when ``dtype`` differs)."""
+    data (lists, NumPy arrays of bool, int or float) gives a copy in the default float dtype,
+    as PyTorch's legacy constructor does; a tensor gives a tensor sharing its memory (cast
+    when ``dtype`` differs)."""
     if not args:
         args = (0,)
     if len(args) == 1 and isinstance(args[0], Size):  # torch.Tensor(x.shape)
@@ -54,9 +55,11 @@ def _legacy_tensor(args: tuple, dtype=None, device=None) -> Tensor:
         if device is None or backend.device(device) == data.device:
             return Tensor._wrap(data._data, data._device)
     arr = _array_from(data, dtype, device)
-    if dtype is None and not isinstance(data, Tensor) and arr.dtype.kind in "iu":
-        with backend.device_scope(backend.device_of(arr)):
-            arr = arr.astype(D.get_default_dtype().np)
+    default = D.get_default_dtype().np
+    if dtype is None and not isinstance(data, Tensor) and arr.dtype.kind in "biuf":
+        if arr.dtype != default:
+            with backend.device_scope(backend.device_of(arr)):
+                arr = arr.astype(default)
     return Tensor._wrap(arr)
 
 

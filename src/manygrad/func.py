@@ -139,44 +139,51 @@ def vjp(func, *primals, has_aux: bool = False):
     return (shown, vjp_fn, aux) if has_aux else (shown, vjp_fn)
 
 
-def jacrev(func, argnums=0, has_aux: bool = False):
-    """The Jacobian (shape ``out.shape + in.shape``) by reverse mode, as a function."""
+def jacrev(func, argnums=0, has_aux: bool = False, *, chunk_size=None):
+    """The Jacobian by reverse mode, as a function. Inputs and outputs may be tensors or
+    trees of them (tuples, lists, dicts): the result has the output's structure, each leaf
+    holding the input's structure with leaves of shape ``out.shape + in.shape`` (a tuple of
+    those when ``argnums`` is a tuple), as PyTorch's.
+
+    Example: ``mg.func.jacrev(lambda p: functional_call(model, p, (x,)))(params)``
+    """
 
     def wrapper(*args, **kwargs):
         from .ops import stack
 
         nums, single = _argnums(argnums, len(args))
-        outer = _level > 0 or any(args[i].requires_grad for i in nums)
+        outer = _level > 0 or any(t.requires_grad for i in nums for t in _leaves(args[i]))
         args = list(args)
         for i in nums:
-            args[i] = _prep(args[i])
+            args[i] = _tree_map(_prep, args[i])
+        ins = [t for i in nums for t in _leaves(args[i])]
+        per_out = []
         with autograd.enable_grad(), _inner():
             res = func(*args, **kwargs)
             out, aux = res if has_aux else (res, None)
-            ins = [args[i] for i in nums]
-            flat = out.reshape(-1)
-            rows = [
-                autograd.grad(
-                    flat[k],
-                    ins,
-                    retain_graph=True,
-                    create_graph=outer,
-                    allow_unused=True,
-                    materialize_grads=True,
-                )  # fmt: skip
-                for k in range(flat.shape[0])
-            ]
-        jac = []
-        for j, x in enumerate(ins):
-            m = stack([r[j] for r in rows]).reshape(*(tuple(out.shape) + tuple(x.shape)))
-            jac.append(m if outer else m.detach())
-        jac = jac[0] if single else tuple(jac)
+            for o in _leaves(out):
+                flat = o.reshape(-1)
+                kw = dict(retain_graph=True, create_graph=outer, allow_unused=True,
+                          materialize_grads=True)  # fmt: skip
+                rows = [autograd.grad(flat[k], ins, **kw) for k in range(flat.shape[0])]
+                mats = []
+                for j, x in enumerate(ins):
+                    shape = tuple(o.shape) + tuple(x.shape)
+                    m = stack([r[j] for r in rows]).reshape(shape) if rows else x.new_zeros(shape)
+                    mats.append(m if outer else m.detach())
+                take = iter(mats).__next__  # one stream over all argnums' trees
+                per_arg = tuple(_tree_map(lambda _t, take=take: take(), args[i]) for i in nums)
+                per_out.append(per_arg[0] if single else per_arg)
+        it = iter(per_out)
+        jac = _tree_map(lambda _t: next(it), out)
         return (jac, aux) if has_aux else jac
 
     return wrapper
 
 
-jacfwd = jacrev  # NOTE: same values; computed in reverse mode
+def jacfwd(func, argnums=0, has_aux: bool = False, *, randomness: str = "error"):
+    """The Jacobian, as ``jacrev`` (same values and structure; computed in reverse mode)."""
+    return jacrev(func, argnums, has_aux)
 
 
 def hessian(func, argnums=0):

@@ -9,9 +9,10 @@ manygrad. Before running SCRIPT (unchanged) it makes the two frameworks agree wh
 would otherwise differ only by their random streams:
 - every parameter gets the same initial values (a NumPy stream keyed by the parameter's
   order and shape) when it is handed to an optimizer or its model is first called, except
-  deep copies of parameters already synced, which keep the values they copied;
-- ``torch.rand``/``randn``/``*_like``/``randint`` and ``Categorical.sample`` draw from one
-  shared NumPy stream;
+  deep copies of parameters already synced, which keep the values they copied, and
+  parameters loaded from a state dict, which keep the values they loaded;
+- ``torch.rand``/``randn``/``*_like``/``randint``/``randperm``/``multinomial`` and
+  ``Categorical.sample`` draw from one shared NumPy stream (a ``generator=`` is ignored);
 - ``random_split`` and ``WeightedRandomSampler`` draw from that stream too, DataLoaders do
   not shuffle, and dropout layers drop nothing.
 Everything else (layers, losses, autograd, optimizers) is the framework's own.
@@ -35,7 +36,7 @@ _count = [0]
 
 def _init_value(shape, index):
     rng = np.random.default_rng(10_000 + index)
-    fan_in = int(np.prod(shape[1:])) if len(shape) >= 2 else int(shape[0])
+    fan_in = int(np.prod(shape[1:])) if len(shape) >= 2 else int(shape[0]) if shape else 1
     bound = 1.0 / math.sqrt(max(fan_in, 1))
     return rng.uniform(-bound, bound, size=shape).astype(np.float32)
 
@@ -82,6 +83,21 @@ def _patched_param_deepcopy(self, memo):
 
 torch.nn.Parameter.__deepcopy__ = _patched_param_deepcopy
 
+_load_state_dict = torch.nn.Module.load_state_dict
+
+
+def _patched_load_state_dict(self, state_dict, *args, **kwargs):
+    # parameters given values by a state dict keep them (a fresh model loading a checkpoint)
+    result = _load_state_dict(self, state_dict, *args, **kwargs)
+    missing = set(result.missing_keys)
+    for name, p in self.named_parameters():
+        if name not in missing:
+            _synced[id(p)] = weakref.ref(p)
+    return result
+
+
+torch.nn.Module.load_state_dict = _patched_load_state_dict
+
 _optimizer_init = torch.optim.Optimizer.__init__
 
 
@@ -98,7 +114,9 @@ _depth = [0]
 
 def _patched_module_call(self, *args, **kwargs):
     if _depth[0] == 0:
-        _sync_params(self.parameters())
+        # NOTE: under torch.func.functional_call the module holds the caller's tensors (plain
+        # or batched), not parameters of its own: those are left alone
+        _sync_params(p for p in self.parameters() if isinstance(p, torch.nn.Parameter))
     _depth[0] += 1
     try:
         return _module_call(self, *args, **kwargs)
@@ -137,9 +155,22 @@ def _randint(low, high=None, size=None, dtype=None, device=None, **kw):
     return _from(_RNG.integers(low, high, _shape((size,))).astype(np.int64), dtype)
 
 
+def _randperm(n, *, generator=None, dtype=None, device=None, **kw):
+    return _from(_RNG.permutation(int(n)).astype(np.int64), dtype)
+
+
+def _multinomial(input, num_samples, replacement=False, *, generator=None):  # noqa: A002
+    w = input.detach().double().numpy()
+    rows = w.reshape(-1, w.shape[-1])
+    idx = [_RNG.choice(len(r), num_samples, replace=replacement, p=r / r.sum()) for r in rows]
+    return torch.from_numpy(np.stack(idx).reshape(w.shape[:-1] + (num_samples,)))
+
+
 torch.randn = _randn
 torch.rand = _rand
 torch.randint = _randint
+torch.randperm = _randperm
+torch.multinomial = _multinomial
 torch.randn_like = lambda x, **kw: _randn(*x.shape, dtype=kw.get("dtype") or x.dtype)
 torch.rand_like = lambda x, **kw: _rand(*x.shape, dtype=kw.get("dtype") or x.dtype)
 

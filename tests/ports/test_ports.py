@@ -70,8 +70,10 @@ PORTS = [
     ("triplet_siamese.py", [], (2e-3, 1e-4), ()),
     ("bert_mlm.py", [], (2e-3, 1e-4), ()),
     ("image_captioning.py", [], (2e-3, 1e-4), ()),
-    ("tcn_weightnorm.py", [], (2e-3, 1e-5), ()),
-    ("tcn_weightnorm.py", ["--pad", "left"], (2e-3, 1e-5), ()),
+    # NOTE: 5 epochs: the adding problem's training turns chaotic after that; PyTorch with
+    # oneDNN off (another convolution algorithm) already differs by 2% at epoch 8
+    ("tcn_weightnorm.py", ["--epochs", "5"], (2e-3, 1e-5), ()),
+    ("tcn_weightnorm.py", ["--pad", "left", "--epochs", "5"], (2e-3, 1e-5), ()),
     ("deep_sets_scatter.py", [], (2e-3, 1e-4), ()),
     ("convnext_droppath.py", [], (2e-3, 1e-4), ()),
     ("unet_segmentation.py", [], (2e-3, 1e-4), ()),
@@ -82,6 +84,14 @@ PORTS = [
     ("mae_linear_attention.py", [], (2e-3, 1e-4), ()),
     ("bpr_recommender.py", [], (2e-3, 1e-4), ()),
     ("word2vec_sgns.py", [], (2e-3, 1e-4), ()),
+    ("llama_rope_kvcache.py", [], (2e-3, 1e-4), ()),
+    ("swin_window_attention.py", [], (2e-3, 1e-4), ()),
+    ("ppo_gae.py", [], (5e-3, 1e-4), ()),
+    ("per_sample_grads_func.py", [], (2e-3, 1e-5), ()),
+    ("lora_parametrize.py", [], (2e-3, 1e-5), ()),
+    ("mobilenet_v3.py", [], (2e-3, 1e-5), ()),
+    # gaussian_process.py waits for sigmoid/softplus on 0-d tensors (ops/elementwise.py
+    # _sigmoid; tests/compat/test_ports_gaps.py): then add it with (2e-3, 1e-6)
 ]  # fmt: skip
 
 

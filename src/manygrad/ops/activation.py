@@ -116,12 +116,13 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
-    """Howard et al. (2019): ``x * relu6(x + 3) / 6``."""
+    """Howard et al. (2019): ``x * relu6(x + 3) / 6`` (gradient 0 at -3 and 1 at 3, as
+    PyTorch's)."""
     if inplace:
         return _in_place(input, "hardswish_", hardswish)
     x = _float_input(input)
     mid = x * (x + 3) / 6
-    return where(x < -3, 0.0, where(x > 3, x, mid))
+    return where(x <= -3, 0.0, where(x >= 3, x, mid))
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
