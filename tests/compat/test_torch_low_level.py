@@ -155,7 +155,7 @@ def test_tensor_storage_and_identity_methods():
     assert a.output_nr == ta.output_nr == 0
     x = R.standard_normal((3, 4))
     mx, tx = mg.tensor(x), torch.tensor(x)
-    mx.map_(mg.tensor([1.0, 2.0, 3.0, 4.0]), lambda u, v: u * v + 1)
+    mx.map_(mg.tensor([1.0, 2.0, 3.0, 4.0], dtype=mg.float64), lambda u, v: u * v + 1)
     tx.map_(torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64), lambda u, v: u * v + 1)
     _close(mx, tx)
 

@@ -125,7 +125,10 @@ def _check_versions(node) -> None:
     for rid, vc, ver, i in getattr(node, "_saved", ()):
         if vc[0] == ver:
             continue
-        kept = [v for v in node.__dict__.values() if id(v) == rid]
+        d = node.__dict__
+        # NOTE: kept as an attribute, or in ``inputs`` (the raw arguments an op's backward
+        # or reference re-reads)
+        kept = [v for v in (*d.values(), *d.get("inputs", ())) if id(v) == rid]
         if not kept and rid not in node.__dict__.get("_packed_ids", ()):
             continue  # NOTE: the op does not keep this input: changing it is harmless
         what = "output 0" if i < 0 else f"input {i}"

@@ -295,6 +295,16 @@ class CompatMethods:
 
         if self._device.type != "cpu" or tensor._device.type != "cpu":
             raise TypeError("map_ is only implemented on CPU tensors, as in PyTorch")
+        if self.requires_grad:
+            raise RuntimeError(
+                "Can't call map_() on a tensor that requires grad (autograd can't follow a "
+                "Python function): call it on t.detach() or under mg.no_grad() on a copy"
+            )
+        if tensor.dtype != self.dtype:
+            raise TypeError(
+                f"map_: expected the other tensor's dtype to be {self.dtype}, got "
+                f"{tensor.dtype}; cast it with .to({self.dtype})"
+            )
         other = np.broadcast_to(tensor._data, self._data.shape)
         fn = np.vectorize(callable, otypes=[self._data.dtype])
         return self._set("map_", fn(self._data, other))

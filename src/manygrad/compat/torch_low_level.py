@@ -68,7 +68,7 @@ def native_group_norm(input: Tensor, weight, bias, N: int, C: int, HxW: int,  # 
     """``(output, mean, rstd)`` of group normalization; ``mean`` and ``rstd`` are (N, group)."""
     out = _F().group_norm(input, group, weight, bias, eps)
     x = input.float() if input.dtype in _HALF else input
-    xg = x.reshape(N, group, -1)
+    xg = x.reshape(N, group, C // group * HxW)
     mean = xg.mean(2)
     rstd = (xg.var(2, unbiased=False) + eps).rsqrt()
     return out, mean, rstd
@@ -142,14 +142,18 @@ def sym_float(a):
     return float(a)
 
 
+def _as_float_if_any(r, a, b):
+    return float(r) if isinstance(a, float) or isinstance(b, float) else r
+
+
 def sym_max(a, b):
-    """``max(a, b)``."""
-    return builtins.max(a, b)
+    """``max(a, b)``, a float if either is one (as PyTorch's)."""
+    return _as_float_if_any(builtins.max(a, b), a, b)
 
 
 def sym_min(a, b):
-    """``min(a, b)``."""
-    return builtins.min(a, b)
+    """``min(a, b)``, a float if either is one (as PyTorch's)."""
+    return _as_float_if_any(builtins.min(a, b), a, b)
 
 
 def sym_not(a):

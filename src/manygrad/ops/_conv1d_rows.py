@@ -127,6 +127,9 @@ def backward(gy3, w2, xpad, g, need_x: bool, need_w: bool, need_b: bool):
             gx[n0 : n0 + m] = dst[:, :, pl : pl + g.W]
 
     _ck.run_blocks(_Blocks(n), step, nw, fn=block)
-    w_grad = sum(p for p in gw if p is not None) if need_w else None
-    b_grad = sum(p for p in gb if p is not None) if need_b else None
+    # NOTE: started at zeros: an empty batch runs no block
+    w_grad = (
+        sum((p for p in gw if p is not None), np.zeros((g.O, g.C * g.kw), dt)) if need_w else None
+    )
+    b_grad = sum((p for p in gb if p is not None), np.zeros(g.O, dt)) if need_b else None
     return gx, w_grad, b_grad

@@ -85,7 +85,9 @@ class SeqOp(Function):
         nd, n_in = a.shape[0], x.shape[-1]
         if self.needs_input_grad[0]:
             if a.flags.c_contiguous:  # NOTE: both directions in one product
-                dx = backend.matmul(a.reshape(-1, a.shape[2]).T, wi.reshape(-1, n_in))
+                dx = backend.matmul(
+                    a.reshape(nd * a.shape[1], a.shape[2]).T, wi.reshape(nd * wi.shape[1], n_in)
+                )
             else:
                 dx = backend.matmul(a[0].T, wi[0])
                 for d in range(1, nd):

@@ -208,6 +208,11 @@ def fused_layers(mode: str, x: Tensor, hx, weights: list, dirs: tuple, sizes=Non
     from .rnn_fused import GRUSeq, LSTMSeq
 
     lstm = mode == "LSTM"
+    if sizes is None and x.shape[1 if batch_first else 0] == 0:
+        raise ShapeError(
+            f"{mode}: expected sequence length to be larger than 0 in RNN, got input of shape "
+            f"{tuple(x.shape)}"
+        )
     h0, c0 = (None, None) if hx is None else (hx if lstm else (hx, None))
     flat = None
     if sizes is not None:
