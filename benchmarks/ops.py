@@ -150,6 +150,15 @@ def _cases():
         ("act", "elu 256x3072 fwd+bwd", mf.elu, tf.elu, act, [True]),
         ("act", "leaky_relu 256x3072 fwd+bwd", lambda x: mf.leaky_relu(x, 0.1),
          lambda x: tf.leaky_relu(x, 0.1), act, [True]),
+        ("act", "leaky_relu 4M fwd", lambda x: mf.leaky_relu(x, 0.1),
+         lambda x: tf.leaky_relu(x, 0.1), [(4096, 1024)], None),
+        ("act", "leaky_relu 4M fwd+bwd", lambda x: mf.leaky_relu(x, 0.1),
+         lambda x: tf.leaky_relu(x, 0.1), [(4096, 1024)], [True]),
+        ("act", "leaky_relu 64K fwd+bwd", lambda x: mf.leaky_relu(x, 0.1),
+         lambda x: tf.leaky_relu(x, 0.1), [(256, 256)], [True]),
+        ("act", "relu 4M fwd", mf.relu, tf.relu, [(4096, 1024)], None),
+        ("act", "relu 4M fwd+bwd", mf.relu, tf.relu, [(4096, 1024)], [True]),
+        ("act", "relu 64K fwd+bwd", mf.relu, tf.relu, [(256, 256)], [True]),
         ("norm", "layer_norm 64x128x256 fwd+bwd", lambda x, w, b: mf.layer_norm(x, [256], w, b),
          lambda x, w, b: tf.layer_norm(x, [256], w, b), [(64, 128, 256), (256,), (256,)],
          [True, True, True]),
@@ -157,6 +166,35 @@ def _cases():
          lambda x, w, b: tf.layer_norm(x, [768], w, b), [(8, 128, 768), (768,), (768,)],
          [True, True, True]),
     ]  # fmt: skip
+    # U-Net / FPN decoders: 2x upsampling, and the other interpolation modes
+    for mode, shape, kw in (
+        ("bilinear", (16, 64, 32, 32), dict(scale_factor=2)),
+        ("bilinear", (8, 128, 64, 64), dict(scale_factor=2)),
+        ("bilinear", (32, 256, 14, 14), dict(size=(28, 28))),
+        ("linear", (16, 64, 256), dict(scale_factor=2)),
+        ("bicubic", (16, 64, 32, 32), dict(scale_factor=2)),
+        ("trilinear", (4, 32, 16, 16, 16), dict(scale_factor=2)),
+    ):
+        to = "x2" if "scale_factor" in kw else "to " + "x".join(map(str, kw["size"]))
+        for ac in (False, True):
+            name = f"{mode} {'x'.join(map(str, shape))} {to} ac={ac:d}"
+            k = dict(kw, mode=mode, align_corners=ac)
+            mi = lambda x, k=k: mf.interpolate(x, **k)  # noqa: E731
+            ti = lambda x, k=k: tf.interpolate(x, **k)  # noqa: E731
+            cases += [
+                ("upsample", f"{name} fwd", mi, ti, [shape], None),
+                ("upsample", f"{name} fwd+bwd", mi, ti, [shape], [True]),
+            ]
+    gn = lambda f, g: lambda x, w, b: f(x, g, w, b)  # noqa: E731
+    for shape, g in (((32, 64, 56, 56), 32), ((16, 128, 32, 32), 32), ((8, 256, 16, 16), 8),
+                     ((64, 32, 8, 8), 4)):  # fmt: skip
+        name = f"group_norm {'x'.join(map(str, shape))} g{g}"
+        specs = [shape, shape[1:2], shape[1:2]]
+        cases += [
+            ("gnorm", f"{name} fwd", gn(mf.group_norm, g), gn(tf.group_norm, g), specs, None),
+            ("gnorm", f"{name} fwd+bwd", gn(mf.group_norm, g), gn(tf.group_norm, g), specs,
+             [True, True, True]),
+        ]  # fmt: skip
     c1 = [(64, 1, 28, 28), (32, 1, 3, 3), (32,)]
     c2 = [(64, 32, 14, 14), (64, 32, 3, 3), (64,)]
     c3 = [(64, 32, 28, 28), (64, 32, 3, 3), (64,)]
@@ -206,7 +244,7 @@ def main(argv=None) -> None:
     ap.add_argument(
         "--only",
         default=None,
-        help="run one group: add, matmul, softmax, gelu, act, norm, conv, conv3d",
+        help="run one group: add, matmul, softmax, gelu, act, norm, gnorm, upsample, conv, conv3d",
     )
     ap.add_argument("--budget", type=float, default=None, help="seconds per library per case")
     ap.add_argument("--single-thread", action="store_true", help="1 thread each, CPU time")

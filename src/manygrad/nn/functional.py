@@ -63,9 +63,14 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
 
     Example: ``h = F.relu(h, inplace=True)``.
     """
-    # NOTE: relu, elu, leaky_relu, silu and dropout are one node each, whose saved input
-    # the write protects (``_activation._write``)
-    return _write(input, "relu_", _ew.relu) if inplace else _ew.relu(input)
+    # NOTE: relu, elu, leaky_relu, silu and dropout are one node each, whose saved values
+    # the write protects (``_activation._write``); without a graph, CPU float arrays are
+    # computed straight into the input
+    if not inplace:
+        return _ew.relu(input)
+    if _ew._rectify_in_place(input, "relu_"):
+        return input
+    return _write(input, "relu_", _ew.relu)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -91,9 +96,12 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 
     Example: ``h = F.leaky_relu(h, 0.2, inplace=True)``.
     """
-    if inplace:
-        return _write(input, "leaky_relu_", _ew.leaky_relu, negative_slope)
-    return _ew.leaky_relu(input, negative_slope)
+    if not inplace:
+        return _ew.leaky_relu(input, negative_slope)
+    if _ew._rectify_in_place(input, "leaky_relu_", negative_slope):
+        return input
+    # NOTE: the node keeps the result, as PyTorch's leaky_relu_: no copy of the input
+    return _write(input, "leaky_relu_", _ew._leaky_relu_on_result, negative_slope)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -128,7 +136,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
 
 def relu_(input: Tensor) -> Tensor:
     """``relu`` written into ``input``."""
-    return _write(input, "relu_", _ew.relu)
+    return relu(input, inplace=True)
 
 
 def _in_place(fn):

@@ -11,6 +11,7 @@ from .. import backend
 from .. import dtypes as D
 from ..autograd import Function
 from ..tensor import Tensor
+from . import _relu_blocks as _rb
 
 # ---------------------------------------------------------------------------- promotion
 
@@ -473,7 +474,6 @@ def _const(f):
 
 
 _sgn = _const(lambda xp, a: xp.sign(a))
-_pos = _const(lambda xp, a: a > 0)
 
 
 def _abs_grad(xp, g, x, y):
@@ -522,8 +522,42 @@ def square(input: Tensor) -> Tensor:
 
 reciprocal = _unary("Reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, y: -g * y * y,
                     graph=lambda g, x, y: -g * y * y, holomorphic=True)  # fmt: skip
-relu = _unary("Relu", lambda xp, x: xp.maximum(x, 0), lambda xp, g, x, y: g * (y > 0), True,
-              False, lambda g, x, y: g * _pos(y))  # fmt: skip
+
+
+class Relu(Function):
+    """``max(x, 0)`` as PyTorch's: -0.0 and NaN pass; the gradient is PyTorch's
+    threshold_backward, ``y <= 0 ? 0 : g`` (0 at 0; a select, so inf or NaN in ``g`` where
+    y <= 0 give 0). It keeps its output, as PyTorch's: changing that in place refuses
+    backward. C-contiguous float32/float64 CPU arrays take ``_relu_blocks``; integers take
+    ``maximum``."""
+
+    def forward(self, x):
+        xp = backend.array_module(x)
+        if _rb.fast(x):
+            y = _rb.relu(xp, x)
+        elif x.dtype.kind in "biu":
+            y = xp.maximum(x, 0)
+        else:
+            y = backend.where(x < 0, xp.zeros((), x.dtype), x)
+        self.y = y
+        return y
+
+    def backward(self, g):
+        y = self.y
+        xp = backend.array_module(g)
+        if _rb.fast(g, y):
+            return _rb.relu_grad(xp, g, y)
+        return backend.where(y <= 0, xp.zeros((), g.dtype), g)
+
+    def backward_graph(self, g):
+        return where(Tensor._wrap(self.y <= 0), 0.0, g)
+
+
+def relu(input: Tensor) -> Tensor:  # noqa: A002
+    """``max(input, 0)`` (``F.relu`` also takes ``inplace``)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"relu: expected a Tensor, got {type(input).__name__}")
+    return Relu.apply(input)
 
 
 def _sigmoid(xp, x):
@@ -604,21 +638,60 @@ def sign(input: Tensor) -> Tensor:
 
 
 class LeakyRelu(Function):
-    def forward(self, x, slope):
-        self.mask, self.slope = x > 0, slope
-        return backend.where(self.mask, x, x * slope)
+    """PyTorch's ``x > 0 ? x : x * slope`` and its gradient ``x > 0 ? g : g * slope`` (slope
+    at 0 and NaN; 16-bit floats computed in float32, as PyTorch's CPU kernels). It keeps its
+    input, as PyTorch's, or with ``on_result`` its output (PyTorch's ``leaky_relu_``): for a
+    slope >= 0 the output is > 0 exactly where the input is. C-contiguous float32/float64
+    CPU arrays with slope > 0 take ``_relu_blocks``."""
+
+    def forward(self, x, slope, on_result=False):
+        xp = backend.array_module(x)
+        if slope > 0 and _rb.fast(x):
+            y = _rb.leaky(xp, x, slope)
+        else:
+            with backend.quiet_float_errors():  # NOTE: inf * 0 and overflow, silent as PyTorch
+                y = backend.where(x > 0, x, _opmath(lambda xp, v: v * slope)(xp, x))
+        self.slope, self.a = slope, (y if on_result and slope >= 0 else x)
+        return y
 
     def backward(self, g):
-        return backend.where(self.mask, g, g * self.slope)
+        a, slope = self.a, self.slope
+        xp = backend.array_module(g)
+        if _rb.fast(g, a):
+            return _rb.leaky_grad(xp, g, a, slope)
+        with backend.quiet_float_errors():
+            return backend.where(a > 0, g, _opmath(lambda xp, v: v * slope)(xp, g))
 
     def backward_graph(self, g):
-        return where(Tensor._wrap(self.mask), g, g * self.slope)
+        return where(Tensor._wrap(self.a > 0), g, g * self.slope)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
     """``input`` where positive, else ``negative_slope * input`` (``F.leaky_relu`` also
     takes ``inplace``)."""
     return LeakyRelu.apply(input, negative_slope)
+
+
+def _leaky_relu_on_result(input: Tensor, negative_slope: float) -> Tensor:  # noqa: A002
+    """``leaky_relu`` whose node keeps its output rather than its input (``leaky_relu_``:
+    the write replaces the input)."""
+    return LeakyRelu.apply(input, negative_slope, True)
+
+
+def _rectify_in_place(t: Tensor, name: str, slope: float | None = None) -> bool:
+    """relu (``slope`` None) or leaky relu computed straight into ``t``'s memory when no
+    graph is needed and ``t`` is a C-contiguous float32/float64 CPU array (no result to
+    copy back); False, having done nothing, otherwise."""
+    d = t._data
+    if (slope is not None and slope <= 0) or not _rb.fast(d) or not t._plain(name):
+        return False
+    xp = backend.array_module(d)
+    if slope is None:
+        _rb.relu(xp, d, out=d)
+    else:
+        _rb.leaky(xp, d, slope, out=d)
+    t._done(name)
+    return True
 
 
 class Elu(Function):

@@ -1,12 +1,14 @@
 """Resampling: interpolate (nearest, nearest-exact, linear, bilinear, bicubic, trilinear,
 area), grid_sample and affine_grid, as in ``torch.nn.functional``.
 
-interpolate is separable: each spatial dim is resampled in turn by selecting source rows
-(``index_select``) and mixing them with fixed weights, so its gradient (a scatter-add of
-the weighted rows) and the gradient of that come from differentiable ops. Source positions
-and weights follow PyTorch's kernels (same formulas, in the input's float precision;
-nearest in float32 as PyTorch computes it). grid_sample gathers the four neighbours of
-each sampling point; its weights are differentiable functions of the grid.
+interpolate is separable: each spatial dim is resampled in turn. On CPUs the linear and
+cubic modes are one node of matrix products (``_resample_blocks``); elsewhere (GPUs, ONNX
+traces) each dim selects source rows (``index_select``) and mixes them with fixed weights,
+so its gradient (a scatter-add of the weighted rows) and the gradient of that come from
+differentiable ops. Source positions and weights follow PyTorch's kernels (same formulas,
+in the input's float precision, float32 for 16-bit floats; nearest in float32 as PyTorch
+computes it). grid_sample gathers the four neighbours of each sampling point; its weights
+are differentiable functions of the grid.
 """
 
 # ruff: noqa: A002  (`input` is PyTorch's argument name)
@@ -15,10 +17,11 @@ from __future__ import annotations
 import itertools
 import math
 
-from .. import backend
+from .. import autograd, backend
 from .. import dtypes as D
 from ..errors import ShapeError
 from ..tensor import Tensor
+from . import _resample_blocks as _rb
 from .elementwise import _float_input, abs, clamp, fmod, where
 from .indexing import gather, index_select
 from .linalg import matmul
@@ -27,7 +30,6 @@ from .pool import adaptive_avg_pool1d, adaptive_avg_pool2d
 
 _MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
-_A = -0.75  # NOTE: the cubic convolution constant PyTorch uses (Keys' a = -0.75)
 
 
 def _const(x: Tensor, arr) -> Tensor:
@@ -53,15 +55,6 @@ def _out_sizes(x, size, scale_factor, recompute, nd):
     return size, ((None,) * nd if recompute else sf)
 
 
-def _scale(n_in, n_out, align_corners, sf, xp, dt):
-    """PyTorch's area_pixel_compute_scale, in the compute dtype."""
-    if align_corners:
-        return dt.type((n_in - 1) / (n_out - 1)) if n_out > 1 else dt.type(0)
-    if sf is not None and sf > 0:
-        return dt.type(1.0 / sf)
-    return dt.type(n_in) / dt.type(n_out)
-
-
 def _nearest(x, d, n_out, sf, exact):
     xp = backend.array_module(x._data)
     n_in = x.shape[d]
@@ -75,32 +68,25 @@ def _nearest(x, d, n_out, sf, exact):
 
 
 def _taps(x, d, n_out, sf, align_corners, cubic):
-    """Source rows and their weights along dim ``d``: lists of (index array, weight array)."""
+    """Source rows and their weights along dim ``d``: lists of (index array, weight array),
+    computed in float32 for 16-bit floats (PyTorch's opmath)."""
     xp = backend.array_module(x._data)
     n_in = x.shape[d]
     dt = xp.dtype(x._data.dtype)
+    ct = xp.dtype(xp.float32) if dt.itemsize == 2 else dt
     with backend.device_scope(x._device):
-        scale = _scale(n_in, n_out, align_corners, sf, xp, dt)
-        dst = xp.arange(n_out, dtype=dt)
-        src = scale * dst if align_corners else scale * (dst + dt.type(0.5)) - dt.type(0.5)
+        scale = _rb._scale(n_in, n_out, align_corners, sf, ct)
+        dst = xp.arange(n_out, dtype=ct)
+        src = scale * dst if align_corners else scale * (dst + ct.type(0.5)) - ct.type(0.5)
         if not cubic:
-            src = xp.maximum(src, dt.type(0))
-            i0 = xp.floor(src).astype(xp.int64)
-            i0 = xp.minimum(i0, n_in - 1)
+            src = xp.maximum(src, ct.type(0))
+            i0 = xp.minimum(xp.floor(src).astype(xp.int64), n_in - 1)
             i1 = xp.minimum(i0 + 1, n_in - 1)
-            w1 = (src - i0.astype(dt)).astype(dt)
-            return [(i0, dt.type(1) - w1), (i1, w1)]
+            w1 = (src - i0.astype(ct)).astype(ct)
+            return [(i0, (ct.type(1) - w1).astype(dt)), (i1, w1.astype(dt))]
         i = xp.floor(src)
-        t = (src - i).astype(dt)
+        ws = _rb._cubic((src - i).astype(ct), ct.type(1))
         i = i.astype(xp.int64)
-
-        def cc1(v):
-            return ((_A + 2) * v - (_A + 3)) * v * v + 1
-
-        def cc2(v):
-            return ((_A * v - 5 * _A) * v + 8 * _A) * v - 4 * _A
-
-        ws = [cc2(t + 1), cc1(t), cc1(1 - t), cc2(2 - t)]
         return [(xp.clip(i + k - 1, 0, n_in - 1), w.astype(dt)) for k, w in enumerate(ws)]
 
 
@@ -164,6 +150,18 @@ def _antialias(x, sizes, sfs, align_corners, cubic):
     return x
 
 
+def _blocks_path(x: Tensor) -> bool:
+    """Whether the linear and cubic modes take ``_resample_blocks``: real float CPU
+    tensors, outside an ONNX trace (whose export rules know the gathers)."""
+    dt = x._data.dtype
+    return (
+        autograd._trace is None
+        and x._device.type == "cpu"
+        and dt.itemsize in (2, 4, 8)
+        and (dt.kind == "f" or dt.name == "bfloat16")
+    )
+
+
 @backend.on_tensor_device
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
@@ -205,6 +203,9 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     sizes, sfs = _out_sizes(input, size, scale_factor, recompute_scale_factor, nd)
     if min(sizes) < 1:
         raise ShapeError(f"interpolate: output size {sizes} must be positive")
+    if min(input.shape[2:]) < 1:
+        raise ShapeError(f"interpolate: the input's spatial size {tuple(input.shape[2:])} must "
+                         "be positive")  # fmt: skip
     x = _float_input(input)
     if antialias:
         return _antialias(x, sizes, sfs, bool(align_corners), mode == "bicubic")
@@ -216,6 +217,13 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         from .pool3d import adaptive_avg_pool3d
 
         return adaptive_avg_pool3d(x, sizes)
+    if mode in _rb.NODES and _blocks_path(x):
+        dt = x._data.dtype
+        axes = tuple(
+            _rb.axis(x.shape[2 + k], sizes[k], sfs[k], bool(align_corners), mode == "bicubic", dt)
+            for k in range(nd)
+        )
+        return _rb.NODES[mode].apply(x, axes)
     for k in range(nd):
         d = 2 + k
         if mode.startswith("nearest"):
@@ -285,14 +293,7 @@ def _pad_taps(xp, p, n: int, padding_mode: str, align_corners: bool):
 
 def _cubic_weights(t):
     """Keys' cubic convolution weights (a = -0.75) of the 4 taps around offset t."""
-
-    def cc1(v):
-        return ((_A + 2) * v - (_A + 3)) * v * v + 1
-
-    def cc2(v):
-        return ((_A * v - 5 * _A) * v + 8 * _A) * v - 4 * _A
-
-    return [cc2(t + 1), cc1(t), cc1(1 - t), cc2(2 - t)]
+    return _rb._cubic(t, 1)
 
 
 @backend.on_tensor_device
