@@ -581,6 +581,8 @@ def erf(x):
         return _fakegpu.kernel(_erf.np_erf_same, x)
     if t is np.ndarray:
         return _erf.np_erf_same(x)
+    if isinstance(x, np.generic):  # NOTE: NumPy's scalar result of an op on a 0-d array
+        return _erf.np_erf_same(np.asarray(x))
     import cupyx.scipy.special
 
     # NOTE: CuPy's erf maps float16 to float64 and has no bfloat16 loop: compute 16-bit

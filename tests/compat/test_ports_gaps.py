@@ -42,11 +42,6 @@ def test_legacy_tensor_of_a_tensor_keeps_its_dtype():
         assert str(m.dtype).split(".")[-1] == str(t.dtype).split(".")[-1] == dtype
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ops/elementwise.py _sigmoid: NumPy ufuncs return a scalar for a 0-d array, and "
-    "xp.reciprocal(e, out=e) then raises TypeError (sigmoid, silu, softplus backward)",
-)
 @pytest.mark.parametrize("fn", ["sigmoid", "silu", "softplus"])
 def test_sigmoid_family_on_a_0d_tensor(fn):
     # a GPyTorch-style 0-d hyperparameter: softplus(raw_outputscale)

@@ -566,6 +566,8 @@ def _sigmoid(xp, x):
     # SiLU's -0.0). No where(): NumPy's is ~10x slower on random signs
     dt = x.dtype
     e = xp.exp(-(x.astype(xp.float32) if dt.itemsize == 2 else x))
+    if not e.ndim:  # NOTE: NumPy gives a scalar for a 0-d input; the steps below are in place
+        e = xp.asarray(e)
     e += 1
     xp.reciprocal(e, out=e)
     return e.astype(dt, copy=False)
