@@ -205,3 +205,32 @@ def test_sym_max_min_promote_as_pytorch():
             want = getattr(torch, f)(a, b)
             got = getattr(mg, f)(a, b)
             assert type(got) is type(want) and got == want, (f, got, want)
+
+
+# ---------------------------------------------------------------- var/std without dof, copysign
+
+
+@pytest.mark.parametrize("fn", ["var", "std"])
+def test_var_std_without_degrees_of_freedom(fn):
+    for data, kw in (([0.7], {}), (0.7, {}), ([0.7, 0.7], {"correction": 2})):
+        m = mg.tensor(data, requires_grad=True)
+        t = torch.tensor(data, requires_grad=True)
+        with pytest.warns(UserWarning, match="degrees of freedom is <= 0"):
+            ym = getattr(mg, fn)(m, **kw)
+        with pytest.warns(UserWarning):
+            yt = getattr(torch, fn)(t, **kw)
+        ym.backward()
+        yt.backward()
+        np.testing.assert_array_equal(ym.detach().numpy(), yt.detach().numpy())
+        np.testing.assert_array_equal(m.grad.numpy(), t.grad.numpy())
+
+
+def test_copysign_gradients():
+    a = [0.7, -0.3, 0.0, -0.0]
+    b = [-1.0, 2.0, -3.0, 4.0]
+    ma, mb = mg.tensor(a, requires_grad=True), mg.tensor(b, requires_grad=True)
+    ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (mg.copysign(ma, mb) * mg.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
+    (torch.copysign(ta, tb) * torch.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
+    np.testing.assert_array_equal(ma.grad.numpy(), ta.grad.numpy())
+    np.testing.assert_array_equal(mb.grad.numpy(), tb.grad.numpy())  # zeros, not None

@@ -42,15 +42,40 @@ def signbit(input: Tensor) -> Tensor:  # noqa: A002
     return Tensor._wrap(backend.array_module(input._data).signbit(input._data), input._device)
 
 
+class Copysign(Function):
+    """``|a|`` with the sign bit of ``b``; the gradient is ``g * y / a`` (0 where a is 0)
+    for ``a`` and zeros for ``b``, as PyTorch's CopysignBackward."""
+
+    def forward(self, a, b):
+        xp = backend.array_module(a)
+        self.a, self.y = a, xp.copysign(a, b)
+        return self.y
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            with backend.quiet_float_errors():
+                ratio = self.y / self.a
+            ga = g * xp.where(self.a == 0, xp.zeros((), ratio.dtype), ratio)
+        if self.needs_input_grad[1]:
+            gb = xp.zeros(g.shape, g.dtype)
+        return ga, gb
+
+    def backward_graph(self, g):
+        a = self.saved_input(0, self.a)
+        ratio = where(a == 0, 0.0, Tensor._wrap(self.y) / where(a == 0, 1.0, a))
+        return g * ratio, g * 0
+
+
 def copysign(input, other) -> Tensor:  # noqa: A002
     """``|input|`` with the sign (bit) of ``other``; always floating."""
     a = _float_input(input)
     if isinstance(other, Tensor):
-        a, _ = _float_pair(input, other)
-    neg = signbit(other) if isinstance(other, Tensor) else (math.copysign(1.0, other) < 0)
-    if isinstance(neg, bool):
-        return -abs(a) if neg else abs(a)
-    return where(neg, -abs(a), abs(a))
+        a, b = _float_pair(input, other)
+        return Copysign.apply(a, b)
+    neg = math.copysign(1.0, other) < 0
+    return -abs(a) if neg else abs(a)
 
 
 def fmax(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002

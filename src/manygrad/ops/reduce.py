@@ -131,14 +131,21 @@ class Var(Function):
         self.denom = _b.max(n - correction, 0)
         self.axes, self.keepdim = axes, keepdim
         sq = xp.square(self.centered).sum(axis=axes, keepdims=keepdim)
-        # NOTE: NumPy < 2 makes a 0-d float32 / a Python int float64 (scalar promotion)
-        out = sq / self.denom if self.denom else sq * float("nan")
+        # NOTE: NumPy < 2 makes a 0-d float32 / a Python int float64 (scalar promotion);
+        # no degrees of freedom: sq / 0, inf (NaN where sq is 0), as PyTorch's
+        if self.denom:
+            out = sq / self.denom
+        else:
+            with backend.quiet_float_errors():
+                out = sq / xp.zeros((), sq.dtype)
         return out.astype(x.dtype, copy=False)
 
     def backward(self, g):
         xp = backend.array_module(g)
         g = g if self.keepdim or self.axes is None else xp.expand_dims(g, self.axes)
-        return g * self.centered * (2.0 / self.denom) if self.denom else g * self.centered * 0
+        # NOTE: no degrees of freedom: 2 / 0 is inf, so inf or NaN, as PyTorch's
+        with backend.quiet_float_errors():
+            return g * self.centered * (2.0 / self.denom if self.denom else float("inf"))
 
     def backward_graph(self, g):
         x = self.saved_input(0, self.x)
@@ -156,16 +163,31 @@ def _correction(unbiased, correction):
     return 1 if unbiased in (None, True) else 0
 
 
+def _dof_warning(x: Tensor, axes, correction, name: str) -> None:
+    if _count(x.shape, axes) - correction <= 0:
+        from ._common import warn_caller
+
+        warn_caller(
+            f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than "
+            "the reduction factor (input numel divided by output numel)."
+        )
+
+
 def var(input: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
     """Variance with Bessel's correction by default (``correction=1``)."""
     input = _float_input(input)
-    return Var.apply(input, _axes(input, dim, "var"), _correction(unbiased, correction), keepdim)
+    axes, corr = _axes(input, dim, "var"), _correction(unbiased, correction)
+    _dof_warning(input, axes, corr, "var")
+    return Var.apply(input, axes, corr, keepdim)
 
 
 def std(input: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
     from .elementwise import sqrt
 
-    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+    x = _float_input(input)
+    axes, corr = _axes(x, dim, "std"), _correction(unbiased, correction)
+    _dof_warning(x, axes, corr, "std")
+    return sqrt(Var.apply(x, axes, corr, keepdim))
 
 
 class AMax(Function):
