@@ -558,9 +558,9 @@ def matmul_bias(a, b, bias):
 
         return fastpath.call("cublaslt.direct", a, b, bias)
     out = matmul(a, b)
-    if out.dtype != a.dtype:  # bfloat16 computes in float32
-        out = out.astype(a.dtype)
     out += bias
+    if out.dtype != a.dtype:  # NOTE: bfloat16 computes in float32: round once, as PyTorch
+        out = out.astype(a.dtype)
     return out
 
 
@@ -607,15 +607,21 @@ def normal_cdf(x):
 def gelu_exact(x, slope: bool):
     """Exact GELU ``x * Phi(x)`` of a float32 CPU array and, with ``slope``, its derivative
     ``Phi(x) + x phi(x)`` (else None), as a pair, computed in cache-sized blocks; None for
-    other arrays (the caller takes ``normal_cdf``).
+    other arrays (the caller takes ``normal_cdf``). A 16-bit float CPU array computes in
+    float32 and gets its output rounded once, as PyTorch's CPU kernel; the derivative stays
+    float32 so that ``g * slope`` is rounded once too (the engine casts it to ``x``'s dtype).
 
     Args:
         x: the input array. slope: whether to compute the derivative too.
 
     Example: ``y, d = backend.gelu_exact(np.ones(4, np.float32), True)``
     """
-    if type(x) is np.ndarray and x.dtype == np.float32:
-        return _erf.np_gelu32(x, slope)
+    if type(x) is np.ndarray:
+        if x.dtype == np.float32:
+            return _erf.np_gelu32(x, slope)
+        if x.dtype == np.float16 or x.dtype.name == "bfloat16":
+            y, d = _erf.np_gelu32(x.astype(np.float32), slope)
+            return y.astype(x.dtype), d
     return None
 
 

@@ -9,8 +9,9 @@ manygrad. Before running SCRIPT (unchanged) it makes the two frameworks agree wh
 would otherwise differ only by their random streams:
 - every parameter gets the same initial values (a NumPy stream keyed by the parameter's
   order and shape) when it is handed to an optimizer or its model is first called, except
-  deep copies of parameters already synced, which keep the values they copied, and
-  parameters loaded from a state dict, which keep the values they loaded;
+  deep copies of parameters already synced, which keep the values they copied, parameters
+  loaded from a state dict, which keep the values they loaded, constant zeros and ones, and
+  0-d parameters (a temperature or scale the program set to a constant);
 - ``torch.rand``/``randn``/``*_like``/``randint``/``randperm``/``multinomial`` and
   ``Categorical.sample`` draw from one shared NumPy stream (a ``generator=`` is ignored);
 - ``random_split`` and ``WeightedRandomSampler`` draw from that stream too, DataLoaders do
@@ -65,6 +66,8 @@ def _sync_params(params):
                 and (values == values.flat[0]).all()
             ):
                 continue  # norm weights (ones) and zero biases stay as the framework made them
+            if values.ndim == 0:
+                continue  # a learnt scalar (CLIP's logit scale) starts where the program put it
             p.copy_(torch.from_numpy(_init_value(tuple(p.shape), i)))
     return params
 
