@@ -131,11 +131,15 @@ def test_dropout_inplace(device):
 def test_layers_with_inplace_flag_still_work():
     for layer in (mg.nn.ReLU(inplace=True), mg.nn.LeakyReLU(0.1, inplace=True),
                   mg.nn.ELU(inplace=True), mg.nn.SiLU(inplace=True),
-                  mg.nn.Hardtanh(inplace=True), mg.nn.ReLU6(inplace=True),
-                  mg.nn.Dropout(0.5, inplace=True).eval()):  # fmt: skip
+                  mg.nn.Hardtanh(inplace=True), mg.nn.ReLU6(inplace=True)):  # fmt: skip
         xm = mg.tensor(X, requires_grad=True)
-        layer(xm).sum().backward()
+        layer(xm * 1).sum().backward()
         assert xm.grad is not None and xm.grad.shape == xm.shape
+        with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+            layer(xm)  # as PyTorch: a leaf that requires grad can't be written in place
+    xm = mg.tensor(X, requires_grad=True)  # eval dropout leaves its input alone
+    mg.nn.Dropout(0.5, inplace=True).eval()(xm).sum().backward()
+    assert xm.grad is not None
 
 
 # ---------------------------------------------------------------------------- size_average, reduce

@@ -8,8 +8,9 @@ from .module import Module
 
 
 class _Inplace(Module):
-    """An activation with an ``inplace`` flag (accepted for PyTorch compatibility; manygrad
-    always returns a new tensor so that autograd stays correct)."""
+    """An activation with an ``inplace`` flag: True writes the result into the input, as
+    PyTorch's (autograd's version counters refuse a backward that would need the old
+    values, e.g. after ``sigmoid``, whose gradient reads its output)."""
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -28,14 +29,14 @@ class ReLU(_Inplace):
     """
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.relu(input)
+        return _F.relu(input, inplace=self.inplace)
 
 
 class SiLU(_Inplace):
     """``x * sigmoid(x)`` (Elfwing et al., 2017; a.k.a. swish)."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.silu(input)
+        return _F.silu(input, inplace=self.inplace)
 
 
 class GELU(Module):
@@ -80,7 +81,7 @@ class LeakyReLU(Module):
 
     Args:
         negative_slope: slope for x < 0 (default 0.01).
-        inplace: accepted for compatibility (default False).
+        inplace: write the result into the input (default False).
     """
 
     def __init__(self, negative_slope: float = 1e-2, inplace: bool = False) -> None:
@@ -89,7 +90,7 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.leaky_relu(input, self.negative_slope)
+        return _F.leaky_relu(input, self.negative_slope, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
@@ -100,7 +101,7 @@ class ELU(Module):
 
     Args:
         alpha: saturation value for negative inputs (default 1.0).
-        inplace: accepted for compatibility (default False).
+        inplace: write the result into the input (default False).
     """
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
@@ -109,7 +110,7 @@ class ELU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.elu(input, self.alpha)
+        return _F.elu(input, self.alpha, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -192,10 +193,12 @@ class Hardtanh(Module):
             raise ValueError(f"Hardtanh: max_val ({max_val}) must be >= min_val ({min_val})")
 
     def forward(self, input: Tensor) -> Tensor:
-        return _F.hardtanh(input, self.min_val, self.max_val)
+        return _F.hardtanh(input, self.min_val, self.max_val, inplace=self.inplace)
 
     def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (
+            ", inplace=True" if self.inplace else ""
+        )
 
 
 class ReLU6(Hardtanh):
@@ -237,7 +240,7 @@ class PReLU(Module):
 
 def _simple(name: str, fn_name: str, doc: str):
     def forward(self, input: Tensor) -> Tensor:
-        return getattr(_F, fn_name)(input)
+        return getattr(_F, fn_name)(input, inplace=self.inplace)
 
     return type(name, (_Inplace,), {"forward": forward, "__doc__": doc, "__module__": __name__})
 
@@ -246,6 +249,8 @@ SELU = _simple("SELU", "selu", "Klambauer et al. (2017): scaled ELU with fixed c
 Mish = _simple("Mish", "mish", "Misra (2019): ``x * tanh(softplus(x))``.")
 Hardswish = _simple("Hardswish", "hardswish", "Howard et al. (2019): ``x * relu6(x + 3) / 6``.")
 Hardsigmoid = _simple("Hardsigmoid", "hardsigmoid", "``relu6(x + 3) / 6``.")
+# NOTE: PyTorch's repr of these two leaves inplace out
+Hardswish.extra_repr = Hardsigmoid.extra_repr = lambda self: ""
 
 
 class _Plain(Module):
@@ -281,10 +286,10 @@ class CELU(Module):
         self.alpha, self.inplace = alpha, inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return _F.celu(input, self.alpha)
+        return _F.celu(input, self.alpha, inplace=self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
 
 class GLU(Module):
@@ -309,10 +314,12 @@ class Threshold(Module):
         self.threshold, self.value, self.inplace = threshold, value, inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return _F.threshold(input, self.threshold, self.value)
+        return _F.threshold(input, self.threshold, self.value, inplace=self.inplace)
 
     def extra_repr(self) -> str:
-        return f"threshold={self.threshold}, value={self.value}"
+        return f"threshold={self.threshold}, value={self.value}" + (
+            ", inplace=True" if self.inplace else ""
+        )
 
 
 class Softmin(Softmax):
@@ -353,10 +360,12 @@ class RReLU(Module):
         self.lower, self.upper, self.inplace = lower, upper, inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return _F.rrelu(input, self.lower, self.upper, self.training)
+        return _F.rrelu(input, self.lower, self.upper, self.training, inplace=self.inplace)
 
     def extra_repr(self) -> str:
-        return f"lower={self.lower}, upper={self.upper}"
+        return f"lower={self.lower}, upper={self.upper}" + (
+            ", inplace=True" if self.inplace else ""
+        )
 
 
 class Softmax2d(Module):
