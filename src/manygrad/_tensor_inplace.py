@@ -137,7 +137,7 @@ class InplaceMethods:
         return self._inplace("clamp_max_", F.clamp, None, max)
 
     def lerp_(self, end, weight) -> Tensor:
-        return self._inplace("lerp_", lambda s, e, w: s + (e - s) * w, end, weight)
+        return self._inplace("lerp_", F.lerp, end, weight)
 
     def addcmul_(self, tensor1, tensor2, value=1) -> Tensor:
         return self._inplace("addcmul_", lambda s, a, b: s + a * b * value, tensor1, tensor2)

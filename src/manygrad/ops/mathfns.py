@@ -293,8 +293,19 @@ def xlogy(input, other) -> Tensor:  # noqa: A002
 
 
 def lerp(input: Tensor, end: Tensor, weight) -> Tensor:  # noqa: A002
-    """``input + weight * (end - input)``; weight a number or a tensor."""
-    return add(input, mul(weight, sub(end, input)))
+    """``input + weight * (end - input)``; weight a number or a tensor.
+
+    NOTE: as PyTorch, ``end - (end - input) * (1 - weight)`` where ``|weight| >= 0.5``: weight
+    1 then gives ``end`` exactly (``1e8 + (1 - 1e8)`` is 0 in float32), and the rounding is
+    PyTorch's but for its fused multiply-add."""
+    diff = sub(end, input)
+    if isinstance(weight, Tensor):
+        near = add(input, mul(weight, diff))
+        far = sub(end, mul(diff, sub(1, weight)))
+        return where(abs(weight) < 0.5, near, far)
+    if -0.5 < weight < 0.5:
+        return add(input, mul(weight, diff))
+    return sub(end, mul(diff, 1 - weight))
 
 
 def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:  # noqa: A002

@@ -25,8 +25,14 @@ from .lr_scheduler import LRScheduler, _per_group
 __all__ = ["AveragedModel", "SWALR", "get_ema_avg_fn", "get_ema_multi_avg_fn", "update_bn"]
 
 
+def _check_decay(decay: float) -> None:
+    if not 0.0 <= decay <= 1.0:
+        raise ValueError(f"EMA: decay must lie in [0, 1], got {decay}")
+
+
 def get_ema_avg_fn(decay: float = 0.999):
     """An ``avg_fn`` for exponential moving averages: ``decay * avg + (1 - decay) * new``."""
+    _check_decay(decay)
 
     def ema_update(ema_param: Tensor, current_param: Tensor, num_averaged):
         return decay * ema_param + (1 - decay) * current_param
@@ -35,11 +41,19 @@ def get_ema_avg_fn(decay: float = 0.999):
 
 
 def get_ema_multi_avg_fn(decay: float = 0.999):
-    """A ``multi_avg_fn`` for exponential moving averages over lists of parameters."""
+    """A ``multi_avg_fn`` for exponential moving averages over lists of parameters.
+
+    Floating tensors move by ``lerp_`` towards the model's (PyTorch's ``_foreach_lerp_``),
+    others are set to ``decay * avg + (1 - decay) * new``."""
+    _check_decay(decay)
 
     def ema_update(ema_param_list, current_param_list, _):
-        for p_ema, p_model in zip(ema_param_list, current_param_list):
-            p_ema.copy_(decay * p_ema + (1 - decay) * p_model)
+        with no_grad():
+            for p_ema, p_model in zip(ema_param_list, current_param_list):
+                if p_ema.is_floating_point() or p_ema.is_complex():
+                    p_ema.lerp_(p_model, 1 - decay)
+                else:
+                    p_ema.copy_(p_ema * decay + p_model * (1 - decay))
 
     return ema_update
 
