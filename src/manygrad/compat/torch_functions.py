@@ -135,6 +135,7 @@ def autocast_increment_nesting() -> int:
 
 
 def autocast_decrement_nesting() -> int:
+    """The count of ``autocast_increment_nesting`` less one, returned."""
     _AUTOCAST_NESTING[0] -= 1
     return _AUTOCAST_NESTING[0]
 
