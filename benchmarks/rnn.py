@@ -30,15 +30,12 @@ import torch
 
 import manygrad as mg
 
-_clock = time.perf_counter
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ops as _bench  # noqa: E402 - benchmarks/ops.py: the shared sampling and clock
 
 
 def _sample(fn, inner: int) -> float:
-    fn()
-    t0 = _clock()
-    for _ in range(inner):
-        fn()
-    return (_clock() - t0) * 1e3 / inner
+    return _bench._sample(fn, inner)
 
 
 def _pair(f_mg, f_t, budget_s, min_reps):
@@ -114,9 +111,8 @@ def main(argv=None) -> None:
     ap.add_argument("--single-thread", action="store_true")
     args = ap.parse_args(argv)
     if args.single_thread:
-        global _clock
         torch.set_num_threads(1)
-        _clock = time.process_time
+        _bench._clock = time.process_time
     budget = args.budget or (0.5 if args.quick else 2.0)
     min_reps = 5 if args.quick else 11
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
