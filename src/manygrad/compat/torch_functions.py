@@ -146,6 +146,7 @@ def is_autocast_cache_enabled() -> bool:
 
 
 def set_autocast_cache_enabled(enabled: bool) -> None:
+    """Switch the autocast cast cache (a flag only: manygrad casts per use)."""
     _AUTOCAST_CACHE[0] = bool(enabled)
 
 
