@@ -40,8 +40,9 @@ def _size_kw(size: tuple, kw: dict, fn: str) -> tuple:
 def _legacy_tensor(args: tuple, dtype=None, device=None) -> Tensor:
     """``torch.Tensor(...)``/``torch.FloatTensor(...)``: sizes give an uninitialised tensor;
     data (lists, NumPy arrays of bool, int or float) gives a copy in the default float dtype,
-    as PyTorch's legacy constructor does; a tensor gives a tensor sharing its memory (cast
-    when ``dtype`` differs)."""
+    as PyTorch's legacy constructor does, but for a CPU NumPy array of that dtype, whose
+    memory the tensor shares; a tensor gives a tensor sharing its memory (cast when
+    ``dtype`` differs)."""
     if not args:
         args = (0,)
     if len(args) == 1 and isinstance(args[0], Size):  # torch.Tensor(x.shape)
@@ -54,6 +55,9 @@ def _legacy_tensor(args: tuple, dtype=None, device=None) -> Tensor:
     if isinstance(data, Tensor) and (dtype is None or D.from_any(dtype) is data.dtype):
         if device is None or backend.device(device) == data.device:
             return Tensor._wrap(data._data, data._device)
+    if (type(data) is np.ndarray and dtype is None and data.dtype == D.get_default_dtype().np
+            and (device is None or backend.device(device).type == "cpu")):  # fmt: skip
+        return Tensor._wrap(data)  # NOTE: as PyTorch, an array of the default dtype is shared
     arr = _array_from(data, dtype, device)
     default = D.get_default_dtype().np
     if dtype is None and not isinstance(data, Tensor) and arr.dtype.kind in "biuf":

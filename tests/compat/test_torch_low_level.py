@@ -204,3 +204,11 @@ def test_autocast_state_functions_follow_torch():
 
     assert trace(mg) == trace(torch)
     assert not mg.is_autocast_enabled("cpu") and mg.get_autocast_dtype("cpu") is mg.bfloat16
+
+
+def test_legacy_constructor_shares_a_default_dtype_array():
+    for arr in (np.ones(3, np.float32), np.ones((3, 3), np.float32)[:, 1], np.ones(3)):
+        m, t = mg.Tensor(arr), torch.Tensor(arr)
+        arr[0] = 5
+        np.testing.assert_array_equal(m.numpy(), t.numpy())
+        assert str(m.dtype).split(".")[1] == str(t.dtype).split(".")[1]
