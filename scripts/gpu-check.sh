@@ -44,6 +44,10 @@ if has tests; then
     tests/ops tests/autograd tests/kernels tests/cuda tests/nn tests/test_devices.py \
     > "$out/pytest-cuda.txt" 2>&1 || status=1
   tail -n 30 "$out/pytest-cuda.txt"
+  # the whole-sequence LSTM/GRU op (off on cuda until this passes) against PyTorch
+  MANYGRAD_FAST_PATHS=rnn.sequence MANYGRAD_TEST_DEVICES=cuda timeout 60 "$py" -m pytest -q \
+    -rfEs -p no:cacheprovider tests/nn/test_rnn_fused.py > "$out/pytest-cuda-rnn.txt" 2>&1 || status=1
+  tail -n 5 "$out/pytest-cuda-rnn.txt"
 fi
 # the NVRTC compile check, then every fused kernel (manygrad.kernels) against its NumPy twin,
 # timed against the unfused CuPy path: the log and Markdown table in kernels.txt, kernels.json

@@ -113,11 +113,25 @@ def _lazy(module: str, attr: str):
     return run
 
 
+def _lazy_op(module: str, attr: str):
+    """``manygrad.ops.<module>.<attr>``, imported on first call."""
+
+    def run(*args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(f"manygrad.ops.{module}"), attr)(*args, **kwargs)
+
+    return run
+
+
 def _register_library_paths() -> None:
     """The vendor-library fast paths of ``manygrad.cuda`` (cuBLASLt, cuDNN), off by default."""
     fastpath.register(FastPath("cublaslt.matmul", "GEMMs on cuBLASLt (nvmath), fused epilogues",
                                _lazy("gemm", "matmul"), _lazy("gemm", "reference"),
                                requires=_lazy("gemm", "nvmath_missing")))  # fmt: skip
+    fastpath.register(FastPath("rnn.sequence", "LSTM/GRU layers as one op per layer over the "
+                               "whole sequence (CPU and fakegpu always)",
+                               _lazy_op("rnn", "fused_layers"), _lazy_op("rnn", "rnn_layer")))  # fmt: skip
     fastpath.register(FastPath("cublaslt.direct", "bf16/fp16 products on cuBLASLt, no float32 "
                                "copies (the capture-safe path)", _lazy("ltgemm", "matmul"),
                                _lazy("ltgemm", "reference"),

@@ -126,7 +126,37 @@ def cases() -> list[Case]:
              {"hyper": optim_step.hyper(0.1, weight_decay=1e-4, step=2, momentum=0.9),
               "flags": optim_step.NESTEROV}, mutates=True),
     ]  # fmt: skip
+    out.append(Case("rnn.sequence", "float32 LSTM(256->512) T64 B32, no_grad", lambda r: (
+        _r(r, (64, 32, 256)), _r(r, (2048, 256), scale=0.05), _r(r, (2048, 512), scale=0.05),
+        _r(r, (2048,), scale=0.1), _r(r, (2048,), scale=0.1)), _lstm_sequence, _lstm_steps, {},
+        tol=1e-4))  # fmt: skip
     return out + library_cases()
+
+
+def _lstm_sequence(x, w_ih, w_hh, b_ih, b_hh):
+    """One LSTM layer as the whole-sequence op (``rnn.sequence``), output array."""
+    from .. import autograd
+    from ..ops import rnn
+    from ..tensor import Tensor
+
+    t = [Tensor._wrap(a) for a in (x, w_ih, w_hh, b_ih, b_hh)]
+    with autograd.no_grad():
+        out, _, _ = rnn.fused_layers("LSTM", t[0], None, [[*t[1:], None]], (False,))
+    return out._data
+
+
+def _lstm_steps(x, w_ih, w_hh, b_ih, b_hh):
+    """The same layer by the reference composition, a step at a time."""
+    from .. import autograd
+    from ..ops import rnn
+    from ..tensor import Tensor
+
+    xp = backend.array_module(x)
+    z = Tensor._wrap(xp.zeros((x.shape[1], w_hh.shape[1]), x.dtype))
+    t = [Tensor._wrap(a) for a in (x, w_ih, w_hh, b_ih, b_hh)]
+    with autograd.no_grad():
+        out, _ = rnn.rnn_layer("LSTM", t[0], (z, z), *t[1:], fused=False)
+    return out._data
 
 
 def library_cases() -> list[Case]:

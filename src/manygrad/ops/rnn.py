@@ -178,9 +178,16 @@ def _out(state):
 
 def fused_ok(*tensors) -> bool:
     """Whether the fused layer ops serve these tensors (None skipped): all float32 or all
-    float64 (other dtypes run the reference compositions)."""
+    float64 (other dtypes run the reference compositions). On a GPU only with the fast path
+    ``rnn.sequence`` switched on (``MANYGRAD_FAST_PATHS``): it has not run on one yet."""
     chars = {t._data.dtype.char for t in tensors if t is not None}
-    return len(chars) == 1 and chars <= {"f", "d"}
+    if len(chars) != 1 or not chars <= {"f", "d"}:
+        return False
+    if any(t._device.type == "cuda" for t in tensors if t is not None):
+        from ..kernels import fastpath
+
+        return fastpath.enabled("rnn.sequence")
+    return True
 
 
 def fused_layers(mode: str, x: Tensor, hx, weights: list, dirs: tuple, sizes=None,
