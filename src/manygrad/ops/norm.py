@@ -441,8 +441,10 @@ def batch_norm(
 
 
 class GroupNorm(Function):
-    """Group norm by ops/_group_norm_rows.py (CPU arrays in cache-sized blocks of groups);
-    backward reads the saved input and a mean and 1/std per group, no full-size xhat."""
+    """Group norm. CPU arrays: ops/_group_norm_rows.py, in cache-sized blocks of groups;
+    backward reads the saved input and a mean and 1/std per group, no full-size xhat. GPU
+    arrays (and the fake GPU's): the whole-array formulas with a saved xhat, which a GPU
+    run verified (the blocks' formulas have not run on one)."""
 
     def reference(self, x, w, b):
         xg = x.reshape(x.shape[0], self.groups, -1)
@@ -455,6 +457,9 @@ class GroupNorm(Function):
         self.inputs, self.eps, self.groups = (x, w, b), eps, groups
         xp = backend.array_module(x)
         out_dt, cdt = x.dtype, _cdt(x)
+        self.blocks = backend.device_of(x).type == "cpu"
+        if not self.blocks:  # NOTE: GPU arrays: the formulas a GPU run verified
+            return self._forward_whole(xp, x, w, b, groups, eps, out_dt, cdt)
         xc = xp.ascontiguousarray(x.astype(cdt, copy=False))
         # NOTE: backward reads the input (kept in self.inputs) or, if converted, its copy
         self.xc, x = (None if xc is x else xc), xc
@@ -466,12 +471,31 @@ class GroupNorm(Function):
         return y.astype(out_dt, copy=False)
 
     def backward(self, g):
+        if not self.blocks:
+            return self._backward_whole(g)
         xp = backend.array_module(g)
         nx, nw, nb = self.needs_input_grad[:3]
         x = self.inputs[0] if self.xc is None else self.xc
         g = g.astype(x.dtype, copy=False)
         args = (x, self.mean, self.rstd, self.groups, self.w)
         return _group_norm_rows.backward(xp, g, *args, nx, nw, nb)
+
+    def _forward_whole(self, xp, x, w, b, groups, eps, out_dt, cdt):
+        n, c = x.shape[:2]
+        xg = x.astype(cdt, copy=False).reshape(n, groups, -1)
+        self.xhat_g, self.rstd, _, _ = _normalize(xp, xg, (2,), eps)
+        self.xhat = self.xhat_g.reshape(x.shape)
+        self.pshape = pshape = (1, c) + (1,) * (x.ndim - 2)
+        self.axes = (0,) + tuple(range(2, x.ndim))
+        self.w = None if w is None else w.astype(cdt).reshape(pshape)
+        b = None if b is None else b.astype(cdt).reshape(pshape)
+        return _affine(self.xhat, self.w, b).astype(out_dt, copy=False)
+
+    def _backward_whole(self, g):
+        g = g.astype(self.xhat.dtype, copy=False)
+        gxh = g * self.w if self.w is not None else g
+        gx = _normalize_grad(gxh.reshape(self.xhat_g.shape), self.xhat_g, self.rstd, (2,))
+        return _affine_grads(self, g, gx.reshape(g.shape), self.axes, (self.pshape[1],))
 
 
 def group_norm(
