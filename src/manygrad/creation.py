@@ -192,22 +192,53 @@ def _make(fill, size, dtype, device, requires_grad, default=None):
     return t.requires_grad_() if requires_grad else t
 
 
+def _layout(kw: dict, fn: str) -> bool:
+    """Whether ``layout=`` asks for a sparse COO tensor (``zeros``/``empty`` make an empty
+    one, as PyTorch's); other sparse layouts, and sparse for other fills, are refused."""
+    lay = kw.get("layout")
+    if lay is None or lay == "strided":
+        return False
+    if lay == "sparse_coo" and fn in ("zeros", "empty", "zeros_like"):
+        return True
+    raise NotImplementedError(
+        f"{fn}(layout={lay!r}): manygrad makes strided tensors, and empty sparse COO ones with "
+        "zeros/empty/zeros_like; build other sparse tensors with mg.sparse_coo_tensor"
+    )
+
+
+def _empty_sparse(size: tuple, dtype, device, requires_grad) -> Tensor:
+    from .sparse import sparse_coo_tensor
+
+    shape = _shape(size)
+    idx = zeros(len(shape), 0, dtype=D.int64, device=device)
+    vals = zeros(0, dtype=dtype, device=device)
+    return sparse_coo_tensor(idx, vals, shape, requires_grad=requires_grad)
+
+
 def zeros(*size, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    sparse = _layout(kw, "zeros")
     size = _size_kw(size, kw, "zeros")
+    if sparse:
+        return _empty_sparse(size, dtype, device, requires_grad)
     return _make(lambda xp, s, dt: xp.zeros(s, dt), size, dtype, device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    _layout(kw, "ones")
     size = _size_kw(size, kw, "ones")
     return _make(lambda xp, s, dt: xp.ones(s, dt), size, dtype, device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    sparse = _layout(kw, "empty")
     size = _size_kw(size, kw, "empty")
+    if sparse:
+        return _empty_sparse(size, dtype, device, requires_grad)
     return _make(lambda xp, s, dt: xp.empty(s, dt), size, dtype, device, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    _layout(kw, "full")
     (size,) = _size_kw((size,), kw, "full")
     default = D.scalar_dtype(fill_value) if dtype is None else None
     if dtype is not None and D.from_any(dtype)._f8:  # NOTE: PyTorch's rounding, not ml_dtypes'
@@ -263,6 +294,7 @@ def _float_dtype(dtype, op: str) -> None:
 
 def rand(*size, dtype=None, device=None, requires_grad=False, generator=None, **kw) -> Tensor:
     """Uniform samples in [0, 1)."""
+    _layout(kw, "rand")
     size = _size_kw(size, kw, "rand")
     _float_dtype(dtype, "rand")
     dev = _device(device)
@@ -272,6 +304,7 @@ def rand(*size, dtype=None, device=None, requires_grad=False, generator=None, **
 
 def randn(*size, dtype=None, device=None, requires_grad=False, generator=None, **kw) -> Tensor:
     """Standard normal samples."""
+    _layout(kw, "randn")
     size = _size_kw(size, kw, "randn")
     _float_dtype(dtype, "randn")
     dev = _device(device)
@@ -326,38 +359,51 @@ def _like(fn, input: Tensor, dtype, device, requires_grad, memory_format, *args,
 
 
 def zeros_like(
-    input, dtype=None, device=None, requires_grad=False, *, memory_format=None
+    input, dtype=None, device=None, requires_grad=False, *, memory_format=None, layout=None
 ) -> Tensor:
+    if _layout({"layout": layout}, "zeros_like"):
+        return _empty_sparse(input.shape, dtype or input.dtype, device or input.device,
+                             requires_grad)  # fmt: skip
     return _like(zeros, input, dtype, device, requires_grad, memory_format, input.shape)
 
 
-def ones_like(input, dtype=None, device=None, requires_grad=False, *, memory_format=None) -> Tensor:
+def ones_like(
+    input, dtype=None, device=None, requires_grad=False, *, memory_format=None, layout=None
+) -> Tensor:
+    _layout({"layout": layout}, "ones_like")
     return _like(ones, input, dtype, device, requires_grad, memory_format, input.shape)
 
 
 def empty_like(
-    input, dtype=None, device=None, requires_grad=False, *, memory_format=None
+    input, dtype=None, device=None, requires_grad=False, *, memory_format=None, layout=None
 ) -> Tensor:
+    _layout({"layout": layout}, "empty_like")
     return _like(empty, input, dtype, device, requires_grad, memory_format, input.shape)
 
 
 def full_like(
-    input, fill_value, dtype=None, device=None, requires_grad=False, *, memory_format=None
-) -> Tensor:
+    input, fill_value, dtype=None, device=None, requires_grad=False, *, memory_format=None,
+    layout=None,
+) -> Tensor:  # fmt: skip
+    _layout({"layout": layout}, "full_like")
     return _like(full, input, dtype, device, requires_grad, memory_format, input.shape, fill_value)
 
 
 def rand_like(
-    input, dtype=None, device=None, requires_grad=False, *, generator=None, memory_format=None
-) -> Tensor:
+    input, dtype=None, device=None, requires_grad=False, *, generator=None, memory_format=None,
+    layout=None,
+) -> Tensor:  # fmt: skip
+    _layout({"layout": layout}, "rand_like")
     return _like(
         rand, input, dtype, device, requires_grad, memory_format, input.shape, generator=generator
     )
 
 
 def randn_like(
-    input, dtype=None, device=None, requires_grad=False, *, generator=None, memory_format=None
-) -> Tensor:
+    input, dtype=None, device=None, requires_grad=False, *, generator=None, memory_format=None,
+    layout=None,
+) -> Tensor:  # fmt: skip
+    _layout({"layout": layout}, "randn_like")
     return _like(
         randn, input, dtype, device, requires_grad, memory_format, input.shape, generator=generator
     )

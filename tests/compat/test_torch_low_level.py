@@ -212,3 +212,34 @@ def test_legacy_constructor_shares_a_default_dtype_array():
         arr[0] = 5
         np.testing.assert_array_equal(m.numpy(), t.numpy())
         assert str(m.dtype).split(".")[1] == str(t.dtype).split(".")[1]
+
+
+@pytest.mark.parametrize("fn", ["zeros", "empty", "ones", "full", "rand", "randn"])
+def test_creation_layouts_as_torch(fn):
+    args = ((2, 3), 1.0) if fn == "full" else (2, 3)
+    for lay_m, lay_t in ((mg.strided, torch.strided), (mg.sparse_coo, torch.sparse_coo)):
+        try:
+            want = getattr(torch, fn)(*args, layout=lay_t)
+        except (RuntimeError, NotImplementedError):
+            with pytest.raises(NotImplementedError, match="layout"):
+                getattr(mg, fn)(*args, layout=lay_m)
+            continue
+        got = getattr(mg, fn)(*args, layout=lay_m)
+        assert got.layout == lay_m and tuple(got.shape) == tuple(want.shape)
+        if lay_m == mg.sparse_coo:
+            assert got._nnz() == want._nnz() == 0
+            np.testing.assert_array_equal(got.to_dense().numpy(), want.to_dense().numpy())
+
+
+@pytest.mark.parametrize("fn", ["zeros_like", "ones_like", "empty_like", "rand_like"])
+def test_like_layouts_as_torch(fn):
+    x, tx = mg.randn(2, 3), torch.randn(2, 3)
+    assert getattr(mg, fn)(x, layout=mg.strided).layout == mg.strided
+    try:
+        want = getattr(torch, fn)(tx, layout=torch.sparse_coo)
+    except (RuntimeError, NotImplementedError):
+        with pytest.raises(NotImplementedError, match="layout"):
+            getattr(mg, fn)(x, layout=mg.sparse_coo)
+        return
+    got = getattr(mg, fn)(x, layout=mg.sparse_coo)
+    assert got.layout == mg.sparse_coo and got._nnz() == want._nnz() == 0
