@@ -24,7 +24,7 @@ def _check_writable(t, name: str) -> None:
     there would race silently on the GPU. PyTorch refuses it too.
     """
     a = t._data
-    if 0 in a.strides and any(s == 0 and n > 1 for s, n in zip(a.strides, a.shape)):
+    if 0 in a.strides and a.size and any(s == 0 and n > 1 for s, n in zip(a.strides, a.shape)):
         raise RuntimeError(
             f"{name}: more than one element of the written-to tensor (shape {tuple(t.shape)}) "
             "refers to the same memory (an expand() view); write into a copy: t = t.clone()"

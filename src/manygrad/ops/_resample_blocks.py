@@ -206,7 +206,8 @@ def run(xp, a, axes, transposed: bool):
         if out is None:
             out = a
             for d, ax in order:
-                out = _taps_t(xp, out, d, ax) if transposed else _taps(xp, out, d, ax)
+                if not ax.identity:  # NOTE: an unchanged dim keeps its inf and NaN in place
+                    out = _taps_t(xp, out, d, ax) if transposed else _taps(xp, out, d, ax)
     return out if out.dtype == dt else out.astype(dt)
 
 

@@ -52,6 +52,11 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
         raise ValueError(f"hardtanh: max_val ({max_val}) must be >= min_val ({min_val})")
     if inplace:
         return _in_place(input, "hardtanh_", hardtanh, min_val, max_val)
+    if isinstance(input, Tensor) and input._data.dtype.kind in "iu":
+        from .elementwise import clamp  # NOTE: as PyTorch: integers stay integers, the
+        # bounds truncated toward zero
+
+        return clamp(input, int(min_val), int(max_val))
     x = _float_input(input)
     inside = (x > min_val) & (x < max_val)
     return where(inside, x, where(x <= min_val, min_val, max_val).to(x.dtype))

@@ -143,9 +143,12 @@ class Var(Function):
     def backward(self, g):
         xp = backend.array_module(g)
         g = g if self.keepdim or self.axes is None else xp.expand_dims(g, self.axes)
-        # NOTE: no degrees of freedom: 2 / 0 is inf, so inf or NaN, as PyTorch's
+        if self.denom:
+            return g * self.centered * (2.0 / self.denom)
+        # NOTE: no degrees of freedom: PyTorch 2.13 gives g * inf (its sign, not the
+        # centred value's) where x differs from the mean, NaN where it does not
         with backend.quiet_float_errors():
-            return g * self.centered * (2.0 / self.denom if self.denom else float("inf"))
+            return g * (xp.abs(xp.sign(self.centered)) * float("inf"))
 
     def backward_graph(self, g):
         x = self.saved_input(0, self.x)
@@ -155,6 +158,37 @@ class Var(Function):
             for a in sorted(self.axes):
                 g = g.unsqueeze(a)
         return g * (2.0 / self.denom) * c if self.denom else g * c * 0
+
+
+class Std(Var):
+    """``sqrt(var)`` with PyTorch's gradient: 0 where the result is 0 (a constant slice),
+    where the chain through sqrt would give inf * 0 = NaN."""
+
+    def forward(self, x, axes, correction, keepdim):
+        xp = backend.array_module(x)
+        self.y = xp.sqrt(super().forward(x, axes, correction, keepdim))
+        return self.y
+
+    def _var_grad(self, g, y, zero, where):
+        with backend.quiet_float_errors():
+            return where(y == 0, zero, g / (2 * y))
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        return super().backward(self._var_grad(g, self.y, xp.zeros((), g.dtype), xp.where))
+
+    def backward_graph(self, g):
+        from .elementwise import where
+
+        x = self.saved_input(0, self.x)
+        axes = self.axes if self.axes is not None else tuple(range(x.ndim))
+        c = x - x.mean(axes, keepdim=True)
+        with backend.quiet_float_errors():  # NOTE: no degrees of freedom: sq / 0, as forward
+            v = (c * c).sum(axes, keepdim=self.keepdim) / self.denom
+        # NOTE: sqrt of a safe 1 where the variance is 0, so that no inf * 0 reaches the
+        # second derivative (PyTorch's masked gradient is 0 there, to every order)
+        y = where(v == 0, 1.0, v).sqrt()
+        return super().backward_graph(where(v == 0, 0.0, g / (2 * y)))
 
 
 def _correction(unbiased, correction):
@@ -182,12 +216,11 @@ def var(input: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=Non
 
 
 def std(input: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
-    from .elementwise import sqrt
-
+    """Standard deviation, ``sqrt(var)``, with Bessel's correction by default."""
     x = _float_input(input)
     axes, corr = _axes(x, dim, "std"), _correction(unbiased, correction)
     _dof_warning(x, axes, corr, "std")
-    return sqrt(Var.apply(x, axes, corr, keepdim))
+    return Std.apply(x, axes, corr, keepdim)
 
 
 class AMax(Function):
