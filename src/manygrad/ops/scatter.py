@@ -144,8 +144,10 @@ class ScatterReduce(Function):
             rest = _scatter_prod(xp, x, mesh, xp.where(single, 1, s), inc, hit)
             gsp = xp.where(single, (g * rest)[mesh], (g * self.out)[mesh] / xp.where(zero, 1, s))
         else:  # amax / amin: shared evenly among the values equal to the result
+            # NOTE: as in PyTorch, input's own value counts as a tie even where
+            # include_self=False leaves it out of the result (it then gets no gradient)
             own = (self.x == self.out) & keep
-            ties = own.astype(g.dtype)
+            ties = (self.x == self.out).astype(g.dtype)
             backend.index_add(ties, mesh, (self.s == self.out[mesh]).astype(g.dtype))
             share = g / xp.maximum(ties, 1)
             gx = share * own
@@ -167,7 +169,7 @@ class ScatterReduce(Function):
             inv = Tensor._wrap((1 / self.cnt).astype(dt))
             return g * Tensor._wrap(keep / self.cnt), None, None, getitem(g * inv, mesh)
         own = (self.x == self.out) & keep
-        ties = own.astype(dt)
+        ties = (self.x == self.out).astype(dt)
         backend.index_add(ties, mesh, (self.s == self.out[mesh]).astype(dt))
         share = Tensor._wrap((1 / xp.maximum(ties, 1)).astype(dt))
         hit = Tensor._wrap((self.s == self.out[mesh]).astype(dt))

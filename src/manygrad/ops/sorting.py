@@ -267,18 +267,25 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # 
 
 @backend.on_tensor_device
 def unique_consecutive(input: Tensor, return_inverse=False, return_counts=False, dim=None):
-    """Collapse runs of equal consecutive values (flattened when ``dim`` is None)."""
-    if dim is not None:
-        raise ValueError("unique_consecutive: only dim=None is supported")
+    """Collapse runs of equal consecutive values (flattened when ``dim`` is None), or of
+    equal consecutive slices along ``dim`` (CTC's greedy decoding over time)."""
     xp = backend.array_module(input._data)
-    a = input._data.reshape(-1)
-    new = xp.concatenate([xp.ones(min(a.size, 1), bool), a[1:] != a[:-1]])
-    out = [_wrap(a[new], input)]
+    if dim is None:
+        a = input._data.reshape(-1)
+        changed = a[1:] != a[:-1]
+    else:
+        d = _dim(dim, input.ndim, "unique_consecutive")
+        a = xp.moveaxis(input._data, d, 0)
+        changed = (a[1:] != a[:-1]).any(axis=tuple(range(1, a.ndim)))
+    new = xp.concatenate([xp.ones(min(a.shape[0], 1), bool), changed])
+    vals = a[new] if dim is None else xp.moveaxis(a[new], 0, d)
+    out = [_wrap(xp.ascontiguousarray(vals), input)]
     if return_inverse:
-        out.append(_wrap((xp.cumsum(new) - 1).astype("int64").reshape(input.shape), input))
+        shape = input.shape if dim is None else (a.shape[0],)
+        out.append(_wrap((xp.cumsum(new) - 1).astype("int64").reshape(shape), input))
     if return_counts:
         starts = xp.nonzero(new)[0]
-        out.append(_wrap(xp.diff(xp.concatenate([starts, xp.asarray([a.size])])), input))
+        out.append(_wrap(xp.diff(xp.concatenate([starts, xp.asarray([a.shape[0]])])), input))
     return out[0] if len(out) == 1 else tuple(out)
 
 
