@@ -243,3 +243,10 @@ def test_like_layouts_as_torch(fn):
         return
     got = getattr(mg, fn)(x, layout=mg.sparse_coo)
     assert got.layout == mg.sparse_coo and got._nnz() == want._nnz() == 0
+
+
+@pytest.mark.parametrize("data, size", [([0, 1, 1, 0], 3), ([[0, 1], [1, 1]], 2), ([0, 0], 2)])
+def test_nonzero_static(data, size):
+    got = mg.nonzero_static(mg.tensor(data), size=size, fill_value=-1)
+    want = torch.nonzero_static(torch.tensor(data), size=size, fill_value=-1)
+    assert got.tolist() == want.tolist() and got.dtype == mg.int64

@@ -88,6 +88,12 @@ def native_dropout(input: Tensor, p: float, train: bool | None):  # noqa: A002
     return input * keep * (1.0 / (1.0 - p)), keep
 
 
+def nonzero_static(input: Tensor, *, size: int, fill_value: int = -1) -> Tensor:  # noqa: A002
+    """The indices of the first ``size`` non-zero elements (rows, as ``nonzero``), padded
+    with ``fill_value`` rows to exactly ``size`` rows: a fixed shape."""
+    return input.nonzero_static(size=size, fill_value=fill_value)
+
+
 # ---------------------------------------------------------------------------- recurrent cells
 
 
