@@ -313,6 +313,11 @@ def _arg(tr, node, args, kwargs, out):
     return y
 
 
+@rule("Std")
+def _std(tr, node, args, kwargs, out):
+    return tr.g.op("Sqrt", [_var(tr, node, args, kwargs, out)], "std")
+
+
 @rule("Var")
 def _var(tr, node, args, kwargs, out):
     g, (x, axes, correction, keepdim) = tr.g, args
