@@ -32,6 +32,7 @@ from .tensor import Tensor
 
 _DEFAULT_DTYPES = {"cuda": D.float16, "cpu": D.bfloat16, "fakegpu": D.float16}
 _DTYPES = dict(_DEFAULT_DTYPES)  # the dtype autocast uses per device (PyTorch's state)
+NESTING = [0]  # open autocast blocks (``torch.autocast_increment_nesting``'s count)
 
 
 class autocast:  # noqa: N801 - PyTorch's name
@@ -69,6 +70,7 @@ class autocast:  # noqa: N801 - PyTorch's name
     def __enter__(self) -> autocast:
         table = autograd.autocast_dtypes
         self._saved.append((table.get(self.device_type), _DTYPES[self.device_type]))
+        NESTING[0] += 1
         _DTYPES[self.device_type] = self.fast_dtype
         if self.enabled:
             table[self.device_type] = self.fast_dtype
@@ -78,6 +80,7 @@ class autocast:  # noqa: N801 - PyTorch's name
 
     def __exit__(self, *exc) -> bool:
         prev, _DTYPES[self.device_type] = self._saved.pop()
+        NESTING[0] -= 1
         if prev is None:
             autograd.autocast_dtypes.pop(self.device_type, None)
         else:

@@ -54,7 +54,7 @@ def _legacy_tensor(args: tuple, dtype=None, device=None) -> Tensor:
     data = args[0]
     if isinstance(data, Tensor) and (dtype is None or D.from_any(dtype) is data.dtype):
         if device is None or backend.device(device) == data.device:
-            return Tensor._wrap(data._data, data._device)
+            return data.view_as(data)  # NOTE: an alias, with data's autograd, as PyTorch
     if (type(data) is np.ndarray and dtype is None and data.dtype == D.get_default_dtype().np
             and (device is None or backend.device(device).type == "cpu")):  # fmt: skip
         return Tensor._wrap(data)  # NOTE: as PyTorch, an array of the default dtype is shared

@@ -53,14 +53,14 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
     def __init__(self, data=None, *sizes, dtype=None, device=None, requires_grad=False):
         from .creation import _legacy_tensor
 
-        # NOTE: torch.Tensor's legacy rules: ints are sizes, integer data becomes float
-        arr = _legacy_tensor(() if data is None else (data, *sizes), dtype, device)._data
-        self._data = arr
-        self._device = backend.device_of(arr)
+        # NOTE: torch.Tensor's legacy rules: ints are sizes, integer data becomes float; a
+        # tensor gives an alias of it, its autograd history included
+        made = _legacy_tensor(() if data is None else (data, *sizes), dtype, device)
+        self._data = made._data
+        self._device = made._device
         self.grad = None
-        self.grad_fn = None
-        self.requires_grad = False
-        self._vc = self._base = self._meta = None
+        self.grad_fn, self.requires_grad = made.grad_fn, made.requires_grad
+        self._vc, self._base, self._meta = made._vc, made._base, made._meta
         if requires_grad:
             self.requires_grad_(True)
 

@@ -250,3 +250,26 @@ def test_nonzero_static(data, size):
     got = mg.nonzero_static(mg.tensor(data), size=size, fill_value=-1)
     want = torch.nonzero_static(torch.tensor(data), size=size, fill_value=-1)
     assert got.tolist() == want.tolist() and got.dtype == mg.int64
+
+
+def test_legacy_constructor_of_a_tensor_is_an_alias_with_history():
+    got = []
+    for lib in (mg, torch):
+        t = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        u = lib.Tensor(t)
+        assert u is not t and u.requires_grad and u.grad_fn is not None
+        (u * u).sum().backward()
+        got.append(t.grad.numpy())
+        x = lib.zeros(3)
+        lib.Tensor(x).add_(1)  # shares memory
+        assert x.tolist() == [1.0, 1.0, 1.0]
+    np.testing.assert_array_equal(*got)
+
+
+def test_autocast_blocks_count_in_the_nesting():
+    for lib in (mg, torch):
+        with lib.autocast("cpu"):
+            assert lib.autocast_increment_nesting() == 2
+            assert lib.autocast_decrement_nesting() == 1
+        assert lib.autocast_increment_nesting() == 1
+        assert lib.autocast_decrement_nesting() == 0

@@ -124,20 +124,24 @@ def set_autocast_gpu_dtype(dtype) -> None:
     set_autocast_dtype("cuda", dtype)
 
 
-_AUTOCAST_NESTING = [0]
 _AUTOCAST_CACHE = [True]
 
 
 def autocast_increment_nesting() -> int:
-    """PyTorch's count of open autocast blocks (kept for code that manages its own)."""
-    _AUTOCAST_NESTING[0] += 1
-    return _AUTOCAST_NESTING[0]
+    """PyTorch's count of open autocast blocks (each ``with autocast`` counts one), plus
+    one, returned (for code that manages its own autocast state)."""
+    from ..amp import NESTING
+
+    NESTING[0] += 1
+    return NESTING[0]
 
 
 def autocast_decrement_nesting() -> int:
-    """The count of ``autocast_increment_nesting`` less one, returned."""
-    _AUTOCAST_NESTING[0] -= 1
-    return _AUTOCAST_NESTING[0]
+    """The count of open autocast blocks less one, returned."""
+    from ..amp import NESTING
+
+    NESTING[0] -= 1
+    return NESTING[0]
 
 
 def is_autocast_cache_enabled() -> bool:
