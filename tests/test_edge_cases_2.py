@@ -75,3 +75,11 @@ def test_interpolate_keeping_the_size_keeps_inf(mode, shape):
     # NOTE: the identity, inf kept (PyTorch 2.13 turns the inf itself into NaN: an artefact
     # of its weights' arithmetic, not copied); no NaN leaks to the neighbours
     np.testing.assert_array_equal(out, a)
+
+
+def test_rnn_and_cell_input_errors_name_the_fix():
+    with pytest.raises(mg.ManygradError, match=r"LSTM: the input is on fakegpu .* model.to"):
+        mg.nn.LSTM(3, 4)(mg.randn(5, 2, 3, device="fakegpu"))
+    with pytest.raises(mg.ManygradError, match="inconsistent input_size: got 3, expected 5"):
+        mg.lstm_cell(mg.randn(2, 3), (mg.randn(2, 4), mg.randn(2, 4)), mg.randn(16, 5),
+                     mg.randn(16, 4))  # fmt: skip

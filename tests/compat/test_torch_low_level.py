@@ -6,23 +6,25 @@ import pytest
 import torch
 
 import manygrad as mg
+from devicematrix import DEVICES
 
 R = np.random.default_rng(0)
 
 
-def _t(a, grad=False):
-    return mg.tensor(a, requires_grad=grad), torch.tensor(a, requires_grad=grad)
+def _t(a, grad=False, device="cpu"):
+    return mg.tensor(a, requires_grad=grad, device=device), torch.tensor(a, requires_grad=grad)
 
 
 def _close(m, t, tol=1e-10):
-    np.testing.assert_allclose(np.asarray(m.detach().numpy()), t.detach().numpy(), rtol=tol,
+    np.testing.assert_allclose(np.asarray(m.detach().cpu().numpy()), t.detach().numpy(), rtol=tol,
                                atol=tol)  # fmt: skip
 
 
-def test_native_layer_norm():
+@pytest.mark.parametrize("device", DEVICES)
+def test_native_layer_norm(device):
     x = R.standard_normal((2, 3, 4, 5))
     w, b = R.standard_normal((4, 5)), R.standard_normal((4, 5))
-    (mx, tx), (mw, tw), (mb, tb) = _t(x, True), _t(w, True), _t(b, True)
+    (mx, tx), (mw, tw), (mb, tb) = _t(x, True, device), _t(w, True, device), _t(b, True, device)
     got = mg.native_layer_norm(mx, [4, 5], mw, mb, 1e-5)
     want = torch.native_layer_norm(tx, [4, 5], tw, tb, 1e-5)
     for a, b_ in zip(got, want):
@@ -73,12 +75,13 @@ def test_native_dropout():
 @pytest.mark.parametrize("cell, gates", [("lstm_cell", 4), ("gru_cell", 3),
                                          ("rnn_tanh_cell", 1), ("rnn_relu_cell", 1)])  # fmt: skip
 @pytest.mark.parametrize("bias", [True, False])
-def test_recurrent_cells(cell, gates, bias):
+@pytest.mark.parametrize("device", DEVICES)
+def test_recurrent_cells(cell, gates, bias, device):
     n, i, h = 3, 5, 4
     arrays = [R.standard_normal((n, i)), R.standard_normal((n, h)), R.standard_normal((n, h)),
               R.standard_normal((gates * h, i)), R.standard_normal((gates * h, h)),
               R.standard_normal(gates * h), R.standard_normal(gates * h)]  # fmt: skip
-    pairs = [_t(a, True) for a in arrays]
+    pairs = [_t(a, True, device) for a in arrays]
     m, t = [p[0] for p in pairs], [p[1] for p in pairs]
 
     def call(lib, v):
@@ -121,13 +124,18 @@ def test_layouts():
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
-def test_nn_grad_conv_input_and_weight(nd):
+@pytest.mark.parametrize("device", DEVICES)
+def test_nn_grad_conv_input_and_weight(nd, device):
     x = R.standard_normal((2, 4) + (7,) * nd)
     w = R.standard_normal((6, 2) + (3,) * nd)
     kw = dict(stride=2, padding=1, dilation=1, groups=2)
     ty = getattr(torch.nn.functional, f"conv{nd}d")(torch.tensor(x), torch.tensor(w), **kw)
     gy = R.standard_normal(tuple(ty.shape))
-    (mw, tw), (mg_y, tg_y), (mx, tx) = _t(w, True), _t(gy, True), _t(x, True)
+    (mw, tw), (mg_y, tg_y), (mx, tx) = (
+        _t(w, True, device),
+        _t(gy, True, device),
+        _t(x, True, device),
+    )
     a = getattr(mg.nn.grad, f"conv{nd}d_input")(x.shape, mw, mg_y, **kw)
     b = getattr(torch.nn.grad, f"conv{nd}d_input")(x.shape, tw, tg_y, **kw)
     _close(a, b)

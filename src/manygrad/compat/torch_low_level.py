@@ -98,6 +98,13 @@ def nonzero_static(input: Tensor, *, size: int, fill_value: int = -1) -> Tensor:
 
 
 def _affine(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    if x.shape[-1] != w.shape[-1]:
+        from ..errors import ShapeError
+
+        raise ShapeError(
+            f"recurrent cell: input has inconsistent input_size: got {x.shape[-1]}, expected "
+            f"{w.shape[-1]} (the weight's shape {tuple(w.shape)})"
+        )
     y = x @ w.t()
     return y if b is None else y + b
 

@@ -16,7 +16,7 @@ import warnings
 
 from .. import creation
 from .. import ops as F
-from ..errors import ShapeError
+from ..errors import DeviceError, ShapeError
 from ..ops import rnn as R
 from ..tensor import Tensor
 from . import init
@@ -162,6 +162,11 @@ class RNNBase(Module):
             for i, h in enumerate(hx if lstm else (hx,)):
                 self._check_hx(h, batch, ("h_0", "c_0")[i])
         weights = self._flat_weights
+        if weights and weights[0]._device != x._device:
+            raise DeviceError(
+                f"{mode}: the input is on {x.device} but the parameters are on "
+                f"{weights[0].device}; move one to the other, e.g. model.to('{x.device}')"
+            )
         states = () if hx is None else (hx if lstm else (hx,))
         if mode in ("LSTM", "GRU") and R.fused_ok(x, *states, *weights):
             out, hn, cn = R.fused_layers(mode, x, hx, self._layer_weights(weights),
