@@ -47,6 +47,16 @@ def as_numpy(r):
     return np.asarray(r.tolist() if hasattr(r, "tolist") else r)
 
 
+def keyword_call_both(space, name, arrays: dict, kw: dict):
+    """``<space>.<name>(**arrays, **kw)`` on manygrad and on PyTorch, arrays passed as
+    tensors by keyword: the two results as NumPy (``as_numpy``)."""
+    import torch
+
+    got = attr_path(mg, space, name)(**{k: mg.tensor(v) for k, v in arrays.items()}, **kw)
+    want = attr_path(torch, space, name)(**{k: torch.tensor(v) for k, v in arrays.items()}, **kw)
+    return as_numpy(got), as_numpy(want)
+
+
 def _strided(a: np.ndarray, device: str):
     """The same values as a non-contiguous tensor: every other element of a wider array."""
     if a.ndim == 0 or a.size == 0:
