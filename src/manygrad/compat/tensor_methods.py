@@ -318,8 +318,8 @@ class CompatMethods:
             raise TypeError(f"as_subclass: cls must be a subclass of Tensor, got {cls!r}")
         alias = self.view_as(self)
         out = cls.__new__(cls)
-        for name in _TENSOR_SLOTS:
-            if hasattr(alias, name):
+        for name in Tensor.__slots__:
+            if name != "__weakref__" and hasattr(alias, name):
                 setattr(out, name, getattr(alias, name))
         return out
 
@@ -424,9 +424,6 @@ class CompatMethods:
                 f"of shape {tuple(self.shape)}; format t.item() of a 0-d tensor instead"
             )
         return str(self)
-
-
-_TENSOR_SLOTS = ("_data", "_device", "requires_grad", "grad", "grad_fn", "_vc", "_base", "_meta")
 
 
 class UntypedStorage:

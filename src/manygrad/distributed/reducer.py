@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..autograd import Function
+from ..autograd import Function, _sparse_grad
 from ..sparse import SparseCooTensor
 from ..tensor import Tensor
 from .process_group import _meta, check_same
@@ -271,9 +271,7 @@ class Reducer:
 
 def _dense(g):
     """A gradient (Tensor, raw array or sparse) as a dense raw array."""
-    if g.__class__ is SparseCooTensor:
-        return g._dense_array()
-    return g._data if isinstance(g, Tensor) else g
+    return _sparse_grad.dense(g._data if isinstance(g, Tensor) else g)
 
 
 def _twice():

@@ -169,13 +169,11 @@ class Std(Var):
         self.y = xp.sqrt(super().forward(x, axes, correction, keepdim))
         return self.y
 
-    def _var_grad(self, g, y, zero, where):
-        with backend.quiet_float_errors():
-            return where(y == 0, zero, g / (2 * y))
-
     def backward(self, g):
         xp = backend.array_module(g)
-        return super().backward(self._var_grad(g, self.y, xp.zeros((), g.dtype), xp.where))
+        with backend.quiet_float_errors():
+            gv = g / (2 * self.y)
+        return super().backward(xp.where(self.y == 0, xp.zeros((), gv.dtype), gv))
 
     def backward_graph(self, g):
         from .elementwise import where
