@@ -533,7 +533,8 @@ def _regression(input, target, reduction, kind, beta, op, weight=None):  # noqa:
     of another dtype; manygrad gives the gradient). The input's gradient always has the
     input's dtype. l1_loss refuses bool tensors, as PyTorch's subtraction does."""
     _check_reduction(reduction, op)
-    if isinstance(input, Tensor) and isinstance(target, Tensor) and input.shape != target.shape:
+    if (isinstance(input, Tensor) and isinstance(target, Tensor)
+            and input._data.shape != target._data.shape):  # fmt: skip
         warn_caller(
             f"Using a target size ({target.shape!r}) that is different to the input size "
             f"({input.shape!r}). This will likely lead to incorrect results due to "
