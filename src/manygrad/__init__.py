@@ -80,6 +80,7 @@ from .sparse import (
     sparse_coo_tensor,
     sparse_csc,
     sparse_csr,
+    sparse_csr_tensor,
     spmm,
     strided,
 )

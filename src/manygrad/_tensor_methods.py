@@ -95,8 +95,9 @@ class TensorMethods(OpMethods, CompatMethods, AliasMethods):
     def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
         """The non-zero entries as a sparse COO tensor (``mg.sparse``), its last ``dense_dim``
         dims (default 0; or all past the first ``sparse_dim``) kept dense; ``layout`` is
-        ``mg.sparse_coo`` (or ``mg.strided``: this tensor), the only sparse layout manygrad
-        has, so ``blocksize`` (for PyTorch's block layouts) is refused."""
+        ``mg.sparse_coo`` (or ``mg.sparse_csr`` for 2-d tensors, or ``mg.strided``: this
+        tensor); ``blocksize`` (for PyTorch's block layouts, which manygrad lacks) is
+        refused."""
         from .sparse import to_sparse
 
         if blocksize is not None:
@@ -107,9 +108,11 @@ class TensorMethods(OpMethods, CompatMethods, AliasMethods):
         if layout is not None and layout != "sparse_coo":
             if layout == "strided":
                 return self
+            if layout == "sparse_csr" and sparse_dim is None and not dense_dim:
+                return self.to_sparse_csr()
             raise NotImplementedError(
-                f"to_sparse: layout {layout} is not supported; manygrad's sparse layout is "
-                "mg.sparse_coo"
+                f"to_sparse: layout {layout} is not supported; manygrad's sparse layouts are "
+                "mg.sparse_coo and mg.sparse_csr (2-d)"
             )
         if dense_dim is not None:
             if sparse_dim is not None:
@@ -121,6 +124,13 @@ class TensorMethods(OpMethods, CompatMethods, AliasMethods):
                 )
             sparse_dim = self.ndim - dense_dim if self.ndim else None
         return to_sparse(self, sparse_dim)
+
+    def to_sparse_csr(self, dense_dim=None):
+        """The non-zero entries of this 2-d tensor as a sparse CSR matrix
+        (``mg.sparse_csr_tensor``)."""
+        from ._sparse_csr import dense_to_csr
+
+        return dense_to_csr(self, dense_dim)
 
     def to_dense(self, dtype=None, *, masked_grad=True):
         """This tensor (it is dense), cast to ``dtype`` when given; ``masked_grad`` concerns

@@ -49,6 +49,16 @@ def _ops():
     return ops
 
 
+def _csr():
+    from . import _sparse_csr
+
+    return _sparse_csr
+
+
+# whether constructors check their indices (check_sparse_tensor_invariants)
+_CHECK = [False]
+
+
 class SparseCooTensor:
     """A tensor stored as coordinates and values (duplicates add up, as in PyTorch)."""
 
@@ -220,6 +230,23 @@ class SparseCooTensor:
     def detach(self) -> SparseCooTensor:
         return SparseCooTensor(self._idx, self._vals.detach(), self._size, self._coalesced)
 
+    def to_sparse_coo(self) -> SparseCooTensor:
+        return self
+
+    def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
+        """This tensor (COO), or its CSR form for ``layout=mg.sparse_csr``."""
+        if layout is not None and layout == "sparse_csr":
+            return self.to_sparse_csr()
+        if layout is not None and layout != "sparse_coo":
+            raise NotImplementedError(
+                f"to_sparse: layout {layout} is not supported; use mg.sparse_coo or mg.sparse_csr"
+            )
+        return self
+
+    def to_sparse_csr(self, dense_dim=None):
+        """The same 2-d matrix in the CSR layout (``mg.sparse_csr_tensor``)."""
+        return _csr().coo_to_csr(self)
+
     def t(self) -> SparseCooTensor:
         """The transpose of a 2-d sparse matrix."""
         if self.sparse_dim() != 2 or self.dense_dim():
@@ -239,14 +266,36 @@ class SparseCooTensor:
     __rmul__ = __mul__
 
     def __repr__(self) -> str:
-        def field(head: str, t: Tensor) -> str:  # continuation lines under the field's text
-            return head + repr(t).replace("\n", "\n" + " " * len(head))
+        return sparse_repr(self, (("indices", self._idx),), True)
 
-        grad = self._vals.grad_fn
-        tail = "" if grad is None else f", grad_fn=<{grad.name()}>"
-        return (field("tensor(indices=", self._idx) + ",\n"
-                + field("       values=", self._vals.detach()) + ",\n"
-                + f"       size={self._size}, nnz={self._nnz()}, layout=torch.sparse_coo{tail})")  # fmt: skip
+
+def sparse_repr(t, index_fields, values_own_line: bool) -> str:
+    """PyTorch's layout of a sparse tensor's repr: the index tensors, the values (without
+    their dtype), then size, nnz, dtype, device, layout and grad_fn, wrapped at the width."""
+    from ._tensor_str import add_suffixes, tensor_str
+
+    def field(head: str, text: str) -> str:  # continuation lines under the field's text
+        return head + text.replace("\n", "\n" + " " * len(head))
+
+    lines = [field(("tensor(" if i == 0 else "       ") + f"{name}=", repr(x))
+             for i, (name, x) in enumerate(index_fields)]  # fmt: skip
+    vals = t._vals
+    body = "tensor(" + tensor_str(vals._data, 7) + ")"
+    lines.append(field("       values=", body))
+    extra = [f"size={t._size}", f"nnz={t._nnz()}"]
+    if vals.dtype is not D.get_default_dtype() and vals.dtype not in (D.int64, D.bool_):
+        extra.append(f"dtype={vals.dtype}")
+    if vals._device.type != "cpu":
+        extra.append(f"device='{vals._device}'")
+    extra.append(f"layout=torch.{str.__str__(t.layout)}")
+    if vals.grad_fn is not None:
+        extra.append(f"grad_fn=<{vals.grad_fn.name()}>")
+    elif vals.requires_grad:
+        extra.append("requires_grad=True")
+    text = ",\n".join(lines)
+    if values_own_line:
+        text, extra = text + ",\n       " + extra[0], extra[1:]
+    return add_suffixes(text, extra, 7)
 
 
 def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
@@ -259,6 +308,8 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
         values: one value (or dense block) per coordinate.
         size: the full shape (default: one past the largest index in each sparse dim).
         dtype, device, requires_grad: as for ``mg.tensor``.
+        check_invariants: check that the indices fit ``size`` (default: as
+            ``mg.sparse.check_sparse_tensor_invariants`` says, off unless enabled).
 
     Example: ``mg.sparse_coo_tensor([[0, 1, 1], [2, 0, 2]], [3.0, 4.0, 5.0], (2, 3))``
     """
@@ -286,9 +337,25 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
     if len(size) != idx.shape[0] + vals.ndim - 1:
         raise ShapeError(f"sparse_coo_tensor: size {size} has {len(size)} dims, expected "
                          f"{idx.shape[0]} sparse + {vals.ndim - 1} dense")  # fmt: skip
+    if check_invariants or (check_invariants is None and _CHECK[0]):
+        _check_coo(idx, size)
     if requires_grad:
         vals.requires_grad_(True)
     return SparseCooTensor(idx, vals, size, bool(is_coalesced))
+
+
+def _check_coo(idx: Tensor, size: tuple) -> None:
+    """PyTorch's COO invariant (``check_invariants=True``), with its message."""
+    if idx.shape[1] == 0:
+        return
+    a = idx.cpu().numpy()
+    for d in range(a.shape[0]):
+        lo, hi = int(a[d].min()), int(a[d].max())
+        if lo < 0:
+            raise RuntimeError(f"found negative index {lo} for dim {d}")
+        if hi >= size[d]:
+            raise RuntimeError(f"size is inconsistent with indices: for dim {d}, size is "
+                               f"{size[d]} but found index {hi}")  # fmt: skip
 
 
 def to_sparse(x: Tensor, sparse_dim: int | None = None) -> SparseCooTensor:
@@ -319,6 +386,16 @@ def mm(mat1, mat2) -> Tensor:
     """``sparse @ dense`` (or ``dense @ sparse``) as a dense tensor; gradients reach the
     dense operand and the sparse values."""
     ops = _ops()
+    if mat1.__class__ is _csr().SparseCsrTensor:
+        mat1 = mat1.to_sparse_coo()
+    if mat2.__class__ is _csr().SparseCsrTensor:
+        mat2 = mat2.to_sparse_coo()
+    if (
+        isinstance(mat1, SparseCooTensor)
+        and not isinstance(mat2, SparseCooTensor)
+        and (isinstance(mat2, Tensor) and mat2.ndim == 1)
+    ):
+        return mm(mat1, mat2.unsqueeze(1)).squeeze(1)
     if isinstance(mat1, SparseCooTensor) and isinstance(mat2, SparseCooTensor):
         return mm(mat1, mat2.to_dense())
     if isinstance(mat2, SparseCooTensor):
@@ -371,13 +448,187 @@ def addmm(mat: Tensor, mat1, mat2, *, beta=1, alpha=1) -> Tensor:
     return mat * beta + mm(mat1, mat2) * alpha
 
 
+def _softmax(input, dim: int, dtype, log: bool, name: str):
+    if not isinstance(input, SparseCooTensor):
+        raise NotImplementedError(
+            f"sparse.{name}: expected a sparse COO tensor, got "
+            f"{getattr(input, 'layout', type(input).__name__)}; convert with .to_sparse_coo()"
+        )
+    ops = _ops()
+    nd = input.ndim
+    if not -nd <= dim < nd:
+        raise IndexError(f"sparse.{name}: dim {dim} is out of range for a {nd}-d tensor")
+    dim %= nd
+    x = input.coalesce()
+    vals = x._vals if dtype is None else x._vals.to(D.from_any(dtype))
+    k = x.sparse_dim()
+    if dim >= k:  # a dense dim: an ordinary softmax inside every stored block
+        fn = ops.log_softmax if log else ops.softmax
+        return SparseCooTensor(x._idx, fn(vals, dim - k + 1), x._size, True)
+    dev = vals._device
+    with backend.device_scope(dev):
+        xp = backend.array_module(x._idx._data)
+        key = xp.zeros(x._idx.shape[1], "int64")  # the position without ``dim``
+        for d in range(k):
+            if d != dim:
+                key = key * x._size[d] + x._idx._data[d]
+        _, inv = xp.unique(key, return_inverse=True)
+        ngroups = int(inv.max()) + 1 if inv.size else 0
+        group = Tensor._wrap(inv.reshape(-1).astype("int64"), dev)
+        zeros = Tensor._wrap(xp.zeros((ngroups,) + tuple(vals.shape[1:]), vals._data.dtype), dev)
+    top = vals.detach()
+    if top.ndim > 1:
+        gidx = group.reshape((-1,) + (1,) * (top.ndim - 1)).expand(top.shape)
+    else:
+        gidx = group
+    top = zeros.scatter_reduce(0, gidx, top, "amax", include_self=False)[group]
+    shifted = vals - top
+    e = shifted.exp()
+    total = ops.index_add(zeros, 0, group, e)[group]
+    out = shifted - total.log() if log else e / total
+    return SparseCooTensor(x._idx, out, x._size, True)
+
+
+def softmax(input: SparseCooTensor, dim: int, *, dtype=None) -> SparseCooTensor:
+    """Softmax over the stored entries along ``dim`` (the missing ones count as -inf and
+    stay missing); differentiable in the values.
+
+    Example: ``mg.sparse.softmax(adj, 1)`` (row-normalised attention over a graph's edges)
+    """
+    return _softmax(input, dim, dtype, False, "softmax")
+
+
+def log_softmax(input: SparseCooTensor, dim: int, *, dtype=None) -> SparseCooTensor:
+    """Log-softmax over the stored entries along ``dim``, as ``mg.sparse.softmax``."""
+    return _softmax(input, dim, dtype, True, "log_softmax")
+
+
+def spdiags(diagonals: Tensor, offsets: Tensor, shape, layout=None):
+    """A sparse matrix of ``shape`` from diagonals: row ``k`` of ``diagonals`` lies on the
+    diagonal ``offsets[k]`` (above the main one when positive), its entry ``j`` in column
+    ``j``; entries that fall outside the matrix are dropped.
+
+    Example: ``mg.sparse.spdiags(mg.ones(2, 3), mg.tensor([0, -1]), (3, 3))``
+    """
+    if diagonals.ndim != 2 or offsets.ndim != 1 or offsets.shape[0] != diagonals.shape[0]:
+        raise ShapeError(f"spdiags: expected diagonals (m, n) and offsets (m,), got shapes "
+                         f"{tuple(diagonals.shape)} and {tuple(offsets.shape)}")  # fmt: skip
+    rows, cols = (int(s) for s in shape)
+    offs = [int(o) for o in offsets.tolist()]
+    if len(set(offs)) != len(offs):
+        raise ValueError(f"spdiags: offsets {offs} repeat a diagonal")
+    r_idx, c_idx, take_k, take_j = [], [], [], []
+    for k, off in enumerate(offs):
+        for j in range(max(0, off), min(cols, diagonals.shape[1], rows + off)):
+            r_idx.append(j - off)
+            c_idx.append(j)
+            take_k.append(k)
+            take_j.append(j)
+    from .creation import tensor
+
+    dev = diagonals.device
+    idx = tensor([r_idx, c_idx], dtype=D.int64, device=dev).reshape(2, -1)
+    vals = diagonals[tensor(take_k, dtype=D.int64, device=dev),
+                     tensor(take_j, dtype=D.int64, device=dev)]  # fmt: skip
+    out = SparseCooTensor(idx, vals, (rows, cols), False)
+    if layout is None or layout == "sparse_coo":
+        return out
+    if layout == "sparse_csr":
+        return out.to_sparse_csr()
+    raise NotImplementedError(f"spdiags: layout {layout} is not supported; use mg.sparse_coo "
+                              "or mg.sparse_csr")  # fmt: skip
+
+
+def sampled_addmm(input, mat1: Tensor, mat2: Tensor, *, beta=1.0, alpha=1.0, out=None):
+    """``beta * input + alpha * (mat1 @ mat2)`` at the entries ``input`` (a CSR matrix)
+    stores only: a CSR matrix of the same sparsity, differentiable in all three.
+
+    Example: ``mg.sparse.sampled_addmm(mask_csr, q, k.mT)`` (attention scores on a graph)
+    """
+    csr_cls = _csr().SparseCsrTensor
+    if input.__class__ is not csr_cls:
+        raise NotImplementedError("sparse.sampled_addmm: input must be a sparse CSR tensor "
+                                  "(convert with .to_sparse_csr())")  # fmt: skip
+    if out is not None:
+        raise NotImplementedError("sparse.sampled_addmm: out= is not supported")
+    if (
+        mat1.ndim != 2
+        or mat2.ndim != 2
+        or mat1.shape[1] != mat2.shape[0]
+        or ((mat1.shape[0], mat2.shape[1]) != input._size)
+    ):
+        raise ShapeError(f"sparse.sampled_addmm: mat1 {tuple(mat1.shape)} @ mat2 "
+                         f"{tuple(mat2.shape)} must give input's size {input._size}")  # fmt: skip
+    dev = input._vals._device
+    rows = Tensor._wrap(input._rows(), dev)
+    cols = input._col.long()
+    picked = (mat1[rows] * mat2.mT[cols]).sum(-1)
+    vals = input._vals * beta + picked * alpha
+    return csr_cls(input._crow, input._col, vals, input._size)
+
+
+class check_sparse_tensor_invariants:  # noqa: N801 - PyTorch's name
+    """Check sparse constructors' indices (``sparse_coo_tensor``, ``sparse_csr_tensor``)
+    everywhere (``enable()``), inside a ``with`` block or a decorated function.
+
+    Example:
+        >>> with mg.sparse.check_sparse_tensor_invariants():
+        ...     mg.sparse_coo_tensor([[0, 5]], [1.0, 2.0], (3,))  # raises: index 5 >= size 3
+    """
+
+    def __init__(self, enable: bool = True):
+        self.state, self.saved = bool(enable), None
+
+    @staticmethod
+    def is_enabled() -> bool:
+        return _CHECK[0]
+
+    @staticmethod
+    def enable() -> None:
+        _CHECK[0] = True
+
+    @staticmethod
+    def disable() -> None:
+        _CHECK[0] = False
+
+    def __enter__(self):
+        if self.saved is not None:
+            raise RuntimeError("check_sparse_tensor_invariants: this context is already active")
+        self.saved = _CHECK[0]
+        _CHECK[0] = self.state
+        return self
+
+    def __exit__(self, *exc):
+        _CHECK[0] = self.saved
+        self.saved = None
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with check_sparse_tensor_invariants(self.state):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+from ._sparse_csr import SparseCsrTensor, sparse_csr_tensor  # noqa: E402
+
 __all__ = [
     "DoubleTensor",
     "FloatTensor",
     "SparseCooTensor",
+    "SparseCsrTensor",
     "addmm",
+    "check_sparse_tensor_invariants",
+    "log_softmax",
     "mm",
+    "sampled_addmm",
+    "softmax",
     "sparse_coo_tensor",
+    "sparse_csr_tensor",
+    "spdiags",
     "spmm",
     "sum",
     "to_sparse",

@@ -68,9 +68,9 @@ class Matmul(Function):
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with NumPy's rules: batched, broadcast, 1-d as vectors."""
-    if getattr(input, "is_sparse", False) or getattr(other, "is_sparse", False):
-        return _sparse_mm(input, other)
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
+        if _is_sparse(input) or _is_sparse(other):
+            return _sparse_mm(input, other)
         raise TypeError("matmul: both operands must be tensors")
     if input.ndim == 0 or other.ndim == 0:
         raise ShapeError(f"matmul: both operands need at least 1 dim, got shapes "
@@ -89,16 +89,22 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     return Matmul.apply(input, other)
 
 
+def _is_sparse(x) -> bool:
+    return getattr(x, "is_sparse", False) or getattr(x, "is_sparse_csr", False)
+
+
 def _sparse_mm(a, b) -> Tensor:
-    from ..sparse import mm as sparse_mm  # NOTE: a sparse COO operand (mg.sparse)
+    from ..sparse import mm as sparse_mm  # NOTE: a sparse COO or CSR operand (mg.sparse)
 
     return sparse_mm(a, b)
 
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
     """The product of two 2-d matrices."""
-    if getattr(input, "is_sparse", False) or getattr(mat2, "is_sparse", False):
-        return _sparse_mm(input, mat2)
+    if not isinstance(input, Tensor) or not isinstance(mat2, Tensor):
+        if _is_sparse(input) or _is_sparse(mat2):
+            return _sparse_mm(input, mat2)
+        raise TypeError("mm: both operands must be tensors")
     if input.ndim != 2 or mat2.ndim != 2:
         raise ShapeError(
             f"mm: expected 2-d tensors, got shapes {tuple(input.shape)} and {tuple(mat2.shape)}"

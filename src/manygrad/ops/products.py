@@ -220,6 +220,8 @@ def vdot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
 def mv(input: Tensor, vec: Tensor) -> Tensor:  # noqa: A002
     _need(input, 2, "mv", "input")
     _need(vec, 1, "mv", "vec")
+    if not isinstance(input, Tensor):  # NOTE: a sparse COO or CSR matrix
+        return matmul(input, vec)
     if input._data.dtype != vec._data.dtype:
         check_same_dtype("mv", ("input", input), ("vec", vec))
     return matmul(input, vec)
