@@ -151,7 +151,7 @@ def test_common_import_forms(tmp_path):
         and issubclass(got[7], mg.amp.GradScaler)
     )
     assert got[8] is None and got[9] is True and got[10] is mg.data.DataLoader
-    assert got[11] is mg.data.default_collate
+    assert got[11] is mg.utils.data.default_collate
 
 
 def test_worker_processes_get_manygrad_too(tmp_path):

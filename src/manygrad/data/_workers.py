@@ -19,7 +19,7 @@ import traceback
 import numpy as np
 
 from .collate import default_convert
-from .dataset import IterableDataset, WorkerInfo, _clear_sample, _local, _set_sample
+from .dataset import IterableDataset, Subset, WorkerInfo, _clear_sample, _local, _set_sample
 
 EXHAUSTED = "__exhausted__"  # an iterable worker's stream ended
 
@@ -77,6 +77,16 @@ def fetch(dataset, indices, collate_fn, auto, seed, epoch, skip, use_get_batch):
             if out is not None:
                 return out, []
     samples, skipped = [], []
+    getitems = _batch_reader(dataset) if auto and not skip else None
+    if getitems is not None:  # the dataset reads a batch itself, as PyTorch's fetcher asks
+        _set_sample(seed, epoch, indices[0])
+        try:
+            samples = getitems(list(indices))
+        except Exception as e:
+            raise SampleError(indices, e, traceback.format_exc()) from e
+        finally:
+            _clear_sample()
+        return collate_fn(samples), []
     try:
         for i in indices:
             _set_sample(seed, epoch, i)
@@ -93,8 +103,29 @@ def fetch(dataset, indices, collate_fn, auto, seed, epoch, skip, use_get_batch):
     return (collate_fn(samples) if auto else default_convert(samples[0])), skipped
 
 
-def fetch_stream(it, batch_size, collate_fn, auto):
-    """The next batch of an IterableDataset's iterator, or EXHAUSTED."""
+def _batch_reader(dataset):
+    """The dataset's ``__getitems__``, or None where it would only call ``__getitem__`` per
+    index (a plain ``Subset`` or ``StackDataset`` of datasets without one): then each sample
+    is read with its own ``sample_rng``."""
+    from .weighted import StackDataset
+
+    fn = getattr(dataset, "__getitems__", None)
+    if not callable(fn):
+        return None
+    t = type(dataset)
+    if t is Subset and not _batch_reader(dataset.dataset):
+        return None
+    if t is StackDataset:
+        parts = dataset.datasets
+        parts = parts.values() if isinstance(parts, dict) else parts
+        if not any(_batch_reader(d) for d in parts):
+            return None
+    return fn
+
+
+def fetch_stream(it, batch_size, collate_fn, auto, drop_last=False):
+    """The next batch of an IterableDataset's iterator, or EXHAUSTED (also for a short
+    last batch with ``drop_last``)."""
     if not auto:
         try:
             return default_convert(next(it)), []
@@ -105,7 +136,7 @@ def fetch_stream(it, batch_size, collate_fn, auto):
         samples.append(s)
         if len(samples) == batch_size:
             break
-    if not samples:
+    if not samples or (drop_last and len(samples) < batch_size):
         return EXHAUSTED, []
     return collate_fn(samples), []
 
@@ -164,9 +195,8 @@ def worker_loop(wid, cfg: LoopConfig, requests, results, done, is_process):
             if indices is None:  # the next batch of this worker's share of a stream
                 if stream_epoch != epoch:
                     stream, stream_epoch = iter(cfg.dataset), epoch
-                out = fetch_stream(stream, cfg.batch_size, cfg.collate_fn, cfg.auto)
-                if not is_exhausted(out[0]) and cfg.drop_last and cfg.auto:
-                    out = _drop_short(out, cfg.batch_size)
+                out = fetch_stream(stream, cfg.batch_size, cfg.collate_fn, cfg.auto,
+                                   cfg.drop_last)  # fmt: skip
             else:
                 out = fetch(cfg.dataset, indices, cfg.collate_fn, cfg.auto, cfg.seed, epoch,
                             cfg.skip, cfg.use_get_batch)  # fmt: skip
@@ -179,16 +209,6 @@ def worker_loop(wid, cfg: LoopConfig, requests, results, done, is_process):
             results.put((tid, None, RemoteError(e, where, wid, traceback.format_exc())))
     if is_process:
         results.cancel_join_thread()
-
-
-def _drop_short(out, batch_size):
-    from .collate import map_arrays
-
-    sizes = []
-    map_arrays(lambda a: sizes.append(len(a)), out[0])
-    if sizes and sizes[0] < batch_size:
-        return EXHAUSTED, []
-    return out
 
 
 def _context(name: str | None):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections.abc as abc
+import copy
 from typing import Any
 
 import numpy as np
@@ -54,8 +55,8 @@ def default_collate(batch: list, _where: str = "the sample") -> Any:
 
     Numbers, NumPy arrays and Tensors become one array with a new leading dim (Python ints
     become int64, floats float64, as in PyTorch); tuples, lists and dicts are collated
-    field by field (tuples and lists into lists, as in PyTorch); strings are kept as lists.
-    The DataLoader turns the arrays into
+    field by field (tuples into lists; lists, dicts and namedtuples keep their type, as in
+    PyTorch); strings and bytes are kept as they come. The DataLoader turns the arrays into
     Tensors on its device, one transfer per array.
 
     Args:
@@ -83,11 +84,13 @@ def default_collate(batch: list, _where: str = "the sample") -> Any:
     if isinstance(elem, float):
         return np.array(batch, dtype=np.float64)
     if isinstance(elem, (str, bytes)):
-        return list(batch)
+        return batch  # NOTE: as it comes (a tuple inside a tuple sample), as PyTorch's collate
     if isinstance(elem, abc.Mapping):
-        return {k: default_collate([d[k] for d in batch], f"{_where}[{k!r}]") for k in elem}
+        return _same_mapping(
+            elem, {k: default_collate([d[k] for d in batch], f"{_where}[{k!r}]") for k in elem}
+        )
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
-        return type(elem)(*(default_collate(list(s), _where) for s in zip(*batch)))
+        return type(elem)(*(default_collate(s, _where) for s in zip(*batch)))
     if isinstance(elem, abc.Sequence):
         n = len(elem)
         if any(len(s) != n for s in batch):
@@ -95,8 +98,8 @@ def default_collate(batch: list, _where: str = "the sample") -> Any:
                 f"default_collate: each element of a batch should be of equal size at {_where}"
                 f", got lengths {[len(s) for s in batch]}"
             )
-        # NOTE: a list for tuple samples too, as PyTorch's collate gives
-        return [default_collate(list(s), f"{_where}[{k}]") for k, s in enumerate(zip(*batch))]
+        fields = [default_collate(s, f"{_where}[{k}]") for k, s in enumerate(zip(*batch))]
+        return fields if isinstance(elem, tuple) else _same_sequence(elem, fields)
     raise DTypeError(
         f"default_collate: {_where} is a {type(elem).__name__}; samples must be numbers, "
         "NumPy arrays, Tensors, strings, or tuples/lists/dicts of them (add a transform such "
@@ -104,39 +107,79 @@ def default_collate(batch: list, _where: str = "the sample") -> Any:
     )
 
 
+def _same_mapping(like: abc.Mapping, fields: dict) -> abc.Mapping:
+    """``fields`` in a mapping of ``like``'s type (OrderedDict, defaultdict, ...) where it
+    can be built, else a dict, as PyTorch's collate does."""
+    try:
+        if isinstance(like, abc.MutableMapping):
+            out = copy.copy(like)  # NOTE: a copy keeps a defaultdict's default factory
+            out.update(fields)
+            return out
+        return type(like)(fields)
+    except TypeError:
+        return fields
+
+
+def _same_sequence(like: abc.Sequence, fields: list) -> abc.Sequence:
+    """``fields`` in a sequence of ``like``'s type (a list subclass, ...) where it can be
+    built, else a list, as PyTorch's collate does."""
+    try:
+        if isinstance(like, abc.MutableSequence):
+            out = copy.copy(like)
+            for k, f in enumerate(fields):
+                out[k] = f
+            return out
+        return type(like)(fields)
+    except TypeError:
+        return fields
+
+
 def default_convert(data: Any) -> Any:
-    """Leave samples as they are, turning NumPy arrays into host arrays (no batching).
+    """Leave samples as they are, turning NumPy arrays and scalars into host arrays (no
+    batching); tuples become lists, as in PyTorch.
 
     Used when ``batch_size=None``. Example: ``default_convert((np.zeros(2), 1))``.
     """
+    return _convert(data, keep_tensors=False)
+
+
+def _convert(data: Any, keep_tensors: bool) -> Any:
     from manygrad.tensor import Tensor
 
     if isinstance(data, Tensor):
-        return data._data
-    if isinstance(data, np.ndarray):
+        return data if keep_tensors else data._data
+    if isinstance(data, (np.ndarray, np.generic)):
+        if data.dtype.kind in _NOT_NUMERIC:  # strings and objects stay as they are
+            return data
         _check_dtype(data.dtype, "the sample")
-        return data
+        return np.asarray(data)
     if isinstance(data, abc.Mapping):
-        return {k: default_convert(v) for k, v in data.items()}
+        return _same_mapping(data, {k: _convert(v, keep_tensors) for k, v in data.items()})
     if isinstance(data, tuple) and hasattr(data, "_fields"):
-        return type(data)(*(default_convert(d) for d in data))
-    if isinstance(data, (list, tuple)):
-        return type(data)(default_convert(d) for d in data)
+        return type(data)(*(_convert(d, keep_tensors) for d in data))
+    if isinstance(data, tuple):
+        return [_convert(d, keep_tensors) for d in data]  # NOTE: a list, as PyTorch's
+    if isinstance(data, abc.Sequence) and not isinstance(data, (str, bytes)):
+        return _same_sequence(data, [_convert(d, keep_tensors) for d in data])
     return data
 
 
-def map_arrays(fn, tree):
-    """Apply ``fn`` to every array leaf of a batch structure, Tensors included."""
+_NOT_NUMERIC = "OSUV"  # NumPy kinds of objects, byte and unicode strings, records
+
+
+def map_arrays(fn, tree, skip_tensors: bool = False):
+    """Apply ``fn`` to every array leaf of a batch structure, Tensors included (unless
+    ``skip_tensors``); arrays of strings or objects are left as they are."""
     from manygrad.tensor import Tensor
 
     if isinstance(tree, Tensor):
-        return fn(tree._data)
+        return tree if skip_tensors else fn(tree._data)
     if backend.is_array(tree):
-        return fn(tree)
+        return tree if tree.dtype.kind in _NOT_NUMERIC else fn(tree)
     if isinstance(tree, abc.Mapping):
-        return {k: map_arrays(fn, v) for k, v in tree.items()}
+        return _same_mapping(tree, {k: map_arrays(fn, v, skip_tensors) for k, v in tree.items()})
     if isinstance(tree, tuple) and hasattr(tree, "_fields"):
-        return type(tree)(*(map_arrays(fn, v) for v in tree))
+        return type(tree)(*(map_arrays(fn, v, skip_tensors) for v in tree))
     if isinstance(tree, (list, tuple)) and not (tree and isinstance(tree[0], (str, bytes))):
-        return type(tree)(map_arrays(fn, v) for v in tree)
+        return type(tree)(map_arrays(fn, v, skip_tensors) for v in tree)
     return tree

@@ -47,9 +47,12 @@ class DataLoader:
         worker_init_fn: called with the worker id in each worker at start.
         multiprocessing_context: start method for process workers (default
             ``"forkserver"``, or ``"spawn"`` where that is missing).
-        generator: seed (int) or ``numpy.random.Generator`` for the shuffle.
+        generator: seed (int), ``numpy.random.Generator`` or ``mg.Generator`` for the
+            shuffle (default None: each epoch's order is drawn from manygrad's CPU RNG).
         prefetch_factor: batches queued ahead per worker (default 2).
         persistent_workers: keep workers alive between epochs (default False).
+        pin_memory_device: accepted for PyTorch compatibility; ``device`` picks the device.
+        in_order: accepted for PyTorch compatibility; batches always come in order.
         device: put batches on this device (``"cuda"``: pinned staging + copy stream).
         worker_type: ``"thread"`` (I/O-bound decoding, default) or ``"process"`` (decoding
             that holds the GIL; the dataset must be picklable, and scripts need
@@ -71,12 +74,18 @@ class DataLoader:
                  drop_last: bool = False, timeout: float = 0,
                  worker_init_fn: Callable | None = None, multiprocessing_context=None,
                  generator=None, *, prefetch_factor: int | None = None,
-                 persistent_workers: bool = False, device=None, worker_type: str = "thread",
+                 persistent_workers: bool = False, pin_memory_device: str = "",
+                 in_order: bool = True, device=None, worker_type: str = "thread",
                  seed: int | None = None, on_error: str = "raise"):  # fmt: skip
         if num_workers < 0:
             raise ValueError("DataLoader: num_workers option should be non-negative")
         if prefetch_factor is not None and num_workers == 0:
             raise ValueError("DataLoader: prefetch_factor needs num_workers > 0")
+        if prefetch_factor is not None and prefetch_factor < 1:
+            raise ValueError(
+                f"DataLoader: prefetch_factor option should be positive (batches queued per "
+                f"worker), got {prefetch_factor}"
+            )
         if persistent_workers and num_workers == 0:
             raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
         if worker_type not in ("thread", "process"):
@@ -89,8 +98,13 @@ class DataLoader:
             raise ValueError("DataLoader: timeout option should be non-negative")
         self.dataset = dataset
         self.num_workers = num_workers
-        self.prefetch_factor = 2 if prefetch_factor is None else prefetch_factor
+        if prefetch_factor is None and num_workers > 0:
+            prefetch_factor = 2  # NOTE: None without workers, as PyTorch's attribute reads
+        self.prefetch_factor = prefetch_factor
         self.pin_memory = pin_memory
+        self.pin_memory_device = pin_memory_device
+        self.in_order = in_order
+        self.generator = generator
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
         self.multiprocessing_context = multiprocessing_context
@@ -102,6 +116,7 @@ class DataLoader:
             backend.check_device(self.device)
         if seed is None and isinstance(generator, int):
             seed = generator
+        shuffle_seed = seed
         if seed is None:
             g = backend.generator(backend.CPU)
             seed = int(backend.to_numpy(g.integers(0, 2**31, (), np.int64)))
@@ -127,7 +142,9 @@ class DataLoader:
         self._own_sampler = sampler is None and batch_sampler is None and not self._iterable
         if not self._iterable and sampler is None:
             if shuffle:
-                g = generator if generator is not None else self.seed
+                # NOTE: no seed: the sampler draws each epoch's order from the CPU RNG when
+                # the epoch starts, so mg.manual_seed before an epoch fixes it, as in PyTorch
+                g = generator if generator is not None else shuffle_seed
                 sampler = RandomSampler(dataset, generator=g)
             else:
                 sampler = SequentialSampler(dataset)
@@ -278,7 +295,8 @@ class _LoaderIter:
         ld = self.loader
         while True:
             if ld._iterable:
-                batch, _ = fetch_stream(self.stream, ld.batch_size, ld.collate_fn, ld._auto)
+                batch, _ = fetch_stream(self.stream, ld.batch_size, ld.collate_fn, ld._auto,
+                                        ld.drop_last)  # fmt: skip
                 if is_exhausted(batch):
                     raise StopIteration
                 return batch

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import math
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -58,6 +59,11 @@ class IterableDataset(Dataset):
 
     def __iter__(self) -> Iterator:
         raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __add__(self, other: Dataset):
+        from .weighted import ChainDataset
+
+        return ChainDataset([self, other])  # NOTE: streams chain, as in PyTorch
 
 
 class TensorDataset(Dataset):
@@ -123,7 +129,7 @@ class Subset(Dataset):
 
     Args:
         dataset: the full dataset.
-        indices: positions to keep.
+        indices: positions to keep (a sequence, kept as given, as in PyTorch).
 
     Example:
         >>> first_ten = mg.data.Subset(ds, range(10))
@@ -131,12 +137,23 @@ class Subset(Dataset):
 
     def __init__(self, dataset: Dataset, indices: Sequence[int]):
         self.dataset = dataset
-        self.indices = list(indices)
+        is_seq = hasattr(indices, "__getitem__") and hasattr(indices, "__len__")
+        self.indices = indices if is_seq else list(indices)
 
     def __getitem__(self, index):
-        if isinstance(index, list):
-            return [self.dataset[self.indices[i]] for i in index]
+        if isinstance(index, list):  # NOTE: the dataset gets the list, as in PyTorch
+            return self.dataset[[self.indices[i] for i in index]]
         return self.dataset[self.indices[index]]
+
+    def __getitems__(self, indices: list[int]) -> list:
+        """The samples at ``indices`` (the DataLoader reads a batch through this)."""
+        if type(self).__getitem__ is not Subset.__getitem__:  # a subclass's own lookup
+            return [self[i] for i in indices]
+        inner = [self.indices[i] for i in indices]
+        getitems = getattr(self.dataset, "__getitems__", None)
+        if callable(getitems):
+            return getitems(inner)
+        return [self.dataset[i] for i in inner]
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -191,10 +208,20 @@ def random_split(dataset: Dataset, lengths: Sequence[int | float], generator=Non
     n = len(dataset)
     lengths = list(lengths)
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
+        for i, f in enumerate(lengths):
+            if not 0 <= f <= 1:
+                raise ValueError(f"random_split: fraction at index {i} is {f}, not between 0 and 1")
         sizes = [int(math.floor(n * f)) for f in lengths]
         for i in range(n - sum(sizes)):
             sizes[i % len(sizes)] += 1
         lengths = sizes
+        for i, k in enumerate(lengths):
+            if k == 0:
+                warnings.warn(
+                    f"random_split: length of split at index {i} is 0; this might result in "
+                    "an empty dataset",
+                    stacklevel=2,
+                )
     if sum(lengths) != n:
         raise ValueError(
             f"random_split: sum of lengths {sum(lengths)} does not equal the dataset length {n}"

@@ -20,13 +20,14 @@ __all__ = [
 
 
 class Sampler:
-    """Base class: iterating a sampler yields dataset indices (or lists of them)."""
+    """Base class: iterating a sampler yields dataset indices (or lists of them).
+
+    A subclass defines ``__iter__`` and, if it knows its length, ``__len__``; without one
+    ``len()`` raises ``TypeError`` (as for PyTorch's samplers), which progress bars expect.
+    """
 
     def __iter__(self) -> Iterator:
-        raise NotImplementedError
-
-    def __len__(self) -> int:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
 
 
 class SequentialSampler(Sampler):
@@ -71,6 +72,11 @@ class RandomSampler(Sampler):
         self._num_samples = num_samples
         self.generator = generator
         self.epoch = 0
+        if not isinstance(replacement, bool):
+            raise TypeError(
+                f"RandomSampler: replacement should be a boolean value, but got "
+                f"replacement={replacement!r}"
+            )
         if num_samples is not None and (not isinstance(num_samples, int) or num_samples <= 0):
             raise ValueError(
                 f"RandomSampler: num_samples should be a positive int, got {num_samples}"
@@ -147,6 +153,8 @@ class BatchSampler(Sampler):
     def __init__(self, sampler, batch_size: int, drop_last: bool):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
             raise ValueError(f"BatchSampler: batch_size should be a positive int, got {batch_size}")
+        if not isinstance(drop_last, bool):
+            raise ValueError(f"BatchSampler: drop_last should be a bool, got {drop_last!r}")
         self.sampler = sampler
         self.batch_size = batch_size
         self.drop_last = drop_last

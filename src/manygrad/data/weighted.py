@@ -122,5 +122,23 @@ class StackDataset(Dataset):
             return {k: d[index] for k, d in self.datasets.items()}
         return tuple(d[index] for d in self.datasets)
 
+    def __getitems__(self, indices: list) -> list:
+        """The samples at ``indices``; a part with ``__getitems__`` reads them in one call."""
+        named = isinstance(self.datasets, dict)
+        parts = self.datasets.items() if named else enumerate(self.datasets)
+        columns = {}
+        for k, d in parts:
+            getitems = getattr(d, "__getitems__", None)
+            col = getitems(list(indices)) if callable(getitems) else [d[i] for i in indices]
+            if len(col) != len(indices):
+                raise ValueError(
+                    f"StackDataset: dataset {k!r} returned {len(col)} samples for "
+                    f"{len(indices)} indices from __getitems__"
+                )
+            columns[k] = col
+        if named:
+            return [{k: c[j] for k, c in columns.items()} for j in range(len(indices))]
+        return [tuple(c[j] for c in columns.values()) for j in range(len(indices))]
+
     def __len__(self) -> int:
         return self._length

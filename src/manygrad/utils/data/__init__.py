@@ -1,6 +1,7 @@
 """``torch.utils.data`` names, as the very same objects that ``manygrad.data`` holds
-(``default_collate`` excepted: here it gives CPU Tensors, as PyTorch's does, where
-``manygrad.data.default_collate`` gives the host arrays the DataLoader moves to its device).
+(``default_collate`` and ``default_convert`` excepted: here they give CPU Tensors, as
+PyTorch's do, where ``manygrad.data``'s give the host arrays the DataLoader moves to its
+device).
 
 Example:
     >>> from manygrad.utils.data import DataLoader, TensorDataset
@@ -8,7 +9,7 @@ Example:
     True
 """
 
-from ...data import (  # noqa: F401  # noqa: F401
+from ...data import (  # noqa: F401
     BatchSampler,
     ConcatDataset,
     DataLoader,
@@ -21,30 +22,11 @@ from ...data import (  # noqa: F401  # noqa: F401
     Subset,
     SubsetRandomSampler,
     TensorDataset,
-    dataloader,
-    dataset,
-    default_convert,
     get_worker_info,
     random_split,
-    sampler,
 )
-from . import distributed  # noqa: F401
-
-
-def default_collate(batch):
-    """Stack a list of samples into a batch of CPU Tensors, as PyTorch's ``default_collate``:
-    numbers and arrays gain a leading dim, tuples and lists become lists, dicts and
-    namedtuples keep their type, strings stay lists.
-
-    Example:
-        >>> default_collate([(1, 2.0), (3, 4.0)])
-        [tensor([1, 3]), tensor([2., 4.], dtype=manygrad.float64)]
-    """
-    from ...data import collate as _collate
-    from ...tensor import Tensor
-
-    return _collate.map_arrays(lambda a: Tensor._wrap(a), _collate.default_collate(batch))
-
+from . import dataloader, dataset, distributed, sampler  # noqa: F401
+from ._utils.collate import default_collate, default_convert  # noqa: F401
 
 # Families others add to manygrad.data show up here too, under the same names.
 _LATER = ("WeightedRandomSampler", "ChainDataset", "StackDataset")
