@@ -8,7 +8,7 @@ from collections.abc import Callable
 from .. import backend
 from ..autograd import enable_grad
 from ..tensor import Tensor
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _host_hypers
 
 
 def _cubic_min(x1, f1, g1, x2, f2, g2, bounds=None) -> float:
@@ -163,7 +163,7 @@ class LBFGS(Optimizer):
 
     def _step(self, closure):  # noqa: C901 - one algorithm
         self._opt_called = True
-        grp = self.param_groups[0]
+        grp = _host_hypers(self.param_groups[0])  # NOTE: a 0-d tensor lr read as a float
         lr, max_iter, max_eval = grp["lr"], grp["max_iter"], grp["max_eval"]
         tol_grad, tol_change = grp["tolerance_grad"], grp["tolerance_change"]
         st = self.state[self._params[0]]

@@ -15,7 +15,26 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..tensor import Tensor
 from .optimizer import Optimizer
+
+
+def _group_values(optimizer: Optimizer, key: str) -> list:
+    """``group[key]`` of each param group; a tensor is cloned, so that what a scheduler
+    keeps or returns never aliases the optimizer's own."""
+    return [
+        g[key].clone() if isinstance(g[key], Tensor) else g[key] for g in optimizer.param_groups
+    ]
+
+
+def _set_group_value(group: dict, key: str, value) -> None:
+    """Set ``group[key]``; a tensor there (a 0-d tensor lr) is filled in place, as PyTorch
+    does, so that whoever holds it (a captured step) sees the new value."""
+    current = group[key]
+    if isinstance(current, Tensor):
+        current.fill_(float(value))
+    else:
+        group[key] = value
 
 
 class LRScheduler:
@@ -38,7 +57,8 @@ class LRScheduler:
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
+                lr = group["lr"]
+                group.setdefault("initial_lr", lr.clone() if isinstance(lr, Tensor) else lr)
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -47,7 +67,7 @@ class LRScheduler:
                         "resuming a scheduler with last_epoch >= 0: load the optimizer's "
                         "state_dict first, or pass last_epoch=-1 for a fresh run"
                     )
-        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.base_lrs = _group_values(optimizer, "initial_lr")
         self.last_epoch = last_epoch
         self._initial_step()
 
@@ -111,8 +131,8 @@ class LRScheduler:
                 "append the new group's lr to its base_lrs"
             )
         for group, lr in zip(groups, values):
-            group["lr"] = lr
-        self._last_lr = self._lrs()
+            _set_group_value(group, "lr", lr)
+        self._last_lr = _group_values(self.optimizer, "lr")
 
 
 class LambdaLR(LRScheduler):
@@ -364,6 +384,7 @@ class SequentialLR(LRScheduler):
         if len(schedulers) < 1:
             raise ValueError("SequentialLR expects at least one scheduler, got none")
         for i, s in enumerate(schedulers):
+            _refuse_plateau("SequentialLR", i, s)
             if getattr(s, "optimizer", None) is not optimizer:
                 raise ValueError(
                     f"SequentialLR expects all schedulers to belong to the same optimizer, "
@@ -381,7 +402,7 @@ class SequentialLR(LRScheduler):
         # NOTE: each scheduler's constructor already took its initial step: undo them all,
         # then take only the first one's again.
         for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"]
+            _set_group_value(group, "lr", group["initial_lr"])
         self._undo(self)
         idx = bisect_right(self._milestones, 0)
         self._schedulers[idx]._initial_step()
@@ -557,6 +578,15 @@ class OneCycleLR(LRScheduler):
                     break
                 start = end
         return lrs
+
+
+def _refuse_plateau(name: str, i: int, sched) -> None:
+    if type(sched).__name__ == "ReduceLROnPlateau":
+        raise ValueError(
+            f"{name} does not support `ReduceLROnPlateau` scheduler as it requires additional "
+            f"kwargs to be specified when calling `step`, but got one at index {i} in the given "
+            "schedulers sequence; step the ReduceLROnPlateau on its own with the metric"
+        )
 
 
 def _per_group(name: str, groups: list, value) -> list:

@@ -9,7 +9,13 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from .lr_scheduler import LRScheduler, _per_group
+from .lr_scheduler import (
+    LRScheduler,
+    _group_values,
+    _per_group,
+    _refuse_plateau,
+    _set_group_value,
+)
 from .optimizer import Optimizer
 
 
@@ -53,9 +59,9 @@ class MultiplicativeLR(LRScheduler):
 
     def get_lr(self):
         lrs = self._lrs()
-        if self.last_epoch > 0:
-            return [lr * f(self.last_epoch) for lr, f in zip(lrs, self.lr_lambdas)]
-        return lrs
+        if self._is_initial:  # NOTE: as PyTorch: also a resumed one (last_epoch >= 0)
+            return lrs
+        return [lr * f(self.last_epoch) for lr, f in zip(lrs, self.lr_lambdas)]
 
     def state_dict(self) -> dict[str, Any]:
         """The state without the functions (as PyTorch: only callable objects' attributes)."""
@@ -89,7 +95,7 @@ class PolynomialLR(LRScheduler):
     def get_lr(self):
         lrs = self._lrs()
         e, n = self.last_epoch, self.total_iters
-        if e == 0 or e > n:
+        if self._is_initial or e > n:
             return lrs
         decay = ((1.0 - e / n) / (1.0 - (e - 1) / n)) ** self.power
         return [lr * decay for lr in lrs]
@@ -134,7 +140,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             epoch = self.last_epoch + 1
             self.T_cur += 1
             if self.T_cur >= self.T_i:
-                self.T_cur -= self.T_i
+                self.T_cur %= self.T_i  # NOTE: as PyTorch (a resumed T_cur may span periods)
                 self.T_i *= self.T_mult
         elif epoch < 0:
             raise ValueError(
@@ -173,7 +179,7 @@ class CyclicLR(LRScheduler):
         base_lrs = _per_group("base_lr", groups, base_lr)
         if last_epoch == -1:
             for lr, g in zip(base_lrs, groups):
-                g["lr"] = lr
+                _set_group_value(g, "lr", lr)
         self.max_lrs = _per_group("max_lr", groups, max_lr)
         up = float(step_size_up)
         down = float(step_size_down) if step_size_down is not None else up
@@ -196,8 +202,9 @@ class CyclicLR(LRScheduler):
             self.base_momentums = _per_group("base_momentum", groups, base_momentum)
             self.max_momentums = _per_group("max_momentum", groups, max_momentum)
             if last_epoch == -1:
-                for m, g in zip(self.max_momentums, groups):
-                    self._set_momentum(g, m)
+                for hi, lo, g in zip(self.max_momentums, self.base_momentums, groups):
+                    self._set_momentum(g, hi)
+                    g["max_momentum"], g["base_momentum"] = hi, lo
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
@@ -250,16 +257,17 @@ class ChainedScheduler(LRScheduler):
             raise ValueError("ChainedScheduler expects at least one scheduler")
         optimizer = optimizer or schedulers[0].optimizer
         for i, s in enumerate(schedulers):
+            _refuse_plateau("ChainedScheduler", i, s)
             if s.optimizer is not optimizer:
                 raise ValueError(f"ChainedScheduler: scheduler {i} ({type(s).__name__}) has "
                                  "another optimizer; all must share one")  # fmt: skip
         self._schedulers, self.optimizer = schedulers, optimizer
-        self._last_lr = [g["lr"] for g in optimizer.param_groups]
+        self._last_lr = _group_values(optimizer, "lr")
 
     def step(self) -> None:  # type: ignore[override]
         for s in self._schedulers:
             s.step()
-        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+        self._last_lr = _group_values(self.optimizer, "lr")
 
     def state_dict(self) -> dict[str, Any]:
         sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
@@ -307,7 +315,7 @@ class ReduceLROnPlateau(LRScheduler):
         )
         self.mode_worse = math.inf if mode == "min" else -math.inf
         self.last_epoch = 0
-        self._last_lr = self._lrs()
+        self._last_lr = _group_values(optimizer, "lr")
         self._reset()
 
     def _reset(self) -> None:
@@ -337,14 +345,26 @@ class ReduceLROnPlateau(LRScheduler):
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
-            for i, g in enumerate(self.optimizer.param_groups):
-                old = float(g["lr"])
-                new = max(old * self.factor, self.min_lrs[i])
-                if old - new > self.eps:
-                    g["lr"] = new
+            self._reduce_lr()
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
-        self._last_lr = self._lrs()
+        self._last_lr = _group_values(self.optimizer, "lr")
+
+    def _reduce_lr(self) -> None:
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.min_lrs):  # a group added since: as PyTorch
+            if self.default_min_lr is None:
+                raise RuntimeError(
+                    f"ReduceLROnPlateau: the optimizer has {len(groups)} param groups but "
+                    f"min_lr has {len(self.min_lrs)} values (a group was added after the "
+                    "scheduler was made); append the new group's value to its min_lrs"
+                )
+            self.min_lrs = [self.default_min_lr] * len(groups)
+        for g, min_lr in zip(groups, self.min_lrs):
+            old = float(g["lr"])
+            new = max(old * self.factor, min_lr)
+            if old - new > self.eps:
+                _set_group_value(g, "lr", new)
 
 
 __all__ = [

@@ -23,6 +23,11 @@ from ..autograd import enable_grad
 from ..errors import LayoutError
 from ..sparse import SparseCooTensor
 from ..tensor import Tensor
+from ._hooks import (  # noqa: F401  (PyTorch's torch.optim.optimizer names)
+    OptimizerHooks,
+    register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook,
+)
 
 HALF = ("bfloat16", "float16")  # dtypes that ``master_weights`` updates through float32
 
@@ -42,7 +47,7 @@ def _as_real(a):
     return a.view(a.real.dtype)
 
 
-class Optimizer:
+class Optimizer(OptimizerHooks):
     """Base of all optimizers.
 
     Args:
@@ -71,6 +76,7 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self._scratch: dict = {}
         self._opt_called = False
+        self._init_hooks()
         if isinstance(params, Tensor):
             raise TypeError(
                 f"{type(self).__name__}: params should be an iterable of tensors or dicts, "
@@ -195,7 +201,10 @@ class Optimizer:
         self._opt_called = True
         state, update, init = self.state, self.update, self.init_state
         fused = self.fused_step
+        capturable = getattr(self, "capturable", False)
         for group in self.param_groups:
+            if not (capturable or group.get("capturable")):
+                group = _host_hypers(group)
             done = fused(self, group) if fused is not None else None
             for p in group["params"]:
                 grad = p.grad
@@ -260,6 +269,8 @@ class Optimizer:
         where index numbers the parameters across groups in order. The tensors are the
         optimizer's own (not copies); ``mg.save`` writes it to a file.
         """
+        for hook in self._hooks("_optimizer_state_dict_pre_hooks").values():
+            hook(self)
         index: dict[int, int] = {}
         groups = []
         for g in self.param_groups:
@@ -271,13 +282,20 @@ class Optimizer:
         packed_state = {
             (index[id(k)] if isinstance(k, Tensor) else k): dict(v) for k, v in self.state.items()
         }
-        return {"state": packed_state, "param_groups": groups}
+        out = {"state": packed_state, "param_groups": groups}
+        for hook in self._hooks("_optimizer_state_dict_post_hooks").values():
+            out = hook(self, out) or out
+        return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore state saved by ``state_dict`` (of an optimizer built the same way).
 
-        Tensors move to their parameter's device (and floating ones to its dtype).
+        Tensors move to their parameter's device (and floating ones to its dtype); options
+        the saved groups lack (a state dict from an older version) take the defaults.
         """
+        state_dict = dict(state_dict)
+        for hook in self._hooks("_optimizer_load_state_dict_pre_hooks").values():
+            state_dict = hook(self, state_dict) or state_dict
         saved_groups = copy.deepcopy(state_dict["param_groups"])
         groups = self.param_groups
         if len(groups) != len(saved_groups):
@@ -311,8 +329,13 @@ class Optimizer:
                 s["param_names"] = g["param_names"]
             if isinstance(s.get("betas"), list):
                 s["betas"] = tuple(s["betas"])
+            for name, default in self.defaults.items():
+                if default is not required:
+                    s.setdefault(name, default)
         self.state = state
         self.param_groups = saved_groups
+        for hook in self._hooks("_optimizer_load_state_dict_post_hooks").values():
+            hook(self)
 
     # ------------------------------------------------------------------ helpers
     def _tmp(self, a, k: int = 0):
@@ -363,6 +386,23 @@ def impl_options(name: str, foreach=None, fused=None, differentiable: bool = Fal
     if foreach and fused:
         raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
     return {"foreach": foreach, "fused": fused, "differentiable": False}
+
+
+def _host_hypers(group: dict) -> dict:
+    """``group`` with a 0-d tensor ``lr`` (or tensor ``betas``) read as Python floats, as
+    the update rules take them; the group itself is returned when it holds none."""
+    lr, betas = group.get("lr"), group.get("betas")
+    tensor_betas = isinstance(betas, (tuple, list)) and any(isinstance(b, Tensor) for b in betas)
+    if not isinstance(lr, Tensor) and not tensor_betas:
+        return group
+    out = dict(group)
+    # NOTE: a host read of each tensor, once per group and step (PyTorch's CPU step does
+    # the same); capturable steps read them on the device instead
+    if isinstance(lr, Tensor):
+        out["lr"] = float(lr)
+    if tensor_betas:
+        out["betas"] = tuple(float(b) for b in betas)
+    return out
 
 
 def _cast(p: Tensor, name: str, value, keep_dtype: bool = False):
