@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from ..autograd import Function, no_grad
+from ..autograd import Function, enable_grad, no_grad
 from ..tensor import Tensor
 
 
@@ -33,17 +33,22 @@ class BinaryProbsLogits:
     _probs: Tensor | None
     _logits: Tensor | None
 
+    # NOTE: the parameter not given is made with grad enabled, as it is cached: made first
+    # under no_grad (inside sample()), it would cut later losses off from the given one
+
     @property
     def probs(self) -> Tensor:
         if self._probs is None:
-            self._probs = self._logits.sigmoid()
+            with enable_grad():
+                self._probs = self._logits.sigmoid()
         return self._probs
 
     @property
     def logits(self) -> Tensor:
         if self._logits is None:
-            p = _clamp_probs(self._probs)
-            self._logits = p.log() - (-p).log1p()
+            with enable_grad():
+                p = _clamp_probs(self._probs)
+                self._logits = p.log() - (-p).log1p()
         return self._logits
 
     def _count_params(self, total_count, probs, logits, name: str) -> Tensor:

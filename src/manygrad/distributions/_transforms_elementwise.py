@@ -13,6 +13,13 @@ from . import constraints
 from .transforms import Transform, _broadcast, _clipped_sigmoid, _finfo
 
 
+def _same(a, b) -> bool:
+    """Whether two parameters (numbers or tensors) are equal everywhere."""
+    if isinstance(a, numbers.Number) and isinstance(b, numbers.Number):
+        return a == b
+    return bool((a == b).all())
+
+
 class ExpTransform(Transform):
     """``y = exp(x)``."""
 
@@ -20,6 +27,11 @@ class ExpTransform(Transform):
     codomain = constraints.positive
     bijective = True
     sign = +1
+
+    def __eq__(self, other):
+        return isinstance(other, ExpTransform)
+
+    __hash__ = object.__hash__
 
     def _call(self, x):
         return x.exp()
@@ -46,6 +58,11 @@ class PowerTransform(Transform):
         if self._cache_size == cache_size:
             return self
         return PowerTransform(self.exponent, cache_size=cache_size)
+
+    def __eq__(self, other):
+        return isinstance(other, PowerTransform) and _same(self.exponent, other.exponent)
+
+    __hash__ = object.__hash__
 
     @property
     def sign(self):
@@ -77,6 +94,11 @@ class SigmoidTransform(Transform):
     bijective = True
     sign = +1
 
+    def __eq__(self, other):
+        return isinstance(other, SigmoidTransform)
+
+    __hash__ = object.__hash__
+
     def _call(self, x):
         return _clipped_sigmoid(x)
 
@@ -97,6 +119,11 @@ class SoftplusTransform(Transform):
     bijective = True
     sign = +1
 
+    def __eq__(self, other):
+        return isinstance(other, SoftplusTransform)
+
+    __hash__ = object.__hash__
+
     def _call(self, x):
         return F.softplus(x)
 
@@ -114,6 +141,11 @@ class TanhTransform(Transform):
     codomain = constraints.interval(-1.0, 1.0)
     bijective = True
     sign = +1
+
+    def __eq__(self, other):
+        return isinstance(other, TanhTransform)
+
+    __hash__ = object.__hash__
 
     def _call(self, x):
         return x.tanh()
@@ -172,6 +204,12 @@ class AffineTransform(Transform):
         if self._cache_size == cache_size:
             return self
         return AffineTransform(self.loc, self.scale, self._event_dim, cache_size=cache_size)
+
+    def __eq__(self, other):
+        return (isinstance(other, AffineTransform) and _same(self.loc, other.loc)
+                and _same(self.scale, other.scale))  # fmt: skip
+
+    __hash__ = object.__hash__
 
     @property
     def sign(self):

@@ -29,8 +29,6 @@ class Normal(Distribution):
 
     def __init__(self, loc, scale, validate_args=None):
         self.loc, self.scale = broadcast_all(loc, scale)
-        if validate_args and bool((self.scale <= 0).any()):
-            raise ValueError("Normal: scale must be positive")
         super().__init__(self.loc.shape, (), validate_args)
 
     @property
@@ -85,13 +83,18 @@ class Uniform(Distribution):
 
     def __init__(self, low, high, validate_args=None):
         self.low, self.high = broadcast_all(low, high)
-        if validate_args and bool((self.low >= self.high).any()):
-            raise ValueError("Uniform: low must be smaller than high")
         super().__init__(self.low.shape, (), validate_args)
+        if self._validate_args and not bool((self.low < self.high).all()):
+            raise ValueError("Uniform is not defined when low >= high: make each low smaller "
+                             "than its high")  # fmt: skip
 
     @property
     def mean(self) -> Tensor:
         return (self.high + self.low) / 2
+
+    @property
+    def mode(self) -> Tensor:
+        return self.high * math.nan  # NOTE: every point is a mode; NaN, as PyTorch
 
     @property
     def variance(self) -> Tensor:
@@ -137,6 +140,10 @@ class Laplace(Distribution):
         return self.loc
 
     @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
     def variance(self) -> Tensor:
         return 2 * self.scale**2
 
@@ -148,6 +155,14 @@ class Laplace(Distribution):
     def log_prob(self, value) -> Tensor:
         value = as_float(value, self.loc)
         return -(2 * self.scale).log() - (value - self.loc).abs() / self.scale
+
+    def cdf(self, value) -> Tensor:
+        d = as_float(value, self.loc) - self.loc
+        return 0.5 - 0.5 * d.sign() * (-d.abs() / self.scale).expm1()
+
+    def icdf(self, value) -> Tensor:
+        term = as_float(value, self.loc) - 0.5
+        return self.loc - self.scale * term.sign() * (-2 * term.abs()).log1p()
 
     def entropy(self) -> Tensor:
         return 1 + (2 * self.scale).log()
@@ -169,6 +184,10 @@ class Exponential(Distribution):
         return 1 / self.rate
 
     @property
+    def mode(self) -> Tensor:
+        return C.zeros_like(self.rate.detach())
+
+    @property
     def variance(self) -> Tensor:
         return self.rate ** (-2)
 
@@ -184,6 +203,9 @@ class Exponential(Distribution):
 
     def cdf(self, value) -> Tensor:
         return 1 - (-self.rate * as_float(value, self.rate)).exp()
+
+    def icdf(self, value) -> Tensor:
+        return -(-as_float(value, self.rate)).log1p() / self.rate
 
     def entropy(self) -> Tensor:
         return 1.0 - self.rate.log()

@@ -99,7 +99,7 @@ class Multinomial(Distribution):
         if not isinstance(total_count, int):
             raise NotImplementedError("inhomogeneous total_count is not supported")
         self.total_count = total_count
-        self._categorical = Categorical(probs=probs, logits=logits)
+        self._categorical = Categorical(probs=probs, logits=logits, validate_args=validate_args)
         batch_shape = tuple(self._categorical.batch_shape)
         event_shape = tuple(self._categorical.param_shape[-1:])
         super().__init__(batch_shape, event_shape, validate_args)
@@ -149,4 +149,12 @@ class Multinomial(Distribution):
         return log_factorial_n - log_factorial_xs + log_powers
 
     def entropy(self):
-        raise NotImplementedError("Multinomial.entropy: not available")
+        """``n H(Categorical) - log n! + Σ_k E[log x_k!]``, the last term from each count's
+        binomial marginal."""
+        n = self.total_count
+        probs = self.probs
+        term1 = n * self._categorical.entropy() - math.lgamma(n + 1)
+        binomial = Binomial(C.full((), float(n), dtype=probs.dtype, device=probs.device), probs)
+        support = binomial.enumerate_support(expand=False)[1:]
+        term2 = (binomial.log_prob(support).exp() * (support + 1).lgamma()).sum((0, -1))
+        return term1 + term2

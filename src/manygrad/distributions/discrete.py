@@ -7,7 +7,7 @@ import math
 from .. import creation as C
 from .. import dtypes as D
 from .. import ops as F
-from ..autograd import no_grad
+from ..autograd import enable_grad, no_grad
 from ..tensor import Size, Tensor
 from . import constraints
 from ._draws import BinaryProbsLogits
@@ -58,18 +58,21 @@ class Categorical(Distribution):
         self._num_events = param.shape[-1]
         super().__init__(param.shape[:-1], (), validate_args)
 
+    # NOTE: made with grad enabled even inside sample()'s no_grad, as the result is cached
+
     @property
     def probs(self) -> Tensor:
         if self._probs is None:
-            self._probs = F.softmax(self._logits, -1)
+            with enable_grad():
+                self._probs = F.softmax(self._logits, -1)
         return self._probs
 
     @property
     def logits(self) -> Tensor:
         if self._logits is None:
             eps = 1.1920928955078125e-07 if self._probs.dtype != D.float64 else 2.22e-16
-            p = self._probs.clamp(eps, 1 - eps)
-            self._logits = p.log()
+            with enable_grad():
+                self._logits = self._probs.clamp(eps, 1 - eps).log()
         return self._logits
 
     @property
@@ -123,14 +126,21 @@ class OneHotCategorical(Distribution):
 
     arg_constraints = Categorical.arg_constraints
     support = constraints.one_hot
+    has_enumerate_support = True
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        self._categorical = Categorical(probs, logits)
-        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:])
+        self._categorical = Categorical(probs, logits, validate_args)
+        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:],
+                         validate_args)  # fmt: skip
 
     probs = property(lambda self: self._categorical.probs)
     logits = property(lambda self: self._categorical.logits)
     mean = property(lambda self: self._categorical.probs)
+
+    @property
+    def mode(self) -> Tensor:
+        probs = self._categorical.probs
+        return F.one_hot(probs.argmax(-1), probs.shape[-1]).to(probs.dtype)
 
     @property
     def variance(self) -> Tensor:
@@ -146,6 +156,14 @@ class OneHotCategorical(Distribution):
 
     def entropy(self) -> Tensor:
         return self._categorical.entropy()
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        """The ``K`` one-hot vectors, shape ``(K, *batch_shape, K)`` (``(K, 1, ..., K)`` with
+        ``expand=False``)."""
+        n, p = self.event_shape[0], self.probs
+        values = C.eye(n, dtype=p.dtype, device=p.device)
+        values = values.reshape(n, *([1] * len(self.batch_shape)), n)
+        return values.expand(n, *self.batch_shape, n) if expand else values
 
 
 class Bernoulli(BinaryProbsLogits, Distribution):

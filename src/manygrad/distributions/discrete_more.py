@@ -61,7 +61,9 @@ class Geometric(Bernoulli):
 
     @property
     def mode(self):
-        return F.zeros_like(self.probs) if hasattr(F, "zeros_like") else self.probs * 0
+        from ..creation import zeros_like
+
+        return zeros_like(self.probs.detach())
 
     @property
     def variance(self):

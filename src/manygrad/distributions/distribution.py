@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from .. import creation as C
 from ..autograd import no_grad
 from ..tensor import Size, Tensor
@@ -46,17 +48,76 @@ class Distribution:
 
     has_rsample = False
     has_enumerate_support = False
-    _validate_default = False
+    # NOTE: off by default (PyTorch's is on): each check reads a result back to the host
+    _validate_args = False
     arg_constraints: dict = {}
     support = None
 
     def __init__(self, batch_shape=(), event_shape=(), validate_args=None):
         self._batch_shape = Size(batch_shape)
         self._event_shape = Size(event_shape)
+        if validate_args is not None:
+            self._validate_args = bool(validate_args)
+        if self._validate_args:
+            self._validate_params()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # log_prob and cdf check their value against the support when validating
+        for name in ("log_prob", "cdf"):
+            fn = cls.__dict__.get(name)
+            if fn is not None and not getattr(fn, "_validates", False):
+                setattr(cls, name, _validating(fn))
 
     @staticmethod
     def set_default_validate_args(value: bool) -> None:
-        Distribution._validate_default = bool(value)
+        """Whether distributions check their parameters and values by default (``False``;
+        a ``validate_args`` argument overrides it per distribution)."""
+        Distribution._validate_args = bool(value)
+
+    def _validate_params(self) -> None:
+        from . import constraints
+
+        for name, constraint in self.arg_constraints.items():
+            if constraints.is_dependent(constraint):
+                continue
+            value = self.__dict__.get(name, self.__dict__.get("_" + name))
+            if value is None and isinstance(getattr(type(self), name, None), property):
+                if "_" + name in self.__dict__:
+                    continue  # NOTE: made on first use from the other parameter
+                value = getattr(self, name)
+            if not isinstance(value, Tensor) or bool(constraint.check(value).all()):
+                continue
+            raise ValueError(
+                f"Expected parameter {name} ({type(value).__name__} of shape "
+                f"{tuple(value.shape)}) of distribution {self!r} to satisfy the constraint "
+                f"{constraint!r}, but found invalid values:\n{value}"
+            )
+
+    def _validate_sample(self, value) -> None:
+        """Raise ``ValueError`` unless ``value`` broadcasts with ``batch_shape +
+        event_shape`` and lies in the support."""
+        if not isinstance(value, Tensor):
+            value = C.tensor(value)
+        shape, event = tuple(value.shape), tuple(self._event_shape)
+        if shape[len(shape) - len(event) :] != event or len(shape) < len(event):
+            raise ValueError(
+                f"The right-most size of value must match event_shape: {shape} vs {event}."
+            )
+        expected = tuple(self._batch_shape) + event
+        for i, j in zip(reversed(shape), reversed(expected)):
+            if i != 1 and j != 1 and i != j:
+                raise ValueError(f"Value is not broadcastable with batch_shape+event_shape: "
+                                 f"{shape} vs {expected}.")  # fmt: skip
+        support = self.support
+        if support is None:
+            return
+        if not bool(support.check(value).all()):
+            raise ValueError(
+                f"Expected value argument ({type(value).__name__} of shape {shape}) to be "
+                f"within the support ({support!r}) of the distribution {self!r}, but found "
+                f"invalid values:\n{value}"
+            )
 
     @property
     def batch_shape(self) -> Size:
@@ -124,23 +185,40 @@ class Distribution:
         batch_shape = tuple(batch_shape)
         new = copy.copy(self)
         n_old = len(self._batch_shape)
-        keys = [n for k in self.arg_constraints for n in (k, "_" + k)] + ["base_dist"]
-        for k in keys:
+        # NOTE: parameters of the base classes too (Chi2 keeps Gamma's), and the inner
+        # distributions that carry the batch (with their own extra batch dims kept)
+        params = [k for c in type(self).__mro__ for k in getattr(c, "arg_constraints", {})]
+        keys = [n for k in dict.fromkeys(params) for n in (k, "_" + k)]
+        inner = ["base_dist", "_categorical", "_mixture_distribution", "_component_distribution"]
+        for k in keys + inner:
             v = self.__dict__.get(k)
             if isinstance(v, Tensor):
                 new.__dict__[k] = v.expand(*(batch_shape + tuple(v.shape[n_old:])))
             elif isinstance(v, Distribution):
-                new.__dict__[k] = v.expand(batch_shape)
+                new.__dict__[k] = v.expand(batch_shape + tuple(v.batch_shape)[n_old:])
         new._batch_shape = Size(batch_shape)
         return new
 
     def __repr__(self) -> str:
-        args = ", ".join(
-            f"{k}: {tuple(getattr(self, k).shape) if isinstance(getattr(self, k), Tensor) else getattr(self, k)}"  # noqa: E501
-            for k in self.arg_constraints
-            if k in self.__dict__
-        )
-        return f"{type(self).__name__}({args})"
+        args = []
+        for k in self.arg_constraints:
+            v = self.__dict__.get(k, self.__dict__.get("_" + k))
+            if isinstance(v, Tensor):
+                args.append(f"{k}: {v if v.numel() == 1 else v.size()}")
+        return f"{type(self).__name__}({', '.join(args)})"
+
+
+def _validating(fn):
+    """``fn(self, value)`` that first checks ``value`` when the distribution validates."""
+
+    @functools.wraps(fn)
+    def method(self, value, *args, **kwargs):
+        if self._validate_args:
+            self._validate_sample(value)
+        return fn(self, value, *args, **kwargs)
+
+    method._validates = True
+    return method
 
 
 def broadcast_all(*values) -> list[Tensor]:

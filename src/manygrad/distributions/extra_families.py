@@ -12,7 +12,7 @@ import math
 
 from .. import creation as C
 from .. import ops as F
-from ..autograd import no_grad
+from ..autograd import enable_grad, no_grad
 from ..tensor import Tensor
 from . import constraints
 from ._draws import BinaryProbsLogits, _clamp_probs, _gamma_draw
@@ -173,14 +173,16 @@ class ContinuousBernoulli(Distribution):
     @property
     def probs(self):
         if self._probs is None:
-            self._probs = _clamp_probs(self._logits.sigmoid())
+            with enable_grad():  # NOTE: cached, so made with grad even inside no_grad
+                self._probs = _clamp_probs(self._logits.sigmoid())
         return self._probs
 
     @property
     def logits(self):
         if self._logits is None:
-            p = _clamp_probs(self._probs)
-            self._logits = p.log() - (-p).log1p()
+            with enable_grad():
+                p = _clamp_probs(self._probs)
+                self._logits = p.log() - (-p).log1p()
         return self._logits
 
     def _outside_unstable_region(self):

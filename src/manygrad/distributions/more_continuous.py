@@ -68,6 +68,9 @@ class LogNormal(Distribution):
     def cdf(self, value):
         return self.base_dist.cdf(as_float(value, self.loc).log())
 
+    def icdf(self, value):
+        return self.base_dist.icdf(value).exp()
+
     def entropy(self):
         return self.base_dist.entropy() + self.loc
 
@@ -106,6 +109,9 @@ class Gumbel(Distribution):
     def cdf(self, value):
         z = (as_float(value, self.loc) - self.loc) / self.scale
         return (-(-z).exp()).exp()
+
+    def icdf(self, value):
+        return self.loc - self.scale * (-as_float(value, self.loc).log()).log()
 
     def entropy(self):
         return self.scale.log() + 1 + _EULER
@@ -171,7 +177,7 @@ class HalfNormal(Distribution):
 
     @property
     def mode(self):
-        return 0.0 * self.scale
+        return _full_like(self.scale.detach(), 0.0)
 
     @property
     def variance(self):
@@ -187,6 +193,9 @@ class HalfNormal(Distribution):
 
     def cdf(self, value):
         return 2 * self.base_dist.cdf(as_float(value, self.scale)) - 1
+
+    def icdf(self, value):
+        return self.base_dist.icdf((as_float(value, self.scale) + 1) / 2)
 
     def entropy(self):
         return self.base_dist.entropy() - math.log(2)
@@ -210,7 +219,7 @@ class HalfCauchy(Distribution):
 
     @property
     def mode(self):
-        return 0.0 * self.scale
+        return _full_like(self.scale.detach(), 0.0)
 
     @property
     def variance(self):
@@ -225,6 +234,9 @@ class HalfCauchy(Distribution):
 
     def cdf(self, value):
         return 2 * self.base_dist.cdf(as_float(value, self.scale)) - 1
+
+    def icdf(self, value):
+        return self.base_dist.icdf((as_float(value, self.scale) + 1) / 2)
 
     def entropy(self):
         return self.base_dist.entropy() - math.log(2)
@@ -246,6 +258,11 @@ class Weibull(Distribution):
         return self.scale * (1 + 1 / self.concentration).lgamma().exp()
 
     @property
+    def mode(self):
+        k = self.concentration
+        return self.scale * ((k - 1) / k) ** (1 / k)
+
+    @property
     def variance(self):
         g2 = (1 + 2 / self.concentration).lgamma().exp()
         g1 = (1 + 1 / self.concentration).lgamma().exp()
@@ -263,6 +280,9 @@ class Weibull(Distribution):
     def cdf(self, value):
         return 1 - (-((as_float(value, self.scale) / self.scale) ** self.concentration)).exp()
 
+    def icdf(self, value):
+        return self.scale * (-(-as_float(value, self.scale)).log1p()) ** (1 / self.concentration)
+
     def entropy(self):
         k = self.concentration
         return _EULER * (1 - 1 / k) + (self.scale / k).log() + 1
@@ -274,14 +294,21 @@ class Pareto(Distribution):
     arg_constraints = {"alpha": constraints.positive, "scale": constraints.positive}
     has_rsample = True
 
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return constraints.greater_than_eq(self.scale)
+
     def __init__(self, scale, alpha, validate_args=None):
         self.scale, self.alpha = broadcast_all(scale, alpha)
         super().__init__(self.scale.shape, (), validate_args)
 
+    # NOTE: the clamp makes alpha <= 1 (mean) and alpha <= 2 (variance) divide by zero,
+    # giving inf there, with PyTorch's gradients (inf to the scale, 0 to alpha)
+
     @property
     def mean(self):
         a = self.alpha.clamp(min=1)
-        return F.where(self.alpha > 1, a * self.scale / (a - 1), math.inf)
+        return a * self.scale / (a - 1)
 
     @property
     def mode(self):
@@ -290,8 +317,7 @@ class Pareto(Distribution):
     @property
     def variance(self):
         a = self.alpha.clamp(min=2)
-        v = self.scale**2 * a / ((a - 1) ** 2 * (a - 2))
-        return F.where(self.alpha > 2, v, math.inf)
+        return self.scale**2 * a / ((a - 1) ** 2 * (a - 2))
 
     def rsample(self, sample_shape=()):
         u = _uniform(self._extended_shape(sample_shape), self.scale)
@@ -304,6 +330,9 @@ class Pareto(Distribution):
 
     def cdf(self, value):
         return 1 - (self.scale / as_float(value, self.scale)) ** self.alpha
+
+    def icdf(self, value):
+        return self.scale * (-(-as_float(value, self.scale)).log1p() / self.alpha).exp()
 
     def entropy(self):
         return (self.scale / self.alpha).log() + 1 / self.alpha + 1
@@ -342,7 +371,13 @@ class Gamma(Distribution):
     def log_prob(self, value):
         value = as_float(value, self.rate)
         a, b = self.concentration, self.rate
-        return a * b.log() + (a - 1) * value.log() - b * value - a.lgamma()
+        # NOTE: xlogy: density 1 at value 0 for concentration 1 (0 * log 0 counts as 0)
+        return F.xlogy(a, b) + F.xlogy(a - 1, value) - b * value - a.lgamma()
+
+    def cdf(self, value):
+        from ..special import gammainc
+
+        return gammainc(self.concentration, self.rate * as_float(value, self.rate))
 
     def entropy(self):
         a = self.concentration
@@ -384,8 +419,10 @@ class Beta(Distribution):
 
     @property
     def mode(self):
-        a, b = self.concentration1, self.concentration0
-        return (a - 1) / (a + b - 2)
+        from .t_dirichlet import _dirichlet_mode
+
+        c = F.stack([self.concentration1, self.concentration0], -1)
+        return _dirichlet_mode(c)[..., 0]
 
     @property
     def variance(self):
@@ -406,7 +443,7 @@ class Beta(Distribution):
         value = as_float(value, self.concentration1)
         a, b = self.concentration1, self.concentration0
         norm = a.lgamma() + b.lgamma() - (a + b).lgamma()
-        return (a - 1) * value.log() + (b - 1) * (-value).log1p() - norm
+        return F.xlogy(a - 1, value) + F.xlogy(b - 1, 1 - value) - norm
 
     def entropy(self):
         a, b = self.concentration1, self.concentration0

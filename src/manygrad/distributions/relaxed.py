@@ -68,7 +68,7 @@ class RelaxedBernoulli(_RelaxedParams, TransformedDistribution):
     has_rsample = True
 
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
-        base = LogitRelaxedBernoulli(temperature, probs, logits)
+        base = LogitRelaxedBernoulli(temperature, probs, logits, validate_args)
         super().__init__(base, SigmoidTransform(), validate_args)
 
 
@@ -80,7 +80,7 @@ class ExpRelaxedCategorical(Distribution):
     has_rsample = True
 
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
-        self._categorical = Categorical(probs, logits)
+        self._categorical = Categorical(probs, logits, validate_args)
         self.temperature = as_float(temperature, self._categorical.logits)
         batch_shape = tuple(self._categorical.batch_shape)
         event_shape = tuple(self._categorical.param_shape[-1:])
@@ -124,5 +124,5 @@ class RelaxedOneHotCategorical(_RelaxedParams, TransformedDistribution):
     has_rsample = True
 
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
-        base = ExpRelaxedCategorical(temperature, probs, logits)
+        base = ExpRelaxedCategorical(temperature, probs, logits, validate_args)
         super().__init__(base, ExpTransform(), validate_args)

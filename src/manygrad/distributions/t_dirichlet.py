@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from .. import creation as C
+from .. import dtypes as D
 from .. import ops as F
 from ..tensor import Tensor
 from . import constraints
@@ -87,12 +88,7 @@ class Dirichlet(Distribution):
 
     @property
     def mode(self):
-        cm1 = (self.concentration - 1).clamp(min=0.0)
-        mode = cm1 / cm1.sum(-1, keepdim=True)
-        mask = (self.concentration < 1).all(-1)
-        k = self.concentration.shape[-1]
-        one_hot = F.one_hot(self.concentration.argmax(-1), k).to(mode.dtype)
-        return F.where(mask.unsqueeze(-1), one_hot, mode)
+        return _dirichlet_mode(self.concentration)
 
     @property
     def variance(self):
@@ -162,6 +158,17 @@ class Kumaraswamy(TransformedDistribution):
         t0 = 1 - self.concentration0.reciprocal()
         h0 = (self.concentration0 + 1).digamma() + 0.5772156649015329
         return t0 + t1 * h0 - self.concentration1.log() - self.concentration0.log()
+
+
+def _dirichlet_mode(c: Tensor) -> Tensor:
+    """The mode of ``Dirichlet(c)``; where every concentration is below 1 the density peaks
+    at every vertex and, as PyTorch, the first vertex is taken."""
+    cm1 = (c - 1).clamp(min=0.0)
+    mask = (c < 1).all(-1, keepdim=True)
+    # NOTE: the masked rows divide by 1, not by 0, so that no NaN reaches the gradient
+    mode = cm1 / F.where(mask, C.ones_like(cm1), cm1.sum(-1, keepdim=True))
+    first = F.one_hot(C.zeros(c.shape[:-1], dtype=D.int64, device=c.device), c.shape[-1])
+    return F.where(mask, first.to(mode.dtype), mode)
 
 
 def _moments(a: Tensor, b: Tensor, n: int) -> Tensor:
