@@ -192,8 +192,15 @@ def promote_types(a: dtype, b: dtype) -> dtype:
     return from_np(np.promote_types(a.np, b.np))
 
 
+def py_scalar(v):
+    """A NumPy scalar (``arr.max()``, ``np.float32(0.5)``) as the Python number PyTorch takes
+    it for: a wrapped number that promotes by category only; anything else unchanged."""
+    return v.item() if isinstance(v, np.generic) and v.dtype.kind in "biufc" else v
+
+
 def scalar_dtype(v) -> dtype:
     """The category a Python scalar promotes with (as a 'wrapped number')."""
+    v = py_scalar(v)
     if isinstance(v, _b.bool):
         return bool_
     if isinstance(v, _b.int):

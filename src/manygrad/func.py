@@ -14,6 +14,7 @@ import contextlib
 import functools
 
 from . import autograd
+from .errors import CheckpointError
 from .tensor import Tensor
 
 _level = 0  # how many transforms are open around the current call
@@ -207,13 +208,29 @@ def functional_call(module, parameter_and_buffer_dicts, args=(), kwargs=None, *,
             if k in given:
                 raise ValueError(f"functional_call: {k!r} appears in more than one dict")
             given[k] = v
-    known = dict(module.named_parameters())
-    known.update(dict(module.named_buffers()))
+    # every name of every tensor: a tied tensor (an LM head sharing the embedding) has several
+    names = {}
+    for n, t in [*module.named_parameters(remove_duplicate=False),
+                 *module.named_buffers(remove_duplicate=False)]:  # fmt: skip
+        names.setdefault(id(t), []).append(n)
+    if tie_weights:
+        for group in (g for g in names.values() if len(g) > 1):
+            values = [given[n] for n in group if n in given]
+            if any(v is not values[0] for v in values[1:]):
+                raise ValueError(
+                    f"functional_call got multiple values for keys {group}, which are tied; "
+                    "pass one of them, or tie_weights=False"
+                )
+            given.update(dict.fromkeys(group, values[0]) if values else {})
     if strict:
-        missing = sorted(set(known) - set(given))
-        extra = sorted(set(given) - set(known))
+        known = {n for group in names.values() for n in group}
+        missing = sorted(known - set(given))
+        extra = sorted(set(given) - known)
         if missing or extra:
-            raise ValueError(f"functional_call: missing keys {missing}, unexpected keys {extra}")
+            raise CheckpointError(
+                f"functional_call: missing keys {missing}, unexpected keys {extra}; pass "
+                "every parameter and buffer by name, or strict=False"
+            )
     saved = []
     try:
         for name, value in given.items():

@@ -606,11 +606,12 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
     def __irshift__(self, o):
         return self.bitwise_right_shift_(o)
 
+    # NOTE: a string, None or list is no operand: Python then compares identities (False)
     def __eq__(self, o):
-        return F.eq(self, o)
+        return F.eq(self, o) if _is_operand(o) else NotImplemented
 
     def __ne__(self, o):
-        return F.ne(self, o)
+        return F.ne(self, o) if _is_operand(o) else NotImplemented
 
     def __lt__(self, o):
         return F.lt(self, o)
@@ -650,6 +651,11 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
 
     def __ifloordiv__(self, o):
         return self.floor_divide_(o)
+
+
+def _is_operand(o) -> bool:
+    """Whether ``o`` can be compared with a tensor elementwise (tensor, number or array)."""
+    return isinstance(o, (Tensor, int, float, complex, np.generic)) or backend.is_array(o)
 
 
 def _version_counter(t: Tensor) -> list:

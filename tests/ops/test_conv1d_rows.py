@@ -44,12 +44,24 @@ def test_conv1d_matches_torch(case, dtype):
     g = np.random.default_rng(1).standard_normal(tuple(ty.shape)).astype(dtype)
     y.backward(mg.tensor(g))
     ty.backward(torch.tensor(g))
-    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), **tol)
-    np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), **tol)
-    np.testing.assert_allclose(mw.grad.numpy(), tw.grad.numpy(), **tol)
+
+    def close(ours, theirs):
+        # float32 sums of thousands of products (the weight gradient of a long signal)
+        # differ in the last bits with the summation order: the allowance grows with the
+        # size of the values compared.
+        theirs = theirs.detach().numpy()
+        scale = float(np.abs(theirs).max(initial=0.0))
+        if dtype == np.float32:
+            tol = dict(rtol=1e-4, atol=1e-4 + 4e-6 * scale)
+        else:
+            tol = dict(rtol=1e-10, atol=1e-10 * max(1.0, scale))
+        np.testing.assert_allclose(ours.detach().numpy(), theirs, **tol)
+
+    close(y, ty)
+    close(mx.grad, tx.grad)
+    close(mw.grad, tw.grad)
     if b is not None:
-        np.testing.assert_allclose(mb.grad.numpy(), tb.grad.numpy(), **tol)
+        close(mb.grad, tb.grad)
 
 
 def test_the_ncl_path_is_the_one_taken(monkeypatch):

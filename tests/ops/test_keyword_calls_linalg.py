@@ -169,7 +169,7 @@ def test_method_keywords_refused_where_manygrad_cannot_honour_them():
     with pytest.raises(ValueError, match="blocksize"):
         x.to_sparse(layout=mg.sparse_coo, blocksize=(1, 1))
     with pytest.raises(NotImplementedError, match="layout"):
-        x.to_sparse(layout="sparse_csr")
+        x.to_sparse(layout=mg.sparse_bsr)  # blocked layouts: not in manygrad
     with pytest.raises(TypeError, match="sparse_dim or dense_dim"):
         x.to_sparse(1, dense_dim=1)
     with pytest.raises(ValueError, match="dense_dim"):

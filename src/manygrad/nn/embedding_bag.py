@@ -21,7 +21,8 @@ class EmbeddingBag(Module):
         padding_idx: an id left out of bags (its row starts at zero).
         max_norm, norm_type: rows looked up are first rescaled to this norm at most.
         sparse: ``weight.grad`` as a sparse COO tensor (modes "sum" and "mean").
-        scale_grad_by_freq: accepted; True is not supported.
+        scale_grad_by_freq: divide each row's gradient by its count in the input (modes
+            "sum" and "mean"; default False).
 
     ``forward(input, offsets=None, per_sample_weights=None)``.
 

@@ -117,7 +117,9 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     if inplace:
         return _in_place(input, "hardsigmoid_", hardsigmoid)
     x = _float_input(input)
-    return where((x > -3) & (x < 3), x / 6 + 0.5, where(x >= 3, 1.0, 0.0).to(x.dtype))
+    y = where((x > -3) & (x < 3), (x + 3) / 6, where(x >= 3, 1.0, 0.0).to(x.dtype))
+    # NOTE: NaN stays NaN (with gradient 0), as in PyTorch, rather than becoming 0
+    return where(x != x, x.detach(), y)
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
@@ -126,8 +128,10 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     if inplace:
         return _in_place(input, "hardswish_", hardswish)
     x = _float_input(input)
-    mid = x * (x + 3) / 6
-    return where(x <= -3, 0.0, where(x >= 3, x, mid))
+    xc = x.clamp(-3.0, 3.0)  # keeps the unused middle branch's gradient finite at +-inf
+    mid = xc * (xc + 3) / 6
+    # NOTE: x * 0, not 0: PyTorch's -0.0 below -3 and NaN at -inf
+    return where(x <= -3, x * 0.0, where(x >= 3, x, mid))
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:

@@ -150,6 +150,8 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
             "mean"), for ``optim.SparseAdam``, ``SGD`` or ``Adagrad`` (default False).
         per_sample_weights: a weight per id (mode "sum" only).
         include_last_offset: ``offsets`` has one more entry, the end of the last bag.
+        scale_grad_by_freq: divide each row's gradient by its count in ``input`` (modes
+            "sum" and "mean"; default False).
         padding_idx: ids that are left out of their bag.
 
     Example: ``F.embedding_bag(mg.tensor([1, 2, 4, 5, 4]), w, mg.tensor([0, 2]))``
@@ -157,8 +159,9 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
     op = "embedding_bag"
     if mode not in ("sum", "mean", "max"):
         raise ValueError(f"{op}: mode must be 'sum', 'mean' or 'max', got {mode!r}")
-    if scale_grad_by_freq:
-        raise NotImplementedError(f"{op}: scale_grad_by_freq is not supported; leave it False")
+    if scale_grad_by_freq and mode == "max":
+        raise ValueError("max mode does not support scaling the gradient by the frequency; use "
+                         "mode='sum' or 'mean', or scale_grad_by_freq=False")  # fmt: skip
     if sparse and mode == "max":
         raise ValueError("max mode does not support sparse weights; use mode='sum' or 'mean', "
                          "or sparse=False")  # fmt: skip
@@ -189,7 +192,8 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
         padding_idx % weight.shape[0])  # fmt: skip
     pad = None if padding_idx is None or not sparse else padding_idx % weight.shape[0]
     ids_t = Tensor._wrap(ids, input._device)
-    rows = embedding(ids_t, weight, pad, max_norm, norm_type, sparse=sparse)  # (total, dim)
+    # NOTE: scale_grad_by_freq divides a row's gradient by its count over all bags
+    rows = embedding(ids_t, weight, pad, max_norm, norm_type, scale_grad_by_freq, sparse)
     member = (bag.reshape(1, -1) == xp.arange(b).reshape(-1, 1)) & use.reshape(1, -1)
     if mode == "max":
         pos = xp.cumsum(member, axis=1) - 1  # rank of each id inside its bag

@@ -29,6 +29,7 @@ def _promote(a, b, wrap: bool = True):
     if not ta and not tb:
         raise TypeError(f"expected at least one Tensor operand, got {type(a)} and {type(b)}")
     t, s = (a, b) if ta else (b, a)
+    s = D.py_scalar(s)
     if not isinstance(s, (int, float, bool, complex)):
         if backend.is_array(s):
             s = Tensor._wrap(s)
@@ -392,6 +393,7 @@ def fmod(input, other) -> Tensor:
 
 
 def pow(input, exponent) -> Tensor:  # noqa: A001
+    exponent = D.py_scalar(exponent)
     if (
         isinstance(input, Tensor)
         and isinstance(exponent, (int, float))
@@ -933,6 +935,7 @@ def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
         return minimum(input, max) if max is not None else input
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    min, max = D.py_scalar(min), D.py_scalar(max)  # noqa: A001
     if isinstance(min, float) or isinstance(max, float):
         input = _float_input(input)
     elif input.dtype._cat == 1:  # NOTE: int bounds wrap into the integer type, as PyTorch
