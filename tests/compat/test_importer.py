@@ -225,3 +225,24 @@ def test_nn_utils_submodules(tmp_path):
     norm, shape, convert = compat.run_script(path)["result"]
     assert norm > 0 and shape == (8,)
     assert convert is mg.nn.utils.convert_conv2d_weight_memory_format
+
+
+def test_autograd_submodules_resolve(tmp_path):
+    """torch.autograd's submodules that programs import by name: forward AD included."""
+    path = _script(
+        tmp_path,
+        """
+        import torch
+        import torch.autograd.forward_ad as fwAD
+        from torch.autograd.grad_mode import no_grad, set_grad_enabled
+        from torch.autograd.variable import Variable
+        from torch.autograd.gradcheck import gradcheck
+        x = torch.tensor([0.5, 1.0], dtype=torch.float64, requires_grad=True)
+        with fwAD.dual_level():
+            tangent = fwAD.unpack_dual(torch.sin(fwAD.make_dual(x.detach(), torch.ones(2)))).tangent
+        result = (tangent.tolist(), gradcheck(torch.sin, (x,)), no_grad, set_grad_enabled, Variable)
+    """,
+    )
+    got = compat.run_script(path)["result"]
+    assert got[0] == pytest.approx([0.8775825618903728, 0.5403023058681398])
+    assert got[1] is True and got[2] is mg.no_grad and got[3] is mg.set_grad_enabled

@@ -81,6 +81,10 @@ from .special_more import *  # noqa: E402, F403
 from .stats import *  # noqa: E402, F403
 from .strided import *  # noqa: E402, F403
 
+from . import quantize  # noqa: E402
+from .quantize import *  # noqa: E402, F403
+
+_MORE = (*_MORE, quantize)
 __all__ = sorted(set(__all__) | {n for m in _MORE for n in getattr(m, "__all__", [])})
 
 # PyTorch runs these in float32 under autocast on GPUs (exp, sum, softmax, layer_norm, ...)
