@@ -1,6 +1,6 @@
 """``Transformer``, ``TransformerDecoderLayer`` and ``TransformerDecoder`` (Vaswani et al.,
 2017) with PyTorch's arguments, submodule names and initialisation, so state dicts
-interchange. The encoder side is ``TransformerEncoder(Layer)`` from ``attention.py``."""
+interchange. The encoder side is ``TransformerEncoder(Layer)`` from ``attention/__init__.py``."""
 
 from __future__ import annotations
 

@@ -8,18 +8,18 @@ import math
 import warnings
 from collections.abc import Callable
 
-from .. import backend, creation
-from .. import dtypes as D
-from .. import ops as F
-from ..errors import ShapeError
-from ..tensor import Tensor
-from . import init
-from .containers import ModuleList
-from .dropout import Dropout
-from .linear import Linear
-from .module import Module
-from .normalization import LayerNorm
-from .parameter import Parameter
+from ... import backend, creation
+from ... import dtypes as D
+from ... import ops as F
+from ...errors import ShapeError
+from ...tensor import Tensor
+from .. import init
+from ..containers import ModuleList
+from ..dropout import Dropout
+from ..linear import Linear
+from ..module import Module
+from ..normalization import LayerNorm
+from ..parameter import Parameter
 
 
 class NonDynamicallyQuantizableLinear(Linear):
@@ -267,7 +267,7 @@ class TransformerEncoderLayer(Module):
         self.dropout2 = Dropout(dropout)
         self.activation = _activation(activation) if isinstance(activation, str) else activation
         act = self.activation  # NOTE: PyTorch's flag, read by TransformerEncoder
-        from . import functional as nnf
+        from .. import functional as nnf
 
         self.activation_relu_or_gelu = (
             1 if act in (F.relu, nnf.relu) or type(act).__name__ == "ReLU"
@@ -342,8 +342,8 @@ class TransformerEncoder(Module):
     def _nested_padding(self, src, mask, padding_mask):
         """The (N, L) bool mask of padded positions when PyTorch would take its nested-tensor
         inference path, else None."""
-        from ..amp import is_autocast_enabled
-        from ..autograd import is_grad_enabled
+        from ...amp import is_autocast_enabled
+        from ...autograd import is_grad_enabled
 
         first = self.layers[0] if len(self.layers) else None
         if (not getattr(self, "use_nested_tensor", False) or first is None or first.training
@@ -412,7 +412,7 @@ class sdpa_kernel:  # noqa: N801 - PyTorch's name
         self.backends = backends if isinstance(backends, (list, tuple)) else [backends]
 
     def __enter__(self):
-        from ..backends import cuda
+        from ...backends import cuda
 
         self.prev = dict(cuda._sdp)
         for b, flag in _SDP_FLAG.items():
@@ -420,7 +420,7 @@ class sdpa_kernel:  # noqa: N801 - PyTorch's name
         return self
 
     def __exit__(self, *exc):
-        from ..backends import cuda
+        from ...backends import cuda
 
         cuda._sdp.update(self.prev)
         return False
