@@ -250,12 +250,18 @@ class Pow(Function):
     def backward(self, g):
         na, nb = self.needs_input_grad
         a, b = self.a, self.b
+        xp = backend.array_module(g)
+        ga = None
+        if na:
+            ga = g * (_conj(xp, b * a ** (b - 1)) if g.dtype.kind == "c" else b * a ** (b - 1))
+            # NOTE: 0 where b == 0, as PyTorch's (b * a**(b - 1) is 0 * inf at a == 0)
+            if backend.is_array(b):
+                ga = xp.where(b == 0, 0, ga)
+            elif b == 0:
+                ga = xp.zeros_like(ga)
         if g.dtype.kind == "c":
-            xp = backend.array_module(g)
-            ga = g * _conj(xp, b * a ** (b - 1)) if na else None
             gb = g * _conj(xp, self.out * xp.log(a)) if nb else None
             return ga, gb
-        ga = g * b * a ** (b - 1) if na else None
         if nb:
             xp = backend.array_module(self.out)
             # NOTE: d(a**b)/db = a**b * log(a); defined as 0 where a == 0 (as PyTorch)
@@ -267,7 +273,11 @@ class Pow(Function):
     def backward_graph(self, g):
         na, nb = self.needs_input_grad
         a, b = self.saved_input(0, self.a), self.saved_input(1, self.b)
-        ga = g * b * a ** (b - 1) if na else None
+        ga = None
+        if na and not isinstance(b, Tensor) and b == 0:  # a constant 0, as PyTorch's
+            ga = Tensor._wrap(backend.array_module(g._data).zeros_like(g._data), g._device)
+        elif na:
+            ga = where(b == 0, 0.0, g * b * a ** (b - 1))  # 0 where b == 0, as in backward
         gb = None
         if nb:
             y = self.saved_output(self.out)
@@ -487,8 +497,9 @@ def _abs_grad(xp, g, x, y):
 
 neg = _unary("Neg", lambda xp, x: -x, lambda xp, g, x, y: -g, False, False,
              lambda g, x, y: -g, complex_ok=True)  # fmt: skip
+# NOTE: sgn z varies with z; a real sign is a mask, tied to x as PyTorch's (_zero_grad_of)
 abs = _unary("Abs", lambda xp, x: xp.abs(x), _abs_grad, False, False,  # noqa: A001
-             lambda g, x, y: g * (x.sgn() if x.is_complex() else _sgn(x)),  # NOTE: sgn z varies
+             lambda g, x, y: g * x.sgn() if x.is_complex() else _zero_grad_of(g * _sgn(x), x),
              complex_ok=True)  # fmt: skip
 exp = _unary("Exp", lambda xp, x: xp.exp(x), lambda xp, g, x, y: g * _conj(xp, y),
              graph=lambda g, x, y: g * y, complex_ok=True)  # fmt: skip
@@ -526,6 +537,51 @@ reciprocal = _unary("Reciprocal", lambda xp, x: 1 / x, lambda xp, g, x, y: -g * 
                     graph=lambda g, x, y: -g * y * y, holomorphic=True)  # fmt: skip
 
 
+class _ZeroGradOf(Function):
+    """``g`` itself (a view) with a zero derivative with respect to ``a``. PyTorch's backward
+    ops of piecewise-linear functions (threshold_backward of relu, leaky_relu_backward,
+    hardtanh_backward, abs's ``sgn``) take the tensor they read their mask from with the
+    derivative ``zeros_like``: in double backward, a tensor seen only through such a mask
+    (an input, a bias before a ReLU) gets a zero gradient, not none, and an optimizer
+    steps it (momentum, weight decay) as PyTorch's does."""
+
+    view = True
+
+    def forward(self, g, a):
+        self.shape, self.dtype = a.shape, a.dtype
+        return g.view()
+
+    def backward(self, gg):
+        return gg, backend.array_module(gg).zeros(self.shape, self.dtype)
+
+    def backward_graph(self, gg):
+        return gg, Tensor._wrap(backend.array_module(gg._data).zeros(self.shape, self.dtype))
+
+
+def _zero_grad_of(g: Tensor, a: Tensor) -> Tensor:
+    return _ZeroGradOf.apply(g, a) if a.requires_grad else g
+
+
+class _Tie(Function):
+    """``y``, a composite of ``where``s computing a piecewise-linear op of ``x`` (hardtanh,
+    threshold, prelu, ...), made one node of ``x``: its gradient passes as it is, and in
+    double backward it is tied to ``x`` by ``_zero_grad_of``, as PyTorch's backward ops."""
+
+    def forward(self, y, x):
+        self.x = x  # NOTE: kept, as PyTorch's op keeps its input (changing it refuses backward)
+        return y
+
+    def backward(self, g):
+        return g, None
+
+    def backward_graph(self, g):
+        return _zero_grad_of(g, self.saved_input(1, self.x)), None
+
+
+def _tie(y: Tensor, x: Tensor) -> Tensor:
+    return _Tie.apply(y, x) if y.requires_grad and x.requires_grad else y
+
+
 class Relu(Function):
     """``max(x, 0)`` as PyTorch's: -0.0 and NaN pass; the gradient is PyTorch's
     threshold_backward, ``y <= 0 ? 0 : g`` (0 at 0; a select, so inf or NaN in ``g`` where
@@ -552,7 +608,7 @@ class Relu(Function):
         return backend.where(y <= 0, xp.zeros((), g.dtype), g)
 
     def backward_graph(self, g):
-        return where(Tensor._wrap(self.y <= 0), 0.0, g)
+        return _zero_grad_of(where(Tensor._wrap(self.y <= 0), 0.0, g), self.saved_output(self.y))
 
 
 def relu(input: Tensor) -> Tensor:  # noqa: A002
@@ -655,7 +711,8 @@ class LeakyRelu(Function):
         else:
             with backend.quiet_float_errors():  # NOTE: inf * 0 and overflow, silent as PyTorch
                 y = backend.where(x > 0, x, _opmath(lambda xp, v: v * slope)(xp, x))
-        self.slope, self.a = slope, (y if on_result and slope >= 0 else x)
+        self.on_y = on_result and slope >= 0
+        self.slope, self.a = slope, (y if self.on_y else x)
         return y
 
     def backward(self, g):
@@ -667,7 +724,8 @@ class LeakyRelu(Function):
             return backend.where(a > 0, g, _opmath(lambda xp, v: v * slope)(xp, g))
 
     def backward_graph(self, g):
-        return where(Tensor._wrap(self.a > 0), g, g * self.slope)
+        a = self.saved_output(self.a) if self.on_y else self.saved_input(0, self.a)
+        return _zero_grad_of(where(Tensor._wrap(self.a > 0), g, g * self.slope), a)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
@@ -872,34 +930,45 @@ def where(condition, input=None, other=None) -> Tensor:  # noqa: A002
 
 
 class _MinMax(Function):
+    """``maximum``/``minimum``: the gradient goes to the winner, half to each on a tie, and
+    to both where one is NaN (PyTorch's rule: a select, so an inf or NaN gradient never
+    reaches the loser as 0 * inf)."""
+
     def forward(self, a, b):
         xp = backend.array_module(a)
         self.a, self.b = a, b
         return self.pick(xp, a, b)
 
+    def _masks(self, xp):
+        a, b = self.a, self.b
+        return a == b, self.loses(a, b), self.loses(b, a)
+
     def backward(self, g):
         xp = backend.array_module(g)
-        a, b = self.a, self.b
-        # NOTE: ties split the gradient evenly, as PyTorch does
-        wa = xp.where(a == b, 0.5, self.win(a, b) * 1.0).astype(g.dtype)
+        tie, a_loses, b_loses = self._masks(xp)
+        zero, half = xp.zeros((), g.dtype), g * 0.5
         na, nb = self.needs_input_grad
-        return (g * wa if na else None), (g * (1 - wa) if nb else None)
+        ga = backend.where(tie, half, backend.where(a_loses, zero, g)) if na else None
+        gb = backend.where(tie, half, backend.where(b_loses, zero, g)) if nb else None
+        return ga, gb
 
     def backward_graph(self, g):
-        xp, a, b = backend.array_module(g._data), self.a, self.b
-        wa = Tensor._wrap(xp.where(a == b, 0.5, self.win(a, b) * 1.0).astype(g._data.dtype))
+        xp = backend.array_module(g._data)
+        tie, a_loses, b_loses = (Tensor._wrap(m) for m in self._masks(xp))
         na, nb = self.needs_input_grad
-        return (g * wa if na else None), (g * (1 - wa) if nb else None)
+        ga = where(tie, g * 0.5, where(a_loses, 0.0, g)) if na else None
+        gb = where(tie, g * 0.5, where(b_loses, 0.0, g)) if nb else None
+        return ga, gb
 
 
 class Maximum(_MinMax):
     pick = staticmethod(lambda xp, a, b: xp.maximum(a, b))
-    win = staticmethod(lambda a, b: a > b)
+    loses = staticmethod(lambda a, b: a < b)
 
 
 class Minimum(_MinMax):
     pick = staticmethod(lambda xp, a, b: xp.minimum(a, b))
-    win = staticmethod(lambda a, b: a < b)
+    loses = staticmethod(lambda a, b: a > b)
 
 
 def maximum(input, other) -> Tensor:
@@ -920,19 +989,66 @@ class Clamp(Function):
             self.mask = (x <= hi) if self.mask is None else self.mask & (x <= hi)
         return xp.clip(x, lo, hi)
 
+    # NOTE: a select, not g * mask: an inf or NaN gradient outside the range gives 0
     def backward(self, g):
-        return g * self.mask if self.mask is not None else g
+        if self.mask is None:
+            return g
+        return backend.where(self.mask, g, backend.array_module(g).zeros((), g.dtype))
 
     def backward_graph(self, g):
-        return g * Tensor._wrap(self.mask) if self.mask is not None else g
+        return where(Tensor._wrap(self.mask), g, 0.0) if self.mask is not None else g
+
+
+class ClampTensor(Function):
+    """``clamp`` with tensor bounds (either may be None), with PyTorch's gradients: the
+    input's where ``min <= x <= max``, ``min``'s where ``x < min`` (and ``min < max``),
+    ``max``'s where ``x > max`` or ``max < min`` (all bounds crossed: the output is max)."""
+
+    def forward(self, x, lo, hi):
+        xp = backend.array_module(x)
+        self.x, self.lo, self.hi = x, lo, hi
+        out = x if lo is None else xp.maximum(x, lo)
+        return out if hi is None else xp.minimum(out, hi)
+
+    def _masks(self):
+        x, lo, hi = self.x, self.lo, self.hi
+        if lo is not None and hi is not None:
+            return (x >= lo) & (x <= hi), (x < lo) & (lo < hi), (x > hi) | (hi < lo)
+        if lo is not None:
+            return x >= lo, x < lo, None
+        return x <= hi, None, x > hi
+
+    def backward(self, g):
+        zero = backend.array_module(g).zeros((), g.dtype)
+        return tuple(
+            backend.where(m, g, zero) if m is not None and need else None
+            for m, need in zip(self._masks(), self.needs_input_grad)
+        )
+
+    def backward_graph(self, g):
+        return tuple(
+            where(Tensor._wrap(m), g, 0.0) if m is not None and need else None
+            for m, need in zip(self._masks(), self.needs_input_grad)
+        )
+
+
+def _clamp_tensor(input: Tensor, min, max) -> Tensor:  # noqa: A002
+    x = input
+    if min is not None:
+        x, min = _promote(x, min)  # noqa: A001
+    if max is not None:
+        x, max = _promote(x, max)  # noqa: A001
+        if min is not None and min.dtype is not x.dtype:
+            min = cast(min, x.dtype)  # noqa: A001
+    return ClampTensor.apply(x, min, max)
 
 
 def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
     """Limit values to [min, max]; either bound may be None or a tensor."""
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        if min is not None:
-            input = maximum(input, min)
-        return minimum(input, max) if max is not None else input
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        return _clamp_tensor(input, min, max)
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     min, max = D.py_scalar(min), D.py_scalar(max)  # noqa: A001
