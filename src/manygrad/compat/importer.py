@@ -42,6 +42,7 @@ ALIASES = {
     "torch.version": "manygrad.compat.torch_version",
     "torch.testing": "manygrad.compat.torch_testing",
     "torch.multiprocessing": "manygrad.compat.torch_multiprocessing",
+    "torch.types": "manygrad.compat.torch_types",
 }
 
 
