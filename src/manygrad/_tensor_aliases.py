@@ -348,9 +348,10 @@ class AliasMethods:
     is_mkldnn = is_nested = is_sparse_csr = False
 
     def is_inference(self) -> bool:
-        """False: manygrad's ``inference_mode`` records no graph, as ``no_grad`` does, and
-        its tensors carry no mark of their own."""
-        return False
+        """True for a tensor made inside ``inference_mode`` (a view of a normal tensor
+        excepted)."""
+        m = self._meta
+        return m is not None and m.get("inference", False)
 
     def record_stream(self, s) -> None:
         """Mark the memory as used by the stream ``s``: manygrad frees a tensor's memory only once

@@ -73,7 +73,8 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         t.requires_grad = False
         t.grad = None
         t.grad_fn = None
-        t._vc = t._base = t._meta = None
+        t._vc = t._base = None
+        t._meta = _NEW_META[0]  # NOTE: the inference mark inside inference_mode, else None
         return t
 
     # ------------------------------------------------------------------ properties
@@ -137,7 +138,9 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         return self.transpose(-2, -1)
 
     # ------------------------------------------------------------------ host access
-    def numpy(self) -> np.ndarray:
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        if force:  # as PyTorch: t.detach().cpu().numpy(), sharing memory on the host
+            return backend.to_numpy(self._data)
         if self.requires_grad:
             raise AutogradError(
                 "can't call numpy() on a tensor that requires grad; use t.detach().numpy()"
@@ -653,6 +656,12 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         return self.floor_divide_(o)
 
 
+# NOTE: what a new tensor's _meta starts as: None, or INFERENCE_META inside
+# inference_mode (autograd's inference_mode sets it on entry and exit)
+INFERENCE_META = {"inference": True}
+_NEW_META: list = [None]
+
+
 def _is_operand(o) -> bool:
     """Whether ``o`` can be compared with a tensor elementwise (tensor, number or array)."""
     return isinstance(o, (Tensor, int, float, complex, np.generic)) or backend.is_array(o)
@@ -686,6 +695,22 @@ class Size(tuple):
 
     def __repr__(self) -> str:
         return f"{D.display_module}.Size({list(self)})"
+
+    # NOTE: slices, concatenations and repeats stay sizes, as PyTorch's (x.shape[1:].numel())
+    def __getitem__(self, i):
+        out = tuple.__getitem__(self, i)
+        return Size(out) if isinstance(i, slice) else out
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, other))
+
+    def __radd__(self, other):
+        return Size(tuple.__add__(other, self))
+
+    def __mul__(self, n):
+        return Size(tuple.__mul__(self, n))
+
+    __rmul__ = __mul__
 
 
 from . import _tensor_core_methods  # noqa: E402

@@ -56,17 +56,21 @@ def test_sigmoid_family_on_a_0d_tensor(fn):
     np.testing.assert_allclose(m.grad.item(), t.grad.item(), rtol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Tensor.is_inference() always returns False: tensors made under "
-    "inference_mode carry no mark",
-)
 def test_tensor_made_under_inference_mode_is_an_inference_tensor():
-    with torch.inference_mode():
-        t = torch.ones(2) * 2
-    with mg.inference_mode():
-        m = mg.ones(2) * 2
-    assert t.is_inference() and m.is_inference()
+    got = []
+    for lib in (torch, mg):
+        a = lib.ones(3)
+        with lib.inference_mode():
+            made = lib.ones(2) * 2
+            view_of_normal = a[:2]
+            with lib.inference_mode(False):
+                normal_inside = lib.ones(2)
+            view_of_inference = made[:1]
+        with lib.no_grad():
+            under_no_grad = lib.ones(1)
+        got.append([t.is_inference() for t in (made, view_of_normal, normal_inside,
+                                                view_of_inference, made + 1, a, under_no_grad)])  # fmt: skip
+    assert got[0] == got[1] == [True, False, False, True, False, False, False]
 
 
 @pytest.mark.parametrize("inplace", [False, True])

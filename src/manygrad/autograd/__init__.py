@@ -203,17 +203,20 @@ class enable_grad(set_grad_enabled):  # noqa: N801
 
 
 class inference_mode(set_grad_enabled):  # noqa: N801
-    """``with mg.inference_mode():`` records no graph, as ``no_grad``."""
+    """``with mg.inference_mode():`` records no graph, as ``no_grad``, and the tensors made
+    inside are inference tensors (``t.is_inference()``), views of normal tensors excepted."""
 
     def __init__(self, mode: bool = True):
         super().__init__(not mode)
 
     def __enter__(self):
         _INFERENCE.append(not self.mode)
+        _mark_new_tensors()
         return super().__enter__()
 
     def __exit__(self, *exc):
         _INFERENCE.pop()
+        _mark_new_tensors()
         return super().__exit__(*exc)
 
     def _fresh(self):
@@ -221,6 +224,14 @@ class inference_mode(set_grad_enabled):  # noqa: N801
 
 
 _INFERENCE: list[bool] = []  # the modes of the open inference_mode blocks
+
+
+def _mark_new_tensors() -> None:
+    """Tensors made from now on are inference tensors (``is_inference()``) exactly when the
+    innermost open ``inference_mode`` block is enabled."""
+    from ..tensor import _NEW_META, INFERENCE_META
+
+    _NEW_META[0] = INFERENCE_META if is_inference_mode_enabled() else None
 
 
 def is_inference_mode_enabled() -> bool:

@@ -68,6 +68,8 @@ def make_view(t: Tensor, src: Tensor, record: bool) -> None:
     vc = t._vc = src._vc or _ag()._vc(src)
     if record:
         t._meta = {"gv": vc[0]}
+    elif t._meta is not None and t._meta.get("inference") and not src.is_inference():
+        t._meta = None  # NOTE: a view of a normal tensor stays normal, as in PyTorch
 
 
 def view_grad_fn(a: Tensor):
