@@ -145,20 +145,20 @@ def norm_except_dim(v: Tensor, pow=2, dim: int = 0) -> Tensor:  # noqa: A002
     return v.norm(pow, dim=dims, keepdim=True)
 
 
-def embedding_renorm_(weight: Tensor, indices: Tensor, max_norm: float, norm_type: float) -> Tensor:
-    """Scale, in place and outside autograd, the rows of ``weight`` that ``indices`` name
-    whose ``norm_type``-norm exceeds ``max_norm`` down to ``max_norm`` (what
-    ``Embedding(max_norm=...)`` does on lookup); returns ``weight``."""
+def embedding_renorm_(input: Tensor, indices: Tensor, max_norm: float, norm_type: float) -> Tensor:  # noqa: A002
+    """Scale, in place and outside autograd, the rows of ``input`` (an embedding table) that
+    ``indices`` name whose ``norm_type``-norm exceeds ``max_norm`` down to ``max_norm`` (what
+    ``Embedding(max_norm=...)`` does on lookup); returns ``input``."""
     from ..autograd import no_grad
 
     with no_grad():
         rows = indices.flatten().unique()
-        picked = weight[rows]
+        picked = input[rows]
         norms = picked.norm(norm_type, dim=1, keepdim=True)
         # NOTE: PyTorch's factor, max_norm / (norm + 1e-7), only where the norm exceeds it
         scale = (max_norm / (norms + 1e-7)).where(norms > max_norm, 1.0)
-        weight[rows] = picked * scale
-    return weight
+        input[rows] = picked * scale
+    return input
 
 
 __all__ = [

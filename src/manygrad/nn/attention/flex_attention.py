@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
-import numpy as np
+import numpy as np  # host-ok: the block layout tables are small host arrays, built once
 
 from ... import creation
 from ... import dtypes as D
