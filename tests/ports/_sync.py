@@ -12,8 +12,9 @@ would otherwise differ only by their random streams:
   deep copies of parameters already synced, which keep the values they copied, parameters
   loaded from a state dict, which keep the values they loaded, constant zeros and ones, and
   0-d parameters (a temperature or scale the program set to a constant);
-- ``torch.rand``/``randn``/``*_like``/``randint``/``randperm``/``multinomial`` and
-  ``Categorical.sample`` draw from one shared NumPy stream (a ``generator=`` is ignored);
+- ``torch.rand``/``randn``/``*_like``/``randint``/``randperm``/``multinomial``,
+  ``Categorical.sample`` and ``Normal.sample``/``rsample`` draw from one shared NumPy stream
+  (a ``generator=`` is ignored);
 - ``random_split`` and ``WeightedRandomSampler`` draw from that stream too, DataLoaders do
   not shuffle, and dropout layers drop nothing.
 Everything else (layers, losses, autograd, optimizers) is the framework's own.
@@ -197,6 +198,14 @@ def _normal_sample(self, sample_shape=()):
 
 
 torch.distributions.Normal.sample = _normal_sample
+
+
+def _normal_rsample(self, sample_shape=()):
+    shape = tuple(sample_shape) + tuple(self.loc.shape)
+    return self.loc + _randn(*shape) * self.scale
+
+
+torch.distributions.Normal.rsample = _normal_rsample
 
 _loader_init = torch.utils.data.DataLoader.__init__
 

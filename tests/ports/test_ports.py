@@ -135,6 +135,16 @@ PORTS = [
     ("embeddingbag_ctr.py", [], (2e-3, 1e-4), ()),
     ("perceiver_latents.py", [], (2e-3, 1e-4), ()),
     ("flow_warp_pyramid.py", [], (2e-3, 1e-4), ()),
+    ("hamiltonian_nn.py", [], (2e-3, 1e-4), ()),
+    ("hamiltonian_nn.py", ["--activation", "leaky_relu"], (2e-3, 1e-4), ()),
+    ("egnn_scatter.py", [], (2e-3, 1e-4), ()),
+    ("egnn_scatter.py", ["--reduce", "amax"], (2e-3, 1e-4), ()),
+    ("sac_tanh_normal.py", [], (2e-3, 1e-4), ()),
+    ("sac_tanh_normal.py", ["--fixed-alpha"], (2e-3, 1e-4), ()),
+    ("sinkhorn_ot.py", [], (2e-3, 1e-4), ()),
+    ("sinkhorn_ot.py", ["--epsilon", "0.05"], (2e-3, 1e-4), ()),
+    ("qat_fake_quant.py", [], (2e-3, 1e-4), ()),
+    ("qat_fake_quant.py", ["--bits", "4"], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 

@@ -187,7 +187,9 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
                 if all(g is None for g in gs):
                     continue
             g0 = gs[0] if gs[0] is not None else next(g for g in gs if g is not None)
-            if g0.__class__ is not _ndarray and not isinstance(g0, Tensor):
+            if isinstance(g0, Tensor):  # NOTE: create_graph: graph formulas read raw arrays too
+                gpu.use(g0._device)
+            elif g0.__class__ is not _ndarray:
                 gpu.use(
                     g0._vals._device if g0.__class__ is SparseCooTensor else backend.device_of(g0)
                 )

@@ -13,7 +13,7 @@ from .. import backend
 from .. import dtypes as D
 from ..errors import ShapeError
 from ..tensor import Tensor
-from .elementwise import _float_input, abs, elu, exp, sigmoid, softplus, tanh, where
+from .elementwise import _float_input, _tie, abs, elu, exp, sigmoid, softplus, tanh, where
 from .movement import chunk
 from .nn import softmax
 
@@ -59,7 +59,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
         return clamp(input, int(min_val), int(max_val))
     x = _float_input(input)
     inside = (x > min_val) & (x < max_val)
-    return where(inside, x, where(x <= min_val, min_val, max_val).to(x.dtype))
+    return _tie(where(inside, x, where(x <= min_val, min_val, max_val).to(x.dtype)), x)
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
@@ -84,7 +84,7 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
             w = w.reshape((c,) + (1,) * (input.ndim - 2))
     elif input.ndim == 0:
         w = w.reshape(())
-    return where(input > 0, input, w * input)
+    return _tie(where(input > 0, input, w * input), input)
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -158,7 +158,7 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
 
 
 def _threshold(input: Tensor, threshold: float, value: float) -> Tensor:
-    return where(input > threshold, input, value)
+    return _tie(where(input > threshold, input, value), input)
 
 
 def logsigmoid(input: Tensor) -> Tensor:
@@ -186,13 +186,13 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
         raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
     x = _float_input(input)
     # NOTE: written so that NaN fails the test and stays NaN, as in PyTorch
-    return where((x >= -lambd) & (x <= lambd), 0.0, x - x.sign() * lambd)
+    return _tie(where((x >= -lambd) & (x <= lambd), 0.0, x - x.sign() * lambd), x)
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """``x`` where ``|x| > lambd``, else 0."""
     x = _float_input(input)
-    return where((x >= -lambd) & (x <= lambd), 0.0, x)  # NOTE: NaN stays NaN
+    return _tie(where((x >= -lambd) & (x <= lambd), 0.0, x), x)  # NOTE: NaN stays NaN
 
 
 @backend.on_tensor_device
@@ -205,10 +205,10 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
     x = _float_input(input)
     # NOTE: x > 0, as PyTorch's kernel: the gradient at 0 is the slope
     if not training:
-        return where(x > 0, x, x * ((lower + upper) / 2))
+        return _tie(where(x > 0, x, x * ((lower + upper) / 2)), x)
     r = backend.generator(x._device).random(tuple(x.shape), D.float32.np)
     slope = Tensor._wrap((lower + (upper - lower) * r).astype(x._data.dtype), x._device)
-    return where(x > 0, x, x * slope)
+    return _tie(where(x > 0, x, x * slope), x)
 
 
 @backend.on_tensor_device

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .. import backend
 from ..errors import ShapeError
 from ..tensor import Tensor
+from .elementwise import _tie
 from .indexing import index_select
 from .reduce import amax
 
@@ -62,6 +63,7 @@ def _adaptive_max(op: str, nd: int, input: Tensor, output_size, return_indices: 
     coords = [] if return_indices else None
     for k in range(nd):
         x = _pool_dim(x, input.ndim - nd + k, size[k], coords)
+    x = _tie(x, input)  # NOTE: in double backward the input gets zeros, as PyTorch's
     if not return_indices:
         return x
     flat = 0

@@ -7,6 +7,7 @@ from ..autograd import Function
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .conv import _check_input, _same_dtype, _tuple
+from .elementwise import _zero_grad_of
 
 # ---------------------------------------------------------------------------- pooling
 
@@ -58,6 +59,7 @@ class MaxPool(Function):
     def forward(self, x, geom, yshape):
         xp = backend.array_module(x)
         self.geom, self.xshape = geom, x.shape
+        self.x = x  # NOTE: a reference (no copy), for double backward's zero-gradient tie
         low = xp.iinfo(x.dtype).min if xp.issubdtype(x.dtype, xp.integer) else float("-inf")
         self.buf = geom.pad(x.reshape(geom.shape), low)
         best = None
@@ -100,7 +102,8 @@ class MaxPool(Function):
         idx = self.indices().reshape(n * c, k)
         rows = xp.arange(n * c).reshape(n * c, 1)
         gx = AddAt.apply(g.reshape(n * c, k), (rows, idx), (n * c, h * w))
-        return gx.reshape(*self.xshape)
+        # NOTE: the input enters only through the argmax: a zero gradient, as PyTorch's
+        return _zero_grad_of(gx.reshape(*self.xshape), self.saved_input(0, self.x))
 
     def indices(self):
         """Flat index into each (H, W) plane of the maximum, as PyTorch's return_indices."""

@@ -3,12 +3,13 @@ cdist, dist. Compositions of matmul, mul and sums, so gradients of any order fol
 
 from __future__ import annotations
 
-from ..autograd import autocast_fp32, autocast_lower
+from .. import backend
+from ..autograd import Function, autocast_fp32, autocast_lower
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from ._common import check_same_dtype
+from .elementwise import _promote, mul, where
 from .elementwise import abs as _abs
-from .elementwise import mul
 from .indexing import _dim
 from .linalg import matmul
 from .movement import narrow, permute, reshape, squeeze, stack, unsqueeze
@@ -311,9 +312,53 @@ def _pnorm(d: Tensor, p, dim, keepdim=False) -> Tensor:
     return pnorm(d, p, dim, keepdim)
 
 
+class _EuclideanDist(Function):
+    """PyTorch's matrix-product form of p=2 distances (``_euclidean_dist``): the padded rows
+    ``[-2a, |a|^2, 1] . [b, 1, |b|^2]`` in one product, clamped at 0, square-rooted. Its
+    rounding is PyTorch's (a point's distance to itself may come out > 0) and so is its
+    gradient: ``g / d`` (0 where d is 0) applied as two products."""
+
+    def forward(self, x1, x2):
+        xp = backend.array_module(x1)
+        n1, n2 = (x1 * x1).sum(-1, keepdims=True), (x2 * x2).sum(-1, keepdims=True)
+        a = xp.concatenate([x1 * -2, n1, xp.ones_like(n1)], -1)
+        b = xp.concatenate([x2, xp.ones_like(n2), n2], -1)
+        d = xp.matmul(a, xp.swapaxes(b, -1, -2))
+        xp.sqrt(xp.maximum(d, 0, out=d), out=d)  # NOTE: maximum keeps NaN, as clamp_min
+        self.x1, self.x2, self.d = x1, x2, d
+        return d
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        with backend.quiet_float_errors():
+            ratio = xp.where(self.d == 0, xp.zeros((), g.dtype), g / self.d)
+        rt = xp.swapaxes(ratio, -1, -2)
+        g1 = self.x1 * ratio.sum(-1, keepdims=True) - xp.matmul(ratio, self.x2)
+        g2 = self.x2 * rt.sum(-1, keepdims=True) - xp.matmul(rt, self.x1)
+        return g1, g2
+
+    def backward_graph(self, g):
+        x1, x2 = self.saved_input(0, self.x1), self.saved_input(1, self.x2)
+        ratio = where(Tensor._wrap(self.d == 0), 0.0, g / self.saved_output(self.d))
+        rt = ratio.mT
+        g1 = x1 * sum(ratio, -1, True) - matmul(ratio, x2)
+        return g1, x2 * sum(rt, -1, True) - matmul(rt, x1)
+
+
+_CDIST_MODES = {None: 0, "use_mm_for_euclid_dist_if_necessary": 0, "use_mm_for_euclid_dist": 1,
+                "donot_use_mm_for_euclid_dist": 2}  # fmt: skip
+
+
 @autocast_fp32()
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
-    """Pairwise p-norm distances between the rows of ``x1`` (.., P, M) and ``x2`` (.., R, M)."""
+    """Pairwise p-norm distances between the rows of ``x1`` (.., P, M) and ``x2`` (.., R, M).
+
+    For p=2 with more than 25 rows on either side (``compute_mode`` default), or with
+    ``compute_mode="use_mm_for_euclid_dist"``, the distances come from one matrix product,
+    as PyTorch's (faster; less exact for near points); ``"donot_use_mm_for_euclid_dist"``
+    always takes the differences."""
+    if compute_mode not in _CDIST_MODES:
+        raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
     if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
         raise ShapeError(f"cdist: expected (.., P, M) and (.., R, M), got {tuple(x1.shape)} "
                          f"and {tuple(x2.shape)}")  # fmt: skip
@@ -322,6 +367,10 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
             raise DTypeError(f"cdist only supports floating-point dtypes, {name} got: "
                              f"{x.dtype.name}; for p=2, view_as_real(x).flatten(-2) gives the "
                              "same distances")  # fmt: skip
+    mode, r1, r2 = _CDIST_MODES[compute_mode], x1.shape[-2], x2.shape[-2]
+    if p == 2 and (mode == 1 or (mode == 0 and (r1 > 25 or r2 > 25))):
+        if x1.numel() and x2.numel() and x1.shape[-1]:
+            return _EuclideanDist.apply(*_promote(x1, x2))  # NOTE: as the differences do
     diff = unsqueeze(x1, -2) - unsqueeze(x2, -3)
     return _pnorm(diff, p, -1)
 

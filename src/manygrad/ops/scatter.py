@@ -182,7 +182,9 @@ def _scatter_ext(xp, x, mesh, s, include_self, hit, is_max):
     flat = xp.ravel_multi_index(tuple(xp.broadcast_to(m, s.shape).ravel() for m in mesh),
                                 x.shape)  # fmt: skip
     v = s.ravel()
-    order = xp.argsort(v if is_max else -v, kind="stable")
+    # NOTE: ~v reverses the order of integers and bools without overflow (-v wraps at the
+    # minimum of a signed type and for unsigned ones, and bools have no negative)
+    order = xp.argsort(v if is_max else -v if v.dtype.kind in "fc" else ~v, kind="stable")
     order = order[xp.argsort(flat[order], kind="stable")]
     t, v = flat[order], v[order]
     last = xp.concatenate([t[1:] != t[:-1], xp.ones(min(t.size, 1), bool)])
