@@ -145,6 +145,16 @@ PORTS = [
     ("sinkhorn_ot.py", ["--epsilon", "0.05"], (2e-3, 1e-4), ()),
     ("qat_fake_quant.py", [], (2e-3, 1e-4), ()),
     ("qat_fake_quant.py", ["--bits", "4"], (2e-3, 1e-4), ()),
+    ("t5_relative_bias.py", [], (2e-3, 1e-4), ()),
+    ("t5_relative_bias.py", ["--label-smoothing", "0.1"], (2e-3, 1e-4), ()),
+    ("alibi_sliding_window.py", [], (2e-3, 1e-4), ()),
+    ("alibi_sliding_window.py", ["--manual"], (2e-3, 1e-4), ()),
+    ("rwkv_timemix.py", [], (2e-3, 1e-4), ()),
+    ("rwkv_timemix.py", ["--chunk", "4", "--shift", "roll"], (2e-3, 1e-4), ()),
+    ("speculative_decoding.py", [], (2e-3, 1e-4), ()),
+    ("speculative_decoding.py", ["--greedy"], (2e-3, 1e-4), ()),
+    ("ctc_beam_lm.py", [], (2e-3, 1e-4), ()),
+    ("ctc_beam_lm.py", ["--reduction", "sum"], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 

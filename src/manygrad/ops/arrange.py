@@ -18,8 +18,9 @@ def _source_index(xp, n: int, before: int, after: int, mode: str):
     i = xp.arange(-before, n + after)
     if mode == "replicate":
         return xp.clip(i, 0, n - 1)
-    if mode == "circular":
-        return i % n
+    if mode == "circular":  # NOTE: PyTorch crops (negative pads) first, then wraps
+        lo, m = max(-before, 0), n - max(-before, 0) - max(-after, 0)
+        return lo + xp.arange(-max(before, 0), m + max(after, 0)) % max(m, 1)
     i = xp.abs(i)  # reflect: mirror at 0 and at n - 1, without repeating the edge
     return xp.where(i > n - 1, 2 * (n - 1) - i, i)
 
@@ -71,7 +72,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     Args:
         input: input tensor.
         pad: ``(left, right)`` pads the last dim, ``(left, right, top, bottom)`` the last
-            two, and so on; negative values crop (constant mode only).
+            two, and so on; negative values crop.
         mode: ``"constant"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
         value: the fill value of constant mode (default 0).
 
@@ -94,12 +95,14 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
             continue
         if not (b or a):
             continue
-        if n == 0 or min(b, a) < 0:
+        # NOTE: negative pads crop, after reflect/replicate padding, before circular padding
+        kept = n - max(-b, 0) - max(-a, 0)
+        if n == 0 or (n + b + a < 1 if mode != "circular" else kept < 0):
             raise ShapeError(
-                f"pad: {mode} padding {(b, a)} of dim {d} (size {n}) needs a non-empty dim "
-                "and non-negative pads (only constant mode crops)"
+                f"pad: {mode} padding {(b, a)} of dim {d} (size {n}) crops too much: the dim "
+                f"must be non-empty and keep at least {int(mode != 'circular')} entries"
             )
-        limit = n - 1 if mode == "reflect" else n
+        limit = n - 1 if mode == "reflect" else kept
         if mode != "replicate" and max(b, a) > limit:
             raise ShapeError(
                 f"pad: {mode} padding {(b, a)} of dim {d} (size {n}) must be at most {limit}"

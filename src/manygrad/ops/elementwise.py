@@ -253,7 +253,9 @@ class Pow(Function):
         xp = backend.array_module(g)
         ga = None
         if na:
-            ga = g * (_conj(xp, b * a ** (b - 1)) if g.dtype.kind == "c" else b * a ** (b - 1))
+            with backend.quiet_float_errors():  # a ** (b - 1) at a == 0: inf, silently
+                d = b * a ** (b - 1)
+                ga = g * (_conj(xp, d) if g.dtype.kind == "c" else d)
             # NOTE: 0 where b == 0, as PyTorch's (b * a**(b - 1) is 0 * inf at a == 0)
             if backend.is_array(b):
                 ga = xp.where(b == 0, 0, ga)
@@ -274,10 +276,12 @@ class Pow(Function):
         na, nb = self.needs_input_grad
         a, b = self.saved_input(0, self.a), self.saved_input(1, self.b)
         ga = None
-        if na and not isinstance(b, Tensor) and b == 0:  # a constant 0, as PyTorch's
+        if na and isinstance(b, Tensor):
+            ga = where(b == 0, 0.0, g * b * a ** (b - 1))  # 0 where b == 0, as in backward
+        elif na and b == 0:  # a constant 0, as PyTorch's
             ga = Tensor._wrap(backend.array_module(g._data).zeros_like(g._data), g._device)
         elif na:
-            ga = where(b == 0, 0.0, g * b * a ** (b - 1))  # 0 where b == 0, as in backward
+            ga = g * b * a ** (b - 1)
         gb = None
         if nb:
             y = self.saved_output(self.out)

@@ -102,7 +102,8 @@ class ClassNLL(Function):
         total = loss.sum()
         if reduction == "mean":
             self.denom = vw.sum()
-            total = total / self.denom
+            with backend.quiet_float_errors():  # every target ignored: 0 / 0, NaN silently
+                total = total / self.denom
         return total.astype(out_dt, copy=False)
 
     def _rows_forward(self, x, t, ignore_index, reduction):
@@ -212,7 +213,11 @@ class ClassNLL(Function):
         if self.reduction == "none":
             a = g.reshape(n, s)
         else:
-            a = g / self.denom if self.reduction == "mean" else g
+            with backend.quiet_float_errors():
+                a = g / self.denom if self.reduction == "mean" else g
+        # NOTE: with every target ignored the mean divides by 0 and ``a`` is inf; PyTorch's
+        # gradient of an ignored target is 0, not inf * 0
+        a = xp.where(self.valid, a, 0)
         coef = a * vw
         if self.p is not None:
             tot = coef * (1.0 - eps)
@@ -230,6 +235,7 @@ class ClassNLL(Function):
         return gx.reshape(self.shape), None, None
 
     def backward_graph(self, g):
+        from .elementwise import where
         from .indexing import AddAt
         from .nn import softmax
 
@@ -248,6 +254,7 @@ class ClassNLL(Function):
             a = g.reshape(n, s)
         else:
             a = g / const(self.denom) if self.reduction == "mean" else g
+        a = where(const(self.valid), a, 0.0)  # an ignored target: 0, not inf * 0 (see backward)
         coef = a * vw
         w3 = None if self.w is None else const(self.w.astype(cdt).reshape(1, c, 1))
         if self.p is not None:

@@ -131,6 +131,18 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,  
             f"multinomial: cannot draw {num_samples} samples from {n} categories without "
             "replacement; pass replacement=True or draw fewer"
         )
+    if backend.device_of(w).type == "cpu":
+        # NOTE: PyTorch's CPU checks (NaN probabilities of a diverged model would otherwise
+        # draw index 0 silently); on a GPU they would cost a host sync, so they are skipped
+        if not bool(xp.isfinite(w).all()) or bool((w < 0).any()):
+            raise RuntimeError(
+                "multinomial: the probabilities contain inf, NaN or a negative number; "
+                "check the logits they came from (softmax of finite values is valid)"
+            )
+        if bool((w.sum(-1) <= 0).any()):
+            raise RuntimeError(
+                "multinomial: a row of probabilities sums to 0; give each row a positive weight"
+            )
     w = w.astype("float64")
     if replacement:
         cdf = xp.cumsum(w, -1)
