@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..errors import ShapeError
 from ..ops import instance_norm as N
+from ..ops._common import warn_caller
 from ..tensor import Tensor
 from .module import Module
 from .normalization import _BatchNorm
@@ -28,6 +29,10 @@ class _InstanceNorm(_BatchNorm):
         if self.affine and x.shape[1] != self.num_features:
             raise ShapeError(f"{type(self).__name__}: expected {self.num_features} channels "
                              f"(dim 1), got input of shape {tuple(input.shape)}")  # fmt: skip
+        if x.shape[1] != self.num_features:  # NOTE: PyTorch's warning, word for word
+            warn_caller(f"input's size at dim={int(batched)} does not match num_features. You "
+                        "can silence this warning by not passing in num_features, which is not "
+                        "used because affine=False")  # fmt: skip
         use_input = self.training or not self.track_running_stats
         momentum = 0.0 if self.momentum is None else self.momentum
         y = N.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,

@@ -22,7 +22,8 @@ from .. import dtypes as D
 from ..errors import ShapeError
 from ..tensor import Tensor
 from . import _resample_blocks as _rb
-from .elementwise import _float_input, abs, clamp, fmod, where
+from ._common import warn_caller
+from .elementwise import _float_input, abs, fmod, where
 from .indexing import gather, index_select
 from .linalg import matmul
 from .movement import expand
@@ -248,6 +249,10 @@ def upsample_bilinear(input, size=None, scale_factor=None):
 
 # ---------------------------------------------------------------------------- grid_sample
 
+_AC_DEFAULT = ("Default grid_sample and affine_grid behavior has changed to align_corners=False "
+               "since 1.3.0. Please specify align_corners=True if the old behavior is desired. "
+               "See the documentation of grid_sample for details.")  # fmt: skip
+
 
 def _unnormalize(c, n: int, align_corners: bool):
     return (c + 1) / 2 * (n - 1) if align_corners else ((c + 1) * n - 1) / 2
@@ -265,13 +270,24 @@ def _reflect(c, lo2: int, hi2: int):
     return where(fmod(flips, 2) == 0, extra + lo, span - extra + lo)
 
 
+def _clip(c, n: int):
+    """c limited to [0, n - 1]; its gradient is zero on the bounds too, as in PyTorch's
+    clip_coordinates_set_grad (borders count as outside), where clamp's would be one."""
+    xp = backend.array_module(c._data)
+    with backend.device_scope(c._device):
+        inside = (c._data > 0) & (c._data < n - 1)
+        # NOTE: NaN goes to 0, as in PyTorch's CPU kernel (clamp_min with swapped operands)
+        edge = xp.where(c._data > 0, xp.minimum(c._data, n - 1), 0).astype(c._data.dtype)
+    return where(_const(c, inside), c, _const(c, edge))
+
+
 def _source(c, n: int, padding_mode: str, align_corners: bool):
     c = _unnormalize(c, n, align_corners)
     if padding_mode == "border":
-        c = clamp(c, 0, n - 1)
+        c = _clip(c, n)
     elif padding_mode == "reflection":
         c = _reflect(c, 0, 2 * (n - 1)) if align_corners else _reflect(c, -1, 2 * n - 1)
-        c = clamp(c, 0, n - 1)
+        c = _clip(c, n)
     return c
 
 
@@ -309,7 +325,8 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
         align_corners: -1 and 1 are the centres (True) or the outer edges (False, default)
             of the corner pixels.
 
-    Example: ``F.grid_sample(images, F.affine_grid(theta, images.shape))``
+    Example: ``F.grid_sample(x, F.affine_grid(theta, x.shape, align_corners=False),
+    align_corners=False)`` (without align_corners both warn, as PyTorch's do)
     """
     if mode not in ("bilinear", "nearest", "bicubic"):
         raise ValueError(f"grid_sample: mode must be 'bilinear', 'nearest' or 'bicubic', got "
@@ -325,6 +342,8 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
             f"(N, C, D, H, W) with grid (N, Do, Ho, Wo, 3), got {tuple(input.shape)} and "
             f"{tuple(grid.shape)}"
         )
+    if align_corners is None:  # NOTE: PyTorch's warning, word for word
+        warn_caller(_AC_DEFAULT)
     n, c = input.shape[:2]
     sizes = tuple(input.shape[2:])  # (H, W) or (D, H, W)
     out_shape = tuple(grid.shape[1:-1])
@@ -354,8 +373,9 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear",
         """Values at integer points (one array per spatial dim); zero outside the input."""
         valid, idx = True, 0
         for p, size, st in zip(points, sizes, strides):
-            valid = valid & (p >= 0) & (p <= size - 1)
-            idx = idx + xp.clip(p, 0, size - 1) * st
+            inside = (p >= 0) & (p <= size - 1)  # NOTE: False for NaN, read as index 0
+            valid = valid & inside
+            idx = idx + xp.where(inside, p, 0) * st
         v = gather(flat, 2, expand(_const(flat, idx.astype(xp.int64)), n, c, m))
         return v * _const(flat, valid.astype(flat._data.dtype))
 
@@ -404,7 +424,7 @@ def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tenso
         size: the target's (N, C, H, W) or (N, C, D, H, W).
         align_corners: as in grid_sample (default False).
 
-    Example: ``F.affine_grid(mg.eye(2, 3)[None], (1, 3, 8, 8))``  # the identity grid
+    Example: ``F.affine_grid(mg.eye(2, 3)[None], (1, 3, 8, 8), align_corners=False)``
     """
     size = tuple(size)
     nd = len(size) - 2
@@ -414,6 +434,12 @@ def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tenso
             f"affine_grid: expected theta (N, 2, 3) with size (N, C, H, W) or theta (N, 3, 4) "
             f"with size (N, C, D, H, W), got {tuple(theta.shape)} and {size}"
         )
+    if align_corners is None:
+        warn_caller(_AC_DEFAULT)
+    elif align_corners and min(size[2:]) == 1:
+        warn_caller("Since version 1.3.0, affine_grid behavior has changed for unit-size grids "
+                    "when align_corners=True. This is not an intended use case of affine_grid. "
+                    "See the documentation of affine_grid for details.")  # fmt: skip
     xp = backend.array_module(theta._data)
     dt = xp.dtype(theta._data.dtype)
     spatial = size[2:]
