@@ -10,42 +10,56 @@ class ModuleAccess:
 
     def get_submodule(self, target: str):
         """The submodule at dotted path ``target`` ("" is the module itself)."""
+        from .module import Module
+
         mod = self
         for item in target.split(".") if target else []:
-            if item not in mod._modules:
-                raise AttributeError(f"{mod._get_name()} has no submodule `{item}`")
-            mod = mod._modules[item]
+            if not hasattr(mod, item):
+                raise AttributeError(mod._get_name() + " has no attribute `" + item + "`")
+            mod = getattr(mod, item)
+            if not isinstance(mod, Module):
+                raise AttributeError("`" + item + "` is not an nn.Module")
         return mod
-
-    def _member(self, target: str, store: str, kind: str):
-        mod_path, _, name = target.rpartition(".")
-        mod = self.get_submodule(mod_path)
-        members = getattr(mod, store)
-        if name not in members:
-            raise AttributeError(f"{mod._get_name()} has no {kind} `{name}`")
-        return members[name]
 
     def get_parameter(self, target: str):
         """The parameter at dotted path ``target`` (e.g. ``"encoder.0.weight"``)."""
-        return self._member(target, "_parameters", "parameter")
+        from .parameter import Parameter
+
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if not hasattr(mod, name):
+            raise AttributeError(mod._get_name() + " has no attribute `" + name + "`")
+        param = getattr(mod, name)
+        if not isinstance(param, Parameter):
+            raise AttributeError("`" + name + "` is not an nn.Parameter")
+        return param
 
     def get_buffer(self, target: str):
         """The buffer at dotted path ``target`` (e.g. ``"bn.running_mean"``)."""
-        return self._member(target, "_buffers", "buffer")
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if not hasattr(mod, name):
+            raise AttributeError(mod._get_name() + " has no attribute `" + name + "`")
+        buffer = getattr(mod, name)
+        if name not in mod._buffers:
+            raise AttributeError("`" + name + "` is not a buffer")
+        return buffer
 
     def set_submodule(self, target: str, module, strict: bool = False) -> None:
         """Put ``module`` at dotted path ``target`` (its parent must exist; with ``strict``
         the name must already hold a submodule)."""
-        if not target:
-            raise ValueError("set_submodule: cannot set the module itself (target '')")
-        parent_path, _, name = target.rpartition(".")
-        parent = self.get_submodule(parent_path)
-        if strict and name not in parent._modules:
-            raise AttributeError(f"{parent._get_name()} has no submodule `{name}`")
         from .module import Module
 
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
         if not isinstance(module, Module):
-            raise TypeError(f"`module` is not an nn.Module, found {type(module).__name__}")
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if strict and not hasattr(parent, name):
+            raise AttributeError(parent._get_name() + " has no attribute `" + name + "`")
+        if hasattr(parent, name) and not isinstance(getattr(parent, name), Module):
+            raise AttributeError("`" + name + "` is not an nn.Module")
         setattr(parent, name, module)
 
     def compile(self, *args, **kwargs) -> None:
@@ -54,6 +68,12 @@ class ModuleAccess:
         return None
 
     def to_empty(self, *, device=None, recurse: bool = True):
-        """Move parameters and buffers to ``device`` (values are kept: PyTorch leaves them
-        uninitialized, any values are allowed)."""
-        return self.to(device) if device is not None else self
+        """Move parameters and buffers (of submodules too, with ``recurse``) to ``device``
+        (values are kept: PyTorch leaves them uninitialized, any values are allowed)."""
+        from .. import backend
+        from .module import _on_arrays
+
+        if device is None:
+            return self
+        dev = backend.check_device(backend.device(device))
+        return self._apply(_on_arrays(lambda a: backend.to_device(a, dev)), recurse=recurse)

@@ -69,12 +69,36 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def __add__(self, other: Sequential) -> Sequential:
-        if not isinstance(other, Sequential):
-            raise ValueError(f"add operator supports only Sequential, got {type(other).__name__}")
+        _check_sequential(other)
         ret = Sequential()
         for m in list(self) + list(other):
             ret.append(m)
         return ret
+
+    def __iadd__(self, other: Sequential) -> Sequential:
+        _check_sequential(other)
+        for m in list(other):
+            self.append(m)
+        return self
+
+    def __mul__(self, other: int) -> Sequential:
+        """A new Sequential of ``other`` repeats of these modules (the same objects)."""
+        _check_factor(self, other)
+        ret = Sequential()
+        for _ in range(other):
+            for m in self:
+                ret.append(m)
+        return ret
+
+    __rmul__ = __mul__
+
+    def __imul__(self, other: int) -> Sequential:
+        _check_factor(self, other)
+        mods = list(self)
+        for _ in range(other - 1):
+            for m in mods:
+                self.append(m)
+        return self
 
     def append(self, module: Module) -> Sequential:
         """Add ``module`` at the end."""
@@ -108,6 +132,20 @@ class Sequential(Module):
         for module in self._modules.values():
             input = module(input)
         return input
+
+
+def _check_sequential(other) -> None:
+    if not isinstance(other, Sequential):
+        raise ValueError(
+            f"add operator supports only objects of Sequential class, but {type(other)} is given."
+        )
+
+
+def _check_factor(seq, other) -> None:
+    if not isinstance(other, int) or isinstance(other, bool):
+        raise TypeError(f"unsupported operand type(s) for *: {type(seq)} and {type(other)}")
+    if other <= 0:
+        raise ValueError(f"Non-positive multiplication factor {other} for {type(seq)}")
 
 
 class ModuleList(Module):
@@ -168,7 +206,10 @@ class ModuleList(Module):
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
         if not isinstance(modules, Iterable):
-            raise TypeError(f"ModuleList.extend expects an iterable, got {type(modules).__name__}")
+            raise TypeError(
+                f"ModuleList.extend should be called with an iterable, but got "
+                f"{type(modules).__name__}"
+            )
         for m in modules:
             self.append(m)
         return self
@@ -257,20 +298,45 @@ class ModuleDict(Module):
         return self._modules.values()
 
     def update(self, modules) -> None:
-        items = modules.items() if isinstance(modules, Mapping) else modules
-        for pair in items:
-            key, module = pair
+        """Add (or replace) the modules of a mapping or of an iterable of (key, module)
+        pairs, in their order."""
+        if isinstance(modules, Mapping):
+            for key, module in modules.items():
+                self[key] = module
+            return
+        for key, module in _pairs(modules, "ModuleDict"):
             self[key] = module
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleDict has no forward(); index it by key instead")
 
 
-def _param_line(k, p) -> str:
+def _pairs(items, owner: str):
+    """The (key, value) pairs of a sequence given to ``owner.update``, checked as PyTorch."""
+    if not isinstance(items, Iterable):
+        raise TypeError(
+            f"{owner}.update should be called with an iterable of key/value pairs, but got "
+            f"{type(items).__name__}"
+        )
+    for j, p in enumerate(items):
+        if not isinstance(p, Iterable):
+            raise TypeError(
+                f"{owner} update sequence element #{j} should be Iterable; is {type(p).__name__}"
+            )
+        if len(p) != 2:
+            raise ValueError(
+                f"{owner} update sequence element #{j} has length {len(p)}; 2 is required"
+            )
+        yield p[0], p[1]
+
+
+def _param_line(k, p, dtype_name=None) -> str:
+    if not isinstance(p, Tensor):  # NOTE: the containers also hold other objects, as PyTorch's
+        return f"  ({k}): Object of type: {type(p).__name__}"
     size = "x".join(str(s) for s in p.shape)
     dev = f" ({p.device})" if p.device.type != "cpu" else ""
     kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
-    return f"  ({k}): {kind} containing: [{p.dtype} of size {size}{dev}]"
+    return f"  ({k}): {kind} containing: [{dtype_name or p.dtype} of size {size}{dev}]"
 
 
 class ParameterList(Module):
@@ -321,6 +387,11 @@ class ParameterList(Module):
         return self
 
     def extend(self, values: Iterable[Tensor]) -> ParameterList:
+        if not isinstance(values, Iterable) or isinstance(values, Tensor):
+            raise TypeError(
+                f"ParameterList.extend should be called with an iterable, but got "
+                f"{type(values).__name__}"
+            )
         for v in values:
             self.append(v)
         return self
@@ -328,8 +399,8 @@ class ParameterList(Module):
     def extra_repr(self) -> str:
         return "\n".join(_param_line(k, p) for k, p in enumerate(self))
 
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ParameterList has no forward(); iterate over it instead")
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterList should not be called: iterate over it instead")
 
 
 class ParameterDict(Module):
@@ -348,18 +419,28 @@ class ParameterDict(Module):
         if parameters is not None:
             self.update(parameters)
 
+    @staticmethod
+    def _key_to_attr(key) -> str:
+        if not isinstance(key, str):
+            raise TypeError(
+                "Index given to ParameterDict cannot be used as a key as it is not a string "
+                f"(type is '{type(key).__name__}'). Use string keys"
+            )
+        return key
+
     def __getitem__(self, key: str):
-        return getattr(self, key)
+        return getattr(self, self._key_to_attr(key))
 
     def __setitem__(self, key: str, value) -> None:
+        self._keys[key] = None
+        attr = self._key_to_attr(key)
         if isinstance(value, Tensor) and not isinstance(value, Parameter):
             value = Parameter(value)
-        self._keys[key] = None
-        setattr(self, key, value)
+        setattr(self, attr, value)
 
     def __delitem__(self, key: str) -> None:
         del self._keys[key]
-        delattr(self, key)
+        delattr(self, self._key_to_attr(key))
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -367,8 +448,35 @@ class ParameterDict(Module):
     def __iter__(self):
         return iter(self._keys)
 
+    def __reversed__(self):
+        return reversed(self._keys)
+
     def __contains__(self, key: str) -> bool:
         return key in self._keys
+
+    def copy(self) -> ParameterDict:
+        """A new ParameterDict holding the same parameters."""
+        return ParameterDict(OrderedDict((k, self[k]) for k in self._keys))
+
+    def setdefault(self, key: str, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def clear(self) -> None:
+        for k in list(self._keys):
+            del self[k]
+
+    def popitem(self):
+        """Remove and return the last inserted (key, parameter) pair."""
+        k = next(reversed(self._keys))
+        return k, self.pop(k)
+
+    def get(self, key: str, default=None):
+        return self[key] if key in self else default
+
+    def fromkeys(self, keys: Iterable[str], default=None) -> ParameterDict:
+        return ParameterDict((k, default) for k in keys)
 
     def keys(self):
         return self._keys.keys()
@@ -385,12 +493,35 @@ class ParameterDict(Module):
         return v
 
     def update(self, parameters) -> None:
-        items = parameters.items() if isinstance(parameters, Mapping) else parameters
+        """Add (or replace) entries; an ``OrderedDict``, a ParameterDict or a sequence of
+        pairs keeps its order, any other mapping is taken in sorted key order (PyTorch's)."""
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            items = parameters.items()
+        elif isinstance(parameters, Mapping):
+            items = sorted(parameters.items())
+        else:
+            items = _pairs(parameters, "ParameterDict")
         for key, value in items:
             self[key] = value
 
-    def extra_repr(self) -> str:
-        return "\n".join(_param_line(k, p) for k, p in self.items())
+    def __or__(self, other: ParameterDict) -> ParameterDict:
+        out = self.copy()
+        out.update(other)
+        return out
 
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ParameterDict has no forward(); index it by key instead")
+    def __ror__(self, other: ParameterDict) -> ParameterDict:
+        out = other.copy()
+        out.update(self)
+        return out
+
+    def __ior__(self, other: ParameterDict) -> ParameterDict:
+        self.update(other)
+        return self
+
+    def extra_repr(self) -> str:
+        # NOTE: PyTorch names the type here ("torch.FloatTensor"), the dtype in ParameterList
+        return "\n".join(_param_line(k, p, isinstance(p, Tensor) and p.type())
+                         for k, p in self.items())  # fmt: skip
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterDict should not be called: index it by key instead")

@@ -7,46 +7,36 @@ walk the tree of submodules.
 
 from __future__ import annotations
 
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 from .. import backend
 from .. import dtypes as D
 from ..autograd import no_grad
-from ..errors import ManygradError
 from ..tensor import Tensor
 from . import hooks as _hooks
 from ._module_access import ModuleAccess
-from ._state_hooks import StateDictHooks
-from .parameter import Buffer, Parameter
-
-
-class StateDictError(ManygradError, RuntimeError):
-    """A state dict does not fit the module: missing, unexpected or mis-shaped entries."""
-
-
-class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    def __repr__(self) -> str:
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return super().__repr__()
-
-    __str__ = __repr__
+from ._state_hooks import StateDictError, StateDictHooks, _IncompatibleKeys  # noqa: F401
+from .parameter import Buffer, Parameter, is_lazy
 
 
 class RemovableHandle:
     """Returned by ``register_*_hook``; ``handle.remove()`` unregisters the hook (also a
     context manager that removes it at the end of the block)."""
 
-    _next_id = 0
+    next_id = 0
 
-    def __init__(self, hooks: dict):
-        self._hooks = hooks
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
+    def __init__(self, hooks_dict: dict, *, extra_dict=None):
+        self._hooks = hooks_dict
+        self.id = RemovableHandle.next_id
+        RemovableHandle.next_id += 1
+        # NOTE: as PyTorch's: the dicts of per-hook flags (with_kwargs, always_call) lose the
+        # id too, so that a later hook never inherits a removed one's flags
+        self._extra = (extra_dict,) if isinstance(extra_dict, dict) else tuple(extra_dict or ())
 
     def remove(self) -> None:
-        self._hooks.pop(self.id, None)
+        for d in (self._hooks, *self._extra):
+            d.pop(self.id, None)
 
     def __enter__(self):
         return self
@@ -69,20 +59,31 @@ def _parse_to(args, kwargs):
     if kwargs:
         raise TypeError(f"to() got unexpected arguments {sorted(kwargs)}")
     for a in args:
+        if isinstance(a, bool):  # NOTE: to(dtype, True): PyTorch's positional non_blocking
+            continue
         if isinstance(a, Tensor):
             dev, dt = a._device, a.dtype
-        elif isinstance(a, (str, backend.Device, int)) and not isinstance(a, bool):
+        elif isinstance(a, (str, backend.Device, int)):
             dev = a
         elif a is not None:
             dt = a
     dev = backend.check_device(backend.device(dev)) if dev is not None else None
     dt = D.from_any(dt) if dt is not None else None
-    if dt is not None and not dt.is_floating_point:
+    if dt is not None and not (dt.is_floating_point or dt.is_complex):
         raise TypeError(
-            f"Module.to() only accepts floating point dtypes, got {dt}; integer buffers keep "
-            "their dtype"
+            f"nn.Module.to only accepts floating point or complex dtypes, but got desired "
+            f"dtype={dt}; integer buffers keep their dtype"
         )
     return dev, dt
+
+
+def _check_name(name, kind: str) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+    if "." in name:
+        raise KeyError(f'{kind} name can\'t contain ".", got: {name}')
+    if name == "":
+        raise KeyError(f'{kind} name can\'t be empty string ""')
 
 
 def _is_float(arr) -> bool:
@@ -99,6 +100,43 @@ def _apply_sparse(grad, fn) -> None:
         dev = backend.device_of(new)
         grad._vals = Tensor._wrap(new, dev)
         grad._idx = Tensor._wrap(backend.to_device(grad._indices()._data, dev), dev)
+
+
+def _on_arrays(convert):
+    """A tensor function for ``Module._apply`` from an array one: the tensor itself when
+    ``convert`` changes nothing (as ``Tensor.to``), a new tensor otherwise."""
+
+    def fn(t):
+        if t.is_sparse:  # NOTE: a sparse gradient: its values take convert, in place
+            _apply_sparse(t, convert)
+            return t
+        with backend.device_scope(t._device):  # NOTE: CuPy casts on the current GPU
+            new = convert(t._data)
+        if new is t._data:
+            return t
+        out = Tensor._wrap(new, backend.device_of(new))
+        out.requires_grad = t.requires_grad
+        return out
+
+    return fn
+
+
+def _cast_floating(dt):
+    """``Module.float()``/``double()``/...: floating arrays to ``dt``, others as they are."""
+    return lambda a: a.astype(dt.np) if _is_float(a) and a.dtype != dt.np else a
+
+
+def _set_data(t: Tensor, new: Tensor) -> None:
+    """``t.data = new``: the same object on new memory (PyTorch's ``param.data = ...``)."""
+    t._data, t._device = new._data, new._device
+
+
+_HOOK_DICTS = (
+    "_backward_pre_hooks", "_backward_hooks", "_forward_hooks", "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called", "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs",
+    "_state_dict_hooks", "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
+    "_load_state_dict_post_hooks",
+)  # fmt: skip
 
 
 class Module(StateDictHooks, ModuleAccess):
@@ -130,9 +168,10 @@ class Module(StateDictHooks, ModuleAccess):
         d["_parameters"] = {}
         d["_buffers"] = {}
         d["_non_persistent_buffers_set"] = set()
+        d["_is_full_backward_hook"] = None
+        for name in _HOOK_DICTS:  # NOTE: all of PyTorch's, as code reads them directly
+            d[name] = OrderedDict()
         d["_modules"] = {}
-        d["_forward_hooks"] = OrderedDict()
-        d["_forward_pre_hooks"] = OrderedDict()
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(
@@ -141,7 +180,7 @@ class Module(StateDictHooks, ModuleAccess):
         )
 
     # ------------------------------------------------------------------ calling
-    def __call__(self, *args, **kwargs):
+    def _call_impl(self, *args, **kwargs):
         d = self.__dict__
         if (
             d["_forward_pre_hooks"]
@@ -152,6 +191,8 @@ class Module(StateDictHooks, ModuleAccess):
             return _hooks.call(self, args, kwargs)
         return self._call_forward(args, kwargs)
 
+    __call__ = _wrapped_call_impl = _call_impl
+
     def _call_forward(self, args, kwargs):
         dev = getattr(args[0], "_device", None) if args else None
         if dev is None or dev.type == "cpu":
@@ -160,10 +201,16 @@ class Module(StateDictHooks, ModuleAccess):
         with backend.device_scope(dev):
             return self.forward(*args, **kwargs)
 
-    def _add_hook(self, key: str, value, prepend: bool = False) -> RemovableHandle:
-        hooks = self.__dict__.setdefault(key, OrderedDict())
-        h = RemovableHandle(hooks)
+    def _add_hook(self, key: str, value, prepend: bool = False, flags=()) -> RemovableHandle:
+        """Store ``value`` in the hook dict ``key``; its id also goes into the flag dicts
+        ``flags`` (PyTorch's layout: the hook dicts hold the callables themselves)."""
+        d = self.__dict__
+        hooks = d.setdefault(key, OrderedDict())
+        extra = [d.setdefault(f, OrderedDict()) for f in flags]
+        h = RemovableHandle(hooks, extra_dict=extra)
         hooks[h.id] = value
+        for f in extra:
+            f[h.id] = True
         if prepend:
             hooks.move_to_end(h.id, last=False)
         return h
@@ -172,14 +219,18 @@ class Module(StateDictHooks, ModuleAccess):
                                   with_kwargs: bool = False) -> RemovableHandle:  # fmt: skip
         """Call ``hook(module, args)`` (or ``hook(module, args, kwargs)`` with
         ``with_kwargs``) before ``forward``; a non-None result replaces the arguments."""
-        return self._add_hook("_forward_pre_hooks", (hook, with_kwargs), prepend)
+        flags = ("_forward_pre_hooks_with_kwargs",) if with_kwargs else ()
+        return self._add_hook("_forward_pre_hooks", hook, prepend, flags)
 
     def register_forward_hook(self, hook: Callable, *, prepend: bool = False,
                               with_kwargs: bool = False, always_call: bool = False
                               ) -> RemovableHandle:  # fmt: skip
         """Call ``hook(module, args, output)`` (``hook(module, args, kwargs, output)`` with
-        ``with_kwargs``) after ``forward``; a non-None result replaces the output."""
-        return self._add_hook("_forward_hooks", (hook, with_kwargs), prepend)
+        ``with_kwargs``) after ``forward``; a non-None result replaces the output. With
+        ``always_call`` it runs (with output None) even when ``forward`` raises."""
+        flags = ("_forward_hooks_with_kwargs",) * with_kwargs
+        flags += ("_forward_hooks_always_called",) * always_call
+        return self._add_hook("_forward_hooks", hook, prepend, flags)
 
     def register_full_backward_hook(self, hook: Callable, prepend: bool = False
                                     ) -> RemovableHandle:  # fmt: skip
@@ -216,6 +267,7 @@ class Module(StateDictHooks, ModuleAccess):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
             self._remove_from(name, d, d["_buffers"], d["_modules"])
+            d["_non_persistent_buffers_set"].discard(name)
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
@@ -228,6 +280,7 @@ class Module(StateDictHooks, ModuleAccess):
             if d.get("_modules") is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
             self._remove_from(name, d, params, d["_buffers"])
+            d["_non_persistent_buffers_set"].discard(name)
             d["_modules"][name] = value
         elif d.get("_modules") is not None and name in d["_modules"]:
             if value is not None:
@@ -269,10 +322,7 @@ class Module(StateDictHooks, ModuleAccess):
     def _check_name(self, name: str, kind: str) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
-        if not isinstance(name, str):
-            raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
-        if "." in name or name == "":
-            raise KeyError(f'{kind} name can\'t contain "." or be empty, got {name!r}')
+        _check_name(name, kind)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Add a parameter (or None, a declared but absent one) under ``name``."""
@@ -319,10 +369,7 @@ class Module(StateDictHooks, ModuleAccess):
         """Add a child module under ``name`` (the same as ``setattr``)."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        if not isinstance(name, str):
-            raise TypeError(f"module name should be a string, got {type(name).__name__}")
-        if "." in name or name == "":
-            raise KeyError(f'module name can\'t contain "." or be empty, got {name!r}')
+        _check_name(name, "module")
         if hasattr(self, name) and name not in self._modules:
             raise KeyError(f"attribute '{name}' already exists")
         self._modules[name] = module
@@ -332,13 +379,14 @@ class Module(StateDictHooks, ModuleAccess):
     # ------------------------------------------------------------------ iteration
     def named_modules(self, memo: set | None = None, prefix: str = "",
                       remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:  # fmt: skip
-        """(name, module) for this module and all below it, each module once."""
+        """(name, module) for this module and all below it, each module once (unless
+        ``remove_duplicate=False``); modules in ``memo`` (a set of modules) are skipped."""
         if memo is None:
             memo = set()
+        if self in memo:
+            return
         if remove_duplicate:
-            if id(self) in memo:
-                return
-            memo.add(id(self))
+            memo.add(self)
         yield prefix, self
         for name, m in self._modules.items():
             if m is None:
@@ -346,8 +394,8 @@ class Module(StateDictHooks, ModuleAccess):
             sub = prefix + ("." if prefix else "") + name
             yield from m.named_modules(memo, sub, remove_duplicate)
 
-    def modules(self) -> Iterator[Module]:
-        for _, m in self.named_modules():
+    def modules(self, remove_duplicate: bool = True) -> Iterator[Module]:
+        for _, m in self.named_modules(remove_duplicate=remove_duplicate):
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
@@ -362,7 +410,8 @@ class Module(StateDictHooks, ModuleAccess):
             yield m
 
     def _named_members(self, store, prefix, recurse, remove_duplicate=True):
-        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        mods = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+                if recurse else [(prefix, self)])  # fmt: skip
         seen = set()
         for mprefix, m in mods:
             for k, v in m.__dict__[store].items():
@@ -388,137 +437,6 @@ class Module(StateDictHooks, ModuleAccess):
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
-
-    # ------------------------------------------------------------------ state dict
-    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
-        """An ordered dict of every persistent parameter and buffer, keyed by dotted name.
-
-        Values share memory with the module's tensors (detached unless ``keep_vars``).
-
-        Example:
-            >>> list(mg.nn.Linear(4, 3).state_dict())
-            ['weight', 'bias']
-        """
-        if destination is None:
-            destination = OrderedDict()
-        self._run_state_dict_pre_hooks(prefix, keep_vars)
-        self._save_to_state_dict(destination, prefix, keep_vars)
-        for name, m in self._modules.items():
-            if m is not None:
-                m.state_dict(destination=destination, prefix=prefix + name + ".",
-                             keep_vars=keep_vars)  # fmt: skip
-        self._run_state_dict_post_hooks(destination, prefix)
-        return destination
-
-    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
-        for name, p in self._parameters.items():
-            if p is not None:
-                destination[prefix + name] = p if keep_vars else p.detach()
-        for name, b in self._buffers.items():
-            if b is not None and name not in self._non_persistent_buffers_set:
-                destination[prefix + name] = b if keep_vars else b.detach()
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """Copy values from ``state_dict`` into this module's parameters and buffers in place.
-
-        Values are converted to each parameter's dtype and device; optimizers holding the
-        parameters keep working. With ``strict`` (default), one error lists every missing
-        key, unexpected key and shape mismatch; otherwise shape mismatches still raise and
-        the result names the missing and unexpected keys.
-
-        Args:
-            state_dict: mapping of dotted names to tensors (or arrays).
-            strict: require the keys to match exactly (default True).
-            assign: replace the tensors instead of copying into them (default False).
-
-        Example:
-            >>> model.load_state_dict(other.state_dict())
-        """
-        if not hasattr(state_dict, "items"):
-            raise TypeError(f"expected a mapping for state_dict, got {type(state_dict).__name__}")
-        state_dict = OrderedDict(state_dict)
-        missing, unexpected, errors = [], [], []
-
-        def load(module, prefix):
-            module._run_load_pre_hooks(state_dict, prefix, strict, missing, unexpected, errors)
-            module._load_from_state_dict(state_dict, prefix, strict, missing, unexpected,
-                                         errors, assign)  # fmt: skip
-            for name, child in module._modules.items():
-                if child is not None:
-                    load(child, prefix + name + ".")
-
-        load(self, "")
-        known = {k for k, _ in self._all_state_keys()}
-        unexpected.extend(k for k in state_dict if k not in known)
-        keys = _IncompatibleKeys(missing, unexpected)
-        for _, m in self.named_modules():
-            m._run_load_post_hooks(keys)
-        msgs = []
-        if strict:
-            if missing:
-                msgs.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing))
-            if unexpected:
-                msgs.append(
-                    "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected)
-                )
-        msgs.extend(errors)
-        if msgs:
-            raise StateDictError(
-                f"Error(s) in loading state_dict for {self._get_name()}:\n\t"
-                + "\n\t".join(msgs)
-                + "\n(save and load the same architecture, or pass strict=False to skip "
-                "missing/unexpected keys)"
-            )
-        return _IncompatibleKeys(missing, unexpected)
-
-    def _all_state_keys(self):
-        for mprefix, m in self.named_modules(remove_duplicate=False):
-            p = mprefix + "." if mprefix else ""
-            for k, v in m._parameters.items():
-                if v is not None:
-                    yield p + k, v
-            for k, v in m._buffers.items():
-                if v is not None and k not in m._non_persistent_buffers_set:
-                    yield p + k, v
-
-    def _load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected, errors,
-                              assign=False) -> None:  # fmt: skip
-        local = [(k, v, True) for k, v in self._parameters.items() if v is not None]
-        local += [(k, v, False) for k, v in self._buffers.items()
-                  if v is not None and k not in self._non_persistent_buffers_set]  # fmt: skip
-        for name, target, is_param in local:
-            key = prefix + name
-            if key not in state_dict:
-                missing.append(key)
-                continue
-            value = state_dict[key]
-            arr = value._data if isinstance(value, Tensor) else value
-            if not backend.is_array(arr):
-                try:
-                    arr = Tensor(value)._data
-                except Exception:
-                    errors.append(
-                        f'While copying the parameter named "{key}", expected a tensor from '
-                        f"checkpoint but received {type(value).__name__}"
-                    )
-                    continue
-            if tuple(arr.shape) != tuple(target._data.shape):
-                errors.append(
-                    f"size mismatch for {key}: copying a param with shape {tuple(arr.shape)} "
-                    f"from checkpoint, the shape in current model is {tuple(target._data.shape)}."
-                )
-                continue
-            arr = backend.to_device(arr, target._device)
-            if assign:
-                if arr.dtype != target._data.dtype and not is_param:
-                    arr = arr.astype(target._data.dtype)
-                target._data = arr
-                target._device = backend.device_of(arr)
-            else:
-                xp = backend.array_module(target._data)
-                with no_grad(), backend.device_scope(target._device):
-                    xp.copyto(target._data, arr.astype(target._data.dtype, copy=False),
-                              casting="unsafe")  # fmt: skip
 
     # ------------------------------------------------------------------ modes, devices
     def train(self, mode: bool = True) -> Module:
@@ -560,32 +478,43 @@ class Module(StateDictHooks, ModuleAccess):
         fn(self)
         return self
 
-    def _apply(self, fn) -> Module:
-        """Replace the array of every parameter, buffer and gradient with ``fn(array)``."""
-        for m in self.modules():
-            for t in list(m._parameters.values()) + list(m._buffers.values()):
-                if t is None:
-                    continue
-                # NOTE: fn may cast on the array's GPU: CuPy works on the current one
-                with backend.device_scope(t._device):
-                    new = fn(t._data)
-                if new is not t._data:
-                    t._data = new
-                    t._device = backend.device_of(new)
-                if t.grad is not None and t.grad.is_sparse:  # NOTE: the values take fn
-                    _apply_sparse(t.grad, fn)
-                elif t.grad is not None:
-                    with backend.device_scope(t.grad._device):
-                        g = fn(t.grad._data)
-                    if g is not t.grad._data:
-                        t.grad._data = g
-                        t.grad._device = backend.device_of(g)
+    def _apply(self, fn, recurse: bool = True) -> Module:
+        """PyTorch's: ``fn(tensor)`` on every parameter, gradient and buffer, children first.
+
+        Parameters and gradients stay the same objects with ``fn``'s result as their data (so
+        optimizers keep working); buffers are replaced by ``fn``'s result.
+        """
+        if recurse:
+            for m in self.children():
+                m._apply(fn)
+        for p in self._parameters.values():
+            if p is None:
+                continue
+            with no_grad():
+                new = fn(p)
+            if new is not p:
+                _set_data(p, new)
+            g = p.grad
+            if g is not None:
+                with no_grad():
+                    new = fn(g)
+                if new is not g:
+                    _set_data(g, new)
+        for key, b in self._buffers.items():
+            if b is None:
+                continue
+            new = fn(b)
+            if is_lazy(b) and new is not b:  # NOTE: a placeholder stays itself, as in PyTorch
+                _set_data(b, new)
+            else:
+                self._buffers[key] = new
         return self
 
     def to(self, *args, **kwargs) -> Module:
         """Move parameters and buffers to a device and/or cast floating ones to a dtype.
 
-        Tensors are changed in place, so references (e.g. held by an optimizer) stay valid.
+        Parameters are changed in place, so references (e.g. held by an optimizer) stay
+        valid; buffers that change are replaced, as in PyTorch.
 
         Example:
             >>> model.to("cuda"); model.to(mg.float64); model.to("cuda", mg.float16)
@@ -595,7 +524,8 @@ class Module(StateDictHooks, ModuleAccess):
         order = getattr(fmt, "order", None)
 
         def convert(arr):
-            if dt is not None and _is_float(arr) and arr.dtype != dt.np:
+            if dt is not None and (_is_float(arr) or arr.dtype.kind == "c") \
+                    and arr.dtype != dt.np:  # fmt: skip
                 arr = arr.astype(dt.np)
             if dev is not None:
                 arr = backend.to_device(arr, dev)
@@ -605,7 +535,7 @@ class Module(StateDictHooks, ModuleAccess):
                 arr = xp.ascontiguousarray(arr.transpose(order)).transpose(inv)
             return arr
 
-        return self._apply(convert)
+        return self._apply(_on_arrays(convert))
 
     def cpu(self) -> Module:
         return self.to("cpu")
@@ -621,19 +551,21 @@ class Module(StateDictHooks, ModuleAccess):
         return self.to(backend.device("cuda" if device is None else device))
 
     def type(self, dst_type) -> Module:
-        return self.to(dst_type)
+        """Cast every parameter and buffer, integer ones included, to ``dst_type``."""
+        return self._apply(lambda t: t.type(dst_type))
 
+    # NOTE: unlike to(dtype), these leave complex tensors alone, as PyTorch's
     def float(self) -> Module:
-        return self.to(D.float32)
+        return self._apply(_on_arrays(_cast_floating(D.float32)))
 
     def double(self) -> Module:
-        return self.to(D.float64)
+        return self._apply(_on_arrays(_cast_floating(D.float64)))
 
     def half(self) -> Module:
-        return self.to(D.float16)
+        return self._apply(_on_arrays(_cast_floating(D.float16)))
 
     def bfloat16(self) -> Module:
-        return self.to(D.bfloat16)
+        return self._apply(_on_arrays(_cast_floating(D.bfloat16)))
 
     # ------------------------------------------------------------------ repr
     def _get_name(self) -> str:
@@ -666,30 +598,43 @@ class Module(StateDictHooks, ModuleAccess):
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-
-
-def _global(hooks: dict, value) -> RemovableHandle:
-    h = RemovableHandle(hooks)
-    hooks[h.id] = value
-    return h
+        d = self.__dict__  # NOTE: objects pickled before a hook dict existed get it empty
+        for name in _HOOK_DICTS:
+            d.setdefault(name, OrderedDict())
+        d.setdefault("_non_persistent_buffers_set", set())
+        d.setdefault("_is_full_backward_hook", None)
 
 
 def register_module_forward_pre_hook(hook: Callable) -> RemovableHandle:
     """A forward pre-hook for every module (``hook(module, args)``)."""
-    return _global(_hooks.forward_pre, (hook, False))
+    h = RemovableHandle(_hooks.forward_pre)
+    _hooks.forward_pre[h.id] = hook
+    return h
 
 
 def register_module_forward_hook(hook: Callable, *, with_kwargs: bool = False,
                                  always_call: bool = False) -> RemovableHandle:  # fmt: skip
-    """A forward hook for every module (``hook(module, args, output)``)."""
-    return _global(_hooks.forward, (hook, with_kwargs))
+    """A forward hook for every module (``hook(module, args, output)``, or
+    ``hook(module, args, kwargs, output)`` with ``with_kwargs``)."""
+    h = RemovableHandle(_hooks.forward, extra_dict=[_hooks.forward_with_kwargs,
+                                                     _hooks.forward_always_called])  # fmt: skip
+    _hooks.forward[h.id] = hook
+    if with_kwargs:
+        _hooks.forward_with_kwargs[h.id] = True
+    if always_call:
+        _hooks.forward_always_called[h.id] = True
+    return h
 
 
 def register_module_full_backward_hook(hook: Callable) -> RemovableHandle:
     """A full backward hook for every module (``hook(module, grad_input, grad_output)``)."""
-    return _global(_hooks.backward, hook)
+    h = RemovableHandle(_hooks.backward)
+    _hooks.backward[h.id] = hook
+    return h
 
 
 def register_module_full_backward_pre_hook(hook: Callable) -> RemovableHandle:
     """A backward pre-hook for every module (``hook(module, grad_output)``)."""
-    return _global(_hooks.backward_pre, hook)
+    h = RemovableHandle(_hooks.backward_pre)
+    _hooks.backward_pre[h.id] = hook
+    return h

@@ -93,14 +93,17 @@ class _BatchNorm(Module):
             self.eps,
         )
 
-    def _load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected, errors,
-                              assign=False) -> None:  # fmt: skip
-        # NOTE: state dicts from before num_batches_tracked existed load with a count of 0
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing,
+                              unexpected, errors) -> None:  # fmt: skip
+        # NOTE: state dicts from before num_batches_tracked existed (version < 2, or no
+        # metadata) load with a count of 0, as in PyTorch
         key = prefix + "num_batches_tracked"
-        if self.track_running_stats and key not in state_dict:
+        version = local_metadata.get("version", None)
+        if (version is None or version < 2) and self.track_running_stats \
+                and key not in state_dict:  # fmt: skip
             state_dict[key] = self.num_batches_tracked
-        super()._load_from_state_dict(state_dict, prefix, strict, missing, unexpected, errors,
-                                      assign)  # fmt: skip
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing,
+                                      unexpected, errors)  # fmt: skip
 
     def extra_repr(self) -> str:
         return (

@@ -41,7 +41,7 @@ def weight_norm(module, name: str = "weight", dim: int | None = 0):
     """Reparameterize ``module.<name>`` as a magnitude ``<name>_g`` and a direction
     ``<name>_v`` (``dim``: the dim kept by the norm; None for one norm of the whole)."""
     for hook in module._forward_pre_hooks.values():
-        if isinstance(hook[0], WeightNorm) and hook[0].name == name:
+        if isinstance(hook, WeightNorm) and hook.name == name:
             raise RuntimeError(
                 f"Cannot register two weight_norm hooks on the same parameter {name}"
             )
@@ -60,7 +60,7 @@ def weight_norm(module, name: str = "weight", dim: int | None = 0):
 def remove_weight_norm(module, name: str = "weight"):
     """Undo ``weight_norm``: ``<name>`` is a plain parameter again, of the current value."""
     for key, hook in list(module._forward_pre_hooks.items()):
-        fn = hook[0]
+        fn = hook
         if isinstance(fn, WeightNorm) and fn.name == name:
             weight = fn.compute_weight(module).detach()
             del module._forward_pre_hooks[key]
@@ -119,7 +119,7 @@ def spectral_norm(module, name: str = "weight", n_power_iterations: int = 1,
     from ..conv import _ConvTransposeNd
 
     for hook in module._forward_pre_hooks.values():
-        if isinstance(hook[0], SpectralNorm) and hook[0].name == name:
+        if isinstance(hook, SpectralNorm) and hook.name == name:
             raise RuntimeError(
                 f"Cannot register two spectral_norm hooks on the same parameter {name}"
             )
@@ -144,7 +144,7 @@ def spectral_norm(module, name: str = "weight", n_power_iterations: int = 1,
 def remove_spectral_norm(module, name: str = "weight"):
     """Undo ``spectral_norm``: ``<name>`` is a plain parameter of the normalized value."""
     for key, hook in list(module._forward_pre_hooks.items()):
-        fn = hook[0]
+        fn = hook
         if isinstance(fn, SpectralNorm) and fn.name == name:
             weight = fn.compute_weight(module, False).detach()
             del module._forward_pre_hooks[key]
