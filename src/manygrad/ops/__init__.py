@@ -49,6 +49,7 @@ from . import (  # noqa: E402
     mathfns,
     misc,
     products,
+    quantize,
     random,
     scans,
     scatter,
@@ -61,7 +62,7 @@ from . import (  # noqa: E402
 )
 
 _MORE = (
-    compat_ops, complex_ops, linalg_extra, linalg_lu, mathfns, misc, products, random, scans, scatter, shaping, sorting,
+    compat_ops, complex_ops, linalg_extra, linalg_lu, mathfns, misc, products, quantize, random, scans, scatter, shaping, sorting,
     special_fns, special_more, stats, strided,
 )  # fmt: skip
 from .compat_ops import *  # noqa: E402, F403
@@ -71,6 +72,7 @@ from .linalg_lu import *  # noqa: E402, F403
 from .mathfns import *  # noqa: E402, F403
 from .misc import *  # noqa: E402, F403
 from .products import *  # noqa: E402, F403
+from .quantize import *  # noqa: E402, F403
 from .random import *  # noqa: E402, F403
 from .scans import *  # noqa: E402, F403
 from .scatter import *  # noqa: E402, F403
@@ -81,10 +83,6 @@ from .special_more import *  # noqa: E402, F403
 from .stats import *  # noqa: E402, F403
 from .strided import *  # noqa: E402, F403
 
-from . import quantize  # noqa: E402
-from .quantize import *  # noqa: E402, F403
-
-_MORE = (*_MORE, quantize)
 __all__ = sorted(set(__all__) | {n for m in _MORE for n in getattr(m, "__all__", [])})
 
 # PyTorch runs these in float32 under autocast on GPUs (exp, sum, softmax, layer_norm, ...)
