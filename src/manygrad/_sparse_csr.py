@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from . import backend
 from . import dtypes as D
+from ._sparse_common import SparseAttrs
 from .errors import ShapeError
 from .tensor import Tensor
 
@@ -26,7 +27,7 @@ def _sparse():
     return sparse
 
 
-class SparseCsrTensor:
+class SparseCsrTensor(SparseAttrs):
     """A 2-d matrix stored row by row: compressed row starts, column indices and values."""
 
     is_sparse = False
@@ -40,41 +41,6 @@ class SparseCsrTensor:
         return _sparse().sparse_csr
 
     # ------------------------------------------------------------------ properties
-    @property
-    def shape(self):
-        from .tensor import Size
-
-        return Size(self._size)
-
-    def size(self, dim=None):
-        return self.shape if dim is None else self._size[dim]
-
-    def dim(self) -> int:
-        return len(self._size)
-
-    @property
-    def ndim(self) -> int:
-        return len(self._size)
-
-    @property
-    def dtype(self):
-        return self._vals.dtype
-
-    @property
-    def device(self):
-        return self._vals.device
-
-    @property
-    def requires_grad(self) -> bool:
-        return self._vals.requires_grad
-
-    def requires_grad_(self, mode: bool = True) -> SparseCsrTensor:
-        self._vals.requires_grad_(mode)
-        return self
-
-    @property
-    def grad(self):
-        return self._vals.grad
 
     @property
     def grad_fn(self):

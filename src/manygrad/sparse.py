@@ -15,6 +15,7 @@ import math
 
 from . import backend
 from . import dtypes as D
+from ._sparse_common import SparseAttrs
 from .errors import ShapeError
 from .tensor import Tensor
 
@@ -59,7 +60,7 @@ def _csr():
 _CHECK = [False]
 
 
-class SparseCooTensor:
+class SparseCooTensor(SparseAttrs):
     """A tensor stored as coordinates and values (duplicates add up, as in PyTorch)."""
 
     is_sparse = True
@@ -70,42 +71,6 @@ class SparseCooTensor:
         self._coalesced = coalesced
 
     # ------------------------------------------------------------------ properties
-    @property
-    def shape(self):
-        from .tensor import Size
-
-        return Size(self._size)
-
-    def size(self, dim=None):
-        return self.shape if dim is None else self._size[dim]
-
-    def dim(self) -> int:
-        return len(self._size)
-
-    @property
-    def ndim(self) -> int:
-        return len(self._size)
-
-    @property
-    def dtype(self):
-        return self._vals.dtype
-
-    @property
-    def device(self):
-        return self._vals.device
-
-    @property
-    def requires_grad(self) -> bool:
-        return self._vals.requires_grad
-
-    def requires_grad_(self, mode: bool = True) -> SparseCooTensor:
-        self._vals.requires_grad_(mode)
-        return self
-
-    @property
-    def grad(self):
-        return self._vals.grad
-
     def sparse_dim(self) -> int:
         return self._idx.shape[0]
 
