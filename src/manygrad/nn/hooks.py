@@ -79,22 +79,29 @@ class _Identity(autograd.Function):
         return outs
 
 
+def _replaced(hooks, call, grads: tuple, who: str, what: str) -> tuple:
+    """``grads`` after each hook in turn (``call(hook, grads)``); a non-None result of the
+    same length replaces them."""
+    for h in hooks:
+        r = call(h, grads)
+        if r is None:
+            continue
+        r = tuple(r) if isinstance(r, (tuple, list)) else (r,)
+        if len(r) != len(grads):
+            raise RuntimeError(
+                f"{who} returned an invalid number of {what}, got {len(r)}, but expected "
+                f"{len(grads)}"
+            )
+        grads = r
+    return grads
+
+
 class _Outputs(_Identity):
     @staticmethod
     def backward(ctx, *grads):
         st = ctx.state
         go = _pack(st.out_idx, grads, st.n_out)
-        for h in st.pre:
-            r = h(st.module, go)
-            if r is None:
-                continue
-            r = tuple(r) if isinstance(r, (tuple, list)) else (r,)
-            if len(r) != len(go):
-                raise RuntimeError(
-                    "Backward pre hook returned an invalid number of grad_output, got "
-                    f"{len(r)}, but expected {len(go)}"
-                )
-            go = r
+        go = _replaced(st.pre, lambda h, g: h(st.module, g), go, "Backward pre hook", "grad_output")
         st.grad_output = go
         if st.in_idx is None and st.hooks:  # NOTE: no input needs a gradient: call them now
             warnings.warn(
@@ -120,17 +127,8 @@ class _Inputs(_Identity):
         if st.grad_output is None:  # NOTE: the gradient did not come through the outputs
             return (None,) + grads
         gi = _pack(st.in_idx, grads, st.n_in)
-        for h in st.hooks:
-            r = h(st.module, gi, st.grad_output)
-            if r is None:
-                continue
-            r = tuple(r) if isinstance(r, (tuple, list)) else (r,)
-            if len(r) != len(gi):
-                raise RuntimeError(
-                    "Backward hook returned an invalid number of grad_input, got "
-                    f"{len(r)}, but expected {len(gi)}"
-                )
-            gi = r
+        gi = _replaced(st.hooks, lambda h, g: h(st.module, g, st.grad_output), gi,
+                       "Backward hook", "grad_input")  # fmt: skip
         st.grad_output = None
         return (None,) + tuple(gi[i] for i in st.in_idx)
 
