@@ -162,3 +162,20 @@ def test_per_channel_scale_needing_grad_is_refused():
         mg.fake_quantize_per_channel_affine(
             mg.randn(3, 2), mg.ones(3, requires_grad=True), mg.zeros(3, dtype=mg.int32), 0, 0, 7
         )
+
+
+@pytest.mark.parametrize("device", ["fakegpu"])
+def test_same_values_and_gradients_on_the_fake_gpu(device):
+    x = _values(5)
+    got = {}
+    for dev in ("cpu", device):
+        t = mg.tensor(x, device=dev, requires_grad=True)
+        y = mg.fake_quantize_per_tensor_affine(t, 0.25, 2, -8, 7) + mg.fake_quantize_per_channel_affine(
+            t.reshape(2, -1), mg.tensor([0.1, 0.3], device=dev), mg.tensor([0, 1], dtype=mg.int32, device=dev),
+            0, -8, 7,
+        ).reshape(-1)  # fmt: skip
+        y.sum().backward()
+        assert y.device.type == dev
+        got[dev] = (y.detach().cpu().numpy(), t.grad.cpu().numpy())
+    np.testing.assert_array_equal(got["cpu"][0], got[device][0])
+    np.testing.assert_array_equal(got["cpu"][1], got[device][1])

@@ -943,13 +943,13 @@ class _MinMax(Function):
         self.a, self.b = a, b
         return self.pick(xp, a, b)
 
-    def _masks(self, xp):
+    def _masks(self):
         a, b = self.a, self.b
         return a == b, self.loses(a, b), self.loses(b, a)
 
     def backward(self, g):
         xp = backend.array_module(g)
-        tie, a_loses, b_loses = self._masks(xp)
+        tie, a_loses, b_loses = self._masks()
         zero, half = xp.zeros((), g.dtype), g * 0.5
         na, nb = self.needs_input_grad
         ga = backend.where(tie, half, backend.where(a_loses, zero, g)) if na else None
@@ -957,8 +957,7 @@ class _MinMax(Function):
         return ga, gb
 
     def backward_graph(self, g):
-        xp = backend.array_module(g._data)
-        tie, a_loses, b_loses = (Tensor._wrap(m) for m in self._masks(xp))
+        tie, a_loses, b_loses = (Tensor._wrap(m) for m in self._masks())
         na, nb = self.needs_input_grad
         ga = where(tie, g * 0.5, where(a_loses, 0.0, g)) if na else None
         gb = where(tie, g * 0.5, where(b_loses, 0.0, g)) if nb else None
