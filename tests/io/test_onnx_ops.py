@@ -214,6 +214,13 @@ CASES = [
         lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
         [(2, 2, 5, 4)] * 3,
     ),  # fmt: skip
+    ("hardtanh", lambda x: F.hardtanh(x, -0.5, 1.5), [(2, 3, 4)]),
+    ("relu6", lambda x: F.relu6(x * 4), [(2, 3, 4)]),
+    ("threshold", lambda x: F.threshold(x, 0.1, -2.0), [(2, 3, 4)]),
+    ("hardshrink", lambda x: F.hardshrink(x, 0.7), [(2, 3, 4)]),
+    ("softshrink", lambda x: F.softshrink(x, 0.7), [(2, 3, 4)]),
+    ("hardsigmoid", lambda x: F.hardsigmoid(x * 4), [(2, 3, 4)]),
+    ("hardswish", lambda x: F.hardswish(x * 4), [(2, 3, 4)]),
     (
         "attention-mask",
         lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),

@@ -120,6 +120,23 @@ def _alpha_act(tr, node, args, kwargs, out):
     return tr.g.op(type(node).__name__, [tr.name(args[0])], alpha=float(args[1]))
 
 
+@rule("Hardtanh", "Threshold", "Hardshrink", "Softshrink", "Hardsigmoid", "Hardswish")
+def _piecewise(tr, node, args, kwargs, out):
+    g, op, x, dt = tr.g, type(node).__name__, tr.name(args[0]), out._data.dtype
+    if op == "Hardtanh":
+        return g.op("Clip", [x, g.scalar(args[1], dt), g.scalar(args[2], dt)], "hardtanh")
+    if op == "Threshold":
+        low = g.op("LessOrEqual", [x, g.scalar(args[1], dt)])
+        return g.op("Where", [low, g.scalar(args[2], dt), x], "threshold")
+    if op in ("Hardshrink", "Softshrink"):  # ONNX's Shrink: bias 0 or lambd
+        lambd = float(args[1])
+        bias = lambd if op == "Softshrink" else 0.0
+        return g.op("Shrink", [x], op.lower(), lambd=lambd, bias=bias)
+    if op == "Hardsigmoid":
+        return g.op("HardSigmoid", [x], "hardsigmoid", alpha=1.0 / 6.0, beta=0.5)
+    return g.op("HardSwish", [x], "hardswish")
+
+
 @rule("Gelu")
 def _gelu(tr, node, args, kwargs, out):
     g, x, dt = tr.g, tr.name(args[0]), out._data.dtype

@@ -2,8 +2,9 @@
 celu, mish, hardswish, hardsigmoid, glu, softsign, threshold, logsigmoid, softmin,
 tanhshrink, softshrink, hardshrink.
 
-Each is a composition of differentiable ops (where, clamp, exp, softplus, ...), so its
-gradient, and the gradient of that gradient, come from those ops.
+The piecewise-linear ones are single graph nodes (``_piecewise``); the others are
+compositions of differentiable ops (where, exp, softplus, ...), so their gradient, and the
+gradient of that gradient, come from those ops.
 """
 
 # ruff: noqa: A002  (`input` is PyTorch's argument name)
@@ -13,7 +14,19 @@ from .. import backend
 from .. import dtypes as D
 from ..errors import ShapeError
 from ..tensor import Tensor
-from .elementwise import _float_input, _tie, abs, elu, exp, sigmoid, softplus, tanh, where
+from . import _piecewise as _pw
+from .elementwise import (
+    _float_input,
+    _tie,
+    abs,
+    elu,
+    exp,
+    leaky_relu,
+    sigmoid,
+    softplus,
+    tanh,
+    where,
+)
 from .movement import chunk
 from .nn import softmax
 
@@ -51,15 +64,20 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
     if max_val < min_val:
         raise ValueError(f"hardtanh: max_val ({max_val}) must be >= min_val ({min_val})")
     if inplace:
-        return _in_place(input, "hardtanh_", hardtanh, min_val, max_val)
+        return _in_place(input, "hardtanh_", _hardtanh_strict, min_val, max_val)
     if isinstance(input, Tensor) and input._data.dtype.kind in "iu":
         from .elementwise import clamp  # NOTE: as PyTorch: integers stay integers, the
         # bounds truncated toward zero
 
         return clamp(input, int(min_val), int(max_val))
-    x = _float_input(input)
-    inside = (x > min_val) & (x < max_val)
-    return _tie(where(inside, x, where(x <= min_val, min_val, max_val).to(x.dtype)), x)
+    return _pw.Hardtanh.apply(_float_input(input), float(min_val), float(max_val))
+
+
+def _hardtanh_strict(input: Tensor, min_val: float, max_val: float) -> Tensor:
+    """``hardtanh`` as PyTorch's in-place form differentiates it (0 for NaN)."""
+    if input._data.dtype.kind in "iu":
+        return hardtanh(input, min_val, max_val)
+    return _pw.Hardtanh.apply(_float_input(input), float(min_val), float(max_val), True)
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
@@ -116,10 +134,7 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """``relu6(x + 3) / 6`` (gradient 1/6 strictly inside (-3, 3))."""
     if inplace:
         return _in_place(input, "hardsigmoid_", hardsigmoid)
-    x = _float_input(input)
-    y = where((x > -3) & (x < 3), (x + 3) / 6, where(x >= 3, 1.0, 0.0).to(x.dtype))
-    # NOTE: NaN stays NaN (with gradient 0), as in PyTorch, rather than becoming 0
-    return where(x != x, x.detach(), y)
+    return _pw.Hardsigmoid.apply(_float_input(input))
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
@@ -127,11 +142,7 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     PyTorch's)."""
     if inplace:
         return _in_place(input, "hardswish_", hardswish)
-    x = _float_input(input)
-    xc = x.clamp(-3.0, 3.0)  # keeps the unused middle branch's gradient finite at +-inf
-    mid = xc * (xc + 3) / 6
-    # NOTE: x * 0, not 0: PyTorch's -0.0 below -3 and NaN at -inf
-    return where(x <= -3, x * 0.0, where(x >= 3, x, mid))
+    return _pw.Hardswish.apply(_float_input(input))
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
@@ -158,7 +169,9 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
 
 
 def _threshold(input: Tensor, threshold: float, value: float) -> Tensor:
-    return _tie(where(input > threshold, input, value), input)
+    if not input.is_floating_point():
+        return where(input <= threshold, value, input)
+    return _pw.Threshold.apply(input, float(threshold), float(value))
 
 
 def logsigmoid(input: Tensor) -> Tensor:
@@ -184,15 +197,12 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0."""
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
-    x = _float_input(input)
-    # NOTE: written so that NaN fails the test and stays NaN, as in PyTorch
-    return _tie(where((x >= -lambd) & (x <= lambd), 0.0, x - x.sign() * lambd), x)
+    return _pw.Softshrink.apply(_float_input(input), float(lambd))
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """``x`` where ``|x| > lambd``, else 0."""
-    x = _float_input(input)
-    return _tie(where((x >= -lambd) & (x <= lambd), 0.0, x), x)  # NOTE: NaN stays NaN
+    return _pw.Hardshrink.apply(_float_input(input), float(lambd))
 
 
 @backend.on_tensor_device
@@ -205,7 +215,7 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
     x = _float_input(input)
     # NOTE: x > 0, as PyTorch's kernel: the gradient at 0 is the slope
     if not training:
-        return _tie(where(x > 0, x, x * ((lower + upper) / 2)), x)
+        return leaky_relu(x, (lower + upper) / 2)
     r = backend.generator(x._device).random(tuple(x.shape), D.float32.np)
     slope = Tensor._wrap((lower + (upper - lower) * r).astype(x._data.dtype), x._device)
     return _tie(where(x > 0, x, x * slope), x)
