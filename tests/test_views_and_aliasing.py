@@ -112,3 +112,37 @@ def test_shape_and_dtype_errors_are_runtime_errors_as_in_torch():
         mg.ones(2, 3, 5) * mg.ones(3, 1, 4)
     with pytest.raises(RuntimeError, match="Promotion for uint16"):
         mg.ones(2, dtype=mg.uint16) + mg.ones(2, dtype=mg.int32)
+
+
+def test_view_refuses_incompatible_strides_as_pytorch():
+    """``view`` of a non-contiguous tensor works where PyTorch's does (sharing memory) and
+    raises PyTorch's RuntimeError where a copy would be needed, on random layouts."""
+    rng = np.random.default_rng(0)
+    seen = {True: 0, False: 0}
+    for _ in range(300):
+        nd = int(rng.integers(1, 5))
+        shape = tuple(int(v) for v in rng.integers(1, 4, nd))
+        numel = int(np.prod(shape))
+        perm = [int(p) for p in rng.permutation(nd)]
+        t = torch.arange(numel * 2).reshape(*shape[:-1], shape[-1] * 2)[..., ::2].permute(*perm)
+        m = mg.arange(numel * 2).reshape(*shape[:-1], shape[-1] * 2)[..., ::2].permute(*perm)
+        divs = [d for d in range(1, numel + 1) if numel % d == 0]
+        for _ in range(3):
+            a = int(rng.choice(divs))
+            b = int(rng.choice([d for d in divs if (numel // a) % d == 0]))
+            new = (a, b, numel // a // b)
+            try:
+                tv = t.view(*new)
+            except RuntimeError:
+                tv = None
+            if tv is None:
+                with pytest.raises(RuntimeError, match="reshape"):
+                    m.view(*new)
+            else:
+                mv = m.view(*new)
+                np.testing.assert_array_equal(mv.numpy(), tv.numpy())
+                mv.add_(1)  # a view: the write reaches the base
+                assert m.sum().item() == t.sum().item() + numel
+                m.sub_(1)
+            seen[tv is None] += 1
+    assert seen[True] > 50 and seen[False] > 50, seen

@@ -81,7 +81,40 @@ def view(input: Tensor, *shape) -> Tensor:
         from .dtype_view import view_dtype
 
         return view_dtype(input, shape[0])
-    return Reshape.apply(input, _infer(_sizes(shape, "view"), input.numel(), "view"))
+    new = _infer(_sizes(shape, "view"), input.numel(), "view")
+    d = input._data
+    if not d.flags.c_contiguous and not _viewable(d.shape, d.strides, new):
+        raise RuntimeError(
+            f"view: the shape {list(new)} is not compatible with the input's size "
+            f"{list(d.shape)} and stride {[s // d.itemsize for s in d.strides]} (at least one "
+            "dimension spans across two contiguous subspaces); use .reshape(...) instead, "
+            "which copies when it must"
+        )
+    return Reshape.apply(input, new)
+
+
+def _viewable(shape, strides, new) -> bool:
+    """Whether a tensor of ``shape`` and (byte) ``strides`` can be seen in shape ``new``
+    without copying, as PyTorch decides for ``view``: each run of dims that are contiguous
+    with one another must be made of whole new dims."""
+    if 0 in shape:
+        return True
+    j = len(new) - 1
+    run = new_run = 1
+    base = strides[-1]
+    for i in range(len(shape) - 1, -1, -1):
+        run *= shape[i]
+        # NOTE: a run ends at dim i when the dim before it does not continue it (size-1
+        # dims continue any run)
+        base = strides[i] if run == shape[i] else base
+        if i == 0 or (shape[i - 1] != 1 and strides[i - 1] != run * base):
+            while j >= 0 and (new_run < run or new[j] == 1):
+                new_run *= new[j]
+                j -= 1
+            if new_run != run:
+                return False
+            run = new_run = 1
+    return j == -1
 
 
 def view_as(input: Tensor, other: Tensor) -> Tensor:
