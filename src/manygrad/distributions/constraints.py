@@ -16,7 +16,7 @@ __all__ = [
     "Constraint", "boolean", "cat", "corr_cholesky", "dependent", "dependent_property",
     "greater_than", "greater_than_eq", "half_open_interval", "independent",
     "integer_interval", "interval", "is_dependent", "less_than", "lower_cholesky",
-    "lower_triangular", "nonnegative", "nonnegative_integer", "one_hot", "positive",
+    "lower_triangular", "MixtureSameFamilyConstraint", "multinomial", "nonnegative", "nonnegative_integer", "one_hot", "positive",
     "positive_definite", "positive_integer", "positive_semidefinite", "real", "real_vector",
     "simplex", "square", "stack", "symmetric", "unit_interval",
 ]  # fmt: skip
@@ -112,6 +112,43 @@ class _IndependentConstraint(Constraint):
                 f"{self.reinterpreted_batch_ndims})")  # fmt: skip
 
 
+class MixtureSameFamilyConstraint(Constraint):
+    """The support of a ``MixtureSameFamily``: a value is inside when it lies in the support
+    of every component (``base_constraint`` is the component distribution's).
+
+    Example: ``MixtureSameFamilyConstraint(constraints.positive).check(x)``
+    """
+
+    def __init__(self, base_constraint: Constraint):
+        if not isinstance(base_constraint, Constraint):
+            # NOTE: AssertionError, the type PyTorch raises here
+            raise AssertionError(
+                f"MixtureSameFamilyConstraint: base_constraint must be a Constraint (such as "
+                f"constraints.real), got {type(base_constraint).__name__}"
+            )
+        self.base_constraint = base_constraint
+
+    @property
+    def is_discrete(self):  # type: ignore[override]
+        return self.base_constraint.is_discrete
+
+    @property
+    def event_dim(self):  # type: ignore[override]
+        return self.base_constraint.event_dim
+
+    def check(self, value):
+        """Checks ``value`` against each component: the component dim is added back before
+        the event dims, and the result is reduced over it."""
+        n = self.event_dim
+        result = self.base_constraint.check(value.unsqueeze(-1 - n))
+        if value.ndim < n:
+            raise ValueError(f"Expected value.dim() >= {n} but got {value.ndim}")
+        return result.reshape(*result.shape[: value.ndim - n], -1).all(-1)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.base_constraint!r})"
+
+
 class _Boolean(Constraint):
     is_discrete = True
 
@@ -152,6 +189,19 @@ class _IntegerGreaterThan(Constraint):
 
     def __repr__(self):
         return f"IntegerGreaterThan(lower_bound={self.lower_bound})"
+
+
+class _Multinomial(Constraint):
+    """Nonnegative counts (over the last dim) whose sum is at most ``upper_bound``."""
+
+    is_discrete = True
+    event_dim = 1
+
+    def __init__(self, upper_bound):
+        self.upper_bound = upper_bound
+
+    def check(self, value):
+        return (value >= 0).all(-1) & (value.sum(-1) <= self.upper_bound)
 
 
 class _Real(Constraint):
@@ -348,6 +398,7 @@ nonnegative = _GreaterThanEq(0.0)
 greater_than = _GreaterThan
 greater_than_eq = _GreaterThanEq
 less_than = _LessThan
+multinomial = _Multinomial
 unit_interval = _Interval(0.0, 1.0)
 interval = _Interval
 half_open_interval = _HalfOpenInterval
