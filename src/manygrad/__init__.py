@@ -103,11 +103,14 @@ from .memory_format import (  # noqa: E402
 )
 from .control_flow import cond, while_loop  # noqa: E402
 from . import _higher_order_ops  # noqa: E402, F401
+from .ops.lobpcg import lobpcg  # noqa: E402
+from .ops.segment import segment_reduce  # noqa: E402
 
 # Heavier subsystems load on first use: mg.data, mg.models, mg.distributed, ...
 _LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx", "func", "utils"}
 _LAZY |= {"distributions", "accelerator", "backends", "serialization", "compat", "compiler"}
 _LAZY |= {"linalg", "special", "random", "fft", "jit", "profiler", "signal", "cpu", "overrides"}
+_LAZY |= {"masked", "quasirandom"}
 
 
 def __getattr__(name):
