@@ -17,6 +17,8 @@ def vector_norm(input: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=
         input = input.to(dtype)
     if input.is_complex():  # NOTE: the norm of complex values is that of their moduli
         input = input.abs()
+    if dim is not None and not isinstance(dim, int) and len(dim) == 0:
+        dim = None  # NOTE: dim=() reduces over every dim, as PyTorch's
     if dim is None and not keepdim:
         input, dim = input.reshape(-1), 0
     elif dim is None:

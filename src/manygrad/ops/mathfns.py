@@ -21,8 +21,9 @@ from .elementwise import (
     cast,
     clamp,
     exp,
-    log,
+    log1p,
     maximum,
+    minimum,
     mul,
     sqrt,
     sub,
@@ -250,8 +251,11 @@ def logaddexp(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     if t.dtype in (D.float16, D.bfloat16):
         up = (cast(v, D.float32) if isinstance(v, Tensor) else v for v in (a, b))
         return cast(logaddexp(*up), t.dtype)
-    m = maximum(a, b).detach()
-    return add(m, log(add(exp(sub(a, m)), exp(sub(b, m)))))
+    # NOTE: PyTorch's form: the larger plus log1p(exp(-|a - b|)) (an infinite one with a
+    # finite other gives it, with gradients 1 and 0), and equal infinities give themselves
+    m = maximum(a, b)
+    y = add(m, log1p(exp(-abs(sub(a, b)))))
+    return where(m.isinf() & (m == minimum(a, b)), m, y)
 
 
 def logaddexp2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002

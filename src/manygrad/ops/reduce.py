@@ -21,6 +21,9 @@ def _axes(x, dim, op):
     if dim is None:
         return None
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    if not dims and op not in ("any", "all"):
+        return None  # NOTE: dim=() or [] reduces over every dim, as PyTorch's (any and all
+        # reduce over none)
     nd = _b.max(x.ndim, 1)
     out = []
     for d in dims:

@@ -358,7 +358,7 @@ def count_nonzero(input: Tensor, dim=None) -> Tensor:
     xp = backend.array_module(input._data)
     axes = (
         None
-        if dim is None
+        if dim is None or (not isinstance(dim, int) and len(dim) == 0)  # NOTE: () is all
         else tuple(
             _dim(d, input.ndim, "count_nonzero") for d in ((dim,) if isinstance(dim, int) else dim)
         )
