@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import backend
 from .. import dtypes as D
+from .fake_nccl import FakeNcclCommunicator
 
 # NCCL's enums (nccl.h); CuPy passes these integers straight through.
 _NCCL_DTYPE = {
@@ -32,7 +33,6 @@ _NCCL_DTYPE = {
 }  # fmt: skip
 _NCCL_OP = {"sum": 0, "product": 1, "max": 2, "min": 3, "avg": 4}
 _NP_OF_NCCL = {v: k for k, v in _NCCL_DTYPE.items()}
-_OP_OF_NCCL = {v: k for k, v in _NCCL_OP.items()}
 
 
 def nccl_module():
@@ -94,62 +94,24 @@ class HostStagingEngine:
             recv, lambda h: self.host.reduce_scatter(backend.to_numpy(send), h, op, what, seq)
         )
 
+    def reduce(self, arr, root, op, what, seq) -> None:
+        self._round(arr, lambda h: self.host.reduce(h, root, op, what, seq))
 
-class FakeNcclCommunicator:
-    """NCCL's communicator API on ``fakegpu`` arrays, carried out with MPI on the host.
+    def gather(self, send, recv, root, what, seq) -> None:
+        if recv is None:
+            self.host.gather(backend.to_numpy(send), None, root, what, seq)
+        else:
+            self._round(
+                recv, lambda h: self.host.gather(backend.to_numpy(send), h, root, what, seq)
+            )
 
-    Buffers are the FakeArrays themselves where NCCL takes device pointers.
-    """
+    def scatter(self, send, recv, root, what, seq) -> None:
+        h_send = None if send is None else backend.to_numpy(send)
+        self._round(recv, lambda h: self.host.scatter(h_send, h, root, what, seq))
 
-    def __init__(self, ndev: int, comm_id: bytes, rank: int, mpi):
-        self.mpi, self._rank, self._ndev = mpi, rank, ndev
-        ids = np.empty((mpi.size, len(comm_id)), np.uint8)
-        mpi.allgather(np.frombuffer(comm_id, np.uint8).copy(), ids, "nccl init", 0)
-        if not (ids == ids[0]).all():
-            raise RuntimeError("FakeNcclCommunicator: ranks received different unique ids")
-
-    def rank_id(self) -> int:
-        return self._rank
-
-    def size(self) -> int:
-        return self._ndev
-
-    @staticmethod
-    def _host(buf, count, datatype):
-        a = buf._a.reshape(-1)
-        assert a.size == count and a.dtype == _NP_OF_NCCL[datatype], (a.size, count, a.dtype)
-        return a
-
-    def allReduce(self, sendbuf, recvbuf, count, datatype, op, stream):  # noqa: N802
-        a = self._host(sendbuf, count, datatype).copy()
-        self.mpi.allreduce(a, "sum" if op == 4 else _OP_OF_NCCL[op], "nccl allReduce", -1)
-        if op == 4:
-            a /= self._ndev
-        self._host(recvbuf, count, datatype)[...] = a
-
-    def bcast(self, buff, count, datatype, root, stream):
-        self.mpi.bcast(self._host(buff, count, datatype), root, "nccl bcast", -1)
-
-    def allGather(self, sendbuf, recvbuf, count, datatype, stream):  # noqa: N802
-        s = self._host(sendbuf, count, datatype)
-        self.mpi.allgather(
-            s, self._host(recvbuf, count * self._ndev, datatype), "nccl allGather", -1
-        )
-
-    def reduceScatter(self, sendbuf, recvbuf, recvcount, datatype, op, stream):  # noqa: N802
-        s = self._host(sendbuf, recvcount * self._ndev, datatype)
-        r = self._host(recvbuf, recvcount, datatype)
-        out = np.empty_like(r)
-        self.mpi.reduce_scatter(
-            s, out, "sum" if op == 4 else _OP_OF_NCCL[op], "nccl reduceScatter", -1
-        )
-        r[...] = out / self._ndev if op == 4 else out
-
-    def abort(self):
-        pass
-
-    def destroy(self):
-        pass
+    def all_to_all(self, send, scounts, recv, rcounts, what, seq) -> None:
+        h_send = backend.to_numpy(send)
+        self._round(recv, lambda h: self.host.all_to_all(h_send, scounts, h, rcounts, what, seq))
 
 
 BCAST_MAX = (1 << 31) - 1  # elements per NCCL broadcast call
@@ -289,6 +251,100 @@ class NcclEngine:
         self._wait(what, seq)
         if back is not None:
             back()
+
+    # NOTE: unverified on a GPU so far: reduce, gather, scatter and all-to-all below follow
+    # the NCCL calls of the collectives above (ncclReduce; grouped ncclSend/ncclRecv, as
+    # NCCL's documentation builds gather, scatter and all-to-all) and are tested on the
+    # fake communicator only.
+    def reduce(self, arr, root, op, what, seq) -> None:
+        buf, back = self._stage(arr, reduce=True)
+        nop = {"sum": "max", "product": "min"}.get(op, op) if arr.dtype == np.bool_ else op
+        self.comm.reduce(self._ptr(buf), self._ptr(buf), buf.size, _NCCL_DTYPE[buf.dtype],
+                         _NCCL_OP[nop], root, self._stream())  # fmt: skip
+        self._wait(what, seq)
+        if back is not None and self.mpi.rank == root:
+            back()
+
+    def _group_start(self) -> None:
+        if self.fake:
+            self.comm.groupStart()
+        else:
+            self.nccl.groupStart()
+
+    def _group_end(self) -> None:
+        if self.fake:
+            self.comm.groupEnd()
+        else:
+            self.nccl.groupEnd()
+
+    def _p2p(self, kind: str, a, peer: int) -> None:
+        if a.size:
+            fn = self.comm.send if kind == "send" else self.comm.recv
+            fn(self._ptr(a), a.size, _NCCL_DTYPE[a.dtype], peer, self._stream())
+
+    @staticmethod
+    def _bytes(arr):
+        """(flat contiguous uint8 view of ``arr``'s data, write-back function or None):
+        gather, scatter and all-to-all move bytes, whatever the dtype."""
+        c = backend.array_module(arr).ascontiguousarray(arr)
+        flat = c.reshape(-1).view(np.uint8)
+        if c is arr:
+            return flat, None
+
+        def back():
+            arr[...] = c
+
+        return flat, back
+
+    def gather(self, send, recv, root, what, seq) -> None:
+        s, _ = self._bytes(send)
+        me, n = self.mpi.rank, s.size
+        self._group_start()
+        if me != root:
+            self._p2p("send", s, root)
+        else:
+            r, _ = self._bytes(recv)  # NOTE: the caller's fresh contiguous buffer
+            for peer in range(self.mpi.size):
+                if peer != me:
+                    self._p2p("recv", r[peer * n : (peer + 1) * n], peer)
+        self._group_end()
+        if me == root:
+            r[me * n : (me + 1) * n] = s
+        self._wait(what, seq)
+
+    def scatter(self, send, recv, root, what, seq) -> None:
+        r, back = self._bytes(recv)
+        me, n = self.mpi.rank, r.size
+        self._group_start()
+        if me == root:
+            s, _ = self._bytes(send)
+            for peer in range(self.mpi.size):
+                if peer != me:
+                    self._p2p("send", s[peer * n : (peer + 1) * n], peer)
+        else:
+            self._p2p("recv", r, root)
+        self._group_end()
+        if me == root:
+            r[...] = s[me * n : (me + 1) * n]
+        self._wait(what, seq)
+        if back is not None:
+            back()
+
+    def all_to_all(self, send, scounts, recv, rcounts, what, seq) -> None:
+        s, _ = self._bytes(send)
+        r, _ = self._bytes(recv)  # NOTE: the caller's fresh contiguous buffer
+        k = send.dtype.itemsize
+        sd = np.concatenate([[0], np.cumsum(scounts)]).astype(np.int64) * k
+        rd = np.concatenate([[0], np.cumsum(rcounts)]).astype(np.int64) * k
+        me = self.mpi.rank
+        self._group_start()
+        for peer in range(self.mpi.size):
+            if peer != me:
+                self._p2p("send", s[sd[peer] : sd[peer + 1]], peer)
+                self._p2p("recv", r[rd[peer] : rd[peer + 1]], peer)
+        self._group_end()
+        r[rd[me] : rd[me + 1]] = s[sd[me] : sd[me + 1]]
+        self._wait(what, seq)
 
     def free(self) -> None:
         if self.watchdog is not None:

@@ -1,44 +1,37 @@
-"""The default process group: start-up over MPI, rank queries and the collectives.
+"""Process groups: start-up over MPI, rank queries, and the groups the collectives run on.
 
 CPU tensors go through mpi4py on their NumPy buffers; CUDA tensors through NCCL (or through
 host memory and MPI when NCCL is missing); ``fakegpu`` tensors through a stand-in NCCL
 communicator that exercises the same staging code. Every collective first exchanges a
 small record of what each rank is calling (collective, shape, dtype, device), so a
-mismatch raises on every rank instead of corrupting data or hanging.
+mismatch raises on every rank instead of corrupting data or hanging (see ``checks.py``).
+
+``init_process_group`` makes the default group (``dist.group.WORLD``); ``dist.new_group``
+makes groups of some of its ranks, each with its own MPI communicators (and its own NCCL
+communicator once a CUDA tensor meets it).
 """
 
 from __future__ import annotations
 
-import enum
 import os
 import sys
 import time
 import traceback
+import warnings
 from datetime import timedelta
 
 import numpy as np
 
 from .. import backend
-from .. import dtypes as D
-from ..tensor import Tensor
-from .mpi_backend import DistributedError, HostEngine, MPIComm
+from .checks import _check_tensor, _meta, check_same  # noqa: F401 - used by ddp, reducer
+from .handles import GroupMember, ProcessGroup
+from .mpi_backend import DistributedError, DistributedValueError, HostEngine, MPIComm
+from .names import Backend, ReduceOp, default_pg_timeout  # noqa: F401
 
 _START_HINT = (
     "call mg.distributed.init_process_group() first, and start the ranks with "
     "`manygrad launch -n 2 -- python your_script.py` (or mpiexec -n 2 / srun)"
 )
-_COLLECTIVES = ("all_reduce", "broadcast", "all_gather", "reduce_scatter", "barrier", "ddp")
-_META_LEN = 14
-
-
-class ReduceOp(enum.Enum):
-    """How ``all_reduce`` and ``reduce_scatter`` combine values across ranks."""
-
-    SUM = "sum"
-    PRODUCT = "product"
-    MIN = "min"
-    MAX = "max"
-    AVG = "avg"
 
 
 class _Group:
@@ -46,11 +39,16 @@ class _Group:
         self.backend = backend_name
         self.mpi = mpi
         self.rank, self.size = mpi.rank, mpi.size
+        self.ranks = mpi.ranks  # global rank of each group rank
+        self.group_rank = {r: i for i, r in enumerate(self.ranks)}
         self.local_rank, self.local_size = local_rank, local_size
         self.seq = 0
+        self.monitored = 0  # monitored_barrier calls so far (their message tags)
+        self.p2p_sent = 0  # messages sent so far (the tags of their data)
         self.check = os.environ.get("MANYGRAD_DIST_CHECK", "1") != "0"
         self.engines: dict = {}
         self.device = backend.CPU
+        self.handle = ProcessGroup(self)
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -71,20 +69,57 @@ class _Group:
             self.engines[dev.type] = eng
         return eng
 
+    def free(self) -> None:
+        for eng in self.engines.values():
+            if hasattr(eng, "free"):
+                eng.free()
+        self.mpi.free()
+        self.handle._state = None
+
 
 _group: _Group | None = None
+_subgroups: list[_Group] = []
+
+
+def _not_initialized(what: str) -> DistributedValueError:
+    return DistributedValueError(
+        f"{what}: the default process group is not initialised; {_START_HINT}"
+    )
 
 
 def _pg(what: str, group=None) -> _Group:
-    if group is not None and group is not _group:
-        raise DistributedError(
-            f"{what}: only the default process group is supported; pass group=None"
-        )
+    """The group to run on: the default one for None or ``group.WORLD``."""
     if _group is None:
-        raise DistributedError(
-            f"{what}: the default process group is not initialised; {_START_HINT}"
+        raise _not_initialized(what)
+    if group is None:
+        return _group
+    if isinstance(group, ProcessGroup):
+        return group._live()
+    if _is_non_member(group):
+        raise DistributedValueError(
+            f"{what}: this rank is not a member of the group (new_group returned "
+            "GroupMember.NON_GROUP_MEMBER here); call it only on the group's ranks"
         )
-    return _group
+    raise TypeError(
+        f"{what}: group must be a ProcessGroup (from dist.new_group) or None for the default "
+        f"group, got {type(group).__name__}"
+    )
+
+
+def _is_non_member(group) -> bool:
+    return type(group) is int and group == GroupMember.NON_GROUP_MEMBER
+
+
+def _member(what: str, group) -> _Group | None:
+    """The group to run on, or None (after PyTorch's warning) on a rank outside it."""
+    if _is_non_member(group):
+        rank = -1 if _group is None else _group.rank
+        warnings.warn(
+            f"Running {what} on global rank {rank} which does not belong to the given group.",
+            stacklevel=3,
+        )
+        return None
+    return _pg(what, group)
 
 
 # ---------------------------------------------------------------------------- start-up
@@ -130,19 +165,26 @@ def _install_excepthook(mpi: MPIComm) -> None:
 
 
 def init_process_group(
-    backend: str = "auto",
+    backend: str | None = "auto",
     init_method: str | None = None,
     timeout: timedelta | float | None = None,
     world_size: int = -1,
     rank: int = -1,
+    store=None,
+    group_name: str = "",
+    pg_options=None,
+    device_id=None,
+    *,
     verbose: bool = False,
 ) -> None:
     """Join the ranks started by ``mpiexec``/``srun`` into the default process group.
 
     Args:
-        backend: "mpi" (CPU tensors; CUDA tensors through host memory), "nccl" (CUDA tensors
-            through NCCL, CPU tensors through MPI) or "auto" (default: nccl when a GPU is usable).
-        init_method: accepted for PyTorch compatibility; MPI needs none.
+        backend: "mpi" or "gloo" (CPU tensors through MPI; CUDA tensors through host memory),
+            "nccl" (CUDA tensors through NCCL, CPU tensors through MPI), "cpu:gloo,cuda:nccl"
+            (the same as "nccl") or "auto"/None (default: nccl when a GPU is usable, else mpi).
+        init_method: accepted for PyTorch compatibility; MPI needs none (so do ``store``,
+            ``group_name``, ``pg_options`` and ``device_id``).
         timeout: longest wait of any collective (seconds or timedelta; default 300 or
             MANYGRAD_DIST_TIMEOUT); past it the job is aborted with an error naming the ranks.
         world_size: optional check against the number of MPI ranks.
@@ -158,10 +200,7 @@ def init_process_group(
             "init_process_group: the default process group is already initialised; call "
             "destroy_process_group() first to start a new one"
         )
-    if backend not in ("auto", "mpi", "nccl", "gloo"):
-        raise ValueError(
-            f"init_process_group: unknown backend {backend!r}; use 'auto', 'mpi' or 'nccl'"
-        )
+    backend = _backend_name(backend)
     try:
         mpi = MPIComm(_timeout_seconds(timeout))
     except ImportError as e:
@@ -185,8 +224,6 @@ def init_process_group(
         )
     if backend == "auto":
         backend = "nccl" if backend_cuda_ready() else "mpi"
-    elif backend == "gloo":
-        backend = "mpi"
     local, local_size = _local_rank(mpi)
     group = _Group(backend, mpi, local, local_size)
     if backend == "nccl":
@@ -194,6 +231,24 @@ def init_process_group(
     _group = group
     _install_excepthook(mpi)
     _preflight(group, verbose)
+
+
+def _backend_name(name) -> str:
+    """The backend name ("auto", "mpi", "gloo" or "nccl") for init_process_group's argument."""
+    if name is None:
+        return "auto"
+    if not isinstance(name, str):
+        raise TypeError(f"init_process_group: backend must be a string, got {type(name).__name__}")
+    low = name.lower()
+    if ":" in low:  # PyTorch's per-device form, e.g. "cpu:gloo,cuda:nccl"
+        parts = dict(p.split(":", 1) for p in low.replace(" ", "").split(",") if ":" in p)
+        low = "nccl" if parts.get("cuda") == "nccl" else parts.get("cpu", "mpi")
+    if low not in ("auto", "mpi", "nccl", "gloo"):
+        raise ValueError(
+            f"init_process_group: unknown backend {name!r}; use 'gloo' or 'mpi' (CPU), 'nccl' "
+            "(GPUs) or 'auto'"
+        )
+    return low
 
 
 def _launcher_size() -> int | None:
@@ -274,15 +329,23 @@ def _preflight(group: _Group, verbose: bool) -> None:
             )
 
 
-def destroy_process_group() -> None:
-    """Leave the default process group (frees its communicators)."""
+def destroy_process_group(group=None) -> None:
+    """Free a process group: the default one (and with it every group) when ``group`` is
+    None or ``group.WORLD``, else the given group from ``new_group``."""
     global _group
     if _group is None:
         return
-    for eng in _group.engines.values():
-        if hasattr(eng, "free"):
-            eng.free()
-    _group.mpi.free()
+    if group is not None and group is not _group.handle:
+        if _is_non_member(group):
+            return
+        g = _pg("destroy_process_group", group)
+        g.free()
+        _subgroups.remove(g)
+        return
+    for g in reversed(_subgroups):
+        g.free()
+    _subgroups.clear()
+    _group.free()
     _group = None
 
 
@@ -300,14 +363,18 @@ def is_available() -> bool:
     return True
 
 
-def get_rank() -> int:
-    """This process's rank, 0 .. world size - 1."""
-    return _pg("get_rank").rank
+def get_rank(group=None) -> int:
+    """This process's rank in ``group`` (default: the default group); -1 outside it."""
+    if _is_non_member(group):
+        return -1
+    return _pg("get_rank", group).rank
 
 
-def get_world_size() -> int:
-    """The number of ranks in the default process group."""
-    return _pg("get_world_size").size
+def get_world_size(group=None) -> int:
+    """The number of ranks in ``group`` (default: the default group); -1 outside it."""
+    if _is_non_member(group):
+        return -1
+    return _pg("get_world_size", group).size
 
 
 def get_local_rank() -> int:
@@ -319,8 +386,26 @@ def get_local_world_size() -> int:
     return _pg("get_local_world_size").local_size
 
 
-def get_backend() -> str:
-    return _pg("get_backend").backend
+def get_node_local_rank(fallback_rank: int | None = None) -> int:
+    """This process's rank on its node: ``LOCAL_RANK`` when set (torchrun), else the
+    process group's local rank, else ``fallback_rank``."""
+    if os.environ.get("LOCAL_RANK", "").isdigit():
+        return int(os.environ["LOCAL_RANK"])
+    if _group is not None:
+        return _group.local_rank
+    if fallback_rank is not None:
+        return int(fallback_rank)
+    raise RuntimeError(
+        "get_node_local_rank: LOCAL_RANK is not set and no process group runs; pass "
+        "fallback_rank or call init_process_group() first"
+    )
+
+
+def get_backend(group=None) -> str:
+    """The backend of ``group`` (default: the default group): "mpi", "gloo" or "nccl"."""
+    if _is_non_member(group):
+        raise DistributedValueError("Invalid process group specified: this rank is not in it")
+    return Backend(_pg("get_backend", group).backend)
 
 
 def get_device() -> backend.Device:
@@ -331,74 +416,3 @@ def get_device() -> backend.Device:
 def is_main_process() -> bool:
     """True on rank 0, or when no process group runs: the rank that prints and saves."""
     return _group is None or _group.rank == 0
-
-
-# ---------------------------------------------------------------------------- checks
-
-
-_COLL_IDX = {c: i for i, c in enumerate(_COLLECTIVES)}
-_OP_LIST = list(ReduceOp)
-_OP_IDX = {op: i for i, op in enumerate(_OP_LIST)}
-_DEV_IDX = {d: i for i, d in enumerate(backend.DEVICE_TYPES)}
-_DT_IDX = {d.name: i for i, d in enumerate(D.ALL)}  # NOTE: by name (bfloat16 loads lazily)
-_PAD = (-1,) * 5
-
-
-def _meta(coll: str, seq: int, t: Tensor | None, op=None, src=-1, extra=0) -> np.ndarray:
-    """The record compared across ranks: collective, op, src, device, dtype, shape."""
-    head = [seq, _COLL_IDX[coll], _OP_IDX.get(op, -1), src, extra]
-    if t is None:
-        return np.array(head + [-1] * 9, np.int64)
-    a = t._data
-    shape = a.shape
-    tail = [_DEV_IDX[t._device.type], _DT_IDX[a.dtype.name], len(shape), a.size]
-    return np.array(head + tail + list((shape + _PAD)[:5]), np.int64)
-
-
-def _describe(m: np.ndarray) -> str:
-    coll = _COLLECTIVES[m[1]]
-    s = f"{coll}"
-    if m[5] >= 0:
-        shape = tuple(int(v) for v in m[9 : 9 + min(int(m[7]), 5)])
-        s += f" {shape}{'...' if m[7] > 5 else ''} {D.ALL[m[6]].name} on {backend.DEVICE_TYPES[m[5]]}"
-    if m[2] >= 0:
-        s += f" op={_OP_LIST[m[2]].name}"
-    if m[3] >= 0:
-        s += f" src={m[3]}"
-    if m[4] > 0:
-        s += f" list of {m[4]}"
-    return s
-
-
-def check_same(group: _Group, coll: str, seq: int, meta: np.ndarray) -> None:
-    """All ranks compare what they are calling; any difference raises on every rank."""
-    table = np.empty((group.size, _META_LEN), np.int64)
-    group.mpi.allgather(meta, table, coll, seq)
-    raw, n = table.tobytes(), meta.nbytes
-    if raw == raw[:n] * group.size:
-        return
-    rows = "; ".join(f"rank {r}: {_describe(table[r])}" for r in range(group.size))
-    raise DistributedError(
-        f"{coll}: ranks disagree about collective #{seq}: {rows}. Every rank must call the "
-        "same collectives in the same order, with tensors of the same shape, dtype and device "
-        "type (pad or split uneven data with DistributedSampler)"
-    )
-
-
-def _check_tensor(what: str, t) -> None:
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{what}: expected a manygrad Tensor, got {type(t).__name__}")
-
-
-class _Work:
-    """Handle returned with ``async_op=True``; the collective has already completed."""
-
-    def wait(self, timeout=None) -> bool:
-        return True
-
-    def is_completed(self) -> bool:
-        return True
-
-
-def _done(async_op: bool):
-    return _Work() if async_op else None
