@@ -257,6 +257,88 @@ class CompatMethods:
         )
         return TypedStorage(self)
 
+    def set_(self, source=None, storage_offset=0, size=None, stride=None):
+        """Make this tensor view ``source``'s memory: a tensor (all of it, or the window of
+        ``size`` and ``stride`` from element ``storage_offset`` of its storage) or a storage;
+        with no source, an empty tensor. Writes through either show in the other. As in
+        PyTorch, a leaf that requires grad refuses outside ``no_grad``."""
+        from .. import autograd
+        from ..tensor import Tensor
+
+        if self.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError(
+                "set_: a leaf Variable that requires grad is being used in an in-place "
+                "operation; replace its memory under torch.no_grad()"
+            )
+        if source is None:
+            from .. import backend
+
+            self._data = backend.array_module(self._data).empty((0,), self._data.dtype)
+            return self._done("set_")
+        if isinstance(source, UntypedStorage):
+            raw = source._data
+            if raw.dtype.itemsize != self._data.dtype.itemsize:
+                raw = raw.reshape(-1).view(self._data.dtype)
+            source = Tensor._wrap(raw.reshape(-1), self._device)
+        if not isinstance(source, Tensor):
+            raise TypeError(f"set_: expected a Tensor or a storage, got {type(source).__name__}")
+        if source.dtype != self.dtype:
+            raise RuntimeError(
+                f"set_: expected a source of dtype {self.dtype}, got {source.dtype}; cast it "
+                f"first with .to({self.dtype})"
+            )
+        if source._device != self._device:
+            raise RuntimeError(
+                f"set_: the source is on {source._device} but this tensor is on "
+                f"{self._device}; move one of them first"
+            )
+        if size is not None:
+            if stride is None:
+                stride, acc = [], 1
+                for n in reversed(list(size)):
+                    stride.insert(0, acc)
+                    acc *= n
+            source = source.as_strided(size, stride, storage_offset)
+        self._data = source._data
+        return self._done("set_")
+
+    def as_strided_(self, size, stride, storage_offset=None):
+        """This tensor restrided in place over the same memory (``as_strided``)."""
+        self._data = self.as_strided(size, stride, storage_offset)._data
+        return self._done("as_strided_")
+
+    def map2_(self, x, y, callable):  # noqa: A002 - PyTorch's argument name
+        """``self[i] = callable(self[i], x[i], y[i])`` for every element, ``x`` and ``y``
+        broadcast to this shape (CPU tensors only, as in PyTorch)."""
+        import numpy as np
+
+        if any(t._device.type != "cpu" for t in (self, x, y)):
+            raise TypeError("map2_ is only implemented on CPU tensors, as in PyTorch")
+        if self.requires_grad:
+            raise RuntimeError(
+                "Can't call map2_() on a tensor that requires grad (autograd can't follow a "
+                "Python function): call it on t.detach() or under mg.no_grad() on a copy"
+            )
+        for t in (x, y):
+            if t.dtype != self.dtype:
+                raise TypeError(
+                    f"map2_: expected the other tensors' dtype to be {self.dtype}, got "
+                    f"{t.dtype}; cast them with .to({self.dtype})"
+                )
+        shape = self._data.shape
+        xs, ys = (np.broadcast_to(t._data, shape) for t in (x, y))
+        fn = np.vectorize(callable, otypes=[self._data.dtype])
+        return self._set("map2_", fn(self._data, xs, ys))
+
+    def unsafe_split_with_sizes(self, split_sizes, dim: int = 0):
+        """``split_with_sizes`` (the views are the same; PyTorch's name skips its checks)."""
+        return self.split_with_sizes(split_sizes, dim)
+
+    def module_load(self, other, assign: bool = False):
+        """What ``nn.Module.load_state_dict`` stores for this parameter or buffer given the
+        loaded ``other``: ``other`` itself (tensor subclasses may override it)."""
+        return other
+
     def is_set_to(self, tensor) -> bool:
         """Whether ``tensor`` views exactly the same memory: same first element, shape and
         strides (and so the same values, always)."""
