@@ -330,7 +330,10 @@ class GradScaler:
                         flag = f if flag is None else flag + f
                     bad = flag > 0
                     arrays = [p._data] + [
-                        v._data for v in (st or {}).values() if isinstance(v, Tensor)
+                        v._data
+                        for v in (st or {}).values()
+                        # NOTE: a host step count (non-capturable) stays as the step left it
+                        if isinstance(v, Tensor) and v._device == dev
                     ]
                     saved += [(dev, a, a.copy(), bad) for a in arrays]
         result = optimizer.step(*args, **kwargs)

@@ -8,6 +8,7 @@ Example:
 from . import lr_scheduler, swa_utils
 
 # more of torch.optim
+from ._stateless import swap_in_optimizer_params_and_state  # noqa: E402
 from .adafactor import Adafactor, Muon  # noqa: E402
 from .adagrad import Adadelta, Adagrad  # noqa: E402
 from .adam import Adam, AdamW
@@ -33,4 +34,5 @@ __all__ += [
     "RAdam",
     "Rprop",
     "SparseAdam",
+    "swap_in_optimizer_params_and_state",
 ]

@@ -49,20 +49,24 @@ def _refresh(e, get) -> None:
 
 
 def device_step(state: dict, like):
-    """``state["step"]`` as a 0-d float64 device array (exact counts, as the host int)."""
+    """``state["step"]`` as a 0-d float32 array on ``like``'s device (PyTorch's capturable
+    step count; exact up to 2**24 steps), moved there from the host on first use."""
     step = state["step"]
-    if getattr(step, "_data", None) is not None:
-        return step._data
+    dev = backend.device_of(like)
+    data = getattr(step, "_data", None)
+    if data is not None and backend.device_of(data) == dev:
+        return data
     if graphs.current_capture() is not None:
         raise CaptureError(
-            "CUDA graph capture: the optimizer's step count is a host int; build the "
+            "CUDA graph capture: the optimizer's step count is on the host; build the "
             "optimizer with capturable=True and run warm-up steps before capture"
         )
     from ..tensor import Tensor
 
-    xp = backend.array_module(like)
-    arr = xp.full((), float(step), F64)
-    state["step"] = Tensor._wrap(arr, backend.device_of(like))
+    value = float(step._data.item()) if data is not None else float(step)
+    with backend.device_scope(dev):
+        arr = backend.array_module(like).full((), value, "float32")
+    state["step"] = Tensor._wrap(arr, dev)
     return arr
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..cuda import graphs
-from .optimizer import HALF, zeros_state
+from .optimizer import HALF, host_step, step_up, zeros_state
 
 
 def _contig(a):
@@ -57,10 +57,11 @@ def adam(opt, group) -> set[int]:
         st = opt.master_state(p, group) if half else opt.state.get(p)
         if not st:
             st = opt.state[p] = opt.init_state(p._data, group)
-        if type(st["step"]) is not int:  # a device step count (capturable earlier): one by one
+        step = host_step(st)
+        if step is None:  # a device step count (capturable earlier): one by one
             continue
         done.add(id(p))
-        sets.setdefault((p._device, st["step"], half), []).append((p, st))
+        sets.setdefault((p._device, step, half), []).append((p, st))
     flags = kernels.flags(group["decoupled_weight_decay"], group["maximize"])
     for (dev, step, half), items in sets.items():
         h = kernels.hyper(group["lr"], group["betas"], group["eps"], group["weight_decay"],
@@ -73,7 +74,7 @@ def adam(opt, group) -> set[int]:
                               _masters(items) if half else None,
                               hyper=h, flags=flags)  # fmt: skip
         for _, st in items:
-            st["step"] = step + 1
+            step_up(st)
     return done
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import numpy as np  # host-ok: rounds Python scalars to float32 (no array work)
 
 from .. import backend
-from .optimizer import Optimizer, zeros_state
+from .optimizer import Optimizer, new_step, step_up, zeros_state
 
 
 def _refuse_complex(opt: Optimizer, name: str) -> None:
@@ -76,15 +76,15 @@ class Adafactor(Optimizer):
             from ..tensor import Tensor
 
             return {
-                "step": 0,
+                "step": new_step(p, group),
                 "row_var": Tensor._wrap(xp.zeros(row, p.dtype), z),
                 "col_var": Tensor._wrap(xp.zeros(col, p.dtype), z),
             }
-        return {"step": 0, "variance": zeros_state(p)}
+        return {"step": new_step(p, group), "variance": zeros_state(p)}
 
     def update(self, p, g, state, group):
         xp = backend.array_module(p)
-        state["step"] = t = state["step"] + 1
+        t = step_up(state)
         lr, (eps1, eps2), d = group["lr"], group["eps"], group["d"]
         if eps1 is None:
             import ml_dtypes  # NOTE: not at import time: manygrad's import stays light

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from .. import backend
 from ..errors import LayoutError
 from ..tensor import Tensor
-from .optimizer import Optimizer, coalesced_rows, zeros_state
+from .optimizer import Optimizer, coalesced_rows, new_step, step_up, zeros_state
 
 
 def _check(name: str, **values) -> None:
@@ -54,11 +54,11 @@ class Adagrad(Optimizer):
     def init_state(self, p, group):
         xp = backend.array_module(p)
         acc = xp.full(p.shape, group["initial_accumulator_value"], p.dtype)
-        return {"step": 0, "sum": Tensor._wrap(acc, backend.device_of(p))}
+        return {"step": new_step(p, group), "sum": Tensor._wrap(acc, backend.device_of(p))}
 
     def update(self, p, g, state, group):
         xp = backend.array_module(p)
-        state["step"] = step = state["step"] + 1
+        step = step_up(state)
         g = self._grad(p, g, group["maximize"], group["weight_decay"])
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
         s = state["sum"]._data
@@ -74,7 +74,7 @@ class Adagrad(Optimizer):
                 "embedding in a parameter group with weight_decay=0"
             )
         xp = backend.array_module(p)
-        state["step"] = step = state["step"] + 1
+        step = step_up(state)
         rows, g = coalesced_rows(grad)
         if group["maximize"]:
             g = -g
@@ -118,12 +118,13 @@ class Adadelta(Optimizer):
         super().__init__(params, defaults)
 
     def init_state(self, p, group):
-        return {"step": 0, "square_avg": zeros_state(p), "acc_delta": zeros_state(p)}
+        return {"step": new_step(p, group), "square_avg": zeros_state(p),
+                "acc_delta": zeros_state(p)}  # fmt: skip
 
     def update(self, p, g, state, group):
         xp = backend.array_module(p)
         rho, eps = group["rho"], group["eps"]
-        state["step"] += 1
+        step_up(state)
         g = self._grad(p, g, group["maximize"], group["weight_decay"])
         sq, acc = state["square_avg"]._data, state["acc_delta"]._data
         sq *= rho

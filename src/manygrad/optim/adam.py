@@ -9,7 +9,7 @@ from .. import backend
 from ..errors import LayoutError
 from . import _fused
 from ._capturable import F64, check_capturable, device_step, hyper
-from .optimizer import Optimizer, impl_options, zeros_state
+from .optimizer import Optimizer, impl_options, new_step, step_up, zeros_state
 
 
 class Adam(Optimizer):
@@ -74,7 +74,8 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def init_state(self, p, group):
-        state = {"step": 0, "exp_avg": zeros_state(p), "exp_avg_sq": zeros_state(p)}
+        state = {"step": new_step(p, group), "exp_avg": zeros_state(p),
+                 "exp_avg_sq": zeros_state(p)}  # fmt: skip
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = zeros_state(p)
         return state
@@ -92,7 +93,7 @@ class Adam(Optimizer):
         xp = backend.array_module(p)
         lr, wd = group["lr"], group["weight_decay"]
         beta1, beta2 = group["betas"]
-        state["step"] = step = state["step"] + 1
+        step = step_up(state)
         decoupled = group["decoupled_weight_decay"]
         if wd != 0 and decoupled:
             p *= 1 - lr * wd

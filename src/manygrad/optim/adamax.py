@@ -6,7 +6,16 @@ import math
 from collections.abc import Iterable
 
 from .. import backend
-from .optimizer import Optimizer, zeros_state
+from .optimizer import (
+    _HOST,
+    Optimizer,
+    host_scalar,
+    new_step,
+    read_scalar,
+    step_up,
+    write_scalar,
+    zeros_state,
+)
 
 
 def _check(name: str, lr, eps, weight_decay, betas) -> None:
@@ -16,6 +25,11 @@ def _check(name: str, lr, eps, weight_decay, betas) -> None:
     for i, b in enumerate(betas):
         if not 0.0 <= b < 1.0:
             raise ValueError(f"{name}: invalid beta parameter at index {i}: {b}; 0 <= beta < 1")
+
+
+def _f32(x: float) -> float:
+    """``x`` rounded to float32 (as PyTorch casts a Python scalar meeting a float32 tensor)."""
+    return float(_HOST.float32(x))
 
 
 def _decay(self, p, g, group, lr):
@@ -59,12 +73,12 @@ class Adamax(Optimizer):
         super().__init__(params, defaults)
 
     def init_state(self, p, group):
-        return {"step": 0, "exp_avg": zeros_state(p), "exp_inf": zeros_state(p)}
+        return {"step": new_step(p, group), "exp_avg": zeros_state(p), "exp_inf": zeros_state(p)}
 
     def update(self, p, g, state, group):
         xp = backend.array_module(p)
         beta1, beta2 = group["betas"]
-        state["step"] = step = state["step"] + 1
+        step = step_up(state)
         g = self._grad(p, g, group["maximize"], group["weight_decay"])
         m, u = state["exp_avg"]._data, state["exp_inf"]._data
         m += (1 - beta1) * (g - m)
@@ -110,19 +124,23 @@ class NAdam(Optimizer):
                         differentiable=differentiable)  # fmt: skip
         super().__init__(params, defaults)
 
+    scalar_state = ("step", "mu_product")
+
     def init_state(self, p, group):
-        return {"step": 0, "mu_product": 1.0, "exp_avg": zeros_state(p),
-                "exp_avg_sq": zeros_state(p)}  # fmt: skip
+        return {"step": new_step(p, group), "mu_product": host_scalar(1.0),
+                "exp_avg": zeros_state(p), "exp_avg_sq": zeros_state(p)}  # fmt: skip
 
     def update(self, p, g, state, group):
         xp = backend.array_module(p)
         lr, eps, psi = group["lr"], group["eps"], group["momentum_decay"]
         beta1, beta2 = group["betas"]
-        state["step"] = step = state["step"] + 1
+        step = step_up(state)
         g = _decay(self, p, g, group, lr)
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))
-        state["mu_product"] = mu_product = float(state["mu_product"]) * mu
+        # NOTE: as PyTorch, the product is a float32 scalar times mu rounded to float32
+        write_scalar(state, "mu_product", read_scalar(state["mu_product"]) * _f32(mu))
+        mu_product = read_scalar(state["mu_product"])
         m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
         m += (1 - beta1) * (g - m)
         v *= beta2
@@ -167,13 +185,14 @@ class RAdam(Optimizer):
         super().__init__(params, defaults)
 
     def init_state(self, p, group):
-        return {"step": 0, "exp_avg": zeros_state(p), "exp_avg_sq": zeros_state(p)}
+        return {"step": new_step(p, group), "exp_avg": zeros_state(p),
+                "exp_avg_sq": zeros_state(p)}  # fmt: skip
 
     def update(self, p, g, state, group):
         xp = backend.array_module(p)
         lr, eps = group["lr"], group["eps"]
         beta1, beta2 = group["betas"]
-        state["step"] = step = state["step"] + 1
+        step = step_up(state)
         g = _decay(self, p, g, group, lr)
         m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
         m += (1 - beta1) * (g - m)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from .. import backend
 from ..autograd import enable_grad
 from ..tensor import Tensor
-from .optimizer import Optimizer, _host_hypers
+from .optimizer import _HOST, Optimizer, _host_hypers
 
 
 def _cubic_min(x1, f1, g1, x2, f2, g2, bounds=None) -> float:
@@ -188,19 +188,23 @@ class LBFGS(Optimizer):
             a = getattr(a, "_data", a)
             return a if backend.device_of(a) == dev else backend.to_device(a, dev)
 
-        d, t = here(st.get("d")), st.get("t")
-        dirs, stps, ro = here(st.get("old_dirs")), here(st.get("old_stps")), st.get("ro")
+        def number(v):  # NOTE: PyTorch's 0-d tensors in the state, read as Python floats
+            return float(v.item()) if isinstance(v, Tensor) else v
+
+        d, t = here(st.get("d")), number(st.get("t"))
+        dirs, stps = here(st.get("old_dirs")), here(st.get("old_stps"))
+        ro = None if st.get("ro") is None else [number(r) for r in st["ro"]]
         h_diag, prev_g, prev_loss = (
-            st.get("H_diag"),
+            number(st.get("H_diag")),
             here(st.get("prev_flat_grad")),
-            st.get("prev_loss"),
+            number(st.get("prev_loss")),
         )
         n_iter = 0
         while n_iter < max_iter:
             n_iter += 1
             st["n_iter"] += 1
             if st["n_iter"] == 1:
-                d, dirs, stps, ro, h_diag = -g, [], [], [], 1.0
+                d, dirs, stps, ro, h_diag = -g, [], [], [], 1
             else:
                 y = g - prev_g
                 s = d * t
@@ -220,7 +224,7 @@ class LBFGS(Optimizer):
                     be = float(xp.dot(dirs[i], r)) * ro[i]
                     r = r + (al[i] - be) * stps[i]
                 d = r
-                st["al"] = al
+                st["al"] = al + [None] * (grp["history_size"] - len(al))
             prev_g = g.copy()
             prev_loss = loss
             t = min(1.0, 1.0 / float(xp.abs(g).sum())) * lr if st["n_iter"] == 1 else lr
@@ -259,6 +263,16 @@ class LBFGS(Optimizer):
                 return [keep(v) for v in a]
             return None if a is None else Tensor._wrap(a, dev)
 
-        st.update(d=keep(d), t=t, old_dirs=keep(dirs), old_stps=keep(stps), ro=ro, H_diag=h_diag,
+        def scalars(vals):  # NOTE: as PyTorch, 0-d tensors like the parameters (one upload)
+            if not vals:
+                return []
+            arr = backend.to_device(_HOST.asarray(vals, g.dtype), dev)
+            return [Tensor._wrap(arr[i, ...], dev) for i in range(len(vals))]
+
+        st.update(d=keep(d), t=t, old_dirs=keep(dirs), old_stps=keep(stps), ro=scalars(ro),
+                  H_diag=scalars([h_diag])[0] if dirs else h_diag,
                   prev_flat_grad=keep(prev_g), prev_loss=prev_loss)  # fmt: skip
+        if "al" in st:
+            vals = scalars([0.0 if a is None else number(a) for a in st["al"]])
+            st["al"] = [None if a is None else v for a, v in zip(st["al"], vals)]
         return orig_loss

@@ -5,9 +5,10 @@ one parameter from its gradient (``update``), both on raw arrays and in place, i
 style of MLX's optimizers. The base class owns the rest: ``param_groups``, ``state``,
 ``zero_grad``, ``step`` and ``state_dict`` / ``load_state_dict`` in PyTorch's format.
 
-The update rules never record a graph and never read device values on the host: the step
-count is a Python int and every hyperparameter a Python float, so a step queues only
-array work on the GPU (no host syncs).
+The update rules never record a graph and never read device values on the host: as in
+PyTorch, a parameter's step count is a 0-d float32 tensor kept on the CPU (on the
+parameter's device for ``capturable=True``), read and bumped in place on the host, and
+every hyperparameter is a Python float, so a step queues only array work on the GPU.
 """
 
 from __future__ import annotations
@@ -27,6 +28,17 @@ from ._hooks import (  # noqa: F401  (PyTorch's torch.optim.optimizer names)
     OptimizerHooks,
     register_optimizer_step_post_hook,
     register_optimizer_step_pre_hook,
+)
+from ._scalars import (  # noqa: F401  (the optimizers import them from here)
+    _HOST,
+    _cast_scalar,
+    host_scalar,
+    host_step,
+    new_step,
+    read_scalar,
+    scalar_dtype,
+    step_up,
+    write_scalar,
 )
 
 HALF = ("bfloat16", "float16")  # dtypes that ``master_weights`` updates through float32
@@ -69,6 +81,9 @@ class Optimizer(OptimizerHooks):
     # NOTE: manygrad's option (PyTorch has none): 16-bit params update through float32
     # copies kept in their state as "master_param" (bf16 training end to end on a GPU)
     master_weights: bool = False
+    # NOTE: the 0-d state entries PyTorch keeps as tensors beside the step count (NAdam's
+    # "mu_product", ASGD's "eta" and "mu"); loading turns Python numbers into such tensors
+    scalar_state: tuple[str, ...] = ("step",)
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]):
         self.defaults = defaults
@@ -314,6 +329,8 @@ class Optimizer(OptimizerHooks):
             for s, g in zip(saved_groups, groups)
             for k, p in zip(s["params"], g["params"])
         }
+        # NOTE: the options each parameter will step under (capturable: steps on its device)
+        group_of = {id(p): {**g, **s} for s, g in zip(saved_groups, groups) for p in g["params"]}
         state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         for k, v in state_dict["state"].items():
             key = int(k) if isinstance(k, str) and k.isdigit() else k
@@ -322,7 +339,13 @@ class Optimizer(OptimizerHooks):
                 state[k] = v
             else:
                 keep32 = "master_param" in v  # NOTE: the float32 copy and moments stay float32
-                state[p] = {name: _cast(p, name, val, keep32) for name, val in v.items()}
+                g = group_of.get(id(p), {})
+                state[p] = {
+                    name: _cast_scalar(p, name, val, g)
+                    if name in self.scalar_state
+                    else _cast(p, name, val, keep32)
+                    for name, val in v.items()
+                }
         for g, s in zip(groups, saved_groups):
             s["params"] = g["params"]
             if "param_names" in g and "param_names" not in s:
@@ -406,10 +429,10 @@ def _host_hypers(group: dict) -> dict:
 
 
 def _cast(p: Tensor, name: str, value, keep_dtype: bool = False):
-    if name == "step":  # NOTE: PyTorch keeps the step as a tensor; here it is a Python int
-        return int(value.item()) if isinstance(value, Tensor) else value
     if not isinstance(value, Tensor):
         return value
+    if name == "step":  # NOTE: as PyTorch, a step count keeps its dtype and device
+        return Tensor._wrap(value._data.copy(), value._device)
     arr = backend.to_device(value._data, p._device)
     with backend.device_scope(p._device):
         if value.is_floating_point() and arr.dtype != p._data.dtype and not keep_dtype:

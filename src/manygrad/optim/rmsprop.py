@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .. import backend
-from .optimizer import Optimizer, impl_options, zeros_state
+from .optimizer import Optimizer, impl_options, new_step, step_up, zeros_state
 
 
 class RMSprop(Optimizer):
@@ -61,7 +61,7 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def init_state(self, p, group):
-        state = {"step": 0, "square_avg": zeros_state(p)}
+        state = {"step": new_step(p, group), "square_avg": zeros_state(p)}
         if group["momentum"] > 0:
             state["momentum_buffer"] = zeros_state(p)
         if group["centered"]:
@@ -71,7 +71,7 @@ class RMSprop(Optimizer):
     def update(self, p, g, state, group):
         xp = backend.array_module(p)
         alpha, lr, momentum = group["alpha"], group["lr"], group["momentum"]
-        state["step"] += 1
+        step_up(state)
         g = self._grad(p, g, group["maximize"], group["weight_decay"])
         sq = state["square_avg"]._data
         t = self._tmp(p)

@@ -6,7 +6,15 @@ from collections.abc import Iterable
 
 from .. import backend
 from ..tensor import Tensor
-from .optimizer import Optimizer, zeros_state
+from .optimizer import (
+    Optimizer,
+    host_scalar,
+    new_step,
+    read_scalar,
+    step_up,
+    write_scalar,
+    zeros_state,
+)
 
 
 class Rprop(Optimizer):
@@ -47,13 +55,13 @@ class Rprop(Optimizer):
     def init_state(self, p, group):
         xp = backend.array_module(p)
         size = Tensor._wrap(xp.full(p.shape, group["lr"], p.dtype), backend.device_of(p))
-        return {"step": 0, "prev": zeros_state(p), "step_size": size}
+        return {"step": new_step(p, group), "prev": zeros_state(p), "step_size": size}
 
     def update(self, p, g, state, group):
         xp = backend.array_module(p)
         etaminus, etaplus = group["etas"]
         lo, hi = group["step_sizes"]
-        state["step"] += 1
+        step_up(state)
         if group["maximize"]:
             g = -g
         prev, size = state["prev"]._data, state["step_size"]._data
@@ -102,14 +110,19 @@ class ASGD(Optimizer):
                         capturable=capturable)  # fmt: skip
         super().__init__(params, defaults)
 
+    scalar_state = ("step", "eta", "mu")
+
     def init_state(self, p, group):
-        return {"step": 0, "eta": float(group["lr"]), "mu": 1.0, "ax": zeros_state(p)}
+        # NOTE: PyTorch keeps step, eta and mu on the parameter's device; they stay on the
+        # CPU here, where the update reads them without a device sync
+        return {"step": new_step(p, group), "eta": host_scalar(float(group["lr"])),
+                "mu": host_scalar(1.0), "ax": zeros_state(p)}  # fmt: skip
 
     def update(self, p, g, state, group):
         lr, lambd = group["lr"], group["lambd"]
-        state["step"] = step = state["step"] + 1
+        step = step_up(state)
         g = self._grad(p, g, group["maximize"], group["weight_decay"])
-        eta, mu = float(state["eta"]), float(state["mu"])
+        eta, mu = read_scalar(state["eta"]), read_scalar(state["mu"])
         p *= 1 - lambd * eta
         p -= eta * g
         ax = state["ax"]._data
@@ -117,5 +130,5 @@ class ASGD(Optimizer):
             ax += (p - ax) * mu
         else:
             ax[...] = p
-        state["eta"] = lr / ((1 + lambd * lr * step) ** group["alpha"])
-        state["mu"] = 1 / max(1, step - group["t0"])
+        write_scalar(state, "eta", lr / ((1 + lambd * lr * step) ** group["alpha"]))
+        write_scalar(state, "mu", 1 / max(1, step - group["t0"]))

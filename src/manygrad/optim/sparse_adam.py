@@ -50,6 +50,9 @@ class SparseAdam(Optimizer):
                 "parameters; optimize them with Adam"
             )
 
+    # NOTE: as PyTorch's SparseAdam, the step count is a Python int (no 0-d tensor)
+    scalar_state = ()
+
     def init_state(self, p, group):
         return {"step": 0, "exp_avg": zeros_state(p), "exp_avg_sq": zeros_state(p)}
 
@@ -63,7 +66,7 @@ class SparseAdam(Optimizer):
     def sparse_update(self, p, grad, state, group):
         xp = backend.array_module(p)
         beta1, beta2 = group["betas"]
-        state["step"] = step = state["step"] + 1
+        state["step"] = step = int(state["step"]) + 1
         rows, g = coalesced_rows(grad)
         if group["maximize"]:
             g = -g

@@ -19,21 +19,37 @@ import math
 
 from .. import nn
 from ..autograd import no_grad
+from ..dtypes import int64
 from ..tensor import Tensor
 from .lr_scheduler import LRScheduler, _per_group
 
-__all__ = ["AveragedModel", "SWALR", "get_ema_avg_fn", "get_ema_multi_avg_fn", "update_bn"]
+__all__ = [
+    "AveragedModel",
+    "SWALR",
+    "get_ema_avg_fn",
+    "get_ema_multi_avg_fn",
+    "get_swa_avg_fn",
+    "get_swa_multi_avg_fn",
+    "update_bn",
+]
 
 
 def _check_decay(decay: float) -> None:
     if not 0.0 <= decay <= 1.0:
-        raise ValueError(f"EMA: decay must lie in [0, 1], got {decay}")
+        raise ValueError(
+            f"Invalid decay value {decay} provided. Please provide a value in [0,1] range."
+        )
 
 
 def get_ema_avg_fn(decay: float = 0.999):
-    """An ``avg_fn`` for exponential moving averages: ``decay * avg + (1 - decay) * new``."""
+    """An ``avg_fn`` for exponential moving averages: ``decay * avg + (1 - decay) * new``.
+
+    Example:
+        >>> ema = AveragedModel(model, avg_fn=get_ema_avg_fn(0.99))
+    """
     _check_decay(decay)
 
+    @no_grad()
     def ema_update(ema_param: Tensor, current_param: Tensor, num_averaged):
         return decay * ema_param + (1 - decay) * current_param
 
@@ -44,7 +60,11 @@ def get_ema_multi_avg_fn(decay: float = 0.999):
     """A ``multi_avg_fn`` for exponential moving averages over lists of parameters.
 
     Floating tensors move by ``lerp_`` towards the model's (PyTorch's ``_foreach_lerp_``),
-    others are set to ``decay * avg + (1 - decay) * new``."""
+    others are set to ``decay * avg + (1 - decay) * new``.
+
+    Example:
+        >>> ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.99))
+    """
     _check_decay(decay)
 
     def ema_update(ema_param_list, current_param_list, _):
@@ -56,6 +76,41 @@ def get_ema_multi_avg_fn(decay: float = 0.999):
                     p_ema.copy_(p_ema * decay + p_model * (1 - decay))
 
     return ema_update
+
+
+def get_swa_avg_fn():
+    """An ``avg_fn`` for the equal-weight running mean (SWA):
+    ``avg + (new - avg) / (num_averaged + 1)``.
+
+    Example:
+        >>> swa = AveragedModel(model, avg_fn=get_swa_avg_fn())
+    """
+
+    @no_grad()
+    def swa_update(averaged_param: Tensor, current_param: Tensor, num_averaged):
+        return averaged_param + (current_param - averaged_param) / (num_averaged + 1)
+
+    return swa_update
+
+
+def get_swa_multi_avg_fn():
+    """A ``multi_avg_fn`` for the equal-weight running mean (SWA) over lists of tensors,
+    in place: floating tensors by ``lerp_`` with weight ``1 / (num_averaged + 1)``,
+    others by adding ``(new - avg) / (num_averaged + 1)``.
+
+    Example:
+        >>> swa = AveragedModel(model, multi_avg_fn=get_swa_multi_avg_fn())
+    """
+
+    def swa_update(averaged_param_list, current_param_list, num_averaged):
+        with no_grad():
+            for avg, cur in zip(averaged_param_list, current_param_list):
+                if avg.is_floating_point() or avg.is_complex():
+                    avg.lerp_(cur, 1 / (num_averaged + 1))
+                else:
+                    avg.copy_(avg + (cur - avg) / (num_averaged + 1))
+
+    return swa_update
 
 
 class AveragedModel(nn.Module):
@@ -75,48 +130,65 @@ class AveragedModel(nn.Module):
                  use_buffers: bool = False):  # fmt: skip
         super().__init__()
         if avg_fn is not None and multi_avg_fn is not None:
-            raise ValueError("AveragedModel: give only one of avg_fn and multi_avg_fn")
+            # NOTE: PyTorch's exception type for this misuse
+            raise AssertionError(
+                "Only one of avg_fn and multi_avg_fn should be provided (AveragedModel takes "
+                "a per-tensor avg_fn or an in-place multi_avg_fn)"
+            )
         self.module = copy.deepcopy(model)
         if device is not None:
             self.module = self.module.to(device)
         from ..creation import tensor
 
-        self.register_buffer("n_averaged", tensor(0, device=device))
+        self.register_buffer("n_averaged", tensor(0, dtype=int64, device=device))
         self.avg_fn, self.multi_avg_fn, self.use_buffers = avg_fn, multi_avg_fn, use_buffers
 
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)
 
-    def _tensors(self, model):
-        if self.use_buffers:
-            return list(model.parameters()) + list(model.buffers())
-        return list(model.parameters())
-
     def update_parameters(self, model: nn.Module) -> None:
-        """Fold the current parameters of ``model`` into the average."""
-        mine, theirs = self._tensors(self.module), self._tensors(model)
-        n = int(self.n_averaged.item())
+        """Fold the current parameters (and buffers, with ``use_buffers``) of ``model``
+        into the average.
+
+        As PyTorch: the first call copies them; later calls run ``avg_fn(avg, new, n)`` per
+        tensor, or ``multi_avg_fn(avgs, news, n)`` once per device and dtype (``n``, the
+        count so far, is a 0-d tensor on their device); without either, the running mean
+        (``lerp_`` on a GPU, ``avg + (new - avg) / (n + 1)`` on the CPU). Integer buffers
+        are averaged too and rounded toward zero as they are written back.
+        """
+        if self.use_buffers:
+            mine = list(self.module.parameters()) + list(self.module.buffers())
+            theirs = list(model.parameters()) + list(model.buffers())
+        else:
+            mine, theirs = list(self.parameters()), list(model.parameters())
         with no_grad():
-            cur = [t.detach().to(m.device) for m, t in zip(mine, theirs)]
-            if n == 0:
-                for m, c in zip(mine, cur):
+            pairs = [(m.detach(), t.detach().to(m.device)) for m, t in zip(mine, theirs)]
+            n = self.n_averaged
+            if int(n.item()) == 0:
+                for m, c in pairs:
                     m.copy_(c)
-            elif self.multi_avg_fn is not None:
-                self.multi_avg_fn(mine, cur, n)
+            elif self.avg_fn is not None:
+                for m, c in pairs:
+                    m.copy_(self.avg_fn(m, c, n.to(m.device)))
             else:
-                for m, c in zip(mine, cur):
-                    if not m.is_floating_point():
-                        m.copy_(c)
-                    elif self.avg_fn is None:
-                        m.copy_(m + (c - m) / (n + 1))
+                groups: dict = {}
+                for m, c in pairs:
+                    groups.setdefault((m.device, m.dtype), []).append((m, c))
+                for (dev, _), grp in groups.items():
+                    ms, cs = [m for m, _ in grp], [c for _, c in grp]
+                    if self.multi_avg_fn is not None:
+                        self.multi_avg_fn(ms, cs, n.to(dev))
+                    elif dev.type != "cpu":  # NOTE: PyTorch's foreach (lerp) path on a GPU
+                        get_swa_multi_avg_fn()(ms, cs, n.to(dev))
                     else:
-                        m.copy_(self.avg_fn(m.detach(), c, n))
-        if not self.use_buffers:
-            # NOTE: as PyTorch, the buffers follow the model (BatchNorm stats via update_bn)
-            with no_grad():
+                        avg = get_swa_avg_fn()
+                        for m, c in grp:
+                            m.copy_(avg(m, c, n.to(dev)))
+            if not self.use_buffers:
+                # NOTE: as PyTorch, the buffers follow the model (BatchNorm stats via update_bn)
                 for b_swa, b in zip(self.module.buffers(), model.buffers()):
                     b_swa.copy_(b.detach().to(b_swa.device))
-        self.n_averaged.copy_(self.n_averaged + 1)
+            self.n_averaged.add_(1)
 
 
 @no_grad()

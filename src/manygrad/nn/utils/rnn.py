@@ -227,5 +227,21 @@ def unpack_sequence(packed: PackedSequence) -> list[Tensor]:
     return unpad_sequence(padded, lengths, batch_first=True)
 
 
+def invert_permutation(permutation: Tensor | None) -> Tensor | None:
+    """The inverse of a permutation of ``0..n-1`` (``out[permutation[i]] = i``); None for
+    None. ``PackedSequence`` uses it to map ``sorted_indices`` to ``unsorted_indices``.
+
+    Example:
+        >>> invert_permutation(mg.tensor([2, 0, 1]))  # tensor([1, 2, 0])
+    """
+    if permutation is None:
+        return None
+    from ...creation import arange, empty_like
+
+    out = empty_like(permutation)
+    out.scatter_(0, permutation, arange(permutation.numel(), device=permutation.device))
+    return out
+
+
 __all__ = ["PackedSequence", "pad_sequence", "pack_padded_sequence", "pad_packed_sequence",
            "pack_sequence", "unpad_sequence", "unpack_sequence"]  # fmt: skip
