@@ -29,18 +29,7 @@ from .kl import kl_divergence, register_kl
 from .lowrank_mvn import LowRankMultivariateNormal
 from .matrix_families import LKJCholesky, Wishart
 from .mixture import MixtureSameFamily
-from .more_continuous import (
-    Beta,
-    Cauchy,
-    Chi2,
-    Gamma,
-    Gumbel,
-    HalfCauchy,
-    HalfNormal,
-    LogNormal,
-    Pareto,
-    Weibull,
-)
+from .more_continuous import Beta, Cauchy, Chi2, Gamma
 from .multivariate_normal import MultivariateNormal
 from .relaxed import (
     ExpRelaxedCategorical,
@@ -49,6 +38,7 @@ from .relaxed import (
     RelaxedOneHotCategorical,
 )
 from .t_dirichlet import Dirichlet, Kumaraswamy, StudentT
+from .transformed_continuous import Gumbel, HalfCauchy, HalfNormal, LogNormal, Pareto, Weibull
 from .transformed_distribution import TransformedDistribution
 from .transforms import (
     AbsTransform,

@@ -51,6 +51,16 @@ class BinaryProbsLogits:
                 self._logits = p.log() - (-p).log1p()
         return self._logits
 
+    def _binary_params(self, probs, logits, name: str) -> Tensor:
+        """Set ``_probs`` / ``_logits`` from the one given; returns it."""
+        from .discrete import _probs_and_logits
+        from .distribution import as_float
+
+        probs, logits = _probs_and_logits(probs, logits, name)
+        self._probs = as_float(probs) if probs is not None else None
+        self._logits = as_float(logits) if logits is not None else None
+        return self._probs if probs is not None else self._logits
+
     def _count_params(self, total_count, probs, logits, name: str) -> Tensor:
         """Set ``total_count`` and ``_probs`` / ``_logits`` (one of them given), broadcast
         together; returns the given parameter."""

@@ -9,7 +9,7 @@ from .. import ops as F
 from ..autograd import no_grad
 from ..tensor import Tensor
 from . import constraints
-from .distribution import Distribution, as_float, broadcast_all
+from .distribution import Distribution, ExponentialFamily, as_float, broadcast_all
 
 
 def _noise(kind: str, shape: tuple, like: Tensor) -> Tensor:
@@ -17,7 +17,7 @@ def _noise(kind: str, shape: tuple, like: Tensor) -> Tensor:
     return make(*shape, dtype=like.dtype, device=like.device)
 
 
-class Normal(Distribution):
+class Normal(ExponentialFamily):
     """Gaussian with mean ``loc`` and standard deviation ``scale`` (both broadcast).
 
     Example: ``Normal(mu, sigma).rsample()`` (differentiable in ``mu`` and ``sigma``).
@@ -26,6 +26,7 @@ class Normal(Distribution):
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.real
     has_rsample = True
+    _mean_carrier_measure = 0
 
     def __init__(self, loc, scale, validate_args=None):
         self.loc, self.scale = broadcast_all(loc, scale)
@@ -68,6 +69,13 @@ class Normal(Distribution):
 
     def entropy(self) -> Tensor:
         return 0.5 + 0.5 * math.log(2 * math.pi) + self.scale.log()
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (self.loc / self.scale.pow(2), -0.5 * self.scale.pow(2).reciprocal())
+
+    def _log_normalizer(self, x, y):
+        return -0.25 * x.pow(2) / y + 0.5 * (-math.pi / y).log()
 
 
 class Uniform(Distribution):
@@ -168,12 +176,13 @@ class Laplace(Distribution):
         return 1 + (2 * self.scale).log()
 
 
-class Exponential(Distribution):
+class Exponential(ExponentialFamily):
     """Exponential with rate ``rate``."""
 
     arg_constraints = {"rate": constraints.positive}
     support = constraints.nonnegative
     has_rsample = True
+    _mean_carrier_measure = 0
 
     def __init__(self, rate, validate_args=None):
         (self.rate,) = broadcast_all(rate)
@@ -209,3 +218,10 @@ class Exponential(Distribution):
 
     def entropy(self) -> Tensor:
         return 1.0 - self.rate.log()
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (-self.rate,)
+
+    def _log_normalizer(self, x):
+        return -(-x).log()

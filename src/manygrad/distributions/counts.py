@@ -28,6 +28,11 @@ class Binomial(BinaryProbsLogits, Distribution):
         param = self._count_params(total_count, probs, logits, "Binomial")
         super().__init__(param.shape, (), validate_args)
 
+    @property
+    def param_shape(self) -> Size:
+        """The shape of ``probs`` / ``logits`` (the batch shape)."""
+        return self._batch_shape
+
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self):
         return constraints.integer_interval(0, self.total_count)

@@ -11,7 +11,7 @@ from ..autograd import enable_grad, no_grad
 from ..tensor import Size, Tensor
 from . import constraints
 from ._draws import BinaryProbsLogits
-from .distribution import Distribution, as_float, broadcast_shape
+from .distribution import Distribution, ExponentialFamily, as_float, broadcast_shape
 
 
 def _min_real(dt) -> float:
@@ -166,7 +166,7 @@ class OneHotCategorical(Distribution):
         return values.expand(n, *self.batch_shape, n) if expand else values
 
 
-class Bernoulli(BinaryProbsLogits, Distribution):
+class Bernoulli(BinaryProbsLogits, ExponentialFamily):
     """0/1 outcomes with ``probs`` or ``logits`` of 1.
 
     Example: ``Bernoulli(logits=x).log_prob(target)``.
@@ -175,13 +175,16 @@ class Bernoulli(BinaryProbsLogits, Distribution):
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.boolean
     has_enumerate_support = True
+    _mean_carrier_measure = 0
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        probs, logits = _probs_and_logits(probs, logits, "Bernoulli")
-        self._probs = as_float(probs) if probs is not None else None
-        self._logits = as_float(logits) if logits is not None else None
-        param = self._probs if probs is not None else self._logits
+        param = self._binary_params(probs, logits, "Bernoulli")
         super().__init__(param.shape, (), validate_args)
+
+    @property
+    def param_shape(self) -> Size:
+        """The shape of ``probs`` / ``logits`` (the batch shape)."""
+        return self._batch_shape
 
     @property
     def mean(self) -> Tensor:
@@ -217,3 +220,10 @@ class Bernoulli(BinaryProbsLogits, Distribution):
         values = C.tensor([0.0, 1.0], dtype=self.probs.dtype, device=self.probs.device)
         values = values.reshape(2, *([1] * n))
         return values.expand(2, *self.batch_shape) if expand else values
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (F.logit(self.probs),)
+
+    def _log_normalizer(self, x):
+        return x.exp().log1p()

@@ -7,16 +7,18 @@ Example:
 from __future__ import annotations
 
 from .. import backend
+from .. import creation as C
 from .. import ops as F
 from ..autograd import no_grad
 from ..tensor import Tensor
 from . import constraints
-from .discrete import Bernoulli
-from .distribution import Distribution, as_float, broadcast_all
+from ._draws import BinaryProbsLogits
+from .distribution import Distribution, ExponentialFamily, as_float, broadcast_all
 
 
-class Poisson(Distribution):
-    """Counts of events at ``rate`` per interval."""
+class Poisson(ExponentialFamily):
+    """Counts of events at ``rate`` per interval (no closed-form entropy: ``entropy()``
+    raises ``NotImplementedError``, as PyTorch's)."""
 
     arg_constraints = {"rate": constraints.nonnegative}
     support = constraints.nonnegative_integer
@@ -48,12 +50,30 @@ class Poisson(Distribution):
         k = as_float(value, self.rate)
         return F.xlogy(k, self.rate) - self.rate - (k + 1).lgamma()
 
+    @property
+    def _natural_params(self) -> tuple:
+        return (self.rate.log(),)
 
-class Geometric(Bernoulli):
-    """The number of failures before the first success of Bernoulli(``probs``) trials."""
+    def _log_normalizer(self, x):
+        return x.exp()
 
+
+class Geometric(BinaryProbsLogits, Distribution):
+    """The number of failures before the first success of Bernoulli(``probs``) trials
+    (``probs`` in (0, 1], or ``logits``)."""
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.nonnegative_integer
-    has_enumerate_support = False
+
+    def __init__(self, probs=None, logits=None, validate_args=None):
+        param = self._binary_params(probs, logits, "Geometric")
+        super().__init__(param.shape, (), validate_args)
+        if self._validate_args and probs is not None and not bool((self._probs > 0).all()):
+            raise ValueError(
+                f"Expected parameter probs ({type(self._probs).__name__} of shape "
+                f"{tuple(self._probs.shape)}) of distribution {self!r} to be positive but "
+                f"found invalid values:\n{self._probs}"
+            )
 
     @property
     def mean(self):
@@ -61,20 +81,17 @@ class Geometric(Bernoulli):
 
     @property
     def mode(self):
-        from ..creation import zeros_like
-
-        return zeros_like(self.probs.detach())
+        return C.zeros_like(self.probs.detach())
 
     @property
     def variance(self):
         return (1.0 / self.probs - 1.0) / self.probs
 
     def sample(self, sample_shape=()):
-        from .more_continuous import _uniform
-
         with no_grad():
             p = self.probs
-            u = _uniform(self._extended_shape(sample_shape), p)
+            u = C.rand(*self._extended_shape(sample_shape), dtype=p.dtype, device=p.device)
+            u = u.clamp(min=_tiny(p))  # NOTE: u in [tiny, 1), as PyTorch's uniform_(tiny, 1)
             return (u.log() / (-p).log1p()).floor()
 
     def log_prob(self, value):
@@ -87,8 +104,11 @@ class Geometric(Bernoulli):
         return F.binary_cross_entropy_with_logits(self.logits, self.probs,
                                                   reduction="none") / self.probs  # fmt: skip
 
-    def enumerate_support(self, expand: bool = True):
-        raise NotImplementedError("Geometric: the support is infinite")
+
+def _tiny(t: Tensor) -> float:
+    from ..compat.torch_api import finfo
+
+    return float(finfo(t.dtype).tiny)
 
 
 __all__ = ["Poisson", "Geometric"]

@@ -13,12 +13,12 @@ import math
 from .. import creation as C
 from .. import ops as F
 from ..autograd import enable_grad, no_grad
-from ..tensor import Tensor
+from ..tensor import Size, Tensor
 from . import constraints
 from ._draws import BinaryProbsLogits, _clamp_probs, _gamma_draw
 from .discrete import _probs_and_logits
 from .discrete_more import Poisson
-from .distribution import Distribution, as_float, broadcast_all
+from .distribution import Distribution, ExponentialFamily, as_float, broadcast_all
 
 __all__ = ["ContinuousBernoulli", "NegativeBinomial", "VonMises"]
 
@@ -120,6 +120,11 @@ class NegativeBinomial(BinaryProbsLogits, Distribution):
         super().__init__(param.shape, (), validate_args)
 
     @property
+    def param_shape(self) -> Size:
+        """The shape of ``probs`` / ``logits`` (the batch shape)."""
+        return self._batch_shape
+
+    @property
     def mean(self):
         return self.total_count * self.logits.exp()
 
@@ -149,13 +154,14 @@ class NegativeBinomial(BinaryProbsLogits, Distribution):
 # ----------------------------------------------------------------------------- continuous
 
 
-class ContinuousBernoulli(Distribution):
+class ContinuousBernoulli(ExponentialFamily):
     """The continuous Bernoulli on [0, 1] (Loaiza-Ganem & Cunningham, 2019): density
     proportional to ``p^x (1-p)^(1-x)``; Taylor expansions near ``p = 0.5`` (``lims``)."""
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.unit_interval
     has_rsample = True
+    _mean_carrier_measure = 0
 
     def __init__(self, probs=None, logits=None, lims=(0.499, 0.501), validate_args=None):
         probs, logits = _probs_and_logits(probs, logits, "ContinuousBernoulli")
@@ -169,6 +175,11 @@ class ContinuousBernoulli(Distribution):
             param = self._logits
         self._lims = lims
         super().__init__(param.shape, (), validate_args)
+
+    @property
+    def param_shape(self) -> Size:
+        """The shape of ``probs`` / ``logits`` (the batch shape)."""
+        return self._batch_shape
 
     @property
     def probs(self):
@@ -254,3 +265,16 @@ class ContinuousBernoulli(Distribution):
         log_p0 = (-self.probs).log1p()
         log_p1 = self.probs.log()
         return self.mean * (log_p0 - log_p1) - self._cont_bern_log_norm() - log_p0
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (self.logits,)
+
+    def _log_normalizer(self, x):
+        """The log-normalizer as a function of the natural parameter (the logits), with
+        PyTorch's Taylor expansion where ``x`` lies within ``lims - 0.5``."""
+        outside = (x <= self._lims[0] - 0.5) | (x > self._lims[1] - 0.5)
+        cut = F.where(outside, x, (self._lims[0] - 0.5) * C.ones_like(x))
+        log_norm = cut.expm1().abs().log() - cut.abs().log()
+        taylor = 0.5 * x + x.pow(2) / 24.0 - x.pow(4) / 2880.0
+        return F.where(outside, log_norm, taylor)

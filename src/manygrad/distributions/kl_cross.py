@@ -1,8 +1,9 @@
 """Closed forms of ``kl_divergence`` between different families (``Beta || Normal``,
 ``Exponential || Gumbel``, ``Uniform || Pareto``...), the ``inf`` of pairs whose ``p`` puts
-mass where ``q`` has none (``Normal || Uniform``), and the same-family pairs that PyTorch
-reaches through its class hierarchy (``Geometric``, ``HalfCauchy``, ``Weibull``,
-``Wishart``). All are registered on import, with PyTorch's formulas.
+mass where ``q`` has none (``Normal || Uniform``), and ``Geometric || Geometric``. All are
+registered on import, with PyTorch's formulas; the other pairs are reached through the class
+hierarchy, as in PyTorch (``Wishart`` through ``ExponentialFamily``'s Bregman divergence,
+``LogNormal``, ``HalfCauchy`` and ``Weibull`` through ``TransformedDistribution``'s rule).
 
 Example:
     >>> kl_divergence(Beta(2.0, 3.0), Normal(0.5, 1.0))   # a finite value
@@ -13,17 +14,14 @@ from __future__ import annotations
 
 import math
 
-from .. import creation as C
-from .. import linalg
 from .continuous import Exponential, Laplace, Normal, Uniform
 from .counts import Binomial
 from .discrete import Bernoulli
 from .discrete_more import Geometric, Poisson
 from .extra_families import ContinuousBernoulli
-from .kl import _inf_where, _infinite_like, _x_log_x, kl_divergence, register_kl
-from .matrix_families import Wishart, _mvdigamma, _mvlgamma
-from .more_continuous import _EULER, Beta, Gamma, Gumbel, HalfCauchy, Pareto, Weibull
-from .multivariate_normal import _diag
+from .kl import _inf_where, _infinite_like, _x_log_x, register_kl
+from .more_continuous import _EULER, Beta, Gamma
+from .transformed_continuous import Gumbel, Pareto
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -306,65 +304,9 @@ def _kl_uniform_pareto(p, q):
     return _inf_where(p.low < q.support.lower_bound, t2 * (q.alpha + 1) - t1)
 
 
-# --------------------------------------------------------------- same family, by hierarchy
+# --------------------------------------------------------------- p: Geometric
 
 
 @register_kl(Geometric, Geometric)
 def _kl_geometric_geometric(p, q):
     return -p.entropy() - (-q.probs).log1p() / p.probs - q.logits
-
-
-def _no_closed_form(p, q):
-    raise NotImplementedError(
-        f"kl_divergence: no KL(p || q) is implemented for p type {type(p).__name__} and "
-        f"q type {type(q).__name__}; register a closed form with "
-        f"@register_kl({type(p).__name__}, {type(q).__name__})"
-    )
-
-
-# NOTE: Geometric derives from Bernoulli here (not in PyTorch): these pairs would otherwise
-# resolve to Bernoulli's closed forms, which do not hold for a Geometric
-_UNDEFINED = [(Geometric, Bernoulli), (Bernoulli, Geometric), (Geometric, Poisson),
-              (Poisson, Geometric)]  # fmt: skip
-for _pair in _UNDEFINED:
-    register_kl(*_pair)(_no_closed_form)
-
-
-@register_kl(HalfCauchy, HalfCauchy)
-def _kl_halfcauchy_halfcauchy(p, q):
-    # NOTE: both fold a centred Cauchy by |x|, which keeps the divergence (PyTorch reaches
-    # this through TransformedDistribution's rule)
-    return kl_divergence(p.base_dist, q.base_dist)
-
-
-@register_kl(Weibull, Weibull)
-def _kl_weibull_weibull(p, q):
-    """As PyTorch's transformed-distribution rule: defined (zero) only when both map the
-    same exponential through the same transforms, i.e. have equal parameters."""
-    same = bool(((1 / p.concentration) == (1 / q.concentration)).all()) and bool(
-        (p.scale == q.scale).all()
-    )
-    if not same:
-        raise NotImplementedError(
-            "kl_divergence: Weibulls with different parameters have no closed form; "
-            "register one with @register_kl(Weibull, Weibull)"
-        )
-    rate_p = C.ones_like(p.scale.detach())
-    return kl_divergence(Exponential(rate_p), Exponential(C.ones_like(q.scale.detach())))
-
-
-@register_kl(Wishart, Wishart)
-def _kl_wishart_wishart(p, q):
-    """``(ν_q/2)(log|Σq| - log|Σp|) + (ν_p/2)(tr(Σq⁻¹Σp) - n) + log Γₙ(ν_q/2)
-    - log Γₙ(ν_p/2) - ((ν_q - ν_p)/2) ψₙ(ν_p/2)``: the Bregman divergence of the
-    Wishart log-normalizer, which PyTorch evaluates by autograd."""
-    if p.event_shape != q.event_shape:
-        raise ValueError(f"kl_divergence: Wisharts of different event shapes "
-                         f"{tuple(p.event_shape)} and {tuple(q.event_shape)}")  # fmt: skip
-    n = p.event_shape[-1]
-    lp, lq = p.scale_tril, q.scale_tril
-    half_logdet_ratio = _diag(lq).log().sum(-1) - _diag(lp).log().sum(-1)
-    trace = linalg.solve_triangular(lq, lp, upper=False).square().sum((-2, -1))
-    nu_p, nu_q = p.df, q.df
-    return (nu_q * half_logdet_ratio + 0.5 * nu_p * (trace - n) + _mvlgamma(nu_q / 2, n)
-            - _mvlgamma(nu_p / 2, n) - 0.5 * (nu_q - nu_p) * _mvdigamma(nu_p / 2, n))  # fmt: skip

@@ -15,9 +15,10 @@ from .lowrank_mvn import (
     _batch_lowrank_logdet,
     _batch_lowrank_mahalanobis,
 )
-from .more_continuous import _EULER, Beta, Cauchy, Gamma, Gumbel, HalfNormal, LogNormal, Pareto
+from .more_continuous import _EULER, Beta, Cauchy, Gamma
 from .multivariate_normal import MultivariateNormal, _diag, _expand
 from .t_dirichlet import Dirichlet
+from .transformed_continuous import Gumbel, HalfNormal, Pareto
 from .transformed_distribution import TransformedDistribution
 
 
@@ -40,11 +41,6 @@ def _kl_beta_beta(p, q):
     t4 = (p.concentration0 - q.concentration0) * p.concentration0.digamma()
     t5 = (sq - sp) * sp.digamma()
     return t1 - t2 + t3 + t4 + t5
-
-
-@register_kl(LogNormal, LogNormal)
-def _kl_lognormal_lognormal(p, q):
-    return kl_divergence(p.base_dist, q.base_dist)
 
 
 @register_kl(HalfNormal, HalfNormal)

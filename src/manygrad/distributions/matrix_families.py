@@ -19,7 +19,13 @@ from ..compat.torch_api import finfo
 from ..tensor import Tensor
 from . import constraints
 from ._draws import _gamma_draw
-from .distribution import Distribution, as_float, broadcast_all, broadcast_shape
+from .distribution import (
+    Distribution,
+    ExponentialFamily,
+    as_float,
+    broadcast_all,
+    broadcast_shape,
+)
 
 __all__ = ["LKJCholesky", "Wishart"]
 
@@ -86,7 +92,7 @@ class LKJCholesky(Distribution):
         return unnormalized - normalize
 
 
-class Wishart(Distribution):
+class Wishart(ExponentialFamily):
     """Positive-definite ``p x p`` matrices ``Σᵢ xᵢ xᵢᵀ`` of ``df`` Gaussian vectors with
     ``covariance_matrix`` (or ``precision_matrix``, or ``scale_tril``)."""
 
@@ -98,6 +104,7 @@ class Wishart(Distribution):
     }
     support = constraints.positive_definite
     has_rsample = True
+    _mean_carrier_measure = 0
 
     def __init__(self, df, covariance_matrix=None, precision_matrix=None, scale_tril=None,
                  validate_args=None):  # fmt: skip
@@ -196,3 +203,15 @@ class Wishart(Distribution):
         log_det_scale = self._unbroadcasted_scale_tril.diagonal(0, -2, -1).log().sum(-1)
         return ((p + 1) * (p * _LOG_2 / 2 + log_det_scale) + _mvlgamma(nu / 2, p)
                 - (nu - p - 1) / 2 * _mvdigamma(nu / 2, p) + nu * p / 2)  # fmt: skip
+
+    @property
+    def _natural_params(self) -> tuple:
+        p = self._event_shape[-1]
+        return -self.precision_matrix / 2, (self.df - p - 1) / 2
+
+    def _log_normalizer(self, x, y):
+        from .. import linalg
+
+        p = self._event_shape[-1]
+        logdet = linalg.slogdet(-2 * x).logabsdet
+        return (y + (p + 1) / 2) * (-logdet + _LOG_2 * p) + _mvlgamma(y + (p + 1) / 2, p)

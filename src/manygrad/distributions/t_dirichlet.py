@@ -12,7 +12,7 @@ from ..tensor import Tensor
 from . import constraints
 from ._draws import gamma_rsample
 from .continuous import Uniform
-from .distribution import Distribution, as_float, broadcast_all
+from .distribution import Distribution, ExponentialFamily, as_float, broadcast_all
 from .transformed_distribution import TransformedDistribution
 from .transforms import AffineTransform, PowerTransform
 
@@ -67,7 +67,7 @@ class StudentT(Distribution):
                 + 0.5 * self.df.log() + lbeta)  # fmt: skip
 
 
-class Dirichlet(Distribution):
+class Dirichlet(ExponentialFamily):
     """Points of the simplex with ``concentration`` (the last dim indexes categories)."""
 
     arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
@@ -114,6 +114,15 @@ class Dirichlet(Distribution):
         a0 = c.sum(-1)
         return (c.lgamma().sum(-1) - a0.lgamma() - (k - a0) * a0.digamma()
                 - ((c - 1.0) * c.digamma()).sum(-1))  # fmt: skip
+
+    # NOTE: no _mean_carrier_measure (as PyTorch's): entropy() has its own closed form
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (self.concentration,)
+
+    def _log_normalizer(self, x):
+        return x.lgamma().sum(-1) - x.sum(-1).lgamma()
 
 
 class Kumaraswamy(TransformedDistribution):
