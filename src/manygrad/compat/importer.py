@@ -46,6 +46,20 @@ ALIASES = {
 }
 
 
+# torch modules that hold one class each, served by the manygrad package that has them all
+# (``from torch.distributions.gamma import Gamma``); not used to name manygrad modules back
+_ONE_CLASS_MODULES = {
+    f"torch.distributions.{m}": "manygrad.distributions"
+    for m in (
+        "beta binomial cauchy chi2 continuous_bernoulli dirichlet exp_family fishersnedecor "
+        "gamma generalized_pareto geometric gumbel half_cauchy half_normal inverse_gamma "
+        "kumaraswamy lkj_cholesky log_normal logistic_normal lowrank_multivariate_normal "
+        "mixture_same_family multinomial negative_binomial pareto poisson relaxed_bernoulli "
+        "relaxed_categorical studentT von_mises weibull wishart"
+    ).split()
+}
+
+
 def _version() -> str:
     from .. import __version__
 
@@ -71,6 +85,12 @@ def target_name(torch_name: str) -> str:
     """The manygrad module that stands for the torch module ``torch_name``."""
     if torch_name in ALIASES:
         return ALIASES[torch_name]
+    if torch_name in _ONE_CLASS_MODULES:
+        try:
+            importlib.import_module("manygrad" + torch_name[len("torch") :])
+            return "manygrad" + torch_name[len("torch") :]
+        except ModuleNotFoundError:
+            return _ONE_CLASS_MODULES[torch_name]
     parts = torch_name.split(".")
     for i in range(len(parts) - 1, 0, -1):
         head = ".".join(parts[:i])
