@@ -1,10 +1,11 @@
 """Adaptive max pooling (adaptive_max_pool1d/2d/3d): the maximum over PyTorch's adaptive
 windows ``[floor(i * n / o), ceil((i + 1) * n / o))`` of each pooled dim.
 
-Box maxima are separable, so each dim is pooled in turn: its windows are gathered
-(``index_select``, short windows padded by repeating their last element, which leaves the
-maximum and, summed back, its gradient unchanged) and reduced with ``amax``. Gradients, and
-theirs, come from those ops.
+The flat positions of every window's elements are laid out as one (outputs, window) table
+(short windows padded by repeating their last position, after the original in raster order);
+``argmax`` over the window picks the first maximum in raster order, as PyTorch's kernel
+does (ties included), and the output is a ``gather`` of those positions, so gradients, and
+theirs, come from that op.
 """
 
 # ruff: noqa: A002  (`input` is PyTorch's argument name)
@@ -14,37 +15,32 @@ from .. import backend
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .elementwise import _tie
-from .indexing import index_select
-from .reduce import amax
+from .indexing import gather
 
 
 def _windows(xp, n: int, o: int):
+    """(o, width) positions along one dim of each window (short ones repeat their last)."""
     i = xp.arange(o)
     start, end = (i * n) // o, ((i + 1) * n + o - 1) // o
-    width = int((end - start).max())
+    width = max(-(-((k + 1) * n) // o) - (k * n) // o for k in range(o))
     idx = start.reshape(-1, 1) + xp.arange(width).reshape(1, -1)
-    return xp.minimum(idx, (end - 1).reshape(-1, 1)), width
+    return xp.minimum(idx, (end - 1).reshape(-1, 1))
 
 
-def _pool_dim(x: Tensor, d: int, o: int, coords: list | None):
-    """Pool dim ``d`` to ``o``; with ``coords`` (source positions per pooled dim, arrays of
-    x's shape), also carry them to the output and append dim ``d``'s."""
-    n = x.shape[d]
-    xp = backend.array_module(x._data)
-    idx, width = _windows(xp, n, o)
-    g = index_select(x, d, Tensor._wrap(idx.reshape(-1), x._device))
-    shape = tuple(g.shape[:d]) + (o, width) + tuple(g.shape[d + 1 :])
-    g = g.reshape(shape)
-    y = amax(g, d + 1)
-    if coords is not None:
-        # NOTE: the first maximum of each window, as PyTorch's indices
-        sel = xp.expand_dims(g._data.argmax(axis=d + 1), d + 1)
-        for i, c in enumerate(coords):
-            cw = xp.take(c, idx.reshape(-1), axis=d).reshape(shape)
-            coords[i] = xp.take_along_axis(cw, sel, axis=d + 1).squeeze(d + 1)
-        pos = xp.broadcast_to(idx.reshape((1,) * d + (o, width) + (1,) * (x.ndim - d - 1)), shape)
-        coords.append(xp.take_along_axis(pos, sel, axis=d + 1).squeeze(d + 1))
-    return y
+def _positions(xp, spatial, size):
+    """(prod(size), window) flat positions into ``spatial`` of each output's window,
+    each window in raster order."""
+    nd = len(spatial)
+    table = 0
+    for k, (n, o, stride) in enumerate(zip(spatial, size, _strides(spatial))):
+        idx = _windows(xp, n, o)  # (o, width): dims k and nd + k of the table
+        shape = [1] * (2 * nd)
+        shape[k], shape[nd + k] = idx.shape
+        table = table + idx.reshape(shape) * stride
+    n_out = 1
+    for o in size:
+        n_out *= o
+    return table.reshape(n_out, -1)
 
 
 def _adaptive_max(op: str, nd: int, input: Tensor, output_size, return_indices: bool):
@@ -55,21 +51,30 @@ def _adaptive_max(op: str, nd: int, input: Tensor, output_size, return_indices: 
         output_size)  # fmt: skip
     if len(size) != nd:
         raise ValueError(f"{op}: output_size must be an int or a tuple of {nd}, got {output_size}")
-    spatial = input.shape[input.ndim - nd :]
+    spatial = tuple(input.shape[input.ndim - nd :])
     size = tuple(n if o is None else o for o, n in zip(size, spatial))
     if min(size) < 1 or min(spatial) < 1:
         raise ShapeError(f"{op}: cannot pool input of shape {tuple(input.shape)} to {size}")
-    x = input
-    coords = [] if return_indices else None
-    for k in range(nd):
-        x = _pool_dim(x, input.ndim - nd + k, size[k], coords)
-    x = _tie(x, input)  # NOTE: in double backward the input gets zeros, as PyTorch's
+    xp = backend.array_module(input._data)
+    lead = tuple(input.shape[: input.ndim - nd])
+    pos = _positions(xp, spatial, size)  # (O, W)
+    flat = input.reshape(*lead, -1)
+    vals = xp.take(flat._data, pos, axis=-1)  # (..., O, W)
+    # NOTE: the first maximum in the window's raster order, as PyTorch's kernel; a window
+    # holding NaN picks its last NaN, as that kernel does
+    first = vals.argmax(axis=-1)
+    if vals.dtype.kind == "f":
+        nan = xp.isnan(vals)
+        last_nan = vals.shape[-1] - 1 - nan[..., ::-1].argmax(axis=-1)
+        first = xp.where(nan.any(axis=-1), last_nan, first)
+    first = xp.expand_dims(first, -1)
+    picked = xp.take_along_axis(xp.broadcast_to(pos, vals.shape), first, axis=-1)[..., 0]
+    idx = Tensor._wrap(picked.astype("int64"), input._device)
+    y = gather(flat, flat.ndim - 1, idx).reshape(*lead, *size)
+    y = _tie(y, input)  # NOTE: in double backward the input gets zeros, as PyTorch's
     if not return_indices:
-        return x
-    flat = 0
-    for c, stride in zip(coords, _strides(spatial)):
-        flat = flat + c * stride
-    return x, Tensor._wrap(flat.astype("int64"), x._device)
+        return y
+    return y, idx.reshape(*lead, *size)
 
 
 def _strides(sizes) -> list:

@@ -24,8 +24,10 @@ class Attention(Function):
         from .elementwise import where
         from .nn import softmax
 
-        if self.drop is not None or self.groups > 1:
-            return NotImplemented
+        if self.groups > 1:  # NOTE: grouped-query attention: each kv head serves `groups`
+            k, v = k.repeat_interleave(self.groups, -3), v.repeat_interleave(self.groups, -3)
+        # NOTE: the dropout mask that forward drew is a constant factor of the probabilities
+        drop = 1.0 if self.drop is None else Tensor._wrap(self.drop.astype(q._data.dtype))
         s = (q @ k.transpose(-1, -2)) * self.scale
         seq_q, seq_k = s.shape[-2:]
         if self.causal:
@@ -35,10 +37,10 @@ class Attention(Function):
             # NOTE: "safe" softmax: a row with every key masked gives zeros, as forward
             rows = Tensor._wrap(mask._data.any(axis=-1, keepdims=True))
             s = where(rows, where(mask, s, -math.inf), 0.0)
-            return (softmax(s, -1) * rows) @ v
+            return (softmax(s, -1) * rows * drop) @ v
         if mask is not None:
             s = s + mask
-        return softmax(s, -1) @ v
+        return (softmax(s, -1) * drop) @ v
 
     def forward(self, q, k, v, mask, scale, causal, groups, dropout_p, gen):
         xp = backend.array_module(q)

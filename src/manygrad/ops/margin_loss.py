@@ -21,7 +21,7 @@ from .distance import pairwise_distance
 from .elementwise import _float_input, clamp, exp, log, relu, softplus, where
 from .elementwise import pow as _pow
 from .indexing import gather
-from .nn import _check_reduction, _legacy_reduction, _reduce
+from .nn import _check_reduction, _legacy_reduction, _no_grad_for, _reduce
 from .reduce import mean, sum
 
 
@@ -107,6 +107,7 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
     reduction = _reduction(size_average, reduce, reduction, "multi_margin_loss")
     check_int64("multi_margin_loss", "target", target)
     check_same_as_input("multi_margin_loss", input, "weight", weight)
+    _no_grad_for(weight, "weight", "multi_margin_loss")
     if p not in (1, 2):
         raise ValueError(f"multi_margin_loss: only p == 1 and p == 2 are supported, got {p}")
     x = input if input.ndim == 2 else input.reshape(1, -1)

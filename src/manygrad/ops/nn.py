@@ -230,6 +230,27 @@ class Embedding(Function):
             gw[self.pad] = 0
         return gw, None, None, None, None
 
+    def backward_graph(self, g):
+        from .indexing import AddAt
+
+        if self.sparse:
+            return NotImplemented
+        xp = backend.array_module(g._data)
+        idx = self.idx.reshape(-1)
+        g = g.reshape(idx.shape[0], self.shape[1])
+        if self.pad is not None or self.by_freq:
+            # NOTE: per looked-up row, the factor backward applies: 0 at padding_idx,
+            # 1 / count with scale_grad_by_freq (a constant: the gradient stays linear in g)
+            scale = xp.ones(idx.shape, g._data.dtype)
+            if self.by_freq:
+                count = xp.zeros(self.shape[0], scale.dtype)
+                backend.index_add(count, idx, scale)
+                scale = scale / count[idx]
+            if self.pad is not None:
+                scale = scale * (idx != self.pad)
+            g = g * Tensor._wrap(scale.reshape(-1, 1), g._device)
+        return AddAt.apply(g, idx, self.shape), None, None, None, None
+
 
 def _renorm_rows(w, idx, max_norm, norm_type):
     """Scale the rows of ``w`` picked by ``idx`` in place to a norm of at most ``max_norm``."""
