@@ -22,6 +22,7 @@ from .collectives import (
     reduce_scatter_tensor,
     scatter,
 )
+from .grad_bucket import GradBucket
 from .groups import (
     get_global_rank,
     get_group_rank,
@@ -87,6 +88,7 @@ __all__ = [
     "DistributedError",
     "DistributedTimeoutError",
     "Future",
+    "GradBucket",
     "GroupMember",
     "P2POp",
     "ProcessGroup",

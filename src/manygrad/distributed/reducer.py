@@ -4,18 +4,19 @@ During a synchronised forward, every parameter is seen by the model through an i
 node (``_ParamReady``). Autograd calls a node's backward once all of its consumers are
 done, so that call receives the parameter's complete gradient for this backward pass: the
 node copies it (plus any gradient accumulated earlier, e.g. under ``no_sync``) into its
-bucket's flat buffer, and when a bucket is full its non-blocking all-reduce starts, while
-autograd goes on with the layers below. Buckets start strictly in index order, so every
-rank issues the same collectives in the same order. ``finish`` starts what is left (with
-the existing gradient, or zeros, for parameters that got none), waits, and writes the
-averaged gradients to ``.grad``.
+bucket's flat buffer, and when a bucket is full its reduction starts (divided by the
+number of ranks, then a non-blocking all-reduce, or the registered communication hook),
+while autograd goes on with the layers below. Buckets start strictly in index order, so
+every rank issues the same collectives in the same order. ``finish`` starts what is left
+(with the existing gradient, or zeros, for parameters that got none), waits, and writes the
+averages to ``.grad``.
 
-Sparse gradients (``nn.Embedding(sparse=True)``, ``EmbeddingBag(sparse=True)``) stay
-sparse, as in PyTorch: those parameters sit outside the buckets; ``finish`` gathers every
-rank's rows and values (one small all-gather of the entry counts, then one of the padded
-indices and one of the values per parameter) and writes the concatenation, scaled by
-1/world size, as an uncoalesced sparse ``.grad``. A rank whose gradient for such a
-parameter came out dense makes every rank reduce that one densely.
+Parameters without a gradient follow PyTorch: with ``find_unused_parameters`` (or
+``static_graph``) one more all-reduce tells which parameters some rank used; the others
+keep their ``.grad`` untouched. Without it, the backward is left unfinished and the next
+forward raises, naming the parameters (PyTorch's "Expected to have finished reduction").
+
+Sparse gradients stay sparse, as in PyTorch (see ``sparse_grads.py``).
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, _sparse_grad
-from ..sparse import SparseCooTensor
+from ..autograd import Function
 from ..tensor import Tensor
+from . import sparse_grads
+from .buckets import Bucket
+from .grad_bucket import GradBucket
+from .mpi_backend import DistributedError
 from .process_group import _meta, check_same
+from .work import Future
 
 _WHAT = "DDP gradient all_reduce"
 
@@ -42,98 +47,65 @@ class _ParamReady(Function):
 
     def backward(self, g):
         r = self.reducer
-        if not r.active:  # a backward that does not go through the DDP outputs: local grads
+        if not r.active:  # no_sync, or a backward that misses the DDP outputs: local grads
+            r.used[self.index] = 1
             return g
-        r.mark_ready(self.index, g)
-        return None
-
-
-class Bucket:
-    """Parameters of one device and dtype whose gradients travel in one flat buffer."""
-
-    def __init__(self, params):
-        self.params = params
-        self.device = params[0]._device
-        sizes = [p._data.size for p in params]
-        self.offsets = [sum(sizes[:i]) for i in range(len(sizes))]
-        self.numel = sum(sizes)
-        self.flat = backend.array_module(params[0]._data).empty(self.numel, params[0]._data.dtype)
-        self.filled = [False] * len(params)
-        self.count = 0
-
-    def reset(self) -> None:
-        self.filled = [False] * len(self.params)
-        self.count = 0
-        p = self.params[0]
-        if p._device != self.device or p._data.dtype != self.flat.dtype:  # model moved/cast
-            self.device = p._device
-            self.flat = backend.array_module(p._data).empty(self.numel, p._data.dtype)
-
-    @property
-    def full(self) -> bool:
-        return self.count == len(self.params)
-
-    def put(self, slot: int, g) -> None:
-        """This bucket's share of the local gradient: ``.grad`` so far plus ``g``."""
-        p, o = self.params[slot], self.offsets[slot]
-        seg = self.flat[o : o + p._data.size]
-        prev = None if p.grad is None else _dense(p.grad)
-        if g is None:
-            if prev is None:
-                seg[...] = 0
-            else:
-                seg[...] = prev.reshape(-1)
-        else:
-            seg[...] = _dense(g).reshape(-1)
-            if prev is not None:
-                seg += prev.reshape(-1)
-        self.filled[slot] = True
-        self.count += 1
-
-    def fill_missing(self) -> None:
-        for slot, done in enumerate(self.filled):
-            if not done:
-                self.put(slot, None)
-
-    def unpack(self, scale: float) -> None:
-        flat = self.flat
-        flat *= scale
-        for p, o in zip(self.params, self.offsets):
-            piece = flat[o : o + p._data.size].reshape(p._data.shape)
-            if p.grad is None or p.grad.__class__ is not Tensor or p.grad._data.base is not None:
-                p.grad = Tensor._wrap(piece.copy(), p._device)
-            else:
-                p.grad._data[...] = piece
+        return r.mark_ready(self.index, g)
 
 
 class Reducer:
-    """Buckets of the trainable parameters and the state of one synchronised backward."""
+    """Buckets of the trainable parameters and the state of one synchronised backward.
 
-    def __init__(self, group, params, cap_bytes: float, sparse=()):
+    Args:
+        group: the process group state (``process_group._Group``) to average over.
+        params: the trainable parameters, in ``module.parameters()`` order.
+        cap_bytes: the largest bucket, in bytes.
+        sparse: parameters whose gradients are expected sparse (reduced outside buckets).
+        names: the parameters' qualified names (for error messages).
+        find_unused: leave the ``.grad`` of parameters no rank used untouched (one more
+            all-reduce per backward); otherwise a parameter without a gradient leaves the
+            backward unfinished and the next forward raises.
+        as_view: the ``.grad`` of bucketed parameters are views of the buckets.
+    """
+
+    def __init__(self, group, params, cap_bytes: float, sparse=(), names=None,
+                 find_unused: bool = False, as_view: bool = False):  # fmt: skip
         self.group = group
         self.params = params
+        self.names = names or [f"parameter {i}" for i in range(len(params))]
         index = {id(p): i for i, p in enumerate(params)}  # NOTE: by identity; == is elementwise
         # parameters whose gradients are expected sparse: index -> gradient of this pass
         self.sparse = {index[id(p)]: None for p in sparse if id(p) in index}
         self.buckets: list[Bucket] = []
-        current, size, key = [], 0, None
+        current, idx, size, key = [], [], 0, None
         for i in reversed(range(len(params))):  # NOTE: about the order backward ends them
             if i in self.sparse:
                 continue
             p = params[i]
             k = (p._device, p._data.dtype)
             if current and (k != key or size + p._data.nbytes > cap_bytes):
-                self.buckets.append(Bucket(current))
-                current, size = [], 0
+                self.buckets.append(Bucket(current, idx))
+                current, idx, size = [], [], 0
             current.append(p)
+            idx.append(i)
             size += p._data.nbytes
             key = k
         if current:
-            self.buckets.append(Bucket(current))
+            self.buckets.append(Bucket(current, idx))
         self.where = {}
         for bi, b in enumerate(self.buckets):
-            for slot, p in enumerate(b.params):
-                self.where[index[id(p)]] = (bi, slot)
+            for slot, i in enumerate(b.indices):
+                self.where[i] = (bi, slot)
+        self.find_unused, self.static, self.as_view = find_unused, False, as_view
+        self.hook, self.hook_state = None, None
+        # NOTE: which parameters got a gradient since the last synchronised backward
+        # (no_sync passes included), as PyTorch's local_used_map
+        self.used = np.zeros(len(params), np.int32)
+        self.static_used = None  # static_graph: global use counts of the first iteration
+        self.static_local = None  # static_graph: this rank's use in the first iteration
+        self.last_used = np.zeros(len(params), np.int32)  # the last all-reduced use counts
+        self.unfinished: str | None = None  # the error the next forward raises
+        self.div = group.size  # what gradients are divided by in this backward
         self.active = False
         self.launched_in_backward = 0  # buckets started before the model's backward ended
         self._next, self._waits, self._seq = 0, [], 0
@@ -142,8 +114,27 @@ class Reducer:
         """The stand-in for parameter ``index`` that the model uses during a forward."""
         return _ParamReady.apply(p, reducer=self, index=index)
 
-    def begin(self) -> None:
-        """Start a synchronised backward (all ranks compare what they are about to reduce)."""
+    @property
+    def _dynamic_unused(self) -> bool:
+        return self.find_unused and not self.static
+
+    @property
+    def _tracks_use(self) -> bool:
+        """Whether this backward all-reduces the used-parameter map."""
+        return self._dynamic_unused or (self.static and self.static_used is None)
+
+    def check_finished(self) -> None:
+        """Raise the error left by a backward that did not reach every parameter."""
+        if self.unfinished is not None:
+            raise RuntimeError(self.unfinished)
+
+    # ------------------------------------------------------------------ one backward
+    def begin(self, div: int | None = None) -> None:
+        """Start a synchronised backward (all ranks compare what they are about to reduce).
+
+        Args:
+            div: what the gradients are divided by (default: the group size).
+        """
         if self.active:
             self.active = False
             raise RuntimeError(
@@ -155,123 +146,211 @@ class Reducer:
         self._seq = g.next_seq()
         if g.check:
             total = sum(b.numel for b in self.buckets)
-            check_same(g, "ddp", self._seq, _meta("ddp", self._seq, None, extra=total))
+            mode = self.find_unused + 2 * self.static + 4 * (self.hook is not None)
+            try:
+                check_same(g, "ddp", self._seq, _meta("ddp", self._seq, None, src=mode - 1,
+                                                      extra=total))  # fmt: skip
+            except DistributedError as e:
+                raise DistributedError(
+                    "DistributedDataParallel: the ranks' models or settings differ (gradient "
+                    "elements, find_unused_parameters, static_graph, or a comm hook registered "
+                    f"on some ranks only); construct DDP alike on every rank. ({e})"
+                ) from None
         for b in self.buckets:
             b.reset()
         self.sparse = dict.fromkeys(self.sparse)
         self._next, self._waits = 0, []
         self.launched_in_backward = 0
+        self.div = g.size if div is None else div
         self.active = True
 
-    def mark_ready(self, index: int, g) -> None:
+    def mark_ready(self, index: int, g):
+        """Take parameter ``index``'s gradient ``g`` of this backward into its bucket.
+
+        Returns:
+            What autograd accumulates into ``.grad`` meanwhile: ``g`` itself (the local
+            gradient, which stays if the backward ends unfinished, as in PyTorch, and is
+            overwritten by the average otherwise), or None for sparse and bucket-view
+            gradients, which the reducer writes itself.
+        """
+        self.used[index] = 1
+        if self.static_local is not None and not self.static_local[index]:
+            self.active = False
+            raise RuntimeError(
+                f"DistributedDataParallel(static_graph=True): {self.names[index]} (parameter "
+                f"index {index}) got a gradient, but it was unused in the first iteration; a "
+                "static graph must use the same parameters in every iteration (construct DDP "
+                "with find_unused_parameters=True instead)"
+            )
         if index in self.sparse:
             if self.sparse[index] is not None:
                 _twice()
             self.sparse[index] = g
-            return
+            return None
         bi, slot = self.where[index]
         b = self.buckets[bi]
         if b.filled[slot]:  # NOTE: a second gradient for one parameter cannot be merged now
             _twice()
         b.put(slot, g)
+        if self.as_view:  # NOTE: as PyTorch, .grad is the bucket's view from now on
+            b.give_view(slot)
         if b.full:
             self._launch(in_backward=True)
+        return None if self.as_view else g
 
     def _launch(self, in_backward: bool) -> None:
         while self._next < len(self.buckets) and self.buckets[self._next].full:
             b = self.buckets[self._next]
-            eng = self.group.engine(b.device)
-            self._waits.append((b, eng.start_all_reduce(b.flat, "sum", _WHAT, self._seq)))
+            self._waits.append((b, self._start(self._next, b, b.flat)))
             self._next += 1
             self.launched_in_backward += in_backward
 
-    def finish(self) -> None:
-        """Start the remaining buckets, wait for all, and write the averages to ``.grad``."""
+    def _start(self, bi: int, b: Bucket, arr):
+        """Start reducing bucket ``bi`` held in ``arr``; returns what ``_result`` waits on."""
+        if self.hook is None:
+            if self.div != 1:  # NOTE: divided before the sum, as PyTorch: no float16 overflow
+                arr *= 1.0 / self.div
+            return self.group.engine(b.device).start_all_reduce(arr, "sum", _WHAT, self._seq)
+        bucket = GradBucket(bi, len(self.buckets), Tensor._wrap(arr, b.device), b.params,
+                            b.offsets)  # fmt: skip
+        fut = self.hook(self.hook_state, bucket)
+        if not isinstance(fut, Future):
+            raise RuntimeError(
+                "DDP communication hook's callback must return a torch.futures.Future object, "
+                f"but got {type(fut).__name__}: end the hook with e.g. "
+                "dist.all_reduce(buf, async_op=True).get_future().then(lambda f: f.value()[0])"
+            )
+        return fut
+
+    def _result(self, b: Bucket, pending, arr) -> None:
+        """Wait for a bucket's reduction and leave the result in ``arr``."""
+        if not isinstance(pending, Future):
+            pending()
+            return
+        value = pending.wait()
+        if not isinstance(value, Tensor):
+            raise RuntimeError(
+                f"DDP communication hook: its future's value is a {type(value).__name__}, "
+                "expected one Tensor holding the reduced bucket (e.g. "
+                ".then(lambda fut: fut.value()[0]) after an all_reduce future)"
+            )
+        if value.numel() != b.numel or value._device != b.device:
+            raise RuntimeError(
+                f"DDP communication hook: its result has {value.numel()} elements on "
+                f"{value.device}, expected the bucket's {b.numel} on {b.device}"
+            )
+        if value._data is not arr:
+            arr[...] = value._data.reshape(-1).astype(arr.dtype, copy=False)
+
+    def finish(self, explicit: bool = False) -> None:
+        """Start the remaining buckets, wait for all, and write the averages to ``.grad``.
+
+        Args:
+            explicit: an average asked for outside backward (``reduce_now``): parameters
+                without a gradient are no error.
+        """
         try:
+            missing = []
             for b in self.buckets[self._next :]:
-                b.fill_missing()
+                missing += b.fill_missing()
             self._launch(in_backward=False)
-            scale = 1.0 / self.group.size
+            first_static = self.static and self.static_used is None
+            used, wait_used = None, None
+            if self._tracks_use:
+                used = self.used.copy()
+                cpu = self.group.engine(backend.CPU)
+                wait_used = cpu.start_all_reduce(used, "sum", _WHAT + " (used parameters)",
+                                                 self._seq)  # fmt: skip
             if self.sparse:  # NOTE: while the buckets' all-reduces run
-                self._reduce_sparse(scale)
-            for b, wait in self._waits:
-                wait()
-                b.unpack(scale)
+                sparse_grads.reduce_sparse(self, 1.0 / self.div)
+            if wait_used is not None:
+                wait_used()
+                self.last_used = used
+            if first_static:
+                self.static_used, self.static_local = used, self.used.astype(bool)
+            skip = set()  # NOTE: parameters no rank used keep their .grad
+            if self._dynamic_unused:
+                skip = set(np.flatnonzero(used == 0).tolist())
+            elif self.static:
+                skip = set(np.flatnonzero(self.static_used == 0).tolist())
+            broken = not explicit and self._note_unfinished(missing, first_static)
+            for b, pending in self._waits:
+                self._result(b, pending, b.flat)
+                if not broken:  # NOTE: an unfinished backward leaves the local gradients
+                    b.unpack(skip, self.as_view)
         finally:
             self.active = False
             self._waits = []
+            self.used[:] = 0
 
-    def _reduce_sparse(self, scale: float) -> None:
-        """Average the expected-sparse gradients: gathered rows where every rank has a
-        sparse (or no) gradient, an all-reduce of dense ones where any rank's is dense."""
-        order = sorted(self.sparse)
-        local = []
-        for i in order:
-            p, g = self.params[i], self.sparse[i]
-            if g is None:
-                g = p.grad
-            elif p.grad is not None:  # NOTE: accumulated earlier (under no_sync)
-                both = p.grad.__class__ is SparseCooTensor and g.__class__ is SparseCooTensor
-                g = p.grad + g if both else _dense(p.grad) + _dense(g)
-            local.append(g)
-        meta = np.array(
-            [[0 if g is None else 1 if g.__class__ is SparseCooTensor else 2,
-              g._vals.shape[0] if g.__class__ is SparseCooTensor else 0] for g in local],
-            dtype=np.int64,
-        ).reshape(len(order), 2)  # fmt: skip
-        cpu = self.group.engine(backend.CPU)
-        every = np.empty((self.group.size,) + meta.shape, np.int64)
-        cpu.all_gather(meta, every, _WHAT + " (sparse sizes)", self._seq)
-        for j, i in enumerate(order):
-            p, g, kinds = self.params[i], local[j], every[:, j, 0]
-            if not kinds.any():
-                continue  # NOTE: no rank has a gradient for it: .grad stays None
-            if (kinds == 2).any() or (kinds == 0).any() and not (kinds == 1).any():
-                self._reduce_dense(p, g, scale)
-            else:
-                self._gather_rows(p, g, int(every[:, j, 1].max()), every[:, j, 1], scale)
+    def _note_unfinished(self, missing: list, first_static: bool) -> bool:
+        """Remember, for the next forward, the parameters PyTorch's reducer would wait for;
+        True when there are some (the backward stays unfinished)."""
+        if self.static:
+            if first_static:
+                return False
+            missing = [i for i in missing if self.static_local[i]]
+        elif self.find_unused:
+            return False
+        if not missing:
+            return False
+        missing = sorted(missing)
+        head = (
+            "Expected to have finished reduction in the prior iteration before starting a new one. "
+        )
+        if self.static:
+            why = (
+                "This error indicates that your training graph has changed in this iteration, "
+                "e.g., one parameter is used in first iteration, but then got unused in the "
+                "second iteration. this is not compatible with static_graph set to True."
+            )
+        else:
+            why = (
+                "This error indicates that your module has parameters that were not used in "
+                "producing loss. You can enable unused parameter detection by passing the "
+                "keyword argument `find_unused_parameters=True` to "
+                "`torch.nn.parallel.DistributedDataParallel`, and by making sure all `forward` "
+                "function outputs participate in calculating loss."
+            )
+        names = ", ".join(self.names[i] for i in missing)
+        self.unfinished = (
+            f"{head}{why}\nParameter indices which did not receive grad for rank "
+            f"{self.group.rank}: {' '.join(map(str, missing))} ({names})"
+        )
+        return True
 
-    def _reduce_dense(self, p: Tensor, g, scale: float) -> None:
-        xp = backend.array_module(p._data)
-        with backend.device_scope(p._device):
-            flat = xp.zeros(p._data.shape, p._data.dtype) if g is None else _dense(g).copy()
-            flat = xp.ascontiguousarray(flat.astype(p._data.dtype, copy=False))
-            self.group.engine(p._device).all_reduce(flat, "sum", _WHAT, self._seq)
-            flat *= scale
-        p.grad = Tensor._wrap(flat, p._device)
-
-    def _gather_rows(self, p: Tensor, g, most: int, counts, scale: float) -> None:
-        """Every rank's entries of a sparse gradient, padded to ``most`` for the gather."""
-        xp = backend.array_module(p._data)
-        n, dense_shape = self.group.size, tuple(p._data.shape[1:])
-        eng = self.group.engine(p._device)
-        with backend.device_scope(p._device):
-            idx = xp.zeros((1, most), np.int64)
-            vals = xp.zeros((most,) + dense_shape, p._data.dtype)
-            if g is not None:
-                k = g._vals.shape[0]
-                idx[:, :k] = g._idx._data.reshape(1, k)
-                vals[:k] = g._vals._data
-            all_idx = xp.empty((n, 1, most), np.int64)
-            all_vals = xp.empty((n, most) + dense_shape, p._data.dtype)
-            eng.all_gather(idx, all_idx, _WHAT + " (sparse indices)", self._seq)
-            eng.all_gather(vals, all_vals, _WHAT + " (sparse values)", self._seq)
-            keep = [int(c) for c in counts]
-            idx = xp.concatenate([all_idx[r, :, : keep[r]] for r in range(n)], axis=1)
-            vals = xp.concatenate([all_vals[r, : keep[r]] for r in range(n)]) * scale
-        p.grad = SparseCooTensor(Tensor._wrap(idx, p._device),
-                                 Tensor._wrap(vals.astype(p._data.dtype, copy=False), p._device),
-                                 tuple(p._data.shape))  # fmt: skip
+    def shadow(self) -> None:
+        """The collectives of one synchronised backward, with zero gradients and no change to
+        any ``.grad`` (what a rank that has joined runs, see ``Join``)."""
+        self.begin()
+        try:
+            started = []
+            for bi, b in enumerate(self.buckets):
+                with backend.device_scope(b.device):
+                    z = backend.array_module(b.flat).zeros(b.numel, b.flat.dtype)
+                started.append((b, z, self._start(bi, b, z)))
+            if self._tracks_use:
+                # NOTE: as PyTorch, a joined rank contributes the last use counts it reduced,
+                # so parameters used in its last iteration count as used while it shadows
+                used = self.last_used.copy()
+                self.group.engine(backend.CPU).all_reduce(used, "sum", _WHAT, self._seq)
+                self.last_used = used
+                if self.static and self.static_used is None:
+                    self.static_used, self.static_local = used, np.zeros(used.shape, bool)
+            if self.sparse:
+                sparse_grads.reduce_sparse(self, 1.0, shadow=True)
+            for b, z, pending in started:
+                self._result(b, pending, z)
+        finally:
+            self.active = False
+            self.used[:] = 0
 
     def reduce_now(self) -> None:
         """Average the current ``.grad`` of every parameter (no backward in flight)."""
         self.begin()
-        self.finish()
-
-
-def _dense(g):
-    """A gradient (Tensor, raw array or sparse) as a dense raw array."""
-    return _sparse_grad.dense(g._data if isinstance(g, Tensor) else g)
+        if self._tracks_use:
+            self.used[:] = [p.grad is not None for p in self.params]
+        self.finish(explicit=True)
 
 
 def _twice():

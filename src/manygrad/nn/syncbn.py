@@ -17,59 +17,72 @@ from ..autograd import Function
 from ..errors import ShapeError
 from ..ops._dtype_rules import check_norm_params
 from .module import Module
-from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, _BatchNorm
+from .normalization import _BatchNorm
 
 
 class _AllReduceSum(Function):
-    """The sum over ranks; its gradient is the sum over ranks of the gradients (every
-    rank's loss depends on every rank's share)."""
+    """The sum over the ranks of ``group``; its gradient is the sum over those ranks of the
+    gradients (every rank's loss depends on every rank's share)."""
 
-    def forward(self, x):
-        from .. import distributed as dist
-        from ..tensor import Tensor
-
-        out = Tensor._wrap(x.copy(), None)
-        dist.all_reduce(out)
-        return out._data
+    def forward(self, x, group=None):
+        self.group = group
+        return _all_reduce(x, group)
 
     def backward(self, g):
-        from .. import distributed as dist
-        from ..tensor import Tensor
-
-        out = Tensor._wrap(g.copy(), None)
-        dist.all_reduce(out)
-        return out._data
+        return _all_reduce(g, self.group)
 
 
-def _world() -> int:
+def _all_reduce(x, group):
+    from .. import distributed as dist
+    from ..tensor import Tensor
+
+    out = Tensor._wrap(x.copy(), None)
+    dist.all_reduce(out, group=group)
+    return out._data
+
+
+def _group_size(group) -> int:
+    """The number of ranks that share statistics (1: none; -1: not a member of ``group``)."""
     from .. import distributed as dist
 
-    return dist.get_world_size() if dist.is_initialized() else 1
+    if not dist.is_initialized():
+        return 1
+    return dist.get_world_size(group)
 
 
 class SyncBatchNorm(_BatchNorm):
     """BatchNorm over inputs of 2 or more dims (N, C, ...), with batch statistics taken over
-    all ranks while training in a process group of more than one rank.
+    all ranks of ``process_group`` while training in a group of more than one rank.
 
-    Args: as ``BatchNorm2d``; ``process_group`` must be None (the default group).
+    Args: as ``BatchNorm2d``, and
+        process_group: the ranks whose batches are normalised together (default: every
+            rank), e.g. one group per machine from ``dist.new_subgroups()``. On a rank
+            outside the group (``GroupMember.NON_GROUP_MEMBER``) it is BatchNorm.
+
+    Unlike PyTorch's, it also synchronises CPU tensors (PyTorch requires GPU inputs).
+
+    Example:
+        >>> group, _ = dist.new_subgroups(2)              # ranks {0, 1}, {2, 3}, ...
+        >>> bn = mg.nn.SyncBatchNorm(16, process_group=group)
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, process_group=None,
-                 device=None, dtype=None) -> None:  # fmt: skip
-        if process_group is not None:
-            raise ValueError("SyncBatchNorm: only the default process group (None) is supported")
+                 device=None, dtype=None, *, bias: bool = True) -> None:  # fmt: skip
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
-                         dtype)  # fmt: skip
-        self.process_group = None
+                         dtype, bias=bias)  # fmt: skip
+        self.process_group = process_group
 
     def _check_input_dim(self, input) -> None:
         if input.dim() < 2:
             raise ValueError(f"SyncBatchNorm: expected at least 2D input (got {input.dim()}D)")
+        if input.shape[1] == 0:
+            raise ValueError("SyncBatchNorm number of input channels should be non-zero")
 
     def forward(self, input):
         self._check_input_dim(input)
-        if not self.training or _world() == 1:
+        group = self.process_group
+        if not self.training or _group_size(group) <= 1:
             return super().forward(input)
         c = input.shape[1]
         if c != self.num_features:
@@ -85,7 +98,7 @@ class SyncBatchNorm(_BatchNorm):
         local = (x.sum(dims), (x * x).sum(dims), x.new_full((1,), float(count)))
         from ..ops import cat
 
-        stats = _AllReduceSum.apply(cat(local, 0))
+        stats = _AllReduceSum.apply(cat(local, 0), group=group)
         total = stats[2 * c]
         mean, sq = stats[:c] / total, stats[c : 2 * c] / total
         var = sq - mean * mean
@@ -106,20 +119,27 @@ class SyncBatchNorm(_BatchNorm):
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module, process_group=None) -> Module:
-        """``module`` with every BatchNorm1d/2d/3d inside replaced by a SyncBatchNorm that
-        keeps its parameters, buffers and mode."""
-        if isinstance(module, (BatchNorm1d, BatchNorm2d, BatchNorm3d)):
-            new = cls(module.num_features, module.eps, module.momentum, module.affine,
-                      module.track_running_stats, process_group)  # fmt: skip
+        """``module`` with every BatchNorm (and SyncBatchNorm) inside replaced by a
+        SyncBatchNorm over ``process_group`` that keeps its parameters, buffers and mode.
+
+        Example:
+            >>> model = mg.nn.SyncBatchNorm.convert_sync_batchnorm(model, group)
+        """
+        out = module
+        if isinstance(module, _BatchNorm):
+            out = cls(module.num_features, module.eps, module.momentum, module.affine,
+                      module.track_running_stats, process_group,
+                      bias=module.bias is not None)  # fmt: skip
             if module.affine:
-                new.weight, new.bias = module.weight, module.bias
-            new.running_mean, new.running_var = module.running_mean, module.running_var
-            new.num_batches_tracked = module.num_batches_tracked
-            new.train(module.training)
-            return new
-        for name, child in list(module.named_children()):
-            setattr(module, name, cls.convert_sync_batchnorm(child, process_group))
-        return module
+                out.weight, out.bias = module.weight, module.bias
+            out.running_mean, out.running_var = module.running_mean, module.running_var
+            out.num_batches_tracked = module.num_batches_tracked
+            out.training = module.training
+            if hasattr(module, "qconfig"):
+                out.qconfig = module.qconfig
+        for name, child in module.named_children():
+            out.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        return out
 
 
 class DataParallel(Module):
