@@ -14,7 +14,7 @@ from ._float8 import cast_any
 from ._tensor_core_methods import CoreMethods
 from ._tensor_inplace import InplaceMethods, copy_source
 from ._tensor_methods import TensorMethods
-from .errors import AutogradError, DTypeError
+from .errors import AutogradError, DeviceError, DTypeError, ShapeError
 
 
 def _check_writable(t, name: str) -> None:
@@ -45,9 +45,10 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
 
     # NOTE: _vc is the version counter [version, last in-place op] (shared with views, made
     # on first need); _base the tensor a view shares memory with; _meta rarely used state
-    # (hooks, output index of a multi-output node, the version a view's grad_fn is from)
-    __slots__ = ("_data", "_device", "requires_grad", "grad", "grad_fn", "_vc", "_base", "_meta",
-                 "__weakref__")  # fmt: skip
+    # (hooks, output index of a multi-output node, the version a view's grad_fn is from);
+    # __dict__ holds the attributes programs set on tensors (`p._optim = {...}`), as in PyTorch
+    __slots__ = ("_data", "_device", "requires_grad", "_grad", "grad_fn", "_vc", "_base", "_meta",
+                 "__weakref__", "__dict__")  # fmt: skip
     __array_priority__ = 1000  # NOTE: makes ndarray + Tensor defer to Tensor.__radd__
 
     def __init__(self, data=None, *sizes, dtype=None, device=None, requires_grad=False):
@@ -71,7 +72,7 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         t._data = arr
         t._device = dev if dev is not None else backend.device_of(arr)
         t.requires_grad = False
-        t.grad = None
+        t._grad = None
         t.grad_fn = None
         t._vc = t._base = None
         t._meta = _NEW_META[0]  # NOTE: the inference mark inside inference_mode, else None
@@ -121,13 +122,34 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         return self._data.dtype.kind == "c"
 
     @property
+    def grad(self):
+        """The gradient backward accumulated into this tensor (None until then)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, g) -> None:
+        if g is not None:
+            _check_grad(self, g)
+        self._grad = g
+
+    @property
     def data(self) -> Tensor:
         return Tensor._wrap(self._data, self._device)
 
     @data.setter
     def data(self, value: Tensor) -> None:
-        self._data = value._data if isinstance(value, Tensor) else value
-        self._device = backend.device_of(self._data)
+        if not isinstance(value, Tensor):
+            raise TypeError(
+                f"Tensor.data: expected a Tensor, got {type(value).__name__}; "
+                "wrap it first: t.data = mg.as_tensor(value)"
+            )
+        if self.requires_grad and not (value.is_floating_point() or value.is_complex()):
+            raise DTypeError(
+                f"Tensor.data: a tensor that requires grad needs floating point or complex "
+                f"data, got {value.dtype}; convert it first: t.data = value.float()"
+            )
+        self._data = value._data
+        self._device = value._device
 
     @property
     def T(self) -> Tensor:  # noqa: N802
@@ -135,6 +157,11 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
 
     @property
     def mT(self) -> Tensor:  # noqa: N802
+        if self.ndim < 2:
+            raise ShapeError(
+                f"Tensor.mT: expected a matrix or a batch of matrices, got {self.ndim} dims; "
+                "use .T or .unsqueeze() for fewer dims"
+            )
         return self.transpose(-2, -1)
 
     # ------------------------------------------------------------------ host access
@@ -153,12 +180,18 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         return self._data
 
     def __array__(self, dtype=None, copy=None):
+        # NOTE: NumPy's protocol: copy=True asks for new memory (np.array(t)), None shares
+        # when it can (np.asarray(t)), False must share
         a = self.detach().numpy()
-        return a if dtype is None else a.astype(dtype)
+        if dtype is not None and np.dtype(dtype) != a.dtype:
+            if copy is False:
+                raise ValueError(f"__array__: a {a.dtype} tensor as {dtype} needs a copy")
+            return a.astype(dtype)
+        return a.copy() if copy else a
 
     def item(self):
         if self._data.size != 1:
-            raise ValueError(
+            raise ShapeError(
                 f"item() needs a tensor with one element, got shape {tuple(self.shape)}"
             )
         return self._data.reshape(()).item()
@@ -173,7 +206,7 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         return int(self.item())
 
     def __index__(self):
-        if self._data.dtype.kind not in "iu":
+        if self._data.dtype.kind not in "iub":
             raise TypeError("only integer tensors of a single element can be used as an index")
         return int(self.item())
 
@@ -192,6 +225,13 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
+
+    def __contains__(self, element) -> bool:
+        if not _is_operand(element):
+            raise DTypeError(
+                f"Tensor.__contains__: expected a Tensor or a number, got {type(element).__name__}"
+            )
+        return bool((self == element).any())
 
     def __repr__(self) -> str:
         from ._tensor_str import add_suffixes, tensor_str
@@ -215,25 +255,17 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
             extra.append("requires_grad=True")
         return add_suffixes("tensor(" + body, extra, 7)
 
-    __hash__ = object.__hash__
+    def __hash__(self) -> int:
+        return id(self)
 
     # ------------------------------------------------------------------ conversion
     def to(self, *args, **kwargs) -> Tensor:
-        """``t.to("cuda")``, ``t.to(mg.float16)``, ``t.to("cuda", mg.float16)``, ``t.to(other)``."""
-        dev = kwargs.pop("device", None)
-        dt = kwargs.pop("dtype", None)
-        kwargs.pop("non_blocking", None)
-        kwargs.pop("copy", None)
-        fmt = kwargs.pop("memory_format", None)
-        for a in args:
-            if isinstance(a, Tensor):
-                dev, dt = a._device, a.dtype
-            elif isinstance(a, (D.dtype, np.dtype)) or (isinstance(a, type) and a is not str):
-                dt = a
-            elif isinstance(a, str) and a.replace("torch.", "") in D._BY_NAME:
-                dt = a
-            elif a is not None:
-                dev = a
+        """``t.to("cuda")``, ``t.to(mg.float16)``, ``t.to("cuda", mg.float16)``, ``t.to(other)``.
+
+        Also PyTorch's ``non_blocking`` and ``copy`` (positional after the device or dtype, or
+        by keyword) and ``memory_format``; ``copy=True`` always gives new memory.
+        """
+        dev, dt, copy, fmt = _to_args(args, kwargs)
         out = self
         if dt is not None and D.from_any(dt).np != self._data.dtype:
             out = F.cast(out, D.from_any(dt))
@@ -243,6 +275,8 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
                 out = F.to_device(out, d)
         if fmt is not None and fmt.name not in ("preserve_format", "contiguous_format"):
             out = out.contiguous(memory_format=fmt)
+        if copy and out is self:
+            out = self.clone(memory_format=fmt)
         return out
 
     def cpu(self) -> Tensor:
@@ -286,9 +320,15 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         self.requires_grad = False
         return self
 
+    @backend.on_tensor_device
     def clone(self, memory_format=None) -> Tensor:
         if memory_format is None or memory_format.name == "preserve_format":
-            return F.clone(self)
+            out, a = F.clone(self), self._data
+            if not a.flags.c_contiguous and a.ndim > 1 and 0 not in a.strides:
+                # NOTE: preserve_format keeps the layout (a transposed or channels-last
+                # tensor clones to the same strides), as in PyTorch; the values are equal
+                out._data = backend.array_module(a).array(a, order="K", copy=True)
+            return out
         from .memory_format import to_format
 
         return to_format(self, memory_format, "clone", copy=True)
@@ -665,6 +705,66 @@ _NEW_META: list = [None]
 def _is_operand(o) -> bool:
     """Whether ``o`` can be compared with a tensor elementwise (tensor, number or array)."""
     return isinstance(o, (Tensor, int, float, complex, np.generic)) or backend.is_array(o)
+
+
+_TO_KWARGS = ("device", "dtype", "non_blocking", "copy", "memory_format")
+
+
+def _is_dtype(a) -> bool:
+    if isinstance(a, (D.dtype, np.dtype)) or (isinstance(a, type) and a is not str):
+        return True
+    return isinstance(a, str) and a.replace("torch.", "") in D._BY_NAME
+
+
+def _to_args(args, kwargs):
+    """``Tensor.to``'s arguments as (device, dtype, copy, memory_format)."""
+    bad = [k for k in kwargs if k not in _TO_KWARGS]
+    if bad:
+        raise TypeError(f"to() got an unexpected keyword argument {bad[0]!r}; it takes "
+                        "device, dtype, non_blocking, copy and memory_format")  # fmt: skip
+    dev, dt, fmt = kwargs.get("device"), kwargs.get("dtype"), kwargs.get("memory_format")
+    flags = []  # NOTE: positional booleans are non_blocking, then copy, as in PyTorch
+    for a in args:
+        if isinstance(a, Tensor):
+            dev, dt = a._device, a.dtype
+        elif isinstance(a, bool):
+            flags.append(a)
+        elif _is_dtype(a):
+            dt = a
+        elif a is not None:
+            if dev is not None:
+                raise TypeError(f"to() takes one device, got {dev!r} and {a!r}")
+            dev = a
+    if len(flags) > 2:
+        raise TypeError(f"to() takes at most 2 flags (non_blocking, copy), got {len(flags)}")
+    copy = kwargs.get("copy", flags[1] if len(flags) > 1 else False)
+    return dev, dt, bool(copy), fmt
+
+
+def _check_grad(t: Tensor, g) -> None:
+    """``t.grad = g``: a tensor of ``t``'s shape, dtype and device (PyTorch's checks)."""
+    if not isinstance(g, Tensor):
+        if getattr(g, "is_sparse", False):
+            return  # NOTE: sparse gradients (embedding(sparse=True)) come from their op
+        raise TypeError(
+            f"Tensor.grad: expected a Tensor or None, got {type(g).__name__}; "
+            "wrap it first: t.grad = mg.as_tensor(value)"
+        )
+    if g._data.shape != t._data.shape:
+        raise ShapeError(
+            f"Tensor.grad: a gradient of shape {tuple(g.shape)} cannot be assigned to a tensor "
+            f"of shape {tuple(t.shape)}; they must match"
+        )
+    if g._data.dtype != t._data.dtype:
+        raise DTypeError(
+            f"Tensor.grad: a gradient of dtype {g.dtype} cannot be assigned to a tensor of "
+            f"dtype {t.dtype}; convert it first: t.grad = g.to(t.dtype)"
+        )
+    if g._device != t._device:
+        raise DeviceError(
+            f"Tensor.grad: a gradient on {g.device} cannot be assigned to a tensor on "
+            f"{t.device}; move it first: t.grad = g.to(t.device)"
+        )
 
 
 def _version_counter(t: Tensor) -> list:

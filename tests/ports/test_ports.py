@@ -166,6 +166,16 @@ PORTS = [
     ("roi_align_grid_sample.py", ["--align-corners"], (2e-3, 1e-4), ()),
     ("deformable_offsets.py", [], (2e-3, 1e-4), ()),
     ("deformable_offsets.py", ["--padding", "border"], (2e-3, 1e-4), ()),
+    ("nbeats_forecast.py", [], (2e-3, 1e-4), ()),
+    ("deepar_negbinomial.py", [], (2e-3, 1e-4), ()),
+    ("deepar_negbinomial.py", ["--likelihood", "studentt"], (2e-3, 1e-4), ()),
+    ("s4d_fft_conv.py", [], (2e-3, 1e-4), ()),
+    ("s4d_fft_conv.py", ["--complex-params"], (2e-3, 1e-4), ()),
+    ("s4d_fft_conv.py", ["--mixer", "hyena"], (2e-3, 1e-4), ()),
+    ("transformer_xl_memory.py", [], (2e-3, 1e-4), ()),
+    ("mlstm_xlstm.py", [], (2e-3, 1e-4), ()),
+    ("tft_gating.py", [], (2e-3, 1e-4), ()),
+    ("tft_gating.py", ["--heads", "1", "--variable-lengths"], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 

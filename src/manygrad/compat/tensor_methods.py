@@ -78,7 +78,8 @@ class CompatMethods:
         from .. import creation
 
         dt, dev = kwargs.pop("dtype", self.dtype), kwargs.pop("device", self.device)
-        if not args or all(isinstance(a, int) and not isinstance(a, bool) for a in args) or (
+        args = args or (0,)  # NOTE: x.new() is an empty 1-d tensor, as in PyTorch
+        if all(isinstance(a, int) and not isinstance(a, bool) for a in args) or (
                 len(args) == 1 and type(args[0]).__name__ == "Size"):  # fmt: skip
             return creation.empty(*args, dtype=dt, device=dev)
         return creation.tensor(args[0], dtype=dt, device=dev)
@@ -401,7 +402,7 @@ class CompatMethods:
         alias = self.view_as(self)
         out = cls.__new__(cls)
         for name in Tensor.__slots__:
-            if name != "__weakref__" and hasattr(alias, name):
+            if name not in ("__weakref__", "__dict__") and hasattr(alias, name):
                 setattr(out, name, getattr(alias, name))
         return out
 

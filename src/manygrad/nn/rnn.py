@@ -83,6 +83,7 @@ class RNNBase(Module):
         dirs = 2 if bidirectional else 1
         real = proj_size or hidden_size  # NOTE: the width of h (projected with proj_size)
         self._flat_weights_names = []
+        self._all_weights = []  # NOTE: names per (layer, direction), as PyTorch keeps them
         for layer in range(num_layers):
             for d in range(dirs):
                 suffix = f"_l{layer}" + ("_reverse" if d else "")
@@ -96,6 +97,7 @@ class RNNBase(Module):
                     p = Parameter(creation.empty(*shape, device=device, dtype=dtype))
                     self.register_parameter(name + suffix, p)
                     self._flat_weights_names.append(name + suffix)
+                self._all_weights.append([name + suffix for name in shapes])
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -83,7 +83,16 @@ def view(input: Tensor, *shape) -> Tensor:
         return view_dtype(input, shape[0])
     new = _infer(_sizes(shape, "view"), input.numel(), "view")
     d = input._data
-    if not d.flags.c_contiguous and not _viewable(d.shape, d.strides, new):
+    base = input._base
+    # NOTE: refused only for views of a row-major tensor, whose strides are PyTorch's too; a
+    # tensor that a manygrad op laid out otherwise than PyTorch's (NumPy keeps its inputs'
+    # layout) is copied, since PyTorch would have viewed it
+    if (
+        base is not None
+        and not d.flags.c_contiguous
+        and base._data.flags.c_contiguous
+        and not _viewable(d.shape, d.strides, new)
+    ):
         raise RuntimeError(
             f"view: the shape {list(new)} is not compatible with the input's size "
             f"{list(d.shape)} and stride {[s // d.itemsize for s in d.strides]} (at least one "
@@ -296,6 +305,19 @@ def expand_as(input: Tensor, other: Tensor) -> Tensor:
 # ---------------------------------------------------------------------------- cat, split
 
 
+def _channels_last_like(a) -> bool:
+    """Whether ``a``'s strides order its dims as channels-last does (PyTorch's test: the
+    channel dim innermost, then width, height, depth, batch; row-major wins ties)."""
+    if a.ndim not in (4, 5) or a.strides[1] == 0:
+        return False
+    low = 0
+    for d in (1, 3, 2, 0) if a.ndim == 4 else (1, 4, 3, 2, 0):
+        if a.shape[d] == 0 or a.strides[d] < low or (d == 0 and low == a.strides[1]):
+            return False
+        low = a.strides[d] * (a.shape[d] if a.shape[d] > 1 else 1)
+    return True
+
+
 class Cat(Function):
     complex_ok = True  # moves or picks values: right for complex ones too
 
@@ -303,7 +325,13 @@ class Cat(Function):
         self.dim, self.skip = dim, skip
         self.sizes = [a.shape[dim] for a, s in zip(arrays, skip) if not s]
         kept = [a for a, s in zip(arrays, skip) if not s]
-        return backend.array_module(kept[0]).concatenate(kept, axis=dim)
+        xp = backend.array_module(kept[0])
+        out = xp.concatenate(kept, axis=dim)
+        # NOTE: NumPy lays the result out like its inputs; PyTorch's is row-major unless every
+        # input is channels-last (then `.view` of a cat of permuted tensors works in both)
+        if out.flags.c_contiguous or all(_channels_last_like(a) for a in kept):
+            return out
+        return xp.ascontiguousarray(out)
 
     def backward(self, g):
         xp = backend.array_module(g)
