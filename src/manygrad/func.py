@@ -409,3 +409,25 @@ def vmap(func, in_dims=0, out_dims=0, randomness: str = "error", *, chunk_size=N
 
 
 from ._func_forward import jvp, linearize  # noqa: E402, F401
+
+
+def replace_all_batch_norm_modules_(root):
+    """Turn off running statistics in every batch norm of ``root`` in place (their
+    ``running_mean``/``running_var``/``num_batches_tracked`` become None and
+    ``track_running_stats`` False), so that ``vmap`` over a model with batch norm computes
+    per-sample statistics; returns ``root``."""
+    from .nn.normalization import _BatchNorm
+
+    for m in root.modules():
+        if isinstance(m, _BatchNorm) and m.track_running_stats:
+            m.running_mean = None
+            m.running_var = None
+            m.num_batches_tracked = None
+            m.track_running_stats = False
+    return root
+
+
+def debug_unwrap(tensor, *, recurse: bool = True):
+    """The tensor under a transform's wrapper; manygrad's transforms pass plain tensors, so
+    this is ``tensor`` itself."""
+    return tensor

@@ -106,3 +106,65 @@ def test_torch_types_and_utils_hooks_import_under_manygrad_run(tmp_path):
     )
     got = compat.run_script(str(path))["result"]
     assert got[0] is True and got[2].__torch_unserializable__ is True
+
+
+def _type_shape(tp):
+    """A comparable form of a type alias: unions as sets, tuples as sequences, tensors and
+    type variables by name."""
+    import types
+    import typing
+
+    if isinstance(tp, typing.TypeVar):
+        return "T"
+    if tp is type(None):
+        return "None"
+    if isinstance(tp, type):
+        return tp.__name__
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return ("union", frozenset(_type_shape(a) for a in args))
+    if origin is tuple:
+        return ("tuple", tuple(a if a is Ellipsis else _type_shape(a) for a in args))
+    return repr(tp)
+
+
+def test_common_types_match_pytorch():
+    import torch.nn.common_types as tct
+
+    import manygrad.nn.common_types as mct
+
+    prefixes = ("_size", "_ratio", "_scalar", "_tensor", "_maybe")
+    names = [n for n in dir(tct) if n.startswith(prefixes)]
+    assert len(names) > 15
+    for n in names:
+        assert _type_shape(getattr(mct, n)) == _type_shape(getattr(tct, n)), n
+
+
+def test_container_replace_batch_norm_and_multithreading():
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        c = mg.nn.Container(a=mg.nn.Linear(2, 2))
+    assert any(issubclass(x.category, FutureWarning) for x in w)
+    assert [n for n, _ in c.named_children()] == ["a"]
+    tm = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3))
+    mm = mg.nn.Sequential(mg.nn.Linear(2, 3), mg.nn.BatchNorm1d(3))
+    assert torch.func.replace_all_batch_norm_modules_(tm) is tm
+    assert mg.func.replace_all_batch_norm_modules_(mm) is mm
+    for attr in ("running_mean", "running_var", "num_batches_tracked", "track_running_stats"):
+        assert getattr(mm[1], attr) == getattr(tm[1], attr), attr
+    mm.load_state_dict({k: mg.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    x = np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32)
+    mm.eval(), tm.eval()  # NOTE: batch statistics even in eval, with no running ones
+    np.testing.assert_allclose(mm(mg.tensor(x)).detach().numpy(),
+                               tm(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)  # fmt: skip
+    t = mg.ones(2)
+    assert mg.func.debug_unwrap(t) is t
+    from manygrad.compat import torch_autograd as ta
+
+    with ta.set_multithreading_enabled(False):
+        assert ta.set_multithreading_enabled._mode[0] is False
+    assert ta.set_multithreading_enabled._mode[0] is True

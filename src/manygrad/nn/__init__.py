@@ -24,7 +24,7 @@ from .attention import (
     TransformerEncoder,
     TransformerEncoderLayer,
 )
-from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from .containers import Container, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .dropout import Dropout
 from .linear import Flatten, Identity, Linear, Unflatten
@@ -55,7 +55,7 @@ from .sparse import Embedding
 __all__ = [
     "functional", "init", "utils",
     "Module", "Parameter", "Buffer", "RemovableHandle", "StateDictError",
-    "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
+    "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Container",
     "Linear", "Identity", "Flatten", "Unflatten",
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "RMSNorm",

@@ -12,6 +12,24 @@ from .module import Module, _addindent
 from .parameter import Parameter
 
 
+class Container(Module):
+    """The old name for a module holding named submodules (``Container(a=..., b=...)``);
+    deprecated in PyTorch, as here: subclass ``Module`` instead."""
+
+    def __init__(self, **kwargs) -> None:
+        import warnings
+
+        warnings.warn(
+            "`nn.Container` is deprecated. All of its functionality is now implemented in "
+            "`nn.Module`. Subclass that instead.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        super().__init__()
+        for key, value in kwargs.items():
+            self.add_module(key, value)
+
+
 class Sequential(Module):
     """Modules run one after the other; each output is the next module's input.
 
