@@ -176,6 +176,12 @@ PORTS = [
     ("mlstm_xlstm.py", [], (2e-3, 1e-4), ()),
     ("tft_gating.py", [], (2e-3, 1e-4), ()),
     ("tft_gating.py", ["--heads", "1", "--variable-lengths"], (2e-3, 1e-4), ()),
+    ("bilstm_crf.py", ["--reduction", "token_mean"], (2e-3, 1e-4), ()),
+    ("pointer_network.py", [], (2e-3, 1e-4), ()),
+    ("copy_mechanism_seq2seq.py", [], (2e-3, 1e-4), ()),
+    ("text_vae_kl_annealing.py", [], (2e-3, 1e-4), ()),
+    ("reformer_lsh_attention.py", ["--unsort", "scatter"], (2e-3, 1e-4), ()),
+    ("highway_char_cnn.py", ["--cutoffs", "4", "12", "30", "--head-bias"], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 

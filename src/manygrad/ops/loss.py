@@ -230,6 +230,9 @@ class ClassNLL(Function):
         if eps:
             av = (a * self.valid)[:, None, :] * (eps / c)
             gx -= av if self.w is None else av * self.w.astype(self.cdt).reshape(1, c, 1)
+        # NOTE: gx follows the input's memory layout (a transposed input gives a transposed
+        # gx), where reshape(-1) would copy and the write below would be lost
+        gx = xp.ascontiguousarray(gx)
         gflat = gx.reshape(-1)
         gflat[self.flat] = gflat[self.flat] - coef * (1.0 - eps)
         return gx.reshape(self.shape), None, None
