@@ -48,7 +48,7 @@ def test_weighted_sampler_bad_input():
     with pytest.raises(ValueError, match="replacement"):
         mg.data.WeightedRandomSampler([1.0], 1, replacement=1)
     with pytest.raises(ValueError, match="without replacement"):
-        mg.data.WeightedRandomSampler([1.0, 0.0], 2, replacement=False)
+        mg.data.WeightedRandomSampler([1.0, 0.0], 3, replacement=False)
     with pytest.raises(ValueError, match="non-negative"):
         mg.data.WeightedRandomSampler([1.0, -1.0], 2)
 

@@ -8,6 +8,7 @@ processes), so determinism and error handling are the same for both.
 
 from __future__ import annotations
 
+import copy
 import os
 import queue
 import random
@@ -18,7 +19,6 @@ import traceback
 
 import numpy as np
 
-from .collate import default_convert
 from .dataset import IterableDataset, Subset, WorkerInfo, _clear_sample, _local, _set_sample
 
 EXHAUSTED = "__exhausted__"  # an iterable worker's stream ended
@@ -48,14 +48,37 @@ class RemoteError:
             d["type"] = RuntimeError
         return d
 
-    def reraise(self):
-        who = "the main process" if self.worker is None else f"DataLoader worker {self.worker}"
-        msg = f"{self.message}\n[{who}, {self.where}]\nOriginal traceback in {who}:\n{self.tb}"
+    def reraise(self, kind: str = "process"):
+        """Raise the worker's exception type again in the main process, with PyTorch's
+        ``Caught ValueError in DataLoader worker process 0.`` heading and the worker's
+        traceback."""
+        name = self.type.__name__
+        who = (
+            "the main process"
+            if self.worker is None
+            else f"DataLoader worker process {self.worker}"
+        )
+        tb = self.tb if self.tb.startswith("Traceback") else f"Traceback:\n{self.tb}"
+        msg = (
+            f"Caught {name} in {who}.\nOriginal {tb.rstrip()}\n"
+            f"[manygrad: {name}: {self.message}; {self.where}"
+            + ("" if self.worker is None else f", in worker {self.worker} ({kind})")
+            + "]"
+        )
+        if self.type is KeyError:
+            msg = _KeyErrorMessage(msg)
         try:
             err = self.type(msg)
         except Exception:
-            err = RuntimeError(f"{self.type.__name__}: {msg}")
+            err = RuntimeError(msg)
         raise err
+
+
+class _KeyErrorMessage(str):
+    """A message whose repr keeps its line breaks (``KeyError`` shows the repr)."""
+
+    def __repr__(self):
+        return str(self)
 
 
 class SampleError(Exception):
@@ -100,7 +123,7 @@ def fetch(dataset, indices, collate_fn, auto, seed, epoch, skip, use_get_batch):
         _clear_sample()
     if not samples:
         return None, skipped
-    return (collate_fn(samples) if auto else default_convert(samples[0])), skipped
+    return (collate_fn(samples) if auto else collate_fn(samples[0])), skipped
 
 
 def _batch_reader(dataset):
@@ -126,11 +149,12 @@ def _batch_reader(dataset):
 def fetch_stream(it, batch_size, collate_fn, auto, drop_last=False):
     """The next batch of an IterableDataset's iterator, or EXHAUSTED (also for a short
     last batch with ``drop_last``)."""
-    if not auto:
+    if not auto:  # NOTE: collate_fn is default_convert unless the user gave one
         try:
-            return default_convert(next(it)), []
+            sample = next(it)
         except StopIteration:
             return EXHAUSTED, []
+        return collate_fn(sample), []
     samples = []
     for s in it:
         samples.append(s)
@@ -145,7 +169,7 @@ class LoopConfig:
     """What a worker needs to load batches (pickled once per process worker)."""
 
     def __init__(self, dataset, collate_fn, auto, batch_size, drop_last, seed, skip,
-                 use_get_batch, worker_init_fn, num_workers):  # fmt: skip
+                 use_get_batch, worker_init_fn, num_workers, base_seed=0):  # fmt: skip
         self.dataset = dataset
         self.collate_fn = collate_fn
         self.auto = auto
@@ -156,21 +180,32 @@ class LoopConfig:
         self.use_get_batch = use_get_batch
         self.worker_init_fn = worker_init_fn
         self.num_workers = num_workers
+        self.base_seed = base_seed
 
 
 def worker_loop(wid, cfg: LoopConfig, requests, results, done, is_process):
     """Serve requests ``(task_id, indices or None, epoch)`` until told to stop."""
+    wseed = cfg.base_seed + wid
+    dataset = cfg.dataset
     if is_process:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # NOTE: the main process handles Ctrl-C
         import multiprocessing as mp
 
+        import manygrad
+
         parent = mp.parent_process()
-        wseed = (cfg.seed + wid) % 2**32
         random.seed(wseed)
-        np.random.seed(wseed)
+        np.random.seed(wseed % 2**32)
+        manygrad.manual_seed(wseed)
     else:
         parent = None
-    _local.worker = WorkerInfo(wid, cfg.num_workers, cfg.seed + wid, cfg.dataset)
+        # NOTE: a shallow copy per thread, so that attributes a worker_init_fn or __iter__
+        # sets on the dataset stay with that worker, as each process worker has its own
+        try:
+            dataset = copy.copy(dataset)
+        except Exception:  # an object that refuses copying is shared, as before
+            dataset = cfg.dataset
+    _local.worker = WorkerInfo(wid, cfg.num_workers, wseed, dataset)
     init_error = None
     if cfg.worker_init_fn is not None:
         try:
@@ -194,11 +229,11 @@ def worker_loop(wid, cfg: LoopConfig, requests, results, done, is_process):
         try:
             if indices is None:  # the next batch of this worker's share of a stream
                 if stream_epoch != epoch:
-                    stream, stream_epoch = iter(cfg.dataset), epoch
+                    stream, stream_epoch = iter(dataset), epoch
                 out = fetch_stream(stream, cfg.batch_size, cfg.collate_fn, cfg.auto,
                                    cfg.drop_last)  # fmt: skip
             else:
-                out = fetch(cfg.dataset, indices, cfg.collate_fn, cfg.auto, cfg.seed, epoch,
+                out = fetch(dataset, indices, cfg.collate_fn, cfg.auto, cfg.seed, epoch,
                             cfg.skip, cfg.use_get_batch)  # fmt: skip
             results.put((tid, out, None))
         except SampleError as e:

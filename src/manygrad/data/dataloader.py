@@ -10,6 +10,7 @@ import numpy as np
 
 from manygrad import backend
 
+from ._args import FROZEN, check_arguments
 from ._workers import (
     LoopConfig,
     SampleError,
@@ -45,18 +46,26 @@ class DataLoader:
         drop_last: drop the last incomplete batch (default False).
         timeout: seconds to wait for a worker's batch before failing (0: forever).
         worker_init_fn: called with the worker id in each worker at start.
-        multiprocessing_context: start method for process workers (default
-            ``"forkserver"``, or ``"spawn"`` where that is missing).
+        multiprocessing_context: start method name or ``multiprocessing`` context for
+            process workers (default ``"forkserver"``, or ``"spawn"`` where that is
+            missing); needs ``num_workers > 0``.
         generator: seed (int), ``numpy.random.Generator`` or ``mg.Generator`` for the
-            shuffle (default None: each epoch's order is drawn from manygrad's CPU RNG).
+            shuffle and the workers' base seed, drawn anew at each ``iter(loader)`` (default
+            None: both come from manygrad's CPU RNG). Worker ``i`` gets seed
+            ``base_seed + i`` (``get_worker_info().seed``); process workers seed
+            ``random``, NumPy's global RNG and manygrad's CPU RNG with it.
         prefetch_factor: batches queued ahead per worker (default 2).
         persistent_workers: keep workers alive between epochs (default False).
         pin_memory_device: accepted for PyTorch compatibility; ``device`` picks the device.
         in_order: accepted for PyTorch compatibility; batches always come in order.
         device: put batches on this device (``"cuda"``: pinned staging + copy stream).
-        worker_type: ``"thread"`` (I/O-bound decoding, default) or ``"process"`` (decoding
-            that holds the GIL; the dataset must be picklable, and scripts need
-            ``if __name__ == "__main__":``, as with PyTorch's spawn workers).
+        worker_type: ``"thread"`` (I/O-bound decoding; the default) or ``"process"``
+            (decoding that holds the GIL; the dataset must be picklable, and scripts need
+            ``if __name__ == "__main__":``, as with PyTorch's spawn workers). Giving
+            ``multiprocessing_context`` without ``worker_type`` picks processes. Each
+            thread worker gets its own shallow copy of the dataset, so that a
+            ``worker_init_fn`` setting attributes on ``get_worker_info().dataset`` affects
+            that worker only, as with PyTorch's process workers.
         seed: makes the shuffle and per-sample randomness (``mg.data.sample_rng()``)
             reproducible for any ``num_workers``; the epoch is mixed in.
         on_error: ``"raise"`` (default) or ``"skip"`` samples that fail to load; skipped
@@ -75,27 +84,12 @@ class DataLoader:
                  worker_init_fn: Callable | None = None, multiprocessing_context=None,
                  generator=None, *, prefetch_factor: int | None = None,
                  persistent_workers: bool = False, pin_memory_device: str = "",
-                 in_order: bool = True, device=None, worker_type: str = "thread",
+                 in_order: bool = True, device=None, worker_type: str | None = None,
                  seed: int | None = None, on_error: str = "raise"):  # fmt: skip
-        if num_workers < 0:
-            raise ValueError("DataLoader: num_workers option should be non-negative")
-        if prefetch_factor is not None and num_workers == 0:
-            raise ValueError("DataLoader: prefetch_factor needs num_workers > 0")
-        if prefetch_factor is not None and prefetch_factor < 1:
-            raise ValueError(
-                f"DataLoader: prefetch_factor option should be positive (batches queued per "
-                f"worker), got {prefetch_factor}"
-            )
-        if persistent_workers and num_workers == 0:
-            raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
-        if worker_type not in ("thread", "process"):
-            raise ValueError(
-                f"DataLoader: worker_type must be 'thread' or 'process', got {worker_type!r}"
-            )
-        if on_error not in ("raise", "skip"):
-            raise ValueError(f"DataLoader: on_error must be 'raise' or 'skip', got {on_error!r}")
-        if timeout < 0:
-            raise ValueError("DataLoader: timeout option should be non-negative")
+        multiprocessing_context, worker_type = check_arguments(
+            batch_size, num_workers, prefetch_factor, persistent_workers, drop_last, timeout,
+            multiprocessing_context, worker_type, on_error
+        )  # fmt: skip
         self.dataset = dataset
         self.num_workers = num_workers
         if prefetch_factor is None and num_workers > 0:
@@ -116,6 +110,7 @@ class DataLoader:
             backend.check_device(self.device)
         if seed is None and isinstance(generator, int):
             seed = generator
+        self._seed_given = seed is not None
         shuffle_seed = seed
         if seed is None:
             g = backend.generator(backend.CPU)
@@ -125,11 +120,13 @@ class DataLoader:
         self.skipped: list[tuple[int, str]] = []
         self._iterable = is_iterable(dataset)
         if self._iterable:
-            if shuffle or sampler is not None or batch_sampler is not None:
-                raise ValueError(
-                    "DataLoader with IterableDataset: expected unspecified shuffle, sampler "
-                    "and batch_sampler (the dataset decides the order)"
-                )
+            for name, value in (("shuffle", shuffle if shuffle else None), ("sampler", sampler),
+                                ("batch_sampler", batch_sampler)):  # fmt: skip
+                if value is not None:
+                    raise ValueError(
+                        f"DataLoader with IterableDataset: expected unspecified {name} option, "
+                        f"but got {name}={value!r} (the dataset decides the order)"
+                    )
         elif batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
                 raise ValueError(
@@ -160,6 +157,16 @@ class DataLoader:
         self._pool = None
         self._finalizer = None
         self.stager = None
+        self._iterable_len = None  # len(dataset) once len(loader) was asked, as PyTorch
+        self._initialized = True
+
+    def __setattr__(self, name, value):
+        if name in FROZEN and getattr(self, "_initialized", False):
+            raise ValueError(
+                f"{name} attribute should not be set after {type(self).__name__} is "
+                "initialized; create a new DataLoader instead"
+            )
+        super().__setattr__(name, value)
 
     def _index_sampler(self):
         if self.batch_sampler is not None:
@@ -169,6 +176,7 @@ class DataLoader:
     def __len__(self) -> int:
         if self._iterable:
             n = len(self.dataset)  # TypeError if the stream has no length, as in PyTorch
+            self._iterable_len = n
             if self.batch_size is None:
                 return n
             return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
@@ -178,15 +186,31 @@ class DataLoader:
         """Set the epoch number that the next ``iter(loader)`` uses (e.g. when resuming)."""
         self.epoch = epoch
 
-    def _config(self) -> LoopConfig:
+    def _config(self, base_seed: int) -> LoopConfig:
         return LoopConfig(self.dataset, self.collate_fn, self._auto, self.batch_size,
                           self.drop_last, self.seed, self.on_error == "skip",
-                          self._use_get_batch, self.worker_init_fn, self.num_workers)  # fmt: skip
+                          self._use_get_batch, self.worker_init_fn, self.num_workers,
+                          base_seed)  # fmt: skip
 
-    def _get_pool(self) -> WorkerPool:
+    def _base_seed(self, epoch: int) -> int:
+        """This iteration's base seed for the workers, drawn from ``generator`` (or the
+        ``seed`` and the epoch, or manygrad's CPU RNG), as PyTorch draws one per iterator."""
+        g = self.generator
+        if g is None and self._seed_given:
+            g = self.seed
+        if g is None:
+            g = backend.generator(backend.CPU)
+            return int(backend.to_numpy(g.integers(0, 2**62, (), np.int64)))
+        if isinstance(g, np.random.Generator):
+            return int(g.integers(0, 2**62))
+        if isinstance(g, (int, np.integer)):
+            return int(np.random.default_rng([int(g) & (2**63 - 1), epoch, 1]).integers(2**62))
+        return int(g) % 2**62  # a manygrad (or torch-like) Generator: a draw from its stream
+
+    def _get_pool(self, base_seed: int) -> WorkerPool:
         if self._pool is not None and not self._pool.closed:
             return self._pool
-        pool = WorkerPool(self._config(), self.num_workers, self.worker_type,
+        pool = WorkerPool(self._config(base_seed), self.num_workers, self.worker_type,
                           self.multiprocessing_context)  # fmt: skip
         if self.persistent_workers:
             self._pool = pool
@@ -209,6 +233,13 @@ class DataLoader:
             self.sampler.set_epoch(epoch)
         if self.stager is None:
             self.stager = make_stager(self.device, self.pin_memory)
+        if self.pin_memory and self.device is None and not backend.cuda_available():
+            warnings.warn(
+                "'pin_memory' argument is set as true but no accelerator is found, then device "
+                "pinned memory won't be used.",
+                UserWarning,
+                stacklevel=2,
+            )
         return _LoaderIter(self, epoch)
 
 
@@ -225,13 +256,18 @@ class _LoaderIter:
         self.pool = None
         self._finalizer = None
         self.ahead = loader.device is not None and loader.device.type != "cpu"
+        self.yielded = 0
+        self.iterable_len = loader._iterable_len  # NOTE: as len(loader) stood at iter()
+        # NOTE: drawn for every iterator, with or without workers, so that the number of
+        # workers does not change what the RNG gives afterwards
+        base_seed = loader._base_seed(epoch)
         if loader.num_workers == 0:
             if loader._iterable:
                 self.stream = iter(loader.dataset)
             else:
                 self.indices = iter(loader._index_sampler())
             return
-        self.pool = loader._get_pool()
+        self.pool = loader._get_pool(base_seed)
         if not loader.persistent_workers:
             self._finalizer = weakref.finalize(self, self.pool.shutdown)
         self.first_tid = self.pool.next_tid
@@ -246,6 +282,9 @@ class _LoaderIter:
 
     def __iter__(self):
         return self
+
+    def __len__(self) -> int:
+        return len(self.loader)
 
     # ---------------------------------------------------------------- host batches
     def _submit(self) -> None:
@@ -279,7 +318,7 @@ class _LoaderIter:
             self.pending.pop(0)
             if err is not None:
                 self.close()
-                err.reraise()
+                err.reraise(self.pool.kind)
             batch, skipped = out
             w = self.routes.pop(tid, None)
             if is_exhausted(batch):
@@ -313,6 +352,25 @@ class _LoaderIter:
 
     # ---------------------------------------------------------------- device staging
     def __next__(self):
+        batch = self._next_batch()
+        self.yielded += 1
+        n = self.iterable_len
+        if n is not None and self.yielded > n:
+            more = (
+                " For multiprocessing data-loading, this could be caused by not properly "
+                "configuring the IterableDataset replica at each worker."
+                if self.loader.num_workers > 0
+                else ""
+            )
+            warnings.warn(
+                f"Length of IterableDataset {self.loader.dataset} was reported to be {n} (when "
+                f"accessing len(dataloader)), but {self.yielded} samples have been fetched.{more}",
+                UserWarning,
+                stacklevel=2,
+            )
+        return batch
+
+    def _next_batch(self):
         if self.finished:
             raise StopIteration
         try:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from manygrad import backend
-from manygrad.errors import ShapeError
+from manygrad.errors import ManygradError, ShapeError
 
 __all__ = [
     "ConcatDataset",
@@ -159,6 +159,10 @@ class Subset(Dataset):
         return len(self.indices)
 
 
+class _IndexValueError(ManygradError, IndexError, ValueError):
+    """A negative index past the start (PyTorch raises ValueError there)."""
+
+
 class ConcatDataset(Dataset):
     """Several datasets one after the other.
 
@@ -185,7 +189,10 @@ class ConcatDataset(Dataset):
         n = len(self)
         if index < 0:
             if -index > n:
-                raise IndexError(f"ConcatDataset: index {index} out of range for length {n}")
+                raise _IndexValueError(
+                    f"ConcatDataset: absolute value of index should not exceed dataset length: "
+                    f"index {index} for length {n}"
+                )
             index += n
         if index >= n:
             raise IndexError(f"ConcatDataset: index {index} out of range for length {n}")

@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sized
 
 import numpy as np
 
+from manygrad.errors import ManygradError
+
 from .dataset import _rng
 
 __all__ = [
@@ -77,9 +79,12 @@ class RandomSampler(Sampler):
                 f"RandomSampler: replacement should be a boolean value, but got "
                 f"replacement={replacement!r}"
             )
-        if num_samples is not None and (not isinstance(num_samples, int) or num_samples <= 0):
+        n = self.num_samples
+        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+            what = "num_samples" if num_samples is not None else "len(data_source)"
             raise ValueError(
-                f"RandomSampler: num_samples should be a positive int, got {num_samples}"
+                f"RandomSampler: num_samples should be a positive integer value, but got "
+                f"num_samples={n} ({what}); an empty dataset cannot be shuffled"
             )
 
     @property
@@ -174,6 +179,10 @@ class BatchSampler(Sampler):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 
+class _GroupError(ManygradError, ValueError, RuntimeError):
+    """No process group to take the rank and world size from (PyTorch: ValueError)."""
+
+
 def _process_group() -> tuple[int, int] | None:
     """(rank, world size) from manygrad.distributed when it is initialised, else None."""
     try:
@@ -186,11 +195,41 @@ def _process_group() -> tuple[int, int] | None:
     return None
 
 
+# NOTE: PyTorch's CPU randperm swaps through a Mersenne Twister (MT19937, seeded with the
+# seed's low 32 bits) with a Fisher-Yates walk; NumPy's legacy RandomState is the same
+# generator and its full-range uint32 draws are the raw outputs. PyTorch switches to
+# another algorithm from n = 2**32 // 20 on; such sizes get NumPy's permutation here.
+_TORCH_RANDPERM_MAX = (2**32 - 1) // 20
+
+
+def torch_randperm(n: int, seed: int) -> list[int]:
+    """The permutation ``torch.randperm(n, generator=torch.Generator().manual_seed(seed))``
+    gives on PyTorch's CPU (for ``n`` below about 2**28).
+
+    Example:
+        >>> torch_randperm(5, 0)
+        [4, 0, 1, 3, 2]
+    """
+    if n >= _TORCH_RANDPERM_MAX:
+        return np.random.default_rng(seed & (2**63 - 1)).permutation(n).tolist()
+    draws = np.random.RandomState(seed & 0xFFFFFFFF).randint(
+        0, 2**32, size=max(n - 1, 0), dtype=np.uint32
+    )
+    steps = (draws.astype(np.int64) % np.arange(n, 1, -1, dtype=np.int64)).tolist()
+    out = list(range(n))
+    for i, k in enumerate(steps):
+        j = i + k
+        out[i], out[j] = out[j], out[i]
+    return out
+
+
 class DistributedSampler(Sampler):
     """Each of ``num_replicas`` processes sees its own ``1/num_replicas`` of the dataset.
 
     The indices are padded (or cut, with ``drop_last``) to a multiple of ``num_replicas``;
-    call ``set_epoch(epoch)`` before each epoch so that the shuffle changes.
+    call ``set_epoch(epoch)`` before each epoch so that the shuffle changes. The shuffle is
+    the very permutation PyTorch's sampler draws for the same ``seed + epoch``, so ranks
+    running manygrad and PyTorch split a dataset the same way.
 
     Args:
         dataset: the dataset.
@@ -210,7 +249,7 @@ class DistributedSampler(Sampler):
         if num_replicas is None or rank is None:
             group = _process_group()
             if group is None:
-                raise RuntimeError(
+                raise _GroupError(
                     "DistributedSampler: the process group is not initialised; call "
                     "mg.distributed.init_process_group() first or pass num_replicas and rank"
                 )
@@ -241,7 +280,7 @@ class DistributedSampler(Sampler):
     def __iter__(self) -> Iterator[int]:
         n = len(self.dataset)
         if self.shuffle:
-            idx = np.random.default_rng([self.seed, self.epoch]).permutation(n).tolist()
+            idx = torch_randperm(n, self.seed + self.epoch)
         else:
             idx = list(range(n))
         if self.drop_last:

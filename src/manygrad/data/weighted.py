@@ -6,6 +6,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from manygrad import backend
+from manygrad.errors import ManygradError
+
 from .dataset import Dataset, IterableDataset, _rng
 from .sampler import Sampler
 
@@ -37,19 +40,22 @@ class WeightedRandomSampler(Sampler):
             raise ValueError(
                 f"WeightedRandomSampler: replacement should be a bool, got {replacement!r}"
             )
-        w = weights.tolist() if hasattr(weights, "tolist") else list(weights)
-        self.weights = np.asarray(w, dtype=np.float64)
-        if self.weights.ndim != 1:
+        from manygrad import float64, tensor
+
+        try:
+            w = _as_float64(weights)
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                f"WeightedRandomSampler: weights should be a 1d sequence of numbers, got "
+                f"{type(weights).__name__} ({e})"
+            ) from None
+        if w.ndim != 1:
             raise ValueError(
-                f"WeightedRandomSampler: weights should be 1-d, got shape {self.weights.shape}"
+                f"WeightedRandomSampler: weights should be a 1d sequence but given weights have "
+                f"shape {w.shape}"
             )
-        if (self.weights < 0).any() or not np.isfinite(self.weights).all():
-            raise ValueError("WeightedRandomSampler: weights must be finite and non-negative")
-        if not replacement and num_samples > int((self.weights > 0).sum()):
-            raise ValueError(
-                f"WeightedRandomSampler: cannot draw {num_samples} samples without replacement "
-                f"from {int((self.weights > 0).sum())} samples of non-zero weight"
-            )
+        _check_weights(w, num_samples, replacement)
+        self.weights = tensor(w, dtype=float64)  # NOTE: a float64 Tensor, as PyTorch keeps
         self.num_samples, self.replacement, self.generator = num_samples, replacement, generator
         self.epoch = 0
 
@@ -60,12 +66,52 @@ class WeightedRandomSampler(Sampler):
         g = self.generator
         g = _rng(g) if g is None or isinstance(g, np.random.Generator) else (
             np.random.default_rng([int(g), self.epoch]))  # fmt: skip
-        p = self.weights / self.weights.sum()
-        idx = g.choice(len(p), size=self.num_samples, replace=self.replacement, p=p)
+        w = _as_float64(self.weights)
+        _check_weights(w, self.num_samples, self.replacement)
+        if self.replacement:
+            idx = g.choice(len(w), size=self.num_samples, replace=True, p=w / w.sum())
+        else:
+            # NOTE: the largest w / Exp(1) keys are a draw without replacement in proportion
+            # to w; weight-0 entries come last, once the others are used up, as in PyTorch
+            keys = w / g.exponential(size=len(w))
+            idx = np.argsort(-keys, kind="stable")[: self.num_samples]
         return iter(idx.astype(np.int64).tolist())
 
     def __len__(self) -> int:
         return self.num_samples
+
+
+class WeightsError(ManygradError, ValueError, RuntimeError):
+    """Weights that no draw can use (PyTorch raises its RuntimeError at the draw)."""
+
+
+def _as_float64(weights) -> np.ndarray:
+    from manygrad.tensor import Tensor
+
+    if isinstance(weights, Tensor):
+        return np.asarray(backend.to_numpy(weights._data), dtype=np.float64)
+    if isinstance(weights, (str, bytes)):
+        raise TypeError("weights are text")
+    w = weights.tolist() if hasattr(weights, "tolist") else list(weights)
+    return np.asarray(w, dtype=np.float64)
+
+
+def _check_weights(w: np.ndarray, num_samples: int, replacement: bool) -> None:
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise WeightsError(
+            "WeightedRandomSampler: invalid multinomial distribution: weights must be finite "
+            "and non-negative"
+        )
+    if w.sum() <= 0:
+        raise WeightsError(
+            "WeightedRandomSampler: invalid multinomial distribution (sum of probabilities <= "
+            "0); give at least one positive weight"
+        )
+    if not replacement and num_samples > len(w):
+        raise WeightsError(
+            f"WeightedRandomSampler: cannot sample num_samples={num_samples} > len(weights)="
+            f"{len(w)} samples without replacement; lower num_samples or set replacement=True"
+        )
 
 
 class ChainDataset(IterableDataset):
