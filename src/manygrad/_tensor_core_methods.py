@@ -325,11 +325,11 @@ class CoreMethods:
     def bmm(self, mat2):
         return F.bmm(self, mat2)
 
-    def softmax(self, dim):
-        return F.softmax(self, dim)
+    def softmax(self, dim, dtype=None):
+        return F.softmax(self, dim, dtype=dtype)
 
-    def log_softmax(self, dim):
-        return F.log_softmax(self, dim)
+    def log_softmax(self, dim, dtype=None):
+        return F.log_softmax(self, dim, dtype=dtype)
 
     def where(self, condition, other) -> Tensor:
         return F.where(condition, self, other)

@@ -14,7 +14,7 @@ from ._float8 import cast_any
 from ._tensor_core_methods import CoreMethods
 from ._tensor_inplace import InplaceMethods, copy_source
 from ._tensor_methods import TensorMethods
-from .errors import AutogradError, DeviceError, DTypeError, ShapeError
+from .errors import AutogradError, DTypeError, ShapeError
 
 
 def _check_writable(t, name: str) -> None:
@@ -499,7 +499,15 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         if not self._plain("copy_", src):
             return self._inplace("copy_", _copy_of, src)
         v = src.to(self._device)._data  # NOTE: cast_any: PyTorch's rounding for float8
-        self._data[...] = v if v.dtype == self._data.dtype else cast_any(v, self._data.dtype)
+        try:
+            self._data[...] = v if v.dtype == self._data.dtype else cast_any(v, self._data.dtype)
+        except ValueError as e:
+            if "broadcast" not in str(e):
+                raise
+            raise ShapeError(
+                f"copy_: the source of shape {tuple(src.shape)} does not broadcast to the "
+                f"destination's shape {tuple(self.shape)}"
+            ) from e
         return self._done("copy_")
 
     @backend.on_tensor_device
@@ -526,6 +534,7 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
 
     @backend.on_tensor_device
     def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002
+        min, max = F.elementwise._clamp_bounds(min, max)  # noqa: A001
         if not self._plain("clamp_", min) or isinstance(max, Tensor) and max.requires_grad:
             return self._inplace("clamp_", F.clamp, min, max)
         xp = backend.array_module(self._data)
@@ -742,7 +751,9 @@ def _to_args(args, kwargs):
 
 
 def _check_grad(t: Tensor, g) -> None:
-    """``t.grad = g``: a tensor of ``t``'s shape, dtype and device (PyTorch's checks)."""
+    """``t.grad = g``: a tensor of ``t``'s shape and dtype (PyTorch's checks).
+
+    NOTE: unlike PyTorch, a gradient on another device is taken as it is."""
     if not isinstance(g, Tensor):
         if getattr(g, "is_sparse", False):
             return  # NOTE: sparse gradients (embedding(sparse=True)) come from their op
@@ -759,11 +770,6 @@ def _check_grad(t: Tensor, g) -> None:
         raise DTypeError(
             f"Tensor.grad: a gradient of dtype {g.dtype} cannot be assigned to a tensor of "
             f"dtype {t.dtype}; convert it first: t.grad = g.to(t.dtype)"
-        )
-    if g._device != t._device:
-        raise DeviceError(
-            f"Tensor.grad: a gradient on {g.device} cannot be assigned to a tensor on "
-            f"{t.device}; move it first: t.grad = g.to(t.device)"
         )
 
 

@@ -234,5 +234,17 @@ def install() -> None:
                 # signature that the nested dropout calls
                 _ORIGINALS.setdefault(name, orig)
                 impl = _SPECIAL.get(name) or _elementwise(orig)
-                done[id(orig)] = _dispatching(orig, impl)
+                wrapper = done[id(orig)] = _dispatching(orig, impl)
+                # NOTE: the wrapper pickles by the first name it stands under
+                wrapper.__module__, wrapper.__qualname__ = mod.__name__, name
+                _keep_picklable(orig)
             setattr(mod, name, done[id(orig)])
+
+
+def _keep_picklable(orig) -> None:
+    """Give ``orig`` a name of its own here: objects that kept a reference to it from before
+    the wrapping (``TransformerEncoderLayer``'s ``activation=F.relu``) still pickle, since
+    pickle finds a function by its module and name, where the wrapper now stands."""
+    alias = f"_original_{orig.__module__.replace('.', '_')}_{orig.__qualname__}"
+    globals()[alias] = orig
+    orig.__module__, orig.__qualname__ = __name__, alias

@@ -76,6 +76,17 @@ def _index_array(x: Tensor, idx, op: str):
             a = a.astype("int64")
     if a.dtype.kind not in "iub":
         raise DTypeError(f"{op}: indices must be an integer or bool tensor, got dtype {a.dtype}")
+    if a.dtype == "uint8" and not isinstance(idx, list):
+        import warnings
+
+        # NOTE: PyTorch reads a uint8 tensor index as a mask (deprecated), not as positions
+        warnings.warn(
+            f"{op}: indexing with a uint8 tensor is deprecated (as in PyTorch) and reads it "
+            "as a mask; use a bool tensor instead: x[mask.bool()]",
+            UserWarning,
+            stacklevel=4,
+        )
+        a = a.astype(bool)
     return a
 
 
@@ -371,6 +382,12 @@ def _setitem(x: Tensor, idx, value) -> None:
     if rec:
         _inplace.check_target(x, "setitem")
     _check_writable(x, "setitem")
+    if isinstance(value, complex) and value.imag and x._data.dtype.kind != "c":
+        # NOTE: PyTorch refuses to drop the imaginary part of a number (NumPy would drop it)
+        raise DTypeError(
+            f"setitem: a complex value can't be written into a {x.dtype} tensor; "
+            "write value.real, or convert the tensor first: x = x.to(mg.complex64)"
+        )
     if vt is None and not isinstance(value, (int, float, bool)):
         value = xp.asarray(value)
     basic, post = _parse(x, idx)
