@@ -1046,14 +1046,33 @@ def _clamp_tensor(input: Tensor, min, max) -> Tensor:  # noqa: A002
     return ClampTensor.apply(x, min, max)
 
 
-def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
-    """Limit values to [min, max]; either bound may be None or a tensor."""
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        if min is None and max is None:
-            raise ValueError("clamp: at least one of min and max must be given")
-        return _clamp_tensor(input, min, max)
+def _clamp_bounds(min, max):  # noqa: A002
+    """``(min, max)`` by PyTorch's rules for clamp's bounds: at least one, both tensors or
+    both numbers, where a 0-d tensor that does not require grad passes as a number."""
     if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given")
+        from .linalg_extra import ArgumentError
+
+        raise ArgumentError("clamp: at least one of 'min' or 'max' must not be None")
+    if min is None or max is None or isinstance(min, Tensor) == isinstance(max, Tensor):
+        return min, max
+    t = min if isinstance(min, Tensor) else max
+    if t.ndim != 0 or t.requires_grad:
+        # NOTE: PyTorch has one overload with tensor bounds and one with number bounds
+        raise TypeError(
+            f"clamp: min and max must both be tensors or both numbers, got "
+            f"{type(min).__name__} and {type(max).__name__} (a tensor passes as a number "
+            "only when 0-d and not requiring grad); wrap the number as a tensor: "
+            "clamp(x, min=lo, max=torch.full_like(lo, hi))"
+        )
+    return (t.item(), max) if t is min else (min, t.item())
+
+
+def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
+    """Limit values to [min, max]; either bound may be None, and the bounds given are both
+    numbers or both tensors."""
+    min, max = _clamp_bounds(min, max)  # noqa: A001
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        return _clamp_tensor(input, min, max)
     min, max = D.py_scalar(min), D.py_scalar(max)  # noqa: A001
     if isinstance(min, float) or isinstance(max, float):
         input = _float_input(input)

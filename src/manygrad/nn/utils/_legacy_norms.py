@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+
 from ...autograd import no_grad
 from ...tensor import Tensor
 from ..parameter import Parameter
@@ -39,7 +41,14 @@ class WeightNorm:
 
 def weight_norm(module, name: str = "weight", dim: int | None = 0):
     """Reparameterize ``module.<name>`` as a magnitude ``<name>_g`` and a direction
-    ``<name>_v`` (``dim``: the dim kept by the norm; None for one norm of the whole)."""
+    ``<name>_v`` (``dim``: the dim kept by the norm; None for one norm of the whole).
+    Deprecated, as in PyTorch (a FutureWarning): ``nn.utils.parametrizations.weight_norm``
+    is the newer form."""
+    warnings.warn(
+        "`nn.utils.weight_norm` is deprecated in favor of `nn.utils.parametrizations.weight_norm`.",
+        FutureWarning,
+        stacklevel=2,
+    )
     for hook in module._forward_pre_hooks.values():
         if isinstance(hook, WeightNorm) and hook.name == name:
             raise RuntimeError(
