@@ -191,6 +191,12 @@ PORTS = [
     ("kan_splines.py", [], (2e-3, 1e-4), ()),
     ("pgd_adversarial_training.py", ["--loss", "trades"], (2e-3, 1e-4), ()),
     ("ddim_cfg_sampling.py", [], (2e-3, 1e-4), ()),
+    ("glow_actnorm_1x1.py", ["--lu-factor", "--epochs", "2"], (2e-3, 1e-4), ()),
+    ("schnet_rbf.py", [], (2e-3, 1e-4), ()),
+    ("graph_transformer_lappe.py", [], (2e-3, 1e-4), ()),
+    ("rssm_world_model.py", [], (2e-3, 1e-4), ()),
+    ("alphazero_lite.py", [], (2e-3, 1e-4), ()),
+    ("ilqr_control.py", ["--solver", "cholesky", "--epochs", "3"], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 

@@ -14,6 +14,8 @@ op bumps it, and backward refuses values that were overwritten after an op saved
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as _np
 
 from .. import _float8, backend
@@ -240,6 +242,9 @@ def is_inference_mode_enabled() -> bool:
 
 
 _NO_NEEDS = tuple((False,) * n for n in range(8))  # needs_input_grad without a graph
+# NOTE: a node's creation number: its edges lead to older nodes only, so grad() stops its
+# graph walk at nodes older than every input's (PyTorch's engine prunes by topological_nr)
+_next_seq = itertools.count(1).__next__
 
 
 def _vc(t: Tensor) -> list:
@@ -292,7 +297,9 @@ class Function:
     are user Functions: see ``manygrad.autograd._userfn``.
     """
 
-    __slots__ = ("_edges", "needs_input_grad", "_saved", "__dict__", "__weakref__")
+    # NOTE: _seq, the creation number (see _next_seq), is a slot: it outlives the release
+    # of a node's saved values; unset (a node made by hand) it is unknown, never pruned
+    __slots__ = ("_edges", "needs_input_grad", "_saved", "_seq", "__dict__", "__weakref__")
     differentiable = True
     moves_device = False  # True for ops whose output lives on another device
     changes_dtype = False  # True for casts: their output dtype is meant to differ
@@ -362,6 +369,7 @@ class Function:
                 needs.append(False)
                 edges.append(None)
             ctx._edges = edges
+            ctx._seq = _next_seq()
         else:
             # NOTE: nothing needs a gradient: no graph, and no per-argument lists to build
             needs = _NO_NEEDS[len(args)] if len(args) < 8 else [False] * len(args)

@@ -75,8 +75,9 @@ def _key(t: Tensor):
     return (id(e[0]), e[4]) if e[0] is not None else id(e[1])
 
 
-def _topo(roots):
-    """Nodes reachable from ``roots`` in an order where each node precedes its inputs."""
+def _topo(roots, floor=None):
+    """Nodes reachable from ``roots`` in an order where each node precedes its inputs;
+    with ``floor``, not through nodes created before it (see ``_floor``)."""
     order, seen = [], set()
     stack = [(r, False) for r in roots]
     while stack:
@@ -96,9 +97,27 @@ def _topo(roots):
             )
         for e in edges:
             if e is not None and e[0] is not None and id(e[0]) not in seen:
+                if floor is not None and getattr(e[0], "_seq", floor) < floor:
+                    continue
                 stack.append((e[0], False))
     order.reverse()
     return order
+
+
+def _floor(inputs):
+    """The creation number of the oldest input's node, None if an input is a leaf or its
+    node's number is unknown: older nodes cannot lead to an input (edges lead to older
+    nodes), so ``grad`` need not walk them. A transform's graph hung on a long outer graph
+    (a Jacobian inside a training step) is walked only down to its own inputs."""
+    ag = _ag_mod()
+    seqs = []
+    for t in inputs:
+        fn = ag._edge(t)[0]
+        s = getattr(fn, "_seq", None)
+        if s is None:
+            return None
+        seqs.append(s)
+    return min(seqs, default=None)
 
 
 def _needed(order, targets):
@@ -147,7 +166,8 @@ def _add(grads, key, g):
     grads[key] = g if prev is None else prev + g
 
 
-def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inputs=None):
+def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inputs=None,
+         floor=None):  # fmt: skip
     """Propagate ``root_grads`` from ``roots`` (tensors). With ``capture`` (a dict of graph
     keys, see ``_key``), return the gradients reaching those keys instead of accumulating
     into ``.grad``; with ``inputs`` (a set of keys), accumulate only into those leaves."""
@@ -166,7 +186,7 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
         else:
             _add(grads, (id(e[0]), e[4]), g)
             start.append(e[0])
-    nodes = _topo(start)
+    nodes = _topo(start, floor)
     targets = capture if capture is not None else inputs
     need = _needed(nodes, targets) if targets is not None else None
     gpu = _GpuScope()
@@ -557,7 +577,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                              allow_unused)  # fmt: skip
     capture = {_key(t): None for t in inputs}
     res = _run(outputs, _root_grads(outputs, grad_outputs, create_graph), retain_graph,
-               capture, create_graph)  # fmt: skip
+               capture, create_graph, floor=_floor(inputs))  # fmt: skip
     result = []
     for t in inputs:
         g = res.get(_key(t))
