@@ -13,7 +13,7 @@ A view whose base changed in place gets its ``grad_fn`` anew on next use (``View
 from __future__ import annotations
 
 from .. import backend
-from ..errors import AutogradError
+from ..errors import AutogradError, DTypeError
 from ..tensor import Tensor
 from . import Function
 
@@ -237,7 +237,7 @@ def _write(t: Tensor, arr, name: str, scoped: bool = True) -> None:
         d.dtype.kind == "b" and arr.dtype.kind != "b") or (
         d.dtype.kind != "c" and arr.dtype.kind == "c"
     ):  # fmt: skip
-        raise TypeError(
+        raise DTypeError(  # NOTE: also a RuntimeError, as PyTorch's
             f"{name}: result type {arr.dtype} can't be cast to the desired output type "
             f"{d.dtype}; use the out-of-place op: x = x.{name.rstrip('_')}(...)"
         )

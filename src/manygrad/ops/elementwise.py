@@ -10,6 +10,7 @@ import math
 from .. import backend
 from .. import dtypes as D
 from ..autograd import Function
+from ..errors import DTypeError
 from ..tensor import Tensor
 from . import _relu_blocks as _rb
 
@@ -348,7 +349,7 @@ def add(input, other, alpha=1) -> Tensor:
 def sub(input, other, alpha=1) -> Tensor:
     for v in (input, other):
         if isinstance(v, bool) or (isinstance(v, Tensor) and v.dtype is D.bool_):
-            raise TypeError(
+            raise DTypeError(
                 "sub: subtraction, the `-` operator, with a bool tensor is not supported; "
                 "to invert a mask use `~` or logical_not(), or convert it first (mask.int())"
             )

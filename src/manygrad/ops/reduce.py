@@ -8,7 +8,7 @@ from collections import namedtuple
 from .. import backend
 from .. import dtypes as D
 from ..autograd import Function, autocast_fp32
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from ._common import trailing_sum
 from .elementwise import _float_input, cast
@@ -120,7 +120,7 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     if dtype is not None:
         input = cast(input, dtype)
     if not (input.is_floating_point() or input.is_complex()):
-        raise TypeError(
+        raise DTypeError(
             f"mean: needs a floating point tensor, got {input.dtype}; use x.float().mean()"
         )
     return Mean.apply(input, _axes(input, dim, "mean"), keepdim)
