@@ -9,10 +9,10 @@ import manygrad as mg
 torch = pytest.importorskip("torch")
 
 CASES = {
-    "exp_ of int64": lambda L: L.ones(2, dtype=L.int64).exp_(),
-    "add_ of a float into int64": lambda L: L.ones(2, dtype=L.int64).add_(L.ones(2) * 0.5),
-    "mean of int64": lambda L: L.arange(3).mean(),
-    "bool - bool": lambda L: L.tensor([True]) - L.tensor([False]),
+    "exp_ of int64": lambda lib: lib.ones(2, dtype=lib.int64).exp_(),
+    "add_ of a float into int64": lambda lib: lib.ones(2, dtype=lib.int64).add_(lib.ones(2) * 0.5),
+    "mean of int64": lambda lib: lib.arange(3).mean(),
+    "bool - bool": lambda lib: lib.tensor([True]) - lib.tensor([False]),
 }
 
 
