@@ -264,6 +264,17 @@ def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp
     return _reduce_scatter("reduce_scatter_tensor", output, inputs, op, group, async_op)
 
 
+def _check_root_list(op, g, root, tensors, tensor, what, role) -> None:
+    """PyTorch's rule for the list of gather/scatter: given on the root rank only (with one
+    tensor per group rank, shaped like ``tensor``)."""
+    if g.rank == root:
+        if not tensors:
+            raise ValueError(f"{op}: Argument ``{what}`` must be specified on {role} rank.")
+        _check_list(op, tensors, tensor, g.size, what)
+    elif tensors:
+        raise ValueError(f"{op}: Argument ``{what}`` must NOT be specified on non-{role} ranks.")
+
+
 def gather(tensor: Tensor, gather_list: list | None = None, dst: int | None = None, group=None,
            async_op: bool = False, group_dst: int | None = None):  # fmt: skip
     """Gather ``tensor`` of every rank into ``gather_list`` on rank ``dst``.
@@ -285,14 +296,7 @@ def gather(tensor: Tensor, gather_list: list | None = None, dst: int | None = No
     try:
         _check_tensor("gather", tensor)
         root = group_rank_of(g, "gather", "dst", dst, group_dst, default=0)
-        if g.rank == root:
-            if not gather_list:
-                raise ValueError("gather: Argument ``gather_list`` must be specified on "
-                                 "destination rank.")  # fmt: skip
-            _check_list("gather", gather_list, tensor, g.size, "gather_list")
-        elif gather_list:
-            raise ValueError("gather: Argument ``gather_list`` must NOT be specified on "
-                             "non-destination ranks.")  # fmt: skip
+        _check_root_list("gather", g, root, gather_list, tensor, "gather_list", "destination")
     except _ARG_ERRORS as e:
         err = e
     agree(g, "gather", seq, _meta("gather", seq, None if err else tensor, src=root), err)
@@ -326,14 +330,7 @@ def scatter(tensor: Tensor, scatter_list: list | None = None, src: int | None = 
     try:
         _check_tensor("scatter", tensor)
         root = group_rank_of(g, "scatter", "src", src, group_src, default=0)
-        if g.rank == root:
-            if not scatter_list:
-                raise ValueError("scatter: Argument ``scatter_list`` must be specified on "
-                                 "source rank.")  # fmt: skip
-            _check_list("scatter", scatter_list, tensor, g.size, "scatter_list")
-        elif scatter_list:
-            raise ValueError("scatter: Argument ``scatter_list`` must NOT be specified on "
-                             "non-source ranks.")  # fmt: skip
+        _check_root_list("scatter", g, root, scatter_list, tensor, "scatter_list", "source")
     except _ARG_ERRORS as e:
         err = e
     agree(g, "scatter", seq, _meta("scatter", seq, None if err else tensor, src=root), err)
