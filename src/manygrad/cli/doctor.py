@@ -122,6 +122,26 @@ def check_ml_dtypes() -> Check:
         return Check("ml_dtypes", FAIL, "not installed", "pip install ml_dtypes")
 
 
+def check_cpu_kernels() -> Check:
+    """The CPU kernels (``manygrad._native``): built with the system C compiler on first use."""
+    from .. import _native
+
+    st = _native.status()
+    if st["available"]:
+        return Check("cpu kernels", OK, f"built ({st['path']})", group="cpu-kernels")
+    if "MANYGRAD_CPU_KERNELS" in (st["error"] or ""):
+        return Check("cpu kernels", WARN, st["error"], "unset MANYGRAD_CPU_KERNELS to turn "
+                     "them on", group="cpu-kernels")  # fmt: skip
+    return Check(
+        "cpu kernels",
+        WARN,
+        f"not built ({st['error']}): GELU, SiLU, layer norm and softmax "
+        "run as slower NumPy formulas",
+        "install a C compiler (apt install gcc) or set CC",
+        group="cpu-kernels",
+    )
+
+
 def _cuda_extra() -> str:
     return "pip install 'manygrad[cuda12]' (CUDA 12 drivers) or 'manygrad[cuda13]' (CUDA 13)"
 
@@ -237,7 +257,8 @@ def check_optional() -> list[Check]:
 
 
 def run_checks() -> list[Check]:
-    checks = [check_python(), *check_numpy(), check_ml_dtypes(), *check_cuda(), check_mpi()]
+    checks = [check_python(), *check_numpy(), check_ml_dtypes(), check_cpu_kernels(),
+              *check_cuda(), check_mpi()]  # fmt: skip
     return checks + check_optional()
 
 

@@ -8,7 +8,9 @@ The dtypes the parameters may have are PyTorch's (``_dtype_rules.check_norm_para
 
 from __future__ import annotations
 
-from .. import backend
+import numpy as np
+
+from .. import _native, backend
 from .. import dtypes as D
 from ..autograd import Function
 from ..errors import DeviceError, ShapeError
@@ -85,6 +87,7 @@ class LayerNorm(Function):
         return _in_dtype_of(y if b is None else y + b, x)
 
     fused = False  # the forward ran the LayerNorm kernel (on a GPU): xhat made in backward
+    native = False  # the forward ran the CPU kernels: backward takes them too
     rows_path = False  # the forward ran ops/_norm_rows.py's block loop (CPU)
 
     def forward(self, x, w, b, nshape, eps):
@@ -94,6 +97,13 @@ class LayerNorm(Function):
         self.shape, self.nshape = x.shape, nshape
         if _ln_fusable(x, w, b):
             return self._fused_forward(xp, x, w, b, cdt)
+        if xp is np and cdt == np.float32:  # NOTE: CPU float32: one pass a row in C
+            x2, fw = x.reshape(-1, _size(nshape)), _flat(w, cdt)
+            fast = _native.layer_norm(x2, fw, _flat(b, cdt), eps)
+            if fast is not None:
+                y, self.mean, self.rstd = fast
+                self.native, self.x2, self.w = True, x2, fw
+                return y.reshape(x.shape)
         if _norm_rows.rows_path(x, w, b):
             d = _size(nshape)
             self.w = _flat(w, cdt)
@@ -128,6 +138,20 @@ class LayerNorm(Function):
 
     def backward(self, g):
         xp = backend.array_module(g)
+        if self.native:
+            _, nw, nb = self.needs_input_grad[:3]
+            g2 = xp.ascontiguousarray(g.reshape(self.x2.shape))
+            fast = _native.layer_norm_backward(g2, self.x2, self.mean, self.rstd, self.w, nw, nb)
+            if fast is not None:
+                gx, gw, gb = fast
+                return (
+                    gx.reshape(self.shape),
+                    None if gw is None else gw.reshape(self.nshape),
+                    None if gb is None else gb.reshape(self.nshape),
+                )
+            # NOTE: a gradient the kernels do not take (another dtype): the formulas below
+            self.xhat = (self.x2 - self.mean[:, None]) * self.rstd[:, None]
+            self.rstd, self.native = self.rstd[:, None], False
         if self.fused and "xhat" not in self.__dict__:
             self.xhat = (self.x2.astype(self.rstd.dtype) - self.mean[:, None]) * self.rstd
             self.x2 = None
