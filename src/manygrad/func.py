@@ -236,14 +236,20 @@ def functional_call(module, parameter_and_buffer_dicts, args=(), kwargs=None, *,
         for name, value in given.items():
             owner, attr = _owner(module, name)
             store = _store_of(owner, attr)
-            saved.append((store, attr, store[attr]))
+            saved.append((store, attr, store.get(attr, _ABSENT)))
             store[attr] = value
         if not isinstance(args, tuple):
             args = (args,)
         return module(*args, **(kwargs or {}))
     finally:
         for store, attr, old in reversed(saved):
-            store[attr] = old
+            if old is _ABSENT:
+                del store[attr]
+            else:
+                store[attr] = old
+
+
+_ABSENT = object()
 
 
 def _owner(module, name):
@@ -259,7 +265,8 @@ def _store_of(owner, attr):
     for key in ("_parameters", "_buffers"):
         if attr in d.get(key, {}):
             return d[key]
-    raise KeyError(f"functional_call: {type(owner).__name__} has no parameter or buffer {attr!r}")
+    # NOTE: as PyTorch (strict=False), another name is set as a plain attribute for the call
+    return d
 
 
 def stack_module_state(models):

@@ -29,7 +29,7 @@ class layout(str):  # noqa: N801 - PyTorch's name
     __slots__ = ()
 
     def __repr__(self) -> str:
-        return f"manygrad.{str.__str__(self)}"
+        return f"{D.display_module}.{str.__str__(self)}"
 
     __str__ = __repr__
 
@@ -68,7 +68,8 @@ class SparseCooTensor(SparseAttrs):
 
     def __init__(self, indices: Tensor, values: Tensor, size: tuple, coalesced: bool = False):
         self._idx, self._vals, self._size = indices, values, tuple(size)
-        self._coalesced = coalesced
+        # NOTE: as PyTorch, at most one entry is coalesced whatever the caller says
+        self._coalesced = coalesced or values.shape[0] <= 1
 
     # ------------------------------------------------------------------ properties
     def sparse_dim(self) -> int:
@@ -222,13 +223,99 @@ class SparseCooTensor(SparseAttrs):
     def __matmul__(self, other):
         return mm(self, other)
 
+    def _with_values(self, vals: Tensor) -> SparseCooTensor:
+        return SparseCooTensor(self._idx, vals, self._size, self._coalesced)
+
     def __mul__(self, other):
+        """Times a number, a 0-d tensor, a dense tensor that broadcasts to this shape (its
+        entries at the stored positions) or a sparse tensor of the same size (the product
+        where both store an entry): a sparse tensor, as in PyTorch."""
         if isinstance(other, (int, float)):
-            return SparseCooTensor(self._idx, self._vals * other, self._size,
-                                   self._coalesced)  # fmt: skip
-        return NotImplemented
+            return self._with_values(self._vals * other)
+        if isinstance(other, SparseCooTensor):
+            return _sparse_mul(self, other)
+        if not isinstance(other, Tensor):
+            return NotImplemented
+        if other.ndim == 0:
+            return self._with_values(self._vals * other)
+        if other.ndim > self.ndim:
+            raise ShapeError(f"sparse mul: a {other.ndim}-d tensor does not broadcast to the "
+                             f"sparse tensor's size {self._size}")  # fmt: skip
+        full = other.expand(self._size)
+        picked = full[tuple(self._idx[d] for d in range(self.sparse_dim()))]
+        return self._with_values(self._vals * picked)
 
     __rmul__ = __mul__
+    mul = __mul__
+
+    def __truediv__(self, other):
+        if isinstance(other, (int, float)) or (isinstance(other, Tensor) and other.ndim == 0):
+            return self._with_values(self._vals / other)
+        return NotImplemented
+
+    div = __truediv__
+
+    def __neg__(self) -> SparseCooTensor:
+        return self._with_values(-self._vals)
+
+    neg = __neg__
+
+    def __sub__(self, other):
+        return self + (-other) if isinstance(other, SparseCooTensor) else NotImplemented
+
+    def abs(self) -> SparseCooTensor:
+        return self.coalesce()._with_values(self._vals_coalesced().abs())
+
+    def sqrt(self) -> SparseCooTensor:
+        return self.coalesce()._with_values(self._vals_coalesced().sqrt())
+
+    def pow(self, exponent) -> SparseCooTensor:
+        """Entrywise power; the missing entries stay zero, so ``exponent`` must be > 0."""
+        if not isinstance(exponent, (int, float)) or exponent <= 0:
+            raise ValueError(f"sparse pow: exponent must be a positive number, got {exponent}")
+        return self.coalesce()._with_values(self._vals_coalesced().pow(exponent))
+
+    __pow__ = pow
+
+    def _vals_coalesced(self) -> Tensor:
+        return self.coalesce()._vals
+
+    def sum(self, dim=None, keepdim: bool = False, dtype=None):
+        """As ``mg.sparse.sum`` (``keepdim`` is refused, as PyTorch refuses it)."""
+        if keepdim:
+            raise RuntimeError("sum: keepdim=True is not supported for sparse tensors")
+        src = self if dtype is None else self.to(D.from_any(dtype))
+        return sum(src, dim)
+
+    def index_select(self, dim: int, index: Tensor) -> SparseCooTensor:
+        """The slices ``index`` along ``dim`` (repeats allowed), grouped in ``index``'s
+        order as PyTorch does; differentiable in the values."""
+        nd, k = self.ndim, self.sparse_dim()
+        if not -nd <= dim < nd:
+            raise IndexError(f"index_select: dim {dim} is out of range for a {nd}-d tensor")
+        dim %= nd
+        ops = _ops()
+        if dim >= k:
+            vals = ops.index_select(self._vals, dim - k + 1, index)
+            return SparseCooTensor(self._idx, vals, self._size[:dim] + (index.numel(),)
+                                   + self._size[dim + 1:], self._coalesced)  # fmt: skip
+        dev = self._vals._device
+        with backend.device_scope(dev):
+            xp = backend.array_module(self._idx._data)
+            key = self._idx._data[dim]
+            order = xp.argsort(key, kind="stable")
+            sel = index._data.reshape(-1).astype("int64")
+            starts = xp.searchsorted(key[order], sel, side="left")
+            counts = xp.searchsorted(key[order], sel, side="right") - starts
+            out_pos = xp.repeat(xp.arange(sel.size, dtype="int64"), counts)
+            first = xp.repeat(starts - (xp.cumsum(counts) - counts), counts)
+            take = order[first + xp.arange(out_pos.size, dtype="int64")]
+            take = Tensor._wrap(take.astype("int64"), dev)
+            out_pos = Tensor._wrap(out_pos, dev)
+        idx = ops.index_select(self._idx, 1, take)
+        idx = ops.cat([idx[:dim], out_pos.unsqueeze(0), idx[dim + 1 :]], 0)
+        size = self._size[:dim] + (int(sel.size),) + self._size[dim + 1 :]
+        return SparseCooTensor(idx, ops.index_select(self._vals, 0, take), size, False)
 
     def __repr__(self) -> str:
         return sparse_repr(self, (("indices", self._idx),), True)
@@ -401,11 +488,50 @@ def DoubleTensor(indices, values, size=None) -> SparseCooTensor:  # noqa: N802 -
     return sparse_coo_tensor(indices, values, size, dtype=_D.float64)
 
 
+def _sparse_mul(a: SparseCooTensor, b: SparseCooTensor) -> SparseCooTensor:
+    """The elementwise product of two sparse tensors of one size: their common entries."""
+    if a._size != b._size:
+        raise ShapeError(f"sparse mul: sizes {a._size} and {b._size} differ")
+    coalesced = a._coalesced and b._coalesced
+    a, b = a.coalesce(), b.coalesce()
+    dev = a._vals._device
+    with backend.device_scope(dev):
+        xp = backend.array_module(a._idx._data)
+        _, ia, ib = xp.intersect1d(a._linear(), b._linear(), return_indices=True)
+        ia = Tensor._wrap(ia.astype("int64"), dev)
+        ib = Tensor._wrap(ib.astype("int64"), dev)
+    ops = _ops()
+    vals = ops.index_select(a._vals, 0, ia) * ops.index_select(b._vals, 0, ib)
+    return SparseCooTensor(ops.index_select(a._idx, 1, ia), vals, a._size, coalesced)
+
+
 def sum(input: SparseCooTensor, dim=None):  # noqa: A001, A002
-    """The sum of a sparse tensor's entries (over ``dim`` of its dense form)."""
+    """The sum of a sparse tensor's entries, or over ``dim`` (an int or a tuple): a sparse
+    tensor while some sparse dims remain, else a dense one, as in PyTorch.
+
+    Example: ``deg = mg.sparse.sum(adj, dim=1).to_dense()``
+    """
     if dim is None:
         return input._vals.sum()
-    return input.to_dense().sum(dim)
+    nd, k = input.ndim, input.sparse_dim()
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    for d in dims:
+        if not -nd <= d < nd:
+            raise IndexError(f"sparse.sum: dim {d} is out of range for a {nd}-d tensor")
+    dims = {d % nd for d in dims}
+    vals = input._vals
+    dense_dims = tuple(d - k + 1 for d in sorted(dims) if d >= k)
+    if dense_dims:
+        vals = vals.sum(dense_dims)
+    keep = [d for d in range(k) if d not in dims]
+    if not keep:
+        return vals.sum(0)
+    idx = input._idx if len(keep) == k else input._idx[keep]
+    return SparseCooTensor(idx, vals, _kept(input._size, dims), False).coalesce()
+
+
+def _kept(size: tuple, dims: set) -> tuple:
+    return tuple(s for d, s in enumerate(size) if d not in dims)
 
 
 def addmm(mat: Tensor, mat1, mat2, *, beta=1, alpha=1) -> Tensor:

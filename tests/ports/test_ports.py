@@ -197,6 +197,11 @@ PORTS = [
     ("rssm_world_model.py", [], (2e-3, 1e-4), ()),
     ("alphazero_lite.py", [], (2e-3, 1e-4), ()),
     ("ilqr_control.py", ["--solver", "cholesky", "--epochs", "3"], (2e-3, 1e-4), ()),
+    ("sparse_gcn_coo.py", [], (2e-3, 1e-4), ()),
+    ("deep_cross_network.py", [], (2e-3, 1e-4), ()),
+    ("hypernetwork_functional_call.py", [], (2e-3, 1e-4), ()),
+    ("set_transformer_isab.py", [], (2e-3, 1e-4), ()),
+    ("sparse_autoencoder_topk.py", [], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 

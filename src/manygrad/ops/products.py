@@ -167,6 +167,21 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
         da, db = ([d] if isinstance(d, int) else list(d) for d in dims)
     da = [_dim(d, a.ndim, "tensordot") for d in da]
     db = [_dim(d, b.ndim, "tensordot") for d in db]
+    if len(da) != len(db):
+        raise ShapeError(f"tensordot: both dimension lists should have same length, got {da} "
+                         f"and {db}")  # fmt: skip
+    for i, j in zip(da, db):
+        if a.shape[i] != b.shape[j]:
+            # NOTE: as PyTorch, a contracted dim of size 1 broadcasts against the other side
+            if a.shape[i] == 1:
+                b = sum(b, j, keepdim=True)
+            elif b.shape[j] == 1:
+                a = sum(a, i, keepdim=True)
+            else:
+                raise ShapeError(
+                    f"tensordot: contracted dimensions need to match, but first has size "
+                    f"{a.shape[i]} in dim {i} and second has size {b.shape[j]} in dim {j}"
+                )
     letters = iter("abcdefghijklmnopqrstuvwxyz")
     ta = [next(letters) for _ in range(a.ndim)]
     tb = [next(letters) for _ in range(b.ndim)]
