@@ -240,3 +240,51 @@ def test_doctor_reports_the_kernels():
 
     c = check_cpu_kernels()
     assert c.status == "ok" and c.detail.startswith("built (")
+
+
+@pytest.mark.parametrize("slope", [None, 0.01, 0.0, 2.5, -0.3])
+def test_relu_and_leaky_relu_bit_for_bit_as_torch(slope):
+    x = np.concatenate([_rand(3000), EDGES, -EDGES])
+    g = np.concatenate([_rand(3000, seed=1), _rand(EDGES.size * 2, seed=2)])
+    g[:5] = [np.inf, -np.inf, np.nan, 0.0, -0.0]
+    t = torch.tensor(x, requires_grad=True)
+    ty = torch.relu(t) if slope is None else TF.leaky_relu(t, slope)
+    ty.backward(torch.tensor(g))
+    y = _native.relu(x, None, slope)
+    np.testing.assert_array_equal(y.view(np.int32), ty.detach().numpy().view(np.int32))
+    dx = _native.relu_backward(g, y if slope is None else x, slope)
+    np.testing.assert_array_equal(dx.view(np.int32), t.grad.numpy().view(np.int32))
+    inplace = x.copy()
+    assert _native.relu(inplace, inplace, slope) is inplace
+    np.testing.assert_array_equal(inplace.view(np.int32), y.view(np.int32))
+
+
+def test_relu_layers_take_the_kernels(monkeypatch):
+    calls = []
+    real = _native.relu_backward
+    monkeypatch.setattr(_native, "relu_backward", lambda *a: calls.append(a) or real(*a))
+    x = mg.tensor(_rand(16, 8), requires_grad=True)
+    (mg.relu(x) * 2).sum().backward()
+    (F.leaky_relu(x, 0.2) * 2).sum().backward()
+    assert len(calls) == 2 and calls[1][2] == 0.2
+
+
+@pytest.mark.parametrize(
+    "shape,k,s,p,d,ceil",
+    [((2, 3, 9, 11), 2, 2, 0, 1, False), ((2, 3, 9, 11), 3, (2, 1), 1, 1, True),
+     ((1, 2, 10, 10), (3, 2), (2, 3), (1, 0), (2, 1), False), ((3, 9, 11), 2, 2, 0, 1, False)],
+)  # fmt: skip
+def test_max_pool2d_values_indices_and_gradient_as_torch(shape, k, s, p, d, ceil):
+    x = _rand(*shape)
+    x.reshape(-1)[:3] = np.nan  # a window with NaN: its last NaN wins
+    x.reshape(-1)[40:42] = 7.0  # ties: the first wins
+    a, t = mg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ya, ia = F.max_pool2d(a, k, s, p, d, ceil_mode=ceil, return_indices=True)
+    yt, it = TF.max_pool2d(t, k, s, p, d, ceil_mode=ceil, return_indices=True)
+    assert isinstance(ya.grad_fn.idx, np.ndarray)  # the kernels ran
+    g = _rand(*yt.shape, seed=3)
+    ya.backward(mg.tensor(g))
+    yt.backward(torch.tensor(g))
+    np.testing.assert_array_equal(ya.detach().numpy(), yt.detach().numpy())
+    np.testing.assert_array_equal(ia.numpy(), it.numpy())
+    np.testing.assert_array_equal(a.grad.numpy(), t.grad.numpy())

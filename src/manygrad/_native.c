@@ -1,5 +1,6 @@
 /* manygrad's CPU kernels: one-pass loops for the memory-bound ops that NumPy runs as many
- * passes (exact and tanh GELU, SiLU, sigmoid, layer norm, softmax), float32 in and out.
+ * passes (exact and tanh GELU, SiLU, sigmoid, ReLU, leaky ReLU, layer norm, softmax) or
+ * as strided index arithmetic (max pooling), float32 in and out.
  *
  * Built on first use with the system C compiler (_native.py) for the machine it runs on
  * and loaded with ctypes; without a compiler manygrad keeps its NumPy formulas, which the
@@ -139,6 +140,31 @@ MG_EXPORT void mg_silu_bwd_f32(const float* g, const float* x, float* dx, int64_
 MG_EXPORT void mg_sigmoid_bwd_f32(const float* g, const float* y, float* dx, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) dx[i] = g[i] * y[i] * (1.0f - y[i]);
+}
+
+/* max(x, 0) as PyTorch's: -0.0 and NaN pass (a select, not fmaxf). y may be x. */
+MG_EXPORT void mg_relu_f32(const float* x, float* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
+/* PyTorch's threshold_backward: 0 where y <= 0, else g (NaN in y passes g). */
+MG_EXPORT void mg_relu_bwd_f32(const float* g, const float* y, float* dx, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] <= 0.0f ? 0.0f : g[i];
+}
+
+/* x > 0 ? x : x * slope. y may be x. */
+MG_EXPORT void mg_leaky_relu_f32(const float* x, float* y, int64_t n, float slope) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : x[i] * slope;
+}
+
+/* a > 0 ? g : g * slope (a: the input, or the output for a slope >= 0). */
+MG_EXPORT void mg_leaky_relu_bwd_f32(const float* g, const float* a, float* dx, int64_t n,
+                                     float slope) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) dx[i] = a[i] > 0.0f ? g[i] : g[i] * slope;
 }
 
 /* Layer norm of each row of x (rows, n): y = (x - mean) rstd w + b (w, b may be NULL);
@@ -285,5 +311,84 @@ MG_EXPORT void mg_softmax_bwd_f32(const float* g, const float* y, float* dx, int
   }
 }
 
+/* 2-d max pooling of `planes` (H, W) planes into (Ho, Wo) ones, with the flat index in
+ * its plane of each window's maximum, as PyTorch's CPU kernel: the first maximum on ties,
+ * the last NaN of a window holding NaN; padding never wins (it is outside the plane). */
+MG_EXPORT void mg_max_pool2d_f32(const float* x, float* y, int64_t* idx, int64_t planes,
+                                 int64_t h, int64_t w, int64_t ho, int64_t wo, int64_t kh,
+                                 int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                                 int64_t dh, int64_t dw) {
+  int pair = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && dh == 1 &&
+             dw == 1 && 2 * ho <= h && 2 * wo <= w;
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* xp = x + p * h * w;
+    float* yp = y + p * ho * wo;
+    int64_t* ip = idx + p * ho * wo;
+    if (pair) { /* 2x2 windows, stride 2: branch-free selects over a row of windows */
+      for (int64_t oh = 0; oh < ho; ++oh) {
+        const float* r0 = xp + 2 * oh * w;
+        const float* r1 = r0 + w;
+        int64_t base = 2 * oh * w;
+#pragma omp simd
+        for (int64_t ow = 0; ow < wo; ++ow) {
+          float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+          float best = a;
+          int64_t k = 0;
+          int t = b > best || b != b;
+          best = t ? b : best;
+          k = t ? 1 : k;
+          t = c > best || c != c;
+          best = t ? c : best;
+          k = t ? w : k;
+          t = d > best || d != d;
+          best = t ? d : best;
+          k = t ? w + 1 : k;
+          yp[oh * wo + ow] = best;
+          ip[oh * wo + ow] = base + 2 * ow + k;
+        }
+      }
+      continue;
+    }
+    for (int64_t oh = 0; oh < ho; ++oh) {
+      int64_t h0 = oh * sh - ph;
+      int64_t i0 = 0;
+      while (h0 + i0 * dh < 0) ++i0;
+      for (int64_t ow = 0; ow < wo; ++ow) {
+        int64_t w0 = ow * sw - pw;
+        int64_t j0 = 0;
+        while (w0 + j0 * dw < 0) ++j0;
+        float best = -INFINITY;
+        int64_t bi = (h0 + i0 * dh) * w + (w0 + j0 * dw);
+        for (int64_t i = i0; i < kh; ++i) {
+          int64_t r = h0 + i * dh;
+          if (r >= h) break;
+          for (int64_t j = j0; j < kw; ++j) {
+            int64_t c = w0 + j * dw;
+            if (c >= w) break;
+            float v = xp[r * w + c];
+            if (v > best || v != v) {
+              best = v;
+              bi = r * w + c;
+            }
+          }
+        }
+        yp[oh * wo + ow] = best;
+        ip[oh * wo + ow] = bi;
+      }
+    }
+  }
+}
+
+/* Max pooling's backward: dx (zeroed by the caller) gets each g at its window's index. */
+MG_EXPORT void mg_max_pool2d_bwd_f32(const float* g, const int64_t* idx, float* dx,
+                                     int64_t planes, int64_t hw, int64_t howo) {
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* gp = g + p * howo;
+    const int64_t* ip = idx + p * howo;
+    float* dp = dx + p * hw;
+    for (int64_t k = 0; k < howo; ++k) dp[ip[k]] += gp[k];
+  }
+}
+
 /* The ABI version the loader checks, so that a stale cached library is rebuilt. */
-MG_EXPORT int mg_native_version(void) { return 1; }
+MG_EXPORT int mg_native_version(void) { return 3; }

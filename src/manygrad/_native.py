@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "_native.c")
-_VERSION = 1  # NOTE: mg_native_version() of the source; a cached library must match
+_VERSION = 3  # NOTE: mg_native_version() of the source; a cached library must match
 # NOTE: GNU C, not ISO: ISO modes turn off contraction into fused multiply-adds (2x slower)
 _FLAGS = ("-O3", "-fopenmp-simd", "-fno-math-errno", "-std=gnu11", "-shared", "-fPIC",
           "-fvisibility=hidden")  # fmt: skip
@@ -57,6 +57,12 @@ _SIGNATURES = {
     "mg_silu_f32": (_P, _P, _I),
     "mg_silu_bwd_f32": (_P, _P, _P, _I),
     "mg_sigmoid_bwd_f32": (_P, _P, _P, _I),
+    "mg_relu_f32": (_P, _P, _I),
+    "mg_relu_bwd_f32": (_P, _P, _P, _I),
+    "mg_leaky_relu_f32": (_P, _P, _I, ctypes.c_float),
+    "mg_leaky_relu_bwd_f32": (_P, _P, _P, _I, ctypes.c_float),
+    "mg_max_pool2d_f32": (_P, _P, _P, *([_I] * 13)),
+    "mg_max_pool2d_bwd_f32": (_P, _P, _P, _I, _I, _I),
     "mg_layer_norm_f32": (_P, _P, _P, _P, _P, _P, _I, _I, ctypes.c_float),
     "mg_layer_norm_bwd_f32": (_P, _P, _P, _P, _P, _P, _P, _P, _I, _I),
     "mg_softmax_f32": (_P, _P, _I, _I, ctypes.c_int),
@@ -244,13 +250,13 @@ def _ranges(total: int, parts: int, align: int = 1):
     return [(i, min(i + step, total)) for i in range(0, total, step)]
 
 
-def _elementwise(fn, arrays, n: int) -> None:
-    """``fn(*pointers, n)`` over arrays of ``n`` float32 values each (None: NULL), split
-    into contiguous ranges across threads."""
+def _elementwise(fn, arrays, n: int, *scalars) -> None:
+    """``fn(*pointers, n, *scalars)`` over arrays of ``n`` float32 values each (None: NULL),
+    split into contiguous ranges across threads."""
     ptrs = [_ptr(a) for a in arrays]
     calls = []
     for i, j in _ranges(n, _parts(n), 64):
-        calls.append((fn, [None if p is None else p + 4 * i for p in ptrs] + [j - i]))
+        calls.append((fn, [None if p is None else p + 4 * i for p in ptrs] + [j - i, *scalars]))
     _run(calls)
 
 
@@ -290,6 +296,30 @@ def unary_backward(name: str, g, saved):
         return None
     dx = np.empty_like(g)
     _elementwise(getattr(lib_, f"mg_{name}_bwd_f32"), (g, saved, dx), g.size)
+    return dx
+
+
+def relu(x, out=None, slope=None):
+    """ReLU of ``x`` (leaky with ``slope``) into ``out`` (new if None; may be ``x``), or None."""
+    if not _ok(x, out) or (lib_ := lib()) is None:
+        return None
+    y = np.empty_like(x) if out is None else out
+    if slope is None:
+        _elementwise(lib_.mg_relu_f32, (x, y), x.size)
+    else:
+        _elementwise(lib_.mg_leaky_relu_f32, (x, y), x.size, float(slope))
+    return y
+
+
+def relu_backward(g, a, slope=None):
+    """ReLU's gradient from its output ``a`` (leaky: ``a > 0 ? g : g * slope``), or None."""
+    if not _ok(g, a) or g.shape != a.shape or (lib_ := lib()) is None:
+        return None
+    dx = np.empty_like(g)
+    if slope is None:
+        _elementwise(lib_.mg_relu_bwd_f32, (g, a, dx), g.size)
+    else:
+        _elementwise(lib_.mg_leaky_relu_bwd_f32, (g, a, dx), g.size, float(slope))
     return dx
 
 
@@ -360,4 +390,41 @@ def softmax_backward(g, y, log: bool):
     pg, py, pd, fn = _ptr(g), _ptr(y), _ptr(dx), lib_.mg_softmax_bwd_f32
     _run([(fn, (pg + 4 * i * n, py + 4 * i * n, pd + 4 * i * n, j - i, n, int(log)))
           for i, j in _row_ranges(y.size // n, n)])  # fmt: skip
+    return dx
+
+
+def max_pool2d(x, out_hw, k, s, p, d):
+    """``(y, idx)``: 2-d max pooling of ``x`` (N, C, H, W) into (N, C, *out_hw) with the
+    int64 flat index in its (H, W) plane of each maximum, or None."""
+    if not _ok(x) or x.ndim != 4 or (lib_ := lib()) is None:
+        return None
+    n, c, h, w = x.shape
+    ho, wo = out_hw
+    planes = n * c
+    y = np.empty((n, c, ho, wo), np.float32)
+    idx = np.empty((n, c, ho, wo), np.int64)
+    if y.size == 0:
+        return y, idx
+    px, py, pi, fn = _ptr(x), _ptr(y), _ptr(idx), lib_.mg_max_pool2d_f32
+    geo = (h, w, ho, wo, *k, *s, *p, *d)
+    _run([(fn, (px + 4 * i * h * w, py + 4 * i * ho * wo, pi + 8 * i * ho * wo, j - i, *geo))
+          for i, j in _ranges(planes, _parts(x.size))])  # fmt: skip
+    return y, idx
+
+
+def max_pool2d_backward(g, idx, in_hw):
+    """The gradient of 2-d max pooling: ``g`` (N, C, Ho, Wo) added at ``idx`` into
+    zeros of (N, C, *in_hw), or None."""
+    if not _ok(g) or idx.dtype != np.int64 or not idx.flags.c_contiguous or g.shape != idx.shape:
+        return None
+    if (lib_ := lib()) is None:
+        return None
+    n, c, ho, wo = g.shape
+    h, w = in_hw
+    dx = np.zeros((n, c, h, w), np.float32)
+    if g.size == 0:
+        return dx
+    pg, pi, pd, fn = _ptr(g), _ptr(idx), _ptr(dx), lib_.mg_max_pool2d_bwd_f32
+    _run([(fn, (pg + 4 * i * ho * wo, pi + 8 * i * ho * wo, pd + 4 * i * h * w, j - i, h * w,
+                ho * wo)) for i, j in _ranges(n * c, _parts(g.size))])  # fmt: skip
     return dx

@@ -319,6 +319,18 @@ class CoreMethods:
     def matmul(self, other):
         return F.matmul(self, other)
 
+    def _numpy_matmul(self, a):
+        """``self @ a`` for a NumPy array ``a``, as PyTorch has it: NumPy multiplies
+        ``self.numpy()`` by ``a`` (with NumPy's dtype promotion and shape errors; a tensor
+        that requires grad or lives on a GPU is refused as by ``numpy()``), and the product
+        comes back as a CPU tensor without gradient (bools as uint8, as PyTorch's)."""
+        import numpy as np
+
+        from .creation import from_numpy
+
+        out = np.asarray(np.matmul(self.numpy(), a))
+        return from_numpy(out.astype(np.uint8) if out.dtype == np.bool_ else out)
+
     def mm(self, mat2):
         return F.mm(self, mat2)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import functools
 import math
+from _thread import get_ident as _get_ident
 
 import numpy as np
 
-from . import _erf
+from . import _erf, _native
 from . import fakegpu as _fakegpu
 from .errors import DeviceError
 from .fakegpu import (  # noqa: F401  (re-exported)
@@ -606,8 +607,9 @@ def normal_cdf(x):
 
 def gelu_exact(x, slope: bool):
     """Exact GELU ``x * Phi(x)`` of a float32 CPU array and, with ``slope``, its derivative
-    ``Phi(x) + x phi(x)`` (else None), as a pair, computed in cache-sized blocks; None for
-    other arrays (the caller takes ``normal_cdf``). A 16-bit float CPU array computes in
+    ``Phi(x) + x phi(x)`` (else None), as a pair, in one pass of the CPU kernels
+    (``_native``) or, without them, in cache-sized NumPy blocks; None for other arrays (the
+    caller takes ``normal_cdf``). A 16-bit float CPU array computes in
     float32 and gets its output rounded once, as PyTorch's CPU kernel; the derivative stays
     float32 so that ``g * slope`` is rounded once too (the engine casts it to ``x``'s dtype).
 
@@ -618,9 +620,10 @@ def gelu_exact(x, slope: bool):
     """
     if type(x) is np.ndarray:
         if x.dtype == np.float32:
-            return _erf.np_gelu32(x, slope)
+            fast = _native.gelu(x, False, slope) if x.flags.c_contiguous else None
+            return fast if fast is not None else _erf.np_gelu32(x, slope)
         if x.dtype == np.float16 or x.dtype.name == "bfloat16":
-            y, d = _erf.np_gelu32(x.astype(np.float32), slope)
+            y, d = gelu_exact(x.astype(np.float32), slope)
             return y.astype(x.dtype), d
     return None
 
@@ -841,9 +844,16 @@ class Generator:
 
 _generators: dict[Device, Generator] = {}
 _base_seed: int | None = None
+# NOTE: DataLoader thread workers' own CPU generators, by thread id (data/_worker_rng.py), as
+# each of PyTorch's process workers has its own
+thread_cpu_generators: dict[int, Generator] = {}
 
 
 def generator(d: Device) -> Generator:
+    if thread_cpu_generators and d.type == "cpu":
+        g = thread_cpu_generators.get(_get_ident())
+        if g is not None:
+            return g
     g = _generators.get(d)
     if g is None:
         offset = 0 if d.index is None else d.index + 1
@@ -852,8 +862,12 @@ def generator(d: Device) -> Generator:
 
 
 def manual_seed(seed: int) -> None:
-    """Seed every device's generator (``mg.manual_seed``)."""
+    """Seed every device's generator (``mg.manual_seed``); in a DataLoader thread worker,
+    that worker's own CPU generator only."""
     global _base_seed
+    if thread_cpu_generators and _get_ident() in thread_cpu_generators:
+        thread_cpu_generators[_get_ident()].seed(int(seed))
+        return
     _base_seed = int(seed)
     for d, g in _generators.items():
         g.seed(_base_seed + (0 if d.index is None else d.index + 1))

@@ -47,3 +47,8 @@ class LayoutError(ManygradError, NotImplementedError):
     """A sparse tensor where only dense ones are taken, or the reverse (a sparse gradient
     reaching an optimizer without sparse updates); also a ``RuntimeError``, which PyTorch
     raises (``NotImplementedError`` derives from it)."""
+
+
+class DivisionByZeroError(ManygradError, ZeroDivisionError, RuntimeError):
+    """Integer division (``//``, ``%``, ``fmod``) by zero on the CPU: a ``RuntimeError``, as
+    PyTorch raises there, and Python's ``ZeroDivisionError``."""

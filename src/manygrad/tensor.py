@@ -594,10 +594,13 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         return F.pow(o, self)
 
     def __matmul__(self, o):
+        if isinstance(o, np.ndarray):  # NOTE: PyTorch leaves `tensor @ array` to NumPy
+            return self._numpy_matmul(o)
         return F.matmul(self, o)
 
     def __rmatmul__(self, o):
-        return F.matmul(o, self)
+        # NOTE: `array @ tensor` is unsupported in PyTorch: NotImplemented gives its TypeError
+        return NotImplemented if isinstance(o, np.ndarray) else F.matmul(o, self)
 
     def __neg__(self):
         return F.neg(self)

@@ -11,14 +11,12 @@ from __future__ import annotations
 import copy
 import os
 import queue
-import random
 import signal
 import threading
 import time
 import traceback
 
-import numpy as np
-
+from . import _worker_rng
 from .dataset import IterableDataset, Subset, WorkerInfo, _clear_sample, _local, _set_sample
 
 EXHAUSTED = "__exhausted__"  # an iterable worker's stream ended
@@ -185,18 +183,24 @@ class LoopConfig:
 
 def worker_loop(wid, cfg: LoopConfig, requests, results, done, is_process):
     """Serve requests ``(task_id, indices or None, epoch)`` until told to stop."""
+    if is_process:
+        _worker_rng.seed_process(cfg.base_seed, wid)
+        return _serve(wid, cfg, requests, results, done, True)
+    _worker_rng.enter_thread(cfg.base_seed, wid)  # NOTE: its own random streams, as a process
+    try:
+        _serve(wid, cfg, requests, results, done, False)
+    finally:
+        _worker_rng.leave_thread()
+
+
+def _serve(wid, cfg: LoopConfig, requests, results, done, is_process):
     wseed = cfg.base_seed + wid
     dataset = cfg.dataset
     if is_process:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # NOTE: the main process handles Ctrl-C
         import multiprocessing as mp
 
-        import manygrad
-
         parent = mp.parent_process()
-        random.seed(wseed)
-        np.random.seed(wseed % 2**32)
-        manygrad.manual_seed(wseed)
     else:
         parent = None
         # NOTE: a shallow copy per thread, so that attributes a worker_init_fn or __iter__
@@ -336,20 +340,33 @@ class WorkerPool:
             pass
         return tid in self.buffer
 
+    def ready(self, tids) -> int | None:
+        """The first of ``tids`` to have been answered (never blocks), or None."""
+        while self._drain(False, 0):
+            pass
+        return next((t for t in self.buffer if t in tids), None)  # in order of arrival
+
     def get(self, tid: int, timeout: float = 0):
         """Wait for the answer to task ``tid``: ``(output, RemoteError or None)``."""
+        return self.get_any((tid,), timeout)[1:]
+
+    def get_any(self, tids, timeout: float = 0):
+        """Wait for the first answer to any of ``tids``: ``(tid, output, RemoteError or
+        None)``."""
         start = time.monotonic()
-        while tid not in self.buffer:
+        while True:
+            tid = next((t for t in self.buffer if t in tids), None)
+            if tid is not None:
+                return (tid, *self.buffer.pop(tid))
             wait = min(1.0, max(0.0, start + timeout - time.monotonic())) if timeout else 1.0
             if self._drain(True, wait):
                 continue
             self._check_alive()
             if timeout and time.monotonic() - start >= timeout:
                 raise RuntimeError(
-                    f"DataLoader timed out after {timeout} s waiting for a batch from "
-                    f"worker {tid % self.n}; raise timeout= or look for a stuck sample"
+                    f"DataLoader timed out after {timeout} s waiting for a batch from the "
+                    "workers; raise timeout= or look for a stuck sample"
                 )
-        return self.buffer.pop(tid)
 
     def forget_before(self, tid: int) -> None:
         """Drop answers to tasks older than ``tid`` (an abandoned epoch), now and later."""

@@ -52,12 +52,14 @@ class DataLoader:
         generator: seed (int), ``numpy.random.Generator`` or ``mg.Generator`` for the
             shuffle and the workers' base seed, drawn anew at each ``iter(loader)`` (default
             None: both come from manygrad's CPU RNG). Worker ``i`` gets seed
-            ``base_seed + i`` (``get_worker_info().seed``); process workers seed
-            ``random``, NumPy's global RNG and manygrad's CPU RNG with it.
+            ``base_seed + i`` (``get_worker_info().seed``); each worker, thread or process,
+            draws from its own ``random``, NumPy global and manygrad CPU generators, seeded
+            as PyTorch seeds its worker processes (see docs/porting.md).
         prefetch_factor: batches queued ahead per worker (default 2).
         persistent_workers: keep workers alive between epochs (default False).
         pin_memory_device: accepted for PyTorch compatibility; ``device`` picks the device.
-        in_order: accepted for PyTorch compatibility; batches always come in order.
+        in_order: with workers, False yields batches as they are loaded instead of in the
+            sampler's order, and sends work to the workers that have room (default True).
         device: put batches on this device (``"cuda"``: pinned staging + copy stream).
         worker_type: ``"thread"`` (I/O-bound decoding; the default) or ``"process"``
             (decoding that holds the GIL; the dataset must be picklable, and scripts need
@@ -274,8 +276,9 @@ class _LoaderIter:
         self.pool.forget_before(self.first_tid)
         self.pending: list[int] = []
         self.active = list(range(loader.num_workers))
-        self.rr = 0
+        self.rr = 0  # NOTE: worker b % n loads batch b (in order), as in PyTorch
         self.routes: dict[int, int] = {}
+        self.load = [0] * loader.num_workers  # tasks sent to each worker and not yet taken
         self.indices = None if loader._iterable else iter(loader._index_sampler())
         for _ in range(loader.num_workers * loader.prefetch_factor):
             self._submit()
@@ -288,18 +291,32 @@ class _LoaderIter:
 
     # ---------------------------------------------------------------- host batches
     def _submit(self) -> None:
-        if self.loader._iterable:
-            if not self.active:
-                return
-            w = self.active[self.rr % len(self.active)]
-            self.rr += 1
-            tid = self.pool.submit(None, self.epoch, worker=w)
-            self.routes[tid] = w
-            self.pending.append(tid)
+        w = self._next_worker()
+        if w is None:
             return
-        idx = next(self.indices, None)
-        if idx is not None:
-            self.pending.append(self.pool.submit(idx, self.epoch))
+        idx = None
+        if not self.loader._iterable:
+            idx = next(self.indices, None)
+            if idx is None:
+                return
+        tid = self.pool.submit(idx, self.epoch, worker=w)
+        self.routes[tid] = w
+        self.load[w] += 1
+        self.pending.append(tid)
+
+    def _next_worker(self) -> int | None:
+        """The next active worker in turn; with ``in_order=False`` the next one that has
+        fewer tasks than its share of ``num_workers * prefetch_factor`` (PyTorch's rule)."""
+        ld = self.loader
+        if not self.active:
+            return None
+        room = ld.num_workers * ld.prefetch_factor // len(self.active)
+        for _ in range(ld.num_workers):
+            w = self.rr % ld.num_workers
+            self.rr += 1
+            if w in self.active and (ld.in_order or self.load[w] < room):
+                return w
+        return None
 
     def _host_batch(self, block: bool = True):
         """The next host batch; None when not ready (block=False); raises StopIteration."""
@@ -311,19 +328,26 @@ class _LoaderIter:
         while True:
             if not self.pending:
                 raise StopIteration
-            tid = self.pending[0]
-            if not block and not self.pool.poll(tid):
-                return None
-            out, err = self.pool.get(tid, ld.timeout)
-            self.pending.pop(0)
+            if ld.in_order:
+                tid = self.pending[0]
+                if not block and not self.pool.poll(tid):
+                    return None
+                out, err = self.pool.get(tid, ld.timeout)
+            else:  # NOTE: whichever batch is ready first
+                if not block and self.pool.ready(self.pending) is None:
+                    return None
+                tid, out, err = self.pool.get_any(self.pending, ld.timeout)
+            self.pending.remove(tid)
+            w = self.routes.pop(tid)
+            self.load[w] -= 1
             if err is not None:
                 self.close()
                 err.reraise(self.pool.kind)
             batch, skipped = out
-            w = self.routes.pop(tid, None)
             if is_exhausted(batch):
                 if w in self.active:
                     self.active.remove(w)
+                self._submit()  # NOTE: to another worker, as PyTorch does
                 continue
             self._submit()
             self.skipped += skipped

@@ -1,6 +1,7 @@
-"""ReLU and leaky ReLU of CPU float32/float64 arrays, block by block (``elementwise.py``'s
-Relu and LeakyRelu take these for C-contiguous NumPy arrays; other arrays, GPU ones
-included, take their plain formulas). The values are PyTorch's bit for bit: NaN, -0.0, inf
+"""ReLU and leaky ReLU of CPU float32/float64 arrays: float32 through the CPU kernels
+(``_native``, one pass), float64 (and float32 without the kernels) block by block
+(``elementwise.py``'s Relu and LeakyRelu take these for C-contiguous NumPy arrays; other
+arrays, GPU ones included, take their plain formulas). The values are PyTorch's bit for bit: NaN, -0.0, inf
 and the gradient at 0 included.
 
 NOTE: two things make these faster than the plain formulas on CPUs. NumPy's maximum,
@@ -11,7 +12,7 @@ and each step runs over one block at a time, whose temporaries stay in the L2 ca
 
 from __future__ import annotations
 
-from .. import backend
+from .. import _native, backend
 
 _BLOCK = 1 << 16  # NOTE: 256 KiB of float32: a block and its temporaries stay in L2
 _CONSTS: dict = {}
@@ -45,6 +46,8 @@ def _blocks(n: int):
 def relu(xp, x, out=None):
     """``max(x, 0)`` as PyTorch's (-0.0 stays -0.0, NaN stays NaN) into ``out`` (new if None;
     may be ``x``)."""
+    if (fast := _native.relu(x, out)) is not None:
+        return fast  # NOTE: float32: one pass of the CPU kernels
     y = xp.empty_like(x) if out is None else out
     xf, yf = x.reshape(-1), y.reshape(-1)
     zero = _const(xp, x.dtype, 0.0)
@@ -67,6 +70,8 @@ def relu_grad(xp, g, y):
     the sign being 0: ``g``'s bits times ``min(y's bits << 1, 1)``, all in integers (32k
     float32 values: 5.9 against 7.5 us for comparing, negating and multiplying by the
     booleans)."""
+    if (fast := _native.relu_backward(g, y)) is not None:
+        return fast
     it = xp.uint32 if g.dtype.itemsize == 4 else xp.uint64
     out = xp.empty_like(g)
     gf, yf, of = g.reshape(-1).view(it), y.reshape(-1).view(it), out.reshape(-1).view(it)
@@ -87,6 +92,8 @@ def leaky(xp, x, slope: float, out=None):
     NOTE: the same values as the select, NaN, inf and -0.0 included: for 0 < slope <= 1,
     ``x * slope`` lies between 0 and ``x`` (rounding can't pass ``x``), and at +-0 both
     operands are the same zero. A slope <= 0 breaks this (inf * 0, ties of -0.0 and 0.0)."""
+    if (fast := _native.relu(x, out, slope)) is not None:
+        return fast
     y = xp.empty_like(x) if out is None else out
     xf, yf = x.reshape(-1), y.reshape(-1)
     pick = xp.maximum if slope <= 1 else xp.minimum
@@ -108,6 +115,8 @@ def leaky_grad(xp, g, a, slope: float):
     NOTE: for slope <= 1, ``fmax(minimum(a * inf, 1), slope)``: a * inf is inf for a > 0,
     -inf for a < 0 and NaN at +-0 and NaN; minimum keeps the NaN, fmax drops it. For
     slope > 1, ``maximum(fmin(a * -inf, slope), 1)``. ``g * 1`` is ``g`` exactly."""
+    if (fast := _native.relu_backward(g, a, slope)) is not None:
+        return fast
     out = xp.empty_like(g)
     gf, af, of = g.reshape(-1), a.reshape(-1), out.reshape(-1)
     dt = g.dtype

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import math
 
-from .. import backend
+from .. import _native, backend
 from .. import dtypes as D
 from ..autograd import Function
-from ..errors import DTypeError
+from ..errors import DivisionByZeroError, DTypeError, DTypeNotImplementedError
 from ..tensor import Tensor
 from . import _relu_blocks as _rb
 
@@ -341,6 +341,34 @@ def _binary(fn, a, b):
     return fn.apply(a, b)
 
 
+def _divide(fn, name, a, b):
+    """``fn`` (floor division, remainder, fmod) of promoted operands, with PyTorch's checks
+    of integer operands."""
+    a, b = _promote(a, b)
+    t = a if isinstance(a, Tensor) else b
+    if t._data.dtype.kind in "biu":
+        _check_int_divisor(name, t, b)
+    return fn.apply(a, b)
+
+
+def _check_int_divisor(name, t, b) -> None:
+    """Refuse bool operands, and a zero divisor on the CPU, as PyTorch does for integers."""
+    if t._data.dtype.kind == "b":
+        raise DTypeNotImplementedError(
+            f"{name}: not implemented for bool tensors; convert them first (x.int())"
+        )
+    # NOTE: PyTorch checks the divisor on the CPU only: its CUDA kernels run without a host
+    # sync and give an undefined value where the divisor is 0. manygrad's cuda and fakegpu
+    # devices skip the check in the same way (the array library's result, no sync).
+    if t._device.type == "cpu" and t._data.size:
+        v = b._data if isinstance(b, Tensor) else b
+        if not (v.all() if backend.is_array(v) else v):
+            raise DivisionByZeroError(
+                f"ZeroDivisionError: {name} of integer tensors by zero; make the divisor "
+                "nonzero, or divide floating-point tensors (x.float()), which give inf/nan"
+            )
+
+
 def add(input, other, alpha=1) -> Tensor:
     """``input + alpha * other`` with broadcasting."""
     return _binary(Add, input, other if alpha == 1 else other * alpha)
@@ -368,6 +396,9 @@ def div(input, other, rounding_mode=None) -> Tensor:
         return _binary(Div, *_float_pair(input, other))
     a, b = _promote(input, other)
     if rounding_mode == "trunc":
+        t = a if isinstance(a, Tensor) else b
+        if t._data.dtype.kind in "biu":
+            _check_int_divisor("div", t, b)
         q = _binary(Div, _as_float(a), _as_float(b))
         with backend.device_scope(q._device):
             r = backend.array_module(q._data).trunc(q._data).astype(_dtype_of(a, b))
@@ -394,17 +425,17 @@ def true_divide(input, other) -> Tensor:
 
 
 def floor_divide(input, other) -> Tensor:
-    return _binary(FloorDivide, input, other)
+    return _divide(FloorDivide, "floor_divide", input, other)
 
 
 def remainder(input, other) -> Tensor:
-    return _binary(Remainder, input, other)
+    return _divide(Remainder, "remainder", input, other)
 
 
 def fmod(input, other) -> Tensor:
     """The remainder of ``input / other`` rounded toward zero, with the sign of ``input``
     (PyTorch's ``torch.fmod``); ``remainder`` follows the sign of ``other``."""
-    return _binary(Fmod, input, other)
+    return _divide(Fmod, "fmod", input, other)
 
 
 def pow(input, exponent) -> Tensor:  # noqa: A001
@@ -416,6 +447,11 @@ def pow(input, exponent) -> Tensor:  # noqa: A001
     ):
         if isinstance(exponent, float) and not (input.is_floating_point() or input.is_complex()):
             input = cast(input, D.get_default_dtype())
+        elif exponent < 0 and type(exponent) is int and input.dtype._cat < 2:  # bool, ints
+            raise DTypeError(
+                f"pow: Integers to negative integer powers are not allowed ({input.dtype} "
+                f"tensor ** {exponent}); use a float exponent ({float(exponent)}) or tensor"
+            )
         elif input.dtype is D.bool_:
             input = cast(input, D.int64)  # NOTE: bool ** int is int64, as PyTorch
         return Pow.apply(input, exponent)
@@ -500,10 +536,30 @@ def _abs_grad(xp, g, x, y):
     return g * xp.where(r == 0, 0, x / xp.where(r == 0, 1, r))
 
 
-neg = _unary("Neg", lambda xp, x: -x, lambda xp, g, x, y: -g, False, False,
+def _neg(xp, x):
+    try:
+        return -x
+    except TypeError:  # NOTE: NumPy's and CuPy's refusal of bool negation, as PyTorch's
+        if x.dtype.kind != "b":
+            raise
+    raise DTypeError(
+        "neg: Negation, the `-` operator, on a bool tensor is not supported; to invert a "
+        "mask use the `~` or logical_not() operator instead"
+    )
+
+
+neg = _unary("Neg", _neg, lambda xp, g, x, y: -g, False, False,
              lambda g, x, y: -g, complex_ok=True)  # fmt: skip
+
+
 # NOTE: sgn z varies with z; a real sign is a mask, tied to x as PyTorch's (_zero_grad_of)
-abs = _unary("Abs", lambda xp, x: xp.abs(x), _abs_grad, False, False,  # noqa: A001
+def _abs(xp, x):
+    if x.dtype.kind == "b":
+        raise DTypeNotImplementedError("abs: not implemented for bool tensors (|x| of a mask is x)")
+    return xp.abs(x)
+
+
+abs = _unary("Abs", _abs, _abs_grad, False, False,  # noqa: A001
              lambda g, x, y: g * x.sgn() if x.is_complex() else _zero_grad_of(g * _sgn(x), x),
              complex_ok=True)  # fmt: skip
 exp = _unary("Exp", lambda xp, x: xp.exp(x), lambda xp, g, x, y: g * _conj(xp, y),
@@ -628,6 +684,8 @@ def _sigmoid(xp, x):
     # about -88 (float32) exp overflows to inf and the result is 0, as PyTorch's (and
     # SiLU's -0.0). No where(): NumPy's is ~10x slower on random signs
     dt = x.dtype
+    if (y := _native.unary("sigmoid", x)) is not None:
+        return y  # NOTE: CPU float32: one pass of the CPU kernels
     e = xp.exp(-(x.astype(xp.float32) if dt.itemsize == 2 else x))
     if not e.ndim:  # NOTE: NumPy gives a scalar for a 0-d input; the steps below are in place
         e = xp.asarray(e)
@@ -636,8 +694,13 @@ def _sigmoid(xp, x):
     return e.astype(dt, copy=False)
 
 
-sigmoid = _unary("Sigmoid", _sigmoid, lambda xp, g, x, y: g * y * (1 - y),
-                 graph=lambda g, x, y: g * y * (1 - y))  # fmt: skip
+def _sigmoid_grad(xp, g, x, y):
+    if (dx := _native.unary_backward("sigmoid", g, y)) is not None:
+        return dx
+    return g * y * (1 - y)
+
+
+sigmoid = _unary("Sigmoid", _sigmoid, _sigmoid_grad, graph=lambda g, x, y: g * y * (1 - y))
 
 
 def _opmath(f):
@@ -653,10 +716,25 @@ def _opmath(f):
     return run
 
 
-_silu_grad = _opmath(lambda xp, g, x: g * (s := _sigmoid(xp, x)) * (1 + x * (1 - s)))
+_silu_grad_ref = _opmath(lambda xp, g, x: g * (s := _sigmoid(xp, x)) * (1 + x * (1 - s)))
+_silu_ref = _opmath(lambda xp, x: x * _sigmoid(xp, x))
+
+
+def _silu(xp, x):
+    if (y := _native.unary("silu", x)) is not None:
+        return y  # NOTE: CPU float32: one pass of the CPU kernels
+    return _silu_ref(xp, x)
+
+
+def _silu_grad(xp, g, x):
+    if (dx := _native.unary_backward("silu", g, x)) is not None:
+        return dx
+    return _silu_grad_ref(xp, g, x)
+
+
 silu = _unary(
     "Silu",
-    _opmath(lambda xp, x: x * _sigmoid(xp, x)),
+    _silu,
     lambda xp, g, x, y: _silu_grad(xp, g, x),
     False,
     graph=lambda g, x, y: g * (s := sigmoid(x)) * (1 + x * (1 - s)),
@@ -790,11 +868,22 @@ def elu(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
 _SQRT_2_PI = math.sqrt(2 / math.pi)
 
 
+def _mul(g, d):
+    """``g * d``: one pass of the CPU kernels for float32 CPU arrays of one shape."""
+    if (out := _native.mul(g, d)) is not None:
+        return out
+    return g * d
+
+
 class Gelu(Function):
     def forward(self, x, approximate):
         xp = backend.array_module(x)
         self.x, self.approx = x, approximate
         if approximate == "tanh":
+            fast = _native.gelu(x, True, self.needs_input_grad[0])
+            if fast is not None:  # NOTE: CPU float32: one pass, the derivative saved
+                y, self.slope = fast
+                return y
             self.t = xp.tanh(_SQRT_2_PI * (x + 0.044715 * x * x * x))
             return 0.5 * x * (1 + self.t)
         # NOTE: float32 on CPUs: one pass over cache-sized blocks computes the output and,
@@ -813,13 +902,16 @@ class Gelu(Function):
     def backward(self, g):
         xp = backend.array_module(g)
         x = self.x
+        if self.approx == "tanh" and "slope" in self.__dict__:
+            slope = self.slope if self.slope is not None else _native.gelu(x, True, True)[1]
+            return _mul(g, slope)
         if self.approx == "tanh":
             t = self.t
             dt = (1 - t * t) * _SQRT_2_PI * (1 + 3 * 0.044715 * x * x)
             return g * (0.5 * (1 + t) + 0.5 * x * dt)
         if self.cdf is None:
             slope = self.slope if self.slope is not None else backend.gelu_exact(x, True)[1]
-            return g * slope
+            return _mul(g, slope)
         pdf = xp.exp(-0.5 * x * x)
         pdf *= x * (1 / math.sqrt(2 * math.pi))
         pdf += self.cdf

@@ -9,6 +9,7 @@ import math
 from .. import backend
 from .. import dtypes as D
 from ..autograd import Function
+from ..errors import DTypeNotImplementedError
 from ..tensor import Tensor
 from .elementwise import (
     _compare,
@@ -378,8 +379,14 @@ def _bits(name, ufunc):
 
     def op(input, other) -> Tensor:  # noqa: A002
         for v in (input, other):
-            if isinstance(v, Tensor) and v.is_floating_point():
-                raise TypeError(f"{ufunc}: not defined for floating tensors (dtype {v.dtype})")
+            if isinstance(v, float) or (
+                isinstance(v, Tensor) and (v.is_floating_point() or v.is_complex())
+            ):  # NOTE: NotImplementedError as PyTorch's, and a TypeError as before
+                dt = v.dtype if isinstance(v, Tensor) else "a float scalar"
+                raise DTypeNotImplementedError(
+                    f"{ufunc}: not defined for floating or complex operands ({dt}); bitwise "
+                    "ops take integer and bool tensors"
+                )
         return cmp(input, other)
 
     op.__name__ = ufunc
@@ -400,7 +407,10 @@ _BitwiseNot = _unary_test("BitwiseNot", lambda xp, x: xp.invert(x))
 def bitwise_not(input: Tensor) -> Tensor:  # noqa: A002
     """``~input``: every bit flipped for integers, logical not for bools."""
     if input.is_floating_point() or input.is_complex():
-        raise TypeError(f"bitwise_not: not defined for floating tensors (dtype {input.dtype})")
+        raise DTypeNotImplementedError(
+            f"bitwise_not: not defined for floating or complex tensors ({input.dtype}); "
+            "bitwise ops take integer and bool tensors (a mask's inverse: ~(x > 0))"
+        )
     return _BitwiseNot.apply(input)
 
 

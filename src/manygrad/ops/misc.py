@@ -9,7 +9,7 @@ import math
 from .. import backend
 from .. import dtypes as D
 from ..autograd import Function
-from ..errors import ShapeError
+from ..errors import DTypeNotImplementedError, ShapeError
 from ..tensor import Size, Tensor
 from .elementwise import _float_input, _float_pair, abs, cast, div, isnan, log, mul, sub, where
 from .indexing import _dim, getitem
@@ -106,6 +106,11 @@ def logit(input: Tensor, eps=None) -> Tensor:  # noqa: A002
 def _int_pair(name, ufunc):
     @backend.on_tensor_device
     def op(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+        for v in (input, other):
+            if isinstance(v, Tensor) and v._data.dtype.kind not in "iu":
+                raise DTypeNotImplementedError(
+                    f"{name}: not implemented for {v.dtype} tensors; it takes integer ones"
+                )
         xp = backend.array_module(input._data)
         o = other._data if isinstance(other, Tensor) else other
         return Tensor._wrap(getattr(xp, ufunc)(input._data, o), input._device)

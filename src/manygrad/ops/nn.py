@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 
-from .. import backend
+from .. import _native, backend
 from .. import dtypes as D
 from ..autograd import Function, is_grad_enabled
 from ..errors import AutogradError, DTypeError, LayoutError, ShapeError
@@ -102,6 +102,9 @@ class Softmax(Function):
             self.y, self.fused = _kernels().softmax(xp.ascontiguousarray(x)), True
             return self.y
         x = x.astype(_cdt(x), copy=False)
+        if axis == x.ndim - 1 and (y := _native.softmax(x, log)) is not None:
+            self.y = y  # NOTE: CPU float32: one pass a row in C
+            return y.astype(out_dt, copy=False)
         if rows_path(x, axis):  # CPU: block by block of rows
             self.y = rows_forward(xp, x, log)
             return self.y.astype(out_dt, copy=False)
@@ -125,6 +128,10 @@ class Softmax(Function):
                 return _kernels().softmax_backward(g, y)
             y = y.astype(_cdt(y))
         g = g.astype(y.dtype, copy=False)
+        if axis == y.ndim - 1:
+            gx = _native.softmax_backward(xp.ascontiguousarray(g), y, self.log)
+            if gx is not None:
+                return gx
         if rows_path(y, axis):
             return rows_backward(xp, g, y, self.log)
         if self.log:
@@ -257,7 +264,16 @@ def _renorm_rows(w, idx, max_norm, norm_type):
     xp = backend.array_module(w)
     flat = idx.reshape(-1)
     rows = w[flat]
-    norm = (xp.abs(rows) ** norm_type).sum(axis=1, keepdims=True) ** (1.0 / norm_type)
+    a = xp.abs(rows)
+    if norm_type == float("inf"):
+        norm = a.max(axis=1, keepdims=True)
+    elif norm_type == float("-inf"):
+        norm = a.min(axis=1, keepdims=True)
+    elif norm_type == 0:
+        norm = (a != 0).sum(axis=1, keepdims=True).astype(w.dtype)
+    else:
+        with backend.quiet_float_errors():  # a negative p over a zero entry: the norm is 0
+            norm = (a**norm_type).sum(axis=1, keepdims=True) ** (1.0 / norm_type)
     # NOTE: repeated indices write the same scaled row, so plain assignment is correct
     w[flat] = rows * xp.where(norm > max_norm, max_norm / (norm + 1e-7), 1.0).astype(w.dtype)
 

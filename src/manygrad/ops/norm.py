@@ -8,8 +8,6 @@ The dtypes the parameters may have are PyTorch's (``_dtype_rules.check_norm_para
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import _native, backend
 from .. import dtypes as D
 from ..autograd import Function
@@ -97,7 +95,7 @@ class LayerNorm(Function):
         self.shape, self.nshape = x.shape, nshape
         if _ln_fusable(x, w, b):
             return self._fused_forward(xp, x, w, b, cdt)
-        if xp is np and cdt == np.float32:  # NOTE: CPU float32: one pass a row in C
+        if cdt == x.dtype:  # NOTE: CPU float32 arrays: one pass a row in C (_native)
             x2, fw = x.reshape(-1, _size(nshape)), _flat(w, cdt)
             fast = _native.layer_norm(x2, fw, _flat(b, cdt), eps)
             if fast is not None:

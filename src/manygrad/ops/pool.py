@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import backend
+from .. import _native, backend
 from ..autograd import Function
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -56,10 +56,17 @@ def _pool_len(n, k, s, p, d, ceil_mode):
 
 
 class MaxPool(Function):
+    native = False  # the forward ran the CPU kernels (indices kept for backward)
+
     def forward(self, x, geom, yshape):
         xp = backend.array_module(x)
         self.geom, self.xshape = geom, x.shape
         self.x = x  # NOTE: a reference (no copy), for double backward's zero-gradient tie
+        fast = _native.max_pool2d(x.reshape(geom.shape), geom.out, geom.k, geom.s, geom.p, geom.d)
+        if fast is not None:
+            self.best, self.idx = fast  # NOTE: CPU float32: one pass, PyTorch's indices
+            self.native = True
+            return self.best.reshape(yshape)
         low = xp.iinfo(x.dtype).min if xp.issubdtype(x.dtype, xp.integer) else float("-inf")
         self.buf = geom.pad(x.reshape(geom.shape), low)
         best = None
@@ -69,21 +76,46 @@ class MaxPool(Function):
         return best.reshape(yshape)
 
     def _firsts(self):
-        """Per kernel offset, where that offset holds its window's first maximum."""
+        """Per kernel offset, where that offset holds its window's first maximum, or in a
+        window holding NaN its last NaN (PyTorch's kernels let every NaN replace the
+        running maximum: the index, and the gradient, go to the last one)."""
         xp, taken = backend.array_module(self.best), None
-        for s in self.geom.windows(self.buf):
-            m = xp.greater_equal(s, self.best)  # NOTE: a NaN window gets no gradient
+        last = self._last_nans(xp)
+        for k, s in enumerate(self.geom.windows(self.buf)):
+            m = xp.greater_equal(s, self.best)  # NOTE: False throughout a NaN window
             if taken is None:
                 taken = m.copy()
             else:
                 xp.greater(m, taken, out=m)  # m and not taken: ties go to the first
                 taken |= m
+            if last is not None:
+                m |= last == k
             yield m
+
+    def _last_nans(self, xp):
+        """Each window's kernel offset of its last NaN (-1 where none); None for integer
+        inputs and CPU inputs without NaN."""
+        if self.best.dtype.kind in "biu":
+            return None
+        # NOTE: the check costs one pass over the output on the CPU; on GPUs it would be a
+        # host sync, so there the offsets are always found (a few more kernels, no sync)
+        if backend.device_of(self.best).type == "cpu" and not xp.isnan(self.best).any():
+            return None
+        last = xp.full(self.best.shape, -1, xp.int32)
+        for k, s in enumerate(self.geom.windows(self.buf)):
+            last = xp.where(xp.isnan(s), k, last)
+        return last
 
     def backward(self, g):
         xp = backend.array_module(g)
         geom = self.geom
         g = g.reshape(self.best.shape)
+        if self.native:
+            dx = _native.max_pool2d_backward(xp.ascontiguousarray(g), self.idx, geom.shape[2:])
+            if dx is not None:
+                return dx.reshape(self.xshape)
+            g = g.astype(self.best.dtype)  # NOTE: another dtype: the general path below
+            return self._scatter(xp, g, self.idx).reshape(self.xshape)
         buf = xp.zeros(tuple(geom.shape[:2]) + geom.padded, g.dtype)
         disjoint = all(s >= d * (k - 1) + 1 for s, d, k in zip(geom.s, geom.d, geom.k))
         for m, view in zip(self._firsts(), geom.windows(buf)):
@@ -105,8 +137,18 @@ class MaxPool(Function):
         # NOTE: the input enters only through the argmax: a zero gradient, as PyTorch's
         return _zero_grad_of(gx.reshape(*self.xshape), self.saved_input(0, self.x))
 
+    def _scatter(self, xp, g, idx):
+        """``g`` added at the flat plane indices ``idx`` into zeros of the input's shape."""
+        n, c, h, w = self.geom.shape
+        out = xp.zeros((n * c, h * w), g.dtype)
+        rows = xp.arange(n * c).reshape(-1, 1)
+        xp.add.at(out, (rows, idx.reshape(n * c, -1)), g.reshape(n * c, -1))
+        return out
+
     def indices(self):
         """Flat index into each (H, W) plane of the maximum, as PyTorch's return_indices."""
+        if self.native:
+            return self.idx
         xp, geom = backend.array_module(self.best), self.geom
         (ho, wo), (_, kw), (sh, sw), (ph, pw), (dh, dw) = geom.out, geom.k, geom.s, geom.p, geom.d
         rows = xp.arange(ho).reshape(-1, 1) * sh - ph
