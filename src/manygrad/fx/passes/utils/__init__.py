@@ -1,0 +1,1 @@
+"""Helpers of the graph passes (``matcher_utils``: subgraph matching)."""
