@@ -202,6 +202,13 @@ PORTS = [
     ("hypernetwork_functional_call.py", [], (2e-3, 1e-4), ()),
     ("set_transformer_isab.py", [], (2e-3, 1e-4), ()),
     ("sparse_autoencoder_topk.py", [], (2e-3, 1e-4), ()),
+    ("multitask_uncertainty.py", [], (2e-3, 1e-4), ()),
+    ("multitask_uncertainty.py", ["--weighting", "gaussian-nll"], (2e-3, 1e-4), ()),
+    ("neural_process.py", ["--latent", "--attention"], (2e-3, 1e-4), ()),
+    ("graph_isomorphism_gin.py", ["--readout", "mean", "--learn-eps"], (2e-3, 1e-4), ()),
+    ("graph_isomorphism_gin.py", ["--readout", "max"], (2e-3, 1e-4), ()),
+    ("deepfm_field_aware.py", ["--model", "ffm"], (2e-3, 1e-4), ()),
+    ("temporal_point_process.py", ["--integral", "trapezoid", "--beta", "1"], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 

@@ -698,8 +698,10 @@ class BCE(Function):
         self.inputs = (x, y)
         xp = backend.array_module(x)
         # NOTE: logs clamped at -100 as PyTorch does, so that x = 0 or 1 gives a finite loss
-        lx = xp.maximum(xp.log(x), -100.0)
-        l1x = xp.maximum(xp.log1p(-x), -100.0)
+        # (and no NumPy warning about the log of 0 on the way)
+        with backend.quiet_float_errors():
+            lx = xp.maximum(xp.log(x), -100.0)
+            l1x = xp.maximum(xp.log1p(-x), -100.0)
         self.x, self.y, self.w, self.dl = x, y, w, lx - l1x
         loss = -(y * self.dl + l1x)
         return loss if w is None else loss * w
@@ -799,7 +801,21 @@ def binary_cross_entropy(
         reduction = _legacy_reduction(size_average, reduce)
     _check_reduction(reduction, "binary_cross_entropy")
     x, y, w, _ = _binary_args(input, target, weight, "binary_cross_entropy")
+    _check_probabilities(x, y)
     return _reduce(BCE.apply(x, y, w), reduction)
+
+
+def _check_probabilities(x: Tensor, y: Tensor) -> None:
+    """Inputs or targets outside [0, 1] (or NaN) raise, as in PyTorch. NOTE: only on the
+    CPU, where the check costs no sync; on a GPU they give a NaN or negative loss instead."""
+    for name, t in (("input", x), ("target", y)):
+        a = t._data
+        if a.size and backend.device_of(a).type == "cpu" and not ((a >= 0) & (a <= 1)).all():
+            hint = "apply sigmoid first, or use binary_cross_entropy_with_logits on logits"
+            raise RuntimeError(
+                f"binary_cross_entropy: all elements of {name} should be between 0 and 1"
+                + (f" ({hint})" if name == "input" else "")
+            )
 
 
 @autocast_fp32()

@@ -166,6 +166,14 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
     return _reduce(loss, reduction)
 
 
+def _check_var_sign(negative: bool) -> None:
+    if negative:
+        raise ValueError(
+            "gaussian_nll_loss: var has negative entry/entries; variances must be >= 0 (pass "
+            "a softplus or exp of the network's output)"
+        )
+
+
 def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False,
                       eps: float = 1e-6, reduction: str = "mean") -> Tensor:  # fmt: skip
     """Negative log likelihood of a Gaussian target: ``0.5 * (log(var) + (input - target)^2
@@ -173,11 +181,17 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False,
     only (its gradient passes unchanged, as in PyTorch)."""
     _check_reduction(reduction, "gaussian_nll_loss")
     if not isinstance(var, Tensor):
+        _check_var_sign(float(var) < 0)
         var = _full_like(input, float(var))
+    elif backend.device_of(var._data).type == "cpu" and var.numel():
+        # NOTE: only on the CPU, where the check costs no sync (PyTorch syncs on a GPU too)
+        _check_var_sign(bool((var._data < 0).any()))
     if tuple(var.shape) != tuple(input.shape):
+        mismatched = [v for i, v in zip(input.shape, var.shape) if i != v]
         if tuple(input.shape[:-1]) == tuple(var.shape):
             var = var.unsqueeze(-1)
-        elif not (tuple(input.shape[:-1]) == tuple(var.shape[:-1]) and var.shape[-1] == 1):
+        elif not (var.ndim == input.ndim and math.fsum(mismatched) == 1):
+            # one dim of size 1 where the input's is larger: a variance shared along it
             raise ValueError(f"gaussian_nll_loss: var of shape {tuple(var.shape)} does not fit "
                              f"input of shape {tuple(input.shape)}")  # fmt: skip
     v = var.detach()
