@@ -283,6 +283,26 @@ def _broadcast_error(op: str, raw) -> ShapeError:
     return ShapeError(f"{op.lower()}: operand shapes {shapes} do not broadcast together")
 
 
+def _mixed_devices(cls, args, kwargs, dev, other):
+    """An op whose tensors are on two devices: as in PyTorch, 0-d CPU tensors (scalars) go
+    along with tensors of another device (copied there, differentiably); anything else is
+    refused."""
+    devs = {a._device for a in args if isinstance(a, Tensor) and not _cpu_scalar(a)}
+    if len(devs) == 1 and any(_cpu_scalar(a) for a in args if isinstance(a, Tensor)):
+        (target,) = devs
+        moved = [a.to(target) if isinstance(a, Tensor) and _cpu_scalar(a) else a for a in args]
+        return cls.apply(*moved, **kwargs)
+    raise DeviceError(
+        f"{cls.__name__.lower()}: expected all tensors on one device, got {dev} and {other}; "
+        f"move them with .to(device) first, e.g. x = x.to('{dev if dev.type != 'cpu' else other}')"
+        " (only 0-d CPU tensors may go along with tensors of another device)"
+    )
+
+
+def _cpu_scalar(a) -> bool:
+    return a._device.type == "cpu" and a._data.ndim == 0
+
+
 class Function:
     """One differentiable op.
 
@@ -332,11 +352,7 @@ class Function:
                     dev = a._device
                     dt0 = d.dtype
                 elif a._device is not dev and a._device != dev:
-                    raise DeviceError(
-                        f"{cls.__name__.lower()}: expected all tensors on one device, got "
-                        f"{dev} and {a._device}; move them with .to(device) first, e.g. "
-                        f"x = x.to('{dev}')"
-                    )
+                    return _mixed_devices(cls, args, kwargs, dev, a._device)
                 if a.requires_grad:
                     record = True
         record = record and _grad_enabled and cls.differentiable

@@ -369,6 +369,8 @@ def _setitem(x: Tensor, idx, value) -> None:
 
     xp = backend.array_module(x._data)
     vt = value if isinstance(value, Tensor) else None
+    if vt is not None and vt._device != x._device and vt._device.type == "cpu" and not vt.ndim:
+        value = vt = vt.to(x._device)  # NOTE: a 0-d CPU tensor goes along, as in PyTorch
     if vt is not None and vt._device != x._device:
         raise DeviceError(
             f"setitem: the value is on {vt._device} but the tensor is on {x._device}; "
