@@ -49,6 +49,9 @@ _synced = {}
 
 def _sync_params(params):
     params = list(params)
+    # NOTE: a group's "params" may be a generator (`{"params": model.parameters()}`): it is
+    # listed once here and the listed copy goes on to the optimizer
+    params = [_listed_group(p) if isinstance(p, dict) else p for p in params]
     tensors = []
     for p in params:
         tensors.extend(p["params"] if isinstance(p, dict) else [p])
@@ -71,6 +74,11 @@ def _sync_params(params):
                 continue  # a learnt scalar (CLIP's logit scale) starts where the program put it
             p.copy_(torch.from_numpy(_init_value(tuple(p.shape), i)))
     return params
+
+
+def _listed_group(group: dict) -> dict:
+    ps = group["params"]
+    return dict(group, params=[ps] if isinstance(ps, torch.Tensor) else list(ps))
 
 
 _param_deepcopy = torch.nn.Parameter.__deepcopy__
