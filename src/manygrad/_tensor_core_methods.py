@@ -238,7 +238,8 @@ class CoreMethods:
         return F.reshape(self, *sizes, shape=shape)
 
     def view(self, *shape, size=None, dtype=None):
-        shape = one_form("view", shape, size=size, dtype=dtype)  # PyTorch's keyword forms
+        if size is not None or dtype is not None:
+            shape = one_form("view", shape, size=size, dtype=dtype)  # PyTorch's keyword forms
         return F.view(self, *shape)
 
     def view_as(self, other):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
-from ..autograd import Function, autocast_args
+from ..autograd import Function, autocast_args, autocast_dtypes
 from ..errors import ShapeError
 from ..tensor import Tensor
 from ._common import check_same_dtype
@@ -72,18 +72,20 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
         if _is_sparse(input) or _is_sparse(other):
             return _sparse_mm(input, other)
         raise TypeError("matmul: both operands must be tensors")
-    if input.ndim == 0 or other.ndim == 0:
+    sa, sb = input._data.shape, other._data.shape  # NOTE: raw shapes: no Size per access
+    if not sa or not sb:
         raise ShapeError(f"matmul: both operands need at least 1 dim, got shapes "
-                         f"{tuple(input.shape)} and {tuple(other.shape)}")  # fmt: skip
-    ka = input.shape[-1]
-    kb = other.shape[-2] if other.ndim > 1 else other.shape[0]
+                         f"{tuple(sa)} and {tuple(sb)}")  # fmt: skip
+    ka = sa[-1]
+    kb = sb[-2] if len(sb) > 1 else sb[0]
     if ka != kb:
         raise ShapeError(
             f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} don't fit: the last "
             f"dim of the first ({ka}) must equal the "
             f"{'second-to-last' if other.ndim > 1 else 'only'} dim of the second ({kb})"
         )
-    input, other = autocast_args(input, other)
+    if autocast_dtypes:
+        input, other = autocast_args(input, other)
     if input._data.dtype != other._data.dtype:
         check_same_dtype("matmul", ("input", input), ("other", other))
     return Matmul.apply(input, other)

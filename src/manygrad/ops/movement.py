@@ -41,7 +41,7 @@ class Reshape(Function):
 
 def _infer(shape: tuple, numel: int, op: str) -> tuple:
     """Resolve one -1 in ``shape`` and check the element count."""
-    if min(shape, default=0) >= 0 and math.prod(shape) == numel:
+    if -1 not in shape and math.prod(shape) == numel and min(shape, default=0) >= 0:
         return shape
     known = math.prod(s for s in shape if s != -1)
     holes = shape.count(-1)
@@ -68,8 +68,9 @@ def reshape(input: Tensor, *sizes, shape=None) -> Tensor:
 
     Example: ``mg.arange(6).reshape(2, -1)``
     """
-    sizes = one_form("reshape", sizes, shape=shape)
-    return Reshape.apply(input, _infer(_sizes(sizes, "reshape"), input.numel(), "reshape"))
+    if shape is not None:
+        sizes = one_form("reshape", sizes, shape=shape)
+    return Reshape.apply(input, _infer(_sizes(sizes, "reshape"), input._data.size, "reshape"))
 
 
 def view(input: Tensor, *shape) -> Tensor:
@@ -81,8 +82,8 @@ def view(input: Tensor, *shape) -> Tensor:
         from .dtype_view import view_dtype
 
         return view_dtype(input, shape[0])
-    new = _infer(_sizes(shape, "view"), input.numel(), "view")
     d = input._data
+    new = _infer(_sizes(shape, "view"), d.size, "view")
     base = input._base
     # NOTE: refused only for views of a row-major tensor, whose strides are PyTorch's too; a
     # tensor that a manygrad op laid out otherwise than PyTorch's (NumPy keeps its inputs'
@@ -151,8 +152,9 @@ def unsqueeze(input: Tensor, dim: int) -> Tensor:
 
     Example: ``mg.zeros(3).unsqueeze(0).shape == (1, 3)``
     """
-    d = _dim(dim, input.ndim + 1, "unsqueeze")
-    return Reshape.apply(input, input.shape[:d] + (1,) + input.shape[d:])
+    sh = input._data.shape
+    d = _dim(dim, len(sh) + 1, "unsqueeze")
+    return Reshape.apply(input, sh[:d] + (1,) + sh[d:])
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -219,9 +221,10 @@ def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
 
     Example: ``q.transpose(-2, -1)``
     """
-    a, b = _dim(dim0, input.ndim, "transpose"), _dim(dim1, input.ndim, "transpose")
-    order = list(range(input.ndim))
-    if input.ndim:
+    n = input._data.ndim
+    a, b = _dim(dim0, n, "transpose"), _dim(dim1, n, "transpose")
+    order = list(range(n))
+    if n:
         order[a], order[b] = order[b], order[a]
     return Permute.apply(input, tuple(order))
 
