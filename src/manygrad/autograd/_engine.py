@@ -529,7 +529,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         )
     if retain_graph is None:
         retain_graph = create_graph
-    keys = None
+    keys = floor = None
     if inputs is not None:
         ins = _as_list(inputs)
         if not ins:
@@ -538,8 +538,9 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         for t in ins:  # NOTE: a non-leaf input gets its gradient through retain_grad
             if t.grad_fn is not None:
                 retain(t)
+        floor = _floor(ins)  # NOTE: non-leaf inputs only: nodes older than them are skipped
     _run(tensors, _root_grads(tensors, grad_tensors, create_graph), retain_graph,
-         create_graph=create_graph, inputs=keys)  # fmt: skip
+         create_graph=create_graph, inputs=keys, floor=floor)  # fmt: skip
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
