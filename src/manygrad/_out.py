@@ -282,7 +282,19 @@ def _write_all(name: str, res, out):
     outs = [write(name, r, o) for r, o in zip(res, out)]
     if isinstance(res, list):
         return outs
-    return type(res)(*outs) if hasattr(res, "_fields") else tuple(outs)
+    if hasattr(res, "_fields"):
+        return type(res)(*outs)
+    if hasattr(res, "n_fields"):  # NOTE: a return_types tuple gives its ``<name>_out`` type
+        from .return_types import out_variant
+
+        return out_variant(res)(outs)
+    return tuple(outs)
+
+
+def _sparse_call(name: str, args: tuple, kwargs: dict):
+    from ._sparse_ops import call
+
+    return call(name, args, kwargs)
 
 
 def with_out(fn, name: str, policy: str = "exact", factory: bool = False, dims: bool = False):
@@ -295,7 +307,15 @@ def with_out(fn, name: str, policy: str = "exact", factory: bool = False, dims: 
         if dims and kwargs and ("axis" in kwargs or "keepdims" in kwargs):
             _numpy_names(name, kwargs)
         if out is None:
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            except (TypeError, AttributeError, NotImplementedError):
+                # NOTE: a sparse COO operand, refused by the dense op: its sparse form (this
+                # costs nothing until the dense op raises)
+                res = _sparse_call(name, args, kwargs) if args else NotImplemented
+                if res is NotImplemented:
+                    raise
+                return res
         if autograd._grad_enabled and (_requires_grad((*args, out), kwargs)):
             raise AutogradError(
                 f"{name}(): functions with out=... arguments don't support automatic "

@@ -313,7 +313,12 @@ class AliasMethods:
         return _ops().conj_physical(self)
 
     def conj_physical_(self):
-        return self._inplace("conj_physical_", _ops().conj) if self.is_complex() else self
+        if self.is_complex():
+            return self._inplace("conj_physical_", _ops().conj)
+        from .autograd._inference import check_inplace
+
+        check_inplace(self, "conj_physical_")  # NOTE: a no-op on real tensors, refused as one
+        return self
 
     def resolve_conj(self):
         return self

@@ -40,6 +40,12 @@ def _overwrite(s, v):
     return overwrite(s, v)
 
 
+def _check_inference(t, name: str) -> None:
+    from .autograd._inference import check_inplace
+
+    check_inplace(t, name)
+
+
 def _generator(t: Tensor, generator, name: str):
     """The stream a random fill draws from: ``generator``, which must draw on ``t``'s device
     (as PyTorch requires), or the device's own."""
@@ -331,6 +337,7 @@ class InplaceMethods:
         return self._set("apply_", out)
 
     def transpose_(self, dim0: int, dim1: int) -> Tensor:
+        _check_inference(self, "transpose_")
         self._data = self._data.swapaxes(dim0, dim1)
         return self._done("transpose_")
 
@@ -353,13 +360,16 @@ class InplaceMethods:
         return win.movedim(d + 1, -1)
 
     def t_(self) -> Tensor:
+        _check_inference(self, "t_")
         self._data = self._data.T
         return self._done("t_")
 
     def squeeze_(self, dim=None) -> Tensor:
+        _check_inference(self, "squeeze_")
         self._data = F.squeeze(self.detach(), dim)._data
         return self._done("squeeze_")
 
     def unsqueeze_(self, dim) -> Tensor:
+        _check_inference(self, "unsqueeze_")
         self._data = F.unsqueeze(self.detach(), dim)._data
         return self._done("unsqueeze_")

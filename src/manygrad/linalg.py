@@ -5,8 +5,7 @@ Example:
     >>> mg.linalg.solve(mg.eye(2) * 2, mg.ones(2))
 """
 
-from collections import namedtuple
-
+from . import return_types
 from .ops.decompositions import eigh, eigvalsh, svd, svdvals
 from .ops.linalg import matmul
 from .ops.linalg_eig import eig, eigvals
@@ -106,9 +105,9 @@ def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1):  # noqa: N8
     return _diagonal(A, offset, dim1, dim2)
 
 
-_InvEx = namedtuple("inv_ex", ["inverse", "info"])
+_InvEx = return_types.linalg_inv_ex
 _EX_FIX = "Pass check_errors=False to get info without raising."
-_CholeskyEx = namedtuple("cholesky_ex", ["L", "info"])
+_CholeskyEx = return_types.linalg_cholesky_ex
 
 
 def inv_ex(A, *, check_errors: bool = False):  # noqa: N803
@@ -128,11 +127,11 @@ def inv_ex(A, *, check_errors: bool = False):  # noqa: N803
     if check_errors and bool((info != 0).any()):
         raise _singular_error("linalg.inv_ex", A._data, _EX_FIX)
     try:
-        return _InvEx(inv(A), info)
+        return _InvEx((inv(A), info))
     except LinAlgError:  # NOTE: the batch's regular matrices still get their inverse
         bad = (info != 0)[..., None, None]
         eye = _eye(A.shape[-1], dtype=A.dtype, device=A.device)
-        return _InvEx(where(bad, float("nan"), inv(where(bad, eye, A))), info)
+        return _InvEx((where(bad, float("nan"), inv(where(bad, eye, A))), info))
 
 
 def cholesky_ex(input, *, upper: bool = False, check_errors: bool = False):
@@ -158,7 +157,7 @@ def cholesky_ex(input, *, upper: bool = False, check_errors: bool = False):
     info = Tensor._wrap(info, input._device)
     if check_errors and bool((info != 0).any()):
         raise _not_pd_error("linalg.cholesky_ex", input._data, _EX_FIX)
-    return _CholeskyEx(L.mH if upper else L, info)
+    return _CholeskyEx((L.mH if upper else L, info))
 
 
 __all__ = [

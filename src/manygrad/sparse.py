@@ -16,6 +16,7 @@ import math
 from . import backend
 from . import dtypes as D
 from ._sparse_common import SparseAttrs
+from ._sparse_ops import SparseMath
 from .errors import ShapeError
 from .tensor import Tensor
 
@@ -60,7 +61,7 @@ def _csr():
 _CHECK = [False]
 
 
-class SparseCooTensor(SparseAttrs):
+class SparseCooTensor(SparseMath, SparseAttrs):
     """A tensor stored as coordinates and values (duplicates add up, as in PyTorch)."""
 
     is_sparse = True
@@ -172,16 +173,6 @@ class SparseCooTensor(SparseAttrs):
         return SparseCooTensor(self._idx.clone(), self._vals.clone(), self._size,
                                self._coalesced)  # fmt: skip
 
-    def __add__(self, other):
-        """Sparse + sparse of one size: the entries of both, uncoalesced (as in PyTorch)."""
-        if not isinstance(other, SparseCooTensor):
-            return NotImplemented
-        if other._size != self._size:
-            raise ShapeError(f"sparse add: sizes {self._size} and {other._size} differ")
-        ops = _ops()
-        idx = ops.cat([self._idx, other._idx.to(self._idx.device)], 1)
-        return SparseCooTensor(idx, ops.cat([self._vals, other._vals]), self._size, False)
-
     def to(self, *args, **kwargs) -> SparseCooTensor:
         vals = self._vals.to(*args, **kwargs)
         idx = self._idx.to(vals.device)
@@ -248,37 +239,8 @@ class SparseCooTensor(SparseAttrs):
     __rmul__ = __mul__
     mul = __mul__
 
-    def __truediv__(self, other):
-        if isinstance(other, (int, float)) or (isinstance(other, Tensor) and other.ndim == 0):
-            return self._with_values(self._vals / other)
-        return NotImplemented
-
-    div = __truediv__
-
     def __neg__(self) -> SparseCooTensor:
         return self._with_values(-self._vals)
-
-    neg = __neg__
-
-    def __sub__(self, other):
-        return self + (-other) if isinstance(other, SparseCooTensor) else NotImplemented
-
-    def abs(self) -> SparseCooTensor:
-        return self.coalesce()._with_values(self._vals_coalesced().abs())
-
-    def sqrt(self) -> SparseCooTensor:
-        return self.coalesce()._with_values(self._vals_coalesced().sqrt())
-
-    def pow(self, exponent) -> SparseCooTensor:
-        """Entrywise power; the missing entries stay zero, so ``exponent`` must be > 0."""
-        if not isinstance(exponent, (int, float)) or exponent <= 0:
-            raise ValueError(f"sparse pow: exponent must be a positive number, got {exponent}")
-        return self.coalesce()._with_values(self._vals_coalesced().pow(exponent))
-
-    __pow__ = pow
-
-    def _vals_coalesced(self) -> Tensor:
-        return self.coalesce()._vals
 
     def sum(self, dim=None, keepdim: bool = False, dtype=None):
         """As ``mg.sparse.sum`` (``keepdim`` is refused, as PyTorch refuses it)."""

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _inference_mark as _infer
 from . import backend
 from . import dtypes as D
 from ._float8 import cast_any
+from ._inference_mark import INFERENCE_DETACHED, INFERENCE_META, InferenceMark
 from ._tensor_core_methods import CoreMethods
 from ._tensor_inplace import InplaceMethods, copy_source
 from ._tensor_methods import TensorMethods
@@ -18,11 +20,14 @@ from .errors import AutogradError, DTypeError, ShapeError
 
 
 def _check_writable(t, name: str) -> None:
-    """Refuse writes into a tensor whose elements share memory (``expand`` views).
+    """Refuse writes into a tensor whose elements share memory (``expand`` views), and into
+    an inference tensor outside ``inference_mode`` (as PyTorch).
 
     NOTE: NumPy's broadcast views are read-only, but CuPy has no read-only arrays: a write
     there would race silently on the GPU. PyTorch refuses it too.
     """
+    if t._meta is INFERENCE_META and _NEW_META[0] is None:
+        raise _infer.inplace_error(name)
     a = t._data
     if 0 in a.strides and a.size and any(s == 0 and n > 1 for s, n in zip(a.strides, a.shape)):
         raise RuntimeError(
@@ -134,7 +139,9 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
 
     @property
     def data(self) -> Tensor:
-        return Tensor._wrap(self._data, self._device)
+        t = Tensor._wrap(self._data, self._device)
+        t._meta = INFERENCE_DETACHED if self._meta.__class__ is InferenceMark else None
+        return t
 
     @data.setter
     def data(self, value: Tensor) -> None:
@@ -313,6 +320,7 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         """The same memory and version counter, outside the graph."""
         t = Tensor._wrap(self._data, self._device)
         t._vc = self._vc or _version_counter(self)
+        t._meta = INFERENCE_DETACHED if self._meta.__class__ is InferenceMark else None
         return t
 
     def detach_(self) -> Tensor:
@@ -360,6 +368,8 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
             raise AutogradError(
                 "you can only change requires_grad of leaf tensors; use t.detach() instead"
             )
+        if requires_grad and self._meta.__class__ is InferenceMark and _NEW_META[0] is None:
+            raise _infer.requires_grad_error()
         self.requires_grad = requires_grad
         return self
 
@@ -710,7 +720,6 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
 
 # NOTE: what a new tensor's _meta starts as: None, or INFERENCE_META inside
 # inference_mode (autograd's inference_mode sets it on entry and exit)
-INFERENCE_META = {"inference": True}
 _NEW_META: list = [None]
 
 

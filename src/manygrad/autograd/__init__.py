@@ -19,6 +19,7 @@ import itertools
 import numpy as _np
 
 from .. import _float8, backend
+from .._inference_mark import InferenceMark as _InferenceMark
 from ..errors import DeviceError, DTypeError, ShapeError
 from ..tensor import Tensor
 
@@ -367,6 +368,7 @@ class Function:
         ctx = cls()
         if record:
             needs, edges, saved = [], [], []
+            inference = False
             for i, a in enumerate(args):
                 if isinstance(a, Tensor):
                     d = raw[i]
@@ -374,6 +376,8 @@ class Function:
                     if vc is None:
                         vc = a._vc = [0, None]
                     saved.append((id(d), vc, vc[0], i))
+                    if a._meta.__class__ is _InferenceMark:
+                        inference = True
                     if a.requires_grad:
                         needs.append(True)
                         fn = a.grad_fn
@@ -420,6 +424,8 @@ class Function:
         if cls.view and not ctx.__dict__.get("copied"):
             _inplace.make_view(t, args[0], record)
         if record:
+            if inference:  # NOTE: an inference tensor in the graph: refused if the node keeps it
+                _inference.check_saved(ctx, args, raw)
             vc = t._vc
             if vc is None:
                 vc = t._vc = [0, None]
@@ -548,7 +554,7 @@ class _Leaf:
 
 # isort: off
 # NOTE: the submodules build on Function, and functional on grad: this order matters
-from . import _anomaly_mode, _inplace  # noqa: E402
+from . import _anomaly_mode, _inference, _inplace  # noqa: E402
 from ._anomaly_mode import detect_anomaly, set_detect_anomaly  # noqa: E402,F401
 from ._engine import _run, backward, grad, retain  # noqa: E402,F401
 from ._userfn import FunctionCtx, once_differentiable  # noqa: E402,F401

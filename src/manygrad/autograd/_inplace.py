@@ -13,6 +13,7 @@ A view whose base changed in place gets its ``grad_fn`` anew on next use (``View
 from __future__ import annotations
 
 from .. import backend
+from .._inference_mark import INFERENCE_META, InferenceMark
 from ..errors import AutogradError, DTypeError
 from ..tensor import Tensor
 from . import Function
@@ -68,7 +69,9 @@ def make_view(t: Tensor, src: Tensor, record: bool) -> None:
     vc = t._vc = src._vc or _ag()._vc(src)
     if record:
         t._meta = {"gv": vc[0]}
-    elif t._meta is not None and t._meta.get("inference") and not src.is_inference():
+    elif src._meta.__class__ is InferenceMark:
+        t._meta = INFERENCE_META  # NOTE: a view of an inference tensor is one, as in PyTorch
+    elif t._meta is INFERENCE_META:
         t._meta = None  # NOTE: a view of a normal tensor stays normal, as in PyTorch
 
 

@@ -151,6 +151,8 @@ def _apply(cls, *args, **kwargs):
             cls.setup_context(node, args, out)
         else:
             out = cls.forward(node, *args, **kwargs)
+    if record and node.__dict__.get("_to_save"):
+        ag._inference.check_user_saved(node)
     single = not isinstance(out, tuple)
     outs = (out,) if single else out
     dirty = node.__dict__.pop("_dirty", ())

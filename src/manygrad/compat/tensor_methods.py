@@ -148,6 +148,7 @@ class CompatMethods:
         elements (in row-major order); new elements are 0 (PyTorch leaves them
         uninitialised)."""
         from .. import backend
+        from ..autograd._inference import check_inplace
         from ..errors import AutogradError, ShapeError
 
         sizes = one_form("resize_", sizes, size=size)
@@ -162,6 +163,7 @@ class CompatMethods:
             )
         if shape == tuple(self.shape):
             return self
+        check_inplace(self, "resize_")  # NOTE: as PyTorch, only a resize that changes the shape
         n = 1
         for s in shape:
             n *= s
@@ -264,8 +266,10 @@ class CompatMethods:
         with no source, an empty tensor. Writes through either show in the other. As in
         PyTorch, a leaf that requires grad refuses outside ``no_grad``."""
         from .. import autograd
+        from ..autograd._inference import check_inplace
         from ..tensor import Tensor
 
+        check_inplace(self, "set_")
         if self.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError(
                 "set_: a leaf Variable that requires grad is being used in an in-place "
@@ -305,6 +309,9 @@ class CompatMethods:
 
     def as_strided_(self, size, stride, storage_offset=None):
         """This tensor restrided in place over the same memory (``as_strided``)."""
+        from ..autograd._inference import check_inplace
+
+        check_inplace(self, "as_strided_")
         self._data = self.as_strided(size, stride, storage_offset)._data
         return self._done("as_strided_")
 

@@ -12,6 +12,7 @@ import warnings
 from .. import backend
 from .. import dtypes as D
 from ..autograd import no_grad
+from ..autograd._inference import check_inplace
 from ..tensor import Tensor
 
 _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -77,6 +78,7 @@ def _gen(t: Tensor, generator):
 
 
 def _write(t: Tensor, values) -> Tensor:
+    check_inplace(t, "init")
     with no_grad():
         xp = backend.array_module(t._data)
         xp.copyto(t._data, values, casting="unsafe")
@@ -104,6 +106,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None)
 @backend.on_tensor_device
 def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill with ``val``."""
+    check_inplace(tensor, "init.constant_")
     with no_grad():
         tensor._data[...] = val
     return tensor

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .. import backend
+from .._inference_mark import INFERENCE_META, InferenceMark
 from ..errors import ManygradError
-from ..tensor import Tensor
+from ..tensor import _NEW_META, Tensor
 
 
 class Parameter(Tensor):
@@ -25,11 +26,13 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True):
+        # NOTE: made under inference_mode or of an inference tensor, it is one, as in PyTorch
+        mark = _NEW_META[0]
         if data is None:
             arr = backend.xp_of(backend.CPU).empty((0,), dtype="float32")
             dev = backend.CPU
         elif isinstance(data, Tensor):
-            arr, dev = data._data, data._device
+            arr, dev, mark = data._data, data._device, data._meta
         else:
             t = Tensor(data)
             arr, dev = t._data, t._device
@@ -38,7 +41,8 @@ class Parameter(Tensor):
         self.grad = None
         self.grad_fn = None
         self.requires_grad = False
-        self._vc = self._base = self._meta = None
+        self._vc = self._base = None
+        self._meta = INFERENCE_META if mark.__class__ is InferenceMark else None
         if requires_grad:
             self.requires_grad_(True)
 

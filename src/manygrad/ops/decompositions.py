@@ -8,9 +8,7 @@ with PyTorch's error."""
 
 from __future__ import annotations
 
-from collections import namedtuple
-
-from .. import backend
+from .. import backend, return_types
 from ..autograd import Function
 from ..errors import AutogradError
 from ..tensor import Tensor
@@ -20,9 +18,9 @@ from .linalg_extra import _T, _gap_div, _matrices, _raw, _square
 from .linalg_qr import qr  # noqa: F401  (mg.linalg.qr's old home)
 from .shaping import diag_embed, diagonal
 
-_SVD = namedtuple("svd", ["U", "S", "Vh"])
-_SVDold = namedtuple("svd", ["U", "S", "V"])
-_Eigh = namedtuple("eigh", ["eigenvalues", "eigenvectors"])
+_SVD = return_types.linalg_svd
+_SVDold = return_types.svd
+_Eigh = return_types.linalg_eigh
 _FIX = " Use a loss that does not depend on the phases, e.g. of abs(V) or of U diag(S) Vh."
 _SVD_PHASE = (
     "svd_backward: The singular vectors in the complex case are specified up to multiplication "
@@ -119,7 +117,8 @@ def svd(A: Tensor, full_matrices: bool = True, *, driver=None):  # noqa: N803
     out = SVD.apply(A, full)
     wu, wv = (m, n) if full else (k, k)
     S = out[..., m, :k]  # noqa: N806
-    return _SVD(out[..., :m, :wu], S.real if A.is_complex() else S, out[..., m + 1 :, :wv].mT)
+    U, Vh = out[..., :m, :wu], out[..., m + 1 :, :wv].mT  # noqa: N806
+    return _SVD((U, S.real if A.is_complex() else S, Vh))
 
 
 def svd_legacy(input: Tensor, some: bool = True, compute_uv: bool = True):
@@ -130,9 +129,9 @@ def svd_legacy(input: Tensor, some: bool = True, compute_uv: bool = True):
 
         m, n, lead = input.shape[-2], input.shape[-1], tuple(input.shape[:-2])
         z = [zeros(*lead, d, d, dtype=input.dtype, device=input.device) for d in (m, n)]
-        return _SVDold(z[0], svdvals(input), z[1])
+        return _SVDold((z[0], svdvals(input), z[1]))
     U, S, Vh = svd(input, full_matrices=not some)  # noqa: N806
-    return _SVDold(U, S, Vh.mH)
+    return _SVDold((U, S, Vh.mH))
 
 
 class SVDVals(Function):
@@ -196,7 +195,7 @@ def eigh(input: Tensor, UPLO: str = "L"):  # noqa: N803
         raise ValueError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
     out = Eigh.apply(input, UPLO)
     w = out[..., 0, :]
-    return _Eigh(w.real if input.is_complex() else w, out[..., 1:, :])
+    return _Eigh((w.real if input.is_complex() else w, out[..., 1:, :]))
 
 
 def eigvalsh(input: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803

@@ -12,16 +12,14 @@ A loss that depends on the eigenvectors' arbitrary phases is refused, as in PyTo
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 import numpy as np  # host-ok: the decomposition runs on the host (no device eigensolver)
 
-from .. import backend
+from .. import backend, return_types
 from ..autograd import Function
 from ..errors import ShapeError
 from ..tensor import Tensor
 
-_Eig = namedtuple("eig", ["eigenvalues", "eigenvectors"])
+_Eig = return_types.linalg_eig
 
 
 def _cdtype(dt) -> np.dtype:
@@ -110,4 +108,4 @@ def eig(input: Tensor):
     _check(input, "linalg.eig")
     packed = Eig.apply(input, True)
     n = input.shape[-1]
-    return _Eig(packed[..., n, :], packed[..., :n, :])
+    return _Eig((packed[..., n, :], packed[..., :n, :]))

@@ -7,9 +7,8 @@ over leading dims; complex gradients follow PyTorch's conjugate Wirtinger conven
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
-from .. import backend
+from .. import backend, return_types
 from ..autograd import Function
 from ..errors import DTypeError, ManygradError, ShapeError
 from ..tensor import Tensor
@@ -17,7 +16,7 @@ from .elementwise import where
 from .linalg import matmul
 from .linalg_norms import linalg_norm, matrix_norm, vector_norm  # noqa: F401  (their old home)
 
-_SlogDet = namedtuple("slogdet", ["sign", "logabsdet"])
+_SlogDet = return_types.slogdet
 
 
 class LinAlgError(ManygradError, RuntimeError, backend.np.linalg.LinAlgError):
@@ -240,12 +239,12 @@ def slogdet(input: Tensor):
     _square(input, "slogdet")
     out = SlogDet.apply(input)
     sign, lad = out[..., 0], out[..., 1]
-    return _SlogDet(sign, lad.real if input.is_complex() else lad)
+    return _SlogDet((sign, lad.real if input.is_complex() else lad))
 
 
 def linalg_slogdet(A: Tensor):  # noqa: N803
     """``torch.linalg.slogdet``: ``slogdet`` under torch.linalg's argument name ``A``."""
-    return slogdet(A)
+    return return_types.linalg_slogdet(slogdet(A))
 
 
 def logdet(input: Tensor) -> Tensor:

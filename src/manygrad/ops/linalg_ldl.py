@@ -13,17 +13,16 @@ swapped with ``k``. No gradients, as in PyTorch.
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
-from .. import backend
+from .. import backend, return_types
 from ..autograd import Function, is_grad_enabled
 from ..errors import AutogradError, DTypeError, ShapeError
 from ..tensor import Tensor
 from .linalg_extra import LinAlgError
 from .misc import broadcast_shapes
 
-_LDLFactor = namedtuple("ldl_factor", ["LD", "pivots"])
-_LDLFactorEx = namedtuple("ldl_factor_ex", ["LD", "pivots", "info"])
+_LDLFactor = return_types.linalg_ldl_factor
+_LDLFactorEx = return_types.linalg_ldl_factor_ex
 _ALPHA = (1 + 17**0.5) / 8  # NOTE: Bunch-Kaufman's bound on element growth
 
 
@@ -194,7 +193,7 @@ def ldl_factor_ex(input: Tensor, *, hermitian: bool = False, check_errors: bool 
     LD, piv, info = _factor(input, hermitian, "linalg.ldl_factor_ex")  # noqa: N806
     if check_errors:
         _raise_singular(info, "linalg.ldl_factor_ex")
-    return _LDLFactorEx(LD, piv, info)
+    return _LDLFactorEx((LD, piv, info))
 
 
 def ldl_factor(input: Tensor, *, hermitian: bool = False) -> tuple:
@@ -212,7 +211,7 @@ def ldl_factor(input: Tensor, *, hermitian: bool = False) -> tuple:
     """
     LD, piv, info = _factor(input, hermitian, "linalg.ldl_factor")  # noqa: N806
     _raise_singular(info, "linalg.ldl_factor")
-    return _LDLFactor(LD, piv)
+    return _LDLFactor((LD, piv))
 
 
 def _raise_singular(info: Tensor, op: str) -> None:

@@ -6,16 +6,16 @@
 from __future__ import annotations
 
 import warnings
-from collections import namedtuple
 
+from .. import return_types
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from .linalg_lu import _matrices, lu_factor_ex
 from .linalg_lu import lu_solve as _lu_solve
 from .misc import broadcast_shapes
 
-_LUWithInfo = namedtuple("_lu_with_info", ["LU", "pivots", "info"])
-_TriangularSolve = namedtuple("triangular_solve", ["solution", "cloned_coefficient"])
+_LUWithInfo = return_types._lu_with_info
+_TriangularSolve = return_types.triangular_solve
 _warned: set[str] = set()
 
 
@@ -41,7 +41,7 @@ def lu(A: Tensor, pivot: bool = True, get_infos: bool = False):  # noqa: N803
     """
     _deprecated("torch.lu", "torch.linalg.lu_factor / torch.linalg.lu_factor_ex")
     LU, piv, info = lu_factor_ex(A, pivot=pivot)  # noqa: N806
-    return _LUWithInfo(LU, piv, info) if get_infos else (LU, piv)
+    return _LUWithInfo((LU, piv, info)) if get_infos else (LU, piv)
 
 
 def lu_solve(input: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:  # noqa: N803
@@ -97,4 +97,4 @@ def triangular_solve(input: Tensor, A: Tensor, upper: bool = True,  # noqa: N803
     T = A_b.mT if transpose else A_b  # noqa: N806
     up = upper != transpose
     X = solve_triangular(T, b_b, upper=up, unitriangular=unitriangular)  # noqa: N806
-    return _TriangularSolve(X, A_b.clone())
+    return _TriangularSolve((X, A_b.clone()))

@@ -12,9 +12,8 @@ differentiable ops, so they have first and second derivatives.
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
-from .. import backend
+from .. import backend, return_types
 from ..autograd import Function
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -22,12 +21,12 @@ from .arrange import tril, triu
 from .linalg import matmul
 from .linalg_extra import _T, LinAlgError, _singular_error, inv, solve
 
-_LUFactor = namedtuple("lu_factor", ["LU", "pivots"])
-_LUFactorEx = namedtuple("lu_factor_ex", ["LU", "pivots", "info"])
-_PLU = namedtuple("lu", ["P", "L", "U"])
-_LUUnpack = namedtuple("lu_unpack", ["P", "L", "U"])
-_SolveEx = namedtuple("solve_ex", ["result", "info"])
-_Geqrf = namedtuple("geqrf", ["a", "tau"])
+_LUFactor = return_types.linalg_lu_factor
+_LUFactorEx = return_types.linalg_lu_factor_ex
+_PLU = return_types.linalg_lu
+_LUUnpack = return_types.lu_unpack
+_SolveEx = return_types.linalg_solve_ex
+_Geqrf = return_types.geqrf
 
 
 def _matrices(A: Tensor, op: str) -> None:  # noqa: N803
@@ -156,7 +155,7 @@ def lu_factor(A: Tensor, *, pivot: bool = True) -> tuple:  # noqa: N803
     if not pivot:
         raise NotImplementedError("lu_factor: pivot=False is only available on CUDA in PyTorch")
     LU, piv, info = _lu_factor_tensor(A, "lu_factor")  # noqa: N806
-    return _LUFactor(LU, piv)
+    return _LUFactor((LU, piv))
 
 
 def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False):  # noqa: N803
@@ -168,7 +167,7 @@ def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False): 
         raise RuntimeError(
             "lu_factor_ex: U is singular (a zero on its diagonal); see `info` for where"
         )
-    return _LUFactorEx(LU, piv, info)
+    return _LUFactorEx((LU, piv, info))
 
 
 def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True,  # noqa: N803
@@ -188,13 +187,13 @@ def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True,  # n
         L, U = _unit_lower(LU_data, k), triu(LU_data[..., :k, :])  # noqa: N806
     else:
         L = U = empty  # noqa: N806
-    return _LUUnpack(P, L, U)
+    return _LUUnpack((P, L, U))
 
 
 def lu(A: Tensor, *, pivot: bool = True) -> tuple:  # noqa: N803
     """``(P, L, U)`` with ``A = P @ L @ U``: ``L`` unit lower (m x k), ``U`` upper (k x n)."""
     LU, piv = lu_factor(A, pivot=pivot)  # noqa: N806
-    return _PLU(*lu_unpack(LU, piv))
+    return _PLU(lu_unpack(LU, piv))
 
 
 def _tri_solve(T: Tensor, B: Tensor, *, upper: bool, unit: bool = False) -> Tensor:  # noqa: N803
@@ -240,8 +239,8 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
             "torch.linalg.solve_ex", A._data, "Pass check_errors=False to get info."
         )
     if bool((info != 0).any()):  # NOTE: a singular system has no solution to give
-        return _SolveEx(B.detach() * float("nan"), info)
-    return _SolveEx(solve(A, B, left=left), info)
+        return _SolveEx((B.detach() * float("nan"), info))
+    return _SolveEx((solve(A, B, left=left), info))
 
 
 def _cholesky_product(L: Tensor, upper: bool) -> Tensor:  # noqa: N803
@@ -274,8 +273,9 @@ def geqrf(input: Tensor) -> tuple:
     with backend.device_scope(input._device):
         h, tau = xp.linalg.qr(input._data, mode="raw")
         a = xp.ascontiguousarray(xp.swapaxes(h, -1, -2))
+        tau = xp.ascontiguousarray(tau)
     dev = input._device
-    return _Geqrf(Tensor._wrap(a, dev), Tensor._wrap(xp.ascontiguousarray(tau), dev))
+    return _Geqrf((Tensor._wrap(a, dev), Tensor._wrap(tau, dev)))
 
 
 def householder_product(input: Tensor, tau: Tensor) -> Tensor:

@@ -10,9 +10,7 @@ solution and gradients are those of ``pinv(A) @ B``; ``driver`` picks which of `
 
 from __future__ import annotations
 
-from collections import namedtuple
-
-from .. import backend
+from .. import backend, return_types
 from ..autograd import Function
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
@@ -20,7 +18,7 @@ from .linalg import matmul
 from .linalg_extra import ArgumentError, _matrices, _raw
 from .misc import broadcast_shapes
 
-_Lstsq = namedtuple("lstsq", ["solution", "residuals", "rank", "singular_values"])
+_Lstsq = return_types.linalg_lstsq
 _DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
 
 
@@ -211,7 +209,7 @@ def lstsq(input: Tensor, b: Tensor, rcond=None, *, driver=None):
         r = matmul(input, X) - B2
         sq = r.real * r.real + r.imag * r.imag if r.is_complex() else r * r
         residuals = _sum(sq, -2)
-    return _Lstsq(X.squeeze(-1) if vec else X, residuals, rank, sv)
+    return _Lstsq((X.squeeze(-1) if vec else X, residuals, rank, sv))
 
 
 __all__: list[str] = []  # NOTE: reached through mg.linalg (and mg.pinverse)

@@ -9,9 +9,7 @@ tall matrix are not differentiable: their backward raises.
 
 from __future__ import annotations
 
-from collections import namedtuple
-
-from .. import backend
+from .. import backend, return_types
 from ..autograd import Function
 from ..errors import AutogradError
 from .arrange import tril
@@ -19,7 +17,7 @@ from .linalg import matmul
 from .linalg_extra import _T, ArgumentError, _matrices, _raw, solve
 from .shaping import diag_embed, diagonal
 
-_QR = namedtuple("qr", ["Q", "R"])
+_QR = return_types.linalg_qr
 _MODES = ("reduced", "complete", "r")
 _NO_Q = ("The derivative of linalg.qr depends on Q, which is not computed when mode='r'. Please "
          "use linalg.qr(A, mode='reduced') if you are going to differentiate through linalg.qr.")  # fmt: skip
@@ -102,15 +100,15 @@ def qr(A, mode: str = "reduced"):  # noqa: N803
         xp = backend.array_module(A._data)
         with backend.device_scope(A._device):
             empty = xp.zeros(0, A._data.dtype)
-        return _QR(type(A)._wrap(empty, A._device), out)
+        return _QR((type(A)._wrap(empty, A._device), out))
     m = A.shape[-2]
-    return _QR(out[..., :m, :], out[..., m:, :].mT)
+    return _QR((out[..., :m, :], out[..., m:, :].mT))
 
 
 def qr_legacy(input, some: bool = True):  # noqa: A002
     """``torch.qr`` / ``Tensor.qr``: ``linalg.qr`` with mode ``'reduced'`` when ``some``,
     else ``'complete'``."""
-    return qr(input, "reduced" if some else "complete")
+    return return_types.qr(qr(input, "reduced" if some else "complete"))
 
 
 __all__: list[str] = []  # NOTE: reached through mg.linalg.qr and mg.qr

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from .. import backend
+from .. import backend, return_types
 from .. import dtypes as D
 from ..autograd import Function
 from ..errors import DTypeNotImplementedError, ShapeError
@@ -144,7 +144,8 @@ def frexp(input: Tensor):  # noqa: A002
     """``(mantissa, exponent)`` with ``input = mantissa * 2 ** exponent``, |mantissa| in
     [0.5, 1)."""
     m, e = backend.array_module(input._data).frexp(input._data)
-    return Tensor._wrap(m, input._device), Tensor._wrap(e.astype("int32"), input._device)
+    dev = input._device
+    return return_types.frexp((Tensor._wrap(m, dev), Tensor._wrap(e.astype("int32"), dev)))
 
 
 def isposinf(input: Tensor) -> Tensor:  # noqa: A002
@@ -257,6 +258,10 @@ def adjoint(input: Tensor) -> Tensor:  # noqa: A002
 
 
 def narrow_copy(input: Tensor, dim: int, start: int, length: int) -> Tensor:  # noqa: A002
+    if getattr(input, "is_sparse", False):  # NOTE: a sparse COO tensor's entries in the range
+        from .._sparse_ops import narrow_copy as sparse_narrow_copy
+
+        return sparse_narrow_copy(input, dim, start, length)
     return narrow(input, dim, start, length).clone()
 
 

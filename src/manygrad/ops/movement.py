@@ -373,6 +373,10 @@ def cat(tensors, dim: int = 0) -> Tensor:
     """
     tensors = list(tensors)
     if not tensors or not all(isinstance(v, Tensor) for v in tensors):
+        if any(getattr(v, "is_sparse", False) for v in tensors):
+            from .._sparse_ops import cat as sparse_cat
+
+            return sparse_cat(tensors, dim)
         raise TypeError("cat: expected a non-empty sequence of tensors")
     arrs = [v._data for v in tensors]  # NOTE: raw shapes/dtypes: this runs per step
     for i, a in enumerate(arrs):

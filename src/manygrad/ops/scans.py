@@ -3,9 +3,7 @@ var_mean, std_mean, aminmax, nansum, nanmean."""
 
 from __future__ import annotations
 
-from collections import namedtuple
-
-from .. import backend
+from .. import backend, return_types
 from .. import dtypes as D
 from ..autograd import Function
 from ..tensor import Tensor
@@ -57,14 +55,8 @@ def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     return Cumprod.apply(input, _dim(dim, input.ndim, "cumprod"))
 
 
-_CumResult: dict = {}
-
-
 def _result(name, values, indices):
-    cls = _CumResult.get(name)
-    if cls is None:
-        cls = _CumResult[name] = namedtuple(name, ["values", "indices"])
-    return cls(values, indices)
+    return getattr(return_types, name)((values, indices))
 
 
 @backend.on_tensor_device
@@ -130,12 +122,9 @@ def std_mean(input: Tensor, dim=None, unbiased=None, keepdim=False, *, correctio
     return (std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim))
 
 
-_MinMax = namedtuple("aminmax", ["min", "max"])
-
-
 def aminmax(input: Tensor, *, dim=None, keepdim: bool = False):
     """``(min, max)`` over ``dim`` (all elements when None)."""
-    return _MinMax(amin(input, dim, keepdim), amax(input, dim, keepdim))
+    return return_types.aminmax((amin(input, dim, keepdim), amax(input, dim, keepdim)))
 
 
 def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:

@@ -3,7 +3,7 @@ corrcoef, vander, renorm, histogram."""
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, return_types
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from .elementwise import _float_input, mul, sub, where
@@ -129,15 +129,15 @@ def histogram(input: Tensor, bins=100, *, range=None, weight=None, density: bool
     h, e = xp.histogram(input._data.reshape(-1), bins=b, range=range, weights=w,
                         density=density)  # fmt: skip
     dt = input._data.dtype
-    return Tensor._wrap(h.astype(dt), input._device), Tensor._wrap(e.astype(dt), input._device)
+    hist, edges = (Tensor._wrap(a.astype(dt), input._device) for a in (h, e))
+    return return_types.histogram((hist, edges))
 
 
+@backend.on_tensor_device
 def histogramdd(input: Tensor, bins=10, *, range=None, weight=None, density: bool = False):  # noqa: A002
     """``(hist, bin_edges)`` of points ``(..., D)`` in ``D`` dimensions: ``bins`` a count, a
     count per dimension or a list of edge tensors; ``range`` a flat ``[min0, max0, min1,
     max1, ...]``."""
-    from collections import namedtuple
-
     xp = backend.array_module(input._data)
     d = input.shape[-1]
     pts = input._data.reshape(-1, d)
@@ -154,9 +154,9 @@ def histogramdd(input: Tensor, bins=10, *, range=None, weight=None, density: boo
     w = weight._data.reshape(-1) if isinstance(weight, Tensor) else None
     h, edges = xp.histogramdd(pts, bins=b, range=rng, weights=w, density=density)
     dt = input._data.dtype
-    out = namedtuple("histogramdd", ["hist", "bin_edges"])
-    return out(Tensor._wrap(h.astype(dt), input._device),
-               tuple(Tensor._wrap(e.astype(dt), input._device) for e in edges))  # fmt: skip
+    hist = Tensor._wrap(h.astype(dt), input._device)
+    edges = tuple(Tensor._wrap(e.astype(dt), input._device) for e in edges)
+    return return_types.histogramdd((hist, edges))
 
 
 def _brange(n):

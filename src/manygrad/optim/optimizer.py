@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import backend
-from ..autograd import enable_grad
+from .._inference_mark import INFERENCE_META
+from ..autograd import _inference, enable_grad
 from ..errors import LayoutError
 from ..sparse import SparseCooTensor
 from ..tensor import Tensor
@@ -223,6 +224,8 @@ class Optimizer(OptimizerHooks):
             done = fused(self, group) if fused is not None else None
             for p in group["params"]:
                 grad = p.grad
+                if p._meta is INFERENCE_META and grad is not None:  # made under inference_mode
+                    _inference.check_inplace(p, f"{type(self).__name__}.step")
                 if grad is None or (done and id(p) in done):
                     continue
                 if grad.__class__ is SparseCooTensor:  # NOTE: an embedding's rows (sparse=True)
