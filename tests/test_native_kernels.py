@@ -288,3 +288,444 @@ def test_max_pool2d_values_indices_and_gradient_as_torch(shape, k, s, p, d, ceil
     np.testing.assert_array_equal(ya.detach().numpy(), yt.detach().numpy())
     np.testing.assert_array_equal(ia.numpy(), it.numpy())
     np.testing.assert_array_equal(a.grad.numpy(), t.grad.numpy())
+
+
+def _ulps(a, ref):
+    """Distance in float32 steps between ``a`` and float64 ``ref`` rounded to float32."""
+    r = ref.astype(np.float32)
+
+    def ordered(v):
+        i = v.view(np.int32).astype(np.int64)
+        return np.where(i < 0, -(i & 0x7FFFFFFF), i)
+
+    return np.abs(ordered(a) - ordered(r))
+
+
+@pytest.mark.parametrize("name", ["expm1", "log1p"])
+def test_expm1_and_log1p_within_an_ulp_or_two_over_floats_range(name):
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 2**32, 300_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    x = np.concatenate([x[np.isfinite(x)], np.linspace(-20, 89, 100_001, dtype=np.float32),
+                        np.float32(np.geomspace(1e-12, 1e4, 50_000)),
+                        -np.float32(np.geomspace(1e-12, 0.9999999, 50_000))])  # fmt: skip
+    if name == "expm1":
+        x = x[x < 88.72]  # above: inf, checked below
+    else:
+        x = x[x > -1]
+    y = _native.unary(name, x)
+    ref = getattr(np, name)(x.astype(np.float64))
+    assert _ulps(y, ref).max() <= 2
+    # relative accuracy near 0 (where exp(x) - 1 or log(1 + x) would lose every digit)
+    tiny = np.float32([1e-30, -1e-30, 3e-8, -3e-8, 1e-6, -1e-6, 1.2e-38, -1.4e-45])
+    assert _ulps(_native.unary(name, tiny), getattr(np, name)(tiny.astype(np.float64))).max() <= 1
+    edges = np.float32([0.0, -0.0, np.inf, -np.inf, np.nan, -1.0, -2.0, 88.8, 3e38, -3e38])
+    with np.errstate(all="ignore"):
+        want = getattr(np, name)(edges)
+    got = _native.unary(name, edges)
+    np.testing.assert_array_equal(got, want)
+    num = ~np.isnan(want)
+    np.testing.assert_array_equal(np.signbit(got[num]), np.signbit(want[num]))
+
+
+PIECES = [
+    ("hardtanh", dict(min_val=-1.0, max_val=1.0)),
+    ("hardtanh", dict(min_val=-2.0, max_val=0.5)),
+    ("hardtanh", dict(min_val=0.0, max_val=0.0)),
+    ("relu6", {}),
+    ("threshold", dict(threshold=0.5, value=-3.0)),
+    ("threshold", dict(threshold=-1.0, value=float("nan"))),
+    ("hardshrink", dict(lambd=0.5)),
+    ("hardshrink", dict(lambd=2.0)),
+    ("softshrink", dict(lambd=0.5)),
+    ("softshrink", dict(lambd=0.0)),
+    ("hardsigmoid", {}),
+    ("hardswish", {}),
+]
+PW_EDGES = np.float32([-np.inf, -1e4, -6.0, -3.0, -2.5, -2.0, -1.0, -0.5, -0.25, -0.0, 0.0, 0.25,
+                       0.5, 1.0, 2.0, 2.5, 3.0, 6.0, 7.0, 1e4, np.inf, np.nan, 1e-45, -1e-45,
+                       np.nextafter(np.float32(3), np.float32(0)),
+                       np.nextafter(np.float32(-3), np.float32(0))])  # fmt: skip
+
+
+def _bits(a):
+    """The bits of float32 values, NaNs as one (their payloads mean nothing)."""
+    a = np.asarray(a, np.float32)
+    return np.where(np.isnan(a), np.int32(0x7FC00000), a.view(np.int32))
+
+
+def _fwd_bwd(lib, name, x, g, kw, inplace=False):
+    """``name`` of ``x`` (of a copy, in place, with ``inplace``) and its gradient for ``g``."""
+    t = lib.tensor(x, requires_grad=True)
+    extra = {"inplace": True} if inplace else {}
+    y = getattr(TF if lib is torch else F, name)(t * 1 if inplace else t, **kw, **extra)
+    y.backward(lib.tensor(g))
+    return y.detach().numpy(), t.grad.numpy()
+
+
+@pytest.mark.parametrize("name, kw", PIECES)
+def test_piecewise_bit_for_bit_as_torch_and_the_numpy_path(name, kw, monkeypatch):
+    x = np.concatenate([_rand(4000), PW_EDGES, -PW_EDGES])
+    g = _rand(x.size, seed=1)
+    g[::7], g[1::11], g[2::13] = np.inf, np.nan, -0.0
+    calls = []
+    real = _native.piecewise_backward
+    monkeypatch.setattr(_native, "piecewise_backward", lambda *a: calls.append(1) or real(*a))
+    y, dx = _fwd_bwd(mg, name, x, g, kw)
+    assert calls, "a float32 CPU piecewise activation did not take the kernels"
+    ty, tdx = _fwd_bwd(torch, name, x, g, kw)
+    if name != "softshrink":  # NOTE: PyTorch's zeros between -lambd and lambd have either sign
+        np.testing.assert_array_equal(_bits(y), _bits(ty))
+    np.testing.assert_array_equal(y, ty)
+    # NOTE: PyTorch's gradient at NaN inputs is g in its scalar loop and 0 in its vector
+    # loop (hardtanh, the shrinks); manygrad's is the scalar loop's, everywhere
+    num = ~np.isnan(x)
+    np.testing.assert_array_equal(_bits(dx[num]), _bits(tdx[num]))
+    monkeypatch.setattr(_native, "piecewise", lambda *a, **k: None)
+    monkeypatch.setattr(_native, "piecewise_backward", lambda *a, **k: None)
+    ry, rdx = _fwd_bwd(mg, name, x, g, kw)  # the NumPy formulas
+    np.testing.assert_array_equal(_bits(y), _bits(ry))
+    np.testing.assert_array_equal(_bits(dx), _bits(rdx))
+
+
+@pytest.mark.parametrize("name", ["hardtanh", "relu6", "hardsigmoid", "hardswish", "threshold"])
+def test_piecewise_in_place_forms_as_torch(name):
+    kw = dict(threshold=0.5, value=-3.0) if name == "threshold" else {}
+    x = np.concatenate([_rand(3000), PW_EDGES])
+    g = _rand(x.size, seed=2)
+    g[::9] = np.nan
+    y, dx = _fwd_bwd(mg, name, x, g, kw, inplace=True)
+    ty, tdx = _fwd_bwd(torch, name, x, g, kw, inplace=True)
+    np.testing.assert_array_equal(_bits(y), _bits(ty))
+    np.testing.assert_array_equal(_bits(dx), _bits(tdx))
+
+
+ACT_EDGES = np.float32([0.0, -0.0, 1e-30, -1e-30, 1e-7, -1e-7, 1e-3, -1e-3, 0.5, -0.5, -5.0,
+                        -17.0, -20.0, -30.0, -88.0, -90.0, -104.0, -110.0, 15.0, 19.9, 20.0,
+                        20.1, 30.0, 88.0, 89.0, 1e4, -1e4, 3e38, -3e38, np.inf, -np.inf,
+                        np.nan, 1.2e-38, -1.2e-38])  # fmt: skip
+
+
+def _act_case(fname, kw, x, g, inplace=False):
+    out = []
+    for lib, f in ((torch, TF), (mg, F)):
+        t = lib.tensor(x, requires_grad=True)
+        extra = {"inplace": True} if inplace else {}
+        y = getattr(f, fname)(t * 1 if inplace else t, **kw, **extra)
+        y.backward(lib.tensor(g))
+        out.append((y.detach().numpy(), t.grad.numpy()))
+    return out
+
+
+@pytest.mark.parametrize(
+    "fname, kw",
+    [("elu", {}), ("elu", dict(alpha=0.3)), ("elu", dict(alpha=-1.5)), ("selu", {}),
+     ("celu", {}), ("celu", dict(alpha=2.5)), ("celu", dict(alpha=-0.7)),
+     ("softplus", {}), ("softplus", dict(beta=2.0, threshold=10.0)),
+     ("softplus", dict(beta=0.5, threshold=5.0)), ("softplus", dict(beta=-1.0))],
+)  # fmt: skip
+def test_elu_family_and_softplus_match_torch(fname, kw, monkeypatch):
+    x = np.concatenate([_rand(6000), ACT_EDGES, -ACT_EDGES])
+    g = _rand(x.size, seed=3)
+    calls = []
+    name = "softplus" if fname == "softplus" else "elu"
+    real = getattr(_native, name)
+    monkeypatch.setattr(_native, name, lambda *a: calls.append(1) or real(*a))
+    (ty, tdx), (y, dx) = _act_case(fname, kw, x, g)
+    assert calls, f"a float32 CPU {fname} did not take the kernels"
+    # NOTE: values within a few float32 steps, relative (expm1 and log1p stay accurate for
+    # tiny inputs, e.g. elu(-1e-30) = -1e-30); zeros with PyTorch's sign
+    _close(y, ty, rtol=1e-6, atol=1e-44)
+    np.testing.assert_array_equal(np.signbit(y[ty == 0]), np.signbit(ty[ty == 0]))
+    # NOTE: at NaN inputs PyTorch's ELU gradient is NaN in its vector loop and g * scale
+    # in its scalar loop; manygrad's is the scalar loop's, everywhere
+    num = ~np.isnan(x)
+    _close(dx[num], tdx[num], rtol=2e-6, atol=1e-44)
+    monkeypatch.setattr(_native, name, lambda *a: None)
+    monkeypatch.setattr(_native, f"{name}_backward", lambda *a: None)
+    (_, _), (ry, rdx) = _act_case(fname, kw, x, g)  # the NumPy formulas
+    _close(y, ry, rtol=1e-6, atol=1e-44)
+    # NOTE: the NumPy path's sigmoid is 1 / (1 + e^-t): 0 below t = -88.7, where the
+    # kernels' gradient goes on, as PyTorch's, through the subnormals
+    _close(dx, rdx, rtol=2e-6, atol=1e-37)
+
+
+@pytest.mark.parametrize("fname", ["elu", "selu", "celu"])
+def test_elu_family_in_place_as_torch(fname):
+    x = np.concatenate([_rand(2000), ACT_EDGES])
+    g = _rand(x.size, seed=4)
+    (ty, tdx), (y, dx) = _act_case(fname, {}, x, g, inplace=True)
+    fin = ~np.isnan(x)
+    _close(y, ty, rtol=1e-6, atol=1e-44)
+    # NOTE: PyTorch's in-place ELUs differentiate through the output (y + alpha), which
+    # loses digits to cancellation far left; manygrad's keep the input
+    _close(dx[fin], tdx[fin], rtol=2e-6, atol=1e-6)
+
+
+def test_new_kernels_split_across_threads_without_changing_values():
+    x = _rand(600, 1000)
+    g = _rand(600, 1000, seed=1)
+    old = get_num_threads()
+    out = {}
+    try:
+        for n in (1, 2):
+            set_num_threads(n)
+            out[n] = [
+                _native.piecewise("hardswish", x), _native.piecewise_backward("hardswish", g, x),
+                _native.elu(x, 1.0), _native.elu_backward(g, x, 1.0),
+                _native.softplus(x, 1.0, 20.0), _native.softplus_backward(g, x, 1.0, 20.0),
+                _native.unary("expm1", x), _native.unary("log1p", np.abs(x)),
+            ]  # fmt: skip
+    finally:
+        set_num_threads(old)
+    for a, b in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_activation_kernels_decline_what_they_do_not_take():
+    x = _rand(8, 6)
+    assert _native.piecewise("hardswish", x.astype(np.float64)) is None
+    assert _native.piecewise("hardswish", x[:, ::2]) is None
+    assert _native.piecewise("no-such-op", x) is None
+    assert _native.elu(x.T, 1.0) is None
+    assert _native.softplus_backward(x, x[:4], 1.0, 20.0) is None  # shapes differ
+    # float64 and strided inputs keep the NumPy formulas, with PyTorch's values
+    t = x.astype(np.float64)[:, ::2]
+    _close(F.hardswish(mg.tensor(t)).numpy(), TF.hardswish(torch.tensor(t)).numpy())
+    _close(F.softplus(mg.tensor(t)).numpy(), TF.softplus(torch.tensor(t)).numpy())
+    _close(F.selu(mg.tensor(t)).numpy(), TF.selu(torch.tensor(t)).numpy())
+
+
+def _group_norm_run(lib, x, w, b, g, groups, need_w=True):
+    f = TF if lib is torch else F
+    tx = lib.tensor(x, requires_grad=True)
+    tw = None if w is None else lib.tensor(w, requires_grad=need_w)
+    tb = None if b is None else lib.tensor(b, requires_grad=True)
+    y = f.group_norm(tx, groups, tw, tb, 1e-5)
+    y.sum().backward() if g is None else y.backward(lib.tensor(g))
+    grads = [None if t is None or t.grad is None else t.grad.detach().numpy() for t in (tx, tw, tb)]
+    return [y.detach().numpy()] + grads
+
+
+@pytest.mark.parametrize(
+    "shape, groups, affine, offset",
+    [((4, 6, 17), 2, "both", 0.0), ((3, 8, 5, 5), 8, "both", 0.0), ((3, 8, 5, 5), 1, "w", 2.0),
+     ((5, 6), 3, "b", 0.0), ((2, 8, 3, 4, 5), 4, None, 0.0), ((8, 32, 16, 16), 8, "both", 1e3),
+     ((2, 4, 1, 2), 4, "both", 0.0), ((2, 4, 40, 40), 2, "both", -50.0)],
+)  # fmt: skip
+def test_group_norm_matches_torch_in_float64_and_the_numpy_path(shape, groups, affine, offset,
+                                                                monkeypatch):  # fmt: skip
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) * 2 + offset).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    c = shape[1]
+    w = (rng.standard_normal(c) + 1).astype(np.float32) if affine in ("both", "w") else None
+    b = rng.standard_normal(c).astype(np.float32) if affine in ("both", "b") else None
+    calls = []
+    real = _native.group_norm_backward
+    monkeypatch.setattr(_native, "group_norm_backward", lambda *a: calls.append(1) or real(*a))
+    got = _group_norm_run(mg, x, w, b, g, groups)
+    assert calls, "a float32 CPU group norm did not take the kernels"
+    f64 = [None if a is None else a.astype(np.float64) for a in (x, w, b, g)]
+    wt = f64[1] if f64[1] is not None or f64[2] is None else np.ones(c)  # see NOTE below
+    want = _group_norm_run(torch, f64[0], wt, f64[2], f64[3], groups, need_w=w is not None)
+    # NOTE: PyTorch's CPU backward fails on a bias without a weight: ones stand in for it.
+    # Each result within a few float32 roundings of its largest value (of dx's terms'
+    # size where they cancel; PyTorch's own float32 kernel is off by 1e-5 at x + 1000)
+    rstd = 1 / np.sqrt(f64[0].reshape(shape[0], groups, -1).var(axis=2) + 1e-5)
+    dx_scale = np.abs(g).max() * (1 if w is None else np.abs(w).max()) * rstd.max()
+    for i, (a, e) in enumerate(zip(got, want)):
+        if a is None:  # no weight, or no bias
+            assert (i == 2 and w is None) or (i == 3 and b is None)
+            continue
+        scale = max(float(np.abs(e).max()), dx_scale if i == 1 else 0.0, 1.0)
+        assert float(np.abs(a - e).max()) / scale <= 2e-6, ("y", "dx", "dw", "db")[i]
+    monkeypatch.setattr(_native, "group_norm", lambda *a: None)  # the NumPy blocks
+    ref = _group_norm_run(mg, x, w, b, g, groups)
+    for a, e in zip(got, ref):
+        if a is not None:
+            _close(a, e, rtol=1e-5, atol=1e-5 * max(float(np.abs(e).max()), 1.0))
+
+
+def test_group_norm_kernels_take_a_broadcast_gradient_and_split_across_threads():
+    x = _rand(16, 32, 24, 24)
+    w, b = _rand(32, seed=1), _rand(32, seed=2)
+    got = _group_norm_run(mg, x, w, b, None, 8)  # y.sum().backward(): a broadcast gradient
+    want = _group_norm_run(torch, x, w, b, None, 8)
+    for a, e in zip(got, want):
+        _close(a, e, rtol=1e-4, atol=1e-4)
+    g = _rand(16, 32, 24, 24, seed=3)
+    old = get_num_threads()
+    out = {}
+    try:
+        for n in (1, 2):
+            set_num_threads(n)
+            y, mean, rstd = _native.group_norm(x, 8, w, b, 1e-5)
+            out[n] = (y, mean, rstd) + _native.group_norm_backward(g, x, mean, rstd, 8, w, True,
+                                                                   True, True)  # fmt: skip
+    finally:
+        set_num_threads(old)
+    for a, e in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, e)  # groups never split: the same sums
+    assert _native.group_norm(x.astype(np.float64), 8, None, None, 1e-5) is None
+    assert _native.group_norm(x[:, ::2], 8, None, None, 1e-5) is None
+
+
+def _ce_run(lib, x, t, w, kw, g=None, create_graph=False):
+    tx = lib.tensor(x, requires_grad=True)
+    tw = None if w is None else lib.tensor(w)
+    loss = (TF if lib is torch else F).cross_entropy(tx, lib.tensor(t), tw, **kw)
+    if create_graph:  # the gradient of the gradient's sum
+        (gx,) = lib.autograd.grad(loss, tx, create_graph=True)
+        (ggx,) = lib.autograd.grad((gx * gx).sum(), tx)
+        return ggx.detach().numpy()
+    loss.backward(lib.tensor(g) if kw.get("reduction") == "none" else None)
+    return loss.detach().numpy(), tx.grad.numpy()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("eps, ignore", [(0.0, -100), (0.1, -100), (0.0, 2), (0.25, 2)])
+def test_cross_entropy_rows_match_torch(reduction, weighted, eps, ignore, monkeypatch):
+    rng = np.random.default_rng(0)
+    x = _rand(300, 37) + 1.0
+    x[5, 3] = -np.inf  # a class no sample can have: its softmax is 0
+    t = rng.integers(0, 37, 300)
+    t[:40] = 2  # ignored with ignore_index=2
+    x[7, :] = np.nan  # NaN logits in a row whose target is ignored (loss 0 there)
+    w = rng.uniform(0.2, 2.0, 37).astype(np.float32) if weighted else None
+    kw = dict(reduction=reduction, label_smoothing=eps, ignore_index=ignore)
+    if ignore == -100:  # no ignored rows: no NaN row
+        x[7, :] = 0.5
+    calls = []
+    real = _native.cross_entropy
+    monkeypatch.setattr(_native, "cross_entropy", lambda *a: calls.append(1) or real(*a))
+    g = _rand(300, seed=5)
+    loss, dx = _ce_run(mg, x, t, w, kw, g)
+    assert calls, "a float32 CPU cross entropy did not take the kernels"
+    tloss, tdx = _ce_run(torch, x, t, w, kw, g)
+    _close(loss, tloss, rtol=2e-5, atol=1e-5)
+    _close(dx, tdx, rtol=1e-5, atol=1e-7)
+    # NOTE: an ignored row of NaN logits: PyTorch's loss is 0 there and its gradient NaN
+    # (0 - softmax * 0), as the kernels'; the NumPy formulas give NaN or 0 by reduction.
+    # Compared with those without that row:
+    x[7, :] = 0.5
+    loss, dx = _ce_run(mg, x, t, w, kw, g)
+    monkeypatch.setattr(_native, "cross_entropy", lambda *a: None)  # the NumPy formulas
+    rloss, rdx = _ce_run(mg, x, t, w, kw, g)
+    _close(loss, rloss, rtol=2e-5, atol=1e-5)
+    _close(dx, rdx, rtol=1e-5, atol=1e-7)
+
+
+def test_cross_entropy_every_target_ignored_and_double_backward_as_torch():
+    x = _rand(6, 5)
+    t = np.full(6, 3)
+    for red in ("mean", "sum", "none"):
+        kw = dict(reduction=red, ignore_index=3, label_smoothing=0.1)
+        got, want = (
+            _ce_run(mg, x, t, None, kw, np.ones(6, np.float32)),
+            _ce_run(torch, x, t, None, kw, np.ones(6, np.float32)),
+        )
+        _close(got[0], want[0])  # mean: 0 / 0 = NaN, as PyTorch's
+        np.testing.assert_array_equal(got[1], want[1])  # all zeros
+    t = np.array([0, 4, 1, 1, 2, 3])
+    w = np.float32([0.5, 1.0, 2.0, 0.3, 1.5])
+    for kw in (dict(label_smoothing=0.2), dict(reduction="sum"), dict(ignore_index=1)):
+        _close(_ce_run(mg, x, t, w, kw, create_graph=True),
+               _ce_run(torch, x, t, w, kw, create_graph=True), rtol=1e-4, atol=1e-6)  # fmt: skip
+
+
+def test_cross_entropy_kernels_split_rows_across_threads_and_decline_other_inputs():
+    x = _rand(4096, 100)
+    t = np.random.default_rng(1).integers(0, 100, 4096)
+    g = _rand(4096, seed=2)
+    old = get_num_threads()
+    out = {}
+    try:
+        for n in (1, 2):
+            set_num_threads(n)
+            loss, lse, wt = _native.cross_entropy(x, t, None, -100, 0.1)
+            dx = _native.cross_entropy_backward(x, t, None, lse, g, 0.0, -100, 0.1)
+            out[n] = (loss, lse, wt, dx)
+    finally:
+        set_num_threads(old)
+    for a, b in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, b)
+    assert _native.cross_entropy(x.astype(np.float64), t, None, -100, 0.0) is None
+    assert _native.cross_entropy(x[:, ::2], t, None, -100, 0.0) is None
+    assert _native.cross_entropy(x, t.astype(np.float32), None, -100, 0.0) is None
+    assert _native.cross_entropy(x, t[:5], None, -100, 0.0) is None
+    x3 = _rand(4, 5, 3)  # (N, C, d): the general path, with PyTorch's values
+    t3 = np.random.default_rng(3).integers(0, 5, (4, 3))
+    _close(F.cross_entropy(mg.tensor(x3), mg.tensor(t3)).numpy(),
+           TF.cross_entropy(torch.tensor(x3), torch.tensor(t3)).numpy())  # fmt: skip
+
+
+ADAM_CASES = [
+    ("Adam", {}), ("Adam", dict(weight_decay=0.1)), ("Adam", dict(amsgrad=True, maximize=True)),
+    ("Adam", dict(weight_decay=0.05, maximize=True, amsgrad=True, betas=(0.8, 0.9))),
+    ("AdamW", {}), ("AdamW", dict(weight_decay=0.3, amsgrad=True, eps=1e-3)),
+    ("AdamW", dict(maximize=True, lr=0.05)),
+]  # fmt: skip
+
+
+def _adam_run(name, kw, shapes, steps=4):
+    rng = np.random.default_rng(11)
+    ps = [mg.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True) for s in shapes]
+    opt = getattr(mg.optim, name)(ps, **kw)
+    for k in range(steps):
+        for i, p in enumerate(ps):
+            g = np.random.default_rng(100 * k + i).standard_normal(p.shape).astype(np.float32)
+            g.reshape(-1)[:3] = [0.0, 1e-30, 1e4]  # moments at the edges of float32's range
+            p.grad = mg.tensor(g)
+        opt.step()
+    states = [{k: np.asarray(v._data) for k, v in opt.state[p].items()} for p in ps]
+    return [p.detach().numpy() for p in ps], states
+
+
+@pytest.mark.parametrize("name, kw", ADAM_CASES)
+def test_adam_step_bit_for_bit_as_the_numpy_update_and_close_to_torch(name, kw, monkeypatch):
+    shapes = [(300, 700), (64,), (5, 3)]  # the first is split across threads
+    calls = []
+    real = _native.adam_step
+    monkeypatch.setattr(_native, "adam_step", lambda *a: calls.append(1) or real(*a))
+    ps, states = _adam_run(name, kw, shapes)
+    assert calls, f"a float32 CPU {name} step did not take the kernels"
+    monkeypatch.setattr(_native, "adam_step", lambda *a: None)  # Adam.update's NumPy passes
+    rps, rstates = _adam_run(name, kw, shapes)
+    for a, b in zip(ps, rps):
+        np.testing.assert_array_equal(a.view(np.int32), b.view(np.int32))
+    for sa, sb in zip(states, rstates):
+        assert sa.keys() == sb.keys()
+        for k in sa:
+            np.testing.assert_array_equal(sa[k], sb[k])
+    rng = np.random.default_rng(11)
+    tps = [torch.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True)
+           for s in shapes]  # fmt: skip
+    topt = getattr(torch.optim, name)(tps, **kw)
+    for k in range(4):
+        for i, p in enumerate(tps):
+            g = np.random.default_rng(100 * k + i).standard_normal(p.shape).astype(np.float32)
+            g.reshape(-1)[:3] = [0.0, 1e-30, 1e4]
+            p.grad = torch.tensor(g)
+        topt.step()
+    for a, t in zip(ps, tps):
+        _close(a, t.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_adam_step_leaves_what_the_kernels_do_not_take_to_the_numpy_update():
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((6, 8)).astype(np.float32)
+    p32 = mg.tensor(base, requires_grad=True)
+    p64 = mg.tensor(base.astype(np.float64), requires_grad=True)
+    opt = mg.optim.AdamW([p32, p64], lr=0.1)
+    g = rng.standard_normal((8, 6)).astype(np.float32)
+    p32.grad = mg.tensor(g).T  # a transposed (not C-contiguous) gradient
+    p64.grad = mg.tensor(g.astype(np.float64).T)
+    opt.step()
+    t32 = torch.tensor(base, requires_grad=True)
+    topt = torch.optim.AdamW([t32], lr=0.1)
+    t32.grad = torch.tensor(g).T
+    topt.step()
+    _close(p32.detach().numpy(), t32.detach().numpy(), rtol=1e-6, atol=1e-7)
+    _close(p64.detach().numpy(), t32.detach().numpy(), rtol=1e-6, atol=1e-7)
+    assert float(opt.state[p32]["step"]) == float(opt.state[p64]["step"]) == 1.0

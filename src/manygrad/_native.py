@@ -1,10 +1,12 @@
 """manygrad's CPU kernels (``_native.c``): built on first use with the system C compiler,
 cached on disk, called through ctypes.
 
-Exact and tanh GELU, SiLU, sigmoid, layer norm and softmax run there as one vectorised pass
-per array (or per row) where NumPy needs five to thirty. Each wrapper takes C-contiguous
-float32 NumPy arrays and returns None for anything else, so that the caller keeps its NumPy
-formula (the reference the tests compare these with).
+Exact and tanh GELU, SiLU, sigmoid, ReLU, the piecewise-linear activations (hardtanh,
+threshold, the shrinks, hardsigmoid, hardswish), ELU/SELU/CELU, softplus, layer norm, group
+norm, softmax and cross entropy run there as one vectorised pass per array (or per row or
+group) where NumPy needs five to thirty. Each wrapper takes C-contiguous float32 NumPy
+arrays and returns None for anything else, so that the caller keeps its NumPy formula (the
+reference the tests compare these with).
 
 The library is built for the CPU it runs on (``-march=native``) into
 ``$MANYGRAD_CACHE_DIR`` (default ``~/.cache/manygrad``) under a name made from the
@@ -28,10 +30,12 @@ import warnings
 import numpy as np
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "_native.c")
-_VERSION = 3  # NOTE: mg_native_version() of the source; a cached library must match
-# NOTE: GNU C, not ISO: ISO modes turn off contraction into fused multiply-adds (2x slower)
-_FLAGS = ("-O3", "-fopenmp-simd", "-fno-math-errno", "-std=gnu11", "-shared", "-fPIC",
-          "-fvisibility=hidden")  # fmt: skip
+_VERSION = 4  # NOTE: mg_native_version() of the source; a cached library must match
+# NOTE: GNU C, not ISO: ISO modes turn off contraction into fused multiply-adds (2x slower).
+# -fno-trapping-math (clang's default) lets GCC turn the selects of a loop body with
+# divisions into vector blends; it changes no value (flags of FP exceptions only)
+_FLAGS = ("-O3", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math", "-std=gnu11",
+          "-shared", "-fPIC", "-fvisibility=hidden")  # fmt: skip
 
 
 def _arch_flags() -> list[list[str]]:
@@ -49,6 +53,7 @@ _STATE: dict = {"tried": False, "lib": None, "error": None, "path": None}
 
 _P = ctypes.c_void_p
 _I = ctypes.c_int64
+_F = ctypes.c_float
 _SIGNATURES = {
     "mg_gelu_erf_f32": (_P, _P, _P, _I),
     "mg_gelu_tanh_f32": (_P, _P, _P, _I),
@@ -67,6 +72,19 @@ _SIGNATURES = {
     "mg_layer_norm_bwd_f32": (_P, _P, _P, _P, _P, _P, _P, _P, _I, _I),
     "mg_softmax_f32": (_P, _P, _I, _I, ctypes.c_int),
     "mg_softmax_bwd_f32": (_P, _P, _P, _I, _I, ctypes.c_int),
+    "mg_expm1_f32": (_P, _P, _I),
+    "mg_log1p_f32": (_P, _P, _I),
+    "mg_piecewise_f32": (_P, _P, _I, ctypes.c_int, _F, _F),
+    "mg_piecewise_bwd_f32": (_P, _P, _P, _I, ctypes.c_int, _F, _F),
+    "mg_elu_f32": (_P, _P, _I, _F, _F, _F),
+    "mg_elu_bwd_f32": (_P, _P, _P, _I, _F, _F, _F),
+    "mg_softplus_f32": (_P, _P, _I, _F, _F),
+    "mg_softplus_bwd_f32": (_P, _P, _P, _I, _F, _F),
+    "mg_group_norm_f32": (_P, _P, _P, _P, _P, _P, _P, _I, _I, _I, _I, _I, _F),
+    "mg_group_norm_bwd_f32": (_P, _P, _P, _P, _P, _P, _P, _P, *([_I] * 6)),
+    "mg_cross_entropy_f32": (_P, _P, _P, _P, _P, _P, _I, _I, _I, _F),
+    "mg_cross_entropy_bwd_f32": (_P, _P, _P, _P, _P, _F, _P, _I, _I, _I, _F, _F),
+    "mg_adam_f32": (_P, _P, _P, _P, _P, _I, *([_F] * 7), ctypes.c_int),
 }
 
 
@@ -171,7 +189,8 @@ def lib():
                     _STATE["error"] = f"{type(e).__name__}: {e}"
                     warnings.warn(
                         f"manygrad: the CPU kernels could not be built ({_STATE['error']}); "
-                        "GELU, SiLU, layer norm and softmax keep their slower NumPy formulas. "
+                        "activations, norms, softmax and cross entropy keep their slower "
+                        "NumPy formulas. "
                         "Install a C compiler (gcc) or set MANYGRAD_CPU_KERNELS=0 to silence "
                         "this.",
                         RuntimeWarning,
@@ -207,8 +226,19 @@ def _ok(*arrays) -> bool:
     return True
 
 
+_SMALL = 2048  # NOTE: below this, one NumPy call beats a kernel call's fixed host cost
+_address = ctypes.addressof
+_as_chars = ctypes.c_char.from_buffer
+
+
 def _ptr(a):
-    return None if a is None else a.ctypes.data
+    """The address of a C-contiguous array's data (None for None)."""
+    if a is None:
+        return None
+    try:  # NOTE: a third of the time of a.ctypes.data, for writable arrays
+        return _address(_as_chars(a))
+    except (TypeError, ValueError):  # read-only or empty
+        return a.ctypes.data
 
 
 def _parts(work: int) -> int:
@@ -254,6 +284,9 @@ def _elementwise(fn, arrays, n: int, *scalars) -> None:
     """``fn(*pointers, n, *scalars)`` over arrays of ``n`` float32 values each (None: NULL),
     split into contiguous ranges across threads."""
     ptrs = [_ptr(a) for a in arrays]
+    if n < _PAR_MIN:
+        fn(*ptrs, n, *scalars)
+        return
     calls = []
     for i, j in _ranges(n, _parts(n), 64):
         calls.append((fn, [None if p is None else p + 4 * i for p in ptrs] + [j - i, *scalars]))
@@ -273,7 +306,7 @@ def gelu(x, tanh: bool, slope: bool):
 
 def mul(g, d):
     """``g * d`` of two arrays of one shape, or None."""
-    if not _ok(g, d) or g.shape != d.shape or (lib_ := lib()) is None:
+    if g.size < _SMALL or not _ok(g, d) or g.shape != d.shape or (lib_ := lib()) is None:
         return None
     out = np.empty_like(g)
     _elementwise(lib_.mg_mul_f32, (g, d, out), g.size)
@@ -281,7 +314,7 @@ def mul(g, d):
 
 
 def unary(name: str, x):
-    """``sigmoid`` or ``silu`` of ``x``, or None."""
+    """``sigmoid``, ``silu``, ``expm1`` or ``log1p`` of ``x``, or None."""
     if not _ok(x) or (lib_ := lib()) is None:
         return None
     y = np.empty_like(x)
@@ -320,6 +353,69 @@ def relu_backward(g, a, slope=None):
         _elementwise(lib_.mg_relu_bwd_f32, (g, a, dx), g.size)
     else:
         _elementwise(lib_.mg_leaky_relu_bwd_f32, (g, a, dx), g.size, float(slope))
+    return dx
+
+
+_PIECES = {"hardtanh": 0, "threshold": 1, "hardshrink": 2, "softshrink": 3, "hardsigmoid": 4,
+           "hardswish": 5}  # fmt: skip
+
+
+def piecewise(name: str, x, a: float = 0.0, b: float = 0.0, strict: bool = False):
+    """The piecewise-linear activation ``name`` (hardtanh, threshold, hardshrink, softshrink,
+    hardsigmoid, hardswish) of ``x`` with its parameters ``a``, ``b`` (bounds; threshold
+    and value; lambd), or None."""
+    if not _ok(x) or name not in _PIECES or (lib_ := lib()) is None:
+        return None
+    y = np.empty_like(x)
+    _elementwise(lib_.mg_piecewise_f32, (x, y), x.size, _PIECES[name], float(a), float(b))
+    return y
+
+
+def piecewise_backward(name: str, g, x, a: float = 0.0, b: float = 0.0, strict: bool = False):
+    """The gradient of ``piecewise(name, x, a, b)`` for ``g`` (``strict``: hardtanh's
+    in-place form, 0 for NaN), or None."""
+    if not _ok(g, x) or g.shape != x.shape or name not in _PIECES or (lib_ := lib()) is None:
+        return None
+    kind = 6 if strict and name == "hardtanh" else _PIECES[name]
+    dx = np.empty_like(g)
+    _elementwise(lib_.mg_piecewise_bwd_f32, (g, x, dx), g.size, kind, float(a), float(b))
+    return dx
+
+
+def elu(x, alpha: float, scale: float = 1.0, input_scale: float = 1.0):
+    """ELU of ``x`` with PyTorch's scales (SELU and CELU are ELUs), or None."""
+    if not _ok(x) or (lib_ := lib()) is None:
+        return None
+    y = np.empty_like(x)
+    _elementwise(lib_.mg_elu_f32, (x, y), x.size, float(alpha), float(scale), float(input_scale))
+    return y
+
+
+def elu_backward(g, x, alpha: float, scale: float = 1.0, input_scale: float = 1.0):
+    """ELU's gradient from its input ``x``, or None."""
+    if not _ok(g, x) or g.shape != x.shape or (lib_ := lib()) is None:
+        return None
+    dx = np.empty_like(g)
+    _elementwise(lib_.mg_elu_bwd_f32, (g, x, dx), g.size, float(alpha), float(scale),
+                 float(input_scale))  # fmt: skip
+    return dx
+
+
+def softplus(x, beta: float, threshold: float):
+    """``log1p(exp(beta x)) / beta`` (``x`` above ``threshold / beta``) of ``x``, or None."""
+    if not _ok(x) or (lib_ := lib()) is None:
+        return None
+    y = np.empty_like(x)
+    _elementwise(lib_.mg_softplus_f32, (x, y), x.size, float(beta), float(threshold))
+    return y
+
+
+def softplus_backward(g, x, beta: float, threshold: float):
+    """softplus's gradient from its input ``x``, or None."""
+    if not _ok(g, x) or g.shape != x.shape or (lib_ := lib()) is None:
+        return None
+    dx = np.empty_like(g)
+    _elementwise(lib_.mg_softplus_bwd_f32, (g, x, dx), g.size, float(beta), float(threshold))
     return dx
 
 
@@ -369,6 +465,56 @@ def layer_norm_backward(g2, x2, mean, rstd, w, need_w: bool, need_b: bool):
     return dx, dw, db
 
 
+def _gn_dims(x, groups: int):
+    n, c = x.shape[:2]
+    ell = x.size // (n * c) if n * c else 0
+    return n, c, ell, n * groups, c // groups
+
+
+def group_norm(x, groups: int, w, b, eps: float):
+    """``(y, mean, rstd)``: the group norm of ``x`` (N, C, ...) with ``groups`` groups (w, b:
+    (C,) or None); mean as (2, N * groups), a float32 value and what its rounding left out,
+    and rstd as (N * groups,): the layout of ``ops/_group_norm_rows.forward``; or None."""
+    if not _ok(x, w, b) or x.ndim < 2 or x.size == 0 or (lib_ := lib()) is None:
+        return None
+    n, c, ell, rows, cpg = _gn_dims(x, groups)
+    y = np.empty_like(x)
+    mean, rstd = np.empty((2, rows), np.float32), np.empty(rows, np.float32)
+    m = cpg * ell
+    px, py, pm, pr, fn = _ptr(x), _ptr(y), _ptr(mean), _ptr(rstd), lib_.mg_group_norm_f32
+    _run([(fn, (px + 4 * i * m, _ptr(w), _ptr(b), py + 4 * i * m, pm + 4 * i,
+                pm + 4 * (rows + i), pr + 4 * i, j - i, i, groups, cpg, ell, float(eps)))
+          for i, j in _ranges(rows, _parts(x.size))])  # fmt: skip
+    return y, mean, rstd
+
+
+def group_norm_backward(g, x, mean, rstd, groups: int, w, need_x, need_w, need_b):
+    """``(dx, dw, db)`` of the group norm of ``x`` from forward's ``mean`` (2, N * groups:
+    a value and a correction) and ``rstd`` (each None unless asked for), or None."""
+    if g.__class__ is _ND and g.dtype == _F32 and not g.flags.c_contiguous:
+        g = np.ascontiguousarray(g)  # NOTE: e.g. y.sum().backward()'s broadcast gradient
+    if not _ok(g, x, mean, rstd, w) or g.shape != x.shape or x.ndim < 2 or x.size == 0:
+        return None
+    if mean.shape != (2, rstd.size) or (lib_ := lib()) is None:
+        return None
+    n, c, ell, rows, cpg = _gn_dims(x, groups)
+    m = cpg * ell
+    dx = np.empty_like(x) if need_x else None
+    sums = np.empty((2, rows * cpg), np.float32)  # per (n, c): sum g, sum g (x - mean)
+    pg, px, pm, pr, pd, ps = _ptr(g), _ptr(x), _ptr(mean), _ptr(rstd), _ptr(dx), _ptr(sums)
+    fn = lib_.mg_group_norm_bwd_f32
+    _run([(fn, (pg + 4 * i * m, px + 4 * i * m, pm + 4 * i, pm + 4 * (rows + i), pr + 4 * i,
+                _ptr(w), None if pd is None else pd + 4 * i * m, ps + 4 * i * cpg, rows * cpg,
+                j - i, i, groups, cpg, ell))
+          for i, j in _ranges(rows, _parts(x.size))])  # fmt: skip
+    dw = db = None
+    if need_w:
+        dw = (sums[1].reshape(n, groups, cpg) * rstd.reshape(n, groups, 1)).sum(0).reshape(c)
+    if need_b:
+        db = sums[0].reshape(n, c).sum(0)
+    return dx, dw, db
+
+
 def softmax(x, log: bool):
     """(log-)softmax over the last axis of ``x``, or None."""
     if not _ok(x) or x.ndim == 0 or x.size == 0 or (lib_ := lib()) is None:
@@ -391,6 +537,82 @@ def softmax_backward(g, y, log: bool):
     _run([(fn, (pg + 4 * i * n, py + 4 * i * n, pd + 4 * i * n, j - i, n, int(log)))
           for i, j in _row_ranges(y.size // n, n)])  # fmt: skip
     return dx
+
+
+def _int64(t):
+    """Class indices as C-contiguous int64, or None (not a NumPy integer array)."""
+    if t.__class__ is not _ND or t.dtype.kind not in "iu":
+        return None
+    return t if t.dtype == np.int64 and t.flags.c_contiguous else np.ascontiguousarray(t, np.int64)
+
+
+def cross_entropy(x, t, w, ignore_index: int, eps: float):
+    """``(loss, lse, wt)`` per row of logits ``x`` (N, C) for class indices ``t`` (N,), as
+    PyTorch's ``F.cross_entropy`` with ``reduction="none"`` (w: (C,) class weights or None;
+    ``eps``: label smoothing): the loss, the log-sum-exp kept for the backward, and the
+    target's weight (0 where ignored), or None."""
+    if not _ok(x, w) or x.ndim != 2 or x.size == 0 or (lib_ := lib()) is None:
+        return None
+    if (t := _int64(t)) is None or t.shape != x.shape[:1]:
+        return None
+    rows, n = x.shape
+    out = np.empty((3, rows), np.float32)  # the loss, lse and wt of each row
+    px, pt, po, fn = _ptr(x), _ptr(t), _ptr(out), lib_.mg_cross_entropy_f32
+    _run([(fn, (px + 4 * i * n, pt + 8 * i, _ptr(w), po + 4 * i, po + 4 * (rows + i),
+                po + 4 * (2 * rows + i), j - i, n, int(ignore_index), float(eps)))
+          for i, j in _row_ranges(rows, n)])  # fmt: skip
+    return out[0], out[1], out[2]
+
+
+def cross_entropy_backward(x, t, w, lse, ga, gs: float, ignore_index: int, eps: float):
+    """The gradient of ``cross_entropy``'s losses for the upstream gradient ``ga`` of each
+    row (N,), or ``gs`` for every row where ``ga`` is None; or None."""
+    if ga is not None and ga.__class__ is _ND and ga.dtype == _F32:
+        ga = np.ascontiguousarray(ga)  # NOTE: e.g. loss.sum().backward()'s broadcast
+    if not _ok(x, w, lse, ga) or x.ndim != 2 or (lib_ := lib()) is None:
+        return None
+    t = _int64(t)
+    if t is None or t.shape != x.shape[:1] or (ga is not None and ga.shape != t.shape):
+        return None
+    rows, n = x.shape
+    dx = np.empty_like(x)
+    wsum = float(n) if w is None else float(w.sum())
+    px, pt, pe, pg, pd = _ptr(x), _ptr(t), _ptr(lse), _ptr(ga), _ptr(dx)
+    fn, gs = lib_.mg_cross_entropy_bwd_f32, float(gs)
+    _run([(fn, (px + 4 * i * n, pt + 8 * i, _ptr(w), pe + 4 * i,
+                None if pg is None else pg + 4 * i, gs, pd + 4 * i * n, j - i, n,
+                int(ignore_index), float(eps), wsum)) for i, j in _row_ranges(rows, n)])  # fmt: skip
+    return dx
+
+
+def adam_step(tensors, steps, group: dict):
+    """One Adam/AdamW step of each float32 CPU parameter, each in one pass over its arrays,
+    with the operations of ``Adam.update`` (the same bits). ``tensors``: ``(param, grad,
+    exp_avg, exp_avg_sq, max_exp_avg_sq or None)`` arrays; ``steps``: each one's new step
+    count; ``group``: the hyperparameters (lr, betas, eps, weight_decay,
+    decoupled_weight_decay, maximize). Returns the indices of those it updated (the others'
+    arrays are not C-contiguous float32 NumPy ones of one shape), or None when the kernels
+    are off."""
+    if (lib_ := lib()) is None:
+        return None
+    import math
+
+    lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+    decay, l2 = (1 - lr * wd, 0.0) if group["decoupled_weight_decay"] else (1.0, wd)
+    flags = (decay != 1) | (2 if group["maximize"] else 0) | (4 if l2 != 0 else 0)
+    fn, done = lib_.mg_adam_f32, []
+    for k, ((p, g, m, v, vm), step) in enumerate(zip(tensors, steps)):
+        if not _ok(p, g, m, v, vm) or not p.shape == g.shape == m.shape == v.shape:
+            continue
+        if vm is not None and vm.shape != p.shape:
+            continue
+        # NOTE: Adam.update's factors, in float64 then rounded to float32 as NumPy rounds
+        # its Python-float operands
+        c2 = math.sqrt(1 - beta2**step)
+        _elementwise(fn, (p, g, m, v, vm), p.size, decay, l2, beta1, beta2, 1 - beta2,
+                     eps * c2, -lr * c2 / (1 - beta1**step), int(flags))  # fmt: skip
+        done.append(k)
+    return done
 
 
 def max_pool2d(x, out_hw, k, s, p, d):

@@ -175,7 +175,10 @@ PORTS = [
     ("transformer_xl_memory.py", [], (2e-3, 1e-4), ()),
     ("mlstm_xlstm.py", [], (2e-3, 1e-4), ()),
     ("tft_gating.py", [], (2e-3, 1e-4), ()),
-    ("tft_gating.py", ["--heads", "1", "--variable-lengths"], (2e-3, 1e-4), ()),
+    # NOTE: with padded variable-length series this model amplifies float rounding: scaling
+    # PyTorch's own ELU outputs by (1 + 1e-6) moves its epoch-0 validation loss from
+    # 0.27585 to 0.27634 and later epochs by up to 7%; one epoch, at 2% of PyTorch's values
+    ("tft_gating.py", ["--heads", "1", "--variable-lengths", "--epochs", "1"], (2e-2, 1e-3), ()),
     ("bilstm_crf.py", ["--reduction", "token_mean"], (2e-3, 1e-4), ()),
     ("pointer_network.py", [], (2e-3, 1e-4), ()),
     ("copy_mechanism_seq2seq.py", [], (2e-3, 1e-4), ()),
@@ -209,6 +212,10 @@ PORTS = [
     ("graph_isomorphism_gin.py", ["--readout", "max"], (2e-3, 1e-4), ()),
     ("deepfm_field_aware.py", ["--model", "ffm"], (2e-3, 1e-4), ()),
     ("temporal_point_process.py", ["--integral", "trapezoid", "--beta", "1"], (2e-3, 1e-4), ()),
+    ("torch_fx_feature_pruning.py", [], (2e-3, 1e-4), ()),
+    ("contrastive_moco_queue.py", [], (2e-3, 1e-4), ()),
+    ("sparse_moe_top2.py", [], (2e-3, 1e-4), ()),
+    ("ssl_rotation_prediction.py", [], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 

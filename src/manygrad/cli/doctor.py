@@ -135,8 +135,8 @@ def check_cpu_kernels() -> Check:
     return Check(
         "cpu kernels",
         WARN,
-        f"not built ({st['error']}): GELU, SiLU, layer norm and softmax "
-        "run as slower NumPy formulas",
+        f"not built ({st['error']}): activations, norms, softmax, cross-entropy, max "
+        "pooling and the Adam step run as slower NumPy formulas",
         "install a C compiler (apt install gcc) or set CC",
         group="cpu-kernels",
     )

@@ -42,6 +42,14 @@ def _binary(tr, node, args, kwargs, out):
     return tr.g.op(_BINARY[op], [a, b], op.lower())
 
 
+@rule("HalfScale")
+def _half_scale(tr, node, args, kwargs, out):
+    """A float16 / bfloat16 tensor times (or over) a Python number: ONNX's Mul (Div)."""
+    x, s, divide = args
+    op = "Div" if divide else "Mul"
+    return tr.g.op(op, [tr.name(x, op), tr.value(s, x, op)], op.lower())
+
+
 _BITWISE = {"BitwiseAnd": "And", "BitwiseOr": "Or", "BitwiseXor": "Xor", "BitwiseNot": "Not"}
 
 
@@ -117,7 +125,13 @@ def _composite(tr, node, args, kwargs, out):
 
 @rule("LeakyRelu", "Elu")
 def _alpha_act(tr, node, args, kwargs, out):
-    return tr.g.op(type(node).__name__, [tr.name(args[0])], alpha=float(args[1]))
+    op, x, alpha = type(node).__name__, tr.name(args[0]), float(args[1])
+    scale, ins = (float(a) for a in (*args[2:4], 1.0, 1.0)[:2])
+    if ins != 1.0:  # celu: an ELU of x / alpha (PyTorch's input_scale)
+        return tr.g.op("Celu", [x], alpha=alpha)
+    if scale != 1.0:  # selu: an ELU scaled by gamma
+        return tr.g.op("Selu", [x], alpha=alpha, gamma=scale)
+    return tr.g.op(op, [x], alpha=alpha)
 
 
 @rule("Hardtanh", "Threshold", "Hardshrink", "Softshrink", "Hardsigmoid", "Hardswish")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np  # host-ok: the CPU selects run on NumPy arrays only (type checked)
 
-from .. import backend
+from .. import _native, backend
 from ..autograd import Function
 from ..tensor import Tensor
 
@@ -58,11 +58,16 @@ def _pick(xp, cond, a, b):
 
 class _Piecewise(Function):
     """Base: subclasses give ``value(xp, x, *params)`` and ``passes(xp, x, *params)``
-    (where the gradient passes), or their own ``grad(xp, g, x, *params)``."""
+    (where the gradient passes), or their own ``grad(xp, g, x, *params)``; ``native`` names
+    the op in the CPU kernels (``_native.piecewise``), which take float32 CPU arrays."""
+
+    native = ""
 
     def forward(self, x, *params):
         self.params = params
         self.x = x
+        if (y := _native.piecewise(self.native, x, *params)) is not None:
+            return y  # NOTE: CPU float32: one pass in C, the same values bit for bit
         xp = backend.array_module(x)
         with backend.quiet_float_errors():
             # NOTE: 0-d as 1-element arrays: NumPy's ops on 0-d arrays return scalars
@@ -70,6 +75,8 @@ class _Piecewise(Function):
         return y.astype(x.dtype, copy=False).reshape(x.shape)
 
     def backward(self, g):
+        if (dx := _native.piecewise_backward(self.native, g, self.x, *self.params)) is not None:
+            return (dx,) + (None,) * len(self.params)
         xp = backend.array_module(g)
         with backend.quiet_float_errors():
             return (self.grad(xp, g, self.x, *self.params),) + (None,) * len(self.params)
@@ -93,6 +100,8 @@ class Hardtanh(_Piecewise):
     NaN, as PyTorch's ``(x <= lo || x >= hi) ? 0 : g``; for the in-place form (``strict``),
     0 for NaN, as PyTorch's ``hardtanh_``."""
 
+    native = "hardtanh"
+
     def value(self, xp, x, lo, hi, strict=False):
         return xp.clip(x, lo, hi)
 
@@ -109,6 +118,8 @@ class Hardtanh(_Piecewise):
 class Threshold(_Piecewise):
     """``x <= threshold ? value : x`` (NaN stays NaN); gradient ``x <= threshold ? 0 : g``."""
 
+    native = "threshold"
+
     def value(self, xp, x, threshold, value):
         return _pick(xp, self.passes(xp, x, threshold, value), x, value)
 
@@ -118,6 +129,8 @@ class Threshold(_Piecewise):
 
 class Hardshrink(_Piecewise):
     """``-lambd <= x <= lambd ? 0 : x``; the gradient selects the same way."""
+
+    native = "hardshrink"
 
     def value(self, xp, x, lambd):
         return _keep(xp, x, self.passes(xp, x, lambd))
@@ -132,6 +145,8 @@ class Softshrink(_Piecewise):
     """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, ``+0.0`` between
     NaN stays NaN); gradient as hardshrink's."""
 
+    native = "softshrink"
+
     def value(self, xp, x, lambd):
         # NOTE: x - clip(x) is x - lambd / x + lambd / +0.0 on the three pieces, as PyTorch's
         return x - xp.clip(x, -lambd, lambd)
@@ -142,6 +157,8 @@ class Softshrink(_Piecewise):
 class Hardsigmoid(_Piecewise):
     """``min(max(x + 3, 0), 6) / 6`` (NaN stays NaN); gradient ``g / 6`` strictly inside
     (-3, 3), 0 elsewhere and for NaN."""
+
+    native = "hardsigmoid"
 
     def value(self, xp, x):
         y = x + 3
@@ -172,6 +189,8 @@ class Hardsigmoid(_Piecewise):
 class Hardswish(_Piecewise):
     """``x * min(max(x + 3, 0), 6) / 6`` (-0.0 below -3, NaN at -inf); gradient 0 up to -3,
     ``g * (x / 3 + 1/2)`` below 3, ``g`` from 3 on and for NaN."""
+
+    native = "hardswish"
 
     def value(self, xp, x):
         y = x + 3

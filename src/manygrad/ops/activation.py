@@ -16,11 +16,10 @@ from ..errors import ShapeError
 from ..tensor import Tensor
 from . import _piecewise as _pw
 from .elementwise import (
+    Elu,
     _float_input,
     _tie,
     abs,
-    elu,
-    exp,
     leaky_relu,
     sigmoid,
     softplus,
@@ -109,7 +108,7 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """Klambauer et al. (2017): ``scale * elu(x, alpha)`` with fixed constants."""
     if inplace:
         return _in_place(input, "selu_", selu)
-    return elu(_float_input(input), _SELU_ALPHA) * _SELU_SCALE
+    return Elu.apply(_float_input(input), _SELU_ALPHA, _SELU_SCALE)
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -118,8 +117,7 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
         raise ValueError("celu: alpha must not be 0")
     if inplace:
         return _in_place(input, "celu_", celu, alpha)
-    x = _float_input(input)
-    return where(x > 0, x, (exp(where(x > 0, 0.0, x) / alpha) - 1) * alpha)
+    return Elu.apply(_float_input(input), alpha, 1.0, 1.0 / alpha)  # NOTE: as PyTorch's
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:

@@ -219,6 +219,45 @@ class Div(Function):
         return (g / b if na else None), (-g * a / (b * b) if nb else None)
 
 
+class HalfScale(Function):
+    """``x * s`` or ``x / s`` for a float16 or bfloat16 array ``x`` and a Python number
+    ``s``, computed in float32 (``s`` too) and rounded once.
+
+    NOTE: PyTorch's kernels take a scalar factor or divisor of a 16-bit tensor at float32
+    precision; NumPy would round ``s`` to 16 bits first (a sum with a scalar rounds it
+    first in PyTorch too, so ``add``/``sub`` keep the plain path)."""
+
+    def forward(self, x, s, divide):
+        self.s, self.divide = s, divide
+        return _scale32(x, s, divide)
+
+    def backward(self, g):
+        return _scale32(g, self.s, self.divide), None, None
+
+    def backward_graph(self, g):
+        return (g / self.s if self.divide else g * self.s), None, None
+
+
+def _scale32(a, s, divide: bool):
+    a32, s32 = a.astype(D.float32.np), D.float32.np.type(s)
+    with backend.quiet_float_errors():  # NOTE: x / 0 and overflow give inf, as PyTorch's
+        return (a32 / s32 if divide else a32 * s32).astype(a.dtype)
+
+
+def _half_and_scalar(a, b):
+    """``(tensor, number)`` when one of ``a``, ``b`` is a 16-bit float tensor and the other
+    a Python int or float (not bool), else None."""
+    t, s = (a, b) if isinstance(a, Tensor) else (b, a)
+    if (
+        isinstance(t, Tensor)
+        and type(s) in (int, float)
+        and t._data.dtype.itemsize == 2
+        and t._data.dtype.kind in "fV"
+    ):
+        return t, s
+    return None
+
+
 def _int_power(xp, a, b):
     """Integer ``a ** b`` with negative exponents as PyTorch has them: 1 for a == 1,
     +-1 for a == -1, 0 otherwise (NumPy refuses them)."""
@@ -337,7 +376,15 @@ class FloorDivide(Function):
 
 
 def _binary(fn, a, b):
-    a, b = _promote(a, b)
+    try:
+        a, b = _promote(a, b)
+    except TypeError:  # NOTE: a sparse COO operand: its sparse form (``dense * sparse``)
+        from .._sparse_ops import binary
+
+        res = binary(fn.__name__.lower(), a, b)
+        if res is NotImplemented:
+            raise
+        return res
     return fn.apply(a, b)
 
 
@@ -385,6 +432,9 @@ def sub(input, other, alpha=1) -> Tensor:
 
 
 def mul(input, other) -> Tensor:
+    half = _half_and_scalar(input, other)
+    if half is not None:
+        return HalfScale.apply(*half, False)
     return _binary(Mul, input, other)
 
 
@@ -393,6 +443,9 @@ def div(input, other, rounding_mode=None) -> Tensor:
     if rounding_mode == "floor":
         return floor_divide(input, other)
     if rounding_mode is None:
+        half = _half_and_scalar(input, other)
+        if half is not None and half[0] is input:
+            return HalfScale.apply(input, other, True)
         return _binary(Div, *_float_pair(input, other))
     a, b = _promote(input, other)
     if rounding_mode == "trunc":
@@ -501,7 +554,9 @@ def _unary(name, fwd, bwd, save_out=True, float_only=True, graph=None, complex_o
 
     def op(input: Tensor) -> Tensor:  # noqa: A002
         if not isinstance(input, Tensor):
-            raise TypeError(f"{name.lower()}: expected a Tensor, got {type(input).__name__}")
+            from .._sparse_ops import unary
+
+            return unary(name.lower(), input)  # NOTE: a sparse COO tensor (or a TypeError)
         return Unary.apply(_float_input(input) if float_only else input)
 
     op.__name__ = op.__qualname__ = name.lower()  # NOTE: picklable by reference
@@ -675,7 +730,9 @@ class Relu(Function):
 def relu(input: Tensor) -> Tensor:  # noqa: A002
     """``max(input, 0)`` (``F.relu`` also takes ``inplace``)."""
     if not isinstance(input, Tensor):
-        raise TypeError(f"relu: expected a Tensor, got {type(input).__name__}")
+        from .._sparse_ops import unary
+
+        return unary("relu", input)  # NOTE: a sparse COO tensor (or a TypeError)
     return Relu.apply(input)
 
 
@@ -840,23 +897,34 @@ def _rectify_in_place(t: Tensor, name: str, slope: float | None = None) -> bool:
 
 
 class Elu(Function):
+    """PyTorch's ELU with its scales: ``alpha * scale * expm1(x * input_scale)`` where
+    ``x < 0``, else ``x * scale`` (SELU and CELU are ELUs; +-0 keep their sign)."""
+
     # NOTE: as PyTorch's elu_backward on the input: alpha * exp(x) where x <= 0 (not
     # y + alpha, which cancels to 0 far left) and 1 elsewhere, NaN included
-    def forward(self, x, alpha):
+    def forward(self, x, alpha, scale=1.0, input_scale=1.0):
+        self.x, self.alpha, self.scale, self.input_scale = x, alpha, scale, input_scale
+        if (y := _native.elu(x, alpha, scale, input_scale)) is not None:
+            return y  # NOTE: CPU float32: one pass of the CPU kernels
         xp = backend.array_module(x)
-        self.x, self.alpha = x, alpha
-        neg = _opmath(lambda xp, x: alpha * xp.expm1(xp.minimum(x, 0)))(xp, x)
-        return backend.where(x > 0, x, neg)
+        neg = _opmath(lambda xp, x: (alpha * scale) * xp.expm1(xp.minimum(x, 0) * input_scale))
+        with backend.quiet_float_errors():  # a negative alpha: expm1 overflows far left
+            pos = x if scale == 1 else _opmath(lambda xp, x: x * scale)(xp, x)
+            return backend.where(x < 0, neg(xp, x), pos)
 
     def backward(self, g):
+        x, alpha, scale, ins = self.x, self.alpha, self.scale, self.input_scale
+        if (dx := _native.elu_backward(g, x, alpha, scale, ins)) is not None:
+            return dx
         xp = backend.array_module(g)
-        x, alpha = self.x, self.alpha
-        neg = _opmath(lambda xp, g, x: g * (alpha * xp.exp(xp.minimum(x, 0))))(xp, g, x)
-        return backend.where(x <= 0, neg, g)
+        c = alpha * scale * ins
+        with backend.quiet_float_errors():
+            neg = _opmath(lambda xp, g, x: g * (c * xp.exp(xp.minimum(x, 0) * ins)))(xp, g, x)
+            return backend.where(x <= 0, neg, g if scale == 1 else g * scale)
 
     def backward_graph(self, g):
-        x = self.saved_input(0, self.x)
-        return where(x <= 0, g * (exp(x.clamp(max=0)) * self.alpha), g)
+        x, c, ins = self.saved_input(0, self.x), self.alpha * self.scale, self.input_scale
+        return where(x <= 0, g * (exp(x.clamp(max=0) * ins) * (c * ins)), g * self.scale)
 
 
 def elu(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
@@ -954,18 +1022,29 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 class Softplus(Function):
     def forward(self, x, beta, threshold):
+        if (y := _native.softplus(x, beta, threshold)) is not None:
+            self.x, self.beta, self.threshold = x, beta, threshold
+            return y  # NOTE: CPU float32: one pass of the CPU kernels; backward from x
         xp = backend.array_module(x)
-        self.bx, self.threshold, self.x, self.beta = x * beta, threshold, x, beta
-        # NOTE: 16-bit floats in float32, as PyTorch: exp(bx) overflows float16 from 11
-        bx = self.bx.astype(xp.float32) if x.dtype.itemsize == 2 else self.bx
-        soft = (xp.log1p(xp.exp(xp.minimum(bx, threshold))) / beta).astype(x.dtype, copy=False)
-        return backend.where(self.bx > threshold, x, soft)
+        with backend.quiet_float_errors():  # NOTE: beta * x may overflow, silently as PyTorch
+            self.bx, self.threshold, self.x, self.beta = x * beta, threshold, x, beta
+            # NOTE: 16-bit floats in float32, as PyTorch: exp(bx) overflows float16 from 11
+            bx = self.bx.astype(xp.float32) if x.dtype.itemsize == 2 else self.bx
+            soft = xp.log1p(xp.exp(xp.minimum(bx, threshold))) / beta
+        return backend.where(self.bx > threshold, x, soft.astype(x.dtype, copy=False))
 
     def backward(self, g):
+        fast = _native.softplus_backward(g, self.x, self.beta, self.threshold)
+        if fast is not None:
+            return fast
         xp = backend.array_module(g)
+        if "bx" not in self.__dict__:  # NOTE: the forward ran the CPU kernels
+            self.bx = self.x * self.beta
         return backend.where(self.bx > self.threshold, g, g * _sigmoid(xp, self.bx))
 
     def backward_graph(self, g):
+        if "bx" not in self.__dict__:
+            self.bx = self.x * self.beta
         over = Tensor._wrap(self.bx > self.threshold)
         return where(over, g, g * sigmoid(self.saved_input(0, self.x) * self.beta))
 
@@ -1214,6 +1293,10 @@ def _test(name, cls_name):
     fn = _unary_test(cls_name, lambda xp, x: getattr(xp, name)(x))
 
     def op(input: Tensor) -> Tensor:
+        if not isinstance(input, Tensor):
+            from .._sparse_ops import unary
+
+            return unary(name, input)  # NOTE: a sparse COO tensor (or a TypeError)
         return fn.apply(input)
 
     op.__name__ = op.__qualname__ = name

@@ -131,9 +131,11 @@ class Linear(Function):
     def forward(self, x, w, b):
         # NOTE: inputs of any rank run as one 2-d GEMM over all rows: NumPy would loop over
         # the leading dims with many small products instead
-        self.xshape, self.x = x.shape, x
         x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-        self.x2, self.w = x2, w
+        # NOTE: each operand is kept only for the other's gradient, as PyTorch saves them
+        nx, nw = self.needs_input_grad[0], self.needs_input_grad[1]
+        self.xshape, self.x, self.x2 = x.shape, x if nw else None, x2 if nw else None
+        self.w = w if nx else None
         if b is not None:
             out = backend.matmul_bias(x2, w.T, b)
         else:
@@ -152,6 +154,8 @@ class Linear(Function):
         if nb:  # NOTE: a GEMV with a ones vector beats a column sum on BLAS
             if g2.dtype.kind == "f" and g2.dtype.itemsize >= 4:
                 gb = xp.matmul(xp.ones(g2.shape[0], g2.dtype), g2)
+            elif g2.dtype.itemsize == 2:  # NOTE: 16-bit floats accumulate in float32
+                gb = g2.astype(xp.float32).sum(axis=0).astype(g2.dtype)
             else:
                 gb = g2.sum(axis=0)
         return gx, gw, gb

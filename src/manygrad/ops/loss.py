@@ -7,7 +7,7 @@ The dtypes each loss takes, and the dtype of its result, are PyTorch's: see the 
 
 from __future__ import annotations
 
-from .. import backend
+from .. import _native, backend
 from .. import dtypes as D
 from ..autograd import Function, autocast_fp32
 from ..errors import DimError, DTypeError, ShapeError
@@ -62,10 +62,13 @@ class ClassNLL(Function):
     """
 
     fused = False
+    native = False  # the forward ran the CPU kernels (_native.cross_entropy)
 
     def forward(self, x, t, w, ignore_index, reduction, eps, logits):
         if _fusable(x, w, logits):
             return self._fused_forward(x, t, ignore_index, reduction, eps)
+        if logits and (fast := _native.cross_entropy(x, t, w, ignore_index, eps)) is not None:
+            return self._native_forward(x, t, w, ignore_index, reduction, eps, *fast)
         if logits and w is None and not eps and x.ndim == 2 and backend.device_of(x).type == "cpu":
             return self._rows_forward(x, t, ignore_index, reduction)
         xp = backend.array_module(x)
@@ -105,6 +108,32 @@ class ClassNLL(Function):
             with backend.quiet_float_errors():  # every target ignored: 0 / 0, NaN silently
                 total = total / self.denom
         return total.astype(out_dt, copy=False)
+
+    def _native_forward(self, x, t, w, ignore_index, reduction, eps, loss, lse, wt):
+        """(N, C) float32 logits on the CPU: the CPU kernels' loss of each row (log-sum-exp,
+        the target's logit, weight and smoothing in one pass a row), reduced as PyTorch's;
+        backward writes dlogits from the logits and the kept log-sum-exp."""
+        self.native, self.x, self.t, self.w, self.ii, self.lse = True, x, t, w, ignore_index, lse
+        self.shape, self.ncs, self.cdt, self.p = x.shape, (x.shape[0], x.shape[1], 1), x.dtype, True
+        self.reduction, self.eps = reduction, eps
+        if reduction == "none":
+            return loss
+        total = loss.sum()
+        if reduction == "mean":
+            self.denom = wt.sum()  # NOTE: the targets' weights (1 each), ignored ones 0
+            with backend.quiet_float_errors():  # every target ignored: 0 / 0, NaN silently
+                total = total / self.denom
+        return total
+
+    def _native_backward(self, g):
+        g = g.astype(self.cdt, copy=False)
+        if self.reduction == "none":
+            ga, gs = g, 0.0
+        else:
+            with backend.quiet_float_errors():  # every target ignored: rows of zeros
+                ga, gs = None, float(g / self.denom if self.reduction == "mean" else g)
+        args = (self.x, self.t, self.w, self.lse, ga, gs, self.ii, self.eps)
+        return _native.cross_entropy_backward(*args), None, None
 
     def _rows_forward(self, x, t, ignore_index, reduction):
         """(N, C) logits on the CPU, no class weights, no smoothing: the softmax and the
@@ -204,6 +233,8 @@ class ClassNLL(Function):
     def backward(self, g):
         if self.fused:
             return self._fused_backward(g)
+        if self.native:
+            return self._native_backward(g)
         if "rows" in self.__dict__:
             return self._rows_backward(g)
         xp = backend.array_module(g)
@@ -247,7 +278,7 @@ class ClassNLL(Function):
         if "flat" not in self.__dict__:  # index state the fused or row pass skipped
             xp = backend.array_module(self.t)
             self.flat, self.vw, self.valid, _, _ = _targets(xp, self.t, n, c, s, self.ii,
-                                                            None, cdt)  # fmt: skip
+                                                            self.w, cdt)  # fmt: skip
             self.denom = self.vw.sum()
         if g._data.dtype != cdt:
             g = g.to(D.from_np(cdt))
@@ -489,7 +520,9 @@ class Regression(Function):
     def forward(self, a, b, kind, beta):
         xp = backend.array_module(a)
         d = a - b
-        self.d, self.kind, self.beta, self.a, self.b = d, kind, beta, a, b
+        # NOTE: l1's gradients read only sign(d): it keeps neither operand, as PyTorch's
+        self.d, self.kind, self.beta = d, kind, beta
+        self.a, self.b = (None, None) if kind == "l1" else (a, b)
         if kind == "mse":
             return d * d
         ad = xp.abs(d)
@@ -517,8 +550,8 @@ class Regression(Function):
         from .elementwise import where
 
         xp = backend.array_module(g._data)
-        d = self.saved_input(0, self.a) - self.saved_input(1, self.b)
         kind, beta = self.kind, self.beta
+        d = None if kind == "l1" else self.saved_input(0, self.a) - self.saved_input(1, self.b)
         sign = Tensor._wrap(xp.sign(self.d))
         if kind == "mse":
             gd = g * (2 * d)

@@ -404,7 +404,8 @@ def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:  # noqa: A002
 
     ``num_classes=-1`` reads ``input.max() + 1`` back to the host (a sync on GPUs);
     pass the number of classes in training loops. Indices outside [0, num_classes)
-    give all-zero rows (they are not checked on the GPU).
+    raise a RuntimeError on the CPU (as in PyTorch); on a GPU they are not checked (no
+    sync) and give all-zero rows.
 
     Args:
         input: integer class indices of any shape.
@@ -419,6 +420,14 @@ def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:  # noqa: A002
         if input.numel() == 0:
             raise ShapeError("one_hot: can't infer num_classes from an empty tensor; pass it")
         num_classes = int(input._data.max()) + 1  # NOTE: the one host sync, asked for
+    if input._device.type == "cpu" and input._data.size:
+        if input._data.min() < 0:
+            raise ShapeError("one_hot: class values must be non-negative")
+        if input._data.max() >= num_classes:
+            raise ShapeError(
+                f"one_hot: class values must be smaller than num_classes ({num_classes}), "
+                f"got {int(input._data.max())}"
+            )
     classes = xp.arange(num_classes, dtype=D.int64.np)
     out = (input._data[..., None] == classes).astype(D.int64.np)
     return Tensor._wrap(out, input._device)

@@ -487,9 +487,10 @@ class GroupNorm(Function):
         self.xc, x = (None if xc is x else xc), xc
         self.w = _flat(w, cdt)
         self.pshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)  # for reference
-        y, self.mean, self.rstd = _group_norm_rows.forward(
-            xp, x, groups, self.w, _flat(b, cdt), eps
-        )
+        fb = _flat(b, cdt)
+        # NOTE: CPU float32: one pass a group in C (_native), else blocks of NumPy passes
+        fast = _native.group_norm(x, groups, self.w, fb, eps)
+        y, self.mean, self.rstd = fast or _group_norm_rows.forward(xp, x, groups, self.w, fb, eps)
         return y.astype(out_dt, copy=False)
 
     def backward(self, g):
@@ -500,6 +501,8 @@ class GroupNorm(Function):
         x = self.inputs[0] if self.xc is None else self.xc
         g = g.astype(x.dtype, copy=False)
         args = (x, self.mean, self.rstd, self.groups, self.w)
+        if (fast := _native.group_norm_backward(g, *args, nx, nw, nb)) is not None:
+            return fast
         return _group_norm_rows.backward(xp, g, *args, nx, nw, nb)
 
     def _forward_whole(self, xp, x, w, b, groups, eps, out_dt, cdt):

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import builtins as _b
-from collections import namedtuple
 
-from .. import backend
+from .. import backend, return_types
 from .. import dtypes as D
 from ..autograd import Function, autocast_fp32
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from ._common import trailing_sum
-from .elementwise import _float_input, cast
-
-values_indices = namedtuple("values_indices", ["values", "indices"])
+from .elementwise import _float_input, _scale32, cast
 
 
 def _axes(x, dim, op):
@@ -52,6 +49,21 @@ def _expand(g, shape, axes, keepdim):
     return xp.broadcast_to(g, shape)
 
 
+def _is_half(dt) -> bool:
+    """float16 or bfloat16: sums of these accumulate in float32, as PyTorch's do.
+
+    NOTE: NumPy's running sum along an axis (and every bfloat16 sum) rounds to 16 bits at
+    each step, which is off by several units in the last place after a few dozen terms."""
+    return dt.itemsize == 2 and dt.kind in "fV"
+
+
+def _sum32(x, axes, keepdims):
+    """A sum of 16-bit floats accumulated in float32, rounded once to ``x``'s dtype.
+
+    NOTE: through a float32 copy: CuPy's bfloat16 support has no reductions of its own."""
+    return x.astype(D.float32.np).sum(axis=axes, keepdims=keepdims).astype(x.dtype)
+
+
 class Sum(Function):
     changes_dtype = True  # sum(dtype=...) accumulates in the dtype asked for
     complex_ok = True
@@ -59,6 +71,8 @@ class Sum(Function):
     def forward(self, x, axes, keepdim, dt):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
         if dt is None or dt == x.dtype:
+            if _is_half(x.dtype):
+                return _sum32(x, axes, keepdim)
             fast = trailing_sum(x, axes, keepdim)
             if fast is not None:
                 return fast
@@ -77,13 +91,19 @@ class Mean(Function):
     def forward(self, x, axes, keepdim):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
         self.n = _count(x.shape, axes)
+        if _is_half(x.dtype):
+            f = x.astype(D.float32.np)
+            return f.mean(axis=axes, keepdims=keepdim).astype(x.dtype)
         fast = trailing_sum(x, axes, keepdim)
         if fast is not None:
             return fast * x.dtype.type(1.0 / _b.max(self.n, 1))
         return x.mean(axis=axes, keepdims=keepdim)
 
     def backward(self, g):
-        g = (g * (1.0 / _b.max(self.n, 1))).astype(g.dtype, copy=False)  # NOTE: see Var
+        if _is_half(g.dtype):  # NOTE: g / n, as PyTorch's, with n at float32 precision
+            g = _scale32(g, _b.max(self.n, 1), True)
+        else:
+            g = (g * (1.0 / _b.max(self.n, 1))).astype(g.dtype, copy=False)  # NOTE: see Var
         return _expand(g, self.shape, self.axes, self.keepdim)
 
     def backward_graph(self, g):
@@ -128,26 +148,37 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
 
 class Var(Function):
     def forward(self, x, axes, correction, keepdim):
+        return self._variance(x, axes, correction, keepdim).astype(x.dtype, copy=False)
+
+    def _variance(self, x, axes, correction, keepdim):
+        """The variance, in float32 for 16-bit floats (see ``_is_half``)."""
         xp = backend.array_module(x)
-        self.x, self.centered = x, x - x.mean(axis=axes, keepdims=True)
+        if _is_half(x.dtype):
+            x32 = x.astype(D.float32.np)
+            mu = x32.mean(axis=axes, keepdims=True)
+            # NOTE: the gradient's centred values are rounded to x's dtype, as PyTorch's
+            xc, self.centered = x32 - mu, x - mu.astype(x.dtype)
+        else:
+            xc = self.centered = x - x.mean(axis=axes, keepdims=True)
+        self.x = x
         n = _count(x.shape, axes)
         self.denom = _b.max(n - correction, 0)
         self.axes, self.keepdim = axes, keepdim
-        sq = xp.square(self.centered).sum(axis=axes, keepdims=keepdim)
+        sq = xp.square(xc).sum(axis=axes, keepdims=keepdim)
         # NOTE: NumPy < 2 makes a 0-d float32 / a Python int float64 (scalar promotion);
         # no degrees of freedom: sq / 0, inf (NaN where sq is 0), as PyTorch's
         if self.denom:
-            out = sq / self.denom
-        else:
-            with backend.quiet_float_errors():
-                out = sq / xp.zeros((), sq.dtype)
-        return out.astype(x.dtype, copy=False)
+            return sq / self.denom
+        with backend.quiet_float_errors():
+            return sq / xp.zeros((), sq.dtype)
 
     def backward(self, g):
         xp = backend.array_module(g)
         g = g if self.keepdim or self.axes is None else xp.expand_dims(g, self.axes)
         if self.denom:
-            return g * self.centered * (2.0 / self.denom)
+            if _is_half(g.dtype):  # NOTE: each product rounded to 16 bits, as PyTorch's
+                return _scale32(g, 2.0 / self.denom, False) * self.centered
+            return (2.0 / self.denom) * g * self.centered
         # NOTE: no degrees of freedom: PyTorch 2.13 gives g * inf (its sign, not the
         # centred value's) where x differs from the mean, NaN where it does not
         with backend.quiet_float_errors():
@@ -169,7 +200,7 @@ class Std(Var):
 
     def forward(self, x, axes, correction, keepdim):
         xp = backend.array_module(x)
-        self.y = xp.sqrt(super().forward(x, axes, correction, keepdim))
+        self.y = xp.sqrt(self._variance(x, axes, correction, keepdim)).astype(x.dtype, copy=False)
         return self.y
 
     def backward(self, g):
@@ -319,10 +350,15 @@ def _maxmin(x, dim, keepdim, is_max, op):
     axis = axes[0] if axes else 0
     idx = _arg(x, dim, True, is_max, op)._data
     if x.ndim == 0:
-        return values_indices(x.clone(), Tensor._wrap(idx.reshape(()), x._device))
+        return _values_indices(op, x.clone(), Tensor._wrap(idx.reshape(()), x._device))
     vals = MaxDim.apply(x, axis, keepdim, idx)
     ind = idx if keepdim else backend.array_module(idx).squeeze(idx, axis=axis)
-    return values_indices(vals, Tensor._wrap(ind, x._device))
+    return _values_indices(op, vals, Tensor._wrap(ind, x._device))
+
+
+def _values_indices(op, values, indices):
+    """``torch.return_types.max`` (or ``min``): ``(values, indices)``."""
+    return (return_types.max if op == "max" else return_types.min)((values, indices))
 
 
 def _elementwise(input, dim, other, is_max, op):
@@ -447,7 +483,9 @@ class LogSumExp(Function):
         xp = backend.array_module(x)
         m = x.max(axis=axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
-        out = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        # NOTE: 16-bit floats round each step to 16 bits but sum in float32, as PyTorch's
+        e = xp.exp(x - m)
+        out = xp.log(_sum32(e, axes, True) if _is_half(x.dtype) else e.sum(axes, keepdims=True)) + m
         self.x, self.out, self.axes, self.keepdim = x, out, axes, keepdim
         self.y = out if keepdim else xp.squeeze(out, axis=axes)
         return self.y
@@ -475,14 +513,22 @@ def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     return LogSumExp.apply(input, axes, keepdim)
 
 
+def _cumsum(x, axis):
+    """Running sums along ``axis``, accumulated in float32 for 16-bit floats (``_is_half``)."""
+    xp = backend.array_module(x)
+    if _is_half(x.dtype):
+        return xp.cumsum(x.astype(D.float32.np), axis=axis).astype(x.dtype)
+    return xp.cumsum(x, axis=axis)
+
+
 class Cumsum(Function):
     def forward(self, x, axis):
         self.axis = axis
-        return backend.array_module(x).cumsum(x, axis=axis)
+        return _cumsum(x, axis)
 
     def backward(self, g):
         xp = backend.array_module(g)
-        return xp.flip(xp.cumsum(xp.flip(g, self.axis), axis=self.axis), self.axis)
+        return xp.flip(_cumsum(xp.flip(g, self.axis), self.axis), self.axis)
 
     def backward_graph(self, g):
         return g.flip(self.axis).cumsum(self.axis).flip(self.axis)

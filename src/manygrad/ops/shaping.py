@@ -315,8 +315,10 @@ def kron(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
 def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
     """``input`` rotated by 90 degrees ``k`` times in the plane of ``dims`` (from the first
     towards the second)."""
+    if len(tuple(dims)) != 2:
+        raise ShapeError(f"rot90: dims must be two different dims, got {tuple(dims)}")
     d0, d1 = (_dim(d, input.ndim, "rot90") for d in dims)
-    if d0 == d1 or len(tuple(dims)) != 2:
+    if d0 == d1:
         raise ShapeError(f"rot90: dims must be two different dims, got {tuple(dims)}")
     k %= 4
     if k == 0:

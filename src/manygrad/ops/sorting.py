@@ -7,22 +7,15 @@ higher order) come from gather's; indices are plain int64 tensors.
 
 from __future__ import annotations
 
-from collections import namedtuple
-
-from .. import backend
+from .. import backend, return_types
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .indexing import _dim, gather
 
-_types: dict = {}
-
 
 def _result(name, values, indices):
     """PyTorch's ``torch.return_types.<name>``: a tuple with ``.values`` and ``.indices``."""
-    cls = _types.get(name)
-    if cls is None:
-        cls = _types[name] = namedtuple(name, ["values", "indices"])
-    return cls(values, indices)
+    return getattr(return_types, name)((values, indices))
 
 
 def _wrap(a, x: Tensor) -> Tensor:
@@ -375,6 +368,8 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
             f"bincount: expected a 1-d integer tensor, got {input.dtype} {tuple(input.shape)}"
         )
     xp = backend.array_module(input._data)
+    if input._device.type == "cpu" and input._data.size and input._data.min() < 0:
+        raise ShapeError("bincount: expected non-negative values, got a negative one")
     w = None if weights is None else weights._data
     out = xp.bincount(input._data, weights=w, minlength=minlength)
     if weights is None:

@@ -2,13 +2,16 @@
 parameter of a group that sits on one GPU in one launch of ``kernels.adam_step`` /
 ``kernels.sgd_step`` (``manygrad.kernels.optim_step``) instead of a few eager kernels a
 parameter. ``Optimizer.step`` asks ``fused_step(group)`` first and updates the rest (CPU,
-fakegpu, 16-bit params, options the kernel lacks) one by one as before.
+fakegpu, 16-bit params, options the kernel lacks) one by one as before. On the CPU,
+Adam/AdamW's float32 params take the CPU kernels (``_native.adam_step``): one pass over
+each parameter's arrays instead of about twelve NumPy passes.
 """
 
 from __future__ import annotations
 
-from .. import backend
+from .. import _native, backend
 from ..cuda import graphs
+from ..tensor import INFERENCE_META
 from .optimizer import HALF, host_step, step_up, zeros_state
 
 
@@ -39,9 +42,14 @@ def _candidates(opt, group, path):
 
 def adam(opt, group) -> set[int]:
     """One ``kernels.adam_step`` launch per GPU (and step count) for ``group``'s float32
-    params; returns the ids of the params it updated (none where an option is missing
-    from the kernel: amsgrad, capturable, a step being captured)."""
-    if group.get("amsgrad") or group.get("capturable"):
+    params (on the CPU: ``_cpu_adam``); returns the ids of the params it updated (none
+    where an option is missing from the kernel: amsgrad on a GPU, capturable, a step being
+    captured)."""
+    if group.get("capturable"):
+        return set()
+    if group["params"] and group["params"][0]._device.type == "cpu":
+        return _cpu_adam(opt, group)
+    if group.get("amsgrad"):
         return set()
     ps = _candidates(opt, group, "kernels.adam_step")
     if ps and graphs.current_capture() is not None:
@@ -76,6 +84,38 @@ def adam(opt, group) -> set[int]:
         for _, st in items:
             step_up(st)
     return done
+
+
+def _cpu_adam(opt, group) -> set[int]:
+    """Adam/AdamW's float32 CPU params of ``group`` in the CPU kernels (AMSGrad, maximize
+    and either weight decay included); the ids of those updated."""
+    from .adam import Adam
+
+    if type(opt).update is not Adam.update:  # NOTE: a subclass with its own rule
+        return set()
+    items, tensors, steps = [], [], []
+    for p in group["params"]:
+        g = p.grad
+        if g is None or g.is_sparse or p._meta is INFERENCE_META:
+            continue
+        if p._data.dtype.name != "float32" or g._data.dtype != p._data.dtype:
+            continue
+        st = opt.state.get(p)
+        if not st:
+            st = opt.state[p] = opt.init_state(p._data, group)
+        step = host_step(st)
+        if step is None:
+            continue
+        vmax = st["max_exp_avg_sq"]._data if group["amsgrad"] else None
+        items.append((p, st))
+        tensors.append((p._data, g._data, st["exp_avg"]._data, st["exp_avg_sq"]._data, vmax))
+        steps.append(step + 1)
+    done = _native.adam_step(tensors, steps, group) if items else None
+    if not done:
+        return set()
+    for k in done:
+        step_up(items[k][1])
+    return {id(items[k][0]) for k in done}
 
 
 def sgd(opt, group) -> set[int]:
