@@ -244,6 +244,9 @@ def _scale32(a, s, divide: bool):
         return (a32 / s32 if divide else a32 * s32).astype(a.dtype)
 
 
+_PY_NUMBERS = (int, float)
+
+
 def _half_and_scalar(a, b):
     """``(tensor, number)`` when one of ``a``, ``b`` is a 16-bit float tensor and the other
     a Python int or float (not bool), else None."""
@@ -432,9 +435,10 @@ def sub(input, other, alpha=1) -> Tensor:
 
 
 def mul(input, other) -> Tensor:
-    half = _half_and_scalar(input, other)
-    if half is not None:
-        return HalfScale.apply(*half, False)
+    if other.__class__ in _PY_NUMBERS or input.__class__ in _PY_NUMBERS:  # NOTE: cheap gate
+        half = _half_and_scalar(input, other)
+        if half is not None:
+            return HalfScale.apply(*half, False)
     return _binary(Mul, input, other)
 
 
@@ -443,9 +447,10 @@ def div(input, other, rounding_mode=None) -> Tensor:
     if rounding_mode == "floor":
         return floor_divide(input, other)
     if rounding_mode is None:
-        half = _half_and_scalar(input, other)
-        if half is not None and half[0] is input:
-            return HalfScale.apply(input, other, True)
+        if other.__class__ in _PY_NUMBERS:  # NOTE: a cheap gate before the 16-bit check
+            half = _half_and_scalar(input, other)
+            if half is not None and half[0] is input:
+                return HalfScale.apply(input, other, True)
         return _binary(Div, *_float_pair(input, other))
     a, b = _promote(input, other)
     if rounding_mode == "trunc":
