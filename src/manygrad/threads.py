@@ -96,15 +96,26 @@ def set_blas_threads(n: int) -> bool:
     return get_blas_threads() == n
 
 
+_REQUESTED: list = [None]  # the count set_num_threads was given (None: never called)
+
+
 def set_num_threads(n: int) -> None:
-    """CPU threads for manygrad's ops (the BLAS behind matmul and conv), as PyTorch's
-    ``torch.set_num_threads``.
+    """CPU threads for manygrad's ops (the BLAS behind matmul and conv, the CPU kernels),
+    as PyTorch's ``torch.set_num_threads``.
 
     Example: ``mg.set_num_threads(1)``
     """
+    n = max(1, int(n))
+    _REQUESTED[0] = n
     set_blas_threads(n)
 
 
 def get_num_threads() -> int:
-    """CPU threads the BLAS uses (the CPU count when it can't be asked)."""
+    """The count given to ``set_num_threads``; before any, the threads the BLAS uses (the
+    CPU count when it can't be asked).
+
+    NOTE: the count asked for, not the BLAS's: a BLAS that could not be found or set (or
+    that another library reset) does not change what manygrad's own threads use."""
+    if _REQUESTED[0] is not None:
+        return _REQUESTED[0]
     return get_blas_threads() or os.cpu_count() or 1

@@ -226,10 +226,15 @@ def patch_for_recording(patcher: Patcher, frame_dicts: list[dict] = ()) -> None:
 
 
 def manygrad_function_ids() -> set[int]:
-    """The ids of the functions in manygrad's namespaces that tracing records."""
-    return {
-        id(_names.unwrap(v))
-        for mod in _names.namespaces()
-        for k, v in list(vars(mod).items())
-        if _names.is_recordable(k, v)
-    }
+    """The ids of the functions in manygrad's namespaces that tracing records, and of the
+    functions they wrap (``__wrapped__``: a name bound before ``manygrad.nested`` wrapped
+    the namespace's function holds the function underneath)."""
+    ids = set()
+    for mod in _names.namespaces():
+        for k, v in list(vars(mod).items()):
+            if _names.is_recordable(k, v):
+                fn = _names.unwrap(v)
+                while fn is not None and id(fn) not in ids:
+                    ids.add(id(fn))
+                    fn = getattr(fn, "__wrapped__", None)
+    return ids
