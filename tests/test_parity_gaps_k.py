@@ -14,21 +14,9 @@ import torch
 from torch.utils.data._utils.worker import _generate_state
 
 import manygrad as mg
+from parity_helpers import _both_raise, _np
 
 NAN = float("nan")
-
-
-def _np(t):
-    return t.detach().cpu().numpy()
-
-
-def _both_raise(fn_torch, fn_mg, exc=RuntimeError):
-    """Both libraries raise ``exc``; returns manygrad's error."""
-    with pytest.raises(exc):
-        fn_torch()
-    with pytest.raises(exc) as info:
-        fn_mg()
-    return info.value
 
 
 # ---------------------------------------------------------------------------- errors

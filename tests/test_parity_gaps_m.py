@@ -15,25 +15,13 @@ import torch
 
 import manygrad as mg
 from manygrad import compat
+from parity_helpers import _both_raise, _np
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Sparse invariant checks", "ignore:torch.lu is deprecated",
     "ignore:torch.triangular_solve is deprecated", "ignore:An output with one or more",
     "ignore:torch.qr is deprecated", "ignore::RuntimeWarning",
 )  # fmt: skip
-
-
-def _np(t):
-    return t.detach().cpu().numpy()
-
-
-def _both_raise(fn_torch, fn_mg, exc=RuntimeError):
-    """Both libraries raise ``exc``; returns manygrad's error."""
-    with pytest.raises(exc):
-        fn_torch()
-    with pytest.raises(exc) as info:
-        fn_mg()
-    return info.value
 
 
 # ---------------------------------------------------------------------------- return types
