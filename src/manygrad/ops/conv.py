@@ -6,7 +6,8 @@ the input gradient folds the product of the transposed weight back (col2im). Ung
 2-d convolutions with >= 32 input channels and a kernel larger than 1x1 use channels-last
 columns instead (``_conv_kernels``: faster products, cache-sized blocks of images); among
 them, 3x3 kernels at stride 1 on the CPU use Winograd's F(2x2, 3x3) (``_winograd``: 2.25x
-fewer multiplications). Ungrouped 1-d convolutions on the CPU build their columns in the
+fewer multiplications). On the CPU, unpadded, ungrouped 1x1 kernels are plain products on
+the NCHW input (``_conv_pointwise``). Ungrouped 1-d convolutions on the CPU build their columns in the
 input's own NCL layout (``_conv1d_rows``: no channels-last transposes). The same code
 serves NumPy, CuPy and the fake GPU through ``xp``.
 """
@@ -19,6 +20,7 @@ from ..errors import ShapeError
 from ..tensor import Tensor
 from . import _conv1d_rows as _c1
 from . import _conv_kernels as _ck
+from . import _conv_pointwise as _pw
 from . import _winograd as _wg
 from ._common import check_same_dtype
 from ._conv_geom import (  # noqa: F401  (tests and pool.py reach them here)
@@ -42,6 +44,12 @@ class Conv(Function):
     def forward(self, x, w, b, geom, shape4, keep_cols):
         self.w, self.geom, self.xshape, self.x, self.shape4 = w, geom, x.shape, x, shape4
         x4, w4 = x.reshape(shape4[0]), w.reshape(shape4[1])
+        self.pointwise = _pw.applies(x4, geom)
+        if self.pointwise:  # NOTE: 1x1 on the CPU: plain products on the NCHW input
+            self.rows1d = self.wino = False
+            y, xs = _pw.forward(x4, w4, b, geom)
+            self.xs = xs if keep_cols else None
+            return y.reshape(shape4[2])
         self.rows1d = _c1.applies(x4, geom)
         if self.rows1d:  # NOTE: 1-d on the CPU: columns in the input's own NCL layout
             self.wino = False
@@ -74,6 +82,11 @@ class Conv(Function):
     def backward(self, gy):
         nx, nw, nb = self.needs_input_grad
         g, w = self.geom, self.w
+        if self.pointwise:
+            gy4 = gy.reshape(g.N, g.O, g.Ho, g.Wo)
+            gx, gw, gb = _pw.backward(gy4, w.reshape(g.O, g.C, 1, 1), self.xs, g, nx, nw, nb)
+            gx = None if gx is None else gx.reshape(self.xshape)
+            return gx, (None if gw is None else gw.reshape(w.shape)), gb
         if self.rows1d:
             gy3 = gy.reshape(g.N, g.O, g.Wo)
             gx, gw, gb = _c1.backward(gy3, self.w2, self.xpad, g, nx, nw, nb)
