@@ -216,6 +216,10 @@ PORTS = [
     ("contrastive_moco_queue.py", [], (2e-3, 1e-4), ()),
     ("sparse_moe_top2.py", [], (2e-3, 1e-4), ()),
     ("ssl_rotation_prediction.py", [], (2e-3, 1e-4), ()),
+    ("conv_tasnet_separation.py", [], (2e-3, 1e-4), ()),
+    ("arcface_metric.py", [], (2e-3, 1e-4), ()),
+    ("pointnet2_fps.py", [], (2e-3, 1e-4), ()),
+    ("iterable_stream.py", [], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 

@@ -31,6 +31,30 @@ from ._utils.collate import default_collate, default_convert  # noqa: F401
 # Families others add to manygrad.data show up here too, under the same names.
 _LATER = ("WeightedRandomSampler", "ChainDataset", "StackDataset")
 
+# NOTE: `from torch.utils.data import *` gives these names, as PyTorch's __all__ does (the
+# lazily served families above included, which a bare star import would miss)
+__all__ = [
+    "BatchSampler",
+    "ChainDataset",
+    "ConcatDataset",
+    "DataLoader",
+    "Dataset",
+    "DistributedSampler",
+    "IterableDataset",
+    "RandomSampler",
+    "Sampler",
+    "SequentialSampler",
+    "StackDataset",
+    "Subset",
+    "SubsetRandomSampler",
+    "TensorDataset",
+    "WeightedRandomSampler",
+    "default_collate",
+    "default_convert",
+    "get_worker_info",
+    "random_split",
+]
+
 
 def __getattr__(name):
     if name in _LATER:
