@@ -244,6 +244,32 @@ def _cases():
         ("conv3d", "conv_transpose3d 16->8 8x16x16 k3 s2 fwd+bwd",
          ct3(mg.nn.functional.conv_transpose3d), ct3(tf.conv_transpose3d), c3d, [True, True, True]),
     ]  # fmt: skip
+    # depthwise convolutions (MobileNet, ConvNeXt, EfficientNet; conformer and TCN in 1-d)
+    dw = lambda f, c, **kw: lambda x, w, b: f(x, w, b, groups=c, **kw)  # noqa: E731
+    for n, c, hw, k, s, p in ((32, 64, 28, 3, 1, 1), (16, 128, 56, 3, 2, 1), (32, 96, 14, 5, 1, 2)):
+        name = f"dwconv2d {n}x{c}x{hw}x{hw} k{k} s{s} p{p}"
+        specs = [(n, c, hw, hw), (c, 1, k, k), (c,)]
+        f_mg, f_t = dw(mg.conv2d, c, stride=s, padding=p), dw(tf.conv2d, c, stride=s, padding=p)
+        cases += [
+            ("dwconv", f"{name} fwd", f_mg, f_t, specs, None),
+            ("dwconv", f"{name} fwd+bwd", f_mg, f_t, specs, [True, True, True]),
+        ]
+    specs1 = [(16, 256, 200), (256, 1, 31), (256,)]
+    f_mg, f_t = dw(mg.conv1d, 256, padding=15), dw(tf.conv1d, 256, padding=15)
+    cases += [
+        ("dwconv", "dwconv1d 16x256x200 k31 p15 fwd", f_mg, f_t, specs1, None),
+        ("dwconv", "dwconv1d 16x256x200 k31 p15 fwd+bwd", f_mg, f_t, specs1, [True, True, True]),
+    ]  # fmt: skip
+    # cross entropy of class logits (ImageNet-sized and LM-vocabulary-sized rows)
+    for rows, classes in ((256, 1000), (64, 32000)):
+        for eps in (0.0, 0.1):
+            n_t = np.random.default_rng(1).integers(0, classes, rows)
+            tm, tt = mg.tensor(n_t), torch.tensor(n_t)
+            cases.append((
+                "xent", f"cross_entropy {rows}x{classes} ls={eps} fwd+bwd",
+                lambda x, tm=tm, eps=eps: mf.cross_entropy(x, tm, label_smoothing=eps),
+                lambda x, tt=tt, eps=eps: tf.cross_entropy(x, tt, label_smoothing=eps),
+                [(rows, classes)], [True]))  # fmt: skip
     return cases
 
 
@@ -253,7 +279,8 @@ def main(argv=None) -> None:
     ap.add_argument(
         "--only",
         default=None,
-        help="run one group: add, matmul, softmax, gelu, act, norm, gnorm, upsample, conv, conv3d",
+        help="run one group: add, matmul, softmax, gelu, act, norm, gnorm, upsample, conv, conv3d, "
+        "dwconv, xent",
     )
     ap.add_argument("--budget", type=float, default=None, help="seconds per library per case")
     ap.add_argument("--single-thread", action="store_true", help="1 thread each, CPU time")

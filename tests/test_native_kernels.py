@@ -729,3 +729,253 @@ def test_adam_step_leaves_what_the_kernels_do_not_take_to_the_numpy_update():
     _close(p32.detach().numpy(), t32.detach().numpy(), rtol=1e-6, atol=1e-7)
     _close(p64.detach().numpy(), t32.detach().numpy(), rtol=1e-6, atol=1e-7)
     assert float(opt.state[p32]["step"]) == float(opt.state[p64]["step"]) == 1.0
+
+
+# (input shape, channel multiplier, kernel, stride, padding, dilation, bias); 3-d shapes are
+# conv1d's (N, C, L)
+DWCONV = [
+    ((2, 3, 9, 11), 1, (3, 3), 1, 1, 1, True),
+    ((2, 4, 8, 8), 2, (3, 3), 2, (2, 1), 1, False),
+    ((1, 2, 7, 5), 3, (3, 3), (2, 3), (0, 2), 2, True),
+    ((3, 5, 6, 1), 1, (3, 1), 1, (1, 0), 1, True),  # width 1
+    ((2, 2, 6, 6), 1, (3, 3), 1, 3, 1, True),  # padding larger than kernel / 2
+    ((2, 3, 10, 10), 2, (2, 2), 4, 0, 1, True),  # stride larger than the kernel
+    ((2, 6, 14, 14), 1, (5, 5), 2, 5, 3, False),
+    ((1, 4, 1, 1), 1, (1, 1), 1, 0, 1, True),
+    ((2, 8, 17, 23), 1, (7, 7), 1, 3, 1, True),
+    ((3, 4, 40), 1, (5,), 1, 2, 1, True),
+    ((2, 6, 33), 2, (4,), 3, 1, 2, False),
+    ((1, 3, 9), 1, (31,), 1, 15, 1, True),
+]  # fmt: skip
+
+
+def _dw_run(lib, x, w, b, g, stride, padding, dilation, create_graph=False):
+    conv = (torch.conv2d if lib is torch else mg.conv2d) if x.ndim == 4 else (
+        torch.conv1d if lib is torch else mg.conv1d)  # fmt: skip
+    ts = [None if a is None else lib.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = conv(ts[0], ts[1], ts[2], stride, padding, dilation, x.shape[1])
+    if create_graph:  # the gradient of the input gradient's sum of squares
+        (gx,) = lib.autograd.grad(y, ts[0], lib.tensor(g), create_graph=True)
+        (gw,) = lib.autograd.grad((gx * gx).sum(), ts[1])
+        return gw.detach().numpy()
+    y.backward(lib.tensor(g))
+    return [y.detach().numpy()] + [None if t is None else t.grad.numpy() for t in ts]
+
+
+@pytest.mark.parametrize("shape, mult, k, stride, padding, dilation, bias", DWCONV)
+def test_depthwise_conv_matches_torch_and_the_columns_path(
+    shape, mult, k, stride, padding, dilation, bias, monkeypatch
+):
+    rng = np.random.default_rng(1)
+    c = shape[1]
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((c * mult, 1, *k)).astype(np.float32)
+    b = rng.standard_normal(c * mult).astype(np.float32) if bias else None
+    conv = torch.conv2d if x.ndim == 4 else torch.conv1d
+    g = rng.standard_normal(conv(torch.tensor(x), torch.tensor(w), None, stride, padding,
+                                 dilation, c).shape).astype(np.float32)  # fmt: skip
+    calls = []
+    real = _native.depthwise_conv2d_backward
+    monkeypatch.setattr(_native, "depthwise_conv2d_backward",
+                        lambda *a: calls.append(1) or real(*a))  # fmt: skip
+    got = _dw_run(mg, x, w, b, g, stride, padding, dilation)
+    assert calls, "a float32 CPU depthwise convolution did not take the kernels"
+    want = _dw_run(torch, x, w, b, g, stride, padding, dilation)
+    for a, e, name in zip(got, want, ("y", "dx", "dw", "db")):
+        if e is None:
+            assert a is None
+            continue
+        assert a.shape == e.shape, name
+        _close(a, e, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(e).max())))
+    monkeypatch.setattr(_native, "depthwise_conv2d", lambda *a: None)  # the columns path
+    ref = _dw_run(mg, x, w, b, g, stride, padding, dilation)
+    for a, e in zip(got, ref):
+        if e is not None:
+            _close(a, e, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(e).max())))
+
+
+def test_depthwise_conv_infinities_nan_and_double_backward_as_torch():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 8, 9)).astype(np.float32)
+    x[0, 0, 3, 0] = np.inf  # first column: the chunks read it past the previous row's end
+    x[0, 1, 5, 0] = -np.inf
+    x[1, 2, 2, 4] = np.nan
+    w = rng.standard_normal((3, 1, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(3).astype(np.float32)
+    g = rng.standard_normal((2, 3, 8, 9)).astype(np.float32)
+    got = _dw_run(mg, x, w, b, g, 1, 1, 1)
+    want = _dw_run(torch, x, w, b, g, 1, 1, 1)
+    for a, e in zip(got, want):
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(e))
+        np.testing.assert_array_equal(np.isinf(a), np.isinf(e))
+        fin = np.isfinite(e)
+        _close(a[fin], e[fin], rtol=1e-5, atol=1e-5)
+    x = rng.standard_normal((2, 4, 6, 7)).astype(np.float32)
+    w = rng.standard_normal((8, 1, 3, 2)).astype(np.float32)
+    g = rng.standard_normal((2, 8, 3, 4)).astype(np.float32)
+    got = _dw_run(mg, x, w, None, g, 2, 1, 1, create_graph=True)
+    _close(got, _dw_run(torch, x, w, None, g, 2, 1, 1, create_graph=True), rtol=1e-4, atol=1e-4)
+
+
+def test_depthwise_conv_kernels_split_planes_across_threads_and_decline_other_inputs():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((8, 32, 48, 48)).astype(np.float32)
+    w = rng.standard_normal((64, 1, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    g = rng.standard_normal((8, 64, 24, 24)).astype(np.float32)
+    geo = ((2, 2), (1, 1), (1, 1))
+    old = get_num_threads()
+    out = {}
+    try:
+        for n in (1, 2):
+            set_num_threads(n)
+            assert _native._parts(g.size * 9 // 8) == min(n, get_num_threads())
+            y = _native.depthwise_conv2d(x, w, b, *geo, (24, 24))
+            out[n] = (y,) + _native.depthwise_conv2d_backward(g, x, w, *geo, True, True, True)
+    finally:
+        set_num_threads(old)
+    for a, e in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, e)  # planes never split: the same sums
+    x, g = x[:, :, :24, :24], g[:, :, :12, :12]  # strided views
+    assert _native.depthwise_conv2d(x.astype(np.float64), w, b, *geo, (12, 12)) is None
+    assert _native.depthwise_conv2d(x, w.reshape(32, 2, 3, 3), b, *geo, (12, 12)) is None
+    assert _native.depthwise_conv2d(x, w[:60], None, *geo, (12, 12)) is None  # 60 % 32
+    # strided arrays are copied, with the values of contiguous ones
+    y = _native.depthwise_conv2d(x, w, b, *geo, (12, 12))
+    np.testing.assert_array_equal(y, _native.depthwise_conv2d(x.copy(), w, b, *geo, (12, 12)))
+    got = _native.depthwise_conv2d_backward(g, x, w, *geo, True, True, False)
+    want = _native.depthwise_conv2d_backward(g.copy(), x.copy(), w, *geo, True, True, False)
+    for a, e in zip(got, want):
+        np.testing.assert_array_equal(a, e)
+    # float64 (the columns path) keeps PyTorch's values
+    x64, w64 = x[:2].astype(np.float64), w.astype(np.float64)
+    want = torch.conv2d(torch.tensor(x64), torch.tensor(w64), None, 2, 1, 1, 32).numpy()
+    _close(mg.conv2d(mg.tensor(x64), mg.tensor(w64), None, 2, 1, 1, 32).numpy(), want)
+
+
+def _lstm_run(x, hx, state, scale=1.0, **kw):
+    """Output, (h_n, c_n) and every gradient of an LSTM (PyTorch's weights, times ``scale``:
+    large weights saturate the gates) in manygrad and in PyTorch."""
+    torch.manual_seed(0)
+    tl = torch.nn.LSTM(x.shape[-1], 24, batch_first=True, **kw)
+    with torch.no_grad():
+        for p in tl.parameters():
+            p.mul_(scale)
+    ml = mg.nn.LSTM(x.shape[-1], 24, batch_first=True, **kw)
+    ml.load_state_dict({k: mg.tensor(v.detach().numpy()) for k, v in state(tl).items()})
+    out = []
+    for lib, layer in ((mg, ml), (torch, tl)):
+        xi = lib.tensor(x, requires_grad=True)
+        hi = tuple(lib.tensor(a, requires_grad=True) for a in hx)
+        y, (hn, cn) = layer(xi, hi)
+        g = np.random.default_rng(9).standard_normal(tuple(y.shape)).astype(np.float32)
+        (y * lib.tensor(g)).sum().backward(retain_graph=True)
+        (hn.sum() + 2 * cn.sum()).backward()
+        grads = [xi.grad, *[a.grad for a in hi], *[p.grad for p in layer.parameters()]]
+        out.append([a.detach().numpy() for a in (y, hn, cn, *grads)])
+    return out
+
+
+LSTM_CASES = [({}, 1.0), ({}, 8.0), (dict(bidirectional=True), 1.0), (dict(proj_size=7), 1.0),
+              (dict(num_layers=2), 3.0)]  # fmt: skip
+
+
+@pytest.mark.parametrize("kw, scale", LSTM_CASES)
+def test_lstm_cell_kernels_match_torch_and_the_numpy_steps(kw, scale, monkeypatch):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 9, 6)).astype(np.float32)
+    lead = (2 if kw.get("bidirectional") else 1) * kw.get("num_layers", 1)
+    hx = [rng.standard_normal((lead, 5, kw.get("proj_size", 24))).astype(np.float32),
+          rng.standard_normal((lead, 5, 24)).astype(np.float32)]  # fmt: skip
+    calls = []
+    for name in ("lstm_cell_steps", "lstm_cell_backward_steps"):
+        real = getattr(_native, name)
+        monkeypatch.setattr(_native, name, lambda *a, r=real, n=name: calls.append(n) or r(*a))
+    (got, want) = _lstm_run(x, hx, lambda t: t.state_dict(), scale, **kw)
+    assert {"lstm_cell_steps", "lstm_cell_backward_steps"} <= set(calls)
+    for a, e in zip(got, want):
+        _close(a, e, rtol=2e-5, atol=2e-5 * max(1.0, float(np.abs(e).max())))
+    monkeypatch.setattr(_native, "lstm_cell_steps", lambda *a: None)  # the NumPy steps
+    monkeypatch.setattr(_native, "lstm_cell_backward_steps", lambda *a: None)
+    (ref, _) = _lstm_run(x, hx, lambda t: t.state_dict(), scale, **kw)
+    for a, e in zip(got, ref):
+        _close(a, e, rtol=2e-5, atol=2e-5 * max(1.0, float(np.abs(e).max())))
+
+
+def test_lstm_cell_kernels_split_across_threads_without_changing_values():
+    rng = np.random.default_rng(5)
+    nd, h, b, steps = 2, 512, 32, 3  # 16384 values a gate block: split in two
+    gs = rng.standard_normal((steps, nd, 4 * h, b)).astype(np.float32) * 3
+    gi = rng.standard_normal(gs.shape).astype(np.float32)
+    out = {}
+    old = get_num_threads()
+    try:
+        for n in (1, 2):
+            set_num_threads(n)
+            g = gs.copy()
+            cs = np.zeros((steps + 1, nd, h, b), np.float32)
+            tcs, hs = np.empty((steps, nd, h, b), np.float32), np.zeros_like(cs)
+            step = _native.lstm_cell_steps(g, gi, cs, tcs, hs)
+            for k in range(steps):
+                step(k, k, k, k + 1, k, k + 1)
+            dh, dc = rng.standard_normal((2, nd, h, b)).astype(np.float32)
+            dgs = np.empty_like(g)
+            back = _native.lstm_cell_backward_steps(dh, hs[1:], dc, g, tcs, cs, dgs)
+            for k in range(steps - 1, -1, -1):
+                back(0, k, 0, k, k, k, k)
+            out[n] = (g, cs, tcs, hs, dgs, dc)
+            rng = np.random.default_rng(5)
+            rng.standard_normal(gs.shape), rng.standard_normal(gs.shape)  # the same dh, dc
+    finally:
+        set_num_threads(old)
+    for a, e in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, e)
+    assert _native.lstm_cell_steps(gs.astype(np.float64), gi, cs, tcs, hs) is None
+    assert _native.lstm_cell_steps(gs, gi, cs[:, :, :5], tcs, hs) is None
+
+
+@pytest.mark.parametrize("n, eps, weighted", [(150, 0.0, False), (150, 0.2, True), (64, 0.1, False),
+                                               (1000, 0.0, True)])  # fmt: skip
+def test_cross_entropy_long_rows_and_gradients_from_the_forward_pass_as_torch(n, eps, weighted):
+    rng = np.random.default_rng(6)
+    x = _rand(40, n) + 1.0
+    x[3, 70 % n] = -np.inf  # within the rows' blocks of 64 and in their masked tails
+    x[4, n - 1] = -np.inf
+    x[5, :] = -np.inf
+    x[6, 10] = np.nan
+    x[7, n - 2] = np.inf
+    t = rng.integers(0, n, 40)
+    t[[3, 4]] = [70 % n + 1, n - 3]
+    t[8:12] = 5  # ignored
+    w = rng.uniform(0.2, 2.0, n).astype(np.float32) if weighted else None
+    for red in ("mean", "sum", "none"):
+        kw = dict(reduction=red, label_smoothing=eps, ignore_index=5)
+        g = _rand(40, seed=7)
+        got, want = _ce_run(mg, x, t, w, kw, g), _ce_run(torch, x, t, w, kw, g)
+        _close(got[0], want[0], rtol=2e-5, atol=1e-5)
+        _close(got[1], want[1], rtol=1e-5, atol=1e-7)
+
+
+def test_cross_entropy_backward_twice_non_finite_upstream_and_changed_grads_as_torch():
+    x = _rand(30, 70)
+    t = np.random.default_rng(8).integers(0, 70, 30)
+    t[:4] = 1  # ignored below
+    outs = []
+    for lib in (mg, torch):
+        f = TF if lib is torch else F
+        tx = lib.tensor(x, requires_grad=True)
+        loss = f.cross_entropy(tx, lib.tensor(t), ignore_index=1, reduction="none")
+        g = lib.tensor(np.where(np.arange(30) % 3 == 0, 2.0, -0.5).astype(np.float32))
+        loss.backward(g, retain_graph=True)
+        first = tx.grad.numpy().copy()
+        tx.grad.mul_(0)  # a changed gradient must not change the next backward's
+        loss.backward(g, retain_graph=True)
+        second = tx.grad.numpy().copy()
+        tx.grad = None
+        up = np.ones(30, np.float32)
+        up[[0, 5]] = [np.inf, np.nan]  # an ignored row's inf gives 0 there, as PyTorch's
+        loss.backward(lib.tensor(up))
+        outs.append((first, second, tx.grad.numpy()))
+    for a, e in zip(outs[0], outs[1]):
+        _close(a, e, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(outs[0][2][0], np.zeros(70, np.float32))

@@ -3,10 +3,12 @@ cached on disk, called through ctypes.
 
 Exact and tanh GELU, SiLU, sigmoid, ReLU, the piecewise-linear activations (hardtanh,
 threshold, the shrinks, hardsigmoid, hardswish), ELU/SELU/CELU, softplus, layer norm, group
-norm, softmax and cross entropy run there as one vectorised pass per array (or per row or
-group) where NumPy needs five to thirty. Each wrapper takes C-contiguous float32 NumPy
-arrays and returns None for anything else, so that the caller keeps its NumPy formula (the
-reference the tests compare these with).
+norm, softmax, cross entropy (its gradient written by the forward pass) and an LSTM step's
+gate maths run there as one vectorised pass per array (or per row or group) where NumPy
+needs five to thirty; depthwise convolutions (groups = channels, 1-d and 2-d) run as direct
+loops over (sample, channel) planes instead of columns nine times the input. Each wrapper
+takes C-contiguous float32 NumPy arrays and returns None for anything else, so that the
+caller keeps its NumPy formula (the reference the tests compare these with).
 
 The library is built for the CPU it runs on (``-march=native``) into
 ``$MANYGRAD_CACHE_DIR`` (default ``~/.cache/manygrad``) under a name made from the
@@ -30,7 +32,7 @@ import warnings
 import numpy as np
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "_native.c")
-_VERSION = 4  # NOTE: mg_native_version() of the source; a cached library must match
+_VERSION = 5  # NOTE: mg_native_version() of the source; a cached library must match
 # NOTE: GNU C, not ISO: ISO modes turn off contraction into fused multiply-adds (2x slower).
 # -fno-trapping-math (clang's default) lets GCC turn the selects of a loop body with
 # divisions into vector blends; it changes no value (flags of FP exceptions only)
@@ -82,10 +84,15 @@ _SIGNATURES = {
     "mg_softplus_bwd_f32": (_P, _P, _P, _I, _F, _F),
     "mg_group_norm_f32": (_P, _P, _P, _P, _P, _P, _P, _I, _I, _I, _I, _I, _F),
     "mg_group_norm_bwd_f32": (_P, _P, _P, _P, _P, _P, _P, _P, *([_I] * 6)),
-    "mg_cross_entropy_f32": (_P, _P, _P, _P, _P, _P, _I, _I, _I, _F),
+    "mg_cross_entropy_f32": (_P, _P, _P, _P, _P, _P, _I, _I, _I, _F, _P, _F, _F),
     "mg_cross_entropy_bwd_f32": (_P, _P, _P, _P, _P, _F, _P, _I, _I, _I, _F, _F),
     "mg_adam_f32": (_P, _P, _P, _P, _P, _I, *([_F] * 7), ctypes.c_int),
+    "mg_dwconv2d_f32": (_P, _P, _P, _P, _I, _I, _P),
+    "mg_dwconv2d_bwd_f32": (_P, _P, _P, _P, _P, _P, _I, _I, _P),
+    "mg_lstm_cell_f32": (_P, _P, _P, _P, _P, _P, _I, _I, _I, _I),
+    "mg_lstm_cell_bwd_f32": (_P, _P, _P, _P, _P, _P, _P, _I, _I, _I, _I),
 }
+_RETURNS_INT = ("mg_dwconv2d_f32", "mg_dwconv2d_bwd_f32")  # NOTE: 0: out of memory
 
 
 def _compiler() -> str | None:
@@ -169,7 +176,7 @@ def _load():
         raise RuntimeError(f"{path} is from another version of manygrad; delete it")
     for name, args in _SIGNATURES.items():
         fn = getattr(lib, name)
-        fn.argtypes, fn.restype = args, None
+        fn.argtypes, fn.restype = args, (ctypes.c_int if name in _RETURNS_INT else None)
     _STATE["path"] = path
     return lib
 
@@ -189,8 +196,8 @@ def lib():
                     _STATE["error"] = f"{type(e).__name__}: {e}"
                     warnings.warn(
                         f"manygrad: the CPU kernels could not be built ({_STATE['error']}); "
-                        "activations, norms, softmax and cross entropy keep their slower "
-                        "NumPy formulas. "
+                        "activations, norms, softmax, cross entropy, depthwise convolutions "
+                        "and LSTM steps keep their slower NumPy formulas. "
                         "Install a C compiler (gcc) or set MANYGRAD_CPU_KERNELS=0 to silence "
                         "this.",
                         RuntimeWarning,
@@ -546,22 +553,57 @@ def _int64(t):
     return t if t.dtype == np.int64 and t.flags.c_contiguous else np.ascontiguousarray(t, np.int64)
 
 
-def cross_entropy(x, t, w, ignore_index: int, eps: float):
+def cross_entropy(x, t, w, ignore_index: int, eps: float, grad: str | None = None):
     """``(loss, lse, wt)`` per row of logits ``x`` (N, C) for class indices ``t`` (N,), as
     PyTorch's ``F.cross_entropy`` with ``reduction="none"`` (w: (C,) class weights or None;
     ``eps``: label smoothing): the loss, the log-sum-exp kept for the backward, and the
-    target's weight (0 where ignored), or None."""
+    target's weight (0 where ignored), or None. With ``grad`` (the reduction: "none", "sum"
+    or "mean"), also the gradient of the reduced loss for an upstream gradient of 1 (of
+    each row's loss for "none"), written in the same pass: ``(loss, lse, wt, dx)``."""
     if not _ok(x, w) or x.ndim != 2 or x.size == 0 or (lib_ := lib()) is None:
         return None
     if (t := _int64(t)) is None or t.shape != x.shape[:1]:
         return None
     rows, n = x.shape
     out = np.empty((3, rows), np.float32)  # the loss, lse and wt of each row
-    px, pt, po, fn = _ptr(x), _ptr(t), _ptr(out), lib_.mg_cross_entropy_f32
+    dx, gs, wsum = None, 1.0, 0.0
+    if grad is not None:
+        dx = np.empty_like(x)
+        wsum = float(n) if w is None else float(w.sum())
+        if grad == "mean":  # NOTE: 1 / the sum of the targets' weights, as forward's wt.sum()
+            valid = (t != ignore_index) & (t >= 0) & (t < n)
+            wt = valid.astype(np.float32) if w is None else np.where(valid, w[t.clip(0, n - 1)], 0)
+            with np.errstate(divide="ignore"):
+                gs = float(np.float32(1) / wt.astype(np.float32).sum())
+    px, pt, po, pd, fn = _ptr(x), _ptr(t), _ptr(out), _ptr(dx), lib_.mg_cross_entropy_f32
     _run([(fn, (px + 4 * i * n, pt + 8 * i, _ptr(w), po + 4 * i, po + 4 * (rows + i),
-                po + 4 * (2 * rows + i), j - i, n, int(ignore_index), float(eps)))
+                po + 4 * (2 * rows + i), j - i, n, int(ignore_index), float(eps),
+                None if pd is None else pd + 4 * i * n, gs, wsum))
           for i, j in _row_ranges(rows, n)])  # fmt: skip
-    return out[0], out[1], out[2]
+    return (out[0], out[1], out[2]) + (() if dx is None else (dx,))
+
+
+def cross_entropy_scale(dx, t, ignore_index: int, a):
+    """``dx`` of ``cross_entropy(..., grad=...)`` times the upstream gradient ``a`` (a
+    float, or (N,) per row), in place, the rows of ignored targets left as they are (0, or
+    NaN for NaN logits, whatever ``a``); None (nothing changed) for a non-finite ``a``,
+    whose products PyTorch forms otherwise (the backward kernel then)."""
+    if isinstance(a, np.ndarray) and a.ndim:
+        a = np.ascontiguousarray(a, np.float32)
+        if a.shape != dx.shape[:1] or not np.isfinite(a).all():
+            return None
+        a = a[:, None]
+    elif not np.isfinite(a):
+        return None
+    elif a == 1.0:
+        return dx
+    t = _int64(t)
+    valid = t != ignore_index
+    if valid.all():
+        np.multiply(dx, a, out=dx)
+    else:
+        np.multiply(dx, a, out=dx, where=valid[:, None])
+    return dx
 
 
 def cross_entropy_backward(x, t, w, lse, ga, gs: float, ignore_index: int, eps: float):
@@ -650,3 +692,146 @@ def max_pool2d_backward(g, idx, in_hw):
     _run([(fn, (pg + 4 * i * ho * wo, pi + 8 * i * ho * wo, pd + 4 * i * h * w, j - i, h * w,
                 ho * wo)) for i, j in _ranges(n * c, _parts(g.size))])  # fmt: skip
     return dx
+
+
+def _dw_geo(x, w, stride, pads, dilation, out_hw):
+    """The geometry array of ``mg_dwconv2d_f32`` (C, m, H, W, Ho, Wo, kh, kw, sh, sw, pad top,
+    pad left, dh, dw), or None for a weight that is not (C m, 1, kh, kw)."""
+    n, c, h, wd = x.shape
+    if w.ndim != 4 or w.shape[1] != 1 or c == 0 or w.shape[0] % c:
+        return None
+    return np.array([c, w.shape[0] // c, h, wd, *out_hw, *w.shape[2:], *stride, pads[0],
+                     pads[1], *dilation], np.int64)  # fmt: skip
+
+
+def _dw_run(fn, unit_args, units: int, work: int, geo) -> None:
+    """``fn(*pointers offset to the first unit of a range, count, first, geo)`` over
+    ranges of the ``units`` (sample, channel) planes; ``unit_args``: (array or None,
+    float32 values per unit) pairs. Raises MemoryError where a part could not allocate its
+    scratch planes."""
+    done = []
+    pg = geo.ctypes.data
+    ptrs = [(None if a is None else _ptr(a), per) for a, per in unit_args]
+
+    def part(i, j):
+        args = [None if p is None else p + 4 * per * i for p, per in ptrs]
+        done.append(fn(*args, j - i, i, pg))
+
+    _run([(part, (i, j)) for i, j in _ranges(units, _parts(work))])
+    if not all(done):
+        raise MemoryError("depthwise convolution: out of memory for its scratch planes")
+
+
+def _f32c(a):
+    """A float32 NumPy array as C-contiguous (copied if it is not), else ``a`` unchanged."""
+    if a is not None and a.__class__ is _ND and a.dtype == _F32 and not a.flags.c_contiguous:
+        return np.ascontiguousarray(a)
+    return a
+
+
+def depthwise_conv2d(x, w, b, stride, pads, dilation, out_hw, shape=None):
+    """The depthwise convolution (groups = channels) of ``x`` (N, C, H, W) with ``w``
+    (C m, 1, kh, kw) and bias ``b`` (C m,) or None: stride, dilation (h, w) pairs,
+    ``pads`` (top, left) (the bottom and right padding only shape ``out_hw``, the output's
+    (Ho, Wo)). Returns y (N, C m, Ho, Wo), as ``shape`` if given (e.g. conv1d's (N, C m,
+    Wo)), or None when the kernels do not take these."""
+    x, w = _f32c(x), _f32c(w)
+    if not _ok(x, w, b) or x.ndim != 4 or (lib_ := lib()) is None:
+        return None
+    geo = _dw_geo(x, w, stride, pads, dilation, out_hw)
+    if geo is None or (b is not None and b.shape != (w.shape[0],)):
+        return None
+    n, c = x.shape[:2]
+    y = np.empty(shape or (n, w.shape[0], *out_hw), np.float32)
+    if y.size == 0:
+        return y
+    per_y = int(geo[1]) * out_hw[0] * out_hw[1]
+    _dw_run(lambda px, py, *rest: lib_.mg_dwconv2d_f32(px, _ptr(w), _ptr(b), py, *rest),
+            [(x, x[0, 0].size), (y, per_y)], n * c, y.size * w[0].size // 8, geo)  # fmt: skip
+    return y
+
+
+def depthwise_conv2d_backward(g, x, w, stride, pads, dilation, need_x, need_w, need_b,
+                              x_shape=None, w_shape=None):  # fmt: skip
+    """``(gx, gw, gb)`` of ``depthwise_conv2d(x, w, b, ...)`` for the output gradient ``g``
+    (each None unless needed; gx shaped as ``x_shape`` and gw as ``w_shape`` if given: new
+    arrays, not views), or None."""
+    g, x, w = _f32c(g), _f32c(x), _f32c(w)
+    if not _ok(g, x, w) or x.ndim != 4 or g.ndim != 4 or (lib_ := lib()) is None:
+        return None
+    geo = _dw_geo(x, w, stride, pads, dilation, g.shape[2:])
+    if geo is None or g.shape[:2] != (x.shape[0], w.shape[0]):
+        return None
+    n, c = x.shape[:2]
+    units, m, taps = n * c, int(geo[1]), w[0].size
+    gx = np.empty(x_shape or x.shape, np.float32) if need_x else None
+    gw = np.empty((n, *(w_shape or w.shape)), np.float32) if need_w else None
+    gb = np.empty((n, w.shape[0]), np.float32) if need_b else None
+    if x.size and g.size:
+        fn = lib_.mg_dwconv2d_bwd_f32
+        _dw_run(lambda pg, px, pgx, pgw, pgb, *rest: fn(pg, px, _ptr(w), pgx, pgw, pgb, *rest),
+                [(g, g[0].size // c), (x, x[0, 0].size), (gx, x[0, 0].size), (gw, m * taps),
+                 (gb, m)], units, 2 * g.size * taps // 8, geo)  # fmt: skip
+    elif gx is not None:
+        gx[...] = 0
+    # NOTE: per sample parts, summed here in one order whatever the split across threads
+    gw = None if gw is None else (gw.sum(0) if g.size else np.zeros_like(gw[0]))
+    gb = None if gb is None else (gb.sum(0) if g.size else np.zeros_like(gb[0]))
+    return gx, gw, gb
+
+
+def _stepper(fn, arrays, nd: int, hb: int):
+    """``step(*indices)``: ``fn`` on the ``indices[j]``-th sub-array (along the first axis)
+    of each of ``arrays`` (None: NULL, index ignored), over ``nd`` directions of ``hb``
+    values a gate block, split across threads when large; or None when the kernels do not
+    take the arrays. The addresses are computed once, so that a step costs one call."""
+    if not _ok(*arrays) or (lib_ := lib()) is None:
+        return None
+    fn = getattr(lib_, fn)
+    # NOTE: (base, stride) pairs; a NULL's stride 0 and base None + 0 is never computed
+    pairs = [(None, 0) if a is None else (_ptr(a), a[0].nbytes) for a in arrays]
+    parts = _ranges(hb, _parts(nd * hb * 8), 64)
+    rest = [(nd, hb, lo, hi) for lo, hi in parts]
+
+    def step(*idx):
+        ptrs = [p if p is None else p + s * i for (p, s), i in zip(pairs, idx)]
+        if len(rest) == 1:
+            fn(*ptrs, *rest[0])
+        else:
+            _run([(fn, (*ptrs, *r)) for r in rest])
+
+    step.arrays = tuple(arrays)  # NOTE: the arrays must outlive their addresses
+    return step
+
+
+def lstm_cell_steps(gs, gi, cs, tcs, hs):
+    """The forward steps of a fused LSTM layer (``ops.rnn_fused.LSTMSeq``) in one pass each:
+    ``step(i, k, cp, cc, i, j)`` adds ``gi[k]`` to the recurrent products ``gs[i]`` (nd, 4H,
+    B) (the sigmoid gates' rows halved), turns them into the gates, and writes
+    ``cs[cc] = f cs[cp] + i c~``, ``tcs[i] = tanh(cs[cc])`` and ``hs[j] = o tcs[i]``. None
+    when the kernels do not take these arrays."""
+    if gs.ndim != 4 or gs.shape[2] % 4 or gi.shape[1:] != gs.shape[1:]:
+        return None
+    nd, h4, b = gs.shape[1:]
+    if cs.shape[1:] != (nd, h4 // 4, b) or tcs.shape[1:] != cs.shape[1:]:
+        return None
+    if hs.shape[1:] != cs.shape[1:]:
+        return None
+    return _stepper("mg_lstm_cell_f32", (gs, gi, cs, cs, tcs, hs), nd, h4 // 4 * b)
+
+
+def lstm_cell_backward_steps(dh, gy, dc, gs, tcs, cs, dgs):
+    """The backward steps of ``lstm_cell_steps``: ``step(0, k, 0, k, k, k, k)`` reads the
+    state gradient ``dh`` (nd, H, B) plus ``gy[k]`` (gy may be None) and the cell gradient
+    ``dc`` (nd, H, B), with step k's gates ``gs[k]``, ``tcs[k]`` and previous cell
+    ``cs[k]``; writes the pre-activations' gradients ``dgs[k]`` (nd, 4H, B) and the previous
+    cell's gradient into ``dc``. None when the kernels do not take these arrays."""
+    if gs.ndim != 4 or dgs.shape[1:] != gs.shape[1:] or dh.shape != dc.shape:
+        return None
+    nd, h4, b = gs.shape[1:]
+    if dh.shape != (nd, h4 // 4, b) or tcs.shape[1:] != dh.shape or cs.shape[1:] != dh.shape:
+        return None
+    if gy is not None and gy.shape[1:] != dh.shape:
+        return None
+    return _stepper("mg_lstm_cell_bwd_f32", (dh[None], gy, dc[None], gs, tcs, cs, dgs), nd,
+                    h4 // 4 * b)  # fmt: skip

@@ -8,13 +8,16 @@ columns instead (``_conv_kernels``: faster products, cache-sized blocks of image
 them, 3x3 kernels at stride 1 on the CPU use Winograd's F(2x2, 3x3) (``_winograd``: 2.25x
 fewer multiplications). On the CPU, unpadded, ungrouped 1x1 kernels are plain products on
 the NCHW input (``_conv_pointwise``). Ungrouped 1-d convolutions on the CPU build their columns in the
-input's own NCL layout (``_conv1d_rows``: no channels-last transposes). The same code
-serves NumPy, CuPy and the fake GPU through ``xp``.
+input's own NCL layout (``_conv1d_rows``: no channels-last transposes). Depthwise
+convolutions (groups = channels) of float32 CPU arrays run as direct loops in C
+(``_native.depthwise_conv2d``: no columns). The same code serves NumPy, CuPy and the fake
+GPU through ``xp``.
 """
 
 # ruff: noqa: A002  (`input` is PyTorch's argument name)
 from __future__ import annotations
 
+from .. import _native
 from ..autograd import Function, autocast_args, is_grad_enabled
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -44,6 +47,12 @@ class Conv(Function):
     def forward(self, x, w, b, geom, shape4, keep_cols):
         self.w, self.geom, self.xshape, self.x, self.shape4 = w, geom, x.shape, x, shape4
         x4, w4 = x.reshape(shape4[0]), w.reshape(shape4[1])
+        # NOTE: depthwise (groups = channels) float32 on the CPU: direct loops in C, no columns
+        self.dwise = geom.G == geom.C > 1 and (y := _native.depthwise_conv2d(
+            x4, w4, b, (geom.sh, geom.sw), geom.pads[::2], (geom.dh, geom.dw),
+            (geom.Ho, geom.Wo), shape4[2])) is not None  # fmt: skip
+        if self.dwise:
+            return y
         self.pointwise = _pw.applies(x4, geom)
         if self.pointwise:  # NOTE: 1x1 on the CPU: plain products on the NCHW input
             self.rows1d = self.wino = False
@@ -82,6 +91,8 @@ class Conv(Function):
     def backward(self, gy):
         nx, nw, nb = self.needs_input_grad
         g, w = self.geom, self.w
+        if self.dwise and (got := self._dwise_backward(gy, nx, nw, nb)) is not None:
+            return got
         if self.pointwise:
             gy4 = gy.reshape(g.N, g.O, g.Ho, g.Wo)
             gx, gw, gb = _pw.backward(gy4, w.reshape(g.O, g.C, 1, 1), self.xs, g, nx, nw, nb)
@@ -117,6 +128,21 @@ class Conv(Function):
         gw = _conv_grad_weight(self.cols, gy2, w.shape) if nw else None
         gb = _bias_grad(gy2, g) if nb else None
         return (None if gx is None else gx.reshape(self.xshape)), gw, gb
+
+    def _dwise_backward(self, gy, nx, nw, nb):
+        """The depthwise gradients from the C loops; or None, after setting up the columns
+        path (e.g. for a gradient of another dtype)."""
+        g = self.geom
+        x4, w4 = self.x.reshape(self.shape4[0]), self.w.reshape(self.shape4[1])
+        gy4 = gy.reshape(g.N, g.O, g.Ho, g.Wo)
+        spec = ((g.sh, g.sw), g.pads[::2], (g.dh, g.dw))
+        shapes = (self.xshape, self.w.shape)  # NOTE: new arrays, not views (not copied)
+        got = _native.depthwise_conv2d_backward(gy4, x4, w4, *spec, nx, nw, nb, *shapes)
+        if got is None:  # NOTE: depthwise is never 1x1-only, 1-d-rows or Winograd
+            self.dwise = self.pointwise = self.rows1d = self.wino = False
+            self.cols = _conv(x4, w4, None, g)[1] if nw else None
+            return None
+        return got
 
     def backward_graph(self, gy):
         g = self.geom

@@ -67,7 +67,8 @@ class ClassNLL(Function):
     def forward(self, x, t, w, ignore_index, reduction, eps, logits):
         if _fusable(x, w, logits):
             return self._fused_forward(x, t, ignore_index, reduction, eps)
-        if logits and (fast := _native.cross_entropy(x, t, w, ignore_index, eps)) is not None:
+        grad = reduction if self.needs_input_grad[0] else None
+        if logits and (fast := _native.cross_entropy(x, t, w, ignore_index, eps, grad)):
             return self._native_forward(x, t, w, ignore_index, reduction, eps, *fast)
         if logits and w is None and not eps and x.ndim == 2 and backend.device_of(x).type == "cpu":
             return self._rows_forward(x, t, ignore_index, reduction)
@@ -109,11 +110,14 @@ class ClassNLL(Function):
                 total = total / self.denom
         return total.astype(out_dt, copy=False)
 
-    def _native_forward(self, x, t, w, ignore_index, reduction, eps, loss, lse, wt):
+    def _native_forward(self, x, t, w, ignore_index, reduction, eps, loss, lse, wt, dx=None):
         """(N, C) float32 logits on the CPU: the CPU kernels' loss of each row (log-sum-exp,
-        the target's logit, weight and smoothing in one pass a row), reduced as PyTorch's;
-        backward writes dlogits from the logits and the kept log-sum-exp."""
+        the target's logit, weight and smoothing in one pass a row), reduced as PyTorch's.
+        When the logits need a gradient, the same pass writes it for an upstream gradient
+        of 1 (``dx``), which backward scales; else backward writes it from the logits and
+        the kept log-sum-exp."""
         self.native, self.x, self.t, self.w, self.ii, self.lse = True, x, t, w, ignore_index, lse
+        self.dx = dx
         self.shape, self.ncs, self.cdt, self.p = x.shape, (x.shape[0], x.shape[1], 1), x.dtype, True
         self.reduction, self.eps = reduction, eps
         if reduction == "none":
@@ -127,6 +131,11 @@ class ClassNLL(Function):
 
     def _native_backward(self, g):
         g = g.astype(self.cdt, copy=False)
+        if self.dx is not None:  # NOTE: handed over once; a second backward recomputes
+            dx, self.dx = self.dx, None
+            up = g if self.reduction == "none" else float(g)
+            if (dx := _native.cross_entropy_scale(dx, self.t, self.ii, up)) is not None:
+                return dx, None, None
         if self.reduction == "none":
             ga, gs = g, 0.0
         else:
@@ -419,7 +428,9 @@ def _class_loss(input, target, weight, ignore_index, reduction, eps, logits, op)
     if input.ndim == 0:
         raise ShapeError(f"{op}: input needs a class dim, got a 0-d tensor")
     if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {eps}")
+        from .linalg_extra import ArgumentError  # NOTE: a RuntimeError, as PyTorch's
+
+        raise ArgumentError(f"{op}: label_smoothing must be in [0, 1], got {eps}")
     x = _float_input(input)
     c = x.shape[0 if x.ndim == 1 else 1]
     if weight is not None:
@@ -686,7 +697,9 @@ def smooth_l1_loss(
     Example: ``loss = F.smooth_l1_loss(pred, y, beta=0.5)``.
     """
     if beta < 0:
-        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+        from .linalg_extra import ArgumentError  # NOTE: a RuntimeError, as PyTorch's
+
+        raise ArgumentError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     if size_average is not None or reduce is not None:
         reduction = _legacy_reduction(size_average, reduce)
     kind = "smooth_l1" if beta > 0 else "l1"
@@ -713,7 +726,9 @@ def huber_loss(
     Example: ``loss = F.huber_loss(pred, y, delta=2.0)``.
     """
     if delta <= 0:
-        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+        from .linalg_extra import ArgumentError  # NOTE: a RuntimeError, as PyTorch's
+
+        raise ArgumentError(f"huber_loss: delta must be > 0, got {delta}")
     return _regression(input, target, reduction, "huber", delta, "huber_loss", weight)
 
 

@@ -21,7 +21,7 @@ graph, so gradients of gradients are exact (and as slow as the compositions).
 
 from __future__ import annotations
 
-from .. import backend
+from .. import _native, backend
 from . import _rnn_steps as S
 from ._rnn_seq import SeqOp, bias_sum, recompute_grads
 
@@ -73,29 +73,35 @@ class LSTMSeq(SeqOp):
         hn, cn = xp.empty((nd, p, batch), dt), xp.empty((nd, h, batch), dt)
         tmp = xp.empty((nd, h, batch), dt)
         mul, tanh, matmul, starts, ends = xp.multiply, xp.tanh, xp.matmul, self.starts, self.ends
+        # NOTE: float32 on the CPU: a step's gate maths in one pass in C (_native)
+        cell = _native.lstm_cell_steps(gs, gi, cs, tcs, ms if proj else hs)
         for k in range(steps):
             i, cp, cc = (k, k, k + 1) if save else (0, k & 1, (k + 1) & 1)
             if k and k in starts:
                 self._inject(k, hs[k], h0t)
                 self._inject(k, cs[cp], c0t)
-            g = gs[i]
+            g, c = gs[i], cs[cc]
             matmul(wh, hs[k], out=g)
-            g += gi[k]
-            tanh(g, out=g)
-            sg = g[:, :h3]  # sigmoid(o, i, f) from tanh of their halved pre-activations
-            sg *= 0.5
-            sg += 0.5
-            c = cs[cc]
-            mul(g[:, h2:h3], cs[cp], out=c)
-            mul(g[:, h:h2], g[:, h3:], out=tmp)
-            c += tmp
-            tc = tcs[i]
-            tanh(c, out=tc)
-            if proj:
-                mul(g[:, :h], tc, out=ms[i])
-                matmul(whr, ms[i], out=hs[k + 1])
+            if cell is not None:
+                cell(i, k, cp, cc, i, i if proj else k + 1)
+                if proj:
+                    matmul(whr, ms[i], out=hs[k + 1])
             else:
-                mul(g[:, :h], tc, out=hs[k + 1])
+                g += gi[k]
+                tanh(g, out=g)
+                sg = g[:, :h3]  # sigmoid(o, i, f) from tanh of their halved pre-activations
+                sg *= 0.5
+                sg += 0.5
+                mul(g[:, h2:h3], cs[cp], out=c)
+                mul(g[:, h:h2], g[:, h3:], out=tmp)
+                c += tmp
+                tc = tcs[i]
+                tanh(c, out=tc)
+                if proj:
+                    mul(g[:, :h], tc, out=ms[i])
+                    matmul(whr, ms[i], out=hs[k + 1])
+                else:
+                    mul(g[:, :h], tc, out=hs[k + 1])
             if k in ends:
                 self._final(k, hn, hs[k + 1])
                 self._final(k, cn, c)
@@ -117,33 +123,38 @@ class LSTMSeq(SeqOp):
         h, h2, h3 = h4 // 4, h4 // 2, 3 * h4 // 4
         dt = gs.dtype
         mul, sub = xp.multiply, xp.subtract
-        # the gates' derivative factors of every step at once: (o, i, f, g) rows of
-        # d(gate)/d(pre-activation) times what multiplies the gate, and q = dc/dh
-        p4 = mul(gs, gs)
-        sub(gs[:, :, :h3], p4[:, :, :h3], out=p4[:, :, :h3])
-        sub(1, p4[:, :, h3:], out=p4[:, :, h3:])
-        p4[:, :, :h] *= tcs
-        p4[:, :, h:h2] *= gs[:, :, h3:]
-        p4[:, :, h2:h3] *= cs[:steps]
-        p4[:, :, h3:] *= gs[:, :, h:h2]
-        q = mul(tcs, tcs)
-        sub(1, q, out=q)
-        q *= gs[:, :, :h]
         gy = self._grad_out(xp, gout, p)
+        proj = ms is not None
+        dh, dc = xp.zeros((nd, p, batch), dt), xp.zeros((nd, h, batch), dt)
+        dm = xp.empty((nd, h, batch), dt) if proj else None
+        dgs = xp.empty((steps, nd, h4, batch), dt)
+        # NOTE: float32 on the CPU: a step's gate gradients in one pass in C (_native)
+        cell = _native.lstm_cell_backward_steps(dm if proj else dh, None if proj else gy, dc,
+                                                gs, tcs, cs, dgs)  # fmt: skip
+        if cell is None:
+            # the gates' derivative factors of every step at once: (o, i, f, g) rows of
+            # d(gate)/d(pre-activation) times what multiplies the gate, and q = dc/dh
+            p4 = mul(gs, gs)
+            sub(gs[:, :, :h3], p4[:, :, :h3], out=p4[:, :, :h3])
+            sub(1, p4[:, :, h3:], out=p4[:, :, h3:])
+            p4[:, :, :h] *= tcs
+            p4[:, :, h:h2] *= gs[:, :, h3:]
+            p4[:, :, h2:h3] *= cs[:steps]
+            p4[:, :, h3:] *= gs[:, :, h:h2]
+            q = mul(tcs, tcs)
+            sub(1, q, out=q)
+            q *= gs[:, :, :h]
         ghn = None if ghn is None else ghn.transpose(0, 2, 1)
         gcn = None if gcn is None else gcn.transpose(0, 2, 1)
         wht = xp.empty((nd, p, h4), dt)
         for d in range(nd):
             wht[d] = S.blocks(w[5 * d + 1], S.LSTM_ORDER).T
-        proj = ms is not None
         if proj:
             wrt = xp.ascontiguousarray(
                 xp.stack([w[5 * d + 4] for d in range(nd)]).transpose(0, 2, 1)
             )
-            dhs, dm = xp.empty((steps, nd, p, batch), dt), xp.empty((nd, h, batch), dt)
-        dh, dc = xp.zeros((nd, p, batch), dt), xp.zeros((nd, h, batch), dt)
+            dhs = xp.empty((steps, nd, p, batch), dt)
         dh0, dc0 = xp.empty((nd, p, batch), dt), xp.empty((nd, h, batch), dt)
-        dgs = xp.empty((steps, nd, h4, batch), dt)
         tmp = xp.empty((nd, h, batch), dt)
         matmul, starts, ends = xp.matmul, self.starts, self.ends
         need_h0 = self.needs_input_grad[1]
@@ -153,19 +164,22 @@ class LSTMSeq(SeqOp):
                     dh[d, :, a:b] = ghn[d, :, a:b]
                 if gcn is not None:
                     dc[d, :, a:b] = gcn[d, :, a:b]
-            if gy is not None:
+            if gy is not None and (cell is None or proj):
                 dh += gy[k]
             dmk = dh
             if proj:
                 dhs[k] = dh
                 dmk = matmul(wrt, dh, out=dm)
-            mul(dmk, q[k], out=tmp)
-            dc += tmp
             dg = dgs[k]
-            mul(dmk, p4[k, :, :h], out=dg[:, :h])
-            mul(dc[:, None], p4[k, :, h:].reshape(nd, 3, h, batch),
-                out=dg[:, h:].reshape(nd, 3, h, batch))  # fmt: skip
-            dc *= gs[k, :, h2:h3]
+            if cell is not None:
+                cell(0, k, 0, k, k, k, k)  # NOTE: adds gy[k] to dh itself (no projection)
+            else:
+                mul(dmk, q[k], out=tmp)
+                dc += tmp
+                mul(dmk, p4[k, :, :h], out=dg[:, :h])
+                mul(dc[:, None], p4[k, :, h:].reshape(nd, 3, h, batch),
+                    out=dg[:, h:].reshape(nd, 3, h, batch))  # fmt: skip
+                dc *= gs[k, :, h2:h3]
             if k or need_h0:  # NOTE: step 0's state gradient is h0's
                 matmul(wht, dg, out=dh)
             for d, a, b in starts.get(k, ()):
