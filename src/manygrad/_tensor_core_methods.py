@@ -284,7 +284,8 @@ class CoreMethods:
 
     def flip(self, *order, dims=None):
         order = one_form("flip", order, dims=dims)
-        return F.flip(self, order[0] if len(order) == 1 else order)
+        one = len(order) == 1 and (dims is not None or not isinstance(order[0], int))
+        return F.flip(self, order[0] if one else order)  # NOTE: x.flip(dims=1) raises
 
     def movedim(self, source, destination):
         return F.movedim(self, source, destination)

@@ -11,13 +11,20 @@ from . import _float8, _random_args, backend
 from . import dtypes as D
 from ._size_args import one_form
 from .errors import DTypeError
+from .errors import ShapeError as _ShapeError
 from .tensor import Size, Tensor
 
 
 def _shape(size) -> tuple:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
-    return tuple(int(s) for s in size)
+    shape = tuple(int(s) for s in size)
+    if shape and builtins.min(shape) < 0:  # NOTE: a RuntimeError, as PyTorch's
+        raise _ShapeError(
+            f"Trying to create tensor with negative dimension {builtins.min(shape)}: "
+            f"{list(shape)}; sizes must be >= 0"
+        )
+    return shape
 
 
 # Keywords PyTorch's creation functions take that change nothing here.
@@ -251,6 +258,9 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False, **kw) -
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    for name, v in (("n", n), ("m", m)):
+        if v is not None and v < 0:
+            raise _ShapeError(f"eye: {name} must be greater or equal to 0, got {v}")
     return _make(lambda xp, s, dt: xp.eye(n, m, dtype=dt), (), dtype, device, requires_grad)
 
 
@@ -260,6 +270,13 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         start, end = 0, start
     is_float = any(isinstance(v, float) for v in (start, end, step))
     default = D.get_default_dtype() if is_float else D.int64
+    if step == 0:
+        raise _ShapeError("arange: step must be nonzero")
+    if (end - start) * step < 0:  # NOTE: PyTorch refuses what NumPy makes empty
+        raise _ShapeError(
+            f"arange: upper bound and lower bound inconsistent with step sign (start {start}, "
+            f"end {end}, step {step})"
+        )
     return _make(
         lambda xp, s, dt: xp.arange(start, end, step).astype(dt), (), dtype, device,
         requires_grad, default,
@@ -276,6 +293,8 @@ def logspace(start, end, steps, base=10.0, dtype=None, device=None,
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if steps < 0:
+        raise _ShapeError(f"linspace: number of steps must be non-negative, got {steps}")
     return _make(
         lambda xp, s, dt: xp.linspace(start, end, int(steps)).astype(dt), (), dtype, device,
         requires_grad,
@@ -338,6 +357,8 @@ def randint(*args, low=None, high=None, size=None, generator=None, dtype=None, d
 
 
 def randperm(n, dtype=None, device=None, *, generator=None) -> Tensor:
+    if n < 0:
+        raise _ShapeError(f"randperm: n must be non-negative, got {n}")
     dev = _device(device)
     g = _random_args.generator_for(generator, dev, "randperm")
     return _make(lambda xp, s, dt: g.permutation(n).astype(dt), (), dtype, dev, False, D.int64)

@@ -616,6 +616,10 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         return F.neg(self)
 
     def __pos__(self):
+        if self._data.dtype.kind == "b":
+            from .ops.misc import positive
+
+            return positive(self)  # NOTE: raises, as PyTorch's `+` of a bool tensor
         return self
 
     def __abs__(self):

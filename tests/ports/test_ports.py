@@ -220,6 +220,13 @@ PORTS = [
     ("arcface_metric.py", [], (2e-3, 1e-4), ()),
     ("pointnet2_fps.py", [], (2e-3, 1e-4), ()),
     ("iterable_stream.py", [], (2e-3, 1e-4), ()),
+    ("pruning_global_magnitude.py", [], (2e-3, 1e-4), ()),
+    # NOTE: three epochs: PyTorch's own epoch-4 gate loss moves by 0.4% when its BatchNorm
+    # eps is 1.001e-5 instead of 1e-5 (normalised values change by ~1e-8), as far as
+    # manygrad's rounding moves it
+    ("tacotron_location_attention.py", ["--epochs", "3"], (2e-3, 1e-4), ()),
+    ("rnn_t_transducer.py", [], (2e-3, 1e-4), ()),
+    ("detr_hungarian.py", [], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 

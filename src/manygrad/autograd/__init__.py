@@ -326,6 +326,10 @@ class Function:
     changes_dtype = False  # True for casts: their output dtype is meant to differ
     view = False  # True: the output is a view of input 0 (shares its memory and version)
     complex_ok = False  # True: forward and backward are right for complex tensors too
+    # True: backward reads no array the node keeps (shapes, dims and dtypes only), so the
+    # node stays usable after a backward without retain_graph, as PyTorch's nodes that save
+    # no tensors (view, cat, add, sum, ...)
+    keeps_nothing = False
     _nout = 1  # number of outputs (user Functions may have several)
     _user = False  # PyTorch's contract (staticmethod forward/backward)
     takes_sparse_grad = False  # True: backward takes a SparseCooTensor gradient as is

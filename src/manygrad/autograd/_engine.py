@@ -5,6 +5,7 @@ Gradients travel as raw arrays, or as Tensors of a new graph under ``create_grap
 
 from __future__ import annotations
 
+import sys
 import weakref
 
 import numpy as _np
@@ -243,7 +244,7 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
                 for h in list(hooks["post"].values()):
                     h(tuple(in_grads), tuple(gs))
             edges = node._edges
-            if not retain_graph:
+            if not retain_graph and not node.keeps_nothing:
                 if node._user:
                     node._release()
                 else:  # NOTE: the saved values go; the hooks and the graph's shape stay
@@ -436,11 +437,21 @@ class _GpuScope:
         return False
 
 
+_refs = sys.getrefcount  # NOTE: 2 for an object only the argument and one owner hold
+
+
 def _accumulate(prev, g, t, handed):
     if prev is None:
         # NOTE: one array may flow to several tensors (x + y gives both the same gradient)
-        # and broadcast gradients are read-only views: copy those; own the rest.
-        if g.__class__ is _ndarray or backend.is_array(g):
+        # and broadcast gradients are read-only views: copy those; own the rest. A NumPy
+        # view whose base only it references (a reshape of a new array) is owned as well:
+        # copying it cost a full pass per convolution gradient.
+        if g.__class__ is _ndarray:
+            if id(g) in handed or (
+                g.base is not None and (not g.flags.writeable or _refs(g.base) > 2)
+            ):
+                g = g.copy()
+        elif backend.is_array(g):
             if id(g) in handed or g.base is not None:
                 g = g.copy()
         else:

@@ -22,13 +22,14 @@ handed a Proxy made by hand refuses it.
 
 The limitation: a manygrad function is seen when called through its namespace
 (``torch.relu``, ``F.relu``) or through a name imported into a module whose ``forward`` is
-traced (``from torch import relu`` beside the model's class is patched as well). A name
-bound anywhere else holds the unpatched function, which then refuses the Proxy (``relu:
-expected a Tensor, got Proxy``): ``from torch import relu`` at the top of a helper module
-that ``forward`` calls into, or a function kept in an attribute or a dict
-(``self.act = F.gelu``). Call such a function through its namespace, or keep the helper as
-one node with ``fx.wrap`` or ``Tracer(autowrap_functions=(helper,))``. PyTorch's tracer has
-the same rule for the functions it patches (``math``'s, ``autowrap_functions``).
+traced (``from torch import relu`` beside the model's class is patched as well), or kept
+as an attribute of a traced module (``self.act = F.gelu``). A name bound anywhere else
+holds the unpatched function, which then refuses the Proxy (``relu: expected a Tensor, got
+Proxy``): ``from torch import relu`` at the top of a helper module that ``forward`` calls
+into, or a function kept in a list or a dict. Call such a function through its
+namespace, or keep the helper as one node with ``fx.wrap`` or
+``Tracer(autowrap_functions=(helper,))``. PyTorch's tracer has the same rule for the
+functions it patches (``math``'s, ``autowrap_functions``).
 
 Example:
     >>> gm = manygrad.fx.symbolic_trace(model)

@@ -297,6 +297,10 @@ class Tracer(TracerBase):
                 self._patch_module(patcher)
                 _patching.patch_wrapped_functions(patcher)
                 self._autowrap(patcher, fn_globals)
+                # NOTE: a function kept as a module attribute (``self.act = F.gelu``) is
+                # read from the instance, past the patched namespaces: patch it there too
+                for mod in self.root.modules():
+                    self._autowrap(patcher, vars(mod))
                 for mod in self._autowrap_search:
                     self._autowrap(patcher, mod.__dict__)
                 _patching.patch_tensor_methods(patcher)

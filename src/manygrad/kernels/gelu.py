@@ -98,7 +98,9 @@ _K = math.sqrt(2 / math.pi)
 
 def _check(op, approximate, **arrays):
     if approximate not in ("none", "tanh"):
-        raise ValueError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
+        from ..ops.linalg_extra import ArgumentError  # NOTE: a RuntimeError, as PyTorch's
+
+        raise ArgumentError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
     dev = check_args(op, **arrays)
     same_dtype(op, **arrays)
     x, b = arrays["x"], arrays.get("bias")

@@ -127,7 +127,9 @@ def _check(op, logits, target, label_smoothing, **more):
     if target.dtype.kind not in "iu":
         raise DTypeError(f"{op}: target must hold class indices (int64), got {target.dtype}")
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+        from ..ops.linalg_extra import ArgumentError  # NOTE: a RuntimeError, as PyTorch's
+
+        raise ArgumentError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
 
 
 def cross_entropy_forward(logits, target, ignore_index: int = -100, label_smoothing=0.0):

@@ -42,14 +42,6 @@ def _binary(tr, node, args, kwargs, out):
     return tr.g.op(_BINARY[op], [a, b], op.lower())
 
 
-@rule("HalfScale")
-def _half_scale(tr, node, args, kwargs, out):
-    """A float16 / bfloat16 tensor times (or over) a Python number: ONNX's Mul (Div)."""
-    x, s, divide = args
-    op = "Div" if divide else "Mul"
-    return tr.g.op(op, [tr.name(x, op), tr.value(s, x, op)], op.lower())
-
-
 _BITWISE = {"BitwiseAnd": "And", "BitwiseOr": "Or", "BitwiseXor": "Xor", "BitwiseNot": "Not"}
 
 

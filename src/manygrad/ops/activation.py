@@ -90,12 +90,18 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     Example: ``F.prelu(x, mg.full((1,), 0.25))``
     """
     w = weight
+    if w.ndim > 1:
+        raise ShapeError(
+            f"prelu: expected weight to be a scalar or 1-D tensor, got shape {tuple(w.shape)}"
+        )
     if w.numel() != 1:
-        c = input.shape[1] if input.ndim >= 2 else input.shape[0]
+        # NOTE: as PyTorch's: an input of fewer than 2 dims has no channel dim (1 channel)
+        c = input.shape[1] if input.ndim >= 2 else 1
         if w.numel() != c:
+            fix = f"use 1 or {c} parameters" if input.ndim >= 2 else "use 1 parameter"
             raise ShapeError(
                 f"prelu: weight has {w.numel()} values but the input of shape "
-                f"{tuple(input.shape)} has {c} channels; use 1 or {c} parameters"
+                f"{tuple(input.shape)} has {c} channel{'s' if c != 1 else ''}; {fix}"
             )
         if input.ndim >= 2:
             w = w.reshape((c,) + (1,) * (input.ndim - 2))
@@ -114,7 +120,9 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """Barron (2017): ``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
     if alpha == 0:
-        raise ValueError("celu: alpha must not be 0")
+        from .linalg_extra import ArgumentError  # NOTE: a RuntimeError, as PyTorch's
+
+        raise ArgumentError("celu: alpha must not be 0")
     if inplace:
         return _in_place(input, "celu_", celu, alpha)
     return Elu.apply(_float_input(input), alpha, 1.0, 1.0 / alpha)  # NOTE: as PyTorch's
@@ -194,7 +202,9 @@ def tanhshrink(input: Tensor) -> Tensor:
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0."""
     if lambd < 0:
-        raise ValueError(f"softshrink: lambd must be >= 0, got {lambd}")
+        from .linalg_extra import ArgumentError  # NOTE: a RuntimeError, as PyTorch's
+
+        raise ArgumentError(f"softshrink: lambd must be >= 0, got {lambd}")
     return _pw.Softshrink.apply(_float_input(input), float(lambd))
 
 

@@ -26,6 +26,7 @@ def _source_index(xp, n: int, before: int, after: int, mode: str):
 
 
 class Pad(Function):
+    keeps_nothing = True  # a second backward works without retain_graph
     complex_ok = True  # moves or picks values: right for complex ones too
 
     backward_graph = Function.backward_of_linear
@@ -114,6 +115,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
 
 
 class Flip(Function):
+    keeps_nothing = True  # a second backward works without retain_graph
     complex_ok = True  # moves or picks values: right for complex ones too
 
     def forward(self, x, dims):
@@ -129,10 +131,15 @@ class Flip(Function):
 
 
 def flip(input: Tensor, dims) -> Tensor:
-    """``input`` with the order of entries reversed along ``dims`` (int or tuple).
+    """``input`` with the order of entries reversed along ``dims`` (a tuple or list; the
+    method also takes ints: ``x.flip(0)``).
 
-    Example: ``mg.arange(3).flip(0)`` is ``[2, 1, 0]``
+    Example: ``mg.flip(mg.arange(3), (0,))`` is ``[2, 1, 0]``
     """
+    if isinstance(dims, int):  # NOTE: as PyTorch's function form (its method takes ints)
+        raise TypeError(
+            f"flip(): argument 'dims' must be tuple of ints, not int; write flip(x, ({dims},))"
+        )
     d = _dims(dims, input.ndim, "flip")
     return Flip.apply(input, d if input.ndim else ())
 
@@ -174,6 +181,7 @@ def roll(input: Tensor, shifts, dims=None) -> Tensor:
 
 
 class Repeat(Function):
+    keeps_nothing = True  # a second backward works without retain_graph
     complex_ok = True  # moves or picks values: right for complex ones too
 
     def forward(self, x, reps):

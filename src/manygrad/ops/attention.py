@@ -233,8 +233,6 @@ def scaled_dot_product_attention(
             f"{op}: query (..., L, E) {tuple(q.shape)}, key (..., S, E) {tuple(k.shape)} and "
             f"value (..., S, Ev) {tuple(v.shape)} don't fit"
         )
-    if is_causal and attn_mask is not None:
-        raise ValueError(f"{op}: pass either attn_mask or is_causal=True, not both")
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"{op}: dropout_p must be in [0, 1], got {dropout_p}")
     if (

@@ -193,6 +193,7 @@ class ViewAsComplex(Function):
 
 def complex(real: Tensor, imag: Tensor) -> Tensor:  # noqa: A001
     """``real + i * imag`` from two float tensors of the same dtype (broadcast)."""
+    _two_tensors("complex", ("real", real), ("imag", imag))
     if real.dtype is not imag.dtype or real.dtype not in (D.float32, D.float64):
         raise DTypeError(
             f"complex: expected real and imag of one dtype, float32 or float64, got "
@@ -205,8 +206,20 @@ def complex(real: Tensor, imag: Tensor) -> Tensor:  # noqa: A001
     return MakeComplex.apply(real, imag)
 
 
+def _two_tensors(op: str, *named) -> None:
+    for name, t in named:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}(): argument '{name}' must be Tensor, not {type(t).__name__}")
+
+
 def polar(abs: Tensor, angle: Tensor) -> Tensor:  # noqa: A002
-    """``abs * (cos(angle) + i sin(angle))``."""
+    """``abs * (cos(angle) + i sin(angle))`` from two float tensors of the same dtype."""
+    _two_tensors("polar", ("abs", abs), ("angle", angle))
+    if abs.dtype is not angle.dtype or not abs.is_floating_point():
+        raise DTypeError(
+            f"polar: expected abs and angle of one floating point dtype, got "
+            f"{abs.dtype.name} and {angle.dtype.name}"
+        )
     return complex(abs * angle.cos(), abs * angle.sin())
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..tensor import Tensor
 from .elementwise import _float_input, clamp
 from .movement import expand
-from .reduce import norm, sum
+from .reduce import _need_float, norm, sum
 
 
 def _broadcast(a: Tensor, b: Tensor):
@@ -61,8 +61,8 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,  
     """
     if out is not None:
         raise TypeError("normalize: out= is not supported; use the returned tensor")
-    x = _float_input(input)
-    return x / clamp(norm(x, p, dim, True), min=eps)
+    _need_float("normalize", input)  # NOTE: PyTorch's norms take no integers
+    return input / clamp(norm(input, p, dim, True), min=eps)
 
 
 from ._common import public  # noqa: E402

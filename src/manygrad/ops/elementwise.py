@@ -87,6 +87,7 @@ def _conj(xp, a):
 
 
 class Cast(Function):
+    keeps_nothing = True  # a second backward works without retain_graph
     changes_dtype = True
     complex_ok = True
 
@@ -119,6 +120,7 @@ class ToDevice(Function):
 
 
 class Clone(Function):
+    keeps_nothing = True  # a second backward works without retain_graph
     complex_ok = True
 
     def forward(self, a):
@@ -150,6 +152,7 @@ def clone(input: Tensor) -> Tensor:
 
 
 class Add(Function):
+    keeps_nothing = True  # a second backward works without retain_graph
     complex_ok = True
 
     def forward(self, a, b):
@@ -162,6 +165,7 @@ class Add(Function):
 
 
 class Sub(Function):
+    keeps_nothing = True  # a second backward works without retain_graph
     complex_ok = True
 
     def forward(self, a, b):
@@ -220,22 +224,34 @@ class Div(Function):
 
 
 class HalfScale(Function):
-    """``x * s`` or ``x / s`` for a float16 or bfloat16 array ``x`` and a Python number
-    ``s``, computed in float32 (``s`` too) and rounded once.
+    """``x * s`` for a float16 or bfloat16 array ``x`` and a Python number ``s``, computed
+    in float32 (``s`` too) and rounded once; ``HalfScaleDiv`` is ``x / s``.
 
     NOTE: PyTorch's kernels take a scalar factor or divisor of a 16-bit tensor at float32
     precision; NumPy would round ``s`` to 16 bits first (a sum with a scalar rounds it
-    first in PyTorch too, so ``add``/``sub`` keep the plain path)."""
+    first in PyTorch too, so ``add``/``sub`` keep the plain path). The nodes are named
+    ``Mul`` and ``Div`` (``grad_fn.name()`` gives ``MulBackward0``, as PyTorch's), since
+    they are those ops; ONNX export writes them as Mul and Div too."""
 
-    def forward(self, x, s, divide):
-        self.s, self.divide = s, divide
-        return _scale32(x, s, divide)
+    divide = False
+
+    def forward(self, x, s):
+        self.s = s
+        return _scale32(x, s, self.divide)
 
     def backward(self, g):
-        return _scale32(g, self.s, self.divide), None, None
+        return _scale32(g, self.s, self.divide), None
 
     def backward_graph(self, g):
-        return (g / self.s if self.divide else g * self.s), None, None
+        return (g / self.s if self.divide else g * self.s), None
+
+
+class HalfScaleDiv(HalfScale):
+    divide = True
+
+
+HalfScale.__name__ = HalfScale.__qualname__ = "Mul"
+HalfScaleDiv.__name__ = HalfScaleDiv.__qualname__ = "Div"
 
 
 def _scale32(a, s, divide: bool):
@@ -438,7 +454,7 @@ def mul(input, other) -> Tensor:
     if other.__class__ in _PY_NUMBERS or input.__class__ in _PY_NUMBERS:  # NOTE: cheap gate
         half = _half_and_scalar(input, other)
         if half is not None:
-            return HalfScale.apply(*half, False)
+            return HalfScale.apply(*half)
     return _binary(Mul, input, other)
 
 
@@ -450,7 +466,7 @@ def div(input, other, rounding_mode=None) -> Tensor:
         if other.__class__ in _PY_NUMBERS:  # NOTE: a cheap gate before the 16-bit check
             half = _half_and_scalar(input, other)
             if half is not None and half[0] is input:
-                return HalfScale.apply(input, other, True)
+                return HalfScaleDiv.apply(input, other)
         return _binary(Div, *_float_pair(input, other))
     a, b = _promote(input, other)
     if rounding_mode == "trunc":
@@ -738,6 +754,8 @@ def relu(input: Tensor) -> Tensor:  # noqa: A002
         from .._sparse_ops import unary
 
         return unary("relu", input)  # NOTE: a sparse COO tensor (or a TypeError)
+    if input._data.dtype.kind == "b":
+        raise DTypeError("relu: Boolean inputs not supported for relu; convert first (x.int())")
     return Relu.apply(input)
 
 
@@ -1021,7 +1039,9 @@ class NormalCdf(Function):
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit; ``approximate="tanh"`` for the tanh form."""
     if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        from .linalg_extra import ArgumentError  # NOTE: a RuntimeError, as PyTorch's
+
+        raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return Gelu.apply(_float_input(input), approximate)
 
 

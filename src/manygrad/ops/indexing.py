@@ -185,6 +185,8 @@ def _parse(x: Tensor, idx):
 class Slice(Function):
     """Basic indexing (ints, slices, None): a view; backward writes g into zeros."""
 
+    keeps_nothing = True  # a second backward works without retain_graph
+
     complex_ok = True  # moves or picks values: right for complex ones too
     view = True
 
@@ -447,6 +449,25 @@ def _check_index(x: Tensor, index, dim: int, op: str, src: Tensor | None = None)
                 f"{tuple(x.shape)} outside dim {dim}"
                 + ("" if src is None else f", nor the src shape {tuple(src.shape)}")
             )
+    _check_bounds(x, index, dim, op)
+
+
+def _check_bounds(x: Tensor, index, dim: int, op: str) -> None:
+    """Refuse an index outside [0, size of ``dim``), as PyTorch's CPU kernels of gather,
+    scatter, index_select, index_add and index_copy do (NumPy would take a negative one
+    from the end): a RuntimeError, also an IndexError.
+
+    NOTE: on the CPU only, as PyTorch: its CUDA kernels check on the device, without a host
+    sync; manygrad's cuda and fakegpu devices skip the check (no read back)."""
+    if x._device.type != "cpu" or not index.size:
+        return
+    n = x.shape[dim] if x.ndim else 1
+    lo, hi = index.min(), index.max()
+    if lo < 0 or hi >= n:
+        raise DimError(
+            f"{op}: index {int(lo if lo < 0 else hi)} is out of bounds for dimension {dim} "
+            f"with size {n}; indices must lie in [0, {n})"
+        )
 
 
 class Gather(Function):
@@ -587,11 +608,12 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """
     idx = _index_array(input, index, "index_select")
     if idx.dtype.kind not in "iu" or idx.ndim > 1:
-        raise ShapeError(
+        raise DimError(  # NOTE: PyTorch's IndexError (for a 2-d index), a RuntimeError too
             f"index_select: index must be a 1-d integer tensor, got shape "
             f"{tuple(idx.shape)} and dtype {idx.dtype}"
         )
     d = _dim(dim, input.ndim, "index_select")
+    _check_bounds(input, idx, d, "index_select")
     if input.ndim == 0:
         if idx.size != 1:
             raise ShapeError(

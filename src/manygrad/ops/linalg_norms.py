@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..tensor import Tensor
 from .elementwise import abs as _abs
 from .movement import unsqueeze
-from .reduce import amax, amin, sum
+from .reduce import _need_float, amax, amin, sum
 
 
 def vector_norm(input: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002
@@ -15,15 +15,32 @@ def vector_norm(input: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=
 
     if dtype is not None:
         input = input.to(dtype)
+    _need_float("linalg.vector_norm", input)
     if input.is_complex():  # NOTE: the norm of complex values is that of their moduli
         input = input.abs()
     if dim is not None and not isinstance(dim, int) and len(dim) == 0:
         dim = None  # NOTE: dim=() reduces over every dim, as PyTorch's
+    if ord in (float("inf"), -float("inf")) and not input._data.size:
+        _empty_max_norm(input, ord, dim)
     if dim is None and not keepdim:
         input, dim = input.reshape(-1), 0
     elif dim is None:
         dim = tuple(range(input.ndim))
     return _pnorm(input, ord, dim, keepdim)
+
+
+def _empty_max_norm(x: Tensor, ord, dim) -> None:  # noqa: A002
+    """PyTorch's RuntimeError for the inf (-inf) norm over an empty dim: a max has no value."""
+    from ..errors import ShapeError
+
+    dims = range(x.ndim) if dim is None else (dim,) if isinstance(dim, int) else dim
+    empty = [d for d in dims if -x.ndim <= d < x.ndim and x.shape[d] == 0]
+    if empty:
+        where = "an empty tensor" if dim is None else f"the dimension {empty[0]}"
+        raise ShapeError(
+            f"linalg.vector_norm cannot compute the {ord:g} norm on {where} because this "
+            "dimension is empty and the operation does not have an identity"
+        )
 
 
 def matrix_norm(input: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None):  # noqa: A002

@@ -47,13 +47,30 @@ def _gzero(g, x, y):
 _floor = _unary("Floor", lambda xp, x: xp.floor(x), _zero, False, False, graph=_gzero)
 _ceil = _unary("Ceil", lambda xp, x: xp.ceil(x), _zero, False, False, graph=_gzero)
 _trunc = _unary("Trunc", lambda xp, x: xp.trunc(x), _zero, False, False, graph=_gzero)
-frac = _unary(
+_frac = _unary(
     "Frac", lambda xp, x: x - xp.trunc(x), lambda xp, g, x, y: g, False, graph=lambda g, x, y: g
 )
 
 
+def _refuse(op: str, input, kinds: str, fix: str) -> None:
+    """PyTorch's NotImplementedError for a tensor whose dtype kind is in ``kinds``
+    ("b" bool, "iu" integers)."""
+    if isinstance(input, Tensor) and input._data.dtype.kind in kinds:
+        raise DTypeNotImplementedError(
+            f"{op}: not implemented for {input.dtype.name} tensors (as in PyTorch); {fix}"
+        )
+
+
+def frac(input: Tensor) -> Tensor:
+    """``input - trunc(input)``: the fractional part, with the sign of ``input``; floating
+    point tensors only (integers have none: PyTorch raises)."""
+    _refuse("frac", input, "biu", "convert first (x.float()) or use zeros_like(x)")
+    return _frac(input)
+
+
 def _int_passthrough(fn):
     def op(input: Tensor) -> Tensor:
+        _refuse(op.__name__, input, "b", "convert the mask first (x.int())")
         return input.clone() if not input.is_floating_point() else fn(input)
 
     op.__name__ = op.__qualname__ = fn.__name__.lower()  # NOTE: picklable by reference
@@ -91,6 +108,7 @@ def round(input: Tensor, decimals: int = 0) -> Tensor:  # noqa: A001
 
     Example: ``mg.round(mg.tensor([0.5, 1.5, 1.234]), decimals=0)``
     """
+    _refuse("round", input, "b", "convert the mask first (x.int())")
     if not input.is_floating_point():
         return input.clone()
     return Round.apply(input, int(decimals))
@@ -260,9 +278,17 @@ def logaddexp(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
 
 
 def logaddexp2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
-    """``log2(2**input + 2**other)`` without overflow."""
-    ln2 = math.log(2)
-    return logaddexp(mul(input, ln2), mul(other, ln2)) / ln2
+    """``log2(2**input + 2**other)`` without overflow; 16-bit floats compute in float32."""
+    a, b = _float_pair(input, other)
+    t = a if isinstance(a, Tensor) else b
+    if t.dtype in (D.float16, D.bfloat16):  # NOTE: x * ln2 in 16 bits would lose digits
+        up = (cast(v, D.float32) if isinstance(v, Tensor) else v for v in (a, b))
+        return cast(logaddexp2(*up), t.dtype)
+    a, b = _both_tensors(a, b)
+    # NOTE: PyTorch's form: the larger plus log2(1 + 2**-|a - b|), equal infinities as they are
+    m = maximum(a, b)
+    y = add(m, mul(log1p(exp2(-abs(sub(a, b)))), 1 / math.log(2)))
+    return where(m.isinf() & (m == minimum(a, b)), m, y)
 
 
 class Xlogy(Function):

@@ -9,7 +9,7 @@ import math
 from .. import backend, return_types
 from .. import dtypes as D
 from ..autograd import Function
-from ..errors import DTypeNotImplementedError, ShapeError
+from ..errors import DTypeError, DTypeNotImplementedError, ShapeError
 from ..tensor import Size, Tensor
 from .elementwise import _float_input, _float_pair, abs, cast, div, isnan, log, mul, sub, where
 from .indexing import _dim, getitem
@@ -166,6 +166,11 @@ def isreal(input: Tensor) -> Tensor:  # noqa: A002
 
 
 def positive(input: Tensor) -> Tensor:  # noqa: A002
+    """``input`` itself (unary ``+``); bool tensors raise, as in PyTorch."""
+    if isinstance(input, Tensor) and input._data.dtype.kind == "b":
+        raise DTypeError(
+            "positive: the `+` operator, on a bool tensor is not supported (as in PyTorch)"
+        )
     return input
 
 
@@ -210,7 +215,9 @@ def tensor_split(input: Tensor, indices_or_sections=None, dim: int = 0, *,  # no
     if isinstance(indices_or_sections, int):
         k = indices_or_sections
         if k <= 0:
-            raise ValueError(f"tensor_split: sections must be positive, got {k}")
+            from .linalg_extra import ArgumentError  # NOTE: a RuntimeError, as PyTorch's
+
+            raise ArgumentError(f"tensor_split: sections must be positive, got {k}")
         sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
         bounds = [0]
         for s in sizes:

@@ -22,6 +22,7 @@ from .indexing import DimError, Slice, _dim, _dims, _sizes
 
 
 class Reshape(Function):
+    keeps_nothing = True  # a second backward works without retain_graph
     complex_ok = True  # moves or picks values: right for complex ones too
     view = True
 
@@ -187,6 +188,7 @@ def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
 
 
 class Permute(Function):
+    keeps_nothing = True  # a second backward works without retain_graph
     complex_ok = True  # moves or picks values: right for complex ones too
     view = True
 
@@ -259,6 +261,7 @@ def movedim(input: Tensor, source, destination) -> Tensor:
 
 
 class Expand(Function):
+    keeps_nothing = True  # a second backward works without retain_graph
     complex_ok = True  # moves or picks values: right for complex ones too
     view = True
 
@@ -322,6 +325,7 @@ def _channels_last_like(a) -> bool:
 
 
 class Cat(Function):
+    keeps_nothing = True  # a second backward works without retain_graph
     complex_ok = True  # moves or picks values: right for complex ones too
 
     def forward(self, *arrays, dim, skip):
@@ -451,7 +455,9 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
     if isinstance(split_size_or_sections, int):
         k = split_size_or_sections
         if k <= 0 and not (k == 0 and n == 0):
-            raise ValueError(f"split: split_size must be positive, got {k}")
+            from .linalg_extra import ArgumentError  # NOTE: a RuntimeError, as PyTorch's
+
+            raise ArgumentError(f"split: split_size must be positive, got {k}")
         sizes = [min(k, n - s) for s in range(0, n, k)] if n else [0]
     else:
         sizes = list(_sizes((split_size_or_sections,), "split"))
@@ -473,7 +479,9 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
     Example: ``q, k, v = qkv.chunk(3, dim=-1)``
     """
     if chunks <= 0:
-        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+        from .linalg_extra import ArgumentError  # NOTE: a RuntimeError, as PyTorch's
+
+        raise ArgumentError(f"chunk: chunks must be positive, got {chunks}")
     n = input.shape[_dim_1d(input, dim, "chunk")]
     if n == 0:
         return split(input, [0] * chunks, dim)

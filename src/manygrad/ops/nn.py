@@ -13,12 +13,12 @@ import warnings
 from .. import _native, backend
 from .. import dtypes as D
 from ..autograd import Function, is_grad_enabled
-from ..errors import AutogradError, DTypeError, LayoutError, ShapeError
+from ..errors import AutogradError, DimError, DTypeError, LayoutError, ShapeError
 from ..tensor import Tensor
 from ._common import axis_sum
 from ._softmax_rows import rows_backward, rows_forward, rows_path
 from .elementwise import _float_input, cast
-from .reduce import _axes
+from .reduce import _axes, _need_float
 from .reduce import mean as _mean
 from .reduce import sum as _sum
 
@@ -164,8 +164,8 @@ def _softmax(x, dim, dtype, log, op):
         )
     if dtype is not None:
         x = cast(x, dtype)
-    x = _float_input(x)
     axes = _axes(x, dim, op)
+    _need_float(op, x, not_implemented=True)
     return Softmax.apply(x, axes[0] if axes else None, log)
 
 
@@ -317,6 +317,13 @@ def embedding(
             "convert with idx.long()"
         )
     n = weight.shape[0]
+    # NOTE: a negative index would pick a row from the end; PyTorch refuses it on the CPU
+    # (an index >= n fails in the lookup itself); GPUs read no values back to check
+    if input._device.type == "cpu" and input._data.size and input._data.min() < 0:
+        raise DimError(
+            f"embedding: index out of range in self: indices must lie in [0, {n}), got "
+            f"{int(input._data.min())}"
+        )
     if padding_idx is not None:
         if not -n <= padding_idx < n:
             raise ValueError(f"embedding: padding_idx {padding_idx} must be within [-{n}, {n})")

@@ -92,9 +92,12 @@ def pnorm(x: Tensor, p, dim=None, keepdim: bool = False) -> Tensor:
     """The ``p``-norm of ``x`` over ``dim`` (all dims when None) for finite ``p`` other
     than 0 and 1 (the callers handle those); complex ``x`` gives the norm of ``|x|``."""
     nd = x.ndim
-    if dim is None:
+    if dim is None or (not isinstance(dim, int) and len(dim) == 0):  # NOTE: () is all dims
         axis = tuple(range(nd))
     else:
+        from .reduce import _axes
+
+        _axes(x, dim, "norm")  # NOTE: refuses a dim out of range (an IndexError, as PyTorch's)
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
         axis = tuple(sorted({d % nd if nd else 0 for d in dims})) if nd else ()
     return PNorm.apply(x, float(p), axis, keepdim)

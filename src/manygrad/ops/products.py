@@ -8,7 +8,7 @@ from ..autograd import Function, autocast_fp32, autocast_lower
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from ._common import check_same_dtype
-from .elementwise import _promote, mul, where
+from .elementwise import _promote, _zero_grad_of, mul, where
 from .elementwise import abs as _abs
 from .indexing import _dim
 from .linalg import matmul
@@ -312,6 +312,24 @@ def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:  # noqa: A002
     return stack(c, d)
 
 
+class _NoGradOf(Function):
+    """``y`` (a view) as a node of ``x``'s graph that passes ``x`` no gradient: ``x.grad``
+    stays None, as after PyTorch's p=0 vector norms (a count of non-zeros)."""
+
+    def forward(self, y, x):
+        return y.view()
+
+    def backward(self, g):
+        return None, None
+
+    def backward_graph(self, g):
+        return None, None
+
+
+def _count_node(count: Tensor, x: Tensor) -> Tensor:
+    return _NoGradOf.apply(count, x) if x.requires_grad else count
+
+
 def _pnorm(d: Tensor, p, dim, keepdim=False) -> Tensor:
     if p == 1:
         return sum(_abs(d), dim, keepdim)
@@ -321,7 +339,7 @@ def _pnorm(d: Tensor, p, dim, keepdim=False) -> Tensor:
         return amin(_abs(d), dim, keepdim)
     if p == 0:
         a = _abs(d) if d.is_complex() else d  # NOTE: a complex tensor's norms are real
-        return sum((a != 0).to(a.dtype), dim, keepdim)
+        return _count_node(sum((a != 0).to(a.dtype), dim, keepdim), d)
     from .pnorm import pnorm
 
     return pnorm(d, p, dim, keepdim)
@@ -387,6 +405,8 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
         if x1.numel() and x2.numel() and x1.shape[-1]:
             return _EuclideanDist.apply(*_promote(x1, x2))  # NOTE: as the differences do
     diff = unsqueeze(x1, -2) - unsqueeze(x2, -3)
+    if p == 0:  # NOTE: PyTorch's cdist gives zero gradients here, where its norms give None
+        return _zero_grad_of(_zero_grad_of(_pnorm(diff, p, -1), x1), x2)
     return _pnorm(diff, p, -1)
 
 

@@ -7,7 +7,7 @@ import builtins as _b
 from .. import backend, return_types
 from .. import dtypes as D
 from ..autograd import Function, autocast_fp32
-from ..errors import DTypeError, ShapeError
+from ..errors import DimError, DTypeError, DTypeNotImplementedError, ShapeError
 from ..tensor import Tensor
 from ._common import trailing_sum
 from .elementwise import _float_input, _scale32, cast
@@ -25,12 +25,47 @@ def _axes(x, dim, op):
     out = []
     for d in dims:
         if not -nd <= d < nd:
-            raise ShapeError(
+            raise DimError(
                 f"{op}: dim {d} is out of range for a tensor of shape {tuple(x.shape)} "
                 f"(expected -{nd} <= dim < {nd})"
             )
+        if d % nd in out:
+            raise ShapeError(f"{op}: dim {d % nd} appears multiple times in the list of dims")
         out.append(d % nd)
     return tuple(out) if x.ndim else None
+
+
+def _need_float(op: str, x, kinds: str = "biu", not_implemented: bool = False) -> None:
+    """Refuse a tensor of a dtype kind in ``kinds`` ("b" bool, "iu" integers) where
+    PyTorch's op takes floating point (or complex) tensors only: a RuntimeError, or (PyTorch's
+    missing kernels) a NotImplementedError."""
+    if x._data.dtype.kind in kinds:
+        raise (DTypeNotImplementedError if not_implemented else DTypeError)(
+            f"{op}: does not take {x.dtype.name} tensors (as in PyTorch); convert the input "
+            "first, e.g. x.float()"
+        )
+
+
+def _no_identity(op: str, x, dim, sep: str = "():", wrap: bool = True) -> None:
+    """PyTorch's errors for a reduction without an identity (max, argmax, median, ...) of
+    an empty ``x``: an IndexError naming the first empty dim of ``dim`` (``wrap``: as a
+    non-negative dim), a RuntimeError for ``dim`` None (every dim). Returns when ``x``
+    has entries or the reduced dims all do (``dim`` already checked to be in range)."""
+    if x._data.size or x.ndim == 0:
+        return
+    if dim is None or (not isinstance(dim, int) and len(dim) == 0):
+        arg = op.startswith("arg")  # NOTE: PyTorch's argmax/argmin raise an IndexError here
+        raise (DimError if arg else ShapeError)(
+            f"{op}(): Expected reduction dim to be specified for input.numel() == 0 (the "
+            f"input is empty, shape {tuple(x.shape)})."
+            + ("" if arg else " Specify the reduction dim with the 'dim' argument.")
+        )
+    for d in (dim,) if isinstance(dim, int) else dim:
+        if x.shape[d] == 0:
+            raise DimError(
+                f"{op}{sep} Expected reduction dim {d % x.ndim if wrap else d} to have non-zero"
+                f" size (input shape {tuple(x.shape)}): {op} has no value for an empty dim"
+            )
 
 
 def _expand_t(g, shape, axes, keepdim):
@@ -65,6 +100,7 @@ def _sum32(x, axes, keepdims):
 
 
 class Sum(Function):
+    keeps_nothing = True  # a second backward works without retain_graph
     changes_dtype = True  # sum(dtype=...) accumulates in the dtype asked for
     complex_ok = True
 
@@ -86,6 +122,7 @@ class Sum(Function):
 
 
 class Mean(Function):
+    keeps_nothing = True  # a second backward works without retain_graph
     complex_ok = True
 
     def forward(self, x, axes, keepdim):
@@ -241,7 +278,7 @@ def _dof_warning(x: Tensor, axes, correction, name: str) -> None:
 
 def var(input: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
     """Variance with Bessel's correction by default (``correction=1``)."""
-    input = _float_input(input)
+    _need_float("var", input)
     axes, corr = _axes(input, dim, "var"), _correction(unbiased, correction)
     _dof_warning(input, axes, corr, "var")
     return Var.apply(input, axes, corr, keepdim)
@@ -249,7 +286,8 @@ def var(input: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=Non
 
 def std(input: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
     """Standard deviation, ``sqrt(var)``, with Bessel's correction by default."""
-    x = _float_input(input)
+    _need_float("std", input)
+    x = input
     axes, corr = _axes(x, dim, "std"), _correction(unbiased, correction)
     _dof_warning(x, axes, corr, "std")
     return Std.apply(x, axes, corr, keepdim)
@@ -329,11 +367,11 @@ class ArgMin(ArgMax):
 
 
 def _arg(x: Tensor, dim, keepdim, is_max, op):
-    if x.numel() == 0:
-        raise ShapeError(f"{op}: can't reduce an empty tensor of shape {tuple(x.shape)}")
     if dim is None:
+        _no_identity(op, x, None)
         return (ArgMax if is_max else ArgMin).apply(x, None, keepdim)
     (axis,) = _axes(x, dim, op) or (0,)
+    _no_identity(op, x, dim)
     return (ArgMax if is_max else ArgMin).apply(x, axis, keepdim)
 
 
@@ -342,11 +380,11 @@ def _maxmin(x, dim, keepdim, is_max, op):
         raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
     if isinstance(dim, Tensor):  # torch.max(a, b) is maximum
         return _elementwise(x, None, dim, is_max, op)
-    if x.numel() == 0:
-        raise ShapeError(f"{op}: can't reduce an empty tensor of shape {tuple(x.shape)}")
     if dim is None:
+        _no_identity(op, x, None)
         return AMax.apply(x, None, False, is_max)
     axes = _axes(x, dim, op)
+    _no_identity(op, x, dim)
     axis = axes[0] if axes else 0
     idx = _arg(x, dim, True, is_max, op)._data
     if x.ndim == 0:
@@ -395,20 +433,26 @@ def min(input: Tensor, dim=None, keepdim: bool = False, *, other=None):  # noqa:
 
 
 def amax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return AMax.apply(input, _axes(input, dim, "amax") if dim != () else None, keepdim, True)
+    axes = _axes(input, dim, "amax") if dim != () else None
+    _no_identity("amax", input, dim, wrap=False)
+    return AMax.apply(input, axes, keepdim, True)
 
 
 def amin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return AMax.apply(input, _axes(input, dim, "amin") if dim != () else None, keepdim, False)
+    axes = _axes(input, dim, "amin") if dim != () else None
+    _no_identity("amin", input, dim, wrap=False)
+    return AMax.apply(input, axes, keepdim, False)
 
 
 @backend.on_tensor_device
 def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    _need_float("argmax", input, "b")  # NOTE: PyTorch's argmax/argmin refuse bool (max takes it)
     return _arg(input, dim, keepdim, True, "argmax")
 
 
 @backend.on_tensor_device
 def argmin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    _need_float("argmin", input, "b")
     return _arg(input, dim, keepdim, False, "argmin")
 
 
@@ -481,8 +525,11 @@ def prod(input: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
 class LogSumExp(Function):
     def forward(self, x, axes, keepdim):
         xp = backend.array_module(x)
-        m = x.max(axis=axes, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)
+        if x.size:
+            m = x.max(axis=axes, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0)
+        else:  # NOTE: an empty sum: log(0) = -inf, as PyTorch's
+            m = xp.zeros([1 if i in axes else n for i, n in enumerate(x.shape)], x.dtype)
         # NOTE: 16-bit floats round each step to 16 bits but sum in float32, as PyTorch's
         e = xp.exp(x - m)
         out = xp.log(_sum32(e, axes, True) if _is_half(x.dtype) else e.sum(axes, keepdims=True)) + m
@@ -583,12 +630,15 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
                 )
             return matrix_norm(input, "nuc", dims, keepdim, dtype=dtype)
         else:
-            raise ValueError(
+            from .linalg_extra import ArgumentError  # NOTE: a RuntimeError, as PyTorch's
+
+            raise ArgumentError(
                 f"norm: p={p!r} is not supported; use a number (inf and -inf included), "
                 "'fro' (over at most 2 dims) or 'nuc'"
             )
     if dtype is not None:
         input = input.to(dtype)
+    _need_float("norm", input)
     if input.is_complex():  # NOTE: the norm of complex values is that of their moduli
         input = _abs(input)
     if p == 1:
@@ -598,7 +648,9 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
     if p == -float("inf"):
         return amin(_abs(input), dim, keepdim)
     if p == 0:
-        return sum((input != 0).to(input.dtype), dim, keepdim)
+        from .products import _count_node
+
+        return _count_node(sum((input != 0).to(input.dtype), dim, keepdim), input)
     from .pnorm import pnorm
 
     return pnorm(_float_input(input), p, dim, keepdim)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from .. import backend, return_types
 from .. import dtypes as D
 from ..autograd import Function
+from ..errors import ShapeError
 from ..tensor import Tensor
-from .elementwise import cast, exp, log, where
+from .elementwise import cast, where
 from .indexing import _dim, gather
-from .reduce import amax, amin, cumsum, mean, std, sum, var
+from .reduce import _need_float, _no_identity, amax, amin, cumsum, mean, std, sum, var
 
 
 class Cumprod(Function):
@@ -102,14 +103,68 @@ def cummin(input: Tensor, dim: int):
     return _cum_ext(input, dim, False, "cummin")
 
 
+def _log_add(xp, a, b):
+    """``log(exp(a) + exp(b))`` elementwise: the larger plus ``log1p(exp(-|a - b|))``."""
+    same = a == b  # NOTE: equal infinities: a zero difference, so no inf - inf
+    return xp.maximum(a, b) + xp.log1p(xp.exp(-xp.abs(xp.where(same, 0, a) - xp.where(same, 0, b))))
+
+
+def _log_scan(x, axis):
+    """Running ``log(sum(exp))`` along ``axis`` by a log-step scan of pairwise log-adds."""
+    xp = backend.array_module(x)
+    v = xp.moveaxis(x, axis, -1)
+    s = 1
+    while s < v.shape[-1]:
+        v = xp.concatenate([v[..., :s], _log_add(xp, v[..., s:], v[..., :-s])], -1)
+        s *= 2
+    return xp.ascontiguousarray(xp.moveaxis(v, -1, axis))
+
+
+class Logcumsumexp(Function):
+    # NOTE: every prefix is combined exactly (a running log-add, as PyTorch's scan), not
+    # shifted by one maximum for the whole dim: entries far below the maximum (-1e4 next to
+    # 0) would underflow to -inf; 16-bit floats compute in float32
+    def forward(self, x, axis):
+        wide = x.dtype.itemsize == 2
+        self.x = x.astype(D.float32.np) if wide else x
+        self.axis, self.y = axis, _log_scan(self.x, axis)
+        return self.y.astype(x.dtype) if wide else self.y
+
+    def backward(self, g):
+        # NOTE: PyTorch's formula: the positive and negative parts of the gradient go through
+        # reverse scans in log space, exp(x + revscan(log|g| - y)), so nothing overflows
+        xp = backend.array_module(g)
+        x, y, ax = self.x, self.y, self.axis
+        low = xp.finfo(x.dtype).min
+        with backend.quiet_float_errors():
+            log_abs = xp.log(xp.abs(g.astype(x.dtype)))
+            parts = [xp.where(keep, log_abs, low) - y for keep in (g > 0, g < 0)]
+            pos, neg = (xp.exp(xp.flip(_log_scan(xp.flip(p, ax), ax), ax) + x) for p in parts)
+        return (pos - neg).astype(g.dtype), None
+
+    def backward_graph(self, g):
+        x, y, ax = self.saved_input(0, self.x), self.saved_output(self.y), self.axis
+        low = float(backend.array_module(self.x).finfo(self.x.dtype).min)
+        log_abs = g.abs().log()
+        parts = [where(keep, log_abs, low) - y for keep in (g > 0, g < 0)]
+        pos, neg = ((logcumsumexp(p.flip(ax), ax).flip(ax) + x).exp() for p in parts)
+        return pos - neg, None
+
+
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
-    """``log(cumsum(exp(x)))`` along ``dim``, shifted by the maximum to avoid overflow."""
+    """``log(cumsum(exp(x)))`` along ``dim``, each prefix log-added exactly (no overflow or
+    underflow).
+
+    Example:
+        >>> mg.logcumsumexp(mg.tensor([-1e4, 0.0]), 0)  # tensor([-10000., 0.])
+    """
     if input.ndim == 0:
         return input.clone()
     d = _dim(dim, input.ndim, "logcumsumexp")
-    m = amax(input, d, keepdim=True).detach()
-    m = where(m.isfinite(), m, 0.0)
-    return log(cumsum(exp(input - m), d)) + m
+    _need_float("logcumsumexp", input, not_implemented=True)
+    if not input._data.size:
+        return input.clone()
+    return Logcumsumexp.apply(input, d)
 
 
 def var_mean(input: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -124,6 +179,13 @@ def std_mean(input: Tensor, dim=None, unbiased=None, keepdim=False, *, correctio
 
 def aminmax(input: Tensor, *, dim=None, keepdim: bool = False):
     """``(min, max)`` over ``dim`` (all elements when None)."""
+    if not input._data.size and input.ndim:
+        if dim is None:
+            raise ShapeError(
+                "aminmax(): cannot compute aminmax over an empty dimension as the operation "
+                f"has no identity (input shape {tuple(input.shape)})"
+            )
+        _no_identity("aminmax", input, _dim(dim, input.ndim, "aminmax"), sep=":")
     return return_types.aminmax((amin(input, dim, keepdim), amax(input, dim, keepdim)))
 
 
@@ -136,6 +198,7 @@ def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
 
 def nanmean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Mean of the non-NaN entries."""
+    _need_float("nanmean", input)
     keep = (~input.isnan()).to(input.dtype)
     return nansum(input, dim, keepdim, dtype=dtype) / sum(keep, dim, keepdim)
 

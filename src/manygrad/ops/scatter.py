@@ -7,7 +7,16 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
-from .indexing import _check_index, _dim, _index_array, _mesh, gather, getitem, index_select
+from .indexing import (
+    _check_bounds,
+    _check_index,
+    _dim,
+    _index_array,
+    _mesh,
+    gather,
+    getitem,
+    index_select,
+)
 
 # ---------------------------------------------------------------------------- scatter
 
@@ -301,6 +310,7 @@ def index_add(input: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Ten
     (repeated indices accumulate)."""
     x = input.reshape(1) if input.ndim == 0 else input
     d, idx = _index1(x, dim, index, "index_add")
+    _check_bounds(x, idx, d, "index_add")
     out = IndexPut.apply(x, d, idx, _source(x, d, idx, source, "index_add"), alpha, True)
     return out.reshape(input.shape)
 
@@ -310,6 +320,7 @@ def index_copy(input: Tensor, dim: int, index, source: Tensor) -> Tensor:  # noq
     """A copy of ``input`` with rows ``index`` of ``dim`` replaced by ``source``'s."""
     x = input.reshape(1) if input.ndim == 0 else input
     d, idx = _index1(x, dim, index, "index_copy")
+    _check_bounds(x, idx, d, "index_copy")
     out = IndexPut.apply(x, d, idx, _source(x, d, idx, source, "index_copy"), 1, False)
     return out.reshape(input.shape)
 
@@ -434,6 +445,7 @@ def take_along_dim(input: Tensor, indices, dim=None) -> Tensor:  # noqa: A002
     the flattened input when ``dim`` is None)."""
     idx = _index_array(input, indices, "take_along_dim")
     if dim is None:
+        _check_bounds(input.reshape(-1), idx, 0, "take_along_dim")
         return take(input, Tensor._wrap(idx.reshape(-1), input._device))
     d = _dim(dim, input.ndim, "take_along_dim")
     if idx.ndim != input.ndim:
@@ -445,6 +457,8 @@ def take_along_dim(input: Tensor, indices, dim=None) -> Tensor:  # noqa: A002
     x = input.expand(*xshape) if xshape != xs else input
     xp = backend.array_module(idx)
     idx = xp.broadcast_to(idx, tuple(ishape))
+    if xs[d]:  # NOTE: PyTorch's take_along_dim takes each index modulo the dim's size
+        idx = xp.remainder(idx, xs[d])
     return gather(x, d, Tensor._wrap(xp.ascontiguousarray(idx), input._device))
 
 

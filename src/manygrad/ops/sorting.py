@@ -10,7 +10,9 @@ from __future__ import annotations
 from .. import backend, return_types
 from ..errors import ShapeError
 from ..tensor import Tensor
+from . import _cpu_order
 from .indexing import _dim, gather
+from .reduce import _need_float, _no_identity
 
 
 def _result(name, values, indices):
@@ -34,6 +36,26 @@ def _argsort(xp, a, axis, descending, stable=True):
 
 def _as2(x):
     return x.reshape(1) if x.ndim == 0 else x
+
+
+def _rows(x: Tensor, d: int):
+    """``x``'s values as rows along ``d`` (a 2-d array), and a function that puts an array
+    of rows (rows, m) back as a tensor with ``m`` entries along ``d``."""
+    xp = backend.array_module(x._data)
+    lead = tuple(x.shape[:d]) + tuple(x.shape[d + 1 :])
+
+    def back(r):
+        r = xp.moveaxis(r.reshape(lead + r.shape[-1:]), -1, d)
+        return Tensor._wrap(xp.ascontiguousarray(r), x._device)
+
+    return xp, xp.moveaxis(x._data, d, -1).reshape(-1, x.shape[d]), back
+
+
+def _cpu_ties(x: Tensor) -> bool:
+    """Whether ties among ``x``'s values are ordered as PyTorch's CPU kernels order them
+    (``_cpu_order``): on the CPU, for real values. PyTorch's CUDA kernels order them
+    otherwise, and reading the values back would stall a GPU."""
+    return x._device.type == "cpu" and x.ndim > 0 and x._data.dtype.kind != "c"
 
 
 @backend.on_tensor_device
@@ -70,7 +92,12 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     if not 0 <= k <= n:
         raise ShapeError(f"topk: k={k} is out of range for dim {d} of size {n}")
     idx = argsort(input, d, descending=largest)
-    idx = idx.narrow(d, 0, k) if input.ndim else idx
+    if k and _cpu_ties(input):  # NOTE: equal values (and sorted=False) in PyTorch's order
+        xp, a, back = _rows(input, d)
+        _, full, _ = _rows(idx, d)
+        idx = back(_cpu_order.topk_order(xp, a, full, k, largest, sorted))
+    else:
+        idx = idx.narrow(d, 0, k) if input.ndim else idx
     vals = gather(input, d, idx) if input.ndim else input.clone()
     return _result("topk", vals, idx)
 
@@ -96,18 +123,34 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     if input.ndim == 0:
         return kthvalue(input.reshape(1), k, 0, False)
     d = _dim(dim, input.ndim, "kthvalue")
+    _no_identity("kthvalue", input, d)
     if not 1 <= k <= input.shape[d]:
         raise ShapeError(f"kthvalue: k={k} is out of range for dim {d} of size {input.shape[d]}")
-    return _pick(input, d, k - 1, keepdim, "kthvalue")
+    if not _cpu_ties(input) or not input._data.size:
+        return _pick(input, d, k - 1, keepdim, "kthvalue")
+    xp, a, back = _rows(input, d)  # NOTE: the index among equal values PyTorch's CPU picks
+    idx = back(_cpu_order.kthvalue_order(xp, a, _argsort(xp, a, -1, False), k)[:, None])
+    vals = gather(input, d, idx)
+    if not keepdim:
+        vals, idx = vals.squeeze(d), idx.squeeze(d)
+    return _result("kthvalue", vals, idx)
 
 
 def _median(x: Tensor, dim, keepdim: bool, ignore_nan: bool, name: str):
     if dim is None:
+        if not x._data.size:  # NOTE: PyTorch's median of no values: NaN (ints: their min)
+            xp = backend.array_module(x._data)
+            dt = x._data.dtype
+            fill = float("nan") if dt.kind in "fcV" else xp.iinfo(dt).min if dt.kind in "iu" else 0
+            with backend.device_scope(x._device):
+                return _wrap(xp.full((), fill, dt), x)
         out = _median(x.reshape(-1), 0, False, ignore_nan, name)
         return out.values
     if x.ndim == 0:
         return _median(x.reshape(1), 0, False, ignore_nan, name)
     d = _dim(dim, x.ndim, name)
+    _need_float(name, x, "b", not_implemented=True)
+    _no_identity("median", x, d)
     xp = backend.array_module(x._data)
     n = x.shape[d]
     with backend.device_scope(x._device):
@@ -142,6 +185,7 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
             _wrap(backend.array_module(input._data).zeros((), "int64"), input),
         )
     d = _dim(dim, input.ndim, "mode")
+    _no_identity("mode", input, d)
     xp = backend.array_module(input._data)
     with backend.device_scope(input._device):
         a = xp.moveaxis(input._data, d, -1)
@@ -160,8 +204,11 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
         # the smallest value among the most frequent: the first sorted position with the
         # top count; its last occurrence in the input ends the run (stable sort)
         start = xp.argmax(count == count.max(-1, keepdims=True), -1)[:, None]
-        end = start + xp.take_along_axis(count, start, -1) - 1
-        last = xp.take_along_axis(order, end, -1).reshape(a.shape[:-1] + (1,))
+        top = xp.take_along_axis(count, start, -1)
+        last = xp.take_along_axis(order, start + top - 1, -1)
+        if _cpu_ties(input):  # NOTE: the index among equal values PyTorch's CPU reports
+            last = _cpu_order.mode_order(xp, rows, last, top[:, 0])
+        last = last.reshape(a.shape[:-1] + (1,))
         idx = xp.moveaxis(last, -1, d).astype("int64")
     it = _wrap(idx, input)
     vals = gather(input, d, it)
@@ -188,6 +235,8 @@ def _quantile(x, q, dim, keepdim, interpolation, skip_nan, op):
     modes = ("linear", "lower", "higher", "midpoint", "nearest")
     if interpolation not in modes:
         raise ValueError(f"{op}: interpolation must be one of {modes}, got {interpolation!r}")
+    if not x._data.size:
+        raise ShapeError(f"quantile() input tensor must be non-empty (got shape {tuple(x.shape)})")
     if dim is None:
         out = _quantile(x.reshape(-1), q, 0, False, interpolation, skip_nan, op)
         if keepdim:
