@@ -204,6 +204,20 @@ def _cases():
             ("gnorm", f"{name} fwd+bwd", gn(mf.group_norm, g), gn(tf.group_norm, g), specs,
              [True, True, True]),
         ]  # fmt: skip
+    # batch norm (ResNet, VGG, U-Net blocks): training forward + backward, and evaluation
+    bn = lambda f, r, t: lambda x, w, b: f(x, *r, w, b, t)  # noqa: E731
+    for shape in ((32, 64, 32, 32), (32, 256, 8, 8), (64, 32, 16, 16)):
+        name = f"batch_norm {'x'.join(map(str, shape))}"
+        c = shape[1]
+        rng = np.random.default_rng(2)
+        rm, rv = rng.standard_normal(c).astype(np.float32), rng.random(c).astype(np.float32) + 0.5
+        specs = [shape, (c,), (c,)]
+        cases += [
+            ("bn", f"{name} train fwd+bwd", bn(mf.batch_norm, (mg.zeros(c), mg.ones(c)), True),
+             bn(tf.batch_norm, (torch.zeros(c), torch.ones(c)), True), specs, [True, True, True]),
+            ("bn", f"{name} eval fwd", bn(mf.batch_norm, (mg.tensor(rm), mg.tensor(rv)), False),
+             bn(tf.batch_norm, (torch.tensor(rm), torch.tensor(rv)), False), specs, None),
+        ]  # fmt: skip
     c1 = [(64, 1, 28, 28), (32, 1, 3, 3), (32,)]
     c2 = [(64, 32, 14, 14), (64, 32, 3, 3), (64,)]
     c3 = [(64, 32, 28, 28), (64, 32, 3, 3), (64,)]
@@ -220,6 +234,17 @@ def _cases():
         ("conv", "max_pool2d 2x2 64x32x28x28 fwd+bwd", lambda x: mg.max_pool2d(x, 2),
          lambda x: tf.max_pool2d(x, 2), [(64, 32, 28, 28)], [True]),
     ]  # fmt: skip
+    # average pooling (ResNet/DenseNet transitions, Inception branches)
+    ap = lambda f, *a, **kw: lambda x: f(x, *a, **kw)  # noqa: E731
+    for args, kw, name in (((2,), {}, "2x2"), ((3, 2, 1), {}, "3x3 s2 p1"),
+                           ((3, 1, 1), dict(count_include_pad=False), "3x3 s1 p1 no-pad-count"),
+                           ((3, 2), dict(ceil_mode=True), "3x3 s2 ceil")):  # fmt: skip
+        f_mg, f_t = ap(mg.nn.functional.avg_pool2d, *args, **kw), ap(tf.avg_pool2d, *args, **kw)
+        cases += [
+            ("pool", f"avg_pool2d {name} 32x64x32x32 fwd", f_mg, f_t, [(32, 64, 32, 32)], None),
+            ("pool", f"avg_pool2d {name} 32x64x32x32 fwd+bwd", f_mg, f_t, [(32, 64, 32, 32)],
+             [True]),
+        ]  # fmt: skip
     # DCGAN / U-Net upsampling layers
     ct = lambda f, **kw: lambda x, w, b: f(x, w, b, **kw)  # noqa: E731
     k4 = dict(stride=2, padding=1)
@@ -279,8 +304,8 @@ def main(argv=None) -> None:
     ap.add_argument(
         "--only",
         default=None,
-        help="run one group: add, matmul, softmax, gelu, act, norm, gnorm, upsample, conv, conv3d, "
-        "dwconv, xent",
+        help="run one group: add, matmul, softmax, gelu, act, norm, gnorm, bn, upsample, conv, "
+        "conv3d, dwconv, xent, pool",
     )
     ap.add_argument("--budget", type=float, default=None, help="seconds per library per case")
     ap.add_argument("--single-thread", action="store_true", help="1 thread each, CPU time")

@@ -979,3 +979,345 @@ def test_cross_entropy_backward_twice_non_finite_upstream_and_changed_grads_as_t
     for a, e in zip(outs[0], outs[1]):
         _close(a, e, rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(outs[0][2][0], np.zeros(70, np.float32))
+
+
+def _bn_run(lib, x, w, b, g, stats, training, momentum=0.1, steps=1, memory_format=None):
+    """Output, input/weight/bias gradients and running statistics of F.batch_norm
+    (``stats``: (running_mean, running_var) arrays or None) after ``steps`` calls."""
+    f = TF if lib is torch else F
+    tx = lib.tensor(x, requires_grad=True)
+    xin = tx if memory_format is None else tx.contiguous(memory_format=memory_format)
+    tw = None if w is None else lib.tensor(w, requires_grad=True)
+    tb = None if b is None else lib.tensor(b, requires_grad=True)
+    rm, rv = (None, None) if stats is None else (lib.tensor(s.copy()) for s in stats)
+    for _ in range(steps):
+        y = f.batch_norm(xin, rm, rv, tw, tb, training, momentum, 1e-5)
+    y.backward(lib.tensor(g))
+    out = [y.detach().float().numpy()]
+    out += [None if t is None else t.grad.float().numpy() for t in (tx, tw, tb)]
+    return out + [None if t is None else t.numpy() for t in (rm, rv)]
+
+
+BN_CASES = [
+    ((16, 24, 12, 12), "both", True, True), ((16, 24, 12, 12), "both", False, True),
+    ((8, 40, 6, 6), "w", True, True), ((8, 40, 6, 6), "b", False, True),
+    ((8, 40, 6, 6), None, True, False), ((64, 48), "both", True, True),
+    ((64, 48), "both", False, True), ((20, 6, 50), "both", True, True),
+    ((4, 5, 3, 4, 6), "both", True, True), ((4, 5, 3, 4, 6), "w", False, True),
+    ((3, 7, 40, 40), "both", True, True), ((2, 3, 1, 1), "both", True, True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape, affine, training, running", BN_CASES)
+def test_batch_norm_matches_torch_and_the_numpy_path(shape, affine, training, running,
+                                                     monkeypatch):  # fmt: skip
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) * 2 + 3).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    c = shape[1]
+    w = (rng.standard_normal(c) + 1).astype(np.float32) if affine in ("both", "w") else None
+    b = rng.standard_normal(c).astype(np.float32) if affine in ("both", "b") else None
+    stats = None
+    if running or not training:
+        stats = (rng.standard_normal(c).astype(np.float32),
+                 (rng.random(c) + 0.5).astype(np.float32))  # fmt: skip
+    calls = []
+    real = _native.batch_norm_backward
+    monkeypatch.setattr(_native, "batch_norm_backward", lambda *a: calls.append(1) or real(*a))
+    got = _bn_run(mg, x, w, b, g, stats, training)
+    assert calls, "a float32 CPU batch norm did not take the kernels"
+    # NOTE: PyTorch's CPU backward fails on a bias without a weight: ones stand in for it
+    wt = w if w is not None or b is None else np.ones(c, np.float32)
+    f64 = [None if a is None else a.astype(np.float64) for a in (x, wt, b, g)]
+    s64 = None if stats is None else [s.astype(np.float64) for s in stats]
+    want = _bn_run(torch, *f64, s64, training)
+    names = ("y", "dx", "dw", "db", "running_mean", "running_var")
+    # NOTE: within a few float32 roundings of the largest value (of dx's terms' size where
+    # they cancel: two values per channel leave dx near 0)
+    axes = (0,) + tuple(range(2, x.ndim))
+    rstd = 1 / np.sqrt(f64[0].var(axis=axes) + 1e-5) if training else 1 / np.sqrt(s64[1] + 1e-5)
+    dx_scale = np.abs(g).max() * (1 if w is None else np.abs(w).max()) * rstd.max()
+    for a, e, name in zip(got, want, names):
+        if a is None:
+            assert e is None or (name == "dw" and w is None), name
+            continue
+        scale = max(float(np.abs(e).max()), dx_scale if name == "dx" else 0.0, 1.0)
+        assert float(np.abs(a - e).max()) / scale <= 2e-6, name
+    monkeypatch.setattr(_native, "batch_norm", lambda *a: None)  # the NumPy formulas
+    monkeypatch.setattr(_native, "batch_norm_eval", lambda *a: None)
+    ref = _bn_run(mg, x, w, b, g, stats, training)
+    for a, e in zip(got, ref):
+        if a is not None:
+            _close(a, e, rtol=1e-5, atol=1e-5 * max(float(np.abs(e).max()), 1.0))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_batch_norm_16_bit_input_takes_the_kernels_as_torch(dtype, monkeypatch):
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((8, 12, 10, 10)) + 1).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    w, b = rng.random(12).astype(np.float32) + 0.5, rng.standard_normal(12).astype(np.float32)
+    stats = (np.zeros(12, np.float32), np.ones(12, np.float32))
+    calls = []
+    real = _native.batch_norm
+    monkeypatch.setattr(_native, "batch_norm", lambda *a: calls.append(1) or real(*a))
+    outs = []
+    for lib in (mg, torch):
+        f = TF if lib is torch else F
+        dt = getattr(lib, dtype)
+        tx = lib.tensor(x).to(dt).requires_grad_()
+        tw, tb = lib.tensor(w, requires_grad=True), lib.tensor(b, requires_grad=True)
+        rm, rv = lib.tensor(stats[0]), lib.tensor(stats[1])
+        y = f.batch_norm(tx, rm, rv, tw, tb, True, 0.1, 1e-5)
+        assert y.dtype == dt
+        y.backward(lib.tensor(g).to(dt))
+        assert tx.grad.dtype == dt
+        outs.append([t.detach().float().numpy() for t in (y, tx.grad, tw.grad, tb.grad, rm, rv)])
+    assert calls
+    tol = 1e-2 if dtype == "float16" else 6e-2
+    for a, e in zip(*outs):
+        _close(a, e, rtol=tol, atol=tol * max(1.0, float(np.abs(e).max())))
+
+
+def test_batch_norm_modules_running_stats_momentum_none_and_eval_as_torch():
+    rng = np.random.default_rng(2)
+    xs = [(rng.standard_normal((6, 5, 7, 7)) * (k + 1) + k).astype(np.float32) for k in range(3)]
+    outs = []
+    for lib in (mg, torch):
+        m = lib.nn.BatchNorm2d(5, momentum=None)
+        with lib.no_grad():
+            m.weight.copy_(lib.tensor(np.linspace(0.5, 2, 5, dtype=np.float32)))
+        ys = [m(lib.tensor(x)).detach().numpy() for x in xs]
+        m.eval()
+        ys.append(m(lib.tensor(xs[0])).detach().numpy())
+        outs.append(ys + [m.running_mean.numpy(), m.running_var.numpy()])
+    for a, e in zip(*outs):
+        _close(a, e, rtol=1e-5, atol=1e-5)
+
+
+def test_batch_norm_channels_last_falls_back_and_double_backward_as_torch(monkeypatch):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 6, 5, 5)).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    w, b = rng.random(6).astype(np.float32) + 0.5, rng.standard_normal(6).astype(np.float32)
+    for training in (True, False):
+        stats = (rng.standard_normal(6).astype(np.float32), rng.random(6).astype(np.float32) + 1)
+        got = _bn_run(mg, x, w, b, g, stats, training, memory_format=mg.channels_last)
+        want = _bn_run(torch, x, w, b, g, stats, training, memory_format=torch.channels_last)
+        for a, e in zip(got, want):
+            _close(a, e, rtol=1e-5, atol=1e-5)
+    outs = []
+    for lib in (mg, torch):  # the gradient of the input gradient's sum of squares
+        f = TF if lib is torch else F
+        tx, tw = lib.tensor(x, requires_grad=True), lib.tensor(w, requires_grad=True)
+        for training in (True, False):
+            rm, rv = lib.zeros(6), lib.ones(6) * 2
+            y = f.batch_norm(tx, rm, rv, tw, None, training, 0.1, 1e-5)
+            (gx,) = lib.autograd.grad(y, tx, lib.tensor(g), create_graph=True)
+            gs = lib.autograd.grad((gx * gx).sum(), (tx, tw), allow_unused=True)
+            outs.append([None if a is None else a.numpy() for a in gs])
+    assert outs[1][0] is None and outs[3][0] is None  # evaluation: dx does not depend on x
+    for a, e in zip(outs[:2], outs[2:]):
+        for p, q in zip(a, e):
+            if q is not None:
+                _close(p, q, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_backward_falls_back_from_the_kernels_statistics(training, monkeypatch):
+    # a gradient the kernels decline: the NumPy backward from the forward's mean and rstd
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((6, 5, 7, 3)) * 3 + 100).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    w, b = rng.random(5).astype(np.float32) + 0.5, rng.standard_normal(5).astype(np.float32)
+    stats = (np.full(5, 99, np.float32), rng.random(5).astype(np.float32) + 8)
+    calls = []
+    real = _native.batch_norm_backward
+    monkeypatch.setattr(_native, "batch_norm_backward", lambda *a: calls.append(real(*a)))
+    got = _bn_run(mg, x, w, b, g, stats, training)
+    assert calls and calls[0] is not None  # the kernels took it; their result was dropped
+    want = _bn_run(torch, x, w, b, g, stats, training)
+    for a, e in zip(got, want):
+        _close(a, e, rtol=2e-5, atol=2e-5 * max(1.0, float(np.abs(e).max())))
+
+
+def test_batch_norm_kernels_split_channels_across_threads_and_decline_other_inputs():
+    x = _rand(16, 32, 24, 24) + 2
+    w, b = _rand(32, seed=1), _rand(32, seed=2)
+    g = _rand(16, 32, 24, 24, seed=3)
+    old = get_num_threads()
+    out = {}
+    try:
+        for n in (1, 2):
+            set_num_threads(n)
+            y, mean, rstd, var = _native.batch_norm(x, w, b, 1e-5)
+            out[n] = (y, mean, rstd, var) + _native.batch_norm_backward(g, x, mean, rstd, w, True,
+                                                                        True)  # fmt: skip
+            out[n] += (_native.batch_norm_eval(x, mean[0], rstd * w, b),)
+    finally:
+        set_num_threads(old)
+    for a, e in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, e)  # channels never split: the same sums
+    assert _native.batch_norm(x.astype(np.float64), None, None, 1e-5) is None
+    assert _native.batch_norm(x[:, ::2], None, None, 1e-5) is None
+    assert _native.batch_norm_eval(x, mean[0], rstd.astype(np.float64), b) is None
+    # a broadcast gradient (y.sum().backward()) is copied, not declined
+    got = _native.batch_norm_backward(np.broadcast_to(np.float32(1), x.shape), x, mean, rstd, w,
+                                      True, True)  # fmt: skip
+    want = _native.batch_norm_backward(np.ones_like(x), x, mean, rstd, w, True, True)
+    for a, e in zip(got, want):
+        np.testing.assert_array_equal(a, e)
+
+
+def _wino_run(lib, x, w, b, g, pad, native=True):
+    """conv2d through Winograd (float32): output and gradients, with the C transforms or,
+    ``native`` False, the NumPy formulas."""
+    with pytest.MonkeyPatch.context() as mp:
+        if not native:
+            mp.setattr(_native, "takes", lambda *a: False)
+            mp.setattr(_native, "winograd_filter", lambda *a: None)
+            mp.setattr(_native, "winograd_filter_backward", lambda *a: None)
+        ts = [None if a is None else lib.tensor(a, requires_grad=True) for a in (x, w, b)]
+        conv = torch.conv2d if lib is torch else mg.conv2d
+        y = conv(ts[0], ts[1], ts[2], 1, pad)
+        y.sum().backward() if g is None else y.backward(lib.tensor(g))
+    return [y.detach().numpy()] + [None if t is None else t.grad.numpy() for t in ts]
+
+
+WINO_CASES = [  # input, output channels, padding: odd sizes, pads 0..2 and unequal, channel
+    # counts off the 16-lane groups, planes above 256 values (the 8x8 transposes)
+    ((5, 32, 6, 7), 4, 1), ((3, 33, 9, 4), 6, 0), ((2, 32, 5, 5), 3, 2), ((3, 40, 4, 6), 2, (2, 0)),
+    ((2, 32, 20, 23), 5, 1), ((2, 48, 33, 17), 17, 2), ((1, 32, 32, 32), 33, 1),
+    ((2, 64, 16, 16), 48, (0, 2)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("keep", [True, False])
+@pytest.mark.parametrize("xs, o, pad", WINO_CASES)
+def test_winograd_transforms_match_torch_and_the_numpy_formulas(xs, o, pad, keep, monkeypatch):
+    wg = mg.ops._winograd
+    monkeypatch.setattr(wg, "MIN_TILES", 0)
+    monkeypatch.setattr(wg, "KEEP_BYTES", 1 << 30 if keep else 0)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal((o, xs[1], 3, 3)) / 10).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32)
+    y_shape = torch.conv2d(torch.tensor(x), torch.tensor(w), None, 1, pad).shape
+    g = rng.standard_normal(tuple(y_shape)).astype(np.float32)
+    calls = []
+    real = _native.winograd_fold
+    monkeypatch.setattr(_native, "winograd_fold", lambda *a: calls.append(1) or real(*a))
+    got = _wino_run(mg, x, w, b, g, pad)
+    assert calls, "a float32 Winograd convolution did not take the C transforms"
+    want = _wino_run(torch, *(a.astype(np.float64) for a in (x, w, b, g)), pad)
+    ref = _wino_run(mg, x, w, b, g, pad, native=False)
+    for a, e, r, name in zip(got, want, ref, ("y", "dx", "dw", "db")):
+        scale = max(1.0, float(np.abs(e).max()))
+        assert float(np.abs(a - e).max()) / scale <= 2e-6, name
+        # NOTE: the same operations in the same order: the NumPy path's values, but for
+        # the order of the sums of the overlapping tiles (dx) and of the bias gradient
+        _close(a, r, rtol=1e-6, atol=1e-6 * scale)
+
+
+def test_winograd_transforms_threads_broadcast_gradient_and_infinities(monkeypatch):
+    wg = mg.ops._winograd
+    monkeypatch.setattr(wg, "MIN_TILES", 0)
+    monkeypatch.setattr(wg, "BLOCK_ELEMS", 2 * 16 * 4 * 4 * 32)  # blocks of 2 images
+    monkeypatch.setattr(mg.ops._conv_kernels, "workers", lambda g, step: 2)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((5, 32, 8, 8)).astype(np.float32)
+    w = (rng.standard_normal((6, 32, 3, 3)) / 10).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    before = mg.get_num_threads()
+    got = _wino_run(mg, x, w, b, None, 1)  # y.sum().backward(): a broadcast gradient
+    assert mg.get_num_threads() == before
+    want = _wino_run(torch, x, w, b, None, 1)
+    for a, e in zip(got, want):
+        _close(a, e, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(e).max())))
+    x[0, 3, 2, 5], x[1, 7, 0, 0], x[4, 31, 7, 7] = np.inf, -np.inf, np.nan
+    g = rng.standard_normal((5, 6, 8, 8)).astype(np.float32)
+    # NOTE: one thread: np.errstate holds for the calling thread only
+    monkeypatch.setattr(mg.ops._conv_kernels, "workers", lambda g, step: 1)
+    with np.errstate(invalid="ignore"):  # inf - inf in the NumPy formulas
+        got = _wino_run(mg, x, w, b, g, 1)
+        ref = _wino_run(mg, x, w, b, g, 1, native=False)
+    for a, r in zip(got, ref):
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(r))
+        np.testing.assert_array_equal(np.isinf(a), np.isinf(r))
+        fin = np.isfinite(r)
+        _close(a[fin], r[fin], rtol=1e-6, atol=1e-5)
+
+
+AVG_POOL = [  # input, (kernel, stride, padding, ceil_mode, count_include_pad, divisor)
+    ((2, 3, 8, 8), (2, 2, 0, False, True, None)), ((2, 3, 9, 7), (2, 2, 0, True, True, None)),
+    ((2, 3, 9, 7), (2, 2, 0, False, True, None)), ((2, 3, 10, 10), (3, 2, 1, False, True, None)),
+    ((2, 3, 10, 10), (3, 2, 1, False, False, None)),
+    ((2, 3, 10, 11), (3, 2, 1, True, False, None)), ((2, 3, 10, 11), (3, 2, 1, True, True, None)),
+    ((1, 2, 7, 9), ((3, 2), (1, 3), 1, True, True, 5)), ((1, 2, 7, 9), (3, 1, 1, False, False, None)),
+    ((1, 2, 12, 13), (4, 4, (2, 1), True, False, None)),
+    ((2, 2, 5, 5), (5, 1, 2, False, False, None)), ((2, 2, 6, 6), (3, 3, 0, True, True, None)),
+    ((3, 4, 32, 32), (2, 2, 0, False, True, 3)), ((4, 5, 20), (4, 3, 2, True, False, None)),
+]  # fmt: skip
+
+
+def _avg_run(lib, x, g, args):
+    f = TF if lib is torch else F
+    tx = lib.tensor(x, requires_grad=True)
+    pool = f.avg_pool1d if x.ndim == 3 else f.avg_pool2d
+    k, s, p, ceil, inc, div = args
+    y = pool(tx, k, s, p, ceil, inc) if x.ndim == 3 else pool(tx, k, s, p, ceil, inc, div)
+    y.sum().backward() if g is None else y.backward(lib.tensor(g))
+    return y.detach().numpy(), tx.grad.numpy()
+
+
+@pytest.mark.parametrize("shape, args", AVG_POOL)
+def test_avg_pool_matches_torch_and_the_numpy_path(shape, args, monkeypatch):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape).astype(np.float32)
+    k, s, p, ceil, inc, div = args
+    pool = TF.avg_pool1d if x.ndim == 3 else TF.avg_pool2d
+    extra = () if x.ndim == 3 else (div,)
+    g = rng.standard_normal(pool(torch.tensor(x), k, s, p, ceil, inc, *extra).shape)
+    g = g.astype(np.float32)
+    calls = []
+    real = _native.avg_pool2d_backward
+    monkeypatch.setattr(_native, "avg_pool2d_backward", lambda *a: calls.append(1) or real(*a))
+    got = _avg_run(mg, x, g, args)
+    assert calls, "a float32 CPU average pooling did not take the kernels"
+    want = _avg_run(torch, x, g, args)
+    np.testing.assert_array_equal(got[0], want[0])  # the same sums in the same order
+    _close(got[1], want[1], rtol=1e-6, atol=1e-6)
+    monkeypatch.setattr(_native, "avg_pool2d", lambda *a: None)  # the NumPy formulas
+    ref = _avg_run(mg, x, g, args)
+    _close(got[0], ref[0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got[1], ref[1])  # added kernel offset by kernel offset
+
+
+def test_avg_pool_kernels_threads_broadcast_gradient_double_backward_and_declines():
+    x = _rand(16, 32, 24, 24)
+    g = _rand(16, 32, 12, 12, seed=1)
+    geo = ((12, 12), (3, 3), (2, 2), (1, 1), False, None)
+    old = get_num_threads()
+    out = {}
+    try:
+        for n in (1, 2):
+            set_num_threads(n)
+            out[n] = (_native.avg_pool2d(x, *geo),
+                      _native.avg_pool2d_backward(g, (24, 24), *geo[1:]))  # fmt: skip
+    finally:
+        set_num_threads(old)
+    for a, e in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, e)
+    for a, e in zip(_avg_run(mg, x[:2], None, (2, 2, 0, False, True, None)),
+                    _avg_run(torch, x[:2], None, (2, 2, 0, False, True, None))):  # fmt: skip
+        _close(a, e)  # y.sum().backward(): a broadcast gradient
+    outs = []
+    for lib in (mg, torch):  # the gradient of the input gradient's sum of squares
+        f = TF if lib is torch else F
+        tx = lib.tensor(x[:2], requires_grad=True)
+        y = f.avg_pool2d(tx * tx, 3, 2, 1, count_include_pad=False)
+        (gx,) = lib.autograd.grad(y, tx, lib.tensor(g[:2]), create_graph=True)
+        outs.append(lib.autograd.grad((gx * gx).sum(), tx)[0].numpy())
+    _close(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    assert _native.avg_pool2d(x.astype(np.float64), *geo) is None
+    assert _native.avg_pool2d(x[:, :, ::2], (6, 12), *geo[1:]) is None

@@ -1,8 +1,9 @@
 /* manygrad's CPU kernels: one-pass loops for the memory-bound ops that NumPy runs as many
  * passes (exact and tanh GELU, SiLU, sigmoid, ReLU, leaky ReLU, the piecewise-linear
- * activations, ELU/SELU/CELU, softplus, expm1, log1p, layer norm, group norm, softmax,
- * cross entropy, an LSTM step's gates) or as strided index arithmetic (max pooling), and
- * direct loops for depthwise convolutions (no im2col columns), float32 in and out.
+ * activations, ELU/SELU/CELU, softplus, expm1, log1p, layer norm, group norm, batch norm,
+ * softmax, cross entropy, an LSTM step's gates, the Winograd convolutions' transforms) or
+ * as strided index arithmetic (max and average pooling), and direct loops for depthwise
+ * convolutions (no im2col columns), float32 in and out.
  *
  * Built on first use with the system C compiler (_native.py) for the machine it runs on
  * and loaded with ctypes; without a compiler manygrad keeps its NumPy formulas, which the
@@ -507,6 +508,7 @@ MG_EXPORT void mg_layer_norm_bwd_f32(const float* g, const float* x, const float
  * digits). */
 #define MG_BLOCK 1024
 #define MG_LANES 64
+#define MG_W 16
 
 /* The sums of u = a[i] - ma and of u (b[i] - mb): with `centred` (b unused) those of
  * a - ma and of its square (the moments); else, with ma = 0, those of a gradient a and of
@@ -633,6 +635,299 @@ MG_EXPORT void mg_group_norm_bwd_f32(const float* g, const float* x, const float
   }
 }
 
+/* mg_pair_sums over `planes` planes of s values, plane p at a + p stride (and b + p
+ * stride): the 64 lanes carry on from one plane to the next (a plane's last partial chunk
+ * of 16 lanes masked) and go into the double sums every MG_BLOCK values or so, so that short
+ * planes (8x8) cost no reduction each. */
+static inline __attribute__((always_inline)) void mg_plane_sums(const float* a, const float* b,
+                                                                int64_t planes, int64_t stride,
+                                                                int64_t s, float ma, float mb,
+                                                                int centred, double* s1,
+                                                                double* s2) {
+  double a1 = 0.0, a2 = 0.0;
+  float l1[MG_LANES] = {0.0f}, l2[MG_LANES] = {0.0f};
+  int64_t count = 0;
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* ab = a + p * stride;
+    const float* bb = centred ? ab : b + p * stride;
+    int64_t i = 0;
+    for (; i + MG_LANES <= s; i += MG_LANES) {
+#pragma omp simd
+      for (int k = 0; k < MG_LANES; ++k) {
+        float u = ab[i + k] - ma;
+        l1[k] += u;
+        l2[k] += u * (centred ? u : bb[i + k] - mb);
+      }
+    }
+    for (; i < s; i += MG_W) {
+      int64_t e = s - i;
+#pragma omp simd
+      for (int k = 0; k < MG_W; ++k) {
+        float u = k < e ? ab[i + k] - ma : 0.0f;
+        float v = k < e ? (centred ? u : bb[i + k] - mb) : 0.0f;
+        l1[k] += u;
+        l2[k] += u * v;
+      }
+    }
+    count += s;
+    if (count >= MG_BLOCK || p == planes - 1) {
+      float b1 = 0.0f, b2 = 0.0f;
+#pragma omp simd reduction(+ : b1, b2)
+      for (int k = 0; k < MG_LANES; ++k) {
+        b1 += l1[k];
+        b2 += l2[k];
+        l1[k] = 0.0f;
+        l2[k] = 0.0f;
+      }
+      a1 += b1;
+      a2 += b2;
+      count = 0;
+    }
+  }
+  *s1 = a1;
+  *s2 = a2;
+}
+
+/* Batch norm of x (N, C, S) over the channels [c0, c1): per channel the statistics of its
+ * N planes of S values. Long planes (S >= MG_BN_PLANE) go one channel at a time, its planes
+ * read three times in a row (a first mean, the sums centred on it, y), from the cache after
+ * the first; short ones (BatchNorm1d's (N, C) is S = 1) go row by row over the C S columns,
+ * with a double sum per column, so that the loops run along contiguous memory. */
+#ifndef MG_BN_PLANE
+#define MG_BN_PLANE 32
+#endif
+
+/* The statistics of a channel from the count m, the first mean m0 and the sums of x - m0
+ * and of its square: the mean as a float and what its rounding left out, rstd, and the
+ * biased variance. */
+static inline void mg_bn_stats(int64_t m, float m0, double t1, double t2, float eps, float* mu,
+                               float* lo, float* rs, double* var) {
+  double d = m > 0 ? t1 / (double)m : 0.0;
+  double v = m > 0 ? t2 / (double)m - d * d : 0.0;
+  v = v > 0.0 ? v : 0.0;
+  double mud = (double)m0 + d;
+  *mu = (float)mud;
+  *lo = (float)(mud - (double)*mu);
+  *rs = (float)(1.0 / sqrt(v + (double)eps));
+  *var = v;
+}
+
+/* Batch norm with the batch statistics (training): per channel the mean (mean, and its
+ * rounding's remainder mean_lo), rstd = 1 / sqrt(var + eps) and the biased variance var
+ * (double, for the running statistics), and y = (x - mean) (w rstd) + b (w, b may be NULL).
+ * Returns 0 when out of memory (short planes' column sums). */
+MG_EXPORT int mg_batch_norm_f32(const float* x, const float* w, const float* b, float* y,
+                                float* mean, float* mean_lo, float* rstd, double* var,
+                                int64_t n, int64_t c_all, int64_t s, int64_t c0, int64_t c1,
+                                float eps) {
+  int64_t m = n * s;
+  if (s >= MG_BN_PLANE) {
+    for (int64_t c = c0; c < c1; ++c) {
+      double t0, t1, t2;
+      mg_plane_sums(x + c * s, NULL, n, c_all * s, s, 0.0f, 0.0f, 1, &t0, &t1);
+      float m0 = m > 0 ? (float)(t0 / (double)m) : 0.0f;
+      mg_plane_sums(x + c * s, NULL, n, c_all * s, s, m0, m0, 1, &t1, &t2);
+      float mu, lo, rs;
+      mg_bn_stats(m, m0, t1, t2, eps, &mu, &lo, &rs, var + c);
+      mean[c] = mu, mean_lo[c] = lo, rstd[c] = rs;
+      float a = w ? w[c] * rs : rs;
+      float sh = (b ? b[c] : 0.0f) - lo * a; /* NOTE: (x - mu - lo) a + b */
+      for (int64_t i = 0; i < n; ++i) {
+        const float* xc = x + (i * c_all + c) * s;
+        float* yc = y + (i * c_all + c) * s;
+#pragma omp simd
+        for (int64_t k = 0; k < s; ++k) yc[k] = (xc[k] - mu) * a + sh;
+      }
+    }
+    return 1;
+  }
+  int64_t ld = c_all * s, j0 = c0 * s, nc = (c1 - c0) * s;
+  double* d1 = malloc(sizeof(double) * (size_t)(2 * nc + 1));
+  float* f = malloc(sizeof(float) * (size_t)(3 * nc + 1)); /* per column: mean, a, shift */
+  if (!d1 || !f) {
+    free(d1);
+    free(f);
+    return 0;
+  }
+  double* d2 = d1 + nc;
+  float *fm = f, *fa = f + nc, *fs = f + 2 * nc;
+  memset(d1, 0, sizeof(double) * (size_t)nc);
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xr = x + i * ld + j0;
+#pragma omp simd
+    for (int64_t j = 0; j < nc; ++j) d1[j] += (double)xr[j];
+  }
+  for (int64_t c = 0; c < c1 - c0; ++c) {
+    double t0 = 0.0;
+    for (int64_t k = 0; k < s; ++k) t0 += d1[c * s + k];
+    float m0 = m > 0 ? (float)(t0 / (double)m) : 0.0f;
+    for (int64_t k = 0; k < s; ++k) fm[c * s + k] = m0;
+  }
+  memset(d1, 0, sizeof(double) * (size_t)(2 * nc));
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xr = x + i * ld + j0;
+#pragma omp simd
+    for (int64_t j = 0; j < nc; ++j) {
+      float u = xr[j] - fm[j];
+      d1[j] += (double)u;
+      d2[j] += (double)(u * u);
+    }
+  }
+  for (int64_t c = 0; c < c1 - c0; ++c) {
+    double t1 = 0.0, t2 = 0.0;
+    for (int64_t k = 0; k < s; ++k) t1 += d1[c * s + k], t2 += d2[c * s + k];
+    int64_t cc = c0 + c;
+    float mu, lo, rs;
+    mg_bn_stats(m, fm[c * s], t1, t2, eps, &mu, &lo, &rs, var + cc);
+    mean[cc] = mu, mean_lo[cc] = lo, rstd[cc] = rs;
+    float a = w ? w[cc] * rs : rs;
+    float sh = (b ? b[cc] : 0.0f) - lo * a;
+    for (int64_t k = 0; k < s; ++k) fm[c * s + k] = mu, fa[c * s + k] = a, fs[c * s + k] = sh;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xr = x + i * ld + j0;
+    float* yr = y + i * ld + j0;
+#pragma omp simd
+    for (int64_t j = 0; j < nc; ++j) yr[j] = (xr[j] - fm[j]) * fa[j] + fs[j];
+  }
+  free(d1);
+  free(f);
+  return 1;
+}
+
+/* y = (x - mean[c]) a[c] + sh[c] over x (N, C, S), channels [c0, c1) (batch norm with the
+ * running statistics: a = w rstd). Returns 0 when out of memory. */
+MG_EXPORT int mg_batch_norm_eval_f32(const float* x, const float* mean, const float* a,
+                                     const float* sh, float* y, int64_t n, int64_t c_all,
+                                     int64_t s, int64_t c0, int64_t c1) {
+  if (s >= MG_BN_PLANE) {
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t c = c0; c < c1; ++c) {
+        const float* xc = x + (i * c_all + c) * s;
+        float* yc = y + (i * c_all + c) * s;
+        float mc = mean[c], ac = a[c], hc = sh[c];
+#pragma omp simd
+        for (int64_t k = 0; k < s; ++k) yc[k] = (xc[k] - mc) * ac + hc;
+      }
+    return 1;
+  }
+  int64_t ld = c_all * s, j0 = c0 * s, nc = (c1 - c0) * s;
+  float* f = malloc(sizeof(float) * (size_t)(3 * nc + 1));
+  if (!f) return 0;
+  float *fm = f, *fa = f + nc, *fs = f + 2 * nc;
+  for (int64_t j = 0; j < nc; ++j) {
+    int64_t c = c0 + j / s;
+    fm[j] = mean[c], fa[j] = a[c], fs[j] = sh[c];
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xr = x + i * ld + j0;
+    float* yr = y + i * ld + j0;
+#pragma omp simd
+    for (int64_t j = 0; j < nc; ++j) yr[j] = (xr[j] - fm[j]) * fa[j] + fs[j];
+  }
+  free(f);
+  return 1;
+}
+
+/* Batch norm's backward for the channels [c0, c1): the sums of g (sg) and of g (x - mean)
+ * (sgx) per channel, for the weight and bias gradients, and with dx: in training
+ * dx = g w rstd + (x - mean) k1 + k0 with k1 = -w rstd^3 sgx / M, k0 = -w rstd sg / M
+ * (the batch statistics' own gradient); in evaluation dx = g w rstd. mean_lo (or NULL) is
+ * a correction of mean. Returns 0 when out of memory. */
+MG_EXPORT int mg_batch_norm_bwd_f32(const float* g, const float* x, const float* mean,
+                                    const float* mean_lo, const float* rstd, const float* w,
+                                    float* dx, float* sg_out, float* sgx_out, int64_t n,
+                                    int64_t c_all, int64_t s, int64_t c0, int64_t c1,
+                                    int training) {
+  int64_t m = n * s;
+  double inv_m = m > 0 ? 1.0 / (double)m : 0.0;
+  int plane = s >= MG_BN_PLANE;
+  int64_t ld = c_all * s, j0 = c0 * s, nc = plane ? 0 : (c1 - c0) * s;
+  double* d1 = NULL;
+  float* f = NULL;
+  if (!plane) {
+    d1 = malloc(sizeof(double) * (size_t)(2 * nc + 1));
+    f = malloc(sizeof(float) * (size_t)(4 * nc + 1)); /* per column: mean, a, k1, k0 */
+    if (!d1 || !f) {
+      free(d1);
+      free(f);
+      return 0;
+    }
+    memset(d1, 0, sizeof(double) * (size_t)(2 * nc));
+    for (int64_t j = 0; j < nc; ++j) f[j] = mean[c0 + j / s];
+    for (int64_t i = 0; i < n; ++i) {
+      const float* gr = g + i * ld + j0;
+      const float* xr = x + i * ld + j0;
+      double* d2 = d1 + nc;
+#pragma omp simd
+      for (int64_t j = 0; j < nc; ++j) {
+        d1[j] += (double)gr[j];
+        d2[j] += (double)(gr[j] * (xr[j] - f[j]));
+      }
+    }
+  }
+  for (int64_t c = c0; c < c1; ++c) {
+    float mu = mean[c], rs = rstd[c];
+    float lo = mean_lo ? mean_lo[c] : 0.0f;
+    double sg = 0.0, sgx = 0.0;
+    if (plane) {
+      mg_plane_sums(g + c * s, x + c * s, n, c_all * s, s, 0.0f, mu, 0, &sg, &sgx);
+    } else {
+      for (int64_t k = 0; k < s; ++k) {
+        sg += d1[(c - c0) * s + k];
+        sgx += d1[nc + (c - c0) * s + k];
+      }
+    }
+    sgx -= sg * (double)lo; /* NOTE: x - (mean + lo) */
+    sg_out[c] = (float)sg;
+    sgx_out[c] = (float)sgx;
+    if (!dx) continue;
+    double wc = w ? (double)w[c] : 1.0, rsd = (double)rs;
+    float a = (float)(wc * rsd);
+    float k1 = training ? (float)(-wc * rsd * rsd * rsd * sgx * inv_m) : 0.0f;
+    float k0 = training ? (float)(-wc * rsd * sg * inv_m) - k1 * lo : 0.0f;
+    if (!plane) {
+      for (int64_t k = 0; k < s; ++k) {
+        int64_t j = (c - c0) * s + k;
+        f[nc + j] = a, f[2 * nc + j] = k1, f[3 * nc + j] = k0;
+      }
+      continue;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t off = (i * c_all + c) * s;
+      const float* gc = g + off;
+      const float* xc = x + off;
+      float* dc = dx + off;
+      if (training) {
+#pragma omp simd
+        for (int64_t k = 0; k < s; ++k) dc[k] = gc[k] * a + (xc[k] - mu) * k1 + k0;
+      } else {
+#pragma omp simd
+        for (int64_t k = 0; k < s; ++k) dc[k] = gc[k] * a;
+      }
+    }
+  }
+  if (!plane && dx) {
+    const float *fm = f, *fa = f + nc, *f1 = f + 2 * nc, *f0 = f + 3 * nc;
+    for (int64_t i = 0; i < n; ++i) {
+      const float* gr = g + i * ld + j0;
+      const float* xr = x + i * ld + j0;
+      float* dr = dx + i * ld + j0;
+      if (training) {
+#pragma omp simd
+        for (int64_t j = 0; j < nc; ++j)
+          dr[j] = gr[j] * fa[j] + (xr[j] - fm[j]) * f1[j] + f0[j];
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < nc; ++j) dr[j] = gr[j] * fa[j];
+      }
+    }
+  }
+  free(d1);
+  free(f);
+  return 1;
+}
+
 /* Softmax (log_ 0) or log_softmax (log_ 1) of each row of x (rows, n). */
 MG_EXPORT void mg_softmax_f32(const float* x, float* y, int64_t rows, int64_t n, int log_) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -691,11 +986,10 @@ MG_EXPORT void mg_softmax_bwd_f32(const float* g, const float* y, float* dx, int
   }
 }
 
-/* Rows in chunks of 16 lanes, the last one partial: masked loads and stores
+/* Rows in chunks of 16 lanes (MG_W), the last one partial: masked loads and stores
  * (`k < e ? x[k] : pad`), so that no value of a short row goes through a scalar loop, and
  * sums in 16 lanes reduced once a row (4096 rows of 30 values: 0.43 ms forward with scalar
  * tails, 0.19 ms so; PyTorch's forward and backward 0.27 ms). */
-#define MG_W 16
 
 /* Cross entropy of rows of logits x (rows, n) with class indices t, as PyTorch's
  * F.cross_entropy: lse = log sum_c e^{x_c}, and for a target t != ignore, the loss
@@ -1002,6 +1296,176 @@ MG_EXPORT void mg_max_pool2d_bwd_f32(const float* g, const int64_t* idx, float* 
     const int64_t* ip = idx + p * howo;
     float* dp = dx + p * hw;
     for (int64_t k = 0; k < howo; ++k) dp[ip[k]] += gp[k];
+  }
+}
+
+/* The window of output o of a pooled dimension of size n (stride s, padding p, kernel k)
+ * as PyTorch's average pooling takes it: [*lo, *hi) inside the input; returns its length
+ * counting the padding (and none of a ceil_mode overhang past it). */
+static inline int64_t mg_pool_span(int64_t o, int64_t s, int64_t p, int64_t k, int64_t n,
+                                   int64_t* lo, int64_t* hi) {
+  int64_t a = o * s - p, b = a + k < n + p ? a + k : n + p;
+  *lo = a < 0 ? 0 : a;
+  *hi = b < n ? b : n;
+  return b - a;
+}
+
+/* The divisor of output (oh, ow): divisor (if not 0), else the window's size, with the
+ * padding (include_pad) or without. */
+static inline float mg_pool_div(int64_t rows_pad, int64_t rows, int64_t cols_pad, int64_t cols,
+                                int include_pad, int64_t divisor) {
+  if (divisor) return (float)divisor;
+  return include_pad ? (float)(rows_pad * cols_pad) : (float)(rows * cols);
+}
+
+/* The output columns [*c0, *c1) whose windows lie inside the input's width (the rest
+ * reach into the padding or past the end). */
+static inline void mg_pool_inner(int64_t wo, int64_t s, int64_t p, int64_t k, int64_t w,
+                                 int64_t* c0, int64_t* c1) {
+  int64_t a = (p + s - 1) / s;                          /* the first with o s - p >= 0 */
+  int64_t b = w + p - k >= 0 ? (w + p - k) / s + 1 : 0; /* past the last: o s - p + k <= w */
+  a = a < wo ? a : wo;
+  b = b < wo ? b : wo;
+  *c0 = a;
+  *c1 = b < a ? a : b;
+}
+
+/* 2-d average pooling of `planes` (H, W) planes into (Ho, Wo) ones, as PyTorch's: each
+ * output the sum of its window inside the input (rows, then columns, in order) divided by
+ * the divisor of mg_pool_div. acc: Wo floats of scratch. The columns of whole windows run
+ * as vectors: a row of sums, each kernel offset added to all of them in turn (the same
+ * order per output). */
+MG_EXPORT void mg_avg_pool2d_f32(const float* x, float* y, float* acc, int64_t planes,
+                                 int64_t h, int64_t w, int64_t ho, int64_t wo, int64_t kh,
+                                 int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                                 int include_pad, int64_t divisor) {
+  int64_t c0, c1;
+  mg_pool_inner(wo, sw, pw, kw, w, &c0, &c1);
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* xp = x + p * h * w;
+    float* yp = y + p * ho * wo;
+    for (int64_t oh = 0; oh < ho; ++oh) {
+      int64_t r0, r1;
+      int64_t rpad = mg_pool_span(oh, sh, ph, kh, h, &r0, &r1);
+      float* yr = yp + oh * wo;
+      if (c1 > c0) {
+        float dv = mg_pool_div(rpad, r1 - r0, kw, kw, include_pad, divisor);
+        const float* xa = xp + r0 * w + c0 * sw - pw;
+        int64_t n = c1 - c0;
+        if (kw == 2 && sw == 2 && r1 - r0 == 2) { /* NOTE: 2x2 windows: one pass, 4 loads */
+          const float* xb = xa + w;
+#pragma omp simd
+          for (int64_t o = 0; o < n; ++o)
+            yr[c0 + o] =
+                ((((0.0f + xa[2 * o]) + xa[2 * o + 1]) + xb[2 * o]) + xb[2 * o + 1]) / dv;
+        } else {
+#pragma omp simd
+          for (int64_t o = 0; o < n; ++o) acc[o] = 0.0f;
+          for (int64_t i = 0; i < r1 - r0; ++i) {
+            const float* xr = xa + i * w;
+            if (kw == 3 && sw <= 2) { /* NOTE: a row's three columns in one pass */
+              if (sw == 1) {
+#pragma omp simd
+                for (int64_t o = 0; o < n; ++o)
+                  acc[o] = ((acc[o] + xr[o]) + xr[o + 1]) + xr[o + 2];
+              } else {
+#pragma omp simd
+                for (int64_t o = 0; o < n; ++o)
+                  acc[o] = ((acc[o] + xr[2 * o]) + xr[2 * o + 1]) + xr[2 * o + 2];
+              }
+              continue;
+            }
+            for (int64_t j = 0; j < kw; ++j) {
+              if (sw == 1) {
+#pragma omp simd
+                for (int64_t o = 0; o < n; ++o) acc[o] += xr[o + j];
+              } else if (sw == 2) {
+#pragma omp simd
+                for (int64_t o = 0; o < n; ++o) acc[o] += xr[2 * o + j];
+              } else {
+#pragma omp simd
+                for (int64_t o = 0; o < n; ++o) acc[o] += xr[o * sw + j];
+              }
+            }
+          }
+#pragma omp simd
+          for (int64_t o = 0; o < n; ++o) yr[c0 + o] = acc[o] / dv;
+        }
+      }
+      for (int64_t ow = 0; ow < wo; ++ow) {
+        if (ow == c0 && c1 > c0) {
+          ow = c1 - 1;
+          continue;
+        }
+        int64_t q0, q1;
+        int64_t cpad = mg_pool_span(ow, sw, pw, kw, w, &q0, &q1);
+        float a = 0.0f;
+        for (int64_t i = r0; i < r1; ++i)
+          for (int64_t j = q0; j < q1; ++j) a += xp[i * w + j];
+        yr[ow] = a / mg_pool_div(rpad, r1 - r0, cpad, q1 - q0, include_pad, divisor);
+      }
+    }
+  }
+}
+
+/* Its backward: dx (planes, H, W) = the sum over the windows holding each input of the
+ * output gradient over the window's divisor; added kernel offset by kernel offset (the
+ * NumPy formula's order). scratch: Ho Wo floats. */
+MG_EXPORT void mg_avg_pool2d_bwd_f32(const float* g, float* dx, float* scratch, int64_t planes,
+                                     int64_t h, int64_t w, int64_t ho, int64_t wo, int64_t kh,
+                                     int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                                     int include_pad, int64_t divisor) {
+  /* NOTE: windows of stride k without padding tile the input: each input gets one value */
+  int tiles = kh == sh && kw == sw && ph == 0 && pw == 0 && ho * kh <= h && wo * kw <= w;
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* gp = g + p * ho * wo;
+    float* dp = dx + p * h * w;
+    for (int64_t oh = 0; oh < ho; ++oh) {
+      int64_t r0, r1, q0, q1;
+      int64_t rpad = mg_pool_span(oh, sh, ph, kh, h, &r0, &r1);
+      for (int64_t ow = 0; ow < wo; ++ow) {
+        int64_t cpad = mg_pool_span(ow, sw, pw, kw, w, &q0, &q1);
+        scratch[oh * wo + ow] =
+            gp[oh * wo + ow] / mg_pool_div(rpad, r1 - r0, cpad, q1 - q0, include_pad, divisor);
+      }
+    }
+    if (tiles) {
+      for (int64_t r = 0; r < h; ++r) {
+        float* dr = dp + r * w;
+        int64_t oh = r / kh;
+        if (oh >= ho) {
+          memset(dr, 0, sizeof(float) * (size_t)w);
+          continue;
+        }
+        const float* sr = scratch + oh * wo;
+        if (kw == 2) {
+#pragma omp simd
+          for (int64_t o = 0; o < wo; ++o) dr[2 * o] = dr[2 * o + 1] = sr[o];
+        } else {
+          for (int64_t o = 0; o < wo; ++o)
+            for (int64_t j = 0; j < kw; ++j) dr[o * kw + j] = sr[o];
+        }
+        for (int64_t c = wo * kw; c < w; ++c) dr[c] = 0.0f;
+      }
+      continue;
+    }
+    memset(dp, 0, sizeof(float) * (size_t)(h * w));
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) {
+        /* the outputs whose offset (i, j) falls inside the input */
+        int64_t o0 = j >= pw ? 0 : (pw - j + sw - 1) / sw;
+        int64_t o1 = w + pw - j > 0 ? (w + pw - j - 1) / sw + 1 : 0;
+        o1 = o1 < wo ? o1 : wo;
+        for (int64_t oh = 0; oh < ho; ++oh) {
+          int64_t r = oh * sh - ph + i;
+          if (r < 0 || r >= h) continue;
+          float* dr = dp + r * w;
+          const float* sr = scratch + oh * wo;
+          int64_t off = j - pw;
+#pragma omp simd
+          for (int64_t o = o0; o < o1; ++o) dr[o * sw + off] += sr[o];
+        }
+      }
   }
 }
 
@@ -1373,6 +1837,323 @@ MG_EXPORT int mg_dwconv2d_bwd_f32(const float* g, const float* x, const float* w
   return ok;
 }
 
+/* Winograd F(2x2, 3x3) transforms (ops/_winograd.py has the maths and the layouts): a block
+ * of m images in NCHW to and from the 16 transformed matrices that the BLAS products read
+ * and write, (16, TH, TW, m, C) (tile row, tile column, image, channel: TH TW m C values
+ * each, the k-th at k P: P may leave a gap between them). A (sample, 16 channels) group of
+ * planes is first copied into a buffer interleaved by channel, (rows, columns, 16), zero
+ * outside the planes (the padding); each tile's 4x4 values are then 16 vector loads of the
+ * buffer and its 16 transformed values 16 vector stores of 16 channels, and each step of
+ * the transforms runs in the order of the NumPy formulas (the same roundings). */
+#define MG_WG 16
+
+/* buf (rows R, columns S, MG_WG) = the planes x + lane hw (H, W), row r and column s of
+ * the buffer from row r - pt and column s - pl of the plane (0 outside it, and for the
+ * lanes from cb on). NOTE: a transpose: gathers of 16 lanes for small planes (nearby in
+ * the cache), 8x8 blocks through registers for large ones (64 planes of 32x32: 55 us
+ * against 96 gathering, on Zen 4; 256 of 16x16: 51 against 42). */
+static void mg_wg_gather(const float* x, int64_t cb, int64_t h, int64_t w, int64_t R, int64_t S,
+                         int64_t pt, int64_t pl, float* buf) {
+  int64_t hw = h * w;
+  int blocks = cb == MG_WG && hw > 256;
+  for (int64_t r = 0; r < R; ++r) {
+    float* br = buf + r * S * MG_WG;
+    int64_t hr = r - pt;
+    int64_t s0 = pl < S ? pl : S, s1 = w + pl < S ? w + pl : S;
+    if (hr < 0 || hr >= h || s1 < s0) s0 = s1 = S;
+    memset(br, 0, sizeof(float) * (size_t)(s0 * MG_WG));
+    memset(br + s1 * MG_WG, 0, sizeof(float) * (size_t)((S - s1) * MG_WG));
+    if (s0 >= s1) continue;
+    const float* xr = x + hr * w - pl; /* xr[s]: column s - pl */
+    int64_t s = s0;
+    if (blocks)
+      for (; s + 8 <= s1; s += 8)
+        for (int64_t l0 = 0; l0 < MG_WG; l0 += 8) {
+          float t[8][8];
+          for (int a = 0; a < 8; ++a)
+            for (int b = 0; b < 8; ++b) t[a][b] = xr[(l0 + a) * hw + s + b];
+          for (int b = 0; b < 8; ++b)
+            for (int a = 0; a < 8; ++a) br[(s + b) * MG_WG + l0 + a] = t[a][b];
+        }
+    for (; s < s1; ++s) {
+      float* d = br + s * MG_WG;
+#pragma omp simd
+      for (int64_t k = 0; k < MG_WG; ++k) d[k] = k < cb ? xr[k * hw + s] : 0.0f;
+    }
+  }
+}
+
+/* The reverse of mg_wg_gather: rows [0, rows) of the planes y + lane ls (lanes [0, cb),
+ * rows of w values) from the buffer (rows, columns S, MG_WG): y[lane][r][c] =
+ * buf[r][c][lane] (+ bias[lane] unless NULL) for the columns c < e, 0 from e on. */
+static void mg_wg_scatter(const float* buf, int64_t S, int64_t cb, int64_t rows, int64_t e,
+                          const float* bias, float* y, int64_t ls, int64_t w) {
+  int blocks = cb == MG_WG && ls > 256;
+  e = e < 0 ? 0 : (e > w ? w : e);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* br = buf + r * S * MG_WG;
+    float* yr = y + r * w;
+    int64_t c = 0;
+    if (blocks)
+      for (; c + 8 <= e; c += 8)
+        for (int64_t l0 = 0; l0 < MG_WG; l0 += 8) {
+          float t[8][8];
+          if (bias) {
+            for (int b = 0; b < 8; ++b)
+              for (int a = 0; a < 8; ++a) t[a][b] = br[(c + b) * MG_WG + l0 + a] + bias[l0 + a];
+          } else {
+            for (int b = 0; b < 8; ++b)
+              for (int a = 0; a < 8; ++a) t[a][b] = br[(c + b) * MG_WG + l0 + a];
+          }
+          for (int a = 0; a < 8; ++a)
+            for (int b = 0; b < 8; ++b) yr[(l0 + a) * ls + c + b] = t[a][b];
+        }
+    for (int64_t k = 0; k < cb; ++k) {
+      float* yk = yr + k * ls;
+      const float* bk = br + k;
+      if (bias) {
+        float bv = bias[k];
+        for (int64_t j = c; j < e; ++j) yk[j] = bk[j * MG_WG] + bv;
+      } else {
+        for (int64_t j = c; j < e; ++j) yk[j] = bk[j * MG_WG];
+      }
+      for (int64_t j = e; j < w; ++j) yk[j] = 0.0f;
+    }
+  }
+}
+
+/* The transform B^T d B of the input tiles of m images x (m, C, H, W) (padded by pt rows
+ * above and pl columns left, zeros wherever the tiles reach past the input) into v (16, TH,
+ * TW, m, C). B^T along the rows, then the columns: s0 - s2, s1 + s2, s2 - s1, s1 - s3.
+ * Returns 0 when out of memory. */
+MG_EXPORT int mg_wino_in_f32(const float* x, float* v, int64_t P, int64_t m, int64_t C,
+                             int64_t h, int64_t w, int64_t th, int64_t tw, int64_t pt,
+                             int64_t pl) {
+  int64_t R = 2 * th + 2, S = 2 * tw + 2;
+  float* buf = malloc(sizeof(float) * (size_t)(R * S * MG_WG));
+  if (!buf) return 0;
+  for (int64_t n = 0; n < m; ++n)
+    for (int64_t c0 = 0; c0 < C; c0 += MG_WG) {
+      int64_t cb = C - c0 < MG_WG ? C - c0 : MG_WG;
+      mg_wg_gather(x + (n * C + c0) * h * w, cb, h, w, R, S, pt, pl, buf);
+      for (int64_t t = 0; t < th; ++t)
+        for (int64_t u = 0; u < tw; ++u) {
+          const float* p = buf + (2 * t * S + 2 * u) * MG_WG;
+          float* out = v + ((t * tw + u) * m + n) * C + c0;
+#pragma omp simd
+          for (int64_t k = 0; k < MG_WG; ++k) {
+            float d[4][4], r[4][4];
+            for (int i = 0; i < 4; ++i)
+              for (int j = 0; j < 4; ++j) d[i][j] = p[(i * S + j) * MG_WG + k];
+            for (int j = 0; j < 4; ++j) {
+              r[0][j] = d[0][j] - d[2][j];
+              r[1][j] = d[1][j] + d[2][j];
+              r[2][j] = d[2][j] - d[1][j];
+              r[3][j] = d[1][j] - d[3][j];
+            }
+            if (k < cb)
+              for (int i = 0; i < 4; ++i) {
+                out[(4 * i + 0) * P + k] = r[i][0] - r[i][2];
+                out[(4 * i + 1) * P + k] = r[i][1] + r[i][2];
+                out[(4 * i + 2) * P + k] = r[i][2] - r[i][1];
+                out[(4 * i + 3) * P + k] = r[i][1] - r[i][3];
+              }
+          }
+        }
+    }
+  free(buf);
+  return 1;
+}
+
+/* The output of m images y (m, O, Ho, Wo) from the summed products z (16, TH, TW, m, O):
+ * A^T z A (A^T along the rows, then the columns: s0 + s1 + s2, s1 - s2 - s3) plus bias (or
+ * NULL), a tile's 2x2 outputs at rows 2t, 2t + 1 and columns 2u, 2u + 1 (those below Ho and
+ * Wo). Returns 0 when out of memory. */
+MG_EXPORT int mg_wino_out_f32(const float* z, int64_t P, const float* bias, float* y,
+                              int64_t m, int64_t O, int64_t ho, int64_t wo, int64_t th,
+                              int64_t tw) {
+  int64_t S = 2 * tw;
+  float* buf = malloc(sizeof(float) * (size_t)(2 * S * MG_WG));
+  if (!buf) return 0;
+  for (int64_t n = 0; n < m; ++n)
+    for (int64_t o0 = 0; o0 < O; o0 += MG_WG) {
+      int64_t ob = O - o0 < MG_WG ? O - o0 : MG_WG;
+      for (int64_t t = 0; t < th; ++t) {
+        for (int64_t u = 0; u < tw; ++u) {
+          const float* q = z + ((t * tw + u) * m + n) * O + o0;
+          float* bp = buf + 2 * u * MG_WG;
+#pragma omp simd
+          for (int64_t k = 0; k < MG_WG; ++k) {
+            float a[4][4], hh[2][4];
+            for (int i = 0; i < 4; ++i)
+              for (int j = 0; j < 4; ++j) a[i][j] = k < ob ? q[(4 * i + j) * P + k] : 0.0f;
+            for (int j = 0; j < 4; ++j) {
+              hh[0][j] = (a[0][j] + a[1][j]) + a[2][j];
+              hh[1][j] = (a[1][j] - a[2][j]) - a[3][j];
+            }
+            for (int i = 0; i < 2; ++i) {
+              bp[(i * S + 0) * MG_WG + k] = (hh[i][0] + hh[i][1]) + hh[i][2];
+              bp[(i * S + 1) * MG_WG + k] = (hh[i][1] - hh[i][2]) - hh[i][3];
+            }
+          }
+        }
+        mg_wg_scatter(buf, S, ob, ho - 2 * t < 2 ? ho - 2 * t : 2, wo, bias ? bias + o0 : NULL,
+                      y + ((n * O + o0) * ho + 2 * t) * wo, ho * wo, wo);
+      }
+    }
+  free(buf);
+  return 1;
+}
+
+/* The backward's transform A g A^T of the output gradient of m images g (m, O, Ho, Wo)
+ * into gt (16, TH, TW, m, O) (A along the rows, then the columns: g0, g0 + g1, g0 - g1,
+ * -g1, zeros past Ho and Wo), and with gb, the sum of each channel's gradient added to
+ * gb[o]. Returns 0 when out of memory. */
+MG_EXPORT int mg_wino_gy_f32(const float* g, float* gt, int64_t P, float* gb, int64_t m,
+                             int64_t O, int64_t ho, int64_t wo, int64_t th, int64_t tw) {
+  int64_t R = 2 * th, S = 2 * tw;
+  float* buf = malloc(sizeof(float) * (size_t)(R * S * MG_WG));
+  if (!buf) return 0;
+  for (int64_t n = 0; n < m; ++n)
+    for (int64_t o0 = 0; o0 < O; o0 += MG_WG) {
+      int64_t ob = O - o0 < MG_WG ? O - o0 : MG_WG;
+      const float* gp = g + (n * O + o0) * ho * wo;
+      mg_wg_gather(gp, ob, ho, wo, R, S, 0, 0, buf);
+      for (int64_t k = 0; gb && k < ob; ++k) {
+        double s, unused;
+        mg_pair_sums(gp + k * ho * wo, NULL, ho * wo, 0.0f, 0.0f, 1, &s, &unused);
+        gb[o0 + k] += (float)s;
+      }
+      for (int64_t t = 0; t < th; ++t)
+        for (int64_t u = 0; u < tw; ++u) {
+          const float* p = buf + (2 * t * S + 2 * u) * MG_WG;
+          float* out = gt + ((t * tw + u) * m + n) * O + o0;
+#pragma omp simd
+          for (int64_t k = 0; k < MG_WG; ++k) {
+            float d[2][2], r[4][2];
+            for (int i = 0; i < 2; ++i)
+              for (int j = 0; j < 2; ++j) d[i][j] = p[(i * S + j) * MG_WG + k];
+            for (int j = 0; j < 2; ++j) {
+              r[0][j] = d[0][j];
+              r[1][j] = d[0][j] + d[1][j];
+              r[2][j] = d[0][j] - d[1][j];
+              r[3][j] = -d[1][j];
+            }
+            if (k < ob)
+              for (int i = 0; i < 4; ++i) {
+                out[(4 * i + 0) * P + k] = r[i][0];
+                out[(4 * i + 1) * P + k] = r[i][0] + r[i][1];
+                out[(4 * i + 2) * P + k] = r[i][0] - r[i][1];
+                out[(4 * i + 3) * P + k] = -r[i][1];
+              }
+          }
+        }
+    }
+  free(buf);
+  return 1;
+}
+
+/* The input gradient of m images gx (m, C, H, W) from the products z (16, TH, TW, m, C):
+ * B z B^T of each tile (B along the rows, then the columns: z0, z1 - z2 + z3,
+ * z1 + z2 - z0, -z3), the overlapping tiles' values added, the padding dropped. Returns 0
+ * when out of memory. */
+MG_EXPORT int mg_wino_fold_f32(const float* z, int64_t P, float* gx, int64_t m, int64_t C,
+                               int64_t h, int64_t w, int64_t th, int64_t tw, int64_t pt,
+                               int64_t pl) {
+  int64_t R = 2 * th + 2, S = 2 * tw + 2;
+  float* buf = malloc(sizeof(float) * (size_t)(R * S * MG_WG));
+  if (!buf) return 0;
+  for (int64_t n = 0; n < m; ++n)
+    for (int64_t c0 = 0; c0 < C; c0 += MG_WG) {
+      int64_t cb = C - c0 < MG_WG ? C - c0 : MG_WG;
+      memset(buf, 0, sizeof(float) * (size_t)(R * S * MG_WG));
+      for (int64_t t = 0; t < th; ++t)
+        for (int64_t u = 0; u < tw; ++u) {
+          const float* q = z + ((t * tw + u) * m + n) * C + c0;
+          float* p = buf + (2 * t * S + 2 * u) * MG_WG;
+#pragma omp simd
+          for (int64_t k = 0; k < MG_WG; ++k) {
+            float a[4][4], r[4][4];
+            for (int i = 0; i < 4; ++i)
+              for (int j = 0; j < 4; ++j) a[i][j] = k < cb ? q[(4 * i + j) * P + k] : 0.0f;
+            for (int j = 0; j < 4; ++j) {
+              r[0][j] = a[0][j];
+              r[1][j] = (a[1][j] - a[2][j]) + a[3][j];
+              r[2][j] = (a[1][j] + a[2][j]) - a[0][j];
+              r[3][j] = -a[3][j];
+            }
+            for (int i = 0; i < 4; ++i) {
+              float* pr = p + i * S * MG_WG + k;
+              pr[0] += r[i][0];
+              pr[MG_WG] += (r[i][1] - r[i][2]) + r[i][3];
+              pr[2 * MG_WG] += (r[i][1] + r[i][2]) - r[i][0];
+              pr[3 * MG_WG] += -r[i][3];
+            }
+          }
+        }
+      /* NOTE: rows and columns past the buffer are reached by no tile: 0 */
+      int64_t rows = R - pt < h ? R - pt : h;
+      rows = rows < 0 ? 0 : rows;
+      float* gp = gx + (n * C + c0) * h * w;
+      mg_wg_scatter(buf + (pt * S + pl) * MG_WG, S, cb, rows, S - pl, NULL, gp, h * w, w);
+      for (int64_t k = 0; k < cb; ++k)
+        memset(gp + k * h * w + rows * w, 0, sizeof(float) * (size_t)((h - rows) * w));
+    }
+  free(buf);
+  return 1;
+}
+
+/* The filters' transform G w G^T of w (O, C, 3, 3) as u (16, C, O) (G along the rows,
+ * then the columns: w0, (w0 + w2) / 2 + w1 / 2, (w0 + w2) / 2 - w1 / 2, w2). */
+MG_EXPORT void mg_wino_filter_f32(const float* w, float* u, int64_t C, int64_t O) {
+  int64_t P = C * O;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t o = 0; o < O; ++o) {
+      const float* k = w + (o * C + c) * 9;
+      float r[4][3];
+      for (int j = 0; j < 3; ++j) {
+        float half = 0.5f * (k[j] + k[6 + j]);
+        r[0][j] = k[j];
+        r[1][j] = half + 0.5f * k[3 + j];
+        r[2][j] = half - 0.5f * k[3 + j];
+        r[3][j] = k[6 + j];
+      }
+      float* out = u + c * O + o;
+      for (int i = 0; i < 4; ++i) {
+        float half = 0.5f * (r[i][0] + r[i][2]);
+        out[(4 * i + 0) * P] = r[i][0];
+        out[(4 * i + 1) * P] = half + 0.5f * r[i][1];
+        out[(4 * i + 2) * P] = half - 0.5f * r[i][1];
+        out[(4 * i + 3) * P] = r[i][2];
+      }
+    }
+}
+
+/* The weight gradient gw (O, C, 3, 3) from the summed products gu (16, C, O): G^T along the
+ * rows, then the columns: u0 + s, d, s + u3 with s = (u1 + u2) / 2, d = (u1 - u2) / 2. */
+MG_EXPORT void mg_wino_filter_bwd_f32(const float* gu, float* gw, int64_t C, int64_t O) {
+  int64_t P = C * O;
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c) {
+      const float* in = gu + c * O + o;
+      float a[4][4], r[3][4];
+      for (int i = 0; i < 16; ++i) a[i / 4][i % 4] = in[i * P];
+      for (int j = 0; j < 4; ++j) {
+        float s = 0.5f * (a[1][j] + a[2][j]), d = 0.5f * (a[1][j] - a[2][j]);
+        r[0][j] = a[0][j] + s;
+        r[1][j] = d;
+        r[2][j] = s + a[3][j];
+      }
+      float* k = gw + (o * C + c) * 9;
+      for (int i = 0; i < 3; ++i) {
+        float s = 0.5f * (r[i][1] + r[i][2]), d = 0.5f * (r[i][1] - r[i][2]);
+        k[3 * i + 0] = r[i][0] + s;
+        k[3 * i + 1] = d;
+        k[3 * i + 2] = s + r[i][3];
+      }
+    }
+}
+
 /* One LSTM step of `nd` directions, each with four gate blocks of hb = H B values (H hidden
  * units, B columns) in the order (o, i, f, c~), values [lo, hi) of each block: g holds the
  * recurrent product, gi the input projection (added here), both with the sigmoid gates'
@@ -1475,4 +2256,4 @@ MG_EXPORT MG_NO_FMA_ATTR void mg_adam_f32(float* p, const float* g, float* m, fl
 }
 
 /* The ABI version the loader checks, so that a stale cached library is rebuilt. */
-MG_EXPORT int mg_native_version(void) { return 5; }
+MG_EXPORT int mg_native_version(void) { return 6; }

@@ -3,12 +3,14 @@ cached on disk, called through ctypes.
 
 Exact and tanh GELU, SiLU, sigmoid, ReLU, the piecewise-linear activations (hardtanh,
 threshold, the shrinks, hardsigmoid, hardswish), ELU/SELU/CELU, softplus, layer norm, group
-norm, softmax, cross entropy (its gradient written by the forward pass) and an LSTM step's
-gate maths run there as one vectorised pass per array (or per row or group) where NumPy
-needs five to thirty; depthwise convolutions (groups = channels, 1-d and 2-d) run as direct
-loops over (sample, channel) planes instead of columns nine times the input. Each wrapper
-takes C-contiguous float32 NumPy arrays and returns None for anything else, so that the
-caller keeps its NumPy formula (the reference the tests compare these with).
+norm, batch norm, softmax, cross entropy (its gradient written by the forward pass), max and
+average pooling and an LSTM step's gate maths run there as one vectorised pass per array
+(or per row, group or channel) where NumPy needs five to thirty; depthwise convolutions
+(groups = channels, 1-d and 2-d) run as direct loops over (sample, channel) planes instead
+of columns nine times the input, and the Winograd convolutions' transforms
+(``ops/_winograd.py``) as one pass from the NCHW arrays to the products' matrices and back.
+Each wrapper takes C-contiguous float32 NumPy arrays and returns None for anything else, so
+that the caller keeps its NumPy formula (the reference the tests compare these with).
 
 The library is built for the CPU it runs on (``-march=native``) into
 ``$MANYGRAD_CACHE_DIR`` (default ``~/.cache/manygrad``) under a name made from the
@@ -32,7 +34,7 @@ import warnings
 import numpy as np
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "_native.c")
-_VERSION = 5  # NOTE: mg_native_version() of the source; a cached library must match
+_VERSION = 6  # NOTE: mg_native_version() of the source; a cached library must match
 # NOTE: GNU C, not ISO: ISO modes turn off contraction into fused multiply-adds (2x slower).
 # -fno-trapping-math (clang's default) lets GCC turn the selects of a loop body with
 # divisions into vector blends; it changes no value (flags of FP exceptions only)
@@ -70,6 +72,8 @@ _SIGNATURES = {
     "mg_leaky_relu_bwd_f32": (_P, _P, _P, _I, ctypes.c_float),
     "mg_max_pool2d_f32": (_P, _P, _P, *([_I] * 13)),
     "mg_max_pool2d_bwd_f32": (_P, _P, _P, _I, _I, _I),
+    "mg_avg_pool2d_f32": (_P, _P, _P, *([_I] * 11), ctypes.c_int, _I),
+    "mg_avg_pool2d_bwd_f32": (_P, _P, _P, *([_I] * 11), ctypes.c_int, _I),
     "mg_layer_norm_f32": (_P, _P, _P, _P, _P, _P, _I, _I, ctypes.c_float),
     "mg_layer_norm_bwd_f32": (_P, _P, _P, _P, _P, _P, _P, _P, _I, _I),
     "mg_softmax_f32": (_P, _P, _I, _I, ctypes.c_int),
@@ -84,6 +88,15 @@ _SIGNATURES = {
     "mg_softplus_bwd_f32": (_P, _P, _P, _I, _F, _F),
     "mg_group_norm_f32": (_P, _P, _P, _P, _P, _P, _P, _I, _I, _I, _I, _I, _F),
     "mg_group_norm_bwd_f32": (_P, _P, _P, _P, _P, _P, _P, _P, *([_I] * 6)),
+    "mg_batch_norm_f32": (*([_P] * 8), *([_I] * 5), _F),
+    "mg_batch_norm_eval_f32": (*([_P] * 5), *([_I] * 5)),
+    "mg_batch_norm_bwd_f32": (*([_P] * 9), *([_I] * 5), ctypes.c_int),
+    "mg_wino_in_f32": (_P, _P, *([_I] * 9)),
+    "mg_wino_out_f32": (_P, _I, _P, _P, *([_I] * 6)),
+    "mg_wino_gy_f32": (_P, _P, _I, _P, *([_I] * 6)),
+    "mg_wino_fold_f32": (_P, _I, _P, *([_I] * 8)),
+    "mg_wino_filter_f32": (_P, _P, _I, _I),
+    "mg_wino_filter_bwd_f32": (_P, _P, _I, _I),
     "mg_cross_entropy_f32": (_P, _P, _P, _P, _P, _P, _I, _I, _I, _F, _P, _F, _F),
     "mg_cross_entropy_bwd_f32": (_P, _P, _P, _P, _P, _F, _P, _I, _I, _I, _F, _F),
     "mg_adam_f32": (_P, _P, _P, _P, _P, _I, *([_F] * 7), ctypes.c_int),
@@ -92,7 +105,10 @@ _SIGNATURES = {
     "mg_lstm_cell_f32": (_P, _P, _P, _P, _P, _P, _I, _I, _I, _I),
     "mg_lstm_cell_bwd_f32": (_P, _P, _P, _P, _P, _P, _P, _I, _I, _I, _I),
 }
-_RETURNS_INT = ("mg_dwconv2d_f32", "mg_dwconv2d_bwd_f32")  # NOTE: 0: out of memory
+# NOTE: 0: out of memory
+_RETURNS_INT = ("mg_dwconv2d_f32", "mg_dwconv2d_bwd_f32", "mg_batch_norm_f32",
+                "mg_batch_norm_eval_f32", "mg_batch_norm_bwd_f32", "mg_wino_in_f32",
+                "mg_wino_out_f32", "mg_wino_gy_f32", "mg_wino_fold_f32")  # fmt: skip
 
 
 def _compiler() -> str | None:
@@ -196,7 +212,7 @@ def lib():
                     _STATE["error"] = f"{type(e).__name__}: {e}"
                     warnings.warn(
                         f"manygrad: the CPU kernels could not be built ({_STATE['error']}); "
-                        "activations, norms, softmax, cross entropy, depthwise convolutions "
+                        "activations, norms, softmax, cross entropy, pooling, convolutions "
                         "and LSTM steps keep their slower NumPy formulas. "
                         "Install a C compiler (gcc) or set MANYGRAD_CPU_KERNELS=0 to silence "
                         "this.",
@@ -522,6 +538,65 @@ def group_norm_backward(g, x, mean, rstd, groups: int, w, need_x, need_w, need_b
     return dx, dw, db
 
 
+def _bn_run(fn, args, x) -> None:
+    """``fn(*args, N, C, S, c0, c1, ...)`` over ranges of the channels of ``x`` (N, C, ...),
+    split across threads (a channel never: its sums keep one order); MemoryError where a
+    part could not allocate its column sums."""
+    n, c = x.shape[:2]
+    done = []
+    dims = (n, c, x.size // (n * c))
+    _run([(lambda i, j: done.append(fn(*args[0], *dims, i, j, *args[1])), (i, j))
+          for i, j in _ranges(c, _parts(x.size))])  # fmt: skip
+    if not all(done):
+        raise MemoryError("batch_norm: out of memory for its column sums")
+
+
+def batch_norm(x, w, b, eps: float):
+    """``(y, mean, rstd, var)``: the batch norm of ``x`` (N, C, ...) with its own statistics
+    (training; w, b: (C,) or None); mean as (2, C), a float32 value and what its rounding
+    left out, rstd as (C,) and the biased variance as float64 (C,); or None."""
+    if not _ok(x, w, b) or x.ndim < 2 or x.size == 0 or (lib_ := lib()) is None:
+        return None
+    c = x.shape[1]
+    y = np.empty_like(x)
+    mean, rstd, var = np.empty((2, c), np.float32), np.empty(c, np.float32), np.empty(c)
+    pm = _ptr(mean)
+    args = (_ptr(x), _ptr(w), _ptr(b), _ptr(y), pm, pm + 4 * c, _ptr(rstd), _ptr(var))
+    _bn_run(lib_.mg_batch_norm_f32, (args, (float(eps),)), x)
+    return y, mean, rstd, var
+
+
+def batch_norm_eval(x, mean, a, shift):
+    """``(x - mean[c]) * a[c] + shift[c]`` over the channels (dim 1) of ``x`` (batch norm
+    with the running statistics: ``a = w * rstd``), or None."""
+    if not _ok(x, mean, a, shift) or x.ndim < 2 or x.size == 0 or (lib_ := lib()) is None:
+        return None
+    y = np.empty_like(x)
+    _bn_run(lib_.mg_batch_norm_eval_f32, ((_ptr(x), _ptr(mean), _ptr(a), _ptr(shift), _ptr(y)),
+                                          ()), x)  # fmt: skip
+    return y
+
+
+def batch_norm_backward(g, x, mean, rstd, w, need_x: bool, training: bool):
+    """``(dx, sg, sgx)`` of the batch norm of ``x``: the input gradient (None unless
+    ``need_x``) and per channel the sums of g and of g (x - mean), from ``mean`` ((2, C) as
+    ``batch_norm``'s, or the running mean (C,)) and ``rstd`` (C,); or None."""
+    if g.__class__ is _ND and g.dtype == _F32 and not g.flags.c_contiguous:
+        g = np.ascontiguousarray(g)  # NOTE: e.g. y.sum().backward()'s broadcast gradient
+    if not _ok(g, x, mean, rstd, w) or g.shape != x.shape or x.ndim < 2 or x.size == 0:
+        return None
+    if (lib_ := lib()) is None:
+        return None
+    c = x.shape[1]
+    dx = np.empty_like(x) if need_x else None
+    sums = np.empty((2, c), np.float32)
+    pm, ps = _ptr(mean), _ptr(sums)
+    lo = pm + 4 * c if mean.ndim == 2 else None
+    args = (_ptr(g), _ptr(x), pm, lo, _ptr(rstd), _ptr(w), _ptr(dx), ps, ps + 4 * c)
+    _bn_run(lib_.mg_batch_norm_bwd_f32, (args, (int(training),)), x)
+    return dx, sums[0], sums[1]
+
+
 def softmax(x, log: bool):
     """(log-)softmax over the last axis of ``x``, or None."""
     if not _ok(x) or x.ndim == 0 or x.size == 0 or (lib_ := lib()) is None:
@@ -694,6 +769,45 @@ def max_pool2d_backward(g, idx, in_hw):
     return dx
 
 
+def avg_pool2d(x, out_hw, k, s, p, count_include_pad: bool, divisor_override):
+    """2-d average pooling of ``x`` (N, C, H, W) into (N, C, *out_hw) as PyTorch's
+    (``divisor_override``: None or the divisor of every window), or None."""
+    if not _ok(x) or x.ndim != 4 or (lib_ := lib()) is None:
+        return None
+    n, c, h, w = x.shape
+    ho, wo = out_hw
+    y = np.empty((n, c, ho, wo), np.float32)
+    if y.size == 0 or x.size == 0:
+        return None if y.size else y
+    ranges = _ranges(n * c, _parts(x.size))
+    acc = np.empty((len(ranges), wo), np.float32)
+    px, py, pa, fn = _ptr(x), _ptr(y), _ptr(acc), lib_.mg_avg_pool2d_f32
+    rest = (h, w, ho, wo, *k, *s, *p, int(count_include_pad), int(divisor_override or 0))
+    _run([(fn, (px + 4 * i * h * w, py + 4 * i * ho * wo, pa + 4 * t * wo, j - i, *rest))
+          for t, (i, j) in enumerate(ranges)])  # fmt: skip
+    return y
+
+
+def avg_pool2d_backward(g, in_hw, k, s, p, count_include_pad: bool, divisor_override):
+    """The gradient (N, C, *in_hw) of ``avg_pool2d`` for ``g`` (N, C, Ho, Wo), or None."""
+    if g.__class__ is _ND and g.dtype == _F32 and not g.flags.c_contiguous:
+        g = np.ascontiguousarray(g)  # NOTE: e.g. y.sum().backward()'s broadcast gradient
+    if not _ok(g) or g.ndim != 4 or g.size == 0 or (lib_ := lib()) is None:
+        return None
+    n, c, ho, wo = g.shape
+    h, w = in_hw
+    dx = np.empty((n, c, h, w), np.float32)
+    if dx.size == 0:
+        return dx
+    ranges = _ranges(n * c, _parts(dx.size))
+    scratch = np.empty((len(ranges), ho * wo), np.float32)
+    pg, pd, ps, fn = _ptr(g), _ptr(dx), _ptr(scratch), lib_.mg_avg_pool2d_bwd_f32
+    rest = (h, w, ho, wo, *k, *s, *p, int(count_include_pad), int(divisor_override or 0))
+    _run([(fn, (pg + 4 * i * ho * wo, pd + 4 * i * h * w, ps + 4 * t * ho * wo, j - i, *rest))
+          for t, (i, j) in enumerate(ranges)])  # fmt: skip
+    return dx
+
+
 def _dw_geo(x, w, stride, pads, dilation, out_hw):
     """The geometry array of ``mg_dwconv2d_f32`` (C, m, H, W, Ho, Wo, kh, kw, sh, sw, pad top,
     pad left, dh, dw), or None for a weight that is not (C m, 1, kh, kw)."""
@@ -778,6 +892,97 @@ def depthwise_conv2d_backward(g, x, w, stride, pads, dilation, need_x, need_w, n
     gw = None if gw is None else (gw.sum(0) if g.size else np.zeros_like(gw[0]))
     gb = None if gb is None else (gb.sum(0) if g.size else np.zeros_like(gb[0]))
     return gx, gw, gb
+
+
+def takes(*arrays) -> bool:
+    """Whether the kernels are there and take these arrays (C-contiguous float32 NumPy
+    arrays, or None)."""
+    return _ok(*arrays) and lib() is not None
+
+
+def c_contiguous(a):
+    """A float32 NumPy array as C-contiguous (a copy if it is not), else ``a`` unchanged."""
+    return _f32c(a)
+
+
+def _wino(name: str, *args) -> None:
+    if not getattr(lib(), name)(*args):
+        raise MemoryError("conv2d: out of memory for the Winograd transforms' buffers")
+
+
+# NOTE: the Winograd transforms below run on one block of images on the calling thread
+# (ops/_winograd.py shares the blocks between threads); their arrays are checked by the
+# caller once (``takes``): C-contiguous float32 images, and the 16 transformed matrices as
+# ``winograd_planes`` makes them.
+
+
+def winograd_planes(rows: int, cols: int):
+    """An empty (16, rows, cols) float32 array for the transformed matrices: a view of a
+    buffer aligned to 64 bytes, each matrix 32 values after the end of the one before.
+
+    NOTE: the transforms write (or read) the 16 matrices at once, 16 streams of memory; with
+    a gap their addresses do not all fall into the same cache sets (a power of two apart,
+    they did: the input transform of 2x32x32x32 ran at 120 us, 80 so)."""
+    n = rows * cols
+    step = n + 32
+    base = np.empty(16 * step + 16, np.float32)
+    off = (-base.ctypes.data % 64) // 4
+    return base[off : off + 16 * step].reshape(16, step)[:, :n].reshape(16, rows, cols)
+
+
+def _plane_step(a) -> int:
+    return a.strides[0] // 4
+
+
+def winograd_input(x, v, tiles, pt: int, pl: int) -> None:
+    """``v`` (16, TH TW m, C) = the transformed input tiles of ``x`` (m, C, H, W), padded
+    by ``pt`` rows above and ``pl`` columns left; ``tiles``: (TH, TW)."""
+    m, c, h, w = x.shape
+    _wino("mg_wino_in_f32", _ptr(x), v.ctypes.data, _plane_step(v), m, c, h, w, *tiles, pt, pl)
+
+
+def winograd_output(z, b, y, tiles) -> None:
+    """``y`` (m, O, Ho, Wo) = the output transform of the products ``z`` (16, TH TW m, O),
+    plus the bias ``b`` (O,) or None."""
+    m, o, ho, wo = y.shape
+    _wino("mg_wino_out_f32", z.ctypes.data, _plane_step(z), _ptr(b), _ptr(y), m, o, ho, wo,
+          *tiles)  # fmt: skip
+
+
+def winograd_grad_output(gy, gt, gb, tiles) -> None:
+    """``gt`` (16, TH TW m, O) = the transformed output gradient ``gy`` (m, O, Ho, Wo);
+    with ``gb`` (O,), each channel's sum of ``gy`` added to it."""
+    m, o, ho, wo = gy.shape
+    _wino("mg_wino_gy_f32", _ptr(gy), gt.ctypes.data, _plane_step(gt), _ptr(gb), m, o, ho, wo,
+          *tiles)  # fmt: skip
+
+
+def winograd_fold(z, gx, tiles, pt: int, pl: int) -> None:
+    """``gx`` (m, C, H, W) = the input gradient from the products ``z`` (16, TH TW m, C):
+    each tile's back-transform, overlapping tiles added, the padding dropped."""
+    m, c, h, w = gx.shape
+    _wino("mg_wino_fold_f32", z.ctypes.data, _plane_step(z), _ptr(gx), m, c, h, w, *tiles, pt,
+          pl)  # fmt: skip
+
+
+def winograd_filter(w):
+    """The filters' transform of ``w`` (O, C, 3, 3) as (16, C, O), or None."""
+    if not _ok(w) or w.ndim != 4 or w.shape[2:] != (3, 3) or (lib_ := lib()) is None:
+        return None
+    o, c = w.shape[:2]
+    u = np.empty((16, c, o), np.float32)
+    lib_.mg_wino_filter_f32(_ptr(w), _ptr(u), c, o)
+    return u
+
+
+def winograd_filter_backward(gu):
+    """The weight gradient (O, C, 3, 3) from the summed products ``gu`` (16, C, O), or None."""
+    if not _ok(gu) or gu.ndim != 3 or gu.shape[0] != 16 or (lib_ := lib()) is None:
+        return None
+    c, o = gu.shape[1:]
+    gw = np.empty((o, c, 3, 3), np.float32)
+    lib_.mg_wino_filter_bwd_f32(_ptr(gu), _ptr(gw), c, o)
+    return gw
 
 
 def _stepper(fn, arrays, nd: int, hb: int):

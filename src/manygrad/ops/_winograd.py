@@ -19,11 +19,15 @@ Layout: a block of m images is held as (rows, columns, m, channels). The transfo
 slices then keep runs of m * C contiguous values, and the rows of the products are the
 block's tiles, ordered (tile row, tile column, image). The blocks are cache-sized and shared
 between the CPU threads as the im2col kernels' are (``_conv_kernels.run_blocks``).
+
+For float32 NumPy arrays the transforms run in C (``_native.winograd_*``): from the NCHW
+input straight to the products' (16, tiles, C) matrices and back, one pass each, with the
+same operations in the same order as the NumPy formulas here (which other arrays take).
 """
 
 from __future__ import annotations
 
-from .. import backend
+from .. import _native, backend
 from . import _conv_kernels as _ck
 
 # NOTE: a switch for the tests, which also run the im2col kernels on these shapes
@@ -81,6 +85,8 @@ def _parity(n: int, pad: int):
 
 def filter_transform(w):
     """(O, C, 3, 3) -> ``G w G^T`` as (16, C, O): one (C, O) matrix per tile position."""
+    if (u := _native.winograd_filter(w)) is not None:
+        return u
     xp = backend.array_module(w)
     rows = _g_rows(xp, w, 2)  # (O, C, 4, 3)
     u = _g_rows(xp, rows, 3)  # (O, C, 4, 4)
@@ -104,6 +110,8 @@ def _gt_rows(xp, u, axis: int):
 
 def weight_from_transform(gu, g):
     """(16, C, O) summed products -> the weight gradient (O, C, 3, 3) by ``G^T . G``."""
+    if (w := _native.winograd_filter_backward(gu)) is not None:
+        return w
     xp = backend.array_module(gu)
     u = gu.reshape(4, 4, g.C, g.O)
     w = _gt_rows(xp, _gt_rows(xp, u, 0), 1)  # (3, 3, C, O)
@@ -133,9 +141,21 @@ class _Scratch:
     """One thread's buffers for blocks of ``m`` images. The zero borders of ``xin`` and
     ``gin`` are written once: each block fills only the inside."""
 
-    def __init__(self, xp, t: _Tiles, g, m: int, dtype, forward: bool, redo: bool = True):
+    def __init__(self, xp, t: _Tiles, g, m: int, dtype, forward: bool, redo: bool = True,
+                 native: bool = False):  # fmt: skip
         th, tw = t.TH, t.TW
         tiles = (th, tw, m)
+        self.wprod, self.acc, self.bias = None, None, None
+        if native:  # NOTE: the C transforms read and write the NCHW arrays directly
+            n = th * tw * m
+            if forward or redo:
+                self.v = _native.winograd_planes(n, g.C)
+            if forward:
+                self.prod = _native.winograd_planes(n, g.O)
+                return
+            self.gy, self.prod = _native.winograd_planes(n, g.O), _native.winograd_planes(n, g.C)
+            self.wprod = xp.empty((16, g.C, g.O), dtype)
+            return
         if forward or redo:  # the input's transform, made (again)
             self.xin = xp.zeros((2, th + 1, 2, tw + 1, m, g.C), dtype)
             self.rows = xp.empty((4, th, 2, tw + 1, m, g.C), dtype)
@@ -152,7 +172,6 @@ class _Scratch:
         self.fold = xp.empty((2, 4, th + 1, tw, m, g.C), dtype)
         self.dx = xp.empty((2, th + 1, 2, tw + 1, m, g.C), dtype)
         self.wprod = xp.empty((16, g.C, g.O), dtype)
-        self.acc = self.bias = None
 
 
 def _scratch(cache: dict, slot: int, m: int, make):
@@ -162,12 +181,15 @@ def _scratch(cache: dict, slot: int, m: int, make):
     return cache[key]
 
 
-def _input_tiles(x, g, t: _Tiles, n0: int, m: int, s: _Scratch, out=None):
+def _input_tiles(x, g, t: _Tiles, n0: int, m: int, s: _Scratch, out=None, native=False):
     """The transform ``B^T d B`` of images n0..n0+m's input tiles, as (16, tiles, C), in
-    ``out`` if given (else in the scratch buffers)."""
+    ``out`` if given (else in the scratch buffers); ``native``: by the C loops."""
     xp = backend.array_module(x)
     out = s.v if out is None else out
     pt, _, pl, _ = g.pads
+    if native:
+        _native.winograd_input(x[n0 : n0 + m], out, (t.TH, t.TW), pt, pl)
+        return out
     for p, h0, i0, ch in _parity(g.H, pt):
         for q, w0, j0, cw in _parity(g.W, pl):
             src = x[n0 : n0 + m, :, h0::2, w0::2]
@@ -191,13 +213,19 @@ def forward(x, u, b, g, keep: bool = False):
     y = xp.empty((g.N, g.O, g.Ho, g.Wo), x.dtype)
     cache: dict = {}
     kept = {} if keep else None
+    native = _native.takes(x, u, b)
 
     def block(n0, m, slot):
-        s = _scratch(cache, slot, m, lambda m: _Scratch(xp, t, g, m, x.dtype, True))
+        s = _scratch(cache, slot, m, lambda m: _Scratch(xp, t, g, m, x.dtype, True, native=native))
         v = None
-        if keep:
+        if keep and native:
+            v = kept[n0] = _native.winograd_planes(t.TH * t.TW * m, g.C)
+        elif keep:
             v = kept[n0] = xp.empty((4, 4, t.TH, t.TW, m, g.C), x.dtype)
-        xp.matmul(_input_tiles(x, g, t, n0, m, s, v), u, out=s.prod)
+        xp.matmul(_input_tiles(x, g, t, n0, m, s, v, native), u, out=s.prod)
+        if native:
+            _native.winograd_output(s.prod, b, y[n0 : n0 + m], (t.TH, t.TW))
+            return
         # A^T along the tile rows, then along the tile columns: out[a, b] holds the output
         # pixels (2t + a, 2s + b) of the tiles (t, s)
         o = s.out
@@ -220,14 +248,24 @@ def backward(gy, x, u, g, need_x: bool, need_w: bool, need_b: bool, kept=None):
     xp = backend.array_module(gy)
     t = _Tiles(g)
     pt, _, pl, _ = g.pads
+    gy = _native.c_contiguous(gy)
     gx = xp.empty((g.N, g.C, g.H, g.W), gy.dtype) if need_x else None
     ut = xp.ascontiguousarray(u.transpose(0, 2, 1)) if need_x else None
-    ones = xp.ones(4 * t.TH * t.TW, gy.dtype) if need_b else None
     cache: dict = {}
     redo = need_w and kept is None
+    native = _native.takes(gy, u, x if redo else None)
+    ones = xp.ones(4 * t.TH * t.TW, gy.dtype) if need_b and not native else None
+
+    def scratch(m):
+        s = _Scratch(xp, t, g, m, gy.dtype, False, redo, native)
+        s.bias = xp.zeros(g.O, gy.dtype) if native and need_b else None
+        return s
 
     def block(n0, m, slot):
-        s = _scratch(cache, slot, m, lambda m: _Scratch(xp, t, g, m, gy.dtype, False, redo))
+        s = _scratch(cache, slot, m, scratch)
+        if native:
+            _native.winograd_grad_output(gy[n0 : n0 + m], s.gy, s.bias, (t.TH, t.TW))
+            return products(s, n0, m)
         for p, _, _, ch in _parity(g.Ho, 0):
             for q, _, _, cw in _parity(g.Wo, 0):
                 src = gy[n0 : n0 + m, :, p::2, q::2]
@@ -238,13 +276,23 @@ def backward(gy, x, u, g, need_x: bool, need_w: bool, need_b: bool, kept=None):
         # A gy A^T: each 2x2 tile of the output gradient to a 4x4 one, rows then columns
         _a(xp, s.gin, 0, s.grows)
         _a(xp, s.grows, 2, [s.gy[:, k] for k in range(4)])
+        products(s, n0, m)
+
+    def products(s, n0, m):
+        """The block's weight-gradient products and its input gradient."""
         gyt = s.gy.reshape(16, -1, g.O)
         if need_w:
-            v = _input_tiles(x, g, t, n0, m, s) if redo else kept[n0].reshape(16, -1, g.C)
+            if redo:
+                v = _input_tiles(x, g, t, n0, m, s, native=native)
+            else:
+                v = kept[n0].reshape(16, -1, g.C)
             xp.matmul(v.transpose(0, 2, 1), gyt, out=s.wprod)
             s.acc = s.wprod.copy() if s.acc is None else xp.add(s.acc, s.wprod, out=s.acc)
         if need_x:
             xp.matmul(gyt, ut, out=s.prod)
+            if native:
+                _native.winograd_fold(s.prod, gx[n0 : n0 + m], (t.TH, t.TW), pt, pl)
+                return
             # B z B^T, added into the overlapping 4x4 input tiles: rows, then columns
             z = s.prod.reshape((4, 4, t.TH, t.TW, m, g.C))
             _b_fold(xp, list(z), s.fold[0], s.fold[1], 1)

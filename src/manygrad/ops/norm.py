@@ -354,15 +354,22 @@ def rms_norm(
 
 
 class BatchNorm(Function):
+    """Batch norm. CPU float32 arrays (16-bit inputs are computed in float32): the C kernels
+    (``_native.batch_norm``), one pass a channel; backward reads the saved input and a mean
+    and 1/std per channel, no full-size xhat. Other arrays, and what the kernels decline
+    (channels-last inputs): the whole-array formulas with a saved xhat."""
+
     def reference(self, x, w, b):
         ps = self.pshape
         if self.training:
             xc = x - x.mean(self.axes, keepdim=True)
             y = xc * ((xc * xc).mean(self.axes, keepdim=True) + self.eps).rsqrt()
         else:
-            y = (x - Tensor._wrap(self.rm)) * Tensor._wrap(self.rstd)
+            y = (x - Tensor._wrap(self.rm)) * Tensor._wrap(self.rstd.reshape(ps))
         y = y if w is None else y * w.reshape(*ps)
         return _in_dtype_of(y if b is None else y + b.reshape(*ps), x)
+
+    native = False  # the forward ran the CPU kernels: backward takes them too
 
     def forward(self, x, w, b, running, training, momentum, eps):
         self.inputs, self.eps = (x, w, b), eps
@@ -373,6 +380,10 @@ class BatchNorm(Function):
         self.axes = axes = (0,) + tuple(range(2, x.ndim))
         self.pshape = pshape = (1, c) + (1,) * (x.ndim - 2)
         self.training = training
+        if cdt == D.float32.np:  # NOTE: CPU float32 arrays: one pass a channel in C
+            y = self._native_forward(x, w, b, running, momentum, cdt)
+            if y is not None:
+                return y.astype(out_dt, copy=False)
         if training:
             self.xhat, self.rstd, mu, var = _normalize(xp, x, axes, eps)
             if running is not None:
@@ -392,7 +403,49 @@ class BatchNorm(Function):
         b = None if b is None else b.astype(cdt).reshape(pshape)
         return _affine(self.xhat, self.w, b).astype(out_dt, copy=False)
 
+    def _native_forward(self, x, w, b, running, momentum, cdt):
+        """The output by ``_native.batch_norm`` (training) or ``batch_norm_eval``, with the
+        running statistics updated; None when the kernels do not take the arrays."""
+        xp = backend.array_module(x)
+        fw, fb, c = _flat(w, cdt), _flat(b, cdt), x.shape[1]
+        if self.training:
+            fast = _native.batch_norm(x, fw, fb, self.eps)
+            if fast is None:
+                return None
+            y, self.mean, self.rstd, var = fast
+            if running is not None:
+                # NOTE: in float64 from the mean's value and correction, rounded once (as
+                # PyTorch's CPU update); running_var takes the unbiased variance
+                rm, rv = running
+                n, f64 = x.size // c, D.float64.np
+                mu = self.mean[0].astype(f64) + self.mean[1]
+                rm[...] = rm.astype(f64) * (1.0 - momentum) + mu * momentum
+                rv[...] = rv.astype(f64) * (1.0 - momentum) + var * (momentum * n / (n - 1))
+        else:
+            rm, rv = running
+            rstd = 1.0 / xp.sqrt(rv.astype(cdt) + self.eps)
+            mean = rm.astype(cdt)
+            shift = xp.zeros(c, cdt) if fb is None else fb
+            y = _native.batch_norm_eval(x, mean, rstd if fw is None else rstd * fw, shift)
+            if y is None:
+                return None
+            self.mean, self.rstd, self.rm = mean, rstd, mean.reshape(self.pshape)
+        # NOTE: backward reads the input (kept in self.inputs) or, if converted, its copy
+        self.native, self.wf = True, fw
+        self.xc = None if x is self.inputs[0] else x
+        return y
+
     def backward(self, g):
+        if self.native:
+            x = self.inputs[0] if self.xc is None else self.xc
+            g = g.astype(x.dtype, copy=False)
+            nx, nw, nb = self.needs_input_grad[:3]
+            fast = _native.batch_norm_backward(g, x, self.mean, self.rstd, self.wf, nx,
+                                               self.training)  # fmt: skip
+            if fast is not None:
+                gx, sg, sgx = fast
+                return gx, (sgx * self.rstd if nw else None), (sg if nb else None)
+            self._numpy_state(x)
         g = g.astype(self.xhat.dtype, copy=False)
         gxh = g * self.w if self.w is not None else g
         if self.training:
@@ -400,6 +453,19 @@ class BatchNorm(Function):
         else:
             gx = gxh * self.rstd
         return _affine_grads(self, g, gx, self.axes, (self.pshape[1],))
+
+    def _numpy_state(self, x):
+        """What the NumPy backward reads (xhat, rstd and w shaped as the channels), from
+        the kernels' per-channel statistics, for a gradient the kernels do not take."""
+        ps = self.pshape
+        mean = self.mean if self.mean.ndim == 1 else self.mean[0]
+        self.xhat = x - mean.reshape(ps)
+        if self.mean.ndim == 2:
+            self.xhat -= self.mean[1].reshape(ps)  # NOTE: x - (mean + its correction)
+        self.rstd = self.rstd.reshape(ps)
+        self.xhat *= self.rstd
+        self.w = None if self.wf is None else self.wf.reshape(ps)
+        self.native = False
 
 
 def batch_norm(

@@ -8,6 +8,7 @@ from ..errors import ShapeError
 from ..tensor import Tensor
 from .conv import _check_input, _same_dtype, _tuple
 from .elementwise import _zero_grad_of
+from .linalg_extra import ArgumentError
 
 # ---------------------------------------------------------------------------- pooling
 
@@ -161,11 +162,18 @@ class MaxPool(Function):
 
 class AvgPool(Function):
     backward_graph = Function.backward_of_linear
+    native = False  # the forward ran the CPU kernels: backward takes them too
 
     def forward(self, x, geom, yshape, count_include_pad, divisor_override):
         xp = backend.array_module(x)
         self.args = (geom, yshape, count_include_pad, divisor_override)
         self.geom, self.xshape = geom, x.shape
+        # NOTE: CPU float32: one pass in C (_native), PyTorch's windows and divisors
+        fast = _native.avg_pool2d(x.reshape(geom.shape), geom.out, geom.k, geom.s, geom.p,
+                                  count_include_pad, divisor_override)  # fmt: skip
+        if fast is not None:
+            self.native = True
+            return fast.reshape(yshape)
         acc = None
         for s in geom.windows(geom.pad(x.reshape(geom.shape), 0)):
             acc = s.copy() if acc is None else xp.add(acc, s, out=acc)
@@ -175,7 +183,13 @@ class AvgPool(Function):
 
     def backward(self, g):
         xp = backend.array_module(g)
-        geom = self.geom
+        geom, (_, _, inc, div) = self.geom, self.args
+        if self.native:
+            g4 = g.reshape(geom.shape[:2] + geom.out)
+            dx = _native.avg_pool2d_backward(g4, geom.shape[2:], geom.k, geom.s, geom.p, inc, div)
+            if dx is not None:
+                return dx.reshape(self.xshape)
+            self.div = div or _pool_counts(xp, geom, inc, g.dtype)  # NOTE: another dtype
         g = g.reshape(geom.shape[:2] + geom.out) / self.div
         buf = xp.zeros(tuple(geom.shape[:2]) + geom.padded, g.dtype)
         for view in geom.windows(buf):
@@ -242,10 +256,10 @@ def _pool_args(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode)
         stride, nd, op, "stride")  # fmt: skip
     p, d = _tuple(padding, nd, op, "padding"), _tuple(dilation, nd, op, "dilation")
     if min(k + s + d) < 1 or min(p) < 0:
-        raise ValueError(f"{op}: kernel_size, stride and dilation must be positive and padding "
-                         f"non-negative, got {k}, {s}, {d}, {p}")  # fmt: skip
+        raise ArgumentError(f"{op}: kernel_size, stride and dilation must be positive and "
+                            f"padding non-negative, got {k}, {s}, {d}, {p}")  # fmt: skip
     if any(2 * p_ > k_ for p_, k_ in zip(p, k)):  # NOTE: PyTorch's rule, with or without dilation
-        raise ValueError(f"{op}: padding {p} must be at most half of the kernel size {k}")
+        raise ArgumentError(f"{op}: padding {p} must be at most half of the kernel size {k}")
     xs = tuple(input.shape) if batched else (1,) + tuple(input.shape)
     if nd == 1:
         xs, k, s, p, d = xs[:2] + (1,) + xs[2:], (1,) + k, (1,) + s, (0,) + p, (1,) + d
