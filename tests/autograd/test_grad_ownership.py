@@ -113,3 +113,26 @@ def test_parameter_view_made_once_serves_every_step():
         (mg.ones(2, 4) @ wt).square().sum().backward()
         opt.step()
     assert w.grad is not None and mg.isfinite(w.grad).all()
+
+
+def test_transposed_gradient_of_a_new_array_is_made_row_major():
+    # a gradient that is a transposed view of an array made for it reaches the tensor
+    # row-major (complex optimizer steps refuse other layouts), like any other gradient
+    from manygrad.autograd import Function
+
+    class TransposedGrad(Function):
+        complex_ok = True
+
+        def forward(self, x):
+            return x.copy()
+
+        def backward(self, g):
+            return (g.T * 1.0).T  # a new array, seen transposed
+
+    for dt in (mg.float32, mg.complex64):
+        w = mg.ones(3, 4, dtype=dt, requires_grad=True)
+        TransposedGrad.apply(w).sum().backward()
+        assert w.grad.is_contiguous()
+        np.testing.assert_array_equal(w.grad.numpy(), np.ones((3, 4)))
+    opt = mg.optim.Adam([w], lr=0.1)
+    opt.step()  # refused non-contiguous complex gradients

@@ -444,11 +444,13 @@ def _accumulate(prev, g, t, handed):
     if prev is None:
         # NOTE: one array may flow to several tensors (x + y gives both the same gradient)
         # and broadcast gradients are read-only views: copy those; own the rest. A NumPy
-        # view whose base only it references (a reshape of a new array) is owned as well:
-        # copying it cost a full pass per convolution gradient.
+        # view whose base only it references (a reshape of a new array) is owned as well
+        # when it is C-contiguous (a transposed one is copied into the row-major layout
+        # gradients keep): copying it cost a full pass per convolution gradient.
         if g.__class__ is _ndarray:
             if id(g) in handed or (
-                g.base is not None and (not g.flags.writeable or _refs(g.base) > 2)
+                g.base is not None
+                and (not g.flags.c_contiguous or not g.flags.writeable or _refs(g.base) > 2)
             ):
                 g = g.copy()
         elif backend.is_array(g):
