@@ -14,8 +14,9 @@ from _thread import get_ident as _get_ident
 
 import numpy as np
 
-from . import _erf, _native
+from . import _erf, _meta, _native
 from . import fakegpu as _fakegpu
+from ._meta import MetaArray
 from .errors import DeviceError
 from .fakegpu import (  # noqa: F401  (re-exported)
     ATOMIC_ADD_DTYPES,
@@ -92,9 +93,11 @@ _tune_malloc()
 
 
 class Device:
-    """A place where tensors live: ``cpu``, ``cuda:N`` or ``fakegpu`` (tests).
+    """A place where tensors live: ``cpu``, ``cuda:N``, ``meta`` (shapes, no data) or
+    ``fakegpu`` (tests).
 
-    Example: ``mg.device("cuda:1")``.
+    Example: ``mg.device("cuda:1")``; ``with mg.device("meta"): ...`` makes it the default
+    device of the tensors and modules created inside (as ``mg.set_default_device``).
     """
 
     __slots__ = ("type", "index")
@@ -119,9 +122,18 @@ class Device:
     def __hash__(self) -> int:
         return hash((self.type, self.index))
 
+    def __enter__(self) -> Device:
+        _DEVICE_STACK.append(_DEFAULT_DEVICE[0])
+        set_default_device(self)
+        return self
 
-DEVICE_TYPES = ("cpu", "cuda", "fakegpu")
+    def __exit__(self, *exc) -> None:
+        _DEFAULT_DEVICE[0] = _DEVICE_STACK.pop()
+
+
+DEVICE_TYPES = ("cpu", "cuda", "fakegpu", "meta")
 CPU = Device("cpu")
+META = Device("meta")
 FAKEGPU = Device("fakegpu")
 _FAKEGPU1 = Device("fakegpu", 1)
 
@@ -137,10 +149,14 @@ def _parse(spec: str) -> Device:
     if name not in DEVICE_TYPES:
         raise DeviceError(
             f"unknown device {spec!r}: expected one of 'cpu', 'cuda', 'cuda:N' (N a GPU "
-            "index) or 'fakegpu'"
+            "index), 'meta' or 'fakegpu'"
         )
     if name == "cpu":
         return CPU
+    if name == "meta":
+        if idx:
+            raise DeviceError(f"bad device {spec!r}: the meta device has no index; write 'meta'")
+        return META
     if name == "fakegpu":
         if idx and (not idx.isdigit() or int(idx) >= _fakegpu.COUNT):
             raise DeviceError(f"bad device {spec!r}: the fake GPUs are 'fakegpu' and 'fakegpu:1'")
@@ -151,6 +167,7 @@ def _parse(spec: str) -> Device:
 
 
 _DEFAULT_DEVICE = [CPU]
+_DEVICE_STACK: list[Device] = []  # the defaults that ``with mg.device(...)`` blocks replaced
 
 
 def default_device() -> Device:
@@ -288,6 +305,8 @@ def xp_of(d: Device):
         return np
     if d.type == "fakegpu":
         return fake_xp
+    if d.type == "meta":
+        return np
     check_device(d)
     return _cupy
 
@@ -298,6 +317,8 @@ def device_of(a) -> Device:
         return CPU
     if t is FakeArray:
         return fake_device(a._dev)
+    if t is MetaArray:
+        return META
     if _is_cupy_array(a):
         return _cuda_device(a.device.id)
     return CPU
@@ -310,7 +331,7 @@ def _cuda_device(i: int) -> Device:
 
 def is_array(a) -> bool:
     t = type(a)
-    return t is np.ndarray or t is FakeArray or _is_cupy_array(a)
+    return t is np.ndarray or t is FakeArray or t is MetaArray or _is_cupy_array(a)
 
 
 def data_ptr(a) -> int:
@@ -357,6 +378,8 @@ def to_numpy(a) -> np.ndarray:
         return a
     if t is FakeArray:
         return a.get()
+    if t is MetaArray:
+        raise _meta.no_data(False)
     return _cupy.asnumpy(a)
 
 
@@ -411,6 +434,10 @@ def to_device(a, d: Device):
     src = device_of(a)
     if src == d:
         return a
+    if d is META:
+        return _meta.empty(a.shape, a.dtype)
+    if src is META:
+        raise _meta.no_data()
     host = to_numpy(a)
     if d.type == "cpu":
         return host
@@ -453,7 +480,17 @@ def device_scope(d: Device):
         return _NULL_SCOPE if _ONE_GPU[0] else _cupy.cuda.Device(d.index)
     if d.type == "fakegpu":
         return _fakegpu.Scope(d.index or 0)
+    if d is META:
+        return np.errstate(all="ignore")  # NOTE: ops run on zeros: 0/0 is no one's concern
     return _NULL_SCOPE
+
+
+def empty_on(d: Device, shape, dtype):
+    """Uninitialised storage of ``shape`` and ``dtype`` on device ``d``."""
+    if d is META:
+        return _meta.empty(shape, dtype)
+    with device_scope(d):
+        return xp_of(d).empty(shape, dtype)
 
 
 def on_tensor_device(fn):
@@ -762,6 +799,8 @@ class Generator:
     def random(self, shape, dtype):
         """Uniform [0, 1) (complex: real and imaginary parts each)."""
         dt = np.dtype(dtype)
+        if self.device is META:  # NOTE: no data, no draw (the stream does not move)
+            return _meta.empty(shape, dt)
         if dt.kind == "c":
             part = np.float32 if dt == np.complex64 else np.float64
             return self.random(shape, part) + 1j * self.random(shape, part)
@@ -773,6 +812,8 @@ class Generator:
     def normal(self, shape, dtype):
         """Standard normal (complex: variance 1 split evenly between the two parts)."""
         dt = np.dtype(dtype)
+        if self.device is META:
+            return _meta.empty(shape, dt)
         if dt.kind == "c":
             part = np.float32 if dt == np.complex64 else np.float64
             z = self.normal(shape, part) + 1j * self.normal(shape, part)
@@ -783,6 +824,8 @@ class Generator:
             return self._draw(lambda: self._g.standard_normal(shape, dtype=np.float32).astype(dt))
 
     def integers(self, low, high, shape, dtype):
+        if self.device is META:
+            return _meta.empty(shape, dtype)
         with self._scope():
             return self._draw(
                 lambda: self._g.integers(low, high, size=shape).astype(dtype, copy=False)

@@ -193,8 +193,11 @@ def _make(fill, size, dtype, device, requires_grad, default=None):
     d = D.from_any(dtype) if dtype is not None else (default or D.get_default_dtype())
     if d._f8 and dev.type != "cpu":
         raise _float8.device_error(d.name, dev)
-    with backend.device_scope(dev):
-        arr = fill(xp, _shape(size), d.np)
+    if dev is backend.META and size != ():  # NOTE: no data: empty, zeros, ones, full alike
+        arr = backend.empty_on(dev, _shape(size), d.np)
+    else:
+        with backend.device_scope(dev):
+            arr = fill(xp, _shape(size), d.np)
     t = Tensor._wrap(arr, dev)
     return t.requires_grad_() if requires_grad else t
 

@@ -94,9 +94,12 @@ def is_format(t, fmt) -> bool:
     """Whether ``t``'s strides are those of layout ``fmt`` (size-1 dims ignored)."""
     if fmt is None or fmt is contiguous_format:
         return bool(t._data.flags.c_contiguous)
-    _check(fmt, t.ndim, "is_contiguous")
+    if not isinstance(fmt, memory_format):
+        _check(fmt, t.ndim, "is_contiguous")
     if fmt.order is None:
         return True
+    if len(fmt.order) != t.ndim:
+        return False  # as PyTorch: a tensor of another rank is not in that layout
     shape, strides = t._data.shape, t._data.strides
     expect = t._data.itemsize
     for d in reversed(fmt.order):

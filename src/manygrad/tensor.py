@@ -13,6 +13,8 @@ from . import backend
 from . import dtypes as D
 from ._float8 import cast_any
 from ._inference_mark import INFERENCE_DETACHED, INFERENCE_META, InferenceMark
+from ._meta import no_data as _meta_no_data
+from ._meta import storage as _meta_storage
 from ._tensor_core_methods import CoreMethods
 from ._tensor_inplace import InplaceMethods, copy_source
 from ._tensor_methods import TensorMethods
@@ -29,7 +31,12 @@ def _check_writable(t, name: str) -> None:
     if t._meta is INFERENCE_META and _NEW_META[0] is None:
         raise _infer.inplace_error(name)
     a = t._data
-    if 0 in a.strides and a.size and any(s == 0 and n > 1 for s, n in zip(a.strides, a.shape)):
+    if (
+        0 in a.strides
+        and a.size
+        and t._device is not _META
+        and any(s == 0 and n > 1 for s, n in zip(a.strides, a.shape))
+    ):
         raise RuntimeError(
             f"{name}: more than one element of the written-to tensor (shape {tuple(t.shape)}) "
             "refers to the same memory (an expand() view); write into a copy: t = t.clone()"
@@ -75,7 +82,9 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         """Fast path: wrap a raw array of a supported dtype (no copy, no checks)."""
         t = Tensor.__new__(Tensor)
         t._data = arr
-        t._device = dev if dev is not None else backend.device_of(arr)
+        t._device = dev = dev if dev is not None else backend.device_of(arr)
+        if dev is _META:
+            t._data = _meta_storage(arr)  # NOTE: an op's result on meta keeps no memory
         t.requires_grad = False
         t._grad = None
         t.grad_fn = None
@@ -115,6 +124,11 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
     @property
     def is_cuda(self) -> bool:
         return self._device.type == "cuda"
+
+    @property
+    def is_meta(self) -> bool:
+        """Whether this tensor lives on the ``meta`` device (a shape and a dtype, no data)."""
+        return self._device is _META
 
     @property
     def is_leaf(self) -> bool:
@@ -180,6 +194,11 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
                 "can't call numpy() on a tensor that requires grad; use t.detach().numpy()"
             )
         if self._device.type != "cpu":
+            if self._device is _META:
+                raise TypeError(
+                    "can't convert meta device type tensor to numpy: a meta tensor has no "
+                    "data; build it on a real device (mg.empty(..., device='cpu'))"
+                )
             raise TypeError(
                 f"can't convert a {self._device} tensor to numpy: copy it to the host first "
                 "with t.cpu().numpy()"
@@ -243,10 +262,20 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
     def __repr__(self) -> str:
         from ._tensor_str import add_suffixes, tensor_str
 
-        body = tensor_str(self._data, 7)
+        meta = self._device is _META
+        body = "..." if meta else tensor_str(self._data, 7)
         extra = []
         if self._device.type != "cpu":
             extra.append(f"device='{self._device}'")
+        if meta:
+            extra.append(f"size={tuple(self.shape)}")
+            if self.dtype is not D.get_default_dtype():
+                extra.append(f"dtype={self.dtype}")
+            if self.requires_grad and self.grad_fn is None:
+                extra.append("requires_grad=True")
+            elif self.grad_fn is not None:
+                extra.append(f"grad_fn=<{self.grad_fn.name()}>")
+            return add_suffixes("tensor(" + body, extra, 7)
         dflt = D.get_default_dtype()
         if self._data.size == 0:
             if self.ndim != 1:
@@ -279,6 +308,8 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         if dev is not None:
             d = backend.device(dev)
             if d != out._device:
+                if out._device is _META:
+                    raise _meta_no_data(False)
                 out = F.to_device(out, d)
         if fmt is not None and fmt.name not in ("preserve_format", "contiguous_format"):
             out = out.contiguous(memory_format=fmt)
@@ -725,6 +756,7 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
 # NOTE: what a new tensor's _meta starts as: None, or INFERENCE_META inside
 # inference_mode (autograd's inference_mode sets it on entry and exit)
 _NEW_META: list = [None]
+_META = backend.META
 
 
 def _is_operand(o) -> bool:

@@ -30,6 +30,8 @@ _BF16 = None  # NOTE: ml_dtypes' bfloat16, looked up on first use (keeps imports
 _F32 = _np.dtype(_np.float32)
 _PLAIN = "?bhilqBHILQefd"  # NOTE: the chars of NumPy's own real dtypes (not ml_dtypes')
 _ndarray = _np.ndarray
+_META = backend.META
+_MetaArray = backend.MetaArray
 _NULL_SCOPE = backend._NULL_SCOPE
 # device type -> dtype that matmul-like ops compute in (set by mg.autocast)
 autocast_dtypes: dict = {}
@@ -361,6 +363,8 @@ class Function:
                 if a.requires_grad:
                     record = True
         record = record and _grad_enabled and cls.differentiable
+        if dev is _META:  # NOTE: ops run on meta storage as plain arrays (zero strides)
+            raw = [r.view(_ndarray) if r.__class__ is _MetaArray else r for r in raw]
         if dt0 is not None and dt0.char not in _PLAIN and not cls.view:  # complex, bf16, float8
             if dt0.kind == "c" and not cls.complex_ok:
                 raise DTypeError(

@@ -244,6 +244,8 @@ def _write(t: Tensor, arr, name: str, scoped: bool = True) -> None:
             f"{name}: result type {arr.dtype} can't be cast to the desired output type "
             f"{d.dtype}; use the out-of-place op: x = x.{name.rstrip('_')}(...)"
         )
+    if d.__class__ is backend.MetaArray:
+        return  # NOTE: a meta tensor has no data to write
     if not scoped:
         backend.array_module(d).copyto(d, arr, casting="unsafe")
         return

@@ -69,11 +69,14 @@ class ModuleAccess:
 
     def to_empty(self, *, device=None, recurse: bool = True):
         """Move parameters and buffers (of submodules too, with ``recurse``) to ``device``
-        (values are kept: PyTorch leaves them uninitialized, any values are allowed)."""
+        (new, uninitialised storage, as PyTorch's: for a model built on ``meta``, before
+        ``load_state_dict`` or an initialiser fills it)."""
         from .. import backend
         from .module import _on_arrays
 
         if device is None:
             return self
         dev = backend.check_device(backend.device(device))
-        return self._apply(_on_arrays(lambda a: backend.to_device(a, dev)), recurse=recurse)
+        return self._apply(
+            _on_arrays(lambda a: backend.empty_on(dev, a.shape, a.dtype)), recurse=recurse
+        )
