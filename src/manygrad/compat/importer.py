@@ -43,6 +43,7 @@ ALIASES = {
     "torch.testing": "manygrad.compat.torch_testing",
     "torch.multiprocessing": "manygrad.compat.torch_multiprocessing",
     "torch.types": "manygrad.compat.torch_types",
+    "torch.ops": "manygrad.compat.torch_ops",
 }
 
 
