@@ -261,6 +261,21 @@ def _cases():
          ct(tf.conv_transpose2d, stride=2), [(32, 64, 16, 16), (64, 32, 2, 2), (32,)],
          [True, True, True]),
     ]  # fmt: skip
+    # the same layers in their own group, one line per kernel/stride variant
+    for n, c, hw, o, k, s, p in (
+        (32, 64, 16, 32, 4, 2, 1),
+        (32, 128, 8, 64, 4, 2, 1),
+        (16, 64, 32, 64, 3, 1, 1),
+        (16, 128, 16, 64, 2, 2, 0),
+    ):
+        name = f"conv_transpose2d {n}x{c}x{hw}x{hw}->{o} k{k}s{s}p{p}"
+        specs = [(n, c, hw, hw), (c, o, k, k), (o,)]
+        f_mg = ct(mg.conv_transpose2d, stride=s, padding=p)
+        f_t = ct(tf.conv_transpose2d, stride=s, padding=p)
+        cases += [
+            ("convT", f"{name} fwd", f_mg, f_t, specs, None),
+            ("convT", f"{name} fwd+bwd", f_mg, f_t, specs, [True, True, True]),
+        ]
     ct3 = lambda f: lambda x, w, b: f(x, w, b, stride=2, padding=1, output_padding=1)  # noqa: E731
     c3d = [(4, 16, 8, 16, 16), (16, 8, 3, 3, 3), (8,)]
     cases += [
@@ -305,7 +320,7 @@ def main(argv=None) -> None:
         "--only",
         default=None,
         help="run one group: add, matmul, softmax, gelu, act, norm, gnorm, bn, upsample, conv, "
-        "conv3d, dwconv, xent, pool",
+        "convT, conv3d, dwconv, xent, pool",
     )
     ap.add_argument("--budget", type=float, default=None, help="seconds per library per case")
     ap.add_argument("--single-thread", action="store_true", help="1 thread each, CPU time")

@@ -2214,6 +2214,242 @@ MG_EXPORT void mg_lstm_cell_bwd_f32(const float* dh, const float* gy, float* dc,
   }
 }
 
+/* ---- transposed 2-d convolutions (ops/_convt_blocks.py): the columns of a block of images
+ * Geometry geo: C, H, W (the transposed convolution's output channels and size), hi, wi (its
+ * input's size), kh, kw, sh, sw, pt, pl (top and left padding), dh, dw. The columns of an
+ * image are (C, kh, kw, hi, wi): value (c, i, j, a, b) belongs to output pixel
+ * (a sh - pt + i dh, b sw - pl + j dw) of channel c, and is dropped where that is outside. */
+
+/* The input positions [*lo, *hi) of a dimension of n_in whose place a s + off lies in the
+ * output's [0, n_out). */
+static void mg_ct_span(int64_t off, int64_t s, int64_t n_in, int64_t n_out, int64_t* lo,
+                       int64_t* hi) {
+  int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+  int64_t h = off >= n_out ? 0 : (n_out - 1 - off) / s + 1;
+  h = h < n_in ? h : n_in;
+  *lo = l < h ? l : h;
+  *hi = h;
+}
+
+/* Where output position a s + off falls when the positions are split into s phases (phase
+ * q holds positions r s + q at r): phase *q, at a + *e. */
+static void mg_ct_phase(int64_t off, int64_t s, int64_t* q, int64_t* e) {
+  *q = ((off % s) + s) % s;
+  *e = (off - *q) / s;
+}
+
+/* The phase planes of one output plane (H, W): sh * sw planes of Hq x S values, plane
+ * (qh, qw) holding the pixels (r sh + qh, t sw + qw) at (r, t), with G spare values before
+ * and after them all. The column planes (hi, wi) of the taps then map to these planes with
+ * a shift, and when S == wi each tap's rows are one contiguous run: one loop per tap
+ * instead of one per row (the rows, e.g. 8 or 16 values, cost more in loop overhead than in
+ * additions). Values a run covers outside the tap's columns are zeros (the fold zeroes them
+ * in the columns first, the unfold writes them afterwards). */
+typedef struct {
+  int64_t C, H, W, hi, wi, kh, kw, sh, sw, pt, pl, dh, dw, Hq, Wq, S, PQ, G;
+} mg_ct_geo;
+
+static mg_ct_geo mg_ct_read(const int64_t* geo) {
+  mg_ct_geo g = {geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6],
+                 geo[7], geo[8], geo[9], geo[10], geo[11], geo[12]};
+  g.Hq = (g.H + g.sh - 1) / g.sh;
+  g.Wq = (g.W + g.sw - 1) / g.sw;
+  g.S = g.Wq > g.wi ? g.Wq : g.wi;
+  g.PQ = g.Hq * g.S;
+  g.G = 2 * g.S + (g.kw * g.dw + g.pl) / g.sw + 8;
+  return g;
+}
+
+/* A tap's rows [a0, a1) and columns [b0, b1), its phase plane and shift: the value (a, b) of
+ * its column plane is pixel (a + eh, b + ew) of plane `plane`. */
+typedef struct {
+  int64_t a0, a1, b0, b1, plane, eh, ew;
+} mg_ct_tap;
+
+static mg_ct_tap mg_ct_tap_of(const mg_ct_geo* g, int64_t i, int64_t j) {
+  mg_ct_tap t;
+  int64_t oh = i * g->dh - g->pt, ow = j * g->dw - g->pl, qh, qw;
+  mg_ct_span(oh, g->sh, g->hi, g->H, &t.a0, &t.a1);
+  mg_ct_span(ow, g->sw, g->wi, g->W, &t.b0, &t.b1);
+  mg_ct_phase(oh, g->sh, &qh, &t.eh);
+  mg_ct_phase(ow, g->sw, &qw, &t.ew);
+  t.plane = qh * g->sw + qw;
+  return t;
+}
+
+/* Every tap's mg_ct_tap_of, (kh, kw) (malloc'd: the caller frees it), or NULL. */
+static mg_ct_tap* mg_ct_taps(const mg_ct_geo* g) {
+  mg_ct_tap* taps = malloc(sizeof(mg_ct_tap) * (size_t)(g->kh * g->kw));
+  if (taps)
+    for (int64_t i = 0; i < g->kh; ++i)
+      for (int64_t j = 0; j < g->kw; ++j) taps[i * g->kw + j] = mg_ct_tap_of(g, i, j);
+  return taps;
+}
+
+/* y (m, C, H, W) = bias (C,) (or 0) + every column value added at its output pixel
+ * (col2im: the transposed convolution's forward after its product); the columns' values
+ * outside the output are set to 0. Returns 0 when out of memory. */
+MG_EXPORT int mg_convt_fold_f32(float* cols, const float* bias, float* y, int64_t m,
+                                const int64_t* geo) {
+  mg_ct_geo g = mg_ct_read(geo);
+  int64_t hw = g.hi * g.wi, HW = g.H * g.W, np_ = g.sh * g.sw * g.PQ;
+  float* buf = calloc((size_t)(np_ + 2 * g.G), sizeof(float));
+  mg_ct_tap* taps = mg_ct_taps(&g);
+  if (!buf || !taps) {
+    free(buf);
+    free(taps);
+    return 0;
+  }
+  float* P = buf + g.G;
+  for (int64_t p = 0; p < m * g.C; ++p) {
+    float* out = y + p * HW;
+    float b0 = bias ? bias[p % g.C] : 0.0f;
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        mg_ct_tap t = taps[i * g.kw + j];
+        float* src = cols + ((p * g.kh + i) * g.kw + j) * hw;
+        float* dst = P + t.plane * g.PQ + t.eh * g.S + t.ew;
+        if (t.a0 >= t.a1 || t.b0 >= t.b1) continue;
+        if (g.S == g.wi) {
+          if (t.b0 > 0 || t.b1 < g.wi)
+            for (int64_t a = t.a0; a < t.a1; ++a) {
+              for (int64_t b = 0; b < t.b0; ++b) src[a * g.wi + b] = 0.0f;
+              for (int64_t b = t.b1; b < g.wi; ++b) src[a * g.wi + b] = 0.0f;
+            }
+          float* d = dst + t.a0 * g.S;
+          const float* r = src + t.a0 * g.wi;
+          int64_t n = (t.a1 - t.a0) * g.wi;
+#pragma omp simd
+          for (int64_t k = 0; k < n; ++k) d[k] += r[k];
+        } else {
+          for (int64_t a = t.a0; a < t.a1; ++a) {
+            float* d = dst + a * g.S;
+            const float* r = src + a * g.wi;
+#pragma omp simd
+            for (int64_t b = t.b0; b < t.b1; ++b) d[b] += r[b];
+          }
+        }
+      }
+    /* NOTE: each pixel's sum is set back to 0 as it is read: the planes are all zeros
+     * again for the next plane (the runs add zeros elsewhere), without a memset */
+    for (int64_t h = 0; h < g.H; ++h) {
+      float* orow = out + h * g.W;
+      float* prow = P + (h % g.sh) * g.sw * g.PQ + (h / g.sh) * g.S;
+      if (g.sw == 1) {
+#pragma omp simd
+        for (int64_t t = 0; t < g.W; ++t) {
+          orow[t] = prow[t] + b0;
+          prow[t] = 0.0f;
+        }
+      } else if (g.sw == 2) {
+        float* prow1 = prow + g.PQ;
+#pragma omp simd
+        for (int64_t t = 0; t < g.W / 2; ++t) {
+          orow[2 * t] = prow[t] + b0;
+          orow[2 * t + 1] = prow1[t] + b0;
+          prow[t] = 0.0f;
+          prow1[t] = 0.0f;
+        }
+        if (g.W % 2) {
+          orow[g.W - 1] = prow[g.W / 2] + b0;
+          prow[g.W / 2] = 0.0f;
+        }
+      } else {
+        for (int64_t q = 0; q < g.sw; ++q)
+          for (int64_t t = 0; t * g.sw + q < g.W; ++t) {
+            orow[t * g.sw + q] = prow[q * g.PQ + t] + b0;
+            prow[q * g.PQ + t] = 0.0f;
+          }
+      }
+    }
+  }
+  free(buf);
+  free(taps);
+  return 1;
+}
+
+/* cols (m, C, kh, kw, hi, wi) = the values of g (m, C, H, W) at each column's output pixel,
+ * 0 outside (im2col: the transposed convolution's backward before its products); with gb
+ * (m, C), each plane's sum of g there. Returns 0 when out of memory. */
+MG_EXPORT int mg_convt_unfold_f32(const float* gy, float* cols, float* gb, int64_t m,
+                                  const int64_t* geo) {
+  mg_ct_geo g = mg_ct_read(geo);
+  int64_t hw = g.hi * g.wi, HW = g.H * g.W, np_ = g.sh * g.sw * g.PQ;
+  /* NOTE: zeros, so that the runs read zeros (never garbage) where no pixel is */
+  float* buf = calloc((size_t)(np_ + 2 * g.G), sizeof(float));
+  mg_ct_tap* taps = mg_ct_taps(&g);
+  if (!buf || !taps) {
+    free(buf);
+    free(taps);
+    return 0;
+  }
+  float* P = buf + g.G;
+  for (int64_t p = 0; p < m * g.C; ++p) {
+    const float* in = gy + p * HW;
+    if (gb) {
+      float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+      for (int64_t t = 0; t < HW; ++t) acc += in[t];
+      gb[p] = acc;
+    }
+    for (int64_t h = 0; h < g.H; ++h) {
+      const float* irow = in + h * g.W;
+      float* prow = P + (h % g.sh) * g.sw * g.PQ + (h / g.sh) * g.S;
+      if (g.sw == 1) {
+#pragma omp simd
+        for (int64_t t = 0; t < g.W; ++t) prow[t] = irow[t];
+      } else if (g.sw == 2) {
+        float* prow1 = prow + g.PQ;
+#pragma omp simd
+        for (int64_t t = 0; t < g.W / 2; ++t) {
+          prow[t] = irow[2 * t];
+          prow1[t] = irow[2 * t + 1];
+        }
+        if (g.W % 2) prow[g.W / 2] = irow[g.W - 1];
+      } else {
+        for (int64_t q = 0; q < g.sw; ++q)
+          for (int64_t t = 0; t * g.sw + q < g.W; ++t) prow[q * g.PQ + t] = irow[t * g.sw + q];
+      }
+    }
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        mg_ct_tap t = taps[i * g.kw + j];
+        float* dst = cols + ((p * g.kh + i) * g.kw + j) * hw;
+        const float* src = P + t.plane * g.PQ + t.eh * g.S + t.ew;
+        if (t.a0 >= t.a1 || t.b0 >= t.b1) {
+          memset(dst, 0, sizeof(float) * (size_t)hw);
+          continue;
+        }
+        memset(dst, 0, sizeof(float) * (size_t)(t.a0 * g.wi));
+        memset(dst + t.a1 * g.wi, 0, sizeof(float) * (size_t)((g.hi - t.a1) * g.wi));
+        if (g.S == g.wi) {
+          float* d = dst + t.a0 * g.wi;
+          const float* r = src + t.a0 * g.S;
+          int64_t n = (t.a1 - t.a0) * g.wi;
+#pragma omp simd
+          for (int64_t k = 0; k < n; ++k) d[k] = r[k];
+          if (t.b0 > 0 || t.b1 < g.wi)
+            for (int64_t a = t.a0; a < t.a1; ++a) {
+              for (int64_t b = 0; b < t.b0; ++b) dst[a * g.wi + b] = 0.0f;
+              for (int64_t b = t.b1; b < g.wi; ++b) dst[a * g.wi + b] = 0.0f;
+            }
+        } else {
+          for (int64_t a = t.a0; a < t.a1; ++a) {
+            float* d = dst + a * g.wi;
+            const float* r = src + a * g.S;
+            for (int64_t b = 0; b < t.b0; ++b) d[b] = 0.0f;
+#pragma omp simd
+            for (int64_t b = t.b0; b < t.b1; ++b) d[b] = r[b];
+            for (int64_t b = t.b1; b < g.wi; ++b) d[b] = 0.0f;
+          }
+        }
+      }
+  }
+  free(buf);
+  free(taps);
+  return 1;
+}
+
 /* No fused multiply-adds in a function: its values stay those of the same operations
  * rounded one by one (NumPy's), bit for bit. */
 #if defined(__clang__)
@@ -2256,4 +2492,4 @@ MG_EXPORT MG_NO_FMA_ATTR void mg_adam_f32(float* p, const float* g, float* m, fl
 }
 
 /* The ABI version the loader checks, so that a stale cached library is rebuilt. */
-MG_EXPORT int mg_native_version(void) { return 6; }
+MG_EXPORT int mg_native_version(void) { return 7; }

@@ -34,7 +34,7 @@ import warnings
 import numpy as np
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "_native.c")
-_VERSION = 6  # NOTE: mg_native_version() of the source; a cached library must match
+_VERSION = 7  # NOTE: mg_native_version() of the source; a cached library must match
 # NOTE: GNU C, not ISO: ISO modes turn off contraction into fused multiply-adds (2x slower).
 # -fno-trapping-math (clang's default) lets GCC turn the selects of a loop body with
 # divisions into vector blends; it changes no value (flags of FP exceptions only)
@@ -97,6 +97,8 @@ _SIGNATURES = {
     "mg_wino_fold_f32": (_P, _I, _P, *([_I] * 8)),
     "mg_wino_filter_f32": (_P, _P, _I, _I),
     "mg_wino_filter_bwd_f32": (_P, _P, _I, _I),
+    "mg_convt_fold_f32": (_P, _P, _P, _I, _P),
+    "mg_convt_unfold_f32": (_P, _P, _P, _I, _P),
     "mg_cross_entropy_f32": (_P, _P, _P, _P, _P, _P, _I, _I, _I, _F, _P, _F, _F),
     "mg_cross_entropy_bwd_f32": (_P, _P, _P, _P, _P, _F, _P, _I, _I, _I, _F, _F),
     "mg_adam_f32": (_P, _P, _P, _P, _P, _I, *([_F] * 7), ctypes.c_int),
@@ -108,7 +110,8 @@ _SIGNATURES = {
 # NOTE: 0: out of memory
 _RETURNS_INT = ("mg_dwconv2d_f32", "mg_dwconv2d_bwd_f32", "mg_batch_norm_f32",
                 "mg_batch_norm_eval_f32", "mg_batch_norm_bwd_f32", "mg_wino_in_f32",
-                "mg_wino_out_f32", "mg_wino_gy_f32", "mg_wino_fold_f32")  # fmt: skip
+                "mg_wino_out_f32", "mg_wino_gy_f32", "mg_wino_fold_f32", "mg_convt_fold_f32",
+                "mg_convt_unfold_f32")  # fmt: skip
 
 
 def _compiler() -> str | None:
@@ -983,6 +986,34 @@ def winograd_filter_backward(gu):
     gw = np.empty((o, c, 3, 3), np.float32)
     lib_.mg_wino_filter_bwd_f32(_ptr(gu), _ptr(gw), c, o)
     return gw
+
+
+# NOTE: the transposed convolutions' column kernels below run on one block of images on the
+# calling thread (ops/_convt_blocks.py shares the blocks between threads and checks the
+# arrays once with ``takes``: C-contiguous float32); ``geo`` is ``convt_geometry``'s.
+
+
+def convt_geometry(g):
+    """The geometry array of the column kernels for a transposed convolution's ``_Geom``
+    (its output is the geometry's input (N, C, H, W), its input the geometry's output)."""
+    return np.array([g.C, g.H, g.W, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.pads[0], g.pads[2],
+                     g.dh, g.dw], np.int64)  # fmt: skip
+
+
+def convt_fold(cols, b, y, geo) -> None:
+    """``y`` (m, C, H, W) = ``b`` (C,) (or 0) plus the columns ``cols`` (m, C kh kw, hi wi)
+    added at their output pixels."""
+    if not lib().mg_convt_fold_f32(cols.ctypes.data, _ptr(b), y.ctypes.data, y.shape[0],
+                                   geo.ctypes.data):  # fmt: skip
+        raise MemoryError("conv_transpose2d: out of memory for a plane of the output")
+
+
+def convt_unfold(g, cols, gb, geo) -> None:
+    """``cols`` (m, C kh kw, hi wi) = the values of ``g`` (m, C, H, W) at the columns' output
+    pixels (0 outside); with ``gb`` (m, C), the sum of each plane of ``g``."""
+    if not lib().mg_convt_unfold_f32(g.ctypes.data, cols.ctypes.data, None if gb is None else
+                                     gb.ctypes.data, g.shape[0], geo.ctypes.data):  # fmt: skip
+        raise MemoryError("conv_transpose2d: out of memory for a plane of the gradient")
 
 
 def _stepper(fn, arrays, nd: int, hb: int):

@@ -10,8 +10,10 @@ fewer multiplications). On the CPU, unpadded, ungrouped 1x1 kernels are plain pr
 the NCHW input (``_conv_pointwise``). Ungrouped 1-d convolutions on the CPU build their columns in the
 input's own NCL layout (``_conv1d_rows``: no channels-last transposes). Depthwise
 convolutions (groups = channels) of float32 CPU arrays run as direct loops in C
-(``_native.depthwise_conv2d``: no columns). The same code serves NumPy, CuPy and the fake
-GPU through ``xp``.
+(``_native.depthwise_conv2d``: no columns). Ungrouped transposed convolutions run at stride 1
+on the CPU as conv2d with the flipped weight, and otherwise, for float32 CPU arrays, as
+per-image products with col2im and im2col in C (``_convt_blocks``). The same code serves
+NumPy, CuPy and the fake GPU through ``xp``.
 """
 
 # ruff: noqa: A002  (`input` is PyTorch's argument name)
@@ -24,6 +26,7 @@ from ..tensor import Tensor
 from . import _conv1d_rows as _c1
 from . import _conv_kernels as _ck
 from . import _conv_pointwise as _pw
+from . import _convt_blocks as _ctb
 from . import _winograd as _wg
 from ._common import check_same_dtype
 from ._conv_geom import (  # noqa: F401  (tests and pool.py reach them here)
@@ -156,7 +159,11 @@ class ConvTranspose(Function):
 
     def forward(self, x, w, b, geom, shape4, keep_x):
         self.w, self.geom, self.xshape, self.x, self.shape4 = w, geom, x.shape, x, shape4
-        x2 = _to_grid(x.reshape(geom.N, geom.O, geom.Ho, geom.Wo), geom)
+        x4 = x.reshape(geom.N, geom.O, geom.Ho, geom.Wo)
+        self.blocks = _ctb.applies(x4, w, b, geom)
+        if self.blocks:  # NOTE: float32 on the CPU: per-image products, col2im in C
+            return _ctb.forward(x4, w, b, geom).reshape(shape4[2])
+        x2 = _to_grid(x4, geom)
         self.x2 = x2 if keep_x else None
         y = _conv_grad_input(x2, w.reshape(shape4[1]), geom, b)
         return _same_dtype(y, x).reshape(shape4[2])
@@ -165,6 +172,12 @@ class ConvTranspose(Function):
         nx, nw, nb = self.needs_input_grad
         g, w = self.geom, self.w
         gy = gy.reshape(g.N, g.C, g.H, g.W)
+        if self.blocks and _ctb.applies(gy, w, None, g):
+            x4 = self.x.reshape(g.N, g.O, g.Ho, g.Wo)
+            gx, gw, gb = _ctb.backward(gy, x4, w, g, nx, nw, nb)
+            return (None if gx is None else gx.reshape(self.xshape)), gw, gb
+        if self.blocks and nw:  # NOTE: e.g. a gradient of another dtype: the columns path
+            self.x2 = _to_grid(self.x.reshape(g.N, g.O, g.Ho, g.Wo), g)
         gx = gw = None
         if nx or nw:
             gx, cols = _conv(gy, w.reshape(g.O, -1, g.kh, g.kw), None, g)
@@ -342,6 +355,21 @@ def _conv_transposend(op, nd, x, weight, bias, stride, padding, out_pad, groups,
     ]
     if min(size) < 1:
         raise ShapeError(f"{op}: output size {size} is too small for input {tuple(x.shape)}")
+    spatial = tuple(range(2, nd + 2))
+    reach = [d * (k - 1) for d, k in zip(dilation[2 - nd :], weight.shape[2:])]
+    if (
+        groups == 1
+        and all(v == 1 for v in stride)
+        and not any(extra)
+        and all(p <= r for p, r in zip(pads[4 - 2 * nd :: 2], reach))
+        and x._device.type == "cpu"
+    ):
+        # NOTE: at stride 1 a transposed convolution is the convolution with the flipped
+        # weight, its two channel dims swapped, and padding d (k - 1) - p: conv2d's faster
+        # paths (Winograd for 3x3) then serve it, forward and backward
+        w = weight.flip(spatial).transpose(0, 1).contiguous()
+        pad = tuple(r - p for p, r in zip(pads[4 - 2 * nd :: 2], reach))
+        return _convnd(op, nd, x, w, bias, 1, pad, dilation[2 - nd :], 1)
     ys = (xs[0], ws[1] * groups, size[0], size[1])
     geom = _Geom(ys, ws, stride, pads, dilation, groups, out_hw=xs[2:])
     yshape = ys if nd == 2 else (ys[0], ys[1], ys[3])
