@@ -394,3 +394,39 @@ def test_looping_over_a_traced_tensor_warns():
 
     with pytest.warns(TracerWarning, match=r"__iter__\(\) read a traced tensor"):
         mg.onnx.to_model(Rows(), mg.randn(3, 2))
+
+
+@pytest.mark.parametrize(
+    "act",
+    [
+        lambda: nn.ReLU(inplace=True),
+        lambda: nn.LeakyReLU(0.1, inplace=True),
+        lambda: nn.ELU(inplace=True),
+        lambda: nn.SiLU(inplace=True),
+        lambda: nn.Hardtanh(inplace=True),
+        lambda: nn.ReLU6(inplace=True),
+        lambda: nn.Hardswish(inplace=True),
+    ],
+)
+def test_in_place_activations_are_in_the_graph(act):
+    mg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), act(), nn.Linear(8, 2)).eval()
+    _compare(model, _session(mg.onnx.to_model(model, mg.randn(3, 4))), [(3, 4)], tol=1e-6)
+
+
+def test_in_place_methods_and_residual_sums_are_in_the_graph():
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, padding=1)
+            self.bn = nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            out = self.bn(self.conv(x))
+            out += x  # as torchvision's residual blocks
+            out = F.relu(out, inplace=True)
+            return out.exp_().sigmoid_()
+
+    model = _randomise_norms(Block()).eval()
+    proto = mg.onnx.to_model(model, mg.randn(2, 4, 5, 5))
+    _compare(model, _session(proto), [(2, 4, 5, 5)], tol=1e-5)

@@ -254,6 +254,7 @@ class _InPlace:
     def __init__(self, tracer: Tracer):
         self.tracer = tracer
         self.saved: dict = {}
+        self._inside = 0
 
     def _involves(self, t, args) -> bool:
         tr = self.tracer
@@ -284,7 +285,11 @@ class _InPlace:
                     from ..ops.elementwise import cast
 
                     r = cast(r, t.dtype)
-                orig(t, *a, **k)
+                ctx._inside += 1  # NOTE: the write of the recorded op itself
+                try:
+                    orig(t, *a, **k)
+                finally:
+                    ctx._inside -= 1
                 ctx.tracer.rebind(t, ctx.tracer.name(r))
                 return t
 
@@ -326,7 +331,36 @@ class _InPlace:
         for name in self._UNTRACEABLE:
             patch(name, refused)
         patch("__getitem__", getitem)
+        self._patch_writes()
         return self
+
+    def _patch_writes(self) -> None:
+        """In-place ops written as an op then a copy into the tensor (``relu_``,
+        ``F.relu(x, inplace=True)``, ``exp_``, ...): the tensor stands for the op's result
+        afterwards. The activations that compute straight into their input when no graph
+        is needed take that path while tracing."""
+        from ..autograd import _inplace
+        from ..ops import elementwise as E
+
+        tracer = self.tracer
+        write, rectify = _inplace._write, E._rectify_in_place
+
+        def traced_write(t, arr, name, scoped=True):
+            write(t, arr, name, scoped)
+            if self._inside:
+                return
+            if tracer.is_traced(arr):
+                tracer.rebind(t, tracer.name(arr))
+            elif tracer.is_traced(t):
+                raise UnsupportedOpError(
+                    f"onnx.export: {name} changes a traced tensor of shape {tuple(t.shape)} in "
+                    "place with values the trace can't follow; compute the new value out of "
+                    "place instead (y = x.op() rather than x.op_())"
+                )
+
+        _inplace._write = traced_write
+        E._rectify_in_place = lambda t, name, slope=None: False
+        self._writes = (write, rectify)
 
     def _refuse_views(self, t, name: str) -> None:
         if self.tracer.made_by.get(id(t)) in ("Slice", "Index"):
@@ -342,6 +376,10 @@ class _InPlace:
                 setattr(Tensor, name, orig)
             else:
                 delattr(Tensor, name)
+        from ..autograd import _inplace
+        from ..ops import elementwise as E
+
+        _inplace._write, E._rectify_in_place = self._writes
         return False
 
 
