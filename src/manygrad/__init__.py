@@ -110,7 +110,7 @@ from .ops.segment import segment_reduce  # noqa: E402
 _LAZY = {"data", "models", "datasets", "distributed", "train", "bench", "onnx", "func", "utils"}
 _LAZY |= {"distributions", "accelerator", "backends", "serialization", "compat", "compiler"}
 _LAZY |= {"linalg", "special", "random", "fft", "jit", "profiler", "signal", "cpu", "overrides"}
-_LAZY |= {"masked", "quasirandom", "hub", "nested", "futures", "fx", "library"}
+_LAZY |= {"masked", "quasirandom", "hub", "nested", "futures", "fx", "library", "export"}
 
 
 def __getattr__(name):

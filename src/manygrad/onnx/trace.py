@@ -60,6 +60,8 @@ def host_array(a) -> np.ndarray:
 class Tracer:
     """Maps traced tensors to ONNX value names while the model runs."""
 
+    what = "onnx.export"  # NOTE: names the caller in the messages of the shared patches
+
     def __init__(self, g: Graph, named: dict, dynamic_sizes: set, seq_axes: dict | None = None):
         self.g = g
         self._named = named  # id(parameter or buffer) -> its name in the model
@@ -201,7 +203,7 @@ class _HostReads:
             def read(t, *a, _orig=orig, _name=name, **k):
                 if tracer.is_traced(t):
                     warnings.warn(
-                        f"onnx.export: {_name}() read a traced tensor of shape "
+                        f"{tracer.what}: {_name}() read a traced tensor of shape "
                         f"{tuple(t.shape)} on the host during tracing; Python code that "
                         "branches or loops on it is fixed to what it did for the example "
                         "input, so the exported graph may not follow other inputs",
@@ -299,8 +301,9 @@ class _InPlace:
             def method(t, *a, **k):
                 if ctx._involves(t, list(a) + list(k.values())):
                     raise UnsupportedOpError(
-                        f"onnx.export: {name} on a traced tensor of shape {tuple(t.shape)} "
-                        "changes it in place, which ONNX can't express; build the new value "
+                        f"{ctx.tracer.what}: {name} on a traced tensor of shape "
+                        f"{tuple(t.shape)} changes it in place, which the traced graph can't "
+                        "express; build the new value "
                         "out of place (mg.where, masked_fill, cat) instead"
                     )
                 out = orig(t, *a, **k)
@@ -317,7 +320,7 @@ class _InPlace:
                         ctx.tracer.is_traced(it)
                     ):  # fmt: skip
                         raise UnsupportedOpError(
-                            "onnx.export: x[mask] with a traced boolean mask has a shape that "
+                            f"{ctx.tracer.what}: x[mask] with a traced boolean mask has a shape that "
                             "depends on the data, which the traced graph can't follow; use "
                             "mg.where(mask, x, other) or masked_fill instead"
                         )
@@ -353,7 +356,7 @@ class _InPlace:
                 tracer.rebind(t, tracer.name(arr))
             elif tracer.is_traced(t):
                 raise UnsupportedOpError(
-                    f"onnx.export: {name} changes a traced tensor of shape {tuple(t.shape)} in "
+                    f"{tracer.what}: {name} changes a traced tensor of shape {tuple(t.shape)} in "
                     "place with values the trace can't follow; compute the new value out of "
                     "place instead (y = x.op() rather than x.op_())"
                 )
@@ -365,8 +368,9 @@ class _InPlace:
     def _refuse_views(self, t, name: str) -> None:
         if self.tracer.made_by.get(id(t)) in ("Slice", "Index"):
             raise UnsupportedOpError(
-                f"onnx.export: {name} updates a slice (x[...]) of a traced tensor in place, "
-                "which changes the tensor it was sliced from; ONNX can't express that: compute "
+                f"{self.tracer.what}: {name} updates a slice (x[...]) of a traced tensor in "
+                "place, which changes the tensor it was sliced from; the traced graph can't "
+                "express that: compute "
                 "the new tensor out of place (e.g. with mg.cat or mg.where)"
             )
 
@@ -386,7 +390,7 @@ class _InPlace:
 def run_traced(tracer: Tracer, fn, *args):
     """Call ``fn(*args)`` with every op recorded by ``tracer``."""
     if autograd._trace is not None:
-        raise RuntimeError("onnx.export: another export is tracing already (one at a time)")
+        raise RuntimeError(f"{tracer.what}: another export is tracing already (one at a time)")
     autograd._trace = tracer
     try:
         with _HostReads(tracer), _InPlace(tracer):

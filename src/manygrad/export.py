@@ -1,0 +1,505 @@
+"""``torch.export``: a model's forward recorded as a graph of manygrad ops.
+
+``export(model, args)`` runs the forward once on the example arguments and records every
+op it executes (as ``manygrad.onnx`` does) into a ``torch.fx`` graph: placeholders for the
+tensor inputs, ``get_attr`` nodes for parameters, buffers and constants, one
+``call_function`` node per op. ``ep.module()`` runs that graph; it shares the model's
+parameters, so it can be fine-tuned too.
+
+As PyTorch's, the graph is specialised to the example: Python control flow and shapes
+are fixed. A dim declared dynamic (``dynamic_shapes={"x": {0: Dim("batch")}}``) may take
+other sizes (within its ``min``/``max``): the model is traced again for each new size
+(cached), since sizes computed in Python are constants of a graph. Other dims, and
+non-tensor arguments, must equal the example's. In-place updates of traced tensors are
+recorded as the op they compute; host reads of traced values warn (the graph keeps what
+the example did), and a buffer that the forward changes in place (batch-norm statistics in
+training mode) is not updated by the graph: export in ``eval()`` mode.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+from . import autograd
+from .fx.graph import Graph
+from .fx.graph_module import GraphModule
+from .nn import Module
+from .onnx.graph import UnsupportedOpError
+from .onnx.trace import TracerWarning, _HostReads, _InPlace
+from .tensor import Tensor
+
+__all__ = [
+    "Dim",
+    "GuardError",
+    "ExportedProgram",
+    "dims",
+    "export",
+    "export_for_training",
+    "load",
+    "save",
+]
+
+_PRIMITIVE = (int, float, bool, str, type(None))
+
+
+def _primitive(v) -> bool:
+    if isinstance(v, _PRIMITIVE):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_primitive(x) for x in v)
+    return False
+
+
+class _OpCall:
+    """The target of one recorded op: calls ``cls.apply`` with the recorded constants that
+    are not plain Python values (geometry objects, arrays) put back in place."""
+
+    def __init__(self, cls, layout, hidden_kwargs):
+        self.cls = cls
+        self.layout = layout  # per positional argument: None (given by the node) or a constant
+        self.hidden_kwargs = hidden_kwargs
+        self.__name__ = self.__qualname__ = _snake(cls.__name__)
+        self.__module__ = "manygrad_export"
+
+    def __call__(self, *given, **kwargs):
+        it = iter(given)
+        args = [next(it) if slot is None else slot[0] for slot in self.layout]
+        return self.cls.apply(*args, **kwargs, **self.hidden_kwargs)
+
+    def __repr__(self) -> str:
+        return f"manygrad.{self.__name__}"
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and (not name[i - 1].isupper()):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+class _Tracer:
+    """Maps traced tensors to graph nodes while the forward runs (the interface of
+    ``onnx.trace.Tracer``, which the in-place and host-read patches use)."""
+
+    what = "torch.export"
+
+    def __init__(self, graph: Graph, named: dict):
+        self.g = graph
+        self._named = named  # id(tensor or its array) -> qualified name in the model
+        self._nodes: dict[int, object] = {}
+        self._keep: list = []
+        self.traced: set[int] = set()
+        self.made_by: dict[int, str] = {}
+        self.attrs: dict[str, Tensor] = {}  # get_attr name -> tensor
+        self._consts = 0
+
+    def bind(self, t, node, traced: bool = True) -> None:
+        self._keep.append(t)
+        self._nodes[id(t)] = node
+        if isinstance(t, Tensor):
+            self._keep.append(t._data)
+            self._nodes.setdefault(id(t._data), node)
+            if traced:
+                self.traced.add(id(t))
+                self.traced.add(id(t._data))
+
+    def name(self, t, op: str = ""):
+        n = self._nodes.get(id(t))
+        if n is None and isinstance(t, Tensor):
+            n = self._nodes.get(id(t._data))
+        if n is not None:
+            return n
+        if not isinstance(t, Tensor):
+            t = Tensor._wrap(t)
+        qual = self._named.get(id(t)) or self._named.get(id(t._data))
+        if qual is None:
+            qual = f"_tensor_constant{self._consts}"
+            self._consts += 1
+            self.attrs[qual] = t.detach().clone()
+        else:
+            self.attrs[qual] = t
+        n = self.g.get_attr(qual)
+        self.bind(t, n, traced=False)
+        return n
+
+    def rebind(self, t, node) -> None:
+        self._keep += [t, t._data]
+        for k in (id(t), id(t._data)):
+            self._nodes[k] = node
+            self.traced.add(k)
+
+    def unbind(self, t) -> None:
+        for k in (id(t), id(t._data)):
+            self._nodes.pop(k, None)
+            self.traced.discard(k)
+
+    def is_traced(self, t) -> bool:
+        return id(t) in self.traced or (isinstance(t, Tensor) and id(t._data) in self.traced)
+
+    def __call__(self, fnode, args, kwargs, out) -> None:
+        cls = type(fnode)
+        self.made_by[id(out)] = cls.__name__
+        layout, given = [], []
+        for a in args:
+            if isinstance(a, Tensor) or (hasattr(a, "dtype") and hasattr(a, "shape")):
+                layout.append(None)
+                given.append(self.name(a, cls.__name__))
+            elif _primitive(a):
+                layout.append(None)
+                given.append(a)
+            else:
+                layout.append((a,))
+        shown = {k: v for k, v in kwargs.items() if _primitive(v)}
+        hidden = {k: v for k, v in kwargs.items() if k not in shown}
+        node = self.g.call_function(_OpCall(cls, layout, hidden), tuple(given), shown)
+        node.meta["val"] = (tuple(out.shape), out.dtype)
+        self.bind(out, node)
+
+
+# ---------------------------------------------------------------------------- dims
+
+
+class Dim:
+    """A dim that may change size: ``Dim("batch", min=1, max=1024)``."""
+
+    AUTO: Dim
+    STATIC: Dim
+    DYNAMIC: Dim
+
+    def __init__(self, name: str, *, min: int | None = None, max: int | None = None):  # noqa: A002
+        self.__name__ = name
+        self.min = 0 if min is None else int(min)
+        self.max = max if max is None else int(max)
+        if self.max is not None and self.max < self.min:
+            raise ValueError(f"Dim {name!r}: max ({self.max}) is below min ({self.min})")
+
+    def __repr__(self) -> str:
+        bounds = f", min={self.min}" if self.min else ""
+        bounds += f", max={self.max}" if self.max is not None else ""
+        return f"Dim('{self.__name__}'{bounds})"
+
+
+Dim.AUTO, Dim.DYNAMIC = Dim("AUTO"), Dim("DYNAMIC")
+Dim.STATIC = Dim("STATIC")
+
+
+def dims(*names: str, min: int | None = None, max: int | None = None) -> tuple:  # noqa: A002
+    return tuple(Dim(n, min=min, max=max) for n in names)
+
+
+def _dynamic_dims(spec, names: list[str], n: int) -> list[dict]:
+    """Per top-level argument, {dim: Dim} of the dims declared dynamic."""
+    out = [{} for _ in range(n)]
+    if spec is None:
+        return out
+    if isinstance(spec, dict):
+        items = []
+        for k, v in spec.items():
+            if k not in names:
+                raise ValueError(
+                    f"export: dynamic_shapes names {k!r}, which is not an argument of the "
+                    f"forward (its arguments: {names})"
+                )
+            items.append((names.index(k), v))
+    elif isinstance(spec, (list, tuple)):
+        items = list(enumerate(spec))
+    else:
+        raise TypeError("export: dynamic_shapes must be a dict by argument name, or a tuple")
+    for i, v in items:
+        if v is None:
+            continue
+        per = v.items() if isinstance(v, dict) else enumerate(v)
+        for d, dim in per:
+            if dim is not None and dim is not Dim.STATIC:
+                out[i][int(d)] = dim if isinstance(dim, Dim) else Dim(f"dim{i}_{d}")
+    return out
+
+
+# ---------------------------------------------------------------------------- export
+
+
+class GuardError(RuntimeError, AssertionError):
+    """An input of ``ep.module()`` does not match what the program was exported for (an
+    ``AssertionError`` as PyTorch's guards raise, and a ``RuntimeError``)."""
+
+
+class ExportedProgram:
+    """What ``export`` returns: ``module()`` runs it; ``graph`` and ``graph_module`` show it."""
+
+    def __init__(self, model, args, kwargs, spec):
+        self._model = model
+        self._names = _arg_names(model, len(args))
+        self._dynamic = _dynamic_dims(spec, self._names, len(args))
+        self.example_inputs = (args, kwargs)
+        self._cache: dict = {}
+        gm = self._trace(args, kwargs)
+        self._cache[self._key(args, kwargs)] = gm
+        self.graph_module = gm
+        self._module = _ExportedModule(self)
+
+    # ------------------------------------------------------------------ tracing
+    def _trace(self, args, kwargs) -> GraphModule:
+        model = self._model
+        named = {}
+        for qual, t in list(model.named_parameters()) + list(model.named_buffers()):
+            named[id(t)] = named[id(t._data)] = qual
+        before = {q: (t._data, t._data.copy()) for q, t in model.named_buffers()}
+        graph = Graph()
+        tracer = _Tracer(graph, named)
+        for name, a in zip(self._names, args):
+            if isinstance(a, Tensor):
+                tracer.bind(a, graph.placeholder(name))
+        for name, a in kwargs.items():
+            if isinstance(a, Tensor):
+                tracer.bind(a, graph.placeholder(name))
+        if autograd._trace is not None:
+            raise RuntimeError("torch.export: another export is tracing already (one at a time)")
+        autograd._trace = tracer
+        try:
+            with _HostReads(tracer), _InPlace(tracer):
+                out = model(*args, **kwargs)
+        finally:
+            autograd._trace = None
+        changed = [q for q, t in model.named_buffers()
+                   if q in before and (t._data is not before[q][0] or
+                                       not bool((t._data == before[q][1]).all()))]  # fmt: skip
+        if changed:
+            warnings.warn(
+                f"torch.export: the forward changed the buffers {changed} in place (training "
+                "mode?); the exported program does not repeat that update: export the model "
+                "in eval() mode",
+                TracerWarning,
+                stacklevel=4,
+            )
+        graph.output(_map_out(out, tracer))
+        root = Module()
+        for qual, t in tracer.attrs.items():
+            _set_attr(root, qual, t)
+        return GraphModule(root, graph)
+
+    def _key(self, args, kwargs):
+        vals = list(args) + [kwargs[k] for k in sorted(kwargs)]
+        return tuple(tuple(a.shape) if isinstance(a, Tensor) else repr(a) for a in vals)
+
+    def _check(self, args, kwargs) -> GraphModule:
+        ex_args, ex_kwargs = self.example_inputs
+        if len(args) != len(ex_args):
+            raise TypeError(
+                f"the exported program takes {len(ex_args)} positional inputs, got {len(args)}"
+            )
+        if set(kwargs) != set(ex_kwargs):
+            raise TypeError(
+                f"the exported program takes the keyword inputs {sorted(ex_kwargs)}, got "
+                f"{sorted(kwargs)}"
+            )
+        retrace = False
+        for i, (a, e) in enumerate(zip(args, ex_args)):
+            where = f"*args[{i}]"
+            if isinstance(e, Tensor):
+                if not isinstance(a, Tensor):
+                    raise TypeError(
+                        f"Expected input at {where} to be a Tensor, got {type(a).__name__}"
+                    )
+                if a.ndim != e.ndim or a.dtype != e.dtype:
+                    raise GuardError(
+                        f"Expected input at {where} to have {e.ndim} dims and dtype {e.dtype}, "
+                        f"got {a.ndim} dims and {a.dtype}"
+                    )
+                for d, (x, y) in enumerate(zip(a.shape, e.shape)):
+                    dim = self._dynamic[i].get(d)
+                    if dim is None and x != y:
+                        raise GuardError(
+                            f"Expected input at {where}.shape[{d}] to be equal to {y}, but got "
+                            f"{x} (declare the dim dynamic with dynamic_shapes to allow it)"
+                        )
+                    if dim is not None and (x < dim.min or (dim.max is not None and x > dim.max)):
+                        raise GuardError(
+                            f"Expected input at {where}.shape[{d}] to be within "
+                            f"[{dim.min}, {dim.max}] ({dim!r}), but got {x}"
+                        )
+                    retrace |= x != y
+            elif a != e:
+                raise GuardError(
+                    f"Expected input at {where} to be equal to {e!r}, but got {a!r} (non-tensor "
+                    "inputs are fixed at export)"
+                )
+        for k, e in ex_kwargs.items():
+            a = kwargs[k]
+            if isinstance(e, Tensor) != isinstance(a, Tensor) or (
+                isinstance(e, Tensor) and tuple(a.shape) != tuple(e.shape)
+            ) or (not isinstance(e, Tensor) and a != e):  # fmt: skip
+                raise GuardError(f"Expected input {k!r} to match the example's, got {a!r}")
+        if not retrace:
+            return self.graph_module
+        key = self._key(args, kwargs)
+        gm = self._cache.get(key)
+        if gm is None:
+            gm = self._cache[key] = self._trace(args, kwargs)
+        return gm
+
+    # ------------------------------------------------------------------ PyTorch's surface
+    def module(self) -> Module:
+        """The exported program as a module: call it like the model."""
+        return self._module
+
+    @property
+    def graph(self) -> Graph:
+        return self.graph_module.graph
+
+    @property
+    def state_dict(self) -> dict:
+        return dict(self._model.state_dict(keep_vars=True))
+
+    @property
+    def constants(self) -> dict:
+        return {
+            k: v for k, v in self.graph_module.named_buffers() if k.startswith("_tensor_constant")
+        }
+
+    @property
+    def range_constraints(self) -> dict:
+        return {d.__name__: (d.min, d.max) for per in self._dynamic for d in per.values()}
+
+    @property
+    def graph_signature(self):
+        from types import SimpleNamespace
+
+        params = [n for n, _ in self._model.named_parameters()]
+        buffers = [n for n, _ in self._model.named_buffers()]
+        inputs = [n.name for n in self.graph.nodes if n.op == "placeholder"]
+        return SimpleNamespace(parameters=params, buffers=buffers, user_inputs=inputs)
+
+    def run_decompositions(self, decomp_table=None, decompose_custom_triton_ops=False):
+        """The graph already holds manygrad's own ops: returned as it is."""
+        return self
+
+    def validate(self) -> None:
+        return None
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError(
+            "Unable to call ExportedProgram directly. You should use "
+            "`exported_program.module()` instead."
+        )
+
+    def __str__(self) -> str:
+        code = self.graph_module.code.strip("\n")
+        body = "\n".join("    " + line for line in code.splitlines())
+        return f"ExportedProgram:\n{body}\n"
+
+
+class _ExportedModule(Module):
+    """``ep.module()``: checks the inputs against the export, then runs the graph."""
+
+    def __init__(self, ep: ExportedProgram):
+        super().__init__()
+        self.__dict__["_ep"] = ep
+
+    @property
+    def graph(self) -> Graph:
+        return self._ep.graph
+
+    @property
+    def code(self) -> str:
+        return self._ep.graph_module.code
+
+    def forward(self, *args, **kwargs):
+        ep = self.__dict__["_ep"]
+        gm = ep._check(args, kwargs)
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        tensors += [kwargs[k] for k, v in ep.example_inputs[1].items() if isinstance(v, Tensor)]
+        return gm(*tensors)
+
+    def parameters(self, recurse: bool = True):
+        return self.__dict__["_ep"]._model.parameters(recurse)
+
+    def named_parameters(self, *args, **kwargs):
+        return self.__dict__["_ep"]._model.named_parameters(*args, **kwargs)
+
+    def state_dict(self, *args, **kwargs):
+        return self.__dict__["_ep"]._model.state_dict(*args, **kwargs)
+
+
+def _arg_names(model, n: int) -> list[str]:
+    try:
+        params = [p for p in inspect.signature(model.forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]  # fmt: skip
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params[:n]]
+    names += [f"arg{i}" for i in range(len(names), n)]
+    return names
+
+
+def _map_out(out, tracer: _Tracer):
+    if isinstance(out, Tensor):
+        return tracer.name(out)
+    if isinstance(out, tuple) and hasattr(out, "_fields"):
+        return type(out)(*(_map_out(o, tracer) for o in out))
+    if isinstance(out, (list, tuple)):
+        return type(out)(_map_out(o, tracer) for o in out)
+    if isinstance(out, dict):
+        return {k: _map_out(v, tracer) for k, v in out.items()}
+    return out
+
+
+def _set_attr(root: Module, qual: str, t: Tensor) -> None:
+    from .nn import Parameter
+
+    *prefix, field = qual.split(".")
+    mod = root
+    for item in prefix:
+        nxt = getattr(mod, item, None)
+        if nxt is None:
+            nxt = Module()
+            setattr(mod, item, nxt)
+        mod = nxt
+    if isinstance(t, Parameter):
+        setattr(mod, field, t)
+    else:
+        mod.register_buffer(field, t)
+
+
+def export(mod, args, kwargs=None, *, dynamic_shapes=None, strict: bool = False,
+           preserve_module_call_signature=(), prefer_deferred_runtime_asserts_over_guards=False):  # fmt: skip
+    """Record ``mod``'s forward on the example ``args`` as an ``ExportedProgram``.
+
+    Example::
+
+        ep = mg.export.export(model.eval(), (x,),
+                              dynamic_shapes={"x": {0: mg.export.Dim("batch")}})
+        y = ep.module()(x2)
+    """
+    if not isinstance(mod, Module):
+        raise TypeError(f"export: expected an nn.Module, got {type(mod).__name__}")
+    if not isinstance(args, tuple):
+        raise TypeError(
+            f"export: args must be a tuple of example inputs, got {type(args).__name__}; "
+            "write (x,) for one input"
+        )
+    kwargs = dict(kwargs or {})
+    try:
+        return ExportedProgram(mod, args, kwargs, dynamic_shapes)
+    except UnsupportedOpError as e:
+        raise UnsupportedOpError(str(e).replace("onnx.export", "torch.export")) from None
+
+
+export_for_training = export
+
+
+def save(ep, f, *, extra_files=None, opset_version=None, pickle_protocol=2) -> None:
+    raise NotImplementedError(
+        "torch.export.save: manygrad writes no exported-program archives; save the weights "
+        "with mg.save(model.state_dict(), 'model.safetensors') and rebuild the model (or a "
+        "recipe, docs/applications.md), or export to ONNX with mg.onnx.export"
+    )
+
+
+def load(f, *, extra_files=None, expected_opset_version=None):
+    raise NotImplementedError(
+        "torch.export.load: manygrad reads no exported-program archives; load weights with "
+        "mg.load and model.load_state_dict, or run an ONNX file with onnxruntime"
+    )

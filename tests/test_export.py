@@ -1,0 +1,174 @@
+"""``torch.export``: a forward recorded as a graph of manygrad ops, replayed by
+``ep.module()``."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import manygrad as mg
+import manygrad.nn.functional as F
+from manygrad import nn
+from manygrad.export import Dim, GuardError, export
+
+torch = pytest.importorskip("torch")
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8, 4)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x, scale: float = 2.0):
+        h = self.act(self.bn(self.conv(x)))
+        h += 1.0  # an in-place update of a traced tensor
+        h = F.adaptive_avg_pool2d(h, 1).flatten(1)
+        return self.fc(h) * scale, h.sum(-1)
+
+
+def _net():
+    mg.manual_seed(0)
+    m = Net()
+    m.bn.running_mean.copy_(mg.randn(8))
+    return m.eval()
+
+
+def test_module_replays_the_forward():
+    m = _net()
+    x = mg.randn(2, 3, 8, 8)
+    ep = export(m, (x,))
+    assert [n.op for n in ep.graph.nodes].count("placeholder") == 1
+    ops = [n.target.__name__ for n in ep.graph.nodes if n.op == "call_function"]
+    assert "relu" in ops and "conv" in ops and "batch_norm" in ops
+    x2 = mg.randn(2, 3, 8, 8)  # other values, same shape: the graph, not the example
+    for got, want in zip(ep.module()(x2), m(x2)):
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), atol=1e-5)
+    assert "ExportedProgram" in str(ep)
+    with pytest.raises(RuntimeError, match="module()"):
+        ep(x)
+
+
+def test_the_graph_is_the_recorded_ops_not_the_python():
+    calls = []
+
+    class Traced(nn.Module):
+        def forward(self, x):
+            calls.append(1)  # Python runs at export only
+            return (x * 2).exp()
+
+    ep = export(Traced(), (mg.ones(3),))
+    out = ep.module()(mg.zeros(3))
+    assert calls == [1] and out.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_static_dims_and_constants_are_guarded():
+    m = _net()
+    ep = export(m, (mg.randn(2, 3, 8, 8),))
+    with pytest.raises(GuardError, match=r"shape\[0\] to be equal to 2, but got 3"):
+        ep.module()(mg.randn(3, 3, 8, 8))
+    with pytest.raises(AssertionError):  # PyTorch's guards raise AssertionError
+        ep.module()(mg.randn(2, 3, 9, 8))
+    ep2 = export(m, (mg.randn(2, 3, 8, 8), 2.0))
+    with pytest.raises(GuardError, match="equal to 2.0"):
+        ep2.module()(mg.randn(2, 3, 8, 8), 3.0)
+
+
+def test_dynamic_dims_take_other_sizes_within_bounds():
+    m = _net()
+    ep = export(m, (mg.randn(2, 3, 8, 8),), dynamic_shapes={"x": {0: Dim("b", min=1, max=8)}})
+    for n in (5, 1, 5):
+        x = mg.randn(n, 3, 8, 8)
+        np.testing.assert_allclose(
+            ep.module()(x)[0].detach().numpy(), m(x)[0].detach().numpy(), atol=1e-5
+        )
+    assert len(ep._cache) == 3  # the example's size, 5 and 1: one trace each
+    with pytest.raises(GuardError, match="within"):
+        ep.module()(mg.randn(9, 3, 8, 8))
+    assert ep.range_constraints == {"b": (1, 8)}
+
+
+def test_keyword_tensors_are_inputs_and_outputs_keep_their_structure():
+    class KW(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x, *, mask):
+            y = self.lin(x).masked_fill(mask, 0.0)
+            return {"y": y, "parts": [y.sum(), x]}
+
+    m = KW()
+    x, mask = mg.randn(2, 4), mg.tensor([[True, False, False, True]] * 2)
+    ep = export(m, (x,), {"mask": mask})
+    mask2 = ~mask
+    got, want = ep.module()(x, mask=mask2), m(x, mask=mask2)
+    np.testing.assert_allclose(got["y"].detach().numpy(), want["y"].detach().numpy())
+    assert got["parts"][1] is x or np.array_equal(got["parts"][1].numpy(), x.numpy())
+
+
+def test_exported_module_shares_parameters_and_trains():
+    m = _net()
+    ep = export(m, (mg.randn(2, 3, 8, 8),))
+    out = ep.module()(mg.randn(2, 3, 8, 8))[0].sum()
+    out.backward()
+    assert m.fc.weight.grad is not None and m.fc.weight.grad.shape == (4, 8)
+
+
+def test_buffers_changed_in_training_mode_warn():
+    m = _net().train()
+    with pytest.warns(UserWarning, match="eval"):
+        export(m, (mg.randn(2, 3, 8, 8),))
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="tuple"):
+        export(_net(), mg.randn(2, 3, 8, 8))
+    with pytest.raises(TypeError, match="nn.Module"):
+        export(lambda x: x, (mg.ones(1),))
+    with pytest.raises(ValueError, match="not an argument"):
+        export(_net(), (mg.randn(2, 3, 8, 8),), dynamic_shapes={"y": {0: Dim("b")}})
+    with pytest.raises(NotImplementedError, match="state_dict"):
+        mg.export.save(None, "x.pt2")
+
+
+def test_a_pytorch_export_program_runs_unchanged(tmp_path):
+    script = tmp_path / "prog.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import torch
+            from torch.export import Dim, export
+
+            torch.manual_seed(0)
+            model = torch.nn.Sequential(
+                torch.nn.Linear(6, 16), torch.nn.GELU(), torch.nn.LayerNorm(16),
+                torch.nn.Linear(16, 3),
+            ).eval()
+            x = torch.randn(4, 6)
+            ep = export(model, (x,), dynamic_shapes=({0: Dim("batch")},))
+            m = ep.module()
+            for n in (4, 7):
+                x = torch.randn(n, 6)
+                print(n, torch.allclose(m(x), model(x), atol=1e-6))
+            try:
+                m(torch.randn(4, 5))
+            except Exception:
+                print("refused")
+            print(type(ep.run_decompositions()).__name__)
+            """
+        )
+    )
+    out = {}
+    for name, cmd in (
+        ("torch", [sys.executable]),
+        ("mg", [sys.executable, "-m", "manygrad", "run"]),
+    ):
+        r = subprocess.run([*cmd, str(script)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        out[name] = r.stdout
+    assert out["mg"] == out["torch"] and "7 True" in out["mg"]
