@@ -1,8 +1,6 @@
 """``torch.export``: a forward recorded as a graph of manygrad ops, replayed by
 ``ep.module()``."""
 
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -12,6 +10,7 @@ import manygrad as mg
 import manygrad.nn.functional as F
 from manygrad import nn
 from manygrad.export import Dim, GuardError, export
+from parity_helpers import run_both
 
 torch = pytest.importorskip("torch")
 
@@ -163,12 +162,5 @@ def test_a_pytorch_export_program_runs_unchanged(tmp_path):
             """
         )
     )
-    out = {}
-    for name, cmd in (
-        ("torch", [sys.executable]),
-        ("mg", [sys.executable, "-m", "manygrad", "run"]),
-    ):
-        r = subprocess.run([*cmd, str(script)], capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stderr
-        out[name] = r.stdout
+    out = run_both(script)
     assert out["mg"] == out["torch"] and "7 True" in out["mg"]

@@ -1,8 +1,6 @@
 """Custom operators (``torch.library``) and ``torch.ops``, against PyTorch's behaviour."""
 
 import itertools
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -10,6 +8,7 @@ import pytest
 
 import manygrad as mg
 from manygrad import library
+from parity_helpers import run_both
 
 torch = pytest.importorskip("torch")
 
@@ -243,12 +242,5 @@ def test_a_pytorch_program_with_custom_ops_runs_unchanged(tmp_path):
             """
         )
     )
-    out = {}
-    for name, cmd in (
-        ("torch", [sys.executable]),
-        ("mg", [sys.executable, "-m", "manygrad", "run"]),
-    ):
-        r = subprocess.run([*cmd, str(script)], capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stderr
-        out[name] = r.stdout
+    out = run_both(script)
     assert out["mg"] == out["torch"]

@@ -23,10 +23,10 @@ import warnings
 
 from . import autograd
 from .fx.graph import Graph
-from .fx.graph_module import GraphModule
+from .fx.graph_module import GraphModule, _assign_attr
 from .nn import Module
 from .onnx.graph import UnsupportedOpError
-from .onnx.trace import TracerWarning, _HostReads, _InPlace
+from .onnx.trace import Tracer, TracerWarning, _HostReads, _InPlace
 from .tensor import Tensor
 
 __all__ = [
@@ -80,36 +80,26 @@ def _snake(name: str) -> str:
     return "".join(out)
 
 
-class _Tracer:
-    """Maps traced tensors to graph nodes while the forward runs (the interface of
-    ``onnx.trace.Tracer``, which the in-place and host-read patches use)."""
+class _Tracer(Tracer):
+    """Maps traced tensors to graph nodes while the forward runs (ONNX's tracer, whose
+    values are names, with fx nodes as the values)."""
 
     what = "torch.export"
 
     def __init__(self, graph: Graph, named: dict):
         self.g = graph
         self._named = named  # id(tensor or its array) -> qualified name in the model
-        self._nodes: dict[int, object] = {}
+        self._names: dict[int, object] = {}  # id(tensor or array) -> its node
         self._keep: list = []
         self.traced: set[int] = set()
         self.made_by: dict[int, str] = {}
         self.attrs: dict[str, Tensor] = {}  # get_attr name -> tensor
         self._consts = 0
 
-    def bind(self, t, node, traced: bool = True) -> None:
-        self._keep.append(t)
-        self._nodes[id(t)] = node
-        if isinstance(t, Tensor):
-            self._keep.append(t._data)
-            self._nodes.setdefault(id(t._data), node)
-            if traced:
-                self.traced.add(id(t))
-                self.traced.add(id(t._data))
-
     def name(self, t, op: str = ""):
-        n = self._nodes.get(id(t))
+        n = self._names.get(id(t))
         if n is None and isinstance(t, Tensor):
-            n = self._nodes.get(id(t._data))
+            n = self._names.get(id(t._data))
         if n is not None:
             return n
         if not isinstance(t, Tensor):
@@ -124,20 +114,6 @@ class _Tracer:
         n = self.g.get_attr(qual)
         self.bind(t, n, traced=False)
         return n
-
-    def rebind(self, t, node) -> None:
-        self._keep += [t, t._data]
-        for k in (id(t), id(t._data)):
-            self._nodes[k] = node
-            self.traced.add(k)
-
-    def unbind(self, t) -> None:
-        for k in (id(t), id(t._data)):
-            self._nodes.pop(k, None)
-            self.traced.discard(k)
-
-    def is_traced(self, t) -> bool:
-        return id(t) in self.traced or (isinstance(t, Tensor) and id(t._data) in self.traced)
 
     def __call__(self, fnode, args, kwargs, out) -> None:
         cls = type(fnode)
@@ -277,7 +253,7 @@ class ExportedProgram:
         graph.output(_map_out(out, tracer))
         root = Module()
         for qual, t in tracer.attrs.items():
-            _set_attr(root, qual, t)
+            _assign_attr(t, root, qual)
         return GraphModule(root, graph)
 
     def _key(self, args, kwargs):
@@ -444,23 +420,6 @@ def _map_out(out, tracer: _Tracer):
     if isinstance(out, dict):
         return {k: _map_out(v, tracer) for k, v in out.items()}
     return out
-
-
-def _set_attr(root: Module, qual: str, t: Tensor) -> None:
-    from .nn import Parameter
-
-    *prefix, field = qual.split(".")
-    mod = root
-    for item in prefix:
-        nxt = getattr(mod, item, None)
-        if nxt is None:
-            nxt = Module()
-            setattr(mod, item, nxt)
-        mod = nxt
-    if isinstance(t, Parameter):
-        setattr(mod, field, t)
-    else:
-        mod.register_buffer(field, t)
 
 
 def export(mod, args, kwargs=None, *, dynamic_shapes=None, strict: bool = False,
