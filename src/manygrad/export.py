@@ -163,6 +163,7 @@ Dim.STATIC = Dim("STATIC")
 
 
 def dims(*names: str, min: int | None = None, max: int | None = None) -> tuple:  # noqa: A002
+    """One ``Dim`` per name, all with the same bounds."""
     return tuple(Dim(n, min=min, max=max) for n in names)
 
 
@@ -450,6 +451,7 @@ export_for_training = export
 
 
 def save(ep, f, *, extra_files=None, opset_version=None, pickle_protocol=2) -> None:
+    """Refused with what to do instead: manygrad writes no exported-program archives."""
     raise NotImplementedError(
         "torch.export.save: manygrad writes no exported-program archives; save the weights "
         "with mg.save(model.state_dict(), 'model.safetensors') and rebuild the model (or a "
@@ -458,6 +460,7 @@ def save(ep, f, *, extra_files=None, opset_version=None, pickle_protocol=2) -> N
 
 
 def load(f, *, extra_files=None, expected_opset_version=None):
+    """Refused with what to do instead: manygrad reads no exported-program archives."""
     raise NotImplementedError(
         "torch.export.load: manygrad reads no exported-program archives; load weights with "
         "mg.load and model.load_state_dict, or run an ONNX file with onnxruntime"

@@ -117,7 +117,7 @@ def _type_name(ann, where: str) -> str:
 
 def infer_schema(prototype_function, /, *, mutates_args, op_name=None) -> str:
     """The operator schema of a type-annotated function, as PyTorch writes it:
-    ``infer_schema(f, mutates_args={"out"})`` -> ``"(Tensor a, Tensor(a0!) out) -> ()"``."""
+    ``infer_schema(f, mutates_args={"out"})`` -> ``"(Tensor a, Tensor(a1!) out) -> ()"``."""
     sig = inspect.signature(prototype_function)
     hints = typing.get_type_hints(prototype_function)
     mutated = _mutated_names(mutates_args, sig, "infer_schema")
@@ -487,14 +487,17 @@ impl_abstract = register_fake
 
 
 def register_autograd(op, backward, /, *, setup_context=None, lib=None) -> None:
+    """``CustomOpDef.register_autograd`` of the operator named ``op`` ("ns::name")."""
     _lookup(op, "register_autograd").register_autograd(backward, setup_context=setup_context)
 
 
 def register_kernel(op, device_types, fn=None, /, *, lib=None):
+    """``CustomOpDef.register_kernel`` of the operator named ``op``; a decorator without fn."""
     return _lookup(op, "register_kernel").register_kernel(device_types, fn)
 
 
 def register_vmap(op, fn=None, /, *, lib=None):
+    """Accepted for PyTorch programs: ``vmap`` calls an operator once per sample."""
     return _lookup(op, "register_vmap").register_vmap(fn)
 
 
