@@ -922,10 +922,10 @@ def test_lstm_cell_kernels_split_across_threads_without_changing_values():
             for k in range(steps):
                 step(k, k, k, k + 1, k, k + 1)
             dh, dc = rng.standard_normal((2, nd, h, b)).astype(np.float32)
-            dgs = np.empty_like(g)
+            dgs = np.empty((nd, 4 * h, steps * b), np.float32)  # step k: columns [k b, k b + b)
             back = _native.lstm_cell_backward_steps(dh, hs[1:], dc, g, tcs, cs, dgs)
             for k in range(steps - 1, -1, -1):
-                back(0, k, 0, k, k, k, k)
+                back(0, k, 0, k, k, k, k, 0, 0)
             out[n] = (g, cs, tcs, hs, dgs, dc)
             rng = np.random.default_rng(5)
             rng.standard_normal(gs.shape), rng.standard_normal(gs.shape)  # the same dh, dc

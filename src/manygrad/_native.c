@@ -1,9 +1,9 @@
 /* manygrad's CPU kernels: one-pass loops for the memory-bound ops that NumPy runs as many
  * passes (exact and tanh GELU, SiLU, sigmoid, ReLU, leaky ReLU, the piecewise-linear
  * activations, ELU/SELU/CELU, softplus, expm1, log1p, layer norm, group norm, batch norm,
- * softmax, cross entropy, an LSTM step's gates, the Winograd convolutions' transforms) or
- * as strided index arithmetic (max and average pooling), and direct loops for depthwise
- * convolutions (no im2col columns), float32 in and out.
+ * softmax, cross entropy, an LSTM step's gates, an embedding's gradient, the Winograd
+ * convolutions' transforms) or as strided index arithmetic (max and average pooling), and
+ * direct loops for depthwise convolutions (no im2col columns), float32 in and out.
  *
  * Built on first use with the system C compiler (_native.py) for the machine it runs on
  * and loaded with ctypes; without a compiler manygrad keeps its NumPy formulas, which the
@@ -2154,63 +2154,150 @@ MG_EXPORT void mg_wino_filter_bwd_f32(const float* gu, float* gw, int64_t C, int
     }
 }
 
+/* exp(x) for the LSTM gates, where only 1 + exp(x) is used: x clamped to [-87, 88], so that
+ * 2^k is one factor in the normal range (results below 2^-125 or above 1.6e38, which the
+ * gates' 1 + e and 2 / (e + 1) absorb, are not reached); NaN stays NaN. */
+static inline float mg_exp_gate(float x) {
+  float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  float r;
+  float k = mg_exp_reduce(xc, &r);
+  float p = mg_expm1_reduced(r) + 1.0f;
+  int32_t b = ((int32_t)k + 127) << 23;
+  float s;
+  __builtin_memcpy(&s, &b, 4);
+  return p * s;
+}
+
+static inline float mg_sigmoid_gate(float x) { return 1.0f / (1.0f + mg_exp_gate(-x)); }
+
+/* tanh as mg_tanh, with mg_exp_gate. */
+static inline float mg_tanh_gate(float u) {
+  float a = u < 0.0f ? -u : u;
+  float t = 1.0f - 2.0f / (mg_exp_gate(2.0f * a) + 1.0f);
+  t = a < 2.44140625e-4f ? a : t; /* NOTE: tanh(u) = u below 2^-12 (no cancellation) */
+  return u < 0.0f ? -t : t;
+}
+
 /* One LSTM step of `nd` directions, each with four gate blocks of hb = H B values (H hidden
- * units, B columns) in the order (o, i, f, c~), values [lo, hi) of each block: g holds the
- * recurrent product, gi the input projection (added here), both with the sigmoid gates'
- * pre-activations halved (manygrad's layout, see ops/rnn_fused.py). g becomes the gates
- * (sigmoid(o), sigmoid(i), sigmoid(f), tanh(c~)); c = f cp + i c~, tc = tanh(c) and
- * h = o tc (the step's outputs; cp, c, tc and h: (nd, hb)). */
-MG_EXPORT void mg_lstm_cell_f32(float* g, const float* gi, const float* cp, float* c, float* tc,
-                                float* h, int64_t nd, int64_t hb, int64_t lo, int64_t hi) {
+ * units, B columns) in PyTorch's order (i, f, c~, o), values [lo, hi) of each block: g holds
+ * the recurrent product, gi the input projection and b (NULL: none) the biases broadcast to
+ * (nd, 4 hb), both added here (see ops/rnn_fused.py). g becomes the gates (sigmoid(i),
+ * sigmoid(f), tanh(c~), sigmoid(o)); c = f cp + i c~, tc = tanh(c) and h = o tc (the step's
+ * outputs; cp, c, tc and h: (nd, hb)). */
+MG_EXPORT void mg_lstm_cell_f32(float* g, const float* gi, const float* b, const float* cp,
+                                float* c, float* tc, float* h, int64_t nd, int64_t hb,
+                                int64_t lo, int64_t hi) {
   for (int64_t d = 0; d < nd; ++d) {
-    float* go = g + 4 * d * hb;
-    float *gin = go + hb, *gf = go + 2 * hb, *gc = go + 3 * hb;
-    const float* io = gi + 4 * d * hb;
-    const float *ii = io + hb, *if_ = io + 2 * hb, *ic = io + 3 * hb;
+    float* gin = g + 4 * d * hb;
+    float *gf = gin + hb, *gc = gin + 2 * hb, *go = gin + 3 * hb;
+    const float* ii = gi + 4 * d * hb;
+    const float *if_ = ii + hb, *ic = ii + 2 * hb, *io = ii + 3 * hb;
     const float* cpd = cp + d * hb;
     float *cd = c + d * hb, *tcd = tc + d * hb, *hd = h + d * hb;
+    if (b) {
+      const float* bi = b + 4 * d * hb;
+      const float *bf = bi + hb, *bc = bi + 2 * hb, *bo = bi + 3 * hb;
 #pragma omp simd
-    for (int64_t j = lo; j < hi; ++j) {
-      /* NOTE: sigmoid(2 a) of the halved a: exact doubling, and tiny gates keep their
-       * digits (0.5 + 0.5 tanh(a) would round them to 0) */
-      float o = mg_sigmoid(2.0f * (go[j] + io[j]));
-      float i = mg_sigmoid(2.0f * (gin[j] + ii[j]));
-      float f = mg_sigmoid(2.0f * (gf[j] + if_[j]));
-      float cc = mg_tanh(gc[j] + ic[j]);
-      float cn = f * cpd[j] + i * cc;
-      float t = mg_tanh(cn);
-      go[j] = o, gin[j] = i, gf[j] = f, gc[j] = cc;
-      cd[j] = cn, tcd[j] = t, hd[j] = o * t;
+      for (int64_t j = lo; j < hi; ++j) {
+        float i = mg_sigmoid_gate(gin[j] + ii[j] + bi[j]);
+        float f = mg_sigmoid_gate(gf[j] + if_[j] + bf[j]);
+        float cc = mg_tanh_gate(gc[j] + ic[j] + bc[j]);
+        float o = mg_sigmoid_gate(go[j] + io[j] + bo[j]);
+        float cn = f * cpd[j] + i * cc;
+        float t = mg_tanh_gate(cn);
+        gin[j] = i, gf[j] = f, gc[j] = cc, go[j] = o;
+        cd[j] = cn, tcd[j] = t, hd[j] = o * t;
+      }
+    } else {
+#pragma omp simd
+      for (int64_t j = lo; j < hi; ++j) {
+        float i = mg_sigmoid_gate(gin[j] + ii[j]);
+        float f = mg_sigmoid_gate(gf[j] + if_[j]);
+        float cc = mg_tanh_gate(gc[j] + ic[j]);
+        float o = mg_sigmoid_gate(go[j] + io[j]);
+        float cn = f * cpd[j] + i * cc;
+        float t = mg_tanh_gate(cn);
+        gin[j] = i, gf[j] = f, gc[j] = cc, go[j] = o;
+        cd[j] = cn, tcd[j] = t, hd[j] = o * t;
+      }
     }
   }
 }
 
+/* One row (B values) of mg_lstm_cell_bwd_f32, its four gates' sums added to db[0], db[H],
+ * db[2H] and db[3H]; called with constant gy != NULL and ci != NULL, so that each call site
+ * is its own loop without masked loads or stores. */
+static inline __attribute__((always_inline)) void mg_lstm_bwd_row(
+    const float* dh, const float* gy, float* dc, const float* gi, const float* gf,
+    const float* gc, const float* go, const float* tc, const float* cp, float* di, float* df,
+    float* dg, float* dq, float* ci, float* db, int64_t H, int64_t hb, int64_t B) {
+  float si = 0.0f, sf = 0.0f, sg = 0.0f, so = 0.0f;
+#pragma omp simd reduction(+ : si, sf, sg, so)
+  for (int64_t b = 0; b < B; ++b) {
+    float a = gy ? dh[b] + gy[b] : dh[b];
+    float o = go[b], i = gi[b], f = gf[b], cc = gc[b], t = tc[b];
+    float dct = dc[b] + a * o * (1.0f - t * t);
+    float vo = a * t * (o * (1.0f - o)), vi = dct * cc * (i * (1.0f - i));
+    float vf = dct * cp[b] * (f * (1.0f - f)), vg = dct * i * (1.0f - cc * cc);
+    di[b] = vi, df[b] = vf, dg[b] = vg, dq[b] = vo;
+    if (ci) ci[b] = vi, ci[b + hb] = vf, ci[b + 2 * hb] = vg, ci[b + 3 * hb] = vo;
+    dc[b] = dct * f;
+    si += vi, sf += vf, sg += vg, so += vo;
+  }
+  db[0] += si, db[H] += sf, db[2 * H] += sg, db[3 * H] += so;
+}
+
 /* Its backward: from the gradient dh of h (plus gy unless NULL) and dc of c (the later
- * steps'), with the step's gates g, tc = tanh(c) and the previous cell cp, dg (nd, 4 hb)
- * = the gradients of the four gates' pre-activations (not halved), and dc becomes the
- * previous cell's gradient. */
+ * steps'), with the step's gates g, tc = tanh(c) and the previous cell cp (all (nd, H, B)
+ * per gate block), dg = the gradients of the four gates' pre-activations (order i, f, c~,
+ * o), rows of B values ldg apart, from column col0 (direction 0) or col1 (direction 1)
+ * ((nd, 4H) rows: a step's columns of a wider array), the same into dgc (nd, 4H, B) unless
+ * NULL, their sums over B added to db (nd, 4H) (the
+ * biases' gradient), and dc becomes the previous cell's gradient; rows [lo, hi) of the H
+ * of each block. NOTE: dgc, small and contiguous, is what the step's
+ * product then reads from the cache; dg's rows lie far apart (one page each). */
 MG_EXPORT void mg_lstm_cell_bwd_f32(const float* dh, const float* gy, float* dc, const float* g,
-                                    const float* tc, const float* cp, float* dg, int64_t nd,
-                                    int64_t hb, int64_t lo, int64_t hi) {
+                                    const float* tc, const float* cp, float* dg, float* dgc,
+                                    float* db, int64_t nd, int64_t H, int64_t B, int64_t ldg,
+                                    int64_t col0, int64_t col1, int64_t lo, int64_t hi) {
+  int64_t hb = H * B;
   for (int64_t d = 0; d < nd; ++d) {
-    const float* go = g + 4 * d * hb;
-    const float *gin = go + hb, *gf = go + 2 * hb, *gc = go + 3 * hb;
-    float* dgo = dg + 4 * d * hb;
-    float *dgi = dgo + hb, *dgf = dgo + 2 * hb, *dgc = dgo + 3 * hb;
-    const float *dhd = dh + d * hb, *tcd = tc + d * hb, *cpd = cp + d * hb;
-    const float* gyd = gy ? gy + d * hb : NULL;
-    float* dcd = dc + d * hb;
-#pragma omp simd
-    for (int64_t j = lo; j < hi; ++j) {
-      float a = gyd ? dhd[j] + gyd[j] : dhd[j];
-      float o = go[j], i = gin[j], f = gf[j], cc = gc[j], t = tcd[j];
-      float dct = dcd[j] + a * o * (1.0f - t * t);
-      dgo[j] = a * t * (o * (1.0f - o));
-      dgi[j] = dct * cc * (i * (1.0f - i));
-      dgf[j] = dct * cpd[j] * (f * (1.0f - f));
-      dgc[j] = dct * i * (1.0f - cc * cc);
-      dcd[j] = dct * f;
+    for (int64_t r = lo; r < hi; ++r) {
+      int64_t j = d * hb + r * B; /* the row in the (nd, H, B) arrays */
+      const float* gi = g + 4 * d * hb + r * B;
+      float* di = dg + (4 * d * H + r) * ldg + (d ? col1 : col0);
+      float *df = di + H * ldg, *dgg = di + 2 * H * ldg, *dq = di + 3 * H * ldg;
+      float* ci = dgc ? dgc + 4 * d * hb + r * B : NULL;
+      float* dbr = db + 4 * d * H + r;
+      const float *gf = gi + hb, *gc = gi + 2 * hb, *go = gi + 3 * hb;
+      if (gy && ci)
+        mg_lstm_bwd_row(dh + j, gy + j, dc + j, gi, gf, gc, go, tc + j, cp + j, di, df, dgg,
+                        dq, ci, dbr, H, hb, B);
+      else if (gy)
+        mg_lstm_bwd_row(dh + j, gy + j, dc + j, gi, gf, gc, go, tc + j, cp + j, di, df, dgg,
+                        dq, NULL, dbr, H, hb, B);
+      else if (ci)
+        mg_lstm_bwd_row(dh + j, NULL, dc + j, gi, gf, gc, go, tc + j, cp + j, di, df, dgg, dq,
+                        ci, dbr, H, hb, B);
+      else
+        mg_lstm_bwd_row(dh + j, NULL, dc + j, gi, gf, gc, go, tc + j, cp + j, di, df, dgg, dq,
+                        NULL, dbr, H, hb, B);
     }
+  }
+}
+
+/* The gradient of an embedding table: gw (V, D), zeroed by the caller, plus the rows of g
+ * (n, D) at the rows idx (n) names (negative: counted from the end; outside [-V, V): none),
+ * summed in the order of the rows. */
+MG_EXPORT void mg_embedding_bwd_f32(const float* g, const int64_t* idx, float* gw, int64_t n,
+                                    int64_t D, int64_t V) {
+  for (int64_t r = 0; r < n; ++r) {
+    int64_t j = idx[r] < 0 ? idx[r] + V : idx[r];
+    if (j < 0 || j >= V) continue;
+    float* dst = gw + j * D;
+    const float* src = g + r * D;
+#pragma omp simd
+    for (int64_t k = 0; k < D; ++k) dst[k] += src[k];
   }
 }
 
@@ -2492,4 +2579,4 @@ MG_EXPORT MG_NO_FMA_ATTR void mg_adam_f32(float* p, const float* g, float* m, fl
 }
 
 /* The ABI version the loader checks, so that a stale cached library is rebuilt. */
-MG_EXPORT int mg_native_version(void) { return 7; }
+MG_EXPORT int mg_native_version(void) { return 8; }

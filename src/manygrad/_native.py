@@ -4,8 +4,9 @@ cached on disk, called through ctypes.
 Exact and tanh GELU, SiLU, sigmoid, ReLU, the piecewise-linear activations (hardtanh,
 threshold, the shrinks, hardsigmoid, hardswish), ELU/SELU/CELU, softplus, layer norm, group
 norm, batch norm, softmax, cross entropy (its gradient written by the forward pass), max and
-average pooling and an LSTM step's gate maths run there as one vectorised pass per array
-(or per row, group or channel) where NumPy needs five to thirty; depthwise convolutions
+average pooling, an LSTM step's gate maths and an embedding's gradient run there as one
+vectorised pass per array (or per row, group or channel) where NumPy needs five to thirty
+(a scatter-add or a one-hot product for the embedding); depthwise convolutions
 (groups = channels, 1-d and 2-d) run as direct loops over (sample, channel) planes instead
 of columns nine times the input, and the Winograd convolutions' transforms
 (``ops/_winograd.py``) as one pass from the NCHW arrays to the products' matrices and back.
@@ -34,7 +35,7 @@ import warnings
 import numpy as np
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "_native.c")
-_VERSION = 7  # NOTE: mg_native_version() of the source; a cached library must match
+_VERSION = 8  # NOTE: mg_native_version() of the source; a cached library must match
 # NOTE: GNU C, not ISO: ISO modes turn off contraction into fused multiply-adds (2x slower).
 # -fno-trapping-math (clang's default) lets GCC turn the selects of a loop body with
 # divisions into vector blends; it changes no value (flags of FP exceptions only)
@@ -104,8 +105,9 @@ _SIGNATURES = {
     "mg_adam_f32": (_P, _P, _P, _P, _P, _I, *([_F] * 7), ctypes.c_int),
     "mg_dwconv2d_f32": (_P, _P, _P, _P, _I, _I, _P),
     "mg_dwconv2d_bwd_f32": (_P, _P, _P, _P, _P, _P, _I, _I, _P),
-    "mg_lstm_cell_f32": (_P, _P, _P, _P, _P, _P, _I, _I, _I, _I),
-    "mg_lstm_cell_bwd_f32": (_P, _P, _P, _P, _P, _P, _P, _I, _I, _I, _I),
+    "mg_lstm_cell_f32": (_P, _P, _P, _P, _P, _P, _P, _I, _I, _I, _I),
+    "mg_lstm_cell_bwd_f32": (*([_P] * 9), *([_I] * 8)),
+    "mg_embedding_bwd_f32": (_P, _P, _P, _I, _I, _I),
 }
 # NOTE: 0: out of memory
 _RETURNS_INT = ("mg_dwconv2d_f32", "mg_dwconv2d_bwd_f32", "mg_batch_norm_f32",
@@ -1040,34 +1042,87 @@ def _stepper(fn, arrays, nd: int, hb: int):
     return step
 
 
-def lstm_cell_steps(gs, gi, cs, tcs, hs):
+def lstm_cell_steps(gs, gi, cs, tcs, hs, b=None):
     """The forward steps of a fused LSTM layer (``ops.rnn_fused.LSTMSeq``) in one pass each:
-    ``step(i, k, cp, cc, i, j)`` adds ``gi[k]`` to the recurrent products ``gs[i]`` (nd, 4H,
-    B) (the sigmoid gates' rows halved), turns them into the gates, and writes
-    ``cs[cc] = f cs[cp] + i c~``, ``tcs[i] = tanh(cs[cc])`` and ``hs[j] = o tcs[i]``. None
-    when the kernels do not take these arrays."""
+    ``step(i, k, cp, cc, i, j)`` adds ``gi[k]`` and the biases ``b`` (nd, 4H, B) (None:
+    none) to the recurrent products ``gs[i]`` (nd, 4H, B) (gate blocks in PyTorch's order
+    i, f, g, o), turns them into the gates, and writes ``cs[cc] = f cs[cp] + i c~``,
+    ``tcs[i] = tanh(cs[cc])`` and ``hs[j] = o tcs[i]``. None when the kernels do not take
+    these arrays."""
     if gs.ndim != 4 or gs.shape[2] % 4 or gi.shape[1:] != gs.shape[1:]:
         return None
-    nd, h4, b = gs.shape[1:]
-    if cs.shape[1:] != (nd, h4 // 4, b) or tcs.shape[1:] != cs.shape[1:]:
+    nd, h4, b_ = gs.shape[1:]
+    if cs.shape[1:] != (nd, h4 // 4, b_) or tcs.shape[1:] != cs.shape[1:]:
         return None
-    if hs.shape[1:] != cs.shape[1:]:
+    if hs.shape[1:] != cs.shape[1:] or (b is not None and b.shape != gs.shape[1:]):
         return None
-    return _stepper("mg_lstm_cell_f32", (gs, gi, cs, cs, tcs, hs), nd, h4 // 4 * b)
+    arrays = (gs, gi, None if b is None else b[None], cs, cs, tcs, hs)
+    inner = _stepper("mg_lstm_cell_f32", arrays, nd, h4 // 4 * b_)
+    if inner is None:
+        return None
+
+    def step(i, k, cp, cc, t, j):
+        inner(i, k, 0, cp, cc, t, j)
+
+    step.arrays = inner.arrays
+    return step
 
 
-def lstm_cell_backward_steps(dh, gy, dc, gs, tcs, cs, dgs):
-    """The backward steps of ``lstm_cell_steps``: ``step(0, k, 0, k, k, k, k)`` reads the
-    state gradient ``dh`` (nd, H, B) plus ``gy[k]`` (gy may be None) and the cell gradient
-    ``dc`` (nd, H, B), with step k's gates ``gs[k]``, ``tcs[k]`` and previous cell
-    ``cs[k]``; writes the pre-activations' gradients ``dgs[k]`` (nd, 4H, B) and the previous
-    cell's gradient into ``dc``. None when the kernels do not take these arrays."""
-    if gs.ndim != 4 or dgs.shape[1:] != gs.shape[1:] or dh.shape != dc.shape:
+def lstm_cell_backward_steps(dh, gy, dc, gs, tcs, cs, dgs, dg=None, db=None, rev=None):
+    """The backward steps of ``lstm_cell_steps``: ``step(0, k, 0, k, k, k, j, 0, 0)`` reads
+    the state gradient ``dh`` (nd, H, B) plus ``gy[k]`` (gy may be None) and the cell
+    gradient ``dc`` (nd, H, B), with step k's gates ``gs[k]``, ``tcs[k]`` and previous cell
+    ``cs[k]``; writes the pre-activations' gradients into columns ``[j B, (j + 1) B)`` of
+    ``dgs`` (nd, 4H, T B) (``[(T - 1 - j) B, (T - j) B)`` for the directions that ``rev``
+    marks, i.e. in time order) and, unless None, into ``dg`` (nd, 4H, B), adds their sums
+    over B to ``db`` (nd, 4H) (None: to a scratch array), and writes the previous cell's
+    gradient into ``dc``. None when the kernels do not take these arrays."""
+    if gs.ndim != 4 or dh.shape != dc.shape or dgs.ndim != 3:
         return None
     nd, h4, b = gs.shape[1:]
     if dh.shape != (nd, h4 // 4, b) or tcs.shape[1:] != dh.shape or cs.shape[1:] != dh.shape:
         return None
     if gy is not None and gy.shape[1:] != dh.shape:
         return None
-    return _stepper("mg_lstm_cell_bwd_f32", (dh[None], gy, dc[None], gs, tcs, cs, dgs), nd,
-                    h4 // 4 * b)  # fmt: skip
+    if dgs.shape[:2] != (nd, h4) or b == 0 or dgs.shape[2] % b:
+        return None
+    if db is None:
+        db = np.zeros((nd, h4), np.float32)
+    if (dg is not None and dg.shape != gs.shape[1:]) or db.shape != (nd, h4) or nd > 2:
+        return None
+    rev = tuple(rev or (False,) * nd) + (False,)
+    arrays = (dh[None], gy, dc[None], gs, tcs, cs)
+    if not _ok(*arrays, dgs, dg, db) or (lib_ := lib()) is None:
+        return None
+    fn, h = lib_.mg_lstm_cell_bwd_f32, h4 // 4
+    pairs = [(None, 0) if a is None else (_ptr(a), a[0].nbytes) for a in arrays]
+    pairs += [(_ptr(dgs), 0), (_ptr(dg), 0), (_ptr(db), 0)]
+    parts = _ranges(h, _parts(nd * h * b * 8))
+    last = dgs.shape[2] // b - 1
+
+    def step(*idx):
+        ptrs = [p if p is None else p + s * i for (p, s), i in zip(pairs, idx)]
+        j = idx[6]
+        cols = [(last - j if r else j) * b for r in rev[:2]]  # NOTE: step j's columns
+        if len(parts) == 1:
+            fn(*ptrs, nd, h, b, dgs.shape[2], *cols, *parts[0])
+        else:
+            _run([(fn, (*ptrs, nd, h, b, dgs.shape[2], *cols, *r)) for r in parts])
+
+    step.arrays = (*arrays, dgs, dg, db)  # NOTE: the arrays must outlive their addresses
+    return step
+
+
+def embedding_backward(g, idx, rows: int):
+    """The gradient (rows, D) of an embedding table from the gradient ``g`` (n, D) of the
+    rows ``idx`` (n,) looked up (int64): the rows of ``g`` added at their indices, in order.
+    None when the kernels do not take these arrays."""
+    if g.ndim != 2 or idx.shape != (g.shape[0],) or not _ok(g):
+        return None
+    if idx.__class__ is not _ND or idx.dtype != np.int64 or not idx.flags.c_contiguous:
+        return None
+    if (lib_ := lib()) is None:
+        return None
+    gw = np.zeros((rows, g.shape[1]), np.float32)
+    lib_.mg_embedding_bwd_f32(_ptr(g), _ptr(idx), gw.ctypes.data, g.shape[0], g.shape[1], rows)
+    return gw
