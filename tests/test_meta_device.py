@@ -151,3 +151,22 @@ def test_bad_meta_device_names():
         mg.device("meta:0")
     with pytest.raises(RuntimeError, match="'meta'"):
         mg.device("metal")
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda t, m: t.nonzero(m),
+        lambda t, m: t.argwhere(m),
+        lambda t, m: t.masked_select(m, m > 0),
+        lambda t, m: m[m > 0],
+        lambda t, m: t.unique(m),
+        lambda t, m: t.bincount(t.ones(3, dtype=t.long, device="meta")),
+    ],
+)
+@pytest.mark.parametrize("lib", ["torch", "mg"])
+def test_ops_whose_shape_depends_on_values_refuse(lib, op):
+    t = torch if lib == "torch" else mg
+    with pytest.raises(NotImplementedError):
+        op(t, t.empty(4, 3, device="meta"))
+    assert tuple(t.empty(4, 3, device="meta")[t.tensor([0, 2])].shape) == (2, 3)

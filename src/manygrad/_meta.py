@@ -92,3 +92,14 @@ def storage(a) -> MetaArray:
 def no_data(to_module: bool = True) -> NotImplementedError:
     """The error for a copy out of a meta tensor (with Module.to's hint)."""
     return NotImplementedError(_NO_DATA + (_TO_EMPTY if to_module else ""))
+
+
+def refuse_data_dependent(t, op: str) -> None:
+    """Raise for ``op`` on a meta tensor when its result's shape depends on the values."""
+    from . import backend
+
+    if getattr(t, "_device", None) is backend.META:
+        raise NotImplementedError(
+            f"{op}: the result's shape depends on the input's values, and a meta tensor has "
+            "none (PyTorch has no meta implementation of it either); run it on a real device"
+        )

@@ -10,7 +10,7 @@ an index. Python ints are checked on the host, on every device.
 
 from __future__ import annotations
 
-from .. import backend
+from .. import _meta, backend
 from ..autograd import Function, is_grad_enabled
 from ..errors import DeviceError, DimError, DTypeError, ShapeError
 from ..tensor import Tensor, _check_writable
@@ -269,6 +269,10 @@ def getitem(x: Tensor, idx) -> Tensor:
 
 @backend.on_tensor_device  # NOTE: index arrays go to the current GPU: make it x's
 def _getitem(x: Tensor, idx) -> Tensor:
+    if x._device is backend.META:
+        for i in idx if type(idx) is tuple else (idx,):
+            if isinstance(i, Tensor) and i._data.dtype == bool and i.ndim:
+                _meta.refuse_data_dependent(x, "indexing with a boolean mask")
     basic, post = _parse(x, idx)
     if any(not (isinstance(b, slice) and b == slice(None)) for b in basic) or not any(post):
         x = Slice.apply(x, basic)  # NOTE: also for x[:] and x[...]: a new view, as in PyTorch

@@ -7,7 +7,7 @@ higher order) come from gather's; indices are plain int64 tensors.
 
 from __future__ import annotations
 
-from .. import backend, return_types
+from .. import _meta, backend, return_types
 from ..errors import ShapeError
 from ..tensor import Tensor
 from . import _cpu_order
@@ -291,6 +291,7 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # 
 
     Example: ``vals, inv = mg.unique(labels, return_inverse=True)``
     """
+    _meta.refuse_data_dependent(input, "unique")
     xp = backend.array_module(input._data)
     if dim is None:
         vals, inv, cnt = xp.unique(input._data.reshape(-1), return_inverse=True, return_counts=True)
@@ -311,6 +312,7 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # 
 def unique_consecutive(input: Tensor, return_inverse=False, return_counts=False, dim=None):
     """Collapse runs of equal consecutive values (flattened when ``dim`` is None), or of
     equal consecutive slices along ``dim`` (CTC's greedy decoding over time)."""
+    _meta.refuse_data_dependent(input, "unique_consecutive")
     xp = backend.array_module(input._data)
     if dim is None:
         a = input._data.reshape(-1)
@@ -382,6 +384,7 @@ def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool
 @backend.on_tensor_device
 def nonzero(input: Tensor, *, as_tuple: bool = False):
     """Indices of non-zero entries: an ``(n, ndim)`` int64 tensor, or one tensor per dim."""
+    _meta.refuse_data_dependent(input, "nonzero")
     xp = backend.array_module(input._data)
     idx = xp.nonzero(input._data.reshape(1) if input.ndim == 0 else input._data)
     if as_tuple:
@@ -412,6 +415,7 @@ def count_nonzero(input: Tensor, dim=None) -> Tensor:
 def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
     """Counts of each value of a 1-d non-negative integer tensor (weighted sums with
     ``weights``)."""
+    _meta.refuse_data_dependent(input, "bincount")
     if input.ndim != 1 or input.is_floating_point():
         raise ShapeError(
             f"bincount: expected a 1-d integer tensor, got {input.dtype} {tuple(input.shape)}"
