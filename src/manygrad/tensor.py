@@ -487,6 +487,20 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         _check_writable(self, name)
         return _inplace.inplace(self, name, fn, *args, **kwargs)
 
+    def _numpy_promotes(self, other, alpha=1) -> bool:
+        """True when NumPy's arithmetic on the raw arrays computes what PyTorch computes: an
+        operand of ``self``'s own dtype, a Python number on a 32/64-bit float tensor, or a
+        tensor on a 16-bit float one (NumPy computes in the wider float, as PyTorch's kernels).
+        NOTE: otherwise the ops decide (a 0-d float64 or int64 tensor on a float32 one stays
+        float32, a Python number scales a 16-bit float in float32, integers wrap), as
+        PyTorch does; NumPy would promote, round twice or refuse."""
+        d = self._data.dtype
+        if d.kind in "biu":
+            return alpha == 1 and isinstance(other, Tensor) and other.dtype is self.dtype
+        if isinstance(other, Tensor):
+            return other.dtype is self.dtype or d.itemsize == 2
+        return d.itemsize >= 4 and other.__class__ in (int, float)
+
     def _plain(self, name: str, other=None) -> bool:
         """True when an in-place update needs no graph (the fast path)."""
         from . import autograd
@@ -553,7 +567,7 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
 
     @backend.on_tensor_device
     def add_(self, other, alpha=1) -> Tensor:
-        if not self._plain("add_", other):
+        if not (self._numpy_promotes(other, alpha) and self._plain("add_", other)):
             return self._inplace("add_", F.add, other, alpha=alpha)
         o = self._raw(other)
         return self._set("add_", self._data + (o if alpha == 1 else o * alpha))
@@ -563,13 +577,14 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
 
     @backend.on_tensor_device
     def mul_(self, other) -> Tensor:
-        if not self._plain("mul_", other):
+        if not (self._numpy_promotes(other) and self._plain("mul_", other)):
             return self._inplace("mul_", F.mul, other)
         return self._set("mul_", self._data * self._raw(other))
 
     @backend.on_tensor_device
     def div_(self, other, rounding_mode=None) -> Tensor:
-        if not self._plain("div_", other) or rounding_mode is not None:
+        plain = self._data.dtype.kind in "fc" and self._numpy_promotes(other)
+        if not (plain and self._plain("div_", other)) or rounding_mode is not None:
             return self._inplace("div_", F.div, other, rounding_mode=rounding_mode)
         return self._set("div_", self._data / self._raw(other))
 

@@ -127,8 +127,13 @@ _depth = [0]
 def _patched_module_call(self, *args, **kwargs):
     if _depth[0] == 0:
         # NOTE: under torch.func.functional_call the module holds the caller's tensors (plain
-        # or batched), not parameters of its own: those are left alone
-        _sync_params(p for p in self.parameters() if isinstance(p, torch.nn.Parameter))
+        # or batched), not parameters of its own: those are left alone; so are the constants
+        # that torch.func.linearize folds into parameters of a traced module of its own
+        _sync_params(
+            p
+            for name, p in self.named_parameters()
+            if isinstance(p, torch.nn.Parameter) and "_FX_CONST_FOLDED_ATTRS" not in name
+        )
     _depth[0] += 1
     try:
         return _module_call(self, *args, **kwargs)

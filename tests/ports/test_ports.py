@@ -217,7 +217,10 @@ PORTS = [
     ("sparse_moe_top2.py", [], (2e-3, 1e-4), ()),
     ("ssl_rotation_prediction.py", [], (2e-3, 1e-4), ()),
     ("conv_tasnet_separation.py", [], (2e-3, 1e-4), ()),
-    ("arcface_metric.py", [], (2e-3, 1e-4), ()),
+    # NOTE: three epochs, 5e-3: the margins' branches amplify rounding; PyTorch's own losses
+    # move by 0.1-1.0% over those epochs with oneDNN off (another convolution algorithm),
+    # and manygrad's, within 0.35% of PyTorch's, move as much with its CPU kernels off
+    ("arcface_metric.py", ["--epochs", "3"], (5e-3, 1e-4), ()),
     ("pointnet2_fps.py", [], (2e-3, 1e-4), ()),
     ("iterable_stream.py", [], (2e-3, 1e-4), ()),
     ("pruning_global_magnitude.py", [], (2e-3, 1e-4), ()),
@@ -227,6 +230,26 @@ PORTS = [
     ("tacotron_location_attention.py", ["--epochs", "3"], (2e-3, 1e-4), ()),
     ("rnn_t_transducer.py", [], (2e-3, 1e-4), ()),
     ("detr_hungarian.py", [], (2e-3, 1e-4), ()),
+    ("lambdarank_ltr.py", [], (2e-3, 1e-4), ()),
+    ("lambdarank_ltr.py", ["--objective", "ranknet"], (2e-3, 1e-4), ()),
+    ("lambdarank_ltr.py", ["--objective", "listnet"], (2e-3, 1e-4), ()),
+    ("evidential_dirichlet.py", [], (2e-3, 1e-4), ()),
+    ("evidential_dirichlet.py", ["--loss", "digamma", "--activation", "selu", "--evidence", "relu", "--kl", "distributions"], (2e-3, 1e-4), ()),
+    ("ntm_copy.py", [], (2e-3, 1e-4), ()),
+    ("ntm_copy.py", ["--controller", "rnn", "--shift", "pad"], (2e-3, 1e-4), ()),
+    ("dann_grad_reverse.py", [], (2e-3, 1e-4), ()),
+    ("dann_grad_reverse.py", ["--class-loss", "multimargin"], (2e-3, 1e-4), ()),
+    ("poincare_embeddings.py", [], (2e-3, 1e-4), ()),
+    ("poincare_embeddings.py", ["--distance", "log1p", "--dim", "3"], (2e-3, 1e-4), ()),
+    ("soft_dtw_forecast.py", [], (2e-3, 1e-4), ()),
+    ("soft_dtw_forecast.py", ["--impl", "autograd"], (2e-3, 1e-4), ()),
+    ("tsne_parametric.py", [], (2e-3, 1e-4), ()),
+    ("tsne_parametric.py", ["--precision", "double-affinities"], (2e-3, 1e-4), ()),
+    ("tree_lstm_sentiment.py", [], (2e-3, 1e-4), ()),
+    ("tree_lstm_sentiment.py", ["--aggregate", "mean"], (2e-3, 1e-4), ()),
+    ("hessian_free_gauss_newton.py", [], (2e-3, 1e-4), ()),
+    ("hessian_free_gauss_newton.py", ["--jvp", "linearize"], (2e-3, 1e-4), ()),
+    ("hessian_free_gauss_newton.py", ["--jvp", "double-backward"], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 
