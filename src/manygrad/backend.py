@@ -380,6 +380,8 @@ def to_numpy(a) -> np.ndarray:
         return a.get()
     if t is MetaArray:
         raise _meta.no_data(False)
+    if isinstance(a, (np.generic, np.ndarray)):  # NOTE: NumPy scalars (a sum of a 1-d array)
+        return np.asarray(a)
     return _cupy.asnumpy(a)
 
 

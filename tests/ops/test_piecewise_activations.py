@@ -109,7 +109,10 @@ def test_inplace_forms(device, name, kw):  # NOTE: the shrinks have no in-place 
     my = getattr(mg.nn.functional, name)(mx.clone(), inplace=True, **kw)
     my.sum().backward()
     _same(my.detach().cpu().numpy(), ty.detach().numpy(), f"{name}_ forward")
-    _same(mx.grad.cpu().numpy(), tx.grad.numpy(), f"{name}_ gradient")
+    # NOTE: PyTorch's gradient at a NaN input depends on its loop (vector width, CPU): NaN
+    # on AVX2 machines, 1 on others; manygrad's is the same everywhere
+    num = ~np.isnan(x)
+    _same(mx.grad.cpu().numpy()[num], tx.grad.numpy()[num], f"{name}_ gradient")
 
 
 def test_non_contiguous_input(device):
