@@ -253,8 +253,20 @@ PORTS = [
 ]  # fmt: skip
 
 
-def _run(cmd, env):
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=HERE)
+def _start(cmd, env):
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=HERE
+    )
+
+
+def _finish(proc) -> subprocess.CompletedProcess:
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def _losses(out: str) -> np.ndarray:
@@ -268,10 +280,20 @@ def test_port_matches_pytorch(script, args, tol, pending):
     path = os.path.join(HERE, "scripts", script)
     sync = os.path.join(HERE, "_sync.py")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    ref = _run([sys.executable, sync, path, *args], env)
+    # NOTE: the two runs go side by side (one core each on a 2-core CI machine)
+    ref_proc = _start([sys.executable, sync, path, *args], env)
+    try:
+        got_proc = _start(
+            [sys.executable, "-m", "manygrad", "run", sync, path, *args], dict(env, PYTHONPATH=SRC)
+        )
+    except BaseException:
+        ref_proc.kill()
+        raise
+    try:
+        ref = _finish(ref_proc)
+    finally:
+        got = _finish(got_proc)
     assert ref.returncode == 0, f"{script} fails under PyTorch:\n{ref.stderr[-3000:]}"
-    env_mg = dict(env, PYTHONPATH=SRC)
-    got = _run([sys.executable, "-m", "manygrad", "run", sync, path, *args], env_mg)
     if got.returncode == 3 and pending:
         missing = re.search(r"error: (\S+) is not supported", got.stderr)
         if missing and missing.group(1) in pending:
