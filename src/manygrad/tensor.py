@@ -495,11 +495,10 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         float32, a Python number scales a 16-bit float in float32, integers wrap), as
         PyTorch does; NumPy would promote, round twice or refuse."""
         d = self._data.dtype
-        if d.kind in "biu":
-            return alpha == 1 and isinstance(other, Tensor) and other.dtype is self.dtype
         if isinstance(other, Tensor):
-            return other.dtype is self.dtype or d.itemsize == 2
-        return d.itemsize >= 4 and other.__class__ in (int, float)
+            same = other._data.dtype == d  # NOTE: raw dtypes: no dtype-object lookups
+            return (alpha == 1 and same) if d.kind in "biu" else (same or d.itemsize == 2)
+        return d.kind not in "biu" and d.itemsize >= 4 and other.__class__ in (int, float)
 
     def _plain(self, name: str, other=None) -> bool:
         """True when an in-place update needs no graph (the fast path)."""
