@@ -715,6 +715,50 @@ def test_adam_step_bit_for_bit_as_the_numpy_update_and_close_to_torch(name, kw, 
         _close(a, t.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
+SGD_CASES = [
+    {}, dict(momentum=0.9), dict(momentum=0.9, nesterov=True), dict(weight_decay=0.1),
+    dict(weight_decay=0.1, maximize=True), dict(maximize=True),
+    dict(momentum=0.8, dampening=0.3, weight_decay=0.01),
+    dict(momentum=0.5, nesterov=True, weight_decay=0.02, maximize=True),
+]  # fmt: skip
+
+
+def _sgd_run(kw, shapes, lib=mg, steps=4):
+    rng = np.random.default_rng(12)
+    ps = [lib.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True)
+          for s in shapes]  # fmt: skip
+    opt = lib.optim.SGD(ps, lr=0.05, **kw)
+    for k in range(steps):
+        for i, p in enumerate(ps):
+            g = np.random.default_rng(100 * k + i).standard_normal(p.shape).astype(np.float32)
+            g.reshape(-1)[:3] = [0.0, 1e-30, 1e4]
+            p.grad = lib.tensor(g)
+        opt.step()
+    bufs = [opt.state[p].get("momentum_buffer") for p in ps]
+    return [p.detach().numpy() for p in ps], [None if b is None else b.numpy() for b in bufs]
+
+
+@pytest.mark.parametrize("kw", SGD_CASES, ids=[str(k) for k in SGD_CASES])
+def test_sgd_step_bit_for_bit_as_the_numpy_update_and_close_to_torch(kw, monkeypatch):
+    shapes = [(300, 700), (64, 40), (5, 3)]  # the first is split across threads; the last
+    calls = []  # is below the kernels' size
+    real = _native.sgd_step
+    monkeypatch.setattr(_native, "sgd_step", lambda *a: calls.append(1) or real(*a))
+    ps, bufs = _sgd_run(kw, shapes)
+    assert len(calls) >= 8, "float32 CPU SGD steps did not take the kernels"
+    monkeypatch.setattr(_native, "sgd_step", lambda *a: False)  # SGD.update's NumPy passes
+    rps, rbufs = _sgd_run(kw, shapes)
+    for a, b in zip(ps + bufs, rps + rbufs):
+        if a is None:
+            assert b is None
+            continue
+        np.testing.assert_array_equal(a.view(np.int32), b.view(np.int32))
+    tps, tbufs = _sgd_run(kw, shapes, torch)
+    for a, t in zip(ps + bufs, tps + tbufs):
+        if a is not None:
+            _close(a, t, rtol=1e-5, atol=1e-6)
+
+
 def test_adam_step_leaves_what_the_kernels_do_not_take_to_the_numpy_update():
     rng = np.random.default_rng(0)
     base = rng.standard_normal((6, 8)).astype(np.float32)

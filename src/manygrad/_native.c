@@ -2578,5 +2578,36 @@ MG_EXPORT MG_NO_FMA_ATTR void mg_adam_f32(float* p, const float* g, float* m, fl
   }
 }
 
+/* One SGD step of n float32 values, with the roundings of SGD.update's NumPy passes.
+ * flags: 1: weight decay (g = p wd + g, or p wd - g when maximizing), 2: maximize
+ * (g = -g), 4: momentum (buf = buf momentum + g, times one_minus_damp when 16 is set;
+ * 8: first step, buf = g), 32: Nesterov (d = buf momentum + g, else d = buf);
+ * p += d neg_lr. */
+MG_EXPORT MG_NO_FMA_ATTR void mg_sgd_f32(float* p, const float* g, float* buf, int64_t n,
+                                         float wd, float momentum, float one_minus_damp,
+                                         float neg_lr, int flags) {
+  MG_NO_FMA
+  int decay = flags & 1, maximize = flags & 2, mom = flags & 4, first = flags & 8;
+  int damp = flags & 16, nesterov = flags & 32;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    float gi = g[i];
+    if (decay) {
+      float t = p[i] * wd;
+      gi = maximize ? t - gi : t + gi;
+    } else if (maximize) {
+      gi = -gi;
+    }
+    float d = gi;
+    if (mom) {
+      float b = gi;
+      if (!first) b = buf[i] * momentum + (damp ? gi * one_minus_damp : gi);
+      buf[i] = b;
+      d = nesterov ? b * momentum + gi : b;
+    }
+    p[i] = p[i] + d * neg_lr;
+  }
+}
+
 /* The ABI version the loader checks, so that a stale cached library is rebuilt. */
-MG_EXPORT int mg_native_version(void) { return 8; }
+MG_EXPORT int mg_native_version(void) { return 9; }

@@ -35,7 +35,7 @@ import warnings
 import numpy as np
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "_native.c")
-_VERSION = 8  # NOTE: mg_native_version() of the source; a cached library must match
+_VERSION = 9  # NOTE: mg_native_version() of the source; a cached library must match
 # NOTE: GNU C, not ISO: ISO modes turn off contraction into fused multiply-adds (2x slower).
 # -fno-trapping-math (clang's default) lets GCC turn the selects of a loop body with
 # divisions into vector blends; it changes no value (flags of FP exceptions only)
@@ -103,6 +103,7 @@ _SIGNATURES = {
     "mg_cross_entropy_f32": (_P, _P, _P, _P, _P, _P, _I, _I, _I, _F, _P, _F, _F),
     "mg_cross_entropy_bwd_f32": (_P, _P, _P, _P, _P, _F, _P, _I, _I, _I, _F, _F),
     "mg_adam_f32": (_P, _P, _P, _P, _P, _I, *([_F] * 7), ctypes.c_int),
+    "mg_sgd_f32": (_P, _P, _P, _I, *([_F] * 4), ctypes.c_int),
     "mg_dwconv2d_f32": (_P, _P, _P, _P, _I, _I, _P),
     "mg_dwconv2d_bwd_f32": (_P, _P, _P, _P, _P, _P, _I, _I, _P),
     "mg_lstm_cell_f32": (_P, _P, _P, _P, _P, _P, _P, _I, _I, _I, _I),
@@ -735,6 +736,25 @@ def adam_step(tensors, steps, group: dict):
                      eps * c2, -lr * c2 / (1 - beta1**step), int(flags))  # fmt: skip
         done.append(k)
     return done
+
+
+def sgd_step(p, g, buf, group: dict, first: bool) -> bool:
+    """One SGD step of a float32 CPU parameter ``p`` with gradient ``g`` and momentum
+    buffer ``buf`` (None without momentum; written as ``g`` when ``first``), in one pass
+    with the operations of ``SGD.update`` (the same bits). False (nothing written) when
+    the arrays are not C-contiguous float32 NumPy ones of one shape or the kernels are off."""
+    if p.size < _SMALL or not _ok(p, g, buf) or p.shape != g.shape:
+        return False
+    if (buf is not None and buf.shape != p.shape) or (lib_ := lib()) is None:
+        return False
+    wd, momentum, dampening = group["weight_decay"], group["momentum"], group["dampening"]
+    flags = (1 if wd != 0 else 0) | (2 if group["maximize"] else 0)
+    if momentum != 0:
+        flags |= 4 | (8 if first else 0) | (16 if dampening != 0 else 0)
+        flags |= 32 if group["nesterov"] else 0
+    _elementwise(lib_.mg_sgd_f32, (p, g, buf if momentum != 0 else None), p.size, wd,
+                 momentum, 1 - dampening, -group["lr"], flags)  # fmt: skip
+    return True
 
 
 def max_pool2d(x, out_hw, k, s, p, d):
