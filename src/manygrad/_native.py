@@ -738,23 +738,26 @@ def adam_step(tensors, steps, group: dict):
     return done
 
 
-def sgd_step(p, g, buf, group: dict, first: bool) -> bool:
+def sgd_step(p, g, buf, group: dict):
     """One SGD step of a float32 CPU parameter ``p`` with gradient ``g`` and momentum
-    buffer ``buf`` (None without momentum; written as ``g`` when ``first``), in one pass
-    with the operations of ``SGD.update`` (the same bits). False (nothing written) when
-    the arrays are not C-contiguous float32 NumPy ones of one shape or the kernels are off."""
+    buffer ``buf`` (None on the first step with momentum: a new one is made, holding
+    ``g``), in one pass with the operations of ``SGD.update`` (the same bits). Returns
+    ``(True, buf)``, or ``(False, None)`` with nothing written when the arrays are not
+    C-contiguous float32 NumPy ones of one shape or the kernels are off."""
     if p.size < _SMALL or not _ok(p, g, buf) or p.shape != g.shape:
-        return False
+        return False, None
     if (buf is not None and buf.shape != p.shape) or (lib_ := lib()) is None:
-        return False
+        return False, None
     wd, momentum, dampening = group["weight_decay"], group["momentum"], group["dampening"]
     flags = (1 if wd != 0 else 0) | (2 if group["maximize"] else 0)
     if momentum != 0:
-        flags |= 4 | (8 if first else 0) | (16 if dampening != 0 else 0)
-        flags |= 32 if group["nesterov"] else 0
+        flags |= 4 | (16 if dampening != 0 else 0) | (32 if group["nesterov"] else 0)
+        if buf is None:
+            flags |= 8
+            buf = np.empty_like(p)
     _elementwise(lib_.mg_sgd_f32, (p, g, buf if momentum != 0 else None), p.size, wd,
                  momentum, 1 - dampening, -group["lr"], flags)  # fmt: skip
-    return True
+    return True, buf
 
 
 def max_pool2d(x, out_hw, k, s, p, d):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import numpy as np
-
 from .. import _native, backend
 from ..cuda import graphs
 from ..errors import LayoutError
@@ -77,7 +75,7 @@ class SGD(Optimizer):
     def update(self, p, g, state, group):
         if self.capturable or graphs.current_capture() is not None:
             return self._update_on_device(p, g, state, group)
-        if p.__class__ is np.ndarray and self._native_step(p, g, state, group):
+        if self._native_step(p, g, state, group):
             return
         xp = backend.array_module(p)
         g = self._grad(p, g, group["maximize"], group["weight_decay"])
@@ -110,16 +108,11 @@ class SGD(Optimizer):
 
     def _native_step(self, p, g, state, group) -> bool:
         """The CPU kernel's one pass for a float32 parameter (False: NumPy's passes)."""
-        buf, first = None, False
-        if group["momentum"] != 0:
-            buf_t = state.get("momentum_buffer")
-            first = buf_t is None
-            buf = np.empty_like(p) if first else buf_t._data
-        if not _native.sgd_step(p, g, buf, group, first):
-            return False
-        if first:
+        buf_t = state.get("momentum_buffer") if group["momentum"] != 0 else None
+        done, buf = _native.sgd_step(p, g, None if buf_t is None else buf_t._data, group)
+        if done and buf_t is None and buf is not None:
             state["momentum_buffer"] = Tensor._wrap(buf, backend.device_of(buf))
-        return True
+        return done
 
     def sparse_update(self, p, grad, state, group):
         """A sparse gradient (``nn.Embedding(sparse=True)``): without momentum only its rows
