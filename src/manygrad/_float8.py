@@ -245,7 +245,7 @@ def gate(cls, args: tuple, raw: list, npdt: np.dtype) -> None:
     """Let op ``cls`` run on float8 arrays as PyTorch's CPU does: ops in ``_MOVES`` as they
     are, ops in ``_COMPUTES`` on float32 copies of ``raw`` (the arrays of ``args``, changed
     in place; the caller rounds a float32 result back), and refuse the rest."""
-    op = cls.__name__
+    op = cls.op_name
     i = _VALUE_ARG.get(op)
     if op == "IndexPut" and len(raw) == 6:  # NOTE: index_add (adds) or index_copy (moves)
         if raw[5]:

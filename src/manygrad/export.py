@@ -59,7 +59,7 @@ class _OpCall:
         self.cls = cls
         self.layout = layout  # per positional argument: None (given by the node) or a constant
         self.hidden_kwargs = hidden_kwargs
-        self.__name__ = self.__qualname__ = _snake(cls.__name__)
+        self.__name__ = self.__qualname__ = _snake(cls.op_name)
         self.__module__ = "manygrad_export"
 
     def __call__(self, *given, **kwargs):
@@ -117,12 +117,12 @@ class _Tracer(Tracer):
 
     def __call__(self, fnode, args, kwargs, out) -> None:
         cls = type(fnode)
-        self.made_by[id(out)] = cls.__name__
+        self.made_by[id(out)] = cls.op_name
         layout, given = [], []
         for a in args:
             if isinstance(a, Tensor) or (hasattr(a, "dtype") and hasattr(a, "shape")):
                 layout.append(None)
-                given.append(self.name(a, cls.__name__))
+                given.append(self.name(a, cls.op_name))
             elif _primitive(a):
                 layout.append(None)
                 given.append(a)

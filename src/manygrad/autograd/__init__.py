@@ -14,7 +14,9 @@ op bumps it, and backward refuses values that were overwritten after an op saved
 
 from __future__ import annotations
 
+import copyreg
 import itertools
+import weakref
 
 import numpy as _np
 
@@ -296,7 +298,7 @@ def _mixed_devices(cls, args, kwargs, dev, other):
         moved = [a.to(target) if isinstance(a, Tensor) and _cpu_scalar(a) else a for a in args]
         return cls.apply(*moved, **kwargs)
     raise DeviceError(
-        f"{cls.__name__.lower()}: expected all tensors on one device, got {dev} and {other}; "
+        f"{cls.op_name.lower()}: expected all tensors on one device, got {dev} and {other}; "
         f"move them with .to(device) first, e.g. x = x.to('{dev if dev.type != 'cpu' else other}')"
         " (only 0-d CPU tensors may go along with tensors of another device)"
     )
@@ -306,7 +308,51 @@ def _cpu_scalar(a) -> bool:
     return a._device.type == "cpu" and a._data.ndim == 0
 
 
-class Function:
+class _OpType(type):
+    """The type of manygrad's op classes: an op class is also the class of the graph nodes
+    it makes, so its ``__name__`` and ``__qualname__`` are the node's name, as PyTorch
+    names them (``SumBackward0``; ``type(y.grad_fn).__name__``). ``op_name`` keeps the op's
+    own name (``Sum``) for messages, the profiler and export. A class states its node name
+    with ``node_name`` where PyTorch's differs from ``f"{op_name}Backward0"``. Renaming a
+    class after its creation (``Op.__name__ = "Exp"``) renames the op, and so the node."""
+
+    def __init__(cls, name, bases, ns, **kwargs):
+        super().__init__(name, bases, ns, **kwargs)
+        if bases:  # NOTE: Function itself keeps its name (graph.Node is Function)
+            cls._rename(ns.get("__qualname__", name))
+
+    def __setattr__(cls, key, value):
+        if key in ("__name__", "__qualname__") and cls.__dict__.get("_named"):
+            cls._rename(value)
+            return
+        super().__setattr__(key, value)
+
+    def _rename(cls, name: str) -> None:
+        if cls._user:  # NOTE: a user Function keeps its name; its nodes are FooBackward
+            if "_forward_cls" not in cls.__dict__:
+                super().__setattr__("op_name", name.rpartition(".")[2])
+            return
+        set_ = super().__setattr__
+        op = name.rpartition(".")[2]
+        if cls.__dict__.get("_named") and op == cls.__name__:
+            return  # NOTE: the node name given back (copy.copy, functools.wraps)
+        node = cls.__dict__.get("node_name") or f"{op}Backward0"
+        set_("op_name", op)
+        set_("_ref_name", name)
+        set_("__name__", node)
+        set_("__qualname__", node)
+        set_("_named", True)
+
+
+def _pickle_op(cls):
+    # NOTE: a class is pickled by the name its module knows it by (the op's name)
+    return cls.__dict__.get("_ref_name") or cls.__qualname__
+
+
+copyreg.pickle(_OpType, _pickle_op)
+
+
+class Function(metaclass=_OpType):
     """One differentiable op.
 
     manygrad's ops define ``forward(self, *args, **kwargs)`` on raw arrays (tensor arguments
@@ -322,7 +368,16 @@ class Function:
 
     # NOTE: _seq, the creation number (see _next_seq), is a slot: it outlives the release
     # of a node's saved values; unset (a node made by hand) it is unknown, never pruned
-    __slots__ = ("_edges", "needs_input_grad", "_saved", "_seq", "__dict__", "__weakref__")
+    # NOTE: _skip: a bit per positional argument that PyTorch's node has no edge for (Python
+    # numbers and other non-tensors, integer and bool tensors); see next_functions
+    __slots__ = ("_edges", "needs_input_grad", "_saved", "_seq", "_skip", "__dict__",
+                 "__weakref__")  # fmt: skip
+    op_name = "Function"
+    node_name = None  # the node's name where PyTorch's is not f"{op_name}Backward0"
+    # the positional arguments that next_functions lists, in order, tensors or not (None:
+    # the tensor arguments that are not integer or bool); e.g. (0, 1) for ops whose Python
+    # number operand PyTorch wraps in a tensor (x * 2 lists (None, 0) for the 2)
+    graph_inputs = None
     differentiable = True
     moves_device = False  # True for ops whose output lives on another device
     changes_dtype = False  # True for casts: their output dtype is meant to differ
@@ -368,7 +423,7 @@ class Function:
         if dt0 is not None and dt0.char not in _PLAIN and not cls.view:  # complex, bf16, float8
             if dt0.kind == "c" and not cls.complex_ok:
                 raise DTypeError(
-                    f"{cls.__name__.lower()}: complex tensors are not supported by this op yet; "
+                    f"{cls.op_name.lower()}: complex tensors are not supported by this op yet; "
                     "take .real / .imag (or mg.view_as_real(x)) and apply it to those"
                 )
             if dt0.itemsize == 1:  # float8: PyTorch's few CPU ops, in float32; others refused
@@ -377,6 +432,7 @@ class Function:
         if record:
             needs, edges, saved = [], [], []
             inference = False
+            skip = 0
             for i, a in enumerate(args):
                 if isinstance(a, Tensor):
                     d = raw[i]
@@ -394,9 +450,14 @@ class Function:
                         else:
                             edges.append(_edge(a))
                         continue
+                    if d.dtype.kind in "biu":  # indices and masks: not an input of the node
+                        skip |= 1 << i
+                else:
+                    skip |= 1 << i
                 needs.append(False)
                 edges.append(None)
             ctx._edges = edges
+            ctx._skip = skip
             ctx._seq = _next_seq()
         else:
             # NOTE: nothing needs a gradient: no graph, and no per-argument lists to build
@@ -417,11 +478,11 @@ class Function:
         except ValueError as e:
             if "could not be broadcast" not in str(e):
                 raise
-            raise _broadcast_error(cls.__name__, raw) from None
+            raise _broadcast_error(cls.op_name, raw) from None
         except MemoryError as e:
-            raise _out_of_memory(cls.__name__, dev, e) from e
+            raise _out_of_memory(cls.op_name, dev, e) from e
         if prof is not None:
-            prof.op(cls.__name__, t0, raw)
+            prof.op(cls.op_name, t0, raw)
         if out.__class__ is not _ndarray and isinstance(out, _np_generic):
             out = _np.asarray(out)  # NOTE: NumPy gives scalars for 0-d results
         if dt0 is not None and dt0.num >= 256 and out.dtype is _F32 and not cls.changes_dtype:
@@ -517,47 +578,96 @@ class Function:
             t._meta = {"oi": i}
         return t
 
+    # ---------------------------------------------------------------- graph inspection
     def name(self) -> str:
-        return f"{type(self).__name__}Backward0"  # NOTE: PyTorch's names end in an overload
+        """The node's name, PyTorch's where the op is PyTorch's (``SumBackward0``)."""
+        return type(self).__name__
 
     def __repr__(self) -> str:
-        return f"<{self.name()}>"
+        cls = type(self)
+        where = f"{cls.__module__}." if cls._user else ""  # NOTE: as PyTorch's reprs
+        return f"<{where}{cls.__qualname__} object at {id(self):#x}>"
 
     @property
-    def next_functions(self):
-        return tuple(
-            (None, 0) if e is None else ((e[0], e[4]) if e[0] is not None else (_Leaf(e[1]), 0))
-            for e in (self.__dict__.get("_edges_kept") or getattr(self, "_edges", None) or ())
-        )
+    def next_functions(self) -> tuple:
+        """``(node, output index)`` per input of the node, as PyTorch lists them: one per
+        tensor argument, ``(None, 0)`` where it needs no gradient; an ``AccumulateGrad``
+        node for a leaf tensor that requires one."""
+        edges = self._graph_edges()
+        out = []
+        for i in self._listed_slots():
+            e = edges[i] if i < len(edges) else None
+            if e is None:
+                out.append((None, 0))
+            elif e[0] is not None:
+                out.append((e[0], e[4]))
+            else:
+                out.append((AccumulateGrad.of(e[1]), 0))
+        return tuple(out)
+
+    def _graph_edges(self) -> list:
+        return self.__dict__.get("_edges_kept") or getattr(self, "_edges", None) or ()
+
+    def _listed_slots(self) -> list:
+        """The positional arguments that ``next_functions`` lists, in order."""
+        slots = type(self).graph_inputs
+        if slots is None:
+            skip = getattr(self, "_skip", 0)
+            slots = [i for i in range(len(self._graph_edges())) if not skip >> i & 1]
+        return slots
+
+    @property
+    def metadata(self) -> dict:
+        """A dict of the user's own, kept with the node (PyTorch's ``Node.metadata``)."""
+        return self.__dict__.setdefault("_metadata", {})
 
     def register_hook(self, hook):
-        """``hook(grad_inputs, grad_outputs)`` after this node's backward (PyTorch's Node hook)."""
+        """``hook(grad_inputs, grad_outputs)`` after this node's backward; a tuple it returns
+        replaces ``grad_inputs`` (PyTorch's ``Node.register_hook``). Returns a handle."""
         from .graph import add_hook
 
         return add_hook(self, "post", hook)
 
     def register_prehook(self, hook):
-        """``hook(grad_outputs)`` before this node's backward; may return new grad_outputs."""
+        """``hook(grad_outputs)`` before this node's backward; a tuple it returns replaces
+        ``grad_outputs``. Returns a handle."""
         from .graph import add_hook
 
         return add_hook(self, "prenode", hook)
 
 
-class _Leaf:
-    """``AccumulateGrad`` in ``next_functions``: the leaf tensor a gradient lands in."""
+class AccumulateGrad(Function):
+    """The node a leaf tensor's gradient lands in (``variable``), as ``next_functions``
+    shows it: one per leaf, living as long as the leaf does."""
 
-    __slots__ = ("variable",)
+    node_name = "AccumulateGrad"
+    differentiable = False
+    keeps_nothing = True
+    _of: dict = {}  # id(leaf) -> its node, dropped when the leaf goes
 
-    def __init__(self, t):
-        self.variable = t
+    @classmethod
+    def of(cls, t: Tensor) -> AccumulateGrad:
+        node = cls._of.get(id(t))
+        if node is None or node._var() is not t:
+            node = cls()
+            # NOTE: the node holds its leaf weakly (the leaf keeps it), so neither outlives
+            # the leaf; PyTorch's graph keeps it while the graph lives
+            node._var, node._edges = weakref.ref(t), []
+            cls._of[id(t)] = node
+            weakref.finalize(t, cls._of.pop, id(t), None)
+        return node
+
+    @property
+    def variable(self) -> Tensor | None:
+        return self._var()
 
     def name(self) -> str:
-        return "AccumulateGrad"
+        return "torch::autograd::AccumulateGrad"  # NOTE: PyTorch's name() for this node
 
-    def __repr__(self) -> str:
-        return "<AccumulateGrad>"
-
-    next_functions = ()
+    def register_hook(self, hook):
+        """``hook(grad_inputs, grad_outputs)`` once the gradient is accumulated into the
+        leaf (``grad_inputs`` is empty, ``grad_outputs`` holds the leaf's ``.grad``)."""
+        return self.variable.register_post_accumulate_grad_hook(lambda t: hook((), (t.grad,)))
 
 
 # isort: off

@@ -241,17 +241,19 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
             if anomaly:
                 _anomaly_mode.check(node, in_grads)
             if hooks and hooks.get("post"):
-                for h in list(hooks["post"].values()):
-                    h(tuple(in_grads), tuple(gs))
+                in_grads = _post_hooks(node, hooks["post"], in_grads, gs, create_graph)
             edges = node._edges
             if not retain_graph and not node.keeps_nothing:
                 if node._user:
                     node._release()
-                else:  # NOTE: the saved values go; the hooks and the graph's shape stay
+                else:  # NOTE: the saved values go; the hooks, metadata and graph's shape stay
+                    meta = d.get("_metadata")
                     d.clear()
                     d["_edges_kept"] = edges
                     if hooks:
                         d["_h"] = hooks
+                    if meta is not None:
+                        d["_metadata"] = meta
                 node._edges = None
             if len(in_grads) < len(edges):
                 in_grads = tuple(in_grads) + (None,) * (len(edges) - len(in_grads))
@@ -388,10 +390,46 @@ def _node_hooks(d, gs, handed, create_graph):
     prenode = d.get("prenode")
     if prenode:
         for h in list(prenode.values()):
-            r = h(tuple(gs))
+            r = h(tuple(_as_tensor(g) for g in gs))
             if r is not None:
-                gs = list(r)
+                gs = [_as_grad(g, create_graph) for g in r]
     return gs
+
+
+def _as_tensor(g):
+    """A gradient as hooks see it: a Tensor (or None, or a sparse gradient as is)."""
+    return g if g is None or isinstance(g, (Tensor, SparseCooTensor)) else Tensor._wrap(g)
+
+
+def _as_grad(g, create_graph):
+    """A gradient a hook gave, as the engine carries it (raw arrays unless create_graph)."""
+    if create_graph or not isinstance(g, Tensor):
+        return g
+    return g._data
+
+
+def _post_hooks(node, hooks, in_grads, gs, create_graph):
+    """``Node.register_hook`` hooks: ``hook(grad_inputs, grad_outputs)``, one gradient per
+    entry of ``next_functions``; a tuple one returns replaces ``grad_inputs``."""
+    slots = node._listed_slots()
+    gi = tuple(_as_tensor(in_grads[i]) if i < len(in_grads) else None for i in slots)
+    go = tuple(_as_tensor(g) for g in gs)
+    changed = False
+    for h in list(hooks.values()):
+        r = h(gi, go)
+        if r is not None:
+            if len(r) != len(gi):
+                raise AutogradError(
+                    f"hook of {node.name()} returned {len(r)} gradients, expected {len(gi)} "
+                    "(one per entry of next_functions)"
+                )
+            gi, changed = tuple(r), True
+    if not changed:
+        return in_grads
+    out = list(in_grads) + [None] * (max(slots, default=-1) + 1 - len(in_grads))
+    for i, g in zip(slots, gi):
+        out[i] = _as_grad(g, create_graph)
+    return tuple(out)
 
 
 def _leaf_hooks(t, g):

@@ -47,7 +47,7 @@ def check_saved(node, args, raw) -> None:
         if isinstance(a, Tensor) and a._meta.__class__ is InferenceMark:
             if any(_same_memory(v, raw[i]) for v in kept):
                 raise AutogradError(
-                    f"{type(node).__name__.lower()}: Inference tensors cannot be saved for "
+                    f"{type(node).op_name.lower()}: Inference tensors cannot be saved for "
                     f"backward (input {i}, shape {tuple(a.shape)}, was made under "
                     "inference_mode). Please do not use Tensors created in inference mode in "
                     f"computation tracked by autograd. {_FIX}."

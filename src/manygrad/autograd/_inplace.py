@@ -143,15 +143,13 @@ class ViewOf(Function):
     """A view's value taken from its base: the gradient goes to the view's region."""
 
     complex_ok = True  # moves or picks values: right for complex ones too
+    node_name = "AsStridedBackward0"
 
     def backward(self, g):
         return _put(g, self.pos, self.shape)
 
     def backward_graph(self, g):
         return _Put.apply(g, self.pos, self.shape)
-
-    def name(self) -> str:
-        return "AsStridedBackward0"
 
 
 class Adjoint(Function):
@@ -176,6 +174,7 @@ class CopySlices(Function):
     """The base after an in-place op on one of its views."""
 
     complex_ok = True  # moves or picks values: right for complex ones too
+    node_name = "CopySlices"  # NOTE: PyTorch's name for this node has no "Backward0"
 
     def backward(self, g):
         xp = backend.array_module(g)
@@ -194,9 +193,6 @@ class CopySlices(Function):
         gb = (flat * Tensor._wrap(keep)).reshape(tuple(g.shape))
         gv = _Take.apply(flat, self.pos, None) if self.needs_input_grad[1] else None
         return gb, gv
-
-    def name(self) -> str:
-        return "CopySlices"
 
 
 # ---------------------------------------------------------------------------- in place

@@ -81,7 +81,7 @@ class FunctionCtx:
                     raise AutogradError(
                         "one of the variables needed for gradient computation has been "
                         f"modified by an inplace operation: saved tensor {i} of "
-                        f"{type(self).__name__}Backward is at version {vc[0]}; expected "
+                        f"{type(self).__name__} is at version {vc[0]}; expected "
                         f"version {ver} instead. Fix: save a .clone() or make the change out "
                         "of place"
                     )
@@ -98,7 +98,7 @@ class FunctionCtx:
                 raise AutogradError(
                     "one of the variables needed for gradient computation has been modified "
                     f"by an inplace operation: [{t.dtype} {list(t.shape)}], saved tensor {i} "
-                    f"of {type(self).__name__}Backward, is at version {t._version}; "
+                    f"of {type(self).__name__}, is at version {t._version}; "
                     f"expected version {ver} instead. Fix: save a .clone() or make the "
                     "change out of place"
                 )
@@ -129,18 +129,34 @@ def install(cls) -> None:
     cls.apply = classmethod(_apply)
     cls._run_backward = _run_backward
     cls._release = _release
-    cls.name = lambda self: f"{type(self).__name__}Backward"
     if "vjp" in vars(cls) and "backward" not in vars(cls):
         cls.backward = cls.vjp
 
 
+def node_class(cls) -> type:
+    """The class of ``cls``'s graph nodes (``ctx`` in its forward), ``FooBackward`` for a
+    Function ``Foo``, as PyTorch names them; ``_forward_cls`` leads back to ``Foo``."""
+    nc = cls.__dict__.get("_node_cls")
+    if nc is None:
+        name = f"{cls.__name__}Backward"
+        # NOTE: the module PyTorch gives these classes, with manygrad's package name
+        nc = type(cls)(name, (cls,), {"__slots__": (), "__qualname__": name,
+                                      "__module__": "manygrad.autograd.function",
+                                      "_forward_cls": cls, "_node_cls": None})  # fmt: skip
+        type.__setattr__(cls, "_node_cls", nc)
+    return nc
+
+
 def _apply(cls, *args, **kwargs):
     ag = _ag()
-    node = cls()
+    nc = cls.__dict__.get("_node_cls")
+    node = (nc if nc is not None else node_class(cls))()
     needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
     record = ag._grad_enabled and any(needs)
     node.needs_input_grad = needs
     node._edges = [ag._edge(a) if n else None for a, n in zip(args, needs)]
+    # NOTE: next_functions lists the tensor arguments only (PyTorch's edges of a Function)
+    node._skip = sum(1 << i for i, a in enumerate(args) if not isinstance(a, Tensor))
     node._saved = ()
     node._args_meta = [
         (a._data.shape, a._data.dtype) if isinstance(a, Tensor) else None for a in args
@@ -234,7 +250,7 @@ def _run_backward(self, gs, create_graph):
         res = res[:n]
     if len(res) != n:
         raise AutogradError(
-            f"function {cls.__name__}Backward returned an incorrect number of gradients "
+            f"function {cls.__name__} returned an incorrect number of gradients "
             f"(expected {n}, got {len(res)}): return one per argument of forward, None for "
             "those that are not tensors or need no gradient"
         )
@@ -245,17 +261,17 @@ def _run_backward(self, gs, create_graph):
             continue
         if meta is None:
             raise AutogradError(
-                f"function {cls.__name__}Backward returned a gradient different than None at "
+                f"function {cls.__name__} returned a gradient different than None at "
                 f"position {i}, but the corresponding forward input was not a Tensor"
             )
         if not isinstance(r, Tensor):
             raise TypeError(
-                f"function {cls.__name__}Backward returned a {type(r).__name__} at position "
+                f"function {cls.__name__} returned a {type(r).__name__} at position "
                 f"{i}; gradients must be Tensors (or None)"
             )
         if not _expandable(meta[0], tuple(r.shape)):
             raise AutogradError(
-                f"Function {cls.__name__}Backward returned an invalid gradient at index {i} - "
+                f"Function {cls.__name__} returned an invalid gradient at index {i} - "
                 f"got {list(r.shape)} but expected shape compatible with {list(meta[0])}"
             )
         if create_graph:
@@ -266,7 +282,7 @@ def _run_backward(self, gs, create_graph):
 
 
 def _once_wrap(r, cls):
-    return NotTwiceDifferentiable.wrap(r._data, f"{cls.__name__}Backward")
+    return NotTwiceDifferentiable.wrap(r._data, cls.__name__)
 
 
 def _expandable(shape, gshape) -> bool:
@@ -308,6 +324,7 @@ class NotTwiceDifferentiable:
 
 class _Refuse(Function):
     _always = True  # NOTE: reached by a gradient, it raises (never pruned away as unused)
+    node_name = "NotTwiceDifferentiableBackward"
 
     def backward(self, g):
         raise AutogradError(
@@ -315,6 +332,3 @@ class _Refuse(Function):
             "under create_graph=True can't be differentiated again (use ops that support "
             "double backward, or create_graph=False)"
         )
-
-    def name(self) -> str:
-        return "NotTwiceDifferentiableBackward"

@@ -72,7 +72,7 @@ class _Identity(autograd.Function):
     @staticmethod
     def forward(ctx, state, *ts):
         ctx.state = state
-        if type(ctx) is _Outputs:  # NOTE: as PyTorch's, an unused output's grad is None (and
+        if isinstance(ctx, _Outputs):  # NOTE: as PyTorch's, an unused output's grad is None (and
             ctx.set_materialize_grads(False)  # an input's that needs none is zeros)
         outs = tuple(_alias(t) for t in ts)
         ctx.mark_non_differentiable(*[o for o, t in zip(outs, ts) if not t.requires_grad])

@@ -35,7 +35,7 @@ def _bool(tr, name, t):
 
 @rule(*_BINARY)
 def _binary(tr, node, args, kwargs, out):
-    op = type(node).__name__
+    op = type(node).op_name
     a, b = _operands(tr, args, op)
     if op.startswith("Logical"):
         a, b = (_bool(tr, n, t) if hasattr(t, "_data") else n for n, t in zip((a, b), args))
@@ -49,7 +49,7 @@ _BITWISE = {"BitwiseAnd": "And", "BitwiseOr": "Or", "BitwiseXor": "Xor", "Bitwis
 def _bitwise(tr, node, args, kwargs, out):
     """``&``, ``|``, ``^``, ``~``: ONNX's logical ops on bools, its Bitwise* ops (opset 18)
     on integers."""
-    op = type(node).__name__
+    op = type(node).op_name
     xs = _operands(tr, args, op) if op != "BitwiseNot" else [tr.name(args[0], op)]
     if out._data.dtype == np.bool_:
         return tr.g.op(_BITWISE[op], xs, op.lower())
@@ -69,16 +69,16 @@ def _ne(tr, node, args, kwargs, out):
 @rule("FloorDivide", "Remainder")
 def _floor_ops(tr, node, args, kwargs, out):
     g = tr.g
-    a, b = _operands(tr, args, type(node).__name__)
+    a, b = _operands(tr, args, type(node).op_name)
     dt = out._data.dtype
-    if dt.kind in "iu" and type(node).__name__ == "Remainder":
+    if dt.kind in "iu" and type(node).op_name == "Remainder":
         return g.op("Mod", [a, b], "remainder", fmod=0)
     if dt.kind in "iu":  # NOTE: ONNX's integer Div truncates; floor in float64 instead
         f64 = onnx_dtype(np.float64)
         q = g.op("Floor", [g.op("Div", [g.op("Cast", [a], to=f64), g.op("Cast", [b], to=f64)])])
         return g.op("Cast", [q], "floor_divide", to=onnx_dtype(dt))
     q = g.op("Floor", [g.op("Div", [a, b])])
-    if type(node).__name__ == "FloorDivide":
+    if type(node).op_name == "FloorDivide":
         return q
     return g.op("Sub", [a, g.op("Mul", [q, b])], "remainder")  # a - floor(a / b) * b
 
@@ -91,7 +91,7 @@ _UNARY = {"Neg": "Neg", "Abs": "Abs", "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt"
 
 @rule(*_UNARY)
 def _unary(tr, node, args, kwargs, out):
-    op = type(node).__name__
+    op = type(node).op_name
     x = tr.name(args[0], op)
     if op == "LogicalNot":
         x = _bool(tr, x, args[0])
@@ -100,7 +100,7 @@ def _unary(tr, node, args, kwargs, out):
 
 @rule("Log1p", "Expm1", "Rsqrt", "Square", "Silu", "IsFinite")
 def _composite(tr, node, args, kwargs, out):
-    g, op, x = tr.g, type(node).__name__, tr.name(args[0])
+    g, op, x = tr.g, type(node).op_name, tr.name(args[0])
     one = g.scalar(1, out._data.dtype)
     if op == "Log1p":
         return g.op("Log", [g.op("Add", [x, one])], "log1p")
@@ -117,7 +117,7 @@ def _composite(tr, node, args, kwargs, out):
 
 @rule("LeakyRelu", "Elu")
 def _alpha_act(tr, node, args, kwargs, out):
-    op, x, alpha = type(node).__name__, tr.name(args[0]), float(args[1])
+    op, x, alpha = type(node).op_name, tr.name(args[0]), float(args[1])
     scale, ins = (float(a) for a in (*args[2:4], 1.0, 1.0)[:2])
     if ins != 1.0:  # celu: an ELU of x / alpha (PyTorch's input_scale)
         return tr.g.op("Celu", [x], alpha=alpha)
@@ -128,7 +128,7 @@ def _alpha_act(tr, node, args, kwargs, out):
 
 @rule("Hardtanh", "Threshold", "Hardshrink", "Softshrink", "Hardsigmoid", "Hardswish")
 def _piecewise(tr, node, args, kwargs, out):
-    g, op, x, dt = tr.g, type(node).__name__, tr.name(args[0]), out._data.dtype
+    g, op, x, dt = tr.g, type(node).op_name, tr.name(args[0]), out._data.dtype
     if op == "Hardtanh":
         return g.op("Clip", [x, g.scalar(args[1], dt), g.scalar(args[2], dt)], "hardtanh")
     if op == "Threshold":
@@ -298,7 +298,7 @@ def _sum(tr, node, args, kwargs, out):
 
 @rule("Mean", "Prod", "LogSumExp", "AMax")
 def _reduce(tr, node, args, kwargs, out):
-    op = type(node).__name__
+    op = type(node).op_name
     kind = {"Mean": "ReduceMean", "Prod": "ReduceProd", "LogSumExp": "ReduceLogSumExp"}.get(op)
     if op == "AMax":
         kind = "ReduceMax" if args[3] else "ReduceMin"
@@ -329,7 +329,7 @@ def _arg(tr, node, args, kwargs, out):
     if axis is None:
         name = g.op("Reshape", [name, g.ints([-1])])
         axis = 0
-    y = g.op(type(node).__name__, [name], type(node).__name__.lower(), axis=int(axis),
+    y = g.op(type(node).op_name, [name], type(node).op_name.lower(), axis=int(axis),
              keepdims=_keep(keepdim))  # fmt: skip
     if args[1] is None and keepdim:
         y = g.op("Reshape", [y, g.ints([1] * x.ndim)])

@@ -33,7 +33,7 @@ def _conv(tr, node, args, kwargs, out):
     if nd == 1:
         k, s, d, pads = k[1:], s[1:], d[1:], [pl, pr]
     attrs = dict(kernel_shape=k, strides=s, dilations=d, pads=pads, group=geo.G)
-    transposed = type(node).__name__ == "ConvTranspose"
+    transposed = type(node).op_name == "ConvTranspose"
     if transposed:  # NOTE: geom describes the forward conv whose input-gradient this is
         ins, outs = [geo.Ho, geo.Wo], [geo.H, geo.W]
         full = [(n - 1) * st - a - z + dl * (kk - 1) + 1
@@ -72,7 +72,7 @@ def _pool(tr, node, args, kwargs, out):
     floor = [(n + 2 * p_ - dd * (kk - 1) - 1) // ss + 1
              for n, p_, dd, kk, ss in zip(geo.shape[2:], p, d, k, s)]  # fmt: skip
     attrs = dict(kernel_shape=k, strides=s, pads=p + p, ceil_mode=int(floor != list(geo.out)))
-    if type(node).__name__ == "MaxPool":
+    if type(node).op_name == "MaxPool":
         y = tr.g.op("MaxPool", [name], "maxpool", dilations=d, **attrs)
     else:
         if kwargs.get("divisor_override"):

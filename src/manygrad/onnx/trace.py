@@ -162,7 +162,7 @@ class Tracer:
 
     # ------------------------------------------------------------------ the hook
     def __call__(self, node, args, kwargs, out) -> None:
-        op = type(node).__name__
+        op = type(node).op_name
         self.made_by[id(out)] = op
         fn = RULES.get(op)
         if fn is None:

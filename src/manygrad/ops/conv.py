@@ -47,6 +47,9 @@ from ._conv_geom import (  # noqa: F401  (tests and pool.py reach them here)
 
 
 class Conv(Function):
+    node_name = "ConvolutionBackward0"  # NOTE: PyTorch's one node for every convolution
+    graph_inputs = (0, 1, 2)  # input, weight, bias (None, 0) when there is none
+
     def forward(self, x, w, b, geom, shape4, keep_cols):
         self.w, self.geom, self.xshape, self.x, self.shape4 = w, geom, x.shape, x, shape4
         x4, w4 = x.reshape(shape4[0]), w.reshape(shape4[1])
@@ -156,6 +159,9 @@ class Conv(Function):
 
 class ConvTranspose(Function):
     """The adjoint of Conv: forward is Conv's input gradient, backward its forward."""
+
+    node_name = "ConvolutionBackward0"
+    graph_inputs = (0, 1, 2)
 
     def forward(self, x, w, b, geom, shape4, keep_x):
         self.w, self.geom, self.xshape, self.x, self.shape4 = w, geom, x.shape, x, shape4

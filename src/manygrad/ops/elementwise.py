@@ -87,6 +87,7 @@ def _conj(xp, a):
 
 
 class Cast(Function):
+    node_name = "ToCopyBackward0"  # NOTE: PyTorch's .to(dtype) records _to_copy
     keeps_nothing = True  # a second backward works without retain_graph
     changes_dtype = True
     complex_ok = True
@@ -152,6 +153,7 @@ def clone(input: Tensor) -> Tensor:
 
 
 class Add(Function):
+    graph_inputs = (0, 1)  # NOTE: PyTorch wraps a number operand in a tensor: (None, 0)
     keeps_nothing = True  # a second backward works without retain_graph
     complex_ok = True
 
@@ -165,6 +167,7 @@ class Add(Function):
 
 
 class Sub(Function):
+    graph_inputs = (0, 1)
     keeps_nothing = True  # a second backward works without retain_graph
     complex_ok = True
 
@@ -178,6 +181,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    graph_inputs = (0, 1)
+
     def forward(self, a, b):
         # NOTE: each factor is kept only for the other's gradient: ``x * 2`` keeps no ``x``,
         # so an in-place change of ``x`` later does not invalidate this node
@@ -201,6 +206,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    graph_inputs = (0, 1)
+
     def forward(self, a, b):
         self.a, self.b = a if self.needs_input_grad[1] else None, b
         return a / b
@@ -233,6 +240,7 @@ class HalfScale(Function):
     ``Mul`` and ``Div`` (``grad_fn.name()`` gives ``MulBackward0``, as PyTorch's), since
     they are those ops; ONNX export writes them as Mul and Div too."""
 
+    graph_inputs = (0, 1)
     divide = False
 
     def forward(self, x, s):
@@ -1180,6 +1188,8 @@ def minimum(input, other) -> Tensor:
 
 
 class Clamp(Function):
+    node_name = "ClampBackward1"  # NOTE: PyTorch's clamp with number bounds
+
     def forward(self, x, lo, hi):
         xp = backend.array_module(x)
         self.mask = None
@@ -1203,6 +1213,8 @@ class ClampTensor(Function):
     """``clamp`` with tensor bounds (either may be None), with PyTorch's gradients: the
     input's where ``min <= x <= max``, ``min``'s where ``x < min`` (and ``min < max``),
     ``max``'s where ``x > max`` or ``max < min`` (all bounds crossed: the output is max)."""
+
+    node_name = "ClampBackward0"  # NOTE: PyTorch's clamp with tensor bounds
 
     def forward(self, x, lo, hi):
         xp = backend.array_module(x)

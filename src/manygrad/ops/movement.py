@@ -22,6 +22,7 @@ from .indexing import DimError, Slice, _dim, _dims, _sizes
 
 
 class Reshape(Function):
+    node_name = "ViewBackward0"  # NOTE: PyTorch's view, reshape and flatten record a view
     keeps_nothing = True  # a second backward works without retain_graph
     complex_ok = True  # moves or picks values: right for complex ones too
     view = True

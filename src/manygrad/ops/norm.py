@@ -77,6 +77,9 @@ def _check_param(p, shape, name, op):
 class LayerNorm(Function):
     """Layer norm on the input seen as (rows, D), D the size of the normalised dims."""
 
+    node_name = "NativeLayerNormBackward0"
+    graph_inputs = (0, 1, 2)  # input, weight, bias ((None, 0) when there is none)
+
     def reference(self, x, w, b):
         dims = tuple(range(-len(self.nshape), 0))
         xc = x - x.mean(dims, keepdim=True)
@@ -358,6 +361,9 @@ class BatchNorm(Function):
     (``_native.batch_norm``), one pass a channel; backward reads the saved input and a mean
     and 1/std per channel, no full-size xhat. Other arrays, and what the kernels decline
     (channels-last inputs): the whole-array formulas with a saved xhat."""
+
+    node_name = "NativeBatchNormBackward0"
+    graph_inputs = (0, 1, 2)  # input, weight, bias ((None, 0) when there is none)
 
     def reference(self, x, w, b):
         ps = self.pshape
