@@ -9,7 +9,7 @@ import math
 
 from .. import _native, backend
 from .. import dtypes as D
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 from ..errors import DivisionByZeroError, DTypeError, DTypeNotImplementedError
 from ..tensor import Tensor
 from . import _relu_blocks as _rb
@@ -458,11 +458,35 @@ def sub(input, other, alpha=1) -> Tensor:
     return _binary(Sub, input, other if alpha == 1 else other * alpha)
 
 
+def _half_and_cpu_scalar(a, b):
+    """The value of ``b`` as a Python number when ``a`` is a 16-bit float tensor with
+    dimensions and ``b`` a 0-d CPU tensor that leaves ``a``'s dtype as the result's (a real
+    number, not needing a gradient), else None.
+
+    NOTE: PyTorch's CPU kernels for ``x * s`` and ``x / s`` read such a second operand at
+    float32 precision from its own dtype (as a Python number is read), not rounded to 16
+    bits first; a 0-d first operand (``s * x``) is rounded first, as NumPy rounds it."""
+    d = b._data
+    if d.ndim or b._device.type != "cpu" or d.dtype.kind not in "biuf":
+        return None
+    if not isinstance(a, Tensor) or a._data.ndim == 0:
+        return None
+    ad = a._data.dtype
+    if ad.itemsize != 2 or ad.kind not in "fV" or (b.requires_grad and is_grad_enabled()):
+        return None
+    return d.item()
+
+
 def mul(input, other) -> Tensor:
-    if other.__class__ in _PY_NUMBERS or input.__class__ in _PY_NUMBERS:  # NOTE: cheap gate
+    cls = other.__class__
+    if cls in _PY_NUMBERS or input.__class__ in _PY_NUMBERS:  # NOTE: cheap gate
         half = _half_and_scalar(input, other)
         if half is not None:
             return HalfScale.apply(*half)
+    elif cls is Tensor and other._data.ndim == 0:
+        s = _half_and_cpu_scalar(input, other)
+        if s is not None:
+            return HalfScale.apply(input, s)
     return _binary(Mul, input, other)
 
 
@@ -475,6 +499,10 @@ def div(input, other, rounding_mode=None) -> Tensor:
             half = _half_and_scalar(input, other)
             if half is not None and half[0] is input:
                 return HalfScaleDiv.apply(input, other)
+        elif other.__class__ is Tensor and other._data.ndim == 0:
+            s = _half_and_cpu_scalar(input, other)
+            if s is not None:
+                return HalfScaleDiv.apply(input, s)
         return _binary(Div, *_float_pair(input, other))
     a, b = _promote(input, other)
     if rounding_mode == "trunc":

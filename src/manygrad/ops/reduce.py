@@ -96,7 +96,9 @@ def _sum32(x, axes, keepdims):
     """A sum of 16-bit floats accumulated in float32, rounded once to ``x``'s dtype.
 
     NOTE: through a float32 copy: CuPy's bfloat16 support has no reductions of its own."""
-    return x.astype(D.float32.np).sum(axis=axes, keepdims=keepdims).astype(x.dtype)
+    total = x.astype(D.float32.np).sum(axis=axes, keepdims=keepdims)
+    with backend.quiet_float_errors():  # NOTE: a sum past 16 bits' range is inf, silently
+        return total.astype(x.dtype)
 
 
 class Sum(Function):
