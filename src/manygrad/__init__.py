@@ -62,6 +62,7 @@ from .dtypes import bool_ as bool
 from .dtypes import float_ as float
 from .dtypes import int_ as int
 from .dtypes import float8_e4m3fn, float8_e4m3fnuz, float8_e5m2, float8_e5m2fnuz, float8_e8m0fnu
+from .dtypes import qint8, qint32, quint4x2, quint8
 from .errors import ManygradError, OutOfMemoryError
 from .ops import *
 from .ops import abs, all, any, max, min, pow, sum
@@ -113,11 +114,25 @@ _LAZY |= {"linalg", "special", "random", "fft", "jit", "profiler", "signal", "cp
 _LAZY |= {"masked", "quasirandom", "hub", "nested", "futures", "fx", "library", "export"}
 
 
+# quantized tensors (manygrad.ao.qtensor: quantize_per_tensor, per_tensor_affine, ...),
+# imported at first use
+_QUANTIZED = {
+    "QTensor", "qscheme", "per_tensor_affine", "per_channel_affine", "per_tensor_symmetric",
+    "per_channel_symmetric", "per_channel_affine_float_qparams", "quantize_per_tensor",
+    "quantize_per_tensor_dynamic", "quantize_per_channel", "dequantize", "int_repr", "q_scale",
+    "q_zero_point", "q_per_channel_scales", "q_per_channel_zero_points", "q_per_channel_axis",
+}  # fmt: skip
+
+
 def __getattr__(name):
     if name in _LAZY:
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _QUANTIZED:
+        from .ao import qtensor
+
+        return getattr(qtensor, name)
     raise AttributeError(f"module 'manygrad' has no attribute {name!r}")
 
 

@@ -24,7 +24,7 @@ class dtype:  # noqa: N801 - PyTorch's name
             self.itemsize = self.np.itemsize
         self.is_floating_point = name.startswith(("float", "bfloat", "half"))
         self.is_complex = name.startswith("complex")
-        self.is_signed = not name.startswith(("uint", "bool")) and name != "float8_e8m0fnu"
+        self.is_signed = not name.startswith(("uint", "bool", "quint")) and name != "float8_e8m0fnu"
         self._f8 = name.startswith("float8")
         # promotion category: bool < integer < floating < complex
         self._cat = 0 if name == "bool" else 3 if self.is_complex else (
@@ -71,6 +71,13 @@ float8_e5m2 = dtype("float8_e5m2", None)
 float8_e4m3fnuz = dtype("float8_e4m3fnuz", None)
 float8_e5m2fnuz = dtype("float8_e5m2fnuz", None)
 float8_e8m0fnu = dtype("float8_e8m0fnu", None)
+# NOTE: the element types of quantized tensors (manygrad.ao.qtensor); ``.np`` is the
+# integer representation's dtype. Not in ALL or _BY_NP: an int8 array stays int8.
+qint8 = dtype("qint8", np.int8)
+quint8 = dtype("quint8", np.uint8)
+qint32 = dtype("qint32", np.int32)
+quint4x2 = dtype("quint4x2", np.uint8)  # two 4-bit values a byte in int_repr()
+QUANTIZED = (qint8, quint8, qint32, quint4x2)
 # PyTorch's aliases
 float_ = float32
 double = float64
@@ -90,7 +97,7 @@ _ML_NAMES = frozenset(["bfloat16", *(d.name for d in FLOAT8)])  # dtypes of ml_d
 _WIDE_UNSIGNED = ("uint16", "uint32", "uint64")
 COMPLEX = (complex64, complex128)
 _BY_NP = {d.np: d for d in ALL + COMPLEX if d.name not in _ML_NAMES}
-_BY_NAME = {d.name: d for d in ALL + COMPLEX}
+_BY_NAME = {d.name: d for d in ALL + COMPLEX + QUANTIZED}
 _BY_NAME.update(float=float32, double=float64, half=float16, long=int64, int=int32, short=int16,
                 cfloat=complex64, cdouble=complex128)  # fmt: skip
 

@@ -304,6 +304,13 @@ def _mixed_devices(cls, args, kwargs, dev, other):
     )
 
 
+def _quantized_op(cls, args, kwargs):
+    """An op given a quantized tensor: the few PyTorch runs on them, else a clear error."""
+    from ..ao._qdispatch import run
+
+    return run(cls, args, kwargs)
+
+
 def _cpu_scalar(a) -> bool:
     return a._device.type == "cpu" and a._data.ndim == 0
 
@@ -408,6 +415,8 @@ class Function(metaclass=_OpType):
         record = False
         for i, a in enumerate(args):
             if a.__class__ is Tensor or isinstance(a, Tensor):
+                if a.__class__ is not Tensor and a.is_quantized:
+                    return _quantized_op(cls, args, kwargs)
                 d = a._data
                 raw[i] = d
                 if dev is None:

@@ -44,6 +44,10 @@ ALIASES = {
     "torch.multiprocessing": "manygrad.compat.torch_multiprocessing",
     "torch.types": "manygrad.compat.torch_types",
     "torch.ops": "manygrad.compat.torch_ops",
+    "torch.quantization": "manygrad.ao.quantization",
+    "torch.nn.quantized": "manygrad.ao.nn.quantized",
+    "torch.nn.intrinsic": "manygrad.ao.nn.intrinsic",
+    "torch.nn.qat": "manygrad.ao.nn.qat",
 }
 
 

@@ -26,6 +26,16 @@ def _pin_device(name: str, device) -> None:
         )
 
 
+def _quantized_only(name: str):
+    def method(self):
+        from ..ao.qtensor import _quantized_only as check
+
+        check(name, self)  # NOTE: raises: this tensor is not quantized
+
+    method.__name__ = name
+    return method
+
+
 class CompatMethods:
     """PyTorch's tensor utilities: ``type``, memory layout queries, legacy casts and f-string
     formatting (a base of ``TensorMethods``)."""
@@ -488,7 +498,16 @@ class CompatMethods:
 
     @property
     def is_quantized(self) -> bool:
-        return False
+        return False  # NOTE: manygrad.ao.qtensor.QTensor says True and has the q_* methods
+
+    def dequantize(self):
+        """A float tensor is its own dequantization (quantized tensors: their float values)."""
+        return self
+
+    int_repr, q_scale, q_zero_point, qscheme = (_quantized_only(n) for n in
+        ("int_repr", "q_scale", "q_zero_point", "qscheme"))  # fmt: skip
+    q_per_channel_scales, q_per_channel_zero_points, q_per_channel_axis = (_quantized_only(n)
+        for n in ("q_per_channel_scales", "q_per_channel_zero_points", "q_per_channel_axis"))  # fmt: skip
 
     # -------------------------------------------------------------- comparisons
     def equal(self, other) -> bool:

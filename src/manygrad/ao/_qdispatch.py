@@ -1,0 +1,45 @@
+"""What an op does when given a quantized tensor (``Function.apply`` sends it here).
+
+PyTorch runs a few ops on quantized tensors and refuses the rest. Here: ``relu`` (codes
+below the zero point go to it), and the ops that only move or pick values (reshape,
+permute, indexing, flip, max pooling, ...), which keep the input's quantization
+parameters. Every other op raises ``NotImplementedError`` with the way out.
+"""
+
+from __future__ import annotations
+
+from ..tensor import Tensor
+from .qtensor import QTensor
+
+# Functions whose outputs are some of their input's values, moved or picked
+_PICKING = {"Reshape", "Permute", "Expand", "MaxPool", "Slice", "Index", "IndexSelect", "Flip",
+            "Gather", "Diagonal"}  # fmt: skip
+
+
+def run(cls, args, kwargs):
+    name = getattr(cls, "op_name", cls.__name__)
+    qs = [a for a in args if isinstance(a, QTensor)]
+    q = qs[0]
+    if name == "Relu":
+        return q.relu()
+    if name in _PICKING and len(qs) == 1 and args[0] is q and q._axis is None:
+        # NOTE: values on the grid come back to the same codes when quantized again
+        out = cls.apply(q.dequantize(), *args[1:], **kwargs)
+        if isinstance(out, tuple):
+            return tuple(_requantize(o, q) for o in out)
+        return _requantize(out, q)
+    raise NotImplementedError(
+        f"{name.lower()}: not supported on quantized tensors (dtype {q.dtype}, "
+        f"{q.qscheme().name}), as in PyTorch; compute on x.dequantize() and quantize the "
+        "result again, or use a quantized module from torch.ao.nn.quantized"
+    )
+
+
+def _requantize(out, q: QTensor):
+    if not isinstance(out, Tensor) or not out.is_floating_point():
+        return out
+    from . import _qmath
+    from .qtensor import _make
+
+    codes = _qmath.quantize(out._data, q._scale, q._zp, q._qdtype)
+    return _make(codes, q._qdtype, q._scale, q._zp, None, out._device)

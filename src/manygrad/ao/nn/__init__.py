@@ -1,0 +1,2 @@
+"""``torch.ao.nn``: quantized (``quantized``, ``quantized.dynamic``), fused (``intrinsic``)
+and quantization-aware-training (``qat``) modules."""

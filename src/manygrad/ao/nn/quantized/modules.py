@@ -1,0 +1,238 @@
+"""Statically quantized modules (``torch.ao.nn.quantized``): quint8 activations in and out,
+int8 weights, int32 accumulation and fbgemm's requantization (see ``ao._qmath``).
+
+``convert`` makes them from float modules whose observers chose the qparams.
+
+Example:
+    >>> qlin = Linear.from_float(observed_linear)   # after prepare + calibration
+    >>> y = qlin(mg.quantize_per_tensor(x, 0.05, 64, mg.quint8))
+"""
+
+from __future__ import annotations
+
+from .... import dtypes as D
+from ....creation import zeros
+from ....nn import Module
+from ....tensor import Tensor
+from ... import _qmath
+from ...qtensor import (
+    QTensor,
+    _make,
+    per_channel_affine,
+    per_channel_symmetric,
+    quantize_per_channel,
+    quantize_per_tensor,
+)
+
+
+def _observed_qparams(mod: Module, name: str) -> tuple[float, int]:
+    obs = getattr(mod, "activation_post_process", None)
+    if obs is None:
+        raise RuntimeError(
+            f"{name}.from_float: the float module has no activation_post_process; run "
+            "torch.ao.quantization.prepare(model) and a calibration pass before convert"
+        )
+    scale, zero_point = obs.calculate_qparams()
+    return float(scale.reshape(-1)[0]), int(zero_point.reshape(-1)[0])
+
+
+def quantize_weight(weight: Tensor, observer) -> QTensor:
+    """``weight`` quantized with the qparams ``observer`` (already run on it) chose."""
+    scale, zero_point = observer.calculate_qparams()
+    w = weight.detach().float()
+    if observer.qscheme in (per_channel_affine, per_channel_symmetric):
+        return quantize_per_channel(w, scale.double(), zero_point.long(),
+                                    getattr(observer, "ch_axis", 0), observer.dtype)  # fmt: skip
+    return quantize_per_tensor(w, float(scale), int(zero_point), observer.dtype)
+
+
+def weight_qparams(w: QTensor, shape):
+    """Codes minus zero points (int64) and the float32 scales of a quantized weight."""
+    codes = w._data.astype("int64")
+    if w._axis is None:
+        return codes - w._zp, _qmath._F32(w._scale)
+    return codes - w._zp.reshape(shape), w._scale.astype("float32")
+
+
+def _check_input(name: str, x) -> QTensor:
+    if not isinstance(x, QTensor) or x._axis is not None or x.dtype is not D.quint8:
+        got = x.dtype if isinstance(x, Tensor) else type(x).__name__
+        raise RuntimeError(
+            f"{name}: expected a per-tensor quint8 quantized input, got {got}; put a "
+            "QuantStub (or torch.quantize_per_tensor) in front of it"
+        )
+    return x
+
+
+class Quantize(Module):
+    """float -> quint8/qint8 with fixed ``scale`` and ``zero_point`` (from a QuantStub)."""
+
+    def __init__(self, scale, zero_point, dtype, factory_kwargs=None):
+        super().__init__()
+        self.register_buffer("scale", Tensor._wrap(_as1(scale, "float32")))
+        self.register_buffer("zero_point", Tensor._wrap(_as1(zero_point, "int64")))
+        self.dtype = dtype
+
+    def forward(self, x: Tensor) -> QTensor:
+        return quantize_per_tensor(x, float(self.scale), int(self.zero_point), self.dtype)
+
+    @classmethod
+    def from_float(cls, mod: Module, use_precomputed_fake_quant: bool = False) -> Quantize:
+        obs = getattr(mod, "activation_post_process", None)
+        if obs is None:
+            raise RuntimeError("Quantize.from_float: the QuantStub has no observer; run prepare")
+        scale, zero_point = obs.calculate_qparams()
+        return cls(float(scale), int(zero_point), obs.dtype)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, zero_point={self.zero_point}, dtype={self.dtype}"
+
+
+def _as1(v, dt):
+    import numpy as np
+
+    return np.array([float(v) if dt == "float32" else int(v)], dtype=dt)
+
+
+class DeQuantize(Module):
+    """quantized -> float32."""
+
+    def forward(self, xq):
+        return xq.dequantize()
+
+    @classmethod
+    def from_float(cls, mod: Module, use_precomputed_fake_quant: bool = False) -> DeQuantize:
+        return cls()
+
+
+class Linear(Module):
+    """``y = x W^T + b`` on quantized tensors: quint8 ``x``, int8 ``W`` (per tensor or per
+    channel), float ``b``; the output is quint8 with this module's ``scale``/``zero_point``."""
+
+    _FLOAT = "Linear"
+    _relu = False
+
+    def __init__(self, in_features: int, out_features: int, bias_: bool = True,
+                 dtype=D.qint8):  # fmt: skip
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        w = quantize_per_tensor(zeros(out_features, in_features), 1.0, 0, dtype)
+        self.set_weight_bias(w, zeros(out_features) if bias_ else None)
+        self.scale, self.zero_point = 1.0, 0
+
+    def _get_name(self) -> str:
+        return "Quantized" + type(self).__name__
+
+    def weight(self) -> QTensor:
+        return self._weight
+
+    def bias(self) -> Tensor | None:
+        return self._bias
+
+    def set_weight_bias(self, w: QTensor, b: Tensor | None) -> None:
+        self._weight, self._bias = w, (None if b is None else b.detach().float())
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, scale="
+                f"{self.scale}, zero_point={self.zero_point}, qscheme={self._weight.qscheme()}")  # fmt: skip
+
+    def forward(self, x: QTensor) -> QTensor:
+        x = _check_input(self._get_name(), x)
+        a = x._data.reshape(-1, self.in_features).astype("int64") - x._zp
+        w, ws = weight_qparams(self._weight, (-1, 1))
+        acc = _qmath.int_matmul(a, w)
+        b = None if self._bias is None else self._bias._data
+        codes = _qmath.requantize(acc, x._scale, ws, b, self.scale, self.zero_point, D.quint8,
+                                  self._relu, (1, -1))  # fmt: skip
+        codes = codes.reshape(*x.shape[:-1], self.out_features)
+        return _make(codes, D.quint8, self.scale, self.zero_point, None, x._device)
+
+    @classmethod
+    def from_float(cls, mod: Module, use_precomputed_fake_quant: bool = False):
+        lin = mod[0] if _is_fused(mod) else mod
+        wpp = getattr(mod, "weight_fake_quant", None)
+        if wpp is None:
+            wpp = mod.qconfig.weight()
+            wpp(lin.weight)
+        scale, zero_point = _observed_qparams(mod, cls.__name__)
+        q = cls(lin.in_features, lin.out_features, lin.bias is not None)
+        q.set_weight_bias(quantize_weight(lin.weight, wpp), lin.bias)
+        q.scale, q.zero_point = scale, zero_point
+        return q
+
+
+def _is_fused(mod: Module) -> bool:
+    from ..intrinsic import _FusedModule
+
+    return isinstance(mod, _FusedModule)
+
+
+class Conv2d(Module):
+    """2-d convolution on quantized tensors (quint8 in and out, int8 weight, float bias)."""
+
+    _relu = False
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 dilation=1, groups=1, bias=True, padding_mode="zeros", dtype=D.qint8):  # fmt: skip
+        super().__init__()
+        pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+        if padding_mode != "zeros":
+            raise NotImplementedError(
+                f"quantized Conv2d: padding_mode {padding_mode!r} is not supported by manygrad; "
+                "use 'zeros'"
+            )
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = pair(kernel_size), pair(stride)
+        self.padding, self.dilation = pair(padding), pair(dilation)
+        self.padding_mode = padding_mode
+        shape = (out_channels, in_channels // groups, *self.kernel_size)
+        w = quantize_per_tensor(zeros(*shape), 1.0, 0, dtype)
+        self.set_weight_bias(w, zeros(out_channels) if bias else None)
+        self.scale, self.zero_point = 1.0, 0
+
+    _get_name = Linear._get_name
+    weight, bias, set_weight_bias = Linear.weight, Linear.bias, Linear.set_weight_bias
+
+    def extra_repr(self) -> str:
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}, scale={self.scale}, zero_point={self.zero_point}")  # fmt: skip
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        return s + ("" if self._bias is not None else ", bias=False")
+
+    def forward(self, x: QTensor) -> QTensor:
+        from ....ops import conv2d
+
+        x = _check_input(self._get_name(), x)
+        if x.ndim != 4:
+            raise ValueError(f"{self._get_name()}: input shape must be (N, C, H, W), got "
+                             f"{tuple(x.shape)}")  # fmt: skip
+        w, ws = weight_qparams(self._weight, (-1, 1, 1, 1))
+        dev = x._device
+        a = Tensor._wrap((x._data.astype("int64") - x._zp).astype("float64"), dev)
+        # NOTE: int8 x uint8 products summed in float64 are exact (the int32 accumulator)
+        acc = conv2d(a, Tensor._wrap(w.astype("float64"), dev), None, self.stride,
+                     self.padding, self.dilation, self.groups)._data  # fmt: skip
+        b = None if self._bias is None else self._bias._data
+        codes = _qmath.requantize(acc, x._scale, ws, b, self.scale, self.zero_point, D.quint8,
+                                  self._relu, (1, -1, 1, 1))  # fmt: skip
+        return _make(codes, D.quint8, self.scale, self.zero_point, None, dev)
+
+    @classmethod
+    def from_float(cls, mod: Module, use_precomputed_fake_quant: bool = False):
+        conv = mod[0] if _is_fused(mod) else mod
+        wpp = getattr(mod, "weight_fake_quant", None)
+        if wpp is None:
+            wpp = mod.qconfig.weight()
+            wpp(conv.weight)
+        scale, zero_point = _observed_qparams(mod, cls.__name__)
+        q = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                conv.padding, conv.dilation, conv.groups, conv.bias is not None,
+                conv.padding_mode)  # fmt: skip
+        q.set_weight_bias(quantize_weight(conv.weight, wpp), conv.bias)
+        q.scale, q.zero_point = scale, zero_point
+        return q

@@ -1,0 +1,143 @@
+"""``FakeQuantize``: quantization-aware training's stand-in for quantization, an observer
+plus ``fake_quantize_per_tensor_affine`` / ``_per_channel_affine`` (straight-through
+gradient), as ``torch.ao.quantization.fake_quantize``.
+
+Example:
+    >>> fq = default_fake_quant()
+    >>> y = fq(mg.randn(4, 8, requires_grad=True))  # on the quint8 grid, gradient 1 inside
+"""
+
+from __future__ import annotations
+
+from ... import dtypes as D
+from ...creation import tensor
+from ...nn import Module
+from ...tensor import Tensor
+from ..qtensor import (
+    per_channel_affine,
+    per_channel_affine_float_qparams,
+    per_channel_symmetric,
+    per_tensor_affine,
+    per_tensor_symmetric,
+)
+from .observer import (
+    MovingAverageMinMaxObserver,
+    MovingAveragePerChannelMinMaxObserver,
+    _with_args,
+)
+
+_PER_CHANNEL = (per_channel_affine, per_channel_symmetric, per_channel_affine_float_qparams)
+
+
+class FakeQuantizeBase(Module):
+    """The on/off switches shared by fake-quantize modules (uint8 buffers, as in PyTorch)."""
+
+    with_args = classmethod(_with_args)
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("fake_quant_enabled", tensor([1], dtype=D.uint8))
+        self.register_buffer("observer_enabled", tensor([1], dtype=D.uint8))
+
+    def enable_fake_quant(self, enabled: bool = True) -> None:
+        self.fake_quant_enabled[0] = 1 if enabled else 0
+
+    def disable_fake_quant(self) -> None:
+        self.enable_fake_quant(False)
+
+    def enable_observer(self, enabled: bool = True) -> None:
+        self.observer_enabled[0] = 1 if enabled else 0
+
+    def disable_observer(self) -> None:
+        self.enable_observer(False)
+
+
+class FakeQuantize(FakeQuantizeBase):
+    """Observe ``x`` (while the observer is on), then round it to the grid the observer's
+    qparams give (while fake quantization is on).
+
+    Args:
+        observer: the observer class or ``with_args`` factory (default
+            MovingAverageMinMaxObserver).
+        quant_min, quant_max: the integer range (default: the dtype's).
+        observer_kwargs: passed to the observer (dtype, qscheme, reduce_range, ch_axis, ...).
+    """
+
+    def __init__(self, observer=MovingAverageMinMaxObserver, quant_min=None, quant_max=None,
+                 is_dynamic=False, **observer_kwargs):  # fmt: skip
+        super().__init__()
+        if quant_min is not None and quant_max is not None:
+            if quant_min > quant_max:
+                raise ValueError(
+                    f"FakeQuantize: quant_min ({quant_min}) must be <= quant_max ({quant_max})"
+                )
+            observer_kwargs.update(quant_min=quant_min, quant_max=quant_max)
+        observer_kwargs["is_dynamic"] = is_dynamic
+        self.activation_post_process = observer(**observer_kwargs)
+        obs = self.activation_post_process
+        self.quant_min, self.quant_max = obs.quant_min, obs.quant_max
+        self.is_dynamic = obs.is_dynamic
+        float_zp = obs.qscheme is per_channel_affine_float_qparams
+        self.register_buffer("scale", tensor([1.0]))
+        self.register_buffer("zero_point", tensor([0], dtype=D.float32 if float_zp else D.int32))
+        self.dtype, self.qscheme = obs.dtype, obs.qscheme
+        self.ch_axis = getattr(obs, "ch_axis", -1)
+        self.is_per_channel = self.qscheme in _PER_CHANNEL
+
+    def calculate_qparams(self):
+        return self.activation_post_process.calculate_qparams()
+
+    def forward(self, x: Tensor) -> Tensor:
+        import manygrad as ops
+
+        if int(self.observer_enabled[0]) == 1:
+            self.activation_post_process(x.detach())
+            scale, zero_point = self.calculate_qparams()
+            # NOTE: buffers are replaced, not resized in place: per-channel shapes change once
+            self.scale = scale.to(D.float32)
+            self.zero_point = zero_point.to(self.zero_point.dtype)
+        if int(self.fake_quant_enabled[0]) == 1:
+            if self.is_per_channel:
+                x = ops.fake_quantize_per_channel_affine(
+                    x, self.scale, self.zero_point, self.ch_axis, self.quant_min, self.quant_max
+                )
+            else:
+                x = ops.fake_quantize_per_tensor_affine(
+                    x, self.scale, self.zero_point, self.quant_min, self.quant_max
+                )
+        return x
+
+    def extra_repr(self) -> str:
+        return (f"fake_quant_enabled={self.fake_quant_enabled}, observer_enabled="
+                f"{self.observer_enabled}, quant_min={self.quant_min}, quant_max="
+                f"{self.quant_max}, dtype={self.dtype}, qscheme={self.qscheme}, ch_axis="
+                f"{self.ch_axis}, scale={self.scale}, zero_point={self.zero_point}")  # fmt: skip
+
+
+def _apply_to(name: str):
+    def fn(mod: Module) -> None:
+        if isinstance(mod, FakeQuantizeBase):
+            getattr(mod, name)()
+
+    fn.__name__ = name
+    fn.__doc__ = f"``model.apply({name})``: calls ``{name}()`` on each FakeQuantize module."
+    return fn
+
+
+disable_fake_quant = _apply_to("disable_fake_quant")
+enable_fake_quant = _apply_to("enable_fake_quant")
+disable_observer = _apply_to("disable_observer")
+enable_observer = _apply_to("enable_observer")
+
+default_fake_quant = FakeQuantize.with_args(
+    observer=MovingAverageMinMaxObserver, quant_min=0, quant_max=255, dtype=D.quint8,
+    qscheme=per_tensor_affine, reduce_range=True,
+)  # fmt: skip
+default_weight_fake_quant = FakeQuantize.with_args(
+    observer=MovingAverageMinMaxObserver, quant_min=-128, quant_max=127, dtype=D.qint8,
+    qscheme=per_tensor_symmetric, reduce_range=False,
+)  # fmt: skip
+default_per_channel_weight_fake_quant = FakeQuantize.with_args(
+    observer=MovingAveragePerChannelMinMaxObserver, quant_min=-128, quant_max=127,
+    dtype=D.qint8, qscheme=per_channel_symmetric, reduce_range=False, ch_axis=0,
+)  # fmt: skip

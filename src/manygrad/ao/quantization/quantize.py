@@ -1,0 +1,222 @@
+"""Eager-mode quantization workflows, as ``torch.ao.quantization``: ``prepare`` (attach
+observers), ``convert`` (swap in quantized modules), ``prepare_qat`` and
+``quantize_dynamic``.
+
+Example (post-training static quantization):
+    >>> model.qconfig = default_qconfig          # model starts with QuantStub, ends with DeQuantStub
+    >>> prepare(model, inplace=True)
+    >>> model(calibration_batch)
+    >>> convert(model, inplace=True)
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+from ... import dtypes as D
+from ... import nn
+from ..nn import intrinsic as nni
+from ..nn import qat as nnqat
+from ..nn import quantized as nnq
+from ..nn.intrinsic import qat as nniqat
+from ..nn.intrinsic import quantized as nniq
+from ..nn.quantized import dynamic as nnqd
+from .qconfig import DeQuantStub, QuantStub, default_dynamic_qconfig, per_channel_dynamic_qconfig
+
+DEFAULT_STATIC_QUANT_MODULE_MAPPINGS = {
+    QuantStub: nnq.Quantize, DeQuantStub: nnq.DeQuantize, nn.Linear: nnq.Linear,
+    nn.Conv2d: nnq.Conv2d, nni.ConvReLU2d: nniq.ConvReLU2d, nni.LinearReLU: nniq.LinearReLU,
+    nnqat.Linear: nnq.Linear, nnqat.Conv2d: nnq.Conv2d, nniqat.LinearReLU: nniq.LinearReLU,
+    nniqat.ConvReLU2d: nniq.ConvReLU2d,
+}  # fmt: skip
+DEFAULT_QAT_MODULE_MAPPINGS = {
+    nn.Linear: nnqat.Linear, nn.Conv2d: nnqat.Conv2d, nni.LinearReLU: nniqat.LinearReLU,
+    nni.ConvReLU2d: nniqat.ConvReLU2d,
+}  # fmt: skip
+DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS = {nn.Linear: nnqd.Linear}
+# float modules PyTorch's convert would swap, that manygrad has no quantized version of
+_NOT_YET = ("BatchNorm2d", "BatchNorm3d", "Conv1d", "Conv3d", "ConvTranspose1d",
+            "ConvTranspose2d", "ConvTranspose3d", "ELU", "Embedding", "EmbeddingBag",
+            "GroupNorm", "Hardswish", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+            "LayerNorm", "LeakyReLU", "ReLU6", "PReLU")  # fmt: skip
+_DYNAMIC_NOT_YET = ("LSTM", "GRU", "LSTMCell", "GRUCell", "RNNCell")
+
+
+def _leaf_types() -> set:
+    return set(DEFAULT_STATIC_QUANT_MODULE_MAPPINGS) | set(DEFAULT_QAT_MODULE_MAPPINGS)
+
+
+def propagate_qconfig_(module: nn.Module, qconfig_dict: dict | None = None,
+                       prepare_custom_config_dict=None) -> None:  # fmt: skip
+    """Give every submodule the ``qconfig`` of its nearest configured ancestor
+    (``qconfig_dict`` keys: module types or qualified names)."""
+    qconfig_dict = qconfig_dict or {}
+
+    def visit(mod, parent_qconfig, prefix):
+        qc = qconfig_dict.get(type(mod), parent_qconfig)
+        qc = qconfig_dict.get(prefix, qc)
+        qc = getattr(mod, "qconfig", qc)
+        mod.qconfig = qc
+        for name, child in mod.named_children():
+            visit(child, qc, f"{prefix}.{name}" if prefix else name)
+
+    visit(module, qconfig_dict.get("", None), "")
+
+
+def _observer_forward_hook(self, input, output):
+    return self.activation_post_process(output)
+
+
+def _add_observers(mod: nn.Module, leaves: set) -> None:
+    for child in mod.children():
+        if type(child) in leaves:
+            qc = getattr(child, "qconfig", None)
+            if qc is not None and not isinstance(child, DeQuantStub):
+                child.add_module("activation_post_process", qc.activation())
+                child.register_forward_hook(_observer_forward_hook)
+        elif not isinstance(child, nni._FusedModule):
+            _add_observers(child, leaves)
+
+
+def prepare(model: nn.Module, inplace: bool = False, allow_list=None,
+            observer_non_leaf_module_list=None, prepare_custom_config_dict=None):  # fmt: skip
+    """Attach an observer (``activation_post_process``) to the output of every module that
+    will be quantized (those with a ``qconfig``); run calibration data through the model
+    next, then ``convert``."""
+    if not inplace:
+        model = copy.deepcopy(model)
+    propagate_qconfig_(model)
+    if not any(getattr(m, "qconfig", None) is not None for m in model.modules()):
+        warnings.warn(
+            "None of the submodule got qconfig applied. Make sure you passed correct "
+            "configuration through `qconfig_dict` or by assigning the `.qconfig` attribute "
+            "directly on submodules",
+            stacklevel=2,
+        )
+    _add_observers(model, _leaf_types())
+    return model
+
+
+def prepare_qat(model: nn.Module, mapping=None, inplace: bool = False):
+    """Swap Linear/Conv2d (and fused ones) for their QAT versions, whose weights are
+    fake-quantized, and attach fake-quantizing observers to activations (the model must be
+    in training mode)."""
+    if not model.training:
+        raise RuntimeError("prepare_qat only works on models in training mode; call "
+                           "model.train() first")  # fmt: skip
+    if not inplace:
+        model = copy.deepcopy(model)
+    propagate_qconfig_(model)
+    convert(model, DEFAULT_QAT_MODULE_MAPPINGS if mapping is None else mapping, inplace=True,
+            remove_qconfig=False)  # fmt: skip
+    return prepare(model, inplace=True)
+
+
+def _swap(mod: nn.Module, mapping: dict, not_yet: tuple):
+    qc = getattr(mod, "qconfig", None)
+    t = type(mod)
+    if t in mapping and (qc is not None or t is DeQuantStub):
+        return mapping[t].from_float(mod)
+    if qc is not None and t.__name__ in not_yet and t.__module__.startswith("manygrad.nn"):
+        raise NotImplementedError(
+            f"convert: a quantized {t.__name__} is not supported by manygrad yet; keep it in "
+            f"float (set its .qconfig = None and wrap it in DeQuantStub/QuantStub)"
+        )
+    return mod
+
+
+def _convert(mod: nn.Module, mapping: dict, not_yet: tuple) -> None:
+    for name, child in list(mod.named_children()):
+        if not isinstance(child, nni._FusedModule) and type(child) not in mapping:
+            _convert(child, mapping, not_yet)
+        new = _swap(child, mapping, not_yet)
+        if new is not child:
+            new.train(child.training)
+            setattr(mod, name, new)
+
+
+def _clean(mod: nn.Module) -> None:
+    for m in mod.modules():
+        if "activation_post_process" in m._modules:
+            del m._modules["activation_post_process"]
+            for k, h in list(m._forward_hooks.items()):
+                if h is _observer_forward_hook:
+                    del m._forward_hooks[k]
+        if "qconfig" in m.__dict__:
+            del m.__dict__["qconfig"]
+
+
+def convert(module: nn.Module, mapping=None, inplace: bool = False, remove_qconfig: bool = True,
+            is_reference: bool = False, convert_custom_config_dict=None,
+            use_precomputed_fake_quant: bool = False):  # fmt: skip
+    """Swap every observed module for its quantized version (``mapping``, default PyTorch's
+    static one restricted to what manygrad has), using the qparams its observers chose."""
+    if is_reference:
+        raise NotImplementedError("convert(is_reference=True) is not supported by manygrad")
+    if not inplace:
+        module = copy.deepcopy(module)
+    _convert(module, DEFAULT_STATIC_QUANT_MODULE_MAPPINGS if mapping is None else mapping,
+             _NOT_YET)  # fmt: skip
+    if remove_qconfig:
+        _clean(module)
+    return module
+
+
+def quantize_dynamic(model: nn.Module, qconfig_spec=None, dtype=D.qint8, mapping=None,
+                     inplace: bool = False):  # fmt: skip
+    """Swap ``nn.Linear`` modules (or those ``qconfig_spec`` names) for dynamically quantized
+    ones: int8 weights now, activations quantized per batch at run time.
+
+    Args:
+        model: the float model.
+        qconfig_spec: a set of module types, or a dict of types / qualified names to
+            QConfigs (default: every nn.Linear).
+        dtype: ``torch.qint8`` (float16 is not supported).
+        mapping: float type -> dynamic module type.
+        inplace: change ``model`` itself instead of a copy.
+
+    Example:
+        >>> q = quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+    """
+    if dtype is not D.qint8:
+        raise NotImplementedError(
+            f"quantize_dynamic: dtype {dtype} is not supported by manygrad; use torch.qint8"
+        )
+    if qconfig_spec is None:
+        qconfig_spec = {nn.Linear: default_dynamic_qconfig}
+    elif isinstance(qconfig_spec, set):
+        qconfig_spec = dict.fromkeys(qconfig_spec, default_dynamic_qconfig)
+    for k in qconfig_spec:
+        name = getattr(k, "__name__", "")
+        if name in _DYNAMIC_NOT_YET:
+            raise NotImplementedError(
+                f"quantize_dynamic: dynamically quantized {name} is not supported by manygrad "
+                "yet; quantize nn.Linear only ({nn.Linear})"
+            )
+    if not inplace:
+        model = copy.deepcopy(model)
+    model.eval()
+    propagate_qconfig_(model, qconfig_spec)
+    _convert(model, DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS if mapping is None else mapping, ())
+    _clean(model)
+    return model
+
+
+def quantize(model: nn.Module, run_fn, run_args, mapping=None, inplace: bool = False):
+    """Post-training static quantization in one call: prepare, ``run_fn(model, *run_args)``
+    to calibrate, convert."""
+    if not inplace:
+        model = copy.deepcopy(model)
+    model.eval()
+    prepare(model, inplace=True)
+    run_fn(model, *run_args) if isinstance(run_args, (list, tuple)) else run_fn(model, run_args)
+    convert(model, mapping, inplace=True)
+    return model
+
+
+__all__ = [
+    "DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS", "DEFAULT_QAT_MODULE_MAPPINGS",
+    "DEFAULT_STATIC_QUANT_MODULE_MAPPINGS", "convert", "per_channel_dynamic_qconfig", "prepare",
+    "prepare_qat", "propagate_qconfig_", "quantize", "quantize_dynamic",
+]  # fmt: skip
