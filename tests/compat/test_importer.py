@@ -112,6 +112,26 @@ def test_cli_unsupported_is_one_clear_line(tmp_path):
     assert r.returncode == 2 and "no such script" in r.stderr
 
 
+def test_cli_error_in_the_script_shows_its_traceback_from_the_script(tmp_path):
+    path = _script(
+        tmp_path,
+        """
+        import torch
+        def f():
+            raise ValueError("bad value in the user's code")
+        f()
+    """,
+    )
+    r = _cli("-m", "manygrad", "run", path)
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    # as `python script.py` shows it: the script's frames first, no runner or runpy frames
+    assert lines[0] == "Traceback (most recent call last):"
+    assert lines[1].strip().startswith('File "') and "script.py" in lines[1], r.stderr
+    assert "runpy" not in r.stderr and "runner.py" not in r.stderr
+    assert lines[-1] == "ValueError: bad value in the user's code"
+
+
 def test_common_import_forms(tmp_path):
     path = _script(
         tmp_path,
@@ -246,3 +266,22 @@ def test_autograd_submodules_resolve(tmp_path):
     got = compat.run_script(path)["result"]
     assert got[0] == pytest.approx([0.8775825618903728, 0.5403023058681398])
     assert got[1] is True and got[2] is mg.no_grad and got[3] is mg.set_grad_enabled
+
+
+def test_torch_version_is_the_api_level_and_compares_as_a_version(tmp_path):
+    path = _script(
+        tmp_path,
+        """
+        import torch
+        v = torch.__version__
+        result = (str(v), torch.version.__version__, v >= "2.0", v >= (1, 12), v < "2.14",
+                  v < (2, 13, 1), v > "2.13.0", v == "2.13.0", v >= "10.0", v == v)
+        """,
+    )
+    got = compat.run_script(path)["result"]
+    assert got[0] == got[1] == f"2.13.0+manygrad.{mg.__version__}"
+    assert got[2:] == (True, True, True, True, True, False, False, True)
+    # the version PyTorch itself reports compares the same way
+    real = real_torch.__version__
+    assert (real >= "2.0", real >= (1, 12), real > "2.13.0", real == "2.13.0") == (
+        True, True, True, False)  # fmt: skip

@@ -137,6 +137,10 @@ class TorchModule(types.ModuleType):
                 if e.name is None or not ALIASES[full].startswith(e.name):
                     raise
                 raise UnsupportedAPIError(unsupported_message(full)) from None
+        if name == "__version__" and torch_name == "torch":
+            from .torch_version import __version__ as version  # PyTorch's API level
+
+            return version
         try:
             value = getattr(target, name)
         except AttributeError:

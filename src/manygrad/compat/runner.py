@@ -101,7 +101,7 @@ def main(argv: list[str]) -> int:
         if not os.path.isfile(path):
             print(f"error: {e}", file=sys.stderr)
             return 2
-        traceback.print_exc()
+        traceback.print_exception(type(e), e, _from_script(e.__traceback__))
         return 1
     except (UnsupportedAPIError, UnsupportedModuleError) as e:
         where = _script_line(e.__traceback__, path)
@@ -116,7 +116,19 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BaseException:
-        traceback.print_exc()  # the user's own program failed: show its traceback as Python does
+    except BaseException as e:
+        # the user's own program failed: its traceback as `python script.py` shows it
+        traceback.print_exception(type(e), e, _from_script(e.__traceback__))
         return 1
     return 0
+
+
+def _from_script(tb):
+    """``tb`` without its leading frames in this runner and runpy (the script's first)."""
+    start = tb
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if name != __file__ and "runpy" not in os.path.basename(name):
+            return tb
+        tb = tb.tb_next
+    return start
