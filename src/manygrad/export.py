@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 import warnings
 
-from . import autograd
+from . import autograd, backend
 from .fx.graph import Graph
 from .fx.graph_module import GraphModule, _assign_attr
 from .nn import Module
@@ -108,7 +108,9 @@ class _Tracer(Tracer):
         if qual is None:
             qual = f"_tensor_constant{self._consts}"
             self._consts += 1
-            self.attrs[qual] = t.detach().clone()
+            # NOTE: a copy of the array, not t.clone(): an op here would be traced too
+            with backend.device_scope(t._device):
+                self.attrs[qual] = Tensor._wrap(t._data.copy(), t._device)
         else:
             self.attrs[qual] = t
         n = self.g.get_attr(qual)
@@ -314,6 +316,14 @@ class ExportedProgram:
         key = self._key(args, kwargs)
         gm = self._cache.get(key)
         if gm is None:
+            if self._model is None:
+                sizes = [k for k in self._cache]
+                raise GuardError(
+                    f"this exported program was loaded from a file, which holds graphs for the "
+                    f"input sizes {sizes} only, not {list(key)} (a loaded program has no model "
+                    "to trace again); run the original program on every size you need before "
+                    "torch.export.save"
+                )
             gm = self._cache[key] = self._trace(args, kwargs)
         return gm
 
@@ -326,8 +336,14 @@ class ExportedProgram:
     def graph(self) -> Graph:
         return self.graph_module.graph
 
+    def _holder(self) -> Module:
+        """The module holding the parameters: the model, or a loaded program's graph."""
+        return self._model if self._model is not None else self.graph_module
+
     @property
     def state_dict(self) -> dict:
+        if self._model is None:
+            return dict(self._state_dict)
         return dict(self._model.state_dict(keep_vars=True))
 
     @property
@@ -344,8 +360,11 @@ class ExportedProgram:
     def graph_signature(self):
         from types import SimpleNamespace
 
-        params = [n for n, _ in self._model.named_parameters()]
-        buffers = [n for n, _ in self._model.named_buffers()]
+        if self._model is None:
+            params, buffers = self._signature
+        else:
+            params = [n for n, _ in self._model.named_parameters()]
+            buffers = [n for n, _ in self._model.named_buffers()]
         inputs = [n.name for n in self.graph.nodes if n.op == "placeholder"]
         return SimpleNamespace(parameters=params, buffers=buffers, user_inputs=inputs)
 
@@ -391,13 +410,16 @@ class _ExportedModule(Module):
         return gm(*tensors)
 
     def parameters(self, recurse: bool = True):
-        return self.__dict__["_ep"]._model.parameters(recurse)
+        return self.__dict__["_ep"]._holder().parameters(recurse)
 
     def named_parameters(self, *args, **kwargs):
-        return self.__dict__["_ep"]._model.named_parameters(*args, **kwargs)
+        return self.__dict__["_ep"]._holder().named_parameters(*args, **kwargs)
 
     def state_dict(self, *args, **kwargs):
-        return self.__dict__["_ep"]._model.state_dict(*args, **kwargs)
+        ep = self.__dict__["_ep"]
+        if ep._model is None:
+            return dict(ep.state_dict)
+        return ep._model.state_dict(*args, **kwargs)
 
 
 def _arg_names(model, n: int) -> list[str]:
@@ -451,17 +473,29 @@ export_for_training = export
 
 
 def save(ep, f, *, extra_files=None, opset_version=None, pickle_protocol=2) -> None:
-    """Refused with what to do instead: manygrad writes no exported-program archives."""
-    raise NotImplementedError(
-        "torch.export.save: manygrad writes no exported-program archives; save the weights "
-        "with mg.save(model.state_dict(), 'model.safetensors') and rebuild the model (or a "
-        "recipe, docs/applications.md), or export to ONNX with mg.onnx.export"
-    )
+    """Write ``ep`` to a file (a path or a binary file object) that ``load`` reads back
+    without the model's code: its graphs (one per input size traced so far), parameters,
+    buffers and constants, and ``extra_files`` (``{name: str}``).
+
+    The format is manygrad's (a safetensors file); PyTorch's ``.pt2`` archives, graphs of its
+    aten ops, are not read or written.
+
+    Example::
+
+        mg.export.save(mg.export.export(model.eval(), (x,)), "model.pt2")
+        y = mg.export.load("model.pt2").module()(x)
+    """
+    from . import _export_archive
+
+    if not isinstance(ep, ExportedProgram):
+        raise TypeError(f"torch.export.save: expected an ExportedProgram, got {type(ep).__name__}")
+    _export_archive.save(ep, f, extra_files)
 
 
 def load(f, *, extra_files=None, expected_opset_version=None):
-    """Refused with what to do instead: manygrad reads no exported-program archives."""
-    raise NotImplementedError(
-        "torch.export.load: manygrad reads no exported-program archives; load weights with "
-        "mg.load and model.load_state_dict, or run an ONNX file with onnxruntime"
-    )
+    """Read an exported program that ``save`` wrote; ``extra_files`` (a dict of names) gets
+    the saved strings filled in. Its ``module()`` runs the saved graphs with the same input
+    checks; input sizes the file holds no graph for are refused (no model to trace again)."""
+    from . import _export_archive
+
+    return _export_archive.load(f, extra_files)
