@@ -100,6 +100,14 @@ class _Pickler(pickle.Pickler):
         if name is None:
             name = self.names[id(obj)] = f"pickled.{len(self.names)}"
             self.arrays[name] = obj._data
+        if obj.is_quantized:  # NOTE: codes (and per-channel qparams) stored as arrays
+            from .ao import _qserial
+
+            def store(sfx, o, a):
+                self.arrays[name + sfx] = a
+                return name + sfx
+
+            return ("tensor", name, "qtensor", False, _qserial.encode(obj, store))
         extra = getattr(obj, "persistent", True) if _kind(obj) == "buffer" else None
         return ("tensor", name, _kind(obj), bool(obj.requires_grad), extra)
 
@@ -153,6 +161,12 @@ class _Unpickler(pickle.Unpickler):
         if name not in self.arrays:
             raise WeightsOnlyError(f"{self.path}: the pickle refers to tensor {name!r}, which "
                                    "the file lacks (a corrupt file)")  # fmt: skip
+        if kind == "qtensor":
+            from .ao import _qserial
+
+            t = self.made[name] = _qserial.decode(extra, self.arrays.__getitem__, self.dev,
+                                                  self.path)  # fmt: skip
+            return t
         t = Tensor._wrap(backend.to_device(self.arrays[name], self.dev), self.dev)
         if kind == "parameter":
             t = Parameter(t, requires_grad)

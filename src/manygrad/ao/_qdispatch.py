@@ -1,9 +1,12 @@
 """What an op does when given a quantized tensor (``Function.apply`` sends it here).
 
 PyTorch runs a few ops on quantized tensors and refuses the rest. Here: ``relu`` (codes
-below the zero point go to it), and the ops that only move or pick values (reshape,
-permute, indexing, flip, max pooling, ...), which keep the input's quantization
-parameters. Every other op raises ``NotImplementedError`` with the way out.
+below the zero point go to it), ``leaky_relu``, ``adaptive_avg_pool2d``, ``cat`` (to the
+first input's qparams), and the ops that only move or pick values (reshape, permute, indexing, flip, max pooling, ...), which keep the input's
+quantization parameters. (``clamp`` / ``relu6`` / ``hardtanh`` reach here with bounds
+already converted to the codes' integer type, so they are refused: use
+``torch.ao.nn.quantized.functional.clamp`` / ``relu6`` or ``nn.quantized.ReLU6``.) Every
+other op raises ``NotImplementedError`` with the way out.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ def run(cls, args, kwargs):
     q = qs[0]
     if name == "Relu":
         return q.relu()
+    ops = _ops()
+    if q._axis is None and name in ops:
+        return ops[name](args, kwargs)
     if name in _PICKING and len(qs) == 1 and args[0] is q and q._axis is None:
         # NOTE: values on the grid come back to the same codes when quantized again
         out = cls.apply(q.dequantize(), *args[1:], **kwargs)
@@ -33,6 +39,18 @@ def run(cls, args, kwargs):
         f"{q.qscheme().name}), as in PyTorch; compute on x.dequantize() and quantize the "
         "result again, or use a quantized module from torch.ao.nn.quantized"
     )
+
+
+def _ops():
+    from . import _qops
+
+    return {
+        "LeakyRelu": lambda a, k: _qops.unary("leaky_relu", a[0], slope=a[1]),
+        "AdaptiveAvgPool": lambda a, k: _qops.adaptive_avg_pool2d(a[0], k["out"]).reshape(
+            k["yshape"]
+        ),
+        "Cat": lambda a, k: _qops.cat(a, k["dim"]),
+    }
 
 
 def _requantize(out, q: QTensor):

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from .. import dtypes as D
 from ..errors import CheckpointError
 from ..tensor import Tensor
 from . import safetensors as st
@@ -34,7 +35,7 @@ PICKLE_KEY = "manygrad.pickle"  # the same key as manygrad.serialization.PICKLE_
 
 def _is_state_dict(obj) -> bool:
     return isinstance(obj, Mapping) and all(
-        type(k) is str and isinstance(v, Tensor) for k, v in obj.items()
+        type(k) is str and isinstance(v, Tensor) and not v.is_quantized for k, v in obj.items()
     )
 
 
@@ -63,8 +64,16 @@ class _Flattener:
             return int(obj)
         if isinstance(obj, float):
             return float(obj) if math.isfinite(obj) else {"float": repr(float(obj))}
+        if isinstance(obj, Tensor) and obj.is_quantized:
+            from ..ao import _qserial
+
+            return {
+                "qtensor": _qserial.encode(obj, lambda sfx, o, a: self._store(path + sfx, o, a))
+            }
         if isinstance(obj, Tensor):
             return {"tensor": self._store(path, obj, obj._data)}
+        if isinstance(obj, D.dtype):
+            return {"dtype": obj.name}
         if isinstance(obj, np.ndarray):
             return {"ndarray": self._store(path, obj, obj)}
         if isinstance(obj, np.generic):
@@ -110,6 +119,12 @@ class _Builder:
                 return {k: self.decode(v) for k, v in val}
             if tag == "float":
                 return float(val)
+            if tag == "dtype":
+                return D.from_any(val)
+            if tag == "qtensor":
+                from ..ao import _qserial
+
+                return _qserial.decode(val, self._array, self.dev, self.path)
         raise CheckpointError(f"{self.path}: corrupt structure metadata near {str(node)[:80]!r}")
 
     def _array(self, name):

@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import backend
 from .. import dtypes as D
+from ..ao import _qserial
 from ..errors import CheckpointError
 from ..tensor import Size, Tensor
 
@@ -41,7 +42,8 @@ _DTYPE_NAMES = {
     "uint16": "uint16", "uint32": "uint32", "uint64": "uint64",
     "float8_e4m3fn": "float8_e4m3fn", "float8_e5m2": "float8_e5m2",
     "float8_e4m3fnuz": "float8_e4m3fnuz", "float8_e5m2fnuz": "float8_e5m2fnuz",
-    "float8_e8m0fnu": "float8_e8m0fnu",
+    "float8_e8m0fnu": "float8_e8m0fnu", "qint8": "qint8", "quint8": "quint8",
+    "qint32": "qint32", "quint4x2": "quint4x2",
 }  # fmt: skip
 
 
@@ -62,8 +64,8 @@ class _StorageType:
 
 
 class _Storage:
-    def __init__(self, array: np.ndarray):
-        self.array = array
+    def __init__(self, array: np.ndarray, dtype=None):
+        self.array, self.dtype = array, dtype
 
 
 def _numpy_scalar(dtype, data: bytes):
@@ -98,11 +100,17 @@ class _Unpickler(pickle.Unpickler):
                 return self._rebuild_tensor_v3
             if name in ("_rebuild_parameter", "_rebuild_parameter_with_state"):
                 return self._rebuild_parameter
+            if name == "_rebuild_qtensor":
+                return self._rebuild_qtensor
         if module == "torch.storage" and name == "UntypedStorage":
             return _StorageType(D.uint8)  # raw bytes, read as a dtype by _rebuild_tensor_v3
         if module == "torch":
             if name in _STORAGES:
                 return _StorageType(D.from_any(_STORAGES[name]))
+            if name in _qserial.TORCH_STORAGES:
+                return _StorageType(D.from_any(_qserial.TORCH_STORAGES[name]))
+            if name in _qserial.QSCHEMES:
+                return getattr(_qserial.Q, name)
             if name in _DTYPE_NAMES:
                 return D.from_any(_DTYPE_NAMES[name])
             if name == "Size":
@@ -156,7 +164,7 @@ class _Unpickler(pickle.Unpickler):
                 raise CheckpointError(f"{self.name}: storage data/{key} has {len(raw)} bytes, "
                                       f"not a whole number of {stype.dtype.name} values")  # fmt: skip
             arr = np.frombuffer(raw, dtype=dt)
-            hit = _Storage(arr.astype(dt.newbyteorder("=")) if self.big else arr)
+            hit = _Storage(arr.astype(dt.newbyteorder("=")) if self.big else arr, stype.dtype)
             self.storages[key] = hit
         return hit
 
@@ -194,6 +202,10 @@ class _Unpickler(pickle.Unpickler):
             bits = np.dtype(f"u{n}")
             a = a.view(bits.newbyteorder(">")).astype(bits) if self.big else a.view(bits)
         return self._rebuild_tensor(_Storage(a), offset, size, stride, requires_grad, dt=dtype.np)
+
+    def _rebuild_qtensor(self, storage, offset, size, stride, qparams, *_):
+        codes = self._rebuild_tensor(storage, offset, size, stride)
+        return _qserial.from_torch(codes, storage.dtype, qparams, self.name)
 
     def _rebuild_parameter(self, data, requires_grad=True, *_):
         from ..nn import Parameter

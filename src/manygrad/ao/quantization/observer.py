@@ -301,18 +301,6 @@ class PlaceholderObserver(ObserverBase):
         raise RuntimeError("calculate_qparams should not be called for PlaceholderObserver")
 
 
-class HistogramObserver(UniformQuantizationObserverBase):
-    """PyTorch's histogram search for the range with the least quantization error."""
-
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError(
-            "HistogramObserver is not supported by manygrad yet; use MinMaxObserver or "
-            "MovingAverageMinMaxObserver (e.g. torch.ao.quantization.default_qconfig, or "
-            "QConfig(activation=MinMaxObserver.with_args(reduce_range=True), "
-            "weight=default_per_channel_weight_observer))"
-        )
-
-
 default_observer = MinMaxObserver.with_args(quant_min=0, quant_max=127)
 default_placeholder_observer = PlaceholderObserver
 default_weight_observer = MinMaxObserver.with_args(dtype=D.qint8, qscheme=per_tensor_symmetric)
@@ -325,3 +313,6 @@ default_dynamic_quant_observer = PlaceholderObserver.with_args(
 default_float_qparams_observer = PerChannelMinMaxObserver.with_args(
     dtype=D.quint8, qscheme=per_channel_affine_float_qparams, ch_axis=0
 )
+
+# NOTE: it builds on the classes above
+from ._histogram import HistogramObserver  # noqa: E402, F401

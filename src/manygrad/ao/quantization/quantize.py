@@ -26,7 +26,10 @@ from .qconfig import DeQuantStub, QuantStub, default_dynamic_qconfig, per_channe
 
 DEFAULT_STATIC_QUANT_MODULE_MAPPINGS = {
     QuantStub: nnq.Quantize, DeQuantStub: nnq.DeQuantize, nn.Linear: nnq.Linear,
-    nn.Conv2d: nnq.Conv2d, nni.ConvReLU2d: nniq.ConvReLU2d, nni.LinearReLU: nniq.LinearReLU,
+    nn.Conv1d: nnq.Conv1d, nn.Conv2d: nnq.Conv2d, nn.BatchNorm2d: nnq.BatchNorm2d,
+    nn.ReLU6: nnq.ReLU6, nn.Hardswish: nnq.Hardswish, nn.LeakyReLU: nnq.LeakyReLU,
+    nn.ELU: nnq.ELU, nn.Dropout: nnq.Dropout, nnq.FloatFunctional: nnq.QFunctional,
+    nni.ConvReLU2d: nniq.ConvReLU2d, nni.LinearReLU: nniq.LinearReLU,
     nnqat.Linear: nnq.Linear, nnqat.Conv2d: nnq.Conv2d, nniqat.LinearReLU: nniq.LinearReLU,
     nniqat.ConvReLU2d: nniq.ConvReLU2d,
 }  # fmt: skip
@@ -36,10 +39,9 @@ DEFAULT_QAT_MODULE_MAPPINGS = {
 }  # fmt: skip
 DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS = {nn.Linear: nnqd.Linear}
 # float modules PyTorch's convert would swap, that manygrad has no quantized version of
-_NOT_YET = ("BatchNorm2d", "BatchNorm3d", "Conv1d", "Conv3d", "ConvTranspose1d",
-            "ConvTranspose2d", "ConvTranspose3d", "ELU", "Embedding", "EmbeddingBag",
-            "GroupNorm", "Hardswish", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-            "LayerNorm", "LeakyReLU", "ReLU6", "PReLU")  # fmt: skip
+_NOT_YET = ("BatchNorm3d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+            "Embedding", "EmbeddingBag", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
+            "InstanceNorm3d", "LayerNorm", "PReLU")  # fmt: skip
 _DYNAMIC_NOT_YET = ("LSTM", "GRU", "LSTMCell", "GRUCell", "RNNCell")
 
 
@@ -70,7 +72,10 @@ def _observer_forward_hook(self, input, output):
 
 def _add_observers(mod: nn.Module, leaves: set) -> None:
     for child in mod.children():
-        if type(child) in leaves:
+        if isinstance(child, nnq.FloatFunctional):  # NOTE: its ops call the observer
+            if getattr(child, "qconfig", None) is not None:
+                child.activation_post_process = child.qconfig.activation()
+        elif type(child) in leaves:
             qc = getattr(child, "qconfig", None)
             if qc is not None and not isinstance(child, DeQuantStub):
                 child.add_module("activation_post_process", qc.activation())
@@ -138,8 +143,12 @@ def _convert(mod: nn.Module, mapping: dict, not_yet: tuple) -> None:
 
 def _clean(mod: nn.Module) -> None:
     for m in mod.modules():
-        if "activation_post_process" in m._modules:
-            del m._modules["activation_post_process"]
+        app = m._modules.get("activation_post_process")
+        if app is not None and not isinstance(app, nn.Identity):
+            if isinstance(m, nnq.FloatFunctional):
+                m._modules["activation_post_process"] = nn.Identity()
+            else:
+                del m._modules["activation_post_process"]
             for k, h in list(m._forward_hooks.items()):
                 if h is _observer_forward_hook:
                     del m._forward_hooks[k]

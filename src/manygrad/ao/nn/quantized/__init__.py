@@ -1,6 +1,10 @@
 """``torch.ao.nn.quantized`` (also ``torch.nn.quantized``): statically quantized modules."""
 
-from . import dynamic  # noqa: F401
-from .modules import Conv2d, DeQuantize, Linear, Quantize
+from . import dynamic, functional  # noqa: F401
+from .activation import ELU, BatchNorm2d, Dropout, Hardswish, LeakyReLU, ReLU6, Sigmoid
+from .functional_modules import FloatFunctional, FXFloatFunctional, QFunctional
+from .modules import Conv1d, Conv2d, DeQuantize, Linear, Quantize
 
-__all__ = ["Conv2d", "DeQuantize", "Linear", "Quantize", "dynamic"]
+__all__ = ["BatchNorm2d", "Conv1d", "Conv2d", "DeQuantize", "Dropout", "ELU", "FXFloatFunctional",
+           "FloatFunctional", "Hardswish", "LeakyReLU", "Linear", "QFunctional", "Quantize",
+           "ReLU6", "Sigmoid", "dynamic", "functional"]  # fmt: skip

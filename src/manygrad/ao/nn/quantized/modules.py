@@ -23,6 +23,7 @@ from ...qtensor import (
     quantize_per_channel,
     quantize_per_tensor,
 )
+from ._state import LinearPackedParams, PackedLinearState, WeightBiasState
 
 
 def _observed_qparams(mod: Module, name: str) -> tuple[float, int]:
@@ -105,17 +106,19 @@ class DeQuantize(Module):
         return cls()
 
 
-class Linear(Module):
+class Linear(PackedLinearState, Module):
     """``y = x W^T + b`` on quantized tensors: quint8 ``x``, int8 ``W`` (per tensor or per
     channel), float ``b``; the output is quint8 with this module's ``scale``/``zero_point``."""
 
     _FLOAT = "Linear"
     _relu = False
+    _version = 3
 
     def __init__(self, in_features: int, out_features: int, bias_: bool = True,
                  dtype=D.qint8):  # fmt: skip
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
+        self._packed_params = LinearPackedParams(dtype)
         w = quantize_per_tensor(zeros(out_features, in_features), 1.0, 0, dtype)
         self.set_weight_bias(w, zeros(out_features) if bias_ else None)
         self.scale, self.zero_point = 1.0, 0
@@ -124,24 +127,24 @@ class Linear(Module):
         return "Quantized" + type(self).__name__
 
     def weight(self) -> QTensor:
-        return self._weight
+        return self._packed_params._weight
 
     def bias(self) -> Tensor | None:
-        return self._bias
+        return self._packed_params._bias
 
     def set_weight_bias(self, w: QTensor, b: Tensor | None) -> None:
-        self._weight, self._bias = w, (None if b is None else b.detach().float())
+        self._packed_params.set_weight_bias(w, b)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, scale="
-                f"{self.scale}, zero_point={self.zero_point}, qscheme={self._weight.qscheme()}")  # fmt: skip
+                f"{self.scale}, zero_point={self.zero_point}, qscheme={self.weight().qscheme()}")  # fmt: skip
 
     def forward(self, x: QTensor) -> QTensor:
         x = _check_input(self._get_name(), x)
         a = x._data.reshape(-1, self.in_features).astype("int64") - x._zp
-        w, ws = weight_qparams(self._weight, (-1, 1))
+        w, ws = weight_qparams(self.weight(), (-1, 1))
         acc = _qmath.int_matmul(a, w)
-        b = None if self._bias is None else self._bias._data
+        b = None if self.bias() is None else self.bias()._data
         codes = _qmath.requantize(acc, x._scale, ws, b, self.scale, self.zero_point, D.quint8,
                                   self._relu, (1, -1))  # fmt: skip
         codes = codes.reshape(*x.shape[:-1], self.out_features)
@@ -167,7 +170,7 @@ def _is_fused(mod: Module) -> bool:
     return isinstance(mod, _FusedModule)
 
 
-class Conv2d(Module):
+class Conv2d(WeightBiasState, Module):
     """2-d convolution on quantized tensors (quint8 in and out, int8 weight, float bias)."""
 
     _relu = False
@@ -191,7 +194,15 @@ class Conv2d(Module):
         self.scale, self.zero_point = 1.0, 0
 
     _get_name = Linear._get_name
-    weight, bias, set_weight_bias = Linear.weight, Linear.bias, Linear.set_weight_bias
+
+    def weight(self) -> QTensor:
+        return self._weight
+
+    def bias(self) -> Tensor | None:
+        return self._bias
+
+    def set_weight_bias(self, w: QTensor, b: Tensor | None) -> None:
+        self._weight, self._bias = w, (None if b is None else b.detach().float())
 
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -205,18 +216,22 @@ class Conv2d(Module):
         return s + ("" if self._bias is not None else ", bias=False")
 
     def forward(self, x: QTensor) -> QTensor:
-        from ....ops import conv2d
-
         x = _check_input(self._get_name(), x)
         if x.ndim != 4:
             raise ValueError(f"{self._get_name()}: input shape must be (N, C, H, W), got "
                              f"{tuple(x.shape)}")  # fmt: skip
-        w, ws = weight_qparams(self._weight, (-1, 1, 1, 1))
+        return self._conv(x, x._data, self._weight, self.stride, self.padding, self.dilation)
+
+    def _conv(self, x: QTensor, codes, weight: QTensor, stride, padding, dilation) -> QTensor:
+        from ....ops import conv2d
+
+        w, ws = weight_qparams(weight, (-1,) + (1,) * (weight.ndim - 1))
         dev = x._device
-        a = Tensor._wrap((x._data.astype("int64") - x._zp).astype("float64"), dev)
+        a = Tensor._wrap((codes.astype("int64") - x._zp).astype("float64"), dev)
         # NOTE: int8 x uint8 products summed in float64 are exact (the int32 accumulator)
-        acc = conv2d(a, Tensor._wrap(w.astype("float64"), dev), None, self.stride,
-                     self.padding, self.dilation, self.groups)._data  # fmt: skip
+        acc = conv2d(a, Tensor._wrap(w.reshape(w.shape[0], w.shape[1], -1, w.shape[-1])
+                                     .astype("float64"), dev), None, stride, padding,
+                     dilation, self.groups)._data  # fmt: skip
         b = None if self._bias is None else self._bias._data
         codes = _qmath.requantize(acc, x._scale, ws, b, self.scale, self.zero_point, D.quint8,
                                   self._relu, (1, -1, 1, 1))  # fmt: skip
@@ -236,3 +251,32 @@ class Conv2d(Module):
         q.set_weight_bias(quantize_weight(conv.weight, wpp), conv.bias)
         q.scale, q.zero_point = scale, zero_point
         return q
+
+
+class Conv1d(Conv2d):
+    """1-d convolution on quantized (N, C, L) tensors, run as a (N, C, 1, L) Conv2d."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 dilation=1, groups=1, bias=True, padding_mode="zeros", dtype=D.qint8):  # fmt: skip
+        one = lambda v: (v,) if isinstance(v, int) else tuple(v)  # noqa: E731
+        super().__init__(in_channels, out_channels, (1, *one(kernel_size)), 1, 0, 1, groups,
+                         bias, padding_mode, dtype)  # fmt: skip
+        self.kernel_size, self.stride = one(kernel_size), one(stride)
+        self.padding, self.dilation = one(padding), one(dilation)
+        w = quantize_per_tensor(zeros(out_channels, in_channels // groups, *self.kernel_size),
+                                1.0, 0, dtype)  # fmt: skip
+        self.set_weight_bias(w, self._bias)
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s.replace(", padding=(0,)", "").replace(", dilation=(1,)", "")
+
+    def forward(self, x: QTensor) -> QTensor:
+        x = _check_input(self._get_name(), x)
+        if x.ndim != 3:
+            raise ValueError(f"{self._get_name()}: input shape must be (N, C, L), got "
+                             f"{tuple(x.shape)}")  # fmt: skip
+        n, c, length = x.shape
+        y = self._conv(x, x._data.reshape(n, c, 1, length), self._weight, (1, *self.stride),
+                       (0, *self.padding), (1, *self.dilation))  # fmt: skip
+        return y.reshape(y.shape[0], y.shape[1], y.shape[3])

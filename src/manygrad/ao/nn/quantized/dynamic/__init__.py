@@ -13,43 +13,34 @@ Example:
 from __future__ import annotations
 
 from ..... import dtypes as D
-from .....creation import zeros
 from .....nn import Module
 from .....tensor import Tensor
 from .... import _qmath
-from ....qtensor import quantize_per_tensor
+from .. import modules as _static
 from ..modules import quantize_weight, weight_qparams
 
 
-class Linear(Module):
+class Linear(_static.Linear):
     """Dynamically quantized ``nn.Linear``: int8 weight, float32 in and out."""
+
+    _version = 4
 
     def __init__(self, in_features: int, out_features: int, bias_: bool = True,
                  dtype=D.qint8):  # fmt: skip
-        super().__init__()
         if dtype is not D.qint8:
             raise NotImplementedError(
                 f"dynamic Linear: dtype {dtype} is not supported by manygrad; use torch.qint8"
             )
-        self.in_features, self.out_features, self.version = in_features, out_features, 4
-        w = quantize_per_tensor(zeros(out_features, in_features), 1.0, 0, D.qint8)
-        self._weight, self._bias = w, zeros(out_features) if bias_ else None
+        super().__init__(in_features, out_features, bias_, dtype)
+        self.version = 4
 
     def _get_name(self) -> str:
         return "DynamicQuantizedLinear"
 
-    def weight(self):
-        return self._weight
-
-    def bias(self):
-        return self._bias
-
-    def set_weight_bias(self, w, b) -> None:
-        self._weight, self._bias = w, (None if b is None else b.detach().float())
-
     def extra_repr(self) -> str:
+        w = self.weight()
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"dtype={self._weight.dtype}, qscheme={self._weight.qscheme()}")  # fmt: skip
+                f"dtype={w.dtype}, qscheme={w.qscheme()}")  # fmt: skip
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor) or not x.is_floating_point() or x.is_quantized:
@@ -62,9 +53,9 @@ class Linear(Module):
         lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
         s, z = _qmath.choose_qparams(lo, hi, 0, 255, reduce_range=True)
         codes = _qmath.quantize(a, s, z, D.quint8).astype("int64") - z
-        w, ws = weight_qparams(self._weight, (-1, 1))
+        w, ws = weight_qparams(self.weight(), (-1, 1))
         acc = _qmath.int_matmul(codes, w)
-        b = None if self._bias is None else self._bias._data
+        b = None if self.bias() is None else self.bias()._data
         out = _qmath.float_output(acc, s, ws, b).reshape(*x.shape[:-1], self.out_features)
         return Tensor._wrap(out, x._device).to(x.dtype)
 

@@ -1,0 +1,262 @@
+"""Quantized ops on raw codes, with PyTorch's x86 numerics (measured against its kernels).
+
+Elementwise float ops (add, hardswish, leaky_relu, sigmoid, ...) run PyTorch's way: its
+kernels take 64 codes at a time, dequantized as ``fma(q, scale, -zero_point * scale)`` and
+quantized as ``rint(y * (1 / scale)) + zero_point``; the last ``n % 64`` go through the
+scalar path, ``(q - zero_point) * scale`` and ``rint(fma(y, 1 / scale, zero_point))``.
+Tensors over 32768 elements are split between threads in PyTorch, which moves the scalar
+tails, so there codes can differ by one on half-way cases.
+
+Example:
+    >>> out = add(a, b, scale=0.1, zero_point=128)       # QTensors in, QTensor out
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+from . import _qmath
+from .qtensor import QTensor, _make
+
+F = np.float32
+_CHUNK = 64  # NOTE: two 32-code vectors per step of PyTorch's vectorized loop
+
+
+def per_tensor(fn: str, x) -> QTensor:
+    if not isinstance(x, QTensor) or x._axis is not None:
+        got = getattr(x, "dtype", type(x).__name__)
+        raise RuntimeError(
+            f"{fn}: expected a per-tensor quantized tensor, got {got}; quantize it first, e.g. "
+            "torch.quantize_per_tensor(x, scale, zero_point, torch.quint8) or a QuantStub"
+        )
+    return x
+
+
+def _deq_vec(q, s, z):
+    xp = backend.array_module(q)
+    s = F(s)
+    return (q.astype(xp.float64) * float(s) + float(F(-z) * s)).astype(xp.float32)
+
+
+def _quant_vec(y, s, z, qdtype):
+    xp = backend.array_module(y)
+    lo, hi = _qmath.RANGES[qdtype.name]
+    with backend.quiet_float_errors():
+        v = xp.rint(y * (F(1) / F(s))) + z
+    return xp.clip(xp.nan_to_num(v, nan=hi), lo, hi).astype(qdtype.np)
+
+
+def elementwise(fn, inputs: list, scale: float, zero_point: int, qdtype) -> QTensor:
+    """``fn`` of the float values of same-shaped per-tensor QTensors ``inputs``, quantized with
+    ``scale`` / ``zero_point`` (PyTorch's vector body and scalar tail, see above)."""
+    shape, dev = inputs[0].shape, inputs[0]._device
+    codes = [q._data.reshape(-1) for q in inputs]
+    n = codes[0].size
+    cut = n - n % _CHUNK
+    with backend.quiet_float_errors():
+        body = _quant_vec(fn(*[_deq_vec(c[:cut], q._scale, q._zp) for c, q in zip(codes, inputs)]),
+                          scale, zero_point, qdtype)  # fmt: skip
+        tail = _qmath.quantize(fn(*[_qmath.dequantize(c[cut:], q._scale, q._zp)
+                                    for c, q in zip(codes, inputs)]), scale, zero_point, qdtype)  # fmt: skip
+    xp = backend.array_module(body)
+    out = xp.concatenate([body, tail]).reshape(tuple(shape))
+    return _make(out, qdtype, float(scale), int(zero_point), None, dev)
+
+
+def _same_shape(fn: str, a: QTensor, b: QTensor) -> tuple[QTensor, QTensor]:
+    if tuple(a.shape) != tuple(b.shape):
+        import manygrad as mg
+
+        shape = tuple(mg.broadcast_shapes(a.shape, b.shape))
+        a, b = a.expand(*shape).contiguous(), b.expand(*shape).contiguous()
+    return a, b
+
+
+def add(a, b, scale: float, zero_point: int, relu: bool = False) -> QTensor:
+    """``quantized::add`` (``add_relu`` with ``relu``): a + b requantized to the given qparams."""
+    a, b = per_tensor("add", a), per_tensor("add", b)
+    a, b = _same_shape("add", a, b)
+    xp = backend.array_module(a._data)
+    op = (lambda x, y: xp.maximum(x + y, F(0))) if relu else (lambda x, y: x + y)
+    return elementwise(op, [a, b], scale, zero_point, a.dtype)
+
+
+def mul(a, b, scale: float, zero_point: int, relu: bool = False) -> QTensor:
+    """``quantized::mul``: integer products of (q - zero_point), times ``s_a * s_b / scale``."""
+    a, b = per_tensor("mul", a), per_tensor("mul", b)
+    a, b = _same_shape("mul", a, b)
+    xp = backend.array_module(a._data)
+    prod = (a._data.astype(xp.int64) - a._zp) * (b._data.astype(xp.int64) - b._zp)
+    mult = F(F(F(a._scale) * F(b._scale)) / F(scale))
+    lo, hi = _qmath.RANGES[a.dtype.name]
+    v = xp.rint(prod.astype(xp.float32) * mult) + zero_point
+    v = xp.clip(v, zero_point if relu else lo, hi).astype(a.dtype.np)
+    return _make(v, a.dtype, float(scale), int(zero_point), None, a._device)
+
+
+def add_scalar(a, c: float, relu: bool = False) -> QTensor:
+    """``quantized::add_scalar``: the codes stay and the zero point moves by round(c / scale);
+    where it would leave the range, the scale grows instead and the values are requantized."""
+    a = per_tensor("add_scalar", a)
+    lo, hi = _qmath.RANGES[a.dtype.name]
+    s, z = a._scale, a._zp
+    cq = int(np.rint(float(c) / s))
+    if lo <= z - cq <= hi:
+        out = _make(a._data.copy(), a.dtype, s, z - cq, None, a._device)
+        return out.relu() if relu else out
+    if z - cq < lo:
+        s2, z2 = (hi - (z - cq)) / (hi - lo) * s, lo
+    else:
+        s2, z2 = ((z - cq) - lo) / (hi - lo) * s, hi
+    xp = backend.array_module(a._data)
+    op = (lambda x: xp.maximum(x + F(c), F(0))) if relu else (lambda x: x + F(c))
+    return elementwise(op, [a], s2, z2, a.dtype)
+
+
+def mul_scalar(a, c: float, relu: bool = False) -> QTensor:
+    """``quantized::mul_scalar``: codes kept and scale times |c| (c < 0 mirrors the codes;
+    c == 0 gives zeros with scale 1, zero point 0)."""
+    a = per_tensor("mul_scalar", a)
+    lo, hi = _qmath.RANGES[a.dtype.name]
+    xp = backend.array_module(a._data)
+    c = float(c)
+    if c > 0:
+        out = _make(a._data.copy(), a.dtype, c * a._scale, a._zp, None, a._device)
+    elif c == 0:
+        out = _make(xp.zeros_like(a._data), a.dtype, 1.0, 0, None, a._device)
+    else:
+        codes = (hi + lo - a._data.astype(xp.int64)).astype(a.dtype.np)
+        out = _make(codes, a.dtype, abs(c) * a._scale, hi - (a._zp - lo), None, a._device)
+    return out.relu() if relu else out
+
+
+def cat(tensors, dim: int, scale: float | None = None, zero_point: int | None = None) -> QTensor:
+    """Concatenation requantized to ``scale`` / ``zero_point`` (default: the first input's,
+    as ``torch.cat`` of quantized tensors)."""
+    qs = [per_tensor("cat", t) for t in tensors]
+    if not qs:
+        raise ValueError("cat: expected a non-empty list of quantized tensors")
+    if len({q.dtype for q in qs}) != 1:
+        raise RuntimeError(f"cat: all inputs must have the same quantized dtype, got "
+                           f"{sorted({str(q.dtype) for q in qs})}")  # fmt: skip
+    scale = qs[0]._scale if scale is None else float(scale)
+    zero_point = qs[0]._zp if zero_point is None else int(zero_point)
+    xp = backend.array_module(qs[0]._data)
+    parts = []
+    for q in qs:
+        if q._scale == scale and q._zp == zero_point:
+            parts.append(q._data)
+        else:
+            parts.append(_qmath.quantize(_qmath.dequantize(q._data, q._scale, q._zp), scale,
+                                         zero_point, q.dtype))  # fmt: skip
+    d = dim % qs[0].ndim if qs[0].ndim else 0
+    return _make(xp.concatenate(parts, axis=d), qs[0].dtype, scale, zero_point, None,
+                 qs[0]._device)  # fmt: skip
+
+
+def clamp(a, lo=None, hi=None) -> QTensor:
+    """Codes clipped at the codes of ``lo`` and ``hi`` (relu6, hardtanh, clamp)."""
+    a = per_tensor("clamp", a)
+    xp = backend.array_module(a._data)
+    q = lambda v: int(_qmath.quantize(xp.asarray([v], xp.float32), a._scale, a._zp, a.dtype)[0])  # noqa: E731
+    codes = xp.clip(a._data, None if lo is None else q(lo), None if hi is None else q(hi))
+    return _make(codes.astype(a.dtype.np), a.dtype, a._scale, a._zp, None, a._device)
+
+
+def unary(name: str, a, scale=None, zero_point=None, slope: float = 0.01) -> QTensor:
+    """hardswish, leaky_relu, sigmoid, hardsigmoid, elu of a quantized tensor, requantized to
+    ``scale`` / ``zero_point`` (default: the input's)."""
+    a = per_tensor(name, a)
+    xp = backend.array_module(a._data)
+    fns = {
+        "hardswish": lambda x: x * xp.minimum(xp.maximum(x + F(3), F(0)), F(6)) / F(6),
+        "hardsigmoid": lambda x: xp.minimum(xp.maximum(x + F(3), F(0)), F(6)) / F(6),
+        "leaky_relu": lambda x: xp.where(x > 0, x, x * F(slope)),
+        "sigmoid": lambda x: F(1) / (F(1) + xp.exp(-x)),
+        "elu": lambda x: xp.where(x > 0, x, F(slope) * (xp.exp(x) - F(1))),
+    }
+    s = a._scale if scale is None else float(scale)
+    z = a._zp if zero_point is None else int(zero_point)
+    return elementwise(fns[name], [a], s, z, a.dtype)
+
+
+def batch_norm(a, weight, bias, mean, var, eps: float, scale: float, zero_point: int,
+               relu: bool = False) -> QTensor:  # fmt: skip
+    """``quantized::batch_norm``: per channel ``rint(alpha * (q - zp) + beta)`` with alpha and
+    beta folded from the statistics in float32."""
+    a = per_tensor("batch_norm", a)
+    xp = backend.array_module(a._data)
+    c = a.shape[1]
+    as32 = lambda t, d: xp.full(c, d, xp.float32) if t is None else t._data.astype(xp.float32)  # noqa: E731
+    w, b, m, v = as32(weight, 1), as32(bias, 0), as32(mean, 0), as32(var, 1)
+    inv = F(1) / xp.sqrt(v + F(eps))
+    alpha = inv * w * F(a._scale / scale)
+    beta = (b - m * inv * w) * (F(1) / F(scale)) + F(zero_point)
+    shape = (1, c) + (1,) * (a.ndim - 2)
+    d = (a._data.astype(xp.int64) - a._zp).astype(xp.float64)
+    y = (d * alpha.reshape(shape).astype(xp.float64) + beta.reshape(shape)).astype(xp.float32)
+    lo, hi = _qmath.RANGES[a.dtype.name]
+    codes = xp.clip(xp.rint(y), zero_point if relu else lo, hi).astype(a.dtype.np)
+    return _make(codes, a.dtype, float(scale), int(zero_point), None, a._device)
+
+
+def _window_sums(d: Tensor, pool, **kw):
+    return pool(d, **kw, divisor_override=1)._data
+
+
+def avg_pool2d(a, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None) -> QTensor:  # fmt: skip
+    """Average of the codes over each window: ``zp + rint(sum(q - zp) * (1 / divisor))``."""
+    from ..nn import functional as Fn
+
+    a = per_tensor("avg_pool2d", a)
+    xp = backend.array_module(a._data)
+    d = Tensor._wrap((a._data.astype(xp.int64) - a._zp).astype(xp.float32), a._device)
+    kw = dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode)
+    sums = _window_sums(d, Fn.avg_pool2d, **kw, count_include_pad=count_include_pad)
+    if divisor_override:
+        div = xp.full_like(sums, float(divisor_override))
+    elif count_include_pad:
+        p = (padding, padding) if isinstance(padding, int) else tuple(padding)
+        ones = Fn.pad(Tensor._wrap(xp.ones_like(d._data), a._device), (p[1], p[1], p[0], p[0]),
+                      value=1.0)  # fmt: skip
+        div = _window_sums(ones, Fn.avg_pool2d, **{**kw, "padding": 0})
+    else:
+        div = _window_sums(Tensor._wrap(xp.ones_like(d._data), a._device), Fn.avg_pool2d, **kw,
+                           count_include_pad=False)  # fmt: skip
+    return _pooled(a, sums, div)
+
+
+def _pooled(a: QTensor, sums, div) -> QTensor:
+    xp = backend.array_module(sums)
+    lo, hi = _qmath.RANGES[a.dtype.name]
+    v = xp.rint(sums.astype(xp.float32) * (F(1) / div.astype(xp.float32))) + a._zp
+    return _make(xp.clip(v, lo, hi).astype(a.dtype.np), a.dtype, a._scale, a._zp, None,
+                 a._device)  # fmt: skip
+
+
+def adaptive_avg_pool2d(a, output_size) -> QTensor:
+    """Adaptive average pooling of the codes (windows ``floor(i*H/Ho) .. ceil((i+1)*H/Ho)``)."""
+    a = per_tensor("adaptive_avg_pool2d", a)
+    xp = backend.array_module(a._data)
+    h, w = a.shape[-2:]
+    ho, wo = (output_size, output_size) if isinstance(output_size, int) else output_size
+    ho, wo = h if ho is None else ho, w if wo is None else wo
+    d = a._data.astype(xp.int64) - a._zp
+    sums = xp.zeros((*a.shape[:-2], ho, wo), xp.int64)
+    div = xp.zeros((ho, wo), xp.int64)
+    for i in range(ho):
+        h0, h1 = (i * h) // ho, math.ceil((i + 1) * h / ho)
+        for j in range(wo):
+            w0, w1 = (j * w) // wo, math.ceil((j + 1) * w / wo)
+            sums[..., i, j] = d[..., h0:h1, w0:w1].sum(axis=(-2, -1))
+            div[i, j] = (h1 - h0) * (w1 - w0)
+    return _pooled(a, sums, div)
+
+
+__all__ = ["add", "mul", "add_scalar", "mul_scalar", "cat", "clamp", "unary", "batch_norm",
+           "avg_pool2d", "adaptive_avg_pool2d", "elementwise"]  # fmt: skip
