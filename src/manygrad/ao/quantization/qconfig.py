@@ -88,29 +88,25 @@ def get_default_qconfig_dict(backend: str = "x86", version: int = 0) -> dict:
     return {"": get_default_qconfig(backend, version)}
 
 
-class QuantStub(Module):
+class _Stub(Module):
+    """A marker module: passes its input on; ``convert`` replaces it."""
+
+    def __init__(self, qconfig=None):
+        super().__init__()
+        if qconfig is not None:
+            self.qconfig = qconfig
+
+    def forward(self, x):
+        return x
+
+
+class QuantStub(_Stub):
     """Marks where float tensors enter the quantized region; ``convert`` makes it a
     ``Quantize`` module with the qparams its observer chose."""
 
-    def __init__(self, qconfig=None):
-        super().__init__()
-        if qconfig is not None:
-            self.qconfig = qconfig
 
-    def forward(self, x):
-        return x
-
-
-class DeQuantStub(Module):
+class DeQuantStub(_Stub):
     """Marks where tensors leave the quantized region; ``convert`` makes it ``DeQuantize``."""
-
-    def __init__(self, qconfig=None):
-        super().__init__()
-        if qconfig is not None:
-            self.qconfig = qconfig
-
-    def forward(self, x):
-        return x
 
 
 class QuantWrapper(Module):

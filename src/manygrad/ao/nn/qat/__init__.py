@@ -19,6 +19,13 @@ def _from_float(cls, mod, fused: bool):
     return q
 
 
+def _set_qconfig(mod, qconfig) -> None:
+    if qconfig is None:
+        raise ValueError(f"{type(mod).__name__}: qconfig must be given")
+    mod.qconfig = qconfig
+    mod.weight_fake_quant = qconfig.weight()
+
+
 class Linear(nn.Linear):
     """``nn.Linear`` whose weight is fake-quantized (``weight_fake_quant``)."""
 
@@ -26,10 +33,7 @@ class Linear(nn.Linear):
 
     def __init__(self, in_features, out_features, bias=True, qconfig=None):
         super().__init__(in_features, out_features, bias)
-        if qconfig is None:
-            raise ValueError(f"{type(self).__name__}: qconfig must be given")
-        self.qconfig = qconfig
-        self.weight_fake_quant = qconfig.weight()
+        _set_qconfig(self, qconfig)
 
     @classmethod
     def _blank(cls, base, qconfig):
@@ -53,10 +57,7 @@ class Conv2d(nn.Conv2d):
                  dilation=1, groups=1, bias=True, padding_mode="zeros", qconfig=None):  # fmt: skip
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode)  # fmt: skip
-        if qconfig is None:
-            raise ValueError(f"{type(self).__name__}: qconfig must be given")
-        self.qconfig = qconfig
-        self.weight_fake_quant = qconfig.weight()
+        _set_qconfig(self, qconfig)
 
     @classmethod
     def _blank(cls, b, qconfig):

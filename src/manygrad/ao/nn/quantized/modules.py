@@ -37,6 +37,18 @@ def _observed_qparams(mod: Module, name: str) -> tuple[float, int]:
     return float(scale.reshape(-1)[0]), int(zero_point.reshape(-1)[0])
 
 
+def _observed_float(mod: Module, name: str):
+    """``(float layer, weight observer that has seen its weight, scale, zero_point)`` of an
+    observed (or fused, or QAT) float module being converted."""
+    base = mod[0] if _is_fused(mod) else mod
+    wpp = getattr(mod, "weight_fake_quant", None)
+    if wpp is None:
+        wpp = mod.qconfig.weight()
+        wpp(base.weight)
+    scale, zero_point = _observed_qparams(mod, name)
+    return base, wpp, scale, zero_point
+
+
 def quantize_weight(weight: Tensor, observer) -> QTensor:
     """``weight`` quantized with the qparams ``observer`` (already run on it) chose."""
     scale, zero_point = observer.calculate_qparams()
@@ -152,12 +164,7 @@ class Linear(PackedLinearState, Module):
 
     @classmethod
     def from_float(cls, mod: Module, use_precomputed_fake_quant: bool = False):
-        lin = mod[0] if _is_fused(mod) else mod
-        wpp = getattr(mod, "weight_fake_quant", None)
-        if wpp is None:
-            wpp = mod.qconfig.weight()
-            wpp(lin.weight)
-        scale, zero_point = _observed_qparams(mod, cls.__name__)
+        lin, wpp, scale, zero_point = _observed_float(mod, cls.__name__)
         q = cls(lin.in_features, lin.out_features, lin.bias is not None)
         q.set_weight_bias(quantize_weight(lin.weight, wpp), lin.bias)
         q.scale, q.zero_point = scale, zero_point
@@ -239,12 +246,7 @@ class Conv2d(WeightBiasState, Module):
 
     @classmethod
     def from_float(cls, mod: Module, use_precomputed_fake_quant: bool = False):
-        conv = mod[0] if _is_fused(mod) else mod
-        wpp = getattr(mod, "weight_fake_quant", None)
-        if wpp is None:
-            wpp = mod.qconfig.weight()
-            wpp(conv.weight)
-        scale, zero_point = _observed_qparams(mod, cls.__name__)
+        conv, wpp, scale, zero_point = _observed_float(mod, cls.__name__)
         q = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                 conv.padding, conv.dilation, conv.groups, conv.bias is not None,
                 conv.padding_mode)  # fmt: skip
