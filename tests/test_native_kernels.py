@@ -1368,3 +1368,166 @@ def test_avg_pool_kernels_threads_broadcast_gradient_double_backward_and_decline
     _close(outs[0], outs[1], rtol=1e-5, atol=1e-5)
     assert _native.avg_pool2d(x.astype(np.float64), *geo) is None
     assert _native.avg_pool2d(x[:, :, ::2], (6, 12), *geo[1:]) is None
+
+
+# ------------------------------------------------ short group-norm planes, one-channel convs
+
+GN_SHORT = [((64, 32, 8, 8), 4), ((4, 6, 5, 5), 3), ((3, 8, 7, 7), 2), ((2, 4, 16, 16), 2),
+            ((2, 4, 17, 15), 4), ((2, 6, 17), 3), ((3, 4, 1), 2), ((2, 4, 257), 2)]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape, groups", GN_SHORT)
+def test_group_norm_short_planes_match_torch_and_the_numpy_path(shape, groups, monkeypatch):
+    # planes of up to 256 values take the short-run loops (16 lanes, no peeled prologue):
+    # counts below, at and past a chunk of 16, and 257 (the long loops) beside them
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal(shape) * 2 + 3).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    c = shape[1]
+    w = (rng.standard_normal(c) + 1).astype(np.float32)
+    b = rng.standard_normal(c).astype(np.float32)
+    got = _group_norm_run(mg, x, w, b, g, groups)
+    want = _group_norm_run(torch, *(a.astype(np.float64) for a in (x, w, b, g)), groups)
+    for a, e, name in zip(got, want, ("y", "dx", "dw", "db")):
+        scale = max(float(np.abs(e).max()), 1.0)
+        assert float(np.abs(a - e).max()) / scale <= 4e-6, name
+    monkeypatch.setattr(_native, "group_norm", lambda *a: None)  # the NumPy blocks
+    for a, e in zip(got, _group_norm_run(mg, x, w, b, g, groups)):
+        _close(a, e, rtol=1e-5, atol=1e-5 * max(float(np.abs(e).max()), 1.0))
+
+
+def test_group_norm_short_planes_edges_threads_views_and_empty_as_torch():
+    x = _rand(64, 32, 8, 8)
+    g = _rand(64, 32, 8, 8, seed=1)
+    w, b = _rand(32, seed=2), _rand(32, seed=3)
+    x[0, 1, 2, 3], x[1, 9, 0, 0], x[2, 17, 7, 7], x[3, 30, 4, 4] = np.nan, np.inf, -np.inf, -0.0
+    got = _group_norm_run(mg, x, w, b, g, 4)
+    want = _group_norm_run(torch, x, w, b, g, 4)
+    for a, e in zip(got, want):  # a NaN or inf spreads over its group (and dw, db) as torch's
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(e))
+        fin = np.isfinite(e)
+        _close(a[fin], e[fin], rtol=1e-4, atol=1e-4)
+    x = _rand(64, 32, 8, 8)
+    old = get_num_threads()
+    out = {}
+    try:
+        for n in (1, 2):  # 131072 values: two parts with two threads
+            set_num_threads(n)
+            y, mean, rstd = _native.group_norm(x, 4, w, b, 1e-5)
+            out[n] = (y, mean, rstd) + _native.group_norm_backward(g, x, mean, rstd, 4, w, True,
+                                                                   True, True)  # fmt: skip
+    finally:
+        set_num_threads(old)
+    for a, e in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, e)  # groups never split: the same sums
+    xt = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)  # a strided view
+    assert _native.group_norm(xt, 4, w, b, 1e-5) is None
+    for a, e in zip(_group_norm_run(mg, xt, w, b, g, 4), _group_norm_run(torch, xt, w, b, g, 4)):
+        _close(a, e, rtol=1e-4, atol=1e-4)
+    empty = np.zeros((0, 32, 8, 8), np.float32)
+    assert F.group_norm(mg.tensor(empty), 4).shape == TF.group_norm(torch.tensor(empty), 4).shape
+
+
+CONV1 = [  # one input channel: the depthwise loops with the output channels as multiplier
+    ((4, 1, 28, 28), 32, (3, 3), 1, 1, 1, True),
+    ((2, 1, 9, 11), 5, (5, 5), 2, 2, 1, False),
+    ((2, 1, 12, 10), 3, (3, 2), (2, 1), (0, 1), 2, True),
+    ((1, 1, 1, 1), 4, (1, 1), 1, 0, 1, True),
+    ((3, 1, 50), 8, (7,), 1, 3, 1, True),
+    ((2, 1, 33), 4, (4,), 3, 1, 2, False),
+]
+
+
+@pytest.mark.parametrize("shape, out_c, k, stride, padding, dilation, bias", CONV1)
+def test_one_input_channel_conv_takes_the_depthwise_kernels_as_torch(
+    shape, out_c, k, stride, padding, dilation, bias, monkeypatch
+):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((out_c, 1, *k)).astype(np.float32)
+    b = rng.standard_normal(out_c).astype(np.float32) if bias else None
+    conv = torch.conv2d if x.ndim == 4 else torch.conv1d
+    g = rng.standard_normal(conv(torch.tensor(x), torch.tensor(w), None, stride, padding,
+                                 dilation).shape).astype(np.float32)  # fmt: skip
+    calls = []
+    real = _native.depthwise_conv2d
+    monkeypatch.setattr(_native, "depthwise_conv2d", lambda *a: calls.append(1) or real(*a))
+    got = _dw_run(mg, x, w, b, g, stride, padding, dilation)
+    assert calls, "a one-channel float32 CPU convolution did not take the depthwise kernels"
+    want = _dw_run(torch, x, w, b, g, stride, padding, dilation)
+    for a, e, name in zip(got, want, ("y", "dx", "dw", "db")):
+        if e is None:
+            assert a is None
+            continue
+        assert a.shape == e.shape, name
+        _close(a, e, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(e).max())))
+    monkeypatch.setattr(_native, "depthwise_conv2d", lambda *a: None)  # the columns path
+    for a, e in zip(got, _dw_run(mg, x, w, b, g, stride, padding, dilation)):
+        if e is not None:
+            _close(a, e, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(e).max())))
+
+
+def test_one_input_channel_conv_edges_threads_double_backward_and_float64():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 1, 8, 9)).astype(np.float32)
+    x[0, 0, 3, 0], x[1, 0, 5, 8], x[1, 0, 2, 4], x[0, 0, 6, 6] = np.inf, -np.inf, np.nan, -0.0
+    w = rng.standard_normal((6, 1, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    g = rng.standard_normal((2, 6, 8, 9)).astype(np.float32)
+    for a, e in zip(_dw_run(mg, x, w, b, g, 1, 1, 1), _dw_run(torch, x, w, b, g, 1, 1, 1)):
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(e))
+        np.testing.assert_array_equal(np.isinf(a), np.isinf(e))
+        fin = np.isfinite(e)
+        _close(a[fin], e[fin], rtol=1e-5, atol=1e-5)
+    x = rng.standard_normal((2, 1, 6, 7)).astype(np.float32)
+    g = rng.standard_normal((2, 4, 3, 4)).astype(np.float32)
+    w = rng.standard_normal((4, 1, 3, 2)).astype(np.float32)
+    got = _dw_run(mg, x, w, None, g, 2, 1, 1, create_graph=True)
+    _close(got, _dw_run(torch, x, w, None, g, 2, 1, 1, create_graph=True), rtol=1e-4, atol=1e-4)
+    x = rng.standard_normal((16, 1, 64, 64)).astype(np.float32)
+    w = rng.standard_normal((32, 1, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((16, 32, 64, 64)).astype(np.float32)
+    geo = ((1, 1), (1, 1), (1, 1))
+    old = get_num_threads()
+    out = {}
+    try:
+        for n in (1, 2):
+            set_num_threads(n)
+            y = _native.depthwise_conv2d(x, w, b[:1].repeat(32), *geo, (64, 64))
+            out[n] = (y,) + _native.depthwise_conv2d_backward(g, x, w, *geo, True, True, True)
+    finally:
+        set_num_threads(old)
+    for a, e in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, e)
+    x64, w64 = x[:2].astype(np.float64), w.astype(np.float64)  # the columns path
+    want = torch.conv2d(torch.tensor(x64), torch.tensor(w64), None, 1, 1).numpy()
+    _close(mg.conv2d(mg.tensor(x64), mg.tensor(w64), None, 1, 1).numpy(), want)
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_small_arrays_one_call_as_torch_and_as_the_split_rows(log):
+    # below _PAR_MIN values the wrappers call the kernel once, without ranges: the same rows
+    # code as a large array split across threads
+    x = _rand(2 * _native._PAR_MIN // 256, 256)
+    x[0, :4] = [np.nan, np.inf, -np.inf, -0.0]
+    x[1, :] = -np.inf
+    x[2, 5] = np.inf
+    g = _rand(*x.shape, seed=7)
+    old = get_num_threads()
+    try:
+        set_num_threads(2)
+        big = _native.softmax(x, log)
+        gbig = _native.softmax_backward(g, big, log)
+    finally:
+        set_num_threads(old)
+    small = _native.softmax(x[:9].copy(), log)
+    np.testing.assert_array_equal(small, big[:9])
+    gsmall = _native.softmax_backward(g[:9].copy(), small, log)
+    np.testing.assert_array_equal(gsmall, gbig[:9])
+    tx = torch.tensor(x[:9], requires_grad=True)
+    ty = (torch.log_softmax if log else torch.softmax)(tx, -1)
+    ty.backward(torch.tensor(g[:9]))
+    _close(small, ty.detach().numpy(), rtol=1e-5, atol=1e-6)
+    fin = np.isfinite(tx.grad.numpy())
+    _close(gsmall[fin], tx.grad.numpy()[fin], rtol=1e-5, atol=1e-5)
+    assert _native.softmax(x[:9, ::2], log) is None  # a strided view: the NumPy rows

@@ -53,8 +53,9 @@ class Conv(Function):
     def forward(self, x, w, b, geom, shape4, keep_cols):
         self.w, self.geom, self.xshape, self.x, self.shape4 = w, geom, x.shape, x, shape4
         x4, w4 = x.reshape(shape4[0]), w.reshape(shape4[1])
-        # NOTE: depthwise (groups = channels) float32 on the CPU: direct loops in C, no columns
-        self.dwise = geom.G == geom.C > 1 and (y := _native.depthwise_conv2d(
+        # NOTE: depthwise (groups = channels) float32 on the CPU: direct loops in C, no columns;
+        # one input channel is the same loops (64x1x28x28 -> 32, 3x3: 1.3 against 1.8 ms)
+        self.dwise = geom.G == geom.C and (y := _native.depthwise_conv2d(
             x4, w4, b, (geom.sh, geom.sw), geom.pads[::2], (geom.dh, geom.dw),
             (geom.Ho, geom.Wo), shape4[2])) is not None  # fmt: skip
         if self.dwise:
