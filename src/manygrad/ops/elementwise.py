@@ -408,7 +408,7 @@ def _binary(fn, a, b):
     except TypeError:  # NOTE: a sparse COO operand: its sparse form (``dense * sparse``)
         from .._sparse_ops import binary
 
-        res = binary(fn.__name__.lower(), a, b)
+        res = binary(fn.op_name.lower(), a, b)
         if res is NotImplemented:
             raise
         return res
