@@ -68,6 +68,18 @@ def _leaves(x):
     return []
 
 
+def _grads(outs, ins, cotangents=None, **kw):
+    """``autograd.grad`` of the outputs that depend on the graph, zeros for every input when
+    none does: a function constant in its inputs (the gradient of a linear one, under a
+    second transform) has a zero derivative, as in PyTorch."""
+    keep = [i for i, o in enumerate(outs) if o.requires_grad]
+    if not keep:
+        return tuple(x.new_zeros(x.shape) for x in ins)
+    cts = None if cotangents is None else [cotangents[i] for i in keep]
+    return autograd.grad([outs[i] for i in keep], ins, cts, allow_unused=True,
+                         materialize_grads=True, **kw)  # fmt: skip
+
+
 def grad_and_value(func, argnums=0, has_aux: bool = False):
     """``(gradient, value)`` of a function returning a one-element tensor.
 
@@ -90,8 +102,7 @@ def grad_and_value(func, argnums=0, has_aux: bool = False):
                     + (f" of shape {tuple(out.shape)}" if isinstance(out, Tensor) else "")
                 )
             ins = [t for i in nums for t in _leaves(args[i])]
-            gs = autograd.grad(out, ins, create_graph=outer, allow_unused=True,
-                               materialize_grads=True)  # fmt: skip
+            gs = _grads([out], ins, create_graph=outer)
         it = iter(gs if outer else [g.detach() for g in gs])
         grads = tuple(_tree_map(lambda _t: next(it), args[i]) for i in nums)
         g = grads[0] if single else grads
@@ -131,8 +142,7 @@ def vjp(func, *primals, has_aux: bool = False):
     def vjp_fn(*cotangents):
         cts = _leaves(cotangents)
         with autograd.enable_grad(), _inner():
-            gs = autograd.grad(outs, flat_in, cts, retain_graph=True, create_graph=outer,
-                               allow_unused=True, materialize_grads=True)  # fmt: skip
+            gs = _grads(outs, flat_in, cts, retain_graph=True, create_graph=outer)
         it = iter(gs if outer else [g.detach() for g in gs])
         return tuple(_tree_map(lambda _t: next(it), p) for p in ins)
 
@@ -164,9 +174,8 @@ def jacrev(func, argnums=0, has_aux: bool = False, *, chunk_size=None):
             out, aux = res if has_aux else (res, None)
             for o in _leaves(out):
                 flat = o.reshape(-1)
-                kw = dict(retain_graph=True, create_graph=outer, allow_unused=True,
-                          materialize_grads=True)  # fmt: skip
-                rows = [autograd.grad(flat[k], ins, **kw) for k in range(flat.shape[0])]
+                kw = dict(retain_graph=True, create_graph=outer)
+                rows = [_grads([flat[k]], ins, **kw) for k in range(flat.shape[0])]
                 mats = []
                 for j, x in enumerate(ins):
                     shape = tuple(o.shape) + tuple(x.shape)

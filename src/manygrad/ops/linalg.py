@@ -181,6 +181,12 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         bias is not None and bias._data.dtype != weight._data.dtype
     ):
         check_same_dtype("linear", ("input", input), ("weight", weight), ("bias", bias))
+    if input._data.dtype.kind == "c":
+        # NOTE: complex layers go through matmul, whose gradients are PyTorch's (conjugates)
+        from .elementwise import add
+
+        out = matmul(input, weight.t())
+        return out if bias is None else add(out, bias)
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         # NOTE: any bias that broadcasts to the output is PyTorch's too: (1,), 0-d, (N, out)
         from .elementwise import add
