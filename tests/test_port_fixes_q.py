@@ -117,3 +117,39 @@ def test_complex_linear_module_trains_as_in_pytorch():
     want, have = _both(run)
     for w, h in zip(want, have):
         np.testing.assert_allclose(h, w, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("lib", ["torch", "mg"])
+def test_grad_of_a_tensor_whose_node_was_freed(lib):
+    t = torch if lib == "torch" else mg
+    x = t.randn(3, requires_grad=True)
+    y = x.exp()
+    y.sum().backward()  # frees exp's saved values
+    (g,) = t.autograd.grad((y * 2).sum(), y)  # y's gradient needs no backward of exp
+    assert g.tolist() == [2.0, 2.0, 2.0]
+    z = y * 3
+    with pytest.raises(RuntimeError, match="(?i)backward through the graph a second time"):
+        t.autograd.grad((z * 2).sum(), [z, x])  # x's needs exp's backward: refused
+
+
+@pytest.mark.parametrize("lib", ["torch", "mg"])
+def test_autograd_functional_of_constant_and_linear_functions_is_zeros(lib):
+    t = torch if lib == "torch" else mg
+    f = t.autograd.functional
+    assert f.hessian(lambda b: (b * 2).sum(), t.ones(3)).tolist() == [[0.0] * 3] * 3
+    assert f.jacobian(lambda b: t.ones(2), t.ones(3)).tolist() == [[0.0] * 3] * 2
+    out, g = f.vjp(lambda b: t.ones(2), t.ones(3), t.ones(2))
+    assert out.tolist() == [1.0, 1.0] and g.tolist() == [0.0] * 3
+    val, hv = f.hvp(lambda b: (b * 3).sum(), t.ones(3), t.ones(3))
+    assert float(val) == 9.0 and hv.tolist() == [0.0] * 3
+    _, jv = f.jvp(lambda b: t.ones(2), t.ones(3), t.ones(3))
+    assert jv.tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("lib", ["torch", "mg"])
+def test_post_accumulate_grad_hook_must_return_none(lib):
+    t = torch if lib == "torch" else mg
+    p = t.ones(2, requires_grad=True)
+    p.register_post_accumulate_grad_hook(lambda q: q * 2)
+    with pytest.raises(RuntimeError, match="should return None"):
+        (p * 2).sum().backward()

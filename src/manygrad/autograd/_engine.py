@@ -76,9 +76,11 @@ def _key(t: Tensor):
     return (id(e[0]), e[4]) if e[0] is not None else id(e[1])
 
 
-def _topo(roots, floor=None):
+def _topo(roots, floor=None, sinks=()):
     """Nodes reachable from ``roots`` in an order where each node precedes its inputs;
-    with ``floor``, not through nodes created before it (see ``_floor``)."""
+    with ``floor``, not through nodes created before it (see ``_floor``). Nodes in
+    ``sinks`` (ids of nodes whose output gradients are captured) whose saved values were
+    freed end the walk there: their gradient is wanted, not their backward."""
     order, seen = [], set()
     stack = [(r, False) for r in roots]
     while stack:
@@ -91,6 +93,8 @@ def _topo(roots, floor=None):
         seen.add(id(node))
         stack.append((node, True))
         edges = getattr(node, "_edges", None)
+        if edges is None and id(node) in sinks:
+            continue
         if edges is None:
             raise AutogradError(
                 "trying to backward through the graph a second time (its saved values were "
@@ -128,7 +132,7 @@ def _needed(order, targets):
         if getattr(node, "_always", False):
             need.add(id(node))
             continue
-        for e in node._edges:
+        for e in node._edges or ():
             if e is None:
                 continue
             if e[0] is None:
@@ -187,7 +191,8 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
         else:
             _add(grads, (id(e[0]), e[4]), g)
             start.append(e[0])
-    nodes = _topo(start, floor)
+    sinks = {k[0] for k in capture if k.__class__ is tuple} if capture else ()
+    nodes = _topo(start, floor, sinks)
     targets = capture if capture is not None else inputs
     need = _needed(nodes, targets) if targets is not None else None
     gpu = _GpuScope()
@@ -316,7 +321,11 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
             post = t._meta.get("post") if t._meta else None
             if post:
                 for h in list(post.values()):
-                    h(t)
+                    if h(t) is not None:
+                        raise AutogradError(
+                            "Tensor post accumulate grad hooks should return None. (they "
+                            "may change t.grad in place, e.g. t.grad.mul_(2))"
+                        )
     return None
 
 

@@ -18,6 +18,18 @@ def _grad_inputs(inputs, create_graph):
     )
 
 
+def _grad(outputs, inputs, grad_outputs=None, **kw):
+    """``grad`` of the outputs that depend on the inputs; None for every input when none
+    does (a constant function's derivative, which the callers fill with zeros, as PyTorch's
+    functions give a linear function's Hessian: zeros)."""
+    outs = _tuple(outputs)
+    keep = [i for i, o in enumerate(outs) if o.requires_grad]
+    if not keep:
+        return (None,) * len(inputs)
+    gos = None if grad_outputs is None else [_tuple(grad_outputs)[i] for i in keep]
+    return grad([outs[i] for i in keep], inputs, gos, **kw)
+
+
 def _out(res, single):
     return res[0] if single else res
 
@@ -46,7 +58,7 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
         _check_out(out, "vjp")
         outs = _tuple(out)
         vs = (None,) * len(outs) if v is None else _tuple(v)
-        gs = grad(outs, ins, vs, create_graph=create_graph, allow_unused=True)
+        gs = _grad(outs, ins, vs, create_graph=create_graph, allow_unused=True)
     gs = _zeros_for(gs, ins)
     if not create_graph:
         out = out.detach() if isinstance(out, Tensor) else tuple(o.detach() for o in out)
@@ -69,7 +81,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
         # NOTE: J v = d/du (u^T J v)... computed as the gradient of (J^T u) . v with respect
         # to a dummy u: J^T u is linear in u, so its gradient is J v
         us = tuple(zeros_like(o).requires_grad_(True) for o in outs)
-        gs = grad(outs, ins, us, create_graph=True, allow_unused=True)
+        gs = _grad(outs, ins, us, create_graph=True, allow_unused=True)
         vs = _tuple(v) if v is not None else tuple(1.0 for _ in ins)
         dot = None
         for g, vv in zip(gs, vs):
@@ -79,7 +91,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
         if dot is None:
             res = tuple(zeros_like(o) for o in outs)
         else:
-            res = grad(dot, us, create_graph=create_graph, allow_unused=True)
+            res = _grad(dot, us, create_graph=create_graph, allow_unused=True)
             res = _zeros_for(res, outs)
     if not create_graph:
         res = tuple(r.detach() for r in res)
@@ -109,7 +121,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
             flat = o.reshape(-1)
             rows = []
             for k in range(flat.shape[0]):
-                gs = grad(flat[k], ins, retain_graph=True, create_graph=create_graph,
+                gs = _grad(flat[k], ins, retain_graph=True, create_graph=create_graph,
                           allow_unused=True)  # fmt: skip
                 rows.append(_zeros_for(gs, ins))
             per_in = []
@@ -141,7 +153,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
         out = func(*xs)
         if not isinstance(out, Tensor) or out.numel() != 1:
             raise ValueError("hessian: the function must return a single-element Tensor")
-        gs = grad(out, xs, create_graph=True, allow_unused=True)
+        gs = _grad(out, xs, create_graph=True, allow_unused=True)
         gs = _zeros_for(gs, xs)
         return gs[0] if single else gs
 
@@ -154,10 +166,10 @@ def vhp(func, inputs, v=None, create_graph=False, strict=False):
     with enable_grad():
         ins = _grad_inputs(inputs, True)
         out = func(*ins)
-        gs = _zeros_for(grad(out, ins, create_graph=True, allow_unused=True), ins)
+        gs = _zeros_for(_grad(out, ins, create_graph=True, allow_unused=True), ins)
         vs = _tuple(v)
         dot = sum((g * vv).sum() for g, vv in zip(gs, vs))
-        res = _zeros_for(grad(dot, ins, create_graph=create_graph, allow_unused=True), ins)
+        res = _zeros_for(_grad(dot, ins, create_graph=create_graph, allow_unused=True), ins)
     if not create_graph:
         res = tuple(r.detach() for r in res)
         out = out.detach()
