@@ -676,6 +676,7 @@ class AccumulateGrad(Function):
     def register_hook(self, hook):
         """``hook(grad_inputs, grad_outputs)`` once the gradient is accumulated into the
         leaf (``grad_inputs`` is empty, ``grad_outputs`` holds the leaf's ``.grad``)."""
+
         def post(t):
             hook((), (t.grad,))  # NOTE: what it returns replaces nothing (no grad_inputs)
 
