@@ -2656,27 +2656,78 @@ MG_EXPORT MG_NO_FMA_ATTR void mg_sgd_f32(float* p, const float* g, float* buf, i
                                          float wd, float momentum, float one_minus_damp,
                                          float neg_lr, int flags) {
   MG_NO_FMA
-  int decay = flags & 1, maximize = flags & 2, mom = flags & 4, first = flags & 8;
-  int damp = flags & 16, nesterov = flags & 32;
+  /* NOTE: one loop per case, so that each vectorises (flag tests inside one loop kept
+   * GCC's vectoriser out: 1.8 ms against NumPy's 1.0 for 1.6M values) */
+  const float sign = (flags & 2) ? -1.0f : 1.0f;
+  const int decay = flags & 1, maximize = flags & 2;
+  if (!(flags & 4)) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      float gi = decay ? (maximize ? p[i] * wd - g[i] : p[i] * wd + g[i]) : g[i] * sign;
+      p[i] = p[i] + gi * neg_lr;
+    }
+    return;
+  }
+  const int first = flags & 8, damp = flags & 16, nesterov = flags & 32;
+  if (first) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      float gi = decay ? (maximize ? p[i] * wd - g[i] : p[i] * wd + g[i]) : g[i] * sign;
+      buf[i] = gi;
+      float d = nesterov ? gi * momentum + gi : gi;
+      p[i] = p[i] + d * neg_lr;
+    }
+    return;
+  }
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    float gi = g[i];
-    if (decay) {
-      float t = p[i] * wd;
-      gi = maximize ? t - gi : t + gi;
-    } else if (maximize) {
-      gi = -gi;
-    }
-    float d = gi;
-    if (mom) {
-      float b = gi;
-      if (!first) b = buf[i] * momentum + (damp ? gi * one_minus_damp : gi);
-      buf[i] = b;
-      d = nesterov ? b * momentum + gi : b;
-    }
+    float gi = decay ? (maximize ? p[i] * wd - g[i] : p[i] * wd + g[i]) : g[i] * sign;
+    float b = buf[i] * momentum + (damp ? gi * one_minus_damp : gi);
+    buf[i] = b;
+    float d = nesterov ? b * momentum + gi : b;
     p[i] = p[i] + d * neg_lr;
   }
 }
 
+/* Linear interpolation along the last dim (interpolate's 1-d linear mode, forward): y (rows,
+ * m) from x (rows, n), y[r, j] = x[r, i0[j]] w0[j] + x[r, i1[j]] w1[j], rounded as PyTorch's
+ * kernel rounds it, fma(x0, w0, x1 w1) (NaN and inf pass as there: 0 * inf is NaN).
+ * idx (4, m): i0, i1, and the same minus the first column base[j / 8] that the 8 outputs
+ * from j (a multiple of 8) read, when their 16 taps fall within the 8 columns from it
+ * (base -1: they do not). Such outputs take one load of 8 columns and two permutes (an
+ * upsampling reads fewer than 8 columns for 8 outputs), the others scalar loads. */
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+MG_EXPORT void mg_lerp_last_f32(const float* x, float* y, int64_t rows, int64_t n, int64_t m,
+                                const int32_t* idx, const float* wt, const int32_t* base) {
+  const int32_t *i0 = idx, *i1 = idx + m;
+  const float *w0 = wt, *w1 = wt + m;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * n;
+    float* yr = y + r * m;
+    int64_t j = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    const int32_t *p0 = idx + 2 * m, *p1 = idx + 3 * m;
+    for (; j + 8 <= m; j += 8) {
+      int32_t b = base[j >> 3];
+      if (b < 0) {
+        for (int64_t k = j; k < j + 8; ++k)
+          yr[k] = __builtin_fmaf(xr[i0[k]], w0[k], xr[i1[k]] * w1[k]);
+        continue;
+      }
+      __m256 v = _mm256_loadu_ps(xr + b);
+      __m256 a = _mm256_permutevar8x32_ps(v, _mm256_loadu_si256((const __m256i*)(p0 + j)));
+      __m256 c = _mm256_permutevar8x32_ps(v, _mm256_loadu_si256((const __m256i*)(p1 + j)));
+      __m256 t = _mm256_mul_ps(c, _mm256_loadu_ps(w1 + j));
+      _mm256_storeu_ps(yr + j, _mm256_fmadd_ps(a, _mm256_loadu_ps(w0 + j), t));
+    }
+#else
+    (void)base;
+#endif
+    for (; j < m; ++j) yr[j] = __builtin_fmaf(xr[i0[j]], w0[j], xr[i1[j]] * w1[j]);
+  }
+}
+
 /* The ABI version the loader checks, so that a stale cached library is rebuilt. */
-MG_EXPORT int mg_native_version(void) { return 10; }
+MG_EXPORT int mg_native_version(void) { return 11; }
