@@ -1531,3 +1531,35 @@ def test_softmax_small_arrays_one_call_as_torch_and_as_the_split_rows(log):
     fin = np.isfinite(tx.grad.numpy())
     _close(gsmall[fin], tx.grad.numpy()[fin], rtol=1e-5, atol=1e-5)
     assert _native.softmax(x[:9, ::2], log) is None  # a strided view: the NumPy rows
+
+
+@pytest.mark.parametrize("k, stride", [(5, 1), (3, 2)])
+def test_depthwise_conv_rows_of_every_width_as_torch(k, stride):
+    """The plane copies (rows of 1 to 17 values: scalars below 8, then vectors with an
+    overlapping last one) feed the same sums as PyTorch's, gradients too; -0.0, inf and
+    NaN as there; 1 and 2 threads give the same bits."""
+    rng = np.random.default_rng(7)
+    for wd in range(1, 18):
+        x = rng.standard_normal((2, 3, 6, wd)).astype(np.float32)
+        x[0, 0, 1, 0], x[1, 2, -1, -1], x[0, 1, 0, wd // 2] = np.inf, np.nan, -0.0
+        w = rng.standard_normal((3, 1, k, k)).astype(np.float32)
+        b = rng.standard_normal(3).astype(np.float32)
+        pad = k // 2
+        ho = (6 + 2 * pad - k) // stride + 1
+        wo = (wd + 2 * pad - k) // stride + 1
+        g = rng.standard_normal((2, 3, ho, wo)).astype(np.float32)
+        got = _dw_run(mg, x, w, b, g, stride, pad, 1)
+        want = _dw_run(torch, x, w, b, g, stride, pad, 1)
+        for a, e in zip(got, want):
+            big = float(np.abs(e[np.isfinite(e)]).max())
+            _close(a, e, rtol=1e-5, atol=1e-5 * max(1.0, big))
+    x = rng.standard_normal((64, 32, 14, 14)).astype(np.float32)
+    w = rng.standard_normal((32, 1, 5, 5)).astype(np.float32)
+    old, outs = get_num_threads(), []
+    try:
+        for n in (1, 2):
+            set_num_threads(n)
+            outs.append(_native.depthwise_conv2d(x, w, None, (1, 1), (2, 2), (1, 1), (14, 14)))
+    finally:
+        set_num_threads(old)
+    np.testing.assert_array_equal(outs[0].view(np.int32), outs[1].view(np.int32))

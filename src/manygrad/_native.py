@@ -35,7 +35,7 @@ import warnings
 import numpy as np
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "_native.c")
-_VERSION = 10  # NOTE: mg_native_version() of the source; a cached library must match
+_VERSION = 11  # NOTE: mg_native_version() of the source; a cached library must match
 # NOTE: GNU C, not ISO: ISO modes turn off contraction into fused multiply-adds (2x slower).
 # -fno-trapping-math (clang's default) lets GCC turn the selects of a loop body with
 # divisions into vector blends; it changes no value (flags of FP exceptions only)
@@ -109,6 +109,7 @@ _SIGNATURES = {
     "mg_lstm_cell_f32": (_P, _P, _P, _P, _P, _P, _P, _I, _I, _I, _I),
     "mg_lstm_cell_bwd_f32": (*([_P] * 9), *([_I] * 8)),
     "mg_embedding_bwd_f32": (_P, _P, _P, _I, _I, _I),
+    "mg_lerp_last_f32": (_P, _P, _I, _I, _I, _P, _P, _P),
 }
 # NOTE: 0: out of memory
 _RETURNS_INT = ("mg_dwconv2d_f32", "mg_dwconv2d_bwd_f32", "mg_batch_norm_f32",
@@ -1155,3 +1156,40 @@ def embedding_backward(g, idx, rows: int):
     gw = np.zeros((rows, g.shape[1]), np.float32)
     lib_.mg_embedding_bwd_f32(_ptr(g), _ptr(idx), gw.ctypes.data, g.shape[0], g.shape[1], rows)
     return gw
+
+
+def lerp_plan(i0, i1, w0, w1, n: int):
+    """The arrays ``lerp_last`` takes for the taps ``(i0, w0), (i1, w1)`` (m,) of a linear
+    resampling of ``n`` columns: indices (4, m) int32, weights (2, m) float32 and the first
+    column of each 8 outputs that read 8 columns at most (-1 for the others)."""
+    m = len(i0)
+    nb = m // 8
+    i0, i1 = np.asarray(i0, np.int64), np.asarray(i1, np.int64)
+    lo = np.minimum(i0, i1)[: nb * 8].reshape(nb, 8).min(1)
+    hi = np.maximum(i0, i1)[: nb * 8].reshape(nb, 8).max(1)
+    base = np.minimum(lo, n - 8)
+    base = np.where((n >= 8) & (hi - base < 8), base, -1)
+    rel = np.repeat(np.maximum(base, 0), 8)
+    rel = np.concatenate([rel, np.zeros(m - nb * 8, np.int64)])
+    idx = np.stack([i0, i1, i0 - rel, i1 - rel]).astype(np.int32)
+    wt = np.stack([w0, w1]).astype(np.float32)
+    return idx, wt, np.ascontiguousarray(base, np.int32)
+
+
+def lerp_last(x2, plan):
+    """``x2`` (rows, n) resampled linearly along its last dim by ``plan`` (``lerp_plan``):
+    (rows, m), each value fma(x0, w0, x1 w1) as PyTorch's kernel; None when the kernels do
+    not take ``x2``."""
+    if not _ok(x2) or x2.ndim != 2 or (lib_ := lib()) is None:
+        return None
+    idx, wt, base = plan
+    rows, n = x2.shape
+    m = idx.shape[1]
+    y = np.empty((rows, m), np.float32)
+    if y.size == 0:
+        return y
+    px, py, fn = _ptr(x2), _ptr(y), lib_.mg_lerp_last_f32
+    pi, pw, pb = idx.ctypes.data, wt.ctypes.data, base.ctypes.data
+    _run([(fn, (px + 4 * i * n, py + 4 * i * m, j - i, n, m, pi, pw, pb))
+          for i, j in _row_ranges(rows, m)])  # fmt: skip
+    return y

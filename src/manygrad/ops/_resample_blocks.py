@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import math
 
-from .. import backend
+from .. import _native, backend
 from ..autograd import Function
 
 _A = -0.75  # NOTE: the cubic convolution constant PyTorch uses (Keys' a = -0.75)
@@ -69,7 +69,13 @@ class Axis:
         dt = np.dtype(np.float32) if store.itemsize == 2 else store
         scale = _scale(n_in, n_out, align_corners, sf, dt)
         dst = np.arange(n_out, dtype=dt)
-        src = scale * dst if align_corners else scale * (dst + dt.type(0.5)) - dt.type(0.5)
+        if align_corners:
+            src = scale * dst
+        elif dt == np.float32:  # NOTE: one rounding, as PyTorch's fused multiply-add (the
+            # float64 product of float32 values, and its difference with 0.5, are exact)
+            src = (np.float64(scale) * (dst + dt.type(0.5)) - 0.5).astype(dt)
+        else:
+            src = scale * (dst + dt.type(0.5)) - dt.type(0.5)
         if cubic:
             i = np.floor(src)
             ws = _cubic((src - i).astype(dt), dt.type(1))
@@ -83,6 +89,7 @@ class Axis:
             ws = [dt.type(1) - w1, w1]
         ws = [w.astype(store).astype(dt) for w in ws]
         self.taps = list(zip(idx, ws))
+        self.lerp = None  # NOTE: the C kernel's arrays (``_native.lerp_plan``), made on use
         mat = np.zeros((n_out, n_in), dt)
         rows = np.arange(n_out)
         for i, w in self.taps:
@@ -182,6 +189,19 @@ def _taps_t(xp, g, d, ax):
     return out
 
 
+def _lerp(a, ax):
+    """``a`` (..., n) resampled along its last dim by the linear ``ax`` in C (PyTorch's
+    fma(x0, w0, x1 w1) for each value, NaN and inf as there), or None where the kernels do
+    not take ``a`` (not a float32 NumPy array, no compiler)."""
+    if not _native.takes(a):
+        return None
+    if ax.lerp is None:
+        (i0, w0), (i1, w1) = ax.taps
+        ax.lerp = _native.lerp_plan(i0, i1, w0, w1, ax.mat.shape[1])
+    y = _native.lerp_last(a.reshape(-1, a.shape[-1]), ax.lerp)
+    return None if y is None else y.reshape(a.shape[:-1] + (y.shape[1],))
+
+
 def run(xp, a, axes, transposed: bool):
     """``a`` (N, C, *spatial) resampled by ``axes`` (one ``Axis`` per spatial dim), or by
     their transposes (the gradient) with ``transposed``."""
@@ -195,6 +215,10 @@ def run(xp, a, axes, transposed: bool):
         for d, ax in order
         if not ax.identity
     ]
+    if not transposed and len(passes) == 1 == len(axes) and len(axes[0].taps) == 2:
+        out = _lerp(a, axes[0])  # NOTE: 1-d linear: one C pass, as PyTorch's arithmetic
+        if out is not None:
+            return out if out.dtype == dt else out.astype(dt)
     # NOTE: inf or NaN in ``a`` show in the products' result too: the smaller is checked
     pre = a.size <= math.prod(out_shape)
     out = None
