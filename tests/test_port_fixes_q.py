@@ -153,3 +153,7 @@ def test_post_accumulate_grad_hook_must_return_none(lib):
     p.register_post_accumulate_grad_hook(lambda q: q * 2)
     with pytest.raises(RuntimeError, match="should return None"):
         (p * 2).sum().backward()
+    q = t.ones(2, requires_grad=True)
+    q.register_post_accumulate_grad_hook(lambda q: q.add_(q.grad, alpha=-0.5))  # returns q
+    (q * 2).sum().backward()
+    assert q.tolist() == [0.0, 0.0]

@@ -321,7 +321,8 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
             post = t._meta.get("post") if t._meta else None
             if post:
                 for h in list(post.values()):
-                    if h(t) is not None:
+                    r = h(t)
+                    if r is not None and r is not t:  # NOTE: t itself (t.add_(...)) passes
                         raise AutogradError(
                             "Tensor post accumulate grad hooks should return None. (they "
                             "may change t.grad in place, e.g. t.grad.mul_(2))"
