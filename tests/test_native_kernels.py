@@ -796,6 +796,16 @@ DWCONV = [
 ]  # fmt: skip
 
 
+def _dw_close(got, want):
+    """Depthwise results (y, dx, dw, db) against PyTorch's, None where PyTorch's is None."""
+    for a, e, name in zip(got, want, ("y", "dx", "dw", "db")):
+        if e is None:
+            assert a is None
+            continue
+        assert a.shape == e.shape, name
+        _close(a, e, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(e).max())))
+
+
 def _dw_run(lib, x, w, b, g, stride, padding, dilation, create_graph=False):
     conv = (torch.conv2d if lib is torch else mg.conv2d) if x.ndim == 4 else (
         torch.conv1d if lib is torch else mg.conv1d)  # fmt: skip
@@ -828,12 +838,7 @@ def test_depthwise_conv_matches_torch_and_the_columns_path(
     got = _dw_run(mg, x, w, b, g, stride, padding, dilation)
     assert calls, "a float32 CPU depthwise convolution did not take the kernels"
     want = _dw_run(torch, x, w, b, g, stride, padding, dilation)
-    for a, e, name in zip(got, want, ("y", "dx", "dw", "db")):
-        if e is None:
-            assert a is None
-            continue
-        assert a.shape == e.shape, name
-        _close(a, e, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(e).max())))
+    _dw_close(got, want)
     monkeypatch.setattr(_native, "depthwise_conv2d", lambda *a: None)  # the columns path
     ref = _dw_run(mg, x, w, b, g, stride, padding, dilation)
     for a, e in zip(got, ref):
@@ -1455,12 +1460,7 @@ def test_one_input_channel_conv_takes_the_depthwise_kernels_as_torch(
     got = _dw_run(mg, x, w, b, g, stride, padding, dilation)
     assert calls, "a one-channel float32 CPU convolution did not take the depthwise kernels"
     want = _dw_run(torch, x, w, b, g, stride, padding, dilation)
-    for a, e, name in zip(got, want, ("y", "dx", "dw", "db")):
-        if e is None:
-            assert a is None
-            continue
-        assert a.shape == e.shape, name
-        _close(a, e, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(e).max())))
+    _dw_close(got, want)
     monkeypatch.setattr(_native, "depthwise_conv2d", lambda *a: None)  # the columns path
     for a, e in zip(got, _dw_run(mg, x, w, b, g, stride, padding, dilation)):
         if e is not None:
