@@ -26,6 +26,7 @@ _NOT_TAKEN = {
     "out_dtype",  # mm/bmm/addmm(out_dtype=): CUDA-only in PyTorch
     "implicit",  # expand's TorchScript-only switch
     "from",  # random_/uniform_(from=...) is a syntax error in Python; positional there
+    "qtensor",  # a TorchScript schema's name of dequantize's tensor; Python refuses it
 }
 # functions whose PyTorch keyword names manygrad does not mirror yet, with the reason
 _KNOWN = {

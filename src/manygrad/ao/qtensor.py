@@ -385,11 +385,11 @@ def quantize_per_channel(input, scales, zero_points, axis: int, dtype):
     return _make(codes, qdtype, sc, zp, axis, input._device)
 
 
-def dequantize(tensor):
-    """``tensor.dequantize()``; a list of tensors gives a list; a float tensor comes back."""
-    if isinstance(tensor, (list, tuple)):
-        return [dequantize(t) for t in tensor]
-    return tensor.dequantize() if isinstance(tensor, QTensor) else tensor
+def dequantize(input):  # noqa: A002 - PyTorch's name
+    """``input.dequantize()``; a list of tensors gives a list; a float tensor comes back."""
+    if isinstance(input, (list, tuple)):
+        return [dequantize(t) for t in input]
+    return input.dequantize() if isinstance(input, QTensor) else input
 
 
 def int_repr(input) -> Tensor:
