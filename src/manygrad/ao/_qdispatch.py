@@ -1,12 +1,21 @@
 """What an op does when given a quantized tensor (``Function.apply`` sends it here).
 
-PyTorch runs a few ops on quantized tensors and refuses the rest. Here: ``relu`` (codes
-below the zero point go to it), ``leaky_relu``, ``adaptive_avg_pool2d``, ``cat`` (to the
-first input's qparams), and the ops that only move or pick values (reshape, permute, indexing, flip, max pooling, ...), which keep the input's
-quantization parameters. (``clamp`` / ``relu6`` / ``hardtanh`` reach here with bounds
-already converted to the codes' integer type, so they are refused: use
-``torch.ao.nn.quantized.functional.clamp`` / ``relu6`` or ``nn.quantized.ReLU6``.) Every
-other op raises ``NotImplementedError`` with the way out.
+PyTorch runs a few ops on quantized tensors and refuses the rest. Here, as its x86 kernels
+(bit for bit, see ``ao._qops``):
+
+- ``relu``, ``clamp`` / ``clip``, ``hardtanh``, ``relu6`` (codes clipped at the codes of
+  the bounds; the input's qparams);
+- ``sigmoid``, ``hardsigmoid`` (output scale 1/256, zero point 0, -128 for qint8) and
+  ``tanh`` (2/256, zero point 128 for quint8, 0 for qint8), PyTorch's fixed qparams;
+- ``leaky_relu`` (the input's qparams), ``adaptive_avg_pool2d``, ``cat`` (to the first
+  input's qparams);
+- the ops that only move or pick values (reshape, permute, indexing, flip, max pooling,
+  ...), which keep the input's quantization parameters.
+
+Every other op raises ``NotImplementedError`` with the way out (``hardswish`` and ``elu``, as
+in PyTorch, need output qparams: ``torch.ao.nn.quantized.functional.hardswish(x, scale,
+zero_point)``). Float inputs reach the ops here uncast (``ops.elementwise._float_input``
+passes quantized tensors through, and ``clamp`` / ``hardtanh`` keep float bounds for them).
 """
 
 from __future__ import annotations
@@ -34,11 +43,18 @@ def run(cls, args, kwargs):
         if isinstance(out, tuple):
             return tuple(_requantize(o, q) for o in out)
         return _requantize(out, q)
+    hint = _HINTS.get(name, "or use a quantized module from torch.ao.nn.quantized")
     raise NotImplementedError(
         f"{name.lower()}: not supported on quantized tensors (dtype {q.dtype}, "
         f"{q.qscheme().name}), as in PyTorch; compute on x.dequantize() and quantize the "
-        "result again, or use a quantized module from torch.ao.nn.quantized"
+        f"result again, {hint}"
     )
+
+
+_HINTS = {
+    "Hardswish": "or use torch.ao.nn.quantized.functional.hardswish(x, scale, zero_point)",
+    "Elu": "or use torch.ao.nn.quantized.functional.elu(x, scale, zero_point)",
+}
 
 
 def _ops():
@@ -46,6 +62,11 @@ def _ops():
 
     return {
         "LeakyRelu": lambda a, k: _qops.unary("leaky_relu", a[0], slope=a[1]),
+        "Sigmoid": lambda a, k: _qops.unary("sigmoid", a[0]),
+        "Tanh": lambda a, k: _qops.unary("tanh", a[0]),
+        "Hardsigmoid": lambda a, k: _qops.unary("hardsigmoid", a[0]),
+        "Hardtanh": lambda a, k: _qops.clamp(a[0], a[1], a[2]),
+        "Clamp": lambda a, k: _qops.clamp(a[0], a[1], a[2]),
         "AdaptiveAvgPool": lambda a, k: _qops.adaptive_avg_pool2d(a[0], k["out"]).reshape(
             k["yshape"]
         ),

@@ -36,9 +36,11 @@ def per_tensor(fn: str, x) -> QTensor:
     return x
 
 
-def _deq_vec(q, s, z):
+def _deq_vec(q, s, z, premul: bool = True):
     xp = backend.array_module(q)
     s = F(s)
+    if not premul:  # NOTE: the two-argument form, (q - zero_point) * scale (sigmoid)
+        return (q.astype(xp.float32) - F(z)) * s
     return (q.astype(xp.float64) * float(s) + float(F(-z) * s)).astype(xp.float32)
 
 
@@ -47,21 +49,28 @@ def _quant_vec(y, s, z, qdtype):
     lo, hi = _qmath.RANGES[qdtype.name]
     with backend.quiet_float_errors():
         v = xp.rint(y * (F(1) / F(s))) + z
-    return xp.clip(xp.nan_to_num(v, nan=hi), lo, hi).astype(qdtype.np)
+    # NOTE: clipped in float64: float32 has no int32 bounds (qint32 codes)
+    return xp.clip(xp.nan_to_num(v.astype(xp.float64), nan=hi), lo, hi).astype(qdtype.np)
 
 
-def elementwise(fn, inputs: list, scale: float, zero_point: int, qdtype) -> QTensor:
+def elementwise(fn, inputs: list, scale: float, zero_point: int, qdtype, tail_fn=None,
+                premul: bool = True) -> QTensor:  # fmt: skip
     """``fn`` of the float values of same-shaped per-tensor QTensors ``inputs``, quantized with
-    ``scale`` / ``zero_point`` (PyTorch's vector body and scalar tail, see above)."""
+    ``scale`` / ``zero_point`` (PyTorch's vector body and scalar tail, see above; ``tail_fn``
+    where the scalar path computes otherwise, ``premul=False`` where the body dequantizes as
+    ``(q - zero_point) * scale``)."""
     shape, dev = inputs[0].shape, inputs[0]._device
     codes = [q._data.reshape(-1) for q in inputs]
     n = codes[0].size
-    cut = n - n % _CHUNK
+    # NOTE: qint32 vectors hold 8 codes (16 a step) where 8-bit ones hold 32
+    cut = n - n % (_CHUNK if inputs[0].dtype.itemsize == 1 else 16)
+    tail_fn = fn if tail_fn is None else tail_fn
     with backend.quiet_float_errors():
-        body = _quant_vec(fn(*[_deq_vec(c[:cut], q._scale, q._zp) for c, q in zip(codes, inputs)]),
-                          scale, zero_point, qdtype)  # fmt: skip
-        tail = _qmath.quantize(fn(*[_qmath.dequantize(c[cut:], q._scale, q._zp)
-                                    for c, q in zip(codes, inputs)]), scale, zero_point, qdtype)  # fmt: skip
+        body = _quant_vec(fn(*[_deq_vec(c[:cut], q._scale, q._zp, premul)
+                               for c, q in zip(codes, inputs)]), scale, zero_point, qdtype)  # fmt: skip
+        tail = _qmath.quantize(tail_fn(*[_qmath.dequantize(c[cut:], q._scale, q._zp)
+                                         for c, q in zip(codes, inputs)]), scale, zero_point,
+                               qdtype)  # fmt: skip
     xp = backend.array_module(body)
     out = xp.concatenate([body, tail]).reshape(tuple(shape))
     return _make(out, qdtype, float(scale), int(zero_point), None, dev)
@@ -167,9 +176,29 @@ def clamp(a, lo=None, hi=None) -> QTensor:
     return _make(codes.astype(a.dtype.np), a.dtype, a._scale, a._zp, None, a._device)
 
 
+# Output qparams PyTorch's kernels fix, by op and dtype (the range of the function on the grid)
+_FIXED = {
+    "sigmoid": {"quint8": (2.0**-8, 0), "qint8": (2.0**-8, -128), "qint32": (2.0**-32, 0)},
+    "hardsigmoid": {"quint8": (2.0**-8, 0), "qint8": (2.0**-8, -128), "qint32": (2.0**-32, 0)},
+    "tanh": {"quint8": (2.0**-7, 128), "qint8": (2.0**-7, 0), "qint32": (2.0**-31, 0)},
+}
+
+
+def fixed_qparams(name: str, qdtype) -> tuple[float, int]:
+    """The output ``(scale, zero_point)`` of quantized sigmoid / hardsigmoid / tanh."""
+    return _FIXED[name][qdtype.name]
+
+
+def _sigmoid_tail(x):
+    xp = backend.array_module(x)
+    # NOTE: PyTorch's scalar path: 1.0f / (1.0 + std::exp(-x)), the sum in double
+    return (1.0 / (1.0 + xp.exp(-x).astype(xp.float64))).astype(xp.float32)
+
+
 def unary(name: str, a, scale=None, zero_point=None, slope: float = 0.01) -> QTensor:
-    """hardswish, leaky_relu, sigmoid, hardsigmoid, elu of a quantized tensor, requantized to
-    ``scale`` / ``zero_point`` (default: the input's)."""
+    """hardswish, leaky_relu, sigmoid, hardsigmoid, tanh, elu of a quantized tensor,
+    requantized to ``scale`` / ``zero_point`` (default: the input's; sigmoid, hardsigmoid
+    and tanh default to PyTorch's fixed output qparams, see ``fixed_qparams``)."""
     a = per_tensor(name, a)
     xp = backend.array_module(a._data)
     fns = {
@@ -177,11 +206,15 @@ def unary(name: str, a, scale=None, zero_point=None, slope: float = 0.01) -> QTe
         "hardsigmoid": lambda x: xp.minimum(xp.maximum(x + F(3), F(0)), F(6)) / F(6),
         "leaky_relu": lambda x: xp.where(x > 0, x, x * F(slope)),
         "sigmoid": lambda x: F(1) / (F(1) + xp.exp(-x)),
-        "elu": lambda x: xp.where(x > 0, x, F(slope) * (xp.exp(x) - F(1))),
+        "tanh": xp.tanh,
+        "elu": lambda x: xp.where(x > 0, x, xp.expm1(x) * F(slope)),
     }
+    if scale is None and name in _FIXED:
+        scale, zero_point = fixed_qparams(name, a.dtype)
     s = a._scale if scale is None else float(scale)
     z = a._zp if zero_point is None else int(zero_point)
-    return elementwise(fns[name], [a], s, z, a.dtype)
+    tail = _sigmoid_tail if name == "sigmoid" else None
+    return elementwise(fns[name], [a], s, z, a.dtype, tail, premul=name != "sigmoid")
 
 
 def batch_norm(a, weight, bias, mean, var, eps: float, scale: float, zero_point: int,
@@ -259,4 +292,4 @@ def adaptive_avg_pool2d(a, output_size) -> QTensor:
 
 
 __all__ = ["add", "mul", "add_scalar", "mul_scalar", "cat", "clamp", "unary", "batch_norm",
-           "avg_pool2d", "adaptive_avg_pool2d", "elementwise"]  # fmt: skip
+           "avg_pool2d", "adaptive_avg_pool2d", "elementwise", "fixed_qparams"]  # fmt: skip

@@ -3,8 +3,9 @@ slice along ``axis``), with PyTorch's ``torch.quantize_per_tensor`` family.
 
 A ``QTensor`` is a ``Tensor`` whose ``dtype`` is ``qint8``, ``quint8``, ``qint32`` or
 ``quint4x2`` and whose array holds the integer codes. As in PyTorch it supports movement
-(view, reshape, permute, indexing, ...), ``relu``, ``dequantize()`` and the ``q_*``
-accessors; arithmetic is refused: dequantize first, or use a quantized module.
+(view, reshape, permute, indexing, ...), ``relu``, ``sigmoid``, ``tanh``, ``clamp``,
+``dequantize()`` and the ``q_*`` accessors; arithmetic is refused: dequantize first, or use
+a quantized module.
 
 Example:
     >>> q = mg.quantize_per_tensor(mg.tensor([-1.0, 0.26]), 0.1, 0, mg.qint8)
@@ -188,6 +189,41 @@ class QTensor(Tensor):
         zp = self._zp if self._axis is None else self._zp.reshape(self._channel_shape())
         return _make(xp.maximum(self._data, zp).astype(self._data.dtype), self._qdtype,
                      self._scale, self._zp, self._axis, self._device)  # fmt: skip
+
+    def relu_(self) -> QTensor:
+        """``relu`` in place."""
+        return self._inplace("relu_", QTensor.relu)
+
+    def _inplace(self, name, fn, *args, **kwargs) -> QTensor:
+        # NOTE: F.relu6 / hardtanh / leaky_relu / hardsigmoid with inplace=True: the codes
+        # and the result's qparams (hardsigmoid's are fixed) become this tensor's, as in PyTorch
+        r = fn(self.detach(), *args, **kwargs)
+        if not isinstance(r, QTensor) or r._qdtype is not self._qdtype or r.shape != self.shape:
+            raise RuntimeError(f"{name}: the result cannot be written into this quantized "
+                               "tensor; use the out-of-place form")  # fmt: skip
+        self._data[...] = r._data
+        self._scale, self._zp, self._axis = r._scale, r._zp, r._axis
+        return self
+
+    def sigmoid(self) -> QTensor:
+        """Quantized sigmoid, with PyTorch's fixed output qparams (scale 1/256)."""
+        from . import _qops
+
+        return _qops.unary("sigmoid", self)
+
+    def tanh(self) -> QTensor:
+        """Quantized tanh, with PyTorch's fixed output qparams (scale 2/256)."""
+        from . import _qops
+
+        return _qops.unary("tanh", self)
+
+    def clamp(self, min=None, max=None) -> QTensor:  # noqa: A002 - PyTorch's names
+        """Codes clipped at the codes of ``min`` and ``max`` (the qparams stay)."""
+        from ..ops.elementwise import clamp
+
+        return clamp(self, min, max)
+
+    clip = clamp
 
     def equal(self, other) -> bool:
         """Same dtype, scheme, quantization parameters, shape and codes."""

@@ -64,7 +64,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
         raise ValueError(f"hardtanh: max_val ({max_val}) must be >= min_val ({min_val})")
     if inplace:
         return _in_place(input, "hardtanh_", _hardtanh_strict, min_val, max_val)
-    if isinstance(input, Tensor) and input._data.dtype.kind in "iu":
+    if isinstance(input, Tensor) and input._data.dtype.kind in "iu" and not input.is_quantized:
         from .elementwise import clamp  # NOTE: as PyTorch: integers stay integers, the
         # bounds truncated toward zero
 

@@ -74,7 +74,9 @@ def _float_pair(a, b):
 
 def _float_input(x: Tensor) -> Tensor:
     """Integer tensors become the default float for math functions (as in PyTorch)."""
-    return x if x.is_floating_point() or x.is_complex() else cast(x, D.get_default_dtype())
+    if x.is_floating_point() or x.is_complex() or x.is_quantized:  # NOTE: see ao._qdispatch
+        return x
+    return cast(x, D.get_default_dtype())
 
 
 def _conj(xp, a):
@@ -1313,7 +1315,7 @@ def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
     min, max = D.py_scalar(min), D.py_scalar(max)  # noqa: A001
     if isinstance(min, float) or isinstance(max, float):
         input = _float_input(input)
-    elif input.dtype._cat == 1:  # NOTE: int bounds wrap into the integer type, as PyTorch
+    elif input.dtype._cat == 1 and not input.is_quantized:  # NOTE: int bounds wrap, as PyTorch
         min, max = (_wrap_int(v, input.dtype) if type(v) is int else v for v in (min, max))  # noqa: A001
     return Clamp.apply(input, min, max)
 

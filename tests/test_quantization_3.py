@@ -1,0 +1,161 @@
+"""Quantization, round 3: PyTorch's quantized kernels behind the plain ops (sigmoid, tanh,
+hardsigmoid, clamp, hardtanh, relu6 on quantized tensors), float16 and LSTM/GRU dynamic
+quantization, and further quantized modules, compared with PyTorch on the same inputs."""
+
+import numpy as np
+import pytest
+import torch
+
+import manygrad as mg
+from manygrad.ao.nn import quantized as mnnq
+
+tq = torch.ao.quantization
+tnnq = torch.ao.nn.quantized
+pytestmark = pytest.mark.filterwarnings("ignore")
+F = np.float32
+
+
+def _np(t):
+    return t.detach().numpy() if isinstance(t, torch.Tensor) else t.detach().cpu().numpy()
+
+
+def _codes(q):
+    return _np(q.int_repr()).astype(np.int64)
+
+
+def _from_codes(codes, scale, zp, qd):
+    """The same quantized tensor in both libraries, from integer codes."""
+    lo = -128 if qd == "qint8" else 0
+    x = ((codes.astype(np.int64) - zp) * scale).astype(F)
+    t = torch._make_per_tensor_quantized_tensor(torch.tensor(codes), scale, zp)
+    m = mg.quantize_per_tensor(mg.tensor(x), scale, zp, getattr(mg, qd))
+    np.testing.assert_array_equal(_codes(m), _codes(t))
+    assert lo <= codes.min()
+    return t, m
+
+
+def _all_codes(qd, reps=1, seed=0):
+    """Every code of ``qd``, shuffled, ``reps`` times (lengths past and within PyTorch's
+    64-code vector blocks follow from the slicing in the tests)."""
+    lo, hi = (-128, 127) if qd == "qint8" else (0, 255)
+    rng = np.random.default_rng(seed)
+    return rng.permutation(np.tile(np.arange(lo, hi + 1), reps)).astype(
+        np.int8 if qd == "qint8" else np.uint8
+    )
+
+
+def _same(t, m, what=""):
+    assert m.dtype is getattr(mg, str(t.dtype).split(".")[1]), what
+    assert (m.q_scale(), m.q_zero_point()) == (t.q_scale(), t.q_zero_point()), what
+    np.testing.assert_array_equal(_codes(m), _codes(t), err_msg=what)
+
+
+# ------------------------------------------------------------------ ops on quantized tensors
+_UNARY = {
+    "torch.sigmoid": lambda lib, q: lib.sigmoid(q),
+    "F.sigmoid": lambda lib, q: lib.nn.functional.sigmoid(q),
+    "Tensor.sigmoid": lambda lib, q: q.sigmoid(),
+    "nn.Sigmoid": lambda lib, q: lib.nn.Sigmoid()(q),
+    "torch.tanh": lambda lib, q: lib.tanh(q),
+    "Tensor.tanh": lambda lib, q: q.tanh(),
+    "nn.Tanh": lambda lib, q: lib.nn.Tanh()(q),
+    "F.hardsigmoid": lambda lib, q: lib.nn.functional.hardsigmoid(q),
+    "clamp": lambda lib, q: lib.clamp(q, -1.0, 2.0),
+    "clamp int bounds": lambda lib, q: lib.clamp(q, -1, 2),
+    "clamp min": lambda lib, q: lib.clamp(q, min=-0.73),
+    "clamp max": lambda lib, q: lib.clamp(q, max=0.61),
+    "Tensor.clamp": lambda lib, q: q.clamp(-0.5, 0.5),
+    "clip": lambda lib, q: lib.clip(q, -0.3, 1.7),
+    "F.hardtanh": lambda lib, q: lib.nn.functional.hardtanh(q),
+    "F.hardtanh bounds": lambda lib, q: lib.nn.functional.hardtanh(q, -1.55, 0.77),
+    "nn.Hardtanh": lambda lib, q: lib.nn.Hardtanh(-2.0, 2.0)(q),
+    "F.relu6": lambda lib, q: lib.nn.functional.relu6(q),
+    "nn.ReLU6": lambda lib, q: lib.nn.ReLU6()(q),
+    "F.leaky_relu": lambda lib, q: lib.nn.functional.leaky_relu(q, 0.1),
+}
+
+
+@pytest.mark.parametrize("qd", ["quint8", "qint8"])
+@pytest.mark.parametrize("name", list(_UNARY))
+def test_ops_on_quantized_tensors_match_pytorch_bit_for_bit(qd, name):
+    fn = _UNARY[name]
+    rng = np.random.default_rng(1)
+    codes = _all_codes(qd, 2)
+    for scale, zp in [(0.05, 100 if qd == "quint8" else 3), (0.0371, 17 if qd == "quint8" else -90),
+                      (float(rng.uniform(0.005, 0.2)), int(rng.integers(0, 128)))]:  # fmt: skip
+        # NOTE: 512 codes run PyTorch's vector loop, 63 and 5 its scalar tail, 600 both
+        for n in (512, 63, 600, 5):
+            t, m = _from_codes(np.resize(codes, n), scale, zp, qd)
+            _same(fn(torch, t), fn(mg, m), f"{name} {scale} {zp} n={n}")
+
+
+def test_fixed_output_qparams_and_shapes():
+    x = np.random.default_rng(2).normal(0, 2, (3, 5, 7)).astype(F)
+    for qd, sig, tanh in [
+        ("quint8", (2**-8, 0), (2**-7, 128)),
+        ("qint8", (2**-8, -128), (2**-7, 0)),
+    ]:
+        t = torch.quantize_per_tensor(torch.tensor(x), 0.03, 0, getattr(torch, qd))
+        m = mg.quantize_per_tensor(mg.tensor(x), 0.03, 0, getattr(mg, qd))
+        s, h = mg.sigmoid(m), mg.tanh(m)
+        assert (s.q_scale(), s.q_zero_point()) == sig and (h.q_scale(), h.q_zero_point()) == tanh
+        assert tuple(s.shape) == (3, 5, 7) and s.dtype is getattr(mg, qd)
+        _same(torch.sigmoid(t), s)
+        _same(torch.tanh(t), h)
+        _same(torch.sigmoid(t[1:, 2]), mg.sigmoid(m[1:, 2]))  # a view
+    t = torch.quantize_per_tensor(torch.tensor(x), 0.05, 3, torch.qint32)
+    m = mg.quantize_per_tensor(mg.tensor(x), 0.05, 3, mg.qint32)
+    for fn in (torch.sigmoid, torch.tanh):
+        a, b = fn(t), getattr(mg, fn.__name__)(m)
+        assert (b.q_scale(), b.q_zero_point()) == (a.q_scale(), a.q_zero_point())
+        # NOTE: qint32 codes of 1/2**32 steps: float32 exp / tanh ulps show in the codes
+        np.testing.assert_allclose(_codes(b), _codes(a), atol=2**9)
+
+
+def test_in_place_forms_match():
+    codes = _all_codes("quint8")
+    cases = [lambda lib, q: lib.nn.functional.relu6(q, inplace=True),
+             lambda lib, q: lib.nn.functional.hardtanh(q, -0.4, 0.9, inplace=True),
+             lambda lib, q: lib.nn.functional.leaky_relu(q, 0.2, inplace=True),
+             lambda lib, q: lib.nn.functional.hardsigmoid(q, inplace=True),
+             lambda lib, q: lib.nn.ReLU6(inplace=True)(q), lambda lib, q: q.relu_(),
+             lambda lib, q: lib.relu_(q)]  # fmt: skip
+    for i, fn in enumerate(cases):
+        t, m = _from_codes(codes, 0.04, 120, "quint8")
+        a, b = fn(torch, t), fn(mg, m)
+        assert b is m, i
+        _same(a, b, str(i))
+        _same(t, m, str(i))  # NOTE: the input itself changed, qparams included
+
+
+def test_ops_pytorch_refuses_on_quantized_tensors_are_refused():
+    t, m = _from_codes(_all_codes("quint8"), 0.05, 100, "quint8")
+    refused = [(lambda lib, q: lib.nn.functional.hardswish(q), "functional.hardswish"),
+               (lambda lib, q: lib.nn.functional.elu(q), "functional.elu"),
+               (lambda lib, q: q.clamp_(-1.0, 1.0), "clamp"),
+               (lambda lib, q: q.sigmoid_(), "sigmoid"), (lambda lib, q: lib.exp(q), "dequantize")]  # fmt: skip
+    for fn, msg in refused:
+        with pytest.raises((RuntimeError, NotImplementedError)):
+            fn(torch, t.clone())
+        with pytest.raises(NotImplementedError, match=msg):
+            fn(mg, m.clone())
+    pc = mg.quantize_per_channel(mg.randn(2, 3), mg.tensor([0.1, 0.2]), mg.tensor([0, 1]), 0,
+                                 mg.quint8)  # fmt: skip
+    for fn in (mg.sigmoid, mg.tanh, lambda q: mg.clamp(q, -1.0, 1.0)):
+        with pytest.raises(NotImplementedError, match="per_channel"):
+            fn(pc)
+
+
+def test_float_tensors_unchanged_by_the_quantized_paths():
+    x = mg.tensor([-3, 0, 2, 9])
+    assert mg.clamp(x, -1, 4).tolist() == [-1, 0, 2, 4]  # integers keep integer bounds
+    assert mg.nn.functional.hardtanh(x).tolist() == [-1, 0, 1, 1]
+    assert mg.sigmoid(x).dtype is mg.float32
+
+
+def test_nnq_functional_hardsigmoid_and_elu_match():
+    codes = _all_codes("quint8", 3)
+    t, m = _from_codes(codes, 0.045, 131, "quint8")
+    _same(tnnq.functional.hardsigmoid(t), mnnq.functional.hardsigmoid(m))
+    _same(tnnq.functional.elu(t, 0.03, 70, 0.8), mnnq.functional.elu(m, 0.03, 70, 0.8))
+    _same(tnnq.ELU(0.02, 90)(t), mnnq.ELU(0.02, 90)(m))
