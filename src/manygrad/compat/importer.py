@@ -131,6 +131,12 @@ class TorchModule(types.ModuleType):
         torch_name = object.__getattribute__(self, "__name__")
         full = f"{torch_name}.{name}"
         if full in ALIASES:  # a submodule that lives elsewhere in manygrad
+            # NOTE: as in PyTorch, a package's function shadows its submodule of the same
+            # name: torch.autograd.gradcheck is the function, while `from
+            # torch.autograd.gradcheck import gradcheck` still imports from the module
+            shadow = getattr(target, name, None)
+            if shadow is not None and not isinstance(shadow, types.ModuleType):
+                return shadow
             try:
                 return proxy(full, importlib.import_module(ALIASES[full]))
             except ModuleNotFoundError as e:
