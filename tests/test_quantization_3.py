@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import manygrad as mg
+import manygrad.ao.quantization as mq
 from manygrad.ao.nn import quantized as mnnq
 
 tq = torch.ao.quantization
@@ -159,3 +160,129 @@ def test_nnq_functional_hardsigmoid_and_elu_match():
     _same(tnnq.functional.hardsigmoid(t), mnnq.functional.hardsigmoid(m))
     _same(tnnq.functional.elu(t, 0.03, 70, 0.8), mnnq.functional.elu(m, 0.03, 70, 0.8))
     _same(tnnq.ELU(0.02, 90)(t), mnnq.ELU(0.02, 90)(m))
+
+
+# ------------------------------------------------------------------ float16 dynamic Linear
+def _seeded(lib, module, seed=0):
+    rng = np.random.default_rng(seed)
+    with lib.no_grad():
+        for p in module.parameters():
+            p.copy_(lib.tensor(rng.uniform(-0.5, 0.5, tuple(p.shape)).astype(F)))
+    return module
+
+
+def _mlp(lib):
+    return _seeded(lib, lib.nn.Sequential(lib.nn.Linear(40, 30), lib.nn.ReLU(),
+                                          lib.nn.Linear(30, 7, bias=False)))  # fmt: skip
+
+
+def test_float16_dynamic_linear_matches():
+    tmod = tq.quantize_dynamic(_mlp(torch), {torch.nn.Linear}, dtype=torch.float16)
+    mmod = mq.quantize_dynamic(_mlp(mg), {mg.nn.Linear}, dtype=mg.float16)
+    assert repr(mmod) == repr(tmod).replace("torch.", "manygrad.")
+    np.testing.assert_array_equal(_np(mmod[0].weight()), _np(tmod[0].weight()))
+    assert mmod[0].weight().dtype is mg.float32 and mmod[2].bias() is None
+    x = np.random.default_rng(3).normal(0, 1, (2, 5, 40)).astype(F)
+    yt, ym = _np(tmod(torch.tensor(x))), _np(mmod(mg.tensor(x)))
+    # NOTE: fbgemm's float16 GEMM sums in float32 in its own order: an ulp or so apart
+    np.testing.assert_allclose(ym, yt, rtol=1e-5, atol=1e-6)
+    # the weight really is float16: the float model differs by more than that
+    yf = _np(_mlp(torch)(torch.tensor(x)))
+    assert np.abs(yf - yt).max() > 1e-4
+    ts, ms = tmod.state_dict(), mmod.state_dict()
+    assert list(ms) == list(ts)
+    assert ms["0._packed_params.dtype"] is mg.float16
+    np.testing.assert_array_equal(_np(ms["0._packed_params._packed_params"][0]),
+                                  _np(ts["0._packed_params._packed_params"][0]))  # fmt: skip
+    fresh = mq.quantize_dynamic(_seeded(mg, _mlp(mg), 9), {mg.nn.Linear}, dtype=mg.float16)
+    fresh.load_state_dict(ms)
+    np.testing.assert_array_equal(_np(fresh(mg.tensor(x))), ym)
+
+
+def test_float16_weights_saturate_and_errors():
+    lin = mg.nn.Linear(3, 2)
+    with mg.no_grad():
+        lin.weight[0, 0] = 1e6
+    with pytest.warns(UserWarning, match="float16 range"):
+        q = mq.quantize_dynamic(mg.nn.Sequential(lin), {mg.nn.Linear}, dtype=mg.float16)
+    assert float(q[0].weight()[0, 0]) == 65504.0
+    with pytest.raises(NotImplementedError, match="qint8 or torch.float16"):
+        mq.quantize_dynamic(mg.nn.Sequential(mg.nn.Linear(3, 2)), dtype=mg.quint4x2)
+    with pytest.raises(NotImplementedError, match="float16"):
+        mnnq.dynamic.Linear(3, 2, dtype=mg.quint8)
+
+
+# ------------------------------------------------------------------ dynamic LSTM / GRU / cells
+_RNNS = [("LSTM", {}), ("LSTM", {"num_layers": 2, "bidirectional": True}),
+         ("GRU", {"batch_first": True}), ("GRU", {"num_layers": 2, "bidirectional": True}),
+         ("LSTMCell", {}), ("GRUCell", {}), ("RNNCell", {}),
+         ("RNNCell", {"nonlinearity": "relu"})]  # fmt: skip
+
+
+def _flat(out):
+    if not isinstance(out, tuple):
+        return [out]
+    return [o for item in out for o in (item if isinstance(item, tuple) else (item,))]
+
+
+@pytest.mark.parametrize("dtype", ["qint8", "float16"])
+@pytest.mark.parametrize(
+    "kind,kw", _RNNS, ids=[f"{k}{len(kw)}{i}" for i, (k, kw) in enumerate(_RNNS)]
+)
+def test_dynamic_rnns_match(kind, kw, dtype):
+    mods = {}
+    for lib, q in ((torch, tq), (mg, mq)):
+        net = _seeded(lib, lib.nn.Sequential(getattr(lib.nn, kind)(6, 5, **kw)), 4)
+        mods[lib] = q.quantize_dynamic(net, dtype=getattr(lib, dtype))
+    tm, mm = mods[torch], mods[mg]
+    assert repr(mm) == repr(tm) and list(mm.state_dict()) == list(tm.state_dict())
+    rng = np.random.default_rng(5)
+    cell = "Cell" in kind
+    x = rng.normal(0, 1, (4, 6) if cell else (7, 3, 6)).astype(F)
+    ins = [(x,)]
+    nstate = (kw.get("num_layers", 1) * (2 if kw.get("bidirectional") else 1),)
+    h0 = rng.normal(0, 0.5, (4, 5) if cell else (*nstate, 7 if kw.get("batch_first") else 3, 5))
+    h0 = h0.astype(F)
+    ins.append((x, (h0, h0 * 0.5) if kind.startswith("LSTM") else h0))
+    for args in ins:
+        ta = [torch.tensor(a) if not isinstance(a, tuple) else tuple(map(torch.tensor, a))
+              for a in args]  # fmt: skip
+        ma = [mg.tensor(a) if not isinstance(a, tuple) else tuple(map(mg.tensor, a))
+              for a in args]  # fmt: skip
+        outs = list(zip(_flat(tm[0](*ta)), _flat(mm[0](*ma))))
+        assert len(outs) == (3 if kind == "LSTM" else 2 if kind in ("GRU", "LSTMCell") else 1)
+        for a, b in outs:
+            assert tuple(b.shape) == tuple(a.shape)
+            # NOTE: measured: at most 1.2e-7 apart (float32 sigmoid / tanh ulps); a wrong
+            # quantization of any linear map moves outputs by ~1e-3
+            np.testing.assert_allclose(_np(b), _np(a), atol=1e-6, rtol=0)
+
+
+def test_dynamic_rnn_state_dict_roundtrip_and_errors():
+    a = mq.quantize_dynamic(_seeded(mg, mg.nn.Sequential(mg.nn.LSTM(4, 3, num_layers=2)), 1))
+    b = mq.quantize_dynamic(_seeded(mg, mg.nn.Sequential(mg.nn.LSTM(4, 3, num_layers=2)), 2))
+    x = mg.randn(5, 2, 4)
+    assert not mg.equal(a(x)[0], b(x)[0])
+    b.load_state_dict(a.state_dict())
+    assert mg.equal(a(x)[0], b(x)[0])
+    w = a[0]._weight_bias()
+    assert set(w) == {f"{k}_l{i}" for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                      for i in (0, 1)} and w["weight_ih_l0"].dtype is mg.qint8  # fmt: skip
+    c = mq.quantize_dynamic(_seeded(mg, mg.nn.Sequential(mg.nn.GRUCell(4, 3)), 1))
+    c2 = mq.quantize_dynamic(_seeded(mg, mg.nn.Sequential(mg.nn.GRUCell(4, 3)), 2))
+    c2.load_state_dict(c.state_dict())
+    assert mg.equal(c(x[0]), c2(x[0]))
+    with pytest.raises(ValueError, match="input of shape"):
+        a(mg.randn(5, 2, 3))
+    with pytest.raises(RuntimeError, match="hidden size"):
+        a[0](x, (mg.zeros(2, 3, 3), mg.zeros(2, 3, 3)))
+    with pytest.raises(RuntimeError, match="3 dimensions"):
+        a(mg.randn(5, 4))  # unbatched: PyTorch refuses too
+    with pytest.raises(ValueError, match="batch dim"):
+        c(mg.randn(4))
+    with pytest.raises(TypeError, match="float input"):
+        a(mg.quantize_per_tensor(x, 0.1, 0, mg.quint8))
+    with pytest.raises(NotImplementedError, match="biases"):
+        mq.quantize_dynamic(mg.nn.Sequential(mg.nn.GRU(4, 3, bias=False)))
+    with pytest.raises(NotImplementedError, match="Embedding"):
+        mq.quantize_dynamic(mg.nn.Sequential(mg.nn.Embedding(4, 3)), {mg.nn.Embedding})

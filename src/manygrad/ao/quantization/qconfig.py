@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from ... import dtypes as D
 from ...nn import Module
 from .fake_quantize import (
     FakeQuantize,
@@ -20,9 +21,12 @@ from .fake_quantize import (
 from .observer import (
     HistogramObserver,
     MovingAverageMinMaxObserver,
+    PlaceholderObserver,
     default_dynamic_quant_observer,
+    default_float_qparams_observer,
     default_observer,
     default_per_channel_weight_observer,
+    default_placeholder_observer,
     default_weight_observer,
 )
 
@@ -53,6 +57,17 @@ default_per_channel_qconfig = QConfig(
     activation=default_observer, weight=default_per_channel_weight_observer
 )
 default_qat_qconfig = QConfig(activation=default_fake_quant, weight=default_weight_fake_quant)
+float16_dynamic_qconfig = QConfig(
+    activation=PlaceholderObserver.with_args(dtype=D.float16, is_dynamic=True),
+    weight=PlaceholderObserver.with_args(dtype=D.float16),
+)
+float16_static_qconfig = QConfig(
+    activation=PlaceholderObserver.with_args(dtype=D.float16),
+    weight=PlaceholderObserver.with_args(dtype=D.float16),
+)
+float_qparams_weight_only_qconfig = QConfig(
+    activation=default_placeholder_observer, weight=default_float_qparams_observer
+)
 
 _BACKENDS = ("fbgemm", "x86", "qnnpack", "onednn")
 

@@ -22,7 +22,13 @@ from ..nn import quantized as nnq
 from ..nn.intrinsic import qat as nniqat
 from ..nn.intrinsic import quantized as nniq
 from ..nn.quantized import dynamic as nnqd
-from .qconfig import DeQuantStub, QuantStub, default_dynamic_qconfig, per_channel_dynamic_qconfig
+from .qconfig import (
+    DeQuantStub,
+    QuantStub,
+    default_dynamic_qconfig,
+    float16_dynamic_qconfig,
+    per_channel_dynamic_qconfig,
+)
 
 DEFAULT_STATIC_QUANT_MODULE_MAPPINGS = {
     QuantStub: nnq.Quantize, DeQuantStub: nnq.DeQuantize, nn.Linear: nnq.Linear,
@@ -37,12 +43,15 @@ DEFAULT_QAT_MODULE_MAPPINGS = {
     nn.Linear: nnqat.Linear, nn.Conv2d: nnqat.Conv2d, nni.LinearReLU: nniqat.LinearReLU,
     nni.ConvReLU2d: nniqat.ConvReLU2d,
 }  # fmt: skip
-DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS = {nn.Linear: nnqd.Linear}
+DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS = {
+    nn.Linear: nnqd.Linear, nn.LSTM: nnqd.LSTM, nn.GRU: nnqd.GRU, nn.LSTMCell: nnqd.LSTMCell,
+    nn.GRUCell: nnqd.GRUCell, nn.RNNCell: nnqd.RNNCell,
+}  # fmt: skip
 # float modules PyTorch's convert would swap, that manygrad has no quantized version of
 _NOT_YET = ("BatchNorm3d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
             "Embedding", "EmbeddingBag", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
             "InstanceNorm3d", "LayerNorm", "PReLU")  # fmt: skip
-_DYNAMIC_NOT_YET = ("LSTM", "GRU", "LSTMCell", "GRUCell", "RNNCell")
+_DYNAMIC_NOT_YET = ("Embedding", "EmbeddingBag")
 
 
 def _leaf_types() -> set:
@@ -174,34 +183,38 @@ def convert(module: nn.Module, mapping=None, inplace: bool = False, remove_qconf
 
 def quantize_dynamic(model: nn.Module, qconfig_spec=None, dtype=D.qint8, mapping=None,
                      inplace: bool = False):  # fmt: skip
-    """Swap ``nn.Linear`` modules (or those ``qconfig_spec`` names) for dynamically quantized
-    ones: int8 weights now, activations quantized per batch at run time.
+    """Swap ``nn.Linear``, ``nn.LSTM``, ``nn.GRU`` and the RNN cells (or the modules
+    ``qconfig_spec`` names) for dynamically quantized ones: int8 (or float16) weights now,
+    activations quantized per call at run time.
 
     Args:
         model: the float model.
         qconfig_spec: a set of module types, or a dict of types / qualified names to
-            QConfigs (default: every nn.Linear).
-        dtype: ``torch.qint8`` (float16 is not supported).
+            QConfigs (default: Linear, LSTM, GRU, LSTMCell, GRUCell, RNNCell).
+        dtype: ``torch.qint8`` or ``torch.float16`` (weights kept as float16, computed in
+            float32); it picks the default QConfig of a set or of the default spec.
         mapping: float type -> dynamic module type.
         inplace: change ``model`` itself instead of a copy.
 
     Example:
-        >>> q = quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+        >>> q = quantize_dynamic(model, {nn.Linear, nn.LSTM}, dtype=torch.qint8)
     """
-    if dtype is not D.qint8:
-        raise NotImplementedError(
-            f"quantize_dynamic: dtype {dtype} is not supported by manygrad; use torch.qint8"
-        )
-    if qconfig_spec is None:
-        qconfig_spec = {nn.Linear: default_dynamic_qconfig}
-    elif isinstance(qconfig_spec, set):
-        qconfig_spec = dict.fromkeys(qconfig_spec, default_dynamic_qconfig)
+    qconfigs = {D.qint8: default_dynamic_qconfig, D.float16: float16_dynamic_qconfig}
+    if qconfig_spec is None or isinstance(qconfig_spec, set):
+        if dtype not in qconfigs:
+            raise NotImplementedError(
+                f"quantize_dynamic: dtype {dtype} is not supported by manygrad; use "
+                "torch.qint8 or torch.float16"
+            )
+        if qconfig_spec is None:
+            qconfig_spec = {nn.Linear, nn.LSTM, nn.GRU, nn.LSTMCell, nn.RNNCell, nn.GRUCell}
+        qconfig_spec = dict.fromkeys(qconfig_spec, qconfigs[dtype])
     for k in qconfig_spec:
         name = getattr(k, "__name__", "")
         if name in _DYNAMIC_NOT_YET:
             raise NotImplementedError(
-                f"quantize_dynamic: dynamically quantized {name} is not supported by manygrad "
-                "yet; quantize nn.Linear only ({nn.Linear})"
+                f"quantize_dynamic: a quantized {name} is not supported by manygrad yet; "
+                "quantize Linear, LSTM, GRU and the RNN cells"
             )
     if not inplace:
         model = copy.deepcopy(model)

@@ -14,6 +14,9 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+
+from .... import backend
 from .... import dtypes as D
 from ....creation import tensor
 from ....nn import Module
@@ -46,6 +49,25 @@ def check_weight(mod: Module, key: str, w, shape: tuple, error_msgs: list) -> bo
         )
         return False
     return True
+
+
+_FP16_MAX = 65504.0
+
+
+def fp16_weight(w: Tensor) -> Tensor:
+    """``w`` rounded to float16 (clamped to its range first, as fbgemm's packing) and held as
+    float32, the weight of float16 dynamic modules."""
+    if not isinstance(w, Tensor) or w.is_quantized or not w.is_floating_point():
+        raise TypeError(f"a float16 dynamic module needs a float weight, got "
+                        f"{getattr(w, 'dtype', type(w).__name__)}")  # fmt: skip
+    a = w.detach()._data.astype("float32")
+    xp = backend.array_module(a)
+    if a.size and float(xp.abs(a).max()) > _FP16_MAX:
+        warnings.warn("Found weights outside the float16 range; they are clamped to "
+                      "[-65504, 65504]", stacklevel=3)  # fmt: skip
+    with backend.quiet_float_errors():
+        a = xp.clip(a, -_FP16_MAX, _FP16_MAX).astype(xp.float16).astype(xp.float32)
+    return Tensor._wrap(a, w._device)
 
 
 def _as_bias(b):
@@ -117,6 +139,8 @@ class LinearPackedParams(Module):
         self._weight, self._bias = None, None
 
     def set_weight_bias(self, weight: QTensor, bias: Tensor | None) -> None:
+        if self.dtype is D.float16:  # NOTE: float16 values, kept (and given back) as float32
+            weight = fp16_weight(weight)
         self._weight = weight
         self._bias = None if bias is None else bias.detach().float()
 
@@ -141,7 +165,8 @@ class LinearPackedParams(Module):
         if wb is not None:
             if not (isinstance(wb, (tuple, list)) and len(wb) == 2):
                 error_msgs.append(f"{key}: expected the tuple (weight, bias), got {type(wb)}")
-            elif check_weight(self, key, wb[0], self._weight.shape, error_msgs):
+            elif self.dtype is D.float16 or check_weight(self, key, wb[0], self._weight.shape,
+                                                         error_msgs):  # fmt: skip
                 self.set_weight_bias(wb[0], _as_bias(wb[1]))
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)  # fmt: skip
