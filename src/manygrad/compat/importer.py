@@ -8,6 +8,7 @@ names the PyTorch API (``torch.nn.Foo``) and the manygrad version, so that a por
 stops on a clear line instead of a bare ``AttributeError`` about some manygrad module.
 A ``torch.<sub>`` module with no manygrad counterpart raises ``UnsupportedModuleError``
 (a ``ModuleNotFoundError``, so ``try: import torch.foo except ImportError`` still works).
+``torchvision`` and ``torchvision.<sub>`` are answered the same way, by ``manygrad.vision``.
 """
 
 from __future__ import annotations
@@ -86,8 +87,19 @@ def unsupported_message(torch_name: str) -> str:
     )
 
 
+def _is_vision(name: str) -> bool:
+    return name == "torchvision" or name.startswith("torchvision.")
+
+
+def _served(name: str) -> bool:
+    """Whether the finder answers an import of ``name`` (torch and torchvision)."""
+    return name == "torch" or name.startswith("torch.") or _is_vision(name)
+
+
 def target_name(torch_name: str) -> str:
     """The manygrad module that stands for the torch module ``torch_name``."""
+    if _is_vision(torch_name):  # NOTE: torchvision.x -> manygrad.vision.x
+        return "manygrad.vision" + torch_name[len("torchvision") :]
     if torch_name in ALIASES:
         return ALIASES[torch_name]
     if torch_name in _ONE_CLASS_MODULES:
@@ -106,6 +118,8 @@ def target_name(torch_name: str) -> str:
 
 def torch_name_of(module_name: str) -> str:
     """The torch name a manygrad module is shown under (inverse of ``target_name``)."""
+    if module_name == "manygrad.vision" or module_name.startswith("manygrad.vision."):
+        return "torchvision" + module_name[len("manygrad.vision") :]
     for t, m in ALIASES.items():
         if m == module_name:
             return t
@@ -202,10 +216,11 @@ class _Loader(importlib.abc.Loader):
 
 
 class TorchFinder(importlib.abc.MetaPathFinder):
-    """Answers ``import torch[.x.y]`` with manygrad's modules (see the module docstring)."""
+    """Answers ``import torch[.x.y]`` (and ``import torchvision[.x]``) with manygrad's
+    modules (see the module docstring)."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "torch" and not fullname.startswith("torch."):
+        if not _served(fullname):
             return None
         name = target_name(fullname)
         try:
@@ -234,7 +249,7 @@ def install() -> None:
         >>> manygrad.compat.install()
         >>> import torch.nn as nn  # manygrad.nn
     """
-    for k in [k for k in sys.modules if k == "torch" or k.startswith("torch.")]:
+    for k in [k for k in sys.modules if _served(k)]:
         if not isinstance(sys.modules[k], TorchModule):
             _STASHED[k] = sys.modules.pop(k)
     if _FINDER not in sys.meta_path:
@@ -251,7 +266,7 @@ def uninstall() -> None:
     from .. import dtypes
 
     dtypes.display_module = "manygrad"
-    for k in [k for k in sys.modules if k == "torch" or k.startswith("torch.")]:
+    for k in [k for k in sys.modules if _served(k)]:
         if isinstance(sys.modules[k], TorchModule):
             del sys.modules[k]
     sys.modules.update(_STASHED)  # a real PyTorch imported before install() comes back
