@@ -380,7 +380,7 @@ def test_workflow_errors():
         mq.fuse_modules(m, ["0", "1"])  # batch norm fusion needs eval mode
     with pytest.raises(NotImplementedError, match="cannot fuse"):
         mq.fuse_modules(mnn.Sequential(mnn.Linear(1, 1), mnn.Sigmoid()), ["0", "1"])
-    with pytest.raises(NotImplementedError, match="EmbeddingBag"):
+    with pytest.raises(RuntimeError, match="float_qparams_weight_only_qconfig"):
         mq.quantize_dynamic(mnn.Sequential(mnn.EmbeddingBag(2, 2)), {mnn.EmbeddingBag})
     with pytest.raises(NotImplementedError, match="qint8"):
         mq.quantize_dynamic(mnn.Linear(2, 2), dtype=mg.quint4x2)

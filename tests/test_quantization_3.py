@@ -206,7 +206,7 @@ def test_float16_weights_saturate_and_errors():
     with pytest.warns(UserWarning, match="float16 range"):
         q = mq.quantize_dynamic(mg.nn.Sequential(lin), {mg.nn.Linear}, dtype=mg.float16)
     assert float(q[0].weight()[0, 0]) == 65504.0
-    with pytest.raises(NotImplementedError, match="qint8 or torch.float16"):
+    with pytest.raises(NotImplementedError, match="torch.qint8, torch.float16"):
         mq.quantize_dynamic(mg.nn.Sequential(mg.nn.Linear(3, 2)), dtype=mg.quint4x2)
     with pytest.raises(NotImplementedError, match="float16"):
         mnnq.dynamic.Linear(3, 2, dtype=mg.quint8)
@@ -284,5 +284,91 @@ def test_dynamic_rnn_state_dict_roundtrip_and_errors():
         a(mg.quantize_per_tensor(x, 0.1, 0, mg.quint8))
     with pytest.raises(NotImplementedError, match="biases"):
         mq.quantize_dynamic(mg.nn.Sequential(mg.nn.GRU(4, 3, bias=False)))
-    with pytest.raises(NotImplementedError, match="Embedding"):
+    with pytest.raises(RuntimeError, match="float_qparams_weight_only_qconfig"):
         mq.quantize_dynamic(mg.nn.Sequential(mg.nn.Embedding(4, 3)), {mg.nn.Embedding})
+
+
+# ------------------------------------------------------------------ Embedding / EmbeddingBag
+def _embeddings(lib, q, static: bool):
+    class Net(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.bag = lib.nn.Embedding(50, 33), lib.nn.EmbeddingBag(50, 33)
+
+    net = _seeded(lib, Net(), 6)
+    if not static:
+        return q.quantize_dynamic(net, dtype=lib.quint8)
+    net.emb.qconfig = net.bag.qconfig = q.float_qparams_weight_only_qconfig
+    return q.convert(q.prepare(net))
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_quantized_embeddings_match_bit_for_bit(static):
+    t, m = _embeddings(torch, tq, static), _embeddings(mg, mq, static)
+    assert repr(m).replace("manygrad.", "torch.") == repr(t)
+    assert list(m.state_dict()) == list(t.state_dict())
+    tw, mw = t.emb.weight(), m.emb.weight()
+    assert mw.qscheme() is mg.per_channel_affine_float_qparams
+    np.testing.assert_array_equal(_codes(mw), _codes(tw))
+    np.testing.assert_array_equal(_np(mw.q_per_channel_zero_points()),
+                                  _np(tw.q_per_channel_zero_points()))  # fmt: skip
+    np.testing.assert_array_equal(_np(mw.dequantize()), _np(tw.dequantize()))
+    rng = np.random.default_rng(7)
+    idx = rng.integers(0, 50, (6, 4))
+    # NOTE: fbgemm's rows: fma(scale, q, bias), bags accumulate fma(scale, q, acc + bias)
+    for a, b in [(t.emb(torch.tensor(idx)), m.emb(mg.tensor(idx))),
+                 (t.bag(torch.tensor(idx)), m.bag(mg.tensor(idx)))]:  # fmt: skip
+        assert tuple(b.shape) == tuple(a.shape)
+        np.testing.assert_array_equal(_np(b), _np(a))
+    flat, offs = idx.reshape(-1), np.array([0, 0, 5, 9, 20])
+    psw = rng.uniform(-1, 2, flat.size).astype(F)
+    for last in (False, True):
+        t.bag.include_last_offset = m.bag.include_last_offset = last
+        o = np.append(offs, 24) if last else offs
+        for w in (None, psw):
+            ta = t.bag(torch.tensor(flat), torch.tensor(o),
+                       per_sample_weights=None if w is None else torch.tensor(w))  # fmt: skip
+            ma = m.bag(mg.tensor(flat), mg.tensor(o),
+                       per_sample_weights=None if w is None else mg.tensor(w))  # fmt: skip
+            np.testing.assert_array_equal(_np(ma), _np(ta))
+
+
+def test_quantized_embedding_state_files_and_errors(tmp_path):
+    m = _embeddings(mg, mq, False)
+    fresh = _embeddings(mg, mq, True)
+    with mg.no_grad():
+        fresh.emb.set_weight(mg.quantize_per_channel(mg.ones(50, 33), mg.ones(50), mg.zeros(50),
+                                                     0, mg.quint8))  # fmt: skip
+    mg.save(m.state_dict(), tmp_path / "q.pt")
+    fresh.load_state_dict(mg.load(tmp_path / "q.pt"))
+    idx = mg.tensor([[1, 2, 49]])
+    assert mg.equal(fresh.emb(idx), m.emb(idx)) and mg.equal(fresh.bag(idx), m.bag(idx))
+    # files PyTorch wrote: it pickles float-qparams weights as per_channel_affine
+    t = _embeddings(torch, tq, False)
+    torch.save(t.state_dict(), tmp_path / "t.pt")
+    loaded = mg.load(tmp_path / "t.pt")
+    w = loaded["emb._packed_params._packed_weight"]
+    assert w.qscheme() is mg.per_channel_affine_float_qparams and w.equal(m.emb.weight())
+    with pytest.raises(IndexError, match="out of range"):
+        m.emb(mg.tensor([50]))
+    with pytest.raises(TypeError, match="integer"):
+        m.emb(mg.tensor([1.0]))
+    with pytest.raises(ValueError, match="offsets"):
+        m.bag(mg.tensor([1, 2]))
+    with pytest.raises(RuntimeError, match="float qparams"):
+        m.emb.set_weight(mg.quantize_per_tensor(mg.ones(50, 33), 0.1, 0, mg.quint8))
+    with pytest.raises(RuntimeError, match="float_qparams_weight_only_qconfig"):
+        e = mg.nn.Embedding(3, 2)
+        e.qconfig = mq.default_qconfig
+        mnnq.Embedding.from_float(e)
+    with pytest.raises(Exception, match="qint32"):
+        mg.quantize_per_channel(mg.ones(2, 2), mg.ones(2), mg.zeros(2), 0, mg.qint32)
+    x = np.random.default_rng(8).normal(0, 1, (3, 4)).astype(F)
+    args = ([0.1, 0.2, 0.05], [1.5, -3.25, 0.0])
+    for qd in ("qint8", "quint8"):  # float zero points make float-qparams tensors, as PyTorch
+        a = torch.quantize_per_channel(torch.tensor(x), *map(torch.tensor, args), 0,
+                                       getattr(torch, qd))  # fmt: skip
+        b = mg.quantize_per_channel(mg.tensor(x), *map(mg.tensor, args), 0, getattr(mg, qd))
+        assert b.qscheme() is mg.per_channel_affine_float_qparams
+        np.testing.assert_array_equal(_codes(b), _codes(a))
+        np.testing.assert_array_equal(_np(b.dequantize()), _np(a.dequantize()))

@@ -47,6 +47,9 @@ def quantize(x, scale, zero_point, qdtype: D.dtype, shape=None):
 def dequantize(q, scale, zero_point, shape=None):
     """float32 values of integer codes ``q``: ``(q - zero_point) * scale``."""
     xp = backend.array_module(q)
+    if shape is not None and zero_point.dtype.kind == "f":  # NOTE: float qparams, in float32
+        zf = xp.asarray(zero_point, dtype=xp.float32).reshape(shape)
+        return (q.astype(xp.float32) - zf) * xp.asarray(scale, dtype=xp.float32).reshape(shape)
     d = q.astype(xp.int64) - (zero_point if shape is None else
                                xp.asarray(zero_point).reshape(shape))  # fmt: skip
     if shape is None:

@@ -48,8 +48,12 @@ def decode(meta, array, dev, where: str) -> Q.QTensor:
         if "axis" not in meta:
             return Q._make(codes, qdtype, float(meta["scale"]), int(meta["zero_point"]), None, dev)
         xp = backend.xp_of(dev)
-        scales = backend.to_device(array(meta["scales"]), dev).astype(xp.float64)
-        zps = backend.to_device(array(meta["zero_points"]), dev).astype(xp.int64)
+        scales = backend.to_device(array(meta["scales"]), dev)
+        zps = backend.to_device(array(meta["zero_points"]), dev)
+        if zps.dtype.kind == "f":  # NOTE: float qparams (embedding weights) stay float32
+            scales, zps = scales.astype(xp.float32), zps.astype(xp.float32)
+        else:
+            scales, zps = scales.astype(xp.float64), zps.astype(xp.int64)
         return Q._make(codes, qdtype, scales, zps, int(meta["axis"]), dev)
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{where}: a damaged quantized tensor record ({e})") from None
@@ -65,6 +69,14 @@ def from_torch(codes, qdtype, qparams, where: str) -> Q.QTensor:
     a = codes._data.astype(qdtype.np)
     if scheme in (Q.per_tensor_affine, Q.per_tensor_symmetric) and len(qparams) == 3:
         return Q._make(a, qdtype, float(qparams[1]), int(qparams[2]), None, codes._device)
+    float_zps = len(qparams) == 4 and getattr(qparams[2], "is_floating_point", bool)()
+    if scheme is Q.per_channel_affine_float_qparams or (
+        scheme is Q.per_channel_affine and float_zps
+    ):  # NOTE: PyTorch pickles float-qparams tensors as per_channel_affine, float zero points
+        scales, zps, axis = qparams[1:]
+        xp = backend.array_module(a)
+        return Q._make(a, qdtype, scales._data.astype(xp.float32), zps._data.astype(xp.float32),
+                       int(axis), codes._device)  # fmt: skip
     if scheme in (Q.per_channel_affine, Q.per_channel_symmetric) and len(qparams) == 4:
         scales, zps, axis = qparams[1:]
         xp = backend.array_module(a)

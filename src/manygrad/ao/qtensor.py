@@ -75,7 +75,11 @@ class QTensor(Tensor):
 
     # ------------------------------------------------------------- quantization parameters
     def qscheme(self) -> qscheme:
-        return per_tensor_affine if self._axis is None else per_channel_affine
+        if self._axis is None:
+            return per_tensor_affine
+        # NOTE: float zero points (embedding weights): PyTorch's float-qparams scheme
+        return per_channel_affine_float_qparams if self._zp.dtype.kind == "f" else (
+            per_channel_affine)  # fmt: skip
 
     def _need(self, per_channel: bool, what: str) -> None:
         if (self._axis is not None) != per_channel:
@@ -410,10 +414,16 @@ def quantize_per_channel(input, scales, zero_points, axis: int, dtype):
             f"{tuple(scales.shape)} and {tuple(zero_points.shape)}"
         )
     xp = backend.array_module(input._data)
-    sc = scales._data.astype(xp.float64)
-    zp = zero_points._data.astype(xp.int64)
     lo, hi = _qmath.RANGES[qdtype.name]
-    if zp.size and (int(zp.min()) < lo or int(zp.max()) > hi):
+    if zero_points.is_floating_point():  # NOTE: float qparams (per_channel_affine_float_qparams)
+        if qdtype is D.qint32:
+            raise DTypeError(f"{fn}: float zero points (per_channel_affine_float_qparams) "
+                             "are not supported for qint32; use integer zero points, e.g. "
+                             "zero_points.long()")  # fmt: skip
+        sc, zp = scales._data.astype(xp.float32), zero_points._data.astype(xp.float32)
+    else:
+        sc, zp = scales._data.astype(xp.float64), zero_points._data.astype(xp.int64)
+    if zp.dtype.kind == "i" and zp.size and (int(zp.min()) < lo or int(zp.max()) > hi):
         _check_zp(fn, int(zp.min()) if int(zp.min()) < lo else int(zp.max()), qdtype)
     shape = [1] * nd
     shape[axis] = -1

@@ -27,6 +27,7 @@ from .qconfig import (
     QuantStub,
     default_dynamic_qconfig,
     float16_dynamic_qconfig,
+    float_qparams_weight_only_qconfig,
     per_channel_dynamic_qconfig,
 )
 
@@ -35,6 +36,7 @@ DEFAULT_STATIC_QUANT_MODULE_MAPPINGS = {
     nn.Conv1d: nnq.Conv1d, nn.Conv2d: nnq.Conv2d, nn.BatchNorm2d: nnq.BatchNorm2d,
     nn.ReLU6: nnq.ReLU6, nn.Hardswish: nnq.Hardswish, nn.LeakyReLU: nnq.LeakyReLU,
     nn.ELU: nnq.ELU, nn.Dropout: nnq.Dropout, nnq.FloatFunctional: nnq.QFunctional,
+    nn.Embedding: nnq.Embedding, nn.EmbeddingBag: nnq.EmbeddingBag,
     nni.ConvReLU2d: nniq.ConvReLU2d, nni.LinearReLU: nniq.LinearReLU,
     nnqat.Linear: nnq.Linear, nnqat.Conv2d: nnq.Conv2d, nniqat.LinearReLU: nniq.LinearReLU,
     nniqat.ConvReLU2d: nniq.ConvReLU2d,
@@ -45,13 +47,13 @@ DEFAULT_QAT_MODULE_MAPPINGS = {
 }  # fmt: skip
 DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS = {
     nn.Linear: nnqd.Linear, nn.LSTM: nnqd.LSTM, nn.GRU: nnqd.GRU, nn.LSTMCell: nnqd.LSTMCell,
-    nn.GRUCell: nnqd.GRUCell, nn.RNNCell: nnqd.RNNCell,
+    nn.GRUCell: nnqd.GRUCell, nn.RNNCell: nnqd.RNNCell, nn.Embedding: nnq.Embedding,
+    nn.EmbeddingBag: nnq.EmbeddingBag,
 }  # fmt: skip
 # float modules PyTorch's convert would swap, that manygrad has no quantized version of
 _NOT_YET = ("BatchNorm3d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-            "Embedding", "EmbeddingBag", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
+            "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
             "InstanceNorm3d", "LayerNorm", "PReLU")  # fmt: skip
-_DYNAMIC_NOT_YET = ("Embedding", "EmbeddingBag")
 
 
 def _leaf_types() -> set:
@@ -191,31 +193,28 @@ def quantize_dynamic(model: nn.Module, qconfig_spec=None, dtype=D.qint8, mapping
         model: the float model.
         qconfig_spec: a set of module types, or a dict of types / qualified names to
             QConfigs (default: Linear, LSTM, GRU, LSTMCell, GRUCell, RNNCell).
-        dtype: ``torch.qint8`` or ``torch.float16`` (weights kept as float16, computed in
-            float32); it picks the default QConfig of a set or of the default spec.
+        dtype: ``torch.qint8``, ``torch.float16`` (weights kept as float16, computed in
+            float32) or ``torch.quint8`` (Embedding / EmbeddingBag, float qparams); it picks
+            the default QConfig of a set and the default spec.
         mapping: float type -> dynamic module type.
         inplace: change ``model`` itself instead of a copy.
 
     Example:
         >>> q = quantize_dynamic(model, {nn.Linear, nn.LSTM}, dtype=torch.qint8)
     """
-    qconfigs = {D.qint8: default_dynamic_qconfig, D.float16: float16_dynamic_qconfig}
+    qconfigs = {D.qint8: default_dynamic_qconfig, D.float16: float16_dynamic_qconfig,
+                D.quint8: float_qparams_weight_only_qconfig}  # fmt: skip
     if qconfig_spec is None or isinstance(qconfig_spec, set):
         if dtype not in qconfigs:
             raise NotImplementedError(
                 f"quantize_dynamic: dtype {dtype} is not supported by manygrad; use "
-                "torch.qint8 or torch.float16"
+                "torch.qint8, torch.float16 or torch.quint8 (embeddings)"
             )
-        if qconfig_spec is None:
+        if qconfig_spec is None and dtype is D.quint8:
+            qconfig_spec = {nn.Embedding, nn.EmbeddingBag}
+        elif qconfig_spec is None:
             qconfig_spec = {nn.Linear, nn.LSTM, nn.GRU, nn.LSTMCell, nn.RNNCell, nn.GRUCell}
         qconfig_spec = dict.fromkeys(qconfig_spec, qconfigs[dtype])
-    for k in qconfig_spec:
-        name = getattr(k, "__name__", "")
-        if name in _DYNAMIC_NOT_YET:
-            raise NotImplementedError(
-                f"quantize_dynamic: a quantized {name} is not supported by manygrad yet; "
-                "quantize Linear, LSTM, GRU and the RNN cells"
-            )
     if not inplace:
         model = copy.deepcopy(model)
     model.eval()

@@ -2,9 +2,11 @@
 
 from . import dynamic, functional  # noqa: F401
 from .activation import ELU, BatchNorm2d, Dropout, Hardswish, LeakyReLU, ReLU6, Sigmoid
+from .embedding import Embedding, EmbeddingBag
 from .functional_modules import FloatFunctional, FXFloatFunctional, QFunctional
 from .modules import Conv1d, Conv2d, DeQuantize, Linear, Quantize
 
-__all__ = ["BatchNorm2d", "Conv1d", "Conv2d", "DeQuantize", "Dropout", "ELU", "FXFloatFunctional",
+__all__ = ["BatchNorm2d", "Conv1d", "Conv2d", "DeQuantize", "Dropout", "ELU", "Embedding",
+           "EmbeddingBag", "FXFloatFunctional",
            "FloatFunctional", "Hardswish", "LeakyReLU", "Linear", "QFunctional", "Quantize",
            "ReLU6", "Sigmoid", "dynamic", "functional"]  # fmt: skip

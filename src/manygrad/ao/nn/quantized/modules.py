@@ -19,6 +19,7 @@ from ...qtensor import (
     QTensor,
     _make,
     per_channel_affine,
+    per_channel_affine_float_qparams,
     per_channel_symmetric,
     quantize_per_channel,
     quantize_per_tensor,
@@ -53,6 +54,9 @@ def quantize_weight(weight: Tensor, observer) -> QTensor:
     """``weight`` quantized with the qparams ``observer`` (already run on it) chose."""
     scale, zero_point = observer.calculate_qparams()
     w = weight.detach().float()
+    if observer.qscheme is per_channel_affine_float_qparams:  # NOTE: float zero points
+        return quantize_per_channel(w, scale.float(), zero_point.float(),
+                                    getattr(observer, "ch_axis", 0), observer.dtype)  # fmt: skip
     if observer.qscheme in (per_channel_affine, per_channel_symmetric):
         return quantize_per_channel(w, scale.double(), zero_point.long(),
                                     getattr(observer, "ch_axis", 0), observer.dtype)  # fmt: skip
