@@ -1,0 +1,13 @@
+"""torchvision's datasets on manygrad (``torchvision.datasets``): MNIST and its family,
+CIFAR-10/100, SVHN, image folders and FakeData, read from local files in torchvision's
+layouts (``download=True`` fetches them from torchvision's mirrors when missing)."""
+
+from .cifar import CIFAR10, CIFAR100
+from .fakedata import FakeData
+from .folder import DatasetFolder, ImageFolder
+from .mnist import EMNIST, KMNIST, MNIST, QMNIST, FashionMNIST
+from .svhn import SVHN
+from .vision import VisionDataset
+
+__all__ = ["CIFAR10", "CIFAR100", "EMNIST", "KMNIST", "MNIST", "QMNIST", "SVHN",
+           "DatasetFolder", "FakeData", "FashionMNIST", "ImageFolder", "VisionDataset"]  # fmt: skip

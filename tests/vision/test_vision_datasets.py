@@ -1,0 +1,368 @@
+"""manygrad.vision.datasets against torchvision's datasets reading the very same small
+files, written here in torchvision's on-disk layouts (IDX, CIFAR pickles, image folders,
+SVHN .mat)."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import http.server
+import os
+import pickle
+import tarfile
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import manygrad as mg
+from manygrad.vision import datasets
+from manygrad.vision.datasets.utils import DatasetDownloadError
+
+RNG = np.random.default_rng(0)
+
+
+def write_idx(path, a: np.ndarray, gz: bool = False) -> None:
+    codes = {np.uint8: 0x08, np.int32: 0x0C}
+    head = bytes([0, 0, codes[a.dtype.type], a.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in a.shape
+    )
+    body = head + a.astype(a.dtype.newbyteorder(">")).tobytes()
+    with (gzip.open if gz else open)(path, "wb") as f:
+        f.write(body)
+
+
+def mnist_files(root, name, n=7, gz=False, prefixes=("train", "t10k")):
+    raw = root / name / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for k, prefix in enumerate(prefixes):
+        imgs = RNG.integers(0, 256, (n + k, 28, 28), dtype=np.uint8)
+        labels = RNG.integers(0, 10, n + k).astype(np.uint8)
+        ext = ".gz" if gz else ""
+        write_idx(raw / f"{prefix}-images-idx3-ubyte{ext}", imgs, gz)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte{ext}", labels, gz)
+        out[prefix] = (imgs, labels)
+    return out
+
+
+def same_item(a, b):
+    (ia, ya), (ib, yb) = a, b
+    assert type(ya) is type(yb) and ya == yb
+    assert ia.mode == ib.mode and ia.size == ib.size
+    np.testing.assert_array_equal(np.asarray(ia), np.asarray(ib))
+
+
+class Named:
+    """A transform with a fixed repr, the same for both libraries."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __call__(self, x):
+        return x
+
+    def __repr__(self):
+        return f"{self.name}(\n  inner=1\n)"
+
+
+@pytest.mark.parametrize("name", ["MNIST", "FashionMNIST", "KMNIST"])
+@pytest.mark.parametrize("train", [True, False])
+def test_mnist_family_equals_torchvision(tv, tmp_path, name, train):
+    mnist_files(tmp_path, name)
+    ours = getattr(datasets, name)(str(tmp_path), train=train)
+    theirs = getattr(tv.datasets, name)(str(tmp_path), train=train)
+    assert len(ours) == len(theirs) and isinstance(ours.data, mg.Tensor)
+    assert ours.data.dtype == mg.uint8 and ours.targets.dtype == mg.int64
+    np.testing.assert_array_equal(ours.data.numpy(), theirs.data.numpy())
+    np.testing.assert_array_equal(ours.targets.numpy(), theirs.targets.numpy())
+    assert ours.classes == theirs.classes and ours.class_to_idx == theirs.class_to_idx
+    for i in (0, 3, len(ours) - 1):
+        same_item(ours[i], theirs[i])
+    assert repr(ours) == repr(theirs)
+    assert ours.raw_folder == theirs.raw_folder
+
+
+def test_mnist_transforms_and_repr(tv, tmp_path):
+    mnist_files(tmp_path, "MNIST")
+    kw = dict(transform=Named("T"), target_transform=lambda y: y + 100)
+    ours, theirs = datasets.MNIST(tmp_path, **kw), tv.datasets.MNIST(tmp_path, **kw)
+    assert ours[2][1] == theirs[2][1] >= 100
+    kw["target_transform"] = Named("U")
+    ours, theirs = datasets.MNIST(tmp_path, **kw), tv.datasets.MNIST(tmp_path, **kw)
+    assert repr(ours) == repr(theirs) and "Target transform: U(" in repr(ours)
+
+
+def test_mnist_reads_gz_as_downloaded(tmp_path):
+    files = mnist_files(tmp_path, "MNIST", gz=True)
+    ds = datasets.MNIST(tmp_path, train=False)
+    imgs, labels = files["t10k"]
+    np.testing.assert_array_equal(ds.data.numpy(), imgs)
+    assert [ds[i][1] for i in range(len(ds))] == labels.tolist()
+
+
+def test_mnist_missing_files_error(tv, tmp_path):
+    with pytest.raises(RuntimeError) as theirs:
+        tv.datasets.MNIST(tmp_path)
+    with pytest.raises(RuntimeError) as ours:
+        datasets.MNIST(tmp_path)
+    assert str(ours.value).startswith(str(theirs.value))
+    assert os.path.join(str(tmp_path), "MNIST", "raw") in str(ours.value)
+
+
+def test_emnist_and_qmnist_equal_torchvision(tv, tmp_path):
+    mnist_files(tmp_path, "EMNIST", prefixes=("emnist-letters-train", "emnist-letters-test"))
+    for train in (True, False):
+        ours = datasets.EMNIST(tmp_path, split="letters", train=train)
+        theirs = tv.datasets.EMNIST(tmp_path, split="letters", train=train)
+        assert ours.classes == theirs.classes and len(ours) == len(theirs)
+        same_item(ours[1], theirs[1])
+        assert repr(ours) == repr(theirs)
+    with pytest.raises(ValueError, match="Unknown value 'bogus' for argument split"):
+        datasets.EMNIST(tmp_path, split="bogus")
+
+    raw = tmp_path / "QMNIST" / "raw"
+    raw.mkdir(parents=True)
+    write_idx(
+        raw / "qmnist-test-images-idx3-ubyte", RNG.integers(0, 256, (10003, 28, 28), np.uint8)
+    )
+    write_idx(raw / "qmnist-test-labels-idx2-int", RNG.integers(0, 99999, (10003, 8), np.int32))
+    for what in ("test", "test50k"):
+        for compat in (True, False):
+            ours = datasets.QMNIST(tmp_path, what=what, compat=compat)
+            theirs = tv.datasets.QMNIST(tmp_path, what=what, compat=compat)
+            assert len(ours) == len(theirs)
+            (ia, ya), (ib, yb) = ours[2], theirs[2]
+            np.testing.assert_array_equal(np.asarray(ia), np.asarray(ib))
+            if compat:
+                assert ya == yb
+            else:
+                np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+
+
+def cifar_files(root, hundred=False):
+    folder = root / ("cifar-100-python" if hundred else "cifar-10-batches-py")
+    folder.mkdir(parents=True)
+    names = ["train", "test"] if hundred else [f"data_batch_{i}" for i in range(1, 6)]
+    names += [] if hundred else ["test_batch"]
+    for k, n in enumerate(names):
+        entry = {"data": RNG.integers(0, 256, (3 + k, 3072), dtype=np.uint8)}
+        entry["fine_labels" if hundred else "labels"] = RNG.integers(0, 10, 3 + k).tolist()
+        with open(folder / n, "wb") as f:
+            pickle.dump(entry, f)
+    meta = {"fine_label_names" if hundred else "label_names": [f"c{i}" for i in range(10)]}
+    with open(folder / ("meta" if hundred else "batches.meta"), "wb") as f:
+        pickle.dump(meta, f)
+    return folder
+
+
+@pytest.mark.parametrize("hundred", [False, True])
+def test_cifar_equals_torchvision(tv, tmp_path, monkeypatch, hundred):
+    cifar_files(tmp_path, hundred)
+    # NOTE: torchvision hashes each batch against the real files' MD5s; these are small copies
+    monkeypatch.setattr(tv.datasets.cifar, "check_integrity", lambda p, md5=None: os.path.isfile(p))
+    name = "CIFAR100" if hundred else "CIFAR10"
+    for train in (True, False):
+        ours = getattr(datasets, name)(tmp_path, train=train)
+        theirs = getattr(tv.datasets, name)(tmp_path, train=train)
+        assert isinstance(ours.data, np.ndarray) and ours.data.shape == theirs.data.shape
+        np.testing.assert_array_equal(ours.data, theirs.data)
+        assert ours.targets == theirs.targets and isinstance(ours.targets, list)
+        assert ours.classes == theirs.classes and ours.class_to_idx == theirs.class_to_idx
+        for i in (0, len(ours) - 1):
+            same_item(ours[i], theirs[i])
+        assert repr(ours) == repr(theirs)
+
+
+def test_cifar_archive_missing_and_refused_pickles(tmp_path):
+    folder = cifar_files(tmp_path / "src")
+    with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
+        tar.add(folder, arcname="cifar-10-batches-py")
+    ds = datasets.CIFAR10(tmp_path, train=False)  # the archive placed by hand is unpacked
+    assert len(ds) == 8 and (tmp_path / "cifar-10-batches-py" / "test_batch").is_file()
+    with pytest.raises(RuntimeError, match="Dataset not found or corrupted.*data_batch_1"):
+        datasets.CIFAR10(tmp_path / "nowhere")
+    with open(tmp_path / "cifar-10-batches-py" / "test_batch", "wb") as f:
+        pickle.dump({"data": functools.partial(print)}, f)
+    with pytest.raises(pickle.UnpicklingError, match="refusing to load functools.partial"):
+        datasets.CIFAR10(tmp_path, train=False)
+
+
+def image_tree(root):
+    for k, cls in enumerate(["dog", "cat", "bird"]):
+        (root / cls / "sub").mkdir(parents=True)
+        for j in range(2 + k):
+            a = RNG.integers(0, 256, (5 + j, 4 + k, 3), dtype=np.uint8)
+            Image.fromarray(a).save(root / cls / f"{j}.png")
+        Image.fromarray(RNG.integers(0, 256, (6, 6), dtype=np.uint8)).save(root / cls / "g.JPG")
+        Image.fromarray(RNG.integers(0, 256, (3, 3, 4), np.uint8)).save(root / cls / "sub/x.png")
+        (root / cls / "notes.txt").write_text("not an image")
+    (root / "empty").mkdir()
+
+
+def test_image_folder_equals_torchvision(tv, tmp_path):
+    image_tree(tmp_path)
+    for kw in (dict(allow_empty=True), dict(is_valid_file=lambda p: p.endswith(".png"),
+                                            allow_empty=True)):  # fmt: skip
+        ours, theirs = datasets.ImageFolder(tmp_path, **kw), tv.datasets.ImageFolder(tmp_path, **kw)
+        assert ours.classes == theirs.classes and ours.class_to_idx == theirs.class_to_idx
+        assert ours.samples == theirs.samples == ours.imgs and ours.targets == theirs.targets
+        for i in range(len(ours)):
+            same_item(ours[i], theirs[i])
+        assert repr(ours) == repr(theirs)
+    with pytest.raises(FileNotFoundError) as theirs:
+        tv.datasets.ImageFolder(tmp_path)
+    with pytest.raises(FileNotFoundError) as ours:
+        datasets.ImageFolder(tmp_path)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_dataset_folder_helpers_equal_torchvision(tv, tmp_path):
+    from manygrad.vision.datasets import folder
+
+    image_tree(tmp_path)
+    tvf = tv.datasets.folder
+    assert folder.IMG_EXTENSIONS == tvf.IMG_EXTENSIONS
+    assert folder.find_classes(tmp_path) == tvf.find_classes(tmp_path)
+    c2i = {"cat": 0, "dog": 1}
+    assert folder.make_dataset(str(tmp_path), c2i, extensions=".txt") == tvf.make_dataset(
+        str(tmp_path), c2i, extensions=".txt"
+    )
+    for bad in (dict(), dict(extensions=".png", is_valid_file=bool)):
+        with pytest.raises(ValueError, match="Both extensions and is_valid_file"):
+            folder.make_dataset(str(tmp_path), c2i, **bad)
+    kw = dict(loader=lambda p: os.path.getsize(p), extensions=(".png", ".txt"), allow_empty=True)
+    ours, theirs = datasets.DatasetFolder(tmp_path, **kw), tv.datasets.DatasetFolder(tmp_path, **kw)
+    assert ours.samples == theirs.samples and [ours[i] for i in range(len(ours))] == [
+        theirs[i] for i in range(len(theirs))
+    ]
+    same_item((folder.default_loader(ours.samples[0][0]), 0),
+              (tvf.default_loader(ours.samples[0][0]), 0))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "size,offset", [((3, 17, 9), 0), ((1, 8, 8), 5), ((3, 2, 2), 2), ((4, 5, 7), 1), ((6, 6), 0)]
+)
+def test_fakedata_equals_torchvision(tv, size, offset):
+    import torch
+
+    torch.manual_seed(123)
+    mg.manual_seed(123)
+    before_t, before_mg = torch.rand(1), mg.rand(1)
+    torch.manual_seed(123)
+    mg.manual_seed(123)
+    ours = datasets.FakeData(size=6, image_size=size, num_classes=7, random_offset=offset)
+    theirs = tv.datasets.FakeData(size=6, image_size=size, num_classes=7, random_offset=offset)
+    assert len(ours) == 6
+    for i in range(6):
+        same_item(ours[i], theirs[i])
+    # neither generator moved: FakeData draws from its own
+    assert torch.rand(1).item() == before_t.item() and mg.rand(1).item() == before_mg.item()
+    with pytest.raises(IndexError, match="FakeData index out of range"):
+        ours[6]
+    t = datasets.FakeData(size=2, image_size=size, target_transform=lambda y: y * 2)
+    assert t[1][1] == tv.datasets.FakeData(2, size, target_transform=lambda y: y * 2)[1][1]
+    assert repr(ours) == repr(theirs)
+
+
+def test_fakedata_default_size_equals_torchvision(tv):
+    same_item(datasets.FakeData()[7], tv.datasets.FakeData()[7])
+
+
+def test_svhn_equals_torchvision(tv, tmp_path, monkeypatch):
+    sio = pytest.importorskip("scipy.io")
+    x = RNG.integers(0, 256, (32, 32, 3, 5), dtype=np.uint8)
+    sio.savemat(tmp_path / "test_32x32.mat", {"X": x, "y": np.array([[10], [1], [2], [10], [9]])})
+    monkeypatch.setattr(tv.datasets.svhn, "check_integrity", lambda p, md5=None: os.path.isfile(p))
+    ours, theirs = datasets.SVHN(tmp_path, split="test"), tv.datasets.SVHN(tmp_path, split="test")
+    np.testing.assert_array_equal(ours.labels, theirs.labels)
+    for i in range(5):
+        same_item(ours[i], theirs[i])
+    assert repr(ours) == repr(theirs)
+
+
+def test_vision_dataset_base_equals_torchvision(tv):
+    class Ours(datasets.VisionDataset):
+        def __len__(self):
+            return 3
+
+    class Theirs(tv.datasets.VisionDataset):
+        def __len__(self):
+            return 3
+
+    for kw in (dict(), dict(root="~/data", transforms=Named("Both")),
+               dict(root="r", transform=Named("T"))):  # fmt: skip
+        a, b = Ours(**kw), Theirs(**kw)
+        assert repr(a).replace("Ours", "X") == repr(b).replace("Theirs", "X")
+        assert a.root == b.root
+    with pytest.raises(ValueError, match="Only transforms or transform/target_transform"):
+        Ours(transforms=Named("A"), transform=Named("B"))
+
+
+# ------------------------------------------------------------------ downloads
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(served))
+    )
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_mnist_download_from_mirror(tmp_path, server, capsys):
+    served, url = server
+    files = mnist_files(served / "src", "MNIST", gz=True)
+    resources = []
+    for f in sorted((served / "src" / "MNIST" / "raw").iterdir()):
+        (served / f.name).write_bytes(f.read_bytes())
+        resources.append((f.name, hashlib.md5(f.read_bytes()).hexdigest()))
+
+    class Local(datasets.MNIST):
+        mirrors = ["http://127.0.0.1:1/", url]  # the first one refuses: the next serves
+
+    Local.resources = resources
+    root = tmp_path / "root"
+    ds = Local(root, train=True, download=True)
+    np.testing.assert_array_equal(ds.data.numpy(), files["train"][0])
+    raw = sorted(os.listdir(root / "Local" / "raw"))
+    assert raw == sorted([n for n, _ in resources] + [n[:-3] for n, _ in resources])
+    (served / resources[0][0]).unlink()  # present locally: nothing is fetched again
+    Local(root, train=False, download=True)
+
+    class Corrupt(Local):
+        pass
+
+    Corrupt.resources = [(resources[0][0], "0" * 32)]
+
+    (served / resources[0][0]).write_bytes(b"not the data")
+    with pytest.raises(DatasetDownloadError, match="MD5") as e:
+        Corrupt(tmp_path / "bad", download=True)
+    assert os.listdir(tmp_path / "bad" / "Corrupt" / "raw") == []  # nothing half-written
+    assert url in str(e.value)
+
+
+def test_download_unreachable_names_urls_and_folder(tmp_path):
+    class Offline(datasets.MNIST):
+        mirrors = ["http://127.0.0.1:1/a/", "http://127.0.0.1:1/b/"]
+
+    with pytest.raises(DatasetDownloadError) as e:
+        Offline(tmp_path, download=True)
+    msg = str(e.value)
+    raw = os.path.join(str(tmp_path), "Offline", "raw")
+    assert "http://127.0.0.1:1/a/train-images-idx3-ubyte.gz" in msg
+    assert "http://127.0.0.1:1/b/train-images-idx3-ubyte.gz" in msg and raw in msg
+    assert os.listdir(raw) == []
