@@ -1563,3 +1563,34 @@ def test_depthwise_conv_rows_of_every_width_as_torch(k, stride):
     finally:
         set_num_threads(old)
     np.testing.assert_array_equal(outs[0].view(np.int32), outs[1].view(np.int32))
+
+
+@pytest.mark.parametrize("k", [3, 5, 7])
+def test_depthwise_conv_row_blocks_of_every_size_as_torch(k):
+    """The stride-1 forward's register blocks (five output rows, two vectors of eight
+    columns, the last block and vector overlapping the ones before): heights from 4 to 12
+    and widths from 7 to 26 (past each block and vector edge), asymmetric and no padding,
+    a channel multiplier, and -0.0, inf and NaN in the input, against PyTorch; the weight
+    and input gradients too."""
+    rng = np.random.default_rng(11)
+    for ho, wo, pad, mult in [(5, 8, (k // 2, k // 2), 1), (6, 9, (0, k // 2), 2),
+                              (9, 15, (k // 2, 0), 1), (10, 16, (k // 2, k // 2), 1),
+                              (11, 17, (1, 2), 3), (12, 26, (k // 2, 1), 1),
+                              (4, 24, (k // 2, k // 2), 1), (7, 7, (k // 2, k // 2), 1)]:  # fmt: skip
+        h, wd = ho + k - 1 - 2 * pad[0], wo + k - 1 - 2 * pad[1]
+        x = rng.standard_normal((2, 3, h, wd)).astype(np.float32)
+        x[0, 0, 1, 0], x[1, 2, -1, -1], x[0, 1, 0, wd // 2] = np.inf, np.nan, -0.0
+        w = rng.standard_normal((3 * mult, 1, k, k)).astype(np.float32)
+        b = rng.standard_normal(3 * mult).astype(np.float32)
+        g = rng.standard_normal((2, 3 * mult, ho, wo)).astype(np.float32)
+        got = _dw_run(mg, x, w, b, g, 1, pad, 1)
+        want = _dw_run(torch, x, w, b, g, 1, pad, 1)
+        assert got[0].shape == (2, 3 * mult, ho, wo)
+        for a, e in zip(got, want):
+            big = float(np.abs(e[np.isfinite(e)]).max())
+            _close(a, e, rtol=1e-5, atol=1e-5 * max(1.0, big))
+        y = _native.depthwise_conv2d(x, w, None, (1, 1), pad, (1, 1), (ho, wo))
+        ty = torch.conv2d(torch.tensor(x), torch.tensor(w), None, 1, pad, 1, 3).numpy()
+        fin = np.isfinite(ty)
+        np.testing.assert_array_equal(np.isfinite(y), fin)
+        _close(y[fin], ty[fin], rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(ty[fin]).max())))

@@ -1574,6 +1574,10 @@ static inline mg_vf mg_ld(const float* p) {
 
 static inline void mg_st(float* p, mg_vf v) { __builtin_memcpy(p, &v, sizeof v); }
 
+/* A vector of f in every lane: one vbroadcastss (f - 0 is f, -0 included, and folds away;
+ * `(mg_vf){0} + f` adds 0 to f first). */
+static inline mg_vf mg_bc(float f) { return f - (mg_vf){0}; }
+
 /* The sum of the lanes of v. */
 static inline float mg_hsum2(mg_vf v) {
   float lanes[MG_VL];
@@ -1697,6 +1701,16 @@ static inline void mg_dw_row(const mg_dw_t* d, float* xr, float* X, int64_t rp, 
  * outside the plane stay as they are: zeroed once by the caller (every plane writes the
  * same positions). */
 static void mg_dw_split(const mg_dw_t* d, const float* x, float* X) {
+  if (d->sh == 1 && d->sw == 1) { /* NOTE: one plane: plain row copies, the geometry in
+                                   * registers (the stores may alias d's fields) */
+    int64_t q0 = d->cols[0], n = d->cols[1] - q0, w = d->w, wq = d->wq;
+    int64_t r0 = d->pt < 0 ? -d->pt : 0, r1 = d->hq - d->pt < d->h ? d->hq - d->pt : d->h;
+    const float* src = x + q0 - d->pl;
+    float* dst = X + d->pt * wq + q0;
+    if (n > 0)
+      for (int64_t r = r0; r < r1; ++r) mg_copy(dst + r * wq, src + r * w, n);
+    return;
+  }
   int64_t rp = d->pt % d->sh, rq = d->pt / d->sh;
   for (int64_t r = 0; r < d->h && rq < d->hq; ++r) {
     mg_dw_row(d, (float*)(x + r * d->w), X, rp, rq, 0);
@@ -1738,6 +1752,90 @@ static void mg_dw_merge(const mg_dw_t* d, const float* X, float* x) {
   }
 }
 
+/* The stride-1, undilated forward with a kh x kw kernel known when compiled: each block of
+ * RB output rows keeps its sums for NC vectors of MG_VL output columns in registers while
+ * the block's RB + KH - 1 input rows pass, each input vector loaded once for the KH rows it
+ * reaches (kw loads for kh kw FMAs per vector and row, against one load per FMA on the
+ * grid). Columns: vectors at c = 8 k, the last ones at Wo - 8 (overlapping the one before,
+ * so every store is a whole vector inside the row); the last row block overlaps the one
+ * before the same way. Every output still adds the bias and then the taps in the order i kw
+ * + j, one fused multiply-add each: the same sums as the grid's loops. X: the zero-padded
+ * plane (hq, wq); needs Ho >= RB and Wo >= MG_VL. */
+#define MG_DW_RB 5
+static inline __attribute__((always_inline)) void mg_dw_block(const float* X, int64_t wq,
+                                                               const float* wk, float bv,
+                                                               float* yp, int64_t ho,
+                                                               int64_t wo, const int KH,
+                                                               const int KW, const int NC,
+                                                               const int64_t* cs) {
+  for (int64_t oh0 = 0;; oh0 += MG_DW_RB) {
+    if (oh0 + MG_DW_RB > ho) oh0 = ho - MG_DW_RB;
+    mg_vf a[MG_DW_RB][2];
+#pragma GCC unroll 8
+    for (int ii = 0; ii < MG_DW_RB; ++ii)
+#pragma GCC unroll 2
+      for (int v = 0; v < NC; ++v) a[ii][v] = (mg_vf){0} + bv;
+#pragma GCC unroll 16
+    for (int r = 0; r < MG_DW_RB + KH - 1; ++r) {
+      const float* xr = X + (oh0 + r) * wq;
+      const float* wr = wk;
+      /* NOTE: an opaque copy of the weights' address for each input row: GCC otherwise
+       * keeps all kh kw broadcast weights across the rows and spills them (and the sums) */
+      __asm__ volatile("" : "+r"(wr));
+#pragma GCC unroll 16
+      for (int j = 0; j < KW; ++j) {
+        mg_vf xv[2];
+#pragma GCC unroll 2
+        for (int v = 0; v < NC; ++v) xv[v] = mg_ld(xr + cs[v] + j);
+#pragma GCC unroll 8
+        for (int ii = 0; ii < MG_DW_RB; ++ii) {
+          int i = r - ii;
+          if (i < 0 || i >= KH) continue;
+          mg_vf wv = mg_bc(wr[i * KW + j]);
+#pragma GCC unroll 2
+          for (int v = 0; v < NC; ++v) a[ii][v] += wv * xv[v];
+        }
+      }
+    }
+#pragma GCC unroll 8
+    for (int ii = 0; ii < MG_DW_RB; ++ii)
+#pragma GCC unroll 2
+      for (int v = 0; v < NC; ++v) mg_st(yp + (oh0 + ii) * wo + cs[v], a[ii][v]);
+    if (oh0 + MG_DW_RB >= ho) break;
+  }
+}
+
+/* One output plane of the stride-1, undilated forward (mg_dw_block over the column
+ * vectors, two at a time); 0 for a kernel size without a compiled block. */
+static int mg_dw_plane(const float* X, int64_t wq, const float* wk, float bv, float* yp,
+                       int64_t ho, int64_t wo, int64_t kh, int64_t kw) {
+  int64_t nv = (wo + MG_VL - 1) / MG_VL;
+  for (int64_t k = 0; k < nv; k += 2) {
+    int64_t cs[2];
+    int nc = nv == 1 ? 1 : 2;
+    int64_t k0 = k + 1 < nv ? k : nv - 2;
+    if (nc == 1) k0 = 0;
+    for (int v = 0; v < nc; ++v) {
+      int64_t c = (k0 + v) * MG_VL;
+      cs[v] = c + MG_VL > wo ? wo - MG_VL : c;
+    }
+#define MG_DW_CASE(H, W)                                                    \
+  if (kh == H && kw == W) {                                                 \
+    if (nc == 2)                                                            \
+      mg_dw_block(X, wq, wk, bv, yp, ho, wo, H, W, 2, cs);                  \
+    else                                                                    \
+      mg_dw_block(X, wq, wk, bv, yp, ho, wo, H, W, 1, cs);                  \
+    continue;                                                               \
+  }
+    MG_DW_CASE(3, 3)
+    MG_DW_CASE(5, 5)
+    MG_DW_CASE(7, 7)
+#undef MG_DW_CASE
+    return 0;
+  }
+  return 1;
+}
+
 /* Forward over `units` planes: y (units m, Ho, Wo) = the convolution plus bias b (or
  * NULL). Returns 0 when out of memory (nothing written then). */
 MG_EXPORT int mg_dwconv2d_f32(const float* x, const float* w, const float* b, float* y,
@@ -1746,6 +1844,8 @@ MG_EXPORT int mg_dwconv2d_f32(const float* x, const float* w, const float* b, fl
   int64_t* ph;
   if (!mg_dw_init(&d, geo, &ph)) return d.ho <= 0 || d.wo <= 0 || d.taps <= 0; /* 1: empty */
   int64_t T = d.taps, L = d.len;
+  int fast = d.sh == 1 && d.sw == 1 && d.dh == 1 && d.dw == 1 && d.ho >= MG_DW_RB &&
+             d.wo >= MG_VL && d.kh == d.kw && (d.kh == 3 || d.kh == 5 || d.kh == 7);
   int grid = d.wq != d.wo;
   float* X = malloc(sizeof(float) * (size_t)d.xlen);
   float* Y = grid ? malloc(sizeof(float) * (size_t)(L + MG_DW_CH)) : NULL;
@@ -1757,12 +1857,15 @@ MG_EXPORT int mg_dwconv2d_f32(const float* x, const float* w, const float* b, fl
     for (int64_t u = 0; u < units; ++u) {
       int64_t c = (u0 + u) % d.c;
       mg_dw_split(&d, x + u * d.h * d.w, X);
+      if (u + 1 < units) /* NOTE: the next plane into the cache while this one's sums run */
+        for (int64_t k = 0; k < d.h * d.w; k += 16) __builtin_prefetch(x + (u + 1) * d.h * d.w + k);
       for (int64_t t = 0; t < T; ++t) tp[t] = X + ph[t] * d.plane + off[t];
       for (int64_t jm = 0; jm < d.m; ++jm) {
         int64_t o = c * d.m + jm;
         const float* wk = w + o * T;
         float bv = b ? b[o] : 0.0f;
         float* yp = y + (u * d.m + jm) * d.ho * d.wo;
+        if (fast && mg_dw_plane(X, d.wq, wk, bv, yp, d.ho, d.wo, d.kh, d.kw)) continue;
         float* dst = grid ? Y : yp;
         for (int64_t p0 = 0; p0 < L; p0 += MG_DW_CH) {
           mg_vf a[MG_NV];
