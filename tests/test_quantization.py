@@ -384,11 +384,11 @@ def test_workflow_errors():
         mq.quantize_dynamic(mnn.Sequential(mnn.EmbeddingBag(2, 2)), {mnn.EmbeddingBag})
     with pytest.raises(NotImplementedError, match="qint8"):
         mq.quantize_dynamic(mnn.Linear(2, 2), dtype=mg.quint4x2)
-    bn = mnn.Sequential(mq.QuantStub(), mnn.LayerNorm(3), mq.DeQuantStub()).eval()
+    bn = mnn.Sequential(mq.QuantStub(), mnn.PReLU(), mq.DeQuantStub()).eval()
     bn.qconfig = mq.default_qconfig
     mq.prepare(bn, inplace=True)
     bn(mg.randn(2, 2, 3, 3))
-    with pytest.raises(NotImplementedError, match="LayerNorm"):
+    with pytest.raises(NotImplementedError, match="PReLU"):
         mq.convert(bn)
     lin = mnnq.Linear(4, 2)
     with pytest.raises(RuntimeError, match="QuantStub"):

@@ -372,3 +372,65 @@ def test_quantized_embedding_state_files_and_errors(tmp_path):
         assert b.qscheme() is mg.per_channel_affine_float_qparams
         np.testing.assert_array_equal(_codes(b), _codes(a))
         np.testing.assert_array_equal(_np(b.dequantize()), _np(a.dequantize()))
+
+
+# ------------------------------------------------------------------ LayerNorm / GroupNorm / InstanceNorm
+def _norms(lib):
+    rng = np.random.default_rng(10)
+    p = lambda *s: lib.nn.Parameter(lib.tensor(rng.uniform(0.5, 1.5, s).astype(F)))  # noqa: E731
+    nnq = tnnq if lib is torch else mnnq
+    return [(nnq.LayerNorm([37], p(37), p(37), 0.03, 120), (4, 37)),
+            (nnq.LayerNorm([5, 7], p(5, 7), p(5, 7), 0.02, 90, eps=1e-3), (2, 3, 5, 7)),
+            (nnq.LayerNorm([64], None, None, 0.04, 128, elementwise_affine=False), (3, 64)),
+            (nnq.GroupNorm(2, 6, p(6), p(6), 0.03, 100), (3, 6, 5, 7)),
+            (nnq.GroupNorm(3, 6, p(6), p(6), 0.05, 110), (2, 6, 8, 8)),
+            (nnq.InstanceNorm1d(4, p(4), p(4), 0.03, 120, affine=True), (2, 4, 70)),
+            (nnq.InstanceNorm2d(4, None, None, 0.03, 120), (2, 4, 5, 9)),
+            (nnq.InstanceNorm3d(3, p(3), p(3), 0.03, 120, affine=True), (2, 3, 2, 4, 5))]  # fmt: skip
+
+
+def test_quantized_norms_match_bit_for_bit():
+    rng = np.random.default_rng(11)
+    for (tmod, shape), (mmod, _) in zip(_norms(torch), _norms(mg)):
+        x = rng.normal(0.3, 2, shape).astype(F)
+        for qd, zp in (("quint8", 64), ("qint8", -10)):
+            t = torch.quantize_per_tensor(torch.tensor(x), 0.05, zp, getattr(torch, qd))
+            m = mg.quantize_per_tensor(mg.tensor(x), 0.05, zp, getattr(mg, qd))
+            # NOTE: statistics from integer sums, 32-code vector blocks and a scalar rest
+            _same(tmod(t), mmod(m), f"{tmod._get_name()} {shape} {qd}")
+        assert repr(mmod) == repr(tmod) and list(mmod.state_dict()) == list(tmod.state_dict())
+
+
+def _norm_net(lib, q):
+    class Net(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.quant, self.dequant = q.QuantStub(), q.DeQuantStub()
+            self.conv = lib.nn.Conv2d(3, 4, 3)
+            self.gn, self.inorm = lib.nn.GroupNorm(2, 4), lib.nn.InstanceNorm2d(4, affine=True)
+            self.ln = lib.nn.LayerNorm([4, 5, 5])
+
+        def forward(self, x):
+            return self.dequant(self.ln(self.inorm(self.gn(self.conv(self.quant(x))))))
+
+    net = _seeded(lib, Net(), 12).eval()
+    net.qconfig = q.default_qconfig
+    q.prepare(net, inplace=True)
+    rng = np.random.default_rng(13)
+    for _ in range(2):
+        net(lib.tensor(rng.normal(0, 1, (2, 3, 7, 7)).astype(F)))
+    return q.convert(net)
+
+
+def test_norm_modules_convert_like_pytorch():
+    t, m = _norm_net(torch, tq), _norm_net(mg, mq)
+    assert [c._get_name() for c in m.children()] == [c._get_name() for c in t.children()]
+    assert list(m.state_dict()) == list(t.state_dict())
+    for name in ("gn", "inorm", "ln"):
+        a, b = getattr(t, name), getattr(m, name)
+        # NOTE: float32 convs in calibration can move an observer's range by an ulp
+        assert float(b.scale) == pytest.approx(float(a.scale), rel=1e-6)
+        assert int(b.zero_point) == int(a.zero_point)
+    x = np.random.default_rng(14).normal(0, 1, (2, 3, 7, 7)).astype(F)
+    yt, ym = _np(t(torch.tensor(x))), _np(m(mg.tensor(x)))
+    assert np.abs(ym - yt).max() <= float(t.ln.scale) * 1.01

@@ -237,6 +237,51 @@ def batch_norm(a, weight, bias, mean, var, eps: float, scale: float, zero_point:
     return _make(codes, a.dtype, float(scale), int(zero_point), None, a._device)
 
 
+def normalize(a, gamma, beta, groups: int, eps: float, scale: float, zero_point: int,
+              channels: int | None = None) -> QTensor:  # fmt: skip
+    """PyTorch's ``quantized_normalize_kernel`` (layer / group / instance norm): ``a``'s codes
+    in ``groups`` rows, each normalized with its mean and variance taken from integer sums of
+    the codes, then ``gamma`` / ``beta`` (per element of a row; per channel when ``channels``
+    is given) and requantized; 32 codes at a time, a scalar path for each row's (or each
+    channel's) rest."""
+    a = per_tensor("normalize", a)
+    xp = backend.array_module(a._data)
+    q = a._data.reshape(groups, -1).astype(xp.int64)
+    n = q.shape[1]
+    xs, zp = F(a._scale), a._zp
+    # NOTE: float32 statistics, eps added in double (as the kernel's std::sqrt argument)
+    m_sh = (q.sum(1).astype(xp.float32) / F(n)).astype(xp.float32)
+    mean = (m_sh - F(zp)).astype(xp.float32)
+    sq = (q * q).sum(1).astype(xp.float32) / F(n)
+    var = xp.maximum((sq - m_sh * m_sh).astype(xp.float32), F(0))
+    sd = (float(xs) / xp.sqrt(((var * xs) * xs).astype(xp.float64) + eps)).astype(xp.float32)
+    d = (q - zp).astype(xp.float32)
+    lo, hi = _qmath.RANGES[a.dtype.name]
+    if channels is None:
+        g = xp.ones(n, xp.float32) if gamma is None else gamma.astype(xp.float32).reshape(-1)
+        b = xp.zeros(n, xp.float32) if beta is None else beta.astype(xp.float32).reshape(-1)
+        y = ((d - mean[:, None]) * sd[:, None]) * g + b
+        per = n
+    else:
+        per_group = n * groups // (a.shape[0] * channels)  # NOTE: H * W, one channel's codes
+        cpg = n // per_group
+        ch = (xp.arange(groups)[:, None] * cpg + xp.arange(cpg)) % channels
+        g = xp.ones(channels, xp.float32) if gamma is None else gamma.astype(xp.float32)
+        b = xp.zeros(channels, xp.float32) if beta is None else beta.astype(xp.float32)
+        gp = (sd[:, None] * g[ch]).astype(xp.float32)
+        d3 = d.reshape(groups, cpg, per_group)
+        y = ((d3 - mean[:, None, None]) * gp[..., None] + b[ch][..., None]).reshape(groups, n)
+        per = per_group
+    y = y.astype(xp.float32).reshape(groups, -1, per)
+    cut = per - per % 32
+    with backend.quiet_float_errors():
+        body = xp.rint(y[..., :cut] * (F(1) / F(scale))) + zero_point
+        tail = _qmath.quantize(y[..., cut:], scale, zero_point, a.dtype).astype(xp.float64)
+    codes = xp.clip(xp.concatenate([body, tail], axis=-1), lo, hi).astype(a.dtype.np)
+    return _make(codes.reshape(tuple(a.shape)), a.dtype, float(scale), int(zero_point), None,
+                 a._device)  # fmt: skip
+
+
 def _window_sums(d: Tensor, pool, **kw):
     return pool(d, **kw, divisor_override=1)._data
 
@@ -292,4 +337,4 @@ def adaptive_avg_pool2d(a, output_size) -> QTensor:
 
 
 __all__ = ["add", "mul", "add_scalar", "mul_scalar", "cat", "clamp", "unary", "batch_norm",
-           "avg_pool2d", "adaptive_avg_pool2d", "elementwise", "fixed_qparams"]  # fmt: skip
+           "avg_pool2d", "adaptive_avg_pool2d", "elementwise", "fixed_qparams", "normalize"]  # fmt: skip

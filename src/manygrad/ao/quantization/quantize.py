@@ -36,7 +36,9 @@ DEFAULT_STATIC_QUANT_MODULE_MAPPINGS = {
     nn.Conv1d: nnq.Conv1d, nn.Conv2d: nnq.Conv2d, nn.BatchNorm2d: nnq.BatchNorm2d,
     nn.ReLU6: nnq.ReLU6, nn.Hardswish: nnq.Hardswish, nn.LeakyReLU: nnq.LeakyReLU,
     nn.ELU: nnq.ELU, nn.Dropout: nnq.Dropout, nnq.FloatFunctional: nnq.QFunctional,
-    nn.Embedding: nnq.Embedding, nn.EmbeddingBag: nnq.EmbeddingBag,
+    nn.Embedding: nnq.Embedding, nn.EmbeddingBag: nnq.EmbeddingBag, nn.LayerNorm: nnq.LayerNorm,
+    nn.GroupNorm: nnq.GroupNorm, nn.InstanceNorm1d: nnq.InstanceNorm1d,
+    nn.InstanceNorm2d: nnq.InstanceNorm2d, nn.InstanceNorm3d: nnq.InstanceNorm3d,
     nni.ConvReLU2d: nniq.ConvReLU2d, nni.LinearReLU: nniq.LinearReLU,
     nnqat.Linear: nnq.Linear, nnqat.Conv2d: nnq.Conv2d, nniqat.LinearReLU: nniq.LinearReLU,
     nniqat.ConvReLU2d: nniq.ConvReLU2d,
@@ -52,8 +54,7 @@ DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS = {
 }  # fmt: skip
 # float modules PyTorch's convert would swap, that manygrad has no quantized version of
 _NOT_YET = ("BatchNorm3d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-            "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
-            "InstanceNorm3d", "LayerNorm", "PReLU")  # fmt: skip
+            "PReLU")  # fmt: skip
 
 
 def _leaf_types() -> set:

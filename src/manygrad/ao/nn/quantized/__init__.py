@@ -5,8 +5,10 @@ from .activation import ELU, BatchNorm2d, Dropout, Hardswish, LeakyReLU, ReLU6, 
 from .embedding import Embedding, EmbeddingBag
 from .functional_modules import FloatFunctional, FXFloatFunctional, QFunctional
 from .modules import Conv1d, Conv2d, DeQuantize, Linear, Quantize
+from .normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, LayerNorm
 
 __all__ = ["BatchNorm2d", "Conv1d", "Conv2d", "DeQuantize", "Dropout", "ELU", "Embedding",
-           "EmbeddingBag", "FXFloatFunctional",
+           "EmbeddingBag", "FXFloatFunctional", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
+           "InstanceNorm3d", "LayerNorm",
            "FloatFunctional", "Hardswish", "LeakyReLU", "Linear", "QFunctional", "Quantize",
            "ReLU6", "Sigmoid", "dynamic", "functional"]  # fmt: skip
