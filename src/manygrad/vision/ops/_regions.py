@@ -1,0 +1,181 @@
+"""The sampling plans of the region ops (roi_align, roi_pool and their position-sensitive
+kinds) on raw arrays, and the weighted gather / scatter that run them.
+
+A plan lists, for each output cell r = (k, ph, pw), S taps into the feature map laid out
+channels-last as rows of C values (row = n * H * W + y * W + x), with one weight per tap:
+the output row is ``sum_s weight[r, s] * rows[tap[r, s]]``. Bilinear sampling is
+separable, so the taps are built from per-(k, ph) rows and per-(k, pw) columns and no
+Python loop runs per box or per sample; the gather itself runs in chunks of taps so that
+its temporary stays within ``_GATHER_BUDGET`` elements.
+"""
+
+from __future__ import annotations
+
+from manygrad import _native, backend
+
+_GATHER_BUDGET = 1 << 24
+
+
+def channels_last_rows(x):
+    """``x`` (N, C, H, W) as (N * H * W, C) rows."""
+    n, c, h, w = x.shape
+    xp = backend.array_module(x)
+    return xp.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(n * h * w, c)
+
+
+def rows_to_nchw(rows, k: int, ph: int, pw: int):
+    """Output rows (K * PH * PW, C) as (K, C, PH, PW)."""
+    xp = backend.array_module(rows)
+    return xp.ascontiguousarray(rows.reshape(k, ph, pw, rows.shape[1]).transpose(0, 3, 1, 2))
+
+
+def _chunks(r: int, s: int, c: int):
+    step = max(1, _GATHER_BUDGET // max(1, r * c))
+    return [(s0, min(s, s0 + step)) for s0 in range(0, s, step)]
+
+
+def gather_weighted(rows, tap, weight):
+    """``out[r] = sum_s weight[r, s] * rows[tap[r, s]]``: (R, C) from rows (V, C)."""
+    xp = backend.array_module(rows)
+    r, s = tap.shape
+    c = rows.shape[1]
+    out = xp.zeros((r, c), rows.dtype)
+    for s0, s1 in _chunks(r, s, c):
+        picked = xp.take(rows, tap[:, s0:s1], axis=0)  # (R, s, C)
+        out += xp.matmul(weight[:, None, s0:s1], picked)[:, 0]
+    return out
+
+
+def scatter_weighted(grad, tap, weight, n_rows: int):
+    """The transpose of ``gather_weighted``: (V, C) rows receiving ``weight * grad``."""
+    xp = backend.array_module(grad)
+    r, s = tap.shape
+    c = grad.shape[1]
+    acc = xp.zeros((n_rows, c), grad.dtype)
+    for s0, s1 in _chunks(r, s, c):
+        vals = (weight[:, s0:s1, None] * grad[:, None, :]).reshape(-1, c)
+        idx = xp.ascontiguousarray(tap[:, s0:s1]).reshape(-1)
+        # NOTE: float32 on the CPU: the rows added in one pass in C (embedding's kernel)
+        summed = _native.embedding_backward(vals, idx, n_rows)
+        if summed is not None:
+            acc += summed
+        else:
+            backend.index_add(acc, idx, vals)
+    return acc
+
+
+def _bilinear_axis(xp, start, bin_size, grid, n_bins: int, n_grid: int, size: int, dtype):
+    """Taps and weights of one axis: (K, P, G, 2) indices and weights (low, high) of the
+    G sample points of each of the P bins, as torchvision's roi_align kernel places them;
+    samples past ``grid`` (adaptive sampling) and outside [-1, size] weigh 0."""
+    p = xp.arange(n_bins, dtype=dtype)[None, :, None]
+    g = xp.arange(n_grid, dtype=dtype)[None, None, :]
+    k = (slice(None), None, None)
+    # NOTE: the kernel's order of operations: ((g + .5) * bin) / grid, in the input's dtype
+    pos = start[k] + p * bin_size[k] + (g + dtype.type(0.5)) * bin_size[k] / grid[k]
+    inside = (pos >= -1.0) & (pos <= size) & (g < grid[k])
+    pos = xp.maximum(pos, 0)
+    low = pos.astype(xp.int64)
+    top = low >= size - 1
+    low = xp.where(top, size - 1, low)
+    high = xp.where(top, size - 1, low + 1)
+    frac = xp.where(top, 0, pos - low).astype(dtype)
+    taps = xp.stack([low, high], axis=-1)
+    weights = xp.stack([1 - frac, frac], axis=-1) * inside[..., None]
+    return taps, weights.astype(dtype)
+
+
+def align_plan(rois, size, spatial_scale, ph, pw, sampling_ratio, aligned, dtype):
+    """The taps (R, S) and weights (R, S) of roi_align for ``rois`` (K, 5) on a feature
+    map of ``size`` = (N, H, W); R = K * PH * PW."""
+    xp = backend.array_module(rois)
+    _, h, w = size
+    k = rois.shape[0]
+    rois = rois.astype(dtype)
+    off = dtype.type(0.5 if aligned else 0.0)
+    scale = dtype.type(spatial_scale)
+    batch = rois[:, 0].astype(xp.int64)
+    x0, y0 = rois[:, 1] * scale - off, rois[:, 2] * scale - off
+    rw, rh = rois[:, 3] * scale - off - x0, rois[:, 4] * scale - off - y0
+    if not aligned:  # NOTE: the legacy kernel makes malformed boxes 1x1
+        rw, rh = xp.maximum(rw, 1), xp.maximum(rh, 1)
+    bin_h, bin_w = rh / dtype.type(ph), rw / dtype.type(pw)
+    if sampling_ratio > 0:
+        gh = gw = xp.full((k,), sampling_ratio, dtype)
+        ny = nx = sampling_ratio
+    else:
+        gh, gw = xp.ceil(rh / dtype.type(ph)), xp.ceil(rw / dtype.type(pw))
+        # NOTE: the largest adaptive grid sets the plan's width: a host sync, as in any op
+        # whose shapes depend on the data
+        ny = max(1, int(gh.max())) if k else 1
+        nx = max(1, int(gw.max())) if k else 1
+    count = xp.maximum(gh * gw, 1).astype(dtype)
+    ty, wy = _bilinear_axis(xp, y0, bin_h, gh, ph, ny, h, dtype)  # (K, PH, GY, 2)
+    tx, wx = _bilinear_axis(xp, x0, bin_w, gw, pw, nx, w, dtype)  # (K, PW, GX, 2)
+    base = (batch * (h * w))[:, None, None, None, None, None, None]
+    tap = base + ty[:, :, None, :, :, None, None] * w + tx[:, None, :, None, None, :, :]
+    weight = wy[:, :, None, :, :, None, None] * wx[:, None, :, None, None, :, :]
+    weight = weight / count[:, None, None, None, None, None, None]
+    s = ny * nx * 4
+    return tap.reshape(k * ph * pw, s), weight.reshape(k * ph * pw, s)
+
+
+def _round_half_away(xp, v):
+    """C's ``round``: halves away from zero (NumPy's rounds them to even)."""
+    v = v.astype(xp.float64)
+    return (xp.sign(v) * xp.floor(xp.abs(v) + 0.5)).astype(xp.int64)
+
+
+def pool_plan(rois, size, spatial_scale, ph, pw, dtype):
+    """The taps (R, S) and validity (R, S) of roi_pool's max windows for ``rois`` (K, 5),
+    taps in row-major window order (the kernel's first maximum wins)."""
+    xp = backend.array_module(rois)
+    _, h, w = size
+    k = rois.shape[0]
+    rois = rois.astype(dtype)
+    scale = dtype.type(spatial_scale)
+    batch = rois[:, 0].astype(xp.int64)
+    x0, y0 = _round_half_away(xp, rois[:, 1] * scale), _round_half_away(xp, rois[:, 2] * scale)
+    x1, y1 = _round_half_away(xp, rois[:, 3] * scale), _round_half_away(xp, rois[:, 4] * scale)
+    rh = xp.maximum(y1 - y0 + 1, 1).astype(dtype)
+    rw = xp.maximum(x1 - x0 + 1, 1).astype(dtype)
+
+    def windows(start, extent, n_bins, limit):
+        b = xp.arange(n_bins, dtype=dtype)[None, :]
+        bin_size = (extent / dtype.type(n_bins))[:, None]
+        lo = xp.floor(b * bin_size).astype(xp.int64) + start[:, None]
+        hi = xp.ceil((b + 1) * bin_size).astype(xp.int64) + start[:, None]
+        return xp.clip(lo, 0, limit), xp.clip(hi, 0, limit)  # (K, P)
+
+    hs, he = windows(y0, rh, ph, h)
+    ws, we = windows(x0, rw, pw, w)
+    # NOTE: the widest window sets the plan's width (a host sync: a data-dependent shape)
+    ny = max(1, int((he - hs).max())) if k else 1
+    nx = max(1, int((we - ws).max())) if k else 1
+    yy = hs[:, :, None] + xp.arange(ny)[None, None, :]  # (K, PH, NY)
+    xx = ws[:, :, None] + xp.arange(nx)[None, None, :]  # (K, PW, NX)
+    vy, vx = yy < he[:, :, None], xx < we[:, :, None]
+    yy, xx = xp.minimum(yy, h - 1), xp.minimum(xx, w - 1)
+    base = (batch * (h * w))[:, None, None, None, None]
+    tap = base + yy[:, :, None, :, None] * w + xx[:, None, :, None, :]
+    valid = vy[:, :, None, :, None] & vx[:, None, :, None, :]
+    return tap.reshape(k * ph * pw, ny * nx), valid.reshape(k * ph * pw, ny * nx)
+
+
+def gather_max(rows, tap, valid):
+    """Windowed max: (R, C) values and the (R, C) row of each maximum (-1: empty window,
+    whose value is 0). Ties: the first tap wins, as in torchvision's kernel."""
+    xp = backend.array_module(rows)
+    r, s = tap.shape
+    c = rows.shape[1]
+    best = xp.full((r, c), -xp.inf, rows.dtype)
+    arg = xp.full((r, c), -1, xp.int64)
+    for s0, s1 in _chunks(r, s, c):
+        picked = xp.take(rows, tap[:, s0:s1], axis=0)  # (R, s, C)
+        picked = xp.where(valid[:, s0:s1, None], picked, -xp.inf)
+        j = xp.argmax(picked, axis=1)  # (R, C)
+        m = xp.take_along_axis(picked, j[:, None, :], axis=1)[:, 0]
+        better = m > best
+        best = xp.where(better, m, best)
+        arg = xp.where(better, xp.take_along_axis(tap[:, s0:s1], j, axis=1), arg)
+    return xp.where(arg >= 0, best, 0).astype(rows.dtype), arg
