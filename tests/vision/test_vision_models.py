@@ -1,0 +1,256 @@
+"""manygrad.vision.models against torchvision.models: the same state-dict keys and shapes,
+the same outputs with torchvision's weights copied in (eval and train mode, gradients and
+batch-norm statistics), and checkpoints read from the hub cache through ``weights=``."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import manygrad as mg
+from manygrad.vision import models as M
+
+
+@pytest.fixture(scope="module")
+def torch():
+    return pytest.importorskip("torch")
+
+
+def _shapes(model) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _copy_weights(src, dst) -> None:
+    dst.load_state_dict({k: mg.tensor(v.detach().numpy()) for k, v in src.state_dict().items()})
+
+
+def _pair(tv, torch, name: str, seed: int = 0, **kw):
+    """torchvision's model (seeded) and manygrad's with its weights copied in."""
+    torch.manual_seed(seed)
+    ref = tv.models.get_model(name, **kw)
+    ours = M.get_model(name, **kw)
+    assert list(_shapes(ours).items()) == list(_shapes(ref).items())
+    _copy_weights(ref, ours)
+    return ref, ours
+
+
+def _check_keys_and_shapes(tv, torch, name: str, **kw) -> None:
+    # on the meta device: no memory, no random init (the large models build in a blink)
+    with torch.device("meta"):
+        ref = tv.models.get_model(name, **kw)
+    with mg.device("meta"):
+        ours = M.get_model(name, **kw)
+    assert list(_shapes(ours).items()) == list(_shapes(ref).items())
+
+
+def _randomize_bn_stats(ref, torch) -> None:
+    """Non-trivial running statistics, so that eval mode checks they are used."""
+    g = torch.Generator().manual_seed(1)
+    for m in ref.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+
+
+def _check_eval(tv, torch, name: str, size: int = 64, atol: float = 1e-4, **kw) -> None:
+    torch.manual_seed(0)
+    ref = tv.models.get_model(name, **kw)
+    _randomize_bn_stats(ref, torch)
+    ours = M.get_model(name, **kw)
+    assert list(_shapes(ours).items()) == list(_shapes(ref).items())
+    _copy_weights(ref, ours)
+    ref.eval()
+    ours.eval()
+    x = np.random.default_rng(0).standard_normal((2, 3, size, size)).astype(np.float32)
+    with torch.no_grad():
+        want = ref(torch.tensor(x)).numpy()
+    with mg.no_grad():
+        got = ours(mg.tensor(x)).numpy()
+    assert got.shape == want.shape
+    scale = max(1.0, float(np.abs(want).max()))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=atol * scale)
+
+
+# ---------------------------------------------------------------- ResNet family
+
+
+def test_resnet18_eval_matches_torchvision(tv, torch):
+    _check_eval(tv, torch, "resnet18", num_classes=10)
+
+
+def test_resnet18_train_step_matches_torchvision(tv, torch):
+    # NOTE: the reference runs in float64: batch norm over 2 samples makes float32 gradients
+    # of the early layers ill-conditioned (PyTorch's own float32 ones are off by ~10%)
+    ref, ours = _pair(tv, torch, "resnet18", num_classes=7)
+    ref = ref.double()
+    x = np.random.default_rng(1).standard_normal((2, 3, 40, 40)).astype(np.float32)
+    y = np.array([3, 5])
+    ref.train()
+    ours.train()
+    out_ref = ref(torch.tensor(x).double())
+    out = ours(mg.tensor(x))
+    np.testing.assert_allclose(out.detach().numpy(), out_ref.detach().numpy(), atol=1e-4)
+    torch.nn.functional.cross_entropy(out_ref, torch.tensor(y)).backward()
+    mg.nn.functional.cross_entropy(out, mg.tensor(y)).backward()
+    ref_params = dict(ref.named_parameters())
+    for k, p in ours.named_parameters():
+        want = ref_params[k].grad.numpy()
+        scale = max(1e-3, float(np.abs(want).max()))
+        np.testing.assert_allclose(p.grad.numpy(), want, atol=1e-3 * scale, err_msg=k)
+    ref_buffers = dict(ref.named_buffers())
+    for k, b in ours.named_buffers():
+        np.testing.assert_allclose(b.numpy(), ref_buffers[k].numpy(), atol=1e-5, err_msg=k)
+
+
+def test_bottleneck_grouped_dilated_resnet_matches(tv, torch):
+    # ResNeXt / wide / dilated code paths on a small net (the full ones are slow to build)
+    def build(lib, resnet):
+        return resnet.ResNet(
+            resnet.Bottleneck,
+            [1, 2, 1, 1],
+            num_classes=5,
+            groups=4,
+            width_per_group=8,
+            replace_stride_with_dilation=[False, True, True],
+        )
+
+    torch.manual_seed(0)
+    ref = build(torch, tv.models.resnet)
+    _randomize_bn_stats(ref, torch)
+    ours = build(mg, M.resnet)
+    assert list(_shapes(ours).items()) == list(_shapes(ref).items())
+    _copy_weights(ref, ours)
+    ref.eval()
+    ours.eval()
+    x = np.random.default_rng(2).standard_normal((1, 3, 48, 48)).astype(np.float32)
+    with torch.no_grad():
+        want = ref(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(ours(mg.tensor(x)).detach().numpy(), want, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "name", ["resnet34", "resnet50", "resnet101", "resnext50_32x4d", "wide_resnet50_2"]
+)
+def test_resnet_builders_have_torchvisions_keys_and_shapes(tv, torch, name):
+    _check_keys_and_shapes(tv, torch, name)
+
+
+def test_resnet_init_follows_torchvision():
+    model = M.resnet18(num_classes=10, zero_init_residual=True)
+    w = model.conv1.weight.detach().numpy()
+    fan_out = 64 * 7 * 7  # kaiming normal, fan_out, relu gain
+    assert abs(w.std() - np.sqrt(2.0 / fan_out)) < 0.1 * np.sqrt(2.0 / fan_out)
+    assert np.all(model.layer1[0].bn2.weight.detach().numpy() == 0)
+    assert np.all(model.layer1[0].bn1.weight.detach().numpy() == 1)
+    assert np.all(model.bn1.bias.detach().numpy() == 0)
+
+
+def test_resnet_bad_arguments():
+    with pytest.raises(ValueError, match="groups=1 and base_width=64"):
+        M.resnet18(groups=2)
+    with pytest.raises(ValueError, match="3-element"):
+        M.resnet50(replace_stride_with_dilation=[True])
+    with pytest.raises(NotImplementedError, match="Dilation > 1"):
+        M.resnet18(replace_stride_with_dilation=[False, False, True])
+
+
+# ---------------------------------------------------------------- registry and weights
+
+
+def test_registry_matches_torchvision(tv):
+    ours = set(M.list_models())
+    assert ours <= set(tv.models.list_models())
+    assert {"resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2"} <= ours
+    assert M.list_models(include="resnet*", exclude="*101") == [
+        n for n in tv.models.list_models(include="resnet*", exclude="*101")
+    ]
+    assert M.list_models(module=M) == sorted(ours)
+    assert M.get_model_weights("resnet50") is M.ResNet50_Weights
+    assert M.get_model_weights(M.resnet18) is M.ResNet18_Weights
+    assert M.get_weight("ResNet50_Weights.IMAGENET1K_V2") is M.ResNet50_Weights.DEFAULT
+    with pytest.raises(ValueError, match="Unknown model"):
+        M.get_model("resnet19")
+
+
+def test_weights_enums_match_torchvision(tv):
+    for name in M.list_models():
+        ours, ref = M.get_model_weights(name), tv.models.get_model_weights(name)
+        assert ours.__name__ == ref.__name__
+        assert [w.name for w in ours] == [w.name for w in ref], name
+        assert ours.DEFAULT.name == ref.DEFAULT.name, name
+        for w in ours:
+            r = ref[w.name]
+            assert w.url == r.url
+            assert repr(w) == repr(r)
+            assert w.meta["num_params"] == r.meta["num_params"]
+            assert w.meta["num_classes"] == len(r.meta["categories"])
+            assert w.meta["_metrics"] == r.meta["_metrics"]
+            assert w.transforms.keywords.get("crop_size") == r.transforms.keywords["crop_size"]
+            assert w.transforms.keywords.get("resize_size", 256) == r.transforms.keywords.get(
+                "resize_size", 256
+            )
+    assert M.ResNet18_Weights.verify("ResNet18_Weights.IMAGENET1K_V1") is (
+        M.ResNet18_Weights.IMAGENET1K_V1
+    )
+    with pytest.raises(TypeError, match="expected ResNet18_Weights"):
+        M.resnet18(weights=M.ResNet50_Weights.DEFAULT)
+    with pytest.raises(KeyError, match="num_classes"):
+        M.ResNet18_Weights.DEFAULT.meta["categories"]
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_weights_load_from_hub_cache(tv, torch, torch_home):
+    torch.manual_seed(0)
+    ref = tv.models.resnet18()
+    _randomize_bn_stats(ref, torch)
+    ckpt = torch_home / "hub" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    torch.save(ref.state_dict(), ckpt / "resnet18-f37072fd.pth")
+    model = M.resnet18(weights=M.ResNet18_Weights.DEFAULT, progress=False)
+    by_name = M.get_model("resnet18", weights="IMAGENET1K_V1")
+    ref.eval()
+    model.eval()
+    by_name.eval()
+    x = np.random.default_rng(3).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        want = ref(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(model(mg.tensor(x)).detach().numpy(), want, atol=1e-4)
+    np.testing.assert_allclose(by_name(mg.tensor(x)).detach().numpy(), want, atol=1e-4)
+    with pytest.raises(ValueError, match="num_classes"):
+        M.resnet18(weights="DEFAULT", num_classes=10)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        legacy = M.resnet18(pretrained=True)
+    texts = [str(w.message) for w in rec]
+    assert any("'pretrained' is deprecated since 0.13" in t for t in texts)
+    assert any("`weights=ResNet18_Weights.IMAGENET1K_V1`" in t for t in texts)
+    np.testing.assert_allclose(legacy.eval()(mg.tensor(x)).detach().numpy(), want, atol=1e-4)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        assert M.resnet18(pretrained=False).fc.out_features == 1000
+    assert any("`weights=None`" in str(w.message) for w in rec)
+
+
+def test_missing_weights_offline_error_names_url_and_path(torch_home, monkeypatch):
+    import urllib.request
+    from urllib.error import URLError
+
+    from manygrad import _hub_download
+
+    def offline(*args, **kwargs):
+        raise URLError("no network")
+
+    monkeypatch.setattr(_hub_download, "urlopen", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(URLError) as e:
+        M.resnet34(weights="DEFAULT", progress=False)
+    msg = str(e.value)
+    assert "https://download.pytorch.org/models/resnet34-b627a593.pth" in msg
+    assert str(torch_home / "hub" / "checkpoints" / "resnet34-b627a593.pth") in msg
