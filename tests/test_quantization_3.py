@@ -434,3 +434,64 @@ def test_norm_modules_convert_like_pytorch():
     x = np.random.default_rng(14).normal(0, 1, (2, 3, 7, 7)).astype(F)
     yt, ym = _np(t(torch.tensor(x))), _np(m(mg.tensor(x)))
     assert np.abs(ym - yt).max() <= float(t.ln.scale) * 1.01
+
+
+# ------------------------------------------------------------------ Conv3d / ConvTranspose
+_CONVS = [("Conv3d", (3, 4, 3), {"padding": 1}, (2, 3, 4, 5, 5), "x86"),
+          ("Conv3d", (4, 6, (1, 3, 2)), {"stride": (1, 2, 1), "groups": 2, "dilation": (1, 1, 2)},
+           (2, 4, 3, 6, 7), "default"),
+          ("ConvTranspose2d", (3, 4, 3), {"stride": 2, "padding": 1, "output_padding": 1},
+           (2, 3, 5, 5), "default"),
+          ("ConvTranspose2d", (4, 6, (2, 3)), {"groups": 2, "dilation": (1, 2), "bias": False},
+           (2, 4, 5, 6), "default"),
+          ("ConvTranspose1d", (3, 4, 3), {"stride": 2}, (2, 3, 7), "default")]  # fmt: skip
+
+
+def _conv_net(lib, q, kind, args, kw, shape, qc):
+    conv = getattr(lib.nn, kind)(*args, **kw)
+    m = _seeded(lib, lib.nn.Sequential(q.QuantStub(), conv, q.DeQuantStub()), 15).eval()
+    m.qconfig = q.get_default_qconfig("x86") if qc == "x86" else q.default_qconfig
+    q.prepare(m, inplace=True)
+    for i in range(2):
+        m(lib.tensor(np.random.default_rng(i + 1).normal(0, 1, shape).astype(F)))
+    return q.convert(m)
+
+
+@pytest.mark.parametrize("case", range(len(_CONVS)))
+def test_quantized_conv3d_and_transposed_match(case):
+    kind, args, kw, shape, qc = _CONVS[case]
+    t, m = (
+        _conv_net(torch, tq, kind, args, kw, shape, qc),
+        _conv_net(mg, mq, kind, args, kw, shape, qc),
+    )
+    assert m[1]._get_name() == t[1]._get_name() and list(m[1].state_dict()) == list(
+        t[1].state_dict()
+    )
+    tw, mw = t[1].weight(), m[1].weight()
+    assert mw.qscheme().name == str(tw.qscheme()).split(".")[1]
+    np.testing.assert_array_equal(_codes(mw), _codes(tw))
+    x = np.random.default_rng(9).normal(0, 1, shape).astype(F)
+    # NOTE: float32 convs in calibration can move an observer's range by an ulp
+    assert float(m[1].scale) == pytest.approx(float(t[1].scale), rel=1e-6)
+    yt, ym = _np(t(torch.tensor(x))), _np(m(mg.tensor(x)))
+    assert ym.shape == yt.shape and np.abs(ym - yt).max() <= 1e-5
+    # the kernel alone, on the same quantized input and qparams: identical codes
+    tx = t[0](torch.tensor(x))
+    mx = mg.quantize_per_tensor(mg.tensor(x), tx.q_scale(), tx.q_zero_point(), mg.quint8)
+    m[1].scale, m[1].zero_point = t[1].scale, t[1].zero_point
+    assert repr(m[1]) == repr(t[1])
+    _same(t[1](tx), m[1](mx), kind)
+
+
+def test_quantized_conv_errors():
+    ct = mg.nn.Sequential(mq.QuantStub(), mg.nn.ConvTranspose2d(2, 2, 3), mq.DeQuantStub()).eval()
+    ct.qconfig = mq.get_default_qconfig("x86")
+    mq.prepare(ct, inplace=True)
+    ct(mg.randn(1, 2, 4, 4))
+    with pytest.raises(RuntimeError, match="Per channel"):
+        mq.convert(ct)
+    c3 = mnnq.Conv3d(2, 2, 3)
+    with pytest.raises(ValueError, match="5 dims"):
+        c3(mg.quantize_per_tensor(mg.randn(1, 2, 4, 4), 0.1, 0, mg.quint8))
+    with pytest.raises(NotImplementedError, match="padding_mode"):
+        mnnq.Conv3d(2, 2, 3, padding_mode="reflect")
