@@ -417,7 +417,7 @@ class CompatMethods:
         if not (isinstance(cls, type) and issubclass(cls, Tensor)):
             raise TypeError(f"as_subclass: cls must be a subclass of Tensor, got {cls!r}")
         alias = self.view_as(self)
-        out = cls.__new__(cls)
+        out = object.__new__(cls)  # NOTE: not cls.__new__, which may take arguments, as PyTorch
         for name in Tensor.__slots__:
             if name not in ("__weakref__", "__dict__") and hasattr(alias, name):
                 setattr(out, name, getattr(alias, name))

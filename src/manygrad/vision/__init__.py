@@ -23,7 +23,7 @@ import importlib
 
 __version__ = "0.28.0+manygrad"  # the torchvision API level served
 
-_SUBMODULES = ("transforms", "datasets", "models", "ops", "utils", "io")
+_SUBMODULES = ("transforms", "datasets", "models", "ops", "utils", "io", "tv_tensors")
 
 __all__ = list(_SUBMODULES)
 
