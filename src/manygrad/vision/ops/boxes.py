@@ -43,18 +43,59 @@ def _check_nms(op: str, boxes: Tensor, scores: Tensor) -> None:
         )
 
 
-def _suppression_mask(boxes: Tensor, rows: slice, iou_threshold: float) -> np.ndarray:
-    """``IoU(boxes[rows], boxes[rows.start:]) > iou_threshold`` as a host bool array."""
-    x1, y1, x2, y2 = boxes.unbind(1)
-    area = (x2 - x1) * (y2 - y1)
-    a, b = slice(rows.start, rows.stop), slice(rows.start, None)
-    w = (mg.min(x2[a, None], x2[None, b]) - mg.max(x1[a, None], x1[None, b])).clamp(min=0)
-    h = (mg.min(y2[a, None], y2[None, b]) - mg.max(y1[a, None], y1[None, b])).clamp(min=0)
-    inter = w * h
-    # NOTE: the ratio in the boxes' dtype, compared in float64 as torchvision's C++ kernel
-    # does (a float32 threshold would differ at values such as 0.1)
-    iou = inter / (area[a, None] + area[None, b] - inter)
-    return backend.to_numpy((iou.double() > iou_threshold)._data)
+def _threshold_for(dtype, iou_threshold: float):
+    """A threshold in ``dtype`` that float ``iou > it`` compares as ``iou > iou_threshold``
+    in float64, as torchvision's C++ kernel does (a float32 0.1 lies above 0.1)."""
+    t = np.asarray(iou_threshold, dtype)
+    if float(t) > iou_threshold:  # NOTE: the largest value of dtype below the threshold
+        t = np.nextafter(t, np.asarray(-np.inf, dtype))
+    return t.item()
+
+
+def _suppression_mask(cols, area, rows: slice, threshold) -> np.ndarray:
+    """``IoU(box i, box j) > threshold`` for i in ``rows`` and j >= ``rows.start`` (boxes in
+    score order), as a host bool array; the ratio in the boxes' dtype as the kernel's."""
+    xp = backend.array_module(area)
+    x1, y1, x2, y2 = cols
+    a, b = rows, slice(rows.start, None)
+    w = xp.minimum(x2[a, None], x2[None, b])
+    w -= xp.maximum(x1[a, None], x1[None, b])
+    h = xp.minimum(y2[a, None], y2[None, b])
+    h -= xp.maximum(y1[a, None], y1[None, b])
+    xp.maximum(w, 0, out=w)
+    xp.maximum(h, 0, out=h)
+    w *= h  # the intersections
+    union = area[a, None] + area[None, b]
+    union -= w
+    w /= union
+    return backend.to_numpy(w > threshold)
+
+
+def _greedy(ordered: Tensor, iou_threshold: float) -> list[int]:
+    """The positions kept among boxes in score order: the overlap mask computed on the
+    boxes' device a block of rows at a time, walked on the host."""
+    n = ordered.shape[0]
+    b = ordered._data
+    with backend.device_scope(ordered._device):
+        cols = (b[:, 0], b[:, 1], b[:, 2], b[:, 3])
+        area = (cols[2] - cols[0]) * (cols[3] - cols[1])
+        threshold = _threshold_for(b.dtype, iou_threshold)
+        removed = np.zeros(n, bool)
+        kept = []
+        step = max(1, min(n, _NMS_BLOCK // n))
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            over = _suppression_mask(cols, area, slice(start, stop), threshold)
+            i = start
+            while True:
+                free = np.flatnonzero(~removed[i:stop])
+                if free.size == 0:
+                    break
+                i += int(free[0])
+                kept.append(i)
+                removed[start:] |= over[i - start]
+                i += 1
+    return kept
 
 
 def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
@@ -77,21 +118,9 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     with mg.no_grad():
         order = mg.sort(scores.detach(), descending=True, stable=True)[1]
         ordered = boxes.detach()[order]
-        removed = np.zeros(n, bool)
-        kept = []
-        step = max(1, min(n, _NMS_BLOCK // n))
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            over = _suppression_mask(ordered, slice(start, stop), float(iou_threshold))
-            i = start
-            while True:
-                free = np.flatnonzero(~removed[i:stop])
-                if free.size == 0:
-                    break
-                i += int(free[0])
-                kept.append(i)
-                removed[start:] |= over[i - start]
-                i += 1
+        if ordered.dtype not in (mg.float32, mg.float64):
+            ordered = ordered.float()  # NOTE: 16-bit boxes compared in float32
+        kept = _greedy(ordered, float(iou_threshold))
         keep = mg.tensor(np.asarray(kept, np.int64), device=boxes.device)
         return order[keep]
 

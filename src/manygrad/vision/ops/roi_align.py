@@ -41,14 +41,16 @@ class RoiAlignFn(Function):
         self.tap, self.weight = _regions.align_plan(
             rois, (n, h, w), spatial_scale, ph, pw, sampling_ratio, aligned, x.dtype
         )
-        self.shape, self.out = x.shape, (k, ph, pw)
-        rows = _regions.gather_weighted(_regions.channels_last_rows(x), self.tap, self.weight)
+        self.shape = x.shape
+        self.plan = _regions.sparse_plan(self.tap, self.weight, n * h * w)
+        rows = _regions.channels_last_rows(x)
+        rows = _regions.gather_weighted(rows, self.tap, self.weight, self.plan)
         return _regions.rows_to_nchw(rows, k, ph, pw)
 
     def backward(self, g):
         n, c, h, w = self.shape
         grows = _regions.channels_last_rows(g)  # (K * PH * PW, C)
-        acc = _regions.scatter_weighted(grows, self.tap, self.weight, n * h * w)
+        acc = _regions.scatter_weighted(grows, self.tap, self.weight, n * h * w, self.plan)
         gx = acc.reshape(n, h, w, c).transpose(0, 3, 1, 2)
         return gx, None, None, None, None, None, None
 

@@ -16,8 +16,8 @@ class RoiPoolFn(Function):
     def forward(self, x, rois, spatial_scale, ph, pw):
         n, c, h, w = x.shape
         k = rois.shape[0]
-        tap, valid = _regions.pool_plan(rois, (n, h, w), spatial_scale, ph, pw, x.dtype)
-        rows, self.arg = _regions.gather_max(_regions.channels_last_rows(x), tap, valid)
+        self.tap, valid = _regions.pool_plan(rois, (n, h, w), spatial_scale, ph, pw, x.dtype)
+        rows, self.which = _regions.gather_max(_regions.channels_last_rows(x), self.tap, valid)
         self.shape = x.shape
         return _regions.rows_to_nchw(rows, k, ph, pw)
 
@@ -25,8 +25,9 @@ class RoiPoolFn(Function):
         xp = backend.array_module(g)
         n, c, h, w = self.shape
         grows = _regions.channels_last_rows(g)  # (K * PH * PW, C)
-        hit = self.arg >= 0
-        flat = (self.arg * c + xp.arange(c)[None, :])[hit]
+        arg = _regions.max_rows(self.tap, self.which)
+        hit = arg >= 0
+        flat = (arg * c + xp.arange(c)[None, :])[hit]
         acc = xp.zeros(n * h * w * c, g.dtype)
         backend.index_add(acc, flat, grows[hit])
         return acc.reshape(n, h, w, c).transpose(0, 3, 1, 2), None, None, None, None
