@@ -495,3 +495,47 @@ def test_quantized_conv_errors():
         c3(mg.quantize_per_tensor(mg.randn(1, 2, 4, 4), 0.1, 0, mg.quint8))
     with pytest.raises(NotImplementedError, match="padding_mode"):
         mnnq.Conv3d(2, 2, 3, padding_mode="reflect")
+
+
+# ------------------------------------------------------------------ copies, pickles, module paths
+def test_quantized_tensors_and_models_deepcopy_and_pickle(tmp_path):
+    import copy
+    import pickle
+
+    qs = [mg.quantize_per_tensor(mg.tensor([1.0, -2.0]), 0.5, 1, mg.qint8),
+          mg.quantize_per_channel(mg.randn(3, 2), mg.tensor([0.1, 0.2, 0.3]),
+                                  mg.tensor([0, 1, 2]), 0, mg.quint8),
+          mg.quantize_per_channel(mg.randn(3, 2), mg.tensor([0.1, 0.2, 0.3]),
+                                  mg.tensor([0.5, 1.0, 2.5]), 0, mg.quint8)]  # fmt: skip
+    for q in qs:
+        for c in (copy.deepcopy(q), pickle.loads(pickle.dumps(q))):
+            assert c.equal(q) and c.qscheme() is q.qscheme() and c._data is not q._data
+    net = mg.nn.Sequential(mg.nn.LSTM(4, 3), mg.nn.GRUCell(4, 3), mg.nn.Linear(3, 2))
+    m = mq.quantize_dynamic(_seeded(mg, net, 16))
+    x = mg.randn(5, 2, 4)
+    for c in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert mg.equal(c[0](x)[0], m[0](x)[0]) and mg.equal(c[1](x[0]), m[1](x[0]))
+    mg.save(m, tmp_path / "m.pt")
+    assert mg.equal(mg.load(tmp_path / "m.pt", weights_only=False)[0](x)[0], m[0](x)[0])
+
+
+def test_new_module_paths_resolve_as_torch():
+    import importlib
+
+    import manygrad.compat as compat
+
+    compat.install()
+    try:
+        for name, attrs in (("torch.ao.nn.quantized.dynamic", ("LSTM", "GRU", "LSTMCell",
+                                                               "GRUCell", "RNNCell")),
+                            ("torch.nn.quantized.dynamic", ("LSTM",)),
+                            ("torch.ao.nn.quantized", ("Embedding", "EmbeddingBag", "LayerNorm",
+                                                       "GroupNorm", "InstanceNorm2d", "Conv3d",
+                                                       "ConvTranspose2d")),
+                            ("torch.ao.quantization", ("float16_dynamic_qconfig",
+                                                       "float_qparams_weight_only_qconfig"))):  # fmt: skip
+            mod = importlib.import_module(name)
+            for a in attrs:
+                assert getattr(mod, a) is not None, (name, a)
+    finally:
+        compat.uninstall()

@@ -242,6 +242,18 @@ class QTensor(Tensor):
             same = bool((self._scale == other._scale).all() and (self._zp == other._zp).all())
         return same and bool(xp.array_equal(self._data, other._data))
 
+    def __deepcopy__(self, memo) -> QTensor:
+        out = _make(self._data.copy(), self._qdtype, _copy(self._scale), _copy(self._zp),
+                    self._axis, self._device)  # fmt: skip
+        memo[id(self)] = out
+        return out
+
+    def __reduce_ex__(self, protocol):
+        # NOTE: codes as a CPU array, rebuilt on the tensor's device (deepcopy, pickle)
+        cpu = backend.to_device(self._data, backend.device("cpu"))
+        return (_rebuild, (cpu, self._qdtype.name, _copy(self._scale), _copy(self._zp),
+                           self._axis, str(self._device)))  # fmt: skip
+
     def requires_grad_(self, requires_grad: bool = True) -> QTensor:
         if requires_grad:
             raise RuntimeError(
@@ -306,6 +318,16 @@ def _refuse_the_rest() -> None:
 
 
 _refuse_the_rest()
+
+
+def _copy(v):
+    return v.copy() if hasattr(v, "copy") else v
+
+
+def _rebuild(codes, qdtype: str, scale, zp, axis, device: str) -> QTensor:
+    """A pickled quantized tensor (``QTensor.__reduce_ex__``)."""
+    dev = backend.device(device)
+    return _make(backend.to_device(codes, dev), D.from_any(qdtype), scale, zp, axis, dev)
 
 
 def _make(codes, qdtype, scale, zp, axis, device=None) -> QTensor:
