@@ -1594,3 +1594,40 @@ def test_depthwise_conv_row_blocks_of_every_size_as_torch(k):
         fin = np.isfinite(ty)
         np.testing.assert_array_equal(np.isfinite(y), fin)
         _close(y[fin], ty[fin], rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(ty[fin]).max())))
+
+
+@pytest.mark.parametrize("per_block", [1, 2, 3])
+def test_conv_transpose_blocks_of_several_images_as_torch(per_block, monkeypatch):
+    """Transposed convolutions multiply a block's images side by side (one product, columns
+    (C kh kw, m, hi wi)): blocks of 1, 2 and 3 of 5 images (the last one shorter), forward
+    and the three gradients against PyTorch, on one thread and two."""
+    from manygrad.ops import _convt_blocks
+
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((5, 6, 5, 7)).astype(np.float32)
+    w = rng.standard_normal((6, 4, 4, 3)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    kw = dict(stride=(2, 3), padding=(1, 0), output_padding=(1, 2))
+    calls = []
+    real = _convt_blocks.forward
+    monkeypatch.setattr(_convt_blocks, "forward", lambda *a: calls.append(1) or real(*a))
+    ho, wo = (5 - 1) * 2 - 2 + 4 + 1, (7 - 1) * 3 + 3 + 2
+    # NOTE: BLOCK_ELEMS / (C_out kh kw hi wi) images a block
+    monkeypatch.setattr(_convt_blocks, "BLOCK_ELEMS", per_block * 4 * 4 * 3 * 5 * 7)
+    g = rng.standard_normal((5, 4, ho, wo)).astype(np.float32)
+    old = get_num_threads()
+    try:
+        for n in (1, 2):
+            set_num_threads(n)
+            outs = []
+            for lib in (mg, torch):
+                ts = [lib.tensor(a, requires_grad=True) for a in (x, w, b)]
+                y = lib.nn.functional.conv_transpose2d(*ts, **kw)
+                y.backward(lib.tensor(g))
+                outs.append([y.detach().numpy()] + [t.grad.numpy() for t in ts])
+            for a, e in zip(*outs):
+                assert a.shape == e.shape
+                _close(a, e, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(e).max())))
+    finally:
+        set_num_threads(old)
+    assert calls, "a float32 CPU transposed convolution did not take the blocks path"

@@ -2547,7 +2547,9 @@ static mg_ct_tap* mg_ct_taps(const mg_ct_geo* g) {
 
 /* y (m, C, H, W) = bias (C,) (or 0) + every column value added at its output pixel
  * (col2im: the transposed convolution's forward after its product); the columns' values
- * outside the output are set to 0. Returns 0 when out of memory. */
+ * outside the output are set to 0. The columns are (C, kh, kw, m, hi, wi): the m images'
+ * one product (the weight times their inputs side by side, (C_in, m hi wi)). Returns 0
+ * when out of memory. */
 MG_EXPORT int mg_convt_fold_f32(float* cols, const float* bias, float* y, int64_t m,
                                 const int64_t* geo) {
   mg_ct_geo g = mg_ct_read(geo);
@@ -2566,7 +2568,7 @@ MG_EXPORT int mg_convt_fold_f32(float* cols, const float* bias, float* y, int64_
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
         mg_ct_tap t = taps[i * g.kw + j];
-        float* src = cols + ((p * g.kh + i) * g.kw + j) * hw;
+        float* src = cols + ((((p % g.C) * g.kh + i) * g.kw + j) * m + p / g.C) * hw;
         float* dst = P + t.plane * g.PQ + t.eh * g.S + t.ew;
         if (t.a0 >= t.a1 || t.b0 >= t.b1) continue;
         if (g.S == g.wi) {
@@ -2627,7 +2629,7 @@ MG_EXPORT int mg_convt_fold_f32(float* cols, const float* bias, float* y, int64_
   return 1;
 }
 
-/* cols (m, C, kh, kw, hi, wi) = the values of g (m, C, H, W) at each column's output pixel,
+/* cols (C, kh, kw, m, hi, wi) = the values of g (m, C, H, W) at each column's output pixel,
  * 0 outside (im2col: the transposed convolution's backward before its products); with gb
  * (m, C), each plane's sum of g there. Returns 0 when out of memory. */
 MG_EXPORT int mg_convt_unfold_f32(const float* gy, float* cols, float* gb, int64_t m,
@@ -2673,7 +2675,7 @@ MG_EXPORT int mg_convt_unfold_f32(const float* gy, float* cols, float* gb, int64
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
         mg_ct_tap t = taps[i * g.kw + j];
-        float* dst = cols + ((p * g.kh + i) * g.kw + j) * hw;
+        float* dst = cols + ((((p % g.C) * g.kh + i) * g.kw + j) * m + p / g.C) * hw;
         const float* src = P + t.plane * g.PQ + t.eh * g.S + t.ew;
         if (t.a0 >= t.a1 || t.b0 >= t.b1) {
           memset(dst, 0, sizeof(float) * (size_t)hw);
@@ -2833,4 +2835,4 @@ MG_EXPORT void mg_lerp_last_f32(const float* x, float* y, int64_t rows, int64_t 
 }
 
 /* The ABI version the loader checks, so that a stale cached library is rebuilt. */
-MG_EXPORT int mg_native_version(void) { return 11; }
+MG_EXPORT int mg_native_version(void) { return 12; }

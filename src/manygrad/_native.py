@@ -35,7 +35,7 @@ import warnings
 import numpy as np
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "_native.c")
-_VERSION = 11  # NOTE: mg_native_version() of the source; a cached library must match
+_VERSION = 12  # NOTE: mg_native_version() of the source; a cached library must match
 # NOTE: GNU C, not ISO: ISO modes turn off contraction into fused multiply-adds (2x slower).
 # -fno-trapping-math (clang's default) lets GCC turn the selects of a loop body with
 # divisions into vector blends; it changes no value (flags of FP exceptions only)
@@ -1033,7 +1033,7 @@ def convt_geometry(g):
 
 
 def convt_fold(cols, b, y, geo) -> None:
-    """``y`` (m, C, H, W) = ``b`` (C,) (or 0) plus the columns ``cols`` (m, C kh kw, hi wi)
+    """``y`` (m, C, H, W) = ``b`` (C,) (or 0) plus the columns ``cols`` (C kh kw, m, hi wi)
     added at their output pixels."""
     if not lib().mg_convt_fold_f32(cols.ctypes.data, _ptr(b), y.ctypes.data, y.shape[0],
                                    geo.ctypes.data):  # fmt: skip
@@ -1041,7 +1041,7 @@ def convt_fold(cols, b, y, geo) -> None:
 
 
 def convt_unfold(g, cols, gb, geo) -> None:
-    """``cols`` (m, C kh kw, hi wi) = the values of ``g`` (m, C, H, W) at the columns' output
+    """``cols`` (C kh kw, m, hi wi) = the values of ``g`` (m, C, H, W) at the columns' output
     pixels (0 outside); with ``gb`` (m, C), the sum of each plane of ``g``."""
     if not lib().mg_convt_unfold_f32(g.ctypes.data, cols.ctypes.data, None if gb is None else
                                      gb.ctypes.data, g.shape[0], geo.ctypes.data):  # fmt: skip
