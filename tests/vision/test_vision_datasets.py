@@ -242,6 +242,37 @@ def test_dataset_folder_helpers_equal_torchvision(tv, tmp_path):
               (tvf.default_loader(ours.samples[0][0]), 0))  # fmt: skip
 
 
+def _x86_torch() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+
+
+# NOTE: PyTorch's CPU randn runs an AVX2 + FMA Box-Muller on x86 machines, the numbers
+# FakeData reproduces; other CPUs (ARM) draw the same uniforms but round differently
+x86_only = pytest.mark.skipif(not _x86_torch(), reason="PyTorch's x86 (AVX2) randn is emulated")
+
+
+@x86_only
+def test_torch_generator_emulation():
+    import torch
+
+    from manygrad.vision.datasets._torch_rng import randn_bytes_randint, randn_randint
+
+    for seed in (0, 7, 2**32 + 3):
+        for n in (1, 5, 15, 16, 17, 1000, 3 * 64 * 64 + 5):
+            torch.manual_seed(seed)
+            t, k = torch.randn(n), torch.randint(0, 13, (1,)).item()
+            a, ka = randn_randint(seed, n, 13)
+            np.testing.assert_array_equal(a, t.numpy())
+            b, kb = randn_bytes_randint(seed, n, 13)
+            np.testing.assert_array_equal(b, t.mul(255).byte().numpy())
+            assert ka == kb == k
+
+
+@x86_only
 @pytest.mark.parametrize(
     "size,offset", [((3, 17, 9), 0), ((1, 8, 8), 5), ((3, 2, 2), 2), ((4, 5, 7), 1), ((6, 6), 0)]
 )
@@ -267,6 +298,7 @@ def test_fakedata_equals_torchvision(tv, size, offset):
     assert repr(ours) == repr(theirs)
 
 
+@x86_only
 def test_fakedata_default_size_equals_torchvision(tv):
     same_item(datasets.FakeData()[7], tv.datasets.FakeData()[7])
 

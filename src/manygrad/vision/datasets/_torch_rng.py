@@ -67,14 +67,26 @@ def _box_muller16(u):
     return np.concatenate([radius * c, radius * s], axis=1)
 
 
+def _uniforms(rs: np.random.RandomState, k: int) -> np.ndarray:
+    """``k`` of PyTorch's float32 uniforms in [0, 1): 24 random bits each."""
+    u = (rs.randint(0, 2**32, k, dtype=np.uint32) & 0xFFFFFF).astype(_F)
+    u *= _F(2**-24)
+    return u
+
+
+def _label(rs: np.random.RandomState, high: int) -> int:
+    if not 0 < high < 2**32:
+        raise ValueError(f"FakeData: num_classes must be from 1 to 2**32 - 1, got {high}")
+    return int(rs.randint(0, 2**32, dtype=np.uint64)) % high
+
+
 def randn_randint(seed: int, n: int, high: int) -> tuple[np.ndarray, int]:
     """``torch.manual_seed(seed); torch.randn(n), torch.randint(0, high, (1,)).item()`` on
     x86 CPUs (AVX2), as float32 and int."""
     rs = np.random.RandomState(seed & 0xFFFFFFFF)
     if n >= 16:
         extra = 16 if n % 16 else 0
-        u = (rs.randint(0, 2**32, n + extra, dtype=np.uint32) & 0xFFFFFF).astype(_F)
-        u *= _F(2**-24)
+        u = _uniforms(rs, n + extra)
         out = u[:n].copy()
         m = n - n % 16
         out[:m] = _box_muller16(out[:m].reshape(-1, 16)).reshape(-1)
@@ -92,7 +104,42 @@ def randn_randint(seed: int, n: int, high: int) -> tuple[np.ndarray, int]:
                 out[i], cached = r * math.cos(2 * math.pi * u1), r * math.sin(2 * math.pi * u1)
             else:
                 out[i], cached = cached, None
-    draw = int(rs.randint(0, 2**32, dtype=np.uint64)) if high < 2**32 else None
-    if draw is None:
-        raise ValueError(f"FakeData: num_classes must be below 2**32, got {high}")
-    return out, draw % high
+    return out, _label(rs, high)
+
+
+def _to_byte(v: np.ndarray) -> np.ndarray:
+    """PyTorch's ``x.mul(255).byte()``: truncated towards zero, wrapped modulo 256."""
+    return (np.trunc(v.astype(_F) * _F(255)).astype(np.int64) & 0xFF).astype(np.uint8)
+
+
+def randn_bytes_randint(seed: int, n: int, high: int) -> tuple[np.ndarray, int]:
+    """``_to_byte`` of ``randn_randint``'s normals, and its label, about three times faster.
+
+    The normals come from NumPy's float32 ``log``, ``cos`` and ``sin`` (SIMD, a few ulps
+    from PyTorch's polynomials); only the rows holding a value within 64 ulps (plus 2**-19)
+    of a byte boundary are redone with the exact emulation, about 3% of them.
+    """
+    if n < 16:
+        v, label = randn_randint(seed, n, high)
+        return _to_byte(v), label
+    rs = np.random.RandomState(seed & 0xFFFFFFFF)
+    extra = 16 if n % 16 else 0
+    u = _uniforms(rs, n + extra)
+    m = n - n % 16
+    rows = u[:m].reshape(-1, 16)
+    radius = np.sqrt(_F(-2) * np.log(_F(1) - rows[:, :8]))
+    theta = _F(2 * math.pi) * rows[:, 8:]
+    v = np.concatenate([radius * np.cos(theta), radius * np.sin(theta)], axis=1).reshape(-1)
+    margin = np.abs(v) * _F(2.0**-18) + _F(2.0**-19)
+    lo = ((v - margin) * _F(255)).astype(np.int32)  # NOTE: the cast truncates, as trunc
+    hi = ((v + margin) * _F(255)).astype(np.int32)
+    near = np.unique(np.flatnonzero(lo != hi) // 16)
+    out = np.empty(n, np.uint8)
+    out[:m] = _to_byte(v)
+    if near.size:
+        exact = _box_muller16(rows[near]).reshape(-1)
+        idx = (near[:, None] * 16 + np.arange(16)).reshape(-1)
+        out[idx] = _to_byte(exact)
+    if extra:  # NOTE: PyTorch redraws the last 16 values from fresh uniforms
+        out[n - 16 :] = _to_byte(_box_muller16(u[n:].reshape(1, 16)).reshape(-1))
+    return out, _label(rs, high)

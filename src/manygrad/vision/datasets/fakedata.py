@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ._torch_rng import randn_randint
+from ._torch_rng import randn_bytes_randint
 from .vision import VisionDataset
 
 __all__ = ["FakeData"]
@@ -17,14 +17,11 @@ __all__ = ["FakeData"]
 _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
 
-def _to_pil(x: np.ndarray) -> Image.Image:
-    """torchvision's ``ToPILImage`` of a float (C, H, W) tensor: ``x.mul(255).byte()``."""
-    # NOTE: PyTorch's float -> uint8 cast truncates towards zero and wraps modulo 256
-    # (a negative value -0.5 * 255 becomes 129), which is what gives FakeData its look
-    b = (np.trunc(x * np.float32(255)).astype(np.int64) & 0xFF).astype(np.uint8)
+def _to_pil(b: np.ndarray) -> Image.Image:
+    """torchvision's ``ToPILImage`` of the (C, H, W) bytes of ``x.mul(255).byte()``."""
     if b.shape[0] not in _MODES:
         raise ValueError(
-            f"FakeData: image_size {x.shape} has {b.shape[0]} channels; a PIL image has 1 to 4"
+            f"FakeData: image_size {b.shape} has {b.shape[0]} channels; a PIL image has 1 to 4"
         )
     hwc = b.transpose(1, 2, 0)
     return Image.fromarray(hwc[:, :, 0] if hwc.shape[2] == 1 else np.ascontiguousarray(hwc))
@@ -68,9 +65,12 @@ class FakeData(VisionDataset):
         if index >= len(self):
             raise IndexError(f"{self.__class__.__name__} index out of range")
         shape = tuple(self.image_size)
-        x, label = randn_randint(index + self.random_offset, math.prod(shape), self.num_classes)
-        x = x.reshape(shape)
-        img = _to_pil(x[None] if x.ndim == 2 else x)
+        # NOTE: PyTorch's float -> uint8 cast truncates towards zero and wraps modulo 256
+        # (-0.5 * 255 becomes 129), which is what gives torchvision's FakeData its look
+        b, label = randn_bytes_randint(index + self.random_offset, math.prod(shape),
+                                       self.num_classes)  # fmt: skip
+        b = b.reshape(shape)
+        img = _to_pil(b[None] if b.ndim == 2 else b)
         if self.transform is not None:
             img = self.transform(img)
         if self.target_transform is None:

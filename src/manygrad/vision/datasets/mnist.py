@@ -41,6 +41,15 @@ def _existing(path: str) -> str | None:
     return None
 
 
+def _row(t, index):
+    """``t[index]`` as NumPy: straight from a host tensor's array (no tensor per item)."""
+    a = getattr(t, "_data", t)
+    if isinstance(a, np.ndarray) and isinstance(index, (int, np.integer)):
+        return a[index]
+    row = t[index]
+    return row.numpy() if hasattr(row, "numpy") else row
+
+
 def read_sn3_pascalvincent_tensor(path: str, strict: bool = True):
     """An IDX file ("SN3 Pascal Vincent" format) as a tensor of its dtype and shape."""
     return _tensor(np.array(read_idx(path, mmap=False)))
@@ -182,8 +191,8 @@ class MNIST(VisionDataset):
         return read_image_file(images), read_label_file(labels)
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        img, target = self.data[index], int(self.targets[index])
-        img = Image.fromarray(np.asarray(img.numpy() if hasattr(img, "numpy") else img, np.uint8))
+        img = Image.fromarray(np.asarray(_row(self.data, index), np.uint8))
+        target = int(_row(self.targets, index))
         if self.transform is not None:
             img = self.transform(img)
         if self.target_transform is not None:
@@ -391,8 +400,8 @@ class QMNIST(MNIST):
             extract_archive(os.path.join(self.raw_folder, os.path.basename(url)))
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        img, target = self.data[index], self.targets[index]
-        img = Image.fromarray(np.asarray(img.numpy(), np.uint8))
+        img = Image.fromarray(np.asarray(_row(self.data, index), np.uint8))
+        target = self.targets[index]
         if self.transform is not None:
             img = self.transform(img)
         if self.compat:
