@@ -456,6 +456,102 @@ def test_region_ops_do_not_sync_with_a_fixed_sampling_ratio():
     assert mg.backend.fake_stats.d2h == 0
 
 
+# ---------------------------------------------------------- position-sensitive ops, multi-scale
+
+
+def _ps_inputs(seed, scale=1.0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 12, 8, 9))  # 3 output channels of 2 x 2 bins
+    rois = np.concatenate([rng.integers(0, 2, (5, 1)), _boxes(rng, 5, 0, 5, 1, 4) / scale], 1)
+    return rng, x, rois
+
+
+@pytest.mark.parametrize("ratio", [2, -1])
+def test_ps_roi_align_matches_torchvision_python(tv, device, ratio):
+    rng, x, rois = _ps_inputs(15, 0.5)
+    mx, tx = _both(x, device)
+    got = ops.ps_roi_align(mx, mg.tensor(rois, device=device), 2, 0.5, ratio)
+    # bin (i, j) of output channel c is roi_align's bin (i, j) of channel (c * 2 + i) * 2 + j
+    full = _tv_roi_align()(tx, torch.tensor(rois), 0.5, 2, 2, ratio, True)  # [K, 12, 2, 2]
+    full = full.reshape(5, 3, 2, 2, 2, 2)
+    want = torch.stack([torch.stack([full[:, :, i, j, i, j] for j in range(2)], -1)
+                        for i in range(2)], -2)  # fmt: skip
+    assert tuple(got.shape) == (5, 3, 2, 2)
+    _close(got, want, rtol=1e-10, atol=1e-12)
+    g = rng.standard_normal((5, 3, 2, 2))
+    (got * mg.tensor(g, device=device)).sum().backward()
+    (want * torch.tensor(g)).sum().backward()
+    _close(mx.grad, tx.grad, rtol=1e-10, atol=1e-12)
+    m = ops.PSRoIAlign(2, 0.5, ratio)
+    assert repr(m) == repr(tv.ops.PSRoIAlign(2, 0.5, ratio))
+
+
+def test_ps_roi_pool_matches_kernel_reference(tv, device):
+    rng, x, rois = _ps_inputs(16)
+    rois[0, 1:] = [3.4, 2.6, 3.4, 2.6]  # a point: one pixel
+    rois[1, 1:] = [6.0, 5.0, 20.0, 20.0]  # past the map: clipped windows
+
+    def rnd(v):
+        return int(np.sign(v) * np.floor(abs(v) + 0.5))
+
+    tx = torch.tensor(x, requires_grad=True)
+    out = []
+    for r in rois.tolist():
+        b, (x0, y0, x1, y1) = int(r[0]), [rnd(v) for v in r[1:]]
+        rh, rw = max(y1 - y0, 1), max(x1 - x0, 1)
+        for c in range(3):
+            for i in range(2):
+                for j in range(2):
+                    hs = min(max(int(np.floor(i * rh / 2)) + y0, 0), 7)
+                    he = min(max(int(np.ceil((i + 1) * rh / 2)) + y0, 0), 7)
+                    ws = min(max(int(np.floor(j * rw / 2)) + x0, 0), 8)
+                    we = min(max(int(np.ceil((j + 1) * rw / 2)) + x0, 0), 8)
+                    win = tx[b, (c * 2 + i) * 2 + j, hs:he, ws:we]
+                    out.append(win.mean() if win.numel() else tx.new_zeros(()))
+    want = torch.stack(out).reshape(5, 3, 2, 2)
+    mx = mg.tensor(x, device=device, requires_grad=True)
+    got = ops.ps_roi_pool(mx, mg.tensor(rois, device=device), 2, 1.0)
+    _close(got, want)
+    g = rng.standard_normal((5, 3, 2, 2))
+    (got * mg.tensor(g, device=device)).sum().backward()
+    (want * torch.tensor(g)).sum().backward()
+    _close(mx.grad, tx.grad)
+    assert repr(ops.PSRoIPool(2, 1.0)) == repr(tv.ops.PSRoIPool(2, 1.0))
+    with pytest.raises(ValueError, match="multiple of output height x width"):
+        ops.ps_roi_pool(mx, mg.tensor(rois, device=device), 3)
+
+
+@pytest.mark.parametrize("names", [["a", "c"], ["b"]])
+def test_multi_scale_roi_align_matches_torchvision(tv, monkeypatch, device, names):
+    poolers = importlib.import_module("torchvision.ops.poolers")
+
+    def python_roi_align(inp, rois, output_size, spatial_scale=1.0, sampling_ratio=-1):
+        return _tv_roi_align()(inp, rois, spatial_scale, *output_size, sampling_ratio, False)
+
+    monkeypatch.setattr(poolers, "roi_align", python_roi_align)
+    rng = np.random.default_rng(17)
+    feats = {"a": rng.standard_normal((2, 3, 16, 16)), "b": rng.standard_normal((2, 3, 8, 8)),
+             "c": rng.standard_normal((2, 3, 4, 4))}  # fmt: skip
+    boxes = [_boxes(rng, 4, 0, 30, 2, 30), _boxes(rng, 3, 0, 20, 20, 40)]
+    mf = {k: mg.tensor(v, device=device, requires_grad=True) for k, v in feats.items()}
+    tf = {k: torch.tensor(v, requires_grad=True) for k, v in feats.items()}
+    kw = {"canonical_scale": 16}  # boxes of 2 to 40 pixels then spread over the levels
+    m, t = ops.MultiScaleRoIAlign(names, 3, 2, **kw), tv.ops.MultiScaleRoIAlign(names, 3, 2, **kw)
+    assert repr(m) == repr(t)
+    mb = [mg.tensor(b, device=device) for b in boxes]
+    got = m(mf, mb, [(64, 64), (60, 50)])
+    want = t(tf, [torch.tensor(b) for b in boxes], [(64, 64), (60, 50)])
+    assert m.scales == t.scales
+    if len(names) > 1:
+        levels = m.map_levels(mb)
+        assert len(set(_np(levels).tolist())) > 1  # boxes on several levels
+    _close(got, want, rtol=1e-10, atol=1e-12)
+    got.sum().backward()
+    want.sum().backward()
+    for k in names:
+        _close(mf[k].grad, tf[k].grad, rtol=1e-10, atol=1e-12)
+
+
 # ---------------------------------------------------------------------------------------- layers
 
 
@@ -576,6 +672,4 @@ def test_drop_block(tv, device):
 
 def test_all_names_of_torchvision_ops(tv):
     missing = [n for n in tv.ops.__all__ if not hasattr(ops, n)]
-    assert set(missing) <= {"deform_conv2d", "DeformConv2d", "FeaturePyramidNetwork",
-                            "MultiScaleRoIAlign", "ps_roi_align", "PSRoIAlign",
-                            "ps_roi_pool", "PSRoIPool"}, missing  # fmt: skip
+    assert set(missing) <= {"deform_conv2d", "DeformConv2d", "FeaturePyramidNetwork"}, missing

@@ -27,6 +27,9 @@ from .misc import (
     Permute,
     SqueezeExcitation,
 )
+from .poolers import MultiScaleRoIAlign
+from .ps_roi_align import PSRoIAlign, ps_roi_align
+from .ps_roi_pool import PSRoIPool, ps_roi_pool
 from .roi_align import RoIAlign, roi_align
 from .roi_pool import RoIPool, roi_pool
 from .stochastic_depth import StochasticDepth, stochastic_depth
@@ -47,6 +50,11 @@ __all__ = [
     "RoIAlign",
     "roi_pool",
     "RoIPool",
+    "ps_roi_align",
+    "PSRoIAlign",
+    "ps_roi_pool",
+    "PSRoIPool",
+    "MultiScaleRoIAlign",
     "sigmoid_focal_loss",
     "generalized_box_iou_loss",
     "distance_box_iou_loss",

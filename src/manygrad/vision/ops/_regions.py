@@ -147,9 +147,12 @@ def _round_half_away(xp, v):
     return (xp.sign(v) * xp.floor(xp.abs(v) + 0.5)).astype(xp.int64)
 
 
-def pool_plan(rois, size, spatial_scale, ph, pw, dtype):
-    """The taps (R, S) and validity (R, S) of roi_pool's max windows for ``rois`` (K, 5),
-    taps in row-major window order (the kernel's first maximum wins)."""
+def pool_plan(rois, size, spatial_scale, ph, pw, dtype, plus_one=True, clip=0):
+    """The taps (R, S) and validity (R, S) of the pooling windows of ``rois`` (K, 5), in
+    row-major window order (roi_pool's kernel keeps the first maximum). Box corners are
+    rounded to pixels; a box spans ``end - start + 1`` pixels with ``plus_one`` (roi_pool)
+    or ``end - start`` (ps_roi_pool), at least 1; windows are clipped to
+    [0, size - ``clip``] (ps_roi_pool's kernel clips to size - 1)."""
     xp = backend.array_module(rois)
     _, h, w = size
     k = rois.shape[0]
@@ -158,8 +161,8 @@ def pool_plan(rois, size, spatial_scale, ph, pw, dtype):
     batch = rois[:, 0].astype(xp.int64)
     x0, y0 = _round_half_away(xp, rois[:, 1] * scale), _round_half_away(xp, rois[:, 2] * scale)
     x1, y1 = _round_half_away(xp, rois[:, 3] * scale), _round_half_away(xp, rois[:, 4] * scale)
-    rh = xp.maximum(y1 - y0 + 1, 1).astype(dtype)
-    rw = xp.maximum(x1 - x0 + 1, 1).astype(dtype)
+    rh = xp.maximum(y1 - y0 + int(plus_one), 1).astype(dtype)
+    rw = xp.maximum(x1 - x0 + int(plus_one), 1).astype(dtype)
 
     def windows(start, extent, n_bins, limit):
         b = xp.arange(n_bins, dtype=dtype)[None, :]
@@ -168,8 +171,8 @@ def pool_plan(rois, size, spatial_scale, ph, pw, dtype):
         hi = xp.ceil((b + 1) * bin_size).astype(xp.int64) + start[:, None]
         return xp.clip(lo, 0, limit), xp.clip(hi, 0, limit)  # (K, P)
 
-    hs, he = windows(y0, rh, ph, h)
-    ws, we = windows(x0, rw, pw, w)
+    hs, he = windows(y0, rh, ph, h - clip)
+    ws, we = windows(x0, rw, pw, w - clip)
     # NOTE: the widest window sets the plan's width (a host sync: a data-dependent shape)
     ny = max(1, int((he - hs).max())) if k else 1
     nx = max(1, int((we - ws).max())) if k else 1
@@ -181,6 +184,26 @@ def pool_plan(rois, size, spatial_scale, ph, pw, dtype):
     tap = base + yy[:, :, None, :, None] * w + xx[:, None, :, None, :]
     valid = vy[:, :, None, :, None] & vx[:, None, :, None, :]
     return tap.reshape(k * ph * pw, ny * nx), valid.reshape(k * ph * pw, ny * nx)
+
+
+def position_sensitive(x, tap, ph: int, pw: int):
+    """Rows and taps of the position-sensitive ops: output bin q = (ph, pw) of channel c
+    reads input channel ``(c * PH + ph) * PW + pw``. ``x`` (N, C_out * PH * PW, H, W)
+    becomes rows (N * H * W * Q, C_out) and each tap of bin q the row ``tap * Q + q``."""
+    xp = backend.array_module(x)
+    n, c, h, w = x.shape
+    q = ph * pw
+    rows = xp.ascontiguousarray(x.reshape(n, c // q, q, h, w).transpose(0, 3, 4, 2, 1))
+    k = tap.shape[0] // q
+    bins = xp.tile(xp.arange(q, dtype=tap.dtype), k)[:, None]
+    return rows.reshape(n * h * w * q, c // q), tap * q + bins
+
+
+def position_sensitive_grad(acc, shape, ph: int, pw: int):
+    """``position_sensitive``'s rows (N * H * W * Q, C_out) back to (N, C, H, W)."""
+    n, c, h, w = shape
+    q = ph * pw
+    return acc.reshape(n, h, w, q, c // q).transpose(0, 4, 3, 1, 2).reshape(n, c, h, w)
 
 
 def gather_max(rows, tap, valid):
