@@ -398,3 +398,76 @@ def test_download_unreachable_names_urls_and_folder(tmp_path):
     assert "http://127.0.0.1:1/a/train-images-idx3-ubyte.gz" in msg
     assert "http://127.0.0.1:1/b/train-images-idx3-ubyte.gz" in msg and raw in msg
     assert os.listdir(raw) == []
+
+
+def test_emnist_download_unpacks_the_zip(tmp_path, server):
+    import zipfile
+
+    served, url = server
+    files = mnist_files(tmp_path / "src", "EMNIST", gz=True,
+                        prefixes=("emnist-digits-train", "emnist-digits-test"))  # fmt: skip
+    with zipfile.ZipFile(served / "gzip.zip", "w") as zf:
+        for f in (tmp_path / "src" / "EMNIST" / "raw").iterdir():
+            zf.write(f, f"gzip/{f.name}")
+
+    class Local(datasets.EMNIST):
+        pass
+
+    Local.url, Local.md5 = (
+        url + "gzip.zip",
+        hashlib.md5((served / "gzip.zip").read_bytes()).hexdigest(),
+    )
+    ds = Local(tmp_path / "root", split="digits", train=False, download=True)
+    np.testing.assert_array_equal(ds.data.numpy(), files["emnist-digits-test"][0])
+    raw = tmp_path / "root" / "Local" / "raw"
+    assert (raw / "emnist-digits-train-labels-idx1-ubyte").is_file() and not (raw / "gzip").exists()
+
+
+def test_cifar_download_unreachable_names_url_and_place(tmp_path):
+    class Offline(datasets.CIFAR10):
+        url = "http://127.0.0.1:1/cifar-10-python.tar.gz"
+
+    with pytest.raises(OSError) as e:
+        Offline(tmp_path, download=True)
+    assert Offline.url in str(e.value)
+    assert os.path.join(str(tmp_path), "cifar-10-python.tar.gz") in str(e.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_mnist_reads_torchvisions_legacy_processed_files(tmp_path):
+    torch = pytest.importorskip("torch")
+    folder = tmp_path / "MNIST" / "processed"
+    folder.mkdir(parents=True)
+    data = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8)
+    torch.save((data, torch.arange(5)), folder / "training.pt")
+    torch.save((data[:2], torch.arange(2)), folder / "test.pt")
+    ds = datasets.MNIST(tmp_path)
+    assert len(ds) == 5 and ds[3][1] == 3 and len(datasets.MNIST(tmp_path, train=False)) == 2
+    np.testing.assert_array_equal(np.asarray(ds[4][0]), data[4].numpy())
+
+
+def test_under_the_import_hook(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    mnist_files(tmp_path, "MNIST")
+    code = f"""
+        import manygrad.compat as c; c.install()
+        import torch, torchvision
+        from torchvision import datasets
+        from torchvision.datasets.folder import IMG_EXTENSIONS, default_loader
+        from torchvision.datasets.utils import download_url, check_integrity
+        from torchvision.io.image import ImageReadMode
+        from torchvision.utils import make_grid
+        import manygrad.vision as v
+        assert datasets.MNIST is v.datasets.MNIST and ImageReadMode is v.io.ImageReadMode
+        ds = datasets.MNIST({str(tmp_path)!r})
+        assert isinstance(ds, torch.utils.data.Dataset)
+        x, y = next(iter(torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=list)))[0]
+        print(type(x).__name__, make_grid(torch.rand(3, 1, 4, 4)).shape)
+    """
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                       text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["Image", "torch.Size([3,", "8,", "20])"]
