@@ -539,3 +539,59 @@ def test_new_module_paths_resolve_as_torch():
                 assert getattr(mod, a) is not None, (name, a)
     finally:
         compat.uninstall()
+
+
+# ------------------------------------------------------------------ PReLU, BatchNorm3d, ConvTranspose3d
+def _prelu_net(lib, q, n):
+    m = lib.nn.Sequential(q.QuantStub(), lib.nn.Conv2d(3, 4, 1), lib.nn.PReLU(n), q.DeQuantStub())
+    m = _seeded(lib, m, 17).eval()
+    with lib.no_grad():
+        m[2].weight.copy_(lib.tensor(np.linspace(-0.8, 0.6, n).astype(F)))
+    m.qconfig = q.default_qconfig
+    m[2].qconfig = q.QConfig(activation=q.default_observer,
+                             weight=q.MinMaxObserver.with_args(dtype=lib.quint8))  # fmt: skip
+    q.prepare(m, inplace=True)
+    m(lib.tensor(np.random.default_rng(18).normal(0, 1, (2, 3, 5, 6)).astype(F)))
+    return q.convert(m)
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_quantized_prelu_matches(n):
+    t, m = _prelu_net(torch, tq, n), _prelu_net(mg, mq, n)
+    assert m[2]._get_name() == "QuantizedPReLU" and list(m.state_dict()) == list(t.state_dict())
+    np.testing.assert_array_equal(_codes(m[2].weight), _codes(t[2].weight))
+    rng = np.random.default_rng(19)
+    for _ in range(3):  # the kernel on shared inputs: integer products, identical codes
+        x = rng.normal(0, 2, (2, 4, 7, 9)).astype(F)
+        s, z = float(rng.uniform(0.01, 0.1)), int(rng.integers(0, 256))
+        tx = torch.quantize_per_tensor(torch.tensor(x), s, z, torch.quint8)
+        mx = mg.quantize_per_tensor(mg.tensor(x), s, z, mg.quint8)
+        t[2].scale, t[2].zero_point = m[2].scale, m[2].zero_point = 0.03, 100
+        _same(t[2](tx), m[2](mx))
+
+
+def test_quantized_batchnorm3d_and_conv_transpose3d_match():
+    rng = np.random.default_rng(20)
+    stats = [rng.uniform(0.5, 1.5, 3).astype(F) for _ in range(4)]
+    w = rng.uniform(-0.5, 0.5, (3, 4, 3, 3, 3)).astype(F)
+    b = rng.uniform(-0.2, 0.2, 4).astype(F)
+    x = rng.normal(0, 2, (2, 3, 4, 5, 6)).astype(F)
+    outs = []
+    for lib, nnq in ((torch, tnnq), (mg, mnnq)):
+        bn = nnq.BatchNorm3d(3)
+        with lib.no_grad():
+            for buf, v in zip((bn.weight, bn.bias, bn.running_mean, bn.running_var), stats):
+                buf.copy_(lib.tensor(v))
+        bn.scale, bn.zero_point = lib.tensor([0.08]), lib.tensor([100])
+        ct = nnq.ConvTranspose3d(3, 4, 3, stride=2, padding=1, output_padding=1)
+        ct.set_weight_bias(lib.quantize_per_tensor(lib.tensor(w), 0.004, 0, lib.qint8),
+                           lib.tensor(b))  # fmt: skip
+        ct.scale, ct.zero_point = 0.03, 60
+        q = lib.quantize_per_tensor(lib.tensor(x), 0.05, 64, lib.quint8)
+        outs.append(
+            (bn(q), ct(q), repr(bn), repr(ct), list(bn.state_dict()), list(ct.state_dict()))
+        )
+    (tb, tc, *trest), (mb, mc, *mrest) = outs
+    _same(tb, mb, "BatchNorm3d")
+    _same(tc, mc, "ConvTranspose3d")
+    assert trest == mrest

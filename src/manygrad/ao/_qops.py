@@ -237,6 +237,31 @@ def batch_norm(a, weight, bias, mean, var, eps: float, scale: float, zero_point:
     return _make(codes, a.dtype, float(scale), int(zero_point), None, a._device)
 
 
+def prelu(a, weight, scale: float, zero_point: int) -> QTensor:
+    """``quantized::prelu``: integer products ``(q_x+ - zp) * (q_w(1.0) - zp_w) + (q_x- - zp) *
+    (q_w - zp_w)`` (the weight's code of 1.0 for the positive part) requantized with
+    ``s_x * s_w * (1 / scale)``; ``weight`` a per-tensor quantized tensor of 1 or C values."""
+    a = per_tensor("prelu", a)
+    w = per_tensor("prelu", weight)
+    if a.ndim == 0:
+        raise RuntimeError("prelu: zero-dim input tensor is not allowed")
+    xp = backend.array_module(a._data)
+    wc = w._data.astype(xp.int64).reshape(-1) - w._zp
+    if wc.size != 1:
+        c = a.shape[1] if a.ndim > 1 else 1
+        if wc.size != c:
+            raise RuntimeError(f"prelu: {wc.size} weights for an input of {c} channels; use 1 "
+                               f"or {c}")  # fmt: skip
+        wc = wc.reshape((1, -1) + (1,) * (a.ndim - 2))
+    one = int(_qmath.quantize(xp.asarray([1.0], xp.float32), w._scale, w._zp, w.dtype)[0]) - w._zp
+    q = a._data.astype(xp.int64)
+    prod = (xp.maximum(q, a._zp) - a._zp) * one + (xp.minimum(q, a._zp) - a._zp) * wc
+    mult = F(F(F(a._scale) * F(w._scale)) * (F(1) / F(scale)))
+    lo, hi = _qmath.RANGES[a.dtype.name]
+    v = xp.clip(xp.rint(prod.astype(xp.float32) * mult) + zero_point, lo, hi)
+    return _make(v.astype(a.dtype.np), a.dtype, float(scale), int(zero_point), None, a._device)
+
+
 def normalize(a, gamma, beta, groups: int, eps: float, scale: float, zero_point: int,
               channels: int | None = None) -> QTensor:  # fmt: skip
     """PyTorch's ``quantized_normalize_kernel`` (layer / group / instance norm): ``a``'s codes
@@ -337,4 +362,4 @@ def adaptive_avg_pool2d(a, output_size) -> QTensor:
 
 
 __all__ = ["add", "mul", "add_scalar", "mul_scalar", "cat", "clamp", "unary", "batch_norm",
-           "avg_pool2d", "adaptive_avg_pool2d", "elementwise", "fixed_qparams", "normalize"]  # fmt: skip
+           "avg_pool2d", "adaptive_avg_pool2d", "elementwise", "fixed_qparams", "normalize", "prelu"]  # fmt: skip

@@ -37,7 +37,8 @@ DEFAULT_STATIC_QUANT_MODULE_MAPPINGS = {
     nn.ReLU6: nnq.ReLU6, nn.Hardswish: nnq.Hardswish, nn.LeakyReLU: nnq.LeakyReLU,
     nn.ELU: nnq.ELU, nn.Dropout: nnq.Dropout, nnq.FloatFunctional: nnq.QFunctional,
     nn.Conv3d: nnq.Conv3d, nn.ConvTranspose1d: nnq.ConvTranspose1d,
-    nn.ConvTranspose2d: nnq.ConvTranspose2d,
+    nn.ConvTranspose2d: nnq.ConvTranspose2d, nn.ConvTranspose3d: nnq.ConvTranspose3d,
+    nn.BatchNorm3d: nnq.BatchNorm3d, nn.PReLU: nnq.PReLU,
     nn.Embedding: nnq.Embedding, nn.EmbeddingBag: nnq.EmbeddingBag, nn.LayerNorm: nnq.LayerNorm,
     nn.GroupNorm: nnq.GroupNorm, nn.InstanceNorm1d: nnq.InstanceNorm1d,
     nn.InstanceNorm2d: nnq.InstanceNorm2d, nn.InstanceNorm3d: nnq.InstanceNorm3d,
@@ -55,7 +56,7 @@ DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS = {
     nn.EmbeddingBag: nnq.EmbeddingBag,
 }  # fmt: skip
 # float modules PyTorch's convert would swap, that manygrad has no quantized version of
-_NOT_YET = ("BatchNorm3d", "ConvTranspose3d", "PReLU")
+_NOT_YET: tuple = ()
 
 
 def _leaf_types() -> set:

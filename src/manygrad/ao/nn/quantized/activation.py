@@ -8,12 +8,16 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from ....creation import tensor
+from .... import dtypes as D
+from ....creation import tensor, zeros
 from ....nn import BatchNorm2d as _FloatBatchNorm2d
 from ....nn import Module
 from ... import _qops
+from ...qtensor import quantize_per_tensor
 from ._state import QParamsOnlyState
 from .modules import _observed_qparams
 
@@ -131,6 +135,41 @@ class ELU(_Requantizing):
         return cls(scale, zero_point, mod.alpha)
 
 
+class PReLU(Module):
+    """``x`` for x >= 0, ``weight * x`` otherwise, on the codes (``ao._qops.prelu``); the
+    weight is a quint8 per-tensor quantized tensor of 1 or C values, requantized output."""
+
+    def __init__(self, output_scale: float, output_zero_point: int, num_parameters: int = 1):
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.scale, self.zero_point = output_scale, output_zero_point
+        self.set_weight(quantize_per_tensor(zeros(num_parameters), 1.0, 0, D.quint8))
+
+    def set_weight(self, w) -> None:
+        self.weight = w
+
+    def _get_name(self) -> str:
+        return "QuantizedPReLU"
+
+    def forward(self, input):
+        return _qops.prelu(input, self.weight, self.scale, self.zero_point)
+
+    @classmethod
+    def from_float(cls, mod: Module, use_precomputed_fake_quant: bool = False) -> PReLU:
+        scale, zero_point = _observed_qparams(mod, "PReLU")
+        q = cls(scale, zero_point, mod.num_parameters)
+        w = mod.weight.detach().float()
+        obs = mod.qconfig.weight()
+        obs(w)
+        if obs.dtype is not D.quint8:
+            warnings.warn(f"PReLU's weight observer should have dtype quint8 but got "
+                          f"{obs.dtype}", stacklevel=2)  # fmt: skip
+        ws, wz = obs.calculate_qparams()
+        q.set_weight(quantize_per_tensor(w, float(ws.reshape(-1)[0]), int(wz.reshape(-1)[0]),
+                                         D.quint8))  # fmt: skip
+        return q
+
+
 class Dropout(Module):
     """Dropout of a quantized model: the identity (quantized models run in eval mode)."""
 
@@ -153,6 +192,8 @@ class BatchNorm2d(_FloatBatchNorm2d):
     """Batch norm of quantized (N, C, H, W) tensors with the running statistics (eval mode),
     requantized with ``scale`` / ``zero_point`` buffers."""
 
+    _ndim = 4
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  device=None, dtype=None):  # fmt: skip
         super().__init__(num_features, eps, momentum)
@@ -164,9 +205,10 @@ class BatchNorm2d(_FloatBatchNorm2d):
 
     def forward(self, x):
         x = _qops.per_tensor(self._get_name(), x)
-        if x.ndim != 4:
-            raise ValueError(f"{self._get_name()}: expected input of 4 dims (N, C, H, W), got "
-                             f"shape {tuple(x.shape)}")  # fmt: skip
+        if x.ndim != self._ndim:
+            raise ValueError(f"{self._get_name()}: expected input of {self._ndim} dims (N, C, "
+                             f"{'D, ' if self._ndim == 5 else ''}H, W), got shape "
+                             f"{tuple(x.shape)}")  # fmt: skip
         return _qops.batch_norm(x, self.weight, self.bias, self.running_mean,
                                 self.running_var, self.eps, float(self.scale),
                                 int(self.zero_point))  # fmt: skip
@@ -182,4 +224,14 @@ class BatchNorm2d(_FloatBatchNorm2d):
         return q
 
 
-__all__ = ["BatchNorm2d", "Dropout", "ELU", "Hardswish", "LeakyReLU", "ReLU6", "Sigmoid"]
+class BatchNorm3d(BatchNorm2d):
+    """Batch norm of quantized (N, C, D, H, W) tensors (eval mode statistics)."""
+
+    _ndim = 5
+
+    def _get_name(self) -> str:
+        return "QuantizedBatchNorm3d"
+
+
+__all__ = ["BatchNorm2d", "BatchNorm3d", "Dropout", "ELU", "Hardswish", "LeakyReLU", "PReLU",
+           "ReLU6", "Sigmoid"]  # fmt: skip

@@ -1,4 +1,4 @@
-"""Quantized ``Conv3d``, ``ConvTranspose1d`` and ``ConvTranspose2d`` (``torch.ao.nn.quantized``):
+"""Quantized ``Conv3d`` and ``ConvTranspose1d/2d/3d`` (``torch.ao.nn.quantized``):
 quint8 activations in and out, int8 weights (per tensor or per channel for ``Conv3d``, per
 tensor for the transposed ones, as PyTorch's x86 engine), float bias; exact int32 sums of
 the codes and fbgemm's requantization (``ao._qmath.requantize``), as ``Conv2d``.
@@ -150,10 +150,10 @@ class ConvTranspose2d(_ConvNd):
             a = a.unsqueeze(2)
             w = w[:, :, None]
         one = lambda t, v: (v, *t) if n == 1 else t  # noqa: E731
-        acc = F.conv_transpose2d(a, Tensor._wrap(w.astype("float64"), dev), None,
-                                 one(self.stride, 1), one(self.padding, 0),
-                                 one(self.output_padding, 0), self.groups,
-                                 one(self.dilation, 1))._data  # fmt: skip
+        fn = F.conv_transpose3d if n == 3 else F.conv_transpose2d
+        acc = fn(a, Tensor._wrap(w.astype("float64"), dev), None, one(self.stride, 1),
+                 one(self.padding, 0), one(self.output_padding, 0), self.groups,
+                 one(self.dilation, 1))._data  # fmt: skip
         if n == 1:
             acc = acc[:, :, 0]
         return self._requantize(x, acc, ws)
@@ -172,4 +172,10 @@ class ConvTranspose1d(ConvTranspose2d):
     _dims = 1
 
 
-__all__ = ["Conv3d", "ConvTranspose1d", "ConvTranspose2d"]
+class ConvTranspose3d(ConvTranspose2d):
+    """Transposed 3-d convolution on quantized (N, C, D, H, W) tensors."""
+
+    _dims = 3
+
+
+__all__ = ["Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
