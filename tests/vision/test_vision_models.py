@@ -54,11 +54,44 @@ def _randomize_bn_stats(ref, torch) -> None:
             m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
 
 
-def _check_eval(tv, torch, name: str, size: int = 64, atol: float = 1e-4, **kw) -> None:
+def _shrink_classifier(model, nn, width: int = 32) -> None:
+    """Narrow the hidden linear layers of ``model.classifier`` (VGG's and AlexNet's hold
+    100M+ weights, slow to fill and copy); the first keeps its inputs, the last its outputs."""
+    idx = [i for i, m in enumerate(model.classifier) if isinstance(m, nn.Linear)]
+    for j, i in enumerate(idx):
+        old = model.classifier[i]
+        fin = old.in_features if j == 0 else width
+        fout = old.out_features if j == len(idx) - 1 else width
+        model.classifier[i] = nn.Linear(fin, fout)
+
+
+def _check_eval(
+    tv, torch, name: str, size: int = 64, atol: float = 1e-4, shrink: bool = False, **kw
+) -> None:
+    """Same keys and shapes, and the same eval-mode outputs with torchvision's weights.
+    ``shrink`` narrows the linear classifier of both models (built on the meta device, with
+    random weights drawn afterwards)."""
     torch.manual_seed(0)
-    ref = tv.models.get_model(name, **kw)
+    if shrink:
+        _check_keys_and_shapes(tv, torch, name, **kw)
+        with torch.device("meta"):
+            ref = tv.models.get_model(name, **kw)
+            _shrink_classifier(ref, torch.nn)
+        ref = ref.to_empty(device="cpu")
+        with torch.no_grad():
+            for p in ref.parameters():
+                fan_in = int(np.prod(p.shape[1:])) if p.ndim > 1 else 1
+                p.normal_(0.0, 1.0 / np.sqrt(fan_in))
+            for b in ref.buffers():
+                b.fill_(1 if b.is_floating_point() else 0)
+        with mg.device("meta"):
+            ours = M.get_model(name, **kw)
+            _shrink_classifier(ours, mg.nn)
+        ours = ours.to_empty(device="cpu")
+    else:
+        ref = tv.models.get_model(name, **kw)
+        ours = M.get_model(name, **kw)
     _randomize_bn_stats(ref, torch)
-    ours = M.get_model(name, **kw)
     assert list(_shapes(ours).items()) == list(_shapes(ref).items())
     _copy_weights(ref, ours)
     ref.eval()
@@ -156,6 +189,29 @@ def test_resnet_bad_arguments():
         M.resnet18(replace_stride_with_dilation=[False, False, True])
 
 
+# ---------------------------------------------------------------- VGG, AlexNet, SqueezeNet
+
+
+def test_vgg_eval_matches_torchvision(tv, torch):
+    _check_eval(tv, torch, "vgg11_bn", size=32, shrink=True, num_classes=10)
+
+
+@pytest.mark.parametrize(
+    "name", ["vgg11", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
+)
+def test_vgg_builders_have_torchvisions_keys_and_shapes(tv, torch, name):
+    _check_keys_and_shapes(tv, torch, name)
+
+
+def test_alexnet_eval_matches_torchvision(tv, torch):
+    _check_eval(tv, torch, "alexnet", size=63, shrink=True, num_classes=10, dropout=0.2)
+
+
+@pytest.mark.parametrize("name", ["squeezenet1_0", "squeezenet1_1"])
+def test_squeezenet_eval_matches_torchvision(tv, torch, name):
+    _check_eval(tv, torch, name, size=48, num_classes=10)
+
+
 # ---------------------------------------------------------------- registry and weights
 
 
@@ -185,11 +241,16 @@ def test_weights_enums_match_torchvision(tv):
             assert w.url == r.url
             assert repr(w) == repr(r)
             assert w.meta["num_params"] == r.meta["num_params"]
-            assert w.meta["num_classes"] == len(r.meta["categories"])
-            assert w.meta["_metrics"] == r.meta["_metrics"]
+            cats = r.meta["categories"]
+            assert w.meta["num_classes"] == (None if cats is None else len(cats))
+            np.testing.assert_equal(w.meta["_metrics"], r.meta["_metrics"])  # nan == nan
             assert w.transforms.keywords.get("crop_size") == r.transforms.keywords["crop_size"]
-            assert w.transforms.keywords.get("resize_size", 256) == r.transforms.keywords.get(
-                "resize_size", 256
+            for key, default in [("resize_size", 256), ("mean", None), ("std", None)]:
+                got = w.transforms.keywords.get(key, default)
+                assert got == r.transforms.keywords.get(key, default), (name, key)
+            interp = r.transforms.keywords.get("interpolation")
+            assert w.transforms.keywords.get("interpolation", "bilinear") == (
+                "bilinear" if interp is None else interp.value
             )
     assert M.ResNet18_Weights.verify("ResNet18_Weights.IMAGENET1K_V1") is (
         M.ResNet18_Weights.IMAGENET1K_V1

@@ -10,25 +10,23 @@ Example:
     >>> model = models.get_model("resnet50", weights="DEFAULT")  # from the hub cache
 """
 
-from . import resnet
-from ._api import (
-    Weights,
-    WeightsEnum,
-    get_model,
-    get_model_builder,
-    get_model_weights,
-    get_weight,
-    list_models,
-)
+from . import _api
+from . import alexnet as _alexnet
+from . import resnet as _resnet
+from . import squeezenet as _squeezenet
+from . import vgg as _vgg
+from ._api import *  # noqa: F403
+from .alexnet import *  # noqa: F403
 from .resnet import *  # noqa: F403
+from .squeezenet import *  # noqa: F403
+from .vgg import *  # noqa: F403
 
+# NOTE: as in torchvision, a builder shadows its module of the same name (models.alexnet is
+# the function; the module stays importable as manygrad.vision.models.alexnet)
 __all__ = [
-    "Weights",
-    "WeightsEnum",
-    "get_model",
-    "get_model_builder",
-    "get_model_weights",
-    "get_weight",
-    "list_models",
-    *resnet.__all__,
+    *_api.__all__,
+    *_resnet.__all__,
+    *_vgg.__all__,
+    *_alexnet.__all__,
+    *_squeezenet.__all__,
 ]

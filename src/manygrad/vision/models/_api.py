@@ -246,6 +246,12 @@ def _ovewrite_named_param(kwargs: dict[str, Any], param: str, new_value: Any) ->
         kwargs[param] = new_value
 
 
+def _set_num_classes(kwargs: dict[str, Any], weights: WeightsEnum | None) -> None:
+    """Fix ``num_classes`` to the checkpoint's (when it has a classifier)."""
+    if weights is not None and weights.meta["num_classes"] is not None:
+        _ovewrite_named_param(kwargs, "num_classes", weights.meta["num_classes"])
+
+
 def _load_weights(model: nn.Module, weights: WeightsEnum, progress: bool) -> None:
     model.load_state_dict(weights.get_state_dict(progress=progress, check_hash=True))
 
@@ -333,6 +339,7 @@ def _imagenet_weights(
     resize_size: int = 256,
     interpolation: str = "bilinear",
     recipe: str = "https://github.com/pytorch/vision/tree/main/references/classification",
+    num_classes: int | None = 1000,
     **extra: Any,
 ) -> Weights:
     """A ``Weights`` entry for an ImageNet-1K classifier (1000 classes) with its preset."""
@@ -347,7 +354,7 @@ def _imagenet_weights(
         if k in extra:
             kw[k] = extra.pop(k)
     meta = _Meta(
-        num_classes=1000,
+        num_classes=num_classes,
         num_params=num_params,
         min_size=min_size,
         recipe=recipe,
