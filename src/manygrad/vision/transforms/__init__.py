@@ -17,9 +17,11 @@ import manygrad as mg
 
 from . import functional
 from . import functional as F
+from .autoaugment import AugMix, AutoAugment, AutoAugmentPolicy, RandAugment, TrivialAugmentWide
 from .functional import InterpolationMode
 
 __all__ = [
+    "AugMix", "AutoAugment", "AutoAugmentPolicy", "RandAugment", "TrivialAugmentWide",
     "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype",
     "FiveCrop", "GaussianBlur", "Grayscale", "InterpolationMode",
     "Lambda", "Normalize", "PILToTensor", "Pad", "RandomAdjustSharpness", "RandomAffine",

@@ -26,6 +26,7 @@ from . import functional
 from . import functional as F
 
 __all__ = [
+    "AugMix", "AutoAugment", "AutoAugmentPolicy", "RandAugment", "TrivialAugmentWide",
     "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "CutMix", "FiveCrop",
     "GaussianBlur", "GaussianNoise", "Grayscale", "Identity", "InterpolationMode", "Lambda",
     "MixUp", "Normalize", "PILToTensor", "Pad", "RGB", "RandomAdjustSharpness",
@@ -946,3 +947,36 @@ class CutMix(_BaseMixUpCutMix):
         out[..., y1:y2, x1:x2] = images.roll(1, 0)[..., y1:y2, x1:x2]
         lam = 1.0 - float((x2 - x1) * (y2 - y1)) / (w * h)
         return lam, out
+
+
+class _Policy(Transform):
+    """An augmentation policy of ``transforms`` on the image inputs (PIL or uint8)."""
+
+    _kinds = ("pil", "image")
+    _inner_cls = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        self._inner = self._inner_cls(*args, **kwargs)
+
+    def transform(self, inpt, params, kind=None):
+        return _geometry(inpt, kind, self._inner)
+
+
+class AutoAugment(_Policy):
+    _inner_cls = _v1.AutoAugment
+
+
+class RandAugment(_Policy):
+    _inner_cls = _v1.RandAugment
+
+
+class TrivialAugmentWide(_Policy):
+    _inner_cls = _v1.TrivialAugmentWide
+
+
+class AugMix(_Policy):
+    _inner_cls = _v1.AugMix
+
+
+AutoAugmentPolicy = _v1.AutoAugmentPolicy
