@@ -194,3 +194,20 @@ def test_draw_keypoints_equals_torchvision(tv, float_image):
         same(utils.draw_keypoints(ours, ko, **kw_o), tv.utils.draw_keypoints(theirs, kt, **kw_t))
     with pytest.raises(ValueError, match="keypoints must be of shape"):
         utils.draw_keypoints(ours, ko[0])
+
+
+@pytest.mark.parametrize("shape", [(2, 30, 40), (3, 2, 64, 48)])
+def test_flow_to_image_equals_torchvision(tv, shape):
+    a = (RNG.standard_normal(shape) * 3).astype(np.float32)
+    a.reshape(-1)[:4] = 0  # no motion: white
+    ours, theirs = pair(a)
+    o, t = utils.flow_to_image(ours), tv.utils.flow_to_image(theirs)
+    assert o.dtype == mg.uint8 and tuple(o.shape) == tuple(t.shape)
+    # NOTE: PyTorch's atan2 (SLEEF, vectorised) and NumPy's differ by an ulp now and then,
+    # which moves a pixel by one step in rare cases
+    diff = np.abs(o.numpy().astype(int) - t.numpy())
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    with pytest.raises(ValueError, match="dtype torch.float"):
+        utils.flow_to_image(ours.double())
+    with pytest.raises(ValueError, match=r"shape \(2, H, W\)"):
+        utils.flow_to_image(ours[..., :1, :, :].squeeze(-3))

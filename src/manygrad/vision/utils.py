@@ -18,8 +18,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
-__all__ = ["draw_bounding_boxes", "draw_keypoints", "draw_segmentation_masks", "make_grid",
-           "save_image"]  # fmt: skip
+__all__ = ["draw_bounding_boxes", "draw_keypoints", "draw_segmentation_masks",
+           "flow_to_image", "make_grid", "save_image"]  # fmt: skip
 
 
 def _is_tensor(x) -> bool:
@@ -455,3 +455,57 @@ def draw_keypoints(image, keypoints, connectivity=None, colors=None, radius: int
             if inst_vis[i] and inst_vis[j]:
                 draw.line(((inst[i][0], inst[i][1]), (inst[j][0], inst[j][1])), width=width)
     return _from_uint8(np.asarray(img).transpose(2, 0, 1), image)
+
+
+# ------------------------------------------------------------------ optical flow
+
+
+def _make_colorwheel(xp) -> np.ndarray:
+    """The (55, 3) colour wheel of Baker et al., "A Database and Evaluation Methodology for
+    Optical Flow" (ICCV 2007), float32 as torchvision's."""
+    f = np.float32
+    ramp = {n: xp.floor((255 * xp.arange(n)).astype(f) / f(n)) for n in (15, 6, 4, 11, 13)}
+    wheel = xp.zeros((55, 3), f)
+    wheel[0:15, 0], wheel[0:15, 1] = 255, ramp[15]  # red -> yellow
+    wheel[15:21, 0], wheel[15:21, 1] = 255 - ramp[6], 255  # yellow -> green
+    wheel[21:25, 1], wheel[21:25, 2] = 255, ramp[4]  # green -> cyan
+    wheel[25:36, 1], wheel[25:36, 2] = 255 - ramp[11], 255  # cyan -> blue
+    wheel[36:49, 2], wheel[36:49, 0] = 255, ramp[13]  # blue -> magenta
+    wheel[49:55, 2], wheel[49:55, 0] = 255 - ramp[6], 255  # magenta -> red
+    return wheel
+
+
+def flow_to_image(flow):
+    """Colour an optical flow (2, H, W) or (N, 2, H, W), float32, as a uint8 RGB image:
+    the hue gives the direction, the saturation the length (relative to the largest).
+
+    Example:
+        >>> img = flow_to_image(flow)   # (3, H, W) uint8
+    """
+    if str(flow.dtype).split(".")[-1] != "float32":
+        raise ValueError(f"Flow should be of dtype torch.float, got {flow.dtype}.")
+    orig_shape = tuple(flow.shape)
+    a = flow.detach()._data
+    xp, f = _xp(a), np.float32
+    a = a[None] if a.ndim == 3 else a
+    if a.ndim != 4 or a.shape[1] != 2:
+        raise ValueError(
+            f"Input flow should have shape (2, H, W) or (N, 2, H, W), got {orig_shape}."
+        )
+    max_norm = xp.sqrt(a[:, 0] * a[:, 0] + a[:, 1] * a[:, 1]).max()
+    nf = a / (max_norm + f(np.finfo(f).eps))
+    norm = xp.sqrt(nf[:, 0] * nf[:, 0] + nf[:, 1] * nf[:, 1])
+    angle = xp.arctan2(-nf[:, 1], -nf[:, 0]) / f(math.pi)
+    fk = (angle + f(1)) / f(2) * f(54)
+    k0 = xp.floor(fk).astype(np.int64)
+    k1 = k0 + 1
+    k1[k1 == 55] = 0
+    frac = fk - k0.astype(f)
+    wheel = _make_colorwheel(xp)
+    out = xp.empty((a.shape[0], 3, a.shape[2], a.shape[3]), np.uint8)
+    for c in range(3):
+        col0, col1 = wheel[k0, c] / f(255.0), wheel[k1, c] / f(255.0)
+        col = (f(1) - frac) * col0 + frac * col1
+        col = f(1) - norm * (f(1) - col)
+        out[:, c] = xp.floor(f(255) * col).astype(np.int64).astype(np.uint8)
+    return _wrap(out[0] if len(orig_shape) == 3 else out, flow.device)
