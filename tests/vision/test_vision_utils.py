@@ -211,3 +211,36 @@ def test_flow_to_image_equals_torchvision(tv, shape):
         utils.flow_to_image(ours.double())
     with pytest.raises(ValueError, match=r"shape \(2, H, W\)"):
         utils.flow_to_image(ours[..., :1, :, :].squeeze(-3))
+
+
+def test_device_tensors_stay_on_their_device():
+    """A GPU tensor's grid and drawings come back on its device (the fake GPU here: NumPy
+    arrays that refuse silent host conversion, as CuPy's do)."""
+    x = mg.rand(5, 3, 4, 6, device="fakegpu")
+    for kw in (
+        dict(),
+        dict(normalize=True, scale_each=True),
+        dict(normalize=True, value_range=(0.1, 0.9)),
+    ):
+        g = utils.make_grid(x, nrow=2, **kw)
+        assert g.device == x.device
+        np.testing.assert_array_equal(
+            g.cpu().numpy(), utils.make_grid(x.cpu(), nrow=2, **kw).numpy()
+        )
+    buf_gpu, buf_cpu = io.BytesIO(), io.BytesIO()
+    utils.save_image(x, buf_gpu, format="png")
+    utils.save_image(x.cpu(), buf_cpu, format="png")
+    assert buf_gpu.getvalue() == buf_cpu.getvalue()
+    img = (mg.rand(3, 20, 20) * 255).to(mg.uint8)
+    boxes = mg.tensor([[1.0, 2, 10, 12]])
+    masks = mg.rand(2, 20, 20) > 0.5
+    for fn, args in (
+        (utils.draw_bounding_boxes, (boxes,)),
+        (utils.draw_segmentation_masks, (masks,)),
+    ):
+        on_gpu = fn(img.to("fakegpu"), *(a.to("fakegpu") for a in args))
+        assert on_gpu.device == x.device
+        np.testing.assert_array_equal(on_gpu.cpu().numpy(), fn(img, *args).numpy())
+    flow = mg.randn(2, 5, 5)
+    np.testing.assert_array_equal(utils.flow_to_image(flow.to("fakegpu")).cpu().numpy(),
+                                  utils.flow_to_image(flow).numpy())  # fmt: skip
