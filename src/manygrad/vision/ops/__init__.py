@@ -17,6 +17,7 @@ from .boxes import (
 from .ciou_loss import complete_box_iou_loss
 from .diou_loss import distance_box_iou_loss
 from .drop_block import DropBlock2d, DropBlock3d, drop_block2d, drop_block3d
+from .feature_pyramid_network import FeaturePyramidNetwork
 from .focal_loss import sigmoid_focal_loss
 from .giou_loss import generalized_box_iou_loss
 from .misc import (
@@ -55,6 +56,7 @@ __all__ = [
     "ps_roi_pool",
     "PSRoIPool",
     "MultiScaleRoIAlign",
+    "FeaturePyramidNetwork",
     "sigmoid_focal_loss",
     "generalized_box_iou_loss",
     "distance_box_iou_loss",
