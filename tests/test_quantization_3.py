@@ -73,6 +73,9 @@ _UNARY = {
     "F.relu6": lambda lib, q: lib.nn.functional.relu6(q),
     "nn.ReLU6": lambda lib, q: lib.nn.ReLU6()(q),
     "F.leaky_relu": lambda lib, q: lib.nn.functional.leaky_relu(q, 0.1),
+    "F.gelu": lambda lib, q: lib.nn.functional.gelu(q),
+    "F.gelu tanh": lambda lib, q: lib.nn.functional.gelu(q, approximate="tanh"),
+    "nn.GELU": lambda lib, q: lib.nn.GELU()(q),
 }
 
 

@@ -7,8 +7,8 @@ PyTorch runs a few ops on quantized tensors and refuses the rest. Here, as its x
   the bounds; the input's qparams);
 - ``sigmoid``, ``hardsigmoid`` (output scale 1/256, zero point 0, -128 for qint8) and
   ``tanh`` (2/256, zero point 128 for quint8, 0 for qint8), PyTorch's fixed qparams;
-- ``leaky_relu`` (the input's qparams), ``adaptive_avg_pool2d``, ``cat`` (to the first
-  input's qparams);
+- ``leaky_relu``, ``gelu`` (the input's qparams), ``adaptive_avg_pool2d``, ``cat`` (to the
+  first input's qparams);
 - the ops that only move or pick values (reshape, permute, indexing, flip, max pooling,
   ...), which keep the input's quantization parameters.
 
@@ -65,6 +65,7 @@ def _ops():
         "Sigmoid": lambda a, k: _qops.unary("sigmoid", a[0]),
         "Tanh": lambda a, k: _qops.unary("tanh", a[0]),
         "Hardsigmoid": lambda a, k: _qops.unary("hardsigmoid", a[0]),
+        "Gelu": lambda a, k: _qops.unary("gelu_tanh" if a[1] == "tanh" else "gelu", a[0]),
         "Hardtanh": lambda a, k: _qops.clamp(a[0], a[1], a[2]),
         "Clamp": lambda a, k: _qops.clamp(a[0], a[1], a[2]),
         "AdaptiveAvgPool": lambda a, k: _qops.adaptive_avg_pool2d(a[0], k["out"]).reshape(

@@ -195,10 +195,40 @@ def _sigmoid_tail(x):
     return (1.0 / (1.0 + xp.exp(-x).astype(xp.float64))).astype(xp.float32)
 
 
+_SQRT1_2 = math.sqrt(0.5)
+_GELU_BETA = math.sqrt(2) * (2 / math.sqrt(math.pi)) * 0.5
+
+
+def _gelu(x):
+    return (x * F(0.5)) * (F(1) + backend.erf((x * F(_SQRT1_2)).astype(x.dtype)))
+
+
+def _gelu_tail(x):
+    # NOTE: PyTorch's scalar path: in double, std::erf
+    xp = backend.array_module(x)
+    d = x.astype(xp.float64)
+    e = xp.asarray([math.erf(float(v) * _SQRT1_2) for v in d.reshape(-1)], xp.float64)
+    return (d * 0.5 * (1 + e.reshape(d.shape))).astype(xp.float32)
+
+
+def _gelu_tanh(x):
+    xp = backend.array_module(x)
+    inner = F(_GELU_BETA) * (x + F(0.044715) * (x * x * x))
+    return (F(0.5) * x) * (F(1) + xp.tanh(inner))
+
+
+def _gelu_tanh_tail(x):
+    xp = backend.array_module(x)
+    d = x.astype(xp.float64)
+    cube = (x * x * x).astype(xp.float64)  # NOTE: the cube in float32, the rest in double
+    return (0.5 * d * (1.0 + xp.tanh(_GELU_BETA * (d + 0.044715 * cube)))).astype(xp.float32)
+
+
 def unary(name: str, a, scale=None, zero_point=None, slope: float = 0.01) -> QTensor:
-    """hardswish, leaky_relu, sigmoid, hardsigmoid, tanh, elu of a quantized tensor,
-    requantized to ``scale`` / ``zero_point`` (default: the input's; sigmoid, hardsigmoid
-    and tanh default to PyTorch's fixed output qparams, see ``fixed_qparams``)."""
+    """hardswish, leaky_relu, sigmoid, hardsigmoid, tanh, elu, gelu, gelu_tanh of a quantized
+    tensor, requantized to ``scale`` / ``zero_point`` (default: the input's, gelu's scale
+    rounded to float32; sigmoid, hardsigmoid and tanh default to PyTorch's fixed output
+    qparams, see ``fixed_qparams``)."""
     a = per_tensor(name, a)
     xp = backend.array_module(a._data)
     fns = {
@@ -208,12 +238,16 @@ def unary(name: str, a, scale=None, zero_point=None, slope: float = 0.01) -> QTe
         "sigmoid": lambda x: F(1) / (F(1) + xp.exp(-x)),
         "tanh": xp.tanh,
         "elu": lambda x: xp.where(x > 0, x, xp.expm1(x) * F(slope)),
+        "gelu": _gelu,
+        "gelu_tanh": _gelu_tanh,
     }
     if scale is None and name in _FIXED:
         scale, zero_point = fixed_qparams(name, a.dtype)
+    if scale is None and name.startswith("gelu"):  # NOTE: the input's scale, as float32
+        scale = float(F(a._scale))
     s = a._scale if scale is None else float(scale)
     z = a._zp if zero_point is None else int(zero_point)
-    tail = _sigmoid_tail if name == "sigmoid" else None
+    tail = {"sigmoid": _sigmoid_tail, "gelu": _gelu_tail, "gelu_tanh": _gelu_tanh_tail}.get(name)
     return elementwise(fns[name], [a], s, z, a.dtype, tail, premul=name != "sigmoid")
 
 
