@@ -218,3 +218,39 @@ def test_bad_input_is_named():
         MF.gaussian_blur(_images()["float"][0], 4)
     with pytest.raises(ValueError, match="larger than input image size"):
         T.RandomCrop(100)(_images()["float"][0])
+
+
+PERSP = ([[0, 0], [44, 0], [44, 36], [0, 36]], [[3, 2], [40, 5], [42, 33], [1, 30]])
+
+
+@pytest.mark.parametrize("kind", ["pil", "float", "uint8"])
+@pytest.mark.parametrize("interp", ["nearest", "bilinear"])
+def test_perspective(tvf, kind, interp):
+    mi, ti, tol = _images()[kind]
+    fill = [10, 20, 30] if kind != "float" else [0.1, 0.2, 0.3]
+    got = MF.perspective(mi, *PERSP, MF.InterpolationMode(interp), fill)
+    want = tvf.perspective(ti, *PERSP, tvf.InterpolationMode(interp), fill)
+    _check(got, want, tol)
+
+
+@pytest.mark.parametrize("kind", ["pil", "float", "uint8"])
+def test_elastic_transform(tvf, kind):
+    mi, ti, tol = _images()[kind]
+    disp = np.random.default_rng(5).uniform(-0.05, 0.05, (1, 37, 45, 2)).astype(np.float32)
+    got = MF.elastic_transform(mi, mg.tensor(disp))
+    want = tvf.elastic_transform(ti, torch.from_numpy(disp))
+    _check(got, want, tol)
+
+
+def test_random_perspective_and_elastic_use_their_params(tvf, monkeypatch):
+    mi, ti, tol = _images()["float"]
+    _with_params(monkeypatch, T.RandomPerspective, PERSP)
+    got = T.RandomPerspective(p=1.0)(mi)
+    _check(got, tvf.perspective(ti, *PERSP, fill=[0.0, 0.0, 0.0]), tol)
+    mg.manual_seed(1)
+    disp = T.ElasticTransform.get_params([50.0, 40.0], [5.0, 4.0], [37, 45])
+    assert tuple(disp.shape) == (1, 37, 45, 2)
+    _with_params(monkeypatch, T.ElasticTransform, disp)
+    got = T.ElasticTransform()(mi)
+    want = tvf.elastic_transform(ti, torch.from_numpy(disp.numpy()), fill=[0.0, 0.0, 0.0])
+    _check(got, want, tol)

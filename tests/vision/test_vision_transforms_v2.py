@@ -152,3 +152,16 @@ def test_rotation_refuses_boxes():
     boxes = MV.BoundingBoxes(BOXES, format="XYXY", canvas_size=(37, 45))
     with pytest.raises(TypeError, match="bounding boxes"):
         M2.RandomRotation(10)(MV.Image(mg.rand(3, 37, 45)), boxes)
+
+
+@pytest.mark.parametrize("cls", [M2.RandomPerspective, M2.ElasticTransform])
+def test_warps_move_masks_with_the_image(cls):
+    """A mask that equals the image's first channel stays equal to it after the warp
+    (one draw for both; nearest neighbours on both)."""
+    labels = mg.randint(0, 4, (48, 50))
+    img = MV.Image(labels[None].float())
+    kw = {"p": 1.0} if cls is M2.RandomPerspective else {}
+    t = cls(interpolation=M2.InterpolationMode.NEAREST, **kw)
+    out_img, out_mask = t(img, MV.Mask(labels))
+    assert isinstance(out_mask, MV.Mask) and set(out_mask.unique().tolist()) <= {0, 1, 2, 3}
+    np.testing.assert_array_equal(out_img[0].numpy(), out_mask.numpy().astype(np.float32))

@@ -22,12 +22,12 @@ from .functional import InterpolationMode
 
 __all__ = [
     "AugMix", "AutoAugment", "AutoAugmentPolicy", "RandAugment", "TrivialAugmentWide",
-    "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype",
+    "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "ElasticTransform",
     "FiveCrop", "GaussianBlur", "Grayscale", "InterpolationMode",
     "Lambda", "Normalize", "PILToTensor", "Pad", "RandomAdjustSharpness", "RandomAffine",
     "RandomApply", "RandomAutocontrast", "RandomChoice", "RandomCrop", "RandomEqualize",
     "RandomErasing", "RandomGrayscale", "RandomHorizontalFlip", "RandomInvert",
-    "RandomOrder", "RandomPosterize", "RandomResizedCrop", "RandomRotation",
+    "RandomOrder", "RandomPerspective", "RandomPosterize", "RandomResizedCrop", "RandomRotation",
     "RandomSolarize", "RandomVerticalFlip", "Resize", "TenCrop", "ToPILImage", "ToTensor",
     "functional",
 ]  # fmt: skip
@@ -677,3 +677,70 @@ class RandomAdjustSharpness(_RandomApplyFn):
 
     def _apply(self, img):
         return F.adjust_sharpness(img, self.sharpness_factor)
+
+
+class RandomPerspective(_Transform):
+    """With probability ``p``, a perspective warp whose corners move inwards by up to
+    ``distortion_scale`` of half the image size."""
+
+    def __init__(self, distortion_scale=0.5, p=0.5, interpolation=InterpolationMode.BILINEAR,
+                 fill=0):  # fmt: skip
+        super().__init__()
+        self.p, self.distortion_scale = p, distortion_scale
+        self.interpolation, self.fill = _interp(interpolation), fill
+
+    @staticmethod
+    def get_params(width: int, height: int, distortion_scale: float):
+        hw, hh = width // 2, height // 2
+        dx, dy = int(distortion_scale * hw), int(distortion_scale * hh)
+        tl = [_randint(0, dx + 1), _randint(0, dy + 1)]
+        tr = [_randint(width - dx - 1, width), _randint(0, dy + 1)]
+        br = [_randint(width - dx - 1, width), _randint(height - dy - 1, height)]
+        bl = [_randint(0, dx + 1), _randint(height - dy - 1, height)]
+        start = [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]]
+        return start, [tl, tr, br, bl]
+
+    def forward(self, img):
+        fill = _tensor_fill(img, self.fill)
+        _, h, w = F.get_dimensions(img)
+        if _coin() < self.p:
+            start, end = self.get_params(w, h, self.distortion_scale)
+            return F.perspective(img, start, end, self.interpolation, fill)
+        return img
+
+
+class ElasticTransform(_Transform):
+    """A random smooth displacement field (uniform noise blurred by a Gaussian of
+    ``sigma``, scaled by ``alpha``) applied to the image."""
+
+    def __init__(self, alpha=50.0, sigma=5.0, interpolation=InterpolationMode.BILINEAR, fill=0):
+        super().__init__()
+        alpha = (
+            [float(alpha)] * 2 if isinstance(alpha, numbers.Number) else [float(a) for a in alpha]
+        )
+        sigma = (
+            [float(sigma)] * 2 if isinstance(sigma, numbers.Number) else [float(s) for s in sigma]
+        )
+        if len(alpha) != 2 or len(sigma) != 2:
+            raise ValueError("alpha and sigma should be numbers or sequences of 2 values")
+        self.alpha, self.sigma = alpha, sigma
+        self.interpolation, self.fill = _interp(interpolation), fill
+
+    @staticmethod
+    def get_params(alpha, sigma, size):
+        parts = []
+        # NOTE: x displacements are scaled by the width, y ones by the height; each field is
+        # blurred with both sigmas, its own one setting the kernel size
+        for a, s, n in ((alpha[0], sigma[0], size[1]), (alpha[1], sigma[1], size[0])):
+            d = mg.rand([1, 1] + list(size)) * 2 - 1
+            if s > 0.0:
+                k = int(8 * s + 1)
+                k += 1 - k % 2  # NOTE: an odd kernel
+                d = F.gaussian_blur(d, [k, k], list(sigma))
+            parts.append(d * a / n)
+        return mg.cat(parts, 1).permute(0, 2, 3, 1)
+
+    def forward(self, img):
+        _, h, w = F.get_dimensions(img)
+        disp = self.get_params(self.alpha, self.sigma, [h, w])
+        return F.elastic_transform(img, disp, self.interpolation, _tensor_fill(img, self.fill))

@@ -24,9 +24,9 @@ from ...data.transforms import require_pillow
 __all__ = [
     "InterpolationMode", "adjust_brightness", "adjust_contrast", "adjust_gamma", "adjust_hue",
     "adjust_saturation", "adjust_sharpness", "affine", "autocontrast", "center_crop",
-    "convert_image_dtype", "crop", "equalize", "erase", "five_crop", "gaussian_blur",
+    "convert_image_dtype", "crop", "elastic_transform", "equalize", "erase", "five_crop", "gaussian_blur",
     "get_dimensions", "get_image_num_channels", "get_image_size", "hflip", "invert",
-    "normalize", "pad", "pil_to_tensor", "posterize", "resize", "resized_crop",
+    "normalize", "pad", "perspective", "pil_to_tensor", "posterize", "resize", "resized_crop",
     "rgb_to_grayscale", "rotate", "solarize", "ten_crop", "to_grayscale", "to_pil_image",
     "to_tensor", "vflip",
 ]  # fmt: skip
@@ -993,3 +993,79 @@ def erase(img, i: int, j: int, h: int, w: int, v, inplace: bool = False):
 
 def _is_seq(x) -> bool:
     return isinstance(x, Sequence) and not isinstance(x, str)
+
+
+# ---------------------------------------------------------------------------- warps
+
+
+def _perspective_coeffs(startpoints, endpoints) -> list[float]:
+    """(a, b, c, d, e, f, g, h) of the map taking each output pixel (x, y) of the warped
+    image to ``((a x + b y + c) / (g x + h y + 1), (d x + e y + f) / (g x + h y + 1))`` in
+    the source: the least-squares solution of the four corner correspondences, rounded to
+    float32 as torchvision hands them on."""
+    if len(startpoints) != 4 or len(endpoints) != 4:
+        raise ValueError(
+            f"Please provide exactly four corners, got {len(startpoints)} startpoints and "
+            f"{len(endpoints)} endpoints."
+        )
+    a = np.zeros((8, 8), np.float64)
+    for i, ((x, y), (u, v)) in enumerate(zip(endpoints, startpoints)):
+        a[2 * i] = [x, y, 1, 0, 0, 0, -u * x, -u * y]
+        a[2 * i + 1] = [0, 0, 0, x, y, 1, -v * x, -v * y]
+    b = np.asarray(startpoints, np.float64).reshape(8)
+    sol = np.linalg.lstsq(a, b, rcond=None)[0]
+    return [float(c) for c in sol.astype(np.float32)]
+
+
+def perspective(img, startpoints, endpoints, interpolation=InterpolationMode.BILINEAR,
+                fill=None):  # fmt: skip
+    """The image warped so that the corners ``startpoints`` (top-left, top-right,
+    bottom-right, bottom-left) land on ``endpoints``."""
+    coeffs = _perspective_coeffs(startpoints, endpoints)
+    mode = _mode(interpolation)
+    if _is_pil(img):
+        pil = require_pillow()
+        opts = {} if fill is None else {"fillcolor": _pil_fill(img, fill)}
+        return img.transform(img.size, pil.PERSPECTIVE, coeffs, _PIL_CODE[mode.value], **opts)
+    _check_tensor(img, "perspective")
+    if mode not in (InterpolationMode.NEAREST, InterpolationMode.BILINEAR):
+        raise ValueError(f"perspective: tensor images take nearest and bilinear, got {mode.value}")
+    c, oh, ow = get_dimensions(img)
+    dt = img.dtype if img.is_floating_point() else mg.float32
+    dev = img.device
+    t1 = mg.tensor(coeffs[:6], dtype=dt, device=dev).view(2, 3)
+    t2 = mg.tensor([coeffs[6], coeffs[7], 1.0, coeffs[6], coeffs[7], 1.0], dtype=dt,
+                   device=dev).view(2, 3)  # fmt: skip
+    xs = mg.linspace(0.5, ow - 0.5, ow, dtype=dt, device=dev)
+    ys = mg.linspace(0.5, oh - 0.5, oh, dtype=dt, device=dev)
+    base = mg.stack([xs.expand(oh, ow), ys[:, None].expand(oh, ow),
+                     mg.ones(oh, ow, dtype=dt, device=dev)], -1).view(oh * ow, 3)  # fmt: skip
+    scale = mg.tensor([0.5 * ow, 0.5 * oh], dtype=dt, device=dev)
+    num = base @ (t1.t() / scale)
+    den = base @ t2.t()
+    grid = (num / den - 1.0).view(1, oh, ow, 2)
+    return _grid_transform(img, grid, mode.value, _check_fill(fill, c))
+
+
+def elastic_transform(img, displacement, interpolation=InterpolationMode.BILINEAR, fill=None):
+    """The image sampled at the identity grid plus ``displacement`` ((1, H, W, 2), in
+    grid_sample's [-1, 1] units)."""
+    mode = _mode(interpolation)
+    pil = _is_pil(img)
+    t = pil_to_tensor(img) if pil else img
+    if not pil:
+        _check_tensor(t, "elastic_transform")
+    c, h, w = get_dimensions(t)
+    if tuple(displacement.shape) != (1, h, w, 2):
+        raise ValueError(
+            f"elastic_transform: displacement should have shape (1, {h}, {w}, 2), got "
+            f"{tuple(displacement.shape)}"
+        )
+    dt = t.dtype if t.is_floating_point() else mg.float32
+    dev = t.device
+    ys = mg.linspace((-h + 1) / h, (h - 1) / h, h, dtype=dt, device=dev)
+    xs = mg.linspace((-w + 1) / w, (w - 1) / w, w, dtype=dt, device=dev)
+    ident = mg.stack([xs.expand(h, w), ys[:, None].expand(h, w)], -1).unsqueeze(0)
+    grid = ident + displacement.to(device=dev, dtype=dt)
+    out = _grid_transform(t, grid, mode.value, _check_fill(fill, c))
+    return to_pil_image(out, mode=img.mode) if pil else out

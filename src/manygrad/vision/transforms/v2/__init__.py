@@ -27,7 +27,8 @@ from . import functional as F
 
 __all__ = [
     "AugMix", "AutoAugment", "AutoAugmentPolicy", "RandAugment", "TrivialAugmentWide",
-    "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "CutMix", "FiveCrop",
+    "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "CutMix", "ElasticTransform",
+    "FiveCrop", "RandomPerspective",
     "GaussianBlur", "GaussianNoise", "Grayscale", "Identity", "InterpolationMode", "Lambda",
     "MixUp", "Normalize", "PILToTensor", "Pad", "RGB", "RandomAdjustSharpness",
     "RandomAffine", "RandomApply", "RandomAutocontrast", "RandomChannelPermutation",
@@ -980,3 +981,51 @@ class AugMix(_Policy):
 
 
 AutoAugmentPolicy = _v1.AutoAugmentPolicy
+
+
+class RandomPerspective(Transform):
+    """With probability ``p``, one perspective warp for the image and its masks."""
+
+    def __init__(self, distortion_scale=0.5, p=0.5, interpolation=InterpolationMode.BILINEAR,
+                 fill=0):  # fmt: skip
+        super().__init__()
+        self.distortion_scale, self.p, self.fill = distortion_scale, p, fill
+        self.interpolation = F1._mode(interpolation)
+
+    def forward(self, *inputs):
+        if _coin() >= self.p:
+            return inputs if len(inputs) > 1 else inputs[0]
+        return super().forward(*inputs)
+
+    def make_params(self, flat_inputs):
+        if any(_kind(x) == "boxes" for x in flat_inputs):
+            raise TypeError("RandomPerspective: bounding boxes are not warped yet")
+        _, h, w = _query_chw(flat_inputs)
+        return dict(points=_v1.RandomPerspective.get_params(w, h, self.distortion_scale))
+
+    def transform(self, inpt, params, kind=None):
+        fill = _v1._tensor_fill(inpt, self.fill) if kind != "pil" else self.fill
+        interp = InterpolationMode.NEAREST if kind == "mask" else self.interpolation
+        return _geometry(inpt, kind, lambda x: F1.perspective(x, *params["points"], interp, fill))
+
+
+class ElasticTransform(Transform):
+    """One random displacement field for the image and its masks."""
+
+    def __init__(self, alpha=50.0, sigma=5.0, interpolation=InterpolationMode.BILINEAR, fill=0):
+        super().__init__()
+        self._v1 = _v1.ElasticTransform(alpha, sigma, interpolation, fill)
+
+    def make_params(self, flat_inputs):
+        if any(_kind(x) == "boxes" for x in flat_inputs):
+            raise TypeError("ElasticTransform: bounding boxes are not displaced yet")
+        _, h, w = _query_chw(flat_inputs)
+        return dict(disp=self._v1.get_params(self._v1.alpha, self._v1.sigma, [h, w]))
+
+    def transform(self, inpt, params, kind=None):
+        v = self._v1
+        fill = _v1._tensor_fill(inpt, v.fill) if kind != "pil" else v.fill
+        interp = InterpolationMode.NEAREST if kind == "mask" else v.interpolation
+        return _geometry(
+            inpt, kind, lambda x: F1.elastic_transform(x, params["disp"], interp, fill)
+        )

@@ -20,6 +20,7 @@ from ..functional import (  # noqa: F401  (v2 has the same functions under these
     adjust_sharpness,
     autocontrast,
     convert_image_dtype,
+    elastic_transform,
     equalize,
     erase,
     five_crop,
@@ -27,6 +28,7 @@ from ..functional import (  # noqa: F401  (v2 has the same functions under these
     get_dimensions,
     invert,
     normalize,
+    perspective,
     pil_to_tensor,
     posterize,
     rgb_to_grayscale,
@@ -39,9 +41,9 @@ from ..functional import (  # noqa: F401  (v2 has the same functions under these
 __all__ = [
     "InterpolationMode", "adjust_brightness", "adjust_contrast", "adjust_gamma", "adjust_hue",
     "adjust_saturation", "adjust_sharpness", "affine", "autocontrast", "center_crop",
-    "convert_image_dtype", "crop", "equalize", "erase", "five_crop", "gaussian_blur",
+    "convert_image_dtype", "crop", "elastic_transform", "equalize", "erase", "five_crop", "gaussian_blur",
     "get_dimensions", "get_num_channels", "get_size", "hflip", "horizontal_flip", "invert",
-    "normalize", "pad", "permute_channels", "pil_to_tensor", "posterize", "resize",
+    "normalize", "pad", "permute_channels", "perspective", "pil_to_tensor", "posterize", "resize",
     "resized_crop", "rgb_to_grayscale", "rotate", "solarize", "ten_crop", "to_dtype",
     "to_grayscale", "to_image", "to_pil_image", "vertical_flip", "vflip",
 ]  # fmt: skip
