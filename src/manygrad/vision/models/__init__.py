@@ -12,11 +12,13 @@ Example:
 
 from . import _api
 from . import alexnet as _alexnet
+from . import mobilenet as _mobilenet
 from . import resnet as _resnet
 from . import squeezenet as _squeezenet
 from . import vgg as _vgg
 from ._api import *  # noqa: F403
 from .alexnet import *  # noqa: F403
+from .mobilenet import *  # noqa: F403
 from .resnet import *  # noqa: F403
 from .squeezenet import *  # noqa: F403
 from .vgg import *  # noqa: F403
@@ -29,4 +31,5 @@ __all__ = [
     *_vgg.__all__,
     *_alexnet.__all__,
     *_squeezenet.__all__,
+    *_mobilenet.__all__,
 ]
