@@ -223,6 +223,11 @@ def test_gif_and_webp(tmp_path):
     with Image.open(tmp_path / "a.gif") as im:
         im.seek(1)
         np.testing.assert_array_equal(gif.numpy()[1], chw(im.convert("RGB")))
+    frames[0].save(tmp_path / "one.gif")
+    one = vio.read_image(tmp_path / "one.gif")
+    assert one.shape == (3, 6, 5)
+    np.testing.assert_array_equal(one.numpy(), chw(Image.open(tmp_path / "one.gif").convert("RGB")))
+    assert vio.read_image(tmp_path / "one.gif", "GRAY").shape == (1, 6, 5)
     frames[0].save(tmp_path / "a.webp", lossless=True)
     np.testing.assert_array_equal(vio.decode_webp(vio.read_file(tmp_path / "a.webp")).numpy(),
                                   chw(frames[0]))  # fmt: skip

@@ -239,8 +239,11 @@ def decode_image(input, mode=ImageReadMode.UNCHANGED, apply_exif_orientation: bo
     if isinstance(input, (str, os.PathLike)):
         input = read_file(input)
     data = _encoded(input, "decode_image")
-    if data[:6] in (b"GIF87a", b"GIF89a") and _open(data, "decode_image").n_frames > 1:
-        return decode_gif(input)
+    if data[:6] in (b"GIF87a", b"GIF89a") and _mode(mode) in (
+        ImageReadMode.UNCHANGED,
+        ImageReadMode.RGB,
+    ):
+        return decode_gif(input)  # NOTE: RGB frames, as torchvision decodes GIFs
     return _decode(data, mode, apply_exif_orientation, "decode_image")
 
 
