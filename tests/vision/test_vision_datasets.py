@@ -238,6 +238,15 @@ def test_dataset_folder_helpers_equal_torchvision(tv, tmp_path):
     assert ours.samples == theirs.samples and [ours[i] for i in range(len(ours))] == [
         theirs[i] for i in range(len(theirs))
     ]
+    from manygrad.vision.datasets import utils as dutils
+
+    for prefix in (False, True):
+        assert sorted(dutils.list_dir(tmp_path, prefix)) == sorted(
+            tv.datasets.utils.list_dir(str(tmp_path), prefix)
+        )
+        assert sorted(dutils.list_files(tmp_path / "cat", ".png", prefix)) == sorted(
+            tv.datasets.utils.list_files(str(tmp_path / "cat"), ".png", prefix)
+        )
     same_item((folder.default_loader(ours.samples[0][0]), 0),
               (tvf.default_loader(ours.samples[0][0]), 0))  # fmt: skip
 

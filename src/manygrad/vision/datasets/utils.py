@@ -32,6 +32,8 @@ __all__ = [
     "download_url",
     "extract_archive",
     "iterable_to_str",
+    "list_dir",
+    "list_files",
     "verify_str_arg",
 ]
 
@@ -118,6 +120,22 @@ def download_from_mirrors(filename: str, mirrors: Sequence[str], folder: str, md
         f"Without network access, download the file from one of these addresses elsewhere and "
         f"place it in {folder}"
     )
+
+
+def list_dir(root: str | os.PathLike, prefix: bool = False) -> list[str]:
+    """The folders in ``root`` (as paths under it when ``prefix``)."""
+    root = os.path.expanduser(os.fspath(root))
+    names = [p for p in os.listdir(root) if os.path.isdir(os.path.join(root, p))]
+    return [os.path.join(root, d) for d in names] if prefix else names
+
+
+def list_files(root: str | os.PathLike, suffix: str, prefix: bool = False) -> list[str]:
+    """The files in ``root`` whose names end with ``suffix`` (a string or tuple)."""
+    root = os.path.expanduser(os.fspath(root))
+    names = [
+        p for p in os.listdir(root) if os.path.isfile(os.path.join(root, p)) and p.endswith(suffix)
+    ]
+    return [os.path.join(root, d) for d in names] if prefix else names
 
 
 def _safe_members(tar: tarfile.TarFile, folder: str):
