@@ -2,8 +2,11 @@
 
 import textwrap
 
+import numpy as np
+import pytest
 import torch as real_torch
 
+import manygrad as mg
 from manygrad import compat
 
 
@@ -26,3 +29,28 @@ def test_torch_autograd_gradcheck_is_the_function(tmp_path):
     )["result"]
     x = real_torch.tensor([0.5, 1.0, -2.0], dtype=real_torch.float64, requires_grad=True)
     assert got == (real_torch.autograd.gradcheck(real_torch.tanh, (x,)), True)
+
+
+@pytest.mark.parametrize(
+    "op,kwargs",
+    [
+        ("var", dict(dim=1)),
+        ("var", dict(dim=(0, 2), correction=0)),
+        ("var", dict()),
+        ("std", dict(dim=2, keepdim=True)),
+        ("std", dict(correction=2)),
+    ],
+)
+def test_float32_var_std_are_correctly_rounded_as_pytorch(op, kwargs):
+    """PyTorch's CPU var/std of float32 accumulate in float64: results equal bit for bit."""
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal((6, 9, 33)) * 37.0 + 11.0).astype(np.float32)
+    want = getattr(real_torch.from_numpy(a), op)(**kwargs).numpy()
+    got = getattr(mg.tensor(a), op)(**kwargs).numpy()
+    np.testing.assert_array_equal(got, want)
+    # gradients are unchanged: 2 (x - mean) / (n - correction), in float32
+    xt = real_torch.from_numpy(a).requires_grad_()
+    xm = mg.tensor(a, requires_grad=True)
+    getattr(xt, op)(**kwargs).sum().backward()
+    getattr(xm, op)(**kwargs).sum().backward()
+    np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-7)

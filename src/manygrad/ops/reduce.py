@@ -199,6 +199,11 @@ class Var(Function):
             xc, self.centered = x32 - mu, x - mu.astype(x.dtype)
         else:
             xc = self.centered = x - x.mean(axis=axes, keepdims=True)
+            if x.dtype == D.float32.np and xp is backend.np:
+                # NOTE: PyTorch's CPU variance of float32 accumulates in float64 (Welford)
+                # and so is correctly rounded; float32 sums differ from it by an ulp or so
+                x64 = x.astype(D.float64.np)
+                xc = x64 - x64.mean(axis=axes, keepdims=True)
         self.x = x
         n = _count(x.shape, axes)
         self.denom = _b.max(n - correction, 0)
