@@ -54,3 +54,28 @@ def test_float32_var_std_are_correctly_rounded_as_pytorch(op, kwargs):
     getattr(xt, op)(**kwargs).sum().backward()
     getattr(xm, op)(**kwargs).sum().backward()
     np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "dt1,dt2", [("int64", "int64"), ("int32", "bool"), ("float32", "int64"), ("int64", "float64")]
+)
+def test_addcdiv_refuses_two_integer_operands_as_pytorch(dt1, dt2):
+    """addcdiv of two integer (or bool) tensors is an error in PyTorch; any float one divides."""
+    a, b = np.array([3, 1, 2]), np.array([2, 1, 1])
+    inp = np.array([1.0, -1.0, 0.5], dtype=np.float32)
+    args_t = [real_torch.tensor(v).to(getattr(real_torch, d)) for v, d in ((a, dt1), (b, dt2))]
+    args_m = [mg.tensor(v).to(getattr(mg, d)) for v, d in ((a, dt1), (b, dt2))]
+    try:
+        want = real_torch.addcdiv(real_torch.tensor(inp), *args_t, value=0.5)
+    except RuntimeError:
+        with pytest.raises(RuntimeError, match="integer division with addcdiv"):
+            mg.addcdiv(mg.tensor(inp), *args_m, value=0.5)
+        with pytest.raises(RuntimeError, match="integer division with addcdiv"):
+            mg.tensor(inp).addcdiv_(*args_m)
+        return
+    got = mg.addcdiv(mg.tensor(inp), *args_m, value=0.5)
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+    inplace = mg.tensor(inp)
+    inplace.addcdiv_(*args_m, value=0.5)
+    np.testing.assert_allclose(inplace.numpy(), want.numpy(), rtol=1e-6)

@@ -149,6 +149,9 @@ class InplaceMethods:
         return self._inplace("addcmul_", lambda s, a, b: s + a * b * value, tensor1, tensor2)
 
     def addcdiv_(self, tensor1, tensor2, value=1) -> Tensor:
+        from .ops.mathfns import _check_addcdiv_operands
+
+        _check_addcdiv_operands(tensor1, tensor2)
         return self._inplace("addcdiv_", lambda s, a, b: s + a / b * value, tensor1, tensor2)
 
     def masked_fill_(self, mask, value) -> Tensor:

@@ -9,7 +9,7 @@ import math
 from .. import backend
 from .. import dtypes as D
 from ..autograd import Function
-from ..errors import DTypeNotImplementedError
+from ..errors import DTypeError, DTypeNotImplementedError
 from ..tensor import Tensor
 from .elementwise import (
     _compare,
@@ -346,7 +346,24 @@ def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tens
 
 def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:  # noqa: A002
     """``input + value * tensor1 / tensor2``."""
+    _check_addcdiv_operands(tensor1, tensor2)
     return add(input, mul(tensor1 / tensor2, value))
+
+
+def _check_addcdiv_operands(tensor1, tensor2) -> None:
+    """PyTorch refuses addcdiv of two integer (or bool) tensors: its old integer division
+    was removed, and true division is not done silently."""
+    ints = [
+        t for t in (tensor1, tensor2)
+        if isinstance(t, Tensor) and not (t.is_floating_point() or t.is_complex())
+    ]  # fmt: skip
+    if len(ints) == 2:
+        raise DTypeError(
+            f"addcdiv: integer division with addcdiv is no longer supported (tensor1 is "
+            f"{tensor1.dtype}, tensor2 is {tensor2.dtype}); for true division use "
+            "input + value * tensor1 / tensor2, for the old behaviour "
+            "(input + value * torch.trunc(tensor1 / tensor2)).to(input.dtype)"
+        )
 
 
 def clamp_min(input: Tensor, min) -> Tensor:  # noqa: A002
