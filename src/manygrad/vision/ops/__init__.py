@@ -1,5 +1,6 @@
 """torchvision.ops on manygrad: box operations, IoUs and their losses, non-maximum
-suppression, RoIAlign / RoIPool, and the layers torchvision's models share."""
+suppression, RoIAlign / RoIPool and their multi-scale and position-sensitive kinds,
+deformable convolution, the feature pyramid, and the layers torchvision's models share."""
 
 from .boxes import (
     batched_nms,
@@ -15,6 +16,7 @@ from .boxes import (
     remove_small_boxes,
 )
 from .ciou_loss import complete_box_iou_loss
+from .deform_conv import DeformConv2d, deform_conv2d
 from .diou_loss import distance_box_iou_loss
 from .drop_block import DropBlock2d, DropBlock3d, drop_block2d, drop_block3d
 from .feature_pyramid_network import FeaturePyramidNetwork
@@ -57,6 +59,8 @@ __all__ = [
     "PSRoIPool",
     "MultiScaleRoIAlign",
     "FeaturePyramidNetwork",
+    "deform_conv2d",
+    "DeformConv2d",
     "sigmoid_focal_loss",
     "generalized_box_iou_loss",
     "distance_box_iou_loss",
