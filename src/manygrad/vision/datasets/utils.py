@@ -68,6 +68,8 @@ def download_url(
     filename: str | None = None,
     md5: str | None = None,
     max_redirect_hops: int = 3,
+    *,
+    _hint: str | None = None,
 ) -> None:
     """Download ``url`` into ``root/filename`` (default: the URL's last part), with a
     progress bar; nothing is fetched when the file is already there with the right MD5.
@@ -87,7 +89,7 @@ def download_url(
     os.makedirs(root, exist_ok=True)
     if check_integrity(fpath, md5):
         return
-    hint = f"without network access, download {url} elsewhere and place it at {fpath}"
+    hint = _hint or f"without network access, download {url} elsewhere and place it at {fpath}"
     # NOTE: a private folder beside the target, so that the progress bar shows the file's name
     tmp_dir = os.path.join(root, f".{uuid.uuid4().hex}.download")
     tmp = os.path.join(tmp_dir, os.path.basename(fpath))
@@ -107,17 +109,18 @@ def download_url(
 
 def download_from_mirrors(filename: str, mirrors: Sequence[str], folder: str, md5: str | None):
     """Fetch ``filename`` from the first of ``mirrors`` (URL prefixes) that serves it."""
-    errors = []
+    errors, later = [], "; the other mirrors follow"
     for mirror in mirrors:
         url = f"{mirror}{filename}"
         try:
-            download_url(url, folder, filename, md5)
+            download_url(url, folder, filename, md5, _hint=later[2:])
             return
         except (URLError, OSError, RuntimeError) as e:
-            errors.append(f"  {url}: {e}")
+            why = e.reason if isinstance(e, URLError) else e
+            errors.append(f"  {str(why).removesuffix(later)}")
     raise DatasetDownloadError(
-        f"Error downloading {filename}: no mirror could serve it:\n" + "\n".join(errors) + "\n"
-        f"Without network access, download the file from one of these addresses elsewhere and "
+        f"Error downloading {filename} from every mirror:\n" + "\n".join(errors) + "\n"
+        "Without network access, download the file from one of these addresses elsewhere and "
         f"place it in {folder}"
     )
 
