@@ -12,14 +12,18 @@ Example:
 
 from . import _api
 from . import alexnet as _alexnet
+from . import densenet as _densenet
 from . import mobilenet as _mobilenet
 from . import resnet as _resnet
+from . import shufflenetv2 as _shufflenetv2
 from . import squeezenet as _squeezenet
 from . import vgg as _vgg
 from ._api import *  # noqa: F403
 from .alexnet import *  # noqa: F403
+from .densenet import *  # noqa: F403
 from .mobilenet import *  # noqa: F403
 from .resnet import *  # noqa: F403
+from .shufflenetv2 import *  # noqa: F403
 from .squeezenet import *  # noqa: F403
 from .vgg import *  # noqa: F403
 
@@ -32,4 +36,6 @@ __all__ = [
     *_alexnet.__all__,
     *_squeezenet.__all__,
     *_mobilenet.__all__,
+    *_densenet.__all__,
+    *_shufflenetv2.__all__,
 ]
