@@ -480,3 +480,31 @@ def test_under_the_import_hook(tmp_path):
                        text=True, timeout=120)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["Image", "torch.Size([3,", "8,", "20])"]
+
+
+def test_stl10_equals_torchvision(tv, tmp_path, monkeypatch):
+    folder = tmp_path / "stl10_binary"
+    folder.mkdir()
+    sizes = {"train": 12, "test": 5, "unlabeled": 4}
+    for name, n in sizes.items():
+        RNG.integers(0, 256, n * 3 * 96 * 96, dtype=np.uint8).tofile(folder / f"{name}_X.bin")
+        if name != "unlabeled":
+            RNG.integers(1, 11, n, dtype=np.uint8).tofile(folder / f"{name}_y.bin")
+    (folder / "class_names.txt").write_text("\n".join(f"c{i}" for i in range(10)) + "\n")
+    (folder / "fold_indices.txt").write_text("\n".join(" ".join(map(str, RNG.permutation(12)[:4]))
+                                                      for _ in range(10)) + "\n")  # fmt: skip
+    monkeypatch.setattr(tv.datasets.stl10, "check_integrity", lambda p, md5=None: os.path.isfile(p))
+    for split, folds in (("train", None), ("train", 3), ("test", None), ("unlabeled", None),
+                         ("train+unlabeled", 1)):  # fmt: skip
+        ours = datasets.STL10(tmp_path, split=split, folds=folds)
+        theirs = tv.datasets.STL10(tmp_path, split=split, folds=folds)
+        assert len(ours) == len(theirs) and ours.classes == theirs.classes
+        np.testing.assert_array_equal(ours.labels, theirs.labels)
+        for i in (0, len(ours) - 1):
+            same_item(ours[i], theirs[i])
+        assert repr(ours) == repr(theirs)
+    with pytest.raises(ValueError, match=r"range \[0, 10\)"):
+        datasets.STL10(tmp_path, folds=10)
+    (folder / "test_y.bin").unlink()
+    with pytest.raises(RuntimeError, match="Dataset not found or corrupted.*test_y.bin"):
+        datasets.STL10(tmp_path, split="test")

@@ -6,8 +6,9 @@ from .cifar import CIFAR10, CIFAR100
 from .fakedata import FakeData
 from .folder import DatasetFolder, ImageFolder
 from .mnist import EMNIST, KMNIST, MNIST, QMNIST, FashionMNIST
+from .stl10 import STL10
 from .svhn import SVHN
 from .vision import VisionDataset
 
-__all__ = ["CIFAR10", "CIFAR100", "EMNIST", "KMNIST", "MNIST", "QMNIST", "SVHN",
+__all__ = ["CIFAR10", "CIFAR100", "EMNIST", "KMNIST", "MNIST", "QMNIST", "STL10", "SVHN",
            "DatasetFolder", "FakeData", "FashionMNIST", "ImageFolder", "VisionDataset"]  # fmt: skip
