@@ -117,6 +117,15 @@ def test_box_convert_integer_rotated_rounds(tv):
     np.testing.assert_array_equal(_np(got), _np(want))
 
 
+def test_box_convert_private_names(tv):
+    b = np.array([[1.0, 2.0, 4.0, 6.0]])
+    for name in ("_box_cxcywh_to_xyxy", "_box_xyxy_to_cxcywh", "_box_xywh_to_xyxy",
+                 "_box_xyxy_to_xywh"):  # fmt: skip
+        mine = getattr(importlib.import_module("manygrad.vision.ops._box_convert"), name)
+        theirs = getattr(importlib.import_module("torchvision.ops._box_convert"), name)
+        _close(mine(mg.tensor(b)), theirs(torch.tensor(b)))
+
+
 def test_box_format_errors():
     b = mg.zeros(2, 4)
     with pytest.raises(ValueError, match="unsupported conversion 'xyxy' -> 'yxyx'"):
@@ -790,6 +799,20 @@ def test_drop_block(tv, device):
         ops.drop_block2d(x, 0.1, 4)
     with pytest.raises(ValueError, match="4 dimensional"):
         ops.drop_block2d(mg.ones(3, 3), 0.1, 3)
+
+
+def test_split_normalization_params(tv):
+    def build(nn):
+        return nn.Sequential(nn.Conv2d(2, 3, 1), nn.BatchNorm2d(3), nn.Sequential(nn.Linear(3, 4),
+                             nn.LayerNorm(4), nn.GroupNorm(2, 4)))  # fmt: skip
+
+    mine = importlib.import_module("manygrad.vision.ops._utils").split_normalization_params
+    theirs = importlib.import_module("torchvision.ops._utils").split_normalization_params
+    got = [[tuple(p.shape) for p in ps] for ps in mine(build(mg.nn))]
+    want = [[tuple(p.shape) for p in ps] for ps in theirs(build(torch.nn))]
+    assert got == want and len(got[0]) == 6
+    got = [[tuple(p.shape) for p in ps] for ps in mine(build(mg.nn), [mg.nn.LayerNorm])]
+    assert got == [[(4,), (4,)], [(3, 2, 1, 1), (3,), (3,), (3,), (4, 3), (4,), (4,), (4,)]]
 
 
 def test_all_names_of_torchvision_ops(tv):

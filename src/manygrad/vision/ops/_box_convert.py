@@ -84,3 +84,14 @@ _CONVERT = {
     ("xywhr", "xyxyxyxy"): (_xywhr_to_xyxyxyxy,),
     ("xyxyxyxy", "xywhr"): (_xyxyxyxy_to_xywhr,),
 }
+
+
+# torchvision's private names, which some detection code imports
+_box_cxcywh_to_xyxy = _cxcywh_to_xyxy
+_box_xyxy_to_cxcywh = _xyxy_to_cxcywh
+_box_xywh_to_xyxy = _xywh_to_xyxy
+_box_xyxy_to_xywh = _xyxy_to_xywh
+_box_cxcywhr_to_xywhr = _cxcywhr_to_xywhr
+_box_xywhr_to_cxcywhr = _xywhr_to_cxcywhr
+_box_xywhr_to_xyxyxyxy = _xywhr_to_xyxyxyxy
+_box_xyxyxyxy_to_xywhr = _xyxyxyxy_to_xywhr

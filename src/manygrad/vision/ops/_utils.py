@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import manygrad as mg
-from manygrad import Tensor
+from manygrad import Tensor, nn
 
 
 def _cat(tensors: list[Tensor], dim: int = 0) -> Tensor:
@@ -39,6 +39,42 @@ def check_roi_boxes_shape(boxes, op: str = "roi_align") -> None:
             f"{op}: boxes must be a Tensor[K, 5] or a list of Tensor[L, 4], "
             f"got {type(boxes).__name__}"
         )
+
+
+def split_normalization_params(
+    model: nn.Module, norm_classes: list[type] | None = None
+) -> tuple[list[Tensor], list[Tensor]]:
+    """The trainable parameters of ``model`` split into those of its normalization layers
+    and all others (so that weight decay can skip the former).
+
+    Args:
+        model: the module.
+        norm_classes: the layer types counted as normalization; default: batch, layer,
+            group, instance and local-response norms.
+
+    Example: ``norm, other = split_normalization_params(model)``.
+    """
+    if not norm_classes:
+        norm_classes = [
+            nn.modules.batchnorm._BatchNorm,
+            nn.LayerNorm,
+            nn.GroupNorm,
+            nn.modules.instancenorm._InstanceNorm,
+            nn.LocalResponseNorm,
+        ]
+    for t in norm_classes:
+        if not issubclass(t, nn.Module):
+            raise ValueError(f"Class {t} is not a subclass of nn.Module.")
+    classes = tuple(norm_classes)
+    norm_params, other_params = [], []
+    for module in model.modules():
+        if next(module.children(), None) is not None:  # only the leaves' own parameters
+            other_params.extend(p for p in module.parameters(recurse=False) if p.requires_grad)
+        elif isinstance(module, classes):
+            norm_params.extend(p for p in module.parameters() if p.requires_grad)
+        else:
+            other_params.extend(p for p in module.parameters() if p.requires_grad)
+    return norm_params, other_params
 
 
 def _upcast(t: Tensor) -> Tensor:
