@@ -530,7 +530,10 @@ _NULL_SCOPE = _NullScope()
 def index_add(target, indices, values) -> None:
     """``target[indices] += values`` with repeated indices accumulated (scatter-add)."""
     if type(target) is np.ndarray:
-        np.add.at(target, indices, values)
+        from .cpu._index_add import flat_index_add
+
+        if not flat_index_add(target, indices, values):
+            np.add.at(target, indices, values)
         return
     # NOTE: on the GPU, scatter-add is CUDA's atomicAdd, which exists for a few dtypes
     # only (ATOMIC_ADD_DTYPES); the others go through a type that has it.

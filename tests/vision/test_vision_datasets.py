@@ -508,3 +508,49 @@ def test_stl10_equals_torchvision(tv, tmp_path, monkeypatch):
     (folder / "test_y.bin").unlink()
     with pytest.raises(RuntimeError, match="Dataset not found or corrupted.*test_y.bin"):
         datasets.STL10(tmp_path, split="test")
+
+
+def test_voc_equals_torchvision(tv, tmp_path):
+    voc = tmp_path / "VOCdevkit" / "VOC2012"
+    for d in ("JPEGImages", "SegmentationClass", "Annotations", "ImageSets/Segmentation",
+              "ImageSets/Main"):  # fmt: skip
+        (voc / d).mkdir(parents=True)
+    names = ["2008_000001", "2008_000002"]
+    for k, name in enumerate(names):
+        Image.fromarray(RNG.integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(
+            voc / "JPEGImages" / f"{name}.jpg"
+        )
+        mask = Image.fromarray(RNG.integers(0, 21, (12, 10), dtype=np.uint8)).convert("P")
+        mask.save(voc / "SegmentationClass" / f"{name}.png")
+        objects = "".join(
+            f"<object><name>c{j}</name><difficult>0</difficult><bndbox><xmin>{j}</xmin>"
+            f"<ymin>1</ymin><xmax>5</xmax><ymax>6</ymax></bndbox></object>"
+            for j in range(k + 1)
+        )
+        (voc / "Annotations" / f"{name}.xml").write_text(
+            f"<annotation><filename>{name}.jpg</filename><size><width>10</width>"
+            f"<height>12</height></size>{objects}</annotation>"
+        )
+    for sub in ("Segmentation", "Main"):
+        (voc / "ImageSets" / sub / "val.txt").write_text("\n".join(names) + "\n")
+    both = Named("Both")
+    for cls in ("VOCSegmentation", "VOCDetection"):
+        ours = getattr(datasets, cls)(tmp_path, image_set="val")
+        theirs = getattr(tv.datasets, cls)(tmp_path, image_set="val")
+        assert ours.images == theirs.images and ours.targets == theirs.targets
+        for i in range(2):
+            (io_, to), (it, tt) = ours[i], theirs[i]
+            np.testing.assert_array_equal(np.asarray(io_), np.asarray(it))
+            if cls == "VOCDetection":
+                assert to == tt and isinstance(to["annotation"]["object"], list)
+            else:
+                assert to.mode == tt.mode == "P"
+                np.testing.assert_array_equal(np.asarray(to), np.asarray(tt))
+        assert repr(ours) == repr(theirs)
+        wrapped = getattr(datasets, cls)(tmp_path, image_set="val", transforms=both)
+        assert repr(wrapped) == repr(getattr(tv.datasets, cls)(tmp_path, image_set="val",
+                                                               transforms=both))  # fmt: skip
+    with pytest.raises(RuntimeError, match="Dataset not found or corrupted"):
+        datasets.VOCSegmentation(tmp_path, year="2007")
+    with pytest.raises(ValueError, match="Unknown value 'test' for argument image_set"):
+        datasets.VOCSegmentation(tmp_path, image_set="test")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function
+from ..cpu._index_add import flat_at
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from .indexing import (
@@ -109,18 +110,18 @@ class ScatterReduce(Function):
         s = src[part]
         self.mesh, self.part, self.src_shape = mesh, part, src.shape
         self.reduce, self.inc = reduce, include_self
-        hit = xp.zeros(x.shape, "int64")
-        backend.index_add(hit, mesh, 1)
+        hit = None  # NOTE: how many values land on each position; a sum with x needs none
+        if reduce != "sum" or not include_self:
+            hit = xp.zeros(x.shape, "int64")
+            backend.index_add(hit, mesh, 1)
         self.hit = hit
-        cnt = hit + (1 if include_self else 0)
-        base = x.copy()
-        if not include_self:
-            base[mesh] = 0
         if reduce in ("sum", "mean"):
-            out = base.copy()
+            out = x.copy()
+            if not include_self:
+                out[mesh] = 0
             backend.index_add(out, mesh, s)
             if reduce == "mean":
-                c = xp.maximum(cnt, 1)
+                c = xp.maximum(hit + (1 if include_self else 0), 1)
                 out = (out / c).astype(x.dtype) if x.dtype.kind == "f" else out // c
                 self.cnt = c
         elif reduce == "prod":
@@ -134,7 +135,7 @@ class ScatterReduce(Function):
     def backward(self, g):
         xp = backend.array_module(g)
         mesh, r = self.mesh, self.reduce
-        keep = (self.hit == 0) | self.inc  # where x's own value is part of the result
+        keep = _keep_self(self.hit, self.inc)  # where x's own value is part of the result
         if r == "sum":
             gx, gsp = g * keep, g[mesh]
         elif r == "mean":
@@ -170,10 +171,11 @@ class ScatterReduce(Function):
         if r == "prod" or tuple(self.src_shape) != tuple(mesh[0].shape):
             return NotImplemented  # NOTE: first derivative only
         xp = backend.array_module(g._data)
-        keep = (self.hit == 0) | self.inc
+        keep = _keep_self(self.hit, self.inc)
         dt = g._data.dtype
         if r == "sum":
-            return g * Tensor._wrap(keep), None, None, getitem(g, mesh)
+            gx = g * 1 if keep is True else g * Tensor._wrap(keep)
+            return gx, None, None, getitem(g, mesh)
         if r == "mean":
             inv = Tensor._wrap((1 / self.cnt).astype(dt))
             return g * Tensor._wrap(keep / self.cnt), None, None, getitem(g * inv, mesh)
@@ -185,9 +187,40 @@ class ScatterReduce(Function):
         return g * share * Tensor._wrap(own), None, None, getitem(g * share, mesh) * hit
 
 
+def _keep_self(hit, inc):
+    return True if hit is None else (hit == 0) | inc
+
+
+def _ufunc_at(xp, ufunc, target, mesh, values) -> None:
+    """``ufunc.at(target, mesh, values)`` on NumPy arrays, through flat positions."""
+    if not flat_at(ufunc, target, mesh, values):
+        ufunc.at(target, mesh, values)
+
+
+def _np_fast(xp, x) -> bool:
+    """NumPy arrays of 32/64-bit floats or of integers: ``ufunc.at``'s fast loops.
+
+    NOTE: these replace the GPU paths below on the CPU: a (256, 640) float32
+    scatter_reduce "amax" of 98K values took 30 ms in the two sorts, against 1.4 ms in
+    PyTorch, and "prod" 12 ms through logarithms (0.5 ms). ``maximum.at`` keeps the first
+    of equal values and ``multiply.at`` multiplies in index order, as PyTorch's CPU kernel."""
+    k = x.dtype.kind
+    return xp is backend.np and (k in "iu" or (k == "f" and x.dtype.itemsize >= 4))
+
+
 def _scatter_ext(xp, x, mesh, s, include_self, hit, is_max):
     """Max (or min) of the values scattered to each position, without ``ufunc.at`` (which
     CuPy lacks): sort by value, then by target, and keep each target's last value."""
+    if _np_fast(xp, x):
+        out = x.copy()
+        if not include_self:
+            if x.dtype.kind == "f":
+                fill = -xp.inf if is_max else xp.inf
+            else:
+                fill = xp.iinfo(x.dtype).min if is_max else xp.iinfo(x.dtype).max
+            out[hit > 0] = fill
+        _ufunc_at(xp, xp.maximum if is_max else xp.minimum, out, mesh, s)
+        return out
     flat = xp.ravel_multi_index(tuple(xp.broadcast_to(m, s.shape).ravel() for m in mesh),
                                 x.shape)  # fmt: skip
     v = s.ravel()
@@ -212,6 +245,12 @@ def _scatter_ext(xp, x, mesh, s, include_self, hit, is_max):
 def _scatter_prod(xp, x, mesh, s, include_self, hit):
     """Products of the values scattered to each position, from sums of logarithms of their
     magnitudes, counts of negatives and of zeros (``index_add`` only, as on GPUs)."""
+    if _np_fast(xp, x):
+        out = x.copy()
+        if not include_self:
+            out[hit > 0] = 1
+        _ufunc_at(xp, xp.multiply, out, mesh, s)
+        return out
     wide = "float64"
     logs = xp.zeros(x.shape, wide)
     neg = xp.zeros(x.shape, "int64")

@@ -91,15 +91,44 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     n = input.shape[d] if input.ndim else 1
     if not 0 <= k <= n:
         raise ShapeError(f"topk: k={k} is out of range for dim {d} of size {n}")
-    idx = argsort(input, d, descending=largest)
     if k and _cpu_ties(input):  # NOTE: equal values (and sorted=False) in PyTorch's order
         xp, a, back = _rows(input, d)
-        _, full, _ = _rows(idx, d)
+        full = _stable_top(xp, a, k + 1, largest)
+        if full is None:
+            _, full, _ = _rows(argsort(input, d, descending=largest), d)
         idx = back(_cpu_order.topk_order(xp, a, full, k, largest, sorted))
     else:
+        idx = argsort(input, d, descending=largest)
         idx = idx.narrow(d, 0, k) if input.ndim else idx
     vals = gather(input, d, idx) if input.ndim else input.clone()
     return _result("topk", vals, idx)
+
+
+def _stable_top(xp, a, m: int, largest: bool):
+    """The first ``m`` columns of the rows' stable order (descending for ``largest``) of a
+    2-d NumPy array without sorting whole rows; None where a full sort is the way (short
+    rows, NaN, bools).
+
+    NOTE: a full stable argsort made topk(k=10) of 192 rows of 384 take 4.2 ms against
+    PyTorch's 0.17 ms; a partition finds each row's m-th value, the values before it (and
+    the first of the values equal to it, by index) are the candidates, and only those are
+    sorted, stably, so ties keep the order of their indices."""
+    n = a.shape[1]
+    kind = a.dtype.kind
+    if m * 4 > n or kind not in "iuf" or (kind == "f" and xp.isnan(a).any()):
+        return None
+    key = (-a if kind == "f" else ~a) if largest else a  # NOTE: ~ reverses ints, no overflow
+    thr = xp.partition(key, m - 1, axis=1)[:, m - 1 : m]
+    below = key < thr
+    sel = below | (key == thr)
+    over = xp.flatnonzero(sel.sum(1) > m)  # rows with more values equal to the m-th than fit
+    if over.size:
+        eq = key[over] == thr[over]
+        room = m - below[over].sum(1, keepdims=True)
+        sel[over] = below[over] | (eq & (xp.cumsum(eq, axis=1) <= room))
+    cand = xp.nonzero(sel)[1].reshape(a.shape[0], m)
+    order = xp.argsort(xp.take_along_axis(key, cand, 1), axis=1, kind="stable")
+    return xp.take_along_axis(cand, order, 1)
 
 
 def _pick(x: Tensor, d: int, pos, keepdim: bool, name: str, descending=False):
