@@ -554,3 +554,24 @@ def test_voc_equals_torchvision(tv, tmp_path):
         datasets.VOCSegmentation(tmp_path, year="2007")
     with pytest.raises(ValueError, match="Unknown value 'test' for argument image_set"):
         datasets.VOCSegmentation(tmp_path, image_set="test")
+
+
+def test_usps_equals_torchvision(tv, tmp_path):
+    import bz2
+
+    for name, n in (("usps.bz2", 6), ("usps.t.bz2", 3)):
+        vals = RNG.uniform(-1, 1, (n, 256)).astype(np.float32)
+        vals[0, :4] = [-1, 1, 0, 0.5]
+        lines = [
+            f"{RNG.integers(1, 11)} " + " ".join(f"{j + 1}:{v:.6f}" for j, v in enumerate(row))
+            for row in vals
+        ]
+        (tmp_path / name).write_bytes(bz2.compress(("\n".join(lines) + "\n").encode()))
+    for train in (True, False):
+        ours, theirs = datasets.USPS(tmp_path, train=train), tv.datasets.USPS(tmp_path, train=train)
+        np.testing.assert_array_equal(ours.data, theirs.data)
+        assert ours.targets == theirs.targets and len(ours) == len(theirs)
+        same_item(ours[0], theirs[0])
+        assert repr(ours) == repr(theirs)
+    with pytest.raises(RuntimeError, match="Dataset not found"):
+        datasets.USPS(tmp_path / "none")

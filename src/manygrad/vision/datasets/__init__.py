@@ -8,9 +8,10 @@ from .folder import DatasetFolder, ImageFolder
 from .mnist import EMNIST, KMNIST, MNIST, QMNIST, FashionMNIST
 from .stl10 import STL10
 from .svhn import SVHN
+from .usps import USPS
 from .vision import VisionDataset
 from .voc import VOCDetection, VOCSegmentation
 
 __all__ = ["CIFAR10", "CIFAR100", "EMNIST", "KMNIST", "MNIST", "QMNIST", "STL10", "SVHN",
-           "DatasetFolder", "FakeData", "FashionMNIST", "ImageFolder", "VOCDetection",
+           "USPS", "DatasetFolder", "FakeData", "FashionMNIST", "ImageFolder", "VOCDetection",
            "VOCSegmentation", "VisionDataset"]  # fmt: skip
