@@ -79,3 +79,27 @@ def test_addcdiv_refuses_two_integer_operands_as_pytorch(dt1, dt2):
     inplace = mg.tensor(inp)
     inplace.addcdiv_(*args_m, value=0.5)
     np.testing.assert_allclose(inplace.numpy(), want.numpy(), rtol=1e-6)
+
+
+def test_soft_margin_loss_refuses_a_target_that_requires_grad_as_pytorch():
+    """PyTorch's soft_margin_loss has no target derivative: a target requiring grad is an
+    error while grad mode is on, and fine under no_grad or detached."""
+    x = np.array([0.3, -1.2, 2.0], dtype=np.float32)
+    y = np.array([1.0, -1.0, -1.0], dtype=np.float32)
+    for lib in (real_torch, mg):
+        inp, tgt = lib.tensor(x, requires_grad=True), lib.tensor(y, requires_grad=True)
+        with pytest.raises(
+            RuntimeError, match="not differentiable with respect to argument 'target'"
+        ):
+            lib.nn.functional.soft_margin_loss(inp, tgt)
+    tt = real_torch.tensor(y, requires_grad=True)
+    tm = mg.tensor(y, requires_grad=True)
+    with real_torch.no_grad():
+        want = real_torch.nn.functional.soft_margin_loss(real_torch.tensor(x), tt)
+    with mg.no_grad():
+        got = mg.nn.functional.soft_margin_loss(mg.tensor(x), tm)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+    xt, xm = real_torch.tensor(x, requires_grad=True), mg.tensor(x, requires_grad=True)
+    real_torch.nn.functional.soft_margin_loss(xt, tt.detach()).backward()
+    mg.nn.functional.soft_margin_loss(xm, tm.detach()).backward()
+    np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=1e-6)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from ..autograd import autocast_fp32
-from ..errors import ShapeError
+from ..autograd import autocast_fp32, is_grad_enabled
+from ..errors import AutogradError, ShapeError
 from ..tensor import Tensor
 from ._dtype_rules import check_int64, check_same_as_input
 from .activation import logsigmoid
@@ -92,6 +92,12 @@ def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=No
 
     NOTE: the result has the input's dtype whatever the target's, as in PyTorch 2.13."""
     reduction = _reduction(size_average, reduce, reduction, "soft_margin_loss")
+    if isinstance(target, Tensor) and target.requires_grad and is_grad_enabled():
+        # NOTE: PyTorch's soft_margin_loss has no derivative for its target, and says so
+        raise AutogradError(
+            "soft_margin_loss: not differentiable with respect to argument 'target', which "
+            "cannot have requires_grad=True; pass target.detach()"
+        )
     x = _float_input(input)
     t = target if target.dtype is x.dtype else target.to(x.dtype)
     return _reduce(softplus(-t * x), reduction)
