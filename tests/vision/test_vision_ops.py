@@ -370,6 +370,61 @@ def test_roi_align_float32_box_list_and_module(tv, device):
     _close(m(mx, mg.tensor(rois, device=device)), want, rtol=1e-5, atol=1e-6)
 
 
+def _roi_align_kernel(x, rois, scale, ph, pw, ratio, aligned, g):
+    """torchvision's C++ roi_align, one sample at a time: the output and the input's
+    gradient for the output gradient ``g``."""
+    n, c, h, w = x.shape
+    out = np.zeros((len(rois), c, ph, pw))
+    grad = np.zeros_like(x)
+    off = 0.5 if aligned else 0.0
+    for k, (b, x1, y1, x2, y2) in enumerate(rois):
+        b = int(b)
+        sx, sy = x1 * scale - off, y1 * scale - off
+        rw, rh = x2 * scale - off - sx, y2 * scale - off - sy
+        if not aligned:
+            rw, rh = max(rw, 1.0), max(rh, 1.0)
+        bh, bw = rh / ph, rw / pw
+        gh = ratio if ratio > 0 else int(np.ceil(rh / ph))
+        gw = ratio if ratio > 0 else int(np.ceil(rw / pw))
+        count = max(gh * gw, 1)
+        for i in range(ph):
+            for j in range(pw):
+                for iy in range(gh):
+                    y = sy + i * bh + (iy + 0.5) * bh / gh
+                    for ix in range(gw):
+                        xx = sx + j * bw + (ix + 0.5) * bw / gw
+                        if y < -1.0 or y > h or xx < -1.0 or xx > w:
+                            continue
+                        yc, xc = max(y, 0.0), max(xx, 0.0)
+                        y0, x0 = int(yc), int(xc)
+                        y1_, x1_ = min(y0 + 1, h - 1), min(x0 + 1, w - 1)
+                        if y0 >= h - 1:
+                            y0, yc = h - 1, float(h - 1)
+                        if x0 >= w - 1:
+                            x0, xc = w - 1, float(w - 1)
+                        ly, lx = yc - y0, xc - x0
+                        for yy, xq, wt in ((y0, x0, (1 - ly) * (1 - lx)), (y0, x1_, (1 - ly) * lx),
+                                           (y1_, x0, ly * (1 - lx)), (y1_, x1_, ly * lx)):  # fmt: skip
+                            out[k, :, i, j] += wt * x[b, :, yy, xq] / count
+                            grad[b, :, yy, xq] += wt * g[k, :, i, j] / count
+    return out, grad
+
+
+@pytest.mark.parametrize("ratio,aligned", [(2, False), (-1, True), (1, True)])
+def test_roi_align_matches_kernel_on_boxes_past_the_map(device, ratio, aligned):
+    rng = np.random.default_rng(20)
+    x = rng.standard_normal((2, 2, 6, 7))
+    rois = np.array([[0, -3.0, -2.0, 4.0, 3.0], [1, 3.0, 2.0, 11.0, 9.0],
+                     [0, -8.0, 1.0, -0.5, 5.0], [1, 6.2, 5.1, 6.9, 5.8]])  # fmt: skip
+    g = rng.standard_normal((4, 2, 3, 2))
+    want, want_grad = _roi_align_kernel(x, rois, 1.0, 3, 2, ratio, aligned, g)
+    mx = mg.tensor(x, device=device, requires_grad=True)
+    got = ops.roi_align(mx, mg.tensor(rois, device=device), (3, 2), 1.0, ratio, aligned)
+    _close(got, want, rtol=1e-10, atol=1e-12)
+    (got * mg.tensor(g, device=device)).sum().backward()
+    _close(mx.grad, want_grad, rtol=1e-10, atol=1e-12)
+
+
 def test_roi_align_samples_outside_the_map_are_zero():
     # torchvision's kernel drops samples beyond [-1, size] (its Python copy clamps them)
     x = mg.ones(1, 1, 4, 4)
