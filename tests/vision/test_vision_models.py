@@ -313,6 +313,87 @@ def test_shufflenet_builders_have_torchvisions_keys_and_shapes(tv, torch, name):
     _check_keys_and_shapes(tv, torch, name)
 
 
+# ---------------------------------------------------------------- EfficientNet
+
+
+def test_efficientnet_b0_eval_matches_torchvision(tv, torch):
+    _check_eval(tv, torch, "efficientnet_b0", size=64, num_classes=10)
+
+
+def test_efficientnet_b1_has_torchvisions_keys_and_shapes(tv, torch):
+    _check_keys_and_shapes(tv, torch, "efficientnet_b1")
+
+
+def test_efficientnet_train_step_matches_without_random_drops(tv, torch):
+    # a small net from MBConv stages, stochastic depth and dropout off (deterministic)
+    def build(lib):
+        setting = [lib.MBConvConfig(1, 3, 1, 8, 8, 2), lib.MBConvConfig(6, 5, 2, 8, 16, 2)]
+        return lib.EfficientNet(setting, dropout=0.0, stochastic_depth_prob=0.0, num_classes=4)
+
+    torch.manual_seed(0)
+    ref = build(tv.models.efficientnet)
+    ours = build(M.efficientnet)
+    assert list(_shapes(ours).items()) == list(_shapes(ref).items())
+    _randomize_bn_stats(ref, torch)
+    _copy_weights(ref, ours)
+    ref = ref.double().train()
+    ours = ours.double().train()
+    x = np.random.default_rng(5).standard_normal((2, 3, 48, 48))
+    out_ref = ref(torch.tensor(x))
+    out = ours(mg.tensor(x))
+    np.testing.assert_allclose(out.detach().numpy(), out_ref.detach().numpy(), atol=1e-8)
+    out_ref.square().sum().backward()
+    out.square().sum().backward()
+    ref_params = dict(ref.named_parameters())
+    for k, p in ours.named_parameters():
+        want = ref_params[k].grad.numpy()
+        scale = max(1e-6, float(np.abs(want).max()))
+        np.testing.assert_allclose(p.grad.numpy(), want, atol=1e-7 * scale, err_msg=k)
+
+
+def test_stochastic_depth_drops_whole_rows():
+    from manygrad.vision.models._layers import StochasticDepth
+
+    layer = StochasticDepth(0.25, "row")
+    x = mg.ones(4000, 3)
+    y = layer(x).numpy()
+    assert set(np.unique(y)) <= {0.0, np.float32(1.0 / 0.75)}
+    assert np.all(y == y[:, :1])  # each sample kept or dropped as a whole
+    assert abs((y[:, 0] == 0).mean() - 0.25) < 0.03
+    np.testing.assert_array_equal(layer.eval()(x).numpy(), x.numpy())
+    with pytest.raises(ValueError, match="mode"):
+        StochasticDepth(0.2, "col")(x)
+
+
+# ---------------------------------------------------------------- presets
+
+
+@pytest.mark.parametrize(
+    "weights", ["ResNet50_Weights.IMAGENET1K_V2", "EfficientNet_B0_Weights.IMAGENET1K_V1"]
+)
+def test_preset_transforms_match_torchvision(tv, torch, weights):
+    ours = M.get_weight(weights).transforms()
+    ref = tv.models.get_weight(weights).transforms()
+    rng = np.random.default_rng(6)
+    img = rng.random((3, 240, 300)).astype(np.float32)
+    want = ref(torch.tensor(img)).numpy()
+    got = ours(mg.tensor(img)).numpy()
+    assert got.shape == want.shape == (3, 224, 224)
+    np.testing.assert_allclose(got, want, atol=2e-4)  # PyTorch's float32 sums
+    batch = rng.random((2, 3, 250, 230)).astype(np.float32)
+    np.testing.assert_allclose(
+        ours(mg.tensor(batch)).numpy(), ref(torch.tensor(batch)).numpy(), atol=2e-4
+    )
+    u8 = rng.integers(0, 256, (3, 260, 240), dtype=np.uint8)
+    # PyTorch resizes uint8 with fixed-point weights: one level apart at most
+    np.testing.assert_allclose(
+        ours(mg.tensor(u8)).numpy(), ref(torch.tensor(u8)).numpy(), atol=1.01 / 255 / 0.224
+    )
+    pil = pytest.importorskip("PIL.Image").fromarray(u8.transpose(1, 2, 0))
+    np.testing.assert_allclose(ours(pil).numpy(), ref(pil).numpy(), atol=1e-6)
+    assert repr(ours) == repr(ref)
+
+
 # ---------------------------------------------------------------- registry and weights
 
 

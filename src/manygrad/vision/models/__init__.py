@@ -13,6 +13,7 @@ Example:
 from . import _api
 from . import alexnet as _alexnet
 from . import densenet as _densenet
+from . import efficientnet as _efficientnet
 from . import mobilenet as _mobilenet
 from . import resnet as _resnet
 from . import shufflenetv2 as _shufflenetv2
@@ -21,6 +22,7 @@ from . import vgg as _vgg
 from ._api import *  # noqa: F403
 from .alexnet import *  # noqa: F403
 from .densenet import *  # noqa: F403
+from .efficientnet import *  # noqa: F403
 from .mobilenet import *  # noqa: F403
 from .resnet import *  # noqa: F403
 from .shufflenetv2 import *  # noqa: F403
@@ -38,4 +40,5 @@ __all__ = [
     *_mobilenet.__all__,
     *_densenet.__all__,
     *_shufflenetv2.__all__,
+    *_efficientnet.__all__,
 ]
