@@ -138,6 +138,46 @@ def test_sixteen_bit_png_is_uint16(tmp_path):
     np.testing.assert_array_equal(out.numpy()[0], a)
 
 
+def png16(a: np.ndarray, ctype: int) -> bytes:
+    """A 16-bit PNG of ``a`` (H, W, C), its rows filtered None / Sub / Up in turn."""
+    import struct
+    import zlib
+
+    h, w, c = a.shape
+    rows = a.astype(">u2").view(np.uint8).reshape(h, w * c * 2).astype(np.int64)
+    bpp, out = c * 2, []
+    for i, row in enumerate(rows):
+        kind = i % 3
+        if kind == 1:  # Sub: minus the byte one pixel left
+            row = row - np.concatenate([np.zeros(bpp, np.int64), row[:-bpp]])
+        elif kind == 2:  # Up: minus the byte above
+            row = row - rows[i - 1]
+        out.append(bytes([kind]) + (row % 256).astype(np.uint8).tobytes())
+
+    def chunk(tag, body):
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+    head = struct.pack(">IIBBBBB", w, h, 16, ctype, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head)
+            + chunk(b"IDAT", zlib.compress(b"".join(out))) + chunk(b"IEND", b""))  # fmt: skip
+
+
+@pytest.mark.parametrize("ctype,c", [(2, 3), (6, 4), (4, 2)])
+def test_sixteen_bit_colour_png_is_uint16(ctype, c):
+    a = RNG.integers(0, 65536, (5, 7, c), dtype=np.uint16)
+    a[0, 0] = 0xFF01  # a high and a low byte that differ
+    data = as_tensor(png16(a, ctype))
+    out = vio.decode_png(data)
+    assert out.dtype == mg.uint16
+    np.testing.assert_array_equal(out.numpy(), a.transpose(2, 0, 1))
+    rgba = vio.decode_image(data, "RGB_ALPHA").numpy()
+    assert rgba.dtype == np.uint16 and rgba.shape[0] == 4
+    if c == 3:
+        assert (rgba[3] == 65535).all()
+    else:
+        np.testing.assert_array_equal(rgba[3], a[..., -1])
+
+
 def test_decode_jpeg_equals_pillow_and_gray_is_luma(tv_io):
     rgb = Image.fromarray(RNG.integers(0, 256, (16, 24, 3), dtype=np.uint8))
     data = jpeg_bytes(rgb, quality=90)

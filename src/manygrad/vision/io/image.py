@@ -4,7 +4,7 @@ torchvision decodes with libpng / libjpeg-turbo / libwebp / giflib; Pillow wraps
 libraries, so decoded pixels agree. Where torchvision converts colours itself, this module
 does the same arithmetic: ``GRAY`` from a colour PNG uses libpng's ``rgb_to_gray`` with
 torchvision's weights (0.2989, 0.587), and ``GRAY`` from a JPEG is the decoder's luma
-channel. Encoded bytes differ from libpng's and libjpeg's (chunk order, filters), the
+channel; 16-bit PNGs give uint16 tensors. Encoded bytes differ from libpng's and libjpeg's (chunk order, filters), the
 pixels they hold do not.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import uuid
+import warnings
 from enum import Enum
 
 import numpy as np
@@ -95,8 +96,8 @@ def _png_gray(rgb: np.ndarray) -> np.ndarray:
     return np.where((r == g) & (g == b), r, y).astype(rgb.dtype)
 
 
-def _channels(img: Image.Image, mode: ImageReadMode) -> np.ndarray:
-    """The (H, W, C) array of ``img`` converted as torchvision's decoders convert."""
+def _array(img: Image.Image) -> np.ndarray:
+    """The (H, W, C) array of a decoded image, palettes and 1-bit grey expanded."""
     if img.mode == "P" or img.mode == "PA":
         img = img.convert("RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB")
     elif img.mode == "1":  # NOTE: libpng expands 1-bit grey to 0 / 255
@@ -104,10 +105,46 @@ def _channels(img: Image.Image, mode: ImageReadMode) -> np.ndarray:
     elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX", "La"):
         img = img.convert("RGB" if img.mode != "La" else "LA")
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        a = np.asarray(img).astype(np.uint16)[..., None]  # 16-bit grey: uint16, as torchvision
-    else:
-        a = np.asarray(img)
-        a = a[..., None] if a.ndim == 2 else a
+        return np.asarray(img).astype(np.uint16)[..., None]  # 16-bit grey: uint16
+    a = np.asarray(img)
+    return a[..., None] if a.ndim == 2 else a
+
+
+_PNG16 = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}
+
+
+def _png16(data: bytes, apply_exif_orientation: bool) -> np.ndarray | None:
+    """A 16-bit colour PNG as uint16 (H, W, C), as torchvision decodes it; None for others.
+
+    Pillow keeps only the high byte of 16-bit colour samples; decoding the file a second
+    time with the little-endian unpacker hands over the low bytes instead (grey + alpha,
+    4 bytes a pixel, is read once as the 4 raw bytes of an RGBA pixel).
+    """
+    halves = []
+    for k in range(2):
+        img = Image.open(io.BytesIO(data))
+        tile = img.tile[0] if len(img.tile) == 1 else None
+        raw = tile.args if tile is not None and isinstance(tile.args, str) else None
+        if raw == "LA;16B":
+            img._mode, img.tile = "RGBA", [tile._replace(args="RGBA")]
+        elif raw not in _PNG16:
+            return None
+        elif k:
+            img.tile = [tile._replace(args=_PNG16[raw])]
+        try:
+            img.load()
+        except (ValueError, OSError) as e:  # a Pillow without these unpackers: 8 bits
+            warnings.warn(f"decode_png: 16-bit colour read as 8-bit ({e})", stacklevel=3)
+            return None
+        halves.append(_array(ImageOps.exif_transpose(img) if apply_exif_orientation else img))
+        if raw == "LA;16B":
+            halves = [halves[0][..., 0::2], halves[0][..., 1::2]]
+            break
+    return (halves[0].astype(np.uint16) << 8) | halves[1]
+
+
+def _channels(a: np.ndarray, mode: ImageReadMode) -> np.ndarray:
+    """``a`` (H, W, C) converted to ``mode`` as torchvision's decoders convert."""
     c = a.shape[2]
     if mode is ImageReadMode.UNCHANGED:
         return a
@@ -141,9 +178,10 @@ def _decode(data: bytes, mode, apply_exif_orientation: bool, what: str, formats=
         img = Image.open(io.BytesIO(data))
         img.draft("L", img.size)
         img.load()
-    if apply_exif_orientation:
-        img = ImageOps.exif_transpose(img)
-    hwc = _channels(img, mode)
+    a = _png16(data, apply_exif_orientation) if img.format == "PNG" else None
+    if a is None:
+        a = _array(ImageOps.exif_transpose(img) if apply_exif_orientation else img)
+    hwc = _channels(a, mode)
     return _tensor(hwc.transpose(2, 0, 1))
 
 
@@ -179,7 +217,7 @@ def write_file(filename: str | os.PathLike, data) -> None:
 
 def decode_png(input, mode=ImageReadMode.UNCHANGED, apply_exif_orientation: bool = False):
     """Decode PNG bytes (a 1-D uint8 tensor) to a (C, H, W) tensor: uint8, or uint16 for a
-    16-bit grey PNG.
+    16-bit PNG.
 
     Args:
         input: the file's bytes, e.g. ``read_file(path)``.
@@ -226,7 +264,7 @@ def decode_gif(input):
 
 def decode_image(input, mode=ImageReadMode.UNCHANGED, apply_exif_orientation: bool = False):
     """Decode an image (JPEG, PNG, GIF, WebP, ...) from its bytes or its path to a (C, H, W)
-    tensor (uint8; uint16 for 16-bit grey PNGs).
+    tensor (uint8; uint16 for 16-bit PNGs).
 
     Args:
         input: a 1-D uint8 tensor of the file's bytes, or a path.
