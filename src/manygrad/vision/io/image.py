@@ -4,8 +4,8 @@ torchvision decodes with libpng / libjpeg-turbo / libwebp / giflib; Pillow wraps
 libraries, so decoded pixels agree. Where torchvision converts colours itself, this module
 does the same arithmetic: ``GRAY`` from a colour PNG uses libpng's ``rgb_to_gray`` with
 torchvision's weights (0.2989, 0.587), and ``GRAY`` from a JPEG is the decoder's luma
-channel; 16-bit PNGs give uint16 tensors. Encoded bytes differ from libpng's and libjpeg's (chunk order, filters), the
-pixels they hold do not.
+channel; 16-bit PNGs give uint16 tensors. Encoded bytes differ from libpng's and
+libjpeg's (chunk order, filters), the pixels they hold do not.
 """
 
 from __future__ import annotations
