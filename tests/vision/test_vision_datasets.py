@@ -575,3 +575,50 @@ def test_usps_equals_torchvision(tv, tmp_path):
         assert repr(ours) == repr(theirs)
     with pytest.raises(RuntimeError, match="Dataset not found"):
         datasets.USPS(tmp_path / "none")
+
+
+def celeba_files(root, n=7):
+    folder = root / "celeba"
+    (folder / "img_align_celeba").mkdir(parents=True)
+    names = [f"{i + 1:06d}.jpg" for i in range(n)]
+    for name in names:
+        Image.fromarray(RNG.integers(0, 256, (9, 8, 3), dtype=np.uint8)).save(
+            folder / "img_align_celeba" / name
+        )
+    parts = [0, 1, 2, 0, 0, 2, 1][:n]
+
+    def table(path, header, cols, values):
+        lines = [str(n)] + ([" ".join(header)] if header else [])
+        lines += [f"{name} " + "  ".join(str(v) for v in row) for name, row in zip(names, values)]
+        (folder / path).write_text("\n".join(lines[0 if header else 1 :]) + "\n")
+
+    table("list_eval_partition.txt", None, 1, [[p] for p in parts])
+    table("identity_CelebA.txt", None, 1, RNG.integers(1, 100, (n, 1)).tolist())
+    table("list_bbox_celeba.txt", ["image_id", "x_1", "y_1", "width", "height"], 4,
+          RNG.integers(0, 200, (n, 4)).tolist())  # fmt: skip
+    table("list_landmarks_align_celeba.txt", [f"l{i}" for i in range(10)], 10,
+          RNG.integers(0, 200, (n, 10)).tolist())  # fmt: skip
+    attrs = [f"A{i}" for i in range(40)]
+    table("list_attr_celeba.txt", attrs, 40, (RNG.integers(0, 2, (n, 40)) * 2 - 1).tolist())
+
+
+def test_celeba_equals_torchvision(tv, tmp_path, monkeypatch):
+    celeba_files(tmp_path)
+    monkeypatch.setattr(
+        tv.datasets.celeba, "check_integrity", lambda p, md5=None: os.path.isfile(p)
+    )
+    for split, target_type in (("train", "attr"), ("valid", ["identity", "bbox", "landmarks"]),
+                               ("all", []), ("test", "identity")):  # fmt: skip
+        ours = datasets.CelebA(tmp_path, split=split, target_type=target_type)
+        theirs = tv.datasets.CelebA(tmp_path, split=split, target_type=target_type)
+        assert ours.filename == theirs.filename and ours.attr_names == theirs.attr_names
+        np.testing.assert_array_equal(ours.attr.numpy(), theirs.attr.numpy())
+        for i in range(len(theirs)):
+            (xo, yo), (xt, yt) = ours[i], theirs[i]
+            np.testing.assert_array_equal(np.asarray(xo), np.asarray(xt))
+            yo, yt = (yo, yt) if isinstance(yt, tuple) else ((yo,), (yt,))
+            for a, b in zip(yo, yt):
+                assert (a is None and b is None) or np.array_equal(a.numpy(), b.numpy())
+        assert repr(ours) == repr(theirs)
+    with pytest.raises(RuntimeError, match="Dataset not found or corrupted"):
+        datasets.CelebA(tmp_path / "none")

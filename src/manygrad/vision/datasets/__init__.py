@@ -2,6 +2,7 @@
 CIFAR-10/100, SVHN, image folders and FakeData, read from local files in torchvision's
 layouts (``download=True`` fetches them from torchvision's mirrors when missing)."""
 
+from .celeba import CelebA
 from .cifar import CIFAR10, CIFAR100
 from .fakedata import FakeData
 from .folder import DatasetFolder, ImageFolder
@@ -13,5 +14,5 @@ from .vision import VisionDataset
 from .voc import VOCDetection, VOCSegmentation
 
 __all__ = ["CIFAR10", "CIFAR100", "EMNIST", "KMNIST", "MNIST", "QMNIST", "STL10", "SVHN",
-           "USPS", "DatasetFolder", "FakeData", "FashionMNIST", "ImageFolder", "VOCDetection",
-           "VOCSegmentation", "VisionDataset"]  # fmt: skip
+           "USPS", "CelebA", "DatasetFolder", "FakeData", "FashionMNIST", "ImageFolder",
+           "VOCDetection", "VOCSegmentation", "VisionDataset"]  # fmt: skip
