@@ -28,8 +28,8 @@ Usage (from the repository root; about 10-20 minutes for the whole sweep on 2 co
     PYTHONPATH=src python benchmarks/sweep.py --only gather --variants contig,T
     PYTHONPATH=src python benchmarks/sweep.py --files tests/ops/test_reduce.py --json out.json
 
-Options: ``--only SUBSTR`` (case label contains it), ``--top N`` (rows printed), ``--json
-PATH`` (every row), ``--size N``, ``--repeats N``, ``--variants a,b``, ``--no-backward``,
+Options: ``--only A,B`` (case label or test id contains one of them), ``--top N`` (rows
+printed), ``--json PATH`` (every row), ``--size N``, ``--repeats N``, ``--variants a,b``, ``--no-backward``,
 ``--files PATH...`` (test files to record from; default all that call check_op),
 ``--show-skips``.
 """
@@ -436,7 +436,8 @@ def sweep(calls, args):
     variants = args.variants.split(",")
     for i, call in enumerate(calls):
         name = label(call)
-        if args.only and args.only not in name and args.only not in call["node"]:
+        only = [x for x in args.only.split(",") if x]
+        if only and not any(x in name or x in call["node"] for x in only):
             continue
         if any(x and (x in name or x in call["node"]) for x in args.exclude.split(",")):
             continue
@@ -523,7 +524,9 @@ def _limit_memory(gb: float) -> None:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", default="", help="case label (op name) or test id contains this")
+    p.add_argument(
+        "--only", default="", help="comma-separated: case label (op name) or test id contains one"
+    )
     p.add_argument("--top", type=int, default=50, help="rows of the ranked table to print")
     p.add_argument("--json", default=None, help="write every row to this file")
     p.add_argument("--exclude", default="", help="comma-separated labels to leave out")
