@@ -12,6 +12,7 @@ import pytest
 
 import manygrad as mg
 import manygrad.vision.ops as ops
+from manygrad.vision.ops import _regions as regions
 from manygrad.vision.ops import boxes as box_ops
 
 torch = pytest.importorskip(
@@ -423,6 +424,24 @@ def test_roi_align_matches_kernel_on_boxes_past_the_map(device, ratio, aligned):
     _close(got, want, rtol=1e-10, atol=1e-12)
     (got * mg.tensor(g, device=device)).sum().backward()
     _close(mx.grad, want_grad, rtol=1e-10, atol=1e-12)
+
+
+def test_roi_align_in_chunks_of_boxes(monkeypatch, device):
+    # large outputs are planned a few boxes at a time; the result is the same
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((2, 3, 9, 11))
+    rois = np.concatenate([rng.integers(0, 2, (7, 1)), _boxes(rng, 7, 0, 6, 1, 5)], 1)
+    g = rng.standard_normal((7, 3, 2, 3))
+    results = []
+    for budget in (1 << 24, 2 * 2 * 3 * 4 * 16):  # all boxes at once; two boxes a chunk
+        monkeypatch.setattr(regions, "_PLAN_BUDGET", budget)
+        mx = mg.tensor(x, device=device, requires_grad=True)
+        out = ops.roi_align(mx, mg.tensor(rois, device=device), (2, 3), 1.0, -1, True)
+        (out * mg.tensor(g, device=device)).sum().backward()
+        results.append((_np(out), _np(mx.grad)))
+    assert regions.box_chunks(7, 2 * 3 * 4 * 16)[:2] == [(0, 2), (2, 4)]
+    _close(results[1][0], results[0][0], rtol=1e-12, atol=1e-12)
+    _close(results[1][1], results[0][1], rtol=1e-12, atol=1e-12)
 
 
 def test_roi_align_samples_outside_the_map_are_zero():

@@ -18,6 +18,7 @@ import numpy as np  # host-ok: only to recognise host arrays (the sparse-matrix 
 from manygrad import _native, backend
 
 _GATHER_BUDGET = 1 << 24
+_PLAN_BUDGET = 1 << 24  # taps of the boxes planned at a time (large outputs go in chunks)
 
 
 def channels_last_rows(x):
@@ -106,6 +107,44 @@ def _bilinear_axis(xp, start, bin_size, grid, n_bins: int, n_grid: int, size: in
     return taps, weights.astype(dtype)
 
 
+def _compact_axis(xp, taps, weights, size: int, dtype):
+    """One axis's (K, P, G, 2) taps and weights as (K, P, T): the weights summed per
+    distinct pixel of each bin's window (T = the widest window, a host sync). Neighbouring
+    samples share pixels, so T is about G + 1 against the 2G taps."""
+    k, p = taps.shape[:2]
+    live = weights != 0
+    lo = xp.where(live, taps, size).min(axis=(2, 3))
+    hi = xp.where(live, taps, -1).max(axis=(2, 3))
+    lo = xp.where(hi < 0, 0, lo)  # NOTE: a bin without samples reads nothing
+    t = xp.arange(max(1, int((hi - lo).max()) + 1))
+    hit = (taps - lo[:, :, None, None])[..., None] == t  # (K, P, G, 2, T)
+    summed = (weights[..., None] * hit).sum(axis=(2, 3))
+    return xp.minimum(lo[..., None] + t, size - 1), summed.astype(dtype)
+
+
+def align_grid_bound(rois, spatial_scale, ph, pw, sampling_ratio, aligned, dtype) -> int:
+    """The most sample points any bin of ``rois`` takes (a host sync when adaptive)."""
+    if sampling_ratio > 0:
+        return sampling_ratio * sampling_ratio
+    if rois.shape[0] == 0:
+        return 1
+    xp = backend.array_module(rois)
+    rois = rois.astype(dtype)
+    scale = dtype.type(spatial_scale)
+    rw = (rois[:, 3] - rois[:, 1]) * scale
+    rh = (rois[:, 4] - rois[:, 2]) * scale
+    if not aligned:
+        rw, rh = xp.maximum(rw, 1), xp.maximum(rh, 1)
+    # NOTE: one more than the kernel's ceil at most (float rounding of the differences)
+    return int(xp.ceil(rh.max() / ph) + 1) * int(xp.ceil(rw.max() / pw) + 1)
+
+
+def box_chunks(k: int, per_box: int) -> list[tuple[int, int]]:
+    """Ranges of boxes whose plans hold at most ``_PLAN_BUDGET`` taps together."""
+    step = max(1, _PLAN_BUDGET // max(1, per_box))
+    return [(k0, min(k, k0 + step)) for k0 in range(0, k, step)] or [(0, 0)]
+
+
 def align_plan(rois, size, spatial_scale, ph, pw, sampling_ratio, aligned, dtype):
     """The taps (R, S) and weights (R, S) of roi_align for ``rois`` (K, 5) on a feature
     map of ``size`` = (N, H, W); R = K * PH * PW."""
@@ -133,11 +172,18 @@ def align_plan(rois, size, spatial_scale, ph, pw, sampling_ratio, aligned, dtype
     count = xp.maximum(gh * gw, 1).astype(dtype)
     ty, wy = _bilinear_axis(xp, y0, bin_h, gh, ph, ny, h, dtype)  # (K, PH, GY, 2)
     tx, wx = _bilinear_axis(xp, x0, bin_w, gw, pw, nx, w, dtype)  # (K, PW, GX, 2)
-    base = (batch * (h * w))[:, None, None, None, None, None, None]
-    tap = base + ty[:, :, None, :, :, None, None] * w + tx[:, None, :, None, None, :, :]
-    weight = wy[:, :, None, :, :, None, None] * wx[:, None, :, None, None, :, :]
-    weight = weight / count[:, None, None, None, None, None, None]
-    s = ny * nx * 4
+    if k and (sampling_ratio <= 0 or type(rois) is np.ndarray):
+        # NOTE: fewer taps per bin; it costs a host sync, made already when adaptive and
+        # free for host arrays (a fixed ratio on a GPU keeps its plan sync-free)
+        ty, wy = _compact_axis(xp, ty, wy, h, dtype)
+        tx, wx = _compact_axis(xp, tx, wx, w, dtype)
+    else:
+        ty, wy = ty.reshape(k, ph, 2 * ny), wy.reshape(k, ph, 2 * ny)
+        tx, wx = tx.reshape(k, pw, 2 * nx), wx.reshape(k, pw, 2 * nx)
+    base = (batch * (h * w))[:, None, None, None, None]
+    tap = base + ty[:, :, None, :, None] * w + tx[:, None, :, None, :]  # (K, PH, PW, TY, TX)
+    weight = wy[:, :, None, :, None] * wx[:, None, :, None, :] / count[:, None, None, None, None]
+    s = ty.shape[2] * tx.shape[2]
     return tap.reshape(k * ph * pw, s), weight.reshape(k * ph * pw, s)
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from manygrad import Tensor, nn
+from manygrad import Tensor, backend, nn
 from manygrad.autograd import Function
 
 from . import _regions
@@ -37,20 +37,41 @@ class RoiAlignFn(Function):
 
     def forward(self, x, rois, spatial_scale, ph, pw, sampling_ratio, aligned):
         n, c, h, w = x.shape
-        k = rois.shape[0]
-        self.tap, self.weight = _regions.align_plan(
-            rois, (n, h, w), spatial_scale, ph, pw, sampling_ratio, aligned, x.dtype
-        )
         self.shape = x.shape
-        self.plan = _regions.sparse_plan(self.tap, self.weight, n * h * w)
+        self.args = (rois, (n, h, w), spatial_scale, ph, pw, sampling_ratio, aligned, x.dtype)
+        grid = _regions.align_grid_bound(
+            rois, spatial_scale, ph, pw, sampling_ratio, aligned, x.dtype
+        )
+        self.chunks = _regions.box_chunks(rois.shape[0], ph * pw * 4 * grid)
+        # NOTE: one chunk (the usual case): its plan is kept for backward; several (large
+        # outputs): each is planned again in backward rather than kept
+        self.plans = [] if len(self.chunks) == 1 else None
         rows = _regions.channels_last_rows(x)
-        rows = _regions.gather_weighted(rows, self.tap, self.weight, self.plan)
-        return _regions.rows_to_nchw(rows, k, ph, pw)
+        outs = []
+        for k0, k1 in self.chunks:
+            plan = self._plan(k0, k1)
+            outs.append(_regions.gather_weighted(rows, *plan))
+            if self.plans is not None:
+                self.plans.append(plan)
+        xp = backend.array_module(x)
+        out = outs[0] if len(outs) == 1 else xp.concatenate(outs)
+        return _regions.rows_to_nchw(out, rois.shape[0], ph, pw)
+
+    def _plan(self, k0: int, k1: int):
+        rois, size, *rest = self.args
+        tap, weight = _regions.align_plan(rois[k0:k1], size, *rest)
+        return tap, weight, _regions.sparse_plan(tap, weight, size[0] * size[1] * size[2])
 
     def backward(self, g):
         n, c, h, w = self.shape
+        _, _, _, ph, pw, *_ = self.args
         grows = _regions.channels_last_rows(g)  # (K * PH * PW, C)
-        acc = _regions.scatter_weighted(grows, self.tap, self.weight, n * h * w, self.plan)
+        acc = None
+        for i, (k0, k1) in enumerate(self.chunks):
+            tap, weight, plan = self.plans[i] if self.plans is not None else self._plan(k0, k1)
+            part = grows[k0 * ph * pw : k1 * ph * pw]
+            got = _regions.scatter_weighted(part, tap, weight, n * h * w, plan)
+            acc = got if acc is None else acc + got
         gx = acc.reshape(n, h, w, c).transpose(0, 3, 1, 2)
         return gx, None, None, None, None, None, None
 
