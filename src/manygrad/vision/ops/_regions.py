@@ -4,9 +4,11 @@ kinds) on raw arrays, and the weighted gather / scatter that run them.
 A plan lists, for each output cell r = (k, ph, pw), S taps into the feature map laid out
 channels-last as rows of C values (row = n * H * W + y * W + x), with one weight per tap:
 the output row is ``sum_s weight[r, s] * rows[tap[r, s]]``. Bilinear sampling is
-separable, so the taps are built from per-(k, ph) rows and per-(k, pw) columns and no
-Python loop runs per box or per sample; the gather itself runs in chunks of taps so that
-its temporary stays within ``_GATHER_BUDGET`` elements. On the CPU, with SciPy at hand,
+separable, so the taps are built from per-(k, ph) rows and per-(k, pw) columns (merged
+per distinct pixel where that costs no GPU sync) and no Python loop runs per box or per
+sample; the gather runs in chunks of taps so that its temporary stays within
+``_GATHER_BUDGET`` elements, and roi_align plans at most ``_PLAN_BUDGET`` taps of boxes
+at a time. On the CPU, with SciPy at hand,
 the plan becomes a sparse matrix instead (one streaming product, no temporary: 512 boxes
 of 7x7 bins on 256 channels, 40 ms against 470 ms for the gathers).
 """
