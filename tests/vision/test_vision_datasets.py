@@ -125,9 +125,7 @@ def test_emnist_and_qmnist_equal_torchvision(tv, tmp_path):
 
     raw = tmp_path / "QMNIST" / "raw"
     raw.mkdir(parents=True)
-    write_idx(
-        raw / "qmnist-test-images-idx3-ubyte", RNG.integers(0, 256, (10003, 28, 28), np.uint8)
-    )
+    write_idx(raw / "qmnist-test-images-idx3-ubyte", RNG.integers(0, 256, (10003, 3, 2), np.uint8))
     write_idx(raw / "qmnist-test-labels-idx2-int", RNG.integers(0, 99999, (10003, 8), np.int32))
     for what in ("test", "test50k"):
         for compat in (True, False):
@@ -357,7 +355,7 @@ def server(tmp_path):
     httpd = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(served))
     )
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield served, f"http://127.0.0.1:{httpd.server_address[1]}/"
     httpd.shutdown()
