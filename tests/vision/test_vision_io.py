@@ -253,6 +253,8 @@ def test_read_and_write_file(tmp_path):
     assert back.dtype == mg.uint8 and back.shape == (1000,)
     np.testing.assert_array_equal(back.numpy(), data)
     assert os.listdir(tmp_path) == ["blob"]
+    with pytest.raises(FileNotFoundError, match="no folder .*nowhere"):
+        vio.write_png(mg.zeros((1, 2, 2), dtype=mg.uint8), tmp_path / "nowhere" / "x.png")
 
 
 def test_gif_and_webp(tmp_path):

@@ -110,6 +110,8 @@ def test_save_image_errors_and_atomic_write(tmp_path):
         utils.save_image(mg.rand(3, 4, 4), tmp_path / "x.nope")
     with pytest.raises(TypeError, match="expected a floating-point image"):
         utils.save_image(mg.zeros((3, 4, 4), dtype=mg.uint8), tmp_path / "x.png")
+    with pytest.raises(FileNotFoundError, match="no folder .*nowhere"):
+        utils.save_image(mg.rand(3, 4, 4), tmp_path / "nowhere" / "x.png")
     utils.save_image(mg.rand(2, 3, 4, 4), str(tmp_path / "ok.jpg"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.jpg"]
 

@@ -135,7 +135,12 @@ def _atomic_save(im: Image.Image, fp, format: str | None) -> None:
             raise ValueError(f"unknown file extension: {ext!r} of {path}; pass format='PNG'")
     buf = io.BytesIO()
     im.save(buf, format=format)
-    tmp = os.path.join(os.path.dirname(path) or ".", f".{uuid.uuid4().hex}.partial")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(
+            f"save_image: no folder {folder} to write {path} in; create it first"
+        )
+    tmp = os.path.join(folder, f".{uuid.uuid4().hex}.partial")
     try:
         with open(tmp, "wb") as f:
             f.write(buf.getvalue())

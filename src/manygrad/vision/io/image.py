@@ -205,7 +205,12 @@ def write_file(filename: str | os.PathLike, data) -> None:
             f"{tuple(a.shape)}"
         )
     filename = os.fspath(filename)
-    tmp = os.path.join(os.path.dirname(filename) or ".", f".{uuid.uuid4().hex}.partial")
+    folder = os.path.dirname(filename) or "."
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(
+            f"write_file: no folder {folder} to write {filename} in; create it first"
+        )
+    tmp = os.path.join(folder, f".{uuid.uuid4().hex}.partial")
     try:
         with open(tmp, "wb") as f:
             f.write(a.tobytes())
