@@ -121,31 +121,30 @@ def _check_eval(
 
 
 def test_resnet18_eval_matches_torchvision(tv, torch):
-    _check_eval(tv, torch, "resnet18", num_classes=10)
+    _check_eval(tv, torch, "resnet18", size=32, num_classes=10)
 
 
 def test_resnet18_train_step_matches_torchvision(tv, torch):
-    # NOTE: the reference runs in float64: batch norm over 2 samples makes float32 gradients
-    # of the early layers ill-conditioned (PyTorch's own float32 ones are off by ~10%)
+    # NOTE: in float64 on both sides: batch norm over 2 samples at 1x1 (layer4) makes
+    # float32 results ill-conditioned (PyTorch's own float32 gradients are ~10% off)
     ref, ours = _pair(tv, torch, "resnet18", num_classes=7)
-    ref = ref.double()
-    x = np.random.default_rng(1).standard_normal((2, 3, 40, 40)).astype(np.float32)
+    ref = ref.double().train()
+    ours = ours.double().train()
+    x = np.random.default_rng(1).standard_normal((2, 3, 32, 32))
     y = np.array([3, 5])
-    ref.train()
-    ours.train()
-    out_ref = ref(torch.tensor(x).double())
+    out_ref = ref(torch.tensor(x))
     out = ours(mg.tensor(x))
-    np.testing.assert_allclose(out.detach().numpy(), out_ref.detach().numpy(), atol=1e-4)
+    np.testing.assert_allclose(out.detach().numpy(), out_ref.detach().numpy(), atol=1e-8)
     torch.nn.functional.cross_entropy(out_ref, torch.tensor(y)).backward()
     mg.nn.functional.cross_entropy(out, mg.tensor(y)).backward()
     ref_params = dict(ref.named_parameters())
     for k, p in ours.named_parameters():
         want = ref_params[k].grad.numpy()
-        scale = max(1e-3, float(np.abs(want).max()))
-        np.testing.assert_allclose(p.grad.numpy(), want, atol=1e-3 * scale, err_msg=k)
+        scale = max(1e-6, float(np.abs(want).max()))
+        np.testing.assert_allclose(p.grad.numpy(), want, atol=1e-7 * scale, err_msg=k)
     ref_buffers = dict(ref.named_buffers())
     for k, b in ours.named_buffers():
-        np.testing.assert_allclose(b.numpy(), ref_buffers[k].numpy(), atol=1e-5, err_msg=k)
+        np.testing.assert_allclose(b.numpy(), ref_buffers[k].numpy(), atol=1e-9, err_msg=k)
 
 
 def test_bottleneck_grouped_dilated_resnet_matches(tv, torch):
@@ -220,12 +219,12 @@ def test_alexnet_eval_matches_torchvision(tv, torch):
 
 @pytest.mark.parametrize("name", ["squeezenet1_0", "squeezenet1_1"])
 def test_squeezenet_eval_matches_torchvision(tv, torch, name):
-    _check_eval(tv, torch, name, size=48, num_classes=10)
+    _check_eval(tv, torch, name, size=32, num_classes=10)
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"])
 def test_mobilenet_eval_matches_torchvision(tv, torch, name):
-    _check_eval(tv, torch, name, size=64, num_classes=10)
+    _check_eval(tv, torch, name, size=32, num_classes=10)
 
 
 def test_mobilenet_options_match_torchvision(tv, torch):
@@ -303,12 +302,11 @@ def test_densenet_builders_have_torchvisions_keys_and_shapes(tv, torch, name):
     _check_keys_and_shapes(tv, torch, name)
 
 
-@pytest.mark.parametrize("name", ["shufflenet_v2_x0_5", "shufflenet_v2_x1_0"])
-def test_shufflenet_eval_matches_torchvision(tv, torch, name):
-    _check_eval(tv, torch, name, size=64, num_classes=10)
+def test_shufflenet_eval_matches_torchvision(tv, torch):
+    _check_eval(tv, torch, "shufflenet_v2_x0_5", size=32, num_classes=10)
 
 
-@pytest.mark.parametrize("name", ["shufflenet_v2_x1_5", "shufflenet_v2_x2_0"])
+@pytest.mark.parametrize("name", ["shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"])
 def test_shufflenet_builders_have_torchvisions_keys_and_shapes(tv, torch, name):
     _check_keys_and_shapes(tv, torch, name)
 
@@ -317,7 +315,7 @@ def test_shufflenet_builders_have_torchvisions_keys_and_shapes(tv, torch, name):
 
 
 def test_efficientnet_b0_eval_matches_torchvision(tv, torch):
-    _check_eval(tv, torch, "efficientnet_b0", size=64, num_classes=10)
+    _check_eval(tv, torch, "efficientnet_b0", size=32, num_classes=10)
 
 
 def test_efficientnet_b1_has_torchvisions_keys_and_shapes(tv, torch):
@@ -456,16 +454,13 @@ def test_weights_load_from_hub_cache(tv, torch, torch_home):
     ckpt = torch_home / "hub" / "checkpoints"
     ckpt.mkdir(parents=True)
     torch.save(ref.state_dict(), ckpt / "resnet18-f37072fd.pth")
-    model = M.resnet18(weights=M.ResNet18_Weights.DEFAULT, progress=False)
-    by_name = M.get_model("resnet18", weights="IMAGENET1K_V1")
+    model = M.get_model("resnet18", weights="IMAGENET1K_V1", progress=False)
     ref.eval()
     model.eval()
-    by_name.eval()
     x = np.random.default_rng(3).standard_normal((1, 3, 32, 32)).astype(np.float32)
     with torch.no_grad():
         want = ref(torch.tensor(x)).numpy()
     np.testing.assert_allclose(model(mg.tensor(x)).detach().numpy(), want, atol=1e-4)
-    np.testing.assert_allclose(by_name(mg.tensor(x)).detach().numpy(), want, atol=1e-4)
     with pytest.raises(ValueError, match="num_classes"):
         M.resnet18(weights="DEFAULT", num_classes=10)
     with warnings.catch_warnings(record=True) as rec:
@@ -477,7 +472,7 @@ def test_weights_load_from_hub_cache(tv, torch, torch_home):
     np.testing.assert_allclose(legacy.eval()(mg.tensor(x)).detach().numpy(), want, atol=1e-4)
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
-        assert M.resnet18(pretrained=False).fc.out_features == 1000
+        assert M.squeezenet1_1(pretrained=False).num_classes == 1000
     assert any("`weights=None`" in str(w.message) for w in rec)
 
 
