@@ -10,6 +10,7 @@ import hashlib
 import http.server
 import os
 import pickle
+import shutil
 import tarfile
 import threading
 
@@ -620,3 +621,60 @@ def test_celeba_equals_torchvision(tv, tmp_path, monkeypatch):
         assert repr(ours) == repr(theirs)
     with pytest.raises(RuntimeError, match="Dataset not found or corrupted"):
         datasets.CelebA(tmp_path / "none")
+
+
+def imagenet_archives(root):
+    sio = pytest.importorskip("scipy.io")
+    src = root / "src"
+    data = src / "ILSVRC2012_devkit_t12" / "data"
+    data.mkdir(parents=True)
+    fields = [(f, "O") for f in ("ILSVRC2012_ID", "WNID", "words", "gloss", "num_children")]
+    synsets = np.array([(1, "n01", "tench, Tinca tinca", "g", 0), (2, "n02", "goldfish", "g", 0),
+                        (3, "n09", "fish", "g", 2)], dtype=fields)  # fmt: skip
+    sio.savemat(data / "meta.mat", {"synsets": synsets})
+    (data / "ILSVRC2012_validation_ground_truth.txt").write_text("2\n1\n2\n")
+    with tarfile.open(root / "ILSVRC2012_devkit_t12.tar.gz", "w:gz") as tar:
+        tar.add(src / "ILSVRC2012_devkit_t12", arcname="ILSVRC2012_devkit_t12")
+    for i in range(3):
+        img = Image.fromarray(RNG.integers(0, 256, (6, 5, 3), dtype=np.uint8))
+        img.save(src / f"ILSVRC2012_val_{i + 1:08d}.JPEG")
+    with tarfile.open(root / "ILSVRC2012_img_val.tar", "w") as tar:
+        for i in range(3):
+            tar.add(
+                src / f"ILSVRC2012_val_{i + 1:08d}.JPEG", arcname=f"ILSVRC2012_val_{i + 1:08d}.JPEG"
+            )
+    for wnid in ("n01", "n02"):
+        with tarfile.open(src / f"{wnid}.tar", "w") as tar:
+            tar.add(src / "ILSVRC2012_val_00000001.JPEG", arcname=f"{wnid}_1.JPEG")
+    with tarfile.open(root / "ILSVRC2012_img_train.tar", "w") as tar:
+        for wnid in ("n01", "n02"):
+            tar.add(src / f"{wnid}.tar", arcname=f"{wnid}.tar")
+    shutil.rmtree(src)
+
+
+def test_imagenet_equals_torchvision(tv, tmp_path, monkeypatch):
+    pytest.importorskip("scipy.io")
+    mine, theirs_root = tmp_path / "a", tmp_path / "b"
+    mine.mkdir()
+    imagenet_archives(mine)
+    shutil.copytree(mine, theirs_root)
+    monkeypatch.setattr(
+        tv.datasets.imagenet, "check_integrity", lambda p, md5=None: os.path.isfile(p)
+    )
+    for split in ("val", "train"):
+        ours = datasets.ImageNet(mine, split=split)
+        theirs = tv.datasets.ImageNet(theirs_root, split=split)
+        assert ours.classes == theirs.classes == [("tench", "Tinca tinca"), ("goldfish",)]
+        assert ours.wnids == theirs.wnids and ours.class_to_idx == theirs.class_to_idx
+        assert [(os.path.relpath(p, mine), y) for p, y in ours.samples] == [
+            (os.path.relpath(p, theirs_root), y) for p, y in theirs.samples
+        ]
+        for i in range(len(ours)):
+            same_item(ours[i], theirs[i])
+        assert repr(ours).replace(str(mine), "R") == repr(theirs).replace(str(theirs_root), "R")
+    # the meta.bin each wrote is readable by the other
+    assert tv.datasets.imagenet.load_meta_file(str(mine)) == datasets.imagenet.load_meta_file(
+        str(theirs_root)
+    )
+    with pytest.raises(RuntimeError, match="ILSVRC2012_devkit_t12.tar.gz is not present"):
+        datasets.ImageNet(tmp_path / "none")

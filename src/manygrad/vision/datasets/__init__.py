@@ -6,6 +6,7 @@ from .celeba import CelebA
 from .cifar import CIFAR10, CIFAR100
 from .fakedata import FakeData
 from .folder import DatasetFolder, ImageFolder
+from .imagenet import ImageNet
 from .mnist import EMNIST, KMNIST, MNIST, QMNIST, FashionMNIST
 from .stl10 import STL10
 from .svhn import SVHN
@@ -15,4 +16,4 @@ from .voc import VOCDetection, VOCSegmentation
 
 __all__ = ["CIFAR10", "CIFAR100", "EMNIST", "KMNIST", "MNIST", "QMNIST", "STL10", "SVHN",
            "USPS", "CelebA", "DatasetFolder", "FakeData", "FashionMNIST", "ImageFolder",
-           "VOCDetection", "VOCSegmentation", "VisionDataset"]  # fmt: skip
+           "ImageNet", "VOCDetection", "VOCSegmentation", "VisionDataset"]  # fmt: skip
