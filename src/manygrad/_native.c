@@ -2834,5 +2834,16 @@ MG_EXPORT void mg_lerp_last_f32(const float* x, float* y, int64_t rows, int64_t 
   }
 }
 
+/* The outer product y[r, j] = a[r] * b[j] of rows r of a row block (a matrix product with an
+ * inner size of 1, which NumPy runs in its own loop): one rounding per value, as the
+ * product itself. */
+MG_EXPORT void mg_outer_f32(const float* a, const float* b, float* y, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float s = a[r];
+    float* yr = y + r * n;
+    for (int64_t j = 0; j < n; ++j) yr[j] = s * b[j];
+  }
+}
+
 /* The ABI version the loader checks, so that a stale cached library is rebuilt. */
-MG_EXPORT int mg_native_version(void) { return 12; }
+MG_EXPORT int mg_native_version(void) { return 13; }

@@ -35,7 +35,7 @@ import warnings
 import numpy as np
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "_native.c")
-_VERSION = 12  # NOTE: mg_native_version() of the source; a cached library must match
+_VERSION = 13  # NOTE: mg_native_version() of the source; a cached library must match
 # NOTE: GNU C, not ISO: ISO modes turn off contraction into fused multiply-adds (2x slower).
 # -fno-trapping-math (clang's default) lets GCC turn the selects of a loop body with
 # divisions into vector blends; it changes no value (flags of FP exceptions only)
@@ -110,6 +110,7 @@ _SIGNATURES = {
     "mg_lstm_cell_bwd_f32": (*([_P] * 9), *([_I] * 8)),
     "mg_embedding_bwd_f32": (_P, _P, _P, _I, _I, _I),
     "mg_lerp_last_f32": (_P, _P, _I, _I, _I, _P, _P, _P),
+    "mg_outer_f32": (_P, _P, _P, _I, _I),
 }
 # NOTE: 0: out of memory
 _RETURNS_INT = ("mg_dwconv2d_f32", "mg_dwconv2d_bwd_f32", "mg_batch_norm_f32",
@@ -1192,4 +1193,21 @@ def lerp_last(x2, plan):
     pi, pw, pb = idx.ctypes.data, wt.ctypes.data, base.ctypes.data
     _run([(fn, (px + 4 * i * n, py + 4 * i * m, j - i, n, m, pi, pw, pb))
           for i, j in _row_ranges(rows, m)])  # fmt: skip
+    return y
+
+
+def outer(a, b):
+    """``a @ b`` for float32 NumPy arrays ``a`` (m, 1) and ``b`` (1, n): each value
+    ``a[i] * b[j]``, rows split across threads; None when the kernels do not take them."""
+    if a.__class__ is not _ND or b.__class__ is not _ND or a.dtype != _F32 or b.dtype != _F32:
+        return None
+    m, n = a.shape[0], b.shape[1]
+    if m * n < _SMALL or (lib_ := lib()) is None:
+        return None
+    a = np.ascontiguousarray(a.reshape(m))
+    b = np.ascontiguousarray(b.reshape(n))
+    y = np.empty((m, n), np.float32)
+    pa, pb, py, fn = _ptr(a), _ptr(b), _ptr(y), lib_.mg_outer_f32
+    _run([(fn, (pa + 4 * i, pb, py + 4 * i * n, j - i, n))
+          for i, j in _ranges(m, _parts(m * n))])  # fmt: skip
     return y

@@ -60,17 +60,30 @@ def test_thin_matmul(m, k, n, layout, dtype):
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
-def test_inner_size_one_is_the_products_as_pytorch():
+@pytest.mark.parametrize("m,n,threads", [(40, 30, 1), (300, 257, 1), (300, 257, 2),
+                                         (1000, 9, 2)])  # fmt: skip
+def test_inner_size_one_is_the_products_as_pytorch(m, n, threads):
     """An inner size of 1 gives each product rounded once (PyTorch's values: a negative
-    times zero is -0.0), infinities and NaN included."""
+    times zero is -0.0), infinities and NaN included; large float32 ones in the C loop,
+    split over threads."""
     torch = pytest.importorskip("torch")
-    a = R.standard_normal((40, 1)).astype(np.float32)
-    b = R.standard_normal((1, 30)).astype(np.float32)
+    import manygrad as mg
+
+    a = R.standard_normal((m, 1)).astype(np.float32)
+    b = R.standard_normal((1, n)).astype(np.float32)
     a[3, 0], a[4, 0], b[0, 2], b[0, 5] = -1.0, np.inf, 0.0, np.nan
-    got = backend.matmul(a, b)
+    before = mg.get_num_threads()
+    mg.set_num_threads(threads)
+    try:
+        got = backend.matmul(a, b)
+        strided = backend.matmul(np.ascontiguousarray(a.T).T, b[:, :])
+    finally:
+        mg.set_num_threads(before)
     want = (torch.from_numpy(a) @ torch.from_numpy(b)).numpy()
-    np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    for g in (got, strided):
+        assert g.flags.c_contiguous and g.dtype == np.float32
+        np.testing.assert_array_equal(g, want)
+        np.testing.assert_array_equal(np.signbit(g), np.signbit(want))
 
 
 def test_linear_batch_of_one_gradients_match_pytorch():
