@@ -103,3 +103,24 @@ def test_soft_margin_loss_refuses_a_target_that_requires_grad_as_pytorch():
     real_torch.nn.functional.soft_margin_loss(xt, tt.detach()).backward()
     mg.nn.functional.soft_margin_loss(xm, tm.detach()).backward()
     np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("op,dim", [("cumsum", 1), ("cumsum", 0), ("cumprod", 1), ("cumprod", 0)])
+def test_float32_scans_accumulate_in_float64_as_pytorch_cpu(op, dim):
+    """PyTorch's CPU cumsum/cumprod carry float32 running values in double: the outputs (and
+    cumsum's gradient, itself a reversed cumsum) equal PyTorch's bit for bit."""
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal((40, 300)) * 3.0 + 1.0).astype(np.float32)
+    if op == "cumprod":
+        a = a * 0.01 + 1.0
+    g = rng.standard_normal((40, 300)).astype(np.float32)
+    xt = real_torch.from_numpy(a).requires_grad_()
+    xm = mg.tensor(a, requires_grad=True)
+    yt, ym = getattr(xt, op)(dim), getattr(xm, op)(dim)
+    np.testing.assert_array_equal(ym.detach().numpy(), yt.detach().numpy())
+    yt.backward(real_torch.from_numpy(g))
+    ym.backward(mg.tensor(g))
+    if op == "cumsum":
+        np.testing.assert_array_equal(xm.grad.numpy(), xt.grad.numpy())
+    else:
+        np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=2e-6, atol=1e-6)

@@ -568,11 +568,27 @@ def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
 
 
 def _cumsum(x, axis):
-    """Running sums along ``axis``, accumulated in float32 for 16-bit floats (``_is_half``)."""
+    """Running sums along ``axis``, accumulated in float32 for 16-bit floats (``_is_half``)
+    and, on the CPU, in float64 for float32 (see ``_scan_accumulator``)."""
     xp = backend.array_module(x)
     if _is_half(x.dtype):
         return xp.cumsum(x.astype(D.float32.np), axis=axis).astype(x.dtype)
+    wide = _scan_accumulator(x)
+    if wide is not None:
+        return xp.cumsum(x, axis=axis, dtype=wide).astype(x.dtype)
     return xp.cumsum(x, axis=axis)
+
+
+def _scan_accumulator(x):
+    """The wider dtype PyTorch's CPU scans (cumsum, cumprod) accumulate a float32 array in,
+    or None.
+
+    NOTE: PyTorch's CPU scan kernels carry float32 running values in double (its CPU
+    ``acc_type``) and round each output once; float32 running sums drift from that by many
+    ulps along a long dim. CUDA's accumulate in float32, as CuPy's do."""
+    return (
+        D.float64.np if x.dtype == D.float32.np and backend.array_module(x) is backend.np else None
+    )
 
 
 class Cumsum(Function):

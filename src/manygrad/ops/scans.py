@@ -10,14 +10,30 @@ from ..errors import ShapeError
 from ..tensor import Tensor
 from .elementwise import cast, where
 from .indexing import _dim, gather
-from .reduce import _need_float, _no_identity, amax, amin, cumsum, mean, std, sum, var
+from .reduce import (
+    _cumsum,
+    _need_float,
+    _no_identity,
+    _scan_accumulator,
+    amax,
+    amin,
+    cumsum,
+    mean,
+    std,
+    sum,
+    var,
+)
 
 
 class Cumprod(Function):
     def forward(self, x, axis):
         xp = backend.array_module(x)
         self.x, self.axis = x, axis
-        self.y = xp.cumprod(x, axis=axis)
+        wide = _scan_accumulator(x)
+        if wide is not None:
+            self.y = xp.cumprod(x, axis=axis, dtype=wide).astype(x.dtype)
+        else:
+            self.y = xp.cumprod(x, axis=axis)
         return self.y
 
     def backward(self, g):
@@ -25,7 +41,7 @@ class Cumprod(Function):
         ax, x, y = self.axis, self.x, self.y
         # NOTE: d y_j / d x_k = y_j / x_k for j >= k; where x has zeros, the products are
         # recomputed without each element (quadratic in the dim's length, exact)
-        rev = xp.flip(xp.cumsum(xp.flip(g * y, ax), axis=ax), ax)
+        rev = xp.flip(_cumsum(xp.flip(g * y, ax), ax), ax)
         if not bool((x == 0).any()):
             return rev / x, None
         xm = xp.moveaxis(x, ax, -1)
