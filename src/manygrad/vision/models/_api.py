@@ -256,6 +256,30 @@ def _load_weights(model: nn.Module, weights: WeightsEnum, progress: bool) -> Non
     model.load_state_dict(weights.get_state_dict(progress=progress, check_hash=True))
 
 
+def _build(
+    make: Callable[[], nn.Module],
+    weights: WeightsEnum | None,
+    progress: bool,
+    load: Callable[[nn.Module, WeightsEnum, bool], None] = _load_weights,
+) -> nn.Module:
+    """``make()``, with ``weights`` loaded when given.
+
+    With weights, the model is built on the meta device and its storage allocated after:
+    the random init that the checkpoint overwrites would cost seconds (VGG's 130M values
+    take manygrad's generator ~30 s). The strict load then fills every parameter and buffer.
+    """
+    if weights is None:
+        return make()
+    import manygrad as mg
+
+    device = mg.get_default_device()
+    with mg.device("meta"):
+        model = make()
+    model = model.to_empty(device=device)
+    load(model, weights, progress)
+    return model
+
+
 def handle_legacy_interface(default: WeightsEnum | None) -> Callable:
     """Let a builder take torchvision's pre-0.13 arguments: ``pretrained=True`` (or a
     positional bool) means ``default`` (torchvision's legacy weights, the ``IMAGENET1K_V1``

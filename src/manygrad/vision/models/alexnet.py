@@ -9,8 +9,8 @@ from typing import Any
 from ... import nn
 from ._api import (
     WeightsEnum,
+    _build,
     _imagenet_weights,
-    _load_weights,
     _set_num_classes,
     handle_legacy_interface,
     register_model,
@@ -87,7 +87,4 @@ def alexnet(
     """
     weights = AlexNet_Weights.verify(weights)
     _set_num_classes(kwargs, weights)
-    model = AlexNet(**kwargs)
-    if weights is not None:
-        _load_weights(model, weights, progress)
-    return model
+    return _build(lambda: AlexNet(**kwargs), weights, progress)

@@ -14,6 +14,7 @@ from ... import nn
 from ...nn import functional as F
 from ._api import (
     WeightsEnum,
+    _build,
     _imagenet_weights,
     _set_num_classes,
     handle_legacy_interface,
@@ -209,10 +210,12 @@ def _load_state_dict(model: nn.Module, weights: WeightsEnum, progress: bool) -> 
 
 def _densenet(growth_rate, block_config, num_init_features, weights, progress, **kwargs):
     _set_num_classes(kwargs, weights)
-    model = DenseNet(growth_rate, block_config, num_init_features, **kwargs)
-    if weights is not None:
-        _load_state_dict(model, weights, progress)
-    return model
+    return _build(
+        lambda: DenseNet(growth_rate, block_config, num_init_features, **kwargs),
+        weights,
+        progress,
+        _load_state_dict,
+    )
 
 
 _URL = "https://download.pytorch.org/models/"

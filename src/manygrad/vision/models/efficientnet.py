@@ -14,8 +14,8 @@ from typing import Any
 from ... import nn
 from ._api import (
     WeightsEnum,
+    _build,
     _imagenet_weights,
-    _load_weights,
     _make_divisible,
     _set_num_classes,
     handle_legacy_interface,
@@ -237,10 +237,7 @@ def _efficientnet_conf(width_mult: float, depth_mult: float) -> list[MBConvConfi
 
 def _efficientnet(setting, dropout, weights, progress, **kwargs: Any) -> EfficientNet:
     _set_num_classes(kwargs, weights)
-    model = EfficientNet(setting, dropout, **kwargs)
-    if weights is not None:
-        _load_weights(model, weights, progress)
-    return model
+    return _build(lambda: EfficientNet(setting, dropout, **kwargs), weights, progress)
 
 
 _URL = "https://download.pytorch.org/models/"

@@ -11,8 +11,8 @@ from ... import nn
 from ...nn import functional as F
 from ._api import (
     WeightsEnum,
+    _build,
     _imagenet_weights,
-    _load_weights,
     _make_divisible,
     _set_num_classes,
     handle_legacy_interface,
@@ -204,7 +204,4 @@ def mobilenet_v2(
     """
     weights = MobileNet_V2_Weights.verify(weights)
     _set_num_classes(kwargs, weights)
-    model = MobileNetV2(**kwargs)
-    if weights is not None:
-        _load_weights(model, weights, progress)
-    return model
+    return _build(lambda: MobileNetV2(**kwargs), weights, progress)

@@ -11,8 +11,8 @@ from typing import Any
 from ... import nn
 from ._api import (
     WeightsEnum,
+    _build,
     _imagenet_weights,
-    _load_weights,
     _make_divisible,
     _set_num_classes,
     handle_legacy_interface,
@@ -245,10 +245,7 @@ def _mobilenet_v3_conf(
 
 def _mobilenet_v3(setting, last_channel, weights, progress, **kwargs: Any) -> MobileNetV3:
     _set_num_classes(kwargs, weights)
-    model = MobileNetV3(setting, last_channel, **kwargs)
-    if weights is not None:
-        _load_weights(model, weights, progress)
-    return model
+    return _build(lambda: MobileNetV3(setting, last_channel, **kwargs), weights, progress)
 
 
 _URL = "https://download.pytorch.org/models/"

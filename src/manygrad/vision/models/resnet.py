@@ -12,8 +12,8 @@ from ... import nn
 from ._api import (
     Weights,
     WeightsEnum,
+    _build,
     _imagenet_weights,
-    _load_weights,
     _ovewrite_named_param,
     handle_legacy_interface,
     register_model,
@@ -282,10 +282,7 @@ def _resnet(
 ) -> ResNet:
     if weights is not None:
         _ovewrite_named_param(kwargs, "num_classes", weights.meta["num_classes"])
-    model = ResNet(block, layers, **kwargs)
-    if weights is not None:
-        _load_weights(model, weights, progress)
-    return model
+    return _build(lambda: ResNet(block, layers, **kwargs), weights, progress)
 
 
 _URL = "https://download.pytorch.org/models/"

@@ -12,8 +12,8 @@ import manygrad as mg
 from ... import nn
 from ._api import (
     WeightsEnum,
+    _build,
     _imagenet_weights,
-    _load_weights,
     _set_num_classes,
     handle_legacy_interface,
     register_model,
@@ -160,10 +160,7 @@ class ShuffleNetV2(nn.Module):
 
 def _shufflenetv2(weights, progress, *args: Any, **kwargs: Any) -> ShuffleNetV2:
     _set_num_classes(kwargs, weights)
-    model = ShuffleNetV2(*args, **kwargs)
-    if weights is not None:
-        _load_weights(model, weights, progress)
-    return model
+    return _build(lambda: ShuffleNetV2(*args, **kwargs), weights, progress)
 
 
 _URL = "https://download.pytorch.org/models/"

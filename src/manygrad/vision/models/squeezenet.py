@@ -11,8 +11,8 @@ import manygrad as mg
 from ... import nn
 from ._api import (
     WeightsEnum,
+    _build,
     _imagenet_weights,
-    _load_weights,
     _set_num_classes,
     handle_legacy_interface,
     register_model,
@@ -119,10 +119,7 @@ class SqueezeNet(nn.Module):
 
 def _squeezenet(version: str, weights: WeightsEnum | None, progress: bool, **kwargs: Any):
     _set_num_classes(kwargs, weights)
-    model = SqueezeNet(version, **kwargs)
-    if weights is not None:
-        _load_weights(model, weights, progress)
-    return model
+    return _build(lambda: SqueezeNet(version, **kwargs), weights, progress)
 
 
 _URL = "https://download.pytorch.org/models/"

@@ -9,8 +9,8 @@ from typing import Any
 from ... import nn
 from ._api import (
     WeightsEnum,
+    _build,
     _imagenet_weights,
-    _load_weights,
     _ovewrite_named_param,
     _set_num_classes,
     handle_legacy_interface,
@@ -121,10 +121,9 @@ def _vgg(cfg: str, batch_norm: bool, weights: WeightsEnum | None, progress: bool
     if weights is not None:
         _ovewrite_named_param(kw, "init_weights", False)
         _set_num_classes(kw, weights)
-    model = VGG(make_layers(cfgs[cfg], batch_norm=batch_norm), **kw)
-    if weights is not None:
-        _load_weights(model, weights, progress)
-    return model
+    return _build(
+        lambda: VGG(make_layers(cfgs[cfg], batch_norm=batch_norm), **kw), weights, progress
+    )
 
 
 _URL = "https://download.pytorch.org/models/"
