@@ -165,3 +165,35 @@ def test_topk_gradient_through_partition_path():
     mg.topk(mx, 5).values.pow(2).sum().backward()
     torch.topk(tx, 5).values.pow(2).sum().backward()
     _same(mx.grad, tx.grad, exact=True)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("form", ["offsets", "2d", "padding", "last_offset", "weights"])
+def test_embedding_bag_by_index_matches_torch(mode, form):
+    if form == "weights" and mode != "sum":
+        pytest.skip("per_sample_weights is for mode='sum' only (as in PyTorch)")
+    w = RNG.standard_normal((400, 16))
+    ids = RNG.integers(0, 400, 600)
+    offs = np.sort(RNG.choice(np.arange(1, 600), 40, replace=False))
+    offs = np.concatenate([[0, 0], offs, [offs[-1]]])  # empty bags at the start and the end
+    kw, args = {"mode": mode}, {}
+    if form == "2d":
+        ids, offs = ids.reshape(30, 20), None
+    if form == "padding":
+        ids[::7] = 5
+        kw["padding_idx"] = 5
+    if form == "last_offset":
+        offs = np.concatenate([offs, [600]])
+        kw["include_last_offset"] = True
+    if form == "weights":
+        args["psw"] = RNG.standard_normal(600)
+    out = []
+    for lib in (mg, torch):
+        t = lib.tensor(w, requires_grad=True)
+        o = None if offs is None else lib.tensor(offs)
+        psw = None if "psw" not in args else lib.tensor(args["psw"])
+        y = lib.nn.functional.embedding_bag(lib.tensor(ids), t, o, per_sample_weights=psw, **kw)
+        (y * lib.tensor(np.arange(y.numel()).reshape(y.shape) % 5 - 2.0)).sum().backward()
+        out.append((y, t.grad))
+    _same(out[0][0], out[1][0], rtol=1e-12, atol=1e-12)
+    _same(out[0][1], out[1][1], rtol=1e-12, atol=1e-12)

@@ -2,7 +2,7 @@
 feature_alpha_dropout), bilinear and embedding_bag, as in ``torch.nn.functional``.
 
 Each multiplies or adds constant arrays (masks, bag matrices) to differentiable ops, so
-gradients, and theirs, come from mul, add, matmul and embedding.
+gradients, and theirs, come from mul, add, matmul, index_add and embedding.
 """
 
 # ruff: noqa: A002  (`input` is PyTorch's argument name)
@@ -13,9 +13,10 @@ from .. import dtypes as D
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .elementwise import _float_input, where
-from .linalg import linear, matmul
+from .linalg import linear
 from .nn import embedding
 from .reduce import amax, sum
+from .scatter import index_add
 
 _SELU_ALPHA_SCALE = 1.7580993408473766  # NOTE: selu's scale * alpha, as PyTorch's kernel
 
@@ -188,31 +189,42 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
         psw = per_sample_weights
     else:
         raise ShapeError(f"{op}: expected a 1-d or 2-d input, got shape {tuple(input.shape)}")
-    use = xp.ones(ids.shape, bool) if padding_idx is None else ids != (
-        padding_idx % weight.shape[0])  # fmt: skip
+    use = bag >= 0  # NOTE: ids before the first offset belong to no bag
+    if padding_idx is not None:
+        use &= ids != padding_idx % weight.shape[0]
     pad = None if padding_idx is None or not sparse else padding_idx % weight.shape[0]
     ids_t = Tensor._wrap(ids, input._device)
     # NOTE: scale_grad_by_freq divides a row's gradient by its count over all bags
     rows = embedding(ids_t, weight, pad, max_norm, norm_type, scale_grad_by_freq, sparse)
-    member = (bag.reshape(1, -1) == xp.arange(b).reshape(-1, 1)) & use.reshape(1, -1)
+    # NOTE: bags are gathered by index, not through a (bags x ids) membership matrix: that
+    # matrix made 256 bags of 4,096 ids take 8.4 ms (sum) and 17 ms (max), PyTorch 0.09
+    # and 1.9 ms
+    dev = input._device
+    bag_t = Tensor._wrap(xp.where(use, bag, 0), dev)
+    count = xp.bincount(xp.where(use, bag, b), minlength=b + 1)[:b]
     if mode == "max":
-        pos = xp.cumsum(member, axis=1) - 1  # rank of each id inside its bag
-        width = max(int(member.sum(axis=1).max()) if b else 0, 1)
+        cu = xp.cumsum(use)
+        start = xp.repeat(xp.arange(b) * n, n) if input.ndim == 2 else off[xp.maximum(bag, 0)]
+        before = cu[start] - use[start]
+        rank = cu - 1 - before  # place of each used id inside its bag
+        width = max(int(count.max()) if b else 0, 1)
         slot = xp.zeros((b, width), xp.int64)
         filled = xp.zeros((b, width), bool)
-        bi, ci = xp.nonzero(member)
-        slot[bi, pos[bi, ci]] = ci
-        filled[bi, pos[bi, ci]] = True
-        vals = embedding(Tensor._wrap(slot, input._device), rows)  # (B, width, dim)
+        slot[bag[use], rank[use]] = xp.flatnonzero(use)
+        filled[bag[use], rank[use]] = True
+        vals = embedding(Tensor._wrap(slot, dev), rows)  # (B, width, dim)
         vals = where(_const(rows, filled[..., None]), vals, float("-inf"))
         out = amax(vals, 1)
-        return where(_const(rows, filled.any(axis=1)[:, None]), out, 0.0)
-    m = member.astype(weight._data.dtype)
-    if mode == "mean":
-        m = m / xp.maximum(m.sum(axis=1, keepdims=True), 1)
+        return where(_const(rows, (count > 0)[:, None]), out, 0.0)
     if psw is not None:
         rows = rows * psw.reshape(-1, 1)
-    return matmul(_const(rows, m), rows)
+    if padding_idx is not None or input.ndim == 1:
+        rows = rows * _const(rows, use.reshape(-1, 1).astype(rows._data.dtype))
+    zeros = Tensor._wrap(xp.zeros((b, weight.shape[1]), rows._data.dtype), dev)
+    out = index_add(zeros, 0, bag_t, rows)
+    if mode == "mean":
+        out = out / _const(rows, xp.maximum(count, 1).astype(rows._data.dtype)[:, None])
+    return out
 
 
 from ._common import public  # noqa: E402
