@@ -124,6 +124,15 @@ def _cases():
          [(64, 64), (64, 64)], [True, True]),
         ("matmul", "matmul 1024x1024 fwd+bwd", mg.matmul, torch.matmul,
          [(1024, 1024), (1024, 1024)], [True, True]),
+        # small batches through a Linear layer: thin products (1-3 rows, inner size 1)
+        ("thin", "linear 784->512 batch 1 fwd+bwd", mg.nn.functional.linear,
+         torch.nn.functional.linear, [(1, 784), (512, 784), (512,)], [True, True, True]),
+        ("thin", "linear 512->512 batch 2 fwd+bwd", mg.nn.functional.linear,
+         torch.nn.functional.linear, [(2, 512), (512, 512), (512,)], [True, True, True]),
+        ("thin", "linear 512->512 batch 3 fwd", mg.nn.functional.linear,
+         torch.nn.functional.linear, [(3, 512), (512, 512), (512,)], None),
+        ("thin", "linear 512->1 batch 256 fwd+bwd", mg.nn.functional.linear,
+         torch.nn.functional.linear, [(256, 512), (1, 512), (1,)], [True, True, True]),
     ]  # fmt: skip
     if sm is not None:
         cases += [
