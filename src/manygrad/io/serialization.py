@@ -1,13 +1,19 @@
-"""``mg.save`` / ``mg.load``: state dicts and checkpoints as safetensors files.
+"""``mg.save`` / ``mg.load``: state dicts and checkpoints, in PyTorch's format or as
+safetensors files.
 
-A flat ``{str: Tensor}`` state dict is written as a plain safetensors file with exactly
-those names, so that any safetensors reader (PyTorch's included) loads it. Anything else
-(an optimizer's state dict, a checkpoint ``{"model": ..., "optim": ..., "epoch": 3}``) is
-flattened: its tensors are stored under dotted names (``optim.state.0.exp_avg``), and the
-nested structure with the non-tensor values (ints, floats, strings, bools, None, lists,
-tuples, dicts with str or int keys) goes as JSON into the header's ``__metadata__``, so
-``load`` returns the same nested object. Other objects (a whole model) are pickled, as
-PyTorch does, and ``load`` unpickles them only when asked with ``weights_only=False``.
+``save`` writes PyTorch's own zip format (see ``manygrad.io.torch_write``) when the object
+holds only what ``torch.load(weights_only=True)`` reads (tensors, Parameters, dicts, lists,
+tuples, numbers, strings, None, sizes, dtypes, devices), so PyTorch loads the file, and
+writes a safetensors file for a path ending in ``.safetensors``, when ``metadata=`` is
+given, or for other objects. There a flat ``{str: Tensor}`` state dict is stored under
+exactly those names, so that any safetensors reader loads it. Anything else (an optimizer's
+state dict, a checkpoint ``{"model": ..., "optim": ..., "epoch": 3}``) is flattened: its
+tensors are stored under dotted names (``optim.state.0.exp_avg``), and the nested
+structure with the non-tensor values (ints, floats, strings, bools, None, lists, tuples,
+dicts with str or int keys, NumPy arrays) goes as JSON into the header's
+``__metadata__``, so ``load`` returns the same nested object. Other objects (a whole
+model) are pickled, as PyTorch does, and ``load`` unpickles them only when asked with
+``weights_only=False``. ``load`` reads all of these.
 """
 
 from __future__ import annotations
@@ -171,6 +177,12 @@ def _path_for_read(f):
         yield tmp
 
 
+def _wants_safetensors(f) -> bool:
+    if _is_file(f):
+        return False
+    return os.fsdecode(os.fspath(f)).lower().endswith(".safetensors")
+
+
 def _name_of(f) -> str:
     return os.fspath(f) if not _is_file(f) else str(getattr(f, "name", "<file object>"))
 
@@ -179,25 +191,38 @@ def save(obj, f, metadata: Mapping[str, str] | None = None, pickle_module=None,
          pickle_protocol: int = 2, _use_new_zipfile_serialization: bool = True) -> None:  # fmt: skip
     """Save tensors, a checkpoint or (pickled) any other object, to a path or file object.
 
-    State dicts and nested dicts/lists/tuples of tensors, arrays, numbers, strings and None
-    are stored without pickle. Other objects (a whole model, say) are pickled as PyTorch
-    does: ``load`` then needs ``weights_only=False``. Writes to a path are atomic: on any
-    error an existing file stays as it was. Tensors on a GPU are copied to the host.
+    State dicts, optimizer and scheduler states and nested dicts/lists/tuples of tensors,
+    numbers, strings and None are written in PyTorch's zip format, which PyTorch's
+    ``torch.load`` reads (``weights_only=True`` too), views and shared storage kept. A
+    path ending in ``.safetensors``, or ``metadata=``, gives a safetensors file instead.
+    Objects PyTorch's weights-only loader refuses (a whole model, NumPy arrays) go into a
+    safetensors file, whole objects pickled as PyTorch does: ``load`` then needs
+    ``weights_only=False``. Writes to a path are atomic: on any error an existing file
+    stays as it was. Tensors on a GPU are copied to the host.
 
     Args:
         obj: what to save.
-        f: a path (conventionally ``*.safetensors`` or ``*.pt``) or a binary file object.
-        metadata: extra ``{str: str}`` to store in the header.
+        f: a path (``*.pt``, ``*.pth``: PyTorch's format; ``*.safetensors``) or a binary
+            file object.
+        metadata: extra ``{str: str}`` to store in a safetensors header (implies that
+            format).
         pickle_module, pickle_protocol: as in PyTorch (the protocol of pickled objects).
 
     Example:
         >>> mg.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 3},
-        ...         "ckpt.safetensors")
+        ...         "ckpt.pt")          # torch.load("ckpt.pt") reads it
     """
     meta = dict(metadata or {})
     for key in (STRUCTURE_KEY, PICKLE_KEY):
         if key in meta:
             raise ValueError(f"save: the metadata key {key!r} is reserved")
+    from . import torch_write
+
+    if metadata is None and not _wants_safetensors(f) and torch_write.torch_loadable(obj):
+        archive = torch_write.archive_name(f)
+        with _path_for_write(f) as path:
+            st.atomic_write(path, lambda fh: torch_write.write(obj, fh, archive))
+        return
     if _is_state_dict(obj):
         arrays = {k: v._data for k, v in obj.items()}
     else:

@@ -58,6 +58,20 @@ def is_torch_zip(path) -> bool:
         return False
 
 
+def _read_record(zf: zipfile.ZipFile, name: str) -> bytearray:
+    """A record's bytes, read into one writable buffer (no second copy)."""
+    buf = bytearray(zf.getinfo(name).file_size)
+    view, at = memoryview(buf), 0
+    with zf.open(name) as f:
+        while at < len(buf):
+            got = f.readinto(view[at:])
+            if not got:
+                raise zipfile.BadZipFile(f"{name} is shorter than its header says")
+            at += got
+        f.read(1)  # NOTE: reaching the end checks the CRC
+    return buf
+
+
 class _StorageType:
     def __init__(self, dtype):
         self.dtype = dtype
@@ -91,8 +105,8 @@ class _Unpickler(pickle.Unpickler):
         self.storages: dict = {}
 
     def find_class(self, module, name):
-        if module == "collections" and name == "OrderedDict":
-            return collections.OrderedDict
+        if module == "collections" and name in ("OrderedDict", "Counter"):
+            return getattr(collections, name)
         if module == "torch._utils":
             if name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
                 return self._rebuild_tensor
@@ -122,8 +136,10 @@ class _Unpickler(pickle.Unpickler):
             "frozenset",
             "complex",
             "slice",
+            "bytearray",
         ):
-            return {"set": set, "frozenset": frozenset, "complex": complex, "slice": slice}[name]
+            return {"set": set, "frozenset": frozenset, "complex": complex, "slice": slice,
+                    "bytearray": bytearray}[name]  # fmt: skip
         if module in ("numpy.core.multiarray", "numpy._core.multiarray"):
             if name == "scalar":
                 return _numpy_scalar
@@ -153,17 +169,20 @@ class _Unpickler(pickle.Unpickler):
         hit = self.storages.get(key)
         if hit is None:
             try:
-                raw = self.zf.read(f"{self.prefix}/data/{key}")
+                raw = _read_record(self.zf, f"{self.prefix}/data/{key}")
             except KeyError:
                 raise CheckpointError(f"{self.name}: storage data/{key} is missing from the "
                                       "archive (a truncated or damaged file)") from None  # fmt: skip
+            except (zipfile.BadZipFile, EOFError, OSError) as e:
+                raise CheckpointError(f"{self.name}: storage data/{key} is damaged ({e})"
+                                      ) from None  # fmt: skip
             dt = stype.dtype.np
             if self.big:
                 dt = dt.newbyteorder(">")
             if len(raw) % dt.itemsize:
                 raise CheckpointError(f"{self.name}: storage data/{key} has {len(raw)} bytes, "
                                       f"not a whole number of {stype.dtype.name} values")  # fmt: skip
-            arr = np.frombuffer(raw, dtype=dt)
+            arr = np.frombuffer(raw, dtype=dt)  # NOTE: writable: the tensors view it
             hit = _Storage(arr.astype(dt.newbyteorder("=")) if self.big else arr, stype.dtype)
             self.storages[key] = hit
         return hit
@@ -181,13 +200,11 @@ class _Unpickler(pickle.Unpickler):
             )
         if not all(size):
             arr = np.zeros(size, a.dtype)
-        else:
-            view = np.lib.stride_tricks.as_strided(
-                a[offset:], size, tuple(s * a.itemsize for s in stride), writeable=False
-            )
-            arr = np.array(view)  # NOTE: a copy of its own, row-major
-        if dt is not None:  # NOTE: the bits, copied as unsigned ints (as_strided can't
-            arr = arr.view(dt)  # hold ml_dtypes' types)
+        else:  # NOTE: a view of the storage: tensors that share one in the file share memory
+            arr = np.ndarray(size, a.dtype, buffer=a, offset=offset * a.itemsize,
+                             strides=tuple(s * a.itemsize for s in stride))  # fmt: skip
+        if dt is not None:  # NOTE: the bits, read as unsigned ints of the dtype's size
+            arr = arr.view(dt)
         t = Tensor._wrap(backend.to_device(arr, self.device), self.device)
         return t.requires_grad_() if requires_grad and t.dtype.is_floating_point else t
 
