@@ -22,7 +22,8 @@ manygrad is slower). Cases that fail to build are listed with the reason at the 
 (``--show-skips``); a forward that differs from PyTorch's is flagged ``DIFF`` (random ops
 differ by design).
 
-Usage (from the repository root; about 10-20 minutes for the whole sweep on 2 cores)::
+Usage (from the repository root; the whole sweep took about an hour on a busy 2-core
+machine, ``--exclude conv`` and ``--files`` shorten it)::
 
     PYTHONPATH=src python benchmarks/sweep.py --top 40
     PYTHONPATH=src python benchmarks/sweep.py --only gather --variants contig,T
