@@ -35,6 +35,21 @@ import torch.utils.data
 _RNG = np.random.default_rng(1234)
 _count = [0]
 
+if hasattr(torch, "_C"):  # NOTE: the real PyTorch: let PyPI's (CUDA) torchvision import
+    import torch.library
+
+    _register_fake = torch.library.register_fake
+
+    def _register_fake_unless_torchvision(op, *args, **kwargs):
+        # NOTE: torchvision's compiled ops need CUDA's libraries; without them its import
+        # fails where it registers their fake kernels. Its Python parts (transforms,
+        # datasets, models, the box ops) need none of that.
+        if isinstance(op, str) and op.startswith("torchvision::"):
+            return lambda fn: fn
+        return _register_fake(op, *args, **kwargs)
+
+    torch.library.register_fake = _register_fake_unless_torchvision
+
 
 def _init_value(shape, index):
     rng = np.random.default_rng(10_000 + index)
