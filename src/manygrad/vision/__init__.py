@@ -7,14 +7,16 @@ directly (``import manygrad.vision as torchvision``). Submodules load on first u
 
 - ``transforms``: PIL-image and tensor transforms (``Compose``, ``ToTensor``,
   ``Normalize``, ``RandomResizedCrop``, ...) and ``transforms.functional``;
-- ``datasets``: MNIST, FashionMNIST, KMNIST, CIFAR-10/100, ImageFolder, DatasetFolder,
-  FakeData, read from local files (``root``) in torchvision's layouts;
-- ``models``: ResNet, VGG, AlexNet, MobileNet, ... with torchvision's parameter names, so
-  that its checkpoints load;
+- ``datasets``: the MNIST family, CIFAR-10/100, SVHN, STL10, CelebA, VOC, ImageNet,
+  ImageFolder, DatasetFolder, FakeData, read from local files (``root``) in torchvision's
+  layouts (or downloaded from its mirrors);
+- ``models``: ResNet, VGG, AlexNet, SqueezeNet, MobileNet, DenseNet, ShuffleNet,
+  EfficientNet with torchvision's parameter names, so that its checkpoints load;
 - ``ops``: ``nms``, box conversions and IoUs, ``roi_align``, ``roi_pool``, focal loss and
   the layers torchvision's models share;
 - ``utils``: ``make_grid``, ``save_image``;
-- ``io``: ``read_image``, ``decode_image``, ``write_png``, ``write_jpeg``.
+- ``io``: ``read_image``, ``decode_image``, ``write_png``, ``write_jpeg``;
+- ``tv_tensors``: ``Image``, ``Mask``, ``BoundingBoxes`` for ``transforms.v2``.
 """
 
 from __future__ import annotations
