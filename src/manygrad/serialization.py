@@ -1,8 +1,9 @@
 """Whole Python objects in checkpoint files (``torch.serialization``): ``save(model)`` as
 PyTorch does it, and ``load``'s ``weights_only`` guard.
 
-``mg.save`` stores tensors, numbers, strings and containers without pickle (see
-``manygrad.io.serialization``). Anything else, a whole model for instance, is pickled: the
+``mg.save`` stores tensors, numbers, strings and containers in PyTorch's zip format or a
+safetensors file, neither needing a pickled class (see ``manygrad.io.serialization``).
+Anything else, a whole model for instance, is pickled into a safetensors file: the
 tensors still go into the safetensors body (any device, no pickle), and the pickle stream,
 which refers to them by name, goes into the header's metadata. ``mg.load`` refuses such a
 file unless ``weights_only=False`` (unpickling can run code), except where every class the
