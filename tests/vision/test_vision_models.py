@@ -350,7 +350,7 @@ def test_efficientnet_train_step_matches_without_random_drops(tv, torch):
 
 
 def test_stochastic_depth_drops_whole_rows():
-    from manygrad.vision.models._layers import StochasticDepth
+    from manygrad.vision.ops import StochasticDepth
 
     layer = StochasticDepth(0.25, "row")
     x = mg.ones(4000, 3)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ... import nn
+from ..ops.misc import Conv2dNormActivation, SqueezeExcitation
+from ..ops.stochastic_depth import StochasticDepth
 from ._api import (
     WeightsEnum,
     _build,
@@ -21,7 +23,6 @@ from ._api import (
     handle_legacy_interface,
     register_model,
 )
-from ._layers import Conv2dNormActivation, SqueezeExcitation, StochasticDepth
 
 __all__ = [
     "EfficientNet",

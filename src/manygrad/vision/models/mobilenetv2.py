@@ -9,6 +9,7 @@ from typing import Any
 
 from ... import nn
 from ...nn import functional as F
+from ..ops.misc import Conv2dNormActivation
 from ._api import (
     WeightsEnum,
     _build,
@@ -18,7 +19,6 @@ from ._api import (
     handle_legacy_interface,
     register_model,
 )
-from ._layers import Conv2dNormActivation
 
 __all__ = ["MobileNetV2", "MobileNet_V2_Weights", "mobilenet_v2"]
 

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ... import nn
+from ..ops.misc import Conv2dNormActivation
+from ..ops.misc import SqueezeExcitation as SElayer
 from ._api import (
     WeightsEnum,
     _build,
@@ -18,8 +20,6 @@ from ._api import (
     handle_legacy_interface,
     register_model,
 )
-from ._layers import Conv2dNormActivation
-from ._layers import SqueezeExcitation as SElayer
 from .mobilenetv2 import _init_mobilenet
 
 __all__ = [
