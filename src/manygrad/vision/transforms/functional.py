@@ -111,6 +111,7 @@ def get_image_size(img) -> list[int]:
 
 
 def get_image_num_channels(img) -> int:
+    """The number of channels of a PIL image or an image tensor."""
     return get_dimensions(img)[0]
 
 
