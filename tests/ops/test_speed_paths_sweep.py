@@ -197,3 +197,20 @@ def test_embedding_bag_by_index_matches_torch(mode, form):
         out.append((y, t.grad))
     _same(out[0][0], out[1][0], rtol=1e-12, atol=1e-12)
     _same(out[0][1], out[1][1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("exponent", [3, -2, 3.0, -2.0])
+@pytest.mark.parametrize("layout", ["contig", "T"])
+def test_pow_by_products_is_pytorchs_bits(dtype, exponent, layout):
+    x = (RNG.standard_normal((40, 30)) * 3).astype(dtype)
+    x[0, :5] = [0.0, -0.0, np.inf, -np.inf, np.nan]
+    mx, tx = _pair(x, layout)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -2: inf, as PyTorch's
+        _same(mx**exponent, tx**exponent, exact=True)
+        _same(mg.pow(mx, exponent), torch.pow(tx, exponent), exact=True)
+    # gradients (finite inputs)
+    mx, tx = _pair(x[1:], layout, grad=True)
+    (mx**exponent).sum().backward()
+    (tx**exponent).sum().backward()
+    _same(mx.grad, tx.grad, rtol=1e-6 if dtype == "float32" else 1e-13)

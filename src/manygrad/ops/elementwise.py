@@ -301,6 +301,18 @@ def _int_power(xp, a, b):
     return xp.where(neg, small, out).astype(out.dtype)
 
 
+def _by_products(a, b) -> bool:
+    """``a ** b`` for a 32/64-bit float array and a scalar exponent of 3 or -2."""
+    return (
+        isinstance(b, (int, float))
+        and not isinstance(b, bool)
+        and b in (3, -2)
+        and backend.is_array(a)
+        and a.dtype.kind == "f"
+        and a.dtype.itemsize >= 4
+    )
+
+
 class Pow(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -310,6 +322,11 @@ class Pow(Function):
             and (isinstance(a, int) or (backend.is_array(a) and a.dtype.kind in "iu"))
         ):
             self.out = _int_power(backend.array_module(b), a, b)
+        elif _by_products(a, b):
+            # NOTE: PyTorch's CPU kernel multiplies for these exponents, and NumPy's power
+            # loop is 45x slower than that for x ** 3 (GELU's tanh form): 2.2 ms against
+            # 0.05 ms for 196K float32 values; the same products give PyTorch's bits
+            self.out = a * a * a if b == 3 else 1 / (a * a)
         else:
             self.out = a**b
         return self.out
