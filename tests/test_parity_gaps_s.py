@@ -124,3 +124,14 @@ def test_float32_scans_accumulate_in_float64_as_pytorch_cpu(op, dim):
         np.testing.assert_array_equal(xm.grad.numpy(), xt.grad.numpy())
     else:
         np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=2e-6, atol=1e-6)
+
+
+def test_empty_tensor_strides_are_row_major_as_pytorch():
+    """New empty tensors have PyTorch's row-major strides (each dim counting as at least
+    1), not NumPy's zeros; empty views keep their own."""
+    import torch
+
+    for shape in [(0, 3), (2, 0, 3), (0,), (3, 0), (0, 0, 2)]:
+        assert mg.zeros(*shape).stride() == torch.zeros(*shape).stride()
+        assert mg.empty(*shape).stride(0) == torch.empty(*shape).stride(0)
+    assert mg.zeros(3, 4)[:, :0].stride() == torch.zeros(3, 4)[:, :0].stride()

@@ -240,7 +240,16 @@ class CompatMethods:
 
     def stride(self, dim: int | None = None):
         """Steps in elements between neighbours along each dim (as in PyTorch)."""
-        st = tuple(s // self._data.itemsize for s in self._data.strides)
+        a = self._data
+        st = tuple(s // a.itemsize for s in a.strides)
+        if a.size == 0 and a.ndim and not any(st):
+            # NOTE: NumPy gives new empty arrays zero strides; PyTorch's are row-major, each
+            # dim counting as at least 1 (zeros(2, 0, 3).stride() == (3, 3, 1))
+            out, step = [], 1
+            for n in reversed(a.shape):
+                out.append(step)
+                step *= max(n, 1)
+            st = tuple(reversed(out))
         return st if dim is None else st[dim]
 
     def data_ptr(self) -> int:
