@@ -11,7 +11,8 @@ import math
 import warnings
 
 import numpy as np
-from PIL import Image, ImageColor, ImageDraw, ImageFont
+
+from ._pil import Image, ImageColor, ImageDraw, ImageFont
 
 __all__ = ["draw_bounding_boxes", "draw_keypoints", "draw_segmentation_masks", "flow_to_image"]
 

@@ -16,7 +16,6 @@ import uuid
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image
 
 from ._drawing import (
     _host,
@@ -28,6 +27,7 @@ from ._drawing import (
     draw_segmentation_masks,
     flow_to_image,
 )
+from ._pil import Image
 
 __all__ = ["draw_bounding_boxes", "draw_keypoints", "draw_segmentation_masks",
            "flow_to_image", "make_grid", "save_image"]  # fmt: skip

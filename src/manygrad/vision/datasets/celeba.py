@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from .._pil import Image
 from .utils import DatasetDownloadError, check_integrity, extract_archive, verify_str_arg
 from .vision import VisionDataset
 

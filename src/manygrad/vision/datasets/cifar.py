@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from .._pil import Image
 from .utils import check_integrity, download_url, extract_archive
 from .vision import VisionDataset
 

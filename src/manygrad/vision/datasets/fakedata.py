@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from .._pil import Image
 from ._torch_rng import randn_bytes_randint
 from .vision import VisionDataset
 

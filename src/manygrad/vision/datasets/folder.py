@@ -6,8 +6,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from PIL import Image
-
+from .._pil import Image
 from .vision import VisionDataset
 
 __all__ = ["IMG_EXTENSIONS", "DatasetFolder", "ImageFolder", "default_loader",

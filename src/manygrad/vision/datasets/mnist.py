@@ -11,10 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from manygrad.data.sources.idx import read_idx
 
+from .._pil import Image
 from .utils import (
     check_integrity,
     download_from_mirrors,

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from .._pil import Image
 from .utils import download_url
 from .vision import VisionDataset
 

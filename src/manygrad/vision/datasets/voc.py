@@ -8,8 +8,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from PIL import Image
-
+from .._pil import Image
 from .utils import download_and_extract_archive, verify_str_arg
 from .vision import VisionDataset
 

@@ -17,7 +17,8 @@ import warnings
 from enum import Enum
 
 import numpy as np
-from PIL import Image, ImageOps, ImageSequence
+
+from .._pil import Image, ImageOps, ImageSequence
 
 __all__ = ["ImageReadMode", "decode_gif", "decode_image", "decode_jpeg", "decode_png",
            "decode_webp", "encode_jpeg", "encode_png", "read_file", "read_image",
