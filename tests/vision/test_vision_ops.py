@@ -919,3 +919,8 @@ def test_torchvision_ops_under_manygrad_run(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["[0, 2]", "[0, 1, 2]", "(3, 4, 2, 2) manygrad"]
+
+
+def test_nms_names_mixed_devices():
+    with pytest.raises(RuntimeError, match="boxes are on fakegpu and scores on cpu"):
+        ops.nms(mg.rand(3, 4, device="fakegpu"), mg.rand(3), 0.5)

@@ -254,3 +254,8 @@ def test_random_perspective_and_elastic_use_their_params(tvf, monkeypatch):
     got = T.ElasticTransform()(mi)
     want = tvf.elastic_transform(ti, torch.from_numpy(disp.numpy()), fill=[0.0, 0.0, 0.0])
     _check(got, want, tol)
+
+
+def test_normalize_names_a_channel_count_mismatch():
+    with pytest.raises(ValueError, match="mean has 2 values for an image of 3 channels"):
+        MF.normalize(mg.rand(3, 4, 4), [0.5, 0.5], [0.5, 0.5, 0.5])

@@ -42,6 +42,11 @@ def _check_nms(op: str, boxes: Tensor, scores: Tensor) -> None:
             f"{op}: boxes and scores must be floating point of one dtype, got {boxes.dtype} "
             f"and {scores.dtype}; cast them, e.g. scores.to(boxes.dtype)"
         )
+    if boxes.device != scores.device:
+        raise RuntimeError(
+            f"{op}: boxes are on {boxes.device} and scores on {scores.device}; move them to "
+            "one device, e.g. scores.to(boxes.device)"
+        )
 
 
 def _threshold_for(dtype, iou_threshold: float):

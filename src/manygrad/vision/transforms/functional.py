@@ -227,6 +227,14 @@ def normalize(tensor, mean, std, inplace: bool = False):
         raise ValueError(
             f"normalize: expected a tensor image of size (..., C, H, W), got {tuple(tensor.shape)}"
         )
+    c = tensor.shape[-3]
+    for name, v in (("mean", mean), ("std", std)):
+        n = len(v) if isinstance(v, (list, tuple)) else 1
+        if n not in (1, c):
+            raise ValueError(
+                f"normalize: {name} has {n} values for an image of {c} channels; pass one "
+                "value, or one per channel"
+            )
     if not inplace:
         tensor = tensor.clone()
     m = mg.as_tensor(mean, dtype=tensor.dtype, device=tensor.device)
