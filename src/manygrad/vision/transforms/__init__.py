@@ -18,7 +18,7 @@ import manygrad as mg
 from . import functional
 from . import functional as F
 from .autoaugment import AugMix, AutoAugment, AutoAugmentPolicy, RandAugment, TrivialAugmentWide
-from .functional import InterpolationMode
+from .functional import InterpolationMode, _tensor_fill
 
 __all__ = [
     "AugMix", "AutoAugment", "AutoAugmentPolicy", "RandAugment", "TrivialAugmentWide",
@@ -444,14 +444,6 @@ def _degrees(degrees, name="degrees"):
     if len(degrees) != 2:
         raise ValueError(f"If {name} is a sequence, it must be of len 2.")
     return [float(d) for d in degrees]
-
-
-def _tensor_fill(img, fill):
-    if isinstance(img, mg.Tensor):
-        if isinstance(fill, (int, float)):
-            return [float(fill)] * F.get_dimensions(img)[0]
-        return [float(f) for f in fill]
-    return fill
 
 
 class RandomRotation(_Transform):

@@ -15,7 +15,7 @@ import numpy as np
 import manygrad as mg
 
 from . import functional as F
-from .functional import InterpolationMode
+from .functional import InterpolationMode, _tensor_fill
 
 __all__ = ["AugMix", "AutoAugment", "AutoAugmentPolicy", "RandAugment", "TrivialAugmentWide"]
 
@@ -57,13 +57,6 @@ def _apply_op(img, op: str, magnitude: float, interpolation, fill):
     if op == "Identity":
         return img
     raise ValueError(f"The provided operator {op} is not recognized.")
-
-
-def _tensor_fill(img, fill):
-    if isinstance(img, mg.Tensor) and fill is not None:
-        c = F.get_dimensions(img)[0]
-        return [float(fill)] * c if isinstance(fill, (int, float)) else [float(f) for f in fill]
-    return fill
 
 
 def _linspace(lo, hi, n):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import numbers
 import sys
-from collections.abc import Sequence
 from enum import Enum
 
 import numpy as np
@@ -1000,8 +999,12 @@ def erase(img, i: int, j: int, h: int, w: int, v, inplace: bool = False):
     return img
 
 
-def _is_seq(x) -> bool:
-    return isinstance(x, Sequence) and not isinstance(x, str)
+def _tensor_fill(img, fill):
+    """``fill`` as the tensor path takes it: one float per channel (None stays None)."""
+    if isinstance(img, mg.Tensor) and fill is not None:
+        c = get_dimensions(img)[0]
+        return [float(fill)] * c if isinstance(fill, (int, float)) else [float(f) for f in fill]
+    return fill
 
 
 # ---------------------------------------------------------------------------- warps
