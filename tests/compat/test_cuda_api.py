@@ -58,12 +58,19 @@ def test_nvtx_ranges_nest_and_do_nothing_without_a_gpu():
 
 
 def test_cuda_amp_spellings():
-    assert mg.cuda.amp.autocast().device_type == "cuda"
-    assert mg.cuda.amp.autocast(dtype=mg.bfloat16).fast_dtype is mg.bfloat16
-    with pytest.warns(UserWarning, match="CUDA is not available") if not mg.cuda.is_available() \
-            else _nothing():  # fmt: skip
-        s = mg.cuda.amp.GradScaler(init_scale=8.0)
+    # NOTE: PyTorch's FutureWarning names the current spelling
+    with pytest.warns(FutureWarning, match=r"torch.amp.autocast\('cuda', args...\)"):
+        assert mg.cuda.amp.autocast().device_type == "cuda"
+    with pytest.warns(FutureWarning):
+        assert mg.cuda.amp.autocast(dtype=mg.bfloat16).fast_dtype is mg.bfloat16
+    with pytest.warns(FutureWarning, match=r"torch.amp.GradScaler\('cuda', args...\)"):
+        with pytest.warns(UserWarning, match="CUDA is not available") if not \
+                mg.cuda.is_available() else _nothing():  # fmt: skip
+            s = mg.cuda.amp.GradScaler(init_scale=8.0)
     assert isinstance(s, mg.amp.GradScaler)
+    with pytest.warns(FutureWarning, match=r"torch.amp.GradScaler\('cpu', args...\)"):
+        s = mg.cpu.amp.GradScaler(init_scale=4.0)
+    assert s.get_scale() == 4.0 and s._device == "cpu"
     assert mg.amp.is_autocast_available("cuda") and not mg.amp.is_autocast_available("tpu")
 
 
@@ -165,4 +172,6 @@ def test_custom_fwd_requires_a_device_type():
     class Ctx:
         pass
 
-    np.testing.assert_equal(mg.cuda.amp.custom_fwd(lambda ctx, x: x)(Ctx(), 3), 3)
+    with pytest.warns(FutureWarning, match="device_type='cuda'"):
+        fwd = mg.cuda.amp.custom_fwd(lambda ctx, x: x)
+    np.testing.assert_equal(fwd(Ctx(), 3), 3)

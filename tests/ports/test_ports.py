@@ -306,6 +306,8 @@ PORTS = [
     # 1e-5; the second within 1.3e-3 (a ReLU network at batch 32: its gradient moves by 0.3%
     # between the two after one step that moved the loss by 1e-5), hence 1e-2
     ("cifar_resnet_torchvision.py", [], (1e-2, 1e-4), ()),
+    ("training_boilerplate.py", [], (2e-3, 1e-4), ()),
+    ("training_boilerplate.py", ["--accum", "1", "--epochs", "2"], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 

@@ -1,8 +1,8 @@
 """``torch.cpu``: the CPU as a device module (``is_available``, ``synchronize``, and the
-older ``torch.cpu.amp.autocast``).
+older, deprecated ``torch.cpu.amp.autocast``, which is ``torch.amp.autocast("cpu")``).
 
 Example:
-    >>> with mg.cpu.amp.autocast(dtype=mg.bfloat16):
+    >>> with mg.amp.autocast("cpu", dtype=mg.bfloat16):
     ...     y = model(x)
 """
 
