@@ -219,3 +219,19 @@ def test_traced_plain_function_and_tensor_constants():
     assert_same_graph(mgm.graph, tgm.graph)
     assert mgm._get_name() == "mfn" and hasattr(mgm, "_tensor_constant0")
     close(mgm(mg.tensor([3.0, 4.0])), tgm(torch.tensor([3.0, 4.0])))
+
+
+def test_is_fx_symbolic_tracing_inside_a_trace_only():
+    from manygrad.fx._symbolic_trace import is_fx_symbolic_tracing, is_fx_tracing
+
+    seen = []
+
+    class M(mg.nn.Module):
+        def forward(self, x):
+            seen.append((is_fx_tracing(), is_fx_symbolic_tracing()))
+            return x + 1
+
+    mfx.symbolic_trace(M())
+    assert seen == [(True, True)]
+    M()(mg.ones(1))
+    assert seen[-1] == (False, False)

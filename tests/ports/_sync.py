@@ -139,8 +139,19 @@ _module_call = torch.nn.Module.__call__
 _depth = [0]
 
 
+def _tracing():
+    # NOTE: torch.fx calls submodules through the Module.__call__ it saved at import, past
+    # this patch, and manygrad.fx through the current one: no sync while tracing, in both
+    try:
+        import torch.fx
+
+        return torch.fx._symbolic_trace.is_fx_symbolic_tracing()
+    except (ImportError, AttributeError):
+        return False
+
+
 def _patched_module_call(self, *args, **kwargs):
-    if _depth[0] == 0:
+    if _depth[0] == 0 and not _tracing():
         # NOTE: under torch.func.functional_call the module holds the caller's tensors (plain
         # or batched), not parameters of its own: those are left alone; so are the constants
         # that torch.func.linearize folds into parameters of a traced module of its own

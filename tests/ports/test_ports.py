@@ -308,6 +308,7 @@ PORTS = [
     ("cifar_resnet_torchvision.py", [], (1e-2, 1e-4), ()),
     ("training_boilerplate.py", [], (2e-3, 1e-4), ()),
     ("training_boilerplate.py", ["--accum", "1", "--epochs", "2"], (2e-3, 1e-4), ()),
+    ("v2_masks_fpn.py", [], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 

@@ -20,13 +20,21 @@ from .graph_module import GraphModule
 from .node import Argument
 from .proxy import ParameterProxy, Proxy, Scope, ScopeContextManager, TracerBase
 
-__all__ = ["Tracer", "symbolic_trace", "wrap", "PH", "ProxyableClassMeta", "is_fx_tracing"]
+__all__ = ["Tracer", "symbolic_trace", "wrap", "PH", "ProxyableClassMeta", "is_fx_tracing",
+           "is_fx_symbolic_tracing"]  # fmt: skip
 
 _is_fx_tracing_flag = False
 
 
 def is_fx_tracing() -> bool:
     """Whether a symbolic trace is running."""
+    return _is_fx_tracing_flag
+
+
+def is_fx_symbolic_tracing() -> bool:
+    """Whether ``fx.symbolic_trace`` (a ``Tracer``) is running: ``is_fx_tracing`` under the
+    name PyTorch gives the check that excludes its ``torch.export`` / ``torch.compile``
+    traces (manygrad's ``export`` does not trace through ``fx.Tracer``)."""
     return _is_fx_tracing_flag
 
 
