@@ -309,6 +309,7 @@ PORTS = [
     ("training_boilerplate.py", [], (2e-3, 1e-4), ()),
     ("training_boilerplate.py", ["--accum", "1", "--epochs", "2"], (2e-3, 1e-4), ()),
     ("v2_masks_fpn.py", [], (2e-3, 1e-4), ()),
+    ("poisson_bilinear_rprop.py", [], (2e-3, 1e-4), ()),
 ]  # fmt: skip
 
 
