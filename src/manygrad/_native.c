@@ -2845,5 +2845,692 @@ MG_EXPORT void mg_outer_f32(const float* a, const float* b, float* y, int64_t ro
   }
 }
 
+/* ---- order statistics, scans, scatters and bags (ops/sorting.py, scans.py, reduce.py,
+ * scatter.py, dropout_ext.py through cpu/_order_kernels.py): typed loops over rows of
+ * C-contiguous arrays. dtype codes: 0 float32, 1 float64, 2 int64, 3 int32. */
+
+/* A value's order key: unsigned integers that compare as PyTorch's CPU comparators compare
+ * the values, NaN above +inf (all NaN equal), -0 equal to +0. */
+static inline uint64_t mg_key_f32(float v) {
+  uint32_t b;
+  v = v == 0.0f ? 0.0f : v;
+  __builtin_memcpy(&b, &v, 4);
+  uint32_t k = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+  return v != v ? 0xFFFFFFFFu : k;
+}
+
+static inline uint64_t mg_key_f64(double v) {
+  uint64_t b;
+  v = v == 0.0 ? 0.0 : v;
+  __builtin_memcpy(&b, &v, 8);
+  uint64_t k = (b >> 63) ? ~b : (b | (1ull << 63));
+  return v != v ? ~0ull : k;
+}
+
+#define MG_NAN_KEY(dt) ((dt) == 0 ? 0xFFFFFFFFull : (dt) == 1 ? ~0ull : 2ull)
+
+/* Keys of row r of x (n values of dtype dt) into a[].k, their positions into a[].i;
+ * flip: the keys reversed (so that "larger" is "less"). */
+typedef struct {
+  uint64_t k;
+  int64_t i;
+} mg_kp;
+
+static void mg_keys(const void* x, int dt, int64_t r, int64_t n, int flip, mg_kp* a) {
+  uint64_t f = flip ? ~0ull : 0ull;
+  if (dt == 0) {
+    const float* p = (const float*)x + r * n;
+    for (int64_t j = 0; j < n; ++j) a[j].k = mg_key_f32(p[j]) ^ f, a[j].i = j;
+  } else if (dt == 1) {
+    const double* p = (const double*)x + r * n;
+    for (int64_t j = 0; j < n; ++j) a[j].k = mg_key_f64(p[j]) ^ f, a[j].i = j;
+  } else if (dt == 2) {
+    const int64_t* p = (const int64_t*)x + r * n;
+    for (int64_t j = 0; j < n; ++j) a[j].k = ((uint64_t)p[j] ^ (1ull << 63)) ^ f, a[j].i = j;
+  } else {
+    const int32_t* p = (const int32_t*)x + r * n;
+    for (int64_t j = 0; j < n; ++j) a[j].k = ((uint64_t)(int64_t)p[j] ^ (1ull << 63)) ^ f, a[j].i = j;
+  }
+}
+
+/* libstdc++'s std::partial_sort, std::nth_element and std::sort (the algorithms of
+ * PyTorch's CPU topk, on (value, index) pairs compared by value only), step for step, as
+ * ops/_cpu_order.py replays them in Python: the same tie order. */
+#define MG_LT(x, y) ((x).k < (y).k)
+#define MG_SWAP(a, b)  \
+  do {                 \
+    mg_kp t_ = (a);    \
+    (a) = (b);         \
+    (b) = t_;          \
+  } while (0)
+
+static int64_t mg_lg(int64_t n) { return 63 - __builtin_clzll((unsigned long long)n); }
+
+static void mg_linear_insert(mg_kp* a, int64_t last) {
+  mg_kp v = a[last];
+  int64_t nxt = last - 1;
+  while (nxt >= 0 && MG_LT(v, a[nxt])) {
+    a[last] = a[nxt];
+    last = nxt--;
+  }
+  a[last] = v;
+}
+
+static void mg_insertion_sort(mg_kp* a, int64_t first, int64_t last) {
+  for (int64_t i = first + 1; i < last; ++i) {
+    mg_kp v = a[i];
+    if (MG_LT(v, a[first])) {
+      memmove(a + first + 1, a + first, (size_t)(i - first) * sizeof(mg_kp));
+      a[first] = v;
+    } else {
+      mg_linear_insert(a, i);
+    }
+  }
+}
+
+static void mg_final_insertion_sort(mg_kp* a, int64_t first, int64_t last) {
+  if (last - first > 16) {
+    mg_insertion_sort(a, first, first + 16);
+    for (int64_t i = first + 16; i < last; ++i) mg_linear_insert(a, i);
+  } else {
+    mg_insertion_sort(a, first, last);
+  }
+}
+
+static int64_t mg_partition_pivot(mg_kp* a, int64_t first, int64_t last) {
+  int64_t x = first + 1, y = first + (last - first) / 2, z = last - 1, m;
+  if (MG_LT(a[x], a[y]))
+    m = MG_LT(a[y], a[z]) ? y : MG_LT(a[x], a[z]) ? z : x;
+  else
+    m = MG_LT(a[x], a[z]) ? x : MG_LT(a[y], a[z]) ? z : y;
+  MG_SWAP(a[first], a[m]);
+  mg_kp pivot = a[first];
+  int64_t lo = first + 1, hi = last;
+  for (;;) {
+    while (MG_LT(a[lo], pivot)) ++lo;
+    --hi;
+    while (MG_LT(pivot, a[hi])) --hi;
+    if (!(lo < hi)) return lo;
+    MG_SWAP(a[lo], a[hi]);
+    ++lo;
+  }
+}
+
+static void mg_push_heap(mg_kp* a, int64_t hole, int64_t top, mg_kp v) {
+  int64_t parent = (hole - 1) / 2;
+  while (hole > top && MG_LT(a[parent], v)) {
+    a[hole] = a[parent];
+    hole = parent;
+    parent = (hole - 1) / 2;
+  }
+  a[hole] = v;
+}
+
+static void mg_adjust_heap(mg_kp* a, int64_t hole, int64_t n, mg_kp v) {
+  int64_t top = hole, child = hole;
+  while (child < (n - 1) / 2) {
+    child = 2 * (child + 1);
+    if (MG_LT(a[child], a[child - 1])) --child;
+    a[hole] = a[child];
+    hole = child;
+  }
+  if ((n & 1) == 0 && child == (n - 2) / 2) {
+    child = 2 * (child + 1);
+    a[hole] = a[child - 1];
+    hole = child - 1;
+  }
+  mg_push_heap(a, hole, top, v);
+}
+
+/* a is the heap's first element: the heap of len values, result past it. */
+static void mg_pop_heap(mg_kp* a, int64_t len, int64_t result) {
+  mg_kp v = a[result];
+  a[result] = a[0];
+  mg_adjust_heap(a, 0, len, v);
+}
+
+static void mg_heap_select(mg_kp* a, int64_t middle, int64_t last) {
+  if (middle >= 2)
+    for (int64_t parent = (middle - 2) / 2; parent >= 0; --parent)
+      mg_adjust_heap(a, parent, middle, a[parent]);
+  for (int64_t i = middle; i < last; ++i)
+    if (MG_LT(a[i], a[0])) mg_pop_heap(a, middle, i);
+}
+
+static void mg_partial_sort(mg_kp* a, int64_t middle, int64_t last) {
+  mg_heap_select(a, middle, last);
+  while (middle > 1) {
+    --middle;
+    mg_pop_heap(a, middle, middle);
+  }
+}
+
+static void mg_introsort_loop(mg_kp* a, int64_t first, int64_t last, int64_t depth) {
+  while (last - first > 16) {
+    if (depth == 0) {
+      mg_partial_sort(a + first, last - first, last - first);
+      return;
+    }
+    --depth;
+    int64_t cut = mg_partition_pivot(a, first, last);
+    mg_introsort_loop(a, cut, last, depth);
+    last = cut;
+  }
+}
+
+static void mg_std_sort(mg_kp* a, int64_t first, int64_t last) {
+  if (last - first > 1) {
+    mg_introsort_loop(a, first, last, mg_lg(last - first) * 2);
+    mg_final_insertion_sort(a, first, last);
+  }
+}
+
+static void mg_nth_element(mg_kp* a, int64_t first, int64_t nth, int64_t last) {
+  if (first == last || nth == last) return;
+  int64_t depth = mg_lg(last - first) * 2;
+  while (last - first > 3) {
+    if (depth == 0) {
+      mg_heap_select(a + first, nth + 1 - first, last - first);
+      MG_SWAP(a[first], a[nth]);
+      return;
+    }
+    --depth;
+    int64_t cut = mg_partition_pivot(a, first, last);
+    if (cut <= nth)
+      first = cut;
+    else
+      last = cut;
+  }
+  mg_insertion_sort(a, first, last);
+}
+
+/* The indices of PyTorch's CPU topk of each row of x (rows, n): out (rows, k). 0: out of
+ * memory. */
+MG_EXPORT int mg_topk(const void* x, int dt, int64_t rows, int64_t n, int64_t k, int largest,
+                      int sorted, int64_t* out) {
+  if (k <= 0) return 1;
+  mg_kp* a = (mg_kp*)malloc((size_t)n * sizeof(mg_kp));
+  if (!a) return 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    mg_keys(x, dt, r, n, largest, a);
+    if (k * 64 <= n) {
+      mg_partial_sort(a, k, n);
+    } else {
+      mg_nth_element(a, 0, k - 1, n);
+      if (sorted) mg_std_sort(a, 0, k - 1);
+    }
+    int64_t* o = out + r * k;
+    for (int64_t j = 0; j < k; ++j) o[j] = a[j].i;
+  }
+  free(a);
+  return 1;
+}
+
+/* The quickselect of PyTorch's CPU kthvalue (median of three, Hoare partition) on pairs
+ * ordered by GT; the pair that lands at position k. */
+#define MG_GT_KEY(x, y) ((x).k > (y).k)
+#define MG_GT_LEX(x, y) ((x).k > (y).k || ((x).k == (y).k && (x).i > (y).i))
+#define MG_QUICKSELECT(NAME, GT)                                 \
+  static int64_t NAME(mg_kp* a, int64_t n, int64_t k) {          \
+    int64_t lo = 0, hi = n - 1;                                  \
+    while (hi > lo) {                                            \
+      if (hi == lo + 1) {                                        \
+        if (GT(a[lo], a[hi])) MG_SWAP(a[lo], a[hi]);             \
+        break;                                                   \
+      }                                                          \
+      int64_t mid = (lo + hi) >> 1;                              \
+      MG_SWAP(a[mid], a[lo + 1]);                                \
+      if (GT(a[lo + 1], a[hi])) MG_SWAP(a[lo + 1], a[hi]);       \
+      if (GT(a[lo], a[hi])) MG_SWAP(a[lo], a[hi]);               \
+      if (GT(a[lo + 1], a[lo])) MG_SWAP(a[lo + 1], a[lo]);       \
+      int64_t i = lo + 1, j = hi;                                \
+      mg_kp piv = a[lo];                                         \
+      for (;;) {                                                 \
+        do ++i;                                                  \
+        while (GT(piv, a[i]));                                   \
+        do --j;                                                  \
+        while (GT(a[j], piv));                                   \
+        if (j < i) break;                                        \
+        MG_SWAP(a[i], a[j]);                                     \
+      }                                                          \
+      MG_SWAP(a[lo], a[j]);                                      \
+      if (j <= k) lo = i;                                        \
+      if (j >= k) hi = j - 1;                                    \
+    }                                                            \
+    return a[k].i;                                               \
+  }
+MG_QUICKSELECT(mg_select_key, MG_GT_KEY)
+MG_QUICKSELECT(mg_select_lex, MG_GT_LEX)
+
+/* Per row of x (rows, n), the index PyTorch's CPU kernels report: mode 0: kthvalue (the
+ * k-th smallest, 0-based, as its quickselect picks among equal values); 1: median (the
+ * first NaN if any, else the value at (n - 1) / 2 of the order by value then index); 2:
+ * nanmedian (the same over the values that are not NaN; for a row of NaN only, the one
+ * std::nth_element leaves first, as PyTorch's).
+ * 0: out of memory. */
+MG_EXPORT int mg_select_rows(const void* x, int dt, int64_t rows, int64_t n, int64_t k,
+                             int mode, int64_t* out) {
+  mg_kp* a = (mg_kp*)malloc((size_t)(n > 0 ? n : 1) * sizeof(mg_kp));
+  if (!a) return 0;
+  const uint64_t nan_key = MG_NAN_KEY(dt);
+  for (int64_t r = 0; r < rows; ++r) {
+    mg_keys(x, dt, r, n, 0, a);
+    if (mode == 0) {
+      out[r] = mg_select_key(a, n, k);
+      continue;
+    }
+    int64_t nans = 0, first_nan = -1;
+    if (dt < 2)
+      for (int64_t j = 0; j < n; ++j)
+        if (a[j].k == nan_key) {
+          if (first_nan < 0) first_nan = j;
+          ++nans;
+        }
+    if (mode == 1 && first_nan >= 0) {
+      out[r] = first_nan;
+      continue;
+    }
+    int64_t valid = n - nans;
+    if (!valid && n) { /* NOTE: all equivalent to std::nth_element: its pick, as PyTorch's */
+      mg_nth_element(a, 0, 0, n);
+      out[r] = a[0].i;
+      continue;
+    }
+    out[r] = valid ? mg_select_lex(a, n, (valid - 1) / 2) : 0;
+  }
+  free(a);
+  return 1;
+}
+
+/* Running maxima (is_max) or minima of x (outer, n, inner) along n: the index where each
+ * was reached into idx, PyTorch's rule: a value takes over when it is NaN or, while the
+ * running value is not NaN, when it is >= (<=) it. 0: out of memory. */
+#define MG_CUMEXT(SFX, T, ISNAN)                                                            \
+  static int mg_cumext_##SFX(const T* x, int64_t outer, int64_t n, int64_t inner,          \
+                             int is_max, int64_t* idx) {                                   \
+    if (inner == 1) {                                                                      \
+      for (int64_t o = 0; o < outer; ++o) {                                                \
+        const T* xr = x + o * n;                                                           \
+        int64_t* ir = idx + o * n;                                                         \
+        if (!n) continue;                                                                  \
+        T best = xr[0];                                                                    \
+        int64_t bi = 0;                                                                    \
+        for (int64_t j = 0; j < n; ++j) {                                                  \
+          T v = xr[j];                                                                     \
+          int take = ISNAN(v) || (!ISNAN(best) && (is_max ? v >= best : v <= best));       \
+          best = take ? v : best;                                                          \
+          bi = take ? j : bi;                                                              \
+          ir[j] = bi;                                                                      \
+        }                                                                                  \
+      }                                                                                    \
+      return 1;                                                                            \
+    }                                                                                      \
+    T* best = (T*)malloc((size_t)inner * sizeof(T));                                       \
+    if (!best) return 0;                                                                   \
+    for (int64_t o = 0; o < outer; ++o) {                                                  \
+      const T* xo = x + o * n * inner;                                                     \
+      int64_t* io = idx + o * n * inner;                                                   \
+      if (!n) continue;                                                                    \
+      for (int64_t i = 0; i < inner; ++i) best[i] = xo[i], io[i] = 0;                      \
+      for (int64_t j = 1; j < n; ++j) {                                                    \
+        const T* xr = xo + j * inner;                                                      \
+        const int64_t* prev = io + (j - 1) * inner;                                        \
+        int64_t* ir = io + j * inner;                                                      \
+        if (is_max) {                                                                      \
+          _Pragma("omp simd") for (int64_t i = 0; i < inner; ++i) {                        \
+            T v = xr[i], b = best[i];                                                      \
+            int take = ISNAN(v) | (!ISNAN(b) & (v >= b));                                  \
+            best[i] = take ? v : b;                                                        \
+            ir[i] = take ? j : prev[i];                                                    \
+          }                                                                                \
+        } else {                                                                           \
+          _Pragma("omp simd") for (int64_t i = 0; i < inner; ++i) {                        \
+            T v = xr[i], b = best[i];                                                      \
+            int take = ISNAN(v) | (!ISNAN(b) & (v <= b));                                  \
+            best[i] = take ? v : b;                                                        \
+            ir[i] = take ? j : prev[i];                                                    \
+          }                                                                                \
+        }                                                                                  \
+      }                                                                                    \
+    }                                                                                      \
+    free(best);                                                                            \
+    return 1;                                                                              \
+  }
+#define MG_ISNAN_F(v) ((v) != (v))
+#define MG_ISNAN_I(v) 0
+MG_CUMEXT(f32, float, MG_ISNAN_F)
+MG_CUMEXT(f64, double, MG_ISNAN_F)
+MG_CUMEXT(i64, int64_t, MG_ISNAN_I)
+MG_CUMEXT(i32, int32_t, MG_ISNAN_I)
+
+MG_EXPORT int mg_cumext(const void* x, int dt, int64_t outer, int64_t n, int64_t inner,
+                        int is_max, int64_t* idx) {
+  switch (dt) {
+    case 0: return mg_cumext_f32((const float*)x, outer, n, inner, is_max, idx);
+    case 1: return mg_cumext_f64((const double*)x, outer, n, inner, is_max, idx);
+    case 2: return mg_cumext_i64((const int64_t*)x, outer, n, inner, is_max, idx);
+    default: return mg_cumext_i32((const int32_t*)x, outer, n, inner, is_max, idx);
+  }
+}
+
+/* Running sums (prod 0) or products of x (outer, n, inner) along n into y, from the last
+ * element backwards with reverse (a flipped scan flipped back: cumsum's gradient), carried
+ * in ACC and rounded once per output: float32 in double (PyTorch's CPU accumulator, and
+ * manygrad's NumPy path's), in the order of NumPy's accumulate: the same bits. 0: out of
+ * memory. */
+#define MG_SCAN(SFX, T, ACC)                                                                \
+  static int mg_scan_##SFX(const T* x, T* y, int64_t outer, int64_t n, int64_t inner,      \
+                           int reverse, int prod) {                                        \
+    const int64_t step = reverse ? -1 : 1;                                                 \
+    if (inner == 1) {                                                                      \
+      for (int64_t o = 0; o < outer; ++o) {                                                \
+        const T* xr = x + o * n;                                                           \
+        T* yr = y + o * n;                                                                 \
+        int64_t j = reverse ? n - 1 : 0;                                                   \
+        if (!n) continue;                                                                  \
+        ACC acc = (ACC)xr[j];                                                              \
+        yr[j] = (T)acc;                                                                    \
+        if (prod)                                                                          \
+          for (int64_t c = 1; c < n; ++c) j += step, acc *= (ACC)xr[j], yr[j] = (T)acc;    \
+        else                                                                               \
+          for (int64_t c = 1; c < n; ++c) j += step, acc += (ACC)xr[j], yr[j] = (T)acc;    \
+      }                                                                                    \
+      return 1;                                                                            \
+    }                                                                                      \
+    ACC* acc = (ACC*)malloc((size_t)inner * sizeof(ACC));                                  \
+    if (!acc) return 0;                                                                    \
+    for (int64_t o = 0; o < outer; ++o) {                                                  \
+      const T* xo = x + o * n * inner;                                                     \
+      T* yo = y + o * n * inner;                                                           \
+      int64_t j = reverse ? n - 1 : 0;                                                     \
+      if (!n) continue;                                                                    \
+      for (int64_t i = 0; i < inner; ++i) acc[i] = (ACC)xo[j * inner + i];                 \
+      for (int64_t i = 0; i < inner; ++i) yo[j * inner + i] = (T)acc[i];                   \
+      for (int64_t c = 1; c < n; ++c) {                                                    \
+        j += step;                                                                         \
+        const T* xr = xo + j * inner;                                                      \
+        T* yr = yo + j * inner;                                                            \
+        if (prod) {                                                                        \
+          _Pragma("omp simd") for (int64_t i = 0; i < inner; ++i) {                        \
+            acc[i] *= (ACC)xr[i];                                                          \
+            yr[i] = (T)acc[i];                                                             \
+          }                                                                                \
+        } else {                                                                           \
+          _Pragma("omp simd") for (int64_t i = 0; i < inner; ++i) {                        \
+            acc[i] += (ACC)xr[i];                                                          \
+            yr[i] = (T)acc[i];                                                             \
+          }                                                                                \
+        }                                                                                  \
+      }                                                                                    \
+    }                                                                                      \
+    free(acc);                                                                             \
+    return 1;                                                                              \
+  }
+MG_SCAN(f32, float, double)
+MG_SCAN(f64, double, double)
+MG_SCAN(i64, int64_t, int64_t)
+
+MG_EXPORT int mg_scan(const void* x, void* y, int dt, int64_t outer, int64_t n, int64_t inner,
+                      int reverse, int prod) {
+  switch (dt) {
+    case 0: return mg_scan_f32((const float*)x, (float*)y, outer, n, inner, reverse, prod);
+    case 1: return mg_scan_f64((const double*)x, (double*)y, outer, n, inner, reverse, prod);
+    case 2: return mg_scan_i64((const int64_t*)x, (int64_t*)y, outer, n, inner, reverse, prod);
+    default: return 0;
+  }
+}
+
+/* The product of each row of x (rows, n) in T, left to right (NumPy's multiply.reduce
+ * order: the same bits), eight rows at a time so that the products of one row do not wait
+ * for each other. */
+#define MG_PROD_ROWS(SFX, T)                                                                \
+  static void mg_prod_rows_##SFX(const T* x, int64_t rows, int64_t n, T* out) {            \
+    int64_t r = 0;                                                                         \
+    for (; r + 8 <= rows; r += 8) {                                                        \
+      T acc[8] = {1, 1, 1, 1, 1, 1, 1, 1};                                                 \
+      const T* xr = x + r * n;                                                             \
+      for (int64_t j = 0; j < n; ++j)                                                      \
+        for (int q = 0; q < 8; ++q) acc[q] *= xr[q * n + j];                               \
+      for (int q = 0; q < 8; ++q) out[r + q] = acc[q];                                     \
+    }                                                                                      \
+    for (; r < rows; ++r) {                                                                \
+      T acc = 1;                                                                           \
+      const T* xr = x + r * n;                                                             \
+      for (int64_t j = 0; j < n; ++j) acc *= xr[j];                                        \
+      out[r] = acc;                                                                        \
+    }                                                                                      \
+  }
+MG_PROD_ROWS(f32, float)
+MG_PROD_ROWS(f64, double)
+MG_PROD_ROWS(i64, int64_t)
+
+MG_EXPORT void mg_prod_rows(const void* x, int dt, int64_t rows, int64_t n, void* out) {
+  if (dt == 0) mg_prod_rows_f32((const float*)x, rows, n, (float*)out);
+  if (dt == 1) mg_prod_rows_f64((const double*)x, rows, n, (double*)out);
+  if (dt == 2) mg_prod_rows_i64((const int64_t*)x, rows, n, (int64_t*)out);
+}
+
+/* out[target(p)] op= src[p] for every position p of index (C order over shape), where
+ * target(p) is p with its coordinate along dim replaced by index[p] (in range: checked by
+ * the caller); ostr, sstr: out's and src's strides in elements (any sign, 0 broadcasts).
+ * op 0: add, 1: multiply, 2: maximum, 3: minimum (NumPy's: NaN wins, a tie keeps out's).
+ * The values are combined in index order, as NumPy's ufunc.at and PyTorch's CPU kernel. */
+#define MG_SCATTER(SFX, T, ISNAN)                                                           \
+  static void mg_scatter_##SFX(T* out, const int64_t* idx, const T* src, int64_t nd,       \
+                               const int64_t* shape, const int64_t* ostr,                  \
+                               const int64_t* sstr, int64_t dim, int op) {                 \
+    int64_t pos[16] = {0};                                                                 \
+    for (int64_t d = 0; d < nd; ++d)                                                       \
+      if (shape[d] <= 0) return;                                                           \
+    const int64_t last = shape[nd - 1], ol = ostr[nd - 1], sl = sstr[nd - 1];              \
+    const int64_t od = ostr[dim], along = dim == nd - 1;                                   \
+    for (;;) {                                                                             \
+      int64_t ob = 0, sb = 0;                                                              \
+      for (int64_t d = 0; d < nd - 1; ++d) {                                               \
+        ob += d == dim ? 0 : pos[d] * ostr[d];                                             \
+        sb += pos[d] * sstr[d];                                                            \
+      }                                                                                    \
+      const T* s = src + sb;                                                               \
+      for (int64_t j = 0; j < last; ++j) {                                                 \
+        T* t = out + ob + idx[j] * od + (along ? 0 : j * ol);                              \
+        T v = s[j * sl], o = *t;                                                           \
+        switch (op) {                                                                      \
+          case 0: *t = o + v; break;                                                       \
+          case 1: *t = o * v; break;                                                       \
+          case 2: *t = (o >= v || ISNAN(o)) ? o : v; break;                                \
+          default: *t = (o <= v || ISNAN(o)) ? o : v; break;                               \
+        }                                                                                  \
+      }                                                                                    \
+      idx += last;                                                                         \
+      int64_t d = nd - 2;                                                                  \
+      for (; d >= 0; --d) {                                                                \
+        if (++pos[d] < shape[d]) break;                                                    \
+        pos[d] = 0;                                                                        \
+      }                                                                                    \
+      if (d < 0) return;                                                                   \
+    }                                                                                      \
+  }
+MG_SCATTER(f32, float, MG_ISNAN_F)
+MG_SCATTER(f64, double, MG_ISNAN_F)
+MG_SCATTER(i64, int64_t, MG_ISNAN_I)
+
+MG_EXPORT int mg_scatter(void* out, const int64_t* idx, const void* src, int dt, int64_t nd,
+                         const int64_t* shape, const int64_t* ostr, const int64_t* sstr,
+                         int64_t dim, int op) {
+  if (nd < 1 || nd > 16) return 0;
+  if (dt == 0)
+    mg_scatter_f32((float*)out, idx, (const float*)src, nd, shape, ostr, sstr, dim, op);
+  else if (dt == 1)
+    mg_scatter_f64((double*)out, idx, (const double*)src, nd, shape, ostr, sstr, dim, op);
+  else if (dt == 2)
+    mg_scatter_i64((int64_t*)out, idx, (const int64_t*)src, nd, shape, ostr, sstr, dim, op);
+  else
+    return 0;
+  return 1;
+}
+
+/* embedding_bag over a table w (V, D): bag b holds ids[starts[b]:starts[b + 1]], less those
+ * equal to pad (-1: none); count[b] gets their number. mode 0: sums (each row times psw[i]
+ * where given, rounded before it is added), from 0 in id order (the order of manygrad's
+ * index_add, bit for bit); 1: means (the sums divided by max(count, 1)); 2: maxima per
+ * column, PyTorch's rule: the first id's row, then a value that is > the running one
+ * (NaN only as a bag's first), arg (B, D) getting the id (-1 for an empty bag, whose row
+ * is 0). Returns 0 for an id outside [0, V) (nothing is left half-written that the caller
+ * keeps). */
+#define MG_BAG(SFX, T)                                                                      \
+  static MG_NO_FMA_ATTR int mg_bag_##SFX(const T* w, int64_t V, int64_t D,                 \
+                                         const int64_t* ids, const int64_t* starts,        \
+                                         int64_t B, const T* psw, int64_t pad, int mode,   \
+                                         T* out, int64_t* arg, int64_t* count) {           \
+    MG_NO_FMA                                                                              \
+    for (int64_t i = starts[0]; i < starts[B]; ++i)                                        \
+      if (ids[i] < 0 || ids[i] >= V) return 0;                                             \
+    for (int64_t b = 0; b < B; ++b) {                                                      \
+      T* o = out + b * D;                                                                  \
+      int64_t* a = arg ? arg + b * D : NULL;                                               \
+      int64_t c = 0;                                                                       \
+      for (int64_t k = 0; k < D; ++k) o[k] = 0;                                            \
+      if (a)                                                                               \
+        for (int64_t k = 0; k < D; ++k) a[k] = -1;                                         \
+      for (int64_t i = starts[b]; i < starts[b + 1]; ++i) {                                \
+        const int64_t id = ids[i];                                                         \
+        if (id == pad) continue;                                                           \
+        const T* r = w + id * D;                                                           \
+        if (mode == 2) {                                                                   \
+          if (!c) {                                                                        \
+            for (int64_t k = 0; k < D; ++k) o[k] = r[k], a[k] = id;                        \
+          } else {                                                                         \
+            _Pragma("omp simd") for (int64_t k = 0; k < D; ++k) {                          \
+              int up = r[k] > o[k];                                                        \
+              o[k] = up ? r[k] : o[k];                                                     \
+              a[k] = up ? id : a[k];                                                       \
+            }                                                                              \
+          }                                                                                \
+        } else if (psw) {                                                                  \
+          const T p = psw[i];                                                              \
+          _Pragma("omp simd") for (int64_t k = 0; k < D; ++k) o[k] += r[k] * p;            \
+        } else {                                                                           \
+          _Pragma("omp simd") for (int64_t k = 0; k < D; ++k) o[k] += r[k];                \
+        }                                                                                  \
+        ++c;                                                                               \
+      }                                                                                    \
+      count[b] = c;                                                                        \
+      if (mode == 1 && c > 1) {                                                            \
+        const T n = (T)c;                                                                  \
+        for (int64_t k = 0; k < D; ++k) o[k] = o[k] / n;                                   \
+      }                                                                                    \
+    }                                                                                      \
+    return 1;                                                                              \
+  }
+
+/* The table's gradient gw (V, D, zeroed by the caller) of mg_bag from g (B, D): in id order,
+ * gw[id] += g[b] (mode 0; times psw[i], rounded, where given), g[b] / max(count[b], 1)
+ * (mode 1, rounded), or, mode 2, gw[arg[b, k], k] += g[b, k]. */
+#define MG_BAG_BWD(SFX, T)                                                                  \
+  static MG_NO_FMA_ATTR void mg_bag_bwd_##SFX(const T* g, int64_t D, const int64_t* ids,   \
+                                              const int64_t* starts, int64_t B,            \
+                                              const T* psw, int64_t pad, int mode,         \
+                                              const int64_t* arg, const int64_t* count,    \
+                                              T* gw, T* tmp) {                             \
+    MG_NO_FMA                                                                              \
+    for (int64_t b = 0; b < B; ++b) {                                                      \
+      const T* gb = g + b * D;                                                             \
+      if (mode == 2) {                                                                     \
+        const int64_t* a = arg + b * D;                                                    \
+        for (int64_t k = 0; k < D; ++k)                                                    \
+          if (a[k] >= 0) gw[a[k] * D + k] += gb[k];                                        \
+        continue;                                                                          \
+      }                                                                                    \
+      if (mode == 1) {                                                                     \
+        const T n = (T)(count[b] > 1 ? count[b] : 1);                                      \
+        for (int64_t k = 0; k < D; ++k) tmp[k] = gb[k] / n;                                \
+        gb = tmp;                                                                          \
+      }                                                                                    \
+      for (int64_t i = starts[b]; i < starts[b + 1]; ++i) {                                \
+        const int64_t id = ids[i];                                                         \
+        if (id == pad) continue;                                                           \
+        T* r = gw + id * D;                                                                \
+        if (psw) {                                                                         \
+          const T p = psw[i];                                                              \
+          _Pragma("omp simd") for (int64_t k = 0; k < D; ++k) r[k] += gb[k] * p;           \
+        } else {                                                                           \
+          _Pragma("omp simd") for (int64_t k = 0; k < D; ++k) r[k] += gb[k];               \
+        }                                                                                  \
+      }                                                                                    \
+    }                                                                                      \
+  }
+MG_BAG(f32, float)
+MG_BAG(f64, double)
+MG_BAG_BWD(f32, float)
+MG_BAG_BWD(f64, double)
+
+MG_EXPORT int mg_bag(const void* w, int dt, int64_t V, int64_t D, const int64_t* ids,
+                     const int64_t* starts, int64_t B, const void* psw, int64_t pad, int mode,
+                     void* out, int64_t* arg, int64_t* count) {
+  if (dt == 0)
+    return mg_bag_f32((const float*)w, V, D, ids, starts, B, (const float*)psw, pad, mode,
+                      (float*)out, arg, count);
+  if (dt == 1)
+    return mg_bag_f64((const double*)w, V, D, ids, starts, B, (const double*)psw, pad, mode,
+                      (double*)out, arg, count);
+  return 0;
+}
+
+MG_EXPORT int mg_bag_bwd(const void* g, int dt, int64_t D, const int64_t* ids,
+                         const int64_t* starts, int64_t B, const void* psw, int64_t pad,
+                         int mode, const int64_t* arg, const int64_t* count, void* gw) {
+  void* tmp = malloc((size_t)(D > 0 ? D : 1) * 8);
+  if (!tmp) return 0;
+  if (dt == 0)
+    mg_bag_bwd_f32((const float*)g, D, ids, starts, B, (const float*)psw, pad, mode, arg,
+                   count, (float*)gw, (float*)tmp);
+  else if (dt == 1)
+    mg_bag_bwd_f64((const double*)g, D, ids, starts, B, (const double*)psw, pad, mode, arg,
+                   count, (double*)gw, (double*)tmp);
+  free(tmp);
+  return dt == 0 || dt == 1;
+}
+
+/* out[o, j, i] = x[o, idx[o, j, i], i] for x (outer, n, inner) and idx (outer, m, inner),
+ * values of size bytes each (a gather along one dim of C-contiguous arrays); the indices
+ * are in [0, n) (checked by the caller). */
+#define MG_TAKE(SFX, T)                                                                     \
+  static void mg_take_##SFX(const T* x, int64_t outer, int64_t n, int64_t inner,           \
+                            const int64_t* idx, int64_t m, T* out) {                       \
+    for (int64_t o = 0; o < outer; ++o) {                                                  \
+      const T* xo = x + o * n * inner;                                                     \
+      if (inner == 1) {                                                                    \
+        for (int64_t j = 0; j < m; ++j) out[j] = xo[idx[j]];                               \
+      } else {                                                                             \
+        for (int64_t j = 0; j < m; ++j) {                                                  \
+          const int64_t* ij = idx + j * inner;                                             \
+          for (int64_t i = 0; i < inner; ++i) out[j * inner + i] = xo[ij[i] * inner + i];  \
+        }                                                                                  \
+      }                                                                                    \
+      idx += m * inner;                                                                    \
+      out += m * inner;                                                                    \
+    }                                                                                      \
+  }
+typedef struct {
+  uint64_t a, b;
+} mg_u128;
+MG_TAKE(1, uint8_t)
+MG_TAKE(2, uint16_t)
+MG_TAKE(4, uint32_t)
+MG_TAKE(8, uint64_t)
+MG_TAKE(16, mg_u128)
+
+MG_EXPORT int mg_take(const void* x, int64_t size, int64_t outer, int64_t n, int64_t inner,
+                      const int64_t* idx, int64_t m, void* out) {
+  switch (size) {
+    case 1: mg_take_1((const uint8_t*)x, outer, n, inner, idx, m, (uint8_t*)out); return 1;
+    case 2: mg_take_2((const uint16_t*)x, outer, n, inner, idx, m, (uint16_t*)out); return 1;
+    case 4: mg_take_4((const uint32_t*)x, outer, n, inner, idx, m, (uint32_t*)out); return 1;
+    case 8: mg_take_8((const uint64_t*)x, outer, n, inner, idx, m, (uint64_t*)out); return 1;
+    case 16: mg_take_16((const mg_u128*)x, outer, n, inner, idx, m, (mg_u128*)out); return 1;
+    default: return 0;
+  }
+}
+
 /* The ABI version the loader checks, so that a stale cached library is rebuilt. */
-MG_EXPORT int mg_native_version(void) { return 13; }
+MG_EXPORT int mg_native_version(void) { return 14; }

@@ -35,7 +35,7 @@ import warnings
 import numpy as np
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "_native.c")
-_VERSION = 13  # NOTE: mg_native_version() of the source; a cached library must match
+_VERSION = 14  # NOTE: mg_native_version() of the source; a cached library must match
 # NOTE: GNU C, not ISO: ISO modes turn off contraction into fused multiply-adds (2x slower).
 # -fno-trapping-math (clang's default) lets GCC turn the selects of a loop body with
 # divisions into vector blends; it changes no value (flags of FP exceptions only)
@@ -111,12 +111,23 @@ _SIGNATURES = {
     "mg_embedding_bwd_f32": (_P, _P, _P, _I, _I, _I),
     "mg_lerp_last_f32": (_P, _P, _I, _I, _I, _P, _P, _P),
     "mg_outer_f32": (_P, _P, _P, _I, _I),
+    # the sort / scan / scatter / bag family (cpu/_sortscan.py); the int is a dtype code
+    "mg_topk": (_P, ctypes.c_int, _I, _I, _I, ctypes.c_int, ctypes.c_int, _P),
+    "mg_select_rows": (_P, ctypes.c_int, _I, _I, _I, ctypes.c_int, _P),
+    "mg_cumext": (_P, ctypes.c_int, _I, _I, _I, ctypes.c_int, _P),
+    "mg_scan": (_P, _P, ctypes.c_int, _I, _I, _I, ctypes.c_int, ctypes.c_int),
+    "mg_prod_rows": (_P, ctypes.c_int, _I, _I, _P),
+    "mg_scatter": (_P, _P, _P, ctypes.c_int, _I, _P, _P, _P, _I, ctypes.c_int),
+    "mg_bag": (_P, ctypes.c_int, _I, _I, _P, _P, _I, _P, _I, ctypes.c_int, _P, _P, _P),
+    "mg_bag_bwd": (_P, ctypes.c_int, _I, _P, _P, _I, _P, _I, ctypes.c_int, _P, _P, _P),
+    "mg_take": (_P, _I, _I, _I, _I, _P, _I, _P),
 }
 # NOTE: 0: out of memory
 _RETURNS_INT = ("mg_dwconv2d_f32", "mg_dwconv2d_bwd_f32", "mg_batch_norm_f32",
                 "mg_batch_norm_eval_f32", "mg_batch_norm_bwd_f32", "mg_wino_in_f32",
                 "mg_wino_out_f32", "mg_wino_gy_f32", "mg_wino_fold_f32", "mg_convt_fold_f32",
-                "mg_convt_unfold_f32")  # fmt: skip
+                "mg_convt_unfold_f32", "mg_topk", "mg_select_rows", "mg_cumext", "mg_scan",
+                "mg_scatter", "mg_bag", "mg_bag_bwd", "mg_take")  # fmt: skip
 
 
 def _compiler() -> str | None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from .. import backend
 from .. import dtypes as D
+from ..autograd import Function
+from ..cpu import _sortscan
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .elementwise import _float_input, where
 from .linalg import linear
-from .nn import embedding
+from .nn import _renorm_rows, embedding
 from .reduce import amax, sum
 from .scatter import index_add
 
@@ -169,6 +171,10 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
     if per_sample_weights is not None and mode != "sum":
         raise ValueError(f"{op}: per_sample_weights is only supported for mode='sum', got "
                          f"mode={mode!r}")  # fmt: skip
+    fast = _bag_fast(input, weight, offsets, max_norm, norm_type, scale_grad_by_freq, mode,
+                     sparse, per_sample_weights, include_last_offset, padding_idx)  # fmt: skip
+    if fast is not None:
+        return fast
     xp = backend.array_module(weight._data)
     ids = input._data
     if input.ndim == 2:
@@ -225,6 +231,108 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
     if mode == "mean":
         out = out / _const(rows, xp.maximum(count, 1).astype(rows._data.dtype)[:, None])
     return out
+
+
+class EmbeddingBag(Function):
+    """embedding_bag's sums, means or maxima of a float32/float64 table on the CPU, in one C
+    pass each way (``cpu/_sortscan.bag``): bag b holds ``ids[starts[b]:starts[b + 1]]``
+    less the ids equal to ``pad`` (-1: none). The gradient of a maximum goes to the id it
+    came from (the first of equal values, as PyTorch's)."""
+
+    def reference(self, w, psw, ids, starts, pad, mode):
+        """The same values as tensor ops (for gradients of gradients)."""
+        xp = backend.array_module(w._data)
+        dev, dim = w._device, w.shape[1]
+        if mode == "max":
+            arg = self.arg
+            flat = xp.where(arg >= 0, arg * dim + xp.arange(dim), 0)
+            picked = w.reshape(-1)[Tensor._wrap(flat, dev)]
+            return picked * _const(w, (arg >= 0).astype(w._data.dtype))
+        n = ids.shape[0]
+        lo, hi = int(starts._data[0]), int(starts._data[-1])
+        bag = xp.searchsorted(starts._data[1:], xp.arange(lo, hi), side="right")
+        sel = ids._data[lo:hi]
+        keep = sel != pad
+        rows = embedding(Tensor._wrap(sel[keep], dev), w)
+        if psw is not None:
+            rows = rows * psw.reshape(n)[Tensor._wrap(xp.flatnonzero(keep) + lo, dev)][:, None]
+        zeros = Tensor._wrap(xp.zeros((starts.shape[0] - 1, dim), w._data.dtype), dev)
+        out = index_add(zeros, 0, Tensor._wrap(bag[keep], dev), rows)
+        if mode == "mean":
+            out = out / _const(w, xp.maximum(self.count, 1).astype(w._data.dtype)[:, None])
+        return out
+
+    def forward(self, w, psw, ids, starts, pad, mode):
+        self.inputs = (w, psw, ids, starts, pad, mode)
+        out, self.count, self.arg = _sortscan.bag(w, ids, starts, psw, pad, mode)
+        self.w, self.psw, self.ids, self.starts, self.pad, self.mode = (
+            w,
+            psw,
+            ids,
+            starts,
+            pad,
+            mode,
+        )
+        return out
+
+    def backward(self, g):
+        xp = backend.array_module(g)
+        ids, starts, psw, pad = self.ids, self.starts, self.psw, self.pad
+        gw = gp = None
+        if self.needs_input_grad[0]:
+            gw = _sortscan.bag_backward(g, self.w.shape[0], ids, starts, psw, pad, self.mode,
+                                        self.arg, self.count)  # fmt: skip
+        if psw is not None and self.needs_input_grad[1]:
+            # NOTE: d out[b] / d psw[i] = w[ids[i]] for the ids of bag b: a row dot product
+            lo, hi = int(starts[0]), int(starts[-1])
+            bag = xp.searchsorted(starts[1:], xp.arange(lo, hi), side="right")
+            sel = ids[lo:hi]
+            gp = xp.zeros(ids.shape[0], g.dtype)
+            gp[lo:hi] = xp.where(sel != pad, (g[bag] * self.w[sel]).sum(1), 0)
+            gp = gp.reshape(psw.shape)
+        return gw, gp, None, None, None, None
+
+
+def _bag_fast(input, weight, offsets, max_norm, norm_type, by_freq, mode, sparse, psw,
+              include_last, padding_idx):  # fmt: skip
+    """embedding_bag through ``EmbeddingBag`` where it applies (float32/float64 tables on
+    the CPU, well-formed offsets and ids in range; no sparse gradient, no
+    scale_grad_by_freq), else None (the tensor-op path below, the reference).
+
+    NOTE: 256 bags of 4,096 ids into a 5000 x 128 float32 table took 2.4 ms (sum) and 9.3
+    (max) through index_add and a padded (bags x width) gather, PyTorch 0.1 and 1.7."""
+    w, ids = weight._data, input._data
+    if (
+        sparse or by_freq or w.__class__ is not backend.np.ndarray or w.ndim != 2
+        or w.dtype.name not in ("float32", "float64") or ids.dtype.kind not in "iu"
+        or input.ndim not in (1, 2) or (psw is not None and psw.dtype != weight.dtype)
+        or (input.ndim == 2) != (offsets is None) or not ids.size
+        or not _sortscan.available()
+    ):  # fmt: skip
+        return None
+    xp, v = backend.np, w.shape[0]
+    if padding_idx is not None and not -v <= padding_idx < v:
+        return None
+    ids = xp.ascontiguousarray(ids.reshape(-1), xp.int64)
+    n = ids.shape[0]
+    if ids.min() < 0 or ids.max() >= v or (psw is not None and psw.numel() != n):
+        return None
+    if input.ndim == 2:
+        starts = xp.arange(input.shape[0] + 1, dtype=xp.int64) * input.shape[1]
+    else:
+        if offsets.ndim != 1 or offsets._data.dtype.kind not in "iu":
+            return None
+        off = offsets._data.astype(xp.int64)
+        if include_last:
+            off = off[:-1]
+        # NOTE: bags run from one offset to the next, the last to the end of the ids
+        starts = xp.concatenate([off, [n]]).astype(xp.int64)
+        if (starts[:-1] > starts[1:]).any() or starts[0] < 0:
+            return None
+    if max_norm is not None:
+        _renorm_rows(w, ids, max_norm, norm_type)
+    pad = -1 if padding_idx is None else padding_idx % v
+    return EmbeddingBag.apply(weight, psw, ids, starts, pad, mode)
 
 
 from ._common import public  # noqa: E402

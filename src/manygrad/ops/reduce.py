@@ -7,6 +7,7 @@ import builtins as _b
 from .. import backend, return_types
 from .. import dtypes as D
 from ..autograd import Function, autocast_fp32
+from ..cpu import _sortscan
 from ..errors import DimError, DTypeError, DTypeNotImplementedError, ShapeError
 from ..tensor import Tensor
 from ._common import trailing_sum
@@ -468,6 +469,12 @@ class Prod(Function):
         self.x, self.axis, self.keepdim = x, axis, keepdim
         if axis is None:
             return x.prod()
+        if axis == x.ndim - 1 and backend.array_module(x) is backend.np:
+            # NOTE: NumPy's multiply-reduce along a contiguous row is one product at a time
+            # (0.28 ms for 384 x 512 float32, PyTorch 0.03): C runs 8 rows side by side
+            y = _sortscan.prod_last(x)
+            if y is not None:
+                return y[..., None] if keepdim else y
         return x.prod(axis=axis, keepdims=keepdim)
 
     def backward(self, g):
@@ -567,10 +574,17 @@ def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     return LogSumExp.apply(input, axes, keepdim)
 
 
-def _cumsum(x, axis):
-    """Running sums along ``axis``, accumulated in float32 for 16-bit floats (``_is_half``)
-    and, on the CPU, in float64 for float32 (see ``_scan_accumulator``)."""
+def _cumsum(x, axis, reverse: bool = False):
+    """Running sums along ``axis`` (from the end with ``reverse``: ``cumsum``'s gradient),
+    accumulated in float32 for 16-bit floats (``_is_half``) and, on the CPU, in float64
+    for float32 (see ``_scan_accumulator``)."""
     xp = backend.array_module(x)
+    if xp is backend.np:  # NOTE: one C pass, NumPy's order (2-4x NumPy's accumulate + cast)
+        y = _sortscan.scan(x, axis, reverse)
+        if y is not None:
+            return y
+    if reverse:
+        return xp.flip(_cumsum(xp.flip(x, axis), axis), axis)
     if _is_half(x.dtype):
         return xp.cumsum(x.astype(D.float32.np), axis=axis).astype(x.dtype)
     wide = _scan_accumulator(x)
@@ -597,8 +611,7 @@ class Cumsum(Function):
         return _cumsum(x, axis)
 
     def backward(self, g):
-        xp = backend.array_module(g)
-        return xp.flip(_cumsum(xp.flip(g, self.axis), self.axis), self.axis)
+        return _cumsum(g, self.axis, reverse=True)
 
     def backward_graph(self, g):
         return g.flip(self.axis).cumsum(self.axis).flip(self.axis)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from .. import backend, return_types
 from .. import dtypes as D
 from ..autograd import Function
+from ..cpu import _sortscan
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .elementwise import cast, where
-from .indexing import _dim, gather
+from .indexing import AddAt, _dim, _mesh, gather
 from .reduce import (
     _cumsum,
     _need_float,
@@ -29,6 +30,10 @@ class Cumprod(Function):
     def forward(self, x, axis):
         xp = backend.array_module(x)
         self.x, self.axis = x, axis
+        if xp is backend.np:  # NOTE: one C pass, NumPy's order and float64 carry
+            self.y = _sortscan.scan(x, axis, prod=True)
+            if self.y is not None:
+                return self.y
         wide = _scan_accumulator(x)
         if wide is not None:
             self.y = xp.cumprod(x, axis=axis, dtype=wide).astype(x.dtype)
@@ -41,7 +46,7 @@ class Cumprod(Function):
         ax, x, y = self.axis, self.x, self.y
         # NOTE: d y_j / d x_k = y_j / x_k for j >= k; where x has zeros, the products are
         # recomputed without each element (quadratic in the dim's length, exact)
-        rev = xp.flip(_cumsum(xp.flip(g * y, ax), ax), ax)
+        rev = _cumsum(g * y, ax, reverse=True)
         if not bool((x == 0).any()):
             return rev / x, None
         xm = xp.moveaxis(x, ax, -1)
@@ -76,6 +81,30 @@ def _result(name, values, indices):
     return getattr(return_types, name)((values, indices))
 
 
+class Cummax(Function):
+    """cummax's values at the indices of its scan; the gradient goes back to those
+    positions (PyTorch's CummaxBackward0: a scatter-add)."""
+
+    def forward(self, x, axis, idx):
+        self.idx, self.axis, self.shape = idx, axis, x.shape
+        y = _sortscan.take(x, idx, axis)
+        return backend.array_module(x).take_along_axis(x, idx, axis) if y is None else y
+
+    def backward(self, g):
+        gx = backend.array_module(g).zeros(self.shape, g.dtype)
+        if not _sortscan.scatter(gx, self.idx, g, self.axis, "sum"):
+            backend.index_add(gx, _mesh(backend.array_module(g), self.idx, self.axis), g)
+        return gx, None, None
+
+    def backward_graph(self, g):
+        mesh = _mesh(backend.array_module(g._data), self.idx, self.axis)
+        return AddAt.apply(g, mesh, self.shape), None, None
+
+
+class Cummin(Cummax):
+    pass
+
+
 @backend.on_tensor_device
 def _cum_ext(x: Tensor, dim: int, is_max: bool, name: str):
     if x.ndim == 0:
@@ -86,6 +115,13 @@ def _cum_ext(x: Tensor, dim: int, is_max: bool, name: str):
         )
     d = _dim(dim, x.ndim, name)
     xp = backend.array_module(x._data)
+    if xp is backend.np and x._device.type == "cpu":
+        # NOTE: one pass in C (the log-step scan below: 6 ms against PyTorch's 0.16 for
+        # 192 x 384 float32), the values picked and their gradient put back in C too
+        i = _sortscan.cumext(x._data, d, is_max)
+        if i is not None:
+            vals = (Cummax if is_max else Cummin).apply(x, d, i)
+            return _result(name, vals, Tensor._wrap(i, x._device))
     v = xp.moveaxis(x._data, d, -1)
     n = v.shape[-1]
     i = xp.broadcast_to(xp.arange(n), v.shape).astype("int64")

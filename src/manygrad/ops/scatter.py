@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function
+from ..cpu import _sortscan
 from ..cpu._index_add import flat_at
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
@@ -110,25 +111,29 @@ class ScatterReduce(Function):
         s = src[part]
         self.mesh, self.part, self.src_shape = mesh, part, src.shape
         self.reduce, self.inc = reduce, include_self
+        fast = _np_fast(xp, x)  # NOTE: the combining in C, in index order (_scatter_at)
         hit = None  # NOTE: how many values land on each position; a sum with x needs none
         if reduce != "sum" or not include_self:
             hit = xp.zeros(x.shape, "int64")
-            backend.index_add(hit, mesh, 1)
+            if not (fast and _sortscan.scatter(hit, index, 1, dim, "sum")):
+                backend.index_add(hit, mesh, 1)
         self.hit = hit
         if reduce in ("sum", "mean"):
             out = x.copy()
             if not include_self:
                 out[mesh] = 0
-            backend.index_add(out, mesh, s)
+            if not (fast and _sortscan.scatter(out, index, src, dim, "sum")):
+                backend.index_add(out, mesh, s)
             if reduce == "mean":
                 c = xp.maximum(hit + (1 if include_self else 0), 1)
                 out = (out / c).astype(x.dtype) if x.dtype.kind == "f" else out // c
                 self.cnt = c
         elif reduce == "prod":
-            out = _scatter_prod(xp, x, mesh, s, include_self, hit)
+            out = _scatter_prod(xp, x, mesh, s, include_self, hit, (index, src, dim))
             self.x, self.s, self.out = x, s, out
         else:
-            out = _scatter_ext(xp, x, mesh, s, include_self, hit, reduce == "amax")
+            out = _scatter_ext(xp, x, mesh, s, include_self, hit, reduce == "amax",
+                               (index, src, dim))  # fmt: skip
             self.x, self.s, self.out = x, s, out
         return out
 
@@ -191,8 +196,18 @@ def _keep_self(hit, inc):
     return True if hit is None else (hit == 0) | inc
 
 
-def _ufunc_at(xp, ufunc, target, mesh, values) -> None:
-    """``ufunc.at(target, mesh, values)`` on NumPy arrays, through flat positions."""
+_AT_OPS = {"add": "sum", "multiply": "prod", "maximum": "amax", "minimum": "amin"}
+
+
+def _ufunc_at(xp, ufunc, target, mesh, values, scatter=None) -> None:
+    """``ufunc.at(target, mesh, values)`` on NumPy arrays: in C from ``scatter`` (index,
+    src, dim: the scatter the mesh was made from), else through flat positions.
+
+    NOTE: the C loop (cpu/_sortscan.py) combines in the same order as ufunc.at without
+    building the flat positions: scatter_reduce amax of 98K values into (256, 640) 1.7 ms
+    -> ~0.5 ms (PyTorch 0.8)."""
+    if scatter is not None and _sortscan.scatter(target, *scatter, _AT_OPS[ufunc.__name__]):
+        return
     if not flat_at(ufunc, target, mesh, values):
         ufunc.at(target, mesh, values)
 
@@ -208,7 +223,7 @@ def _np_fast(xp, x) -> bool:
     return xp is backend.np and (k in "iu" or (k == "f" and x.dtype.itemsize >= 4))
 
 
-def _scatter_ext(xp, x, mesh, s, include_self, hit, is_max):
+def _scatter_ext(xp, x, mesh, s, include_self, hit, is_max, scatter=None):
     """Max (or min) of the values scattered to each position, without ``ufunc.at`` (which
     CuPy lacks): sort by value, then by target, and keep each target's last value."""
     if _np_fast(xp, x):
@@ -219,7 +234,7 @@ def _scatter_ext(xp, x, mesh, s, include_self, hit, is_max):
             else:
                 fill = xp.iinfo(x.dtype).min if is_max else xp.iinfo(x.dtype).max
             out[hit > 0] = fill
-        _ufunc_at(xp, xp.maximum if is_max else xp.minimum, out, mesh, s)
+        _ufunc_at(xp, xp.maximum if is_max else xp.minimum, out, mesh, s, scatter)
         return out
     flat = xp.ravel_multi_index(tuple(xp.broadcast_to(m, s.shape).ravel() for m in mesh),
                                 x.shape)  # fmt: skip
@@ -242,14 +257,14 @@ def _scatter_ext(xp, x, mesh, s, include_self, hit, is_max):
     return out.reshape(x.shape)
 
 
-def _scatter_prod(xp, x, mesh, s, include_self, hit):
+def _scatter_prod(xp, x, mesh, s, include_self, hit, scatter=None):
     """Products of the values scattered to each position, from sums of logarithms of their
     magnitudes, counts of negatives and of zeros (``index_add`` only, as on GPUs)."""
     if _np_fast(xp, x):
         out = x.copy()
         if not include_self:
             out[hit > 0] = 1
-        _ufunc_at(xp, xp.multiply, out, mesh, s)
+        _ufunc_at(xp, xp.multiply, out, mesh, s, scatter)
         return out
     wide = "float64"
     logs = xp.zeros(x.shape, wide)

@@ -8,6 +8,7 @@ higher order) come from gather's; indices are plain int64 tensors.
 from __future__ import annotations
 
 from .. import _meta, backend, return_types
+from ..cpu import _sortscan
 from ..errors import ShapeError
 from ..tensor import Tensor
 from . import _cpu_order
@@ -93,10 +94,14 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
         raise ShapeError(f"topk: k={k} is out of range for dim {d} of size {n}")
     if k and _cpu_ties(input):  # NOTE: equal values (and sorted=False) in PyTorch's order
         xp, a, back = _rows(input, d)
-        full = _stable_top(xp, a, k + 1, largest)
-        if full is None:
-            _, full, _ = _rows(argsort(input, d, descending=largest), d)
-        idx = back(_cpu_order.topk_order(xp, a, full, k, largest, sorted))
+        # NOTE: PyTorch's own selection, replayed in C: every row, ties included
+        top = _sortscan.topk(a, k, largest, sorted)
+        if top is None:
+            full = _stable_top(xp, a, k + 1, largest)
+            if full is None:
+                _, full, _ = _rows(argsort(input, d, descending=largest), d)
+            top = _cpu_order.topk_order(xp, a, full, k, largest, sorted)
+        idx = back(top)
     else:
         idx = argsort(input, d, descending=largest)
         idx = idx.narrow(d, 0, k) if input.ndim else idx
@@ -159,7 +164,10 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     if not _cpu_ties(input) or not input._data.size:
         return _pick(input, d, k - 1, keepdim, "kthvalue")
     xp, a, back = _rows(input, d)  # NOTE: the index among equal values PyTorch's CPU picks
-    idx = back(_cpu_order.kthvalue_order(xp, a, _argsort(xp, a, -1, False), k)[:, None])
+    pick = _sortscan.select(a, "kthvalue", k - 1)
+    if pick is None:
+        pick = _cpu_order.kthvalue_order(xp, a, _argsort(xp, a, -1, False), k)
+    idx = back(pick[:, None])
     vals = gather(input, d, idx)
     if not keepdim:
         vals, idx = vals.squeeze(d), idx.squeeze(d)
@@ -181,6 +189,15 @@ def _median(x: Tensor, dim, keepdim: bool, ignore_nan: bool, name: str):
     d = _dim(dim, x.ndim, name)
     _need_float(name, x, "b", not_implemented=True)
     _no_identity("median", x, d)
+    if _cpu_ties(x):  # NOTE: one selection per row in C instead of a full argsort
+        xp, a, back = _rows(x, d)
+        pick = _sortscan.select(a, name)
+        if pick is not None:
+            idx = back(pick[:, None])
+            vals = gather(x, d, idx)
+            if not keepdim:
+                vals, idx = vals.squeeze(d), idx.squeeze(d)
+            return _result(name, vals, idx)
     xp = backend.array_module(x._data)
     n = x.shape[d]
     with backend.device_scope(x._device):

@@ -1,0 +1,227 @@
+"""The sort, scan, scatter and bag family's C kernels (``_native.c``) for NumPy arrays.
+
+topk, kthvalue, median and nanmedian pick indices row by row as PyTorch's CPU kernels do
+(its libstdc++ partial sort / introselect and its quickselect, replayed on (value, index)
+pairs, so equal values give PyTorch's indices with no budget); cummax / cummin, cumsum /
+cumprod (float32 carried in double, as PyTorch's and NumPy's ``dtype=float64`` scans),
+products along a contiguous last dim, scatter_reduce's combining and embedding_bag's sums,
+means and maxima run as one pass each.
+
+Each function returns None (or False) where its kernel does not apply (another dtype, no
+compiler, ``MANYGRAD_CPU_KERNELS=0``): the caller keeps its NumPy formula, the reference
+that tests/test_native_kernels.py compares these with. Results are bit for bit those of the
+NumPy formulas (the same operations in the same order).
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from .. import _native
+
+# NOTE: dtype codes of the C side; 16-bit floats and small integers are widened exactly
+_CODES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int64): 2,
+          np.dtype(np.int32): 3}  # fmt: skip
+_WIDEN = {"f": np.float32, "i": np.int64, "u": np.int64}
+
+
+def _lib():
+    return _native.lib()
+
+
+def available() -> bool:
+    """Whether the kernels are built (``bag`` and ``take`` then take every float32/float64
+    or any-dtype input their callers check for)."""
+    return _native.lib() is not None
+
+
+def _ptr(a) -> int:
+    return a.ctypes.data
+
+
+def keyed(a, bools: bool = False):
+    """``(array, code)``: ``a`` C-contiguous in a dtype the order kernels take (16-bit
+    floats as float32, other integers as int64, bools as int32 with ``bools``), or
+    ``(None, None)`` (complex, uint64, ...)."""
+    if a.__class__ is not np.ndarray:
+        return None, None
+    dt = a.dtype
+    code = _CODES.get(dt)
+    if code is None:
+        kind = dt.kind
+        if kind == "V" and dt.itemsize == 2 and dt.name == "bfloat16":
+            kind = "f"
+        if (kind == "f" and dt.itemsize == 2) or (kind in "iu" and dt.itemsize < 8):
+            a, code = a.astype(_WIDEN[kind]), 0 if kind == "f" else 2
+        elif kind == "b" and bools:
+            a, code = a.astype(np.int32), 3
+        else:
+            return None, None
+    return np.ascontiguousarray(a), code
+
+
+def topk(rows, k: int, largest: bool, sorted: bool):  # noqa: A002
+    """The indices (r, k) PyTorch's CPU topk gives for each row of ``rows`` (r, n), or
+    None."""
+    a, code = keyed(rows)
+    if a is None or (lib := _lib()) is None:
+        return None
+    r, n = a.shape
+    out = np.empty((r, k), np.int64)
+    if not lib.mg_topk(_ptr(a), code, r, n, k, int(largest), int(sorted), _ptr(out)):
+        raise MemoryError(f"topk: no memory for a row of {n} values")
+    return out
+
+
+_SELECT = {"kthvalue": 0, "median": 1, "nanmedian": 2}
+
+
+def select(rows, op: str, k: int = 0):
+    """The index (r,) PyTorch's CPU ``op`` (kthvalue with the 0-based ``k``, median,
+    nanmedian) reports for each row of ``rows`` (r, n), or None."""
+    a, code = keyed(rows)
+    if a is None or (lib := _lib()) is None:
+        return None
+    r, n = a.shape
+    out = np.empty(r, np.int64)
+    if not lib.mg_select_rows(_ptr(a), code, r, n, k, _SELECT[op], _ptr(out)):
+        raise MemoryError(f"{op}: no memory for a row of {n} values")
+    return out
+
+
+def _split(shape, axis: int):
+    """``(outer, n, inner)`` of a C-contiguous array of ``shape`` around ``axis``."""
+    return int(np.prod(shape[:axis])), shape[axis], int(np.prod(shape[axis + 1 :]))
+
+
+def cumext(x, axis: int, is_max: bool):
+    """The indices (x's shape, int64) of cummax (``is_max``) or cummin along ``axis``, by
+    PyTorch's rule, or None."""
+    a, code = keyed(x, bools=True)
+    if a is None or (lib := _lib()) is None:
+        return None
+    idx = np.empty(a.shape, np.int64)
+    if not lib.mg_cumext(_ptr(a), code, *_split(a.shape, axis), int(is_max), _ptr(idx)):
+        raise MemoryError("cummax: no memory for a row of running values")
+    return idx
+
+
+_SCAN = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64))
+
+
+def scan(x, axis: int, reverse: bool = False, prod: bool = False):
+    """Running sums (or products) of ``x`` along ``axis`` (from the end with ``reverse``),
+    float32 carried in double, as NumPy's ``cumsum(x, dtype=float64)`` (float64 and int64
+    in their own dtype), or None."""
+    if x.__class__ is not np.ndarray or x.dtype not in _SCAN or (lib := _lib()) is None:
+        return None
+    a = np.ascontiguousarray(x)
+    y = np.empty(a.shape, a.dtype)
+    code = _CODES[a.dtype]
+    if not lib.mg_scan(_ptr(a), _ptr(y), code, *_split(a.shape, axis), int(reverse), int(prod)):
+        raise MemoryError("cumsum: no memory for the running values")
+    return y
+
+
+def prod_last(x):
+    """Products of a C-contiguous ``x`` along its last dim, left to right (NumPy's order:
+    its bits), or None."""
+    if (
+        x.__class__ is not np.ndarray
+        or x.dtype not in _SCAN
+        or not x.flags.c_contiguous
+        or x.ndim == 0
+        or (lib := _lib()) is None
+    ):
+        return None
+    n = x.shape[-1]
+    out = np.empty(x.shape[:-1], x.dtype)
+    lib.mg_prod_rows(_ptr(x), _CODES[x.dtype], out.size, n, _ptr(out))
+    return out
+
+
+_OPS = {"sum": 0, "prod": 1, "amax": 2, "amin": 3}
+
+
+def _strides(a):
+    return (ctypes.c_int64 * a.ndim)(*(s // a.itemsize for s in a.strides))
+
+
+def scatter(out, index, src, dim: int, op: str) -> bool:
+    """``out[target] op= src`` for every position of ``index`` along ``dim`` (scatter's
+    positions, in index order; ``op``: sum, prod, amax, amin as NumPy's ufunc.at), in
+    place; False where the kernel does not apply. ``src`` may be strided or a Python
+    number; ``out`` is C-contiguous; the index is in range (checked by the caller)."""
+    if (
+        out.__class__ is not np.ndarray
+        or out.dtype not in _SCAN
+        or not out.flags.c_contiguous
+        or not 1 <= out.ndim <= 16
+        or (lib := _lib()) is None
+    ):
+        return False
+    if not isinstance(src, np.ndarray):
+        src = np.broadcast_to(np.asarray(src, out.dtype), index.shape)
+    elif src.dtype != out.dtype or src.ndim != out.ndim:
+        return False
+    idx = np.ascontiguousarray(index, np.int64)
+    shape = (ctypes.c_int64 * idx.ndim)(*idx.shape)
+    ok = lib.mg_scatter(_ptr(out), _ptr(idx), _ptr(src), _CODES[out.dtype], out.ndim, shape,
+                        _strides(out), _strides(src), dim, _OPS[op])  # fmt: skip
+    return bool(ok)
+
+
+_BAG = {"sum": 0, "mean": 1, "max": 2}
+
+
+def bag(w, ids, starts, psw, pad: int, mode: str):
+    """embedding_bag of table ``w`` (V, D): ``(out (B, D), count (B,), arg (B, D) or
+    None)`` for the bags ``ids[starts[b]:starts[b + 1]]`` less the ids equal to ``pad``
+    (-1: none), or None (another dtype, an id outside the table)."""
+    if w.__class__ is not np.ndarray or w.dtype not in _SCAN[:2] or (lib := _lib()) is None:
+        return None
+    if psw is not None and (psw.dtype != w.dtype or psw.__class__ is not np.ndarray):
+        return None
+    w = np.ascontiguousarray(w)
+    psw = None if psw is None else np.ascontiguousarray(psw.reshape(-1))
+    b = starts.shape[0] - 1
+    out = np.empty((b, w.shape[1]), w.dtype)
+    count = np.empty(b, np.int64)
+    arg = np.empty((b, w.shape[1]), np.int64) if mode == "max" else None
+    ok = lib.mg_bag(_ptr(w), _CODES[w.dtype], w.shape[0], w.shape[1], _ptr(ids), _ptr(starts),
+                    b, None if psw is None else _ptr(psw), pad, _BAG[mode], _ptr(out),
+                    None if arg is None else _ptr(arg), _ptr(count))  # fmt: skip
+    return (out, count, arg) if ok else None
+
+
+def bag_backward(g, rows: int, ids, starts, psw, pad: int, mode: str, arg, count):
+    """The table's gradient (rows, D) of ``bag`` for the gradient ``g`` (B, D) of its
+    output, or None."""
+    if g.__class__ is not np.ndarray or g.dtype not in _SCAN[:2] or (lib := _lib()) is None:
+        return None
+    g = np.ascontiguousarray(g)
+    psw = None if psw is None else np.ascontiguousarray(psw.reshape(-1), g.dtype)
+    gw = np.zeros((rows, g.shape[1]), g.dtype)
+    ok = lib.mg_bag_bwd(_ptr(g), _CODES[g.dtype], g.shape[1], _ptr(ids), _ptr(starts),
+                        starts.shape[0] - 1, None if psw is None else _ptr(psw), pad,
+                        _BAG[mode], None if arg is None else _ptr(arg), _ptr(count),
+                        _ptr(gw))  # fmt: skip
+    if not ok:
+        raise MemoryError("embedding_bag: no memory for a gradient row")
+    return gw
+
+
+def take(x, idx, axis: int):
+    """``take_along_axis(x, idx, axis)`` for an ``idx`` of x's shape but along ``axis``
+    (indices in range), in one C pass (NumPy's builds index arrays first), or None."""
+    if x.__class__ is not np.ndarray or x.dtype.hasobject or (lib := _lib()) is None:
+        return None
+    a = np.ascontiguousarray(x)
+    i = np.ascontiguousarray(idx, np.int64)
+    out = np.empty(i.shape, a.dtype)
+    outer, n, inner = _split(a.shape, axis)
+    if not lib.mg_take(_ptr(a), a.itemsize, outer, n, inner, _ptr(i), i.shape[axis], _ptr(out)):
+        return None
+    return out
