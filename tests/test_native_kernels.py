@@ -1631,3 +1631,85 @@ def test_conv_transpose_blocks_of_several_images_as_torch(per_block, monkeypatch
     finally:
         set_num_threads(old)
     assert calls, "a float32 CPU transposed convolution did not take the blocks path"
+
+
+def _family_results(rng_seed: int = 14):
+    """Values and gradients of the sort / scan / scatter / bag ops on tie-heavy float32 data
+    (within the Python tie replay's budget), as raw arrays."""
+    rng = np.random.default_rng(rng_seed)
+    x = rng.integers(-4, 5, (6, 90)).astype(np.float32) * np.float32(0.5)
+    xn = x.copy()
+    xn[rng.random(x.shape) < 0.1] = np.nan
+    out = []
+
+    def run(fn, arrays, *args, grad=True, **kw):
+        ts = [mg.tensor(a, requires_grad=grad) for a in arrays]
+        r = fn(*ts, *args, **kw)
+        r = tuple(r) if isinstance(r, tuple) else (r,)
+        if grad:
+            r[0].backward(mg.tensor(rng.standard_normal(tuple(r[0].shape)).astype(np.float32)))
+        out.extend(t.detach().numpy() for t in r)
+        out.extend(t.grad.numpy() for t in ts if t.grad is not None)
+
+    for a in (x, xn, x.T):
+        for dim in (0, 1):
+            run(mg.topk, [a], 3, dim)
+            run(mg.topk, [a], min(40, a.shape[dim]), dim, largest=False, sorted=False)
+            run(mg.kthvalue, [a], 4, dim)
+            for fn in (mg.median, mg.nanmedian, mg.cummax, mg.cummin, mg.cumsum):
+                run(fn, [a], dim)
+            run(mg.cumprod, [a * np.float32(0.3) + 1], dim)
+        run(mg.prod, [a * np.float32(0.2) + 1], 1)
+    idx = mg.tensor(rng.integers(0, 6, (11, 90)))
+    src = xn[[0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4]] * 2
+    for red in ("sum", "prod", "mean", "amax", "amin"):
+        for inc in (True, False):
+            run(mg.scatter_reduce, [xn], 0, idx, mg.tensor(src), red, include_self=inc,
+                grad=red != "prod")  # fmt: skip
+    ids, off = rng.integers(0, 90, 300), np.sort(rng.integers(0, 300, 20))
+    off[0] = 0
+    psw = rng.standard_normal(300).astype(np.float32)
+    run(F.embedding_bag, [ids, x.T.copy()], mg.tensor(off), mode="mean", grad=False)
+    for p in (None, mg.tensor(psw, requires_grad=True)):
+        w = mg.tensor(x.T.copy(), requires_grad=True)
+        y = F.embedding_bag(mg.tensor(ids), w, mg.tensor(off), mode="sum", per_sample_weights=p)
+        y.backward(mg.tensor(rng.standard_normal(tuple(y.shape)).astype(np.float32)))
+        out.extend([y.detach().numpy(), w.grad.numpy()] + ([] if p is None else [p.grad.numpy()]))
+    return out
+
+
+def test_sort_scan_scatter_bag_kernels_bit_for_bit_as_the_numpy_paths(monkeypatch):
+    from manygrad.cpu import _sortscan
+
+    calls = []
+    real = _sortscan._lib
+    monkeypatch.setattr(_sortscan, "_lib", lambda: calls.append(1) or real())
+    fast = _family_results()
+    assert len(calls) > 100, "the sort / scan family did not take its kernels"
+    monkeypatch.setattr(_sortscan, "_lib", lambda: None)
+    with np.errstate(invalid="ignore"):  # NaN through NumPy's maximum.at
+        ref = _family_results()  # NumPy's argsorts, scans, ufunc.at, the tie replay
+    assert len(fast) == len(ref)
+    for i, (a, b) in enumerate(zip(fast, ref)):
+        assert a.dtype == b.dtype and a.shape == b.shape, i
+        np.testing.assert_array_equal(a, b, err_msg=f"result {i}")
+
+
+def test_sort_scan_kernels_decline_what_they_do_not_take():
+    from manygrad.cpu import _sortscan
+
+    c = np.ones((3, 4), np.complex64)
+    u = np.ones((3, 4), np.uint64)
+    h = np.ones((3, 4), np.float16)
+    assert _sortscan.topk(c, 2, True, True) is None and _sortscan.topk(u, 2, True, True) is None
+    assert _sortscan.select(c, "median") is None and _sortscan.cumext(u, 1, True) is None
+    assert _sortscan.scan(h, 1) is None and _sortscan.scan(u.astype(np.int32), 1) is None
+    assert _sortscan.prod_last(h) is None and _sortscan.prod_last(np.ones((4, 3)).T) is None
+    assert not _sortscan.scatter(h, np.zeros((1, 4), np.int64), h[:1], 0, "sum")
+    assert _sortscan.bag(h, np.zeros(2, np.int64), np.array([0, 2]), None, -1, "sum") is None
+    # the ops still give PyTorch's values on those through their NumPy formulas
+    x = np.random.default_rng(15).standard_normal((3, 40)).astype(np.float16)
+    got, want = mg.cumsum(mg.tensor(x), 1), torch.cumsum(torch.tensor(x), 1)
+    _close(got.numpy().astype(np.float32), want.numpy().astype(np.float32), rtol=2e-3, atol=2e-3)
+    got = mg.topk(mg.tensor(x.astype(np.complex64).real.astype(np.uint64)), 2)
+    assert got.indices.shape == (3, 2)

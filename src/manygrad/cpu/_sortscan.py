@@ -34,7 +34,7 @@ def _lib():
 def available() -> bool:
     """Whether the kernels are built (``bag`` and ``take`` then take every float32/float64
     or any-dtype input their callers check for)."""
-    return _native.lib() is not None
+    return _lib() is not None
 
 
 def _ptr(a) -> int:
