@@ -259,3 +259,46 @@ def test_load_refuses_other_files_and_foreign_objects(tmp_path):
                                     "manygrad.export.format": _export_archive.FORMAT})  # fmt: skip
     with pytest.raises(WeightsOnlyError, match="getcwd"):
         mg.export.load(bad)
+
+
+class _Head(mg.nn.Module):
+    """No size of the batch dim appears in its graph."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm, self.fc = mg.nn.LayerNorm(6), mg.nn.Linear(6, 3)
+
+    def forward(self, x):
+        return F.log_softmax(self.fc(mg.tanh(self.norm(x))), dim=-1)
+
+
+class _Flat(mg.nn.Module):
+    """Its graph holds the batch size (a reshape to it)."""
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], -1).sum(1)
+
+
+def test_a_loaded_program_serves_other_sizes_when_its_graph_holds_none(tmp_path):
+    mg.manual_seed(0)
+    m = _Head().eval()
+    x = mg.randn(8, 6)
+    ep = export(m, (x,), dynamic_shapes={"x": {0: Dim("batch", min=1, max=64)}})
+    mg.export.save(ep, tmp_path / "head.pt2")
+    loaded = mg.export.load(tmp_path / "head.pt2").module()
+    for n in (1, 3, 8, 50):
+        xs = mg.randn(n, 6)
+        with mg.no_grad():
+            np.testing.assert_allclose(loaded(xs).numpy(), m(xs).numpy(), rtol=1e-6, atol=1e-7)
+    with pytest.raises(GuardError, match=r"within \[1, 64\]"):
+        loaded(mg.randn(65, 6))
+    with pytest.raises(GuardError, match=r"shape\[1\]"):
+        loaded(mg.randn(4, 7))
+    # a graph with the size in it keeps the sizes it was traced for
+    ep = export(_Flat(), (mg.randn(4, 2, 3),), dynamic_shapes={"x": {0: Dim("b")}})
+    assert not ep._is_generic()
+    mg.export.save(ep, tmp_path / "flat.pt2")
+    flat = mg.export.load(tmp_path / "flat.pt2").module()
+    np.testing.assert_allclose(flat(mg.ones(4, 2, 3)).numpy(), np.full(4, 6.0))
+    with pytest.raises(GuardError, match="loaded from a file"):
+        flat(mg.ones(5, 2, 3))

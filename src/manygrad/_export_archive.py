@@ -130,6 +130,7 @@ def save(ep, f, extra_files: dict | None = None) -> None:
         "dynamic": [
             [(d, dim.__name__, dim.min, dim.max) for d, dim in per.items()] for per in ep._dynamic
         ],  # fmt: skip
+        "generic": ep._is_generic(),
         "signature": (ep.graph_signature.parameters, ep.graph_signature.buffers),
         "state_dict": dict(ep.state_dict),
         "extra_files": {str(k): str(v) for k, v in (extra_files or {}).items()},
@@ -178,6 +179,7 @@ def load(f, extra_files: dict | None = None):
                    for per in payload["dynamic"]]  # fmt: skip
     ep.example_inputs = payload["example_inputs"]
     ep._cache = {}
+    ep._generic = bool(payload.get("generic", False))
     ep._signature = payload["signature"]
     ep._state_dict = payload["state_dict"]
     for g in payload["graphs"]:
@@ -213,6 +215,10 @@ class _Unpickler(_unpickler_base()):
             return pickle.Unpickler.find_class(self, module, name)
         if (module, name) == (__name__, "_Ref"):
             return _Ref
+        if (module, name) == ("manygrad.autograd", "_op_by_ref"):
+            from .autograd import _op_by_ref  # NOTE: imports and returns manygrad's ops only
+
+            return _op_by_ref
         if module.startswith("manygrad.") and "." not in name:
             obj = pickle.Unpickler.find_class(self, module, name)
             if isinstance(obj, type) and (

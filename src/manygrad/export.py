@@ -200,6 +200,40 @@ def _dynamic_dims(spec, names: list[str], n: int) -> list[dict]:
 # ---------------------------------------------------------------------------- export
 
 
+def _same_graph(a: GraphModule, b: GraphModule) -> bool:
+    """Whether two traces recorded the same program: the same code, the same op classes
+    with the same hidden constants, the same attributes (constants equal in value)."""
+    import pickle
+
+    if a.code != b.code:
+        return False
+    for x, y in zip(a.graph.nodes, b.graph.nodes):
+        tx, ty = x.target, y.target
+        if isinstance(tx, _OpCall) or isinstance(ty, _OpCall):
+            if not (isinstance(tx, _OpCall) and isinstance(ty, _OpCall)) or tx.cls is not ty.cls:
+                return False
+            try:
+                if pickle.dumps((tx.layout, tx.hidden_kwargs)) != pickle.dumps(
+                    (ty.layout, ty.hidden_kwargs)
+                ):
+                    return False
+            except Exception:  # noqa: BLE001 - constants that can't be compared: assume not
+                return False
+    ta = dict(a.named_parameters()) | dict(a.named_buffers())
+    tb = dict(b.named_parameters()) | dict(b.named_buffers())
+    if ta.keys() != tb.keys():
+        return False
+    for k, t in ta.items():
+        u = tb[k]
+        if t is u:
+            continue
+        if tuple(t.shape) != tuple(u.shape) or t.dtype != u.dtype:
+            return False
+        if not bool((backend.to_numpy(t._data) == backend.to_numpy(u._data)).all()):
+            return False
+    return True
+
+
 class GuardError(RuntimeError, AssertionError):
     """An input of ``ep.module()`` does not match what the program was exported for (an
     ``AssertionError`` as PyTorch's guards raise, and a ``RuntimeError``)."""
@@ -259,6 +293,52 @@ class ExportedProgram:
             _assign_attr(t, root, qual)
         return GraphModule(root, graph)
 
+    def _is_generic(self) -> bool:
+        """Whether the first graph serves every size of the dynamic dims: traced again with
+        each dynamic dim one larger and one smaller (the example's rows repeated or dropped),
+        the model gives the same graph (ops, constants, attributes). A loaded program, which
+        has no model to trace again, runs it for sizes it holds no graph for."""
+        cached = self.__dict__.get("_generic")
+        if cached is not None or self._model is None:
+            return bool(cached)
+        self._generic = False
+        if not any(self._dynamic):
+            return False
+        ex_args, ex_kwargs = self.example_inputs
+        checked = 0
+        for step in (1, -1):
+            alt = self._resized(ex_args, step)
+            if alt is None:
+                continue
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    gm = self._trace(alt, ex_kwargs)
+            except Exception:  # noqa: BLE001 - a model that refuses that size: not generic
+                return False
+            if not _same_graph(self.graph_module, gm):
+                return False
+            checked += 1
+        self._generic = checked > 0
+        return self._generic
+
+    def _resized(self, args, step: int):
+        """``args`` with every dynamic dim ``step`` longer (the last row repeated) or
+        shorter, or None where a dim's bounds forbid it."""
+        out = list(args)
+        with autograd.no_grad():
+            for i, per in enumerate(self._dynamic):
+                for d, dim in sorted(per.items()):
+                    t = out[i]
+                    n = t.shape[d]
+                    new = n + step
+                    if new < max(dim.min, 1) or (dim.max is not None and new > dim.max):
+                        return None
+                    rows = list(range(min(n, new))) + [n - 1] * max(0, new - n)
+                    idx = Tensor._wrap(backend.array_module(t._data).asarray(rows), t._device)
+                    out[i] = t.index_select(d, idx)
+        return out
+
     def _key(self, args, kwargs):
         vals = list(args) + [kwargs[k] for k in sorted(kwargs)]
         return tuple(tuple(a.shape) if isinstance(a, Tensor) else repr(a) for a in vals)
@@ -316,6 +396,8 @@ class ExportedProgram:
         key = self._key(args, kwargs)
         gm = self._cache.get(key)
         if gm is None:
+            if self._model is None and self.__dict__.get("_generic"):
+                return self.graph_module  # NOTE: checked at export: the same for all sizes
             if self._model is None:
                 sizes = [k for k in self._cache]
                 raise GuardError(
@@ -495,7 +577,9 @@ def save(ep, f, *, extra_files=None, opset_version=None, pickle_protocol=2) -> N
 def load(f, *, extra_files=None, expected_opset_version=None):
     """Read an exported program that ``save`` wrote; ``extra_files`` (a dict of names) gets
     the saved strings filled in. Its ``module()`` runs the saved graphs with the same input
-    checks; input sizes the file holds no graph for are refused (no model to trace again)."""
+    checks. Other sizes of a dynamic dim run the first graph where ``save`` found it the same
+    at the sizes next to the example's (no size appears in it as a constant); otherwise the
+    sizes the file holds no graph for are refused (there is no model to trace again)."""
     from . import _export_archive
 
     return _export_archive.load(f, extra_files)

@@ -1,5 +1,6 @@
-"""torch.jit under manygrad: script and trace give back what they are given; saving refuses
-with the way to save weights instead."""
+"""torch.jit under manygrad: script and trace give back what they are given; jit.save and
+jit.load round-trip a model through manygrad's archive and refuse PyTorch's TorchScript
+archives with the way to load weights instead."""
 
 import pytest
 
@@ -31,11 +32,34 @@ def test_script_and_trace_return_the_callable():
     assert isinstance(m, mg.jit.ScriptModule)
 
 
-def test_save_and_load_say_how_to_save_weights(tmp_path):
-    with pytest.raises(RuntimeError, match="state_dict"):
-        mg.jit.save(mg.nn.Linear(2, 2), str(tmp_path / "m.pt"))
-    with pytest.raises(RuntimeError, match="load_state_dict"):
-        mg.jit.load(str(tmp_path / "m.pt"))
+def test_save_and_load_round_trip(tmp_path):
+    import io
+
+    m = mg.jit.script(mg.nn.Sequential(mg.nn.Linear(3, 4), mg.nn.GELU(), mg.nn.Linear(4, 2)))
+    x = mg.randn(5, 3)
+    path = str(tmp_path / "m.pt")
+    mg.jit.save(m, path, _extra_files={"config.json": '{"classes": 2}', "raw.bin": b"\x00\x01"})
+    extra = {"config.json": "", "missing.txt": ""}
+    got = mg.jit.load(path, map_location="cpu", _extra_files=extra)
+    assert isinstance(got, mg.nn.Sequential) and got is not m
+    assert extra == {"config.json": b'{"classes": 2}', "missing.txt": ""}
+    assert bool((got(x) == m(x)).all())
+    buf = io.BytesIO()
+    mg.jit.save(mg.jit.trace(m, x), buf)
+    buf.seek(0)
+    assert bool((mg.jit.load(buf)(x) == m(x)).all())
+    # a file of another kind names the right loader
+    mg.save(m.state_dict(), str(tmp_path / "w.pt"))
+    with pytest.raises(RuntimeError, match="not an archive written by jit.save.*mg.load"):
+        mg.jit.load(str(tmp_path / "w.pt"))
+
+
+def test_load_refuses_torchscript_archives(tmp_path):
+    torch = pytest.importorskip("torch")
+    path = str(tmp_path / "ts.pt")
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path)
+    with pytest.raises(RuntimeError, match="TorchScript archive.*load_state_dict"):
+        mg.jit.load(path)
 
 
 def test_a_scripted_pytorch_program_runs(tmp_path):

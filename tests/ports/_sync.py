@@ -125,6 +125,28 @@ def _patched_load_state_dict(self, state_dict, *args, **kwargs):
 
 torch.nn.Module.load_state_dict = _patched_load_state_dict
 
+
+def _keep_loaded(fn):
+    # a model read back from an archive (torch.jit.load, ExportedProgram.module) keeps the
+    # values it was saved with
+    def loaded(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        if isinstance(out, torch.nn.Module):
+            for p in out.parameters():
+                _synced[id(p)] = weakref.ref(p)
+        return out
+
+    return loaded
+
+
+torch.jit.load = _keep_loaded(torch.jit.load)
+try:
+    import torch.export
+
+    torch.export.ExportedProgram.module = _keep_loaded(torch.export.ExportedProgram.module)
+except (ImportError, AttributeError):
+    pass
+
 _optimizer_init = torch.optim.Optimizer.__init__
 
 

@@ -310,6 +310,7 @@ PORTS = [
     ("training_boilerplate.py", ["--accum", "1", "--epochs", "2"], (2e-3, 1e-4), ()),
     ("v2_masks_fpn.py", [], (2e-3, 1e-4), ()),
     ("poisson_bilinear_rprop.py", [], (2e-3, 1e-4), ()),
+    ("deploy_export_jit.py", [], (2e-3, 1e-5), ()),
 ]  # fmt: skip
 
 

@@ -15,7 +15,10 @@ op bumps it, and backward refuses values that were overwritten after an op saved
 from __future__ import annotations
 
 import copyreg
+import importlib
 import itertools
+import pickle
+import sys
 import weakref
 
 import numpy as _np
@@ -346,14 +349,43 @@ class _OpType(type):
         node = cls.__dict__.get("node_name") or f"{op}Backward0"
         set_("op_name", op)
         set_("_ref_name", name)
+        key = (cls.__module__, name)
+        # NOTE: None marks a name two classes of one module share (factory defaults)
+        _BY_REF[key] = cls if _BY_REF.get(key, cls) is cls else None
         set_("__name__", node)
         set_("__qualname__", node)
         set_("_named", True)
 
 
+_BY_REF: dict = {}  # (module, op class name) -> the class (None where the name is shared)
+
+
 def _pickle_op(cls):
-    # NOTE: a class is pickled by the name its module knows it by (the op's name)
-    return cls.__dict__.get("_ref_name") or cls.__qualname__
+    # NOTE: a class is pickled by the name its module knows it by (the op's name); an op
+    # class that a factory made (``_unary("Tanh", ...)``) is no attribute of its module, and
+    # is found again by its module and name among the op classes made at import
+    ref = cls.__dict__.get("_ref_name") or cls.__qualname__
+    obj = sys.modules.get(cls.__module__)
+    for part in ref.split("."):
+        obj = getattr(obj, part, None)
+    if obj is not cls and _BY_REF.get((cls.__module__, ref)) is cls:
+        return (_op_by_ref, (cls.__module__, ref))
+    return ref
+
+
+def _op_by_ref(module: str, ref: str):
+    """The op class ``ref`` that importing ``module`` makes (an unpickled graph's target).
+    Only manygrad's own modules are imported (a weights-only load allows this function)."""
+    if module != "manygrad" and not module.startswith("manygrad."):
+        raise pickle.UnpicklingError(f"op class {module}.{ref}: not one of manygrad's ops")
+    importlib.import_module(module)
+    cls = _BY_REF.get((module, ref))
+    if cls is None:
+        raise pickle.UnpicklingError(
+            f"op class {module}.{ref} is not made by this manygrad (it was pickled by a "
+            "version that has it); load the file with the manygrad that wrote it"
+        )
+    return cls
 
 
 copyreg.pickle(_OpType, _pickle_op)
