@@ -311,6 +311,7 @@ PORTS = [
     ("v2_masks_fpn.py", [], (2e-3, 1e-4), ()),
     ("poisson_bilinear_rprop.py", [], (2e-3, 1e-4), ()),
     ("deploy_export_jit.py", [], (2e-3, 1e-5), ()),
+    ("optimizer_zoo.py", [], (2e-3, 1e-5), ()),
 ]  # fmt: skip
 
 
