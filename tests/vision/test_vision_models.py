@@ -422,6 +422,7 @@ def test_weights_enums_match_torchvision(tv):
             assert repr(w) == repr(r)
             assert w.meta["num_params"] == r.meta["num_params"]
             cats = r.meta["categories"]
+            assert w.meta["categories"] == cats, (name, w.name)
             assert w.meta["num_classes"] == (None if cats is None else len(cats))
             np.testing.assert_equal(w.meta["_metrics"], r.meta["_metrics"])  # nan == nan
             assert w.transforms.keywords.get("crop_size") == r.transforms.keywords["crop_size"]
@@ -437,8 +438,8 @@ def test_weights_enums_match_torchvision(tv):
     )
     with pytest.raises(TypeError, match="expected ResNet18_Weights"):
         M.resnet18(weights=M.ResNet50_Weights.DEFAULT)
-    with pytest.raises(KeyError, match="num_classes"):
-        M.ResNet18_Weights.DEFAULT.meta["categories"]
+    assert M.ResNet18_Weights.DEFAULT.meta["categories"][:2] == ["tench", "goldfish"]
+    assert M.VGG16_Weights.IMAGENET1K_FEATURES.meta["categories"] is None
 
 
 @pytest.fixture

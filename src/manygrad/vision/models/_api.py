@@ -33,19 +33,6 @@ __all__ = [
 ]
 
 
-class _Meta(dict):
-    """A weights entry's ``meta``: a dict whose missing ``categories`` says why."""
-
-    def __missing__(self, key):
-        if key == "categories":
-            raise KeyError(
-                "categories: manygrad's weights metadata leaves out the ImageNet class names; "
-                f"meta['num_classes'] = {self.get('num_classes')} gives their count (read the "
-                "names from torchvision's models/_meta.py or an ImageNet synset list)"
-            )
-        raise KeyError(key)
-
-
 @dataclass(eq=False)
 class Weights:
     """Pretrained weights: where they live (``url``), the preprocessing they expect
@@ -366,7 +353,10 @@ def _imagenet_weights(
     num_classes: int | None = 1000,
     **extra: Any,
 ) -> Weights:
-    """A ``Weights`` entry for an ImageNet-1K classifier (1000 classes) with its preset."""
+    """A ``Weights`` entry for an ImageNet-1K classifier (1000 classes) with its preset;
+    ``meta["categories"]`` names the classes (default: ImageNet's 1000 when ``num_classes``
+    is 1000, else None, as for a checkpoint without a classifier)."""
+    from ._meta import _IMAGENET_CATEGORIES
     from ._presets import ImageClassification
 
     kw: dict[str, Any] = {"crop_size": crop_size}
@@ -377,7 +367,9 @@ def _imagenet_weights(
     for k in ("mean", "std"):
         if k in extra:
             kw[k] = extra.pop(k)
-    meta = _Meta(
+    categories = extra.pop("categories", _IMAGENET_CATEGORIES if num_classes == 1000 else None)
+    meta = dict(
+        categories=categories,
         num_classes=num_classes,
         num_params=num_params,
         min_size=min_size,

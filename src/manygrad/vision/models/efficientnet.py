@@ -1,5 +1,6 @@
-"""EfficientNet B0 and B1 (Tan & Le, "EfficientNet: Rethinking Model Scaling for
-Convolutional Neural Networks", 2019), as torchvision builds them."""
+"""EfficientNet B0-B7 (Tan & Le, "EfficientNet: Rethinking Model Scaling for
+Convolutional Neural Networks", 2019) and EfficientNetV2 S/M/L (Tan & Le, "EfficientNetV2:
+Smaller Models and Faster Training", 2021), as torchvision builds them."""
 
 # ruff: noqa: N801 (torchvision's class names: EfficientNet_B0_Weights, ...)
 from __future__ import annotations
@@ -26,10 +27,10 @@ from ._api import (
 
 __all__ = [
     "EfficientNet",
-    "EfficientNet_B0_Weights",
-    "EfficientNet_B1_Weights",
-    "efficientnet_b0",
-    "efficientnet_b1",
+    *[f"EfficientNet_B{i}_Weights" for i in range(8)],
+    *[f"EfficientNet_V2_{s}_Weights" for s in "SML"],
+    *[f"efficientnet_b{i}" for i in range(8)],
+    *[f"efficientnet_v2_{s}" for s in "sml"],
 ]
 
 
@@ -76,6 +77,26 @@ class MBConvConfig(_MBConvConfig):
     @staticmethod
     def adjust_depth(num_layers: int, depth_mult: float) -> int:
         return int(math.ceil(num_layers * depth_mult))
+
+
+class FusedMBConvConfig(_MBConvConfig):
+    """One stage of EfficientNetV2's Table 4 built from ``FusedMBConv`` blocks (no width or
+    depth scaling)."""
+
+    def __init__(
+        self,
+        expand_ratio: float,
+        kernel: int,
+        stride: int,
+        input_channels: int,
+        out_channels: int,
+        num_layers: int,
+        block: Callable[..., nn.Module] | None = None,
+    ):
+        super().__init__(
+            expand_ratio, kernel, stride, input_channels, out_channels, num_layers,
+            FusedMBConv if block is None else block,
+        )  # fmt: skip
 
 
 class MBConv(nn.Module):
@@ -143,8 +164,48 @@ class MBConv(nn.Module):
         return result
 
 
+class FusedMBConv(nn.Module):
+    """EfficientNetV2's early block: one full ``kernel`` convolution that expands (SiLU),
+    a 1x1 projection (none when ``expand_ratio`` is 1: the convolution maps straight to
+    the output); the residual branch is dropped per sample with stochastic depth."""
+
+    def __init__(
+        self,
+        cnf: FusedMBConvConfig,
+        stochastic_depth_prob: float,
+        norm_layer: Callable[..., nn.Module],
+    ):
+        super().__init__()
+        if not (1 <= cnf.stride <= 2):
+            raise ValueError(f"illegal stride value {cnf.stride} (EfficientNet uses 1 or 2)")
+        self.use_res_connect = cnf.stride == 1 and cnf.input_channels == cnf.out_channels
+        expanded = cnf.adjust_channels(cnf.input_channels, cnf.expand_ratio)
+        conv = functools.partial(Conv2dNormActivation, norm_layer=norm_layer)
+        if expanded != cnf.input_channels:
+            layers = [
+                conv(cnf.input_channels, expanded, kernel_size=cnf.kernel, stride=cnf.stride,
+                     activation_layer=nn.SiLU),
+                conv(expanded, cnf.out_channels, kernel_size=1, activation_layer=None),
+            ]  # fmt: skip
+        else:
+            layers = [
+                conv(cnf.input_channels, cnf.out_channels, kernel_size=cnf.kernel,
+                     stride=cnf.stride, activation_layer=nn.SiLU),
+            ]  # fmt: skip
+        self.block = nn.Sequential(*layers)
+        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+        self.out_channels = cnf.out_channels
+
+    def forward(self, x):
+        result = self.block(x)
+        if self.use_res_connect:
+            result = self.stochastic_depth(result) + x
+        return result
+
+
 class EfficientNet(nn.Module):
-    """EfficientNet from a table of ``MBConvConfig`` stages.
+    """EfficientNet V1 or V2 from a table of ``MBConvConfig`` / ``FusedMBConvConfig``
+    stages.
 
     Args:
         inverted_residual_setting: the stages.
@@ -168,7 +229,10 @@ class EfficientNet(nn.Module):
         super().__init__()
         if not inverted_residual_setting:
             raise ValueError("The inverted_residual_setting should not be empty")
-        if not all(isinstance(s, _MBConvConfig) for s in inverted_residual_setting):
+        if not (
+            isinstance(inverted_residual_setting, Sequence)
+            and all(isinstance(s, _MBConvConfig) for s in inverted_residual_setting)
+        ):
             raise TypeError("The inverted_residual_setting should be List[MBConvConfig]")
         norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
         first = inverted_residual_setting[0].input_channels
@@ -223,62 +287,161 @@ class EfficientNet(nn.Module):
         return self._forward_impl(x)
 
 
-def _efficientnet_conf(width_mult: float, depth_mult: float) -> list[MBConvConfig]:
-    conf = functools.partial(MBConvConfig, width_mult=width_mult, depth_mult=depth_mult)
-    return [
-        conf(1, 3, 1, 32, 16, 1),
-        conf(6, 3, 2, 16, 24, 2),
-        conf(6, 5, 2, 24, 40, 2),
-        conf(6, 3, 2, 40, 80, 3),
-        conf(6, 5, 1, 80, 112, 3),
-        conf(6, 5, 2, 112, 192, 4),
-        conf(6, 3, 1, 192, 320, 1),
-    ]
+def _efficientnet_conf(arch: str, **kwargs: Any) -> tuple[list[_MBConvConfig], int | None]:
+    """The stages of ``arch`` ("efficientnet_b<i>" with ``width_mult`` and ``depth_mult``,
+    or "efficientnet_v2_<s|m|l>") and the last convolution's width (None: 4x its input)."""
+    if arch.startswith("efficientnet_b"):
+        conf = functools.partial(
+            MBConvConfig, width_mult=kwargs.pop("width_mult"), depth_mult=kwargs.pop("depth_mult")
+        )
+        setting = [
+            conf(1, 3, 1, 32, 16, 1),
+            conf(6, 3, 2, 16, 24, 2),
+            conf(6, 5, 2, 24, 40, 2),
+            conf(6, 3, 2, 40, 80, 3),
+            conf(6, 5, 1, 80, 112, 3),
+            conf(6, 5, 2, 112, 192, 4),
+            conf(6, 3, 1, 192, 320, 1),
+        ]
+        return setting, None
+    fused, mb = FusedMBConvConfig, MBConvConfig
+    # (expand, kernel, stride, in, out, layers) per stage: EfficientNetV2's Table 4 (S) and
+    # its scaled-up M and L
+    if arch.startswith("efficientnet_v2_s"):
+        setting = [
+            fused(1, 3, 1, 24, 24, 2),
+            fused(4, 3, 2, 24, 48, 4),
+            fused(4, 3, 2, 48, 64, 4),
+            mb(4, 3, 2, 64, 128, 6),
+            mb(6, 3, 1, 128, 160, 9),
+            mb(6, 3, 2, 160, 256, 15),
+        ]
+    elif arch.startswith("efficientnet_v2_m"):
+        setting = [
+            fused(1, 3, 1, 24, 24, 3),
+            fused(4, 3, 2, 24, 48, 5),
+            fused(4, 3, 2, 48, 80, 5),
+            mb(4, 3, 2, 80, 160, 7),
+            mb(6, 3, 1, 160, 176, 14),
+            mb(6, 3, 2, 176, 304, 18),
+            mb(6, 3, 1, 304, 512, 5),
+        ]
+    elif arch.startswith("efficientnet_v2_l"):
+        setting = [
+            fused(1, 3, 1, 32, 32, 4),
+            fused(4, 3, 2, 32, 64, 7),
+            fused(4, 3, 2, 64, 96, 7),
+            mb(4, 3, 2, 96, 192, 10),
+            mb(6, 3, 1, 192, 224, 19),
+            mb(6, 3, 2, 224, 384, 25),
+            mb(6, 3, 1, 384, 640, 7),
+        ]
+    else:
+        raise ValueError(f"Unsupported model type {arch}")
+    return setting, 1280
 
 
-def _efficientnet(setting, dropout, weights, progress, **kwargs: Any) -> EfficientNet:
+def _efficientnet(setting, dropout, last_channel, weights, progress, **kwargs: Any) -> EfficientNet:
     _set_num_classes(kwargs, weights)
-    return _build(lambda: EfficientNet(setting, dropout, **kwargs), weights, progress)
+    return _build(
+        lambda: EfficientNet(setting, dropout, last_channel=last_channel, **kwargs),
+        weights,
+        progress,
+    )
 
 
 _URL = "https://download.pytorch.org/models/"
+
+
+# a checkpoint per line: file, num_params, acc@1, acc@5, GFLOPs (_ops), MB (_file_size)
+def _w(file: str, num_params: int, acc1: float, acc5: float, ops: float, size: float, **kw):
+    return _imagenet_weights(_URL + file, num_params, acc1, acc5, _ops=ops, _file_size=size, **kw)
+
+
 _V1_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#efficientnet-v1"
+_V2_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#efficientnet-v2"
+_TUNED_RECIPE = "https://github.com/pytorch/vision/issues/3995#new-recipe-with-lr-wd-crop-tuning"
+# NOTE: B5-B7 (ported from TensorFlow by lukemelas) and V2 keep their batch norm settings
+_BN_TF = functools.partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
+_BN_V2 = functools.partial(nn.BatchNorm2d, eps=1e-03)
 
 
+# fmt: off
 class EfficientNet_B0_Weights(WeightsEnum):
-    IMAGENET1K_V1 = _imagenet_weights(
-        _URL + "efficientnet_b0_rwightman-7f5810bc.pth",
-        5288548,
-        77.692,
-        93.532,
-        resize_size=256,
-        interpolation="bicubic",
-        recipe=_V1_RECIPE,
-    )
+    IMAGENET1K_V1 = _w("efficientnet_b0_rwightman-7f5810bc.pth", 5288548, 77.692, 93.532, 0.386,
+                       20.451, resize_size=256, interpolation="bicubic", recipe=_V1_RECIPE)
     DEFAULT = IMAGENET1K_V1
 
 
 class EfficientNet_B1_Weights(WeightsEnum):
-    IMAGENET1K_V1 = _imagenet_weights(
-        _URL + "efficientnet_b1_rwightman-bac287d4.pth",
-        7794184,
-        78.642,
-        94.186,
-        crop_size=240,
-        resize_size=256,
-        interpolation="bicubic",
-        recipe=_V1_RECIPE,
-    )
-    IMAGENET1K_V2 = _imagenet_weights(
-        _URL + "efficientnet_b1-c27df63c.pth",
-        7794184,
-        79.838,
-        94.934,
-        crop_size=240,
-        resize_size=255,
-        recipe="https://github.com/pytorch/vision/issues/3995#new-recipe-with-lr-wd-crop-tuning",
-    )
+    IMAGENET1K_V1 = _w("efficientnet_b1_rwightman-bac287d4.pth", 7794184, 78.642, 94.186, 0.687,
+                       30.134, crop_size=240, resize_size=256, interpolation="bicubic",
+                       recipe=_V1_RECIPE)
+    IMAGENET1K_V2 = _w("efficientnet_b1-c27df63c.pth", 7794184, 79.838, 94.934, 0.687, 30.136,
+                       crop_size=240, resize_size=255, recipe=_TUNED_RECIPE)
     DEFAULT = IMAGENET1K_V2
+
+
+class EfficientNet_B2_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _w("efficientnet_b2_rwightman-c35c1473.pth", 9109994, 80.608, 95.31, 1.088,
+                       35.174, crop_size=288, resize_size=288, interpolation="bicubic",
+                       recipe=_V1_RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+class EfficientNet_B3_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _w("efficientnet_b3_rwightman-b3899882.pth", 12233232, 82.008, 96.054, 1.827,
+                       47.184, crop_size=300, resize_size=320, interpolation="bicubic",
+                       recipe=_V1_RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+class EfficientNet_B4_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _w("efficientnet_b4_rwightman-23ab8bcd.pth", 19341616, 83.384, 96.594, 4.394,
+                       74.489, crop_size=380, resize_size=384, interpolation="bicubic",
+                       recipe=_V1_RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+class EfficientNet_B5_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _w("efficientnet_b5_lukemelas-1a07897c.pth", 30389784, 83.444, 96.628, 10.266,
+                       116.864, crop_size=456, resize_size=456, interpolation="bicubic",
+                       recipe=_V1_RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+class EfficientNet_B6_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _w("efficientnet_b6_lukemelas-24a108a5.pth", 43040704, 84.008, 96.916, 19.068,
+                       165.362, crop_size=528, resize_size=528, interpolation="bicubic",
+                       recipe=_V1_RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+class EfficientNet_B7_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _w("efficientnet_b7_lukemelas-c5b4e57e.pth", 66347960, 84.122, 96.908, 37.746,
+                       254.675, crop_size=600, resize_size=600, interpolation="bicubic",
+                       recipe=_V1_RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+class EfficientNet_V2_S_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _w("efficientnet_v2_s-dd5fe13b.pth", 21458488, 84.228, 96.878, 8.366, 82.704,
+                       min_size=(33, 33), crop_size=384, resize_size=384, recipe=_V2_RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+class EfficientNet_V2_M_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _w("efficientnet_v2_m-dc08266a.pth", 54139356, 85.112, 97.156, 24.582, 208.01,
+                       min_size=(33, 33), crop_size=480, resize_size=480, recipe=_V2_RECIPE)
+    DEFAULT = IMAGENET1K_V1
+
+
+class EfficientNet_V2_L_Weights(WeightsEnum):
+    IMAGENET1K_V1 = _w("efficientnet_v2_l-59c71312.pth", 118515272, 85.808, 97.788, 56.08, 454.573,
+                       min_size=(33, 33), crop_size=480, resize_size=480, interpolation="bicubic",
+                       mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), recipe=_V2_RECIPE)
+    DEFAULT = IMAGENET1K_V1
+# fmt: on
 
 
 @register_model()
@@ -293,10 +456,20 @@ def efficientnet_b0(
         progress: show a download progress bar (default True).
         **kwargs: passed to ``EfficientNet`` (``num_classes``, ``dropout`` (0.2),
             ``stochastic_depth_prob``, ``norm_layer``).
+
+    Example:
+        >>> model = efficientnet_b0(num_classes=10)
     """
     weights = EfficientNet_B0_Weights.verify(weights)
-    setting = _efficientnet_conf(width_mult=1.0, depth_mult=1.0)
-    return _efficientnet(setting, kwargs.pop("dropout", 0.2), weights, progress, **kwargs)
+    setting, last_channel = _efficientnet_conf("efficientnet_b0", width_mult=1.0, depth_mult=1.0)
+    return _efficientnet(
+        setting,
+        kwargs.pop("dropout", 0.2),
+        last_channel,
+        weights,
+        progress,
+        **kwargs,
+    )
 
 
 @register_model()
@@ -304,7 +477,185 @@ def efficientnet_b0(
 def efficientnet_b1(
     *, weights: EfficientNet_B1_Weights | None = None, progress: bool = True, **kwargs: Any
 ) -> EfficientNet:
-    """EfficientNet-B1 (arguments as ``efficientnet_b0``)."""
+    """EfficientNet-B1 (arguments as ``efficientnet_b0``; dropout 0.2)."""
     weights = EfficientNet_B1_Weights.verify(weights)
-    setting = _efficientnet_conf(width_mult=1.0, depth_mult=1.1)
-    return _efficientnet(setting, kwargs.pop("dropout", 0.2), weights, progress, **kwargs)
+    setting, last_channel = _efficientnet_conf("efficientnet_b1", width_mult=1.0, depth_mult=1.1)
+    return _efficientnet(
+        setting,
+        kwargs.pop("dropout", 0.2),
+        last_channel,
+        weights,
+        progress,
+        **kwargs,
+    )
+
+
+@register_model()
+@handle_legacy_interface(EfficientNet_B2_Weights.IMAGENET1K_V1)
+def efficientnet_b2(
+    *, weights: EfficientNet_B2_Weights | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-B2 (arguments as ``efficientnet_b0``; dropout 0.3)."""
+    weights = EfficientNet_B2_Weights.verify(weights)
+    setting, last_channel = _efficientnet_conf("efficientnet_b2", width_mult=1.1, depth_mult=1.2)
+    return _efficientnet(
+        setting,
+        kwargs.pop("dropout", 0.3),
+        last_channel,
+        weights,
+        progress,
+        **kwargs,
+    )
+
+
+@register_model()
+@handle_legacy_interface(EfficientNet_B3_Weights.IMAGENET1K_V1)
+def efficientnet_b3(
+    *, weights: EfficientNet_B3_Weights | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-B3 (arguments as ``efficientnet_b0``; dropout 0.3)."""
+    weights = EfficientNet_B3_Weights.verify(weights)
+    setting, last_channel = _efficientnet_conf("efficientnet_b3", width_mult=1.2, depth_mult=1.4)
+    return _efficientnet(
+        setting,
+        kwargs.pop("dropout", 0.3),
+        last_channel,
+        weights,
+        progress,
+        **kwargs,
+    )
+
+
+@register_model()
+@handle_legacy_interface(EfficientNet_B4_Weights.IMAGENET1K_V1)
+def efficientnet_b4(
+    *, weights: EfficientNet_B4_Weights | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-B4 (arguments as ``efficientnet_b0``; dropout 0.4)."""
+    weights = EfficientNet_B4_Weights.verify(weights)
+    setting, last_channel = _efficientnet_conf("efficientnet_b4", width_mult=1.4, depth_mult=1.8)
+    return _efficientnet(
+        setting,
+        kwargs.pop("dropout", 0.4),
+        last_channel,
+        weights,
+        progress,
+        **kwargs,
+    )
+
+
+@register_model()
+@handle_legacy_interface(EfficientNet_B5_Weights.IMAGENET1K_V1)
+def efficientnet_b5(
+    *, weights: EfficientNet_B5_Weights | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-B5 (arguments as ``efficientnet_b0``; dropout 0.4; batch norm eps 1e-3,
+    momentum 0.01)."""
+    weights = EfficientNet_B5_Weights.verify(weights)
+    setting, last_channel = _efficientnet_conf("efficientnet_b5", width_mult=1.6, depth_mult=2.2)
+    return _efficientnet(
+        setting,
+        kwargs.pop("dropout", 0.4),
+        last_channel,
+        weights,
+        progress,
+        norm_layer=_BN_TF,
+        **kwargs,
+    )
+
+
+@register_model()
+@handle_legacy_interface(EfficientNet_B6_Weights.IMAGENET1K_V1)
+def efficientnet_b6(
+    *, weights: EfficientNet_B6_Weights | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-B6 (arguments as ``efficientnet_b0``; dropout 0.5; batch norm eps 1e-3,
+    momentum 0.01)."""
+    weights = EfficientNet_B6_Weights.verify(weights)
+    setting, last_channel = _efficientnet_conf("efficientnet_b6", width_mult=1.8, depth_mult=2.6)
+    return _efficientnet(
+        setting,
+        kwargs.pop("dropout", 0.5),
+        last_channel,
+        weights,
+        progress,
+        norm_layer=_BN_TF,
+        **kwargs,
+    )
+
+
+@register_model()
+@handle_legacy_interface(EfficientNet_B7_Weights.IMAGENET1K_V1)
+def efficientnet_b7(
+    *, weights: EfficientNet_B7_Weights | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNet-B7 (arguments as ``efficientnet_b0``; dropout 0.5; batch norm eps 1e-3,
+    momentum 0.01)."""
+    weights = EfficientNet_B7_Weights.verify(weights)
+    setting, last_channel = _efficientnet_conf("efficientnet_b7", width_mult=2.0, depth_mult=3.1)
+    return _efficientnet(
+        setting,
+        kwargs.pop("dropout", 0.5),
+        last_channel,
+        weights,
+        progress,
+        norm_layer=_BN_TF,
+        **kwargs,
+    )
+
+
+@register_model()
+@handle_legacy_interface(EfficientNet_V2_S_Weights.IMAGENET1K_V1)
+def efficientnet_v2_s(
+    *, weights: EfficientNet_V2_S_Weights | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNetV2-S (arguments as ``efficientnet_b0``; dropout 0.2; batch norm eps 1e-3)."""
+    weights = EfficientNet_V2_S_Weights.verify(weights)
+    setting, last_channel = _efficientnet_conf("efficientnet_v2_s")
+    return _efficientnet(
+        setting,
+        kwargs.pop("dropout", 0.2),
+        last_channel,
+        weights,
+        progress,
+        norm_layer=_BN_V2,
+        **kwargs,
+    )
+
+
+@register_model()
+@handle_legacy_interface(EfficientNet_V2_M_Weights.IMAGENET1K_V1)
+def efficientnet_v2_m(
+    *, weights: EfficientNet_V2_M_Weights | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNetV2-M (arguments as ``efficientnet_b0``; dropout 0.3; batch norm eps 1e-3)."""
+    weights = EfficientNet_V2_M_Weights.verify(weights)
+    setting, last_channel = _efficientnet_conf("efficientnet_v2_m")
+    return _efficientnet(
+        setting,
+        kwargs.pop("dropout", 0.3),
+        last_channel,
+        weights,
+        progress,
+        norm_layer=_BN_V2,
+        **kwargs,
+    )
+
+
+@register_model()
+@handle_legacy_interface(EfficientNet_V2_L_Weights.IMAGENET1K_V1)
+def efficientnet_v2_l(
+    *, weights: EfficientNet_V2_L_Weights | None = None, progress: bool = True, **kwargs: Any
+) -> EfficientNet:
+    """EfficientNetV2-L (arguments as ``efficientnet_b0``; dropout 0.4; batch norm eps 1e-3)."""
+    weights = EfficientNet_V2_L_Weights.verify(weights)
+    setting, last_channel = _efficientnet_conf("efficientnet_v2_l")
+    return _efficientnet(
+        setting,
+        kwargs.pop("dropout", 0.4),
+        last_channel,
+        weights,
+        progress,
+        norm_layer=_BN_V2,
+        **kwargs,
+    )
