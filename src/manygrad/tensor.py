@@ -232,8 +232,11 @@ class Tensor(CoreMethods, TensorMethods, InplaceMethods):
         return int(self.item())
 
     def __index__(self):
-        if self._data.dtype.kind not in "iub":
-            raise TypeError("only integer tensors of a single element can be used as an index")
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError(
+                "only integer tensors of a single element can be converted to an index"
+                + (f" (got {self._data.size} elements)" if self._data.size != 1 else "")
+            )
         return int(self.item())
 
     def __bool__(self):

@@ -312,6 +312,7 @@ PORTS = [
     ("poisson_bilinear_rprop.py", [], (2e-3, 1e-4), ()),
     ("deploy_export_jit.py", [], (2e-3, 1e-5), ()),
     ("optimizer_zoo.py", [], (2e-3, 1e-5), ()),
+    ("model_surgery.py", [], (2e-3, 1e-5), ()),
 ]  # fmt: skip
 
 
