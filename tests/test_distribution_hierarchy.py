@@ -84,18 +84,18 @@ TRANSFORMED = ["LogNormal", "Gumbel", "HalfNormal", "HalfCauchy", "Weibull", "Pa
 
 def _build(name, dtype="float64", grad=False, scale=1.0, validate=None):
     """manygrad's and torch's distribution ``name`` (the first parameter times ``scale``),
-    and their parameter tensors; ``validate=False`` turns torch's checks off."""
+    and their parameter tensors; ``validate=False`` turns the checks of both off."""
     arrays, build = FAMILIES[name]
     arrays = [np.asarray(a, dtype=np.float64) * (scale if i == 0 else 1.0)
               for i, a in enumerate(arrays)]  # fmt: skip
     mp = [_tensor(MD, a, dtype, grad) for a in arrays]
     tp = [_tensor(TD, a, dtype, grad) for a in arrays]
-    dt = build(TD, tp)
-    d = dt
-    while validate is False and d is not None:
-        d._validate_args = False  # NOTE: the base distributions' checks too
-        d = getattr(d, "base_dist", None)
-    return build(MD, mp), mp, dt, tp
+    dm, dt = build(MD, mp), build(TD, tp)
+    for d in (dm, dt):
+        while validate is False and d is not None:
+            d._validate_args = False  # NOTE: the base distributions' checks too
+            d = getattr(d, "base_dist", None)
+    return dm, mp, dt, tp
 
 
 def _np(t):

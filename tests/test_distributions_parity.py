@@ -316,19 +316,20 @@ def test_validate_args(name, build, use):
         def t(x):
             return tensors.tensor(np.asarray(x, dtype=np.float64))
 
+        before = lib.Distribution._validate_args
         lib.Distribution.set_default_validate_args(validate)
         try:
             d = build(lib, t)
             return use(d, t) if use is not None else d
         finally:
-            lib.Distribution.set_default_validate_args(lib is TD)
+            lib.Distribution.set_default_validate_args(before)
 
     with pytest.raises(ValueError):
         run(TD, torch, True)
     with pytest.raises(ValueError):
         run(MD, mg, True)
     if use is None:
-        run(MD, mg, False)  # off by default: the parameters are not checked
+        run(MD, mg, False)  # turned off: the parameters are not checked
 
 
 def test_validate_args_keyword_and_message():

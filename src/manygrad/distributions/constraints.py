@@ -34,7 +34,7 @@ class Constraint:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return type(self).__name__.lstrip("_") + "()"
+        return type(self).__name__[1:] + "()"  # NOTE: PyTorch's rule (drops the "_")
 
 
 def _all_right(x: Tensor, n: int) -> Tensor:
@@ -63,6 +63,11 @@ class _Dependent(Constraint):
         return self._event_dim
 
     def __call__(self, *, is_discrete=NotImplemented, event_dim=NotImplemented):
+        """``dependent(is_discrete=True, event_dim=1)``: a copy with those static values."""
+        if is_discrete is NotImplemented:
+            is_discrete = self._is_discrete
+        if event_dim is NotImplemented:
+            event_dim = self._event_dim
         return _Dependent(is_discrete=is_discrete, event_dim=event_dim)
 
     def check(self, x):
@@ -89,8 +94,18 @@ class _IndependentConstraint(Constraint):
     """``base`` over events of ``reinterpreted_batch_ndims`` more dims."""
 
     def __init__(self, base_constraint: Constraint, reinterpreted_batch_ndims: int):
+        # NOTE: AssertionError, the type PyTorch raises here
+        if not isinstance(base_constraint, Constraint):
+            raise AssertionError(f"base_constraint must be a Constraint, got "
+                                 f"{type(base_constraint).__name__}")  # fmt: skip
+        if not isinstance(reinterpreted_batch_ndims, int):
+            raise AssertionError(f"reinterpreted_batch_ndims must be an int, got "
+                                 f"{type(reinterpreted_batch_ndims).__name__}")  # fmt: skip
+        if reinterpreted_batch_ndims < 0:
+            raise AssertionError(f"reinterpreted_batch_ndims must be >= 0, got "
+                                 f"{reinterpreted_batch_ndims}")  # fmt: skip
         self.base_constraint = base_constraint
-        self.reinterpreted_batch_ndims = int(reinterpreted_batch_ndims)
+        self.reinterpreted_batch_ndims = reinterpreted_batch_ndims
 
     @property
     def is_discrete(self):  # type: ignore[override]
@@ -178,6 +193,21 @@ class _IntegerInterval(Constraint):
         return f"IntegerInterval(lower_bound={self.lower_bound}, upper_bound={self.upper_bound})"
 
 
+class _IntegerLessThan(Constraint):
+    """Integers up to ``upper_bound``: ``(-inf, upper_bound]``."""
+
+    is_discrete = True
+
+    def __init__(self, upper_bound):
+        self.upper_bound = upper_bound
+
+    def check(self, value):
+        return (value % 1 == 0) & (value <= self.upper_bound)
+
+    def __repr__(self):
+        return f"IntegerLessThan(upper_bound={self.upper_bound})"
+
+
 class _IntegerGreaterThan(Constraint):
     is_discrete = True
 
@@ -253,7 +283,11 @@ class _Interval(Constraint):
         return f"Interval(lower_bound={self.lower_bound}, upper_bound={self.upper_bound})"
 
 
-class _HalfOpenInterval(_Interval):
+class _HalfOpenInterval(Constraint):
+    # NOTE: not an _Interval, as PyTorch's (isinstance tells the two apart)
+    def __init__(self, lower_bound, upper_bound):
+        self.lower_bound, self.upper_bound = lower_bound, upper_bound
+
     def check(self, value):
         return (self.lower_bound <= value) & (value < self.upper_bound)
 
@@ -283,10 +317,23 @@ class _Symmetric(_Square):
     def check(self, value):
         from ..ops import isclose
 
-        sq = super().check(value)
-        if not bool(sq.all()):
-            return sq
+        if value.shape[-2] != value.shape[-1]:
+            return super().check(value)  # NOTE: known from the shape, no host read
         return isclose(value, value.mT, atol=1e-6).all(-2).all(-1)
+
+
+def _when_all_symmetric(value, sym, test):
+    """``test(value)`` per matrix when every matrix is symmetric, else ``sym`` (PyTorch's
+    rule), computed without a host read: the non-symmetric matrices (NaN among them) are
+    swapped for the identity before ``test`` sees them."""
+    from .. import ops as F
+    from ..creation import eye
+
+    if value.shape[-2] != value.shape[-1]:
+        return sym
+    ident = eye(value.shape[-1], dtype=value.dtype, device=value.device)
+    safe = F.where(sym.unsqueeze(-1).unsqueeze(-1), value.detach(), ident)
+    return F.where(sym.all(), test(safe), sym)
 
 
 class _LowerTriangular(Constraint):
@@ -309,8 +356,12 @@ class _CorrCholesky(Constraint):
     event_dim = 2
 
     def check(self, value):
-        tol = 1e-6 * value.shape[-1]
-        row_norm = (value * value).sum(-1).sqrt()
+        from .. import finfo
+
+        # NOTE: PyTorch's tolerance: 10 epsilons of the dtype per column
+        tol = finfo(value.dtype).eps * value.shape[-1] * 10
+        v = value.detach()
+        row_norm = (v * v).sum(-1).sqrt()
         unit = ((row_norm - 1).abs() <= tol).all(-1)
         return _LowerCholesky().check(value) & unit
 
@@ -320,19 +371,20 @@ class _PositiveSemidefinite(_Symmetric):
         from .. import linalg
 
         sym = super().check(value)
-        if not bool(sym.all()):
-            return sym
-        return (linalg.eigvalsh(value) >= 0).all(-1)
+        return _when_all_symmetric(value, sym, lambda m: (linalg.eigvalsh(m) >= 0).all(-1))
 
 
 class _PositiveDefinite(_Symmetric):
     def check(self, value):
         from .. import linalg
+        from ..ops import isfinite
 
-        sym = super().check(value)
-        if not bool(sym.all()):
-            return sym
-        return (linalg.eigvalsh(value) > 0).all(-1)
+        def test(m):
+            # NOTE: a Cholesky factorization, as PyTorch's check; LAPACK's fails on inf
+            finite = isfinite(m).all(-1).all(-1)
+            return (linalg.cholesky_ex(m).info == 0) & finite
+
+        return _when_all_symmetric(value, super().check(value), test)
 
 
 class _Cat(Constraint):
@@ -340,7 +392,12 @@ class _Cat(Constraint):
 
     def __init__(self, cseq, dim: int = 0, lengths=None):
         self.cseq = list(cseq)
+        if not all(isinstance(c, Constraint) for c in self.cseq):
+            raise AssertionError("All elements of cseq must be Constraint instances")
         self.lengths = list(lengths) if lengths is not None else [1] * len(self.cseq)
+        if len(self.lengths) != len(self.cseq):
+            raise AssertionError(f"lengths ({len(self.lengths)}) must match cseq "
+                                 f"({len(self.cseq)})")  # fmt: skip
         self.dim = dim
 
     @property
@@ -354,6 +411,7 @@ class _Cat(Constraint):
     def check(self, value):
         from ..ops import cat as _cat
 
+        _check_dim(self.dim, value)
         checks, start = [], 0
         for c, n in zip(self.cseq, self.lengths):
             checks.append(c.check(value.narrow(self.dim, start, n)))
@@ -366,6 +424,8 @@ class _Stack(Constraint):
 
     def __init__(self, cseq, dim: int = 0):
         self.cseq, self.dim = list(cseq), dim
+        if not all(isinstance(c, Constraint) for c in self.cseq):
+            raise AssertionError("All elements of cseq must be Constraint instances")
 
     @property
     def is_discrete(self):  # type: ignore[override]
@@ -379,8 +439,14 @@ class _Stack(Constraint):
     def check(self, value):
         from ..ops import stack as _stack
 
+        _check_dim(self.dim, value)
         parts = [value.select(self.dim, i) for i in range(value.shape[self.dim])]
         return _stack([c.check(v) for c, v in zip(self.cseq, parts)], self.dim)
+
+
+def _check_dim(dim: int, value) -> None:
+    if not -value.ndim <= dim < value.ndim:
+        raise AssertionError(f"dim {dim} out of range for value with {value.ndim} dimensions")
 
 
 dependent = _Dependent()

@@ -53,6 +53,8 @@ class Normal(ExponentialFamily):
         return self.loc + eps * self.scale
 
     def log_prob(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.loc)
         var = self.scale**2
         return (
@@ -60,6 +62,8 @@ class Normal(ExponentialFamily):
         )
 
     def cdf(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.loc)
         return 0.5 * (1 + F.erf((value - self.loc) / (self.scale * math.sqrt(2))))
 
@@ -81,7 +85,10 @@ class Normal(ExponentialFamily):
 class Uniform(Distribution):
     """Uniform on ``[low, high)`` (both broadcast)."""
 
-    arg_constraints = {"low": constraints.real, "high": constraints.real}
+    @property
+    def arg_constraints(self) -> dict:
+        """``low < high``, as PyTorch's."""
+        return {"low": constraints.less_than(self.high), "high": constraints.greater_than(self.low)}
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self):
@@ -92,9 +99,6 @@ class Uniform(Distribution):
     def __init__(self, low, high, validate_args=None):
         self.low, self.high = broadcast_all(low, high)
         super().__init__(self.low.shape, (), validate_args)
-        if self._validate_args and not bool((self.low < self.high).all()):
-            raise ValueError("Uniform is not defined when low >= high: make each low smaller "
-                             "than its high")  # fmt: skip
 
     @property
     def mean(self) -> Tensor:
@@ -117,11 +121,15 @@ class Uniform(Distribution):
         return self.low + u * (self.high - self.low)
 
     def log_prob(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.low)
         inside = (self.low <= value).to(self.low.dtype) * (value < self.high).to(self.low.dtype)
         return inside.log() - (self.high - self.low).log()
 
     def cdf(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.low)
         return ((value - self.low) / (self.high - self.low)).clamp(0, 1)
 
@@ -161,10 +169,14 @@ class Laplace(Distribution):
         return self.loc - self.scale * u.sign() * (1 - u.abs()).log()
 
     def log_prob(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.loc)
         return -(2 * self.scale).log() - (value - self.loc).abs() / self.scale
 
     def cdf(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
         d = as_float(value, self.loc) - self.loc
         return 0.5 - 0.5 * d.sign() * (-d.abs() / self.scale).expm1()
 
@@ -207,10 +219,14 @@ class Exponential(ExponentialFamily):
         return e / self.rate
 
     def log_prob(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.rate)
         return self.rate.log() - self.rate * value
 
     def cdf(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
         return 1 - (-self.rate * as_float(value, self.rate)).exp()
 
     def icdf(self, value) -> Tensor:

@@ -64,6 +64,8 @@ class Binomial(BinaryProbsLogits, Distribution):
             return hits.to(p.dtype).sum(-1)
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.logits)
         n, logits = self.total_count, self.logits
         log_factorial_n = (n + 1).lgamma()
@@ -104,14 +106,17 @@ class Multinomial(Distribution):
         if not isinstance(total_count, int):
             raise NotImplementedError("inhomogeneous total_count is not supported")
         self.total_count = total_count
-        self._categorical = Categorical(probs=probs, logits=logits, validate_args=validate_args)
+        # NOTE: as PyTorch's, the inner distributions check by the default setting, not by
+        # validate_args, and the Binomial checks total_count (and the normalised probs)
+        self._categorical = Categorical(probs=probs, logits=logits)
+        self._binomial = Binomial(total_count=total_count, probs=self.probs)
         batch_shape = tuple(self._categorical.batch_shape)
         event_shape = tuple(self._categorical.param_shape[-1:])
         super().__init__(batch_shape, event_shape, validate_args)
 
     @constraints.dependent_property(is_discrete=True, event_dim=1)
     def support(self):
-        return constraints.independent(constraints.integer_interval(0, self.total_count), 1)
+        return constraints.multinomial(self.total_count)
 
     @property
     def probs(self):
@@ -142,6 +147,8 @@ class Multinomial(Distribution):
             return counts
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.logits)
         shape = broadcast_shape(tuple(self.logits.shape), tuple(value.shape))
         logits = self.logits.expand(*shape)
@@ -157,9 +164,8 @@ class Multinomial(Distribution):
         """``n H(Categorical) - log n! + Σ_k E[log x_k!]``, the last term from each count's
         binomial marginal."""
         n = self.total_count
-        probs = self.probs
         term1 = n * self._categorical.entropy() - math.lgamma(n + 1)
-        binomial = Binomial(C.full((), float(n), dtype=probs.dtype, device=probs.device), probs)
+        binomial = self._binomial
         support = binomial.enumerate_support(expand=False)[1:]
         term2 = (binomial.log_prob(support).exp() * (support + 1).lgamma()).sum((0, -1))
         return term1 + term2

@@ -20,7 +20,8 @@ def _min_real(dt) -> float:
 
 def _probs_and_logits(probs, logits, name: str):
     if (probs is None) == (logits is None):
-        raise ValueError(f"{name}: pass exactly one of probs or logits")
+        # NOTE: PyTorch's words, which its users' tests match
+        raise ValueError("Either `probs` or `logits` must be specified, but not both.")
     return probs, logits
 
 
@@ -44,14 +45,14 @@ class Categorical(Distribution):
         if probs is not None:
             probs = as_float(probs)
             if probs.dim() < 1:
-                raise ValueError("Categorical: probs must have at least one dimension")
+                raise ValueError("`probs` parameter must be at least one-dimensional.")
             self._probs = probs / probs.sum(-1, keepdim=True)
             self._logits = None
             param = self._probs
         else:
             logits = as_float(logits)
             if logits.dim() < 1:
-                raise ValueError("Categorical: logits must have at least one dimension")
+                raise ValueError("`logits` parameter must be at least one-dimensional.")
             self._logits = logits - F.logsumexp(logits, -1, keepdim=True)
             self._probs = None
             param = self._logits
@@ -101,6 +102,8 @@ class Categorical(Distribution):
             return idx.clamp(max=self._num_events - 1).long()
 
     def log_prob(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
         value = value if isinstance(value, Tensor) else C.tensor(value, device=self.probs.device)
         value = value.long()
         shape = broadcast_shape(value.shape, self.batch_shape)
@@ -129,7 +132,8 @@ class OneHotCategorical(Distribution):
     has_enumerate_support = True
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        self._categorical = Categorical(probs, logits, validate_args)
+        # NOTE: the Categorical checks by the default setting, not validate_args (PyTorch's)
+        self._categorical = Categorical(probs, logits)
         super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:],
                          validate_args)  # fmt: skip
 
@@ -152,6 +156,8 @@ class OneHotCategorical(Distribution):
         return F.one_hot(idx, self.event_shape[0]).to(self.probs.dtype)
 
     def log_prob(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
         return self._categorical.log_prob(value.argmax(-1))
 
     def entropy(self) -> Tensor:
@@ -205,6 +211,8 @@ class Bernoulli(BinaryProbsLogits, ExponentialFamily):
             return (u < p).to(p.dtype)
 
     def log_prob(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
         logits = self.logits
         value = as_float(value, logits)
         shape = broadcast_shape(logits.shape, value.shape)

@@ -12,6 +12,7 @@ from .. import ops as F
 from ..autograd import no_grad
 from ..tensor import Tensor
 from . import constraints
+from ._checks import submit
 from ._draws import BinaryProbsLogits
 from .distribution import Distribution, ExponentialFamily, as_float, broadcast_all
 
@@ -47,6 +48,8 @@ class Poisson(ExponentialFamily):
         return Tensor._wrap(counts, self.rate.device)
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         k = as_float(value, self.rate)
         return F.xlogy(k, self.rate) - self.rate - (k + 1).lgamma()
 
@@ -68,12 +71,18 @@ class Geometric(BinaryProbsLogits, Distribution):
     def __init__(self, probs=None, logits=None, validate_args=None):
         param = self._binary_params(probs, logits, "Geometric")
         super().__init__(param.shape, (), validate_args)
-        if self._validate_args and probs is not None and not bool((self._probs > 0).all()):
-            raise ValueError(
-                f"Expected parameter probs ({type(self._probs).__name__} of shape "
-                f"{tuple(self._probs.shape)}) of distribution {self!r} to be positive but "
-                f"found invalid values:\n{self._probs}"
-            )
+        if self._validate_args and probs is not None:
+            # NOTE: probs 0 (no success ever) is outside too, checked beyond unit_interval
+            value, shown = self._probs, self._repr_later()
+
+            def error():
+                return ValueError(
+                    f"Expected parameter probs ({type(value).__name__} of shape "
+                    f"{tuple(value.shape)}) of distribution {shown()} to be positive but found "
+                    f"invalid values:\n{value.detach()[~(value > 0)]}"
+                )
+
+            submit([(value > 0, error)])
 
     @property
     def mean(self):
@@ -95,6 +104,8 @@ class Geometric(BinaryProbsLogits, Distribution):
             return (u.log() / (-p).log1p()).floor()
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.probs)
         p = self.probs
         # NOTE: 0 * log(0) is 0 at p = 1, value = 0

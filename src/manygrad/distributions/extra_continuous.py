@@ -28,6 +28,9 @@ class FisherSnedecor(Distribution):
 
     def __init__(self, df1, df2, validate_args=None):
         self.df1, self.df2 = broadcast_all(df1, df2)
+        # NOTE: as PyTorch's, two Gammas that check df1 and df2 by the default setting
+        self._gamma1 = Gamma(self.df1 * 0.5, self.df1)
+        self._gamma2 = Gamma(self.df2 * 0.5, self.df2)
         super().__init__(self.df1.shape, (), validate_args)
 
     @property
@@ -54,6 +57,8 @@ class FisherSnedecor(Distribution):
         return x1 / x2.clamp(min=tiny)
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.df1)
         ct1, ct2 = self.df1 * 0.5, self.df2 * 0.5
         ct3 = self.df1 / self.df2
@@ -85,6 +90,8 @@ class GeneralizedPareto(Distribution):
         return self.icdf(u)
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         z = (as_float(value, self.loc) - self.loc) / self.scale
         eq_zero, safe = self._safe()
         y = 1 / safe + C.ones_like(z)
@@ -92,6 +99,8 @@ class GeneralizedPareto(Distribution):
         return -self.scale.log() - F.where(eq_zero, z, nonzero)
 
     def log_survival_function(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         z = (as_float(value, self.loc) - self.loc) / self.scale
         eq_zero, safe = self._safe()
         return F.where(eq_zero, -z, -(safe * z).log1p() / safe)
@@ -143,8 +152,8 @@ class InverseGamma(TransformedDistribution):
     support = constraints.positive
 
     def __init__(self, concentration, rate, validate_args=None):
-        base = Gamma(concentration, rate)
-        neg_one = C.full_like(base.rate, -1.0)
+        base = Gamma(concentration, rate, validate_args=validate_args)
+        neg_one = C.full((), -1.0, dtype=base.rate.dtype, device=base.rate.device)
         super().__init__(base, PowerTransform(neg_one), validate_args)
 
     @property
@@ -185,7 +194,7 @@ class LogisticNormal(TransformedDistribution):
     has_rsample = True
 
     def __init__(self, loc, scale, validate_args=None):
-        base = Normal(loc, scale)
+        base = Normal(loc, scale, validate_args=validate_args)
         if not base.batch_shape:
             base = base.expand([1])
         super().__init__(base, StickBreakingTransform(), validate_args)

@@ -15,6 +15,7 @@ from .. import ops as F
 from ..autograd import enable_grad, no_grad
 from ..tensor import Size, Tensor
 from . import constraints
+from ._checks import submit
 from ._draws import BinaryProbsLogits, _clamp_probs, _gamma_draw
 from .discrete import _probs_and_logits
 from .discrete_more import Poisson
@@ -60,6 +61,8 @@ class VonMises(Distribution):
         super().__init__(self.loc.shape, (), validate_args)
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.loc)
         return (self.concentration * (value - self.loc).cos() - math.log(2 * math.pi)
                 - _log_i0(self.concentration))  # fmt: skip
@@ -140,9 +143,11 @@ class NegativeBinomial(BinaryProbsLogits, Distribution):
         with no_grad():
             shape = self._extended_shape(sample_shape)
             rate = _gamma_draw(self.total_count.expand(*shape)) * self.logits.exp()
-            return Poisson(rate).sample()
+            return Poisson(rate, validate_args=False).sample()
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.logits)
         n = self.total_count
         log_unnormalized = n * _logsigmoid(-self.logits) + value * _logsigmoid(self.logits)
@@ -167,6 +172,11 @@ class ContinuousBernoulli(ExponentialFamily):
         probs, logits = _probs_and_logits(probs, logits, "ContinuousBernoulli")
         if probs is not None:
             (p,) = broadcast_all(probs)
+            if validate_args is not None:
+                # NOTE: PyTorch checks the probs before clamping them whenever validate_args
+                # is given, False included
+                ok = self.arg_constraints["probs"].check(p)
+                submit([(ok, lambda: ValueError("The parameter probs has invalid values"))])
             self._probs, self._logits = _clamp_probs(p), None
             param = self._probs
         else:
@@ -240,11 +250,15 @@ class ContinuousBernoulli(ExponentialFamily):
         return self.icdf(u)
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         logits, value = broadcast_all(self.logits, value)
         bce = F.binary_cross_entropy_with_logits(logits, value, reduction="none")
         return -bce + self._cont_bern_log_norm()
 
     def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         cut = self._cut_probs()
         value = as_float(value, cut)
         cdfs = (cut.pow(value) * (1.0 - cut).pow(1.0 - value) + cut - 1.0) / (2.0 * cut - 1.0)

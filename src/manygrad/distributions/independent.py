@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..tensor import Tensor
+from . import constraints
 from .distribution import Distribution
 
 
@@ -24,22 +25,23 @@ class Independent(Distribution):
         n = int(reinterpreted_batch_ndims)
         shape = tuple(base_distribution.batch_shape) + tuple(base_distribution.event_shape)
         nb = len(base_distribution.batch_shape)
-        if not 0 <= n <= nb:
-            raise ValueError(f"Independent: reinterpreted_batch_ndims must lie in 0..{nb} (the "
-                             f"base's batch dims), got {n}")  # fmt: skip
+        if n > nb:
+            raise ValueError("Expected reinterpreted_batch_ndims <= len(base_distribution."
+                             f"batch_shape), actual {n} vs {nb}")  # fmt: skip
+        if n < 0:
+            raise ValueError(f"Independent: reinterpreted_batch_ndims must be >= 0, got {n}")
         self.base_dist = base_distribution
         self.reinterpreted_batch_ndims = n
         event_dim = n + len(base_distribution.event_shape)
-        super().__init__(shape[: len(shape) - event_dim], shape[len(shape) - event_dim :])
+        super().__init__(shape[: len(shape) - event_dim], shape[len(shape) - event_dim :],
+                         validate_args)  # fmt: skip
 
     @property
     def has_rsample(self) -> bool:
         return self.base_dist.has_rsample
 
-    @property
+    @constraints.dependent_property
     def support(self):
-        from . import constraints
-
         base = self.base_dist.support
         n = self.reinterpreted_batch_ndims
         return constraints.independent(base, n) if n else base
@@ -63,10 +65,16 @@ class Independent(Distribution):
         return self.base_dist.rsample(sample_shape)
 
     def log_prob(self, value) -> Tensor:
+        # NOTE: no check of its own: the base checks each value, as PyTorch's
         return _sum_right(self.base_dist.log_prob(value), self.reinterpreted_batch_ndims)
 
     def entropy(self) -> Tensor:
         return _sum_right(self.base_dist.entropy(), self.reinterpreted_batch_ndims)
 
     def __repr__(self) -> str:
-        return f"Independent({self.base_dist!r}, {self.reinterpreted_batch_ndims})"
+        return self._repr_later()()
+
+    def _repr_later(self):
+        base, n = self.base_dist._repr_later(), self.reinterpreted_batch_ndims
+        name = type(self).__name__
+        return lambda: f"{name}({base()}, {n})"

@@ -83,6 +83,8 @@ class LowRankMultivariateNormal(Distribution):
                 + self._unbroadcasted_cov_diag.sqrt() * eps_d)  # fmt: skip
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         diff = value - self.loc
         m = _batch_lowrank_mahalanobis(self._unbroadcasted_cov_factor,
                                        self._unbroadcasted_cov_diag, diff,

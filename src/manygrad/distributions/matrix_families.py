@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 
 from .. import creation as C
 from .. import ops as F
@@ -18,7 +19,9 @@ from ..autograd import no_grad
 from ..compat.torch_api import finfo
 from ..tensor import Tensor
 from . import constraints
+from ._checks import submit
 from ._draws import _gamma_draw
+from ._lazy import lazy_property
 from .distribution import (
     Distribution,
     ExponentialFamily,
@@ -55,8 +58,16 @@ class LKJCholesky(Distribution):
             raise ValueError(
                 f"Expected dim to be an integer greater than or equal to 2. Found dim={dim}."
             )
+        from .more_continuous import Beta
+
         self.dim = dim
         (self.concentration,) = broadcast_all(concentration)
+        # NOTE: PyTorch's onion-method Beta, built here for its checks (and their messages)
+        c = self.concentration
+        offset = C.arange(dim - 1, dtype=c.dtype, device=c.device)
+        offset = F.cat([C.zeros(1, dtype=c.dtype, device=c.device), offset])
+        marginal = c + 0.5 * (dim - 2)
+        self._beta = Beta(offset + 0.5, marginal.unsqueeze(-1) - 0.5 * offset)
         super().__init__(tuple(self.concentration.shape), (dim, dim), validate_args)
 
     def sample(self, sample_shape=()):
@@ -80,6 +91,8 @@ class LKJCholesky(Distribution):
             return w + diag.diag_embed()
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         diag = value.diagonal(0, -2, -1)[..., 1:]
         order = C.arange(2, self.dim + 1, dtype=diag.dtype, device=diag.device)
         order = 2 * (self.concentration - 1).unsqueeze(-1) + self.dim - order
@@ -96,12 +109,14 @@ class Wishart(ExponentialFamily):
     """Positive-definite ``p x p`` matrices ``Σᵢ xᵢ xᵢᵀ`` of ``df`` Gaussian vectors with
     ``covariance_matrix`` (or ``precision_matrix``, or ``scale_tril``)."""
 
-    arg_constraints = {
-        "covariance_matrix": constraints.positive_definite,
-        "precision_matrix": constraints.positive_definite,
-        "scale_tril": constraints.lower_cholesky,
-        "df": constraints.greater_than(0),
-    }
+    @property
+    def arg_constraints(self) -> dict:
+        """The given matrix's constraint and ``df > p - 1``, as PyTorch's."""
+        p = self._event_shape[-1]
+        return {"covariance_matrix": constraints.positive_definite,
+                "precision_matrix": constraints.positive_definite,
+                "scale_tril": constraints.lower_cholesky, "df": constraints.greater_than(p - 1)}  # fmt: skip
+
     support = constraints.positive_definite
     has_rsample = True
     _mean_carrier_measure = 0
@@ -109,42 +124,62 @@ class Wishart(ExponentialFamily):
     def __init__(self, df, covariance_matrix=None, precision_matrix=None, scale_tril=None,
                  validate_args=None):  # fmt: skip
         from .. import linalg
+        from .more_continuous import Chi2
 
-        given = [m is not None for m in (covariance_matrix, precision_matrix, scale_tril)]
-        if sum(given) != 1:
-            raise ValueError(
-                "Exactly one of covariance_matrix or precision_matrix or scale_tril may be "
-                "specified."
-            )
-        param = next(m for m in (scale_tril, covariance_matrix, precision_matrix) if m is not None)
+        given = {"covariance_matrix": covariance_matrix, "precision_matrix": precision_matrix,
+                 "scale_tril": scale_tril}  # fmt: skip
+        given = {k: v for k, v in given.items() if v is not None}
+        if len(given) != 1:
+            # NOTE: AssertionError, the type PyTorch raises here
+            raise AssertionError("Exactly one of covariance_matrix or precision_matrix or "
+                                 "scale_tril may be specified.")  # fmt: skip
+        ((name, param),) = given.items()
         if param.ndim < 2:
             raise ValueError("scale_tril must be at least two-dimensional, with optional "
                              "leading batch dimensions")  # fmt: skip
-        df = as_float(df, param)
+        df_given, df = df, as_float(df, param)
         p = param.shape[-1]
         batch = broadcast_shape(tuple(param.shape[:-2]), tuple(df.shape))
         self.df = df.expand(*batch)
-        if bool((self.df <= p - 1).any()):
-            raise ValueError(f"Value of df={df} expected to be greater than ndim - 1 = {p - 1}.")
-        if scale_tril is not None:
-            tril = scale_tril
-        elif covariance_matrix is not None:
-            tril = linalg.cholesky(covariance_matrix)
+        # NOTE: PyTorch reads these two on the host always, validating or not; here they join
+        # the constructor's one read of its checks (the second only warns)
+        low_df = self.df <= p - 1
+
+        def df_error():
+            return ValueError(
+                f"Value of df={df_given} expected to be greater than ndim - 1 = {p - 1}."
+            )
+
+        def few_df():
+            warnings.warn("Low df values detected. Singular samples are highly likely to occur "
+                          "for ndim - 1 < df < ndim.", stacklevel=4)  # fmt: skip
+
+        submit([(~low_df, df_error), (~(self.df < p), few_df)])
+        self.__dict__[name] = param.expand(*batch, p, p)
+        super().__init__(batch, (p, p), validate_args)
+        if name == "scale_tril":
+            tril = param
+        elif name == "covariance_matrix":
+            tril = linalg.cholesky(param)
         else:
             # NOTE: L with L Lᵀ = P⁻¹, from the Cholesky factor of the flipped precision
-            flip = precision_matrix.flip(-2, -1)
-            lf = linalg.cholesky(flip)
+            lf = linalg.cholesky(param.flip(-2, -1))
             tril = linalg.inv(lf.flip(-2, -1)).mT
         self._unbroadcasted_scale_tril = tril
-        self.scale_tril = tril.expand(*batch, p, p)
-        super().__init__(batch, (p, p), validate_args)
+        # NOTE: PyTorch's chi-squared of the Bartlett diagonal, checking df by the default
+        k = C.arange(p, dtype=tril.dtype, device=tril.device)
+        self._dist_chi2 = Chi2(self.df.unsqueeze(-1) - k.expand(*batch, p))
 
-    @property
+    @lazy_property
+    def scale_tril(self):
+        return self._unbroadcasted_scale_tril.expand(*self._batch_shape, *self._event_shape)
+
+    @lazy_property
     def covariance_matrix(self):
         t = self._unbroadcasted_scale_tril
         return (t @ t.mT).expand(*self._batch_shape, *self._event_shape)
 
-    @property
+    @lazy_property
     def precision_matrix(self):
         from .. import linalg
 
@@ -189,6 +224,8 @@ class Wishart(ExponentialFamily):
         from .. import linalg
         from ..ops import cholesky_solve
 
+        if self._validate_args:
+            self._validate_sample(value)
         nu = self.df
         p = self._event_shape[-1]
         tril = self._unbroadcasted_scale_tril

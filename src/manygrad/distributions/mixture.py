@@ -6,6 +6,7 @@ from __future__ import annotations
 from .. import ops as F
 from ..autograd import no_grad
 from ..tensor import Tensor
+from . import constraints
 from .discrete import Categorical
 from .distribution import Distribution
 
@@ -56,9 +57,9 @@ class MixtureSameFamily(Distribution):
     def component_distribution(self):
         return self._component_distribution
 
-    @property
+    @constraints.dependent_property
     def support(self):
-        return self._component_distribution.support
+        return constraints.MixtureSameFamilyConstraint(self._component_distribution.support)
 
     def _pad(self, x: Tensor) -> Tensor:
         return x.unsqueeze(-1 - self._event_ndims)
@@ -89,6 +90,8 @@ class MixtureSameFamily(Distribution):
         return (cdf_x * self.mixture_distribution.probs).sum(-1)
 
     def log_prob(self, x):
+        if self._validate_args:
+            self._validate_sample(x)
         x = self._pad(x)
         log_prob_x = self.component_distribution.log_prob(x)
         log_mix = F.log_softmax(self.mixture_distribution.logits, -1)
@@ -107,3 +110,11 @@ class MixtureSameFamily(Distribution):
             idx = idx.expand(*mix_shape, 1, *es)
             samples = comp_samples.gather(gather_dim, idx)
             return samples.squeeze(gather_dim)
+
+    def __repr__(self) -> str:
+        return self._repr_later()()
+
+    def _repr_later(self):
+        mix = self._mixture_distribution._repr_later()
+        comp = self._component_distribution._repr_later()
+        return lambda: f"MixtureSameFamily(\n  {mix()},\n  {comp()})"

@@ -62,10 +62,14 @@ class Cauchy(Distribution):
         return self.loc + self.scale * ((u - 0.5) * math.pi).tan()
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         z = (as_float(value, self.loc) - self.loc) / self.scale
         return -math.log(math.pi) - self.scale.log() - (z * z).log1p()
 
     def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         z = (as_float(value, self.loc) - self.loc) / self.scale
         return z.atan() / math.pi + 0.5
 
@@ -108,6 +112,8 @@ class Gamma(ExponentialFamily):
         return gamma_rsample(self.concentration.expand(*shape)) / self.rate
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.rate)
         a, b = self.concentration, self.rate
         # NOTE: xlogy: density 1 at value 0 for concentration 1 (0 * log 0 counts as 0)
@@ -116,6 +122,8 @@ class Gamma(ExponentialFamily):
     def cdf(self, value):
         from ..special import gammainc
 
+        if self._validate_args:
+            self._validate_sample(value)
         return gammainc(self.concentration, self.rate * as_float(value, self.rate))
 
     def entropy(self):
@@ -156,8 +164,21 @@ class Beta(ExponentialFamily):
     has_rsample = True
 
     def __init__(self, concentration1, concentration0, validate_args=None):
-        self.concentration1, self.concentration0 = broadcast_all(concentration1, concentration0)
-        super().__init__(self.concentration1.shape, (), validate_args)
+        from .t_dirichlet import Dirichlet
+
+        # NOTE: built on a Dirichlet of (alpha, beta) pairs, as PyTorch's, whose checks
+        # (and their messages) come first
+        c1, c0 = broadcast_all(concentration1, concentration0)
+        self._dirichlet = Dirichlet(F.stack([c1, c0], -1), validate_args=validate_args)
+        super().__init__(self._dirichlet._batch_shape, (), validate_args)
+
+    @property
+    def concentration1(self) -> Tensor:
+        return self._dirichlet.concentration[..., 0]
+
+    @property
+    def concentration0(self) -> Tensor:
+        return self._dirichlet.concentration[..., 1]
 
     @property
     def mean(self):
@@ -186,6 +207,8 @@ class Beta(ExponentialFamily):
         return x / (x + y).clamp(min=tiny)
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.concentration1)
         a, b = self.concentration1, self.concentration0
         norm = a.lgamma() + b.lgamma() - (a + b).lgamma()

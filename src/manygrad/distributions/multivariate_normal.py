@@ -7,6 +7,7 @@ import math
 from .. import creation as C
 from ..tensor import Tensor
 from . import constraints
+from ._lazy import lazy_property
 from ._linalg import cholesky, solve
 from .distribution import Distribution, as_float, broadcast_shape
 
@@ -41,42 +42,50 @@ class MultivariateNormal(Distribution):
 
     def __init__(self, loc, covariance_matrix=None, precision_matrix=None, scale_tril=None,
                  validate_args=None):  # fmt: skip
-        given = [m is not None for m in (covariance_matrix, precision_matrix, scale_tril)]
-        if sum(given) != 1:
-            raise ValueError("MultivariateNormal: pass exactly one of covariance_matrix, "
-                             "precision_matrix or scale_tril")  # fmt: skip
         loc = as_float(loc)
         if loc.dim() < 1:
-            raise ValueError("MultivariateNormal: loc must be at least one-dimensional")
-        mat = as_float(next(m for m in (covariance_matrix, precision_matrix, scale_tril)
-                            if m is not None))  # fmt: skip
-        if mat.dim() < 2 or mat.shape[-1] != mat.shape[-2] or mat.shape[-1] != loc.shape[-1]:
-            raise ValueError(f"MultivariateNormal: the matrix must be (..., {loc.shape[-1]}, "
-                             f"{loc.shape[-1]}) to match loc {tuple(loc.shape)}, got "
-                             f"{tuple(mat.shape)}")  # fmt: skip
+            raise ValueError("loc must be at least one-dimensional.")
+        given = {"covariance_matrix": covariance_matrix, "precision_matrix": precision_matrix,
+                 "scale_tril": scale_tril}  # fmt: skip
+        given = {k: v for k, v in given.items() if v is not None}
+        if len(given) != 1:
+            raise ValueError("Exactly one of covariance_matrix or precision_matrix or scale_tril "
+                             "may be specified.")  # fmt: skip
+        ((name, mat),) = given.items()
+        mat = as_float(mat)
+        if mat.dim() < 2:
+            what = "scale_tril matrix" if name == "scale_tril" else name
+            raise ValueError(f"{what} must be at least two-dimensional, with optional leading "
+                             "batch dimensions")  # fmt: skip
         n = loc.shape[-1]
+        if mat.shape[-1] != mat.shape[-2] or mat.shape[-1] != n:
+            raise ValueError(f"MultivariateNormal: the matrix must be (..., {n}, {n}) to match "
+                             f"loc {tuple(loc.shape)}, got {tuple(mat.shape)}")  # fmt: skip
         batch = broadcast_shape(loc.shape[:-1], mat.shape[:-2])
+        # NOTE: the given matrix is kept by its name (the others are made on first use), so
+        # that the checks and the repr are PyTorch's
+        self.__dict__[name] = _expand(mat, (*batch, n, n))
         self.loc = _expand(loc, (*batch, n))
-        if scale_tril is not None:
+        super().__init__(batch, (n,), validate_args)
+        if name == "scale_tril":
             self._unbroadcasted_scale_tril = mat
-        elif covariance_matrix is not None:
+        elif name == "covariance_matrix":
             self._unbroadcasted_scale_tril = cholesky(mat)
         else:
             eye = C.eye(n, dtype=mat.dtype, device=mat.device)
             cov = solve(mat, _expand(eye, tuple(mat.shape)))
             self._unbroadcasted_scale_tril = cholesky((cov + cov.mT) / 2)
-        super().__init__(batch, (n,), validate_args)
 
-    @property
+    @lazy_property
     def scale_tril(self) -> Tensor:
         return _expand(self._unbroadcasted_scale_tril, (*self.batch_shape, *self.event_shape * 2))
 
-    @property
+    @lazy_property
     def covariance_matrix(self) -> Tensor:
         low = self._unbroadcasted_scale_tril
         return _expand(low @ low.mT, (*self.batch_shape, *self.event_shape * 2))
 
-    @property
+    @lazy_property
     def precision_matrix(self) -> Tensor:
         cov = self.covariance_matrix
         eye = C.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
@@ -111,6 +120,8 @@ class MultivariateNormal(Distribution):
         return (z.squeeze(-1) ** 2).sum(-1)
 
     def log_prob(self, value) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
         diff = as_float(value, self.loc) - self.loc
         n = self.event_shape[0]
         m = self._mahalanobis(diff)

@@ -54,6 +54,8 @@ class LogitRelaxedBernoulli(BinaryProbsLogits, Distribution):
         return (u.log() - (-u).log1p() + probs.log() - (-probs).log1p()) / self.temperature
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         logits, value = broadcast_all(self.logits, value)
         diff = logits - value * self.temperature
         return self.temperature.log() + diff - 2 * diff.exp().log1p()
@@ -68,7 +70,8 @@ class RelaxedBernoulli(_RelaxedParams, TransformedDistribution):
     has_rsample = True
 
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
-        base = LogitRelaxedBernoulli(temperature, probs, logits, validate_args)
+        # NOTE: the base checks by the default setting, not validate_args (PyTorch's)
+        base = LogitRelaxedBernoulli(temperature, probs, logits)
         super().__init__(base, SigmoidTransform(), validate_args)
 
 
@@ -80,7 +83,7 @@ class ExpRelaxedCategorical(Distribution):
     has_rsample = True
 
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
-        self._categorical = Categorical(probs, logits, validate_args)
+        self._categorical = Categorical(probs, logits)  # NOTE: checks by the default setting
         self.temperature = as_float(temperature, self._categorical.logits)
         batch_shape = tuple(self._categorical.batch_shape)
         event_shape = tuple(self._categorical.param_shape[-1:])
@@ -107,6 +110,8 @@ class ExpRelaxedCategorical(Distribution):
         return scores - F.logsumexp(scores, -1, keepdim=True)
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         k = self._categorical._num_events
         t = self.temperature
         log_scale = C.full_like(t, float(k)).lgamma() - t.log() * (-(k - 1))

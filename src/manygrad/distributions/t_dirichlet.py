@@ -28,7 +28,10 @@ class StudentT(Distribution):
     has_rsample = True
 
     def __init__(self, df, loc=0.0, scale=1.0, validate_args=None):
+        from .more_continuous import Chi2
+
         self.df, self.loc, self.scale = broadcast_all(df, loc, scale)
+        self._chi2 = Chi2(self.df)  # NOTE: checks df by the default setting, as PyTorch's
         super().__init__(self.df.shape, (), validate_args)
 
     @property
@@ -55,6 +58,8 @@ class StudentT(Distribution):
         return self.loc + self.scale * x * (z / df).rsqrt()
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         y = (as_float(value, self.loc) - self.loc) / self.scale
         z = (self.scale.log() + 0.5 * self.df.log() + 0.5 * math.log(math.pi)
              + (0.5 * self.df).lgamma() - (0.5 * (self.df + 1.0)).lgamma())  # fmt: skip
@@ -104,6 +109,8 @@ class Dirichlet(ExponentialFamily):
         return g / g.sum(-1, keepdim=True)
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         c = self.concentration
         value = as_float(value, c)
         return F.xlogy(c - 1.0, value).sum(-1) + c.sum(-1).lgamma() - c.lgamma().sum(-1)

@@ -84,6 +84,8 @@ class Gumbel(TransformedDistribution):
         super().__init__(base, transforms, validate_args=validate_args)
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         y = (self.loc - as_float(value, self.loc)) / self.scale
         return (y - y.exp()) - self.scale.log()
 
@@ -135,11 +137,15 @@ class HalfNormal(TransformedDistribution):
         return self.scale.pow(2) * (1 - 2 / math.pi)
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.scale)
         lp = self.base_dist.log_prob(value) + math.log(2)
         return F.where(value >= 0, lp, -math.inf)
 
     def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         return 2 * self.base_dist.cdf(value) - 1
 
     def icdf(self, value):
@@ -178,10 +184,14 @@ class HalfCauchy(TransformedDistribution):
         return self.base_dist.variance
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         value = as_float(value, self.scale)
         return F.where(value >= 0, self.base_dist.log_prob(value) + math.log(2), -math.inf)
 
     def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         return 2 * self.base_dist.cdf(value) - 1
 
     def icdf(self, value):

@@ -53,7 +53,7 @@ class TransformedDistribution(Distribution):
         cut = len(forward_shape) - event_dim
         super().__init__(forward_shape[:cut], forward_shape[cut:], validate_args)
 
-    @property
+    @constraints.dependent_property(is_discrete=False)
     def support(self):
         if not self.transforms:
             return self.base_dist.support
@@ -80,6 +80,8 @@ class TransformedDistribution(Distribution):
         return x
 
     def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
         event_dim = len(self.event_shape)
         log_prob = 0.0
         y = value
@@ -103,6 +105,8 @@ class TransformedDistribution(Distribution):
     def cdf(self, value):
         for t in self.transforms[::-1]:
             value = t.inv(value)
+        if self._validate_args:
+            self.base_dist._validate_sample(value)  # NOTE: in the base's support, as PyTorch
         return self._monotonize_cdf(self.base_dist.cdf(value))
 
     def icdf(self, value):

@@ -3,9 +3,8 @@ properties, and packing lower-triangular matrices."""
 
 from __future__ import annotations
 
-from functools import update_wrapper
-
 from ..tensor import Tensor
+from ._lazy import lazy_property
 from ._transforms_matrix import tril_matrix_to_vec, vec_to_tril_matrix
 from .distribution import broadcast_all
 
@@ -36,22 +35,3 @@ def probs_to_logits(probs: Tensor, is_binary: bool = False) -> Tensor:
     else ``log(p)``."""
     p = clamp_probs(probs)
     return p.log() - (-p).log1p() if is_binary else p.log()
-
-
-class lazy_property:  # noqa: N801 - PyTorch's name
-    """A property computed on first access (with gradients enabled) and then stored on the
-    instance, so later reads cost nothing."""
-
-    def __init__(self, wrapped):
-        self.wrapped = wrapped
-        update_wrapper(self, wrapped)
-
-    def __get__(self, instance, obj_type=None):
-        if instance is None:
-            return self
-        from ..autograd import enable_grad
-
-        with enable_grad():
-            value = self.wrapped(instance)
-        setattr(instance, self.wrapped.__name__, value)
-        return value
