@@ -3313,8 +3313,23 @@ MG_EXPORT void mg_prod_rows(const void* x, int dt, int64_t rows, int64_t n, void
 /* out[target(p)] op= src[p] for every position p of index (C order over shape), where
  * target(p) is p with its coordinate along dim replaced by index[p] (in range: checked by
  * the caller); ostr, sstr: out's and src's strides in elements (any sign, 0 broadcasts).
- * op 0: add, 1: multiply, 2: maximum, 3: minimum (NumPy's: NaN wins, a tie keeps out's).
- * The values are combined in index order, as NumPy's ufunc.at and PyTorch's CPU kernel. */
+ * op 0: add, 1: multiply, 2: maximum, 3: minimum (NumPy's: NaN wins, a tie keeps out's),
+ * 4: assign. The values are combined in index order, as NumPy's ufunc.at and PyTorch's
+ * CPU kernel. */
+#define MG_SCATTER_ROW(T, EXPR)                                                              \
+  if (along) {                                                                             \
+    for (int64_t j = 0; j < last; ++j) {                                                   \
+      T* t = ot + idx[j] * od;                                                             \
+      T v = s[j * sl], o = *t;                                                             \
+      *t = EXPR;                                                                           \
+    }                                                                                      \
+  } else {                                                                                 \
+    for (int64_t j = 0; j < last; ++j) {                                                   \
+      T* t = ot + idx[j] * od + j * ol;                                                    \
+      T v = s[j * sl], o = *t;                                                             \
+      *t = EXPR;                                                                           \
+    }                                                                                      \
+  }
 #define MG_SCATTER(SFX, T, ISNAN)                                                           \
   static void mg_scatter_##SFX(T* out, const int64_t* idx, const T* src, int64_t nd,       \
                                const int64_t* shape, const int64_t* ostr,                  \
@@ -3331,15 +3346,13 @@ MG_EXPORT void mg_prod_rows(const void* x, int dt, int64_t rows, int64_t n, void
         sb += pos[d] * sstr[d];                                                            \
       }                                                                                    \
       const T* s = src + sb;                                                               \
-      for (int64_t j = 0; j < last; ++j) {                                                 \
-        T* t = out + ob + idx[j] * od + (along ? 0 : j * ol);                              \
-        T v = s[j * sl], o = *t;                                                           \
-        switch (op) {                                                                      \
-          case 0: *t = o + v; break;                                                       \
-          case 1: *t = o * v; break;                                                       \
-          case 2: *t = (o >= v || ISNAN(o)) ? o : v; break;                                \
-          default: *t = (o <= v || ISNAN(o)) ? o : v; break;                               \
-        }                                                                                  \
+      T* ot = out + ob;                                                                    \
+      switch (op) {                                                                        \
+        case 0: MG_SCATTER_ROW(T, o + v) break;                                               \
+        case 1: MG_SCATTER_ROW(T, o * v) break;                                               \
+        case 2: MG_SCATTER_ROW(T, (o >= v || ISNAN(o)) ? o : v) break;                        \
+        case 3: MG_SCATTER_ROW(T, (o <= v || ISNAN(o)) ? o : v) break;                        \
+        default: MG_SCATTER_ROW(T, ((void)o, v)) break;                                       \
       }                                                                                    \
       idx += last;                                                                         \
       int64_t d = nd - 2;                                                                  \

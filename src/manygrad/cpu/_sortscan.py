@@ -142,7 +142,7 @@ def prod_last(x):
     return out
 
 
-_OPS = {"sum": 0, "prod": 1, "amax": 2, "amin": 3}
+_OPS = {"sum": 0, "prod": 1, "amax": 2, "amin": 3, "set": 4}
 
 
 def _strides(a):
@@ -151,8 +151,8 @@ def _strides(a):
 
 def scatter(out, index, src, dim: int, op: str) -> bool:
     """``out[target] op= src`` for every position of ``index`` along ``dim`` (scatter's
-    positions, in index order; ``op``: sum, prod, amax, amin as NumPy's ufunc.at), in
-    place; False where the kernel does not apply. ``src`` may be strided or a Python
+    positions, in index order; ``op``: sum, prod, amax, amin as NumPy's ufunc.at, or set),
+    in place; False where the kernel does not apply. ``src`` may be strided or a Python
     number; ``out`` is C-contiguous; the index is in range (checked by the caller)."""
     if (
         out.__class__ is not np.ndarray

@@ -111,62 +111,74 @@ class ScatterReduce(Function):
         s = src[part]
         self.mesh, self.part, self.src_shape = mesh, part, src.shape
         self.reduce, self.inc = reduce, include_self
-        fast = _np_fast(xp, x)  # NOTE: the combining in C, in index order (_scatter_at)
-        hit = None  # NOTE: how many values land on each position; a sum with x needs none
-        if reduce != "sum" or not include_self:
+        # NOTE: on NumPy arrays the combining runs in C, in index order (cpu/_sortscan.py)
+        self.at = at = (index, dim) if _np_fast(xp, x) else None
+        # NOTE: how many values land on each position: for means, for positions without
+        # input's own value and for the GPU paths
+        hit = None
+        if reduce == "mean" or not include_self or (reduce != "sum" and at is None):
             hit = xp.zeros(x.shape, "int64")
-            if not (fast and _sortscan.scatter(hit, index, 1, dim, "sum")):
-                backend.index_add(hit, mesh, 1)
+            _add_at(hit, mesh, 1, at)
         self.hit = hit
         if reduce in ("sum", "mean"):
             out = x.copy()
             if not include_self:
-                out[mesh] = 0
-            if not (fast and _sortscan.scatter(out, index, src, dim, "sum")):
-                backend.index_add(out, mesh, s)
+                _set_at(out, mesh, 0, at)
+            _add_at(out, mesh, s, at, src)
             if reduce == "mean":
                 c = xp.maximum(hit + (1 if include_self else 0), 1)
-                out = (out / c).astype(x.dtype) if x.dtype.kind == "f" else out // c
+                if x.dtype.kind == "f":
+                    # NOTE: a float32 division, as float32 / int64 in float64 then rounded
+                    # (double rounding of a quotient is exact from 53 bits), without the
+                    # float64 temporaries
+                    out = out / c.astype(x.dtype)
+                else:
+                    out = out // c
                 self.cnt = c
         elif reduce == "prod":
-            out = _scatter_prod(xp, x, mesh, s, include_self, hit, (index, src, dim))
+            out = _scatter_prod(xp, x, mesh, s, include_self, hit, at and (*at, src))
             self.x, self.s, self.out = x, s, out
         else:
             out = _scatter_ext(xp, x, mesh, s, include_self, hit, reduce == "amax",
-                               (index, src, dim))  # fmt: skip
+                               at and (*at, src))  # fmt: skip
             self.x, self.s, self.out = x, s, out
         return out
 
     def backward(self, g):
         xp = backend.array_module(g)
-        mesh, r = self.mesh, self.reduce
+        mesh, r, at = self.mesh, self.reduce, self.at
         keep = _keep_self(self.hit, self.inc)  # where x's own value is part of the result
         if r == "sum":
-            gx, gsp = g * keep, g[mesh]
+            gx, gsp = g * keep, _take_at(g, mesh, at)
         elif r == "mean":
-            gx, gsp = g * keep / self.cnt, (g / self.cnt)[mesh]
+            gx, gsp = g * keep / self.cnt, _take_at(g / self.cnt, mesh, at)
         elif r == "prod":
             # NOTE: the product of the other values, as PyTorch computes it: zeros masked
             # to 1 and products taken again, so that a single zero gets the product of the
             # rest (two zeros at one position give 0)
             x, s, inc, hit = self.x, self.s, self.inc, self.hit
             mx = xp.where(x == 0, 1, x)
-            gx = xp.where(keep, g * _scatter_prod(xp, mx, mesh, s, inc, hit) / mx, 0)
+            gx = xp.where(
+                keep, g * _scatter_prod(xp, mx, mesh, s, inc, hit, at and (*at, s)) / mx, 0
+            )
             zero = s == 0
             nz = xp.zeros(x.shape, "int64")
-            backend.index_add(nz, mesh, zero.astype("int64"))
-            single = zero & (nz[mesh] == 1)
-            rest = _scatter_prod(xp, x, mesh, xp.where(single, 1, s), inc, hit)
-            gsp = xp.where(single, (g * rest)[mesh], (g * self.out)[mesh] / xp.where(zero, 1, s))
+            _add_at(nz, mesh, zero.astype("int64"), at)
+            single = zero & (_take_at(nz, mesh, at) == 1)
+            s1 = xp.where(single, 1, s)
+            rest = _scatter_prod(xp, x, mesh, s1, inc, hit, at and (*at, s1))
+            gsp = xp.where(single, _take_at(g * rest, mesh, at),
+                           _take_at(g * self.out, mesh, at) / xp.where(zero, 1, s))  # fmt: skip
         else:  # amax / amin: shared evenly among the values equal to the result
             # NOTE: as in PyTorch, input's own value counts as a tie even where
             # include_self=False leaves it out of the result (it then gets no gradient)
             own = (self.x == self.out) & keep
             ties = (self.x == self.out).astype(g.dtype)
-            backend.index_add(ties, mesh, (self.s == self.out[mesh]).astype(g.dtype))
+            hits = self.s == _take_at(self.out, mesh, at)
+            _add_at(ties, mesh, hits.astype(g.dtype), at)
             share = g / xp.maximum(ties, 1)
             gx = share * own
-            gsp = share[mesh] * (self.s == self.out[mesh])
+            gsp = _take_at(share, mesh, at) * hits
         gs = xp.zeros(self.src_shape, g.dtype)
         gs[self.part] = gsp
         return gx.astype(g.dtype, copy=False), None, None, gs.astype(g.dtype, copy=False)
@@ -196,18 +208,47 @@ def _keep_self(hit, inc):
     return True if hit is None else (hit == 0) | inc
 
 
+def _add_at(target, mesh, values, at, full=None) -> None:
+    """``backend.index_add(target, mesh, values)``: in C where ``at`` (the scatter's index
+    and dim) is given and the dtype fits; ``full``: the values before their cut to the
+    index's shape (the C loop reads them in place)."""
+    src = values if full is None else full
+    if at is None or not _sortscan.scatter(target, at[0], src, at[1], "sum"):
+        backend.index_add(target, mesh, values)
+
+
+def _set_at(target, mesh, value, at) -> None:
+    """``target[mesh] = value`` (a number), in C where ``at`` is given."""
+    if at is None or not _sortscan.scatter(target, at[0], value, at[1], "set"):
+        target[mesh] = value
+
+
+def _take_at(a, mesh, at):
+    """``a[mesh]``: in C where ``at`` is given and the index spans ``a`` outside its dim
+    (NumPy's fancy indexing builds the broadcast index arrays first)."""
+    if at is not None:
+        index, dim = at
+        if all(n == m or d == dim for d, (n, m) in enumerate(zip(index.shape, a.shape))):
+            out = _sortscan.take(a, index, dim)
+            if out is not None:
+                return out
+    return a[mesh]
+
+
 _AT_OPS = {"add": "sum", "multiply": "prod", "maximum": "amax", "minimum": "amin"}
 
 
 def _ufunc_at(xp, ufunc, target, mesh, values, scatter=None) -> None:
     """``ufunc.at(target, mesh, values)`` on NumPy arrays: in C from ``scatter`` (index,
-    src, dim: the scatter the mesh was made from), else through flat positions.
+    dim, src: the scatter the mesh was made from), else through flat positions.
 
     NOTE: the C loop (cpu/_sortscan.py) combines in the same order as ufunc.at without
     building the flat positions: scatter_reduce amax of 98K values into (256, 640) 1.7 ms
     -> ~0.5 ms (PyTorch 0.8)."""
-    if scatter is not None and _sortscan.scatter(target, *scatter, _AT_OPS[ufunc.__name__]):
-        return
+    if scatter is not None:
+        index, dim, src = scatter
+        if _sortscan.scatter(target, index, src, dim, _AT_OPS[ufunc.__name__]):
+            return
     if not flat_at(ufunc, target, mesh, values):
         ufunc.at(target, mesh, values)
 
@@ -233,7 +274,7 @@ def _scatter_ext(xp, x, mesh, s, include_self, hit, is_max, scatter=None):
                 fill = -xp.inf if is_max else xp.inf
             else:
                 fill = xp.iinfo(x.dtype).min if is_max else xp.iinfo(x.dtype).max
-            out[hit > 0] = fill
+            _set_at(out, mesh, fill, scatter and scatter[:2])
         _ufunc_at(xp, xp.maximum if is_max else xp.minimum, out, mesh, s, scatter)
         return out
     flat = xp.ravel_multi_index(tuple(xp.broadcast_to(m, s.shape).ravel() for m in mesh),
@@ -263,7 +304,7 @@ def _scatter_prod(xp, x, mesh, s, include_self, hit, scatter=None):
     if _np_fast(xp, x):
         out = x.copy()
         if not include_self:
-            out[hit > 0] = 1
+            _set_at(out, mesh, 1, scatter and scatter[:2])
         _ufunc_at(xp, xp.multiply, out, mesh, s, scatter)
         return out
     wide = "float64"
