@@ -53,16 +53,28 @@ def _erfcx64(xp, x):
     return xp.where(x < 0, neg, r)
 
 
-def erfc_accurate(xp, x):
-    """``erfc(x)`` in float64 without the cancellation of ``1 - erf(x)`` for large x."""
-    a = _f64(xp, x)
+def _erfc_tail(xp, a):
+    """``erfc(a)`` for ``a >= 2`` (float64): exp(-a²) erfcx(a)."""
     b = xp.minimum(a, 30.0)  # NOTE: erfc(30) underflows to 0; inf would give inf - inf below
     with backend.quiet_float_errors():
         # NOTE: exp(-b²) with a split so that the large part's square is exact
         hi = xp.floor(b * 16) / 16
         e = xp.exp(-hi * hi) * xp.exp(-(b - hi) * (b + hi))
-        tail = e * _erfcx64(xp, xp.maximum(b, 2.0))
-    return _same(xp.where(a < 2, 1 - backend.erf(a), tail), x)
+        return e * _erfcx64(xp, xp.maximum(b, 2.0))
+
+
+def erfc_accurate(xp, x):
+    """``erfc(x)`` in float64 without the cancellation of ``1 - erf(x)`` for large x."""
+    a = _f64(xp, x)
+    if xp is backend.np:
+        # NOTE: the tail's continued fraction (120 passes) only for the values >= 2, each
+        # value computed as below: 12K float32 values 3.5 ms -> 0.2 ms (PyTorch 0.09)
+        out = xp.asarray(1 - backend.erf(a))
+        far = ~(a < 2)  # NOTE: NaN too: its bits as before
+        if far.any():
+            out[far] = _erfc_tail(xp, a[far])
+        return _same(out, x)
+    return _same(xp.where(a < 2, 1 - backend.erf(a), _erfc_tail(xp, a)), x)
 
 
 # ----------------------------------------------------------------------------- Bessel I
