@@ -313,6 +313,7 @@ PORTS = [
     ("deploy_export_jit.py", [], (2e-3, 1e-5), ()),
     ("optimizer_zoo.py", [], (2e-3, 1e-5), ()),
     ("model_surgery.py", [], (2e-3, 1e-5), ()),
+    ("gatv2_index_reduce.py", [], (2e-3, 1e-5), ()),
 ]  # fmt: skip
 
 
