@@ -157,6 +157,25 @@ def _check_train(torch, ref, ours, x, params=None, rtol: float = 1e-7) -> None:
         np.testing.assert_allclose(b.numpy(), ref_buffers[k].numpy(), rtol=1e-7, err_msg=k)
 
 
+_ATTRS = (
+    "p", "mode", "eps", "momentum", "stride", "padding", "kernel_size", "groups", "dilation",
+    "ceil_mode", "inplace", "normalized_shape", "output_size", "approximate", "dims",
+    "start_dim", "batch_first", "window_size", "shift_size", "num_heads", "partition_type",
+    "n_heads", "scale_factor",
+)  # fmt: skip
+
+
+def _structure(model) -> list:
+    """Each module's name, class name and settings (dropout and stochastic-depth rates,
+    norm eps and momentum, strides, paddings, windows and shifts, ...)."""
+    out = []
+    for name, m in model.named_modules():
+        attrs = {a: getattr(m, a) for a in _ATTRS if hasattr(m, a)}
+        attrs = {a: tuple(v) if isinstance(v, list) else v for a, v in attrs.items()}
+        out.append((name, type(m).__name__, attrs))
+    return out
+
+
 def _x(shape, seed: int = 1):
     return np.random.default_rng(seed).standard_normal(shape)
 
@@ -261,7 +280,8 @@ def test_builders_give_torchvisions_arguments(tv, family, monkeypatch):
         assert ours == _builder_arguments(tv.models, name, monkeypatch), name
 
 
-# one builder per model class and block type: on the meta device, no memory, no init
+# one builder per model class and block type, on the meta device (no memory, no init):
+# keys, shapes and every module's settings
 _ON_META = [
     "efficientnet_b2",
     "efficientnet_v2_s",
@@ -293,7 +313,7 @@ def test_builders_have_torchvisions_keys_and_shapes(tv, torch, name, monkeypatch
         with mg.device("meta"):
             ours = M.get_model(name)
     assert _shapes(ours) == _shapes(ref)
-    assert type(ours).__name__ == type(ref).__name__
+    assert _structure(ours) == _structure(ref)
 
 
 def test_regnet_block_params_match_torchvision(tv):
@@ -340,8 +360,8 @@ def test_googlenet_eval_and_train_match_torchvision(tv, torch):
 
 def test_googlenet_pretrained_loading_drops_the_aux_heads(tv, torch, torch_home):
     ref, _ = _pair(
-        torch, lambda: tv.models.googlenet(init_weights=False), lambda: M.googlenet(),
-        ref_on_meta=True,
+        torch, lambda: tv.models.googlenet(init_weights=False),
+        lambda: M.googlenet(init_weights=False), ref_on_meta=True,
     )  # fmt: skip
     _save_checkpoint(torch, ref, torch_home, M.GoogLeNet_Weights.DEFAULT)
     model = M.googlenet(weights="DEFAULT", progress=False)
@@ -439,7 +459,7 @@ def test_mnasnet_eval_and_train_match_torchvision(tv, torch):
     )
 
 
-def test_mnasnet_version_1_checkpoint_loads_with_the_old_stem(tv, torch, torch_home):
+def test_mnasnet_version_1_checkpoint_loads_with_the_old_stem(tv, torch, torch_home, monkeypatch):
     # the pretrained 0.5 was saved before the stem scaled with alpha (version 1): loading
     # puts the fixed 32/16-wide stem back, as torchvision's load does
     tvm = tv.models.mnasnet
@@ -466,14 +486,10 @@ def test_mnasnet_version_1_checkpoint_loads_with_the_old_stem(tv, torch, torch_h
         ref.load_state_dict(checkpoint)
     weights = M.MNASNet0_5_Weights.DEFAULT
     torch.save(checkpoint, torch_home / "hub" / "checkpoints" / weights.url.split("/")[-1])
-    monkeypatch = pytest.MonkeyPatch()
     # a checkpoint of 6 classes under the 1000-class entry: only the head differs
     monkeypatch.setitem(weights.meta, "num_classes", 6)
-    try:
-        with pytest.warns(UserWarning, match="previous version"):
-            ours = M.mnasnet0_5(weights="DEFAULT", progress=False)
-    finally:
-        monkeypatch.undo()
+    with pytest.warns(UserWarning, match="previous version"):
+        ours = M.mnasnet0_5(weights="DEFAULT", progress=False)
     assert ours.layers[0].out_channels == 32 and ours._version == 1
     assert _shapes(ours) == _shapes(ref)
     _check_eval(torch, ref, ours, size=32)
@@ -497,3 +513,203 @@ def test_regnet_eval_and_train_match_torchvision(tv, torch):
 
     ref, ours = _pair(torch, lambda: build(tv.models.regnet), lambda: build(M.regnet))
     _check_train(torch, ref, ours, _x((2, 3, 32, 32)))
+
+
+# ---------------------------------------------------------------- ConvNeXt
+
+
+def test_convnext_tiny_eval_matches_torchvision(tv, torch):
+    ref, ours = _pair(
+        torch, lambda: tv.models.convnext_tiny(num_classes=5),
+        lambda: M.convnext_tiny(num_classes=5), ref_on_meta=True,
+    )  # fmt: skip
+    _check_eval(torch, ref, ours, size=32)
+
+
+def test_convnext_train_step_matches_torchvision(tv, torch):
+    # layer scale of order one (1e-6 hides the blocks), no stochastic depth (random)
+    def build(lib):
+        cfg = lib.CNBlockConfig
+        return lib.ConvNeXt([cfg(8, 16, 2), cfg(16, None, 1)], layer_scale=0.5, num_classes=3)
+
+    ref, ours = _pair(torch, lambda: build(tv.models.convnext), lambda: build(M.convnext))
+    _check_eval(torch, ref, ours, size=16)
+    _check_train(torch, ref, ours, _x((2, 3, 16, 16)))
+
+
+# ---------------------------------------------------------------- Vision Transformer
+
+
+def _small_vit(lib, **kw):
+    cfg = dict(image_size=32, patch_size=16, num_layers=2, num_heads=2, hidden_dim=16,
+               mlp_dim=24, num_classes=5)  # fmt: skip
+    cfg.update(kw)
+    return lib.VisionTransformer(**cfg)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"representation_size": 12},
+        {"conv_stem_configs": "stem"},
+    ],
+    ids=["patches", "pre_logits", "conv_stem"],
+)
+def test_vit_eval_and_train_match_torchvision(tv, torch, kw):
+    def build(lib, models):
+        if kw.get("conv_stem_configs"):
+            cfg = models.vision_transformer.ConvStemConfig
+            stem = [cfg(8, 3, 2), cfg(8, 3, 2, norm_layer=lib.nn.BatchNorm2d), cfg(16, 3, 4)]
+            return _small_vit(models.vision_transformer, conv_stem_configs=stem)
+        return _small_vit(models.vision_transformer, **kw)
+
+    ref, ours = _pair(torch, lambda: build(torch, tv.models), lambda: build(mg, M))
+    _check_eval(torch, ref, ours, size=32)
+    _check_train(torch, ref, ours, _x((2, 3, 32, 32)))
+
+
+def test_vit_builder_fixes_image_size_from_weights():
+    with pytest.raises(ValueError, match="image_size"):
+        M.vit_b_16(weights="IMAGENET1K_SWAG_E2E_V1", image_size=224)
+    with pytest.raises(ValueError, match="32 x 32"):
+        _small_vit(M.vision_transformer)(mg.zeros(1, 3, 48, 48))
+
+
+def test_vit_interpolate_embeddings_matches_torchvision(tv, torch):
+    ref, ours = _pair(
+        torch, lambda: _small_vit(tv.models.vision_transformer),
+        lambda: _small_vit(M.vision_transformer),
+    )  # fmt: skip
+    want = tv.models.vision_transformer.interpolate_embeddings(
+        64, 16, ref.state_dict(), reset_heads=True
+    )
+    got = M.vision_transformer.interpolate_embeddings(64, 16, ours.state_dict(), reset_heads=True)
+    assert list(got) == list(want)
+    pos = got["encoder.pos_embedding"]
+    assert tuple(pos.shape) == (1, 17, 16)
+    np.testing.assert_allclose(pos.numpy(), want["encoder.pos_embedding"].numpy(), atol=1e-6)
+    bigger = _small_vit(M.vision_transformer, image_size=64)
+    bigger.load_state_dict(got, strict=False)
+    with pytest.raises(ValueError, match="perfect square"):
+        M.vision_transformer.interpolate_embeddings(
+            64, 16, {"encoder.pos_embedding": mg.zeros(1, 4, 16)}
+        )
+
+
+def test_vit_mlp_block_renames_version_1_keys():
+    block = M.vision_transformer.MLPBlock(4, 8, 0.0)
+    sd = block.state_dict()
+    legacy = {
+        k.replace("0.", "linear_1.").replace("3.", "linear_2."): v.clone() for k, v in sd.items()
+    }
+    fresh = M.vision_transformer.MLPBlock(4, 8, 0.0)
+    fresh.load_state_dict(legacy)  # no _metadata: version 1's names
+    for k, v in sd.items():
+        np.testing.assert_array_equal(fresh.state_dict()[k].numpy(), v.numpy())
+
+
+# ---------------------------------------------------------------- Swin, MaxViT
+
+
+@pytest.mark.parametrize("name", ["swin_t", "swin_v2_t"])
+def test_swin_eval_matches_torchvision(tv, torch, name):
+    ref, ours = _pair(
+        torch, lambda: tv.models.get_model(name, num_classes=5),
+        lambda: M.get_model(name, num_classes=5),
+    )  # fmt: skip
+    _check_eval(torch, ref, ours, size=64)
+
+
+@pytest.mark.parametrize("v2", [False, True], ids=["v1", "v2"])
+def test_swin_train_step_matches_torchvision(tv, torch, v2):
+    # 40 x 40 images, 4 x 4 patches: a 10 x 10 map padded to windows of 4 and shifted by 2;
+    # then 5 x 5 (odd: patch merging pads)
+    def build(lib):
+        kw = {"block": lib.SwinTransformerBlockV2, "downsample_layer": lib.PatchMergingV2}
+        return lib.SwinTransformer(
+            [4, 4], 8, [2, 2], [2, 4], [4, 4], stochastic_depth_prob=0.0, num_classes=3,
+            **(kw if v2 else {}),
+        )  # fmt: skip
+
+    ref, ours = _pair(
+        torch, lambda: build(tv.models.swin_transformer),
+        lambda: build(M.swin_transformer),
+    )  # fmt: skip
+    _check_eval(torch, ref, ours, size=40)
+    _check_train(torch, ref, ours, _x((2, 3, 40, 40)))
+
+
+def test_maxvit_eval_and_train_match_torchvision(tv, torch):
+    def build(lib):
+        return lib.MaxVit((32, 32), 8, 2, [8, 16], [2, 1], head_dim=4,
+                          stochastic_depth_prob=0.0, num_classes=3)  # fmt: skip
+
+    ref, ours = _pair(torch, lambda: build(tv.models.maxvit), lambda: build(M.maxvit))
+    _check_eval(torch, ref, ours, size=32)
+    _check_train(torch, ref, ours, _x((2, 3, 32, 32)))
+    with pytest.raises(ValueError, match="not divisible by partition size"):
+        M.maxvit.MaxVit((32, 32), 8, 3, [8, 16], [1, 1], 4, 0.0)
+
+
+@pytest.mark.parametrize("family", ["swin_v2", "maxvit"])
+def test_window_attention_models_run_on_a_gpu_device(family):
+    # the masks, position indices and rolls follow the model's device (fakegpu: CuPy's
+    # rules, no silent host copies)
+    if family == "maxvit":
+        model = M.maxvit.MaxVit((32, 32), 8, 2, [8, 16], [2, 1], 4, 0.1, num_classes=3)
+    else:
+        sw = M.swin_transformer
+        model = sw.SwinTransformer([4, 4], 8, [2, 2], [2, 4], [4, 4], num_classes=3,
+                                   block=sw.SwinTransformerBlockV2,
+                                   downsample_layer=sw.PatchMergingV2)  # fmt: skip
+    x = np.random.default_rng(0).standard_normal((2, 3, 40, 40)).astype(np.float32)
+    x = x[:, :, :32, :32] if family == "maxvit" else x
+    with mg.no_grad():
+        want = model.eval()(mg.tensor(x)).numpy()
+        got = model.to("fakegpu")(mg.tensor(x, device="fakegpu")).cpu().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * float(np.abs(want).max()))
+    model.train()(mg.tensor(x, device="fakegpu")).square().sum().backward()
+    assert all(p.grad is not None and p.grad.device.type == "fakegpu" for p in model.parameters())
+
+
+# ---------------------------------------------------------------- weights metadata
+
+
+def test_new_weights_metadata_matches_torchvision(tv):
+    for name in _NEW:
+        ours, ref = M.get_model_weights(name), tv.models.get_model_weights(name)
+        assert [w.name for w in ours] == [w.name for w in ref], name
+        for w in ours:
+            r = ref[w.name].meta
+            assert w.meta["categories"] == r["categories"] and len(r["categories"]) == 1000
+            for key in ("num_params", "min_size", "recipe", "_ops", "_file_size", "license"):
+                assert w.meta.get(key) == r.get(key), (name, w.name, key)
+
+
+def test_every_weights_entry_names_its_categories(tv):
+    for name in M.list_models():
+        for w in M.get_model_weights(name):
+            r = tv.models.get_weight(str(w)).meta
+            for key in ("categories", "min_size"):
+                assert w.meta[key] == r[key], (name, w.name, key)
+
+
+def test_loading_weights_restores_the_computed_buffers(torch):
+    # with weights=, a model is built on the meta device and filled by the checkpoint alone:
+    # the position indices and V2's coordinate table must come back from it
+    from manygrad.vision.models._api import _build
+
+    sw = M.swin_transformer
+
+    def make():
+        return sw.SwinTransformer([4, 4], 8, [2, 2], [2, 4], [4, 4], num_classes=3,
+                                  block=sw.SwinTransformerBlockV2,
+                                  downsample_layer=sw.PatchMergingV2)  # fmt: skip
+
+    src = make().eval()
+    sd = src.state_dict()
+    model = _build(make, object(), False, load=lambda m, w, p: m.load_state_dict(sd)).eval()
+    x = mg.randn(1, 3, 32, 32)
+    with mg.no_grad():
+        np.testing.assert_array_equal(model(x).numpy(), src(x).numpy())
