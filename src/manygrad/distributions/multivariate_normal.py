@@ -67,14 +67,16 @@ class MultivariateNormal(Distribution):
         self.__dict__[name] = _expand(mat, (*batch, n, n))
         self.loc = _expand(loc, (*batch, n))
         super().__init__(batch, (n,), validate_args)
+        # NOTE: a matrix checked positive definite needs no second host read in cholesky
+        check = not self._validate_args
         if name == "scale_tril":
             self._unbroadcasted_scale_tril = mat
         elif name == "covariance_matrix":
-            self._unbroadcasted_scale_tril = cholesky(mat)
+            self._unbroadcasted_scale_tril = cholesky(mat, check)
         else:
             eye = C.eye(n, dtype=mat.dtype, device=mat.device)
             cov = solve(mat, _expand(eye, tuple(mat.shape)))
-            self._unbroadcasted_scale_tril = cholesky((cov + cov.mT) / 2)
+            self._unbroadcasted_scale_tril = cholesky((cov + cov.mT) / 2, check)
 
     @lazy_property
     def scale_tril(self) -> Tensor:
