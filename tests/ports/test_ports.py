@@ -314,6 +314,7 @@ PORTS = [
     ("optimizer_zoo.py", [], (2e-3, 1e-5), ()),
     ("model_surgery.py", [], (2e-3, 1e-5), ()),
     ("gatv2_index_reduce.py", [], (2e-3, 1e-5), ()),
+    ("stft_denoise_windows.py", [], (2e-3, 1e-5), ()),
 ]  # fmt: skip
 
 
