@@ -713,3 +713,30 @@ def test_loading_weights_restores_the_computed_buffers(torch):
     x = mg.randn(1, 3, 32, 32)
     with mg.no_grad():
         np.testing.assert_array_equal(model(x).numpy(), src(x).numpy())
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["efficientnet", "googlenet", "inception", "mnasnet", "regnet", "convnext",
+     "vision_transformer", "swin_transformer", "maxvit"],
+)  # fmt: skip
+def test_modules_have_torchvisions_names_and_signatures(tv, module):
+    import importlib
+    import inspect
+
+    ref = importlib.import_module(f"torchvision.models.{module}")
+    # NOTE: by import path: models.googlenet is the builder, as in torchvision
+    ours = importlib.import_module(f"manygrad.vision.models.{module}")
+    assert sorted(ours.__all__) == sorted(ref.__all__)
+
+    def params(fn):
+        return [
+            (p.name, p.kind, _plain(p.default) if p.default is not p.empty else "-")
+            for p in inspect.signature(fn).parameters.values()
+        ]
+
+    for name, obj in vars(ref).items():
+        if (inspect.isclass(obj) or inspect.isfunction(obj)) and obj.__module__ == ref.__name__:
+            assert hasattr(ours, name), f"{module}.{name}"
+            if not (inspect.isclass(obj) and issubclass(obj, tuple)):  # namedtuples
+                assert params(getattr(ours, name)) == params(obj), f"{module}.{name}"

@@ -341,10 +341,14 @@ def _efficientnet_conf(arch: str, **kwargs: Any) -> tuple[list[_MBConvConfig], i
     return setting, 1280
 
 
-def _efficientnet(setting, dropout, last_channel, weights, progress, **kwargs: Any) -> EfficientNet:
+def _efficientnet(
+    inverted_residual_setting, dropout, last_channel, weights, progress, **kwargs: Any
+) -> EfficientNet:
     _set_num_classes(kwargs, weights)
     return _build(
-        lambda: EfficientNet(setting, dropout, last_channel=last_channel, **kwargs),
+        lambda: EfficientNet(
+            inverted_residual_setting, dropout, last_channel=last_channel, **kwargs
+        ),
         weights,
         progress,
     )

@@ -170,6 +170,9 @@ class SwapAxes(nn.Module):
 class WindowPartition(nn.Module):
     """[B, C, H, W] -> [B, (H/p)(W/p), p*p, C]: non-overlapping p x p windows."""
 
+    def __init__(self) -> None:
+        super().__init__()
+
     def forward(self, x, p: int):
         B, C, H, W = x.shape
         x = x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 3, 5, 1)
@@ -178,6 +181,9 @@ class WindowPartition(nn.Module):
 
 class WindowDepartition(nn.Module):
     """The inverse of ``WindowPartition``: [B, hp*wp, p*p, C] -> [B, C, hp*p, wp*p]."""
+
+    def __init__(self) -> None:
+        super().__init__()
 
     def forward(self, x, p: int, h_partitions: int, w_partitions: int):
         B, G, PP, C = x.shape

@@ -56,10 +56,12 @@ def _patch_merging_pad(x):
     return mg.cat([x0, x1, x2, x3], -1)
 
 
-def _get_relative_position_bias(table, index, window_size: list[int]):
-    """(1, heads, N, N) bias, N = window area: ``table``'s row for each pair's offset."""
+def _get_relative_position_bias(
+    relative_position_bias_table, relative_position_index, window_size: list[int]
+):
+    """(1, heads, N, N) bias, N = window area: the table's row for each pair's offset."""
     n = window_size[0] * window_size[1]
-    bias = table[index].view(n, n, -1)
+    bias = relative_position_bias_table[relative_position_index].view(n, n, -1)
     return bias.permute(2, 0, 1).contiguous().unsqueeze(0)
 
 
