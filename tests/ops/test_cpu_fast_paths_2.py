@@ -338,3 +338,39 @@ def test_embedding_bag_refuses_bad_ids_and_keeps_the_tensor_path_elsewhere(devic
         want = torch.nn.functional.embedding_bag(torch.tensor(ids), torch.tensor(a),
                                                  torch.tensor([0, 2]), **kw)  # fmt: skip
         np.testing.assert_allclose(got.cpu().numpy(), want.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int32", "uint8", "bool"])
+def test_vander_bits_dtypes_and_edges_as_torch(dtype):
+    rng = np.random.default_rng(14)
+    a = rng.standard_normal(40) * 1.3 if dtype.startswith("float") else rng.integers(0, 4, 40)
+    if dtype.startswith("float"):
+        a[:3] = [np.inf, NAN, 0.0]
+    m, t = _tensors(a, dtype)
+    for n in (None, 0, 1, 2, 9):
+        for inc in (False, True):
+            got, want = mg.vander(m, n, increasing=inc), torch.vander(t, n, increasing=inc)
+            assert got.dtype is getattr(mg, str(want.dtype).split(".")[1])
+            np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+    z = np.array([1 + 1j, 2 - 0.5j, 0])
+    np.testing.assert_allclose(mg.vander(mg.tensor(z), 4).numpy(),
+                               torch.vander(torch.tensor(z), 4).numpy())  # fmt: skip
+    x = mg.tensor(rng.standard_normal(5), requires_grad=True)  # PyTorch's has no gradient
+    assert mg.autograd.gradcheck(lambda v: mg.vander(v, 4), (x,))
+
+
+def test_erfc_tail_values_layouts_and_gradient_as_torch():
+    rng = np.random.default_rng(15)
+    a = np.concatenate([rng.standard_normal(300) * 3, [2.0, 1.999, 9.5, 27.0, 40.0, -7.0]])
+    a = np.concatenate([a, [np.inf, -np.inf, NAN]])
+    for dt in (np.float32, np.float64):
+        v = a.astype(dt)
+        for arr in (v, v[:300].reshape(20, 15).T, v[5]):
+            x = torch.tensor(arr, requires_grad=True)
+            y = mg.tensor(arr, requires_grad=True)
+            tv, mv = torch.special.erfc(x), mg.special.erfc(y)
+            np.testing.assert_allclose(mv.detach().numpy(), tv.detach().numpy(), rtol=2e-6,
+                                       atol=1e-300, equal_nan=True)  # fmt: skip
+            tv.sum().backward()
+            mv.sum().backward()
+            np.testing.assert_allclose(y.grad.numpy(), x.grad.numpy(), rtol=2e-6, atol=1e-30)

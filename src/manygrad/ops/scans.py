@@ -13,6 +13,7 @@ from .elementwise import cast, where
 from .indexing import AddAt, _dim, _mesh, gather
 from .reduce import (
     _cumsum,
+    _is_half,
     _need_float,
     _no_identity,
     _scan_accumulator,
@@ -33,6 +34,10 @@ class Cumprod(Function):
         if xp is backend.np:  # NOTE: one C pass, NumPy's order and float64 carry
             self.y = _sortscan.scan(x, axis, prod=True)
             if self.y is not None:
+                return self.y
+            if _is_half(x.dtype):  # NOTE: carried in float32, as PyTorch's CPU kernel
+                with backend.quiet_float_errors():  # NOTE: overflow gives inf, silently
+                    self.y = xp.cumprod(x.astype(D.float32.np), axis=axis).astype(x.dtype)
                 return self.y
         wide = _scan_accumulator(x)
         if wide is not None:
