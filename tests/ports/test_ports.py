@@ -315,6 +315,7 @@ PORTS = [
     ("model_surgery.py", [], (2e-3, 1e-5), ()),
     ("gatv2_index_reduce.py", [], (2e-3, 1e-5), ()),
     ("stft_denoise_windows.py", [], (2e-3, 1e-5), ()),
+    ("data_pipeline_workers.py", [], (2e-3, 1e-5), ()),
 ]  # fmt: skip
 
 
