@@ -1,8 +1,10 @@
 """manygrad.vision.models against torchvision.models, for EfficientNet B2-B7 / V2, GoogLeNet,
 Inception v3, MNASNet, RegNet, ConvNeXt, ViT, Swin V1/V2 and MaxViT: every builder's
-state-dict keys and shapes (on the meta device), and the same outputs with torchvision's
-weights copied in: eval mode on the smallest variants at small sizes, train steps (outputs,
-gradients, batch-norm statistics) in float64 on small configurations of each family."""
+arguments to its model class, the state-dict keys, shapes and module settings of one
+builder per model class (on the meta device), every public signature, the weights enums,
+and the same outputs with torchvision's weights copied in: eval mode on the smallest
+variants at small sizes, train steps (outputs, gradients, batch-norm statistics) in float64
+on small configurations of each family."""
 
 from __future__ import annotations
 
@@ -406,7 +408,8 @@ def test_inception_blocks_train_like_torchvision(tv, torch, block, args, size):
 
 
 def test_inception_outputs_in_train_mode(tv):
-    model = M.inception.Inception3(init_weights=False)
+    with mg.device("meta"):
+        model = M.inception.Inception3(init_weights=False)
     logits, aux = mg.zeros(1, 3), mg.ones(1, 3)
     out = model.train().eager_outputs(logits, aux)
     assert type(out).__name__ == "InceptionOutputs" and out._fields == ("logits", "aux_logits")
@@ -688,7 +691,7 @@ def test_new_weights_metadata_matches_torchvision(tv):
 
 
 def test_every_weights_entry_names_its_categories(tv):
-    for name in M.list_models():
+    for name in M.list_models(module=M):  # the classifiers
         for w in M.get_model_weights(name):
             r = tv.models.get_weight(str(w)).meta
             for key in ("categories", "min_size"):
