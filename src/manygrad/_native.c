@@ -2889,7 +2889,8 @@ static void mg_keys(const void* x, int dt, int64_t r, int64_t n, int flip, mg_kp
     for (int64_t j = 0; j < n; ++j) a[j].k = ((uint64_t)p[j] ^ (1ull << 63)) ^ f, a[j].i = j;
   } else {
     const int32_t* p = (const int32_t*)x + r * n;
-    for (int64_t j = 0; j < n; ++j) a[j].k = ((uint64_t)(int64_t)p[j] ^ (1ull << 63)) ^ f, a[j].i = j;
+    for (int64_t j = 0; j < n; ++j) a[j].k = ((uint64_t)(int64_t)p[j] ^ (1ull << 63)) ^ f;
+    for (int64_t j = 0; j < n; ++j) a[j].i = j;
   }
 }
 
@@ -3149,7 +3150,24 @@ MG_EXPORT int mg_select_rows(const void* x, int dt, int64_t rows, int64_t n, int
   static int mg_cumext_##SFX(const T* x, int64_t outer, int64_t n, int64_t inner,          \
                              int is_max, int64_t* idx) {                                   \
     if (inner == 1) {                                                                      \
-      for (int64_t o = 0; o < outer; ++o) {                                                \
+      int64_t o = 0;                                                                       \
+      for (; n && o + 8 <= outer; o += 8) { /* NOTE: 8 rows side by side, as mg_scan */    \
+        const T* xr = x + o * n;                                                           \
+        int64_t* ir = idx + o * n;                                                         \
+        T best[8];                                                                         \
+        int64_t bi[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                          \
+        for (int q = 0; q < 8; ++q) best[q] = xr[q * n];                                   \
+        for (int64_t j = 0; j < n; ++j)                                                    \
+          for (int q = 0; q < 8; ++q) {                                                    \
+            T v = xr[q * n + j];                                                           \
+            T b = best[q];                                                                 \
+            int take = ISNAN(v) | (!ISNAN(b) & (is_max ? v >= b : v <= b));                \
+            best[q] = take ? v : b;                                                        \
+            bi[q] = take ? j : bi[q];                                                      \
+            ir[q * n + j] = bi[q];                                                         \
+          }                                                                                \
+      }                                                                                    \
+      for (; o < outer; ++o) {                                                             \
         const T* xr = x + o * n;                                                           \
         int64_t* ir = idx + o * n;                                                         \
         if (!n) continue;                                                                  \
@@ -3223,7 +3241,23 @@ MG_EXPORT int mg_cumext(const void* x, int dt, int64_t outer, int64_t n, int64_t
                            int reverse, int prod) {                                        \
     const int64_t step = reverse ? -1 : 1;                                                 \
     if (inner == 1) {                                                                      \
-      for (int64_t o = 0; o < outer; ++o) {                                                \
+      int64_t o = 0;                                                                       \
+      /* NOTE: 8 rows side by side: their running values do not wait for each other */   \
+      for (; n && o + 8 <= outer; o += 8) {                                                \
+        const T* xr = x + o * n;                                                           \
+        T* yr = y + o * n;                                                                 \
+        int64_t j = reverse ? n - 1 : 0;                                                   \
+        ACC a[8];                                                                          \
+        for (int q = 0; q < 8; ++q) a[q] = (ACC)xr[q * n + j], yr[q * n + j] = (T)a[q];   \
+        for (int64_t c = 1; c < n; ++c) {                                                  \
+          j += step;                                                                       \
+          if (prod)                                                                        \
+            for (int q = 0; q < 8; ++q) a[q] *= (ACC)xr[q * n + j], yr[q * n + j] = (T)a[q]; \
+          else                                                                             \
+            for (int q = 0; q < 8; ++q) a[q] += (ACC)xr[q * n + j], yr[q * n + j] = (T)a[q]; \
+        }                                                                                  \
+      }                                                                                    \
+      for (; o < outer; ++o) {                                                             \
         const T* xr = x + o * n;                                                           \
         T* yr = y + o * n;                                                                 \
         int64_t j = reverse ? n - 1 : 0;                                                   \
