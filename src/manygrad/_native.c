@@ -3314,6 +3314,60 @@ MG_EXPORT int mg_scan(const void* x, void* y, int dt, int64_t outer, int64_t n, 
   }
 }
 
+/* For x (outer, n, inner): out = (the product of the values before, along n) times (the
+ * product of those after), each carried in T from the nearest value outwards (NumPy's
+ * exclusive cumprods of reduce.py's _prod_others, in their order: the same bits): prod's
+ * gradient, exact with zeros. 0: out of memory. */
+#define MG_PROD_OTHERS(SFX, T)                                                              \
+  static int mg_prod_others_##SFX(const T* x, int64_t outer, int64_t n, int64_t inner,     \
+                                  T* out) {                                                \
+    int64_t o = 0;                                                                         \
+    for (; inner == 1 && o + 8 <= outer; o += 8) { /* NOTE: 8 rows side by side */        \
+      const T* xo = x + o * n;                                                             \
+      T* yo = out + o * n;                                                                 \
+      T a[8] = {1, 1, 1, 1, 1, 1, 1, 1};                                                   \
+      for (int64_t j = 0; j < n; ++j)                                                      \
+        for (int q = 0; q < 8; ++q) yo[q * n + j] = a[q], a[q] = a[q] * xo[q * n + j];     \
+      for (int q = 0; q < 8; ++q) a[q] = 1;                                                \
+      for (int64_t j = n - 1; j >= 0; --j)                                                 \
+        for (int q = 0; q < 8; ++q)                                                        \
+          yo[q * n + j] = yo[q * n + j] * a[q], a[q] = a[q] * xo[q * n + j];               \
+    }                                                                                      \
+    T* acc = (T*)malloc((size_t)(inner > 0 ? inner : 1) * sizeof(T));                      \
+    if (!acc) return 0;                                                                    \
+    for (; o < outer; ++o) {                                                               \
+      const T* xo = x + o * n * inner;                                                     \
+      T* yo = out + o * n * inner;                                                         \
+      for (int64_t i = 0; i < inner; ++i) acc[i] = 1;                                      \
+      for (int64_t j = 0; j < n; ++j) {                                                    \
+        _Pragma("omp simd") for (int64_t i = 0; i < inner; ++i) {                          \
+          yo[j * inner + i] = acc[i];                                                      \
+          acc[i] = acc[i] * xo[j * inner + i];                                             \
+        }                                                                                  \
+      }                                                                                    \
+      for (int64_t i = 0; i < inner; ++i) acc[i] = 1;                                      \
+      for (int64_t j = n - 1; j >= 0; --j) {                                               \
+        _Pragma("omp simd") for (int64_t i = 0; i < inner; ++i) {                          \
+          yo[j * inner + i] = yo[j * inner + i] * acc[i];                                  \
+          acc[i] = acc[i] * xo[j * inner + i];                                             \
+        }                                                                                  \
+      }                                                                                    \
+    }                                                                                      \
+    free(acc);                                                                             \
+    return 1;                                                                              \
+  }
+MG_PROD_OTHERS(f32, float)
+MG_PROD_OTHERS(f64, double)
+MG_PROD_OTHERS(i64, int64_t)
+
+MG_EXPORT int mg_prod_others(const void* x, int dt, int64_t outer, int64_t n, int64_t inner,
+                             void* out) {
+  if (dt == 0) return mg_prod_others_f32((const float*)x, outer, n, inner, (float*)out);
+  if (dt == 1) return mg_prod_others_f64((const double*)x, outer, n, inner, (double*)out);
+  if (dt == 2) return mg_prod_others_i64((const int64_t*)x, outer, n, inner, (int64_t*)out);
+  return 0;
+}
+
 /* The product of each row of x (rows, n) in T, left to right (NumPy's multiply.reduce
  * order: the same bits), eight rows at a time so that the products of one row do not wait
  * for each other. */

@@ -121,13 +121,14 @@ _SIGNATURES = {
     "mg_bag": (_P, ctypes.c_int, _I, _I, _P, _P, _I, _P, _I, ctypes.c_int, _P, _P, _P),
     "mg_bag_bwd": (_P, ctypes.c_int, _I, _P, _P, _I, _P, _I, ctypes.c_int, _P, _P, _P),
     "mg_take": (_P, _I, _I, _I, _I, _P, _I, _P),
+    "mg_prod_others": (_P, ctypes.c_int, _I, _I, _I, _P),
 }
 # NOTE: 0: out of memory
 _RETURNS_INT = ("mg_dwconv2d_f32", "mg_dwconv2d_bwd_f32", "mg_batch_norm_f32",
                 "mg_batch_norm_eval_f32", "mg_batch_norm_bwd_f32", "mg_wino_in_f32",
                 "mg_wino_out_f32", "mg_wino_gy_f32", "mg_wino_fold_f32", "mg_convt_fold_f32",
                 "mg_convt_unfold_f32", "mg_topk", "mg_select_rows", "mg_cumext", "mg_scan",
-                "mg_scatter", "mg_bag", "mg_bag_bwd", "mg_take")  # fmt: skip
+                "mg_scatter", "mg_bag", "mg_bag_bwd", "mg_take", "mg_prod_others")  # fmt: skip
 
 
 def _compiler() -> str | None:

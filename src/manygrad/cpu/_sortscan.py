@@ -142,6 +142,18 @@ def prod_last(x):
     return out
 
 
+def prod_others(x, axis: int):
+    """For each value of ``x``, the product of the others along ``axis`` (the exclusive
+    products from both sides, in ``x``'s dtype and NumPy's order), or None."""
+    if x.__class__ is not np.ndarray or x.dtype not in _SCAN or (lib := _lib()) is None:
+        return None
+    a = np.ascontiguousarray(x)
+    out = np.empty(a.shape, a.dtype)
+    if not lib.mg_prod_others(_ptr(a), _CODES[a.dtype], *_split(a.shape, axis), _ptr(out)):
+        raise MemoryError("prod: no memory for the running products")
+    return out
+
+
 _OPS = {"sum": 0, "prod": 1, "amax": 2, "amin": 3, "set": 4}
 
 

@@ -514,6 +514,10 @@ class Prod(Function):
 
 def _prod_others(xp, x, axis):
     """Product of all other elements along ``axis`` (exact with zeros): exclusive cumprods."""
+    if xp is backend.np:  # NOTE: one C pass each way, the same products in the same order
+        out = _sortscan.prod_others(x, axis)
+        if out is not None:
+            return out
     head = [slice(None)] * x.ndim
     head[axis] = slice(0, x.shape[axis] - 1)
     head = tuple(head)
