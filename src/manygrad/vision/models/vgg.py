@@ -131,7 +131,8 @@ _RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification
 
 
 def _w(file: str, n: int, a1: float, a5: float, **kw: Any):
-    return _imagenet_weights(_URL + file, n, a1, a5, min_size=(32, 32), recipe=_RECIPE, **kw)
+    kw.setdefault("recipe", _RECIPE)
+    return _imagenet_weights(_URL + file, n, a1, a5, min_size=(32, 32), **kw)
 
 
 class VGG11_Weights(WeightsEnum):
@@ -164,6 +165,7 @@ class VGG16_Weights(WeightsEnum):
         float("nan"),
         float("nan"),
         num_classes=None,
+        recipe="https://github.com/amdegroot/ssd.pytorch#training-ssd",
         mean=(0.48235, 0.45882, 0.40784),
         std=(1.0 / 255.0, 1.0 / 255.0, 1.0 / 255.0),
     )
