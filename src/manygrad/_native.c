@@ -3,7 +3,10 @@
  * activations, ELU/SELU/CELU, softplus, expm1, log1p, layer norm, group norm, batch norm,
  * softmax, cross entropy, an LSTM step's gates, an embedding's gradient, the Winograd
  * convolutions' transforms) or as strided index arithmetic (max and average pooling), and
- * direct loops for depthwise convolutions (no im2col columns), float32 in and out.
+ * direct loops for depthwise convolutions (no im2col columns), float32 in and out; and the
+ * sort / scan / scatter / bag family (PyTorch's selection algorithms for topk, kthvalue and
+ * median, running maxima, sums and products, scatter combining, embedding bags) for
+ * float32, float64 and integers.
  *
  * Built on first use with the system C compiler (_native.py) for the machine it runs on
  * and loaded with ctypes; without a compiler manygrad keeps its NumPy formulas, which the
@@ -3634,4 +3637,4 @@ MG_EXPORT int mg_take(const void* x, int64_t size, int64_t outer, int64_t n, int
 }
 
 /* The ABI version the loader checks, so that a stale cached library is rebuilt. */
-MG_EXPORT int mg_native_version(void) { return 14; }
+MG_EXPORT int mg_native_version(void) { return 15; }

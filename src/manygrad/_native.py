@@ -11,7 +11,9 @@ vectorised pass per array (or per row, group or channel) where NumPy needs five 
 of columns nine times the input, and the Winograd convolutions' transforms
 (``ops/_winograd.py``) as one pass from the NCHW arrays to the products' matrices and back.
 Each wrapper takes C-contiguous float32 NumPy arrays and returns None for anything else, so
-that the caller keeps its NumPy formula (the reference the tests compare these with).
+that the caller keeps its NumPy formula (the reference the tests compare these with). The
+sort / scan / scatter / bag family (topk, kthvalue, median, cummax, cumsum, cumprod, prod,
+scatter_reduce, embedding_bag) takes several dtypes through ``cpu/_sortscan.py``.
 
 The library is built for the CPU it runs on (``-march=native``) into
 ``$MANYGRAD_CACHE_DIR`` (default ``~/.cache/manygrad``) under a name made from the
@@ -35,7 +37,7 @@ import warnings
 import numpy as np
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "_native.c")
-_VERSION = 14  # NOTE: mg_native_version() of the source; a cached library must match
+_VERSION = 15  # NOTE: mg_native_version() of the source; a cached library must match
 # NOTE: GNU C, not ISO: ISO modes turn off contraction into fused multiply-adds (2x slower).
 # -fno-trapping-math (clang's default) lets GCC turn the selects of a loop body with
 # divisions into vector blends; it changes no value (flags of FP exceptions only)
