@@ -41,3 +41,32 @@ def test_trunc_normal_values_stay_in_bounds_with_the_right_moments():
     pdf = lambda z: float(torch.exp(-(torch.tensor(z) ** 2) / 2)) / (2 * 3.141592653589793) ** 0.5  # noqa: E731
     mean = 0.5 + (pdf(-1.5) - pdf(1.0)) / (hi - lo)
     assert abs(a.mean() - mean) < 0.01
+
+
+def test_top_level_in_place_forms_and_aliases():
+    for lib in (torch, mg):
+        x = lib.zeros(2)
+        assert lib.resize_as_(x, lib.zeros(3)) is x and tuple(x.shape) == (3,)
+        y = lib.ones(2)
+        assert lib.i0_(y) is y and abs(float(y[0]) - 1.2660658) < 1e-6
+        z = lib.arange(6.0)
+        assert lib.as_strided_(z, (2,), (2,)) is z and z.tolist() == [0.0, 2.0]
+        parts = lib.unsafe_split_with_sizes(lib.arange(4), [1, 3])
+        assert [p.tolist() for p in parts] == [[0], [1, 2, 3]]
+        assert lib.wait(lib.fork(lambda a: a + 1, 1)) == 2
+        c = lib.tensor([1 + 2j])
+        assert lib.conj_physical_(c) is c and c.imag.item() == -2.0
+
+
+def test_index_reduce_warns_once_that_it_is_in_beta(monkeypatch):
+    from manygrad.ops import compat_ops
+
+    monkeypatch.setattr(compat_ops, "_BETA_WARNED", [])
+    with pytest.warns(UserWarning, match=r"index_reduce\(\) is in beta"):
+        mg.zeros(3).index_reduce_(0, mg.tensor([0, 0]), mg.ones(2), "amax")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = mg.zeros(3).index_reduce(0, mg.tensor([0, 2]), mg.ones(2), "prod")
+    assert got.tolist() == [0.0, 0.0, 0.0]

@@ -226,6 +226,44 @@ def view_as_complex_copy(input: Tensor) -> Tensor:  # noqa: A002
     return view_as_complex(input).clone()
 
 
+# ---------------------------------------------------------------------------- in-place forms
+
+
+def resize_as_(input: Tensor, the_template: Tensor, *, memory_format=None) -> Tensor:  # noqa: A002
+    return input.resize_as_(the_template)
+
+
+def i0_(input: Tensor) -> Tensor:  # noqa: A002
+    return input.i0_()
+
+
+def conj_physical_(input: Tensor) -> Tensor:  # noqa: A002
+    return input.conj_physical_()
+
+
+def as_strided_(input: Tensor, size, stride, storage_offset=None) -> Tensor:  # noqa: A002
+    return input.as_strided_(size, stride, storage_offset)
+
+
+def unsafe_split_with_sizes(input: Tensor, split_sizes, dim: int = 0) -> tuple:  # noqa: A002
+    """``split_with_sizes`` (manygrad has no unchecked form: its views are always safe)."""
+    return tuple(input.split(list(split_sizes), dim))
+
+
+def fork(func, *args, **kwargs):
+    """``torch.jit.fork`` under its older top-level name (the call runs at once)."""
+    from .. import jit
+
+    return jit.fork(func, *args, **kwargs)
+
+
+def wait(future):
+    """``torch.jit.wait`` under its older top-level name."""
+    from .. import jit
+
+    return jit.wait(future)
+
+
 __all__ = sorted(
     n for n, v in list(globals().items())
     if callable(v) and not n.startswith("_") and not isinstance(v, type)

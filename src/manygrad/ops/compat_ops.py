@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 
 from .. import backend
 from ..autograd import Function, no_grad
@@ -94,12 +95,19 @@ def unravel_index(indices, shape) -> tuple:
     return tuple(reversed(out))
 
 
+_BETA_WARNED: list = []
+
+
 def index_reduce(input: Tensor, dim: int, index, source: Tensor, reduce: str, *,  # noqa: A002
                  include_self: bool = True) -> Tensor:  # fmt: skip
     """A copy of ``input`` with the slices of ``source`` combined by ``reduce`` (``prod``,
     ``mean``, ``amax``, ``amin``) into the slices ``index`` names along ``dim``."""
     from .scatter import scatter_reduce
 
+    if not _BETA_WARNED:
+        _BETA_WARNED.append(True)  # NOTE: once per process, as PyTorch's TORCH_WARN_ONCE
+        warnings.warn("index_reduce() is in beta and the API may change at any time.",
+                      UserWarning, stacklevel=3)  # fmt: skip
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise ValueError(
             f"index_reduce: reduce must be one of prod, mean, amax, amin, got {reduce!r}"
