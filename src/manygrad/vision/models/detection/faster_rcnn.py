@@ -289,16 +289,13 @@ def _loader(eps_zero_for: WeightsEnum | None = None):
 
 
 def _resnet50_fpn(weights, weights_backbone, progress, trainable_backbone_layers, v2, **extra):
-    """The ResNet-50-FPN body of the v1 builders (frozen norms when pretrained) or v2
-    (batch norm, an FPN with batch norm)."""
+    """The ResNet-50-FPN body: v1 with frozen norms when pretrained (batch norm when not),
+    v2 with batch norm; ``extra`` goes to the FPN extractor (``norm_layer``, ...)."""
     if weights is not None:
         weights_backbone = None
     is_trained = weights is not None or weights_backbone is not None
     layers = _validate_trainable_layers(is_trained, trainable_backbone_layers, 5, 3)
-    if v2:
-        backbone = resnet50(weights=weights_backbone, progress=progress)
-        return _resnet_fpn_extractor(backbone, layers, norm_layer=nn.BatchNorm2d, **extra)
-    norm_layer = FrozenBatchNorm2d if is_trained else nn.BatchNorm2d
+    norm_layer = FrozenBatchNorm2d if is_trained and not v2 else nn.BatchNorm2d
     backbone = resnet50(weights=weights_backbone, progress=progress, norm_layer=norm_layer)
     return _resnet_fpn_extractor(backbone, layers, **extra)
 
@@ -384,8 +381,9 @@ def fasterrcnn_resnet50_fpn_v2(
 
     def make():
         backbone = _resnet50_fpn(
-            weights, weights_backbone, progress, trainable_backbone_layers, v2=True
-        )
+            weights, weights_backbone, progress, trainable_backbone_layers, v2=True,
+            norm_layer=nn.BatchNorm2d,
+        )  # fmt: skip
         parts = _v2_parts(backbone.out_channels)
         return FasterRCNN(backbone, num_classes=num_classes, **parts, **kwargs)
 

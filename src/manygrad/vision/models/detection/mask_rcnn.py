@@ -255,8 +255,9 @@ def maskrcnn_resnet50_fpn_v2(
 
     def make():
         backbone = _resnet50_fpn(
-            weights, weights_backbone, progress, trainable_backbone_layers, v2=True
-        )
+            weights, weights_backbone, progress, trainable_backbone_layers, v2=True,
+            norm_layer=nn.BatchNorm2d,
+        )  # fmt: skip
         c = backbone.out_channels
         mask_head = MaskRCNNHeads(c, [256, 256, 256, 256], 1, norm_layer=nn.BatchNorm2d)
         return MaskRCNN(
