@@ -3,6 +3,12 @@
 Every distribution is built from manygrad's differentiable ops: ``log_prob``, ``entropy``,
 ``rsample`` and ``kl_divergence`` carry gradients to the parameters.
 
+Arguments are checked as in PyTorch, by default (off under ``python -O``): parameters
+outside ``arg_constraints`` and ``log_prob`` / ``cdf`` values outside ``support`` raise
+PyTorch's ``ValueError``. Each constructor or scoring call reads its checks back once (one
+GPU sync); ``validate_args=False`` or ``Distribution.set_default_validate_args(False)``
+turns them off, e.g. for a tuned training step or a CUDA-graph capture.
+
 Example:
     >>> from manygrad.distributions import Categorical, Normal, kl_divergence
     >>> d = Categorical(logits=scores); a = d.sample(); lp = d.log_prob(a)
