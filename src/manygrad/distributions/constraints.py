@@ -303,90 +303,6 @@ class _Simplex(Constraint):
         return (value >= 0).all(-1) & ((value.sum(-1) - 1).abs() < 1e-6)
 
 
-class _Square(Constraint):
-    event_dim = 2
-
-    def check(self, value):
-        from ..creation import full
-
-        ok = value.shape[-2] == value.shape[-1]
-        return full(tuple(value.shape[:-2]), ok, device=value.device).bool()
-
-
-class _Symmetric(_Square):
-    def check(self, value):
-        from ..ops import isclose
-
-        if value.shape[-2] != value.shape[-1]:
-            return super().check(value)  # NOTE: known from the shape, no host read
-        return isclose(value, value.mT, atol=1e-6).all(-2).all(-1)
-
-
-def _when_all_symmetric(value, sym, test):
-    """``test(value)`` per matrix when every matrix is symmetric, else ``sym`` (PyTorch's
-    rule), computed without a host read: the non-symmetric matrices (NaN among them) are
-    swapped for the identity before ``test`` sees them."""
-    from .. import ops as F
-    from ..creation import eye
-
-    if value.shape[-2] != value.shape[-1]:
-        return sym
-    ident = eye(value.shape[-1], dtype=value.dtype, device=value.device)
-    safe = F.where(sym.unsqueeze(-1).unsqueeze(-1), value.detach(), ident)
-    return F.where(sym.all(), test(safe), sym)
-
-
-class _LowerTriangular(Constraint):
-    event_dim = 2
-
-    def check(self, value):
-        return (value.tril() == value).reshape(*value.shape[:-2], -1).all(-1)
-
-
-class _LowerCholesky(Constraint):
-    event_dim = 2
-
-    def check(self, value):
-        lower = (value.tril() == value).reshape(*value.shape[:-2], -1).all(-1)
-        positive_diag = (value.diagonal(0, -2, -1) > 0).all(-1)
-        return lower & positive_diag
-
-
-class _CorrCholesky(Constraint):
-    event_dim = 2
-
-    def check(self, value):
-        from .. import finfo
-
-        # NOTE: PyTorch's tolerance: 10 epsilons of the dtype per column
-        tol = finfo(value.dtype).eps * value.shape[-1] * 10
-        v = value.detach()
-        row_norm = (v * v).sum(-1).sqrt()
-        unit = ((row_norm - 1).abs() <= tol).all(-1)
-        return _LowerCholesky().check(value) & unit
-
-
-class _PositiveSemidefinite(_Symmetric):
-    def check(self, value):
-        from .. import linalg
-
-        sym = super().check(value)
-        return _when_all_symmetric(value, sym, lambda m: (linalg.eigvalsh(m) >= 0).all(-1))
-
-
-class _PositiveDefinite(_Symmetric):
-    def check(self, value):
-        from .. import linalg
-        from ..ops import isfinite
-
-        def test(m):
-            # NOTE: a Cholesky factorization, as PyTorch's check; LAPACK's fails on inf
-            finite = isfinite(m).all(-1).all(-1)
-            return (linalg.cholesky_ex(m).info == 0) & finite
-
-        return _when_all_symmetric(value, super().check(value), test)
-
-
 class _Cat(Constraint):
     """Each of ``cseq`` on its slice of ``dim`` (sizes ``lengths``)."""
 
@@ -442,6 +358,18 @@ class _Stack(Constraint):
         _check_dim(self.dim, value)
         parts = [value.select(self.dim, i) for i in range(value.shape[self.dim])]
         return _stack([c.check(v) for c, v in zip(self.cseq, parts)], self.dim)
+
+
+# NOTE: the matrix constraints live in their own module (defined on Constraint, above)
+from ._constraints_matrix import (  # noqa: E402
+    _CorrCholesky,
+    _LowerCholesky,
+    _LowerTriangular,
+    _PositiveDefinite,
+    _PositiveSemidefinite,
+    _Square,
+    _Symmetric,
+)
 
 
 def _check_dim(dim: int, value) -> None:
