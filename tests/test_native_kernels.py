@@ -1736,3 +1736,35 @@ def test_prod_others_bit_for_bit_as_the_numpy_cumprods(dtype, monkeypatch):
         if a.shape[ax]:  # NOTE: (the NumPy formula gives one 1 along an empty dim)
             np.testing.assert_array_equal(got, R._prod_others(np, a, ax))
         assert got.shape == a.shape
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pdist_kernel_bit_for_bit_as_the_tensor_formula(dtype, monkeypatch):
+    """pdist (p = 2) in C: the differences, squares, NumPy's pairwise sum (rows of under 8,
+    up to 128 and more values) and sqrt of the tensor formula, and its gradient, with a zero
+    distance among the pairs."""
+    from manygrad.cpu import _sortscan
+
+    rng = np.random.default_rng(17)
+    cases = []
+    for shape in ((7, 5), (2, 1), (12, 96), (6, 130), (5, 300), (4, 0)):
+        a = rng.standard_normal(shape).astype(dtype)
+        if shape[0] > 4:
+            a[3] = a[1]
+        cases.append((a, rng.standard_normal(shape[0] * (shape[0] - 1) // 2).astype(dtype)))
+
+    def run():
+        out = []
+        for a, g in cases:
+            x = mg.tensor(a, requires_grad=True)
+            y = F.pdist(x)
+            y.backward(mg.tensor(g))
+            out += [y.detach().numpy(), x.grad.numpy(), y.grad_fn.name()]
+        return out
+
+    fast = run()
+    assert fast[2] == "PdistBackward0"  # one node, as PyTorch's
+    monkeypatch.setattr(_sortscan, "_lib", lambda: None)
+    ref = run()
+    for a, b in zip(fast[0::3] + fast[1::3], ref[0::3] + ref[1::3]):
+        np.testing.assert_array_equal(a, b)

@@ -3164,7 +3164,7 @@ MG_EXPORT int mg_select_rows(const void* x, int dt, int64_t rows, int64_t n, int
           for (int q = 0; q < 8; ++q) {                                                    \
             T v = xr[q * n + j];                                                           \
             T b = best[q];                                                                 \
-            int take = ISNAN(v) | (!ISNAN(b) & (is_max ? v >= b : v <= b));                \
+            int take = ISNAN(v) | ((!ISNAN(b)) & (is_max ? v >= b : v <= b));                \
             best[q] = take ? v : b;                                                        \
             bi[q] = take ? j : bi[q];                                                      \
             ir[q * n + j] = bi[q];                                                         \
@@ -3200,14 +3200,14 @@ MG_EXPORT int mg_select_rows(const void* x, int dt, int64_t rows, int64_t n, int
         if (is_max) {                                                                      \
           _Pragma("omp simd") for (int64_t i = 0; i < inner; ++i) {                        \
             T v = xr[i], b = best[i];                                                      \
-            int take = ISNAN(v) | (!ISNAN(b) & (v >= b));                                  \
+            int take = ISNAN(v) | ((!ISNAN(b)) & (v >= b));                                  \
             best[i] = take ? v : b;                                                        \
             ir[i] = take ? j : prev[i];                                                    \
           }                                                                                \
         } else {                                                                           \
           _Pragma("omp simd") for (int64_t i = 0; i < inner; ++i) {                        \
             T v = xr[i], b = best[i];                                                      \
-            int take = ISNAN(v) | (!ISNAN(b) & (v <= b));                                  \
+            int take = ISNAN(v) | ((!ISNAN(b)) & (v <= b));                                  \
             best[i] = take ? v : b;                                                        \
             ir[i] = take ? j : prev[i];                                                    \
           }                                                                                \
@@ -3636,5 +3636,88 @@ MG_EXPORT int mg_take(const void* x, int64_t size, int64_t outer, int64_t n, int
   }
 }
 
+/* NumPy's pairwise sum of n contiguous values (its add.reduce along a contiguous row): 8
+ * running sums over blocks of up to 128 values, halves above that; the same additions in
+ * the same order, so the same bits. */
+#define MG_PWSUM(SFX, T)                                                                    \
+  static T mg_pwsum_##SFX(const T* a, int64_t n) {                                         \
+    if (n < 8) {                                                                           \
+      T res = 0;                                                                           \
+      for (int64_t i = 0; i < n; ++i) res += a[i];                                         \
+      return res;                                                                          \
+    }                                                                                      \
+    if (n <= 128) {                                                                        \
+      T r[8];                                                                              \
+      for (int k = 0; k < 8; ++k) r[k] = a[k];                                             \
+      int64_t i = 8;                                                                       \
+      for (; i < n - (n % 8); i += 8)                                                      \
+        for (int k = 0; k < 8; ++k) r[k] += a[i + k];                                      \
+      T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));          \
+      for (; i < n; ++i) res += a[i];                                                      \
+      return res;                                                                          \
+    }                                                                                      \
+    int64_t n2 = n / 2;                                                                    \
+    n2 -= n2 % 8;                                                                          \
+    return mg_pwsum_##SFX(a, n2) + mg_pwsum_##SFX(a + n2, n - n2);                         \
+  }
+
+/* pdist with p = 2 of the rows of x (N, M): for each pair i < j, row by row, the 2-norm of
+ * x[i] - x[j] as manygrad's tensor formula rounds it (the differences, their squares, a
+ * NumPy pairwise sum, sqrt), without the (pairs, M) arrays. With g (the gradient of the
+ * distances d), gx (N, M, zeroed) gets the gradient: (x[i] - x[j]) (g / d) (0 where d is
+ * 0) added to row i, its negative to a second array for row j, in pair order, and the two
+ * summed (the additions of the indexing gradients they replace). 0: out of memory. */
+#define MG_PDIST(SFX, T, SQRT)                                                              \
+  MG_PWSUM(SFX, T)                                                                         \
+  static MG_NO_FMA_ATTR int mg_pdist2_##SFX(const T* x, int64_t N, int64_t M, T* d,        \
+                                            const T* g, T* gx) {                           \
+    MG_NO_FMA                                                                              \
+    T* w = (T*)malloc((size_t)(M > 0 ? M : 1) * sizeof(T));                                \
+    T* b = g ? (T*)calloc((size_t)(N * M > 0 ? N * M : 1), sizeof(T)) : NULL;              \
+    if (!w || (g && !b)) {                                                                 \
+      free(w);                                                                             \
+      free(b);                                                                             \
+      return 0;                                                                            \
+    }                                                                                      \
+    int64_t q = 0;                                                                         \
+    for (int64_t i = 0; i < N; ++i) {                                                      \
+      const T* xi = x + i * M;                                                             \
+      for (int64_t j = i + 1; j < N; ++j, ++q) {                                           \
+        const T* xj = x + j * M;                                                           \
+        if (!g) {                                                                          \
+          _Pragma("omp simd") for (int64_t k = 0; k < M; ++k) {                            \
+            T t = xi[k] - xj[k];                                                           \
+            w[k] = t * t;                                                                  \
+          }                                                                                \
+          d[q] = SQRT(mg_pwsum_##SFX(w, M));                                               \
+          continue;                                                                        \
+        }                                                                                  \
+        const T s = d[q] == 0 ? (T)0 : g[q] / d[q];                                        \
+        T* ai = gx + i * M;                                                                \
+        T* bj = b + j * M;                                                                 \
+        _Pragma("omp simd") for (int64_t k = 0; k < M; ++k) {                              \
+          T t = (xi[k] - xj[k]) * s;                                                       \
+          ai[k] += t;                                                                      \
+          bj[k] += -t;                                                                     \
+        }                                                                                  \
+      }                                                                                    \
+    }                                                                                      \
+    if (g)                                                                                 \
+      for (int64_t k = 0; k < N * M; ++k) gx[k] = gx[k] + b[k];                            \
+    free(w);                                                                               \
+    free(b);                                                                               \
+    return 1;                                                                              \
+  }
+MG_PDIST(f32, float, sqrtf)
+MG_PDIST(f64, double, sqrt)
+
+MG_EXPORT int mg_pdist2(const void* x, int dt, int64_t N, int64_t M, void* d, const void* g,
+                        void* gx) {
+  if (dt == 0) return mg_pdist2_f32((const float*)x, N, M, (float*)d, (const float*)g, (float*)gx);
+  if (dt == 1)
+    return mg_pdist2_f64((const double*)x, N, M, (double*)d, (const double*)g, (double*)gx);
+  return 0;
+}
+
 /* The ABI version the loader checks, so that a stale cached library is rebuilt. */
-MG_EXPORT int mg_native_version(void) { return 15; }
+MG_EXPORT int mg_native_version(void) { return 16; }

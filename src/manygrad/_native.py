@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "_native.c")
-_VERSION = 15  # NOTE: mg_native_version() of the source; a cached library must match
+_VERSION = 16  # NOTE: mg_native_version() of the source; a cached library must match
 # NOTE: GNU C, not ISO: ISO modes turn off contraction into fused multiply-adds (2x slower).
 # -fno-trapping-math (clang's default) lets GCC turn the selects of a loop body with
 # divisions into vector blends; it changes no value (flags of FP exceptions only)
@@ -124,13 +124,15 @@ _SIGNATURES = {
     "mg_bag_bwd": (_P, ctypes.c_int, _I, _P, _P, _I, _P, _I, ctypes.c_int, _P, _P, _P),
     "mg_take": (_P, _I, _I, _I, _I, _P, _I, _P),
     "mg_prod_others": (_P, ctypes.c_int, _I, _I, _I, _P),
+    "mg_pdist2": (_P, ctypes.c_int, _I, _I, _P, _P, _P),
 }
 # NOTE: 0: out of memory
 _RETURNS_INT = ("mg_dwconv2d_f32", "mg_dwconv2d_bwd_f32", "mg_batch_norm_f32",
                 "mg_batch_norm_eval_f32", "mg_batch_norm_bwd_f32", "mg_wino_in_f32",
                 "mg_wino_out_f32", "mg_wino_gy_f32", "mg_wino_fold_f32", "mg_convt_fold_f32",
                 "mg_convt_unfold_f32", "mg_topk", "mg_select_rows", "mg_cumext", "mg_scan",
-                "mg_scatter", "mg_bag", "mg_bag_bwd", "mg_take", "mg_prod_others")  # fmt: skip
+                "mg_scatter", "mg_bag", "mg_bag_bwd", "mg_take", "mg_prod_others",
+                "mg_pdist2")  # fmt: skip
 
 
 def _compiler() -> str | None:

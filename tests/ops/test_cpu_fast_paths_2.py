@@ -374,3 +374,22 @@ def test_erfc_tail_values_layouts_and_gradient_as_torch():
             tv.sum().backward()
             mv.sum().backward()
             np.testing.assert_allclose(y.grad.numpy(), x.grad.numpy(), rtol=2e-6, atol=1e-30)
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0])
+def test_pdist_values_gradients_and_double_backward_as_torch(p):
+    rng = np.random.default_rng(16)
+    a = rng.standard_normal((9, 11))
+    a[4] = a[2]  # a zero distance: PyTorch's gradient is 0 there
+    for v in (a, a.T.copy().T, a.astype(np.float32)):
+        x, y = torch.tensor(v, requires_grad=True), mg.tensor(v, requires_grad=True)
+        tv, mv = torch.nn.functional.pdist(x, p), mg.nn.functional.pdist(y, p)
+        rtol = 1e-5 if v.dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(mv.detach().numpy(), tv.detach().numpy(), rtol=rtol)
+        g = rng.standard_normal(tv.shape[0]).astype(v.dtype)
+        tv.backward(torch.tensor(g))
+        mv.backward(mg.tensor(g))
+        np.testing.assert_allclose(y.grad.numpy(), x.grad.numpy(), rtol=rtol, atol=1e-6)
+    x = mg.tensor(rng.standard_normal((5, 3)), requires_grad=True)
+    assert mg.autograd.gradgradcheck(lambda t: mg.nn.functional.pdist(t, p), (x,))
+    assert mg.nn.functional.pdist(mg.zeros(1, 3)).shape == (0,)

@@ -237,3 +237,29 @@ def take(x, idx, axis: int):
     if not lib.mg_take(_ptr(a), a.itemsize, outer, n, inner, _ptr(i), i.shape[axis], _ptr(out)):
         return None
     return out
+
+
+def pdist2(x, g=None, d=None):
+    """pdist with p = 2 of the rows of ``x`` (N, M): the distances (N (N - 1) / 2,) as
+    manygrad's tensor formula rounds them; with ``g`` (their gradient) and ``d`` (them),
+    the gradient of ``x``. None where the kernel does not apply."""
+    if (
+        x.__class__ is not np.ndarray
+        or x.dtype not in _SCAN[:2]
+        or x.ndim != 2
+        or (lib := _lib()) is None
+    ):
+        return None
+    a = np.ascontiguousarray(x)
+    n, m = a.shape
+    if g is None:
+        d = np.empty(n * (n - 1) // 2, a.dtype)
+        ok = lib.mg_pdist2(_ptr(a), _CODES[a.dtype], n, m, _ptr(d), None, None)
+        out = d
+    else:
+        g = np.ascontiguousarray(g, a.dtype)
+        out = np.zeros(a.shape, a.dtype)
+        ok = lib.mg_pdist2(_ptr(a), _CODES[a.dtype], n, m, _ptr(d), _ptr(g), _ptr(out))
+    if not ok:
+        raise MemoryError(f"pdist: no memory for the gradient of {n} rows of {m}")
+    return out
