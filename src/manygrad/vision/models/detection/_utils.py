@@ -17,6 +17,7 @@ from ...ops import (
     distance_box_iou_loss,
     generalized_box_iou_loss,
 )
+from ...ops import boxes as box_ops
 
 
 class BalancedPositiveNegativeSampler:
@@ -311,3 +312,43 @@ def _box_loss(
         "giou": generalized_box_iou_loss,
     }[type]
     return loss(boxes, matched_gt_boxes_per_image, reduction="sum", eps=cnf.get("eps", 1e-7))
+
+
+def _flatten_levels(outputs: list[Tensor], columns: int) -> Tensor:
+    """Per-level (N, A*K, H, W) maps as one (N, sum(H*W*A), K) tensor, in anchor order."""
+    flat = []
+    for t in outputs:
+        n, _, h, w = t.shape
+        flat.append(t.reshape(n, -1, columns, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, columns))
+    return mg.cat(flat, dim=1)
+
+
+def _dense_detections(model, boxes_of, class_logits, image_shapes, anchors, scores_of):
+    """Per image: per level the ``topk_candidates`` (anchor, class) pairs scoring above
+    ``score_thresh``, decoded and clipped; then NMS per class over all levels and the
+    best ``detections_per_img`` (RetinaNet's and FCOS's inference)."""
+    detections = []
+    for index, image_shape in enumerate(image_shapes):
+        image_boxes, image_scores, image_labels = [], [], []
+        for level, anchors_level in enumerate(anchors[index]):
+            logits = class_logits[level][index]
+            num_classes = logits.shape[-1]
+            scores = scores_of(level, index).flatten()
+            keep = scores > model.score_thresh
+            scores = scores[keep]
+            topk_idxs = mg.where(keep)[0]
+            k = _topk_min(topk_idxs, model.topk_candidates, 0)
+            scores, idxs = scores.topk(k)
+            topk_idxs = topk_idxs[idxs]
+            anchor_idxs = mg.div(topk_idxs, num_classes, rounding_mode="floor")
+            labels = topk_idxs % num_classes
+            boxes = boxes_of(level, index, anchor_idxs, anchors_level[anchor_idxs])
+            image_boxes.append(box_ops.clip_boxes_to_image(boxes, image_shape))
+            image_scores.append(scores)
+            image_labels.append(labels)
+        boxes, scores, labels = mg.cat(image_boxes), mg.cat(image_scores), mg.cat(image_labels)
+        keep = box_ops.batched_nms(boxes, scores, labels, model.nms_thresh)[
+            : model.detections_per_img
+        ]
+        detections.append({"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]})
+    return detections

@@ -13,12 +13,12 @@ from manygrad.nn import functional as F
 from ...ops import Conv2dNormActivation, FrozenBatchNorm2d, MultiScaleRoIAlign
 from .._api import WeightsEnum, _build, register_model
 from ..mobilenetv3 import MobileNet_V3_Large_Weights, mobilenet_v3_large
-from ..resnet import ResNet50_Weights, resnet50
-from ..segmentation._utils import _ovewrite_value_param, handle_legacy_interface
+from ..resnet import ResNet50_Weights
+from ..segmentation._utils import handle_legacy_interface
+from ._builders import _RECIPE, _URL, _coco_num_classes, _loader, _resnet50_fpn
 from ._meta import _coco_weights
-from ._utils import overwrite_eps
 from .anchor_utils import AnchorGenerator
-from .backbone_utils import _mobilenet_extractor, _resnet_fpn_extractor, _validate_trainable_layers
+from .backbone_utils import _mobilenet_extractor, _validate_trainable_layers
 from .generalized_rcnn import GeneralizedRCNN
 from .roi_heads import RoIHeads
 from .rpn import RegionProposalNetwork, RPNHead
@@ -235,10 +235,6 @@ class FastRCNNPredictor(nn.Module):
         return self.cls_score(x), self.bbox_pred(x)
 
 
-_RECIPE = "https://github.com/pytorch/vision/tree/main/references/detection"
-_URL = "https://download.pytorch.org/models/"
-
-
 class FasterRCNN_ResNet50_FPN_Weights(WeightsEnum):
     COCO_V1 = _coco_weights(
         _URL + "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth", 41755286, {"box_map": 37.0},
@@ -269,35 +265,6 @@ class FasterRCNN_MobileNet_V3_Large_320_FPN_Weights(WeightsEnum):
         {"box_map": 22.8}, _RECIPE + "#faster-r-cnn-mobilenetv3-large-320-fpn", 0.719, 74.239,
     )  # fmt: skip
     DEFAULT = COCO_V1
-
-
-def _coco_num_classes(weights, num_classes, default: int = 91) -> int:
-    if weights is not None:
-        return _ovewrite_value_param("num_classes", num_classes, len(weights.meta["categories"]))
-    return default if num_classes is None else num_classes
-
-
-def _loader(eps_zero_for: WeightsEnum | None = None):
-    """Load a checkpoint; the first COCO checkpoints want their frozen norms' eps at 0."""
-
-    def load(model, weights, progress):
-        model.load_state_dict(weights.get_state_dict(progress=progress, check_hash=True))
-        if weights == eps_zero_for:
-            overwrite_eps(model, 0.0)
-
-    return load
-
-
-def _resnet50_fpn(weights, weights_backbone, progress, trainable_backbone_layers, v2, **extra):
-    """The ResNet-50-FPN body: v1 with frozen norms when pretrained (batch norm when not),
-    v2 with batch norm; ``extra`` goes to the FPN extractor (``norm_layer``, ...)."""
-    if weights is not None:
-        weights_backbone = None
-    is_trained = weights is not None or weights_backbone is not None
-    layers = _validate_trainable_layers(is_trained, trainable_backbone_layers, 5, 3)
-    norm_layer = FrozenBatchNorm2d if is_trained and not v2 else nn.BatchNorm2d
-    backbone = resnet50(weights=weights_backbone, progress=progress, norm_layer=norm_layer)
-    return _resnet_fpn_extractor(backbone, layers, **extra)
 
 
 def _v2_parts(out_channels: int) -> dict[str, nn.Module]:

@@ -20,11 +20,10 @@ from .._api import WeightsEnum, _build, register_model
 from ..resnet import ResNet50_Weights
 from ..segmentation._utils import handle_legacy_interface
 from . import _utils as det_utils
+from ._builders import _RECIPE, _URL, _coco_num_classes, _loader, _resnet50_fpn
 from ._meta import _coco_weights
 from .anchor_utils import AnchorGenerator
-from .faster_rcnn import _RECIPE, _URL, _coco_num_classes, _loader, _resnet50_fpn
 from .generalized_rcnn import _check_degenerate, _check_targets, _original_sizes
-from .retinanet import _dense_detections, _flatten_levels
 from .transform import GeneralizedRCNNTransform
 
 __all__ = ["FCOS", "FCOS_ResNet50_FPN_Weights", "fcos_resnet50_fpn"]
@@ -65,7 +64,9 @@ class FCOSClassificationHead(nn.Module):
         nn.init.constant_(self.cls_logits.bias, bias)
 
     def forward(self, x: list[Tensor]) -> Tensor:
-        return _flatten_levels([self.cls_logits(self.conv(f)) for f in x], self.num_classes)
+        return det_utils._flatten_levels(
+            [self.cls_logits(self.conv(f)) for f in x], self.num_classes
+        )
 
 
 class FCOSRegressionHead(nn.Module):
@@ -83,8 +84,8 @@ class FCOSRegressionHead(nn.Module):
 
     def forward(self, x: list[Tensor]) -> tuple[Tensor, Tensor]:
         feats = [self.conv(f) for f in x]
-        reg = _flatten_levels([F.relu(self.bbox_reg(f)) for f in feats], 4)
-        ctr = _flatten_levels([self.bbox_ctrness(f) for f in feats], 1)
+        reg = det_utils._flatten_levels([F.relu(self.bbox_reg(f)) for f in feats], 4)
+        ctr = det_utils._flatten_levels([self.bbox_ctrness(f) for f in feats], 1)
         return reg, ctr
 
 
@@ -288,7 +289,7 @@ class FCOS(nn.Module):
         def scores_of(level, index):
             return mg.sqrt(mg.sigmoid(logits[level][index]) * mg.sigmoid(ctrs[level][index]))
 
-        return _dense_detections(self, boxes_of, logits, image_shapes, anchors, scores_of)
+        return det_utils._dense_detections(self, boxes_of, logits, image_shapes, anchors, scores_of)
 
     def forward(self, images, targets=None):
         _check_targets(targets, self.training)

@@ -13,8 +13,9 @@ from ...ops import MultiScaleRoIAlign
 from .._api import WeightsEnum, _build, register_model
 from ..resnet import ResNet50_Weights
 from ..segmentation._utils import _ovewrite_value_param, handle_legacy_interface
+from ._builders import _RECIPE, _URL, _loader, _resnet50_fpn
 from ._meta import _COCO_PERSON_CATEGORIES, _COCO_PERSON_KEYPOINT_NAMES, _coco_weights
-from .faster_rcnn import _RECIPE, _URL, FasterRCNN, _loader, _resnet50_fpn
+from .faster_rcnn import FasterRCNN
 
 __all__ = ["KeypointRCNN", "KeypointRCNN_ResNet50_FPN_Weights", "keypointrcnn_resnet50_fpn"]
 

@@ -13,16 +13,9 @@ from ...ops import Conv2dNormActivation, MultiScaleRoIAlign
 from .._api import WeightsEnum, _build, register_model
 from ..resnet import ResNet50_Weights
 from ..segmentation._utils import handle_legacy_interface
+from ._builders import _RECIPE, _URL, _coco_num_classes, _loader, _resnet50_fpn
 from ._meta import _coco_weights
-from .faster_rcnn import (
-    _RECIPE,
-    _URL,
-    FasterRCNN,
-    _coco_num_classes,
-    _loader,
-    _resnet50_fpn,
-    _v2_parts,
-)
+from .faster_rcnn import FasterRCNN, _v2_parts
 
 __all__ = [
     "MaskRCNN",

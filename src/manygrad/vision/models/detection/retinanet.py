@@ -20,10 +20,10 @@ from .._api import WeightsEnum, _build, register_model
 from ..resnet import ResNet50_Weights
 from ..segmentation._utils import handle_legacy_interface
 from . import _utils as det_utils
+from ._builders import _RECIPE, _URL, _coco_num_classes, _loader, _resnet50_fpn
 from ._meta import _coco_weights
 from ._utils import _box_loss
 from .anchor_utils import AnchorGenerator
-from .faster_rcnn import _RECIPE, _URL, _coco_num_classes, _loader, _resnet50_fpn
 from .generalized_rcnn import _check_degenerate, _check_targets, _original_sizes
 from .transform import GeneralizedRCNNTransform
 
@@ -57,15 +57,6 @@ def _default_anchorgen() -> AnchorGenerator:
         (x, int(x * 2 ** (1.0 / 3)), int(x * 2 ** (2.0 / 3))) for x in [32, 64, 128, 256, 512]
     )
     return AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes))
-
-
-def _flatten_levels(outputs: list[Tensor], columns: int) -> Tensor:
-    """Per-level (N, A*K, H, W) maps as one (N, sum(H*W*A), K) tensor, in anchor order."""
-    flat = []
-    for t in outputs:
-        n, _, h, w = t.shape
-        flat.append(t.reshape(n, -1, columns, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, columns))
-    return mg.cat(flat, dim=1)
 
 
 class _ConvTower(nn.Module):
@@ -133,7 +124,9 @@ class RetinaNetClassificationHead(_ConvTower):
         return _sum(losses) / len(targets)
 
     def forward(self, x: list[Tensor]) -> Tensor:
-        return _flatten_levels([self.cls_logits(self.conv(f)) for f in x], self.num_classes)
+        return det_utils._flatten_levels(
+            [self.cls_logits(self.conv(f)) for f in x], self.num_classes
+        )
 
 
 class RetinaNetRegressionHead(_ConvTower):
@@ -167,7 +160,7 @@ class RetinaNetRegressionHead(_ConvTower):
         return _sum(losses) / max(1, len(targets))
 
     def forward(self, x: list[Tensor]) -> Tensor:
-        return _flatten_levels([self.bbox_reg(self.conv(f)) for f in x], 4)
+        return det_utils._flatten_levels([self.bbox_reg(self.conv(f)) for f in x], 4)
 
 
 class RetinaNetHead(nn.Module):
@@ -204,37 +197,6 @@ class RetinaNetHead(nn.Module):
             "cls_logits": self.classification_head(x),
             "bbox_regression": self.regression_head(x),
         }
-
-
-def _dense_detections(model, boxes_of, class_logits, image_shapes, anchors, scores_of):
-    """Per image: per level the ``topk_candidates`` (anchor, class) pairs scoring above
-    ``score_thresh``, decoded and clipped; then NMS per class over all levels and the
-    best ``detections_per_img`` (RetinaNet's and FCOS's inference)."""
-    detections = []
-    for index, image_shape in enumerate(image_shapes):
-        image_boxes, image_scores, image_labels = [], [], []
-        for level, anchors_level in enumerate(anchors[index]):
-            logits = class_logits[level][index]
-            num_classes = logits.shape[-1]
-            scores = scores_of(level, index).flatten()
-            keep = scores > model.score_thresh
-            scores = scores[keep]
-            topk_idxs = mg.where(keep)[0]
-            k = det_utils._topk_min(topk_idxs, model.topk_candidates, 0)
-            scores, idxs = scores.topk(k)
-            topk_idxs = topk_idxs[idxs]
-            anchor_idxs = mg.div(topk_idxs, num_classes, rounding_mode="floor")
-            labels = topk_idxs % num_classes
-            boxes = boxes_of(level, index, anchor_idxs, anchors_level[anchor_idxs])
-            image_boxes.append(box_ops.clip_boxes_to_image(boxes, image_shape))
-            image_scores.append(scores)
-            image_labels.append(labels)
-        boxes, scores, labels = mg.cat(image_boxes), mg.cat(image_scores), mg.cat(image_labels)
-        keep = box_ops.batched_nms(boxes, scores, labels, model.nms_thresh)[
-            : model.detections_per_img
-        ]
-        detections.append({"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]})
-    return detections
 
 
 class RetinaNet(nn.Module):
@@ -337,7 +299,7 @@ class RetinaNet(nn.Module):
         def scores_of(level, index):
             return mg.sigmoid(logits[level][index])
 
-        return _dense_detections(self, boxes_of, logits, image_shapes, anchors, scores_of)
+        return det_utils._dense_detections(self, boxes_of, logits, image_shapes, anchors, scores_of)
 
     def forward(self, images, targets=None):
         _check_targets(targets, self.training)

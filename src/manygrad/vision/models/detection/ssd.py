@@ -18,12 +18,11 @@ from .._api import WeightsEnum, _build, register_model
 from ..segmentation._utils import _load_state, handle_legacy_interface
 from ..vgg import VGG16_Weights, vgg16
 from . import _utils as det_utils
+from ._builders import _RECIPE, _URL, _coco_num_classes
 from ._meta import _coco_weights
 from .anchor_utils import DefaultBoxGenerator
 from .backbone_utils import _validate_trainable_layers
-from .faster_rcnn import _RECIPE, _URL, _coco_num_classes
 from .generalized_rcnn import _check_degenerate, _check_targets, _original_sizes
-from .retinanet import _flatten_levels
 from .transform import GeneralizedRCNNTransform
 
 __all__ = ["SSD300_VGG16_Weights", "ssd300_vgg16"]
@@ -59,7 +58,7 @@ class SSDScoringHead(nn.Module):
 
     def forward(self, x: list[Tensor]) -> Tensor:
         outs = [self._get_result_from_module_list(f, i) for i, f in enumerate(x)]
-        return _flatten_levels(outs, self.num_columns)
+        return det_utils._flatten_levels(outs, self.num_columns)
 
 
 class SSDClassificationHead(SSDScoringHead):

@@ -18,10 +18,10 @@ from .._api import WeightsEnum, _build, register_model
 from ..mobilenetv3 import MobileNet_V3_Large_Weights, mobilenet_v3_large
 from ..segmentation._utils import _load_state, handle_legacy_interface
 from . import _utils as det_utils
+from ._builders import _RECIPE, _URL, _coco_num_classes
 from ._meta import _coco_weights
 from .anchor_utils import DefaultBoxGenerator
 from .backbone_utils import _validate_trainable_layers
-from .faster_rcnn import _RECIPE, _URL, _coco_num_classes
 from .ssd import SSD, SSDScoringHead
 
 __all__ = ["SSDLite320_MobileNet_V3_Large_Weights", "ssdlite320_mobilenet_v3_large"]
