@@ -3684,6 +3684,20 @@ MG_EXPORT int mg_take(const void* x, int64_t size, int64_t outer, int64_t n, int
       const T* xi = x + i * M;                                                             \
       for (int64_t j = i + 1; j < N; ++j, ++q) {                                           \
         const T* xj = x + j * M;                                                           \
+        if (!g && M >= 8 && M <= 128) { /* NOTE: mg_pwsum's blocks, squares in registers */ \
+          T r[8];                                                                          \
+          for (int k = 0; k < 8; ++k) r[k] = (xi[k] - xj[k]) * (xi[k] - xj[k]);           \
+          int64_t k0 = 8;                                                                  \
+          for (; k0 < M - (M % 8); k0 += 8)                                                \
+            for (int k = 0; k < 8; ++k) {                                                  \
+              T t = xi[k0 + k] - xj[k0 + k];                                               \
+              r[k] += t * t;                                                               \
+            }                                                                              \
+          T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));      \
+          for (; k0 < M; ++k0) res += (xi[k0] - xj[k0]) * (xi[k0] - xj[k0]);               \
+          d[q] = SQRT(res);                                                                \
+          continue;                                                                        \
+        }                                                                                  \
         if (!g) {                                                                          \
           _Pragma("omp simd") for (int64_t k = 0; k < M; ++k) {                            \
             T t = xi[k] - xj[k];                                                           \
