@@ -70,3 +70,41 @@ def test_index_reduce_warns_once_that_it_is_in_beta(monkeypatch):
         warnings.simplefilter("error")
         got = mg.zeros(3).index_reduce(0, mg.tensor([0, 2]), mg.ones(2), "prod")
     assert got.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_detect_anomaly_warns_in_pytorch_words():
+    for lib in (torch, mg):
+        with pytest.warns(UserWarning, match="Anomaly Detection has been enabled"):
+            mode = lib.autograd.detect_anomaly()
+        with mode:
+            assert lib.is_anomaly_enabled()
+        assert not lib.is_anomaly_enabled()
+
+
+def test_custom_function_nodes_keep_next_functions_after_backward():
+    def leaves(fn, seen):
+        if fn is None or fn in seen:
+            return 0
+        seen.add(fn)
+        own = int(type(fn).__name__ == "AccumulateGrad")
+        return own + sum(leaves(n, seen) for n, _ in fn.next_functions)
+
+    for lib in (torch, mg):
+
+        class Twice(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2
+
+        w = lib.ones(3, requires_grad=True)
+        b = lib.ones(3, requires_grad=True)
+        loss = Twice.apply(w * b).sum()
+        before = leaves(loss.grad_fn, set())
+        loss.backward()
+        assert before == leaves(loss.grad_fn, set()) == 2
+        with pytest.raises(RuntimeError):
+            loss.backward()  # the saved state is gone, as in PyTorch

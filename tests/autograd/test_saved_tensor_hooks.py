@@ -117,3 +117,26 @@ def _walk(node):
         out.append(n)
         todo.extend(e[0] for e in getattr(n, "_edges", ()) if e is not None)
     return out
+
+
+def test_an_array_kept_twice_is_packed_once():
+    torch = pytest.importorskip("torch")
+    counts = {}
+    for lib in (torch, mg):
+        x = lib.randn(5, 3, requires_grad=True)
+        w = lib.randn(4, 3, requires_grad=True)
+        seen = []
+
+        def pack(t, seen=seen):
+            seen.append(t.shape)
+            return t.clone()
+
+        with lib.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            y = lib.nn.functional.linear(x, w)
+        y.sum().backward()
+        counts[lib.__name__] = sorted(tuple(s) for s in seen)
+        np.testing.assert_allclose(x.grad.numpy(), w.sum(0).expand(5, 3).detach().numpy(),
+                                   rtol=1e-6)  # fmt: skip
+    # PyTorch keeps x and w.t(); manygrad x (once, though it also keeps its 2-d form) and w
+    assert len(counts["manygrad"]) == len(counts["torch"]) == 2
+    assert counts["manygrad"][1] == (5, 3)

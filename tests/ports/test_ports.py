@@ -316,6 +316,7 @@ PORTS = [
     ("gatv2_index_reduce.py", [], (2e-3, 1e-5), ()),
     ("stft_denoise_windows.py", [], (2e-3, 1e-5), ()),
     ("data_pipeline_workers.py", [], (2e-3, 1e-5), ()),
+    ("autograd_internals.py", [], (2e-3, 1e-5), ()),
 ]  # fmt: skip
 
 

@@ -81,17 +81,19 @@ class detect_anomaly:  # noqa: N801 - PyTorch's name
 
     def __init__(self, check_nan: bool = True):
         self.check_nan = check_nan
+        # NOTE: PyTorch's words, when the object is made (as PyTorch warns)
+        warnings.warn(
+            "Anomaly Detection has been enabled. This mode will increase the runtime and "
+            "should only be enabled for debugging (every op records its stack and every "
+            "gradient is checked for NaN).",
+            UserWarning,
+            stacklevel=2,
+        )
 
     def __enter__(self):
         ag = _ag()
         self.prev = ag._anomaly
         ag._anomaly = True
-        warnings.warn(
-            "anomaly detection is on: every op records its stack and every gradient is "
-            "checked for NaN; use it for debugging only",
-            UserWarning,
-            stacklevel=2,
-        )
         return self
 
     def __exit__(self, *exc):

@@ -251,6 +251,7 @@ def _run(roots, root_grads, retain_graph, capture=None, create_graph=False, inpu
             if not retain_graph and not node.keeps_nothing:
                 if node._user:
                     node._release()
+                    d["_edges_kept"] = edges  # NOTE: next_functions outlive the backward
                 else:  # NOTE: the saved values go; the hooks, metadata and graph's shape stay
                     meta = d.get("_metadata")
                     d.clear()

@@ -59,15 +59,51 @@ def _tensor(t):
     return t
 
 
+def _start(a):
+    """``(kind, address)`` of a C-contiguous array's first element, or None."""
+    a = getattr(a, "_a", a)  # NOTE: a fakegpu array's NumPy array
+    if not getattr(getattr(a, "flags", None), "c_contiguous", False) or a.size == 0:
+        return None
+    ptr = getattr(getattr(a, "data", None), "ptr", None)  # CuPy
+    if ptr is None:
+        ptr = a.__array_interface__["data"][0]
+    return type(a), ptr
+
+
+def _alias_of(v, primaries: list):
+    """The key of a packed array that ``v`` is the same memory as (itself, or a reshape of
+    it: the 2-d form an op makes of its input), or None."""
+    if not backend.is_array(v) or getattr(v, "ndim", 0) == 0:
+        return None
+    start = None
+    for k, a in primaries:
+        if a is v:
+            return k
+        if a.size == v.size and a.dtype == v.dtype:
+            start = start or _start(v)
+            if start is not None and start == _start(a):
+                return k
+    return None
+
+
 def pack_node(node, hooks) -> None:
-    """Replace what ``node`` keeps by ``pack_hook``'s results."""
+    """Replace what ``node`` keeps by ``pack_hook``'s results. An array the node keeps twice
+    (itself, or reshaped) is packed once, as PyTorch's nodes save a tensor once."""
     pack, unpack = hooks
     d = node.__dict__
-    packed, ids = {}, set()
+    packed, ids, primaries = {}, set(), []
     for k, v in list(d.items()):
         if k in ("_h", "_meta") or k.startswith("__"):
             continue
+        same = _alias_of(v, primaries)
+        if same is not None:
+            packed[k] = ("alias", (same, v.shape))
+            ids.add(id(v))
+            d[k] = None
+            continue
         p = _pack_value(v, pack)
+        if p is not None and p[0] == "array":
+            primaries.append((k, v))
         if p is not None:
             packed[k] = p
             for x in v if isinstance(v, (tuple, list)) else (v,):
@@ -84,7 +120,12 @@ def unpack_node(node) -> None:
     d = node.__dict__
     packed, unpack = d.pop("_packed")
     for k, (kind, payload) in packed.items():
-        d[k] = _unpack_value(kind, payload, unpack)
+        if kind != "alias":
+            d[k] = _unpack_value(kind, payload, unpack)
+    for k, (kind, payload) in packed.items():
+        if kind == "alias":
+            key, shape = payload
+            d[k] = d[key].reshape(shape)
 
 
 class saved_tensors_hooks:  # noqa: N801 - PyTorch's name
