@@ -144,7 +144,8 @@ def test_registry_and_weights_match_torchvision(tv, torch):
             strip = lambda meta: {k: v for k, v in meta.items() if k != "_docs"}  # noqa: E731
             assert strip(w.meta) == strip(r.meta), (name, w.name)
             assert w.meta["_docs"]
-    preset, ref_preset = O.Raft_Large_Weights.DEFAULT.transforms(), tv.models.optical_flow.Raft_Large_Weights.DEFAULT.transforms()  # fmt: skip
+    preset = O.Raft_Large_Weights.DEFAULT.transforms()
+    ref_preset = tv.models.optical_flow.Raft_Large_Weights.DEFAULT.transforms()
     assert repr(preset) == repr(ref_preset) and preset.describe() == ref_preset.describe()
     rng = np.random.default_rng(1)
     u8 = rng.integers(0, 256, (2, 3, 16, 24), dtype=np.uint8)
@@ -233,7 +234,7 @@ def test_raft_large_eval_matches_torchvision(tv, torch):
         torch,
         lambda: tv.models.optical_flow.raft_large(
             corr_block=tv.models.optical_flow.raft.CorrBlock(num_levels=3)
-        ),  # fmt: skip
+        ),
         lambda: O.raft_large(corr_block=R.CorrBlock(num_levels=3)),
     )
     _check_eval(torch, ref, ours, (2, 3, 64, 64), updates=2)
