@@ -507,3 +507,27 @@ def test_deferred_checks_raise_first_in_torch_order_on_the_fake_gpu():
         MD.Categorical(t([0.2, 0.8])).log_prob(t([3]))
     with pytest.raises(ValueError, match="of distribution Normal"):
         MD.LogNormal(t([0.0]), t([-1.0]))
+
+
+def test_cpu_fast_checks_agree_with_the_tensor_checks():
+    # validation of CPU tensors runs each constraint with NumPy (host_all); it must say what
+    # the constraint's tensor check says, edge values included
+    from manygrad.distributions import constraints as C
+
+    cases = [C.real, C.positive, C.nonnegative, C.unit_interval, C.boolean, C.simplex,
+             C.nonnegative_integer, C.positive_integer, C.greater_than(-1.5),
+             C.greater_than_eq(2.0), C.less_than(0.5), C.interval(-1.0, 1.0),
+             C.half_open_interval(0.0, 1.0), C.integer_interval(0, 3),
+             C.independent(C.positive, 1), C.independent(C.simplex, 1),
+             C.greater_than(mg.tensor([0.0, 1.0, 2.0]))]  # fmt: skip
+    edge = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 3.0, 1e-7, -1e-7, float("inf"), float("-inf"),
+            float("nan"), 1.0 - 1e-7]  # fmt: skip
+    rng = np.random.default_rng(0)
+    for c in cases:
+        for _ in range(40):
+            x = mg.tensor(rng.choice(edge, size=(2, 3)).astype(np.float32))
+            if rng.random() < 0.3:
+                x = x.softmax(-1)  # simplex-like rows
+            got = C.host_all(c, x)
+            assert got is not None, c
+            assert got == bool(c.check(x).all()), (c, x)

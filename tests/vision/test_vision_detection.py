@@ -31,21 +31,6 @@ from manygrad.vision.models import _api
 from manygrad.vision.models import detection as D
 from manygrad.vision.models.detection import _utils as det_utils
 
-_PKG = "manygrad.vision.models.detection"
-# NOTE: the builders leave the shared registry while other test modules run (see
-# test_vision_segmentation.py); each test of this module sees them registered
-_OURS = {k: v for k, v in _api.BUILTIN_MODELS.items() if v.__module__.startswith(_PKG)}
-for _k in _OURS:
-    del _api.BUILTIN_MODELS[_k]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _registered():
-    _api.BUILTIN_MODELS.update(_OURS)
-    yield
-    for k in _OURS:
-        _api.BUILTIN_MODELS.pop(k, None)
-
 
 @pytest.fixture(scope="module")
 def torch():

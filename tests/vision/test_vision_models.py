@@ -396,8 +396,8 @@ def test_preset_transforms_match_torchvision(tv, torch, weights):
 
 
 def test_registry_matches_torchvision(tv):
-    ours = set(M.list_models())
-    assert ours <= set(tv.models.list_models())
+    ours = set(M.list_models(module=M))  # the classification models (subpackages: theirs)
+    assert ours <= set(tv.models.list_models(module=tv.models))
     assert {"resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2"} <= ours
     assert M.list_models(include="resnet*", exclude="*101") == [
         n for n in tv.models.list_models(include="resnet*", exclude="*101")
@@ -411,7 +411,7 @@ def test_registry_matches_torchvision(tv):
 
 
 def test_weights_enums_match_torchvision(tv):
-    for name in M.list_models():
+    for name in M.list_models(module=M):
         ours, ref = M.get_model_weights(name), tv.models.get_model_weights(name)
         assert ours.__name__ == ref.__name__
         assert [w.name for w in ours] == [w.name for w in ref], name

@@ -14,22 +14,6 @@ import manygrad as mg
 from manygrad.vision.models import _api
 from manygrad.vision.models import segmentation as S
 
-_PKG = "manygrad.vision.models.segmentation"
-# NOTE: the builders leave the shared registry while other test modules run: the
-# classification tests compare list_models() (all packages) with the classification
-# models alone. Each test of this module sees them registered, as torchvision's are.
-_OURS = {k: v for k, v in _api.BUILTIN_MODELS.items() if v.__module__.startswith(_PKG)}
-for _k in _OURS:
-    del _api.BUILTIN_MODELS[_k]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _registered():
-    _api.BUILTIN_MODELS.update(_OURS)
-    yield
-    for k in _OURS:
-        _api.BUILTIN_MODELS.pop(k, None)
-
 
 @pytest.fixture(scope="module")
 def torch():

@@ -121,10 +121,12 @@ def instance_norm(input: Tensor, weight=None, bias=None, running_mean=None,  # n
 
 
 def binomial(count: Tensor, prob: Tensor, generator=None) -> Tensor:
-    """Draws of Binomial(``count``, ``prob``), elementwise (no gradient), in ``count``'s dtype."""
+    """Draws of Binomial(``count``, ``prob``), elementwise (no gradient), in ``count``'s dtype.
+    Its arguments are not validated, as PyTorch's (``torch.binomial(tensor([2.5]), ...)``
+    runs), and so cost no host read."""
     from ..distributions import Binomial
 
-    return Binomial(count, probs=prob).sample().to(count.dtype)
+    return Binomial(count, probs=prob, validate_args=False).sample().to(count.dtype)
 
 
 def is_anomaly_enabled() -> bool:

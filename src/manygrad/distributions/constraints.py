@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..tensor import Tensor
 
 __all__ = [
@@ -33,8 +35,58 @@ class Constraint:
         """A boolean tensor: whether each value (each event) is inside."""
         raise NotImplementedError
 
+    def _host(self, x):
+        """``check`` on a NumPy array (or None where only ``check`` serves): what
+        validation uses for CPU tensors, without a graph of tensor ops per check."""
+        return None
+
     def __repr__(self) -> str:
         return type(self).__name__[1:] + "()"  # NOTE: PyTorch's rule (drops the "_")
+
+
+def _host_bound(b):
+    """A bound as ``_host`` uses it: a number, a CPU tensor's array, or None (a GPU tensor)."""
+    if isinstance(b, (int, float)):
+        return b
+    if isinstance(b, Tensor) and b._device.type == "cpu" and b._data.__class__ is np.ndarray:
+        return b._data
+    return None
+
+
+def _whole(x):
+    """Whether each value is a whole number (inf and NaN are not; no warning for them)."""
+    if x.dtype.kind in "biu":
+        return np.ones(x.shape, bool)
+    with np.errstate(invalid="ignore"):
+        return x % 1 == 0
+
+
+_HOST_OK: dict = {}  # constraint class -> whether its _host stands for its check
+
+
+def host_all(constraint: Constraint, value) -> bool | None:
+    """Whether all of ``value`` (a CPU tensor) satisfies ``constraint``, computed with NumPy
+    (a few microseconds, where ``check`` builds tensor ops), or None where it can't be."""
+    if not (isinstance(value, Tensor) and value._device.type == "cpu"):
+        return None
+    x = value._data
+    if x.__class__ is not np.ndarray or x.dtype.kind == "c":
+        return None
+    cls = type(constraint)
+    usable = _HOST_OK.get(cls)
+    if usable is None:
+        # NOTE: only where the class that defines check also defines _host (a subclass with
+        # its own check, e.g. a matrix constraint built on another, keeps check)
+        mro = cls.__mro__
+        usable = _HOST_OK[cls] = next(k for k in mro if "check" in k.__dict__) is next(
+            k for k in mro if "_host" in k.__dict__
+        )
+    if not usable:
+        return None
+    r = constraint._host(x)
+    if r is None:
+        return None
+    return bool(r.all()) if r.__class__ is np.ndarray else bool(r)
 
 
 def _all_right(x: Tensor, n: int) -> Tensor:
@@ -122,6 +174,11 @@ class _IndependentConstraint(Constraint):
             raise ValueError(f"Expected value.dim() >= {expected} but got {value.ndim}")
         return _all_right(result, self.reinterpreted_batch_ndims)
 
+    def _host(self, x):
+        if x.ndim - self.base_constraint.event_dim < self.reinterpreted_batch_ndims:
+            return None  # NOTE: check raises the error
+        return self.base_constraint._host(x)  # NOTE: all() of it is all() of the events
+
     def __repr__(self):
         return (f"IndependentConstraint({self.base_constraint!r}, "
                 f"{self.reinterpreted_batch_ndims})")  # fmt: skip
@@ -170,6 +227,9 @@ class _Boolean(Constraint):
     def check(self, value):
         return (value == 0) | (value == 1)
 
+    def _host(self, x):
+        return (x == 0) | (x == 1)
+
 
 class _OneHot(Constraint):
     is_discrete = True
@@ -189,6 +249,12 @@ class _IntegerInterval(Constraint):
     def check(self, value):
         return (value % 1 == 0) & (self.lower_bound <= value) & (value <= self.upper_bound)
 
+    def _host(self, x):
+        lo, hi = _host_bound(self.lower_bound), _host_bound(self.upper_bound)
+        if lo is None or hi is None:
+            return None
+        return _whole(x) & (lo <= x) & (x <= hi)
+
     def __repr__(self):
         return f"IntegerInterval(lower_bound={self.lower_bound}, upper_bound={self.upper_bound})"
 
@@ -204,6 +270,10 @@ class _IntegerLessThan(Constraint):
     def check(self, value):
         return (value % 1 == 0) & (value <= self.upper_bound)
 
+    def _host(self, x):
+        hi = _host_bound(self.upper_bound)
+        return None if hi is None else _whole(x) & (x <= hi)
+
     def __repr__(self):
         return f"IntegerLessThan(upper_bound={self.upper_bound})"
 
@@ -216,6 +286,10 @@ class _IntegerGreaterThan(Constraint):
 
     def check(self, value):
         return (value % 1 == 0) & (value >= self.lower_bound)
+
+    def _host(self, x):
+        lo = _host_bound(self.lower_bound)
+        return None if lo is None else _whole(x) & (x >= lo)
 
     def __repr__(self):
         return f"IntegerGreaterThan(lower_bound={self.lower_bound})"
@@ -238,6 +312,9 @@ class _Real(Constraint):
     def check(self, value):
         return value == value  # NOTE: False only for NaN
 
+    def _host(self, x):
+        return x == x
+
 
 class _GreaterThan(Constraint):
     def __init__(self, lower_bound):
@@ -245,6 +322,10 @@ class _GreaterThan(Constraint):
 
     def check(self, value):
         return self.lower_bound < value
+
+    def _host(self, x):
+        lo = _host_bound(self.lower_bound)
+        return None if lo is None else lo < x
 
     def __repr__(self):
         return f"GreaterThan(lower_bound={self.lower_bound})"
@@ -257,6 +338,10 @@ class _GreaterThanEq(Constraint):
     def check(self, value):
         return self.lower_bound <= value
 
+    def _host(self, x):
+        lo = _host_bound(self.lower_bound)
+        return None if lo is None else lo <= x
+
     def __repr__(self):
         return f"GreaterThanEq(lower_bound={self.lower_bound})"
 
@@ -268,6 +353,10 @@ class _LessThan(Constraint):
     def check(self, value):
         return value < self.upper_bound
 
+    def _host(self, x):
+        hi = _host_bound(self.upper_bound)
+        return None if hi is None else x < hi
+
     def __repr__(self):
         return f"LessThan(upper_bound={self.upper_bound})"
 
@@ -278,6 +367,10 @@ class _Interval(Constraint):
 
     def check(self, value):
         return (self.lower_bound <= value) & (value <= self.upper_bound)
+
+    def _host(self, x):
+        lo, hi = _host_bound(self.lower_bound), _host_bound(self.upper_bound)
+        return None if lo is None or hi is None else (lo <= x) & (x <= hi)
 
     def __repr__(self):
         return f"Interval(lower_bound={self.lower_bound}, upper_bound={self.upper_bound})"
@@ -291,6 +384,10 @@ class _HalfOpenInterval(Constraint):
     def check(self, value):
         return (self.lower_bound <= value) & (value < self.upper_bound)
 
+    def _host(self, x):
+        lo, hi = _host_bound(self.lower_bound), _host_bound(self.upper_bound)
+        return None if lo is None or hi is None else (lo <= x) & (x < hi)
+
     def __repr__(self):
         return (f"HalfOpenInterval(lower_bound={self.lower_bound}, "
                 f"upper_bound={self.upper_bound})")  # fmt: skip
@@ -301,6 +398,11 @@ class _Simplex(Constraint):
 
     def check(self, value):
         return (value >= 0).all(-1) & ((value.sum(-1) - 1).abs() < 1e-6)
+
+    def _host(self, x):
+        if x.ndim == 0:
+            return None  # NOTE: check raises the error
+        return (x >= 0).all(-1) & (abs(x.sum(-1) - 1) < 1e-6)
 
 
 class _Cat(Constraint):

@@ -126,7 +126,9 @@ class Distribution:
                 continue
             else:
                 value = getattr(self, name)
-            checks.append((constraint.check(value), _param_error(shown, name, constraint, value)))
+            ok = constraints.host_all(constraint, value)  # NOTE: CPU tensors: NumPy's check
+            checks.append((constraint.check(value) if ok is None else ok,
+                           _param_error(shown, name, constraint, value)))  # fmt: skip
         submit(checks)
 
     def _validate_sample(self, value) -> None:
@@ -156,7 +158,11 @@ class Distribution:
             return
         if support is None:
             raise AssertionError("support is unexpectedly None")
-        submit([(support.check(value), _sample_error(self._repr_later(), support, value))])
+        from .constraints import host_all
+
+        ok = host_all(support, value)
+        submit([(support.check(value) if ok is None else ok,
+                 _sample_error(self._repr_later(), support, value))])  # fmt: skip
 
     @property
     def batch_shape(self) -> Size:

@@ -47,6 +47,10 @@ from .swin_transformer import *  # noqa: F403
 from .vgg import *  # noqa: F403
 from .vision_transformer import *  # noqa: F403
 
+# isort: split
+# NOTE: the task packages, as torchvision's (after the classification models they build on)
+from . import detection, feature_extraction, segmentation  # noqa: F401
+
 # NOTE: as in torchvision, a builder shadows its module of the same name (models.alexnet,
 # models.googlenet are the functions; the modules stay importable as
 # manygrad.vision.models.alexnet, ...)

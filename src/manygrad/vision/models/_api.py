@@ -196,6 +196,9 @@ def get_model_weights(name: Callable | str) -> type[WeightsEnum]:
     raise ValueError(f"{fn.__name__}: its 'weights' annotation names no WeightsEnum class")
 
 
+_TASKS = ("detection", "segmentation", "video", "optical_flow", "quantization")
+
+
 def get_weight(name: str) -> WeightsEnum:
     """A weights entry by its full name, e.g. ``"ResNet50_Weights.IMAGENET1K_V2"``."""
     try:
@@ -207,6 +210,13 @@ def get_weight(name: str) -> WeightsEnum:
         ) from None
     pkg = importlib.import_module(__name__.rsplit(".", 1)[0])
     cls = getattr(pkg, enum_name, None)
+    for sub in _TASKS:  # NOTE: the task packages' enums, as torchvision finds them
+        if isinstance(cls, type) and issubclass(cls, WeightsEnum):
+            break
+        try:
+            cls = getattr(importlib.import_module(f"{pkg.__name__}.{sub}"), enum_name, None)
+        except ImportError:
+            continue
     if not (isinstance(cls, type) and issubclass(cls, WeightsEnum)):
         raise ValueError(
             f"The weight enum '{enum_name}' for the specific method couldn't be retrieved."

@@ -73,7 +73,8 @@ def _suppression_mask(cols, area, rows: slice, threshold) -> np.ndarray:
     w *= h  # the intersections
     union = area[a, None] + area[None, b]
     union -= w
-    w /= union
+    with backend.quiet_float_errors():  # NOTE: 0/0 for two empty boxes: NaN, not kept
+        w /= union
     return backend.to_numpy(w > threshold)
 
 
