@@ -317,6 +317,7 @@ PORTS = [
     ("stft_denoise_windows.py", [], (2e-3, 1e-5), ()),
     ("data_pipeline_workers.py", [], (2e-3, 1e-5), ()),
     ("autograd_internals.py", [], (2e-3, 1e-5), ()),
+    ("autoformer_autocorrelation.py", [], (2e-3, 1e-5), ()),
 ]  # fmt: skip
 
 
