@@ -39,3 +39,19 @@ def _import_torchvision():
 def tv():
     """The real torchvision module (skips when it is not installed)."""
     return _import_torchvision()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """PyTorch's CPU threads wait on each other on a busy 2-core machine (a ResNet-18 eval
+    ran 10x slower with two): the oracle runs on one thread in these tests."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not hasattr(torch, "set_num_threads"):
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
