@@ -7,7 +7,7 @@ the device matrix is cut to the CPU). Each recorded call is then
 
 - scaled up to a realistic size (``--size`` elements in its largest input, 256K by default):
   every dimension above 1 of every input is multiplied by one factor (index arrays and masks
-  are tiled to match); where the op rejects that (sizes named in its keywords), only the
+  are tiled to match, bag offsets shifted with each copy of their ids); where the op rejects that (sizes named in its keywords), only the
   first dimension, then only the last, is scaled;
 - run in layout variants: ``contig`` (as built), ``T`` (the last two dims of every float input
   a transposed view), ``slice`` (every other element of a wider last dim), ``expand`` (a
@@ -178,11 +178,28 @@ def _scale_const(a, k, how):
     return np.tile(a, [k if d > 1 else 1 for d in a.shape])
 
 
+def _is_offsets(a, specs) -> bool:
+    """Whether ``a`` reads as bag offsets (embedding_bag's): 1-d integers, non-decreasing
+    from 0, beside a 1-d integer array at least as long as its last value (the ids)."""
+    if not (isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype.kind in "iu" and a.size > 1):
+        return False
+    if a[0] != 0 or (np.diff(a) < 0).any():
+        return False
+    return any(isinstance(s, np.ndarray) and s is not a and s.ndim == 1 and s.dtype.kind in "iu"
+               and s.size >= a[-1] and s.size > a.size for s in specs)  # fmt: skip
+
+
 def scaled_specs(specs, k, how):
     out = []
     for s in specs:
         if isinstance(s, tuple) and all(isinstance(d, int) for d in s):
             out.append(_scale_shape(s, k, how))
+        elif how == "all" and k > 1 and _is_offsets(s, specs):
+            # NOTE: bags stay bags: each copy of the offsets starts where the ids' copy does
+            # (tiled offsets would run backwards, an invalid input)
+            n = max(x.size for x in specs if isinstance(x, np.ndarray) and x is not s
+                    and x.ndim == 1 and x.dtype.kind in "iu")  # fmt: skip
+            out.append(np.concatenate([s + c * n for c in range(k)]))
         elif isinstance(s, np.ndarray):
             out.append(_scale_const(s, k, how))
         else:

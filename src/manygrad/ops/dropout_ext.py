@@ -304,7 +304,7 @@ def _bag_fast(input, weight, offsets, max_norm, norm_type, by_freq, mode, sparse
     w, ids = weight._data, input._data
     if (
         sparse or by_freq or w.__class__ is not backend.np.ndarray or w.ndim != 2
-        or w.dtype.name not in ("float32", "float64") or ids.dtype.kind not in "iu"
+        or w.dtype.char not in "fd" or ids.dtype.kind not in "iu"
         or input.ndim not in (1, 2) or (psw is not None and psw.dtype != weight.dtype)
         or (input.ndim == 2) != (offsets is None) or not ids.size
         or not _sortscan.available()

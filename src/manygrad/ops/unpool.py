@@ -121,7 +121,7 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:
     if p == 2 and input._data.__class__ is backend.np.ndarray and _sortscan.available():
         # NOTE: 160 rows of 96 float32 values took 4.9 ms (PyTorch 0.2): two row gathers,
         # a difference and a norm over 12,720 x 96 values; the gradient's scatter-adds more
-        if input._data.dtype.name in ("float32", "float64"):
+        if input._data.dtype.char in "fd":
             return Pdist.apply(input, 2.0)
     return _pdist_formula(input, p)
 
