@@ -7,8 +7,9 @@ the device matrix is cut to the CPU). Each recorded call is then
 
 - scaled up to a realistic size (``--size`` elements in its largest input, 256K by default):
   every dimension above 1 of every input is multiplied by one factor (index arrays and masks
-  are tiled to match, bag offsets shifted with each copy of their ids); where the op rejects that (sizes named in its keywords), only the
-  first dimension, then only the last, is scaled;
+  are tiled to match, bag offsets shifted with each copy of their ids); where the op rejects
+  that (sizes named in its keywords), only the first dimension, then only the last, is
+  scaled;
 - run in layout variants: ``contig`` (as built), ``T`` (the last two dims of every float input
   a transposed view), ``slice`` (every other element of a wider last dim), ``expand`` (a
   stride-0 first dim), ``batch1`` (first dim 1) and ``i64`` (the float inputs as int64,
