@@ -75,6 +75,8 @@ def _sync_params(params):
             seen = _synced.get(id(p))
             if seen is not None and seen() is p:
                 continue
+            if isinstance(p, torch.nn.parameter.UninitializedParameter):
+                continue  # NOTE: a lazy layer's, synced once its first call gives it a shape
             _synced[id(p)] = weakref.ref(p)
             i = _count[0]
             _count[0] += 1

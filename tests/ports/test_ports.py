@@ -318,6 +318,7 @@ PORTS = [
     ("data_pipeline_workers.py", [], (2e-3, 1e-5), ()),
     ("autograd_internals.py", [], (2e-3, 1e-5), ()),
     ("autoformer_autocorrelation.py", [], (2e-3, 1e-5), ()),
+    ("layer_zoo_lazy.py", [], (2e-3, 1e-5), ()),
 ]  # fmt: skip
 
 
