@@ -11,7 +11,6 @@ import argparse
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 p = argparse.ArgumentParser()
 p.add_argument("--epochs", type=int, default=3)
