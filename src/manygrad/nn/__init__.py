@@ -249,6 +249,6 @@ __all__ += ["CrossMapLRN2d"]
 from .fractional import FractionalMaxPool2d, FractionalMaxPool3d  # noqa: E402
 
 __all__ += ["FractionalMaxPool2d", "FractionalMaxPool3d"]
-from .linear_xent import LinearCrossEntropyLoss, LinearCrossEntropyOptions  # noqa: E402
+from .linear_cross_entropy import LinearCrossEntropyLoss, LinearCrossEntropyOptions  # noqa: E402
 
 __all__ += ["LinearCrossEntropyLoss", "LinearCrossEntropyOptions"]

@@ -162,14 +162,14 @@ fractional_max_pool3d_with_indices = _fractional_pool.fractional_max_pool3d
 
 
 def __getattr__(name: str):
-    # NOTE: lazily: nn.attention and nn.linear_xent import the layers, which import this
+    # NOTE: lazily: nn.attention and nn.linear_cross_entropy import the layers, which import this
     # module's ops
     if name == "multi_head_attention_forward":
         from .attention import multi_head_attention_forward
 
         return multi_head_attention_forward
     if name == "linear_cross_entropy":
-        from .linear_xent import linear_cross_entropy
+        from .linear_cross_entropy import linear_cross_entropy
 
         return linear_cross_entropy
     if name in ("has_torch_function", "has_torch_function_unary",
