@@ -3655,29 +3655,40 @@ MG_EXPORT int mg_take(const void* x, int64_t size, int64_t outer, int64_t n, int
   }
 }
 
-/* NumPy's pairwise sum of n contiguous values (its add.reduce along a contiguous row): 8
- * running sums over blocks of up to 128 values, halves above that; the same additions in
- * the same order, so the same bits. */
-#define MG_PWSUM(SFX, T)                                                                    \
-  static T mg_pwsum_##SFX(const T* a, int64_t n) {                                         \
+/* NumPy's pairwise sum (its add.reduce along a contiguous row) of the n squares
+ * (a[i] - b[i])^2, each rounded: 8 running sums over blocks of up to 128 values, halves
+ * above that; the same additions in the same order as NumPy's sum of the squares' array,
+ * so the same bits, without that array. */
+#define MG_PWSQ(SFX, T)                                                                     \
+  static MG_NO_FMA_ATTR T mg_pwsq_##SFX(const T* a, const T* b, int64_t n) {               \
+    MG_NO_FMA                                                                              \
     if (n < 8) {                                                                           \
       T res = 0;                                                                           \
-      for (int64_t i = 0; i < n; ++i) res += a[i];                                         \
+      for (int64_t i = 0; i < n; ++i) {                                                    \
+        T t = a[i] - b[i];                                                                 \
+        res += t * t;                                                                      \
+      }                                                                                    \
       return res;                                                                          \
     }                                                                                      \
     if (n <= 128) {                                                                        \
       T r[8];                                                                              \
-      for (int k = 0; k < 8; ++k) r[k] = a[k];                                             \
+      for (int k = 0; k < 8; ++k) r[k] = (a[k] - b[k]) * (a[k] - b[k]);                   \
       int64_t i = 8;                                                                       \
       for (; i < n - (n % 8); i += 8)                                                      \
-        for (int k = 0; k < 8; ++k) r[k] += a[i + k];                                      \
+        for (int k = 0; k < 8; ++k) {                                                      \
+          T t = a[i + k] - b[i + k];                                                       \
+          r[k] += t * t;                                                                   \
+        }                                                                                  \
       T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));          \
-      for (; i < n; ++i) res += a[i];                                                      \
+      for (; i < n; ++i) {                                                                 \
+        T t = a[i] - b[i];                                                                 \
+        res += t * t;                                                                      \
+      }                                                                                    \
       return res;                                                                          \
     }                                                                                      \
     int64_t n2 = n / 2;                                                                    \
     n2 -= n2 % 8;                                                                          \
-    return mg_pwsum_##SFX(a, n2) + mg_pwsum_##SFX(a + n2, n - n2);                         \
+    return mg_pwsq_##SFX(a, b, n2) + mg_pwsq_##SFX(a + n2, b + n2, n - n2);                \
   }
 
 /* pdist with p = 2 of the rows of x (N, M): for each pair i < j, row by row, the 2-norm of
@@ -3687,42 +3698,19 @@ MG_EXPORT int mg_take(const void* x, int64_t size, int64_t outer, int64_t n, int
  * 0) added to row i, its negative to a second array for row j, in pair order, and the two
  * summed (the additions of the indexing gradients they replace). 0: out of memory. */
 #define MG_PDIST(SFX, T, SQRT)                                                              \
-  MG_PWSUM(SFX, T)                                                                         \
+  MG_PWSQ(SFX, T)                                                                          \
   static MG_NO_FMA_ATTR int mg_pdist2_##SFX(const T* x, int64_t N, int64_t M, T* d,        \
                                             const T* g, T* gx) {                           \
     MG_NO_FMA                                                                              \
-    T* w = (T*)malloc((size_t)(M > 0 ? M : 1) * sizeof(T));                                \
     T* b = g ? (T*)calloc((size_t)(N * M > 0 ? N * M : 1), sizeof(T)) : NULL;              \
-    if (!w || (g && !b)) {                                                                 \
-      free(w);                                                                             \
-      free(b);                                                                             \
-      return 0;                                                                            \
-    }                                                                                      \
+    if (g && !b) return 0;                                                                 \
     int64_t q = 0;                                                                         \
     for (int64_t i = 0; i < N; ++i) {                                                      \
       const T* xi = x + i * M;                                                             \
       for (int64_t j = i + 1; j < N; ++j, ++q) {                                           \
         const T* xj = x + j * M;                                                           \
-        if (!g && M >= 8 && M <= 128) { /* NOTE: mg_pwsum's blocks, squares in registers */ \
-          T r[8];                                                                          \
-          for (int k = 0; k < 8; ++k) r[k] = (xi[k] - xj[k]) * (xi[k] - xj[k]);           \
-          int64_t k0 = 8;                                                                  \
-          for (; k0 < M - (M % 8); k0 += 8)                                                \
-            for (int k = 0; k < 8; ++k) {                                                  \
-              T t = xi[k0 + k] - xj[k0 + k];                                               \
-              r[k] += t * t;                                                               \
-            }                                                                              \
-          T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));      \
-          for (; k0 < M; ++k0) res += (xi[k0] - xj[k0]) * (xi[k0] - xj[k0]);               \
-          d[q] = SQRT(res);                                                                \
-          continue;                                                                        \
-        }                                                                                  \
         if (!g) {                                                                          \
-          _Pragma("omp simd") for (int64_t k = 0; k < M; ++k) {                            \
-            T t = xi[k] - xj[k];                                                           \
-            w[k] = t * t;                                                                  \
-          }                                                                                \
-          d[q] = SQRT(mg_pwsum_##SFX(w, M));                                               \
+          d[q] = SQRT(mg_pwsq_##SFX(xi, xj, M));                                           \
           continue;                                                                        \
         }                                                                                  \
         const T s = d[q] == 0 ? (T)0 : g[q] / d[q];                                        \
@@ -3737,7 +3725,6 @@ MG_EXPORT int mg_take(const void* x, int64_t size, int64_t outer, int64_t n, int
     }                                                                                      \
     if (g)                                                                                 \
       for (int64_t k = 0; k < N * M; ++k) gx[k] = gx[k] + b[k];                            \
-    free(w);                                                                               \
     free(b);                                                                               \
     return 1;                                                                              \
   }
