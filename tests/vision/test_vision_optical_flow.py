@@ -134,6 +134,7 @@ def test_builders_have_torchvisions_keys_and_shapes(tv, torch, name):
 def test_registry_and_weights_match_torchvision(tv, torch):
     assert M.list_models(module=O) == ["raft_large", "raft_small"]
     assert tv.models.list_models(module=tv.models.optical_flow) == ["raft_large", "raft_small"]
+    assert M.get_weight("Raft_Large_Weights.C_T_SKHT_V2") is O.Raft_Large_Weights.DEFAULT
     for name in ("raft_large", "raft_small"):
         ours, ref = M.get_model_weights(name), tv.models.get_model_weights(name)
         assert ours.__name__ == ref.__name__ and ours.DEFAULT.name == ref.DEFAULT.name

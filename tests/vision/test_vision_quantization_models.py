@@ -167,6 +167,9 @@ def test_registry_and_weights_match_torchvision(tv):
     names = M.list_models(module=MQ)
     assert names == tv.models.list_models(module=tv.models.quantization)
     assert names == sorted("quantized_" + n for n in _BUILDERS)
+    assert M.get_weight("ResNet50_QuantizedWeights.IMAGENET1K_FBGEMM_V2") is (
+        MQ.ResNet50_QuantizedWeights.DEFAULT
+    )
     for name in names:
         ours, ref = M.get_model_weights(name), tv.models.get_model_weights(name)
         assert ours.__name__ == ref.__name__ and ours.DEFAULT.name == ref.DEFAULT.name

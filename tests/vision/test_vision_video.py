@@ -163,10 +163,8 @@ def test_registry_lists_the_video_builders(tv):
     assert M.list_models(module=V) == sorted(_BUILDERS)
     assert tv.models.list_models(module=tv.models.video) == sorted(_BUILDERS)
     assert M.get_model_weights("r3d_18") is V.R3D_18_Weights
-    # NOTE: get_weight("Swin3D_B_Weights.X") searches the top-level package only (until
-    # manygrad.vision.models imports the video package); the enum is the video module's
-    assert V.Swin3D_B_Weights["KINETICS400_IMAGENET22K_V1"] is V.Swin3D_B_Weights.verify(
-        "Swin3D_B_Weights.KINETICS400_IMAGENET22K_V1"
+    assert M.get_weight("Swin3D_B_Weights.KINETICS400_IMAGENET22K_V1") is (
+        V.Swin3D_B_Weights.KINETICS400_IMAGENET22K_V1
     )
 
 
@@ -318,8 +316,9 @@ def test_video_resnet_blocks_train_like_torchvision(tvv, torch):
                       lambda: build(V.resnet, mg.nn))  # fmt: skip
     _check_train(torch, ref, ours, _x((2, 3, 2, 16, 16)))
     with mg.device("meta"):
-        model = V.resnet.VideoResNet(V.resnet.Bottleneck, [V.resnet.Conv3DSimple] * 4,
-                                     [1, 1, 1, 1], V.resnet.BasicStem, zero_init_residual=True)  # fmt: skip
+        R = V.resnet
+        model = R.VideoResNet(R.Bottleneck, [R.Conv3DSimple] * 4, [1, 1, 1, 1], R.BasicStem,
+                              zero_init_residual=True)  # fmt: skip
     assert model.layer1[0].conv3[1].weight.device.type == "meta"  # zero_init ran on Bottleneck
 
 
