@@ -517,7 +517,9 @@ class MViT_V1_B_Weights(WeightsEnum):
         _MVIT_PRESET,
         min_size=(224, 224),
         min_temporal_size=16,
-        recipe="https://github.com/facebookresearch/pytorchvideo/blob/main/docs/source/model_zoo.md",
+        recipe=(
+            "https://github.com/facebookresearch/pytorchvideo/blob/main/docs/source/model_zoo.md"
+        ),
         _docs=_MVIT_DOCS,
         num_params=36610672,
         _metrics={"Kinetics-400": {"acc@1": 78.477, "acc@5": 93.582}},
