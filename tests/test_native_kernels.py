@@ -1768,3 +1768,38 @@ def test_pdist_kernel_bit_for_bit_as_the_tensor_formula(dtype, monkeypatch):
     ref = run()
     for a, b in zip(fast[0::3] + fast[1::3], ref[0::3] + ref[1::3]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_sort_scan_kernels_split_rows_across_threads_without_changing_values(monkeypatch):
+    split = []
+    real = _native._run
+    monkeypatch.setattr(_native, "_run", lambda calls: split.append(len(calls)) or real(calls))
+    rng = np.random.default_rng(18)
+    x = mg.tensor(rng.integers(-50, 50, (300, 520)).astype(np.float32) * np.float32(0.1))
+    ids = mg.tensor(rng.integers(0, 2000, 60000))
+    off = np.sort(rng.choice(np.arange(1, 60000), 599, replace=False))
+    off = mg.tensor(np.concatenate([[0], off]))
+    w = mg.tensor(rng.standard_normal((2000, 64)).astype(np.float32))
+
+    def run():
+        out = [mg.topk(x, 5).indices, mg.topk(x, 200, 0, sorted=False).indices,
+               mg.kthvalue(x, 100).indices, mg.median(x, 0).indices, mg.cummax(x, 1).values,
+               mg.cummin(x, 0).indices, mg.cumsum(x, 1), mg.cumprod(x * 0.01 + 1, 1),
+               mg.prod(x * 0.01 + 1, 1)]  # fmt: skip
+        for mode in ("sum", "max"):
+            out.append(F.embedding_bag(ids, w, off, mode=mode))
+        p = (x * 0.01 + 1).requires_grad_()
+        mg.prod(p, 1).sum().backward()
+        return [o.numpy() for o in out] + [p.grad.numpy()]
+
+    old = get_num_threads()
+    try:
+        set_num_threads(1)
+        one = run()
+        set_num_threads(2)
+        two = run()
+    finally:
+        set_num_threads(old)
+    assert len(split) >= 10 and set(split) == {2}, split  # every kernel above in 2 parts
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)

@@ -40,6 +40,22 @@ def available() -> bool:
 _ptr = _native._ptr  # NOTE: a third of the time of a.ctypes.data (writable arrays)
 
 
+def _over_rows(fn, rows: int, work: int, args) -> bool:
+    """``fn(*args(r0, r1))`` over ranges of ``rows`` independent rows: one call, or one per
+    thread of manygrad's (``set_num_threads``) when ``work`` (values) is large; False if a
+    call returned 0 (out of memory). Each row's values do not depend on the split."""
+    parts = min(_native._parts(work), rows)
+    if parts <= 1:
+        return bool(fn(*args(0, rows)))
+    done: list = []
+
+    def call(a):
+        done.append(fn(*a))
+
+    _native._run([(call, (args(i, j),)) for i, j in _native._ranges(rows, parts, 8)])
+    return all(done)
+
+
 def keyed(a, bools: bool = False):
     """``(array, code)``: ``a`` C-contiguous in a dtype the order kernels take (16-bit
     floats as float32, other integers as int64, bools as int32 with ``bools``), or
@@ -69,7 +85,12 @@ def topk(rows, k: int, largest: bool, sorted: bool):  # noqa: A002
         return None
     r, n = a.shape
     out = np.empty((r, k), np.int64)
-    if not lib.mg_topk(_ptr(a), code, r, n, k, int(largest), int(sorted), _ptr(out)):
+    px, po, sz = _ptr(a), _ptr(out), a.itemsize
+
+    def args(i, j):
+        return px + i * n * sz, code, j - i, n, k, int(largest), int(sorted), po + i * k * 8
+
+    if not _over_rows(lib.mg_topk, r, r * n, args):
         raise MemoryError(f"topk: no memory for a row of {n} values")
     return out
 
@@ -85,7 +106,12 @@ def select(rows, op: str, k: int = 0):
         return None
     r, n = a.shape
     out = np.empty(r, np.int64)
-    if not lib.mg_select_rows(_ptr(a), code, r, n, k, _SELECT[op], _ptr(out)):
+    px, po, sz, mode = _ptr(a), _ptr(out), a.itemsize, _SELECT[op]
+
+    def args(i, j):
+        return px + i * n * sz, code, j - i, n, k, mode, po + i * 8
+
+    if not _over_rows(lib.mg_select_rows, r, r * n, args):
         raise MemoryError(f"{op}: no memory for a row of {n} values")
     return out
 
@@ -102,7 +128,13 @@ def cumext(x, axis: int, is_max: bool):
     if a is None or (lib := _lib()) is None:
         return None
     idx = np.empty(a.shape, np.int64)
-    if not lib.mg_cumext(_ptr(a), code, *_split(a.shape, axis), int(is_max), _ptr(idx)):
+    outer, n, inner = _split(a.shape, axis)
+    px, pi, step = _ptr(a), _ptr(idx), n * inner
+
+    def args(i, j):
+        return px + i * step * a.itemsize, code, j - i, n, inner, int(is_max), pi + i * step * 8
+
+    if not _over_rows(lib.mg_cumext, outer, a.size, args):
         raise MemoryError("cummax: no memory for a row of running values")
     return idx
 
@@ -119,7 +151,13 @@ def scan(x, axis: int, reverse: bool = False, prod: bool = False):
     a = np.ascontiguousarray(x)
     y = np.empty(a.shape, a.dtype)
     code = _CODES[a.dtype]
-    if not lib.mg_scan(_ptr(a), _ptr(y), code, *_split(a.shape, axis), int(reverse), int(prod)):
+    outer, n, inner = _split(a.shape, axis)
+    px, py, step = _ptr(a), _ptr(y), n * inner * a.itemsize
+
+    def args(i, j):
+        return px + i * step, py + i * step, code, j - i, n, inner, int(reverse), int(prod)
+
+    if not _over_rows(lib.mg_scan, outer, a.size, args):
         raise MemoryError("cumsum: no memory for the running values")
     return y
 
@@ -137,7 +175,12 @@ def prod_last(x):
         return None
     n = x.shape[-1]
     out = np.empty(x.shape[:-1], x.dtype)
-    lib.mg_prod_rows(_ptr(x), _CODES[x.dtype], out.size, n, _ptr(out))
+    px, po, sz, code = _ptr(x), _ptr(out), x.itemsize, _CODES[x.dtype]
+
+    def args(i, j):
+        return px + i * n * sz, code, j - i, n, po + i * sz
+
+    _over_rows(lambda *a: lib.mg_prod_rows(*a) or 1, out.size, x.size, args)
     return out
 
 
@@ -148,7 +191,13 @@ def prod_others(x, axis: int):
         return None
     a = np.ascontiguousarray(x)
     out = np.empty(a.shape, a.dtype)
-    if not lib.mg_prod_others(_ptr(a), _CODES[a.dtype], *_split(a.shape, axis), _ptr(out)):
+    outer, n, inner = _split(a.shape, axis)
+    px, po, step, code = _ptr(a), _ptr(out), n * inner * a.itemsize, _CODES[a.dtype]
+
+    def args(i, j):
+        return px + i * step, code, j - i, n, inner, po + i * step
+
+    if not _over_rows(lib.mg_prod_others, outer, a.size, args):
         raise MemoryError("prod: no memory for the running products")
     return out
 
@@ -197,14 +246,22 @@ def bag(w, ids, starts, psw, pad: int, mode: str):
         return None
     w = np.ascontiguousarray(w)
     psw = None if psw is None else np.ascontiguousarray(psw.reshape(-1))
-    b = starts.shape[0] - 1
-    out = np.empty((b, w.shape[1]), w.dtype)
+    b, d = starts.shape[0] - 1, w.shape[1]
+    out = np.empty((b, d), w.dtype)
     count = np.empty(b, np.int64)
-    arg = np.empty((b, w.shape[1]), np.int64) if mode == "max" else None
-    ok = lib.mg_bag(_ptr(w), _CODES[w.dtype], w.shape[0], w.shape[1], _ptr(ids), _ptr(starts),
-                    b, None if psw is None else _ptr(psw), pad, _BAG[mode], _ptr(out),
-                    None if arg is None else _ptr(arg), _ptr(count))  # fmt: skip
-    return (out, count, arg) if ok else None
+    arg = np.empty((b, d), np.int64) if mode == "max" else None
+    pw, pids, pst, pp = _ptr(w), _ptr(ids), _ptr(starts), None if psw is None else _ptr(psw)
+    po, pa, pc, sz = _ptr(out), None if arg is None else _ptr(arg), _ptr(count), w.itemsize
+
+    code, rows, bmode = _CODES[w.dtype], w.shape[0], _BAG[mode]
+
+    def args(i, j):  # NOTE: bags [i, j): their starts from i; the ids stay where they are
+        pai = None if pa is None else pa + i * d * 8
+        return (pw, code, rows, d, pids, pst + i * 8, j - i, pp, pad, bmode, po + i * d * sz,
+                pai, pc + i * 8)  # fmt: skip
+
+    work = (int(starts[-1]) - int(starts[0])) * d
+    return (out, count, arg) if _over_rows(lib.mg_bag, b, work, args) else None
 
 
 def bag_backward(g, rows: int, ids, starts, psw, pad: int, mode: str, arg, count):
@@ -233,9 +290,14 @@ def take(x, idx, axis: int):
     i = np.ascontiguousarray(idx, np.int64)
     out = np.empty(i.shape, a.dtype)
     outer, n, inner = _split(a.shape, axis)
-    if not lib.mg_take(_ptr(a), a.itemsize, outer, n, inner, _ptr(i), i.shape[axis], _ptr(out)):
-        return None
-    return out
+    m, sz = i.shape[axis], a.itemsize
+    pa, pi, po = _ptr(a), _ptr(i), _ptr(out)
+
+    def args(r0, r1):
+        return (pa + r0 * n * inner * sz, sz, r1 - r0, n, inner, pi + r0 * m * inner * 8, m,
+                po + r0 * m * inner * sz)  # fmt: skip
+
+    return out if _over_rows(lib.mg_take, outer, out.size, args) else None
 
 
 def pdist2(x, g=None, d=None):
