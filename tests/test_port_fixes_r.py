@@ -108,3 +108,29 @@ def test_custom_function_nodes_keep_next_functions_after_backward():
         assert before == leaves(loss.grad_fn, set()) == 2
         with pytest.raises(RuntimeError):
             loss.backward()  # the saved state is gone, as in PyTorch
+
+
+def test_channel_dropout_ranks_follow_pytorch():
+    import warnings
+
+    for lib in (torch, mg):
+        F = lib.nn.functional
+        with pytest.raises(
+            RuntimeError, match="dropout1d: Expected 2D or 3D input, but received a 4D"
+        ):
+            F.dropout1d(lib.ones(2, 3, 4, 5), 0.5, training=False)  # even in eval
+        with pytest.warns(UserWarning, match="assuming that channel-wise 1D dropout"):
+            F.dropout2d(lib.ones(2, 3, 4), 0.5, training=False)
+        with pytest.warns(UserWarning, match="Received a 5-D input to dropout2d"):
+            F.dropout2d(lib.ones(2, 3, 4, 5, 6), 0.5, training=False)
+        with pytest.warns(UserWarning, match="Received a 3-D input to dropout3d"):
+            out = F.dropout3d(lib.ones(6, 50, 4), 0.5)
+        # unbatched: one draw per slice of the first dim
+        a = out.numpy().reshape(6, -1)
+        assert all(len(set(row.tolist())) == 1 for row in a)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            b = F.dropout3d(lib.ones(4, 30, 2, 2), 0.5).numpy().reshape(4, -1)  # (C, D, H, W)
+            assert all(len(set(row.tolist())) == 1 for row in b)
+            c = F.dropout1d(lib.ones(7, 40), 0.5).numpy()  # (C, L)
+            assert all(len(set(row.tolist())) == 1 for row in c)

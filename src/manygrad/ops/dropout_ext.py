@@ -8,6 +8,8 @@ gradients, and theirs, come from mul, add, matmul, index_add and embedding.
 # ruff: noqa: A002  (`input` is PyTorch's argument name)
 from __future__ import annotations
 
+import warnings
+
 from .. import backend
 from .. import dtypes as D
 from ..autograd import Function
@@ -39,11 +41,11 @@ def _check_p(p: float, op: str) -> None:
 
 
 def _feature_shape(x: Tensor, nd: int, op: str):
-    if nd and x.ndim not in (nd + 1, nd + 2):
-        raise ShapeError(f"{op}: expected an input of {nd + 1} dims (C, ...) or {nd + 2} dims "
-                         f"(N, C, ...), got shape {tuple(x.shape)}")  # fmt: skip
+    """The mask's shape: one value per (batch, channel) pair, or per channel of an
+    unbatched input (``nd`` spatial dims and no batch dim); ``nd=0``: per first two dims."""
     if x.ndim < 2:
-        raise ShapeError(f"{op}: expected an input of at least 2 dims, got {tuple(x.shape)}")
+        raise ShapeError(f"{op}: Feature dropout requires at least 2 dimensions in the input, "
+                         f"got shape {tuple(x.shape)}")  # fmt: skip
     lead = 1 if nd and x.ndim == nd + 1 else 2  # unbatched inputs: one mask per channel
     return tuple(x.shape[:lead]) + (1,) * (x.ndim - lead)
 
@@ -60,26 +62,65 @@ def _feature_dropout(x: Tensor, p: float, training: bool, nd: int, op: str) -> T
     return x * _const(x, _keep_mask(x, shape, p) * x._data.dtype.type(1.0 / (1.0 - p)))
 
 
+def _spatial_dims_warning(op: str, ndim: int, nd: int) -> None:
+    # NOTE: PyTorch's words: other ranks still run (deprecated), with this warning
+    warnings.warn(
+        f"{op}: Received a {ndim}-D input to {op}, which is deprecated and will result in an "
+        "error in a future release. To retain the behavior and silence this warning, please "
+        f"use dropout instead. Note that {op} exists to provide channel-wise dropout on inputs "
+        f"with {nd} spatial dimensions, a channel dimension, and an optional batch dimension "
+        f"(i.e. {nd + 1}D or {nd + 2}D inputs).",
+        stacklevel=3,
+    )
+
+
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
               inplace: bool = False) -> Tensor:  # fmt: skip
     """Zero whole channels of (N, C, L) or (C, L) inputs with probability ``p``, scale the
     rest by 1 / (1 - p). Example: ``F.dropout1d(x, 0.2, model.training)``"""
+    _check_p(p, "dropout1d")
+    if input.ndim not in (2, 3):
+        raise ShapeError(
+            f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D input. Note that "
+            "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
+            "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or 3D "
+            "inputs)."
+        )
     return _feature_dropout(input, p, training, 1, "dropout1d")
 
 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
               inplace: bool = False) -> Tensor:  # fmt: skip
-    """Zero whole channels of (N, C, H, W) or (C, H, W) inputs (Tompson et al., 2015).
+    """Zero whole channels of (N, C, H, W) inputs (Tompson et al., 2015).
 
-    NOTE: as in PyTorch, a 3-d input is taken as (N, C, L) (channel-wise 1-d dropout)."""
+    NOTE: as in PyTorch, a 3-d input is taken as (N, C, L) (channel-wise 1-d dropout), with
+    its warning; other ranks than 3 and 4 warn and drop per (first, second) dim pair."""
+    _check_p(p, "dropout2d")
+    if input.ndim not in (3, 4):
+        _spatial_dims_warning("dropout2d", input.ndim, 2)
     if input.ndim == 3:
-        return _feature_dropout(input, p, training, 0, "dropout2d")
-    return _feature_dropout(input, p, training, 2, "dropout2d")
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+            "dropout behavior is desired - input is interpreted as shape (N, C, L), where C is "
+            "the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=2,
+        )
+    return _feature_dropout(input, p, training, 0, "dropout2d")
 
 
 def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
               inplace: bool = False) -> Tensor:  # fmt: skip
-    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) inputs."""
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) inputs (other ranks warn, as
+    in PyTorch, and take the first dim as the channels)."""
+    _check_p(p, "dropout3d")
+    if input.ndim not in (4, 5):
+        _spatial_dims_warning("dropout3d", input.ndim, 3)
+    if input.ndim != 5:  # NOTE: unbatched, as PyTorch: a batch dim is added, then dropped
+        if not training or p == 0.0 or input.numel() == 0:
+            return input
+        return _feature_dropout(input.unsqueeze(0), p, training, 0, "dropout3d").squeeze(0)
     return _feature_dropout(input, p, training, 3, "dropout3d")
 
 

@@ -49,7 +49,14 @@ from .vision_transformer import *  # noqa: F403
 
 # isort: split
 # NOTE: the task packages, as torchvision's (after the classification models they build on)
-from . import detection, feature_extraction, segmentation  # noqa: F401
+from . import (  # noqa: F401
+    detection,
+    feature_extraction,
+    optical_flow,
+    quantization,
+    segmentation,
+    video,
+)
 
 # NOTE: as in torchvision, a builder shadows its module of the same name (models.alexnet,
 # models.googlenet are the functions; the modules stay importable as
