@@ -1724,7 +1724,8 @@ def test_prod_others_bit_for_bit_as_the_numpy_cumprods(dtype, monkeypatch):
 
     rng = np.random.default_rng(16)
     arrays = []
-    for shape, axis in (((19, 13), 1), ((19, 13), 0), ((3, 4, 5), 1), ((9, 1), 1), ((4, 0), 1)):
+    for shape, axis in (((19, 13), 1), ((19, 13), 0), ((3, 4, 5), 1), ((9, 1), 1), ((4, 0), 1),
+                        ((17, 1024), 1), ((9, 1040), 1)):  # fmt: skip
         a = rng.uniform(0.5, 1.5, shape) if dtype != np.int64 else rng.integers(-3, 4, shape)
         a = a.astype(dtype)
         if a.size > 6 and dtype != np.int64:
@@ -1803,3 +1804,19 @@ def test_sort_scan_kernels_split_rows_across_threads_without_changing_values(mon
     assert len(split) >= 10 and set(split) == {2}, split  # every kernel above in 2 parts
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [1, 7, 130, 1024, 2048, 1040])
+def test_scans_bit_for_bit_as_numpy_at_row_lengths_of_4k_multiples(n):
+    """Rows of 4 KB multiples run staggered (cache sets): the same values as NumPy's."""
+    from manygrad.cpu import _sortscan
+
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal((19, n)).astype(np.float32)
+    d = x.astype(np.float64) * 0.01 + 1
+    np.testing.assert_array_equal(
+        _sortscan.scan(x, 1), np.cumsum(x, 1, dtype=np.float64).astype(np.float32)
+    )
+    flip = np.flip(np.cumsum(np.flip(x, 1), 1, dtype=np.float64), 1).astype(np.float32)
+    np.testing.assert_array_equal(_sortscan.scan(x, 1, reverse=True), flip)
+    np.testing.assert_array_equal(_sortscan.scan(d, 1, prod=True), np.cumprod(d, 1))

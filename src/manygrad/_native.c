@@ -3247,17 +3247,35 @@ MG_EXPORT int mg_cumext(const void* x, int dt, int64_t outer, int64_t n, int64_t
       int64_t o = 0;                                                                       \
       /* NOTE: 8 rows side by side: their running values do not wait for each other */   \
       for (; n && o + 8 <= outer; o += 8) {                                                \
-        const T* xr = x + o * n;                                                           \
-        T* yr = y + o * n;                                                                 \
-        int64_t j = reverse ? n - 1 : 0;                                                   \
+        /* NOTE: where a row is about a multiple of 4 KB long, row q runs 16 q steps      \
+         * behind row 0 (px[q][step * t] is its value at step t), so that the rows' current \
+         * values fall in different cache sets (in step, such rows took 10x as long) */   \
+        const int64_t bytes = (n * (int64_t)sizeof(T)) % 4096;                             \
+        const int64_t S = n >= 512 && (bytes < 256 || bytes > 4096 - 256) ? 16 : 0;        \
+        const T* px[8];                                                                    \
+        T* py[8];                                                                          \
         ACC a[8];                                                                          \
-        for (int q = 0; q < 8; ++q) a[q] = (ACC)xr[q * n + j], yr[q * n + j] = (T)a[q];   \
-        for (int64_t c = 1; c < n; ++c) {                                                  \
-          j += step;                                                                       \
-          if (prod)                                                                        \
-            for (int q = 0; q < 8; ++q) a[q] *= (ACC)xr[q * n + j], yr[q * n + j] = (T)a[q]; \
-          else                                                                             \
-            for (int q = 0; q < 8; ++q) a[q] += (ACC)xr[q * n + j], yr[q * n + j] = (T)a[q]; \
+        for (int q = 0; q < 8; ++q) {                                                      \
+          int64_t at = o * n + q * n + (reverse ? n - 1 + S * q : -S * q);                 \
+          px[q] = x + at, py[q] = y + at;                                                  \
+          a[q] = (ACC)px[q][step * S * q];                                                 \
+          py[q][step * S * q] = (T)a[q];                                                   \
+        }                                                                                  \
+        for (int64_t t = 1; t < n + 7 * S; ++t) {                                          \
+          const int64_t s = step * t;                                                      \
+          if (t > 7 * S && t < n) { /* every row inside */                                 \
+            if (prod)                                                                      \
+              for (int q = 0; q < 8; ++q) a[q] *= (ACC)px[q][s], py[q][s] = (T)a[q];       \
+            else                                                                           \
+              for (int q = 0; q < 8; ++q) a[q] += (ACC)px[q][s], py[q][s] = (T)a[q];       \
+            continue;                                                                      \
+          }                                                                                \
+          for (int q = 0; q < 8; ++q) {                                                    \
+            const int64_t c = t - S * q;                                                   \
+            if (c < 1 || c >= n) continue;                                                 \
+            a[q] = prod ? a[q] * (ACC)px[q][s] : a[q] + (ACC)px[q][s];                     \
+            py[q][s] = (T)a[q];                                                            \
+          }                                                                                \
         }                                                                                  \
       }                                                                                    \
       for (; o < outer; ++o) {                                                             \
@@ -3317,6 +3335,23 @@ MG_EXPORT int mg_scan(const void* x, void* y, int dt, int64_t outer, int64_t n, 
   }
 }
 
+/* The statement (the macro's last argument) for steps c = 0 .. n - 1 of 8 rows q = 0 .. 7,
+ * row q running S q steps behind row 0 (S = 0: side by side); it sees q and c. */
+#define MG_ROWS8(n, S, ...)                                                                 \
+  for (int64_t t_ = 0; t_ < (n) + 7 * (S); ++t_) {                                         \
+    if (t_ >= 7 * (S) && t_ < (n)) {                                                       \
+      for (int q = 0; q < 8; ++q) {                                                        \
+        const int64_t c = t_ - (S) * q;                                                    \
+        __VA_ARGS__                                                                        \
+      }                                                                                    \
+    } else {                                                                               \
+      for (int q = 0; q < 8; ++q) {                                                        \
+        const int64_t c = t_ - (S) * q;                                                    \
+        if (c >= 0 && c < (n)) __VA_ARGS__                                                 \
+      }                                                                                    \
+    }                                                                                      \
+  }
+
 /* For x (outer, n, inner): out = (the product of the values before, along n) times (the
  * product of those after), each carried in T from the nearest value outwards (NumPy's
  * exclusive cumprods of reduce.py's _prod_others, in their order: the same bits): prod's
@@ -3328,13 +3363,18 @@ MG_EXPORT int mg_scan(const void* x, void* y, int dt, int64_t outer, int64_t n, 
     for (; inner == 1 && o + 8 <= outer; o += 8) { /* NOTE: 8 rows side by side */        \
       const T* xo = x + o * n;                                                             \
       T* yo = out + o * n;                                                                 \
+      const int64_t bytes = (n * (int64_t)sizeof(T)) % 4096; /* NOTE: as mg_scan's skew */ \
+      const int64_t S = n >= 512 && (bytes < 256 || bytes > 4096 - 256) ? 16 : 0;          \
       T a[8] = {1, 1, 1, 1, 1, 1, 1, 1};                                                   \
-      for (int64_t j = 0; j < n; ++j)                                                      \
-        for (int q = 0; q < 8; ++q) yo[q * n + j] = a[q], a[q] = a[q] * xo[q * n + j];     \
+      MG_ROWS8(n, S, {                                                                     \
+        const int64_t j = q * n + c;                                                       \
+        yo[j] = a[q], a[q] = a[q] * xo[j];                                                 \
+      })                                                                                   \
       for (int q = 0; q < 8; ++q) a[q] = 1;                                                \
-      for (int64_t j = n - 1; j >= 0; --j)                                                 \
-        for (int q = 0; q < 8; ++q)                                                        \
-          yo[q * n + j] = yo[q * n + j] * a[q], a[q] = a[q] * xo[q * n + j];               \
+      MG_ROWS8(n, S, {                                                                     \
+        const int64_t j = q * n + n - 1 - c;                                               \
+        yo[j] = yo[j] * a[q], a[q] = a[q] * xo[j];                                         \
+      })                                                                                   \
     }                                                                                      \
     T* acc = (T*)malloc((size_t)(inner > 0 ? inner : 1) * sizeof(T));                      \
     if (!acc) return 0;                                                                    \
