@@ -12,7 +12,10 @@ values, so that manygrad's CPU results pick the same indices among ties (and, fo
 ``topk(sorted=False)``, give the same order).
 
 They are pure Python, a few microseconds per element: ``sorting.py`` calls them only for
-the rows whose result depends on the tie order, up to a budget of elements per call.
+the rows whose result depends on the tie order, up to a budget of elements per call, where
+the C replay of the same algorithms (``_native.c``, through ``cpu/_sortscan.py``: every
+row, no budget) does not run (no compiler, other dtypes); tests/test_native_kernels.py
+compares the two.
 """
 
 from __future__ import annotations
