@@ -144,7 +144,15 @@ def load(f, map_location=None, _extra_files=None):
             "with model.load_state_dict(mg.load(path)) (save them in PyTorch with "
             "torch.save(model.state_dict(), path))"
         )
-    obj = serialization.load(f, map_location=map_location, weights_only=False)
+    from .errors import CheckpointError
+
+    try:
+        obj = serialization.load(f, map_location=map_location, weights_only=False)
+    except CheckpointError as e:
+        if "no such file" in str(e):
+            raise
+        raise JitSaveError(f"torch.jit.load({f!r}): not an archive written by jit.save "
+                           f"({e})") from None  # fmt: skip
     if not (isinstance(obj, dict) and obj.get("format") == _MARK):
         raise JitSaveError(
             f"torch.jit.load({f!r}): not an archive written by jit.save (for a file written "

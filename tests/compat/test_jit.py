@@ -52,6 +52,9 @@ def test_save_and_load_round_trip(tmp_path):
     mg.save(m.state_dict(), str(tmp_path / "w.pt"))
     with pytest.raises(RuntimeError, match="not an archive written by jit.save.*mg.load"):
         mg.jit.load(str(tmp_path / "w.pt"))
+    (tmp_path / "junk.pt").write_text("hello")
+    with pytest.raises(RuntimeError, match="not an archive written by jit.save"):
+        mg.jit.load(str(tmp_path / "junk.pt"))
 
 
 def test_load_refuses_torchscript_archives(tmp_path):
