@@ -1,5 +1,6 @@
 """Fixes found by the ports of round s (tests/ports/scripts), each against PyTorch."""
 
+import numpy as np
 import pytest
 
 import manygrad as mg
@@ -134,3 +135,13 @@ def test_channel_dropout_ranks_follow_pytorch():
             assert all(len(set(row.tolist())) == 1 for row in b)
             c = F.dropout1d(lib.ones(7, 40), 0.5).numpy()  # (C, L)
             assert all(len(set(row.tolist())) == 1 for row in c)
+
+
+@pytest.mark.parametrize("device", ["cpu", "fakegpu"])
+@pytest.mark.parametrize("name", ["cummax", "cummin"])
+def test_cumulative_extremes_of_bfloat16_keep_nan(device, name):
+    vals = [1.0, float("nan"), 0.5, 2.0, -1.0]
+    want = getattr(torch, name)(torch.tensor(vals, dtype=torch.bfloat16), 0)
+    got = getattr(mg, name)(mg.tensor(vals, dtype=mg.bfloat16, device=device), 0)
+    np.testing.assert_array_equal(got.values.float().cpu().numpy(), want.values.float().numpy())
+    assert got.indices.cpu().tolist() == want.indices.tolist()

@@ -130,7 +130,8 @@ def _cum_ext(x: Tensor, dim: int, is_max: bool, name: str):
     v = xp.moveaxis(x._data, d, -1)
     n = v.shape[-1]
     i = xp.broadcast_to(xp.arange(n), v.shape).astype("int64")
-    nan = xp.isnan(v) if v.dtype.kind == "f" else xp.zeros(v.shape, bool)
+    # NOTE: bfloat16 and float8 (ml_dtypes) are of kind "V" and have NaN too
+    nan = xp.isnan(v) if v.dtype.kind in "fV" else xp.zeros(v.shape, bool)
     s = 1
     # NOTE: a log-step scan over (value, index) pairs: the later element wins ties and
     # NaN wins over anything, also over an earlier NaN (PyTorch's rule: x >= out or isnan)
