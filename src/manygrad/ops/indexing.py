@@ -10,8 +10,11 @@ an index. Python ints are checked on the host, on every device.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import _meta, backend
 from ..autograd import Function, is_grad_enabled
+from ..cpu import _sortscan
 from ..errors import DeviceError, DimError, DTypeError, ShapeError
 from ..tensor import Tensor, _check_writable
 
@@ -478,19 +481,44 @@ class Gather(Function):
     complex_ok = True  # moves or picks values: right for complex ones too
 
     def forward(self, x, dim, index, sparse_grad=False):
-        self.shape, self.sparse = x.shape, sparse_grad
-        self.mesh = _mesh(backend.array_module(x), index, dim)
+        self.shape, self.sparse, self.dim, self.index = x.shape, sparse_grad, dim, index
+        self._mesh = None
+        if _full_index(x, index, dim):
+            out = _sortscan.take(x, index, dim)  # NOTE: one C pass, no index arrays
+            if out is not None:
+                return out
         return x[self.mesh]
+
+    @property
+    def mesh(self):
+        if self._mesh is None:
+            self._mesh = _mesh(backend.array_module(self.index), self.index, self.dim)
+        return self._mesh
 
     def backward(self, g):
         if self.sparse:  # NOTE: a SparseCooTensor; the engine hands it to the leaf's .grad
             return _coo_grad(g, self.mesh, self.shape)
         gx = backend.array_module(g).zeros(self.shape, g.dtype)
-        backend.index_add(gx, self.mesh, g)
+        # NOTE: the C scatter adds in add.at's order (the same bits)
+        if not (_full_index(gx, self.index, self.dim)
+                and _sortscan.scatter(gx, self.index, g, self.dim, "sum")):  # fmt: skip
+            backend.index_add(gx, self.mesh, g)
         return gx
 
     def backward_graph(self, g):
         return AddAt.apply(g, self.mesh, self.shape)
+
+
+def _full_index(x, index, dim: int) -> bool:
+    """Whether a CPU gather's index has the input's shape outside ``dim`` (what the C take
+    and scatter serve)."""
+    return (
+        x.__class__ is np.ndarray
+        and index.__class__ is np.ndarray
+        and 0 < x.ndim == index.ndim
+        and index.size > 0
+        and all(a == b for k, (a, b) in enumerate(zip(x.shape, index.shape)) if k != dim)
+    )
 
 
 def _coo_grad(g, mesh, shape):
