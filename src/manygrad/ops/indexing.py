@@ -10,8 +10,6 @@ an index. Python ints are checked on the host, on every device.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import _meta, backend
 from ..autograd import Function, is_grad_enabled
 from ..cpu import _sortscan
@@ -512,9 +510,10 @@ class Gather(Function):
 def _full_index(x, index, dim: int) -> bool:
     """Whether a CPU gather's index has the input's shape outside ``dim`` (what the C take
     and scatter serve)."""
+    nd = backend.np.ndarray
     return (
-        x.__class__ is np.ndarray
-        and index.__class__ is np.ndarray
+        x.__class__ is nd
+        and index.__class__ is nd
         and 0 < x.ndim == index.ndim
         and index.size > 0
         and all(a == b for k, (a, b) in enumerate(zip(x.shape, index.shape)) if k != dim)
