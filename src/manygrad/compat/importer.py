@@ -49,6 +49,10 @@ ALIASES = {
     "torch.nn.quantized": "manygrad.ao.nn.quantized",
     "torch.nn.intrinsic": "manygrad.ao.nn.intrinsic",
     "torch.nn.qat": "manygrad.ao.nn.qat",
+    "torch._dynamo": "manygrad.compat.torch_dynamo",
+    "torch._dynamo.config": "manygrad.compat.torch_dynamo_config",
+    "torch._inductor": "manygrad.compat.torch_inductor",
+    "torch._inductor.config": "manygrad.compat.torch_inductor_config",
 }
 
 
@@ -164,6 +168,8 @@ class TorchModule(types.ModuleType):
         try:
             value = getattr(target, name)
         except AttributeError:
+            if getattr(type(target), "exact_names", False):
+                raise  # NOTE: a config module: PyTorch's own error for a name it lacks too
             if name == "__all__":  # `from torch import *`: the public names
                 return [n for n in dir(target) if not n.startswith("_")]
             if name.startswith("__"):
