@@ -17,9 +17,10 @@ from ..cpu import _sortscan
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .elementwise import _float_input, where
+from .indexing import gather
 from .linalg import linear
 from .nn import _renorm_rows, embedding
-from .reduce import amax, sum
+from .reduce import sum
 from .scatter import index_add
 
 _SELU_ALPHA_SCALE = 1.7580993408473766  # NOTE: selu's scale * alpha, as PyTorch's kernel
@@ -261,7 +262,10 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
         filled[bag[use], rank[use]] = True
         vals = embedding(Tensor._wrap(slot, dev), rows)  # (B, width, dim)
         vals = where(_const(rows, filled[..., None]), vals, float("-inf"))
-        out = amax(vals, 1)
+        # NOTE: the gradient of a maximum goes to the first id holding it, as PyTorch's
+        # (amax would share it among ids with equal rows)
+        first = xp.argmax(vals._data, axis=1)[:, None, :]
+        out = gather(vals, 1, Tensor._wrap(first, dev)).squeeze(1)
         return where(_const(rows, (count > 0)[:, None]), out, 0.0)
     if psw is not None:
         rows = rows * psw.reshape(-1, 1)
