@@ -311,6 +311,27 @@ class MathMethods:
     def cholesky_inverse(self, *args, **kwargs):
         return _ops().cholesky_inverse(self, *args, **kwargs)
 
+    # NOTE: removed from PyTorch; each raises PyTorch's error naming the replacement
+    def solve(self, other):
+        from .compat.torch_low_level_misc import solve
+
+        return solve(self, other)
+
+    def lstsq(self, other):
+        from .compat.torch_low_level_misc import lstsq
+
+        return lstsq(self, other)
+
+    def eig(self, eigenvectors=False):
+        from .compat.torch_low_level_misc import eig
+
+        return eig(self, eigenvectors)
+
+    def symeig(self, eigenvectors=False):
+        from .compat.torch_low_level_misc import symeig
+
+        return symeig(self, eigenvectors)
+
     def geqrf(self):
         return _ops().geqrf(self)
 
