@@ -129,12 +129,21 @@ class DistributedDataParallel(Module, DDPJoin):
             )
         for name, value in (("delay_all_reduce_named_params", delay_all_reduce_named_params),
                             ("param_to_hook_all_reduce", param_to_hook_all_reduce),
-                            ("mixed_precision", mixed_precision), ("device_mesh", device_mesh)):  # fmt: skip
+                            ("mixed_precision", mixed_precision)):  # fmt: skip
             if value is not None:
                 raise NotImplementedError(
                     f"DistributedDataParallel: {name} is not supported by manygrad; cast the "
-                    "model yourself (mixed precision) or pass process_group= (device mesh)"
+                    "model yourself (mixed precision)"
                 )
+        if device_mesh is not None:
+            if process_group is not None:
+                raise RuntimeError("Cannot specify both process_group and device_mesh arguments.")
+            if device_mesh.ndim != 1:
+                raise RuntimeError(
+                    f"Only 1D device mesh is supported, but got {device_mesh}; pass the 1-D "
+                    'slice DDP should average over, e.g. device_mesh=mesh["dp"]'
+                )
+            process_group = device_mesh.get_group(mesh_dim=0)
         g = _pg("DistributedDataParallel", process_group)
         params = [p for p in module.parameters() if p.requires_grad]
         if not params:
@@ -182,7 +191,7 @@ class DistributedDataParallel(Module, DDPJoin):
         self.module = module
         cap = 25.0 if bucket_cap_mb is None else float(bucket_cap_mb)
         d = self.__dict__
-        d.update(process_group=g.handle, _group=g, device_ids=device_ids,
+        d.update(process_group=g.handle, _group=g, device_ids=device_ids, device_mesh=device_mesh,
                  output_device=output_device, dim=dim, forward_sync_buffers=sync_buffers,
                  find_unused_parameters=find_unused_parameters,
                  gradient_as_bucket_view=gradient_as_bucket_view, static_graph=False,
