@@ -53,6 +53,9 @@ ALIASES = {
     "torch._dynamo.config": "manygrad.compat.torch_dynamo_config",
     "torch._inductor": "manygrad.compat.torch_inductor",
     "torch._inductor.config": "manygrad.compat.torch_inductor_config",
+    "torch.amp.grad_scaler": "manygrad.compat.torch_amp_modules",
+    "torch.amp.autocast_mode": "manygrad.compat.torch_amp_modules",
+    "torch.export.dynamic_shapes": "manygrad.compat.torch_export_dynamic_shapes",
 }
 
 

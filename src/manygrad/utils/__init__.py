@@ -11,8 +11,13 @@ import importlib.util
 
 
 def __getattr__(name):
-    if name in ("data", "checkpoint", "dlpack", "tensorboard") and importlib.util.find_spec(
-        f"{__name__}.{name}"
-    ):
+    if name in (
+        "data",
+        "checkpoint",
+        "dlpack",
+        "tensorboard",
+        "model_zoo",
+        "flop_counter",
+    ) and importlib.util.find_spec(f"{__name__}.{name}"):
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'manygrad.utils' has no attribute {name!r}")
