@@ -75,15 +75,31 @@ from .compat.torch_functions import embedding  # torch's (weight, indices) order
 from .tensor import Size, Tensor
 from . import nn
 from . import sparse
+from ._sparse_extra import (
+    ccol_indices_copy,
+    col_indices_copy,
+    crow_indices_copy,
+    hsmm,
+    hspmm,
+    indices_copy,
+    row_indices_copy,
+    smm,
+    sspaddmm,
+    values_copy,
+)
 from .sparse import (
     _mkldnn,
     jagged,
     layout,
     sparse_bsc,
+    sparse_bsc_tensor,
     sparse_bsr,
+    sparse_bsr_tensor,
+    sparse_compressed_tensor,
     sparse_coo,
     sparse_coo_tensor,
     sparse_csc,
+    sparse_csc_tensor,
     sparse_csr,
     sparse_csr_tensor,
     spmm,

@@ -12,6 +12,7 @@ import sys
 from ._size_args import one_form
 from ._tensor_aliases import AliasMethods
 from ._tensor_op_methods import OpMethods
+from ._tensor_sparse_methods import SparseTensorMethods
 from .compat.tensor_methods import CompatMethods  # type, stride, __format__, ...
 
 
@@ -28,7 +29,7 @@ def _size(sizes: tuple, size=None, name: str = "new_zeros") -> tuple:
     return tuple(sizes)
 
 
-class TensorMethods(OpMethods, CompatMethods, AliasMethods):
+class TensorMethods(OpMethods, CompatMethods, AliasMethods, SparseTensorMethods):
     """Methods of ``Tensor`` that forward to ``manygrad.ops``."""
 
     __slots__ = ()
@@ -95,25 +96,13 @@ class TensorMethods(OpMethods, CompatMethods, AliasMethods):
     def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
         """The non-zero entries as a sparse COO tensor (``mg.sparse``), its last ``dense_dim``
         dims (default 0; or all past the first ``sparse_dim``) kept dense; ``layout`` is
-        ``mg.sparse_coo`` (or ``mg.sparse_csr`` for 2-d tensors, or ``mg.strided``: this
-        tensor); ``blocksize`` (for PyTorch's block layouts, which manygrad lacks) is
-        refused."""
+        ``mg.sparse_coo``, a compressed layout (``mg.sparse_csr``, ``sparse_csc``, or
+        ``sparse_bsr``/``sparse_bsc`` with ``blocksize``) or ``mg.strided`` (this tensor)."""
+        from ._sparse_compressed import to_layout
         from .sparse import to_sparse
 
-        if blocksize is not None:
-            raise ValueError(
-                "to_sparse: blocksize is for the block layouts (sparse_bsr, sparse_bsc), "
-                "which manygrad lacks; its sparse layout is COO"
-            )
-        if layout is not None and layout != "sparse_coo":
-            if layout == "strided":
-                return self
-            if layout == "sparse_csr" and sparse_dim is None and not dense_dim:
-                return self.to_sparse_csr()
-            raise NotImplementedError(
-                f"to_sparse: layout {layout} is not supported; manygrad's sparse layouts are "
-                "mg.sparse_coo and mg.sparse_csr (2-d)"
-            )
+        if (layout is not None and layout != "sparse_coo") or blocksize is not None:
+            return to_layout(self, layout, blocksize, dense_dim, sparse_dim)
         if dense_dim is not None:
             if sparse_dim is not None:
                 raise TypeError("to_sparse: pass sparse_dim or dense_dim, not both")
@@ -126,8 +115,8 @@ class TensorMethods(OpMethods, CompatMethods, AliasMethods):
         return to_sparse(self, sparse_dim)
 
     def to_sparse_csr(self, dense_dim=None):
-        """The non-zero entries of this 2-d tensor as a sparse CSR matrix
-        (``mg.sparse_csr_tensor``)."""
+        """The non-zero entries as a sparse CSR tensor (``mg.sparse_csr_tensor``); dims
+        before the last two (less ``dense_dim``) are batch dims."""
         from ._sparse_csr import dense_to_csr
 
         return dense_to_csr(self, dense_dim)

@@ -57,6 +57,18 @@ def _csr():
     return _sparse_csr
 
 
+def _extra():
+    from . import _sparse_extra
+
+    return _sparse_extra
+
+
+def _wrong_layout(op: str, wanted: str, x):
+    from ._sparse_compressed import wrong_layout
+
+    return wrong_layout(op, wanted, x)
+
+
 # whether constructors check their indices (check_sparse_tensor_invariants)
 _CHECK = [False]
 
@@ -191,18 +203,58 @@ class SparseCooTensor(SparseMath, SparseAttrs):
         return self
 
     def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
-        """This tensor (COO), or its CSR form for ``layout=mg.sparse_csr``."""
-        if layout is not None and layout == "sparse_csr":
-            return self.to_sparse_csr()
-        if layout is not None and layout != "sparse_coo":
-            raise NotImplementedError(
-                f"to_sparse: layout {layout} is not supported; use mg.sparse_coo or mg.sparse_csr"
-            )
-        return self
+        """This tensor (COO), or its form in the compressed ``layout`` (``blocksize`` for
+        ``mg.sparse_bsr`` and ``mg.sparse_bsc``)."""
+        from ._sparse_compressed import to_layout
+
+        return to_layout(self, layout, blocksize, dense_dim, sparse_dim)
 
     def to_sparse_csr(self, dense_dim=None):
-        """The same 2-d matrix in the CSR layout (``mg.sparse_csr_tensor``)."""
+        """The same matrix (two sparse dims, any dense dims) in the CSR layout."""
         return _csr().coo_to_csr(self)
+
+    def to_sparse_csc(self, dense_dim=None):
+        """The same matrix in the CSC layout (``mg.sparse_csc_tensor``)."""
+        return self.to_sparse(layout=sparse_csc)
+
+    def to_sparse_bsr(self, blocksize, dense_dim=None):
+        """The same matrix in the BSR layout, blocks of ``blocksize`` that hold a non-zero."""
+        return self.to_sparse(layout=sparse_bsr, blocksize=blocksize)
+
+    def to_sparse_bsc(self, blocksize, dense_dim=None):
+        """The same matrix in the BSC layout, blocks of ``blocksize`` that hold a non-zero."""
+        return self.to_sparse(layout=sparse_bsc, blocksize=blocksize)
+
+    # the compressed layouts' accessors and the sparse-result products (``_sparse_extra``)
+    def crow_indices(self):
+        raise _wrong_layout("crow_indices", "sparse row compressed", self)
+
+    def col_indices(self):
+        raise _wrong_layout("col_indices", "sparse row compressed", self)
+
+    def ccol_indices(self):
+        raise _wrong_layout("ccol_indices", "sparse column compressed", self)
+
+    def row_indices(self):
+        raise _wrong_layout("row_indices", "sparse column compressed", self)
+
+    def sparse_mask(self, mask):
+        return _extra().sparse_mask(self, mask)
+
+    def sparse_resize_(self, size, sparse_dim: int, dense_dim: int):
+        return _extra().sparse_resize_(self, size, sparse_dim, dense_dim)
+
+    def sparse_resize_and_clear_(self, size, sparse_dim: int, dense_dim: int):
+        return _extra().sparse_resize_(self, size, sparse_dim, dense_dim, clear=True)
+
+    def smm(self, mat2):
+        return _extra().smm(self, mat2)
+
+    def hspmm(self, mat2):
+        return _extra().hspmm(self, mat2)
+
+    def sspaddmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return _extra().sspaddmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
     def t(self) -> SparseCooTensor:
         """The transpose of a 2-d sparse matrix."""
@@ -289,7 +341,8 @@ def sparse_repr(t, index_fields, values_own_line: bool) -> str:
     from ._tensor_str import add_suffixes, tensor_str
 
     def field(head: str, text: str) -> str:  # continuation lines under the field's text
-        return head + text.replace("\n", "\n" + " " * len(head))
+        lines = (head + text.replace("\n", "\n" + " " * len(head))).split("\n")
+        return "\n".join(line.rstrip() for line in lines)  # NOTE: blank between blocks
 
     lines = [field(("tensor(" if i == 0 else "       ") + f"{name}=", repr(x))
              for i, (name, x) in enumerate(index_fields)]  # fmt: skip
@@ -401,9 +454,9 @@ def mm(mat1, mat2) -> Tensor:
     dense operand and the sparse values."""
     ops = _ops()
     if mat1.__class__ is _csr().SparseCsrTensor:
-        mat1 = mat1.to_sparse_coo()
+        mat1 = _compressed_operand(mat1, mat2, True)
     if mat2.__class__ is _csr().SparseCsrTensor:
-        mat2 = mat2.to_sparse_coo()
+        mat2 = _compressed_operand(mat2, mat1, False)
     if (
         isinstance(mat1, SparseCooTensor)
         and not isinstance(mat2, SparseCooTensor)
@@ -434,6 +487,24 @@ def mm(mat1, mat2) -> Tensor:
 
 
 spmm = mm
+
+
+def _compressed_operand(s, other, left: bool):
+    """A compressed matrix in a product, as COO; refused where PyTorch's CPU build refuses
+    it (BSC on the left, BSR on the right, batched or hybrid matrices)."""
+    from ._sparse_compressed import layout_name
+
+    name = layout_name(s)
+    if (name == "SparseBsc" and left) or (name == "SparseBsr" and not left):
+        vec = left and isinstance(other, Tensor) and other.ndim == 1
+        if vec:
+            raise RuntimeError(f"torch.addmv: operation not supported for mat with {name} layout")
+        ops = f"Strided + {name} @ Strided" if left else f"Strided + Strided @ {name}"
+        raise RuntimeError(f"addmm: computation on CPU is not implemented for {ops}")
+    if s._nbatch() or s.dense_dim():
+        raise RuntimeError(f"mm: batched or hybrid {name} tensors (size {s._size}) are not "
+                           "supported in products, as in PyTorch; use s.to_dense()")  # fmt: skip
+    return s.to_sparse_coo()
 
 
 def FloatTensor(indices, values, size=None) -> SparseCooTensor:  # noqa: N802 - PyTorch's name
@@ -586,10 +657,10 @@ def spdiags(diagonals: Tensor, offsets: Tensor, shape, layout=None):
     out = SparseCooTensor(idx, vals, (rows, cols), False)
     if layout is None or layout == "sparse_coo":
         return out
-    if layout == "sparse_csr":
-        return out.to_sparse_csr()
-    raise NotImplementedError(f"spdiags: layout {layout} is not supported; use mg.sparse_coo "
-                              "or mg.sparse_csr")  # fmt: skip
+    if layout in ("sparse_csr", "sparse_csc"):
+        return out.to_sparse(layout=layout)
+    raise NotImplementedError(f"spdiags: layout {layout} is not supported; use mg.sparse_coo, "
+                              "mg.sparse_csr or mg.sparse_csc")  # fmt: skip
 
 
 def sampled_addmm(input, mat1: Tensor, mat2: Tensor, *, beta=1.0, alpha=1.0, out=None):
@@ -612,12 +683,15 @@ def sampled_addmm(input, mat1: Tensor, mat2: Tensor, *, beta=1.0, alpha=1.0, out
     ):
         raise ShapeError(f"sparse.sampled_addmm: mat1 {tuple(mat1.shape)} @ mat2 "
                          f"{tuple(mat2.shape)} must give input's size {input._size}")  # fmt: skip
+    if input.layout != "sparse_csr" or input._nbatch() or input.dense_dim():
+        raise NotImplementedError("sparse.sampled_addmm: input must be a 2-d sparse CSR tensor "
+                                  "without batch or dense dims")  # fmt: skip
     dev = input._vals._device
-    rows = Tensor._wrap(input._rows(), dev)
-    cols = input._col.long()
+    idx, _ = input._block_coo()
+    rows, cols = Tensor._wrap(idx[0], dev), Tensor._wrap(idx[1], dev)
     picked = (mat1[rows] * mat2.mT[cols]).sum(-1)
     vals = input._vals * beta + picked * alpha
-    return csr_cls(input._crow, input._col, vals, input._size)
+    return input._with_values(vals)
 
 
 class check_sparse_tensor_invariants:  # noqa: N801 - PyTorch's name
@@ -666,11 +740,20 @@ class check_sparse_tensor_invariants:  # noqa: N801 - PyTorch's name
         return wrapper
 
 
-from ._sparse_csr import SparseCsrTensor, sparse_csr_tensor  # noqa: E402
+from ._sparse_compressed import SparseCompressedTensor  # noqa: E402
+from ._sparse_csr import (  # noqa: E402
+    SparseCsrTensor,
+    sparse_bsc_tensor,
+    sparse_bsr_tensor,
+    sparse_compressed_tensor,
+    sparse_csc_tensor,
+    sparse_csr_tensor,
+)
 
 __all__ = [
     "DoubleTensor",
     "FloatTensor",
+    "SparseCompressedTensor",
     "SparseCooTensor",
     "SparseCsrTensor",
     "addmm",
@@ -679,7 +762,11 @@ __all__ = [
     "mm",
     "sampled_addmm",
     "softmax",
+    "sparse_bsc_tensor",
+    "sparse_bsr_tensor",
+    "sparse_compressed_tensor",
     "sparse_coo_tensor",
+    "sparse_csc_tensor",
     "sparse_csr_tensor",
     "spdiags",
     "spmm",

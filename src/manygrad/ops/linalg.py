@@ -92,7 +92,9 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
 
 
 def _is_sparse(x) -> bool:
-    return getattr(x, "is_sparse", False) or getattr(x, "is_sparse_csr", False)
+    from .._sparse_common import SparseAttrs  # COO and the compressed layouts
+
+    return isinstance(x, SparseAttrs)
 
 
 def _sparse_mm(a, b) -> Tensor:
