@@ -791,6 +791,14 @@ class _AtenOp:
     def __repr__(self) -> str:
         return f"aten.{self._name}"
 
+    # NOTE: equal by name, as PyTorch's op packets are one object per name: a dict keyed by
+    # ops (FlopCounterMode's counts) is read with torch.ops.aten.mm
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _AtenOp) and other._name == self._name
+
+    def __hash__(self) -> int:
+        return hash(("aten", self._name))
+
 
 class _Aten(types.ModuleType):
     def __init__(self):

@@ -42,6 +42,7 @@ from ._conv_geom import (  # noqa: F401  (tests and pool.py reach them here)
     _same_dtype,
     _to_grid,
 )
+from ._whole_op import whole_op
 
 # ---------------------------------------------------------------------------- Functions
 
@@ -388,6 +389,7 @@ def _conv_transposend(op, nd, x, weight, bias, stride, padding, out_pad, groups,
 # ---------------------------------------------------------------------------- public API
 
 
+@whole_op("convolution")
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:  # fmt: skip
     """1-d convolution (cross-correlation) over an (N, C, L) or (C, L) input.
@@ -402,6 +404,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     return _convnd("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
 
 
+@whole_op("convolution")
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:  # fmt: skip
     """2-d convolution (cross-correlation) over an (N, C, H, W) or (C, H, W) input.
@@ -416,6 +419,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     return _convnd("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
+@whole_op("conv_transpose")
 def conv_transpose1d(
     input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
     output_padding=0, groups: int = 1, dilation=1,
@@ -432,6 +436,7 @@ def conv_transpose1d(
                              output_padding, groups, dilation)  # fmt: skip
 
 
+@whole_op("conv_transpose")
 def conv_transpose2d(
     input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
     output_padding=0, groups: int = 1, dilation=1,

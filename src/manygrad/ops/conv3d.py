@@ -17,6 +17,7 @@ from ..autograd import Function
 from ..errors import ShapeError
 from ..tensor import Tensor
 from ._common import check_same_dtype
+from ._whole_op import whole_op
 from .arrange import pad
 from .conv import conv2d, conv_transpose2d
 from .movement import stack
@@ -54,6 +55,7 @@ def _pads(op, padding, k, d, s):
     return tuple((v, v) for v in p)
 
 
+@whole_op("convolution")
 def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:  # fmt: skip
     """3-d convolution (cross-correlation) over an (N, C, D, H, W) or (C, D, H, W) input.
@@ -175,6 +177,7 @@ class _DepthGather(Function):
         return _DepthTaps.apply(gg, None, taps=self.taps, size=self.size)
 
 
+@whole_op("conv_transpose")
 def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
                      padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:  # fmt: skip
     """3-d transposed convolution (the gradient of conv3d with respect to its input).
