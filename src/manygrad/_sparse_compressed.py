@@ -282,6 +282,10 @@ class SparseCompressedTensor(SparseAttrs):
             return self._with_values(self._vals * other)
         if isinstance(other, SparseCompressedTensor):
             return _combine(self, other, "mul")
+        if isinstance(other, Tensor) and tuple(other.shape) == self._size:
+            from ._sparse_extra import sparse_mask  # NOTE: the product where self stores
+
+            return self._with_values(self._vals * sparse_mask(other, self)._vals)
         return NotImplemented
 
     __rmul__ = __mul__
@@ -359,6 +363,9 @@ def _combine(a: SparseCompressedTensor, b: SparseCompressedTensor, op: str):
         raise RuntimeError(f"{op}: expected two sparse tensors of one layout and size, got "
                            f"{layout_name(a)} {a._size} and {layout_name(b)} "
                            f"{b._size}")  # fmt: skip
+    if a._layout in BLOCKED and op == "add":  # NOTE: the blocks of the sum that hold a non-zero
+        dense = a.to_dense() + b.to_dense()
+        return from_dense(dense, a._layout, a._blocksize(), a.dense_dim(), "add")
     if a._layout in BLOCKED or a._nbatch():
         raise RuntimeError(f"{op}: not supported for batched or {layout_name(a)} tensors; use "
                            "s.to_dense()")  # fmt: skip

@@ -44,6 +44,41 @@ def _coo():
     return SparseCooTensor
 
 
+def is_compressed(x) -> bool:
+    """Whether ``x`` is a sparse CSR, CSC, BSR or BSC tensor."""
+    from ._sparse_compressed import SparseCompressedTensor
+
+    return isinstance(x, SparseCompressedTensor)
+
+
+def _compressed_binary(name: str, input, other, alpha=1):  # noqa: A002
+    """``add``/``sub``/``mul`` with a compressed operand: by a number or a 0-d tensor, two of
+    one layout (their union or common entries), or dense + compressed (a dense tensor)."""
+    if name == "mul":
+        s, o = (input, other) if is_compressed(input) else (other, input)
+        out = s.__mul__(o)
+        if out is NotImplemented:
+            raise RuntimeError(f"mul: unsupported operand {type(o).__name__} for a "
+                               f"{s.layout} tensor; use s.to_dense()")  # fmt: skip
+        return out
+    if name == "sub":
+        name, alpha = "add", -alpha
+    if alpha != 1:
+        other = other * alpha
+    if is_compressed(input) and is_compressed(other):
+        return input.__add__(other)
+    if is_compressed(input):
+        return _mg().add(input.to_dense(), other)
+    return _mg().add(input, other.to_dense())
+
+
+def _unsupported(x) -> RuntimeError:
+    from ._sparse_compressed import layout_name
+
+    return RuntimeError(f"unsupported tensor layout: {layout_name(x)} (convert with "
+                        "s.to_dense() first)")  # fmt: skip
+
+
 def _mg():
     import manygrad
 
@@ -59,7 +94,12 @@ def _dense_only(name: str) -> NotImplementedError:
 
 
 def unary(name: str, input, *args, **kwargs):  # noqa: A002
-    """``mg.<name>`` of a sparse COO tensor (see the module docstring)."""
+    """``mg.<name>`` of a sparse COO tensor (see the module docstring), or of a compressed
+    one's stored values."""
+    if is_compressed(input):
+        if name in COALESCING or name in LINEAR:
+            return getattr(input, name)(*args, **kwargs)
+        raise _unsupported(input)
     if not is_sparse(input):
         raise TypeError(f"{name}: expected a Tensor, got {type(input).__name__}")
     fn = getattr(_mg(), name)
@@ -158,6 +198,8 @@ def pow(input, exponent):  # noqa: A001, A002
 def binary(name: str, input, other):  # noqa: A002
     """``add``, ``sub`` or ``mul`` with a sparse operand; NotImplemented for other ops."""
     fn = {"add": add, "sub": sub, "mul": mul}.get(name)
+    if fn is not None and (is_compressed(input) or is_compressed(other)):
+        return _compressed_binary(name, input, other)
     if fn is None or not (is_sparse(input) or is_sparse(other)):
         return NotImplemented
     return fn(input, other)
@@ -288,6 +330,13 @@ def call(name: str, args: tuple, kwargs: dict):
     NotImplemented when none of the first operands is one. An op without a sparse form
     raises ``NotImplementedError``, as PyTorch's do."""
     first = args[0] if args else None
+    if any(is_compressed(a) for a in args[:2]):
+        if name in ("add", "sub", "subtract", "mul", "multiply"):
+            base = {"subtract": "sub", "multiply": "mul"}.get(name, name)
+            return _compressed_binary(base, *args[:2], alpha=kwargs.get("alpha", 1))
+        if is_compressed(first) and (name in COALESCING or name in LINEAR):
+            return unary(name, *args, **kwargs)
+        raise _unsupported(first if is_compressed(first) else args[1])
     joined = name in ("cat", "concat", "concatenate") and isinstance(first, (list, tuple))
     if not (joined and any(is_sparse(t) for t in first)) and not any(
         is_sparse(a) for a in args[:2]

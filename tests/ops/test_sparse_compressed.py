@@ -349,3 +349,32 @@ def test_copies_and_resize_as_pytorch():
     np.testing.assert_array_equal(_np(m._indices()), t._indices().numpy())
     np.testing.assert_array_equal(_np(m._values())[:, :2], np.ones((4, 2)))
     assert not _np(m._values())[:, 2:].any()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_function_forms_as_pytorch(device, layout):
+    m = _convert(mg.tensor(DENSE, device=device), layout)
+    t = _convert(torch.tensor(DENSE), layout)
+    md, td = mg.tensor(DENSE + 1, device=device), torch.tensor(DENSE + 1)
+    cases = {"abs": lambda lib, s, d: lib.abs(s), "neg": lambda lib, s, d: lib.neg(s),
+             "relu": lambda lib, s, d: lib.relu(s), "mul": lambda lib, s, d: lib.mul(s, 2),
+             "add": lambda lib, s, d: lib.add(s, s, alpha=2), "exp": lambda lib, s, d: lib.exp(s),
+             "dense+": lambda lib, s, d: d + s, "+dense": lambda lib, s, d: s + d,
+             "dense*": lambda lib, s, d: d * s, "ss": lambda lib, s, d: s * s}  # fmt: skip
+    for name, f in cases.items():
+        try:
+            want = f(torch, t, td)
+        except RuntimeError:  # NOTE: manygrad may do more (dense * CSC, BSR * BSR): its maths
+            try:
+                got = f(mg, m, md)
+            except RuntimeError:
+                continue
+            want = f(torch, t.to_dense(), td)
+            np.testing.assert_allclose(_np(got.to_dense()), want.numpy(), err_msg=name)
+            continue
+        got = f(mg, m, md)
+        if want.layout == torch.strided:
+            np.testing.assert_allclose(_np(got), want.numpy(), err_msg=name)
+        else:
+            _same(got, want)
