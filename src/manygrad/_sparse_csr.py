@@ -25,9 +25,8 @@ from ._sparse_compressed import (
     INDEX_NAMES,
     ROW_MAJOR,
     SparseCompressedTensor,
-    from_coo,
-    from_dense,
 )
+from ._sparse_convert import from_coo, from_dense
 from .errors import ShapeError
 from .tensor import Tensor
 
