@@ -146,6 +146,10 @@ def to_layout(x, layout, blocksize, dense_dim, sparse_dim, op: str | None = None
     if lay == "strided":
         return x.to_dense()
     if lay == "sparse_coo":
+        if blocksize is not None:
+            raise RuntimeError(f"{op or 'dense_to_sparse'}: conversion from "
+                               f"{LAYOUT_NAME.get(src, src)} to Sparse with blocksize argument "
+                               "given is not supported")  # fmt: skip
         if src in COMPRESSED:
             return x.to_sparse_coo()
         if src == "sparse_coo":

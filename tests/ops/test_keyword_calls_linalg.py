@@ -166,10 +166,10 @@ def test_gather_with_sparse_grad_gives_a_sparse_gradient():
 
 def test_method_keywords_refused_where_manygrad_cannot_honour_them():
     x = mg.tensor(X)
-    with pytest.raises(ValueError, match="blocksize"):
-        x.to_sparse(layout=mg.sparse_coo, blocksize=(1, 1))
-    with pytest.raises(NotImplementedError, match="layout"):
-        x.to_sparse(layout=mg.sparse_bsr)  # blocked layouts: not in manygrad
+    with pytest.raises(RuntimeError, match="Sparse with blocksize argument given"):
+        x.to_sparse(layout=mg.sparse_coo, blocksize=(1, 1))  # as PyTorch
+    with pytest.raises(RuntimeError, match="without blocksize argument"):
+        x.to_sparse(layout=mg.sparse_bsr)  # as PyTorch: the block layouts need a blocksize
     with pytest.raises(TypeError, match="sparse_dim or dense_dim"):
         x.to_sparse(1, dense_dim=1)
     with pytest.raises(ValueError, match="dense_dim"):

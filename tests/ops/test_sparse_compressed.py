@@ -92,6 +92,7 @@ def test_layout_errors_as_pytorch():
     cases = [lambda lib: lib.ones(3, 4).to_sparse_bsr((2, 2)),
              lambda lib: lib.ones(4, 4).to_sparse_bsr((2, 2, 2)),
              lambda lib: lib.ones(4, 4).to_sparse(layout=lib.sparse_bsr),
+             lambda lib: lib.ones(4, 4).to_sparse(layout=lib.sparse_coo, blocksize=(1, 1)),
              lambda lib: lib.ones(4, 4).to_sparse(layout=lib.sparse_csr, blocksize=(2, 2)),
              lambda lib: lib.ones(4, 4).to_sparse_csr(dense_dim=1),
              lambda lib: lib.ones(4, 4).to_sparse_bsr(2).to_sparse_bsc(1),
