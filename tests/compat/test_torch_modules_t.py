@@ -20,6 +20,8 @@ IMPORTABLE = [
     ("torch._inductor", "config"), ("torch._inductor.config", "coordinate_descent_tuning"),
     ("torch.utils.model_zoo", "load_url"), ("torch.amp.grad_scaler", "GradScaler"),
     ("torch.amp.autocast_mode", "autocast"), ("torch.export.dynamic_shapes", "Dim"),
+    ("torch.utils.flop_counter", "FlopCounterMode"), ("torch.cuda.memory", "memory_cached"),
+    ("torch.cuda.random", "get_rng_state"), ("torch.cuda.nccl", "version"),
 ]  # fmt: skip
 
 

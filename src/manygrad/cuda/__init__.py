@@ -343,3 +343,36 @@ def __getattr__(name: str):
     if name in CUDA_TYPED:
         return CUDA_TYPED[name]
     raise AttributeError(f"module 'manygrad.cuda' has no attribute {name!r}")
+
+
+def is_tf32_supported() -> bool:
+    """True on GPUs with TF32 tensor cores (compute capability 8.0 and later)."""
+    return is_bf16_supported()
+
+
+# torch.cuda.memory, torch.cuda.random, torch.cuda.nccl and the NVML readings
+from . import memory, nccl, random  # noqa: E402
+from ._nvml import (  # noqa: E402
+    clock_rate,
+    list_gpu_processes,
+    memory_usage,
+    power_draw,
+    temperature,
+    utilization,
+)
+from .memory import (  # noqa: E402
+    get_per_process_memory_fraction,
+    max_memory_cached,
+    memory_cached,
+    memory_snapshot,
+    memory_stats_as_nested_dict,
+    reset_accumulated_memory_stats,
+    reset_max_memory_cached,
+)
+
+__all__ += [
+    "memory", "nccl", "random", "memory_cached", "max_memory_cached", "reset_max_memory_cached",
+    "reset_accumulated_memory_stats", "memory_stats_as_nested_dict", "memory_snapshot",
+    "get_per_process_memory_fraction", "is_tf32_supported", "list_gpu_processes",
+    "utilization", "temperature", "power_draw", "clock_rate", "memory_usage",
+]  # fmt: skip
