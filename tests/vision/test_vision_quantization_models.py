@@ -349,5 +349,8 @@ def test_quantized_builder_loads_a_quantized_checkpoint(tv, torch, monkeypatch):
 def test_quantize_limits():
     with pytest.raises(RuntimeError, match="backend"):
         MQ.shufflenet_v2_x0_5(quantize=True, backend="tensorrt")
-    with pytest.raises(NotImplementedError, match="ConvBn2d"):
-        MQ.mobilenet_v3_large(quantize=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NOTE: observers that saw nothing, as torchvision's
+        q = MQ.mobilenet_v3_large(quantize=True, num_classes=10)
+    assert not q.training and q.features[0][0]._get_name() == "QuantizedConv2d"
+    assert q.features[1].block[0][0]._get_name() == "QuantizedConvReLU2d"

@@ -132,8 +132,13 @@ class Conv1d(_ConvNd):
                          groups, bias, padding_mode, 0, device, dtype)  # fmt: skip
 
     def forward(self, input: Tensor) -> Tensor:
+        return self._conv_forward(input, self.weight, self.bias)
+
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """This layer's convolution with the given weight and bias (padding mode applied);
+        subclasses that transform the weight call it, as in PyTorch."""
         x, pad = self._padded(input)
-        return F.conv1d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
+        return F.conv1d(x, weight, bias, self.stride, pad, self.dilation, self.groups)
 
 
 class Conv2d(_ConvNd):
@@ -161,8 +166,13 @@ class Conv2d(_ConvNd):
                          groups, bias, padding_mode, 0, device, dtype)  # fmt: skip
 
     def forward(self, input: Tensor) -> Tensor:
+        return self._conv_forward(input, self.weight, self.bias)
+
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """This layer's convolution with the given weight and bias (padding mode applied);
+        subclasses that transform the weight call it, as in PyTorch."""
         x, pad = self._padded(input)
-        return F.conv2d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
+        return F.conv2d(x, weight, bias, self.stride, pad, self.dilation, self.groups)
 
 
 class _ConvTransposeNd(_ConvNd):

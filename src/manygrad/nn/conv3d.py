@@ -31,8 +31,12 @@ class Conv3d(_ConvNd):
                          groups, bias, padding_mode, 0, device, dtype)  # fmt: skip
 
     def forward(self, input: Tensor) -> Tensor:
+        return self._conv_forward(input, self.weight, self.bias)
+
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """This layer's convolution with the given weight and bias (padding mode applied)."""
         x, pad = self._padded(input)
-        return C3.conv3d(x, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
+        return C3.conv3d(x, weight, bias, self.stride, pad, self.dilation, self.groups)
 
 
 class ConvTranspose3d(_ConvTransposeNd):

@@ -20,7 +20,16 @@ from .fake_quantize import (
     enable_fake_quant,
     enable_observer,
 )
-from .fuse_modules import fuse_modules, fuse_modules_qat
+from .fuse_modules import (
+    fuse_conv_bn,
+    fuse_conv_bn_relu,
+    fuse_convtranspose_bn,
+    fuse_known_modules,
+    fuse_linear_bn,
+    fuse_modules,
+    fuse_modules_qat,
+    get_fuser_method,
+)
 from .observer import (
     HistogramObserver,
     MinMaxObserver,
@@ -58,11 +67,18 @@ from .quantize import (
     DEFAULT_QAT_MODULE_MAPPINGS,
     DEFAULT_STATIC_QUANT_MODULE_MAPPINGS,
     convert,
+    get_default_dynamic_quant_module_mappings,
+    get_default_qat_module_mappings,
+    get_default_static_quant_module_mappings,
+    get_dynamic_quant_module_class,
+    get_static_quant_module_class,
     prepare,
     prepare_qat,
     propagate_qconfig_,
     quantize,
     quantize_dynamic,
+    quantize_qat,
+    swap_module,
 )
 
 __all__ = [
@@ -114,4 +130,17 @@ __all__ = [
     "propagate_qconfig_",
     "quantize",
     "quantize_dynamic",
+    "quantize_qat",
+    "swap_module",
+    "get_default_dynamic_quant_module_mappings",
+    "get_default_qat_module_mappings",
+    "get_default_static_quant_module_mappings",
+    "get_dynamic_quant_module_class",
+    "get_static_quant_module_class",
+    "fuse_conv_bn",
+    "fuse_conv_bn_relu",
+    "fuse_convtranspose_bn",
+    "fuse_known_modules",
+    "fuse_linear_bn",
+    "get_fuser_method",
 ]

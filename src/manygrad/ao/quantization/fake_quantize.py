@@ -21,9 +21,12 @@ from ..qtensor import (
     per_tensor_symmetric,
 )
 from .observer import (
+    FixedQParamsObserver,
     MovingAverageMinMaxObserver,
     MovingAveragePerChannelMinMaxObserver,
     _with_args,
+    default_fixed_qparams_range_0to1_observer,
+    default_fixed_qparams_range_neg1to1_observer,
 )
 
 _PER_CHANNEL = (per_channel_affine, per_channel_symmetric, per_channel_affine_float_qparams)
@@ -114,6 +117,37 @@ class FakeQuantize(FakeQuantizeBase):
                 f"{self.ch_axis}, scale={self.scale}, zero_point={self.zero_point}")  # fmt: skip
 
 
+class FixedQParamsFakeQuantize(FakeQuantize):
+    """Fake quantization with fixed qparams (a ``FixedQParamsObserver``'s), per tensor: the
+    output grid of sigmoid-like layers during quantization-aware training.
+
+    Example:
+        >>> fq = default_fixed_qparams_range_0to1_fake_quant()
+    """
+
+    def __init__(self, observer):
+        super().__init__(observer=observer)
+        if type(self.activation_post_process) is not FixedQParamsObserver:
+            raise AssertionError(f"{type(self).__name__}'s observer must be a "
+                                 "FixedQParamsObserver")  # fmt: skip
+        self._observer_ctr = observer
+        self.scale = self.activation_post_process.scale
+        self.zero_point = self.activation_post_process.zero_point
+        if self.qscheme not in (per_tensor_affine, per_tensor_symmetric):
+            raise AssertionError("Only per tensor quantization is supported "
+                                 f"FixedQParamsFakeQuantize module, got qscheme:{self.qscheme}")  # fmt: skip
+
+    def calculate_qparams(self):
+        return self.scale, self.zero_point
+
+    def extra_repr(self) -> str:
+        obs = self.activation_post_process
+        return (f"fake_quant_enabled={self.fake_quant_enabled}, observer_enabled="
+                f"{self.observer_enabled}, scale={self.scale}, zero_point={self.zero_point}, "
+                f"dtype={self.dtype}, quant_min={obs.quant_min}, quant_max={obs.quant_max}, "
+                f"qscheme={self.qscheme}")  # fmt: skip
+
+
 def _apply_to(name: str):
     def fn(mod: Module) -> None:
         if isinstance(mod, FakeQuantizeBase):
@@ -141,3 +175,11 @@ default_per_channel_weight_fake_quant = FakeQuantize.with_args(
     observer=MovingAveragePerChannelMinMaxObserver, quant_min=-128, quant_max=127,
     dtype=D.qint8, qscheme=per_channel_symmetric, reduce_range=False, ch_axis=0,
 )  # fmt: skip
+default_fixed_qparams_range_0to1_fake_quant = FixedQParamsFakeQuantize.with_args(
+    observer=default_fixed_qparams_range_0to1_observer
+)
+default_fixed_qparams_range_neg1to1_fake_quant = FixedQParamsFakeQuantize.with_args(
+    observer=default_fixed_qparams_range_neg1to1_observer
+)
+default_symmetric_fixed_qparams_fake_quant = default_fixed_qparams_range_neg1to1_fake_quant
+default_affine_fixed_qparams_fake_quant = default_fixed_qparams_range_0to1_fake_quant

@@ -301,6 +301,40 @@ class PlaceholderObserver(ObserverBase):
         raise RuntimeError("calculate_qparams should not be called for PlaceholderObserver")
 
 
+class FixedQParamsObserver(ObserverBase):
+    """Records nothing; its qparams are the fixed ``scale`` / ``zero_point`` (per tensor), as
+    for outputs with a known range (sigmoid, tanh, softmax).
+
+    Example:
+        >>> FixedQParamsObserver(1.0 / 256.0, 0).calculate_qparams()
+    """
+
+    def __init__(self, scale, zero_point, dtype=D.quint8, qscheme=per_tensor_affine,
+                 quant_min=0, quant_max=255, is_dynamic=False, **kwargs):  # fmt: skip
+        if is_dynamic:
+            raise NotImplementedError("FixedQParamsObserver doesn't support dynamic quantization")
+        super().__init__(dtype=dtype, is_dynamic=is_dynamic)
+        self.quant_min, self.quant_max = quant_min, quant_max
+        self.register_buffer("scale", tensor([scale], dtype=D.float32))
+        self.register_buffer("zero_point", tensor([zero_point], dtype=D.int32))
+        self.qscheme = qscheme
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+    def calculate_qparams(self):
+        return self.scale, self.zero_point
+
+
+default_fixed_qparams_range_0to1_observer = FixedQParamsObserver.with_args(
+    scale=1.0 / 256.0, zero_point=0, dtype=D.quint8, quant_min=0, quant_max=255
+)
+default_fixed_qparams_range_neg1to1_observer = FixedQParamsObserver.with_args(
+    scale=2.0 / 256.0, zero_point=128, dtype=D.quint8, quant_min=0, quant_max=255
+)
+default_symmetric_fixed_qparams_observer = default_fixed_qparams_range_neg1to1_observer
+default_affine_fixed_qparams_observer = default_fixed_qparams_range_0to1_observer
+
 default_observer = MinMaxObserver.with_args(quant_min=0, quant_max=127)
 default_placeholder_observer = PlaceholderObserver
 default_weight_observer = MinMaxObserver.with_args(dtype=D.qint8, qscheme=per_tensor_symmetric)

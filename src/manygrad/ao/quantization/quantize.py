@@ -42,13 +42,23 @@ DEFAULT_STATIC_QUANT_MODULE_MAPPINGS = {
     nn.Embedding: nnq.Embedding, nn.EmbeddingBag: nnq.EmbeddingBag, nn.LayerNorm: nnq.LayerNorm,
     nn.GroupNorm: nnq.GroupNorm, nn.InstanceNorm1d: nnq.InstanceNorm1d,
     nn.InstanceNorm2d: nnq.InstanceNorm2d, nn.InstanceNorm3d: nnq.InstanceNorm3d,
-    nni.ConvReLU2d: nniq.ConvReLU2d, nni.LinearReLU: nniq.LinearReLU,
-    nnqat.Linear: nnq.Linear, nnqat.Conv2d: nnq.Conv2d, nniqat.LinearReLU: nniq.LinearReLU,
-    nniqat.ConvReLU2d: nniq.ConvReLU2d,
+    nni.ConvReLU1d: nniq.ConvReLU1d, nni.ConvReLU2d: nniq.ConvReLU2d,
+    nni.ConvReLU3d: nniq.ConvReLU3d, nni.LinearReLU: nniq.LinearReLU,
+    nni.BNReLU2d: nniq.BNReLU2d, nni.BNReLU3d: nniq.BNReLU3d,
+    nniqat.ConvBn1d: nnq.Conv1d, nniqat.ConvBn2d: nnq.Conv2d, nniqat.ConvBn3d: nnq.Conv3d,
+    nniqat.ConvBnReLU1d: nniq.ConvReLU1d, nniqat.ConvBnReLU2d: nniq.ConvReLU2d,
+    nniqat.ConvBnReLU3d: nniq.ConvReLU3d, nniqat.ConvReLU2d: nniq.ConvReLU2d,
+    nniqat.ConvReLU3d: nniq.ConvReLU3d, nniqat.LinearReLU: nniq.LinearReLU,
+    nniqat.LinearBn1d: nnq.Linear,
+    nnqat.Linear: nnq.Linear, nnqat.Conv2d: nnq.Conv2d, nnqat.Conv3d: nnq.Conv3d,
 }  # fmt: skip
 DEFAULT_QAT_MODULE_MAPPINGS = {
-    nn.Linear: nnqat.Linear, nn.Conv2d: nnqat.Conv2d, nni.LinearReLU: nniqat.LinearReLU,
-    nni.ConvReLU2d: nniqat.ConvReLU2d,
+    nn.Conv2d: nnqat.Conv2d, nn.Conv3d: nnqat.Conv3d, nn.Linear: nnqat.Linear,
+    nni.ConvBn1d: nniqat.ConvBn1d, nni.ConvBn2d: nniqat.ConvBn2d, nni.ConvBn3d: nniqat.ConvBn3d,
+    nni.ConvBnReLU1d: nniqat.ConvBnReLU1d, nni.ConvBnReLU2d: nniqat.ConvBnReLU2d,
+    nni.ConvBnReLU3d: nniqat.ConvBnReLU3d, nni.ConvReLU2d: nniqat.ConvReLU2d,
+    nni.ConvReLU3d: nniqat.ConvReLU3d, nni.LinearReLU: nniqat.LinearReLU,
+    nni.LinearBn1d: nniqat.LinearBn1d,
 }  # fmt: skip
 DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS = {
     nn.Linear: nnqd.Linear, nn.LSTM: nnqd.LSTM, nn.GRU: nnqd.GRU, nn.LSTMCell: nnqd.LSTMCell,
@@ -57,6 +67,18 @@ DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS = {
 }  # fmt: skip
 # float modules PyTorch's convert would swap, that manygrad has no quantized version of
 _NOT_YET: tuple = ()
+
+
+def _special_act_post_process() -> dict:
+    from .fake_quantize import (
+        default_fixed_qparams_range_0to1_fake_quant,
+        default_fixed_qparams_range_neg1to1_fake_quant,
+    )
+
+    return {nn.Hardsigmoid: default_fixed_qparams_range_0to1_fake_quant,
+            nn.Sigmoid: default_fixed_qparams_range_0to1_fake_quant,
+            nn.Softmax: default_fixed_qparams_range_0to1_fake_quant,
+            nn.Tanh: default_fixed_qparams_range_neg1to1_fake_quant}  # fmt: skip
 
 
 def _leaf_types() -> set:
@@ -85,8 +107,15 @@ def _observer_forward_hook(self, input, output):
 
 
 def _add_observers(mod: nn.Module, leaves: set) -> None:
+    special = _special_act_post_process()
     for child in mod.children():
-        if isinstance(child, nnq.FloatFunctional):  # NOTE: its ops call the observer
+        if type(child) is nn.Dropout:  # NOTE: as PyTorch's, dropout is never observed
+            continue
+        if child.training and type(child) in special:  # NOTE: QAT: a fixed output grid
+            if getattr(child, "qconfig", None) is not None:
+                child.add_module("activation_post_process", special[type(child)]())
+                child.register_forward_hook(_observer_forward_hook)
+        elif isinstance(child, nnq.FloatFunctional):  # NOTE: its ops call the observer
             if getattr(child, "qconfig", None) is not None:
                 child.activation_post_process = child.qconfig.activation()
         elif type(child) in leaves:
@@ -227,6 +256,64 @@ def quantize_dynamic(model: nn.Module, qconfig_spec=None, dtype=D.qint8, mapping
     return model
 
 
+def quantize_qat(model: nn.Module, run_fn, run_args, inplace: bool = False):
+    """Quantization-aware training in one call: ``prepare_qat``, ``run_fn(model, *run_args)``
+    (the training), convert."""
+    if not inplace:
+        model = copy.deepcopy(model)
+    model.train()
+    prepare_qat(model, inplace=True)
+    run_fn(model, *run_args) if isinstance(run_args, (list, tuple)) else run_fn(model, run_args)
+    convert(model, inplace=True)
+    return model
+
+
+def get_default_static_quant_module_mappings() -> dict:
+    """A copy of the float -> quantized module mapping ``convert`` uses."""
+    return dict(DEFAULT_STATIC_QUANT_MODULE_MAPPINGS)
+
+
+def get_default_qat_module_mappings() -> dict:
+    """A copy of the float -> QAT module mapping ``prepare_qat`` uses."""
+    return dict(DEFAULT_QAT_MODULE_MAPPINGS)
+
+
+def get_default_dynamic_quant_module_mappings() -> dict:
+    """A copy of the float -> dynamically quantized module mapping ``quantize_dynamic`` uses."""
+    return dict(DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS)
+
+
+def get_static_quant_module_class(float_module_class, additional_static_quant_mapping=None,
+                                  is_reference: bool = False):  # fmt: skip
+    """The quantized module class ``convert`` swaps ``float_module_class`` for."""
+    if is_reference:
+        raise NotImplementedError("reference quantized modules are not supported by manygrad")
+    mapping = {**DEFAULT_STATIC_QUANT_MODULE_MAPPINGS, **(additional_static_quant_mapping or {})}
+    if float_module_class not in mapping:
+        raise AssertionError(f"Floating point module class {float_module_class} does not have a "
+                             "corresponding quantized module class")  # fmt: skip
+    return copy.deepcopy(mapping[float_module_class])
+
+
+def get_dynamic_quant_module_class(float_module_class, additional_dynamic_quant_mapping=None):
+    """The dynamically quantized module class for ``float_module_class``."""
+    mapping = {**DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS, **(additional_dynamic_quant_mapping or {})}
+    if float_module_class not in mapping:
+        raise AssertionError(f"Floating point module class {float_module_class} does not have a "
+                             "corresponding quantized module class")  # fmt: skip
+    return copy.deepcopy(mapping[float_module_class])
+
+
+def swap_module(mod: nn.Module, mapping: dict, custom_module_class_mapping=None,
+                use_precomputed_fake_quant: bool = False) -> nn.Module:  # fmt: skip
+    """``mod`` swapped for ``mapping[type(mod)].from_float(mod)`` when it has a qconfig (or is
+    a DeQuantStub), else ``mod`` itself."""
+    new = _swap(mod, mapping, _NOT_YET)
+    if new is not mod:
+        new.train(mod.training)
+    return new
+
+
 def quantize(model: nn.Module, run_fn, run_args, mapping=None, inplace: bool = False):
     """Post-training static quantization in one call: prepare, ``run_fn(model, *run_args)``
     to calibrate, convert."""
@@ -242,5 +329,8 @@ def quantize(model: nn.Module, run_fn, run_args, mapping=None, inplace: bool = F
 __all__ = [
     "DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS", "DEFAULT_QAT_MODULE_MAPPINGS",
     "DEFAULT_STATIC_QUANT_MODULE_MAPPINGS", "convert", "per_channel_dynamic_qconfig", "prepare",
-    "prepare_qat", "propagate_qconfig_", "quantize", "quantize_dynamic",
+    "get_default_dynamic_quant_module_mappings", "get_default_qat_module_mappings",
+    "get_default_static_quant_module_mappings", "get_dynamic_quant_module_class",
+    "get_static_quant_module_class", "prepare_qat", "propagate_qconfig_", "quantize",
+    "quantize_dynamic", "quantize_qat", "swap_module",
 ]  # fmt: skip

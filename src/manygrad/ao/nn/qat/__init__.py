@@ -1,6 +1,11 @@
 """``torch.ao.nn.qat``: float layers for quantization-aware training, whose weight passes
 through ``qconfig.weight()`` (a FakeQuantize) on every forward; ``prepare_qat`` swaps them in
-and ``convert`` turns them into quantized modules."""
+and ``convert`` turns them into quantized modules.
+
+Example:
+    >>> model.qconfig = get_default_qat_qconfig("x86")
+    >>> prepare_qat(model, inplace=True)       # Linear -> qat.Linear, Conv2d -> qat.Conv2d
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,21 @@ from .... import nn
 from ....nn import functional as F
 
 
-def _from_float(cls, mod, fused: bool):
-    base = mod[0] if fused else mod
-    qconfig = getattr(mod, "qconfig", None)
-    if qconfig is None:
-        raise RuntimeError(f"{cls.__name__}.from_float: the module has no qconfig; set "
-                           "model.qconfig before prepare_qat")  # fmt: skip
-    q = cls._blank(base, qconfig)
-    q.weight, q.bias = base.weight, base.bias
-    return q
+def _check_float(cls, mod) -> None:
+    from ....nn.utils.parametrize import type_before_parametrizations
+
+    t = type_before_parametrizations(mod)
+    if t is not cls._FLOAT_MODULE:
+        raise AssertionError(f"qat.{cls.__name__}.from_float only works for "
+                             f"{cls._FLOAT_MODULE.__name__}, got {t.__name__}")  # fmt: skip
+    if getattr(mod, "qconfig", None) is None:
+        raise AssertionError(f"qat.{cls.__name__}.from_float: the input float module must have "
+                             "a qconfig; set model.qconfig before prepare_qat")  # fmt: skip
 
 
 def _set_qconfig(mod, qconfig) -> None:
-    if qconfig is None:
-        raise ValueError(f"{type(mod).__name__}: qconfig must be given")
+    if not qconfig:
+        raise AssertionError("qconfig must be provided for QAT module")
     mod.qconfig = qconfig
     mod.weight_fake_quant = qconfig.weight()
 
@@ -29,15 +35,13 @@ def _set_qconfig(mod, qconfig) -> None:
 class Linear(nn.Linear):
     """``nn.Linear`` whose weight is fake-quantized (``weight_fake_quant``)."""
 
+    _FLOAT_MODULE = nn.Linear
     _FUSED = False
 
-    def __init__(self, in_features, out_features, bias=True, qconfig=None):
-        super().__init__(in_features, out_features, bias)
+    def __init__(self, in_features, out_features, bias=True, qconfig=None, device=None,
+                 dtype=None):  # fmt: skip
+        super().__init__(in_features, out_features, bias, device=device, dtype=dtype)
         _set_qconfig(self, qconfig)
-
-    @classmethod
-    def _blank(cls, base, qconfig):
-        return cls(base.in_features, base.out_features, base.bias is not None, qconfig=qconfig)
 
     def forward(self, x):
         y = F.linear(x, self.weight_fake_quant(self.weight), self.bias)
@@ -45,34 +49,81 @@ class Linear(nn.Linear):
 
     @classmethod
     def from_float(cls, mod, use_precomputed_fake_quant: bool = False):
-        return _from_float(cls, mod, cls._FUSED)
+        _check_float(cls, mod)
+        base = mod[0] if cls._FUSED else mod
+        q = cls(base.in_features, base.out_features, base.bias is not None, qconfig=mod.qconfig)
+        q.weight, q.bias = base.weight, base.bias
+        return q
+
+    def to_float(self):
+        lin = nn.Linear(self.in_features, self.out_features, self.bias is not None)
+        lin.weight = nn.Parameter(self.weight.detach())
+        if self.bias is not None:
+            lin.bias = nn.Parameter(self.bias.detach())
+        lin.train(self.training)
+        return lin
 
 
-class Conv2d(nn.Conv2d):
-    """``nn.Conv2d`` whose weight is fake-quantized (``weight_fake_quant``)."""
+class _ConvNd:
+    """The QAT convolutions' shared constructor, forward and conversions (mixed into the
+    float ``nn.ConvNd``)."""
 
     _FUSED = False
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 dilation=1, groups=1, bias=True, padding_mode="zeros", qconfig=None):  # fmt: skip
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode)  # fmt: skip
+                 dilation=1, groups=1, bias=True, padding_mode="zeros", qconfig=None,
+                 device=None, dtype=None):  # fmt: skip
+        self._FLOAT_CONV_MODULE.__init__(self, in_channels, out_channels, kernel_size, stride,
+                                         padding, dilation, groups, bias, padding_mode,
+                                         device=device, dtype=dtype)  # fmt: skip
         _set_qconfig(self, qconfig)
 
-    @classmethod
-    def _blank(cls, b, qconfig):
-        return cls(b.in_channels, b.out_channels, b.kernel_size, b.stride, b.padding,
-                   b.dilation, b.groups, b.bias is not None, b.padding_mode, qconfig=qconfig)  # fmt: skip
-
     def forward(self, x):
-        x, pad = self._padded(x)
-        w = self.weight_fake_quant(self.weight)
-        y = F.conv2d(x, w, self.bias, self.stride, pad, self.dilation, self.groups)
+        y = self._conv_forward(x, self.weight_fake_quant(self.weight), self.bias)
         return F.relu(y) if self._FUSED else y
 
     @classmethod
     def from_float(cls, mod, use_precomputed_fake_quant: bool = False):
-        return _from_float(cls, mod, cls._FUSED)
+        _check_float(cls, mod)
+        b = mod[0] if cls._FUSED else mod
+        q = cls(b.in_channels, b.out_channels, b.kernel_size, b.stride, b.padding, b.dilation,
+                b.groups, b.bias is not None, b.padding_mode, qconfig=mod.qconfig)  # fmt: skip
+        q.weight, q.bias = b.weight, b.bias
+        return q
+
+    def to_float(self):
+        conv = self._FLOAT_CONV_MODULE(self.in_channels, self.out_channels, self.kernel_size,
+                                       self.stride, self.padding, self.dilation, self.groups,
+                                       self.bias is not None, self.padding_mode)  # fmt: skip
+        conv.weight = nn.Parameter(self.weight.detach())
+        if self.bias is not None:
+            conv.bias = nn.Parameter(self.bias.detach())
+        out = conv
+        if self._FUSED:
+            from ..intrinsic import ConvReLU1d, ConvReLU2d, ConvReLU3d
+
+            fused = {nn.Conv1d: ConvReLU1d, nn.Conv2d: ConvReLU2d, nn.Conv3d: ConvReLU3d}
+            out = fused[self._FLOAT_CONV_MODULE](conv, nn.ReLU())
+        out.train(self.training)
+        return out
 
 
-__all__ = ["Conv2d", "Linear"]
+class Conv1d(_ConvNd, nn.Conv1d):
+    """``nn.Conv1d`` whose weight is fake-quantized (``weight_fake_quant``)."""
+
+    _FLOAT_MODULE = _FLOAT_CONV_MODULE = nn.Conv1d
+
+
+class Conv2d(_ConvNd, nn.Conv2d):
+    """``nn.Conv2d`` whose weight is fake-quantized (``weight_fake_quant``)."""
+
+    _FLOAT_MODULE = _FLOAT_CONV_MODULE = nn.Conv2d
+
+
+class Conv3d(_ConvNd, nn.Conv3d):
+    """``nn.Conv3d`` whose weight is fake-quantized (``weight_fake_quant``)."""
+
+    _FLOAT_MODULE = _FLOAT_CONV_MODULE = nn.Conv3d
+
+
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "Linear"]

@@ -15,7 +15,7 @@ import numpy as np
 from .... import dtypes as D
 from ....creation import tensor, zeros
 from ....nn import BatchNorm2d as _FloatBatchNorm2d
-from ....nn import Module
+from ....nn import Module, Sequential
 from ... import _qops
 from ...qtensor import quantize_per_tensor
 from ._state import QParamsOnlyState
@@ -193,6 +193,7 @@ class BatchNorm2d(_FloatBatchNorm2d):
     requantized with ``scale`` / ``zero_point`` buffers."""
 
     _ndim = 4
+    _relu = False
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  device=None, dtype=None):  # fmt: skip
@@ -211,15 +212,16 @@ class BatchNorm2d(_FloatBatchNorm2d):
                              f"{tuple(x.shape)}")  # fmt: skip
         return _qops.batch_norm(x, self.weight, self.bias, self.running_mean,
                                 self.running_var, self.eps, float(self.scale),
-                                int(self.zero_point))  # fmt: skip
+                                int(self.zero_point), self._relu)  # fmt: skip
 
     @classmethod
     def from_float(cls, mod: Module, use_precomputed_fake_quant: bool = False) -> BatchNorm2d:
         obs = mod.activation_post_process
         scale, zero_point = obs.calculate_qparams()
-        q = cls(mod.num_features, mod.eps)
-        q.weight, q.bias = mod.weight, mod.bias
-        q.running_mean, q.running_var = mod.running_mean, mod.running_var
+        bn = mod[0] if isinstance(mod, Sequential) else mod  # NOTE: a fused BNReLU
+        q = cls(bn.num_features, bn.eps)
+        q.weight, q.bias = bn.weight, bn.bias
+        q.running_mean, q.running_var = bn.running_mean, bn.running_var
         q.scale, q.zero_point = scale, zero_point
         return q
 

@@ -86,7 +86,9 @@ class _ConvNd(Conv2d):
 
     @classmethod
     def from_float(cls, mod, use_precomputed_fake_quant: bool = False):
-        conv, wpp, scale, zero_point = _observed_float(mod, cls.__name__)
+        conv, wpp, scale, zero_point = _observed_float(
+            mod, cls.__name__, use_precomputed_fake_quant
+        )
         if cls._transposed and wpp.qscheme in (per_channel_affine, per_channel_symmetric):
             raise RuntimeError(f"Per channel weight observer is not supported yet for "
                                f"{cls.__name__}; use a per-tensor weight observer (e.g. "

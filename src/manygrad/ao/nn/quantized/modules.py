@@ -38,14 +38,29 @@ def _observed_qparams(mod: Module, name: str) -> tuple[float, int]:
     return float(scale.reshape(-1)[0]), int(zero_point.reshape(-1)[0])
 
 
-def _observed_float(mod: Module, name: str):
+def _observed_float(mod: Module, name: str, use_precomputed_fake_quant: bool = False):
     """``(float layer, weight observer that has seen its weight, scale, zero_point)`` of an
-    observed (or fused, or QAT) float module being converted."""
+    observed (or fused, or QAT) float module being converted.
+
+    A QAT module's own ``weight_fake_quant`` sees the final weight once more (as PyTorch's
+    convert does), after a QAT ConvBn / LinearBn has its batch norm folded into its weight
+    and bias for good."""
     base = mod[0] if _is_fused(mod) else mod
     wpp = getattr(mod, "weight_fake_quant", None)
     if wpp is None:
         wpp = mod.qconfig.weight()
         wpp(base.weight)
+    else:
+        from ....nn.utils.fusion import fuse_conv_bn_weights, fuse_linear_bn_weights
+        from ..intrinsic.qat import LinearBn1d, _BnFolded
+
+        if isinstance(mod, _BnFolded):
+            bn = mod.bn
+            fuse = fuse_linear_bn_weights if isinstance(mod, LinearBn1d) else fuse_conv_bn_weights
+            mod.weight, mod.bias = fuse(mod.weight, mod.bias, bn.running_mean, bn.running_var,
+                                        bn.eps, bn.weight, bn.bias)  # fmt: skip
+        if not use_precomputed_fake_quant:
+            wpp(mod.weight)
     scale, zero_point = _observed_qparams(mod, name)
     return base, wpp, scale, zero_point
 
@@ -168,7 +183,7 @@ class Linear(PackedLinearState, Module):
 
     @classmethod
     def from_float(cls, mod: Module, use_precomputed_fake_quant: bool = False):
-        lin, wpp, scale, zero_point = _observed_float(mod, cls.__name__)
+        lin, wpp, scale, zero_point = _observed_float(mod, cls.__name__, use_precomputed_fake_quant)
         q = cls(lin.in_features, lin.out_features, lin.bias is not None)
         q.set_weight_bias(quantize_weight(lin.weight, wpp), lin.bias)
         q.scale, q.zero_point = scale, zero_point
@@ -250,7 +265,9 @@ class Conv2d(WeightBiasState, Module):
 
     @classmethod
     def from_float(cls, mod: Module, use_precomputed_fake_quant: bool = False):
-        conv, wpp, scale, zero_point = _observed_float(mod, cls.__name__)
+        conv, wpp, scale, zero_point = _observed_float(
+            mod, cls.__name__, use_precomputed_fake_quant
+        )
         q = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                 conv.padding, conv.dilation, conv.groups, conv.bias is not None,
                 conv.padding_mode)  # fmt: skip

@@ -89,25 +89,26 @@ def _mobilenet_v3_model(
     quantize: bool,
     **kwargs: Any,
 ) -> QuantizableMobileNetV3:
-    _backend(kwargs, weights, "qnnpack")
-    if quantize:
-        # NOTE: torchvision makes this int8 model from its QAT checkpoint: fuse_model(
-        # is_qat=True) in training mode (ConvBn2d / ConvBnReLU2d QAT modules), prepare_qat,
-        # load, convert; manygrad's ao has no QAT conv-bn modules yet
-        raise NotImplementedError(
-            "mobilenet_v3_large(quantize=True): the int8 MobileNet V3 is made from a "
-            "quantization-aware-training checkpoint, whose fused conv + batch-norm QAT modules "
-            "(ConvBn2d, ConvBnReLU2d) manygrad.ao does not have yet; use quantize=False (the "
-            "float quantizable model) or quantize another quantizable model"
-        )
+    backend = _backend(kwargs, weights, "qnnpack")
 
+    # NOTE: as torchvision, the int8 model comes from its QAT checkpoint: fused conv + batch
+    # norm QAT modules, prepare_qat, the checkpoint loaded over them, then convert
     def make():
         model = QuantizableMobileNetV3(inverted_residual_setting, last_channel,
                                        block=QuantizableInvertedResidual, **kwargs)  # fmt: skip
         _replace_relu(model)
         return model
 
-    return _build(make, weights, progress)
+    if not quantize:
+        return _build(make, weights, progress)
+    model = make()
+    model.fuse_model(is_qat=True)
+    model.qconfig = Q.get_default_qat_qconfig(backend)
+    Q.prepare_qat(model, inplace=True)
+    if weights is not None:
+        model.load_state_dict(weights.get_state_dict(progress=progress, check_hash=True))
+    Q.convert(model, inplace=True)
+    return model.eval()
 
 
 class MobileNet_V3_Large_QuantizedWeights(WeightsEnum):
@@ -132,14 +133,15 @@ def mobilenet_v3_large(
     quantize: bool = False,
     **kwargs: Any,
 ) -> QuantizableMobileNetV3:
-    """MobileNet V3-Large, quantizable, in float (``quantize=True`` is not supported yet:
-    its int8 weights come from quantization-aware training).
+    """MobileNet V3-Large: quantizable in float (``quantize=False``) or int8
+    (``quantize=True``, made as torchvision makes it from its quantization-aware-training
+    checkpoint).
 
     Args:
-        weights: the float model's ``MobileNet_V3_Large_Weights`` entry, its name, or None
-            (default: random).
+        weights: ``MobileNet_V3_Large_QuantizedWeights`` entries with ``quantize=True``, the
+            float model's ``MobileNet_V3_Large_Weights`` otherwise; a name, or None (random).
         progress: show the download's progress (default True).
-        quantize: must be False for now (default False).
+        quantize: return the int8 model (default False).
         **kwargs: for ``QuantizableMobileNetV3`` and ``_mobilenet_v3_conf``.
 
     Example:

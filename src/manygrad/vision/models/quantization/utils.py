@@ -15,8 +15,8 @@ from ....ao import quantization as Q
 from ....nn import functional as F
 from .._api import _build, _ovewrite_named_param, handle_legacy_interface
 
-# NOTE: PyTorch's engines on x86 machines; manygrad has no torch.backends.quantized: its
-# quantized kernels compute as PyTorch's x86 (fbgemm) ones, whichever engine is named
+# NOTE: PyTorch's engines on x86 machines; manygrad's quantized kernels sum exactly in
+# int32 whichever engine is named (see manygrad.backends.quantized)
 _ENGINES = ("qnnpack", "onednn", "x86", "fbgemm")
 
 
@@ -47,6 +47,7 @@ def quantize_model(model: nn.Module, backend: str) -> None:
         raise RuntimeError(
             f"Quantized backend not supported: {backend!r}; use one of {list(_ENGINES)}"
         )
+    mg.backends.quantized.engine = backend
     dummy = mg.rand(1, 3, 299, 299)
     model.eval()
     weight = (
