@@ -22,6 +22,7 @@ IMPORTABLE = [
     ("torch.amp.autocast_mode", "autocast"), ("torch.export.dynamic_shapes", "Dim"),
     ("torch.utils.flop_counter", "FlopCounterMode"), ("torch.cuda.memory", "memory_cached"),
     ("torch.cuda.random", "get_rng_state"), ("torch.cuda.nccl", "version"),
+    ("torch.nn.attention.bias", "causal_lower_right"),
 ]  # fmt: skip
 
 

@@ -222,6 +222,10 @@ def scaled_dot_product_attention(
     Example: ``out = F.scaled_dot_product_attention(q, k, v, is_causal=True)``.
     """
     op = "scaled_dot_product_attention"
+    dispatch = getattr(attn_mask, "_sdpa_dispatch", None)
+    if dispatch is not None:  # NOTE: an attention bias (nn.attention.bias.CausalBias)
+        return dispatch(query, key, value, dropout_p=dropout_p, is_causal=is_causal,
+                        scale=scale, enable_gqa=enable_gqa)  # fmt: skip
     q, k, v = (_float_input(a) for a in (query, key, value))
     if not (q._data.dtype == k._data.dtype == v._data.dtype):
         check_same_dtype(op, ("query", q), ("key", k), ("value", v))
