@@ -361,8 +361,7 @@ def test_prepare_qat_convert_runs_like_pytorch():
         model = lib.nn.Sequential(q.QuantStub(), lin, lib.nn.ReLU(), q.DeQuantStub())
         q.fuse_modules_qat(model, ["1", "2"], inplace=True)
         model.train()
-        model.qconfig = q.get_default_qat_qconfig("fbgemm", 0) if lib is torch else (
-            q.get_default_qat_qconfig("fbgemm"))  # fmt: skip
+        model.qconfig = q.get_default_qat_qconfig("fbgemm")  # NOTE: the fused fake quantizers
         q.prepare_qat(model, inplace=True)
         assert type(model[1]).__name__ == "LinearReLU" and hasattr(model[1], "weight_fake_quant")
         outs = [_np(model(lib.tensor(x))) for x in xs]

@@ -151,8 +151,7 @@ def test_qat_bn_folded_training_matches(conv, bn, relu, shape, qnnpack):
         nn = lib.nn
         inner = q.fuse_modules_qat(_seq(lib, conv, bn, relu).train(), names)
         model = nn.Sequential(q.QuantStub(), inner, q.DeQuantStub()).train()
-        model.qconfig = q.get_default_qat_qconfig("qnnpack", 0) if lib is torch else (
-            q.get_default_qat_qconfig("qnnpack"))  # fmt: skip
+        model.qconfig = q.get_default_qat_qconfig("qnnpack")
         q.prepare_qat(model, inplace=True)
         opt = lib.optim.SGD(model.parameters(), lr=0.05)
         rec = {"types": type(model[1][0]).__name__, "loss": [], "grad": []}
@@ -219,8 +218,7 @@ def test_state_dict_keys_match_pytorch():
         model = lib.nn.Sequential(q.QuantStub(), s, lib.nn.Hardsigmoid(), lib.nn.Dropout(),
                                   q.DeQuantStub())  # fmt: skip
         q.fuse_modules_qat(model, ["1.0", "1.1", "1.2"], inplace=True)
-        model.qconfig = q.get_default_qat_qconfig("qnnpack", 0) if lib is torch else (
-            q.get_default_qat_qconfig("qnnpack"))  # fmt: skip
+        model.qconfig = q.get_default_qat_qconfig("qnnpack")
         q.prepare_qat(model, inplace=True)
         return model, list(model.state_dict())
 
@@ -256,3 +254,83 @@ def test_backends_quantized_engine_matches():
         assert bq.engine == "qnnpack"
     finally:
         bq.engine = old
+
+
+# ------------------------------------------------------- fused observer + fake quantization
+FUSED = ["default_fused_act_fake_quant", "default_fused_wt_fake_quant",
+         "default_fused_per_channel_wt_fake_quant", "fused_wt_fake_quant_range_neg_127_to_127",
+         "fused_per_channel_wt_fake_quant_range_neg_127_to_127"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FUSED)
+def test_fused_fake_quant_matches_step_by_step(name):
+    """Values, straight-through gradients, qparams and running ranges bit-equal to PyTorch's
+    fused kernel over steps with the observer and fake quantization switched off and on."""
+    rng = np.random.default_rng(5)
+    ft, fm = getattr(tq.fake_quantize, name)(), getattr(mq.fake_quantize, name)()
+    assert list(ft.state_dict()) == list(fm.state_dict())
+    for step in range(6):
+        x = (rng.normal(0, 1, (6, 5, 3)) * 10.0 ** rng.uniform(-6, 1)).astype(np.float32)
+        if step == 3:
+            ft.disable_observer(), fm.disable_observer()
+        if step == 4:
+            ft.enable_observer(), fm.enable_observer()
+            ft.disable_fake_quant(), fm.disable_fake_quant()
+        if step == 5:
+            ft.enable_fake_quant(), fm.enable_fake_quant()
+        xt, xm = torch.tensor(x, requires_grad=True), mg.tensor(x, requires_grad=True)
+        yt, ym = ft(xt), fm(xm)
+        g = rng.normal(0, 1, x.shape).astype(np.float32)
+        yt.backward(torch.tensor(g))
+        ym.backward(mg.tensor(g))
+        np.testing.assert_array_equal(_np(ym), _np(yt))
+        np.testing.assert_array_equal(_np(xm.grad), _np(xt.grad))
+        for k in ("scale", "zero_point", "activation_post_process.min_val",
+                  "activation_post_process.max_val"):  # fmt: skip
+            np.testing.assert_array_equal(_np(fm.state_dict()[k]), _np(ft.state_dict()[k]))
+    st, zt = ft.calculate_qparams()
+    sm, zm = fm.calculate_qparams()
+    np.testing.assert_array_equal(_np(sm), _np(st))
+    np.testing.assert_array_equal(_np(zm), _np(zt))
+
+
+@pytest.mark.parametrize("qmin,qmax,sym", [(0, 255, False), (0, 127, False), (-128, 127, True),
+                                           (-127, 127, True), (0, 255, True)])  # fmt: skip
+def test_fused_kernel_qparams_on_edge_ranges(qmin, qmax, sym):
+    """The kernel's qparams: ranges not holding 0, zero-width, tiny (below the 6.1e-5 scale
+    cut-off) and huge ranges, per row, against torch.fused_moving_avg_obs_fake_quant."""
+    rng = np.random.default_rng(qmax + sym)
+    n = 96
+    mn = -np.abs(rng.normal(0, 1, n) * 10.0 ** rng.uniform(-8, 3, n)).astype(np.float32)
+    mx = np.abs(rng.normal(0, 1, n) * 10.0 ** rng.uniform(-8, 3, n)).astype(np.float32)
+    mn[:10], mx[10:20] = 0, 0
+    mn[20:25] = mx[20:25] = 0
+    mn[25:35] = np.abs(mn[25:35])
+    mx[25:35] = mn[25:35] + 1e-3
+    mx[35:45] = -np.abs(mx[35:45])
+    mn[35:45] = mx[35:45] - 2.0
+    outs = []
+    for lib in (torch, mg):
+        x = lib.zeros(n, 2)
+        rmin, rmax = lib.tensor(mn), lib.tensor(mx)
+        sc, zp = lib.ones(n), lib.zeros(n, dtype=lib.int32)
+        off, on = lib.tensor([0]), lib.tensor([1])
+        lib.fused_moving_avg_obs_fake_quant(x, off, on, rmin, rmax, sc, zp, 0.01, qmin, qmax, 0,
+                                            True, sym)  # fmt: skip
+        outs.append((_np(sc), _np(zp)))
+    np.testing.assert_array_equal(outs[1][0], outs[0][0])
+    np.testing.assert_array_equal(outs[1][1], outs[0][1])
+
+
+def test_default_qat_qconfig_versions_match():
+    for backend in ("x86", "fbgemm", "qnnpack", "onednn"):
+        for version in (0, 1):
+            qt, qm = tq.get_default_qat_qconfig(backend, version), mq.get_default_qat_qconfig(
+                backend, version)  # fmt: skip
+            for a, b in ((qt.activation(), qm.activation()), (qt.weight(), qm.weight())):
+                assert type(a).__name__ == type(b).__name__
+                assert (a.quant_min, a.quant_max) == (b.quant_min, b.quant_max)
+                assert str(a.qscheme).split(".")[-1] == str(b.qscheme).split(".")[-1]
+                assert list(a.state_dict()) == list(b.state_dict())
+    with pytest.raises(AssertionError, match="Version number"):
+        mq.get_default_qat_qconfig("x86", 2)

@@ -152,6 +152,10 @@ def __getattr__(name):
         from .ao import qtensor
 
         return getattr(qtensor, name)
+    if name == "fused_moving_avg_obs_fake_quant":
+        from .ao.quantization._fused_fq import fused_moving_avg_obs_fake_quant
+
+        return fused_moving_avg_obs_fake_quant
     raise AttributeError(f"module 'manygrad' has no attribute {name!r}")
 
 

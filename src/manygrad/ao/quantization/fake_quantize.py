@@ -148,6 +148,47 @@ class FixedQParamsFakeQuantize(FakeQuantize):
                 f"qscheme={self.qscheme}")  # fmt: skip
 
 
+class FusedMovingAvgObsFakeQuantize(FakeQuantize):
+    """``FakeQuantize`` whose observation, qparams and rounding run as PyTorch's fused kernel
+    (``fused_moving_avg_obs_fake_quant``): the fake quantizer of the default QAT qconfigs.
+    Its observer must be a ``MovingAverageMinMaxObserver`` or
+    ``MovingAveragePerChannelMinMaxObserver``; ``convert`` reads the observer's qparams.
+
+    Example:
+        >>> fq = default_fused_act_fake_quant()
+        >>> y = fq(x)     # x observed, then rounded to the quint8 grid
+    """
+
+    def __init__(self, observer=MovingAverageMinMaxObserver, quant_min: int = 0,
+                 quant_max: int = 255, **observer_kwargs):  # fmt: skip
+        super().__init__(observer, quant_min, quant_max, **observer_kwargs)
+        obs = self.activation_post_process
+        if not isinstance(obs, (MovingAverageMinMaxObserver,
+                                MovingAveragePerChannelMinMaxObserver)):  # fmt: skip
+            raise AssertionError("Fused observer+fake_quant module only works with "
+                                 "MovingAverageMinMaxObserver")  # fmt: skip
+        self.register_buffer("fake_quant_enabled", tensor([1], dtype=D.int64))
+        self.register_buffer("observer_enabled", tensor([1], dtype=D.int64))
+        self.is_symmetric_quant = obs.qscheme in (per_tensor_symmetric, per_channel_symmetric)
+
+    def forward(self, x: Tensor) -> Tensor:
+        from ._fused_fq import fused_moving_avg_obs_fake_quant
+
+        obs = self.activation_post_process
+        return fused_moving_avg_obs_fake_quant(
+            x, self.observer_enabled, self.fake_quant_enabled, obs.min_val, obs.max_val,
+            self.scale, self.zero_point, obs.averaging_constant, obs.quant_min, obs.quant_max,
+            self.ch_axis, self.is_per_channel, self.is_symmetric_quant,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        obs = self.activation_post_process
+        return (f"fake_quant_enabled={self.fake_quant_enabled}, observer_enabled="
+                f"{self.observer_enabled}, scale={self.scale}, zero_point={self.zero_point}, "
+                f"dtype={self.dtype}, quant_min={obs.quant_min}, quant_max={obs.quant_max}, "
+                f"qscheme={self.qscheme}, reduce_range={obs.reduce_range}")  # fmt: skip
+
+
 def _apply_to(name: str):
     def fn(mod: Module) -> None:
         if isinstance(mod, FakeQuantizeBase):
@@ -183,3 +224,23 @@ default_fixed_qparams_range_neg1to1_fake_quant = FixedQParamsFakeQuantize.with_a
 )
 default_symmetric_fixed_qparams_fake_quant = default_fixed_qparams_range_neg1to1_fake_quant
 default_affine_fixed_qparams_fake_quant = default_fixed_qparams_range_0to1_fake_quant
+
+default_fused_act_fake_quant = FusedMovingAvgObsFakeQuantize.with_args(
+    observer=MovingAverageMinMaxObserver, quant_min=0, quant_max=255, dtype=D.quint8
+)
+default_fused_wt_fake_quant = FusedMovingAvgObsFakeQuantize.with_args(
+    observer=MovingAverageMinMaxObserver, quant_min=-128, quant_max=127, dtype=D.qint8,
+    qscheme=per_tensor_symmetric,
+)  # fmt: skip
+default_fused_per_channel_wt_fake_quant = FusedMovingAvgObsFakeQuantize.with_args(
+    observer=MovingAveragePerChannelMinMaxObserver, quant_min=-128, quant_max=127,
+    dtype=D.qint8, qscheme=per_channel_symmetric,
+)  # fmt: skip
+fused_wt_fake_quant_range_neg_127_to_127 = FusedMovingAvgObsFakeQuantize.with_args(
+    observer=MovingAverageMinMaxObserver, quant_min=-127, quant_max=127, dtype=D.qint8,
+    qscheme=per_tensor_symmetric, eps=2**-12,
+)  # fmt: skip
+fused_per_channel_wt_fake_quant_range_neg_127_to_127 = FusedMovingAvgObsFakeQuantize.with_args(
+    observer=MovingAveragePerChannelMinMaxObserver, quant_min=-127, quant_max=127,
+    dtype=D.qint8, qscheme=per_channel_symmetric, eps=2**-12,
+)  # fmt: skip

@@ -90,13 +90,27 @@ def get_default_qconfig(backend: str = "x86", version: int = 0) -> QConfig:
 
 def get_default_qat_qconfig(backend: str = "x86", version: int = 1) -> QConfig:
     """QAT config for ``backend``: moving-average fake quantization of activations (quint8,
-    reduce_range for fbgemm/x86) and per-channel (fbgemm/x86/onednn) int8 weights."""
+    reduce_range for fbgemm/x86) and per-channel (fbgemm/x86/onednn) int8 weights; version
+    1 (the default) with the fused fake quantizers, version 0 with ``FakeQuantize``."""
+    from . import fake_quantize as fq
+
     _check_backend(backend)
-    act = FakeQuantize.with_args(observer=MovingAverageMinMaxObserver, quant_min=0,
-                                 quant_max=255, reduce_range=backend in ("fbgemm", "x86"))  # fmt: skip
-    if backend == "qnnpack":
-        return QConfig(activation=act, weight=default_weight_fake_quant)
-    return QConfig(activation=act, weight=default_per_channel_weight_fake_quant)
+    if version not in (0, 1, None):
+        raise AssertionError(f"Version number: {version} in get_default_qat_qconfig is not "
+                             "supported. Version number must be 0 or 1")  # fmt: skip
+    cls = FakeQuantize if version == 0 else fq.FusedMovingAvgObsFakeQuantize
+    kw = {} if backend == "onednn" else {"reduce_range": backend in ("fbgemm", "x86")}
+    act = cls.with_args(observer=MovingAverageMinMaxObserver, quant_min=0, quant_max=255, **kw)
+    if version == 0:
+        w = (
+            default_weight_fake_quant
+            if backend == "qnnpack"
+            else default_per_channel_weight_fake_quant
+        )
+    else:
+        w = (fq.default_fused_wt_fake_quant if backend == "qnnpack"
+             else fq.default_fused_per_channel_wt_fake_quant)  # fmt: skip
+    return QConfig(activation=act, weight=w)
 
 
 def get_default_qconfig_dict(backend: str = "x86", version: int = 0) -> dict:
