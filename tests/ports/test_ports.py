@@ -319,6 +319,9 @@ PORTS = [
     ("autograd_internals.py", [], (2e-3, 1e-5), ()),
     ("autoformer_autocorrelation.py", [], (2e-3, 1e-5), ()),
     ("layer_zoo_lazy.py", [], (2e-3, 1e-5), ()),
+    # NOTE: the printed flop counts differ by the attention's: PyTorch's CPU flash kernel is
+    # missing from its flop table (0), manygrad counts its products as PyTorch's GPU kernels
+    ("nanogpt_flops_mfu.py", [], (2e-3, 1e-5), ()),
 ]  # fmt: skip
 
 

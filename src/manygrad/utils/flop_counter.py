@@ -245,9 +245,12 @@ class FlopCounterMode:
         if name is None:
             name = self._names[mod] = type(mod).__name__
         if mod not in self._seen:  # NOTE: children are named after their parent, once
+            self._seen.add(mod)
             for child_name, child in mod.named_children():
                 self._names[child] = f"{name}.{child_name}"
-            self._seen.add(mod)
+                # NOTE: the whole subtree, as PyTorch's ModuleTracker: a container that is
+                # never called (ModuleList) must still name its children "GPT.h.0"
+                self._name(child)
         return name
 
     def _module_enter(self, mod, args) -> None:
