@@ -81,6 +81,14 @@ class _BnFolded:
             self.freeze_bn_stats()
         self._enable_slow_path_for_better_numerical_stability = False
 
+    def _take(self, layer, bn):
+        """Share the float modules' parameters and statistics (as PyTorch's from_float)."""
+        self.weight, self.bias = layer.weight, layer.bias
+        self.bn.weight, self.bn.bias = bn.weight, bn.bias
+        self.bn.running_mean, self.bn.running_var = bn.running_mean, bn.running_var
+        self.bn.num_batches_tracked = bn.num_batches_tracked
+        return self
+
     def reset_running_stats(self) -> None:
         self.bn.reset_running_stats()
 
@@ -159,11 +167,7 @@ class _ConvBnNd(_BnFolded):
         q = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                 conv.padding, conv.dilation, conv.groups, conv.bias is not None,
                 conv.padding_mode, bn.eps, bn.momentum, False, mod.qconfig)  # fmt: skip
-        q.weight, q.bias = conv.weight, conv.bias
-        q.bn.weight, q.bn.bias = bn.weight, bn.bias
-        q.bn.running_mean, q.bn.running_var = bn.running_mean, bn.running_var
-        q.bn.num_batches_tracked = bn.num_batches_tracked
-        return q
+        return q._take(conv, bn)
 
     def to_float(self):
         """The float convolution with the batch norm folded in (``ConvReLU*d`` if fused)."""
@@ -220,11 +224,7 @@ class LinearBn1d(_BnFolded, nn.Linear):
         lin, bn = mod[0], mod[1]
         q = cls(lin.in_features, lin.out_features, lin.bias is not None, bn.eps, bn.momentum,
                 False, mod.qconfig)  # fmt: skip
-        q.weight, q.bias = lin.weight, lin.bias
-        q.bn.weight, q.bn.bias = bn.weight, bn.bias
-        q.bn.running_mean, q.bn.running_var = bn.running_mean, bn.running_var
-        q.bn.num_batches_tracked = bn.num_batches_tracked
-        return q
+        return q._take(lin, bn)
 
     def to_float(self):
         """The float ``Linear`` with the batch norm folded in."""
