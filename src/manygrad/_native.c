@@ -3147,42 +3147,34 @@ MG_EXPORT int mg_select_rows(const void* x, int dt, int64_t rows, int64_t n, int
 }
 
 /* Running maxima (is_max) or minima of x (outer, n, inner) along n: the index where each
- * was reached into idx, PyTorch's rule: a value takes over when it is NaN or, while the
- * running value is not NaN, when it is >= (<=) it. 0: out of memory. */
+ * was reached into idx and, unless vals is NULL, the running value into vals; PyTorch's
+ * rule: a value takes over when it is NaN or, while the running value is not NaN, when it
+ * is >= (<=) it. 0: out of memory. */
+#define MG_CUMEXT_ROW(T, ISNAN, CMP)                                                        \
+  for (int64_t o = 0; o < outer; ++o) {                                                    \
+    const T* xr = x + o * n;                                                               \
+    int64_t* ir = idx + o * n;                                                             \
+    T* vr = vals ? vals + o * n : NULL;                                                    \
+    T best = xr[0];                                                                        \
+    int64_t bi = 0;                                                                        \
+    for (int64_t j = 0; j < n; ++j) {                                                      \
+      T v = xr[j];                                                                         \
+      /* NOTE: a branch, not a select: a new running value is rare (about log n times in \
+       * a row of random values), and the select's dependency chain cost 2x */            \
+      if (__builtin_expect(ISNAN(v) || (!ISNAN(best) && v CMP best), 0)) best = v, bi = j; \
+      ir[j] = bi;                                                                          \
+      if (vr) vr[j] = best;                                                                \
+    }                                                                                      \
+  }
 #define MG_CUMEXT(SFX, T, ISNAN)                                                            \
   static int mg_cumext_##SFX(const T* x, int64_t outer, int64_t n, int64_t inner,          \
-                             int is_max, int64_t* idx) {                                   \
+                             int is_max, int64_t* idx, T* vals) {                          \
+    if (!n) return 1;                                                                      \
     if (inner == 1) {                                                                      \
-      int64_t o = 0;                                                                       \
-      for (; n && o + 8 <= outer; o += 8) { /* NOTE: 8 rows side by side, as mg_scan */    \
-        const T* xr = x + o * n;                                                           \
-        int64_t* ir = idx + o * n;                                                         \
-        T best[8];                                                                         \
-        int64_t bi[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                          \
-        for (int q = 0; q < 8; ++q) best[q] = xr[q * n];                                   \
-        for (int64_t j = 0; j < n; ++j)                                                    \
-          for (int q = 0; q < 8; ++q) {                                                    \
-            T v = xr[q * n + j];                                                           \
-            T b = best[q];                                                                 \
-            int take = ISNAN(v) | ((!ISNAN(b)) & (is_max ? v >= b : v <= b));                \
-            best[q] = take ? v : b;                                                        \
-            bi[q] = take ? j : bi[q];                                                      \
-            ir[q * n + j] = bi[q];                                                         \
-          }                                                                                \
-      }                                                                                    \
-      for (; o < outer; ++o) {                                                             \
-        const T* xr = x + o * n;                                                           \
-        int64_t* ir = idx + o * n;                                                         \
-        if (!n) continue;                                                                  \
-        T best = xr[0];                                                                    \
-        int64_t bi = 0;                                                                    \
-        for (int64_t j = 0; j < n; ++j) {                                                  \
-          T v = xr[j];                                                                     \
-          int take = ISNAN(v) || (!ISNAN(best) && (is_max ? v >= best : v <= best));       \
-          best = take ? v : best;                                                          \
-          bi = take ? j : bi;                                                              \
-          ir[j] = bi;                                                                      \
-        }                                                                                  \
+      if (is_max) {                                                                        \
+        MG_CUMEXT_ROW(T, ISNAN, >=)                                                        \
+      } else {                                                                             \
+        MG_CUMEXT_ROW(T, ISNAN, <=)                                                        \
       }                                                                                    \
       return 1;                                                                            \
     }                                                                                      \
@@ -3191,8 +3183,9 @@ MG_EXPORT int mg_select_rows(const void* x, int dt, int64_t rows, int64_t n, int
     for (int64_t o = 0; o < outer; ++o) {                                                  \
       const T* xo = x + o * n * inner;                                                     \
       int64_t* io = idx + o * n * inner;                                                   \
-      if (!n) continue;                                                                    \
+      T* vo = vals ? vals + o * n * inner : NULL;                                          \
       for (int64_t i = 0; i < inner; ++i) best[i] = xo[i], io[i] = 0;                      \
+      if (vo) memcpy(vo, xo, (size_t)inner * sizeof(T));                                   \
       for (int64_t j = 1; j < n; ++j) {                                                    \
         const T* xr = xo + j * inner;                                                      \
         const int64_t* prev = io + (j - 1) * inner;                                        \
@@ -3212,6 +3205,7 @@ MG_EXPORT int mg_select_rows(const void* x, int dt, int64_t rows, int64_t n, int
             ir[i] = take ? j : prev[i];                                                    \
           }                                                                                \
         }                                                                                  \
+        if (vo) memcpy(vo + j * inner, best, (size_t)inner * sizeof(T));                   \
       }                                                                                    \
     }                                                                                      \
     free(best);                                                                            \
@@ -3225,12 +3219,14 @@ MG_CUMEXT(i64, int64_t, MG_ISNAN_I)
 MG_CUMEXT(i32, int32_t, MG_ISNAN_I)
 
 MG_EXPORT int mg_cumext(const void* x, int dt, int64_t outer, int64_t n, int64_t inner,
-                        int is_max, int64_t* idx) {
+                        int is_max, int64_t* idx, void* vals) {
   switch (dt) {
-    case 0: return mg_cumext_f32((const float*)x, outer, n, inner, is_max, idx);
-    case 1: return mg_cumext_f64((const double*)x, outer, n, inner, is_max, idx);
-    case 2: return mg_cumext_i64((const int64_t*)x, outer, n, inner, is_max, idx);
-    default: return mg_cumext_i32((const int32_t*)x, outer, n, inner, is_max, idx);
+    case 0: return mg_cumext_f32((const float*)x, outer, n, inner, is_max, idx, (float*)vals);
+    case 1: return mg_cumext_f64((const double*)x, outer, n, inner, is_max, idx, (double*)vals);
+    case 2:
+      return mg_cumext_i64((const int64_t*)x, outer, n, inner, is_max, idx, (int64_t*)vals);
+    default:
+      return mg_cumext_i32((const int32_t*)x, outer, n, inner, is_max, idx, (int32_t*)vals);
   }
 }
 
@@ -3779,5 +3775,265 @@ MG_EXPORT int mg_pdist2(const void* x, int dt, int64_t N, int64_t M, void* d, co
   return 0;
 }
 
+/* log(exp(x) + exp(c)) as PyTorch's CPU logcumsumexp step (x the new value, c the
+ * running one): min and max as std::min / std::max (a NaN c wins), the same infinity on
+ * both sides gives x. */
+static inline double mg_log_add(double x, double c) {
+  double mn = c, mx = c;
+  if (c == c) mn = c < x ? c : x, mx = x < c ? c : x;
+  if (mn != mx || isfinite(mn)) return log1p(exp(mn - mx)) + mx;
+  return x;
+}
+
+/* Running log(sum(exp)) of x (outer, n, inner) along n into y, from the last element back
+ * with reverse (a flipped scan flipped back: the gradient's), one value after the other
+ * as PyTorch's CPU scan, carried in double (its accumulator for float32) with libm's exp
+ * and log1p: PyTorch's bits. 0: out of memory. */
+#define MG_LCSE(SFX, T)                                                                     \
+  static MG_NO_FMA_ATTR int mg_lcse_##SFX(const T* x, T* y, int64_t outer, int64_t n,      \
+                                          int64_t inner, int reverse) {                    \
+    MG_NO_FMA                                                                              \
+    double* c = (double*)malloc((size_t)(inner > 0 ? inner : 1) * sizeof(double));         \
+    if (!c) return 0;                                                                      \
+    for (int64_t o = 0; o < outer; ++o) {                                                  \
+      const T* xo = x + o * n * inner;                                                     \
+      T* yo = y + o * n * inner;                                                           \
+      for (int64_t i = 0; i < inner; ++i) c[i] = -INFINITY;                                \
+      for (int64_t t = 0; t < n; ++t) {                                                    \
+        int64_t j = reverse ? n - 1 - t : t;                                               \
+        for (int64_t i = 0; i < inner; ++i) {                                              \
+          c[i] = mg_log_add((double)xo[j * inner + i], c[i]);                              \
+          yo[j * inner + i] = (T)c[i];                                                     \
+        }                                                                                  \
+      }                                                                                    \
+    }                                                                                      \
+    free(c);                                                                               \
+    return 1;                                                                              \
+  }
+MG_LCSE(f32, float)
+MG_LCSE(f64, double)
+
+MG_EXPORT int mg_logcumsumexp(const void* x, void* y, int dt, int64_t outer, int64_t n,
+                              int64_t inner, int reverse) {
+  if (dt == 0) return mg_lcse_f32((const float*)x, (float*)y, outer, n, inner, reverse);
+  if (dt == 1) return mg_lcse_f64((const double*)x, (double*)y, outer, n, inner, reverse);
+  return 0;
+}
+
+/* out[o, idx[k], i] += src[o, k, i] for out (outer, n, inner) and src (outer, m, inner),
+ * C-contiguous, in the order of k (np.add.at's: the same bits); integers wrap as NumPy's
+ * (unsigned arithmetic). The indices are in [0, n) (checked by the caller). */
+#define MG_INDEX_ADD(SFX, T)                                                                \
+  static void mg_index_add_##SFX(T* out, int64_t outer, int64_t n, int64_t inner,          \
+                                 const int64_t* idx, int64_t m, const T* src) {            \
+    for (int64_t o = 0; o < outer; ++o) {                                                  \
+      T* oo = out + o * n * inner;                                                         \
+      const T* so = src + o * m * inner;                                                   \
+      if (inner == 1) {                                                                    \
+        for (int64_t k = 0; k < m; ++k) oo[idx[k]] += so[k];                               \
+        continue;                                                                          \
+      }                                                                                    \
+      for (int64_t k = 0; k < m; ++k) {                                                    \
+        T* r = oo + idx[k] * inner;                                                        \
+        const T* s = so + k * inner;                                                       \
+        _Pragma("omp simd") for (int64_t i = 0; i < inner; ++i) r[i] += s[i];              \
+      }                                                                                    \
+    }                                                                                      \
+  }
+MG_INDEX_ADD(f32, float)
+MG_INDEX_ADD(f64, double)
+MG_INDEX_ADD(u64, uint64_t)
+MG_INDEX_ADD(u32, uint32_t)
+
+MG_EXPORT int mg_index_add(void* out, int dt, int64_t outer, int64_t n, int64_t inner,
+                           const int64_t* idx, int64_t m, const void* src) {
+  switch (dt) {
+    case 0: mg_index_add_f32((float*)out, outer, n, inner, idx, m, (const float*)src); break;
+    case 1: mg_index_add_f64((double*)out, outer, n, inner, idx, m, (const double*)src); break;
+    case 2:
+      mg_index_add_u64((uint64_t*)out, outer, n, inner, idx, m, (const uint64_t*)src);
+      break;
+    case 3:
+      mg_index_add_u32((uint32_t*)out, outer, n, inner, idx, m, (const uint32_t*)src);
+      break;
+    default: return 0;
+  }
+  return 1;
+}
+
+/* NumPy's pairwise sum of a[0..n) (its add.reduce along a contiguous row): as mg_pwsq,
+ * over values already mapped. */
+#define MG_PWSUM(SFX, T)                                                                    \
+  static MG_NO_FMA_ATTR T mg_pwsum_##SFX(const T* a, int64_t n) {                          \
+    MG_NO_FMA                                                                              \
+    if (n < 8) {                                                                           \
+      T res = -0.0;                                                                        \
+      for (int64_t i = 0; i < n; ++i) res += a[i];                                         \
+      return res;                                                                          \
+    }                                                                                      \
+    if (n <= 128) {                                                                        \
+      T r[8];                                                                              \
+      for (int k = 0; k < 8; ++k) r[k] = a[k];                                             \
+      int64_t i = 8;                                                                       \
+      for (; i < n - (n % 8); i += 8)                                                      \
+        for (int k = 0; k < 8; ++k) r[k] += a[i + k];                                      \
+      T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));          \
+      for (; i < n; ++i) res += a[i];                                                      \
+      return res;                                                                          \
+    }                                                                                      \
+    int64_t n2 = n / 2;                                                                    \
+    n2 -= n2 % 8;                                                                          \
+    return mg_pwsum_##SFX(a, n2) + mg_pwsum_##SFX(a + n2, n - n2);                         \
+  }
+
+/* x^e as NumPy's array ** scalar: its fast paths for e = 2, 0.5, 1, -1, 0 (a square, a
+ * square root, ...), else libm's pow. */
+#define MG_NPPOW(SFX, T, POW, SQRT)                                                         \
+  static inline T mg_nppow_##SFX(T x, T e) {                                               \
+    if (e == (T)2) return x * x;                                                           \
+    if (e == (T)0.5) return SQRT(x);                                                       \
+    if (e == (T)1) return x;                                                               \
+    if (e == (T)-1) return (T)1 / x;                                                       \
+    if (e == (T)0) return (T)1;                                                            \
+    return POW(x, e);                                                                      \
+  }
+MG_NPPOW(f32, float, powf, sqrtf)
+MG_NPPOW(f64, double, pow, sqrt)
+
+/* pdist of the rows of x (N, M) for p other than 2 (mode 0: p = 0, 1: p = 1, 2: another
+ * finite p > 0, 3: p = inf): for each pair i < j, row by row, the norm of x[i] - x[j] as
+ * manygrad's tensor formula rounds it (the count of differences that are not 0; a NumPy
+ * pairwise sum of |d| or of |d|^p, then ^(1/p), powers in T as NumPy's (mg_nppow); the maximum of
+ * |d|, NaN winning). With g (the gradient of the distances d), gx (N, M, zeroed) gets the
+ * gradient as mg_pdist2 adds it, with t for a difference d and its pair's g and dist:
+ * sign(d) g (p = 1); sign(d) g where |d| is the maximum, else 0 (p = inf, PyTorch's: each of
+ * equal maxima gets all of g); the p-norm's (pnorm.py's, in its order) otherwise; p = 0 has
+ * no gradient. 0: out of memory. */
+#define MG_PWABS(SFX, T, FABS)                                                              \
+  static MG_NO_FMA_ATTR T mg_pwabs_##SFX(const T* a, const T* b, int64_t n) {               \
+    MG_NO_FMA                                                                              \
+    if (n < 8) {                                                                           \
+      T res = 0;                                                                           \
+      for (int64_t i = 0; i < n; ++i) {                                                    \
+        T t = a[i] - b[i];                                                                 \
+        res += FABS(t);                                                                      \
+      }                                                                                    \
+      return res;                                                                          \
+    }                                                                                      \
+    if (n <= 128) {                                                                        \
+      T r[8];                                                                              \
+      for (int k = 0; k < 8; ++k) r[k] = FABS(a[k] - b[k]);                   \
+      int64_t i = 8;                                                                       \
+      for (; i < n - (n % 8); i += 8)                                                      \
+        for (int k = 0; k < 8; ++k) {                                                      \
+          T t = a[i + k] - b[i + k];                                                       \
+          r[k] += FABS(t);                                                                   \
+        }                                                                                  \
+      T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));          \
+      for (; i < n; ++i) {                                                                 \
+        T t = a[i] - b[i];                                                                 \
+        res += FABS(t);                                                                      \
+      }                                                                                    \
+      return res;                                                                          \
+    }                                                                                      \
+    int64_t n2 = n / 2;                                                                    \
+    n2 -= n2 % 8;                                                                          \
+    return mg_pwabs_##SFX(a, b, n2) + mg_pwabs_##SFX(a + n2, b + n2, n - n2);                \
+  }
+#define MG_PDISTP(SFX, T, POW, FABS)                                                        \
+  MG_PWSUM(SFX, T)                                                                         \
+  MG_PWABS(SFX, T, FABS)                                                                   \
+  static MG_NO_FMA_ATTR T mg_pdistp_one_##SFX(const T* xi, const T* xj, int64_t M, T p,    \
+                                              T ip, int mode, T* buf) {                    \
+    MG_NO_FMA                                                                              \
+    if (mode == 3) {                                                                       \
+      T r = 0;                                                                             \
+      int nn = 0;                                                                          \
+      _Pragma("omp simd reduction(max : r) reduction(| : nn)") for (int64_t k = 0; k < M; ++k) { \
+        T a = FABS(xi[k] - xj[k]);                                                         \
+        r = a > r ? a : r;                                                                 \
+        nn |= a != a;                                                                      \
+      }                                                                                    \
+      return nn ? (T)NAN : r;                                                              \
+    }                                                                                      \
+    if (mode == 0) {                                                                       \
+      int64_t c = 0;                                                                       \
+      _Pragma("omp simd reduction(+ : c)") for (int64_t k = 0; k < M; ++k) c +=            \
+          (xi[k] - xj[k] != 0);                                                            \
+      return (T)c;                                                                         \
+    }                                                                                      \
+    if (mode == 1) return mg_pwabs_##SFX(xi, xj, M);                                       \
+    for (int64_t k = 0; k < M; ++k) buf[k] = POW(FABS(xi[k] - xj[k]), p);                  \
+    return POW(mg_pwsum_##SFX(buf, M), ip);                                                \
+  }                                                                                        \
+  static MG_NO_FMA_ATTR int mg_pdistp_##SFX(const T* x, int64_t N, int64_t M, double pd,   \
+                                            int mode, T* d, const T* g, T* gx) {           \
+    MG_NO_FMA                                                                              \
+    const T p = (T)pd, ip = (T)(1.0 / pd), pm1 = (T)(pd - 1.0), pm2 = (T)(pd - 2.0);       \
+    const T omp = (T)(1.0 - pd);                                                           \
+    T* buf = (T*)malloc((size_t)(M > 0 ? M : 1) * sizeof(T));                              \
+    T* b = g ? (T*)calloc((size_t)(N * M > 0 ? N * M : 1), sizeof(T)) : NULL;              \
+    if (!buf || (g && !b)) {                                                               \
+      free(buf);                                                                           \
+      free(b);                                                                             \
+      return 0;                                                                            \
+    }                                                                                      \
+    int64_t q = 0;                                                                         \
+    for (int64_t i = 0; i < N; ++i) {                                                      \
+      const T* xi = x + i * M;                                                             \
+      for (int64_t j = i + 1; j < N; ++j, ++q) {                                           \
+        const T* xj = x + j * M;                                                           \
+        if (!g) {                                                                          \
+          d[q] = mg_pdistp_one_##SFX(xi, xj, M, p, ip, mode, buf);                         \
+          continue;                                                                        \
+        }                                                                                  \
+        const T gq = g[q], n = d[q];                                                       \
+        T* ai = gx + i * M;                                                                \
+        T* bj = b + j * M;                                                                 \
+        if (mode == 1 || mode == 3) { /* NOTE: sign(d) g, of the maxima only for inf */    \
+          _Pragma("omp simd") for (int64_t k = 0; k < M; ++k) {                            \
+            T df = xi[k] - xj[k];                                                          \
+            T sg = df > 0 ? (T)1 : df < 0 ? (T)-1 : df == 0 ? (T)0 : df;                   \
+            T t = mode == 1 ? gq * sg : sg * (T)(FABS(df) == n) * gq;                      \
+            ai[k] += t;                                                                    \
+            bj[k] += -t;                                                                   \
+          }                                                                                \
+          continue;                                                                        \
+        }                                                                                  \
+        T scale = 0, gn = 0;                                                               \
+        if (pd >= 1) scale = n == 0 ? (T)0 : gq / POW(n, pm1);                             \
+        else gn = POW(n, omp);                                                             \
+        for (int64_t k = 0; k < M; ++k) {                                                  \
+          T df = xi[k] - xj[k], ad = FABS(df);                                             \
+          T sg = df > 0 ? (T)1 : df < 0 ? (T)-1 : df == 0 ? (T)0 : df;                     \
+          T t;                                                                             \
+          if (pd < 1) t = sg * POW(ad == 0 ? (T)1 : ad, pm1) * gq * gn;                    \
+          else if (pd < 2) t = sg * POW(ad, pm1) * scale;                                  \
+          else t = df * POW(ad, pm2) * scale;                                              \
+          ai[k] += t;                                                                      \
+          bj[k] += -t;                                                                     \
+        }                                                                                  \
+      }                                                                                    \
+    }                                                                                      \
+    if (g)                                                                                 \
+      for (int64_t k = 0; k < N * M; ++k) gx[k] = gx[k] + b[k];                            \
+    free(buf);                                                                             \
+    free(b);                                                                               \
+    return 1;                                                                              \
+  }
+MG_PDISTP(f32, float, mg_nppow_f32, fabsf)
+MG_PDISTP(f64, double, mg_nppow_f64, fabs)
+
+MG_EXPORT int mg_pdistp(const void* x, int dt, int64_t N, int64_t M, double p, int mode,
+                        void* d, const void* g, void* gx) {
+  if (dt == 0)
+    return mg_pdistp_f32((const float*)x, N, M, p, mode, (float*)d, (const float*)g,
+                         (float*)gx);
+  if (dt == 1)
+    return mg_pdistp_f64((const double*)x, N, M, p, mode, (double*)d, (const double*)g,
+                         (double*)gx);
+  return 0;
+}
+
 /* The ABI version the loader checks, so that a stale cached library is rebuilt. */
-MG_EXPORT int mg_native_version(void) { return 16; }
+MG_EXPORT int mg_native_version(void) { return 17; }

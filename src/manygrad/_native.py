@@ -13,7 +13,8 @@ of columns nine times the input, and the Winograd convolutions' transforms
 Each wrapper takes C-contiguous float32 NumPy arrays and returns None for anything else, so
 that the caller keeps its NumPy formula (the reference the tests compare these with). The
 sort / scan / scatter / bag family (topk, kthvalue, median, cummax, cumsum, cumprod, prod,
-scatter_reduce, embedding_bag) takes several dtypes through ``cpu/_sortscan.py``.
+scatter_reduce, embedding_bag, pdist, logcumsumexp, index_add) takes several dtypes through
+``cpu/_sortscan.py``.
 
 The library is built for the CPU it runs on (``-march=native``) into
 ``$MANYGRAD_CACHE_DIR`` (default ``~/.cache/manygrad``) under a name made from the
@@ -37,7 +38,7 @@ import warnings
 import numpy as np
 
 _SOURCE = os.path.join(os.path.dirname(__file__), "_native.c")
-_VERSION = 16  # NOTE: mg_native_version() of the source; a cached library must match
+_VERSION = 17  # NOTE: mg_native_version() of the source; a cached library must match
 # NOTE: GNU C, not ISO: ISO modes turn off contraction into fused multiply-adds (2x slower).
 # -fno-trapping-math (clang's default) lets GCC turn the selects of a loop body with
 # divisions into vector blends; it changes no value (flags of FP exceptions only)
@@ -116,7 +117,7 @@ _SIGNATURES = {
     # the sort / scan / scatter / bag family (cpu/_sortscan.py); the int is a dtype code
     "mg_topk": (_P, ctypes.c_int, _I, _I, _I, ctypes.c_int, ctypes.c_int, _P),
     "mg_select_rows": (_P, ctypes.c_int, _I, _I, _I, ctypes.c_int, _P),
-    "mg_cumext": (_P, ctypes.c_int, _I, _I, _I, ctypes.c_int, _P),
+    "mg_cumext": (_P, ctypes.c_int, _I, _I, _I, ctypes.c_int, _P, _P),
     "mg_scan": (_P, _P, ctypes.c_int, _I, _I, _I, ctypes.c_int, ctypes.c_int),
     "mg_prod_rows": (_P, ctypes.c_int, _I, _I, _P),
     "mg_scatter": (_P, _P, _P, ctypes.c_int, _I, _P, _P, _P, _I, ctypes.c_int),
@@ -125,6 +126,9 @@ _SIGNATURES = {
     "mg_take": (_P, _I, _I, _I, _I, _P, _I, _P),
     "mg_prod_others": (_P, ctypes.c_int, _I, _I, _I, _P),
     "mg_pdist2": (_P, ctypes.c_int, _I, _I, _P, _P, _P),
+    "mg_pdistp": (_P, ctypes.c_int, _I, _I, ctypes.c_double, ctypes.c_int, _P, _P, _P),
+    "mg_logcumsumexp": (_P, _P, ctypes.c_int, _I, _I, _I, ctypes.c_int),
+    "mg_index_add": (_P, ctypes.c_int, _I, _I, _I, _P, _I, _P),
 }
 # NOTE: 0: out of memory
 _RETURNS_INT = ("mg_dwconv2d_f32", "mg_dwconv2d_bwd_f32", "mg_batch_norm_f32",
@@ -132,7 +136,7 @@ _RETURNS_INT = ("mg_dwconv2d_f32", "mg_dwconv2d_bwd_f32", "mg_batch_norm_f32",
                 "mg_wino_out_f32", "mg_wino_gy_f32", "mg_wino_fold_f32", "mg_convt_fold_f32",
                 "mg_convt_unfold_f32", "mg_topk", "mg_select_rows", "mg_cumext", "mg_scan",
                 "mg_scatter", "mg_bag", "mg_bag_bwd", "mg_take", "mg_prod_others",
-                "mg_pdist2")  # fmt: skip
+                "mg_pdist2", "mg_pdistp", "mg_logcumsumexp", "mg_index_add")  # fmt: skip
 
 
 def _compiler() -> str | None:

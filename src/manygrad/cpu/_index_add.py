@@ -34,6 +34,15 @@ def flat_index_add(target: np.ndarray, indices, values) -> bool:
     """``np.add.at(target, indices, values)`` for the common index forms (integer arrays on
     the leading axes, or full slices then one integer array); False where it does not
     apply (the caller then runs ``np.add.at``)."""
+    idx = indices if isinstance(indices, tuple) else (indices,)
+    d = len(idx) - 1
+    if d >= 0 and all(i.__class__ is slice and i == slice(None) for i in idx[:d]):
+        # NOTE: index_add's form (full slices, then one 1-d index): one C pass, rows added
+        # as a whole: (640, 256) <- 400 rows 0.34 ms by the flat positions, PyTorch 0.05
+        from ._sortscan import index_add
+
+        if index_add(target, d, idx[d], values):
+            return True
     return flat_at(np.add, target, indices, values)
 
 

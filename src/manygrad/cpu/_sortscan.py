@@ -5,7 +5,8 @@ topk, kthvalue, median and nanmedian pick indices row by row as PyTorch's CPU ke
 pairs, so equal values give PyTorch's indices with no budget); cummax / cummin, cumsum /
 cumprod (float32 carried in double, as PyTorch's and NumPy's ``dtype=float64`` scans),
 products along a contiguous last dim, scatter_reduce's combining and embedding_bag's sums,
-means and maxima run as one pass each.
+means and maxima, pdist for every p >= 0, logcumsumexp (PyTorch's double-carried scan, its
+bits) and index_add by whole rows run as one pass each.
 
 Each function returns None (or False) where its kernel does not apply (another dtype, no
 compiler, ``MANYGRAD_CPU_KERNELS=0``): the caller keeps its NumPy formula, the reference
@@ -121,22 +122,26 @@ def _split(shape, axis: int):
     return int(np.prod(shape[:axis])), shape[axis], int(np.prod(shape[axis + 1 :]))
 
 
-def cumext(x, axis: int, is_max: bool):
+def cumext(x, axis: int, is_max: bool, values: bool = False):
     """The indices (x's shape, int64) of cummax (``is_max``) or cummin along ``axis``, by
-    PyTorch's rule, or None."""
+    PyTorch's rule, or None; with ``values``, ``(indices, running values)``."""
     a, code = keyed(x, bools=True)
     if a is None or (lib := _lib()) is None:
         return None
     idx = np.empty(a.shape, np.int64)
+    vals = np.empty(a.shape, a.dtype) if values else None
     outer, n, inner = _split(a.shape, axis)
-    px, pi, step = _ptr(a), _ptr(idx), n * inner
+    px, pi, pv, step = _ptr(a), _ptr(idx), _ptr(vals), n * inner
 
     def args(i, j):
-        return px + i * step * a.itemsize, code, j - i, n, inner, int(is_max), pi + i * step * 8
+        pvi = None if pv is None else pv + i * step * a.itemsize
+        return px + i * step * a.itemsize, code, j - i, n, inner, int(is_max), pi + i * step * 8, pvi  # fmt: skip
 
     if not _over_rows(lib.mg_cumext, outer, a.size, args):
         raise MemoryError("cummax: no memory for a row of running values")
-    return idx
+    if not values:
+        return idx
+    return idx, (vals if vals.dtype == x.dtype else vals.astype(x.dtype))  # NOTE: exact
 
 
 _SCAN = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64))
@@ -321,6 +326,93 @@ def pdist2(x, g=None, d=None):
         g = np.ascontiguousarray(g, a.dtype)
         out = np.zeros(a.shape, a.dtype)
         ok = lib.mg_pdist2(_ptr(a), _CODES[a.dtype], n, m, _ptr(d), _ptr(g), _ptr(out))
+    if not ok:
+        raise MemoryError(f"pdist: no memory for the gradient of {n} rows of {m}")
+    return out
+
+
+def logcumsumexp(x, axis: int, reverse: bool = False):
+    """Running ``log(sum(exp))`` of a float32/float64 ``x`` along ``axis`` (from the end
+    with ``reverse``), one value after the other in double as PyTorch's CPU kernel (its
+    bits), or None."""
+    if x.__class__ is not np.ndarray or x.dtype not in _SCAN[:2] or (lib := _lib()) is None:
+        return None
+    a = np.ascontiguousarray(x)
+    y = np.empty(a.shape, a.dtype)
+    outer, n, inner = _split(a.shape, axis)
+    px, py, step, code = _ptr(a), _ptr(y), n * inner * a.itemsize, _CODES[a.dtype]
+
+    def args(i, j):
+        return px + i * step, py + i * step, code, j - i, n, inner, int(reverse)
+
+    if not _over_rows(lib.mg_logcumsumexp, outer, a.size * 16, args):
+        raise MemoryError("logcumsumexp: no memory for the running values")
+    return y
+
+
+def index_add(target, dim: int, index, values) -> bool:
+    """``target[(slice(None),) * dim + (index,)] += values`` for a C-contiguous
+    float32/float64/int64/int32 ``target``, a 1-d integer ``index`` and ``values`` of the
+    picked shape and target's dtype, in index order (``np.add.at``'s: its bits), in place;
+    False where the kernel does not apply (an index out of range included)."""
+    if (
+        target.__class__ is not np.ndarray
+        or values.__class__ is not np.ndarray
+        or values.dtype != target.dtype
+        or not target.flags.c_contiguous
+        or index.__class__ is not np.ndarray
+        or index.ndim != 1
+        or index.dtype.kind not in "iu"
+        or not 0 <= dim < target.ndim
+        or (code := _CODES.get(target.dtype)) is None
+        or (lib := _lib()) is None
+    ):
+        return False
+    outer, n, inner = _split(target.shape, dim)
+    m = index.shape[0]
+    if values.shape != target.shape[:dim] + (m,) + target.shape[dim + 1 :]:
+        return False
+    if m and (int(index.min()) < 0 or int(index.max()) >= n):
+        return False
+    idx = np.ascontiguousarray(index, np.int64)
+    src = np.ascontiguousarray(values)
+    pt, ps, sz = _ptr(target), _ptr(src), target.itemsize
+
+    def args(i, j):
+        return pt + i * n * inner * sz, code, j - i, n, inner, _ptr(idx), m, ps + i * m * inner * sz
+
+    return _over_rows(lib.mg_index_add, outer, src.size, args)
+
+
+_PMODE = {0.0: 0, 1.0: 1, float("inf"): 3}
+
+
+def pdist(x, p: float, g=None, d=None):
+    """pdist of the rows of ``x`` (N, M) for a ``p`` >= 0 other than 2 (``pdist2``'s
+    counterpart, as the tensor formula rounds each distance), or with ``g`` and ``d`` the
+    gradient of ``x``; None where the kernel does not apply."""
+    if (
+        x.__class__ is not np.ndarray
+        or x.dtype not in _SCAN[:2]
+        or x.ndim != 2
+        or not p >= 0
+        or (lib := _lib()) is None
+    ):
+        return None
+    a = np.ascontiguousarray(x)
+    n, m = a.shape
+    mode = _PMODE.get(float(p), 2)
+    if g is None:
+        d = np.empty(n * (n - 1) // 2, a.dtype)
+        ok = lib.mg_pdistp(_ptr(a), _CODES[a.dtype], n, m, float(p), mode, _ptr(d), None, None)
+        out = d
+    else:
+        g = np.ascontiguousarray(g, a.dtype)
+        out = np.zeros(a.shape, a.dtype)
+        if mode == 0:
+            return out
+        ok = lib.mg_pdistp(_ptr(a), _CODES[a.dtype], n, m, float(p), mode, _ptr(d), _ptr(g),
+                           _ptr(out))  # fmt: skip
     if not ok:
         raise MemoryError(f"pdist: no memory for the gradient of {n} rows of {m}")
     return out

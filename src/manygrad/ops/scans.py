@@ -90,8 +90,10 @@ class Cummax(Function):
     """cummax's values at the indices of its scan; the gradient goes back to those
     positions (PyTorch's CummaxBackward0: a scatter-add)."""
 
-    def forward(self, x, axis, idx):
+    def forward(self, x, axis, idx, vals=None):
         self.idx, self.axis, self.shape = idx, axis, x.shape
+        if vals is not None:  # NOTE: the scan's own running values (the same as picked)
+            return vals
         y = _sortscan.take(x, idx, axis)
         return backend.array_module(x).take_along_axis(x, idx, axis) if y is None else y
 
@@ -99,11 +101,11 @@ class Cummax(Function):
         gx = backend.array_module(g).zeros(self.shape, g.dtype)
         if not _sortscan.scatter(gx, self.idx, g, self.axis, "sum"):
             backend.index_add(gx, _mesh(backend.array_module(g), self.idx, self.axis), g)
-        return gx, None, None
+        return gx, None, None, None
 
     def backward_graph(self, g):
         mesh = _mesh(backend.array_module(g._data), self.idx, self.axis)
-        return AddAt.apply(g, mesh, self.shape), None, None
+        return AddAt.apply(g, mesh, self.shape), None, None, None
 
 
 class Cummin(Cummax):
@@ -123,10 +125,10 @@ def _cum_ext(x: Tensor, dim: int, is_max: bool, name: str):
     if xp is backend.np and x._device.type == "cpu":
         # NOTE: one pass in C (the log-step scan below: 6 ms against PyTorch's 0.16 for
         # 192 x 384 float32), the values picked and their gradient put back in C too
-        i = _sortscan.cumext(x._data, d, is_max)
-        if i is not None:
-            vals = (Cummax if is_max else Cummin).apply(x, d, i)
-            return _result(name, vals, Tensor._wrap(i, x._device))
+        r = _sortscan.cumext(x._data, d, is_max, values=True)
+        if r is not None:
+            vals = (Cummax if is_max else Cummin).apply(x, d, *r)
+            return _result(name, vals, Tensor._wrap(r[0], x._device))
     v = xp.moveaxis(x._data, d, -1)
     n = v.shape[-1]
     i = xp.broadcast_to(xp.arange(n), v.shape).astype("int64")
@@ -167,9 +169,18 @@ def _log_add(xp, a, b):
     return xp.maximum(a, b) + xp.log1p(xp.exp(-xp.abs(xp.where(same, 0, a) - xp.where(same, 0, b))))
 
 
-def _log_scan(x, axis):
-    """Running ``log(sum(exp))`` along ``axis`` by a log-step scan of pairwise log-adds."""
+def _log_scan(x, axis, reverse: bool = False):
+    """Running ``log(sum(exp))`` along ``axis`` (from the end with ``reverse``): on the CPU
+    one C pass in double, PyTorch's order (its bits); else a log-step scan of pairwise
+    log-adds."""
     xp = backend.array_module(x)
+    if xp is backend.np:
+        # NOTE: (192, 384) float32: 8.6 ms by the log-step scan, PyTorch 2.4
+        y = _sortscan.logcumsumexp(x, axis, reverse)
+        if y is not None:
+            return y
+    if reverse:
+        return xp.flip(_log_scan(xp.flip(x, axis), axis), axis)
     v = xp.moveaxis(x, axis, -1)
     s = 1
     while s < v.shape[-1]:
@@ -197,7 +208,7 @@ class Logcumsumexp(Function):
         with backend.quiet_float_errors():
             log_abs = xp.log(xp.abs(g.astype(x.dtype)))
             parts = [xp.where(keep, log_abs, low) - y for keep in (g > 0, g < 0)]
-            pos, neg = (xp.exp(xp.flip(_log_scan(xp.flip(p, ax), ax), ax) + x) for p in parts)
+            pos, neg = (xp.exp(_log_scan(p, ax, reverse=True) + x) for p in parts)
         return (pos - neg).astype(g.dtype), None
 
     def backward_graph(self, g):
