@@ -46,3 +46,63 @@ def test_flop_counter_names_modules_under_an_uncalled_container_by_their_path(de
 
     want, got = counts(torch, "cpu"), counts(mg, device)
     assert got == want and "GPT.h.1.proj" in got
+
+
+@pytest.mark.parametrize(
+    "name,error",
+    [("_check", RuntimeError), ("_check_index", IndexError), ("_check_value", ValueError),
+     ("_check_type", TypeError), ("_check_not_implemented", NotImplementedError)],
+)  # fmt: skip
+def test_torch_check_family_raises_pytorch_errors_and_messages(name, error):
+    for lib in (torch, mg):
+        check = getattr(lib, name)
+        assert check(True) is None and check(2 > 1, lambda: "never built") is None
+        with pytest.raises(error, match=r"^shapes differ: 3$"):
+            check(False, lambda: f"shapes differ: {3}")
+        with pytest.raises(error, match="Expected cond to be True, but got False"):
+            check(False)
+        with pytest.raises(TypeError, match="cond must be a bool, but got <class 'int'>"):
+            check(1)
+        with pytest.raises(TypeError, match="message must be a callable"):
+            check(False, "text")
+        with pytest.raises(TypeError, match="_check_tensor_all"):
+            check(lib.tensor(True))
+
+
+def test_torch_check_tensor_all_and_assert():
+    for lib in (torch, mg):
+        lib._check_tensor_all(lib.tensor([True, True]))
+        with pytest.raises(RuntimeError, match="^bad$"):
+            lib._check_tensor_all(lib.tensor([True, False]), lambda: "bad")
+        with pytest.raises(TypeError, match="dtype torch.bool"):
+            lib._check_tensor_all(lib.tensor([1, 1]))
+        lib._assert(True, "fine")
+        with pytest.raises(AssertionError, match="^broken$"):
+            lib._assert(lib.tensor(False), "broken")
+
+
+def test_library_functions_take_an_operator_overload_as_pytorch_does():
+    import manygrad.library as mlib
+
+    results = []
+    for lib, libmod in ((torch, torch.library), (mg, mlib)):
+        ns = "portfixt" + ("_torch" if lib is torch else "_mg")
+
+        @libmod.custom_op(f"{ns}::cube", mutates_args=())
+        def cube(x: lib.Tensor) -> lib.Tensor:
+            return x * x * x
+
+        @cube.register_fake
+        def _(x, lib=lib):
+            lib._check(x.dim() >= 1, lambda: "cube wants a vector")
+            return lib.empty_like(x)
+
+        overload = getattr(torch.ops if lib is torch else mlib.ops, ns).cube.default
+        libmod.register_autograd(overload, lambda ctx, g: g * 3 * ctx.x**2,
+                                 setup_context=lambda ctx, inputs, output: setattr(ctx, "x", inputs[0]))  # fmt: skip
+        x = lib.tensor([1.0, -2.0, 0.5], requires_grad=True)
+        out = libmod.opcheck(overload, (x,))
+        assert set(out.values()) == {"SUCCESS"}
+        (g,) = lib.autograd.grad(overload(x).sum(), x)
+        results.append(g.tolist())
+    assert results[0] == results[1]

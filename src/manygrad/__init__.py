@@ -35,6 +35,7 @@ from .compat.torch_low_level import *
 from .compat.torch_low_level_rnn import *
 from .compat.torch_low_level_misc import *
 from .compat.torch_low_level_norm import *
+from .compat.torch_checks import *
 from .compat.torch_names_extra import *
 from .dtypes import (
     bfloat16,

@@ -463,6 +463,8 @@ def custom_op(name, fn=None, /, *, mutates_args, device_types=None, schema=None)
 def _lookup(op, what: str) -> CustomOpDef:
     if isinstance(op, CustomOpDef):
         return op
+    if isinstance(op, _OpPacket):  # torch.ops.mylib.scale or its .default, as PyTorch takes
+        return op._op
     ns, name = _split(op, what)
     found = _OPS.get(f"{ns}::{name}")
     if found is None:
@@ -609,7 +611,7 @@ def opcheck(op, args, kwargs=None, *, test_utils=None, raise_exception: bool = T
     require grad get a registered formula (``test_autograd_registration``), and the fake
     implementation gives the kernel's shapes and dtypes on ``meta`` copies
     (``test_faketensor``). Returns ``{test: "SUCCESS" or the error}``."""
-    op = op if isinstance(op, CustomOpDef) else _lookup(getattr(op, "_qualname", op), "opcheck")
+    op = _lookup(op if isinstance(op, _OpPacket) else getattr(op, "_qualname", op), "opcheck")
     kwargs = kwargs or {}
     tests = test_utils or (
         "test_schema",

@@ -322,6 +322,13 @@ PORTS = [
     # NOTE: the printed flop counts differ by the attention's: PyTorch's CPU flash kernel is
     # missing from its flop table (0), manygrad counts its products as PyTorch's GPU kernels
     ("nanogpt_flops_mfu.py", [], (2e-3, 1e-5), ()),
+    ("ctmc_matrix_exp.py", [], (2e-3, 1e-5), ()),
+    ("ctmc_matrix_exp.py", ["--param", "cayley"], (2e-3, 1e-5), ()),
+    ("vicreg_cov.py", [], (2e-3, 1e-5), ()),
+    ("vicreg_cov.py", ["--cov", "torch"], (2e-3, 1e-5), ()),
+    ("coteaching_noisy_labels.py", [], (2e-3, 1e-5), ()),
+    ("coteaching_noisy_labels.py", ["--select", "kthvalue"], (2e-3, 1e-5), ()),
+    ("custom_op_swiglu.py", [], (2e-3, 1e-5), ()),
 ]  # fmt: skip
 
 
