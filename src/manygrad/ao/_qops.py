@@ -238,6 +238,7 @@ def unary(name: str, a, scale=None, zero_point=None, slope: float = 0.01) -> QTe
         "sigmoid": lambda x: F(1) / (F(1) + xp.exp(-x)),
         "tanh": xp.tanh,
         "elu": lambda x: xp.where(x > 0, x, xp.expm1(x) * F(slope)),
+        "celu": lambda x: xp.where(x > 0, x, xp.expm1(x * F(1.0 / slope)) * F(slope)),
         "gelu": _gelu,
         "gelu_tanh": _gelu_tanh,
     }
@@ -249,6 +250,15 @@ def unary(name: str, a, scale=None, zero_point=None, slope: float = 0.01) -> QTe
     z = a._zp if zero_point is None else int(zero_point)
     tail = {"sigmoid": _sigmoid_tail, "gelu": _gelu_tail, "gelu_tanh": _gelu_tanh_tail}.get(name)
     return elementwise(fns[name], [a], s, z, a.dtype, tail, premul=name != "sigmoid")
+
+
+def threshold(a, thr: float, value: float) -> QTensor:
+    """``quantized threshold``: ``value`` where ``x <= thr``, else ``x``, with the input's
+    qparams."""
+    a = per_tensor("threshold", a)
+    xp = backend.array_module(a._data)
+    return elementwise(lambda x: xp.where(x <= F(thr), F(value), x), [a], a._scale, a._zp,
+                       a.dtype)  # fmt: skip
 
 
 def batch_norm(a, weight, bias, mean, var, eps: float, scale: float, zero_point: int,
@@ -345,55 +355,157 @@ def _window_sums(d: Tensor, pool, **kw):
     return pool(d, **kw, divisor_override=1)._data
 
 
+def _avg_pool(nd: int, a, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override) -> QTensor:  # fmt: skip
+    """PyTorch's quantized average pooling: the raw codes averaged over each window (padding
+    counts as the zero point's code), rounded half to even; with ``divisor_override``, the
+    codes minus the zero point summed, divided, rounded, then the zero point added back. The
+    input's qparams."""
+    from ..nn import functional as Fn
+    from ..ops import pool3d
+
+    a = per_tensor(f"avg_pool{nd}d", a)
+    pool = Fn.avg_pool2d if nd == 2 else pool3d.avg_pool3d
+    xp = backend.array_module(a._data)
+    codes = Tensor._wrap(a._data.astype(xp.float64), a._device)
+    ones = Tensor._wrap(xp.ones_like(codes._data), a._device)
+    kw = dict(kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode)
+    p = (padding,) * nd if isinstance(padding, int) else tuple(padding)
+    pads = tuple(v for q in reversed(p) for v in (q, q))
+    if divisor_override:  # NOTE: here the zero point is added after the rounding
+        sums = _window_sums(codes, pool, **kw, padding=padding)
+        real = _window_sums(ones, pool, **kw, padding=padding)
+        return _rounded_codes(a, xp.rint((sums - a._zp * real) / float(divisor_override)) + a._zp)
+    if count_include_pad:  # NOTE: padding holds the zero point's code
+        sums = _window_sums(Fn.pad(codes, pads, value=float(a._zp)), pool, **kw)
+        div = _window_sums(Fn.pad(ones, pads, value=1.0), pool, **kw)
+    else:
+        sums = _window_sums(codes, pool, **kw, padding=padding)
+        div = _window_sums(ones, pool, **kw, padding=padding, count_include_pad=False)
+    return _rounded_codes(a, sums / div)
+
+
 def avg_pool2d(a, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None) -> QTensor:  # fmt: skip
-    """Average of the codes over each window: ``zp + rint(sum(q - zp) * (1 / divisor))``."""
-    from ..nn import functional as Fn
-
-    a = per_tensor("avg_pool2d", a)
-    xp = backend.array_module(a._data)
-    d = Tensor._wrap((a._data.astype(xp.int64) - a._zp).astype(xp.float32), a._device)
-    kw = dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode)
-    sums = _window_sums(d, Fn.avg_pool2d, **kw, count_include_pad=count_include_pad)
-    if divisor_override:
-        div = xp.full_like(sums, float(divisor_override))
-    elif count_include_pad:
-        p = (padding, padding) if isinstance(padding, int) else tuple(padding)
-        ones = Fn.pad(Tensor._wrap(xp.ones_like(d._data), a._device), (p[1], p[1], p[0], p[0]),
-                      value=1.0)  # fmt: skip
-        div = _window_sums(ones, Fn.avg_pool2d, **{**kw, "padding": 0})
-    else:
-        div = _window_sums(Tensor._wrap(xp.ones_like(d._data), a._device), Fn.avg_pool2d, **kw,
-                           count_include_pad=False)  # fmt: skip
-    return _pooled(a, sums, div)
+    """Average of the codes over each window (see ``_avg_pool``)."""
+    return _avg_pool(2, a, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)  # fmt: skip
 
 
-def _pooled(a: QTensor, sums, div) -> QTensor:
-    xp = backend.array_module(sums)
+def avg_pool3d(a, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None) -> QTensor:  # fmt: skip
+    """3-d average of the codes over each window (see ``_avg_pool``)."""
+    return _avg_pool(3, a, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)  # fmt: skip
+
+
+def _rounded_codes(a: QTensor, means) -> QTensor:
+    """Mean raw codes rounded half to even, clipped to the dtype: the input's qparams."""
+    xp = backend.array_module(means)
     lo, hi = _qmath.RANGES[a.dtype.name]
-    v = xp.rint(sums.astype(xp.float32) * (F(1) / div.astype(xp.float32))) + a._zp
-    return _make(xp.clip(v, lo, hi).astype(a.dtype.np), a.dtype, a._scale, a._zp, None,
-                 a._device)  # fmt: skip
+    v = xp.clip(xp.rint(means), lo, hi).astype(a.dtype.np)
+    return _make(v, a.dtype, a._scale, a._zp, None, a._device)
 
 
 def adaptive_avg_pool2d(a, output_size) -> QTensor:
-    """Adaptive average pooling of the codes (windows ``floor(i*H/Ho) .. ceil((i+1)*H/Ho)``)."""
-    a = per_tensor("adaptive_avg_pool2d", a)
+    """Adaptive average pooling of the codes over the last two dims."""
+    return adaptive_avg_pool(a, output_size, 2)
+
+
+def adaptive_avg_pool(a, output_size, nd: int) -> QTensor:
+    """Adaptive average pooling of the raw codes over the last ``nd`` dims (1, 2 or 3;
+    windows ``floor(i*n/o) .. ceil((i+1)*n/o)``): exact integer sums, rounded means."""
+    import itertools
+
+    a = per_tensor(f"adaptive_avg_pool{nd}d", a)
     xp = backend.array_module(a._data)
+    size = (output_size,) * nd if isinstance(output_size, int) else tuple(output_size)
+    ins = tuple(a.shape[-nd:])
+    size = tuple(n if o is None else o for o, n in zip(size, ins))
+    d = a._data.astype(xp.int64)
+    sums = xp.zeros((*a.shape[:-nd], *size), xp.int64)
+    div = xp.zeros(size, xp.int64)
+    axes = tuple(range(-nd, 0))
+    spans = [[((i * n) // o, math.ceil((i + 1) * n / o)) for i in range(o)]
+             for n, o in zip(ins, size)]  # fmt: skip
+    for idx in itertools.product(*[range(o) for o in size]):
+        win = tuple(slice(*spans[k][i]) for k, i in enumerate(idx))
+        sums[(..., *idx)] = d[(..., *win)].sum(axis=axes)
+        div[idx] = math.prod(spans[k][i][1] - spans[k][i][0] for k, i in enumerate(idx))
+    return _rounded_codes(a, sums / div)
+
+
+def mean(a, dim=None, keepdim: bool = False) -> QTensor:
+    """PyTorch's quantized mean (x86): over the innermost dims of a contiguous tensor the raw
+    codes' float32 mean rounded half to even; over other dims, or of a quantized
+    convolution's output (channels last in PyTorch), the dequantized mean quantized again;
+    the input's qparams either way."""
+    import manygrad as mg
+
+    a = per_tensor("mean", a)
+    xp = backend.array_module(a._data)
+    nd = a.ndim
+    dims = tuple(range(nd)) if dim is None or dim == () or dim == [] else (
+        (dim,) if isinstance(dim, int) else tuple(dim))  # fmt: skip
+    dims = tuple(sorted({d % nd if nd else 0 for d in dims}))
+    contiguous = not getattr(a, "_channels_last", False)  # NOTE: a quantized conv's output
+    if contiguous and dims == tuple(range(nd - len(dims), nd)):
+        n = math.prod(a.shape[d] for d in dims)
+        sums = a._data.astype(xp.int64).sum(axis=dims, keepdims=keepdim)
+        means = xp.asarray(sums).astype(xp.float32) / xp.float32(n)
+        return _rounded_codes(a, means)
+    m = a.dequantize().mean(dim=list(dims) if dim is not None else None, keepdim=keepdim)
+    return mg.quantize_per_tensor(m, a._scale, a._zp, a.dtype)
+
+
+def _src_index(scale, out_i, align_corners: bool):
+    """PyTorch's ``area_pixel_compute_source_index`` in float32 (linear modes)."""
+    xp = backend.np
+    f = xp.float32
+    if align_corners:
+        return f(scale) * out_i.astype(f)
+    r = f(scale) * (out_i.astype(f) + f(0.5)) - f(0.5)
+    return xp.maximum(r, f(0))
+
+
+def _axis_scale(n_in: int, n_out: int, align_corners: bool, given) -> float:
+    f = backend.np.float32
+    if align_corners:
+        return f(n_in - 1) / f(n_out - 1) if n_out > 1 else f(0)
+    return f(1.0 / given) if given is not None and given > 0 else f(n_in) / f(n_out)
+
+
+def upsample_bilinear2d(a, size, align_corners: bool, scales=(None, None)) -> QTensor:
+    """``quantized::upsample_bilinear2d``: the four codes weighted in float32 as PyTorch's
+    kernel weighs them, rounded, with the input's qparams."""
+    a = per_tensor("upsample_bilinear2d", a)
+    np = backend.np
+    f = np.float32
+    codes = backend.to_numpy(a._data).astype(f)
     h, w = a.shape[-2:]
-    ho, wo = (output_size, output_size) if isinstance(output_size, int) else output_size
-    ho, wo = h if ho is None else ho, w if wo is None else wo
-    d = a._data.astype(xp.int64) - a._zp
-    sums = xp.zeros((*a.shape[:-2], ho, wo), xp.int64)
-    div = xp.zeros((ho, wo), xp.int64)
-    for i in range(ho):
-        h0, h1 = (i * h) // ho, math.ceil((i + 1) * h / ho)
-        for j in range(wo):
-            w0, w1 = (j * w) // wo, math.ceil((j + 1) * w / wo)
-            sums[..., i, j] = d[..., h0:h1, w0:w1].sum(axis=(-2, -1))
-            div[i, j] = (h1 - h0) * (w1 - w0)
-    return _pooled(a, sums, div)
+    ho, wo = size
+    idx = []
+    for n_in, n_out, sc in ((h, ho, scales[0]), (w, wo, scales[1])):
+        r = _src_index(_axis_scale(n_in, n_out, align_corners, sc), np.arange(n_out),
+                       align_corners)  # fmt: skip
+        i0 = r.astype(np.int64)
+        i1 = np.where(i0 < n_in - 1, i0 + 1, i0)
+        lam1 = (r - i0.astype(f)).astype(f)
+        idx.append((i0, i1, (f(1) - lam1).astype(f), lam1))
+    (h0, h1, hl0, hl1), (w0, w1, wl0, wl1) = idx
+    hl0, hl1 = hl0[:, None], hl1[:, None]
+    p00 = codes[..., h0[:, None], w0[None, :]]
+    p01 = codes[..., h0[:, None], w1[None, :]]
+    p10 = codes[..., h1[:, None], w0[None, :]]
+    p11 = codes[..., h1[:, None], w1[None, :]]
+    res = hl0 * (wl0 * p00 + wl1 * p01) + hl1 * (wl0 * p10 + wl1 * p11)
+    lo, hi = _qmath.RANGES[a.dtype.name]
+    out = np.clip(np.rint(res), lo, hi).astype(a.dtype.np)  # NOTE: the codes' own rounding
+    xp = backend.array_module(a._data)
+    out = out if xp is np else xp.asarray(out)
+    return _make(out, a.dtype, a._scale, a._zp, None, a._device)
 
 
 __all__ = ["add", "mul", "add_scalar", "mul_scalar", "cat", "clamp", "unary", "batch_norm",
-           "avg_pool2d", "adaptive_avg_pool2d", "elementwise", "fixed_qparams", "normalize", "prelu"]  # fmt: skip
+           "avg_pool2d", "avg_pool3d", "adaptive_avg_pool", "adaptive_avg_pool2d", "mean",
+           "upsample_bilinear2d", "threshold", "elementwise", "fixed_qparams", "normalize", "prelu"]  # fmt: skip

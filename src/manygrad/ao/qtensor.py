@@ -229,6 +229,13 @@ class QTensor(Tensor):
 
     clip = clamp
 
+    def mean(self, dim=None, keepdim: bool = False, dtype=None) -> QTensor:
+        """The mean of the codes over ``dim``, with this tensor's qparams (PyTorch's quantized
+        mean)."""
+        from ..ops.reduce import mean
+
+        return mean(self, dim, keepdim, dtype)
+
     def equal(self, other) -> bool:
         """Same dtype, scheme, quantization parameters, shape and codes."""
         if not isinstance(other, QTensor):

@@ -175,6 +175,10 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
 
 
 def _threshold(input: Tensor, threshold: float, value: float) -> Tensor:
+    if getattr(input, "is_quantized", False):  # NOTE: the input's qparams, as PyTorch's
+        from ..ao import _qops
+
+        return _qops.threshold(input, float(threshold), float(value))
     if not input.is_floating_point():
         return where(input <= threshold, value, input)
     return _pw.Threshold.apply(input, float(threshold), float(value))

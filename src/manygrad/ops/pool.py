@@ -285,6 +285,15 @@ def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
 
 def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):  # fmt: skip
+    if input.__class__ is not Tensor and input.is_quantized:  # NOTE: PyTorch's quantized kernel
+        from ..ao import _qops
+
+        if nd == 1:
+            return _qops.avg_pool2d(input.unsqueeze(2), (1, _one(kernel_size)),
+                                    (1, _one(kernel_size if stride is None else stride)),
+                                    (0, _one(padding)), ceil_mode, count_include_pad).squeeze(2)  # fmt: skip
+        return _qops.avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                divisor_override)  # fmt: skip
     geom, yshape = _pool_args(op, nd, input, kernel_size, stride, padding, 1, ceil_mode)
     if not input.is_floating_point():
         raise TypeError(f"{op}: expected a floating point input, got {input.dtype}")
@@ -348,7 +357,15 @@ def avg_pool2d(
                      count_include_pad, divisor_override)  # fmt: skip
 
 
+def _one(v) -> int:
+    return v if isinstance(v, int) else tuple(v)[0]
+
+
 def _adaptive(op, nd, input, output_size):
+    if input.__class__ is not Tensor and input.is_quantized:  # NOTE: PyTorch's quantized kernel
+        from ..ao import _qops
+
+        return _qops.adaptive_avg_pool(input, output_size, nd)
     batched = _check_input(op, input, nd)
     size = (output_size,) * nd if isinstance(output_size, int) else tuple(output_size)
     if len(size) != nd:

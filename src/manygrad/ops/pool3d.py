@@ -94,6 +94,11 @@ def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     Example: ``F.avg_pool3d(mg.randn(1, 2, 8, 8, 8), 2)``
     """
     op = "avg_pool3d"
+    if getattr(input, "is_quantized", False):  # NOTE: PyTorch's quantized kernel
+        from ..ao import _qops
+
+        return _qops.avg_pool3d(input, kernel_size, stride, padding, ceil_mode,
+                                count_include_pad, divisor_override)  # fmt: skip
     x, batched = _batched(op, input)
     k = _triple(kernel_size, op, "kernel_size")
     s = k if stride is None or stride == () else _triple(stride, op, "stride")
@@ -119,6 +124,10 @@ def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
     Example: ``F.adaptive_avg_pool3d(mg.randn(1, 2, 5, 7, 7), 1)``
     """
     op = "adaptive_avg_pool3d"
+    if getattr(input, "is_quantized", False):  # NOTE: PyTorch's quantized kernel
+        from ..ao import _qops
+
+        return _qops.adaptive_avg_pool(input, output_size, 3)
     x, batched = _batched(op, input)
     size = _triple(output_size, op, "output_size")
     size = tuple(n if o is None else o for o, n in zip(size, x.shape[2:]))

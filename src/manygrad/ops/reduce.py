@@ -177,6 +177,10 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  
 
 
 def mean(input: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    if input.__class__ is not Tensor and input.is_quantized and dtype is None:
+        from ..ao import _qops  # NOTE: PyTorch's quantized mean: the input's qparams
+
+        return _qops.mean(input, dim, keepdim)
     if dtype is not None:
         input = cast(input, dtype)
     if not (input.is_floating_point() or input.is_complex()):

@@ -207,6 +207,10 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     if min(input.shape[2:]) < 1:
         raise ShapeError(f"interpolate: the input's spatial size {tuple(input.shape[2:])} must "
                          "be positive")  # fmt: skip
+    if mode == "bilinear" and getattr(input, "is_quantized", False) and not antialias:
+        from ..ao import _qops  # NOTE: PyTorch's quantized kernel weighs the codes
+
+        return _qops.upsample_bilinear2d(input, sizes, bool(align_corners), tuple(sfs))
     x = _float_input(input)
     if antialias:
         return _antialias(x, sizes, sfs, bool(align_corners), mode == "bicubic")

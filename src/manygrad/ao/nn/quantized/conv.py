@@ -21,7 +21,14 @@ from ...qtensor import (
     per_channel_symmetric,
     quantize_per_tensor,
 )
-from .modules import Conv2d, _check_input, _observed_float, quantize_weight, weight_qparams
+from .modules import (
+    Conv2d,
+    _channels_last,
+    _check_input,
+    _observed_float,
+    quantize_weight,
+    weight_qparams,
+)
 
 
 def _tuple(v, n: int) -> tuple:
@@ -82,7 +89,8 @@ class _ConvNd(Conv2d):
         shape = (1, -1) + (1,) * self._dims
         codes = _qmath.requantize(acc, x._scale, ws, b, self.scale, self.zero_point, D.quint8,
                                   self._relu, shape)  # fmt: skip
-        return _make(codes, D.quint8, self.scale, self.zero_point, None, x._device)
+        return _channels_last(_make(codes, D.quint8, self.scale, self.zero_point, None,
+                                    x._device))  # fmt: skip
 
     @classmethod
     def from_float(cls, mod, use_precomputed_fake_quant: bool = False):

@@ -190,6 +190,13 @@ class Linear(PackedLinearState, Module):
         return q
 
 
+def _channels_last(q: QTensor) -> QTensor:
+    """Mark a quantized convolution's output as PyTorch's x86 kernels lay it out (channels
+    last): ops whose rounding depends on the layout (``mean``) read the mark."""
+    q._channels_last = True
+    return q
+
+
 def _is_fused(mod: Module) -> bool:
     from ..intrinsic import _FusedModule
 
@@ -261,7 +268,7 @@ class Conv2d(WeightBiasState, Module):
         b = None if self._bias is None else self._bias._data
         codes = _qmath.requantize(acc, x._scale, ws, b, self.scale, self.zero_point, D.quint8,
                                   self._relu, (1, -1, 1, 1))  # fmt: skip
-        return _make(codes, D.quint8, self.scale, self.zero_point, None, dev)
+        return _channels_last(_make(codes, D.quint8, self.scale, self.zero_point, None, dev))
 
     @classmethod
     def from_float(cls, mod: Module, use_precomputed_fake_quant: bool = False):

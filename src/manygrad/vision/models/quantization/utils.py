@@ -1,7 +1,7 @@
 """Helpers of the quantizable models: plain ReLUs for fusion, post-training quantization
 with torchvision's recipe, fusion for eager or QAT workflows, the builders' legacy
-``pretrained=`` that depends on ``quantize``, and the two quantized ops manygrad's
-quantized tensors lack (average pooling, the spatial mean)."""
+``pretrained=`` that depends on ``quantize``, and the pooling the quantized models call
+(float or quantized tensors alike)."""
 
 from __future__ import annotations
 
@@ -86,26 +86,12 @@ def _legacy_interface(quantized_default, float_default):
     return outer
 
 
-def _requantized(x, fn):
-    """``fn(x)`` for a float ``x``; for a quantized one, ``fn`` of its values quantized again
-    with its scale and zero point.
-
-    NOTE: manygrad has no quantized avg_pool2d or mean (PyTorch's keep the input's qparams);
-    the float result lies on the same grid before rounding, and the rounding lands on
-    PyTorch's codes (the tests compare them).
-    """
-    if not getattr(x, "is_quantized", False):
-        return fn(x)
-    y = fn(x.dequantize())
-    return mg.quantize_per_tensor(y, x.q_scale(), x.q_zero_point(), x.dtype)
-
-
 def _avg_pool2d(x, kernel_size: int, stride: int, padding: int = 0):
-    return _requantized(x, lambda t: F.avg_pool2d(t, kernel_size, stride, padding))
+    return F.avg_pool2d(x, kernel_size, stride, padding)
 
 
 def _mean_hw(x):
-    return _requantized(x, lambda t: t.mean([2, 3]))
+    return x.mean([2, 3])
 
 
 def _quantized_build(make, weights, progress, quantize, backend):
