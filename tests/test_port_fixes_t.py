@@ -1,5 +1,6 @@
 """Fixes found by the ports of round t (tests/ports/scripts), each against PyTorch."""
 
+import numpy as np
 import pytest
 
 import manygrad as mg
@@ -98,11 +99,85 @@ def test_library_functions_take_an_operator_overload_as_pytorch_does():
             return lib.empty_like(x)
 
         overload = getattr(torch.ops if lib is torch else mlib.ops, ns).cube.default
-        libmod.register_autograd(overload, lambda ctx, g: g * 3 * ctx.x**2,
-                                 setup_context=lambda ctx, inputs, output: setattr(ctx, "x", inputs[0]))  # fmt: skip
+
+        def keep_input(ctx, inputs, output):
+            ctx.x = inputs[0]
+
+        libmod.register_autograd(
+            overload, lambda ctx, g: g * 3 * ctx.x**2, setup_context=keep_input
+        )
         x = lib.tensor([1.0, -2.0, 0.5], requires_grad=True)
         out = libmod.opcheck(overload, (x,))
         assert set(out.values()) == {"SUCCESS"}
         (g,) = lib.autograd.grad(overload(x).sum(), x)
         results.append(g.tolist())
     assert results[0] == results[1]
+
+
+def _pair(x, device, grad=True):
+    return torch.tensor(x, requires_grad=grad), mg.tensor(x, device=device, requires_grad=grad)
+
+
+@pytest.mark.parametrize("pool", ["max3s2", "fractional"])
+def test_max_unpool_after_overlapping_windows_writes_each_value_once(device, pool):
+    # overlapping windows pick one input position twice; PyTorch's unpool writes its value
+    # there once (manygrad added the two copies)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 11, 11)).astype(np.float32)
+    s = rng.random((2, 3, 2)).astype(np.float32)
+    g = rng.standard_normal((2, 3, 11, 11)).astype(np.float32)
+    outs = []
+    for lib, xx in zip((torch, mg), _pair(x, device)):
+        F = lib.nn.functional  # noqa: N806 - PyTorch's name
+        if pool == "max3s2":
+            y, i = F.max_pool2d(xx, 3, stride=2, return_indices=True)
+            u = F.max_unpool2d(y, i, 3, stride=2, output_size=(11, 11))
+        else:
+            samples = lib.tensor(s, device=xx.device)
+            y, i = F.fractional_max_pool2d(xx, 2, output_ratio=(0.6, 0.6), return_indices=True,
+                                           _random_samples=samples)  # fmt: skip
+            u = F.max_unpool2d(y, i, 2, output_size=(11, 11))
+        u.backward(lib.tensor(g, device=xx.device))
+        outs.append((u.detach().cpu().numpy(), xx.grad.cpu().numpy()))
+    assert len(np.unique(outs[0][0])) < outs[0][0].size  # duplicates did occur
+    np.testing.assert_array_equal(outs[1][0], outs[0][0])
+    np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=1e-6, atol=1e-6)
+
+
+def test_scatter_along_a_later_dim_is_differentiable_twice(device):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    src = rng.standard_normal((3, 2)).astype(np.float32)
+    index = np.array([[4, 0], [1, 2], [3, 3]])
+    grads = []
+    (xt, xm), (st, sm) = _pair(x, device), _pair(src, device)
+    for lib, xx, ss in ((torch, xt, st), (mg, xm, sm)):
+        idx = lib.tensor(index, device=xx.device)
+        out = lib.zeros(3, 5, device=xx.device).scatter(1, idx, ss * ss) * xx
+        (gs,) = lib.autograd.grad(out.pow(2).sum(), ss, create_graph=True)
+        (ggs,) = lib.autograd.grad(gs.sin().sum(), ss)
+        grads.append((gs.detach().cpu().numpy(), ggs.cpu().numpy()))
+    for a, b in zip(grads[1], grads[0]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "fn,shape,kernel,size",
+    [("3d", (1, 1, 5, 5, 5), 2, (4, 4, 4)), ("3d", (1, 1, 1, 5, 5), (1, 2, 2), (1, 3, 3)),
+     ("3d", (1, 1, 6, 5, 5), 2, (3, 4, 4)), ("3d", (1, 1, 6, 5, 6), 2, (3, 4, 3)),
+     ("2d", (1, 1, 6, 5), 2, (3, 5)), ("2d", (1, 1, 5, 5), 2, (5, 5))],
+)  # fmt: skip
+def test_fractional_max_pool_refuses_the_sizes_pytorch_refuses(fn, shape, kernel, size):
+    # PyTorch's 3-d kernel wants output + kernel - 1 strictly below the input (2-d: at most)
+    messages = []
+    for lib in (torch, mg):
+        pool = getattr(lib.nn.functional, f"fractional_max_pool{fn}")
+        with pytest.raises(RuntimeError) as err:
+            pool(lib.ones(*shape), kernel, output_size=size,
+                 _random_samples=lib.rand(1, 1, len(shape) - 2))  # fmt: skip
+        messages.append(str(err.value))
+    assert messages[1] == messages[0]
+    ok = mg.nn.functional.fractional_max_pool3d(
+        mg.ones(1, 1, 2, 5, 5), (1, 2, 2), output_size=(1, 3, 3)
+    )
+    assert tuple(ok.shape) == (1, 1, 1, 3, 3)

@@ -329,6 +329,11 @@ PORTS = [
     ("coteaching_noisy_labels.py", [], (2e-3, 1e-5), ()),
     ("coteaching_noisy_labels.py", ["--select", "kthvalue"], (2e-3, 1e-5), ()),
     ("custom_op_swiglu.py", [], (2e-3, 1e-5), ()),
+    ("profiler_schedule_mlp.py", [], (2e-3, 1e-5), ()),
+    ("vnet_instancenorm3d.py", [], (2e-3, 1e-5), ()),
+    ("vnet_instancenorm3d.py", ["--norm", "batch"], (2e-3, 1e-5), ()),
+    ("fractional_maxpool_lrn.py", [], (2e-3, 1e-5), ()),
+    ("fractional_maxpool_lrn.py", ["--output-size", "--pool", "3d"], (2e-3, 1e-5), ()),
 ]  # fmt: skip
 
 

@@ -60,10 +60,15 @@ def _fractional(x: Tensor, nd: int, kernel_size, output_size, output_ratio, retu
         out = tuple(int(s * r) for s, r in zip(spatial, ratio))
     else:
         out = _tuple(output_size, nd, "output_size")
-    for s, o, kk in zip(spatial, out, k):
-        if o + kk - 1 > s:
-            raise ShapeError(f"{op}: output size {o} with kernel {kk} is too large relative to "
-                             f"input size {s} (need output + kernel - 1 <= input)")  # fmt: skip
+    # NOTE: PyTorch's checks, in its order; its 3-d kernel wants output + kernel - 1 strictly
+    # below the input size (a depth-1 volume cannot be pooled), its 2-d kernel at most equal
+    dims = ((0, "height"), (1, "width")) if nd == 2 else ((0, "time"), (2, "width"), (1, "height"))
+    for d, name in dims:
+        excess = out[d] + k[d] - 1 - spatial[d]
+        if excess > 0 or (nd == 3 and excess == 0):
+            where = op if nd == 2 else f"{op}_out"
+            raise ShapeError(f"{where}(): pool {name} {k[d]} too large relative to input "
+                             f"{name} {spatial[d]}")  # fmt: skip
     n, c = x.shape[0], x.shape[1]
     xp = backend.array_module(x._data)
     dtype = xp.dtype(x._data.dtype)

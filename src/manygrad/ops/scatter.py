@@ -52,8 +52,10 @@ class Scatter(Function):
         keep[self.mesh] = False
         gs = None
         if self.src_shape is not None:
-            if tuple(self.src_shape) != tuple(self.mesh[0].shape):
-                return NotImplemented  # NOTE: src larger than index: first derivative only
+            # NOTE: src larger than index: first derivative only (the mesh's arrays are an
+            # open grid, so the index's shape is read from the part it covers)
+            if tuple(self.src_shape) != tuple(sl.stop for sl in self.part):
+                return NotImplemented
             gs = getitem(g, self.mesh)
         return g * Tensor._wrap(keep), None, None, gs
 

@@ -1,6 +1,6 @@
 """max_unpool1d/2d/3d (the partial inverse of max pooling: each value goes back to the
 position its index names, zeros elsewhere), the ``*_with_indices`` names of max pooling,
-and pdist. Compositions of differentiable ops (scatter_add, gather, norm)."""
+and pdist. Compositions of differentiable ops (scatter, gather, norm)."""
 
 # ruff: noqa: A002  (`input` is PyTorch's argument name)
 from __future__ import annotations
@@ -10,9 +10,9 @@ from ..autograd import Function
 from ..cpu import _sortscan
 from ..errors import ShapeError
 from ..tensor import Tensor
-from .indexing import scatter_add
 from .pool import max_pool1d, max_pool2d
 from .reduce import norm
+from .scatter import scatter
 
 
 def _ntuple(v, n: int, what: str) -> tuple:
@@ -42,7 +42,9 @@ def _unpool(op: str, nd: int, input: Tensor, indices: Tensor, kernel_size, strid
     out = creation.zeros(*lead, flat, dtype=input.dtype, device=input.device)
     src = input.reshape(*lead, -1)
     idx = indices.reshape(*lead, -1)
-    return scatter_add(out, len(lead), idx, src).reshape(*lead, *size)
+    # NOTE: written, not added: overlapping windows (kernel > stride, fractional pooling)
+    # pick one input position twice, and PyTorch puts its value there once
+    return scatter(out, len(lead), idx, src).reshape(*lead, *size)
 
 
 def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
