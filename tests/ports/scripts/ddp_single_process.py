@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.nn.parallel import DistributedDataParallel as DDP  # noqa: N817
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 
@@ -27,7 +27,9 @@ def setup(init):
         dist.init_process_group("gloo", rank=rank, world_size=world_size)
     else:
         path = os.path.join(tempfile.mkdtemp(), "rendezvous")
-        dist.init_process_group("gloo", init_method=f"file://{path}", rank=rank, world_size=world_size)
+        dist.init_process_group(
+            "gloo", init_method=f"file://{path}", rank=rank, world_size=world_size
+        )
     return rank, world_size
 
 
@@ -38,7 +40,9 @@ def main():
     parser.add_argument("--init", choices=["env", "file"], default="file")
     args = parser.parse_args()
     rank, world_size = setup(args.init)
-    print(f"rank {dist.get_rank()} of {dist.get_world_size()}, backend {dist.get_backend()}, initialized {dist.is_initialized()}")
+    print(
+        f"rank {dist.get_rank()} of {dist.get_world_size()}, backend {dist.get_backend()}, initialized {dist.is_initialized()}"
+    )
     torch.manual_seed(0)
 
     x = torch.randn(256, 10)
@@ -70,7 +74,9 @@ def main():
             total += torch.tensor([loss.item() * args.accum * len(xb), len(xb)])
         dist.all_reduce(total, op=dist.ReduceOp.SUM)
         if rank == 0:
-            print(f"epoch {epoch}: loss {total[0].item() / total[1].item():.6f} samples {int(total[1].item())}")
+            print(
+                f"epoch {epoch}: loss {total[0].item() / total[1].item():.6f} samples {int(total[1].item())}"
+            )
         dist.barrier()
 
     path = os.path.join(tempfile.mkdtemp(), "ckpt.pt")
@@ -81,7 +87,9 @@ def main():
     state = torch.load(path, map_location="cpu")
     plain.load_state_dict(state["model"])
     with torch.no_grad():
-        print(f"reloaded eval loss {F.mse_loss(plain(x), y).item():.6f} from epoch {state['epoch']}")
+        print(
+            f"reloaded eval loss {F.mse_loss(plain(x), y).item():.6f} from epoch {state['epoch']}"
+        )
     dist.destroy_process_group()
     print(f"initialized after destroy: {dist.is_initialized()}")
 

@@ -90,7 +90,9 @@ def main():
     model.fuse_model(is_qat=True)
     model.qconfig = tq.get_default_qat_qconfig(args.backend)
     tq.prepare_qat(model, inplace=True)
-    print(f"fused conv: {type(model.conv).__name__}, block conv2: {type(model.block.conv2).__name__}")
+    print(
+        f"fused conv: {type(model.conv).__name__}, block conv2: {type(model.block.conv2).__name__}"
+    )
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
 
     for epoch in range(args.epochs):
@@ -105,7 +107,9 @@ def main():
             loss.backward()
             optimizer.step()
         val_loss, acc = evaluate(model, xv, yv)
-        print(f"epoch {epoch}: train loss {loss.item():.5f} qat val loss {val_loss:.5f} acc {acc:.3f}")
+        print(
+            f"epoch {epoch}: train loss {loss.item():.5f} qat val loss {val_loss:.5f} acc {acc:.3f}"
+        )
 
     scale = model.conv.activation_post_process.scale
     print(f"first activation scale {scale.item():.6f}")
