@@ -201,3 +201,16 @@ def test_mean_of_a_quantized_conv_output_matches():
         outs.append(_out(y.mean([2, 3])))
     assert outs[0][1:] == outs[1][1:]
     np.testing.assert_array_equal(outs[1][0], outs[0][0])
+
+
+@pytest.mark.parametrize("dim", [1, 2, None])
+def test_quantized_softmax_module_matches(dim):
+    import manygrad.ao.nn.quantized as mnnq
+
+    x = np.random.default_rng(4).normal(0, 2, (4, 6, 9)).astype(np.float32)
+    a = torch.ao.nn.quantized.Softmax(dim, 1 / 256, 0)(_q(torch, x))
+    b = mnnq.Softmax(dim, 1 / 256, 0)(_q(mg, x))
+    assert (a.q_scale(), a.q_zero_point()) == (b.q_scale(), b.q_zero_point())
+    np.testing.assert_array_equal(b.int_repr().numpy(), a.int_repr().numpy())
+    assert repr(mnnq.Softmax(dim)) == repr(torch.ao.nn.quantized.Softmax(dim))
+    assert mnnq.MaxPool2d is mg.nn.MaxPool2d

@@ -1,5 +1,6 @@
 """``torch.ao.nn.quantized`` (also ``torch.nn.quantized``): statically quantized modules."""
 
+from ....nn import MaxPool2d  # noqa: E402  (PyTorch's quantized MaxPool2d is the float one)
 from . import dynamic, functional  # noqa: F401
 from .activation import (
     ELU,
@@ -11,6 +12,7 @@ from .activation import (
     PReLU,
     ReLU6,
     Sigmoid,
+    Softmax,
 )
 from .conv import Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .embedding import Embedding, EmbeddingBag
@@ -24,4 +26,4 @@ __all__ = ["BatchNorm2d", "BatchNorm3d", "Conv1d", "Conv2d", "Conv3d", "ConvTran
            "EmbeddingBag", "FXFloatFunctional", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
            "InstanceNorm3d", "LayerNorm",
            "FloatFunctional", "Hardswish", "LeakyReLU", "Linear", "QFunctional", "Quantize",
-           "ReLU6", "Sigmoid", "dynamic", "functional"]  # fmt: skip
+           "MaxPool2d", "ReLU6", "Sigmoid", "Softmax", "dynamic", "functional"]  # fmt: skip

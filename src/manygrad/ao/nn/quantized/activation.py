@@ -96,6 +96,38 @@ class Sigmoid(_Requantizing):
         self.output_scale, self.output_zero_point = float(output_scale), int(output_zero_point)
 
 
+class Softmax(Module):
+    """Softmax of a quantized tensor along ``dim``, quantized with ``scale`` / ``zero_point``
+    (PyTorch's kernel: the dequantized values' softmax, quantized)."""
+
+    def __init__(self, dim=None, scale: float = 1.0, zero_point: int = 0):
+        super().__init__()
+        self.dim, self.scale, self.zero_point = dim, scale, zero_point
+
+    def _get_name(self) -> str:
+        return "QuantizedSoftmax"
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+    def forward(self, input):
+        import manygrad as mg
+
+        from ...qtensor import quantize_per_tensor as quantize
+
+        x = _qops.per_tensor(self._get_name(), input)
+        dim = self.dim
+        if dim is None:  # NOTE: PyTorch's legacy choice of dim
+            dim = 0 if x.ndim in (0, 1, 3) else 1
+        y = mg.softmax(x.dequantize(), dim)
+        return quantize(y, float(self.scale), int(self.zero_point), x.dtype)
+
+    @classmethod
+    def from_float(cls, mod: Module, use_precomputed_fake_quant: bool = False) -> Softmax:
+        scale, zero_point = mod.activation_post_process.calculate_qparams()
+        return cls(mod.dim, float(scale), int(zero_point))
+
+
 class LeakyReLU(_Requantizing):
     """``x > 0 ? x : negative_slope * x``, requantized."""
 
@@ -236,4 +268,4 @@ class BatchNorm3d(BatchNorm2d):
 
 
 __all__ = ["BatchNorm2d", "BatchNorm3d", "Dropout", "ELU", "Hardswish", "LeakyReLU", "PReLU",
-           "ReLU6", "Sigmoid"]  # fmt: skip
+           "ReLU6", "Sigmoid", "Softmax"]  # fmt: skip
