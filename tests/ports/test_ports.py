@@ -336,6 +336,9 @@ PORTS = [
     ("fractional_maxpool_lrn.py", ["--output-size", "--pool", "3d"], (2e-3, 1e-5), ()),
     ("ddp_single_process.py", [], (2e-3, 1e-5), ()),
     ("ddp_single_process.py", ["--init", "env", "--accum", "1"], (2e-3, 1e-5), ()),
+    ("masked_pooling_sets.py", [], (2e-3, 1e-5), ()),
+    ("masked_pooling_sets.py", ["--pooling", "plain"], (2e-3, 1e-5), ()),
+    ("model_soup_vmap.py", [], (2e-3, 1e-5), ()),
     # NOTE: 4 epochs: fake quantization makes this training chaotic once observers stop
     # (PyTorch itself, from inputs scaled by 1 + 1e-7, moves 0.3% in epoch 4). The int8
     # losses are 7e-4 off: the first observer's running max (a convolution's largest output)
