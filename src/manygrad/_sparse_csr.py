@@ -189,29 +189,55 @@ def _infer_size(cidx, pidx, vals, layout: str) -> tuple:
     return tuple(cidx.shape[:-1]) + (rows, cols) + dense
 
 
-def _layout_ctor(layout: str, cname: str, pname: str):
-    def ctor(compressed, plain, values, size=None, *, dtype=None, device=None,
-             pin_memory=False, requires_grad: bool = False, check_invariants=None):  # fmt: skip
-        return sparse_compressed_tensor(compressed, plain, values, size, dtype=dtype,
-                                        layout=layout, device=device,
-                                        requires_grad=requires_grad,
-                                        check_invariants=check_invariants)  # fmt: skip
-
-    name = f"{layout}_tensor"
-    ctor.__name__ = ctor.__qualname__ = name
-    ctor.__doc__ = (
-        f"A sparse tensor in the ``mg.{layout}`` layout from ``{cname}``, ``{pname}`` and "
-        f"``values``; the arguments are those of ``mg.sparse_compressed_tensor``.\n\n"
-        f"    Example: ``mg.{name}([0, 1, 2], [1, 0], "
-        + ("mg.ones(2, 2, 2)``" if layout in BLOCKED else "[3.0, 4.0])``")
-    )
-    return ctor
+def _build(layout, cidx, pidx, values, size, dtype, dev, requires_grad, check_invariants):
+    return sparse_compressed_tensor(cidx, pidx, values, size, dtype=dtype, layout=layout,
+                                    device=dev, requires_grad=requires_grad,
+                                    check_invariants=check_invariants)  # fmt: skip
 
 
-sparse_csr_tensor = _layout_ctor("sparse_csr", "crow_indices", "col_indices")
-sparse_csc_tensor = _layout_ctor("sparse_csc", "ccol_indices", "row_indices")
-sparse_bsr_tensor = _layout_ctor("sparse_bsr", "crow_indices", "col_indices")
-sparse_bsc_tensor = _layout_ctor("sparse_bsc", "ccol_indices", "row_indices")
+def sparse_csr_tensor(crow_indices, col_indices, values, size=None, *, dtype=None, layout=None,
+                      device=None, pin_memory=False, requires_grad: bool = False,
+                      check_invariants=None) -> SparseCompressedTensor:  # fmt: skip
+    """A CSR tensor from ``crow_indices``, ``col_indices`` and ``values`` (the arguments of
+    ``mg.sparse_compressed_tensor``).
+
+    Example: ``mg.sparse_csr_tensor([0, 1, 2], [1, 0], [3.0, 4.0])``
+    """
+    return _build("sparse_csr", crow_indices, col_indices, values, size, dtype, device,
+                  requires_grad, check_invariants)  # fmt: skip
+
+
+def sparse_csc_tensor(ccol_indices, row_indices, values, size=None, *, dtype=None, layout=None,
+                      device=None, pin_memory=False, requires_grad: bool = False,
+                      check_invariants=None) -> SparseCompressedTensor:  # fmt: skip
+    """A CSC tensor from ``ccol_indices``, ``row_indices`` and ``values``.
+
+    Example: ``mg.sparse_csc_tensor([0, 1, 2], [1, 0], [3.0, 4.0])``
+    """
+    return _build("sparse_csc", ccol_indices, row_indices, values, size, dtype, device,
+                  requires_grad, check_invariants)  # fmt: skip
+
+
+def sparse_bsr_tensor(crow_indices, col_indices, values, size=None, *, dtype=None, layout=None,
+                      device=None, pin_memory=False, requires_grad: bool = False,
+                      check_invariants=None) -> SparseCompressedTensor:  # fmt: skip
+    """A BSR tensor from ``crow_indices``, ``col_indices`` and blocks of ``values``.
+
+    Example: ``mg.sparse_bsr_tensor([0, 1, 2], [1, 0], mg.ones(2, 2, 2))``
+    """
+    return _build("sparse_bsr", crow_indices, col_indices, values, size, dtype, device,
+                  requires_grad, check_invariants)  # fmt: skip
+
+
+def sparse_bsc_tensor(ccol_indices, row_indices, values, size=None, *, dtype=None, layout=None,
+                      device=None, pin_memory=False, requires_grad: bool = False,
+                      check_invariants=None) -> SparseCompressedTensor:  # fmt: skip
+    """A BSC tensor from ``ccol_indices``, ``row_indices`` and blocks of ``values``.
+
+    Example: ``mg.sparse_bsc_tensor([0, 1, 2], [1, 0], mg.ones(2, 2, 2))``
+    """
+    return _build("sparse_bsc", ccol_indices, row_indices, values, size, dtype, device,
+                  requires_grad, check_invariants)  # fmt: skip
 
 
 def coo_to_csr(coo) -> SparseCompressedTensor:

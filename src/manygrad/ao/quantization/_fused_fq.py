@@ -70,28 +70,28 @@ def _set(t: Tensor, values) -> None:
 
 
 def fused_moving_avg_obs_fake_quant(
-    self: Tensor, observer_on: Tensor, fake_quant_on: Tensor, running_min: Tensor,
+    input: Tensor, observer_on: Tensor, fake_quant_on: Tensor, running_min: Tensor,
     running_max: Tensor, scale: Tensor, zero_point: Tensor, averaging_const: float,
     quant_min: int, quant_max: int, ch_axis: int, per_row_fake_quant: bool = False,
     symmetric_quant: bool = False,
 ) -> Tensor:  # fmt: skip
-    """Observe ``self`` into ``running_min`` / ``running_max`` (a moving average with weight
+    """Observe ``input`` into ``running_min`` / ``running_max`` (a moving average with weight
     ``averaging_const``; the first batch sets them) while ``observer_on``, then, while
-    ``fake_quant_on``, write the qparams into ``scale`` / ``zero_point`` and return ``self``
+    ``fake_quant_on``, write the qparams into ``scale`` / ``zero_point`` and return ``input``
     fake-quantized (straight-through gradient); per row along dim 0 when
-    ``per_row_fake_quant``. Otherwise ``self`` comes back as a copy."""
+    ``per_row_fake_quant``. Otherwise ``input`` comes back as a copy."""
     import manygrad as mg
 
     np = backend.np
-    if ch_axis >= self.ndim:
+    if ch_axis >= input.ndim:
         raise RuntimeError("Error in fused_moving_avg_obs_fake_quant_cpu: ch_axis must be < "
                            "self.dim()")  # fmt: skip
-    x = self.detach()
+    x = input.detach()
     if per_row_fake_quant:
         if ch_axis != 0:
             raise RuntimeError("Per-channel FakeQuant in fused_moving_avg_obs_fake_quant is only "
                                "supported on axis == 0")  # fmt: skip
-        n = self.shape[ch_axis]
+        n = input.shape[ch_axis]
         if running_min.numel() == 0:
             _set(running_min, np.full(n, np.inf, np.float32))
             _set(running_max, np.full(n, -np.inf, np.float32))
@@ -112,7 +112,7 @@ def fused_moving_avg_obs_fake_quant(
         _set(running_min, rmin.reshape(tuple(running_min.shape)))
         _set(running_max, rmax.reshape(tuple(running_max.shape)))
     if int(fake_quant_on.reshape(-1)[0]) == 0:
-        return self.clone()
+        return input.clone()
     rmin = running_min.cpu().numpy().reshape(-1)
     rmax = running_max.cpu().numpy().reshape(-1)
     if not per_row_fake_quant:
@@ -124,10 +124,10 @@ def fused_moving_avg_obs_fake_quant(
         _set(scale, sc)
         _set(zero_point, zp)
         return mg.fake_quantize_per_channel_affine(
-            self, scale.float(), zero_point.int(), ch_axis, quant_min, quant_max
+            input, scale.float(), zero_point.int(), ch_axis, quant_min, quant_max
         )
     with mg.no_grad():
         scale.reshape(-1)[0] = float(sc[0])
         zero_point.reshape(-1)[0] = int(zp[0])
-    return mg.fake_quantize_per_tensor_affine(self, float(sc[0]), int(zp[0]), quant_min,
+    return mg.fake_quantize_per_tensor_affine(input, float(sc[0]), int(zp[0]), quant_min,
                                               quant_max)  # fmt: skip
