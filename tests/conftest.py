@@ -27,3 +27,15 @@ def _seed():
     mg.manual_seed(0)
     mg.backend.fake_stats.reset()
     yield
+
+
+@pytest.fixture
+def qnnpack():
+    """PyTorch's qnnpack quantized engine for one test: its int32 sums are exact, as
+    manygrad's (the x86 engine saturates pairs of uint8 x int8 products at int16)."""
+    import torch
+
+    old = torch.backends.quantized.engine
+    torch.backends.quantized.engine = "qnnpack"
+    yield
+    torch.backends.quantized.engine = old

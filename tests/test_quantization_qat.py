@@ -25,16 +25,6 @@ def _copy_weights(src, dst):
     dst.load_state_dict({k: mg.tensor(v.detach().numpy()) for k, v in src.state_dict().items()})
 
 
-@pytest.fixture
-def qnnpack():
-    """PyTorch's qnnpack engine: exact int32 sums, as manygrad's kernels (fbgemm's x86 path
-    saturates u8 x s8 pair sums at int16 without reduce_range)."""
-    old = torch.backends.quantized.engine
-    torch.backends.quantized.engine = "qnnpack"
-    yield
-    torch.backends.quantized.engine = old
-
-
 # ------------------------------------------------------------------ fusion: types and errors
 CASES = [
     ("Conv1d", "BatchNorm1d", None, (2, 3, 9)),

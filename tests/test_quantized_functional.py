@@ -15,14 +15,6 @@ import manygrad.ao.nn.quantized.functional as mqF
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
-@pytest.fixture
-def qnnpack():
-    old = torch.backends.quantized.engine
-    torch.backends.quantized.engine = "qnnpack"
-    yield
-    torch.backends.quantized.engine = old
-
-
 def _q(lib, x, scale=0.05, zp=61):
     return lib.quantize_per_tensor(lib.tensor(x), scale, zp, lib.quint8)
 

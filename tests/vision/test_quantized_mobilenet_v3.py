@@ -16,15 +16,6 @@ def _np(t):
     return t.detach().numpy() if isinstance(t, torch.Tensor) else t.detach().cpu().numpy()
 
 
-@pytest.fixture
-def qnnpack():
-    """PyTorch's qnnpack engine: exact int32 sums, as manygrad's kernels."""
-    old = torch.backends.quantized.engine
-    torch.backends.quantized.engine = "qnnpack"
-    yield
-    torch.backends.quantized.engine = old
-
-
 def test_mobilenet_v3_large_quantized_from_qat_checkpoint(tv, qnnpack):
     """torchvision's int8 MobileNet V3 path: a QAT checkpoint (made here by torchvision with
     trained batch-norm statistics) loads strictly into manygrad's quantize=True builder and
