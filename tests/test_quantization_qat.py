@@ -9,6 +9,7 @@ import torch
 import manygrad as mg
 import manygrad.ao.nn.intrinsic as mnni
 import manygrad.ao.nn.intrinsic.qat as mnniqat
+import manygrad.ao.nn.qat as mnnqat
 import manygrad.ao.quantization as mq
 
 tq = torch.ao.quantization
@@ -324,3 +325,56 @@ def test_default_qat_qconfig_versions_match():
                 assert list(a.state_dict()) == list(b.state_dict())
     with pytest.raises(AssertionError, match="Version number"):
         mq.get_default_qat_qconfig("x86", 2)
+
+
+def test_qat_embeddings_train_and_convert_like_pytorch():
+    """Embedding / EmbeddingBag QAT (float-qparams rows, NoopObserver activations): losses,
+    gradients and the converted quantized tables as PyTorch's."""
+    rng = np.random.default_rng(8)
+    idx = rng.integers(0, 10, (3, 16))
+    offsets = np.array([0, 5, 9, 14])
+    res = []
+    for lib, q in ((torch, tq), (mg, mq)):
+        torch.manual_seed(0)
+        tmods = (torch.nn.Embedding(10, 6), torch.nn.EmbeddingBag(10, 6, mode="sum"))
+        mods = (
+            tmods
+            if lib is torch
+            else (mg.nn.Embedding(10, 6), mg.nn.EmbeddingBag(10, 6, mode="sum"))
+        )
+        if lib is mg:
+            for a, b in zip(tmods, mods):
+                _copy_weights(a, b)
+        model = lib.nn.ModuleDict({"emb": mods[0], "bag": mods[1]})
+        for m in mods:
+            m.qconfig = q.default_embedding_qat_qconfig
+        q.prepare_qat(model, mapping=q.get_embedding_qat_module_mappings(), inplace=True)
+        rec = {"types": [type(m).__name__ for m in model.values()], "loss": [], "grad": []}
+        assert all(hasattr(m, "weight_fake_quant") for m in model.values())
+        opt = lib.optim.SGD(model.parameters(), lr=0.5)
+        for i in range(3):
+            e = model["emb"](lib.tensor(idx[i]))
+            b = model["bag"](lib.tensor(idx[i]), lib.tensor(offsets))
+            loss = (e * e).mean() + b.sum() * 0.1
+            opt.zero_grad()
+            loss.backward()
+            rec["grad"].append(_np(model["emb"].weight.grad).copy())
+            opt.step()
+            rec["loss"].append(float(loss))
+        qm = q.convert(model, mapping=q.get_embedding_static_quant_module_mappings())
+        rec["qtypes"] = [m._get_name() for m in qm.values()]
+        rec["emb"] = _np(qm["emb"](lib.tensor(idx[0])))
+        rec["bag"] = _np(qm["bag"](lib.tensor(idx[1]), lib.tensor(offsets)))
+        rec["codes"] = _np(qm["emb"].weight().int_repr())
+        res.append(rec)
+    t, m = res
+    assert t["types"] == ["Embedding", "EmbeddingBag"] == m["types"]
+    assert t["qtypes"] == m["qtypes"] == ["QuantizedEmbedding", "QuantizedEmbeddingBag"]
+    np.testing.assert_allclose(m["loss"], t["loss"], rtol=1e-5)
+    for a, b in zip(t["grad"], m["grad"]):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(m["codes"], t["codes"])
+    np.testing.assert_allclose(m["emb"], t["emb"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m["bag"], t["bag"], rtol=1e-5, atol=1e-5)
+    with pytest.raises(AssertionError, match="per_channel_affine_float_qparams"):
+        mnnqat.Embedding(4, 2, qconfig=mq.get_default_qat_qconfig("x86"))

@@ -244,3 +244,11 @@ fused_per_channel_wt_fake_quant_range_neg_127_to_127 = FusedMovingAvgObsFakeQuan
     observer=MovingAveragePerChannelMinMaxObserver, quant_min=-127, quant_max=127,
     dtype=D.qint8, qscheme=per_channel_symmetric, eps=2**-12,
 )  # fmt: skip
+default_embedding_fake_quant = FakeQuantize.with_args(
+    observer=MovingAveragePerChannelMinMaxObserver, qscheme=per_channel_affine_float_qparams,
+    dtype=D.quint8, quant_min=0, quant_max=255, ch_axis=0, averaging_constant=1,
+)  # fmt: skip
+default_embedding_fake_quant_4bit = FakeQuantize.with_args(
+    observer=MovingAveragePerChannelMinMaxObserver, qscheme=per_channel_affine_float_qparams,
+    ch_axis=0, dtype=D.quint4x2, averaging_constant=1,
+)  # fmt: skip

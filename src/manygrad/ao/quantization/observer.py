@@ -301,6 +301,21 @@ class PlaceholderObserver(ObserverBase):
         raise RuntimeError("calculate_qparams should not be called for PlaceholderObserver")
 
 
+class NoopObserver(ObserverBase):
+    """Records nothing and has no qparams: passes its ``dtype`` on to ``from_float`` (float
+    activations around QAT embeddings, float16 weights)."""
+
+    def __init__(self, dtype=D.float16, custom_op_name: str = ""):
+        super().__init__(dtype=dtype, is_dynamic=False)
+        self.custom_op = custom_op_name
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+    def calculate_qparams(self):
+        raise RuntimeError("calculate_qparams should not be called for NoopObserver")
+
+
 class FixedQParamsObserver(ObserverBase):
     """Records nothing; its qparams are the fixed ``scale`` / ``zero_point`` (per tensor), as
     for outputs with a known range (sigmoid, tanh, softmax).

@@ -14,6 +14,8 @@ from ... import dtypes as D
 from ...nn import Module
 from .fake_quantize import (
     FakeQuantize,
+    default_embedding_fake_quant,
+    default_embedding_fake_quant_4bit,
     default_fake_quant,
     default_per_channel_weight_fake_quant,
     default_weight_fake_quant,
@@ -21,6 +23,7 @@ from .fake_quantize import (
 from .observer import (
     HistogramObserver,
     MovingAverageMinMaxObserver,
+    NoopObserver,
     PlaceholderObserver,
     default_dynamic_quant_observer,
     default_float_qparams_observer,
@@ -151,3 +154,10 @@ class QuantWrapper(Module):
 
     def forward(self, x):
         return self.dequant(self.module(self.quant(x)))
+
+
+# NOTE: QAT of embeddings: float activations, float-qparams fake-quantized weights
+default_embedding_qat_qconfig = QConfig(activation=NoopObserver.with_args(dtype=D.float32),
+                                        weight=default_embedding_fake_quant)  # fmt: skip
+default_embedding_qat_qconfig_4bit = QConfig(activation=NoopObserver.with_args(dtype=D.float32),
+                                             weight=default_embedding_fake_quant_4bit)  # fmt: skip

@@ -283,6 +283,19 @@ def get_default_dynamic_quant_module_mappings() -> dict:
     return dict(DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS)
 
 
+def get_embedding_qat_module_mappings() -> dict:
+    """``prepare_qat``'s mapping with ``nn.Embedding`` / ``nn.EmbeddingBag`` swapped for their
+    QAT versions too."""
+    return {**DEFAULT_QAT_MODULE_MAPPINGS, nn.Embedding: nnqat.Embedding,
+            nn.EmbeddingBag: nnqat.EmbeddingBag}  # fmt: skip
+
+
+def get_embedding_static_quant_module_mappings() -> dict:
+    """``convert``'s mapping with the QAT embeddings swapped for quantized ones too."""
+    return {**DEFAULT_STATIC_QUANT_MODULE_MAPPINGS, nnqat.Embedding: nnq.Embedding,
+            nnqat.EmbeddingBag: nnq.EmbeddingBag}  # fmt: skip
+
+
 def get_static_quant_module_class(float_module_class, additional_static_quant_mapping=None,
                                   is_reference: bool = False):  # fmt: skip
     """The quantized module class ``convert`` swaps ``float_module_class`` for."""
@@ -330,6 +343,7 @@ __all__ = [
     "DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS", "DEFAULT_QAT_MODULE_MAPPINGS",
     "DEFAULT_STATIC_QUANT_MODULE_MAPPINGS", "convert", "per_channel_dynamic_qconfig", "prepare",
     "get_default_dynamic_quant_module_mappings", "get_default_qat_module_mappings",
+    "get_embedding_qat_module_mappings", "get_embedding_static_quant_module_mappings",
     "get_default_static_quant_module_mappings", "get_dynamic_quant_module_class",
     "get_static_quant_module_class", "prepare_qat", "propagate_qconfig_", "quantize",
     "quantize_dynamic", "quantize_qat", "swap_module",

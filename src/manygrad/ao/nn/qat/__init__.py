@@ -126,4 +126,97 @@ class Conv3d(_ConvNd, nn.Conv3d):
     _FLOAT_MODULE = _FLOAT_CONV_MODULE = nn.Conv3d
 
 
-__all__ = ["Conv1d", "Conv2d", "Conv3d", "Linear"]
+def _check_embedding_qconfig(cls, qconfig) -> None:
+    from ...qtensor import per_channel_affine_float_qparams
+
+    scheme = qconfig.weight().qscheme
+    if scheme is not per_channel_affine_float_qparams:
+        kind = "Embedding Bag" if cls.__name__ == "EmbeddingBag" else "Embedding"
+        raise AssertionError(f"{kind} weights requires a qscheme of "
+                             f"torch.per_channel_affine_float_qparams Got {scheme}")  # fmt: skip
+
+
+class Embedding(nn.Embedding):
+    """``nn.Embedding`` whose weight is fake-quantized per row with float qparams (QAT of
+    embedding tables: ``default_embedding_qat_qconfig``).
+
+    Example:
+        >>> emb.qconfig = torch.ao.quantization.default_embedding_qat_qconfig
+        >>> prepare_qat(model, mapping=get_embedding_qat_module_mappings(), inplace=True)
+    """
+
+    _FLOAT_MODULE = nn.Embedding
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
+                 norm_type=2.0, scale_grad_by_freq=False, sparse=False, _weight=None,
+                 device=None, dtype=None, qconfig=None):  # fmt: skip
+        super().__init__(num_embeddings, embedding_dim, padding_idx, max_norm, norm_type,
+                         scale_grad_by_freq, sparse, _weight, device=device, dtype=dtype)  # fmt: skip
+        if not qconfig:
+            raise AssertionError("qconfig must be provided for QAT module")
+        _check_embedding_qconfig(type(self), qconfig)
+        self.qconfig = qconfig
+        self.weight_fake_quant = qconfig.weight()
+
+    def forward(self, input):  # noqa: A002 - PyTorch's name
+        return F.embedding(input, self.weight_fake_quant(self.weight), self.padding_idx,
+                           self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse)  # fmt: skip
+
+    @classmethod
+    def from_float(cls, mod, use_precomputed_fake_quant: bool = False):
+        _check_float(cls, mod)
+        _check_embedding_qconfig(cls, mod.qconfig)
+        return cls(mod.num_embeddings, mod.embedding_dim, mod.padding_idx, mod.max_norm,
+                   mod.norm_type, mod.scale_grad_by_freq, mod.sparse, mod.weight,
+                   qconfig=mod.qconfig)  # fmt: skip
+
+    def to_float(self):
+        emb = nn.Embedding(self.num_embeddings, self.embedding_dim, self.padding_idx,
+                           self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse)  # fmt: skip
+        emb.weight = nn.Parameter(self.weight.detach())
+        emb.train(self.training)
+        return emb
+
+
+class EmbeddingBag(nn.EmbeddingBag):
+    """``nn.EmbeddingBag`` whose weight is fake-quantized per row with float qparams."""
+
+    _FLOAT_MODULE = nn.EmbeddingBag
+
+    def __init__(self, num_embeddings, embedding_dim, max_norm=None, norm_type=2.0,
+                 scale_grad_by_freq=False, mode="mean", sparse=False, _weight=None,
+                 include_last_offset=False, padding_idx=None, qconfig=None, device=None,
+                 dtype=None):  # fmt: skip
+        super().__init__(num_embeddings, embedding_dim, max_norm, norm_type, scale_grad_by_freq,
+                         mode, sparse, _weight, include_last_offset, padding_idx, device=device,
+                         dtype=dtype)  # fmt: skip
+        if not qconfig:
+            raise AssertionError("qconfig must be provided for QAT module")
+        _check_embedding_qconfig(type(self), qconfig)
+        self.qconfig = qconfig
+        self.weight_fake_quant = qconfig.weight()
+
+    def forward(self, input, offsets=None, per_sample_weights=None):  # noqa: A002
+        return F.embedding_bag(input, self.weight_fake_quant(self.weight), offsets,
+                               self.max_norm, self.norm_type, self.scale_grad_by_freq,
+                               self.mode, self.sparse, per_sample_weights,
+                               self.include_last_offset, self.padding_idx)  # fmt: skip
+
+    @classmethod
+    def from_float(cls, mod, use_precomputed_fake_quant: bool = False):
+        _check_float(cls, mod)
+        _check_embedding_qconfig(cls, mod.qconfig)
+        return cls(mod.num_embeddings, mod.embedding_dim, mod.max_norm, mod.norm_type,
+                   mod.scale_grad_by_freq, mod.mode, mod.sparse, mod.weight,
+                   mod.include_last_offset, mod.padding_idx, qconfig=mod.qconfig)  # fmt: skip
+
+    def to_float(self):
+        bag = nn.EmbeddingBag(self.num_embeddings, self.embedding_dim, self.max_norm,
+                              self.norm_type, self.scale_grad_by_freq, self.mode, self.sparse,
+                              None, self.include_last_offset, self.padding_idx)  # fmt: skip
+        bag.weight = nn.Parameter(self.weight.detach())
+        bag.train(self.training)
+        return bag
+
+
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "Embedding", "EmbeddingBag", "Linear"]

@@ -142,7 +142,9 @@ class _EmbeddingBase(Module):
             raise TypeError(f"nnq.{name}.from_float only works for nn.{name}, got "
                             f"{type(mod).__name__}")  # fmt: skip
         qconfig = getattr(mod, "qconfig", None)
-        if qconfig is not None and qconfig.weight is not None:
+        if getattr(mod, "weight_fake_quant", None) is not None:  # NOTE: a QAT embedding
+            obs = mod.weight_fake_quant
+        elif qconfig is not None and qconfig.weight is not None:
             obs = qconfig.weight()
         else:
             from ...quantization.qconfig import float_qparams_weight_only_qconfig
