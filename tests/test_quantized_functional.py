@@ -206,3 +206,25 @@ def test_quantized_softmax_module_matches(dim):
     np.testing.assert_array_equal(b.int_repr().numpy(), a.int_repr().numpy())
     assert repr(mnnq.Softmax(dim)) == repr(torch.ao.nn.quantized.Softmax(dim))
     assert mnnq.MaxPool2d is mg.nn.MaxPool2d
+
+
+@pytest.mark.parametrize("dtype", ["qint8", "float16"])
+def test_dynamic_linear_relu_matches(dtype):
+    """quantize_dynamic swaps a fused nni.LinearReLU for the dynamic LinearReLU."""
+    import manygrad.ao.nn.intrinsic as mnni
+    import manygrad.ao.quantization as mq
+
+    x = np.random.default_rng(6).normal(0, 1, (5, 8)).astype(np.float32)
+    outs = []
+    for lib, q, nni in ((torch, torch.ao.quantization, torch.ao.nn.intrinsic), (mg, mq, mnni)):
+        torch.manual_seed(0)
+        t = torch.nn.Sequential(torch.nn.Linear(8, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
+        m = t
+        if lib is mg:
+            m = mg.nn.Sequential(mg.nn.Linear(8, 6), mg.nn.ReLU(), mg.nn.Linear(6, 3))
+            m.load_state_dict({k: mg.tensor(v.detach().numpy()) for k, v in t.state_dict().items()})
+        q.fuse_modules(m.eval(), ["0", "1"], inplace=True)
+        qm = q.quantize_dynamic(m, {nni.LinearReLU, lib.nn.Linear}, dtype=getattr(lib, dtype))
+        outs.append((qm[0]._get_name(), qm(lib.tensor(x)).detach().numpy()))
+    assert outs[0][0] == outs[1][0] == "DynamicQuantizedLinearReLU"
+    np.testing.assert_array_equal(outs[1][1], outs[0][1])

@@ -63,7 +63,7 @@ DEFAULT_QAT_MODULE_MAPPINGS = {
 DEFAULT_DYNAMIC_QUANT_MODULE_MAPPINGS = {
     nn.Linear: nnqd.Linear, nn.LSTM: nnqd.LSTM, nn.GRU: nnqd.GRU, nn.LSTMCell: nnqd.LSTMCell,
     nn.GRUCell: nnqd.GRUCell, nn.RNNCell: nnqd.RNNCell, nn.Embedding: nnq.Embedding,
-    nn.EmbeddingBag: nnq.EmbeddingBag,
+    nn.EmbeddingBag: nnq.EmbeddingBag, nni.LinearReLU: nniq.dynamic.LinearReLU,
 }  # fmt: skip
 # float modules PyTorch's convert would swap, that manygrad has no quantized version of
 _NOT_YET: tuple = ()

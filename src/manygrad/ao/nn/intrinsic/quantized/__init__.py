@@ -48,4 +48,7 @@ class BNReLU3d(_a.BatchNorm3d):
         return "QuantizedBNReLU3d"
 
 
-__all__ = ["BNReLU2d", "BNReLU3d", "ConvReLU1d", "ConvReLU2d", "ConvReLU3d", "LinearReLU"]
+from . import dynamic  # noqa: E402, F401
+
+__all__ = ["BNReLU2d", "BNReLU3d", "ConvReLU1d", "ConvReLU2d", "ConvReLU3d", "LinearReLU",
+           "dynamic"]  # fmt: skip
