@@ -378,3 +378,28 @@ def test_qat_embeddings_train_and_convert_like_pytorch():
     np.testing.assert_allclose(m["bag"], t["bag"], rtol=1e-5, atol=1e-5)
     with pytest.raises(AssertionError, match="per_channel_affine_float_qparams"):
         mnnqat.Embedding(4, 2, qconfig=mq.get_default_qat_qconfig("x86"))
+
+
+def test_per_channel_qat_checkpoint_loads_and_converts_like_pytorch():
+    """A PyTorch QAT state dict with per-channel weight fake quantizers (x86 qconfig) loads
+    into a freshly prepared model (scale / zero point / observer ranges resized, as
+    PyTorch's loaders do) and converts to PyTorch's outputs."""
+
+    def build(lib, q):
+        m = lib.nn.Sequential(q.QuantStub(), lib.nn.Conv2d(3, 4, 3), lib.nn.BatchNorm2d(4),
+                              lib.nn.ReLU(), q.DeQuantStub()).train()  # fmt: skip
+        q.fuse_modules_qat(m, ["1", "2", "3"], inplace=True)
+        m.qconfig = q.get_default_qat_qconfig("x86")
+        return q.prepare_qat(m, inplace=True)
+
+    torch.manual_seed(0)
+    t = build(torch, tq)
+    t(torch.randn(2, 3, 6, 6))
+    m = build(mg, mq)
+    m.load_state_dict({k: mg.tensor(v.numpy()) for k, v in t.state_dict().items()})
+    for k in ("1.weight_fake_quant.scale", "1.weight_fake_quant.activation_post_process.min_val"):
+        np.testing.assert_array_equal(_np(m.state_dict()[k]), _np(t.state_dict()[k]))
+    x = np.random.default_rng(0).normal(0, 1, (2, 3, 6, 6)).astype(np.float32)
+    a = _np(tq.convert(t.eval())(torch.tensor(x)))
+    b = _np(mq.convert(m.eval())(mg.tensor(x)))
+    np.testing.assert_array_equal(b, a)

@@ -55,6 +55,15 @@ class FakeQuantizeBase(Module):
         self.enable_observer(False)
 
 
+def _resized(mod: Module, name: str, like) -> None:
+    """Buffer ``name`` of ``mod`` given ``like``'s shape (its values come next)."""
+    buf = getattr(mod, name)
+    if tuple(buf.shape) != tuple(like.shape):
+        from ... import creation
+
+        setattr(mod, name, creation.zeros(*like.shape, dtype=buf.dtype, device=buf.device))
+
+
 class FakeQuantize(FakeQuantizeBase):
     """Observe ``x`` (while the observer is on), then round it to the grid the observer's
     qparams give (while fake quantization is on).
@@ -89,6 +98,19 @@ class FakeQuantize(FakeQuantizeBase):
 
     def calculate_qparams(self):
         return self.activation_post_process.calculate_qparams()
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):  # fmt: skip
+        # NOTE: per-channel qparams of a trained checkpoint load into the fresh (1,) buffers
+        # (they are resized here, then copied by the default loading), as PyTorch's
+        for name in ("scale", "zero_point"):
+            key = prefix + name
+            if key in state_dict:
+                _resized(self, name, state_dict[key])
+            elif strict:
+                missing_keys.append(key)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)  # fmt: skip
 
     def forward(self, x: Tensor) -> Tensor:
         import manygrad as ops

@@ -259,6 +259,17 @@ class PerChannelMinMaxObserver(UniformQuantizationObserverBase):
     def _combine(self, lo, hi, ops):
         return ops.minimum(lo, self.min_val), ops.maximum(hi, self.max_val)
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):  # fmt: skip
+        # NOTE: a trained observer's per-channel ranges load into the fresh empty buffers
+        from .fake_quantize import _resized
+
+        for name in ("min_val", "max_val"):
+            if prefix + name in state_dict:
+                _resized(self, name, state_dict[prefix + name])
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)  # fmt: skip
+
     def calculate_qparams(self):
         if self.min_val.numel() == 0:
             return self._calculate_qparams(tensor(float("inf")), tensor(float("-inf")))
