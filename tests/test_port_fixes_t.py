@@ -181,3 +181,17 @@ def test_fractional_max_pool_refuses_the_sizes_pytorch_refuses(fn, shape, kernel
         mg.ones(1, 1, 2, 5, 5), (1, 2, 2), output_size=(1, 3, 3)
     )
     assert tuple(ok.shape) == (1, 1, 1, 3, 3)
+
+
+@pytest.mark.parametrize("src,dst", [("float64", "float32"), ("float32", "float16"),
+                                     ("bfloat16", "float16"), ("complex64", "float32"),
+                                     ("float32", "complex64"), ("int64", "float32")])  # fmt: skip
+def test_vector_norm_refuses_the_dtypes_pytorch_refuses(src, dst):
+    for lib in (torch, mg):
+        x = lib.ones(3, dtype=getattr(lib, src))
+        with pytest.raises(RuntimeError):
+            lib.linalg.vector_norm(x, dtype=getattr(lib, dst))
+    with pytest.raises(RuntimeError, match="narrowing|complex|real|int64"):
+        mg.linalg.vector_norm(mg.ones(3, dtype=getattr(mg, src)), dtype=getattr(mg, dst))
+    ok = mg.linalg.vector_norm(mg.ones(3, dtype=mg.float32), dtype=mg.float64)
+    assert ok.dtype is mg.float64 and abs(float(ok) - 3**0.5) < 1e-12

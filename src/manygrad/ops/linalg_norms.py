@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from ..errors import DTypeError
 from ..tensor import Tensor
 from .elementwise import abs as _abs
 from .movement import unsqueeze
@@ -13,9 +14,9 @@ def vector_norm(input: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=
     """The vector ``ord``-norm over ``dim`` (all elements when None)."""
     from .products import _pnorm
 
-    if dtype is not None:
-        input = input.to(dtype)
     _need_float("linalg.vector_norm", input)
+    if dtype is not None:
+        input = input.to(_norm_dtype(input, dtype))
     if input.is_complex():  # NOTE: the norm of complex values is that of their moduli
         input = input.abs()
     if dim is not None and not isinstance(dim, int) and len(dim) == 0:
@@ -27,6 +28,30 @@ def vector_norm(input: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=
     elif dim is None:
         dim = tuple(range(input.ndim))
     return _pnorm(input, ord, dim, keepdim)
+
+
+_SCALAR_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half",
+                 "bfloat16": "BFloat16", "complex64": "ComplexFloat",
+                 "complex128": "ComplexDouble"}  # fmt: skip
+
+
+def _norm_dtype(x: Tensor, dtype):
+    """``dtype`` for a norm of ``x``, refused as PyTorch refuses it: complex for complex
+    inputs only, and no narrower than ``x``'s (float64 -> float32 would lose digits)."""
+    from .. import dtypes as D
+
+    dt = D.from_any(dtype)
+    name = lambda t: _SCALAR_NAMES.get(t.name, t.name)  # noqa: E731
+    if x.is_complex() and not dt.is_complex:
+        raise DTypeError(f"linalg.vector_norm: dtype should be complex for complex inputs, but "
+                         f"got {name(dt)}")  # fmt: skip
+    if not x.is_complex() and dt.is_complex:
+        raise DTypeError(f"linalg.vector_norm: dtype should be real for real inputs, but got "
+                         f"{name(dt)}")  # fmt: skip
+    if D.promote_types(x.dtype, dt) is not dt:
+        raise DTypeError(f"linalg.vector_norm: the dtype of the input ({name(x.dtype)}) should be "
+                         f"convertible without narrowing to the specified dtype ({name(dt)})")  # fmt: skip
+    return dt
 
 
 def _empty_max_norm(x: Tensor, ord, dim) -> None:  # noqa: A002
