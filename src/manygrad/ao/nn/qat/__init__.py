@@ -152,11 +152,8 @@ class Embedding(nn.Embedding):
                  device=None, dtype=None, qconfig=None):  # fmt: skip
         super().__init__(num_embeddings, embedding_dim, padding_idx, max_norm, norm_type,
                          scale_grad_by_freq, sparse, _weight, device=device, dtype=dtype)  # fmt: skip
-        if not qconfig:
-            raise AssertionError("qconfig must be provided for QAT module")
+        _set_qconfig(self, qconfig)
         _check_embedding_qconfig(type(self), qconfig)
-        self.qconfig = qconfig
-        self.weight_fake_quant = qconfig.weight()
 
     def forward(self, input):  # noqa: A002 - PyTorch's name
         return F.embedding(input, self.weight_fake_quant(self.weight), self.padding_idx,
@@ -190,11 +187,8 @@ class EmbeddingBag(nn.EmbeddingBag):
         super().__init__(num_embeddings, embedding_dim, max_norm, norm_type, scale_grad_by_freq,
                          mode, sparse, _weight, include_last_offset, padding_idx, device=device,
                          dtype=dtype)  # fmt: skip
-        if not qconfig:
-            raise AssertionError("qconfig must be provided for QAT module")
+        _set_qconfig(self, qconfig)
         _check_embedding_qconfig(type(self), qconfig)
-        self.qconfig = qconfig
-        self.weight_fake_quant = qconfig.weight()
 
     def forward(self, input, offsets=None, per_sample_weights=None):  # noqa: A002
         return F.embedding_bag(input, self.weight_fake_quant(self.weight), offsets,
